@@ -1,0 +1,305 @@
+"""Typed, immutable records that travel between newsbeam's pipeline stages.
+
+Every stage consumes one of these records and produces the next one, or a
+``Failure`` (a dead letter) or a ``Discard`` (an entry dropped for a named reason).
+Nothing else crosses a stage boundary: no dicts, lxml trees or feedparser objects.
+
+The flow is::
+
+    FeedSpec -> FeedEntry -> FetchedPage -> Article -> TaggedStory
+                     \\            \\           \\          \\
+                      +-----------+-----------+----------+--> Failure | Discard
+
+All records are frozen dataclasses of plain values (str, int, float, bool, None,
+tuples of those), so Beam can pickle them cheaply and tests can compare them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+# Version of the published story JSON (README documents the schema). Bump it
+# whenever a field is added, removed or changes meaning.
+SCHEMA_VERSION = 2
+
+# State Media Monitor typology codes that mean the state controls the outlet.
+STATE_MEDIA_CODES = frozenset({"SC", "CaPu", "CaPr"})
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """One feed to poll, as read from the feed list (OPML, text or YAML)."""
+
+    url: str
+    name: str | None = None
+    country: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One item of a parsed feed: what the feed says about an article.
+
+    ``key`` is the deduplication key of the entry (canonical link, or GUID
+    where the feed's GUIDs are usable); it is filled by ``PollFeeds``.
+    """
+
+    feed_url: str
+    link: str
+    key: str
+    guid: str | None = None
+    title: str | None = None
+    summary: str | None = None
+    published_at: str | None = None  # ISO 8601, UTC, when the feed gives one
+    feed_name: str | None = None
+    feed_country: str | None = None
+    feed_language: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchedPage:
+    """The bytes of an article page, fetched and decoded to text."""
+
+    entry: FeedEntry
+    url: str  # what was requested
+    final_url: str  # after redirects
+    status: int
+    content_type: str
+    html: str
+    fetched_at: str  # ISO 8601, UTC
+
+
+@dataclass(frozen=True)
+class Article:
+    """The body and metadata extracted from a fetched page."""
+
+    entry: FeedEntry
+    url: str
+    final_url: str
+    canonical_url: str
+    title: str
+    text: str
+    authors: tuple[str, ...] = ()
+    published_at: str | None = None
+    language: str | None = None
+    description: str | None = None
+    page_site_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Outlet:
+    """Who published a story: looked up from the outlet catalogue by host.
+
+    Unknown hosts carry only ``domain``; every other field is ``None`` (never a guess).
+    ``state_affiliation`` is a State Media Monitor typology code
+    (SC, CaPu, CaPr, ISFM, ISF, ISM, IP) or ``None``.
+    """
+
+    domain: str
+    name: str | None = None
+    country: str | None = None  # ISO 3166-1 alpha-2, upper case
+    language: str | None = None
+    state_affiliation: str | None = None
+
+    @property
+    def state_media(self) -> bool | None:
+        """True for state-controlled or captured media, None when the outlet is unknown."""
+        if self.name is None and self.state_affiliation is None:
+            return None
+        return self.state_affiliation in STATE_MEDIA_CODES
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "name": self.name,
+            "country": self.country,
+            "language": self.language,
+            "state_affiliation": self.state_affiliation,
+            "state_media": self.state_media,
+        }
+
+
+@dataclass(frozen=True)
+class Story:
+    """An enriched article: the article plus who published it and in what language."""
+
+    story_id: str
+    article: Article
+    outlet: Outlet
+    language: str | None
+    published_at: str | None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where a tag was found: ``text_of(field)[start:end] == snippet``, exactly."""
+
+    field: str  # "title", "lede" or "body"
+    start: int
+    end: int
+    snippet: str
+    term: str | None = None  # the alias or rule term that matched
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "field": self.field,
+            "start": self.start,
+            "end": self.end,
+            "snippet": self.snippet,
+        }
+        if self.term is not None:
+            out["term"] = self.term
+        return out
+
+
+@dataclass(frozen=True)
+class Tag:
+    """One facet value found in a story, with the evidence for it."""
+
+    facet: str  # "platform", "state_actor", "controversy" or "rule"
+    value: str  # lowercase id, e.g. "tiktok", "china", "ban_or_restriction"
+    evidence: tuple[Evidence, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "facet": self.facet,
+            "value": self.value,
+            "evidence": [e.to_json() for e in self.evidence],
+        }
+
+
+@dataclass(frozen=True)
+class TagResult:
+    """What the tagger says of one story."""
+
+    relevant: bool
+    score: float  # in [0, 1]
+    platforms: tuple[str, ...] = ()
+    state_actors: tuple[str, ...] = ()
+    controversies: tuple[str, ...] = ()
+    tags: tuple[Tag, ...] = ()
+    rules: tuple[str, ...] = ()  # names of the rules that fired
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "relevant": self.relevant,
+            "score": round(self.score, 4),
+            "platforms": list(self.platforms),
+            "state_actors": list(self.state_actors),
+            "controversies": list(self.controversies),
+            "rules": list(self.rules),
+            "tags": [t.to_json() for t in self.tags],
+        }
+
+
+@dataclass(frozen=True)
+class TaggedStory:
+    """A story with its tags: what the sinks write and publish."""
+
+    story: Story
+    tagging: TagResult
+    duplicate_of: str | None = None
+    cluster_id: str | None = None
+    syndication: tuple[str, ...] = ()  # domains of outlets that carried the same story
+
+    @property
+    def story_id(self) -> str:
+        return self.story.story_id
+
+    def to_json(self) -> dict[str, Any]:
+        """The published story: the schema README documents (``schema_version``)."""
+        article = self.story.article
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "story_id": self.story.story_id,
+            "url": article.canonical_url or article.final_url,
+            "feed_url": article.entry.feed_url,
+            "title": article.title,
+            "text": article.text,
+            "authors": list(article.authors),
+            "published_at": self.story.published_at,
+            "language": self.story.language,
+            "outlet": self.story.outlet.to_json(),
+            "duplicate_of": self.duplicate_of,
+            "cluster_id": self.cluster_id,
+            "syndication": list(self.syndication),
+            **self.tagging.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A dead letter: an element that a stage could not process.
+
+    ``retryable`` says whether trying again later could help (timeouts, 5xx,
+    429) or not (404, a feed that does not parse).
+    """
+
+    stage: str  # "poll", "fetch", "extract", "enrich", "tag", "dedup", "write"
+    key: str  # usually the URL
+    error_type: str  # short snake_case name, e.g. "http_404", "timeout", "not_a_feed"
+    message: str
+    retryable: bool = False
+    input_excerpt: str = ""  # the start of the input, truncated
+    counts_entry: bool = True  # False for failures that are not a feed entry (a whole feed)
+
+    @property
+    def outcome(self) -> str:
+        return f"{self.stage}/{self.error_type}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "url": self.key,
+            "error_type": self.error_type,
+            "message": self.message,
+            "retryable": self.retryable,
+            "input": self.input_excerpt,
+            "counts_entry": self.counts_entry,
+        }
+
+
+@dataclass(frozen=True)
+class Discard:
+    """An entry dropped on purpose, for a named reason (duplicate, not_relevant, ...)."""
+
+    stage: str
+    key: str
+    reason: str
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def excerpt(value: object, limit: int = 500) -> str:
+    """The start of ``value``'s text form, for a dead letter's ``input`` field."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def story_id_for(url: str) -> str:
+    """A stable story id: the first 16 hex digits of the SHA-256 of the canonical URL."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Article",
+    "Discard",
+    "Evidence",
+    "FeedEntry",
+    "FeedSpec",
+    "FetchedPage",
+    "Failure",
+    "Outlet",
+    "Story",
+    "Tag",
+    "TagResult",
+    "TaggedStory",
+    "excerpt",
+    "story_id_for",
+]
