@@ -1,0 +1,50 @@
+"""Conventions shared by every pipeline stage: output tags and outcome counters.
+
+Every stage is a composite ``PTransform`` whose ``expand()`` returns a Beam
+``DoOutputsTuple`` with three outputs:
+
+* ``OK`` (the main output): the records that go on to the next stage;
+* ``FAILURES``: ``transforms.records.Failure`` dead letters;
+* ``DISCARDED``: ``transforms.records.Discard`` records, entries dropped on purpose.
+
+Stages do not count outcomes themselves: the sinks count each outcome exactly
+once (``published``, ``discarded:<reason>``, ``failed:<stage>/<error_type>``), so
+the run summary can prove ``entries == published + discarded + failed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import apache_beam as beam
+
+OK = "ok"
+FAILURES = "failures"
+DISCARDED = "discarded"
+
+# Namespace of every newsbeam counter in Beam's metrics.
+METRICS_NAMESPACE = "newsbeam"
+
+ENTRIES = "entries"
+PUBLISHED = "published"
+DISCARDED_PREFIX = "discarded:"
+FAILED_PREFIX = "failed:"
+FEED_FAILED_PREFIX = "feed_failed:"
+FEEDS_POLLED = "feeds_polled"
+FEEDS_NOT_MODIFIED = "feeds_not_modified"
+
+
+def counter(name: str) -> Any:
+    """A Beam counter in newsbeam's namespace."""
+    return beam.metrics.Metrics.counter(METRICS_NAMESPACE, name)
+
+
+def with_stage_outputs(pcoll: beam.PCollection, fn: beam.DoFn, label: str) -> Any:
+    """Apply ``fn`` as a ParDo with newsbeam's three outputs (ok, failures, discarded)."""
+    return pcoll | label >> beam.ParDo(fn).with_outputs(FAILURES, DISCARDED, main=OK)
+
+
+def flatten_all(pcolls: Iterable[beam.PCollection], label: str) -> beam.PCollection:
+    """Flatten several PCollections under one stable label."""
+    return tuple(pcolls) | label >> beam.Flatten()
