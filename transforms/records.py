@@ -40,6 +40,16 @@ class FeedSpec:
 
 
 @dataclass(frozen=True)
+class FeedState:
+    """What newsbeam remembers of a feed between polls, for conditional requests."""
+
+    feed_url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_sha256: str | None = None
+
+
+@dataclass(frozen=True)
 class FeedEntry:
     """One item of a parsed feed: what the feed says about an article.
 
@@ -293,6 +303,7 @@ __all__ = [
     "Evidence",
     "FeedEntry",
     "FeedSpec",
+    "FeedState",
     "FetchedPage",
     "Failure",
     "Outlet",

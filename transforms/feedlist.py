@@ -1,0 +1,139 @@
+"""Reads the list of feeds to poll: OPML, a plain text list, or YAML.
+
+Consumes a file path; produces ``FeedSpec`` records. Formats:
+
+* OPML (``.opml``, or any file starting with ``<``): every ``<outline xmlUrl=...>``;
+  ``text``/``title`` give the name, ``language`` (if present) the language.
+* Plain text: one URL per line; blank lines and ``#`` comments are ignored.
+* YAML (``.yaml``/``.yml``): either a list, or a mapping with a ``feeds`` list, whose
+  items are URLs or mappings ``{url, name, country, language}``.
+
+Errors raise ``FeedListError`` with a one-line message naming the file (and line
+where there is one), never a traceback for the user.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import ParseError
+
+import yaml
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+from transforms.records import FeedSpec
+
+_SCHEMES = ("http://", "https://")
+_INLINE_COMMENT = re.compile(r"\s+#")
+
+
+class FeedListError(ValueError):
+    """The feed list cannot be read or holds no usable feed."""
+
+
+def read_feed_list(path: str | Path) -> list[FeedSpec]:
+    """Read a feed list file in any supported format.
+
+    Args:
+        path: an OPML, plain text or YAML file.
+
+    Returns:
+        The feeds, in file order, without duplicates (the first mention wins).
+
+    Raises:
+        FeedListError: the file is missing, unreadable, malformed or lists no feed.
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise FeedListError(f"feed list not found: {p}") from None
+    except IsADirectoryError:
+        raise FeedListError(f"feed list is a directory, not a file: {p}") from None
+    except OSError as exc:
+        raise FeedListError(f"cannot read feed list {p}: {exc.strerror or exc}") from None
+    text = raw.decode("utf-8", errors="replace")
+    suffix = p.suffix.lower()
+    if suffix in (".opml", ".xml") or text.lstrip().startswith("<"):
+        specs = _parse_opml(raw, p)
+    elif suffix in (".yaml", ".yml"):
+        specs = _parse_yaml(text, p)
+    else:
+        specs = _parse_text(text, p)
+    unique = list({spec.url: spec for spec in reversed(specs)}.values())[::-1]
+    if not unique:
+        raise FeedListError(f"no feeds in {p}: expected feed URLs (http or https)")
+    return unique
+
+
+def _check_url(url: str, where: str) -> str:
+    url = url.strip()
+    if not url.lower().startswith(_SCHEMES):
+        raise FeedListError(f"{where}: not an http(s) feed URL: {url!r}")
+    return url
+
+
+def _parse_text(text: str, path: Path) -> list[FeedSpec]:
+    specs = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = _INLINE_COMMENT.split(line.strip(), maxsplit=1)[0]
+        if line and not line.startswith("#"):
+            specs.append(FeedSpec(url=_check_url(line, f"{path}:{number}")))
+    return specs
+
+
+def _parse_opml(raw: bytes, path: Path) -> list[FeedSpec]:
+    try:
+        root = fromstring(raw)
+    except (ParseError, DefusedXmlException) as exc:
+        raise FeedListError(f"{path}: not valid OPML: {exc}") from None
+    specs = []
+    for outline in root.iter("outline"):
+        url = outline.get("xmlUrl") or outline.get("xmlurl")
+        if not url:
+            continue
+        specs.append(
+            FeedSpec(
+                url=_check_url(url, str(path)),
+                name=outline.get("title") or outline.get("text") or None,
+                language=outline.get("language") or None,
+            )
+        )
+    return specs
+
+
+def _parse_yaml(text: str, path: Path) -> list[FeedSpec]:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise FeedListError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    items: Any = doc.get("feeds") if isinstance(doc, dict) else doc
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise FeedListError(f"{path}: expected a list of feeds (or a 'feeds:' list)")
+    specs = []
+    for index, item in enumerate(items, start=1):
+        where = f"{path}: feed #{index}"
+        if isinstance(item, str):
+            specs.append(FeedSpec(url=_check_url(item, where)))
+        elif isinstance(item, dict) and isinstance(item.get("url"), str):
+            unknown = set(item) - {"url", "name", "country", "language"}
+            if unknown:
+                raise FeedListError(f"{where}: unknown keys {sorted(unknown)}")
+            country = item.get("country")
+            specs.append(
+                FeedSpec(
+                    url=_check_url(item["url"], where),
+                    name=item.get("name"),
+                    country=str(country).upper() if country else None,
+                    language=item.get("language"),
+                )
+            )
+        else:
+            raise FeedListError(f"{where}: expected a URL or a mapping with 'url'")
+    return specs
