@@ -1,0 +1,295 @@
+"""URL canonicalisation and feed-entry keys: the exact-duplicate half of deduplication.
+
+Consumes raw strings (links, GUIDs and titles from feeds, canonical / og:url values from pages)
+and produces canonical URL strings and entry keys. Plain Python, no Beam: ``PollFeeds`` fills
+``FeedEntry.key`` with :func:`entry_keys`, ``DedupEntries`` groups by that key, and the story
+stage joins the page's confirmed canonical URL (:func:`resolve_canonical`) to the key.
+
+Canonical form (:func:`canonicalize_url`), built on courlan's ``normalize_url``:
+
+- scheme and host lower-cased, punycode decoded, default ports (80/443) dropped;
+- percent-escapes of unreserved characters decoded (``%7E`` -> ``~``), duplicate slashes folded;
+- the fragment dropped;
+- query parameters sorted; tracking parameters removed case-insensitively (courlan's list:
+  ``utm_*``, ``fbclid``, ``gclid``, ``mc_cid``, ``mc_eid``, ``igshid``, ``ref``, ... plus
+  :data:`EXTRA_TRACKING_PARAMS`). Like courlan, parameters without a value are dropped.
+- anything that is not an absolute http(s) URL is returned stripped, unchanged: the function
+  never raises.
+
+AMP and mobile variants (``m.``/``amp.`` hosts, ``/amp`` paths, ``?amp=1``, the Google AMP cache)
+are mapped to the page's canonical URL only when the page itself confirms it with
+``<link rel=canonical>`` or ``og:url`` on the same site; the URL alone is never rewritten on a
+guess, because ``m.`` and ``/amp`` sites do not always mirror their desktop paths.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+from courlan import normalize_url
+from publicsuffixlist import PublicSuffixList
+
+# Tracking parameters that courlan's pattern does not already catch (compared lower-cased).
+EXTRA_TRACKING_PARAMS = frozenset(
+    {
+        "_ga",
+        "_gl",
+        "_hsenc",
+        "_hsmi",
+        "at_campaign",
+        "at_medium",
+        "cmpid",
+        "guccounter",
+        "guce_referrer",
+        "guce_referrer_sig",
+        "hsctatracking",
+        "mkt_tok",
+        "ns_campaign",
+        "ns_linkname",
+        "ns_mchannel",
+        "ns_source",
+        "ocid",
+        "s_kwcid",
+        "smid",
+        "smtyp",
+        "sr_share",
+        "wt_mc",
+        "__twitter_impression",
+    }
+)
+
+_UNRESERVED_ESCAPE = re.compile(r"%(2[dDeE]|5[fF]|7[eE]|[46][1-9a-fA-F]|[57][0-9aA]|3[0-9])")
+_MOBILE_HOST_LABELS = frozenset({"m", "mobile", "amp", "mobi"})
+_AMP_PATH = re.compile(r"(?:^|/)amp(?:/|$|\.html?$)|\.amp(?:\.html?)?$", re.IGNORECASE)
+_AMP_QUERY = re.compile(r"(?:^|&)(?:amp|outputtype=amp|amp=1|_amp=true)(?:&|$)", re.IGNORECASE)
+_AMP_CACHE_SUFFIX = ".cdn.ampproject.org"
+_PSL: PublicSuffixList | None = None
+
+
+def _psl() -> PublicSuffixList:
+    global _PSL
+    if _PSL is None:
+        _PSL = PublicSuffixList()
+    return _PSL
+
+
+def _is_web_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def canonicalize_url(url: str) -> str:
+    """The canonical form of a URL (see the module docstring for the rules).
+
+    Args:
+        url: any string; typically a feed link, a GUID or a page's canonical URL.
+
+    Returns:
+        The canonical URL, or ``url.strip()`` when it is not an absolute http(s) URL or cannot
+        be parsed. Never raises.
+    """
+    raw = url.strip() if isinstance(url, str) else ""
+    try:
+        if not _is_web_url(raw):
+            return raw
+        parts = urlsplit(_UNRESERVED_ESCAPE.sub(lambda m: chr(int(m[1], 16)), raw))
+        cleaned = normalize_url(urlunsplit(parts._replace(fragment="")), strict=False)
+        out = urlsplit(cleaned)
+        query = "&".join(
+            piece
+            for piece in out.query.split("&")
+            if piece and unquote_plus(piece.split("=", 1)[0]).lower() not in EXTRA_TRACKING_PARAMS
+        )
+        return urlunsplit((out.scheme, out.netloc, out.path or "/", query, ""))
+    except (ValueError, TypeError, AttributeError, UnicodeError):
+        return raw
+
+
+def is_amp_or_mobile_variant(url: str) -> bool:
+    """True when the URL looks like an AMP or mobile edition (host, path or query marker).
+
+    Args:
+        url: a URL, canonical or not.
+
+    Returns:
+        Whether the URL carries an AMP or mobile marker. A guess: only
+        :func:`amp_mobile_variant_of` acts on it, and only with the page's confirmation.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+    except (ValueError, AttributeError):
+        return False
+    if not host:
+        return False
+    if host.endswith(_AMP_CACHE_SUFFIX) or host.split(".")[0] in _MOBILE_HOST_LABELS:
+        return True
+    return bool(_AMP_PATH.search(parts.path) or _AMP_QUERY.search(parts.query))
+
+
+def _site(host: str) -> str:
+    return _psl().privatesuffix(host) or host
+
+
+def amp_mobile_variant_of(url: str, canonical: str | None) -> str | None:
+    """The canonical page an AMP/mobile URL stands for, when the page confirms it.
+
+    Args:
+        url: the URL that was fetched (after redirects).
+        canonical: what the page declares, from ``<link rel=canonical>`` or ``og:url``.
+
+    Returns:
+        The canonicalised declared URL when ``url`` is an AMP or mobile variant, the declared URL
+        is an absolute http(s) URL on the same site (same registrable domain; any site for the
+        Google AMP cache) and is not itself a variant; otherwise ``None``.
+    """
+    if not canonical or not is_amp_or_mobile_variant(url):
+        return None
+    target = canonicalize_url(canonical)
+    if not _is_web_url(target) or is_amp_or_mobile_variant(target):
+        return None
+    try:
+        host = (urlsplit(url.strip()).hostname or "").lower()
+        target_host = urlsplit(target).hostname or ""
+    except ValueError:
+        return None
+    if host.endswith(_AMP_CACHE_SUFFIX) or _site(host) == _site(target_host):
+        return target
+    return None
+
+
+def resolve_canonical(url: str, rel_canonical: str | None, og_url: str | None) -> str:
+    """The key URL of a fetched page: its confirmed desktop canonical, else its own canonical form.
+
+    Args:
+        url: the URL that was fetched (after redirects).
+        rel_canonical: the page's ``<link rel=canonical href>``, if any.
+        og_url: the page's ``<meta property=og:url content>``, if any.
+
+    Returns:
+        A canonical URL; never raises.
+    """
+    for declared in (rel_canonical, og_url):
+        target = amp_mobile_variant_of(url, declared)
+        if target is not None:
+            return target
+    return canonicalize_url(url)
+
+
+class KeyBasis(enum.Enum):
+    """What a feed's entry keys are built from."""
+
+    GUID = "guid"
+    LINK = "link"
+    LINK_TITLE = "link_title"
+
+
+def _blank(value: str | None) -> bool:
+    return value is None or not value.strip()
+
+
+def choose_key_basis(entries: Iterable[tuple[str, str | None, str | None]]) -> KeyBasis:
+    """Decide, for one feed, whether its GUIDs are usable, else its links, else link + title.
+
+    Args:
+        entries: ``(link, guid, title)`` of every entry of one fetch of one feed.
+
+    Returns:
+        ``GUID`` when every GUID is non-blank and no two entries share one; else ``LINK`` when
+        every canonical link is non-blank and unique; else ``LINK_TITLE``.
+    """
+    rows = list(entries)
+    guids = [g.strip() for _, g, _ in rows if g and g.strip()]
+    if len(guids) == len(rows) and not _has_repeats(guids):
+        return KeyBasis.GUID
+    links = [canonicalize_url(link) for link, _, _ in rows if not _blank(link)]
+    if len(links) == len(rows) and not _has_repeats(links):
+        return KeyBasis.LINK
+    return KeyBasis.LINK_TITLE
+
+
+def _has_repeats(values: Sequence[str]) -> bool:
+    return any(n > 1 for n in Counter(values).values())
+
+
+def _norm_title(title: str | None) -> str:
+    return " ".join((title or "").casefold().split())
+
+
+def entry_key(
+    link: str,
+    guid: str | None,
+    title: str | None,
+    guid_usable: bool,
+    link_usable: bool = True,
+) -> str:
+    """The deduplication key of one feed entry.
+
+    Args:
+        link: the entry's link (any form; canonicalised here).
+        guid: the entry's GUID / Atom id, if any.
+        title: the entry's title, if any.
+        guid_usable: whether the feed's GUIDs are stable (see :func:`choose_key_basis`).
+        link_usable: whether the feed's links are unique; when not (and GUIDs are unusable),
+            the title joins the link.
+
+    Returns:
+        The canonical link (the common case, so a discard's key reads as a URL); a URL-shaped
+        GUID canonicalised; ``guid:<site>:<guid>`` for other GUIDs (scoped to the link's site so
+        that two feeds numbering their items 1, 2, 3 do not collide); or
+        ``<canonical link>#title:<12 hex digits>`` for link + title. Never raises.
+    """
+    canon = canonicalize_url(link or "")
+    if guid_usable and not _blank(guid):
+        gid = (guid or "").strip()
+        if _is_web_url(gid):
+            return canonicalize_url(gid)
+        try:
+            host = (urlsplit(canon).hostname or "").lower()
+        except ValueError:
+            host = ""
+        return f"guid:{_site(host) if host else ''}:{gid}"
+    if link_usable and canon:
+        return canon
+    digest = hashlib.sha256(_norm_title(title).encode("utf-8")).hexdigest()[:12]
+    return f"{canon}#title:{digest}"
+
+
+def entry_keys(entries: Sequence[tuple[str, str | None, str | None]]) -> list[str]:
+    """Keys for all entries of one feed fetch, choosing the key basis for the feed as a whole.
+
+    Args:
+        entries: ``(link, guid, title)`` of every entry of one fetch of one feed.
+
+    Returns:
+        One key per entry, in order.
+    """
+    basis = choose_key_basis(entries)
+    return [
+        entry_key(
+            link,
+            guid,
+            title,
+            guid_usable=basis is KeyBasis.GUID,
+            link_usable=basis is not KeyBasis.LINK_TITLE,
+        )
+        for link, guid, title in entries
+    ]
+
+
+__all__ = [
+    "EXTRA_TRACKING_PARAMS",
+    "KeyBasis",
+    "amp_mobile_variant_of",
+    "canonicalize_url",
+    "choose_key_basis",
+    "entry_key",
+    "entry_keys",
+    "is_amp_or_mobile_variant",
+    "resolve_canonical",
+]
