@@ -1,0 +1,248 @@
+"""PollFeeds: fetch each feed (conditionally) and parse it into FeedEntry records.
+
+Consumes ``FeedSpec`` records; produces ``FeedEntry`` records (main output),
+``Failure`` dead letters for feeds that cannot be fetched or parsed (these are
+feed-level failures: ``counts_entry=False``, since no entry was lost), and, on the
+``STATE`` output, the ``FeedState`` (validators and body hash) to remember for the
+next poll.
+
+The plain-Python core is ``parse_feed()``: bytes in, entries (or a failure) out.
+It refuses documents that declare XML entities before feedparser sees them
+(entity-expansion bombs and external entities never expand or fetch), and
+recovers what entries it can from malformed feeds.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import apache_beam as beam
+import feedparser
+
+from transforms.common import (
+    DISCARDED,
+    ENTRIES,
+    FAILURES,
+    FEED_FAILED_PREFIX,
+    FEEDS_NOT_MODIFIED,
+    FEEDS_POLLED,
+    OK,
+    counter,
+)
+from transforms.http import FetchError, HttpClient, HttpConfig
+from transforms.records import Failure, FeedEntry, FeedSpec, FeedState, excerpt
+from transforms.urls import entry_keys
+
+STATE = "state"
+
+_ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """The result of parsing one feed document."""
+
+    entries: tuple[FeedEntry, ...]
+    failure: Failure | None = None  # set when nothing usable could be read
+    recovered: bool = False  # the document was malformed but entries were recovered
+
+
+def parse_feed(body: bytes, spec: FeedSpec, *, final_url: str | None = None) -> ParsedFeed:
+    """Parse a feed document into entries.
+
+    Args:
+        body: the raw feed bytes (already decompressed).
+        spec: the feed they came from (its name, country and language travel with entries).
+        final_url: the URL the feed was finally served from, to resolve relative links.
+
+    Returns:
+        The entries, or a failure saying why there are none.
+    """
+    if _ENTITY_DECLARATION.search(body):
+        return ParsedFeed(
+            (),
+            _feed_failure(
+                spec,
+                "xml_entities",
+                "document declares XML entities (refused: expansion bombs, external fetches)",
+                body,
+            ),
+        )
+    parsed = feedparser.parse(
+        body,
+        response_headers={"content-location": final_url or spec.url},
+        sanitize_html=False,
+        resolve_relative_uris=True,
+    )
+    raw_entries = list(parsed.get("entries", []))
+    if not raw_entries:
+        if parsed.get("bozo"):
+            reason = str(parsed.get("bozo_exception") or "malformed feed")
+            return ParsedFeed((), _feed_failure(spec, "malformed_feed", reason, body))
+        if not parsed.get("version") and not parsed.get("feed"):
+            return ParsedFeed((), _feed_failure(spec, "not_a_feed", "no RSS/Atom found", body))
+        return ParsedFeed(())
+    language = spec.language or _feed_language(parsed)
+    links = [_link_of(raw) for raw in raw_entries]
+    keys = entry_keys(
+        [
+            (link, _guid_of(raw), raw.get("title"))
+            for link, raw in zip(links, raw_entries, strict=True)
+        ]
+    )
+    entries = tuple(
+        _to_entry(raw, spec, language, link, key)
+        for raw, link, key in zip(raw_entries, links, keys, strict=True)
+    )
+    return ParsedFeed(entries, recovered=bool(parsed.get("bozo")))
+
+
+def _feed_failure(spec: FeedSpec, error_type: str, message: str, body: bytes) -> Failure:
+    return Failure(
+        stage="poll",
+        key=spec.url,
+        error_type=error_type,
+        message=message[:300],
+        retryable=False,
+        input_excerpt=excerpt(body[:600].decode("utf-8", errors="replace")),
+        counts_entry=False,
+    )
+
+
+def _feed_language(parsed: Any) -> str | None:
+    lang = (parsed.get("feed") or {}).get("language")
+    return lang.split("-")[0].lower() if isinstance(lang, str) and lang else None
+
+
+def _guid_of(raw: Any) -> str | None:
+    return str(raw.get("id") or "").strip() or None
+
+
+def _link_of(raw: Any) -> str:
+    """The entry's link; a URL-shaped GUID stands in when the link is missing."""
+    link = str(raw.get("link") or "").strip()
+    guid = _guid_of(raw)
+    if not link and guid and guid.lower().startswith(("http://", "https://")):
+        return guid
+    return link
+
+
+def _iso(struct: Any) -> str | None:
+    if not struct:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(struct), tz=UTC).isoformat()
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def _to_entry(raw: Any, spec: FeedSpec, language: str | None, link: str, key: str) -> FeedEntry:
+    return FeedEntry(
+        feed_url=spec.url,
+        link=link,
+        key=key,
+        guid=_guid_of(raw),
+        title=raw.get("title"),
+        summary=raw.get("summary"),
+        published_at=_iso(raw.get("published_parsed") or raw.get("updated_parsed")),
+        feed_name=spec.name,
+        feed_country=spec.country,
+        feed_language=language,
+    )
+
+
+def body_sha256(body: bytes) -> str:
+    """The hash that tells an unchanged feed whose server ignores validators."""
+    return hashlib.sha256(body).hexdigest()
+
+
+class _PollFeedsFn(beam.DoFn):
+    """Fetch one feed conditionally and emit its entries (thin adapter over parse_feed)."""
+
+    def __init__(self, http_config: HttpConfig, known: Mapping[str, FeedState]) -> None:
+        self._http_config = http_config
+        self._known = dict(known)
+        self._client: HttpClient | None = None
+
+    def setup(self) -> None:
+        self._client = HttpClient(self._http_config)
+
+    def teardown(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def process(self, spec: FeedSpec) -> Iterator[Any]:
+        assert self._client is not None
+        counter(FEEDS_POLLED).inc()
+        before = self._known.get(spec.url, FeedState(spec.url))
+        try:
+            result = self._client.get(
+                spec.url, kind="feed", etag=before.etag, last_modified=before.last_modified
+            )
+        except FetchError as exc:
+            counter(f"{FEED_FAILED_PREFIX}{exc.error_type}").inc()
+            yield beam.pvalue.TaggedOutput(
+                FAILURES,
+                Failure(
+                    "poll",
+                    spec.url,
+                    exc.error_type,
+                    str(exc.message)[:300],
+                    exc.retryable,
+                    "",
+                    counts_entry=False,
+                ),
+            )
+            return
+        if result.not_modified:
+            counter(FEEDS_NOT_MODIFIED).inc()
+            return
+        digest = body_sha256(result.body)
+        yield beam.pvalue.TaggedOutput(
+            STATE, FeedState(spec.url, result.etag, result.last_modified, digest)
+        )
+        if before.body_sha256 == digest:
+            counter(FEEDS_NOT_MODIFIED).inc()
+            return
+        parsed = parse_feed(result.body, spec, final_url=result.final_url)
+        if parsed.failure is not None:
+            counter(f"{FEED_FAILED_PREFIX}{parsed.failure.error_type}").inc()
+            yield beam.pvalue.TaggedOutput(FAILURES, parsed.failure)
+            return
+        entries = counter(ENTRIES)
+        for entry in parsed.entries:
+            entries.inc()
+            if entry.link:
+                yield entry
+            else:
+                yield beam.pvalue.TaggedOutput(
+                    FAILURES,
+                    Failure(
+                        "poll",
+                        entry.key,
+                        "entry_without_link",
+                        "feed entry has no link to fetch",
+                        False,
+                        excerpt(entry.title or ""),
+                    ),
+                )
+
+
+class PollFeeds(beam.PTransform):
+    """PCollection[FeedSpec] -> outputs ok: FeedEntry, failures: Failure, state: FeedState."""
+
+    def __init__(self, http_config: HttpConfig, known: Mapping[str, FeedState] | None = None):
+        super().__init__()
+        self._http_config = http_config
+        self._known = known or {}
+
+    def expand(self, specs: beam.PCollection) -> Any:
+        return specs | "Poll" >> beam.ParDo(
+            _PollFeedsFn(self._http_config, self._known)
+        ).with_outputs(FAILURES, DISCARDED, STATE, main=OK)
