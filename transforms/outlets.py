@@ -1,0 +1,341 @@
+"""The outlet catalogue: who published a URL, from which country, with which state affiliation.
+
+Consumes the bundled catalogue ``transforms/data/outlets.csv`` (and optionally a user file in the
+same format, given with ``--outlets FILE``) and produces ``transforms.records.Outlet`` records for
+URLs or host names.
+
+File format (CSV, UTF-8)::
+
+    # comment lines start with '#'; blank lines are ignored
+    domain,name,country,language,state_affiliation,source
+    globaltimes.cn,Global Times,CN,en,SC,State Media Matrix
+    nytimes.com,The New York Times,US,en,,newsbeam
+
+``domain`` is required on every row: a host name (``example.com``, ``arabic.people.com.cn``) or
+an IP address, without scheme, port or path; a leading ``www.`` is dropped. ``country`` is an
+ISO 3166-1 alpha-2 code (upper case), ``language`` a lower-case ISO 639 code (``en``, ``zh``,
+``pt-br`` is accepted too), ``state_affiliation`` a State Media Monitor typology code (SC, CaPu,
+CaPr, ISFM, ISF, ISM, IP) or empty for none. Only the ``domain`` column is required in a user
+file's header; unknown columns are an error (they are usually typos). A user row replaces the
+bundled row for the same domain entirely (an empty field there means "none", not "keep").
+
+Matching (``OutletCatalogue.lookup``): the host is lower-cased and IDNA-encoded, then looked up
+exactly, then each parent in turn (``m.arabic.people.com.cn`` -> ``arabic.people.com.cn`` ->
+``people.com.cn``), stopping at the registered domain given by the public-suffix list (the
+snapshot bundled with ``publicsuffixlist``; nothing is downloaded). So subdomain entries win
+over their parent, and mobile, AMP and ``www`` hosts (``m.``, ``amp.``, ``mobile.``, ``www3.``)
+fall back to the parent entry. Entries are keyed by host only, never by path: every host that the
+State Media Matrix lists for several outlets (``sb.by/respublika/``, ``tdm.com.mo/radio/``) has
+one country for all of them, so a path would change only the outlet's name.
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+from publicsuffixlist import PublicSuffixList
+
+from transforms.records import Outlet
+
+BUNDLED_PATH = Path(__file__).resolve().parent / "data" / "outlets.csv"
+
+# State Media Monitor typology, from most to least state control (the order of its table).
+TYPOLOGY_CODES: tuple[str, ...] = ("SC", "CaPu", "CaPr", "ISFM", "ISF", "ISM", "IP")
+
+COLUMNS: tuple[str, ...] = ("domain", "name", "country", "language", "state_affiliation", "source")
+
+# ISO 3166-1 alpha-2: the officially assigned codes, plus EU (exceptionally reserved, used for
+# pan-European outlets) and XK (Kosovo, user-assigned but in general use).
+_ISO_ALPHA2 = """AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
+    BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO
+    DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU
+    GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW
+    KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU
+    MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW
+    PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF
+    TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA
+    ZM ZW EU XK"""
+_ISO_COUNTRIES = frozenset(_ISO_ALPHA2.split())
+
+_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
+_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_WWW_RE = re.compile(r"^www\d*\.")
+
+_PSL: PublicSuffixList | None = None
+
+
+def _psl() -> PublicSuffixList:
+    """The public-suffix list, parsed once per process from the package's bundled snapshot."""
+    global _PSL
+    if _PSL is None:
+        _PSL = PublicSuffixList()
+    return _PSL
+
+
+class OutletFileError(ValueError):
+    """A catalogue file that cannot be used; the message names the file, line and problem."""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    outlet: Outlet
+    line: int
+
+
+def _ip_literal(host: str) -> str | None:
+    """``host`` in canonical form if it is an IPv4/IPv6 address, else None."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
+def _to_ascii(host: str) -> str:
+    """Lower-case, IDNA-encoded form of ``host`` (raises ValueError if it cannot be encoded)."""
+    host = host.strip().rstrip(".").lower()
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ValueError(f"host {host!r} is not a valid internationalised name") from exc
+
+
+def normalise_domain(raw: str) -> str:
+    """The catalogue key for a domain column value.
+
+    Args:
+        raw: a host name or IP address as written in a catalogue file.
+
+    Returns:
+        The lower-case ASCII host with any leading ``www.`` (``www2.``...) removed.
+
+    Raises:
+        ValueError: when ``raw`` is empty or is not a bare host name or IP address.
+    """
+    value = raw.strip()
+    if not value:
+        raise ValueError("missing domain")
+    if "/" in value or (":" in value and _ip_literal(value) is None):
+        raise ValueError(f"domain {raw!r} must be a bare host name such as example.com")
+    ip = _ip_literal(value)
+    if ip is not None:
+        return ip
+    host = _WWW_RE.sub("", _to_ascii(value))
+    labels = host.split(".")
+    if not all(_LABEL_RE.match(label) for label in labels):
+        raise ValueError(f"domain {raw!r} is not a valid host name")
+    return host
+
+
+def _logical_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """CSV rows of ``path`` with their line numbers, skipping blank and '#' comment lines."""
+    current = 0
+
+    def physical_lines(handle: Iterator[str]) -> Iterator[str]:
+        nonlocal current
+        for number, line in enumerate(handle, start=1):
+            current = number
+            if line.strip() and not line.lstrip().startswith("#"):
+                yield line
+
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        for row in csv.reader(physical_lines(handle), strict=True):
+            yield current, row
+
+
+def _parse_row(cells: dict[str, str]) -> Outlet:
+    """One validated ``Outlet`` from a row's cells (raises ValueError naming the bad field)."""
+    domain = normalise_domain(cells.get("domain", ""))
+    country = cells.get("country", "").strip() or None
+    if country is not None and country not in _ISO_COUNTRIES:
+        raise ValueError(f"country {country!r} is not an ISO 3166-1 alpha-2 code (e.g. US, CN)")
+    language = cells.get("language", "").strip() or None
+    if language is not None and not _LANGUAGE_RE.match(language):
+        raise ValueError(f"language {language!r} is not a lower-case ISO 639 code (e.g. en, zh)")
+    affiliation = cells.get("state_affiliation", "").strip() or None
+    if affiliation is not None and affiliation not in TYPOLOGY_CODES:
+        raise ValueError(
+            f"state_affiliation {affiliation!r} is not a typology code "
+            f"({', '.join(TYPOLOGY_CODES)}) or empty"
+        )
+    name = cells.get("name", "").strip() or None
+    return Outlet(
+        domain=domain, name=name, country=country, language=language, state_affiliation=affiliation
+    )
+
+
+def read_catalogue_file(path: str | Path) -> dict[str, Outlet]:
+    """Parse and validate one catalogue file.
+
+    Args:
+        path: a CSV file in the format described in this module's docstring.
+
+    Returns:
+        The file's entries keyed by normalised domain.
+
+    Raises:
+        OutletFileError: when the file is missing, has no usable header, or a row is malformed;
+            the message names the file and line.
+    """
+    path = Path(path)
+    entries: dict[str, _Entry] = {}
+    header: list[str] | None = None
+    try:
+        for line, row in _logical_rows(path):
+            where = f"{path}, line {line}"
+            if header is None:
+                header = [cell.strip() for cell in row]
+                unknown = [name for name in header if name not in COLUMNS]
+                if unknown or "domain" not in header or len(set(header)) != len(header):
+                    raise OutletFileError(
+                        f"{where}: header must name the column 'domain' and any of "
+                        f"{', '.join(COLUMNS[1:])} once each; got {','.join(header)!r}"
+                    )
+                continue
+            if len(row) != len(header):
+                raise OutletFileError(
+                    f"{where}: expected {len(header)} fields ({','.join(header)}), got {len(row)}"
+                )
+            try:
+                outlet = _parse_row(dict(zip(header, row, strict=True)))
+            except ValueError as exc:
+                raise OutletFileError(f"{where}: {exc}") from None
+            previous = entries.get(outlet.domain)
+            if previous is not None:
+                raise OutletFileError(
+                    f"{where}: domain {outlet.domain!r} already defined on line {previous.line}"
+                )
+            entries[outlet.domain] = _Entry(outlet, line)
+    except OSError as exc:
+        raise OutletFileError(f"{path}: cannot read outlet file: {exc}") from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise OutletFileError(f"{path}: not a valid UTF-8 CSV file: {exc}") from None
+    if header is None:
+        raise OutletFileError(f"{path}: empty outlet file (no header line)")
+    return {domain: entry.outlet for domain, entry in entries.items()}
+
+
+class OutletCatalogue:
+    """Outlets keyed by host; looks up the outlet that published a URL.
+
+    Load it once per worker (``OutletCatalogue.load()`` in a DoFn's ``setup()``); ``lookup`` is a
+    handful of dict probes, one per label of the host.
+    """
+
+    BUNDLED: ClassVar[Path] = BUNDLED_PATH
+
+    def __init__(self, outlets: dict[str, Outlet]) -> None:
+        """Wrap already validated entries (use ``load`` to read files).
+
+        Args:
+            outlets: outlets keyed by normalised domain (see ``normalise_domain``).
+        """
+        self._outlets = dict(outlets)
+        self._psl = _psl()
+
+    @classmethod
+    def load(cls, extra_path: str | Path | None = None) -> OutletCatalogue:
+        """Load the bundled catalogue, then the user's file whose rows extend or override it.
+
+        Args:
+            extra_path: an optional user catalogue in the same format (``--outlets FILE``).
+
+        Returns:
+            The merged catalogue.
+
+        Raises:
+            OutletFileError: when either file is missing or malformed.
+        """
+        outlets = read_catalogue_file(cls.BUNDLED)
+        if extra_path is not None:
+            outlets.update(read_catalogue_file(extra_path))
+        return cls(outlets)
+
+    def __len__(self) -> int:
+        return len(self._outlets)
+
+    def __contains__(self, domain: object) -> bool:
+        return isinstance(domain, str) and domain in self._outlets
+
+    def registered_domain(self, host: str) -> str:
+        """The registrable domain of ``host`` (``news.bbc.co.uk`` -> ``bbc.co.uk``).
+
+        Args:
+            host: a lower-case ASCII host name or IP address.
+
+        Returns:
+            The registered domain; the host itself for IP addresses, single-label names
+            (``localhost``) and hosts that are themselves public suffixes.
+        """
+        if _ip_literal(host) is not None:
+            return host
+        registered = self._psl.privatesuffix(host)
+        return registered if registered else host
+
+    def lookup(self, url_or_host: str) -> Outlet:
+        """The outlet that publishes at ``url_or_host``.
+
+        Args:
+            url_or_host: an absolute URL (``https://m.example.com/a``), a scheme-less URL
+                (``example.com/a``) or a bare host name.
+
+        Returns:
+            The catalogue's outlet for the most specific matching host: the exact host, else the
+            nearest parent down to the registered domain. For an unknown host, an ``Outlet``
+            whose ``domain`` is the registered domain and whose other fields are ``None``.
+
+        Raises:
+            ValueError: when no host can be read from ``url_or_host``.
+        """
+        host = self.host_of(url_or_host)
+        ip = _ip_literal(host)
+        if ip is not None:
+            return self._outlets.get(ip) or Outlet(domain=ip)
+        registered = self.registered_domain(host)
+        candidate = host
+        while True:
+            found = self._outlets.get(candidate)
+            if found is not None:
+                return found
+            if candidate == registered or "." not in candidate:
+                return Outlet(domain=registered)
+            candidate = candidate.split(".", 1)[1]
+
+    @staticmethod
+    def host_of(url_or_host: str) -> str:
+        """The lower-case ASCII host of a URL or host name.
+
+        Args:
+            url_or_host: as for ``lookup``.
+
+        Returns:
+            The host, without port, user info or trailing dot.
+
+        Raises:
+            ValueError: when there is no host.
+        """
+        text = url_or_host.strip()
+        has_scheme = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text) is not None
+        parts = urlsplit(text if has_scheme or text.startswith("//") else "//" + text)
+        host = parts.hostname or ""
+        if not host:
+            raise ValueError(f"no host name in {url_or_host!r}")
+        return _to_ascii(host)
+
+
+__all__ = [
+    "COLUMNS",
+    "TYPOLOGY_CODES",
+    "OutletCatalogue",
+    "OutletFileError",
+    "normalise_domain",
+    "read_catalogue_file",
+]
