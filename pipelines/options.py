@@ -1,0 +1,128 @@
+"""NewsbeamOptions: every newsbeam flag, with its help text, in one place.
+
+Flags are written with dashes (``--allow-loopback``); the underscore spelling
+(``--allow_loopback``) is accepted too, as Beam's own options use it. Any flag not
+declared here (``--runner``, ``--direct_num_workers``, the Google Cloud options ...)
+passes through to Beam unchanged.
+
+Transforms never read this object: ``pipelines.monitor.build()`` turns it into plain
+constructor arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+
+def _flag(parser: Any, name: str, **kwargs: Any) -> None:
+    dashed = f"--{name.replace('_', '-')}"
+    spellings = [dashed] if "-" not in name and "_" not in name else [dashed, f"--{name}"]
+    parser.add_argument(*spellings, dest=name, **kwargs)
+
+
+def add_newsbeam_arguments(parser: Any) -> None:
+    """Declare newsbeam's flags on an argparse parser (Beam's or a plain one for --help)."""
+    _flag(
+        parser,
+        "feeds",
+        help="Feed list: OPML, plain text (one URL a line) or YAML "
+        "with per-feed name, country and language. Required.",
+    )
+    _flag(
+        parser,
+        "output",
+        default="out",
+        help="Directory for stories*.jsonl, "
+        "dead_letters*.jsonl, discarded*.jsonl and summary.json (default: out).",
+    )
+    _flag(
+        parser,
+        "allow_loopback",
+        action="store_true",
+        default=False,
+        help="Allow fetching from 127.0.0.0/8 and ::1 (tests and the demo). Other private, "
+        "link-local and reserved addresses stay refused.",
+    )
+    _flag(
+        parser,
+        "all_stories",
+        action="store_true",
+        default=False,
+        help="Publish every story with its tags, not only the relevant ones.",
+    )
+    _flag(
+        parser,
+        "taxonomy",
+        default=None,
+        help="A taxonomy YAML that adds to or overrides the bundled one (entities, rules).",
+    )
+    _flag(
+        parser,
+        "outlets",
+        default=None,
+        help="An outlet catalogue CSV that adds to or overrides the bundled one.",
+    )
+    _flag(
+        parser,
+        "min_text_chars",
+        type=int,
+        default=250,
+        help="Articles with a shorter body are discarded as too_short (default: 250).",
+    )
+    _flag(
+        parser,
+        "contact_url",
+        default=None,
+        help="A URL naming who runs this crawler, added to the User-Agent.",
+    )
+    _flag(
+        parser,
+        "max_in_flight",
+        type=int,
+        default=32,
+        help="Article requests in flight per worker (default: 32; per host at most 4).",
+    )
+    _flag(
+        parser,
+        "per_host_in_flight",
+        type=int,
+        default=2,
+        help="Requests in flight to one host at once, 1 to 4 (default: 2).",
+    )
+    _flag(
+        parser,
+        "fetch_timeout",
+        type=float,
+        default=30.0,
+        help="Total deadline in seconds for one HTTP request, retries excluded (default: 30).",
+    )
+    _flag(
+        parser,
+        "no_robots",
+        action="store_true",
+        default=False,
+        help="Do not fetch or honour robots.txt (only for sites you own, e.g. tests).",
+    )
+
+
+class NewsbeamOptions(PipelineOptions):
+    """The newsbeam flags, as a Beam PipelineOptions view."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: Any) -> None:
+        add_newsbeam_arguments(parser)
+
+
+def help_parser(prog: str) -> argparse.ArgumentParser:
+    """A parser that prints only newsbeam's flags, for ``newsbeam run --help``."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Run the newsbeam pipeline once over a feed list (batch).",
+        epilog="Any other flag passes through to Apache Beam, e.g. --runner DataflowRunner, "
+        "--direct_num_workers 2, --direct_running_mode multi_processing.",
+    )
+    add_newsbeam_arguments(parser)
+    return parser

@@ -1,0 +1,164 @@
+"""The run summary: outcome counts read from Beam's metrics, as JSON and as text.
+
+Consumes a pipeline result's metrics (counters in the ``newsbeam`` namespace, see
+``transforms.common``); produces a ``RunSummary`` that is written to
+``summary.json`` in this shape (other keys may be added)::
+
+    {"entries": N, "published": N, "discarded": {"<reason>": N},
+     "failed": {"<stage>/<error_type>": N}, ...}
+
+and printed for people by ``render()``. ``balanced`` is the accounting invariant:
+every entry was published, discarded with a reason, or failed.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apache_beam.metrics.metric import MetricsFilter
+
+from transforms.common import (
+    DISCARDED_PREFIX,
+    ENTRIES,
+    FAILED_PREFIX,
+    FEED_FAILED_PREFIX,
+    FEEDS_NOT_MODIFIED,
+    FEEDS_POLLED,
+    METRICS_NAMESPACE,
+    PUBLISHED,
+)
+
+_TOP_TAGS = 10
+
+
+@dataclass
+class RunSummary:
+    """Counts of what happened to every feed entry in one run."""
+
+    entries: int = 0
+    published: int = 0
+    discarded: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    feed_failures: dict[str, int] = field(default_factory=dict)
+    feeds_polled: int = 0
+    feeds_not_modified: int = 0
+    tags: dict[str, int] = field(default_factory=dict)
+    outlet_countries: dict[str, int] = field(default_factory=dict)
+    outlet_state_affiliations: dict[str, int] = field(default_factory=dict)
+    outputs: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        """entries == published + discarded + failed."""
+        return self.entries == (
+            self.published + sum(self.discarded.values()) + sum(self.failed.values())
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "entries": self.entries,
+            "published": self.published,
+            "discarded": dict(sorted(self.discarded.items())),
+            "failed": dict(sorted(self.failed.items())),
+            "balanced": self.balanced,
+            "feeds": {
+                "polled": self.feeds_polled,
+                "not_modified": self.feeds_not_modified,
+                "failed": dict(sorted(self.feed_failures.items())),
+            },
+            "tags": _by_count(self.tags),
+            "outlets": {
+                "country": _by_count(self.outlet_countries),
+                "state_affiliation": _by_count(self.outlet_state_affiliations),
+            },
+            "outputs": self.outputs,
+        }
+
+    def write(self, path: Path) -> None:
+        """Write ``summary.json``."""
+        self.outputs.setdefault("summary", [str(path)])
+        path.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
+
+    def render(self) -> str:
+        """The human summary printed at the end of a run."""
+        lines = [
+            f"feeds: {self.feeds_polled} polled, {self.feeds_not_modified} not modified, "
+            f"{sum(self.feed_failures.values())} failed",
+            f"entries: {self.entries}  published: {self.published}  "
+            f"discarded: {sum(self.discarded.values())}  failed: {sum(self.failed.values())}"
+            + ("" if self.balanced else "  (UNBALANCED: some entries are unaccounted for)"),
+        ]
+        for title, counts in (
+            ("discarded", self.discarded),
+            ("failed", self.failed),
+            ("feeds failed", self.feed_failures),
+        ):
+            if counts:
+                lines.append(f"  {title}: " + ", ".join(f"{k} {v}" for k, v in _by_count(counts)))
+        if self.tags:
+            top = list(_by_count(self.tags))[:_TOP_TAGS]
+            lines.append("top tags: " + ", ".join(f"{k} {self.tags[k]}" for k in top))
+        if self.outlet_countries:
+            lines.append("by outlet country: " + _inline(self.outlet_countries))
+            lines.append("by state affiliation: " + _inline(self.outlet_state_affiliations))
+        for name, paths in self.outputs.items():
+            lines.append(f"{name}: " + ", ".join(paths))
+        return "\n".join(lines)
+
+
+def _by_count(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _inline(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in _by_count(counts).items())
+
+
+def summary_from_counters(counters: dict[str, int], output_dir: str | None = None) -> RunSummary:
+    """Build the summary from newsbeam's counters (name -> value)."""
+    summary = RunSummary(
+        entries=counters.get(ENTRIES, 0),
+        published=counters.get(PUBLISHED, 0),
+        feeds_polled=counters.get(FEEDS_POLLED, 0),
+        feeds_not_modified=counters.get(FEEDS_NOT_MODIFIED, 0),
+    )
+    prefixed = (
+        (DISCARDED_PREFIX, summary.discarded),
+        (FAILED_PREFIX, summary.failed),
+        (FEED_FAILED_PREFIX, summary.feed_failures),
+        ("tag:", summary.tags),
+        ("outlet_country:", summary.outlet_countries),
+        ("outlet_state:", summary.outlet_state_affiliations),
+    )
+    for name, value in counters.items():
+        for prefix, target in prefixed:
+            if name.startswith(prefix) and value:
+                target[name[len(prefix) :]] = value
+    if output_dir:
+        for key, pattern in (
+            ("stories", "stories*.jsonl"),
+            ("dead_letters", "dead_letters*.jsonl"),
+            ("discarded", "discarded*.jsonl"),
+        ):
+            summary.outputs[key] = sorted(glob.glob(os.path.join(output_dir, pattern)))
+    return summary
+
+
+def read_counters(metrics: Any) -> dict[str, int]:
+    """newsbeam's counters from a PipelineResult's ``metrics()``, summed over steps."""
+    totals: dict[str, int] = {}
+    query = metrics.query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    for result in query["counters"]:
+        value = result.committed if result.committed is not None else result.attempted
+        totals[result.key.metric.name] = totals.get(result.key.metric.name, 0) + int(value or 0)
+    return totals
+
+
+def summary_from_metrics(metrics: Any, output_dir: str | None = None) -> RunSummary:
+    """The summary of a finished run, from its metrics."""
+    return summary_from_counters(read_counters(metrics), output_dir)

@@ -1,0 +1,119 @@
+"""The sinks: where stories, dead letters and discards end, and where they are counted.
+
+Consumes ``TaggedStory``, ``Failure`` and ``Discard`` records; writes JSON Lines
+files and counts each outcome exactly once in Beam's metrics (namespace
+``newsbeam``), which the run summary reads:
+
+* ``WriteStories``: ``stories*.jsonl``, one published story per line; counter
+  ``published`` and one ``tag:<facet>:<value>`` counter per tag of a published story,
+  plus ``outlet_country:<CC>`` and ``outlet_state:<code>`` for the outlet split.
+* ``WriteDeadLetters``: ``dead_letters*.jsonl``; counter ``failed:<stage>/<error_type>``
+  for failures of entries, ``feed_failed:<stage>/<error_type>`` for whole feeds.
+* ``WriteDiscards``: ``discarded*.jsonl`` (stage, key, reason); counter
+  ``discarded:<reason>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import apache_beam as beam
+
+from transforms.common import (
+    DISCARDED_PREFIX,
+    FAILED_PREFIX,
+    FEED_FAILED_PREFIX,
+    PUBLISHED,
+    counter,
+)
+from transforms.records import Discard, Failure, TaggedStory
+
+STORIES_PREFIX = "stories"
+DEAD_LETTERS_PREFIX = "dead_letters"
+DISCARDS_PREFIX = "discarded"
+JSONL = ".jsonl"
+
+
+def to_json_line(record: dict[str, Any]) -> str:
+    """One compact JSON line, UTF-8 kept readable."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def count_published(story: TaggedStory) -> TaggedStory:
+    """Count a published story, its tags and its outlet's country and affiliation."""
+    counter(PUBLISHED).inc()
+    for tag in story.tagging.tags:
+        counter(f"tag:{tag.facet}:{tag.value}").inc()
+    outlet = story.story.outlet
+    counter(f"outlet_country:{outlet.country or 'unknown'}").inc()
+    counter(f"outlet_state:{outlet.state_affiliation or 'none'}").inc()
+    return story
+
+
+def count_failure(failure: Failure) -> Failure:
+    """Count a dead letter once, as an entry failure or a whole-feed failure."""
+    prefix = FAILED_PREFIX if failure.counts_entry else FEED_FAILED_PREFIX
+    counter(f"{prefix}{failure.outcome}").inc()
+    return failure
+
+
+def count_discard(discard: Discard) -> Discard:
+    """Count a discarded entry once, by reason."""
+    counter(f"{DISCARDED_PREFIX}{discard.reason}").inc()
+    return discard
+
+
+def _write_jsonl(pcoll: beam.PCollection, output_dir: str, prefix: str) -> Any:
+    return pcoll | "Write" >> beam.io.WriteToText(
+        os.path.join(output_dir, prefix), file_name_suffix=JSONL
+    )
+
+
+class WriteStories(beam.PTransform):
+    """PCollection[TaggedStory] -> ``stories*.jsonl`` in ``output_dir``."""
+
+    def __init__(self, output_dir: str) -> None:
+        super().__init__()
+        self._output_dir = output_dir
+
+    def expand(self, stories: beam.PCollection) -> Any:
+        lines = (
+            stories
+            | "Count" >> beam.Map(count_published)
+            | "ToJson" >> beam.Map(lambda s: to_json_line(s.to_json()))
+        )
+        return _write_jsonl(lines, self._output_dir, STORIES_PREFIX)
+
+
+class WriteDeadLetters(beam.PTransform):
+    """PCollection[Failure] -> ``dead_letters*.jsonl`` in ``output_dir``."""
+
+    def __init__(self, output_dir: str) -> None:
+        super().__init__()
+        self._output_dir = output_dir
+
+    def expand(self, failures: beam.PCollection) -> Any:
+        lines = (
+            failures
+            | "Count" >> beam.Map(count_failure)
+            | "ToJson" >> beam.Map(lambda f: to_json_line(f.to_json()))
+        )
+        return _write_jsonl(lines, self._output_dir, DEAD_LETTERS_PREFIX)
+
+
+class WriteDiscards(beam.PTransform):
+    """PCollection[Discard] -> ``discarded*.jsonl`` in ``output_dir``."""
+
+    def __init__(self, output_dir: str) -> None:
+        super().__init__()
+        self._output_dir = output_dir
+
+    def expand(self, discards: beam.PCollection) -> Any:
+        lines = (
+            discards
+            | "Count" >> beam.Map(count_discard)
+            | "ToJson" >> beam.Map(lambda d: to_json_line(d.to_json()))
+        )
+        return _write_jsonl(lines, self._output_dir, DISCARDS_PREFIX)

@@ -1,0 +1,67 @@
+"""TagStories: the taxonomy tagger applied to every story.
+
+Consumes ``Story`` records; produces ``TaggedStory`` records (main output),
+``Discard(reason="not_relevant")`` for stories the tagger finds out of scope
+(unless every story is kept), and ``Failure`` dead letters if tagging breaks.
+The tagger itself is ``transforms.tagger.Tagger`` (plain Python, shared with the
+``newsbeam tag`` command); this module is its thin Beam adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+
+from transforms.common import DISCARDED, FAILURES, with_stage_outputs
+from transforms.records import Discard, Failure, Story, TaggedStory, excerpt
+from transforms.tagger import Tagger
+
+
+class _TagStoriesFn(beam.DoFn):
+    def __init__(self, taxonomy_path: str | None, keep_irrelevant: bool) -> None:
+        self._taxonomy_path = taxonomy_path
+        self._keep_irrelevant = keep_irrelevant
+        self._tagger: Tagger | None = None
+
+    def setup(self) -> None:
+        self._tagger = Tagger.load(self._taxonomy_path)
+
+    def process(self, story: Story) -> Iterator[Any]:
+        assert self._tagger is not None
+        article = story.article
+        try:
+            result = self._tagger.tag(article.title, article.text, story.language)
+        except Exception as exc:  # noqa: BLE001 - a tagger bug must not stop the stream
+            yield beam.pvalue.TaggedOutput(
+                FAILURES,
+                Failure(
+                    "tag",
+                    article.entry.link,
+                    "tag_error",
+                    f"{type(exc).__name__}: {exc}"[:300],
+                    False,
+                    excerpt(article.title),
+                ),
+            )
+            return
+        if not result.relevant and not self._keep_irrelevant:
+            yield beam.pvalue.TaggedOutput(
+                DISCARDED, Discard("tag", article.entry.link, "not_relevant")
+            )
+            return
+        yield TaggedStory(story=story, tagging=result)
+
+
+class TagStories(beam.PTransform):
+    """PCollection[Story] -> ok: TaggedStory, failures: Failure, discarded: Discard."""
+
+    def __init__(self, taxonomy_path: str | None = None, keep_irrelevant: bool = False) -> None:
+        super().__init__()
+        self._taxonomy_path = taxonomy_path
+        self._keep_irrelevant = keep_irrelevant
+
+    def expand(self, stories: beam.PCollection) -> Any:
+        fn = _TagStoriesFn(self._taxonomy_path, self._keep_irrelevant)
+        return with_stage_outputs(stories, fn, "Tag")
