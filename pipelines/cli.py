@@ -1,0 +1,129 @@
+"""The ``newsbeam`` command.
+
+Subcommands:
+
+* ``run``: the pipeline, once over a feed list (``newsbeam run --help``);
+* ``demo``: the pipeline over the bundled sample news site, served on loopback;
+* ``tag``: the tagger over JSON Lines (``pipelines.tag_command``);
+* ``cluster``: near-duplicate clustering over JSON Lines (``pipelines.cluster_command``).
+
+User mistakes print one line, ``newsbeam: error: ...``, and exit with code 2;
+``--verbose`` shows Beam's logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipelines import cluster_command, tag_command
+from pipelines.options import help_parser
+
+PROG = "newsbeam"
+EXIT_USAGE = 2
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:
+        # Beam warns about things a user cannot act on (e.g. runner fallbacks).
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+
+
+def cmd_run(beam_argv: list[str]) -> int:
+    """``newsbeam run``: everything after ``run`` goes to the pipeline options."""
+    if any(a in ("-h", "--help") for a in beam_argv):
+        help_parser(f"{PROG} run").print_help()
+        return 0
+    from pipelines.monitor import UsageError, run
+
+    try:
+        summary = run(beam_argv)
+    except UsageError as exc:
+        return _fail(str(exc))
+    print(summary.render())
+    return 0 if summary.balanced else 1
+
+
+def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
+    """``newsbeam demo``: serve the sample site on loopback and run the pipeline on it."""
+    from pipelines.loopback import LoopbackSite
+    from pipelines.monitor import UsageError, run
+    from pipelines.sample_site import serve_sample_site, write_feed_list
+
+    with LoopbackSite() as site, tempfile.TemporaryDirectory(prefix="newsbeam-demo-") as tmp:
+        specs = serve_sample_site(site)
+        feed_list = Path(tmp) / "feeds.yaml"
+        write_feed_list(specs, feed_list)
+        print(f"Serving the sample news site on loopback: {len(specs)} feeds")
+        for spec in specs:
+            print(f"  {spec.name or ''}: {spec.url}")
+        argv = ["--feeds", str(feed_list), "--output", args.output, "--allow-loopback"]
+        argv += ["--no-robots"] if args.no_robots else []
+        try:
+            summary = run(argv + beam_argv)
+        except UsageError as exc:
+            return _fail(str(exc))
+    print(summary.render())
+    return 0 if summary.balanced else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="newsbeam: a media-monitoring pipeline on Apache Beam. It polls RSS/Atom "
+        "feeds, extracts the articles, and tags stories about controversies between online "
+        "platforms and state actors.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Beam's logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser(
+        "run",
+        help="run the pipeline once over a feed list (see 'newsbeam run --help')",
+        add_help=False,
+    )
+    demo = sub.add_parser("demo", help="run on the bundled sample news site, offline")
+    demo.add_argument("--output", default="out/demo", help="output directory (default: out/demo)")
+    demo.add_argument(
+        "--no-robots", action="store_true", help="skip robots.txt (the sample site has one)"
+    )
+    tag_command.register(sub)
+    cluster_command.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``newsbeam`` console script."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    verbose = "-v" in args_list[:1] or "--verbose" in args_list[:1]
+    if verbose:
+        args_list = args_list[1:]
+    _configure_logging(verbose)
+    if args_list[:1] == ["run"]:
+        return cmd_run(args_list[1:])
+    args, extra = parser.parse_known_args(args_list)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    if args.command == "demo":
+        return cmd_demo(args, extra)
+    if extra:
+        return _fail(f"unrecognized arguments: {' '.join(extra)}")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
