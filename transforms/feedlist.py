@@ -62,7 +62,12 @@ def read_feed_list(path: str | Path) -> list[FeedSpec]:
         specs = _parse_yaml(text, p)
     else:
         specs = _parse_text(text, p)
-    unique = list({spec.url: spec for spec in reversed(specs)}.values())[::-1]
+    unique: list[FeedSpec] = []
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.url not in seen:
+            seen.add(spec.url)
+            unique.append(spec)
     if not unique:
         raise FeedListError(f"no feeds in {p}: expected feed URLs (http or https)")
     return unique

@@ -1,0 +1,108 @@
+"""Feed lists: OPML, text and YAML, and the clear errors for bad ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import corpus_path
+from transforms.feedlist import FeedListError, read_feed_list
+from transforms.records import FeedSpec
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_text_list_skips_comments_and_blank_lines(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "feeds.txt",
+        "# my feeds\n\nhttps://a.example/rss  # the A feed\nhttp://b.example/atom.xml\n",
+    )
+    assert read_feed_list(path) == [
+        FeedSpec("https://a.example/rss"),
+        FeedSpec("http://b.example/atom.xml"),
+    ]
+
+
+def test_text_list_names_the_bad_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "feeds.txt", "https://a.example/rss\nftp://b.example/feed\n")
+    with pytest.raises(FeedListError, match=r"feeds\.txt:2: not an http\(s\) feed URL"):
+        read_feed_list(path)
+
+
+def test_yaml_with_metadata_and_duplicates(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "feeds.yaml",
+        "feeds:\n"
+        "  - url: https://a.example/rss\n    name: A News\n    country: de\n    language: de\n"
+        "  - https://b.example/rss\n"
+        "  - https://a.example/rss\n",
+    )
+    assert read_feed_list(path) == [
+        FeedSpec("https://a.example/rss", name="A News", country="DE", language="de"),
+        FeedSpec("https://b.example/rss"),
+    ]
+
+
+def test_yaml_unknown_key_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "feeds.yml", "- url: https://a.example/rss\n  nmae: typo\n")
+    with pytest.raises(FeedListError, match=r"feed #1: unknown keys \['nmae'\]"):
+        read_feed_list(path)
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "feeds.yaml", "feeds:\n  - url: [unclosed\n")
+    with pytest.raises(FeedListError, match=r"feeds\.yaml:\d+: not valid YAML"):
+        read_feed_list(path)
+
+
+def test_opml_outlines(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "subs.opml",
+        '<?xml version="1.0"?><opml version="2.0"><body>'
+        '<outline text="Tech"><outline text="A" xmlUrl="https://a.example/rss"/></outline>'
+        '<outline title="B" xmlUrl="https://b.example/feed" language="fr"/>'
+        '<outline text="no feed here"/></body></opml>',
+    )
+    assert read_feed_list(path) == [
+        FeedSpec("https://a.example/rss", name="A"),
+        FeedSpec("https://b.example/feed", name="B", language="fr"),
+    ]
+
+
+def test_real_opml_export_reads_every_feed() -> None:
+    subs = corpus_path("feeds", "netnewswire", "Subs.opml")
+    specs = read_feed_list(subs)
+    raw = subs.read_text(encoding="utf-8", errors="replace")
+    assert len(specs) == len({s.url for s in specs})
+    assert len(specs) >= 0.9 * raw.count("xmlUrl=")
+    assert all(s.url.startswith(("http://", "https://")) for s in specs)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("empty.txt", "# nothing yet\n", "no feeds in"),
+        ("empty.yaml", "feeds: []\n", "no feeds in"),
+        ("bad.opml", "<opml><body><outline", "not valid OPML"),
+    ],
+)
+def test_files_without_feeds_are_clear_errors(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    with pytest.raises(FeedListError, match=message):
+        read_feed_list(write(tmp_path, name, text))
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(FeedListError, match="feed list not found"):
+        read_feed_list(tmp_path / "nope.txt")
+    with pytest.raises(FeedListError, match="is a directory"):
+        read_feed_list(tmp_path)
