@@ -313,8 +313,8 @@ def _language(host: str, country: str, names: Sequence[str]) -> str:
     first = host.split(".", 1)[0]
     if first in SUBDOMAIN_LANGUAGES and host.count(".") >= 2:
         return SUBDOMAIN_LANGUAGES[first]
-    official = get_official_languages(country, de_facto=True)
-    return official[0].split("_")[0] if len(official) == 1 else ""
+    official = {code.split("_")[0] for code in get_official_languages(country, de_facto=True)}
+    return official.pop() if len(official) == 1 else ""
 
 
 def compile_matrix(matrix: Path) -> list[list[str]]:

@@ -53,7 +53,8 @@ COLUMNS: tuple[str, ...] = ("domain", "name", "country", "language", "state_affi
 
 # ISO 3166-1 alpha-2: the officially assigned codes, plus EU (exceptionally reserved, used for
 # pan-European outlets) and XK (Kosovo, user-assigned but in general use).
-_ISO_ALPHA2 = """AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
+_ISO_ALPHA2 = """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
     BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO
     DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU
     GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW
@@ -67,6 +68,8 @@ _ISO_COUNTRIES = frozenset(_ISO_ALPHA2.split())
 _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _WWW_RE = re.compile(r"^www\d*\.")
+_SCHEME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+_OPAQUE_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:(?!\d)")
 
 _PSL: PublicSuffixList | None = None
 
@@ -323,8 +326,14 @@ class OutletCatalogue:
             ValueError: when there is no host.
         """
         text = url_or_host.strip()
-        has_scheme = re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text) is not None
+        has_scheme = _SCHEME_RE.match(text) is not None
+        if not has_scheme and _OPAQUE_RE.match(text):  # mailto:x, javascript:x, urn:x
+            raise ValueError(f"no host name in {url_or_host!r}")
         parts = urlsplit(text if has_scheme or text.startswith("//") else "//" + text)
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise ValueError(f"no host name in {url_or_host!r} (bad port)") from None
         host = parts.hostname or ""
         if not host:
             raise ValueError(f"no host name in {url_or_host!r}")

@@ -1,0 +1,354 @@
+"""Tests for the outlet catalogue (transforms/outlets.py, transforms/data/outlets.csv) and its
+compiler (tools/build_outlets.py).
+
+The dataset tests are table-driven from the State Media Matrix in ../shared/corpus and skip with
+a reason where the corpus is absent; everything else uses the bundled catalogue and tmp files.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from collections import defaultdict
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from transforms.outlets import TYPOLOGY_CODES, OutletCatalogue, OutletFileError
+from transforms.records import Outlet
+
+REPO = Path(__file__).resolve().parents[1]
+MATRIX = REPO.parent / "shared" / "corpus" / "outlets" / "state-media" / "State_Media_Matrix.csv"
+NO_CORPUS = f"State Media Matrix not found at {MATRIX} (../shared/corpus is absent)"
+HEADER = "domain,name,country,language,state_affiliation\n"
+
+
+def _load_build_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "build_outlets", REPO / "tools" / "build_outlets.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build = _load_build_module()
+
+
+def _matrix_rows() -> list[dict[str, str]]:
+    """Rows of the dataset that have a URL, with their CSV line number under ``line``."""
+    if not MATRIX.exists():
+        return []
+    with MATRIX.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        return [{**row, "line": str(reader.line_num)} for row in reader if row["URL"].strip()]
+
+
+MATRIX_ROWS = _matrix_rows()
+
+
+def _as_url(raw: str) -> str:
+    raw = raw.strip()
+    return raw if "://" in raw else "http://" + raw
+
+
+def _typology(raw: str) -> str:
+    return raw.strip().rstrip("?")  # documented: "ISFM?" is read as ISFM
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> OutletCatalogue:
+    return OutletCatalogue.load()
+
+
+@pytest.fixture(scope="module")
+def expected_typology(catalogue: OutletCatalogue) -> dict[str, str]:
+    """Per catalogue domain, the typology the documented rule picks: the most state control
+    among all dataset rows that resolve to that domain."""
+    codes: dict[str, list[str]] = defaultdict(list)
+    for row in MATRIX_ROWS:
+        codes[catalogue.lookup(_as_url(row["URL"])).domain].append(_typology(row["Typology"]))
+    return {domain: min(found, key=TYPOLOGY_CODES.index) for domain, found in codes.items()}
+
+
+def _row_params() -> list[Any]:
+    if not MATRIX_ROWS:
+        return [pytest.param(None, marks=pytest.mark.skip(reason=NO_CORPUS), id="no-corpus")]
+    return [pytest.param(row, id=f"line{row['line']}-{row['URL'].strip()}") for row in MATRIX_ROWS]
+
+
+# --- the dataset, row by row ---------------------------------------------------------------
+
+
+@pytest.mark.realworld
+@pytest.mark.parametrize("row", _row_params())
+def test_matrix_row_resolves_to_its_country_and_typology(
+    row: dict[str, str], catalogue: OutletCatalogue, expected_typology: dict[str, str]
+) -> None:
+    outlet = catalogue.lookup(_as_url(row["URL"]))
+    assert outlet.name, f"no catalogue entry for {row['URL']!r}"
+    assert outlet.country == build.country_code(row["Country"])
+    assert outlet.state_affiliation == expected_typology[outlet.domain]
+    assert outlet.state_affiliation in TYPOLOGY_CODES
+    # Mobile, AMP and www hosts of the outlet fall back to the same entry.
+    for prefix in ("m.", "amp.", "mobile.", "www.", "www3."):
+        assert catalogue.lookup(f"https://{prefix}{outlet.domain}/some/article") == outlet
+
+
+@pytest.mark.realworld
+@pytest.mark.skipif(not MATRIX_ROWS, reason=NO_CORPUS)
+def test_shared_host_conflicts_take_the_most_state_control(catalogue: OutletCatalogue) -> None:
+    by_domain: dict[str, set[str]] = defaultdict(set)
+    for row in MATRIX_ROWS:
+        by_domain[catalogue.lookup(_as_url(row["URL"])).domain].add(_typology(row["Typology"]))
+    conflicts = {domain: codes for domain, codes in by_domain.items() if len(codes) > 1}
+    for domain, codes in conflicts.items():
+        picked = catalogue.lookup(domain).state_affiliation
+        assert picked == min(codes, key=TYPOLOGY_CODES.index)
+        # The rule overrode at least one of the rows: the strongest beats every other code.
+        assert all(TYPOLOGY_CODES.index(picked) < TYPOLOGY_CODES.index(c) for c in codes - {picked})
+
+
+@pytest.mark.realworld
+@pytest.mark.skipif(not MATRIX_ROWS, reason=NO_CORPUS)
+def test_bundled_state_media_rows_match_a_fresh_compile(tmp_path: Path) -> None:
+    bundled = [
+        row
+        for row in csv.reader(
+            line for line in build.DEFAULT_OUT.read_text("utf-8").splitlines() if line.strip()
+        )
+        if row and not row[0].startswith("#") and row[-1] == build.SOURCE
+    ]
+    assert bundled == build.compile_matrix(MATRIX)
+
+
+# --- matching ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "domain"),
+    [
+        ("https://arabic.people.com.cn/n3/2024/a.html", "arabic.people.com.cn"),
+        ("https://m.arabic.people.com.cn/n3/a.html", "arabic.people.com.cn"),
+        ("http://www.people.com.cn/", "people.com.cn"),
+        ("https://espanol.cgtn.com/n/2024/x.html", "espanol.cgtn.com"),
+        ("https://amp.espanol.cgtn.com/x", "espanol.cgtn.com"),
+        ("https://news.cgtn.com/news/x.html", "cgtn.com"),
+        ("https://asia.nikkei.com/Business/x", "asia.nikkei.com"),
+        ("https://www.nikkei.com/article/x", "nikkei.com"),
+        ("https://mobile.reuters.com/article/x", "reuters.com"),
+        ("https://www3.nhk.or.jp/news/html/x.html", "nhk.or.jp"),
+        ("HTTPS://WWW.GlobalTimes.CN:443/page/x.shtml", "globaltimes.cn"),
+        ("globaltimes.cn/page/x.shtml", "globaltimes.cn"),
+        ("www.rt.com", "rt.com"),
+    ],
+)
+def test_most_specific_entry_wins(catalogue: OutletCatalogue, url: str, domain: str) -> None:
+    assert catalogue.lookup(url).domain == domain
+    assert catalogue.lookup(url) == catalogue.lookup(domain)
+
+
+def test_subdomain_entry_differs_from_its_parent(catalogue: OutletCatalogue) -> None:
+    arabic = catalogue.lookup("arabic.people.com.cn")
+    parent = catalogue.lookup("people.com.cn")
+    assert (arabic.language, parent.language) == ("ar", "zh")
+    assert arabic.name != parent.name
+
+
+@pytest.mark.parametrize(
+    ("url", "country"),
+    [
+        ("https://www.nytimes.com/2024/05/01/technology/tiktok-ban.html", "US"),
+        ("https://www.washingtonpost.com/technology/2024/x/", "US"),
+        ("https://amp.theguardian.com/technology/2024/x", "GB"),
+        ("https://edition.cnn.com/2024/x/index.html", "US"),
+        ("https://www.reuters.com/technology/x/", "GB"),
+        ("https://apnews.com/article/x", "US"),
+        ("https://www.lemonde.fr/pixels/article/x.html", "FR"),
+        ("https://m.spiegel.de/netzwelt/x", "DE"),
+        ("https://elpais.com/tecnologia/x.html", "ES"),
+        ("https://www1.folha.uol.com.br/mercado/x.shtml", "BR"),
+        ("https://www.scmp.com/tech/x", "HK"),
+        ("https://www.japantimes.co.jp/news/x", "JP"),
+        ("https://www.thehindu.com/sci-tech/x", "IN"),
+        ("https://techcrunch.com/2024/x/", "US"),
+        ("https://therecord.media/x", "US"),
+        ("https://www.bleepingcomputer.com/news/security/x/", "US"),
+    ],
+)
+def test_independent_outlets_have_no_affiliation(
+    catalogue: OutletCatalogue, url: str, country: str
+) -> None:
+    outlet = catalogue.lookup(url)
+    assert outlet.name
+    assert outlet.country == country
+    assert outlet.language
+    assert outlet.state_affiliation is None
+    assert outlet.state_media is False
+
+
+def test_at_least_150_curated_independent_domains() -> None:
+    rows = [
+        row
+        for row in csv.reader(build.DEFAULT_OUT.read_text("utf-8").splitlines())
+        if row and not row[0].startswith("#") and row[-1] == "newsbeam"
+    ]
+    assert len(rows) >= 150
+    assert all(row[4] == "" and row[2] and row[3] for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("url", "domain"),
+    [
+        ("https://news.unknown-outlet.co.uk/a/b", "unknown-outlet.co.uk"),
+        ("https://M.Unknown-Site.COM./x?y=1", "unknown-site.com"),
+        ("https://someone.blogspot.com/2024/x.html", "someone.blogspot.com"),
+        ("http://127.0.0.1:8080/feed.xml", "127.0.0.1"),
+        ("http://[::1]:8080/a", "::1"),
+        ("localhost:8000/a", "localhost"),
+        ("https://bücher.example/x", "xn--bcher-kva.example"),
+    ],
+)
+def test_unknown_hosts_carry_only_their_domain(
+    catalogue: OutletCatalogue, url: str, domain: str
+) -> None:
+    outlet = catalogue.lookup(url)
+    assert outlet == Outlet(domain=domain)
+    assert outlet.state_media is None
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "https://", "mailto:someone"])
+def test_lookup_without_a_host_is_an_error(catalogue: OutletCatalogue, bad: str) -> None:
+    with pytest.raises(ValueError, match="no host"):
+        catalogue.lookup(bad)
+
+
+# --- the user's file -----------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "my-outlets.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_user_file_extends_and_overrides(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "# my additions\n"
+        "domain,name,country,language,state_affiliation,source\n"
+        "\n"
+        "local-news.example,Local News,NZ,en,,me\n"
+        "www.nytimes.com,NYT (my name),US,en,,me\n"
+        "rt.com,RT,RU,en,,me\n"
+        "127.0.0.2,Loopback State TV,CN,zh,SC,test\n",
+    )
+    bundled = OutletCatalogue.load()
+    merged = OutletCatalogue.load(path)
+    assert len(merged) == len(bundled) + 2
+    assert merged.lookup("https://m.local-news.example/x") == Outlet(
+        domain="local-news.example", name="Local News", country="NZ", language="en"
+    )
+    assert merged.lookup("nytimes.com").name == "NYT (my name)"
+    assert bundled.lookup("rt.com").state_affiliation == "SC"
+    assert merged.lookup("https://rt.com/news/x").state_affiliation is None  # empty means none
+    assert merged.lookup("http://127.0.0.2:8000/a").state_affiliation == "SC"
+    assert merged.lookup("theguardian.com") == bundled.lookup("theguardian.com")
+
+
+def test_user_file_may_name_only_some_columns(tmp_path: Path) -> None:
+    path = _write(tmp_path, "domain,country\nmy-blog.example,IE\n")
+    assert OutletCatalogue.load(path).lookup("my-blog.example") == Outlet(
+        domain="my-blog.example", country="IE"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "message"),
+    [
+        ("ok.example,Ok,US,en,\nbad.example,Bad,USA,en,\n", 3, "country 'USA'"),
+        ("bad.example,Bad,us,en,\n", 2, "country 'us'"),
+        ("bad.example,Bad,US,en,STATE\n", 2, "state_affiliation 'STATE'"),
+        ("bad.example,Bad,US,en,sc\n", 2, "state_affiliation 'sc'"),
+        (",No domain,US,en,\n", 2, "missing domain"),
+        ("https://bad.example/,Bad,US,en,\n", 2, "bare host name"),
+        ("bad_host!.example,Bad,US,en,\n", 2, "not a valid host name"),
+        ("bad.example,Bad,US,English,\n", 2, "language 'English'"),
+        ("bad.example,Bad,US\n", 2, "expected 5 fields"),
+        ("a.example,A,US,en,\n# comment\nwww.a.example,A again,US,en,\n", 4, "already defined"),
+    ],
+)
+def test_malformed_rows_name_file_line_and_problem(
+    tmp_path: Path, body: str, line: int, message: str
+) -> None:
+    path = _write(tmp_path, HEADER + body)
+    with pytest.raises(OutletFileError) as caught:
+        OutletCatalogue.load(path)
+    text = str(caught.value)
+    assert str(path) in text
+    assert f"line {line}:" in text
+    assert message in text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty outlet file"),
+        ("# only a comment\n", "empty outlet file"),
+        ("name,country\nX,US\n", "header must name the column 'domain'"),
+        ("domain,name,contry\na.example,A,US\n", "header must name"),
+    ],
+)
+def test_malformed_files_are_errors(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(OutletFileError, match=message):
+        OutletCatalogue.load(path)
+
+
+def test_missing_user_file_is_an_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(OutletFileError, match="nope.csv"):
+        OutletCatalogue.load(missing)
+
+
+def test_entry_for_a_public_suffix_never_matches_registered_domains(tmp_path: Path) -> None:
+    path = _write(tmp_path, HEADER + "co.uk,Not an outlet,GB,en,\n")
+    merged = OutletCatalogue.load(path)
+    assert merged.lookup("https://www.somepaper.co.uk/x") == Outlet(domain="somepaper.co.uk")
+
+
+# --- the compiler --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("Russia", "RU"), ("UAE", "AE"), ("Côte d'Ivoire", "CI"), ("Hong Kong", "HK")],
+)
+def test_country_names_map_to_iso_codes(name: str, code: str) -> None:
+    assert build.country_code(name) == code
+
+
+def test_unknown_country_name_is_an_error() -> None:
+    with pytest.raises(KeyError, match="Atlantis"):
+        build.country_code("Atlantis")
+
+
+def test_compile_normalises_urls_and_merges_shared_hosts(tmp_path: Path) -> None:
+    matrix = tmp_path / "matrix.csv"
+    matrix.write_text(
+        "Region,Country,Media company,Main assets,URL,Typology\n"
+        "Europe,Serbia,RTV Group,RTV1,http://www.rtv.example/,ISFM\n"
+        "Europe,Serbia,RTV Group,Radio Novi Sad,https://rtv.example/radio/,CaPr\n"
+        "Asia,Cambodia,Bayon,Bayon TV,www.bayon.example,ISFM?\n"
+        "Asia,Cambodia,Bayon,Bayon Radio,,SC\n"
+        "Asia,China,People's Daily,People's Daily (Arabic),arabic.daily.example/ar/,SC\n",
+        encoding="utf-8",
+    )
+    rows = {row[0]: row for row in build.compile_matrix(matrix)}
+    assert set(rows) == {"rtv.example", "bayon.example", "arabic.daily.example"}
+    assert rows["rtv.example"][1:5] == ["RTV Group", "RS", "sr", "CaPr"]
+    assert rows["bayon.example"][1:5] == ["Bayon TV", "KH", "km", "ISFM"]
+    assert rows["arabic.daily.example"][3] == "ar"
