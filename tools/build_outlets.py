@@ -54,12 +54,13 @@ HEADER = """\
 # State_Media_Matrix.csv of "State Media Profiles" by the Alliance for Securing Democracy
 # (https://github.com/pbenzoni/state-media-profiles), seed data from the State Media Monitor
 # (https://statemediamonitor.com) of the Media and Journalism Research Center.
-# Licence of that data: MIT, Copyright (c) Peter Benzoni / Alliance for Securing Democracy.
+# Licence of that data: MIT License, Copyright (c) 2023 ASD-at-GMF.
 # Compilation rules: one row per host (scheme, path and leading www. dropped); where several
 # dataset rows share a host with different typologies, the typology with the most state control
-# wins (order SC > CaPu > CaPr > ISFM > ISF > ISM > IP); "ISFM?" is read as ISFM. Language comes
-# from the host's language-named subdomain or the country's only official language (CLDR), else
-# is left empty.
+# wins (order SC > CaPu > CaPr > ISFM > ISF > ISM > IP); "ISFM?" is read as ISFM. Language
+# (not in the dataset) comes from a table of known outlets in the build script, a language named
+# in the asset ("RT Deutsch") or subdomain ("arabic."), or the country's only official language
+# (CLDR); otherwise it is left empty.
 #
 # Rows with source "newsbeam" are independent outlets added by hand (facts: name, country, main
 # language); they carry no state affiliation. Edit them here; re-running the build keeps them.
