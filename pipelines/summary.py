@@ -99,7 +99,7 @@ class RunSummary:
             ("feeds failed", self.feed_failures),
         ):
             if counts:
-                lines.append(f"  {title}: " + ", ".join(f"{k} {v}" for k, v in _by_count(counts)))
+                lines.append(f"  {title}: " + _inline(counts))
         if self.tags:
             top = list(_by_count(self.tags))[:_TOP_TAGS]
             lines.append("top tags: " + ", ".join(f"{k} {self.tags[k]}" for k in top))

@@ -1,0 +1,116 @@
+"""parse_feed: entries from RSS/Atom, refused entity declarations, recovered malformed feeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import corpus_path
+from transforms.feeds import ParsedFeed, parse_feed
+from transforms.records import FeedSpec
+
+SPEC = FeedSpec("http://news.example/rss", name="Example News", country="GB")
+
+RSS = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Example</title><language>en-gb</language>
+<item><title>First</title><link>http://news.example/a/1?utm_source=rss</link>
+<guid>http://news.example/a/1</guid><pubDate>Tue, 03 Mar 2026 10:00:00 GMT</pubDate>
+<description>One</description></item>
+<item><title>Second</title><link>/a/2</link><guid isPermaLink="false">x-2</guid></item>
+</channel></rss>"""
+
+
+def test_rss_entries_carry_feed_metadata_and_keys() -> None:
+    parsed = parse_feed(RSS, SPEC)
+    assert parsed.failure is None
+    first, second = parsed.entries
+    assert first.title == "First"
+    assert first.published_at == "2026-03-03T10:00:00+00:00"
+    assert first.feed_name == "Example News" and first.feed_country == "GB"
+    assert first.feed_language == "en"
+    assert "utm_source" not in first.key
+    assert second.link == "http://news.example/a/2"  # resolved against the feed URL
+    assert first.key != second.key
+
+
+def test_atom_feed() -> None:
+    atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom">
+    <title>A</title><entry><title>Hello</title><id>urn:1</id>
+    <link href="https://news.example/hello"/><updated>2026-01-02T03:04:05Z</updated></entry>
+    </feed>"""
+    (entry,) = parse_feed(atom, SPEC).entries
+    assert entry.link == "https://news.example/hello"
+    assert entry.published_at == "2026-01-02T03:04:05+00:00"
+
+
+def test_entity_declarations_are_refused_before_parsing() -> None:
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        b"<rss><channel><item><title>&b;</title><link>http://x.example/</link></item>"
+        b"</channel></rss>"
+    )
+    parsed = parse_feed(bomb, SPEC)
+    assert parsed.entries == ()
+    assert parsed.failure is not None
+    assert parsed.failure.error_type == "xml_entities"
+    assert parsed.failure.counts_entry is False
+
+
+def test_malformed_feed_recovers_entries() -> None:
+    broken = RSS.replace(b"</channel></rss>", b"<item><title>Third & fourth</title>")
+    parsed = parse_feed(broken, SPEC)
+    assert parsed.failure is None
+    assert parsed.recovered
+    assert [e.title for e in parsed.entries][:2] == ["First", "Second"]
+
+
+def test_html_page_is_not_a_feed() -> None:
+    parsed = parse_feed(b"<html><body><p>Hello</p></body></html>", SPEC)
+    assert parsed.entries == ()
+    assert parsed.failure is not None
+    assert parsed.failure.error_type in {"not_a_feed", "malformed_feed"}
+
+
+def _corpus_feed_files() -> list[Path]:
+    root = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feeds"
+    if not root.exists():
+        return []
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".json")
+
+
+@pytest.mark.realworld
+def test_every_corpus_feed_parses_or_fails_cleanly() -> None:
+    corpus_path("feeds")
+    files = _corpus_feed_files()
+    outcomes = {"entries": 0, "failure": 0, "empty": 0}
+    for path in files:
+        parsed = parse_feed(path.read_bytes(), FeedSpec(f"http://feeds.example/{path.name}"))
+        assert isinstance(parsed, ParsedFeed), path
+        if parsed.failure is not None:
+            assert parsed.entries == (), path
+            assert parsed.failure.message, path
+            outcomes["failure"] += 1
+        elif parsed.entries:
+            assert all(e.key for e in parsed.entries), path
+            outcomes["entries"] += 1
+        else:
+            outcomes["empty"] += 1
+    assert len(files) > 2000
+    assert outcomes["entries"] > 0.5 * len(files)
+
+
+@pytest.mark.realworld
+@pytest.mark.parametrize("name", ["xmlbomb.xml", "external.xml"])
+def test_hostile_xml_inside_a_feed_never_expands(name: str) -> None:
+    path = corpus_path("feeds", "hostile-xml")
+    candidates = list(path.glob(name))
+    if not candidates:
+        pytest.skip(f"{name} not in {path}")
+    doc = candidates[0].read_bytes()
+    prolog, _, rest = doc.partition(b"]>")
+    wrapped = prolog + b"]><rss version='2.0'><channel><item><title>" + rest + b"</title>"
+    wrapped += b"<link>http://x.example/1</link></item></channel></rss>"
+    parsed = parse_feed(wrapped, SPEC)
+    assert parsed.failure is not None and parsed.failure.error_type == "xml_entities"
