@@ -1,0 +1,155 @@
+"""``newsbeam tag``: tag JSON Lines stories with the taxonomy, outside the pipeline.
+
+Consumes JSON Lines ``{"id", "title", "text", "url"?, "language"?}`` (stdin or ``--input``)
+and produces JSON Lines ``{"id", "relevant", "score", "platforms", "state_actors",
+"controversies", "rules", "tags"}`` (stdout or ``--output``), one line per input line, in
+order. Bad input (a missing file, a line that is not a JSON object with string ``id``,
+``title`` and ``text``, an invalid taxonomy) is a one-line error on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from transforms.tagger import Tagger, TaxonomyError
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+
+class InputError(ValueError):
+    """A line of the input is not a valid story; the message names the line number."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``tag`` subcommand.
+
+    Args:
+        subparsers: The ``newsbeam`` command's subparsers.
+    """
+    parser = subparsers.add_parser(
+        "tag",
+        help="tag JSON Lines stories with platforms, state actors and controversies",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``tag`` options to a parser.
+
+    Args:
+        parser: The parser of the ``tag`` subcommand.
+    """
+    parser.add_argument("--input", metavar="FILE", help="JSON Lines stories (default: stdin)")
+    parser.add_argument("--output", metavar="FILE", help="JSON Lines tags (default: stdout)")
+    parser.add_argument(
+        "--taxonomy",
+        metavar="FILE",
+        help="a taxonomy YAML merged over the bundled one (adds or overrides entities and rules)",
+    )
+
+
+def tag_lines(tagger: Tagger, lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Tag stories given as JSON lines; blank lines are skipped.
+
+    Args:
+        tagger: The tagger.
+        lines: The input lines.
+
+    Yields:
+        One output object per story.
+
+    Raises:
+        InputError: A line is not valid JSON or lacks a string id, title or text.
+    """
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        story = _parse(line, number)
+        result = tagger.tag(story["title"], story["text"], story.get("language"))
+        yield {"id": story["id"], **result.to_json()}
+
+
+def _parse(line: str, number: int) -> dict[str, Any]:
+    try:
+        story = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"line {number}: bad JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(story, dict):
+        raise InputError(f"line {number}: expected a JSON object")
+    for key in ("id", "title", "text"):
+        if not isinstance(story.get(key), str):
+            raise InputError(f"line {number}: {key!r} must be a string")
+    language = story.get("language")
+    if language is not None and not isinstance(language, str):
+        raise InputError(f"line {number}: 'language' must be a string or null")
+    return story
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``newsbeam tag``.
+
+    Args:
+        args: Parsed options (``input``, ``output``, ``taxonomy``).
+
+    Returns:
+        The exit code: 0, or 2 for bad input (after a one-line message on stderr).
+    """
+    try:
+        tagger = Tagger.load(args.taxonomy)
+        with _open(args.input, "r") as src, _open(args.output, "w") as dst:
+            for out in tag_lines(tagger, src):
+                dst.write(json.dumps(out, ensure_ascii=False) + "\n")
+    except (TaxonomyError, InputError) as exc:
+        print(f"newsbeam tag: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"newsbeam tag: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except UnicodeDecodeError as exc:
+        print(f"newsbeam tag: input is not UTF-8: {exc.reason}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+class _Std:
+    """A context manager around stdin/stdout that does not close it."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def __enter__(self) -> IO[str]:
+        return self.stream
+
+    def __exit__(self, *exc: object) -> None:
+        self.stream.flush()
+
+
+def _open(path: str | None, mode: str) -> Any:
+    if path is None or path == "-":
+        return _Std(sys.stdin if mode == "r" else sys.stdout)
+    return open(path, mode, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command standalone (``python -m pipelines.tag_command``).
+
+    Args:
+        argv: Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code.
+    """
+    parser = argparse.ArgumentParser(prog="newsbeam tag", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

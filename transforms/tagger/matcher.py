@@ -1,0 +1,217 @@
+"""Find taxonomy aliases and rule terms in a story's fields with one Aho-Corasick pass each.
+
+Consumes a story's title and text, splits the text into ``lede`` and ``body`` (see
+:func:`fields`), and produces :class:`Hit` records: which pattern matched, in which field,
+at which character offsets and at which word position (for ``NEAR/n``).
+
+Matching is case-insensitive unless a pattern is marked case-sensitive, and respects word
+boundaries for letters and digits on either side of a match, except for a pattern ending in
+``*`` (a prefix: ``sanction*`` matches "sanctions") and for CJK characters, which have no
+spaces between words (``禁止`` matches inside ``美国禁止抖音``).
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import ahocorasick
+
+FIELDS = ("title", "lede", "body")
+
+# The lede is the start of the text holding at least LEDE_MIN_CHARS of prose lines, cut at
+# LEDE_MAX_CHARS; prose lines are those of at least _PROSE_LINE characters that are not only
+# markdown images, links or captions.
+LEDE_MIN_CHARS = 300
+LEDE_MAX_CHARS = 1200
+_PROSE_LINE = 60
+
+_CJK = (
+    "\u3040-\u30ff"  # kana
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs
+    "\uac00-\ud7af"  # hangul
+)
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_WORD = re.compile(f"[{_CJK}]|[^\\W{_CJK}]+")
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|[。！？]")
+_LINE = re.compile(r"[^\n]*\n*")
+
+
+def fields(title: str, text: str) -> dict[str, str]:
+    """Split a story into the three fields that rules and evidence refer to.
+
+    ``lede`` is a prefix of ``text``: its first lines up to and including the line where the
+    prose (lines of 60+ characters that are not markdown images or links) reaches 300
+    characters, and never more than 1,200 characters (then cut at the first sentence end after
+    300 characters, or at a space). ``body`` is the rest of ``text``, so
+    ``lede + body == text``.
+
+    Args:
+        title: The story's title.
+        text: The story's extracted body text.
+
+    Returns:
+        ``{"title": title, "lede": ..., "body": ...}``.
+    """
+    end = _lede_end(text)
+    return {"title": title, "lede": text[:end], "body": text[end:]}
+
+
+def _lede_end(text: str) -> int:
+    prose = 0
+    end = len(text)
+    for m in _LINE.finditer(text):
+        if not m.group():
+            break
+        line = m.group().strip()
+        if len(line) >= _PROSE_LINE and not line.startswith(("![", "[", "*[")):
+            prose += len(line)
+        if prose >= LEDE_MIN_CHARS or m.end() > LEDE_MAX_CHARS:
+            end = m.end()
+            break
+    if end <= LEDE_MAX_CHARS:
+        return end
+    sentence = _SENTENCE_END.search(text, LEDE_MIN_CHARS, LEDE_MAX_CHARS)
+    if sentence:
+        return sentence.end()
+    space = text.rfind(" ", LEDE_MIN_CHARS, LEDE_MAX_CHARS)
+    return space + 1 if space > 0 else LEDE_MAX_CHARS
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One string to look for, and what it stands for.
+
+    Attributes:
+        text: The pattern as written (without a trailing ``*``).
+        kind: ``"entity"`` (a taxonomy alias), ``"term"`` (a word or phrase of a rule) or
+            ``"context"`` (a word that makes an ambiguous alias mean the company).
+        key: What a hit of this pattern is filed under: the entity id for entities, the
+            normalised term for rule terms and context words.
+        case_sensitive: Whether the case must match exactly.
+        prefix: Whether the pattern may be followed by more letters (written ``word*``).
+        ambiguous: Whether an entity alias needs context to count (see the tagger).
+    """
+
+    text: str
+    kind: str
+    key: str
+    case_sensitive: bool = False
+    prefix: bool = False
+    ambiguous: bool = False
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One occurrence of a pattern: ``fields(...)[field][start:end]`` is what matched."""
+
+    field: str
+    start: int
+    end: int
+    word: int  # index of the first word of the match in its field
+    last_word: int  # index of its last word (NEAR/n counts from the closer end)
+    pattern: Pattern
+
+
+@dataclass
+class Matcher:
+    """An Aho-Corasick automaton over lower-cased patterns, built once and reused.
+
+    The automaton is not picklable in every version of pyahocorasick, so ``__getstate__``
+    keeps only the patterns and ``__setstate__`` rebuilds it.
+    """
+
+    patterns: tuple[Pattern, ...]
+    _automaton: ahocorasick.Automaton = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._automaton = _build(self.patterns)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"patterns": self.patterns}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.patterns = state["patterns"]  # type: ignore[assignment]
+        self._automaton = _build(self.patterns)
+
+    def find(self, field_name: str, text: str) -> list[Hit]:
+        """All hits of all patterns in one field, in order of start offset.
+
+        Args:
+            field_name: ``"title"``, ``"lede"`` or ``"body"``; copied into each hit.
+            text: The field's text.
+
+        Returns:
+            The hits, each with exact offsets into ``text`` and its word index.
+        """
+        if not text or not self.patterns:
+            return []
+        lowered = _lower_same_length(text)
+        word_starts: list[int] | None = None
+        hits: list[Hit] = []
+        n = len(text)
+        for end_index, candidates in self._automaton.iter(lowered):
+            end = end_index + 1
+            for pat, length, extra_words in candidates:
+                start = end - length
+                if not _boundaries_ok(text, start, end, n, pat):
+                    continue
+                if pat.case_sensitive and text[start:end] != pat.text:
+                    continue
+                stop = end
+                if pat.prefix:  # report the whole word: "sanction*" -> "sanctions"
+                    while stop < n and _is_word_char(text[stop]):
+                        stop += 1
+                if word_starts is None:
+                    word_starts = [m.start() for m in _WORD.finditer(text)]
+                word = max(0, bisect_right(word_starts, start) - 1)
+                hits.append(Hit(field_name, start, stop, word, word + extra_words, pat))
+        hits.sort(key=lambda h: (h.start, -h.end))
+        return hits
+
+
+def _build(patterns: Iterable[Pattern]) -> ahocorasick.Automaton:
+    automaton = ahocorasick.Automaton()
+    table: dict[str, list[tuple[Pattern, int, int]]] = {}
+    for pat in dict.fromkeys(patterns):  # the same pattern twice would give the same hit twice
+        lowered = _lower_same_length(pat.text)
+        extra_words = max(0, len(_WORD.findall(pat.text)) - 1)
+        table.setdefault(lowered, []).append((pat, len(lowered), extra_words))
+    for key, value in table.items():
+        automaton.add_word(key, value)
+    if table:
+        automaton.make_automaton()
+    return automaton
+
+
+def _lower_same_length(text: str) -> str:
+    """``text.lower()``, except characters whose lower case is longer stay as they are."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isalnum() and not _CJK_CHAR.match(c)
+
+
+def _boundaries_ok(text: str, start: int, end: int, n: int, pat: Pattern) -> bool:
+    first, last = text[start], text[end - 1]
+    if start > 0 and _is_word_char(first) and _is_word_char(text[start - 1]):
+        return False
+    return pat.prefix or end >= n or not _is_word_char(last) or not _is_word_char(text[end])
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text`` as ``NEAR/n`` counts them (each CJK character is one word).
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The words, in order.
+    """
+    return _WORD.findall(text)

@@ -1,0 +1,320 @@
+"""The rule language: parse a rule into a tree once, then evaluate it against a story's hits.
+
+Consumes a rule string from the taxonomy YAML and produces a :class:`Node` tree; evaluating
+the tree against an :class:`Index` of a story's hits gives whether the rule fired and the
+hits that made it fire (its evidence).
+
+Grammar (operators in capitals; ``AND`` binds tighter than ``OR``, ``NEAR/n`` tighter
+than ``AND``, and ``NOT`` and field scopes tighter still)::
+
+    rule    := or
+    or      := and ("OR" and)*
+    and     := near ("AND" near)*
+    near    := unary ("NEAR/" n unary)*      # within n words of each other, same field
+    unary   := "NOT" unary | scope ":" unary | "(" or ")" | operand
+    scope   := "title" | "lede" | "body" | "head"   # head = title or lede
+    operand := '"a quoted phrase"' | word | word* | "{" facet [":" value] "}"
+
+``word*`` matches words starting with ``word``. ``{platform}`` stands for every mention of a
+platform the story is about (a salient one: see the tagger), ``{platform:tiktok}`` for every
+mention of TikTok; likewise ``{state_actor}`` and ``{controversy}``. Words and phrases match
+case-insensitively on word boundaries. ``NEAR/n`` needs positions on both sides, so its
+operands cannot be ``NOT`` expressions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from transforms.tagger.matcher import FIELDS, Hit
+
+SCOPES: dict[str, frozenset[str]] = {
+    "title": frozenset({"title"}),
+    "lede": frozenset({"lede"}),
+    "body": frozenset({"body"}),
+    "head": frozenset({"title", "lede"}),
+}
+ALL_FIELDS = frozenset(FIELDS)
+
+
+class RuleSyntaxError(ValueError):
+    """A rule that does not parse; ``position`` is the 0-based character offset in the rule."""
+
+    def __init__(self, message: str, position: int) -> None:
+        super().__init__(f"{message} at position {position}")
+        self.message = message
+        self.position = position
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str  # lower case, without the trailing "*"
+    prefix: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.text + ("*" if self.prefix else "")
+
+
+@dataclass(frozen=True)
+class Ref:
+    facet: str
+    value: str | None
+    position: int
+
+
+@dataclass(frozen=True)
+class Scope:
+    fields: frozenset[str]
+    child: Node
+
+
+@dataclass(frozen=True)
+class Not:
+    child: Node
+
+
+@dataclass(frozen=True)
+class And:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Near:
+    left: Node
+    right: Node
+    distance: int
+
+
+Node = Term | Ref | Scope | Not | And | Or | Near
+
+_TOKEN = re.compile(
+    r"""(?P<space>\s+)
+      | (?P<lparen>\()
+      | (?P<rparen>\))
+      | (?P<phrase>"[^"]*")
+      | (?P<ref>\{[^{}]*\})
+      | (?P<near>NEAR/(?P<n>\d+))
+      | (?P<op>(?:AND|OR|NOT)(?![^\s()"{}]))
+      | (?P<scope>(?:title|lede|body|head):)
+      | (?P<word>[^\s()"{}:]+)
+    """,
+    re.VERBOSE,
+)
+_REF_BODY = re.compile(r"\s*([a-z_]+)\s*(?::\s*([a-z0-9_]+)\s*)?")
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str
+    text: str
+    pos: int
+
+
+def _tokens(rule: str) -> list[_Tok]:
+    out: list[_Tok] = []
+    pos = 0
+    while pos < len(rule):
+        m = _TOKEN.match(rule, pos)
+        if m is None:
+            what = "unterminated quote" if rule[pos] == '"' else f"unexpected {rule[pos]!r}"
+            if rule[pos] == "{":
+                what = "unterminated '{'"
+            raise RuleSyntaxError(what, pos)
+        kind = m.lastgroup or ""
+        if kind == "n":
+            kind = "near"
+        if kind == "word" and (m.group() == "NEAR" or m.group().startswith("NEAR/")):
+            raise RuleSyntaxError("NEAR needs a distance, e.g. NEAR/10", pos)
+        if kind != "space":
+            out.append(_Tok(kind, m.group(), pos))
+        pos = m.end()
+    return out
+
+
+def parse(rule: str) -> Node:
+    """Parse one rule.
+
+    Args:
+        rule: The rule text, e.g. ``'title:(ban* OR "forced sale") AND {platform}'``.
+
+    Returns:
+        The rule's tree.
+
+    Raises:
+        RuleSyntaxError: The rule does not parse; the error carries the character position.
+    """
+    parser = _Parser(_tokens(rule), len(rule))
+    node = parser.parse_or()
+    if parser.i < len(parser.toks):
+        tok = parser.toks[parser.i]
+        raise RuleSyntaxError(f"unexpected {tok.text!r} (missing AND/OR?)", tok.pos)
+    return node
+
+
+class _Parser:
+    def __init__(self, toks: list[_Tok], length: int) -> None:
+        self.toks = toks
+        self.i = 0
+        self.length = length
+
+    def _peek(self) -> _Tok | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def _is_op(self, word: str) -> bool:
+        tok = self._peek()
+        return tok is not None and tok.kind == "op" and tok.text == word
+
+    def parse_or(self) -> Node:
+        children = [self.parse_and()]
+        while self._is_op("OR"):
+            self.i += 1
+            children.append(self.parse_and())
+        return children[0] if len(children) == 1 else Or(tuple(children))
+
+    def parse_and(self) -> Node:
+        children = [self.parse_near()]
+        while self._is_op("AND"):
+            self.i += 1
+            children.append(self.parse_near())
+        return children[0] if len(children) == 1 else And(tuple(children))
+
+    def parse_near(self) -> Node:
+        left = self.parse_unary()
+        while (tok := self._peek()) is not None and tok.kind == "near":
+            self.i += 1
+            right = self.parse_unary()
+            if isinstance(left, Not) or isinstance(right, Not):
+                raise RuleSyntaxError("NEAR cannot take a NOT operand", tok.pos)
+            left = Near(left, right, int(tok.text.split("/")[1]))
+        return left
+
+    def parse_unary(self) -> Node:
+        tok = self._peek()
+        if tok is None:
+            raise RuleSyntaxError("unexpected end of rule", self.length)
+        self.i += 1
+        if tok.kind == "op" and tok.text == "NOT":
+            return Not(self.parse_unary())
+        if tok.kind == "scope":
+            return Scope(SCOPES[tok.text[:-1]], self.parse_unary())
+        if tok.kind == "lparen":
+            node = self.parse_or()
+            close = self._peek()
+            if close is None or close.kind != "rparen":
+                where = close.pos if close else self.length
+                raise RuleSyntaxError(f"missing ')' (to close the '(' at {tok.pos})", where)
+            self.i += 1
+            return node
+        if tok.kind == "phrase":
+            return _term(tok.text[1:-1], tok.pos)
+        if tok.kind == "word":
+            return _term(tok.text, tok.pos)
+        if tok.kind == "ref":
+            m = _REF_BODY.fullmatch(tok.text[1:-1])
+            if m is None:
+                raise RuleSyntaxError(f"bad reference {tok.text!r}", tok.pos)
+            return Ref(m.group(1), m.group(2), tok.pos)
+        raise RuleSyntaxError(f"unexpected {tok.text!r}", tok.pos)
+
+
+def _term(text: str, pos: int) -> Term:
+    prefix = text.endswith("*")
+    core = text.rstrip("*").strip()
+    if not core or "*" in core:
+        raise RuleSyntaxError(f"bad term {text!r} ('*' only at the end of a word)", pos)
+    return Term(" ".join(core.lower().split()), prefix)
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Every node of a tree, depth first (used to collect terms and references)."""
+    yield node
+    if isinstance(node, Scope | Not):
+        yield from walk(node.child)
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            yield from walk(child)
+    elif isinstance(node, Near):
+        yield from walk(node.left)
+        yield from walk(node.right)
+
+
+@dataclass(frozen=True)
+class Index:
+    """A story's hits as rules see them.
+
+    Attributes:
+        terms: Hits of rule words and phrases, by :attr:`Term.key`.
+        refs: ``(facet, value)`` to hits; ``refs(facet, None)`` gives the salient values'
+            hits of a facet.
+    """
+
+    terms: dict[str, list[Hit]]
+    refs: Callable[[str, str | None], Sequence[Hit]]
+
+
+def evaluate(
+    node: Node, index: Index, scope: frozenset[str] = ALL_FIELDS
+) -> tuple[bool, list[Hit]]:
+    """Evaluate a rule tree.
+
+    Args:
+        node: The parsed rule.
+        index: The story's hits.
+        scope: The fields the rule may look at (narrowed by ``title:`` etc.).
+
+    Returns:
+        ``(fired, hits)``: whether the rule holds, and the hits that support it.
+    """
+    if isinstance(node, Term | Ref):
+        found = (
+            index.terms.get(node.key, [])
+            if isinstance(node, Term)
+            else index.refs(node.facet, node.value)
+        )
+        hits = [h for h in found if h.field in scope]
+        return bool(hits), hits
+    if isinstance(node, Scope):
+        return evaluate(node.child, index, scope & node.fields)
+    if isinstance(node, Not):
+        fired, _ = evaluate(node.child, index, scope)
+        return not fired, []
+    if isinstance(node, And):
+        out: list[Hit] = []
+        for child in node.children:
+            fired, hits = evaluate(child, index, scope)
+            if not fired:
+                return False, []
+            out.extend(hits)
+        return True, out
+    if isinstance(node, Or):
+        out = []
+        any_fired = False
+        for child in node.children:
+            fired, hits = evaluate(child, index, scope)
+            any_fired = any_fired or fired
+            out.extend(hits)
+        return any_fired, out if any_fired else []
+    return _near(node, index, scope)
+
+
+def _near(node: Near, index: Index, scope: frozenset[str]) -> tuple[bool, list[Hit]]:
+    _, left = evaluate(node.left, index, scope)
+    _, right = evaluate(node.right, index, scope)
+    used: dict[int, Hit] = {}
+    for a in left:
+        for b in right:
+            if a.field != b.field:
+                continue
+            gap = b.word - a.last_word if a.word <= b.word else a.word - b.last_word
+            if gap <= node.distance:
+                used[id(a)] = a
+                used[id(b)] = b
+    return bool(used), list(used.values())

@@ -1,0 +1,232 @@
+"""The tagger: a story's title and text in, a :class:`~transforms.records.TagResult` out.
+
+Consumes a compiled :class:`~transforms.tagger.taxonomy.Taxonomy`; for each story it
+
+1. splits the story into title, lede and body (:func:`~transforms.tagger.matcher.fields`);
+2. finds every alias, context word and rule term in one Aho-Corasick pass per field;
+3. keeps ambiguous aliases ("X", "Apple", "Signal", ...) only near a context word or when
+   the same entity is also named unambiguously, and drops a hit inside a longer hit of the
+   same facet ("China" inside "the Chinese government");
+4. reports the salient values of each facet: those whose mentions weigh at least
+   ``settings.salience`` (title and lede mentions weigh more than body mentions);
+5. evaluates the rules; the score is ``1 - prod(1 - w)`` over the fired rules of positive
+   weight, times ``prod(1 + w)`` over those of negative weight, and the story is relevant when
+   the score reaches ``settings.threshold``.
+
+A Tagger pickles as its taxonomy and rebuilds its automaton on unpickling, so it can be
+shipped to Beam workers, or built in ``DoFn.setup()`` with :meth:`Tagger.load`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from transforms.records import Evidence, Tag, TagResult
+from transforms.tagger.matcher import FIELDS, Hit, Matcher, Pattern, fields
+from transforms.tagger.rules import Index, Term, evaluate, walk
+from transforms.tagger.taxonomy import Entity, Taxonomy, load_taxonomy
+
+_FIELD_ORDER = {name: i for i, name in enumerate(FIELDS)}
+
+
+class Tagger:
+    """Tags stories with platforms, state actors and controversy types, and scores relevance."""
+
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        """Compile a taxonomy.
+
+        Args:
+            taxonomy: A validated taxonomy, e.g. from :func:`load_taxonomy`.
+        """
+        self.taxonomy = taxonomy
+        self._entities = {e.id: e for e in taxonomy.entities}
+        self._context_keys = {
+            e.id: frozenset(c.lower() for c in e.context) for e in taxonomy.entities
+        }
+        self._facet_of_value = {(e.facet, e.value) for e in taxonomy.entities}
+        self.matcher = Matcher(tuple(_patterns(taxonomy)))
+        s = taxonomy.settings
+        self._weights = {
+            "title": s["title_weight"],
+            "lede": s["lede_weight"],
+            "body": s["body_weight"],
+        }
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Tagger:
+        """Build a tagger from the bundled taxonomy, merged with a user file if given.
+
+        Args:
+            path: A user taxonomy YAML (merged over the bundled one), or None.
+
+        Returns:
+            The tagger.
+
+        Raises:
+            TaxonomyError: A taxonomy file is missing or invalid.
+        """
+        return cls(load_taxonomy(path))
+
+    def __reduce__(self) -> tuple[type[Tagger], tuple[Taxonomy]]:
+        return (Tagger, (self.taxonomy,))
+
+    def tag(self, title: str, text: str, language: str | None = None) -> TagResult:
+        """Tag one story.
+
+        Args:
+            title: The story's title.
+            text: The story's body text.
+            language: The story's language, if known. Aliases of every language always
+                apply (stories quote other languages), so it does not change the result today.
+
+        Returns:
+            The tagging: relevance, score, facet values, tags with evidence, fired rules.
+        """
+        del language
+        parts = fields(title or "", text or "")
+        entity_hits: dict[str, list[Hit]] = defaultdict(list)
+        context_hits: list[Hit] = []
+        terms: dict[str, list[Hit]] = defaultdict(list)
+        for name in FIELDS:
+            for hit in self.matcher.find(name, parts[name]):
+                kind = hit.pattern.kind
+                if kind == "entity":
+                    entity_hits[hit.pattern.key].append(hit)
+                elif kind == "context":
+                    context_hits.append(hit)
+                else:
+                    terms[hit.pattern.key].append(hit)
+        by_value = self._resolve(entity_hits, context_hits)
+        salient = {
+            key: hits for key, hits in by_value.items() if self._salience(hits) >= self._min()
+        }
+
+        def refs(facet: str, value: str | None) -> Sequence[Hit]:
+            if value is not None:
+                return by_value.get((facet, value), [])
+            return [h for (f, _), hits in salient.items() if f == facet for h in hits]
+
+        index = Index(dict(terms), refs)
+        positive, negative = 1.0, 1.0
+        fired: list[tuple[str, list[Hit]]] = []
+        for rule in self.taxonomy.rules:
+            ok, hits = evaluate(rule.node, index)
+            if ok:
+                fired.append((rule.name, hits))
+                if rule.weight >= 0:
+                    positive *= 1.0 - rule.weight
+                else:
+                    negative *= 1.0 + rule.weight
+        score = max(0.0, min(1.0, (1.0 - positive) * negative))
+        return self._result(score, parts, salient, fired)
+
+    def _min(self) -> float:
+        return self.taxonomy.settings["salience"]
+
+    def _salience(self, hits: list[Hit]) -> float:
+        return sum(self._weights[h.field] for h in hits)
+
+    def _resolve(
+        self, entity_hits: dict[str, list[Hit]], context_hits: list[Hit]
+    ) -> dict[tuple[str, str], list[Hit]]:
+        """Drop unsupported ambiguous hits and nested hits; group the rest by facet value."""
+        by_facet: dict[str, list[tuple[Hit, Entity]]] = defaultdict(list)
+        for ent_id, hits in entity_hits.items():
+            entity = self._entities[ent_id]
+            plain = [h for h in hits if not _is_ambiguous(h)]
+            for hit in hits:
+                if plain or not _is_ambiguous(hit) or self._in_context(hit, entity, context_hits):
+                    by_facet[entity.facet].append((hit, entity))
+        out: dict[tuple[str, str], list[Hit]] = defaultdict(list)
+        for facet, pairs in by_facet.items():
+            pairs.sort(key=lambda p: (_FIELD_ORDER[p[0].field], p[0].start, -p[0].end))
+            last_field, last_end = "", -1
+            for hit, entity in pairs:
+                if hit.field == last_field and hit.end <= last_end:
+                    continue  # inside a longer hit of the same facet
+                if hit.field != last_field or hit.end > last_end:
+                    last_field, last_end = hit.field, hit.end
+                out[(facet, entity.value)].append(hit)
+        return out
+
+    def _in_context(self, hit: Hit, entity: Entity, context_hits: list[Hit]) -> bool:
+        keys = self._context_keys[entity.id]
+        for ctx in context_hits:
+            if (
+                ctx.field == hit.field
+                and ctx.pattern.key in keys
+                and abs(ctx.word - hit.word) <= entity.window
+            ):
+                return True
+        return False
+
+    def _result(
+        self,
+        score: float,
+        parts: dict[str, str],
+        salient: dict[tuple[str, str], list[Hit]],
+        fired: list[tuple[str, list[Hit]]],
+    ) -> TagResult:
+        limit = int(self.taxonomy.settings["max_evidence"])
+        tags = [
+            Tag(facet, value, _evidence(hits, parts, limit))
+            for (facet, value), hits in sorted(salient.items())
+        ]
+        tags += [Tag("rule", name, _evidence(hits, parts, limit)) for name, hits in fired]
+
+        def values(facet: str) -> tuple[str, ...]:
+            return tuple(sorted(v for f, v in salient if f == facet))
+
+        return TagResult(
+            relevant=score >= self.taxonomy.settings["threshold"] and score > 0,
+            score=score,
+            platforms=values("platform"),
+            state_actors=values("state_actor"),
+            controversies=values("controversy"),
+            tags=tuple(tags),
+            rules=tuple(name for name, _ in fired),
+        )
+
+
+def _is_ambiguous(hit: Hit) -> bool:
+    return hit.pattern.ambiguous
+
+
+def _evidence(hits: list[Hit], parts: dict[str, str], limit: int) -> tuple[Evidence, ...]:
+    seen: set[tuple[str, int, int]] = set()
+    out: list[Evidence] = []
+    for h in sorted(hits, key=lambda h: (_FIELD_ORDER[h.field], h.start)):
+        key = (h.field, h.start, h.end)
+        if key in seen:
+            continue
+        seen.add(key)
+        term = h.pattern.text + ("*" if h.pattern.prefix else "")
+        out.append(Evidence(h.field, h.start, h.end, parts[h.field][h.start : h.end], term))
+        if len(out) >= limit:
+            break
+    return tuple(out)
+
+
+def _patterns(taxonomy: Taxonomy) -> list[Pattern]:
+    out: list[Pattern] = []
+    for e in taxonomy.entities:
+        out += [_pattern(a, "entity", e.id) for a in e.aliases]
+        out += [_pattern(a, "entity", e.id, case_sensitive=True) for a in e.exact]
+        out += [
+            _pattern(a, "entity", e.id, case_sensitive=True, ambiguous=True) for a in e.ambiguous
+        ]
+        out += [_pattern(c, "context", c.lower()) for c in e.context]
+    for rule in taxonomy.rules:
+        for node in walk(rule.node):
+            if isinstance(node, Term):
+                out.append(Pattern(node.text, "term", node.key, prefix=node.prefix))
+    return out
+
+
+def _pattern(
+    text: str, kind: str, key: str, case_sensitive: bool = False, ambiguous: bool = False
+) -> Pattern:
+    prefix = text.endswith("*")
+    return Pattern(text.rstrip("*"), kind, key, case_sensitive, prefix, ambiguous)
