@@ -117,7 +117,7 @@ class Outlet:
     @property
     def state_media(self) -> bool | None:
         """True for state-controlled or captured media, None when the outlet is unknown."""
-        if self.name is None and self.state_affiliation is None:
+        if self.name is None and self.country is None and self.state_affiliation is None:
             return None
         return self.state_affiliation in STATE_MEDIA_CODES
 
