@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from dataclasses import dataclass
+from html import escape
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,3 +30,58 @@ def site() -> Iterator[LoopbackSite]:
     """A fresh loopback news site; hosts are added by the test."""
     with LoopbackSite() as s:
         yield s
+
+
+@dataclass
+class RunOutput:
+    """What one pipeline run left in its output directory."""
+
+    summary: dict[str, Any]
+    stories: list[dict[str, Any]]
+    dead_letters: list[dict[str, Any]]
+    discards: list[dict[str, Any]]
+
+
+def read_jsonl(directory: Path, prefix: str) -> list[dict[str, Any]]:
+    rows = []
+    for path in sorted(directory.glob(f"{prefix}*.jsonl")):
+        rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return rows
+
+
+def run_newsbeam(feed_list: Path, output: Path, *extra: str) -> RunOutput:
+    """Run the batch pipeline in-process on the DirectRunner, loopback allowed."""
+    from pipelines.monitor import run
+
+    run(["--feeds", str(feed_list), "--output", str(output), "--allow-loopback", *extra])
+    return RunOutput(
+        summary=json.loads((output / "summary.json").read_text()),
+        stories=read_jsonl(output, "stories"),
+        dead_letters=read_jsonl(output, "dead_letters"),
+        discards=read_jsonl(output, "discarded"),
+    )
+
+
+def assert_accounting(out: RunOutput) -> None:
+    """entries == published + discarded + failed, in the summary and in the files."""
+    s = out.summary
+    assert s["entries"] == s["published"] + sum(s["discarded"].values()) + sum(s["failed"].values())
+    assert len(out.stories) == s["published"]
+    assert len(out.discards) == sum(s["discarded"].values())
+    entry_failures = [d for d in out.dead_letters if d["counts_entry"]]
+    assert len(entry_failures) == sum(s["failed"].values())
+
+
+def article_html(title: str, text: str, url: str, *, author: str = "Staff Reporter") -> bytes:
+    """A realistic news page around an article body (nav, sidebar, footer)."""
+    paragraphs = "".join(f"<p>{escape(p)}</p>\n" for p in text.split("\n") if p.strip())
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title>"
+        f'<link rel="canonical" href="{escape(url)}">'
+        f'<meta name="author" content="{escape(author)}"></head><body>'
+        f'<nav><a href="/">Home</a> <a href="/world">World</a> <a href="/tech">Tech</a></nav>'
+        f"<main><article><h1>{escape(title)}</h1>{paragraphs}</article></main>"
+        f'<aside><h3>Most read</h3><ul><li><a href="/x">Weather turns</a></li></ul></aside>'
+        f"<footer>Copyright 2026. All rights reserved.</footer></body></html>"
+    ).encode()

@@ -226,6 +226,7 @@ class TaggedStory:
             "schema_version": SCHEMA_VERSION,
             "story_id": self.story.story_id,
             "url": article.canonical_url or article.final_url,
+            "fetched_url": article.final_url,
             "feed_url": article.entry.feed_url,
             "title": article.title,
             "text": article.text,

@@ -1,0 +1,123 @@
+"""The whole batch pipeline over real HTTP on loopback: outputs, reasons and accounting."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pipelines.loopback import FeedItem, LoopbackSite, Response, rss_feed
+from tests.conftest import article_html, assert_accounting, corpus_path, run_newsbeam
+
+pytestmark = pytest.mark.pipeline
+
+WHEN = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)
+
+OFF_TOPIC = "\n".join(
+    f"The home side won {i + 2}-1 on Saturday after a late goal from the young striker, "
+    "who had come on as a substitute in the second half. The coach praised the defence and "
+    "said the squad would rest before the cup tie next week against their local rivals."
+    for i in range(5)
+)
+
+
+def seed_story() -> tuple[str, str]:
+    seed = next(corpus_path("seed").glob("*.txt")).read_text(encoding="utf-8")
+    title, _, text = seed.partition("\n")
+    return title.strip(), text.strip()
+
+
+@pytest.fixture
+def news_site(site: LoopbackSite, tmp_path: Path) -> Path:
+    """Three outlets, their feeds, and the usual trouble; returns the feed list file."""
+    wire, daily, broken = (site.add_host(n) for n in ("wire", "daily", "broken"))
+    title, text = seed_story()
+    seed_url = f"{wire}/tech/tiktok-propaganda-account"
+    site.route(
+        "wire",
+        "/tech/tiktok-propaganda-account",
+        Response(body=article_html(title, text, seed_url)),
+    )
+    site.route(
+        "daily",
+        "/sport/cup-win",
+        Response(body=article_html("Late goal seals cup win", OFF_TOPIC, f"{daily}/sport/cup-win")),
+    )
+    site.route(
+        "daily",
+        "/files/report.pdf",
+        Response(body=b"%PDF-1.4 fake", content_type="application/pdf"),
+    )
+    wire_items = [
+        FeedItem(title=title, link=seed_url, guid=seed_url, summary="", published=WHEN),
+        FeedItem(
+            title="Gone", link=f"{wire}/gone", guid=f"{wire}/gone", summary="", published=WHEN
+        ),
+    ]
+    daily_items = [
+        FeedItem(
+            title="Late goal seals cup win",
+            link=f"{daily}/sport/cup-win",
+            guid=f"{daily}/sport/cup-win",
+            summary="",
+            published=WHEN,
+        ),
+        FeedItem(
+            title="Annual report (PDF)",
+            link=f"{daily}/files/report.pdf",
+            guid=f"{daily}/files/report.pdf",
+            summary="",
+            published=WHEN,
+        ),
+        FeedItem(
+            title=title,
+            link=f"{seed_url}?utm_source=daily&utm_medium=rss",
+            guid=f"{seed_url}?utm_source=daily",
+            summary="",
+            published=WHEN,
+        ),
+    ]
+    rss = "application/rss+xml"
+    site.route("wire", "/rss", Response(body=rss_feed("Wire", wire, wire_items), content_type=rss))
+    site.route(
+        "daily", "/rss", Response(body=rss_feed("Daily", daily, daily_items), content_type=rss)
+    )
+    site.route(
+        "broken", "/rss", Response(body=b"<rss><channel><item><title>oops", content_type=rss)
+    )
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{wire}/rss\n{daily}/rss\n{broken}/rss\n")
+    return feeds
+
+
+def test_pipeline_publishes_relevant_and_accounts_for_everything(
+    news_site: Path, tmp_path: Path
+) -> None:
+    out = run_newsbeam(news_site, tmp_path / "out", "--no-robots")
+    assert_accounting(out)
+    s = out.summary
+    assert s["entries"] == 5
+    assert s["published"] == 1
+    assert s["discarded"] == {"duplicate_url": 1, "not_html": 1, "not_relevant": 1}
+    assert s["failed"] == {"fetch/http_404": 1}
+    assert sum(s["feeds"]["failed"].values()) == 1
+
+    (story,) = out.stories
+    assert story["relevant"] is True
+    assert "tiktok" in story["platforms"] and "china" in story["state_actors"]
+    assert story["url"].endswith("/tech/tiktok-propaganda-account")
+    assert story["text"] and story["title"]
+    for tag in story["tags"]:
+        assert tag["evidence"], tag
+    assert {d["error_type"] for d in out.dead_letters} >= {"http_404"}
+    assert all(d["message"] for d in out.dead_letters)
+
+
+def test_all_stories_publishes_irrelevant_ones_too(news_site: Path, tmp_path: Path) -> None:
+    out = run_newsbeam(news_site, tmp_path / "out", "--no-robots", "--all-stories")
+    assert_accounting(out)
+    assert out.summary["published"] == 2
+    assert "not_relevant" not in out.summary["discarded"]
+    relevant = {s["title"][:20]: s["relevant"] for s in out.stories}
+    assert sorted(relevant.values()) == [False, True]
