@@ -13,9 +13,10 @@ counters and writes ``summary.json`` (see ``pipelines.summary``).
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import apache_beam as beam
@@ -28,11 +29,29 @@ from transforms.dedup import DedupEntries
 from transforms.enrich import EnrichArticles
 from transforms.extract import ExtractArticles
 from transforms.feedlist import read_feed_list
-from transforms.feeds import PollFeeds
+from transforms.feeds import STATE, PollFeeds
 from transforms.fetch import FetchArticles
 from transforms.http import HttpConfig
-from transforms.records import FeedSpec
-from transforms.sinks import WriteDeadLetters, WriteDiscards, WriteStories
+from transforms.records import FeedSpec, FeedState
+from transforms.sinks import (
+    DEAD_LETTERS_PREFIX,
+    DISCARDS_PREFIX,
+    JSONL,
+    STORIES_PREFIX,
+    WriteDeadLetters,
+    WriteDiscards,
+    WriteStories,
+)
+from transforms.state import (
+    SkipSeenEntries,
+    StateDirError,
+    commit_run_state,
+    feed_state_line,
+    load_feed_states,
+    load_seen,
+    pending_prefix,
+    seen_line,
+)
 from transforms.tag import TagStories
 
 log = logging.getLogger(__name__)
@@ -57,6 +76,10 @@ class RunConfig:
     taxonomy_path: str | None
     outlets_path: str | None
     min_text_chars: int
+    dedup_ttl: float = DEFAULT_DEDUP_TTL_SECONDS
+    state_dir: str | None = None  # None: nothing remembered between runs
+    feed_states: Mapping[str, FeedState] = field(default_factory=dict)
+    seen_before: Mapping[str, float] = field(default_factory=dict)
 
 
 def config_from_options(options: PipelineOptions) -> RunConfig:
@@ -87,7 +110,17 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         per_host_in_flight=nb.per_host_in_flight,
         respect_robots=not nb.no_robots,
     )
+    state_dir = None if nb.no_state else (nb.state_dir or str(Path(output_dir) / "state"))
+    try:
+        feed_states = load_feed_states(state_dir) if state_dir else {}
+        seen_before = load_seen(state_dir, nb.dedup_ttl) if state_dir else {}
+    except StateDirError as exc:
+        raise UsageError(str(exc)) from None
     return RunConfig(
+        dedup_ttl=nb.dedup_ttl,
+        state_dir=state_dir,
+        feed_states=feed_states,
+        seen_before=seen_before,
         feeds=tuple(feeds),
         output_dir=output_dir,
         http=http,
@@ -116,20 +149,50 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     polled = (
         pipeline
         | "ReadFeedList" >> beam.Create(list(config.feeds))
-        | "PollFeeds" >> PollFeeds(config.http)
+        | "PollFeeds" >> PollFeeds(config.http, config.feed_states)
     )
-    deduped = polled[OK] | "DedupEntries" >> DedupEntries(DEFAULT_DEDUP_TTL_SECONDS)
-    fetched = deduped[OK] | "FetchArticles" >> FetchArticles(config.http, config.max_in_flight)
+    deduped = polled[OK] | "DedupEntries" >> DedupEntries(config.dedup_ttl)
+    unseen = deduped[OK] | "SkipSeenEntries" >> SkipSeenEntries(frozenset(config.seen_before))
+    fetched = unseen[OK] | "FetchArticles" >> FetchArticles(config.http, config.max_in_flight)
     extracted = fetched[OK] | "ExtractArticles" >> ExtractArticles(config.min_text_chars)
     enriched = extracted[OK] | "EnrichArticles" >> EnrichArticles(config.outlets_path)
     tagged = enriched[OK] | "TagStories" >> TagStories(config.taxonomy_path, config.all_stories)
 
     tagged[OK] | "WriteStories" >> WriteStories(config.output_dir)
-    stages = (polled, deduped, fetched, extracted, enriched, tagged)
+    stages = (polled, deduped, unseen, fetched, extracted, enriched, tagged)
     failures = flatten_all((s[FAILURES] for s in stages), "CollectFailures")
     failures | "WriteDeadLetters" >> WriteDeadLetters(config.output_dir)
     discards = flatten_all((s[DISCARDED] for s in stages), "CollectDiscards")
     discards | "WriteDiscards" >> WriteDiscards(config.output_dir)
+    if config.state_dir:
+        (
+            polled[STATE]
+            | "FeedStateToJson" >> beam.Map(feed_state_line)
+            | "WriteFeedStates" >> beam.io.WriteToText(pending_prefix(config.state_dir, "feeds"))
+        )
+        (
+            unseen[OK]
+            | "SeenToJson" >> beam.Map(seen_line)
+            | "WriteSeenEntries" >> beam.io.WriteToText(pending_prefix(config.state_dir, "seen"))
+        )
+
+
+def clear_previous_outputs(output_dir: str) -> None:
+    """Remove the JSONL files of an earlier run, so the summary reads only this run's."""
+    for prefix in (STORIES_PREFIX, DEAD_LETTERS_PREFIX, DISCARDS_PREFIX):
+        for path in Path(output_dir).glob(f"{prefix}*{JSONL}"):
+            path.unlink()
+
+
+def retryable_links(output_dir: str) -> set[str]:
+    """Links of entries dead-lettered as retryable in this run (the next run retries them)."""
+    links = set()
+    for path in Path(output_dir).glob(f"{DEAD_LETTERS_PREFIX}*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row.get("retryable") and row.get("counts_entry", True):
+                links.add(row["url"])
+    return links
 
 
 def run(argv: Sequence[str] | None = None) -> RunSummary:
@@ -141,10 +204,18 @@ def run(argv: Sequence[str] | None = None) -> RunSummary:
     options = PipelineOptions(list(argv or []))
     config = config_from_options(options)
     log.info("polling %d feeds, writing to %s", len(config.feeds), config.output_dir)
+    clear_previous_outputs(config.output_dir)
     pipeline = beam.Pipeline(options=options)
     build(pipeline, config)
     result = pipeline.run()
     result.wait_until_finish()
     summary = summary_from_metrics(result.metrics(), config.output_dir)
+    if config.state_dir:
+        commit_run_state(
+            config.state_dir,
+            dict(config.seen_before),
+            retryable_links(config.output_dir),
+            config.dedup_ttl,
+        )
     summary.write(Path(config.output_dir) / "summary.json")
     return summary

@@ -23,6 +23,29 @@ def _flag(parser: Any, name: str, **kwargs: Any) -> None:
     parser.add_argument(*spellings, dest=name, **kwargs)
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``"90"``, ``"90s"``, ``"15m"``, ``"12h"`` or ``"7d"``.
+
+    Raises:
+        argparse.ArgumentTypeError: the text is not a positive duration.
+    """
+    value = text.strip().lower()
+    unit = _UNITS.get(value[-1:])
+    number = value[:-1] if unit else value
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a duration: {text!r} (try 3600, 12h or 7d)"
+        ) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
+    return seconds
+
+
 def add_newsbeam_arguments(parser: Any) -> None:
     """Declare newsbeam's flags on an argparse parser (Beam's or a plain one for --help)."""
     _flag(

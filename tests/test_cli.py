@@ -1,0 +1,69 @@
+"""The newsbeam command: help texts and one-line errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_run_help_lists_newsbeam_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "run", "--help")
+    assert code == 0
+    for flag in ("--feeds", "--output", "--allow-loopback", "--all-stories", "--taxonomy"):
+        assert flag in out
+    assert "pass through to Apache Beam" in out.replace("\n", " ")
+
+
+def test_missing_feed_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, "run", "--feeds", str(tmp_path / "nope.opml"))
+    assert code == 2
+    assert err.strip() == f"newsbeam: error: feed list not found: {tmp_path / 'nope.opml'}"
+
+
+def test_feeds_flag_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "run")
+    assert code == 2
+    assert "--feeds FILE is required" in err
+
+
+def test_feed_file_without_feeds(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    empty = tmp_path / "feeds.txt"
+    empty.write_text("# nothing here\n")
+    code, _, err = run_cli(capsys, "run", "--feeds", str(empty))
+    assert code == 2
+    assert "no feeds in" in err and "Traceback" not in err
+
+
+def test_unwritable_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://news.example/rss\n")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    code, _, err = run_cli(capsys, "run", "--feeds", str(feeds), "--output", str(blocker / "out"))
+    assert code == 2
+    assert err.startswith("newsbeam: error: --output: cannot write to")
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys)
+    assert code == 2
+    for command in ("run", "demo", "tag", "cluster"):
+        assert command in out
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).with_name("newsbeam")
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert "newsbeam" in result.stdout

@@ -1,0 +1,156 @@
+"""What one-shot runs remember between runs: the ``--state-dir``.
+
+A streaming job keeps per-feed validators and seen entries in Beam's keyed state.
+A one-shot (batch) run ends, so it keeps them in files instead, so that running
+``newsbeam run`` twice on unchanged feeds fetches no article twice and publishes
+nothing twice:
+
+* ``feeds.json``: per feed, the ETag, Last-Modified and body hash of its last poll;
+* ``seen.jsonl``: the key and link of every entry that went past DedupEntries, with
+  the time it was first seen; entries older than the TTL are forgotten on load, and
+  entries that failed with a retryable error are not recorded (the next run retries).
+
+During a run, the pipeline writes what it learned to ``<state-dir>/pending/``
+(``SkipSeenEntries`` drops entries seen by earlier runs, counted as
+``seen_in_earlier_run``); after the run, ``commit_run_state()`` merges those files
+into the two above and removes them. Only the launcher process touches the files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+
+from transforms.common import DISCARDED, with_stage_outputs
+from transforms.records import Discard, FeedEntry, FeedState
+
+FEEDS_FILE = "feeds.json"
+SEEN_FILE = "seen.jsonl"
+PENDING_DIR = "pending"
+PENDING_FEEDS = "feeds"
+PENDING_SEEN = "seen"
+
+
+class StateDirError(ValueError):
+    """The state directory cannot be read or written."""
+
+
+def pending_prefix(state_dir: str, kind: str) -> str:
+    """The WriteToText prefix for what a run learned (``kind``: feeds or seen)."""
+    return str(Path(state_dir) / PENDING_DIR / kind)
+
+
+def load_feed_states(state_dir: str) -> dict[str, FeedState]:
+    """The validators remembered for each feed URL (empty on a first run)."""
+    path = Path(state_dir) / FEEDS_FILE
+    if not path.exists():
+        return {}
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        return {row["feed_url"]: FeedState(**row) for row in rows}
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise StateDirError(f"cannot read {path}: {exc} (delete it to start afresh)") from None
+
+
+def load_seen(state_dir: str, ttl_seconds: float, now: float | None = None) -> dict[str, float]:
+    """Entry keys seen by earlier runs within the TTL, with when they were first seen."""
+    path = Path(state_dir) / SEEN_FILE
+    if not path.exists():
+        return {}
+    horizon = (time.time() if now is None else now) - ttl_seconds
+    seen: dict[str, float] = {}
+    try:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                if float(row["seen_at"]) >= horizon:
+                    seen[row["key"]] = float(row["seen_at"])
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise StateDirError(f"cannot read {path}: {exc} (delete it to start afresh)") from None
+    return seen
+
+
+def _read_pending(state_dir: str, kind: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for path in sorted((Path(state_dir) / PENDING_DIR).glob(f"{kind}*")):
+        rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return rows
+
+
+def commit_run_state(
+    state_dir: str,
+    seen_before: dict[str, float],
+    retry_links: set[str],
+    ttl_seconds: float,
+    now: float | None = None,
+) -> None:
+    """Merge what a run learned into ``feeds.json`` and ``seen.jsonl``.
+
+    Args:
+        state_dir: the state directory.
+        seen_before: what ``load_seen`` returned at the start of the run.
+        retry_links: links of entries that failed with a retryable error (not remembered).
+        ttl_seconds: how long a seen entry is remembered.
+        now: the current time (seconds since the epoch), for tests.
+    """
+    root = Path(state_dir)
+    now = time.time() if now is None else now
+    feeds = load_feed_states(state_dir)
+    for row in _read_pending(state_dir, PENDING_FEEDS):
+        feeds[row["feed_url"]] = FeedState(**row)
+    seen = {k: t for k, t in seen_before.items() if t >= now - ttl_seconds}
+    for row in _read_pending(state_dir, PENDING_SEEN):
+        if row["link"] not in retry_links:
+            seen.setdefault(row["key"], now)
+    root.mkdir(parents=True, exist_ok=True)
+    _atomic_write(root / FEEDS_FILE, json.dumps([asdict(s) for s in feeds.values()], indent=1))
+    _atomic_write(
+        root / SEEN_FILE,
+        "".join(json.dumps({"key": k, "seen_at": t}) + "\n" for k, t in seen.items()),
+    )
+    shutil.rmtree(root / PENDING_DIR, ignore_errors=True)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def feed_state_line(state: FeedState) -> str:
+    return json.dumps(asdict(state))
+
+
+def seen_line(entry: FeedEntry) -> str:
+    return json.dumps({"key": entry.key, "link": entry.link})
+
+
+class _SkipSeenEntriesFn(beam.DoFn):
+    def __init__(self, seen: frozenset[str]) -> None:
+        self._seen = seen
+
+    def process(self, entry: FeedEntry) -> Iterator[Any]:
+        if entry.key in self._seen:
+            yield beam.pvalue.TaggedOutput(
+                DISCARDED, Discard("state", entry.link, "seen_in_earlier_run")
+            )
+        else:
+            yield entry
+
+
+class SkipSeenEntries(beam.PTransform):
+    """PCollection[FeedEntry] -> ok: entries not seen by earlier runs; discarded: the rest."""
+
+    def __init__(self, seen: frozenset[str]) -> None:
+        super().__init__()
+        self._seen = seen
+
+    def expand(self, entries: beam.PCollection) -> Any:
+        return with_stage_outputs(entries, _SkipSeenEntriesFn(self._seen), "Skip")
