@@ -1,0 +1,394 @@
+"""Near-duplicate detection core: text normalisation, MinHash, LSH band keys, verification.
+
+Plain Python (numpy via datasketch), no Beam. ``transforms.dedup.ClusterStories`` (keyed Beam
+state per key) and ``newsbeam cluster`` (:class:`Index`, one process) share every function here.
+
+Consumes a story's id, title, text and canonical URL; produces a :class:`Fingerprint` (``None``
+when the text is too short or only boilerplate: such stories are matched by URL only), the keys
+under which it is looked up, the compact :class:`Claim` a key's state keeps, and a verdict
+(:func:`pick_verdict`).
+
+The pipeline of one text:
+
+1. markup is removed (HTML tags, entities, Markdown link targets, bare URLs);
+2. lines with fewer than ``min_line_words`` words (menus, captions, buttons) are dropped, and so
+   are lines dense in boilerplate vocabulary (cookie walls, paywall offers, sign-in prompts);
+3. what remains are the *informative words*; fewer than ``min_words`` -> not judged by text;
+4. word ``shingle_size``-shingles -> 64-permutation MinHash -> 16 bands of 4 rows = 16 band keys,
+   plus an exact key on the hash of the informative words and one on the canonical URL.
+
+A candidate found under a band key is only a duplicate when verified: the Jaccard similarity
+estimated from 2-bit sketches of the two signatures is at least ``threshold``, and, when the
+titles differ (title word overlap below ``title_similar``), both texts carry at least
+``retitle_min_words`` informative words. That last guard is what keeps short shared stubs (a
+paywall offer, a code host's chrome, a mailing-list footer) under different headlines apart,
+while real re-titled copies, which are full articles, still merge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import struct
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from datasketch import MinHash
+
+_TAG = re.compile(r"<[^>]*>")
+_MD_LINK_TARGET = re.compile(r"\]\([^)\s]*\)")
+_BARE_URL = re.compile(r"https?://\S+|www\.\S+")
+_WORD = re.compile(r"\w+")
+
+# Words that make up cookie walls, paywall offers, sign-in and error pages. A line where they
+# are at least BOILERPLATE_LINE_SHARE of the words (and at least two of them) is dropped.
+BOILERPLATE_WORDS = frozenset(
+    """cookie cookies consent consenting subscribe subscribed subscription subscriptions
+    subscriber subscribers newsletter newsletters signin login logged password javascript
+    browser captcha paywall premium unlock upfront preferences personalization
+    personalisation advertising advertisement analytics storage copyright reserved rights
+    terms policy disable enable enabled denied unavailable""".split()  # noqa: SIM905
+)
+
+URL_KEY, TEXT_KEY = 0xFE, 0xFF  # band index byte of the two exact keys
+
+
+@dataclass(frozen=True)
+class DedupParams:
+    """Tunables of near-duplicate detection (defaults tuned on the corpus pairs)."""
+
+    shingle_size: int = 5
+    num_perm: int = 64
+    bands: int = 16
+    threshold: float = 0.6
+    min_words: int = 50
+    min_line_words: int = 5
+    boilerplate_line_share: float = 0.12
+    retitle_min_words: int = 200
+    title_similar: float = 0.5
+    seed: int = 1
+
+    @property
+    def rows(self) -> int:
+        return self.num_perm // self.bands
+
+
+def informative_words(text: str, params: DedupParams = DedupParams()) -> list[str]:
+    """The words of ``text`` that can tell one story from another (steps 1-2 above).
+
+    Args:
+        text: extracted article text, possibly with markup left in.
+        params: the thresholds.
+
+    Returns:
+        Case-folded words, in order.
+    """
+    plain = _TAG.sub(" ", html.unescape(_TAG.sub(" ", text)))
+    plain = _BARE_URL.sub(" ", _MD_LINK_TARGET.sub("] ", plain))
+    out: list[str] = []
+    for line in plain.splitlines():
+        words = _WORD.findall(line.casefold())
+        if len(words) < params.min_line_words:
+            continue
+        chrome = sum(1 for w in words if w in BOILERPLATE_WORDS)
+        if chrome >= 2 and chrome >= params.boilerplate_line_share * len(words):
+            continue
+        out.extend(words)
+    return out
+
+
+def title_bits(title: str | None) -> int:
+    """A 64-bit set of the title's words (one bit per word hash), for a cheap title overlap."""
+    bits = 0
+    for word in _WORD.findall((title or "").casefold()):
+        bits |= 1 << (zlib.crc32(word.encode("utf-8")) & 63)
+    return bits
+
+
+def title_overlap(a: int, b: int) -> float:
+    """Jaccard overlap of two :func:`title_bits` sets (1.0 when both titles are empty)."""
+    union = (a | b).bit_count()
+    return 1.0 if union == 0 else (a & b).bit_count() / union
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What one story contributes to near-duplicate detection."""
+
+    n_words: int
+    title_bits: int
+    text_hash: bytes  # 8 bytes of SHA-256 of the informative words
+    hashvalues: np.ndarray = field(repr=False, compare=False)  # MinHash, uint32[num_perm]
+
+    @property
+    def sketch(self) -> bytes:
+        """The lowest 2 bits of every MinHash value, packed: 16 bytes for 64 permutations."""
+        low = (self.hashvalues & 3).astype(np.uint8).reshape(-1, 4)
+        return bytes((low[:, 0] | low[:, 1] << 2 | low[:, 2] << 4 | low[:, 3] << 6).tolist())
+
+
+_PERMUTATIONS: dict[tuple[int, int], tuple[np.ndarray, str]] = {}
+
+
+def _minhash(shingles: list[bytes], params: DedupParams) -> np.ndarray:
+    cached = _PERMUTATIONS.get((params.num_perm, params.seed))
+    if cached is None:
+        seed_hash = MinHash(num_perm=params.num_perm, seed=params.seed, hashfunc=zlib.crc32)
+        cached = (seed_hash.permutations, str(seed_hash.scheme))
+        _PERMUTATIONS[(params.num_perm, params.seed)] = cached
+    mh = MinHash(
+        num_perm=params.num_perm,
+        hashfunc=zlib.crc32,
+        permutations=cached[0],
+        scheme=cached[1],
+    )
+    mh.update_batch(shingles)
+    return np.asarray(mh.hashvalues, dtype=np.uint32)
+
+
+def fingerprint(
+    title: str | None, text: str, params: DedupParams = DedupParams()
+) -> Fingerprint | None:
+    """The fingerprint of a story, or ``None`` when its text is too short or boilerplate.
+
+    Args:
+        title: the story's title.
+        text: the story's extracted text.
+        params: the thresholds.
+
+    Returns:
+        A :class:`Fingerprint`, or ``None`` when fewer than ``params.min_words`` informative
+        words remain (the story is then matched by URL only).
+    """
+    words = informative_words(text, params)
+    if len(words) < params.min_words:
+        return None
+    k = params.shingle_size
+    shingles = [" ".join(words[i : i + k]).encode("utf-8") for i in range(len(words) - k + 1)]
+    digest = hashlib.sha256(" ".join(words).encode("utf-8")).digest()[:8]
+    return Fingerprint(len(words), title_bits(title), digest, _minhash(shingles, params))
+
+
+def url_key(canonical_url: str) -> bytes:
+    """The exact key of a canonical URL (9 bytes)."""
+    return bytes([URL_KEY]) + hashlib.sha256(canonical_url.encode("utf-8")).digest()[:8]
+
+
+def lookup_keys(
+    fp: Fingerprint | None, canonical_url: str | None, params: DedupParams
+) -> list[bytes]:
+    """The state keys of a story: URL key, exact-text key, then one key per LSH band.
+
+    Args:
+        fp: the story's fingerprint (``None``: URL key only).
+        canonical_url: the story's canonical URL, if known.
+        params: band layout.
+
+    Returns:
+        9-byte keys (a kind/band byte, then 8 bytes of hash).
+    """
+    keys = [url_key(canonical_url)] if canonical_url else []
+    if fp is None:
+        return keys
+    keys.append(bytes([TEXT_KEY]) + fp.text_hash)
+    rows = params.rows
+    for band in range(params.bands):
+        chunk = fp.hashvalues[band * rows : (band + 1) * rows].tobytes()
+        keys.append(bytes([band]) + hashlib.blake2b(chunk, digest_size=8).digest())
+    return keys
+
+
+def sketch_similarity(a: bytes, b: bytes) -> float:
+    """Jaccard similarity estimated from two 2-bit sketches (b-bit minwise hashing).
+
+    Two 2-bit values agree by chance one time in four, so ``J = (4 * agree - 1) / 3``.
+    """
+    if not a or len(a) != len(b):
+        return 0.0
+    diff = np.frombuffer(a, np.uint8) ^ np.frombuffer(b, np.uint8)
+    agree = sum(int(((diff >> s) & 3 == 0).sum()) for s in (0, 2, 4, 6)) / (4 * len(a))
+    return max(0.0, (4.0 * agree - 1.0) / 3.0)
+
+
+_ID_HEX = re.compile(r"[0-9a-f]{16}")
+_CLAIM = struct.Struct("<dHQ")  # seen_at, n_words, title bits
+
+
+def _pack_id(story_id: str) -> bytes:
+    if _ID_HEX.fullmatch(story_id):
+        return b"\x00" + bytes.fromhex(story_id)
+    raw = story_id.encode("utf-8")[:255]
+    return bytes([1, len(raw)]) + raw
+
+
+def _unpack_id(buf: bytes, pos: int) -> tuple[str, int]:
+    if buf[pos] == 0:
+        return buf[pos + 1 : pos + 9].hex(), pos + 9
+    n = buf[pos + 1]
+    return buf[pos + 2 : pos + 2 + n].decode("utf-8"), pos + 2 + n
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a key's state remembers: the earliest story seen under it."""
+
+    story_id: str
+    cluster_id: str
+    seen_at: float
+    n_words: int = 0
+    title_bits: int = 0
+    sketch: bytes = b""
+
+    def encode(self) -> bytes:
+        """Compact bytes (about 46 for a 16-hex-digit story id): what state stores."""
+        return (
+            _pack_id(self.story_id)
+            + _pack_id(self.cluster_id)
+            + _CLAIM.pack(self.seen_at, min(self.n_words, 65535), self.title_bits)
+            + self.sketch
+        )
+
+    @classmethod
+    def decode(cls, buf: bytes) -> Claim:
+        """The inverse of :meth:`encode`."""
+        story_id, pos = _unpack_id(buf, 0)
+        cluster_id, pos = _unpack_id(buf, pos)
+        seen_at, n_words, bits = _CLAIM.unpack_from(buf, pos)
+        return cls(story_id, cluster_id, seen_at, n_words, bits, buf[pos + _CLAIM.size :])
+
+    def order(self) -> tuple[float, str]:
+        return (self.seen_at, self.story_id)
+
+
+def make_claim(story_id: str, cluster_id: str, seen_at: float, fp: Fingerprint | None) -> Claim:
+    """The claim a story leaves under its keys."""
+    if fp is None:
+        return Claim(story_id, cluster_id, seen_at)
+    return Claim(story_id, cluster_id, seen_at, fp.n_words, fp.title_bits, fp.sketch)
+
+
+def verify(key: bytes, new: Claim, old: Claim, params: DedupParams) -> float | None:
+    """Whether ``new`` duplicates ``old``, found under ``key``: the similarity, or ``None``.
+
+    Args:
+        key: the key both were found under (the URL key needs no check; the exact-text key
+            skips the similarity estimate but not the title guard).
+        new: the claim the newer story would leave.
+        old: the claim held by the key.
+        params: threshold and guards.
+
+    Returns:
+        The (estimated) similarity when verified, else ``None``.
+    """
+    if key[0] == URL_KEY:
+        return 1.0
+    sim = 1.0 if key[0] == TEXT_KEY else sketch_similarity(new.sketch, old.sketch)
+    if sim < params.threshold:
+        return None
+    if title_overlap(new.title_bits, old.title_bits) < params.title_similar and (
+        min(new.n_words, old.n_words) < params.retitle_min_words
+    ):
+        return None
+    return sim
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome for one story: ``duplicate_of`` is ``None`` for the first of a cluster."""
+
+    story_id: str
+    cluster_id: str
+    duplicate_of: str | None = None
+    similarity: float | None = None
+
+
+def pick_verdict(new: Claim, found: Iterable[tuple[bytes, Claim]], params: DedupParams) -> Verdict:
+    """One verdict from what every key of a story found: the earliest verified earlier story.
+
+    Args:
+        new: the story's own claim (its id, time and sketch).
+        found: ``(key, claim held by that key)`` for every key that held an earlier claim.
+        params: threshold and guards.
+
+    Returns:
+        The verdict; claims that are not earlier than ``new`` (by ``(seen_at, story_id)``) are
+        ignored, so two stories racing each other cannot both be marked duplicates.
+    """
+    best: tuple[tuple[float, str], Claim, float] | None = None
+    for key, old in found:
+        if old.order() >= new.order():
+            continue
+        sim = verify(key, new, old, params)
+        if sim is not None and (best is None or old.order() < best[0]):
+            best = (old.order(), old, sim)
+    if best is None:
+        return Verdict(new.story_id, new.story_id)
+    return Verdict(new.story_id, best[1].cluster_id, best[1].story_id, best[2])
+
+
+class Index:
+    """Sequential near-duplicate clustering in one process (``newsbeam cluster``, benchmarks).
+
+    Keeps the same per-key claims as ``ClusterStories`` keeps in Beam state, in a dict, and
+    forgets a claim ``ttl_seconds`` after the time it was made.
+
+    Args:
+        params: thresholds and band layout.
+        ttl_seconds: how long a claim is kept.
+    """
+
+    def __init__(self, params: DedupParams = DedupParams(), ttl_seconds: float = 7 * 86400.0):
+        self.params = params
+        self.ttl_seconds = ttl_seconds
+        self._claims: dict[bytes, bytes] = {}
+
+    def _live(self, key: bytes, now: float) -> Claim | None:
+        buf = self._claims.get(key)
+        if buf is None:
+            return None
+        claim = Claim.decode(buf)
+        if now - claim.seen_at > self.ttl_seconds:
+            del self._claims[key]
+            return None
+        return claim
+
+    def add(
+        self,
+        story_id: str,
+        title: str | None,
+        text: str,
+        canonical_url: str | None = None,
+        seen_at: float = 0.0,
+    ) -> Verdict:
+        """Cluster one story against everything kept so far, and remember it.
+
+        Args:
+            story_id: the story's id.
+            title: its title.
+            text: its extracted text.
+            canonical_url: its canonical URL, if known (same URL = same story).
+            seen_at: when it was seen, in seconds (drives ordering and the TTL).
+
+        Returns:
+            The story's verdict.
+        """
+        fp = fingerprint(title, text, self.params)
+        keys = lookup_keys(fp, canonical_url, self.params)
+        own = make_claim(story_id, story_id, seen_at, fp)
+        held = {key: self._live(key, seen_at) for key in keys}
+        verdict = pick_verdict(own, ((k, c) for k, c in held.items() if c is not None), self.params)
+        mine = make_claim(story_id, verdict.cluster_id, seen_at, fp).encode()
+        for key, claim in held.items():
+            if claim is None or own.order() < claim.order():
+                self._claims[key] = mine
+        return verdict
+
+    def state_bytes(self) -> int:
+        """Bytes of keys and encoded claims currently kept."""
+        return sum(len(k) + len(v) for k, v in self._claims.items())
+
+    def __len__(self) -> int:
+        return len(self._claims)
