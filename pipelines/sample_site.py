@@ -107,6 +107,7 @@ class SampleManifest:
     articles: dict[str, ArticlePage]
     files: tuple[StaticFile, ...]
     feeds: tuple[FeedDef, ...]
+    root: Traversable  # the folder it was read from
 
     def expected_outcomes(self) -> Counter[str]:
         """How many feed entries should end in each outcome (``published``, ...)."""
@@ -140,12 +141,14 @@ def load_manifest(root: Traversable | None = None) -> SampleManifest:
     for i, o in enumerate(_list(raw, "outlets")):
         where = f"{MANIFEST}: outlets[{i}]"
         fields = _need(o, where, "host", "name", "country", "language", "template")
+        _check_file(root, fields["template"], where)
         outlets[fields["host"]] = Outlet(**fields, gzip=bool(o.get("gzip", False)))
     articles: dict[str, ArticlePage] = {}
     for i, a in enumerate(_list(raw, "articles")):
         where = f"{MANIFEST}: articles[{i}]"
         fields = _need(a, where, "id", "host", "path", "file", "topic")
         _check_host(fields["host"], outlets, where)
+        _check_file(root, fields["file"], where)
         if fields["topic"] not in ("on_topic", "off_topic"):
             raise SampleSiteError(f"{where}: topic must be on_topic or off_topic")
         articles[fields["id"]] = _read_article(root, fields, a.get("syndication_of"))
@@ -155,9 +158,13 @@ def load_manifest(root: Traversable | None = None) -> SampleManifest:
     static = []
     for i, f in enumerate(raw.get("files") or []):
         fields = _need(f, f"{MANIFEST}: files[{i}]", "host", "path", "file", "content_type")
+        _check_file(root, fields["file"], f"{MANIFEST}: files[{i}]")
         static.append(StaticFile(**fields))
     feeds = tuple(_feed(f, i, outlets, articles) for i, f in enumerate(_list(raw, "feeds")))
-    return SampleManifest(outlets, articles, tuple(static), feeds)
+    for i, feed in enumerate(feeds):
+        if feed.file is not None:
+            _check_file(root, feed.file, f"{MANIFEST}: feeds[{i}]")
+    return SampleManifest(outlets, articles, tuple(static), feeds, root)
 
 
 def render_article(manifest: SampleManifest, article: ArticlePage, base_url: str) -> str:
@@ -172,7 +179,7 @@ def render_article(manifest: SampleManifest, article: ArticlePage, base_url: str
         The page's HTML.
     """
     outlet = manifest.outlets[article.host]
-    template = Template((sample_site_root() / outlet.template).read_text("utf-8"))
+    template = Template((manifest.root / outlet.template).read_text("utf-8"))
     others = [a for a in manifest.articles.values() if a.host == article.host and a != article]
     esc = html.escape
     values = {
@@ -356,6 +363,11 @@ def _need(raw: Any, where: str, *keys: str) -> dict[str, Any]:
 def _check_host(host: str, outlets: dict[str, Outlet], where: str) -> None:
     if host not in outlets:
         raise SampleSiteError(f"{where}: unknown host {host!r}")
+
+
+def _check_file(root: Traversable, name: str, where: str) -> None:
+    if not (root / name).is_file():
+        raise SampleSiteError(f"{where}: file {name!r} not found in the sample site")
 
 
 def _date(value: Any, where: str) -> datetime:
