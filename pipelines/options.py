@@ -129,6 +129,41 @@ def add_newsbeam_arguments(parser: Any) -> None:
         default=False,
         help="Do not fetch or honour robots.txt (only for sites you own, e.g. tests).",
     )
+    _flag(
+        parser,
+        "duplicates",
+        choices=("drop", "link", "publish"),
+        default="drop",
+        help="What to do with later copies of a story (syndication): drop them (counted as "
+        "duplicate), publish small link records, or publish them in full with duplicate_of "
+        "set (default: drop).",
+    )
+    _flag(
+        parser,
+        "poll_interval",
+        type=parse_duration,
+        default=300.0,
+        help="With --streaming: poll every feed this often (default: 300s).",
+    )
+    _flag(
+        parser,
+        "duration",
+        type=parse_duration,
+        default=None,
+        help="With --streaming: stop after this long (default: run until Ctrl-C or SIGTERM).",
+    )
+    _flag(
+        parser,
+        "topic",
+        default=None,
+        help="Publish each story to this Pub/Sub topic, projects/P/topics/T.",
+    )
+    _flag(
+        parser,
+        "dead_letter_topic",
+        default=None,
+        help="Publish each dead letter to this Pub/Sub topic, projects/P/topics/T.",
+    )
 
 
 class NewsbeamOptions(PipelineOptions):
