@@ -37,6 +37,13 @@ _CJK_CHAR = re.compile(f"[{_CJK}]")
 _WORD = re.compile(f"[{_CJK}]|[^\\W{_CJK}]+")
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|[。！？]")
 _LINE = re.compile(r"[^\n]*\n*")
+# Link targets and bare URLs are blanked out before matching: "twitter.com/..." in a link
+# is not a mention of Twitter.
+_URL = re.compile(r"\]\([^)\s]*\)|\b(?:https?://|www\.)\S+")
+
+
+def _blank(m: re.Match[str]) -> str:
+    return " " * len(m.group())
 
 
 def fields(title: str, text: str) -> dict[str, str]:
@@ -93,6 +100,7 @@ class Pattern:
         case_sensitive: Whether the case must match exactly.
         prefix: Whether the pattern may be followed by more letters (written ``word*``).
         ambiguous: Whether an entity alias needs context to count (see the tagger).
+        weak: Whether an entity alias is only a name (see ``names`` in the taxonomy).
     """
 
     text: str
@@ -101,6 +109,7 @@ class Pattern:
     case_sensitive: bool = False
     prefix: bool = False
     ambiguous: bool = False
+    weak: bool = False
 
 
 @dataclass(frozen=True)
@@ -148,7 +157,7 @@ class Matcher:
         """
         if not text or not self.patterns:
             return []
-        lowered = _lower_same_length(text)
+        lowered = _URL.sub(_blank, _lower_same_length(text))
         word_starts: list[int] | None = None
         hits: list[Hit] = []
         n = len(text)

@@ -98,10 +98,8 @@ class Tagger:
                     context_hits.append(hit)
                 else:
                     terms[hit.pattern.key].append(hit)
-        by_value = self._resolve(entity_hits, context_hits)
-        salient = {
-            key: hits for key, hits in by_value.items() if self._salience(hits) >= self._min()
-        }
+        by_value = self._near_actors(self._resolve(entity_hits, context_hits))
+        salient = self._salient(by_value)
 
         def refs(facet: str, value: str | None) -> Sequence[Hit]:
             if value is not None:
@@ -115,6 +113,8 @@ class Tagger:
             ok, hits = evaluate(rule.node, index)
             if ok:
                 fired.append((rule.name, hits))
+                for key in rule.adds:
+                    salient[key] = salient.get(key, []) + hits
                 if rule.weight >= 0:
                     positive *= 1.0 - rule.weight
                 else:
@@ -122,11 +122,47 @@ class Tagger:
         score = max(0.0, min(1.0, (1.0 - positive) * negative))
         return self._result(score, parts, salient, fired)
 
-    def _min(self) -> float:
-        return self.taxonomy.settings["salience"]
+    def _near_actors(
+        self, by_value: dict[tuple[str, str], list[Hit]]
+    ) -> dict[tuple[str, str], list[Hit]]:
+        """Keep controversy hits within ``controversy_window`` words of a platform or state."""
+        window = self.taxonomy.settings["controversy_window"]
+        if not window:
+            return by_value
+        actors: dict[str, list[int]] = defaultdict(list)
+        for (facet, _), hits in by_value.items():
+            if facet != "controversy":
+                for h in hits:
+                    actors[h.field].append(h.word)
+        out: dict[tuple[str, str], list[Hit]] = {}
+        for key, hits in by_value.items():
+            if key[0] == "controversy":
+                hits = [h for h in hits if any(abs(w - h.word) <= window for w in actors[h.field])]
+            if hits:
+                out[key] = hits
+        return out
 
-    def _salience(self, hits: list[Hit]) -> float:
-        return sum(self._weights[h.field] for h in hits)
+    def _salient(
+        self, by_value: dict[tuple[str, str], list[Hit]]
+    ) -> dict[tuple[str, str], list[Hit]]:
+        """The values a story is about: weight >= ``salience`` and >= ``relative`` x the top."""
+        weights = {key: sum(self._weights[h.field] for h in hits) for key, hits in by_value.items()}
+        top: dict[str, float] = defaultdict(float)
+        for (facet, _), weight in weights.items():
+            top[facet] = max(top[facet], weight)
+        settings = self.taxonomy.settings
+        floors = {"controversy": settings["controversy_salience"]}
+        salient = {
+            key: by_value[key]
+            for key, weight in weights.items()
+            if weight >= floors.get(key[0], settings["salience"])
+            and weight >= settings["relative"] * top[key[0]]
+        }
+        if any(facet == "controversy" for facet, _ in salient):
+            return salient
+        return {
+            key: hits for key, hits in salient.items() if not all(h.pattern.weak for h in hits)
+        }
 
     def _resolve(
         self, entity_hits: dict[str, list[Hit]], context_hits: list[Hit]
@@ -213,6 +249,7 @@ def _patterns(taxonomy: Taxonomy) -> list[Pattern]:
     out: list[Pattern] = []
     for e in taxonomy.entities:
         out += [_pattern(a, "entity", e.id) for a in e.aliases]
+        out += [_pattern(a, "entity", e.id, weak=True) for a in e.names]
         out += [_pattern(a, "entity", e.id, case_sensitive=True) for a in e.exact]
         out += [
             _pattern(a, "entity", e.id, case_sensitive=True, ambiguous=True) for a in e.ambiguous
@@ -226,7 +263,12 @@ def _patterns(taxonomy: Taxonomy) -> list[Pattern]:
 
 
 def _pattern(
-    text: str, kind: str, key: str, case_sensitive: bool = False, ambiguous: bool = False
+    text: str,
+    kind: str,
+    key: str,
+    case_sensitive: bool = False,
+    ambiguous: bool = False,
+    weak: bool = False,
 ) -> Pattern:
     prefix = text.endswith("*")
-    return Pattern(text.rstrip("*"), kind, key, case_sensitive, prefix, ambiguous)
+    return Pattern(text.rstrip("*"), kind, key, case_sensitive, prefix, ambiguous, weak)

@@ -32,9 +32,9 @@ BUNDLED = Path(__file__).resolve().parent.parent / "data" / "taxonomy.yaml"
 
 # YAML section name -> facet name used in tags and rules.
 SECTIONS = {"platforms": "platform", "state_actors": "state_actor", "controversies": "controversy"}
-_LIST_KEYS = ("aliases", "exact", "ambiguous", "context")
+_LIST_KEYS = ("aliases", "names", "exact", "ambiguous", "context")
 _ENTITY_KEYS = frozenset({*_LIST_KEYS, "name", "value", "window", "replace", "enabled"})
-_RULE_KEYS = frozenset({"name", "match", "weight", "enabled", "description"})
+_RULE_KEYS = frozenset({"name", "match", "weight", "enabled", "description", "adds"})
 _SETTINGS = {
     "threshold": 0.5,  # score at and above which a story is relevant
     "salience": 2.0,  # a value is salient (reported) when its mention weight reaches this
@@ -43,6 +43,11 @@ _SETTINGS = {
     "body_weight": 1.0,
     "max_evidence": 3,  # evidence items kept per tag
     "window": 12,  # default context window of ambiguous aliases, in words
+    "relative": 0.0,  # and at least this fraction of the facet's most salient value's weight
+    "controversy_salience": 2.0,  # the salience floor for controversy types
+    # a controversy term counts only within this many words of a platform or state actor
+    # mention in the same field (0: anywhere)
+    "controversy_window": 0.0,
 }
 _TOP_KEYS = frozenset({*SECTIONS, "rules", "settings", "include_bundled", "version"})
 _ID = re.compile(r"[a-z][a-z0-9_]*\Z")
@@ -59,14 +64,17 @@ class Entity:
 
     ``aliases`` match case-insensitively, ``exact`` case-sensitively, and ``ambiguous``
     (case-sensitively) only within ``window`` words of a ``context`` word or when the entity
-    is also named by an unambiguous alias in the same story.
+    is also named by an unambiguous alias in the same story. ``names`` match like aliases but
+    are weak: a value named only by them is reported only in a story with a controversy
+    (a country's name alone does not make its government part of the story).
     """
 
     id: str
     facet: str
     value: str
     name: str
-    aliases: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
     exact: tuple[str, ...] = ()
     ambiguous: tuple[str, ...] = ()
     context: tuple[str, ...] = ()
@@ -75,12 +83,17 @@ class Entity:
 
 @dataclass(frozen=True)
 class Rule:
-    """A named rule; when it fires it adds ``weight`` (negative: vetoes) to the score."""
+    """A named rule; when it fires it adds ``weight`` (negative: vetoes) to the score.
+
+    ``adds`` are ``(facet, value)`` pairs the rule reports when it fires (with its hits as
+    evidence); rules run in order, so later rules see the values earlier ones added.
+    """
 
     name: str
     text: str
     node: Node
     weight: float = 1.0
+    adds: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -253,8 +266,8 @@ def _entity(section: str, facet: str, ent_id: Any, spec: Any, where: str, window
     if not isinstance(value, str) or not _ID.match(value):
         raise TaxonomyError(f"{here}.value: must be a lowercase id")
     lists = {key: _strings(spec.get(key), f"{here}.{key}") for key in _LIST_KEYS}
-    if not (lists["aliases"] or lists["exact"] or lists["ambiguous"]):
-        raise TaxonomyError(f"{here}: needs at least one of aliases, exact, ambiguous")
+    if not (lists["aliases"] or lists["names"] or lists["exact"] or lists["ambiguous"]):
+        raise TaxonomyError(f"{here}: needs at least one of aliases, names, exact, ambiguous")
     if lists["ambiguous"] and not lists["context"]:
         raise TaxonomyError(f"{here}: ambiguous aliases need a 'context' list")
     win = spec.get("window", window)
@@ -306,4 +319,10 @@ def _rule(spec: Any, i: int, where: str, known: dict[str, set[str]]) -> Rule | N
                 raise TaxonomyError(
                     f"{here}: unknown {sub.facet} {sub.value!r} at position {sub.position}"
                 )
-    return Rule(name.strip(), text, node, float(weight))
+    adds = []
+    for item in _strings(spec.get("adds"), f"{here}: adds"):
+        facet, _, value = item.partition(":")
+        if facet not in known or value not in known[facet]:
+            raise TaxonomyError(f"{here}: adds: {item!r} is not a known facet:value")
+        adds.append((facet, value))
+    return Rule(name.strip(), text, node, float(weight), tuple(adds))
