@@ -24,12 +24,12 @@ from typing import Any
 
 import apache_beam as beam
 import feedparser
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
 from transforms.common import (
     DISCARDED,
     ENTRIES,
     FAILURES,
-    FEED_FAILED_PREFIX,
     FEEDS_NOT_MODIFIED,
     FEEDS_POLLED,
     OK,
@@ -162,8 +162,18 @@ def body_sha256(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+# The last validators and body hash of each feed, in keyed state (key: the feed URL).
+_FEED_STATE = ReadModifyWriteStateSpec("feed_state", beam.coders.PickleCoder())
+_FEED_STATE_PARAM = beam.DoFn.StateParam(_FEED_STATE)
+
+
 class _PollFeedsFn(beam.DoFn):
-    """Fetch one feed conditionally and emit its entries (thin adapter over parse_feed)."""
+    """Fetch one feed conditionally and emit its entries (thin adapter over parse_feed).
+
+    Keyed by feed URL: the feed's validators live in keyed state, so a streaming job
+    sends each feed a conditional request every poll. ``known`` seeds that state from
+    the one-shot runs' state directory.
+    """
 
     def __init__(self, http_config: HttpConfig, known: Mapping[str, FeedState]) -> None:
         self._http_config = http_config
@@ -177,16 +187,20 @@ class _PollFeedsFn(beam.DoFn):
         if self._client is not None:
             self._client.close()
 
-    def process(self, spec: FeedSpec) -> Iterator[Any]:
+    def process(
+        self,
+        element: tuple[str, FeedSpec],
+        feed_state: Any = _FEED_STATE_PARAM,
+    ) -> Iterator[Any]:
         assert self._client is not None
+        _, spec = element
         counter(FEEDS_POLLED).inc()
-        before = self._known.get(spec.url, FeedState(spec.url))
+        before = feed_state.read() or self._known.get(spec.url) or FeedState(spec.url)
         try:
             result = self._client.get(
                 spec.url, kind="feed", etag=before.etag, last_modified=before.last_modified
             )
         except FetchError as exc:
-            counter(f"{FEED_FAILED_PREFIX}{exc.error_type}").inc()
             yield beam.pvalue.TaggedOutput(
                 FAILURES,
                 Failure(
@@ -203,16 +217,14 @@ class _PollFeedsFn(beam.DoFn):
         if result.not_modified:
             counter(FEEDS_NOT_MODIFIED).inc()
             return
-        digest = body_sha256(result.body)
-        yield beam.pvalue.TaggedOutput(
-            STATE, FeedState(spec.url, result.etag, result.last_modified, digest)
-        )
-        if before.body_sha256 == digest:
+        after = FeedState(spec.url, result.etag, result.last_modified, body_sha256(result.body))
+        feed_state.write(after)
+        yield beam.pvalue.TaggedOutput(STATE, after)
+        if before.body_sha256 == after.body_sha256:
             counter(FEEDS_NOT_MODIFIED).inc()
             return
         parsed = parse_feed(result.body, spec, final_url=result.final_url)
         if parsed.failure is not None:
-            counter(f"{FEED_FAILED_PREFIX}{parsed.failure.error_type}").inc()
             yield beam.pvalue.TaggedOutput(FAILURES, parsed.failure)
             return
         entries = counter(ENTRIES)
@@ -243,6 +255,11 @@ class PollFeeds(beam.PTransform):
         self._known = known or {}
 
     def expand(self, specs: beam.PCollection) -> Any:
-        return specs | "Poll" >> beam.ParDo(
-            _PollFeedsFn(self._http_config, self._known)
-        ).with_outputs(FAILURES, DISCARDED, STATE, main=OK)
+        return (
+            specs
+            | "KeyByFeed" >> beam.Map(lambda spec: (spec.url, spec))
+            | "Poll"
+            >> beam.ParDo(_PollFeedsFn(self._http_config, self._known)).with_outputs(
+                FAILURES, DISCARDED, STATE, main=OK
+            )
+        )
