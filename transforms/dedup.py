@@ -1,10 +1,36 @@
-"""Deduplication stages: ``DedupEntries`` (same entry key) and ``ClusterStories`` (same story).
+"""Deduplication stages: ``DedupEntries`` (same entry key), ``ClusterStories`` (same story).
 
 ``DedupEntries`` consumes ``FeedEntry`` records right after polling and produces the first entry
 of each ``FeedEntry.key`` (main output) and ``Discard(stage="dedup_entries", reason=
 "duplicate_url")`` for later ones. It is a stateful DoFn keyed by the entry key: the state is the
 time the key was last seen, kept for ``ttl_seconds`` after the last sighting (a feed that keeps
 listing an entry for weeks keeps it suppressed), cleared by an event-time timer.
+
+``ClusterStories`` consumes ``TaggedStory`` records and produces, per story, exactly one of: the
+story on the main output (the first of its cluster, with ``cluster_id``; in ``publish`` mode
+also later copies, with ``duplicate_of``), a :class:`DuplicateLink` on the ``links`` output
+(``link`` mode), or ``Discard(stage="dedup", reason="duplicate")`` (``drop`` mode). Failures
+(a text that cannot be fingerprinted) go to ``failures``. The logic is
+``transforms.minhash``; the graph is three steps, none with a global key:
+
+1. ``Fingerprint`` (stateless): MinHash the story; emit the story keyed by a per-element id,
+   and one probe ``(lookup key, (element id, claim))`` per key: the canonical URL, the exact
+   text hash and 16 LSH bands (a too-short or boilerplate-only text has the URL key only).
+2. ``ClaimPerKey`` (keyed by lookup key, so it scales out by band bucket): the state is the
+   earliest claim seen under the key (story id, time, 2-bit MinHash sketch, title bits: ~46
+   bytes). Each probe gets back what the key held before it (or nothing), and claims the key
+   if it was empty, expired, or held by a later story. Claims expire ``ttl_seconds`` after
+   they were made; an event-time timer clears them.
+3. ``VerdictPerStory`` (keyed by element id): buffers the story and its answers until every
+   key has answered, then takes one verdict (``minhash.pick_verdict``): the earliest earlier
+   story that passes verification (similarity and boilerplate guards) is what the story
+   duplicates. Because a candidate must be earlier by ``(time, story id)``, two copies that
+   race through different buckets cannot both be called duplicates.
+
+Known limit: a copy claims the empty buckets it reaches before its verdict is known, with its
+own id as cluster id; a third story that resembles only that copy gets the copy's id as
+``duplicate_of`` and ``cluster_id`` (the in-process ``minhash.Index`` resolves it to the head).
+The head's ``syndication`` field is not updated by later copies yet.
 
 Time: every stateful step here reads "now" from ``clock()`` when a clock is injected, else from
 the element's event timestamp. Expiry is decided by comparing that "now" with the stored time
@@ -14,17 +40,35 @@ timers only garbage-collect state that nobody asks about any more.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.coders import FloatCoder
+from apache_beam.coders import BytesCoder, FloatCoder, PickleCoder
 from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.userstate import (
+    BagStateSpec,
+    ReadModifyWriteStateSpec,
+    TimerSpec,
+    on_timer,
+)
+from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Duration, Timestamp
 
 from transforms.common import DISCARDED, FAILURES, OK
-from transforms.records import Discard, FeedEntry
+from transforms.minhash import (
+    Claim,
+    DedupParams,
+    fingerprint,
+    lookup_keys,
+    make_claim,
+    pick_verdict,
+)
+from transforms.records import Discard, Failure, FeedEntry, TaggedStory
+from transforms.urls import canonicalize_url
 
 Clock = Callable[[], float]
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600.0
@@ -35,11 +79,8 @@ def _now(clock: Clock | None, timestamp: Timestamp) -> float:
 
 
 def _gc_time(timestamp: Timestamp, ttl_seconds: float) -> Timestamp:
-    """When the state of an element seen at ``timestamp`` may be dropped (capped for MIN/MAX)."""
-    try:
-        return min(timestamp + Duration(seconds=ttl_seconds), Timestamp.of(2**62 // 10**6 - 1))
-    except OverflowError:
-        return timestamp
+    """When the state of an element seen at ``timestamp`` may be dropped (within the window)."""
+    return min(timestamp + Duration(seconds=ttl_seconds), GlobalWindow().max_timestamp())
 
 
 # State and timer parameters as module-level singletons (Beam reads them from the defaults).
@@ -101,3 +142,219 @@ class DedupEntries(beam.PTransform):
                 FAILURES, DISCARDED, main=OK
             )
         )
+
+
+# --------------------------------------------------------------------------- ClusterStories
+
+LINKS = "links"
+DUPLICATE_MODES = ("drop", "link", "publish")
+
+
+@dataclass(frozen=True)
+class DuplicateLink:
+    """What ``--duplicates link`` publishes for a later copy of a story: a pointer, no body."""
+
+    story_id: str
+    duplicate_of: str
+    cluster_id: str
+    url: str
+    outlet: str  # the outlet's domain
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _story_url(story: TaggedStory) -> str:
+    article = story.story.article
+    return canonicalize_url(article.canonical_url or article.final_url or article.url)
+
+
+def _uid(story: TaggedStory, seen_at: float) -> str:
+    """A per-element id: the story id plus a hash of when and what (re-deliveries collide)."""
+    article = story.story.article
+    raw = f"{seen_at!r}|{article.title}|{article.text}".encode()
+    return f"{story.story_id}/{hashlib.sha256(raw).hexdigest()[:12]}"
+
+
+class _ProbeFn(beam.DoFn):
+    """Step 0: fingerprint a story; send it to its verdict key and a probe to each lookup key."""
+
+    def __init__(self, params: DedupParams, clock: Clock | None) -> None:
+        self._params = params
+        self._clock = clock
+
+    def process(self, story: TaggedStory, timestamp: Any = beam.DoFn.TimestampParam) -> Any:
+        now = _now(self._clock, timestamp)
+        article = story.story.article
+        try:
+            fp = fingerprint(article.title, article.text, self._params)
+            keys = lookup_keys(fp, _story_url(story), self._params)
+        except Exception as exc:  # noqa: BLE001 - one odd text must not stop the stream
+            yield beam.pvalue.TaggedOutput(
+                FAILURES,
+                Failure("dedup", _story_url(story), "fingerprint_error", f"{exc!r}"[:300]),
+            )
+            return
+        claim = make_claim(story.story_id, story.story_id, now, fp).encode()
+        uid = _uid(story, now)
+        yield uid, ("story", story, claim, len(keys))
+        for key in keys:
+            yield beam.pvalue.TaggedOutput(_PROBES, (key, (uid, claim)))
+
+
+_PROBES = "probes"
+_HELD = ReadModifyWriteStateSpec("held", BytesCoder())
+_HELD_PARAM = beam.DoFn.StateParam(_HELD)
+_CLAIM_EXPIRY = TimerSpec("claim_expiry", TimeDomain.WATERMARK)
+_CLAIM_EXPIRY_PARAM = beam.DoFn.TimerParam(_CLAIM_EXPIRY)
+
+
+class _ClaimFn(beam.DoFn):
+    """Step 1, keyed by lookup key: keep the earliest claim; tell each prober what was held."""
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self._ttl = ttl_seconds
+
+    def process(
+        self,
+        element: tuple[bytes, tuple[str, bytes]],
+        timestamp: Any = beam.DoFn.TimestampParam,
+        held_state: Any = _HELD_PARAM,
+        expiry: Any = _CLAIM_EXPIRY_PARAM,
+    ) -> Iterator[tuple[str, tuple[Any, ...]]]:
+        key, (uid, claim_bytes) = element
+        new = Claim.decode(claim_bytes)
+        raw = held_state.read()
+        held = Claim.decode(raw) if raw is not None else None
+        if held is not None and new.seen_at - held.seen_at > self._ttl:
+            held = None
+        if held is None or new.order() < held.order():
+            held_state.write(claim_bytes)
+            expiry.set(_gc_time(timestamp, self._ttl))
+        yield uid, ("found", key, raw if held is not None else None)
+
+    @on_timer(_CLAIM_EXPIRY)
+    def _expire(self, held_state: Any = _HELD_PARAM) -> None:
+        held_state.clear()
+
+
+_INBOX = BagStateSpec("inbox", PickleCoder())
+_INBOX_PARAM = beam.DoFn.StateParam(_INBOX)
+_FLUSH = TimerSpec("flush", TimeDomain.WATERMARK)
+_FLUSH_PARAM = beam.DoFn.TimerParam(_FLUSH)
+
+
+class _VerdictFn(beam.DoFn):
+    """Step 2, keyed by story element: once every key has answered, one verdict, one output."""
+
+    def __init__(self, params: DedupParams, mode: str, ttl_seconds: float) -> None:
+        self._params = params
+        self._mode = mode
+        self._ttl = ttl_seconds
+
+    def process(
+        self,
+        element: tuple[str, tuple[Any, ...]],
+        timestamp: Any = beam.DoFn.TimestampParam,
+        inbox: Any = _INBOX_PARAM,
+        flush: Any = _FLUSH_PARAM,
+    ) -> Iterator[Any]:
+        inbox.add(element[1])
+        messages = list(inbox.read())
+        stories = [m for m in messages if m[0] == "story"]
+        found = [m for m in messages if m[0] == "found"]
+        if not stories or len(found) < sum(m[3] for m in stories):
+            flush.set(_gc_time(timestamp, self._ttl))
+            return
+        inbox.clear()
+        yield from self._decide(stories, found)
+
+    @on_timer(_FLUSH)
+    def _flush(self, inbox: Any = _INBOX_PARAM) -> Iterator[Any]:
+        messages = list(inbox.read())
+        inbox.clear()
+        stories = [m for m in messages if m[0] == "story"]
+        yield from self._decide(stories, [m for m in messages if m[0] == "found"])
+
+    def _decide(self, stories: list[tuple[Any, ...]], found: list[tuple[Any, ...]]) -> Any:
+        if not stories:
+            return
+        _, first, claim_bytes, _ = stories[0]
+        held = {key: Claim.decode(raw) for _, key, raw in found if raw is not None}
+        verdict = pick_verdict(Claim.decode(claim_bytes), held.items(), self._params)
+        yield from self._emit(first, verdict.cluster_id, verdict.duplicate_of)
+        for _, again, _, _ in stories[1:]:  # the same story delivered twice at the same time
+            yield from self._emit(again, verdict.cluster_id, first.story_id)
+
+    def _emit(self, story: TaggedStory, cluster_id: str, duplicate_of: str | None) -> Any:
+        if duplicate_of is None:
+            yield dataclasses.replace(story, cluster_id=cluster_id)
+        elif self._mode == "publish":
+            yield dataclasses.replace(story, cluster_id=cluster_id, duplicate_of=duplicate_of)
+        elif self._mode == "link":
+            link = DuplicateLink(
+                story.story_id,
+                duplicate_of,
+                cluster_id,
+                _story_url(story),
+                story.story.outlet.domain,
+            )
+            yield beam.pvalue.TaggedOutput(LINKS, link)
+        else:
+            yield beam.pvalue.TaggedOutput(
+                DISCARDED,
+                Discard("dedup", _story_url(story), "duplicate", f"duplicate_of={duplicate_of}"),
+            )
+
+
+class ClusterStories(beam.PTransform):
+    """PCollection[TaggedStory] -> ok: TaggedStory, links: DuplicateLink, discarded, failures.
+
+    Args:
+        ttl_seconds: how long a story's claims are kept (default 7 days).
+        mode: ``drop`` later copies (a ``duplicate`` discard), ``link`` them (a
+            :class:`DuplicateLink` on the ``links`` output) or ``publish`` them in full with
+            ``duplicate_of`` set.
+        clock: optional ``() -> seconds since the epoch``; default: the element's event time.
+        params: near-duplicate thresholds (``transforms.minhash.DedupParams``).
+    """
+
+    def __init__(
+        self,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        mode: str = "drop",
+        clock: Clock | None = None,
+        params: DedupParams | None = None,
+    ) -> None:
+        super().__init__()
+        if mode not in DUPLICATE_MODES:
+            raise ValueError(f"duplicates mode must be one of {DUPLICATE_MODES}, not {mode!r}")
+        self._ttl = ttl_seconds
+        self._mode = mode
+        self._clock = clock
+        self._params = params or DedupParams()
+
+    def expand(self, stories: beam.PCollection) -> Any:
+        probed = stories | "Fingerprint" >> beam.ParDo(
+            _ProbeFn(self._params, self._clock)
+        ).with_outputs(_PROBES, FAILURES, main="stories")
+        answers = (
+            probed[_PROBES]
+            | "TypeProbes" >> beam.Map(lambda kv: kv).with_output_types(tuple[bytes, Any])
+            | "ClaimPerKey" >> beam.ParDo(_ClaimFn(self._ttl))
+        )
+        verdicts = (
+            (probed["stories"], answers)
+            | "JoinAnswers" >> beam.Flatten()
+            | "TypeAnswers" >> beam.Map(lambda kv: kv).with_output_types(tuple[str, Any])
+            | "VerdictPerStory"
+            >> beam.ParDo(_VerdictFn(self._params, self._mode, self._ttl)).with_outputs(
+                LINKS, DISCARDED, main=OK
+            )
+        )
+        return {
+            OK: verdicts[OK],
+            LINKS: verdicts[LINKS],
+            DISCARDED: verdicts[DISCARDED],
+            FAILURES: probed[FAILURES],
+        }

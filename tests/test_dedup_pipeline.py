@@ -1,0 +1,185 @@
+"""ClusterStories and DedupEntries on the DirectRunner: one alert per story, TTL expiry.
+
+Beam 2.77's DirectRunner first tries Prism (which downloads a binary); these tests run the
+in-memory DirectRunner explicitly, which works offline.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import TimestampedValue
+
+from transforms.common import DISCARDED, OK
+from transforms.dedup import LINKS, ClusterStories, DedupEntries
+from transforms.records import (
+    Article,
+    FeedEntry,
+    Outlet,
+    Story,
+    TaggedStory,
+    TagResult,
+    story_id_for,
+)
+
+pytestmark = pytest.mark.pipeline
+
+DAY = 86400.0
+
+
+def _options(streaming: bool = False) -> PipelineOptions:
+    flags = ["--runner=DirectRunner", "--direct_running_mode=in_memory"]
+    return PipelineOptions([*flags, "--streaming"] if streaming else flags)
+
+
+def _wire_text(seed: int, words: int = 320) -> str:
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(3000)]
+    sentences = [" ".join(rng.choice(vocab) for _ in range(16)) + "." for _ in range(words // 16)]
+    return "\n\n".join(" ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3))
+
+
+def _story(url: str, title: str, text: str) -> TaggedStory:
+    domain = url.split("/")[2]
+    entry = FeedEntry(feed_url=f"https://{domain}/feed", link=url, key=url)
+    article = Article(
+        entry=entry, url=url, final_url=url, canonical_url=url, title=title, text=text
+    )
+    story = Story(story_id_for(url), article, Outlet(domain), "en", None)
+    return TaggedStory(story=story, tagging=TagResult(relevant=True, score=1.0))
+
+
+WIRE = _wire_text(1)
+OUTLETS = [
+    _story("https://a.example/wire-story", "Regulator fines platform over data", WIRE),
+    _story("https://b.example/news/1", "Regulator fines platform over data", WIRE + "\n\nAP"),
+    _story("https://c.example/x?id=9", "Platform hit with fine", "By staff.\n\n" + WIRE),
+]
+OTHER = _story("https://a.example/other", "Unrelated story", _wire_text(2))
+
+
+def _ids(pcoll: beam.PCollection, label: str) -> beam.PCollection:
+    return pcoll | label >> beam.Map(lambda s: s.story_id)
+
+
+def test_three_outlets_one_wire_story_give_one_alert() -> None:
+    with TestPipeline(options=_options()) as p:
+        out = p | beam.Create([*OUTLETS, OTHER]) | ClusterStories(DAY, mode="drop")
+        assert_that(
+            out[OK] | beam.Map(lambda s: (s.cluster_id == s.story_id, s.duplicate_of)),
+            equal_to([(True, None), (True, None)]),
+            label="two heads",
+        )
+        assert_that(
+            out[DISCARDED] | beam.Map(lambda d: (d.stage, d.reason)),
+            equal_to([("dedup", "duplicate")] * 2),
+            label="two duplicates dropped",
+        )
+        assert_that(out[LINKS], equal_to([]), label="no links")
+
+
+def test_publish_mode_sets_duplicate_of_on_later_copies() -> None:
+    with TestPipeline(options=_options()) as p:
+        out = p | beam.Create(OUTLETS) | ClusterStories(DAY, mode="publish")
+        assert_that(
+            out[OK] | beam.combiners.ToList() | beam.Map(_cluster_shape),
+            equal_to([(1, 2, 1)]),
+        )
+
+
+def _cluster_shape(stories: list[TaggedStory]) -> tuple[int, int, int]:
+    heads = [s for s in stories if s.duplicate_of is None]
+    copies = [s for s in stories if s.duplicate_of is not None]
+    clusters = {s.cluster_id for s in stories}
+    assert all(c.duplicate_of == heads[0].story_id for c in copies)
+    return len(heads), len(copies), len(clusters)
+
+
+def test_link_mode_emits_small_link_records() -> None:
+    with TestPipeline(options=_options()) as p:
+        out = p | beam.Create(OUTLETS) | ClusterStories(DAY, mode="link")
+        assert_that(out[OK] | beam.combiners.Count.Globally(), equal_to([1]), label="one head")
+        assert_that(
+            out[LINKS] | beam.Map(lambda link: link.duplicate_of == link.cluster_id),
+            equal_to([True, True]),
+            label="two links to the head",
+        )
+
+
+def _timed(items: list[tuple[object, float]]) -> TestStream:
+    stream = TestStream()
+    for value, at in items:
+        stream = stream.add_elements([TimestampedValue(value, at)]).advance_watermark_to(at + 1)
+    return stream.advance_watermark_to_infinity()
+
+
+def test_story_clusters_expire_after_the_ttl() -> None:
+    t0 = 1_700_000_000.0
+    stream = _timed([(OUTLETS[0], t0), (OUTLETS[1], t0 + 0.5 * DAY), (OUTLETS[2], t0 + 3 * DAY)])
+    with TestPipeline(options=_options(streaming=True)) as p:
+        out = p | stream | ClusterStories(DAY, mode="drop")
+        assert_that(
+            _ids(out[OK], "HeadIds"),
+            equal_to([OUTLETS[0].story_id, OUTLETS[2].story_id]),
+            label="the copy after the TTL is a new head",
+        )
+        assert_that(
+            out[DISCARDED] | beam.Map(lambda d: d.key),
+            equal_to(["https://b.example/news/1"]),
+            label="the copy within the TTL is dropped",
+        )
+
+
+class _FixedClock:
+    """An injected clock: every call returns the same time (a stand-in for a fake clock)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _entries() -> Iterator[FeedEntry]:
+    for feed in ("https://a.example/feed", "https://b.example/feed"):
+        yield FeedEntry(feed_url=feed, link="https://x.example/1", key="https://x.example/1")
+    yield FeedEntry(feed_url="https://a.example/feed", link="https://x.example/2", key="k2")
+
+
+def test_dedup_entries_passes_the_first_entry_per_key() -> None:
+    with TestPipeline(options=_options()) as p:
+        out = p | beam.Create(list(_entries())) | DedupEntries(DAY, clock=_FixedClock(5.0))
+        assert_that(
+            out[OK] | beam.Map(lambda e: e.key),
+            equal_to(["https://x.example/1", "k2"]),
+            label="firsts",
+        )
+        assert_that(
+            out[DISCARDED] | beam.Map(lambda d: (d.stage, d.key, d.reason)),
+            equal_to([("dedup_entries", "https://x.example/1", "duplicate_url")]),
+            label="repeat",
+        )
+
+
+def test_dedup_entries_forgets_a_key_after_the_ttl() -> None:
+    first, again, _ = list(_entries())
+    stream = _timed([(first, 1000.0), (again, 1000.0 + 2 * DAY), (again, 1000.0 + 2.5 * DAY)])
+    with TestPipeline(options=_options(streaming=True)) as p:
+        out = p | stream | DedupEntries(DAY)
+        assert_that(
+            out[OK] | beam.Map(lambda e: e.feed_url),
+            equal_to(["https://a.example/feed", "https://b.example/feed"]),
+            label="the first, then the repeat two days later",
+        )
+        assert_that(
+            out[DISCARDED] | beam.Map(lambda d: d.key),
+            equal_to(["https://x.example/1"]),
+            label="the repeat half a day after that",
+        )
