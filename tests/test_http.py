@@ -1,0 +1,471 @@
+"""Tests for transforms.http (and its helpers in hostlimits/robots) against loopback servers.
+
+Every test runs under a tripwire that fails it if any socket tries to connect outside
+127.0.0.0/8, so even a broken address guard cannot send traffic off the machine.
+"""
+
+from __future__ import annotations
+
+import gzip
+import ipaddress
+import pickle
+import socket
+import threading
+import tracemalloc
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from pipelines.loopback import LoopbackSite, Request, Response, drip, endless_body, redirect
+from transforms.hostlimits import HostLimiter, address_problem
+from transforms.http import FetchError, HttpClient, HttpConfig, HttpResult, decode_html
+
+FRENCH = "Le café de la gare est fermé. Les élèves sont allés à l'école, où ils ont étudié."
+PAGE = b"<!DOCTYPE html><html><head><title>t</title></head><body><p>hello</p></body></html>"
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any connection attempt to an address outside 127.0.0.0/8 or ::1."""
+    real_connect = socket.socket.connect
+
+    def guarded(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            ip = ipaddress.ip_address(address[0])
+            assert ip.is_loopback, f"test tried to connect to {address[0]}"
+        real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+def config(**overrides: Any) -> HttpConfig:
+    """Loopback allowed, tiny backoffs and short timeouts, so failures come fast."""
+    values: dict[str, Any] = {
+        "allow_loopback": True,
+        "backoff_base": 0.001,
+        "retry_after_cap": 0.05,
+        "connect_timeout": 2.0,
+        "read_timeout": 2.0,
+        "deadline": 5.0,
+    }
+    values.update(overrides)
+    return HttpConfig(**values)
+
+
+@pytest.fixture
+def client() -> Iterator[HttpClient]:
+    c = HttpClient(config())
+    yield c
+    c.close()
+
+
+def fetch_error(client: HttpClient, url: str, **kwargs: Any) -> FetchError:
+    with pytest.raises(FetchError) as info:
+        client.get(url, **kwargs)
+    return info.value
+
+
+# --- address guard ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ip", "reason"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.9.9.9", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("fc00::1", "private"),
+        ("fd12:3456::1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1", "link-local"),
+        ("fe80::1%eth0", "link-local"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("240.0.0.1", "reserved"),
+        ("100.64.0.1", "not globally routable"),
+        ("::ffff:10.0.0.1", "private"),
+        ("64:ff9b::a9fe:a9fe", "link-local"),  # NAT64 form of 169.254.169.254
+        ("2002:c0a8:0101::1", "private"),  # 6to4 form of 192.168.1.1
+    ],
+)
+def test_refused_addresses(ip: str, reason: str) -> None:
+    assert address_problem(ip) == reason
+
+
+@pytest.mark.parametrize("ip", ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111"])
+def test_public_addresses_pass(ip: str) -> None:
+    assert address_problem(ip) is None
+
+
+def test_allow_loopback_opens_loopback_only() -> None:
+    assert address_problem("127.0.0.5", allow_loopback=True) is None
+    assert address_problem("::1", allow_loopback=True) is None
+    for ip in ("10.0.0.1", "169.254.169.254", "0.0.0.0", "fe80::1", "192.168.0.1"):
+        assert address_problem(ip, allow_loopback=True) is not None
+
+
+def test_host_resolving_to_a_private_address_is_refused_before_connecting() -> None:
+    asked: list[str] = []
+
+    def resolver(host: str, port: int) -> list[tuple[int, str]]:
+        asked.append(host)
+        return [(socket.AF_INET, "10.0.0.7")]
+
+    c = HttpClient(config(respect_robots=False), resolver=resolver)
+    err = fetch_error(c, "http://intranet.example/admin")
+    assert err.error_type == "blocked_address"
+    assert "10.0.0.7" in err.message and not err.retryable
+    assert asked == ["intranet.example"]
+
+
+def test_one_refused_address_among_several_refuses_the_host(site: LoopbackSite) -> None:
+    base = site.add_host("news")
+    ip = urlsplit(base).hostname or ""
+
+    def resolver(host: str, port: int) -> list[tuple[int, str]]:
+        return [(socket.AF_INET, ip), (socket.AF_INET, "169.254.169.254")]
+
+    c = HttpClient(config(respect_robots=False), resolver=resolver)
+    assert fetch_error(c, f"http://mixed.example:{urlsplit(base).port}/").error_type == (
+        "blocked_address"
+    )
+    assert site.requests == []
+
+
+def test_connects_to_the_checked_ip_and_sends_the_host_name(site: LoopbackSite) -> None:
+    base = site.add_host("news")
+    site.route("news", "/a", Response(body=PAGE))
+    ip, port = urlsplit(base).hostname or "", urlsplit(base).port
+    calls: list[str] = []
+
+    def resolver(host: str, port: int) -> list[tuple[int, str]]:
+        calls.append(host)
+        return [(socket.AF_INET, ip)]
+
+    c = HttpClient(config(respect_robots=False), resolver=resolver)
+    result = c.get(f"http://news.example:{port}/a")
+    assert result.body == PAGE
+    assert calls == ["news.example"]  # resolved once, by us
+    assert site.requests[0].headers["Host"] == f"news.example:{port}"
+
+
+def test_loopback_refused_by_default(site: LoopbackSite) -> None:
+    base = site.add_host("news")
+    c = HttpClient(HttpConfig())
+    assert fetch_error(c, base + "/").error_type == "blocked_address"
+    assert site.requests == []
+
+
+def test_redirect_to_a_private_address_is_refused(site: LoopbackSite) -> None:
+    base = site.add_host("news")
+    site.route("news", "/a", redirect("http://169.254.169.254/latest/meta-data/"))
+    c = HttpClient(config(respect_robots=False))
+    err = fetch_error(c, base + "/a")
+    assert err.error_type == "blocked_address" and "link-local" in err.message
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "ftp://example.com/x", "javascript:alert(1)", "data:,x"]
+)
+def test_other_schemes_are_refused(client: HttpClient, url: str) -> None:
+    assert fetch_error(client, url).error_type == "bad_scheme"
+
+
+def test_redirect_to_another_scheme_is_refused(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    site.route("news", "/a", redirect("file:///etc/passwd"))
+    assert fetch_error(client, base + "/a").error_type == "bad_scheme"
+
+
+def test_url_without_host_or_with_bad_port(client: HttpClient) -> None:
+    assert fetch_error(client, "http:///path").error_type == "bad_url"
+    assert fetch_error(client, "http://example.com:99999/").error_type == "bad_url"
+
+
+# --- results, decoding ------------------------------------------------------------------
+
+
+def test_page_result_and_user_agent(site: LoopbackSite) -> None:
+    base = site.add_host("news")
+    site.route("news", "/a", Response(body=PAGE, etag='"v1"', gzip=True))
+    c = HttpClient(config(contact_url="https://example.org/newsbeam"))
+    result = c.get(base + "/a")
+    assert (result.status, result.body, result.content_type) == (200, PAGE, "text/html")
+    assert result.etag == '"v1"' and not result.not_modified
+    assert result.final_url == result.url == base + "/a"
+    agent = site.requests_for("news", "/a")[0].headers["User-Agent"]
+    assert agent.startswith("newsbeam/") and "+https://example.org/newsbeam" in agent
+
+
+def test_conditional_get_answers_not_modified(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    site.route("news", "/feed", Response(body=b"<rss/>", content_type="application/rss+xml",
+                                         etag='"abc"'))  # fmt: skip
+    first = client.get(base + "/feed", kind="feed")
+    second = client.get(base + "/feed", kind="feed", etag=first.etag)
+    assert second.not_modified and second.body == b"" and second.etag == '"abc"'
+    assert site.requests_for("news", "/feed")[1].headers["If-None-Match"] == '"abc"'
+
+
+def test_config_is_picklable_and_validated() -> None:
+    cfg = config(per_host_in_flight=4)
+    assert pickle.loads(pickle.dumps(cfg)) == cfg
+    with pytest.raises(ValueError, match="per_host_in_flight"):
+        HttpConfig(per_host_in_flight=9)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        ("café".encode(), "text/html; charset=utf-8", "café"),
+        (FRENCH.encode("cp1252"), "text/html; charset=utf-8", FRENCH),  # wrong header
+        (FRENCH.encode("cp1252"), None, FRENCH),
+        ("café".encode("cp1252"), "text/html; charset=ISO-8859-1", "café"),
+        (b'<meta charset="windows-1251">' + "новости".encode("cp1251"), None, "новости"),
+        ("\ufeffcafé".encode(), "text/html; charset=latin-1", "café"),  # BOM wins
+        ("Привет, мир! Новости дня.".encode("koi8-r") * 20, "text/html", "Привет, мир!"),
+        (b"caf\xc3\xa9", "text/html; charset=no-such-codec", "café"),
+    ],
+)
+def test_decode_html(body: bytes, content_type: str | None, expected: str) -> None:
+    assert expected in decode_html(body, content_type)
+
+
+def test_decode_never_raises_on_garbage() -> None:
+    garbage = bytes(range(256)) * 8
+    for content_type in (None, "text/html; charset=utf-8", "text/html; charset=utf-16"):
+        assert isinstance(decode_html(garbage, content_type), str)
+    result = HttpResult(url="u", final_url="u", status=200, body=b"\xff\xfe\x00\xd8")
+    assert isinstance(result.text(), str)
+
+
+# --- size caps --------------------------------------------------------------------------
+
+
+def test_declared_length_over_the_cap(site: LoopbackSite) -> None:
+    base = site.add_host("news")
+    site.route("news", "/big", Response(body=b"<html>" + b"x" * 5000))
+    c = HttpClient(config(max_page_bytes=4096))
+    assert fetch_error(c, base + "/big").error_type == "too_large"
+    assert c.get(base + "/big", kind="feed").status == 200  # the feed cap is separate
+
+
+def test_endless_body_stops_at_the_cap(site: LoopbackSite) -> None:
+    base = site.add_host("news")
+    site.route("news", "/endless", endless_body())
+    c = HttpClient(config(max_page_bytes=256 * 1024))
+    err = fetch_error(c, base + "/endless")
+    assert err.error_type == "too_large" and not err.retryable
+
+
+def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(site: LoopbackSite) -> None:
+    cap = 1024 * 1024
+    bomb = gzip.compress(b"\0" * (64 * cap), compresslevel=9)  # 64 MiB inflated
+    base = site.add_host("news")
+    site.route("news", "/bomb", Response(body=bomb, body_is_gzip=True))
+    c = HttpClient(config(max_page_bytes=cap))
+    tracemalloc.start()
+    try:
+        err = fetch_error(c, base + "/bomb")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert err.error_type == "too_large"
+    assert peak < 3 * cap + len(bomb)
+
+
+# --- redirects --------------------------------------------------------------------------
+
+
+def test_redirects_are_followed_up_to_the_limit(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    for i in range(7):
+        site.route("news", f"/r{i}", redirect(f"/r{i + 1}"))
+    site.route("news", "/r5", Response(body=PAGE))
+    result = client.get(base + "/r0")
+    assert result.final_url == base + "/r5" and result.url == base + "/r0"
+    site.route("news", "/r5", redirect("/r6"))
+    assert fetch_error(client, base + "/r0").error_type == "too_many_redirects"
+
+
+def test_redirect_loop(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    site.route("news", "/a", redirect("/b"))
+    site.route("news", "/b", redirect(base + "/a"))
+    assert fetch_error(client, base + "/a").error_type == "redirect_loop"
+
+
+# --- statuses and retries ---------------------------------------------------------------
+
+
+def sequence(*answers: Response) -> Any:
+    """A route that gives each answer once, in order, then repeats the last one."""
+    lock = threading.Lock()
+    left = list(answers)
+
+    def route(request: Request) -> Response:
+        with lock:
+            return left.pop(0) if len(left) > 1 else left[0]
+
+    return route
+
+
+def test_transient_errors_are_retried_then_succeed(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    site.route("news", "/a", sequence(Response(503), Response(500), Response(body=PAGE)))
+    assert client.get(base + "/a").body == PAGE
+    assert [r.status for r in site.requests_for("news", "/a")] == [503, 500, 200]
+
+
+def test_429_with_retry_after_then_success(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    site.route("news", "/a", sequence(Response(429, headers={"Retry-After": "0"}),
+                                      Response(body=PAGE)))  # fmt: skip
+    assert client.get(base + "/a").body == PAGE
+    assert len(site.requests_for("news", "/a")) == 2
+
+
+def test_persistent_5xx_gives_a_retryable_error(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    site.route("news", "/a", Response(500))
+    err = fetch_error(client, base + "/a")
+    assert (err.error_type, err.retryable) == ("http_500", True)
+    assert len(site.requests_for("news", "/a")) == client.config.retries + 1
+
+
+def test_retry_after_over_the_cap_is_not_waited_for(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    site.route("news", "/a", Response(503, headers={"Retry-After": "3600"}))
+    err = fetch_error(client, base + "/a")
+    assert (err.error_type, err.retryable) == ("http_503", True)
+    assert len(site.requests_for("news", "/a")) == 1
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 410])
+def test_client_errors_are_not_retried(site: LoopbackSite, client: HttpClient, status: int) -> None:
+    base = site.add_host("news")
+    site.route("news", "/a", Response(status))
+    err = fetch_error(client, base + "/a")
+    assert (err.error_type, err.retryable) == (f"http_{status}", False)
+    assert len(site.requests_for("news", "/a")) == 1
+
+
+def test_slow_drip_hits_the_deadline(site: LoopbackSite) -> None:
+    base = site.add_host("news")
+    site.route("news", "/slow", drip(PAGE, bytes_per_s=20))
+    c = HttpClient(config(deadline=0.5, read_timeout=2.0))
+    err = fetch_error(c, base + "/slow")
+    assert (err.error_type, err.retryable) == ("deadline_exceeded", True)
+
+
+def test_connection_refused_is_a_retryable_connection_error(client: HttpClient) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        err = fetch_error(client, f"http://127.0.0.1:{port}/")
+    assert (err.error_type, err.retryable) == ("connection_error", True)
+
+
+# --- content types ----------------------------------------------------------------------
+
+
+def test_pages_must_be_html(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    site.route("news", "/doc.pdf", Response(body=b"%PDF-1.7", content_type="application/pdf"))
+    site.route("news", "/untyped", Response(body=PAGE, content_type=None))
+    site.route("news", "/blob", Response(body=b"\x89PNG\r\n", content_type=None))
+    assert fetch_error(client, base + "/doc.pdf").error_type == "not_html"
+    assert client.get(base + "/untyped").body == PAGE
+    assert fetch_error(client, base + "/blob").error_type == "not_html"
+    assert client.get(base + "/doc.pdf", kind="feed").body == b"%PDF-1.7"  # feeds: any type
+
+
+# --- robots.txt and per-host limits -----------------------------------------------------
+
+
+def test_robots_txt_is_honoured_and_fetched_once(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    robots = b"User-agent: *\nDisallow: /private/\n"
+    site.route("news", "/robots.txt", Response(body=robots, content_type="text/plain"))
+    site.set_fallback("news", Response(body=PAGE))
+    assert client.get(base + "/public/1").status == 200
+    err = fetch_error(client, base + "/private/2")
+    assert (err.error_type, err.retryable) == ("robots_disallowed", False)
+    assert client.get(base + "/private/3", kind="feed").status == 200  # feeds: no robots
+    assert len(site.requests_for("news", "/robots.txt")) == 1
+    assert site.requests_for("news", "/private/2") == []
+
+
+def test_robots_txt_group_for_newsbeam(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    robots = b"User-agent: newsbeam\nDisallow: /\n\nUser-agent: *\nAllow: /\n"
+    site.route("news", "/robots.txt", Response(body=robots, content_type="text/plain"))
+    assert fetch_error(client, base + "/a").error_type == "robots_disallowed"
+
+
+def test_unreachable_robots_txt_is_retryable(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    site.route("news", "/robots.txt", Response(503))
+    site.route("news", "/a", Response(body=PAGE))
+    err = fetch_error(client, base + "/a")
+    assert (err.error_type, err.retryable) == ("robots_unavailable", True)
+    assert site.requests_for("news", "/a") == []
+
+
+def test_in_flight_requests_per_host_are_bounded(site: LoopbackSite) -> None:
+    base = site.add_host("news")
+    lock = threading.Lock()
+    current = [0]
+    peak = [0]
+
+    def counting(request: Request) -> Response:
+        with lock:
+            current[0] += 1
+            peak[0] = max(peak[0], current[0])
+        try:
+            return Response(body=PAGE, delay_s=0.05)
+        finally:
+            with lock:
+                current[0] -= 1
+
+    site.set_fallback("news", Response(body=PAGE, delay_s=0.05))
+    limiter_peak: list[int] = []
+    c = HttpClient(config(per_host_in_flight=2, respect_robots=False))
+    real_slot = c._limiter.slot
+
+    def watched_slot(host: str) -> Any:
+        limiter_peak.append(c._limiter.in_flight(host))
+        return real_slot(host)
+
+    c._limiter.slot = watched_slot  # type: ignore[method-assign]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: c.get(f"{base}/a{i}"), range(16)))
+    assert all(r.status == 200 for r in results)
+    assert max(limiter_peak) <= 2
+    assert len(site.requests_for("news")) == 16
+
+
+def test_host_limiter_spaces_request_starts() -> None:
+    now = [100.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(round(seconds, 6))
+        now[0] += seconds
+
+    limiter = HostLimiter(2, min_interval=0.5, clock=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        with limiter.slot("a.example"):
+            pass
+    with limiter.slot("b.example"):  # another host is not delayed
+        pass
+    assert waits == [0.5, 0.5]

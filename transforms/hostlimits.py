@@ -1,0 +1,392 @@
+"""Which hosts the HTTP core may reach, and how hard: address guard, per-host limits, deadlines.
+
+``transforms.http.HttpClient`` builds on these; they know nothing of HTTP semantics.
+
+* ``AddressGuard`` and ``guarded_pool_manager``: a urllib3 pool whose connections resolve
+  the host themselves, refuse it if any address is loopback (unless allowed), private,
+  link-local (incl. the 169.254.169.254 metadata address), multicast, reserved, unspecified
+  or otherwise not globally routable, then connect to the checked IP (TLS still verifies
+  the host name) and re-check the connected peer. There is no second resolution, so no
+  DNS-rebinding gap; each redirect hop opens its connection through the same check.
+* ``HostLimiter`` bounds the requests in flight to one host and spaces their starts
+  (``per_host_in_flight``, ``per_host_min_interval``). Waiting for a slot blocks the caller.
+* ``DeadlineWatchdog`` enforces a request's total deadline even while a socket read is
+  blocked (a server dripping one byte per second never trips a read timeout): one
+  background thread shuts down the sockets of every ``Watch`` whose deadline has passed,
+  which makes the blocked read return at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import heapq
+import ipaddress
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+# (host, port) -> [(address family, ip), ...]
+Resolver = Callable[[str, int], list[tuple[int, str]]]
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class GuardError(Exception):
+    """A connection the guard refused or could not open; ``error_type`` names why.
+
+    Not an ``OSError``, so urllib3 lets it through unchanged.
+    """
+
+    def __init__(self, error_type: str, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.retryable = retryable
+
+
+def resolve_host(host: str, port: int) -> list[tuple[int, str]]:
+    """Every address ``host`` resolves to, via ``socket.getaddrinfo``.
+
+    Args:
+        host: a host name or IP literal.
+        port: the TCP port.
+
+    Returns:
+        ``(family, ip)`` pairs in the resolver's order.
+    """
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [(int(family), str(sockaddr[0])) for family, _, _, _, sockaddr in infos]
+
+
+def address_problem(ip: str, allow_loopback: bool = False) -> str | None:
+    """Why connecting to ``ip`` is refused, or None when it is a public address.
+
+    IPv4 addresses embedded in IPv6 (mapped, NAT64, 6to4) are judged as IPv4.
+
+    Args:
+        ip: an IPv4 or IPv6 address (an IPv6 zone suffix is ignored).
+        allow_loopback: open 127.0.0.0/8 and ::1 (tests, the demo); nothing else.
+
+    Returns:
+        A short reason ("loopback", "private", "link-local", ...) or None.
+    """
+    addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(ip.split("%")[0])
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        elif addr in _NAT64:
+            addr = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+        elif addr.sixtofour is not None:
+            addr = addr.sixtofour
+    if addr.is_loopback:
+        return None if allow_loopback else "loopback"
+    checks = (
+        ("unspecified", addr.is_unspecified),
+        ("link-local", addr.is_link_local),
+        ("multicast", addr.is_multicast),
+        ("reserved", addr.is_reserved),
+        ("private", addr.is_private),
+        ("not globally routable", not addr.is_global),
+    )
+    return next((reason for reason, hit in checks if hit), None)
+
+
+class AddressGuard:
+    """Resolves hosts and refuses addresses ``address_problem`` objects to.
+
+    Args:
+        allow_loopback: open 127.0.0.0/8 and ::1.
+        resolver: replaces ``resolve_host`` (tests use it to fake DNS answers).
+    """
+
+    def __init__(self, allow_loopback: bool = False, resolver: Resolver | None = None) -> None:
+        self.allow_loopback = allow_loopback
+        self._resolve = resolver or resolve_host
+
+    def check(self, host: str, ip: str) -> None:
+        """Raise ``GuardError("blocked_address")`` when ``ip`` (of ``host``) is refused."""
+        problem = address_problem(ip, self.allow_loopback)
+        if problem is not None:
+            raise GuardError("blocked_address", f"{host} is at {ip}, a {problem} address")
+
+    def resolve(self, host: str, port: int) -> list[tuple[int, str]]:
+        """Resolve ``host`` and check every address; refuse it if any one is refused.
+
+        Raises:
+            GuardError: ``dns_error`` or ``blocked_address``.
+        """
+        try:
+            addresses = self._resolve(host, port)
+        except socket.gaierror as err:
+            again = err.errno == socket.EAI_AGAIN
+            raise GuardError("dns_error", f"cannot resolve {host}: {err}", again) from err
+        if not addresses:
+            raise GuardError("dns_error", f"{host} resolves to no address")
+        for _, ip in addresses:
+            self.check(host, ip)
+        return addresses
+
+
+class _GuardedConnectionMixin:
+    """Replaces urllib3's connect step: resolve, check, connect to the checked IP."""
+
+    guard: AddressGuard
+    current_watch: contextvars.ContextVar[Watch | None]
+    _dns_host: str
+    port: int
+    timeout: Any
+    sock: socket.socket | None
+
+    def _new_conn(self) -> socket.socket:
+        host = self._dns_host
+        error = GuardError("connection_error", f"cannot connect to {host}", True)
+        for family, ip in self.guard.resolve(host, self.port):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if isinstance(self.timeout, int | float):
+                    sock.settimeout(self.timeout)
+                sock.connect((ip, self.port))
+                self.guard.check(host, sock.getpeername()[0])
+                return sock
+            except GuardError:
+                sock.close()
+                raise
+            except TimeoutError:
+                sock.close()
+                error = GuardError("timeout", f"connect to {host} ({ip}) timed out", True)
+            except OSError as err:
+                sock.close()
+                error = GuardError("connection_error", f"connect to {host} ({ip}): {err}", True)
+        raise error
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        self._attach_watch()
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        self._attach_watch()
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def _attach_watch(self) -> None:
+        watch = self.current_watch.get()
+        if watch is not None:
+            # http.client drops ``sock`` when the response owns the connection, so the
+            # socket is attached now, while the connection still has it.
+            watch.attach(self.sock)
+            if watch.expired:
+                raise GuardError("deadline_exceeded", "deadline passed while connecting", True)
+
+
+def guarded_pool_manager(
+    guard: AddressGuard,
+    maxsize: int,
+    current_watch: contextvars.ContextVar[Watch | None],
+) -> urllib3.PoolManager:
+    """A urllib3 PoolManager whose every connection goes through ``guard``.
+
+    Args:
+        guard: the address guard.
+        maxsize: connections kept per host (the per-host in-flight limit).
+        current_watch: where the caller puts the running request's ``Watch``; connections
+            attach to it, so the watchdog can shut them when the deadline passes.
+
+    Returns:
+        The pool manager; never follows redirects or retries by itself when called with
+        ``redirect=False, retries=False``.
+    """
+    attrs = {"guard": guard, "current_watch": current_watch}
+    http_conn = type("GuardedHTTPConnection", (_GuardedConnectionMixin, HTTPConnection), attrs)
+    https_conn = type("GuardedHTTPSConnection", (_GuardedConnectionMixin, HTTPSConnection), attrs)
+    manager = urllib3.PoolManager(num_pools=256, maxsize=maxsize, block=False)
+    manager.pool_classes_by_scheme = {
+        "http": type("GuardedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn}),
+        "https": type("GuardedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn}),
+    }
+    return manager
+
+
+class HostLimiter:
+    """At most ``max_in_flight`` requests to one host at a time, starts ``min_interval`` apart.
+
+    Thread-safe. Hosts are compared as given (callers pass lower-case host names).
+    """
+
+    def __init__(
+        self,
+        max_in_flight: int,
+        min_interval: float = 0.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
+        if min_interval < 0:
+            raise ValueError(f"min_interval must be >= 0, got {min_interval}")
+        self._max = max_in_flight
+        self._interval = min_interval
+        self._clock = clock
+        self._sleep = sleep
+        self._cond = threading.Condition()
+        self._in_flight: dict[str, int] = {}
+        self._last_start: dict[str, float] = {}
+
+    @contextmanager
+    def slot(self, host: str) -> Iterator[None]:
+        """Hold one of ``host``'s request slots for the duration of the ``with`` block.
+
+        Args:
+            host: the host name the request goes to.
+        """
+        self._acquire(host)
+        try:
+            yield
+        finally:
+            self._release(host)
+
+    def in_flight(self, host: str) -> int:
+        """How many slots of ``host`` are held right now."""
+        with self._cond:
+            return self._in_flight.get(host, 0)
+
+    def _acquire(self, host: str) -> None:
+        with self._cond:
+            while self._in_flight.get(host, 0) >= self._max:
+                self._cond.wait()
+            self._in_flight[host] = self._in_flight.get(host, 0) + 1
+            start = self._clock()
+            if self._interval > 0:
+                last = self._last_start.get(host)
+                if last is not None:
+                    start = max(start, last + self._interval)
+                self._last_start[host] = start
+        wait = start - self._clock()
+        if wait > 0:
+            self._sleep(wait)
+
+    def _release(self, host: str) -> None:
+        with self._cond:
+            left = self._in_flight[host] - 1
+            if left:
+                self._in_flight[host] = left
+            else:
+                del self._in_flight[host]
+                last = self._last_start.get(host)
+                if last is not None and last + self._interval <= self._clock():
+                    del self._last_start[host]
+            self._cond.notify_all()
+
+
+class Watch:
+    """The deadline of one request and the sockets it uses; fired at most once."""
+
+    def __init__(self, deadline_at: float) -> None:
+        self.deadline_at = deadline_at
+        self._lock = threading.Lock()
+        self._socks: list[socket.socket] = []
+        self._expired = False
+
+    @property
+    def expired(self) -> bool:
+        """True once the deadline has passed and the sockets were shut down."""
+        return self._expired
+
+    def attach(self, sock: socket.socket | None) -> None:
+        """Watch a connected socket; shut it down at once if the deadline already passed.
+
+        The socket object is kept, not its descriptor number: a closed socket object has
+        no descriptor, so a descriptor reused by another connection is never touched.
+        """
+        if sock is None:
+            return
+        with self._lock:
+            if all(sock is not known for known in self._socks):
+                self._socks.append(sock)
+            if self._expired:
+                _shutdown(sock)
+
+    def fire(self) -> None:
+        """Mark the deadline passed and shut down every attached socket."""
+        with self._lock:
+            self._expired = True
+            for sock in self._socks:
+                _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    """Shut a socket down so that a read blocked on it in another thread returns."""
+    # socket.socket.shutdown, not SSLSocket.shutdown: it acts on the file descriptor without
+    # touching the TLS object another thread may be reading through. OSError: already closed.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class DeadlineWatchdog:
+    """One daemon thread that fires each registered ``Watch`` when its deadline passes."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Watch]] = []
+        self._active: set[int] = set()
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def watch(self, deadline_at: float) -> tuple[int, Watch]:
+        """Register a new watch; returns ``(token, watch)``, pass the token to ``cancel``.
+
+        Args:
+            deadline_at: when to fire, on the watchdog's clock (``time.monotonic``).
+        """
+        watch = Watch(deadline_at)
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("DeadlineWatchdog is closed")
+            token = next(self._ids)
+            heapq.heappush(self._heap, (deadline_at, token, watch))
+            self._active.add(token)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="newsbeam-deadline-watchdog", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+        return token, watch
+
+    def cancel(self, token: int) -> None:
+        """Stop watching (the request finished); its entry is dropped lazily."""
+        with self._cond:
+            self._active.discard(token)
+
+    def close(self) -> None:
+        """Stop the background thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                now = self._clock()
+                while self._heap and (
+                    self._heap[0][1] not in self._active or self._heap[0][0] <= now
+                ):
+                    _, token, watch = heapq.heappop(self._heap)
+                    if token in self._active:
+                        self._active.discard(token)
+                        watch.fire()
+                timeout = self._heap[0][0] - now if self._heap else None
+                self._cond.wait(timeout)

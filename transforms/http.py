@@ -1,0 +1,548 @@
+"""newsbeam's one HTTP core, for feeds and article pages: SSRF-safe, bounded, polite.
+
+Consumes URLs chosen by strangers (feed authors) and produces ``HttpResult`` (status 200,
+or 304 for a conditional GET; body decompressed; ``text()`` decodes it), or raises
+``FetchError``. Built on urllib3 (connection pooling, chunked and gzip/deflate decoding,
+bounded decompression); this module adds what urllib3 leaves to its callers:
+
+* Address guard (``transforms.hostlimits``): each connection resolves the host itself,
+  refuses it if ANY address is loopback, private, link-local (incl. 169.254.169.254),
+  multicast, reserved, unspecified or otherwise not global, connects to the checked IP
+  (TLS still verifies the host name) and re-checks the peer address. Redirect hops open
+  their own connections, so they are checked the same way; nothing resolves twice.
+* Limits: connect/read timeouts; a total ``deadline`` per ``get`` (all hops, retries and
+  backoff; time spent queued for a per-host slot is not counted) enforced by a watchdog
+  that shuts the socket, so a server dripping one byte a second is cut off on time; body
+  caps on the decompressed size while streaming; at most ``max_redirects`` hops.
+* Retries of timeouts, connection errors, 408, 429 and 5xx with exponential backoff and
+  jitter; a ``Retry-After`` longer than ``retry_after_cap`` is not waited for (the error
+  is raised at once, retryable), a shorter one is honoured.
+* Politeness: robots.txt for pages (``transforms.robots``), an honest User-Agent, per-host
+  in-flight and start-interval limits (``transforms.hostlimits``).
+
+``FetchError.error_type`` values (``retryable`` in brackets):
+
+* ``bad_scheme`` (no): not http or https (file:, ftp:, javascript:, data:, ...).
+* ``bad_url`` (no): no host, or a URL or Location that does not parse.
+* ``blocked_address`` (no): the host resolves to, or connected to, a refused address.
+* ``dns_error`` (yes if the resolver said "try again"): the host does not resolve.
+* ``connection_error`` (yes): refused, reset or closed mid-response; retried.
+* ``timeout`` (yes): connect or read timeout; retried.
+* ``deadline_exceeded`` (yes): the total deadline passed; not retried.
+* ``tls_error`` (no): handshake or certificate failure.
+* ``too_large`` (no): the decompressed body exceeds the cap for its kind.
+* ``bad_content_encoding`` (no): a Content-Encoding we did not ask for, or corrupt data.
+* ``too_many_redirects``, ``redirect_loop`` (no).
+* ``http_<status>`` (yes for 408, 429, 5xx, which are retried first; else no): any final
+  status but 200 (and 304 when validators were sent), e.g. ``http_404``, ``http_503``.
+* ``robots_disallowed`` (no): robots.txt forbids the page.
+* ``robots_unavailable`` (yes): robots.txt answered 429 or 5xx (after retries); RFC 9309
+  says to assume "disallow all" then, so the page is not fetched. A 4xx robots.txt allows
+  all. When robots.txt cannot be fetched at all (timeout, refused, blocked, ...), the
+  page fails with that error type, its message starting "robots.txt:".
+* ``not_html`` (no, pages only): the Content-Type (or, without one, the body) is not
+  HTML or XHTML, e.g. a PDF, an image, a video.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import email.utils
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import urllib3
+from charset_normalizer import from_bytes
+from urllib3 import exceptions as u3e
+
+from transforms.hostlimits import (
+    AddressGuard,
+    DeadlineWatchdog,
+    GuardError,
+    HostLimiter,
+    Resolver,
+    Watch,
+    guarded_pool_manager,
+)
+from transforms.robots import RobotsCache
+
+try:
+    __version__ = metadata.version("newsbeam")
+except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"
+
+ROBOTS_TOKEN = "newsbeam"
+_MB = 1024 * 1024
+_ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: parse at least 500 KiB, ignore the rest
+_CHUNK = 64 * 1024
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_RETRIED_STATUSES = frozenset({408, 429})
+_RETRIED_TYPES = frozenset({"timeout", "connection_error"})
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_ACCEPT = {
+    "page": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
+    "feed": "application/rss+xml,application/atom+xml,application/xml;q=0.9,"
+    "text/xml;q=0.9,*/*;q=0.5",
+    "robots": "text/plain,*/*;q=0.5",
+}
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """Everything the HTTP core needs; plain values, so Beam can pickle it to workers."""
+
+    allow_loopback: bool = False
+    user_agent: str | None = None  # None: "newsbeam/<version> (+<contact_url>)"
+    contact_url: str | None = None
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    deadline: float = 60.0
+    max_feed_bytes: int = 10 * _MB
+    max_page_bytes: int = 10 * _MB
+    max_redirects: int = 5
+    retries: int = 3
+    backoff_base: float = 0.5
+    retry_after_cap: float = 30.0
+    per_host_in_flight: int = 2
+    per_host_min_interval: float = 0.0
+    respect_robots: bool = True
+    robots_ttl: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.per_host_in_flight <= 4:
+            raise ValueError(f"per_host_in_flight must be 1 to 4, got {self.per_host_in_flight}")
+        for name in ("connect_timeout", "read_timeout", "deadline"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    @property
+    def effective_user_agent(self) -> str:
+        """The User-Agent header sent: names newsbeam, its version and the contact URL."""
+        if self.user_agent:
+            return self.user_agent
+        contact = f" (+{self.contact_url})" if self.contact_url else ""
+        return f"newsbeam/{__version__}{contact}"
+
+
+class FetchError(Exception):
+    """A refused or failed fetch; ``error_type`` is one of those in the module docstring."""
+
+    def __init__(
+        self,
+        error_type: str,
+        message: str,
+        retryable: bool = False,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{error_type}: {message}")
+        self.error_type = error_type
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    """A successful response: 200 with its body, or 304 Not Modified with an empty body."""
+
+    url: str
+    final_url: str
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    content_type: str = ""  # media type only, lower case, e.g. "text/html"
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        """True for a 304 answer to a conditional GET."""
+        return self.status == 304
+
+    def text(self) -> str:
+        """The body as text: charset from the header, then a meta tag, then detection."""
+        return decode_html(self.body, self.headers.get("content-type"))
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+    location: str | None = None
+
+
+_CURRENT_WATCH: contextvars.ContextVar[Watch | None] = contextvars.ContextVar(
+    "newsbeam_http_watch", default=None
+)
+
+
+class HttpClient:
+    """Thread-safe HTTP client; create one per worker (``DoFn.setup``) and ``close()`` it.
+
+    Args:
+        config: limits and politeness settings.
+        resolver: ``(host, port) -> [(family, ip), ...]``; tests inject one to check the
+            guard without DNS. Defaults to ``socket.getaddrinfo``.
+    """
+
+    def __init__(self, config: HttpConfig, *, resolver: Resolver | None = None) -> None:
+        self.config = config
+        self._guard = AddressGuard(config.allow_loopback, resolver)
+        self._pool = guarded_pool_manager(self._guard, config.per_host_in_flight, _CURRENT_WATCH)
+        self._limiter = HostLimiter(config.per_host_in_flight, config.per_host_min_interval)
+        self._watchdog = DeadlineWatchdog()
+        self._robots = RobotsCache(
+            self._fetch_robots, user_agent=ROBOTS_TOKEN, ttl=config.robots_ttl
+        )
+        self._random = random.Random()
+        self._random_lock = threading.Lock()
+
+    def get(
+        self,
+        url: str,
+        *,
+        kind: str = "page",
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> HttpResult:
+        """GET ``url`` safely; see the module docstring for every limit applied.
+
+        Args:
+            url: absolute http(s) URL.
+            kind: "page" (HTML only, robots.txt honoured) or "feed" (any type).
+            etag: validator from a previous answer, sent as If-None-Match.
+            last_modified: validator from a previous answer, sent as If-Modified-Since.
+
+        Returns:
+            The result: status 200, or 304 when a validator matched.
+
+        Raises:
+            FetchError: for every refused or failed fetch.
+        """
+        if kind not in ("page", "feed"):
+            raise ValueError(f"kind must be 'page' or 'feed', got {kind!r}")
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        cap = self.config.max_page_bytes if kind == "page" else self.config.max_feed_bytes
+        return self._get(url, kind, headers, cap)
+
+    def close(self) -> None:
+        """Close pooled connections and stop the watchdog thread."""
+        self._pool.clear()
+        self._watchdog.close()
+
+    def _get(self, url: str, kind: str, extra: dict[str, str], cap: int) -> HttpResult:
+        budget = [float(self.config.deadline)]  # seconds left, shared by hops and retries
+        current = _checked_url(url)
+        seen = {current.split("#")[0]}
+        for hop in range(self.config.max_redirects + 1):
+            if kind == "page" and self.config.respect_robots:
+                self._check_robots(current)
+            answer = self._with_retries(current, kind, extra, cap, budget)
+            if answer.location is None:
+                return _result(url, current, answer, extra)
+            if hop == self.config.max_redirects:
+                raise FetchError(
+                    "too_many_redirects", f"more than {self.config.max_redirects} redirects"
+                )
+            current = _checked_url(urljoin(current, answer.location))
+            if current.split("#")[0] in seen:
+                raise FetchError("redirect_loop", f"redirect back to {current}")
+            seen.add(current.split("#")[0])
+        raise AssertionError("unreachable")
+
+    def _check_robots(self, url: str) -> None:
+        if not self._robots.allowed(url):
+            raise FetchError("robots_disallowed", f"robots.txt disallows {url}")
+
+    def _fetch_robots(self, robots_url: str) -> bytes | None:
+        try:
+            return self._get(robots_url, "robots", {}, _ROBOTS_MAX_BYTES).body
+        except FetchError as err:
+            if err.error_type in ("too_many_redirects", "redirect_loop") or (
+                err.status is not None and 400 <= err.status < 500 and err.status != 429
+            ):
+                return None  # RFC 9309 "unavailable": no rules
+            if err.status is None:  # transport error: the page would fail the same way
+                raise FetchError(
+                    err.error_type, f"robots.txt: {err.message}", err.retryable
+                ) from None
+            raise FetchError("robots_unavailable", f"{robots_url}: {err}", True) from None
+
+    def _with_retries(
+        self, url: str, kind: str, extra: dict[str, str], cap: int, budget: list[float]
+    ) -> _Answer:
+        attempt = 0
+        while True:
+            try:
+                return self._exchange(url, kind, extra, cap, budget)
+            except FetchError as err:
+                retried = err.error_type in _RETRIED_TYPES or (
+                    err.status is not None
+                    and (err.status in _RETRIED_STATUSES or err.status >= 500)
+                )
+                if not retried:
+                    raise
+                delay = self._backoff(attempt, err.retry_after)
+                if attempt >= self.config.retries or delay is None or delay >= budget[0]:
+                    why = "Retry-After over the cap" if delay is None else f"{attempt + 1} tries"
+                    raise FetchError(
+                        err.error_type, f"{err.message} (gave up: {why})", True, status=err.status
+                    ) from err
+            time.sleep(delay)
+            budget[0] -= delay
+            attempt += 1
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float | None:
+        with self._random_lock:
+            jitter = self._random.uniform(0.5, 1.5)
+        delay = self.config.backoff_base * (2**attempt) * jitter
+        if retry_after is None:
+            return delay
+        if retry_after > self.config.retry_after_cap:
+            return None
+        return max(delay, retry_after)
+
+    def _exchange(
+        self, url: str, kind: str, extra: dict[str, str], cap: int, budget: list[float]
+    ) -> _Answer:
+        host = (urlsplit(url).hostname or "").lower()
+        with self._limiter.slot(host):
+            started = time.monotonic()
+            left = budget[0]
+            if left <= 0:
+                raise FetchError("deadline_exceeded", f"deadline of {self.config.deadline}s")
+            token, watch = self._watchdog.watch(started + left)
+            context_token = _CURRENT_WATCH.set(watch)
+            try:
+                return self._send(url, kind, extra, cap, left, watch)
+            finally:
+                _CURRENT_WATCH.reset(context_token)
+                self._watchdog.cancel(token)
+                budget[0] -= time.monotonic() - started
+
+    def _send(
+        self, url: str, kind: str, extra: dict[str, str], cap: int, left: float, watch: Watch
+    ) -> _Answer:
+        headers = {
+            "User-Agent": self.config.effective_user_agent,
+            "Accept": _ACCEPT[kind],
+            "Accept-Encoding": "gzip, deflate",
+            **extra,
+        }
+        timeout = urllib3.Timeout(
+            connect=min(self.config.connect_timeout, left),
+            read=min(self.config.read_timeout, left),
+        )
+        response = None
+        complete = False
+        try:
+            response = self._pool.urlopen(
+                "GET", url, headers=headers, redirect=False, retries=False,
+                preload_content=False, decode_content=True, timeout=timeout,
+            )  # fmt: skip
+            answer_headers = {k.lower(): v for k, v in response.headers.items()}
+            answer = _check_status(response.status, answer_headers, bool(extra))
+            if answer is not None:
+                return answer
+            media_type = answer_headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind == "page" and media_type and media_type not in _HTML_TYPES:
+                raise FetchError("not_html", f"Content-Type {media_type} is not HTML")
+            body = _read_capped(response, answer_headers, cap, truncate=kind == "robots")
+            if watch.expired:  # the watchdog's shutdown reads as a clean end of the body
+                raise _deadline(self.config.deadline)
+            complete = True
+            if kind == "page" and not media_type and not _looks_like_html(body):
+                raise FetchError("not_html", "no Content-Type and the body is not HTML")
+            return _Answer(200, answer_headers, body)
+        except FetchError:
+            if watch.expired:
+                raise _deadline(self.config.deadline) from None
+            raise
+        except GuardError as err:
+            if watch.expired:
+                raise _deadline(self.config.deadline) from None
+            raise FetchError(err.error_type, err.message, err.retryable) from None
+        except (u3e.HTTPError, OSError) as err:
+            if watch.expired:
+                raise _deadline(self.config.deadline) from None
+            raise _map_error(err) from err
+        finally:
+            if response is not None:
+                if not complete:
+                    response.close()  # unread body: never reuse this connection
+                response.release_conn()
+
+
+def _check_status(status: int, headers: dict[str, str], conditional: bool) -> _Answer | None:
+    """An answer without body (redirect, 304), None for 200, or raise for anything else."""
+    if status in _REDIRECTS:
+        if not headers.get("location"):
+            raise FetchError(f"http_{status}", f"HTTP {status} without Location", status=status)
+        return _Answer(status, headers, location=headers["location"])
+    if status == 304 and conditional:
+        return _Answer(304, headers)
+    if status == 200:
+        return None
+    retry_after = _parse_retry_after(headers.get("retry-after"))
+    retryable = status in _RETRIED_STATUSES or status >= 500
+    raise FetchError(
+        f"http_{status}", f"HTTP {status}", retryable, status=status, retry_after=retry_after
+    )
+
+
+def _read_capped(response: Any, headers: dict[str, str], cap: int, *, truncate: bool) -> bytes:
+    """Read the decompressed body, failing (or truncating) as soon as it passes ``cap``."""
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+        raise FetchError("bad_content_encoding", f"Content-Encoding {encoding!r} not requested")
+    declared = headers.get("content-length", "")
+    if not truncate and declared.isdigit() and int(declared) > cap:
+        raise FetchError("too_large", f"Content-Length {declared} over the cap of {cap} bytes")
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        chunk = response.read(min(_CHUNK, cap + 1 - size))
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+        size += len(chunk)
+        if size > cap:
+            if truncate:
+                return b"".join(parts)[:cap]
+            raise FetchError("too_large", f"body over the cap of {cap} bytes (decompressed)")
+
+
+def _looks_like_html(body: bytes) -> bool:
+    head = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return any(marker in head for marker in (b"<!doctype html", b"<html", b"<head", b"<body"))
+
+
+def _checked_url(url: str) -> str:
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as err:
+        raise FetchError("bad_url", f"cannot parse {url!r}: {err}") from err
+    if parts.scheme.lower() not in ("http", "https"):
+        raise FetchError("bad_scheme", f"scheme {parts.scheme!r} refused in {url[:200]!r}")
+    if not parts.hostname:
+        raise FetchError("bad_url", f"no host in {url[:200]!r}")
+    return parts.geturl()
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _map_error(err: Exception) -> FetchError:
+    if isinstance(err, u3e.TimeoutError):
+        return FetchError("timeout", str(err), True)
+    if isinstance(err, u3e.SSLError):
+        return FetchError("tls_error", str(err))
+    if isinstance(err, u3e.DecodeError):
+        return FetchError("bad_content_encoding", str(err))
+    if isinstance(err, u3e.LocationValueError):
+        return FetchError("bad_url", str(err))
+    return FetchError("connection_error", str(err) or type(err).__name__, True)
+
+
+def _deadline(seconds: float) -> FetchError:
+    return FetchError("deadline_exceeded", f"total deadline of {seconds}s passed", True)
+
+
+def _result(url: str, final_url: str, answer: _Answer, sent: dict[str, str]) -> HttpResult:
+    headers = answer.headers
+    return HttpResult(
+        url=url,
+        final_url=final_url,
+        status=answer.status,
+        headers=headers,
+        body=answer.body,
+        content_type=headers.get("content-type", "").split(";")[0].strip().lower(),
+        etag=headers.get("etag") or sent.get("If-None-Match"),
+        last_modified=headers.get("last-modified") or sent.get("If-Modified-Since"),
+    )
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+# WHATWG: these labels mean windows-1252 on the web.
+_WEB_ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "ascii": "cp1252", "us-ascii": "cp1252"}
+
+
+def decode_html(body: bytes, content_type: str | None) -> str:
+    """Decode an HTML (or any text) body; invalid bytes never raise.
+
+    Order: a byte-order mark; the Content-Type charset; a ``<meta>`` charset in the first
+    4 KiB; UTF-8; detection by charset_normalizer (replacing undecodable bytes). A declared
+    charset is used only if the bytes decode under it, so a wrong declaration falls through.
+
+    Args:
+        body: the raw (decompressed) bytes.
+        content_type: the Content-Type header value, if any.
+
+    Returns:
+        The text.
+    """
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            return body[len(bom) :].decode(codec, errors="replace")
+    declared = []
+    header_match = re.search(r"charset\s*=\s*[\"']?([^\s;\"']+)", content_type or "", re.I)
+    if header_match:
+        declared.append(header_match.group(1))
+    meta_match = _META_CHARSET.search(body[:4096])
+    if meta_match:
+        declared.append(meta_match.group(1).decode("ascii", errors="replace"))
+    for label in declared:
+        codec = _WEB_ALIASES.get(label.strip().lower(), label.strip())
+        try:
+            return body.decode(codec)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode(_detect(body[: 256 * 1024]), errors="replace")
+
+
+def _detect(sample: bytes) -> str:
+    """charset_normalizer's best guess, with two web priors: no BOM-less UTF-16/32, and
+    windows-1252 wins a tie (it is what undeclared Western pages are written in)."""
+    matches = [m for m in from_bytes(sample) if not m.encoding.startswith("utf_")]
+    if not matches:
+        return "cp1252"
+    best = min(matches, key=lambda m: (m.chaos, -m.coherence))
+    for match in matches:
+        if match.encoding == "cp1252" and (match.chaos, -match.coherence) <= (
+            best.chaos,
+            -best.coherence,
+        ):
+            return "cp1252"
+    return best.encoding

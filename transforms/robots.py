@@ -1,0 +1,123 @@
+"""robots.txt rules per origin, fetched once, cached with a TTL, parsed by protego.
+
+Consumes page URLs and answers whether newsbeam's user-agent token may fetch them. The
+bytes of each ``scheme://host:port/robots.txt`` come from a ``fetch`` callable supplied
+by the HTTP client, which also decides what a failed fetch means:
+
+* it returns the body: the rules in it apply (for ``ttl`` seconds);
+* it returns ``None``: there are no rules, everything is allowed (RFC 9309: a robots.txt
+  that answers 4xx is "unavailable");
+* it raises: the exception is cached for ``error_ttl`` seconds and re-raised to every
+  caller in that time (RFC 9309: an unreachable robots.txt means "disallow all", so the
+  client raises a retryable error rather than fetching the page).
+
+Concurrent callers for the same origin wait for one fetch instead of each fetching.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from protego import Protego
+
+RobotsFetch = Callable[[str], bytes | None]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    expires_at: float
+    rules: Protego | None = None  # None: everything allowed
+    error: Exception | None = None
+
+
+class RobotsCache:
+    """Thread-safe cache of parsed robots.txt files, one per origin.
+
+    Args:
+        fetch: gets the robots.txt at a URL (see the module docstring for its contract).
+        user_agent: the product token robots.txt groups are matched against ("newsbeam").
+        ttl: seconds a fetched robots.txt is trusted.
+        error_ttl: seconds a failed fetch is remembered before trying again.
+        clock: monotonic clock, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        fetch: RobotsFetch,
+        *,
+        user_agent: str,
+        ttl: float = 3600.0,
+        error_ttl: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self._user_agent = user_agent
+        self._ttl = ttl
+        self._error_ttl = min(error_ttl, ttl)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+        self._origin_locks: dict[str, threading.Lock] = {}
+
+    def allowed(self, url: str) -> bool:
+        """Whether robots.txt lets our user agent fetch ``url``.
+
+        Args:
+            url: an absolute http(s) URL.
+
+        Returns:
+            True when allowed (including when the origin has no robots.txt).
+
+        Raises:
+            Exception: whatever ``fetch`` raised for this origin's robots.txt, while cached.
+        """
+        entry = self._entry(_origin(url))
+        if entry.error is not None:
+            raise entry.error
+        if entry.rules is None:
+            return True
+        return bool(entry.rules.can_fetch(url, self._user_agent))
+
+    def _entry(self, origin: str) -> _Entry:
+        entry = self._fresh(origin)
+        if entry is not None:
+            return entry
+        with self._lock:
+            origin_lock = self._origin_locks.setdefault(origin, threading.Lock())
+        with origin_lock:
+            entry = self._fresh(origin)  # another thread may have fetched it meanwhile
+            if entry is None:
+                entry = self._load(origin)
+                with self._lock:
+                    self._entries[origin] = entry
+            return entry
+
+    def _fresh(self, origin: str) -> _Entry | None:
+        with self._lock:
+            entry = self._entries.get(origin)
+        if entry is not None and entry.expires_at > self._clock():
+            return entry
+        return None
+
+    def _load(self, origin: str) -> _Entry:
+        try:
+            body = self._fetch(origin + "/robots.txt")
+        except Exception as err:  # cached and re-raised to callers: nothing is swallowed
+            return _Entry(self._clock() + self._error_ttl, error=err)
+        if body is None:
+            return _Entry(self._clock() + self._ttl)
+        rules = Protego.parse(body.decode("utf-8", errors="replace"))
+        return _Entry(self._clock() + self._ttl, rules=rules)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port is not None else ""
+    return f"{parts.scheme.lower()}://{host}{port}"
