@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.transforms.periodicsequence import PeriodicImpulse
+from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
 from pipelines.options import NewsbeamOptions
 from pipelines.summary import RunSummary, summary_from_metrics
@@ -56,6 +59,9 @@ from transforms.tag import TagStories
 
 log = logging.getLogger(__name__)
 
+# PeriodicImpulse's "never stop": the largest timestamp Beam represents, in seconds.
+MAX_TIMESTAMP = float(MAX_TS.micros) / 1e6
+
 # Entries seen once are remembered this long by DedupEntries (one-shot runs end sooner).
 DEFAULT_DEDUP_TTL_SECONDS = 7 * 24 * 3600
 
@@ -80,6 +86,10 @@ class RunConfig:
     state_dir: str | None = None  # None: nothing remembered between runs
     feed_states: Mapping[str, FeedState] = field(default_factory=dict)
     seen_before: Mapping[str, float] = field(default_factory=dict)
+    streaming: bool = False
+    poll_interval: float = 300.0
+    start_time: float = 0.0  # streaming: when the first poll fires (seconds since the epoch)
+    duration: float | None = None  # streaming: stop after this long; None = until stopped
 
 
 def config_from_options(options: PipelineOptions) -> RunConfig:
@@ -110,13 +120,22 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         per_host_in_flight=nb.per_host_in_flight,
         respect_robots=not nb.no_robots,
     )
-    state_dir = None if nb.no_state else (nb.state_dir or str(Path(output_dir) / "state"))
+    streaming = bool(options.view_as(StandardOptions).streaming)
+    if not streaming and nb.duration is not None:
+        raise UsageError("--duration needs --streaming (a one-shot run ends by itself)")
+    # Streaming jobs keep their state in Beam's keyed state, not in files.
+    use_state_dir = not (nb.no_state or streaming)
+    state_dir = nb.state_dir or str(Path(output_dir) / "state") if use_state_dir else None
     try:
         feed_states = load_feed_states(state_dir) if state_dir else {}
         seen_before = load_seen(state_dir, nb.dedup_ttl) if state_dir else {}
     except StateDirError as exc:
         raise UsageError(str(exc)) from None
     return RunConfig(
+        streaming=streaming,
+        poll_interval=nb.poll_interval,
+        start_time=time.time(),
+        duration=nb.duration,
         dedup_ttl=nb.dedup_ttl,
         state_dir=state_dir,
         feed_states=feed_states,
@@ -144,12 +163,28 @@ def _writable_dir(path: str) -> str:
     return str(target.resolve())
 
 
+def feed_specs(pipeline: beam.Pipeline, config: RunConfig) -> beam.PCollection:
+    """The feeds to poll: once (batch), or every poll interval (streaming)."""
+    specs = list(config.feeds)
+    if not config.streaming:
+        return pipeline | "ReadFeedList" >> beam.Create(specs)
+    stop = config.start_time + config.duration if config.duration else MAX_TIMESTAMP
+    return (
+        pipeline
+        | "PollTicks"
+        >> PeriodicImpulse(
+            start_timestamp=config.start_time,
+            stop_timestamp=stop,
+            fire_interval=config.poll_interval,
+        )
+        | "FeedsPerTick" >> beam.FlatMap(lambda _tick: specs)
+    )
+
+
 def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     """Apply the whole graph to ``pipeline``."""
-    polled = (
-        pipeline
-        | "ReadFeedList" >> beam.Create(list(config.feeds))
-        | "PollFeeds" >> PollFeeds(config.http, config.feed_states)
+    polled = feed_specs(pipeline, config) | "PollFeeds" >> PollFeeds(
+        config.http, config.feed_states
     )
     deduped = polled[OK] | "DedupEntries" >> DedupEntries(config.dedup_ttl)
     unseen = deduped[OK] | "SkipSeenEntries" >> SkipSeenEntries(frozenset(config.seen_before))
@@ -158,12 +193,13 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     enriched = extracted[OK] | "EnrichArticles" >> EnrichArticles(config.outlets_path)
     tagged = enriched[OK] | "TagStories" >> TagStories(config.taxonomy_path, config.all_stories)
 
-    tagged[OK] | "WriteStories" >> WriteStories(config.output_dir)
+    streaming = config.streaming
+    tagged[OK] | "WriteStories" >> WriteStories(config.output_dir, streaming)
     stages = (polled, deduped, unseen, fetched, extracted, enriched, tagged)
     failures = flatten_all((s[FAILURES] for s in stages), "CollectFailures")
-    failures | "WriteDeadLetters" >> WriteDeadLetters(config.output_dir)
+    failures | "WriteDeadLetters" >> WriteDeadLetters(config.output_dir, streaming)
     discards = flatten_all((s[DISCARDED] for s in stages), "CollectDiscards")
-    discards | "WriteDiscards" >> WriteDiscards(config.output_dir)
+    discards | "WriteDiscards" >> WriteDiscards(config.output_dir, streaming)
     if config.state_dir:
         (
             polled[STATE]
@@ -195,6 +231,15 @@ def retryable_links(output_dir: str) -> set[str]:
     return links
 
 
+def _one_local_worker(options: PipelineOptions) -> None:
+    """PeriodicImpulse loses ticks with several local workers: the local runner gets one."""
+    direct = options.view_as(DirectOptions)
+    if options.view_as(StandardOptions).runner in (None, "DirectRunner", "FnApiRunner"):
+        if (direct.direct_num_workers or 1) > 1:
+            log.warning("streaming on the local runner uses one worker (PeriodicImpulse)")
+        direct.direct_num_workers = 1
+
+
 def run(argv: Sequence[str] | None = None) -> RunSummary:
     """Run the pipeline once (batch) and return its summary (also written to summary.json).
 
@@ -203,6 +248,8 @@ def run(argv: Sequence[str] | None = None) -> RunSummary:
     """
     options = PipelineOptions(list(argv or []))
     config = config_from_options(options)
+    if config.streaming:
+        _one_local_worker(options)
     log.info("polling %d feeds, writing to %s", len(config.feeds), config.output_dir)
     clear_previous_outputs(config.output_dir)
     pipeline = beam.Pipeline(options=options)

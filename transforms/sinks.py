@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from typing import Any
 
 import apache_beam as beam
@@ -65,7 +66,36 @@ def count_discard(discard: Discard) -> Discard:
     return discard
 
 
-def _write_jsonl(pcoll: beam.PCollection, output_dir: str, prefix: str) -> Any:
+class _AppendJsonlFn(beam.DoFn):
+    """Appends lines to one file per DoFn instance, flushed at the end of every bundle.
+
+    The streaming file sink: Beam's WriteToText needs windows and triggers in streaming,
+    and a local monitor wants its lines on disk as soon as they exist. Each worker
+    instance writes its own ``<prefix>-<uuid>.jsonl``, so no two writers share a file.
+    """
+
+    def __init__(self, output_dir: str, prefix: str) -> None:
+        self._path_prefix = os.path.join(output_dir, prefix)
+        self._file: Any = None
+
+    def setup(self) -> None:
+        path = f"{self._path_prefix}-{uuid.uuid4().hex[:12]}{JSONL}"
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in teardown
+
+    def process(self, line: str) -> None:
+        self._file.write(line + "\n")
+
+    def finish_bundle(self) -> None:
+        self._file.flush()
+
+    def teardown(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def _write_jsonl(pcoll: beam.PCollection, output_dir: str, prefix: str, streaming: bool) -> Any:
+    if streaming:
+        return pcoll | "Append" >> beam.ParDo(_AppendJsonlFn(output_dir, prefix))
     return pcoll | "Write" >> beam.io.WriteToText(
         os.path.join(output_dir, prefix), file_name_suffix=JSONL
     )
@@ -74,9 +104,10 @@ def _write_jsonl(pcoll: beam.PCollection, output_dir: str, prefix: str) -> Any:
 class WriteStories(beam.PTransform):
     """PCollection[TaggedStory] -> ``stories*.jsonl`` in ``output_dir``."""
 
-    def __init__(self, output_dir: str) -> None:
+    def __init__(self, output_dir: str, streaming: bool = False) -> None:
         super().__init__()
         self._output_dir = output_dir
+        self._streaming = streaming
 
     def expand(self, stories: beam.PCollection) -> Any:
         lines = (
@@ -84,15 +115,16 @@ class WriteStories(beam.PTransform):
             | "Count" >> beam.Map(count_published)
             | "ToJson" >> beam.Map(lambda s: to_json_line(s.to_json()))
         )
-        return _write_jsonl(lines, self._output_dir, STORIES_PREFIX)
+        return _write_jsonl(lines, self._output_dir, STORIES_PREFIX, self._streaming)
 
 
 class WriteDeadLetters(beam.PTransform):
     """PCollection[Failure] -> ``dead_letters*.jsonl`` in ``output_dir``."""
 
-    def __init__(self, output_dir: str) -> None:
+    def __init__(self, output_dir: str, streaming: bool = False) -> None:
         super().__init__()
         self._output_dir = output_dir
+        self._streaming = streaming
 
     def expand(self, failures: beam.PCollection) -> Any:
         lines = (
@@ -100,15 +132,16 @@ class WriteDeadLetters(beam.PTransform):
             | "Count" >> beam.Map(count_failure)
             | "ToJson" >> beam.Map(lambda f: to_json_line(f.to_json()))
         )
-        return _write_jsonl(lines, self._output_dir, DEAD_LETTERS_PREFIX)
+        return _write_jsonl(lines, self._output_dir, DEAD_LETTERS_PREFIX, self._streaming)
 
 
 class WriteDiscards(beam.PTransform):
     """PCollection[Discard] -> ``discarded*.jsonl`` in ``output_dir``."""
 
-    def __init__(self, output_dir: str) -> None:
+    def __init__(self, output_dir: str, streaming: bool = False) -> None:
         super().__init__()
         self._output_dir = output_dir
+        self._streaming = streaming
 
     def expand(self, discards: beam.PCollection) -> Any:
         lines = (
@@ -116,4 +149,4 @@ class WriteDiscards(beam.PTransform):
             | "Count" >> beam.Map(count_discard)
             | "ToJson" >> beam.Map(lambda d: to_json_line(d.to_json()))
         )
-        return _write_jsonl(lines, self._output_dir, DISCARDS_PREFIX)
+        return _write_jsonl(lines, self._output_dir, DISCARDS_PREFIX, self._streaming)
