@@ -1,0 +1,123 @@
+"""URL canonicalisation, entry keys with GUID/link/title fallbacks, confirmed AMP/mobile mapping."""
+
+from __future__ import annotations
+
+import pytest
+
+from transforms.urls import (
+    KeyBasis,
+    amp_mobile_variant_of,
+    canonicalize_url,
+    choose_key_basis,
+    entry_key,
+    entry_keys,
+    resolve_canonical,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("HTTP://Example.COM/a", "http://example.com/a"),
+        ("https://example.com:443/a", "https://example.com/a"),
+        ("http://example.com:80/a", "http://example.com/a"),
+        ("https://example.com:8443/a", "https://example.com:8443/a"),
+        ("https://example.com/a#comments", "https://example.com/a"),
+        ("https://example.com/a?b=2&a=1", "https://example.com/a?a=1&b=2"),
+        ("https://example.com/a?utm_source=x&UTM_Medium=y&id=3", "https://example.com/a?id=3"),
+        ("https://example.com/a?FBCLID=1&gclid=2&mc_cid=3&mc_eid=4", "https://example.com/a"),
+        ("https://example.com/a?igshid=1&ocid=2&_ga=3&p=4", "https://example.com/a?p=4"),
+        ("https://example.com/%7Euser//x", "https://example.com/~user/x"),
+        ("https://example.com", "https://example.com/"),
+        ("  https://example.com/a  ", "https://example.com/a"),
+        ("not a url", "not a url"),
+        ("  junk \n", "junk"),
+        ("", ""),
+        ("http://[::1", "http://[::1"),
+        ("mailto:someone@example.com", "mailto:someone@example.com"),
+    ],
+)
+def test_canonicalize_url(raw: str, expected: str) -> None:
+    assert canonicalize_url(raw) == expected
+
+
+def test_canonical_form_is_stable() -> None:
+    once = canonicalize_url("HTTPS://News.Example.com:443/story?utm_campaign=x&b=1&a=2#top")
+    assert canonicalize_url(once) == once
+
+
+@pytest.mark.parametrize(
+    ("url", "declared", "expected"),
+    [
+        (
+            "https://m.example.co.uk/news/1",
+            "https://www.example.co.uk/news/1",
+            "https://www.example.co.uk/news/1",
+        ),
+        (
+            "https://example.com/news/1/amp",
+            "https://example.com/news/1?utm_source=amp",
+            "https://example.com/news/1",
+        ),
+        (
+            "https://example-com.cdn.ampproject.org/c/s/example.com/n/1",
+            "https://example.com/n/1",
+            "https://example.com/n/1",
+        ),
+        # not a variant: the declared canonical is not used
+        ("https://www.example.com/news/1", "https://www.example.com/other", None),
+        # a variant whose declared canonical is another site: refused
+        ("https://m.example.com/news/1", "https://aggregator.example.net/news/1", None),
+        # a variant declaring another variant: refused
+        ("https://m.example.com/news/1", "https://example.com/amp/news/1", None),
+        ("https://m.example.com/news/1", None, None),
+    ],
+)
+def test_amp_mobile_variant_needs_confirmation(
+    url: str, declared: str | None, expected: str | None
+) -> None:
+    assert amp_mobile_variant_of(url, declared) == expected
+
+
+def test_resolve_canonical_prefers_rel_canonical_then_og_url() -> None:
+    url = "https://m.example.com/a?utm_source=x"
+    assert resolve_canonical(url, None, "https://example.com/a") == "https://example.com/a"
+    assert resolve_canonical(url, "https://example.com/b", "https://example.com/a") == (
+        "https://example.com/b"
+    )
+    assert resolve_canonical(url, None, None) == "https://m.example.com/a"
+
+
+def test_stable_guids_are_used_and_scoped_to_the_site() -> None:
+    rows = [("https://a.example/1", "101", "One"), ("https://a.example/2", "102", "Two")]
+    assert choose_key_basis(rows) is KeyBasis.GUID
+    assert entry_keys(rows) == ["guid:a.example:101", "guid:a.example:102"]
+    other = entry_key("https://b.example/1", "101", "One", guid_usable=True)
+    assert other != entry_keys(rows)[0]
+
+
+def test_url_shaped_guids_are_canonicalised() -> None:
+    key = entry_key("https://a.example/x", "HTTPS://A.example/?p=7#c", None, guid_usable=True)
+    assert key == "https://a.example/?p=7"
+
+
+@pytest.mark.parametrize("guids", [["", "g2"], [None, "g2"], ["same", "same"], ["  ", "   "]])
+def test_blank_or_repeated_guids_fall_back_to_links(guids: list[str | None]) -> None:
+    rows = [
+        ("https://a.example/1?utm_source=rss", guids[0], "One"),
+        ("https://a.example/2", guids[1], "Two"),
+    ]
+    assert choose_key_basis(rows) is KeyBasis.LINK
+    assert entry_keys(rows) == ["https://a.example/1", "https://a.example/2"]
+
+
+def test_repeated_links_fall_back_to_link_and_title() -> None:
+    rows = [
+        ("https://a.example/live", None, "Update 1"),
+        ("https://a.example/live", None, "Update 2"),
+    ]
+    assert choose_key_basis(rows) is KeyBasis.LINK_TITLE
+    first, second = entry_keys(rows)
+    assert first != second
+    assert first.startswith("https://a.example/live#title:")
+    assert entry_keys(list(reversed(rows))) == [second, first]
