@@ -151,12 +151,16 @@ class Tagger:
         for (facet, _), weight in weights.items():
             top[facet] = max(top[facet], weight)
         settings = self.taxonomy.settings
-        floors = {"controversy": settings["controversy_salience"]}
+        floor = {"controversy": settings["controversy_salience"]}
+        relative = {"controversy": settings["controversy_relative"]}
         salient = {
-            key: by_value[key]
-            for key, weight in weights.items()
-            if weight >= floors.get(key[0], settings["salience"])
-            and weight >= settings["relative"] * top[key[0]]
+            (facet, value): by_value[(facet, value)]
+            for (facet, value), weight in weights.items()
+            if weight >= floor.get(facet, settings["salience"])
+            and (
+                weight >= relative.get(facet, settings["relative"]) * top[facet]
+                or weight >= settings["strong"]
+            )
         }
         if any(facet == "controversy" for facet, _ in salient):
             return salient
@@ -190,11 +194,11 @@ class Tagger:
     def _in_context(self, hit: Hit, entity: Entity, context_hits: list[Hit]) -> bool:
         keys = self._context_keys[entity.id]
         for ctx in context_hits:
-            if (
-                ctx.field == hit.field
-                and ctx.pattern.key in keys
-                and abs(ctx.word - hit.word) <= entity.window
-            ):
+            if ctx.pattern.key not in keys:
+                continue
+            if ctx.field == hit.field and abs(ctx.word - hit.word) <= entity.window:
+                return True
+            if hit.field == "title" and ctx.field == "lede":  # a title is read with its lede
                 return True
         return False
 

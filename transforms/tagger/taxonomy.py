@@ -45,6 +45,8 @@ _SETTINGS = {
     "window": 12,  # default context window of ambiguous aliases, in words
     "relative": 0.0,  # and at least this fraction of the facet's most salient value's weight
     "controversy_salience": 2.0,  # the salience floor for controversy types
+    "controversy_relative": 0.0,  # the relative rule for controversy types
+    "strong": 1000.0,  # a value whose mentions weigh this much is salient whatever the top
     # a controversy term counts only within this many words of a platform or state actor
     # mention in the same field (0: anywhere)
     "controversy_window": 0.0,

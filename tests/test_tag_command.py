@@ -1,0 +1,108 @@
+"""Tests for `newsbeam tag` (pipelines/tag_command.py), called in-process and as a module."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines import tag_command
+
+ROOT = Path(__file__).resolve().parents[1]
+
+STORY = {
+    "id": "s1",
+    "title": "FCC bans Huawei and ZTE equipment over national security risks",
+    "text": "The FCC banned new Huawei and ZTE gear, citing national security threats.",
+    "url": "https://example.test/a",
+    "language": "en",
+}
+OTHER = {"id": "s2", "title": "Gardening in spring", "text": "Plant the tomatoes early."}
+
+
+def run(tmp_path: Path, lines: list[str], *extra: str) -> tuple[int, list[dict]]:
+    src = tmp_path / "in.jsonl"
+    dst = tmp_path / "out.jsonl"
+    src.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    parser = argparse.ArgumentParser(prog="newsbeam")
+    tag_command.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["tag", "--input", str(src), "--output", str(dst), *extra])
+    code = args.func(args)
+    out = dst.read_text(encoding="utf-8").splitlines() if dst.exists() else []
+    return code, [json.loads(line) for line in out]
+
+
+def test_tags_each_line_in_order(tmp_path: Path) -> None:
+    code, out = run(tmp_path, [json.dumps(STORY), "", json.dumps(OTHER)])
+    assert code == 0
+    assert [o["id"] for o in out] == ["s1", "s2"]
+    first = out[0]
+    assert set(first) >= {
+        "id",
+        "relevant",
+        "score",
+        "platforms",
+        "state_actors",
+        "controversies",
+        "tags",
+    }
+    assert first["relevant"] is True
+    assert {"huawei", "zte"} <= set(first["platforms"])
+    assert "united_states" in first["state_actors"]
+    assert out[1]["relevant"] is False
+    for tag in first["tags"]:
+        for ev in tag["evidence"]:
+            text = STORY["title"] if ev["field"] == "title" else STORY["text"]
+            assert text[ev["start"] : ev["end"]] == ev["snippet"]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", "line 2: bad JSON"),
+        ("[1, 2]", "line 2: expected a JSON object"),
+        ('{"id": "x", "title": "t"}', "line 2: 'text' must be a string"),
+    ],
+)
+def test_bad_input_is_one_line_error_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
+) -> None:
+    code, _ = run(tmp_path, [json.dumps(OTHER), line])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_missing_input_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = argparse.Namespace(input=str(tmp_path / "nope.jsonl"), output=None, taxonomy=None)
+    assert tag_command.run(args) == 2
+    err = capsys.readouterr().err
+    assert "nope.jsonl" in err and "No such file" in err
+
+
+def test_bad_taxonomy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "tax.yaml"
+    bad.write_text("rules:\n  - name: r\n    match: 'a OR'\n", encoding="utf-8")
+    code, _ = run(tmp_path, [json.dumps(OTHER)], "--taxonomy", str(bad))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "rule 'r'" in err and "position 4" in err
+
+
+def test_module_reads_stdin_and_writes_stdout() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.tag_command"],
+        input=json.dumps(STORY) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["id"] == "s1"

@@ -1,0 +1,301 @@
+"""Unit tests for the Tagger: ambiguity, evidence offsets, languages, taxonomy files, pickling."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from transforms.records import TagResult
+from transforms.tagger import Tagger, TaxonomyError, fields
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+
+@pytest.fixture(scope="module")
+def tagger() -> Tagger:
+    return Tagger.load()
+
+
+def assert_evidence_exact(result: TagResult, title: str, text: str) -> None:
+    parts = fields(title, text)
+    for tag in result.tags:
+        assert tag.evidence, tag
+        for ev in tag.evidence:
+            assert parts[ev.field][ev.start : ev.end] == ev.snippet, (tag.value, ev)
+
+
+TIKTOK_TITLE = "US lawmakers vote to force ByteDance to sell TikTok or face a ban"
+TIKTOK_TEXT = (
+    "The House of Representatives voted on Wednesday to force ByteDance to sell TikTok or "
+    "face a ban in the United States, citing national security risks and fears that Beijing "
+    "could access user data.\n\n"
+    "TikTok said the bill would trample free speech. The Chinese government has said it "
+    "opposes a forced sale."
+)
+
+
+def test_headline_story_is_relevant_with_facets_and_rules(tagger: Tagger) -> None:
+    result = tagger.tag(TIKTOK_TITLE, TIKTOK_TEXT)
+    assert result.relevant
+    assert 0.5 <= result.score <= 1
+    assert {"tiktok", "bytedance"} <= set(result.platforms)
+    assert {"china", "united_states"} <= set(result.state_actors)
+    assert "ban_or_restriction" in result.controversies
+    assert "headline" in result.rules
+    assert result.platforms == tuple(sorted(result.platforms))
+    assert_evidence_exact(result, TIKTOK_TITLE, TIKTOK_TEXT)
+
+
+def test_passing_mention_is_not_relevant(tagger: Tagger) -> None:
+    title = "Five recipes for a summer barbecue"
+    text = (
+        "Grill the corn for ten minutes and serve it with lime. " * 10
+        + "\n\nFollow us on Facebook for more recipes."
+    )
+    result = tagger.tag(title, text)
+    assert not result.relevant
+    assert result.platforms == ()
+    assert 0 <= result.score < 0.5
+
+
+def test_tags_carry_facet_names_and_rule_tags(tagger: Tagger) -> None:
+    result = tagger.tag(TIKTOK_TITLE, TIKTOK_TEXT)
+    facets = {t.facet for t in result.tags}
+    assert facets == {"platform", "state_actor", "controversy", "rule"}
+    assert {t.value for t in result.tags if t.facet == "rule"} == set(result.rules)
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "absent"),
+    [
+        ("Apple harvest up 10% in Normandy", "Farmers picked more apple varieties.", "apple"),
+        ("Meta-analysis of sleep studies", "A meta review of 40 trials.", "meta"),
+        ("Signal boost for rural radio", "The Signal was weak in the valley.", "signal"),
+        ("Telegram from the front, 1916", "A Telegram arrived for the family.", "telegram"),
+        ("Camera zoom tips", "Zoom in on the subject and focus.", "zoom"),
+        ("Malcolm X biography reviewed", "X marks the spot in the old map.", "x_twitter"),
+        ("Line judges at Wimbledon", "The Line was called out.", "other"),
+    ],
+)
+def test_ambiguous_names_need_company_context(
+    tagger: Tagger, title: str, text: str, absent: str
+) -> None:
+    assert absent not in tagger.tag(title, text).platforms
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "present"),
+    [
+        ("Apple removes VPN apps", "Apple pulled the apps from its App Store in China.", "apple"),
+        (
+            "Meta fined by regulator",
+            "Meta, which owns Facebook and Instagram, will appeal.",
+            "meta",
+        ),
+        (
+            "Signal leaves market",
+            "The encrypted messaging app Signal said it would leave.",
+            "signal",
+        ),
+        (
+            "Telegram blocked",
+            "The messaging app Telegram was blocked by the regulator.",
+            "telegram",
+        ),
+        ("Zoom under scrutiny", "Zoom video calls were routed through servers.", "zoom"),
+        ("X fined in Brazil", "Elon Musk's platform X refused to suspend accounts.", "x_twitter"),
+    ],
+)
+def test_ambiguous_names_in_company_context(
+    tagger: Tagger, title: str, text: str, present: str
+) -> None:
+    assert present in tagger.tag(title, text).platforms
+
+
+def test_case_sensitive_acronyms(tagger: Tagger) -> None:
+    assert "united_states" not in tagger.tag("Tell us what you think", "Write to us.").state_actors
+    assert "united_states" in tagger.tag("US bans app", "The US banned the app.").state_actors
+
+
+def test_country_name_alone_is_not_a_state_actor(tagger: Tagger) -> None:
+    result = tagger.tag("Travel guide: ten days in Australia", "Australia has great beaches.")
+    assert "australia" not in result.state_actors
+    result = tagger.tag("Australia fines Telegram", "Australia fined Telegram for delays.")
+    assert "australia" in result.state_actors
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "platform", "state", "controversy"),
+    [
+        (
+            "de",
+            "Russland verhängt Verbot gegen Telegram-Kanäle",
+            "telegram",
+            "russia",
+            "ban_or_restriction",
+        ),
+        (
+            "fr",
+            "Les États-Unis veulent l'interdiction de TikTok",
+            "tiktok",
+            "united_states",
+            "ban_or_restriction",
+        ),
+        ("es", "China impone la censura a WeChat", "wechat", "china", "censorship_takedown"),
+        ("pt", "Brasil: multa contra o Twitter", "x_twitter", "brazil", "regulatory_enforcement"),
+        (
+            "ru",
+            "Роскомнадзор ввел запрет на Инстаграм",
+            "instagram",
+            "russia",
+            "ban_or_restriction",
+        ),
+        ("zh", "美国政府禁止华为设备", "huawei", "united_states", "ban_or_restriction"),
+        ("zh", "中国网信办对微博进行审查", "weibo", "china", "censorship_takedown"),
+    ],
+)
+def test_aliases_per_language(
+    tagger: Tagger, language: str, title: str, platform: str, state: str, controversy: str
+) -> None:
+    result = tagger.tag(title, "", language)
+    assert platform in result.platforms
+    assert state in result.state_actors
+    assert controversy in result.controversies
+    assert_evidence_exact(result, title, "")
+
+
+def test_evidence_offsets_hold_with_case_changing_characters(tagger: Tagger) -> None:
+    title = "İstanbul court: TİKTOK ban? TikTok banned by Turkish government"
+    text = "ǅ İİ The Turkish government banned TikTok, citing national security. " * 3
+    result = tagger.tag(title, text)
+    assert "tiktok" in result.platforms
+    assert_evidence_exact(result, title, text)
+
+
+def test_links_are_not_mentions(tagger: Tagger) -> None:
+    text = "Read more [here](https://twitter.com/someone) and https://www.facebook.com/page."
+    assert tagger.tag("Gardening news", text).platforms == ()
+
+
+def test_tagger_pickles_and_tags_the_same(tagger: Tagger) -> None:
+    clone = pickle.loads(pickle.dumps(tagger))
+    assert clone.tag(TIKTOK_TITLE, TIKTOK_TEXT) == tagger.tag(TIKTOK_TITLE, TIKTOK_TEXT)
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "user.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_user_file_adds_entities_aliases_and_rules(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+platforms:
+  tiktok:
+    aliases: [Tiktokkers]
+  mastodon:
+    aliases: [Mastodon]
+rules:
+  - name: mastodon_watch
+    match: 'title:{platform:mastodon} AND (ban* OR block*)'
+    weight: 0.9
+""",
+    )
+    user = Tagger.load(path)
+    assert "tiktok" in user.tag("Tiktokkers react", "").platforms
+    result = user.tag("Mastodon blocked in Ruritania", "")
+    assert "mastodon" in result.platforms
+    assert "mastodon_watch" in result.rules
+    assert result.relevant
+    assert not Tagger.load().tag("Mastodon blocked in Ruritania", "").relevant
+
+
+def test_user_file_replaces_and_disables_rules(tmp_path: Path) -> None:
+    path = write(tmp_path, "rules:\n  - name: headline\n    enabled: false\n")
+    assert "headline" not in Tagger.load(path).tag(TIKTOK_TITLE, TIKTOK_TEXT).rules
+
+
+def test_rule_that_adds_a_value(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+rules:
+  - name: firewall
+    match: '"great firewall"'
+    weight: 0
+    adds: ['controversy:censorship_takedown']
+""",
+    )
+    result = Tagger.load(path).tag("Inside the Great Firewall", "")
+    assert result.controversies == ("censorship_takedown",)
+    tag = next(t for t in result.tags if t.value == "censorship_takedown")
+    assert tag.evidence[0].snippet == "Great Firewall"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("rules:\n  - name: broken\n    match: 'tiktok AND (ban'\n", "rule 'broken': missing ')'"),
+        ("rules:\n  - name: r\n    match: '{platform:nope}'\n", "unknown platform 'nope'"),
+        ("rules:\n  - name: r\n    match: '{galaxy}'\n", "unknown facet 'galaxy'"),
+        ("platforms:\n  Bad-Id:\n    aliases: [x]\n", "platforms.Bad-Id: ids are lowercase"),
+        ("platforms:\n  new:\n    aliases: 'Mastodon'\n", "platforms.new.aliases: must be a list"),
+        ("platforms:\n  new:\n    ambiguous: [Nova]\n", "need a 'context' list"),
+        ("settings:\n  threshold: 3\n", "settings.threshold"),
+        ("platforms: [1, 2\n", "not valid YAML"),
+        ("colours: {}\n", "unknown top-level key"),
+    ],
+)
+def test_invalid_taxonomy_names_file_and_entry(tmp_path: Path, content: str, expected: str) -> None:
+    path = write(tmp_path, content)
+    with pytest.raises(TaxonomyError) as info:
+        Tagger.load(path)
+    assert path in str(info.value)
+    assert expected in str(info.value)
+
+
+def test_rule_error_names_the_position(tmp_path: Path) -> None:
+    path = write(tmp_path, "rules:\n  - name: broken\n    match: 'a AND AND b'\n")
+    with pytest.raises(TaxonomyError, match="rule 'broken': unexpected 'AND' at position 6"):
+        Tagger.load(path)
+
+
+def test_missing_file_is_a_taxonomy_error(tmp_path: Path) -> None:
+    with pytest.raises(TaxonomyError, match="cannot read taxonomy"):
+        Tagger.load(str(tmp_path / "absent.yaml"))
+
+
+def test_bundled_taxonomy_has_the_required_breadth(tagger: Tagger) -> None:
+    taxonomy = tagger.taxonomy
+    assert len(taxonomy.values("platform")) >= 30
+    assert len(taxonomy.values("state_actor")) >= 30
+    assert taxonomy.values("controversy") >= {
+        "influence_operation",
+        "data_access_surveillance",
+        "ban_or_restriction",
+        "regulatory_enforcement",
+        "censorship_takedown",
+        "national_security_review",
+        "state_hacking",
+    }
+
+
+def test_seed_story(tagger: Tagger) -> None:
+    seeds = sorted((CORPUS / "seed").glob("*.txt"))
+    if not seeds:
+        pytest.skip(f"seed story absent: {CORPUS / 'seed'} (../shared/corpus not mounted)")
+    title, _, text = seeds[0].read_text(encoding="utf-8").partition("\n")
+    result = tagger.tag(title, text)
+    assert result.relevant
+    assert {"tiktok", "bytedance"} <= set(result.platforms)
+    assert {"china", "united_states"} <= set(result.state_actors)
+    assert {
+        "influence_operation",
+        "data_access_surveillance",
+        "ban_or_restriction",
+    } <= set(result.controversies)
+    assert_evidence_exact(result, title, text)

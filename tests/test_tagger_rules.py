@@ -1,0 +1,141 @@
+"""Unit tests for the tagger's rule language: parsing, errors, NEAR, field scopes."""
+
+from __future__ import annotations
+
+import pytest
+
+from transforms.tagger.matcher import FIELDS, Matcher, Pattern, fields
+from transforms.tagger.rules import (
+    And,
+    Index,
+    Near,
+    Not,
+    Or,
+    Ref,
+    RuleSyntaxError,
+    Scope,
+    Term,
+    evaluate,
+    parse,
+    walk,
+)
+
+
+def fire(rule: str, title: str, text: str) -> bool:
+    """Evaluate a rule with only plain terms against a story."""
+    node = parse(rule)
+    terms = [n for n in walk(node) if isinstance(n, Term)]
+    matcher = Matcher(tuple(Pattern(t.text, "term", t.key, prefix=t.prefix) for t in terms))
+    hits: dict[str, list] = {}
+    for name, value in fields(title, text).items():
+        for hit in matcher.find(name, value):
+            hits.setdefault(hit.pattern.key, []).append(hit)
+    fired, _ = evaluate(node, Index(hits, lambda facet, value: []))
+    return fired
+
+
+def test_precedence_or_and_near_not() -> None:
+    node = parse("a OR b AND c NEAR/3 d AND NOT e")
+    assert node == Or(
+        (
+            Term("a"),
+            And((Term("b"), Near(Term("c"), Term("d"), 3), Not(Term("e")))),
+        )
+    )
+
+
+def test_parentheses_phrases_scopes_refs_and_prefixes() -> None:
+    rule = 'title:("Forced Sale" OR ban*) AND {platform:tiktok} AND head:{state_actor}'
+    node = parse(rule)
+    assert isinstance(node, And)
+    scope, ref, head = node.children
+    assert scope == Scope(frozenset({"title"}), Or((Term("forced sale"), Term("ban", True))))
+    assert ref == Ref("platform", "tiktok", rule.index("{platform"))
+    assert head == Scope(frozenset({"title", "lede"}), Ref("state_actor", None, rule.index("{s")))
+
+
+@pytest.mark.parametrize(
+    ("rule", "position", "message"),
+    [
+        ("a AND (b OR c", 13, "missing ')'"),
+        ('a AND "open phrase', 6, "unterminated quote"),
+        ("a AND", 5, "unexpected end"),
+        ("a b", 2, "missing AND/OR"),
+        ("a NEAR b", 2, "NEAR needs a distance"),
+        ("a NEAR/5 NOT b", 2, "NEAR cannot take a NOT"),
+        ("a OR )", 5, "unexpected ')'"),
+        ("ba*n", 0, "'*' only at the end"),
+        ("a AND {platform", 6, "unterminated '{'"),
+    ],
+)
+def test_syntax_errors_carry_the_position(rule: str, position: int, message: str) -> None:
+    with pytest.raises(RuleSyntaxError) as info:
+        parse(rule)
+    assert info.value.position == position
+    assert message in info.value.message
+
+
+def test_lowercase_operators_are_plain_words() -> None:
+    with pytest.raises(RuleSyntaxError):
+        parse("war and peace")  # three words without an operator
+    assert parse('"war and peace"') == Term("war and peace")
+    assert parse("android") == Term("android")  # not the operator AND
+
+
+def test_and_or_not() -> None:
+    text = "The regulator fined the company."
+    assert fire("fined AND regulator", "", text)
+    assert not fire("fined AND banned", "", text)
+    assert fire("fined OR banned", "", text)
+    assert fire("fined AND NOT banned", "", text)
+    assert not fire("NOT fined", "", text)
+
+
+def test_near_counts_words_between_matches_either_way() -> None:
+    text = "Beijing said on Friday that the app would be banned."
+    # Beijing is word 0, banned word 9: eight words in between, distance 9.
+    assert fire("beijing NEAR/9 banned", "", text)
+    assert not fire("beijing NEAR/8 banned", "", text)
+    assert fire("banned NEAR/9 beijing", "", text)
+    # multi-word phrases count from their closer end
+    assert fire('"the app" NEAR/3 banned', "", text)
+
+
+def test_near_needs_both_in_the_same_field() -> None:
+    assert not fire("tiktok NEAR/50 ban", "TikTok news", "A ban was announced.")
+    assert fire("tiktok AND ban", "TikTok news", "A ban was announced.")
+
+
+def test_field_scopes() -> None:
+    title = "Regulator fines platform"
+    lede = "x " * 200 + "The regulator acted on Monday.\n\n"
+    body = "Later the court banned it."
+    text = lede + body
+    parts = fields(title, text)
+    assert "banned" in parts["body"] and "banned" not in parts["lede"]
+    assert fire("title:fines", title, text)
+    assert not fire("title:banned", title, text)
+    assert fire("body:banned", title, text)
+    assert not fire("lede:banned", title, text)
+    assert fire("head:regulator", title, text)
+    assert not fire("head:court", title, text)
+    assert fire("NOT title:court", title, text)
+
+
+def test_prefix_and_word_boundaries() -> None:
+    assert fire("sanction*", "", "New sanctions were imposed.")
+    assert not fire("sanction", "", "New sanctions were imposed.")
+    assert not fire("ban", "", "The bank opened a banner.")
+
+
+def test_near_on_cjk_counts_characters_as_words() -> None:
+    assert fire("美国 NEAR/3 禁止", "", "美国将禁止抖音")
+    assert not fire("美国 NEAR/1 禁止", "", "美国政府将要禁止抖音")
+
+
+def test_fields_lede_and_body_partition_the_text() -> None:
+    text = "![img](http://x/y.jpg)\n\n" + ("A long sentence about the story. " * 30)
+    parts = fields("T", text)
+    assert parts["lede"] + parts["body"] == text
+    assert 300 <= len(parts["lede"]) <= 1200
+    assert set(parts) == set(FIELDS)
