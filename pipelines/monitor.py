@@ -13,10 +13,13 @@ counters and writes ``summary.json`` (see ``pipelines.summary``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +29,7 @@ from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
 from pipelines.options import NewsbeamOptions
-from pipelines.summary import RunSummary, summary_from_metrics
+from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
 from transforms.common import DISCARDED, FAILURES, OK, flatten_all
 from transforms.dedup import DedupEntries
 from transforms.enrich import EnrichArticles
@@ -240,6 +243,23 @@ def _one_local_worker(options: PipelineOptions) -> None:
         direct.direct_num_workers = 1
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while the pipeline runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(argv: Sequence[str] | None = None) -> RunSummary:
     """Run the pipeline once (batch) and return its summary (also written to summary.json).
 
@@ -254,9 +274,17 @@ def run(argv: Sequence[str] | None = None) -> RunSummary:
     clear_previous_outputs(config.output_dir)
     pipeline = beam.Pipeline(options=options)
     build(pipeline, config)
-    result = pipeline.run()
-    result.wait_until_finish()
-    summary = summary_from_metrics(result.metrics(), config.output_dir)
+    try:
+        with _sigterm_as_interrupt():
+            result = pipeline.run()
+            result.wait_until_finish()
+    except KeyboardInterrupt:
+        if not config.streaming:
+            raise
+        log.warning("stopped by signal; summarising what reached the output files")
+        summary = summary_from_files(config.output_dir)
+    else:
+        summary = summary_from_metrics(result.metrics(), config.output_dir)
     if config.state_dir:
         commit_run_state(
             config.state_dir,

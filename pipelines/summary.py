@@ -51,6 +51,7 @@ class RunSummary:
     outlet_countries: dict[str, int] = field(default_factory=dict)
     outlet_state_affiliations: dict[str, int] = field(default_factory=dict)
     outputs: dict[str, list[str]] = field(default_factory=dict)
+    stopped_early: bool = False  # a streaming run stopped by a signal: counted from its files
 
     @property
     def balanced(self) -> bool:
@@ -77,6 +78,7 @@ class RunSummary:
                 "state_affiliation": _by_count(self.outlet_state_affiliations),
             },
             "outputs": self.outputs,
+            "stopped_early": self.stopped_early,
         }
 
     def write(self, path: Path) -> None:
@@ -86,7 +88,15 @@ class RunSummary:
 
     def render(self) -> str:
         """The human summary printed at the end of a run."""
-        lines = [
+        lines = (
+            [
+                "stopped by signal: counts are read from the output files; entries still in "
+                "flight when the run stopped are not counted"
+            ]
+            if self.stopped_early
+            else []
+        )
+        lines += [
             f"feeds: {self.feeds_polled} polled, {self.feeds_not_modified} not modified, "
             f"{sum(self.feed_failures.values())} failed",
             f"entries: {self.entries}  published: {self.published}  "
@@ -162,3 +172,40 @@ def read_counters(metrics: Any) -> dict[str, int]:
 def summary_from_metrics(metrics: Any, output_dir: str | None = None) -> RunSummary:
     """The summary of a finished run, from its metrics."""
     return summary_from_counters(read_counters(metrics), output_dir)
+
+
+def summary_from_files(output_dir: str) -> RunSummary:
+    """The summary of a run that was stopped, from the files its sinks wrote so far.
+
+    Every published, discarded or failed entry is a line in one of the output files,
+    so these counts are exact for what reached a sink; ``entries`` is their sum.
+    """
+    counters: dict[str, int] = {}
+
+    def bump(name: str) -> None:
+        counters[name] = counters.get(name, 0) + 1
+
+    def rows(pattern: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for path in sorted(glob.glob(os.path.join(output_dir, pattern))):
+            with open(path, encoding="utf-8") as handle:
+                found += [json.loads(line) for line in handle if line.strip()]
+        return found
+
+    for story in rows("stories*.jsonl"):
+        bump(PUBLISHED)
+        for tag in story.get("tags", []):
+            bump(f"tag:{tag['facet']}:{tag['value']}")
+    for discard in rows("discarded*.jsonl"):
+        bump(f"{DISCARDED_PREFIX}{discard['reason']}")
+    for failure in rows("dead_letters*.jsonl"):
+        prefix = FAILED_PREFIX if failure.get("counts_entry", True) else FEED_FAILED_PREFIX
+        bump(f"{prefix}{failure['stage']}/{failure['error_type']}")
+    counters[ENTRIES] = sum(
+        v
+        for k, v in counters.items()
+        if k == PUBLISHED or k.startswith((DISCARDED_PREFIX, FAILED_PREFIX))
+    )
+    summary = summary_from_counters(counters, output_dir)
+    summary.stopped_early = True
+    return summary
