@@ -164,9 +164,7 @@ class Tagger:
         }
         if any(facet == "controversy" for facet, _ in salient):
             return salient
-        return {
-            key: hits for key, hits in salient.items() if not all(h.pattern.weak for h in hits)
-        }
+        return {key: hits for key, hits in salient.items() if not all(h.pattern.weak for h in hits)}
 
     def _resolve(
         self, entity_hits: dict[str, list[Hit]], context_hits: list[Hit]
