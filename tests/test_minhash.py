@@ -1,0 +1,167 @@
+"""The near-duplicate core: normalisation, guards against shared boilerplate, Index and TTL."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import random
+from collections import defaultdict
+
+import pytest
+
+from pipelines.cluster_command import ClusterInputError, cluster_lines
+from tests.conftest import corpus_path
+from transforms.minhash import (
+    Claim,
+    DedupParams,
+    Index,
+    fingerprint,
+    informative_words,
+    lookup_keys,
+    make_claim,
+    sketch_similarity,
+    verify,
+)
+
+
+def _article(seed: int, words: int = 400) -> str:
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(5000)]
+    sentences = [" ".join(rng.choice(vocab) for _ in range(20)) + "." for _ in range(words // 20)]
+    return "\n\n".join(" ".join(sentences[i : i + 2]) for i in range(0, len(sentences), 2))
+
+
+COOKIE_WALL = (
+    "We use cookies to personalise content and ads. Manage your cookie preferences or accept "
+    "all cookies. Read our privacy policy.\n"
+)
+PAYWALL_STUB = "\n".join(
+    [
+        "Complete digital access to quality journalism with expert analysis. Pay a year upfront.",
+        "Standard Digital",
+        "Premium newsletters by leading experts every single day of the week for you",
+        "Get unlimited access to every story in the archive with your subscription today",
+    ]
+    * 3
+)
+
+
+def test_markup_menus_and_cookie_lines_are_not_informative() -> None:
+    text = (
+        "<div class='x'>Home</div>\nNews\n"
+        + COOKIE_WALL
+        + "The minister said the [new rules](https://gov.example/rules) apply from Monday.\n"
+    )
+    assert informative_words(text) == (
+        ["the", "minister", "said", "the", "new", "rules", "apply", "from", "monday"]
+    )
+
+
+def test_short_or_boilerplate_only_texts_are_not_judged_by_text() -> None:
+    assert fingerprint("Title", "Too short to say anything about.") is None
+    assert fingerprint("Title", COOKIE_WALL * 5) is None
+
+
+def test_identical_short_stub_under_different_titles_does_not_merge() -> None:
+    params = DedupParams()
+    stub = PAYWALL_STUB  # long enough to be judged, too short to be a re-titled article
+    a = fingerprint("Central bank raises rates", stub, params)
+    b = fingerprint("Chip maker opens new factory", stub, params)
+    assert a is not None and b is not None
+    old, new = make_claim("a", "a", 0.0, a), make_claim("b", "b", 1.0, b)
+    shared = set(lookup_keys(a, None, params)) & set(lookup_keys(b, None, params))
+    assert shared  # the texts are identical: every key collides ...
+    assert all(verify(k, new, old, params) is None for k in shared)  # ... and none merges
+
+
+def test_retitled_full_article_merges() -> None:
+    text = _article(1)
+    index = Index()
+    assert index.add("a", "Storm hits coast", text, "https://a.example/1", 1.0).duplicate_of is None
+    verdict = index.add("b", "Thousands without power", text + "\nMore later.", None, 2.0)
+    assert verdict.duplicate_of == "a" and verdict.cluster_id == "a"
+
+
+def test_different_articles_do_not_merge() -> None:
+    index = Index()
+    index.add("a", "One", _article(1), None, 1.0)
+    assert index.add("b", "One", _article(2), None, 2.0).duplicate_of is None
+
+
+def test_same_url_is_a_duplicate_even_for_short_texts() -> None:
+    index = Index()
+    index.add("a", "One", "short", "https://a.example/1", 1.0)
+    assert index.add("b", "Two", "other", "https://a.example/1", 2.0).duplicate_of == "a"
+
+
+def test_index_forgets_after_the_ttl() -> None:
+    index = Index(ttl_seconds=100.0)
+    text = _article(3)
+    index.add("a", "T", text, None, seen_at=0.0)
+    assert index.add("b", "T", text, None, seen_at=50.0).duplicate_of == "a"
+    later = index.add("c", "T", text, None, seen_at=500.0)
+    assert later.duplicate_of is None and later.cluster_id == "c"
+
+
+def test_chains_resolve_to_the_head_in_the_index() -> None:
+    index = Index()
+    base = _article(4).split()
+    index.add("a", "T", " ".join(base), None, 1.0)
+    verdict = index.add("b", "T", " ".join(base[:-40] + _article(5, 40).split()), None, 2.0)
+    assert verdict.cluster_id == "a"
+
+
+def test_sketch_similarity_tracks_jaccard() -> None:
+    a = fingerprint("T", _article(6))
+    b = fingerprint("T", _article(6) + "\n" + _article(8, 200))
+    c = fingerprint("T", _article(9))
+    assert a is not None and b is not None and c is not None
+    assert sketch_similarity(a.sketch, a.sketch) == 1.0
+    assert sketch_similarity(a.sketch, c.sketch) < 0.3 < sketch_similarity(a.sketch, b.sketch)
+
+
+@pytest.mark.parametrize("story_id", ["0123456789abcdef", "my story #1"])
+def test_claim_round_trip(story_id: str) -> None:
+    fp = fingerprint("T", _article(10))
+    claim = make_claim(story_id, "0123456789abcdef", 12.5, fp)
+    assert Claim.decode(claim.encode()) == claim
+
+
+def test_cluster_lines_and_bad_input() -> None:
+    text = _article(11)
+    lines = [
+        json.dumps({"id": "x", "title": "A", "text": text}),
+        "",
+        json.dumps({"id": "y", "title": "B", "text": text + " end"}),
+    ]
+    assert [r["duplicate_of"] for r in cluster_lines(lines)] == [None, "x"]
+    with pytest.raises(ClusterInputError, match="line 2"):
+        list(cluster_lines([lines[0], '{"id": "z", "title": 1, "text": ""}']))
+
+
+def _corpus_text(ref: str, hn: dict[str, dict[str, str]]) -> tuple[str, str]:
+    if "#" in ref:
+        row = hn[ref.split("#", 1)[1]]
+        return row["title"], row["text"]
+    raw = corpus_path(ref).read_text(encoding="utf-8", errors="replace")
+    title = raw.split("\n", 1)[0].lstrip("# ").strip()
+    return title, raw.split("## Article:", 1)[-1]
+
+
+@pytest.mark.realworld
+def test_corpus_pairs_meet_the_targets() -> None:
+    pairs_path = corpus_path("dedup", "near_duplicate_pairs.csv")
+    with gzip.open(corpus_path("streams", "hn2024", "hn2024_en_all.jsonl.gz"), "rt") as f:
+        hn = {row["file"]: row for row in map(json.loads, f)}
+    merged: dict[str, list[bool]] = defaultdict(list)
+    with pairs_path.open(encoding="utf-8") as f:
+        for pair in csv.DictReader(f):
+            index = Index()
+            index.add("a", *_corpus_text(pair["a"], hn), None, 1.0)
+            verdict = index.add("b", *_corpus_text(pair["b"], hn), None, 2.0)
+            merged[pair["kind"]].append(verdict.duplicate_of == "a")
+    rate = {kind: sum(v) / len(v) for kind, v in merged.items()}
+    assert rate["near_duplicate"] >= 0.95
+    assert rate["retitled_duplicate"] >= 0.95
+    assert rate["shared_boilerplate_trap"] <= 0.01
