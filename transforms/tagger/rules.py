@@ -17,7 +17,8 @@ than ``AND``, and ``NOT`` and field scopes tighter still)::
 
 ``word*`` matches words starting with ``word``. ``{platform}`` stands for every mention of a
 platform the story is about (a salient one: see the tagger), ``{platform:tiktok}`` for every
-mention of TikTok; likewise ``{state_actor}`` and ``{controversy}``. Words and phrases match
+mention of TikTok, ``{platform:*}`` for every mention of any platform, salient or not;
+likewise ``{state_actor}`` and ``{controversy}``. Words and phrases match
 case-insensitively on word boundaries. ``NEAR/n`` needs positions on both sides, so its
 operands cannot be ``NOT`` expressions.
 """
@@ -108,7 +109,7 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
-_REF_BODY = re.compile(r"\s*([a-z_]+)\s*(?::\s*([a-z0-9_]+)\s*)?")
+_REF_BODY = re.compile(r"\s*([a-z_]+)\s*(?::\s*([a-z0-9_]+|\*)\s*)?")
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,7 @@ class Index:
     Attributes:
         terms: Hits of rule words and phrases, by :attr:`Term.key`.
         refs: ``(facet, value)`` to hits; ``refs(facet, None)`` gives the salient values'
-            hits of a facet.
+            hits of a facet, ``refs(facet, "*")`` the hits of all its values.
     """
 
     terms: dict[str, list[Hit]]

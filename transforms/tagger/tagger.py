@@ -102,6 +102,8 @@ class Tagger:
         salient = self._salient(by_value)
 
         def refs(facet: str, value: str | None) -> Sequence[Hit]:
+            if value == "*":
+                return [h for (f, _), hits in by_value.items() if f == facet for h in hits]
             if value is not None:
                 return by_value.get((facet, value), [])
             return [h for (f, _), hits in salient.items() if f == facet for h in hits]

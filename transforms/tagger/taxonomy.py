@@ -317,7 +317,7 @@ def _rule(spec: Any, i: int, where: str, known: dict[str, set[str]]) -> Rule | N
                     f"{here}: unknown facet {sub.facet!r} at position {sub.position}"
                     f" (use {', '.join(sorted(known))})"
                 )
-            if sub.value is not None and sub.value not in known[sub.facet]:
+            if sub.value not in (None, "*") and sub.value not in known[sub.facet]:
                 raise TaxonomyError(
                     f"{here}: unknown {sub.facet} {sub.value!r} at position {sub.position}"
                 )
