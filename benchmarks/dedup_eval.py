@@ -1,0 +1,127 @@
+"""Near-duplicate detection benchmark: pair recall / false merges, throughput, state per story.
+
+Consumes ../shared/corpus/dedup/near_duplicate_pairs.csv and the two streams it refers to
+(../shared/corpus/streams/articlemd, ../shared/corpus/streams/hn2024); prints a Markdown table.
+
+* Pairs: each pair is clustered on its own (a fresh ``minhash.Index``: a, then b); a pair is
+  merged when b comes out as ``duplicate_of`` a. Targets: recall >= 0.95 on near_duplicate and
+  retitled_duplicate, false merges <= 1% on shared_boilerplate_trap; partial_overlap reported.
+* Scale: the streams' documents, then synthetic variants of them (about 5% of words replaced,
+  a new title) up to each size, clustered in one ``Index``; documents per second, the ratio of
+  times (target time(100k)/time(10k) <= 12) and the state kept per story (target < 1 KB).
+
+Run: ``.venv/bin/python -m benchmarks.dedup_eval [--sizes 10000 100000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import random
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from transforms.minhash import Index
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+
+def load_streams(corpus: Path) -> dict[str, tuple[str, str]]:
+    """All documents of both streams by their pair-file reference: ``{ref: (title, text)}``."""
+    docs: dict[str, tuple[str, str]] = {}
+    for path in sorted((corpus / "streams" / "articlemd").rglob("*.md")):
+        raw = path.read_text(encoding="utf-8", errors="replace")
+        title = raw.split("\n", 1)[0].lstrip("# ").strip()
+        docs[str(path.relative_to(corpus))] = (title, raw.split("## Article:", 1)[-1])
+    hn = corpus / "streams" / "hn2024" / "hn2024_en_all.jsonl.gz"
+    with gzip.open(hn, "rt", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            docs[f"streams/hn2024/hn2024_en_all.jsonl.gz#{row['file']}"] = (
+                row["title"],
+                row["text"],
+            )
+    return docs
+
+
+def pair_rates(corpus: Path, docs: dict[str, tuple[str, str]]) -> dict[str, tuple[int, float]]:
+    """``{kind: (pairs, share merged)}`` over the labelled pairs."""
+    merged: dict[str, list[bool]] = defaultdict(list)
+    with (corpus / "dedup" / "near_duplicate_pairs.csv").open(encoding="utf-8") as f:
+        for pair in csv.DictReader(f):
+            index = Index()
+            index.add("a", *docs[pair["a"]], None, 1.0)
+            verdict = index.add("b", *docs[pair["b"]], None, 2.0)
+            merged[pair["kind"]].append(verdict.duplicate_of == "a")
+    return {kind: (len(v), sum(v) / len(v)) for kind, v in sorted(merged.items())}
+
+
+def _variant(rng: random.Random, title: str, text: str) -> tuple[str, str]:
+    words = text.split(" ")
+    for _ in range(max(1, len(words) // 20)):
+        words[rng.randrange(len(words))] = f"v{rng.randrange(10**6)}"
+    return f"{title} (update {rng.randrange(1000)})", " ".join(words)
+
+
+def workload(docs: list[tuple[str, str]], size: int, seed: int = 5) -> list[tuple[str, str]]:
+    """The streams' documents, then synthetic variants of them, ``size`` in all."""
+    rng = random.Random(seed)
+    out = list(docs[:size])
+    while len(out) < size:
+        out.append(_variant(rng, *docs[rng.randrange(len(docs))]))
+    return out
+
+
+def scale_run(items: list[tuple[str, str]]) -> tuple[float, int, int]:
+    """Cluster ``items`` in one Index: (seconds, duplicates found, state bytes)."""
+    index = Index()
+    start = time.perf_counter()
+    dups = 0
+    for n, (title, text) in enumerate(items):
+        verdict = index.add(f"{n:016x}", title, text, None, float(n))
+        dups += verdict.duplicate_of is not None
+    return time.perf_counter() - start, dups, index.state_bytes()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the benchmark table; exit 1 when a target is missed, 2 without the corpus."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    args = parser.parse_args(argv)
+    if not (args.corpus / "dedup" / "near_duplicate_pairs.csv").exists():
+        print(f"dedup_eval: corpus not found at {args.corpus}", file=sys.stderr)
+        return 2
+    docs = load_streams(args.corpus)
+    ok = True
+    print("| pair kind | pairs | merged |\n| --- | ---: | ---: |")
+    for kind, (count, rate) in pair_rates(args.corpus, docs).items():
+        print(f"| {kind} | {count} | {rate:.3f} |")
+        if kind in ("near_duplicate", "retitled_duplicate"):
+            ok &= rate >= 0.95
+        if kind == "shared_boilerplate_trap":
+            ok &= rate <= 0.01
+    print(f"\n{len(docs)} stream documents\n")
+    print("| documents | seconds | docs/s | duplicates | state bytes/story | time / first |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    base: float | None = None
+    values = list(docs.values())
+    for size in args.sizes:
+        seconds, dups, state = scale_run(workload(values, size))
+        base = base or seconds
+        print(
+            f"| {size} | {seconds:.1f} | {size / seconds:.0f} | {dups} | {state / size:.0f} "
+            f"| {seconds / base:.2f} |"
+        )
+        ok &= state / size < 1024
+        if size == 10 * args.sizes[0]:
+            ok &= seconds / base <= 12
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
