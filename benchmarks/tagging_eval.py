@@ -74,8 +74,9 @@ def speed(html_dir: Path, taxonomy: str | None, repeats: int) -> str:
     t0 = time.perf_counter()
     for html in pages:
         doc = trafilatura.bare_extraction(html, include_comments=False, with_metadata=True)
-        if doc is not None and getattr(doc, "text", None):
-            articles.append((doc.title or "", doc.text))
+        text = getattr(doc, "text", None)
+        if text:
+            articles.append((getattr(doc, "title", None) or "", text))
     extract_s = time.perf_counter() - t0
     tagger = Tagger.load(taxonomy)
     per_round = []
