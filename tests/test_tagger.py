@@ -214,9 +214,16 @@ rules:
     assert not Tagger.load().tag("Mastodon blocked in Ruritania", "").relevant
 
 
-def test_user_file_replaces_and_disables_rules(tmp_path: Path) -> None:
-    path = write(tmp_path, "rules:\n  - name: headline\n    enabled: false\n")
-    assert "headline" not in Tagger.load(path).tag(TIKTOK_TITLE, TIKTOK_TEXT).rules
+def test_user_file_disables_rules_and_entities(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "rules:\n  - name: headline\n    enabled: false\n"
+        "platforms:\n  zte:\n    enabled: false\n  brand_new:\n    enabled: false\n",
+    )
+    user = Tagger.load(path)
+    assert "headline" not in user.tag(TIKTOK_TITLE, TIKTOK_TEXT).rules
+    assert "zte" not in user.taxonomy.values("platform")
+    assert "zte" in Tagger.load().taxonomy.values("platform")
 
 
 def test_rule_that_adds_a_value(tmp_path: Path) -> None:

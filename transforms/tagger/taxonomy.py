@@ -236,6 +236,8 @@ def _validate(doc: dict[str, Any], where: str, sources: tuple[str, ...]) -> Taxo
     entities = []
     for section, facet in SECTIONS.items():
         for ent_id, spec in _mapping(doc.get(section), f"{where}: {section}").items():
+            if isinstance(spec, dict) and spec.get("enabled", True) is False:
+                continue  # switched off by a user file
             entities.append(_entity(section, facet, ent_id, spec, where, int(settings["window"])))
     known = {facet: {e.value for e in entities if e.facet == facet} for facet in SECTIONS.values()}
     rules = []
