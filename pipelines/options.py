@@ -131,6 +131,28 @@ def add_newsbeam_arguments(parser: Any) -> None:
     )
     _flag(
         parser,
+        "state_dir",
+        default=None,
+        help="Where one-shot runs remember feed validators and seen entries between runs, "
+        "so a second run fetches and publishes nothing twice (default: OUTPUT/state).",
+    )
+    _flag(
+        parser,
+        "no_state",
+        action="store_true",
+        default=False,
+        help="Neither read nor write the state directory (every run starts afresh).",
+    )
+    _flag(
+        parser,
+        "dedup_ttl",
+        type=parse_duration,
+        default=7 * 24 * 3600.0,
+        help="How long seen entries and story signatures are remembered: seconds, or a "
+        "number with s, m, h or d (default: 7d).",
+    )
+    _flag(
+        parser,
         "duplicates",
         choices=("drop", "link", "publish"),
         default="drop",
