@@ -356,9 +356,13 @@ class HttpClient:
                 preload_content=False, decode_content=True, timeout=timeout,
             )  # fmt: skip
             answer_headers = {k.lower(): v for k, v in response.headers.items()}
-            answer = _check_status(response.status, answer_headers, bool(extra))
-            if answer is not None:
-                return answer
+            if response.status != 200:
+                # A short error or redirect body is read, so the connection can be reused.
+                length = answer_headers.get("content-length", "")
+                if length.isdigit() and int(length) <= _CHUNK:
+                    response.drain_conn()
+                    complete = True
+                return _check_status(response.status, answer_headers, bool(extra))
             media_type = answer_headers.get("content-type", "").split(";")[0].strip().lower()
             if kind == "page" and media_type and media_type not in _HTML_TYPES:
                 raise FetchError("not_html", f"Content-Type {media_type} is not HTML")
@@ -388,16 +392,14 @@ class HttpClient:
                 response.release_conn()
 
 
-def _check_status(status: int, headers: dict[str, str], conditional: bool) -> _Answer | None:
-    """An answer without body (redirect, 304), None for 200, or raise for anything else."""
+def _check_status(status: int, headers: dict[str, str], conditional: bool) -> _Answer:
+    """The answer to a non-200 status: a redirect or a 304, or raise ``http_<status>``."""
     if status in _REDIRECTS:
         if not headers.get("location"):
             raise FetchError(f"http_{status}", f"HTTP {status} without Location", status=status)
         return _Answer(status, headers, location=headers["location"])
     if status == 304 and conditional:
         return _Answer(304, headers)
-    if status == 200:
-        return None
     retry_after = _parse_retry_after(headers.get("retry-after"))
     retryable = status in _RETRIED_STATUSES or status >= 500
     raise FetchError(

@@ -1,0 +1,206 @@
+"""Tests for transforms.fetch: the outcome of one entry, the host scheduler, the Beam stage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import Any
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import FixedWindows, TimestampedValue
+
+from pipelines.loopback import LoopbackSite, Response
+from transforms.common import DISCARDED, FAILURES, OK
+from transforms.fetch import FetchArticles, HostScheduler, fetch_outcome
+from transforms.http import HttpClient, HttpConfig
+from transforms.records import Discard, Failure, FeedEntry, FetchedPage
+
+PAGE = "<!DOCTYPE html><html><body><p>Grüße aus der Redaktion</p></body></html>"
+# FnApiRunner is what the DirectRunner runs batch pipelines on once its first choice,
+# Prism, fails; naming it skips Prism, which would try to download a binary.
+RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
+
+
+def config(**overrides: Any) -> HttpConfig:
+    values: dict[str, Any] = {"allow_loopback": True, "backoff_base": 0.001, "deadline": 5.0}
+    values.update(overrides)
+    return HttpConfig(**values)
+
+
+def entry(link: str) -> FeedEntry:
+    return FeedEntry(feed_url="http://feeds.example/rss", link=link, key=link, title="t")
+
+
+@pytest.fixture
+def client() -> Iterator[HttpClient]:
+    c = HttpClient(config())
+    yield c
+    c.close()
+
+
+# --- fetch_outcome ----------------------------------------------------------------------
+
+
+def test_outcome_of_a_page(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    site.route("news", "/a", Response(body=PAGE.encode("utf-8")))
+    outcome = fetch_outcome(client, entry(base + "/a"))
+    assert isinstance(outcome, FetchedPage)
+    assert (outcome.url, outcome.final_url, outcome.status) == (base + "/a", base + "/a", 200)
+    assert outcome.html == PAGE and outcome.content_type == "text/html"
+    assert outcome.entry == entry(base + "/a") and outcome.fetched_at.endswith("+00:00")
+
+
+def test_outcomes_of_expected_non_articles_are_discards(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    base = site.add_host("news")
+    site.route("news", "/robots.txt", Response(body=b"User-agent: *\nDisallow: /members/\n"))
+    site.route("news", "/r.pdf", Response(body=b"%PDF-1.4", content_type="application/pdf"))
+    pdf = fetch_outcome(client, entry(base + "/r.pdf"))
+    members = fetch_outcome(client, entry(base + "/members/1"))
+    assert isinstance(pdf, Discard) and (pdf.stage, pdf.reason) == ("fetch", "not_html")
+    assert isinstance(members, Discard) and members.reason == "robots_disallowed"
+    assert members.key == base + "/members/1"
+
+
+def test_outcome_of_an_error_is_a_failure(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    failure = fetch_outcome(client, entry(base + "/gone"))  # the site's fallback is a 404
+    assert isinstance(failure, Failure)
+    assert (failure.stage, failure.key, failure.error_type) == ("fetch", base + "/gone", "http_404")
+    assert not failure.retryable and base + "/gone" in failure.input_excerpt
+
+
+def test_unexpected_exception_becomes_a_failure(client: HttpClient, monkeypatch: Any) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("bug")
+
+    monkeypatch.setattr(client, "get", broken)
+    failure = fetch_outcome(client, entry("http://news.example/a"))
+    assert isinstance(failure, Failure) and failure.error_type == "internal_error"
+    assert "KeyError" in failure.message
+
+
+# --- HostScheduler (a manual executor: futures complete when the test says so) ----------
+
+
+class ManualExecutor:
+    """Records submissions; the test completes them in the order it chooses."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[Future[Any], Any]] = []
+
+    def submit(self, fn: Callable[[Any], Any], item: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self.started.append((future, item))
+        return future
+
+    def finish(self, item: Any) -> None:
+        future = next(f for f, i in self.started if i == item)
+        future.set_result(f"done {item}")
+
+
+def scheduler(executor: ManualExecutor, max_in_flight: int, per_host: int) -> Any:
+    return HostScheduler(
+        executor,  # type: ignore[arg-type]
+        str,
+        max_in_flight=max_in_flight,
+        per_host=per_host,
+    )
+
+
+def test_scheduler_bounds_hosts_and_serves_the_least_busy_first() -> None:
+    executor = ManualExecutor()
+    s = scheduler(executor, max_in_flight=3, per_host=2)
+    for i in range(4):
+        s.submit("a", f"ta{i}", f"a{i}")
+    s.submit("b", "tb0", "b0")
+    s.submit("b", "tb1", "b1")
+    s.submit("c", "tc0", "c0")
+    assert [item for _, item in executor.started] == ["a0", "a1", "b0"]  # a at its limit
+    executor.finish("a0")
+    assert s.completed(block=False) == [("ta0", "done a0")]
+    assert [item for _, item in executor.started][3] == "c0"  # c has none running
+    executor.finish("a1")
+    assert s.completed(block=True) == [("ta1", "done a1")]
+    assert [item for _, item in executor.started][4] == "a2"  # a now has none running
+    assert s.outstanding == 5  # b0, c0, a2 running; a3, b1 queued
+
+
+def test_scheduler_drain_returns_every_result() -> None:
+    executor = ManualExecutor()
+    s = scheduler(executor, max_in_flight=2, per_host=1)
+    for i in range(3):
+        s.submit(f"h{i}", i, f"x{i}")
+    for _, item in list(executor.started):
+        executor.finish(item)
+    drained = s.drain()
+    first = next(drained)
+    executor.finish("x2")  # started when the first results came back
+    assert sorted([first, *drained]) == [(0, "done x0"), (1, "done x1"), (2, "done x2")]
+    assert s.outstanding == 0
+
+
+# --- the Beam stage ---------------------------------------------------------------------
+
+
+def test_fetch_articles_pipeline(site: LoopbackSite) -> None:
+    hosts = [site.add_host(name) for name in ("ledger", "courier")]
+    good = [f"{base}/story/{i}" for base in hosts for i in range(6)]
+    for name in ("ledger", "courier"):
+        for i in range(6):
+            site.route(name, f"/story/{i}", Response(body=PAGE.encode("utf-8")))
+    site.route("ledger", "/doc.pdf", Response(body=b"%PDF", content_type="application/pdf"))
+    site.route("courier", "/oops", Response(500))
+    pdf, oops, missing = hosts[0] + "/doc.pdf", hosts[1] + "/oops", hosts[1] + "/missing"
+    links = [*good, pdf, oops, missing]
+
+    with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
+        outputs = (
+            p
+            | beam.Create([entry(link) for link in links])
+            | FetchArticles(config(per_host_in_flight=2), max_in_flight=4)
+        )
+        assert_that(
+            outputs[OK] | "Pages" >> beam.Map(lambda page: (page.url, page.html)),
+            equal_to([(link, PAGE) for link in good]),
+            label="CheckOk",
+        )
+        assert_that(
+            outputs[FAILURES]
+            | "Failures" >> beam.Map(lambda f: (f.key, f.error_type, f.retryable)),
+            equal_to([(oops, "http_500", True), (missing, "http_404", False)]),
+            label="CheckFailures",
+        )
+        assert_that(
+            outputs[DISCARDED] | "Discards" >> beam.Map(lambda d: (d.key, d.reason)),
+            equal_to([(pdf, "not_html")]),
+            label="CheckDiscarded",
+        )
+
+
+def test_fetch_articles_keeps_each_entrys_timestamp_and_window(site: LoopbackSite) -> None:
+    base = site.add_host("news")
+    site.set_fallback("news", Response(body=PAGE.encode("utf-8")))
+    stamped = [(f"{base}/a{i}", 1000.0 + 61 * i) for i in range(8)]  # one window each
+
+    def with_time(page: FetchedPage, ts: Any = beam.DoFn.TimestampParam,
+                  window: Any = beam.DoFn.WindowParam) -> tuple[str, float, float]:  # fmt: skip
+        return page.url, float(ts), float(window.start)
+
+    with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
+        pages = (
+            p
+            | beam.Create([TimestampedValue(entry(link), ts) for link, ts in stamped])
+            | beam.WindowInto(FixedWindows(60))
+            | FetchArticles(config(), max_in_flight=8)
+        )
+        assert_that(
+            pages[OK] | beam.Map(with_time),
+            equal_to([(link, ts, ts - ts % 60) for link, ts in stamped]),
+        )

@@ -1,0 +1,266 @@
+"""FetchArticles: fetch the page of every feed entry, concurrently, inside one Beam stage.
+
+Consumes ``FeedEntry`` and produces, for each entry, exactly one of (see
+``transforms.common``): ``FetchedPage`` (ok; the HTML decoded to text), a ``Failure``
+(stage "fetch", keyed by the entry's link, with ``transforms.http``'s error type), or a
+``Discard`` for an expected non-article: ``not_html`` (PDF, image, video) or
+``robots_disallowed``.
+
+How the concurrency works, and what it costs:
+
+* Each DoFn instance owns an ``HttpClient`` and a thread pool of ``max_in_flight``
+  threads, created in ``setup()``. ``process()`` queues the entry and returns at once,
+  emitting whatever has completed meanwhile; ``finish_bundle()`` waits for the rest.
+  So one bundle has up to ``max_in_flight`` requests in flight, where a plain DoFn would
+  have one.
+* ``HostScheduler`` starts queued entries from the host with the fewest running (ties
+  round-robin), never more than ``per_host_in_flight`` per host, so a feed's 100
+  consecutive entries of one outlet do not occupy every thread while other outlets wait.
+* Results are emitted as ``WindowedValue``s carrying the entry's own timestamp and
+  window, so windowing downstream is unaffected by when a fetch completed.
+* Costs: results leave in completion order, not input order; memory holds up to
+  ``max_in_flight`` bodies (each at most ``max_page_bytes``) plus the queued entries
+  (at most ``max_buffered``; beyond that ``process()`` waits for fetches to finish);
+  and a bundle only ends when its slowest fetch does (bounded by the HTTP deadline). A
+  runner that retries a failed bundle fetches its entries again.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
+
+import apache_beam as beam
+from apache_beam.utils.windowed_value import WindowedValue
+
+from transforms.common import DISCARDED, FAILURES, with_stage_outputs
+from transforms.http import FetchError, HttpClient, HttpConfig
+from transforms.records import Discard, Failure, FeedEntry, FetchedPage, excerpt
+
+STAGE = "fetch"
+# Error types that are expected outcomes for a feed entry, not failures.
+DISCARD_TYPES = frozenset({"not_html", "robots_disallowed"})
+
+Outcome = FetchedPage | Failure | Discard
+Tag = TypeVar("Tag")
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+_log = logging.getLogger(__name__)
+
+
+def fetch_outcome(client: HttpClient, entry: FeedEntry) -> Outcome:
+    """Fetch one entry's page; every way it can end is a return value, never an exception.
+
+    Args:
+        client: the HTTP client (thread-safe, shared by the pool).
+        entry: the feed entry whose ``link`` is fetched.
+
+    Returns:
+        A ``FetchedPage``, a ``Discard`` (not_html, robots_disallowed) or a ``Failure``.
+    """
+    try:
+        result = client.get(entry.link, kind="page")
+        return FetchedPage(
+            entry=entry,
+            url=result.url,
+            final_url=result.final_url,
+            status=result.status,
+            content_type=result.content_type,
+            html=result.text(),
+            fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+    except FetchError as err:
+        if err.error_type in DISCARD_TYPES:
+            return Discard(STAGE, entry.link, err.error_type, err.message[:300])
+        return Failure(
+            STAGE, entry.link, err.error_type, err.message[:300], err.retryable, excerpt(entry)
+        )
+    except Exception as err:  # a bug must not stall the stage: dead-letter it, loudly
+        _log.exception("unexpected error fetching %s", entry.link)
+        message = f"{type(err).__name__}: {err}"[:300]
+        return Failure(STAGE, entry.link, "internal_error", message, False, excerpt(entry))
+
+
+class HostScheduler(Generic[Tag, Item, Result]):
+    """Runs ``fn(item)`` on an executor, bounded in total and per host, fair across hosts.
+
+    Single-threaded by design: only the owner calls its methods; worker threads only put
+    finished futures on a queue. Results come back in completion order with their tag.
+
+    Args:
+        executor: where ``fn`` runs (its thread count should be at least ``max_in_flight``).
+        fn: the work; it should not raise (an exception is re-raised by ``completed``).
+        max_in_flight: most items running at once.
+        per_host: most items of one host running at once.
+    """
+
+    def __init__(
+        self,
+        executor: ThreadPoolExecutor,
+        fn: Callable[[Item], Result],
+        *,
+        max_in_flight: int,
+        per_host: int,
+    ) -> None:
+        self._executor = executor
+        self._fn = fn
+        self._max = max_in_flight
+        self._per_host = per_host
+        self._pending: OrderedDict[str, deque[tuple[Tag, Item]]] = OrderedDict()
+        self._queued = 0
+        self._running: dict[str, int] = {}
+        self._running_total = 0
+        self._done: queue.SimpleQueue[tuple[str, Tag, Future[Result]]] = queue.SimpleQueue()
+
+    @property
+    def outstanding(self) -> int:
+        """Items queued or running, whose results have not been returned yet."""
+        return self._queued + self._running_total
+
+    def submit(self, host: str, tag: Tag, item: Item) -> None:
+        """Queue ``item`` (of ``host``), starting it at once if limits allow."""
+        self._pending.setdefault(host, deque()).append((tag, item))
+        self._queued += 1
+        self._dispatch()
+
+    def completed(self, *, block: bool) -> list[tuple[Tag, Result]]:
+        """Results finished so far; with ``block``, wait for at least one if any is due.
+
+        Args:
+            block: wait until at least one result is available (unless none is outstanding).
+
+        Returns:
+            ``(tag, result)`` pairs in completion order.
+        """
+        finished = []
+        if block and self.outstanding:
+            finished.append(self._done.get())
+        while True:
+            try:
+                finished.append(self._done.get_nowait())
+            except queue.Empty:
+                break
+        results = []
+        for host, tag, future in finished:
+            self._running_total -= 1
+            self._running[host] -= 1
+            if not self._running[host]:
+                del self._running[host]
+            results.append((tag, future.result()))
+        self._dispatch()
+        return results
+
+    def drain(self) -> Iterator[tuple[Tag, Result]]:
+        """Every outstanding result, waiting for each as needed."""
+        while self.outstanding:
+            yield from self.completed(block=True)
+
+    def _dispatch(self) -> None:
+        while self._running_total < self._max and self._pending:
+            open_hosts = [h for h in self._pending if self._running.get(h, 0) < self._per_host]
+            if not open_hosts:
+                return  # every queued host is at its limit
+            # the host with the fewest running goes first; ties go round-robin
+            host = min(open_hosts, key=lambda h: self._running.get(h, 0))
+            items = self._pending[host]
+            tag, item = items.popleft()
+            if items:
+                self._pending.move_to_end(host)  # round-robin: this host goes last
+            else:
+                del self._pending[host]
+            self._queued -= 1
+            self._running[host] = self._running.get(host, 0) + 1
+            self._running_total += 1
+            future = self._executor.submit(self._fn, item)
+            future.add_done_callback(functools.partial(self._finished, host, tag))
+
+    def _finished(self, host: str, tag: Tag, future: Future[Result]) -> None:
+        self._done.put((host, tag, future))  # runs on a worker thread: only the queue is shared
+
+
+class _FetchArticlesFn(beam.DoFn):
+    """Thin adapter: queue entries on a ``HostScheduler`` running ``fetch_outcome``."""
+
+    def __init__(self, config: HttpConfig, max_in_flight: int, max_buffered: int) -> None:
+        self._config = config
+        self._max_in_flight = max_in_flight
+        self._max_buffered = max_buffered
+        self._client: HttpClient | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._scheduler: HostScheduler[Any, FeedEntry, Outcome] | None = None
+
+    def setup(self) -> None:
+        self._client = HttpClient(self._config)
+        self._executor = ThreadPoolExecutor(self._max_in_flight, "newsbeam-fetch")
+        self._scheduler = HostScheduler(
+            self._executor,
+            functools.partial(fetch_outcome, self._client),
+            max_in_flight=self._max_in_flight,
+            per_host=self._config.per_host_in_flight,
+        )
+
+    def process(
+        self,
+        entry: FeedEntry,
+        timestamp: Any = beam.DoFn.TimestampParam,
+        window: Any = beam.DoFn.WindowParam,
+    ) -> Iterator[Any]:
+        assert self._scheduler is not None
+        host = (urlsplit(entry.link).hostname or "").lower()
+        self._scheduler.submit(host, (timestamp, window), entry)
+        yield from _outputs(self._scheduler.completed(block=False))
+        while self._scheduler.outstanding > self._max_buffered:
+            yield from _outputs(self._scheduler.completed(block=True))
+
+    def finish_bundle(self) -> Iterator[Any]:
+        assert self._scheduler is not None
+        yield from _outputs(self._scheduler.drain())
+
+    def teardown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._client is not None:
+            self._client.close()
+
+
+def _outputs(done: Any) -> Iterator[Any]:
+    """Each outcome as a WindowedValue with its entry's timestamp and window, on its tag."""
+    for (timestamp, window), outcome in done:
+        value = WindowedValue(outcome, timestamp, (window,))
+        if isinstance(outcome, FetchedPage):
+            yield value
+        elif isinstance(outcome, Discard):
+            yield beam.pvalue.TaggedOutput(DISCARDED, value)
+        else:
+            yield beam.pvalue.TaggedOutput(FAILURES, value)
+
+
+class FetchArticles(beam.PTransform):
+    """PCollection[FeedEntry] -> outputs ok: FetchedPage, failures: Failure, discarded: Discard.
+
+    Args:
+        config: the HTTP client's settings (per-host limits, caps, deadline, robots).
+        max_in_flight: requests in flight per DoFn instance (threads in its pool).
+        max_buffered: entries a DoFn instance may hold (queued or in flight) before
+            ``process()`` waits for fetches to finish.
+    """
+
+    def __init__(self, config: HttpConfig, max_in_flight: int = 32, max_buffered: int = 4096):
+        super().__init__()
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
+        self._config = config
+        self._max_in_flight = max_in_flight
+        self._max_buffered = max(max_buffered, max_in_flight)
+
+    def expand(self, entries: beam.PCollection) -> Any:
+        fn = _FetchArticlesFn(self._config, self._max_in_flight, self._max_buffered)
+        return with_stage_outputs(entries, fn, "Fetch")
