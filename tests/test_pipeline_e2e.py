@@ -84,7 +84,11 @@ def news_site(site: LoopbackSite, tmp_path: Path) -> Path:
         "daily", "/rss", Response(body=rss_feed("Daily", daily, daily_items), content_type=rss)
     )
     site.route(
-        "broken", "/rss", Response(body=b"<rss><channel><item><title>oops", content_type=rss)
+        "broken",
+        "/rss",
+        Response(
+            body=b"<html><body>Fatal error: database unavailable</body></html>", content_type=rss
+        ),
     )
     feeds = tmp_path / "feeds.txt"
     feeds.write_text(f"{wire}/rss\n{daily}/rss\n{broken}/rss\n")

@@ -257,7 +257,8 @@ class PollFeeds(beam.PTransform):
     def expand(self, specs: beam.PCollection) -> Any:
         return (
             specs
-            | "KeyByFeed" >> beam.Map(lambda spec: (spec.url, spec))
+            | "KeyByFeed"
+            >> beam.Map(lambda spec: (spec.url, spec)).with_output_types(tuple[str, FeedSpec])
             | "Poll"
             >> beam.ParDo(_PollFeedsFn(self._http_config, self._known)).with_outputs(
                 FAILURES, DISCARDED, STATE, main=OK
