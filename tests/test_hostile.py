@@ -1,0 +1,223 @@
+"""The hostile-server suite: every nasty answer ends as a named discard or dead letter.
+
+Each case is served by a loopback host, checked once through ``HttpClient`` (the exact
+error), then all cases run together with good articles through ``FetchArticles`` on the
+local runner: the good pages come out, every hostile entry ends in exactly one output
+with the right reason, and no response body is ever read past the size cap. Deadlines and
+backoffs are small so the suite runs in seconds; a tripwire fails any connection
+attempt outside 127.0.0.0/8.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import ipaddress
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import apache_beam as beam
+import pytest
+import urllib3.response
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.loopback import (
+    LoopbackSite,
+    Request,
+    Response,
+    Route,
+    connection_reset,
+    drip,
+    endless_body,
+    redirect,
+)
+from transforms.common import DISCARDED, FAILURES, OK
+from transforms.fetch import FetchArticles
+from transforms.http import FetchError, HttpClient, HttpConfig
+from transforms.records import FeedEntry
+
+CAP = 1024 * 1024
+FRENCH = "Le café de la gare est fermé. Les élèves sont allés à l'école, où ils ont étudié."
+PAGE = f"<!DOCTYPE html><html><body><article><p>{FRENCH}</p></article></body></html>"
+RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
+CONFIG = HttpConfig(
+    allow_loopback=True,
+    connect_timeout=1.0,
+    read_timeout=1.0,
+    deadline=1.5,
+    max_page_bytes=CAP,
+    backoff_base=0.001,
+    retry_after_cap=0.05,
+    per_host_in_flight=4,
+)
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any connection attempt to an address outside 127.0.0.0/8 or ::1."""
+    real_connect = socket.socket.connect
+
+    def guarded(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            ip = ipaddress.ip_address(address[0])
+            assert ip.is_loopback, f"test tried to connect to {address[0]}"
+        real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture
+def body_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Running totals of body bytes the client pulled from each response, as read."""
+    totals: list[int] = []
+    lock = threading.Lock()
+    real_read = urllib3.response.HTTPResponse.read
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> bytes:
+        data = real_read(self, *args, **kwargs)
+        with lock:
+            self.newsbeam_test_read = getattr(self, "newsbeam_test_read", 0) + len(data)
+            totals.append(self.newsbeam_test_read)
+        return data
+
+    monkeypatch.setattr(urllib3.response.HTTPResponse, "read", counting)
+    return totals
+
+
+def sequence(*answers: Response) -> Callable[[Request], Response]:
+    """A route that gives each answer once, in order, then repeats the last one."""
+    lock = threading.Lock()
+    left = list(answers)
+
+    def route(request: Request) -> Response:
+        with lock:
+            return left.pop(0) if len(left) > 1 else left[0]
+
+    return route
+
+
+# path -> expected outcome: ("ok",) | ("failure", error_type, retryable) | ("discard", reason)
+EXPECTED: dict[str, tuple[str, ...]] = {
+    "/drip": ("failure", "deadline_exceeded", "True"),  # 1 byte/s: cut at the deadline
+    "/endless": ("failure", "too_large", "False"),
+    "/huge": ("failure", "too_large", "False"),  # 50 MB
+    "/bomb": ("failure", "too_large", "False"),  # 64 MiB of zeros, gzipped to 64 KiB
+    "/loop-a": ("failure", "redirect_loop", "False"),
+    "/loop-b": ("failure", "redirect_loop", "False"),
+    "/metadata": ("failure", "blocked_address", "False"),  # redirect to 169.254.169.254
+    "/internal": ("failure", "blocked_address", "False"),  # redirect to 10.0.0.1
+    "/report.pdf": ("discard", "not_html"),
+    "/clip": ("discard", "not_html"),
+    "/latin1": ("ok",),  # windows-1252 bytes sent as "charset=utf-8"
+    "/404": ("failure", "http_404", "False"),
+    "/410": ("failure", "http_410", "False"),
+    "/500": ("failure", "http_500", "True"),
+    "/503": ("failure", "http_503", "True"),  # Retry-After: 120, over the cap
+    "/reset": ("failure", "connection_error", "True"),
+    "/busy": ("ok",),  # 429 with Retry-After: 0, then 200
+    "/private/page": ("discard", "robots_disallowed"),
+}
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    return gzip.compress(b"\0" * (64 * CAP), compresslevel=9)
+
+
+def hostile_routes() -> dict[str, Route]:
+    """A fresh route for every path of ``EXPECTED`` (the 429 route keeps a count)."""
+    return {
+        "/drip": drip(PAGE.encode(), bytes_per_s=1),
+        "/endless": endless_body(),
+        "/huge": Response(body=b"<p>" * (50 * CAP // 3)),
+        "/bomb": Response(body=gzip_bomb(), body_is_gzip=True),
+        "/loop-a": redirect("/loop-b"),
+        "/loop-b": redirect("/loop-a"),
+        "/metadata": redirect("http://169.254.169.254/latest/meta-data/"),
+        "/internal": redirect("http://10.0.0.1/admin"),
+        "/report.pdf": Response(body=b"%PDF-1.7\n" + b"\0" * 1000, content_type="application/pdf"),
+        "/clip": Response(body=b"\0" * 100, content_type="video/mp4"),
+        "/latin1": Response(body=PAGE.encode("cp1252"), content_type="text/html; charset=utf-8"),
+        "/404": Response(404),
+        "/410": Response(410),
+        "/500": Response(500),
+        "/503": Response(503, headers={"Retry-After": "120"}),
+        "/reset": connection_reset(),
+        "/busy": sequence(
+            Response(429, headers={"Retry-After": "0"}), Response(body=PAGE.encode())
+        ),
+        "/private/page": Response(body=PAGE.encode()),
+    }
+
+
+@pytest.fixture
+def hostile_site(site: LoopbackSite) -> Iterator[tuple[str, LoopbackSite]]:
+    base = site.add_host("hostile")
+    site.route("hostile", "/robots.txt", Response(body=b"User-agent: *\nDisallow: /private/\n"))
+    for path, route in hostile_routes().items():
+        site.route("hostile", path, route)
+    yield base, site
+
+
+def outcome_of(client: HttpClient, url: str) -> tuple[str, ...]:
+    try:
+        page = client.get(url)
+    except FetchError as err:
+        if err.error_type in ("not_html", "robots_disallowed"):
+            return ("discard", err.error_type)
+        return ("failure", err.error_type, str(err.retryable))
+    assert FRENCH in page.text()
+    return ("ok",)
+
+
+@pytest.mark.parametrize("path", sorted(EXPECTED))
+def test_each_hostile_case_through_the_client(
+    hostile_site: tuple[str, LoopbackSite], body_reads: list[int], path: str
+) -> None:
+    base, _ = hostile_site
+    client = HttpClient(CONFIG)
+    try:
+        assert outcome_of(client, base + path) == EXPECTED[path]
+    finally:
+        client.close()
+    assert max(body_reads, default=0) <= CAP + 1
+
+
+def test_hostile_cases_and_good_articles_in_one_run(
+    hostile_site: tuple[str, LoopbackSite], body_reads: list[int]
+) -> None:
+    base, site = hostile_site
+    good = [site.add_host(name) + "/story" for name in ("ledger", "courier", "gazette")]
+    for name in ("ledger", "courier", "gazette"):
+        site.route(name, "/story", Response(body=PAGE.encode()))
+    cases = {base + path: want for path, want in EXPECTED.items()}
+    links = [*good, *cases]
+    entries = [FeedEntry(feed_url=base + "/rss", link=link, key=link) for link in links]
+
+    with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
+        out = p | beam.Create(entries) | FetchArticles(CONFIG, max_in_flight=8)
+        assert_that(
+            out[OK] | "Ok" >> beam.Map(lambda page: (page.url, FRENCH in page.html)),
+            equal_to(
+                [(link, True) for link in good]
+                + [(link, True) for link, want in cases.items() if want == ("ok",)]
+            ),
+            label="CheckOk",
+        )
+        assert_that(
+            out[FAILURES]
+            | "Failed" >> beam.Map(lambda f: (f.key, ("failure", f.error_type, str(f.retryable)))),
+            equal_to([(link, want) for link, want in cases.items() if want[0] == "failure"]),
+            label="CheckFailures",
+        )
+        assert_that(
+            out[DISCARDED] | "Dropped" >> beam.Map(lambda d: (d.key, ("discard", d.reason))),
+            equal_to([(link, want) for link, want in cases.items() if want[0] == "discard"]),
+            label="CheckDiscarded",
+        )
+    assert max(body_reads) <= CAP + 1
+    assert all(r.path != "/latest/meta-data/" for r in site.requests)
