@@ -70,7 +70,9 @@ def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
         print(f"Serving the sample news site on loopback: {len(specs)} feeds")
         for spec in specs:
             print(f"  {spec.name or ''}: {spec.url}")
+        # A demo shows a whole run every time: nothing is remembered between demos.
         argv = ["--feeds", str(feed_list), "--output", args.output, "--allow-loopback"]
+        argv += ["--no-state"]
         argv += ["--no-robots"] if args.no_robots else []
         try:
             summary = run(argv + beam_argv)

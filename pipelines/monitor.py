@@ -31,7 +31,7 @@ from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 from pipelines.options import NewsbeamOptions
 from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
 from transforms.common import DISCARDED, FAILURES, OK, flatten_all
-from transforms.dedup import DedupEntries
+from transforms.dedup import LINKS, ClusterStories, DedupEntries
 from transforms.enrich import EnrichArticles
 from transforms.extract import ExtractArticles
 from transforms.feedlist import read_feed_list
@@ -85,6 +85,7 @@ class RunConfig:
     taxonomy_path: str | None
     outlets_path: str | None
     min_text_chars: int
+    duplicates: str = "drop"
     dedup_ttl: float = DEFAULT_DEDUP_TTL_SECONDS
     state_dir: str | None = None  # None: nothing remembered between runs
     feed_states: Mapping[str, FeedState] = field(default_factory=dict)
@@ -151,6 +152,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         taxonomy_path=nb.taxonomy,
         outlets_path=nb.outlets,
         min_text_chars=nb.min_text_chars,
+        duplicates=nb.duplicates,
     )
 
 
@@ -195,10 +197,12 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     extracted = fetched[OK] | "ExtractArticles" >> ExtractArticles(config.min_text_chars)
     enriched = extracted[OK] | "EnrichArticles" >> EnrichArticles(config.outlets_path)
     tagged = enriched[OK] | "TagStories" >> TagStories(config.taxonomy_path, config.all_stories)
+    clustered = tagged[OK] | "ClusterStories" >> ClusterStories(config.dedup_ttl, config.duplicates)
+    published = flatten_all((clustered[OK], clustered[LINKS]), "CollectPublished")
 
     streaming = config.streaming
-    tagged[OK] | "WriteStories" >> WriteStories(config.output_dir, streaming)
-    stages = (polled, deduped, unseen, fetched, extracted, enriched, tagged)
+    published | "WriteStories" >> WriteStories(config.output_dir, streaming)
+    stages = (polled, deduped, unseen, fetched, extracted, enriched, tagged, clustered)
     failures = flatten_all((s[FAILURES] for s in stages), "CollectFailures")
     failures | "WriteDeadLetters" >> WriteDeadLetters(config.output_dir, streaming)
     discards = flatten_all((s[DISCARDED] for s in stages), "CollectDiscards")

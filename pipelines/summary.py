@@ -31,6 +31,7 @@ from transforms.common import (
     FEEDS_POLLED,
     METRICS_NAMESPACE,
     PUBLISHED,
+    TAG_FACETS,
 )
 
 _TOP_TAGS = 10
@@ -195,7 +196,8 @@ def summary_from_files(output_dir: str) -> RunSummary:
     for story in rows("stories*.jsonl"):
         bump(PUBLISHED)
         for tag in story.get("tags", []):
-            bump(f"tag:{tag['facet']}:{tag['value']}")
+            if tag["facet"] in TAG_FACETS:
+                bump(f"tag:{tag['facet']}:{tag['value']}")
     for discard in rows("discarded*.jsonl"):
         bump(f"{DISCARDED_PREFIX}{discard['reason']}")
     for failure in rows("dead_letters*.jsonl"):

@@ -28,11 +28,15 @@ METRICS_NAMESPACE = "newsbeam"
 
 ENTRIES = "entries"
 PUBLISHED = "published"
+PUBLISHED_LINKS = "published_links"
 DISCARDED_PREFIX = "discarded:"
 FAILED_PREFIX = "failed:"
 FEED_FAILED_PREFIX = "feed_failed:"
 FEEDS_POLLED = "feeds_polled"
 FEEDS_NOT_MODIFIED = "feeds_not_modified"
+
+# The facets counted for the summary's top tags (rule tags are in each story's ``rules``).
+TAG_FACETS = frozenset({"platform", "state_actor", "controversy"})
 
 
 def counter(name: str) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 
 import apache_beam as beam
 from trafilatura import bare_extraction
+from trafilatura.settings import Document
 
 from transforms.common import DISCARDED, FAILURES, with_stage_outputs
 from transforms.records import Article, Discard, Failure, FetchedPage, excerpt
@@ -50,12 +51,11 @@ def extract_article(
         include_comments=False,
         with_metadata=True,
     )
-    text = (getattr(doc, "text", None) or "").strip() if doc is not None else ""
-    if not text:
+    text = (doc.text or "").strip() if isinstance(doc, Document) else ""
+    if not isinstance(doc, Document) or not text:
         return Discard("extract", page.entry.link, "no_text", "no article body found")
     if len(text) < min_text_chars:
         return Discard("extract", page.entry.link, "too_short", f"{len(text)} characters")
-    assert doc is not None
     title = (doc.title or page.entry.title or "").strip()
     return Article(
         entry=page.entry,

@@ -27,8 +27,11 @@ from transforms.common import (
     FAILED_PREFIX,
     FEED_FAILED_PREFIX,
     PUBLISHED,
+    PUBLISHED_LINKS,
+    TAG_FACETS,
     counter,
 )
+from transforms.dedup import DuplicateLink
 from transforms.records import Discard, Failure, TaggedStory
 
 STORIES_PREFIX = "stories"
@@ -42,11 +45,19 @@ def to_json_line(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
-def count_published(story: TaggedStory) -> TaggedStory:
-    """Count a published story, its tags and its outlet's country and affiliation."""
+def count_published(story: TaggedStory | DuplicateLink) -> TaggedStory | DuplicateLink:
+    """Count a published story, its tags and its outlet's country and affiliation.
+
+    A ``DuplicateLink`` (``--duplicates link``) is a published entry too, counted as
+    ``published`` and ``published_links``; it carries no tags of its own.
+    """
     counter(PUBLISHED).inc()
+    if isinstance(story, DuplicateLink):
+        counter(PUBLISHED_LINKS).inc()
+        return story
     for tag in story.tagging.tags:
-        counter(f"tag:{tag.facet}:{tag.value}").inc()
+        if tag.facet in TAG_FACETS:
+            counter(f"tag:{tag.facet}:{tag.value}").inc()
     outlet = story.story.outlet
     counter(f"outlet_country:{outlet.country or 'unknown'}").inc()
     counter(f"outlet_state:{outlet.state_affiliation or 'none'}").inc()
@@ -102,7 +113,7 @@ def _write_jsonl(pcoll: beam.PCollection, output_dir: str, prefix: str, streamin
 
 
 class WriteStories(beam.PTransform):
-    """PCollection[TaggedStory] -> ``stories*.jsonl`` in ``output_dir``."""
+    """PCollection[TaggedStory | DuplicateLink] -> ``stories*.jsonl`` in ``output_dir``."""
 
     def __init__(self, output_dir: str, streaming: bool = False) -> None:
         super().__init__()
