@@ -40,3 +40,38 @@ bench-fetch: venv
 
 clean:
 	rm -rf out build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# --- Dataflow (deploy/README.md): build the image + Flex Template, then run or update the job.
+# Both refuse, naming the variable, unless PROJECT, REGION, BUCKET and REPOSITORY are set
+# (and FEEDS for deploy). UPDATE=1 updates the running job JOB in place.
+.PHONY: template deploy
+require = $(foreach v,$(1),$(if $(strip $($(v))),,$(error $(v) is not set: export $(v)=... (see deploy/README.md))))
+BEAM_VERSION = $(shell sed -n 's/.*"apache-beam\[gcp\]==\([^"]*\)".*/\1/p' pyproject.toml)
+TAG ?= $(shell git rev-parse --short HEAD)
+LAUNCHER_TAG ?= latest
+IMAGE ?= $(REGION)-docker.pkg.dev/$(PROJECT)/$(REPOSITORY)/newsbeam:$(TAG)
+TEMPLATE ?= gs://$(BUCKET)/templates/newsbeam-$(TAG).json
+JOB ?= newsbeam
+TOPIC ?= projects/$(PROJECT)/topics/tagged-stories
+DEAD_LETTER_TOPIC ?= projects/$(PROJECT)/topics/newsbeam-dead-letters
+OUTPUT ?= gs://$(BUCKET)/out
+SERVICE_ACCOUNT ?= newsbeam-worker@$(PROJECT).iam.gserviceaccount.com
+NAME_MAPPING = $(shell $(PYTHON) -c 'import json; print(",".join(f"{k}={v}" for k, v in json.load(open("deploy/transform_name_mapping.json")).items()))')
+
+template:
+	$(call require,PROJECT REGION BUCKET REPOSITORY BEAM_VERSION)
+	gcloud builds submit . --project $(PROJECT) --config deploy/cloudbuild.yaml \
+	  --substitutions=_IMAGE=$(IMAGE),_BEAM_VERSION=$(BEAM_VERSION),_LAUNCHER_TAG=$(LAUNCHER_TAG)
+	gcloud dataflow flex-template build $(TEMPLATE) --project $(PROJECT) \
+	  --image $(IMAGE) --sdk-language PYTHON --metadata-file deploy/metadata.json
+	@echo "template: $(TEMPLATE)  image: $(IMAGE)"
+
+deploy:
+	$(call require,PROJECT REGION BUCKET REPOSITORY FEEDS)
+	gcloud dataflow flex-template run $(JOB) --project $(PROJECT) --region $(REGION) \
+	  --template-file-gcs-location $(TEMPLATE) \
+	  --service-account-email $(SERVICE_ACCOUNT) \
+	  --staging-location gs://$(BUCKET)/staging --temp-location gs://$(BUCKET)/temp \
+	  --parameters sdk_container_image=$(IMAGE) \
+	  --parameters feeds=$(FEEDS),output=$(OUTPUT),topic=$(TOPIC),dead_letter_topic=$(DEAD_LETTER_TOPIC) \
+	  $(if $(UPDATE),--update $(if $(NAME_MAPPING),--transform-name-mappings=$(NAME_MAPPING)))

@@ -1,0 +1,143 @@
+locals {
+  services = toset([
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "dataflow.googleapis.com",
+    "pubsub.googleapis.com",
+    "storage.googleapis.com",
+  ])
+}
+
+resource "google_project_service" "apis" {
+  for_each           = local.services
+  service            = each.value
+  disable_on_destroy = false
+}
+
+# --- Pub/Sub: where the job publishes ---------------------------------------------------
+
+resource "google_pubsub_topic" "stories" {
+  name                       = var.stories_topic
+  message_retention_duration = "604800s"
+  depends_on                 = [google_project_service.apis]
+}
+
+resource "google_pubsub_topic" "dead_letters" {
+  name                       = var.dead_letter_topic
+  message_retention_duration = "604800s"
+  depends_on                 = [google_project_service.apis]
+}
+
+# An example of what a downstream team subscribes to: only stories that newsbeam tagged
+# with both the platform TikTok and the state actor China (message attributes).
+resource "google_pubsub_subscription" "tiktok_china" {
+  name                       = "${var.stories_topic}-tiktok-china"
+  topic                      = google_pubsub_topic.stories.id
+  filter                     = "attributes:platform_tiktok AND attributes:state_china"
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+
+  expiration_policy {
+    ttl = "" # never expires
+  }
+}
+
+# --- Cloud Storage: templates, staging and temp files ----------------------------------
+
+resource "google_storage_bucket" "staging" {
+  name                        = var.bucket
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = true # `terraform destroy` also removes staged files
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      age            = var.temp_retention_days
+      matches_prefix = ["temp/", "staging/"]
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.temp_retention_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# --- Artifact Registry: the one image (worker + template launcher) ----------------------
+
+resource "google_artifact_registry_repository" "images" {
+  location      = var.region
+  repository_id = var.repository
+  format        = "DOCKER"
+  description   = "newsbeam worker and Flex Template launcher images"
+  depends_on    = [google_project_service.apis]
+}
+
+# --- The worker service account and its least privileges --------------------------------
+
+resource "google_service_account" "worker" {
+  account_id   = "newsbeam-worker"
+  display_name = "newsbeam Dataflow worker"
+  description  = "Runs the newsbeam Flex Template launcher and Dataflow workers."
+}
+
+locals {
+  worker = "serviceAccount:${google_service_account.worker.email}"
+}
+
+# Project level only what Dataflow itself requires of a worker.
+resource "google_project_iam_member" "worker_dataflow" {
+  project = var.project
+  role    = "roles/dataflow.worker"
+  member  = local.worker
+}
+
+# Publish to the two topics, and nothing else in Pub/Sub.
+resource "google_pubsub_topic_iam_member" "worker_publishes_stories" {
+  topic  = google_pubsub_topic.stories.id
+  role   = "roles/pubsub.publisher"
+  member = local.worker
+}
+
+resource "google_pubsub_topic_iam_member" "worker_publishes_dead_letters" {
+  topic  = google_pubsub_topic.dead_letters.id
+  role   = "roles/pubsub.publisher"
+  member = local.worker
+}
+
+# Read and write objects in the staging bucket only.
+resource "google_storage_bucket_iam_member" "worker_staging" {
+  bucket = google_storage_bucket.staging.name
+  role   = "roles/storage.objectAdmin"
+  member = local.worker
+}
+
+# Pull the image from this repository only.
+resource "google_artifact_registry_repository_iam_member" "worker_pulls" {
+  location   = google_artifact_registry_repository.images.location
+  repository = google_artifact_registry_repository.images.name
+  role       = "roles/artifactregistry.reader"
+  member     = local.worker
+}
+
+# Who may start jobs that run as the worker account (needed by `gcloud dataflow ... run`).
+resource "google_service_account_iam_member" "launchers" {
+  for_each           = toset(var.launchers)
+  service_account_id = google_service_account.worker.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = each.value
+}

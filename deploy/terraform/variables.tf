@@ -1,0 +1,44 @@
+variable "project" {
+  description = "Google Cloud project ID that runs the job."
+  type        = string
+}
+
+variable "region" {
+  description = "Region for the bucket, the Artifact Registry repository and the Dataflow job."
+  type        = string
+}
+
+variable "bucket" {
+  description = "Name of the staging bucket (globally unique): templates, staging and temp files."
+  type        = string
+}
+
+variable "repository" {
+  description = "Artifact Registry Docker repository that holds the newsbeam image."
+  type        = string
+  default     = "newsbeam"
+}
+
+variable "stories_topic" {
+  description = "Pub/Sub topic the job publishes tagged stories to (--topic)."
+  type        = string
+  default     = "tagged-stories"
+}
+
+variable "dead_letter_topic" {
+  description = "Pub/Sub topic the job publishes dead letters to (--dead_letter_topic)."
+  type        = string
+  default     = "newsbeam-dead-letters"
+}
+
+variable "launchers" {
+  description = "Principals allowed to launch jobs as the worker service account, e.g. [\"user:me@example.com\"]."
+  type        = list(string)
+  default     = []
+}
+
+variable "temp_retention_days" {
+  description = "Objects under temp/ and staging/ in the bucket are deleted after this many days."
+  type        = number
+  default     = 14
+}
