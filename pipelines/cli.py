@@ -61,18 +61,20 @@ def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
     """``newsbeam demo``: serve the sample site on loopback and run the pipeline on it."""
     from pipelines.loopback import LoopbackSite
     from pipelines.monitor import UsageError, run
-    from pipelines.sample_site import serve_sample_site, write_feed_list
+    from pipelines.sample_site import serve_sample_site, write_feed_list, write_outlets_file
 
     with LoopbackSite() as site, tempfile.TemporaryDirectory(prefix="newsbeam-demo-") as tmp:
         specs = serve_sample_site(site)
         feed_list = Path(tmp) / "feeds.yaml"
         write_feed_list(specs, feed_list)
+        outlets = Path(tmp) / "outlets.csv"
+        write_outlets_file(site, outlets)
         print(f"Serving the sample news site on loopback: {len(specs)} feeds")
         for spec in specs:
             print(f"  {spec.name or ''}: {spec.url}")
         # A demo shows a whole run every time: nothing is remembered between demos.
         argv = ["--feeds", str(feed_list), "--output", args.output, "--allow-loopback"]
-        argv += ["--no-state"]
+        argv += ["--no-state", "--outlets", str(outlets)]
         argv += ["--no-robots"] if args.no_robots else []
         try:
             summary = run(argv + beam_argv)

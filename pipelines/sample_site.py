@@ -20,6 +20,7 @@ from importlib.resources import files
 from pathlib import Path
 from string import Template
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -398,3 +399,24 @@ __all__ = [
     "serve_sample_site",
     "write_feed_list",
 ]
+
+
+def write_outlets_file(
+    site: LoopbackSite, path: str | Path, root: Traversable | None = None
+) -> None:
+    """Write an ``--outlets`` CSV naming the sample outlets by their loopback addresses.
+
+    The sample outlets are invented, so the bundled catalogue does not know them; this file
+    tells the pipeline who publishes on each 127.0.0.N address of ``site``.
+
+    Args:
+        site: the LoopbackSite that ``serve_sample_site`` filled.
+        path: the CSV file to write.
+        root: the sample site folder; defaults to the bundled one.
+    """
+    manifest = load_manifest(root or sample_site_root())
+    rows = ["domain,name,country,language,state_affiliation"]
+    for host, outlet in manifest.outlets.items():
+        address = urlsplit(site.base_url(host)).hostname
+        rows.append(f'{address},"{outlet.name}",{outlet.country},{outlet.language},')
+    Path(path).write_text("\n".join(rows) + "\n", encoding="utf-8")
