@@ -1,0 +1,255 @@
+"""``newsbeam subscribe``: print the stories of a Pub/Sub subscription as they arrive.
+
+Consumes messages of a subscription to newsbeam's story topic (or its dead-letter topic);
+produces on stdout one readable block per story (title, outlet with country and state
+affiliation, time, tags, URL) or per dead letter, or with ``--json`` the raw message data,
+one JSON line each, for piping. Each message is acknowledged once printed. Runs until
+Ctrl-C, ``--max-messages`` or ``--timeout``. Errors (a malformed or unknown subscription,
+no credentials, an unreachable emulator) are one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from typing import Any
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+PULL_BATCH = 100
+PULL_WAIT = 10.0  # seconds one pull may wait for messages
+
+_SUBSCRIPTION = re.compile(r"projects/[^/\s]+/subscriptions/[A-Za-z][-A-Za-z0-9._~%+]{2,254}")
+
+
+class SubscribeError(RuntimeError):
+    """The subscription cannot be read; the message says why."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``subscribe`` command.
+
+    Args:
+        subparsers: The ``newsbeam`` command's subparsers.
+    """
+    parser = subparsers.add_parser(
+        "subscribe",
+        help="print the stories of a Pub/Sub subscription as they arrive",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``subscribe`` options to a parser.
+
+    Args:
+        parser: The parser of ``subscribe``.
+    """
+    parser.add_argument("--subscription", required=True, help="projects/PROJECT/subscriptions/NAME")
+    parser.add_argument("--json", action="store_true", help="print each message's JSON, one a line")
+    parser.add_argument(
+        "--max-messages", type=int, default=None, metavar="N", help="stop after N messages"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=None, metavar="SECONDS", help="stop after SECONDS"
+    )
+
+
+def _outlet_line(outlet: dict[str, Any]) -> str:
+    name = outlet.get("name")
+    domain = outlet.get("domain") or "?"
+    parts = [f"{name} ({domain})" if name else domain]
+    parts.append(outlet.get("country") or "country unknown")
+    code = outlet.get("state_affiliation")
+    if code:
+        media = " (state media)" if outlet.get("state_media") else ""
+        parts.append(f"state affiliation {code}{media}")
+    elif outlet.get("state_media") is False:
+        parts.append("no state affiliation")
+    return " | ".join(parts)
+
+
+def _tags_line(story: dict[str, Any]) -> str:
+    facets = (
+        ("platforms", "platforms"),
+        ("state actors", "state_actors"),
+        ("controversies", "controversies"),
+    )
+    parts = [f"{label}: {', '.join(story[key])}" for label, key in facets if story.get(key)]
+    return " | ".join(parts) or "none"
+
+
+def format_story(story: dict[str, Any]) -> str:
+    """A readable block for one story record (``TaggedStory.to_json()``).
+
+    Args:
+        story: The story JSON.
+
+    Returns:
+        Lines: title, outlet, time and language, tags, URL (and notes), no trailing newline.
+    """
+    relevant = "relevant" if story.get("relevant") else "not relevant"
+    score = story.get("score")
+    lines = [
+        f"== {story.get('title') or '(no title)'}",
+        f"   outlet:  {_outlet_line(story.get('outlet') or {})}",
+        f"   time:    {story.get('published_at') or 'unknown'}"
+        f"   language: {story.get('language') or 'unknown'}",
+        f"   tags:    {_tags_line(story)} ({relevant}"
+        + (f", score {score})" if score is not None else ")"),
+        f"   url:     {story.get('url')}",
+    ]
+    if story.get("duplicate_of"):
+        lines.append(f"   copy of: {story['duplicate_of']}")
+    if story.get("text_truncated"):
+        lines.append("   note:    text truncated to fit a Pub/Sub message")
+    return "\n".join(lines)
+
+
+def format_dead_letter(record: dict[str, Any]) -> str:
+    """A readable block for one dead letter (``Failure.to_json()``).
+
+    Args:
+        record: The dead-letter JSON.
+
+    Returns:
+        Two lines: stage/error type (retryable or not) and URL, then the message.
+    """
+    retry = "retryable" if record.get("retryable") else "not retryable"
+    return (
+        f"!! failed at {record.get('stage')}: {record.get('error_type')} ({retry})"
+        f"  {record.get('url')}\n   {record.get('message')}"
+    )
+
+
+def format_message(data: bytes, attributes: dict[str, str]) -> str:
+    """A readable block for any message: a story, a dead letter, or something else.
+
+    Args:
+        data: The message data.
+        attributes: The message attributes.
+
+    Returns:
+        The block, no trailing newline.
+    """
+    try:
+        record = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        record = None
+    if isinstance(record, dict) and "story_id" in record:
+        return format_story(record)
+    if isinstance(record, dict) and "stage" in attributes and "error_type" in record:
+        return format_dead_letter(record)
+    shown = data.decode("utf-8", "replace")[:500]
+    return f"?? not a newsbeam message (attributes {dict(attributes)}): {shown}"
+
+
+def _json_line(data: bytes) -> str:
+    text = data.decode("utf-8", "replace")
+    try:
+        return json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
+    except json.JSONDecodeError:
+        return json.dumps({"data": text}, ensure_ascii=False)
+
+
+def receive(
+    subscription: str,
+    as_json: bool = False,
+    max_messages: int | None = None,
+    timeout: float | None = None,
+) -> int:
+    """Print and acknowledge messages until ``max_messages`` or ``timeout``.
+
+    Args:
+        subscription: ``projects/P/subscriptions/S``.
+        as_json: Print each message's data as one JSON line instead of a block.
+        max_messages: Stop after this many messages (None: no limit).
+        timeout: Stop after this many seconds (None: no limit).
+
+    Returns:
+        How many messages were printed.
+
+    Raises:
+        SubscribeError: The subscription is malformed, unknown or unreachable.
+    """
+    if not _SUBSCRIPTION.fullmatch(subscription):
+        raise SubscribeError(
+            f"not a subscription path: {subscription!r} (expected "
+            "projects/PROJECT/subscriptions/NAME)"
+        )
+    import google.auth.exceptions
+    from google.api_core import exceptions as api
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    try:
+        subscriber = pubsub_v1.SubscriberClient()
+    except google.auth.exceptions.DefaultCredentialsError:
+        raise SubscribeError(
+            "no Google Cloud credentials: set PUBSUB_EMULATOR_HOST=HOST:PORT to use the "
+            "emulator, or run 'gcloud auth application-default login'"
+        ) from None
+    deadline = None if timeout is None else time.monotonic() + timeout
+    printed = 0
+    try:
+        while max_messages is None or printed < max_messages:
+            left = PULL_WAIT if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                break
+            want = PULL_BATCH if max_messages is None else min(PULL_BATCH, max_messages - printed)
+            try:
+                response = subscriber.pull(
+                    request={"subscription": subscription, "max_messages": want},
+                    timeout=min(left, PULL_WAIT),
+                    retry=None,
+                )
+            except api.DeadlineExceeded:
+                continue  # nothing arrived in time: pull again
+            except api.ServiceUnavailable as exc:
+                raise SubscribeError(f"cannot reach Pub/Sub: {exc.message}") from None
+            except api.NotFound:
+                raise SubscribeError(f"no such subscription: {subscription}") from None
+            except api.GoogleAPICallError as exc:
+                raise SubscribeError(f"cannot pull from {subscription}: {exc.message}") from None
+            received = list(response.received_messages)
+            for item in received:
+                message = item.message
+                if as_json:
+                    print(_json_line(message.data))
+                else:
+                    print(format_message(message.data, dict(message.attributes)) + "\n")
+            sys.stdout.flush()
+            if received:
+                subscriber.acknowledge(
+                    request={"subscription": subscription, "ack_ids": [m.ack_id for m in received]}
+                )
+                printed += len(received)
+    finally:
+        subscriber.close()
+    return printed
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``newsbeam subscribe``.
+
+    Args:
+        args: Parsed options (``subscription``, ``json``, ``max_messages``, ``timeout``).
+
+    Returns:
+        The exit code: 0 (also on Ctrl-C), or 2 after a one-line message on stderr.
+    """
+    if args.max_messages is not None and args.max_messages < 1:
+        print("newsbeam subscribe: error: --max-messages must be at least 1", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        receive(args.subscription, args.json, args.max_messages, args.timeout)
+    except SubscribeError as exc:
+        print(f"newsbeam subscribe: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_OK

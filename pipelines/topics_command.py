@@ -1,0 +1,267 @@
+"""``newsbeam topics setup``: create the story topic, the dead-letter topic and subscriptions.
+
+Consumes a project id, topic and subscription names and subscription filters; produces
+Pub/Sub resources on the emulator (when ``PUBSUB_EMULATOR_HOST`` is set) or in a real
+project (with application default credentials), and one line per resource on stdout:
+``created ...`` or ``exists ... (left alone)``. Existing resources are never changed.
+Errors (no credentials, an unreachable emulator, a bad name or filter, a missing
+permission) are one line on stderr and exit code 2.
+
+Example::
+
+    newsbeam topics setup --project my-project \\
+        --subscription tiktok-china --filter 'attributes:platform_tiktok AND attributes:state_china'
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+DEFAULT_TOPIC = "tagged-stories"
+DEFAULT_DEAD_LETTER_TOPIC = "newsbeam-dead-letters"
+DEFAULT_TIMEOUT = 30.0
+
+
+class SetupError(RuntimeError):
+    """Pub/Sub could not be set up; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class SubscriptionSpec:
+    """A subscription to create: its name and its filter ("" for every message)."""
+
+    name: str
+    filter: str = ""
+
+
+class _AddSubscription(argparse.Action):
+    """``--subscription NAME`` starts a subscription; a following ``--filter`` belongs to it."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        specs = list(getattr(namespace, "subscriptions", None) or [])
+        if option == "--filter":
+            if not specs or specs[-1].filter:
+                parser.error("each --filter must follow the --subscription it applies to")
+            specs[-1] = SubscriptionSpec(specs[-1].name, str(values))
+        else:
+            specs.append(SubscriptionSpec(str(values)))
+        namespace.subscriptions = specs
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``topics`` command (``topics setup``).
+
+    Args:
+        subparsers: The ``newsbeam`` command's subparsers.
+    """
+    topics = subparsers.add_parser("topics", help="set up the Pub/Sub topics and subscriptions")
+    actions = topics.add_subparsers(dest="topics_command", metavar="ACTION", required=True)
+    setup = actions.add_parser(
+        "setup",
+        help="create the story topic, the dead-letter topic and subscriptions (idempotent)",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    add_arguments(setup)
+    setup.set_defaults(func=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``topics setup`` options to a parser.
+
+    Args:
+        parser: The parser of ``topics setup``.
+    """
+    parser.add_argument("--project", required=True, help="Google Cloud project id")
+    parser.add_argument(
+        "--topic", default=DEFAULT_TOPIC, help=f"story topic name (default: {DEFAULT_TOPIC})"
+    )
+    parser.add_argument(
+        "--dead-letter-topic",
+        default=DEFAULT_DEAD_LETTER_TOPIC,
+        help=f"dead-letter topic name (default: {DEFAULT_DEAD_LETTER_TOPIC})",
+    )
+    parser.add_argument(
+        "--subscription",
+        dest="subscriptions",
+        metavar="NAME",
+        action=_AddSubscription,
+        default=[],
+        help="a subscription to the story topic (repeatable)",
+    )
+    parser.add_argument(
+        "--filter",
+        dest="subscriptions",
+        metavar="EXPR",
+        action=_AddSubscription,
+        help="the filter of the preceding --subscription, e.g. "
+        "'attributes:platform_tiktok AND attributes:state_china'",
+    )
+    parser.add_argument(
+        "--dead-letter-subscription",
+        metavar="NAME",
+        default=None,
+        help="a subscription to the dead-letter topic",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds each request may take, retries included (default: {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def _short(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _clients() -> tuple[Any, Any]:
+    """Publisher and subscriber admin clients, or SetupError without credentials."""
+    import google.auth.exceptions
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    try:
+        return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    except google.auth.exceptions.DefaultCredentialsError:
+        raise SetupError(
+            "no Google Cloud credentials: set PUBSUB_EMULATOR_HOST=HOST:PORT to use the "
+            "emulator, or run 'gcloud auth application-default login'"
+        ) from None
+
+
+def _api_error(exc: Exception, what: str) -> SetupError:
+    from google.api_core import exceptions as api
+
+    emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
+    where = f"the emulator at {emulator} (PUBSUB_EMULATOR_HOST)" if emulator else "Pub/Sub"
+    if isinstance(exc, api.RetryError | api.ServiceUnavailable | api.DeadlineExceeded):
+        return SetupError(f"cannot reach {where} to create {what}")
+    if isinstance(exc, api.PermissionDenied | api.Unauthenticated):
+        return SetupError(f"permission denied creating {what}: {exc.message}")
+    if isinstance(exc, api.NotFound):
+        return SetupError(f"not found while creating {what} (does the project exist?)")
+    if isinstance(exc, api.GoogleAPICallError):
+        return SetupError(f"cannot create {what}: {exc.message}")
+    return SetupError(f"cannot create {what}: {exc}")
+
+
+def setup_pubsub(
+    project: str,
+    topic: str = DEFAULT_TOPIC,
+    dead_letter_topic: str | None = DEFAULT_DEAD_LETTER_TOPIC,
+    subscriptions: list[SubscriptionSpec] | None = None,
+    dead_letter_subscription: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    echo: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Create what is missing among the topics and subscriptions; leave the rest alone.
+
+    Args:
+        project: The project id.
+        topic: The story topic's name.
+        dead_letter_topic: The dead-letter topic's name, or None for none.
+        subscriptions: Subscriptions to the story topic.
+        dead_letter_subscription: A subscription to the dead-letter topic, or None.
+        timeout: Seconds each request may take, retries included.
+        echo: Called with each line as soon as it is known (e.g. ``print``).
+
+    Returns:
+        One line per resource: ``created ...`` or ``exists ... (left alone)``.
+
+    Raises:
+        SetupError: No credentials, the service is unreachable, or a request was refused.
+    """
+    from google.api_core import exceptions as api
+    from google.api_core.retry import Retry, if_transient_error
+
+    publisher, subscriber = _clients()
+    retry = Retry(predicate=if_transient_error, initial=0.2, maximum=2.0, timeout=timeout)
+    call: dict[str, Any] = {"retry": retry, "timeout": timeout}
+    lines: list[str] = []
+
+    def report(line: str) -> None:
+        lines.append(line)
+        if echo is not None:
+            echo(line)
+
+    def ensure_topic(name: str) -> str:
+        path = publisher.topic_path(project, name)
+        try:
+            publisher.create_topic(request={"name": path}, **call)
+            report(f"created topic {path}")
+        except api.AlreadyExists:
+            report(f"exists  topic {path} (left alone)")
+        except Exception as exc:
+            raise _api_error(exc, f"topic {path}") from None
+        return path
+
+    def ensure_subscription(spec: SubscriptionSpec, topic_path: str) -> None:
+        path = subscriber.subscription_path(project, spec.name)
+        request = {"name": path, "topic": topic_path, "filter": spec.filter}
+        shown = f"subscription {path} to {_short(topic_path)}"
+        shown += f" with filter {spec.filter!r}" if spec.filter else ""
+        try:
+            subscriber.create_subscription(request=request, **call)
+            report(f"created {shown}")
+            return
+        except api.AlreadyExists:
+            pass
+        except Exception as exc:
+            raise _api_error(exc, f"subscription {path}") from None
+        try:
+            current = subscriber.get_subscription(request={"subscription": path}, **call)
+        except Exception as exc:
+            raise _api_error(exc, f"subscription {path}") from None
+        note = "left alone"
+        if current.topic != topic_path or current.filter != spec.filter:
+            note = (
+                f"left alone: it reads {_short(current.topic)} with filter {current.filter!r};"
+                " a filter cannot change, delete the subscription to replace it"
+            )
+        report(f"exists  subscription {path} ({note})")
+
+    try:
+        story_topic = ensure_topic(topic)
+        dead_topic = ensure_topic(dead_letter_topic) if dead_letter_topic else None
+        for spec in subscriptions or []:
+            ensure_subscription(spec, story_topic)
+        if dead_letter_subscription:
+            if dead_topic is None:
+                raise SetupError("--dead-letter-subscription needs a dead-letter topic")
+            ensure_subscription(SubscriptionSpec(dead_letter_subscription), dead_topic)
+    finally:
+        publisher.transport.close()
+        subscriber.close()
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``newsbeam topics setup``.
+
+    Args:
+        args: Parsed options (``project``, ``topic``, ``dead_letter_topic``,
+            ``subscriptions``, ``dead_letter_subscription``, ``timeout``).
+
+    Returns:
+        The exit code: 0, or 2 after a one-line message on stderr.
+    """
+    try:
+        setup_pubsub(
+            args.project,
+            args.topic,
+            args.dead_letter_topic or None,
+            list(args.subscriptions or []),
+            args.dead_letter_subscription,
+            args.timeout,
+            echo=print,
+        )
+    except SetupError as exc:
+        print(f"newsbeam topics setup: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK

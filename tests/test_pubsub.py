@@ -1,0 +1,369 @@
+"""Pub/Sub messages (plain unit tests) and publishing against the real emulator.
+
+The emulator tests use the ``pubsub_emulator`` and ``private_pubsub_emulator`` fixtures of
+``tests/emulator.py``; pipelines run on the in-memory DirectRunner (offline).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.topics_command import SubscriptionSpec, setup_pubsub
+from tests.emulator import (
+    PROJECT,
+    PubSubEmulator,
+    emulator_applies_filters,
+    matches_existence_filter,
+    pull_all,
+    unique,
+)
+from transforms.common import FAILURES, OK
+from transforms.pubsub import (
+    DEFAULT_MAX_BYTES,
+    MAX_ATTRIBUTES,
+    MAX_TAG_ATTRIBUTES,
+    MIN_MAX_BYTES,
+    PublishDeadLetters,
+    PublishStories,
+    PubSubError,
+    TopicPublisher,
+    check_topic,
+    classify_publish_error,
+    failure_message,
+    story_message,
+)
+from transforms.records import (
+    SCHEMA_VERSION,
+    Article,
+    Failure,
+    FeedEntry,
+    Outlet,
+    Story,
+    TaggedStory,
+    TagResult,
+    story_id_for,
+)
+
+TIKTOK_CHINA = "attributes:platform_tiktok AND attributes:state_china"
+
+
+def make_story(
+    url: str,
+    title: str = "A platform and a state",
+    text: str = "Body text.",
+    *,
+    platforms: tuple[str, ...] = (),
+    states: tuple[str, ...] = (),
+    controversies: tuple[str, ...] = (),
+    outlet: Outlet | None = None,
+    language: str | None = "en",
+    authors: tuple[str, ...] = (),
+) -> TaggedStory:
+    """A tagged story as the tagger would emit it."""
+    domain = url.split("/")[2]
+    entry = FeedEntry(feed_url=f"https://{domain}/feed.xml", link=url, key=url)
+    article = Article(entry, url, url, url, title, text, authors=authors)
+    story = Story(story_id_for(url), article, outlet or Outlet(domain), language, None)
+    tagging = TagResult(
+        relevant=bool(platforms and states),
+        score=0.8 if platforms and states else 0.1,
+        platforms=platforms,
+        state_actors=states,
+        controversies=controversies,
+    )
+    return TaggedStory(story, tagging)
+
+
+GLOBAL_TIMES = Outlet("globaltimes.cn", "Global Times", "CN", "zh", "SC")
+TIKTOK_CN = make_story(
+    "https://www.globaltimes.cn/page/1.shtml",
+    "TikTok ban debate",
+    platforms=("tiktok",),
+    states=("china", "united_states"),
+    controversies=("ban_or_restriction",),
+    outlet=GLOBAL_TIMES,
+)
+TIKTOK_US = make_story(
+    "https://news.example/tiktok-us", platforms=("tiktok",), states=("united_states",)
+)
+META_CN = make_story("https://news.example/meta-cn", platforms=("meta",), states=("china",))
+PLAIN = make_story("https://news.example/weather", "Weather", language=None)
+STORIES = [TIKTOK_CN, TIKTOK_US, META_CN, PLAIN]
+
+
+def _size(data: bytes, attrs: dict[str, str]) -> int:
+    return len(data) + sum(len(k.encode()) + len(v.encode()) for k, v in attrs.items())
+
+
+def _options() -> PipelineOptions:
+    return PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=in_memory"])
+
+
+# --- messages ------------------------------------------------------------------------
+
+
+def test_story_message_data_is_the_story_json_with_a_truncation_flag() -> None:
+    data, _ = story_message(TIKTOK_CN)
+    assert json.loads(data) == {**TIKTOK_CN.to_json(), "text_truncated": False}
+
+
+def test_story_attributes_name_the_story_outlet_and_each_tag_value() -> None:
+    _, attrs = story_message(TIKTOK_CN)
+    assert attrs == {
+        "story_id": TIKTOK_CN.story_id,
+        "schema_version": str(SCHEMA_VERSION),
+        "relevant": "true",
+        "language": "en",
+        "outlet_domain": "globaltimes.cn",
+        "outlet_country": "CN",
+        "outlet_state_affiliation": "SC",
+        "platform_tiktok": "1",
+        "state_china": "1",
+        "state_united_states": "1",
+        "controversy_ban_or_restriction": "1",
+    }
+
+
+def test_unknown_outlet_and_language_leave_their_attributes_out() -> None:
+    _, attrs = story_message(PLAIN)
+    assert attrs == {
+        "story_id": PLAIN.story_id,
+        "schema_version": str(SCHEMA_VERSION),
+        "relevant": "false",
+        "outlet_domain": "news.example",
+    }
+
+
+@pytest.mark.parametrize("max_bytes", [MIN_MAX_BYTES, 100_000, DEFAULT_MAX_BYTES])
+@pytest.mark.parametrize("unit", ["word ", 'é"\n\\ ', "\u6f22\u5b57\U0001f600\x01"])
+def test_long_text_is_cut_to_fit_and_flagged(max_bytes: int, unit: str) -> None:
+    text = unit * (2 * max_bytes // len(unit.encode()))
+    story = make_story("https://news.example/long", text=text, platforms=("x",), states=("iran",))
+    data, attrs = story_message(story, max_bytes)
+    record = json.loads(data.decode("utf-8"))
+    assert _size(data, attrs) <= max_bytes
+    assert _size(data, attrs) > max_bytes - 16  # cut no more than needed
+    assert record["text_truncated"] is True and attrs["text_truncated"] == "true"
+    assert text.startswith(record["text"]) and len(record["text"]) < len(text)
+    assert {k: v for k, v in record.items() if k not in ("text", "text_truncated")} == {
+        k: v for k, v in story.to_json().items() if k != "text"
+    }
+
+
+def test_text_that_fits_is_kept_whole() -> None:
+    story = make_story("https://news.example/fits", text="x" * (MIN_MAX_BYTES // 2))
+    data, attrs = story_message(story, MIN_MAX_BYTES)
+    assert json.loads(data)["text"] == story.story.article.text
+    assert "text_truncated" not in attrs
+
+
+def test_oversized_fields_besides_the_text_are_shrunk_keeping_the_id() -> None:
+    story = make_story("https://news.example/authors", authors=("A" * 200,) * 2000)
+    data, attrs = story_message(story, MIN_MAX_BYTES)
+    record = json.loads(data)
+    assert _size(data, attrs) <= MIN_MAX_BYTES
+    assert record["truncated"] is True and record["story_id"] == story.story_id
+    assert attrs["story_id"] == story.story_id
+
+
+def test_too_many_tag_values_are_capped_within_the_attribute_limit() -> None:
+    platforms = tuple(f"p{i}" for i in range(80))
+    story = make_story("https://news.example/many", platforms=platforms, states=("china",))
+    _, attrs = story_message(story)
+    tag_keys = [k for k in attrs if k.startswith(("platform_", "state_", "controversy_"))]
+    assert len(tag_keys) == MAX_TAG_ATTRIBUTES and len(attrs) <= MAX_ATTRIBUTES
+    assert attrs["tags_truncated"] == "true"
+    assert tag_keys[0] == "platform_p0"
+
+
+def test_failure_message_is_the_dead_letter_record_with_stage_and_error_attributes() -> None:
+    failure = Failure("fetch", "https://x.example/a", "http_503", "Service down", retryable=True)
+    data, attrs = failure_message(failure)
+    assert json.loads(data) == failure.to_json()
+    assert attrs == {"stage": "fetch", "error_type": "http_503", "retryable": "true"}
+
+
+def test_failure_message_cuts_a_huge_error_message() -> None:
+    failure = Failure("extract", "https://x.example/b", "parse_error", "e" * 500_000)
+    data, attrs = failure_message(failure, MIN_MAX_BYTES)
+    record = json.loads(data)
+    assert _size(data, attrs) <= MIN_MAX_BYTES
+    assert record["message_truncated"] is True and record["url"] == "https://x.example/b"
+
+
+@pytest.mark.parametrize("max_bytes", [MIN_MAX_BYTES - 1, 10_000_000])
+def test_impossible_size_bounds_are_refused(max_bytes: int) -> None:
+    with pytest.raises(PubSubError, match="max_bytes"):
+        story_message(TIKTOK_CN, max_bytes)
+
+
+@pytest.mark.parametrize(
+    "topic", ["tagged-stories", "projects/p/topics/ab", "projects/p/topics/goog-x", "projects//t"]
+)
+def test_malformed_topic_paths_are_refused_before_any_run(topic: str) -> None:
+    with pytest.raises(PubSubError, match="projects/PROJECT/topics/NAME"):
+        check_topic(topic)
+    with pytest.raises(PubSubError):
+        PublishStories(topic)
+
+
+def test_publish_errors_are_named_and_only_malformed_messages_are_final() -> None:
+    from google.api_core import exceptions as api
+    from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
+
+    cases = {
+        None: ("publish_timeout", True),
+        api.ServiceUnavailable("down"): ("unavailable", True),
+        api.RetryError("gave up", api.ServiceUnavailable("down")): ("unavailable", True),
+        api.NotFound("no topic"): ("topic_not_found", True),
+        api.PermissionDenied("no"): ("permission_denied", True),
+        api.InvalidArgument("bad"): ("invalid_argument", False),
+        MessageTooLargeError("big"): ("message_too_large", False),
+        api.InternalServerError("oops"): ("internal_server_error", True),
+        OSError("socket"): ("publish_error", True),
+    }
+    for exc, expected in cases.items():
+        error = classify_publish_error(exc)
+        assert (error.error_type, error.retryable) == expected, exc
+
+
+# --- publishing to the emulator ------------------------------------------------------
+
+
+def _topic_with_subscriptions(*specs: SubscriptionSpec) -> tuple[str, list[str]]:
+    topic = unique("stories")
+    setup_pubsub(PROJECT, topic, None, list(specs), timeout=20)
+    subs = [f"projects/{PROJECT}/subscriptions/{s.name}" for s in specs]
+    return f"projects/{PROJECT}/topics/{topic}", subs
+
+
+def _by_story_id(messages: list) -> dict[str, tuple[dict, dict[str, str]]]:
+    return {m.attributes["story_id"]: (json.loads(m.data), dict(m.attributes)) for m in messages}
+
+
+@pytest.mark.emulator
+@pytest.mark.pipeline
+def test_published_stories_reach_a_filtered_subscription_with_their_attributes(
+    pubsub_emulator: str,
+) -> None:
+    filtered = SubscriptionSpec(unique("tiktok-china"), TIKTOK_CHINA)
+    everything = SubscriptionSpec(unique("all"))
+    topic, (filtered_sub, all_sub) = _topic_with_subscriptions(filtered, everything)
+    with TestPipeline(options=_options()) as p:
+        out = p | beam.Create(STORIES) | PublishStories(topic)
+        assert_that(out[OK], equal_to(STORIES), label="AllPublished")
+        assert_that(out[FAILURES], equal_to([]), label="NoFailures")
+
+    expected = {s.story_id: story_message(s) for s in STORIES if _is_tiktok_china(s)}
+    received = pull_all(filtered_sub, expected=len(expected))
+    if not emulator_applies_filters(PROJECT):  # Google's emulator before SDK 555
+        received = [m for m in received if matches_existence_filter(TIKTOK_CHINA, m.attributes)]
+    got = _by_story_id(received)
+    assert got == {k: (json.loads(data), attrs) for k, (data, attrs) in expected.items()}
+    assert set(_by_story_id(pull_all(all_sub, expected=len(STORIES)))) == {
+        s.story_id for s in STORIES
+    }
+
+
+def _is_tiktok_china(story: TaggedStory) -> bool:
+    return "tiktok" in story.tagging.platforms and "china" in story.tagging.state_actors
+
+
+@pytest.mark.emulator
+@pytest.mark.pipeline
+def test_dead_letters_reach_the_dead_letter_topic_with_stage_and_error_type(
+    pubsub_emulator: str,
+) -> None:
+    topic, (sub,) = _topic_with_subscriptions(SubscriptionSpec(unique("dead")))
+    failures = [
+        Failure("fetch", "https://x.example/1", "http_404", "Not Found"),
+        Failure("extract", "https://x.example/2", "no_text", "empty body", input_excerpt="<p>"),
+        Failure("poll", "https://x.example/feed", "not_a_feed", "HTML", counts_entry=False),
+    ]
+    with TestPipeline(options=_options()) as p:
+        out = p | beam.Create(failures) | PublishDeadLetters(topic)
+        assert_that(out[OK], equal_to(failures), label="AllPublished")
+        assert_that(out[FAILURES], equal_to([]), label="NoFailures")
+
+    got = [(json.loads(m.data), dict(m.attributes)) for m in pull_all(sub, len(failures))]
+    expected = [(f.to_json(), failure_message(f)[1]) for f in failures]
+    assert sorted(got, key=lambda g: g[0]["url"]) == sorted(expected, key=lambda g: g[0]["url"])
+
+
+@pytest.mark.emulator
+@pytest.mark.pipeline
+def test_a_missing_topic_dead_letters_every_story_as_retryable(pubsub_emulator: str) -> None:
+    topic = f"projects/{PROJECT}/topics/{unique('never-created')}"
+    with TestPipeline(options=_options()) as p:
+        out = p | beam.Create(STORIES) | PublishStories(topic, timeout=10)
+        assert_that(out[OK], equal_to([]), label="NonePublished")
+        failed = out[FAILURES] | beam.Map(lambda f: (f.stage, f.key, f.error_type, f.retryable))
+        expected = [("publish", s.to_json()["url"], "topic_not_found", True) for s in STORIES]
+        assert_that(failed, equal_to(expected), label="AllDeadLettered")
+
+
+def _pause(story: TaggedStory, pid: int) -> TaggedStory:
+    os.kill(pid, signal.SIGSTOP)  # idempotent: later elements find it paused already
+    return story
+
+
+@pytest.mark.emulator
+@pytest.mark.pipeline
+def test_a_hung_emulator_mid_run_dead_letters_stories_and_the_run_ends(
+    private_pubsub_emulator: PubSubEmulator,
+) -> None:
+    emulator = private_pubsub_emulator
+    topic, (sub,) = _topic_with_subscriptions(SubscriptionSpec(unique("all")))
+    assert emulator.process is not None
+    pid = emulator.process.pid
+    with TestPipeline(options=_options()) as p:
+        stories = p | beam.Create(STORIES)
+        out = stories | beam.Map(_pause, pid) | PublishStories(topic, timeout=3)
+        assert_that(out[OK], equal_to([]), label="NonePublished")
+        failed = out[FAILURES] | beam.Map(lambda f: (f.key, f.error_type, f.retryable))
+        expected = [(s.to_json()["url"], "publish_timeout", True) for s in STORIES]
+        assert_that(failed, equal_to(expected), label="AllRetryable")
+    emulator.resume()
+    # The emulator still works after the outage; what it got during the pause it may deliver.
+    assert {m.attributes["story_id"] for m in pull_all(sub, 0)} <= {s.story_id for s in STORIES}
+
+
+@pytest.mark.emulator
+def test_publisher_recovers_after_the_emulator_is_stopped_and_restarted(
+    private_pubsub_emulator: PubSubEmulator,
+) -> None:
+    emulator = private_pubsub_emulator
+    spec = SubscriptionSpec(unique("all"))
+    name = unique("stories")
+    topic = f"projects/{PROJECT}/topics/{name}"
+    setup_pubsub(PROJECT, name, None, [spec], timeout=20)
+    publisher = TopicPublisher(topic, timeout=4)
+    try:
+        rounds = []
+        for action in (None, emulator.stop, emulator.start):
+            if action is not None:
+                action()
+            if action == emulator.start:  # a restarted emulator has lost its topics
+                setup_pubsub(PROJECT, name, None, [spec], timeout=20)
+            for story in STORIES:
+                publisher.submit(story.story_id, *story_message(story))
+            rounds.append(publisher.drain())
+    finally:
+        publisher.close()
+    before, during, after = rounds
+    ids = [s.story_id for s in STORIES]
+    assert [o.item for o in before] == ids and all(o.error is None for o in before)
+    assert [o.item for o in during] == ids
+    assert all(o.error and o.error.retryable for o in during)
+    assert {o.error.error_type for o in during if o.error} <= {"unavailable", "publish_timeout"}
+    assert [o.item for o in after] == ids and all(o.error is None for o in after)
+    sub = f"projects/{PROJECT}/subscriptions/{spec.name}"
+    assert sorted(m.attributes["story_id"] for m in pull_all(sub, len(ids))) == sorted(ids)
