@@ -208,7 +208,7 @@ def matches_existence_filter(expression: str, attributes: dict[str, str]) -> boo
 
 def emulator_applies_filters(project: str) -> bool:
     """Whether the emulator delivers only matching messages to a filtered subscription."""
-    from google.cloud import pubsub_v1
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
     publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
     topic = publisher.topic_path(project, unique("probe"))
@@ -245,7 +245,7 @@ def pull_all(subscription: str, expected: int, deadline_seconds: float = 30.0) -
         The ``PubsubMessage`` objects received, in arrival order.
     """
     from google.api_core.exceptions import DeadlineExceeded
-    from google.cloud import pubsub_v1
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
     subscriber = pubsub_v1.SubscriberClient()
     messages: list[Any] = []

@@ -1,0 +1,186 @@
+"""``newsbeam topics setup`` and ``newsbeam subscribe`` against the real emulator.
+
+The commands' ``run`` functions are called with an argparse Namespace built by their own
+parsers (``add_arguments``), stdout and stderr captured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from pipelines import subscribe_command, topics_command
+from tests.emulator import PROJECT, free_port, pull_all, unique
+from tests.test_pubsub import GLOBAL_TIMES, META_CN, TIKTOK_CN, make_story
+from transforms.pubsub import TopicPublisher, failure_message, story_message
+from transforms.records import Failure
+
+pytestmark = pytest.mark.emulator
+
+
+def _topics_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    topics_command.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def _subscribe_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    subscribe_command.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def _get_subscription(path: str) -> object:
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    with pubsub_v1.SubscriberClient() as subscriber:
+        return subscriber.get_subscription(request={"subscription": path}, timeout=20)
+
+
+def test_setup_creates_topics_and_filtered_subscriptions_then_leaves_them_alone(
+    pubsub_emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    topic, dead, sub, other = unique("stories"), unique("dead"), unique("tc"), unique("all")
+    argv = ["--project", PROJECT, "--topic", topic, "--dead-letter-topic", dead]
+    argv += ["--subscription", sub, "--filter", "attributes:platform_tiktok"]
+    argv += ["--subscription", other, "--dead-letter-subscription", unique("dl")]
+
+    assert topics_command.run(_topics_args(*argv)) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in first] == [
+        ["created", "topic"],
+        ["created", "topic"],
+        ["created", "subscription"],
+        ["created", "subscription"],
+        ["created", "subscription"],
+    ]
+    created = _get_subscription(f"projects/{PROJECT}/subscriptions/{sub}")
+    assert created.filter == "attributes:platform_tiktok"  # type: ignore[attr-defined]
+    assert created.topic == f"projects/{PROJECT}/topics/{topic}"  # type: ignore[attr-defined]
+
+    assert topics_command.run(_topics_args(*argv)) == 0
+    second = capsys.readouterr().out.splitlines()
+    assert len(second) == len(first)
+    assert all(line.startswith("exists") and "left alone" in line for line in second)
+
+
+def test_setup_reports_an_existing_subscription_with_another_filter(
+    pubsub_emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    topic, sub = unique("stories"), unique("tc")
+    base = ["--project", PROJECT, "--topic", topic, "--subscription", sub]
+    assert topics_command.run(_topics_args(*base, "--filter", "attributes:platform_x")) == 0
+    capsys.readouterr()
+    assert topics_command.run(_topics_args(*base, "--filter", "attributes:platform_y")) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert "'attributes:platform_x'" in line and "delete the subscription" in line
+    kept = _get_subscription(f"projects/{PROJECT}/subscriptions/{sub}")
+    assert kept.filter == "attributes:platform_x"  # type: ignore[attr-defined]
+
+
+def test_filter_without_a_subscription_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        _topics_args("--project", PROJECT, "--filter", "attributes:a")
+    assert exit_info.value.code == 2
+
+
+def test_setup_without_credentials_or_emulator_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", f"{tmp_path}/missing.json")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
+    assert topics_command.run(_topics_args("--project", PROJECT)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no Google Cloud credentials" in err[0]
+
+
+def test_setup_with_an_unreachable_emulator_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", host)
+    assert topics_command.run(_topics_args("--project", PROJECT, "--timeout", "2")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"cannot reach the emulator at {host}" in err[0]
+
+
+def _publish_to_new_subscription(messages: list[tuple[bytes, dict[str, str]]]) -> str:
+    topic, sub = unique("stories"), unique("sub")
+    topics_command.setup_pubsub(PROJECT, topic, None, [topics_command.SubscriptionSpec(sub)])
+    publisher = TopicPublisher(f"projects/{PROJECT}/topics/{topic}", timeout=20)
+    for i, (data, attrs) in enumerate(messages):
+        publisher.submit(i, data, attrs)
+    try:
+        assert all(o.error is None for o in publisher.drain())
+    finally:
+        publisher.close()
+    return f"projects/{PROJECT}/subscriptions/{sub}"
+
+
+def test_subscribe_prints_a_readable_block_per_story_and_acknowledges(
+    pubsub_emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sub = _publish_to_new_subscription([story_message(TIKTOK_CN), story_message(META_CN)])
+    args = _subscribe_args("--subscription", sub, "--max-messages", "2", "--timeout", "60")
+    assert subscribe_command.run(args) == 0
+    out = capsys.readouterr().out
+    blocks = [b for b in out.split("\n\n") if b.strip()]
+    assert len(blocks) == 2
+    tiktok = next(b for b in blocks if TIKTOK_CN.story.article.title in b)
+    assert "Global Times (globaltimes.cn) | CN | state affiliation SC (state media)" in tiktok
+    assert "platforms: tiktok | state actors: china, united_states" in tiktok
+    assert "controversies: ban_or_restriction" in tiktok
+    assert TIKTOK_CN.to_json()["url"] in tiktok
+    assert any(META_CN.to_json()["url"] in b and "country unknown" in b for b in blocks)
+    assert pull_all(sub, expected=0) == []  # both were acknowledged
+
+
+def test_subscribe_json_prints_one_story_json_per_line(
+    pubsub_emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    long_story = make_story("https://x.example/long", text="word " * 400_000, outlet=GLOBAL_TIMES)
+    sub = _publish_to_new_subscription([story_message(TIKTOK_CN), story_message(long_story)])
+    args = _subscribe_args("--subscription", sub, "--json", "--max-messages", "2")
+    assert subscribe_command.run(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    records = sorted((json.loads(line) for line in lines), key=lambda r: r["url"])
+    assert [r["story_id"] for r in records] == [TIKTOK_CN.story_id, long_story.story_id]
+    assert records[0] == {**TIKTOK_CN.to_json(), "text_truncated": False}
+    assert records[1]["text_truncated"] is True
+
+
+def test_subscribe_prints_dead_letters_and_foreign_messages(
+    pubsub_emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failure = Failure("fetch", "https://x.example/gone", "http_410", "Gone", retryable=False)
+    sub = _publish_to_new_subscription([failure_message(failure), (b"hello", {"k": "v"})])
+    assert subscribe_command.run(_subscribe_args("--subscription", sub, "--max-messages", "2")) == 0
+    out = capsys.readouterr().out
+    assert "!! failed at fetch: http_410 (not retryable)  https://x.example/gone" in out
+    assert "?? not a newsbeam message (attributes {'k': 'v'}): hello" in out
+
+
+def test_subscribe_stops_at_its_timeout_when_nothing_arrives(
+    pubsub_emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sub = _publish_to_new_subscription([])
+    assert subscribe_command.run(_subscribe_args("--subscription", sub, "--timeout", "1")) == 0
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    ("subscription", "message"),
+    [
+        ("my-sub", "not a subscription path"),
+        (f"projects/{PROJECT}/subscriptions/never-created-sub", "no such subscription"),
+    ],
+)
+def test_subscribe_to_a_bad_subscription_is_a_one_line_error(
+    pubsub_emulator: str, capsys: pytest.CaptureFixture[str], subscription: str, message: str
+) -> None:
+    assert subscribe_command.run(_subscribe_args("--subscription", subscription)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
