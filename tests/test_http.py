@@ -22,6 +22,7 @@ import pytest
 from pipelines.loopback import LoopbackSite, Request, Response, drip, endless_body, redirect
 from transforms.hostlimits import HostLimiter, address_problem
 from transforms.http import FetchError, HttpClient, HttpConfig, HttpResult, decode_html
+from transforms.robots import RobotsCache
 
 FRENCH = "Le café de la gare est fermé. Les élèves sont allés à l'école, où ils ont étudié."
 PAGE = b"<!DOCTYPE html><html><head><title>t</title></head><body><p>hello</p></body></html>"
@@ -469,3 +470,27 @@ def test_host_limiter_spaces_request_starts() -> None:
     with limiter.slot("b.example"):  # another host is not delayed
         pass
     assert waits == [0.5, 0.5]
+
+
+def test_robots_cache_ttl_and_error_ttl() -> None:
+    now = [0.0]
+    fetched: list[str] = []
+    answers: list[Any] = [b"User-agent: *\nDisallow: /x\n", FetchError("timeout", "slow", True)]
+
+    def fetch(url: str) -> bytes | None:
+        fetched.append(url)
+        answer = answers.pop(0) if answers else None
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    cache = RobotsCache(fetch, user_agent="newsbeam", ttl=100, error_ttl=10, clock=lambda: now[0])
+    assert not cache.allowed("http://a.example/x/1") and cache.allowed("http://a.example/y")
+    now[0] = 101.0  # expired: fetched again, and this time it times out
+    with pytest.raises(FetchError, match="timeout"):
+        cache.allowed("http://a.example/y")
+    with pytest.raises(FetchError, match="timeout"):  # the error is remembered...
+        cache.allowed("http://a.example/z")
+    now[0] = 112.0  # ...for error_ttl only; then there is no robots.txt (None): all allowed
+    assert cache.allowed("http://a.example/x/1")
+    assert fetched == ["http://a.example/robots.txt"] * 3

@@ -200,6 +200,10 @@ class _FetchArticlesFn(beam.DoFn):
     def setup(self) -> None:
         self._client = HttpClient(self._config)
         self._executor = ThreadPoolExecutor(self._max_in_flight, "newsbeam-fetch")
+
+    def start_bundle(self) -> None:
+        # A fresh scheduler per bundle: a bundle that failed half-way leaves nothing behind.
+        assert self._executor is not None and self._client is not None
         self._scheduler = HostScheduler(
             self._executor,
             functools.partial(fetch_outcome, self._client),

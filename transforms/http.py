@@ -368,23 +368,17 @@ class HttpClient:
                 raise FetchError("not_html", f"Content-Type {media_type} is not HTML")
             body = _read_capped(response, answer_headers, cap, truncate=kind == "robots")
             if watch.expired:  # the watchdog's shutdown reads as a clean end of the body
-                raise _deadline(self.config.deadline)
+                raise FetchError("deadline_exceeded", "handled below")
             complete = True
             if kind == "page" and not media_type and not _looks_like_html(body):
                 raise FetchError("not_html", "no Content-Type and the body is not HTML")
             return _Answer(200, answer_headers, body)
-        except FetchError:
-            if watch.expired:
-                raise _deadline(self.config.deadline) from None
-            raise
-        except GuardError as err:
-            if watch.expired:
-                raise _deadline(self.config.deadline) from None
-            raise FetchError(err.error_type, err.message, err.retryable) from None
-        except (u3e.HTTPError, OSError) as err:
-            if watch.expired:
-                raise _deadline(self.config.deadline) from None
-            raise _map_error(err) from err
+        except (FetchError, GuardError, u3e.HTTPError, OSError) as err:
+            if watch.expired:  # whatever broke, the watchdog's shutdown broke it
+                raise FetchError(
+                    "deadline_exceeded", f"total deadline of {self.config.deadline}s passed", True
+                ) from None
+            raise _as_fetch_error(err) from None
         finally:
             if response is not None:
                 if not complete:
@@ -462,7 +456,11 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _map_error(err: Exception) -> FetchError:
+def _as_fetch_error(err: Exception) -> FetchError:
+    if isinstance(err, FetchError):
+        return err
+    if isinstance(err, GuardError):
+        return FetchError(err.error_type, err.message, err.retryable)
     if isinstance(err, u3e.TimeoutError):
         return FetchError("timeout", str(err), True)
     if isinstance(err, u3e.SSLError):
@@ -472,10 +470,6 @@ def _map_error(err: Exception) -> FetchError:
     if isinstance(err, u3e.LocationValueError):
         return FetchError("bad_url", str(err))
     return FetchError("connection_error", str(err) or type(err).__name__, True)
-
-
-def _deadline(seconds: float) -> FetchError:
-    return FetchError("deadline_exceeded", f"total deadline of {seconds}s passed", True)
 
 
 def _result(url: str, final_url: str, answer: _Answer, sent: dict[str, str]) -> HttpResult:
