@@ -125,3 +125,63 @@ def test_all_stories_publishes_irrelevant_ones_too(news_site: Path, tmp_path: Pa
     assert "not_relevant" not in out.summary["discarded"]
     relevant = {s["title"][:20]: s["relevant"] for s in out.stories}
     assert sorted(relevant.values()) == [False, True]
+
+
+WIRE_STORY = "\n".join(
+    [
+        "The government ordered TikTok's Chinese owner ByteDance on Tuesday to sell the app's "
+        "American business within 120 days or face a nationwide ban, citing the risk that "
+        "Beijing could obtain data on millions of American users.",
+        "The order, signed by the Commerce Department after a national security review, gives "
+        "ByteDance until July to find a buyer approved by federal regulators.",
+        "TikTok said it would challenge the order in court, arguing that it had already moved "
+        "the data of American users to servers run by an American partner and that no "
+        "evidence of access by the Chinese government had been presented.",
+        "Lawmakers from both parties welcomed the decision. A senator who sits on the "
+        "intelligence committee said the app's recommendation system could be used to push "
+        "propaganda, and that the order was overdue after years of warnings from officials.",
+        "Analysts said a sale would be complicated by export rules in China that cover the "
+        "recommendation algorithm, and that few buyers could afford the business at the "
+        "valuation investors had discussed. Shares of rival platforms rose in early trading.",
+        "The company employs several thousand people in the country and says more than one "
+        "hundred million Americans use the app every month, many of them small businesses "
+        "that sell through its shopping features.",
+    ]
+)
+
+
+def test_one_alert_when_three_outlets_carry_the_same_wire_story(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    headlines = [
+        "TikTok ordered to find a buyer within 120 days",
+        "U.S. sets a 120-day deadline for the sale of TikTok",
+        "ByteDance must sell TikTok's American arm or face a ban",
+    ]
+    feeds = []
+    for n, headline in enumerate(headlines):
+        host = f"outlet{n}"
+        base = site.add_host(host)
+        url = f"{base}/news/tiktok-sale-{n}"
+        site.route(
+            host, f"/news/tiktok-sale-{n}", Response(body=article_html(headline, WIRE_STORY, url))
+        )
+        item = FeedItem(title=headline, link=url, guid=url, summary="", published=WHEN)
+        site.route(
+            host,
+            "/rss",
+            Response(body=rss_feed(host, base, [item]), content_type="application/rss+xml"),
+        )
+        feeds.append(f"{base}/rss\n")
+    feed_list = tmp_path / "feeds.txt"
+    feed_list.write_text("".join(feeds))
+
+    out = run_newsbeam(feed_list, tmp_path / "out", "--no-robots")
+
+    assert_accounting(out)
+    assert out.summary["entries"] == 3
+    assert out.summary["published"] == 1
+    assert out.summary["discarded"] == {"duplicate": 2}
+    (story,) = out.stories
+    duplicates = [d for d in out.discards if d["reason"] == "duplicate"]
+    assert {d["detail"] for d in duplicates} == {f"duplicate_of={story['story_id']}"}

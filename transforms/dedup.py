@@ -21,11 +21,14 @@ also later copies, with ``duplicate_of``), a :class:`DuplicateLink` on the ``lin
    bytes). Each probe gets back what the key held before it (or nothing), and claims the key
    if it was empty, expired, or held by a later story. Claims expire ``ttl_seconds`` after
    they were made; an event-time timer clears them.
-3. ``VerdictPerStory`` (keyed by element id): buffers the story and its answers until every
-   key has answered, then takes one verdict (``minhash.pick_verdict``): the earliest earlier
-   story that passes verification (similarity and boilerplate guards) is what the story
-   duplicates. Because a candidate must be earlier by ``(time, story id)``, two copies that
-   race through different buckets cannot both be called duplicates.
+   When an earlier story reaches a key that a later one already claimed, the key also sends
+   the later one a correction (``earlier``), so probe arrival order does not matter.
+3. ``VerdictPerStory`` (keyed by element id): buffers the story and its answers until the
+   watermark passes the story's time (every story of the same poll has probed by then) and
+   every key has answered, then takes one verdict (``minhash.pick_verdict``): the earliest
+   earlier story that passes verification (similarity and boilerplate guards) is what the
+   story duplicates. Because a candidate must be earlier by ``(time, story id)``, two copies
+   that race through different buckets cannot both be called duplicates, nor both be first.
 
 Known limit: a copy claims the empty buckets it reaches before its verdict is known, with its
 own id as cluster id; a third story that resembles only that copy gets the copy's id as
@@ -47,7 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.coders import BytesCoder, FloatCoder, PickleCoder
+from apache_beam.coders import FloatCoder, PickleCoder
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
     BagStateSpec,
@@ -203,7 +206,8 @@ class _ProbeFn(beam.DoFn):
 
 
 _PROBES = "probes"
-_HELD = ReadModifyWriteStateSpec("held", BytesCoder())
+# (element id, claim bytes) of the earliest story seen under a key.
+_HELD = ReadModifyWriteStateSpec("held", PickleCoder())
 _HELD_PARAM = beam.DoFn.StateParam(_HELD)
 _CLAIM_EXPIRY = TimerSpec("claim_expiry", TimeDomain.WATERMARK)
 _CLAIM_EXPIRY_PARAM = beam.DoFn.TimerParam(_CLAIM_EXPIRY)
@@ -224,13 +228,17 @@ class _ClaimFn(beam.DoFn):
     ) -> Iterator[tuple[str, tuple[Any, ...]]]:
         key, (uid, claim_bytes) = element
         new = Claim.decode(claim_bytes)
-        raw = held_state.read()
+        held_uid, raw = held_state.read() or (None, None)
         held = Claim.decode(raw) if raw is not None else None
         if held is not None and new.seen_at - held.seen_at > self._ttl:
             held = None
         if held is None or new.order() < held.order():
-            held_state.write(claim_bytes)
+            held_state.write((uid, claim_bytes))
             expiry.set(_gc_time(timestamp, self._ttl))
+            if held is not None and held_uid != uid:
+                # An earlier story reached this key after a later one had claimed it: tell
+                # the later one, whose verdict waits for the watermark (see _VerdictFn).
+                yield held_uid, ("earlier", key, claim_bytes)
         yield uid, ("found", key, raw if held is not None else None)
 
     @on_timer(_CLAIM_EXPIRY)
@@ -240,12 +248,24 @@ class _ClaimFn(beam.DoFn):
 
 _INBOX = BagStateSpec("inbox", PickleCoder())
 _INBOX_PARAM = beam.DoFn.StateParam(_INBOX)
+_DECIDE = TimerSpec("decide", TimeDomain.WATERMARK)
+_DECIDE_PARAM = beam.DoFn.TimerParam(_DECIDE)
 _FLUSH = TimerSpec("flush", TimeDomain.WATERMARK)
 _FLUSH_PARAM = beam.DoFn.TimerParam(_FLUSH)
+# The verdict waits until the watermark has passed the story's own time by this much: by then
+# every story with the same or an earlier time has probed every key (copies carried by two
+# feeds of one poll share a timestamp), so the order in which probes met does not matter.
+_SETTLE = Duration(micros=1)
 
 
 class _VerdictFn(beam.DoFn):
-    """Step 2, keyed by story element: once every key has answered, one verdict, one output."""
+    """Step 2, keyed by story element: once settled, one verdict, one output.
+
+    The verdict is taken when the watermark passes the story's time (``_DECIDE``) if every
+    key has answered by then, else when the state expires (``_FLUSH``). Answers are the
+    keys' replies (``found``) and corrections from keys that an earlier story reached after
+    this one (``earlier``), so whichever copy's probes arrive first, the earliest copy wins.
+    """
 
     def __init__(self, params: DedupParams, mode: str, ttl_seconds: float) -> None:
         self._params = params
@@ -257,31 +277,41 @@ class _VerdictFn(beam.DoFn):
         element: tuple[str, tuple[Any, ...]],
         timestamp: Any = beam.DoFn.TimestampParam,
         inbox: Any = _INBOX_PARAM,
+        decide: Any = _DECIDE_PARAM,
         flush: Any = _FLUSH_PARAM,
-    ) -> Iterator[Any]:
+    ) -> None:
         inbox.add(element[1])
+        if element[1][0] == "story":
+            decide.set(timestamp + _SETTLE)
+        flush.set(_gc_time(timestamp, self._ttl))
+
+    @on_timer(_DECIDE)
+    def _on_settled(self, inbox: Any = _INBOX_PARAM) -> Iterator[Any]:
         messages = list(inbox.read())
         stories = [m for m in messages if m[0] == "story"]
-        found = [m for m in messages if m[0] == "found"]
-        if not stories or len(found) < sum(m[3] for m in stories):
-            flush.set(_gc_time(timestamp, self._ttl))
-            return
+        answered = sum(1 for m in messages if m[0] == "found")
+        if not stories or answered < sum(m[3] for m in stories):
+            return  # some key has not answered yet: the flush timer decides
         inbox.clear()
-        yield from self._decide(stories, found)
+        yield from self._decide(messages)
 
     @on_timer(_FLUSH)
     def _flush(self, inbox: Any = _INBOX_PARAM) -> Iterator[Any]:
         messages = list(inbox.read())
         inbox.clear()
-        stories = [m for m in messages if m[0] == "story"]
-        yield from self._decide(stories, [m for m in messages if m[0] == "found"])
+        yield from self._decide(messages)
 
-    def _decide(self, stories: list[tuple[Any, ...]], found: list[tuple[Any, ...]]) -> Any:
+    def _decide(self, messages: list[tuple[Any, ...]]) -> Any:
+        stories = [m for m in messages if m[0] == "story"]
         if not stories:
-            return
+            return  # a late correction for a story already decided
         _, first, claim_bytes, _ = stories[0]
-        held = {key: Claim.decode(raw) for _, key, raw in found if raw is not None}
-        verdict = pick_verdict(Claim.decode(claim_bytes), held.items(), self._params)
+        held = [
+            (key, Claim.decode(raw))
+            for kind, key, raw in (m for m in messages if m[0] in ("found", "earlier"))
+            if raw is not None
+        ]
+        verdict = pick_verdict(Claim.decode(claim_bytes), held, self._params)
         yield from self._emit(first, verdict.cluster_id, verdict.duplicate_of)
         for _, again, _, _ in stories[1:]:  # the same story delivered twice at the same time
             yield from self._emit(again, verdict.cluster_id, first.story_id)
