@@ -10,7 +10,8 @@ than ``AND``, and ``NOT`` and field scopes tighter still)::
     rule    := or
     or      := and ("OR" and)*
     and     := near ("AND" near)*
-    near    := unary ("NEAR/" n unary)*      # within n words of each other, same field
+    near    := unary ("NEAR/" n ["f"] unary)*  # within n words of each other, same field;
+                                              # NEAR/nf: and the left one comes first
     unary   := "NOT" unary | scope ":" unary | "(" or ")" | operand
     scope   := "title" | "lede" | "body" | "head"   # head = title or lede
     operand := '"a quoted phrase"' | word | word* | "{" facet [":" value] "}"
@@ -18,7 +19,9 @@ than ``AND``, and ``NOT`` and field scopes tighter still)::
 ``word*`` matches words starting with ``word``. ``{platform}`` stands for every mention of a
 platform the story is about (a salient one: see the tagger), ``{platform:tiktok}`` for every
 mention of TikTok, ``{platform:*}`` for every mention of any platform, salient or not;
-likewise ``{state_actor}`` and ``{controversy}``. Words and phrases match
+likewise ``{state_actor}`` and ``{controversy}``. ``a NEAR/3f b`` (forward) is ``a NEAR/3 b``
+with ``a`` before ``b``: ``blocks NEAR/2f {platform:*}`` finds "blocks Telegram" but not
+"Telegram blocks". Words and phrases match
 case-insensitively on word boundaries. ``NEAR/n`` needs positions on both sides, so its
 operands cannot be ``NOT`` expressions.
 """
@@ -92,6 +95,7 @@ class Near:
     left: Node
     right: Node
     distance: int
+    ordered: bool = False  # NEAR/nf: a left hit must come before the right one
 
 
 Node = Term | Ref | Scope | Not | And | Or | Near
@@ -102,7 +106,7 @@ _TOKEN = re.compile(
       | (?P<rparen>\))
       | (?P<phrase>"[^"]*")
       | (?P<ref>\{[^{}]*\})
-      | (?P<near>NEAR/(?P<n>\d+))
+      | (?P<near>NEAR/(?P<n>\d+)(?P<f>f)?(?![^\s()"{}]))
       | (?P<op>(?:AND|OR|NOT)(?![^\s()"{}]))
       | (?P<scope>(?:title|lede|body|head):)
       | (?P<word>[^\s()"{}:]+)
@@ -130,10 +134,10 @@ def _tokens(rule: str) -> list[_Tok]:
                 what = "unterminated '{'"
             raise RuleSyntaxError(what, pos)
         kind = m.lastgroup or ""
-        if kind == "n":
+        if kind in ("n", "f"):
             kind = "near"
         if kind == "word" and (m.group() == "NEAR" or m.group().startswith("NEAR/")):
-            raise RuleSyntaxError("NEAR needs a distance, e.g. NEAR/10", pos)
+            raise RuleSyntaxError("NEAR needs a distance, e.g. NEAR/10 or NEAR/10f", pos)
         if kind != "space":
             out.append(_Tok(kind, m.group(), pos))
         pos = m.end()
@@ -194,7 +198,8 @@ class _Parser:
             right = self.parse_unary()
             if isinstance(left, Not) or isinstance(right, Not):
                 raise RuleSyntaxError("NEAR cannot take a NOT operand", tok.pos)
-            left = Near(left, right, int(tok.text.split("/")[1]))
+            spec = tok.text.split("/")[1]
+            left = Near(left, right, int(spec.rstrip("f")), spec.endswith("f"))
         return left
 
     def parse_unary(self) -> Node:
@@ -312,7 +317,7 @@ def _near(node: Near, index: Index, scope: frozenset[str]) -> tuple[bool, list[H
     used: dict[int, Hit] = {}
     for a in left:
         for b in right:
-            if a.field != b.field:
+            if a.field != b.field or (node.ordered and a.word > b.word):
                 continue
             gap = b.word - a.last_word if a.word <= b.word else a.word - b.last_word
             if gap <= node.distance:

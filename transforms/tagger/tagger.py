@@ -6,12 +6,15 @@ Consumes a compiled :class:`~transforms.tagger.taxonomy.Taxonomy`; for each stor
 2. finds every alias, context word and rule term in one Aho-Corasick pass per field;
 3. keeps ambiguous aliases ("X", "Apple", "Signal", ...) only near a context word or when
    the same entity is also named unambiguously, and drops a hit inside a longer hit of the
-   same facet ("China" inside "the Chinese government");
+   same facet ("China" inside "the Chinese government") and a controversy term inside a
+   longer name ("national security" inside "National Security Agency");
 4. reports the salient values of each facet: those whose mentions weigh at least
    ``settings.salience`` (title and lede mentions weigh more than body mentions);
 5. evaluates the rules; the score is ``1 - prod(1 - w)`` over the fired rules of positive
    weight, times ``prod(1 + w)`` over those of negative weight, and the story is relevant when
-   the score reaches ``settings.threshold``.
+   the score reaches ``settings.threshold``;
+6. reports the catch-all controversy value ``other`` only when no listed type is reported
+   (``settings.controversy_other_alone``).
 
 A Tagger pickles as its taxonomy and rebuilds its automaton on unpickling, so it can be
 shipped to Beam workers, or built in ``DoFn.setup()`` with :meth:`Tagger.load`.
@@ -29,6 +32,7 @@ from transforms.tagger.rules import Index, Term, evaluate, walk
 from transforms.tagger.taxonomy import Entity, Taxonomy, load_taxonomy
 
 _FIELD_ORDER = {name: i for i, name in enumerate(FIELDS)}
+OTHER = "other"  # the catch-all value of a facet (GUIDELINE.md)
 
 
 class Tagger:
@@ -122,6 +126,10 @@ class Tagger:
                 else:
                     negative *= 1.0 + rule.weight
         score = max(0.0, min(1.0, (1.0 - positive) * negative))
+        if self.taxonomy.settings["controversy_other_alone"]:
+            kinds = [key for key in salient if key[0] == "controversy"]
+            if len(kinds) > 1:
+                salient.pop(("controversy", OTHER), None)
         return self._result(score, parts, salient, fired)
 
     def _near_actors(
@@ -179,6 +187,10 @@ class Tagger:
             for hit in hits:
                 if plain or not _is_ambiguous(hit) or self._in_context(hit, entity, context_hits):
                     by_facet[entity.facet].append((hit, entity))
+        names = [h for facet, pairs in by_facet.items() if facet != "controversy" for h, _ in pairs]
+        by_facet["controversy"] = [
+            (h, e) for h, e in by_facet.get("controversy", []) if not _inside_longer(h, names)
+        ]
         out: dict[tuple[str, str], list[Hit]] = defaultdict(list)
         for facet, pairs in by_facet.items():
             pairs.sort(key=lambda p: (_FIELD_ORDER[p[0].field], p[0].start, -p[0].end))
@@ -232,6 +244,17 @@ class Tagger:
 
 def _is_ambiguous(hit: Hit) -> bool:
     return hit.pattern.ambiguous
+
+
+def _inside_longer(hit: Hit, others: list[Hit]) -> bool:
+    """Whether ``hit`` lies inside a strictly longer hit of ``others`` in the same field."""
+    return any(
+        o.field == hit.field
+        and o.start <= hit.start
+        and hit.end <= o.end
+        and o.end - o.start > hit.end - hit.start
+        for o in others
+    )
 
 
 def _evidence(hits: list[Hit], parts: dict[str, str], limit: int) -> tuple[Evidence, ...]:

@@ -50,6 +50,8 @@ _SETTINGS = {
     # a controversy term counts only within this many words of a platform or state actor
     # mention in the same field (0: anywhere)
     "controversy_window": 0.0,
+    # 1: the catch-all controversy value "other" is reported only when no listed type is
+    "controversy_other_alone": 1.0,
 }
 _TOP_KEYS = frozenset({*SECTIONS, "rules", "settings", "include_bundled", "version"})
 _ID = re.compile(r"[a-z][a-z0-9_]*\Z")
