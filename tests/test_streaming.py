@@ -1,0 +1,82 @@
+"""Streaming runs: polls every interval, conditional requests, nothing published twice."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from pipelines.loopback import FeedItem, LoopbackSite, Request, Response, rss_feed
+from tests.conftest import article_html, assert_accounting, run_newsbeam
+from tests.test_pipeline_e2e import OFF_TOPIC, WHEN, WIRE_STORY, seed_story
+
+pytestmark = pytest.mark.pipeline
+
+RSS = "application/rss+xml"
+
+
+def changing_feed(site: LoopbackSite, host: str, versions: list[list[FeedItem]]) -> None:
+    """A feed that serves ``versions[n]`` on its n-th request (the last one from then on).
+
+    Each version has its own ETag, so an unchanged version is answered 304.
+    """
+    base = site.base_url(host)
+    requests = itertools.count()
+
+    def answer(_request: Request) -> Response:
+        version = min(next(requests), len(versions) - 1)
+        body = rss_feed(host, base, versions[version])
+        return Response(body=body, content_type=RSS, etag=f'"v{version}"')
+
+    site.route(host, "/rss", answer)
+
+
+def test_streaming_polls_publish_new_stories_once(site: LoopbackSite, tmp_path: Path) -> None:
+    growing, steady = site.add_host("growing"), site.add_host("steady")
+    title, text = seed_story()
+    pages = {
+        "growing": [
+            ("/a", title, text),
+            ("/b", "TikTok ordered to find a buyer within 120 days", WIRE_STORY),
+            ("/c", "Late goal seals cup win", OFF_TOPIC),
+        ],
+        "steady": [("/d", "Cup final preview", OFF_TOPIC.replace("home side", "visitors"))],
+    }
+    items: dict[str, list[FeedItem]] = {}
+    for host, rows in pages.items():
+        base = site.base_url(host)
+        items[host] = []
+        for path, headline, body in rows:
+            site.route(host, path, Response(body=article_html(headline, body, base + path)))
+            items[host].append(FeedItem(headline, base + path, base + path, "", WHEN))
+    changing_feed(site, "growing", [items["growing"][:1], items["growing"]])
+    site.route(
+        "steady",
+        "/rss",
+        Response(body=rss_feed("steady", steady, items["steady"]), content_type=RSS, etag='"same"'),
+    )
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{growing}/rss\n{steady}/rss\n")
+
+    out = run_newsbeam(
+        feeds,
+        tmp_path / "out",
+        "--no-robots",
+        "--streaming",
+        "--poll-interval",
+        "1s",
+        "--duration",
+        "3.5s",
+    )
+
+    assert_accounting(out)
+    assert out.summary["feeds"]["polled"] == 8  # two feeds, four ticks in 3.5 s
+    assert sorted(s["fetched_url"] for s in out.stories) == [f"{growing}/a", f"{growing}/b"]
+    assert out.summary["entries"] == 5  # 1 + 3 from the growing feed, 1 from the steady one
+    assert out.summary["discarded"] == {"duplicate_url": 1, "not_relevant": 2}
+    assert [r.status for r in site.requests_for("steady", "/rss")] == [200, 304, 304, 304]
+    assert [r.status for r in site.requests_for("growing", "/rss")] == [200, 200, 304, 304]
+    for path in ("/a", "/b", "/c", "/d"):
+        host = "steady" if path == "/d" else "growing"
+        assert len(site.requests_for(host, path)) == 1, path
