@@ -14,7 +14,9 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.topics_command import SubscriptionSpec, setup_pubsub
 from tests.emulator import (
@@ -310,30 +312,43 @@ def test_a_missing_topic_dead_letters_every_story_as_retryable(pubsub_emulator: 
         assert_that(failed, equal_to(expected), label="AllDeadLettered")
 
 
-def _pause(story: TaggedStory, pid: int) -> TaggedStory:
-    os.kill(pid, signal.SIGSTOP)  # idempotent: later elements find it paused already
+def _pause_at(story: TaggedStory, pid: int, story_id: str) -> TaggedStory:
+    if story.story_id == story_id:
+        os.kill(pid, signal.SIGSTOP)
     return story
 
 
 @pytest.mark.emulator
 @pytest.mark.pipeline
-def test_a_hung_emulator_mid_run_dead_letters_stories_and_the_run_ends(
+def test_a_hung_emulator_mid_run_dead_letters_later_stories_and_the_run_ends(
     private_pubsub_emulator: PubSubEmulator,
 ) -> None:
+    """Streaming: the first bundle is published, the emulator hangs during the second."""
     emulator = private_pubsub_emulator
     topic, (sub,) = _topic_with_subscriptions(SubscriptionSpec(unique("all")))
     assert emulator.process is not None
-    pid = emulator.process.pid
-    with TestPipeline(options=_options()) as p:
-        stories = p | beam.Create(STORIES)
-        out = stories | beam.Map(_pause, pid) | PublishStories(topic, timeout=3)
-        assert_that(out[OK], equal_to([]), label="NonePublished")
-        failed = out[FAILURES] | beam.Map(lambda f: (f.key, f.error_type, f.retryable))
-        expected = [(s.to_json()["url"], "publish_timeout", True) for s in STORIES]
-        assert_that(failed, equal_to(expected), label="AllRetryable")
+    first, later = STORIES[:2], STORIES[2:]
+    events = (
+        TestStream()
+        .add_elements([TimestampedValue(s, 10) for s in first])
+        .advance_watermark_to(20)
+        .add_elements([TimestampedValue(s, 30) for s in later])
+        .advance_watermark_to_infinity()
+    )
+    options = PipelineOptions(
+        ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--streaming"]
+    )
+    with TestPipeline(options=options) as p:
+        stories = p | events | beam.Map(_pause_at, emulator.process.pid, later[0].story_id)
+        out = stories | PublishStories(topic, timeout=3)
+        assert_that(out[OK], equal_to(first), label="FirstBundlePublished")
+        failed = out[FAILURES] | beam.Map(lambda f: (f.stage, f.key, f.error_type, f.retryable))
+        expected = [("publish", s.to_json()["url"], "publish_timeout", True) for s in later]
+        assert_that(failed, equal_to(expected), label="LaterStoriesRetryable")
     emulator.resume()
-    # The emulator still works after the outage; what it got during the pause it may deliver.
-    assert {m.attributes["story_id"] for m in pull_all(sub, 0)} <= {s.story_id for s in STORIES}
+    received = {m.attributes["story_id"] for m in pull_all(sub, len(first))}
+    # What the emulator got while frozen it may still deliver after it resumes.
+    assert {s.story_id for s in first} <= received <= {s.story_id for s in STORIES}
 
 
 @pytest.mark.emulator
