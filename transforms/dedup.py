@@ -225,7 +225,7 @@ class _ClaimFn(beam.DoFn):
         timestamp: Any = beam.DoFn.TimestampParam,
         held_state: Any = _HELD_PARAM,
         expiry: Any = _CLAIM_EXPIRY_PARAM,
-    ) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    ) -> Iterator[tuple[Any, tuple[Any, ...]]]:
         key, (uid, claim_bytes) = element
         new = Claim.decode(claim_bytes)
         held_uid, raw = held_state.read() or (None, None)
