@@ -139,3 +139,19 @@ def test_fields_lede_and_body_partition_the_text() -> None:
     assert parts["lede"] + parts["body"] == text
     assert 300 <= len(parts["lede"]) <= 1200
     assert set(parts) == set(FIELDS)
+
+
+def test_forward_near_keeps_the_order() -> None:
+    text = "Russia slows YouTube while YouTube blocks the channels."
+    assert fire("slows NEAR/1f youtube", "", text)
+    assert not fire("youtube NEAR/1f slows", "", text)
+    assert fire("youtube NEAR/1 slows", "", text)
+    assert fire("youtube NEAR/1f blocks", "", text)
+    assert not fire("blocks NEAR/3f youtube", "", text)
+    assert parse("a NEAR/3f b") == Near(Term("a"), Term("b"), 3, ordered=True)
+
+
+@pytest.mark.parametrize("rule", ["a NEAR/3x b", "a NEAR/f b"])
+def test_forward_near_needs_a_distance_and_only_f(rule: str) -> None:
+    with pytest.raises(RuleSyntaxError, match="NEAR needs a distance"):
+        parse(rule)

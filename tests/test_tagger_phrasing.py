@@ -1,0 +1,140 @@
+"""How the bundled taxonomy reads news phrasing: restrictions, blocking orders, fines, "X".
+
+Each case is a short invented story in the style of wire copy; together they pin down the
+general phrasing the taxonomy must read (throttling is a restriction, orders to block accounts
+are censorship, "fines X" names the company) and what it must not read into a story.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from transforms.tagger import Tagger, fields
+
+
+@pytest.fixture(scope="module")
+def tagger() -> Tagger:
+    return Tagger.load()
+
+
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        ("Brazil fines X over hate speech", "The regulator fined X 5 million reais on Monday."),
+        ("Court orders X to block accounts", "A judge ordered X to block 40 accounts."),
+        ("Turkey restricts X and YouTube", "Access to X was restricted after the protests."),
+        ("Regulator says X's verification misleads", "X's blue checks deceive users, it said."),
+    ],
+)
+def test_x_in_enforcement_contexts_is_the_company(tagger: Tagger, title: str, text: str) -> None:
+    assert "x_twitter" in tagger.tag(title, text).platforms
+
+
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        ("Tesla recalls the Model X", "Owners of the Model X will get a software update."),
+        ("Generation X saves less", "Members of Generation X put less into pensions."),
+    ],
+)
+def test_x_elsewhere_is_not_the_company(tagger: Tagger, title: str, text: str) -> None:
+    assert "x_twitter" not in tagger.tag(title, text).platforms
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "state", "controversy"),
+    [
+        (
+            "Russia slows YouTube to a crawl",
+            "The regulator Roskomnadzor has been throttling YouTube since Monday.",
+            "russia",
+            "ban_or_restriction",
+        ),
+        (
+            "Turkey restricts Instagram and TikTok during protests",
+            "Access to Instagram was severely restricted across Turkey, the regulator BTK said.",
+            "turkey",
+            "ban_or_restriction",
+        ),
+        (
+            "India orders Facebook to block 300 accounts",
+            "The Ministry of Electronics and Information Technology ordered Facebook to "
+            "withhold the accounts.",
+            "india",
+            "censorship_takedown",
+        ),
+        (
+            "Belarus court bans Telegram channels as extremist",
+            "Joining the banned Telegram channels is now a crime, the Belarusian authorities say.",
+            "belarus",
+            "censorship_takedown",
+        ),
+        (
+            "Apple hit with a $2 billion fine by the European Commission",
+            "The European Commission imposed the fine on Apple over App Store rules.",
+            "european_union",
+            "regulatory_enforcement",
+        ),
+        (
+            "Senate moves to force ByteDance to sell TikTok",
+            "Washington wants TikTok sold by a deadline or banned in the United States.",
+            "united_states",
+            "national_security_review",
+        ),
+        (
+            "Russland drosselt YouTube",
+            "Roskomnadzor: Drosselung von YouTube.",
+            "russia",
+            "ban_or_restriction",
+        ),
+        ("Роскомнадзор: замедление YouTube", "", "russia", "ban_or_restriction"),
+        (
+            "Turquía restringe TikTok",
+            "El gobierno turco restringe el acceso.",
+            "turkey",
+            "ban_or_restriction",
+        ),
+    ],
+)
+def test_restriction_and_blocking_phrasing(
+    tagger: Tagger, title: str, text: str, state: str, controversy: str
+) -> None:
+    result = tagger.tag(title, text)
+    assert state in result.state_actors, result
+    assert controversy in result.controversies, result
+    parts = fields(title, text)
+    for tag in result.tags:
+        for ev in tag.evidence:
+            assert parts[ev.field][ev.start : ev.end] == ev.snippet
+
+
+def test_other_controversy_only_when_no_listed_type(tagger: Tagger) -> None:
+    both = tagger.tag(
+        "Russia runs disinformation network on Facebook",
+        "Facebook said the Russian propaganda network spread misinformation about vaccines.",
+    )
+    assert "influence_operation" in both.controversies
+    assert "other" not in both.controversies
+    alone = tagger.tag(
+        "Brazil says YouTube spreads misinformation",
+        "Brazil's government accused YouTube of spreading vaccine misinformation.",
+    )
+    assert alone.controversies == ("other",)
+
+
+def test_controversy_term_inside_an_agency_name_is_not_a_controversy(tagger: Tagger) -> None:
+    result = tagger.tag(
+        "National Security Agency warns of ransomware",
+        "The National Security Agency and CISA warned hospitals about ransomware attacks.",
+    )
+    assert "united_states" in result.state_actors
+    assert "national_security_review" not in result.controversies
+
+
+def test_throttling_a_service_needs_a_platform_or_state(tagger: Tagger) -> None:
+    result = tagger.tag(
+        "Water utility throttles supply during drought",
+        "The utility slowed down deliveries to farms for a week.",
+    )
+    assert result.controversies == ()
+    assert not result.relevant
