@@ -27,16 +27,16 @@ typecheck: venv
 	$(BIN)/mypy pipelines transforms
 
 bench-quality: venv
-	$(BIN)/python benchmarks/extraction_quality.py
+	$(BIN)/python -m benchmarks.extraction_quality
 
 bench-tagging: venv
-	$(BIN)/python benchmarks/tagging_eval.py
+	$(BIN)/python -m benchmarks.tagging_eval
 
 bench-dedup: venv
-	$(BIN)/python benchmarks/dedup_eval.py
+	$(BIN)/python -m benchmarks.dedup_eval
 
 bench-fetch: venv
-	$(BIN)/python benchmarks/fetch_concurrency.py
+	$(BIN)/python -m benchmarks.fetch_concurrency
 
 clean:
 	rm -rf out build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

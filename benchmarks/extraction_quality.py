@@ -20,10 +20,13 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.scoring import Score, mean_scores, score
-from transforms.extract import extract_article
-from transforms.http import HttpResult
-from transforms.records import Discard, FeedEntry, FetchedPage
+if __package__ in (None, ""):  # run as a file: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.scoring import Score, mean_scores, score  # noqa: E402
+from transforms.extract import extract_article  # noqa: E402
+from transforms.http import HttpResult  # noqa: E402
+from transforms.records import Discard, FeedEntry, FetchedPage  # noqa: E402
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for name in ("trafilatura", "newspaper", "readability_js"):
         published = json.loads((zyte / "output" / f"{name}.json").read_text())
-        if set(published) == {"output"}:  # trafilatura's file wraps its results
+        if "output" in published and "version" in published:  # {version, output} files
             published = published["output"]
         bodies = {k: (v or {}).get("articleBody", "") for k, v in published.items()}
         rows.append((f"{name} (published output)", _scores(bodies, truth)))
@@ -85,11 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         f"python {platform.python_version()}, {platform.machine()}, "
         f"{len(truth) / seconds:.1f} pages/s for our extraction on one core"
     )
-    print(f"| {'extractor':<32} | precision | recall |    F1 | F1 vs ours |")
+    print(f"| {'extractor':<34} | precision | recall |    F1 | F1 vs ours |")
     print(f"|{'-' * 34}|-----------|--------|-------|------------|")
     ours_f1 = rows[0][1][2]
     for name, (p, r, f1) in rows:
-        print(f"| {name:<32} |     {p:.3f} |  {r:.3f} | {f1:.3f} |      {f1 / ours_f1:.3f} |")
+        print(f"| {name:<34} |     {p:.3f} |  {r:.3f} | {f1:.3f} |      {f1 / ours_f1:.3f} |")
     published_f1 = rows[1][1][2]
     verdict = "PASS" if ours_f1 >= published_f1 else "FAIL"
     print(f"target: our F1 >= published trafilatura F1: {verdict}")
