@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(truth) / seconds:.1f} pages/s for our extraction on one core"
     )
     print(f"| {'extractor':<34} | precision | recall |    F1 | F1 vs ours |")
-    print(f"|{'-' * 34}|-----------|--------|-------|------------|")
+    print(f"|{'-' * 36}|-----------|--------|-------|------------|")
     ours_f1 = rows[0][1][2]
     for name, (p, r, f1) in rows:
         print(f"| {name:<34} |     {p:.3f} |  {r:.3f} | {f1:.3f} |      {f1 / ours_f1:.3f} |")

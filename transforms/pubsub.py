@@ -1,29 +1,19 @@
 """Pub/Sub delivery: stories and dead letters as messages, published by a DoFn.
 
-Consumes ``TaggedStory`` and ``Failure`` records; produces Pub/Sub messages and, for the
-pipeline, the records that were published (main output) and ``Failure`` dead letters
-(``FAILURES`` output, stage ``publish``) for those that could not be.
+Consumes ``TaggedStory`` and ``Failure`` records; produces Pub/Sub messages, and for the
+pipeline the published records (main output) and ``publish`` dead letters (``FAILURES``).
 
-Plain-Python core (no Beam):
-
-* ``story_message(story)``: data = the story JSON (``TaggedStory.to_json()`` plus
-  ``text_truncated``), attributes for server-side filtering (``story_id``,
-  ``schema_version``, ``language``, ``outlet_domain``, ``relevant``, ``outlet_country``,
-  ``outlet_state_affiliation``, and ``platform_<id>``/``state_<id>``/``controversy_<id>``
-  = ``"1"`` per tag value). Messages always fit Pub/Sub's limits: a long text is cut (with
-  ``text_truncated``), never a failed publish.
-* ``failure_message(failure)``: the dead-letter record, attributes ``stage``,
-  ``error_type``, ``retryable``.
-* ``TopicPublisher``: publishes to one topic and waits for a batch of messages with one
-  deadline; every message ends published or with a ``PublishError``, never hanging.
-
-Beam side: ``PublishStories(topic)`` and ``PublishDeadLetters(topic)``. They do not use
-Beam's ``WriteToPubSub`` (it fails with PeriodicImpulse on the DirectRunner): a DoFn owns
-a ``PublisherClient`` (which honours ``PUBSUB_EMULATOR_HOST``), publishes each element
-asynchronously in ``process`` and waits for the whole bundle in ``finish_bundle``, so one
-bundle costs one round of batched requests, not one round trip per element. Transient
-errors are retried by the client with exponential backoff within the bundle's deadline
-(``timeout``, default 30 s); what is still unpublished then becomes a dead letter.
+* Plain-Python core: ``story_message`` and ``failure_message`` build messages that always
+  fit Pub/Sub's limits (a long text is cut and flagged ``text_truncated``, never a failed
+  publish), with attributes for server-side filters (``platform_tiktok``, ``state_china``,
+  ``outlet_country`` ...); ``TopicPublisher`` publishes rounds of messages with one deadline.
+* Beam: ``PublishStories(topic)`` and ``PublishDeadLetters(topic)``, not Beam's
+  ``WriteToPubSub`` (it fails with PeriodicImpulse on the DirectRunner). Their DoFn owns a
+  ``PublisherClient`` (honouring ``PUBSUB_EMULATOR_HOST``), publishes each element
+  asynchronously in ``process`` and waits for the whole bundle in ``finish_bundle``: one
+  round of batched requests per bundle, not a round trip per element. The client retries
+  transient errors with backoff within the bundle's ``timeout`` (default 30 s); what is
+  still unpublished then becomes a dead letter, so nothing is lost silently or hangs.
 """
 
 from __future__ import annotations
@@ -32,11 +22,17 @@ import concurrent.futures
 import contextlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.utils.windowed_value import WindowedValue
+from google.api_core import exceptions as api
+from google.api_core.retry import Retry, if_exception_type
+from google.api_core.timeout import ConstantTimeout
+from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
 
 from transforms.common import FAILURES, OK, counter
 from transforms.records import SCHEMA_VERSION, Failure, TaggedStory, excerpt
@@ -260,6 +256,18 @@ def failure_message(
     return data, attrs
 
 
+_NAMED_ERRORS: list[tuple[type[BaseException], str, bool]] = [
+    (MessageTooLargeError, "message_too_large", False),
+    (api.InvalidArgument, "invalid_argument", False),
+    (api.DeadlineExceeded, "publish_timeout", True),
+    (TimeoutError, "publish_timeout", True),
+    (api.ServiceUnavailable, "unavailable", True),
+    (api.NotFound, "topic_not_found", True),
+    (api.PermissionDenied, "permission_denied", True),
+    (api.Unauthenticated, "permission_denied", True),
+]
+
+
 @dataclass(frozen=True)
 class PublishError:
     """Why a message was not published: a dead letter's ``error_type``, ``retryable``, text."""
@@ -282,25 +290,12 @@ def classify_publish_error(exc: BaseException | None) -> PublishError:
         name of another API error. Only malformed messages are not retryable: the others
         (an outage, a topic not yet created, a missing permission) can succeed later.
     """
-    from google.api_core import exceptions as api
-    from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
-
     if exc is None:
         return PublishError("publish_timeout", True, "not published before the deadline")
     if isinstance(exc, api.RetryError) and exc.cause is not None:
         return classify_publish_error(exc.cause)
-    named: list[tuple[type[BaseException], str, bool]] = [
-        (MessageTooLargeError, "message_too_large", False),
-        (api.InvalidArgument, "invalid_argument", False),
-        (api.DeadlineExceeded, "publish_timeout", True),
-        (TimeoutError, "publish_timeout", True),
-        (api.ServiceUnavailable, "unavailable", True),
-        (api.NotFound, "topic_not_found", True),
-        (api.PermissionDenied, "permission_denied", True),
-        (api.Unauthenticated, "permission_denied", True),
-    ]
     text = f"{type(exc).__name__}: {exc}"[:500]
-    for kind, error_type, retryable in named:
+    for kind, error_type, retryable in _NAMED_ERRORS:
         if isinstance(exc, kind):
             return PublishError(error_type, retryable, text)
     if isinstance(exc, api.GoogleAPIError):
@@ -323,27 +318,13 @@ def make_publisher_client(timeout: float = DEFAULT_PUBLISH_TIMEOUT) -> Any:
     Returns:
         A ``google.cloud.pubsub_v1.PublisherClient``.
     """
-    from google.api_core import exceptions as api
-    from google.api_core.retry import Retry, if_exception_type
-    from google.api_core.timeout import ConstantTimeout
-    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
-
     transient = if_exception_type(
-        api.ServiceUnavailable,
-        api.DeadlineExceeded,
-        api.InternalServerError,
-        api.Aborted,
-        api.ResourceExhausted,
-        api.Unknown,
-    )
+        api.ServiceUnavailable, api.DeadlineExceeded, api.InternalServerError,
+        api.Aborted, api.ResourceExhausted, api.Unknown,
+    )  # fmt: skip
     attempt = timeout / 4
-    retry = Retry(
-        predicate=transient,
-        initial=0.1,
-        maximum=5.0,
-        multiplier=2.0,
-        timeout=max(0.1, timeout - attempt - 0.25),
-    )
+    last_retry = max(0.1, timeout - attempt - 0.25)
+    retry = Retry(predicate=transient, initial=0.1, maximum=5.0, timeout=last_retry)
     options = pubsub_v1.types.PublisherOptions(retry=retry, timeout=ConstantTimeout(attempt))
     return pubsub_v1.PublisherClient(publisher_options=options)
 
@@ -414,21 +395,48 @@ class TopicPublisher:
         self._client.transport.close()
 
 
-class _PublishFn(beam.DoFn):
-    """Publishes each element in ``process``; emits outcomes in ``finish_bundle``."""
+def _story_failure(story: TaggedStory, error: PublishError, topic: str) -> Failure:
+    article = story.story.article
+    return Failure(
+        stage=PUBLISH_STAGE,
+        key=article.canonical_url or article.final_url,
+        error_type=error.error_type,
+        message=f"story {story.story_id} not published to {topic}: {error.message}",
+        retryable=error.retryable,
+        input_excerpt=excerpt(article.title),
+    )
 
-    def __init__(self, topic: str, max_bytes: int, timeout: float) -> None:
+
+def _dead_letter_failure(failure: Failure, error: PublishError, topic: str) -> Failure:
+    return Failure(
+        stage=PUBLISH_STAGE,
+        key=failure.key,
+        error_type=error.error_type,
+        message=f"dead letter {failure.outcome} not published to {topic}: {error.message}",
+        retryable=error.retryable,
+        input_excerpt=excerpt(failure.message),
+        counts_entry=False,  # the entry is already counted by its own dead letter
+    )
+
+
+class _PublishFn(beam.DoFn):
+    """Publishes each element in ``process``; emits every outcome in ``finish_bundle``."""
+
+    def __init__(
+        self,
+        topic: str,
+        max_bytes: int,
+        timeout: float,
+        to_message: Callable[[Any, int], tuple[bytes, dict[str, str]]],
+        to_failure: Callable[[Any, PublishError, str], Failure],
+    ) -> None:
         self._topic = check_topic(topic)
         _check_max_bytes(max_bytes)
         self._max_bytes = max_bytes
         self._timeout = timeout
+        self._to_message = to_message
+        self._to_failure = to_failure
         self._publisher: TopicPublisher | None = None
-
-    def message(self, element: Any) -> tuple[bytes, dict[str, str]]:
-        raise NotImplementedError
-
-    def failure(self, element: Any, error: PublishError) -> Failure:
-        raise NotImplementedError
 
     def setup(self) -> None:
         self._publisher = TopicPublisher(self._topic, self._timeout)
@@ -440,7 +448,7 @@ class _PublishFn(beam.DoFn):
         window: Any = beam.DoFn.WindowParam,
     ) -> None:
         assert self._publisher is not None
-        data, attributes = self.message(element)
+        data, attributes = self._to_message(element, self._max_bytes)
         self._publisher.submit((element, timestamp, window), data, attributes)
 
     def finish_bundle(self) -> Any:
@@ -451,7 +459,7 @@ class _PublishFn(beam.DoFn):
                 yield WindowedValue(element, timestamp, (window,))
             else:
                 counter(f"pubsub_failed:{outcome.error.error_type}").inc()
-                failure = self.failure(element, outcome.error)
+                failure = self._to_failure(element, outcome.error, self._topic)
                 yield beam.pvalue.TaggedOutput(
                     FAILURES, WindowedValue(failure, timestamp, (window,))
                 )
@@ -461,88 +469,54 @@ class _PublishFn(beam.DoFn):
             self._publisher.close()
 
 
-class _PublishStoryFn(_PublishFn):
-    def message(self, element: TaggedStory) -> tuple[bytes, dict[str, str]]:
-        return story_message(element, self._max_bytes)
+class _Publish(beam.PTransform):
+    """Publish each element to a topic; ok: the published elements, failures: Failure."""
 
-    def failure(self, element: TaggedStory, error: PublishError) -> Failure:
-        article = element.story.article
-        return Failure(
-            stage=PUBLISH_STAGE,
-            key=article.canonical_url or article.final_url,
-            error_type=error.error_type,
-            message=f"story {element.story_id} not published to {self._topic}: {error.message}",
-            retryable=error.retryable,
-            input_excerpt=excerpt(article.title),
-        )
+    to_message: Callable[[Any, int], tuple[bytes, dict[str, str]]]
+    to_failure: Callable[[Any, PublishError, str], Failure]
 
+    def __init__(
+        self,
+        topic: str,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        timeout: float = DEFAULT_PUBLISH_TIMEOUT,
+    ) -> None:
+        """Configure the transform (checking the topic path now, before any run).
 
-class _PublishDeadLetterFn(_PublishFn):
-    def message(self, element: Failure) -> tuple[bytes, dict[str, str]]:
-        return failure_message(element, self._max_bytes)
+        Args:
+            topic: ``projects/P/topics/T``.
+            max_bytes: Bound on one message's data plus attributes.
+            timeout: Seconds one bundle's publishing may take, retries included.
 
-    def failure(self, element: Failure, error: PublishError) -> Failure:
-        return Failure(
-            stage=PUBLISH_STAGE,
-            key=element.key,
-            error_type=error.error_type,
-            message=f"dead letter {element.outcome} not published to {self._topic}: "
-            f"{error.message}",
-            retryable=error.retryable,
-            input_excerpt=excerpt(element.message),
-            counts_entry=False,  # the entry is already counted by its own dead letter
-        )
+        Raises:
+            PubSubError: A malformed topic path or an impossible ``max_bytes``.
+        """
+        super().__init__()
+        to_message, to_failure = type(self).to_message, type(self).to_failure
+        self._fn = _PublishFn(topic, max_bytes, timeout, to_message, to_failure)
+
+    def expand(self, pcoll: beam.PCollection) -> Any:
+        return pcoll | "Publish" >> beam.ParDo(self._fn).with_outputs(FAILURES, main=OK)
 
 
-class PublishStories(beam.PTransform):
+class PublishStories(_Publish):
     """PCollection[TaggedStory] -> ok: TaggedStory published, failures: Failure (stage publish).
 
-    Each story's failure counts its entry (``counts_entry`` True): a story is either in
-    ``ok`` or in ``failures``, exactly once.
+    Messages are ``story_message``'s. A story that cannot be published is a failure that
+    counts its entry: each story ends in ``ok`` or in ``failures``, exactly once.
     """
 
-    def __init__(
-        self,
-        topic: str,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        timeout: float = DEFAULT_PUBLISH_TIMEOUT,
-    ) -> None:
-        """Configure the transform (the topic path is checked here, before any run).
-
-        Args:
-            topic: ``projects/P/topics/T``.
-            max_bytes: Bound on one message's data plus attributes (``story_message``).
-            timeout: Seconds one bundle's publishing may take, retries included.
-        """
-        super().__init__()
-        self._fn = _PublishStoryFn(topic, max_bytes, timeout)
-
-    def expand(self, stories: beam.PCollection) -> Any:
-        return stories | "Publish" >> beam.ParDo(self._fn).with_outputs(FAILURES, main=OK)
+    to_message = staticmethod(story_message)
+    to_failure = staticmethod(_story_failure)
 
 
-class PublishDeadLetters(beam.PTransform):
+class PublishDeadLetters(_Publish):
     """PCollection[Failure] -> ok: Failure published, failures: Failure (stage publish).
 
-    A dead letter that cannot be published yields a ``publish`` failure with
-    ``counts_entry`` False (its entry is already counted), for the local dead-letter file.
+    Messages are ``failure_message``'s. A dead letter that cannot be published yields a
+    ``publish`` failure with ``counts_entry`` False (its entry is already counted by the
+    original dead letter), for the local dead-letter file.
     """
 
-    def __init__(
-        self,
-        topic: str,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        timeout: float = DEFAULT_PUBLISH_TIMEOUT,
-    ) -> None:
-        """Configure the transform (the topic path is checked here, before any run).
-
-        Args:
-            topic: ``projects/P/topics/T``.
-            max_bytes: Bound on one message's data plus attributes (``story_message``).
-            timeout: Seconds one bundle's publishing may take, retries included.
-        """
-        super().__init__()
-        self._fn = _PublishDeadLetterFn(topic, max_bytes, timeout)
-
-    def expand(self, failures: beam.PCollection) -> Any:
-        return failures | "Publish" >> beam.ParDo(self._fn).with_outputs(FAILURES, main=OK)
+    to_message = staticmethod(failure_message)
+    to_failure = staticmethod(_dead_letter_failure)
