@@ -2,7 +2,10 @@
 
 Reads ../shared/corpus/topic-dev/labels.jsonl, runs them through ``newsbeam tag`` (the
 command's own code path, in-process), and prints precision/recall/F1 of ``relevant`` against
-``in_scope`` and micro P/R/F1 per facet, scored as GUIDELINE.md prescribes. Then it extracts
+``in_scope`` and micro P/R/F1 per facet, scored as GUIDELINE.md prescribes. It tags the
+bundled sample news site (``transforms/data/sample_site``: each article rendered with its
+outlet's template and extracted with trafilatura, as the pipeline does) and prints relevance
+against the manifest's on/off-topic verdicts, naming every miss. Then it extracts
 the Zyte benchmark pages (../shared/corpus/articles/zyte/html/*.html.gz) with trafilatura and
 tags the extracted articles, on one core in the same run, and prints tagging throughput
 (MB of text per second), both per-article times and their ratio.
@@ -51,6 +54,50 @@ def accuracy(labels_path: Path, taxonomy: str | None) -> str:
     table = format_table(score(rows, predictions))
     in_scope = sum(r["in_scope"] for r in rows)
     return f"dev set: {len(rows)} articles, {in_scope} in scope\n{table}"
+
+
+def sample_site(taxonomy: str | None) -> str:
+    """Tag the bundled sample site's articles as the pipeline sees them; score relevance.
+
+    Args:
+        taxonomy: A user taxonomy file, or None.
+
+    Returns:
+        A report: relevance precision/recall against the manifest, and each miss.
+    """
+    from pipelines.sample_site import load_manifest, render_article
+    from transforms.extract import extract_article
+    from transforms.records import Article, FeedEntry, FetchedPage
+
+    manifest = load_manifest()
+    tagger = Tagger.load(taxonomy)
+    tp = fp = fn = tn = 0
+    misses = []
+    for art in manifest.articles.values():
+        base = f"http://{art.host}.example"
+        url = base + art.path
+        entry = FeedEntry(feed_url=base + "/feed", link=url, key=url, title=art.title)
+        html = render_article(manifest, art, base)
+        extracted = extract_article(FetchedPage(entry, url, url, 200, "text/html", html, ""))
+        if not isinstance(extracted, Article):
+            misses.append(f"  not extracted: {art.id}")
+            continue
+        relevant = tagger.tag(extracted.title, extracted.text).relevant
+        on_topic = art.topic == "on_topic"
+        tp += relevant and on_topic
+        fp += relevant and not on_topic
+        fn += on_topic and not relevant
+        tn += not (relevant or on_topic)
+        if relevant != on_topic:
+            misses.append(f"  {'missed' if on_topic else 'false alarm'}: {art.title}")
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    head = (
+        f"sample site: {tp + fn} on-topic, {fp + tn} off-topic articles; relevance precision"
+        f" {precision:.3f} ({tp}/{tp + fp}), recall {recall:.3f} ({tp}/{tp + fn}),"
+        f" off-topic kept out {tn}/{fp + tn}"
+    )
+    return "\n".join([head, *misses])
 
 
 def speed(html_dir: Path, taxonomy: str | None, repeats: int) -> str:
@@ -124,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"corpus not found under {args.corpus}", file=sys.stderr)
         return 2
     print(accuracy(labels, args.taxonomy))
+    print()
+    print(sample_site(args.taxonomy))
     print()
     print(speed(html_dir, args.taxonomy, args.repeats))
     return 0
