@@ -13,6 +13,8 @@ import pytest
 
 from pipelines.loopback import LoopbackSite
 
+pytest_plugins = ["tests.emulator"]
+
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus"
 
