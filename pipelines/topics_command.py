@@ -80,7 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """
     parser.add_argument("--project", required=True, help="Google Cloud project id")
     parser.add_argument(
-        "--topic", default=DEFAULT_TOPIC, help=f"story topic name (default: {DEFAULT_TOPIC})"
+        "--topic",
+        default=DEFAULT_TOPIC,
+        help=f"story topic name or projects/P/topics/T path (default: {DEFAULT_TOPIC})",
     )
     parser.add_argument(
         "--dead-letter-topic",
@@ -191,7 +193,7 @@ def setup_pubsub(
             echo(line)
 
     def ensure_topic(name: str) -> str:
-        path = publisher.topic_path(project, name)
+        path = name if name.startswith("projects/") else publisher.topic_path(project, name)
         try:
             publisher.create_topic(request={"name": path}, **call)
             report(f"created topic {path}")
@@ -202,7 +204,9 @@ def setup_pubsub(
         return path
 
     def ensure_subscription(spec: SubscriptionSpec, topic_path: str) -> None:
-        path = subscriber.subscription_path(project, spec.name)
+        path = spec.name
+        if not path.startswith("projects/"):
+            path = subscriber.subscription_path(project, spec.name)
         request = {"name": path, "topic": topic_path, "filter": spec.filter}
         shown = f"subscription {path} to {_short(topic_path)}"
         shown += f" with filter {spec.filter!r}" if spec.filter else ""
