@@ -133,6 +133,7 @@ def speed(html_dir: Path, taxonomy: str | None, repeats: int) -> str:
             tagger.tag(title, text)
         per_round.append(time.perf_counter() - t0)
     tag_s = statistics.median(per_round)
+    relevant = sum(tagger.tag(title, text).relevant for title, text in articles)
     chars = sum(len(t) + len(x) for t, x in articles)
     mb = sum(len(t.encode()) + len(x.encode()) for t, x in articles) / 1e6
     extract_ms = 1000 * extract_s / len(pages)
@@ -147,6 +148,7 @@ def speed(html_dir: Path, taxonomy: str | None, repeats: int) -> str:
             f"tagging                 {tag_ms:8.3f} ms/article ({mb / tag_s:.2f} MB/s, median of"
             f" {repeats} rounds, one core); {five_kb_ms:.3f} ms per 5,000 characters",
             f"ratio tagging/extraction {tag_ms / extract_ms:7.1%} (target < 10%)",
+            f"tagged relevant: {relevant}/{len(articles)} of these unlabelled general-news pages",
         ]
     )
 
