@@ -25,6 +25,7 @@ from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineResult
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
@@ -62,6 +63,12 @@ from transforms.tag import TagStories
 
 log = logging.getLogger(__name__)
 
+# The default runner: the in-process engine behind Beam's DirectRunner, named explicitly.
+# ``--runner DirectRunner`` would first try the Prism runner, which downloads a binary from
+# the internet on first use; ``FnApiRunner`` runs the same graph with the same
+# ``--direct_num_workers`` and ``--direct_running_mode`` flags, offline.
+LOCAL_RUNNER = "FnApiRunner"
+
 # PeriodicImpulse's "never stop": the largest timestamp Beam represents, in seconds.
 MAX_TIMESTAMP = float(MAX_TS.micros) / 1e6
 
@@ -91,6 +98,7 @@ class RunConfig:
     feed_states: Mapping[str, FeedState] = field(default_factory=dict)
     seen_before: Mapping[str, float] = field(default_factory=dict)
     streaming: bool = False
+    local_runner: bool = True  # the job runs in this process (FnApiRunner / DirectRunner)
     poll_interval: float = 300.0
     start_time: float = 0.0  # streaming: when the first poll fires (seconds since the epoch)
     duration: float | None = None  # streaming: stop after this long; None = until stopped
@@ -129,13 +137,18 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         raise UsageError("--duration needs --streaming (a one-shot run ends by itself)")
     # Streaming jobs keep their state in Beam's keyed state, not in files.
     use_state_dir = not (nb.no_state or streaming)
+    if use_state_dir and is_remote(nb.state_dir or output_dir):
+        log.warning("no --state-dir for a remote output: one-shot runs will not remember")
+        use_state_dir = False
     state_dir = nb.state_dir or str(Path(output_dir) / "state") if use_state_dir else None
     try:
         feed_states = load_feed_states(state_dir) if state_dir else {}
         seen_before = load_seen(state_dir, nb.dedup_ttl) if state_dir else {}
     except StateDirError as exc:
         raise UsageError(str(exc)) from None
+    runner = options.view_as(StandardOptions).runner
     return RunConfig(
+        local_runner=runner in (None, LOCAL_RUNNER, "DirectRunner", "BundleBasedDirectRunner"),
         streaming=streaming,
         poll_interval=nb.poll_interval,
         start_time=time.time(),
@@ -156,7 +169,14 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     )
 
 
+def is_remote(path: str) -> bool:
+    """True for paths Beam's FileSystems serve from elsewhere (gs://, s3://, ...)."""
+    return "://" in path
+
+
 def _writable_dir(path: str) -> str:
+    if is_remote(path):
+        return path.rstrip("/")  # checked by the runner when it writes
     target = Path(path)
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -191,13 +211,16 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     polled = feed_specs(pipeline, config) | "PollFeeds" >> PollFeeds(
         config.http, config.feed_states
     )
-    deduped = polled[OK] | "DedupEntries" >> DedupEntries(config.dedup_ttl)
+    gc = not config.local_runner  # see DedupEntries: local event-time timers fire at once
+    deduped = polled[OK] | "DedupEntries" >> DedupEntries(config.dedup_ttl, gc_timers=gc)
     unseen = deduped[OK] | "SkipSeenEntries" >> SkipSeenEntries(frozenset(config.seen_before))
     fetched = unseen[OK] | "FetchArticles" >> FetchArticles(config.http, config.max_in_flight)
     extracted = fetched[OK] | "ExtractArticles" >> ExtractArticles(config.min_text_chars)
     enriched = extracted[OK] | "EnrichArticles" >> EnrichArticles(config.outlets_path)
     tagged = enriched[OK] | "TagStories" >> TagStories(config.taxonomy_path, config.all_stories)
-    clustered = tagged[OK] | "ClusterStories" >> ClusterStories(config.dedup_ttl, config.duplicates)
+    clustered = tagged[OK] | "ClusterStories" >> ClusterStories(
+        config.dedup_ttl, config.duplicates, gc_timers=gc
+    )
     published = flatten_all((clustered[OK], clustered[LINKS]), "CollectPublished")
 
     streaming = config.streaming
@@ -264,23 +287,45 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run(argv: Sequence[str] | None = None) -> RunSummary:
-    """Run the pipeline once (batch) and return its summary (also written to summary.json).
+def prepare(argv: Sequence[str] | None) -> tuple[PipelineOptions, RunConfig]:
+    """Parse and check the flags.
 
     Raises:
         UsageError: the flags or the feed list need fixing.
     """
     options = PipelineOptions(list(argv or []))
     config = config_from_options(options)
+    standard = options.view_as(StandardOptions)
+    if standard.runner is None:
+        standard.runner = LOCAL_RUNNER
     if config.streaming:
         _one_local_worker(options)
+    return options, config
+
+
+def launch(options: PipelineOptions, config: RunConfig) -> PipelineResult:
+    """Build the graph and start it; returns at once on runners that run remotely.
+
+    The Flex Template launcher (deploy/main.py) calls this and exits, leaving the job running.
+    """
     log.info("polling %d feeds, writing to %s", len(config.feeds), config.output_dir)
-    clear_previous_outputs(config.output_dir)
+    if not is_remote(config.output_dir):
+        clear_previous_outputs(config.output_dir)
     pipeline = beam.Pipeline(options=options)
     build(pipeline, config)
+    return pipeline.run()
+
+
+def run(argv: Sequence[str] | None = None) -> RunSummary:
+    """Run the pipeline once (batch) and return its summary (also written to summary.json).
+
+    Raises:
+        UsageError: the flags or the feed list need fixing.
+    """
+    options, config = prepare(argv)
     try:
         with _sigterm_as_interrupt():
-            result = pipeline.run()
+            result = launch(options, config)
             result.wait_until_finish()
     except KeyboardInterrupt:
         if not config.streaming:
@@ -296,5 +341,8 @@ def run(argv: Sequence[str] | None = None) -> RunSummary:
             retryable_links(config.output_dir),
             config.dedup_ttl,
         )
-    summary.write(Path(config.output_dir) / "summary.json")
+    if is_remote(config.output_dir):
+        log.warning("summary.json is written only for local outputs: %s", config.output_dir)
+    else:
+        summary.write(Path(config.output_dir) / "summary.json")
     return summary

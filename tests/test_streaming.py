@@ -40,6 +40,7 @@ def test_streaming_polls_publish_new_stories_once(site: LoopbackSite, tmp_path: 
             ("/a", title, text),
             ("/b", "TikTok ordered to find a buyer within 120 days", WIRE_STORY),
             ("/c", "Late goal seals cup win", OFF_TOPIC),
+            ("/e", "ByteDance must sell TikTok's American arm or face a ban", WIRE_STORY),
         ],
         "steady": [("/d", "Cup final preview", OFF_TOPIC.replace("home side", "visitors"))],
     }
@@ -50,7 +51,9 @@ def test_streaming_polls_publish_new_stories_once(site: LoopbackSite, tmp_path: 
         for path, headline, body in rows:
             site.route(host, path, Response(body=article_html(headline, body, base + path)))
             items[host].append(FeedItem(headline, base + path, base + path, "", WHEN))
-    changing_feed(site, "growing", [items["growing"][:1], items["growing"]])
+    # Poll 1: one story; poll 2: two more; poll 3: a syndicated copy of /b; poll 4: unchanged.
+    growing_items = items["growing"]
+    changing_feed(site, "growing", [growing_items[:1], growing_items[:3], growing_items])
     site.route(
         "steady",
         "/rss",
@@ -73,10 +76,10 @@ def test_streaming_polls_publish_new_stories_once(site: LoopbackSite, tmp_path: 
     assert_accounting(out)
     assert out.summary["feeds"]["polled"] == 8  # two feeds, four ticks in 3.5 s
     assert sorted(s["fetched_url"] for s in out.stories) == [f"{growing}/a", f"{growing}/b"]
-    assert out.summary["entries"] == 5  # 1 + 3 from the growing feed, 1 from the steady one
-    assert out.summary["discarded"] == {"duplicate_url": 1, "not_relevant": 2}
+    assert out.summary["entries"] == 9  # 1 + 3 + 4 from the growing feed, 1 from the steady one
+    assert out.summary["discarded"] == {"duplicate": 1, "duplicate_url": 4, "not_relevant": 2}
     assert [r.status for r in site.requests_for("steady", "/rss")] == [200, 304, 304, 304]
-    assert [r.status for r in site.requests_for("growing", "/rss")] == [200, 200, 304, 304]
-    for path in ("/a", "/b", "/c", "/d"):
+    assert [r.status for r in site.requests_for("growing", "/rss")] == [200, 200, 200, 304]
+    for path in ("/a", "/b", "/c", "/d", "/e"):
         host = "steady" if path == "/d" else "growing"
         assert len(site.requests_for(host, path)) == 1, path

@@ -94,9 +94,10 @@ _ENTRY_EXPIRY_PARAM = beam.DoFn.TimerParam(_ENTRY_EXPIRY)
 
 
 class _DedupEntriesFn(beam.DoFn):
-    def __init__(self, ttl_seconds: float, clock: Clock | None) -> None:
+    def __init__(self, ttl_seconds: float, clock: Clock | None, gc_timers: bool) -> None:
         self._ttl = ttl_seconds
         self._clock = clock
+        self._gc_timers = gc_timers
 
     def process(
         self,
@@ -109,7 +110,8 @@ class _DedupEntriesFn(beam.DoFn):
         now = _now(self._clock, timestamp)
         previous = last_seen.read()
         last_seen.write(now)
-        expiry.set(_gc_time(timestamp, self._ttl))
+        if self._gc_timers:
+            expiry.set(_gc_time(timestamp, self._ttl))
         if previous is not None and now - previous <= self._ttl:
             yield beam.pvalue.TaggedOutput(
                 DISCARDED, Discard("dedup_entries", key, "duplicate_url", entry.feed_url)
@@ -128,12 +130,22 @@ class DedupEntries(beam.PTransform):
     Args:
         ttl_seconds: how long a key is remembered after it was last seen.
         clock: optional ``() -> seconds since the epoch``; default: the element's event time.
+        gc_timers: clear expired state with event-time timers. Pass False on Beam's local
+            runner, where event-time timers fire as soon as they are set (the watermark
+            jumps ahead): the TTL is still enforced when a key is seen again, but state is
+            then kept for the whole run.
     """
 
-    def __init__(self, ttl_seconds: float = DEFAULT_TTL_SECONDS, clock: Clock | None = None):
+    def __init__(
+        self,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        clock: Clock | None = None,
+        gc_timers: bool = True,
+    ):
         super().__init__()
         self._ttl = ttl_seconds
         self._clock = clock
+        self._gc_timers = gc_timers
 
     def expand(self, entries: beam.PCollection) -> Any:
         return (
@@ -141,7 +153,7 @@ class DedupEntries(beam.PTransform):
             | "KeyByEntryKey"
             >> beam.Map(lambda e: (e.key, e)).with_output_types(tuple[str, FeedEntry])
             | "FirstPerKey"
-            >> beam.ParDo(_DedupEntriesFn(self._ttl, self._clock)).with_outputs(
+            >> beam.ParDo(_DedupEntriesFn(self._ttl, self._clock, self._gc_timers)).with_outputs(
                 FAILURES, DISCARDED, main=OK
             )
         )
@@ -216,8 +228,9 @@ _CLAIM_EXPIRY_PARAM = beam.DoFn.TimerParam(_CLAIM_EXPIRY)
 class _ClaimFn(beam.DoFn):
     """Step 1, keyed by lookup key: keep the earliest claim; tell each prober what was held."""
 
-    def __init__(self, ttl_seconds: float) -> None:
+    def __init__(self, ttl_seconds: float, gc_timers: bool) -> None:
         self._ttl = ttl_seconds
+        self._gc_timers = gc_timers
 
     def process(
         self,
@@ -234,7 +247,8 @@ class _ClaimFn(beam.DoFn):
             held = None
         if held is None or new.order() < held.order():
             held_state.write((uid, claim_bytes))
-            expiry.set(_gc_time(timestamp, self._ttl))
+            if self._gc_timers:
+                expiry.set(_gc_time(timestamp, self._ttl))
             if held is not None and held_uid != uid:
                 # An earlier story reached this key after a later one had claimed it: tell
                 # the later one, whose verdict waits for the watermark (see _VerdictFn).
@@ -347,6 +361,10 @@ class ClusterStories(beam.PTransform):
             ``duplicate_of`` set.
         clock: optional ``() -> seconds since the epoch``; default: the element's event time.
         params: near-duplicate thresholds (``transforms.minhash.DedupParams``).
+        gc_timers: clear expired state with event-time timers. Pass False on Beam's local
+            runner, where event-time timers fire as soon as they are set (the watermark
+            jumps ahead): the TTL is still enforced when a key is seen again, but state is
+            then kept for the whole run.
     """
 
     def __init__(
@@ -355,6 +373,7 @@ class ClusterStories(beam.PTransform):
         mode: str = "drop",
         clock: Clock | None = None,
         params: DedupParams | None = None,
+        gc_timers: bool = True,
     ) -> None:
         super().__init__()
         if mode not in DUPLICATE_MODES:
@@ -363,6 +382,7 @@ class ClusterStories(beam.PTransform):
         self._mode = mode
         self._clock = clock
         self._params = params or DedupParams()
+        self._gc_timers = gc_timers
 
     def expand(self, stories: beam.PCollection) -> Any:
         probed = stories | "Fingerprint" >> beam.ParDo(
@@ -371,7 +391,7 @@ class ClusterStories(beam.PTransform):
         answers = (
             probed[_PROBES]
             | "TypeProbes" >> beam.Map(lambda kv: kv).with_output_types(tuple[bytes, Any])
-            | "ClaimPerKey" >> beam.ParDo(_ClaimFn(self._ttl))
+            | "ClaimPerKey" >> beam.ParDo(_ClaimFn(self._ttl, self._gc_timers))
         )
         verdicts = (
             (probed["stories"], answers)

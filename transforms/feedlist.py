@@ -47,7 +47,7 @@ def read_feed_list(path: str | Path) -> list[FeedSpec]:
     """
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        raw = _read(str(path))
     except FileNotFoundError:
         raise FeedListError(f"feed list not found: {p}") from None
     except IsADirectoryError:
@@ -71,6 +71,19 @@ def read_feed_list(path: str | Path) -> list[FeedSpec]:
     if not unique:
         raise FeedListError(f"no feeds in {p}: expected feed URLs (http or https)")
     return unique
+
+
+def _read(path: str) -> bytes:
+    """The file's bytes: a local path, or a remote one through Beam's FileSystems (gs://)."""
+    if "://" not in path:
+        return Path(path).read_bytes()
+    from apache_beam.io.filesystems import FileSystems
+
+    if not FileSystems.exists(path):
+        raise FileNotFoundError(path)
+    with FileSystems.open(path) as handle:
+        data: bytes = handle.read()
+    return data
 
 
 def _check_url(url: str, where: str) -> str:
