@@ -5,7 +5,9 @@ Subcommands:
 * ``run``: the pipeline, once over a feed list (``newsbeam run --help``);
 * ``demo``: the pipeline over the bundled sample news site, served on loopback;
 * ``tag``: the tagger over JSON Lines (``pipelines.tag_command``);
-* ``cluster``: near-duplicate clustering over JSON Lines (``pipelines.cluster_command``).
+* ``cluster``: near-duplicate clustering over JSON Lines (``pipelines.cluster_command``);
+* ``topics setup``: create the Pub/Sub topics and subscriptions (``pipelines.topics_command``);
+* ``subscribe``: print stories as they arrive on a subscription (``pipelines.subscribe_command``).
 
 User mistakes print one line, ``newsbeam: error: ...``, and exit with code 2;
 ``--verbose`` shows Beam's logs.
@@ -20,7 +22,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipelines import cluster_command, tag_command
+from pipelines import cluster_command, subscribe_command, tag_command, topics_command
 from pipelines.options import help_parser
 
 PROG = "newsbeam"
@@ -95,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser(
         "run",
-        help="run the pipeline once over a feed list (see 'newsbeam run --help')",
+        help="run the pipeline over a feed list, once or always-on (see 'newsbeam run --help')",
         add_help=False,
     )
     demo = sub.add_parser("demo", help="run on the bundled sample news site, offline")
@@ -105,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tag_command.register(sub)
     cluster_command.register(sub)
+    topics_command.register(sub)
+    subscribe_command.register(sub)
     return parser
 
 

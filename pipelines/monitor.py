@@ -39,6 +39,7 @@ from transforms.feedlist import read_feed_list
 from transforms.feeds import STATE, PollFeeds
 from transforms.fetch import FetchArticles
 from transforms.http import HttpConfig
+from transforms.pubsub import PublishDeadLetters, PublishStories, PubSubError, check_topic
 from transforms.records import FeedSpec, FeedState
 from transforms.sinks import (
     DEAD_LETTERS_PREFIX,
@@ -93,6 +94,8 @@ class RunConfig:
     outlets_path: str | None
     min_text_chars: int
     duplicates: str = "drop"
+    topic: str | None = None
+    dead_letter_topic: str | None = None
     dedup_ttl: float = DEFAULT_DEDUP_TTL_SECONDS
     state_dir: str | None = None  # None: nothing remembered between runs
     feed_states: Mapping[str, FeedState] = field(default_factory=dict)
@@ -122,6 +125,12 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         raise UsageError("--per-host-in-flight must be between 1 and 4")
     if nb.max_in_flight < 1:
         raise UsageError("--max-in-flight must be at least 1")
+    for flag, topic in (("--topic", nb.topic), ("--dead-letter-topic", nb.dead_letter_topic)):
+        if topic:
+            try:
+                check_topic(topic)
+            except PubSubError as exc:
+                raise UsageError(f"{flag}: {exc}") from None
     for flag, path in (("--taxonomy", nb.taxonomy), ("--outlets", nb.outlets)):
         if path and not Path(path).is_file():
             raise UsageError(f"{flag}: file not found: {path}")
@@ -166,6 +175,8 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         outlets_path=nb.outlets,
         min_text_chars=nb.min_text_chars,
         duplicates=nb.duplicates,
+        topic=nb.topic,
+        dead_letter_topic=nb.dead_letter_topic,
     )
 
 
@@ -224,9 +235,20 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     published = flatten_all((clustered[OK], clustered[LINKS]), "CollectPublished")
 
     streaming = config.streaming
+    stages = [polled, deduped, unseen, fetched, extracted, enriched, tagged, clustered]
+    if config.topic:
+        delivered = published | "PublishStories" >> PublishStories(config.topic)
+        stages.append(delivered)
+        published = delivered[OK]
     published | "WriteStories" >> WriteStories(config.output_dir, streaming)
-    stages = (polled, deduped, unseen, fetched, extracted, enriched, tagged, clustered)
     failures = flatten_all((s[FAILURES] for s in stages), "CollectFailures")
+    if config.dead_letter_topic:
+        # Every dead letter is written to the file and counted there; those the topic
+        # refuses come back as extra records that count no entry.
+        undelivered = failures | "PublishDeadLetters" >> PublishDeadLetters(
+            config.dead_letter_topic
+        )
+        failures = flatten_all((failures, undelivered[FAILURES]), "CollectAllFailures")
     failures | "WriteDeadLetters" >> WriteDeadLetters(config.output_dir, streaming)
     discards = flatten_all((s[DISCARDED] for s in stages), "CollectDiscards")
     discards | "WriteDiscards" >> WriteDiscards(config.output_dir, streaming)

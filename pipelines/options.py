@@ -200,7 +200,8 @@ def help_parser(prog: str) -> argparse.ArgumentParser:
     """A parser that prints only newsbeam's flags, for ``newsbeam run --help``."""
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Run the newsbeam pipeline once over a feed list (batch).",
+        description="Run the newsbeam pipeline over a feed list: once (batch), or always-on "
+        "with --streaming, polling every --poll-interval until Ctrl-C, SIGTERM or --duration.",
         epilog="Any other flag passes through to Apache Beam, e.g. --runner DataflowRunner, "
         "--direct_num_workers 2, --direct_running_mode multi_processing.",
     )

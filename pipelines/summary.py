@@ -107,7 +107,7 @@ class RunSummary:
         for title, counts in (
             ("discarded", self.discarded),
             ("failed", self.failed),
-            ("feeds failed", self.feed_failures),
+            ("other failures (whole feeds, dead-letter delivery)", self.feed_failures),
         ):
             if counts:
                 lines.append(f"  {title}: " + _inline(counts))

@@ -35,6 +35,7 @@ from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
 
 from transforms.common import FAILURES, OK, counter
+from transforms.dedup import DuplicateLink
 from transforms.records import SCHEMA_VERSION, Failure, TaggedStory, excerpt
 
 # Pub/Sub limits (https://cloud.google.com/pubsub/quotas#resource_limits).
@@ -228,6 +229,36 @@ def story_message(
     return data, attrs
 
 
+def link_message(
+    link: DuplicateLink, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[bytes, dict[str, str]]:
+    """The Pub/Sub message of a ``--duplicates link`` record: a small pointer, no text.
+
+    Attributes: ``record_type`` = ``duplicate_link``, ``story_id``, ``duplicate_of``,
+    ``schema_version`` and ``outlet_domain``; no tag attributes, so tag-filtered
+    subscriptions receive only the first story of a cluster.
+    """
+    _check_max_bytes(max_bytes)
+    record = {"schema_version": SCHEMA_VERSION, "record_type": "duplicate_link", **link.to_json()}
+    attrs = {
+        "record_type": "duplicate_link",
+        "story_id": _value(link.story_id),
+        "duplicate_of": _value(link.duplicate_of),
+        "schema_version": str(SCHEMA_VERSION),
+        "outlet_domain": _value(link.outlet),
+    }
+    return _encode(record), attrs
+
+
+def published_message(
+    record: TaggedStory | DuplicateLink, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[bytes, dict[str, str]]:
+    """The message of anything the stories topic carries: a story or a duplicate link."""
+    if isinstance(record, DuplicateLink):
+        return link_message(record, max_bytes)
+    return story_message(record, max_bytes)
+
+
 def failure_message(
     failure: Failure, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> tuple[bytes, dict[str, str]]:
@@ -395,7 +426,15 @@ class TopicPublisher:
         self._client.transport.close()
 
 
-def _story_failure(story: TaggedStory, error: PublishError, topic: str) -> Failure:
+def _story_failure(story: TaggedStory | DuplicateLink, error: PublishError, topic: str) -> Failure:
+    if isinstance(story, DuplicateLink):
+        return Failure(
+            stage=PUBLISH_STAGE,
+            key=story.url,
+            error_type=error.error_type,
+            message=f"duplicate link {story.story_id} not published to {topic}: {error.message}",
+            retryable=error.retryable,
+        )
     article = story.story.article
     return Failure(
         stage=PUBLISH_STAGE,
@@ -500,13 +539,13 @@ class _Publish(beam.PTransform):
 
 
 class PublishStories(_Publish):
-    """PCollection[TaggedStory] -> ok: TaggedStory published, failures: Failure (stage publish).
+    """PCollection[TaggedStory | DuplicateLink] -> ok: published, failures: Failure (publish).
 
     Messages are ``story_message``'s. A story that cannot be published is a failure that
     counts its entry: each story ends in ``ok`` or in ``failures``, exactly once.
     """
 
-    to_message = staticmethod(story_message)
+    to_message = staticmethod(published_message)
     to_failure = staticmethod(_story_failure)
 
 
