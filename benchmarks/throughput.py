@@ -1,0 +1,330 @@
+"""End-to-end speed: newsbeam against the extraction ceiling and the tools users pick instead.
+
+Builds a loopback news site from real pages (``benchmarks/newsite.py``: the 211 Zyte and
+newspaper4k pages plus stream articles in realistic page chrome, 2,000 articles by default,
+RSS feeds of 50 items over several hosts) and measures, on the same site and in one run,
+articles per second and peak memory of: newsbeam one-shot on the DirectRunner (a
+subprocess, like a user runs it), the extraction ceiling (trafilatura on the HTML in
+memory, 1 and 2 processes), a hand-written serial script, trafilatura's own CLI and
+newspaper4k, once with the site answering at once and once with a 100-300 ms delay per
+request; plus a profile of newsbeam's stages and, with ``--scaling``, how its cost grows.
+Prints tables, the environment, the commit and each target's PASS/FAIL.
+
+Usage:
+    python -m benchmarks.throughput                     # the comparison, 2,000 articles
+    python -m benchmarks.throughput --scaling 500,2000,8000 --only newsbeam --skip-delay
+    python -m benchmarks.throughput --tune --only newsbeam   # try DirectRunner settings
+Needs root to map the site's host names in /etc/hosts (restored at exit); without it, use
+``--no-names`` (IP URLs; trafilatura's CLI then refuses the feeds and is reported so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import shlex
+import sys
+import tempfile
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks import throughput_report as report
+from benchmarks.newsite import NewsSite, build_pages, source_articles
+from benchmarks.proctree import Measured, measure
+from benchmarks.throughput_report import Row
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
+PY = sys.executable
+TOOLS = ("ceiling", "profile", "newsbeam", "serial", "trafilatura", "newspaper4k")
+DELAY = (0.1, 0.3)
+# The best DirectRunner settings found with --tune on a 2-core machine (see README_throughput).
+BEST_NEWSBEAM = "--direct_num_workers=2 --direct_running_mode=multi_processing"
+TUNE_CONFIGS = (
+    "--direct_num_workers=1 --direct_running_mode=in_memory",
+    "--direct_num_workers=2 --direct_running_mode=multi_threading",
+    "--direct_num_workers=2 --direct_running_mode=multi_processing",
+    "--direct_num_workers=2 --direct_running_mode=multi_processing --max-in-flight=8",
+    "--direct_num_workers=2 --direct_running_mode=multi_processing --max-in-flight=64 "
+    "--per-host-in-flight=4",
+)
+TRAFILATURA_SETTINGS = {"SSRF_PROTECTION": "off", "SLEEP_TIME": "0", "MIN_OUTPUT_SIZE": "250"}
+
+
+class Bench:
+    """The site, its files and every measured row of one benchmark invocation."""
+
+    def __init__(self, site: NewsSite, work: Path, args: argparse.Namespace) -> None:
+        self.site, self.work, self.args = site, work, args
+        self.rows: list[Row] = []
+        self.profile: dict[str, Any] | None = None
+        self.feeds_file = site.write_feed_list(work / "feeds.txt")
+        self.pages_file = work / "pages.pkl"
+        with self.pages_file.open("wb") as f:
+            pickle.dump([(site.url_of(p), p.body_gz) for p in site.pages], f)
+
+    def add(self, row: Row) -> Row:
+        self.rows.append(row)
+        print(f"  {report.row_line(row)}", flush=True)
+        return row
+
+    def worker(self, mode: str, *extra: str, timeout: float | None = None) -> tuple[dict, Measured]:
+        cmd = [PY, "-m", "benchmarks.throughput_workers", mode, *extra]
+        m = measure(cmd, timeout=timeout, cwd=REPO)
+        if m.returncode != 0 or not m.stdout.strip():
+            raise RuntimeError(f"{mode} failed ({m.returncode}): {m.stderr[-2000:]}")
+        return json.loads(m.stdout.strip().splitlines()[-1]), m
+
+    def ceiling(self, processes: int) -> Row:
+        res, m = self.worker(
+            "ceiling", "--pages", str(self.pages_file), "--processes", str(processes)
+        )
+        tool = f"ceiling: bare_extraction, {processes} process{'es' if processes > 1 else ''}"
+        return self.add(
+            Row(
+                tool,
+                False,
+                res["articles"],
+                res["attempted"],
+                res["seconds"],
+                m.peak_tree_mb,
+                m.cpu_s,
+                "HTML in memory; load time excluded",
+            )
+        )
+
+    def run_profile(self) -> None:
+        res, m = self.worker(
+            "profile", "--feeds", str(self.feeds_file), "--every", str(self.args.profile_every)
+        )
+        self.profile = res
+
+    def newsbeam(self, delay: bool, settings: str, label: str = "newsbeam") -> Row:
+        out = self.work / f"nb-{len(self.rows)}"
+        cmd = [
+            PY,
+            "-m",
+            "pipelines.cli",
+            "run",
+            "--feeds",
+            str(self.feeds_file),
+            "--output",
+            str(out),
+            "--allow-loopback",
+            "--no-robots",
+            "--all-stories",
+            *shlex.split(settings),
+        ]
+        m = measure(cmd, cwd=REPO, timeout=self.args.timeout)
+        summary_file = out / "summary.json"
+        if not summary_file.exists():
+            raise RuntimeError(f"newsbeam failed ({m.returncode}): {m.stderr[-3000:]}")
+        summary = json.loads(summary_file.read_text())
+        articles = report.extracted_by_newsbeam(summary, out)
+        note = settings + (f"; exit {m.returncode}" if m.returncode else "")
+        return self.add(
+            Row(
+                label,
+                delay,
+                articles,
+                summary.get("entries", 0),
+                m.seconds,
+                m.peak_tree_mb,
+                m.cpu_s,
+                note,
+            )
+        )
+
+    def serial(self, delay: bool) -> Row:
+        res, m = self.worker(
+            "serial", "--feeds", str(self.feeds_file), "--budget", str(self.args.budget)
+        )
+        note = f"stopped after {self.args.budget:.0f} s" if res.get("capped") else ""
+        return self.add(
+            Row(
+                "serial script: feedparser+requests+trafilatura",
+                delay,
+                res["articles"],
+                res["attempted"],
+                res["seconds"],
+                m.peak_tree_mb,
+                m.cpu_s,
+                note,
+            )
+        )
+
+    def newspaper4k(self, delay: bool) -> Row | None:
+        try:
+            import newspaper  # noqa: F401
+        except ImportError:
+            print("  newspaper4k: not installed (pip install newspaper4k into .venv to measure)")
+            return None
+        threads = str(self.args.newspaper_threads)
+        res, m = self.worker(
+            "newspaper4k",
+            "--feeds",
+            str(self.feeds_file),
+            "--threads",
+            threads,
+            "--budget",
+            str(self.args.budget),
+        )
+        note = f"fetch_news threads={threads}"
+        note += f"; stopped after {self.args.budget:.0f} s" if res.get("capped") else ""
+        return self.add(
+            Row(
+                "newspaper4k (feedparser for links)",
+                delay,
+                res["articles"],
+                res["attempted"],
+                res["seconds"],
+                m.peak_tree_mb,
+                m.cpu_s,
+                note,
+            )
+        )
+
+    def trafilatura(self, delay: bool, parallel: int) -> Row:
+        out = self.work / f"traf-{len(self.rows)}"
+        config = self.work / "trafilatura.cfg"
+        config.write_text(report.trafilatura_config(TRAFILATURA_SETTINGS))
+        cmd = [
+            str(Path(PY).parent / "trafilatura"),
+            "-i",
+            str(self.feeds_file),
+            "--feed",
+            "--parallel",
+            str(parallel),
+            "-o",
+            str(out),
+            "--no-comments",
+            "--with-metadata",
+            "--config-file",
+            str(config),
+        ]
+        m = measure(cmd, cwd=self.work, timeout=self.args.timeout)
+        files = list(out.glob("*")) if out.exists() else []
+        note = f"--parallel {parallel}, SLEEP_TIME=0, SSRF_PROTECTION=off"
+        if m.timed_out:
+            note += f"; stopped after {self.args.timeout:.0f} s"
+        if not files:
+            note += f"; nothing extracted: {m.stderr.strip()[-300:]}"
+        return self.add(
+            Row(
+                "trafilatura CLI (--feed)",
+                delay,
+                len(files),
+                len(self.site.pages),
+                m.seconds,
+                m.peak_tree_mb,
+                m.cpu_s,
+                note,
+            )
+        )
+
+
+def _run_site(bench: Bench, args: argparse.Namespace, delay: bool) -> None:
+    only = set(args.only)
+    bench.site.set_delay(*(DELAY if delay else (0.0, 0.0)))
+    print(f"site {'with a 100-300 ms delay' if delay else 'answering at once'}:", flush=True)
+    if not delay and "ceiling" in only:
+        bench.ceiling(1)
+        bench.ceiling(2)
+    if not delay and "profile" in only:
+        bench.run_profile()
+    if "newsbeam" in only:
+        for settings in TUNE_CONFIGS if args.tune else (args.newsbeam_settings,):
+            bench.newsbeam(delay, settings)
+    if "serial" in only:
+        bench.serial(delay)
+    if "trafilatura" in only:
+        for parallel in (4, 8, 16) if args.tune else (args.trafilatura_parallel,):
+            bench.trafilatura(delay, parallel)
+    if "newspaper4k" in only:
+        bench.newspaper4k(delay)
+
+
+def run_comparison(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    articles = source_articles(args.corpus, args.articles)
+    pages = build_pages(articles, args.hosts)
+    with NewsSite(pages, args.hosts, use_names=not args.no_names) as site:
+        print(
+            f"site: {len(pages)} articles, {len(site.feeds)} feeds on {args.hosts} hosts "
+            f"({report.mix(pages)})",
+            flush=True,
+        )
+        bench = Bench(site, work, args)
+        if not args.skip_nodelay:
+            _run_site(bench, args, delay=False)
+        if not args.skip_delay:
+            _run_site(bench, args, delay=True)
+    return {"rows": bench.rows, "profile": bench.profile, "articles": len(pages)}
+
+
+def run_scaling(args: argparse.Namespace, work: Path) -> list[Row]:
+    sizes = sorted(int(s) for s in args.scaling.split(","))
+    rows = []
+    for n in [50, *sizes]:
+        pages = build_pages(source_articles(args.corpus, n, streams_only=True), args.hosts)
+        folder = work / f"scale-{n}"
+        folder.mkdir()
+        with NewsSite(pages, args.hosts, use_names=not args.no_names) as site:
+            bench = Bench(site, folder, args)
+            row = bench.newsbeam(False, args.newsbeam_settings, label=f"newsbeam, {n} articles")
+            rows.append(replace(row, attempted=n))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=2000)
+    parser.add_argument("--hosts", type=int, default=8)
+    parser.add_argument(
+        "--only",
+        type=lambda s: s.split(","),
+        default=list(TOOLS),
+        help=f"comma-separated subset of {','.join(TOOLS)}",
+    )
+    parser.add_argument("--skip-delay", action="store_true")
+    parser.add_argument("--skip-nodelay", action="store_true")
+    parser.add_argument("--scaling", default="", help="e.g. 500,2000,8000 (newsbeam only)")
+    parser.add_argument("--tune", action="store_true", help="try several settings per tool")
+    parser.add_argument("--newsbeam-settings", default=BEST_NEWSBEAM)
+    parser.add_argument("--trafilatura-parallel", type=int, default=16)
+    parser.add_argument("--newspaper-threads", type=int, default=16)
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=90.0,
+        help="seconds after which the serial script and newspaper4k stop",
+    )
+    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--profile-every", type=int, default=2)
+    parser.add_argument("--no-names", action="store_true", help="IP URLs, no /etc/hosts")
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    if not args.corpus.is_dir():
+        print(f"skipped: corpus not found at {args.corpus}")
+        return 0
+    print(report.environment(), flush=True)
+    with tempfile.TemporaryDirectory(prefix="nb-throughput-") as tmp:
+        result: dict[str, Any] = {"rows": [], "profile": None, "articles": args.articles}
+        if args.only and (not args.scaling or set(args.only) - {"newsbeam"}):
+            result = run_comparison(args, Path(tmp))
+        scaling = run_scaling(args, Path(tmp)) if args.scaling else []
+    print(report.render(result["rows"], result["profile"], scaling, result["articles"]))
+    if args.json:
+        payload = {
+            **result,
+            "rows": [asdict(r) for r in result["rows"]],
+            "scaling": [asdict(r) for r in scaling],
+        }
+        args.json.write_text(json.dumps(payload, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

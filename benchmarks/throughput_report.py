@@ -1,0 +1,270 @@
+"""Tables, targets and environment for the throughput benchmark (``benchmarks/throughput.py``).
+
+Consumes the measured rows (``Row``: tool, delay, articles, attempted, seconds,
+peak memory, CPU seconds), the stage profile and the scaling rows; produces the Markdown
+tables and the PASS/FAIL lines of issue 8's targets. Also reads newsbeam's run summary and
+writes trafilatura's settings file.
+"""
+
+from __future__ import annotations
+
+import configparser
+import io
+import json
+import os
+import platform
+import subprocess
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+# Discard reasons given after extraction: the article was extracted, then set aside.
+AFTER_EXTRACTION = ("enrich", "tag", "dedup")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured run: a tool on the site, with or without the delay."""
+
+    tool: str
+    delay: bool
+    articles: int
+    attempted: int
+    seconds: float
+    peak_mb: float
+    cpu_s: float = 0.0
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        """Articles per second."""
+        return self.articles / self.seconds if self.seconds > 0 else 0.0
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+def environment() -> str:
+    """CPU, Python, library versions, the commit and the machine's load right now."""
+    dirty = _git("status", "--porcelain", "--", "pipelines", "transforms")
+    commit = _git("rev-parse", "--short", "HEAD") + (" (+ uncommitted changes)" if dirty else "")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"environment: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), "
+        f"{platform.machine()}, Python {platform.python_version()}, apache-beam "
+        f"{_version('apache-beam')}, trafilatura {_version('trafilatura')}, newspaper4k "
+        f"{_version('newspaper4k')}, feedparser {_version('feedparser')}; commit {commit}; "
+        f"load average {load}"
+    )
+
+
+def mix(pages: Sequence[Any]) -> str:
+    """ "181 zyte, 30 newspaper4k, ..." for the site's pages."""
+    counts = Counter(p.source for p in pages)
+    return ", ".join(f"{n} {source}" for source, n in counts.items())
+
+
+def row_line(row: Row) -> str:
+    """One row as a progress line."""
+    return (
+        f"{row.tool}: {row.articles}/{row.attempted} articles in {row.seconds:.1f} s = "
+        f"{row.rate:.1f}/s, peak {row.peak_mb:.0f} MB, CPU {row.cpu_s:.0f} s  {row.note}"
+    )
+
+
+def extracted_by_newsbeam(summary: dict[str, Any], output: Path) -> int:
+    """Articles newsbeam extracted: published, plus those set aside after extraction."""
+    later = 0
+    for path in output.glob("discarded*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and json.loads(line).get("stage") in AFTER_EXTRACTION:
+                later += 1
+    return int(summary.get("published", 0)) + later
+
+
+def trafilatura_config(overrides: dict[str, str]) -> str:
+    """trafilatura's own settings file with ``overrides`` applied to [DEFAULT]."""
+    import trafilatura
+
+    parser = configparser.ConfigParser()
+    parser.read(Path(trafilatura.__file__).parent / "settings.cfg")
+    for key, value in overrides.items():
+        parser["DEFAULT"][key] = value
+    out = io.StringIO()
+    parser.write(out)
+    return out.getvalue()
+
+
+def _best(rows: Sequence[Row], prefix: str, delay: bool) -> Row | None:
+    found = [r for r in rows if r.tool.startswith(prefix) and r.delay == delay]
+    return max(found, key=lambda r: r.rate) if found else None
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def comparison_table(rows: Sequence[Row]) -> str:
+    """The main table: every row with its speed ratio to newsbeam on the same site."""
+    lines = [
+        "| site | tool | articles/s | articles (of entries) | seconds | peak memory | "
+        "newsbeam ÷ tool | notes |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        nb = _best(rows, "newsbeam", row.delay) or _best(rows, "newsbeam", False)
+        ratio = f"{nb.rate / row.rate:.2f}x" if nb and row.rate else "-"
+        lines.append(
+            f"| {'100-300 ms' if row.delay else 'at once'} | {row.tool} | {row.rate:.1f} | "
+            f"{row.articles} ({row.attempted}) | {row.seconds:.1f} | {row.peak_mb:.0f} MB | "
+            f"{ratio} | {row.note} |"
+        )
+    return "\n".join(lines)
+
+
+def profile_table(profile: dict[str, Any] | None, newsbeam: Row | None) -> tuple[str, float]:
+    """Where newsbeam's CPU goes, and the share that is not extraction (NaN if unknown)."""
+    if not profile or not profile.get("articles"):
+        return "profile: not measured", float("nan")
+    n = profile["articles"]
+    per = {stage: cpu / n * 1000 for stage, (_wall, cpu) in profile["stages"].items()}
+    total = newsbeam.cpu_s / newsbeam.articles * 1000 if newsbeam and newsbeam.articles else 0.0
+    lines = [
+        f"Profile: newsbeam's stage cores run serially on {n} articles of the same site "
+        "(CPU ms per extracted article), against the CPU time of the whole newsbeam run "
+        "(all its processes) per article" + (f": {total:.1f} ms" if total else ""),
+        "| stage | CPU ms/article | share of the newsbeam run |",
+        "|---|---:|---:|",
+    ]
+    for stage in ("feeds", "fetch", "extract", "enrich", "tag", "dedup"):
+        ms = per.get(stage, 0.0)
+        share = f"{ms / total:.1%}" if total else "-"
+        lines.append(f"| {stage} | {ms:.2f} | {share} |")
+    if total:
+        rest = total - sum(per.values())
+        lines.append(
+            f"| Beam overhead, start-up, records between stages, sinks (the rest) | "
+            f"{rest:.2f} | {rest / total:.1%} |"
+        )
+        return "\n".join(lines), 1 - per.get("extract", 0.0) / total
+    return "\n".join(lines), float("nan")
+
+
+def scaling_table(rows: Sequence[Row]) -> tuple[str, float, float]:
+    """Articles/s by size; per-article cost ratios (largest vs smallest of 500+) raw and marginal.
+
+    The marginal cost of a size removes the fixed start-up cost: (seconds(n) - seconds(50))
+    / (articles(n) - articles(50)), using the 50-article run.
+    """
+    if len(rows) < 3:
+        return "", float("nan"), float("nan")
+    base, sized = rows[0], rows[1:]
+    lines = [
+        "| articles | articles/s | seconds | ms/article | marginal ms/article | peak memory |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    raw, marginal = [], []
+    for r in sized:
+        cost = r.seconds / r.articles * 1000
+        extra = (r.seconds - base.seconds) / max(r.articles - base.articles, 1) * 1000
+        raw.append(cost)
+        marginal.append(extra)
+        lines.append(
+            f"| {r.attempted} | {r.rate:.1f} | {r.seconds:.1f} | {cost:.1f} | {extra:.1f} | "
+            f"{r.peak_mb:.0f} MB |"
+        )
+    lines.append(f"(fixed cost: the 50-article run took {base.seconds:.1f} s)")
+    return "\n".join(lines), raw[-1] / raw[0], marginal[-1] / marginal[0]
+
+
+def render(
+    rows: Sequence[Row],
+    profile: dict[str, Any] | None,
+    scaling: Sequence[Row],
+    n_articles: int,
+) -> str:
+    """Every table and the targets."""
+    parts = []
+    if rows:
+        parts.append(comparison_table(rows))
+    prof, non_extraction = profile_table(profile, _best(rows, "newsbeam", False))
+    parts.append(prof)
+    scale, raw_ratio, marginal_ratio = scaling_table(scaling)
+    if scale:
+        parts.append("Scaling (newsbeam, stream articles only, site answering at once)\n" + scale)
+    ceiling = _best(rows, "ceiling: bare_extraction, 2", False)
+    nb0, nb1 = _best(rows, "newsbeam", False), _best(rows, "newsbeam", True)
+    traf, serial = _best(rows, "trafilatura", True), _best(rows, "serial", True)
+
+    def frac(r: Row) -> float:
+        return r.articles / r.attempted if r.attempted else 0.0
+
+    checks = [
+        (
+            "no delay: newsbeam >= 80% of the 2-process ceiling",
+            nb0 and ceiling and (nb0.rate / ceiling.rate, nb0.rate >= 0.8 * ceiling.rate),
+        ),
+        (
+            "100-300 ms delay: newsbeam >= 70% of the 2-process ceiling",
+            nb1 and ceiling and (nb1.rate / ceiling.rate, nb1.rate >= 0.7 * ceiling.rate),
+        ),
+        (
+            "delay: newsbeam >= 2x trafilatura CLI, at least as many articles",
+            nb1
+            and traf
+            and traf.rate
+            and (nb1.rate / traf.rate, nb1.rate >= 2 * traf.rate and nb1.articles >= traf.articles),
+        ),
+        (
+            "delay: newsbeam >= 5x the serial script, at least as large a share extracted",
+            nb1
+            and serial
+            and serial.rate
+            and (nb1.rate / serial.rate, nb1.rate >= 5 * serial.rate and frac(nb1) >= frac(serial)),
+        ),
+    ]
+    lines = ["Targets:"]
+    for name, outcome in checks:
+        if outcome:
+            value, ok = outcome
+            lines.append(f"- {name}: {value:.2f} -> {_verdict(ok)}")
+        else:
+            lines.append(f"- {name}: n/a (not measured)")
+    peaks = [r.peak_mb for r in rows if r.tool.startswith("newsbeam")]
+    if peaks and n_articles >= 2000:
+        lines.append(
+            f"- peak memory < 2 GB ({n_articles} articles): {max(peaks):.0f} MB -> "
+            f"{_verdict(max(peaks) < 2048)}"
+        )
+    else:
+        lines.append("- peak memory < 2 GB for 2,000 articles: n/a (needs --articles >= 2000)")
+    if non_extraction == non_extraction:  # not NaN
+        lines.append(
+            f"- non-extraction share of newsbeam's CPU < 20%: {non_extraction:.1%} -> "
+            f"{_verdict(non_extraction < 0.2)}"
+        )
+    if raw_ratio == raw_ratio:
+        lines.append(
+            f"- per-article cost at the largest size within 1.25x of 500: raw "
+            f"{raw_ratio:.2f}, marginal {marginal_ratio:.2f} -> "
+            f"{_verdict(max(raw_ratio, marginal_ratio) <= 1.25)}"
+        )
+    parts.append("\n".join(lines))
+    return "\n\n".join(parts)
