@@ -235,13 +235,14 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     published = flatten_all((clustered[OK], clustered[LINKS]), "CollectPublished")
 
     streaming = config.streaming
-    stages = [polled, deduped, unseen, fetched, extracted, enriched, tagged, clustered]
+    stages = (polled, deduped, unseen, fetched, extracted, enriched, tagged, clustered)
+    failing = [s[FAILURES] for s in stages]
     if config.topic:
         delivered = published | "PublishStories" >> PublishStories(config.topic)
-        stages.append(delivered)
+        failing.append(delivered[FAILURES])
         published = delivered[OK]
     published | "WriteStories" >> WriteStories(config.output_dir, streaming)
-    failures = flatten_all((s[FAILURES] for s in stages), "CollectFailures")
+    failures = flatten_all(failing, "CollectFailures")
     if config.dead_letter_topic:
         # Every dead letter is written to the file and counted there; those the topic
         # refuses come back as extra records that count no entry.
