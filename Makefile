@@ -20,11 +20,11 @@ test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check pipelines transforms tests benchmarks
-	$(BIN)/ruff format --check pipelines transforms tests benchmarks
+	$(BIN)/ruff check pipelines transforms tests benchmarks deploy tools
+	$(BIN)/ruff format --check pipelines transforms tests benchmarks deploy tools
 
 typecheck: venv
-	$(BIN)/mypy pipelines transforms
+	$(BIN)/mypy pipelines transforms benchmarks deploy
 
 bench-quality: venv
 	$(BIN)/python -m benchmarks.extraction_quality
