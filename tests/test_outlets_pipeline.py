@@ -1,0 +1,102 @@
+"""Who published it, end to end: a state-media host and an independent one, told apart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main
+from pipelines.loopback import FeedItem, LoopbackSite, Response, rss_feed
+from tests.conftest import article_html, assert_accounting, run_newsbeam
+from tests.emulator import PROJECT, pull_all, unique
+from tests.test_pipeline_e2e import WHEN, WIRE_STORY, seed_story
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.emulator]
+
+
+def test_state_media_and_independent_outlets_are_told_apart(
+    site: LoopbackSite, tmp_path: Path, pubsub_emulator: str
+) -> None:
+    state_tv, daily = site.add_host("state_tv"), site.add_host("daily")
+    title, text = seed_story()
+    stories = {
+        "state_tv": ("/tiktok", title, text),
+        "daily": ("/tiktok-sale", "TikTok ordered to find a buyer within 120 days", WIRE_STORY),
+    }
+    feeds = []
+    for host, (path, headline, body) in stories.items():
+        base = site.base_url(host)
+        site.route(host, path, Response(body=article_html(headline, body, base + path)))
+        item = FeedItem(headline, base + path, base + path, "", WHEN)
+        site.route(
+            host,
+            "/rss",
+            Response(body=rss_feed(host, base, [item]), content_type="application/rss+xml"),
+        )
+        feeds.append(f"{base}/rss\n")
+    feed_list = tmp_path / "feeds.txt"
+    feed_list.write_text("".join(feeds))
+    state_ip, daily_ip = (b.split("//")[1].split(":")[0] for b in (state_tv, daily))
+    outlets = tmp_path / "outlets.csv"
+    outlets.write_text(
+        "domain,name,country,language,state_affiliation\n"
+        f"{state_ip},Loopback State Television,CN,en,SC\n"
+        f"{daily_ip},The Loopback Daily,GB,en,\n"
+    )
+    topic, everything = unique("stories"), unique("all")
+    assert (
+        main(
+            [
+                "topics",
+                "setup",
+                "--project",
+                PROJECT,
+                "--topic",
+                topic,
+                "--subscription",
+                everything,
+            ]
+        )
+        == 0
+    )
+
+    out = run_newsbeam(
+        feed_list,
+        tmp_path / "out",
+        "--no-robots",
+        "--outlets",
+        str(outlets),
+        "--topic",
+        f"projects/{PROJECT}/topics/{topic}",
+    )
+
+    assert_accounting(out)
+    by_host = {s["outlet"]["domain"]: s for s in out.stories}
+    assert by_host[state_ip]["outlet"] == {
+        "domain": state_ip,
+        "name": "Loopback State Television",
+        "country": "CN",
+        "language": "en",
+        "state_affiliation": "SC",
+        "state_media": True,
+    }
+    assert by_host[daily_ip]["outlet"] == {
+        "domain": daily_ip,
+        "name": "The Loopback Daily",
+        "country": "GB",
+        "language": "en",
+        "state_affiliation": None,
+        "state_media": False,
+    }
+    assert all("tiktok" in s["platforms"] for s in out.stories)
+    assert out.summary["outlets"]["state_affiliation"] == {"SC": 1, "none": 1}
+
+    messages = pull_all(f"projects/{PROJECT}/subscriptions/{everything}", expected=2)
+    attributes = {m.attributes["outlet_domain"]: dict(m.attributes) for m in messages}
+    assert attributes[state_ip]["outlet_country"] == "CN"
+    assert attributes[state_ip]["outlet_state_affiliation"] == "SC"
+    assert attributes[daily_ip]["outlet_country"] == "GB"
+    assert "outlet_state_affiliation" not in attributes[daily_ip]
+    assert {json.loads(m.data)["outlet"]["domain"] for m in messages} == {state_ip, daily_ip}
