@@ -32,7 +32,8 @@ from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 from pipelines.options import NewsbeamOptions
 from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
 from transforms.common import DISCARDED, FAILURES, OK, flatten_all
-from transforms.dedup import LINKS, ClusterStories, DedupEntries
+from transforms.dedup import LINKS, ClusterStories
+from transforms.dedup_entries import DedupEntries
 from transforms.enrich import EnrichArticles
 from transforms.extract import ExtractArticles
 from transforms.feedlist import read_feed_list

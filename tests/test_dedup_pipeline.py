@@ -18,7 +18,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
 from transforms.common import DISCARDED, OK
-from transforms.dedup import LINKS, ClusterStories, DedupEntries
+from transforms.dedup import LINKS, ClusterStories
+from transforms.dedup_entries import DedupEntries
 from transforms.records import (
     Article,
     FeedEntry,

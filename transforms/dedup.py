@@ -1,10 +1,4 @@
-"""Deduplication stages: ``DedupEntries`` (same entry key), ``ClusterStories`` (same story).
-
-``DedupEntries`` consumes ``FeedEntry`` records right after polling and produces the first entry
-of each ``FeedEntry.key`` (main output) and ``Discard(stage="dedup_entries", reason=
-"duplicate_url")`` for later ones. It is a stateful DoFn keyed by the entry key: the state is the
-time the key was last seen, kept for ``ttl_seconds`` after the last sighting (a feed that keeps
-listing an entry for weeks keeps it suppressed), cleared by an event-time timer.
+"""ClusterStories: one story, one alert, however many outlets carry it.
 
 ``ClusterStories`` consumes ``TaggedStory`` records and produces, per story, exactly one of: the
 story on the main output (the first of its cluster, with ``cluster_id``; in ``publish`` mode
@@ -45,12 +39,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.coders import FloatCoder, PickleCoder
+from apache_beam.coders import PickleCoder
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
     BagStateSpec,
@@ -58,8 +52,7 @@ from apache_beam.transforms.userstate import (
     TimerSpec,
     on_timer,
 )
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import Duration, Timestamp
+from apache_beam.utils.timestamp import Duration
 
 from transforms.common import DISCARDED, FAILURES, OK
 from transforms.minhash import (
@@ -70,96 +63,9 @@ from transforms.minhash import (
     make_claim,
     pick_verdict,
 )
-from transforms.records import Discard, Failure, FeedEntry, TaggedStory
+from transforms.records import Discard, Failure, TaggedStory
+from transforms.ttl import DEFAULT_TTL_SECONDS, Clock, gc_time, now_from
 from transforms.urls import canonicalize_url
-
-Clock = Callable[[], float]
-DEFAULT_TTL_SECONDS = 7 * 24 * 3600.0
-
-
-def _now(clock: Clock | None, timestamp: Timestamp) -> float:
-    return float(clock()) if clock is not None else float(timestamp)
-
-
-def _gc_time(timestamp: Timestamp, ttl_seconds: float) -> Timestamp:
-    """When the state of an element seen at ``timestamp`` may be dropped (within the window)."""
-    return min(timestamp + Duration(seconds=ttl_seconds), GlobalWindow().max_timestamp())
-
-
-# State and timer parameters as module-level singletons (Beam reads them from the defaults).
-_LAST_SEEN = ReadModifyWriteStateSpec("last_seen", FloatCoder())
-_ENTRY_EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
-_LAST_SEEN_PARAM = beam.DoFn.StateParam(_LAST_SEEN)
-_ENTRY_EXPIRY_PARAM = beam.DoFn.TimerParam(_ENTRY_EXPIRY)
-
-
-class _DedupEntriesFn(beam.DoFn):
-    def __init__(self, ttl_seconds: float, clock: Clock | None, gc_timers: bool) -> None:
-        self._ttl = ttl_seconds
-        self._clock = clock
-        self._gc_timers = gc_timers
-
-    def process(
-        self,
-        element: tuple[str, FeedEntry],
-        timestamp: Any = beam.DoFn.TimestampParam,
-        last_seen: Any = _LAST_SEEN_PARAM,
-        expiry: Any = _ENTRY_EXPIRY_PARAM,
-    ) -> Iterator[Any]:
-        key, entry = element
-        now = _now(self._clock, timestamp)
-        previous = last_seen.read()
-        last_seen.write(now)
-        if self._gc_timers:
-            expiry.set(_gc_time(timestamp, self._ttl))
-        if previous is not None and now - previous <= self._ttl:
-            yield beam.pvalue.TaggedOutput(
-                DISCARDED, Discard("dedup_entries", key, "duplicate_url", entry.feed_url)
-            )
-            return
-        yield entry
-
-    @on_timer(_ENTRY_EXPIRY)
-    def _expire(self, last_seen: Any = _LAST_SEEN_PARAM) -> None:
-        last_seen.clear()
-
-
-class DedupEntries(beam.PTransform):
-    """PCollection[FeedEntry] -> ok: FeedEntry (first per key), discarded: Discard, failures.
-
-    Args:
-        ttl_seconds: how long a key is remembered after it was last seen.
-        clock: optional ``() -> seconds since the epoch``; default: the element's event time.
-        gc_timers: clear expired state with event-time timers. Pass False on Beam's local
-            runner, where event-time timers fire as soon as they are set (the watermark
-            jumps ahead): the TTL is still enforced when a key is seen again, but state is
-            then kept for the whole run.
-    """
-
-    def __init__(
-        self,
-        ttl_seconds: float = DEFAULT_TTL_SECONDS,
-        clock: Clock | None = None,
-        gc_timers: bool = True,
-    ):
-        super().__init__()
-        self._ttl = ttl_seconds
-        self._clock = clock
-        self._gc_timers = gc_timers
-
-    def expand(self, entries: beam.PCollection) -> Any:
-        return (
-            entries
-            | "KeyByEntryKey"
-            >> beam.Map(lambda e: (e.key, e)).with_output_types(tuple[str, FeedEntry])
-            | "FirstPerKey"
-            >> beam.ParDo(_DedupEntriesFn(self._ttl, self._clock, self._gc_timers)).with_outputs(
-                FAILURES, DISCARDED, main=OK
-            )
-        )
-
-
-# --------------------------------------------------------------------------- ClusterStories
 
 LINKS = "links"
 DUPLICATE_MODES = ("drop", "link", "publish")
@@ -199,7 +105,7 @@ class _ProbeFn(beam.DoFn):
         self._clock = clock
 
     def process(self, story: TaggedStory, timestamp: Any = beam.DoFn.TimestampParam) -> Any:
-        now = _now(self._clock, timestamp)
+        now = now_from(self._clock, timestamp)
         article = story.story.article
         try:
             fp = fingerprint(article.title, article.text, self._params)
@@ -248,7 +154,7 @@ class _ClaimFn(beam.DoFn):
         if held is None or new.order() < held.order():
             held_state.write((uid, claim_bytes))
             if self._gc_timers:
-                expiry.set(_gc_time(timestamp, self._ttl))
+                expiry.set(gc_time(timestamp, self._ttl))
             if held is not None and held_uid != uid:
                 # An earlier story reached this key after a later one had claimed it: tell
                 # the later one, whose verdict waits for the watermark (see _VerdictFn).
@@ -297,7 +203,7 @@ class _VerdictFn(beam.DoFn):
         inbox.add(element[1])
         if element[1][0] == "story":
             decide.set(timestamp + _SETTLE)
-        flush.set(_gc_time(timestamp, self._ttl))
+        flush.set(gc_time(timestamp, self._ttl))
 
     @on_timer(_DECIDE)
     def _on_settled(self, inbox: Any = _INBOX_PARAM) -> Iterator[Any]:

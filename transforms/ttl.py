@@ -1,0 +1,28 @@
+"""Time for keyed state with a time-to-live: where "now" comes from, and when state may go.
+
+Every stateful dedup step reads "now" from an injected ``clock()`` when there is one (tests,
+one-shot runs that remember across runs), else from the element's event timestamp. Expiry is
+decided by comparing that "now" with the stored time; event-time timers only garbage-collect
+state that nobody asks about any more (and are left off on the local runner, where they fire
+as soon as they are set).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import Duration, Timestamp
+
+Clock = Callable[[], float]
+DEFAULT_TTL_SECONDS = 7 * 24 * 3600.0
+
+
+def now_from(clock: Clock | None, timestamp: Timestamp) -> float:
+    """Seconds since the epoch: the clock's time, else the element's event time."""
+    return float(clock()) if clock is not None else float(timestamp)
+
+
+def gc_time(timestamp: Timestamp, ttl_seconds: float) -> Timestamp:
+    """When the state of an element seen at ``timestamp`` may be dropped (within the window)."""
+    return min(timestamp + Duration(seconds=ttl_seconds), GlobalWindow().max_timestamp())
