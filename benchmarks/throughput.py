@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import shlex
 import sys
@@ -117,7 +118,9 @@ class Bench:
             "--all-stories",
             *shlex.split(settings),
         ]
-        m = measure(cmd, cwd=REPO, timeout=self.args.timeout)
+        source = self.args.newsbeam_source
+        env = {**os.environ, "PYTHONPATH": str(source)} if source != REPO else None
+        m = measure(cmd, cwd=source, env=env, timeout=self.args.timeout)
         summary_file = out / "summary.json"
         if not summary_file.exists():
             raise RuntimeError(f"newsbeam failed ({m.returncode}): {m.stderr[-3000:]}")
@@ -305,11 +308,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-names", action="store_true", help="IP URLs, no /etc/hosts")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--newsbeam-source",
+        type=Path,
+        default=REPO,
+        help="run newsbeam from this source tree (e.g. `git archive COMMIT` unpacked)",
+    )
     args = parser.parse_args(argv)
     if not args.corpus.is_dir():
         print(f"skipped: corpus not found at {args.corpus}")
         return 0
-    print(report.environment(), flush=True)
+    print(report.environment(args.newsbeam_source), flush=True)
     with tempfile.TemporaryDirectory(prefix="nb-throughput-") as tmp:
         result: dict[str, Any] = {"rows": [], "profile": None, "articles": args.articles}
         if args.only and (not args.scaling or set(args.only) - {"newsbeam"}):

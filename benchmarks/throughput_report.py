@@ -61,10 +61,12 @@ def _git(*args: str) -> str:
         return "unknown"
 
 
-def environment() -> str:
+def environment(newsbeam_source: Path = REPO) -> str:
     """CPU, Python, library versions, the commit and the machine's load right now."""
     dirty = _git("status", "--porcelain", "--", "pipelines", "transforms")
     commit = _git("rev-parse", "--short", "HEAD") + (" (+ uncommitted changes)" if dirty else "")
+    if newsbeam_source.resolve() != REPO:
+        commit += f"; newsbeam itself run from {newsbeam_source}"
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"environment: {os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), "
