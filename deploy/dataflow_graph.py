@@ -20,6 +20,7 @@ Regenerate the golden file on purpose (after adding, removing or renaming a step
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -69,6 +70,19 @@ def _batch_config() -> RunConfig:
     )
 
 
+def _streaming_config() -> RunConfig:
+    """The template's graph: always on, on Dataflow, publishing to the topics."""
+    return dataclasses.replace(
+        _batch_config(),
+        streaming=True,
+        local_runner=False,
+        poll_interval=300.0,
+        start_time=1_800_000_000.0,
+        topic="projects/newsbeam-offline/topics/tagged-stories",
+        dead_letter_topic="projects/newsbeam-offline/topics/newsbeam-dead-letters",
+    )
+
+
 @dataclass(frozen=True)
 class Variant:
     """One shape of the graph: how to configure it and which extra flags it runs with."""
@@ -77,10 +91,9 @@ class Variant:
     args: tuple[str, ...] = ()
 
 
-# Add the streaming graph here (e.g. "streaming": Variant(_streaming_config, ("--streaming",)))
-# and regenerate the golden file: the test then guards its step names too.
 VARIANTS: dict[str, Variant] = {
     "batch": Variant(_batch_config),
+    "streaming": Variant(_streaming_config, ("--streaming",)),
 }
 
 

@@ -2,27 +2,27 @@
 
 ``ClusterStories`` consumes ``TaggedStory`` records and produces, per story, exactly one of: the
 story on the main output (the first of its cluster, with ``cluster_id``; in ``publish`` mode
-also later copies, with ``duplicate_of``), a :class:`DuplicateLink` on the ``links`` output
+also later copies, with ``duplicate_of``), a :class:`DuplicateLink` on the main output
 (``link`` mode), or ``Discard(stage="dedup", reason="duplicate")`` (``drop`` mode). Failures
 (a text that cannot be fingerprinted) go to ``failures``. The logic is
 ``transforms.minhash``; the graph is three steps, none with a global key:
 
-1. ``Fingerprint`` (stateless): MinHash the story; emit the story keyed by a per-element id,
-   and one probe ``(lookup key, (element id, claim))`` per key: the canonical URL, the exact
-   text hash and 16 LSH bands (a too-short or boilerplate-only text has the URL key only).
+1. ``Fingerprint`` (stateless): MinHash the story; emit one probe ``(lookup key, (element
+   id, claim))`` per key: the canonical URL, the exact text hash and 16 LSH bands (a
+   too-short or boilerplate-only text has the URL key only). The first probe also carries the
+   story, which step 2 forwards to step 3, so step 3 has a single input.
 2. ``ClaimPerKey`` (keyed by lookup key, so it scales out by band bucket): the state is the
    earliest claim seen under the key (story id, time, 2-bit MinHash sketch, title bits: ~46
    bytes). Each probe gets back what the key held before it (or nothing), and claims the key
-   if it was empty, expired, or held by a later story. Claims expire ``ttl_seconds`` after
-   they were made; an event-time timer clears them.
-   When an earlier story reaches a key that a later one already claimed, the key also sends
-   the later one a correction (``earlier``), so probe arrival order does not matter.
+   if it was empty, expired, or held by a later story. When an earlier story reaches a key
+   that a later one had claimed, the later one also gets a correction (``earlier``). Claims
+   expire ``ttl_seconds`` after they were made; an event-time timer clears them.
 3. ``VerdictPerStory`` (keyed by element id): buffers the story and its answers until the
    watermark passes the story's time (every story of the same poll has probed by then) and
-   every key has answered, then takes one verdict (``minhash.pick_verdict``): the earliest
-   earlier story that passes verification (similarity and boilerplate guards) is what the
-   story duplicates. Because a candidate must be earlier by ``(time, story id)``, two copies
-   that race through different buckets cannot both be called duplicates, nor both be first.
+   every key has answered, then takes one verdict (``minhash.pick_verdict``): the earliest earlier
+   story that passes verification (similarity and boilerplate guards) is what the story
+   duplicates. Because a candidate must be earlier by ``(time, story id)``, two copies that
+   race through different buckets cannot both be called duplicates, nor both be first.
 
 Known limit: a copy claims the empty buckets it reaches before its verdict is known, with its
 own id as cluster id; a third story that resembles only that copy gets the copy's id as
@@ -67,7 +67,6 @@ from transforms.records import Discard, Failure, TaggedStory
 from transforms.ttl import DEFAULT_TTL_SECONDS, Clock, gc_time, now_from
 from transforms.urls import canonicalize_url
 
-LINKS = "links"
 DUPLICATE_MODES = ("drop", "link", "publish")
 
 
@@ -98,7 +97,12 @@ def _uid(story: TaggedStory, seen_at: float) -> str:
 
 
 class _ProbeFn(beam.DoFn):
-    """Step 0: fingerprint a story; send it to its verdict key and a probe to each lookup key."""
+    """Step 0: fingerprint a story; send a probe to each lookup key.
+
+    The first probe also carries the story itself, which ClaimPerKey forwards to the verdict
+    step, so that step has one input (a Flatten of two inputs into a stateful step made
+    Beam's local runner hold its data until a streaming run ended).
+    """
 
     def __init__(self, params: DedupParams, clock: Clock | None) -> None:
         self._params = params
@@ -118,9 +122,9 @@ class _ProbeFn(beam.DoFn):
             return
         claim = make_claim(story.story_id, story.story_id, now, fp).encode()
         uid = _uid(story, now)
-        yield uid, ("story", story, claim, len(keys))
-        for key in keys:
-            yield beam.pvalue.TaggedOutput(_PROBES, (key, (uid, claim)))
+        for n, key in enumerate(keys):
+            payload = (story, len(keys)) if n == 0 else None
+            yield key, (uid, claim, payload)
 
 
 _PROBES = "probes"
@@ -140,12 +144,15 @@ class _ClaimFn(beam.DoFn):
 
     def process(
         self,
-        element: tuple[bytes, tuple[str, bytes]],
+        element: tuple[bytes, tuple[str, bytes, Any]],
         timestamp: Any = beam.DoFn.TimestampParam,
         held_state: Any = _HELD_PARAM,
         expiry: Any = _CLAIM_EXPIRY_PARAM,
     ) -> Iterator[tuple[Any, tuple[Any, ...]]]:
-        key, (uid, claim_bytes) = element
+        key, (uid, claim_bytes, payload) = element
+        if payload is not None:  # the story itself, on its way to its verdict
+            story, n_keys = payload
+            yield uid, ("story", story, claim_bytes, n_keys)
         new = Claim.decode(claim_bytes)
         held_uid, raw = held_state.read() or (None, None)
         held = Claim.decode(raw) if raw is not None else None
@@ -179,12 +186,13 @@ _SETTLE = Duration(micros=1)
 
 
 class _VerdictFn(beam.DoFn):
-    """Step 2, keyed by story element: once settled, one verdict, one output.
+    """Step 3, keyed by story element: once settled, one verdict, one output.
 
-    The verdict is taken when the watermark passes the story's time (``_DECIDE``) if every
-    key has answered by then, else when the state expires (``_FLUSH``). Answers are the
-    keys' replies (``found``) and corrections from keys that an earlier story reached after
-    this one (``earlier``), so whichever copy's probes arrive first, the earliest copy wins.
+    Answers are the keys' replies (``found``) and corrections from keys that an earlier
+    story reached after this one had claimed them (``earlier``). The verdict is taken when
+    the watermark passes the story's time (``_DECIDE``) if every key has answered by then,
+    else when the state expires (``_FLUSH``); so whichever copy's probes arrive first, the
+    earliest copy wins.
     """
 
     def __init__(self, params: DedupParams, mode: str, ttl_seconds: float) -> None:
@@ -249,7 +257,7 @@ class _VerdictFn(beam.DoFn):
                 _story_url(story),
                 story.story.outlet.domain,
             )
-            yield beam.pvalue.TaggedOutput(LINKS, link)
+            yield link
         else:
             yield beam.pvalue.TaggedOutput(
                 DISCARDED,
@@ -258,12 +266,12 @@ class _VerdictFn(beam.DoFn):
 
 
 class ClusterStories(beam.PTransform):
-    """PCollection[TaggedStory] -> ok: TaggedStory, links: DuplicateLink, discarded, failures.
+    """PCollection[TaggedStory] -> ok: TaggedStory | DuplicateLink, discarded, failures.
 
     Args:
         ttl_seconds: how long a story's claims are kept (default 7 days).
         mode: ``drop`` later copies (a ``duplicate`` discard), ``link`` them (a
-            :class:`DuplicateLink` on the ``links`` output) or ``publish`` them in full with
+            :class:`DuplicateLink` on the main output) or ``publish`` them in full with
             ``duplicate_of`` set.
         clock: optional ``() -> seconds since the epoch``; default: the element's event time.
         params: near-duplicate thresholds (``transforms.minhash.DedupParams``).
@@ -293,24 +301,19 @@ class ClusterStories(beam.PTransform):
     def expand(self, stories: beam.PCollection) -> Any:
         probed = stories | "Fingerprint" >> beam.ParDo(
             _ProbeFn(self._params, self._clock)
-        ).with_outputs(_PROBES, FAILURES, main="stories")
-        answers = (
+        ).with_outputs(FAILURES, main=_PROBES)
+        verdicts = (
             probed[_PROBES]
             | "TypeProbes" >> beam.Map(lambda kv: kv).with_output_types(tuple[bytes, Any])
             | "ClaimPerKey" >> beam.ParDo(_ClaimFn(self._ttl, self._gc_timers))
-        )
-        verdicts = (
-            (probed["stories"], answers)
-            | "JoinAnswers" >> beam.Flatten()
             | "TypeAnswers" >> beam.Map(lambda kv: kv).with_output_types(tuple[str, Any])
             | "VerdictPerStory"
             >> beam.ParDo(_VerdictFn(self._params, self._mode, self._ttl)).with_outputs(
-                LINKS, DISCARDED, main=OK
+                DISCARDED, main=OK
             )
         )
         return {
             OK: verdicts[OK],
-            LINKS: verdicts[LINKS],
             DISCARDED: verdicts[DISCARDED],
             FAILURES: probed[FAILURES],
         }
