@@ -1,0 +1,80 @@
+"""One-shot runs remember between runs (--state-dir): run twice, nothing is done twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.loopback import FeedItem, LoopbackSite, Response, rss_feed
+from tests.conftest import article_html, assert_accounting, run_newsbeam
+from tests.test_pipeline_e2e import OFF_TOPIC, WHEN, WIRE_STORY, seed_story
+
+pytestmark = pytest.mark.pipeline
+
+RSS = "application/rss+xml"
+
+
+def test_second_run_on_unchanged_feeds_fetches_and_publishes_nothing(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    tagged, plain = site.add_host("tagged"), site.add_host("plain")
+    title, text = seed_story()
+    pages = {
+        "tagged": [("/seed", title, text), ("/cup", "Late goal seals cup win", OFF_TOPIC)],
+        "plain": [("/sale", "TikTok ordered to find a buyer within 120 days", WIRE_STORY)],
+    }
+    for host, rows in pages.items():
+        base = site.base_url(host)
+        items = [FeedItem(h, base + p, base + p, "", WHEN) for p, h, _ in rows]
+        for path, headline, body in rows:
+            site.route(host, path, Response(body=article_html(headline, body, base + path)))
+        # One feed sends an ETag; the other sends no validators at all (its body hash tells).
+        etag = '"v1"' if host == "tagged" else None
+        site.route(
+            host, "/rss", Response(body=rss_feed(host, base, items), content_type=RSS, etag=etag)
+        )
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{tagged}/rss\n{plain}/rss\n")
+    output = tmp_path / "out"
+
+    first = run_newsbeam(feeds, output, "--no-robots")
+    requests_after_first = len(site.requests)
+    second = run_newsbeam(feeds, output, "--no-robots")
+
+    assert_accounting(first)
+    assert first.summary["published"] == 2
+    assert_accounting(second)
+    assert second.summary["entries"] == 0
+    assert second.summary["published"] == 0 and second.stories == []
+    assert second.summary["feeds"]["not_modified"] == 2
+    later = site.requests[requests_after_first:]
+    assert sorted((r.host, r.path, r.status) for r in later) == [
+        ("plain", "/rss", 200),
+        ("tagged", "/rss", 304),
+    ]
+    assert (output / "state" / "feeds.json").exists()
+
+
+def test_a_new_entry_in_a_known_feed_is_the_only_one_fetched(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    base = site.add_host("news")
+    title, text = seed_story()
+    rows = [("/seed", title, text), ("/cup", "Late goal seals cup win", OFF_TOPIC)]
+    for path, headline, body in rows:
+        site.route("news", path, Response(body=article_html(headline, body, base + path)))
+    items = [FeedItem(h, base + p, base + p, "", WHEN) for p, h, _ in rows]
+    site.route("news", "/rss", Response(body=rss_feed("news", base, items[:1]), content_type=RSS))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/rss\n")
+    output = tmp_path / "out"
+
+    run_newsbeam(feeds, output, "--no-robots")
+    site.route("news", "/rss", Response(body=rss_feed("news", base, items), content_type=RSS))
+    second = run_newsbeam(feeds, output, "--no-robots")
+
+    assert second.summary["entries"] == 2
+    assert second.summary["discarded"] == {"not_relevant": 1, "seen_in_earlier_run": 1}
+    assert len(site.requests_for("news", "/seed")) == 1
+    assert len(site.requests_for("news", "/cup")) == 1
