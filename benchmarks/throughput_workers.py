@@ -46,7 +46,7 @@ def load_pages(path: Path) -> list[tuple[str, bytes]]:
 
 def decode(url: str, body_gz: bytes) -> str:
     """The page as newsbeam's fetcher decodes it (header, meta tag, then detection)."""
-    from transforms.http import decode_html
+    from transforms.charset import decode_html
 
     return decode_html(gzip.decompress(body_gz), "text/html")
 

@@ -29,8 +29,9 @@ from pipelines.loopback import (
     endless_body,
     redirect,
 )
+from transforms.charset import decode_html
 from transforms.hostlimits import HostLimiter, address_problem
-from transforms.http import FetchError, HttpClient, HttpConfig, HttpResult, decode_html
+from transforms.http import FetchError, HttpClient, HttpConfig, HttpResult
 from transforms.robots import RobotsCache
 
 FRENCH = "Le café de la gare est fermé. Les élèves sont allés à l'école, où ils ont étudié."
