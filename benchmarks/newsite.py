@@ -31,7 +31,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from benchmarks.sitetemplate import OUTLETS, Outlet, markdown_to_html, wrap_article
-from pipelines.loopback import FeedItem, LoopbackSite, Response, rss_feed
+from pipelines.loopback import LoopbackSite, Response
+from pipelines.loopback_feeds import FeedItem, rss_feed
 
 FEED_ITEMS = 50
 MIN_STREAM_CHARS = 1500  # shorter stream records are paywall or error pages

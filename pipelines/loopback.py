@@ -2,7 +2,8 @@
 
 Consumes routes (``host``, ``path`` -> ``Response`` | ``RawResponse`` | a callable building one)
 and produces real HTTP/1.1 answers on 127.0.0.N addresses, one ``ThreadingHTTPServer`` per
-host, plus a thread-safe log of every request. Also builds RSS 2.0 and Atom 1.0 feed bytes.
+host, plus a thread-safe log of every request. RSS and Atom bodies to serve are built by
+``pipelines.loopback_feeds``.
 
 Example::
 
@@ -29,10 +30,11 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import NamedTuple
-from xml.sax.saxutils import escape
+
+from pipelines.loopback_feeds import as_utc, http_date
 
 _MAX_REQUEST_BODY = 1 << 20
 
@@ -146,7 +148,7 @@ class LoopbackHandler(BaseHTTPRequestHandler):
         if response.etag is not None:
             validators["ETag"] = response.etag
         if response.last_modified is not None:
-            validators["Last-Modified"] = _http_date(response.last_modified)
+            validators["Last-Modified"] = http_date(response.last_modified)
         if _not_modified(response, request.headers):
             self.send_response(304)
             for name, value in validators.items():
@@ -381,16 +383,6 @@ class LoopbackSite:
             return self._rng.uniform(*self._delay)
 
 
-def _http_date(value: datetime | str) -> str:
-    if isinstance(value, str):
-        return value
-    return email.utils.format_datetime(_utc(value), usegmt=True)
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _not_modified(response: Response, headers: Mapping[str, str]) -> bool:
     """RFC 9110 section 13.1: If-None-Match wins over If-Modified-Since."""
     lowered = {k.lower(): v for k, v in headers.items()}
@@ -405,10 +397,10 @@ def _not_modified(response: Response, headers: Mapping[str, str]) -> bool:
         return False
     try:
         since_dt = email.utils.parsedate_to_datetime(since)
-        modified = email.utils.parsedate_to_datetime(_http_date(response.last_modified))
+        modified = email.utils.parsedate_to_datetime(http_date(response.last_modified))
     except (TypeError, ValueError):
         return False
-    return _utc(modified).replace(microsecond=0) <= _utc(since_dt)
+    return as_utc(modified).replace(microsecond=0) <= as_utc(since_dt)
 
 
 # --- hostile answers, ready-made -------------------------------------------------------------
@@ -472,90 +464,8 @@ def _ignore_disconnect(
     return wrapped
 
 
-# --- feed builders ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FeedItem:
-    """One entry of a feed built by ``rss_feed`` / ``atom_feed``."""
-
-    title: str
-    link: str
-    guid: str
-    summary: str
-    published: datetime
-
-
-def rss_feed(title: str, link: str, items: list[FeedItem], description: str = "") -> bytes:
-    """An RSS 2.0 document, UTF-8, with RFC 822 dates.
-
-    Args:
-        title: the channel title.
-        link: the site's home page URL.
-        items: the entries, in the order to list them.
-        description: the channel description (defaults to the title).
-
-    Returns:
-        The feed's bytes.
-    """
-    entries = "".join(
-        "<item>"
-        f"<title>{escape(i.title)}</title><link>{escape(i.link)}</link>"
-        f'<guid isPermaLink="{"true" if i.guid == i.link else "false"}">{escape(i.guid)}</guid>'
-        f"<description>{escape(i.summary)}</description>"
-        f"<pubDate>{_http_date(i.published)}</pubDate>"
-        "</item>\n"
-        for i in items
-    )
-    doc = (
-        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>\n'
-        f"<title>{escape(title)}</title><link>{escape(link)}</link>"
-        f"<description>{escape(description or title)}</description>\n{entries}</channel></rss>\n"
-    )
-    return doc.encode("utf-8")
-
-
-def atom_feed(title: str, link: str, items: list[FeedItem], feed_id: str | None = None) -> bytes:
-    """An Atom 1.0 document, UTF-8, with RFC 3339 dates.
-
-    Args:
-        title: the feed title.
-        link: the site's home page URL.
-        items: the entries, in the order to list them.
-        feed_id: the feed's ``<id>`` (defaults to ``link``).
-
-    Returns:
-        The feed's bytes.
-    """
-
-    def rfc3339(value: datetime) -> str:
-        return _utc(value).isoformat().replace("+00:00", "Z")
-
-    updated = max((i.published for i in items), default=datetime(2026, 1, 1, tzinfo=UTC))
-    entries = "".join(
-        "<entry>"
-        f'<title>{escape(i.title)}</title><link rel="alternate" href={_attr(i.link)}/>'
-        f"<id>{escape(i.guid)}</id><summary>{escape(i.summary)}</summary>"
-        f"<published>{rfc3339(i.published)}</published><updated>{rfc3339(i.published)}</updated>"
-        "</entry>\n"
-        for i in items
-    )
-    doc = (
-        '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">\n'
-        f'<title>{escape(title)}</title><link rel="alternate" href={_attr(link)}/>'
-        f"<id>{escape(feed_id or link)}</id><updated>{rfc3339(updated)}</updated>\n"
-        f"{entries}</feed>\n"
-    )
-    return doc.encode("utf-8")
-
-
-def _attr(value: str) -> str:
-    return '"' + escape(value, {'"': "&quot;"}) + '"'
-
-
 __all__ = [
     "Answer",
-    "FeedItem",
     "LoggedRequest",
     "LoopbackHandler",
     "LoopbackSite",
@@ -563,10 +473,8 @@ __all__ = [
     "Request",
     "Response",
     "Route",
-    "atom_feed",
     "connection_reset",
     "drip",
     "endless_body",
     "redirect",
-    "rss_feed",
 ]

@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from pipelines.loopback import FeedItem, LoopbackSite, Response, atom_feed, rss_feed
+from pipelines.loopback import LoopbackSite, Response
+from pipelines.loopback_feeds import FeedItem, atom_feed, rss_feed
 from transforms.records import FeedSpec
 
 MANIFEST = "manifest.yaml"

@@ -18,19 +18,17 @@ import feedparser
 import pytest
 
 from pipelines.loopback import (
-    FeedItem,
     LoopbackHandler,
     LoopbackSite,
     RawResponse,
     Request,
     Response,
-    atom_feed,
     connection_reset,
     drip,
     endless_body,
     redirect,
-    rss_feed,
 )
+from pipelines.loopback_feeds import FeedItem, atom_feed, rss_feed
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from pipelines.loopback import FeedItem, LoopbackSite, Response, rss_feed
+from pipelines.loopback import LoopbackSite, Response
+from pipelines.loopback_feeds import FeedItem, rss_feed
 from tests.conftest import article_html, assert_accounting, run_newsbeam
 from tests.emulator import PROJECT, pull_all, unique
 from tests.test_pipeline_e2e import WHEN, WIRE_STORY, seed_story

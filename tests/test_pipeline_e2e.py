@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.loopback import FeedItem, LoopbackSite, Response, rss_feed
+from pipelines.loopback import LoopbackSite, Response
+from pipelines.loopback_feeds import FeedItem, rss_feed
 from tests.conftest import article_html, assert_accounting, corpus_path, run_newsbeam
 
 pytestmark = pytest.mark.pipeline

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.scoring import score
-from pipelines.loopback import FeedItem, LoopbackSite, Response, rss_feed
+from pipelines.loopback import LoopbackSite, Response
+from pipelines.loopback_feeds import FeedItem, rss_feed
 from tests.conftest import assert_accounting, corpus_path, run_newsbeam
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.realworld]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.loopback import FeedItem, LoopbackSite, Response, rss_feed
+from pipelines.loopback import LoopbackSite, Response
+from pipelines.loopback_feeds import FeedItem, rss_feed
 from tests.conftest import article_html, assert_accounting, run_newsbeam
 from tests.test_pipeline_e2e import OFF_TOPIC, WHEN, WIRE_STORY, seed_story
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.loopback import FeedItem, LoopbackSite, Request, Response, rss_feed
+from pipelines.loopback import LoopbackSite, Request, Response
+from pipelines.loopback_feeds import FeedItem, rss_feed
 from tests.conftest import article_html, assert_accounting, run_newsbeam
 from tests.test_pipeline_e2e import OFF_TOPIC, WHEN, WIRE_STORY, seed_story
 
