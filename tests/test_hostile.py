@@ -25,16 +25,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.loopback import (
-    LoopbackSite,
-    Request,
-    Response,
-    Route,
-    connection_reset,
-    drip,
-    endless_body,
-    redirect,
-)
+from pipelines.loopback import LoopbackSite, Request, Response, Route
+from pipelines.loopback_hostile import connection_reset, drip, endless_body, redirect
 from transforms.common import DISCARDED, FAILURES, OK
 from transforms.fetch import FetchArticles
 from transforms.http import FetchError, HttpClient, HttpConfig

@@ -19,16 +19,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pipelines.loopback import (
-    LoopbackHandler,
-    LoopbackSite,
-    RawResponse,
-    Request,
-    Response,
-    drip,
-    endless_body,
-    redirect,
-)
+from pipelines.loopback import LoopbackHandler, LoopbackSite, RawResponse, Request, Response
+from pipelines.loopback_hostile import drip, endless_body, redirect
 from transforms.charset import decode_html
 from transforms.hostlimits import HostLimiter, address_problem
 from transforms.http import FetchError, HttpClient, HttpConfig, HttpResult

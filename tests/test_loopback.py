@@ -17,18 +17,9 @@ from urllib.parse import urlsplit
 import feedparser
 import pytest
 
-from pipelines.loopback import (
-    LoopbackHandler,
-    LoopbackSite,
-    RawResponse,
-    Request,
-    Response,
-    connection_reset,
-    drip,
-    endless_body,
-    redirect,
-)
+from pipelines.loopback import LoopbackHandler, LoopbackSite, RawResponse, Request, Response
 from pipelines.loopback_feeds import FeedItem, atom_feed, rss_feed
+from pipelines.loopback_hostile import connection_reset, drip, endless_body, redirect
 
 
 @pytest.fixture
