@@ -65,7 +65,8 @@ def sample_site(taxonomy: str | None) -> str:
     Returns:
         A report: relevance precision/recall against the manifest, and each miss.
     """
-    from pipelines.sample_site import load_manifest, render_article
+    from pipelines.sample_manifest import load_manifest
+    from pipelines.sample_site import render_article
     from transforms.extract import extract_article
     from transforms.records import Article, FeedEntry, FetchedPage
 

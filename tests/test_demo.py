@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
-from pipelines.sample_site import load_manifest
+from pipelines.sample_manifest import load_manifest
 
 pytestmark = pytest.mark.pipeline
 

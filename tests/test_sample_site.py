@@ -16,14 +16,13 @@ import pytest
 import yaml
 
 from pipelines.loopback import LoopbackSite
-from pipelines.sample_site import (
+from pipelines.sample_manifest import (
     SampleManifest,
     SampleSiteError,
     load_manifest,
     sample_site_root,
-    serve_sample_site,
-    write_feed_list,
 )
+from pipelines.sample_site import serve_sample_site, write_feed_list
 from transforms.records import FeedSpec
 
 ROOT = Path(str(sample_site_root()))

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.sample_site import ArticlePage, SampleManifest, load_manifest, render_article
+from pipelines.sample_manifest import ArticlePage, SampleManifest, load_manifest
+from pipelines.sample_site import render_article
 from transforms.extract import extract_article
 from transforms.records import Article, FeedEntry, FetchedPage, TagResult
 from transforms.tagger import Tagger
