@@ -32,7 +32,7 @@ from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 from pipelines.options import NewsbeamOptions
 from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
 from transforms.common import DISCARDED, FAILURES, OK, flatten_all
-from transforms.dedup import ClusterStories
+from transforms.dedup import SIGNATURES, UPDATES, ClusterStories
 from transforms.dedup_entries import DedupEntries
 from transforms.enrich import EnrichArticles
 from transforms.extract import ExtractArticles
@@ -50,17 +50,22 @@ from transforms.sinks import (
     WriteDeadLetters,
     WriteDiscards,
     WriteStories,
+    WriteSyndicationUpdates,
 )
 from transforms.state import (
+    PENDING_SIGNATURES,
     SkipSeenEntries,
     StateDirError,
     commit_run_state,
     feed_state_line,
     load_feed_states,
     load_seen,
+    load_signatures,
     pending_prefix,
     seen_line,
+    signature_line,
 )
+from transforms.syndication import SYNDICATION_PREFIX
 from transforms.tag import TagStories
 
 log = logging.getLogger(__name__)
@@ -101,6 +106,7 @@ class RunConfig:
     state_dir: str | None = None  # None: nothing remembered between runs
     feed_states: Mapping[str, FeedState] = field(default_factory=dict)
     seen_before: Mapping[str, float] = field(default_factory=dict)
+    prior_signatures: Sequence[tuple[bytes, bytes]] = ()
     streaming: bool = False
     local_runner: bool = True  # the job runs in this process (FnApiRunner / DirectRunner)
     poll_interval: float = 300.0
@@ -154,6 +160,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     try:
         feed_states = load_feed_states(state_dir) if state_dir else {}
         seen_before = load_seen(state_dir, nb.dedup_ttl) if state_dir else {}
+        signatures = load_signatures(state_dir, nb.dedup_ttl) if state_dir else []
     except StateDirError as exc:
         raise UsageError(str(exc)) from None
     runner = options.view_as(StandardOptions).runner
@@ -167,6 +174,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         state_dir=state_dir,
         feed_states=feed_states,
         seen_before=seen_before,
+        prior_signatures=signatures,
         feeds=tuple(feeds),
         output_dir=output_dir,
         http=http,
@@ -231,7 +239,13 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     enriched = extracted[OK] | "EnrichArticles" >> EnrichArticles(config.outlets_path)
     tagged = enriched[OK] | "TagStories" >> TagStories(config.taxonomy_path, config.all_stories)
     clustered = tagged[OK] | "ClusterStories" >> ClusterStories(
-        config.dedup_ttl, config.duplicates, gc_timers=gc
+        config.dedup_ttl,
+        config.duplicates,
+        # One-shot runs order stories by wall-clock time, so that claims remembered from
+        # earlier runs (prior_claims) come first; streaming runs use event time.
+        clock=None if config.streaming else time.time,
+        gc_timers=gc,
+        prior_claims=config.prior_signatures,
     )
     # Stories and, with --duplicates link, link records: what gets published. (No Flatten
     # on this path: Beam's local runner holds a Flatten's output until a streaming run ends.)
@@ -245,6 +259,13 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
         failing.append(delivered[FAILURES])
         published = delivered[OK]
     published | "WriteStories" >> WriteStories(config.output_dir, streaming)
+    if config.duplicates != "drop":
+        updates = clustered[UPDATES]
+        if config.topic:
+            sent = updates | "PublishSyndicationUpdates" >> PublishStories(config.topic)
+            failing.append(sent[FAILURES])
+            updates = sent[OK]
+        updates | "WriteSyndicationUpdates" >> WriteSyndicationUpdates(config.output_dir, streaming)
     failures = flatten_all(failing, "CollectFailures")
     if config.dead_letter_topic:
         # Every dead letter is written to the file and counted there; those the topic
@@ -267,11 +288,17 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
             | "SeenToJson" >> beam.Map(seen_line)
             | "WriteSeenEntries" >> beam.io.WriteToText(pending_prefix(config.state_dir, "seen"))
         )
+        (
+            clustered[SIGNATURES]
+            | "SignaturesToJson" >> beam.Map(signature_line)
+            | "WriteSignatures"
+            >> beam.io.WriteToText(pending_prefix(config.state_dir, PENDING_SIGNATURES))
+        )
 
 
 def clear_previous_outputs(output_dir: str) -> None:
     """Remove the JSONL files of an earlier run, so the summary reads only this run's."""
-    for prefix in (STORIES_PREFIX, DEAD_LETTERS_PREFIX, DISCARDS_PREFIX):
+    for prefix in (STORIES_PREFIX, DEAD_LETTERS_PREFIX, DISCARDS_PREFIX, SYNDICATION_PREFIX):
         for path in Path(output_dir).glob(f"{prefix}*{JSONL}"):
             path.unlink()
 

@@ -155,8 +155,11 @@ def summary_from_counters(counters: dict[str, int], output_dir: str | None = Non
             ("stories", "stories*.jsonl"),
             ("dead_letters", "dead_letters*.jsonl"),
             ("discarded", "discarded*.jsonl"),
+            ("syndication", "syndication*.jsonl"),
         ):
-            summary.outputs[key] = sorted(glob.glob(os.path.join(output_dir, pattern)))
+            found = sorted(glob.glob(os.path.join(output_dir, pattern)))
+            if found or key != "syndication":
+                summary.outputs[key] = found
     return summary
 
 

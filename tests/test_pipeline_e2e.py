@@ -9,7 +9,13 @@ import pytest
 
 from pipelines.loopback import LoopbackSite, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
-from tests.conftest import article_html, assert_accounting, corpus_path, run_newsbeam
+from tests.conftest import (
+    article_html,
+    assert_accounting,
+    corpus_path,
+    read_jsonl,
+    run_newsbeam,
+)
 
 pytestmark = pytest.mark.pipeline
 
@@ -151,33 +157,45 @@ WIRE_STORY = "\n".join(
 )
 
 
-def test_one_alert_when_three_outlets_carry_the_same_wire_story(
-    site: LoopbackSite, tmp_path: Path
-) -> None:
-    headlines = [
-        "TikTok ordered to find a buyer within 120 days",
-        "U.S. sets a 120-day deadline for the sale of TikTok",
-        "ByteDance must sell TikTok's American arm or face a ban",
-    ]
+HEADLINES = [
+    "TikTok ordered to find a buyer within 120 days",
+    "U.S. sets a 120-day deadline for the sale of TikTok",
+    "ByteDance must sell TikTok's American arm or face a ban",
+]
+
+
+def add_wire_outlets(site: LoopbackSite, count: int) -> list[str]:
+    """Add ``count`` outlets, each carrying WIRE_STORY under its own headline and URL.
+
+    Returns:
+        Each outlet's feed URL, in order.
+    """
     feeds = []
-    for n, headline in enumerate(headlines):
+    for n in range(count):
         host = f"outlet{n}"
         base = site.add_host(host)
         url = f"{base}/news/tiktok-sale-{n}"
-        site.route(
-            host, f"/news/tiktok-sale-{n}", Response(body=article_html(headline, WIRE_STORY, url))
-        )
-        item = FeedItem(title=headline, link=url, guid=url, summary="", published=WHEN)
-        site.route(
-            host,
-            "/rss",
-            Response(body=rss_feed(host, base, [item]), content_type="application/rss+xml"),
-        )
-        feeds.append(f"{base}/rss\n")
-    feed_list = tmp_path / "feeds.txt"
-    feed_list.write_text("".join(feeds))
+        page = article_html(HEADLINES[n], WIRE_STORY, url)
+        site.route(host, f"/news/tiktok-sale-{n}", Response(body=page))
+        item = FeedItem(title=HEADLINES[n], link=url, guid=url, summary="", published=WHEN)
+        feed = rss_feed(host, base, [item])
+        site.route(host, "/rss", Response(body=feed, content_type="application/rss+xml"))
+        feeds.append(f"{base}/rss")
+    return feeds
 
-    out = run_newsbeam(feed_list, tmp_path / "out", "--no-robots")
+
+def feed_list(tmp_path: Path, feeds: list[str]) -> Path:
+    path = tmp_path / "feeds.txt"
+    path.write_text("".join(f"{url}\n" for url in feeds))
+    return path
+
+
+def test_one_alert_when_three_outlets_carry_the_same_wire_story(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    feeds = feed_list(tmp_path, add_wire_outlets(site, 3))
+
+    out = run_newsbeam(feeds, tmp_path / "out", "--no-robots")
 
     assert_accounting(out)
     assert out.summary["entries"] == 3
@@ -186,3 +204,37 @@ def test_one_alert_when_three_outlets_carry_the_same_wire_story(
     (story,) = out.stories
     duplicates = [d for d in out.discards if d["reason"] == "duplicate"]
     assert {d["detail"] for d in duplicates} == {f"duplicate_of={story['story_id']}"}
+
+
+def test_link_mode_publishes_one_story_two_links_and_where_it_ran(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    feeds = feed_list(tmp_path, add_wire_outlets(site, 3))
+
+    out = run_newsbeam(feeds, tmp_path / "out", "--no-robots", "--duplicates", "link")
+
+    assert_accounting(out)
+    assert out.summary["published"] == 3 and out.summary["discarded"] == {}
+    (story,) = [s for s in out.stories if s.get("record_type") != "duplicate_link"]
+    links = [s for s in out.stories if s.get("record_type") == "duplicate_link"]
+    assert {link["duplicate_of"] for link in links} == {story["story_id"]}
+    updates = read_jsonl(tmp_path / "out", "syndication")
+    assert {u["story_id"] for u in updates} == {story["story_id"]}
+    outlets = {story["outlet"]["domain"]} | {link["outlet"] for link in links}
+    assert max((u["syndication"] for u in updates), key=len) == sorted(outlets)
+
+
+def test_a_later_run_recognises_a_copy_of_an_earlier_runs_story(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    first_feed, second_feed = add_wire_outlets(site, 2)
+    output = tmp_path / "out"
+
+    first = run_newsbeam(feed_list(tmp_path, [first_feed]), output, "--no-robots")
+    second = run_newsbeam(feed_list(tmp_path, [first_feed, second_feed]), output, "--no-robots")
+
+    assert first.summary["published"] == 1
+    assert second.summary["published"] == 0
+    assert second.summary["discarded"] == {"duplicate": 1}
+    (copy,) = second.discards
+    assert copy["detail"] == f"duplicate_of={first.stories[0]['story_id']}"

@@ -27,7 +27,10 @@ also later copies, with ``duplicate_of``), a :class:`DuplicateLink` on the main 
 Known limit: a copy claims the empty buckets it reaches before its verdict is known, with its
 own id as cluster id; a third story that resembles only that copy gets the copy's id as
 ``duplicate_of`` and ``cluster_id`` (the in-process ``minhash.Index`` resolves it to the head).
-The head's ``syndication`` field is not updated by later copies yet.
+In ``link`` and ``publish`` modes, each later copy also yields a ``SyndicationUpdate`` of the
+first story (``transforms.syndication``), listing every outlet that carried it so far.
+``prior_claims`` (one-shot runs with ``--state-dir``) seeds the keys with the claims of stories
+published by earlier runs, so a copy of yesterday's story is recognised.
 
 Time: every stateful step here reads "now" from ``clock()`` when a clock is injected, else from
 the element's event timestamp. Expiry is decided by comparing that "now" with the stored time
@@ -39,7 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,10 +67,17 @@ from transforms.minhash import (
     pick_verdict,
 )
 from transforms.records import Discard, Failure, TaggedStory
+from transforms.syndication import SyndicationUpdates
 from transforms.ttl import DEFAULT_TTL_SECONDS, Clock, gc_time, now_from
 from transforms.urls import canonicalize_url
 
 DUPLICATE_MODES = ("drop", "link", "publish")
+# Extra outputs of ClusterStories: the (key, claim) pairs of first stories, for --state-dir;
+# SyndicationUpdate records (link and publish modes).
+SIGNATURES = "signatures"
+UPDATES = "syndication_updates"
+SIGHTINGS = "sightings"
+PRIOR_RUN = ""  # the element id of claims remembered from an earlier run
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,7 @@ class DuplicateLink:
     outlet: str  # the outlet's domain
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"record_type": "duplicate_link", **dataclasses.asdict(self)}
 
 
 def _story_url(story: TaggedStory) -> str:
@@ -150,6 +160,7 @@ class _ClaimFn(beam.DoFn):
         expiry: Any = _CLAIM_EXPIRY_PARAM,
     ) -> Iterator[tuple[Any, tuple[Any, ...]]]:
         key, (uid, claim_bytes, payload) = element
+        prior = uid == PRIOR_RUN  # a claim remembered from an earlier one-shot run
         if payload is not None:  # the story itself, on its way to its verdict
             story, n_keys = payload
             yield uid, ("story", story, claim_bytes, n_keys)
@@ -162,11 +173,12 @@ class _ClaimFn(beam.DoFn):
             held_state.write((uid, claim_bytes))
             if self._gc_timers:
                 expiry.set(gc_time(timestamp, self._ttl))
-            if held is not None and held_uid != uid:
+            if held is not None and held_uid not in (uid, PRIOR_RUN):
                 # An earlier story reached this key after a later one had claimed it: tell
                 # the later one, whose verdict waits for the watermark (see _VerdictFn).
                 yield held_uid, ("earlier", key, claim_bytes)
-        yield uid, ("found", key, raw if held is not None else None)
+        if not prior:
+            yield uid, ("found", key, raw if held is not None else None)
 
     @on_timer(_CLAIM_EXPIRY)
     def _expire(self, held_state: Any = _HELD_PARAM) -> None:
@@ -241,6 +253,14 @@ class _VerdictFn(beam.DoFn):
         ]
         verdict = pick_verdict(Claim.decode(claim_bytes), held, self._params)
         yield from self._emit(first, verdict.cluster_id, verdict.duplicate_of)
+        if verdict.duplicate_of is None:  # what a later run must remember of a first story
+            for found in (m for m in messages if m[0] == "found"):
+                yield beam.pvalue.TaggedOutput(SIGNATURES, (found[1], claim_bytes))
+        if self._mode != "drop":
+            head = verdict.duplicate_of or first.story_id
+            role = "copy" if verdict.duplicate_of else "head"
+            sighting = (head, (role, first.story.outlet.domain))
+            yield beam.pvalue.TaggedOutput(SIGHTINGS, sighting)
         for _, again, _, _ in stories[1:]:  # the same story delivered twice at the same time
             yield from self._emit(again, verdict.cluster_id, first.story_id)
 
@@ -288,6 +308,7 @@ class ClusterStories(beam.PTransform):
         clock: Clock | None = None,
         params: DedupParams | None = None,
         gc_timers: bool = True,
+        prior_claims: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
         super().__init__()
         if mode not in DUPLICATE_MODES:
@@ -297,23 +318,35 @@ class ClusterStories(beam.PTransform):
         self._clock = clock
         self._params = params or DedupParams()
         self._gc_timers = gc_timers
+        self._prior_claims = list(prior_claims)
 
     def expand(self, stories: beam.PCollection) -> Any:
         probed = stories | "Fingerprint" >> beam.ParDo(
             _ProbeFn(self._params, self._clock)
         ).with_outputs(FAILURES, main=_PROBES)
+        probes = probed[_PROBES]
+        if self._prior_claims:  # one-shot runs: what earlier runs published (batch only)
+            priors = stories.pipeline | "PriorClaims" >> beam.Create(
+                [(key, (PRIOR_RUN, claim, None)) for key, claim in self._prior_claims]
+            )
+            probes = (probes, priors) | "WithPriorClaims" >> beam.Flatten()
         verdicts = (
-            probed[_PROBES]
+            probes
             | "TypeProbes" >> beam.Map(lambda kv: kv).with_output_types(tuple[bytes, Any])
             | "ClaimPerKey" >> beam.ParDo(_ClaimFn(self._ttl, self._gc_timers))
             | "TypeAnswers" >> beam.Map(lambda kv: kv).with_output_types(tuple[str, Any])
             | "VerdictPerStory"
             >> beam.ParDo(_VerdictFn(self._params, self._mode, self._ttl)).with_outputs(
-                DISCARDED, main=OK
+                DISCARDED, SIGNATURES, SIGHTINGS, main=OK
             )
+        )
+        updates = verdicts[SIGHTINGS] | "Syndication" >> SyndicationUpdates(
+            self._ttl, self._gc_timers
         )
         return {
             OK: verdicts[OK],
             DISCARDED: verdicts[DISCARDED],
             FAILURES: probed[FAILURES],
+            SIGNATURES: verdicts[SIGNATURES],
+            UPDATES: updates,
         }

@@ -37,6 +37,7 @@ from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
 from transforms.common import FAILURES, OK, counter
 from transforms.dedup import DuplicateLink
 from transforms.records import SCHEMA_VERSION, Failure, TaggedStory, excerpt
+from transforms.syndication import SyndicationUpdate
 
 # Pub/Sub limits (https://cloud.google.com/pubsub/quotas#resource_limits).
 PUBSUB_MAX_REQUEST_BYTES = 10_000_000
@@ -239,7 +240,7 @@ def link_message(
     subscriptions receive only the first story of a cluster.
     """
     _check_max_bytes(max_bytes)
-    record = {"schema_version": SCHEMA_VERSION, "record_type": "duplicate_link", **link.to_json()}
+    record = {"schema_version": SCHEMA_VERSION, **link.to_json()}
     attrs = {
         "record_type": "duplicate_link",
         "story_id": _value(link.story_id),
@@ -250,12 +251,30 @@ def link_message(
     return _encode(record), attrs
 
 
-def published_message(
-    record: TaggedStory | DuplicateLink, max_bytes: int = DEFAULT_MAX_BYTES
+def update_message(
+    update: SyndicationUpdate, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> tuple[bytes, dict[str, str]]:
-    """The message of anything the stories topic carries: a story or a duplicate link."""
+    """The message of a syndication update: the outlets that carried a published story.
+
+    Attributes: ``record_type`` = ``syndication_update``, ``story_id``, ``schema_version``.
+    """
+    _check_max_bytes(max_bytes)
+    attrs = {
+        "record_type": "syndication_update",
+        "story_id": _value(update.story_id),
+        "schema_version": str(SCHEMA_VERSION),
+    }
+    return _encode(update.to_json()), attrs
+
+
+def published_message(
+    record: TaggedStory | DuplicateLink | SyndicationUpdate, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[bytes, dict[str, str]]:
+    """The message of anything the stories topic carries: a story, a link or an update."""
     if isinstance(record, DuplicateLink):
         return link_message(record, max_bytes)
+    if isinstance(record, SyndicationUpdate):
+        return update_message(record, max_bytes)
     return story_message(record, max_bytes)
 
 
@@ -426,7 +445,19 @@ class TopicPublisher:
         self._client.transport.close()
 
 
-def _story_failure(story: TaggedStory | DuplicateLink, error: PublishError, topic: str) -> Failure:
+def _story_failure(
+    story: TaggedStory | DuplicateLink | SyndicationUpdate, error: PublishError, topic: str
+) -> Failure:
+    if isinstance(story, SyndicationUpdate):  # news about a story already counted
+        return Failure(
+            stage=PUBLISH_STAGE,
+            key=story.story_id,
+            error_type=error.error_type,
+            message=f"syndication update of {story.story_id} not published to {topic}: "
+            f"{error.message}",
+            retryable=error.retryable,
+            counts_entry=False,
+        )
     if isinstance(story, DuplicateLink):
         return Failure(
             stage=PUBLISH_STAGE,

@@ -11,6 +11,8 @@ files and counts each outcome exactly once in Beam's metrics (namespace
   for failures of entries, ``feed_failed:<stage>/<error_type>`` for whole feeds.
 * ``WriteDiscards``: ``discarded*.jsonl`` (stage, key, reason); counter
   ``discarded:<reason>``.
+* ``WriteSyndicationUpdates``: ``syndication*.jsonl``; counter ``syndication_updates``
+  (updates are news about published stories, not entries).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import apache_beam as beam
@@ -32,11 +35,13 @@ from transforms.common import (
     FEED_FAILED_PREFIX,
     PUBLISHED,
     PUBLISHED_LINKS,
+    SYNDICATION_UPDATES,
     TAG_FACETS,
     counter,
 )
 from transforms.dedup import DuplicateLink
 from transforms.records import Discard, Failure, TaggedStory
+from transforms.syndication import SYNDICATION_PREFIX, SyndicationUpdate
 
 STORIES_PREFIX = "stories"
 DEAD_LETTERS_PREFIX = "dead_letters"
@@ -153,52 +158,55 @@ def _write_jsonl(pcoll: beam.PCollection, output_dir: str, prefix: str, streamin
     )
 
 
-class WriteStories(beam.PTransform):
+def count_update(update: SyndicationUpdate) -> SyndicationUpdate:
+    """Count a syndication update: it is news about a published story, not an entry."""
+    counter(SYNDICATION_UPDATES).inc()
+    return update
+
+
+class _WriteJsonl(beam.PTransform):
+    """Count each record once, then write it as a JSON line to ``<prefix>*.jsonl``."""
+
+    prefix: str
+    count: Callable[[Any], Any]
+
+    def __init__(self, output_dir: str, streaming: bool = False) -> None:
+        super().__init__()
+        self._output_dir = output_dir
+        self._streaming = streaming
+
+    def expand(self, records: beam.PCollection) -> Any:
+        lines = (
+            records
+            | "Count" >> beam.Map(type(self).count)
+            | "ToJson" >> beam.Map(lambda r: to_json_line(r.to_json()))
+        )
+        return _write_jsonl(lines, self._output_dir, self.prefix, self._streaming)
+
+
+class WriteStories(_WriteJsonl):
     """PCollection[TaggedStory | DuplicateLink] -> ``stories*.jsonl`` in ``output_dir``."""
 
-    def __init__(self, output_dir: str, streaming: bool = False) -> None:
-        super().__init__()
-        self._output_dir = output_dir
-        self._streaming = streaming
-
-    def expand(self, stories: beam.PCollection) -> Any:
-        lines = (
-            stories
-            | "Count" >> beam.Map(count_published)
-            | "ToJson" >> beam.Map(lambda s: to_json_line(s.to_json()))
-        )
-        return _write_jsonl(lines, self._output_dir, STORIES_PREFIX, self._streaming)
+    prefix = STORIES_PREFIX
+    count = staticmethod(count_published)
 
 
-class WriteDeadLetters(beam.PTransform):
+class WriteSyndicationUpdates(_WriteJsonl):
+    """PCollection[SyndicationUpdate] -> ``syndication*.jsonl`` in ``output_dir``."""
+
+    prefix = SYNDICATION_PREFIX
+    count = staticmethod(count_update)
+
+
+class WriteDeadLetters(_WriteJsonl):
     """PCollection[Failure] -> ``dead_letters*.jsonl`` in ``output_dir``."""
 
-    def __init__(self, output_dir: str, streaming: bool = False) -> None:
-        super().__init__()
-        self._output_dir = output_dir
-        self._streaming = streaming
-
-    def expand(self, failures: beam.PCollection) -> Any:
-        lines = (
-            failures
-            | "Count" >> beam.Map(count_failure)
-            | "ToJson" >> beam.Map(lambda f: to_json_line(f.to_json()))
-        )
-        return _write_jsonl(lines, self._output_dir, DEAD_LETTERS_PREFIX, self._streaming)
+    prefix = DEAD_LETTERS_PREFIX
+    count = staticmethod(count_failure)
 
 
-class WriteDiscards(beam.PTransform):
+class WriteDiscards(_WriteJsonl):
     """PCollection[Discard] -> ``discarded*.jsonl`` in ``output_dir``."""
 
-    def __init__(self, output_dir: str, streaming: bool = False) -> None:
-        super().__init__()
-        self._output_dir = output_dir
-        self._streaming = streaming
-
-    def expand(self, discards: beam.PCollection) -> Any:
-        lines = (
-            discards
-            | "Count" >> beam.Map(count_discard)
-            | "ToJson" >> beam.Map(lambda d: to_json_line(d.to_json()))
-        )
-        return _write_jsonl(lines, self._output_dir, DISCARDS_PREFIX, self._streaming)
+    prefix = DISCARDS_PREFIX
+    count = staticmethod(count_discard)

@@ -8,7 +8,10 @@ nothing twice:
 * ``feeds.json``: per feed, the ETag, Last-Modified and body hash of its last poll;
 * ``seen.jsonl``: the key and link of every entry that went past DedupEntries, with
   the time it was first seen; entries older than the TTL are forgotten on load, and
-  entries that failed with a retryable error are not recorded (the next run retries).
+  entries that failed with a retryable error are not recorded (the next run retries);
+* ``signatures.jsonl``: the near-duplicate claims (lookup key, claim) of every story a run
+  published first, so that a later run recognises a copy of yesterday's story; claims
+  older than the TTL are forgotten.
 
 During a run, the pipeline writes what it learned to ``<state-dir>/pending/``
 (``SkipSeenEntries`` drops entries seen by earlier runs, counted as
@@ -18,6 +21,7 @@ into the two above and removes them. Only the launcher process touches the files
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import time
@@ -29,6 +33,7 @@ from typing import Any
 import apache_beam as beam
 
 from transforms.common import DISCARDED, with_stage_outputs
+from transforms.minhash import Claim
 from transforms.records import Discard, FeedEntry, FeedState
 
 FEEDS_FILE = "feeds.json"
@@ -36,6 +41,8 @@ SEEN_FILE = "seen.jsonl"
 PENDING_DIR = "pending"
 PENDING_FEEDS = "feeds"
 PENDING_SEEN = "seen"
+SIGNATURES_FILE = "signatures.jsonl"
+PENDING_SIGNATURES = "signatures"
 
 
 class StateDirError(ValueError):
@@ -77,6 +84,37 @@ def load_seen(state_dir: str, ttl_seconds: float, now: float | None = None) -> d
     return seen
 
 
+def load_signatures(
+    state_dir: str, ttl_seconds: float, now: float | None = None
+) -> list[tuple[bytes, bytes]]:
+    """The (lookup key, claim) pairs of stories earlier runs published, within the TTL."""
+    path = Path(state_dir) / SIGNATURES_FILE
+    if not path.exists():
+        return []
+    horizon = (time.time() if now is None else now) - ttl_seconds
+    try:
+        pairs = [signature_from_json(json.loads(line)) for line in _lines(path)]
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise StateDirError(f"cannot read {path}: {exc} (delete it to start afresh)") from None
+    return [(key, claim) for key, claim in pairs if Claim.decode(claim).seen_at >= horizon]
+
+
+def _lines(path: Path) -> list[str]:
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def signature_line(pair: tuple[bytes, bytes]) -> str:
+    """One ``signatures.jsonl`` line: the lookup key and the claim, base64."""
+    key, claim = pair
+    return json.dumps(
+        {"key": base64.b64encode(key).decode(), "claim": base64.b64encode(claim).decode()}
+    )
+
+
+def signature_from_json(row: dict[str, str]) -> tuple[bytes, bytes]:
+    return base64.b64decode(row["key"]), base64.b64decode(row["claim"])
+
+
 def _read_pending(state_dir: str, kind: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for path in sorted((Path(state_dir) / PENDING_DIR).glob(f"{kind}*")):
@@ -109,7 +147,15 @@ def commit_run_state(
     for row in _read_pending(state_dir, PENDING_SEEN):
         if row["link"] not in retry_links:
             seen.setdefault(row["key"], now)
+    signatures = dict(load_signatures(state_dir, ttl_seconds, now))
+    for row in _read_pending(state_dir, PENDING_SIGNATURES):
+        key, claim = signature_from_json(row)
+        signatures[key] = claim
     root.mkdir(parents=True, exist_ok=True)
+    _atomic_write(
+        root / SIGNATURES_FILE,
+        "".join(signature_line(pair) + "\n" for pair in signatures.items()),
+    )
     _atomic_write(root / FEEDS_FILE, json.dumps([asdict(s) for s in feeds.values()], indent=1))
     _atomic_write(
         root / SEEN_FILE,

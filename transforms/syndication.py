@@ -1,0 +1,93 @@
+"""SyndicationUpdates: where else a story ran, as later copies of it arrive.
+
+Consumes ``(story id, outlet domain)`` pairs from ``ClusterStories`` (one for the first story
+of a cluster, one for each later copy, in the ``link`` and ``publish`` duplicate modes) and
+produces a ``SyndicationUpdate`` for the first story each time a copy adds an outlet: its
+``syndication`` lists every outlet domain that carried the story so far, sorted. Keyed by the
+first story's id; the state (the domains) is small and kept ``ttl_seconds``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.coders import StrUtf8Coder
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import BagStateSpec, TimerSpec, on_timer
+
+from transforms.records import SCHEMA_VERSION
+from transforms.ttl import gc_time
+
+SYNDICATION_PREFIX = "syndication"
+
+
+@dataclass(frozen=True)
+class SyndicationUpdate:
+    """The outlets that carried a story, published again as copies of it arrive."""
+
+    story_id: str
+    syndication: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "record_type": "syndication_update",
+            "story_id": self.story_id,
+            "syndication": list(self.syndication),
+        }
+
+
+_DOMAINS = BagStateSpec("domains", StrUtf8Coder())
+_DOMAINS_PARAM = beam.DoFn.StateParam(_DOMAINS)
+_EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
+_EXPIRY_PARAM = beam.DoFn.TimerParam(_EXPIRY)
+
+
+class _SyndicationFn(beam.DoFn):
+    def __init__(self, ttl_seconds: float, gc_timers: bool) -> None:
+        self._ttl = ttl_seconds
+        self._gc_timers = gc_timers
+
+    def process(
+        self,
+        element: tuple[str, tuple[str, str]],
+        timestamp: Any = beam.DoFn.TimestampParam,
+        domains: Any = _DOMAINS_PARAM,
+        expiry: Any = _EXPIRY_PARAM,
+    ) -> Iterator[SyndicationUpdate]:
+        story_id, (role, domain) = element
+        known = set(domains.read())
+        if domain not in known:
+            domains.add(domain)
+            known.add(domain)
+        if self._gc_timers:
+            expiry.set(gc_time(timestamp, self._ttl))
+        if role == "copy" and len(known) > 1:
+            yield SyndicationUpdate(story_id, tuple(sorted(known)))
+
+    @on_timer(_EXPIRY)
+    def _expire(self, domains: Any = _DOMAINS_PARAM) -> None:
+        domains.clear()
+
+
+class SyndicationUpdates(beam.PTransform):
+    """PCollection[(story id, (role, outlet domain))] -> PCollection[SyndicationUpdate].
+
+    ``role`` is ``"head"`` for the first story of a cluster and ``"copy"`` for a later one.
+    """
+
+    def __init__(self, ttl_seconds: float, gc_timers: bool = True) -> None:
+        super().__init__()
+        self._ttl = ttl_seconds
+        self._gc_timers = gc_timers
+
+    def expand(self, sightings: beam.PCollection) -> beam.PCollection:
+        return (
+            sightings
+            | "TypeSightings"
+            >> beam.Map(lambda kv: kv).with_output_types(tuple[str, tuple[str, str]])
+            | "OutletsPerStory" >> beam.ParDo(_SyndicationFn(self._ttl, self._gc_timers))
+        )
