@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pipelines.loopback import LoopbackSite
+from pipelines.loopback import LoopbackSite, Response
+from pipelines.loopback_feeds import FeedItem
 
 pytest_plugins = ["tests.emulator"]
 
 REPO = Path(__file__).resolve().parents[1]
+WHEN = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)  # when the test sites' stories were published
 CORPUS = REPO.parent / "shared" / "corpus"
 
 
@@ -87,3 +90,20 @@ def article_html(title: str, text: str, url: str, *, author: str = "Staff Report
         f'<aside><h3>Most read</h3><ul><li><a href="/x">Weather turns</a></li></ul></aside>'
         f"<footer>Copyright 2026. All rights reserved.</footer></body></html>"
     ).encode()
+
+
+def add_pages(
+    site: LoopbackSite, host: str, rows: list[tuple[str, str, str | None]]
+) -> list[FeedItem]:
+    """Serve an article page for each ``(path, headline, body)`` on ``host``.
+
+    A row whose body is None is left unrouted (the link answers 404).
+
+    Returns:
+        The feed items that link to the pages, in order, published at ``WHEN``.
+    """
+    base = site.base_url(host)
+    for path, headline, body in rows:
+        if body is not None:
+            site.route(host, path, Response(body=article_html(headline, body, base + path)))
+    return [FeedItem(headline, base + path, base + path, "", WHEN) for path, headline, _ in rows]

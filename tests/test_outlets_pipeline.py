@@ -9,10 +9,10 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.loopback import LoopbackSite, Response
-from pipelines.loopback_feeds import FeedItem, rss_feed
-from tests.conftest import article_html, assert_accounting, run_newsbeam
+from pipelines.loopback_feeds import rss_feed
+from tests.conftest import add_pages, assert_accounting, run_newsbeam
 from tests.emulator import PROJECT, pull_all, unique
-from tests.test_pipeline_e2e import WHEN, WIRE_STORY, seed_story
+from tests.test_pipeline_e2e import WIRE_STORY, seed_story
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.emulator]
 
@@ -27,15 +27,11 @@ def test_state_media_and_independent_outlets_are_told_apart(
         "daily": ("/tiktok-sale", "TikTok ordered to find a buyer within 120 days", WIRE_STORY),
     }
     feeds = []
-    for host, (path, headline, body) in stories.items():
+    for host, row in stories.items():
         base = site.base_url(host)
-        site.route(host, path, Response(body=article_html(headline, body, base + path)))
-        item = FeedItem(headline, base + path, base + path, "", WHEN)
-        site.route(
-            host,
-            "/rss",
-            Response(body=rss_feed(host, base, [item]), content_type="application/rss+xml"),
-        )
+        items = add_pages(site, host, [row])
+        feed = rss_feed(host, base, items)
+        site.route(host, "/rss", Response(body=feed, content_type="application/rss+xml"))
         feeds.append(f"{base}/rss\n")
     feed_list = tmp_path / "feeds.txt"
     feed_list.write_text("".join(feeds))

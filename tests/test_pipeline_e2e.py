@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from pipelines.loopback import LoopbackSite, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
 from tests.conftest import (
+    WHEN,
     article_html,
     assert_accounting,
     corpus_path,
@@ -19,7 +19,6 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.pipeline
 
-WHEN = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)
 
 OFF_TOPIC = "\n".join(
     f"The home side won {i + 2}-1 on Saturday after a late goal from the young striker, "

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from pipelines.loopback import LoopbackSite, Response
-from pipelines.loopback_feeds import FeedItem, rss_feed
-from tests.conftest import article_html, assert_accounting, run_newsbeam
-from tests.test_pipeline_e2e import OFF_TOPIC, WHEN, WIRE_STORY, seed_story
+from pipelines.loopback_feeds import rss_feed
+from tests.conftest import add_pages, assert_accounting, run_newsbeam
+from tests.test_pipeline_e2e import OFF_TOPIC, WIRE_STORY, seed_story
 
 pytestmark = pytest.mark.pipeline
 
@@ -27,9 +27,7 @@ def test_second_run_on_unchanged_feeds_fetches_and_publishes_nothing(
     }
     for host, rows in pages.items():
         base = site.base_url(host)
-        items = [FeedItem(h, base + p, base + p, "", WHEN) for p, h, _ in rows]
-        for path, headline, body in rows:
-            site.route(host, path, Response(body=article_html(headline, body, base + path)))
+        items = add_pages(site, host, rows)
         # One feed sends an ETag; the other sends no validators at all (its body hash tells).
         etag = '"v1"' if host == "tagged" else None
         site.route(
@@ -63,9 +61,7 @@ def test_a_new_entry_in_a_known_feed_is_the_only_one_fetched(
     base = site.add_host("news")
     title, text = seed_story()
     rows = [("/seed", title, text), ("/cup", "Late goal seals cup win", OFF_TOPIC)]
-    for path, headline, body in rows:
-        site.route("news", path, Response(body=article_html(headline, body, base + path)))
-    items = [FeedItem(h, base + p, base + p, "", WHEN) for p, h, _ in rows]
+    items = add_pages(site, "news", rows)
     site.route("news", "/rss", Response(body=rss_feed("news", base, items[:1]), content_type=RSS))
     feeds = tmp_path / "feeds.txt"
     feeds.write_text(f"{base}/rss\n")

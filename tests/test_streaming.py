@@ -9,8 +9,8 @@ import pytest
 
 from pipelines.loopback import LoopbackSite, Request, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
-from tests.conftest import article_html, assert_accounting, run_newsbeam
-from tests.test_pipeline_e2e import OFF_TOPIC, WHEN, WIRE_STORY, seed_story
+from tests.conftest import add_pages, assert_accounting, run_newsbeam
+from tests.test_pipeline_e2e import OFF_TOPIC, WIRE_STORY, seed_story
 
 pytestmark = pytest.mark.pipeline
 
@@ -45,13 +45,7 @@ def test_streaming_polls_publish_new_stories_once(site: LoopbackSite, tmp_path: 
         ],
         "steady": [("/d", "Cup final preview", OFF_TOPIC.replace("home side", "visitors"))],
     }
-    items: dict[str, list[FeedItem]] = {}
-    for host, rows in pages.items():
-        base = site.base_url(host)
-        items[host] = []
-        for path, headline, body in rows:
-            site.route(host, path, Response(body=article_html(headline, body, base + path)))
-            items[host].append(FeedItem(headline, base + path, base + path, "", WHEN))
+    items = {host: add_pages(site, host, rows) for host, rows in pages.items()}
     # Poll 1: one story; poll 2: two more; poll 3: a syndicated copy of /b; poll 4: unchanged.
     growing_items = items["growing"]
     changing_feed(site, "growing", [growing_items[:1], growing_items[:3], growing_items])

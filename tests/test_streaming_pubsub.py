@@ -14,8 +14,8 @@ import pytest
 
 from pipelines.cli import main
 from pipelines.loopback import LoopbackSite, Response
-from pipelines.loopback_feeds import FeedItem, rss_feed
-from tests.conftest import article_html, assert_accounting, run_newsbeam
+from pipelines.loopback_feeds import rss_feed
+from tests.conftest import add_pages, assert_accounting, run_newsbeam
 from tests.emulator import (
     PROJECT,
     emulator_applies_filters,
@@ -23,7 +23,7 @@ from tests.emulator import (
     pull_all,
     unique,
 )
-from tests.test_pipeline_e2e import OFF_TOPIC, WHEN, WIRE_STORY, seed_story
+from tests.test_pipeline_e2e import OFF_TOPIC, WIRE_STORY, seed_story
 from tests.test_streaming import RSS, changing_feed
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.emulator]
@@ -68,13 +68,7 @@ def test_streaming_run_delivers_each_story_once_to_a_filtered_subscription(
         ],
         "steady": [("/meta", "Meta takes down Russian network posing as news pages", META_RUSSIA)],
     }
-    items: dict[str, list[FeedItem]] = {}
-    for host, pages in rows.items():
-        base = site.base_url(host)
-        items[host] = [FeedItem(h, base + p, base + p, "", WHEN) for p, h, _ in pages]
-        for path, headline, body in pages:
-            if body is not None:  # /gone is not routed: 404
-                site.route(host, path, Response(body=article_html(headline, body, base + path)))
+    items = {host: add_pages(site, host, pages) for host, pages in rows.items()}  # /gone: 404
     changing_feed(site, "growing", [items["growing"][:1], items["growing"]])
     site.route(
         "steady",
