@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +30,20 @@ def corpus_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"third-party corpus not found at {path} (CI always has it)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any connection attempt to an address outside 127.0.0.0/8 or ::1 (every test)."""
+    real_connect = socket.socket.connect
+
+    def guarded(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            ip = ipaddress.ip_address(address[0])
+            assert ip.is_loopback, f"test tried to connect to {address[0]}"
+        real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
 @pytest.fixture

