@@ -27,6 +27,7 @@ from pipelines.options import help_parser
 
 PROG = "newsbeam"
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def _fail(message: str) -> int:
@@ -120,6 +121,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if verbose:
         args_list = args_list[1:]
     _configure_logging(verbose)
+    try:
+        return _dispatch(parser, args_list)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _dispatch(parser: argparse.ArgumentParser, args_list: list[str]) -> int:
     if args_list[:1] == ["run"]:
         return cmd_run(args_list[1:])
     args, extra = parser.parse_known_args(args_list)

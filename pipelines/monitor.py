@@ -5,7 +5,7 @@ and applies, under stable labels (Dataflow's in-place update matches steps by th
 
     ReadFeedList -> PollFeeds -> DedupEntries -> FetchArticles -> ExtractArticles
         -> EnrichArticles -> TagStories -> WriteStories
-    every stage's failures -> WriteDeadLetters;  every discard -> WriteDiscards
+    every stage's failures -> DeadLetters (file, topic);  every discard -> Discards
 
 ``run(argv)`` validates the flags, runs the pipeline to the end, reads the outcome
 counters and writes ``summary.json`` (see ``pipelines.summary``).
@@ -16,11 +16,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import apache_beam as beam
@@ -31,7 +34,7 @@ from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
 from pipelines.options import NewsbeamOptions
 from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
-from transforms.common import DISCARDED, FAILURES, OK, flatten_all
+from transforms.common import DISCARDED, FAILURES, OK, EachInput
 from transforms.dedup import SIGNATURES, UPDATES, ClusterStories
 from transforms.dedup_entries import DedupEntries
 from transforms.enrich import EnrichArticles
@@ -40,14 +43,14 @@ from transforms.feedlist import read_feed_list
 from transforms.feeds import STATE, PollFeeds
 from transforms.fetch import FetchArticles
 from transforms.http import HttpConfig
-from transforms.pubsub import PublishDeadLetters, PublishStories, PubSubError, check_topic
+from transforms.pubsub import PublishStories, PubSubError, check_topic
 from transforms.records import FeedSpec, FeedState
 from transforms.sinks import (
     DEAD_LETTERS_PREFIX,
     DISCARDS_PREFIX,
     JSONL,
     STORIES_PREFIX,
-    WriteDeadLetters,
+    DeliverDeadLetters,
     WriteDiscards,
     WriteStories,
     WriteSyndicationUpdates,
@@ -75,6 +78,9 @@ log = logging.getLogger(__name__)
 # the internet on first use; ``FnApiRunner`` runs the same graph with the same
 # ``--direct_num_workers`` and ``--direct_running_mode`` flags, offline.
 LOCAL_RUNNER = "FnApiRunner"
+
+# Exit code when a stop signal could not end the run cleanly.
+EXIT_FORCED = 3
 
 # PeriodicImpulse's "never stop": the largest timestamp Beam represents, in seconds.
 MAX_TIMESTAMP = float(MAX_TS.micros) / 1e6
@@ -252,31 +258,34 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     published = clustered[OK]
 
     streaming = config.streaming
-    stages = (polled, deduped, unseen, fetched, extracted, enriched, tagged, clustered)
-    failing = [s[FAILURES] for s in stages]
+    stages = {
+        "Poll": polled,
+        "Dedup": deduped,
+        "Skip": unseen,
+        "Fetch": fetched,
+        "Extract": extracted,
+        "Enrich": enriched,
+        "Tag": tagged,
+        "Cluster": clustered,
+    }
+    failing = {name: stage[FAILURES] for name, stage in stages.items()}
     if config.topic:
         delivered = published | "PublishStories" >> PublishStories(config.topic)
-        failing.append(delivered[FAILURES])
+        failing["Publish"] = delivered[FAILURES]
         published = delivered[OK]
     published | "WriteStories" >> WriteStories(config.output_dir, streaming)
     if config.duplicates != "drop":
         updates = clustered[UPDATES]
         if config.topic:
             sent = updates | "PublishSyndicationUpdates" >> PublishStories(config.topic)
-            failing.append(sent[FAILURES])
+            failing["PublishUpdates"] = sent[FAILURES]
             updates = sent[OK]
         updates | "WriteSyndicationUpdates" >> WriteSyndicationUpdates(config.output_dir, streaming)
-    failures = flatten_all(failing, "CollectFailures")
-    if config.dead_letter_topic:
-        # Every dead letter is written to the file and counted there; those the topic
-        # refuses come back as extra records that count no entry.
-        undelivered = failures | "PublishDeadLetters" >> PublishDeadLetters(
-            config.dead_letter_topic
-        )
-        failures = flatten_all((failures, undelivered[FAILURES]), "CollectAllFailures")
-    failures | "WriteDeadLetters" >> WriteDeadLetters(config.output_dir, streaming)
-    discards = flatten_all((s[DISCARDED] for s in stages), "CollectDiscards")
-    discards | "WriteDiscards" >> WriteDiscards(config.output_dir, streaming)
+    deliver = partial(DeliverDeadLetters, config.output_dir, streaming, config.dead_letter_topic)
+    failing | "DeadLetters" >> EachInput(deliver, streaming)
+    discarding = {name: stage[DISCARDED] for name, stage in stages.items()}
+    write = partial(WriteDiscards, config.output_dir, streaming)
+    discarding | "Discards" >> EachInput(write, streaming)
     if config.state_dir:
         (
             polled[STATE]
@@ -323,21 +332,44 @@ def _one_local_worker(options: PipelineOptions) -> None:
         direct.direct_num_workers = 1
 
 
+# After a stop signal, the run has this long to write its summary before the process exits
+# anyway (an interrupt can land where the runner's threads swallow it).
+STOP_GRACE_SECONDS = 30.0
+
+
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C while the pipeline runs (main thread only)."""
+    """Treat SIGTERM like Ctrl-C while the pipeline runs (main thread only).
+
+    The first signal raises KeyboardInterrupt and starts a watchdog that ends the process
+    after ``STOP_GRACE_SECONDS`` if it has not finished by then; a second signal ends it at
+    once.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    stopping = threading.Event()
 
     def interrupt(_signum: int, _frame: object) -> None:
+        if stopping.is_set():
+            os._exit(EXIT_FORCED)
+        stopping.set()
+        threading.Thread(target=_exit_after_grace, daemon=True).start()
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
+    previous_int = signal.signal(signal.SIGINT, interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+
+
+def _exit_after_grace() -> None:
+    time.sleep(STOP_GRACE_SECONDS)  # a deadline, not synchronisation: the process must end
+    print(f"newsbeam: not stopped after {STOP_GRACE_SECONDS:.0f} s; exiting", file=sys.stderr)
+    os._exit(EXIT_FORCED)
 
 
 def prepare(argv: Sequence[str] | None) -> tuple[PipelineOptions, RunConfig]:

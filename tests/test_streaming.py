@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +83,41 @@ def test_streaming_polls_publish_new_stories_once(site: LoopbackSite, tmp_path: 
     for path in ("/a", "/b", "/c", "/d", "/e"):
         host = "steady" if path == "/d" else "growing"
         assert len(site.requests_for(host, path)) == 1, path
+
+
+def test_sigterm_stops_a_streaming_run_with_a_summary(site: LoopbackSite, tmp_path: Path) -> None:
+    base = site.add_host("news")
+    title, text = seed_story()
+    items = add_pages(
+        site, "news", [("/seed", title, text), ("/cup", "Late goal seals cup win", OFF_TOPIC)]
+    )
+    site.route("news", "/rss", Response(body=rss_feed("news", base, items), content_type=RSS))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/rss\n")
+    output = tmp_path / "out"
+    command = [
+        sys.executable, "-m", "pipelines.cli", "run", "--feeds", str(feeds),
+        "--output", str(output), "--allow-loopback", "--no-robots",
+        "--streaming", "--poll-interval", "1s",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # Wait (bounded) until both entries have reached their sinks: the story and the discard.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            lines = [p.read_text() for p in output.glob("*.jsonl")]
+            if sum(chunk.count("\n") for chunk in lines) >= 2:
+                break
+            time.sleep(0.2)  # polling a file for a condition, bounded by the deadline
+        assert process.poll() is None, process.stderr and process.stderr.read()
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0
+    assert "stopped by signal" in stdout
+    summary = json.loads((output / "summary.json").read_text())
+    assert summary["stopped_early"] is True
+    assert summary["published"] == 1
+    assert summary["discarded"] == {"not_relevant": 1}
+    assert summary["entries"] == 2

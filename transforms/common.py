@@ -14,7 +14,7 @@ the run summary can prove ``entries == published + discarded + failed``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
 import apache_beam as beam
@@ -50,6 +50,26 @@ def with_stage_outputs(pcoll: beam.PCollection, fn: beam.DoFn, label: str) -> An
     return pcoll | label >> beam.ParDo(fn).with_outputs(FAILURES, DISCARDED, main=OK)
 
 
-def flatten_all(pcolls: Iterable[beam.PCollection], label: str) -> beam.PCollection:
-    """Flatten several PCollections under one stable label."""
-    return tuple(pcolls) | label >> beam.Flatten()
+class EachInput(beam.PTransform):
+    """Apply a sink to several PCollections: flattened in batch, one by one in streaming.
+
+    Beam's local runner holds a Flatten's output until a streaming run ends, so a streaming
+    graph applies ``make()`` to each input under its own name (``<label>/<name>``); a batch
+    graph flattens them into one (``<label>/Collect``, ``<label>/All``) for one set of files.
+
+    Args:
+        make: builds the sink transform, once per application.
+        streaming: whether the graph is a streaming one.
+    """
+
+    def __init__(self, make: Callable[[], beam.PTransform], streaming: bool) -> None:
+        super().__init__()
+        self._make = make
+        self._streaming = streaming
+
+    def expand(self, inputs: dict[str, beam.PCollection]) -> None:
+        if self._streaming:
+            for name, pcoll in inputs.items():
+                pcoll | name >> self._make()
+        else:
+            tuple(inputs.values()) | "Collect" >> beam.Flatten() | "All" >> self._make()

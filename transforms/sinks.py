@@ -32,6 +32,7 @@ import apache_beam as beam
 from transforms.common import (
     DISCARDED_PREFIX,
     FAILED_PREFIX,
+    FAILURES,
     FEED_FAILED_PREFIX,
     PUBLISHED,
     PUBLISHED_LINKS,
@@ -40,6 +41,7 @@ from transforms.common import (
     counter,
 )
 from transforms.dedup import DuplicateLink
+from transforms.pubsub import PublishDeadLetters
 from transforms.records import Discard, Failure, TaggedStory
 from transforms.syndication import SYNDICATION_PREFIX, SyndicationUpdate
 
@@ -210,3 +212,25 @@ class WriteDiscards(_WriteJsonl):
 
     prefix = DISCARDS_PREFIX
     count = staticmethod(count_discard)
+
+
+class DeliverDeadLetters(beam.PTransform):
+    """PCollection[Failure] -> the dead-letter file and, if given, the dead-letter topic.
+
+    Every dead letter is written to the file and counted there; those the topic refuses
+    come back as extra records that count no entry, and are written too.
+    """
+
+    def __init__(self, output_dir: str, streaming: bool, topic: str | None) -> None:
+        super().__init__()
+        self._output_dir = output_dir
+        self._streaming = streaming
+        self._topic = topic
+
+    def expand(self, failures: beam.PCollection) -> None:
+        failures | "Write" >> WriteDeadLetters(self._output_dir, self._streaming)
+        if self._topic:
+            undelivered = failures | "Publish" >> PublishDeadLetters(self._topic)
+            undelivered[FAILURES] | "WriteUndelivered" >> WriteDeadLetters(
+                self._output_dir, self._streaming
+            )
