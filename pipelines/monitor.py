@@ -136,6 +136,8 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     output_dir = _writable_dir(nb.output)
     if not 1 <= nb.per_host_in_flight <= 4:
         raise UsageError("--per-host-in-flight must be between 1 and 4")
+    if nb.per_host_interval < 0:
+        raise UsageError("--per-host-interval must not be negative")
     if nb.max_in_flight < 1:
         raise UsageError("--max-in-flight must be at least 1")
     for flag, topic in (("--topic", nb.topic), ("--dead-letter-topic", nb.dead_letter_topic)):
@@ -152,6 +154,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         contact_url=nb.contact_url,
         deadline=nb.fetch_timeout,
         per_host_in_flight=nb.per_host_in_flight,
+        per_host_min_interval=nb.per_host_interval,
         respect_robots=not nb.no_robots,
     )
     streaming = bool(options.view_as(StandardOptions).streaming)

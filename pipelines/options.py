@@ -117,6 +117,13 @@ def add_newsbeam_arguments(parser: Any) -> None:
     )
     _flag(
         parser,
+        "per_host_interval",
+        type=float,
+        default=0.0,
+        help="Minimum seconds between the starts of two requests to one host (default: 0).",
+    )
+    _flag(
+        parser,
         "fetch_timeout",
         type=float,
         default=30.0,
