@@ -208,7 +208,7 @@ class Bench:
             str(config),
         ]
         m = measure(cmd, cwd=self.work, timeout=self.args.timeout)
-        files = list(out.glob("*")) if out.exists() else []
+        files = [f for f in out.rglob("*") if f.is_file()] if out.exists() else []
         note = f"--parallel {parallel}, SLEEP_TIME=0, SSRF_PROTECTION=off"
         if m.timed_out:
             note += f"; stopped after {self.args.timeout:.0f} s"
