@@ -32,7 +32,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
 
-from pipelines.monitor import RunConfig, build
+from pipelines.config import RunConfig
+from pipelines.monitor import build
 from transforms.http import HttpConfig
 from transforms.records import FeedSpec
 

@@ -78,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines.monitor import build, config_from_options
+    from pipelines.config import config_from_options
+    from pipelines.monitor import build
 
     logging.getLogger().setLevel(logging.INFO)
     options = PipelineOptions(template_argv(sys.argv[1:] if argv is None else argv))

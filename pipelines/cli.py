@@ -50,7 +50,8 @@ def cmd_run(beam_argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in beam_argv):
         help_parser(f"{PROG} run").print_help()
         return 0
-    from pipelines.monitor import UsageError, run
+    from pipelines.config import UsageError
+    from pipelines.monitor import run
 
     try:
         summary = run(beam_argv)
@@ -62,8 +63,9 @@ def cmd_run(beam_argv: list[str]) -> int:
 
 def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
     """``newsbeam demo``: serve the sample site on loopback and run the pipeline on it."""
+    from pipelines.config import UsageError
     from pipelines.loopback import LoopbackSite
-    from pipelines.monitor import UsageError, run
+    from pipelines.monitor import run
     from pipelines.sample_site import serve_sample_site, write_feed_list, write_outlets_file
 
     with LoopbackSite() as site, tempfile.TemporaryDirectory(prefix="newsbeam-demo-") as tmp:
