@@ -50,6 +50,9 @@ def extract_article(
         url=page.final_url,
         include_comments=False,
         with_metadata=True,
+        # One extraction pass instead of trafilatura's fallback cascade: measured on the Zyte
+        # pages, about 30% faster and a slightly higher F1 (benchmarks/extraction_quality.py).
+        fast=True,
     )
     text = (doc.text or "").strip() if isinstance(doc, Document) else ""
     if not isinstance(doc, Document) or not text:
