@@ -92,6 +92,19 @@ def feed_specs(pipeline: beam.Pipeline, config: RunConfig) -> beam.PCollection:
     )
 
 
+def spread(pcoll: beam.PCollection, label: str, config: RunConfig) -> beam.PCollection:
+    """Break fusion after a stateful step, in one-shot runs on the local runner.
+
+    The local runner runs a fused stage containing a stateful step on one worker; a Reshuffle
+    lets the next stages (fetching and extracting, or tagging) use every worker. Streaming runs
+    skip it (the local runner would hold the data until the run ends); Dataflow shuffles by key
+    between stateful steps anyway.
+    """
+    if config.streaming or not config.local_runner:
+        return pcoll
+    return pcoll | label >> beam.Reshuffle()
+
+
 def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     """Apply the whole graph to ``pipeline``."""
     polled = feed_specs(pipeline, config) | "PollFeeds" >> PollFeeds(
@@ -100,11 +113,13 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     gc = not config.local_runner  # see DedupEntries: local event-time timers fire at once
     deduped = polled[OK] | "DedupEntries" >> DedupEntries(config.dedup_ttl, gc_timers=gc)
     unseen = deduped[OK] | "SkipSeenEntries" >> SkipSeenEntries(frozenset(config.seen_before))
-    fetched = unseen[OK] | "FetchArticles" >> FetchArticles(config.http, config.max_in_flight)
+    fetched = spread(unseen[OK], "SpreadEntries", config) | "FetchArticles" >> FetchArticles(
+        config.http, config.max_in_flight
+    )
     extracted = fetched[OK] | "ExtractArticles" >> ExtractArticles(config.min_text_chars)
     enriched = extracted[OK] | "EnrichArticles" >> EnrichArticles(config.outlets_path)
     tagged = enriched[OK] | "TagStories" >> TagStories(config.taxonomy_path, config.all_stories)
-    clustered = tagged[OK] | "ClusterStories" >> ClusterStories(
+    clustered = spread(tagged[OK], "SpreadStories", config) | "ClusterStories" >> ClusterStories(
         config.dedup_ttl,
         config.duplicates,
         # One-shot runs order stories by wall-clock time, so that claims remembered from
