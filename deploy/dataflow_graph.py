@@ -68,6 +68,7 @@ def _batch_config() -> RunConfig:
         outlets_path=None,
         min_text_chars=250,
         state_dir=None,
+        local_runner=False,
     )
 
 
