@@ -70,23 +70,18 @@ def template_argv(argv: Sequence[str]) -> list[str]:
             raise TemplateArgumentError("this template always runs streaming: drop streaming=false")
     if "--streaming" not in out:
         out.append("--streaming")
+    if not any(arg == "--runner" or arg.startswith("--runner=") for arg in out):
+        out.append("--runner=DataflowRunner")  # a template runs on Dataflow, whatever the default
     return out
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Build the graph from the template parameters and submit it without waiting."""
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from pipelines.config import config_from_options
-    from pipelines.monitor import build
+    from pipelines.monitor import launch, prepare
 
     logging.getLogger().setLevel(logging.INFO)
-    options = PipelineOptions(template_argv(sys.argv[1:] if argv is None else argv))
-    config = config_from_options(options)
-    pipeline = beam.Pipeline(options=options)
-    build(pipeline, config)
-    pipeline.run()  # submit and return: the launcher must not wait on a streaming job
+    options, config = prepare(template_argv(sys.argv[1:] if argv is None else argv))
+    launch(options, config)  # submit and return: the launcher must not wait on a streaming job
 
 
 if __name__ == "__main__":

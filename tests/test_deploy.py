@@ -282,8 +282,12 @@ def test_template_booleans_become_bare_flags_and_the_job_streams() -> None:
         "--all_stories",
         "--project=p",
         "--streaming",
+        "--runner=DataflowRunner",
     ]
-    assert template_argv(["--streaming=true"]) == ["--streaming"]
+    assert template_argv(["--streaming=true", "--runner=DataflowRunner"]) == [
+        "--streaming",
+        "--runner=DataflowRunner",
+    ]
 
 
 def test_template_boolean_with_another_value_names_the_parameter() -> None:
