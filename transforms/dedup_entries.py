@@ -17,6 +17,7 @@ from apache_beam.coders import FloatCoder
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 
+from transforms import statesize
 from transforms.common import DISCARDED, FAILURES, OK
 from transforms.records import Discard, FeedEntry
 from transforms.ttl import DEFAULT_TTL_SECONDS, Clock, gc_time, now_from
@@ -33,6 +34,9 @@ class _DedupEntriesFn(beam.DoFn):
         self._ttl = ttl_seconds
         self._clock = clock
         self._gc_timers = gc_timers
+
+    def setup(self) -> None:
+        statesize.install()
 
     def process(
         self,

@@ -26,6 +26,7 @@ import apache_beam as beam
 import feedparser
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
+from transforms import statesize
 from transforms.common import (
     DISCARDED,
     ENTRIES,
@@ -181,6 +182,7 @@ class _PollFeedsFn(beam.DoFn):
         self._client: HttpClient | None = None
 
     def setup(self) -> None:
+        statesize.install()
         self._client = HttpClient(self._http_config)
 
     def teardown(self) -> None:

@@ -18,6 +18,7 @@ from apache_beam.coders import StrUtf8Coder
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, TimerSpec, on_timer
 
+from transforms import statesize
 from transforms.records import SCHEMA_VERSION
 from transforms.ttl import gc_time
 
@@ -50,6 +51,9 @@ class _SyndicationFn(beam.DoFn):
     def __init__(self, ttl_seconds: float, gc_timers: bool) -> None:
         self._ttl = ttl_seconds
         self._gc_timers = gc_timers
+
+    def setup(self) -> None:
+        statesize.install()
 
     def process(
         self,

@@ -1,0 +1,49 @@
+"""The faster state-cache sizing gives exactly Beam's answers."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+from apache_beam.runners.worker import statecache
+
+from transforms import statesize
+from transforms.records import FeedEntry, FeedState
+
+VALUES = [
+    b"\x00" * 100,
+    ("found", b"key", b"claim" * 10),
+    ("story", b"x" * 5000, b"claim", 18),
+    FeedState("http://a.example/rss", '"etag"', None, "ab" * 32),
+    FeedEntry(feed_url="f", link="http://a.example/1", key="k", title="T" * 50),
+    {"nested": [1, 2.5, "three", (4, 5)], "none": None},
+    [FeedState("u"), FeedState("v")],
+]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=lambda v: type(v).__name__)
+def test_same_size_as_beams(value: object) -> None:
+    assert statesize.beam_deep_size is not None
+    assert statesize.deep_size(value) == statesize.beam_deep_size(value)
+
+
+def test_install_replaces_the_cache_sizing_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(statecache, "get_deep_size", statesize.beam_deep_size)
+    monkeypatch.setattr(statesize, "_installed", False)
+    assert statesize.install()
+    assert statecache.get_deep_size is statesize.deep_size
+    assert statesize.install()  # idempotent
+    assert statecache.get_deep_size is statesize.deep_size
+
+
+def test_module_globals_are_recomputed_when_modules_change() -> None:
+    before = statesize._module_globals_ids()
+    module = types.ModuleType("newsbeam_probe_module")
+    import sys
+
+    sys.modules[module.__name__] = module
+    try:
+        after = statesize._module_globals_ids()
+        assert id(vars(module)) in after and id(vars(module)) not in before
+    finally:
+        del sys.modules[module.__name__]
