@@ -58,7 +58,6 @@ from apache_beam.transforms.userstate import (
 )
 from apache_beam.utils.timestamp import Duration
 
-from transforms import statesize
 from transforms.common import DISCARDED, FAILURES, OK
 from transforms.minhash import (
     Claim,
@@ -70,7 +69,7 @@ from transforms.minhash import (
 )
 from transforms.records import Discard, Failure, TaggedStory
 from transforms.syndication import SyndicationUpdates
-from transforms.ttl import DEFAULT_TTL_SECONDS, Clock, gc_time, now_from
+from transforms.ttl import DEFAULT_TTL_SECONDS, Clock, TtlStateFn, gc_time, now_from
 from transforms.urls import canonicalize_url
 
 DUPLICATE_MODES = ("drop", "link", "publish")
@@ -150,15 +149,8 @@ _CLAIM_EXPIRY = TimerSpec("claim_expiry", TimeDomain.WATERMARK)
 _CLAIM_EXPIRY_PARAM = beam.DoFn.TimerParam(_CLAIM_EXPIRY)
 
 
-class _ClaimFn(beam.DoFn):
+class _ClaimFn(TtlStateFn):
     """Step 1, keyed by lookup key: keep the earliest claim; tell each prober what was held."""
-
-    def __init__(self, ttl_seconds: float, gc_timers: bool) -> None:
-        self._ttl = ttl_seconds
-        self._gc_timers = gc_timers
-
-    def setup(self) -> None:
-        statesize.install()
 
     def process(
         self,
@@ -205,7 +197,7 @@ _FLUSH_PARAM = beam.DoFn.TimerParam(_FLUSH)
 _SETTLE = Duration(micros=1)
 
 
-class _VerdictFn(beam.DoFn):
+class _VerdictFn(TtlStateFn):
     """Step 3, keyed by story element: once settled, one verdict, one output.
 
     Answers are the keys' replies (``found``) and corrections from keys that an earlier
@@ -216,12 +208,9 @@ class _VerdictFn(beam.DoFn):
     """
 
     def __init__(self, params: DedupParams, mode: str, ttl_seconds: float) -> None:
+        super().__init__(ttl_seconds)
         self._params = params
         self._mode = mode
-        self._ttl = ttl_seconds
-
-    def setup(self) -> None:
-        statesize.install()
 
     def process(
         self,

@@ -17,10 +17,9 @@ from apache_beam.coders import FloatCoder
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 
-from transforms import statesize
 from transforms.common import DISCARDED, FAILURES, OK
 from transforms.records import Discard, FeedEntry
-from transforms.ttl import DEFAULT_TTL_SECONDS, Clock, gc_time, now_from
+from transforms.ttl import DEFAULT_TTL_SECONDS, Clock, TtlStateFn, gc_time, now_from
 
 # State and timer parameters as module-level singletons (Beam reads them from the defaults).
 _LAST_SEEN = ReadModifyWriteStateSpec("last_seen", FloatCoder())
@@ -29,14 +28,10 @@ _LAST_SEEN_PARAM = beam.DoFn.StateParam(_LAST_SEEN)
 _ENTRY_EXPIRY_PARAM = beam.DoFn.TimerParam(_ENTRY_EXPIRY)
 
 
-class _DedupEntriesFn(beam.DoFn):
+class _DedupEntriesFn(TtlStateFn):
     def __init__(self, ttl_seconds: float, clock: Clock | None, gc_timers: bool) -> None:
-        self._ttl = ttl_seconds
+        super().__init__(ttl_seconds, gc_timers)
         self._clock = clock
-        self._gc_timers = gc_timers
-
-    def setup(self) -> None:
-        statesize.install()
 
     def process(
         self,

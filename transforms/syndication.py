@@ -18,9 +18,8 @@ from apache_beam.coders import StrUtf8Coder
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, TimerSpec, on_timer
 
-from transforms import statesize
 from transforms.records import SCHEMA_VERSION
-from transforms.ttl import gc_time
+from transforms.ttl import TtlStateFn, gc_time
 
 SYNDICATION_PREFIX = "syndication"
 
@@ -47,14 +46,7 @@ _EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
 _EXPIRY_PARAM = beam.DoFn.TimerParam(_EXPIRY)
 
 
-class _SyndicationFn(beam.DoFn):
-    def __init__(self, ttl_seconds: float, gc_timers: bool) -> None:
-        self._ttl = ttl_seconds
-        self._gc_timers = gc_timers
-
-    def setup(self) -> None:
-        statesize.install()
-
+class _SyndicationFn(TtlStateFn):
     def process(
         self,
         element: tuple[str, tuple[str, str]],

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Duration, Timestamp
+
+from transforms import statesize
 
 Clock = Callable[[], float]
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600.0
@@ -26,3 +29,20 @@ def now_from(clock: Clock | None, timestamp: Timestamp) -> float:
 def gc_time(timestamp: Timestamp, ttl_seconds: float) -> Timestamp:
     """When the state of an element seen at ``timestamp`` may be dropped (within the window)."""
     return min(timestamp + Duration(seconds=ttl_seconds), GlobalWindow().max_timestamp())
+
+
+class TtlStateFn(beam.DoFn):
+    """Base of newsbeam's stateful DoFns with a time-to-live.
+
+    Args:
+        ttl_seconds: how long state is kept after it was last written.
+        gc_timers: whether event-time timers clear expired state (off on Beam's local
+            runner, where such timers fire as soon as they are set).
+    """
+
+    def __init__(self, ttl_seconds: float, gc_timers: bool = True) -> None:
+        self._ttl = ttl_seconds
+        self._gc_timers = gc_timers
+
+    def setup(self) -> None:
+        statesize.install()
