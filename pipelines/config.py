@@ -19,7 +19,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipelines.options import NewsbeamOptions
 from transforms.feedlist import read_feed_list
 from transforms.http import HttpConfig
-from transforms.pubsub import PubSubError, check_topic
+from transforms.pubsub import check_topic
+from transforms.pubsub_messages import PubSubError
 from transforms.records import FeedSpec, FeedState
 from transforms.state import StateDirError, load_feed_states, load_seen, load_signatures
 

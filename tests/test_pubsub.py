@@ -29,16 +29,18 @@ from tests.emulator import (
 )
 from transforms.common import FAILURES, OK
 from transforms.pubsub import (
+    PublishDeadLetters,
+    PublishStories,
+    TopicPublisher,
+    check_topic,
+    classify_publish_error,
+)
+from transforms.pubsub_messages import (
     DEFAULT_MAX_BYTES,
     MAX_ATTRIBUTES,
     MAX_TAG_ATTRIBUTES,
     MIN_MAX_BYTES,
-    PublishDeadLetters,
-    PublishStories,
     PubSubError,
-    TopicPublisher,
-    check_topic,
-    classify_publish_error,
     failure_message,
     story_message,
 )

@@ -14,7 +14,8 @@ import pytest
 from pipelines import subscribe_command, topics_command
 from tests.emulator import PROJECT, free_port, pull_all, unique
 from tests.test_pubsub import GLOBAL_TIMES, META_CN, TIKTOK_CN, make_story
-from transforms.pubsub import TopicPublisher, failure_message, story_message
+from transforms.pubsub import TopicPublisher
+from transforms.pubsub_messages import failure_message, story_message
 from transforms.records import Failure
 
 pytestmark = pytest.mark.emulator
