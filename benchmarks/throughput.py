@@ -41,12 +41,13 @@ DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
 PY = sys.executable
 TOOLS = ("ceiling", "profile", "newsbeam", "serial", "trafilatura", "newspaper4k")
 DELAY = (0.1, 0.3)
-# The best local-runner settings found with --tune on a 2-core machine (README): newsbeam's
-# defaults, one in-process worker (two worker processes pay more in serialisation than the
-# second core gives back).
-BEST_NEWSBEAM = "--direct_num_workers=1 --direct_running_mode=in_memory"
+# The best local settings found with --tune on a 2-core machine (README): one in-process Beam
+# worker (two worker processes pay more in serialisation than the second core gives back),
+# extracting in two processes.
+BEST_NEWSBEAM = "--direct_num_workers=1 --direct_running_mode=in_memory --extract-processes=2"
 TUNE_CONFIGS = (
     "--direct_num_workers=1 --direct_running_mode=in_memory",
+    "--direct_num_workers=1 --direct_running_mode=in_memory --extract-processes=2",
     "--direct_num_workers=2 --direct_running_mode=multi_threading",
     "--direct_num_workers=2 --direct_running_mode=multi_processing",
     "--direct_num_workers=2 --direct_running_mode=multi_processing --max-in-flight=8",

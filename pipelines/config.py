@@ -52,6 +52,7 @@ class RunConfig:
     taxonomy_path: str | None
     outlets_path: str | None
     min_text_chars: int
+    extract_processes: int = 1
     duplicates: str = "drop"
     topic: str | None = None
     dead_letter_topic: str | None = None
@@ -85,6 +86,8 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         raise UsageError("--per-host-in-flight must be between 1 and 4")
     if nb.per_host_interval < 0:
         raise UsageError("--per-host-interval must not be negative")
+    if nb.extract_processes < 1:
+        raise UsageError("--extract-processes must be at least 1")
     if nb.max_in_flight < 1:
         raise UsageError("--max-in-flight must be at least 1")
     for flag, topic in (("--topic", nb.topic), ("--dead-letter-topic", nb.dead_letter_topic)):
@@ -139,6 +142,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         taxonomy_path=nb.taxonomy,
         outlets_path=nb.outlets,
         min_text_chars=nb.min_text_chars,
+        extract_processes=nb.extract_processes,
         duplicates=nb.duplicates,
         topic=nb.topic,
         dead_letter_topic=nb.dead_letter_topic,

@@ -116,7 +116,9 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     fetched = spread(unseen[OK], "SpreadEntries", config) | "FetchArticles" >> FetchArticles(
         config.http, config.max_in_flight
     )
-    extracted = fetched[OK] | "ExtractArticles" >> ExtractArticles(config.min_text_chars)
+    extracted = fetched[OK] | "ExtractArticles" >> ExtractArticles(
+        config.min_text_chars, config.extract_processes
+    )
     enriched = extracted[OK] | "EnrichArticles" >> EnrichArticles(config.outlets_path)
     tagged = enriched[OK] | "TagStories" >> TagStories(config.taxonomy_path, config.all_stories)
     clustered = spread(tagged[OK], "SpreadStories", config) | "ClusterStories" >> ClusterStories(

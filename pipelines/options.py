@@ -97,6 +97,14 @@ def add_newsbeam_arguments(parser: Any) -> None:
     )
     _flag(
         parser,
+        "extract_processes",
+        type=int,
+        default=1,
+        help="Extract articles in this many worker processes per Beam worker (default: 1, in "
+        "the worker itself). On a local run, the number of CPU cores is usually fastest.",
+    )
+    _flag(
+        parser,
         "contact_url",
         default=None,
         help="A URL naming who runs this crawler, added to the User-Agent.",

@@ -101,10 +101,11 @@ def news_site(site: LoopbackSite, tmp_path: Path) -> Path:
     return feeds
 
 
+@pytest.mark.parametrize("processes", ["1", "2"], ids=["in-worker", "process-pool"])
 def test_pipeline_publishes_relevant_and_accounts_for_everything(
-    news_site: Path, tmp_path: Path
+    news_site: Path, tmp_path: Path, processes: str
 ) -> None:
-    out = run_newsbeam(news_site, tmp_path / "out", "--no-robots")
+    out = run_newsbeam(news_site, tmp_path / "out", "--no-robots", "--extract-processes", processes)
     assert_accounting(out)
     s = out.summary
     assert s["entries"] == 5

@@ -11,10 +11,13 @@ metadata the page gives: title, authors, date, canonical URL, description.
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
 from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.utils.windowed_value import WindowedValue
 from trafilatura import bare_extraction
 from trafilatura.settings import Document
 
@@ -84,38 +87,100 @@ def split_authors(author: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
 
 
-class _ExtractArticlesFn(beam.DoFn):
-    def __init__(self, min_text_chars: int) -> None:
-        self._min_text_chars = min_text_chars
+def extract_outcome(page: FetchedPage, min_text_chars: int) -> Article | Discard | Failure:
+    """``extract_article``, with a crash of the extractor turned into a dead letter."""
+    try:
+        return extract_article(page, min_text_chars)
+    except Exception as exc:  # noqa: BLE001 - any extractor crash is a dead letter
+        return Failure(
+            "extract",
+            page.entry.link,
+            "extraction_error",
+            f"{type(exc).__name__}: {exc}"[:300],
+            False,
+            excerpt(page.html),
+        )
 
-    def process(self, page: FetchedPage) -> Iterator[Any]:
-        try:
-            result = extract_article(page, self._min_text_chars)
-        except Exception as exc:  # noqa: BLE001 - any extractor crash is a dead letter
-            yield beam.pvalue.TaggedOutput(
-                FAILURES,
-                Failure(
-                    "extract",
-                    page.entry.link,
-                    "extraction_error",
-                    f"{type(exc).__name__}: {exc}"[:300],
-                    False,
-                    excerpt(page.html),
-                ),
-            )
+
+def _tagged(outcome: Article | Discard | Failure) -> Any:
+    if isinstance(outcome, Failure):
+        return beam.pvalue.TaggedOutput(FAILURES, outcome)
+    if isinstance(outcome, Discard):
+        return beam.pvalue.TaggedOutput(DISCARDED, outcome)
+    return outcome
+
+
+class _ExtractArticlesFn(beam.DoFn):
+    """Extracts in this process, or in a pool of ``processes`` worker processes.
+
+    With a pool, pages are submitted as they arrive, results are emitted as they complete
+    (each as a WindowedValue with its page's timestamp and window), and ``finish_bundle``
+    waits for the rest, so every page ends in exactly one output.
+    """
+
+    def __init__(self, min_text_chars: int, processes: int) -> None:
+        self._min_text_chars = min_text_chars
+        self._processes = processes
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._pending: list[tuple[Any, Any, concurrent.futures.Future[Any]]] = []
+
+    def setup(self) -> None:
+        if self._processes > 1:
+            context = multiprocessing.get_context("forkserver")
+            self._pool = concurrent.futures.ProcessPoolExecutor(self._processes, mp_context=context)
+
+    def teardown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def process(
+        self,
+        page: FetchedPage,
+        timestamp: Any = beam.DoFn.TimestampParam,
+        window: Any = beam.DoFn.WindowParam,
+    ) -> Iterator[Any]:
+        if self._pool is None:
+            yield _tagged(extract_outcome(page, self._min_text_chars))
             return
-        if isinstance(result, Discard):
-            yield beam.pvalue.TaggedOutput(DISCARDED, result)
-        else:
-            yield result
+        future = self._pool.submit(extract_outcome, page, self._min_text_chars)
+        self._pending.append((timestamp, window, future))
+        if len(self._pending) >= 4 * self._processes:
+            yield from self._drain(wait=False)
+
+    def finish_bundle(self) -> Iterator[Any]:
+        yield from self._drain(wait=True)
+
+    def _drain(self, wait: bool) -> Iterator[Any]:
+        still = []
+        for timestamp, window, future in self._pending:
+            if wait or future.done():
+                yield _windowed(_tagged(future.result()), timestamp, window)
+            else:
+                still.append((timestamp, window, future))
+        self._pending = still
+
+
+def _windowed(output: Any, timestamp: Any, window: Any) -> Any:
+    if isinstance(output, beam.pvalue.TaggedOutput):
+        return beam.pvalue.TaggedOutput(
+            output.tag, WindowedValue(output.value, timestamp, (window,))
+        )
+    return WindowedValue(output, timestamp, (window,))
 
 
 class ExtractArticles(beam.PTransform):
-    """PCollection[FetchedPage] -> ok: Article, failures: Failure, discarded: Discard."""
+    """PCollection[FetchedPage] -> ok: Article, failures: Failure, discarded: Discard.
 
-    def __init__(self, min_text_chars: int = DEFAULT_MIN_TEXT_CHARS) -> None:
+    Args:
+        min_text_chars: shorter bodies are discarded as ``too_short``.
+        processes: extract in this many worker processes (1: in the Beam worker itself).
+    """
+
+    def __init__(self, min_text_chars: int = DEFAULT_MIN_TEXT_CHARS, processes: int = 1) -> None:
         super().__init__()
         self._min_text_chars = min_text_chars
+        self._processes = processes
 
     def expand(self, pages: beam.PCollection) -> Any:
-        return with_stage_outputs(pages, _ExtractArticlesFn(self._min_text_chars), "Extract")
+        fn = _ExtractArticlesFn(self._min_text_chars, self._processes)
+        return with_stage_outputs(pages, fn, "Extract")
