@@ -43,8 +43,12 @@ TOOLS = ("ceiling", "profile", "newsbeam", "serial", "trafilatura", "newspaper4k
 DELAY = (0.1, 0.3)
 # The best local settings found with --tune on a 2-core machine (README): one in-process Beam
 # worker (two worker processes pay more in serialisation than the second core gives back),
-# extracting in two processes.
-BEST_NEWSBEAM = "--direct_num_workers=1 --direct_running_mode=in_memory --extract-processes=2"
+# extracting in two processes, four requests in flight per host (the most the politeness
+# rules allow).
+BEST_NEWSBEAM = (
+    "--direct_num_workers=1 --direct_running_mode=in_memory --extract-processes=2 "
+    "--per-host-in-flight=4"
+)
 TUNE_CONFIGS = (
     "--direct_num_workers=1 --direct_running_mode=in_memory",
     "--direct_num_workers=1 --direct_running_mode=in_memory --extract-processes=2",
