@@ -122,7 +122,7 @@ class _ExtractArticlesFn(beam.DoFn):
         self._min_text_chars = min_text_chars
         self._processes = processes
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self._pending: list[tuple[Any, Any, concurrent.futures.Future[Any]]] = []
+        self._pending: list[tuple[str, Any, Any, concurrent.futures.Future[Any]]] = []
 
     def setup(self) -> None:
         if self._processes > 1:
@@ -143,7 +143,7 @@ class _ExtractArticlesFn(beam.DoFn):
             yield _tagged(extract_outcome(page, self._min_text_chars))
             return
         future = self._pool.submit(extract_outcome, page, self._min_text_chars)
-        self._pending.append((timestamp, window, future))
+        self._pending.append((page.entry.link, timestamp, window, future))
         if len(self._pending) >= 4 * self._processes:
             yield from self._drain(wait=False)
 
@@ -152,12 +152,23 @@ class _ExtractArticlesFn(beam.DoFn):
 
     def _drain(self, wait: bool) -> Iterator[Any]:
         still = []
-        for timestamp, window, future in self._pending:
+        for link, timestamp, window, future in self._pending:
             if wait or future.done():
-                yield _windowed(_tagged(future.result()), timestamp, window)
+                yield _windowed(_tagged(_result(link, future)), timestamp, window)
             else:
-                still.append((timestamp, window, future))
+                still.append((link, timestamp, window, future))
         self._pending = still
+
+
+def _result(link: str, future: concurrent.futures.Future[Any]) -> Article | Discard | Failure:
+    """The worker's outcome; a worker that died (a crash in a parser) is a dead letter too."""
+    try:
+        outcome: Article | Discard | Failure = future.result()
+    except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool: the page is not lost
+        return Failure(
+            "extract", link, "extract_worker_error", f"{type(exc).__name__}: {exc}"[:300], True
+        )
+    return outcome
 
 
 def _windowed(output: Any, timestamp: Any, window: Any) -> Any:
