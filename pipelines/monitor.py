@@ -67,7 +67,7 @@ from transforms.tag import TagStories
 
 log = logging.getLogger(__name__)
 
-# Exit code when a stop signal could not end the run cleanly.
+# Exit code when a stop signal could not end the run cleanly (or a second signal came).
 EXIT_FORCED = 3
 
 # PeriodicImpulse's "never stop": the largest timestamp Beam represents, in seconds.
@@ -209,33 +209,30 @@ def _one_local_worker(options: PipelineOptions) -> None:
         direct.direct_num_workers = 1
 
 
-# After a stop signal, the run has this long to write its summary before the process exits
-# anyway (an interrupt can land where the runner's threads swallow it).
-STOP_GRACE_SECONDS = 30.0
-
-
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C while the pipeline runs (main thread only).
+def _stop_on_signal(config: RunConfig) -> Iterator[None]:
+    """Ctrl-C or SIGTERM while the pipeline runs (main thread only).
 
-    The first signal raises KeyboardInterrupt and starts a watchdog that ends the process
-    after ``STOP_GRACE_SECONDS`` if it has not finished by then; a second signal ends it at
-    once.
+    A one-shot run is interrupted (KeyboardInterrupt). A streaming run is stopped without
+    relying on the interrupt finding its way through the runner's threads: a thread reads
+    what has reached the output files, writes ``summary.json``, prints the summary and ends
+    the process. A second signal ends it at once.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     stopping = threading.Event()
 
-    def interrupt(_signum: int, _frame: object) -> None:
+    def on_signal(_signum: int, _frame: object) -> None:
         if stopping.is_set():
             os._exit(EXIT_FORCED)
         stopping.set()
-        threading.Thread(target=_exit_after_grace, daemon=True).start()
-        raise KeyboardInterrupt
+        if not config.streaming:
+            raise KeyboardInterrupt
+        threading.Thread(target=_finish_stopped_run, args=(config,), daemon=True).start()
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    previous_int = signal.signal(signal.SIGINT, interrupt)
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    previous_int = signal.signal(signal.SIGINT, on_signal)
     try:
         yield
     finally:
@@ -243,10 +240,20 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous_int)
 
 
-def _exit_after_grace() -> None:
-    time.sleep(STOP_GRACE_SECONDS)  # a deadline, not synchronisation: the process must end
-    print(f"newsbeam: not stopped after {STOP_GRACE_SECONDS:.0f} s; exiting", file=sys.stderr)
-    os._exit(EXIT_FORCED)
+def _finish_stopped_run(config: RunConfig) -> None:
+    """Summarise a stopped streaming run from its output files, print it, end the process."""
+    code = 0
+    try:
+        log.warning("stopped by signal; summarising what reached the output files")
+        summary = summary_from_files(config.output_dir)
+        if not is_remote(config.output_dir):
+            summary.write(Path(config.output_dir) / "summary.json")
+        print(summary.render(), flush=True)
+    except Exception as exc:  # noqa: BLE001 - the process must end whatever happens here
+        print(f"newsbeam: could not summarise the stopped run: {exc}", file=sys.stderr)
+        code = EXIT_FORCED
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def prepare(argv: Sequence[str] | None) -> tuple[PipelineOptions, RunConfig]:
@@ -285,23 +292,16 @@ def run(argv: Sequence[str] | None = None) -> RunSummary:
         UsageError: the flags or the feed list need fixing.
     """
     options, config = prepare(argv)
+    with _stop_on_signal(config):
+        result = launch(options, config)
+        result.wait_until_finish()
     try:
-        with _sigterm_as_interrupt():
-            result = launch(options, config)
-            result.wait_until_finish()
-    except KeyboardInterrupt:
-        if not config.streaming:
-            raise
-        log.warning("stopped by signal; summarising what reached the output files")
+        summary = summary_from_metrics(result.metrics(), config.output_dir)
+    except RecursionError:
+        # Beam's local runner nests its metrics once per processing round; after a long
+        # streaming run, reading them overflows the stack. The files hold every outcome.
+        log.warning("the runner's metrics could not be read; summarising the output files")
         summary = summary_from_files(config.output_dir)
-    else:
-        try:
-            summary = summary_from_metrics(result.metrics(), config.output_dir)
-        except RecursionError:
-            # Beam's local runner nests its metrics once per processing round; after a long
-            # streaming run, reading them overflows the stack. The files hold every outcome.
-            log.warning("the runner's metrics could not be read; summarising the output files")
-            summary = summary_from_files(config.output_dir)
     if config.state_dir:
         commit_run_state(
             config.state_dir,

@@ -193,7 +193,10 @@ def summary_from_files(output_dir: str) -> RunSummary:
         found: list[dict[str, Any]] = []
         for path in sorted(glob.glob(os.path.join(output_dir, pattern))):
             with open(path, encoding="utf-8") as handle:
-                found += [json.loads(line) for line in handle if line.strip()]
+                for line in handle:
+                    # a stopped run may leave a partial last line: it is not counted
+                    if line.strip() and line.endswith("\n"):
+                        found.append(json.loads(line))
         return found
 
     for story in rows("stories*.jsonl"):
