@@ -6,6 +6,7 @@ stable labels (Dataflow's in-place update matches steps by them)::
     ReadFeedList (batch) | PollTicks -> FeedsPerTick (streaming)
       -> PollFeeds -> DedupEntries -> SkipSeenEntries -> FetchArticles -> ExtractArticles
       -> EnrichArticles -> TagStories -> ClusterStories -> [PublishStories] -> WriteStories
+    (with --extract-processes N > 1, AnalysePages does Extract, Enrich and Tag in N processes)
     every stage's failures -> DeadLetters (file, [topic]);  every discard -> Discards
 
 ``run(argv)`` checks the flags, runs the pipeline to the end (or until a stop signal),
@@ -26,6 +27,7 @@ import time
 from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
@@ -35,6 +37,7 @@ from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
 from pipelines.config import LOCAL_RUNNER, RunConfig, config_from_options, is_remote
 from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
+from transforms.analyse import AnalysePages, AnalysisSettings
 from transforms.common import DISCARDED, FAILURES, OK, EachInput
 from transforms.dedup import SIGNATURES, UPDATES, ClusterStories
 from transforms.dedup_entries import DedupEntries
@@ -105,6 +108,24 @@ def spread(pcoll: beam.PCollection, label: str, config: RunConfig) -> beam.PColl
     return pcoll | label >> beam.Reshuffle()
 
 
+def analyse(pages: beam.PCollection, config: RunConfig) -> tuple[dict[str, Any], Any]:
+    """Extract, enrich and tag: three stages, or one pool of processes for all three.
+
+    Returns:
+        The stages' outputs by name (for their failures and discards) and the last one.
+    """
+    if config.extract_processes > 1:
+        settings = AnalysisSettings(
+            config.min_text_chars, config.outlets_path, config.taxonomy_path, config.all_stories
+        )
+        analysed = pages | "AnalysePages" >> AnalysePages(settings, config.extract_processes)
+        return {"Analyse": analysed}, analysed
+    extracted = pages | "ExtractArticles" >> ExtractArticles(config.min_text_chars)
+    enriched = extracted[OK] | "EnrichArticles" >> EnrichArticles(config.outlets_path)
+    tagged = enriched[OK] | "TagStories" >> TagStories(config.taxonomy_path, config.all_stories)
+    return {"Extract": extracted, "Enrich": enriched, "Tag": tagged}, tagged
+
+
 def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     """Apply the whole graph to ``pipeline``."""
     polled = feed_specs(pipeline, config) | "PollFeeds" >> PollFeeds(
@@ -116,11 +137,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     fetched = spread(unseen[OK], "SpreadEntries", config) | "FetchArticles" >> FetchArticles(
         config.http, config.max_in_flight
     )
-    extracted = fetched[OK] | "ExtractArticles" >> ExtractArticles(
-        config.min_text_chars, config.extract_processes
-    )
-    enriched = extracted[OK] | "EnrichArticles" >> EnrichArticles(config.outlets_path)
-    tagged = enriched[OK] | "TagStories" >> TagStories(config.taxonomy_path, config.all_stories)
+    per_page, tagged = analyse(fetched[OK], config)
     clustered = spread(tagged[OK], "SpreadStories", config) | "ClusterStories" >> ClusterStories(
         config.dedup_ttl,
         config.duplicates,
@@ -140,9 +157,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
         "Dedup": deduped,
         "Skip": unseen,
         "Fetch": fetched,
-        "Extract": extracted,
-        "Enrich": enriched,
-        "Tag": tagged,
+        **per_page,
         "Cluster": clustered,
     }
     failing = {name: stage[FAILURES] for name, stage in stages.items()}

@@ -100,8 +100,9 @@ def add_newsbeam_arguments(parser: Any) -> None:
         "extract_processes",
         type=int,
         default=1,
-        help="Extract articles in this many worker processes per Beam worker (default: 1, in "
-        "the worker itself). On a local run, the number of CPU cores is usually fastest.",
+        help="Extract, enrich and tag articles in this many worker processes per Beam worker "
+        "(default: 1, in the worker itself). On a local run, the number of CPU cores is "
+        "usually fastest.",
     )
     _flag(
         parser,

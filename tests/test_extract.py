@@ -89,22 +89,3 @@ def test_enrich_article_sets_story_id_outlet_and_language() -> None:
     assert story.outlet.country == "RU"
     assert len(story.story_id) == 16
     assert story.published_at == "2026-03-04T08:00:00+00:00"
-
-
-def test_a_dead_extraction_worker_is_a_retryable_dead_letter() -> None:
-    from concurrent.futures import Future
-    from concurrent.futures.process import BrokenProcessPool
-
-    from transforms.extract import _result
-    from transforms.records import Failure
-
-    future: Future[object] = Future()
-    future.set_exception(BrokenProcessPool("a child process terminated abruptly"))
-    failure = _result("http://a.example/1", future)
-    assert isinstance(failure, Failure)
-    assert (failure.stage, failure.key, failure.error_type) == (
-        "extract",
-        "http://a.example/1",
-        "extract_worker_error",
-    )
-    assert failure.retryable and "BrokenProcessPool" in failure.message

@@ -18,6 +18,15 @@ VALUES = [
     FeedEntry(feed_url="f", link="http://a.example/1", key="k", title="T" * 50),
     {"nested": [1, 2.5, "three", (4, 5)], "none": None},
     [FeedState("u"), FeedState("v")],
+    # flat values, sized without objsize: they must still match Beam's answer
+    [],
+    [1.5, 2.5, 1.5],
+    ["a" * 40, "b", None, "a" * 40],
+    (b"x" * 300, 7.25, "id"),
+    [True, 3, 10**30, "é" * 9],
+    "just a string",
+    None,
+    [[1.0], 2.0],
 ]
 
 
@@ -47,3 +56,15 @@ def test_module_globals_are_recomputed_when_modules_change() -> None:
         assert id(vars(module)) in after and id(vars(module)) not in before
     finally:
         del sys.modules[module.__name__]
+
+
+def test_flat_values_skip_the_traversal() -> None:
+    assert statesize._flat_size(([1.5, "x"],)) is not None
+    assert statesize._flat_size(([FeedState("u")],)) is None
+    assert statesize._flat_size(([[1.0]],)) is None
+
+
+def test_an_object_shared_between_arguments_is_counted_once() -> None:
+    shared = "s" * 1000
+    assert statesize.beam_deep_size is not None
+    assert statesize.deep_size([shared], (shared,)) == statesize.beam_deep_size([shared], (shared,))

@@ -19,6 +19,8 @@ from typing import Any
 
 import apache_beam as beam
 
+from transforms.records import Discard, Failure
+
 OK = "ok"
 FAILURES = "failures"
 DISCARDED = "discarded"
@@ -43,6 +45,15 @@ TAG_FACETS = frozenset({"platform", "state_actor", "controversy"})
 def counter(name: str) -> Any:
     """A Beam counter in newsbeam's namespace."""
     return beam.metrics.Metrics.counter(METRICS_NAMESPACE, name)
+
+
+def tagged_output(outcome: Any) -> Any:
+    """A stage's outcome on its output: a Failure to FAILURES, a Discard to DISCARDED."""
+    if isinstance(outcome, Failure):
+        return beam.pvalue.TaggedOutput(FAILURES, outcome)
+    if isinstance(outcome, Discard):
+        return beam.pvalue.TaggedOutput(DISCARDED, outcome)
+    return outcome
 
 
 def with_stage_outputs(pcoll: beam.PCollection, fn: beam.DoFn, label: str) -> Any:

@@ -18,13 +18,13 @@ from typing import Any
 import apache_beam as beam
 import py3langid
 
-from transforms.common import FAILURES, with_stage_outputs
+from transforms.common import tagged_output, with_stage_outputs
 from transforms.outlets import OutletCatalogue
 from transforms.records import Article, Failure, Outlet, Story, excerpt, story_id_for
 
 # Texts shorter than this are too short for a language guess; the feed's language is used.
 _MIN_LANGUAGE_CHARS = 40
-_LANGUAGE_SAMPLE_CHARS = 2000
+_LANGUAGE_SAMPLE_CHARS = 1000
 
 
 def detect_language(text: str, fallback: str | None = None) -> str | None:
@@ -74,6 +74,21 @@ def enrich_article(article: Article, outlets: OutletCatalogue) -> Story:
     )
 
 
+def enrich_outcome(article: Article, outlets: OutletCatalogue) -> Story | Failure:
+    """``enrich_article``, with a bug in enrichment turned into a dead letter."""
+    try:
+        return enrich_article(article, outlets)
+    except Exception as exc:  # noqa: BLE001 - any enrichment bug becomes a dead letter
+        return Failure(
+            "enrich",
+            article.entry.link,
+            "enrich_error",
+            f"{type(exc).__name__}: {exc}"[:300],
+            False,
+            excerpt(article.title),
+        )
+
+
 class _EnrichArticlesFn(beam.DoFn):
     def __init__(self, outlets_path: str | None) -> None:
         self._outlets_path = outlets_path
@@ -84,20 +99,8 @@ class _EnrichArticlesFn(beam.DoFn):
 
     def process(self, article: Article) -> Iterator[Any]:
         assert self._outlets is not None
-        try:
-            yield enrich_article(article, self._outlets)
-        except Exception as exc:  # noqa: BLE001 - any enrichment bug becomes a dead letter
-            yield beam.pvalue.TaggedOutput(
-                FAILURES,
-                Failure(
-                    "enrich",
-                    article.entry.link,
-                    "enrich_error",
-                    f"{type(exc).__name__}: {exc}"[:300],
-                    False,
-                    excerpt(article.title),
-                ),
-            )
+        outcome = enrich_outcome(article, self._outlets)
+        yield tagged_output(outcome)
 
 
 class EnrichArticles(beam.PTransform):

@@ -11,17 +11,14 @@ metadata the page gives: title, authors, date, canonical URL, description.
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
 from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.utils.windowed_value import WindowedValue
 from trafilatura import bare_extraction
 from trafilatura.settings import Document
 
-from transforms.common import DISCARDED, FAILURES, with_stage_outputs
+from transforms.common import tagged_output, with_stage_outputs
 from transforms.records import Article, Discard, Failure, FetchedPage, excerpt
 from transforms.urls import resolve_canonical
 
@@ -102,96 +99,27 @@ def extract_outcome(page: FetchedPage, min_text_chars: int) -> Article | Discard
         )
 
 
-def _tagged(outcome: Article | Discard | Failure) -> Any:
-    if isinstance(outcome, Failure):
-        return beam.pvalue.TaggedOutput(FAILURES, outcome)
-    if isinstance(outcome, Discard):
-        return beam.pvalue.TaggedOutput(DISCARDED, outcome)
-    return outcome
-
-
 class _ExtractArticlesFn(beam.DoFn):
-    """Extracts in this process, or in a pool of ``processes`` worker processes.
-
-    With a pool, pages are submitted as they arrive, results are emitted as they complete
-    (each as a WindowedValue with its page's timestamp and window), and ``finish_bundle``
-    waits for the rest, so every page ends in exactly one output.
-    """
-
-    def __init__(self, min_text_chars: int, processes: int) -> None:
+    def __init__(self, min_text_chars: int) -> None:
         self._min_text_chars = min_text_chars
-        self._processes = processes
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self._pending: list[tuple[str, Any, Any, concurrent.futures.Future[Any]]] = []
 
-    def setup(self) -> None:
-        if self._processes > 1:
-            context = multiprocessing.get_context("forkserver")
-            self._pool = concurrent.futures.ProcessPoolExecutor(self._processes, mp_context=context)
-
-    def teardown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-
-    def process(
-        self,
-        page: FetchedPage,
-        timestamp: Any = beam.DoFn.TimestampParam,
-        window: Any = beam.DoFn.WindowParam,
-    ) -> Iterator[Any]:
-        if self._pool is None:
-            yield _tagged(extract_outcome(page, self._min_text_chars))
-            return
-        future = self._pool.submit(extract_outcome, page, self._min_text_chars)
-        self._pending.append((page.entry.link, timestamp, window, future))
-        if len(self._pending) >= 4 * self._processes:
-            yield from self._drain(wait=False)
-
-    def finish_bundle(self) -> Iterator[Any]:
-        yield from self._drain(wait=True)
-
-    def _drain(self, wait: bool) -> Iterator[Any]:
-        still = []
-        for link, timestamp, window, future in self._pending:
-            if wait or future.done():
-                yield _windowed(_tagged(_result(link, future)), timestamp, window)
-            else:
-                still.append((link, timestamp, window, future))
-        self._pending = still
-
-
-def _result(link: str, future: concurrent.futures.Future[Any]) -> Article | Discard | Failure:
-    """The worker's outcome; a worker that died (a crash in a parser) is a dead letter too."""
-    try:
-        outcome: Article | Discard | Failure = future.result()
-    except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool: the page is not lost
-        return Failure(
-            "extract", link, "extract_worker_error", f"{type(exc).__name__}: {exc}"[:300], True
-        )
-    return outcome
-
-
-def _windowed(output: Any, timestamp: Any, window: Any) -> Any:
-    if isinstance(output, beam.pvalue.TaggedOutput):
-        return beam.pvalue.TaggedOutput(
-            output.tag, WindowedValue(output.value, timestamp, (window,))
-        )
-    return WindowedValue(output, timestamp, (window,))
+    def process(self, page: FetchedPage) -> Iterator[Any]:
+        yield tagged_output(extract_outcome(page, self._min_text_chars))
 
 
 class ExtractArticles(beam.PTransform):
     """PCollection[FetchedPage] -> ok: Article, failures: Failure, discarded: Discard.
 
+    Extracts in the Beam worker itself; ``transforms.analyse.AnalysePages`` extracts,
+    enriches and tags in a pool of processes instead (``--extract-processes``).
+
     Args:
         min_text_chars: shorter bodies are discarded as ``too_short``.
-        processes: extract in this many worker processes (1: in the Beam worker itself).
     """
 
-    def __init__(self, min_text_chars: int = DEFAULT_MIN_TEXT_CHARS, processes: int = 1) -> None:
+    def __init__(self, min_text_chars: int = DEFAULT_MIN_TEXT_CHARS) -> None:
         super().__init__()
         self._min_text_chars = min_text_chars
-        self._processes = processes
 
     def expand(self, pages: beam.PCollection) -> Any:
-        fn = _ExtractArticlesFn(self._min_text_chars, self._processes)
-        return with_stage_outputs(pages, fn, "Extract")
+        return with_stage_outputs(pages, _ExtractArticlesFn(self._min_text_chars), "Extract")

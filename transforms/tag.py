@@ -14,9 +14,36 @@ from typing import Any
 
 import apache_beam as beam
 
-from transforms.common import DISCARDED, FAILURES, with_stage_outputs
+from transforms.common import tagged_output, with_stage_outputs
 from transforms.records import Discard, Failure, Story, TaggedStory, excerpt
 from transforms.tagger import Tagger
+
+
+def tag_outcome(
+    story: Story, tagger: Tagger, keep_irrelevant: bool
+) -> TaggedStory | Discard | Failure:
+    """Tag ``story``: the tagged story, a ``not_relevant`` discard, or a dead letter.
+
+    Args:
+        story: the enriched story.
+        tagger: the loaded taxonomy tagger.
+        keep_irrelevant: keep stories the tagger finds out of scope (``--all-stories``).
+    """
+    article = story.article
+    try:
+        result = tagger.tag(article.title, article.text, story.language)
+    except Exception as exc:  # noqa: BLE001 - a tagger bug must not stop the stream
+        return Failure(
+            "tag",
+            article.entry.link,
+            "tag_error",
+            f"{type(exc).__name__}: {exc}"[:300],
+            False,
+            excerpt(article.title),
+        )
+    if not result.relevant and not keep_irrelevant:
+        return Discard("tag", article.entry.link, "not_relevant")
+    return TaggedStory(story=story, tagging=result)
 
 
 class _TagStoriesFn(beam.DoFn):
@@ -30,28 +57,7 @@ class _TagStoriesFn(beam.DoFn):
 
     def process(self, story: Story) -> Iterator[Any]:
         assert self._tagger is not None
-        article = story.article
-        try:
-            result = self._tagger.tag(article.title, article.text, story.language)
-        except Exception as exc:  # noqa: BLE001 - a tagger bug must not stop the stream
-            yield beam.pvalue.TaggedOutput(
-                FAILURES,
-                Failure(
-                    "tag",
-                    article.entry.link,
-                    "tag_error",
-                    f"{type(exc).__name__}: {exc}"[:300],
-                    False,
-                    excerpt(article.title),
-                ),
-            )
-            return
-        if not result.relevant and not self._keep_irrelevant:
-            yield beam.pvalue.TaggedOutput(
-                DISCARDED, Discard("tag", article.entry.link, "not_relevant")
-            )
-            return
-        yield TaggedStory(story=story, tagging=result)
+        yield tagged_output(tag_outcome(story, self._tagger, self._keep_irrelevant))
 
 
 class TagStories(beam.PTransform):

@@ -1,0 +1,94 @@
+"""Analyser: the extract, enrich and tag cores in a row, as the process pool runs them."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+
+import pytest
+
+from transforms.analyse import AnalysePages, Analyser, AnalysisSettings, result_of
+from transforms.enrich import enrich_article
+from transforms.extract import extract_article
+from transforms.outlets import OutletCatalogue
+from transforms.records import Article, Discard, Failure, FeedEntry, FetchedPage, TaggedStory
+from transforms.tagger import Tagger
+
+ENTRY = FeedEntry(
+    feed_url="https://news.example/rss",
+    link="https://news.example/tech/tiktok-accounts",
+    key="https://news.example/tech/tiktok-accounts",
+    published_at="2026-03-04T08:00:00+00:00",
+    feed_language="en",
+)
+ON_TOPIC = " ".join(
+    [
+        "TikTok removed a network of accounts that posed as American voters and were run by",
+        "Chinese state media, the company said on Tuesday, calling it coordinated inauthentic",
+        "behavior. The accounts pushed Beijing's talking points about Taiwan and the election.",
+    ]
+    * 3
+)
+OFF_TOPIC = " ".join(
+    f"Item {i}: the city council approved a new cycle lane on the high street after a long "
+    "debate about parking, deliveries and the safety of children walking to school."
+    for i in range(6)
+)
+
+
+def page(body: str) -> FetchedPage:
+    paragraphs = "".join(f"<p>{s}.</p>" for s in body.split(". "))
+    html = (
+        "<html><head><title>Story</title></head><body><article><h1>Story</h1>"
+        f"{paragraphs}</article></body></html>"
+    )
+    return FetchedPage(ENTRY, ENTRY.link, ENTRY.link, 200, "text/html", html, "2026-03-04")
+
+
+@pytest.fixture(scope="module")
+def analyser() -> Analyser:
+    return Analyser(AnalysisSettings(min_text_chars=250))
+
+
+def test_gives_what_the_three_stages_give_in_a_row(analyser: Analyser) -> None:
+    outcome = analyser.analyse(page(ON_TOPIC))
+    assert isinstance(outcome, TaggedStory)
+    article = extract_article(page(ON_TOPIC))
+    assert isinstance(article, Article)
+    story = enrich_article(article, OutletCatalogue.load())
+    expected = Tagger.load().tag(article.title, article.text, story.language)
+    assert outcome.story == story
+    assert outcome.tagging == expected
+    assert "tiktok" in outcome.tagging.platforms and "china" in outcome.tagging.state_actors
+
+
+def test_the_stage_that_stops_a_page_gives_its_outcome(analyser: Analyser) -> None:
+    short = analyser.analyse(page("Subscribe to read the rest."))
+    assert isinstance(short, Discard) and short.stage == "extract"
+    off_topic = analyser.analyse(page(OFF_TOPIC))
+    assert isinstance(off_topic, Discard)
+    assert (off_topic.stage, off_topic.reason) == ("tag", "not_relevant")
+
+
+def test_all_stories_keeps_the_off_topic_ones() -> None:
+    keeping = Analyser(AnalysisSettings(min_text_chars=250, keep_irrelevant=True))
+    outcome = keeping.analyse(page(OFF_TOPIC))
+    assert isinstance(outcome, TaggedStory) and not outcome.tagging.relevant
+
+
+def test_a_dead_worker_is_a_retryable_dead_letter() -> None:
+    future: Future[object] = Future()
+    future.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+    failure = result_of("http://a.example/1", future)
+    assert isinstance(failure, Failure)
+    assert (failure.stage, failure.key, failure.error_type) == (
+        "extract",
+        "http://a.example/1",
+        "extract_worker_error",
+    )
+    assert failure.retryable and "BrokenProcessPool" in failure.message
+
+
+def test_a_pool_of_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        AnalysePages(AnalysisSettings(min_text_chars=250), 1)

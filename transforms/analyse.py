@@ -1,0 +1,170 @@
+"""AnalysePages: extraction, enrichment and tagging of each page in a pool of processes.
+
+On a local run the Beam worker is one Python process, so the CPU-heavy per-page work
+(trafilatura, language detection, the tagger) would share one core with fetching, clustering
+and Beam itself. ``--extract-processes N`` (N > 1) replaces the three stages
+``ExtractArticles -> EnrichArticles -> TagStories`` with this one, which sends each page to a
+pool of N worker processes that run the same three cores in a row
+(``extract_outcome``, ``enrich_outcome``, ``tag_outcome``) and return one outcome: the
+tagged story, a ``Discard`` or a ``Failure`` naming the stage that produced it. What the sinks
+count and write is therefore the same as with the three stages.
+
+Pages are submitted as they arrive and results emitted as they complete (each as a
+``WindowedValue`` with its page's timestamp and window); ``finish_bundle`` waits for the rest,
+so every page ends in exactly one output. A worker that dies (a crash in a C parser) turns its
+pages into retryable dead letters (``extract_worker_error``) instead of failing the bundle.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.utils.windowed_value import WindowedValue
+
+from transforms.common import tagged_output, with_stage_outputs
+from transforms.enrich import enrich_outcome
+from transforms.extract import extract_outcome
+from transforms.outlets import OutletCatalogue
+from transforms.records import Article, Discard, Failure, FetchedPage, Story, TaggedStory
+from transforms.tag import tag_outcome
+from transforms.tagger import Tagger
+
+Outcome = TaggedStory | Discard | Failure
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """What the three stages need: the same settings as their own transforms take."""
+
+    min_text_chars: int
+    outlets_path: str | None = None
+    taxonomy_path: str | None = None
+    keep_irrelevant: bool = False
+
+
+class Analyser:
+    """The three per-page cores with their loaded data (outlet catalogue, tagger)."""
+
+    def __init__(self, settings: AnalysisSettings) -> None:
+        self.settings = settings
+        self.outlets = OutletCatalogue.load(settings.outlets_path)
+        self.tagger = Tagger.load(settings.taxonomy_path)
+
+    def analyse(self, page: FetchedPage) -> Outcome:
+        """Extract, enrich and tag ``page``; the first stage that stops it gives the outcome."""
+        article = extract_outcome(page, self.settings.min_text_chars)
+        if not isinstance(article, Article):
+            return article
+        story = enrich_outcome(article, self.outlets)
+        if not isinstance(story, Story):
+            return story
+        return tag_outcome(story, self.tagger, self.settings.keep_irrelevant)
+
+
+# The worker process's analyser, built once by the pool's initializer.
+_worker_analyser: Analyser | None = None
+
+
+def _start_worker(settings: AnalysisSettings) -> None:
+    global _worker_analyser
+    _worker_analyser = Analyser(settings)
+
+
+def _analyse_in_worker(page: FetchedPage) -> Outcome:
+    assert _worker_analyser is not None, "pool worker started without its initializer"
+    return _worker_analyser.analyse(page)
+
+
+def result_of(link: str, future: concurrent.futures.Future[Any]) -> Outcome:
+    """The worker's outcome; a worker that died (a crash in a parser) is a dead letter too."""
+    try:
+        outcome: Outcome = future.result()
+    except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool: the page is not lost
+        return Failure(
+            "extract", link, "extract_worker_error", f"{type(exc).__name__}: {exc}"[:300], True
+        )
+    return outcome
+
+
+class _AnalysePagesFn(beam.DoFn):
+    """Submits pages to the pool and emits outcomes as they complete.
+
+    At most ``8 * processes`` pages wait in the pool; beyond that ``process`` blocks until one
+    completes, so a fast fetcher cannot pile up pages in memory.
+    """
+
+    def __init__(self, settings: AnalysisSettings, processes: int) -> None:
+        self._settings = settings
+        self._processes = processes
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._pending: dict[concurrent.futures.Future[Any], tuple[str, Any, Any]] = {}
+
+    def setup(self) -> None:
+        context = multiprocessing.get_context("forkserver")
+        # Workers fork from a server that has already imported trafilatura and the rest.
+        context.set_forkserver_preload([__name__])
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            self._processes,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(self._settings,),
+        )
+
+    def teardown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def process(
+        self,
+        page: FetchedPage,
+        timestamp: Any = beam.DoFn.TimestampParam,
+        window: Any = beam.DoFn.WindowParam,
+    ) -> Iterator[Any]:
+        assert self._pool is not None
+        future = self._pool.submit(_analyse_in_worker, page)
+        self._pending[future] = (page.entry.link, timestamp, window)
+        if len(self._pending) >= 8 * self._processes:
+            concurrent.futures.wait(self._pending, return_when=concurrent.futures.FIRST_COMPLETED)
+        yield from self._emit([f for f in self._pending if f.done()])
+
+    def finish_bundle(self) -> Iterator[Any]:
+        yield from self._emit(list(concurrent.futures.as_completed(self._pending)))
+
+    def _emit(self, futures: list[concurrent.futures.Future[Any]]) -> Iterator[Any]:
+        for future in futures:
+            link, timestamp, window = self._pending.pop(future)
+            yield _windowed(tagged_output(result_of(link, future)), timestamp, window)
+
+
+def _windowed(output: Any, timestamp: Any, window: Any) -> Any:
+    if isinstance(output, beam.pvalue.TaggedOutput):
+        return beam.pvalue.TaggedOutput(
+            output.tag, WindowedValue(output.value, timestamp, (window,))
+        )
+    return WindowedValue(output, timestamp, (window,))
+
+
+class AnalysePages(beam.PTransform):
+    """PCollection[FetchedPage] -> ok: TaggedStory, failures: Failure, discarded: Discard.
+
+    Args:
+        settings: the settings of the extract, enrich and tag stages.
+        processes: the number of worker processes (at least 2; with one, use the stages).
+    """
+
+    def __init__(self, settings: AnalysisSettings, processes: int) -> None:
+        super().__init__()
+        if processes < 2:
+            raise ValueError("AnalysePages needs at least 2 processes")
+        self._settings = settings
+        self._processes = processes
+
+    def expand(self, pages: beam.PCollection) -> Any:
+        return with_stage_outputs(
+            pages, _AnalysePagesFn(self._settings, self._processes), "Analyse"
+        )
