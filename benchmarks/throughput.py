@@ -85,11 +85,18 @@ class Bench:
             raise RuntimeError(f"{mode} failed ({m.returncode}): {m.stderr[-2000:]}")
         return json.loads(m.stdout.strip().splitlines()[-1]), m
 
-    def ceiling(self, processes: int) -> Row:
+    def ceiling(self, processes: int, call: str = "newsbeam") -> Row:
         res, m = self.worker(
-            "ceiling", "--pages", str(self.pages_file), "--processes", str(processes)
+            "ceiling",
+            "--pages",
+            str(self.pages_file),
+            "--processes",
+            str(processes),
+            "--call",
+            call,
         )
-        tool = f"ceiling: bare_extraction, {processes} process{'es' if processes > 1 else ''}"
+        name = report.CEILING_NEWSBEAM if call == "newsbeam" else report.CEILING_DEFAULTS
+        tool = f"{name}, {processes} process{'es' if processes > 1 else ''}"
         return self.add(
             Row(
                 tool,
@@ -240,8 +247,9 @@ def _run_site(bench: Bench, args: argparse.Namespace, delay: bool) -> None:
     bench.site.set_delay(*(DELAY if delay else (0.0, 0.0)))
     print(f"site {'with a 100-300 ms delay' if delay else 'answering at once'}:", flush=True)
     if not delay and "ceiling" in only:
-        bench.ceiling(1)
-        bench.ceiling(2)
+        for call in ("newsbeam", "defaults"):
+            bench.ceiling(1, call)
+            bench.ceiling(2, call)
     if not delay and "profile" in only:
         bench.run_profile()
     if "newsbeam" in only:

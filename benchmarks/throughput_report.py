@@ -114,6 +114,10 @@ def trafilatura_config(overrides: dict[str, str]) -> str:
     return out.getvalue()
 
 
+CEILING_NEWSBEAM = "ceiling: bare_extraction as newsbeam calls it"
+CEILING_DEFAULTS = "ceiling: bare_extraction, trafilatura's defaults"
+
+
 def _best(rows: Sequence[Row], prefix: str, delay: bool) -> Row | None:
     found = [r for r in rows if r.tool.startswith(prefix) and r.delay == delay]
     return max(found, key=lambda r: r.rate) if found else None
@@ -211,7 +215,10 @@ def render(
     scale, raw_ratio, marginal_ratio = scaling_table(scaling)
     if scale:
         parts.append("Scaling (newsbeam, stream articles only, site answering at once)\n" + scale)
-    ceiling = _best(rows, "ceiling: bare_extraction, 2", False)
+    # The targets compare newsbeam with the ceiling of its own extraction call; the ceiling of
+    # trafilatura's defaults (slower: its fallback extractors) is shown alongside.
+    ceiling = _best(rows, f"{CEILING_NEWSBEAM}, 2", False)
+    defaults_ceiling = _best(rows, f"{CEILING_DEFAULTS}, 2", False)
     nb0, nb1 = _best(rows, "newsbeam", False), _best(rows, "newsbeam", True)
     traf, serial = _best(rows, "trafilatura", True), _best(rows, "serial", True)
 
@@ -249,6 +256,12 @@ def render(
             lines.append(f"- {name}: {value:.2f} -> {_verdict(ok)}")
         else:
             lines.append(f"- {name}: n/a (not measured)")
+    if nb0 and nb1 and defaults_ceiling:
+        lines.append(
+            "- (for information) the same two ratios against the 2-process ceiling of "
+            f"trafilatura's defaults: {nb0.rate / defaults_ceiling.rate:.2f} / "
+            f"{nb1.rate / defaults_ceiling.rate:.2f}"
+        )
     peaks = [r.peak_mb for r in rows if r.tool.startswith("newsbeam")]
     if peaks and n_articles >= 2000:
         lines.append(

@@ -4,9 +4,11 @@
 that each program's time and memory are its own. Each mode prints one JSON line on stdout
 (``articles``, ``attempted``, ``seconds``, plus mode-specific figures):
 
-* ``ceiling``: trafilatura's ``bare_extraction`` (the options of ``transforms/extract.py``)
-  over the site's HTML already in memory, in one process or a pool of ``--processes``
-  (forked after loading, pages passed by index, so nothing but results is pickled);
+* ``ceiling``: trafilatura's ``bare_extraction`` over the site's HTML already in memory, in
+  one process or a pool of ``--processes`` (forked after loading, pages passed by index, so
+  nothing but results is pickled); ``--call newsbeam`` (default) calls it exactly as
+  newsbeam's extract stage does (``transforms.extract.trafilatura_document``: fast mode),
+  ``--call defaults`` with trafilatura's defaults, as the serial script does;
 * ``serial``: what a user would write by hand: feedparser + a requests session +
   trafilatura, one article after the other, stopping after ``--budget`` seconds;
 * ``newspaper4k``: feedparser for the links, then ``newspaper.article`` in a thread pool;
@@ -52,20 +54,38 @@ def decode(url: str, body_gz: bytes) -> str:
 
 
 def _extract_text(html: str | bytes, url: str | None = None) -> str:
+    """trafilatura with its defaults, as a user's own script calls it."""
     from trafilatura import bare_extraction
 
     doc = bare_extraction(html, url=url, include_comments=False, with_metadata=True)
     return ((getattr(doc, "text", None) or "") if doc is not None else "").strip()
 
 
+def _newsbeam_text(html: str, url: str | None = None) -> str:
+    """trafilatura as newsbeam's extract stage calls it (``fast``: no fallback extractors)."""
+    from transforms.extract import trafilatura_document
+
+    doc = trafilatura_document(html, url)
+    return (doc.text or "").strip() if doc is not None else ""
+
+
+_EXTRACTORS: dict[str, Callable[..., str]] = {"newsbeam": _newsbeam_text, "defaults": _extract_text}
+_extractor = _newsbeam_text  # set by ceiling() before the pool forks
+
+
 def _extract_index(i: int) -> int:
-    return len(_extract_text(_PAGES[i]))
+    return len(_extractor(_PAGES[i]))
 
 
-def ceiling(pages_file: Path, processes: int) -> dict[str, Any]:
-    """Extract every page in memory; one process or a forked pool."""
-    global _PAGES
+def ceiling(pages_file: Path, processes: int, call: str = "newsbeam") -> dict[str, Any]:
+    """Extract every page in memory; one process or a forked pool.
+
+    Args:
+        call: ``newsbeam`` (trafilatura as newsbeam calls it) or ``defaults``.
+    """
+    global _PAGES, _extractor
     _PAGES = [decode(url, body) for url, body in load_pages(pages_file)]
+    _extractor = _EXTRACTORS[call]
     start = time.perf_counter()
     if processes == 1:
         lengths = [_extract_index(i) for i in range(len(_PAGES))]
@@ -198,12 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=Path, help="pickled (url, gzip body) pairs")
     parser.add_argument("--feeds", type=Path, help="feed list, one URL a line")
     parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--call", choices=tuple(_EXTRACTORS), default="newsbeam")
     parser.add_argument("--threads", type=int, default=10)
     parser.add_argument("--budget", type=float, default=float("inf"))
     parser.add_argument("--every", type=int, default=4)
     args = parser.parse_args(argv)
     if args.mode == "ceiling":
-        result = ceiling(args.pages, args.processes)
+        result = ceiling(args.pages, args.processes, args.call)
     elif args.mode == "serial":
         result = serial(args.feeds, args.budget)
     elif args.mode == "newspaper4k":

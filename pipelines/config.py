@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from pipelines.options import NewsbeamOptions
 from transforms.feedlist import read_feed_list
@@ -63,6 +63,7 @@ class RunConfig:
     prior_signatures: Sequence[tuple[bytes, bytes]] = ()
     streaming: bool = False
     local_runner: bool = True  # the job runs in this process (FnApiRunner / DirectRunner)
+    local_workers: int = 1  # --direct_num_workers of a local run
     poll_interval: float = 300.0
     start_time: float = 0.0  # streaming: when the first poll fires (seconds since the epoch)
     duration: float | None = None  # streaming: stop after this long; None = until stopped
@@ -125,6 +126,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     runner = options.view_as(StandardOptions).runner
     return RunConfig(
         local_runner=runner in (None, LOCAL_RUNNER, "DirectRunner", "BundleBasedDirectRunner"),
+        local_workers=options.view_as(DirectOptions).direct_num_workers or 1,
         streaming=streaming,
         poll_interval=nb.poll_interval,
         start_time=time.time(),

@@ -99,11 +99,12 @@ def spread(pcoll: beam.PCollection, label: str, config: RunConfig) -> beam.PColl
     """Break fusion after a stateful step, in one-shot runs on the local runner.
 
     The local runner runs a fused stage containing a stateful step on one worker; a Reshuffle
-    lets the next stages (fetching and extracting, or tagging) use every worker. Streaming runs
-    skip it (the local runner would hold the data until the run ends); Dataflow shuffles by key
-    between stateful steps anyway.
+    lets the next stages (fetching and extracting, or tagging) use every worker. With one
+    local worker there is nothing to spread over (the Reshuffle would only encode every
+    record once more); streaming runs skip it (the local runner would hold the data until the
+    run ends); Dataflow shuffles by key between stateful steps anyway.
     """
-    if config.streaming or not config.local_runner:
+    if config.streaming or not config.local_runner or config.local_workers < 2:
         return pcoll
     return pcoll | label >> beam.Reshuffle()
 

@@ -18,7 +18,9 @@ pages into retryable dead letters (``extract_worker_error``) instead of failing 
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import multiprocessing
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +29,7 @@ import apache_beam as beam
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.common import tagged_output, with_stage_outputs
-from transforms.enrich import enrich_outcome
+from transforms.enrich import detect_language, enrich_outcome
 from transforms.extract import extract_outcome
 from transforms.outlets import OutletCatalogue
 from transforms.records import Article, Discard, Failure, FetchedPage, Story, TaggedStory
@@ -47,13 +49,27 @@ class AnalysisSettings:
     keep_irrelevant: bool = False
 
 
+@functools.lru_cache(maxsize=4)
+def _loaded(outlets_path: str | None, taxonomy_path: str | None) -> tuple[OutletCatalogue, Tagger]:
+    return OutletCatalogue.load(outlets_path), Tagger.load(taxonomy_path)
+
+
+def preload() -> None:
+    """Load what every worker needs (default outlets and taxonomy, the language model) once.
+
+    Called in the pool's fork server (``transforms.pool_preload``), so that every worker
+    forks with it loaded instead of loading it again.
+    """
+    _loaded(None, None)
+    detect_language("A sentence long enough for the language model to be loaded now.")
+
+
 class Analyser:
     """The three per-page cores with their loaded data (outlet catalogue, tagger)."""
 
     def __init__(self, settings: AnalysisSettings) -> None:
         self.settings = settings
-        self.outlets = OutletCatalogue.load(settings.outlets_path)
-        self.tagger = Tagger.load(settings.taxonomy_path)
+        self.outlets, self.tagger = _loaded(settings.outlets_path, settings.taxonomy_path)
 
     def analyse(self, page: FetchedPage) -> Outcome:
         """Extract, enrich and tag ``page``; the first stage that stops it gives the outcome."""
@@ -106,8 +122,11 @@ class _AnalysePagesFn(beam.DoFn):
 
     def setup(self) -> None:
         context = multiprocessing.get_context("forkserver")
-        # Workers fork from a server that has already imported trafilatura and the rest.
-        context.set_forkserver_preload([__name__])
+        # Workers fork from a server that has already imported trafilatura and loaded the
+        # models; and the main module, which each worker otherwise runs again on start.
+        main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        main_module = [main_spec.name] if main_spec is not None else []
+        context.set_forkserver_preload(["transforms.pool_preload", *main_module])
         self._pool = concurrent.futures.ProcessPoolExecutor(
             self._processes,
             mp_context=context,

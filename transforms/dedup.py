@@ -221,9 +221,13 @@ class _VerdictFn(TtlStateFn):
         flush: Any = _FLUSH_PARAM,
     ) -> None:
         inbox.add(element[1])
-        if element[1][0] == "story":
+        kind = element[1][0]
+        if kind == "story":
             decide.set(timestamp + _SETTLE)
-        flush.set(gc_time(timestamp, self._ttl))
+        if kind != "found":
+            # A key's answer carries its probe's timestamp, which is the story's: the timer
+            # set for the story covers it. Corrections ("earlier") carry the earlier story's.
+            flush.set(gc_time(timestamp, self._ttl))
 
     @on_timer(_DECIDE)
     def _on_settled(self, inbox: Any = _INBOX_PARAM) -> Iterator[Any]:
