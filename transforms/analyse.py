@@ -37,6 +37,10 @@ from transforms.tag import tag_outcome
 from transforms.tagger import Tagger
 
 Outcome = TaggedStory | Discard | Failure
+# Pages that may wait for a worker, per worker. While ``process`` blocks on a full pool, the
+# fetcher upstream (same thread) starts no new requests, so a small bound would idle the
+# fetcher on a slow site; 64 pages of ~100 KB per worker is a few MB.
+_WAITING_PER_PROCESS = 64
 
 
 @dataclass(frozen=True)
@@ -110,8 +114,8 @@ def result_of(link: str, future: concurrent.futures.Future[Any]) -> Outcome:
 class _AnalysePagesFn(beam.DoFn):
     """Submits pages to the pool and emits outcomes as they complete.
 
-    At most ``8 * processes`` pages wait in the pool; beyond that ``process`` blocks until one
-    completes, so a fast fetcher cannot pile up pages in memory.
+    At most ``_WAITING_PER_PROCESS * processes`` pages wait in the pool; beyond that
+    ``process`` blocks until one completes, so a fast fetcher cannot pile up pages in memory.
     """
 
     def __init__(self, settings: AnalysisSettings, processes: int) -> None:
@@ -147,7 +151,7 @@ class _AnalysePagesFn(beam.DoFn):
         assert self._pool is not None
         future = self._pool.submit(_analyse_in_worker, page)
         self._pending[future] = (page.entry.link, timestamp, window)
-        if len(self._pending) >= 8 * self._processes:
+        if len(self._pending) >= _WAITING_PER_PROCESS * self._processes:
             concurrent.futures.wait(self._pending, return_when=concurrent.futures.FIRST_COMPLETED)
         yield from self._emit([f for f in self._pending if f.done()])
 
