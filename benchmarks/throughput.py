@@ -5,9 +5,10 @@ newspaper4k pages plus stream articles in realistic page chrome, 2,000 articles 
 RSS feeds of 50 items over several hosts) and measures, on the same site and in one run,
 articles per second and peak memory of: newsbeam one-shot on the DirectRunner (a
 subprocess, like a user runs it), the extraction ceiling (trafilatura on the HTML in
-memory, 1 and 2 processes), a hand-written serial script, trafilatura's own CLI and
-newspaper4k, once with the site answering at once and once with a 100-300 ms delay per
-request; plus a profile of newsbeam's stages and, with ``--scaling``, how its cost grows.
+memory, 1 and 2 processes, called as newsbeam calls it, and with its defaults), a
+hand-written serial script, trafilatura's own CLI and newspaper4k, once with the site
+answering at once and once with a 100-300 ms delay per request; plus a profile of
+newsbeam's stages and, with ``--scaling``, how its cost grows.
 Prints tables, the environment, the commit and each target's PASS/FAIL.
 
 Usage:
