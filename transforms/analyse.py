@@ -33,7 +33,15 @@ from transforms.common import tagged_output, with_stage_outputs
 from transforms.enrich import detect_language, enrich_outcome
 from transforms.extract import extract_outcome, trafilatura_document
 from transforms.outlets import OutletCatalogue
-from transforms.records import Article, Discard, Failure, FetchedPage, Story, TaggedStory
+from transforms.records import (
+    Article,
+    Discard,
+    Failure,
+    FetchedPage,
+    Story,
+    TaggedStory,
+    error_message,
+)
 from transforms.tag import tag_outcome
 from transforms.tagger import Tagger
 
@@ -126,9 +134,7 @@ def result_of(link: str, future: concurrent.futures.Future[Any]) -> Outcome:
     try:
         outcome: Outcome = future.result()
     except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool: the page is not lost
-        return Failure(
-            "extract", link, "extract_worker_error", f"{type(exc).__name__}: {exc}"[:300], True
-        )
+        return Failure("extract", link, "extract_worker_error", error_message(exc), True)
     return outcome
 
 

@@ -20,7 +20,7 @@ import py3langid
 
 from transforms.common import tagged_output, with_stage_outputs
 from transforms.outlets import OutletCatalogue
-from transforms.records import Article, Failure, Outlet, Story, excerpt, story_id_for
+from transforms.records import Article, Failure, Outlet, Story, error_message, excerpt, story_id_for
 
 # Texts shorter than this are too short for a language guess; the feed's language is used.
 _MIN_LANGUAGE_CHARS = 40
@@ -83,7 +83,7 @@ def enrich_outcome(article: Article, outlets: OutletCatalogue) -> Story | Failur
             "enrich",
             article.entry.link,
             "enrich_error",
-            f"{type(exc).__name__}: {exc}"[:300],
+            error_message(exc),
             False,
             excerpt(article.title),
         )
@@ -99,8 +99,7 @@ class _EnrichArticlesFn(beam.DoFn):
 
     def process(self, article: Article) -> Iterator[Any]:
         assert self._outlets is not None
-        outcome = enrich_outcome(article, self._outlets)
-        yield tagged_output(outcome)
+        yield tagged_output(enrich_outcome(article, self._outlets))
 
 
 class EnrichArticles(beam.PTransform):

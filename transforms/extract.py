@@ -19,7 +19,7 @@ from trafilatura import bare_extraction
 from trafilatura.settings import Document
 
 from transforms.common import tagged_output, with_stage_outputs
-from transforms.records import Article, Discard, Failure, FetchedPage, excerpt
+from transforms.records import Article, Discard, Failure, FetchedPage, error_message, excerpt
 from transforms.urls import resolve_canonical
 
 # Articles whose body is shorter than this (in characters) are discarded as too_short:
@@ -46,8 +46,8 @@ def extract_article(
             DoFn turns it into a dead letter.
     """
     doc = trafilatura_document(page.html, page.final_url)
-    text = (doc.text or "").strip() if isinstance(doc, Document) else ""
-    if not isinstance(doc, Document) or not text:
+    text = (doc.text or "").strip() if doc is not None else ""
+    if doc is None or not text:
         return Discard("extract", page.entry.link, "no_text", "no article body found")
     if len(text) < min_text_chars:
         return Discard("extract", page.entry.link, "too_short", f"{len(text)} characters")
@@ -99,7 +99,7 @@ def extract_outcome(page: FetchedPage, min_text_chars: int) -> Article | Discard
             "extract",
             page.entry.link,
             "extraction_error",
-            f"{type(exc).__name__}: {exc}"[:300],
+            error_message(exc),
             False,
             excerpt(page.html),
         )

@@ -42,7 +42,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.common import DISCARDED, FAILURES, with_stage_outputs
 from transforms.http import FetchError, HttpClient, HttpConfig
-from transforms.records import Discard, Failure, FeedEntry, FetchedPage, excerpt
+from transforms.records import Discard, Failure, FeedEntry, FetchedPage, error_message, excerpt
 
 STAGE = "fetch"
 # Error types that are expected outcomes for a feed entry, not failures.
@@ -85,8 +85,9 @@ def fetch_outcome(client: HttpClient, entry: FeedEntry) -> Outcome:
         )
     except Exception as err:  # a bug must not stall the stage: dead-letter it, loudly
         _log.exception("unexpected error fetching %s", entry.link)
-        message = f"{type(err).__name__}: {err}"[:300]
-        return Failure(STAGE, entry.link, "internal_error", message, False, excerpt(entry))
+        return Failure(
+            STAGE, entry.link, "internal_error", error_message(err), False, excerpt(entry)
+        )
 
 
 class HostScheduler(Generic[Tag, Item, Result]):

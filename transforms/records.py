@@ -292,6 +292,11 @@ def excerpt(value: object, limit: int = 500) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def error_message(exc: BaseException) -> str:
+    """``"Type: message"`` of an exception, cut to 300 characters: a dead letter's message."""
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
 def story_id_for(url: str) -> str:
     """A stable story id: the first 16 hex digits of the SHA-256 of the canonical URL."""
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
@@ -312,6 +317,7 @@ __all__ = [
     "Tag",
     "TagResult",
     "TaggedStory",
+    "error_message",
     "excerpt",
     "story_id_for",
 ]

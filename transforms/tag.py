@@ -15,7 +15,7 @@ from typing import Any
 import apache_beam as beam
 
 from transforms.common import tagged_output, with_stage_outputs
-from transforms.records import Discard, Failure, Story, TaggedStory, excerpt
+from transforms.records import Discard, Failure, Story, TaggedStory, error_message, excerpt
 from transforms.tagger import Tagger
 
 
@@ -37,7 +37,7 @@ def tag_outcome(
             "tag",
             article.entry.link,
             "tag_error",
-            f"{type(exc).__name__}: {exc}"[:300],
+            error_message(exc),
             False,
             excerpt(article.title),
         )
