@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import Timestamp
+from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.analyse import AnalysePages, Analyser, AnalysisSettings, result_of
+from transforms.analyse import (
+    AnalysePages,
+    Analyser,
+    AnalysisSettings,
+    _AnalysePagesFn,
+    result_of,
+)
 from transforms.enrich import enrich_article
 from transforms.extract import extract_article
 from transforms.outlets import OutletCatalogue
@@ -92,3 +102,19 @@ def test_a_dead_worker_is_a_retryable_dead_letter() -> None:
 def test_a_pool_of_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 2"):
         AnalysePages(AnalysisSettings(min_text_chars=250), 1)
+
+
+def test_a_pool_broken_by_a_dead_worker_is_replaced_and_the_page_analysed() -> None:
+    fn = _AnalysePagesFn(AnalysisSettings(min_text_chars=250), processes=2)
+    fn.setup()
+    try:
+        assert fn._pool is not None
+        running = fn._pool.submit(time.sleep, 60)
+        for worker in list(fn._pool._processes.values()):  # type: ignore[attr-defined]
+            worker.kill()
+        assert isinstance(running.exception(timeout=60), BrokenProcessPool)
+        outputs = [*fn.process(page(ON_TOPIC), Timestamp(0), GlobalWindow()), *fn.finish_bundle()]
+    finally:
+        fn.teardown()
+    (output,) = outputs
+    assert isinstance(output, WindowedValue) and isinstance(output.value, TaggedStory)

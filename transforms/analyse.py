@@ -18,11 +18,13 @@ pages into retryable dead letters (``extract_worker_error``) instead of failing 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import multiprocessing
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,6 +131,12 @@ def _analyse_in_worker(page: FetchedPage) -> Outcome:
     return _worker_analyser.analyse(page)
 
 
+def _start_quietly(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Make ``pool`` start its workers; if it is already broken or shut down, do nothing."""
+    with contextlib.suppress(BrokenProcessPool, RuntimeError):
+        pool.submit(int)
+
+
 def result_of(link: str, future: concurrent.futures.Future[Any]) -> Outcome:
     """The worker's outcome; a worker that died (a crash in a parser) is a dead letter too."""
     try:
@@ -152,13 +160,16 @@ class _AnalysePagesFn(beam.DoFn):
         self._pending: dict[concurrent.futures.Future[Any], tuple[str, Any, Any]] = {}
 
     def setup(self) -> None:
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         context = multiprocessing.get_context("forkserver")
         # Workers fork from a server that has already imported trafilatura and loaded the
         # models; and the main module, which each worker otherwise runs again on start.
         main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
         main_module = [main_spec.name] if main_spec is not None else []
         context.set_forkserver_preload(["transforms.pool_preload", *main_module])
-        self._pool = concurrent.futures.ProcessPoolExecutor(
+        pool = concurrent.futures.ProcessPoolExecutor(
             self._processes,
             mp_context=context,
             initializer=_start_worker,
@@ -166,7 +177,8 @@ class _AnalysePagesFn(beam.DoFn):
         )
         # Start the workers now, in the background: the fork server's imports and warm-up
         # take seconds, which the first fetches can use instead of waiting for them.
-        threading.Thread(target=self._pool.submit, args=(int,), daemon=True).start()
+        threading.Thread(target=_start_quietly, args=(pool,), daemon=True).start()
+        return pool
 
     def teardown(self) -> None:
         if self._pool is not None:
@@ -178,12 +190,25 @@ class _AnalysePagesFn(beam.DoFn):
         timestamp: Any = beam.DoFn.TimestampParam,
         window: Any = beam.DoFn.WindowParam,
     ) -> Iterator[Any]:
-        assert self._pool is not None
-        future = self._pool.submit(_analyse_in_worker, page)
+        future = self._submit(page)
         self._pending[future] = (page.entry.link, timestamp, window)
         if len(self._pending) >= _WAITING_PER_PROCESS * self._processes:
             concurrent.futures.wait(self._pending, return_when=concurrent.futures.FIRST_COMPLETED)
         yield from self._emit([f for f in self._pending if f.done()])
+
+    def _submit(self, page: FetchedPage) -> concurrent.futures.Future[Any]:
+        """Submit ``page``; a pool broken by a dead worker is replaced by a fresh one.
+
+        The pages the broken pool held fail with ``BrokenProcessPool`` and become dead
+        letters (``result_of``); without a new pool every later page would fail too.
+        """
+        assert self._pool is not None
+        try:
+            return self._pool.submit(_analyse_in_worker, page)
+        except BrokenProcessPool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            return self._pool.submit(_analyse_in_worker, page)
 
     def finish_bundle(self) -> Iterator[Any]:
         yield from self._emit(list(concurrent.futures.as_completed(self._pending)))
