@@ -62,6 +62,20 @@ TUNE_CONFIGS = (
 TRAFILATURA_SETTINGS = {"SSRF_PROTECTION": "off", "SLEEP_TIME": "0", "MIN_OUTPUT_SIZE": "250"}
 
 
+def worker_row(tool: str, delay: bool, res: dict[str, Any], m: Measured, note: str) -> Row:
+    """A table row from a ``throughput_workers`` result and its process tree's measurement."""
+    return Row(
+        tool,
+        delay,
+        res["articles"],
+        res["attempted"],
+        res["seconds"],
+        m.peak_tree_mb,
+        m.cpu_s,
+        note,
+    )
+
+
 class Bench:
     """The site, its files and every measured row of one benchmark invocation."""
 
@@ -98,18 +112,7 @@ class Bench:
         )
         name = report.CEILING_NEWSBEAM if call == "newsbeam" else report.CEILING_DEFAULTS
         tool = f"{name}, {processes} process{'es' if processes > 1 else ''}"
-        return self.add(
-            Row(
-                tool,
-                False,
-                res["articles"],
-                res["attempted"],
-                res["seconds"],
-                m.peak_tree_mb,
-                m.cpu_s,
-                "HTML in memory; load time excluded",
-            )
-        )
+        return self.add(worker_row(tool, False, res, m, "HTML in memory; load time excluded"))
 
     def run_profile(self) -> None:
         res, m = self.worker(
@@ -161,16 +164,7 @@ class Bench:
         )
         note = f"stopped after {self.args.budget:.0f} s" if res.get("capped") else ""
         return self.add(
-            Row(
-                "serial script: feedparser+requests+trafilatura",
-                delay,
-                res["articles"],
-                res["attempted"],
-                res["seconds"],
-                m.peak_tree_mb,
-                m.cpu_s,
-                note,
-            )
+            worker_row("serial script: feedparser+requests+trafilatura", delay, res, m, note)
         )
 
     def newspaper4k(self, delay: bool) -> Row | None:
@@ -191,18 +185,7 @@ class Bench:
         )
         note = f"fetch_news threads={threads}"
         note += f"; stopped after {self.args.budget:.0f} s" if res.get("capped") else ""
-        return self.add(
-            Row(
-                "newspaper4k (feedparser for links)",
-                delay,
-                res["articles"],
-                res["attempted"],
-                res["seconds"],
-                m.peak_tree_mb,
-                m.cpu_s,
-                note,
-            )
-        )
+        return self.add(worker_row("newspaper4k (feedparser for links)", delay, res, m, note))
 
     def trafilatura(self, delay: bool, parallel: int) -> Row:
         out = self.work / f"traf-{len(self.rows)}"
