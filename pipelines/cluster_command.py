@@ -12,20 +12,12 @@ string ``id``, ``title`` and ``text``) is a one-line error on stderr and exit co
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import Any
 
+from pipelines.jsonl_command import parse_story, run_jsonl
 from transforms.minhash import Index
 from transforms.urls import canonicalize_url
-
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
-
-
-class ClusterInputError(ValueError):
-    """A line of the input is not a valid story; the message names the line number."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -55,13 +47,13 @@ def cluster_lines(lines: Iterable[str], index: Index | None = None) -> Iterator[
         ``{"id", "cluster_id", "duplicate_of"}`` per story, in order.
 
     Raises:
-        ClusterInputError: A line is not valid JSON or lacks a string id, title or text.
+        InputError: A line is not valid JSON or lacks a string id, title or text.
     """
     index = index or Index(ttl_seconds=float("inf"))
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        story = _parse(line, number)
+        story = parse_story(line, number, optional=("url", "published_at"))
         url = story.get("url")
         verdict = index.add(
             story["id"],
@@ -77,31 +69,6 @@ def cluster_lines(lines: Iterable[str], index: Index | None = None) -> Iterator[
         }
 
 
-def _parse(line: str, number: int) -> dict[str, Any]:
-    try:
-        story = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ClusterInputError(
-            f"line {number}: bad JSON: {exc.msg} (column {exc.colno})"
-        ) from None
-    if not isinstance(story, dict):
-        raise ClusterInputError(f"line {number}: expected a JSON object")
-    for key in ("id", "title", "text"):
-        if not isinstance(story.get(key), str):
-            raise ClusterInputError(f"line {number}: {key!r} must be a string")
-    for key in ("url", "published_at"):
-        if story.get(key) is not None and not isinstance(story[key], str):
-            raise ClusterInputError(f"line {number}: {key!r} must be a string or null")
-    return story
-
-
-def _open(path: str | None, mode: str) -> IO[str]:
-    if path is None or path == "-":
-        stream = sys.stdin if mode == "r" else sys.stdout
-        return open(stream.fileno(), mode, encoding="utf-8", closefd=False)
-    return open(path, mode, encoding="utf-8")
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``newsbeam cluster``.
 
@@ -111,18 +78,4 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         The exit code: 0, or 2 for bad input (after a one-line message on stderr).
     """
-    where = args.input or "stdin"
-    try:
-        with _open(args.input, "r") as src, _open(args.output, "w") as dst:
-            for out in cluster_lines(src):
-                dst.write(json.dumps(out, ensure_ascii=False) + "\n")
-    except ClusterInputError as exc:
-        print(f"newsbeam cluster: {where}: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except OSError as exc:
-        print(f"newsbeam cluster: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except UnicodeDecodeError as exc:
-        print(f"newsbeam cluster: {where}: input is not UTF-8: {exc.reason}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return EXIT_OK
+    return run_jsonl("cluster", args.input, args.output, cluster_lines)

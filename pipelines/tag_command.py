@@ -10,19 +10,13 @@ order. Bad input (a missing file, a line that is not a JSON object with string `
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from functools import partial
+from typing import Any
 
+from pipelines.jsonl_command import EXIT_BAD_INPUT, parse_story, run_jsonl
 from transforms.tagger import Tagger, TaxonomyError
-
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
-
-
-class InputError(ValueError):
-    """A line of the input is not a valid story; the message names the line number."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,25 +65,9 @@ def tag_lines(tagger: Tagger, lines: Iterable[str]) -> Iterator[dict[str, Any]]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        story = _parse(line, number)
+        story = parse_story(line, number, optional=("language",))
         result = tagger.tag(story["title"], story["text"], story.get("language"))
         yield {"id": story["id"], **result.to_json()}
-
-
-def _parse(line: str, number: int) -> dict[str, Any]:
-    try:
-        story = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"line {number}: bad JSON: {exc.msg} (column {exc.colno})") from None
-    if not isinstance(story, dict):
-        raise InputError(f"line {number}: expected a JSON object")
-    for key in ("id", "title", "text"):
-        if not isinstance(story.get(key), str):
-            raise InputError(f"line {number}: {key!r} must be a string")
-    language = story.get("language")
-    if language is not None and not isinstance(language, str):
-        raise InputError(f"line {number}: 'language' must be a string or null")
-    return story
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,38 +81,10 @@ def run(args: argparse.Namespace) -> int:
     """
     try:
         tagger = Tagger.load(args.taxonomy)
-        with _open(args.input, "r") as src, _open(args.output, "w") as dst:
-            for out in tag_lines(tagger, src):
-                dst.write(json.dumps(out, ensure_ascii=False) + "\n")
-    except (TaxonomyError, InputError) as exc:
+    except TaxonomyError as exc:
         print(f"newsbeam tag: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except OSError as exc:
-        print(f"newsbeam tag: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except UnicodeDecodeError as exc:
-        print(f"newsbeam tag: input is not UTF-8: {exc.reason}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return EXIT_OK
-
-
-class _Std:
-    """A context manager around stdin/stdout that does not close it."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-
-    def __enter__(self) -> IO[str]:
-        return self.stream
-
-    def __exit__(self, *exc: object) -> None:
-        self.stream.flush()
-
-
-def _open(path: str | None, mode: str) -> Any:
-    if path is None or path == "-":
-        return _Std(sys.stdin if mode == "r" else sys.stdout)
-    return open(path, mode, encoding="utf-8")
+    return run_jsonl("tag", args.input, args.output, partial(tag_lines, tagger))
 
 
 def main(argv: list[str] | None = None) -> int:

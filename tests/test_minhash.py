@@ -10,7 +10,8 @@ from collections import defaultdict
 
 import pytest
 
-from pipelines.cluster_command import ClusterInputError, cluster_lines
+from pipelines.cluster_command import cluster_lines
+from pipelines.jsonl_command import InputError
 from tests.conftest import corpus_path
 from transforms.minhash import (
     Claim,
@@ -136,7 +137,7 @@ def test_cluster_lines_and_bad_input() -> None:
         json.dumps({"id": "y", "title": "B", "text": text + " end"}),
     ]
     assert [r["duplicate_of"] for r in cluster_lines(lines)] == [None, "x"]
-    with pytest.raises(ClusterInputError, match="line 2"):
+    with pytest.raises(InputError, match="line 2"):
         list(cluster_lines([lines[0], '{"id": "z", "title": 1, "text": ""}']))
 
 

@@ -1,0 +1,97 @@
+"""What ``newsbeam tag`` and ``newsbeam cluster`` share: JSON Lines stories in, JSON Lines out.
+
+Each reads stories from ``--input`` (or stdin), one JSON object a line, checks each line
+(``parse_story``), and writes one JSON object a line to ``--output`` (or stdout). Bad input
+(a missing file, a line that is not a story, text that is not UTF-8) is a one-line error on
+stderr and exit code 2 (``run_jsonl``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+
+class InputError(ValueError):
+    """A line of the input is not a valid story; the message names the line number."""
+
+
+def parse_story(line: str, number: int, optional: Iterable[str] = ()) -> dict[str, Any]:
+    """One input line as a story: a JSON object with string ``id``, ``title`` and ``text``.
+
+    Args:
+        line: the line.
+        number: its line number, for the error message.
+        optional: keys that may be missing or null, else must be strings.
+
+    Raises:
+        InputError: the line is not such an object.
+    """
+    try:
+        story = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"line {number}: bad JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(story, dict):
+        raise InputError(f"line {number}: expected a JSON object")
+    for key in ("id", "title", "text"):
+        if not isinstance(story.get(key), str):
+            raise InputError(f"line {number}: {key!r} must be a string")
+    for key in optional:
+        if story.get(key) is not None and not isinstance(story[key], str):
+            raise InputError(f"line {number}: {key!r} must be a string or null")
+    return story
+
+
+def open_text(path: str | None, mode: str) -> Any:
+    """``path`` as UTF-8 text; None or ``-`` is stdin (``r``) or stdout (``w``), left open."""
+    if path is not None and path != "-":
+        return open(path, mode, encoding="utf-8")
+    stream = sys.stdin if mode == "r" else sys.stdout
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):  # e.g. a captured stream
+        return contextlib.nullcontext(stream)
+    if mode == "w":
+        stream.flush()  # what was printed before comes first
+    return open(fd, mode, encoding="utf-8", closefd=False)
+
+
+def run_jsonl(
+    command: str,
+    input_path: str | None,
+    output_path: str | None,
+    convert: Callable[[Iterable[str]], Iterator[dict[str, Any]]],
+) -> int:
+    """Write ``convert(input lines)`` as JSON Lines; bad input is a one-line error.
+
+    Args:
+        command: the subcommand's name, for messages (``tag``, ``cluster``).
+        input_path: ``--input`` (None: stdin).
+        output_path: ``--output`` (None: stdout).
+        convert: turns the input lines into output objects; raises ``InputError``.
+
+    Returns:
+        The exit code: 0, or 2 for bad input (after a one-line message on stderr).
+    """
+    where = input_path or "stdin"
+    try:
+        with open_text(input_path, "r") as src, open_text(output_path, "w") as dst:
+            for obj in convert(src):
+                dst.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    except InputError as exc:
+        print(f"newsbeam {command}: {where}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"newsbeam {command}: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except UnicodeDecodeError as exc:
+        print(f"newsbeam {command}: {where}: input is not UTF-8: {exc.reason}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
