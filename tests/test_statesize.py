@@ -27,6 +27,9 @@ VALUES = [
     "just a string",
     None,
     [[1.0], 2.0],
+    # nested: what ClaimPerKey sends the verdict step for one story (a tuple of messages)
+    (("story", b"x" * 5000, b"claim", 18), ("found", b"key", None), ("found", b"k2", b"c" * 46)),
+    [(1, "a"), [2.5, ("b", None)], ()],
 ]
 
 
@@ -61,10 +64,15 @@ def test_module_globals_are_recomputed_when_modules_change() -> None:
 def test_flat_values_skip_the_traversal() -> None:
     assert statesize._flat_size(([1.5, "x"],)) is not None
     assert statesize._flat_size(([FeedState("u")],)) is None
-    assert statesize._flat_size(([[1.0]],)) is None
+    assert statesize._flat_size(([[1.0]],)) is not None  # nested plain containers
+    assert statesize._flat_size(((("found", b"k", None), ("story", b"s", b"c", 18)),)) is not None
+    assert statesize._flat_size(([(1, [FeedState("u")])],)) is None  # a record, however deep
 
 
 def test_an_object_shared_between_arguments_is_counted_once() -> None:
     shared = "s" * 1000
     assert statesize.beam_deep_size is not None
     assert statesize.deep_size([shared], (shared,)) == statesize.beam_deep_size([shared], (shared,))
+    inner = ("m", shared)
+    twice = ((inner, inner), [inner])
+    assert statesize.deep_size(*twice) == statesize.beam_deep_size(*twice)

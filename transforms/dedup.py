@@ -16,7 +16,9 @@ also later copies, with ``duplicate_of``), a :class:`DuplicateLink` on the main 
    bytes). Each probe gets back what the key held before it (or nothing), and claims the key
    if it was empty, expired, or held by a later story. When an earlier story reaches a key
    that a later one had claimed, the later one also gets a correction (``earlier``). Claims
-   expire ``ttl_seconds`` after they were made; an event-time timer clears them.
+   expire ``ttl_seconds`` after they were made; an event-time timer clears them. The answers
+   a bundle produces for one story travel as one element (a bundle often holds all of a
+   story's probes: one message instead of nineteen).
 3. ``VerdictPerStory`` (keyed by element id): buffers the story and its answers until the
    watermark passes the story's time (every story of the same poll has probed by then) and
    every key has answered, then takes one verdict (``minhash.pick_verdict``): the earliest earlier
@@ -57,6 +59,7 @@ from apache_beam.transforms.userstate import (
     on_timer,
 )
 from apache_beam.utils.timestamp import Duration
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.common import DISCARDED, FAILURES, OK
 from transforms.minhash import (
@@ -150,20 +153,38 @@ _CLAIM_EXPIRY_PARAM = beam.DoFn.TimerParam(_CLAIM_EXPIRY)
 
 
 class _ClaimFn(TtlStateFn):
-    """Step 1, keyed by lookup key: keep the earliest claim; tell each prober what was held."""
+    """Step 1, keyed by lookup key: keep the earliest claim; tell each prober what was held.
+
+    Messages for one story element are gathered over the bundle and leave in
+    ``finish_bundle`` as one ``(element id, messages)`` output per timestamp and window: every
+    message is what it was before, only the number of elements (and of the verdict step's
+    state writes) shrinks. Nothing waits longer than the bundle it came in.
+    """
+
+    def start_bundle(self) -> None:
+        self._outbox: dict[tuple[str, Any, Any], list[tuple[Any, ...]]] = {}
+
+    def _send(self, uid: str, timestamp: Any, window: Any, message: tuple[Any, ...]) -> None:
+        self._outbox.setdefault((uid, timestamp, window), []).append(message)
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        outbox, self._outbox = self._outbox, {}
+        for (uid, timestamp, window), messages in outbox.items():
+            yield WindowedValue((uid, tuple(messages)), timestamp, (window,))
 
     def process(
         self,
         element: tuple[bytes, tuple[str, bytes, Any]],
         timestamp: Any = beam.DoFn.TimestampParam,
+        window: Any = beam.DoFn.WindowParam,
         held_state: Any = _HELD_PARAM,
         expiry: Any = _CLAIM_EXPIRY_PARAM,
-    ) -> Iterator[tuple[Any, tuple[Any, ...]]]:
+    ) -> None:
         key, (uid, claim_bytes, payload) = element
         prior = uid == PRIOR_RUN  # a claim remembered from an earlier one-shot run
         if payload is not None:  # the story itself, on its way to its verdict
             story, n_keys = payload
-            yield uid, ("story", story, claim_bytes, n_keys)
+            self._send(uid, timestamp, window, ("story", story, claim_bytes, n_keys))
         new = Claim.decode(claim_bytes)
         held_uid, raw = held_state.read() or (None, None)
         held = Claim.decode(raw) if raw is not None else None
@@ -176,9 +197,9 @@ class _ClaimFn(TtlStateFn):
             if held is not None and held_uid not in (uid, PRIOR_RUN):
                 # An earlier story reached this key after a later one had claimed it: tell
                 # the later one, whose verdict waits for the watermark (see _VerdictFn).
-                yield held_uid, ("earlier", key, claim_bytes)
+                self._send(held_uid, timestamp, window, ("earlier", key, claim_bytes))
         if not prior:
-            yield uid, ("found", key, raw if held is not None else None)
+            self._send(uid, timestamp, window, ("found", key, raw if held is not None else None))
 
     @on_timer(_CLAIM_EXPIRY)
     def _expire(self, held_state: Any = _HELD_PARAM) -> None:
@@ -214,24 +235,29 @@ class _VerdictFn(TtlStateFn):
 
     def process(
         self,
-        element: tuple[str, tuple[Any, ...]],
+        element: tuple[str, tuple[tuple[Any, ...], ...]],
         timestamp: Any = beam.DoFn.TimestampParam,
         inbox: Any = _INBOX_PARAM,
         decide: Any = _DECIDE_PARAM,
         flush: Any = _FLUSH_PARAM,
     ) -> None:
-        inbox.add(element[1])
-        kind = element[1][0]
-        if kind == "story":
+        messages = element[1]
+        inbox.add(messages)
+        kinds = {m[0] for m in messages}
+        if "story" in kinds:
             decide.set(timestamp + _SETTLE)
-        if kind != "found":
+        if kinds - {"found"}:
             # A key's answer carries its probe's timestamp, which is the story's: the timer
             # set for the story covers it. Corrections ("earlier") carry the earlier story's.
             flush.set(gc_time(timestamp, self._ttl))
 
+    @staticmethod
+    def _read(inbox: Any) -> list[tuple[Any, ...]]:
+        return [message for messages in inbox.read() for message in messages]
+
     @on_timer(_DECIDE)
     def _on_settled(self, inbox: Any = _INBOX_PARAM) -> Iterator[Any]:
-        messages = list(inbox.read())
+        messages = self._read(inbox)
         stories = [m for m in messages if m[0] == "story"]
         answered = sum(1 for m in messages if m[0] == "found")
         if not stories or answered < sum(m[3] for m in stories):
@@ -241,7 +267,7 @@ class _VerdictFn(TtlStateFn):
 
     @on_timer(_FLUSH)
     def _flush(self, inbox: Any = _INBOX_PARAM) -> Iterator[Any]:
-        messages = list(inbox.read())
+        messages = self._read(inbox)
         inbox.clear()
         yield from self._decide(messages)
 

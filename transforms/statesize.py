@@ -71,34 +71,27 @@ _LEAF_TYPES = frozenset({str, bytes, int, float, bool})
 
 
 def _flat_size(objs: tuple[Any, ...]) -> int | None:
-    """The deep size of leaves, or of lists and tuples of leaves; None for anything else.
+    """The deep size of leaves, and of lists and tuples nested from leaves; None for the rest.
 
-    Most state values newsbeam's keyed steps write are such flat containers (a list of
-    floats, of strings, a tuple of bytes); sizing them directly skips objsize's traversal
-    and the copy of the module-globals set it needs. Each object is counted once, and None
-    not at all, as objsize does.
+    Most state values newsbeam's keyed steps write are such plain containers (a list of
+    floats, of strings, a tuple of messages that are tuples of bytes); sizing them directly
+    skips objsize's traversal and the copy of the module-globals set it needs. Each object is
+    counted once, and None not at all, as objsize does.
     """
     seen: set[int] = set()
     total = 0
-    for obj in objs:
+    todo = list(objs)
+    while todo:
+        obj = todo.pop()
+        if obj is None or id(obj) in seen:
+            continue
         kind = type(obj)
-        items: Any
-        if kind in _LEAF_TYPES or obj is None:
-            items = (obj,)
-        elif kind is list or kind is tuple:
-            if id(obj) not in seen:
-                seen.add(id(obj))
-                total += sys.getsizeof(obj)
-            items = obj
-        else:
+        if kind is list or kind is tuple:
+            todo.extend(obj)
+        elif kind not in _LEAF_TYPES:
             return None
-        for item in items:
-            if item is None or id(item) in seen:
-                continue
-            if type(item) not in _LEAF_TYPES:
-                return None
-            seen.add(id(item))
-            total += sys.getsizeof(item)
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
     return total
 
 
