@@ -6,7 +6,7 @@ from pathlib import Path
 
 import apache_beam as beam
 
-from pipelines.monitor import build, prepare
+from pipelines.monitor import _pool_runs_here, build, prepare
 
 
 def labels(tmp_path: Path, *flags: str) -> set[str]:
@@ -44,3 +44,18 @@ def test_a_process_pool_replaces_the_three_stages_with_one(tmp_path: Path) -> No
 def test_streaming_never_reshuffles(tmp_path: Path) -> None:
     steps = labels(tmp_path, "--streaming", "--direct_num_workers", "2")
     assert not SPREADS & steps
+
+
+def test_the_fork_server_starts_early_only_where_the_pool_will_run(tmp_path: Path) -> None:
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("http://127.0.0.1:9/rss\n")
+
+    def pool_here(*flags: str) -> bool:
+        base = ["--feeds", str(feeds), "--output", str(tmp_path / "out")]
+        options, config = prepare([*base, *flags])
+        return _pool_runs_here(options, config)
+
+    assert pool_here("--extract-processes", "2")
+    assert not pool_here()  # no pool: the three stages run in the Beam worker
+    assert not pool_here("--extract-processes", "2", "--direct_running_mode", "multi_processing")
+    assert not pool_here("--extract-processes", "2", "--runner", "DataflowRunner")
