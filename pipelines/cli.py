@@ -22,8 +22,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipelines import cluster_command, subscribe_command, tag_command, topics_command
-from pipelines.options import help_parser
+from transforms.pool_start import pool_flags_given, start_fork_server
 
 PROG = "newsbeam"
 EXIT_USAGE = 2
@@ -45,11 +44,21 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
 
 
+def _start_pool_early(beam_argv: list[str]) -> None:
+    """With ``--extract-processes N``, start the pool's fork server before Beam is imported:
+    it loads its models meanwhile (``transforms.pool_start``)."""
+    if pool_flags_given(beam_argv):
+        start_fork_server()
+
+
 def cmd_run(beam_argv: list[str]) -> int:
     """``newsbeam run``: everything after ``run`` goes to the pipeline options."""
     if any(a in ("-h", "--help") for a in beam_argv):
+        from pipelines.options import help_parser
+
         help_parser(f"{PROG} run").print_help()
         return 0
+    _start_pool_early(beam_argv)
     from pipelines.config import UsageError
     from pipelines.monitor import run
 
@@ -63,6 +72,7 @@ def cmd_run(beam_argv: list[str]) -> int:
 
 def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
     """``newsbeam demo``: serve the sample site on loopback and run the pipeline on it."""
+    _start_pool_early(beam_argv)
     from pipelines.config import UsageError
     from pipelines.loopback import LoopbackSite
     from pipelines.monitor import run
@@ -90,6 +100,9 @@ def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Imported here: ``newsbeam run`` needs none of them, and some load Beam or SciPy.
+    from pipelines import cluster_command, subscribe_command, tag_command, topics_command
+
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="newsbeam: a media-monitoring pipeline on Apache Beam. It polls RSS/Atom "
@@ -118,21 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``newsbeam`` console script."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     verbose = "-v" in args_list[:1] or "--verbose" in args_list[:1]
     if verbose:
         args_list = args_list[1:]
     _configure_logging(verbose)
     try:
-        return _dispatch(parser, args_list)
+        return _dispatch(args_list)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
-def _dispatch(parser: argparse.ArgumentParser, args_list: list[str]) -> int:
+def _dispatch(args_list: list[str]) -> int:
     if args_list[:1] == ["run"]:
         return cmd_run(args_list[1:])
+    parser = build_parser()
     args, extra = parser.parse_known_args(args_list)
     if args.command is None:
         parser.print_help()

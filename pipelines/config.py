@@ -19,6 +19,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from pipelines.options import NewsbeamOptions
 from transforms.feedlist import read_feed_list
 from transforms.http import HttpConfig
+from transforms.pool_start import LOCAL_RUNNERS
 from transforms.pubsub import check_topic
 from transforms.pubsub_messages import PubSubError
 from transforms.records import FeedSpec, FeedState
@@ -125,7 +126,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         raise UsageError(str(exc)) from None
     runner = options.view_as(StandardOptions).runner
     return RunConfig(
-        local_runner=runner in (None, LOCAL_RUNNER, "DirectRunner", "BundleBasedDirectRunner"),
+        local_runner=runner in LOCAL_RUNNERS,
         local_workers=options.view_as(DirectOptions).direct_num_workers or 1,
         streaming=streaming,
         poll_interval=nb.poll_interval,

@@ -37,7 +37,7 @@ from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
 from pipelines.config import LOCAL_RUNNER, RunConfig, config_from_options, is_remote
 from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
-from transforms.analyse import AnalysePages, AnalysisSettings, start_fork_server
+from transforms.analyse import AnalysePages, AnalysisSettings
 from transforms.common import DISCARDED, FAILURES, OK, EachInput
 from transforms.dedup import SIGNATURES, UPDATES, ClusterStories
 from transforms.dedup_entries import DedupEntries
@@ -45,6 +45,7 @@ from transforms.enrich import EnrichArticles
 from transforms.extract import ExtractArticles
 from transforms.feeds import STATE, PollFeeds
 from transforms.fetch import FetchArticles
+from transforms.pool_start import pool_runs_here, start_fork_server
 from transforms.pubsub import PublishStories
 from transforms.sinks import (
     DEAD_LETTERS_PREFIX,
@@ -296,17 +297,13 @@ def launch(options: PipelineOptions, config: RunConfig) -> PipelineResult:
     log.info("polling %d feeds, writing to %s", len(config.feeds), config.output_dir)
     if not is_remote(config.output_dir):
         clear_previous_outputs(config.output_dir)
-    if _pool_runs_here(options, config):
-        start_fork_server()
+    runner = options.view_as(StandardOptions).runner
+    mode = options.view_as(DirectOptions).direct_running_mode
+    if pool_runs_here(runner, mode, config.extract_processes):
+        start_fork_server()  # if newsbeam run has not already started it
     pipeline = beam.Pipeline(options=options)
     build(pipeline, config)
     return pipeline.run()
-
-
-def _pool_runs_here(options: PipelineOptions, config: RunConfig) -> bool:
-    """Whether AnalysePages's pool will run in this process (local runner, in memory)."""
-    mode = options.view_as(DirectOptions).direct_running_mode or "in_memory"
-    return config.local_runner and config.extract_processes > 1 and mode == "in_memory"
 
 
 def run(argv: Sequence[str] | None = None) -> RunSummary:

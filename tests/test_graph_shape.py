@@ -6,7 +6,8 @@ from pathlib import Path
 
 import apache_beam as beam
 
-from pipelines.monitor import _pool_runs_here, build, prepare
+from pipelines.monitor import build, prepare
+from transforms.pool_start import pool_flags_given
 
 
 def labels(tmp_path: Path, *flags: str) -> set[str]:
@@ -46,16 +47,13 @@ def test_streaming_never_reshuffles(tmp_path: Path) -> None:
     assert not SPREADS & steps
 
 
-def test_the_fork_server_starts_early_only_where_the_pool_will_run(tmp_path: Path) -> None:
-    feeds = tmp_path / "feeds.txt"
-    feeds.write_text("http://127.0.0.1:9/rss\n")
-
-    def pool_here(*flags: str) -> bool:
-        base = ["--feeds", str(feeds), "--output", str(tmp_path / "out")]
-        options, config = prepare([*base, *flags])
-        return _pool_runs_here(options, config)
-
-    assert pool_here("--extract-processes", "2")
-    assert not pool_here()  # no pool: the three stages run in the Beam worker
-    assert not pool_here("--extract-processes", "2", "--direct_running_mode", "multi_processing")
-    assert not pool_here("--extract-processes", "2", "--runner", "DataflowRunner")
+def test_the_fork_server_starts_early_only_where_the_pool_will_run() -> None:
+    assert pool_flags_given(["--feeds", "f", "--extract-processes", "2"])
+    assert pool_flags_given(["--extract_processes=4", "--runner", "FnApiRunner"])
+    assert not pool_flags_given(["--feeds", "f"])  # no pool: the stages run in the Beam worker
+    assert not pool_flags_given(["--extract-processes", "1"])
+    assert not pool_flags_given(["--extract-processes", "two"])  # the real parsing will say
+    assert not pool_flags_given(
+        ["--extract-processes", "2", "--direct_running_mode", "multi_processing"]
+    )
+    assert not pool_flags_given(["--extract-processes", "2", "--runner", "DataflowRunner"])

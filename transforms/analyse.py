@@ -20,9 +20,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import functools
-import multiprocessing
-import multiprocessing.forkserver
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
@@ -36,6 +33,7 @@ from transforms.common import tagged_output, with_stage_outputs
 from transforms.enrich import detect_language, enrich_outcome
 from transforms.extract import extract_outcome, trafilatura_document
 from transforms.outlets import OutletCatalogue
+from transforms.pool_start import fork_server_context
 from transforms.records import (
     Article,
     Discard,
@@ -98,29 +96,6 @@ def preload() -> None:
         get_external_parser().get_date_data("posted by the editors on a day in spring")
     except (ImportError, AttributeError):  # htmldate changed: only a warm-up is lost
         pass
-
-
-def _fork_server_context() -> Any:
-    """The pool's multiprocessing context: workers fork from a server that has already
-    imported trafilatura and loaded the models (``transforms.pool_preload``), and the main
-    module, which each worker otherwise runs again on start."""
-    context = multiprocessing.get_context("forkserver")
-    main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    main_module = [main_spec.name] if main_spec is not None else []
-    context.set_forkserver_preload(["transforms.pool_preload", *main_module])
-    return context
-
-
-def start_fork_server() -> None:
-    """Start the workers' fork server now, ahead of the pool that will use it.
-
-    Its imports and warm-up take a few seconds of one core; started before the graph is
-    built, they overlap the building, the runner's start and the feed polling, instead of
-    holding up the first page (measured: a 50-article run went from 6.1 s to ~4 s). Local
-    runs only: the fork server belongs to this process.
-    """
-    _fork_server_context()
-    multiprocessing.forkserver.ensure_running()
 
 
 class Analyser:
@@ -189,7 +164,7 @@ class _AnalysePagesFn(beam.DoFn):
     def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         pool = concurrent.futures.ProcessPoolExecutor(
             self._processes,
-            mp_context=_fork_server_context(),
+            mp_context=fork_server_context(),
             initializer=_start_worker,
             initargs=(self._settings,),
         )

@@ -164,7 +164,7 @@ class _ClaimFn(TtlStateFn):
     def start_bundle(self) -> None:
         self._outbox: dict[tuple[str, Any, Any], list[tuple[Any, ...]]] = {}
 
-    def _send(self, uid: str, timestamp: Any, window: Any, message: tuple[Any, ...]) -> None:
+    def _send(self, uid: Any, timestamp: Any, window: Any, message: tuple[Any, ...]) -> None:
         self._outbox.setdefault((uid, timestamp, window), []).append(message)
 
     def finish_bundle(self) -> Iterator[WindowedValue]:

@@ -1,0 +1,69 @@
+"""Where AnalysePages's worker pool runs, and starting its fork server ahead of time.
+
+Beam-free on purpose: ``newsbeam run`` calls :func:`start_fork_server` before it imports Beam,
+so that the fork server's own imports and warm-up (``transforms.pool_preload``: a few seconds
+of one core) overlap the command's imports, the graph's construction and the feed polling
+instead of holding up the first page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import multiprocessing.forkserver
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+# Runners that run the job in this process (``pipelines.config.LOCAL_RUNNER`` is the default).
+LOCAL_RUNNERS = frozenset({None, "FnApiRunner", "DirectRunner", "BundleBasedDirectRunner"})
+
+
+def pool_runs_here(runner: str | None, running_mode: str | None, processes: int) -> bool:
+    """Whether an ``--extract-processes`` pool will run in this process.
+
+    Args:
+        runner: ``--runner`` (None: the default, local).
+        running_mode: ``--direct_running_mode`` (None: ``in_memory``).
+        processes: ``--extract-processes``.
+    """
+    in_memory = (running_mode or "in_memory") == "in_memory"
+    return runner in LOCAL_RUNNERS and in_memory and processes > 1
+
+
+def pool_flags_given(argv: Sequence[str]) -> bool:
+    """:func:`pool_runs_here` for ``newsbeam run``'s arguments, read without Beam.
+
+    Only a guess made early: a value that does not parse counts as "no pool", and the full
+    option parsing reports it later.
+    """
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--extract-processes", "--extract_processes", dest="processes")
+    parser.add_argument("--runner")
+    parser.add_argument("--direct_running_mode", "--direct-running-mode", dest="mode")
+    try:
+        known, _ = parser.parse_known_args(list(argv))
+        processes = int(known.processes or 1)
+    except (SystemExit, ValueError):
+        return False
+    return pool_runs_here(known.runner, known.mode, processes)
+
+
+def fork_server_context() -> Any:
+    """The pool's multiprocessing context.
+
+    Workers fork from a server that has already imported trafilatura and loaded the models
+    (``transforms.pool_preload``), and the main module, which each worker otherwise runs
+    again on start.
+    """
+    context = multiprocessing.get_context("forkserver")
+    main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    main_module = [main_spec.name] if main_spec is not None else []
+    context.set_forkserver_preload(["transforms.pool_preload", *main_module])
+    return context
+
+
+def start_fork_server() -> None:
+    """Start the pool's fork server now; the pool created later uses it (no-op if running)."""
+    fork_server_context()
+    multiprocessing.forkserver.ensure_running()
