@@ -20,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import functools
+import queue
 import threading
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
@@ -159,6 +160,9 @@ class _AnalysePagesFn(beam.DoFn):
         self._pending: dict[concurrent.futures.Future[Any], tuple[str, Any, Any]] = {}
 
     def setup(self) -> None:
+        # Each pending future puts itself here when done, so finding the finished ones costs
+        # nothing per waiting page (concurrent.futures.wait locks every pending future).
+        self._finished: queue.SimpleQueue[concurrent.futures.Future[Any]] = queue.SimpleQueue()
         self._pool = self._new_pool()
 
     def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
@@ -185,9 +189,17 @@ class _AnalysePagesFn(beam.DoFn):
     ) -> Iterator[Any]:
         future = self._submit(page)
         self._pending[future] = (page.entry.link, timestamp, window)
+        future.add_done_callback(self._finished.put)
         if len(self._pending) >= _WAITING_PER_PROCESS * self._processes:
-            concurrent.futures.wait(self._pending, return_when=concurrent.futures.FIRST_COMPLETED)
-        yield from self._emit([f for f in self._pending if f.done()])
+            yield from self._emit([self._finished.get()])  # the pool is full: wait for one
+        yield from self._emit(self._finished_now())
+
+    def _finished_now(self) -> list[concurrent.futures.Future[Any]]:
+        done = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                done.append(self._finished.get_nowait())
+        return done
 
     def _submit(self, page: FetchedPage) -> concurrent.futures.Future[Any]:
         """Submit ``page``; a pool broken by a dead worker is replaced by a fresh one.
@@ -204,7 +216,8 @@ class _AnalysePagesFn(beam.DoFn):
             return self._pool.submit(_analyse_in_worker, page)
 
     def finish_bundle(self) -> Iterator[Any]:
-        yield from self._emit(list(concurrent.futures.as_completed(self._pending)))
+        while self._pending:  # every future finishes: done, failed, or its pool broke
+            yield from self._emit([self._finished.get()])
 
     def _emit(self, futures: list[concurrent.futures.Future[Any]]) -> Iterator[Any]:
         for future in futures:
