@@ -100,7 +100,8 @@ def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # Imported here: ``newsbeam run`` needs none of them, and some load Beam or SciPy.
+    # Imported here: ``newsbeam run`` needs none of them, and some load Beam or SciPy (each
+    # worker of --extract-processes runs this module again when it starts).
     from pipelines import cluster_command, subscribe_command, tag_command, topics_command
 
     parser = argparse.ArgumentParser(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import multiprocessing.forkserver
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,13 +52,11 @@ def fork_server_context() -> Any:
     """The pool's multiprocessing context.
 
     Workers fork from a server that has already imported trafilatura and loaded the models
-    (``transforms.pool_preload``), and the main module, which each worker otherwise runs
-    again on start.
+    (``transforms.pool_preload``). Each worker still runs the main module again on start, as
+    multiprocessing does (``pipelines.cli`` imports nothing heavy at the top for that reason).
     """
     context = multiprocessing.get_context("forkserver")
-    main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    main_module = [main_spec.name] if main_spec is not None else []
-    context.set_forkserver_preload(["transforms.pool_preload", *main_module])
+    context.set_forkserver_preload(["transforms.pool_preload"])
     return context
 
 
