@@ -16,6 +16,7 @@ User mistakes print one line, ``newsbeam: error: ...``, and exit with code 2;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import tempfile
@@ -48,7 +49,9 @@ def _start_pool_early(beam_argv: list[str]) -> None:
     """With ``--extract-processes N``, start the pool's fork server before Beam is imported:
     it loads its models meanwhile (``transforms.pool_start``)."""
     if pool_flags_given(beam_argv):
-        start_fork_server()
+        # If it cannot start now, the pool starts it when it is created, and reports why not.
+        with contextlib.suppress(OSError, ValueError):
+            start_fork_server()
 
 
 def cmd_run(beam_argv: list[str]) -> int:

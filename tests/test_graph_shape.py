@@ -57,3 +57,7 @@ def test_the_fork_server_starts_early_only_where_the_pool_will_run() -> None:
         ["--extract-processes", "2", "--direct_running_mode", "multi_processing"]
     )
     assert not pool_flags_given(["--extract-processes", "2", "--runner", "DataflowRunner"])
+    # threads of this process run the job: the pool runs here too
+    assert pool_flags_given(
+        ["--extract-processes", "2", "--direct_running_mode", "multi_threading"]
+    )

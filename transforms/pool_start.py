@@ -23,11 +23,12 @@ def pool_runs_here(runner: str | None, running_mode: str | None, processes: int)
 
     Args:
         runner: ``--runner`` (None: the default, local).
-        running_mode: ``--direct_running_mode`` (None: ``in_memory``).
+        running_mode: ``--direct_running_mode`` (None: ``in_memory``; ``multi_threading``
+            also runs the job in this process, ``multi_processing`` in child processes).
         processes: ``--extract-processes``.
     """
-    in_memory = (running_mode or "in_memory") == "in_memory"
-    return runner in LOCAL_RUNNERS and in_memory and processes > 1
+    in_this_process = running_mode != "multi_processing"
+    return runner in LOCAL_RUNNERS and in_this_process and processes > 1
 
 
 def pool_flags_given(argv: Sequence[str]) -> bool:
