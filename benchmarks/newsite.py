@@ -69,6 +69,7 @@ class SitePage:
     source: str
     published: datetime
     body_gz: bytes
+    article_html: str | None = None  # the article alone (stream articles), for full-text feeds
 
     def html(self) -> bytes:
         """The page's HTML bytes, as a client gets them after decompression."""
@@ -210,9 +211,11 @@ def build_pages(articles: list[SourceArticle], hosts: int) -> list[SitePage]:
         published = _T0 - timedelta(minutes=7 * i)
         path = f"/{outlet.sections[i % len(outlet.sections)].lower()}/{published:%Y/%m/%d}/"
         path += f"{_slug(article.title)}-{i:05d}.html"
+        article_html = None
         if article.html is not None:
             body = article.html
         else:
+            article_html = markdown_to_html(article.markdown or "")
             related = [
                 (
                     articles[j].title,
@@ -223,7 +226,7 @@ def build_pages(articles: list[SourceArticle], hosts: int) -> list[SitePage]:
             body = wrap_article(
                 outlet,
                 article.title,
-                markdown_to_html(article.markdown or ""),
+                article_html,
                 author=article.author,
                 published=published,
                 path=path,
@@ -239,6 +242,7 @@ def build_pages(articles: list[SourceArticle], hosts: int) -> list[SitePage]:
                 source=article.source,
                 published=published,
                 body_gz=gzip.compress(body, compresslevel=6, mtime=0),
+                article_html=article_html,
             )
         )
     return pages
@@ -290,12 +294,17 @@ class NewsSite:
         hosts: the number of outlets the pages were placed on.
         use_names: serve under ``<outlet>.example.com`` names mapped in /etc/hosts
             (needed by trafilatura's CLI); otherwise under ``127.0.0.N`` URLs.
+        feed_text: the feeds carry each stream article's full text (``content:encoded``),
+            as many real feeds do; the real pages' entries keep only their summary.
     """
 
-    def __init__(self, pages: list[SitePage], hosts: int, *, use_names: bool = True) -> None:
+    def __init__(
+        self, pages: list[SitePage], hosts: int, *, use_names: bool = True, feed_text: bool = False
+    ) -> None:
         self.pages = pages
         self.hosts = hosts
         self._use_names = use_names
+        self._feed_text = feed_text
         self._site = LoopbackSite()
         self._stack = contextlib.ExitStack()
         self.bases: list[str] = []
@@ -320,7 +329,14 @@ class NewsSite:
         for index, path, chunk in feeds_of(self.pages, self.hosts):
             base = self.bases[index]
             items = [
-                FeedItem(p.title, base + p.path, base + p.path, p.summary, p.published)
+                FeedItem(
+                    p.title,
+                    base + p.path,
+                    base + p.path,
+                    p.summary,
+                    p.published,
+                    p.article_html if self._feed_text else None,
+                )
                 for p in chunk
             ]
             feed = rss_feed(OUTLETS[index].name, base + "/", items)

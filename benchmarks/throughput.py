@@ -279,6 +279,24 @@ def run_scaling(args: argparse.Namespace, work: Path) -> list[Row]:
     return rows
 
 
+def run_feed_text(args: argparse.Namespace, work: Path) -> list[Row]:
+    """newsbeam on a site whose feeds carry the stream articles' full text, at once: fetching
+    every page, then taking the text from the feed (``--feed-text-min-chars``)."""
+    pages = build_pages(source_articles(args.corpus, args.articles), args.hosts)
+    rows = []
+    folder = work / "feed-text"
+    folder.mkdir()
+    with NewsSite(pages, args.hosts, use_names=not args.no_names, feed_text=True) as site:
+        bench = Bench(site, folder, args)
+        for extra, label in (
+            ("", "pages fetched"),
+            (f" --feed-text-min-chars {args.feed_text}", "text from the feeds"),
+        ):
+            settings = args.newsbeam_settings + extra
+            rows.append(bench.newsbeam(False, settings, label=f"full-text feeds, {label}"))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=2000)
@@ -293,6 +311,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-nodelay", action="store_true")
     parser.add_argument("--scaling", default="", help="e.g. 500,2000,8000 (newsbeam only)")
     parser.add_argument("--tune", action="store_true", help="try several settings per tool")
+    parser.add_argument(
+        "--feed-text",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run newsbeam on a site whose feeds carry the full text, with and without "
+        "--feed-text-min-chars N (with --only newsbeam --skip-delay: next to one run on the usual "
+        "site)",
+    )
     parser.add_argument("--newsbeam-settings", default=BEST_NEWSBEAM)
     parser.add_argument("--trafilatura-parallel", type=int, default=16)
     parser.add_argument("--newspaper-threads", type=int, default=16)
@@ -323,12 +350,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and (not args.scaling or set(args.only) - {"newsbeam"}):
             result = run_comparison(args, Path(tmp))
         scaling = run_scaling(args, Path(tmp)) if args.scaling else []
+        feed_text = run_feed_text(args, Path(tmp)) if args.feed_text else []
     print(report.render(result["rows"], result["profile"], scaling, result["articles"]))
+    if len(feed_text) == 2:
+        fetched, from_feed = feed_text
+        print(
+            "Full text in the feeds (stream articles; the real pages' entries have a summary):\n"
+            + "\n".join(report.row_line(r) for r in feed_text)
+            + f"\ntext from the feeds / pages fetched: {from_feed.rate / fetched.rate:.2f}x"
+        )
     if args.json:
         payload = {
             **result,
             "rows": [asdict(r) for r in result["rows"]],
             "scaling": [asdict(r) for r in scaling],
+            "feed_text": [asdict(r) for r in feed_text],
         }
         args.json.write_text(json.dumps(payload, indent=1))
     return 0

@@ -54,6 +54,7 @@ class RunConfig:
     outlets_path: str | None
     min_text_chars: int
     extract_processes: int = 1
+    feed_text_min_chars: int = 0  # 0: always fetch the page
     duplicates: str = "drop"
     topic: str | None = None
     dead_letter_topic: str | None = None
@@ -92,6 +93,8 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         raise UsageError("--extract-processes must be at least 1")
     if nb.max_in_flight < 1:
         raise UsageError("--max-in-flight must be at least 1")
+    if nb.feed_text_min_chars < 0:
+        raise UsageError("--feed-text-min-chars must not be negative")
     for flag, topic in (("--topic", nb.topic), ("--dead-letter-topic", nb.dead_letter_topic)):
         if topic:
             try:
@@ -145,6 +148,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         taxonomy_path=nb.taxonomy,
         outlets_path=nb.outlets,
         min_text_chars=nb.min_text_chars,
+        feed_text_min_chars=nb.feed_text_min_chars,
         extract_processes=nb.extract_processes,
         duplicates=nb.duplicates,
         topic=nb.topic,

@@ -26,6 +26,7 @@ class FeedItem:
     guid: str
     summary: str
     published: datetime
+    content: str | None = None  # the full article as HTML (content:encoded, Atom content)
 
 
 def rss_feed(title: str, link: str, items: list[FeedItem], description: str = "") -> bytes:
@@ -45,12 +46,14 @@ def rss_feed(title: str, link: str, items: list[FeedItem], description: str = ""
         f"<title>{escape(i.title)}</title><link>{escape(i.link)}</link>"
         f'<guid isPermaLink="{"true" if i.guid == i.link else "false"}">{escape(i.guid)}</guid>'
         f"<description>{escape(i.summary)}</description>"
-        f"<pubDate>{http_date(i.published)}</pubDate>"
+        + (f"<content:encoded>{escape(i.content)}</content:encoded>" if i.content else "")
+        + f"<pubDate>{http_date(i.published)}</pubDate>"
         "</item>\n"
         for i in items
     )
     doc = (
-        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>\n'
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>\n'
         f"<title>{escape(title)}</title><link>{escape(link)}</link>"
         f"<description>{escape(description or title)}</description>\n{entries}</channel></rss>\n"
     )
@@ -78,7 +81,8 @@ def atom_feed(title: str, link: str, items: list[FeedItem], feed_id: str | None 
         "<entry>"
         f'<title>{escape(i.title)}</title><link rel="alternate" href={_attr(i.link)}/>'
         f"<id>{escape(i.guid)}</id><summary>{escape(i.summary)}</summary>"
-        f"<published>{rfc3339(i.published)}</published><updated>{rfc3339(i.published)}</updated>"
+        + (f'<content type="html">{escape(i.content)}</content>' if i.content else "")
+        + f"<published>{rfc3339(i.published)}</published><updated>{rfc3339(i.published)}</updated>"
         "</entry>\n"
         for i in items
     )

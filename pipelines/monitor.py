@@ -131,7 +131,7 @@ def analyse(pages: beam.PCollection, config: RunConfig) -> tuple[dict[str, Any],
 def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     """Apply the whole graph to ``pipeline``."""
     polled = feed_specs(pipeline, config) | "PollFeeds" >> PollFeeds(
-        config.http, config.feed_states
+        config.http, config.feed_states, config.feed_text_min_chars
     )
     gc = not config.local_runner  # see DedupEntries: local event-time timers fire at once
     deduped = polled[OK] | "DedupEntries" >> DedupEntries(config.dedup_ttl, gc_timers=gc)

@@ -97,6 +97,17 @@ def add_newsbeam_arguments(parser: Any) -> None:
     )
     _flag(
         parser,
+        "feed_text_min_chars",
+        type=int,
+        default=0,
+        help="Take an article's text from its feed entry instead of fetching the page when the "
+        "feed carries it in full (content:encoded, Atom content) with at least this many "
+        "characters of text; shorter content (a teaser) still means a fetch. Saves the request "
+        "and most of the extraction; the page's own metadata (canonical link, author, date) is "
+        "then not read. Default 0: always fetch.",
+    )
+    _flag(
+        parser,
         "extract_processes",
         type=int,
         default=1,

@@ -30,6 +30,7 @@ from transforms.common import (
     FEEDS_NOT_MODIFIED,
     FEEDS_POLLED,
     METRICS_NAMESPACE,
+    PAGES_FROM_FEED,
     PUBLISHED,
     TAG_FACETS,
 )
@@ -48,6 +49,7 @@ class RunSummary:
     feed_failures: dict[str, int] = field(default_factory=dict)
     feeds_polled: int = 0
     feeds_not_modified: int = 0
+    pages_from_feed: int = 0  # entries not fetched: the feed carried the full text
     tags: dict[str, int] = field(default_factory=dict)
     outlet_countries: dict[str, int] = field(default_factory=dict)
     outlet_state_affiliations: dict[str, int] = field(default_factory=dict)
@@ -71,6 +73,7 @@ class RunSummary:
             "feeds": {
                 "polled": self.feeds_polled,
                 "not_modified": self.feeds_not_modified,
+                "pages_from_feed": self.pages_from_feed,
                 "failed": dict(sorted(self.feed_failures.items())),
             },
             "tags": _by_count(self.tags),
@@ -99,7 +102,12 @@ class RunSummary:
         )
         lines += [
             f"feeds: {self.feeds_polled} polled, {self.feeds_not_modified} not modified, "
-            f"{sum(self.feed_failures.values())} failed",
+            f"{sum(self.feed_failures.values())} failed"
+            + (
+                f", {self.pages_from_feed} entries taken from the feed's own full text"
+                if self.pages_from_feed
+                else ""
+            ),
             f"entries: {self.entries}  published: {self.published}  "
             f"discarded: {sum(self.discarded.values())}  failed: {sum(self.failed.values())}"
             + ("" if self.balanced else "  (UNBALANCED: some entries are unaccounted for)"),
@@ -137,6 +145,7 @@ def summary_from_counters(counters: dict[str, int], output_dir: str | None = Non
         published=counters.get(PUBLISHED, 0),
         feeds_polled=counters.get(FEEDS_POLLED, 0),
         feeds_not_modified=counters.get(FEEDS_NOT_MODIFIED, 0),
+        pages_from_feed=counters.get(PAGES_FROM_FEED, 0),
     )
     prefixed = (
         (DISCARDED_PREFIX, summary.discarded),

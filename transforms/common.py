@@ -37,6 +37,8 @@ FAILED_PREFIX = "failed:"
 FEED_FAILED_PREFIX = "feed_failed:"
 FEEDS_POLLED = "feeds_polled"
 FEEDS_NOT_MODIFIED = "feeds_not_modified"
+# Entries whose page was made from the feed's own full text, not fetched (--feed-text-min-chars).
+PAGES_FROM_FEED = "pages_from_feed"
 
 # The facets counted for the summary's top tags (rule tags are in each story's ``rules``).
 TAG_FACETS = frozenset({"platform", "state_actor", "controversy"})

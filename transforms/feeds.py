@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import html
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -54,13 +55,17 @@ class ParsedFeed:
     recovered: bool = False  # the document was malformed but entries were recovered
 
 
-def parse_feed(body: bytes, spec: FeedSpec, *, final_url: str | None = None) -> ParsedFeed:
+def parse_feed(
+    body: bytes, spec: FeedSpec, *, final_url: str | None = None, full_text_min_chars: int = 0
+) -> ParsedFeed:
     """Parse a feed document into entries.
 
     Args:
         body: the raw feed bytes (already decompressed).
         spec: the feed they came from (its name, country and language travel with entries).
         final_url: the URL the feed was finally served from, to resolve relative links.
+        full_text_min_chars: keep an entry's own content (``FeedEntry.content``) when it
+            holds at least this many characters of text (0: never; see :func:`full_text`).
 
     Returns:
         The entries, or a failure saying why there are none.
@@ -98,7 +103,7 @@ def parse_feed(body: bytes, spec: FeedSpec, *, final_url: str | None = None) -> 
         ]
     )
     entries = tuple(
-        _to_entry(raw, spec, language, link, key)
+        _to_entry(raw, spec, language, link, key, full_text_min_chars)
         for raw, link, key in zip(raw_entries, links, keys, strict=True)
     )
     return ParsedFeed(entries, recovered=bool(parsed.get("bozo")))
@@ -143,7 +148,38 @@ def _iso(struct: Any) -> str | None:
         return None
 
 
-def _to_entry(raw: Any, spec: FeedSpec, language: str | None, link: str, key: str) -> FeedEntry:
+_CONTENT_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
+_MARKUP = re.compile(r"<[^>]*>")
+_SPACES = re.compile(r"\s+")
+
+
+def text_chars(markup: str) -> int:
+    """Characters of text in an HTML fragment: tags removed, entities decoded, spaces folded."""
+    return len(_SPACES.sub(" ", html.unescape(_MARKUP.sub(" ", markup))).strip())
+
+
+def full_text(raw: Any, min_chars: int) -> str | None:
+    """The entry's own content (the longest of its ``content`` items), when it holds at least
+    ``min_chars`` characters of text; else None (a summary or teaser: the page is fetched).
+
+    Args:
+        raw: a feedparser entry.
+        min_chars: the least text that counts as the full article (0 or less: never).
+    """
+    if min_chars <= 0:
+        return None
+    values = [
+        str(item.get("value") or "")
+        for item in raw.get("content") or ()
+        if (item.get("type") or "text/html") in _CONTENT_TYPES
+    ]
+    best = max(values, key=len, default="")
+    return best if best and text_chars(best) >= min_chars else None
+
+
+def _to_entry(
+    raw: Any, spec: FeedSpec, language: str | None, link: str, key: str, full_text_min_chars: int
+) -> FeedEntry:
     return FeedEntry(
         feed_url=spec.url,
         link=link,
@@ -155,6 +191,7 @@ def _to_entry(raw: Any, spec: FeedSpec, language: str | None, link: str, key: st
         feed_name=spec.name,
         feed_country=spec.country,
         feed_language=language,
+        content=full_text(raw, full_text_min_chars),
     )
 
 
@@ -176,9 +213,12 @@ class _PollFeedsFn(beam.DoFn):
     the one-shot runs' state directory.
     """
 
-    def __init__(self, http_config: HttpConfig, known: Mapping[str, FeedState]) -> None:
+    def __init__(
+        self, http_config: HttpConfig, known: Mapping[str, FeedState], full_text_min_chars: int
+    ) -> None:
         self._http_config = http_config
         self._known = dict(known)
+        self._full_text_min_chars = full_text_min_chars
         self._client: HttpClient | None = None
 
     def setup(self) -> None:
@@ -225,7 +265,12 @@ class _PollFeedsFn(beam.DoFn):
         if before.body_sha256 == after.body_sha256:
             counter(FEEDS_NOT_MODIFIED).inc()
             return
-        parsed = parse_feed(result.body, spec, final_url=result.final_url)
+        parsed = parse_feed(
+            result.body,
+            spec,
+            final_url=result.final_url,
+            full_text_min_chars=self._full_text_min_chars,
+        )
         if parsed.failure is not None:
             yield beam.pvalue.TaggedOutput(FAILURES, parsed.failure)
             return
@@ -249,12 +294,25 @@ class _PollFeedsFn(beam.DoFn):
 
 
 class PollFeeds(beam.PTransform):
-    """PCollection[FeedSpec] -> outputs ok: FeedEntry, failures: Failure, state: FeedState."""
+    """PCollection[FeedSpec] -> outputs ok: FeedEntry, failures: Failure, state: FeedState.
 
-    def __init__(self, http_config: HttpConfig, known: Mapping[str, FeedState] | None = None):
+    Args:
+        http_config: the HTTP client's settings.
+        known: feed states from earlier one-shot runs (validators, body hash), by feed URL.
+        full_text_min_chars: entries whose feed content holds at least this much text carry
+            it (``FeedEntry.content``), and FetchArticles does not fetch their page (0: off).
+    """
+
+    def __init__(
+        self,
+        http_config: HttpConfig,
+        known: Mapping[str, FeedState] | None = None,
+        full_text_min_chars: int = 0,
+    ):
         super().__init__()
         self._http_config = http_config
         self._known = known or {}
+        self._full_text_min_chars = full_text_min_chars
 
     def expand(self, specs: beam.PCollection) -> Any:
         return (
@@ -262,7 +320,7 @@ class PollFeeds(beam.PTransform):
             | "KeyByFeed"
             >> beam.Map(lambda spec: (spec.url, spec)).with_output_types(tuple[str, FeedSpec])
             | "Poll"
-            >> beam.ParDo(_PollFeedsFn(self._http_config, self._known)).with_outputs(
-                FAILURES, DISCARDED, STATE, main=OK
-            )
+            >> beam.ParDo(
+                _PollFeedsFn(self._http_config, self._known, self._full_text_min_chars)
+            ).with_outputs(FAILURES, DISCARDED, STATE, main=OK)
         )

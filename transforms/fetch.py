@@ -28,6 +28,7 @@ How the concurrency works, and what it costs:
 from __future__ import annotations
 
 import functools
+import html
 import logging
 import queue
 from collections import OrderedDict, deque
@@ -40,11 +41,13 @@ from urllib.parse import urlsplit
 import apache_beam as beam
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.common import DISCARDED, FAILURES, with_stage_outputs
+from transforms.common import DISCARDED, FAILURES, PAGES_FROM_FEED, counter, with_stage_outputs
 from transforms.http import FetchError, HttpClient, HttpConfig
 from transforms.records import Discard, Failure, FeedEntry, FetchedPage, error_message, excerpt
 
 STAGE = "fetch"
+# The content type of a page made from the feed's own full text (page_from_feed).
+FEED_CONTENT_TYPE = "text/html; source=feed"
 # Error types that are expected outcomes for a feed entry, not failures.
 DISCARD_TYPES = frozenset({"not_html", "robots_disallowed"})
 
@@ -88,6 +91,32 @@ def fetch_outcome(client: HttpClient, entry: FeedEntry) -> Outcome:
         return Failure(
             STAGE, entry.link, "internal_error", error_message(err), False, excerpt(entry)
         )
+
+
+def page_from_feed(entry: FeedEntry) -> FetchedPage:
+    """The page of an entry whose feed carries the article's full text: no request is made.
+
+    The feed's HTML content becomes the body of a minimal page under the entry's title, so
+    extraction, enrichment and tagging treat it like any fetched page; the entry's link
+    stands for the page's URL (there is no redirect to follow or canonical link to read).
+
+    Args:
+        entry: an entry with ``content`` (see ``transforms.feeds.full_text``).
+    """
+    title = html.escape(entry.title or "")
+    body = (
+        f"<html><head><title>{title}</title></head>"
+        f"<body><article><h1>{title}</h1>{entry.content or ''}</article></body></html>"
+    )
+    return FetchedPage(
+        entry=entry,
+        url=entry.link,
+        final_url=entry.link,
+        status=200,
+        content_type=FEED_CONTENT_TYPE,
+        html=body,
+        fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
 
 
 class HostScheduler(Generic[Tag, Item, Result]):
@@ -219,6 +248,10 @@ class _FetchArticlesFn(beam.DoFn):
         window: Any = beam.DoFn.WindowParam,
     ) -> Iterator[Any]:
         assert self._scheduler is not None
+        if entry.content is not None:  # the feed carries the full text: nothing to fetch
+            counter(PAGES_FROM_FEED).inc()
+            yield page_from_feed(entry)
+            return
         host = (urlsplit(entry.link).hostname or "").lower()
         self._scheduler.submit(host, (timestamp, window), entry)
         yield from _outputs(self._scheduler.completed(block=False))

@@ -67,6 +67,9 @@ class FeedEntry:
     feed_name: str | None = None
     feed_country: str | None = None
     feed_language: str | None = None
+    # The article's full text as the feed carries it (HTML of content:encoded or Atom
+    # content), kept only with --feed-text-min-chars; FetchArticles then skips the page.
+    content: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,101 @@
+"""--feed-text-min-chars: a feed that carries the whole article is not followed to the page."""
+
+from __future__ import annotations
+
+import dataclasses
+from html import escape
+from pathlib import Path
+
+import pytest
+
+from pipelines.loopback import LoopbackSite, Response
+from pipelines.loopback_feeds import FeedItem, atom_feed, rss_feed
+from tests.conftest import WHEN, add_pages, assert_accounting, run_newsbeam
+from tests.test_pipeline_e2e import WIRE_STORY
+from transforms.extract import extract_article
+from transforms.feeds import parse_feed, text_chars
+from transforms.fetch import FEED_CONTENT_TYPE, page_from_feed
+from transforms.records import Article, FeedSpec
+
+FULL = "".join(f"<p>{escape(p)}</p>" for p in WIRE_STORY.split("\n") if p.strip())
+TEASER = "<p>TikTok was ordered to find a buyer. <a href='/more'>Read more</a></p>"
+LINK = "http://127.0.0.9/story"
+
+
+def feed_items(content: str | None) -> list[FeedItem]:
+    return [FeedItem("TikTok ordered to sell", LINK, LINK, "A teaser.", WHEN, content)]
+
+
+def test_text_chars_counts_text_not_markup() -> None:
+    assert text_chars("<p>Hello &amp; <b>goodbye</b></p>\n\n<p> again </p>") == len(
+        "Hello & goodbye again"
+    )
+
+
+@pytest.mark.parametrize("build", [rss_feed, atom_feed], ids=["rss", "atom"])
+def test_full_content_is_kept_only_when_asked_and_long_enough(build: object) -> None:
+    spec = FeedSpec("http://127.0.0.9/feed")
+    body = build("Loopback", "http://127.0.0.9/", feed_items(FULL))  # type: ignore[operator]
+    assert text_chars(FULL) > 1000
+    (kept,) = parse_feed(body, spec, full_text_min_chars=1000).entries
+    assert kept.content is not None and text_chars(kept.content) == text_chars(FULL)
+    (off,) = parse_feed(body, spec).entries  # default: never kept
+    assert off.content is None
+    (too_short,) = parse_feed(body, spec, full_text_min_chars=text_chars(FULL) + 1).entries
+    assert too_short.content is None
+    teaser = build("Loopback", "http://127.0.0.9/", feed_items(TEASER))  # type: ignore[operator]
+    (entry,) = parse_feed(teaser, spec, full_text_min_chars=1000).entries
+    assert entry.content is None  # a teaser: the page must be fetched
+
+
+def test_a_page_made_from_the_feed_extracts_to_the_feed_text() -> None:
+    body = rss_feed("Loopback", "http://127.0.0.9/", feed_items(FULL))
+    (entry,) = parse_feed(body, FeedSpec("http://127.0.0.9/feed"), full_text_min_chars=1).entries
+    page = page_from_feed(entry)
+    assert (page.url, page.final_url, page.content_type) == (LINK, LINK, FEED_CONTENT_TYPE)
+    article = extract_article(page)
+    assert isinstance(article, Article)
+    assert article.title == "TikTok ordered to sell"
+    lines = [line for line in WIRE_STORY.split("\n") if line.strip()]
+    assert lines[0][:60] in article.text and lines[-1][-60:] in article.text
+    assert article.canonical_url == LINK
+
+
+@pytest.mark.pipeline
+def test_entries_with_the_full_text_are_not_fetched(site: LoopbackSite, tmp_path: Path) -> None:
+    site.add_host("wire")
+    base = site.base_url("wire")
+    # One entry carries the whole story and has no page at all (its link would answer 404);
+    # the other carries a teaser, so its page is fetched.
+    (in_feed,) = add_pages(site, "wire", [("/in-feed", "TikTok ordered to sell", None)])
+    (teased,) = add_pages(site, "wire", [("/teased", "Regulator fines platform", WIRE_STORY)])
+    items = [
+        dataclasses.replace(in_feed, content=FULL),
+        dataclasses.replace(teased, content=TEASER),
+    ]
+    site.route("wire", "/rss", Response(body=rss_feed("Wire", base, items)))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/rss\n")
+
+    out = run_newsbeam(
+        feeds,
+        tmp_path / "out",
+        "--no-robots",
+        "--all-stories",
+        "--feed-text-min-chars",
+        "1000",
+        "--duplicates",
+        "publish",
+    )
+
+    assert_accounting(out)
+    assert out.summary["published"] == 2 and out.summary["feeds"]["pages_from_feed"] == 1
+    assert not site.requests_for("wire", "/in-feed")  # never requested
+    assert len(site.requests_for("wire", "/teased")) == 1
+    story = next(s for s in out.stories if s["url"] == in_feed.link)
+    assert WIRE_STORY.split("\n")[0][:60] in story["text"]
+
+    again = run_newsbeam(feeds, tmp_path / "again", "--no-robots", "--all-stories")
+    assert_accounting(again)  # without the flag the page is fetched: it does not exist
+    assert [d["url"] for d in again.dead_letters] == [in_feed.link]
+    assert again.summary["feeds"]["pages_from_feed"] == 0
