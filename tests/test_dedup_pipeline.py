@@ -190,3 +190,13 @@ def test_dedup_entries_forgets_a_key_after_the_ttl() -> None:
             equal_to(["https://x.example/1"]),
             label="the repeat half a day after that",
         )
+
+
+def test_verdict_inputs_from_before_batching_are_still_read() -> None:
+    """A streaming job updated in place holds single messages in state and in flight."""
+    from transforms.dedup import _as_messages
+
+    found, story = ("found", b"key", None), ("story", b"bytes", b"claim", 18)
+    assert _as_messages(found) == (found,)
+    assert _as_messages((story, found)) == (story, found)
+    assert _as_messages(()) == ()

@@ -218,6 +218,13 @@ _FLUSH_PARAM = beam.DoFn.TimerParam(_FLUSH)
 _SETTLE = Duration(micros=1)
 
 
+def _as_messages(value: tuple[Any, ...]) -> tuple[tuple[Any, ...], ...]:
+    """ClaimPerKey's messages for one story: a tuple of messages, or one bare message as
+    jobs before batching sent and kept in state (a streaming job updated in place still holds
+    some: a message starts with its kind, a string)."""
+    return (value,) if value and isinstance(value[0], str) else value
+
+
 class _VerdictFn(TtlStateFn):
     """Step 3, keyed by story element: once settled, one verdict, one output.
 
@@ -241,7 +248,7 @@ class _VerdictFn(TtlStateFn):
         decide: Any = _DECIDE_PARAM,
         flush: Any = _FLUSH_PARAM,
     ) -> None:
-        messages = element[1]
+        messages = _as_messages(element[1])
         inbox.add(messages)
         kinds = {m[0] for m in messages}
         if "story" in kinds:
@@ -253,7 +260,7 @@ class _VerdictFn(TtlStateFn):
 
     @staticmethod
     def _read(inbox: Any) -> list[tuple[Any, ...]]:
-        return [message for messages in inbox.read() for message in messages]
+        return [message for held in inbox.read() for message in _as_messages(held)]
 
     @on_timer(_DECIDE)
     def _on_settled(self, inbox: Any = _INBOX_PARAM) -> Iterator[Any]:
