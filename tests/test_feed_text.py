@@ -48,6 +48,25 @@ def test_full_content_is_kept_only_when_asked_and_long_enough(build: object) -> 
     assert entry.content is None  # a teaser: the page must be fetched
 
 
+@pytest.mark.parametrize(
+    "ending",
+    [
+        "<p>And then the ministry said [&#8230;]</p>",
+        "<p>And then the ministry said...</p>",
+        '<p><a href="/story">Continue reading &rarr;</a></p>',
+        "<p>The post TikTok ordered to sell appeared first on Loopback Wire.</p>",
+    ],
+)
+def test_a_long_excerpt_that_ends_cut_off_is_not_the_full_text(ending: str) -> None:
+    body = rss_feed("Loopback", "http://127.0.0.9/", feed_items(FULL + ending))
+    spec = FeedSpec("http://127.0.0.9/feed")
+    (entry,) = parse_feed(body, spec, full_text_min_chars=1000).entries
+    assert entry.content is None
+    complete = rss_feed("Loopback", "http://127.0.0.9/", feed_items(FULL + "<p>The end.</p>"))
+    (kept,) = parse_feed(complete, spec, full_text_min_chars=1000).entries
+    assert kept.content is not None
+
+
 def test_a_page_made_from_the_feed_extracts_to_the_feed_text() -> None:
     body = rss_feed("Loopback", "http://127.0.0.9/", feed_items(FULL))
     (entry,) = parse_feed(body, FeedSpec("http://127.0.0.9/feed"), full_text_min_chars=1).entries

@@ -151,16 +151,29 @@ def _iso(struct: Any) -> str | None:
 _CONTENT_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
 _MARKUP = re.compile(r"<[^>]*>")
 _SPACES = re.compile(r"\s+")
+# How a cut-off excerpt ends: an ellipsis, or a link to the rest ("Continue reading", "Read
+# more", "The post ... appeared first on ...", WordPress's excerpt trailer).
+_CUT_OFF = re.compile(
+    r"(?:\.\.\.|\u2026|\[\s*(?:\.\.\.|\u2026)\s*\])\W*$"
+    r"|(?:continue reading|read more|read the full (?:story|article)|appeared first on)\b.{0,120}$",
+    re.IGNORECASE,
+)
+
+
+def feed_text(markup: str) -> str:
+    """The text of an HTML fragment: tags removed, entities decoded, spaces folded."""
+    return _SPACES.sub(" ", html.unescape(_MARKUP.sub(" ", markup))).strip()
 
 
 def text_chars(markup: str) -> int:
-    """Characters of text in an HTML fragment: tags removed, entities decoded, spaces folded."""
-    return len(_SPACES.sub(" ", html.unescape(_MARKUP.sub(" ", markup))).strip())
+    """Characters of text in an HTML fragment (:func:`feed_text`)."""
+    return len(feed_text(markup))
 
 
 def full_text(raw: Any, min_chars: int) -> str | None:
     """The entry's own content (the longest of its ``content`` items), when it holds at least
-    ``min_chars`` characters of text; else None (a summary or teaser: the page is fetched).
+    ``min_chars`` characters of text and does not end like a cut-off excerpt ("...",
+    "Continue reading"); else None (a summary or teaser: the page is fetched).
 
     Args:
         raw: a feedparser entry.
@@ -174,7 +187,10 @@ def full_text(raw: Any, min_chars: int) -> str | None:
         if (item.get("type") or "text/html") in _CONTENT_TYPES
     ]
     best = max(values, key=len, default="")
-    return best if best and text_chars(best) >= min_chars else None
+    text = feed_text(best)
+    if len(text) < min_chars or _CUT_OFF.search(text[-200:]):
+        return None
+    return best
 
 
 def _to_entry(
