@@ -4,7 +4,9 @@ Consumes ``FeedEntry`` and produces, for each entry, exactly one of (see
 ``transforms.common``): ``FetchedPage`` (ok; the HTML decoded to text), a ``Failure``
 (stage "fetch", keyed by the entry's link, with ``transforms.http``'s error type), or a
 ``Discard`` for an expected non-article: ``not_html`` (PDF, image, video) or
-``robots_disallowed``.
+``robots_disallowed``. An entry that carries its article's full text (``FeedEntry.content``,
+kept by PollFeeds with ``--feed-text-min-chars``) becomes a page without any request
+(``page_from_feed``).
 
 How the concurrency works, and what it costs:
 
