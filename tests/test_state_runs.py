@@ -75,3 +75,33 @@ def test_a_new_entry_in_a_known_feed_is_the_only_one_fetched(
     assert second.summary["discarded"] == {"not_relevant": 1, "seen_in_earlier_run": 1}
     assert len(site.requests_for("news", "/seed")) == 1
     assert len(site.requests_for("news", "/cup")) == 1
+
+
+def test_a_copy_published_tomorrow_is_recognised_from_the_state_dir(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    wire, daily = site.add_host("wire"), site.add_host("daily")
+    headline = "TikTok ordered to find a buyer within 120 days"
+    original = add_pages(site, "wire", [("/sale", headline, WIRE_STORY)])
+    site.route("wire", "/rss", Response(body=rss_feed("wire", wire, original), content_type=RSS))
+    first_feeds = tmp_path / "first.txt"
+    first_feeds.write_text(f"{wire}/rss\n")
+    output = tmp_path / "out"
+
+    first = run_newsbeam(first_feeds, output, "--no-robots")
+
+    # The next day another outlet carries the same story under its own URL.
+    copy = add_pages(site, "daily", [("/news/tiktok-sale", headline, WIRE_STORY + "\n\n(AP)")])
+    site.route("daily", "/rss", Response(body=rss_feed("daily", daily, copy), content_type=RSS))
+    second_feeds = tmp_path / "second.txt"
+    second_feeds.write_text(f"{daily}/rss\n")
+    second = run_newsbeam(second_feeds, output, "--no-robots")
+
+    assert_accounting(first)
+    assert [s["url"] for s in first.stories] == [original[0].link]
+    assert_accounting(second)
+    assert second.summary["published"] == 0
+    assert second.summary["discarded"] == {"duplicate": 1}
+    (discard,) = second.discards
+    assert discard["key"] == copy[0].link
+    assert discard["detail"] == f"duplicate_of={first.stories[0]['story_id']}"
