@@ -67,3 +67,21 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "newsbeam" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--feed-text-min-chars", "-1"], "--feed-text-min-chars must not be negative"),
+        (["--extract-processes", "0"], "--extract-processes must be at least 1"),
+        (["--per-host-in-flight", "9"], "--per-host-in-flight must be between 1 and 4"),
+    ],
+)
+def test_out_of_range_numbers_are_one_line_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flags: list[str], message: str
+) -> None:
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://news.example/rss\n")
+    code, _, err = run_cli(capsys, "run", "--feeds", str(feeds), "--output", str(tmp_path), *flags)
+    assert code == 2
+    assert err.strip() == f"newsbeam: error: {message}"
