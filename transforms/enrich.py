@@ -20,7 +20,7 @@ import py3langid
 
 from transforms.common import tagged_output, with_stage_outputs
 from transforms.outlets import OutletCatalogue
-from transforms.records import Article, Failure, Outlet, Story, error_message, excerpt, story_id_for
+from transforms.records import Article, Failure, Outlet, Story, story_id_for
 
 # Texts shorter than this are too short for a language guess; the feed's language is used.
 _MIN_LANGUAGE_CHARS = 40
@@ -79,14 +79,7 @@ def enrich_outcome(article: Article, outlets: OutletCatalogue) -> Story | Failur
     try:
         return enrich_article(article, outlets)
     except Exception as exc:  # noqa: BLE001 - any enrichment bug becomes a dead letter
-        return Failure(
-            "enrich",
-            article.entry.link,
-            "enrich_error",
-            error_message(exc),
-            False,
-            excerpt(article.title),
-        )
+        return Failure.crashed("enrich", article.entry.link, "enrich_error", exc, article.title)
 
 
 class _EnrichArticlesFn(beam.DoFn):

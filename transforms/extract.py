@@ -19,7 +19,7 @@ from trafilatura import bare_extraction
 from trafilatura.settings import Document
 
 from transforms.common import tagged_output, with_stage_outputs
-from transforms.records import Article, Discard, Failure, FetchedPage, error_message, excerpt
+from transforms.records import Article, Discard, Failure, FetchedPage
 from transforms.urls import resolve_canonical
 
 # Articles whose body is shorter than this (in characters) are discarded as too_short:
@@ -95,14 +95,7 @@ def extract_outcome(page: FetchedPage, min_text_chars: int) -> Article | Discard
     try:
         return extract_article(page, min_text_chars)
     except Exception as exc:  # noqa: BLE001 - any extractor crash is a dead letter
-        return Failure(
-            "extract",
-            page.entry.link,
-            "extraction_error",
-            error_message(exc),
-            False,
-            excerpt(page.html),
-        )
+        return Failure.crashed("extract", page.entry.link, "extraction_error", exc, page.html)
 
 
 class _ExtractArticlesFn(beam.DoFn):

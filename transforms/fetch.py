@@ -45,7 +45,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.common import DISCARDED, FAILURES, PAGES_FROM_FEED, counter, with_stage_outputs
 from transforms.http import FetchError, HttpClient, HttpConfig
-from transforms.records import Discard, Failure, FeedEntry, FetchedPage, error_message, excerpt
+from transforms.records import Discard, Failure, FeedEntry, FetchedPage, excerpt
 
 STAGE = "fetch"
 # The content type of a page made from the feed's own full text (page_from_feed).
@@ -90,9 +90,7 @@ def fetch_outcome(client: HttpClient, entry: FeedEntry) -> Outcome:
         )
     except Exception as err:  # a bug must not stall the stage: dead-letter it, loudly
         _log.exception("unexpected error fetching %s", entry.link)
-        return Failure(
-            STAGE, entry.link, "internal_error", error_message(err), False, excerpt(entry)
-        )
+        return Failure.crashed(STAGE, entry.link, "internal_error", err, entry)
 
 
 def page_from_feed(entry: FeedEntry) -> FetchedPage:

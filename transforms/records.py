@@ -260,6 +260,14 @@ class Failure:
     input_excerpt: str = ""  # the start of the input, truncated
     counts_entry: bool = True  # False for failures that are not a feed entry (a whole feed)
 
+    @classmethod
+    def crashed(
+        cls, stage: str, key: str, error_type: str, exc: BaseException, input: object
+    ) -> Failure:
+        """The dead letter of a stage core that raised: not retryable, the exception as its
+        message, the start of ``input`` as its excerpt."""
+        return cls(stage, key, error_type, error_message(exc), False, excerpt(input))
+
     @property
     def outcome(self) -> str:
         return f"{self.stage}/{self.error_type}"

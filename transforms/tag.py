@@ -15,7 +15,7 @@ from typing import Any
 import apache_beam as beam
 
 from transforms.common import tagged_output, with_stage_outputs
-from transforms.records import Discard, Failure, Story, TaggedStory, error_message, excerpt
+from transforms.records import Discard, Failure, Story, TaggedStory
 from transforms.tagger import Tagger
 
 
@@ -33,14 +33,7 @@ def tag_outcome(
     try:
         result = tagger.tag(article.title, article.text, story.language)
     except Exception as exc:  # noqa: BLE001 - a tagger bug must not stop the stream
-        return Failure(
-            "tag",
-            article.entry.link,
-            "tag_error",
-            error_message(exc),
-            False,
-            excerpt(article.title),
-        )
+        return Failure.crashed("tag", article.entry.link, "tag_error", exc, article.title)
     if not result.relevant and not keep_irrelevant:
         return Discard("tag", article.entry.link, "not_relevant")
     return TaggedStory(story=story, tagging=result)
