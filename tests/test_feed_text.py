@@ -13,7 +13,7 @@ from pipelines.loopback_feeds import FeedItem, atom_feed, rss_feed
 from tests.conftest import WHEN, add_pages, assert_accounting, run_newsbeam
 from tests.test_pipeline_e2e import WIRE_STORY
 from transforms.extract import extract_article
-from transforms.feeds import parse_feed, text_chars
+from transforms.feeds import feed_text, parse_feed
 from transforms.fetch import FEED_CONTENT_TYPE, page_from_feed
 from transforms.records import Article, FeedSpec
 
@@ -26,22 +26,21 @@ def feed_items(content: str | None) -> list[FeedItem]:
     return [FeedItem("TikTok ordered to sell", LINK, LINK, "A teaser.", WHEN, content)]
 
 
-def test_text_chars_counts_text_not_markup() -> None:
-    assert text_chars("<p>Hello &amp; <b>goodbye</b></p>\n\n<p> again </p>") == len(
-        "Hello & goodbye again"
-    )
+def test_feed_text_is_the_text_not_the_markup() -> None:
+    markup = "<p>Hello &amp; <b>goodbye</b></p>\n\n<p> again </p>"
+    assert feed_text(markup) == "Hello & goodbye again"
 
 
 @pytest.mark.parametrize("build", [rss_feed, atom_feed], ids=["rss", "atom"])
 def test_full_content_is_kept_only_when_asked_and_long_enough(build: object) -> None:
     spec = FeedSpec("http://127.0.0.9/feed")
     body = build("Loopback", "http://127.0.0.9/", feed_items(FULL))  # type: ignore[operator]
-    assert text_chars(FULL) > 1000
+    assert len(feed_text(FULL)) > 1000
     (kept,) = parse_feed(body, spec, full_text_min_chars=1000).entries
-    assert kept.content is not None and text_chars(kept.content) == text_chars(FULL)
+    assert kept.content is not None and len(feed_text(kept.content)) == len(feed_text(FULL))
     (off,) = parse_feed(body, spec).entries  # default: never kept
     assert off.content is None
-    (too_short,) = parse_feed(body, spec, full_text_min_chars=text_chars(FULL) + 1).entries
+    (too_short,) = parse_feed(body, spec, full_text_min_chars=len(feed_text(FULL)) + 1).entries
     assert too_short.content is None
     teaser = build("Loopback", "http://127.0.0.9/", feed_items(TEASER))  # type: ignore[operator]
     (entry,) = parse_feed(teaser, spec, full_text_min_chars=1000).entries

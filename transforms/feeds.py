@@ -165,11 +165,6 @@ def feed_text(markup: str) -> str:
     return _SPACES.sub(" ", html.unescape(_MARKUP.sub(" ", markup))).strip()
 
 
-def text_chars(markup: str) -> int:
-    """Characters of text in an HTML fragment (:func:`feed_text`)."""
-    return len(feed_text(markup))
-
-
 def full_text(raw: Any, min_chars: int) -> str | None:
     """The entry's own content (the longest of its ``content`` items), when it holds at least
     ``min_chars`` characters of text and does not end like a cut-off excerpt ("...",
