@@ -3,7 +3,7 @@
 Reads ../shared/corpus/articles/zyte (181 real news pages, their true article bodies,
 and the published outputs of trafilatura, newspaper and readability.js), runs
 newsbeam's extraction core on every page exactly as the pipeline does (bytes decoded
-by our HTTP layer, then ``transforms.extract.extract_article``), and prints token-level
+by our HTTP layer, then ``transforms.analysis.extract_article``), and prints token-level
 precision, recall and F1 (macro averages; ``benchmarks/scoring.py``) for ours and the
 published outputs, scored the same way in the same run.
 
@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.scoring import Score, mean_scores, score  # noqa: E402
-from transforms.extract import extract_article  # noqa: E402
+from transforms.analysis import extract_article  # noqa: E402
 from transforms.http import HttpResult  # noqa: E402
 from transforms.records import Discard, FeedEntry, FetchedPage  # noqa: E402
 

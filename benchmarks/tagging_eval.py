@@ -67,7 +67,7 @@ def sample_site(taxonomy: str | None) -> str:
     """
     from pipelines.sample_manifest import load_manifest
     from pipelines.sample_site import render_article
-    from transforms.extract import extract_article
+    from transforms.analysis import extract_article
     from transforms.records import Article, FeedEntry, FetchedPage
 
     manifest = load_manifest()

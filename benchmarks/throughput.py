@@ -284,7 +284,7 @@ def feed_text_quality(
 ) -> tuple[float, float, int]:
     """Extraction F1 against each stream article's own text, from its page and from its feed.
 
-    Both go through ``transforms.extract.extract_article`` as the pipeline calls it; the page
+    Both go through ``transforms.analysis.extract_article`` as the pipeline calls it; the page
     is the site's page (outlet template, navigation, related links), the feed's text is the
     article's HTML as ``content:encoded`` carries it (``transforms.fetch.page_from_feed``).
 
@@ -292,7 +292,7 @@ def feed_text_quality(
         Mean F1 from the pages, mean F1 from the feeds, and how many articles were scored.
     """
     from benchmarks.scoring import score
-    from transforms.extract import extract_article
+    from transforms.analysis import extract_article
     from transforms.fetch import page_from_feed
     from transforms.records import Article, FeedEntry, FetchedPage
 

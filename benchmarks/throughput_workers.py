@@ -7,7 +7,7 @@ that each program's time and memory are its own. Each mode prints one JSON line 
 * ``ceiling``: trafilatura's ``bare_extraction`` over the site's HTML already in memory, in
   one process or a pool of ``--processes`` (forked after loading, pages passed by index, so
   nothing but results is pickled); ``--call newsbeam`` (default) calls it exactly as
-  newsbeam's extract stage does (``transforms.extract.trafilatura_document``: fast mode),
+  newsbeam's extract stage does (``transforms.analysis.trafilatura_document``: fast mode),
   ``--call defaults`` with trafilatura's defaults, as the serial script does;
 * ``serial``: what a user would write by hand: feedparser + a requests session +
   trafilatura, one article after the other, stopping after ``--budget`` seconds;
@@ -63,7 +63,7 @@ def _extract_text(html: str | bytes, url: str | None = None) -> str:
 
 def _newsbeam_text(html: str, url: str | None = None) -> str:
     """trafilatura as newsbeam's extract stage calls it (``fast``: no fallback extractors)."""
-    from transforms.extract import trafilatura_document
+    from transforms.analysis import trafilatura_document
 
     doc = trafilatura_document(html, url)
     return (doc.text or "").strip() if doc is not None else ""
@@ -175,8 +175,7 @@ def _timed(totals: dict[str, list[float]], stage: str, fn: Callable[[], Any]) ->
 
 def profile(feeds_file: Path, every: int) -> dict[str, Any]:
     """newsbeam's stage cores, serially, on every ``every``-th entry of the site's feeds."""
-    from transforms.enrich import enrich_article
-    from transforms.extract import extract_article
+    from transforms.analysis import enrich_article, extract_article
     from transforms.feeds import parse_feed
     from transforms.fetch import fetch_outcome
     from transforms.http import HttpClient, HttpConfig

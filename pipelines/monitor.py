@@ -37,7 +37,8 @@ from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
 from pipelines.config import LOCAL_RUNNER, RunConfig, config_from_options, is_remote
 from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
-from transforms.analyse import AnalysePages, AnalysisSettings
+from transforms.analyse import AnalysePages
+from transforms.analysis import AnalysisSettings
 from transforms.common import DISCARDED, FAILURES, OK, EachInput
 from transforms.dedup import SIGNATURES, UPDATES, ClusterStories
 from transforms.dedup_entries import DedupEntries

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import pytest
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.analyse import (
-    AnalysePages,
-    Analyser,
-    AnalysisSettings,
-    _AnalysePagesFn,
-    result_of,
-)
-from transforms.enrich import enrich_article
-from transforms.extract import extract_article
+from transforms.analyse import AnalysePages, _AnalysePagesFn, result_of
+from transforms.analysis import Analyser, AnalysisSettings, enrich_article, extract_article
 from transforms.outlets import OutletCatalogue
 from transforms.records import Article, Discard, Failure, FeedEntry, FetchedPage, TaggedStory
 from transforms.tagger import Tagger
@@ -118,3 +114,20 @@ def test_a_pool_broken_by_a_dead_worker_is_replaced_and_the_page_analysed() -> N
         fn.teardown()
     (output,) = outputs
     assert isinstance(output, WindowedValue) and isinstance(output.value, TaggedStory)
+
+
+def test_the_pool_workers_code_does_not_import_beam() -> None:
+    # The fork server imports transforms.analysis before it forks the workers, and the first
+    # page waits for it: importing Beam there would add ~0.6 s to every run with a pool.
+    code = (
+        "import sys, transforms.analysis, transforms.pool_preload, transforms.pool_start; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'apache_beam'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"

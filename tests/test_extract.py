@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from transforms.enrich import choose_published, detect_language, enrich_article
-from transforms.extract import extract_article, split_authors
+from transforms.analysis import (
+    choose_published,
+    detect_language,
+    enrich_article,
+    extract_article,
+    split_authors,
+)
 from transforms.outlets import OutletCatalogue
 from transforms.records import Article, Discard, FeedEntry, FetchedPage
 

@@ -2,7 +2,7 @@
 
 Renders every article of ``transforms/data/sample_site`` with its outlet's template
 (pipelines.sample_site.render_article), extracts it as the pipeline does
-(transforms.extract.extract_article: trafilatura, so the text starts with the repeated
+(transforms.analysis.extract_article: trafilatura, so the text starts with the repeated
 headline), tags title + text, and checks ``relevant`` against the manifest's ``topic``
 (on_topic / off_topic). The misses these invented articles showed were fixed through their
 general causes, so they are a regression check now, not held-out data; see the Tagging
@@ -15,7 +15,7 @@ import pytest
 
 from pipelines.sample_manifest import ArticlePage, SampleManifest, load_manifest
 from pipelines.sample_site import render_article
-from transforms.extract import extract_article
+from transforms.analysis import extract_article
 from transforms.records import Article, FeedEntry, FetchedPage, TagResult
 from transforms.tagger import Tagger
 

@@ -1,10 +1,11 @@
 """Imported by the fork server of ``--extract-processes`` before it forks any worker.
 
 Importing this module loads what every worker of ``transforms.analyse`` needs (trafilatura,
-the default outlet catalogue and taxonomy, the language model), so that each worker starts
-with it already in memory (copy-on-write) instead of loading it again.
+the default outlet catalogue and taxonomy, the language model, all through
+``transforms.analysis``, which does not import Beam), so that each worker starts with it
+already in memory (copy-on-write) instead of loading it again.
 """
 
-from transforms.analyse import preload
+from transforms.analysis import preload
 
 preload()

@@ -4,7 +4,8 @@ Consumes ``Story`` records; produces ``TaggedStory`` records (main output),
 ``Discard(reason="not_relevant")`` for stories the tagger finds out of scope
 (unless every story is kept), and ``Failure`` dead letters if tagging breaks.
 The tagger itself is ``transforms.tagger.Tagger`` (plain Python, shared with the
-``newsbeam tag`` command); this module is its thin Beam adapter.
+``newsbeam tag`` command), applied by ``transforms.analysis.tag_outcome``; this module
+is its thin Beam adapter.
 """
 
 from __future__ import annotations
@@ -14,29 +15,10 @@ from typing import Any
 
 import apache_beam as beam
 
+from transforms.analysis import tag_outcome
 from transforms.common import tagged_output, with_stage_outputs
-from transforms.records import Discard, Failure, Story, TaggedStory
+from transforms.records import Story
 from transforms.tagger import Tagger
-
-
-def tag_outcome(
-    story: Story, tagger: Tagger, keep_irrelevant: bool
-) -> TaggedStory | Discard | Failure:
-    """Tag ``story``: the tagged story, a ``not_relevant`` discard, or a dead letter.
-
-    Args:
-        story: the enriched story.
-        tagger: the loaded taxonomy tagger.
-        keep_irrelevant: keep stories the tagger finds out of scope (``--all-stories``).
-    """
-    article = story.article
-    try:
-        result = tagger.tag(article.title, article.text, story.language)
-    except Exception as exc:  # noqa: BLE001 - a tagger bug must not stop the stream
-        return Failure.crashed("tag", article.entry.link, "tag_error", exc, article.title)
-    if not result.relevant and not keep_irrelevant:
-        return Discard("tag", article.entry.link, "not_relevant")
-    return TaggedStory(story=story, tagging=result)
 
 
 class _TagStoriesFn(beam.DoFn):
