@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import sys
 import tempfile
@@ -133,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``newsbeam`` console script."""
+    """Run one ``newsbeam`` command and return its exit code (``entry`` is the program)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in args_list[:1] or "--verbose" in args_list[:1]
     if verbose:
@@ -161,5 +162,17 @@ def _dispatch(args_list: list[str]) -> int:
     return int(args.func(args))
 
 
+def entry() -> None:
+    """The ``newsbeam`` console script and ``python -m pipelines.cli``: ``main()``, then exit.
+
+    The heap is frozen first (``gc.freeze``): everything is written and closed by then, and the
+    interpreter's shutdown would otherwise walk every object Beam, numpy and trafilatura
+    loaded in its final garbage collections (measured: ~0.4 s at the end of every command).
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

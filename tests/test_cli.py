@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from pipelines.cli import main
+from pipelines.cli import entry, main
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -67,6 +68,22 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "newsbeam" in result.stdout
+
+
+def test_the_program_exits_with_the_commands_code_and_a_frozen_heap(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # entry() freezes the heap so that interpreter shutdown skips its garbage collections.
+    monkeypatch.setattr(sys, "argv", ["newsbeam"])  # no command: help, exit code 2
+    frozen_before = gc.get_freeze_count()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            entry()
+        assert exited.value.code == 2
+        assert gc.get_freeze_count() > frozen_before
+    finally:
+        gc.unfreeze()
+    assert "usage: newsbeam" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ server, whose start-up the first page waits for).
 from __future__ import annotations
 
 import functools
+import gc
 from dataclasses import dataclass
 
 import py3langid
@@ -241,6 +242,10 @@ def preload() -> None:
         get_external_parser().get_date_data("posted by the editors on a day in spring")
     except (ImportError, AttributeError):  # htmldate changed: only a warm-up is lost
         pass
+    # What is loaded now lives as long as the workers: keep the cyclic garbage collector off
+    # it (no full collection walks it in every worker, none writes to its pages after the
+    # fork, and a worker's exit does not walk it either).
+    gc.freeze()
 
 
 class Analyser:
