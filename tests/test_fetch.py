@@ -14,7 +14,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import FixedWindows, TimestampedValue
 
 from pipelines.loopback import LoopbackSite, Response
-from transforms.common import DISCARDED, FAILURES, OK
+from transforms.common import DISCARDED, FAILURES, FETCHED, OK, PROGRESS
 from transforms.fetch import FetchArticles, HostScheduler, fetch_outcome
 from transforms.http import HttpClient, HttpConfig
 from transforms.records import Discard, Failure, FeedEntry, FetchedPage
@@ -159,6 +159,7 @@ def test_fetch_articles_pipeline(site: LoopbackSite) -> None:
     site.route("courier", "/oops", Response(500))
     pdf, oops, missing = hosts[0] + "/doc.pdf", hosts[1] + "/oops", hosts[1] + "/missing"
     links = [*good, pdf, oops, missing]
+    fetched_before = PROGRESS.count(FETCHED)
 
     with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
         outputs = (
@@ -182,6 +183,7 @@ def test_fetch_articles_pipeline(site: LoopbackSite) -> None:
             equal_to([(pdf, "not_html")]),
             label="CheckDiscarded",
         )
+    assert PROGRESS.count(FETCHED) == fetched_before + len(good)  # the progress line's count
 
 
 def test_fetch_articles_keeps_each_entrys_timestamp_and_window(site: LoopbackSite) -> None:

@@ -14,8 +14,12 @@ the run summary can prove ``entries == published + discarded + failed``.
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 import apache_beam as beam
 
@@ -39,6 +43,10 @@ FEEDS_POLLED = "feeds_polled"
 FEEDS_NOT_MODIFIED = "feeds_not_modified"
 # Entries whose page was made from the feed's own full text, not fetched (--feed-text-min-chars).
 PAGES_FROM_FEED = "pages_from_feed"
+
+# What the progress line counts besides PUBLISHED and DISCARDED.
+FAILED = "failed"
+FETCHED = "fetched"
 
 # The facets counted for the summary's top tags (rule tags are in each story's ``rules``).
 TAG_FACETS = frozenset({"platform", "state_actor", "controversy"})
@@ -86,3 +94,62 @@ class EachInput(beam.PTransform):
                 pcoll | name >> self._make()
         else:
             tuple(inputs.values()) | "Collect" >> beam.Flatten() | "All" >> self._make()
+
+
+class Progress:
+    """A progress line on stderr during long runs, at most every ``interval`` seconds.
+
+    Counts what this process has seen (one process on the default local runner): pages
+    fetched (``FETCHED``: fetched, or made from a feed's full text) and entries done by
+    outcome (``PUBLISHED``, ``DISCARDED``, ``FAILED``). A one-shot run settles its
+    outcomes only at the end, after the whole batch is clustered, so while it runs its line
+    shows the pages fetched; an always-on run's line shows both.
+
+    Args:
+        interval: seconds between two lines (the first comes ``interval`` after creation).
+        clock: monotonic seconds (for tests).
+        stream: where lines go (default: stderr at the time of writing).
+    """
+
+    def __init__(
+        self,
+        interval: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        stream: TextIO | None = None,
+    ) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._last = clock()
+
+    def record(self, what: str) -> None:
+        """Count one ``what``; write the line if ``interval`` has passed since the last."""
+        with self._lock:
+            self._counts[what] += 1
+            now = self._clock()
+            if now - self._last < self._interval:
+                return
+            self._last = now
+            line = self.line()
+        print(line, file=self._stream or sys.stderr, flush=True)
+
+    def count(self, what: str) -> int:
+        """How many ``what`` were recorded so far."""
+        with self._lock:
+            return self._counts[what]
+
+    def line(self) -> str:
+        """The progress line for the counts so far."""
+        counts = self._counts
+        done = counts[PUBLISHED] + counts[DISCARDED] + counts[FAILED]
+        return (
+            f"newsbeam: {counts[FETCHED]} pages fetched; {done} entries done: "
+            f"{counts[PUBLISHED]} published, {counts[DISCARDED]} discarded, "
+            f"{counts[FAILED]} failed"
+        )
+
+
+# The process's progress line, shared by the stages that count into it (fetch, the sinks).
+PROGRESS = Progress()

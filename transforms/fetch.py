@@ -43,7 +43,15 @@ from urllib.parse import urlsplit
 import apache_beam as beam
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.common import DISCARDED, FAILURES, PAGES_FROM_FEED, counter, with_stage_outputs
+from transforms.common import (
+    DISCARDED,
+    FAILURES,
+    FETCHED,
+    PAGES_FROM_FEED,
+    PROGRESS,
+    counter,
+    with_stage_outputs,
+)
 from transforms.http import FetchError, HttpClient, HttpConfig
 from transforms.records import Discard, Failure, FeedEntry, FetchedPage, excerpt
 
@@ -250,6 +258,7 @@ class _FetchArticlesFn(beam.DoFn):
         assert self._scheduler is not None
         if entry.content is not None:  # the feed carries the full text: nothing to fetch
             counter(PAGES_FROM_FEED).inc()
+            PROGRESS.record(FETCHED)
             yield page_from_feed(entry)
             return
         host = (urlsplit(entry.link).hostname or "").lower()
@@ -274,6 +283,7 @@ def _outputs(done: Any) -> Iterator[Any]:
     for (timestamp, window), outcome in done:
         value = WindowedValue(outcome, timestamp, (window,))
         if isinstance(outcome, FetchedPage):
+            PROGRESS.record(FETCHED)
             yield value
         elif isinstance(outcome, Discard):
             yield beam.pvalue.TaggedOutput(DISCARDED, value)

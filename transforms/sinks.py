@@ -19,21 +19,20 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import threading
-import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import apache_beam as beam
 
 from transforms.common import (
+    DISCARDED,
     DISCARDED_PREFIX,
+    FAILED,
     FAILED_PREFIX,
     FAILURES,
     FEED_FAILED_PREFIX,
+    PROGRESS,
     PUBLISHED,
     PUBLISHED_LINKS,
     SYNDICATION_UPDATES,
@@ -56,39 +55,6 @@ def to_json_line(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
-class _Progress:
-    """A progress line on stderr during long runs: outcomes so far, at most every 10 s.
-
-    Counts what this worker process has seen (one process on the default local runner).
-    """
-
-    INTERVAL_S = 10.0
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-        self._last = time.monotonic()
-
-    def record(self, outcome: str) -> None:
-        with self._lock:
-            self._counts[outcome] += 1
-            now = time.monotonic()
-            if now - self._last < self.INTERVAL_S:
-                return
-            self._last = now
-            counts = dict(self._counts)
-        done = sum(counts.values())
-        print(
-            f"newsbeam: {done} entries done: {counts.get(PUBLISHED, 0)} published, "
-            f"{counts.get('discarded', 0)} discarded, {counts.get('failed', 0)} failed",
-            file=sys.stderr,
-            flush=True,
-        )
-
-
-_PROGRESS = _Progress()
-
-
 def count_published(story: TaggedStory | DuplicateLink) -> TaggedStory | DuplicateLink:
     """Count a published story, its tags and its outlet's country and affiliation.
 
@@ -96,7 +62,7 @@ def count_published(story: TaggedStory | DuplicateLink) -> TaggedStory | Duplica
     ``published`` and ``published_links``; it carries no tags of its own.
     """
     counter(PUBLISHED).inc()
-    _PROGRESS.record(PUBLISHED)
+    PROGRESS.record(PUBLISHED)
     if isinstance(story, DuplicateLink):
         counter(PUBLISHED_LINKS).inc()
         return story
@@ -114,14 +80,14 @@ def count_failure(failure: Failure) -> Failure:
     prefix = FAILED_PREFIX if failure.counts_entry else FEED_FAILED_PREFIX
     counter(f"{prefix}{failure.outcome}").inc()
     if failure.counts_entry:
-        _PROGRESS.record("failed")
+        PROGRESS.record(FAILED)
     return failure
 
 
 def count_discard(discard: Discard) -> Discard:
     """Count a discarded entry once, by reason."""
     counter(f"{DISCARDED_PREFIX}{discard.reason}").inc()
-    _PROGRESS.record("discarded")
+    PROGRESS.record(DISCARDED)
     return discard
 
 
