@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
+import apache_beam as beam
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
 
-from tests.conftest import corpus_path
-from transforms.feeds import ParsedFeed, parse_feed
+from pipelines.loopback import LoopbackSite, Request, Response
+from pipelines.loopback_feeds import FeedItem, rss_feed
+from tests.conftest import WHEN, corpus_path
+from transforms.common import FAILURES, OK
+from transforms.feeds import STATE, ParsedFeed, PollFeeds, parse_feed
+from transforms.http import HttpConfig
 from transforms.records import FeedSpec
+
+RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
 
 SPEC = FeedSpec("http://news.example/rss", name="Example News", country="GB")
 
@@ -114,3 +128,73 @@ def test_hostile_xml_inside_a_feed_never_expands(name: str) -> None:
     wrapped += b"<link>http://x.example/1</link></item></channel></rss>"
     parsed = parse_feed(wrapped, SPEC)
     assert parsed.failure is not None and parsed.failure.error_type == "xml_entities"
+
+
+# --- PollFeeds in one-shot runs: many feeds at once ------------------------------------
+
+
+def test_one_shot_polling_asks_every_host_at_once_and_each_host_one_feed_at_a_time(
+    site: LoopbackSite,
+) -> None:
+    names = ("ledger", "courier", "herald")
+    bases = {name: site.add_host(name) for name in names}
+    # The first feed of each host answers only once all three are being asked: polled one
+    # at a time, it would wait in vain (the barrier breaks after 10 s, the poll fails).
+    everyone_asked = threading.Barrier(len(names), timeout=10)
+    lock = threading.Lock()
+    asking: Counter[str] = Counter()
+    most: Counter[str] = Counter()
+
+    def feed(name: str, number: int) -> Callable[[Request], Response]:
+        items = [
+            FeedItem(
+                f"{name} {number}.{i}", f"{bases[name]}/story/{number}/{i}", f"g{i}", "s", WHEN
+            )
+            for i in range(2)
+        ]
+        body = rss_feed(name, bases[name], items)
+
+        def answer(request: Request) -> Response:
+            with lock:
+                asking[name] += 1
+                most[name] = max(most[name], asking[name])
+            try:
+                if number == 1:
+                    everyone_asked.wait()
+                if name == "ledger":
+                    time.sleep(0.3)  # a slow host: two requests to it at once would overlap
+                return Response(body=body, content_type="application/rss+xml")
+            finally:
+                with lock:
+                    asking[name] -= 1
+
+        return answer
+
+    specs = []
+    for name in names:
+        for number in (1, 2) if name == "ledger" else (1,):
+            site.route(name, f"/feed-{number}.xml", feed(name, number))
+            specs.append(FeedSpec(f"{bases[name]}/feed-{number}.xml"))
+
+    config = HttpConfig(allow_loopback=True, deadline=20.0)
+    with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
+        polled = p | beam.Create(specs) | PollFeeds(config, concurrent=True, max_in_flight=8)
+        assert_that(
+            polled[OK] | "Links" >> beam.Map(lambda e: e.link),
+            equal_to(
+                [
+                    f"{bases[name]}/story/{number}/{i}"
+                    for name in names
+                    for number in ((1, 2) if name == "ledger" else (1,))
+                    for i in range(2)
+                ]
+            ),
+            label="CheckEntries",
+        )
+        assert_that(polled[FAILURES], equal_to([]), label="CheckNoFailures")
+        assert_that(
+            polled[STATE] | "Urls" >> beam.Map(lambda s: s.feed_url),
+            equal_to([s.url for s in specs]),
+            label="CheckStates",
+        )
+    assert most == Counter({name: 1 for name in names})  # never two requests to one host

@@ -27,10 +27,9 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.analysis import AnalysisSettings, Outcome, analyse_in_worker, start_worker
-from transforms.common import tagged_output, with_stage_outputs
+from transforms.common import tagged_output, windowed, with_stage_outputs
 from transforms.pool_start import fork_server_context
 from transforms.records import Failure, FetchedPage, error_message
 
@@ -131,15 +130,7 @@ class _AnalysePagesFn(beam.DoFn):
     def _emit(self, futures: list[concurrent.futures.Future[Any]]) -> Iterator[Any]:
         for future in futures:
             link, timestamp, window = self._pending.pop(future)
-            yield _windowed(tagged_output(result_of(link, future)), timestamp, window)
-
-
-def _windowed(output: Any, timestamp: Any, window: Any) -> Any:
-    if isinstance(output, beam.pvalue.TaggedOutput):
-        return beam.pvalue.TaggedOutput(
-            output.tag, WindowedValue(output.value, timestamp, (window,))
-        )
-    return WindowedValue(output, timestamp, (window,))
+            yield windowed(tagged_output(result_of(link, future)), timestamp, window)
 
 
 class AnalysePages(beam.PTransform):

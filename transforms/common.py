@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 import apache_beam as beam
+from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.records import Discard, Failure
 
@@ -64,6 +65,19 @@ def tagged_output(outcome: Any) -> Any:
     if isinstance(outcome, Discard):
         return beam.pvalue.TaggedOutput(DISCARDED, outcome)
     return outcome
+
+
+def windowed(output: Any, timestamp: Any, window: Any) -> Any:
+    """``output`` (a value or a ``TaggedOutput``) as a ``WindowedValue`` in ``window``.
+
+    For DoFns that emit an element's results later (from another element's ``process`` or
+    from ``finish_bundle``), which must carry the element's timestamp and window themselves.
+    """
+    if isinstance(output, beam.pvalue.TaggedOutput):
+        return beam.pvalue.TaggedOutput(
+            output.tag, WindowedValue(output.value, timestamp, (window,))
+        )
+    return WindowedValue(output, timestamp, (window,))
 
 
 def with_stage_outputs(pcoll: beam.PCollection, fn: beam.DoFn, label: str) -> Any:

@@ -19,9 +19,11 @@ import hashlib
 import html
 import re
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import apache_beam as beam
 import feedparser
@@ -36,7 +38,9 @@ from transforms.common import (
     FEEDS_POLLED,
     OK,
     counter,
+    windowed,
 )
+from transforms.fetch import HostScheduler
 from transforms.http import FetchError, HttpClient, HttpConfig
 from transforms.records import Failure, FeedEntry, FeedSpec, FeedState, excerpt
 from transforms.urls import entry_keys
@@ -216,12 +220,78 @@ _FEED_STATE = ReadModifyWriteStateSpec("feed_state", beam.coders.PickleCoder())
 _FEED_STATE_PARAM = beam.DoFn.StateParam(_FEED_STATE)
 
 
+def _request(client: HttpClient, spec: FeedSpec, before: FeedState) -> Any:
+    """One conditional request for ``spec``: the response, or the ``FetchError`` it raised."""
+    try:
+        return client.get(
+            spec.url, kind="feed", etag=before.etag, last_modified=before.last_modified
+        )
+    except FetchError as exc:
+        return exc
+
+
+def _poll_outputs(
+    spec: FeedSpec, before: FeedState, response: Any, full_text_min_chars: int
+) -> Iterator[Any]:
+    """What one poll gives, from ``_request``'s answer: a feed-level dead letter; nothing
+    (not modified, or the same body again); or the new ``FeedState`` on ``STATE`` followed by
+    the entries (and a dead letter for each entry without a link)."""
+    if isinstance(response, FetchError):
+        yield beam.pvalue.TaggedOutput(
+            FAILURES,
+            Failure(
+                "poll",
+                spec.url,
+                response.error_type,
+                str(response.message)[:300],
+                response.retryable,
+                "",
+                counts_entry=False,
+            ),
+        )
+        return
+    if response.not_modified:
+        counter(FEEDS_NOT_MODIFIED).inc()
+        return
+    after = FeedState(spec.url, response.etag, response.last_modified, body_sha256(response.body))
+    yield beam.pvalue.TaggedOutput(STATE, after)
+    if before.body_sha256 == after.body_sha256:
+        counter(FEEDS_NOT_MODIFIED).inc()
+        return
+    parsed = parse_feed(
+        response.body,
+        spec,
+        final_url=response.final_url,
+        full_text_min_chars=full_text_min_chars,
+    )
+    if parsed.failure is not None:
+        yield beam.pvalue.TaggedOutput(FAILURES, parsed.failure)
+        return
+    entries = counter(ENTRIES)
+    for entry in parsed.entries:
+        entries.inc()
+        if entry.link:
+            yield entry
+        else:
+            yield beam.pvalue.TaggedOutput(
+                FAILURES,
+                Failure(
+                    "poll",
+                    entry.key,
+                    "entry_without_link",
+                    "feed entry has no link to fetch",
+                    False,
+                    excerpt(entry.title or ""),
+                ),
+            )
+
+
 class _PollFeedsFn(beam.DoFn):
     """Fetch one feed conditionally and emit its entries (thin adapter over parse_feed).
 
     Keyed by feed URL: the feed's validators live in keyed state, so a streaming job
     sends each feed a conditional request every poll. ``known`` seeds that state from
-    the one-shot runs' state directory.
+    the one-shot runs' state directory. One feed at a time.
     """
 
     def __init__(
@@ -249,59 +319,90 @@ class _PollFeedsFn(beam.DoFn):
         _, spec = element
         counter(FEEDS_POLLED).inc()
         before = feed_state.read() or self._known.get(spec.url) or FeedState(spec.url)
-        try:
-            result = self._client.get(
-                spec.url, kind="feed", etag=before.etag, last_modified=before.last_modified
-            )
-        except FetchError as exc:
-            yield beam.pvalue.TaggedOutput(
-                FAILURES,
-                Failure(
-                    "poll",
-                    spec.url,
-                    exc.error_type,
-                    str(exc.message)[:300],
-                    exc.retryable,
-                    "",
-                    counts_entry=False,
-                ),
-            )
-            return
-        if result.not_modified:
-            counter(FEEDS_NOT_MODIFIED).inc()
-            return
-        after = FeedState(spec.url, result.etag, result.last_modified, body_sha256(result.body))
-        feed_state.write(after)
-        yield beam.pvalue.TaggedOutput(STATE, after)
-        if before.body_sha256 == after.body_sha256:
-            counter(FEEDS_NOT_MODIFIED).inc()
-            return
-        parsed = parse_feed(
-            result.body,
-            spec,
-            final_url=result.final_url,
-            full_text_min_chars=self._full_text_min_chars,
+        response = _request(self._client, spec, before)
+        for output in _poll_outputs(spec, before, response, self._full_text_min_chars):
+            if isinstance(output, beam.pvalue.TaggedOutput) and output.tag == STATE:
+                feed_state.write(output.value)
+            yield output
+
+
+class _PollFeedsConcurrentlyFn(beam.DoFn):
+    """One-shot runs: poll many feeds at once, at most one request per host at a time.
+
+    No keyed state: a one-shot run polls each feed once, with the validators ``known`` from
+    the state directory. Requests run on a thread pool (``HostScheduler``); answers are parsed
+    and emitted on the DoFn's thread in the order the feeds came (so when two feeds list the
+    same story, the one listed first wins, as with the one-at-a-time poll), each with its
+    spec's timestamp and window. One request per host keeps a host's load what the
+    one-at-a-time poll gave it (one feed request next to the page fetcher's
+    ``--per-host-in-flight``).
+    """
+
+    def __init__(
+        self,
+        http_config: HttpConfig,
+        known: Mapping[str, FeedState],
+        full_text_min_chars: int,
+        max_in_flight: int,
+    ) -> None:
+        self._http_config = http_config
+        self._known = dict(known)
+        self._full_text_min_chars = full_text_min_chars
+        self._max_in_flight = max_in_flight
+        self._client: HttpClient | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._scheduler: HostScheduler[Any, FeedSpec, Any] | None = None
+
+    def setup(self) -> None:
+        self._client = HttpClient(self._http_config)
+        self._executor = ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="newsbeam-poll")
+
+    def start_bundle(self) -> None:
+        assert self._executor is not None
+        self._scheduler = HostScheduler(
+            self._executor, self._poll, max_in_flight=self._max_in_flight, per_host=1
         )
-        if parsed.failure is not None:
-            yield beam.pvalue.TaggedOutput(FAILURES, parsed.failure)
-            return
-        entries = counter(ENTRIES)
-        for entry in parsed.entries:
-            entries.inc()
-            if entry.link:
-                yield entry
-            else:
-                yield beam.pvalue.TaggedOutput(
-                    FAILURES,
-                    Failure(
-                        "poll",
-                        entry.key,
-                        "entry_without_link",
-                        "feed entry has no link to fetch",
-                        False,
-                        excerpt(entry.title or ""),
-                    ),
-                )
+        self._submitted = 0  # feeds submitted in this bundle
+        self._emitted = 0  # feeds emitted, in submission order
+        self._answered: dict[int, tuple[Any, Any, Any]] = {}  # answers waiting for their turn
+
+    def _poll(self, spec: FeedSpec) -> tuple[FeedSpec, FeedState, Any]:
+        assert self._client is not None
+        before = self._known.get(spec.url) or FeedState(spec.url)
+        return spec, before, _request(self._client, spec, before)
+
+    def process(
+        self,
+        spec: FeedSpec,
+        timestamp: Any = beam.DoFn.TimestampParam,
+        window: Any = beam.DoFn.WindowParam,
+    ) -> Iterator[Any]:
+        assert self._scheduler is not None
+        counter(FEEDS_POLLED).inc()
+        host = (urlsplit(spec.url).hostname or "").lower()
+        self._scheduler.submit(host, (self._submitted, timestamp, window), spec)
+        self._submitted += 1
+        yield from self._outputs(self._scheduler.completed(block=False))
+
+    def finish_bundle(self) -> Iterator[Any]:
+        assert self._scheduler is not None
+        yield from self._outputs(self._scheduler.drain())
+
+    def teardown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._client is not None:
+            self._client.close()
+
+    def _outputs(self, done: Any) -> Iterator[Any]:
+        """The outputs of every answered feed whose turn has come."""
+        for (number, timestamp, window), answer in done:
+            self._answered[number] = (timestamp, window, answer)
+        while self._emitted in self._answered:
+            timestamp, window, (spec, before, response) = self._answered.pop(self._emitted)
+            self._emitted += 1
+            for output in _poll_outputs(spec, before, response, self._full_text_min_chars):
+                yield windowed(output, timestamp, window)
 
 
 class PollFeeds(beam.PTransform):
@@ -312,6 +413,10 @@ class PollFeeds(beam.PTransform):
         known: feed states from earlier one-shot runs (validators, body hash), by feed URL.
         full_text_min_chars: entries whose feed content holds at least this much text carry
             it (``FeedEntry.content``), and FetchArticles does not fetch their page (0: off).
+        concurrent: poll many feeds at once, one request per host at a time, without keyed
+            state (one-shot runs: each feed is polled once); else one feed at a time with
+            its validators in keyed state (always-on runs).
+        max_in_flight: with ``concurrent``, most feed requests at once.
     """
 
     def __init__(
@@ -319,13 +424,24 @@ class PollFeeds(beam.PTransform):
         http_config: HttpConfig,
         known: Mapping[str, FeedState] | None = None,
         full_text_min_chars: int = 0,
+        *,
+        concurrent: bool = False,
+        max_in_flight: int = 16,
     ):
         super().__init__()
         self._http_config = http_config
         self._known = known or {}
         self._full_text_min_chars = full_text_min_chars
+        self._concurrent = concurrent
+        self._max_in_flight = max_in_flight
 
     def expand(self, specs: beam.PCollection) -> Any:
+        outputs = (FAILURES, DISCARDED, STATE)
+        if self._concurrent:
+            fn = _PollFeedsConcurrentlyFn(
+                self._http_config, self._known, self._full_text_min_chars, self._max_in_flight
+            )
+            return specs | "Poll" >> beam.ParDo(fn).with_outputs(*outputs, main=OK)
         return (
             specs
             | "KeyByFeed"
@@ -333,5 +449,5 @@ class PollFeeds(beam.PTransform):
             | "Poll"
             >> beam.ParDo(
                 _PollFeedsFn(self._http_config, self._known, self._full_text_min_chars)
-            ).with_outputs(FAILURES, DISCARDED, STATE, main=OK)
+            ).with_outputs(*outputs, main=OK)
         )

@@ -41,15 +41,14 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import apache_beam as beam
-from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.common import (
-    DISCARDED,
-    FAILURES,
     FETCHED,
     PAGES_FROM_FEED,
     PROGRESS,
     counter,
+    tagged_output,
+    windowed,
     with_stage_outputs,
 )
 from transforms.http import FetchError, HttpClient, HttpConfig
@@ -281,14 +280,9 @@ class _FetchArticlesFn(beam.DoFn):
 def _outputs(done: Any) -> Iterator[Any]:
     """Each outcome as a WindowedValue with its entry's timestamp and window, on its tag."""
     for (timestamp, window), outcome in done:
-        value = WindowedValue(outcome, timestamp, (window,))
         if isinstance(outcome, FetchedPage):
             PROGRESS.record(FETCHED)
-            yield value
-        elif isinstance(outcome, Discard):
-            yield beam.pvalue.TaggedOutput(DISCARDED, value)
-        else:
-            yield beam.pvalue.TaggedOutput(FAILURES, value)
+        yield windowed(tagged_output(outcome), timestamp, window)
 
 
 class FetchArticles(beam.PTransform):
