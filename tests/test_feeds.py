@@ -19,6 +19,7 @@ from pipelines.loopback_feeds import FeedItem, rss_feed
 from tests.conftest import WHEN, corpus_path
 from transforms.common import FAILURES, OK
 from transforms.feeds import STATE, ParsedFeed, PollFeeds, parse_feed
+from transforms.fetch import FetchArticles
 from transforms.http import HttpConfig
 from transforms.records import FeedSpec
 
@@ -198,3 +199,42 @@ def test_one_shot_polling_asks_every_host_at_once_and_each_host_one_feed_at_a_ti
             label="CheckStates",
         )
     assert most == Counter({name: 1 for name in names})  # never two requests to one host
+
+
+def test_one_shot_polling_hands_on_a_feeds_entries_without_waiting_for_later_feeds(
+    site: LoopbackSite,
+) -> None:
+    # The second feed answers only once a page of the first feed has been requested: a poll
+    # that held the first feed's entries until every feed had answered would never see it.
+    first, second = site.add_host("first"), site.add_host("second")
+    page_asked = threading.Event()
+
+    def page(request: Request) -> Response:
+        page_asked.set()
+        return Response(body=b"<html><body><p>story</p></body></html>")
+
+    def second_feed(request: Request) -> Response:
+        assert page_asked.wait(timeout=10), "the first feed's entries were held back"
+        items = [FeedItem("later", f"{second}/later", "g2", "s", WHEN)]
+        return Response(body=rss_feed("second", second, items), content_type="application/rss+xml")
+
+    items = [FeedItem("early", f"{first}/early", "g1", "s", WHEN)]
+    site.route(
+        "first",
+        "/rss",
+        Response(body=rss_feed("first", first, items), content_type="application/rss+xml"),
+    )
+    site.route("first", "/early", page)
+    site.route("second", "/rss", second_feed)
+    site.route("second", "/later", Response(body=b"<html><body><p>later</p></body></html>"))
+
+    config = HttpConfig(allow_loopback=True, deadline=20.0, respect_robots=False)
+    specs = [FeedSpec(f"{first}/rss"), FeedSpec(f"{second}/rss")]
+    with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
+        polled = p | beam.Create(specs) | PollFeeds(config, concurrent=True, max_in_flight=4)
+        fetched = polled[OK] | FetchArticles(config, max_in_flight=4)
+        assert_that(
+            fetched[OK] | "Urls" >> beam.Map(lambda page: page.url),
+            equal_to([f"{first}/early", f"{second}/later"]),
+        )
+        assert_that(polled[FAILURES], equal_to([]), label="CheckNoFailures")

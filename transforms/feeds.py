@@ -386,7 +386,8 @@ class _PollFeedsConcurrentlyFn(beam.DoFn):
 
     def finish_bundle(self) -> Iterator[Any]:
         assert self._scheduler is not None
-        yield from self._outputs(self._scheduler.drain())
+        while self._scheduler.outstanding:  # each feed as soon as the ones before it are in
+            yield from self._outputs(self._scheduler.completed(block=True))
 
     def teardown(self) -> None:
         if self._executor is not None:
@@ -394,8 +395,9 @@ class _PollFeedsConcurrentlyFn(beam.DoFn):
         if self._client is not None:
             self._client.close()
 
-    def _outputs(self, done: Any) -> Iterator[Any]:
-        """The outputs of every answered feed whose turn has come."""
+    def _outputs(self, done: list[Any]) -> Iterator[Any]:
+        """Take in ``done`` (answers just collected); emit every answered feed whose turn has
+        come."""
         for (number, timestamp, window), answer in done:
             self._answered[number] = (timestamp, window, answer)
         while self._emitted in self._answered:
