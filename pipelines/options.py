@@ -133,7 +133,10 @@ def add_newsbeam_arguments(parser: Any) -> None:
         "per_host_in_flight",
         type=int,
         default=2,
-        help="Requests in flight to one host at once, 1 to 4 (default: 2).",
+        help=(
+            "Article requests in flight to one host at once, 1 to 4 (default: 2); "
+            "polling its feeds adds at most one."
+        ),
     )
     _flag(
         parser,
