@@ -20,6 +20,9 @@ from pipelines.loopback_feeds import FeedItem
 pytest_plugins = ["tests.emulator"]
 
 REPO = Path(__file__).resolve().parents[1]
+# Pipeline tests' runner: FnApiRunner, what the DirectRunner runs batch pipelines on once its
+# first choice, Prism, fails (naming it skips Prism, which would download a binary).
+RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
 WHEN = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)  # when the test sites' stories were published
 CORPUS = REPO.parent / "shared" / "corpus"
 

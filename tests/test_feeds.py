@@ -16,14 +16,12 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.loopback import LoopbackSite, Request, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
-from tests.conftest import WHEN, corpus_path
+from tests.conftest import RUNNER_ARGS, WHEN, corpus_path
 from transforms.common import FAILURES, OK
 from transforms.feeds import STATE, ParsedFeed, PollFeeds, parse_feed
 from transforms.fetch import FetchArticles
 from transforms.http import HttpConfig
 from transforms.records import FeedSpec
-
-RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
 
 SPEC = FeedSpec("http://news.example/rss", name="Example News", country="GB")
 

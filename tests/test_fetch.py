@@ -14,15 +14,13 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import FixedWindows, TimestampedValue
 
 from pipelines.loopback import LoopbackSite, Response
+from tests.conftest import RUNNER_ARGS
 from transforms.common import DISCARDED, FAILURES, FETCHED, OK, PROGRESS
 from transforms.fetch import FetchArticles, HostScheduler, fetch_outcome
 from transforms.http import HttpClient, HttpConfig
 from transforms.records import Discard, Failure, FeedEntry, FetchedPage
 
 PAGE = "<!DOCTYPE html><html><body><p>Grüße aus der Redaktion</p></body></html>"
-# FnApiRunner is what the DirectRunner runs batch pipelines on once its first choice,
-# Prism, fails; naming it skips Prism, which would try to download a binary.
-RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
 
 
 def config(**overrides: Any) -> HttpConfig:

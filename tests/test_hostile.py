@@ -25,6 +25,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.loopback import LoopbackSite, Request, Response, Route
 from pipelines.loopback_hostile import connection_reset, drip, endless_body, redirect
+from tests.conftest import RUNNER_ARGS
 from transforms.common import DISCARDED, FAILURES, OK
 from transforms.fetch import FetchArticles
 from transforms.http import FetchError, HttpClient, HttpConfig
@@ -33,7 +34,6 @@ from transforms.records import FeedEntry
 CAP = 1024 * 1024
 FRENCH = "Le café de la gare est fermé. Les élèves sont allés à l'école, où ils ont étudié."
 PAGE = f"<!DOCTYPE html><html><body><article><p>{FRENCH}</p></article></body></html>"
-RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
 CONFIG = HttpConfig(
     allow_loopback=True,
     connect_timeout=1.0,

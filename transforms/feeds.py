@@ -19,11 +19,9 @@ import hashlib
 import html
 import re
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import apache_beam as beam
 import feedparser
@@ -40,10 +38,10 @@ from transforms.common import (
     counter,
     windowed,
 )
-from transforms.fetch import HostScheduler
+from transforms.fetch import HostScheduler, ThreadedHttpFn
 from transforms.http import FetchError, HttpClient, HttpConfig
 from transforms.records import Failure, FeedEntry, FeedSpec, FeedState, excerpt
-from transforms.urls import entry_keys
+from transforms.urls import entry_keys, host_of
 
 STATE = "state"
 
@@ -326,7 +324,7 @@ class _PollFeedsFn(beam.DoFn):
             yield output
 
 
-class _PollFeedsConcurrentlyFn(beam.DoFn):
+class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
     """One-shot runs: poll many feeds at once, at most one request per host at a time.
 
     No keyed state: a one-shot run polls each feed once, with the validators ``known`` from
@@ -338,6 +336,8 @@ class _PollFeedsConcurrentlyFn(beam.DoFn):
     ``--per-host-in-flight``).
     """
 
+    thread_name_prefix = "newsbeam-poll"
+
     def __init__(
         self,
         http_config: HttpConfig,
@@ -345,17 +345,10 @@ class _PollFeedsConcurrentlyFn(beam.DoFn):
         full_text_min_chars: int,
         max_in_flight: int,
     ) -> None:
-        self._http_config = http_config
+        super().__init__(http_config, max_in_flight)
         self._known = dict(known)
         self._full_text_min_chars = full_text_min_chars
-        self._max_in_flight = max_in_flight
-        self._client: HttpClient | None = None
-        self._executor: ThreadPoolExecutor | None = None
         self._scheduler: HostScheduler[Any, FeedSpec, Any] | None = None
-
-    def setup(self) -> None:
-        self._client = HttpClient(self._http_config)
-        self._executor = ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="newsbeam-poll")
 
     def start_bundle(self) -> None:
         assert self._executor is not None
@@ -379,8 +372,7 @@ class _PollFeedsConcurrentlyFn(beam.DoFn):
     ) -> Iterator[Any]:
         assert self._scheduler is not None
         counter(FEEDS_POLLED).inc()
-        host = (urlsplit(spec.url).hostname or "").lower()
-        self._scheduler.submit(host, (self._submitted, timestamp, window), spec)
+        self._scheduler.submit(host_of(spec.url), (self._submitted, timestamp, window), spec)
         self._submitted += 1
         yield from self._outputs(self._scheduler.completed(block=False))
 
@@ -388,12 +380,6 @@ class _PollFeedsConcurrentlyFn(beam.DoFn):
         assert self._scheduler is not None
         while self._scheduler.outstanding:  # each feed as soon as the ones before it are in
             yield from self._outputs(self._scheduler.completed(block=True))
-
-    def teardown(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-        if self._client is not None:
-            self._client.close()
 
     def _outputs(self, done: list[Any]) -> Iterator[Any]:
         """Take in ``done`` (answers just collected); emit every answered feed whose turn has

@@ -38,7 +38,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlsplit
 
 import apache_beam as beam
 
@@ -53,6 +52,7 @@ from transforms.common import (
 )
 from transforms.http import FetchError, HttpClient, HttpConfig
 from transforms.records import Discard, Failure, FeedEntry, FetchedPage, excerpt
+from transforms.urls import host_of
 
 STAGE = "fetch"
 # The content type of a page made from the feed's own full text (page_from_feed).
@@ -223,20 +223,39 @@ class HostScheduler(Generic[Tag, Item, Result]):
         self._done.put((host, tag, future))  # runs on a worker thread: only the queue is shared
 
 
-class _FetchArticlesFn(beam.DoFn):
-    """Thin adapter: queue entries on a ``HostScheduler`` running ``fetch_outcome``."""
+class ThreadedHttpFn(beam.DoFn):
+    """Base of the DoFns whose requests run on a thread pool (FetchArticles, and PollFeeds in
+    one-shot runs): per instance, an ``HttpClient`` and ``max_in_flight`` threads, made in
+    ``setup`` and closed in ``teardown``."""
 
-    def __init__(self, config: HttpConfig, max_in_flight: int, max_buffered: int) -> None:
+    thread_name_prefix = "newsbeam-http"
+
+    def __init__(self, config: HttpConfig, max_in_flight: int) -> None:
         self._config = config
         self._max_in_flight = max_in_flight
-        self._max_buffered = max_buffered
         self._client: HttpClient | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._scheduler: HostScheduler[Any, FeedEntry, Outcome] | None = None
 
     def setup(self) -> None:
         self._client = HttpClient(self._config)
-        self._executor = ThreadPoolExecutor(self._max_in_flight, "newsbeam-fetch")
+        self._executor = ThreadPoolExecutor(self._max_in_flight, self.thread_name_prefix)
+
+    def teardown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._client is not None:
+            self._client.close()
+
+
+class _FetchArticlesFn(ThreadedHttpFn):
+    """Thin adapter: queue entries on a ``HostScheduler`` running ``fetch_outcome``."""
+
+    thread_name_prefix = "newsbeam-fetch"
+
+    def __init__(self, config: HttpConfig, max_in_flight: int, max_buffered: int) -> None:
+        super().__init__(config, max_in_flight)
+        self._max_buffered = max_buffered
+        self._scheduler: HostScheduler[Any, FeedEntry, Outcome] | None = None
 
     def start_bundle(self) -> None:
         # A fresh scheduler per bundle: a bundle that failed half-way leaves nothing behind.
@@ -260,8 +279,7 @@ class _FetchArticlesFn(beam.DoFn):
             PROGRESS.record(FETCHED)
             yield page_from_feed(entry)
             return
-        host = (urlsplit(entry.link).hostname or "").lower()
-        self._scheduler.submit(host, (timestamp, window), entry)
+        self._scheduler.submit(host_of(entry.link), (timestamp, window), entry)
         yield from _outputs(self._scheduler.completed(block=False))
         while self._scheduler.outstanding > self._max_buffered:
             yield from _outputs(self._scheduler.completed(block=True))
@@ -269,12 +287,6 @@ class _FetchArticlesFn(beam.DoFn):
     def finish_bundle(self) -> Iterator[Any]:
         assert self._scheduler is not None
         yield from _outputs(self._scheduler.drain())
-
-    def teardown(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-        if self._client is not None:
-            self._client.close()
 
 
 def _outputs(done: Any) -> Iterator[Any]:

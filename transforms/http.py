@@ -71,6 +71,7 @@ from transforms.hostlimits import (
     guarded_pool_manager,
 )
 from transforms.robots import RobotsCache
+from transforms.urls import host_of
 
 try:
     __version__ = metadata.version("newsbeam")
@@ -319,7 +320,7 @@ class HttpClient:
     def _exchange(
         self, url: str, kind: str, extra: dict[str, str], cap: int, budget: list[float]
     ) -> _Answer:
-        host = (urlsplit(url).hostname or "").lower()
+        host = host_of(url)
         with self._limiter.slot(host):
             started = time.monotonic()
             left = budget[0]

@@ -71,6 +71,11 @@ _AMP_CACHE_SUFFIX = ".cdn.ampproject.org"
 _PSL: PublicSuffixList | None = None
 
 
+def host_of(url: str) -> str:
+    """The lower-cased host name of ``url`` ("" when it has none)."""
+    return (urlsplit(url).hostname or "").lower()
+
+
 def _psl() -> PublicSuffixList:
     global _PSL
     if _PSL is None:
