@@ -5,7 +5,8 @@ dead letter; a crash becomes a dead letter too):
 
 * ``extract_outcome`` / ``extract_article``: trafilatura on the HTML we fetched ourselves
   (trafilatura never fetches), comments excluded; the body and the page's metadata (title,
-  authors, date, canonical URL, description);
+  authors, date, canonical URL, description; trafilatura's search for categories, tags and
+  licence is skipped, see ``transforms.trafilatura_trim``);
 * ``enrich_outcome`` / ``enrich_article``: the outlet (catalogue lookup by host), the language
   (py3langid, bundled model, offline; else the feed's declared language) and the publication
   time (the page's date, made precise by the feed's timestamp when the two agree on the day);
@@ -39,6 +40,7 @@ from transforms.records import (
     story_id_for,
 )
 from transforms.tagger import Tagger
+from transforms.trafilatura_trim import install as trim_trafilatura
 from transforms.urls import resolve_canonical
 
 Outcome = TaggedStory | Discard | Failure
@@ -88,7 +90,12 @@ def extract_article(
 
 
 def trafilatura_document(html: str, url: str | None) -> Document | None:
-    """trafilatura's extraction, called as newsbeam calls it (also the benchmarks' ceiling)."""
+    """trafilatura's extraction, called as newsbeam calls it (also the benchmarks' ceiling).
+
+    The metadata pass skips categories, tags and licence, which newsbeam does not read
+    (``transforms.trafilatura_trim``, installed on the first call).
+    """
+    trim_trafilatura()
     doc = bare_extraction(
         html,
         url=url,

@@ -1,0 +1,129 @@
+"""The trimmed metadata pass: same fields newsbeam reads, no categories, tags or licence.
+
+These tests fail on a trafilatura upgrade that renames or stops calling the two trimmed
+functions: that is on purpose (see ``transforms.trafilatura_trim``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from types import ModuleType
+
+import pytest
+import trafilatura.metadata
+from trafilatura.settings import Document
+
+from tests.conftest import corpus_path
+from transforms import trafilatura_trim
+from transforms.analysis import trafilatura_document
+
+PARAGRAPH = (
+    "<p>The regulator said on Tuesday that the video platform had until the end of the month "
+    "to answer questions about where the data of its users is stored and who can read it.</p>"
+)
+PAGE = f"""<html><head><title>Regulator questions platform | The Daily</title>
+<meta name="author" content="Jane Doe"><meta property="article:published_time"
+content="2026-03-04T10:00:00Z"><link rel="canonical" href="https://daily.example/story/1">
+</head><body><article><h1>Regulator questions platform</h1>{PARAGRAPH * 8}</article>
+<div class="post-meta"><a href="https://daily.example/category/technology/">Technology</a></div>
+<div class="tags"><a href="https://daily.example/tag/privacy/">Privacy</a></div>
+<footer><a rel="license" href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>
+</footer></body></html>"""
+
+# What newsbeam reads from trafilatura's Document (transforms.analysis.extract_article).
+READ = ("text", "title", "author", "date", "url", "sitename", "description")
+
+
+def whole(monkeypatch: pytest.MonkeyPatch, html: str, url: str | None) -> Document | None:
+    """trafilatura_document with trafilatura's own functions back in place."""
+    with monkeypatch.context() as patch:
+        for name in trafilatura_trim.TRIMMED:
+            patch.setattr(trafilatura.metadata, name, trafilatura_trim.ORIGINALS[name])
+        return trafilatura_document(html, url)
+
+
+def read_fields(doc: Document | None) -> tuple[object, ...] | None:
+    return None if doc is None else tuple(getattr(doc, name) for name in READ)
+
+
+def test_the_pinned_trafilatura_is_trimmed() -> None:
+    assert trafilatura_trim.mismatch(trafilatura.metadata) is None
+    assert trafilatura_trim.install() is True
+    trafilatura_document(PAGE, "https://daily.example/story/1")  # installs, if not yet
+    for name in trafilatura_trim.TRIMMED:
+        assert getattr(trafilatura.metadata, name) is not trafilatura_trim.ORIGINALS[name]
+
+
+def test_trimmed_pass_drops_only_categories_tags_and_licence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    full = whole(monkeypatch, PAGE, "https://daily.example/story/1")
+    trimmed = trafilatura_document(PAGE, "https://daily.example/story/1")
+    assert full is not None and trimmed is not None
+    # the page does exercise the skipped searches ...
+    assert full.categories == ["Technology"]
+    assert full.tags == ["Privacy"]
+    assert full.license == "CC BY 4.0"
+    # ... which the trimmed pass no longer makes
+    assert (trimmed.categories, trimmed.tags, trimmed.license) == ([], [], None)
+    assert read_fields(trimmed) == read_fields(full)
+    assert trimmed.author == "Jane Doe" and trimmed.date == "2026-03-04"
+
+
+def test_real_pages_give_the_same_fields_trimmed(monkeypatch: pytest.MonkeyPatch) -> None:
+    html_dir = corpus_path("articles", "zyte", "html")
+    pages = sorted(html_dir.glob("*.html.gz"))[:40]
+    assert len(pages) == 40
+    for path in pages:
+        html = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
+        url = f"https://outlet.example/{path.name}"
+        assert read_fields(trafilatura_document(html, url)) == read_fields(
+            whole(monkeypatch, html, url)
+        ), path.name
+
+
+def _fake_metadata(extract_metadata_source: str) -> ModuleType:
+    """A stand-in for trafilatura.metadata as an upgrade might change it."""
+    module = ModuleType("fake_metadata")
+    exec(  # noqa: S102 - test-only module body, written here
+        "def extract_catstags(metatype, tree):\n    return ['c']\n"
+        "def extract_license(tree):\n    return 'L'\n" + extract_metadata_source,
+        module.__dict__,
+    )
+    return module
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("def extract_metadata(tree):\n    return find_tags(tree)\n", "no longer calls"),
+        (
+            "def extract_metadata(tree):\n"
+            "    return extract_catstags(tree), extract_license(tree)\n"
+            "def extract_catstags(tree):\n    return ['c']\n",
+            "takes ('tree',)",
+        ),
+    ],
+)
+def test_a_changed_trafilatura_is_left_alone_with_one_warning(
+    source: str, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    module = _fake_metadata(source)
+    before = {name: getattr(module, name) for name in trafilatura_trim.TRIMMED}
+    with caplog.at_level(logging.WARNING, logger="transforms.trafilatura_trim"):
+        assert trafilatura_trim.install(module) is False
+        assert trafilatura_trim.install(module) is False
+    assert {name: getattr(module, name) for name in trafilatura_trim.TRIMMED} == before
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and why in warnings[0], warnings
+
+
+def test_an_unchanged_stand_in_is_trimmed() -> None:
+    module = _fake_metadata(
+        "def extract_metadata(tree):\n    return extract_catstags('tag', tree), "
+        "extract_license(tree)\n"
+    )
+    assert module.extract_metadata(None) == (["c"], "L")
+    assert trafilatura_trim.install(module) is True
+    assert module.extract_metadata(None) == ([], None)
