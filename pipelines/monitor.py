@@ -65,7 +65,7 @@ from transforms.state import (
     feed_state_line,
     pending_prefix,
     seen_line,
-    signature_line,
+    signature_lines,
 )
 from transforms.syndication import SYNDICATION_PREFIX
 from transforms.tag import TagStories
@@ -204,7 +204,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
         )
         (
             clustered[SIGNATURES]
-            | "SignaturesToJson" >> beam.Map(signature_line)
+            | "SignaturesToJson" >> beam.Map(signature_lines)
             | "WriteSignatures"
             >> beam.io.WriteToText(pending_prefix(config.state_dir, PENDING_SIGNATURES))
         )

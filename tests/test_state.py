@@ -15,7 +15,9 @@ from transforms.state import (
     feed_state_line,
     load_feed_states,
     load_seen,
+    load_signatures,
     seen_line,
+    signature_lines,
 )
 
 DAY = 86400.0
@@ -44,6 +46,24 @@ def test_commit_merges_feeds_and_seen_and_skips_retryable(tmp_path: Path) -> Non
     assert load_feed_states(str(state)) == {feed.feed_url: feed}
     assert load_seen(str(state), 7 * DAY, now=1000 * DAY) == {"http://a.example/1": 1000 * DAY}
     assert not (state / PENDING_DIR).exists()
+
+
+def test_a_storys_signature_lines_commit_as_one_pair_per_key(tmp_path: Path) -> None:
+    from transforms.minhash import Claim
+
+    state = tmp_path / "state"
+    claim = Claim("a" * 16, "a" * 16, 1000 * DAY).encode()
+    record = signature_lines(((b"\xfekey-url", b"\x00band", b"\x01band"), claim))
+    assert len(record.splitlines()) == 3  # WriteToText adds the last newline
+    pending(state, "signatures-00000-of-00001", [record])
+
+    commit_run_state(str(state), {}, set(), 7 * DAY, now=1000 * DAY)
+
+    assert sorted(load_signatures(str(state), 7 * DAY, now=1000 * DAY)) == [
+        (b"\x00band", claim),
+        (b"\x01band", claim),
+        (b"\xfekey-url", claim),
+    ]
 
 
 def test_seen_entries_expire_after_the_ttl(tmp_path: Path) -> None:

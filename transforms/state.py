@@ -111,6 +111,16 @@ def signature_line(pair: tuple[bytes, bytes]) -> str:
     )
 
 
+def signature_lines(story: tuple[tuple[bytes, ...], bytes]) -> str:
+    """A first story's ``signatures.jsonl`` lines, one per lookup key, as one string.
+
+    ClusterStories emits a story's keys and claim as one element (one per key cost ~19
+    elements a story through the sink); written as one record, they are still one line each.
+    """
+    keys, claim = story
+    return "\n".join(signature_line((key, claim)) for key in keys)
+
+
 def signature_from_json(row: dict[str, str]) -> tuple[bytes, bytes]:
     return base64.b64decode(row["key"]), base64.b64decode(row["claim"])
 
