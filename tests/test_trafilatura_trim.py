@@ -1,7 +1,9 @@
-"""The trimmed metadata pass: same fields newsbeam reads, no categories, tags or licence.
+"""The cheaper trafilatura pass: the same fields newsbeam reads; no categories, tags or
+licence; elements looked up in C.
 
 These tests fail on a trafilatura upgrade that renames or stops calling the two trimmed
-functions: that is on purpose (see ``transforms.trafilatura_trim``).
+functions, or parses with another parser: that is on purpose (see
+``transforms.trafilatura_trim``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from types import ModuleType
 
 import pytest
 import trafilatura.metadata
+import trafilatura.utils
+from lxml import html as lxml_html
 from trafilatura.settings import Document
 
 from tests.conftest import corpus_path
@@ -36,11 +40,17 @@ READ = ("text", "title", "author", "date", "url", "sitename", "description")
 
 
 def whole(monkeypatch: pytest.MonkeyPatch, html: str, url: str | None) -> Document | None:
-    """trafilatura_document with trafilatura's own functions back in place."""
+    """trafilatura_document with trafilatura's own functions and element lookup back."""
+    trafilatura_trim.install()
+    parser = trafilatura.utils.HTML_PARSER
     with monkeypatch.context() as patch:
         for name in trafilatura_trim.TRIMMED:
             patch.setattr(trafilatura.metadata, name, trafilatura_trim.ORIGINALS[name])
-        return trafilatura_document(html, url)
+        parser.set_element_class_lookup(lxml_html.HtmlElementClassLookup())
+        try:
+            return trafilatura_document(html, url)
+        finally:
+            parser.set_element_class_lookup(trafilatura_trim.PLAIN_LOOKUP)
 
 
 def read_fields(doc: Document | None) -> tuple[object, ...] | None:
@@ -49,10 +59,15 @@ def read_fields(doc: Document | None) -> tuple[object, ...] | None:
 
 def test_the_pinned_trafilatura_is_trimmed() -> None:
     assert trafilatura_trim.mismatch(trafilatura.metadata) is None
-    assert trafilatura_trim.install() is True
     trafilatura_document(PAGE, "https://daily.example/story/1")  # installs, if not yet
+    assert trafilatura_trim.install() is True
     for name in trafilatura_trim.TRIMMED:
         assert getattr(trafilatura.metadata, name) is not trafilatura_trim.ORIGINALS[name]
+    # a form field comes out as a plain element: lxml's Python lookup was not asked
+    tree = trafilatura.utils.load_html("<html><body><form><input name='q'></form></body></html>")
+    assert tree is not None
+    assert [type(e) for e in tree.iter("form", "input")] == [lxml_html.HtmlElement] * 2
+    assert type(lxml_html.fromstring("<form></form>")) is lxml_html.FormElement  # lxml's own
 
 
 def test_trimmed_pass_drops_only_categories_tags_and_licence(
@@ -112,8 +127,8 @@ def test_a_changed_trafilatura_is_left_alone_with_one_warning(
     module = _fake_metadata(source)
     before = {name: getattr(module, name) for name in trafilatura_trim.TRIMMED}
     with caplog.at_level(logging.WARNING, logger="transforms.trafilatura_trim"):
-        assert trafilatura_trim.install(module) is False
-        assert trafilatura_trim.install(module) is False
+        assert trafilatura_trim.trim_metadata(module) is False
+        assert trafilatura_trim.trim_metadata(module) is False
     assert {name: getattr(module, name) for name in trafilatura_trim.TRIMMED} == before
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 1 and why in warnings[0], warnings
@@ -125,5 +140,17 @@ def test_an_unchanged_stand_in_is_trimmed() -> None:
         "extract_license(tree)\n"
     )
     assert module.extract_metadata(None) == (["c"], "L")
-    assert trafilatura_trim.install(module) is True
+    assert trafilatura_trim.trim_metadata(module) is True
     assert module.extract_metadata(None) == ([], None)
+
+
+def test_another_parser_is_left_alone_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from lxml import etree
+
+    parser = etree.XMLParser()
+    with caplog.at_level(logging.WARNING, logger="transforms.trafilatura_trim"):
+        assert trafilatura_trim.plain_element_proxies(parser) is False
+        assert trafilatura_trim.plain_element_proxies(parser) is False
+    assert type(etree.fromstring("<a/>", parser)) is etree._Element
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "XMLParser" in warnings[0], warnings

@@ -5,8 +5,8 @@ dead letter; a crash becomes a dead letter too):
 
 * ``extract_outcome`` / ``extract_article``: trafilatura on the HTML we fetched ourselves
   (trafilatura never fetches), comments excluded; the body and the page's metadata (title,
-  authors, date, canonical URL, description; trafilatura's search for categories, tags and
-  licence is skipped, see ``transforms.trafilatura_trim``);
+  authors, date, canonical URL, description; trafilatura's pass is trimmed of what newsbeam
+  does not read, see ``transforms.trafilatura_trim``);
 * ``enrich_outcome`` / ``enrich_article``: the outlet (catalogue lookup by host), the language
   (py3langid, bundled model, offline; else the feed's declared language) and the publication
   time (the page's date, made precise by the feed's timestamp when the two agree on the day);
@@ -92,8 +92,9 @@ def extract_article(
 def trafilatura_document(html: str, url: str | None) -> Document | None:
     """trafilatura's extraction, called as newsbeam calls it (also the benchmarks' ceiling).
 
-    The metadata pass skips categories, tags and licence, which newsbeam does not read
-    (``transforms.trafilatura_trim``, installed on the first call).
+    trafilatura skips categories, tags and licence, which newsbeam does not read, and its
+    parser looks element classes up in C (``transforms.trafilatura_trim``, installed on the
+    first call).
     """
     trim_trafilatura()
     doc = bare_extraction(
