@@ -7,8 +7,9 @@ that each program's time and memory are its own. Each mode prints one JSON line 
 * ``ceiling``: trafilatura's ``bare_extraction`` over the site's HTML already in memory, in
   one process or a pool of ``--processes`` (forked after loading, pages passed by index, so
   nothing but results is pickled); ``--call newsbeam`` (default) calls it exactly as
-  newsbeam's extract stage does (``transforms.analysis.trafilatura_document``: fast mode),
-  ``--call defaults`` with trafilatura's defaults, as the serial script does;
+  newsbeam's extract stage does (``transforms.analysis.trafilatura_document``: fast mode,
+  with ``transforms.trafilatura_trim``), ``--call defaults`` with trafilatura's defaults, as
+  the serial script does;
 * ``serial``: what a user would write by hand: feedparser + a requests session +
   trafilatura, one article after the other, stopping after ``--budget`` seconds;
 * ``newspaper4k``: feedparser for the links, then ``newspaper.article`` in a thread pool;
@@ -62,7 +63,8 @@ def _extract_text(html: str | bytes, url: str | None = None) -> str:
 
 
 def _newsbeam_text(html: str, url: str | None = None) -> str:
-    """trafilatura as newsbeam's extract stage calls it (``fast``: no fallback extractors)."""
+    """trafilatura as newsbeam's extract stage calls it (``fast``: no fallback extractors;
+    no search for categories, tags or licence; element classes looked up in C)."""
     from transforms.analysis import trafilatura_document
 
     doc = trafilatura_document(html, url)
