@@ -103,16 +103,19 @@ def install() -> bool:
     return trim_metadata() & plain_element_proxies()
 
 
-def plain_element_proxies(parser: Any = trafilatura.utils.HTML_PARSER) -> bool:
+def plain_element_proxies(parser: Any = None) -> bool:
     """Give ``parser`` lxml's C-level element class lookup (once per parser).
 
     Args:
-        parser: trafilatura's HTML parser, except in tests.
+        parser: default ``trafilatura.utils.HTML_PARSER``; another parser in tests.
 
     Returns:
         True when the lookup is set, False when ``parser`` is not an ``lxml.html.HTMLParser``
         (it is then left untouched, and a warning says why, once).
     """
+
+    if parser is None:
+        parser = getattr(trafilatura.utils, "HTML_PARSER", None)
 
     def change() -> str | None:
         if not isinstance(parser, lxml_html.HTMLParser):
