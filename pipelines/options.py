@@ -134,8 +134,8 @@ def add_newsbeam_arguments(parser: Any) -> None:
         type=int,
         default=2,
         help=(
-            "Article requests in flight to one host at once, 1 to 4 (default: 2); "
-            "polling its feeds adds at most one."
+            "Requests in flight to one host at once from one process, feed polls included, "
+            "1 to 4 (default: 2)."
         ),
     )
     _flag(

@@ -199,6 +199,77 @@ def test_one_shot_polling_asks_every_host_at_once_and_each_host_one_feed_at_a_ti
     assert most == Counter({name: 1 for name in names})  # never two requests to one host
 
 
+def test_feed_polls_and_page_fetches_share_one_bound_per_host(site: LoopbackSite) -> None:
+    # One host, at most 2 requests at once. Its second feed answers once 2 of its pages are
+    # being answered at the same time, and those pages hold on until the feed has answered:
+    # with a client per stage (the poll's own bound beside the fetch's) the host sees 3
+    # requests at once. With the process's one client the third request waits for a slot,
+    # and the waits run out instead (a second or so).
+    base = site.add_host("wire")
+    cond = threading.Condition()
+    now = {"all": 0, "pages": 0}
+    peak = [0]
+    feed_answered = [False]
+
+    def enter(kind: str) -> None:
+        with cond:
+            now["all"] += 1
+            now[kind] = now.get(kind, 0) + 1
+            peak[0] = max(peak[0], now["all"])
+            cond.notify_all()
+
+    def leave(kind: str) -> None:
+        with cond:
+            now["all"] -= 1
+            now[kind] -= 1
+            cond.notify_all()
+
+    def page(request: Request) -> Response:
+        enter("pages")
+        try:
+            with cond:
+                cond.wait_for(lambda: feed_answered[0], 1.5)
+            return Response(body=b"<html><body><p>a story</p></body></html>")
+        finally:
+            leave("pages")
+
+    def second_feed(request: Request) -> Response:
+        enter("feeds")
+        try:
+            with cond:
+                cond.wait_for(lambda: now["pages"] >= 2, 1.0)
+                feed_answered[0] = True
+                cond.notify_all()
+            items = [FeedItem("late", f"{base}/p/9", "g9", "s", WHEN)]
+            return Response(body=rss_feed("wire", base, items), content_type="application/rss+xml")
+        finally:
+            leave("feeds")
+
+    items = [FeedItem(f"s{i}", f"{base}/p/{i}", f"g{i}", "s", WHEN) for i in range(4)]
+    site.route(
+        "wire",
+        "/feed-1.xml",
+        Response(body=rss_feed("wire", base, items), content_type="application/rss+xml"),
+    )
+    site.route("wire", "/feed-2.xml", second_feed)
+    for i in (*range(4), 9):
+        site.route("wire", f"/p/{i}", page)
+
+    config = HttpConfig(
+        allow_loopback=True, deadline=20.0, respect_robots=False, per_host_in_flight=2
+    )
+    specs = [FeedSpec(f"{base}/feed-1.xml"), FeedSpec(f"{base}/feed-2.xml")]
+    with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
+        polled = p | beam.Create(specs) | PollFeeds(config, concurrent=True, max_in_flight=4)
+        fetched = polled[OK] | FetchArticles(config, max_in_flight=4)
+        assert_that(
+            fetched[OK] | "Urls" >> beam.Map(lambda page: page.url),
+            equal_to([f"{base}/p/{i}" for i in (*range(4), 9)]),
+        )
+        assert_that(polled[FAILURES], equal_to([]), label="CheckNoFailures")
+    assert peak[0] == 2  # feed and page requests together, never more than the bound
+
+
 def test_one_shot_polling_hands_on_a_feeds_entries_without_waiting_for_later_feeds(
     site: LoopbackSite,
 ) -> None:

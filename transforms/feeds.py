@@ -27,7 +27,7 @@ import apache_beam as beam
 import feedparser
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
-from transforms import statesize
+from transforms import http_clients, statesize
 from transforms.common import (
     DISCARDED,
     ENTRIES,
@@ -302,11 +302,12 @@ class _PollFeedsFn(beam.DoFn):
 
     def setup(self) -> None:
         statesize.install()
-        self._client = HttpClient(self._http_config)
+        self._client = http_clients.acquire(self._http_config)
 
     def teardown(self) -> None:
         if self._client is not None:
-            self._client.close()
+            http_clients.release(self._client)
+            self._client = None
 
     def process(
         self,

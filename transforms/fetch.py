@@ -10,9 +10,11 @@ kept by PollFeeds with ``--feed-text-min-chars``) becomes a page without any req
 
 How the concurrency works, and what it costs:
 
-* Each DoFn instance owns an ``HttpClient`` and a thread pool of ``max_in_flight``
-  threads, created in ``setup()``. ``process()`` queues the entry and returns at once,
-  emitting whatever has completed meanwhile; ``finish_bundle()`` waits for the rest.
+* Each DoFn instance owns a thread pool of ``max_in_flight`` threads, created in
+  ``setup()``, and uses the process's shared ``HttpClient`` (``transforms.http_clients``:
+  the per-host limits hold per process, feed polls included). ``process()`` queues the
+  entry and returns at once, emitting whatever has completed meanwhile;
+  ``finish_bundle()`` waits for the rest.
   So one bundle has up to ``max_in_flight`` requests in flight, where a plain DoFn would
   have one.
 * ``HostScheduler`` starts queued entries from the host with the fewest running (ties
@@ -41,6 +43,7 @@ from typing import Any, Generic, TypeVar
 
 import apache_beam as beam
 
+from transforms import http_clients
 from transforms.common import (
     FETCHED,
     PAGES_FROM_FEED,
@@ -225,8 +228,8 @@ class HostScheduler(Generic[Tag, Item, Result]):
 
 class ThreadedHttpFn(beam.DoFn):
     """Base of the DoFns whose requests run on a thread pool (FetchArticles, and PollFeeds in
-    one-shot runs): per instance, an ``HttpClient`` and ``max_in_flight`` threads, made in
-    ``setup`` and closed in ``teardown``."""
+    one-shot runs): per instance, ``max_in_flight`` threads, made in ``setup`` and closed in
+    ``teardown``, and the process's shared ``HttpClient`` (``transforms.http_clients``)."""
 
     thread_name_prefix = "newsbeam-http"
 
@@ -237,14 +240,16 @@ class ThreadedHttpFn(beam.DoFn):
         self._executor: ThreadPoolExecutor | None = None
 
     def setup(self) -> None:
-        self._client = HttpClient(self._config)
+        self._client = http_clients.acquire(self._config)
         self._executor = ThreadPoolExecutor(self._max_in_flight, self.thread_name_prefix)
 
     def teardown(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
         if self._client is not None:
-            self._client.close()
+            http_clients.release(self._client)
+            self._client = None
 
 
 class _FetchArticlesFn(ThreadedHttpFn):
