@@ -188,7 +188,8 @@ _CURRENT_WATCH: contextvars.ContextVar[Watch | None] = contextvars.ContextVar(
 
 
 class HttpClient:
-    """Thread-safe HTTP client; create one per worker (``DoFn.setup``) and ``close()`` it.
+    """Thread-safe HTTP client; ``close()`` it when done. DoFns share one per process and
+    configuration (``transforms.http_clients``), so its per-host limits hold per process.
 
     Args:
         config: limits and politeness settings.
