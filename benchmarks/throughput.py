@@ -183,7 +183,7 @@ class Bench:
             "--budget",
             str(self.args.budget),
         )
-        note = f"fetch_news threads={threads}"
+        note = f"fetch_news threads={threads}, fetch_images=False"
         note += f"; stopped after {self.args.budget:.0f} s" if res.get("capped") else ""
         return self.add(worker_row("newspaper4k (feedparser for links)", delay, res, m, note))
 

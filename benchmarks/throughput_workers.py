@@ -12,7 +12,8 @@ that each program's time and memory are its own. Each mode prints one JSON line 
   the serial script does;
 * ``serial``: what a user would write by hand: feedparser + a requests session +
   trafilatura, one article after the other, stopping after ``--budget`` seconds;
-* ``newspaper4k``: feedparser for the links, then ``newspaper.article`` in a thread pool;
+* ``newspaper4k``: feedparser for the links, then ``newspaper.article`` in a thread pool
+  (images not fetched);
 * ``profile``: newsbeam's own stage cores, serially, on a sample of the site: feed parsing,
   fetching (``transforms.http``), extraction, enrichment, tagging and near-duplicate
   fingerprints, each timed on its own (wall and CPU seconds: ``stages`` maps a stage to
@@ -136,7 +137,11 @@ def _newspaper_text(url: str) -> str:
     import newspaper
 
     try:
-        return newspaper.article(url).text or ""
+        # fetch_images=False: by default newspaper4k downloads the page's top image (from the
+        # site the page names, not our loopback server) to check its size; without internet
+        # that is a DNS lookup waiting ~20 s, and the benchmark must stay on loopback.
+        # newsbeam reads no images either.
+        return newspaper.article(url, fetch_images=False).text or ""
     except Exception:  # noqa: BLE001 - a page newspaper4k cannot handle counts as not extracted
         return ""
 
