@@ -257,9 +257,11 @@ def test_batch_answers_regroup_every_story_by_key() -> None:
         ("copy", copy, (b"url-b", b"band-1", b"band-2"), b"story-b"),
         ("first", first, (b"url-a", b"band-1"), b"story-a"),
         ("other", other, (b"url-c", b"band-3"), b"story-c"),
+        ("keyless", other, (), b"story-k"),
     ]
     got = batch_answers(stories, [(b"band-3", remembered)], ttl_seconds=100.0)
-    assert set(got) == {"copy", "first", "other"}  # the remembered claim gets no answer
+    assert set(got) == {"copy", "first", "other", "keyless"}  # none for the remembered claim
+    assert got["keyless"] == [("story", b"story-k", other, 0)]  # still decided, on its own
     # every story arrives once, with its number of keys, and gets one answer per key
     assert [m for m in got["copy"] if m[0] == "story"] == [("story", b"story-b", copy, 3)]
     assert sorted(m[1:] for m in got["copy"] if m[0] == "found") == [

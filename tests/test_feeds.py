@@ -259,14 +259,7 @@ def test_feed_polls_and_page_fetches_share_one_bound_per_host(site: LoopbackSite
         allow_loopback=True, deadline=20.0, respect_robots=False, per_host_in_flight=2
     )
     specs = [FeedSpec(f"{base}/feed-1.xml"), FeedSpec(f"{base}/feed-2.xml")]
-    with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
-        polled = p | beam.Create(specs) | PollFeeds(config, concurrent=True, max_in_flight=4)
-        fetched = polled[OK] | FetchArticles(config, max_in_flight=4)
-        assert_that(
-            fetched[OK] | "Urls" >> beam.Map(lambda page: page.url),
-            equal_to([f"{base}/p/{i}" for i in (*range(4), 9)]),
-        )
-        assert_that(polled[FAILURES], equal_to([]), label="CheckNoFailures")
+    poll_then_fetch(config, specs, [f"{base}/p/{i}" for i in (*range(4), 9)])
     assert peak[0] == 2  # feed and page requests together, never more than the bound
 
 
@@ -299,11 +292,14 @@ def test_one_shot_polling_hands_on_a_feeds_entries_without_waiting_for_later_fee
 
     config = HttpConfig(allow_loopback=True, deadline=20.0, respect_robots=False)
     specs = [FeedSpec(f"{first}/rss"), FeedSpec(f"{second}/rss")]
+    poll_then_fetch(config, specs, [f"{first}/early", f"{second}/later"])
+
+
+def poll_then_fetch(config: HttpConfig, specs: list[FeedSpec], page_urls: list[str]) -> None:
+    """Run the one-shot poll into FetchArticles; every page of ``page_urls`` is fetched and
+    no feed fails."""
     with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
         polled = p | beam.Create(specs) | PollFeeds(config, concurrent=True, max_in_flight=4)
         fetched = polled[OK] | FetchArticles(config, max_in_flight=4)
-        assert_that(
-            fetched[OK] | "Urls" >> beam.Map(lambda page: page.url),
-            equal_to([f"{first}/early", f"{second}/later"]),
-        )
+        assert_that(fetched[OK] | "Urls" >> beam.Map(lambda page: page.url), equal_to(page_urls))
         assert_that(polled[FAILURES], equal_to([]), label="CheckNoFailures")

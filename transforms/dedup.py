@@ -414,13 +414,15 @@ def batch_answers(
         Each element id's messages (``story`` and one ``found`` per key).
     """
     by_key: dict[bytes, list[tuple[str, bytes, Any]]] = {}
+    messages: dict[str, list[tuple[Any, ...]]] = {}
     for key, claim in prior_claims:
         by_key.setdefault(key, []).append((PRIOR_RUN, claim, None))
     for uid, claim, keys, story_bytes in stories:
+        if not keys:  # nothing to look it up by: the first (and only) story of its cluster
+            messages.setdefault(uid, []).append(("story", story_bytes, claim, 0))
         for n, key in enumerate(keys):
             payload = (story_bytes, len(keys)) if n == 0 else None
             by_key.setdefault(key, []).append((uid, claim, payload))
-    messages: dict[str, list[tuple[Any, ...]]] = {}
     for key, probes in by_key.items():
         for uid, message in key_answers(key, probes, ttl_seconds):
             messages.setdefault(uid, []).append(message)

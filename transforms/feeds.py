@@ -332,9 +332,8 @@ class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
     the state directory. Requests run on a thread pool (``HostScheduler``); answers are parsed
     and emitted on the DoFn's thread in the order the feeds came (so when two feeds list the
     same story, the one listed first wins, as with the one-at-a-time poll), each with its
-    spec's timestamp and window. One request per host keeps a host's load what the
-    one-at-a-time poll gave it (one feed request next to the page fetcher's
-    ``--per-host-in-flight``).
+    spec's timestamp and window. One feed request per host at a time; the feed requests share
+    the per-host bound with the page fetches (one ``HttpClient`` per process).
     """
 
     thread_name_prefix = "newsbeam-poll"
