@@ -6,6 +6,7 @@ in-memory DirectRunner explicitly, which works offline.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 
@@ -274,3 +275,23 @@ def test_batch_answers_regroup_every_story_by_key() -> None:
         (b"url-a", None),
     ]
     assert (("found", b"band-3", remembered)) in got["other"]  # what an earlier run published
+
+
+def test_a_story_that_cannot_be_fingerprinted_becomes_a_dead_letter() -> None:
+    from apache_beam.utils.timestamp import Timestamp
+
+    from transforms.common import FAILURES
+    from transforms.dedup import _ProbeFn
+    from transforms.minhash import DedupParams
+
+    good = _story("https://a.example/odd", "Odd story", WIRE)
+    article = dataclasses.replace(good.story.article, canonical_url="https://a.example/\ud800")
+    odd = dataclasses.replace(good, story=dataclasses.replace(good.story, article=article))
+    out = list(_ProbeFn(DedupParams(), clock=None).process(odd, Timestamp(0)))
+    assert len(out) == 1 and out[0].tag == FAILURES
+    failure = out[0].value
+    assert (failure.stage, failure.error_type) == ("dedup", "fingerprint_error")
+    assert failure.message.startswith("UnicodeEncodeError: ")
+    assert failure.input_excerpt == "Odd story" and not failure.retryable
+    probes = list(_ProbeFn(DedupParams(), clock=None).process(good, Timestamp(0)))
+    assert len(probes) == 18 and all(not hasattr(p, "tag") for p in probes)  # URL, text, 16 bands

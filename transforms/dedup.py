@@ -141,10 +141,10 @@ class _ProbeFn(beam.DoFn):
             fp = fingerprint(article.title, article.text, self._params)
             keys = lookup_keys(fp, _story_url(story), self._params)
         except Exception as exc:  # noqa: BLE001 - one odd text must not stop the stream
-            yield beam.pvalue.TaggedOutput(
-                FAILURES,
-                Failure("dedup", _story_url(story), "fingerprint_error", f"{exc!r}"[:300]),
+            failure = Failure.crashed(
+                "dedup", _story_url(story), "fingerprint_error", exc, article.title
             )
+            yield beam.pvalue.TaggedOutput(FAILURES, failure)
             return
         claim = make_claim(story.story_id, story.story_id, now, fp).encode()
         uid = _uid(story, now)
