@@ -295,3 +295,17 @@ def test_a_story_that_cannot_be_fingerprinted_becomes_a_dead_letter() -> None:
     assert failure.input_excerpt == "Odd story" and not failure.retryable
     probes = list(_ProbeFn(DedupParams(), clock=None).process(good, Timestamp(0)))
     assert len(probes) == 18 and all(not hasattr(p, "tag") for p in probes)  # URL, text, 16 bands
+
+
+@GROUPED
+def test_a_story_without_a_url_is_still_decided(grouped: bool) -> None:
+    """Nothing to look it up by (no URL, text too short to fingerprint): published alone."""
+    stub = _story("https://a.example/stub", "A stub", "Too short to fingerprint.")
+    article = dataclasses.replace(stub.story.article, url="", final_url="", canonical_url="")
+    urlless = dataclasses.replace(stub, story=dataclasses.replace(stub.story, article=article))
+    with TestPipeline(options=_options()) as p:
+        out = p | beam.Create([urlless, OTHER]) | ClusterStories(DAY, grouped=grouped)
+        assert_that(
+            out[OK] | beam.Map(lambda s: (s.story_id, s.cluster_id, s.duplicate_of)),
+            equal_to([(s.story_id, s.story_id, None) for s in (urlless, OTHER)]),
+        )

@@ -80,6 +80,7 @@ from transforms.minhash import (
     lookup_keys,
     make_claim,
     pick_verdict,
+    url_key,
 )
 from transforms.records import Discard, Failure, TaggedStory
 from transforms.syndication import SyndicationUpdates
@@ -139,7 +140,9 @@ class _ProbeFn(beam.DoFn):
         article = story.story.article
         try:
             fp = fingerprint(article.title, article.text, self._params)
-            keys = lookup_keys(fp, _story_url(story), self._params)
+            # A story with no URL to look it up by (none today: every fetched page has one)
+            # is looked up by its id instead, so that the stateful steps decide it too.
+            keys = lookup_keys(fp, _story_url(story), self._params) or [url_key(story.story_id)]
         except Exception as exc:  # noqa: BLE001 - one odd text must not stop the stream
             failure = Failure.crashed(
                 "dedup", _story_url(story), "fingerprint_error", exc, article.title
