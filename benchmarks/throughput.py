@@ -15,6 +15,7 @@ Usage:
     python -m benchmarks.throughput                     # the comparison, 2,000 articles
     python -m benchmarks.throughput --scaling 500,2000,8000 --only newsbeam --skip-delay
     python -m benchmarks.throughput --tune --only newsbeam   # try DirectRunner settings
+    python -m benchmarks.throughput --only ceiling,newsbeam --repeat 5   # the ratio's spread
 Needs root to map the site's host names in /etc/hosts (restored at exit); without it, use
 ``--no-names`` (IP URLs; trafilatura's CLI then refuses the feeds and is reported so).
 """
@@ -82,14 +83,17 @@ class Bench:
     def __init__(self, site: NewsSite, work: Path, args: argparse.Namespace) -> None:
         self.site, self.work, self.args = site, work, args
         self.rows: list[Row] = []
+        self.rounds: list[report.Round] = []
         self.profile: dict[str, Any] | None = None
         self.feeds_file = site.write_feed_list(work / "feeds.txt")
         self.pages_file = work / "pages.pkl"
         with self.pages_file.open("wb") as f:
             pickle.dump([(site.url_of(p), p.body_gz) for p in site.pages], f)
 
-    def add(self, row: Row) -> Row:
-        self.rows.append(row)
+    def add(self, row: Row, keep: bool = True) -> Row:
+        """Print ``row``; ``keep``: also a row of the main table (not a ``--repeat`` round's)."""
+        if keep:
+            self.rows.append(row)
         print(f"  {report.row_line(row)}", flush=True)
         return row
 
@@ -100,7 +104,7 @@ class Bench:
             raise RuntimeError(f"{mode} failed ({m.returncode}): {m.stderr[-2000:]}")
         return json.loads(m.stdout.strip().splitlines()[-1]), m
 
-    def ceiling(self, processes: int, call: str = "newsbeam") -> Row:
+    def ceiling(self, processes: int, call: str = "newsbeam", keep: bool = True) -> Row:
         res, m = self.worker(
             "ceiling",
             "--pages",
@@ -112,7 +116,8 @@ class Bench:
         )
         name = report.CEILING_NEWSBEAM if call == "newsbeam" else report.CEILING_DEFAULTS
         tool = f"{name}, {processes} process{'es' if processes > 1 else ''}"
-        return self.add(worker_row(tool, False, res, m, "HTML in memory; load time excluded"))
+        row = worker_row(tool, False, res, m, "HTML in memory; load time excluded")
+        return self.add(row, keep)
 
     def run_profile(self) -> None:
         res, m = self.worker(
@@ -120,8 +125,10 @@ class Bench:
         )
         self.profile = res
 
-    def newsbeam(self, delay: bool, settings: str, label: str = "newsbeam") -> Row:
-        out = self.work / f"nb-{len(self.rows)}"
+    def newsbeam(
+        self, delay: bool, settings: str, label: str = "newsbeam", keep: bool = True
+    ) -> Row:
+        out = self.work / f"nb-{len(self.rows)}-{len(self.rounds)}"
         cmd = [
             PY,
             "-m",
@@ -155,7 +162,8 @@ class Bench:
                 m.peak_tree_mb,
                 m.cpu_s,
                 note,
-            )
+            ),
+            keep,
         )
 
     def serial(self, delay: bool) -> Row:
@@ -248,6 +256,23 @@ def _run_site(bench: Bench, args: argparse.Namespace, delay: bool) -> None:
         bench.newspaper4k(delay)
 
 
+def _run_rounds(bench: Bench, args: argparse.Namespace) -> None:
+    """``--repeat N``: N rounds of the 2-process ceiling, then newsbeam at once and on the slow
+    site, so that newsbeam's ratio to the ceiling is measured N times, each against its own
+    ceiling run (one run's ratio moves by several hundredths; README)."""
+    for i in range(args.repeat):
+        print(f"round {i + 1} of {args.repeat}:", flush=True)
+        ceiling = bench.ceiling(2, keep=False)
+        at_once = slow = None
+        if not args.skip_nodelay:
+            bench.site.set_delay(0.0, 0.0)
+            at_once = bench.newsbeam(False, args.newsbeam_settings, keep=False)
+        if not args.skip_delay:
+            bench.site.set_delay(*DELAY)
+            slow = bench.newsbeam(True, args.newsbeam_settings, keep=False)
+        bench.rounds.append(report.Round(ceiling, at_once, slow))
+
+
 def run_comparison(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     articles = source_articles(args.corpus, args.articles)
     pages = build_pages(articles, args.hosts)
@@ -262,7 +287,13 @@ def run_comparison(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             _run_site(bench, args, delay=False)
         if not args.skip_delay:
             _run_site(bench, args, delay=True)
-    return {"rows": bench.rows, "profile": bench.profile, "articles": len(pages)}
+        _run_rounds(bench, args)
+    return {
+        "rows": bench.rows,
+        "profile": bench.profile,
+        "articles": len(pages),
+        "rounds": bench.rounds,
+    }
 
 
 def run_scaling(args: argparse.Namespace, work: Path) -> list[Row]:
@@ -355,6 +386,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scaling", default="", help="e.g. 500,2000,8000 (newsbeam only)")
     parser.add_argument("--tune", action="store_true", help="try several settings per tool")
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after the comparison, N rounds of the 2-process ceiling and newsbeam (at once, then "
+        "on the slow site) alternated; the two ceiling targets then use the median ratio",
+    )
+    parser.add_argument(
         "--feed-text",
         type=int,
         default=0,
@@ -389,12 +428,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(report.environment(args.newsbeam_source), flush=True)
     with tempfile.TemporaryDirectory(prefix="nb-throughput-") as tmp:
-        result: dict[str, Any] = {"rows": [], "profile": None, "articles": args.articles}
+        result: dict[str, Any] = {
+            "rows": [],
+            "profile": None,
+            "articles": args.articles,
+            "rounds": [],
+        }
         if args.only and (not args.scaling or set(args.only) - {"newsbeam"}):
             result = run_comparison(args, Path(tmp))
         scaling = run_scaling(args, Path(tmp)) if args.scaling else []
         feed_text = run_feed_text(args, Path(tmp)) if args.feed_text else []
-    print(report.render(result["rows"], result["profile"], scaling, result["articles"]))
+    print(
+        report.render(
+            result["rows"], result["profile"], scaling, result["articles"], result["rounds"]
+        )
+    )
     if len(feed_text) == 2:
         fetched, from_feed = feed_text
         print(
@@ -406,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = {
             **result,
             "rows": [asdict(r) for r in result["rows"]],
+            "rounds": [asdict(r) for r in result["rounds"]],
             "scaling": [asdict(r) for r in scaling],
             "feed_text": [asdict(r) for r in feed_text],
         }

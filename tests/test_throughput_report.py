@@ -1,0 +1,48 @@
+"""The throughput benchmark's report: the ratio to the ceiling over repeated rounds."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.throughput_report import Round, Row, render, spread
+
+
+def _row(tool: str, delay: bool, rate: float) -> Row:
+    n = int(rate * 10)
+    return Row(tool, delay, articles=n, attempted=n, seconds=10.0, peak_mb=500.0)
+
+
+def _round(ceiling: float, at_once: float | None, slow: float | None) -> Round:
+    return Round(
+        _row("ceiling: bare_extraction as newsbeam calls it, 2 processes", False, ceiling),
+        None if at_once is None else _row("newsbeam", False, at_once),
+        None if slow is None else _row("newsbeam", True, slow),
+    )
+
+
+def test_each_round_is_measured_against_its_own_ceiling() -> None:
+    rounds = [_round(200, 120, 100), _round(250, 120, 150), _round(100, 90, None)]
+    at_once = spread(rounds, delay=False)
+    assert at_once is not None
+    assert (at_once.median, at_once.low, at_once.high, at_once.rounds) == (0.6, 0.48, 0.9, 3)
+    slow = spread(rounds, delay=True)  # the third round has no slow-site run
+    assert slow is not None and slow.rounds == 2
+    assert slow.median == pytest.approx(0.55)  # an even count: the mean of the middle two
+    assert spread([], delay=False) is None
+
+
+def test_the_ceiling_targets_use_the_median_of_the_rounds() -> None:
+    # One run alone would pass the first target (170 / 200); the rounds say otherwise.
+    rows = [
+        _row("ceiling: bare_extraction as newsbeam calls it, 2 processes", False, 200),
+        _row("newsbeam", False, 170),
+        _row("newsbeam", True, 160),
+    ]
+    rounds = [_round(200, 140, 150), _round(200, 150, 145), _round(200, 170, 160)]
+    text = render(rows, None, [], 2000, rounds)
+    assert "no delay: newsbeam >= 80% of the 2-process ceiling: 0.75 (median of 3 rounds, " in text
+    assert "0.70-0.85) -> FAIL" in text
+    assert "100-300 ms delay: newsbeam >= 70% of the 2-process ceiling: 0.75 (median" in text
+    assert "| 3 | 200.0 | 170.0 | 0.85 | 160.0 | 0.80 |" in text
+    alone = render(rows, None, [], 2000)
+    assert "no delay: newsbeam >= 80% of the 2-process ceiling: 0.85 -> PASS" in alone
