@@ -84,6 +84,7 @@ class Bench:
         self.site, self.work, self.args = site, work, args
         self.rows: list[Row] = []
         self.rounds: list[report.Round] = []
+        self.newsbeam_runs = 0
         self.profile: dict[str, Any] | None = None
         self.feeds_file = site.write_feed_list(work / "feeds.txt")
         self.pages_file = work / "pages.pkl"
@@ -128,7 +129,8 @@ class Bench:
     def newsbeam(
         self, delay: bool, settings: str, label: str = "newsbeam", keep: bool = True
     ) -> Row:
-        out = self.work / f"nb-{len(self.rows)}-{len(self.rounds)}"
+        self.newsbeam_runs += 1  # a fresh output (and state) directory for every run
+        out = self.work / f"nb-{self.newsbeam_runs}"
         cmd = [
             PY,
             "-m",
