@@ -425,6 +425,10 @@ def main(argv: list[str] | None = None) -> int:
         help="run newsbeam from this source tree (e.g. `git archive COMMIT` unpacked)",
     )
     args = parser.parse_args(argv)
+    if args.repeat < 0:
+        parser.error("--repeat must be 0 or more")
+    if args.repeat and args.scaling and not set(args.only) - {"newsbeam"}:
+        parser.error("--repeat runs with the comparison, which --scaling --only newsbeam skips")
     if not args.corpus.is_dir():
         print(f"skipped: corpus not found at {args.corpus}")
         return 0
