@@ -14,7 +14,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
-from transforms.analyse import AnalysePages, _AnalysePagesFn, result_of
+from transforms.analyse import _PAGES_PER_TASK, AnalysePages, _AnalysePagesFn, results_of
 from transforms.analysis import Analyser, AnalysisSettings, enrich_article, extract_article
 from transforms.outlets import OutletCatalogue
 from transforms.records import Article, Discard, Failure, FeedEntry, FetchedPage, TaggedStory
@@ -42,13 +42,14 @@ OFF_TOPIC = " ".join(
 )
 
 
-def page(body: str) -> FetchedPage:
+def page(body: str, link: str = ENTRY.link) -> FetchedPage:
     paragraphs = "".join(f"<p>{s}.</p>" for s in body.split(". "))
     html = (
         "<html><head><title>Story</title></head><body><article><h1>Story</h1>"
         f"{paragraphs}</article></body></html>"
     )
-    return FetchedPage(ENTRY, ENTRY.link, ENTRY.link, 200, "text/html", html, "2026-03-04")
+    entry = ENTRY if link == ENTRY.link else FeedEntry(ENTRY.feed_url, link, link)
+    return FetchedPage(entry, link, link, 200, "text/html", html, "2026-03-04")
 
 
 @pytest.fixture(scope="module")
@@ -82,17 +83,57 @@ def test_all_stories_keeps_the_off_topic_ones() -> None:
     assert isinstance(outcome, TaggedStory) and not outcome.tagging.relevant
 
 
-def test_a_dead_worker_is_a_retryable_dead_letter() -> None:
+def test_analysing_pages_together_gives_what_each_gives_alone(analyser: Analyser) -> None:
+    pages = [
+        page(ON_TOPIC, "https://news.example/a"),
+        page("Subscribe to read the rest.", "https://news.example/b"),
+        page(OFF_TOPIC, "https://news.example/c"),
+        page(ON_TOPIC.replace("TikTok", "YouTube"), "https://news.example/d"),
+    ]
+    together = analyser.analyse_all(pages)
+    assert together == [analyser.analyse(p) for p in pages]
+    assert [type(o).__name__ for o in together] == [
+        "TaggedStory",
+        "Discard",
+        "Discard",
+        "TaggedStory",
+    ]
+
+
+def test_a_dead_worker_makes_each_of_its_pages_a_retryable_dead_letter() -> None:
     future: Future[object] = Future()
     future.set_exception(BrokenProcessPool("a child process terminated abruptly"))
-    failure = result_of("http://a.example/1", future)
-    assert isinstance(failure, Failure)
-    assert (failure.stage, failure.key, failure.error_type) == (
-        "extract",
-        "http://a.example/1",
-        "extract_worker_error",
-    )
-    assert failure.retryable and "BrokenProcessPool" in failure.message
+    failures = results_of(["http://a.example/1", "http://a.example/2"], future)
+    assert [(f.stage, f.key, f.error_type) for f in failures if isinstance(f, Failure)] == [
+        ("extract", "http://a.example/1", "extract_worker_error"),
+        ("extract", "http://a.example/2", "extract_worker_error"),
+    ]
+    assert all(f.retryable and "BrokenProcessPool" in f.message for f in failures)
+
+
+def test_pages_share_a_task_only_while_every_worker_has_work(analyser: Analyser) -> None:
+    # Two long pages keep both workers busy (about half a second each to analyse), so the
+    # pages after them wait and go in tasks of _PAGES_PER_TASK; every page still ends in
+    # exactly one output, with its own timestamp and the outcome it has alone.
+    long_pages = [page(ON_TOPIC * 200, f"https://news.example/long-{i}") for i in range(2)]
+    short = [page(ON_TOPIC, f"https://news.example/{i}") for i in range(2 * _PAGES_PER_TASK + 2)]
+    fn = _AnalysePagesFn(AnalysisSettings(min_text_chars=250), processes=2)
+    fn.setup()
+    try:
+        outputs = []
+        for i, p in enumerate(long_pages + short):
+            outputs += fn.process(p, Timestamp(i), GlobalWindow())
+        tasks = sorted(len(meta) for meta in fn._pending.values())
+        left = len(fn._batch)
+        outputs += fn.finish_bundle()
+    finally:
+        fn.teardown()
+    assert (tasks, left) == ([1, 1, _PAGES_PER_TASK, _PAGES_PER_TASK], 2)
+    assert all(isinstance(o, WindowedValue) for o in outputs)
+    by_time = {int(o.timestamp): o.value for o in outputs}
+    assert sorted(by_time) == list(range(len(long_pages) + len(short)))
+    for i, p in enumerate(long_pages + short):
+        assert by_time[i] == analyser.analyse(p), p.url
 
 
 def test_a_pool_of_one_is_refused() -> None:

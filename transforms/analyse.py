@@ -10,10 +10,12 @@ that module does not import Beam, so neither do the workers) and return one outc
 tagged story, a ``Discard`` or a ``Failure`` naming the stage that produced it. What the sinks
 count and write is therefore the same as with the three stages.
 
-Pages are submitted as they arrive and results emitted as they complete (each as a
-``WindowedValue`` with its page's timestamp and window); ``finish_bundle`` waits for the rest,
-so every page ends in exactly one output. A worker that dies (a crash in a C parser) turns its
-pages into retryable dead letters (``extract_worker_error``) instead of failing the bundle.
+Pages are submitted as they arrive, a few to a task while every worker has work (a worker
+then runs each stage over them in turn, ``Analyser.analyse_all``), and results are emitted as
+their task completes (each as a ``WindowedValue`` with its page's timestamp and window);
+``finish_bundle`` submits and waits for the rest, so every page ends in exactly one output. A
+worker that dies (a crash in a C parser) turns its pages into retryable dead letters
+(``extract_worker_error``) instead of failing the bundle.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ from transforms.records import Failure, FetchedPage, error_message
 # fetcher upstream (same thread) starts no new requests, so a small bound would idle the
 # fetcher on a slow site; 64 pages of ~100 KB per worker is a few MB.
 _WAITING_PER_PROCESS = 64
+# Pages sent to a worker in one task while every worker has work: the worker runs each stage
+# over them in turn (``Analyser.analyse_all``), which keeps the language model and the tagger
+# in the CPU's caches. A page that arrives while a worker may be idle is sent at once.
+# Measured (benchmark, 2,000 articles, site at once, 8 alternated rounds a side): ratio to the
+# extraction ceiling 0.55 one page a task, 0.58 with 8, 0.60 with 16.
+_PAGES_PER_TASK = 16
+
+_Meta = tuple[str, Any, Any]  # a page's link, timestamp and window
 
 
 def _start_quietly(pool: concurrent.futures.ProcessPoolExecutor) -> None:
@@ -45,31 +55,37 @@ def _start_quietly(pool: concurrent.futures.ProcessPoolExecutor) -> None:
         pool.submit(int)
 
 
-def result_of(link: str, future: concurrent.futures.Future[Any]) -> Outcome:
-    """The worker's outcome; a worker that died (a crash in a parser) is a dead letter too."""
+def results_of(links: list[str], future: concurrent.futures.Future[Any]) -> list[Outcome]:
+    """The worker's outcomes, one per page; a worker that died (a crash in a parser) makes
+    each of its pages a dead letter, not lost."""
     try:
-        outcome: Outcome = future.result()
-    except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool: the page is not lost
-        return Failure("extract", link, "extract_worker_error", error_message(exc), True)
-    return outcome
+        outcomes: list[Outcome] = future.result()
+    except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool
+        message = error_message(exc)
+        return [Failure("extract", link, "extract_worker_error", message, True) for link in links]
+    return outcomes
 
 
 class _AnalysePagesFn(beam.DoFn):
-    """Submits pages to the pool and emits outcomes as they complete.
+    """Submits pages to the pool, a few per task, and emits outcomes as they complete.
 
-    At most ``_WAITING_PER_PROCESS * processes`` pages wait in the pool; beyond that
-    ``process`` blocks until one completes, so a fast fetcher cannot pile up pages in memory.
+    At most ``_WAITING_PER_PROCESS * processes`` pages wait (in the pool or for a task);
+    beyond that ``process`` blocks until a task completes, so a fast fetcher cannot pile up
+    pages in memory.
     """
 
     def __init__(self, settings: AnalysisSettings, processes: int) -> None:
         self._settings = settings
         self._processes = processes
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self._pending: dict[concurrent.futures.Future[Any], tuple[str, Any, Any]] = {}
+        self._pending: dict[concurrent.futures.Future[Any], list[_Meta]] = {}
+        self._batch: list[FetchedPage] = []
+        self._batch_meta: list[_Meta] = []
+        self._waiting = 0  # pages in pending tasks
 
     def setup(self) -> None:
         # Each pending future puts itself here when done, so finding the finished ones costs
-        # nothing per waiting page (concurrent.futures.wait locks every pending future).
+        # nothing per waiting task (concurrent.futures.wait locks every pending future).
         self._finished: queue.SimpleQueue[concurrent.futures.Future[Any]] = queue.SimpleQueue()
         self._pool = self._new_pool()
 
@@ -95,11 +111,14 @@ class _AnalysePagesFn(beam.DoFn):
         timestamp: Any = beam.DoFn.TimestampParam,
         window: Any = beam.DoFn.WindowParam,
     ) -> Iterator[Any]:
-        future = self._submit(page)
-        self._pending[future] = (page.entry.link, timestamp, window)
-        future.add_done_callback(self._finished.put)
-        if len(self._pending) >= _WAITING_PER_PROCESS * self._processes:
-            yield from self._emit([self._finished.get()])  # the pool is full: wait for one
+        self._batch.append(page)
+        self._batch_meta.append((page.entry.link, timestamp, window))
+        # Fewer tasks than workers: one may be idle, so this page goes now, with any others
+        # waiting for a task.
+        if len(self._batch) >= _PAGES_PER_TASK or len(self._pending) < self._processes:
+            self._submit_batch()
+        while self._waiting + len(self._batch) >= _WAITING_PER_PROCESS * self._processes:
+            yield from self._emit([self._finished.get()])  # the pool is full: wait for a task
         yield from self._emit(self._finished_now())
 
     def _finished_now(self) -> list[concurrent.futures.Future[Any]]:
@@ -109,28 +128,38 @@ class _AnalysePagesFn(beam.DoFn):
                 done.append(self._finished.get_nowait())
         return done
 
-    def _submit(self, page: FetchedPage) -> concurrent.futures.Future[Any]:
-        """Submit ``page``; a pool broken by a dead worker is replaced by a fresh one.
+    def _submit_batch(self) -> None:
+        """Submit the waiting pages as one task; a pool broken by a dead worker is replaced.
 
         The pages the broken pool held fail with ``BrokenProcessPool`` and become dead
-        letters (``result_of``); without a new pool every later page would fail too.
+        letters (``results_of``); without a new pool every later page would fail too.
         """
         assert self._pool is not None
+        pages, meta = self._batch, self._batch_meta
+        self._batch, self._batch_meta = [], []
         try:
-            return self._pool.submit(analyse_in_worker, page)
+            future = self._pool.submit(analyse_in_worker, pages)
         except BrokenProcessPool:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
-            return self._pool.submit(analyse_in_worker, page)
+            future = self._pool.submit(analyse_in_worker, pages)
+        self._pending[future] = meta
+        self._waiting += len(pages)
+        future.add_done_callback(self._finished.put)
 
     def finish_bundle(self) -> Iterator[Any]:
+        if self._batch:
+            self._submit_batch()
         while self._pending:  # every future finishes: done, failed, or its pool broke
             yield from self._emit([self._finished.get()])
 
     def _emit(self, futures: list[concurrent.futures.Future[Any]]) -> Iterator[Any]:
         for future in futures:
-            link, timestamp, window = self._pending.pop(future)
-            yield windowed(tagged_output(result_of(link, future)), timestamp, window)
+            meta = self._pending.pop(future)
+            self._waiting -= len(meta)
+            outcomes = results_of([link for link, _, _ in meta], future)
+            for (_, timestamp, window), outcome in zip(meta, outcomes, strict=True):
+                yield windowed(tagged_output(outcome), timestamp, window)
 
 
 class AnalysePages(beam.PTransform):
