@@ -306,3 +306,65 @@ def test_seed_story(tagger: Tagger) -> None:
         "ban_or_restriction",
     } <= set(result.controversies)
     assert_evidence_exact(result, title, text)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_covering_gives_what_comparing_with_every_hit_gives(seed: int) -> None:
+    import random
+
+    from transforms.tagger.matcher import Hit, Pattern
+    from transforms.tagger.tagger import _Covering
+
+    rnd = random.Random(seed)
+    pattern = Pattern("x", "term", "x")
+
+    def hit() -> Hit:
+        start = rnd.randrange(40)
+        return Hit(rnd.choice(("title", "body")), start, start + rnd.randrange(1, 8), 0, 0, pattern)
+
+    others = [hit() for _ in range(rnd.randrange(0, 20))]
+    covering = _Covering(others)
+    for h in [hit() for _ in range(40)] + others:
+        inside_a_longer = any(
+            o.field == h.field
+            and o.start <= h.start
+            and h.end <= o.end
+            and o.end - o.start > h.end - h.start
+            for o in others
+        )
+        assert covering.covers(h) == inside_a_longer, (h, others)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_context_lookup_gives_what_scanning_every_context_hit_gives(seed: int) -> None:
+    import random
+
+    from transforms.tagger.matcher import Hit, Pattern
+    from transforms.tagger.tagger import _Context
+
+    rnd = random.Random(seed)
+    patterns = {k: Pattern(k, "context", k) for k in ("company", "app", "users")}
+    fields_ = ("title", "lede", "body")
+    context_hits = [
+        Hit(rnd.choice(fields_), 0, 1, w, w, patterns[rnd.choice(list(patterns))])
+        for w in (rnd.randrange(80) for _ in range(rnd.randrange(0, 15)))
+    ]
+    context = _Context(context_hits)
+    keys = frozenset(rnd.sample(sorted(patterns), k=rnd.randint(1, 2)))
+    window = rnd.randrange(0, 12)
+    for _ in range(30):
+        field, word = rnd.choice(fields_), rnd.randrange(80)
+        scanned = any(
+            c.pattern.key in keys
+            and (
+                (c.field == field and abs(c.word - word) <= window)
+                or (field == "title" and c.field == "lede")
+            )
+            for c in context_hits
+        )
+        looked_up = any(
+            context.near(k, field, word, window)
+            or (field == "title" and context.near(k, "lede", None, 0))
+            for k in keys
+        )
+        assert looked_up == scanned

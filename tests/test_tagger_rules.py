@@ -155,3 +155,42 @@ def test_forward_near_keeps_the_order() -> None:
 def test_forward_near_needs_a_distance_and_only_f(rule: str) -> None:
     with pytest.raises(RuleSyntaxError, match="NEAR needs a distance"):
         parse(rule)
+
+
+def _pairs_near(node: Near, left: list, right: list) -> list:
+    """NEAR's meaning, pair by pair: the reference the indexed version must match."""
+    used: dict[int, object] = {}
+    for a in left:
+        for b in right:
+            if a.field != b.field or (node.ordered and a.word > b.word):
+                continue
+            gap = b.word - a.last_word if a.word <= b.word else a.word - b.last_word
+            if gap <= node.distance:
+                used[id(a)] = a
+                used[id(b)] = b
+    return list(used.values())
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_near_gives_what_pairing_every_hit_gives_in_the_same_order(seed: int) -> None:
+    import random
+
+    from transforms.tagger.matcher import Hit
+
+    rnd = random.Random(seed)
+    pattern = Pattern("x", "term", "x")
+
+    def hits(n: int) -> list[Hit]:
+        out = []
+        for _ in range(n):
+            word = rnd.randrange(60)
+            field = rnd.choice(("title", "body", "body"))
+            out.append(Hit(field, word, word + 1, word, word + rnd.choice((0, 0, 1, 3)), pattern))
+        return out + rnd.sample(out, k=min(2, len(out)))  # the same hit twice, as Or can give
+
+    left, right = hits(rnd.randrange(1, 25)), hits(rnd.randrange(1, 25))
+    node = Near(Term("a"), Term("b"), rnd.randrange(0, 8), ordered=rnd.random() < 0.4)
+    fired, got = evaluate(node, Index({"a": left, "b": right}, lambda facet, value: []))
+    want = _pairs_near(node, left, right)
+    assert [id(h) for h in got] == [id(h) for h in want]
+    assert fired == bool(want)

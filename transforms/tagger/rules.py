@@ -29,6 +29,8 @@ operands cannot be ``NOT`` expressions.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -312,15 +314,39 @@ def evaluate(
 
 
 def _near(node: Near, index: Index, scope: frozenset[str]) -> tuple[bool, list[Hit]]:
+    """Every left hit with a right hit within ``distance`` words (same field), and those right
+    hits, in the order a pass over every pair would find them (left first, then right).
+
+    The right hits are looked up by word position (bisection), not paired with every left hit:
+    a long page can hold thousands of each, and the pairs grew with the square of its length.
+    """
     _, left = evaluate(node.left, index, scope)
     _, right = evaluate(node.right, index, scope)
+    if not left or not right:
+        return False, []
+    positions: dict[str, list[int]] = defaultdict(list)  # right hits' indices, by field
+    for i in sorted(range(len(right)), key=lambda i: right[i].word):
+        positions[right[i].field].append(i)
+    words = {f: [right[i].word for i in idx] for f, idx in positions.items()}
+    span = max(b.last_word - b.word for b in right)  # the most words a right hit covers
     used: dict[int, Hit] = {}
     for a in left:
-        for b in right:
-            if a.field != b.field or (node.ordered and a.word > b.word):
-                continue
-            gap = b.word - a.last_word if a.word <= b.word else a.word - b.last_word
-            if gap <= node.distance:
-                used[id(a)] = a
-                used[id(b)] = b
+        if a.field not in positions:
+            continue
+        # A right hit from a.word on is near when it starts within ``distance`` words after
+        # a's last word; one starting before a (unordered only) when it ends within
+        # ``distance`` words before a starts, so it starts at most ``span`` words earlier.
+        low = a.word if node.ordered else a.word - node.distance - span
+        field_words, field_positions = words[a.field], positions[a.field]
+        first = bisect_left(field_words, low)
+        last = bisect_right(field_words, a.last_word + node.distance)
+        near = sorted(
+            i
+            for i in field_positions[first:last]
+            if right[i].word >= a.word or right[i].last_word >= a.word - node.distance
+        )
+        if near:
+            used.setdefault(id(a), a)
+            for i in near:
+                used.setdefault(id(right[i]), right[i])
     return bool(used), list(used.values())

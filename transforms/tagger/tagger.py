@@ -22,8 +22,10 @@ shipped to Beam workers, or built in ``DoFn.setup()`` with :meth:`Tagger.load`.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import accumulate
 from pathlib import Path
 
 from transforms.records import Evidence, Tag, TagResult
@@ -144,10 +146,18 @@ class Tagger:
             if facet != "controversy":
                 for h in hits:
                     actors[h.field].append(h.word)
+        for words in actors.values():
+            words.sort()
+
+        def near_an_actor(h: Hit) -> bool:  # the nearest actor words, by bisection
+            words = actors.get(h.field, [])
+            i = bisect_left(words, h.word - window)
+            return i < len(words) and words[i] <= h.word + window
+
         out: dict[tuple[str, str], list[Hit]] = {}
         for key, hits in by_value.items():
             if key[0] == "controversy":
-                hits = [h for h in hits if any(abs(w - h.word) <= window for w in actors[h.field])]
+                hits = [h for h in hits if near_an_actor(h)]
             if hits:
                 out[key] = hits
         return out
@@ -181,15 +191,18 @@ class Tagger:
     ) -> dict[tuple[str, str], list[Hit]]:
         """Drop unsupported ambiguous hits and nested hits; group the rest by facet value."""
         by_facet: dict[str, list[tuple[Hit, Entity]]] = defaultdict(list)
+        context = _Context(context_hits)
         for ent_id, hits in entity_hits.items():
             entity = self._entities[ent_id]
             plain = [h for h in hits if not _is_ambiguous(h)]
             for hit in hits:
-                if plain or not _is_ambiguous(hit) or self._in_context(hit, entity, context_hits):
+                if plain or not _is_ambiguous(hit) or self._in_context(hit, entity, context):
                     by_facet[entity.facet].append((hit, entity))
-        names = [h for facet, pairs in by_facet.items() if facet != "controversy" for h, _ in pairs]
+        names = _Covering(
+            h for facet, pairs in by_facet.items() if facet != "controversy" for h, _ in pairs
+        )
         by_facet["controversy"] = [
-            (h, e) for h, e in by_facet.get("controversy", []) if not _inside_longer(h, names)
+            (h, e) for h, e in by_facet.get("controversy", []) if not names.covers(h)
         ]
         out: dict[tuple[str, str], list[Hit]] = defaultdict(list)
         for facet, pairs in by_facet.items():
@@ -203,16 +216,13 @@ class Tagger:
                 out[(facet, entity.value)].append(hit)
         return out
 
-    def _in_context(self, hit: Hit, entity: Entity, context_hits: list[Hit]) -> bool:
-        keys = self._context_keys[entity.id]
-        for ctx in context_hits:
-            if ctx.pattern.key not in keys:
-                continue
-            if ctx.field == hit.field and abs(ctx.word - hit.word) <= entity.window:
-                return True
-            if hit.field == "title" and ctx.field == "lede":  # a title is read with its lede
-                return True
-        return False
+    def _in_context(self, hit: Hit, entity: Entity, context: _Context) -> bool:
+        return any(
+            context.near(key, hit.field, hit.word, entity.window)
+            # a title is read with its lede
+            or (hit.field == "title" and context.near(key, "lede", None, 0))
+            for key in self._context_keys[entity.id]
+        )
 
     def _result(
         self,
@@ -246,15 +256,61 @@ def _is_ambiguous(hit: Hit) -> bool:
     return hit.pattern.ambiguous
 
 
-def _inside_longer(hit: Hit, others: list[Hit]) -> bool:
-    """Whether ``hit`` lies inside a strictly longer hit of ``others`` in the same field."""
-    return any(
-        o.field == hit.field
-        and o.start <= hit.start
-        and hit.end <= o.end
-        and o.end - o.start > hit.end - hit.start
-        for o in others
-    )
+class _Context:
+    """The context words' hits by key and field, for "is one within n words of this hit?".
+
+    Each question costs a bisection per context key, not a pass over every context hit: a
+    page can hold thousands of ambiguous names and context words, and asking for each name
+    was quadratic.
+    """
+
+    def __init__(self, hits: Iterable[Hit]) -> None:
+        self._words: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for h in hits:
+            self._words[(h.pattern.key, h.field)].append(h.word)
+        for words in self._words.values():
+            words.sort()
+
+    def near(self, key: str, field: str, word: int | None, window: int) -> bool:
+        """Whether a hit of ``key`` in ``field`` lies within ``window`` words of ``word``
+        (``None``: anywhere in the field)."""
+        words = self._words.get((key, field))
+        if not words:
+            return False
+        if word is None:
+            return True
+        i = bisect_left(words, word - window)
+        return i < len(words) and words[i] <= word + window
+
+
+class _Covering:
+    """Whether a hit lies inside a strictly longer one of ``others`` in the same field.
+
+    Each question costs a bisection, not a pass over ``others``: a page can hold tens of
+    thousands of hits, and asking for each of them was quadratic.
+    """
+
+    def __init__(self, others: Iterable[Hit]) -> None:
+        spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for o in others:
+            spans[o.field].append((o.start, o.end))
+        # per field: the starts in order, and the furthest end reached by a span starting there
+        # or before
+        self._fields: dict[str, tuple[list[int], list[int]]] = {}
+        for name, pairs in spans.items():
+            pairs.sort()
+            reach = list(accumulate((e for _, e in pairs), max))
+            self._fields[name] = ([s for s, _ in pairs], reach)
+
+    def covers(self, hit: Hit) -> bool:
+        starts, reach = self._fields.get(hit.field, ([], []))
+        before = bisect_left(starts, hit.start)  # spans starting before the hit
+        if before and reach[before - 1] >= hit.end:
+            return True  # starts earlier, ends at or after: strictly longer
+        # spans starting where the hit starts cover it only by ending after it (those starting
+        # earlier reach less far, or the answer was already yes)
+        upto = bisect_right(starts, hit.start)
+        return upto > before and reach[upto - 1] > hit.end
 
 
 def _evidence(hits: list[Hit], parts: dict[str, str], limit: int) -> tuple[Evidence, ...]:
