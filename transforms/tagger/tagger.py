@@ -148,16 +148,10 @@ class Tagger:
                     actors[h.field].append(h.word)
         for words in actors.values():
             words.sort()
-
-        def near_an_actor(h: Hit) -> bool:  # the nearest actor words, by bisection
-            words = actors.get(h.field, [])
-            i = bisect_left(words, h.word - window)
-            return i < len(words) and words[i] <= h.word + window
-
         out: dict[tuple[str, str], list[Hit]] = {}
         for key, hits in by_value.items():
             if key[0] == "controversy":
-                hits = [h for h in hits if near_an_actor(h)]
+                hits = [h for h in hits if _any_within(actors.get(h.field, []), h.word, window)]
             if hits:
                 out[key] = hits
         return out
@@ -220,7 +214,7 @@ class Tagger:
         return any(
             context.near(key, hit.field, hit.word, entity.window)
             # a title is read with its lede
-            or (hit.field == "title" and context.near(key, "lede", None, 0))
+            or (hit.field == "title" and context.anywhere(key, "lede"))
             for key in self._context_keys[entity.id]
         )
 
@@ -271,16 +265,19 @@ class _Context:
         for words in self._words.values():
             words.sort()
 
-    def near(self, key: str, field: str, word: int | None, window: int) -> bool:
-        """Whether a hit of ``key`` in ``field`` lies within ``window`` words of ``word``
-        (``None``: anywhere in the field)."""
-        words = self._words.get((key, field))
-        if not words:
-            return False
-        if word is None:
-            return True
-        i = bisect_left(words, word - window)
-        return i < len(words) and words[i] <= word + window
+    def near(self, key: str, field: str, word: int, window: int) -> bool:
+        """Whether a hit of ``key`` in ``field`` lies within ``window`` words of ``word``."""
+        return _any_within(self._words.get((key, field), []), word, window)
+
+    def anywhere(self, key: str, field: str) -> bool:
+        """Whether ``field`` holds a hit of ``key`` at all."""
+        return bool(self._words.get((key, field)))
+
+
+def _any_within(words: list[int], word: int, window: float) -> bool:
+    """Whether the sorted ``words`` hold one within ``window`` of ``word`` (by bisection)."""
+    i = bisect_left(words, word - window)
+    return i < len(words) and words[i] <= word + window
 
 
 class _Covering:
