@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test lint typecheck bench-quality bench-tagging bench-dedup bench-fetch clean
+.PHONY: venv demo test lint typecheck bench-quality bench-tagging bench-dedup bench-fetch bench-large-pages clean
 
 venv:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench-dedup: venv
 
 bench-fetch: venv
 	$(BIN)/python -m benchmarks.fetch_concurrency
+
+bench-large-pages: venv
+	$(BIN)/python -m benchmarks.large_pages
 
 clean:
 	rm -rf out build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

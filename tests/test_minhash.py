@@ -6,13 +6,17 @@ import csv
 import gzip
 import json
 import random
+import zlib
 from collections import defaultdict
 
+import numpy as np
 import pytest
+from datasketch import MinHash
 
 from pipelines.cluster_command import cluster_lines
 from pipelines.jsonl_command import InputError
 from tests.conftest import corpus_path
+from transforms import minhash
 from transforms.minhash import (
     Claim,
     DedupParams,
@@ -120,6 +124,22 @@ def test_sketch_similarity_tracks_jaccard() -> None:
     assert a is not None and b is not None and c is not None
     assert sketch_similarity(a.sketch, a.sketch) == 1.0
     assert sketch_similarity(a.sketch, c.sketch) < 0.3 < sketch_similarity(a.sketch, b.sketch)
+
+
+@pytest.mark.parametrize("batch", [1, 7, 10_000])
+def test_shingles_hashed_in_batches_give_the_minhash_of_them_all(
+    monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    params = DedupParams()
+    text = _article(11, words=400)
+    words = informative_words(text, params)
+    k = params.shingle_size
+    whole = MinHash(num_perm=params.num_perm, seed=params.seed, hashfunc=zlib.crc32)
+    whole.update_batch([" ".join(words[i : i + k]).encode() for i in range(len(words) - k + 1)])
+    monkeypatch.setattr(minhash, "_SHINGLE_BATCH", batch)
+    fp = fingerprint("T", text, params)
+    assert fp is not None
+    assert np.array_equal(fp.hashvalues, whole.hashvalues.astype(np.uint32))
 
 
 @pytest.mark.parametrize("story_id", ["0123456789abcdef", "my story #1"])
