@@ -112,7 +112,7 @@ class Pattern:
     weak: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hit:
     """One occurrence of a pattern: ``fields(...)[field][start:end]`` is what matched."""
 
