@@ -6,7 +6,9 @@ are), and real articles of the two streams (``streams/articlemd`` Markdown files
 sidebar, related-article cards, comments, cookie banner, inline scripts and footer of a
 real news site. Produces ``SitePage`` records (gzip bodies, as real servers send them),
 RSS feeds of 50 items per outlet, and ``NewsSite``, which serves it all with
-``pipelines.loopback.LoopbackSite`` under host names that resolve to loopback.
+``pipelines.loopback.LoopbackSite`` on one 127.0.0.N address per outlet. A feed asked for
+under its outlet's name (``<outlet>.example.com``, for trafilatura's CLI, which rejects
+bare-IP URLs; see ``benchmarks.trafilatura_cli``) links its items under that name.
 
 ``build_pages(corpus, n)`` takes every real page first and fills up with stream articles
 (alternating the two streams), so 2,000 articles always include all 211 real pages;
@@ -18,26 +20,23 @@ as they do on the real web.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import html
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from benchmarks.sitetemplate import OUTLETS, Outlet, markdown_to_html, wrap_article
-from pipelines.loopback import LoopbackSite, Response
+from pipelines.loopback import LoopbackSite, Request, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
 
 FEED_ITEMS = 50
 MIN_STREAM_CHARS = 1500  # shorter stream records are paywall or error pages
-HOSTS_FILE = Path("/etc/hosts")
-_HOSTS_MARK = "# newsbeam-throughput-benchmark"
 _T0 = datetime(2024, 6, 1, 6, 0, tzinfo=UTC)
 
 
@@ -267,59 +266,40 @@ def feeds_of(pages: list[SitePage], hosts: int) -> list[tuple[int, str, list[Sit
     return feeds
 
 
-@contextlib.contextmanager
-def loopback_host_names(names: dict[str, str]) -> Iterator[None]:
-    """Map ``names`` (host name -> 127.0.0.N) in /etc/hosts, restoring the file afterwards.
-
-    Trafilatura's command-line tool rejects bare-IP URLs, so the site needs names; glibc
-    here does not resolve ``*.localhost``. The original file is written back on exit.
-
-    Raises:
-        PermissionError: /etc/hosts is not writable (not root).
-    """
-    original = HOSTS_FILE.read_text(encoding="utf-8")
-    lines = "".join(f"{ip} {name} {_HOSTS_MARK}\n" for name, ip in names.items())
-    HOSTS_FILE.write_text(original.rstrip("\n") + "\n" + lines, encoding="utf-8")
-    try:
-        yield
-    finally:
-        HOSTS_FILE.write_text(original, encoding="utf-8")
-
-
 class NewsSite:
     """The pages and feeds served on loopback; use as a context manager.
+
+    Every outlet has its own 127.0.0.N address; ``feeds`` are the feed URLs under those
+    addresses, ``named_feeds`` the same feeds under the outlets' names, whose items then link
+    to the pages under those names too (``names`` maps each name to its address, for a
+    client that resolves them itself: nothing is written to /etc/hosts).
 
     Args:
         pages: from ``build_pages``.
         hosts: the number of outlets the pages were placed on.
-        use_names: serve under ``<outlet>.example.com`` names mapped in /etc/hosts
-            (needed by trafilatura's CLI); otherwise under ``127.0.0.N`` URLs.
         feed_text: the feeds carry each stream article's full text (``content:encoded``),
             as many real feeds do; the real pages' entries keep only their summary.
     """
 
-    def __init__(
-        self, pages: list[SitePage], hosts: int, *, use_names: bool = True, feed_text: bool = False
-    ) -> None:
+    def __init__(self, pages: list[SitePage], hosts: int, *, feed_text: bool = False) -> None:
         self.pages = pages
         self.hosts = hosts
-        self._use_names = use_names
         self._feed_text = feed_text
         self._site = LoopbackSite()
-        self._stack = contextlib.ExitStack()
         self.bases: list[str] = []
+        self.named_bases: list[str] = []
+        self.names: dict[str, str] = {}
         self.feeds: list[str] = []
+        self.named_feeds: list[str] = []
 
     def __enter__(self) -> NewsSite:
-        self._stack.enter_context(self._site)
-        names = {}
+        self._site.__enter__()
         for outlet in OUTLETS[: self.hosts]:
             ip_base = self._site.add_host(outlet.host)
-            ip, port = urlsplit(ip_base).hostname or "", urlsplit(ip_base).port
-            names[outlet.host] = ip
-            self.bases.append(f"http://{outlet.host}:{port}" if self._use_names else ip_base)
-        if self._use_names:
-            self._stack.enter_context(loopback_host_names(names))
+            parts = urlsplit(ip_base)
+            self.names[outlet.host] = parts.hostname or ""
+            self.bases.append(ip_base)
+            self.named_bases.append(f"http://{outlet.host}:{parts.port}")
         for page in self.pages:
             self._site.route(
                 OUTLETS[page.outlet].host,
@@ -327,29 +307,30 @@ class NewsSite:
                 Response(body=page.body_gz, content_type="text/html", body_is_gzip=True),
             )
         for index, path, chunk in feeds_of(self.pages, self.hosts):
-            base = self.bases[index]
-            items = [
-                FeedItem(
-                    p.title,
-                    base + p.path,
-                    base + p.path,
-                    p.summary,
-                    p.published,
-                    p.article_html if self._feed_text else None,
-                )
-                for p in chunk
-            ]
-            feed = rss_feed(OUTLETS[index].name, base + "/", items)
-            self._site.route(
-                OUTLETS[index].host,
-                path,
-                Response(body=feed, content_type="application/rss+xml; charset=utf-8"),
-            )
-            self.feeds.append(base + path)
+            by_ip = self._rss(index, self.bases[index], chunk)
+            by_name = self._rss(index, self.named_bases[index], chunk)
+            name = OUTLETS[index].host
+            self._site.route(name, path, _feed_for_host(name, by_ip, by_name))
+            self.feeds.append(self.bases[index] + path)
+            self.named_feeds.append(self.named_bases[index] + path)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stack.close()
+        self._site.__exit__(*exc)
+
+    def _rss(self, index: int, base: str, chunk: list[SitePage]) -> bytes:
+        items = [
+            FeedItem(
+                p.title,
+                base + p.path,
+                base + p.path,
+                p.summary,
+                p.published,
+                p.article_html if self._feed_text else None,
+            )
+            for p in chunk
+        ]
+        return rss_feed(OUTLETS[index].name, base + "/", items)
 
     def url_of(self, page: SitePage) -> str:
         """The page's absolute URL on the running site."""
@@ -363,10 +344,26 @@ class NewsSite:
         """Requests answered so far (feeds, pages, robots.txt, 404s)."""
         return len(self._site.requests)
 
-    def write_feed_list(self, path: Path, limit: int | None = None) -> Path:
-        """Write the feed URLs (the first ``limit``), one a line, to ``path``."""
-        path.write_text("\n".join(self.feeds[:limit]) + "\n", encoding="utf-8")
+    def write_feed_list(self, path: Path, limit: int | None = None, *, named: bool = False) -> Path:
+        """Write the feed URLs (the first ``limit``), one a line, to ``path``.
+
+        ``named``: the feeds under the outlets' names (``named_feeds``) instead of addresses.
+        """
+        feeds = self.named_feeds if named else self.feeds
+        path.write_text("\n".join(feeds[:limit]) + "\n", encoding="utf-8")
         return path
+
+
+def _feed_for_host(name: str, by_ip: bytes, by_name: bytes) -> Callable[[Request], Response]:
+    """A route answering with the feed whose links use the host the client asked for."""
+    content_type = "application/rss+xml; charset=utf-8"
+
+    def answer(request: Request) -> Response:
+        host = next((v for k, v in request.headers.items() if k.lower() == "host"), "")
+        host = host.rsplit(":", 1)[0].lower()
+        return Response(body=by_name if host == name else by_ip, content_type=content_type)
+
+    return answer
 
 
 __all__ = [
@@ -378,6 +375,5 @@ __all__ = [
     "SourceArticle",
     "build_pages",
     "feeds_of",
-    "loopback_host_names",
     "source_articles",
 ]

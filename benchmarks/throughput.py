@@ -16,8 +16,9 @@ Usage:
     python -m benchmarks.throughput --scaling 500,2000,8000 --only newsbeam --skip-delay
     python -m benchmarks.throughput --tune --only newsbeam   # try DirectRunner settings
     python -m benchmarks.throughput --only ceiling,newsbeam --repeat 5   # the ratio's spread
-Needs root to map the site's host names in /etc/hosts (restored at exit); without it, use
-``--no-names`` (IP URLs; trafilatura's CLI then refuses the feeds and is reported so).
+Every tool reads the site at its 127.0.0.N addresses except trafilatura's CLI, which rejects
+bare-IP URLs: it reads the same feeds under the outlets' names, resolved to the same addresses
+inside its own process (``benchmarks.trafilatura_cli``; no root, /etc/hosts untouched).
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class Bench:
         self.newsbeam_runs = 0
         self.profile: dict[str, Any] | None = None
         self.feeds_file = site.write_feed_list(work / "feeds.txt")
+        self.named_feeds_file = site.write_feed_list(work / "named-feeds.txt", named=True)
         self.pages_file = work / "pages.pkl"
         with self.pages_file.open("wb") as f:
             pickle.dump([(site.url_of(p), p.body_gz) for p in site.pages], f)
@@ -146,7 +148,7 @@ class Bench:
             *shlex.split(settings),
         ]
         source = self.args.newsbeam_source
-        env = {**os.environ, "PYTHONPATH": str(source)} if source != REPO else None
+        env = _importable(source) if source != REPO else None
         m = measure(cmd, cwd=source, env=env, timeout=self.args.timeout)
         summary_file = out / "summary.json"
         if not summary_file.exists():
@@ -201,10 +203,14 @@ class Bench:
         out = self.work / f"traf-{len(self.rows)}"
         config = self.work / "trafilatura.cfg"
         config.write_text(report.trafilatura_config(TRAFILATURA_SETTINGS))
+        names = ",".join(f"{name}={ip}" for name, ip in self.site.names.items())
         cmd = [
-            str(Path(PY).parent / "trafilatura"),
+            PY,
+            "-m",
+            "benchmarks.trafilatura_cli",
+            names,
             "-i",
-            str(self.feeds_file),
+            str(self.named_feeds_file),
             "--feed",
             "--parallel",
             str(parallel),
@@ -215,7 +221,7 @@ class Bench:
             "--config-file",
             str(config),
         ]
-        m = measure(cmd, cwd=self.work, timeout=self.args.timeout)
+        m = measure(cmd, cwd=self.work, env=_importable(REPO), timeout=self.args.timeout)
         files = [f for f in out.rglob("*") if f.is_file()] if out.exists() else []
         note = f"--parallel {parallel}, SLEEP_TIME=0, SSRF_PROTECTION=off"
         if m.timed_out:
@@ -234,6 +240,11 @@ class Bench:
                 note,
             )
         )
+
+
+def _importable(source: Path) -> dict[str, str]:
+    """The environment, with ``source`` first on the module path of a child process."""
+    return {**os.environ, "PYTHONPATH": str(source)}
 
 
 def _run_site(bench: Bench, args: argparse.Namespace, delay: bool) -> None:
@@ -278,7 +289,7 @@ def _run_rounds(bench: Bench, args: argparse.Namespace) -> None:
 def run_comparison(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     articles = source_articles(args.corpus, args.articles)
     pages = build_pages(articles, args.hosts)
-    with NewsSite(pages, args.hosts, use_names=not args.no_names) as site:
+    with NewsSite(pages, args.hosts) as site:
         print(
             f"site: {len(pages)} articles, {len(site.feeds)} feeds on {args.hosts} hosts "
             f"({report.mix(pages)})",
@@ -305,7 +316,7 @@ def run_scaling(args: argparse.Namespace, work: Path) -> list[Row]:
         pages = build_pages(source_articles(args.corpus, n, streams_only=True), args.hosts)
         folder = work / f"scale-{n}"
         folder.mkdir()
-        with NewsSite(pages, args.hosts, use_names=not args.no_names) as site:
+        with NewsSite(pages, args.hosts) as site:
             bench = Bench(site, folder, args)
             row = bench.newsbeam(False, args.newsbeam_settings, label=f"newsbeam, {n} articles")
             rows.append(replace(row, attempted=n))
@@ -362,7 +373,7 @@ def run_feed_text(args: argparse.Namespace, work: Path) -> list[Row]:
     rows = []
     folder = work / "feed-text"
     folder.mkdir()
-    with NewsSite(pages, args.hosts, use_names=not args.no_names, feed_text=True) as site:
+    with NewsSite(pages, args.hosts, feed_text=True) as site:
         bench = Bench(site, folder, args)
         for extra, label in (
             ("", "pages fetched"),
@@ -415,7 +426,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--profile-every", type=int, default=2)
-    parser.add_argument("--no-names", action="store_true", help="IP URLs, no /etc/hosts")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
