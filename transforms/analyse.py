@@ -42,9 +42,10 @@ _WAITING_PER_PROCESS = 64
 # Pages sent to a worker in one task while every worker has work: the worker runs each stage
 # over them in turn (``Analyser.analyse_all``), which keeps the language model and the tagger
 # in the CPU's caches. A page that arrives while a worker may be idle is sent at once.
-# Measured (benchmark, 2,000 articles, site at once, 8 alternated rounds a side): ratio to the
-# extraction ceiling 0.55 one page a task, 0.58 with 8, 0.60 with 16.
-_PAGES_PER_TASK = 16
+# Measured (benchmark, 2,000 articles, site at once, alternated rounds): ratio to the
+# extraction ceiling 0.55 one page a task, 0.58 with 8, 0.60 with 16 (8 rounds a side); on
+# a later night 0.586 with 16, 0.604 with 32 (16 rounds a side).
+_PAGES_PER_TASK = 32
 
 _Meta = tuple[str, Any, Any]  # a page's link, timestamp and window
 
