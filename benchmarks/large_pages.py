@@ -66,46 +66,38 @@ def _page(body: str) -> str:
     return f"<!DOCTYPE html><html><head><title>A long page</title></head><body>{body}</body></html>"
 
 
+def _inside(*tags: str) -> Callable[[str], str]:
+    """The wrapper putting the repeated units inside ``<article>`` and then ``tags``."""
+    opening = "".join(f"<{tag}>" for tag in ("article", *tags))
+    closing = "".join(f"</{tag}>" for tag in reversed(("article", *tags)))
+    return lambda body: _page(opening + body + closing)
+
+
 # Each shape: (one repeated unit of the body, the wrapper around the repeated units).
 Unit = Callable[[random.Random, int], str]
 SHAPES: dict[str, tuple[Unit, Callable[[str], str]]] = {
-    "paragraphs": (
-        lambda r, i: f"<p>{_sentence(r)}</p>",
-        lambda b: _page(f"<article>{b}</article>"),
-    ),
-    "one_paragraph": (lambda r, i: _sentence(r), lambda b: _page(f"<article><p>{b}</p></article>")),
-    "ambiguous_names": (
-        lambda r, i: f"<p>{_sentence(r, _AMBIGUOUS)}</p>",
-        lambda b: _page(f"<article>{b}</article>"),
-    ),
+    "paragraphs": (lambda r, i: f"<p>{_sentence(r)}</p>", _inside()),
+    "one_paragraph": (lambda r, i: _sentence(r), _inside("p")),
+    "ambiguous_names": (lambda r, i: f"<p>{_sentence(r, _AMBIGUOUS)}</p>", _inside()),
     "links": (
         lambda r, i: f"<p><a href='/story/{i}'>{_sentence(r)}</a> {_sentence(r)}</p>",
-        lambda b: _page(f"<article>{b}</article>"),
+        _inside(),
     ),
-    "table": (
-        lambda r, i: f"<tr><td>{i}</td><td>{_sentence(r)}</td></tr>",
-        lambda b: _page(f"<article><table>{b}</table></article>"),
-    ),
-    "list": (
-        lambda r, i: f"<li>{_sentence(r)}</li>",
-        lambda b: _page(f"<article><ul>{b}</ul></article>"),
-    ),
-    "br_lines": (
-        lambda r, i: f"{_sentence(r)}<br>",
-        lambda b: _page(f"<article><p>{b}</p></article>"),
-    ),
+    "table": (lambda r, i: f"<tr><td>{i}</td><td>{_sentence(r)}</td></tr>", _inside("table")),
+    "list": (lambda r, i: f"<li>{_sentence(r)}</li>", _inside("ul")),
+    "br_lines": (lambda r, i: f"{_sentence(r)}<br>", _inside("p")),
     "dates": (
         lambda r, i: (
             f"<p>On {r.randint(1, 28)} Jun {r.randint(1990, 2030)}, 4:03: {_sentence(r)}</p>"
         ),
-        lambda b: _page(f"<article>{b}</article>"),
+        _inside(),
     ),
     "flat_divs": (
         lambda r, i: f"<div class='c{i % 50}'><span>{i}</span> {_sentence(r)}</div>",
         _page,
     ),
     "nested_divs": (lambda r, i: f"<div>{_sentence(r)}", _page),
-    "endless_word": (lambda r, i: "x" * 100, lambda b: _page(f"<article><p>{b}</p></article>")),
+    "endless_word": (lambda r, i: "x" * 100, _inside("p")),
 }
 FEED = "feed"  # RSS items, through the feed parser
 
