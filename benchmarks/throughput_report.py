@@ -13,6 +13,7 @@ import io
 import json
 import os
 import platform
+import statistics
 import subprocess
 from collections import Counter
 from collections.abc import Sequence
@@ -76,9 +77,7 @@ def spread(rounds: Sequence[Round], delay: bool) -> Spread | None:
     )
     if not ratios:
         return None
-    mid = len(ratios) // 2
-    median = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
-    return Spread(median, ratios[0], ratios[-1], len(ratios))
+    return Spread(statistics.median(ratios), ratios[0], ratios[-1], len(ratios))
 
 
 def rounds_table(rounds: Sequence[Round]) -> str:
