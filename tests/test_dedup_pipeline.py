@@ -19,10 +19,11 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
 from transforms.common import DISCARDED, OK
-from transforms.dedup import ClusterStories, DuplicateLink
+from transforms.dedup import ClusterStories
 from transforms.dedup_entries import DedupEntries
 from transforms.records import (
     Article,
+    DuplicateLink,
     FeedEntry,
     Outlet,
     Story,
@@ -213,7 +214,7 @@ def test_verdict_inputs_from_before_batching_are_still_read() -> None:
 
 
 def test_key_answers_follow_claim_order_not_arrival_order() -> None:
-    from transforms.dedup import PRIOR_RUN, key_answers
+    from transforms.dedup_verdicts import PRIOR_RUN, key_answers
     from transforms.minhash import Claim
 
     def claim(story: str, at: float) -> bytes:
@@ -245,7 +246,7 @@ def test_key_answers_follow_claim_order_not_arrival_order() -> None:
 
 
 def test_batch_answers_regroup_every_story_by_key() -> None:
-    from transforms.dedup import batch_answers
+    from transforms.dedup_verdicts import batch_answers
     from transforms.minhash import Claim
 
     first, copy, other = (

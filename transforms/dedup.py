@@ -28,10 +28,11 @@ also later copies, with ``duplicate_of``), a :class:`DuplicateLink` on the main 
 
 Local one-shot runs (bounded input, ``grouped=True``) replace steps 2 and 3 by one
 GroupByKey that gathers every story (one element each: its claim, its keys and the story),
-and plain Python (``batch_answers``) regroups the probes by key: all of a key's probes are
-there at once, so ``key_answers`` sorts them by claim order and tells each story the earliest
-live claim before it (what the stateful step reaches once its corrections arrive), and each
-story's verdict follows. Same verdicts, no state read per probe (on Beam's local runner that
+and plain Python (``batch_answers``, in ``transforms.dedup_verdicts`` with the verdict
+itself) regroups the probes by key: all of a key's probes are there at once, so
+``key_answers`` sorts them by claim order and tells each story the earliest live claim before
+it (what the stateful step reaches once its corrections arrive), and each story's verdict
+follows. Same verdicts, no state read per probe (on Beam's local runner that
 read was the largest part of clustering: a 2,000-article run ~2 s faster), and no Beam
 element per probe (two GroupByKeys of ~19 probes a story before: the end of a 2,000-article
 run ~0.5 s shorter). The whole run's stories are then decided in one place, which suits the
@@ -53,11 +54,9 @@ timers only garbage-collect state that nobody asks about any more.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import pickle
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -73,46 +72,22 @@ from apache_beam.utils.timestamp import Duration
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.common import DISCARDED, FAILURES, OK
-from transforms.minhash import (
-    Claim,
-    DedupParams,
-    fingerprint,
-    lookup_keys,
-    make_claim,
-    pick_verdict,
-    url_key,
+from transforms.dedup_verdicts import PRIOR_RUN, SIGHTINGS, SIGNATURES, Verdicts, story_url
+from transforms.minhash import Claim, DedupParams, fingerprint, lookup_keys, make_claim, url_key
+from transforms.records import (
+    # Elements of a running streaming job, pickled before DuplicateLink moved to records.py,
+    # name it here: an in-place update must still find it.
+    DuplicateLink,  # noqa: F401
+    Failure,
+    TaggedStory,
 )
-from transforms.records import Discard, Failure, TaggedStory
 from transforms.syndication import SyndicationUpdates
 from transforms.ttl import DEFAULT_TTL_SECONDS, Clock, TtlStateFn, gc_time, now_from
-from transforms.urls import canonicalize_url
 
 DUPLICATE_MODES = ("drop", "link", "publish")
-# Extra outputs of ClusterStories: (lookup keys, claim) of each first story, for --state-dir;
-# SyndicationUpdate records (link and publish modes).
-SIGNATURES = "signatures"
+# Extra outputs of ClusterStories: SIGNATURES (lookup keys and claim of each first story, for
+# --state-dir) and SyndicationUpdate records (link and publish modes).
 UPDATES = "syndication_updates"
-SIGHTINGS = "sightings"
-PRIOR_RUN = ""  # the element id of claims remembered from an earlier run
-
-
-@dataclass(frozen=True)
-class DuplicateLink:
-    """What ``--duplicates link`` publishes for a later copy of a story: a pointer, no body."""
-
-    story_id: str
-    duplicate_of: str
-    cluster_id: str
-    url: str
-    outlet: str  # the outlet's domain
-
-    def to_json(self) -> dict[str, Any]:
-        return {"record_type": "duplicate_link", **dataclasses.asdict(self)}
-
-
-def _story_url(story: TaggedStory) -> str:
-    article = story.story.article
-    return canonicalize_url(article.canonical_url or article.final_url or article.url)
 
 
 def _uid(story: TaggedStory, seen_at: float) -> str:
@@ -142,10 +117,10 @@ class _ProbeFn(beam.DoFn):
             fp = fingerprint(article.title, article.text, self._params)
             # A story with no URL to look it up by (none today: every fetched page has one)
             # is looked up by its id instead, so that the stateful steps decide it too.
-            keys = lookup_keys(fp, _story_url(story), self._params) or [url_key(story.story_id)]
+            keys = lookup_keys(fp, story_url(story), self._params) or [url_key(story.story_id)]
         except Exception as exc:  # noqa: BLE001 - one odd text must not stop the stream
             failure = Failure.crashed(
-                "dedup", _story_url(story), "fingerprint_error", exc, article.title
+                "dedup", story_url(story), "fingerprint_error", exc, article.title
             )
             yield beam.pvalue.TaggedOutput(FAILURES, failure)
             return
@@ -257,7 +232,7 @@ class _VerdictFn(TtlStateFn):
 
     def __init__(self, params: DedupParams, mode: str, ttl_seconds: float) -> None:
         super().__init__(ttl_seconds)
-        self._verdicts = _Verdicts(params, mode)
+        self._verdicts = Verdicts(params, mode)
 
     def process(
         self,
@@ -296,140 +271,6 @@ class _VerdictFn(TtlStateFn):
         messages = self._read(inbox)
         inbox.clear()
         yield from self._verdicts.decide(messages)
-
-
-class _Verdicts:
-    """A story's one verdict and output from its messages (``story``, ``found``, ``earlier``):
-    what VerdictPerStory does once settled, and the grouped path does once grouped."""
-
-    def __init__(self, params: DedupParams, mode: str) -> None:
-        self._params = params
-        self._mode = mode
-
-    def decide_all(
-        self,
-        element: tuple[bytes, Iterable[tuple[str, bytes, tuple[bytes, ...], bytes]]],
-        prior_claims: Sequence[tuple[bytes, bytes]],
-        ttl_seconds: float,
-    ) -> Any:
-        """``decide`` for every story of a bounded run, gathered under one key."""
-        for messages in batch_answers(element[1], prior_claims, ttl_seconds).values():
-            yield from self.decide(messages)
-
-    def decide(self, messages: list[tuple[Any, ...]]) -> Any:
-        stories = [m for m in messages if m[0] == "story"]
-        if not stories:
-            return  # a late correction for a story already decided
-        _, first_bytes, claim_bytes, _ = stories[0]
-        first = pickle.loads(first_bytes)
-        held = [
-            (key, Claim.decode(raw))
-            for kind, key, raw in (m for m in messages if m[0] in ("found", "earlier"))
-            if raw is not None
-        ]
-        verdict = pick_verdict(Claim.decode(claim_bytes), held, self._params)
-        yield from self._emit(first, verdict.cluster_id, verdict.duplicate_of)
-        if verdict.duplicate_of is None:  # what a later run must remember of a first story
-            keys = tuple(m[1] for m in messages if m[0] == "found")
-            if keys:
-                yield beam.pvalue.TaggedOutput(SIGNATURES, (keys, claim_bytes))
-        if self._mode != "drop":
-            head = verdict.duplicate_of or first.story_id
-            role = "copy" if verdict.duplicate_of else "head"
-            sighting = (head, (role, first.story.outlet.domain))
-            yield beam.pvalue.TaggedOutput(SIGHTINGS, sighting)
-        for _, again, _, _ in stories[1:]:  # the same story delivered twice at the same time
-            yield from self._emit(pickle.loads(again), verdict.cluster_id, first.story_id)
-
-    def _emit(self, story: TaggedStory, cluster_id: str, duplicate_of: str | None) -> Any:
-        if duplicate_of is None:
-            yield dataclasses.replace(story, cluster_id=cluster_id)
-        elif self._mode == "publish":
-            yield dataclasses.replace(story, cluster_id=cluster_id, duplicate_of=duplicate_of)
-        elif self._mode == "link":
-            link = DuplicateLink(
-                story.story_id,
-                duplicate_of,
-                cluster_id,
-                _story_url(story),
-                story.story.outlet.domain,
-            )
-            yield link
-        else:
-            yield beam.pvalue.TaggedOutput(
-                DISCARDED,
-                Discard("dedup", _story_url(story), "duplicate", f"duplicate_of={duplicate_of}"),
-            )
-
-
-def key_answers(
-    key: bytes, probes: Iterable[tuple[str, bytes, Any]], ttl_seconds: float
-) -> Iterator[tuple[str, tuple[Any, ...]]]:
-    """ClaimPerKey's answers for one key, from all of its probes at once (bounded runs).
-
-    The probes are taken in claim order (time, then story id): each story is told the
-    earliest live claim before its own (``found``, or nothing held), and a story's first
-    probe forwards the story itself (``story``). That is what the stateful step converges
-    to once its corrections (``earlier``) arrive, without a state read per probe; claims
-    remembered from earlier runs (``PRIOR_RUN``) take part but get no answer.
-
-    Args:
-        key: the lookup key.
-        probes: ``(element id, claim bytes, payload)`` from the Fingerprint step.
-        ttl_seconds: a claim older than this (by the later story's time) no longer holds.
-
-    Yields:
-        ``(element id, message)`` pairs for the verdict step.
-    """
-    ordered = sorted(
-        ((Claim.decode(raw), uid, raw, payload) for uid, raw, payload in probes),
-        key=lambda row: row[0].order(),
-    )
-    held: tuple[Claim, bytes] | None = None
-    for claim, uid, raw, payload in ordered:
-        if payload is not None:
-            story, n_keys = payload
-            yield uid, ("story", story, raw, n_keys)
-        if held is not None and claim.seen_at - held[0].seen_at > ttl_seconds:
-            held = None
-        if uid != PRIOR_RUN:
-            yield uid, ("found", key, held[1] if held is not None else None)
-        if held is None:
-            held = (claim, raw)
-
-
-def batch_answers(
-    stories: Iterable[tuple[str, bytes, tuple[bytes, ...], bytes]],
-    prior_claims: Iterable[tuple[bytes, bytes]],
-    ttl_seconds: float,
-) -> dict[str, list[tuple[Any, ...]]]:
-    """Every story's messages for the verdict step, from the whole bounded run at once.
-
-    The probes are regrouped by key in a dict and answered by ``key_answers``, key by key:
-    the same messages the stateful steps converge to, without a Beam element per probe.
-
-    Args:
-        stories: ``(element id, claim bytes, lookup keys, pickled story)`` per story.
-        prior_claims: ``(key, claim bytes)`` remembered from earlier runs.
-        ttl_seconds: a claim older than this (by the later story's time) no longer holds.
-
-    Returns:
-        Each element id's messages (``story`` and one ``found`` per key).
-    """
-    by_key: dict[bytes, list[tuple[str, bytes, Any]]] = {}
-    messages: dict[str, list[tuple[Any, ...]]] = {}
-    for key, claim in prior_claims:
-        by_key.setdefault(key, []).append((PRIOR_RUN, claim, None))
-    for uid, claim, keys, story_bytes in stories:
-        if not keys:  # nothing to look it up by: the first (and only) story of its cluster
-            messages.setdefault(uid, []).append(("story", story_bytes, claim, 0))
-        for n, key in enumerate(keys):
-            payload = (story_bytes, len(keys)) if n == 0 else None
-            by_key.setdefault(key, []).append((uid, claim, payload))
-    for key, probes in by_key.items():
-        for uid, message in key_answers(key, probes, ttl_seconds):
-            messages.setdefault(uid, []).append(message)
-    return messages
 
 
 class ClusterStories(beam.PTransform):
@@ -487,7 +328,7 @@ class ClusterStories(beam.PTransform):
                 | "GroupStories" >> beam.GroupByKey()
                 | "VerdictPerStory"
                 >> beam.FlatMap(
-                    _Verdicts(self._params, self._mode).decide_all, self._prior_claims, self._ttl
+                    Verdicts(self._params, self._mode).decide_all, self._prior_claims, self._ttl
                 ).with_outputs(*outputs, main=OK)
             )
         else:

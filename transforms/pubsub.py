@@ -33,7 +33,6 @@ from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
 
 from transforms.common import FAILURES, OK, counter
-from transforms.dedup import DuplicateLink
 from transforms.pubsub_messages import (
     DEFAULT_MAX_BYTES,
     PubSubError,
@@ -41,7 +40,7 @@ from transforms.pubsub_messages import (
     failure_message,
     published_message,
 )
-from transforms.records import Failure, TaggedStory, excerpt
+from transforms.records import DuplicateLink, Failure, TaggedStory, excerpt
 from transforms.syndication import SyndicationUpdate
 
 DEFAULT_PUBLISH_TIMEOUT = 30.0

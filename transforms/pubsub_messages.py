@@ -13,8 +13,7 @@ import json
 from typing import Any
 
 from transforms.common import counter
-from transforms.dedup import DuplicateLink
-from transforms.records import SCHEMA_VERSION, Failure, TaggedStory
+from transforms.records import SCHEMA_VERSION, DuplicateLink, Failure, TaggedStory
 from transforms.syndication import SyndicationUpdate
 
 # Pub/Sub limits (https://cloud.google.com/pubsub/quotas#resource_limits).

@@ -6,7 +6,7 @@ Nothing else crosses a stage boundary: no dicts, lxml trees or feedparser object
 
 The flow is::
 
-    FeedSpec -> FeedEntry -> FetchedPage -> Article -> TaggedStory
+    FeedSpec -> FeedEntry -> FetchedPage -> Article -> TaggedStory (or DuplicateLink)
                      \\            \\           \\          \\
                       +-----------+-----------+----------+--> Failure | Discard
 
@@ -242,6 +242,20 @@ class TaggedStory:
             "syndication": list(self.syndication),
             **self.tagging.to_json(),
         }
+
+
+@dataclass(frozen=True)
+class DuplicateLink:
+    """What ``--duplicates link`` publishes for a later copy of a story: a pointer, no body."""
+
+    story_id: str
+    duplicate_of: str
+    cluster_id: str
+    url: str
+    outlet: str  # the outlet's domain
+
+    def to_json(self) -> dict[str, Any]:
+        return {"record_type": "duplicate_link", **dataclasses.asdict(self)}
 
 
 @dataclass(frozen=True)

@@ -39,9 +39,8 @@ from transforms.common import (
     TAG_FACETS,
     counter,
 )
-from transforms.dedup import DuplicateLink
 from transforms.pubsub import PublishDeadLetters
-from transforms.records import Discard, Failure, TaggedStory
+from transforms.records import Discard, DuplicateLink, Failure, TaggedStory
 from transforms.syndication import SYNDICATION_PREFIX, SyndicationUpdate
 
 STORIES_PREFIX = "stories"

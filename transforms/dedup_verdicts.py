@@ -1,0 +1,183 @@
+"""The clustering's verdicts: a story's messages in, its one output out.
+
+Consumes, per story, the messages ``transforms.dedup`` gathers for it: the story itself
+(``story``), what each of its lookup keys held before it (``found``) and corrections from keys
+an earlier story reached later (``earlier``). Produces the story's one outcome (the story with
+``cluster_id``, a ``DuplicateLink`` or a ``duplicate`` discard, by mode) and, for a first
+story, its signatures; in ``link`` and ``publish`` modes also a sighting for the syndication
+step. ``Verdicts`` serves both of ``ClusterStories``' paths: the stateful ``VerdictPerStory``
+(streaming, Dataflow) once settled, and the grouped path of bounded runs, whose messages
+``batch_answers`` computes in plain Python from every story of the run at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import apache_beam as beam
+
+from transforms.common import DISCARDED
+from transforms.minhash import Claim, DedupParams, pick_verdict
+from transforms.records import Discard, DuplicateLink, TaggedStory
+from transforms.urls import canonicalize_url
+
+# Extra outputs of the verdict step: (lookup keys, claim) of each first story, for
+# --state-dir; (head story id, (role, outlet)) sightings for the syndication step.
+SIGNATURES = "signatures"
+SIGHTINGS = "sightings"
+PRIOR_RUN = ""  # the element id of claims remembered from an earlier run
+
+
+def story_url(story: TaggedStory) -> str:
+    """The canonical URL a story is looked up and reported by."""
+    article = story.story.article
+    return canonicalize_url(article.canonical_url or article.final_url or article.url)
+
+
+class Verdicts:
+    """A story's one verdict and output from its messages (``story``, ``found``, ``earlier``):
+    what VerdictPerStory does once settled, and the grouped path does once grouped."""
+
+    def __init__(self, params: DedupParams, mode: str) -> None:
+        self._params = params
+        self._mode = mode
+
+    def decide_all(
+        self,
+        element: tuple[bytes, Iterable[tuple[str, bytes, tuple[bytes, ...], bytes]]],
+        prior_claims: Sequence[tuple[bytes, bytes]],
+        ttl_seconds: float,
+    ) -> Any:
+        """``decide`` for every story of a bounded run, gathered under one key."""
+        for messages in batch_answers(element[1], prior_claims, ttl_seconds).values():
+            yield from self.decide(messages)
+
+    def decide(self, messages: list[tuple[Any, ...]]) -> Any:
+        """The verdict on one story and what it yields.
+
+        Args:
+            messages: the story's ``story`` message(s) (the same story delivered twice gives
+                two) and its keys' ``found`` and ``earlier`` answers.
+
+        Yields:
+            The story (first of its cluster, or a copy in ``publish`` mode), a
+            ``DuplicateLink`` (``link``) or a ``duplicate`` discard (``drop``); tagged
+            ``SIGNATURES`` for a first story; tagged ``SIGHTINGS`` unless ``drop``. Nothing
+            for a late correction of a story already decided.
+        """
+        stories = [m for m in messages if m[0] == "story"]
+        if not stories:
+            return  # a late correction for a story already decided
+        _, first_bytes, claim_bytes, _ = stories[0]
+        first = pickle.loads(first_bytes)
+        held = [
+            (key, Claim.decode(raw))
+            for kind, key, raw in (m for m in messages if m[0] in ("found", "earlier"))
+            if raw is not None
+        ]
+        verdict = pick_verdict(Claim.decode(claim_bytes), held, self._params)
+        yield from self._emit(first, verdict.cluster_id, verdict.duplicate_of)
+        if verdict.duplicate_of is None:  # what a later run must remember of a first story
+            keys = tuple(m[1] for m in messages if m[0] == "found")
+            if keys:
+                yield beam.pvalue.TaggedOutput(SIGNATURES, (keys, claim_bytes))
+        if self._mode != "drop":
+            head = verdict.duplicate_of or first.story_id
+            role = "copy" if verdict.duplicate_of else "head"
+            sighting = (head, (role, first.story.outlet.domain))
+            yield beam.pvalue.TaggedOutput(SIGHTINGS, sighting)
+        for _, again, _, _ in stories[1:]:  # the same story delivered twice at the same time
+            yield from self._emit(pickle.loads(again), verdict.cluster_id, first.story_id)
+
+    def _emit(self, story: TaggedStory, cluster_id: str, duplicate_of: str | None) -> Any:
+        if duplicate_of is None:
+            yield dataclasses.replace(story, cluster_id=cluster_id)
+        elif self._mode == "publish":
+            yield dataclasses.replace(story, cluster_id=cluster_id, duplicate_of=duplicate_of)
+        elif self._mode == "link":
+            link = DuplicateLink(
+                story.story_id,
+                duplicate_of,
+                cluster_id,
+                story_url(story),
+                story.story.outlet.domain,
+            )
+            yield link
+        else:
+            yield beam.pvalue.TaggedOutput(
+                DISCARDED,
+                Discard("dedup", story_url(story), "duplicate", f"duplicate_of={duplicate_of}"),
+            )
+
+
+def key_answers(
+    key: bytes, probes: Iterable[tuple[str, bytes, Any]], ttl_seconds: float
+) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """ClaimPerKey's answers for one key, from all of its probes at once (bounded runs).
+
+    The probes are taken in claim order (time, then story id): each story is told the
+    earliest live claim before its own (``found``, or nothing held), and a story's first
+    probe forwards the story itself (``story``). That is what the stateful step converges
+    to once its corrections (``earlier``) arrive, without a state read per probe; claims
+    remembered from earlier runs (``PRIOR_RUN``) take part but get no answer.
+
+    Args:
+        key: the lookup key.
+        probes: ``(element id, claim bytes, payload)`` from the Fingerprint step.
+        ttl_seconds: a claim older than this (by the later story's time) no longer holds.
+
+    Yields:
+        ``(element id, message)`` pairs for the verdict step.
+    """
+    ordered = sorted(
+        ((Claim.decode(raw), uid, raw, payload) for uid, raw, payload in probes),
+        key=lambda row: row[0].order(),
+    )
+    held: tuple[Claim, bytes] | None = None
+    for claim, uid, raw, payload in ordered:
+        if payload is not None:
+            story, n_keys = payload
+            yield uid, ("story", story, raw, n_keys)
+        if held is not None and claim.seen_at - held[0].seen_at > ttl_seconds:
+            held = None
+        if uid != PRIOR_RUN:
+            yield uid, ("found", key, held[1] if held is not None else None)
+        if held is None:
+            held = (claim, raw)
+
+
+def batch_answers(
+    stories: Iterable[tuple[str, bytes, tuple[bytes, ...], bytes]],
+    prior_claims: Iterable[tuple[bytes, bytes]],
+    ttl_seconds: float,
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Every story's messages for the verdict step, from the whole bounded run at once.
+
+    The probes are regrouped by key in a dict and answered by ``key_answers``, key by key:
+    the same messages the stateful steps converge to, without a Beam element per probe.
+
+    Args:
+        stories: ``(element id, claim bytes, lookup keys, pickled story)`` per story.
+        prior_claims: ``(key, claim bytes)`` remembered from earlier runs.
+        ttl_seconds: a claim older than this (by the later story's time) no longer holds.
+
+    Returns:
+        Each element id's messages (``story`` and one ``found`` per key).
+    """
+    by_key: dict[bytes, list[tuple[str, bytes, Any]]] = {}
+    messages: dict[str, list[tuple[Any, ...]]] = {}
+    for key, claim in prior_claims:
+        by_key.setdefault(key, []).append((PRIOR_RUN, claim, None))
+    for uid, claim, keys, story_bytes in stories:
+        if not keys:  # nothing to look it up by: the first (and only) story of its cluster
+            messages.setdefault(uid, []).append(("story", story_bytes, claim, 0))
+        for n, key in enumerate(keys):
+            payload = (story_bytes, len(keys)) if n == 0 else None
+            by_key.setdefault(key, []).append((uid, claim, payload))
+    for key, probes in by_key.items():
+        for uid, message in key_answers(key, probes, ttl_seconds):
+            messages.setdefault(uid, []).append(message)
+    return messages
