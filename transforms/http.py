@@ -20,47 +20,22 @@ bounded decompression); this module adds what urllib3 leaves to its callers:
 * Politeness: robots.txt for pages (``transforms.robots``), an honest User-Agent, per-host
   in-flight and start-interval limits (``transforms.hostlimits``).
 
-``FetchError.error_type`` values (``retryable`` in brackets):
-
-* ``bad_scheme`` (no): not http or https (file:, ftp:, javascript:, data:, ...).
-* ``bad_url`` (no): no host, or a URL or Location that does not parse.
-* ``blocked_address`` (no): the host resolves to, or connected to, a refused address.
-* ``dns_error`` (yes if the resolver said "try again"): the host does not resolve.
-* ``connection_error`` (yes): refused, reset or closed mid-response; retried.
-* ``timeout`` (yes): connect or read timeout; retried.
-* ``deadline_exceeded`` (yes): the total deadline passed; not retried.
-* ``tls_error`` (no): handshake or certificate failure.
-* ``too_large`` (no): the decompressed body exceeds the cap for its kind.
-* ``bad_content_encoding`` (no): a Content-Encoding we did not ask for, or corrupt data.
-* ``too_many_redirects``, ``redirect_loop`` (no).
-* ``http_<status>`` (yes for 408, 429, 5xx, which are retried first; else no): any final
-  status but 200 (and 304 when validators were sent), e.g. ``http_404``, ``http_503``.
-* ``robots_disallowed`` (no): robots.txt forbids the page.
-* ``robots_unavailable`` (yes): robots.txt answered 429 or 5xx (after retries); RFC 9309
-  says to assume "disallow all" then, so the page is not fetched. A 4xx robots.txt allows
-  all. When robots.txt cannot be fetched at all (timeout, refused, blocked, ...), the
-  page fails with that error type, its message starting "robots.txt:".
-* ``not_html`` (no, pages only): the Content-Type (or, without one, the body) is not
-  HTML or XHTML, e.g. a PDF, an image, a video.
+What an answer becomes, and every ``FetchError.error_type``, is in ``transforms.http_answers``.
 """
 
 from __future__ import annotations
 
 import contextvars
-import email.utils
 import random
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import urllib3
 from urllib3 import exceptions as u3e
 
-from transforms.charset import decode_html
 from transforms.hostlimits import (
     AddressGuard,
     DeadlineWatchdog,
@@ -69,6 +44,20 @@ from transforms.hostlimits import (
     Resolver,
     Watch,
     guarded_pool_manager,
+)
+from transforms.http_answers import (
+    CHUNK,
+    HTML_TYPES,
+    RETRIED_STATUSES,
+    Answer,
+    FetchError,
+    HttpResult,
+    as_fetch_error,
+    check_status,
+    checked_url,
+    looks_like_html,
+    read_capped,
+    result_of,
 )
 from transforms.robots import RobotsCache
 from transforms.urls import host_of
@@ -81,11 +70,7 @@ except metadata.PackageNotFoundError:  # running from a source tree that is not 
 ROBOTS_TOKEN = "newsbeam"
 _MB = 1024 * 1024
 _ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: parse at least 500 KiB, ignore the rest
-_CHUNK = 64 * 1024
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_RETRIED_STATUSES = frozenset({408, 429})
 _RETRIED_TYPES = frozenset({"timeout", "connection_error"})
-_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _ACCEPT = {
     "page": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
     "feed": "application/rss+xml,application/atom+xml,application/xml;q=0.9,"
@@ -129,57 +114,6 @@ class HttpConfig:
             return self.user_agent
         contact = f" (+{self.contact_url})" if self.contact_url else ""
         return f"newsbeam/{__version__}{contact}"
-
-
-class FetchError(Exception):
-    """A refused or failed fetch; ``error_type`` is one of those in the module docstring."""
-
-    def __init__(
-        self,
-        error_type: str,
-        message: str,
-        retryable: bool = False,
-        *,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(f"{error_type}: {message}")
-        self.error_type = error_type
-        self.message = message
-        self.retryable = retryable
-        self.status = status
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class HttpResult:
-    """A successful response: 200 with its body, or 304 Not Modified with an empty body."""
-
-    url: str
-    final_url: str
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    content_type: str = ""  # media type only, lower case, e.g. "text/html"
-    etag: str | None = None
-    last_modified: str | None = None
-
-    @property
-    def not_modified(self) -> bool:
-        """True for a 304 answer to a conditional GET."""
-        return self.status == 304
-
-    def text(self) -> str:
-        """The body as text: charset from the header, then a meta tag, then detection."""
-        return decode_html(self.body, self.headers.get("content-type"))
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes = b""
-    location: str | None = None
 
 
 _CURRENT_WATCH: contextvars.ContextVar[Watch | None] = contextvars.ContextVar(
@@ -248,19 +182,19 @@ class HttpClient:
 
     def _get(self, url: str, kind: str, extra: dict[str, str], cap: int) -> HttpResult:
         budget = [float(self.config.deadline)]  # seconds left, shared by hops and retries
-        current = _checked_url(url)
+        current = checked_url(url)
         seen = {current.split("#")[0]}
         for hop in range(self.config.max_redirects + 1):
             if kind == "page" and self.config.respect_robots:
                 self._check_robots(current)
             answer = self._with_retries(current, kind, extra, cap, budget)
             if answer.location is None:
-                return _result(url, current, answer, extra)
+                return result_of(url, current, answer, extra)
             if hop == self.config.max_redirects:
                 raise FetchError(
                     "too_many_redirects", f"more than {self.config.max_redirects} redirects"
                 )
-            current = _checked_url(urljoin(current, answer.location))
+            current = checked_url(urljoin(current, answer.location))
             if current.split("#")[0] in seen:
                 raise FetchError("redirect_loop", f"redirect back to {current}")
             seen.add(current.split("#")[0])
@@ -286,15 +220,14 @@ class HttpClient:
 
     def _with_retries(
         self, url: str, kind: str, extra: dict[str, str], cap: int, budget: list[float]
-    ) -> _Answer:
+    ) -> Answer:
         attempt = 0
         while True:
             try:
                 return self._exchange(url, kind, extra, cap, budget)
             except FetchError as err:
                 retried = err.error_type in _RETRIED_TYPES or (
-                    err.status is not None
-                    and (err.status in _RETRIED_STATUSES or err.status >= 500)
+                    err.status is not None and (err.status in RETRIED_STATUSES or err.status >= 500)
                 )
                 if not retried:
                     raise
@@ -320,7 +253,7 @@ class HttpClient:
 
     def _exchange(
         self, url: str, kind: str, extra: dict[str, str], cap: int, budget: list[float]
-    ) -> _Answer:
+    ) -> Answer:
         host = host_of(url)
         with self._limiter.slot(host):
             started = time.monotonic()
@@ -338,7 +271,7 @@ class HttpClient:
 
     def _send(
         self, url: str, kind: str, extra: dict[str, str], cap: int, left: float, watch: Watch
-    ) -> _Answer:
+    ) -> Answer:
         headers = {
             "User-Agent": self.config.effective_user_agent,
             "Accept": _ACCEPT[kind],
@@ -360,128 +293,28 @@ class HttpClient:
             if response.status != 200:
                 # A short error or redirect body is read, so the connection can be reused.
                 length = answer_headers.get("content-length", "")
-                if length.isdigit() and int(length) <= _CHUNK:
+                if length.isdigit() and int(length) <= CHUNK:
                     response.drain_conn()
                     complete = True
-                return _check_status(response.status, answer_headers, bool(extra))
+                return check_status(response.status, answer_headers, bool(extra))
             media_type = answer_headers.get("content-type", "").split(";")[0].strip().lower()
-            if kind == "page" and media_type and media_type not in _HTML_TYPES:
+            if kind == "page" and media_type and media_type not in HTML_TYPES:
                 raise FetchError("not_html", f"Content-Type {media_type} is not HTML")
-            body = _read_capped(response, answer_headers, cap, truncate=kind == "robots")
+            body = read_capped(response, answer_headers, cap, truncate=kind == "robots")
             if watch.expired:  # the watchdog's shutdown reads as a clean end of the body
                 raise FetchError("deadline_exceeded", "handled below")
             complete = True
-            if kind == "page" and not media_type and not _looks_like_html(body):
+            if kind == "page" and not media_type and not looks_like_html(body):
                 raise FetchError("not_html", "no Content-Type and the body is not HTML")
-            return _Answer(200, answer_headers, body)
+            return Answer(200, answer_headers, body)
         except (FetchError, GuardError, u3e.HTTPError, OSError) as err:
             if watch.expired:  # whatever broke, the watchdog's shutdown broke it
                 raise FetchError(
                     "deadline_exceeded", f"total deadline of {self.config.deadline}s passed", True
                 ) from None
-            raise _as_fetch_error(err) from None
+            raise as_fetch_error(err) from None
         finally:
             if response is not None:
                 if not complete:
                     response.close()  # unread body: never reuse this connection
                 response.release_conn()
-
-
-def _check_status(status: int, headers: dict[str, str], conditional: bool) -> _Answer:
-    """The answer to a non-200 status: a redirect or a 304, or raise ``http_<status>``."""
-    if status in _REDIRECTS:
-        if not headers.get("location"):
-            raise FetchError(f"http_{status}", f"HTTP {status} without Location", status=status)
-        return _Answer(status, headers, location=headers["location"])
-    if status == 304 and conditional:
-        return _Answer(304, headers)
-    retry_after = _parse_retry_after(headers.get("retry-after"))
-    retryable = status in _RETRIED_STATUSES or status >= 500
-    raise FetchError(
-        f"http_{status}", f"HTTP {status}", retryable, status=status, retry_after=retry_after
-    )
-
-
-def _read_capped(response: Any, headers: dict[str, str], cap: int, *, truncate: bool) -> bytes:
-    """Read the decompressed body, failing (or truncating) as soon as it passes ``cap``."""
-    encoding = headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
-        raise FetchError("bad_content_encoding", f"Content-Encoding {encoding!r} not requested")
-    declared = headers.get("content-length", "")
-    if not truncate and declared.isdigit() and int(declared) > cap:
-        raise FetchError("too_large", f"Content-Length {declared} over the cap of {cap} bytes")
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        chunk = response.read(min(_CHUNK, cap + 1 - size))
-        if not chunk:
-            return b"".join(parts)
-        parts.append(chunk)
-        size += len(chunk)
-        if size > cap:
-            if truncate:
-                return b"".join(parts)[:cap]
-            raise FetchError("too_large", f"body over the cap of {cap} bytes (decompressed)")
-
-
-def _looks_like_html(body: bytes) -> bool:
-    head = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    return any(marker in head for marker in (b"<!doctype html", b"<html", b"<head", b"<body"))
-
-
-def _checked_url(url: str) -> str:
-    try:
-        parts = urlsplit(url.strip())
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as err:
-        raise FetchError("bad_url", f"cannot parse {url!r}: {err}") from err
-    if parts.scheme.lower() not in ("http", "https"):
-        raise FetchError("bad_scheme", f"scheme {parts.scheme!r} refused in {url[:200]!r}")
-    if not parts.hostname:
-        raise FetchError("bad_url", f"no host in {url[:200]!r}")
-    return parts.geturl()
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _as_fetch_error(err: Exception) -> FetchError:
-    if isinstance(err, FetchError):
-        return err
-    if isinstance(err, GuardError):
-        return FetchError(err.error_type, err.message, err.retryable)
-    if isinstance(err, u3e.TimeoutError):
-        return FetchError("timeout", str(err), True)
-    if isinstance(err, u3e.SSLError):
-        return FetchError("tls_error", str(err))
-    if isinstance(err, u3e.DecodeError):
-        return FetchError("bad_content_encoding", str(err))
-    if isinstance(err, u3e.LocationValueError):
-        return FetchError("bad_url", str(err))
-    return FetchError("connection_error", str(err) or type(err).__name__, True)
-
-
-def _result(url: str, final_url: str, answer: _Answer, sent: dict[str, str]) -> HttpResult:
-    headers = answer.headers
-    return HttpResult(
-        url=url,
-        final_url=final_url,
-        status=answer.status,
-        headers=headers,
-        body=answer.body,
-        content_type=headers.get("content-type", "").split(";")[0].strip().lower(),
-        etag=headers.get("etag") or sent.get("If-None-Match"),
-        last_modified=headers.get("last-modified") or sent.get("If-Modified-Since"),
-    )

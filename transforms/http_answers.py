@@ -1,0 +1,206 @@
+"""What a server's answer becomes: an ``HttpResult``, or a ``FetchError`` with its type.
+
+Functions of one answer, holding no client state: the status check, the capped read of the
+body, the HTML sniff, URL and ``Retry-After`` parsing, and the mapping of transport errors to
+error types. ``transforms.http`` (the client) calls them for every answer.
+
+``FetchError.error_type`` values (``retryable`` in brackets):
+
+* ``bad_scheme`` (no): not http or https (file:, ftp:, javascript:, data:, ...).
+* ``bad_url`` (no): no host, or a URL or Location that does not parse.
+* ``blocked_address`` (no): the host resolves to, or connected to, a refused address.
+* ``dns_error`` (yes if the resolver said "try again"): the host does not resolve.
+* ``connection_error`` (yes): refused, reset or closed mid-response; retried.
+* ``timeout`` (yes): connect or read timeout; retried.
+* ``deadline_exceeded`` (yes): the total deadline passed; not retried.
+* ``tls_error`` (no): handshake or certificate failure.
+* ``too_large`` (no): the decompressed body exceeds the cap for its kind.
+* ``bad_content_encoding`` (no): a Content-Encoding we did not ask for, or corrupt data.
+* ``too_many_redirects``, ``redirect_loop`` (no).
+* ``http_<status>`` (yes for 408, 429, 5xx, which are retried first; else no): any final
+  status but 200 (and 304 when validators were sent), e.g. ``http_404``, ``http_503``.
+* ``robots_disallowed`` (no): robots.txt forbids the page.
+* ``robots_unavailable`` (yes): robots.txt answered 429 or 5xx (after retries); RFC 9309
+  says to assume "disallow all" then, so the page is not fetched. A 4xx robots.txt allows
+  all. When robots.txt cannot be fetched at all (timeout, refused, blocked, ...), the
+  page fails with that error type, its message starting "robots.txt:".
+* ``not_html`` (no, pages only): the Content-Type (or, without one, the body) is not
+  HTML or XHTML, e.g. a PDF, an image, a video.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from urllib3 import exceptions as u3e
+
+from transforms.charset import decode_html
+from transforms.hostlimits import GuardError
+
+CHUNK = 64 * 1024  # bytes read at a time; a non-200 body up to this size is drained
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+RETRIED_STATUSES = frozenset({408, 429})  # and every 5xx
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+class FetchError(Exception):
+    """A refused or failed fetch; ``error_type`` is one of those in the module docstring."""
+
+    def __init__(
+        self,
+        error_type: str,
+        message: str,
+        retryable: bool = False,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{error_type}: {message}")
+        self.error_type = error_type
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    """A successful response: 200 with its body, or 304 Not Modified with an empty body."""
+
+    url: str
+    final_url: str
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    content_type: str = ""  # media type only, lower case, e.g. "text/html"
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        """True for a 304 answer to a conditional GET."""
+        return self.status == 304
+
+    def text(self) -> str:
+        """The body as text: charset from the header, then a meta tag, then detection."""
+        return decode_html(self.body, self.headers.get("content-type"))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One exchange's answer before it becomes an ``HttpResult``: 200 with its body, a 304, or
+    a redirect to ``location``."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+    location: str | None = None
+
+
+def check_status(status: int, headers: dict[str, str], conditional: bool) -> Answer:
+    """The answer to a non-200 status: a redirect or a 304, or raise ``http_<status>``."""
+    if status in REDIRECTS:
+        if not headers.get("location"):
+            raise FetchError(f"http_{status}", f"HTTP {status} without Location", status=status)
+        return Answer(status, headers, location=headers["location"])
+    if status == 304 and conditional:
+        return Answer(304, headers)
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    retryable = status in RETRIED_STATUSES or status >= 500
+    raise FetchError(
+        f"http_{status}", f"HTTP {status}", retryable, status=status, retry_after=retry_after
+    )
+
+
+def read_capped(response: Any, headers: dict[str, str], cap: int, *, truncate: bool) -> bytes:
+    """Read the decompressed body, failing (or truncating) as soon as it passes ``cap``."""
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+        raise FetchError("bad_content_encoding", f"Content-Encoding {encoding!r} not requested")
+    declared = headers.get("content-length", "")
+    if not truncate and declared.isdigit() and int(declared) > cap:
+        raise FetchError("too_large", f"Content-Length {declared} over the cap of {cap} bytes")
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        chunk = response.read(min(CHUNK, cap + 1 - size))
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+        size += len(chunk)
+        if size > cap:
+            if truncate:
+                return b"".join(parts)[:cap]
+            raise FetchError("too_large", f"body over the cap of {cap} bytes (decompressed)")
+
+
+def looks_like_html(body: bytes) -> bool:
+    """Whether a body without a Content-Type starts like an HTML document."""
+    head = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return any(marker in head for marker in (b"<!doctype html", b"<html", b"<head", b"<body"))
+
+
+def checked_url(url: str) -> str:
+    """``url`` if it is an absolute http(s) URL with a host, else ``bad_scheme`` or ``bad_url``."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as err:
+        raise FetchError("bad_url", f"cannot parse {url!r}: {err}") from err
+    if parts.scheme.lower() not in ("http", "https"):
+        raise FetchError("bad_scheme", f"scheme {parts.scheme!r} refused in {url[:200]!r}")
+    if not parts.hostname:
+        raise FetchError("bad_url", f"no host in {url[:200]!r}")
+    return parts.geturl()
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delay or HTTP date), or ``None``."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def as_fetch_error(err: Exception) -> FetchError:
+    """The ``FetchError`` for an exception raised while exchanging with a server."""
+    if isinstance(err, FetchError):
+        return err
+    if isinstance(err, GuardError):
+        return FetchError(err.error_type, err.message, err.retryable)
+    if isinstance(err, u3e.TimeoutError):
+        return FetchError("timeout", str(err), True)
+    if isinstance(err, u3e.SSLError):
+        return FetchError("tls_error", str(err))
+    if isinstance(err, u3e.DecodeError):
+        return FetchError("bad_content_encoding", str(err))
+    if isinstance(err, u3e.LocationValueError):
+        return FetchError("bad_url", str(err))
+    return FetchError("connection_error", str(err) or type(err).__name__, True)
+
+
+def result_of(url: str, final_url: str, answer: Answer, sent: dict[str, str]) -> HttpResult:
+    """The ``HttpResult`` of the last hop's answer (validators fall back to those sent)."""
+    headers = answer.headers
+    return HttpResult(
+        url=url,
+        final_url=final_url,
+        status=answer.status,
+        headers=headers,
+        body=answer.body,
+        content_type=headers.get("content-type", "").split(";")[0].strip().lower(),
+        etag=headers.get("etag") or sent.get("If-None-Match"),
+        last_modified=headers.get("last-modified") or sent.get("If-Modified-Since"),
+    )
