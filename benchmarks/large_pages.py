@@ -38,7 +38,7 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
 
 from benchmarks.throughput_report import environment  # noqa: E402
 from transforms.analysis import Analyser, AnalysisSettings, preload  # noqa: E402
-from transforms.feeds import parse_feed  # noqa: E402
+from transforms.feed_parsing import parse_feed  # noqa: E402
 from transforms.minhash import fingerprint  # noqa: E402
 from transforms.records import FeedEntry, FeedSpec, FetchedPage, TaggedStory  # noqa: E402
 

@@ -188,7 +188,7 @@ def profile(feeds_file: Path, every: int) -> dict[str, Any]:
     pool does before its first page: it is start-up, not a per-article cost.
     """
     from transforms.analysis import enrich_article, extract_article, preload
-    from transforms.feeds import parse_feed
+    from transforms.feed_parsing import parse_feed
     from transforms.fetch import fetch_outcome
     from transforms.http import HttpClient, HttpConfig
     from transforms.minhash import Index

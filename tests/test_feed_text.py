@@ -13,7 +13,7 @@ from pipelines.loopback_feeds import FeedItem, atom_feed, rss_feed
 from tests.conftest import WHEN, add_pages, assert_accounting, run_newsbeam
 from tests.test_pipeline_e2e import WIRE_STORY
 from transforms.analysis import extract_article
-from transforms.feeds import feed_text, parse_feed
+from transforms.feed_parsing import feed_text, parse_feed
 from transforms.fetch import FEED_CONTENT_TYPE, page_from_feed
 from transforms.records import Article, FeedSpec
 

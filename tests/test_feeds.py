@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -18,7 +20,8 @@ from pipelines.loopback import LoopbackSite, Request, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
 from tests.conftest import RUNNER_ARGS, WHEN, corpus_path
 from transforms.common import FAILURES, OK
-from transforms.feeds import STATE, ParsedFeed, PollFeeds, parse_feed
+from transforms.feed_parsing import ParsedFeed, parse_feed
+from transforms.feeds import STATE, PollFeeds
 from transforms.fetch import FetchArticles
 from transforms.http import HttpConfig
 from transforms.records import FeedSpec
@@ -32,6 +35,23 @@ RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <description>One</description></item>
 <item><title>Second</title><link>/a/2</link><guid isPermaLink="false">x-2</guid></item>
 </channel></rss>"""
+
+
+def test_feeds_parse_without_beam() -> None:
+    # The benchmarks' profile and the large-pages benchmark parse feeds through this module
+    # alone; Beam's import (~0.7 s) must not come with it.
+    code = (
+        "import sys, transforms.feed_parsing; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'apache_beam'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_rss_entries_carry_feed_metadata_and_keys() -> None:
