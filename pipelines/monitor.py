@@ -145,7 +145,11 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     deduped = polled[OK] | "DedupEntries" >> DedupEntries(config.dedup_ttl, gc_timers=gc)
     unseen = deduped[OK] | "SkipSeenEntries" >> SkipSeenEntries(frozenset(config.seen_before))
     fetched = spread(unseen[OK], "SpreadEntries", config) | "FetchArticles" >> FetchArticles(
-        config.http, config.max_in_flight
+        config.http,
+        config.max_in_flight,
+        # Runners with many worker processes (Dataflow) fetch each host in one place at a
+        # time, so the per-host limits hold for the job; a local run is one process.
+        by_host=not config.local_runner,
     )
     per_page, tagged = analyse(fetched[OK], config)
     clustered = spread(tagged[OK], "SpreadStories", config) | "ClusterStories" >> ClusterStories(

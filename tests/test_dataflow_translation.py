@@ -123,6 +123,16 @@ def test_step_names_match_the_golden_file_or_a_documented_rename(translated: Any
     assert not problems, "\n".join(problems)
 
 
+def test_on_dataflow_each_host_is_fetched_by_a_stateful_step(translated: Any) -> None:
+    # Keyed by host, a host's fetches run in one place at a time on Dataflow, so the per-host
+    # limits hold for the job and not once per worker process (tests/test_fetch.py shows why).
+    _, proto = translated
+    stateful = dg.step_names(proto).stateful
+    assert [s for s in stateful if s.startswith("FetchArticles/")] == [
+        "FetchArticles/FetchPerHost/ParDo(_FetchPerHostFn)"
+    ]
+
+
 def test_golden_file_has_every_variant_and_nothing_more() -> None:
     assert set(dg.load_golden()) == set(dg.VARIANTS), f"regenerate with `{dg.REGENERATE}`"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
@@ -13,7 +14,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import FixedWindows, TimestampedValue
 
-from pipelines.loopback import LoopbackSite, Response
+from pipelines.loopback import LoopbackSite, Request, Response
 from tests.conftest import RUNNER_ARGS
 from transforms.common import DISCARDED, FAILURES, FETCHED, OK, PROGRESS
 from transforms.fetch import FetchArticles, HostScheduler, fetch_outcome
@@ -147,7 +148,8 @@ def test_scheduler_drain_returns_every_result() -> None:
 # --- the Beam stage ---------------------------------------------------------------------
 
 
-def test_fetch_articles_pipeline(site: LoopbackSite) -> None:
+@pytest.mark.parametrize("by_host", [False, True], ids=["per-process", "by-host"])
+def test_fetch_articles_pipeline(site: LoopbackSite, by_host: bool) -> None:
     hosts = [site.add_host(name) for name in ("ledger", "courier")]
     good = [f"{base}/story/{i}" for base in hosts for i in range(6)]
     for name in ("ledger", "courier"):
@@ -163,7 +165,7 @@ def test_fetch_articles_pipeline(site: LoopbackSite) -> None:
         outputs = (
             p
             | beam.Create([entry(link) for link in links])
-            | FetchArticles(config(per_host_in_flight=2), max_in_flight=4)
+            | FetchArticles(config(per_host_in_flight=2), max_in_flight=4, by_host=by_host)
         )
         assert_that(
             outputs[OK] | "Pages" >> beam.Map(lambda page: (page.url, page.html)),
@@ -182,6 +184,54 @@ def test_fetch_articles_pipeline(site: LoopbackSite) -> None:
             label="CheckDiscarded",
         )
     assert PROGRESS.count(FETCHED) == fetched_before + len(good)  # the progress line's count
+
+
+class PeakConcurrency:
+    """A route that answers a page and records the most requests it held at once.
+
+    Each request waits up to ``wait_s`` for a second one to arrive (the server answering late,
+    as a busy one does), so that two requests sent at about the same time are seen together.
+    """
+
+    def __init__(self, wait_s: float) -> None:
+        self._wait_s = wait_s
+        self._held = 0
+        self.peak = 0
+        self._changed = threading.Condition()
+
+    def __call__(self, request: Request) -> Response:
+        with self._changed:
+            self._held += 1
+            self.peak = max(self.peak, self._held)
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self._held >= 2, timeout=self._wait_s)
+            self._held -= 1
+        return Response(body=PAGE.encode("utf-8"))
+
+
+@pytest.mark.parametrize(("by_host", "peak"), [(False, 2), (True, 1)])
+def test_keyed_by_host_the_per_host_limit_holds_across_worker_processes(
+    site: LoopbackSite, by_host: bool, peak: int
+) -> None:
+    # Two worker processes, one request in flight per host allowed. Each process has its own
+    # HTTP client, so per process the limit holds and together they send two at once; keyed by
+    # host (as on Dataflow), all of a host's fetches run in one place and never overlap.
+    base = site.add_host("ledger")
+    route = PeakConcurrency(wait_s=0.3)
+    site.set_fallback("ledger", route)
+    links = [f"{base}/story/{i}" for i in range(8)]
+    options = PipelineOptions(
+        ["--runner=FnApiRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    )
+    with TestPipeline(options=options) as p:
+        outputs = (
+            p
+            | beam.Create([entry(link) for link in links])
+            | beam.Reshuffle()  # spread the entries over both workers
+            | FetchArticles(config(per_host_in_flight=1), max_in_flight=8, by_host=by_host)
+        )
+        assert_that(outputs[OK] | beam.Map(lambda page: page.url), equal_to(links))
+    assert route.peak == peak
 
 
 def test_fetch_articles_keeps_each_entrys_timestamp_and_window(site: LoopbackSite) -> None:

@@ -20,6 +20,11 @@ How the concurrency works, and what it costs:
 * ``HostScheduler`` starts queued entries from the host with the fewest running (ties
   round-robin), never more than ``per_host_in_flight`` per host, so a feed's 100
   consecutive entries of one outlet do not occupy every thread while other outlets wait.
+* With ``by_host`` (runners with many worker processes, such as Dataflow) the entries are
+  keyed by host and fetched in a stateful step: Beam processes one key's elements in one
+  place at a time, so all of a host's fetches go through one scheduler and one client, and
+  ``per_host_in_flight`` holds for the whole job instead of once per process. A host's
+  entries then wait for each other; other hosts' run alongside.
 * Results are emitted as ``WindowedValue``s carrying the entry's own timestamp and
   window, so windowing downstream is unaffected by when a fetch completed.
 * Costs: results leave in completion order, not input order; memory holds up to
@@ -42,6 +47,8 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import apache_beam as beam
+from apache_beam.coders import BooleanCoder
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
 from transforms import http_clients
 from transforms.common import (
@@ -252,7 +259,7 @@ class ThreadedHttpFn(beam.DoFn):
             self._client = None
 
 
-class _FetchArticlesFn(ThreadedHttpFn):
+class _FetchFn(ThreadedHttpFn):
     """Thin adapter: queue entries on a ``HostScheduler`` running ``fetch_outcome``."""
 
     thread_name_prefix = "newsbeam-fetch"
@@ -272,12 +279,8 @@ class _FetchArticlesFn(ThreadedHttpFn):
             per_host=self._config.per_host_in_flight,
         )
 
-    def process(
-        self,
-        entry: FeedEntry,
-        timestamp: Any = beam.DoFn.TimestampParam,
-        window: Any = beam.DoFn.WindowParam,
-    ) -> Iterator[Any]:
+    def _take(self, entry: FeedEntry, timestamp: Any, window: Any) -> Iterator[Any]:
+        """Queue ``entry``; yield what has completed meanwhile (waiting while too many are held)."""
         assert self._scheduler is not None
         if entry.content is not None:  # the feed carries the full text: nothing to fetch
             counter(PAGES_FROM_FEED).inc()
@@ -292,6 +295,42 @@ class _FetchArticlesFn(ThreadedHttpFn):
     def finish_bundle(self) -> Iterator[Any]:
         assert self._scheduler is not None
         yield from _outputs(self._scheduler.drain())
+
+
+class _FetchArticlesFn(_FetchFn):
+    """Fetches ``FeedEntry`` elements; the per-host limits hold per process."""
+
+    def process(
+        self,
+        entry: FeedEntry,
+        timestamp: Any = beam.DoFn.TimestampParam,
+        window: Any = beam.DoFn.WindowParam,
+    ) -> Iterator[Any]:
+        yield from self._take(entry, timestamp, window)
+
+
+# The per-host step's state, declared and never used: a step with state is one Beam runs key
+# by key, each key's elements in one place at a time. Keyed by host, every fetch of a host in
+# the whole job then goes through one scheduler, and ``per_host_in_flight`` holds job-wide.
+_ONE_HOST_AT_A_TIME = ReadModifyWriteStateSpec("one_host_at_a_time", BooleanCoder())
+_ONE_HOST_AT_A_TIME_PARAM = beam.DoFn.StateParam(_ONE_HOST_AT_A_TIME)
+
+
+class _FetchPerHostFn(_FetchFn):
+    """Fetches ``(host, entry)`` pairs in a stateful step: the limits hold job-wide (above)."""
+
+    def process(
+        self,
+        element: tuple[str, FeedEntry],
+        timestamp: Any = beam.DoFn.TimestampParam,
+        window: Any = beam.DoFn.WindowParam,
+        _state: Any = _ONE_HOST_AT_A_TIME_PARAM,
+    ) -> Iterator[Any]:
+        yield from self._take(element[1], timestamp, window)
+
+
+def _keyed_by_host(entry: FeedEntry) -> tuple[str, FeedEntry]:
+    return host_of(entry.link), entry
 
 
 def _outputs(done: Any) -> Iterator[Any]:
@@ -310,16 +349,31 @@ class FetchArticles(beam.PTransform):
         max_in_flight: requests in flight per DoFn instance (threads in its pool).
         max_buffered: entries a DoFn instance may hold (queued or in flight) before
             ``process()`` waits for fetches to finish.
+        by_host: key the entries by host and fetch in a stateful step, so that one host's
+            fetches all run in one place at a time and the per-host limits hold for the whole
+            job, not per worker process. For runners with many processes (Dataflow); a local
+            run is one process, where the limits already hold for the run.
     """
 
-    def __init__(self, config: HttpConfig, max_in_flight: int = 32, max_buffered: int = 4096):
+    def __init__(
+        self,
+        config: HttpConfig,
+        max_in_flight: int = 32,
+        max_buffered: int = 4096,
+        *,
+        by_host: bool = False,
+    ) -> None:
         super().__init__()
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
         self._config = config
         self._max_in_flight = max_in_flight
         self._max_buffered = max(max_buffered, max_in_flight)
+        self._by_host = by_host
 
     def expand(self, entries: beam.PCollection) -> Any:
-        fn = _FetchArticlesFn(self._config, self._max_in_flight, self._max_buffered)
-        return with_stage_outputs(entries, fn, "Fetch")
+        args = (self._config, self._max_in_flight, self._max_buffered)
+        if not self._by_host:
+            return with_stage_outputs(entries, _FetchArticlesFn(*args), "Fetch")
+        keyed = entries | "KeyByHost" >> beam.Map(_keyed_by_host).with_output_types(tuple[str, Any])
+        return with_stage_outputs(keyed, _FetchPerHostFn(*args), "FetchPerHost")
