@@ -16,10 +16,12 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import ahocorasick
 
 FIELDS = ("title", "lede", "body")
+_START, _END = attrgetter("start"), attrgetter("end")
 
 # The lede is the start of the text holding at least LEDE_MIN_CHARS of prose lines, cut at
 # LEDE_MAX_CHARS; prose lines are those of at least _PROSE_LINE characters that are not only
@@ -177,7 +179,8 @@ class Matcher:
                     word_starts = [m.start() for m in _WORD.finditer(text)]
                 word = max(0, bisect_right(word_starts, start) - 1)
                 hits.append(Hit(field_name, start, stop, word, word + extra_words, pat))
-        hits.sort(key=lambda h: (h.start, -h.end))
+        hits.sort(key=_END, reverse=True)  # two stable sorts: by start, longest first
+        hits.sort(key=_START)
         return hits
 
 
