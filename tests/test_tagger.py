@@ -308,6 +308,25 @@ def test_seed_story(tagger: Tagger) -> None:
     assert_evidence_exact(result, title, text)
 
 
+def test_hits_come_by_start_and_the_longest_first_at_the_same_start() -> None:
+    from transforms.tagger.matcher import Matcher, Pattern
+
+    matcher = Matcher(
+        tuple(
+            Pattern(text, "entity", text)
+            for text in ("government", "Chinese", "Chinese government", "Chinese government app")
+        )
+    )
+    hits = matcher.find("body", "The Chinese government app and the government.")
+    assert [(h.start, h.pattern.text) for h in hits] == [
+        (4, "Chinese government app"),
+        (4, "Chinese government"),
+        (4, "Chinese"),
+        (12, "government"),
+        (35, "government"),
+    ]
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_covering_gives_what_comparing_with_every_hit_gives(seed: int) -> None:
     import random
