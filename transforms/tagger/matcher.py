@@ -178,7 +178,9 @@ class Matcher:
                 if word_starts is None:
                     word_starts = [m.start() for m in _WORD.finditer(text)]
                 word = max(0, bisect_right(word_starts, start) - 1)
-                hits.append(Hit(field_name, start, stop, word, word + extra_words, pat))
+                # one-word patterns (most) share the word's int: a page can hold 10^6 hits
+                last = word + extra_words if extra_words else word
+                hits.append(Hit(field_name, start, stop, word, last, pat))
         hits.sort(key=_END, reverse=True)  # two stable sorts: by start, longest first
         hits.sort(key=_START)
         return hits
