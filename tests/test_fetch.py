@@ -234,7 +234,10 @@ def test_keyed_by_host_the_per_host_limit_holds_across_worker_processes(
     assert route.peak == peak
 
 
-def test_fetch_articles_keeps_each_entrys_timestamp_and_window(site: LoopbackSite) -> None:
+@pytest.mark.parametrize("by_host", [False, True], ids=["per-process", "by-host"])
+def test_fetch_articles_keeps_each_entrys_timestamp_and_window(
+    site: LoopbackSite, by_host: bool
+) -> None:
     base = site.add_host("news")
     site.set_fallback("news", Response(body=PAGE.encode("utf-8")))
     stamped = [(f"{base}/a{i}", 1000.0 + 61 * i) for i in range(8)]  # one window each
@@ -248,7 +251,7 @@ def test_fetch_articles_keeps_each_entrys_timestamp_and_window(site: LoopbackSit
             p
             | beam.Create([TimestampedValue(entry(link), ts) for link, ts in stamped])
             | beam.WindowInto(FixedWindows(60))
-            | FetchArticles(config(), max_in_flight=8)
+            | FetchArticles(config(), max_in_flight=8, by_host=by_host)
         )
         assert_that(
             pages[OK] | beam.Map(with_time),
