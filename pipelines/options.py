@@ -134,8 +134,9 @@ def add_newsbeam_arguments(parser: Any) -> None:
         type=int,
         default=2,
         help=(
-            "Requests in flight to one host at once from one process, feed polls included, "
-            "1 to 4 (default: 2)."
+            "Requests in flight to one host at once, 1 to 4 (default: 2). Counted per "
+            "process, feed polls included; on Dataflow, article fetches are counted for the "
+            "whole job (each host is fetched in one place at a time)."
         ),
     )
     _flag(
