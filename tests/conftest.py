@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,6 +96,15 @@ def assert_accounting(out: RunOutput) -> None:
     assert len(out.discards) == sum(s["discarded"].values())
     entry_failures = [d for d in out.dead_letters if d["counts_entry"]]
     assert len(entry_failures) == sum(s["failed"].values())
+
+
+def fresh_python_prints(code: str) -> str:
+    """What ``code`` prints in a new Python process started in the repository (imports there
+    start from nothing, unlike in the test process)."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
 
 
 def article_html(title: str, text: str, url: str, *, author: str = "Staff Reporter") -> bytes:

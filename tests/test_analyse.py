@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 
 import pytest
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
+from tests.conftest import fresh_python_prints
 from transforms.analyse import _PAGES_PER_TASK, AnalysePages, _AnalysePagesFn, results_of
 from transforms.analysis import Analyser, AnalysisSettings, enrich_article, extract_article
 from transforms.outlets import OutletCatalogue
@@ -166,11 +164,4 @@ def test_the_fork_server_loads_the_workers_code_without_beam_and_freezes_it() ->
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'apache_beam'), "
         "gc.get_freeze_count() > 10000)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=Path(__file__).resolve().parent.parent,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert done.stdout.strip() == "[] True"
+    assert fresh_python_prints(code) == "[] True"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -18,7 +16,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.loopback import LoopbackSite, Request, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
-from tests.conftest import RUNNER_ARGS, WHEN, corpus_path
+from tests.conftest import RUNNER_ARGS, WHEN, corpus_path, fresh_python_prints
 from transforms.common import FAILURES, OK
 from transforms.feed_parsing import ParsedFeed, parse_feed
 from transforms.feeds import STATE, PollFeeds
@@ -44,14 +42,7 @@ def test_feeds_parse_without_beam() -> None:
         "import sys, transforms.feed_parsing; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'apache_beam'))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=Path(__file__).resolve().parent.parent,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert done.stdout.strip() == "[]"
+    assert fresh_python_prints(code) == "[]"
 
 
 def test_rss_entries_carry_feed_metadata_and_keys() -> None:
