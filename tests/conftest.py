@@ -7,7 +7,7 @@ import json
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -18,6 +18,7 @@ import pytest
 
 from pipelines.loopback import LoopbackSite, Response
 from pipelines.loopback_feeds import FeedItem
+from transforms.tagger import fields
 
 pytest_plugins = ["tests.emulator"]
 
@@ -96,6 +97,35 @@ def assert_accounting(out: RunOutput) -> None:
     assert len(out.discards) == sum(s["discarded"].values())
     entry_failures = [d for d in out.dead_letters if d["counts_entry"]]
     assert len(entry_failures) == sum(s["failed"].values())
+
+
+def evidence_problems(title: str, text: str, tags: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Each way the tags' evidence (their JSON, as published) fails to point at the story.
+
+    Read as a consumer would, from the story alone: a title snippet is ``title[start:end]``,
+    a lede or body snippet ``text[start:end]`` (lede first, body after it), and the snippet is
+    the term that matched, up to case (a ``term*`` prefix: the snippet starts with it).
+    """
+    lede_end = len(fields(title, text)["lede"])
+    problems = []
+    for tag in tags:
+        if not tag["evidence"]:
+            problems.append(f"{tag['facet']}:{tag['value']} has no evidence")
+        for ev in tag["evidence"]:
+            source = title if ev["field"] == "title" else text
+            snippet, term = ev["snippet"], ev["term"].lower()
+            where = f"{tag['value']} {ev}"
+            if source[ev["start"] : ev["end"]] != snippet:
+                problems.append(f"{where}: the story has {source[ev['start'] : ev['end']]!r}")
+            in_body = ev["start"] >= lede_end
+            if ev["field"] != "title" and (ev["field"] == "body") != in_body:
+                problems.append(f"{where}: not in its field (the lede ends at {lede_end})")
+            if not (
+                snippet.lower() == term
+                or (term.endswith("*") and snippet.lower().startswith(term[:-1]))
+            ):
+                problems.append(f"{where}: the snippet is not the term")
+    return problems
 
 
 def fresh_python_prints(code: str) -> str:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import evidence_problems
 from transforms.records import TagResult
-from transforms.tagger import Tagger, TaxonomyError, fields
+from transforms.tagger import Tagger, TaxonomyError
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
@@ -19,11 +20,7 @@ def tagger() -> Tagger:
 
 
 def assert_evidence_exact(result: TagResult, title: str, text: str) -> None:
-    parts = fields(title, text)
-    for tag in result.tags:
-        assert tag.evidence, tag
-        for ev in tag.evidence:
-            assert parts[ev.field][ev.start : ev.end] == ev.snippet, (tag.value, ev)
+    assert evidence_problems(title, text, [tag.to_json() for tag in result.tags]) == []
 
 
 TIKTOK_TITLE = "US lawmakers vote to force ByteDance to sell TikTok or face a ban"
@@ -387,3 +384,24 @@ def test_context_lookup_gives_what_scanning_every_context_hit_gives(seed: int) -
             for k in keys
         )
         assert looked_up == scanned
+
+
+def test_body_evidence_points_into_the_text(tagger: Tagger) -> None:
+    # A lede of over 300 characters of prose, then a body with the story's terms: the body's
+    # evidence counts from the start of the text, as the published story's reader needs.
+    lede = (
+        "Lawmakers met on Tuesday to discuss the annual budget, a long session that covered "
+        "schools, roads, hospitals and the pensions of public servants across the country. "
+        "The debate ran late into the evening, and several amendments were left for later.\n\n"
+        "Members of the finance committee said the numbers would be revised next month.\n\n"
+    )
+    body = (
+        "Separately, the government banned TikTok, citing Beijing's access to user data. "
+        "TikTok said the ban was unfair; Beijing called it an attack on Chinese companies. "
+        "The TikTok ban takes effect next week. "
+    ) * 2  # a body mention weighs 1, and a platform needs a weight of 5 (taxonomy.yaml)
+    result = tagger.tag("Budget session runs late", lede + body)
+    assert "tiktok" in result.platforms
+    evidence = [ev for tag in result.tags for ev in tag.evidence]
+    assert any(ev.field == "body" and ev.start > len(lede) for ev in evidence), evidence
+    assert_evidence_exact(result, "Budget session runs late", lede + body)

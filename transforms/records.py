@@ -23,7 +23,7 @@ from typing import Any
 
 # Version of the published story JSON (README documents the schema). Bump it
 # whenever a field is added, removed or changes meaning.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # State Media Monitor typology codes that mean the state controls the outlet.
 STATE_MEDIA_CODES = frozenset({"SC", "CaPu", "CaPr"})
@@ -148,7 +148,9 @@ class Story:
 
 @dataclass(frozen=True)
 class Evidence:
-    """Where a tag was found: ``text_of(field)[start:end] == snippet``, exactly."""
+    """Where a tag was found, exactly: ``title[start:end] == snippet`` for the title,
+    ``text[start:end] == snippet`` for the lede and the body (the lede is the start of the
+    text, the body the rest; see ``transforms.tagger.matcher.fields``)."""
 
     field: str  # "title", "lede" or "body"
     start: int

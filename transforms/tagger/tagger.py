@@ -311,6 +311,10 @@ class _Covering:
 
 
 def _evidence(hits: list[Hit], parts: dict[str, str], limit: int) -> tuple[Evidence, ...]:
+    """Up to ``limit`` distinct hits as Evidence, in story order, with offsets into what the
+    story's reader has: the title for title hits, the whole text for lede and body hits (a
+    hit's offsets count from the start of its field; the body starts where the lede ends)."""
+    shift = {"title": 0, "lede": 0, "body": len(parts["lede"])}
     seen: set[tuple[str, int, int]] = set()
     out: list[Evidence] = []
     for h in sorted(hits, key=lambda h: (_FIELD_ORDER[h.field], h.start)):
@@ -319,7 +323,9 @@ def _evidence(hits: list[Hit], parts: dict[str, str], limit: int) -> tuple[Evide
             continue
         seen.add(key)
         term = h.pattern.text + ("*" if h.pattern.prefix else "")
-        out.append(Evidence(h.field, h.start, h.end, parts[h.field][h.start : h.end], term))
+        snippet = parts[h.field][h.start : h.end]
+        start = h.start + shift[h.field]
+        out.append(Evidence(h.field, start, start + len(snippet), snippet, term))
         if len(out) >= limit:
             break
     return tuple(out)
