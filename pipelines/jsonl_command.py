@@ -3,7 +3,10 @@
 Each reads stories from ``--input`` (or stdin), one JSON object a line, checks each line
 (``parse_story``), and writes one JSON object a line to ``--output`` (or stdout). Bad input
 (a missing file, a line that is not a story, text that is not UTF-8) is a one-line error on
-stderr and exit code 2 (``run_jsonl``).
+stderr and exit code 2 (``run_jsonl``). An ``--output`` file appears only when the whole
+input was read: it is written beside its final path and renamed into place, so a bad line
+leaves no half-written file (and an existing one untouched), and ``--output`` may name the
+``--input`` file itself.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -63,6 +68,40 @@ def open_text(path: str | None, mode: str) -> Any:
     return open(fd, mode, encoding="utf-8", closefd=False)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def replaced_on_success(path: str | None) -> Iterator[Any]:
+    """A text stream for ``path`` that becomes ``path`` only if the block ends without error.
+
+    The stream is a temporary file in ``path``'s directory, renamed over ``path`` at the end
+    (an atomic replace), or removed if the block raises. None or ``-`` is stdout, written as
+    it goes (``open_text``).
+    """
+    if path is None or path == "-":
+        with open_text(path, "w") as stream:
+            yield stream
+        return
+    directory, name = os.path.split(os.path.abspath(path))
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=directory)
+    except OSError as exc:  # name the file asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, path) from None
+    try:
+        os.chmod(fd, 0o666 & ~_umask())  # what open(path, "w") would have given
+        with open(fd, "w", encoding="utf-8") as stream:
+            yield stream
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
 def run_jsonl(
     command: str,
     input_path: str | None,
@@ -82,7 +121,7 @@ def run_jsonl(
     """
     where = input_path or "stdin"
     try:
-        with open_text(input_path, "r") as src, open_text(output_path, "w") as dst:
+        with open_text(input_path, "r") as src, replaced_on_success(output_path) as dst:
             for obj in convert(src):
                 dst.write(json.dumps(obj, ensure_ascii=False) + "\n")
     except InputError as exc:

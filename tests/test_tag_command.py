@@ -84,6 +84,41 @@ def test_missing_input_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "nope.jsonl" in err and "No such file" in err
 
 
+def test_output_may_name_the_input_file(tmp_path: Path) -> None:
+    path = tmp_path / "stories.jsonl"
+    path.write_text(json.dumps(STORY) + "\n" + json.dumps(OTHER) + "\n", encoding="utf-8")
+    args = argparse.Namespace(input=str(path), output=str(path), taxonomy=None)
+    assert tag_command.run(args) == 0
+    out = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [(o["id"], o["relevant"]) for o in out] == [("s1", True), ("s2", False)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stories.jsonl"]  # nothing left over
+
+
+def test_bad_line_leaves_the_output_file_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(json.dumps(STORY) + "\n{not json\n", encoding="utf-8")
+    dst.write_text("yesterday's tags\n", encoding="utf-8")
+    args = argparse.Namespace(input=str(src), output=str(dst), taxonomy=None)
+    assert tag_command.run(args) == 2
+    assert "line 2: bad JSON" in capsys.readouterr().err
+    assert dst.read_text(encoding="utf-8") == "yesterday's tags\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
+
+
+def test_output_in_a_missing_directory_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(OTHER) + "\n", encoding="utf-8")
+    missing = tmp_path / "no" / "out.jsonl"
+    args = argparse.Namespace(input=str(src), output=str(missing), taxonomy=None)
+    assert tag_command.run(args) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "No such file" in err and "partial" not in err
+
+
 def test_bad_taxonomy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "tax.yaml"
     bad.write_text("rules:\n  - name: r\n    match: 'a OR'\n", encoding="utf-8")
