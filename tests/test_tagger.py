@@ -252,6 +252,9 @@ rules:
         ("settings:\n  threshold: 3\n", "settings.threshold"),
         ("platforms: [1, 2\n", "not valid YAML"),
         ("colours: {}\n", "unknown top-level key"),
+        ("rules:\n  - name: r\n    match: 'NOT football'\n", "rule 'r': can fire on words"),
+        ("rules:\n  - name: r\n    match: 'x OR NOT y'\n", "leaves its tag without evidence"),
+        ("rules:\n  - name: r\n    match: 'title:body:x'\n", "without that field at position 6"),
     ],
 )
 def test_invalid_taxonomy_names_file_and_entry(tmp_path: Path, content: str, expected: str) -> None:

@@ -16,6 +16,7 @@ from transforms.tagger.rules import (
     Scope,
     Term,
     evaluate,
+    needs_evidence,
     parse,
     walk,
 )
@@ -66,6 +67,9 @@ def test_parentheses_phrases_scopes_refs_and_prefixes() -> None:
         ("a OR )", 5, "unexpected ')'"),
         ("ba*n", 0, "'*' only at the end"),
         ("a AND {platform", 6, "unterminated '{'"),
+        ("a) OR b", 1, "unmatched ')'"),
+        ("title:body:a", 6, "'body:' inside a scope without that field"),
+        ("head:(a OR body:b)", 11, "'body:' inside a scope without that field"),
     ],
 )
 def test_syntax_errors_carry_the_position(rule: str, position: int, message: str) -> None:
@@ -73,6 +77,24 @@ def test_syntax_errors_carry_the_position(rule: str, position: int, message: str
         parse(rule)
     assert info.value.position == position
     assert message in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("rule", "needs"),
+    [
+        ("a", True),
+        ("a AND NOT b", True),
+        ("NOT b AND (a OR {platform})", True),
+        ("head:title:a", True),
+        ("a NEAR/3 b", True),
+        ("NOT a", False),
+        ("title:NOT a", False),
+        ("a OR NOT b", False),
+        ("NOT a AND NOT b", False),
+    ],
+)
+def test_needs_evidence(rule: str, needs: bool) -> None:
+    assert needs_evidence(parse(rule)) is needs
 
 
 def test_lowercase_operators_are_plain_words() -> None:

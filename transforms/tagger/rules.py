@@ -162,6 +162,8 @@ def parse(rule: str) -> Node:
     node = parser.parse_or()
     if parser.i < len(parser.toks):
         tok = parser.toks[parser.i]
+        if tok.kind == "rparen":
+            raise RuleSyntaxError("unmatched ')'", tok.pos)
         raise RuleSyntaxError(f"unexpected {tok.text!r} (missing AND/OR?)", tok.pos)
     return node
 
@@ -171,6 +173,7 @@ class _Parser:
         self.toks = toks
         self.i = 0
         self.length = length
+        self.scope = ALL_FIELDS  # the fields the scopes around the current token allow
 
     def _peek(self) -> _Tok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -212,7 +215,14 @@ class _Parser:
         if tok.kind == "op" and tok.text == "NOT":
             return Not(self.parse_unary())
         if tok.kind == "scope":
-            return Scope(SCOPES[tok.text[:-1]], self.parse_unary())
+            outer, fields = self.scope, SCOPES[tok.text[:-1]]
+            if not outer & fields:
+                raise RuleSyntaxError(f"{tok.text!r} inside a scope without that field", tok.pos)
+            self.scope = outer & fields
+            try:
+                return Scope(fields, self.parse_unary())
+            finally:
+                self.scope = outer
         if tok.kind == "lparen":
             node = self.parse_or()
             close = self._peek()
@@ -239,6 +249,23 @@ def _term(text: str, pos: int) -> Term:
     if not core or "*" in core:
         raise RuleSyntaxError(f"bad term {text!r} ('*' only at the end of a word)", pos)
     return Term(" ".join(core.lower().split()), prefix)
+
+
+def needs_evidence(node: Node) -> bool:
+    """Whether the rule can only fire on words of the story (and so always has evidence).
+
+    ``NOT x`` fires on what is absent; ``a OR NOT b`` can fire on nothing found. A rule of
+    the taxonomy must not: its tag would have no evidence to show.
+    """
+    if isinstance(node, Not):
+        return False
+    if isinstance(node, Scope):
+        return needs_evidence(node.child)
+    if isinstance(node, And):
+        return any(needs_evidence(child) for child in node.children)
+    if isinstance(node, Or):
+        return all(needs_evidence(child) for child in node.children)
+    return True  # a term, a reference, NEAR (both sides are found words)
 
 
 def walk(node: Node) -> Iterator[Node]:

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from transforms.tagger.rules import Node, Ref, RuleSyntaxError, parse, walk
+from transforms.tagger.rules import Node, Ref, RuleSyntaxError, needs_evidence, parse, walk
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "taxonomy.yaml"
 
@@ -314,6 +314,11 @@ def _rule(spec: Any, i: int, where: str, known: dict[str, set[str]]) -> Rule | N
         node = parse(text)
     except RuleSyntaxError as exc:
         raise TaxonomyError(f"{here}: {exc.message} at position {exc.position}") from None
+    if not needs_evidence(node):
+        raise TaxonomyError(
+            f"{here}: can fire on words that are absent alone (NOT ...), which leaves its tag"
+            " without evidence: give it something it must find, e.g. 'x AND NOT y'"
+        )
     for sub in walk(node):
         if isinstance(sub, Ref):
             if sub.facet not in known:
