@@ -71,9 +71,26 @@ def test_tags_carry_facet_names_and_rule_tags(tagger: Tagger) -> None:
         ("Meta-analysis of sleep studies", "A meta review of 40 trials.", "meta"),
         ("Signal boost for rural radio", "The Signal was weak in the valley.", "signal"),
         ("Telegram from the front, 1916", "A Telegram arrived for the family.", "telegram"),
-        ("Camera zoom tips", "Zoom in on the subject and focus.", "zoom"),
+        ("Zoom in: camera tips", "Zoom in on the subject and focus.", "zoom"),
         ("Malcolm X biography reviewed", "X marks the spot in the old map.", "x_twitter"),
-        ("Line judges at Wimbledon", "The Line was called out.", "other"),
+        ("BOTTOM LINE: a week at Wimbledon", "The LINE judge called it out.", "other"),
+        # a context word elsewhere in the lede does not make a headline's word the company
+        (
+            "Apple exporters reel as China bans US fruit",
+            "Growers said the ban would hurt the company town of Wenatchee, where apples grow.",
+            "apple",
+        ),
+        (
+            "Signal of détente? Russia lifts ban on US fruit",
+            "Moscow lifted its ban on apples; officials said in messaging to farmers that "
+            "more would follow.",
+            "signal",
+        ),
+        (
+            "BOTTOM LINE: Russia bans imports",
+            "Russia banned imports of Japanese cars, hitting users of the port of Vladivostok.",
+            "other",
+        ),
     ],
 )
 def test_ambiguous_names_need_company_context(
@@ -103,12 +120,41 @@ def test_ambiguous_names_need_company_context(
         ),
         ("Zoom under scrutiny", "Zoom video calls were routed through servers.", "zoom"),
         ("X fined in Brazil", "Elon Musk's platform X refused to suspend accounts.", "x_twitter"),
+        (
+            "LINE removes accounts in Thailand",
+            "LINE, the messaging app most Thais use, said it had removed the accounts.",
+            "other",
+        ),
+        (
+            "Irish regulator fines Meta €1.2bn over US data transfers",
+            "The Irish Data Protection Commission fined Meta a record 1.2 billion euros.",
+            "meta",
+        ),
+        (  # the headline's name, named again in the text, with a context word in the lede
+            "Meta fined in Ireland",
+            "The Irish regulator fined the company 1.2 billion euros. Meta will appeal.",
+            "meta",
+        ),
     ],
 )
 def test_ambiguous_names_in_company_context(
     tagger: Tagger, title: str, text: str, present: str
 ) -> None:
     assert present in tagger.tag(title, text).platforms
+
+
+def test_congress_is_the_us_one_only_with_its_own_words(tagger: Tagger) -> None:
+    india = tagger.tag(
+        "Congress accuses Modi government of forcing X to block farmers' accounts",
+        "India's opposition Congress party said the government ordered X to withhold accounts "
+        "of protesting farmers.",
+    )
+    assert india.state_actors == ("india",)
+    us = tagger.tag(
+        "Congress passes TikTok bill",
+        "Congress voted to force ByteDance to sell TikTok, and the Senate followed.",
+    )
+    assert "united_states" in us.state_actors
 
 
 def test_case_sensitive_acronyms(tagger: Tagger) -> None:

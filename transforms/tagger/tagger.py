@@ -5,7 +5,8 @@ Consumes a compiled :class:`~transforms.tagger.taxonomy.Taxonomy`; for each stor
 1. splits the story into title, lede and body (:func:`~transforms.tagger.matcher.fields`);
 2. finds every alias, context word and rule term in one Aho-Corasick pass per field;
 3. keeps ambiguous aliases ("X", "Apple", "Signal", ...) only near a context word or when
-   the same entity is also named unambiguously, and drops a hit inside a longer hit of the
+   the same entity is also named unambiguously (a title's also when the text confirms it:
+   ``Tagger._counted``), and drops a hit inside a longer hit of the
    same facet ("China" inside "the Chinese government") and a controversy term inside a
    longer name ("national security" inside "National Security Agency");
 4. reports the salient values of each facet: those whose mentions weigh at least
@@ -188,10 +189,7 @@ class Tagger:
         context = _Context(context_hits)
         for ent_id, hits in entity_hits.items():
             entity = self._entities[ent_id]
-            plain = [h for h in hits if not _is_ambiguous(h)]
-            for hit in hits:
-                if plain or not _is_ambiguous(hit) or self._in_context(hit, entity, context):
-                    by_facet[entity.facet].append((hit, entity))
+            by_facet[entity.facet].extend((h, entity) for h in self._counted(hits, entity, context))
         names = _Covering(
             h for facet, pairs in by_facet.items() if facet != "controversy" for h, _ in pairs
         )
@@ -210,11 +208,31 @@ class Tagger:
                 out[(facet, entity.value)].append(hit)
         return out
 
+    def _counted(self, hits: list[Hit], entity: Entity, context: _Context) -> list[Hit]:
+        """The mentions of ``entity`` that count, in order.
+
+        All of them when one is unambiguous. Else those with a context word near, and a
+        title's read with the text: they count when the text names the entity in context, or
+        names it again with a context word somewhere in the lede. (A context word anywhere in
+        the lede alone made "Apple exporters reel..." over a "company town" about Apple.)
+        """
+        if not all(_is_ambiguous(h) for h in hits):
+            return hits
+        near = [self._in_context(h, entity, context) for h in hits]
+        in_text = any(ok and h.field != "title" for h, ok in zip(hits, near, strict=True))
+        again = any(h.field != "title" for h in hits) and any(
+            context.anywhere(key, "lede") for key in self._context_keys[entity.id]
+        )
+        title_counts = in_text or again
+        return [
+            h
+            for h, ok in zip(hits, near, strict=True)
+            if ok or (title_counts and h.field == "title")
+        ]
+
     def _in_context(self, hit: Hit, entity: Entity, context: _Context) -> bool:
         return any(
             context.near(key, hit.field, hit.word, entity.window)
-            # a title is read with its lede
-            or (hit.field == "title" and context.anywhere(key, "lede"))
             for key in self._context_keys[entity.id]
         )
 

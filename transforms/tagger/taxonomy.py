@@ -68,9 +68,10 @@ class Entity:
 
     ``aliases`` match case-insensitively, ``exact`` case-sensitively, and ``ambiguous``
     (case-sensitively) only within ``window`` words of a ``context`` word or when the entity
-    is also named by an unambiguous alias in the same story. ``names`` match like aliases but
-    are weak: a value named only by them is reported only in a story with a controversy
-    (a country's name alone does not make its government part of the story).
+    is also named by an unambiguous alias in the same story (in a title, also when the text
+    names it in context, or names it again with a context word in its lede). ``names``
+    match like aliases but are weak: a value named only by them is reported only in a story
+    with a controversy (a country's name alone does not make its government part of the story).
     """
 
     id: str
