@@ -196,6 +196,50 @@ def test_lock_has_what_beam_needs_to_build_the_worker_package() -> None:
         assert req.specifier.contains(pins[req.name]), f"{req.name}=={pins[req.name]}"
 
 
+# --- deploy/README.md ----------------------------------------------------------------------
+
+
+def _template_parameters(command: str) -> dict[str, str]:
+    """name -> value of every ``--parameters a=b,c=d`` in one shell command."""
+    pairs = re.findall(r"--parameters[ =](\S+)", command)
+    return dict(kv.split("=", 1) for arg in pairs for kv in arg.split(","))
+
+
+def test_readme_update_passes_every_parameter_of_the_first_launch() -> None:
+    text = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    blocks = [re.sub(r"\\\n", " ", b) for b in re.findall(r"```sh\n(.*?)```", text, re.S)]
+    runs = [b for b in blocks if "gcloud dataflow flex-template run" in b]
+    launches = [b for b in runs if "--update" not in b]
+    updates = [b for b in runs if "--update" in b]
+    assert len(launches) == 1 and len(updates) == 1, "steps 4 and 6: one command each"
+    launched = _template_parameters(launches[0])
+    assert {"topic", "dead_letter_topic"} <= set(launched)
+    # An update builds its graph from its own parameters: one left out drops its steps.
+    assert _template_parameters(updates[0]) == launched
+
+
+def test_make_deploy_update_passes_the_parameters_of_make_deploy() -> None:
+    if not shutil.which("make"):
+        pytest.skip("make is not installed")
+    env = {**os.environ, "PROJECT": "p", "REGION": "r", "BUCKET": "b", "REPOSITORY": "repo"}
+    env["FEEDS"] = "gs://b/feeds.yaml"
+    commands = {}
+    for update in ("", "1"):
+        out = subprocess.run(
+            ["make", "-n", "deploy"],
+            cwd=REPO,
+            env={**env, "UPDATE": update},
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 0, out.stderr
+        commands[update] = re.sub(r"\\\n", " ", out.stdout)
+    assert "--update" in commands["1"] and "--update" not in commands[""]
+    launched = _template_parameters(commands[""])
+    assert {"topic", "dead_letter_topic"} <= set(launched)
+    assert _template_parameters(commands["1"]) == launched
+
+
 # --- metadata.json ------------------------------------------------------------------------
 
 
