@@ -218,6 +218,21 @@ def test_readme_update_passes_every_parameter_of_the_first_launch() -> None:
     assert _template_parameters(updates[0]) == launched
 
 
+def test_readme_reads_the_beam_version_from_pyproject() -> None:
+    text = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    literal = re.findall(r"BEAM_VERSION=[0-9][^\s,]*", text)
+    assert not literal, f"deploy/README.md writes the Beam version itself: {literal}"
+    (line,) = re.findall(r"^export BEAM_VERSION=.*$", text, re.M)
+    out = subprocess.run(
+        ["sh", "-c", f'{line}; printf %s "$BEAM_VERSION"'],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout == _beam_version()
+
+
 def test_make_deploy_update_passes_the_parameters_of_make_deploy() -> None:
     if not shutil.which("make"):
         pytest.skip("make is not installed")
