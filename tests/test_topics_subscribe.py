@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 import pytest
 
@@ -121,8 +122,46 @@ def _publish_to_new_subscription(messages: list[tuple[bytes, dict[str, str]]]) -
     return f"projects/{PROJECT}/subscriptions/{sub}"
 
 
+@pytest.fixture
+def pulled_ack_ids(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ack ids of the messages every SubscriberClient pulls during the test, in order.
+
+    ``pull`` is wrapped, not replaced: the command under test pulls from the emulator as
+    usual; the test learns which deliveries it got, to ask the emulator about them later.
+    """
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    ack_ids: list[str] = []
+    pull = pubsub_v1.SubscriberClient.pull
+
+    def recording_pull(self: Any, *args: Any, **kwargs: Any) -> Any:
+        response = pull(self, *args, **kwargs)
+        ack_ids.extend(m.ack_id for m in response.received_messages)
+        return response
+
+    monkeypatch.setattr(pubsub_v1.SubscriberClient, "pull", recording_pull)
+    return ack_ids
+
+
+def _unacknowledged_after_nack(subscription: str, ack_ids: list[str]) -> list[Any]:
+    """Nack these deliveries (ack deadline 0), then pull: what comes back was never acked.
+
+    A delivery pulled but not acknowledged is invisible until its ack deadline (10 s or
+    more), so pulling at once proves nothing; nacking it makes it deliverable again at once,
+    while the nack of an acknowledged delivery changes nothing.
+    """
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    with pubsub_v1.SubscriberClient() as subscriber:
+        subscriber.modify_ack_deadline(
+            request={"subscription": subscription, "ack_ids": ack_ids, "ack_deadline_seconds": 0},
+            timeout=20,
+        )
+    return pull_all(subscription, expected=0)
+
+
 def test_subscribe_prints_a_readable_block_per_story_and_acknowledges(
-    pubsub_emulator: str, capsys: pytest.CaptureFixture[str]
+    pubsub_emulator: str, capsys: pytest.CaptureFixture[str], pulled_ack_ids: list[str]
 ) -> None:
     sub = _publish_to_new_subscription([story_message(TIKTOK_CN), story_message(META_CN)])
     args = _subscribe_args("--subscription", sub, "--max-messages", "2", "--timeout", "60")
@@ -136,7 +175,29 @@ def test_subscribe_prints_a_readable_block_per_story_and_acknowledges(
     assert "controversies: ban_or_restriction" in tiktok
     assert TIKTOK_CN.to_json()["url"] in tiktok
     assert any(META_CN.to_json()["url"] in b and "country unknown" in b for b in blocks)
-    assert pull_all(sub, expected=0) == []  # both were acknowledged
+    delivered = list(pulled_ack_ids)
+    assert len(delivered) == 2
+    assert _unacknowledged_after_nack(sub, delivered) == []  # both were acknowledged
+
+
+def test_the_acknowledgement_check_sees_messages_left_unacknowledged(
+    pubsub_emulator: str,
+    capsys: pytest.CaptureFixture[str],
+    pulled_ack_ids: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check above fails for a subscribe that does not acknowledge (here: made so)."""
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(pubsub_v1.SubscriberClient, "acknowledge", lambda *a, **k: None)
+    sub = _publish_to_new_subscription([story_message(TIKTOK_CN), story_message(META_CN)])
+    args = _subscribe_args("--subscription", sub, "--max-messages", "2", "--timeout", "60")
+    assert subscribe_command.run(args) == 0
+    capsys.readouterr()
+    delivered = list(pulled_ack_ids)
+    assert len(delivered) == 2
+    monkeypatch.undo()  # pull_all acknowledges what comes back, for real
+    assert len(_unacknowledged_after_nack(sub, delivered)) == 2
 
 
 def test_subscribe_json_prints_one_story_json_per_line(
