@@ -9,6 +9,10 @@ Consumes a pipeline result's metrics (counters in the ``newsbeam`` namespace, se
 
 and printed for people by ``render()``. ``balanced`` is the accounting invariant:
 every entry was published, discarded with a reason, or failed.
+
+A summary rebuilt from the output files (``summary_from_files``: a streaming run stopped by
+a signal) counts what the files hold; feed polls are in no file, so ``feeds.polled``,
+``feeds.not_modified`` and ``feeds.pages_from_feed`` are ``null`` there (not counted).
 """
 
 from __future__ import annotations
@@ -32,10 +36,16 @@ from transforms.common import (
     METRICS_NAMESPACE,
     PAGES_FROM_FEED,
     PUBLISHED,
+    PUBLISHED_LINKS,
     TAG_FACETS,
 )
 
 _TOP_TAGS = 10
+
+# The outlet split's counters (``count_published`` in ``transforms.sinks`` increments them):
+# ``outlet_country:<CC or unknown>`` and ``outlet_state:<code or none>``.
+OUTLET_COUNTRY_PREFIX = "outlet_country:"
+OUTLET_STATE_PREFIX = "outlet_state:"
 
 
 @dataclass
@@ -47,9 +57,10 @@ class RunSummary:
     discarded: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
     feed_failures: dict[str, int] = field(default_factory=dict)
-    feeds_polled: int = 0
-    feeds_not_modified: int = 0
-    pages_from_feed: int = 0  # entries not fetched: the feed carried the full text
+    # None: not counted (a summary read from the output files, which hold no feed polls)
+    feeds_polled: int | None = 0
+    feeds_not_modified: int | None = 0
+    pages_from_feed: int | None = 0  # entries not fetched: the feed carried the full text
     tags: dict[str, int] = field(default_factory=dict)
     outlet_countries: dict[str, int] = field(default_factory=dict)
     outlet_state_affiliations: dict[str, int] = field(default_factory=dict)
@@ -101,13 +112,7 @@ class RunSummary:
             else []
         )
         lines += [
-            f"feeds: {self.feeds_polled} polled, {self.feeds_not_modified} not modified, "
-            f"{sum(self.feed_failures.values())} failed"
-            + (
-                f", {self.pages_from_feed} entries taken from the feed's own full text"
-                if self.pages_from_feed
-                else ""
-            ),
+            self._feeds_line(),
             f"entries: {self.entries}  published: {self.published}  "
             f"discarded: {sum(self.discarded.values())}  failed: {sum(self.failed.values())}"
             + ("" if self.balanced else "  (UNBALANCED: some entries are unaccounted for)"),
@@ -128,6 +133,17 @@ class RunSummary:
         for name, paths in self.outputs.items():
             lines.append(f"{name}: " + ", ".join(paths))
         return "\n".join(lines)
+
+    def _feeds_line(self) -> str:
+        failed = f"{sum(self.feed_failures.values())} failed"
+        if self.feeds_polled is None or self.feeds_not_modified is None:
+            return f"feeds: polls not counted (summary read from the output files), {failed}"
+        line = (
+            f"feeds: {self.feeds_polled} polled, {self.feeds_not_modified} not modified, {failed}"
+        )
+        if self.pages_from_feed:
+            line += f", {self.pages_from_feed} entries taken from the feed's own full text"
+        return line
 
 
 def _by_count(counts: dict[str, int]) -> dict[str, int]:
@@ -152,8 +168,8 @@ def summary_from_counters(counters: dict[str, int], output_dir: str | None = Non
         (FAILED_PREFIX, summary.failed),
         (FEED_FAILED_PREFIX, summary.feed_failures),
         ("tag:", summary.tags),
-        ("outlet_country:", summary.outlet_countries),
-        ("outlet_state:", summary.outlet_state_affiliations),
+        (OUTLET_COUNTRY_PREFIX, summary.outlet_countries),
+        (OUTLET_STATE_PREFIX, summary.outlet_state_affiliations),
     )
     for name, value in counters.items():
         for prefix, target in prefixed:
@@ -191,7 +207,17 @@ def summary_from_files(output_dir: str) -> RunSummary:
     """The summary of a run that was stopped, from the files its sinks wrote so far.
 
     Every published, discarded or failed entry is a line in one of the output files,
-    so these counts are exact for what reached a sink; ``entries`` is their sum.
+    so these counts are exact for what reached a sink; ``entries`` is their sum. Each
+    published line is counted as ``count_published`` counts it in a running pipeline
+    (``_published_counters``), so the tags and the outlet split match a finished run's.
+    Feed polls are in no file: ``feeds_polled``, ``feeds_not_modified`` and
+    ``pages_from_feed`` are ``None`` (not counted).
+
+    Args:
+        output_dir: The run's output directory.
+
+    Returns:
+        The summary, with ``stopped_early`` set.
     """
     counters: dict[str, int] = {}
 
@@ -209,10 +235,8 @@ def summary_from_files(output_dir: str) -> RunSummary:
         return found
 
     for story in rows("stories*.jsonl"):
-        bump(PUBLISHED)
-        for tag in story.get("tags", []):
-            if tag["facet"] in TAG_FACETS:
-                bump(f"tag:{tag['facet']}:{tag['value']}")
+        for name in _published_counters(story):
+            bump(name)
     for discard in rows("discarded*.jsonl"):
         bump(f"{DISCARDED_PREFIX}{discard['reason']}")
     for failure in rows("dead_letters*.jsonl"):
@@ -224,5 +248,33 @@ def summary_from_files(output_dir: str) -> RunSummary:
         if k == PUBLISHED or k.startswith((DISCARDED_PREFIX, FAILED_PREFIX))
     )
     summary = summary_from_counters(counters, output_dir)
+    summary.feeds_polled = summary.feeds_not_modified = summary.pages_from_feed = None
     summary.stopped_early = True
     return summary
+
+
+def _published_counters(record: dict[str, Any]) -> list[str]:
+    """The counters a published line of ``stories*.jsonl`` stands for.
+
+    The same names ``count_published`` (``transforms.sinks``) increments for the record
+    while the pipeline runs: ``published``, and for a story (not a ``duplicate_link``)
+    ``tag:<facet>:<value>`` per summary facet and its outlet's country and affiliation.
+
+    Args:
+        record: One JSON line of ``stories*.jsonl``.
+
+    Returns:
+        Counter names, each to be incremented once.
+    """
+    if record.get("record_type") == "duplicate_link":
+        return [PUBLISHED, PUBLISHED_LINKS]
+    names = [PUBLISHED]
+    names += [
+        f"tag:{tag['facet']}:{tag['value']}"
+        for tag in record.get("tags", [])
+        if tag["facet"] in TAG_FACETS
+    ]
+    outlet = record.get("outlet") or {}
+    names.append(f"{OUTLET_COUNTRY_PREFIX}{outlet.get('country') or 'unknown'}")
+    names.append(f"{OUTLET_STATE_PREFIX}{outlet.get('state_affiliation') or 'none'}")
+    return names

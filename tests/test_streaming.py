@@ -121,3 +121,7 @@ def test_sigterm_stops_a_streaming_run_with_a_summary(site: LoopbackSite, tmp_pa
     assert summary["published"] == 1
     assert summary["discarded"] == {"not_relevant": 1}
     assert summary["entries"] == 2
+    # The outlet split is counted from the stories in the files; feed polls are in no file.
+    assert sum(summary["outlets"]["country"].values()) == summary["published"]
+    assert summary["feeds"]["polled"] is None and summary["feeds"]["not_modified"] is None
+    assert "by outlet country: " in stdout and "polls not counted" in stdout
