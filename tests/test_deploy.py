@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
 from packaging.requirements import Requirement
 
 from deploy.main import TemplateArgumentError, template_argv
-from pipelines.options import add_newsbeam_arguments
+from pipelines.config import UsageError, config_from_options
+from pipelines.options import add_newsbeam_arguments, parse_duration
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -323,6 +325,47 @@ def test_topic_and_path_regexes_accept_and_refuse_the_right_values() -> None:
             (regex,) = by_name[name]["regexes"]
             assert all(re.fullmatch(regex, v) for v in good), f"{name} refuses {good}"
             assert not any(re.fullmatch(regex, v) for v in bad), f"{name} accepts one of {bad}"
+
+
+# Numbers every numeric parameter is tried with, by flag type: the regex must accept exactly
+# those the CLI accepts. ("01" is left out: the CLI reads it as 1, which a ^[1-9] regex
+# refuses; a template stricter about spelling than the CLI is harmless.)
+NUMBER_SAMPLES = {
+    int: ["0", "00", "1", "32"],
+    float: ["0", "0.0", "0.5", "1", "30"],
+    parse_duration: ["0", "0.0", "0s", "0.0m", "0.5", "1", "90s", "1.5h", "7d"],
+}
+
+
+def _cli_accepts(name: str, value: str, tmp_path: Path) -> bool:
+    """Whether ``newsbeam run`` (as the template launcher runs it) takes --name=value."""
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://example.org/feed.xml\n", encoding="utf-8")
+    argv = ["--feeds", str(feeds), "--output", str(tmp_path / "out"), "--streaming"]
+    try:
+        config_from_options(PipelineOptions([*argv, f"--{name}={value}"]))
+    except (UsageError, ValueError, SystemExit):  # SystemExit: argparse refused the type
+        return False
+    return True
+
+
+def test_numeric_parameter_regexes_refuse_what_the_cli_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    actions = _newsbeam_actions()
+    checked, disagree = [], []
+    for param in _metadata()["parameters"]:
+        samples = NUMBER_SAMPLES.get(actions[param["name"]].type)
+        if samples is None:
+            continue
+        checked.append(param["name"])
+        for value in samples:
+            regex_accepts = all(re.fullmatch(r, value) for r in param["regexes"])
+            if regex_accepts != _cli_accepts(param["name"], value, tmp_path):
+                disagree.append(f"{param['name']}={value}: regex accepts it: {regex_accepts}")
+    capsys.readouterr()  # argparse's usage messages
+    assert {"max_in_flight", "per_host_in_flight", "fetch_timeout", "duration"} <= set(checked)
+    assert not disagree, "metadata.json and the CLI disagree: " + "; ".join(disagree)
 
 
 def test_only_the_feed_list_and_output_are_required() -> None:
