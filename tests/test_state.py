@@ -36,15 +36,24 @@ def test_first_run_has_no_state(tmp_path: Path) -> None:
 def test_commit_merges_feeds_and_seen_and_skips_retryable(tmp_path: Path) -> None:
     state = tmp_path / "state"
     feed = FeedState("http://a.example/rss", etag='"v1"', body_sha256="abc")
-    pending(state, "feeds-00000-of-00001", [feed_state_line(feed)])
+    # b's feed lists an entry to retry: its validators (old and new) are not remembered, so
+    # the next run fetches and parses it even if it is unchanged.
+    retried = FeedState("http://b.example/rss", etag='"v2"', body_sha256="def")
+    state.mkdir()
+    (state / "feeds.json").write_text(json.dumps([vars(FeedState(retried.feed_url, '"v1"'))]))
+    pending(state, "feeds-00000-of-00001", [feed_state_line(feed), feed_state_line(retried)])
     ok = FeedEntry(feed_url=feed.feed_url, link="http://a.example/1", key="http://a.example/1")
-    retry = FeedEntry(feed_url=feed.feed_url, link="http://a.example/2", key="k2")
-    pending(state, "seen-00000-of-00001", [seen_line(ok), seen_line(retry)])
+    done = FeedEntry(feed_url=retried.feed_url, link="http://b.example/1", key="k1")
+    retry = FeedEntry(feed_url=retried.feed_url, link="http://b.example/2", key="k2")
+    pending(state, "seen-00000-of-00001", [seen_line(e) for e in (ok, done, retry)])
 
-    commit_run_state(str(state), {}, {"http://a.example/2"}, 7 * DAY, now=1000 * DAY)
+    commit_run_state(str(state), {}, {"http://b.example/2"}, 7 * DAY, now=1000 * DAY)
 
     assert load_feed_states(str(state)) == {feed.feed_url: feed}
-    assert load_seen(str(state), 7 * DAY, now=1000 * DAY) == {"http://a.example/1": 1000 * DAY}
+    assert load_seen(str(state), 7 * DAY, now=1000 * DAY) == {
+        "http://a.example/1": 1000 * DAY,
+        "k1": 1000 * DAY,
+    }
     assert not (state / PENDING_DIR).exists()
 
 

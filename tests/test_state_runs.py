@@ -8,7 +8,7 @@ import pytest
 
 from pipelines.loopback import LoopbackSite, Response
 from pipelines.loopback_feeds import rss_feed
-from tests.conftest import add_pages, assert_accounting, run_newsbeam
+from tests.conftest import add_pages, article_html, assert_accounting, run_newsbeam
 from tests.test_pipeline_e2e import OFF_TOPIC, WIRE_STORY, seed_story
 
 pytestmark = pytest.mark.pipeline
@@ -105,3 +105,60 @@ def test_a_copy_published_tomorrow_is_recognised_from_the_state_dir(
     (discard,) = second.discards
     assert discard["key"] == copy[0].link
     assert discard["detail"] == f"duplicate_of={first.stories[0]['story_id']}"
+
+
+def one_story_feed(site: LoopbackSite, tmp_path: Path, page: Response) -> tuple[Path, str]:
+    """A feed (no validators: its body hash tells) of one story whose page answers ``page``."""
+    base = site.add_host("news")
+    title, _ = seed_story()
+    (item,) = add_pages(site, "news", [("/story", title, None)])
+    site.route("news", "/story", page)
+    site.route("news", "/rss", Response(body=rss_feed("news", base, [item]), content_type=RSS))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/rss\n")
+    return feeds, item.link
+
+
+def test_an_entry_that_failed_retryably_is_retried_on_an_unchanged_feed(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    # Retry-After over the client's cap: a 503 dead-lettered as retryable without waiting.
+    down = Response(503, headers={"Retry-After": "3600"})
+    feeds, link = one_story_feed(site, tmp_path, down)
+    output = tmp_path / "out"
+
+    first = run_newsbeam(feeds, output, "--no-robots")
+    title, text = seed_story()
+    site.route("news", "/story", Response(body=article_html(title, text, link)))
+    second = run_newsbeam(feeds, output, "--no-robots")
+    third = run_newsbeam(feeds, output, "--no-robots")
+
+    assert_accounting(first)
+    assert first.summary["failed"] == {"fetch/http_503": 1}
+    assert_accounting(second)
+    assert second.summary["entries"] == 1
+    assert second.summary["feeds"]["not_modified"] == 0
+    assert [s["url"] for s in second.stories] == [link]
+    assert_accounting(third)  # handled now: the unchanged feed is not modified again
+    assert third.summary["entries"] == 0
+    assert third.summary["feeds"]["not_modified"] == 1
+    assert len(site.requests_for("news", "/story")) == 2
+
+
+def test_an_entry_that_failed_for_good_is_not_retried_on_an_unchanged_feed(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    feeds, link = one_story_feed(site, tmp_path, Response(404))
+    output = tmp_path / "out"
+
+    first = run_newsbeam(feeds, output, "--no-robots")
+    title, text = seed_story()
+    site.route("news", "/story", Response(body=article_html(title, text, link)))
+    second = run_newsbeam(feeds, output, "--no-robots")
+
+    assert_accounting(first)
+    assert first.summary["failed"] == {"fetch/http_404": 1}
+    assert_accounting(second)
+    assert second.summary["entries"] == 0
+    assert second.summary["feeds"]["not_modified"] == 1
+    assert len(site.requests_for("news", "/story")) == 1

@@ -6,9 +6,11 @@ A one-shot (batch) run ends, so it keeps them in files instead, so that running
 nothing twice:
 
 * ``feeds.json``: per feed, the ETag, Last-Modified and body hash of its last poll;
-* ``seen.jsonl``: the key and link of every entry that went past DedupEntries, with
-  the time it was first seen; entries older than the TTL are forgotten on load, and
-  entries that failed with a retryable error are not recorded (the next run retries);
+* ``seen.jsonl``: the key of every entry that went past SkipSeenEntries, with the time it
+  was first seen; entries older than the TTL are forgotten on load, and entries that failed
+  with a retryable error are not recorded (the next run retries): their feeds are not
+  recorded in ``feeds.json`` either, so that the next run fetches and parses those feeds in
+  full even if they are unchanged (the entries handled already are then skipped as seen);
 * ``signatures.jsonl``: the near-duplicate claims (lookup key, claim) of every story a run
   published first, so that a later run recognises a copy of yesterday's story; claims
   older than the TTL are forgotten.
@@ -144,7 +146,9 @@ def commit_run_state(
     Args:
         state_dir: the state directory.
         seen_before: what ``load_seen`` returned at the start of the run.
-        retry_links: links of entries that failed with a retryable error (not remembered).
+        retry_links: links of entries that failed with a retryable error: neither they nor
+            their feeds' validators and body hashes are remembered, so the next run
+            fetches those feeds unconditionally and retries them.
         ttl_seconds: how long a seen entry is remembered.
         now: the current time (seconds since the epoch), for tests.
     """
@@ -157,6 +161,8 @@ def commit_run_state(
     for row in _read_pending(state_dir, PENDING_SEEN):
         if row["link"] not in retry_links:
             seen.setdefault(row["key"], now)
+        else:  # an unchanged feed would be "not modified" next time: forget it
+            feeds.pop(row.get("feed_url", ""), None)
     signatures = dict(load_signatures(state_dir, ttl_seconds, now))
     for row in _read_pending(state_dir, PENDING_SIGNATURES):
         key, claim = signature_from_json(row)
@@ -185,7 +191,8 @@ def feed_state_line(state: FeedState) -> str:
 
 
 def seen_line(entry: FeedEntry) -> str:
-    return json.dumps({"key": entry.key, "link": entry.link})
+    """One pending ``seen`` line: the entry's key, link and feed (read by commit_run_state)."""
+    return json.dumps({"key": entry.key, "link": entry.link, "feed_url": entry.feed_url})
 
 
 class _SkipSeenEntriesFn(beam.DoFn):
