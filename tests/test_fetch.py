@@ -186,6 +186,31 @@ def test_fetch_articles_pipeline(site: LoopbackSite, by_host: bool) -> None:
     assert PROGRESS.count(FETCHED) == fetched_before + len(good)  # the progress line's count
 
 
+@pytest.mark.parametrize("by_host", [False, True], ids=["per-process", "by-host"])
+def test_links_that_do_not_parse_are_bad_url_failures(site: LoopbackSite, by_host: bool) -> None:
+    base = site.add_host("ledger")
+    site.route("ledger", "/story", Response(body=PAGE.encode("utf-8")))
+    bad = ["http://[::1/x", "http://[1:2:3]/a"]  # urlsplit raises ValueError on both
+
+    with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
+        outputs = (
+            p
+            | beam.Create([entry(link) for link in [base + "/story", *bad]])
+            | FetchArticles(config(), max_in_flight=4, by_host=by_host)
+        )
+        assert_that(
+            outputs[OK] | "Pages" >> beam.Map(lambda page: page.url),
+            equal_to([base + "/story"]),
+            label="CheckOk",
+        )
+        assert_that(
+            outputs[FAILURES]
+            | "Failures" >> beam.Map(lambda f: (f.key, f.error_type, f.retryable)),
+            equal_to([(link, "bad_url", False) for link in bad]),
+            label="CheckFailures",
+        )
+
+
 class PeakConcurrency:
     """A route that answers a page and records the most requests it held at once.
 

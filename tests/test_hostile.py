@@ -14,6 +14,7 @@ import functools
 import gzip
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -24,8 +25,9 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.loopback import LoopbackSite, Request, Response, Route
+from pipelines.loopback_feeds import FeedItem, rss_feed
 from pipelines.loopback_hostile import connection_reset, drip, endless_body, redirect
-from tests.conftest import RUNNER_ARGS
+from tests.conftest import RUNNER_ARGS, WHEN, article_html, assert_accounting, run_newsbeam
 from transforms.common import DISCARDED, FAILURES, OK
 from transforms.fetch import FetchArticles
 from transforms.http import FetchError, HttpClient, HttpConfig
@@ -197,3 +199,41 @@ def test_hostile_cases_and_good_articles_in_one_run(
         )
     assert max(body_reads) <= CAP + 1
     assert all(r.path != "/latest/meta-data/" for r in site.requests)
+
+
+BAD_IPV6 = ("http://[::1/x", "http://[1:2:3]/a")  # an unclosed bracket; not an IPv6 address
+
+
+def test_bad_ipv6_feed_urls_and_links_end_counted_not_in_a_crash(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    """Feed URLs and article links that do not parse end as counted dead letters.
+
+    feedparser blanks a ``<link>`` it cannot resolve (the entry has no link left); a URL-shaped
+    GUID standing in for the link reaches the fetch stage as it is.
+    """
+    wire = site.add_host("wire")
+    good = [f"{wire}/story/{i}" for i in range(2)]
+    items = []
+    for i, link in enumerate(good):
+        title, text = f"Wire story {i}", "\n".join(f"{FRENCH} ({i}, {n})" for n in range(4))
+        site.route("wire", f"/story/{i}", Response(body=article_html(title, text, link)))
+        items.append(FeedItem(title, link, link, "", WHEN))
+    items.append(FeedItem("Bad link", BAD_IPV6[0], BAD_IPV6[0], "", WHEN))
+    items += [FeedItem(f"Bad GUID {url}", "", url, "", WHEN) for url in BAD_IPV6]
+    rss = rss_feed("Wire", wire, items)
+    site.route("wire", "/rss", Response(body=rss, content_type="application/rss+xml"))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"http://[1:2:3]/feed\n{wire}/rss\nhttp://[::1/feed\n")
+
+    out = run_newsbeam(feeds, tmp_path / "out", "--no-robots", "--all-stories")
+
+    assert_accounting(out)
+    s = out.summary
+    assert (s["entries"], s["published"], s["discarded"]) == (5, 2, {})
+    assert sorted(story["url"] for story in out.stories) == good
+    assert s["failed"] == {"fetch/bad_url": 2, "poll/entry_without_link": 1}
+    assert s["feeds"]["failed"] == {"poll/bad_url": 2}
+    bad = {d["url"]: d for d in out.dead_letters if d["error_type"] == "bad_url"}
+    assert set(bad) == {*BAD_IPV6, "http://[1:2:3]/feed", "http://[::1/feed"}
+    assert all(d["message"].startswith("cannot parse") and not d["retryable"] for d in bad.values())

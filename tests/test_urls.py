@@ -11,6 +11,8 @@ from transforms.urls import (
     choose_key_basis,
     entry_key,
     entry_keys,
+    host_of,
+    is_amp_or_mobile_variant,
     resolve_canonical,
 )
 
@@ -121,3 +123,35 @@ def test_repeated_links_fall_back_to_link_and_title() -> None:
     assert first != second
     assert first.startswith("https://a.example/live#title:")
     assert entry_keys(list(reversed(rows))) == [second, first]
+
+
+# URLs urlsplit refuses with ValueError: an unclosed bracket, a bracketed host that is not IPv6.
+UNPARSEABLE = ["http://[::1/x", "http://[1:2:3]/a", "https://[example.com]/"]
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("HTTP://Example.COM:8080/a", "example.com"),
+        ("http://[::1]/x", "::1"),
+        ("http:///feed", ""),
+        ("not a url", ""),
+        *[(url, "") for url in UNPARSEABLE],
+    ],
+)
+def test_host_of_never_raises(url: str, host: str) -> None:
+    assert host_of(url) == host
+
+
+@pytest.mark.parametrize("url", UNPARSEABLE)
+def test_unparseable_urls_never_raise(url: str) -> None:
+    assert canonicalize_url(url) == url
+    assert not is_amp_or_mobile_variant(url)
+    assert amp_mobile_variant_of("https://m.example.com/a", url) is None
+    assert resolve_canonical("https://m.example.com/a", url, None) == "https://m.example.com/a"
+    assert resolve_canonical(url, "https://example.com/a", None) == url
+    assert entry_key(url, url, "t", guid_usable=True) == f"guid::{url}"
+    assert entry_keys([(url, url, "t"), ("https://example.com/b", "g2", "u")]) == [
+        f"guid::{url}",
+        "guid:example.com:g2",
+    ]

@@ -72,8 +72,20 @@ _PSL: PublicSuffixList | None = None
 
 
 def host_of(url: str) -> str:
-    """The lower-cased host name of ``url`` ("" when it has none)."""
-    return (urlsplit(url).hostname or "").lower()
+    """The lower-cased host name of ``url``.
+
+    Args:
+        url: any string; typically a feed URL or an entry's link.
+
+    Returns:
+        The host, or "" when there is none or the URL does not parse (``http://[::1/x``,
+        ``http://[1:2:3]/``). Never raises: callers use it to group requests, and the HTTP
+        client refuses such a URL itself, as ``bad_url``.
+    """
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 def _psl() -> PublicSuffixList:
@@ -84,7 +96,11 @@ def _psl() -> PublicSuffixList:
 
 
 def _is_web_url(url: str) -> bool:
-    parts = urlsplit(url)
+    """Whether ``url`` is an absolute http(s) URL with a host (False when it does not parse)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
@@ -295,6 +311,7 @@ __all__ = [
     "choose_key_basis",
     "entry_key",
     "entry_keys",
+    "host_of",
     "is_amp_or_mobile_variant",
     "resolve_canonical",
 ]
