@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,3 +108,36 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
         read_feed_list(tmp_path / "nope.txt")
     with pytest.raises(FeedListError, match="is a directory"):
         read_feed_list(tmp_path)
+
+
+def retry_error() -> Exception:
+    """What Beam's GCS filesystem raises, after its retries, when Cloud Storage is out of reach."""
+    from google.api_core.exceptions import RetryError, ServiceUnavailable
+
+    last = ServiceUnavailable("GET https://storage.googleapis.com/b/feeds.txt: unreachable")
+    return RetryError(f"Timeout of 120.0s exceeded, last exception: {last}\nmore detail", last)
+
+
+@pytest.mark.parametrize(
+    ("step", "error", "cause"),
+    [
+        ("exists", retry_error, "RetryError: Timeout of 120.0s exceeded, last exception: 503"),
+        ("open", lambda: RuntimeError("no credentials"), "RuntimeError: no credentials"),
+        ("open", lambda: PermissionError(13, "Permission denied"), "Permission denied"),
+    ],
+)
+def test_any_failure_to_read_a_remote_list_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, step: str, error: Callable[[], Exception], cause: str
+) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise error()
+
+    monkeypatch.setattr(FileSystems, "exists", fail if step == "exists" else lambda path: True)
+    monkeypatch.setattr(FileSystems, "open", fail)
+    with pytest.raises(FeedListError) as raised:
+        read_feed_list("gs://b/feeds.txt")
+    message = str(raised.value)
+    assert message.startswith(f"cannot read feed list gs://b/feeds.txt: {cause}")
+    assert "\n" not in message and len(message) < 400

@@ -43,25 +43,26 @@ def read_feed_list(path: str | Path) -> list[FeedSpec]:
         The feeds, in file order, without duplicates (the first mention wins).
 
     Raises:
-        FeedListError: the file is missing, unreadable, malformed or lists no feed.
+        FeedListError: the file is missing, unreadable (whatever the filesystem raised, e.g.
+            Cloud Storage out of reach), malformed or lists no feed.
     """
-    p = Path(path)
+    name = str(path)  # not str(Path(...)), which turns gs://bucket into gs:/bucket
     try:
-        raw = _read(str(path))
+        raw = _read(name)
     except FileNotFoundError:
-        raise FeedListError(f"feed list not found: {p}") from None
+        raise FeedListError(f"feed list not found: {name}") from None
     except IsADirectoryError:
-        raise FeedListError(f"feed list is a directory, not a file: {p}") from None
-    except OSError as exc:
-        raise FeedListError(f"cannot read feed list {p}: {exc.strerror or exc}") from None
+        raise FeedListError(f"feed list is a directory, not a file: {name}") from None
+    except Exception as exc:  # noqa: BLE001 - OSError, or a remote filesystem's own errors
+        raise FeedListError(f"cannot read feed list {name}: {_cause(exc)}") from None
     text = raw.decode("utf-8", errors="replace")
-    suffix = p.suffix.lower()
+    suffix = Path(name).suffix.lower()
     if suffix in (".opml", ".xml") or text.lstrip().startswith("<"):
-        specs = _parse_opml(raw, p)
+        specs = _parse_opml(raw, name)
     elif suffix in (".yaml", ".yml"):
-        specs = _parse_yaml(text, p)
+        specs = _parse_yaml(text, name)
     else:
-        specs = _parse_text(text, p)
+        specs = _parse_text(text, name)
     unique: list[FeedSpec] = []
     seen: set[str] = set()
     for spec in specs:
@@ -69,7 +70,7 @@ def read_feed_list(path: str | Path) -> list[FeedSpec]:
             seen.add(spec.url)
             unique.append(spec)
     if not unique:
-        raise FeedListError(f"no feeds in {p}: expected feed URLs (http or https)")
+        raise FeedListError(f"no feeds in {name}: expected feed URLs (http or https)")
     return unique
 
 
@@ -86,6 +87,20 @@ def _read(path: str) -> bytes:
     return data
 
 
+def _cause(exc: Exception) -> str:
+    """What went wrong, on one line of at most 300 characters.
+
+    An ``OSError``'s own words ("Permission denied"); for other errors (a remote filesystem's,
+    e.g. ``google.api_core.exceptions.RetryError``), the type and the first line of the message.
+    """
+    if isinstance(exc, OSError) and exc.strerror:
+        return str(exc.strerror)[:300]
+    lines = str(exc).strip().splitlines()
+    if isinstance(exc, OSError):
+        return (lines[0] if lines else type(exc).__name__)[:300]
+    return (f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__)[:300]
+
+
 def _check_url(url: str, where: str) -> str:
     url = url.strip()
     if not url.lower().startswith(_SCHEMES):
@@ -93,7 +108,7 @@ def _check_url(url: str, where: str) -> str:
     return url
 
 
-def _parse_text(text: str, path: Path) -> list[FeedSpec]:
+def _parse_text(text: str, path: str) -> list[FeedSpec]:
     specs = []
     for number, line in enumerate(text.splitlines(), start=1):
         line = _INLINE_COMMENT.split(line.strip(), maxsplit=1)[0]
@@ -102,7 +117,7 @@ def _parse_text(text: str, path: Path) -> list[FeedSpec]:
     return specs
 
 
-def _parse_opml(raw: bytes, path: Path) -> list[FeedSpec]:
+def _parse_opml(raw: bytes, path: str) -> list[FeedSpec]:
     try:
         root = fromstring(raw)
     except (ParseError, DefusedXmlException) as exc:
@@ -114,7 +129,7 @@ def _parse_opml(raw: bytes, path: Path) -> list[FeedSpec]:
             continue
         specs.append(
             FeedSpec(
-                url=_check_url(url, str(path)),
+                url=_check_url(url, path),
                 name=outline.get("title") or outline.get("text") or None,
                 language=outline.get("language") or None,
             )
@@ -122,12 +137,12 @@ def _parse_opml(raw: bytes, path: Path) -> list[FeedSpec]:
     return specs
 
 
-def _parse_yaml(text: str, path: Path) -> list[FeedSpec]:
+def _parse_yaml(text: str, path: str) -> list[FeedSpec]:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        where = f"{path}:{mark.line + 1}" if mark is not None else path
         raise FeedListError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     items: Any = doc.get("feeds") if isinstance(doc, dict) else doc
     if items is None:
