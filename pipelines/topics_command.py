@@ -4,8 +4,8 @@ Consumes a project id, topic and subscription names and subscription filters; pr
 Pub/Sub resources on the emulator (when ``PUBSUB_EMULATOR_HOST`` is set) or in a real
 project (with application default credentials), and one line per resource on stdout:
 ``created ...`` or ``exists ... (left alone)``. Existing resources are never changed.
-Errors (no credentials, an unreachable emulator, a bad name or filter, a missing
-permission) are one line on stderr and exit code 2.
+Errors (a malformed project id, no credentials, an unreachable emulator, a bad name or
+filter, a missing permission) are one line on stderr and exit code 2.
 
 Example::
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ EXIT_ERROR = 2
 DEFAULT_TOPIC = "tagged-stories"
 DEFAULT_DEAD_LETTER_TOPIC = "newsbeam-dead-letters"
 DEFAULT_TIMEOUT = 30.0
+
+# A Google Cloud project id: 6-30 lowercase letters, digits or hyphens, starting with a
+# letter and not ending with a hyphen; legacy ids carry a domain prefix (example.com:my-id).
+_PROJECT_ID = re.compile(r"(?:[a-z0-9][-a-z0-9.]*[a-z0-9]:)?[a-z][-a-z0-9]{4,28}[a-z0-9]")
 
 
 class SetupError(RuntimeError):
@@ -119,6 +124,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check_project(project: str) -> str:
+    """Check a Google Cloud project id.
+
+    The emulator takes any string (even ``""``, making ``projects//topics/T``); Pub/Sub
+    itself refuses what this refuses.
+
+    Args:
+        project: The project id, e.g. ``my-project``.
+
+    Returns:
+        The project id, unchanged.
+
+    Raises:
+        SetupError: The id is empty or malformed; the message shows the expected form.
+    """
+    if not _PROJECT_ID.fullmatch(project):
+        raise SetupError(
+            f"not a Google Cloud project id: {project!r} (6-30 lowercase letters, digits or "
+            "hyphens, starting with a letter, e.g. my-project)"
+        )
+    return project
+
+
 def _short(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
@@ -177,8 +205,10 @@ def setup_pubsub(
         One line per resource: ``created ...`` or ``exists ... (left alone)``.
 
     Raises:
-        SetupError: No credentials, the service is unreachable, or a request was refused.
+        SetupError: A malformed project id, no credentials, the service is unreachable, or
+            a request was refused.
     """
+    check_project(project)
     from google.api_core import exceptions as api
     from google.api_core.retry import Retry, if_transient_error
 

@@ -88,6 +88,28 @@ def test_filter_without_a_subscription_is_a_usage_error() -> None:
     assert exit_info.value.code == 2
 
 
+@pytest.mark.parametrize(
+    "project",
+    ["", "My-Project", "1project", "proj", "my_project", "my-project-", "projects/my-project"],
+)
+def test_setup_with_a_malformed_project_id_is_a_one_line_error_before_any_request(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], project: str
+) -> None:
+    # The emulator takes any project id (--project '' made projects//topics/...): the
+    # command must refuse it itself. Nothing answers here, so a request would fail otherwise.
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
+    assert topics_command.run(_topics_args("--project", project, "--timeout", "2")) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and f"not a Google Cloud project id: {project!r}" in err[0]
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize("project", [PROJECT, "my-project", "example.com:my-project"])
+def test_well_formed_project_ids_pass_the_check(project: str) -> None:
+    assert topics_command.check_project(project) == project
+
+
 def test_setup_without_credentials_or_emulator_is_a_one_line_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
