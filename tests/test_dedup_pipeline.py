@@ -7,6 +7,7 @@ in-memory DirectRunner explicitly, which works offline.
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import random
 from collections.abc import Iterator
 
@@ -117,10 +118,19 @@ def _cluster_shape(stories: list[TaggedStory]) -> tuple[int, int, int]:
     return len(heads), len(copies), len(clusters)
 
 
+def _catalogued(story: TaggedStory) -> TaggedStory:
+    """The story with an outlet the catalogue knows (country, state affiliation)."""
+    domain = story.story.outlet.domain
+    outlet = Outlet(domain, domain.upper(), "CN", "en", "SC")
+    return dataclasses.replace(story, story=dataclasses.replace(story.story, outlet=outlet))
+
+
 @GROUPED
 def test_link_mode_emits_small_link_records(grouped: bool) -> None:
+    stories = [_catalogued(s) for s in OUTLETS]
+    outlet_of = {s.story_id: s.story.outlet for s in stories}
     with TestPipeline(options=_options()) as p:
-        out = p | beam.Create(OUTLETS) | ClusterStories(DAY, mode="link", grouped=grouped)
+        out = p | beam.Create(stories) | ClusterStories(DAY, mode="link", grouped=grouped)
         heads = out[OK] | "Heads" >> beam.Filter(lambda r: isinstance(r, TaggedStory))
         links = out[OK] | "Links" >> beam.Filter(lambda r: isinstance(r, DuplicateLink))
         assert_that(heads | beam.combiners.Count.Globally(), equal_to([1]), label="one head")
@@ -129,6 +139,19 @@ def test_link_mode_emits_small_link_records(grouped: bool) -> None:
             equal_to([True, True]),
             label="two links to the head",
         )
+        assert_that(
+            links
+            | beam.Map(lambda link: link.to_json()["outlet"] == outlet_of[link.story_id].to_json()),
+            equal_to([True, True]),
+            label="each link carries its copy's outlet",
+        )
+
+
+def test_a_duplicate_link_pickled_before_it_carried_its_outlet_still_loads() -> None:
+    old = object.__new__(DuplicateLink)  # the fields of a link pickled by an earlier release
+    old.__dict__.update(story_id="s", duplicate_of="h", cluster_id="h", url="u", outlet="x.example")
+    link = pickle.loads(pickle.dumps(old))
+    assert link.to_json()["outlet"] == Outlet("x.example").to_json()
 
 
 def _timed(items: list[tuple[object, float]]) -> TestStream:

@@ -220,7 +220,7 @@ def test_link_mode_publishes_one_story_two_links_and_where_it_ran(
     assert {link["duplicate_of"] for link in links} == {story["story_id"]}
     updates = read_jsonl(tmp_path / "out", "syndication")
     assert {u["story_id"] for u in updates} == {story["story_id"]}
-    outlets = {story["outlet"]["domain"]} | {link["outlet"] for link in links}
+    outlets = {story["outlet"]["domain"]} | {link["outlet"]["domain"] for link in links}
     assert max((u["syndication"] for u in updates), key=len) == sorted(outlets)
 
 

@@ -42,11 +42,13 @@ from transforms.pubsub_messages import (
     MIN_MAX_BYTES,
     PubSubError,
     failure_message,
+    link_message,
     story_message,
 )
 from transforms.records import (
     SCHEMA_VERSION,
     Article,
+    DuplicateLink,
     Failure,
     FeedEntry,
     Outlet,
@@ -101,6 +103,24 @@ TIKTOK_US = make_story(
 META_CN = make_story("https://news.example/meta-cn", platforms=("meta",), states=("china",))
 PLAIN = make_story("https://news.example/weather", "Weather", language=None)
 STORIES = [TIKTOK_CN, TIKTOK_US, META_CN, PLAIN]
+# --duplicates link: a state-media outlet's reprint of TIKTOK_US, and an unknown outlet's.
+STATE_MEDIA_COPY = DuplicateLink(
+    story_id_for("https://www.globaltimes.cn/page/2.shtml"),
+    TIKTOK_US.story_id,
+    TIKTOK_US.story_id,
+    "https://www.globaltimes.cn/page/2.shtml",
+    GLOBAL_TIMES.domain,
+    GLOBAL_TIMES,
+)
+UNKNOWN_COPY = DuplicateLink(
+    story_id_for("https://blog.example/copy"),
+    TIKTOK_US.story_id,
+    TIKTOK_US.story_id,
+    "https://blog.example/copy",
+    "blog.example",
+    Outlet("blog.example"),
+)
+STATE_MEDIA = "attributes:outlet_state_affiliation AND attributes:outlet_country"
 
 
 def _size(data: bytes, attrs: dict[str, str]) -> int:
@@ -134,6 +154,25 @@ def test_story_attributes_name_the_story_outlet_and_each_tag_value() -> None:
         "state_united_states": "1",
         "controversy_ban_or_restriction": "1",
     }
+
+
+def test_a_duplicate_links_message_carries_its_outlet_as_a_story_does() -> None:
+    data, attrs = link_message(STATE_MEDIA_COPY)
+    record = json.loads(data)
+    assert record == STATE_MEDIA_COPY.to_json()  # exactly its line in stories*.jsonl
+    assert record["schema_version"] == SCHEMA_VERSION
+    assert record["outlet"] == TIKTOK_CN.to_json()["outlet"]  # the same outlet object
+    assert attrs == {
+        "record_type": "duplicate_link",
+        "story_id": STATE_MEDIA_COPY.story_id,
+        "duplicate_of": TIKTOK_US.story_id,
+        "schema_version": str(SCHEMA_VERSION),
+        "outlet_domain": "globaltimes.cn",
+        "outlet_country": "CN",
+        "outlet_state_affiliation": "SC",
+    }
+    _, unknown = link_message(UNKNOWN_COPY)
+    assert "outlet_country" not in unknown and unknown["outlet_domain"] == "blog.example"
 
 
 def test_unknown_outlet_and_language_leave_their_attributes_out() -> None:
@@ -275,6 +314,25 @@ def test_published_stories_reach_a_filtered_subscription_with_their_attributes(
     assert set(_by_story_id(pull_all(all_sub, expected=len(STORIES)))) == {
         s.story_id for s in STORIES
     }
+
+
+@pytest.mark.emulator
+@pytest.mark.pipeline
+def test_a_state_media_outlets_duplicate_link_reaches_a_subscription_on_its_outlet(
+    pubsub_emulator: str,
+) -> None:
+    topic, (sub,) = _topic_with_subscriptions(SubscriptionSpec(unique("state"), STATE_MEDIA))
+    links = [STATE_MEDIA_COPY, UNKNOWN_COPY]
+    with TestPipeline(options=_options()) as p:
+        out = p | beam.Create(links) | PublishStories(topic)
+        assert_that(out[OK], equal_to(links), label="AllPublished")
+        assert_that(out[FAILURES], equal_to([]), label="NoFailures")
+
+    received = pull_all(sub, expected=1)
+    if not emulator_applies_filters(PROJECT):  # Google's emulator before SDK 555
+        received = [m for m in received if matches_existence_filter(STATE_MEDIA, m.attributes)]
+    data, attrs = link_message(STATE_MEDIA_COPY)
+    assert _by_story_id(received) == {STATE_MEDIA_COPY.story_id: (json.loads(data), attrs)}
 
 
 def _is_tiktok_china(story: TaggedStory) -> bool:

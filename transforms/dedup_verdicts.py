@@ -104,6 +104,7 @@ class Verdicts:
                 cluster_id,
                 story_url(story),
                 story.story.outlet.domain,
+                story.story.outlet,
             )
             yield link
         else:

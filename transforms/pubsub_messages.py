@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from transforms.common import counter
-from transforms.records import SCHEMA_VERSION, DuplicateLink, Failure, TaggedStory
+from transforms.records import SCHEMA_VERSION, DuplicateLink, Failure, Outlet, TaggedStory
 from transforms.syndication import SyndicationUpdate
 
 # Pub/Sub limits (https://cloud.google.com/pubsub/quotas#resource_limits).
@@ -131,19 +131,14 @@ def story_attributes(story: TaggedStory) -> dict[str, str]:
         ``platform_<id>``/``state_<id>``/``controversy_<id>`` = ``"1"`` per tag value
         (at most ``MAX_TAG_ATTRIBUTES``, then ``tags_truncated`` = ``"true"``).
     """
-    outlet = story.story.outlet
     attrs = {
         "story_id": _value(story.story_id),
         "schema_version": str(SCHEMA_VERSION),
         "relevant": "true" if story.tagging.relevant else "false",
-        "outlet_domain": _value(outlet.domain),
+        **outlet_attributes(story.story.outlet),
     }
-    known = {
-        "language": story.story.language,
-        "outlet_country": outlet.country,
-        "outlet_state_affiliation": outlet.state_affiliation,
-    }
-    attrs.update({k: _value(v) for k, v in known.items() if v})
+    if story.story.language:
+        attrs["language"] = _value(story.story.language)
     tags = [
         prefix + value for field, prefix in TAG_PREFIXES for value in getattr(story.tagging, field)
     ]
@@ -151,6 +146,21 @@ def story_attributes(story: TaggedStory) -> dict[str, str]:
     if len(keep) < len(set(tags)) or len(keep) > MAX_TAG_ATTRIBUTES:
         attrs["tags_truncated"] = "true"
     attrs.update({key: "1" for key in keep[:MAX_TAG_ATTRIBUTES]})
+    return attrs
+
+
+def outlet_attributes(outlet: Outlet) -> dict[str, str]:
+    """The outlet's attributes, the same on a story's message and a duplicate link's.
+
+    Args:
+        outlet: The story's (or the copy's) outlet.
+
+    Returns:
+        ``outlet_domain``; ``outlet_country`` and ``outlet_state_affiliation`` when known.
+    """
+    attrs = {"outlet_domain": _value(outlet.domain)}
+    known = {"outlet_country": outlet.country, "outlet_state_affiliation": outlet.state_affiliation}
+    attrs.update({k: _value(v) for k, v in known.items() if v})
     return attrs
 
 
@@ -187,20 +197,21 @@ def link_message(
 ) -> tuple[bytes, dict[str, str]]:
     """The Pub/Sub message of a ``--duplicates link`` record: a small pointer, no text.
 
-    Attributes: ``record_type`` = ``duplicate_link``, ``story_id``, ``duplicate_of``,
-    ``schema_version`` and ``outlet_domain``; no tag attributes, so tag-filtered
-    subscriptions receive only the first story of a cluster.
+    Data: the link record, exactly its line in ``stories*.jsonl``. Attributes:
+    ``record_type`` = ``duplicate_link``, ``story_id``, ``duplicate_of``, ``schema_version``
+    and the copy's ``outlet_attributes`` (as a story's: a subscription filtered on an
+    outlet's country or state affiliation receives that outlet's copies); no tag
+    attributes, so tag-filtered subscriptions receive only the first story of a cluster.
     """
     check_max_bytes(max_bytes)
-    record = {"schema_version": SCHEMA_VERSION, **link.to_json()}
     attrs = {
         "record_type": "duplicate_link",
         "story_id": _value(link.story_id),
         "duplicate_of": _value(link.duplicate_of),
         "schema_version": str(SCHEMA_VERSION),
-        "outlet_domain": _value(link.outlet),
+        **outlet_attributes(link.full_outlet),
     }
-    return _encode(record), attrs
+    return _encode(link.to_json()), attrs
 
 
 def update_message(

@@ -248,16 +248,36 @@ class TaggedStory:
 
 @dataclass(frozen=True)
 class DuplicateLink:
-    """What ``--duplicates link`` publishes for a later copy of a story: a pointer, no body."""
+    """What ``--duplicates link`` publishes for a later copy of a story: a pointer, no body.
+
+    ``outlet_record`` is the copy's outlet as enrichment found it; it defaults to ``None`` so
+    links pickled before it existed (elements of a running job) still load, and those
+    publish an outlet that knows only its domain.
+    """
 
     story_id: str
     duplicate_of: str
     cluster_id: str
     url: str
     outlet: str  # the outlet's domain
+    outlet_record: Outlet | None = None
+
+    @property
+    def full_outlet(self) -> Outlet:
+        """The copy's outlet: ``outlet_record``, or only the domain when there is none."""
+        return self.outlet_record or Outlet(self.outlet)
 
     def to_json(self) -> dict[str, Any]:
-        return {"record_type": "duplicate_link", **dataclasses.asdict(self)}
+        """The published link record (README documents it): ``outlet`` as a story's is."""
+        return {
+            "record_type": "duplicate_link",
+            "schema_version": SCHEMA_VERSION,
+            "story_id": self.story_id,
+            "duplicate_of": self.duplicate_of,
+            "cluster_id": self.cluster_id,
+            "url": self.url,
+            "outlet": self.full_outlet.to_json(),
+        }
 
 
 @dataclass(frozen=True)
