@@ -6,7 +6,8 @@ articles from ../shared/corpus/streams/articlemd, wrapped in pages). ``newsbeam 
 Pub/Sub emulator; this script pulls from a subscription and records when each story arrives.
 Latency = arrival time - the time the story appeared in the feed (both on this machine's
 clock). It prints p50, p95 and the maximum over at least 50 stories, and the target: p95 under
-the poll interval + 5 s.
+the poll interval + 5 s. Exit code 1 when the verdict is FAIL (as the other benchmarks with a
+verdict), 0 on PASS or when skipped (no corpus or no emulator).
 
 Usage: python benchmarks/latency.py [--stories 60] [--every 0.4] [--poll-interval 2]
 """
@@ -54,6 +55,14 @@ def load_articles(count: int) -> list[tuple[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Measure and print the latency table.
+
+    Args:
+        argv: Command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        0 on PASS or when skipped, 1 on FAIL.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stories", type=int, default=60)
     parser.add_argument("--every", type=float, default=0.4, help="seconds between new stories")
@@ -77,6 +86,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def measure(articles: list[tuple[str, str]], every: float, poll_interval: float) -> int:
+    """Run newsbeam against the revealing site and time each story to the subscription.
+
+    Args:
+        articles: (title, body) of the stories to reveal, in order.
+        every: Seconds between two stories appearing in the feed.
+        poll_interval: newsbeam's ``--poll-interval`` in seconds.
+
+    Returns:
+        0 when the verdict is PASS, 1 when it is FAIL.
+    """
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
     publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
@@ -129,20 +148,32 @@ def measure(articles: list[tuple[str, str]], every: float, poll_interval: float)
         collector.join(timeout=30)
         stop.set()
     latencies = sorted(arrivals[u] - appeared[u] for u in arrivals)
-    report(latencies, len(urls), poll_interval, run.returncode)
+    passed = report(latencies, len(urls), poll_interval, run.returncode)
     if run.returncode != 0:
         print(run.stderr[-2000:])
-    return 0 if latencies else 1
+    return 0 if passed else 1
 
 
-def report(latencies: list[float], expected: int, poll_interval: float, code: int) -> None:
+def report(latencies: list[float], expected: int, poll_interval: float, code: int) -> bool:
+    """Print the table and the verdict.
+
+    Args:
+        latencies: Seconds from appearing in the feed to arriving, one per story, sorted.
+        expected: How many stories were revealed.
+        poll_interval: newsbeam's ``--poll-interval`` in seconds.
+        code: newsbeam's exit code.
+
+    Returns:
+        Whether the verdict is PASS: at least 50 stories arrived, p95 under the target.
+    """
     print(f"Latency from feed to subscription: {len(latencies)} of {expected} stories arrived")
     print(
         f"python {platform.python_version()}, {os.cpu_count()} CPUs, poll interval "
         f"{poll_interval:g} s, newsbeam exit code {code}"
     )
     if not latencies:
-        return
+        print("no story arrived: FAIL")
+        return False
     p50 = statistics.median(latencies)
     p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
     print("| stories | p50 s | p95 s | max s | target p95 |")
@@ -153,6 +184,7 @@ def report(latencies: list[float], expected: int, poll_interval: float, code: in
         f"| {len(latencies)} | {p50:.2f} | {p95:.2f} | {latencies[-1]:.2f} "
         f"| < {target:g} s: {verdict} |"
     )
+    return verdict == "PASS"
 
 
 if __name__ == "__main__":
