@@ -2,12 +2,15 @@
 
 Consumes ``NewsbeamOptions`` (and the Beam options it needs: ``--streaming``, ``--runner``);
 produces a ``RunConfig`` of plain values that ``pipelines.monitor.build()`` turns into the
-graph. Reads the feed list and the state directory; any problem the user must fix raises
-``UsageError`` with a one-line message.
+graph. Reads the feed list and the state directory, and loads ``--taxonomy`` and ``--outlets``
+once to check them; any problem the user must fix (a flag no one declares, a bad file, an
+unwritable directory, an unknown runner, publishing without credentials) raises
+``UsageError`` with a one-line message before the pipeline starts.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -20,10 +23,11 @@ from pipelines.options import NewsbeamOptions
 from transforms.feedlist import read_feed_list
 from transforms.http import HttpConfig
 from transforms.pool_start import LOCAL_RUNNERS
-from transforms.pubsub import check_topic
+from transforms.pubsub import check_credentials, check_topic
 from transforms.pubsub_messages import PubSubError
 from transforms.records import FeedSpec, FeedState
 from transforms.state import StateDirError, load_feed_states, load_seen, load_signatures
+from transforms.userfiles import is_remote
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     Raises:
         UsageError: a missing or bad flag, an unreadable feed list, an unwritable output.
     """
+    _refuse_unknown_flags(options)
     nb = options.view_as(NewsbeamOptions)
     if not nb.feeds:
         raise UsageError("--feeds FILE is required (OPML, text or YAML feed list)")
@@ -101,9 +106,13 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
                 check_topic(topic)
             except PubSubError as exc:
                 raise UsageError(f"{flag}: {exc}") from None
-    for flag, path in (("--taxonomy", nb.taxonomy), ("--outlets", nb.outlets)):
-        if path and not Path(path).is_file():
-            raise UsageError(f"{flag}: file not found: {path}")
+    if nb.fetch_timeout <= 0:
+        raise UsageError("--fetch-timeout must be positive (seconds)")
+    if nb.min_text_chars < 0:
+        raise UsageError("--min-text-chars must not be negative")
+    if nb.contact_url and (not nb.contact_url.isprintable() or " " in nb.contact_url):
+        raise UsageError("--contact-url must be one word: a URL or an email address")
+    _check_user_files(nb.taxonomy, nb.outlets)
     http = HttpConfig(
         allow_loopback=nb.allow_loopback,
         contact_url=nb.contact_url,
@@ -121,6 +130,8 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         log.warning("no --state-dir for a remote output: one-shot runs will not remember")
         use_state_dir = False
     state_dir = nb.state_dir or str(Path(output_dir) / "state") if use_state_dir else None
+    if state_dir:
+        state_dir = _writable_dir(state_dir, "--state-dir")
     try:
         feed_states = load_feed_states(state_dir) if state_dir else {}
         seen_before = load_seen(state_dir, nb.dedup_ttl) if state_dir else {}
@@ -128,6 +139,8 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     except StateDirError as exc:
         raise UsageError(str(exc)) from None
     runner = options.view_as(StandardOptions).runner
+    _check_runner(runner)
+    _check_credentials(nb, runner in LOCAL_RUNNERS)
     return RunConfig(
         local_runner=runner in LOCAL_RUNNERS,
         local_workers=options.view_as(DirectOptions).direct_num_workers or 1,
@@ -156,12 +169,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     )
 
 
-def is_remote(path: str) -> bool:
-    """True for paths Beam's FileSystems serve from elsewhere (gs://, s3://, ...)."""
-    return "://" in path
-
-
-def _writable_dir(path: str) -> str:
+def _writable_dir(path: str, flag: str = "--output") -> str:
     if is_remote(path):
         return path.rstrip("/")  # checked by the runner when it writes
     target = Path(path)
@@ -171,5 +179,81 @@ def _writable_dir(path: str) -> str:
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        raise UsageError(f"--output: cannot write to {target}: {exc.strerror or exc}") from None
+        raise UsageError(f"{flag}: cannot write to {target}: {exc.strerror or exc}") from None
     return str(target.resolve())
+
+
+def _check_user_files(taxonomy: str | None, outlets: str | None) -> None:
+    """Load ``--taxonomy`` and ``--outlets`` once here, so that a bad file is one line now
+    instead of a traceback from inside the pipeline's first step that reads it."""
+    if taxonomy:
+        from transforms.tagger import Tagger, TaxonomyError
+
+        try:
+            Tagger.load(taxonomy)
+        except TaxonomyError as exc:
+            raise UsageError(f"--taxonomy: {exc}") from None
+    if outlets:
+        from transforms.outlets import OutletCatalogue, OutletFileError
+
+        try:
+            OutletCatalogue.load(outlets)
+        except OutletFileError as exc:
+            raise UsageError(f"--outlets: {exc}") from None
+
+
+def _check_runner(runner: str | None) -> None:
+    if runner:
+        from apache_beam.runners.runner import create_runner
+
+        try:
+            create_runner(runner)
+        except (ValueError, ImportError) as exc:
+            raise UsageError(f"--runner: {str(exc).splitlines()[0]}") from None
+
+
+def _check_credentials(options: NewsbeamOptions, local_runner: bool) -> None:
+    """A local run that publishes needs the emulator or credentials: say so before it starts
+    (else each publishing step fails deep in the run). Remote workers use their own."""
+    if local_runner and (options.topic or options.dead_letter_topic):
+        try:
+            check_credentials()
+        except PubSubError as exc:
+            flag = "--topic" if options.topic else "--dead-letter-topic"
+            raise UsageError(f"{flag}: {exc}") from None
+
+
+def unknown_flags(options: PipelineOptions) -> list[str]:
+    """The options no options class declares, by name (Beam only logs that it drops them, so
+    a misspelled ``--topik`` would run the job without publishing)."""
+    known = options.get_all_options()
+    everything = options.get_all_options(retain_unknown_options=True)
+    return [name for name in everything if name not in known]
+
+
+def _refuse_unknown_flags(options: PipelineOptions) -> None:
+    unknown = unknown_flags(options)
+    if not unknown:
+        return
+    from pipelines.options import help_parser
+
+    ours = {a.dest for a in help_parser("newsbeam run")._actions if a.option_strings}
+    beams = [name for name in options.get_all_options() if name not in ours]
+    # how the user wrote each flag (Beam keeps the command line; names use underscores)
+    given = {
+        flag.split("=", 1)[0][2:].replace("-", "_"): flag.split("=", 1)[0]
+        for flag in getattr(options, "_flags", [])
+        if flag.startswith("--")
+    }
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, [*ours, *beams], n=1)
+        hint = given.get(name, f"--{name}")
+        if close:
+            spelled = close[0].replace("_", "-") if close[0] in ours else close[0]
+            hint += f" (did you mean --{spelled}?)"
+        hints.append(hint)
+    raise UsageError(
+        f"unknown option{'s' if len(hints) > 1 else ''}: {', '.join(hints)} "
+        "(see 'newsbeam run --help' for newsbeam's; Beam's own are written with underscores)"
+    )

@@ -35,7 +35,7 @@ from apache_beam.runners.runner import PipelineResult
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
-from pipelines.config import LOCAL_RUNNER, RunConfig, config_from_options, is_remote
+from pipelines.config import LOCAL_RUNNER, RunConfig, config_from_options
 from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
 from transforms.analyse import AnalysePages
 from transforms.analysis import AnalysisSettings
@@ -69,6 +69,7 @@ from transforms.state import (
 )
 from transforms.syndication import SYNDICATION_PREFIX
 from transforms.tag import TagStories
+from transforms.userfiles import is_remote
 
 log = logging.getLogger(__name__)
 

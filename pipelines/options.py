@@ -1,9 +1,10 @@
 """NewsbeamOptions: every newsbeam flag, with its help text, in one place.
 
 Flags are written with dashes (``--allow-loopback``); the underscore spelling
-(``--allow_loopback``) is accepted too, as Beam's own options use it. Any flag not
-declared here (``--runner``, ``--direct_num_workers``, the Google Cloud options ...)
-passes through to Beam unchanged.
+(``--allow_loopback``) is accepted too, as Beam's own options use it. A flag not
+declared here but by Beam (``--runner``, ``--direct_num_workers``, the Google Cloud
+options ...) passes through to Beam unchanged; one declared nowhere is refused
+(``pipelines.config``: Beam itself would only log that it dropped it).
 
 Transforms never read this object: ``pipelines.monitor.build()`` turns it into plain
 constructor arguments.
@@ -233,8 +234,9 @@ def help_parser(prog: str) -> argparse.ArgumentParser:
         prog=prog,
         description="Run the newsbeam pipeline over a feed list: once (batch), or always-on "
         "with --streaming, polling every --poll-interval until Ctrl-C, SIGTERM or --duration.",
-        epilog="Any other flag passes through to Apache Beam, e.g. --runner DataflowRunner, "
-        "--direct_num_workers 2, --direct_running_mode multi_processing.",
+        epilog="Any other flag Apache Beam declares passes through to Apache Beam, e.g. "
+        "--runner DataflowRunner, --direct_num_workers 2, --direct_running_mode "
+        "multi_processing; a flag no one declares (a typo) is refused.",
     )
     add_newsbeam_arguments(parser)
     return parser

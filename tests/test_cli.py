@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import entry, main
+from transforms.pubsub import NO_CREDENTIALS
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -24,6 +25,7 @@ def test_run_help_lists_newsbeam_flags(capsys: pytest.CaptureFixture[str]) -> No
     for flag in ("--feeds", "--output", "--allow-loopback", "--all-stories", "--taxonomy"):
         assert flag in out
     assert "passes through to Apache Beam" in " ".join(out.split())
+    assert "refused" in out
 
 
 def test_missing_feed_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -92,6 +94,16 @@ def test_the_program_exits_with_the_commands_code_and_a_frozen_heap(
         (["--feed-text-min-chars", "-1"], "--feed-text-min-chars must not be negative"),
         (["--extract-processes", "0"], "--extract-processes must be at least 1"),
         (["--per-host-in-flight", "9"], "--per-host-in-flight must be between 1 and 4"),
+        (["--fetch-timeout", "0"], "--fetch-timeout must be positive (seconds)"),
+        (["--min-text-chars", "-5"], "--min-text-chars must not be negative"),
+        (["--contact-url", "https://me.example/\nX: 1"], "--contact-url must be one word"),
+        (["--all-storis"], "unknown option: --all-storis (did you mean --all-stories?)"),
+        (["--topik=projects/p/topics/t"], "unknown option: --topik (did you mean --topic?)"),
+        (
+            ["--direct_num_worker", "2"],
+            "unknown option: --direct_num_worker (did you mean --direct_num_workers?",
+        ),
+        (["--runner", "NoSuchRunner"], "--runner: Unexpected pipeline runner: NoSuchRunner."),
     ],
 )
 def test_out_of_range_numbers_are_one_line_errors(
@@ -101,4 +113,58 @@ def test_out_of_range_numbers_are_one_line_errors(
     feeds.write_text("https://news.example/rss\n")
     code, _, err = run_cli(capsys, "run", "--feeds", str(feeds), "--output", str(tmp_path), *flags)
     assert code == 2
-    assert err.strip() == f"newsbeam: error: {message}"
+    assert err.startswith(f"newsbeam: error: {message}")
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "flag", "message"),
+    [
+        ("o.csv", "domain,country\nexample.com,USA\n", "--outlets", "o.csv, line 2: country"),
+        ("t.yaml", "rules:\n  - name: r\n    match: 'a AND'\n", "--taxonomy", "rule 'r'"),
+        ("t.yaml", "platforms: [1, 2\n", "--taxonomy", "not valid YAML"),
+    ],
+)
+def test_bad_user_files_are_one_line_errors_before_the_run(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    name: str,
+    content: str,
+    flag: str,
+    message: str,
+) -> None:
+    # Before, each was a traceback from inside the pipeline's first step to read the file
+    # (and, with --extract-processes 2, a run that dead-lettered every page and exited 0).
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://news.example/rss\n")
+    (tmp_path / name).write_text(content)
+    argv = ["run", "--feeds", str(feeds), "--output", str(tmp_path / "out")]
+    code, _, err = run_cli(capsys, *argv, flag, str(tmp_path / name))
+    assert code == 2
+    assert err.startswith(f"newsbeam: error: {flag}: ") and message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_unwritable_state_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://news.example/rss\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "state").write_text("a file where the state directory goes")
+    code, _, err = run_cli(capsys, "run", "--feeds", str(feeds), "--output", str(tmp_path / "out"))
+    assert code == 2
+    assert err.startswith(f"newsbeam: error: --state-dir: cannot write to {tmp_path}/out/state")
+
+
+def test_publishing_without_credentials_is_one_line_before_the_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://news.example/rss\n")
+    argv = ["run", "--feeds", str(feeds), "--output", str(tmp_path / "out")]
+    code, _, err = run_cli(capsys, *argv, "--topic", "projects/p1/topics/tagged-stories")
+    assert code == 2
+    assert err.strip() == f"newsbeam: error: --topic: {NO_CREDENTIALS}"

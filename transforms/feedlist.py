@@ -24,6 +24,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from transforms.records import FeedSpec
+from transforms.userfiles import read_bytes
 
 _SCHEMES = ("http://", "https://")
 _INLINE_COMMENT = re.compile(r"\s+#")
@@ -48,12 +49,12 @@ def read_feed_list(path: str | Path) -> list[FeedSpec]:
     """
     name = str(path)  # not str(Path(...)), which turns gs://bucket into gs:/bucket
     try:
-        raw = _read(name)
+        raw = read_bytes(name)
     except FileNotFoundError:
         raise FeedListError(f"feed list not found: {name}") from None
     except IsADirectoryError:
         raise FeedListError(f"feed list is a directory, not a file: {name}") from None
-    except Exception as exc:  # noqa: BLE001 - OSError, or a remote filesystem's own errors
+    except OSError as exc:  # a remote store's own errors arrive as OSError too (userfiles)
         raise FeedListError(f"cannot read feed list {name}: {_cause(exc)}") from None
     text = raw.decode("utf-8", errors="replace")
     suffix = Path(name).suffix.lower()
@@ -74,31 +75,13 @@ def read_feed_list(path: str | Path) -> list[FeedSpec]:
     return unique
 
 
-def _read(path: str) -> bytes:
-    """The file's bytes: a local path, or a remote one through Beam's FileSystems (gs://)."""
-    if "://" not in path:
-        return Path(path).read_bytes()
-    from apache_beam.io.filesystems import FileSystems
-
-    if not FileSystems.exists(path):
-        raise FileNotFoundError(path)
-    with FileSystems.open(path) as handle:
-        data: bytes = handle.read()
-    return data
-
-
-def _cause(exc: Exception) -> str:
-    """What went wrong, on one line of at most 300 characters.
-
-    An ``OSError``'s own words ("Permission denied"); for other errors (a remote filesystem's,
-    e.g. ``google.api_core.exceptions.RetryError``), the type and the first line of the message.
-    """
-    if isinstance(exc, OSError) and exc.strerror:
+def _cause(exc: OSError) -> str:
+    """What went wrong, on one line of at most 300 characters: the error's own words
+    ("Permission denied"; for a remote store's error, its type and first line)."""
+    if exc.strerror:
         return str(exc.strerror)[:300]
     lines = str(exc).strip().splitlines()
-    if isinstance(exc, OSError):
-        return (lines[0] if lines else type(exc).__name__)[:300]
-    return (f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__)[:300]
+    return (lines[0] if lines else type(exc).__name__)[:300]
 
 
 def _check_url(url: str, where: str) -> str:

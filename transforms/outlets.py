@@ -32,6 +32,7 @@ one country for all of them, so a path would change only the outlet's name.
 from __future__ import annotations
 
 import csv
+import io
 import ipaddress
 import re
 from collections.abc import Iterator
@@ -43,6 +44,7 @@ from urllib.parse import urlsplit
 from publicsuffixlist import PublicSuffixList
 
 from transforms.records import Outlet
+from transforms.userfiles import read_bytes
 
 BUNDLED_PATH = Path(__file__).resolve().parent / "data" / "outlets.csv"
 
@@ -138,7 +140,7 @@ def normalise_domain(raw: str) -> str:
     return host
 
 
-def _logical_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+def _logical_rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
     """CSV rows of ``path`` with their line numbers, skipping blank and '#' comment lines."""
     current = 0
 
@@ -149,9 +151,9 @@ def _logical_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
             if line.strip() and not line.lstrip().startswith("#"):
                 yield line
 
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        for row in csv.reader(physical_lines(handle), strict=True):
-            yield current, row
+    text = read_bytes(path).decode("utf-8-sig")
+    for row in csv.reader(physical_lines(io.StringIO(text, newline="")), strict=True):
+        yield current, row
 
 
 def _parse_row(cells: dict[str, str]) -> Outlet:
@@ -179,7 +181,8 @@ def read_catalogue_file(path: str | Path) -> dict[str, Outlet]:
     """Parse and validate one catalogue file.
 
     Args:
-        path: a CSV file in the format described in this module's docstring.
+        path: a CSV file in the format described in this module's docstring (a local path
+            or ``gs://...``: see ``transforms.userfiles``).
 
     Returns:
         The file's entries keyed by normalised domain.
@@ -188,7 +191,6 @@ def read_catalogue_file(path: str | Path) -> dict[str, Outlet]:
         OutletFileError: when the file is missing, has no usable header, or a row is malformed;
             the message names the file and line.
     """
-    path = Path(path)
     entries: dict[str, _Entry] = {}
     header: list[str] | None = None
     try:

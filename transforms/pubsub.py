@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,6 +68,30 @@ def check_topic(topic: str) -> str:
             "NAME 3-255 letters, digits or -._~%+, starting with a letter)"
         )
     return topic
+
+
+NO_CREDENTIALS = (
+    "no Google Cloud credentials: set PUBSUB_EMULATOR_HOST=HOST:PORT to use the emulator, "
+    "or run 'gcloud auth application-default login'"
+)
+
+
+def check_credentials() -> None:
+    """Check that a Pub/Sub client here could authenticate: the emulator needs none
+    (``PUBSUB_EMULATOR_HOST``), the service application default credentials.
+
+    Raises:
+        PubSubError: neither (the message says how to get either).
+    """
+    if os.environ.get("PUBSUB_EMULATOR_HOST"):
+        return
+    import google.auth
+    import google.auth.exceptions
+
+    try:
+        google.auth.default()
+    except google.auth.exceptions.DefaultCredentialsError:
+        raise PubSubError(NO_CREDENTIALS) from None
 
 
 _NAMED_ERRORS: list[tuple[type[BaseException], str, bool]] = [

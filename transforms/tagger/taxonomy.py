@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from transforms.tagger.rules import Node, Ref, RuleSyntaxError, needs_evidence, parse, walk
+from transforms.userfiles import read_bytes
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "taxonomy.yaml"
 
@@ -119,7 +120,8 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     """Load the bundled taxonomy, merged with a user file when one is given.
 
     Args:
-        path: A user taxonomy YAML file, or None for the bundled one alone.
+        path: A user taxonomy YAML file (a local path or ``gs://...``: see
+            ``transforms.userfiles``), or None for the bundled one alone.
 
     Returns:
         The validated taxonomy.
@@ -130,7 +132,7 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     sources = [str(BUNDLED)]
     doc = _read(BUNDLED)
     if path is not None:
-        user = _read(Path(path))
+        user = _read(path)
         if user.get("include_bundled", True) is False:
             doc, sources = {}, []
         doc = _merge(doc, user, str(path))
@@ -138,11 +140,13 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     return _validate(doc, " + ".join(sources), tuple(sources))
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(path: str | Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bytes(path).decode("utf-8")
     except OSError as exc:
         raise TaxonomyError(f"{path}: cannot read taxonomy: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise TaxonomyError(f"{path}: not UTF-8 text: {exc.reason}") from None
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -1,0 +1,77 @@
+"""User files by path (transforms/userfiles.py): --taxonomy and --outlets on Cloud Storage.
+
+No Cloud Storage here: Beam's FileSystems is patched to serve bytes or to fail as the
+store would, so these tests check what newsbeam does with a remote path, not the store.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.config import UsageError, config_from_options
+from pipelines.options import NewsbeamOptions
+from transforms.outlets import OutletCatalogue, OutletFileError
+from transforms.tagger import Tagger, TaxonomyError
+from transforms.userfiles import read_bytes
+
+TAXONOMY = b"""
+platforms:
+  mastodon_like:
+    name: Fediverse
+    value: other
+    aliases: [Fediverse]
+"""
+OUTLETS = b"domain,name,country\nnews.example,Example News,GB\n"
+
+
+@pytest.fixture
+def bucket(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """gs:// paths served from a dict, as Beam's FileSystems would serve them."""
+    files: dict[str, bytes] = {}
+    monkeypatch.setattr(FileSystems, "exists", lambda path: path in files)
+    monkeypatch.setattr(FileSystems, "open", lambda path: io.BytesIO(files[path]))
+    return files
+
+
+def test_taxonomy_and_outlets_load_from_cloud_storage(bucket: dict[str, bytes]) -> None:
+    bucket["gs://b/taxonomy.yaml"] = TAXONOMY
+    bucket["gs://b/outlets.csv"] = OUTLETS
+    tagger = Tagger.load("gs://b/taxonomy.yaml")
+    assert "other" in tagger.tag("Fediverse grows", "The Fediverse " * 3).platforms
+    outlet = OutletCatalogue.load("gs://b/outlets.csv").lookup("https://news.example/a")
+    assert (outlet.name, outlet.country) == ("Example News", "GB")
+
+
+def test_a_missing_remote_file_names_the_path_as_given(bucket: dict[str, bytes]) -> None:
+    with pytest.raises(TaxonomyError, match="gs://b/none.yaml: cannot read taxonomy"):
+        Tagger.load("gs://b/none.yaml")
+    with pytest.raises(OutletFileError, match="gs://b/none.csv: cannot read outlet file"):
+        OutletCatalogue.load("gs://b/none.csv")
+
+
+def test_the_stores_own_errors_become_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreachable(*args: Any) -> Any:
+        raise RuntimeError("Timeout of 120.0s exceeded\nlast exception: name resolution")
+
+    monkeypatch.setattr(FileSystems, "exists", unreachable)
+    with pytest.raises(OSError, match=r"^RuntimeError: Timeout of 120.0s exceeded$"):
+        read_bytes("gs://b/outlets.csv")
+
+
+def test_the_template_reads_its_files_from_cloud_storage(
+    bucket: dict[str, bytes], tmp_path: Any
+) -> None:
+    # What a Flex Template launch passes: every file on Cloud Storage.
+    bucket["gs://b/feeds.txt"] = b"https://news.example/rss\n"
+    bucket["gs://b/taxonomy.yaml"] = TAXONOMY
+    bucket["gs://b/outlets.csv"] = b"domain,country\nnews.example,USA\n"
+    argv = ["--feeds", "gs://b/feeds.txt", "--output", str(tmp_path), "--no-state"]
+    argv += ["--taxonomy", "gs://b/taxonomy.yaml"]
+    config = config_from_options(NewsbeamOptions(argv))
+    assert config.taxonomy_path == "gs://b/taxonomy.yaml"
+    with pytest.raises(UsageError, match=r"^--outlets: gs://b/outlets.csv, line 2: country"):
+        config_from_options(NewsbeamOptions([*argv, "--outlets", "gs://b/outlets.csv"]))
