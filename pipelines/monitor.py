@@ -17,6 +17,7 @@ reads the outcome counters and writes ``summary.json`` (see ``pipelines.summary`
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -338,7 +339,8 @@ def run(argv: Sequence[str] | None = None) -> RunSummary:
         # Beam's local runner nests its metrics once per processing round; after a long
         # streaming run, reading them overflows the stack. The files hold every outcome.
         log.warning("the runner's metrics could not be read; summarising the output files")
-        summary = summary_from_files(config.output_dir)
+        # the run ended by itself: the files hold every outcome, nothing was cut short
+        summary = dataclasses.replace(summary_from_files(config.output_dir), stopped_early=False)
     if config.state_dir:
         commit_run_state(
             config.state_dir,

@@ -34,18 +34,16 @@ from transforms.common import (
     FEEDS_NOT_MODIFIED,
     FEEDS_POLLED,
     METRICS_NAMESPACE,
+    OUTLET_COUNTRY_PREFIX,
+    OUTLET_STATE_PREFIX,
     PAGES_FROM_FEED,
     PUBLISHED,
     PUBLISHED_LINKS,
     TAG_FACETS,
+    outlet_counters,
 )
 
 _TOP_TAGS = 10
-
-# The outlet split's counters (``count_published`` in ``transforms.sinks`` increments them):
-# ``outlet_country:<CC or unknown>`` and ``outlet_state:<code or none>``.
-OUTLET_COUNTRY_PREFIX = "outlet_country:"
-OUTLET_STATE_PREFIX = "outlet_state:"
 
 
 @dataclass
@@ -257,8 +255,8 @@ def _published_counters(record: dict[str, Any]) -> list[str]:
     """The counters a published line of ``stories*.jsonl`` stands for.
 
     The same names ``count_published`` (``transforms.sinks``) increments for the record
-    while the pipeline runs: ``published``, and for a story (not a ``duplicate_link``)
-    ``tag:<facet>:<value>`` per summary facet and its outlet's country and affiliation.
+    while the pipeline runs: ``published``; ``tag:<facet>:<value>`` per summary facet for a
+    story, ``published_links`` for a ``duplicate_link``; its outlet's country and affiliation.
 
     Args:
         record: One JSON line of ``stories*.jsonl``.
@@ -266,15 +264,15 @@ def _published_counters(record: dict[str, Any]) -> list[str]:
     Returns:
         Counter names, each to be incremented once.
     """
-    if record.get("record_type") == "duplicate_link":
-        return [PUBLISHED, PUBLISHED_LINKS]
     names = [PUBLISHED]
-    names += [
-        f"tag:{tag['facet']}:{tag['value']}"
-        for tag in record.get("tags", [])
-        if tag["facet"] in TAG_FACETS
-    ]
-    outlet = record.get("outlet") or {}
-    names.append(f"{OUTLET_COUNTRY_PREFIX}{outlet.get('country') or 'unknown'}")
-    names.append(f"{OUTLET_STATE_PREFIX}{outlet.get('state_affiliation') or 'none'}")
-    return names
+    if record.get("record_type") == "duplicate_link":
+        names.append(PUBLISHED_LINKS)
+    else:
+        names += [
+            f"tag:{tag['facet']}:{tag['value']}"
+            for tag in record.get("tags", [])
+            if tag["facet"] in TAG_FACETS
+        ]
+    outlet = record.get("outlet")
+    outlet = outlet if isinstance(outlet, dict) else {}  # links before schema 3: a domain
+    return names + outlet_counters(outlet.get("country"), outlet.get("state_affiliation"))

@@ -215,6 +215,7 @@ def test_link_mode_publishes_one_story_two_links_and_where_it_ran(
 
     assert_accounting(out)
     assert out.summary["published"] == 3 and out.summary["discarded"] == {}
+    assert sum(out.summary["outlets"]["country"].values()) == 3  # links in the split too
     (story,) = [s for s in out.stories if s.get("record_type") != "duplicate_link"]
     links = [s for s in out.stories if s.get("record_type") == "duplicate_link"]
     assert {link["duplicate_of"] for link in links} == {story["story_id"]}

@@ -77,7 +77,10 @@ def test_a_stopped_runs_summary_counts_what_the_sinks_count(tmp_path: Path) -> N
     same output: published, discards, failures, tags and the outlet split."""
     first = _story("https://www.globaltimes.cn/1", STATE_MEDIA, (TIKTOK,))
     unknown = _story("https://blog.example/2", Outlet("blog.example"), (TIKTOK,))
-    link = DuplicateLink("c0ffee", first.story_id, first.story_id, "https://x.example/3", "x")
+    copy_outlet = Outlet("x.example", "X News", "GB", "en", None)
+    link = DuplicateLink(
+        "c0ffee", first.story_id, first.story_id, "https://x.example/3", "x.example", copy_outlet
+    )
     options = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=in_memory"])
     pipeline = TestPipeline(options=options)
     out = str(tmp_path)
@@ -95,13 +98,14 @@ def test_a_stopped_runs_summary_counts_what_the_sinks_count(tmp_path: Path) -> N
     finished = summary_from_metrics(result.metrics()).to_json()
     stopped = summary_from_files(out).to_json()
 
+    # a duplicate link is published, so its copy's outlet is in the split too
     assert stopped["outlets"] == {
-        "country": {"CN": 1, "unknown": 1},
-        "state_affiliation": {"SC": 1, "none": 1},
+        "country": {"CN": 1, "GB": 1, "unknown": 1},
+        "state_affiliation": {"SC": 1, "none": 2},
     }
     for key in ("published", "discarded", "failed", "tags", "outlets"):
         assert stopped[key] == finished[key], key
-    assert "by outlet country: CN 1, unknown 1" in summary_from_files(out).render()
+    assert "by outlet country: CN 1, GB 1, unknown 1" in summary_from_files(out).render()
 
 
 def test_a_stopped_runs_feed_polls_are_not_counted_rather_than_zero(tmp_path: Path) -> None:

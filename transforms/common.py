@@ -51,6 +51,18 @@ FETCHED = "fetched"
 
 # The facets counted for the summary's top tags (rule tags are in each story's ``rules``).
 TAG_FACETS = frozenset({"platform", "state_actor", "controversy"})
+# The summary's outlet split: one ``outlet_country:<CC or unknown>`` and one
+# ``outlet_state:<code or none>`` per published entry (a story or a duplicate link).
+OUTLET_COUNTRY_PREFIX = "outlet_country:"
+OUTLET_STATE_PREFIX = "outlet_state:"
+
+
+def outlet_counters(country: str | None, state_affiliation: str | None) -> list[str]:
+    """The outlet split's counter names for one published entry of this outlet."""
+    return [
+        f"{OUTLET_COUNTRY_PREFIX}{country or 'unknown'}",
+        f"{OUTLET_STATE_PREFIX}{state_affiliation or 'none'}",
+    ]
 
 
 def counter(name: str) -> Any:

@@ -38,6 +38,7 @@ from transforms.common import (
     SYNDICATION_UPDATES,
     TAG_FACETS,
     counter,
+    outlet_counters,
 )
 from transforms.pubsub import PublishDeadLetters
 from transforms.records import Discard, DuplicateLink, Failure, TaggedStory
@@ -58,19 +59,21 @@ def count_published(story: TaggedStory | DuplicateLink) -> TaggedStory | Duplica
     """Count a published story, its tags and its outlet's country and affiliation.
 
     A ``DuplicateLink`` (``--duplicates link``) is a published entry too, counted as
-    ``published`` and ``published_links``; it carries no tags of its own.
+    ``published`` and ``published_links`` and in the outlet split (its copy's outlet); it
+    carries no tags of its own.
     """
     counter(PUBLISHED).inc()
     PROGRESS.record(PUBLISHED)
     if isinstance(story, DuplicateLink):
         counter(PUBLISHED_LINKS).inc()
-        return story
-    for tag in story.tagging.tags:
-        if tag.facet in TAG_FACETS:
-            counter(f"tag:{tag.facet}:{tag.value}").inc()
-    outlet = story.story.outlet
-    counter(f"outlet_country:{outlet.country or 'unknown'}").inc()
-    counter(f"outlet_state:{outlet.state_affiliation or 'none'}").inc()
+        outlet = story.full_outlet
+    else:
+        for tag in story.tagging.tags:
+            if tag.facet in TAG_FACETS:
+                counter(f"tag:{tag.facet}:{tag.value}").inc()
+        outlet = story.story.outlet
+    for name in outlet_counters(outlet.country, outlet.state_affiliation):
+        counter(name).inc()
     return story
 
 
