@@ -237,3 +237,35 @@ def test_bad_ipv6_feed_urls_and_links_end_counted_not_in_a_crash(
     bad = {d["url"]: d for d in out.dead_letters if d["error_type"] == "bad_url"}
     assert set(bad) == {*BAD_IPV6, "http://[1:2:3]/feed", "http://[::1/feed"}
     assert all(d["message"].startswith("cannot parse") and not d["retryable"] for d in bad.values())
+
+
+def test_feed_redirected_to_a_url_that_cannot_be_resolved_fails_alone(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    """A feed answering 302 to an unclosed IPv6 bracket or a 64-character host label is a
+    poll/bad_url dead letter; the run goes on (it crashed PollFeeds, exit 1, no summary)."""
+    wire = site.add_host("wire")
+    good = [f"{wire}/story/{i}" for i in range(2)]
+    items = []
+    for i, link in enumerate(good):
+        title, text = f"Wire story {i}", "\n".join(f"{FRENCH} ({i}, {n})" for n in range(4))
+        site.route("wire", f"/story/{i}", Response(body=article_html(title, text, link)))
+        items.append(FeedItem(title, link, link, "", WHEN))
+    site.route("wire", "/rss", Response(body=rss_feed("Wire", wire, items),
+                                        content_type="application/rss+xml"))  # fmt: skip
+    shady = site.add_host("shady")
+    site.route("shady", "/bracket", redirect("http://[bad/"))
+    site.route("shady", "/label", redirect("http://" + "a" * 64 + ".example/rss"))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{shady}/bracket\n{wire}/rss\n{shady}/label\n")
+
+    out = run_newsbeam(feeds, tmp_path / "out", "--no-robots", "--all-stories")
+
+    assert_accounting(out)
+    s = out.summary
+    assert (s["entries"], s["published"], s["discarded"], s["failed"]) == (2, 2, {}, {})
+    assert sorted(story["url"] for story in out.stories) == good
+    assert s["feeds"]["failed"] == {"poll/bad_url": 2}
+    bad = {d["url"]: d for d in out.dead_letters if d["error_type"] == "bad_url"}
+    assert set(bad) == {f"{shady}/bracket", f"{shady}/label"}
+    assert not any(d["retryable"] for d in bad.values())

@@ -179,6 +179,34 @@ def test_url_without_host_or_with_bad_port(client: HttpClient) -> None:
     assert fetch_error(client, "http://example.com:99999/").error_type == "bad_url"
 
 
+# An unclosed IPv6 bracket (urljoin/urlsplit raise ValueError) and a host label over 63
+# characters (the resolver's IDNA codec raises UnicodeError): both crashed a feed poll.
+UNRESOLVABLE = ("http://[bad/", "http://[::1/x", "http://" + "a" * 64 + ".example/rss")
+
+
+@pytest.mark.parametrize("url", UNRESOLVABLE)
+def test_unparsable_or_unresolvable_first_url_is_bad_url(site: LoopbackSite, url: str) -> None:
+    site.add_host("news")
+    c = HttpClient(config())
+    for kind in ("feed", "page"):
+        err = fetch_error(c, url, kind=kind)
+        assert (err.error_type, err.retryable) == ("bad_url", False)
+    assert site.requests == []
+
+
+@pytest.mark.parametrize("location", UNRESOLVABLE)
+def test_redirect_to_an_unparsable_or_unresolvable_url_is_bad_url(
+    site: LoopbackSite, location: str
+) -> None:
+    base = site.add_host("news")
+    site.route("news", "/a", redirect(location))
+    c = HttpClient(config(respect_robots=False))
+    for kind in ("feed", "page"):
+        err = fetch_error(c, base + "/a", kind=kind)
+        assert (err.error_type, err.retryable) == ("bad_url", False)
+    assert [r.path for r in site.requests] == ["/a", "/a"]  # not retried
+
+
 # --- results, decoding ------------------------------------------------------------------
 
 

@@ -31,7 +31,6 @@ import threading
 import time
 from dataclasses import dataclass
 from importlib import metadata
-from urllib.parse import urljoin
 
 import urllib3
 from urllib3 import exceptions as u3e
@@ -194,7 +193,7 @@ class HttpClient:
                 raise FetchError(
                     "too_many_redirects", f"more than {self.config.max_redirects} redirects"
                 )
-            current = checked_url(urljoin(current, answer.location))
+            current = checked_url(answer.location, base=current)
             if current.split("#")[0] in seen:
                 raise FetchError("redirect_loop", f"redirect back to {current}")
             seen.add(current.split("#")[0])

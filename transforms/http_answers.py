@@ -7,7 +7,8 @@ error types. ``transforms.http`` (the client) calls them for every answer.
 ``FetchError.error_type`` values (``retryable`` in brackets):
 
 * ``bad_scheme`` (no): not http or https (file:, ftp:, javascript:, data:, ...).
-* ``bad_url`` (no): no host, or a URL or Location that does not parse.
+* ``bad_url`` (no): no host, a URL or Location that does not parse, or a host the resolver
+  cannot encode (an empty label or one over 63 characters).
 * ``blocked_address`` (no): the host resolves to, or connected to, a refused address.
 * ``dns_error`` (yes if the resolver said "try again"): the host does not resolve.
 * ``connection_error`` (yes): refused, reset or closed mid-response; retried.
@@ -34,9 +35,11 @@ import email.utils
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from urllib3 import exceptions as u3e
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from transforms.charset import decode_html
 from transforms.hostlimits import GuardError
@@ -144,18 +147,37 @@ def looks_like_html(body: bytes) -> bool:
     return any(marker in head for marker in (b"<!doctype html", b"<html", b"<head", b"<body"))
 
 
-def checked_url(url: str) -> str:
-    """``url`` if it is an absolute http(s) URL with a host, else ``bad_scheme`` or ``bad_url``."""
+def checked_url(url: str, base: str | None = None) -> str:
+    """``url`` as an absolute http(s) URL with a host that can be resolved, or a ``FetchError``.
+
+    Args:
+        url: the URL, or a redirect's ``Location`` (relative to ``base``).
+        base: the URL that answered with the redirect; None for a first URL.
+
+    Returns:
+        The URL to request.
+
+    Raises:
+        FetchError: ``bad_scheme`` for another scheme; ``bad_url`` for a URL (or Location)
+            that does not parse, has no host, or a host the resolver refuses to encode (an
+            empty label or one over 63 characters, which raised ``UnicodeError`` from
+            ``getaddrinfo`` mid-request).
+    """
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit((url if base is None else urljoin(base, url)).strip())
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError as err:
-        raise FetchError("bad_url", f"cannot parse {url!r}: {err}") from err
+        raise FetchError("bad_url", f"cannot parse {url[:200]!r}: {err}") from err
     if parts.scheme.lower() not in ("http", "https"):
         raise FetchError("bad_scheme", f"scheme {parts.scheme!r} refused in {url[:200]!r}")
     if not parts.hostname:
         raise FetchError("bad_url", f"no host in {url[:200]!r}")
-    return parts.geturl()
+    checked = parts.geturl()
+    try:  # the host exactly as urllib3 will hand it to the resolver, through its IDNA codec
+        (parse_url(checked).host or "").encode("idna")
+    except (LocationParseError, UnicodeError) as err:
+        raise FetchError("bad_url", f"host cannot be resolved in {url[:200]!r}: {err}") from err
+    return checked
 
 
 def parse_retry_after(value: str | None) -> float | None:
