@@ -14,7 +14,7 @@ bounded decompression); this module adds what urllib3 leaves to its callers:
   backoff; time spent queued for a per-host slot is not counted) enforced by a watchdog
   that shuts the socket, so a server dripping one byte a second is cut off on time; body
   caps on the decompressed size while streaming; at most ``max_redirects`` hops.
-* Retries of timeouts, connection errors, 408, 429 and 5xx with exponential backoff and
+* Retries of timeouts, connection errors, 429 and 5xx with exponential backoff and
   jitter; a ``Retry-After`` longer than ``retry_after_cap`` is not waited for (the error
   is raised at once, retryable), a shorter one is honoured.
 * Politeness: robots.txt for pages (``transforms.robots``), an honest User-Agent, per-host

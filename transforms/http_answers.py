@@ -18,7 +18,7 @@ error types. ``transforms.http`` (the client) calls them for every answer.
 * ``too_large`` (no): the decompressed body exceeds the cap for its kind.
 * ``bad_content_encoding`` (no): a Content-Encoding we did not ask for, or corrupt data.
 * ``too_many_redirects``, ``redirect_loop`` (no).
-* ``http_<status>`` (yes for 408, 429, 5xx, which are retried first; else no): any final
+* ``http_<status>`` (yes for 429 and 5xx, which are retried first; else no): any final
   status but 200 (and 304 when validators were sent), e.g. ``http_404``, ``http_503``.
 * ``robots_disallowed`` (no): robots.txt forbids the page.
 * ``robots_unavailable`` (yes): robots.txt answered 429 or 5xx (after retries); RFC 9309
@@ -46,7 +46,7 @@ from transforms.hostlimits import GuardError
 
 CHUNK = 64 * 1024  # bytes read at a time; a non-200 body up to this size is drained
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-RETRIED_STATUSES = frozenset({408, 429})  # and every 5xx
+RETRIED_STATUSES = frozenset({429})  # and every 5xx; other 4xx (408 too) are final
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 
