@@ -111,6 +111,27 @@ def format_story(story: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_duplicate_link(record: dict[str, Any]) -> str:
+    """A readable block for a later copy of a story (``--duplicates link``).
+
+    Returns:
+        Lines: which story it copies, the copy's outlet and URL.
+    """
+    outlet = record.get("outlet")
+    outlet = outlet if isinstance(outlet, dict) else {"domain": outlet}  # schema 2: a domain
+    return (
+        f"== copy of story {record.get('duplicate_of')}\n"
+        f"   outlet:  {_outlet_line(outlet)}\n"
+        f"   url:     {record.get('url')}"
+    )
+
+
+def format_syndication_update(record: dict[str, Any]) -> str:
+    """A readable line for the outlets that carried a story so far."""
+    outlets = record.get("syndication") or []
+    return f"== story {record.get('story_id')} carried by {len(outlets)}: {', '.join(outlets)}"
+
+
 def format_dead_letter(record: dict[str, Any]) -> str:
     """A readable block for one dead letter (``Failure.to_json()``).
 
@@ -141,6 +162,10 @@ def format_message(data: bytes, attributes: dict[str, str]) -> str:
         record = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError):
         record = None
+    if isinstance(record, dict) and record.get("record_type") == "duplicate_link":
+        return format_duplicate_link(record)
+    if isinstance(record, dict) and record.get("record_type") == "syndication_update":
+        return format_syndication_update(record)
     if isinstance(record, dict) and "story_id" in record:
         return format_story(record)
     if isinstance(record, dict) and "stage" in attributes and "error_type" in record:
@@ -189,10 +214,9 @@ def receive(
     try:
         subscriber = pubsub_v1.SubscriberClient()
     except google.auth.exceptions.DefaultCredentialsError:
-        raise SubscribeError(
-            "no Google Cloud credentials: set PUBSUB_EMULATOR_HOST=HOST:PORT to use the "
-            "emulator, or run 'gcloud auth application-default login'"
-        ) from None
+        from transforms.pubsub import NO_CREDENTIALS
+
+        raise SubscribeError(NO_CREDENTIALS) from None
     deadline = None if timeout is None else time.monotonic() + timeout
     printed = 0
     try:

@@ -159,10 +159,9 @@ def _clients() -> tuple[Any, Any]:
     try:
         return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
     except google.auth.exceptions.DefaultCredentialsError:
-        raise SetupError(
-            "no Google Cloud credentials: set PUBSUB_EMULATOR_HOST=HOST:PORT to use the "
-            "emulator, or run 'gcloud auth application-default login'"
-        ) from None
+        from transforms.pubsub import NO_CREDENTIALS
+
+        raise SetupError(NO_CREDENTIALS) from None
 
 
 def _api_error(exc: Exception, what: str) -> SetupError:

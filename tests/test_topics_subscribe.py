@@ -16,8 +16,14 @@ from pipelines import subscribe_command, topics_command
 from tests.emulator import PROJECT, free_port, pull_all, unique
 from tests.test_pubsub import GLOBAL_TIMES, META_CN, TIKTOK_CN, make_story
 from transforms.pubsub import TopicPublisher
-from transforms.pubsub_messages import failure_message, story_message
-from transforms.records import Failure
+from transforms.pubsub_messages import (
+    failure_message,
+    link_message,
+    story_message,
+    update_message,
+)
+from transforms.records import DuplicateLink, Failure, Outlet
+from transforms.syndication import SyndicationUpdate
 
 pytestmark = pytest.mark.emulator
 
@@ -268,3 +274,20 @@ def test_subscribe_to_a_bad_subscription_is_a_one_line_error(
     assert subscribe_command.run(_subscribe_args("--subscription", subscription)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_links_and_syndication_updates_print_as_what_they_are() -> None:
+    # Pure formatting (no emulator): a link was printed as a story "(no title)" before.
+    outlet = Outlet("rt.com", "RT", "RU", "en", "SC")
+    link = DuplicateLink("c0ffee", "f00d", "f00d", "https://www.rt.com/news/1", "rt.com", outlet)
+    block = subscribe_command.format_message(*link_message(link))
+    assert block.splitlines() == [
+        "== copy of story f00d",
+        "   outlet:  RT (rt.com) | RU | state affiliation SC (state media)",
+        "   url:     https://www.rt.com/news/1",
+    ]
+    update = SyndicationUpdate("f00d", ("apnews.com", "rt.com"))
+    assert (
+        subscribe_command.format_message(*update_message(update))
+        == "== story f00d carried by 2: apnews.com, rt.com"
+    )
