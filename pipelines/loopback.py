@@ -27,6 +27,7 @@ import random
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -187,13 +188,15 @@ Route = Answer | Callable[[Request], Answer]
 
 
 class LoggedRequest(NamedTuple):
-    """One entry of ``LoopbackSite.requests``; ``status`` is None if nothing was answered."""
+    """One entry of ``LoopbackSite.requests``; ``status`` is None if nothing was answered,
+    ``at`` is ``time.monotonic()`` when the server had read the request."""
 
     host: str
     method: str
     path: str
     headers: dict[str, str]
     status: int | None
+    at: float
 
 
 class _HostServer(ThreadingHTTPServer):
@@ -370,7 +373,7 @@ class LoopbackSite:
             raise KeyError(f"unknown host {name!r}; call add_host first") from None
 
     def _log(self, host: str, method: str, path: str, headers: dict[str, str]) -> list[object]:
-        record: list[object] = [host, method, path, headers, None]
+        record: list[object] = [host, method, path, headers, None, time.monotonic()]
         with self._log_lock:
             self._records.append(record)
         return record

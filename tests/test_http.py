@@ -350,6 +350,17 @@ def test_429_with_retry_after_then_success(site: LoopbackSite, client: HttpClien
     assert len(site.requests_for("news", "/a")) == 2
 
 
+def test_retry_after_under_the_cap_is_waited_for(site: LoopbackSite) -> None:
+    base = site.add_host("news")
+    site.route("news", "/a", sequence(Response(503, headers={"Retry-After": "1"}),
+                                      Response(body=PAGE)))  # fmt: skip
+    c = HttpClient(config(retry_after_cap=2.0))
+    assert c.get(base + "/a").body == PAGE
+    first, second = site.requests_for("news", "/a")
+    assert (first.status, second.status) == (503, 200)
+    assert second.at - first.at >= 1.0  # the server's own clock: a lower bound, no sleeps
+
+
 def test_persistent_5xx_gives_a_retryable_error(site: LoopbackSite, client: HttpClient) -> None:
     base = site.add_host("news")
     site.route("news", "/a", Response(500))
