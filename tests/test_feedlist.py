@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,28 @@ def test_yaml_with_metadata_and_duplicates(tmp_path: Path) -> None:
         FeedSpec("https://a.example/rss", name="A News", country="DE", language="de"),
         FeedSpec("https://b.example/rss"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("country", "message"),
+    [
+        ("Britain", r"feed #2: country 'BRITAIN' is not an ISO 3166-1 alpha-2 code"),
+        ("UK", r"feed #2: country 'UK' is not an ISO 3166-1 alpha-2 code"),
+        ("NO", r"feed #2: country False is a YAML boolean: quote it \('NO'\)"),
+    ],
+)
+def test_yaml_country_must_be_an_iso_code(tmp_path: Path, country: str, message: str) -> None:
+    path = write(
+        tmp_path,
+        "feeds.yaml",
+        f"- url: https://a.example/rss\n  country: 'no'\n- url: https://b.example/rss\n"
+        f"  country: {country}\n",
+    )
+    with pytest.raises(
+        FeedListError, match=rf"^{re.escape(str(tmp_path))}/feeds\.yaml: {message}"
+    ) as caught:
+        read_feed_list(path)
+    assert "\n" not in str(caught.value)
 
 
 def test_yaml_unknown_key_is_an_error(tmp_path: Path) -> None:

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from transforms.analysis import enrich_article
 from transforms.outlets import TYPOLOGY_CODES, OutletCatalogue, OutletFileError
-from transforms.records import Outlet
+from transforms.records import Article, FeedEntry, Outlet
 
 REPO = Path(__file__).resolve().parents[1]
 MATRIX = REPO.parent / "shared" / "corpus" / "outlets" / "state-media" / "State_Media_Matrix.csv"
@@ -352,3 +353,59 @@ def test_compile_normalises_urls_and_merges_shared_hosts(tmp_path: Path) -> None
     assert rows["rtv.example"][1:5] == ["RTV Group", "RS", "sr", "CaPr"]
     assert rows["bayon.example"][1:5] == ["Bayon TV", "KH", "km", "ISFM"]
     assert rows["arabic.daily.example"][3] == "ar"
+
+
+# --- the feed list's name and country ------------------------------------------------------
+
+
+def _entry(feed_url: str, name: str | None = "Feed Name", country: str | None = "IE") -> FeedEntry:
+    return FeedEntry(feed_url, feed_url, feed_url, feed_name=name, feed_country=country)
+
+
+FEED_CATALOGUE = OutletCatalogue(
+    {
+        "known.example": Outlet("known.example", "Known", "GB", "en", "SC"),
+        "partial.example": Outlet("partial.example", state_affiliation="ISM"),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "feed_url", "expected"),
+    [
+        # The catalogue's entry wins, field by field; its state affiliation is never touched.
+        ("https://m.known.example/a", "https://known.example/rss", ("Known", "GB", "SC")),
+        ("https://partial.example/a", "https://partial.example/rss", ("Feed Name", "IE", "ISM")),
+        # A host the catalogue does not know gets the feed's name and country...
+        ("https://www.new.co.uk/a", "https://feeds.new.co.uk/rss", ("Feed Name", "IE", None)),
+        ("http://127.0.0.9:8000/a", "http://127.0.0.9:8000/rss", ("Feed Name", "IE", None)),
+        # ...but not a page on another registered domain (an aggregator's or wire feed).
+        ("https://other.co.uk/a", "https://new.co.uk/rss", (None, None, None)),
+        ("https://x.blogspot.com/a", "https://y.blogspot.com/rss", (None, None, None)),
+        ("https://partial.example/a", "https://agg.example/rss", (None, None, "ISM")),
+    ],
+)
+def test_feed_name_and_country_fill_what_the_catalogue_lacks(
+    url: str, feed_url: str, expected: tuple[str | None, ...]
+) -> None:
+    outlet = FEED_CATALOGUE.lookup_for_entry(url, _entry(feed_url))
+    assert (outlet.name, outlet.country, outlet.state_affiliation) == expected
+    assert outlet.domain == FEED_CATALOGUE.lookup(url).domain
+    assert outlet.language == FEED_CATALOGUE.lookup(url).language
+
+
+def test_feed_without_name_or_country_leaves_the_outlet_alone() -> None:
+    entry = _entry("https://new.example/rss", name=None, country=None)
+    assert FEED_CATALOGUE.lookup_for_entry("https://new.example/a", entry) == Outlet("new.example")
+    entry = _entry("https://new.example/rss", name=None)
+    assert FEED_CATALOGUE.lookup_for_entry("https://new.example/a", entry) == Outlet(
+        "new.example", country="IE"
+    )
+
+
+def test_enrichment_gives_the_story_the_feeds_outlet_name_and_country() -> None:
+    """``enrich_article`` is the core both EnrichArticles and AnalysePages run."""
+    entry = _entry("https://new.example/rss")
+    article = Article(entry, entry.link, "https://new.example/a", "https://new.example/a", "T", "x")
+    story = enrich_article(article, FEED_CATALOGUE)
+    assert story.outlet == Outlet("new.example", "Feed Name", "IE")

@@ -7,7 +7,8 @@ dead letter; a crash becomes a dead letter too):
   (trafilatura never fetches), comments excluded; the body and the page's metadata (title,
   authors, date, canonical URL, description; trafilatura's pass is trimmed of what newsbeam
   does not read, see ``transforms.trafilatura_trim``);
-* ``enrich_outcome`` / ``enrich_article``: the outlet (catalogue lookup by host), the language
+* ``enrich_outcome`` / ``enrich_article``: the outlet (catalogue lookup by host; the feed list's
+  name and country fill what the catalogue lacks, on the feed's own site), the language
   (py3langid, bundled model, offline; else the feed's declared language) and the publication
   time (the page's date, made precise by the feed's timestamp when the two agree on the day);
 * ``tag_outcome``: the taxonomy tagger (``transforms.tagger``).
@@ -165,8 +166,12 @@ def choose_published(page_date: str | None, feed_date: str | None) -> str | None
 
 
 def enrich_article(article: Article, outlets: OutletCatalogue) -> Story:
-    """Turn an article into a story with its outlet, language and publication time."""
-    outlet: Outlet = outlets.lookup(article.final_url)
+    """Turn an article into a story with its outlet, language and publication time.
+
+    The outlet is the catalogue's for the page's host; where the catalogue has no name or
+    country for it, the feed list's (``OutletCatalogue.lookup_for_entry``).
+    """
+    outlet: Outlet = outlets.lookup_for_entry(article.final_url, article.entry)
     language = detect_language(
         f"{article.title}\n{article.text}", article.entry.feed_language or outlet.language
     )

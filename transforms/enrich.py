@@ -5,7 +5,8 @@ Consumes ``Article`` records; produces ``Story`` records (main output) and
 
 The core is ``transforms.analysis.enrich_article`` (plain Python):
 
-* outlet: looked up by host in the outlet catalogue (``transforms.outlets``);
+* outlet: looked up by host in the outlet catalogue (``transforms.outlets``); the feed list's
+  name and country fill what the catalogue lacks when the page is on the feed's own site;
 * language: detected from the text (py3langid, bundled model, offline), else the
   feed's declared language;
 * published_at: the page's own date, made precise by the feed's timestamp when the

@@ -6,7 +6,8 @@ Consumes a file path; produces ``FeedSpec`` records. Formats:
   ``text``/``title`` give the name, ``language`` (if present) the language.
 * Plain text: one URL per line; blank lines and ``#`` comments are ignored.
 * YAML (``.yaml``/``.yml``): either a list, or a mapping with a ``feeds`` list, whose
-  items are URLs or mappings ``{url, name, country, language}``.
+  items are URLs or mappings ``{url, name, country, language}``; ``country`` must be an
+  ISO 3166-1 alpha-2 code (any case), checked as the outlet catalogue checks it.
 
 Errors raise ``FeedListError`` with a one-line message naming the file (and line
 where there is one), never a traceback for the user.
@@ -23,6 +24,7 @@ import yaml
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from transforms.outlets import check_country
 from transforms.records import FeedSpec
 from transforms.userfiles import read_bytes
 
@@ -141,15 +143,26 @@ def _parse_yaml(text: str, path: str) -> list[FeedSpec]:
             unknown = set(item) - {"url", "name", "country", "language"}
             if unknown:
                 raise FeedListError(f"{where}: unknown keys {sorted(unknown)}")
-            country = item.get("country")
             specs.append(
                 FeedSpec(
                     url=_check_url(item["url"], where),
                     name=item.get("name"),
-                    country=str(country).upper() if country else None,
+                    country=_country(item.get("country"), where),
                     language=item.get("language"),
                 )
             )
         else:
             raise FeedListError(f"{where}: expected a URL or a mapping with 'url'")
     return specs
+
+
+def _country(value: Any, where: str) -> str | None:
+    """A YAML feed's ``country``, upper-cased and checked as the outlet catalogue checks it."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):  # YAML 1.1 reads NO (Norway), no, off ... as false
+        raise FeedListError(f"{where}: country {value!r} is a YAML boolean: quote it ('NO')")
+    try:
+        return check_country(str(value).strip().upper())
+    except ValueError as exc:
+        raise FeedListError(f"{where}: {exc}") from None

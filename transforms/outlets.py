@@ -27,6 +27,12 @@ over their parent, and mobile, AMP and ``www`` hosts (``m.``, ``amp.``, ``mobile
 fall back to the parent entry. Entries are keyed by host only, never by path: every host that the
 State Media Matrix lists for several outlets (``sb.by/respublika/``, ``tdm.com.mo/radio/``) has
 one country for all of them, so a path would change only the outlet's name.
+
+The feed list (``OutletCatalogue.lookup_for_entry``): a feed's own ``name`` and ``country``
+(YAML; an OPML outline's title is its name) fill the outlet's name and country where the
+catalogue has none for the page's host, and only when the page's registered domain is the feed
+URL's (an aggregator's or syndicating feed does not name the outlets it links to). The
+catalogue's values always win; language and state affiliation come from the catalogue only.
 """
 
 from __future__ import annotations
@@ -36,14 +42,14 @@ import io
 import ipaddress
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
 
 from publicsuffixlist import PublicSuffixList
 
-from transforms.records import Outlet
+from transforms.records import FeedEntry, Outlet
 from transforms.userfiles import read_bytes
 
 BUNDLED_PATH = Path(__file__).resolve().parent / "data" / "outlets.csv"
@@ -156,12 +162,23 @@ def _logical_rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
         yield current, row
 
 
+def check_country(code: str) -> str:
+    """``code`` if it is an ISO 3166-1 alpha-2 code (upper case), as catalogue rows need.
+
+    Raises:
+        ValueError: naming the code, when it is not one.
+    """
+    if code not in _ISO_COUNTRIES:
+        raise ValueError(f"country {code!r} is not an ISO 3166-1 alpha-2 code (e.g. US, CN)")
+    return code
+
+
 def _parse_row(cells: dict[str, str]) -> Outlet:
     """One validated ``Outlet`` from a row's cells (raises ValueError naming the bad field)."""
     domain = normalise_domain(cells.get("domain", ""))
     country = cells.get("country", "").strip() or None
-    if country is not None and country not in _ISO_COUNTRIES:
-        raise ValueError(f"country {country!r} is not an ISO 3166-1 alpha-2 code (e.g. US, CN)")
+    if country is not None:
+        check_country(country)
     language = cells.get("language", "").strip() or None
     if language is not None and not _LANGUAGE_RE.match(language):
         raise ValueError(f"language {language!r} is not a lower-case ISO 639 code (e.g. en, zh)")
@@ -314,6 +331,37 @@ class OutletCatalogue:
                 return Outlet(domain=registered)
             candidate = candidate.split(".", 1)[1]
 
+    def lookup_for_entry(self, url: str, entry: FeedEntry) -> Outlet:
+        """``lookup(url)``, with the feed's name and country where the catalogue has none.
+
+        Args:
+            url: the page's URL (after redirects).
+            entry: the feed entry that linked to it (``feed_url``, ``feed_name``,
+                ``feed_country``; the country was checked when the feed list was read).
+
+        Returns:
+            The catalogue's outlet; its missing ``name`` / ``country`` taken from the feed
+            only when ``url``'s registered domain is the feed URL's. Nothing else changes.
+
+        Raises:
+            ValueError: when no host can be read from ``url``.
+        """
+        outlet = self.lookup(url)
+        name = outlet.name or entry.feed_name or None
+        country = outlet.country or entry.feed_country or None
+        if (name, country) == (outlet.name, outlet.country) or not self._same_site(url, entry):
+            return outlet
+        return replace(outlet, name=name, country=country)
+
+    def _same_site(self, url: str, entry: FeedEntry) -> bool:
+        """Whether ``url`` and the entry's feed URL have the same registered domain."""
+        try:
+            feed_host = self.host_of(entry.feed_url)
+        except ValueError:
+            return False
+        page_host = self.host_of(url)
+        return self.registered_domain(page_host) == self.registered_domain(feed_host)
+
     @staticmethod
     def host_of(url_or_host: str) -> str:
         """The lower-case ASCII host of a URL or host name.
@@ -347,6 +395,7 @@ __all__ = [
     "TYPOLOGY_CODES",
     "OutletCatalogue",
     "OutletFileError",
+    "check_country",
     "normalise_domain",
     "read_catalogue_file",
 ]
