@@ -152,7 +152,8 @@ def add_newsbeam_arguments(parser: Any) -> None:
         "fetch_timeout",
         type=float,
         default=30.0,
-        help="Total deadline in seconds for one HTTP request, retries excluded (default: 30).",
+        help="Total deadline in seconds for fetching one URL: every redirect hop, retry and "
+        "backoff wait counts against it; waiting for a per-host slot does not (default: 30).",
     )
     _flag(
         parser,
