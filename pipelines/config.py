@@ -81,7 +81,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     Raises:
         UsageError: a missing or bad flag, an unreadable feed list, an unwritable output.
     """
-    _refuse_unknown_flags(options)
+    _refuse_unknown_flags(options, options.view_as(StandardOptions).runner in LOCAL_RUNNERS)
     nb = options.view_as(NewsbeamOptions)
     if not nb.feeds:
         raise UsageError("--feeds FILE is required (OPML, text or YAML feed list)")
@@ -231,9 +231,15 @@ def unknown_flags(options: PipelineOptions) -> list[str]:
     return [name for name in everything if name not in known]
 
 
-def _refuse_unknown_flags(options: PipelineOptions) -> None:
+def _refuse_unknown_flags(options: PipelineOptions, local_runner: bool) -> None:
+    """Refuse flags no one declares on a local run; on another runner, warn only: a service
+    (the Flex Template launcher) may add flags of its own, and template parameters are
+    checked against ``deploy/metadata.json`` before they get here."""
     unknown = unknown_flags(options)
     if not unknown:
+        return
+    if not local_runner:
+        log.warning("options no one declares, passed on to the runner: %s", ", ".join(unknown))
         return
     from pipelines.options import help_parser
 

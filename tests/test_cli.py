@@ -168,3 +168,19 @@ def test_publishing_without_credentials_is_one_line_before_the_run(
     code, _, err = run_cli(capsys, *argv, "--topic", "projects/p1/topics/tagged-stories")
     assert code == 2
     assert err.strip() == f"newsbeam: error: --topic: {NO_CREDENTIALS}"
+
+
+def test_a_remote_runner_passes_unknown_flags_on_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A launcher (Dataflow's Flex Template) may add flags of its own: not refused there.
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.config import config_from_options
+
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://news.example/rss\n")
+    argv = ["--feeds", str(feeds), "--output", "gs://bucket/out", "--runner", "DataflowRunner"]
+    config = config_from_options(PipelineOptions([*argv, "--launcher_only_flag=1"]))
+    assert not config.local_runner
+    assert "launcher_only_flag" in caplog.text
