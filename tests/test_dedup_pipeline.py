@@ -32,6 +32,7 @@ from transforms.records import (
     TagResult,
     story_id_for,
 )
+from transforms.urls import canonicalize_url, entry_keys
 
 pytestmark = pytest.mark.pipeline
 
@@ -206,6 +207,41 @@ def test_dedup_entries_passes_the_first_entry_per_key() -> None:
             out[DISCARDED] | beam.Map(lambda d: (d.stage, d.key, d.reason)),
             equal_to([("dedup_entries", "https://x.example/1", "duplicate_url")]),
             label="repeat",
+        )
+
+
+# Two articles a site identifies by a value-less query (courlan drops such a query).
+ARTICLE_PHP = ["https://site.example/article.php?12345", "https://site.example/article.php?67890"]
+
+
+@GROUPED
+def test_articles_told_apart_by_a_value_less_query_are_both_kept(grouped: bool) -> None:
+    titles = ("Minister resigns", "Storm floods the harbour")
+    entries = [  # as PollFeeds keys them, each link seen in its own fetch of a GUID-less feed
+        FeedEntry("https://site.example/feed", link, key=entry_keys([(link, None, title)])[0])
+        for link, title in zip(ARTICLE_PHP, titles, strict=True)
+    ]
+    # the story stage derives story_id from the canonical URL; the clustering's "same URL"
+    # rule canonicalises the article's URL itself
+    assert len({story_id_for(canonicalize_url(link)) for link in ARTICLE_PHP}) == 2
+    stories = [
+        _story(link, title, _wire_text(seed, words=400))
+        for link, title, seed in zip(ARTICLE_PHP, titles, (3, 4), strict=True)
+    ]
+    with TestPipeline(options=_options()) as p:
+        entries_out = (
+            p | "Entries" >> beam.Create(entries) | DedupEntries(DAY, clock=_FixedClock(5.0))
+        )
+        assert_that(
+            entries_out[OK] | beam.Map(lambda e: e.link), equal_to(ARTICLE_PHP), label="entries"
+        )
+        assert_that(entries_out[DISCARDED], equal_to([]), label="no entry dropped")
+        clusters = ClusterStories(DAY, mode="publish", grouped=grouped)
+        out = p | "Stories" >> beam.Create(stories) | clusters
+        assert_that(
+            out[OK] | beam.Map(lambda s: (s.story.article.url, s.duplicate_of)),
+            equal_to([(link, None) for link in ARTICLE_PHP]),
+            label="both published, neither a duplicate",
         )
 
 

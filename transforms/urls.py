@@ -12,7 +12,11 @@ Canonical form (:func:`canonicalize_url`), built on courlan's ``normalize_url``:
 - the fragment dropped;
 - query parameters sorted; tracking parameters removed case-insensitively (courlan's list:
   ``utm_*``, ``fbclid``, ``gclid``, ``mc_cid``, ``mc_eid``, ``igshid``, ``ref``, ... plus
-  :data:`EXTRA_TRACKING_PARAMS`). Like courlan, parameters without a value are dropped.
+  :data:`EXTRA_TRACKING_PARAMS`); parameters with an empty value (``?a=``) dropped;
+- value-less query parts kept, sorted, ahead of the parameters, because many sites identify the
+  article by them (``story.php?12345``, ``index.php?/archives/123``, ``?article123``): courlan
+  drops them, which gave two articles one canonical URL. Only those named in
+  :data:`VALUELESS_JUNK` (``?amp``, ``?rss``, ...), a tracking name or ``utm_*`` are removed.
 - anything that is not an absolute http(s) URL is returned stripped, unchanged: the function
   never raises.
 
@@ -29,7 +33,7 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 from courlan import normalize_url
 from publicsuffixlist import PublicSuffixList
@@ -63,6 +67,21 @@ EXTRA_TRACKING_PARAMS = frozenset(
     }
 )
 
+# Value-less query parts (``page?amp``) that mark a rendering or a referral of the same article,
+# never which article it is (compared lower-cased, after percent-decoding). Any other value-less
+# part is kept: it may be the article's id.
+VALUELESS_JUNK = frozenset(
+    {
+        "amp",  # the AMP rendering: page?amp (valued forms, ?amp=1, are kept: see module docs)
+        "rss",  # feed-click marker: transfermarkt.de feeds link every item as .../news/326649?rss
+        "share",  # share-button marker: page?share
+        "ref",  # referral marker without a referrer; ?ref=... is courlan's tracker already
+        "fbclid",  # tracking names, in case one arrives without its value
+        "gclid",
+    }
+)
+# Characters a value-less query part keeps as they are ("%" so escapes are not escaped twice).
+_QUERY_SAFE = "!$'()*+,;:@/?~-._%"
 _UNRESERVED_ESCAPE = re.compile(r"%(2[dDeE]|5[fF]|7[eE]|[46][1-9a-fA-F]|[57][0-9aA]|3[0-9])")
 _MOBILE_HOST_LABELS = frozenset({"m", "mobile", "amp", "mobi"})
 _AMP_PATH = re.compile(r"(?:^|/)amp(?:/|$|\.html?$)|\.amp(?:\.html?)?$", re.IGNORECASE)
@@ -104,6 +123,23 @@ def _is_web_url(url: str) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
+def _valueless_parts(query: str) -> list[str]:
+    """The value-less parts of a raw query that may identify the page, escaped and sorted.
+
+    courlan's ``normalize_url`` drops every part without ``=`` (``parse_qs`` without
+    ``keep_blank_values``, and no option to change that), so they are taken from the raw query.
+    """
+    kept: set[str] = set()
+    for piece in query.split("&"):
+        if not piece or "=" in piece:
+            continue
+        name = unquote_plus(piece).lower()
+        if name in VALUELESS_JUNK or name in EXTRA_TRACKING_PARAMS or name.startswith("utm_"):
+            continue
+        kept.add(quote(piece, safe=_QUERY_SAFE))
+    return sorted(kept)
+
+
 def canonicalize_url(url: str) -> str:
     """The canonical form of a URL (see the module docstring for the rules).
 
@@ -121,11 +157,12 @@ def canonicalize_url(url: str) -> str:
         parts = urlsplit(_UNRESERVED_ESCAPE.sub(lambda m: chr(int(m[1], 16)), raw))
         cleaned = normalize_url(urlunsplit(parts._replace(fragment="")), strict=False)
         out = urlsplit(cleaned)
-        query = "&".join(
+        params = [
             piece
             for piece in out.query.split("&")
             if piece and unquote_plus(piece.split("=", 1)[0]).lower() not in EXTRA_TRACKING_PARAMS
-        )
+        ]
+        query = "&".join([*_valueless_parts(parts.query), *params])
         return urlunsplit((out.scheme, out.netloc, out.path or "/", query, ""))
     except (ValueError, TypeError, AttributeError, UnicodeError):
         return raw
@@ -305,6 +342,7 @@ def entry_keys(entries: Sequence[tuple[str, str | None, str | None]]) -> list[st
 
 __all__ = [
     "EXTRA_TRACKING_PARAMS",
+    "VALUELESS_JUNK",
     "KeyBasis",
     "amp_mobile_variant_of",
     "canonicalize_url",
