@@ -392,6 +392,8 @@ def test_feed_name_and_country_fill_what_the_catalogue_lacks(
     assert (outlet.name, outlet.country, outlet.state_affiliation) == expected
     assert outlet.domain == FEED_CATALOGUE.lookup(url).domain
     assert outlet.language == FEED_CATALOGUE.lookup(url).language
+    # whether it is state media is the catalogue's to say: unknown for a feed-filled outlet
+    assert outlet.state_media == FEED_CATALOGUE.lookup(url).state_media
 
 
 def test_feed_without_name_or_country_leaves_the_outlet_alone() -> None:
@@ -399,7 +401,7 @@ def test_feed_without_name_or_country_leaves_the_outlet_alone() -> None:
     assert FEED_CATALOGUE.lookup_for_entry("https://new.example/a", entry) == Outlet("new.example")
     entry = _entry("https://new.example/rss", name=None)
     assert FEED_CATALOGUE.lookup_for_entry("https://new.example/a", entry) == Outlet(
-        "new.example", country="IE"
+        "new.example", country="IE", catalogued=False
     )
 
 
@@ -408,4 +410,5 @@ def test_enrichment_gives_the_story_the_feeds_outlet_name_and_country() -> None:
     entry = _entry("https://new.example/rss")
     article = Article(entry, entry.link, "https://new.example/a", "https://new.example/a", "T", "x")
     story = enrich_article(article, FEED_CATALOGUE)
-    assert story.outlet == Outlet("new.example", "Feed Name", "IE")
+    assert story.outlet == Outlet("new.example", "Feed Name", "IE", catalogued=False)
+    assert story.outlet.to_json()["state_media"] is None

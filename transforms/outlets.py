@@ -351,7 +351,10 @@ class OutletCatalogue:
         country = outlet.country or entry.feed_country or None
         if (name, country) == (outlet.name, outlet.country) or not self._same_site(url, entry):
             return outlet
-        return replace(outlet, name=name, country=country)
+        # an outlet no catalogue entry knew stays "state media: unknown" (records.Outlet)
+        return replace(
+            outlet, name=name, country=country, catalogued=outlet.state_media is not None
+        )
 
     def _same_site(self, url: str, entry: FeedEntry) -> bool:
         """Whether ``url`` and the entry's feed URL have the same registered domain."""

@@ -116,10 +116,15 @@ class Outlet:
     country: str | None = None  # ISO 3166-1 alpha-2, upper case
     language: str | None = None
     state_affiliation: str | None = None
+    # False when no catalogue entry knew the outlet and its name or country came from the
+    # feed list: whether it is state media is then unknown, not "no"
+    catalogued: bool = True
 
     @property
     def state_media(self) -> bool | None:
         """True for state-controlled or captured media, None when the outlet is unknown."""
+        if not self.catalogued:
+            return None
         if self.name is None and self.country is None and self.state_affiliation is None:
             return None
         return self.state_affiliation in STATE_MEDIA_CODES
