@@ -21,7 +21,7 @@ from transforms.common import FAILURES, OK
 from transforms.feed_parsing import ParsedFeed, parse_feed
 from transforms.feeds import STATE, PollFeeds
 from transforms.fetch import FetchArticles
-from transforms.http import HttpConfig
+from transforms.http import HttpClient, HttpConfig
 from transforms.records import FeedSpec
 
 SPEC = FeedSpec("http://news.example/rss", name="Example News", country="GB")
@@ -326,3 +326,37 @@ def poll_then_fetch(config: HttpConfig, specs: list[FeedSpec], page_urls: list[s
         fetched = polled[OK] | FetchArticles(config, max_in_flight=4)
         assert_that(fetched[OK] | "Urls" >> beam.Map(lambda page: page.url), equal_to(page_urls))
         assert_that(polled[FAILURES], equal_to([]), label="CheckNoFailures")
+
+
+@pytest.mark.parametrize("concurrent", [True, False])
+def test_a_client_bug_on_one_feed_is_that_feeds_dead_letter_not_the_runs_end(
+    site: LoopbackSite, monkeypatch: pytest.MonkeyPatch, concurrent: bool
+) -> None:
+    base = site.add_host("news")
+    items = [FeedItem("Story", f"{base}/story/1", "g1", "s", WHEN)]
+    site.route("news", "/good.xml", Response(body=rss_feed("n", base, items)))
+    real_get = HttpClient.get
+
+    def buggy_get(self: HttpClient, url: str, **kwargs: object) -> object:
+        if url.endswith("/buggy.xml"):
+            raise RuntimeError("a bug in the client")
+        return real_get(self, url, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(HttpClient, "get", buggy_get)
+    specs = [FeedSpec(f"{base}/buggy.xml"), FeedSpec(f"{base}/good.xml")]
+    config = HttpConfig(allow_loopback=True, deadline=20.0)
+    with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
+        polled = p | beam.Create(specs) | PollFeeds(config, concurrent=concurrent)
+        assert_that(
+            polled[OK] | "Links" >> beam.Map(lambda e: e.link),
+            equal_to([f"{base}/story/1"]),
+            label="CheckEntries",
+        )
+        assert_that(
+            polled[FAILURES]
+            | "Outcomes" >> beam.Map(lambda f: (f.key, f.outcome, f.counts_entry, f.message)),
+            equal_to(
+                [(specs[0].url, "poll/internal_error", False, "RuntimeError: a bug in the client")]
+            ),
+            label="CheckFailure",
+        )

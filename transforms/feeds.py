@@ -12,6 +12,7 @@ The plain-Python core is ``parse_feed()`` in ``transforms.feed_parsing``: bytes 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -37,19 +38,25 @@ from transforms.urls import host_of
 
 STATE = "state"
 
+_log = logging.getLogger(__name__)
+
 # The last validators and body hash of each feed, in keyed state (key: the feed URL).
 _FEED_STATE = ReadModifyWriteStateSpec("feed_state", beam.coders.PickleCoder())
 _FEED_STATE_PARAM = beam.DoFn.StateParam(_FEED_STATE)
 
 
 def _request(client: HttpClient, spec: FeedSpec, before: FeedState) -> Any:
-    """One conditional request for ``spec``: the response, or the ``FetchError`` it raised."""
+    """One conditional request for ``spec``: the response, or the ``FetchError`` it raised
+    (any other exception, a bug, becomes an ``internal_error`` one: it must not end the run)."""
     try:
         return client.get(
             spec.url, kind="feed", etag=before.etag, last_modified=before.last_modified
         )
     except FetchError as exc:
         return exc
+    except Exception as exc:  # dead-letter the feed, loudly; the other feeds go on
+        _log.exception("unexpected error polling %s", spec.url)
+        return FetchError("internal_error", f"{type(exc).__name__}: {exc}")
 
 
 def _poll_outputs(
