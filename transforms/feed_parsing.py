@@ -2,14 +2,16 @@
 
 Consumes a feed's bytes and its ``FeedSpec``; produces a ``ParsedFeed``: the entries, or a
 feed-level ``Failure`` saying why there are none. Refuses documents that declare XML entities
-before feedparser sees them (entity-expansion bombs and external entities never expand or
-fetch), and recovers what entries it can from malformed feeds. No Beam: the benchmarks and
-tests parse feeds without it.
+before feedparser sees them, in whatever encoding they are written (entity-expansion bombs and
+external entities never expand or fetch), and recovers what entries it can from malformed
+feeds. No Beam: the benchmarks and tests parse feeds without it.
 """
 
 from __future__ import annotations
 
 import calendar
+import codecs
+import contextlib
 import hashlib
 import html
 import re
@@ -18,11 +20,34 @@ from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
+import feedparser.encodings
+from feedparser.encodings import convert_to_utf8
 
 from transforms.records import Failure, FeedEntry, FeedSpec, excerpt
 from transforms.urls import entry_keys
 
 _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_ENTITY_DECLARATION_TEXT = re.compile(r"<!ENTITY", re.IGNORECASE)
+
+# Encodings in which every ASCII character is the one byte it is in ASCII, and no other byte
+# sequence decodes to an ASCII character (checked for every one- and two-byte sequence, and
+# GB18030's four-byte ones): in these, a document's text holds "<!ENTITY" only where its bytes
+# do. Not UTF-16/32, UTF-7, EBCDIC, HZ or ISO-2022 (escapes and shifts), nor Shift_JIS-2004.
+_ASCII_TRANSPARENT = frozenset(
+    codecs.lookup(name).name
+    for name in (
+        *("utf-8", "utf-8-sig", "ascii", "latin-1", "koi8-r", "koi8-u", "mac-roman"),
+        *(f"iso8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16)),
+        *(f"cp125{n}" for n in range(9)),
+        *("cp437", "cp850", "cp866", "cp874", "tis-620", "shift_jis", "cp932", "euc_jp"),
+        *("euc_kr", "cp949", "johab", "gb2312", "gbk", "gb18030", "big5", "big5hkscs"),
+    )
+)
+_QUOTED = re.compile(rb"[\"']([^\"']*)[\"']")  # as feedparser reads encoding="..."
+_EBCDIC_XML_DECLARATION = b"\x4c\x6f\xa7\x94"  # "<?xm" in EBCDIC (XML 1.0, appendix F)
+_UNICODE_WIDE = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+# When a declared encoding fails, feedparser asks chardet (if installed), which may guess any.
+_FEEDPARSER_GUESSES = getattr(feedparser.encodings, "lazy_chardet_encoding", True) is not None
 
 
 @dataclass(frozen=True)
@@ -49,7 +74,8 @@ def parse_feed(
     Returns:
         The entries, or a failure saying why there are none.
     """
-    if _ENTITY_DECLARATION.search(body):
+    headers = {"content-location": final_url or spec.url}
+    if _declares_entities(body, headers):
         return ParsedFeed(
             (),
             _feed_failure(
@@ -61,7 +87,7 @@ def parse_feed(
         )
     parsed = feedparser.parse(
         body,
-        response_headers={"content-location": final_url or spec.url},
+        response_headers=headers,
         sanitize_html=False,
         resolve_relative_uris=True,
     )
@@ -86,6 +112,69 @@ def parse_feed(
         for raw, link, key in zip(raw_entries, links, keys, strict=True)
     )
     return ParsedFeed(entries, recovered=bool(parsed.get("bozo")))
+
+
+def _declares_entities(body: bytes, headers: dict[str, str]) -> bool:
+    """Whether the document declares an XML entity, read as any XML parser would read it.
+
+    The byte search is the whole check when the document is in an encoding in which
+    "<!ENTITY" can only be those bytes (UTF-8 and the other ASCII-compatible ones): it runs on
+    every poll, so that path adds only a look at the first line's ``encoding=``. Otherwise the
+    text is searched as feedparser will decode it for expat, and, when the first bytes say
+    UTF-16 or UTF-32 (a byte order mark or the null pattern of XML 1.0's appendix F), as each
+    of those encodings reads it.
+
+    Args:
+        body: the raw feed bytes.
+        headers: the response headers feedparser is given (they choose its decoding).
+    """
+    if _ENTITY_DECLARATION.search(body):
+        return True
+    head = body[:4]
+    wide = b"\0" in head or head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    if not wide and head != _EBCDIC_XML_DECLARATION and _bytes_are_the_text(body):
+        return False
+    texts = [body.decode(encoding, errors="replace") for encoding in _UNICODE_WIDE if wide]
+    if head == _EBCDIC_XML_DECLARATION:
+        texts.append(body.decode("cp037", errors="replace"))
+    with contextlib.suppress(ValueError, LookupError):  # then feedparser cannot decode it either
+        texts.append(convert_to_utf8(dict(headers), body, {}).decode("utf-8", errors="replace"))
+    return any(_ENTITY_DECLARATION_TEXT.search(text) for text in texts)
+
+
+def _bytes_are_the_text(body: bytes) -> bool:
+    """Whether feedparser decodes ``body`` (no BOM but UTF-8's, ASCII-compatible start) with an
+    ASCII-transparent encoding: the one its XML declaration names, or ISO-8859-1 without one.
+
+    Every ``encoding="..."`` on the first line counts (feedparser's pattern takes one of them).
+    """
+    start = len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0
+    if not body.startswith(b"<?", start):
+        return True
+    line_end = body.find(b"\n", start)
+    line_end = line_end if line_end >= 0 else len(body)
+    at = body.find(b"encoding=", start, line_end)
+    while at >= 0:
+        quoted = _QUOTED.match(body, at + len(b"encoding="), line_end)
+        if quoted:
+            try:
+                encoding = codecs.lookup(quoted.group(1).decode("ascii")).name
+            except (LookupError, UnicodeDecodeError):
+                return False
+            if encoding not in _ASCII_TRANSPARENT:
+                return False
+            if _FEEDPARSER_GUESSES and not body.isascii() and not _decodes(body, encoding):
+                return False
+        at = body.find(b"encoding=", at + 1, line_end)
+    return True
+
+
+def _decodes(body: bytes, encoding: str) -> bool:
+    try:
+        body.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _feed_failure(spec: FeedSpec, error_type: str, message: str, body: bytes) -> Failure:

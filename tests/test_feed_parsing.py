@@ -1,0 +1,138 @@
+"""parse_feed's refusal of entity declarations in any encoding the XML parser would accept.
+
+The refusal used to be a byte search for ``<!ENTITY``, which a UTF-16 or UTF-32 feed (or one
+declared as UTF-7 or EBCDIC) passes: feedparser decodes it and expat expands the entities.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+
+from transforms import feed_parsing
+from transforms.feed_parsing import parse_feed
+from transforms.records import FeedSpec
+
+SPEC = FeedSpec("http://news.example/rss", name="Example News")
+
+
+def _bomb(encoding: str | None) -> str:
+    """An RSS feed with ten levels of nested entities (10**9 copies of "lol" in one title)."""
+    entities = ['<!ENTITY a0 "lol">'] + [
+        f'<!ENTITY a{i} "{f"&a{i - 1};" * 10}">' for i in range(1, 10)
+    ]
+    declaration = f'<?xml version="1.0" encoding="{encoding}"?>\n' if encoding else ""
+    return (
+        f"{declaration}<!DOCTYPE rss [{''.join(entities)}]>\n"
+        '<rss version="2.0"><channel><title>T</title><item><title>&a9;</title>'
+        "<link>http://x.example/1</link></item></channel></rss>"
+    )
+
+
+def _feed(encoding: str | None, title: str = "Caf\u00e9 \u65b0\u805e") -> str:
+    declaration = f'<?xml version="1.0" encoding="{encoding}"?>\n' if encoding else ""
+    return (
+        f'{declaration}<rss version="2.0"><channel><title>T</title><item><title>{title}</title>'
+        "<link>http://x.example/1</link></item></channel></rss>"
+    )
+
+
+BOM_UTF16_LE, BOM_UTF16_BE = codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE
+BOM_UTF32_LE, BOM_UTF32_BE = codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE
+
+# How an XML parser can be told a document's encoding: a byte order mark, the null pattern of
+# the first bytes (XML 1.0, appendix F), or the XML declaration alone.
+ENCODED_BOMBS = {
+    "utf-16-le, BOM and declaration": BOM_UTF16_LE + _bomb("UTF-16").encode("utf-16-le"),
+    "utf-16-be, BOM and declaration": BOM_UTF16_BE + _bomb("UTF-16").encode("utf-16-be"),
+    "utf-16-le, BOM, no declaration": BOM_UTF16_LE + _bomb(None).encode("utf-16-le"),
+    "utf-16-be, BOM, no declaration": BOM_UTF16_BE + _bomb(None).encode("utf-16-be"),
+    "utf-16-le, no BOM": _bomb("UTF-16").encode("utf-16-le"),
+    "utf-16-be, no BOM": _bomb("UTF-16").encode("utf-16-be"),
+    "utf-32-le, BOM": BOM_UTF32_LE + _bomb("UTF-32").encode("utf-32-le"),
+    "utf-32-be, BOM": BOM_UTF32_BE + _bomb("UTF-32").encode("utf-32-be"),
+    "utf-32-le, no BOM": _bomb("UTF-32").encode("utf-32-le"),
+    "utf-32-be, no BOM": _bomb("UTF-32").encode("utf-32-be"),
+    "utf-7, declared": _bomb("UTF-7").encode("utf-7").replace(b"<!", b"+ADwAIQ-"),
+    # An ASCII declaration (an even number of bytes) in front of UTF-16 text.
+    "utf-16, declared in ASCII": b'<?xml version="1.0" encoding="utf-16" ?>'
+    + _bomb(None).encode("utf-16-le"),
+    # feedparser takes the last encoding="..." on the first line, not the declaration's.
+    "utf-7, named by a comment on the declaration's line": (
+        b'<?xml version="1.0" encoding="utf-8"?><!-- encoding="utf-7" ?> -->'
+        + _bomb(None).replace("\n", "").encode("utf-7").replace(b"<!", b"+ADwAIQ-")
+    ),
+    "ebcdic (cp037), declared": _bomb("cp037").encode("cp037"),
+    "hz, line continuation inside the keyword": _bomb("hz")
+    .encode("hz")
+    .replace(b"<!ENTITY", b"<!EN~\nTITY"),
+}
+
+
+def _refusal(body: bytes) -> tuple[str, str]:
+    parsed = parse_feed(body, SPEC)
+    assert parsed.entries == ()
+    assert parsed.failure is not None
+    assert parsed.failure.counts_entry is False
+    return parsed.failure.error_type, parsed.failure.message
+
+
+def test_the_utf8_bomb_is_refused() -> None:
+    assert _refusal(_bomb("utf-8").encode())[0] == "xml_entities"
+    assert _refusal(_bomb(None).encode())[0] == "xml_entities"
+
+
+@pytest.mark.parametrize("case", sorted(ENCODED_BOMBS))
+def test_the_same_bomb_in_another_encoding_is_refused_for_the_same_reason(case: str) -> None:
+    assert _refusal(ENCODED_BOMBS[case]) == _refusal(_bomb("utf-8").encode())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        BOM_UTF16_LE + _feed("UTF-16").encode("utf-16-le"),
+        BOM_UTF16_BE + _feed("UTF-16").encode("utf-16-be"),
+        _feed("UTF-16").encode("utf-16-le"),
+        BOM_UTF32_LE + _feed("UTF-32").encode("utf-32-le"),
+    ],
+    ids=["utf-16-le BOM", "utf-16-be BOM", "utf-16-le no BOM", "utf-32-le BOM"],
+)
+def test_a_utf16_or_utf32_feed_without_entities_still_parses(body: bytes) -> None:
+    parsed = parse_feed(body, SPEC)
+    assert parsed.failure is None
+    (entry,) = parsed.entries
+    assert entry.title == "Caf\u00e9 \u65b0\u805e"
+    assert entry.link == "http://x.example/1"
+
+
+def test_the_word_entity_in_text_is_not_a_declaration() -> None:
+    body = _feed("UTF-16", title="ENTITY &lt;!-- not one --&gt;").encode("utf-16")
+    (entry,) = parse_feed(body, SPEC).entries
+    assert entry.title == "ENTITY <!-- not one -->"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _feed("utf-8").encode("utf-8"),
+        codecs.BOM_UTF8 + _feed("UTF-8").encode("utf-8"),
+        _feed(None).encode("utf-8"),
+        _feed("ISO-8859-1", title="Caf\u00e9").encode("latin-1"),
+        _feed("windows-1252", title="Caf\u00e9").encode("cp1252"),
+        _feed("Shift_JIS", title="\u65b0\u805e").encode("shift_jis"),
+        _feed("GB2312", title="\u65b0\u95fb").encode("gb2312"),
+    ],
+    ids=["utf-8", "utf-8 BOM", "undeclared", "latin-1", "cp1252", "shift_jis", "gb2312"],
+)
+def test_ascii_compatible_feeds_are_checked_on_their_bytes_alone(
+    body: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The check runs on every poll: for the encodings in which "<!ENTITY" can only be those
+    # bytes, it is the byte search it always was, with no decoding before feedparser's own.
+    def no_decoding(*_: object) -> bytes:
+        raise AssertionError("decoded for the entity check")
+
+    monkeypatch.setattr(feed_parsing, "convert_to_utf8", no_decoding)
+    parsed = parse_feed(body, SPEC)
+    assert parsed.failure is None and len(parsed.entries) == 1
