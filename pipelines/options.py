@@ -13,6 +13,7 @@ constructor arguments.
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -42,7 +43,7 @@ def parse_duration(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"not a duration: {text!r} (try 3600, 12h or 7d)"
         ) from None
-    if seconds <= 0:
+    if not math.isfinite(seconds) or seconds <= 0:
         raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
     return seconds
 

@@ -184,3 +184,14 @@ def test_a_remote_runner_passes_unknown_flags_on_with_a_warning(
     config = config_from_options(PipelineOptions([*argv, "--launcher_only_flag=1"]))
     assert not config.local_runner
     assert "launcher_only_flag" in caplog.text
+
+
+@pytest.mark.parametrize("text", ["0", "-5m", "inf", "nan", "5x", ""])
+def test_durations_must_be_finite_and_positive(text: str) -> None:
+    import argparse
+
+    from pipelines.options import parse_duration
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_duration(text)
+    assert parse_duration("90") == 90 and parse_duration("15m") == 900
