@@ -136,3 +136,55 @@ def test_ascii_compatible_feeds_are_checked_on_their_bytes_alone(
     monkeypatch.setattr(feed_parsing, "convert_to_utf8", no_decoding)
     parsed = parse_feed(body, SPEC)
     assert parsed.failure is None and len(parsed.entries) == 1
+
+
+# --- Links feedparser cannot resolve ---------------------------------------------------
+
+
+def _rss(*items: str) -> bytes:
+    return f'<rss version="2.0"><channel><title>T</title>{"".join(items)}</channel></rss>'.encode()
+
+
+def test_a_link_feedparser_cannot_resolve_is_kept_as_written() -> None:
+    # feedparser blanks it (urljoin raises on the unclosed bracket); kept, the fetch stage
+    # refuses it as bad_url naming it, not as an entry without a link.
+    rss = _rss(
+        '<item><title>A</title><link>http://[::1/x</link><guid isPermaLink="false">a</guid></item>',
+        "<item><title>B</title><link> //[::1/y </link></item>",
+    )
+    assert [e.link for e in parse_feed(rss, SPEC).entries] == ["http://[::1/x", "//[::1/y"]
+    atom = b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>
+    <entry><title>A</title><id>urn:a</id><link href="http://[1:2:3/a"/></entry></feed>"""
+    (entry,) = parse_feed(atom, SPEC).entries
+    assert (entry.link, entry.key) == ("http://[1:2:3/a", "guid::urn:a")
+
+
+def test_a_url_guid_still_stands_in_for_a_link_that_does_not_resolve() -> None:
+    rss = _rss(
+        "<item><title>A</title><link>http://[::1/x</link><guid>http://n.example/a</guid></item>"
+    )
+    (entry,) = parse_feed(rss, SPEC).entries
+    assert entry.link == "http://n.example/a"
+
+
+def test_an_empty_link_is_still_no_link() -> None:
+    rss = _rss("<item><title>A</title><link></link></item>", "<item><title>B</title><link/></item>")
+    assert [e.link for e in parse_feed(rss, SPEC).entries] == ["", ""]
+
+
+def test_feeds_whose_links_resolve_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[object] = []
+    real_parse = feed_parsing.feedparser.parse
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(feed_parsing.feedparser, "parse", counted)
+    rss = _rss(
+        "<item><title>A</title><link>/a/1</link></item>",
+        "<item><title>B</title><guid>http://n.example/b</guid></item>",
+    )
+    links = [e.link for e in parse_feed(rss, SPEC).entries]
+    assert links == ["http://news.example/a/1", "http://n.example/b"]
+    assert len(calls) == 1

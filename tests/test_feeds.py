@@ -69,14 +69,15 @@ def test_atom_feed() -> None:
 
 
 def test_links_and_guids_that_do_not_parse_leave_entries_not_exceptions() -> None:
-    # feedparser blanks a <link> it cannot resolve; an unresolvable URL-shaped GUID is kept
-    # and stands in for the link (the fetch stage refuses it as bad_url).
+    # feedparser blanks a <link> it cannot resolve, which is taken as written instead; an
+    # unresolvable URL-shaped GUID is kept and stands in for a missing link (the fetch stage
+    # refuses both as bad_url).
     rss = b"""<rss version="2.0"><channel><title>T</title>
     <item><title>A</title><link>http://[::1/x</link><guid isPermaLink="false">a</guid></item>
     <item><title>B</title><guid isPermaLink="false">http://[1:2:3]/b</guid></item>
     </channel></rss>"""
     first, second = parse_feed(rss, SPEC).entries
-    assert (first.link, second.link) == ("", "http://[1:2:3]/b")
+    assert (first.link, second.link) == ("http://[::1/x", "http://[1:2:3]/b")
     assert (first.key, second.key) == ("guid::a", "guid::http://[1:2:3]/b")
 
 

@@ -220,8 +220,9 @@ def test_bad_ipv6_feed_urls_and_links_end_counted_not_in_a_crash(
 ) -> None:
     """Feed URLs and article links that do not parse end as counted dead letters.
 
-    feedparser blanks a ``<link>`` it cannot resolve (the entry has no link left); a URL-shaped
-    GUID standing in for the link reaches the fetch stage as it is.
+    feedparser blanks a ``<link>`` it cannot resolve; parse_feed takes it as the feed wrote it,
+    so it reaches the fetch stage, as does a URL-shaped GUID standing in for a missing link,
+    and each ends as a ``bad_url`` dead letter naming it (not ``entry_without_link``).
     """
     wire = site.add_host("wire")
     good = [f"{wire}/story/{i}" for i in range(2)]
@@ -243,10 +244,13 @@ def test_bad_ipv6_feed_urls_and_links_end_counted_not_in_a_crash(
     s = out.summary
     assert (s["entries"], s["published"], s["discarded"]) == (5, 2, {})
     assert sorted(story["url"] for story in out.stories) == good
-    assert s["failed"] == {"fetch/bad_url": 2, "poll/entry_without_link": 1}
+    assert s["failed"] == {"fetch/bad_url": 3}
     assert s["feeds"]["failed"] == {"poll/bad_url": 2}
     bad = {d["url"]: d for d in out.dead_letters if d["error_type"] == "bad_url"}
     assert set(bad) == {*BAD_IPV6, "http://[1:2:3]/feed", "http://[::1/feed"}
+    bad_link = [d for d in out.dead_letters if d["url"] == BAD_IPV6[0]]
+    assert len(bad_link) == 2  # the bad <link> and the bad GUID
+    assert all(repr(BAD_IPV6[0]) in d["message"] for d in bad_link)
     assert all(d["message"].startswith("cannot parse") and not d["retryable"] for d in bad.values())
 
 

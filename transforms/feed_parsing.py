@@ -100,7 +100,7 @@ def parse_feed(
             return ParsedFeed((), _feed_failure(spec, "not_a_feed", "no RSS/Atom found", body))
         return ParsedFeed(())
     language = spec.language or _feed_language(parsed)
-    links = [_link_of(raw) for raw in raw_entries]
+    links = _links_of(raw_entries, body, headers)
     keys = entry_keys(
         [
             (link, _guid_of(raw), raw.get("title"))
@@ -196,6 +196,43 @@ def _feed_language(parsed: Any) -> str | None:
 
 def _guid_of(raw: Any) -> str | None:
     return str(raw.get("id") or "").strip() or None
+
+
+def _links_of(raw_entries: list[Any], body: bytes, headers: dict[str, str]) -> list[str]:
+    """Each entry's link (see :func:`_link_of`), or else the link as the feed wrote it.
+
+    feedparser blanks a link it cannot resolve against the feed's URL (``http://[::1/x``:
+    ``urljoin`` raises) and keeps no trace of it; parsed again without that base URL, it
+    leaves the link as written. That second parse runs only for a feed with an entry whose
+    link element came out empty; the fetch stage then refuses the link as ``bad_url``, naming
+    it, where the entry was an ``entry_without_link`` dead letter that had lost it.
+    """
+    links = [_link_of(raw) for raw in raw_entries]
+    emptied = [
+        i
+        for i, (link, raw) in enumerate(zip(links, raw_entries, strict=True))
+        if not link and _had_link(raw)
+    ]
+    if not emptied:
+        return links
+    unresolved = feedparser.parse(
+        body,
+        response_headers={**headers, "content-location": ""},
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    ).get("entries", [])
+    if len(unresolved) == len(raw_entries):
+        for i in emptied:
+            links[i] = str(unresolved[i].get("link") or "").strip()
+    return links
+
+
+def _had_link(raw: Any) -> bool:
+    """Whether the entry had an alternate link element (feedparser lists it, href or not)."""
+    return any(
+        isinstance(link, dict) and link.get("rel") == "alternate" and not link.get("href")
+        for link in raw.get("links") or ()
+    )
 
 
 def _link_of(raw: Any) -> str:
