@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -18,6 +18,7 @@ import pytest
 
 from pipelines.loopback import LoopbackSite, Response
 from pipelines.loopback_feeds import FeedItem
+from tests.guard import loopback_guard
 from transforms.tagger import fields
 
 pytest_plugins = ["tests.emulator"]
@@ -28,6 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
 WHEN = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)  # when the test sites' stories were published
 CORPUS = REPO.parent / "shared" / "corpus"
+GUARD = REPO / "tests" / "guard"
+_PYTHONPATH = os.environ.get("PYTHONPATH", "")
 
 
 def corpus_path(*parts: str) -> Path:
@@ -38,18 +41,23 @@ def corpus_path(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def loopback_only_in_processes_the_tests_start() -> Iterator[None]:
+    """Every Python process a test starts (the ``newsbeam`` command, Beam's worker processes,
+    the extraction pool) guards its sockets as the test process does (``tests/guard``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(GUARD), _PYTHONPATH])))
+        patch.setenv(loopback_guard.ENV, "1")
+        yield
+
+
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail any connection attempt to an address outside 127.0.0.0/8 or ::1 (every test)."""
-    real_connect = socket.socket.connect
-
-    def guarded(sock: socket.socket, address: Any) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            ip = ipaddress.ip_address(address[0])
-            assert ip.is_loopback, f"test tried to connect to {address[0]}"
-        real_connect(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
+    monkeypatch.setattr(socket.socket, "connect", loopback_guard.guarded(socket.socket.connect))
+    monkeypatch.setattr(
+        socket.socket, "connect_ex", loopback_guard.guarded(socket.socket.connect_ex)
+    )
 
 
 @pytest.fixture

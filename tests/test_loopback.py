@@ -6,6 +6,8 @@ import calendar
 import gzip
 import http.client
 import socket
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -249,3 +251,17 @@ def test_rss_and_atom_feeds_parse_with_escaping_and_dates() -> None:
         assert datetime.fromtimestamp(calendar.timegm(first.published_parsed), UTC) == when
     assert b"<pubDate>Wed, 11 Feb 2026 14:05:00 GMT</pubDate>" in rss_feed("t", "l", items)
     assert b"<published>2026-02-11T14:05:00Z</published>" in atom_feed("t", "l", items)
+
+
+def test_processes_the_tests_start_may_only_connect_to_loopback() -> None:
+    # The guard the test process has (conftest) holds in a Python process a test starts too.
+    code = (
+        "import socket\n"
+        "s = socket.socket()\n"
+        "try:\n"
+        "    s.connect_ex(('192.0.2.1', 80))\n"
+        "except AssertionError as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "refused: test tried to connect to 192.0.2.1 (not loopback)"
