@@ -188,3 +188,25 @@ def test_feeds_whose_links_resolve_are_parsed_once(monkeypatch: pytest.MonkeyPat
     links = [e.link for e in parse_feed(rss, SPEC).entries]
     assert links == ["http://news.example/a/1", "http://n.example/b"]
     assert len(calls) == 1
+
+
+# --- Declared encodings feedparser cannot decode with -----------------------------------
+
+
+@pytest.mark.parametrize("encoding", [b"punycode", b"undefined", b"\xff"])
+def test_a_declared_encoding_that_raises_is_a_malformed_feed_not_an_exception(
+    encoding: bytes,
+) -> None:
+    # feedparser catches UnicodeDecodeError and LookupError from its candidate encodings, but
+    # these raise a plain UnicodeError (or fail decoding the name itself) out of parse().
+    body = (
+        b'<?xml version="1.0" encoding="'
+        + encoding
+        + b'"?>\n'
+        + _feed(None, title="Plain").encode()
+    )
+    parsed = parse_feed(body, SPEC)
+    assert parsed.entries == ()
+    assert parsed.failure is not None
+    assert parsed.failure.error_type == "malformed_feed"
+    assert parsed.failure.message.startswith("cannot decode the document: ")

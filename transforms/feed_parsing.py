@@ -85,12 +85,16 @@ def parse_feed(
                 body,
             ),
         )
-    parsed = feedparser.parse(
-        body,
-        response_headers=headers,
-        sanitize_html=False,
-        resolve_relative_uris=True,
-    )
+    try:
+        parsed = feedparser.parse(
+            body,
+            response_headers=headers,
+            sanitize_html=False,
+            resolve_relative_uris=True,
+        )
+    except UnicodeError as exc:  # encoding="punycode", "undefined", "\xff": feedparser raises
+        message = f"cannot decode the document: {type(exc).__name__}: {exc}"
+        return ParsedFeed((), _feed_failure(spec, "malformed_feed", message, body))
     raw_entries = list(parsed.get("entries", []))
     if not raw_entries:
         if parsed.get("bozo"):
