@@ -93,9 +93,22 @@ class Variant:
     args: tuple[str, ...] = ()
 
 
+def _streaming_links_config() -> RunConfig:
+    """The template with ``duplicates=link``: copies published as links (more steps)."""
+    return dataclasses.replace(_streaming_config(), duplicates="link")
+
+
+def _streaming_pool_config() -> RunConfig:
+    """The template with ``extract_processes=2``: AnalysePages instead of the three stages."""
+    return dataclasses.replace(_streaming_config(), extract_processes=2)
+
+
 VARIANTS: dict[str, Variant] = {
     "batch": Variant(_batch_config),
     "streaming": Variant(_streaming_config, ("--streaming",)),
+    # template parameters that change the graph's steps
+    "streaming_links": Variant(_streaming_links_config, ("--streaming",)),
+    "streaming_pool": Variant(_streaming_pool_config, ("--streaming",)),
 }
 
 
