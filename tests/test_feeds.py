@@ -361,3 +361,14 @@ def test_a_client_bug_on_one_feed_is_that_feeds_dead_letter_not_the_runs_end(
             ),
             label="CheckFailure",
         )
+
+
+def test_a_valid_feed_without_entries_is_empty_not_malformed() -> None:
+    # feedparser flags every document it gets here ("no Content-type specified"): that alone
+    # made a channel with no items yet a malformed_feed dead letter.
+    empty = b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>x'
+    parsed = parse_feed(empty + b"</title></channel></rss>", SPEC)
+    assert parsed == ParsedFeed(())
+    broken = parse_feed(empty + b"</title></chanel></rss>", SPEC)
+    assert broken.failure is not None and broken.failure.error_type == "malformed_feed"
+    assert parse_feed(RSS, SPEC).recovered is False  # a well-formed feed was never "recovered"

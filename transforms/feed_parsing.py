@@ -21,6 +21,7 @@ from typing import Any
 
 import feedparser
 import feedparser.encodings
+import feedparser.exceptions
 from feedparser.encodings import convert_to_utf8
 
 from transforms.records import Failure, FeedEntry, FeedSpec, excerpt
@@ -57,6 +58,15 @@ class ParsedFeed:
     entries: tuple[FeedEntry, ...]
     failure: Failure | None = None  # set when nothing usable could be read
     recovered: bool = False  # the document was malformed but entries were recovered
+
+
+# What feedparser flags ("bozo") about a well-formed document: no Content-Type given (it is
+# never given one here: the bytes' own declaration or BOM decides), or an encoding other than
+# the declared one. An empty feed flagged only so is an empty feed, not a malformed one.
+_NOT_MALFORMED = (
+    feedparser.exceptions.NonXMLContentType,
+    feedparser.exceptions.CharacterEncodingOverride,
+)
 
 
 def parse_feed(
@@ -96,11 +106,14 @@ def parse_feed(
         message = f"cannot decode the document: {type(exc).__name__}: {exc}"
         return ParsedFeed((), _feed_failure(spec, "malformed_feed", message, body))
     raw_entries = list(parsed.get("entries", []))
+    malformed = bool(parsed.get("bozo")) and not isinstance(
+        parsed.get("bozo_exception"), _NOT_MALFORMED
+    )
     if not raw_entries:
-        if parsed.get("bozo"):
+        if malformed:
             reason = str(parsed.get("bozo_exception") or "malformed feed")
             return ParsedFeed((), _feed_failure(spec, "malformed_feed", reason, body))
-        if not parsed.get("version") and not parsed.get("feed"):
+        if not parsed.get("version"):  # e.g. an HTML page: feedparser finds a "feed" in it
             return ParsedFeed((), _feed_failure(spec, "not_a_feed", "no RSS/Atom found", body))
         return ParsedFeed(())
     language = spec.language or _feed_language(parsed)
@@ -115,7 +128,7 @@ def parse_feed(
         _to_entry(raw, spec, language, link, key, full_text_min_chars)
         for raw, link, key in zip(raw_entries, links, keys, strict=True)
     )
-    return ParsedFeed(entries, recovered=bool(parsed.get("bozo")))
+    return ParsedFeed(entries, recovered=malformed)
 
 
 def _declares_entities(body: bytes, headers: dict[str, str]) -> bool:
