@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import gzip
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +215,20 @@ def test_hostile_cases_and_good_articles_in_one_run(
 BAD_IPV6 = ("http://[::1/x", "http://[1:2:3]/a")  # an unclosed bracket; not an IPv6 address
 
 
+def _wire_feed(site: LoopbackSite, extra: Sequence[FeedItem] = ()) -> tuple[str, list[str]]:
+    """A "wire" host whose /rss lists two good stories, then ``extra``: (base URL, links)."""
+    wire = site.add_host("wire")
+    good = [f"{wire}/story/{i}" for i in range(2)]
+    items = []
+    for i, link in enumerate(good):
+        title, text = f"Wire story {i}", "\n".join(f"{FRENCH} ({i}, {n})" for n in range(4))
+        site.route("wire", f"/story/{i}", Response(body=article_html(title, text, link)))
+        items.append(FeedItem(title, link, link, "", WHEN))
+    rss = rss_feed("Wire", wire, [*items, *extra])
+    site.route("wire", "/rss", Response(body=rss, content_type="application/rss+xml"))
+    return wire, good
+
+
 def test_bad_ipv6_feed_urls_and_links_end_counted_not_in_a_crash(
     site: LoopbackSite, tmp_path: Path
 ) -> None:
@@ -224,17 +238,9 @@ def test_bad_ipv6_feed_urls_and_links_end_counted_not_in_a_crash(
     so it reaches the fetch stage, as does a URL-shaped GUID standing in for a missing link,
     and each ends as a ``bad_url`` dead letter naming it (not ``entry_without_link``).
     """
-    wire = site.add_host("wire")
-    good = [f"{wire}/story/{i}" for i in range(2)]
-    items = []
-    for i, link in enumerate(good):
-        title, text = f"Wire story {i}", "\n".join(f"{FRENCH} ({i}, {n})" for n in range(4))
-        site.route("wire", f"/story/{i}", Response(body=article_html(title, text, link)))
-        items.append(FeedItem(title, link, link, "", WHEN))
-    items.append(FeedItem("Bad link", BAD_IPV6[0], BAD_IPV6[0], "", WHEN))
-    items += [FeedItem(f"Bad GUID {url}", "", url, "", WHEN) for url in BAD_IPV6]
-    rss = rss_feed("Wire", wire, items)
-    site.route("wire", "/rss", Response(body=rss, content_type="application/rss+xml"))
+    bad = [FeedItem("Bad link", BAD_IPV6[0], BAD_IPV6[0], "", WHEN)]
+    bad += [FeedItem(f"Bad GUID {url}", "", url, "", WHEN) for url in BAD_IPV6]
+    wire, good = _wire_feed(site, bad)
     feeds = tmp_path / "feeds.txt"
     feeds.write_text(f"http://[1:2:3]/feed\n{wire}/rss\nhttp://[::1/feed\n")
 
@@ -259,15 +265,7 @@ def test_feed_redirected_to_a_url_that_cannot_be_resolved_fails_alone(
 ) -> None:
     """A feed answering 302 to an unclosed IPv6 bracket or a 64-character host label is a
     poll/bad_url dead letter; the run goes on (it crashed PollFeeds, exit 1, no summary)."""
-    wire = site.add_host("wire")
-    good = [f"{wire}/story/{i}" for i in range(2)]
-    items = []
-    for i, link in enumerate(good):
-        title, text = f"Wire story {i}", "\n".join(f"{FRENCH} ({i}, {n})" for n in range(4))
-        site.route("wire", f"/story/{i}", Response(body=article_html(title, text, link)))
-        items.append(FeedItem(title, link, link, "", WHEN))
-    site.route("wire", "/rss", Response(body=rss_feed("Wire", wire, items),
-                                        content_type="application/rss+xml"))  # fmt: skip
+    wire, good = _wire_feed(site)
     shady = site.add_host("shady")
     site.route("shady", "/bracket", redirect("http://[bad/"))
     site.route("shady", "/label", redirect("http://" + "a" * 64 + ".example/rss"))
