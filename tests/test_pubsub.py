@@ -6,6 +6,7 @@ The emulator tests use the ``pubsub_emulator`` and ``private_pubsub_emulator`` f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -364,11 +365,26 @@ def test_dead_letters_reach_the_dead_letter_topic_with_stage_and_error_type(
 @pytest.mark.pipeline
 def test_a_missing_topic_dead_letters_every_story_as_retryable(pubsub_emulator: str) -> None:
     topic = f"projects/{PROJECT}/topics/{unique('never-created')}"
+    # A story whose feed link is not its canonical URL, and a duplicate link of it: their dead
+    # letters name the feed's link, which is what the next one-shot run retries by.
+    tracked = dataclasses.replace(
+        STORIES[0],
+        story=dataclasses.replace(
+            STORIES[0].story,
+            article=dataclasses.replace(
+                STORIES[0].story.article,
+                entry=FeedEntry("https://x.example/rss", "https://x.example/a?utm_source=rss", "k"),
+            ),
+        ),
+    )
+    link = DuplicateLink("c0ffee", "f00d", "f00d", "https://y.example/b", "y.example", None, "L")
+    stories = [tracked, *STORIES[1:], link]
     with TestPipeline(options=_options()) as p:
-        out = p | beam.Create(STORIES) | PublishStories(topic, timeout=10)
+        out = p | beam.Create(stories) | PublishStories(topic, timeout=10)
         assert_that(out[OK], equal_to([]), label="NonePublished")
         failed = out[FAILURES] | beam.Map(lambda f: (f.stage, f.key, f.error_type, f.retryable))
-        expected = [("publish", s.to_json()["url"], "topic_not_found", True) for s in STORIES]
+        links = ["https://x.example/a?utm_source=rss", *(s.to_json()["url"] for s in STORIES[1:])]
+        expected = [("publish", url, "topic_not_found", True) for url in [*links, "L"]]
         assert_that(failed, equal_to(expected), label="AllDeadLettered")
 
 

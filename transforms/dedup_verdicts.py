@@ -105,6 +105,7 @@ class Verdicts:
                 story_url(story),
                 story.story.outlet.domain,
                 story.story.outlet,
+                story.story.article.entry.link,
             )
             yield link
         else:

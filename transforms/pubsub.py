@@ -246,20 +246,24 @@ def _story_failure(
             retryable=error.retryable,
             counts_entry=False,
         )
+    # Keyed, as every stage's dead letter of an entry, by the entry's link as its feed gave it:
+    # a one-shot run's state retries the entries whose links it finds in retryable dead letters.
     if isinstance(story, DuplicateLink):
         return Failure(
             stage=PUBLISH_STAGE,
-            key=story.url,
+            key=story.entry_link or story.url,
             error_type=error.error_type,
-            message=f"duplicate link {story.story_id} not published to {topic}: {error.message}",
+            message=f"duplicate link {story.story_id} ({story.url}) not published to {topic}: "
+            f"{error.message}",
             retryable=error.retryable,
         )
     article = story.story.article
     return Failure(
         stage=PUBLISH_STAGE,
-        key=article.canonical_url or article.final_url,
+        key=article.entry.link,
         error_type=error.error_type,
-        message=f"story {story.story_id} not published to {topic}: {error.message}",
+        message=f"story {story.story_id} ({article.canonical_url or article.final_url}) not "
+        f"published to {topic}: {error.message}",
         retryable=error.retryable,
         input_excerpt=excerpt(article.title),
     )

@@ -266,6 +266,9 @@ class DuplicateLink:
     url: str
     outlet: str  # the outlet's domain
     outlet_record: Outlet | None = None
+    # The copy's entry link as its feed gave it (what a retryable dead letter names, so that
+    # the next one-shot run retries the entry); None for links pickled before it existed.
+    entry_link: str | None = None
 
     @property
     def full_outlet(self) -> Outlet:
