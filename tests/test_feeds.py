@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import apache_beam as beam
 import pytest
@@ -372,3 +373,36 @@ def test_a_valid_feed_without_entries_is_empty_not_malformed() -> None:
     broken = parse_feed(empty + b"</title></chanel></rss>", SPEC)
     assert broken.failure is not None and broken.failure.error_type == "malformed_feed"
     assert parse_feed(RSS, SPEC).recovered is False  # a well-formed feed was never "recovered"
+
+
+def test_a_parser_bug_on_one_feed_is_that_feeds_dead_letter_not_a_failed_bundle(
+    site: LoopbackSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import transforms.feeds
+
+    base = site.add_host("news")
+    items = [FeedItem("Story", f"{base}/story/1", "g1", "s", WHEN)]
+    site.route("news", "/good.xml", Response(body=rss_feed("n", base, items)))
+    site.route("news", "/odd.xml", Response(body=rss_feed("odd", base, [])))
+    real_parse = transforms.feeds.parse_feed
+
+    def buggy_parse(body: bytes, spec: FeedSpec, **kwargs: Any) -> ParsedFeed:
+        if spec.url.endswith("/odd.xml"):
+            raise RecursionError("a bug in the parser")
+        return real_parse(body, spec, **kwargs)
+
+    monkeypatch.setattr(transforms.feeds, "parse_feed", buggy_parse)
+    specs = [FeedSpec(f"{base}/odd.xml"), FeedSpec(f"{base}/good.xml")]
+    config = HttpConfig(allow_loopback=True, deadline=20.0)
+    with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
+        polled = p | beam.Create(specs) | PollFeeds(config)
+        assert_that(
+            polled[OK] | "Links" >> beam.Map(lambda e: e.link),
+            equal_to([f"{base}/story/1"]),
+            label="CheckEntries",
+        )
+        assert_that(
+            polled[FAILURES] | "Outcomes" >> beam.Map(lambda f: (f.key, f.outcome, f.counts_entry)),
+            equal_to([(specs[0].url, "poll/internal_error", False)]),
+            label="CheckFailure",
+        )

@@ -12,6 +12,7 @@ The plain-Python core is ``parse_feed()`` in ``transforms.feed_parsing``: bytes 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -30,7 +31,7 @@ from transforms.common import (
     counter,
     windowed,
 )
-from transforms.feed_parsing import body_sha256, parse_feed
+from transforms.feed_parsing import ParsedFeed, body_sha256, parse_feed
 from transforms.fetch import HostScheduler, ThreadedHttpFn
 from transforms.http import FetchError, HttpClient, HttpConfig
 from transforms.records import Failure, FeedSpec, FeedState, excerpt
@@ -87,12 +88,17 @@ def _poll_outputs(
     if before.body_sha256 == after.body_sha256:
         counter(FEEDS_NOT_MODIFIED).inc()
         return
-    parsed = parse_feed(
-        response.body,
-        spec,
-        final_url=response.final_url,
-        full_text_min_chars=full_text_min_chars,
-    )
+    try:
+        parsed = parse_feed(
+            response.body,
+            spec,
+            final_url=response.final_url,
+            full_text_min_chars=full_text_min_chars,
+        )
+    except Exception as exc:  # a parser bug: this feed's dead letter, not a failed bundle
+        _log.exception("unexpected error parsing %s", spec.url)
+        crashed = Failure.crashed("poll", spec.url, "internal_error", exc, response.body)
+        parsed = ParsedFeed((), dataclasses.replace(crashed, counts_entry=False))
     if parsed.failure is not None:
         yield beam.pvalue.TaggedOutput(FAILURES, parsed.failure)
         return
