@@ -32,6 +32,7 @@ from transforms.records import (
     TagResult,
     story_id_for,
 )
+from transforms.syndication import SyndicationUpdates
 from transforms.urls import canonicalize_url, entry_keys
 
 pytestmark = pytest.mark.pipeline
@@ -368,4 +369,26 @@ def test_a_story_without_a_url_is_still_decided(grouped: bool) -> None:
         assert_that(
             out[OK] | beam.Map(lambda s: (s.story_id, s.cluster_id, s.duplicate_of)),
             equal_to([(s.story_id, s.story_id, None) for s in (urlless, OTHER)]),
+        )
+
+
+def test_syndication_updates_come_only_when_an_outlet_is_added() -> None:
+    # A second copy from an outlet already listed sent the same update again; a head arriving
+    # after its copies (order within a key is the runner's) completes the list all the same.
+    sightings = [
+        ("s1", ("head", "wire.example")),
+        ("s1", ("copy", "a.example")),
+        ("s1", ("copy", "a.example")),
+        ("s1", ("copy", "b.example")),
+        ("s2", ("head", "solo.example")),
+        ("s2", ("copy", "solo.example")),
+    ]
+    with TestPipeline(options=_options()) as p:
+        updates = p | beam.Create(sightings) | SyndicationUpdates(ttl_seconds=3600)
+        # order-free: one update per outlet after the first, the last one listing them all
+        assert_that(
+            updates
+            | beam.Map(lambda u: (u.story_id, len(u.syndication)))
+            | beam.combiners.Count.PerElement(),
+            equal_to([(("s1", 2), 1), (("s1", 3), 1)]),
         )

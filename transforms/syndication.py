@@ -1,10 +1,12 @@
 """SyndicationUpdates: where else a story ran, as later copies of it arrive.
 
-Consumes ``(story id, outlet domain)`` pairs from ``ClusterStories`` (one for the first story
-of a cluster, one for each later copy, in the ``link`` and ``publish`` duplicate modes) and
-produces a ``SyndicationUpdate`` for the first story each time a copy adds an outlet: its
-``syndication`` lists every outlet domain that carried the story so far, sorted. Keyed by the
-first story's id; the state (the domains) is small and kept ``ttl_seconds``.
+Consumes ``(story id, (role, outlet domain))`` pairs from ``ClusterStories`` (role ``head``
+for the first story of a cluster, ``copy`` for each later copy, in the ``link`` and
+``publish`` duplicate modes) and produces a ``SyndicationUpdate`` for the first story each
+time an outlet is added to a story already known from another outlet: its ``syndication``
+lists every outlet domain that carried the story so far, sorted. A copy from an outlet
+already listed adds nothing and sends nothing. Keyed by the first story's id; the state (the
+domains) is small and kept ``ttl_seconds``.
 """
 
 from __future__ import annotations
@@ -54,14 +56,16 @@ class _SyndicationFn(TtlStateFn):
         domains: Any = _DOMAINS_PARAM,
         expiry: Any = _EXPIRY_PARAM,
     ) -> Iterator[SyndicationUpdate]:
-        story_id, (role, domain) = element
+        story_id, (_role, domain) = element
         known = set(domains.read())
-        if domain not in known:
-            domains.add(domain)
-            known.add(domain)
         if self._gc_timers:
             expiry.set(gc_time(timestamp, self._ttl))
-        if role == "copy" and len(known) > 1:
+        if domain in known:
+            return  # nothing new to say (a second copy from the same outlet)
+        domains.add(domain)
+        known.add(domain)
+        # the role does not matter: a head that arrives after its copies completes the list
+        if len(known) > 1:
             yield SyndicationUpdate(story_id, tuple(sorted(known)))
 
     @on_timer(_EXPIRY)
