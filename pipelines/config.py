@@ -27,6 +27,7 @@ from transforms.pubsub import check_credentials, check_topic
 from transforms.pubsub_messages import PubSubError
 from transforms.records import FeedSpec, FeedState
 from transforms.state import StateDirError, load_feed_states, load_seen, load_signatures
+from transforms.ttl import DEFAULT_TTL_SECONDS
 from transforms.userfiles import is_remote
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 LOCAL_RUNNER = "FnApiRunner"
 
 # Entries seen once are remembered this long by DedupEntries (one-shot runs end sooner).
-DEFAULT_DEDUP_TTL_SECONDS = 7 * 24 * 3600
+DEFAULT_DEDUP_TTL_SECONDS = DEFAULT_TTL_SECONDS
 
 
 class UsageError(ValueError):

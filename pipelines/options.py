@@ -18,6 +18,8 @@ from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.ttl import DEFAULT_TTL_SECONDS
+
 
 def _flag(parser: Any, name: str, **kwargs: Any) -> None:
     dashed = f"--{name.replace('_', '-')}"
@@ -181,7 +183,7 @@ def add_newsbeam_arguments(parser: Any) -> None:
         parser,
         "dedup_ttl",
         type=parse_duration,
-        default=7 * 24 * 3600.0,
+        default=DEFAULT_TTL_SECONDS,
         help="How long seen entries and story signatures are remembered: seconds, or a "
         "number with s, m, h or d (default: 7d).",
     )

@@ -1,7 +1,9 @@
 """Conventions shared by every pipeline stage: output tags and outcome counters.
 
 Every stage is a composite ``PTransform`` whose ``expand()`` returns a Beam
-``DoOutputsTuple`` with three outputs:
+``DoOutputsTuple`` with at least these three outputs (a stage may add its own, e.g.
+PollFeeds' feed state or ClusterStories' signatures and syndication sightings, and may leave
+one of them always empty):
 
 * ``OK`` (the main output): the records that go on to the next stage;
 * ``FAILURES``: ``transforms.records.Failure`` dead letters;

@@ -98,7 +98,7 @@ def _uid(story: TaggedStory, seen_at: float) -> str:
 
 
 class _ProbeFn(beam.DoFn):
-    """Step 0: fingerprint a story; send a probe to each lookup key.
+    """Step 1 (Fingerprint): fingerprint a story; send a probe to each lookup key.
 
     The first probe also carries the story itself, which ClaimPerKey forwards to the verdict
     step, so that step has one input (a Flatten of two inputs into a stateful step made
@@ -148,7 +148,8 @@ _CLAIM_EXPIRY_PARAM = beam.DoFn.TimerParam(_CLAIM_EXPIRY)
 
 
 class _ClaimFn(TtlStateFn):
-    """Step 1, keyed by lookup key: keep the earliest claim; tell each prober what was held.
+    """Step 2 (ClaimPerKey), keyed by lookup key: keep the earliest claim; tell each prober
+    what was held.
 
     Messages for one story element are gathered over the bundle and leave in
     ``finish_bundle`` as one ``(element id, messages)`` output per timestamp and window: every
@@ -221,7 +222,7 @@ def _as_messages(value: tuple[Any, ...]) -> tuple[tuple[Any, ...], ...]:
 
 
 class _VerdictFn(TtlStateFn):
-    """Step 3, keyed by story element: once settled, one verdict, one output.
+    """Step 3 (VerdictPerStory), keyed by story element: once settled, one verdict, one output.
 
     Answers are the keys' replies (``found``) and corrections from keys that an earlier
     story reached after this one had claimed them (``earlier``). The verdict is taken when

@@ -91,6 +91,3 @@ class DedupEntries(beam.PTransform):
                 FAILURES, DISCARDED, main=OK
             )
         )
-
-
-# --------------------------------------------------------------------------- ClusterStories

@@ -254,11 +254,6 @@ class HostLimiter:
         finally:
             self._release(host)
 
-    def in_flight(self, host: str) -> int:
-        """How many slots of ``host`` are held right now."""
-        with self._cond:
-            return self._in_flight.get(host, 0)
-
     def _acquire(self, host: str) -> None:
         with self._cond:
             while self._in_flight.get(host, 0) >= self._max:

@@ -109,6 +109,7 @@ def _fit(
 
 
 def check_max_bytes(max_bytes: int) -> None:
+    """Raise ``PubSubError`` unless ``max_bytes`` is a message size bound Pub/Sub can take."""
     if not MIN_MAX_BYTES <= max_bytes <= MAX_MAX_BYTES:
         raise PubSubError(
             f"max_bytes must be between {MIN_MAX_BYTES} and {MAX_MAX_BYTES}, not {max_bytes}"

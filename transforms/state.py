@@ -18,7 +18,7 @@ nothing twice:
 During a run, the pipeline writes what it learned to ``<state-dir>/pending/``
 (``SkipSeenEntries`` drops entries seen by earlier runs, counted as
 ``seen_in_earlier_run``); after the run, ``commit_run_state()`` merges those files
-into the two above and removes them. Only the launcher process touches the files.
+into the three files above and removes them. Only the launcher process touches the files.
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ def signature_lines(story: tuple[tuple[bytes, ...], bytes]) -> str:
 
 
 def signature_from_json(row: dict[str, str]) -> tuple[bytes, bytes]:
+    """One ``signatures`` line (base64 ``key`` and ``claim``) as ``(lookup key, claim)``."""
     return base64.b64decode(row["key"]), base64.b64decode(row["claim"])
 
 
@@ -187,6 +188,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def feed_state_line(state: FeedState) -> str:
+    """One pending ``feeds`` line: the feed's URL, validators and body hash, as JSON."""
     return json.dumps(asdict(state))
 
 
