@@ -119,7 +119,8 @@ class Bench:
         )
         name = report.CEILING_NEWSBEAM if call == "newsbeam" else report.CEILING_DEFAULTS
         tool = f"{name}, {processes} process{'es' if processes > 1 else ''}"
-        row = worker_row(tool, False, res, m, "HTML in memory; load time excluded")
+        note = "HTML in memory; imports and one-time loads before the clock"
+        row = worker_row(tool, False, res, m, note)
         return self.add(row, keep)
 
     def run_profile(self) -> None:
@@ -195,7 +196,7 @@ class Bench:
             "--budget",
             str(self.args.budget),
         )
-        note = f"fetch_news threads={threads}, fetch_images=False"
+        note = f"newspaper.article in {threads} threads (as fetch_news), fetch_images=False"
         note += f"; stopped after {self.args.budget:.0f} s" if res.get("capped") else ""
         return self.add(worker_row("newspaper4k (feedparser for links)", delay, res, m, note))
 

@@ -89,6 +89,13 @@ def ceiling(pages_file: Path, processes: int, call: str = "newsbeam") -> dict[st
     global _PAGES, _extractor
     _PAGES = [decode(url, body) for url, body in load_pages(pages_file)]
     _extractor = _EXTRACTORS[call]
+    # Before the clock, as newsbeam's pool does before its first page (and forked workers
+    # inherit it): imports, trafilatura's lazily built parts, dateparser's tables; then one
+    # extraction with the chosen call (trafilatura's defaults load their fallback extractors).
+    from transforms.analysis import preload
+
+    preload()
+    _extractor(_PAGES[0])
     start = time.perf_counter()
     if processes == 1:
         lengths = [_extract_index(i) for i in range(len(_PAGES))]

@@ -46,3 +46,21 @@ def test_the_ceiling_targets_use_the_median_of_the_rounds() -> None:
     assert "| 3 | 200.0 | 170.0 | 0.85 | 160.0 | 0.80 |" in text
     alone = render(rows, None, [], 2000)
     assert "no delay: newsbeam >= 80% of the 2-process ceiling: 0.85 -> PASS" in alone
+
+
+def test_peak_memory_counts_the_rounds_runs_too() -> None:
+    rows = [_row("newsbeam", False, 150)]
+    heavy = Row("newsbeam", True, articles=1500, attempted=1500, seconds=10.0, peak_mb=2100.0)
+    rounds = [
+        Round(_row("ceiling: bare_extraction as newsbeam calls it, 2", False, 200), None, heavy)
+    ]
+    assert "peak memory < 2 GB (2000 articles): 500 MB -> PASS" in render(rows, None, [], 2000)
+    assert "2000 articles): 2100 MB -> FAIL" in render(rows, None, [], 2000, rounds)
+
+
+def test_the_serial_script_must_not_extract_more_articles() -> None:
+    # A tool stopped by its budget may have a larger share but never more articles to pass.
+    serial = Row("serial script", True, articles=2000, attempted=2000, seconds=100.0, peak_mb=1)
+    newsbeam = Row("newsbeam", True, articles=1990, attempted=1990, seconds=1.0, peak_mb=1)
+    text = render([newsbeam, serial], None, [], 2000)
+    assert "at least as many articles and as large a share extracted: 99.50 -> FAIL" in text
