@@ -38,9 +38,7 @@ from transforms.common import (
     OUTLET_STATE_PREFIX,
     PAGES_FROM_FEED,
     PUBLISHED,
-    PUBLISHED_LINKS,
-    TAG_FACETS,
-    outlet_counters,
+    published_counters,
 )
 
 _TOP_TAGS = 10
@@ -264,15 +262,11 @@ def _published_counters(record: dict[str, Any]) -> list[str]:
     Returns:
         Counter names, each to be incremented once.
     """
-    names = [PUBLISHED]
-    if record.get("record_type") == "duplicate_link":
-        names.append(PUBLISHED_LINKS)
-    else:
-        names += [
-            f"tag:{tag['facet']}:{tag['value']}"
-            for tag in record.get("tags", [])
-            if tag["facet"] in TAG_FACETS
-        ]
     outlet = record.get("outlet")
     outlet = outlet if isinstance(outlet, dict) else {}  # links before schema 3: a domain
-    return names + outlet_counters(outlet.get("country"), outlet.get("state_affiliation"))
+    return published_counters(
+        record.get("record_type") == "duplicate_link",
+        [(tag["facet"], tag["value"]) for tag in record.get("tags", [])],
+        outlet.get("country"),
+        outlet.get("state_affiliation"),
+    )

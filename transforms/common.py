@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 import apache_beam as beam
@@ -59,12 +59,26 @@ OUTLET_COUNTRY_PREFIX = "outlet_country:"
 OUTLET_STATE_PREFIX = "outlet_state:"
 
 
-def outlet_counters(country: str | None, state_affiliation: str | None) -> list[str]:
-    """The outlet split's counter names for one published entry of this outlet."""
-    return [
-        f"{OUTLET_COUNTRY_PREFIX}{country or 'unknown'}",
-        f"{OUTLET_STATE_PREFIX}{state_affiliation or 'none'}",
-    ]
+def published_counters(
+    is_link: bool,
+    tags: Iterable[tuple[str, str]],
+    country: str | None,
+    state_affiliation: str | None,
+) -> list[str]:
+    """The counter names one published entry increments, once each: the running pipeline
+    (``sinks.count_published``) and a stopped run's summary read from its files
+    (``pipelines.summary``) both name them here.
+
+    Args:
+        is_link: a ``--duplicates link`` record (``published_links``; it has no tags).
+        tags: the story's ``(facet, value)`` pairs; those of ``TAG_FACETS`` are counted.
+        country, state_affiliation: its outlet's, for the outlet split.
+    """
+    names = [PUBLISHED, PUBLISHED_LINKS] if is_link else [PUBLISHED]
+    names += [f"tag:{facet}:{value}" for facet, value in tags if facet in TAG_FACETS]
+    names.append(f"{OUTLET_COUNTRY_PREFIX}{country or 'unknown'}")
+    names.append(f"{OUTLET_STATE_PREFIX}{state_affiliation or 'none'}")
+    return names
 
 
 def counter(name: str) -> Any:

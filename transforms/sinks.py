@@ -34,11 +34,9 @@ from transforms.common import (
     FEED_FAILED_PREFIX,
     PROGRESS,
     PUBLISHED,
-    PUBLISHED_LINKS,
     SYNDICATION_UPDATES,
-    TAG_FACETS,
     counter,
-    outlet_counters,
+    published_counters,
 )
 from transforms.pubsub import PublishDeadLetters
 from transforms.records import Discard, DuplicateLink, Failure, TaggedStory
@@ -62,17 +60,13 @@ def count_published(story: TaggedStory | DuplicateLink) -> TaggedStory | Duplica
     ``published`` and ``published_links`` and in the outlet split (its copy's outlet); it
     carries no tags of its own.
     """
-    counter(PUBLISHED).inc()
     PROGRESS.record(PUBLISHED)
     if isinstance(story, DuplicateLink):
-        counter(PUBLISHED_LINKS).inc()
-        outlet = story.full_outlet
+        is_link, tags, outlet = True, [], story.full_outlet
     else:
-        for tag in story.tagging.tags:
-            if tag.facet in TAG_FACETS:
-                counter(f"tag:{tag.facet}:{tag.value}").inc()
-        outlet = story.story.outlet
-    for name in outlet_counters(outlet.country, outlet.state_affiliation):
+        is_link, outlet = False, story.story.outlet
+        tags = [(tag.facet, tag.value) for tag in story.tagging.tags]
+    for name in published_counters(is_link, tags, outlet.country, outlet.state_affiliation):
         counter(name).inc()
     return story
 
