@@ -82,7 +82,10 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     Raises:
         UsageError: a missing or bad flag, an unreadable feed list, an unwritable output.
     """
-    _refuse_unknown_flags(options, options.view_as(StandardOptions).runner in LOCAL_RUNNERS)
+    runner = options.view_as(StandardOptions).runner
+    local_runner = runner in LOCAL_RUNNERS
+    _refuse_unknown_flags(options, local_runner)
+    _check_runner(runner)
     nb = options.view_as(NewsbeamOptions)
     if not nb.feeds:
         raise UsageError("--feeds FILE is required (OPML, text or YAML feed list)")
@@ -139,11 +142,9 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         signatures = load_signatures(state_dir, nb.dedup_ttl) if state_dir else []
     except StateDirError as exc:
         raise UsageError(str(exc)) from None
-    runner = options.view_as(StandardOptions).runner
-    _check_runner(runner)
-    _check_credentials(nb, runner in LOCAL_RUNNERS)
+    _check_credentials(nb, local_runner)
     return RunConfig(
-        local_runner=runner in LOCAL_RUNNERS,
+        local_runner=local_runner,
         local_workers=options.view_as(DirectOptions).direct_num_workers or 1,
         streaming=streaming,
         poll_interval=nb.poll_interval,
