@@ -92,8 +92,8 @@ def replaced_on_success(path: str | None) -> Iterator[Any]:
     except OSError as exc:  # name the file asked for, not the temporary one
         raise OSError(exc.errno, exc.strerror, path) from None
     try:
-        os.chmod(fd, 0o666 & ~_umask())  # what open(path, "w") would have given
-        with open(fd, "w", encoding="utf-8") as stream:
+        with open(fd, "w", encoding="utf-8") as stream:  # owns fd from here: always closed
+            os.chmod(fd, 0o666 & ~_umask())  # what open(path, "w") would have given
             yield stream
         os.replace(temporary, path)
     except BaseException:
