@@ -387,16 +387,27 @@ def run_feed_text(args: argparse.Namespace, work: Path) -> list[Row]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--articles", type=int, default=2000)
-    parser.add_argument("--hosts", type=int, default=8)
+    parser.add_argument(
+        "--articles", type=int, default=2000, help="articles on the site (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--hosts",
+        type=int,
+        default=8,
+        help="hosts (127.0.0.N addresses) the site is spread over (default: %(default)s)",
+    )
     parser.add_argument(
         "--only",
         type=lambda s: s.split(","),
         default=list(TOOLS),
         help=f"comma-separated subset of {','.join(TOOLS)}",
     )
-    parser.add_argument("--skip-delay", action="store_true")
-    parser.add_argument("--skip-nodelay", action="store_true")
+    parser.add_argument(
+        "--skip-delay", action="store_true", help="skip the site answering in 100-300 ms"
+    )
+    parser.add_argument(
+        "--skip-nodelay", action="store_true", help="skip the site answering at once"
+    )
     parser.add_argument("--scaling", default="", help="e.g. 500,2000,8000 (newsbeam only)")
     parser.add_argument("--tune", action="store_true", help="try several settings per tool")
     parser.add_argument(
@@ -416,18 +427,47 @@ def main(argv: list[str] | None = None) -> int:
         "--feed-text-min-chars N (with --only newsbeam --skip-delay: next to one run on the usual "
         "site)",
     )
-    parser.add_argument("--newsbeam-settings", default=BEST_NEWSBEAM)
-    parser.add_argument("--trafilatura-parallel", type=int, default=16)
-    parser.add_argument("--newspaper-threads", type=int, default=16)
+    parser.add_argument(
+        "--newsbeam-settings",
+        default=BEST_NEWSBEAM,
+        help="newsbeam's flags for the comparison (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--trafilatura-parallel",
+        type=int,
+        default=16,
+        help="trafilatura CLI's --parallel (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--newspaper-threads",
+        type=int,
+        default=16,
+        help="newspaper4k's download threads (default: %(default)s)",
+    )
     parser.add_argument(
         "--budget",
         type=float,
         default=90.0,
         help="seconds after which the serial script and newspaper4k stop",
     )
-    parser.add_argument("--timeout", type=float, default=900.0)
-    parser.add_argument("--profile-every", type=int, default=2)
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="seconds after which any one tool's run is stopped (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--profile-every",
+        type=int,
+        default=2,
+        help="the stage profile runs on every N-th feed entry (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=DEFAULT_CORPUS,
+        help="the shared corpus (default: ../shared/corpus beside the repository)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--newsbeam-source",
