@@ -98,7 +98,13 @@ def scale_run(items: list[tuple[str, str]]) -> tuple[float, float, int, int]:
 def main(argv: list[str] | None = None) -> int:
     """Print the benchmark table; exit 1 when a target is missed, 2 without the corpus."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--corpus", type=Path, default=CORPUS, help=f"default {CORPUS}")
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=CORPUS,
+        help="the shared corpus folder; reads dedup/near_duplicate_pairs.csv and streams/ in it"
+        " (default: %(default)s)",
+    )
     parser.add_argument(
         "--sizes",
         type=int,

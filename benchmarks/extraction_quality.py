@@ -66,7 +66,13 @@ def our_bodies(zyte: Path, truth: dict[str, dict[str, str]]) -> tuple[dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=DEFAULT_CORPUS,
+        help="the shared corpus folder; reads the Zyte pages in articles/zyte/ in it"
+        " (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     zyte = args.corpus / "articles" / "zyte"
     if not zyte.exists():

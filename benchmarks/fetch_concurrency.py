@@ -102,13 +102,41 @@ def time_serial(config: HttpConfig, urls: list[str]) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--hosts", type=int, default=8)
-    parser.add_argument("--articles", type=int, default=100, help="articles per host")
-    parser.add_argument("--latency", type=float, default=0.2, help="seconds per answer")
-    parser.add_argument("--max-in-flight", type=int, default=32)
-    parser.add_argument("--per-host", type=int, default=4, help="per_host_in_flight")
     parser.add_argument(
-        "--serial-sample", type=int, default=0, help="time only N serial requests (0: all)"
+        "--hosts",
+        type=int,
+        default=8,
+        help="loopback hosts serving articles (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--articles", type=int, default=100, help="articles on each host (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.2,
+        help="seconds each host waits before answering an article request (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=32,
+        help="most requests in flight at once over all hosts, also the thread pool's size"
+        " (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--per-host",
+        type=int,
+        default=4,
+        help="most requests in flight at once to one host (newsbeam's per_host_in_flight)"
+        " (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--serial-sample",
+        type=int,
+        default=0,
+        help="time the serial loop on only about this many evenly spread URLs and extrapolate"
+        " to all; 0 times every URL (default: %(default)s)",
     )
     args = parser.parse_args()
     config = HttpConfig(allow_loopback=True, per_host_in_flight=args.per_host)

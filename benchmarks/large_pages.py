@@ -194,11 +194,26 @@ def feed_cost(xml: str, times: int, heap: bool) -> Cost:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small-mb", type=float, default=0.25)
-    parser.add_argument("--large-mb", type=float, default=4.0, help="at most 10: the page cap")
-    parser.add_argument("--only", help="comma-separated shapes (default: all)")
-    args = parser.parse_args(argv)
     names = [*SHAPES, FEED]
+    parser.add_argument(
+        "--small-mb",
+        type=float,
+        default=0.25,
+        help="size of the small page in MB, above 0 and below --large-mb; it is processed as many"
+        " times as make up the large page's size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--large-mb",
+        type=float,
+        default=4.0,
+        help="size of the large page in MB, at most 10 (the page size cap) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--only",
+        metavar="SHAPE,...",
+        help=f"comma-separated shapes of page to measure, of: {', '.join(names)} (default: all)",
+    )
+    args = parser.parse_args(argv)
     if args.only:
         wanted = args.only.split(",")
         unknown = sorted(set(wanted) - set(names))

@@ -64,9 +64,25 @@ def main(argv: list[str] | None = None) -> int:
         0 on PASS or when skipped, 1 on FAIL.
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stories", type=int, default=60)
-    parser.add_argument("--every", type=float, default=0.4, help="seconds between new stories")
-    parser.add_argument("--poll-interval", type=float, default=2.0)
+    parser.add_argument(
+        "--stories",
+        type=int,
+        default=60,
+        help="stories the site reveals; a PASS needs at least 50 to arrive (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--every",
+        type=float,
+        default=0.4,
+        help="seconds between two new stories appearing in the feed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=2.0,
+        help="seconds between newsbeam's polls of the feed (its --poll-interval); the target is"
+        " p95 under this + 5 s (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     if not CORPUS.exists():
         print(f"skipped: corpus not found at {CORPUS}")

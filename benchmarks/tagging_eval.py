@@ -164,9 +164,25 @@ def main(argv: list[str] | None = None) -> int:
         0, or 2 when the corpus is missing.
     """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
-    parser.add_argument("--taxonomy", help="a user taxonomy merged over the bundled one")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=ROOT.parent / "shared" / "corpus",
+        help="the shared corpus folder; reads topic-dev/labels.jsonl and articles/zyte/html/ in"
+        " it (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--taxonomy",
+        metavar="FILE",
+        help="a taxonomy YAML file merged over the bundled one (default: the bundled one alone)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="times the extracted Zyte articles are tagged for the speed figure, which is the"
+        " median round (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     labels = args.corpus / "topic-dev" / "labels.jsonl"
     html_dir = args.corpus / "articles" / "zyte" / "html"

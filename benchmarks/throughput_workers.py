@@ -233,14 +233,55 @@ def profile(feeds_file: Path, every: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=("ceiling", "serial", "newspaper4k", "profile"))
-    parser.add_argument("--pages", type=Path, help="pickled (url, gzip body) pairs")
-    parser.add_argument("--feeds", type=Path, help="feed list, one URL a line")
-    parser.add_argument("--processes", type=int, default=1)
-    parser.add_argument("--call", choices=tuple(_EXTRACTORS), default="newsbeam")
-    parser.add_argument("--threads", type=int, default=10)
-    parser.add_argument("--budget", type=float, default=float("inf"))
-    parser.add_argument("--every", type=int, default=4)
+    parser.add_argument(
+        "mode",
+        choices=("ceiling", "serial", "newspaper4k", "profile"),
+        help="ceiling: trafilatura on the --pages already in memory; serial: feedparser +"
+        " requests + trafilatura, one article after another; newspaper4k: newspaper4k in"
+        " --threads threads; profile: time each of newsbeam's stages on the --feeds",
+    )
+    parser.add_argument(
+        "--pages",
+        type=Path,
+        help="file of pickled (URL, gzip body) pairs, as throughput.py writes it (ceiling only)",
+    )
+    parser.add_argument(
+        "--feeds",
+        type=Path,
+        help="text file of feed URLs, one a line (serial, newspaper4k and profile)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="ceiling: processes extracting; 1 extracts in this process, more in a forked pool"
+        " (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--call",
+        choices=tuple(_EXTRACTORS),
+        default="newsbeam",
+        help="ceiling: call trafilatura as newsbeam's extract stage does (newsbeam) or with its"
+        " defaults (defaults) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=10,
+        help="newspaper4k: threads downloading and parsing articles (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=float("inf"),
+        help="serial and newspaper4k: seconds after which the run stops (default: no limit)",
+    )
+    parser.add_argument(
+        "--every",
+        type=int,
+        default=4,
+        help="profile: measure one entry in this many of each feed (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     if args.mode == "ceiling":
         result = ceiling(args.pages, args.processes, args.call)
