@@ -162,7 +162,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
         clock=None if config.streaming else time.time,
         gc_timers=gc,
         prior_claims=config.prior_signatures,
-        # Local one-shot runs: one GroupByKey of every story instead of a state read per probe
+        # Local one-shot runs: two keyed GroupByKeys instead of a state read per probe
         # (measured there; Dataflow's batch graph keeps its stateful steps and their names).
         grouped=config.local_runner and not config.streaming,
     )

@@ -305,39 +305,6 @@ def test_key_answers_follow_claim_order_not_arrival_order() -> None:
     ]
 
 
-def test_batch_answers_regroup_every_story_by_key() -> None:
-    from transforms.dedup_verdicts import batch_answers
-    from transforms.minhash import Claim
-
-    first, copy, other = (
-        Claim("a" * 16, "a" * 16, 10.0).encode(),
-        Claim("b" * 16, "b" * 16, 20.0).encode(),
-        Claim("c" * 16, "c" * 16, 5.0).encode(),
-    )
-    remembered = Claim("d" * 16, "d" * 16, 1.0).encode()
-    stories = [  # arrival order is not claim order
-        ("copy", copy, (b"url-b", b"band-1", b"band-2"), b"story-b"),
-        ("first", first, (b"url-a", b"band-1"), b"story-a"),
-        ("other", other, (b"url-c", b"band-3"), b"story-c"),
-        ("keyless", other, (), b"story-k"),
-    ]
-    got = batch_answers(stories, [(b"band-3", remembered)], ttl_seconds=100.0)
-    assert set(got) == {"copy", "first", "other", "keyless"}  # none for the remembered claim
-    assert got["keyless"] == [("story", b"story-k", other, 0)]  # still decided, on its own
-    # every story arrives once, with its number of keys, and gets one answer per key
-    assert [m for m in got["copy"] if m[0] == "story"] == [("story", b"story-b", copy, 3)]
-    assert sorted(m[1:] for m in got["copy"] if m[0] == "found") == [
-        (b"band-1", first),  # the earlier story holds the shared band
-        (b"band-2", None),
-        (b"url-b", None),
-    ]
-    assert sorted(m[1:] for m in got["first"] if m[0] == "found") == [
-        (b"band-1", None),
-        (b"url-a", None),
-    ]
-    assert (("found", b"band-3", remembered)) in got["other"]  # what an earlier run published
-
-
 def test_a_story_that_cannot_be_fingerprinted_becomes_a_dead_letter() -> None:
     from apache_beam.utils.timestamp import Timestamp
 

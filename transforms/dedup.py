@@ -26,17 +26,16 @@ also later copies, with ``duplicate_of``), a :class:`DuplicateLink` on the main 
    duplicates. Because a candidate must be earlier by ``(time, story id)``, two copies that
    race through different buckets cannot both be called duplicates, nor both be first.
 
-Local one-shot runs (bounded input, ``grouped=True``) replace steps 2 and 3 by one
-GroupByKey that gathers every story (one element each: its claim, its keys and the story),
-and plain Python (``batch_answers``, in ``transforms.dedup_verdicts`` with the verdict
-itself) regroups the probes by key: all of a key's probes are there at once, so
-``key_answers`` sorts them by claim order and tells each story the earliest live claim before
-it (what the stateful step reaches once its corrections arrive), and each story's verdict
-follows. Same verdicts, no state read per probe (on Beam's local runner that
-read was the largest part of clustering: a 2,000-article run ~2 s faster), and no Beam
-element per probe (two GroupByKeys of ~19 probes a story before: the end of a 2,000-article
-run ~0.5 s shorter). The whole run's stories are then decided in one place, which suits the
-local runner's one worker; streaming runs and Dataflow keep the stateful steps.
+Local one-shot runs (bounded input, ``grouped=True``) replace steps 2 and 3 by two
+GroupByKeys, still keyed: ``GroupProbes`` by lookup key (all of a key's probes are there at
+once, so ``key_answers`` sorts them by claim order and tells each story the earliest live claim
+before it: what the stateful step reaches once its corrections arrive), then ``GroupAnswers``
+by element id, after which the story's verdict is taken. Same verdicts, no state read per
+probe (on Beam's local runner that read was the largest part of clustering: a 2,000-article
+run ~2 s faster). No step gathers every story under one key: a version that did (one
+GroupByKey of every story, the probes regrouped in plain Python) ended a 2,000-article run
+~0.5 s sooner, and was given up for the rule that clustering scales out by key. Streaming runs
+and Dataflow keep the stateful steps.
 
 Known limit: a copy claims the empty buckets it reaches before its verdict is known, with its
 own id as cluster id; a third story that resembles only that copy gets the copy's id as
@@ -72,7 +71,14 @@ from apache_beam.utils.timestamp import Duration
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.common import DISCARDED, FAILURES, OK
-from transforms.dedup_verdicts import PRIOR_RUN, SIGHTINGS, SIGNATURES, Verdicts, story_url
+from transforms.dedup_verdicts import (
+    PRIOR_RUN,
+    SIGHTINGS,
+    SIGNATURES,
+    Verdicts,
+    key_answers,
+    story_url,
+)
 from transforms.minhash import Claim, DedupParams, fingerprint, lookup_keys, make_claim, url_key
 from transforms.records import (
     # Elements of a running streaming job, pickled before DuplicateLink moved to records.py,
@@ -105,10 +111,9 @@ class _ProbeFn(beam.DoFn):
     Beam's local runner hold its data until a streaming run ended).
     """
 
-    def __init__(self, params: DedupParams, clock: Clock | None, per_story: bool = False) -> None:
+    def __init__(self, params: DedupParams, clock: Clock | None) -> None:
         self._params = params
         self._clock = clock
-        self._per_story = per_story  # one element per story, all its keys (bounded runs)
 
     def process(self, story: TaggedStory, timestamp: Any = beam.DoFn.TimestampParam) -> Any:
         now = now_from(self._clock, timestamp)
@@ -126,10 +131,6 @@ class _ProbeFn(beam.DoFn):
             return
         claim = make_claim(story.story_id, story.story_id, now, fp).encode()
         uid = _uid(story, now)
-        if self._per_story:
-            story_bytes = pickle.dumps(story, pickle.HIGHEST_PROTOCOL)
-            yield _ALL_STORIES, (uid, claim, tuple(keys), story_bytes)
-            return
         for n, key in enumerate(keys):
             # The story travels and waits in state as pickled bytes: Beam's state cache
             # weighs every value it holds by walking its object graph, and a record's
@@ -139,7 +140,6 @@ class _ProbeFn(beam.DoFn):
 
 
 _PROBES = "probes"
-_ALL_STORIES = b""  # the one key under which a bounded run's stories are gathered (grouped)
 # (element id, claim bytes) of the earliest story seen under a key.
 _HELD = ReadModifyWriteStateSpec("held", PickleCoder())
 _HELD_PARAM = beam.DoFn.StateParam(_HELD)
@@ -289,10 +289,10 @@ class ClusterStories(beam.PTransform):
             jumps ahead): the TTL is still enforced when a key is seen again, but state is
             then kept for the whole run.
         grouped: for bounded input (one-shot runs on the local runner), replace the two
-            stateful steps by one GroupByKey of every story and ``batch_answers``: every
+            stateful steps by two GroupByKeys (by lookup key, then by element id): every
             probe of a key is there at once, so each story's answers come from sorting them
-            (``key_answers``), with no state read and no Beam element per probe (same
-            verdicts). Not for streaming input, nor for a run spread over many workers.
+            (``key_answers``), with no state read per probe (same verdicts). Not for
+            streaming input.
     """
 
     def __init__(
@@ -318,29 +318,33 @@ class ClusterStories(beam.PTransform):
 
     def expand(self, stories: beam.PCollection) -> Any:
         probed = stories | "Fingerprint" >> beam.ParDo(
-            _ProbeFn(self._params, self._clock, per_story=self._grouped)
+            _ProbeFn(self._params, self._clock)
         ).with_outputs(FAILURES, main=_PROBES)
         probes = probed[_PROBES]
+        if self._prior_claims:  # one-shot runs: what earlier runs published
+            priors = stories.pipeline | "PriorClaims" >> beam.Create(
+                [(key, (PRIOR_RUN, claim, None)) for key, claim in self._prior_claims]
+            )
+            probes = (probes, priors) | "WithPriorClaims" >> beam.Flatten()
+        typed = probes | "TypeProbes" >> beam.Map(lambda kv: kv).with_output_types(
+            tuple[bytes, Any]
+        )
         outputs = (DISCARDED, SIGNATURES, SIGHTINGS)
+        verdict = Verdicts(self._params, self._mode)
         if self._grouped:
+            ttl = self._ttl
             verdicts = (
-                probes
-                | "TypeStories" >> beam.Map(lambda kv: kv).with_output_types(tuple[bytes, Any])
-                | "GroupStories" >> beam.GroupByKey()
+                typed
+                | "GroupProbes" >> beam.GroupByKey()
+                | "AnswersPerKey"
+                >> beam.FlatMap(lambda kv: key_answers(kv[0], kv[1], ttl)).with_output_types(
+                    tuple[str, Any]
+                )
+                | "GroupAnswers" >> beam.GroupByKey()
                 | "VerdictPerStory"
-                >> beam.FlatMap(
-                    Verdicts(self._params, self._mode).decide_all, self._prior_claims, self._ttl
-                ).with_outputs(*outputs, main=OK)
+                >> beam.FlatMap(verdict.decide_group).with_outputs(*outputs, main=OK)
             )
         else:
-            if self._prior_claims:  # one-shot runs on Dataflow: what earlier runs published
-                priors = stories.pipeline | "PriorClaims" >> beam.Create(
-                    [(key, (PRIOR_RUN, claim, None)) for key, claim in self._prior_claims]
-                )
-                probes = (probes, priors) | "WithPriorClaims" >> beam.Flatten()
-            typed = probes | "TypeProbes" >> beam.Map(lambda kv: kv).with_output_types(
-                tuple[bytes, Any]
-            )
             verdicts = (
                 typed
                 | "ClaimPerKey" >> beam.ParDo(_ClaimFn(self._ttl, self._gc_timers))

@@ -6,15 +6,15 @@ an earlier story reached later (``earlier``). Produces the story's one outcome (
 ``cluster_id``, a ``DuplicateLink`` or a ``duplicate`` discard, by mode) and, for a first
 story, its signatures; in ``link`` and ``publish`` modes also a sighting for the syndication
 step. ``Verdicts`` serves both of ``ClusterStories``' paths: the stateful ``VerdictPerStory``
-(streaming, Dataflow) once settled, and the grouped path of bounded runs, whose messages
-``batch_answers`` computes in plain Python from every story of the run at once.
+(streaming, Dataflow) once settled, and the grouped path of bounded runs once its messages
+(from ``key_answers``, key by key) are grouped by story.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import pickle
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -45,15 +45,9 @@ class Verdicts:
         self._params = params
         self._mode = mode
 
-    def decide_all(
-        self,
-        element: tuple[bytes, Iterable[tuple[str, bytes, tuple[bytes, ...], bytes]]],
-        prior_claims: Sequence[tuple[bytes, bytes]],
-        ttl_seconds: float,
-    ) -> Any:
-        """``decide`` for every story of a bounded run, gathered under one key."""
-        for messages in batch_answers(element[1], prior_claims, ttl_seconds).values():
-            yield from self.decide(messages)
+    def decide_group(self, element: tuple[str, Iterable[tuple[Any, ...]]]) -> Any:
+        """``decide`` for ``(element id, messages)`` as GroupByKey gives them."""
+        return self.decide(list(element[1]))
 
     def decide(self, messages: list[tuple[Any, ...]]) -> Any:
         """The verdict on one story and what it yields.
@@ -149,37 +143,3 @@ def key_answers(
             yield uid, ("found", key, held[1] if held is not None else None)
         if held is None:
             held = (claim, raw)
-
-
-def batch_answers(
-    stories: Iterable[tuple[str, bytes, tuple[bytes, ...], bytes]],
-    prior_claims: Iterable[tuple[bytes, bytes]],
-    ttl_seconds: float,
-) -> dict[str, list[tuple[Any, ...]]]:
-    """Every story's messages for the verdict step, from the whole bounded run at once.
-
-    The probes are regrouped by key in a dict and answered by ``key_answers``, key by key:
-    the same messages the stateful steps converge to, without a Beam element per probe.
-
-    Args:
-        stories: ``(element id, claim bytes, lookup keys, pickled story)`` per story.
-        prior_claims: ``(key, claim bytes)`` remembered from earlier runs.
-        ttl_seconds: a claim older than this (by the later story's time) no longer holds.
-
-    Returns:
-        Each element id's messages (``story`` and one ``found`` per key).
-    """
-    by_key: dict[bytes, list[tuple[str, bytes, Any]]] = {}
-    messages: dict[str, list[tuple[Any, ...]]] = {}
-    for key, claim in prior_claims:
-        by_key.setdefault(key, []).append((PRIOR_RUN, claim, None))
-    for uid, claim, keys, story_bytes in stories:
-        if not keys:  # nothing to look it up by: the first (and only) story of its cluster
-            messages.setdefault(uid, []).append(("story", story_bytes, claim, 0))
-        for n, key in enumerate(keys):
-            payload = (story_bytes, len(keys)) if n == 0 else None
-            by_key.setdefault(key, []).append((uid, claim, payload))
-    for key, probes in by_key.items():
-        for uid, message in key_answers(key, probes, ttl_seconds):
-            messages.setdefault(uid, []).append(message)
-    return messages
