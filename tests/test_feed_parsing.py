@@ -138,6 +138,50 @@ def test_ascii_compatible_feeds_are_checked_on_their_bytes_alone(
     assert parsed.failure is None and len(parsed.entries) == 1
 
 
+# --- The charset a Content-Type header names -------------------------------------------
+
+RUSSIAN = "\u0417\u0430\u043f\u0440\u0435\u0442 TikTok \u0432 \u0420\u043e\u0441\u0441\u0438\u0438"
+
+
+@pytest.mark.parametrize("encoding", ["windows-1251", "koi8-r", "iso-8859-5"])
+def test_a_feed_that_names_its_charset_only_in_the_header_is_decoded_by_it(
+    encoding: str,
+) -> None:
+    body = _feed(None, title=RUSSIAN).encode(encoding)
+    (entry,) = parse_feed(
+        body, SPEC, content_type=f"application/rss+xml; charset={encoding}"
+    ).entries
+    assert entry.title == RUSSIAN
+    quoted = f'text/xml;charset="{encoding.upper()}"'  # quoted, upper case, no space
+    assert parse_feed(body, SPEC, content_type=quoted).entries[0].title == RUSSIAN
+    # without the header, the bytes alone do not say it (what the feed gave before)
+    assert parse_feed(body, SPEC).entries[0].title != RUSSIAN
+
+
+def test_a_feed_that_names_its_own_encoding_is_read_by_it_whatever_the_header_says() -> None:
+    declared = _feed("utf-8", title=RUSSIAN).encode("utf-8")
+    bom = codecs.BOM_UTF8 + _feed(None, title=RUSSIAN).encode("utf-8")
+    for body in (declared, bom):
+        parsed = parse_feed(body, SPEC, content_type="text/xml; charset=windows-1251")
+        assert parsed.failure is None and parsed.entries[0].title == RUSSIAN
+
+
+def test_a_header_without_a_charset_changes_nothing() -> None:
+    body = _feed(None, title=RUSSIAN).encode("windows-1251")
+    for content_type in ("application/rss+xml", "text/html", ""):
+        got = parse_feed(body, SPEC, content_type=content_type)
+        assert got == parse_feed(body, SPEC)
+
+
+def test_a_bomb_whose_encoding_only_the_header_names_is_refused() -> None:
+    # UTF-7 bytes hold no "<!ENTITY": the header's charset is what makes it one
+    body = _bomb(None).encode("utf-7").replace(b"<!", b"+ADwAIQ-")
+    assert b"<!ENTITY" not in body
+    refused = parse_feed(body, SPEC, content_type="application/xml; charset=utf-7")
+    assert refused.failure is not None and refused.failure.error_type == "xml_entities"
+    assert refused.entries == ()
+
+
 # --- Links feedparser cannot resolve ---------------------------------------------------
 
 

@@ -406,3 +406,19 @@ def test_a_parser_bug_on_one_feed_is_that_feeds_dead_letter_not_a_failed_bundle(
             equal_to([(specs[0].url, "poll/internal_error", False)]),
             label="CheckFailure",
         )
+
+
+def test_a_polled_feed_is_decoded_by_the_charset_its_server_names(site: LoopbackSite) -> None:
+    base = site.add_host("news")
+    title = "\u0417\u0430\u043f\u0440\u0435\u0442 TikTok"  # "TikTok ban", in Russian
+    body = rss_feed("n", base, [FeedItem(title, f"{base}/story/1", "g1", "s", WHEN)])
+    declaration, undeclared = body.split(b"\n", 1)  # as old Russian sites serve it:
+    assert b'encoding="utf-8"' in declaration  # no declaration, the charset in the header only
+    cp1251 = undeclared.decode("utf-8").encode("windows-1251")
+    site.route(
+        "news", "/ru.xml", Response(body=cp1251, content_type="text/xml; charset=windows-1251")
+    )
+    config = HttpConfig(allow_loopback=True, deadline=20.0)
+    with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
+        polled = p | beam.Create([FeedSpec(f"{base}/ru.xml")]) | PollFeeds(config)
+        assert_that(polled[OK] | "Titles" >> beam.Map(lambda e: e.title), equal_to([title]))

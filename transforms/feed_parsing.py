@@ -1,6 +1,7 @@
 """Feed documents into ``FeedEntry`` records: the plain-Python core of ``PollFeeds``.
 
-Consumes a feed's bytes and its ``FeedSpec``; produces a ``ParsedFeed``: the entries, or a
+Consumes a feed's bytes, its ``FeedSpec`` and its Content-Type header (whose charset decodes a
+document that names no encoding itself); produces a ``ParsedFeed``: the entries, or a
 feed-level ``Failure`` saying why there are none. Refuses documents that declare XML entities
 before feedparser sees them, in whatever encoding they are written (entity-expansion bombs and
 external entities never expand or fetch), and recovers what entries it can from malformed
@@ -45,6 +46,8 @@ _ASCII_TRANSPARENT = frozenset(
     )
 )
 _QUOTED = re.compile(rb"[\"']([^\"']*)[\"']")  # as feedparser reads encoding="..."
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # UTF-32's begin so too
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\"';\s]+)", re.IGNORECASE)
 _EBCDIC_XML_DECLARATION = b"\x4c\x6f\xa7\x94"  # "<?xm" in EBCDIC (XML 1.0, appendix F)
 _UNICODE_WIDE = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 # When a declared encoding fails, feedparser asks chardet (if installed), which may guess any.
@@ -61,8 +64,9 @@ class ParsedFeed:
 
 
 # What feedparser flags ("bozo") about a well-formed document: no Content-Type given (it is
-# never given one here: the bytes' own declaration or BOM decides), or an encoding other than
-# the declared one. An empty feed flagged only so is an empty feed, not a malformed one.
+# given one only to carry a header's charset for a document that names no encoding), or an
+# encoding other than the declared one. An empty feed flagged only so is an empty feed, not
+# a malformed one.
 _NOT_MALFORMED = (
     feedparser.exceptions.NonXMLContentType,
     feedparser.exceptions.CharacterEncodingOverride,
@@ -70,7 +74,12 @@ _NOT_MALFORMED = (
 
 
 def parse_feed(
-    body: bytes, spec: FeedSpec, *, final_url: str | None = None, full_text_min_chars: int = 0
+    body: bytes,
+    spec: FeedSpec,
+    *,
+    final_url: str | None = None,
+    content_type: str | None = None,
+    full_text_min_chars: int = 0,
 ) -> ParsedFeed:
     """Parse a feed document into entries.
 
@@ -78,6 +87,11 @@ def parse_feed(
         body: the raw feed bytes (already decompressed).
         spec: the feed they came from (its name, country and language travel with entries).
         final_url: the URL the feed was finally served from, to resolve relative links.
+        content_type: the response's Content-Type header, if any. Its charset decodes a
+            document that names no encoding itself (no byte order mark, no ``encoding=`` in
+            its XML declaration): a feed in windows-1251 that says so only there. A document
+            that does name one is read by its own word, whatever the header says (servers
+            send a default charset for every file they serve).
         full_text_min_chars: keep an entry's own content (``FeedEntry.content``) when it
             holds at least this many characters of text (0: never; see :func:`full_text`).
 
@@ -85,6 +99,9 @@ def parse_feed(
         The entries, or a failure saying why there are none.
     """
     headers = {"content-location": final_url or spec.url}
+    charset = _CHARSET.search(content_type or "")
+    if charset is not None and not _names_its_encoding(body):
+        headers["content-type"] = f"application/xml; charset={charset.group(1)}"
     if _declares_entities(body, headers):
         return ParsedFeed(
             (),
@@ -149,7 +166,12 @@ def _declares_entities(body: bytes, headers: dict[str, str]) -> bool:
         return True
     head = body[:4]
     wide = b"\0" in head or head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-    if not wide and head != _EBCDIC_XML_DECLARATION and _bytes_are_the_text(body):
+    if (
+        not wide
+        and head != _EBCDIC_XML_DECLARATION
+        and _header_charset_is_transparent(body, headers.get("content-type", ""))
+        and _bytes_are_the_text(body)
+    ):
         return False
     texts = [body.decode(encoding, errors="replace") for encoding in _UNICODE_WIDE if wide]
     if head == _EBCDIC_XML_DECLARATION:
@@ -184,6 +206,31 @@ def _bytes_are_the_text(body: bytes) -> bool:
                 return False
         at = body.find(b"encoding=", at + 1, line_end)
     return True
+
+
+def _names_its_encoding(body: bytes) -> bool:
+    """Whether the document says its own encoding: a byte order mark, the null bytes of UTF-16
+    or UTF-32 text, or ``encoding=`` on an XML declaration's first line."""
+    head = body[:4]
+    if head.startswith(_BOMS) or b"\0" in head or head == _EBCDIC_XML_DECLARATION:
+        return True
+    if not body.startswith(b"<?"):
+        return False
+    line_end = body.find(b"\n")
+    return body.find(b"encoding=", 0, line_end if line_end >= 0 else len(body)) >= 0
+
+
+def _header_charset_is_transparent(body: bytes, content_type: str) -> bool:
+    """Whether the charset a Content-Type header names (feedparser decodes by it first) is
+    ASCII-transparent and decodes ``body``; true when the header names none."""
+    charset = _CHARSET.search(content_type)
+    if charset is None:
+        return True
+    try:
+        encoding = codecs.lookup(charset.group(1)).name
+    except LookupError:
+        return False
+    return encoding in _ASCII_TRANSPARENT and (body.isascii() or _decodes(body, encoding))
 
 
 def _decodes(body: bytes, encoding: str) -> bool:

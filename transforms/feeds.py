@@ -93,6 +93,7 @@ def _poll_outputs(
             response.body,
             spec,
             final_url=response.final_url,
+            content_type=response.headers.get("content-type"),
             full_text_min_chars=full_text_min_chars,
         )
     except Exception as exc:  # a parser bug: this feed's dead letter, not a failed bundle
