@@ -196,6 +196,19 @@ def _entries() -> Iterator[FeedEntry]:
     yield FeedEntry(feed_url="https://a.example/feed", link="https://x.example/2", key="k2")
 
 
+def test_state_time_comes_from_the_clock_else_the_event_time() -> None:
+    from apache_beam.transforms.window import GlobalWindow
+    from apache_beam.utils.timestamp import Duration, Timestamp
+
+    from transforms.ttl import gc_time, now_from
+
+    assert now_from(_FixedClock(5.0), Timestamp(100)) == 5.0
+    assert now_from(None, Timestamp(100)) == 100.0
+    assert gc_time(Timestamp(100), 50.0) == Timestamp(150)
+    end = GlobalWindow().max_timestamp()  # a timer past the window's end would never fire
+    assert gc_time(end - Duration(seconds=10), 3600.0) == end
+
+
 def test_dedup_entries_passes_the_first_entry_per_key() -> None:
     with TestPipeline(options=_options()) as p:
         out = p | beam.Create(list(_entries())) | DedupEntries(DAY, clock=_FixedClock(5.0))

@@ -63,6 +63,10 @@ ENCODED_BOMBS = {
         b'<?xml version="1.0" encoding="utf-8"?><!-- encoding="utf-7" ?> -->'
         + _bomb(None).replace("\n", "").encode("utf-7").replace(b"<!", b"+ADwAIQ-")
     ),
+    # feedparser decodes by the declaration, not by the UTF-8 byte order mark before it.
+    "utf-7, declared after a UTF-8 BOM": codecs.BOM_UTF8
+    + b'<?xml version="1.0" encoding="utf-7"?>\n'
+    + _bomb(None).replace("\n", "").encode("utf-7").replace(b"<!", b"+ADwAIQ-"),
     "ebcdic (cp037), declared": _bomb("cp037").encode("cp037"),
     "hz, line continuation inside the keyword": _bomb("hz")
     .encode("hz")
@@ -118,12 +122,23 @@ def test_the_word_entity_in_text_is_not_a_declaration() -> None:
         _feed("utf-8").encode("utf-8"),
         codecs.BOM_UTF8 + _feed("UTF-8").encode("utf-8"),
         _feed(None).encode("utf-8"),
+        # without an XML declaration, "encoding=" in the text names no encoding
+        _feed(None, title='encoding="utf-16"').encode("utf-8"),
         _feed("ISO-8859-1", title="Caf\u00e9").encode("latin-1"),
         _feed("windows-1252", title="Caf\u00e9").encode("cp1252"),
         _feed("Shift_JIS", title="\u65b0\u805e").encode("shift_jis"),
         _feed("GB2312", title="\u65b0\u95fb").encode("gb2312"),
     ],
-    ids=["utf-8", "utf-8 BOM", "undeclared", "latin-1", "cp1252", "shift_jis", "gb2312"],
+    ids=[
+        "utf-8",
+        "utf-8 BOM",
+        "undeclared",
+        "undeclared, encoding= in the text",
+        "latin-1",
+        "cp1252",
+        "shift_jis",
+        "gb2312",
+    ],
 )
 def test_ascii_compatible_feeds_are_checked_on_their_bytes_alone(
     body: bytes, monkeypatch: pytest.MonkeyPatch

@@ -13,7 +13,7 @@ from pipelines.loopback_feeds import FeedItem, atom_feed, rss_feed
 from tests.conftest import WHEN, add_pages, assert_accounting, run_newsbeam
 from tests.test_pipeline_e2e import WIRE_STORY
 from transforms.analysis import extract_article
-from transforms.feed_parsing import feed_text, parse_feed
+from transforms.feed_parsing import feed_text, full_text, parse_feed
 from transforms.fetch import FEED_CONTENT_TYPE, page_from_feed
 from transforms.records import Article, FeedSpec
 
@@ -29,6 +29,59 @@ def feed_items(content: str | None) -> list[FeedItem]:
 def test_feed_text_is_the_text_not_the_markup() -> None:
     markup = "<p>Hello &amp; <b>goodbye</b></p>\n\n<p> again </p>"
     assert feed_text(markup) == "Hello & goodbye again"
+
+
+def test_feed_text_separates_the_text_of_adjacent_elements() -> None:
+    assert feed_text("<p>first</p><p>second</p>") == "first second"
+    assert feed_text("one<br>two") == "one two"
+
+
+def _raw(*items: tuple[str | None, str]) -> dict[str, object]:
+    """A feedparser entry with these ``(type, value)`` content items."""
+    return {"content": [{"type": kind, "value": value} for kind, value in items]}
+
+
+def test_full_text_length_is_at_least_min_chars() -> None:
+    assert full_text(_raw(("text/html", "<p>abcdefghij</p>")), 10) == "<p>abcdefghij</p>"
+    assert full_text(_raw(("text/html", "<p>abcdefghij</p>")), 11) is None
+    assert full_text(_raw(("text/html", "<p>abcdefghij</p>")), 0) is None  # 0: never
+
+
+def test_full_text_takes_the_longest_content_item() -> None:
+    longest = "<p>" + "word " * 40 + "</p>"
+    assert full_text(_raw(("text/html", "<p>short</p>"), ("text/html", longest)), 100) == longest
+
+
+@pytest.mark.parametrize(
+    ("kind", "kept"),
+    [
+        ("text/html", True),
+        ("application/xhtml+xml", True),
+        ("text/plain", True),
+        (None, True),  # no type given: taken as HTML
+        ("application/octet-stream", False),
+        ("image/svg+xml", False),
+    ],
+)
+def test_full_text_only_from_text_content(kind: str | None, kept: bool) -> None:
+    value = "word " * 40
+    assert (full_text(_raw((kind, value)), 100) == value) is kept
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        "And then the ministry said\u2026",
+        "And then the ministry said \u2026 \u00bb",
+        "Read the full story on our website",
+        "Read the full article",
+        "Continue reading at The Loopback Wire, the partner site that carries the rest of it",
+    ],
+)
+def test_more_cut_off_endings(ending: str) -> None:
+    body = "word " * 200
+    assert full_text(_raw(("text/html", body + "The end.")), 100) is not None
+    assert full_text(_raw(("text/html", body + ending)), 100) is None
 
 
 @pytest.mark.parametrize("build", [rss_feed, atom_feed], ids=["rss", "atom"])

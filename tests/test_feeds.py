@@ -59,6 +59,47 @@ def test_rss_entries_carry_feed_metadata_and_keys() -> None:
     assert first.key != second.key
 
 
+def test_entry_summary_and_language() -> None:
+    first, second = parse_feed(RSS, SPEC).entries
+    assert (first.summary, second.summary) == ("One", None)
+    french = FeedSpec("http://news.example/rss", language="fr")
+    assert {e.feed_language for e in parse_feed(RSS, french).entries} == {"fr"}  # the list wins
+    shouting = RSS.replace(b"<language>en-gb</language>", b"<language>EN-GB</language>")
+    assert {e.feed_language for e in parse_feed(shouting, SPEC).entries} == {"en"}
+
+
+def test_relative_uris_resolve_against_the_final_url() -> None:
+    link = b"<description>See &lt;a href='/more'&gt;more&lt;/a&gt;</description>"
+    rss = RSS.replace(b"<description>One</description>", link)
+    first, second = parse_feed(rss, SPEC, final_url="http://mirror.example/feeds/rss").entries
+    assert second.link == "http://mirror.example/a/2"
+    assert first.summary == 'See <a href="http://mirror.example/more">more</a>'
+
+
+def test_upper_case_url_guid_stands_in_for_a_missing_link() -> None:
+    rss = b"""<rss version="2.0"><channel><title>T</title>
+    <item><title>A</title><guid isPermaLink="false">HTTPS://news.example/a/9</guid></item>
+    </channel></rss>"""
+    (entry,) = parse_feed(rss, SPEC).entries
+    assert entry.link == "HTTPS://news.example/a/9"
+    assert entry.key == "https://news.example/a/9"
+
+
+def test_published_date_wins_over_updated() -> None:
+    atom = b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title>
+    <entry><title>Hello</title><id>urn:1</id><link href="https://news.example/hello"/>
+    <published>2026-01-01T00:00:00Z</published><updated>2026-02-02T00:00:00Z</updated></entry>
+    </feed>"""
+    (entry,) = parse_feed(atom, SPEC).entries
+    assert entry.published_at == "2026-01-01T00:00:00+00:00"
+
+
+def test_a_date_past_year_9999_is_no_date() -> None:
+    rss = RSS.replace(b"Tue, 03 Mar 2026 10:00:00 GMT", b"9999-12-31T23:59:59-14:00")
+    first, _ = parse_feed(rss, SPEC).entries
+    assert first.published_at is None
+
+
 def test_atom_feed() -> None:
     atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom">
     <title>A</title><entry><title>Hello</title><id>urn:1</id>
@@ -94,6 +135,8 @@ def test_entity_declarations_are_refused_before_parsing() -> None:
     assert parsed.failure is not None
     assert parsed.failure.error_type == "xml_entities"
     assert parsed.failure.counts_entry is False
+    assert parsed.failure.key == SPEC.url and not parsed.failure.retryable
+    assert parsed.failure.input_excerpt.startswith('<?xml version="1.0"?><!DOCTYPE rss')
 
 
 def test_malformed_feed_recovers_entries() -> None:

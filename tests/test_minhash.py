@@ -222,3 +222,185 @@ def test_corpus_pairs_meet_the_targets() -> None:
     assert rate["near_duplicate"] >= 0.95
     assert rate["retitled_duplicate"] >= 0.95
     assert rate["shared_boilerplate_trap"] <= 0.01
+
+
+# --- boundaries of the text normalisation ------------------------------------------------
+
+
+def test_a_line_of_exactly_min_line_words_words_is_kept() -> None:
+    assert informative_words("one two three four five") == ["one", "two", "three", "four", "five"]
+    assert informative_words("one two three four") == []
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        ("The new policy starts on Monday", True),  # one such word (a sixth of the line): kept
+        ("Manage your cookie preferences here now", False),  # two, a third of the line: dropped
+        # three of 25 words is exactly the share (0.12): dropped
+        (" ".join(["cookie", "consent", "policy"] + [f"w{i}" for i in range(22)]), False),
+        (" ".join(["cookie", "consent", "policy"] + [f"w{i}" for i in range(23)]), True),
+    ],
+)
+def test_boilerplate_line_share(line: str, kept: bool) -> None:
+    assert bool(informative_words(line)) is kept
+
+
+def test_link_targets_urls_escaped_markup_and_entities_are_not_words() -> None:
+    text = (
+        "The minister said the [new rules](/rules/2026-04) apply from Monday.\n"
+        "Details at https://gov.example/rules-for-all explain the rules in full.\n"
+        "Owners of the caf&eacute; said &lt;b&gt;nothing&lt;/b&gt; about it.\n"
+    )
+    assert informative_words(text) == [
+        *["the", "minister", "said", "the", "new", "rules", "apply", "from", "monday"],
+        *["details", "at", "explain", "the", "rules", "in", "full"],
+        *["owners", "of", "the", "café", "said", "nothing", "about", "it"],
+    ]
+
+
+def test_exactly_min_words_informative_words_are_judged_by_text() -> None:
+    params = DedupParams()
+    words = [f"w{i}" for i in range(params.min_words)]
+    text = "\n".join(" ".join(words[i : i + 10]) for i in range(0, len(words), 10))
+    assert fingerprint("T", text, params) is not None
+    assert fingerprint("T", text.rsplit(" ", 1)[0], params) is None
+
+
+def test_text_hash_keeps_word_boundaries() -> None:
+    base = " ".join(f"w{i}" for i in range(60))
+    a = fingerprint("T", base + " ab c", DedupParams())
+    b = fingerprint("T", base + " a bc", DedupParams())
+    assert a is not None and b is not None and a.text_hash != b.text_hash
+
+
+# --- titles, keys and claims ---------------------------------------------------------------
+
+
+def test_title_bits_ignore_case_and_use_all_64_bits() -> None:
+    assert minhash.title_bits("Storm Hits Coast") == minhash.title_bits("storm hits coast")
+    many = minhash.title_bits(" ".join(f"word{i}" for i in range(40)))
+    assert many >> 32 and many & 0xFFFFFFFF
+    assert minhash.title_overlap(minhash.title_bits(None), minhash.title_bits("")) == 1.0
+
+
+def test_lookup_keys_layout_and_bands() -> None:
+    params = DedupParams()
+    values = np.arange(params.num_perm, dtype=np.uint32)
+    fp = minhash.Fingerprint(100, 0, b"12345678", values)
+    other = values.copy()
+    other[params.rows] += 1  # the first value of band 1 only
+    keys = lookup_keys(fp, "https://a.example/1", params)
+    other_keys = lookup_keys(minhash.Fingerprint(100, 0, b"12345678", other), None, params)
+    assert len(keys) == 2 + params.bands
+    assert keys[0] == minhash.url_key("https://a.example/1")
+    assert keys[1] == bytes([minhash.TEXT_KEY]) + b"12345678"
+    assert [k[0] for k in keys[2:]] == list(range(params.bands))
+    assert [a == b for a, b in zip(keys[1:], other_keys, strict=True)] == [
+        True,  # the text key
+        True,  # band 0
+        False,  # band 1
+        *[True] * (params.bands - 2),
+    ]
+    assert lookup_keys(None, None, params) == []
+
+
+def test_claims_of_hex_ids_are_compact_and_word_counts_saturate() -> None:
+    claim = Claim("0123456789abcdef", "fedcba9876543210", 1.5, 70_000, 1 << 63, b"\x01" * 16)
+    encoded = claim.encode()
+    assert len(encoded) == 9 + 9 + 18 + 16
+    assert Claim.decode(encoded) == Claim(
+        "0123456789abcdef", "fedcba9876543210", 1.5, 65535, 1 << 63, b"\x01" * 16
+    )
+
+
+# --- verification and verdicts --------------------------------------------------------------
+
+
+def _claim(story: str, at: float, sketch: bytes, n_words: int = 1000, bits: int = 1) -> Claim:
+    return Claim(story, story, at, n_words, bits, sketch)
+
+
+SKETCH = bytes(range(16))
+FAR = bytes(b ^ 0xFF for b in SKETCH)  # every 2-bit value differs
+
+
+def test_exact_text_key_needs_no_similarity_but_the_title_guard() -> None:
+    params = DedupParams()
+    text_key = bytes([minhash.TEXT_KEY]) + b"12345678"
+    new, old = _claim("b", 2.0, FAR), _claim("a", 1.0, SKETCH)
+    assert verify(text_key, new, old, params) == 1.0
+    assert verify(bytes([0]) + b"12345678", new, old, params) is None
+    short = _claim("c", 2.0, FAR, n_words=100, bits=2)
+    assert verify(text_key, short, old, params) is None
+
+
+def test_verification_boundaries() -> None:
+    near = bytes([SKETCH[0] ^ 0b11]) + SKETCH[1:]
+    sim = sketch_similarity(SKETCH, near)
+    band = bytes([0]) + b"12345678"
+    at = DedupParams(threshold=sim)
+    assert verify(band, _claim("b", 2.0, near), _claim("a", 1.0, SKETCH), at) == sim
+    # titles overlapping by exactly title_similar pass the guard, whatever the length
+    half = DedupParams(title_similar=0.5)
+    new = Claim("b", "b", 2.0, 10, 0b01, SKETCH)
+    assert verify(band, new, Claim("a", "a", 1.0, 10, 0b11, SKETCH), half) == 1.0
+    # different titles: both texts need retitle_min_words, the shorter one decides
+    other = DedupParams(retitle_min_words=200)
+    long_old = Claim("a", "a", 1.0, 5000, 0b10, SKETCH)
+    assert verify(band, Claim("b", "b", 2.0, 200, 0b01, SKETCH), long_old, other) == 1.0
+    assert verify(band, Claim("b", "b", 2.0, 199, 0b01, SKETCH), long_old, other) is None
+
+
+def test_pick_verdict_ignores_the_story_itself_and_later_candidates() -> None:
+    params = DedupParams()
+    band = bytes([0]) + b"12345678"
+    new = _claim("b", 2.0, SKETCH)
+    assert minhash.pick_verdict(new, [(band, new)], params).duplicate_of is None
+    earliest, later = _claim("a", 1.0, SKETCH), _claim("c", 1.5, SKETCH)
+    verdict = minhash.pick_verdict(new, [(band, earliest), (band, later)], params)
+    assert verdict.duplicate_of == "a"
+    # the same story found again under another key keeps the similarity of the first key
+    near = bytes([SKETCH[0] ^ 0b11]) + SKETCH[1:]
+    text_key = bytes([minhash.TEXT_KEY]) + b"12345678"
+    twice = _claim("a", 1.0, near)
+    verdict = minhash.pick_verdict(new, [(band, twice), (text_key, twice)], params)
+    assert verdict.similarity == sketch_similarity(SKETCH, near) < 1.0
+    # a tie on time is broken by story id (not by cluster id)
+    tied = Claim("z", "a", 2.0, 1000, 1, SKETCH)
+    assert minhash.pick_verdict(new, [(band, tied)], params).duplicate_of is None
+
+
+def test_a_chain_of_copies_joins_the_first_story_cluster() -> None:
+    index = Index()
+    text = _article(14)
+    index.add("a", "T", text, None, 1.0)
+    index.add("b", "T", text, None, 2.0)
+    verdict = index.add("c", "T", text, None, 3.0)
+    assert (verdict.duplicate_of, verdict.cluster_id) == ("a", "a")
+
+
+def test_a_chain_found_through_a_copy_takes_the_copy_cluster() -> None:
+    params = DedupParams()
+    band = bytes([0]) + b"12345678"
+    copy = Claim("b", "a", 2.0, 1000, 1, SKETCH)  # b, a copy of a
+    verdict = minhash.pick_verdict(_claim("c", 3.0, SKETCH), [(band, copy)], params)
+    assert (verdict.duplicate_of, verdict.cluster_id) == ("b", "a")
+
+
+def test_an_earlier_story_arriving_late_takes_over_the_keys() -> None:
+    index = Index()
+    text = _article(15)
+    index.add("b", "T", text, None, 2.0)
+    assert index.add("a", "T", text, None, 1.0).duplicate_of is None  # earlier than b
+    assert index.add("c", "T", text, None, 3.0).duplicate_of == "a"
+
+
+def test_index_keeps_a_claim_for_exactly_the_ttl_and_counts_its_bytes() -> None:
+    index = Index(ttl_seconds=100.0)
+    text = _article(16)
+    index.add("0123456789abcdef", "T", text, "https://a.example/1", seen_at=0.0)
+    n_keys = 2 + index.params.bands
+    assert len(index) == n_keys
+    assert index.state_bytes() == n_keys * (9 + 9 + 9 + 18 + 16)
+    assert index.add("b", "T", text, None, seen_at=100.0).duplicate_of == "0123456789abcdef"

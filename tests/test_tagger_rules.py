@@ -216,3 +216,75 @@ def test_near_gives_what_pairing_every_hit_gives_in_the_same_order(seed: int) ->
     want = _pairs_near(node, left, right)
     assert [id(h) for h in got] == [id(h) for h in want]
     assert fired == bool(want)
+
+
+# --- the lede's boundaries ------------------------------------------------------------------
+
+PROSE_60 = "abcd " * 11 + "abcde"  # a prose line of exactly 60 characters
+
+
+def test_lede_ends_on_the_line_where_prose_reaches_300_characters() -> None:
+    lines = [PROSE_60] * 7
+    text = "\n".join(lines)
+    assert fields("T", text)["lede"] == "\n".join(lines[:5]) + "\n"  # 5 x 60 = 300
+
+
+def test_link_and_image_lines_are_not_prose() -> None:
+    link = "[" + "a link to another story on the same site, not prose at all" + "](/x)"
+    text = "\n".join([link, *[PROSE_60] * 6])
+    assert fields("T", text)["lede"] == "\n".join([link, *[PROSE_60] * 5]) + "\n"
+
+
+def test_a_lede_of_exactly_the_maximum_is_kept_whole() -> None:
+    text = "abcd\n" * 179 + (PROSE_60 + "\n") * 5 + "tail"
+    assert len(text) - len("tail") == 1200
+    assert fields("T", text)["lede"] == text[:1200]
+
+
+def test_a_long_lede_is_cut_at_a_sentence_end_else_after_a_space() -> None:
+    sentences = "A long sentence about the story. " * 60  # one line of 1,980 characters
+    lede = fields("T", sentences)["lede"]
+    assert lede == sentences[: sentences.index(". ", 300) + 1]
+    spaced = "word " * 400
+    lede = fields("T", spaced)["lede"]
+    assert lede.endswith(" ") and len(lede) <= 1200 and fields("T", spaced)["body"][0] == "w"
+
+
+# --- what Matcher.find reports -------------------------------------------------------------
+
+
+def _find(pattern: Pattern, text: str) -> list[str]:
+    return [text[h.start : h.end] for h in Matcher((pattern,)).find("body", text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Visit www.tiktok.com/policy today.",
+        "Posted on https://tiktok.com/@user yesterday.",
+        "See [the post](https://tiktok.com/@user/video/1) here.",
+    ],
+)
+def test_names_inside_urls_are_not_mentions(text: str) -> None:
+    assert _find(Pattern("tiktok", "entity", "tiktok"), text) == []
+
+
+def test_prefix_pattern_reports_the_whole_word_digits_included() -> None:
+    assert _find(Pattern("covid", "term", "covid", prefix=True), "Covid19 cases rose.") == [
+        "Covid19"
+    ]
+
+
+def test_boundaries_only_where_the_pattern_has_a_letter_or_digit() -> None:
+    assert _find(Pattern("@tiktok", "entity", "tiktok"), "via@TikTok on Monday") == ["@TikTok"]
+    assert _find(Pattern("u.s.", "entity", "us"), "the U.S.Senate voted") == ["U.S."]
+    assert _find(Pattern("us", "entity", "us"), "the USSenate voted") == []
+
+
+def test_hit_word_positions_and_duplicate_patterns() -> None:
+    pattern = Pattern("ban", "term", "ban")
+    hits = Matcher((pattern, pattern)).find("body", "ban the ban now")
+    assert [(h.start, h.word, h.last_word) for h in hits] == [(0, 0, 0), (8, 2, 2)]
+    phrase = Pattern("forced sale", "term", "forced sale")
+    (hit,) = Matcher((phrase,)).find("body", "It opposes a forced sale.")
+    assert (hit.word, hit.last_word) == (3, 4)

@@ -202,3 +202,121 @@ def test_unparseable_urls_never_raise(url: str) -> None:
         f"guid::{url}",
         "guid:example.com:g2",
     ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # empty pieces of the query are not kept as an empty value-less part
+        ("https://x.example/p?a&&b", "https://x.example/p?a&b"),
+        # value-less parts are sorted (eight of them: a set's order is sorted by chance 1/40320)
+        ("https://x.example/p?h&g&f&e&d&c&b&a", "https://x.example/p?a&b&c&d&e&f&g&h"),
+        # a value-less tracking name of EXTRA_TRACKING_PARAMS, and a percent-encoded junk name
+        ("https://x.example/p?12345&_ga", "https://x.example/p?12345"),
+        ("https://x.example/p?%61mp", "https://x.example/p"),
+        # value-less parts are escaped once: non-ASCII and spaces escaped, escapes left alone
+        ("https://x.example/p?caf\u00e9", "https://x.example/p?caf%C3%A9"),
+        ("https://x.example/p?a b", "https://x.example/p?a%20b"),
+        ("https://x.example/p?100%25", "https://x.example/p?100%25"),
+        # EXTRA_TRACKING_PARAMS are removed whatever their case
+        ("https://x.example/p?OCID=1&_GA=2&Smid=3&p=4", "https://x.example/p?p=4"),
+    ],
+)
+def test_query_parts_edge_cases(raw: str, expected: str) -> None:
+    assert canonicalize_url(raw) == expected
+    assert canonicalize_url(expected) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://x.example/a%2Fb",
+        "https://x.example/a%40b",
+        "https://x.example/a%5Bb%5D",
+        "https://x.example/a%7Bb%7D",
+        "https://x.example/a%7Cb",
+        "https://x.example/p?user%40host",
+    ],
+)
+def test_escaped_reserved_characters_stay_escaped(url: str) -> None:
+    # only unreserved characters are decoded; %2F is not a path separator, nor %40 an "@"
+    assert canonicalize_url(url) == url
+
+
+def test_url_without_a_host_is_returned_unchanged() -> None:
+    assert canonicalize_url("http:///feed?b=2&a=1") == "http:///feed?b=2&a=1"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://mobi.example.com/news/1", True),
+        ("https://mobile.example.com/news/1", True),
+        ("https://example.com/news/1/AMP", True),
+        ("https://example.com/news/1/amp.html", True),
+        ("https://example.com/news/1.amp", True),
+        ("https://example.com/news/1.amp.html", True),
+        ("https://example.com/news/1?outputType=amp", True),
+        ("https://example.com/news/1?_amp=true", True),
+        ("https://example.com/news/1?a=2&amp=1", True),
+        # "amp" inside a word or another parameter name is no marker
+        ("https://example.com/news/stamp", False),
+        ("https://example.com/news/camp.html", False),
+        ("https://example.com/news/1?camp=1", False),
+        ("https://example.com/news/1?champ", False),
+        ("https://mom.example.com/news/1", False),
+        # no host: not a variant, whatever the path says
+        ("/news/1/amp", False),
+        ("http:///news/1/amp", False),
+    ],
+)
+def test_amp_or_mobile_markers(url: str, expected: bool) -> None:
+    assert is_amp_or_mobile_variant(url) is expected
+
+
+def test_amp_cache_declaring_a_relative_or_hostless_canonical_is_refused() -> None:
+    cache = "https://example-com.cdn.ampproject.org/c/s/example.com/n/1"
+    assert amp_mobile_variant_of(cache, "/n/1") is None
+    assert amp_mobile_variant_of(cache, "http:///n/1") is None
+
+
+@pytest.mark.parametrize(
+    ("guids", "links", "basis"),
+    [
+        # one blank GUID (whitespace only) makes GUIDs unusable
+        (["  ", "g2"], ["https://a.example/1", "https://a.example/2"], KeyBasis.LINK),
+        # one blank link makes links unusable
+        ([None, None], ["  ", "https://a.example/2"], KeyBasis.LINK_TITLE),
+        # links that differ only by tracking parameters are one link
+        (
+            [None, None],
+            ["https://a.example/1?utm_source=rss", "https://a.example/1#x"],
+            KeyBasis.LINK_TITLE,
+        ),
+    ],
+)
+def test_key_basis_judges_stripped_guids_and_canonical_links(
+    guids: list[str | None], links: list[str], basis: KeyBasis
+) -> None:
+    rows = [(links[0], guids[0], "One"), (links[1], guids[1], "Two")]
+    assert choose_key_basis(rows) is basis
+
+
+def test_guid_keys_strip_the_guid_and_use_the_registrable_domain() -> None:
+    www = entry_key("https://www.a.example/1", " 101 ", None, guid_usable=True)
+    bare = entry_key("https://a.example/1", "101", None, guid_usable=True)
+    assert www == bare == "guid:a.example:101"
+    assert entry_key("https://news.bbc.co.uk/1", "7", None, guid_usable=True) == "guid:bbc.co.uk:7"
+
+
+def test_link_title_keys_ignore_title_case_and_spacing() -> None:
+    one = entry_key("https://a.example/live", None, "Update  1", False, link_usable=False)
+    same = entry_key("https://a.example/live", None, " UPDATE 1\n", False, link_usable=False)
+    other = entry_key("https://a.example/live", None, "Update 2", False, link_usable=False)
+    assert one == same != other
+
+
+def test_an_entry_without_a_link_is_keyed_by_its_title() -> None:
+    key = entry_key("", None, "Breaking", guid_usable=False)
+    assert key.startswith("#title:")
+    assert key != entry_key("", None, "Other", guid_usable=False)
