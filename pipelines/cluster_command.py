@@ -6,7 +6,8 @@ line per story, in input order. ``duplicate_of`` is null for the first story of 
 order decides which is first) and ``cluster_id`` is that first story's id. The decisions are
 those of the pipeline's ``ClusterStories``: the same ``transforms.minhash`` code, run in one
 process (``minhash.Index``). Bad input (a missing file, a line that is not a JSON object with
-string ``id``, ``title`` and ``text``) is a one-line error on stderr and exit code 2.
+string ``id``, ``title`` and ``text``, an id over 65,535 bytes) is a one-line error on stderr
+and exit code 2.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import argparse
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from pipelines.jsonl_command import parse_story, run_jsonl
-from transforms.minhash import Index
+from pipelines.jsonl_command import InputError, parse_story, run_jsonl
+from transforms.minhash import MAX_ID_BYTES, Index
 from transforms.urls import canonicalize_url
 
 
@@ -54,6 +55,8 @@ def cluster_lines(lines: Iterable[str], index: Index | None = None) -> Iterator[
         if not line.strip():
             continue
         story = parse_story(line, number, optional=("url", "published_at"))
+        if len(story["id"].encode("utf-8")) > MAX_ID_BYTES:
+            raise InputError(f"line {number}: id longer than {MAX_ID_BYTES:,} bytes")
         url = story.get("url")
         verdict = index.add(
             story["id"],

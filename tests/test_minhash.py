@@ -178,11 +178,20 @@ def test_shingles_hashed_in_batches_give_the_minhash_of_them_all(
     assert np.array_equal(fp.hashvalues, whole.hashvalues.astype(np.uint32))
 
 
-@pytest.mark.parametrize("story_id", ["0123456789abcdef", "my story #1"])
+@pytest.mark.parametrize(
+    "story_id",
+    ["0123456789abcdef", "my story #1", "n" * 255, "n" * 300, "\u00e9" * 200, "x" * 65535],
+    ids=["hex", "text", "255 bytes", "300 bytes", "400 bytes of 2-byte characters", "longest"],
+)
 def test_claim_round_trip(story_id: str) -> None:
     fp = fingerprint("T", _article(10))
-    claim = make_claim(story_id, "0123456789abcdef", 12.5, fp)
+    claim = make_claim(story_id, story_id, 12.5, fp)
     assert Claim.decode(claim.encode()) == claim
+
+
+def test_a_story_id_over_the_longest_is_refused_not_cut() -> None:
+    with pytest.raises(ValueError, match="at most 65,535"):
+        make_claim("x" * 65536, "x", 1.0, None).encode()
 
 
 def test_cluster_lines_and_bad_input() -> None:
@@ -195,6 +204,16 @@ def test_cluster_lines_and_bad_input() -> None:
     assert [r["duplicate_of"] for r in cluster_lines(lines)] == [None, "x"]
     with pytest.raises(InputError, match="line 2"):
         list(cluster_lines([lines[0], '{"id": "z", "title": 1, "text": ""}']))
+
+    # long ids come back whole, as cluster_id and duplicate_of of later copies
+    long_id = "\u00e9" * 200  # 400 bytes, cut at 255 it was no longer UTF-8
+    got = list(cluster_lines([json.dumps({"id": long_id, "title": "A", "text": text}), lines[2]]))
+    assert [(r["cluster_id"], r["duplicate_of"]) for r in got] == [(long_id, None)] + [
+        (long_id, long_id)
+    ]
+    huge = json.dumps({"id": "x" * 65536, "title": "A", "text": text})
+    with pytest.raises(InputError, match="line 1: id longer than 65,535 bytes"):
+        list(cluster_lines([huge]))
 
 
 def _corpus_text(ref: str, hn: dict[str, dict[str, str]]) -> tuple[str, str]:

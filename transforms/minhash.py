@@ -237,18 +237,31 @@ _ID_HEX = re.compile(r"[0-9a-f]{16}")
 _CLAIM = struct.Struct("<dHQ")  # seen_at, n_words, title bits
 
 
+# The longest story id a claim holds (``newsbeam cluster`` takes ids from its input).
+MAX_ID_BYTES = 65535
+
+
 def _pack_id(story_id: str) -> bytes:
+    """A story id in a claim: the pipeline's 16 hex digits as 8 bytes, any other id whole,
+    after its UTF-8 length in one byte (up to 255) or in two (up to ``MAX_ID_BYTES``)."""
     if _ID_HEX.fullmatch(story_id):
         return b"\x00" + bytes.fromhex(story_id)
-    raw = story_id.encode("utf-8")[:255]
-    return bytes([1, len(raw)]) + raw
+    raw = story_id.encode("utf-8")
+    if len(raw) <= 255:
+        return bytes([1, len(raw)]) + raw
+    if len(raw) > MAX_ID_BYTES:
+        raise ValueError(f"a story id of {len(raw):,} bytes: at most {MAX_ID_BYTES:,}")
+    return b"\x02" + len(raw).to_bytes(2, "little") + raw
 
 
 def _unpack_id(buf: bytes, pos: int) -> tuple[str, int]:
     if buf[pos] == 0:
         return buf[pos + 1 : pos + 9].hex(), pos + 9
-    n = buf[pos + 1]
-    return buf[pos + 2 : pos + 2 + n].decode("utf-8"), pos + 2 + n
+    if buf[pos] == 1:
+        n, start = buf[pos + 1], pos + 2
+    else:
+        n, start = int.from_bytes(buf[pos + 1 : pos + 3], "little"), pos + 3
+    return buf[start : start + n].decode("utf-8"), start + n
 
 
 @dataclass(frozen=True)
