@@ -683,6 +683,34 @@ def test_robots_txt_over_its_cap_is_truncated_not_refused(
     assert fetch_error(client, base + "/private/1").error_type == "robots_disallowed"
 
 
+def test_a_robots_rule_cut_off_by_the_cap_is_not_read_as_a_shorter_rule(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    base = site.add_host("news")
+    head = b"User-agent: *\nDisallow: /private\n"
+    cut_at = 512 * 1024  # the cap falls just after "Disallow: /" of the last rule
+    padding = b"#" * (cut_at - len(head) - len(b"\nDisallow: /")) + b"\n"
+    robots = head + padding + b"Disallow: /archive-2001/\n"
+    assert robots[:cut_at].endswith(b"\nDisallow: /")
+    site.route("news", "/robots.txt", Response(body=robots, content_type="text/plain"))
+    site.set_fallback("news", Response(body=PAGE))
+    assert client.get(base + "/news/1").status == 200  # "Disallow: /" would have blocked it
+    assert fetch_error(client, base + "/private/1").error_type == "robots_disallowed"
+
+
+@pytest.mark.parametrize("encoding", ["gzip ", " gzip\t"])
+def test_a_content_encoding_with_spaces_around_it_is_refused_not_passed_on_compressed(
+    site: LoopbackSite, client: HttpClient, encoding: str
+) -> None:
+    # urllib3 picks its decoder by the value as sent and would hand on the gzip bytes as they are
+    base = site.add_host("news")
+    site.route("news", "/rss", Response(body=gzip.compress(b"<rss/>"), content_type="text/xml",
+                                        headers={"Content-Encoding": encoding}))  # fmt: skip
+    err = fetch_error(client, base + "/rss", kind="feed")
+    assert (err.error_type, err.retryable) == ("bad_content_encoding", False)
+    assert "spaces around the name" in err.message
+
+
 @pytest.mark.parametrize(
     ("errno", "retryable"), [(socket.EAI_AGAIN, True), (socket.EAI_NONAME, False)]
 )

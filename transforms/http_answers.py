@@ -120,8 +120,18 @@ def check_status(status: int, headers: dict[str, str], conditional: bool) -> Ans
 
 
 def read_capped(response: Any, headers: dict[str, str], cap: int, *, truncate: bool) -> bytes:
-    """Read the decompressed body, failing (or truncating) as soon as it passes ``cap``."""
-    encoding = headers.get("content-encoding", "identity").strip().lower()
+    """Read the decompressed body, failing as soon as it passes ``cap``.
+
+    With ``truncate`` (robots.txt), a body over the cap is cut instead, after its last complete
+    line: a rule cut off mid-line (``Disallow: /archive-2001/`` read as ``Disallow: /``) is not
+    read as another rule.
+    """
+    raw_encoding = headers.get("content-encoding", "identity")
+    encoding = raw_encoding.lower()
+    if encoding.strip() != encoding:  # urllib3 decodes by the value as sent: it would not
+        raise FetchError(
+            "bad_content_encoding", f"Content-Encoding {raw_encoding!r}: spaces around the name"
+        )
     if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
         raise FetchError("bad_content_encoding", f"Content-Encoding {encoding!r} not requested")
     declared = headers.get("content-length", "")
@@ -137,7 +147,8 @@ def read_capped(response: Any, headers: dict[str, str], cap: int, *, truncate: b
         size += len(chunk)
         if size > cap:
             if truncate:
-                return b"".join(parts)[:cap]
+                kept = b"".join(parts)[:cap]
+                return kept[: kept.rfind(b"\n") + 1]
             raise FetchError("too_large", f"body over the cap of {cap} bytes (decompressed)")
 
 
