@@ -8,7 +8,9 @@ stage joins the page's confirmed canonical URL (:func:`resolve_canonical`) to th
 Canonical form (:func:`canonicalize_url`), built on courlan's ``normalize_url``:
 
 - scheme and host lower-cased, punycode decoded, default ports (80/443) dropped;
-- percent-escapes of unreserved characters decoded (``%7E`` -> ``~``), duplicate slashes folded;
+- percent-escapes of unreserved characters decoded (``%7E`` -> ``~``), the others' hex digits
+  upper-cased (``%c3%a9`` -> ``%C3%A9``), duplicate slashes folded, ``.`` and ``..`` path
+  segments resolved (``/a/./b/../c`` -> ``/a/c``), as RFC 3986 section 6.2.2 normalises them;
 - the fragment dropped;
 - query parameters sorted; tracking parameters removed case-insensitively (courlan's list:
   ``utm_*``, ``fbclid``, ``gclid``, ``mc_cid``, ``mc_eid``, ``igshid``, ``ref``, ... plus
@@ -82,6 +84,7 @@ VALUELESS_JUNK = frozenset(
 )
 # Characters a value-less query part keeps as they are ("%" so escapes are not escaped twice).
 _QUERY_SAFE = "!$'()*+,;:@/?~-._%"
+_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
 _UNRESERVED_ESCAPE = re.compile(r"%(2[dDeE]|5[fF]|7[eE]|[46][1-9a-fA-F]|[57][0-9aA]|3[0-9])")
 _MOBILE_HOST_LABELS = frozenset({"m", "mobile", "amp", "mobi"})
 _AMP_PATH = re.compile(r"(?:^|/)amp(?:/|$|\.html?$)|\.amp(?:\.html?)?$", re.IGNORECASE)
@@ -140,6 +143,22 @@ def _valueless_parts(query: str) -> list[str]:
     return sorted(kept)
 
 
+def _without_dot_segments(path: str) -> str:
+    """An absolute path with its ``.`` and ``..`` segments resolved (RFC 3986, 5.2.4)."""
+    if "/." not in path:
+        return path
+    segments = path.split("/")[1:]
+    kept: list[str] = []
+    for segment in segments:
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment != ".":
+            kept.append(segment)
+    trailing = "/" if segments[-1] in (".", "..") and kept else ""
+    return "/" + "/".join(kept) + trailing
+
+
 def canonicalize_url(url: str) -> str:
     """The canonical form of a URL (see the module docstring for the rules).
 
@@ -163,7 +182,8 @@ def canonicalize_url(url: str) -> str:
             if piece and unquote_plus(piece.split("=", 1)[0]).lower() not in EXTRA_TRACKING_PARAMS
         ]
         query = "&".join([*_valueless_parts(parts.query), *params])
-        return urlunsplit((out.scheme, out.netloc, out.path or "/", query, ""))
+        path = _ESCAPE.sub(lambda m: m[0].upper(), _without_dot_segments(out.path or "/"))
+        return urlunsplit((out.scheme, out.netloc, path, query, ""))
     except (ValueError, TypeError, AttributeError, UnicodeError):
         return raw
 
