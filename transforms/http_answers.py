@@ -153,8 +153,9 @@ def read_capped(response: Any, headers: dict[str, str], cap: int, *, truncate: b
 
 
 def looks_like_html(body: bytes) -> bool:
-    """Whether a body without a Content-Type starts like an HTML document."""
-    head = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    """Whether a body without a Content-Type looks like an HTML document: a doctype, ``<html>``,
+    ``<head>`` or ``<body>`` tag in its first KiB (after a comment or an XML declaration too)."""
+    head = body[:1024].lower()
     return any(marker in head for marker in (b"<!doctype html", b"<html", b"<head", b"<body"))
 
 
