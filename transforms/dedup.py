@@ -330,9 +330,9 @@ class ClusterStories(beam.PTransform):
             tuple[bytes, Any]
         )
         outputs = (DISCARDED, SIGNATURES, SIGHTINGS)
-        verdict = Verdicts(self._params, self._mode)
         if self._grouped:
             ttl = self._ttl
+            verdict = Verdicts(self._params, self._mode)
             verdicts = (
                 typed
                 | "GroupProbes" >> beam.GroupByKey()
