@@ -19,6 +19,8 @@ import pytest
 from pipelines.loopback import LoopbackSite, Response
 from pipelines.loopback_feeds import FeedItem
 from tests.guard import loopback_guard
+from tests.http_support import config as http_config
+from transforms.http import HttpClient
 from transforms.tagger import fields
 
 pytest_plugins = ["tests.emulator"]
@@ -175,3 +177,11 @@ def add_pages(
         if body is not None:
             site.route(host, path, Response(body=article_html(headline, body, base + path)))
     return [FeedItem(headline, base + path, base + path, "", WHEN) for path, headline, _ in rows]
+
+
+@pytest.fixture
+def client() -> Iterator[HttpClient]:
+    """An HTTP client for loopback sites, with fast failures (``tests.http_support.config``)."""
+    c = HttpClient(http_config())
+    yield c
+    c.close()

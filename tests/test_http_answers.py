@@ -1,0 +1,290 @@
+"""What an HTTP answer becomes (transforms.http_answers): redirects, 304s, media types,
+content encodings, caps, error types and retry hints; through the client against loopback
+servers, and the helpers on their own."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+
+import pytest
+from urllib3 import exceptions as u3e
+
+from pipelines.loopback import LoopbackSite, Response
+from pipelines.loopback_hostile import redirect
+from tests.http_support import PAGE, config, fetch_error
+from transforms.hostlimits import GuardError
+from transforms.http import FetchError, HttpClient
+from transforms.http_answers import (
+    as_fetch_error,
+    check_status,
+    checked_url,
+    looks_like_html,
+    parse_retry_after,
+)
+
+# --- what an answer becomes (transforms.http_answers) -----------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_every_redirect_status_is_followed(
+    site: LoopbackSite, client: HttpClient, status: int
+) -> None:
+    base = site.add_host("news")
+    site.route("news", "/old", redirect("/new", status=status))
+    site.route("news", "/new", Response(body=PAGE))
+    site.route("news", "/robots.txt", Response(404))
+    result = client.get(base + "/old")
+    assert (result.status, result.final_url, result.body) == (200, base + "/new", PAGE)
+
+
+def test_redirect_without_location_is_a_final_http_error(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    base = site.add_host("news")
+    site.route("news", "/a", Response(302, content_type=None))
+    err = fetch_error(client, base + "/a", kind="feed")
+    assert (err.error_type, err.retryable, err.status) == ("http_302", False, 302)
+    assert "without Location" in err.message
+
+
+def test_unasked_for_304_is_an_error(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    site.route("news", "/feed", Response(304, content_type=None))
+    err = fetch_error(client, base + "/feed", kind="feed")
+    assert (err.error_type, err.retryable) == ("http_304", False)
+
+
+def test_304_keeps_the_validators_sent_when_the_server_repeats_none(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    base = site.add_host("news")
+    site.route("news", "/feed", Response(304, content_type=None))
+    sent = "Wed, 21 Oct 2015 07:28:00 GMT"
+    result = client.get(base + "/feed", kind="feed", etag='"v7"', last_modified=sent)
+    assert result.not_modified and result.status == 304 and result.body == b""
+    assert (result.etag, result.last_modified) == ('"v7"', sent)
+
+
+def test_content_type_is_the_media_type_in_lower_case(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    base = site.add_host("news")
+    site.route(
+        "news",
+        "/rss",
+        Response(body=b"<rss/>", content_type=" Application/RSS+XML ; charset=UTF-8"),
+    )
+    site.route("news", "/page", Response(body=PAGE, content_type="Text/HTML; charset=utf-8"))
+    site.route("news", "/robots.txt", Response(404))
+    assert client.get(base + "/rss", kind="feed").content_type == "application/rss+xml"
+    page = client.get(base + "/page")
+    assert page.content_type == "text/html" and not page.not_modified
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "GZIP", "x-gzip"])
+def test_gzip_content_encodings_are_decoded(
+    site: LoopbackSite, client: HttpClient, encoding: str
+) -> None:
+    base = site.add_host("news")
+    site.route("news", "/rss", Response(body=gzip.compress(b"<rss/>"), content_type="text/xml",
+                                        headers={"Content-Encoding": encoding}))  # fmt: skip
+    assert client.get(base + "/rss", kind="feed").body == b"<rss/>"
+
+
+def test_empty_content_encoding_is_identity(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    site.route("news", "/rss", Response(body=b"<rss/>", content_type="text/xml",
+                                        headers={"Content-Encoding": ""}))  # fmt: skip
+    assert client.get(base + "/rss", kind="feed").body == b"<rss/>"
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "compress"])
+def test_content_encodings_not_asked_for_are_refused(
+    site: LoopbackSite, client: HttpClient, encoding: str
+) -> None:
+    base = site.add_host("news")
+    site.route("news", "/rss", Response(body=b"\x1b\x05\x00", content_type="text/xml",
+                                        headers={"Content-Encoding": encoding}))  # fmt: skip
+    err = fetch_error(client, base + "/rss", kind="feed")
+    assert (err.error_type, err.retryable) == ("bad_content_encoding", False)
+
+
+def test_corrupt_gzip_is_a_final_bad_content_encoding(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    base = site.add_host("news")
+    site.route("news", "/rss", Response(body=b"this is not gzip data", content_type="text/xml",
+                                        headers={"Content-Encoding": "gzip"}))  # fmt: skip
+    err = fetch_error(client, base + "/rss", kind="feed")
+    assert (err.error_type, err.retryable) == ("bad_content_encoding", False)
+    assert len(site.requests_for("news", "/rss")) == 1  # not retried
+
+
+def test_body_of_exactly_the_cap_is_accepted(site: LoopbackSite) -> None:
+    cap = 4096
+    base = site.add_host("news")
+    site.route("news", "/exact", Response(body=b"x" * cap, content_type="text/xml"))
+    site.route("news", "/over", Response(body=b"x" * (cap + 1), content_type="text/xml"))
+    # gzip: the Content-Length is small, so only the decompressed size can be checked
+    site.route("news", "/exact.gz", Response(body=b"x" * cap, content_type="text/xml", gzip=True))
+    site.route("news", "/over.gz", Response(body=b"x" * (cap + 1), content_type="text/xml",
+                                            gzip=True))  # fmt: skip
+    c = HttpClient(config(max_feed_bytes=cap))
+    assert c.get(base + "/exact", kind="feed").body == b"x" * cap
+    assert c.get(base + "/exact.gz", kind="feed").body == b"x" * cap
+    over = fetch_error(c, base + "/over", kind="feed")
+    assert over.error_type == "too_large" and "Content-Length 4097" in over.message
+    over_gz = fetch_error(c, base + "/over.gz", kind="feed")
+    assert over_gz.error_type == "too_large" and "decompressed" in over_gz.message
+
+
+def test_robots_txt_over_its_cap_is_truncated_not_refused(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    base = site.add_host("news")
+    rules = b"User-agent: *\nDisallow: /private/\n"
+    robots = rules + b"# padding, ignored\n" * 40_000  # 760 000 bytes, over the 512 KiB read
+    site.route("news", "/robots.txt", Response(body=robots, content_type="text/plain"))
+    site.set_fallback("news", Response(body=PAGE))
+    assert client.get(base + "/public/1").status == 200
+    assert fetch_error(client, base + "/private/1").error_type == "robots_disallowed"
+
+
+def test_a_robots_rule_cut_off_by_the_cap_is_not_read_as_a_shorter_rule(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    base = site.add_host("news")
+    head = b"User-agent: *\nDisallow: /private\n"
+    cut_at = 512 * 1024  # the cap falls just after "Disallow: /" of the last rule
+    padding = b"#" * (cut_at - len(head) - len(b"\nDisallow: /")) + b"\n"
+    robots = head + padding + b"Disallow: /archive-2001/\n"
+    assert robots[:cut_at].endswith(b"\nDisallow: /")
+    site.route("news", "/robots.txt", Response(body=robots, content_type="text/plain"))
+    site.set_fallback("news", Response(body=PAGE))
+    assert client.get(base + "/news/1").status == 200  # "Disallow: /" would have blocked it
+    assert fetch_error(client, base + "/private/1").error_type == "robots_disallowed"
+
+
+@pytest.mark.parametrize("encoding", ["gzip ", " gzip\t"])
+def test_a_content_encoding_with_spaces_around_it_is_refused_not_passed_on_compressed(
+    site: LoopbackSite, client: HttpClient, encoding: str
+) -> None:
+    # urllib3 picks its decoder by the value as sent and would hand on the gzip bytes as they are
+    base = site.add_host("news")
+    site.route("news", "/rss", Response(body=gzip.compress(b"<rss/>"), content_type="text/xml",
+                                        headers={"Content-Encoding": encoding}))  # fmt: skip
+    err = fetch_error(client, base + "/rss", kind="feed")
+    assert (err.error_type, err.retryable) == ("bad_content_encoding", False)
+    assert "spaces around the name" in err.message
+
+
+@pytest.mark.parametrize(
+    ("errno", "retryable"), [(socket.EAI_AGAIN, True), (socket.EAI_NONAME, False)]
+)
+def test_dns_error_is_retryable_only_when_the_resolver_says_try_again(
+    errno: int, retryable: bool
+) -> None:
+    def resolver(host: str, port: int) -> list[tuple[int, str]]:
+        raise socket.gaierror(errno, "resolver says no")
+
+    c = HttpClient(config(respect_robots=False), resolver=resolver)
+    err = fetch_error(c, "http://news.example/a")
+    assert (err.error_type, err.retryable) == ("dns_error", retryable)
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"),
+    [(500, True), (503, True), (599, True), (429, True), (499, False), (404, False)],
+)
+def test_check_status_error_types(status: int, retryable: bool) -> None:
+    with pytest.raises(FetchError) as info:
+        check_status(status, {"retry-after": "7"}, conditional=False)
+    err = info.value
+    assert (err.error_type, err.retryable, err.status) == (f"http_{status}", retryable, status)
+    assert err.retry_after == 7.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("120", 120.0),
+        (" 120 ", 120.0),
+        ("0", 0.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date in the past: no wait, never negative
+        ("Wed, 21 Oct 2015 07:28:00 -0000", 0.0),  # no time zone: read as UTC
+        ("", None),
+        (None, None),
+        ("soon", None),
+        ("-5", None),
+    ],
+)
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    assert parse_retry_after(value) == expected
+
+
+def test_parse_retry_after_date_in_the_future() -> None:
+    wait = parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT")
+    assert wait is not None and wait > 365 * 24 * 3600
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"<!DOCTYPE html><p>x", True),
+        (b"\xef\xbb\xbf \r\n\t<!doctype html><p>x", True),  # BOM and whitespace first
+        (b"<HTML><BODY>x", True),
+        (b"<head><title>t</title></head>", True),
+        (b"<body><p>x</p></body>", True),
+        (b"<!-- generated by a CMS at 12:00 -->\n<html><body>x", True),
+        (b"<?xml version='1.0'?><rss/>", False),
+        (b"%PDF-1.7" + b" " * 1024 + b"<html>", False),  # only the first 1024 bytes count
+        (b"", False),
+    ],
+)
+def test_looks_like_html(body: bytes, expected: bool) -> None:
+    assert looks_like_html(body) is expected
+
+
+def test_checked_url() -> None:
+    assert checked_url(" HTTP://Example.com/a ") == "http://Example.com/a"
+    assert checked_url("/b?x=1", base="https://example.com/a/") == "https://example.com/b?x=1"
+    assert checked_url("c", base="https://example.com/a/") == "https://example.com/a/c"
+    for url, error_type in [
+        ("http:///feed", "bad_url"),
+        ("http://example.com:99999/", "bad_url"),
+        ("http://example.com:port/", "bad_url"),
+        ("http://a..example/", "bad_url"),
+        ("ftp://example.com/", "bad_scheme"),
+    ]:
+        with pytest.raises(FetchError) as info:
+            checked_url(url)
+        assert info.value.error_type == error_type, url
+
+
+@pytest.mark.parametrize(
+    ("err", "error_type", "retryable"),
+    [
+        (GuardError("dns_error", "try again", True), "dns_error", True),
+        (GuardError("blocked_address", "private", False), "blocked_address", False),
+        (u3e.ReadTimeoutError(None, "http://a.example/", "read timed out"), "timeout", True),
+        (u3e.SSLError("bad certificate"), "tls_error", False),
+        (u3e.DecodeError("incorrect header check"), "bad_content_encoding", False),
+        (u3e.LocationValueError("No host specified."), "bad_url", False),
+        (u3e.ProtocolError("Connection aborted."), "connection_error", True),
+        (ConnectionResetError(), "connection_error", True),
+    ],
+)
+def test_as_fetch_error(err: Exception, error_type: str, retryable: bool) -> None:
+    fetch = as_fetch_error(err)
+    assert (fetch.error_type, fetch.retryable) == (error_type, retryable)
+    assert fetch.message  # never empty, even for an exception without a message
+
+
+def test_host_resolving_to_no_address_is_a_dns_error() -> None:
+    def resolver(host: str, port: int) -> list[tuple[int, str]]:
+        return []
+
+    c = HttpClient(config(respect_robots=False), resolver=resolver)
+    err = fetch_error(c, "http://nowhere.example/a")
+    assert (err.error_type, err.retryable) == ("dns_error", False)

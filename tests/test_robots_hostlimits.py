@@ -1,0 +1,175 @@
+"""robots.txt (transforms.robots) and per-host limits (transforms.hostlimits), through the HTTP
+client against loopback servers and on their own."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from pipelines.loopback import LoopbackHandler, LoopbackSite, RawResponse, Response
+from tests.http_support import PAGE, config, fetch_error
+from transforms.hostlimits import HostLimiter
+from transforms.http import FetchError, HttpClient
+from transforms.robots import RobotsCache
+
+# --- robots.txt and per-host limits -----------------------------------------------------
+
+
+def test_robots_txt_is_honoured_and_fetched_once(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    robots = b"User-agent: *\nDisallow: /private/\n"
+    site.route("news", "/robots.txt", Response(body=robots, content_type="text/plain"))
+    site.set_fallback("news", Response(body=PAGE))
+    assert client.get(base + "/public/1").status == 200
+    err = fetch_error(client, base + "/private/2")
+    assert (err.error_type, err.retryable) == ("robots_disallowed", False)
+    assert client.get(base + "/private/3", kind="feed").status == 200  # feeds: no robots
+    assert len(site.requests_for("news", "/robots.txt")) == 1
+    assert site.requests_for("news", "/private/2") == []
+
+
+def test_robots_txt_group_for_newsbeam(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    robots = b"User-agent: newsbeam\nDisallow: /\n\nUser-agent: *\nAllow: /\n"
+    site.route("news", "/robots.txt", Response(body=robots, content_type="text/plain"))
+    assert fetch_error(client, base + "/a").error_type == "robots_disallowed"
+
+
+def test_unreachable_robots_txt_is_retryable(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    site.route("news", "/robots.txt", Response(503))
+    site.route("news", "/a", Response(body=PAGE))
+    err = fetch_error(client, base + "/a")
+    assert (err.error_type, err.retryable) == ("robots_unavailable", True)
+    assert site.requests_for("news", "/a") == []
+
+
+def test_in_flight_requests_per_host_are_bounded(site: LoopbackSite) -> None:
+    base = site.add_host("news")
+    lock = threading.Lock()
+    current = [0]
+    peak = [0]
+
+    def slow_page(h: LoopbackHandler) -> None:
+        """Counts the requests the server is answering at once; each takes 50 ms."""
+        with lock:
+            current[0] += 1
+            peak[0] = max(peak[0], current[0])
+        h.stopping.wait(0.05)  # the server's behaviour: it answers late
+        with lock:
+            current[0] -= 1
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html")
+        h.send_header("Content-Length", str(len(PAGE)))
+        h.end_headers()
+        h.wfile.write(PAGE)
+
+    site.set_fallback("news", RawResponse(slow_page))
+    c = HttpClient(config(per_host_in_flight=2, respect_robots=False))
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: c.get(f"{base}/a{i}"), range(16)))
+    assert all(r.body == PAGE for r in results)
+    assert 1 <= peak[0] <= 2  # 8 callers, never more than 2 at the server
+    assert len(site.requests_for("news")) == 16
+
+
+def test_host_limiter_spaces_request_starts() -> None:
+    now = [100.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(round(seconds, 6))
+        now[0] += seconds
+
+    limiter = HostLimiter(2, min_interval=0.5, clock=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        with limiter.slot("a.example"):
+            pass
+    with limiter.slot("b.example"):  # another host is not delayed
+        pass
+    assert waits == [0.5, 0.5]
+
+
+def test_robots_cache_ttl_and_error_ttl() -> None:
+    now = [0.0]
+    fetched: list[str] = []
+    answers: list[Any] = [b"User-agent: *\nDisallow: /x\n", FetchError("timeout", "slow", True)]
+
+    def fetch(url: str) -> bytes | None:
+        fetched.append(url)
+        answer = answers.pop(0) if answers else None
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    cache = RobotsCache(fetch, user_agent="newsbeam", ttl=100, error_ttl=10, clock=lambda: now[0])
+    assert not cache.allowed("http://a.example/x/1") and cache.allowed("http://a.example/y")
+    now[0] = 101.0  # expired: fetched again, and this time it times out
+    with pytest.raises(FetchError, match="timeout"):
+        cache.allowed("http://a.example/y")
+    with pytest.raises(FetchError, match="timeout"):  # the error is remembered...
+        cache.allowed("http://a.example/z")
+    now[0] = 112.0  # ...for error_ttl only; then there is no robots.txt (None): all allowed
+    assert cache.allowed("http://a.example/x/1")
+    assert fetched == ["http://a.example/robots.txt"] * 3
+
+
+def test_robots_cache_expiry_boundaries() -> None:
+    now = [0.0]
+    fetched: list[str] = []
+
+    def fetch(url: str) -> bytes | None:
+        fetched.append(url)
+        raise FetchError("timeout", "slow", True)
+
+    # an error is never remembered longer than a good answer would be
+    cache = RobotsCache(fetch, user_agent="newsbeam", ttl=10, error_ttl=60, clock=lambda: now[0])
+    with pytest.raises(FetchError):
+        cache.allowed("http://a.example/x")
+    now[0] = 9.5
+    with pytest.raises(FetchError):
+        cache.allowed("http://a.example/x")
+    assert len(fetched) == 1
+    now[0] = 10.0  # expired at exactly ttl
+    with pytest.raises(FetchError):
+        cache.allowed("http://a.example/x")
+    assert len(fetched) == 2
+
+
+def test_robots_txt_per_origin() -> None:
+    fetched: list[str] = []
+
+    def fetch(url: str) -> bytes | None:
+        fetched.append(url)
+        return "User-agent: *\nDisallow: /café/\n".encode()
+
+    cache = RobotsCache(fetch, user_agent="newsbeam")
+    assert not cache.allowed("HTTP://A.example/café/1")
+    assert cache.allowed("http://a.example/tea/1")  # the same origin: not fetched again
+    assert cache.allowed("http://[::1]:8080/tea/1")
+    assert fetched == ["http://a.example/robots.txt", "http://[::1]:8080/robots.txt"]
+
+
+def test_host_limiter_spacing_counts_from_now_after_a_pause() -> None:
+    now = [100.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(round(seconds, 6))
+        now[0] += seconds
+
+    limiter = HostLimiter(3, min_interval=0.5, clock=lambda: now[0], sleep=sleep)
+    with limiter.slot("a.example"):  # held throughout, so the host's last start is kept
+        now[0] = 1000.0
+        with limiter.slot("a.example"), limiter.slot("a.example"):
+            pass
+    assert waits == [0.5]  # the third start is spaced from the second (at 1000), not from 100
+
+
+@pytest.mark.parametrize(("slots", "interval"), [(0, 0.0), (1, -0.5)])
+def test_host_limiter_refuses_bad_limits(slots: int, interval: float) -> None:
+    with pytest.raises(ValueError):
+        HostLimiter(slots, min_interval=interval)
