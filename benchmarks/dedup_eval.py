@@ -3,7 +3,7 @@
 Consumes ../shared/corpus/dedup/near_duplicate_pairs.csv and the two streams it refers to
 (../shared/corpus/streams/articlemd, ../shared/corpus/streams/hn2024); prints a Markdown table.
 
-* Pairs: each pair is clustered on its own (a fresh ``minhash.Index``: a, then b); a pair is
+* Pairs: each pair is clustered on its own (a fresh ``minhash_index.Index``: a, then b); a pair is
   merged when b comes out as ``duplicate_of`` a. Targets: recall >= 0.95 on near_duplicate and
   retitled_duplicate, false merges <= 1% on shared_boilerplate_trap; partial_overlap reported.
 * Scale: the streams' documents, then synthetic variants of them (about 5% of words replaced,
@@ -32,7 +32,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from transforms.minhash import Index
+from transforms.minhash_index import Index
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 

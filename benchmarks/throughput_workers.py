@@ -198,7 +198,7 @@ def profile(feeds_file: Path, every: int) -> dict[str, Any]:
     from transforms.feed_parsing import parse_feed
     from transforms.fetch import fetch_outcome
     from transforms.http import HttpClient, HttpConfig
-    from transforms.minhash import Index
+    from transforms.minhash_index import Index
     from transforms.outlets import OutletCatalogue
     from transforms.records import Article, FeedSpec, FetchedPage
     from transforms.tagger import Tagger

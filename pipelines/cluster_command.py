@@ -5,7 +5,7 @@ and produces JSON Lines ``{"id", "cluster_id", "duplicate_of"}`` (stdout or ``--
 line per story, in input order. ``duplicate_of`` is null for the first story of a cluster (input
 order decides which is first) and ``cluster_id`` is that first story's id. The decisions are
 those of the pipeline's ``ClusterStories``: the same ``transforms.minhash`` code, run in one
-process (``minhash.Index``). Bad input (a missing file, a line that is not a JSON object with
+process (``minhash_index.Index``). Bad input (a missing file, a line that is not a JSON object with
 string ``id``, ``title`` and ``text``, an id over 65,535 bytes) is a one-line error on stderr
 and exit code 2.
 """
@@ -17,7 +17,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pipelines.jsonl_command import InputError, parse_story, run_jsonl
-from transforms.minhash import MAX_ID_BYTES, Index
+from transforms.minhash import MAX_ID_BYTES
+from transforms.minhash_index import Index
 from transforms.urls import canonicalize_url
 
 

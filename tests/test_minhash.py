@@ -20,7 +20,6 @@ from transforms import minhash
 from transforms.minhash import (
     Claim,
     DedupParams,
-    Index,
     fingerprint,
     informative_words,
     lookup_keys,
@@ -28,6 +27,7 @@ from transforms.minhash import (
     sketch_similarity,
     verify,
 )
+from transforms.minhash_index import Index
 
 
 def _article(seed: int, words: int = 400) -> str:

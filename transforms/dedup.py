@@ -39,7 +39,8 @@ and Dataflow keep the stateful steps.
 
 Known limit: a copy claims the empty buckets it reaches before its verdict is known, with its
 own id as cluster id; a third story that resembles only that copy gets the copy's id as
-``duplicate_of`` and ``cluster_id`` (the in-process ``minhash.Index`` resolves it to the head).
+``duplicate_of`` and ``cluster_id`` (the in-process ``minhash_index.Index`` resolves it to the
+head).
 In ``link`` and ``publish`` modes, each later copy also yields a ``SyndicationUpdate`` of the
 first story (``transforms.syndication``), listing every outlet that carried it so far.
 ``prior_claims`` (one-shot runs with ``--state-dir``) seeds the keys with the claims of stories
