@@ -301,6 +301,27 @@ rules:
         ("rules:\n  - name: r\n    match: 'NOT football'\n", "rule 'r': can fire on words"),
         ("rules:\n  - name: r\n    match: 'x OR NOT y'\n", "leaves its tag without evidence"),
         ("rules:\n  - name: r\n    match: 'title:body:x'\n", "without that field at position 6"),
+        ("- tiktok\n", "must be a mapping at the top level"),
+        ("rules: {name: r, match: x}\n", "rules must be a list"),
+        ("rules: [tiktok]\n", "each rule must be a mapping"),
+        ("rules:\n  - name: ' '\n    match: x\n", "every rule needs a 'name'"),
+        ("rules:\n  - name: r\n    match: ' '\n", "rule 'r': needs a non-empty 'match'"),
+        ("rules:\n  - name: r\n    match: x\n    wieght: 1\n", "unknown key(s) ['wieght']"),
+        ("rules:\n  - name: r\n    match: x\n    weight: 1.5\n", "weight must be a number in"),
+        ("rules:\n  - name: r\n    match: x\n    adds: ['platform:nope']\n", "'platform:nope' is"),
+        (  # a rule names a facet value, not an entity id
+            "platforms:\n  newapp: {aliases: [Newapp], value: tiktok}\n"
+            "rules:\n  - name: r\n    match: '{platform:newapp}'\n",
+            "unknown platform 'newapp'",
+        ),
+        ("platforms:\n  new:\n    aliases: ['  ']\n", "new.aliases: must be a list of non-empty"),
+        ("platforms:\n  new: {aliases: [x], alias: [y]}\n", "new: unknown key(s) ['alias']"),
+        ("platforms:\n  new: {aliases: [x], value: New}\n", "new.value: must be a lowercase id"),
+        ("platforms:\n  new: {context: [app]}\n", "new: needs at least one of aliases"),
+        ("platforms:\n  new: {aliases: [x], window: 0}\n", "new.window: must be a positive"),
+        ("settings:\n  treshold: 0.3\n", "settings.treshold: unknown setting"),
+        ("settings:\n  salience: -1\n", "settings.salience: must be a number >= 0"),
+        ("settings:\n  salience: yes\n", "settings.salience: must be a number >= 0"),
     ],
 )
 def test_invalid_taxonomy_names_file_and_entry(tmp_path: Path, content: str, expected: str) -> None:
@@ -309,6 +330,49 @@ def test_invalid_taxonomy_names_file_and_entry(tmp_path: Path, content: str, exp
         Tagger.load(path)
     assert path in str(info.value)
     assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "entry"),
+    [
+        ("platforms:\n  tiktok:\n    aliases: 'TikTok'\n", "platforms.tiktok.aliases"),
+        ("rules:\n  - name: headline\n    match: 'a AND'\n", "rule 'headline'"),
+    ],
+)
+def test_errors_in_a_user_entry_name_the_user_file_alone(
+    tmp_path: Path, content: str, entry: str
+) -> None:
+    path = write(tmp_path, content)
+    with pytest.raises(TaxonomyError) as info:
+        Tagger.load(path)
+    assert str(info.value).startswith(f"{path}: {entry}")
+
+
+def test_user_file_appends_to_lists_and_replaces_settings_one_by_one(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "platforms:\n  tiktok:\n    aliases: [' Tiktokkers ']\n  apple:\n    context: [orchard]\n"
+        "settings:\n  threshold: 1\n",
+    )
+    user = Tagger.load(path)
+    assert user.tag("Tiktokkers react", "").platforms == ("tiktok",)  # the name, stripped
+    assert user.tag("TikTok reacts", "").platforms == ("tiktok",)  # and the bundled names
+    assert "apple" in user.tag("Apple removes VPN apps", "").platforms  # context: apps
+    assert user.taxonomy.settings == {**Tagger.load().taxonomy.settings, "threshold": 1.0}
+
+
+def test_user_entity_with_replace_drops_the_bundled_names(tmp_path: Path) -> None:
+    user = Tagger.load(
+        write(tmp_path, "platforms:\n  tiktok: {replace: true, aliases: [Tiktokkers]}\n")
+    )
+    assert user.tag("TikTok banned in Ruritania", "").platforms == ()
+    assert user.tag("Tiktokkers react", "").platforms == ("tiktok",)
+
+
+def test_an_empty_user_file_changes_nothing(tmp_path: Path) -> None:
+    user = Tagger.load(write(tmp_path, "# nothing yet\n"))
+    assert user.taxonomy.entities == Tagger.load().taxonomy.entities
+    assert user.taxonomy.rules == Tagger.load().taxonomy.rules
 
 
 def test_rule_error_names_the_position(tmp_path: Path) -> None:
@@ -454,3 +518,114 @@ def test_body_evidence_points_into_the_text(tagger: Tagger) -> None:
     evidence = [ev for tag in result.tags for ev in tag.evidence]
     assert any(ev.field == "body" and ev.start > len(lede) for ev in evidence), evidence
     assert_evidence_exact(result, "Budget session runs late", lede + body)
+
+
+# --- the tagger's mechanics, on a small taxonomy of its own ---------------------------------
+# Defaults: every title or lede mention weighs 2 and a value needs 2; a short text is all lede.
+
+MINI = """
+include_bundled: false
+platforms:
+  alpha: {aliases: [Alpha Corp], ambiguous: [Alpha], context: [app]}
+  beta: {aliases: [Beta, Beta Chat], exact: [Beta]}
+  gamma: {aliases: [Gamma]}
+controversies:
+  ban: {aliases: [banned]}
+  fine: {aliases: [fined]}
+  other: {aliases: [scandal]}
+"""
+
+
+def mini(tmp_path: Path, settings: str = "{}", rules: str = "[]") -> Tagger:
+    return Tagger.load(write(tmp_path, f"{MINI}settings: {settings}\nrules: {rules}\n"))
+
+
+def snippets(result: TagResult, value: str) -> list[str]:
+    return [ev.snippet for tag in result.tags if tag.value == value for ev in tag.evidence]
+
+
+@pytest.mark.parametrize(
+    ("settings", "text", "platforms"),
+    [
+        ("{relative: 0.5}", "Beta Beta Gamma.", ("beta", "gamma")),  # 2 >= 0.5 x 4
+        ("{relative: 0.5}", "Beta Beta Beta Gamma.", ("beta",)),  # 2 < 0.5 x 6
+        ("{relative: 0.5, strong: 2}", "Beta Beta Beta Gamma.", ("beta", "gamma")),
+        ("{salience: 3}", "Beta news.", ()),  # the alias and the exact name: one mention
+        ("{window: 2}", "Alpha is an app.", ()),  # the context word three words away
+        ("{window: 3}", "Alpha is an app.", ("alpha",)),
+        ("{}", "Gamma and Beta.", ("beta", "gamma")),  # sorted
+    ],
+)
+def test_salience_settings(tmp_path: Path, settings: str, text: str, platforms: tuple) -> None:
+    assert mini(tmp_path, settings).tag("", text).platforms == platforms
+
+
+@pytest.mark.parametrize(
+    ("settings", "text", "controversies"),
+    [
+        ("{controversy_relative: 0.6}", "Beta fined, fined, banned.", ("fine",)),
+        ("{}", "Beta banned in a scandal.", ("ban",)),
+        ("{controversy_other_alone: 0}", "Beta banned in a scandal.", ("ban", "other")),
+        ("{}", "Books banned.", ("ban",)),  # controversy_window 0: anywhere
+        ("{controversy_window: 3}", "Beta is now banned.", ("ban",)),
+        ("{controversy_window: 3}", "Beta is not now banned.", ()),
+        ("{controversy_window: 3, controversy_salience: 0}", "Beta is not now banned.", ()),
+    ],
+)
+def test_controversy_settings(
+    tmp_path: Path, settings: str, text: str, controversies: tuple
+) -> None:
+    assert mini(tmp_path, settings).tag("", text).controversies == controversies
+
+
+def test_evidence_of_names_and_ambiguous_names(tmp_path: Path) -> None:
+    tagger = mini(tmp_path, "{max_evidence: 2}")
+    # the longest hit at a start, not the names inside it
+    assert snippets(tagger.tag("Beta Chat banned", ""), "beta") == ["Beta Chat"]
+    assert snippets(tagger.tag("", "Beta, Beta, Beta."), "beta") == ["Beta", "Beta"]
+    # named unambiguously once, every ambiguous mention counts too
+    assert snippets(tagger.tag("", "Alpha Corp grew. Alpha hired."), "alpha") == [
+        "Alpha Corp",
+        "Alpha",
+    ]
+    # a title's ambiguous name counts when the text names it again and has a context word in
+    # its lede; the text's own mention, far from that word, does not
+    text = "The app maker " + "said on Monday that it would hire more staff in the city. " * 2
+    result = tagger.tag("Alpha hires", text + "Alpha grew.")
+    assert [ev.field for tag in result.tags for ev in tag.evidence] == ["title"]
+    # nor does a context word in the title bring in its mentions further away than the window
+    narrow = mini(tmp_path, "{window: 2}")
+    assert snippets(narrow.tag("Alpha app: rivals copy Alpha", ""), "alpha") == ["Alpha"]
+
+
+def test_references_to_values_that_are_not_salient(tmp_path: Path) -> None:
+    rules = (
+        "[{name: any, match: 'banned NEAR/2 {platform:*}', weight: 0.5},"
+        " {name: named, match: 'banned NEAR/2 {platform:beta}', weight: 0},"
+        " {name: salient, match: 'banned NEAR/2 {platform}', weight: 0}]"
+    )
+    result = mini(tmp_path, "{salience: 10}", rules).tag("Beta banned", "")
+    assert result.platforms == ()
+    assert result.rules == ("any", "named")
+    assert result.relevant  # a score of 0.5 reaches the threshold of 0.5
+
+
+def test_rule_evidence_and_threshold_zero(tmp_path: Path) -> None:
+    rules = (
+        "[{name: r, match: 'banned AND (beta OR b*)', weight: 0.2},"
+        " {name: ' f ', match: fined, weight: 0, adds: ['controversy:ban']}]"  # name: f
+    )
+    tagger = mini(tmp_path, "{threshold: 0}", rules)
+    result = tagger.tag("", "Beta banned and fined.")
+    # in story order, each place once (beta and b* both match "Beta")
+    assert snippets(result, "r") == ["Beta", "banned"]
+    assert snippets(result, "ban") == ["banned", "fined"]  # a rule's adds join the mentions
+    assert [(t.facet, t.value) for t in result.tags] == [
+        ("controversy", "ban"),
+        ("controversy", "fine"),
+        ("platform", "beta"),
+        ("rule", "r"),
+        ("rule", "f"),
+    ]
+    assert result.relevant
+    assert not tagger.tag("", "Gamma news.").relevant  # a score of 0 is never relevant

@@ -70,6 +70,13 @@ def test_parentheses_phrases_scopes_refs_and_prefixes() -> None:
         ("a) OR b", 1, "unmatched ')'"),
         ("title:body:a", 6, "'body:' inside a scope without that field"),
         ("head:(a OR body:b)", 11, "'body:' inside a scope without that field"),
+        ("title:head:lede:x", 11, "'lede:' inside a scope without that field"),
+        ("NOT a NEAR/3 b", 6, "NEAR cannot take a NOT"),
+        ("(a b", 3, "missing ')'"),
+        ("{Platform}", 0, "bad reference"),
+        ('a OR ""', 5, "bad term"),
+        ('" "', 0, "bad term"),
+        ("*", 0, "bad term"),
     ],
 )
 def test_syntax_errors_carry_the_position(rule: str, position: int, message: str) -> None:
@@ -77,6 +84,23 @@ def test_syntax_errors_carry_the_position(rule: str, position: int, message: str
         parse(rule)
     assert info.value.position == position
     assert message in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("rule", "node"),
+    [
+        ("x*", Term("x", True)),
+        ('"Forced   Sale"', Term("forced sale")),  # runs of spaces are one space
+        ("ORACLE OR NOTICE", Or((Term("oracle"), Term("notice")))),  # words, not AND/OR/NOT
+        # a scope covers its operand only: "body:" after "title:a" is not inside "title:"
+        (
+            "title:a AND body:b",
+            And((Scope(frozenset({"title"}), Term("a")), Scope(frozenset({"body"}), Term("b")))),
+        ),
+    ],
+)
+def test_parses_to(rule: str, node: object) -> None:
+    assert parse(rule) == node
 
 
 @pytest.mark.parametrize(
@@ -142,6 +166,20 @@ def test_field_scopes() -> None:
     assert fire("head:regulator", title, text)
     assert not fire("head:court", title, text)
     assert fire("NOT title:court", title, text)
+
+
+@pytest.mark.parametrize(
+    ("rule", "fires"),
+    [
+        ("title:(fines AND head:court)", False),  # an inner scope cannot widen the outer one
+        ("title:NOT court", True),
+        ("title:(fines AND court)", False),
+        ("title:(banned OR court)", False),
+        ("head:(fines AND court)", True),
+    ],
+)
+def test_a_scope_holds_for_every_operand_inside_it(rule: str, fires: bool) -> None:
+    assert fire(rule, "Regulator fines platform", "The court banned the app.") is fires
 
 
 def test_prefix_and_word_boundaries() -> None:
