@@ -369,6 +369,27 @@ def test_user_entity_with_replace_drops_the_bundled_names(tmp_path: Path) -> Non
     assert user.tag("Tiktokkers react", "").platforms == ("tiktok",)
 
 
+@pytest.mark.parametrize("second", ["watch", "' watch '"])
+def test_two_user_rules_of_one_name_are_an_error_not_the_last_one(
+    tmp_path: Path, second: str
+) -> None:
+    path = write(
+        tmp_path,
+        "rules:\n  - {name: watch, match: tiktok, weight: 0.9}\n"
+        f"  - {{name: {second}, match: gamma, weight: 0.1}}\n",
+    )
+    with pytest.raises(TaxonomyError, match=f"{path}: rules: duplicate rule name 'watch'"):
+        Tagger.load(path)
+
+
+def test_a_user_rule_replaces_the_bundled_rule_of_its_name_even_with_spaces(
+    tmp_path: Path,
+) -> None:
+    user = Tagger.load(write(tmp_path, "rules:\n  - {name: ' headline ', enabled: false}\n"))
+    assert "headline" not in user.tag(TIKTOK_TITLE, TIKTOK_TEXT).rules
+    assert len(user.taxonomy.rules) == len(Tagger.load().taxonomy.rules) - 1
+
+
 def test_an_empty_user_file_changes_nothing(tmp_path: Path) -> None:
     user = Tagger.load(write(tmp_path, "# nothing yet\n"))
     assert user.taxonomy.entities == Tagger.load().taxonomy.entities

@@ -198,13 +198,20 @@ def _merge(base: dict[str, Any], user: dict[str, Any], where: str) -> dict[str, 
             merged[ent_id] = new
         out[section] = merged
     if "rules" in user:
-        rules = {r.get("name"): r for r in base.get("rules") or [] if isinstance(r, dict)}
+        # A user rule replaces the bundled rule of the same name (names compared stripped, as
+        # _rule reads them); two rules of one name in the user file are an error, not the last.
+        rules = {_rule_name(r): r for r in base.get("rules") or [] if isinstance(r, dict)}
         if not isinstance(user["rules"], list):
             raise TaxonomyError(f"{where}: rules must be a list")
+        own: set[Any] = set()
         for rule in user["rules"]:
             if not isinstance(rule, dict):
                 raise TaxonomyError(f"{where}: rules: each rule must be a mapping")
-            rules[rule.get("name")] = rule
+            name = _rule_name(rule)
+            if name in own and isinstance(name, str) and name:
+                raise TaxonomyError(f"{where}: rules: duplicate rule name {name!r}")
+            own.add(name)
+            rules[name] = rule
         out["rules"] = list(rules.values())
     if "settings" in user:
         out["settings"] = {
@@ -260,6 +267,13 @@ def _validate(doc: dict[str, Any], where: str, sources: tuple[str, ...]) -> Taxo
             seen.add(rule.name)
             rules.append(rule)
     return Taxonomy(tuple(entities), tuple(rules), settings, sources)
+
+
+def _rule_name(rule: dict[str, Any]) -> Any:
+    """A rule's name as merging compares it: stripped when it is text (else as written, for
+    ``_rule`` to refuse)."""
+    name = rule.get("name")
+    return name.strip() if isinstance(name, str) else name
 
 
 def _entity(section: str, facet: str, ent_id: Any, spec: Any, where: str, window: int) -> Entity:
