@@ -32,7 +32,7 @@ from transforms.records import (
     TagResult,
     story_id_for,
 )
-from transforms.syndication import SyndicationUpdates
+from transforms.syndication import SyndicationUpdate, SyndicationUpdates
 from transforms.urls import canonicalize_url, entry_keys
 
 pytestmark = pytest.mark.pipeline
@@ -371,4 +371,44 @@ def test_syndication_updates_come_only_when_an_outlet_is_added() -> None:
             | beam.Map(lambda u: (u.story_id, len(u.syndication)))
             | beam.combiners.Count.PerElement(),
             equal_to([(("s1", 2), 1), (("s1", 3), 1)]),
+        )
+
+
+def test_a_syndication_update_lists_every_outlet_sorted() -> None:
+    outlets = ["wire.example", "z.example", "m.example", "b.example", "y.example", "a.example"]
+    sightings = [("s1", ("head" if i == 0 else "copy", o)) for i, o in enumerate(outlets)]
+    with TestPipeline(options=_options()) as p:
+        updates = p | beam.Create(sightings) | SyndicationUpdates(ttl_seconds=3600)
+        assert_that(
+            updates | beam.Filter(lambda u: len(u.syndication) == len(outlets)),
+            equal_to([SyndicationUpdate("s1", tuple(sorted(outlets)))]),
+        )
+
+
+def test_a_storys_outlets_are_forgotten_a_ttl_after_its_last_sighting() -> None:
+    t0 = 1_700_000_000.0
+
+    def seen(role: str, outlet: str, days: float) -> TimestampedValue:
+        return TimestampedValue(("s1", (role, outlet)), t0 + days * DAY)
+
+    stream = (
+        TestStream()
+        .add_elements([seen("head", "wire.example", 0), seen("copy", "a.example", 0.5)])
+        .advance_watermark_to(t0 + 1.2 * DAY)  # a TTL after the first sighting, not the last
+        .add_elements([seen("copy", "b.example", 1.3)])
+        .advance_watermark_to(t0 + 2.4 * DAY)  # a TTL after the last sighting
+        .add_elements([seen("copy", "c.example", 2.5), seen("copy", "d.example", 2.6)])
+        .advance_watermark_to_infinity()
+    )
+    with TestPipeline(options=_options(streaming=True)) as p:
+        updates = p | stream | SyndicationUpdates(ttl_seconds=DAY)
+        assert_that(
+            updates | beam.Map(lambda u: u.syndication),
+            equal_to(
+                [
+                    ("a.example", "wire.example"),
+                    ("a.example", "b.example", "wire.example"),
+                    ("c.example", "d.example"),
+                ]
+            ),
         )

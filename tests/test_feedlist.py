@@ -32,6 +32,19 @@ def test_text_list_skips_comments_and_blank_lines(tmp_path: Path) -> None:
     ]
 
 
+def test_text_list_keeps_fragments_and_skips_blank_padded_lines(tmp_path: Path) -> None:
+    """Only a ``#`` after whitespace starts a comment; a URL's own fragment stays."""
+    path = write(
+        tmp_path,
+        "feeds.txt",
+        "   \n\tHTTPS://A.example/rss#top\n  # indented comment\nhttp://b.example/x#y # B\n",
+    )
+    assert read_feed_list(path) == [
+        FeedSpec("HTTPS://A.example/rss#top"),
+        FeedSpec("http://b.example/x#y"),
+    ]
+
+
 def test_text_list_names_the_bad_line(tmp_path: Path) -> None:
     path = write(tmp_path, "feeds.txt", "https://a.example/rss\nftp://b.example/feed\n")
     with pytest.raises(FeedListError, match=r"feeds\.txt:2: not an http\(s\) feed URL"):
@@ -50,6 +63,19 @@ def test_yaml_with_metadata_and_duplicates(tmp_path: Path) -> None:
     assert read_feed_list(path) == [
         FeedSpec("https://a.example/rss", name="A News", country="DE", language="de"),
         FeedSpec("https://b.example/rss"),
+    ]
+
+
+def test_yaml_text_is_utf8_and_blank_country_is_none(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "Feeds.YML",
+        "- url: https://a.example/rss\n  name: Süddeutsche Zeitung\n  country: ''\n"
+        "- url: ' https://b.example/rss '\n  country: ' ie '\n",
+    )
+    assert read_feed_list(path) == [
+        FeedSpec("https://a.example/rss", name="Süddeutsche Zeitung"),
+        FeedSpec("https://b.example/rss", country="IE"),
     ]
 
 
@@ -82,8 +108,12 @@ def test_yaml_unknown_key_is_an_error(tmp_path: Path) -> None:
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "feeds.yaml", "feeds:\n  - url: [unclosed\n")
-    with pytest.raises(FeedListError, match=r"feeds\.yaml:\d+: not valid YAML"):
+    path = write(
+        tmp_path,
+        "feeds.yaml",
+        "feeds:\n  - https://a.example/rss\n  - url: https://b.example/rss\n   name: B\n",
+    )
+    with pytest.raises(FeedListError, match=r"feeds\.yaml:4: not valid YAML"):
         read_feed_list(path)
 
 
@@ -102,6 +132,29 @@ def test_opml_outlines(tmp_path: Path) -> None:
     ]
 
 
+def test_opml_lower_case_xmlurl_padded_url_and_empty_names(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "subs.txt",  # found by its content, past leading whitespace
+        '\n  <opml version="1.0"><body>'
+        '<outline text="A" xmlurl="https://a.example/rss"/>'
+        '<outline text="" title="" xmlUrl=" https://b.example/rss "/></body></opml>',
+    )
+    assert read_feed_list(path) == [
+        FeedSpec("https://a.example/rss", name="A"),
+        FeedSpec("https://b.example/rss"),
+    ]
+
+
+@pytest.mark.parametrize("name", ["subs.xml", "SUBS.OPML"])
+def test_opml_by_file_name_even_behind_a_byte_order_mark(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(
+        b'\xef\xbb\xbf<opml><body><outline text="A" xmlUrl="https://a.example/rss"/></body></opml>'
+    )
+    assert read_feed_list(path) == [FeedSpec("https://a.example/rss", name="A")]
+
+
 def test_real_opml_export_reads_every_feed() -> None:
     subs = corpus_path("feeds", "netnewswire", "Subs.opml")
     specs = read_feed_list(subs)
@@ -116,6 +169,9 @@ def test_real_opml_export_reads_every_feed() -> None:
     [
         ("empty.txt", "# nothing yet\n", "no feeds in"),
         ("empty.yaml", "feeds: []\n", "no feeds in"),
+        ("empty.yml", "feeds:\n", "no feeds in"),
+        ("scalar.yaml", "feeds: https://a.example/rss\n", "expected a list of feeds"),
+        ("nourl.yaml", "- name: A\n  country: IE\n", "feed #1: expected a URL or a mapping"),
         ("bad.opml", "<opml><body><outline", "not valid OPML"),
     ],
 )
@@ -147,6 +203,8 @@ def retry_error() -> Exception:
         ("exists", retry_error, "RetryError: Timeout of 120.0s exceeded, last exception: 503"),
         ("open", lambda: RuntimeError("no credentials"), "RuntimeError: no credentials"),
         ("open", lambda: PermissionError(13, "Permission denied"), "Permission denied"),
+        ("open", lambda: OSError(), "OSError"),
+        ("open", lambda: OSError("disk on fire " * 100), "disk on fire"),
     ],
 )
 def test_any_failure_to_read_a_remote_list_is_one_line_naming_it(

@@ -145,6 +145,8 @@ def test_bundled_state_media_rows_match_a_fresh_compile(tmp_path: Path) -> None:
         ("HTTPS://WWW.GlobalTimes.CN:443/page/x.shtml", "globaltimes.cn"),
         ("globaltimes.cn/page/x.shtml", "globaltimes.cn"),
         ("www.rt.com", "rt.com"),
+        ("https://www.nytimes.com./2024/x.html", "nytimes.com"),  # a fully qualified host
+        ("//www.nytimes.com/2024/x.html", "nytimes.com"),  # protocol-relative
     ],
 )
 def test_most_specific_entry_wins(catalogue: OutletCatalogue, url: str, domain: str) -> None:
@@ -211,6 +213,7 @@ def test_at_least_150_curated_independent_domains() -> None:
         ("http://[::1]:8080/a", "::1"),
         ("localhost:8000/a", "localhost"),
         ("https://bücher.example/x", "xn--bcher-kva.example"),
+        ("http://[2001:DB8:0::1]/a", "2001:db8::1"),
     ],
 )
 def test_unknown_hosts_carry_only_their_domain(
@@ -221,7 +224,17 @@ def test_unknown_hosts_carry_only_their_domain(
     assert outlet.state_media is None
 
 
-@pytest.mark.parametrize("bad", ["", "   ", "https://", "mailto:someone"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "   ",
+        "https://",
+        "mailto:someone",
+        "mailto:someone@example.com",
+        "https://example.com:port/x",
+    ],
+)
 def test_lookup_without_a_host_is_an_error(catalogue: OutletCatalogue, bad: str) -> None:
     with pytest.raises(ValueError, match="no host"):
         catalogue.lookup(bad)
@@ -260,8 +273,24 @@ def test_user_file_extends_and_overrides(tmp_path: Path) -> None:
     assert merged.lookup("theguardian.com") == bundled.lookup("theguardian.com")
 
 
+def test_user_file_keys_are_normalised_like_lookups(tmp_path: Path) -> None:
+    """A spreadsheet's BOM, ``www2.``, padded cells, a non-canonical IPv6 address and a
+    multi-subtag language all read as a user means them."""
+    path = tmp_path / "my-outlets.csv"
+    path.write_bytes(
+        "domain,name,language\n"
+        "www2.paper.example, Paper Daily ,zh-hant-tw\n"
+        "2001:DB8:0::1,Lab TV,en\n".encode("utf-8-sig")
+    )
+    merged = OutletCatalogue.load(path)
+    assert merged.lookup("https://paper.example/a") == Outlet(
+        domain="paper.example", name="Paper Daily", language="zh-hant-tw"
+    )
+    assert merged.lookup("http://[2001:db8::1]:8000/a").name == "Lab TV"
+
+
 def test_user_file_may_name_only_some_columns(tmp_path: Path) -> None:
-    path = _write(tmp_path, "domain,country\nmy-blog.example,IE\n")
+    path = _write(tmp_path, "domain, country\nmy-blog.example,IE\n")
     assert OutletCatalogue.load(path).lookup("my-blog.example") == Outlet(
         domain="my-blog.example", country="IE"
     )
@@ -277,7 +306,13 @@ def test_user_file_may_name_only_some_columns(tmp_path: Path) -> None:
         (",No domain,US,en,\n", 2, "missing domain"),
         ("https://bad.example/,Bad,US,en,\n", 2, "bare host name"),
         ("bad_host!.example,Bad,US,en,\n", 2, "not a valid host name"),
+        ("-bad.example,Bad,US,en,\n", 2, "not a valid host name"),
+        ("bad-.example,Bad,US,en,\n", 2, "not a valid host name"),
+        ("bad..example,Bad,US,en,\n", 2, "not a valid host name"),
+        (f"{'a' * 64}.example,Bad,US,en,\n", 2, "not a valid host name"),
+        ("bad.example:8080,Bad,US,en,\n", 2, "bare host name"),
         ("bad.example,Bad,US,English,\n", 2, "language 'English'"),
+        ("bad.example,Bad,US,EN,\n", 2, "language 'EN'"),
         ("bad.example,Bad,US\n", 2, "expected 5 fields"),
         ("a.example,A,US,en,\n# comment\nwww.a.example,A again,US,en,\n", 4, "already defined"),
     ],
@@ -301,11 +336,20 @@ def test_malformed_rows_name_file_line_and_problem(
         ("# only a comment\n", "empty outlet file"),
         ("name,country\nX,US\n", "header must name the column 'domain'"),
         ("domain,name,contry\na.example,A,US\n", "header must name"),
+        ("domain,name,name\na.example,A,B\n", "once each"),
+        ('domain,name\na.example,"A"x\n', "not a valid UTF-8 CSV file"),
     ],
 )
 def test_malformed_files_are_errors(tmp_path: Path, text: str, message: str) -> None:
     path = _write(tmp_path, text)
     with pytest.raises(OutletFileError, match=message):
+        OutletCatalogue.load(path)
+
+
+def test_a_file_that_is_not_utf8_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("domain,name\nzeitung.example,Süddeutsche\n".encode("latin-1"))
+    with pytest.raises(OutletFileError, match="not a valid UTF-8 CSV file"):
         OutletCatalogue.load(path)
 
 
@@ -383,6 +427,10 @@ FEED_CATALOGUE = OutletCatalogue(
         ("https://other.co.uk/a", "https://new.co.uk/rss", (None, None, None)),
         ("https://x.blogspot.com/a", "https://y.blogspot.com/rss", (None, None, None)),
         ("https://partial.example/a", "https://agg.example/rss", (None, None, "ISM")),
+        # IP addresses have no registered domain: different addresses are different sites.
+        ("http://10.0.0.9/a", "http://127.0.0.9/rss", (None, None, None)),
+        # a feed read from a file names no site
+        ("https://new.example/a", "/srv/feeds/new.xml", (None, None, None)),
     ],
 )
 def test_feed_name_and_country_fill_what_the_catalogue_lacks(

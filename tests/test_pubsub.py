@@ -39,11 +39,13 @@ from transforms.pubsub import (
 from transforms.pubsub_messages import (
     DEFAULT_MAX_BYTES,
     MAX_ATTRIBUTES,
+    MAX_MAX_BYTES,
     MAX_TAG_ATTRIBUTES,
     MIN_MAX_BYTES,
     PubSubError,
     failure_message,
     link_message,
+    published_message,
     story_message,
 )
 from transforms.records import (
@@ -58,6 +60,7 @@ from transforms.records import (
     TagResult,
     story_id_for,
 )
+from transforms.syndication import SyndicationUpdate
 
 TIKTOK_CHINA = "attributes:platform_tiktok AND attributes:state_china"
 
@@ -197,6 +200,8 @@ def test_long_text_is_cut_to_fit_and_flagged(max_bytes: int, unit: str) -> None:
     assert _size(data, attrs) > max_bytes - 16  # cut no more than needed
     assert record["text_truncated"] is True and attrs["text_truncated"] == "true"
     assert text.startswith(record["text"]) and len(record["text"]) < len(text)
+    if unit == "word ":  # no escapes, one byte a character: the cut is exact
+        assert _size(data, attrs) == max_bytes
     assert {k: v for k, v in record.items() if k not in ("text", "text_truncated")} == {
         k: v for k, v in story.to_json().items() if k != "text"
     }
@@ -209,6 +214,18 @@ def test_text_that_fits_is_kept_whole() -> None:
     assert "text_truncated" not in attrs
 
 
+def test_text_filling_the_budget_exactly_is_kept_whole() -> None:
+    """The budget is max_bytes less the attributes, text_truncated included (in case)."""
+    url = "https://news.example/exact"
+    data, attrs = story_message(make_story(url, text=""), MIN_MAX_BYTES)
+    room = MIN_MAX_BYTES - _size(data, attrs) - len("text_truncatedtrue")
+    whole = story_message(make_story(url, text="x" * room), MIN_MAX_BYTES)
+    assert json.loads(whole[0])["text_truncated"] is False and "text_truncated" not in whole[1]
+    cut = story_message(make_story(url, text="x" * (room + 10)), MIN_MAX_BYTES)
+    # cut to fit, exactly: "text_truncated":true is one byte shorter than false
+    assert json.loads(cut[0])["text"] == "x" * (room + 1) and cut[1]["text_truncated"] == "true"
+
+
 def test_oversized_fields_besides_the_text_are_shrunk_keeping_the_id() -> None:
     story = make_story("https://news.example/authors", authors=("A" * 200,) * 2000)
     data, attrs = story_message(story, MIN_MAX_BYTES)
@@ -216,6 +233,29 @@ def test_oversized_fields_besides_the_text_are_shrunk_keeping_the_id() -> None:
     assert _size(data, attrs) <= MIN_MAX_BYTES
     assert record["truncated"] is True and record["story_id"] == story.story_id
     assert attrs["story_id"] == story.story_id
+    # the list loses items before its strings lose characters: whole names, fewer of them
+    assert 0 < len(record["authors"]) < 2000
+    assert set(record["authors"]) == {"A" * 200}
+
+
+@pytest.mark.parametrize(
+    ("platforms", "kept", "flagged"),
+    [
+        # exactly MAX_TAG_ATTRIBUTES tag values: all kept, nothing flagged
+        (tuple(f"p{i}" for i in range(MAX_TAG_ATTRIBUTES - 1)), MAX_TAG_ATTRIBUTES, False),
+        # a key of exactly 256 bytes is allowed; a longer one is left out and flagged
+        (("p" * 247,), 2, False),
+        (("p" * 248, "tiktok"), 2, True),
+    ],
+)
+def test_tag_attributes_within_the_key_and_count_limits(
+    platforms: tuple[str, ...], kept: int, flagged: bool
+) -> None:
+    story = make_story("https://news.example/tags", platforms=platforms, states=("china",))
+    _, attrs = story_message(story)
+    tag_keys = [k for k in attrs if k.startswith(("platform_", "state_", "controversy_"))]
+    assert len(tag_keys) == kept and all(len(k.encode()) <= 256 for k in tag_keys)
+    assert ("tags_truncated" in attrs) is flagged
 
 
 def test_too_many_tag_values_are_capped_within_the_attribute_limit() -> None:
@@ -243,10 +283,50 @@ def test_failure_message_cuts_a_huge_error_message() -> None:
     assert record["message_truncated"] is True and record["url"] == "https://x.example/b"
 
 
-@pytest.mark.parametrize("max_bytes", [MIN_MAX_BYTES - 1, 10_000_000])
-def test_impossible_size_bounds_are_refused(max_bytes: int) -> None:
+def test_attribute_values_are_cut_to_1024_bytes_and_counted_in_bytes() -> None:
+    failure = Failure("é" * 2000, "https://x.example/c", "ü" * 2000, "m" * 500_000)
+    data, attrs = failure_message(failure, MIN_MAX_BYTES)
+    assert _size(data, attrs) <= MIN_MAX_BYTES
+    assert attrs["stage"] == "é" * 512 and attrs["error_type"] == "ü" * 512
+
+
+def test_a_links_message_points_at_the_story_it_duplicates_not_the_cluster() -> None:
+    link = dataclasses.replace(STATE_MEDIA_COPY, cluster_id=TIKTOK_CN.story_id)
+    _, attrs = link_message(link)
+    assert attrs["duplicate_of"] == TIKTOK_US.story_id
+
+
+def test_published_message_gives_each_record_kind_its_own_message() -> None:
+    update = SyndicationUpdate(TIKTOK_US.story_id, ("a.example", "b.example", "globaltimes.cn"))
+    data, attrs = published_message(update)
+    assert json.loads(data) == {
+        "schema_version": SCHEMA_VERSION,
+        "record_type": "syndication_update",
+        "story_id": TIKTOK_US.story_id,
+        "syndication": ["a.example", "b.example", "globaltimes.cn"],
+    }
+    assert attrs == {
+        "record_type": "syndication_update",
+        "story_id": TIKTOK_US.story_id,
+        "schema_version": str(SCHEMA_VERSION),
+    }
+    assert published_message(STATE_MEDIA_COPY) == link_message(STATE_MEDIA_COPY)
+    assert published_message(TIKTOK_CN) == story_message(TIKTOK_CN)
+
+
+@pytest.mark.parametrize("max_bytes", [MIN_MAX_BYTES - 1, MAX_MAX_BYTES + 1, 10_000_000])
+@pytest.mark.parametrize(
+    "record", [TIKTOK_CN, STATE_MEDIA_COPY, SyndicationUpdate("s", ())], ids=type
+)
+def test_impossible_size_bounds_are_refused(record: object, max_bytes: int) -> None:
     with pytest.raises(PubSubError, match="max_bytes"):
-        story_message(TIKTOK_CN, max_bytes)
+        published_message(record, max_bytes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("max_bytes", [MIN_MAX_BYTES, MAX_MAX_BYTES])
+def test_the_extreme_size_bounds_are_allowed(max_bytes: int) -> None:
+    data, _ = story_message(TIKTOK_CN, max_bytes)
+    assert json.loads(data)["text_truncated"] is False
 
 
 @pytest.mark.parametrize(

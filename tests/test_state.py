@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import apache_beam as beam
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
 
+from transforms.common import DISCARDED, OK
+from transforms.minhash import Claim
 from transforms.records import FeedEntry, FeedState
 from transforms.state import (
     PENDING_DIR,
+    SkipSeenEntries,
     StateDirError,
     commit_run_state,
     feed_state_line,
@@ -17,6 +24,7 @@ from transforms.state import (
     load_seen,
     load_signatures,
     seen_line,
+    signature_line,
     signature_lines,
 )
 
@@ -90,7 +98,98 @@ def test_first_sighting_time_is_kept(tmp_path: Path) -> None:
     assert json.loads((state / "seen.jsonl").read_text()) == {"key": "k", "seen_at": 5 * DAY}
 
 
-def test_corrupt_state_is_a_clear_error(tmp_path: Path) -> None:
-    (tmp_path / "feeds.json").write_text("{not json")
-    with pytest.raises(StateDirError, match="delete it to start afresh"):
-        load_feed_states(str(tmp_path))
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("feeds.json", "{not json"),
+        ("feeds.json", '[{"etag": "x"}]'),  # no feed_url
+        ("feeds.json", '[{"feed_url": "u", "etga": "x"}]'),  # a field FeedState lacks
+        ("seen.jsonl", '{"key": "k"}\n'),  # no seen_at
+        ("signatures.jsonl", '{"key": "AA=="}\n'),  # no claim
+    ],
+)
+def test_corrupt_state_is_a_clear_error(tmp_path: Path, name: str, text: str) -> None:
+    (tmp_path / name).write_text(text)
+    load = {
+        "feeds.json": lambda: load_feed_states(str(tmp_path)),
+        "seen.jsonl": lambda: load_seen(str(tmp_path), DAY),
+        "signatures.jsonl": lambda: load_signatures(str(tmp_path), DAY),
+    }[name]
+    with pytest.raises(StateDirError, match=f"{name}: .*delete it to start afresh"):
+        load()
+
+
+def _claim(seen_at: float, story: str = "a") -> bytes:
+    return Claim(story * 16, story * 16, seen_at).encode()
+
+
+def test_a_later_run_keeps_what_earlier_runs_remembered(tmp_path: Path) -> None:
+    """Feeds not polled this run, earlier signatures and every pending shard all survive."""
+    state = tmp_path / "state"
+    old = FeedState("http://a.example/rss", etag='"v1"')
+    other = FeedState("http://c.example/rss", etag='"c1"')
+    (state / PENDING_DIR).mkdir(parents=True)
+    (state / "feeds.json").write_text(json.dumps([vars(old), vars(other)]))
+    (state / "signatures.jsonl").write_text(signature_line((b"k1", _claim(9 * DAY))) + "\n")
+    new = FeedState(old.feed_url, etag='"v2"')
+    pending(state, "feeds-00000-of-00002", [feed_state_line(new)])
+    pending(state, "feeds-00001-of-00002", [])
+    entries = [FeedEntry("f", f"http://b.example/{n}", f"k{n}") for n in range(2)]
+    pending(state, "seen-00000-of-00002", [seen_line(entries[0]), ""])
+    pending(state, "seen-00001-of-00002", [seen_line(entries[1])])
+    pending(state, "signatures-00001-of-00002", [signature_line((b"k2", _claim(10 * DAY, "b")))])
+
+    commit_run_state(str(state), {}, set(), 7 * DAY, now=10 * DAY)
+
+    assert load_feed_states(str(state)) == {old.feed_url: new, other.feed_url: other}
+    assert load_seen(str(state), 7 * DAY, now=10 * DAY) == {"k0": 10 * DAY, "k1": 10 * DAY}
+    assert sorted(load_signatures(str(state), 7 * DAY, now=10 * DAY)) == [
+        (b"k1", _claim(9 * DAY)),
+        (b"k2", _claim(10 * DAY, "b")),
+    ]
+
+
+def test_expired_seen_entries_and_signatures_leave_the_files(tmp_path: Path) -> None:
+    """An entry exactly one TTL old is kept; an older one is dropped from the file itself."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "signatures.jsonl").write_text(
+        "\n".join(
+            signature_line((k, _claim(t))) for k, t in [(b"old", 2 * DAY), (b"edge", 3 * DAY)]
+        )
+        + "\n\n"
+    )
+    seen = {"old": 2 * DAY, "edge": 3 * DAY}
+    commit_run_state(str(state), seen, set(), 7 * DAY, now=10 * DAY)
+    assert [
+        json.loads(line)["key"] for line in (state / "seen.jsonl").read_text().splitlines()
+    ] == ["edge"]
+    assert [key for key, _ in load_signatures(str(state), 7 * DAY, now=10 * DAY)] == [b"edge"]
+    assert load_seen(str(state), 7 * DAY, now=10 * DAY) == {"edge": 3 * DAY}
+    assert load_signatures(str(state), 7 * DAY, now=10 * DAY + 1) == []
+
+
+def test_a_run_with_nothing_to_remember_creates_a_nested_state_dir(tmp_path: Path) -> None:
+    state = tmp_path / "runs" / "monitor" / "state"
+    commit_run_state(str(state), {}, set(), DAY, now=DAY)
+    assert load_feed_states(str(state)) == {}
+    assert sorted(p.name for p in state.iterdir()) == [
+        "feeds.json",
+        "seen.jsonl",
+        "signatures.jsonl",
+    ]
+
+
+@pytest.mark.pipeline
+def test_skip_seen_entries_matches_entry_keys_not_links() -> None:
+    seen = FeedEntry("f", "http://a.example/1", key="k-seen")
+    new = FeedEntry("f", "k-seen-link", key="k-new")  # its link happens to equal a seen key
+    options = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=in_memory"])
+    with TestPipeline(options=options) as p:
+        out = p | beam.Create([seen, new]) | SkipSeenEntries(frozenset({"k-seen", "k-seen-link"}))
+        assert_that(out[OK] | beam.Map(lambda e: e.key), equal_to(["k-new"]), label="ok")
+        assert_that(
+            out[DISCARDED] | beam.Map(lambda d: (d.stage, d.key, d.reason)),
+            equal_to([("state", "http://a.example/1", "seen_in_earlier_run")]),
+            label="discarded",
+        )

@@ -11,6 +11,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipelines.summary import summary_from_counters, summary_from_files, summary_from_metrics
+from transforms.common import counter
 from transforms.records import (
     Article,
     Discard,
@@ -52,6 +53,87 @@ def test_summary_shape_and_invariant(tmp_path: Path) -> None:
     text = summary.render()
     assert "entries: 10  published: 3  discarded: 5  failed: 2" in text
     assert "platform:tiktok 2" in text
+
+
+def test_every_count_reaches_summary_json_and_the_text(tmp_path: Path) -> None:
+    # counters arrive in no particular order: the text shows the ten highest counts
+    tags = {"tag:state:a": 9} | {f"tag:platform:p{i:02d}": 20 - i for i in reversed(range(12))}
+    counters = {
+        "entries": 9,
+        "published": 3,
+        "discarded:zzz": 1,
+        "discarded:not_relevant": 2,
+        "discarded:never": 0,  # a counter that stayed at zero is no reason
+        "failed:fetch/http_404": 3,
+        "feed_failed:poll/malformed_feed": 1,
+        "feeds_polled": 5,
+        "feeds_not_modified": 2,
+        "pages_from_feed": 4,
+        "outlet_country:US": 1,
+        "outlet_country:CN": 2,
+        "outlet_state:none": 1,
+        "outlet_state:SC": 2,
+        **tags,
+    }
+    summary = summary_from_counters(counters)
+    summary.write(tmp_path / "summary.json")
+    data = json.loads((tmp_path / "summary.json").read_text())
+    assert list(data["discarded"]) == ["not_relevant", "zzz"]
+    assert data["feeds"] == {
+        "polled": 5,
+        "not_modified": 2,
+        "pages_from_feed": 4,
+        "failed": {"poll/malformed_feed": 1},
+    }
+    assert data["outputs"] == {"summary": [str(tmp_path / "summary.json")]}
+    assert data["stopped_early"] is False
+    assert summary.render().splitlines() == [
+        "feeds: 5 polled, 2 not modified, 1 failed, 4 entries taken from the feed's own full text",
+        "entries: 9  published: 3  discarded: 3  failed: 3",
+        "  discarded: not_relevant 2, zzz 1",
+        "  failed: fetch/http_404 3",
+        "  other failures (whole feeds, dead-letter delivery): poll/malformed_feed 1",
+        "top tags: platform:p00 20, platform:p01 19, platform:p02 18, platform:p03 17, "
+        "platform:p04 16, platform:p05 15, platform:p06 14, platform:p07 13, platform:p08 12, "
+        "platform:p09 11",
+        "by outlet country: CN 2, US 1",
+        "by state affiliation: SC 2, none 1",
+        f"summary: {tmp_path / 'summary.json'}",
+    ]
+
+
+def test_the_text_leaves_out_what_did_not_happen() -> None:
+    text = summary_from_counters({"entries": 1, "published": 1, "feeds_polled": 1}).render()
+    assert text.splitlines() == [
+        "feeds: 1 polled, 0 not modified, 0 failed",
+        "entries: 1  published: 1  discarded: 0  failed: 0",
+    ]
+
+
+def test_outputs_list_each_sinks_files_and_syndication_only_when_written(tmp_path: Path) -> None:
+    (tmp_path / "stories-00000-of-00001.jsonl").write_text("")
+    assert summary_from_counters({}, str(tmp_path)).outputs == {
+        "stories": [str(tmp_path / "stories-00000-of-00001.jsonl")],
+        "dead_letters": [],
+        "discarded": [],
+    }
+    (tmp_path / "syndication-00000-of-00001.jsonl").write_text("")
+    outputs = summary_from_counters({}, str(tmp_path)).outputs
+    assert outputs["syndication"] == [str(tmp_path / "syndication-00000-of-00001.jsonl")]
+
+
+@pytest.mark.pipeline
+def test_a_counter_is_summed_over_the_steps_that_increment_it() -> None:
+    def bump(x: int) -> int:
+        counter("published").inc()
+        return x
+
+    options = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=in_memory"])
+    pipeline = TestPipeline(options=options)
+    _ = pipeline | beam.Create([1, 2]) | "A" >> beam.Map(bump) | "B" >> beam.Map(bump)
+    result = pipeline.run()
+    result.wait_until_finish()
+    assert summary_from_metrics(result.metrics()).published == 4
 
 
 def test_unbalanced_summary_says_so() -> None:
@@ -122,5 +204,38 @@ def test_a_stopped_runs_feed_polls_are_not_counted_rather_than_zero(tmp_path: Pa
         "failed": {"poll/malformed_feed": 1},
     }
     text = summary.render()
+    assert text.startswith("stopped by signal: counts are read from the output files")
     assert "feeds: polls not counted (summary read from the output files), 1 failed" in text
     assert "0 polled" not in text
+    assert json.loads((tmp_path / "summary.json").read_text())["stopped_early"] is True
+
+
+def test_a_stopped_runs_entries_are_every_line_of_every_shard(tmp_path: Path) -> None:
+    """Each published, discarded or failed line is one entry (a link too, once); a feed's
+    failure is none; an unfinished last line is not counted yet."""
+    story = _story("https://www.globaltimes.cn/1", STATE_MEDIA, (TIKTOK,))
+    link = DuplicateLink(
+        "c0ffee", story.story_id, story.story_id, "https://x.example/3", "x.example"
+    )
+    old_link = {**link.to_json(), "outlet": "x.example"}  # links before schema 3
+    old_failure = Failure("fetch", "u", "http_404", "404").to_json()
+    del old_failure["counts_entry"]  # dead letters written before it existed count an entry
+    feed_failure = Failure("poll", "f", "bad", "x", counts_entry=False).to_json()
+    files = {
+        "stories-00000-of-00002.jsonl": [story.to_json(), link.to_json()],
+        "stories-00001-of-00002.jsonl": [old_link],
+        "discarded-00000-of-00002.jsonl": [Discard("tag", "u", "not_relevant").to_json()],
+        "discarded-00001-of-00002.jsonl": [Discard("tag", "v", "not_relevant").to_json()],
+        "dead_letters-00000-of-00001.jsonl": [old_failure, feed_failure],
+    }
+    for name, records in files.items():
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in records))
+    with (tmp_path / "stories-00001-of-00002.jsonl").open("a") as handle:
+        handle.write(json.dumps(story.to_json())[:40])  # still being written
+    summary = summary_from_files(str(tmp_path))
+    assert (summary.entries, summary.published) == (6, 3)
+    assert summary.discarded == {"not_relevant": 2}
+    assert summary.failed == {"fetch/http_404": 1}
+    assert summary.feed_failures == {"poll/bad": 1}
+    assert summary.balanced
+    assert summary.outlet_countries == {"CN": 1, "unknown": 2}

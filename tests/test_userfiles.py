@@ -53,13 +53,36 @@ def test_a_missing_remote_file_names_the_path_as_given(bucket: dict[str, bytes])
         OutletCatalogue.load("gs://b/none.csv")
 
 
-def test_the_stores_own_errors_become_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            "Timeout of 120.0s exceeded\nlast exception: name resolution",
+            "Timeout of 120.0s exceeded",
+        ),
+        ("\n  Timeout of 120.0s exceeded\n", "Timeout of 120.0s exceeded"),
+        ("x" * 1000, "x" * (300 - len("RuntimeError: "))),
+    ],
+)
+def test_the_stores_own_errors_become_one_line(
+    monkeypatch: pytest.MonkeyPatch, message: str, expected: str
+) -> None:
     def unreachable(*args: Any) -> Any:
-        raise RuntimeError("Timeout of 120.0s exceeded\nlast exception: name resolution")
+        raise RuntimeError(message)
 
     monkeypatch.setattr(FileSystems, "exists", unreachable)
-    with pytest.raises(OSError, match=r"^RuntimeError: Timeout of 120.0s exceeded$"):
+    with pytest.raises(OSError) as raised:
         read_bytes("gs://b/outlets.csv")
+    assert str(raised.value) == f"RuntimeError: {expected}"
+
+
+def test_any_remote_scheme_goes_to_beam_and_a_missing_file_stays_file_not_found(
+    bucket: dict[str, bytes],
+) -> None:
+    bucket["s3://b/outlets.csv"] = OUTLETS
+    assert read_bytes("s3://b/outlets.csv") == OUTLETS
+    with pytest.raises(FileNotFoundError, match="gs://b/none.txt"):
+        read_bytes("gs://b/none.txt")
 
 
 def test_the_template_reads_its_files_from_cloud_storage(
