@@ -224,6 +224,9 @@ def test_text_filling_the_budget_exactly_is_kept_whole() -> None:
     cut = story_message(make_story(url, text="x" * (room + 10)), MIN_MAX_BYTES)
     # cut to fit, exactly: "text_truncated":true is one byte shorter than false
     assert json.loads(cut[0])["text"] == "x" * (room + 1) and cut[1]["text_truncated"] == "true"
+    # one byte over: the flag alone would make it fit, but a text flagged cut is cut
+    over = story_message(make_story(url, text="x" * (room + 1)), MIN_MAX_BYTES)
+    assert json.loads(over[0])["text"] == "x" * room and over[1]["text_truncated"] == "true"
 
 
 def test_oversized_fields_besides_the_text_are_shrunk_keeping_the_id() -> None:

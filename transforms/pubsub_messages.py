@@ -87,8 +87,10 @@ def _fit(
             continue
         record = {**record, name: "", f"{name}_truncated": True}
         room = budget - len(_encode(record))  # bytes left for the field's JSON
-        # Binary search for the longest prefix whose JSON form fits (escapes vary in size).
-        low, high = 0, len(value)
+        # Binary search for the longest prefix whose JSON form fits (escapes vary in size). At
+        # least one character goes: the record did not fit with the field whole, and only the
+        # flag ("true" is one byte shorter than "false") would let it fit, flagged but uncut.
+        low, high = 0, len(value) - 1
         while low < high:
             mid = (low + high + 1) // 2
             if len(_encode_str(value[:mid])) - 2 <= room:
