@@ -149,6 +149,20 @@ def test_a_later_run_keeps_what_earlier_runs_remembered(tmp_path: Path) -> None:
     ]
 
 
+def test_the_earliest_claim_of_a_key_is_the_one_remembered(tmp_path: Path) -> None:
+    """Two first stories under one key: the earliest holds it, as in the running clustering."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "signatures.jsonl").write_text(signature_line((b"k", _claim(9 * DAY))) + "\n")
+    later, earlier = _claim(10 * DAY, "b"), _claim(8 * DAY, "c")
+    pending(state, "signatures-00000-of-00001", [signature_line((b"k", later))])
+    commit_run_state(str(state), {}, set(), 7 * DAY, now=10 * DAY)
+    assert load_signatures(str(state), 7 * DAY, now=10 * DAY) == [(b"k", _claim(9 * DAY))]
+    pending(state, "signatures-00000-of-00001", [signature_line((b"k", earlier))])
+    commit_run_state(str(state), {}, set(), 7 * DAY, now=10 * DAY)
+    assert load_signatures(str(state), 7 * DAY, now=10 * DAY) == [(b"k", earlier)]
+
+
 def test_expired_seen_entries_and_signatures_leave_the_files(tmp_path: Path) -> None:
     """An entry exactly one TTL old is kept; an older one is dropped from the file itself."""
     state = tmp_path / "state"

@@ -167,7 +167,11 @@ def commit_run_state(
     signatures = dict(load_signatures(state_dir, ttl_seconds, now))
     for row in _read_pending(state_dir, PENDING_SIGNATURES):
         key, claim = signature_from_json(row)
-        signatures[key] = claim
+        held = signatures.get(key)
+        # Two first stories under one key (a band hit that did not verify): the earliest
+        # claim holds it, as in the stateful clustering.
+        if held is None or Claim.decode(claim).order() < Claim.decode(held).order():
+            signatures[key] = claim
     root.mkdir(parents=True, exist_ok=True)
     _atomic_write(
         root / SIGNATURES_FILE,
