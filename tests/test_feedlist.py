@@ -124,11 +124,13 @@ def test_opml_outlines(tmp_path: Path) -> None:
         '<?xml version="1.0"?><opml version="2.0"><body>'
         '<outline text="Tech"><outline text="A" xmlUrl="https://a.example/rss"/></outline>'
         '<outline title="B" xmlUrl="https://b.example/feed" language="fr"/>'
+        '<outline text="C" title="C News" xmlUrl="https://c.example/feed"/>'
         '<outline text="no feed here"/></body></opml>',
     )
     assert read_feed_list(path) == [
         FeedSpec("https://a.example/rss", name="A"),
         FeedSpec("https://b.example/feed", name="B", language="fr"),
+        FeedSpec("https://c.example/feed", name="C News"),  # title before text
     ]
 
 

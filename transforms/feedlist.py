@@ -3,7 +3,8 @@
 Consumes a file path; produces ``FeedSpec`` records. Formats:
 
 * OPML (``.opml``, or any file starting with ``<``): every ``<outline xmlUrl=...>``;
-  ``text``/``title`` give the name, ``language`` (if present) the language.
+  ``title`` gives the name (else ``text``, which OPML readers display), ``language`` (if
+  present) the language.
 * Plain text: one URL per line; blank lines and ``#`` comments are ignored.
 * YAML (``.yaml``/``.yml``): either a list, or a mapping with a ``feeds`` list, whose
   items are URLs or mappings ``{url, name, country, language}``; ``country`` must be an
