@@ -169,7 +169,7 @@ def _declares_entities(body: bytes, headers: dict[str, str]) -> bool:
     if (
         not wide
         and head != _EBCDIC_XML_DECLARATION
-        and _header_charset_is_transparent(body, headers.get("content-type", ""))
+        and _header_charset_reads_as_its_bytes(body, headers.get("content-type", ""))
         and _bytes_are_the_text(body)
     ):
         return False
@@ -187,25 +187,46 @@ def _bytes_are_the_text(body: bytes) -> bool:
 
     Every ``encoding="..."`` on the first line counts (feedparser's pattern takes one of them).
     """
+    return all(_reads_as_its_bytes(body, name) for name in _declared_encodings(body))
+
+
+def _declared_encodings(body: bytes) -> list[bytes]:
+    """Every ``encoding="..."`` value on an XML declaration's first line (after a UTF-8 BOM);
+    ``b""`` for an ``encoding=`` without quotes."""
     start = len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0
     if not body.startswith(b"<?", start):
-        return True
+        return []
     line_end = body.find(b"\n", start)
     line_end = line_end if line_end >= 0 else len(body)
+    found = []
     at = body.find(b"encoding=", start, line_end)
     while at >= 0:
         quoted = _QUOTED.match(body, at + len(b"encoding="), line_end)
-        if quoted:
-            try:
-                encoding = codecs.lookup(quoted.group(1).decode("ascii")).name
-            except (LookupError, UnicodeDecodeError):
-                return False
-            if encoding not in _ASCII_TRANSPARENT:
-                return False
-            if _FEEDPARSER_GUESSES and not body.isascii() and not _decodes(body, encoding):
-                return False
+        found.append(quoted.group(1) if quoted else b"")
         at = body.find(b"encoding=", at + 1, line_end)
-    return True
+    return found
+
+
+def _reads_as_its_bytes(body: bytes, name: bytes) -> bool:
+    """Whether feedparser, told encoding ``name``, reads ``body`` as text whose ASCII is its
+    bytes: ``name`` is ASCII-transparent and, where a failed decoding would send feedparser to
+    chardet (which may guess any encoding), decodes it. ``b""`` (no value) claims nothing."""
+    if not name:
+        return True
+    try:
+        encoding = codecs.lookup(name.decode("ascii")).name
+    except (LookupError, UnicodeDecodeError):
+        return False
+    if encoding not in _ASCII_TRANSPARENT:
+        return False
+    return not _FEEDPARSER_GUESSES or body.isascii() or _decodes(body, encoding)
+
+
+def _header_charset_reads_as_its_bytes(body: bytes, content_type: str) -> bool:
+    """``_reads_as_its_bytes`` for the charset a Content-Type header names (feedparser decodes
+    by it first); true when it names none."""
+    charset = _CHARSET.search(content_type)
+    return charset is None or _reads_as_its_bytes(body, charset.group(1).encode("latin-1"))
 
 
 def _names_its_encoding(body: bytes) -> bool:
@@ -214,23 +235,7 @@ def _names_its_encoding(body: bytes) -> bool:
     head = body[:4]
     if head.startswith(_BOMS) or b"\0" in head or head == _EBCDIC_XML_DECLARATION:
         return True
-    if not body.startswith(b"<?"):
-        return False
-    line_end = body.find(b"\n")
-    return body.find(b"encoding=", 0, line_end if line_end >= 0 else len(body)) >= 0
-
-
-def _header_charset_is_transparent(body: bytes, content_type: str) -> bool:
-    """Whether the charset a Content-Type header names (feedparser decodes by it first) is
-    ASCII-transparent and decodes ``body``; true when the header names none."""
-    charset = _CHARSET.search(content_type)
-    if charset is None:
-        return True
-    try:
-        encoding = codecs.lookup(charset.group(1)).name
-    except LookupError:
-        return False
-    return encoding in _ASCII_TRANSPARENT and (body.isascii() or _decodes(body, encoding))
+    return bool(_declared_encodings(body))
 
 
 def _decodes(body: bytes, encoding: str) -> bool:
