@@ -76,21 +76,30 @@ def test_in_flight_requests_per_host_are_bounded(site: LoopbackSite) -> None:
     assert len(site.requests_for("news")) == 16
 
 
+class FakeTime:
+    """A clock that moves only when slept on, recording every wait."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.waits: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(round(seconds, 6))
+        self.now += seconds
+
+
 def test_host_limiter_spaces_request_starts() -> None:
-    now = [100.0]
-    waits: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        waits.append(round(seconds, 6))
-        now[0] += seconds
-
-    limiter = HostLimiter(2, min_interval=0.5, clock=lambda: now[0], sleep=sleep)
+    fake = FakeTime(100.0)
+    limiter = HostLimiter(2, min_interval=0.5, clock=fake.clock, sleep=fake.sleep)
     for _ in range(3):
         with limiter.slot("a.example"):
             pass
     with limiter.slot("b.example"):  # another host is not delayed
         pass
-    assert waits == [0.5, 0.5]
+    assert fake.waits == [0.5, 0.5]
 
 
 def test_robots_cache_ttl_and_error_ttl() -> None:
@@ -154,19 +163,13 @@ def test_robots_txt_per_origin() -> None:
 
 
 def test_host_limiter_spacing_counts_from_now_after_a_pause() -> None:
-    now = [100.0]
-    waits: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        waits.append(round(seconds, 6))
-        now[0] += seconds
-
-    limiter = HostLimiter(3, min_interval=0.5, clock=lambda: now[0], sleep=sleep)
+    fake = FakeTime(100.0)
+    limiter = HostLimiter(3, min_interval=0.5, clock=fake.clock, sleep=fake.sleep)
     with limiter.slot("a.example"):  # held throughout, so the host's last start is kept
-        now[0] = 1000.0
+        fake.now = 1000.0
         with limiter.slot("a.example"), limiter.slot("a.example"):
             pass
-    assert waits == [0.5]  # the third start is spaced from the second (at 1000), not from 100
+    assert fake.waits == [0.5]  # the third start is spaced from the second (at 1000), not from 100
 
 
 @pytest.mark.parametrize(("slots", "interval"), [(0, 0.0), (1, -0.5)])
