@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -16,29 +16,17 @@ from apache_beam.transforms.window import FixedWindows, TimestampedValue
 
 from pipelines.loopback import LoopbackSite, Request, Response
 from tests.conftest import RUNNER_ARGS
+from tests.http_support import config
 from transforms.common import DISCARDED, FAILURES, FETCHED, OK, PROGRESS
 from transforms.fetch import FetchArticles, HostScheduler, fetch_outcome
-from transforms.http import HttpClient, HttpConfig
+from transforms.http import HttpClient
 from transforms.records import Discard, Failure, FeedEntry, FetchedPage
 
 PAGE = "<!DOCTYPE html><html><body><p>Grüße aus der Redaktion</p></body></html>"
 
 
-def config(**overrides: Any) -> HttpConfig:
-    values: dict[str, Any] = {"allow_loopback": True, "backoff_base": 0.001, "deadline": 5.0}
-    values.update(overrides)
-    return HttpConfig(**values)
-
-
 def entry(link: str) -> FeedEntry:
     return FeedEntry(feed_url="http://feeds.example/rss", link=link, key=link, title="t")
-
-
-@pytest.fixture
-def client() -> Iterator[HttpClient]:
-    c = HttpClient(config())
-    yield c
-    c.close()
 
 
 # --- fetch_outcome ----------------------------------------------------------------------
