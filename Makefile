@@ -8,10 +8,16 @@ PYTEST_ARGS ?=
 
 .PHONY: venv demo test lint typecheck bench-quality bench-tagging bench-dedup bench-fetch bench-large-pages clean
 
+# Every package the Dataflow image installs is installed here at the version the image has:
+# deploy/requirements.lock, with its hashes dropped, is the constraints file (pip cannot
+# hash-check an editable install). tests/test_deploy.py fails where the two differ.
+CONSTRAINTS := $(VENV)/constraints.txt
+
 venv:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@sed -n 's/^\([A-Za-z0-9_.-]*==[^ \\]*\).*/\1/p' deploy/requirements.lock > $(CONSTRAINTS)
+	@$(BIN)/python -m pip install --quiet --constraint $(CONSTRAINTS) -e '.[dev]'
 
 demo: venv
 	$(BIN)/newsbeam demo

@@ -10,6 +10,7 @@ the reason otherwise.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import re
@@ -196,6 +197,24 @@ def test_lock_has_what_beam_needs_to_build_the_worker_package() -> None:
     for req in [*build_requires, Requirement("build")]:
         assert req.name in pins, f"{req.name} (to build --setup_file) is not in the lock"
         assert req.specifier.contains(pins[req.name]), f"{req.name}=={pins[req.name]}"
+
+
+def test_this_environment_has_the_locked_versions_dataflow_runs() -> None:
+    """`make venv` installs with the lock as constraints, so the tests run what the image runs."""
+    pins = _lock()
+    installed = {
+        Requirement(dist.metadata["Name"]).name.lower().replace("_", "-"): dist.version
+        for dist in importlib.metadata.distributions()
+    }
+    differ = {
+        name: f"{installed[name]} here, {pins[name]} in the lock"
+        for name in sorted(pins.keys() & installed.keys())
+        if installed[name] != pins[name]
+    }
+    assert not differ, f"not the image's versions (run `make venv`): {differ}"
+    for line in PYPROJECT["project"]["dependencies"]:
+        name = Requirement(line).name.lower().replace("_", "-")
+        assert name in installed and name in pins, f"{name} was not compared"
 
 
 # --- deploy/README.md ----------------------------------------------------------------------
