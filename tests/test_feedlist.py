@@ -101,6 +101,52 @@ def test_yaml_country_must_be_an_iso_code(tmp_path: Path, country: str, message:
     assert "\n" not in str(caught.value)
 
 
+def test_feed_language_is_an_iso_code_kept_as_its_primary_subtag(tmp_path: Path) -> None:
+    """Like a feed's own <language>: the story's language when its text is too short."""
+    path = write(
+        tmp_path,
+        "feeds.yaml",
+        "- url: https://a.example/rss\n  language: EN\n"
+        "- url: https://b.example/rss\n  language: ' pt-BR '\n"
+        "- url: https://c.example/rss\n  language: ''\n",
+    )
+    assert [spec.language for spec in read_feed_list(path)] == ["en", "pt", None]
+    opml = write(
+        tmp_path,
+        "subs.opml",
+        '<opml version="2.0"><body><outline xmlUrl="https://a.example/rss" language="zh-Hant"/>'
+        "</body></opml>",
+    )
+    assert [spec.language for spec in read_feed_list(opml)] == ["zh"]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        (
+            "feeds.yaml",
+            "- url: https://a.example/rss\n  language: english\n",
+            r"feeds\.yaml: feed #1: language 'english' is not a lower-case ISO 639 code",
+        ),
+        (
+            "feeds.yaml",
+            "- url: https://a.example/rss\n  language: no\n",
+            r"feeds\.yaml: feed #1: language False is a YAML boolean: quote it \('no'\)",
+        ),
+        (
+            "subs.opml",
+            '<opml><body><outline xmlUrl="https://a.example/rss" language="French"/></body></opml>',
+            r"subs\.opml: outline https://a\.example/rss: language 'french' is not a lower-case",
+        ),
+    ],
+)
+def test_feed_language_that_is_no_language_code_is_an_error(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    with pytest.raises(FeedListError, match=rf"^{re.escape(str(tmp_path))}/{message}"):
+        read_feed_list(write(tmp_path, name, text))
+
+
 def test_yaml_unknown_key_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, "feeds.yml", "- url: https://a.example/rss\n  nmae: typo\n")
     with pytest.raises(FeedListError, match=r"feed #1: unknown keys \['nmae'\]"):

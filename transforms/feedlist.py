@@ -10,6 +10,11 @@ Consumes a file path; produces ``FeedSpec`` records. Formats:
   items are URLs or mappings ``{url, name, country, language}``; ``country`` must be an
   ISO 3166-1 alpha-2 code (any case), checked as the outlet catalogue checks it.
 
+A feed's ``language`` (YAML or OPML) stands in for the feed's own ``<language>``: the story's
+language where its text is too short to guess from. It must be an ISO 639 code (any case,
+``en``, ``pt-BR``), as the outlet catalogue's are, and is kept as its primary subtag (``pt``),
+as a feed's own declaration is.
+
 Errors raise ``FeedListError`` with a one-line message naming the file (and line
 where there is one), never a traceback for the user.
 """
@@ -25,7 +30,7 @@ import yaml
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from transforms.outlets import check_country
+from transforms.outlets import check_country, check_language
 from transforms.records import FeedSpec
 from transforms.userfiles import read_bytes
 
@@ -117,7 +122,7 @@ def _parse_opml(raw: bytes, path: str) -> list[FeedSpec]:
             FeedSpec(
                 url=_check_url(url, path),
                 name=outline.get("title") or outline.get("text") or None,
-                language=outline.get("language") or None,
+                language=_language(outline.get("language"), f"{path}: outline {url.strip()}"),
             )
         )
     return specs
@@ -149,7 +154,7 @@ def _parse_yaml(text: str, path: str) -> list[FeedSpec]:
                     url=_check_url(item["url"], where),
                     name=item.get("name"),
                     country=_country(item.get("country"), where),
-                    language=item.get("language"),
+                    language=_language(item.get("language"), where),
                 )
             )
         else:
@@ -165,5 +170,18 @@ def _country(value: Any, where: str) -> str | None:
         raise FeedListError(f"{where}: country {value!r} is a YAML boolean: quote it ('NO')")
     try:
         return check_country(str(value).strip().upper())
+    except ValueError as exc:
+        raise FeedListError(f"{where}: {exc}") from None
+
+
+def _language(value: Any, where: str) -> str | None:
+    """A feed's ``language``, lower-cased, checked as the outlet catalogue checks it, and
+    kept as its primary subtag (``pt-BR`` -> ``pt``)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):  # YAML 1.1 reads no (Norwegian), on ... as booleans
+        raise FeedListError(f"{where}: language {value!r} is a YAML boolean: quote it ('no')")
+    try:
+        return check_language(str(value).strip().lower()).split("-")[0]
     except ValueError as exc:
         raise FeedListError(f"{where}: {exc}") from None

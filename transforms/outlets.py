@@ -173,6 +173,17 @@ def check_country(code: str) -> str:
     return code
 
 
+def check_language(code: str) -> str:
+    """``code`` if it is a lower-case ISO 639 code (``en``, ``zh``; ``pt-br`` too).
+
+    Raises:
+        ValueError: naming the code, when it is not one.
+    """
+    if not _LANGUAGE_RE.match(code):
+        raise ValueError(f"language {code!r} is not a lower-case ISO 639 code (e.g. en, zh)")
+    return code
+
+
 def _parse_row(cells: dict[str, str]) -> Outlet:
     """One validated ``Outlet`` from a row's cells (raises ValueError naming the bad field)."""
     domain = normalise_domain(cells.get("domain", ""))
@@ -180,8 +191,8 @@ def _parse_row(cells: dict[str, str]) -> Outlet:
     if country is not None:
         check_country(country)
     language = cells.get("language", "").strip() or None
-    if language is not None and not _LANGUAGE_RE.match(language):
-        raise ValueError(f"language {language!r} is not a lower-case ISO 639 code (e.g. en, zh)")
+    if language is not None:
+        check_language(language)
     affiliation = cells.get("state_affiliation", "").strip() or None
     if affiliation is not None and affiliation not in TYPOLOGY_CODES:
         raise ValueError(
