@@ -10,7 +10,8 @@ Subcommands:
 * ``subscribe``: print stories as they arrive on a subscription (``pipelines.subscribe_command``).
 
 User mistakes print one line, ``newsbeam: error: ...``, and exit with code 2;
-``--verbose`` shows Beam's logs.
+``-v``/``--verbose`` (anywhere on the line) shows Beam's logs. Output piped into a reader that
+stops early (``| head``) ends the command quietly, as other Unix tools do.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import importlib.metadata
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -29,6 +32,9 @@ from transforms.pool_start import pool_flags_given, start_fork_server
 PROG = "newsbeam"
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+# What a shell reports for a command ended by SIGPIPE (128 + 13): the reader went away.
+EXIT_BROKEN_PIPE = 141
+VERBOSE_FLAGS = ("-v", "--verbose")
 
 
 def _fail(message: str) -> int:
@@ -114,14 +120,23 @@ def build_parser() -> argparse.ArgumentParser:
         "feeds, extracts the articles, and tags stories about controversies between online "
         "platforms and state actors.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="show Beam's logs")
+    parser.add_argument(
+        *VERBOSE_FLAGS, action="store_true", help="show Beam's logs (anywhere on the line)"
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser(
         "run",
         help="run the pipeline over a feed list, once or always-on (see 'newsbeam run --help')",
         add_help=False,
     )
-    demo = sub.add_parser("demo", help="run on the bundled sample news site, offline")
+    demo = sub.add_parser(
+        "demo",
+        help="run on the bundled sample news site, offline",
+        description="Serve the bundled sample news site on loopback and run the pipeline on "
+        "it. Any other flag goes to the run, as in 'newsbeam run' (see 'newsbeam run --help'), "
+        "e.g. 'newsbeam demo --streaming --poll-interval 2s --duration 10s'.",
+    )
     demo.add_argument("--output", default="out/demo", help="output directory (default: out/demo)")
     demo.add_argument(
         "--no-robots", action="store_true", help="skip robots.txt (the sample site has one)"
@@ -136,15 +151,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``newsbeam`` command and return its exit code (``entry`` is the program)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    verbose = "-v" in args_list[:1] or "--verbose" in args_list[:1]
-    if verbose:
-        args_list = args_list[1:]
+    verbose = any(arg in VERBOSE_FLAGS for arg in args_list)
+    args_list = [arg for arg in args_list if arg not in VERBOSE_FLAGS]
     _configure_logging(verbose)
     try:
         return _dispatch(args_list)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("newsbeam")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout, not installed
+        return "(not installed)"
 
 
 def _dispatch(args_list: list[str]) -> int:
@@ -169,7 +190,17 @@ def entry() -> None:
     interpreter's shutdown would otherwise walk every object Beam, numpy and trafilatura
     loaded in its final garbage collections (measured: ~0.4 s at the end of every command).
     """
-    code = main()
+    try:
+        try:
+            code: int | str | None = main()
+        except SystemExit as exc:  # argparse's --help, --version and usage errors
+            code = exc.code
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of our output went away (``newsbeam demo | head -1``). Point stdout at
+        # /dev/null so that the interpreter's own flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_BROKEN_PIPE
     gc.freeze()
     sys.exit(code)
 

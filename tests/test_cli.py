@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import importlib.metadata
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +65,57 @@ def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2
     for command in ("run", "demo", "tag", "cluster"):
         assert command in out
+
+
+def test_version_is_the_installed_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"newsbeam {importlib.metadata.version('newsbeam')}\n"
+
+
+@pytest.mark.parametrize("flag", ["-v", "--verbose"])
+def test_verbose_may_follow_the_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flag: str
+) -> None:
+    # It used to reach run's options as an unknown option "--v", and tag's as unrecognized.
+    missing = tmp_path / "nope.opml"
+    code, _, err = run_cli(capsys, "run", "--feeds", str(missing), flag)
+    assert (code, err.strip()) == (2, f"newsbeam: error: feed list not found: {missing}")
+    code, _, err = run_cli(capsys, "tag", flag, "--input", str(missing))
+    assert code == 2 and "unrecognized" not in err and str(missing) in err
+
+
+def test_demo_help_says_other_flags_go_to_the_run(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    assert "--streaming --poll-interval" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize("argv", [[], ["--version"], ["run", "--help"]])
+def test_a_reader_that_went_away_ends_the_program_quietly(argv: list[str]) -> None:
+    """``newsbeam ... | head``: no traceback, and the shell's code for SIGPIPE.
+
+    stdout is buffered, as it is for a pipe unless PYTHONUNBUFFERED is set: the write fails
+    when the program flushes at its end, which used to print "Exception ignored ...
+    BrokenPipeError" and exit with 120.
+    """
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to the pipe now fails (EPIPE), as after `head` exits
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            cwd=Path(__file__).resolve().parents[1],
+            env=env,
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (141, "")
 
 
 def test_console_script_is_installed() -> None:
