@@ -127,7 +127,7 @@ class RunSummary:
             lines.append("by outlet country: " + _inline(self.outlet_countries))
             lines.append("by state affiliation: " + _inline(self.outlet_state_affiliations))
         for name, paths in self.outputs.items():
-            lines.append(f"{name}: " + ", ".join(paths))
+            lines.append(f"{name}: {_listed(paths)}")
         return "\n".join(lines)
 
     def _feeds_line(self) -> str:
@@ -140,6 +140,24 @@ class RunSummary:
         if self.pages_from_feed:
             line += f", {self.pages_from_feed} entries taken from the feed's own full text"
         return line
+
+
+def _listed(paths: list[str]) -> str:
+    """The files that hold something; empty ones are counted, not listed (an always-on run
+    leaves one file per sink and window, most of them empty)."""
+    written = [p for p in paths if not _is_empty(p)]
+    empty = len(paths) - len(written)
+    if not empty:
+        return ", ".join(paths)
+    files = "file" if empty == 1 else "files"
+    return ", ".join(written) + (" " if written else "none ") + f"({empty} empty {files})"
+
+
+def _is_empty(path: str) -> bool:
+    try:
+        return os.path.getsize(path) == 0
+    except OSError:  # gone, or not a local file: list it as it was found
+        return False
 
 
 def _by_count(counts: dict[str, int]) -> dict[str, int]:

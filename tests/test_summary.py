@@ -122,6 +122,27 @@ def test_outputs_list_each_sinks_files_and_syndication_only_when_written(tmp_pat
     assert outputs["syndication"] == [str(tmp_path / "syndication-00000-of-00001.jsonl")]
 
 
+def test_the_text_lists_files_that_hold_something_and_counts_the_empty_ones(
+    tmp_path: Path,
+) -> None:
+    def write(name: str, text: str) -> str:
+        (tmp_path / name).write_text(text)
+        return str(tmp_path / name)
+
+    story = write("stories-00000-of-00002.jsonl", "{}\n")
+    write("stories-00001-of-00002.jsonl", "")
+    write("dead_letters-00000-of-00001.jsonl", "")
+    discards = [write(f"discarded-0000{i}-of-00002.jsonl", "{}\n") for i in range(2)]
+    lines = summary_from_counters({}, str(tmp_path)).render().splitlines()
+    assert lines[-3:] == [
+        f"stories: {story} (1 empty file)",
+        "dead_letters: none (1 empty file)",
+        f"discarded: {', '.join(discards)}",
+    ]
+    # summary.json keeps every file found
+    assert len(summary_from_counters({}, str(tmp_path)).outputs["stories"]) == 2
+
+
 @pytest.mark.pipeline
 def test_a_counter_is_summed_over_the_steps_that_increment_it() -> None:
     def bump(x: int) -> int:
