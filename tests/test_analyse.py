@@ -155,6 +155,23 @@ def test_a_pool_broken_by_a_dead_worker_is_replaced_and_the_page_analysed() -> N
     assert isinstance(output, WindowedValue) and isinstance(output.value, TaggedStory)
 
 
+def test_a_bundle_that_failed_half_way_leaves_nothing_for_the_next(analyser: Analyser) -> None:
+    fn = _AnalysePagesFn(AnalysisSettings(min_text_chars=250), processes=2)
+    fn.setup()
+    try:
+        fn.start_bundle()
+        first = [page(ON_TOPIC, f"https://news.example/failed-{i}") for i in range(3)]
+        for i, p in enumerate(first):
+            list(fn.process(p, Timestamp(i), GlobalWindow()))
+        # ... the bundle fails here: no finish_bundle; the runner reuses the instance
+        fn.start_bundle()
+        later = page(ON_TOPIC, "https://news.example/next")
+        outputs = [*fn.process(later, Timestamp(10), GlobalWindow()), *fn.finish_bundle()]
+    finally:
+        fn.teardown()
+    assert [(int(o.timestamp), o.value) for o in outputs] == [(10, analyser.analyse(later))]
+
+
 def test_the_fork_server_loads_the_workers_code_without_beam_and_freezes_it() -> None:
     # The fork server imports transforms.pool_preload before it forks the workers, and the
     # first page waits for it: importing Beam there would add ~0.6 s to every run with a pool.

@@ -106,6 +106,17 @@ class _AnalysePagesFn(beam.DoFn):
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
 
+    def start_bundle(self) -> None:
+        # Nothing from an earlier bundle: one that failed half-way (a later step of the fused
+        # stage raised) leaves pages here, which a runner reusing this instance must not emit
+        # in the next bundle; their futures report to a queue no one reads any more.
+        for future in self._pending:
+            future.cancel()
+        self._pending = {}
+        self._batch, self._batch_meta = [], []
+        self._waiting = 0
+        self._finished = queue.SimpleQueue()
+
     def process(
         self,
         page: FetchedPage,
