@@ -12,6 +12,7 @@ from typing import Any
 import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.pvalue import TaggedOutput
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -19,11 +20,11 @@ from pipelines.loopback import LoopbackSite, Request, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
 from tests.conftest import RUNNER_ARGS, WHEN, corpus_path, fresh_python_prints
 from transforms.common import FAILURES, OK
-from transforms.feed_parsing import ParsedFeed, parse_feed
-from transforms.feeds import STATE, PollFeeds
+from transforms.feed_parsing import ParsedFeed, body_sha256, parse_feed
+from transforms.feeds import STATE, PollFeeds, _poll_outputs, _request
 from transforms.fetch import FetchArticles
-from transforms.http import HttpClient, HttpConfig
-from transforms.records import FeedSpec
+from transforms.http import FetchError, HttpClient, HttpConfig, HttpResult
+from transforms.records import Failure, FeedEntry, FeedSpec, FeedState
 
 SPEC = FeedSpec("http://news.example/rss", name="Example News", country="GB")
 
@@ -465,3 +466,108 @@ def test_a_polled_feed_is_decoded_by_the_charset_its_server_names(site: Loopback
     with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
         polled = p | beam.Create([FeedSpec(f"{base}/ru.xml")]) | PollFeeds(config)
         assert_that(polled[OK] | "Titles" >> beam.Map(lambda e: e.title), equal_to([title]))
+
+
+# --- one poll's outputs (the core of PollFeeds, without Beam's runner) -----------------
+
+
+def polled(response: Any, before: FeedState | None = None) -> dict[str, list[Any]]:
+    """What ``_poll_outputs`` gives for ``response`` to a poll of SPEC, by output."""
+    outputs: dict[str, list[Any]] = {OK: [], FAILURES: [], STATE: []}
+    for output in _poll_outputs(SPEC, before or FeedState(SPEC.url), response, 0):
+        if isinstance(output, TaggedOutput):
+            outputs[output.tag].append(output.value)
+        else:
+            outputs[OK].append(output)
+    return outputs
+
+
+def feed_answer(body: bytes, **fields: Any) -> HttpResult:
+    values: dict[str, Any] = {"url": SPEC.url, "final_url": SPEC.url, "status": 200}
+    return HttpResult(body=body, **{**values, **fields})
+
+
+def test_a_feed_that_cannot_be_fetched_is_a_feed_level_dead_letter() -> None:
+    # The fetch error's type and retryability are kept (a 503 is worth polling again), its
+    # message cut to 300 characters; no entry was lost, so it does not count as one.
+    error = FetchError("http_503", "HTTP 503 " + "x" * 400, True, status=503)
+    (failure,) = polled(error)[FAILURES]
+    assert isinstance(failure, Failure)
+    assert (failure.stage, failure.key, failure.error_type) == ("poll", SPEC.url, "http_503")
+    assert failure.retryable and not failure.counts_entry
+    assert failure.message == ("HTTP 503 " + "x" * 400)[:300]
+
+
+def test_the_state_kept_is_the_answers_validators_and_body_hash() -> None:
+    answer = feed_answer(RSS, etag='"v2"', last_modified="Tue, 03 Mar 2026 10:00:00 GMT")
+    (state,) = polled(answer)[STATE]
+    assert state == FeedState(SPEC.url, '"v2"', "Tue, 03 Mar 2026 10:00:00 GMT", body_sha256(RSS))
+
+
+def test_relative_links_resolve_against_where_the_feed_was_answered_from() -> None:
+    # The feed list names SPEC.url, which redirected to the mirror: "/a/2" is the mirror's.
+    outputs = polled(feed_answer(RSS, final_url="http://mirror.example/feeds/rss"))
+    assert [e.link for e in outputs[OK]] == [
+        "http://news.example/a/1?utm_source=rss",
+        "http://mirror.example/a/2",
+    ]
+
+
+def test_an_entry_without_a_link_is_its_own_dead_letter() -> None:
+    # Nothing to fetch: the entry is a dead letter under its own key, counts as an entry, is
+    # not retryable and names its title; the feed's other entries go on.
+    rss = b"""<rss version="2.0"><channel><title>T</title>
+    <item><title>Linkless</title><guid isPermaLink="false">tag-7</guid></item>
+    <item><title>Linked</title><link>http://news.example/a/8</link></item>
+    </channel></rss>"""
+    outputs = polled(feed_answer(rss))
+    assert [e.link for e in outputs[OK]] == ["http://news.example/a/8"]
+    (failure,) = outputs[FAILURES]
+    linkless, _ = parse_feed(rss, SPEC).entries
+    assert (failure.stage, failure.key, failure.error_type) == (
+        "poll",
+        linkless.key,
+        "entry_without_link",
+    )
+    assert not failure.retryable and failure.counts_entry
+    assert failure.input_excerpt == "Linkless"
+
+
+def test_a_poll_sends_the_validators_it_remembers(site: LoopbackSite, client: HttpClient) -> None:
+    # The feed's server answers 304 to a matching If-Modified-Since (this one sends no ETag).
+    base = site.add_host("news")
+    site.route("news", "/rss", Response(body=RSS, last_modified=WHEN))
+    spec = FeedSpec(f"{base}/rss")
+    first = _request(client, spec, FeedState(spec.url))
+    assert first.status == 200 and first.last_modified
+    again = _request(client, spec, FeedState(spec.url, None, first.last_modified))
+    assert again.not_modified
+    assert site.requests_for("news", "/rss")[1].headers["If-Modified-Since"] == first.last_modified
+
+
+def test_one_shot_polling_emits_the_feeds_in_list_order_whatever_answers_first(
+    site: LoopbackSite,
+) -> None:
+    # Two hosts, polled at once; the feed listed first answers 0.3 s later. Its entries still
+    # come out first (so when two feeds list a story, the one listed first wins).
+    slow, quick = site.add_host("slow"), site.add_host("quick")
+    for name, base, delay in (("slow", slow, 0.3), ("quick", quick, 0.0)):
+        items = [FeedItem(f"{name} {i}", f"{base}/story/{i}", f"g{i}", "s", WHEN) for i in range(2)]
+        body = rss_feed(name, base, items)
+        site.route(
+            name, "/rss", Response(body=body, content_type="application/rss+xml", delay_s=delay)
+        )
+    specs = [FeedSpec(f"{slow}/rss"), FeedSpec(f"{quick}/rss")]
+    config = HttpConfig(allow_loopback=True, deadline=20.0)
+    _EMITTED.clear()
+    with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
+        polled_feeds = p | beam.Create(specs) | PollFeeds(config, concurrent=True)
+        _ = polled_feeds[OK] | beam.Map(_emitted)
+    assert [e.feed_url for e in _EMITTED] == [specs[0].url] * 2 + [specs[1].url] * 2
+
+
+_EMITTED: list[FeedEntry] = []  # what the test above saw leave PollFeeds, in order
+
+
+def _emitted(entry: FeedEntry) -> None:
+    _EMITTED.append(entry)  # the local runner runs this in the test's process

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -12,15 +13,26 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-from apache_beam.transforms.window import FixedWindows, TimestampedValue
+from apache_beam.transforms.window import FixedWindows, GlobalWindow, TimestampedValue
+from apache_beam.utils.timestamp import Timestamp
 
 from pipelines.loopback import LoopbackSite, Request, Response
+from pipelines.loopback_hostile import redirect
 from tests.conftest import RUNNER_ARGS
 from tests.http_support import config
 from transforms.common import DISCARDED, FAILURES, FETCHED, OK, PROGRESS
-from transforms.fetch import FetchArticles, HostScheduler, fetch_outcome
+from transforms.fetch import (
+    FEED_CONTENT_TYPE,
+    FetchArticles,
+    HostScheduler,
+    _FetchArticlesFn,
+    _keyed_by_host,
+    fetch_outcome,
+    page_from_feed,
+)
 from transforms.http import HttpClient
 from transforms.records import Discard, Failure, FeedEntry, FetchedPage
+from transforms.urls import host_of
 
 PAGE = "<!DOCTYPE html><html><body><p>Grüße aus der Redaktion</p></body></html>"
 
@@ -42,6 +54,18 @@ def test_outcome_of_a_page(site: LoopbackSite, client: HttpClient) -> None:
     assert outcome.entry == entry(base + "/a") and outcome.fetched_at.endswith("+00:00")
 
 
+def test_outcome_of_a_redirected_page_names_both_urls(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    # ``url`` is what the entry linked to, ``final_url`` where the redirects ended.
+    base = site.add_host("news")
+    site.route("news", "/short", redirect("/2026/03/long-story"))
+    site.route("news", "/2026/03/long-story", Response(body=PAGE.encode("utf-8")))
+    outcome = fetch_outcome(client, entry(base + "/short"))
+    assert isinstance(outcome, FetchedPage)
+    assert (outcome.url, outcome.final_url) == (base + "/short", base + "/2026/03/long-story")
+
+
 def test_outcomes_of_expected_non_articles_are_discards(
     site: LoopbackSite, client: HttpClient
 ) -> None:
@@ -61,6 +85,52 @@ def test_outcome_of_an_error_is_a_failure(site: LoopbackSite, client: HttpClient
     assert isinstance(failure, Failure)
     assert (failure.stage, failure.key, failure.error_type) == ("fetch", base + "/gone", "http_404")
     assert not failure.retryable and base + "/gone" in failure.input_excerpt
+
+
+def test_outcome_messages_are_cut_to_300_characters(site: LoopbackSite, client: HttpClient) -> None:
+    # Both messages quote a 400-character link: a dead letter's message or a discard's detail
+    # is cut to 300 characters, as every stage's is (the link itself is kept in ``key``).
+    base = site.add_host("news")
+    site.route("news", "/robots.txt", Response(body=b"User-agent: *\nDisallow: /members/\n"))
+    looping = "/a?q=" + "x" * 400
+    site.route("news", looping, redirect("/b"))
+    site.route("news", "/b", redirect(looping))
+    failure = fetch_outcome(client, entry(base + looping))
+    members = fetch_outcome(client, entry(base + "/members/" + "x" * 400))
+    assert isinstance(failure, Failure) and failure.error_type == "redirect_loop"
+    assert isinstance(members, Discard) and members.reason == "robots_disallowed"
+    assert failure.message == f"redirect back to {base}{looping}"[:300]
+    assert members.detail == f"robots.txt disallows {base}/members/{'x' * 400}"[:300]
+    assert failure.key == base + looping
+
+
+# --- page_from_feed ---------------------------------------------------------------------
+
+
+def test_page_from_feed_escapes_the_title_and_keeps_the_content_as_html() -> None:
+    # The title is text (a "<" in it is not markup); the content is the feed's HTML.
+    item = FeedEntry(
+        feed_url="http://feeds.example/rss",
+        link="http://news.example/a",
+        key="k",
+        title="Q&A: why <b> tags?",
+        content="<p>Full <em>text</em>.</p>",
+    )
+    page = page_from_feed(item)
+    assert (page.status, page.content_type, page.entry) == (200, FEED_CONTENT_TYPE, item)
+    assert "<title>Q&amp;A: why &lt;b&gt; tags?</title>" in page.html
+    assert "<h1>Q&amp;A: why &lt;b&gt; tags?</h1><p>Full <em>text</em>.</p>" in page.html
+
+
+def test_page_from_feed_of_an_entry_without_a_title_has_an_empty_one() -> None:
+    item = FeedEntry(
+        feed_url="http://feeds.example/rss",
+        link="http://news.example/a",
+        key="k",
+        content="<p>x</p>",
+    )
+    page = page_from_feed(item)
+    assert "<title></title>" in page.html and "None" not in page.html
 
 
 def test_unexpected_exception_becomes_a_failure(client: HttpClient, monkeypatch: Any) -> None:
@@ -119,6 +189,30 @@ def test_scheduler_bounds_hosts_and_serves_the_least_busy_first() -> None:
     assert s.outstanding == 5  # b0, c0, a2 running; a3, b1 queued
 
 
+def test_scheduler_ties_go_round_robin() -> None:
+    # One at a time. Host a, queued first, goes first; as it has another item queued it then
+    # goes behind b, which has none running either.
+    executor = ManualExecutor()
+    s = scheduler(executor, max_in_flight=1, per_host=1)
+    for host, item in [("x", "x0"), ("a", "a0"), ("a", "a1"), ("b", "b0")]:
+        s.submit(host, item, item)
+    for item in ["x0", "a0", "b0", "a1"]:
+        assert executor.started[-1][1] == item  # the one running
+        executor.finish(item)
+        assert s.completed(block=True) == [(item, f"done {item}")]
+
+
+def test_scheduler_with_nothing_outstanding_does_not_wait() -> None:
+    # completed(block=True) waits only when a result is due; with none it returns at once.
+    # (Run on a thread so that a regression fails the test instead of hanging it.)
+    s = scheduler(ManualExecutor(), max_in_flight=2, per_host=1)
+    returned: list[Any] = []
+    waiter = threading.Thread(target=lambda: returned.append(s.completed(block=True)), daemon=True)
+    waiter.start()
+    waiter.join(timeout=10)
+    assert returned == [[]]
+
+
 def test_scheduler_drain_returns_every_result() -> None:
     executor = ManualExecutor()
     s = scheduler(executor, max_in_flight=2, per_host=1)
@@ -147,17 +241,22 @@ def test_fetch_articles_pipeline(site: LoopbackSite, by_host: bool) -> None:
     site.route("courier", "/oops", Response(500))
     pdf, oops, missing = hosts[0] + "/doc.pdf", hosts[1] + "/oops", hosts[1] + "/missing"
     links = [*good, pdf, oops, missing]
+    # An entry that carries its full text becomes a page with no request (its link answers
+    # 404), and counts as fetched like the others.
+    in_feed = dataclasses.replace(entry(hosts[0] + "/in-feed"), content="<p>All of it.</p>")
     fetched_before = PROGRESS.count(FETCHED)
 
     with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
         outputs = (
             p
-            | beam.Create([entry(link) for link in links])
+            | beam.Create([*(entry(link) for link in links), in_feed])
             | FetchArticles(config(per_host_in_flight=2), max_in_flight=4, by_host=by_host)
         )
         assert_that(
             outputs[OK] | "Pages" >> beam.Map(lambda page: (page.url, page.html)),
-            equal_to([(link, PAGE) for link in good]),
+            equal_to(
+                [*((link, PAGE) for link in good), (in_feed.link, page_from_feed(in_feed).html)]
+            ),
             label="CheckOk",
         )
         assert_that(
@@ -171,7 +270,8 @@ def test_fetch_articles_pipeline(site: LoopbackSite, by_host: bool) -> None:
             equal_to([(pdf, "not_html")]),
             label="CheckDiscarded",
         )
-    assert PROGRESS.count(FETCHED) == fetched_before + len(good)  # the progress line's count
+    assert PROGRESS.count(FETCHED) == fetched_before + len(good) + 1  # the progress line's count
+    assert site.requests_for("ledger", "/in-feed") == []
 
 
 @pytest.mark.parametrize("by_host", [False, True], ids=["per-process", "by-host"])
@@ -202,12 +302,14 @@ def test_links_that_do_not_parse_are_bad_url_failures(site: LoopbackSite, by_hos
 class PeakConcurrency:
     """A route that answers a page and records the most requests it held at once.
 
-    Each request waits up to ``wait_s`` for a second one to arrive (the server answering late,
-    as a busy one does), so that two requests sent at about the same time are seen together.
+    Each request waits up to ``wait_s`` until ``together`` requests are held (the server
+    answering late, as a busy one does), so that requests sent at about the same time are seen
+    together.
     """
 
-    def __init__(self, wait_s: float) -> None:
+    def __init__(self, wait_s: float, together: int = 2) -> None:
         self._wait_s = wait_s
+        self._together = together
         self._held = 0
         self.peak = 0
         self._changed = threading.Condition()
@@ -217,7 +319,7 @@ class PeakConcurrency:
             self._held += 1
             self.peak = max(self.peak, self._held)
             self._changed.notify_all()
-            self._changed.wait_for(lambda: self._held >= 2, timeout=self._wait_s)
+            self._changed.wait_for(lambda: self._held >= self._together, timeout=self._wait_s)
             self._held -= 1
         return Response(body=PAGE.encode("utf-8"))
 
@@ -247,6 +349,15 @@ def test_keyed_by_host_the_per_host_limit_holds_across_worker_processes(
     assert route.peak == peak
 
 
+def test_the_per_host_step_keys_entries_by_their_pages_host() -> None:
+    # Entries of one host from two feeds share a key (the local runner runs the whole keyed
+    # step in one place, so the test above would pass with any key: the key is checked here).
+    first = dataclasses.replace(entry("http://news.example:8080/a"), feed_url="http://x.example/")
+    second = dataclasses.replace(entry("http://NEWS.example:8080/b"), feed_url="http://y.example/")
+    assert _keyed_by_host(first) == (host_of(first.link), first)
+    assert _keyed_by_host(first)[0] == _keyed_by_host(second)[0]
+
+
 @pytest.mark.parametrize("by_host", [False, True], ids=["per-process", "by-host"])
 def test_fetch_articles_keeps_each_entrys_timestamp_and_window(
     site: LoopbackSite, by_host: bool
@@ -270,3 +381,76 @@ def test_fetch_articles_keeps_each_entrys_timestamp_and_window(
             pages[OK] | beam.Map(with_time),
             equal_to([(link, ts, ts - ts % 60) for link, ts in stamped]),
         )
+
+
+def test_max_buffered_below_max_in_flight_still_fetches_max_in_flight_at_once(
+    site: LoopbackSite,
+) -> None:
+    # An instance holds at least as many entries as it has threads: with four threads and
+    # max_buffered=1, the four pages are asked for together (each waits until all four are).
+    base = site.add_host("ledger")
+    route = PeakConcurrency(wait_s=5, together=4)
+    site.set_fallback("ledger", route)
+    links = [f"{base}/story/{i}" for i in range(4)]
+    slow_server = config(per_host_in_flight=4, respect_robots=False, read_timeout=10, deadline=20)
+    fetch = FetchArticles(slow_server, max_in_flight=4, max_buffered=1)
+    with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
+        outputs = p | beam.Create([entry(link) for link in links]) | fetch
+        assert_that(outputs[OK] | beam.Map(lambda page: page.url), equal_to(links))
+    assert route.peak == 4
+
+
+# --- the DoFn on its own: what process() waits for ----------------------------------------
+
+
+def run_fetch_fn(fn: Any, links: list[str]) -> list[list[str]]:
+    """Drive ``fn`` as a runner would over one bundle of ``links``; the URLs of the pages
+    each ``process`` call emitted, then those ``finish_bundle`` emitted."""
+    fn.setup()
+    try:
+        fn.start_bundle()
+        emitted = [list(fn.process(entry(link), Timestamp(0), GlobalWindow())) for link in links]
+        emitted.append(list(fn.finish_bundle()))
+    finally:
+        fn.teardown()
+    return [[output.value.url for output in outputs] for outputs in emitted]
+
+
+def test_process_waits_only_while_more_than_max_buffered_entries_are_held(
+    site: LoopbackSite,
+) -> None:
+    # One thread, max_buffered 1, pages that answer after 0.3 s. The first entry is held
+    # alone: process() returns at once. With the second, two are held: process() waits for
+    # the first page and emits it.
+    base = site.add_host("news")
+    site.set_fallback("news", Response(body=PAGE.encode("utf-8"), delay_s=0.3))
+    fn = _FetchArticlesFn(config(respect_robots=False), max_in_flight=1, max_buffered=1)
+    assert run_fetch_fn(fn, [base + "/1", base + "/2"]) == [[], [base + "/1"], [base + "/2"]]
+
+
+def test_a_host_at_its_limit_leaves_the_threads_to_other_hosts(site: LoopbackSite) -> None:
+    # One request per host, two threads; three entries of a slow host, then one of another.
+    # The slow host's first page answers only once the other host has been asked: had its
+    # queued entries taken the second thread (to wait there for the host's slot), the other
+    # host would have been asked only after that wait ran out.
+    slow, quick = site.add_host("slow"), site.add_host("quick")
+    quick_asked = threading.Event()
+    saw_quick: list[bool] = []
+
+    def held(request: Request) -> Response:
+        saw_quick.append(quick_asked.wait(timeout=10))
+        return Response(body=PAGE.encode("utf-8"))
+
+    def ask(request: Request) -> Response:
+        quick_asked.set()
+        return Response(body=PAGE.encode("utf-8"))
+
+    site.set_fallback("slow", held)
+    site.set_fallback("quick", ask)
+    fn = _FetchArticlesFn(
+        config(per_host_in_flight=1, respect_robots=False), max_in_flight=2, max_buffered=8
+    )
+    links = [slow + "/1", slow + "/2", slow + "/3", quick + "/1"]
+    emitted = run_fetch_fn(fn, links)
+    assert sorted(url for urls in emitted for url in urls) == sorted(links)
+    assert saw_quick == [True, True, True]

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pipelines.loopback import LoopbackSite, Request, Response
-from pipelines.loopback_hostile import drip, endless_body, redirect
+from pipelines.loopback import LoopbackHandler, LoopbackSite, RawResponse, Request, Response
+from pipelines.loopback_hostile import connection_reset, drip, endless_body, redirect
 from tests.http_support import PAGE, config, fetch_error
 from transforms.charset import decode_html
 from transforms.hostlimits import address_problem
@@ -211,6 +211,29 @@ def test_config_is_picklable_and_validated() -> None:
         HttpConfig(per_host_in_flight=9)
 
 
+@pytest.mark.parametrize("name", ["connect_timeout", "read_timeout", "deadline"])
+@pytest.mark.parametrize("value", [0.0, -1.0])
+def test_timeouts_and_the_deadline_must_be_positive(name: str, value: float) -> None:
+    # A zero deadline would fail every fetch at once; a zero timeout means "no timeout" to
+    # some socket APIs. All three are refused when the config is made, naming the setting.
+    with pytest.raises(ValueError, match=name):
+        HttpConfig(**{name: value})
+
+
+def test_request_headers(site: LoopbackSite) -> None:
+    # A configured User-Agent is sent as it is; the client asks for the compressions it
+    # decodes, and each kind of request names the types it wants.
+    base = site.add_host("news")
+    site.set_fallback("news", Response(body=PAGE))
+    c = HttpClient(config(user_agent="MonitorBot/2.0 (ops@example.org)", respect_robots=False))
+    c.get(base + "/page")
+    c.get(base + "/feed", kind="feed")
+    page, feed = (site.requests_for("news", path)[0].headers for path in ("/page", "/feed"))
+    assert page["User-Agent"] == feed["User-Agent"] == "MonitorBot/2.0 (ops@example.org)"
+    assert page["Accept-Encoding"] == feed["Accept-Encoding"] == "gzip, deflate"
+    assert page["Accept"].startswith("text/html") and "rss+xml" in feed["Accept"]
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "expected"),
     [
@@ -319,6 +342,85 @@ def test_redirect_loop(site: LoopbackSite, client: HttpClient) -> None:
     site.route("news", "/a", redirect("/b"))
     site.route("news", "/b", redirect(base + "/a"))
     assert fetch_error(client, base + "/a").error_type == "redirect_loop"
+    # The first URL counts as seen: the redirect back to it is the loop, it is not asked again.
+    assert [r.path for r in site.requests_for("news") if r.path != "/robots.txt"] == ["/a", "/b"]
+
+
+def test_a_relative_location_resolves_against_the_url_that_answered(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    base = site.add_host("news")
+    site.route("news", "/old/1", redirect("/new/1"))
+    site.route("news", "/new/1", redirect("2"))  # /new/2, not /old/2 (the first URL's folder)
+    site.route("news", "/new/2", Response(body=PAGE))
+    assert client.get(base + "/old/1").final_url == base + "/new/2"
+
+
+def test_a_page_refused_before_its_body_came_leaves_no_connection_behind(
+    site: LoopbackSite,
+) -> None:
+    # The PDF's headers come at once and its body later: the client refuses it unread. Its
+    # connection must not serve the next request, which would read the PDF's late bytes as
+    # its own answer (no retries here, so that would be this request's error).
+    def late_pdf(h: LoopbackHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "application/pdf")
+        h.send_header("Content-Length", "8")
+        h.end_headers()
+        h.wfile.flush()
+        if not h.stopping.wait(10):
+            h.wfile.write(b"%PDF-1.7")
+
+    base = site.add_host("news")
+    site.route("news", "/doc.pdf", RawResponse(late_pdf))
+    site.route("news", "/a", Response(body=PAGE))
+    c = HttpClient(config(respect_robots=False, retries=0))
+    assert fetch_error(c, base + "/doc.pdf").error_type == "not_html"
+    assert c.get(base + "/a").body == PAGE
+
+
+# --- robots.txt through redirects and errors (more in test_robots_hostlimits.py) ------
+
+
+def test_a_redirect_into_a_disallowed_path_is_refused_before_it_is_followed(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    base = site.add_host("news")
+    site.route("news", "/robots.txt", Response(body=b"User-agent: *\nDisallow: /members/\n"))
+    site.route("news", "/go", redirect("/members/1"))
+    err = fetch_error(client, base + "/go")
+    assert (err.error_type, err.retryable) == ("robots_disallowed", False)
+    assert site.requests_for("news", "/members/1") == []
+
+
+@pytest.mark.parametrize("hops", ["loop", "too_many"])
+def test_a_robots_txt_that_redirects_without_end_means_no_rules(
+    site: LoopbackSite, client: HttpClient, hops: str
+) -> None:
+    # RFC 9309: robots.txt that cannot be reached through its redirects is "unavailable",
+    # so every path is allowed.
+    base = site.add_host("news")
+    if hops == "loop":
+        site.route("news", "/robots.txt", redirect("/robots-2.txt"))
+        site.route("news", "/robots-2.txt", redirect("/robots.txt"))
+    else:
+        site.route("news", "/robots.txt", redirect("/r/0"))
+        for i in range(client.config.max_redirects + 1):
+            site.route("news", f"/r/{i}", redirect(f"/r/{i + 1}"))
+    site.route("news", "/a", Response(body=PAGE))
+    assert client.get(base + "/a").body == PAGE
+
+
+def test_a_rate_limited_robots_txt_is_unavailable_not_absent(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    # A 4xx robots.txt allows all, but 429 says "come back later": the page waits too.
+    base = site.add_host("news")
+    site.route("news", "/robots.txt", Response(429))
+    site.route("news", "/a", Response(body=PAGE))
+    err = fetch_error(client, base + "/a")
+    assert (err.error_type, err.retryable) == ("robots_unavailable", True)
+    assert site.requests_for("news", "/a") == []
 
 
 # --- statuses and retries ---------------------------------------------------------------
@@ -343,6 +445,13 @@ def test_transient_errors_are_retried_then_succeed(site: LoopbackSite, client: H
     assert [r.status for r in site.requests_for("news", "/a")] == [503, 500, 200]
 
 
+def test_a_dropped_connection_is_retried(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    site.route("news", "/a", sequence(connection_reset(), Response(body=PAGE)))
+    assert client.get(base + "/a").body == PAGE
+    assert len(site.requests_for("news", "/a")) == 2
+
+
 def test_429_with_retry_after_then_success(site: LoopbackSite, client: HttpClient) -> None:
     base = site.add_host("news")
     site.route("news", "/a", sequence(Response(429, headers={"Retry-After": "0"}),
@@ -360,6 +469,37 @@ def test_retry_after_under_the_cap_is_waited_for(site: LoopbackSite) -> None:
     first, second = site.requests_for("news", "/a")
     assert (first.status, second.status) == (503, 200)
     assert second.at - first.at >= 1.0  # the server's own clock: a lower bound, no sleeps
+
+
+def test_retry_after_equal_to_the_cap_is_waited_for(site: LoopbackSite) -> None:
+    # Only a Retry-After longer than the cap is refused (here both are zero).
+    base = site.add_host("news")
+    site.route("news", "/a", sequence(Response(503, headers={"Retry-After": "0"}),
+                                      Response(body=PAGE)))  # fmt: skip
+    c = HttpClient(config(retry_after_cap=0.0, respect_robots=False))
+    assert c.get(base + "/a").body == PAGE
+
+
+def test_waiting_to_retry_counts_against_the_deadline(site: LoopbackSite) -> None:
+    # Deadline 1.5 s, Retry-After 1 s: the first wait fits, the second would pass the
+    # deadline, so the client gives up at once with the server's error (two requests).
+    base = site.add_host("news")
+    site.route("news", "/a", Response(503, headers={"Retry-After": "1"}))
+    c = HttpClient(config(deadline=1.5, retry_after_cap=2.0, respect_robots=False))
+    err = fetch_error(c, base + "/a")
+    assert (err.error_type, err.retryable) == ("http_503", True) and "gave up" in err.message
+    assert len(site.requests_for("news", "/a")) == 2
+
+
+def test_the_deadline_covers_every_try_together(site: LoopbackSite) -> None:
+    # Each 503 comes after 0.4 s and the deadline is 0.6 s: the second try has 0.2 s left and
+    # is cut off there (a deadline per try would let all four tries end in a 503).
+    base = site.add_host("news")
+    site.route("news", "/a", Response(503, delay_s=0.4))
+    c = HttpClient(config(deadline=0.6, respect_robots=False))
+    err = fetch_error(c, base + "/a")
+    assert (err.error_type, err.retryable) == ("deadline_exceeded", True)
+    assert len(site.requests_for("news", "/a")) == 2
 
 
 def test_persistent_5xx_gives_a_retryable_error(site: LoopbackSite, client: HttpClient) -> None:
@@ -395,6 +535,30 @@ def test_slow_drip_hits_the_deadline(site: LoopbackSite) -> None:
     assert (err.error_type, err.retryable) == ("deadline_exceeded", True)
 
 
+def test_a_body_without_length_cut_by_the_deadline_is_not_a_short_page(
+    site: LoopbackSite,
+) -> None:
+    # Without a Content-Length the body ends when the connection closes, and the watchdog's
+    # shutdown at the deadline reads as that end: the client must not take what came so far
+    # for the whole page.
+    def endless_drip(h: LoopbackHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html")
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.write(b"<html><body><p>")
+        h.wfile.flush()
+        while not h.stopping.wait(0.05):
+            h.wfile.write(b"x")
+            h.wfile.flush()
+
+    base = site.add_host("news")
+    site.route("news", "/slow", RawResponse(endless_drip))
+    c = HttpClient(config(deadline=0.5, respect_robots=False))
+    err = fetch_error(c, base + "/slow")
+    assert (err.error_type, err.retryable) == ("deadline_exceeded", True)
+
+
 def test_connection_refused_is_a_retryable_connection_error(client: HttpClient) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -415,3 +579,15 @@ def test_pages_must_be_html(site: LoopbackSite, client: HttpClient) -> None:
     assert client.get(base + "/untyped").body == PAGE
     assert fetch_error(client, base + "/blob").error_type == "not_html"
     assert client.get(base + "/doc.pdf", kind="feed").body == b"%PDF-1.7"  # feeds: any type
+
+
+def test_a_page_typed_html_is_taken_whatever_its_body_looks_like(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    # The body is sniffed only when there is no Content-Type; a media type with spaces before
+    # its parameters is still text/html.
+    base = site.add_host("news")
+    site.route("news", "/fragment", Response(body=b"<p>Just a paragraph</p>"))
+    site.route("news", "/spaced", Response(body=PAGE, content_type="text/html ; charset=utf-8"))
+    assert client.get(base + "/fragment").body == b"<p>Just a paragraph</p>"
+    assert client.get(base + "/spaced").content_type == "text/html"
