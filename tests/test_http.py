@@ -559,6 +559,32 @@ def test_a_body_without_length_cut_by_the_deadline_is_not_a_short_page(
     assert (err.error_type, err.retryable) == ("deadline_exceeded", True)
 
 
+def test_a_redirect_whose_body_outlasts_the_deadline_is_a_retryable_deadline(
+    site: LoopbackSite,
+) -> None:
+    # The 302's headers come at once, its short body one byte every 0.1 s: reading that body
+    # (so the connection could be reused) runs into the 0.5 s deadline. The redirect is not
+    # followed, and the error is the retryable deadline_exceeded like every other (it was
+    # not retryable here, so the next run would not have tried the entry again).
+    def slow_redirect(h: LoopbackHandler) -> None:
+        h.send_response(302)
+        h.send_header("Location", "/b")
+        h.send_header("Content-Length", "50")
+        h.end_headers()
+        h.wfile.flush()
+        while not h.stopping.wait(0.1):
+            h.wfile.write(b"x")
+            h.wfile.flush()
+
+    base = site.add_host("news")
+    site.route("news", "/a", RawResponse(slow_redirect))
+    site.route("news", "/b", Response(body=PAGE))
+    c = HttpClient(config(deadline=0.5, respect_robots=False))
+    err = fetch_error(c, base + "/a")
+    assert (err.error_type, err.retryable) == ("deadline_exceeded", True)
+    assert site.requests_for("news", "/b") == []
+
+
 def test_connection_refused_is_a_retryable_connection_error(client: HttpClient) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -258,7 +258,7 @@ class HttpClient:
             started = time.monotonic()
             left = budget[0]
             if left <= 0:
-                raise FetchError("deadline_exceeded", f"deadline of {self.config.deadline}s")
+                raise FetchError("deadline_exceeded", f"deadline of {self.config.deadline}s", True)
             token, watch = self._watchdog.watch(started + left)
             context_token = _CURRENT_WATCH.set(watch)
             try:
