@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
 import importlib.metadata
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import subscribe_command, topics_command
 from pipelines.cli import entry, main
+from pipelines.topics_command import SubscriptionSpec
 from transforms.pubsub import NO_CREDENTIALS
 
 
@@ -157,6 +161,22 @@ def test_the_program_exits_with_the_commands_code_and_a_frozen_heap(
             "unknown option: --direct_num_worker (did you mean --direct_num_workers?",
         ),
         (["--runner", "NoSuchRunner"], "--runner: Unexpected pipeline runner: NoSuchRunner."),
+        # each bound itself, not only a value far past it
+        (["--per-host-in-flight", "5"], "--per-host-in-flight must be between 1 and 4"),
+        (["--per-host-in-flight", "0"], "--per-host-in-flight must be between 1 and 4"),
+        (["--per-host-interval", "-0.5"], "--per-host-interval must not be negative"),
+        (["--min-text-chars", "-1"], "--min-text-chars must not be negative"),
+        (["--contact-url", "Jane Doe <jane@example.org>"], "--contact-url must be one word"),
+        # a template launcher passes every parameter, an empty one as --feeds=
+        (["--feeds="], "--feeds FILE is required"),
+        (["--topic", "tagged-stories"], "--topic: not a Pub/Sub topic path: 'tagged-stories'"),
+        (["--dead-letter-topic", "dead"], "--dead-letter-topic: not a Pub/Sub topic path: 'dead'"),
+        (
+            ["--all-storis", "--topik=projects/p/topics/t"],
+            "unknown options: --all-storis (did you mean --all-stories?), "
+            "--topik (did you mean --topic?)",
+        ),
+        (["--runner", "no_such_module.Runner"], "--runner: No module named 'no_such_module'"),
     ],
 )
 def test_out_of_range_numbers_are_one_line_errors(
@@ -223,6 +243,38 @@ def test_publishing_without_credentials_is_one_line_before_the_run(
     assert err.strip() == f"newsbeam: error: --topic: {NO_CREDENTIALS}"
 
 
+def test_a_dead_letter_topic_alone_also_needs_credentials(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Publishing only the dead letters publishes too; the message names the flag given.
+    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://news.example/rss\n")
+    argv = ["run", "--feeds", str(feeds), "--output", str(tmp_path / "out")]
+    code, _, err = run_cli(capsys, *argv, "--dead-letter-topic", "projects/p1/topics/dead")
+    assert code == 2
+    assert err.strip() == f"newsbeam: error: --dead-letter-topic: {NO_CREDENTIALS}"
+
+
+def test_a_runner_module_that_fails_to_import_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A runner named by its module whose import fails with a long message (a missing extra,
+    # say): the first line of it, not the rest.
+    (tmp_path / "site_runner.py").write_text(
+        'raise ImportError("site_runner needs the cluster extra\\n  pip install site-runner")\n'
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://news.example/rss\n")
+    argv = ["run", "--feeds", str(feeds), "--output", str(tmp_path / "out")]
+    code, _, err = run_cli(capsys, *argv, "--runner", "site_runner.SiteRunner")
+    assert code == 2
+    assert err.strip() == "newsbeam: error: --runner: site_runner needs the cluster extra"
+
+
 def test_a_remote_runner_passes_unknown_flags_on_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -248,3 +300,331 @@ def test_durations_must_be_finite_and_positive(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         parse_duration(text)
     assert parse_duration("90") == 90 and parse_duration("15m") == 900
+
+
+# --- newsbeam cluster ----------------------------------------------------------------------
+
+CLUSTER_TEXT = (
+    "The city council approved the new budget on Tuesday after a long debate about "
+    "schools, roads and the harbour, and the mayor said the vote settled a year of "
+    "arguments over taxes. Opposition members said they would keep pressing for a "
+    "review of the harbour contract before the next election in the spring."
+)
+
+
+def run_cluster(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, lines: list[str]
+) -> tuple[int, list[dict], str]:
+    """``newsbeam cluster --input FILE`` on these lines: exit code, output objects, stderr."""
+    src = tmp_path / "stories.jsonl"
+    src.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    code, out, err = run_cli(capsys, "cluster", "--input", str(src))
+    return code, [json.loads(line) for line in out.splitlines()], err
+
+
+def test_cluster_skips_blank_lines_even_with_spaces(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    story = {"id": "a", "title": "Budget passes", "text": CLUSTER_TEXT}
+    code, out, err = run_cluster(capsys, tmp_path, [json.dumps(story), "   ", "\t"])
+    assert (code, err) == (0, "")
+    assert out == [{"id": "a", "cluster_id": "a", "duplicate_of": None}]
+
+
+def test_cluster_stories_at_one_canonical_url_are_one_story(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Same URL = same story (a page updated in place), whatever its text became; the URLs
+    # are compared canonical, so a feed's tracking parameters make no other story.
+    first = {"id": "a", "title": "Budget passes", "text": CLUSTER_TEXT}
+    first["url"] = "https://news.example/budget?utm_source=rss"
+    later = {"id": "b", "title": "Rain", "text": "Rain all week. " * 20}
+    later["url"] = "https://news.example/budget"
+    code, out, _ = run_cluster(capsys, tmp_path, [json.dumps(first), json.dumps(later)])
+    assert code == 0
+    assert [o["duplicate_of"] for o in out] == [None, "a"]
+
+
+def test_cluster_input_order_decides_which_story_is_first(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Not the ids' order: "b" comes first in the input, so "a" is its copy.
+    lines = [json.dumps({"id": i, "title": "Budget passes", "text": CLUSTER_TEXT}) for i in "ba"]
+    code, out, _ = run_cluster(capsys, tmp_path, lines)
+    assert code == 0
+    assert [(o["cluster_id"], o["duplicate_of"]) for o in out] == [("b", None), ("b", "b")]
+
+
+@pytest.mark.parametrize(
+    ("story_id", "message"),
+    [
+        ("x" * 65535, None),  # the longest id there is: taken whole
+        ("\u00e9" * 40000, "line 1: id longer than 65,535 bytes"),  # 40,000 chars, 80,000 bytes
+    ],
+)
+def test_cluster_ids_are_limited_in_utf8_bytes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, story_id: str, message: str | None
+) -> None:
+    story = {"id": story_id, "title": "Budget passes", "text": CLUSTER_TEXT}
+    code, out, err = run_cluster(capsys, tmp_path, [json.dumps(story)])
+    if message is None:
+        assert code == 0 and out[0]["cluster_id"] == story_id
+    else:
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cluster_published_at_must_be_a_string_or_null(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    good = {"id": "a", "title": "T", "text": CLUSTER_TEXT, "published_at": None}
+    bad = {"id": "b", "title": "T", "text": CLUSTER_TEXT, "published_at": 1772616600}
+    code, _, err = run_cluster(capsys, tmp_path, [json.dumps(good), json.dumps(bad)])
+    assert code == 2
+    assert "line 2: 'published_at' must be a string or null" in err
+
+
+# --- newsbeam topics setup: what is checked before any request ------------------------------
+
+
+def topics_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    topics_command.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_each_filter_belongs_to_the_subscription_before_it() -> None:
+    args = topics_args(
+        *("--project", "my-project", "--subscription", "tc", "--filter", "attributes:a"),
+        *("--subscription", "all"),
+    )
+    assert args.subscriptions == [SubscriptionSpec("tc", "attributes:a"), SubscriptionSpec("all")]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--filter", "attributes:a"],  # no subscription before it
+        ["--subscription", "tc", "--filter", "attributes:a", "--filter", "attributes:b"],
+    ],
+)
+def test_a_filter_without_its_own_subscription_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        topics_args("--project", "my-project", *argv)
+    assert exited.value.code == 2
+    assert "each --filter must follow the --subscription it applies to" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "project",
+    [
+        "abcde",  # 5 characters: one short
+        "a" + "b" * 29 + "c",  # 31: one long
+        "my-project-",
+        "1project",
+        "my-project/topics",
+    ],
+)
+def test_malformed_project_ids_are_refused_before_credentials_are_looked_for(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    project: str,
+) -> None:
+    # No emulator and no credentials: a check that came later would say that instead.
+    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
+    code, out, err = run_cli(capsys, "topics", "setup", "--project", project)
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        f"newsbeam topics setup: error: not a Google Cloud project id: {project!r} (6-30 "
+        "lowercase letters, digits or hyphens, starting with a letter, e.g. my-project)"
+    )
+
+
+@pytest.mark.parametrize("project", ["abcdef", "a" + "b" * 28 + "c", "example.com:my-project"])
+def test_project_ids_of_each_allowed_length_and_legacy_ids_pass(project: str) -> None:
+    assert topics_command.check_project(project) == project
+
+
+@pytest.mark.parametrize(
+    ("error", "emulator", "message"),
+    [
+        (
+            "DeadlineExceeded",
+            "127.0.0.1:8085",
+            "cannot reach the emulator at 127.0.0.1:8085 (PUBSUB_EMULATOR_HOST) to create topic T",
+        ),
+        ("ServiceUnavailable", None, "cannot reach Pub/Sub to create topic T"),
+        ("Unauthenticated", None, "permission denied creating topic T: boom"),
+        ("PermissionDenied", None, "permission denied creating topic T: boom"),
+        ("NotFound", None, "not found while creating topic T (does the project exist?)"),
+        ("InvalidArgument", None, "cannot create topic T: boom"),
+    ],
+)
+def test_pubsub_errors_become_one_line_saying_what_to_fix(
+    monkeypatch: pytest.MonkeyPatch, error: str, emulator: str | None, message: str
+) -> None:
+    from google.api_core import exceptions as api
+
+    if emulator is None:
+        monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
+    else:
+        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator)
+    exc = getattr(api, error)("boom")
+    assert str(topics_command._api_error(exc, "topic T")) == message
+
+
+# --- newsbeam subscribe: argument checks and what a message prints as -----------------------
+
+
+def subscribe_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    subscribe_command.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--max-messages", "0"], "--max-messages must be at least 1"),
+        (["--subscription", "projects/p/subscriptions/ab"], "not a subscription path"),
+        (["--subscription", "projects/p/subscriptions/1abc"], "not a subscription path"),
+        (["--subscription", "projects/p/subscriptions/abc/x"], "not a subscription path"),
+    ],
+)
+def test_subscribe_refuses_bad_arguments_before_looking_for_credentials(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    message: str,
+) -> None:
+    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
+    args = subscribe_args("--subscription", "projects/my-project/subscriptions/tc", *argv)
+    assert subscribe_command.run(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("newsbeam subscribe: error: ")
+    assert message in err[0]
+
+
+def message_block(record: dict, **attributes: str) -> list[str]:
+    return subscribe_command.format_message(json.dumps(record).encode(), attributes).splitlines()
+
+
+STATE_MEDIA_STORY = {
+    "schema_version": 3,
+    "story_id": "c0ffee",
+    "title": "TikTok faces a ban",
+    "url": "https://www.globaltimes.cn/a",
+    "published_at": "2026-03-04T09:30:00+00:00",
+    "language": "en",
+    "outlet": {
+        "domain": "globaltimes.cn",
+        "name": "Global Times",
+        "country": "CN",
+        "language": "zh",
+        "state_affiliation": "CN",
+        "state_media": True,
+    },
+    "relevant": True,
+    "score": 0.82,
+    "platforms": ["tiktok"],
+    "state_actors": ["china", "united_states"],
+    "controversies": [],
+    "duplicate_of": "f00d",
+    "text_truncated": True,
+}
+
+
+def test_a_story_prints_its_outlet_tags_and_notes() -> None:
+    assert message_block(STATE_MEDIA_STORY) == [
+        "== TikTok faces a ban",
+        "   outlet:  Global Times (globaltimes.cn) | CN | state affiliation CN (state media)",
+        "   time:    2026-03-04T09:30:00+00:00   language: en",
+        "   tags:    platforms: tiktok | state actors: china, united_states (relevant, score 0.82)",
+        "   url:     https://www.globaltimes.cn/a",
+        "   copy of: f00d",
+        "   note:    text truncated to fit a Pub/Sub message",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("outlet", "line"),
+    [
+        # an outlet no one knows: every field but the domain is null
+        (
+            {"domain": "blog.example", "name": None, "country": None, "state_affiliation": None},
+            "blog.example | country unknown",
+        ),
+        (
+            {"domain": "apnews.com", "name": "AP", "country": "US", "state_affiliation": None}
+            | {"state_media": False},
+            "AP (apnews.com) | US | no state affiliation",
+        ),
+        (
+            {"domain": "voanews.com", "name": None, "country": "US", "state_affiliation": "US"}
+            | {"state_media": False},
+            "voanews.com | US | state affiliation US",
+        ),
+    ],
+)
+def test_a_story_without_tags_prints_none_and_a_zero_score(outlet: dict, line: str) -> None:
+    story = {"story_id": "ab", "title": None, "url": "https://x.example/1", "outlet": outlet}
+    story |= {"relevant": False, "score": 0.0, "platforms": [], "state_actors": []}
+    block = message_block(story)
+    assert block[0] == "== (no title)"
+    assert block[1] == f"   outlet:  {line}"
+    assert block[2] == "   time:    unknown   language: unknown"
+    assert block[3] == "   tags:    none (not relevant, score 0.0)"
+    assert len(block) == 5
+
+
+def test_a_schema_2_link_names_its_outlet_by_domain() -> None:
+    link = {"record_type": "duplicate_link", "schema_version": 2, "story_id": "c0ffee"}
+    link |= {"duplicate_of": "f00d", "url": "https://www.rt.com/news/1", "outlet": "rt.com"}
+    assert message_block(link) == [
+        "== copy of story f00d",
+        "   outlet:  rt.com | country unknown",
+        "   url:     https://www.rt.com/news/1",
+    ]
+
+
+def test_a_syndication_update_counts_its_outlets() -> None:
+    update = {"record_type": "syndication_update", "story_id": "f00d"}
+    update["syndication"] = ["apnews.com", "rt.com", "bbc.co.uk"]
+    assert message_block(update) == ["== story f00d carried by 3: apnews.com, rt.com, bbc.co.uk"]
+
+
+def test_a_dead_letter_prints_stage_error_and_whether_it_is_retried() -> None:
+    letter = {"stage": "fetch", "url": "https://x.example/1", "error_type": "http_404"}
+    letter |= {"message": "not found", "retryable": False, "input": None, "counts_entry": True}
+    attributes = {"stage": "fetch", "error_type": "http_404"}
+    assert message_block(letter, **attributes) == [
+        "!! failed at fetch: http_404 (not retryable)  https://x.example/1",
+        "   not found",
+    ]
+
+
+def test_messages_newsbeam_did_not_send_are_shown_cut_not_parsed() -> None:
+    # Another sender's JSON with an error_type but no stage attribute is not a dead letter;
+    # data that is not UTF-8 shows replaced; long data is cut at 500 characters.
+    other = {"error_type": "x", "note": "y" * 600}
+    [line] = message_block(other)
+    assert line.startswith("?? not a newsbeam message (attributes {}): {")
+    assert line.endswith(json.dumps(other)[:500])
+    raw = subscribe_command.format_message(b"\xff\xfe not json", {"k": "v"})
+    assert raw == "?? not a newsbeam message (attributes {'k': 'v'}): \ufffd\ufffd not json"
+
+
+def test_json_lines_are_compact_and_wrap_what_is_not_json() -> None:
+    data = json.dumps({"story_id": "c0ffee", "title": "Caf\u00e9", "tags": [1, 2]}).encode()
+    assert (
+        subscribe_command._json_line(data)
+        == '{"story_id":"c0ffee","title":"Caf\u00e9","tags":[1,2]}'
+    )
+    assert subscribe_command._json_line(b"plain text") == '{"data": "plain text"}'

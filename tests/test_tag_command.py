@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipelines import tag_command
+from pipelines.jsonl_command import replaced_on_success
 from tests.conftest import evidence_problems
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,3 +143,126 @@ def test_module_reads_stdin_and_writes_stdout() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["id"] == "s1"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"id": None}, "line 2: 'id' must be a string"),
+        ({"language": 5}, "line 2: 'language' must be a string or null"),
+    ],
+)
+def test_id_and_language_are_checked_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: dict, message: str
+) -> None:
+    bad = {k: v for k, v in (OTHER | extra).items() if v is not None}
+    code, _ = run(tmp_path, [json.dumps(OTHER), json.dumps(bad)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == f"newsbeam tag: {tmp_path / 'in.jsonl'}: {message}\n"
+
+
+def test_a_null_language_is_no_language(tmp_path: Path) -> None:
+    code, out = run(tmp_path, [json.dumps(OTHER | {"language": None})])
+    assert code == 0 and [o["id"] for o in out] == ["s2"]
+
+
+def test_output_is_utf8_not_ascii_escapes(tmp_path: Path) -> None:
+    code, _ = run(tmp_path, [json.dumps(OTHER | {"id": "caf\u00e9-\u6f22"})])
+    assert code == 0
+    assert '"id": "caf\u00e9-\u6f22"' in (tmp_path / "out.jsonl").read_text(encoding="utf-8")
+
+
+def test_input_that_is_not_utf8_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "latin1.jsonl"
+    src.write_bytes(
+        json.dumps(OTHER | {"title": "Caf\u00e9"}, ensure_ascii=False).encode("latin-1")
+    )
+    args = argparse.Namespace(input=str(src), output=str(tmp_path / "out.jsonl"), taxonomy=None)
+    assert tag_command.run(args) == 2
+    assert capsys.readouterr().err.startswith(f"newsbeam tag: {src}: input is not UTF-8: ")
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_missing_input_file_is_named_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.jsonl"
+    args = argparse.Namespace(input=str(missing), output=None, taxonomy=None)
+    assert tag_command.run(args) == 2
+    assert capsys.readouterr().err == f"newsbeam tag: {missing}: No such file or directory\n"
+
+
+def test_dash_is_stdin_and_stdout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "-" is the usual spelling of "no file": no file named "-" is read or written.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(OTHER) + "\n"))
+    args = argparse.Namespace(input="-", output="-", taxonomy=None)
+    assert tag_command.run(args) == 0
+    captured = capsys.readouterr()
+    assert [json.loads(line)["id"] for line in captured.out.splitlines()] == ["s2"]
+    assert captured.err == "" and list(tmp_path.iterdir()) == []
+
+
+def test_output_file_gets_the_usual_permissions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Written through a private temporary file (mode 0600), but it ends up readable as
+    # open(path, "w") would have made it, under the umask.
+    old = os.umask(0o022)
+    try:
+        code, _ = run(tmp_path, [json.dumps(OTHER)])
+    finally:
+        os.umask(old)
+    assert code == 0
+    assert stat.S_IMODE((tmp_path / "out.jsonl").stat().st_mode) == 0o644
+
+
+def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    # Ctrl-C (KeyboardInterrupt, not an Exception) half way through the output.
+    dst = tmp_path / "out.jsonl"
+    dst.write_text("yesterday's tags\n", encoding="utf-8")
+    with pytest.raises(KeyboardInterrupt), replaced_on_success(str(dst)) as stream:
+        stream.write('{"id": "s1"}\n')
+        raise KeyboardInterrupt
+    assert dst.read_text(encoding="utf-8") == "yesterday's tags\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+
+
+def test_main_takes_its_arguments(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(json.dumps(STORY) + "\n", encoding="utf-8")
+    assert tag_command.main(["--input", str(src), "--output", str(dst)]) == 0
+    assert json.loads(dst.read_text(encoding="utf-8"))["id"] == "s1"
+
+
+def test_stdout_keeps_what_was_printed_before_and_stays_open_after() -> None:
+    # On a real stdout (a pipe, block-buffered as usual: PYTHONUNBUFFERED would hide the
+    # order), the tags come after what the process printed before and the process can print
+    # after them.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    code = (
+        "import sys\n"
+        "from pipelines import tag_command\n"
+        "print('before')\n"
+        "status = tag_command.main([])\n"
+        "print('after')\n"
+        "sys.exit(status)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        input=json.dumps(STORY) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert [lines[0], json.loads(lines[1])["id"], lines[2]] == ["before", "s1", "after"]
+    assert len(lines) == 3

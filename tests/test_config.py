@@ -1,0 +1,189 @@
+"""From flags to a RunConfig (pipelines/config.py, pipelines/options.py), without a run.
+
+``config_from_options`` is called on the parsed flags, as ``newsbeam run`` does before it
+builds the pipeline: what each flag becomes in the RunConfig, where the state directory is
+and what is read from it, and the defaults the help texts promise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from pathlib import Path
+
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.config import RunConfig, UsageError, config_from_options
+from pipelines.options import help_parser, parse_duration
+from transforms.minhash import make_claim
+from transforms.records import FeedState
+from transforms.state import signature_line
+
+DAY = 86400.0
+
+
+def make_config(tmp_path: Path, *flags: str, output: str | None = None) -> RunConfig:
+    """The RunConfig of ``newsbeam run --feeds F --output OUT FLAGS`` (OUT: tmp_path/out)."""
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://news.example/rss\n", encoding="utf-8")
+    out = output if output is not None else str(tmp_path / "out")
+    return config_from_options(PipelineOptions(["--feeds", str(feeds), "--output", out, *flags]))
+
+
+def test_each_flag_reaches_the_run_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A flag read into the wrong field, or not at all, runs the job with the default: no
+    # error anywhere, only a crawler that behaves otherwise than it was told.
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:8085")  # credentials: not needed
+    config = make_config(
+        tmp_path,
+        *("--per-host-in-flight", "3", "--per-host-interval", "0.5", "--fetch-timeout", "12"),
+        *("--contact-url", "https://me.example/crawler", "--no-robots", "--allow-loopback"),
+        *("--extract-processes", "2", "--max-in-flight", "8", "--min-text-chars", "100"),
+        *("--feed-text-min-chars", "500", "--duplicates", "publish", "--dedup-ttl", "2d"),
+        *("--all-stories", "--topic", "projects/p1/topics/stories"),
+        *("--dead-letter-topic", "projects/p1/topics/dead"),
+        *("--taxonomy", "transforms/data/taxonomy.yaml"),
+    )
+    http = config.http
+    assert (http.per_host_in_flight, http.per_host_min_interval, http.deadline) == (3, 0.5, 12)
+    assert http.contact_url == "https://me.example/crawler"
+    assert http.respect_robots is False and http.allow_loopback is True
+    assert (config.extract_processes, config.max_in_flight) == (2, 8)
+    assert (config.min_text_chars, config.feed_text_min_chars) == (100, 500)
+    assert config.duplicates == "publish" and config.dedup_ttl == 2 * DAY
+    assert config.all_stories is True
+    assert config.taxonomy_path == "transforms/data/taxonomy.yaml" and config.outlets_path is None
+    assert config.topic == "projects/p1/topics/stories"
+    assert config.dead_letter_topic == "projects/p1/topics/dead"
+    assert config.streaming is False and config.local_runner is True
+
+
+def test_without_flags_the_run_is_the_safe_default(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    http = config.http
+    assert http.respect_robots is True and http.allow_loopback is False
+    assert http.contact_url is None
+    assert (http.per_host_in_flight, http.per_host_min_interval, http.deadline) == (2, 0, 30)
+    assert (config.duplicates, config.topic, config.dead_letter_topic) == ("drop", None, None)
+    assert config.dedup_ttl == 7 * DAY
+
+
+def test_a_streaming_run_polls_from_now_and_keeps_no_state_dir(tmp_path: Path) -> None:
+    before = time.time()
+    config = make_config(tmp_path, "--streaming", "--poll-interval", "5m", "--duration", "1h")
+    after = time.time()
+    assert config.streaming is True
+    assert (config.poll_interval, config.duration) == (300, 3600)
+    assert before <= config.start_time <= after  # the first poll fires now, not in 1970
+    assert config.state_dir is None  # Beam's keyed state instead
+    assert not (tmp_path / "out" / "state").exists()
+
+
+def test_no_state_reads_and_makes_no_state_dir(tmp_path: Path) -> None:
+    config = make_config(tmp_path, "--no-state")
+    assert config.state_dir is None
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+
+
+def test_output_and_state_dir_are_made_absolute_with_their_parents_and_left_clean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Relative to where the command was started, whatever directory the workers run in;
+    # the write probe is removed again.
+    monkeypatch.chdir(tmp_path)
+    config = make_config(tmp_path, output="runs/today/out")
+    out = tmp_path / "runs" / "today" / "out"
+    assert config.output_dir == str(out)
+    assert config.state_dir == str(out / "state")
+    assert sorted(p.name for p in out.iterdir()) == ["state"]
+    assert sorted(p.name for p in (out / "state").iterdir()) == []
+
+
+def test_a_remote_output_keeps_no_state_unless_a_local_state_dir_is_given(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="pipelines.config"):
+        config = make_config(tmp_path, output="gs://bucket/out/")
+    assert config.output_dir == "gs://bucket/out"  # no empty last path segment
+    assert config.state_dir is None
+    assert "will not remember" in caplog.text
+
+    local = tmp_path / "state"
+    config = make_config(tmp_path, "--state-dir", str(local), output="gs://bucket/out")
+    assert config.state_dir == str(local) and local.is_dir()
+
+
+def test_the_state_dir_is_read_within_the_dedup_ttl(tmp_path: Path) -> None:
+    # What earlier runs remembered reaches the run; what is older than --dedup-ttl does not.
+    state = tmp_path / "out" / "state"
+    state.mkdir(parents=True)
+    now = time.time()
+    feed = FeedState("https://news.example/rss", etag='"v1"', body_sha256="ab")
+    (state / "feeds.json").write_text(json.dumps([feed.__dict__]), encoding="utf-8")
+    seen = [{"key": "old", "seen_at": now - 3 * DAY}, {"key": "new", "seen_at": now - 3600}]
+    (state / "seen.jsonl").write_text("".join(json.dumps(r) + "\n" for r in seen))
+    claims = [make_claim("old", "old", now - 3 * DAY, None), make_claim("new", "new", now, None)]
+    lines = [signature_line((bytes([i]) * 9, c.encode())) for i, c in enumerate(claims)]
+    (state / "signatures.jsonl").write_text("\n".join(lines) + "\n")
+
+    config = make_config(tmp_path, "--dedup-ttl", "2d")
+    assert config.feed_states == {feed.feed_url: feed}
+    assert set(config.seen_before) == {"new"}
+    assert [key for key, _ in config.prior_signatures] == [bytes([1]) * 9]
+
+
+def test_an_unreadable_state_file_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    state = tmp_path / "out" / "state"
+    state.mkdir(parents=True)
+    (state / "feeds.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"cannot read .*feeds\.json: .*delete it"):
+        make_config(tmp_path)
+
+
+def test_a_remote_runner_publishes_with_the_workers_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No credentials here is no reason to refuse a Dataflow job: its workers have their own.
+    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
+    flags = ["--runner", "DataflowRunner", "--topic", "projects/p1/topics/stories"]
+    config = make_config(tmp_path, *flags, output="gs://bucket/out")
+    assert not config.local_runner and config.topic == "projects/p1/topics/stories"
+
+
+def _help_defaults() -> dict[str, str]:
+    """Each flag's default as its help text names it: ``(default: 250)`` gives ``250``."""
+    named = {}
+    for action in help_parser("newsbeam run")._actions:
+        found = re.search(r"\(default: ([^,;)\s]+)", " ".join((action.help or "").split()))
+        if found and action.default is not None:
+            named[action.dest] = found.group(1).rstrip(".")
+    return named
+
+
+def test_each_default_is_the_one_its_help_text_names() -> None:
+    # `newsbeam run --help` (and the README table built on it) is what users read.
+    parser = help_parser("newsbeam run")
+    actions = {a.dest: a for a in parser._actions}
+    named = _help_defaults()
+    expected = {"min_text_chars", "extract_processes", "max_in_flight", "per_host_in_flight"}
+    expected |= {"per_host_interval", "fetch_timeout", "dedup_ttl", "duplicates", "poll_interval"}
+    assert expected <= set(named), named
+    for dest, text in named.items():
+        action = actions[dest]
+        value = action.type(text) if action.type is not None else text
+        assert action.default == value, f"--{dest}: help says {text}, default {action.default}"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90), ("90s", 90), ("15m", 900), ("12h", 43200), ("7d", 604800), (" 7D ", 604800)],
+)
+def test_durations_take_each_unit_any_case_and_surrounding_blanks(
+    text: str, seconds: float
+) -> None:
+    assert parse_duration(text) == seconds
