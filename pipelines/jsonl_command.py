@@ -43,6 +43,8 @@ def parse_story(line: str, number: int, optional: Iterable[str] = ()) -> dict[st
         story = json.loads(line)
     except json.JSONDecodeError as exc:
         raise InputError(f"line {number}: bad JSON: {exc.msg} (column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:  # an integer too long, nesting too deep
+        raise InputError(f"line {number}: bad JSON: {exc}") from None
     if not isinstance(story, dict):
         raise InputError(f"line {number}: expected a JSON object")
     for key in ("id", "title", "text"):

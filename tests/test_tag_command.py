@@ -266,3 +266,22 @@ def test_stdout_keeps_what_was_printed_before_and_stays_open_after() -> None:
     lines = proc.stdout.splitlines()
     assert [lines[0], json.loads(lines[1])["id"], lines[2]] == ["before", "s1", "after"]
     assert len(lines) == 3
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"id": "x", "n": ' + "1" * 5000 + "}", "line 2: bad JSON: Exceeds the limit"),
+        ("[" * 100_000, "line 2: bad JSON: maximum recursion depth exceeded"),
+    ],
+)
+def test_json_that_python_cannot_read_is_a_bad_line_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
+) -> None:
+    # Valid JSON syntax that json.loads still refuses (an integer over 4,300 digits, nesting
+    # deeper than the recursion limit) was a traceback, not a one-line error.
+    code, _ = run(tmp_path, [json.dumps(OTHER), line])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"newsbeam tag: {tmp_path / 'in.jsonl'}: {message}")
+    assert len(err.strip().splitlines()) == 1
