@@ -210,7 +210,7 @@ def _check_runner(runner: str | None) -> None:
 
         try:
             create_runner(runner)
-        except (ValueError, ImportError) as exc:
+        except (ValueError, ImportError, AttributeError) as exc:
             raise UsageError(f"--runner: {str(exc).splitlines()[0]}") from None
 
 

@@ -275,6 +275,21 @@ def test_a_runner_module_that_fails_to_import_is_one_line(
     assert err.strip() == "newsbeam: error: --runner: site_runner needs the cluster extra"
 
 
+def test_a_runner_class_missing_from_its_module_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A fully qualified runner with its class misspelled (DataFlowRunner) was a traceback.
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://news.example/rss\n")
+    argv = ["run", "--feeds", str(feeds), "--output", str(tmp_path / "out")]
+    code, _, err = run_cli(capsys, *argv, "--runner", "apache_beam.runners.direct.DirectRuner")
+    assert code == 2
+    assert err.strip() == (
+        "newsbeam: error: --runner: module 'apache_beam.runners.direct' has no attribute "
+        "'DirectRuner'"
+    )
+
+
 def test_a_remote_runner_passes_unknown_flags_on_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
