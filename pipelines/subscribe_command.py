@@ -160,7 +160,7 @@ def format_message(data: bytes, attributes: dict[str, str]) -> str:
     """
     try:
         record = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or JSON json.loads refuses
         record = None
     if isinstance(record, dict) and record.get("record_type") == "duplicate_link":
         return format_duplicate_link(record)
@@ -178,7 +178,7 @@ def _json_line(data: bytes) -> str:
     text = data.decode("utf-8", "replace")
     try:
         return json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return json.dumps({"data": text}, ensure_ascii=False)
 
 

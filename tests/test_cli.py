@@ -643,3 +643,13 @@ def test_json_lines_are_compact_and_wrap_what_is_not_json() -> None:
         == '{"story_id":"c0ffee","title":"Caf\u00e9","tags":[1,2]}'
     )
     assert subscribe_command._json_line(b"plain text") == '{"data": "plain text"}'
+
+
+@pytest.mark.parametrize("data", [b'{"n": ' + b"1" * 5000 + b"}", b"[" * 100_000])
+def test_json_python_cannot_read_prints_as_a_foreign_message(data: bytes) -> None:
+    # An integer of over 4,300 digits or nesting past the recursion limit: json.loads
+    # raises ValueError or RecursionError there. That stopped `newsbeam subscribe` before
+    # it acknowledged the message, so the next start met the same message again.
+    block = subscribe_command.format_message(data, {})
+    assert block == f"?? not a newsbeam message (attributes {{}}): {data[:500].decode()}"
+    assert json.loads(subscribe_command._json_line(data)) == {"data": data.decode()}
