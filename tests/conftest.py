@@ -86,6 +86,15 @@ def read_jsonl(directory: Path, prefix: str) -> list[dict[str, Any]]:
     return rows
 
 
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``newsbeam ARGV`` in this process: its exit code, stdout and stderr."""
+    from pipelines.cli import main  # imported when used: most test files need no CLI
+
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def run_newsbeam(feed_list: Path, output: Path, *extra: str) -> RunOutput:
     """Run the batch pipeline in-process on the DirectRunner, loopback allowed."""
     from pipelines.monitor import run
