@@ -10,7 +10,9 @@ unwritable directory, an unknown runner, publishing without credentials) raises
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import io
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -82,6 +84,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     Raises:
         UsageError: a missing or bad flag, an unreadable feed list, an unwritable output.
     """
+    _parse_all(options)  # a bad value is one line here, not Beam's usage of every flag
     runner = options.view_as(StandardOptions).runner
     local_runner = runner in LOCAL_RUNNERS
     _refuse_unknown_flags(options, local_runner)
@@ -128,6 +131,8 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     streaming = bool(options.view_as(StandardOptions).streaming)
     if not streaming and nb.duration is not None:
         raise UsageError("--duration needs --streaming (a one-shot run ends by itself)")
+    if not streaming and "poll_interval" in _flags_given(options):
+        raise UsageError("--poll-interval needs --streaming (a one-shot run polls each feed once)")
     # Streaming jobs keep their state in Beam's keyed state, not in files.
     use_state_dir = not (nb.no_state or streaming)
     if use_state_dir and is_remote(nb.state_dir or output_dir):
@@ -225,6 +230,30 @@ def _check_credentials(options: NewsbeamOptions, local_runner: bool) -> None:
             raise UsageError(f"{flag}: {exc}") from None
 
 
+def _parse_all(options: PipelineOptions) -> None:
+    """Parse every flag once, so that a bad value (``--poll-interval 5x``, ``--streaming=no``)
+    is a ``UsageError`` with argparse's own one-line reason: Beam's parser prints the usage of
+    every option Beam declares (~140 lines) before it, then exits."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            options.get_all_options()
+    except SystemExit:
+        lines = captured.getvalue().strip().splitlines()
+        reason = lines[-1].split(": error: ", 1)[-1] if lines else "bad flags"
+        raise UsageError(reason) from None
+
+
+def _flags_given(options: PipelineOptions) -> dict[str, str]:
+    """Each flag on the command line by option name (``poll_interval``), as the user wrote it
+    (``--poll-interval``); Beam keeps the command line in ``_flags``."""
+    return {
+        flag.split("=", 1)[0][2:].replace("-", "_"): flag.split("=", 1)[0]
+        for flag in getattr(options, "_flags", [])
+        if flag.startswith("--")
+    }
+
+
 def unknown_flags(options: PipelineOptions) -> list[str]:
     """The options no options class declares, by name (Beam only logs that it drops them, so
     a misspelled ``--topik`` would run the job without publishing)."""
@@ -247,12 +276,7 @@ def _refuse_unknown_flags(options: PipelineOptions, local_runner: bool) -> None:
 
     ours = {a.dest for a in help_parser("newsbeam run")._actions if a.option_strings}
     beams = [name for name in options.get_all_options() if name not in ours]
-    # how the user wrote each flag (Beam keeps the command line; names use underscores)
-    given = {
-        flag.split("=", 1)[0][2:].replace("-", "_"): flag.split("=", 1)[0]
-        for flag in getattr(options, "_flags", [])
-        if flag.startswith("--")
-    }
+    given = _flags_given(options)
     hints = []
     for name in unknown:
         close = difflib.get_close_matches(name, [*ours, *beams], n=1)

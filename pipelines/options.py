@@ -242,5 +242,11 @@ def help_parser(prog: str) -> argparse.ArgumentParser:
         "--runner DataflowRunner, --direct_num_workers 2, --direct_running_mode "
         "multi_processing; a flag no one declares (a typo) is refused.",
     )
+    parser.add_argument(
+        "--streaming",
+        action="store_true",
+        help="Run always-on: poll every feed every --poll-interval until Ctrl-C, SIGTERM or "
+        "--duration (Beam's own flag; without it, one run over the feeds).",
+    )
     add_newsbeam_arguments(parser)
     return parser

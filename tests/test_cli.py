@@ -25,6 +25,7 @@ def test_run_help_lists_newsbeam_flags(capsys: pytest.CaptureFixture[str]) -> No
         assert flag in out
     assert "passes through to Apache Beam" in " ".join(out.split())
     assert "refused" in out
+    assert "--streaming " in out  # Beam's flag, but the one that makes a run always-on
 
 
 def test_missing_feed_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -170,6 +171,15 @@ def test_the_program_exits_with_the_commands_code_and_a_frozen_heap(
             "--topik (did you mean --topic?)",
         ),
         (["--runner", "no_such_module.Runner"], "--runner: No module named 'no_such_module'"),
+        # values argparse refuses: Beam's parser printed the usage of every Beam flag first
+        (
+            ["--poll-interval", "5x"],
+            "argument --poll-interval/--poll_interval: not a duration: '5x' (try 3600, 12h or 7d)",
+        ),
+        (["--streaming=false"], "argument --streaming: ignored explicit argument 'false'"),
+        (["--duplicates", "maybe"], "argument --duplicates: invalid choice: 'maybe'"),
+        (["--extract-processes", "two"], "argument --extract-processes/--extract_processes:"),
+        (["--poll-interval", "5m"], "--poll-interval needs --streaming"),
     ],
 )
 def test_out_of_range_numbers_are_one_line_errors(
