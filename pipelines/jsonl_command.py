@@ -12,6 +12,7 @@ leaves no half-written file (and an existing one untouched), and ``--output`` ma
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -47,6 +48,11 @@ def parse_story(line: str, number: int, optional: Iterable[str] = ()) -> dict[st
         raise InputError(f"line {number}: bad JSON: {exc}") from None
     if not isinstance(story, dict):
         raise InputError(f"line {number}: expected a JSON object")
+    if "\\ud" in line.lower() and not _encodes(story):
+        raise InputError(
+            f"line {number}: a string holds a lone surrogate escape (\\ud800-\\udfff "
+            "without its pair), which is no character"
+        )
     for key in ("id", "title", "text"):
         if not isinstance(story.get(key), str):
             raise InputError(f"line {number}: {key!r} must be a string")
@@ -54,6 +60,15 @@ def parse_story(line: str, number: int, optional: Iterable[str] = ()) -> dict[st
         if story.get(key) is not None and not isinstance(story[key], str):
             raise InputError(f"line {number}: {key!r} must be a string or null")
     return story
+
+
+def _encodes(story: dict[str, Any]) -> bool:
+    """Whether the story can be written as UTF-8 (JSON's escapes can name half a pair)."""
+    try:
+        json.dumps(story, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def open_text(path: str | None, mode: str) -> Any:
@@ -88,6 +103,8 @@ def replaced_on_success(path: str | None) -> Iterator[Any]:
         with open_text(path, "w") as stream:
             yield stream
         return
+    if os.path.isdir(path):  # refused before any input is read
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
     directory, name = os.path.split(os.path.abspath(path))
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=directory)
@@ -97,7 +114,10 @@ def replaced_on_success(path: str | None) -> Iterator[Any]:
         with open(fd, "w", encoding="utf-8") as stream:  # owns fd from here: always closed
             os.chmod(fd, 0o666 & ~_umask())  # what open(path, "w") would have given
             yield stream
-        os.replace(temporary, path)
+        try:
+            os.replace(temporary, path)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, path) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
@@ -129,6 +149,8 @@ def run_jsonl(
     except InputError as exc:
         print(f"newsbeam {command}: {where}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        raise  # the reader of stdout went away (| head): the program ends quietly (cli.entry)
     except OSError as exc:
         print(f"newsbeam {command}: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

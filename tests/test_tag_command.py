@@ -111,6 +111,52 @@ def test_bad_line_leaves_the_output_file_as_it_was(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
 
 
+def test_output_that_is_a_directory_is_named_before_reading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The message used to name the temporary file the output is written to, not the directory.
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(OTHER) + "\n", encoding="utf-8")
+    args = argparse.Namespace(input=str(src), output=str(tmp_path), taxonomy=None)
+    assert tag_command.run(args) == 2
+    assert capsys.readouterr().err == f"newsbeam tag: {tmp_path}: Is a directory\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]  # no temporary left
+
+
+def test_a_lone_surrogate_escape_is_a_bad_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # JSON may escape half of a UTF-16 pair; such a string cannot be written as UTF-8, which
+    # used to end the command with a traceback once the output was written.
+    paired = json.dumps({**OTHER, "id": "s3", "title": "Emoji \ud83d\ude00"})
+    lone = '{"id": "s4", "title": "half \\ud800 a pair", "text": "x"}'
+    code, out = run(tmp_path, [paired, lone])
+    err = capsys.readouterr().err
+    assert (code, out) == (2, [])
+    assert err.startswith(f"newsbeam tag: {tmp_path / 'in.jsonl'}: line 2: a string holds a lone")
+    assert run(tmp_path, [paired])[0] == 0
+
+
+def test_a_reader_that_went_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    # `newsbeam tag ... | head -1`: it printed "newsbeam tag: : Broken pipe" and exit code 2.
+    src = tmp_path / "in.jsonl"
+    src.write_text((json.dumps(STORY) + "\n") * 200, encoding="utf-8")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE, as after `head` exits
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "tag", "--input", str(src)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            cwd=ROOT,
+        )
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (141, "")
+
+
 def test_output_in_a_missing_directory_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
