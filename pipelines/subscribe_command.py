@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
+import math
 import sys
 import time
 from typing import Any
@@ -21,8 +21,6 @@ EXIT_OK = 0
 EXIT_ERROR = 2
 PULL_BATCH = 100
 PULL_WAIT = 10.0  # seconds one pull may wait for messages
-
-_SUBSCRIPTION = re.compile(r"projects/[^/\s]+/subscriptions/[A-Za-z][-A-Za-z0-9._~%+]{2,254}")
 
 
 class SubscribeError(RuntimeError):
@@ -202,11 +200,12 @@ def receive(
     Raises:
         SubscribeError: The subscription is malformed, unknown or unreachable.
     """
-    if not _SUBSCRIPTION.fullmatch(subscription):
-        raise SubscribeError(
-            f"not a subscription path: {subscription!r} (expected "
-            "projects/PROJECT/subscriptions/NAME)"
-        )
+    from transforms.pubsub import NO_CREDENTIALS, PubSubError, check_subscription
+
+    try:
+        check_subscription(subscription)
+    except PubSubError as exc:
+        raise SubscribeError(str(exc)) from None
     import google.auth.exceptions
     from google.api_core import exceptions as api
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
@@ -214,8 +213,6 @@ def receive(
     try:
         subscriber = pubsub_v1.SubscriberClient()
     except google.auth.exceptions.DefaultCredentialsError:
-        from transforms.pubsub import NO_CREDENTIALS
-
         raise SubscribeError(NO_CREDENTIALS) from None
     deadline = None if timeout is None else time.monotonic() + timeout
     printed = 0
@@ -268,6 +265,9 @@ def run(args: argparse.Namespace) -> int:
     """
     if args.max_messages is not None and args.max_messages < 1:
         print("newsbeam subscribe: error: --max-messages must be at least 1", file=sys.stderr)
+        return EXIT_ERROR
+    if args.timeout is not None and not 0 < args.timeout < math.inf:
+        print("newsbeam subscribe: error: --timeout must be positive (seconds)", file=sys.stderr)
         return EXIT_ERROR
     try:
         receive(args.subscription, args.json, args.max_messages, args.timeout)

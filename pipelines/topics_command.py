@@ -147,6 +147,31 @@ def check_project(project: str) -> str:
     return project
 
 
+def _check_names(
+    project: str,
+    topic: str,
+    dead_letter_topic: str | None,
+    subscriptions: list[SubscriptionSpec] | None,
+    dead_letter_subscription: str | None,
+) -> None:
+    """Check every name before anything is created: a bad subscription name used to be
+    refused by the service after the topics had been made, without the rule."""
+    from transforms.pubsub import PubSubError, check_subscription, check_topic
+
+    def full(name: str, kind: str) -> str:
+        return name if name.startswith("projects/") else f"projects/{project}/{kind}/{name}"
+
+    try:
+        for name in (topic, dead_letter_topic):
+            if name:
+                check_topic(full(name, "topics"))
+        for spec in [*(subscriptions or []), SubscriptionSpec(dead_letter_subscription or "")]:
+            if spec.name:
+                check_subscription(full(spec.name, "subscriptions"))
+    except PubSubError as exc:
+        raise SetupError(str(exc)) from None
+
+
 def _short(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
@@ -208,6 +233,7 @@ def setup_pubsub(
             a request was refused.
     """
     check_project(project)
+    _check_names(project, topic, dead_letter_topic, subscriptions, dead_letter_subscription)
     from google.api_core import exceptions as api
     from google.api_core.retry import Retry, if_transient_error
 

@@ -74,6 +74,40 @@ def test_malformed_project_ids_are_refused_before_credentials_are_looked_for(
     )
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--subscription", "ab"],
+            "not a subscription path: 'projects/my-project/subscriptions/ab' (expected "
+            "projects/PROJECT/subscriptions/NAME, NAME 3-255 letters, digits or -._~%+, "
+            "starting with a letter, not with goog)",
+        ),
+        (["--topic", "tt"], "not a Pub/Sub topic path: 'projects/my-project/topics/tt'"),
+        (["--dead-letter-topic", "goog-dead"], "not a Pub/Sub topic path"),
+        (["--dead-letter-subscription", "9lives"], "not a subscription path"),
+        (["--subscription", "projects/other/subscriptions/s/x"], "not a subscription path"),
+    ],
+)
+def test_names_pubsub_refuses_are_refused_before_anything_is_created(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    message: str,
+) -> None:
+    # The service refused a bad subscription name only after the topics had been created, and
+    # its message did not give the rule. No emulator and no credentials here: the names are
+    # checked before any client is made.
+    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
+    code, out, err = run_cli(capsys, "topics", "setup", "--project", "my-project", *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"newsbeam topics setup: error: {message}")
+    assert len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("project", ["abcdef", "a" + "b" * 28 + "c", "example.com:my-project"])
 def test_project_ids_of_each_allowed_length_and_legacy_ids_pass(project: str) -> None:
     assert topics_command.check_project(project) == project
@@ -120,6 +154,10 @@ def subscribe_args(*argv: str) -> argparse.Namespace:
     ("argv", "message"),
     [
         (["--max-messages", "0"], "--max-messages must be at least 1"),
+        (["--timeout", "-1"], "--timeout must be positive (seconds)"),
+        (["--timeout", "0"], "--timeout must be positive (seconds)"),
+        (["--timeout", "inf"], "--timeout must be positive (seconds)"),
+        (["--subscription", "projects/p/subscriptions/goog-sub"], "not a subscription path"),
         (["--subscription", "projects/p/subscriptions/ab"], "not a subscription path"),
         (["--subscription", "projects/p/subscriptions/1abc"], "not a subscription path"),
         (["--subscription", "projects/p/subscriptions/abc/x"], "not a subscription path"),

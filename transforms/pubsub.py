@@ -48,6 +48,11 @@ DEFAULT_PUBLISH_TIMEOUT = 30.0
 PUBLISH_STAGE = "publish"
 
 _TOPIC = re.compile(r"projects/[^/\s]+/topics/(?!goog)[A-Za-z][-A-Za-z0-9._~%+]{2,254}")
+_SUBSCRIPTION = re.compile(
+    r"projects/[^/\s]+/subscriptions/(?!goog)[A-Za-z][-A-Za-z0-9._~%+]{2,254}"
+)
+# What Pub/Sub allows as the NAME of a topic or subscription.
+NAME_RULE = "NAME 3-255 letters, digits or -._~%+, starting with a letter, not with goog"
 
 
 def check_topic(topic: str) -> str:
@@ -65,9 +70,23 @@ def check_topic(topic: str) -> str:
     if not _TOPIC.fullmatch(topic):
         raise PubSubError(
             f"not a Pub/Sub topic path: {topic!r} (expected projects/PROJECT/topics/NAME, "
-            "NAME 3-255 letters, digits or -._~%+, starting with a letter)"
+            f"{NAME_RULE})"
         )
     return topic
+
+
+def check_subscription(subscription: str) -> str:
+    """Check a full subscription path, as ``check_topic`` checks a topic's.
+
+    Raises:
+        PubSubError: The path is malformed; the message shows the expected form.
+    """
+    if not _SUBSCRIPTION.fullmatch(subscription):
+        raise PubSubError(
+            f"not a subscription path: {subscription!r} (expected "
+            f"projects/PROJECT/subscriptions/NAME, {NAME_RULE})"
+        )
+    return subscription
 
 
 NO_CREDENTIALS = (
