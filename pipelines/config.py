@@ -14,6 +14,7 @@ import contextlib
 import difflib
 import io
 import logging
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -150,7 +151,8 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     _check_credentials(nb, local_runner)
     return RunConfig(
         local_runner=local_runner,
-        local_workers=options.view_as(DirectOptions).direct_num_workers or 1,
+        # 0 is what Beam's local runner reads as one worker per CPU
+        local_workers=options.view_as(DirectOptions).direct_num_workers or os.cpu_count() or 1,
         streaming=streaming,
         poll_interval=nb.poll_interval,
         start_time=time.time(),

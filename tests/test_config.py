@@ -187,3 +187,15 @@ def test_durations_take_each_unit_any_case_and_surrounding_blanks(
     text: str, seconds: float
 ) -> None:
     assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(("flag", "workers"), [(None, 1), ("3", 3), ("0", "cpus")])
+def test_local_workers_are_what_the_local_runner_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str | None, workers: object
+) -> None:
+    # Beam's local runner reads --direct_num_workers 0 as one worker per CPU; with 1 recorded,
+    # a run with several workers skipped the reshuffles that spread work over them.
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    extra = ["--direct_num_workers", flag] if flag is not None else []
+    expected = 6 if workers == "cpus" else workers
+    assert make_config(tmp_path, *extra).local_workers == expected
