@@ -22,6 +22,7 @@ from apache_beam.transforms.window import TimestampedValue
 from transforms.common import DISCARDED, OK
 from transforms.dedup import ClusterStories
 from transforms.dedup_entries import DedupEntries
+from transforms.minhash import DedupParams
 from transforms.records import (
     Article,
     DuplicateLink,
@@ -180,6 +181,38 @@ def test_story_clusters_expire_after_the_ttl() -> None:
         )
 
 
+def test_copies_racing_at_one_time_give_one_head_whichever_arrives_last() -> None:
+    # Two copies with the same event time (two feeds of one poll): the one whose id orders
+    # first is the head even when it arrives after the other's keys have answered, because
+    # the verdict waits until the watermark has passed the story's time, not merely reached
+    # it (at that point more stories of the same time may still come).
+    first, second = sorted(OUTLETS[:2], key=lambda s: s.story_id)
+    t0 = 1_700_000_000.0
+    stream = (
+        TestStream()
+        .add_elements([TimestampedValue(second, t0)])
+        .advance_watermark_to(t0)
+        .add_elements([TimestampedValue(first, t0)])
+        .advance_watermark_to(t0 + 1)  # the verdicts, before the end (as in _timed)
+        .advance_watermark_to_infinity()
+    )
+    with TestPipeline(options=_options(streaming=True)) as p:
+        out = p | stream | ClusterStories(DAY, mode="publish")
+        assert_that(
+            out[OK] | beam.Map(lambda s: (s.story_id, s.duplicate_of)),
+            equal_to([(first.story_id, None), (second.story_id, first.story_id)]),
+        )
+
+
+def test_the_near_duplicate_settings_are_the_ones_given() -> None:
+    # With a minimum length no story reaches, every story is looked up by its URL alone:
+    # the three outlets' copies are three stories.
+    params = DedupParams(min_words=100_000)
+    with TestPipeline(options=_options()) as p:
+        out = p | beam.Create(OUTLETS) | ClusterStories(DAY, params=params, grouped=True)
+        assert_that(out[OK] | beam.Map(lambda s: s.duplicate_of), equal_to([None] * 3))
+
+
 class _FixedClock:
     """An injected clock: every call returns the same time (a stand-in for a fake clock)."""
 
@@ -210,8 +243,15 @@ def test_state_time_comes_from_the_clock_else_the_event_time() -> None:
 
 
 def test_dedup_entries_passes_the_first_entry_per_key() -> None:
+    # The entries' event times are three days apart, more than the TTL: the injected clock,
+    # which says they came at once, is what decides.
     with TestPipeline(options=_options()) as p:
-        out = p | beam.Create(list(_entries())) | DedupEntries(DAY, clock=_FixedClock(5.0))
+        entries = (
+            p
+            | beam.Create(list(enumerate(_entries())))
+            | beam.MapTuple(lambda i, entry: TimestampedValue(entry, i * 3 * DAY))
+        )
+        out = entries | DedupEntries(DAY, clock=_FixedClock(5.0))
         assert_that(
             out[OK] | beam.Map(lambda e: e.key),
             equal_to(["https://x.example/1", "k2"]),

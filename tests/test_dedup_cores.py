@@ -1,0 +1,408 @@
+"""The dedup steps' cores in plain Python: what each DoFn reads, writes and sends, no runner.
+
+ClaimPerKey (``_ClaimFn``), VerdictPerStory (``_VerdictFn``), ``Verdicts``, ``key_answers``
+and DedupEntries' ``_DedupEntriesFn`` are driven here with small stand-ins for Beam's state
+and timers, so the rules the pipeline tests cannot reach on the local runner (ties, the TTL's
+edge, corrections, prior-run claims, what a timer clears) are checked one by one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from typing import Any
+
+import pytest
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import Duration, Timestamp
+
+from tests.test_dedup_pipeline import DAY, WIRE, _story, _wire_text
+from transforms.common import DISCARDED
+from transforms.dedup import ClusterStories, _ClaimFn, _ProbeFn, _VerdictFn
+from transforms.dedup_entries import _DedupEntriesFn
+from transforms.dedup_verdicts import (
+    PRIOR_RUN,
+    SIGHTINGS,
+    SIGNATURES,
+    Verdicts,
+    key_answers,
+    story_url,
+)
+from transforms.minhash import (
+    Claim,
+    DedupParams,
+    fingerprint,
+    lookup_keys,
+    make_claim,
+    url_key,
+)
+from transforms.records import Discard, DuplicateLink, FeedEntry, TaggedStory
+
+PARAMS = DedupParams()
+WINDOW = GlobalWindow()
+
+
+class _Value:
+    """A ReadModifyWriteState."""
+
+    def __init__(self, value: Any = None) -> None:
+        self.value = value
+
+    def read(self) -> Any:
+        return self.value
+
+    def write(self, value: Any) -> None:
+        self.value = value
+
+    def clear(self) -> None:
+        self.value = None
+
+
+class _Bag:
+    """A BagState."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    def add(self, value: Any) -> None:
+        self.items.append(value)
+
+    def read(self) -> list[Any]:
+        return list(self.items)
+
+    def clear(self) -> None:
+        self.items = []
+
+
+class _Timer:
+    """A timer: remembers when it was last set for."""
+
+    def __init__(self) -> None:
+        self.at: Timestamp | None = None
+
+    def set(self, at: Timestamp) -> None:
+        self.at = at
+
+
+class _Clock:
+    """An injected clock, set by hand."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _claim(story_id: str, at: float) -> bytes:
+    return Claim(story_id, story_id, at).encode()
+
+
+def _story_claim(story: TaggedStory, at: float) -> bytes:
+    """The claim ``story`` leaves under its keys when seen at ``at``."""
+    article = story.story.article
+    fp = fingerprint(article.title, article.text, PARAMS)
+    return make_claim(story.story_id, story.story_id, at, fp).encode()
+
+
+def _keys(story: TaggedStory) -> list[bytes]:
+    article = story.story.article
+    return lookup_keys(fingerprint(article.title, article.text, PARAMS), story_url(story), PARAMS)
+
+
+# --- ClaimPerKey ---------------------------------------------------------------------------
+
+
+def _claims(
+    fn: _ClaimFn, held: _Value, probes: list[tuple[str, bytes, float]], key: bytes = b"k"
+) -> tuple[list[tuple[str, tuple[Any, ...]]], _Timer]:
+    """Run ``probes`` ``(element id, claim, event time)`` through one key in one bundle; the
+    messages sent, as ``(element id, messages)``, and the expiry timer."""
+    timer = _Timer()
+    fn.start_bundle()
+    for uid, claim, at in probes:
+        fn.process((key, (uid, claim, None)), Timestamp(at), WINDOW, held, timer)
+    return [wv.value for wv in fn.finish_bundle()], timer
+
+
+def test_an_earlier_story_takes_a_key_from_a_later_one_and_corrects_it() -> None:
+    # The later story's probe came first: it claimed the key; the earlier one takes it over,
+    # is told what the key held, and the later one is told which earlier story is there now
+    # (its verdict needs that claim, not its own; it leaves with the earlier story's time).
+    later, earlier = _claim("b" * 16, 20.0), _claim("a" * 16, 10.0)
+    held = _Value()
+    probes = [("later", later, 20.0), ("earlier", earlier, 10.0)]
+    sent, _ = _claims(_ClaimFn(DAY, False), held, probes)
+    assert sorted(sent) == [
+        ("earlier", (("found", b"k", later),)),
+        ("later", (("earlier", b"k", earlier),)),
+        ("later", (("found", b"k", None),)),
+    ]
+    assert held.read() == ("earlier", earlier)
+
+
+def test_a_claim_of_the_same_time_and_id_does_not_take_the_key() -> None:
+    # Only an earlier claim takes a key: the second of two equal claims (the same story, met
+    # twice at one time) is told the first's, and the first is not "corrected" by itself.
+    first, again = _claim("a" * 16, 10.0), _claim("a" * 16, 10.0)
+    held = _Value()
+    sent, _ = _claims(_ClaimFn(DAY, False), held, [("one", first, 10.0), ("two", again, 10.0)])
+    assert sent == [("one", (("found", b"k", None),)), ("two", (("found", b"k", first),))]
+    assert held.read() == ("one", first)
+
+
+def test_a_claim_holds_for_exactly_its_ttl_in_both_paths() -> None:
+    # The stateful step and the grouped path (key_answers) draw the TTL's edge alike: a claim
+    # exactly the TTL older still holds; a moment older, it is gone.
+    held_claim = _claim("a" * 16, 100.0)
+    for gap, expected in ((DAY, held_claim), (DAY + 0.5, None)):
+        later = _claim("b" * 16, 100.0 + gap)
+        probe = [("x", later, 100.0 + gap)]
+        sent, _ = _claims(_ClaimFn(DAY, False), _Value(("first", held_claim)), probe)
+        assert sent == [("x", (("found", b"k", expected),))], gap
+        grouped = list(key_answers(b"k", [("x", later, None), ("first", held_claim, None)], DAY))
+        assert ("x", ("found", b"k", expected)) in grouped, gap
+
+
+def test_a_claim_from_an_earlier_run_is_sent_nothing() -> None:
+    # Claims remembered by --state-dir (element id PRIOR_RUN) hold keys, but no verdict step
+    # waits for them: neither an answer nor a correction is addressed to them (all of them
+    # would pile up under the one element id "").
+    prior, story, earlier = _claim("p" * 16, 10.0), _claim("s" * 16, 20.0), _claim("e" * 16, 5.0)
+    probes = [(PRIOR_RUN, prior, 10.0), ("story", story, 20.0), ("earlier", earlier, 5.0)]
+    sent, _ = _claims(_ClaimFn(DAY, False), _Value(), probes)
+    assert sorted(sent) == [
+        ("earlier", (("found", b"k", prior),)),
+        ("story", (("found", b"k", prior),)),
+    ]
+
+
+def test_a_claim_is_cleared_by_its_timer_a_ttl_after_it_was_made() -> None:
+    held = _Value()
+    _, timer = _claims(_ClaimFn(DAY, True), held, [("one", _claim("a" * 16, 10.0), 10.0)])
+    assert timer.at == Timestamp(10.0) + Duration(seconds=DAY)
+    _ClaimFn(DAY, True)._expire(held)
+    assert held.read() is None
+    _, off = _claims(_ClaimFn(DAY, False), _Value(), [("one", _claim("a" * 16, 10.0), 10.0)])
+    assert off.at is None  # no timers on the local runner
+
+
+def test_key_answers_order_claims_of_one_time_by_story_id() -> None:
+    # Copies carried by two feeds of one poll share a time: the smaller story id is the
+    # earlier claim, whichever probe came first (the stateful step's order()).
+    a, b = _claim("a" * 16, 10.0), _claim("b" * 16, 10.0)
+    got = list(key_answers(b"k", [("b", b, None), ("a", a, None)], DAY))
+    assert got == [("a", ("found", b"k", None)), ("b", ("found", b"k", a))]
+
+
+# --- Fingerprint and VerdictPerStory --------------------------------------------------------
+
+
+def test_the_first_probe_carries_the_story_and_how_many_keys_will_answer() -> None:
+    story = _story("https://a.example/wire-story", "Regulator fines platform", WIRE)
+    probes = list(_ProbeFn(PARAMS, clock=None).process(story, Timestamp(0)))
+    payloads = [payload for _key, (_uid, _claim, payload) in probes]
+    assert pickle.loads(payloads[0][0]) == story
+    assert payloads[0][1] == len(probes) == 18
+    assert payloads[1:] == [None] * 17
+
+
+def test_the_verdict_waits_for_every_key_then_later_corrections_change_nothing() -> None:
+    story = _story("https://a.example/s", "A story", WIRE)
+    claim = _story_claim(story, 10.0)
+    fn = _VerdictFn(PARAMS, "drop", DAY)
+    inbox, decide, flush = _Bag(), _Timer(), _Timer()
+    first = (("story", pickle.dumps(story), claim, 3), ("found", b"k1", None))
+    fn.process(("u", first), Timestamp(10.0), inbox, decide, flush)
+    assert decide.at > Timestamp(10.0)  # once every story of the same time has probed
+    assert flush.at == Timestamp(10.0) + Duration(seconds=DAY)
+    fn.process(("u", (("found", b"k2", None),)), Timestamp(10.0), inbox, decide, flush)
+    assert list(fn._on_settled(inbox)) == []  # one key of three has not answered
+    assert len(inbox.read()) == 2  # kept for the flush
+    fn.process(("u", (("found", b"k3", None),)), Timestamp(10.0), inbox, decide, flush)
+    (head, signatures) = list(fn._on_settled(inbox))
+    assert head == dataclasses.replace(story, cluster_id=story.story_id)
+    assert signatures.tag == SIGNATURES and signatures.value == ((b"k1", b"k2", b"k3"), claim)
+    assert inbox.read() == []
+    # a correction arriving after the verdict is dropped when its flush timer fires
+    late = ("earlier", b"k1", _claim("e" * 16, 5.0))
+    fn.process(("u", (late,)), Timestamp(5.0), inbox, decide, flush)
+    assert list(fn._flush(inbox)) == [] and inbox.read() == []
+
+
+def test_a_story_seen_at_two_times_is_decided_twice_whatever_the_order_of_its_answers() -> None:
+    # The grouped path in plain Python. The same story (one URL, one text) seen at two times
+    # is two elements, a head and its copy, however GroupByKey orders a story's answers;
+    # only a re-delivery at the same time would be one element.
+    story = _story("https://a.example/s", "A story", WIRE)
+    by_key: dict[bytes, list[Any]] = {}
+    for at in (10.0, 20.0):
+        for key, probe in _ProbeFn(PARAMS, clock=_Clock(at)).process(story, Timestamp(0)):
+            by_key.setdefault(key, []).append(probe)
+    by_story: dict[str, list[Any]] = {}
+    for key, probes in by_key.items():
+        for uid, message in key_answers(key, probes, DAY):
+            by_story.setdefault(uid, []).append(message)
+    verdicts = Verdicts(PARAMS, "publish")
+    out = [
+        o for group in by_story.items() for o in verdicts.decide_group((group[0], group[1][::-1]))
+    ]
+    stories = [o for o in out if isinstance(o, TaggedStory)]
+    assert sorted((s.duplicate_of or "") for s in stories) == ["", story.story_id]
+
+
+# --- Verdicts -------------------------------------------------------------------------------
+
+HEAD = _story("https://a.example/wire-story", "Regulator fines platform over data", WIRE)
+# A copy whose feed links to a redirect, which led to the page with a tracking parameter;
+# the page names its canonical URL.
+_COPY = _story("https://b.example/news/1?utm_source=rss", "Regulator fines platform", WIRE + " AP")
+COPY = dataclasses.replace(
+    _COPY,
+    story=dataclasses.replace(
+        _COPY.story,
+        article=dataclasses.replace(
+            _COPY.story.article,
+            entry=FeedEntry("https://b.example/feed", "https://b.example/r/1", "k"),
+            url="https://b.example/r/1?utm_source=rss",
+            canonical_url="https://b.example/news/1",
+        ),
+    ),
+)
+UNRELATED = _story("https://c.example/other", "Unrelated", _wire_text(7))
+
+
+def _decide(mode: str, messages: list[tuple[Any, ...]]) -> list[Any]:
+    return list(Verdicts(PARAMS, mode).decide(messages))
+
+
+def _band(story: TaggedStory) -> bytes:
+    return _keys(story)[2]  # the first LSH band key
+
+
+def test_a_correction_makes_a_story_a_copy_and_its_link_names_its_own_urls() -> None:
+    # The copy's keys all answered "nothing held"; then the earlier story reached one of
+    # them and corrected it. In link mode the copy becomes a link to the head that carries
+    # the copy's canonical URL and its feed's link, and a "copy" sighting of the head.
+    head_claim = _story_claim(HEAD, 10.0)
+    messages = [
+        ("story", pickle.dumps(COPY), _story_claim(COPY, 20.0), 2),
+        ("found", url_key(story_url(COPY)), None),
+        ("found", _band(COPY), None),
+        ("earlier", _band(COPY), head_claim),
+    ]
+    link, sighting = _decide("link", messages)
+    assert link == DuplicateLink(
+        COPY.story_id,
+        HEAD.story_id,
+        HEAD.story_id,
+        "https://b.example/news/1",
+        "b.example",
+        COPY.story.outlet,
+        "https://b.example/r/1",
+    )
+    assert sighting.tag == SIGHTINGS and sighting.value == (HEAD.story_id, ("copy", "b.example"))
+
+
+def test_every_earlier_story_found_is_verified_not_only_the_first() -> None:
+    # An earlier unrelated story shares a key (no verification: not a copy of it); the head,
+    # found under another key, is what the story duplicates.
+    messages = [
+        ("story", pickle.dumps(COPY), _story_claim(COPY, 20.0), 2),
+        ("found", _band(COPY), _story_claim(UNRELATED, 5.0)),
+        ("found", _keys(COPY)[3], _story_claim(HEAD, 10.0)),
+    ]
+    (discard,) = _decide("drop", messages)
+    assert discard.tag == DISCARDED
+    assert discard.value == Discard(
+        "dedup", "https://b.example/news/1", "duplicate", f"duplicate_of={HEAD.story_id}"
+    )
+
+
+def test_a_first_story_remembers_each_of_its_keys_once() -> None:
+    # A correction from an earlier story that does not verify leaves the story first; its
+    # signatures are its keys as they answered, each once (the correction's key included).
+    keys = [_keys(HEAD)[0], _band(HEAD)]  # its URL key and a band key
+    claim = _story_claim(HEAD, 10.0)
+    messages = [
+        ("story", pickle.dumps(HEAD), claim, 2),
+        ("found", keys[0], None),
+        ("found", keys[1], None),
+        ("earlier", keys[1], _story_claim(UNRELATED, 5.0)),
+    ]
+    head, signatures, sighting = _decide("publish", messages)
+    assert head == dataclasses.replace(HEAD, cluster_id=HEAD.story_id)
+    assert signatures.tag == SIGNATURES and signatures.value == (tuple(keys), claim)
+    assert sighting.value == (HEAD.story_id, ("head", "a.example"))
+
+
+def test_a_copy_leaves_no_signatures() -> None:
+    messages = [
+        ("story", pickle.dumps(COPY), _story_claim(COPY, 20.0), 1),
+        ("found", _band(COPY), _story_claim(HEAD, 10.0)),
+    ]
+    out = _decide("drop", messages)
+    assert [getattr(o, "tag", None) for o in out] == [DISCARDED]
+
+
+def test_the_same_story_delivered_twice_gives_a_head_and_a_copy() -> None:
+    claim = _story_claim(HEAD, 10.0)
+    story = ("story", pickle.dumps(HEAD), claim, 1)
+    out = _decide("publish", [story, story, ("found", _band(HEAD), None)])
+    stories = [o for o in out if isinstance(o, TaggedStory)]
+    assert [(s.cluster_id, s.duplicate_of) for s in stories] == [
+        (HEAD.story_id, None),
+        (HEAD.story_id, HEAD.story_id),
+    ]
+
+
+def test_story_url_is_the_canonical_url_else_the_final_else_the_requested() -> None:
+    article = COPY.story.article
+    assert story_url(COPY) == "https://b.example/news/1"
+    for fields, expected in (
+        ({"canonical_url": ""}, "https://b.example/news/1"),  # the final URL, cleaned
+        ({"canonical_url": "", "final_url": ""}, "https://b.example/r/1"),
+        ({"canonical_url": "https://B.example/x?utm_source=rss"}, "https://b.example/x"),
+    ):
+        moved = dataclasses.replace(article, **fields)
+        story = dataclasses.replace(COPY, story=dataclasses.replace(COPY.story, article=moved))
+        assert story_url(story) == expected, fields
+
+
+def test_an_unknown_duplicates_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="duplicates mode must be one of"):
+        ClusterStories(DAY, mode="keep")
+
+
+# --- DedupEntries ---------------------------------------------------------------------------
+
+
+def _entries_seen(times: list[float], ttl: float = DAY) -> list[Any]:
+    """What DedupEntries gives for one key seen at each of ``times`` (by the clock)."""
+    clock, last_seen, timer = _Clock(), _Value(), _Timer()
+    fn = _DedupEntriesFn(ttl, clock, gc_timers=True)
+    out = []
+    for i, at in enumerate(times):
+        clock.now = at
+        entry = FeedEntry(f"https://feed{i}.example/rss", f"https://x.example/{i}", "key")
+        out += list(fn.process(("key", entry), Timestamp(at), last_seen, timer))
+    return out
+
+
+def test_an_entry_key_is_remembered_a_ttl_after_it_was_last_seen() -> None:
+    # Exactly a TTL after the last sighting it is still a repeat; each repeat (dropped or
+    # not) starts the TTL again, so a feed that keeps listing an entry keeps it suppressed.
+    out = _entries_seen([0.0, DAY, 1.8 * DAY, 2.9 * DAY])
+    assert [isinstance(o, FeedEntry) for o in out] == [True, False, False, True]
+    dropped = out[1].value
+    assert dropped == Discard("dedup_entries", "key", "duplicate_url", "https://feed1.example/rss")
+
+
+def test_an_entry_keys_state_is_cleared_a_ttl_after_its_last_sighting() -> None:
+    last_seen, timer = _Value(), _Timer()
+    fn = _DedupEntriesFn(DAY, None, gc_timers=True)
+    entry = FeedEntry("https://a.example/rss", "https://x.example/1", "key")
+    assert list(fn.process(("key", entry), Timestamp(50.0), last_seen, timer)) == [entry]
+    assert (last_seen.read(), timer.at) == (50.0, Timestamp(50.0) + Duration(seconds=DAY))
+    fn._expire(last_seen)
+    assert last_seen.read() is None
