@@ -81,6 +81,14 @@ def test_all_stories_keeps_the_off_topic_ones() -> None:
     assert isinstance(outcome, TaggedStory) and not outcome.tagging.relevant
 
 
+def test_the_minimum_text_length_is_the_settings() -> None:
+    # The page's body ("Story", then the stub) is too short for 250 characters, not for 20.
+    lenient = Analyser(AnalysisSettings(min_text_chars=20, keep_irrelevant=True))
+    outcome = lenient.analyse(page("Subscribe to read the rest."))
+    assert isinstance(outcome, TaggedStory)
+    assert "Subscribe to read the rest." in outcome.story.article.text
+
+
 def test_analysing_pages_together_gives_what_each_gives_alone(analyser: Analyser) -> None:
     pages = [
         page(ON_TOPIC, "https://news.example/a"),

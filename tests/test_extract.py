@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
+from transforms import analysis
 from transforms.analysis import (
     choose_published,
     detect_language,
     enrich_article,
+    enrich_outcome,
     extract_article,
+    extract_outcome,
     split_authors,
+    tag_outcome,
 )
 from transforms.outlets import OutletCatalogue
-from transforms.records import Article, Discard, FeedEntry, FetchedPage
+from transforms.records import Article, Discard, Failure, FeedEntry, FetchedPage, story_id_for
 
 BODY = " ".join(
     f"Paragraph {i}: the regulator said the platform had failed to protect user data "
@@ -94,3 +102,149 @@ def test_enrich_article_sets_story_id_outlet_and_language() -> None:
     assert story.outlet.country == "RU"
     assert len(story.story_id) == 16
     assert story.published_at == "2026-03-04T08:00:00+00:00"
+
+
+def _body(sentences: str) -> str:
+    return "".join(f"<p>{s}.</p>" for s in sentences.split(". "))
+
+
+def test_the_body_is_trimmed_and_kept_from_exactly_the_minimum_length() -> None:
+    # A body opening with indented code: trafilatura keeps the indentation; the article's
+    # text starts at the code. A body exactly min_text_chars long is kept; one character
+    # short of the minimum, it is too short and the discard says how long it was.
+    html = f"<html><body><article><pre>    indented = True\n</pre>{_body(BODY)}</article></body>"
+    article = extract_article(page(html), min_text_chars=0)
+    assert isinstance(article, Article) and article.text.startswith("indented = True\n")
+    n = len(article.text)
+    assert isinstance(extract_article(page(html), min_text_chars=n), Article)
+    short = extract_article(page(html), min_text_chars=n + 1)
+    assert short == Discard("extract", ENTRY.link, "too_short", f"{n} characters")
+
+
+def test_a_page_of_blank_paragraphs_has_no_text_whatever_the_minimum() -> None:
+    # trafilatura finds a body here (a zero-width space), but an empty one: "no_text", not an
+    # empty article.
+    blank = extract_article(page("<html><body><article><p>\u200b</p></article></body>"), 0)
+    assert isinstance(blank, Discard) and blank.reason == "no_text"
+
+
+def test_the_title_is_the_pages_else_the_feeds() -> None:
+    titled = FetchedPage(
+        dataclasses.replace(ENTRY, title="Feed headline"), ENTRY.link, ENTRY.link, 200, "", PAGE, ""
+    )
+    article = extract_article(titled)
+    assert isinstance(article, Article) and article.title == "Regulator opens review"
+    untitled = dataclasses.replace(
+        titled,
+        entry=dataclasses.replace(ENTRY, title="  Feed headline \n"),
+        html=f"<html><body><article>{_body(BODY)}</article></body></html>",
+    )
+    article = extract_article(untitled)
+    assert isinstance(article, Article) and article.title == "Feed headline"
+
+
+def test_extracts_description_site_name_and_both_urls() -> None:
+    meta = (
+        '<meta name="description" content="The regulator opens a review.">'
+        '<meta property="og:site_name" content="Daily Example"></head>'
+    )
+    final = "https://www.daily.example/news/regulator-review?page=1"
+    article = extract_article(page(PAGE.replace("</head>", meta), final_url=final))
+    assert isinstance(article, Article)
+    assert article.description == "The regulator opens a review."
+    assert article.page_site_name == "Daily Example"
+    assert (article.url, article.final_url) == (ENTRY.link, final)  # requested, then reached
+
+
+def test_split_authors_on_every_separator_once_each() -> None:
+    assert split_authors("Ana Ruiz | Tom Lee") == ("Ana Ruiz", "Tom Lee")
+    assert split_authors("Ana Ruiz; Tom Lee and Ana Ruiz") == ("Ana Ruiz", "Tom Lee")
+    assert split_authors("Ana Ruiz; ;Tom Lee;") == ("Ana Ruiz", "Tom Lee")
+
+
+GERMAN = "Die Bundesregierung will die Plattform stärker regulieren und prüft ein Verbot der App."
+
+
+def test_detect_language_needs_40_characters_not_counting_spaces() -> None:
+    assert detect_language(GERMAN[:40], fallback="pt") == "de"
+    assert detect_language(GERMAN[:39], fallback="pt") == "pt"
+    assert detect_language(" " * 30 + GERMAN[:20] + " " * 30, fallback="pt") == "pt"
+
+
+def test_detect_language_reads_the_first_thousand_characters() -> None:
+    # A German story opening with a French quote is German; an English story that quotes a
+    # German text after its first thousand characters is English.
+    french = "« Nous ne céderons pas », a déclaré la ministre devant les journalistes à Paris. "
+    assert detect_language(french + " ".join([GERMAN] * 12)) == "de"
+    english = " ".join(
+        ["The government wants to regulate the platform and is weighing a ban of the app."] * 13
+    )
+    assert len(english) > 1000
+    assert detect_language(english + " " + " ".join([GERMAN] * 80)) == "en"
+
+
+def test_choose_published_without_a_feed_date_or_with_a_page_time() -> None:
+    assert choose_published("2026-03-04", None) == "2026-03-04"
+    # a page date that carries a time is still compared by its day
+    assert choose_published("2026-03-04T23:00:00", "2026-03-04T08:00:00+00:00") == (
+        "2026-03-04T08:00:00+00:00"
+    )
+
+
+def _article(title: str, text: str, final_url: str, feed_language: str | None) -> Article:
+    entry = dataclasses.replace(ENTRY, feed_language=feed_language)
+    return Article(entry, ENTRY.link, final_url, "https://www.lemonde.fr/canonical", title, text)
+
+
+def test_enrich_judges_the_language_on_title_and_text_else_the_feeds_else_the_outlets() -> None:
+    catalogued = OutletCatalogue.load()
+    lemonde = "https://www.lemonde.fr/story"  # a French outlet in the catalogue
+    # the title and a short text together are long enough to judge
+    story = enrich_article(_article(GERMAN, "Mehr bald.", lemonde, "en"), catalogued)
+    assert story.language == "de"
+    # too short to judge: the feed's language, then the outlet's
+    assert (
+        enrich_article(_article("Kurz", "Mehr bald.", lemonde, "pt"), catalogued).language == "pt"
+    )
+    assert (
+        enrich_article(_article("Kurz", "Mehr bald.", lemonde, None), catalogued).language == "fr"
+    )
+    # the story id is the canonical URL's, not the page's
+    assert story.story_id == story_id_for("https://www.lemonde.fr/canonical")
+
+
+def test_a_crash_in_a_stage_core_is_a_dead_letter(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("extractor bug")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(analysis, "bare_extraction", broken)
+        failure = extract_outcome(page(), 250)
+    assert failure == Failure(
+        "extract",
+        ENTRY.link,
+        "extraction_error",
+        "RuntimeError: extractor bug",
+        False,
+        PAGE[:500] + "...",
+    )
+    # a page URL the outlet lookup cannot read (its port is out of range)
+    odd = _article("Title", BODY, "https://www.daily.example:99999/x", "en")
+    failure = enrich_outcome(odd, OutletCatalogue.load())
+    assert isinstance(failure, Failure)
+    assert (failure.stage, failure.key, failure.error_type) == (
+        "enrich",
+        ENTRY.link,
+        "enrich_error",
+    )
+    assert failure.input_excerpt == "Title" and failure.message.startswith("ValueError: ")
+
+    class BrokenTagger:
+        def tag(self, title: str, text: str, language: str | None) -> None:
+            raise KeyError("rule")
+
+    story = enrich_article(
+        _article("Title", BODY, "https://www.daily.example/x", "en"), OutletCatalogue.load()
+    )
+    failure = tag_outcome(story, BrokenTagger(), keep_irrelevant=True)  # type: ignore[arg-type]
+    assert failure == Failure("tag", ENTRY.link, "tag_error", "KeyError: 'rule'", False, "Title")
