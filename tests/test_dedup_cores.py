@@ -1,9 +1,11 @@
 """The dedup steps' cores in plain Python: what each DoFn reads, writes and sends, no runner.
 
 ClaimPerKey (``_ClaimFn``), VerdictPerStory (``_VerdictFn``), ``Verdicts``, ``key_answers``
-and DedupEntries' ``_DedupEntriesFn`` are driven here with small stand-ins for Beam's state
-and timers, so the rules the pipeline tests cannot reach on the local runner (ties, the TTL's
-edge, corrections, prior-run claims, what a timer clears) are checked one by one.
+and DedupEntries' ``_DedupEntriesFn`` are driven here with fakes of Beam's state and timers
+(``FakeValueState``, ``FakeBagState``, ``FakeTimer``): the local runner fires event-time
+timers as soon as they are set and cannot hold a story back until a chosen time, so the rules
+the pipeline tests cannot reach there (ties, the TTL's edge, corrections, prior-run claims,
+what a timer clears) are checked one by one; the pipeline tests cover the real wiring.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ PARAMS = DedupParams()
 WINDOW = GlobalWindow()
 
 
-class _Value:
+class FakeValueState:
     """A ReadModifyWriteState."""
 
     def __init__(self, value: Any = None) -> None:
@@ -58,7 +60,7 @@ class _Value:
         self.value = None
 
 
-class _Bag:
+class FakeBagState:
     """A BagState."""
 
     def __init__(self) -> None:
@@ -74,7 +76,7 @@ class _Bag:
         self.items = []
 
 
-class _Timer:
+class FakeTimer:
     """A timer: remembers when it was last set for."""
 
     def __init__(self) -> None:
@@ -84,7 +86,7 @@ class _Timer:
         self.at = at
 
 
-class _Clock:
+class FakeClock:
     """An injected clock, set by hand."""
 
     def __init__(self, now: float = 0.0) -> None:
@@ -114,11 +116,11 @@ def _keys(story: TaggedStory) -> list[bytes]:
 
 
 def _claims(
-    fn: _ClaimFn, held: _Value, probes: list[tuple[str, bytes, float]], key: bytes = b"k"
-) -> tuple[list[tuple[str, tuple[Any, ...]]], _Timer]:
+    fn: _ClaimFn, held: FakeValueState, probes: list[tuple[str, bytes, float]], key: bytes = b"k"
+) -> tuple[list[tuple[str, tuple[Any, ...]]], FakeTimer]:
     """Run ``probes`` ``(element id, claim, event time)`` through one key in one bundle; the
     messages sent, as ``(element id, messages)``, and the expiry timer."""
-    timer = _Timer()
+    timer = FakeTimer()
     fn.start_bundle()
     for uid, claim, at in probes:
         fn.process((key, (uid, claim, None)), Timestamp(at), WINDOW, held, timer)
@@ -130,7 +132,7 @@ def test_an_earlier_story_takes_a_key_from_a_later_one_and_corrects_it() -> None
     # is told what the key held, and the later one is told which earlier story is there now
     # (its verdict needs that claim, not its own; it leaves with the earlier story's time).
     later, earlier = _claim("b" * 16, 20.0), _claim("a" * 16, 10.0)
-    held = _Value()
+    held = FakeValueState()
     probes = [("later", later, 20.0), ("earlier", earlier, 10.0)]
     sent, _ = _claims(_ClaimFn(DAY, False), held, probes)
     assert sorted(sent) == [
@@ -145,7 +147,7 @@ def test_a_claim_of_the_same_time_and_id_does_not_take_the_key() -> None:
     # Only an earlier claim takes a key: the second of two equal claims (the same story, met
     # twice at one time) is told the first's, and the first is not "corrected" by itself.
     first, again = _claim("a" * 16, 10.0), _claim("a" * 16, 10.0)
-    held = _Value()
+    held = FakeValueState()
     sent, _ = _claims(_ClaimFn(DAY, False), held, [("one", first, 10.0), ("two", again, 10.0)])
     assert sent == [("one", (("found", b"k", None),)), ("two", (("found", b"k", first),))]
     assert held.read() == ("one", first)
@@ -158,7 +160,7 @@ def test_a_claim_holds_for_exactly_its_ttl_in_both_paths() -> None:
     for gap, expected in ((DAY, held_claim), (DAY + 0.5, None)):
         later = _claim("b" * 16, 100.0 + gap)
         probe = [("x", later, 100.0 + gap)]
-        sent, _ = _claims(_ClaimFn(DAY, False), _Value(("first", held_claim)), probe)
+        sent, _ = _claims(_ClaimFn(DAY, False), FakeValueState(("first", held_claim)), probe)
         assert sent == [("x", (("found", b"k", expected),))], gap
         grouped = list(key_answers(b"k", [("x", later, None), ("first", held_claim, None)], DAY))
         assert ("x", ("found", b"k", expected)) in grouped, gap
@@ -170,7 +172,7 @@ def test_a_claim_from_an_earlier_run_is_sent_nothing() -> None:
     # would pile up under the one element id "").
     prior, story, earlier = _claim("p" * 16, 10.0), _claim("s" * 16, 20.0), _claim("e" * 16, 5.0)
     probes = [(PRIOR_RUN, prior, 10.0), ("story", story, 20.0), ("earlier", earlier, 5.0)]
-    sent, _ = _claims(_ClaimFn(DAY, False), _Value(), probes)
+    sent, _ = _claims(_ClaimFn(DAY, False), FakeValueState(), probes)
     assert sorted(sent) == [
         ("earlier", (("found", b"k", prior),)),
         ("story", (("found", b"k", prior),)),
@@ -178,12 +180,14 @@ def test_a_claim_from_an_earlier_run_is_sent_nothing() -> None:
 
 
 def test_a_claim_is_cleared_by_its_timer_a_ttl_after_it_was_made() -> None:
-    held = _Value()
+    held = FakeValueState()
     _, timer = _claims(_ClaimFn(DAY, True), held, [("one", _claim("a" * 16, 10.0), 10.0)])
     assert timer.at == Timestamp(10.0) + Duration(seconds=DAY)
     _ClaimFn(DAY, True)._expire(held)
     assert held.read() is None
-    _, off = _claims(_ClaimFn(DAY, False), _Value(), [("one", _claim("a" * 16, 10.0), 10.0)])
+    _, off = _claims(
+        _ClaimFn(DAY, False), FakeValueState(), [("one", _claim("a" * 16, 10.0), 10.0)]
+    )
     assert off.at is None  # no timers on the local runner
 
 
@@ -211,7 +215,7 @@ def test_the_verdict_waits_for_every_key_then_later_corrections_change_nothing()
     story = _story("https://a.example/s", "A story", WIRE)
     claim = _story_claim(story, 10.0)
     fn = _VerdictFn(PARAMS, "drop", DAY)
-    inbox, decide, flush = _Bag(), _Timer(), _Timer()
+    inbox, decide, flush = FakeBagState(), FakeTimer(), FakeTimer()
     first = (("story", pickle.dumps(story), claim, 3), ("found", b"k1", None))
     fn.process(("u", first), Timestamp(10.0), inbox, decide, flush)
     assert decide.at > Timestamp(10.0)  # once every story of the same time has probed
@@ -237,7 +241,7 @@ def test_a_story_seen_at_two_times_is_decided_twice_whatever_the_order_of_its_an
     story = _story("https://a.example/s", "A story", WIRE)
     by_key: dict[bytes, list[Any]] = {}
     for at in (10.0, 20.0):
-        for key, probe in _ProbeFn(PARAMS, clock=_Clock(at)).process(story, Timestamp(0)):
+        for key, probe in _ProbeFn(PARAMS, clock=FakeClock(at)).process(story, Timestamp(0)):
             by_key.setdefault(key, []).append(probe)
     by_story: dict[str, list[Any]] = {}
     for key, probes in by_key.items():
@@ -379,7 +383,7 @@ def test_an_unknown_duplicates_mode_is_refused() -> None:
 
 def _entries_seen(times: list[float], ttl: float = DAY) -> list[Any]:
     """What DedupEntries gives for one key seen at each of ``times`` (by the clock)."""
-    clock, last_seen, timer = _Clock(), _Value(), _Timer()
+    clock, last_seen, timer = FakeClock(), FakeValueState(), FakeTimer()
     fn = _DedupEntriesFn(ttl, clock, gc_timers=True)
     out = []
     for i, at in enumerate(times):
@@ -399,7 +403,7 @@ def test_an_entry_key_is_remembered_a_ttl_after_it_was_last_seen() -> None:
 
 
 def test_an_entry_keys_state_is_cleared_a_ttl_after_its_last_sighting() -> None:
-    last_seen, timer = _Value(), _Timer()
+    last_seen, timer = FakeValueState(), FakeTimer()
     fn = _DedupEntriesFn(DAY, None, gc_timers=True)
     entry = FeedEntry("https://a.example/rss", "https://x.example/1", "key")
     assert list(fn.process(("key", entry), Timestamp(50.0), last_seen, timer)) == [entry]
