@@ -5,7 +5,8 @@ and DedupEntries' ``_DedupEntriesFn`` are driven here with fakes of Beam's state
 (``FakeValueState``, ``FakeBagState``, ``FakeTimer``): the local runner fires event-time
 timers as soon as they are set and cannot hold a story back until a chosen time, so the rules
 the pipeline tests cannot reach there (ties, the TTL's edge, corrections, prior-run claims,
-what a timer clears) are checked one by one; the pipeline tests cover the real wiring.
+what a timer clears) are checked one by one; the pipeline tests cover the real wiring. Also
+the JSON of the records the clustering publishes (a story, a duplicate link), field by field.
 """
 
 from __future__ import annotations
@@ -38,7 +39,18 @@ from transforms.minhash import (
     make_claim,
     url_key,
 )
-from transforms.records import Discard, DuplicateLink, FeedEntry, TaggedStory
+from transforms.records import (
+    Article,
+    Discard,
+    DuplicateLink,
+    Evidence,
+    FeedEntry,
+    Outlet,
+    Story,
+    Tag,
+    TaggedStory,
+    TagResult,
+)
 
 PARAMS = DedupParams()
 WINDOW = GlobalWindow()
@@ -410,3 +422,85 @@ def test_an_entry_keys_state_is_cleared_a_ttl_after_its_last_sighting() -> None:
     assert (last_seen.read(), timer.at) == (50.0, Timestamp(50.0) + Duration(seconds=DAY))
     fn._expire(last_seen)
     assert last_seen.read() is None
+
+
+# --- What the clustering's outputs publish --------------------------------------------------
+
+
+def test_a_published_story_takes_each_field_from_its_own_source() -> None:
+    # Every field distinct, so that none can be read from a neighbour (the page's date and
+    # language are not the story's, the fetched URL is not the requested one).
+    entry = FeedEntry("https://a.example/feed", "https://a.example/r/1", "k")
+    article = Article(
+        entry,
+        "https://a.example/r/1",
+        "https://a.example/news/1?page=1",
+        "https://a.example/news/1",
+        "Title",
+        "Text.",
+        authors=("Ana Ruiz",),
+        published_at="2026-03-04",
+        language="xx",
+    )
+    outlet = Outlet("a.example", "A", "FR", "fr", "CaPr")
+    evidence = Evidence("title", 0, 5, "Title", "title")
+    tagging = TagResult(
+        True,
+        0.123456,
+        ("tiktok",),
+        ("china",),
+        ("ban_or_restriction",),
+        (Tag("platform", "tiktok", (evidence,)),),
+        ("rule_one",),
+    )
+    story = Story("sid", article, outlet, "fr", "2026-03-04T08:00:00+00:00")
+    published = TaggedStory(story, tagging, "hid", "cid", ("a.example", "b.example"))
+    assert published.to_json() == {
+        "schema_version": 3,
+        "story_id": "sid",
+        "url": "https://a.example/news/1",
+        "fetched_url": "https://a.example/news/1?page=1",
+        "feed_url": "https://a.example/feed",
+        "title": "Title",
+        "text": "Text.",
+        "authors": ["Ana Ruiz"],
+        "published_at": "2026-03-04T08:00:00+00:00",
+        "language": "fr",
+        "outlet": outlet.to_json(),
+        "duplicate_of": "hid",
+        "cluster_id": "cid",
+        "syndication": ["a.example", "b.example"],
+        "relevant": True,
+        "score": 0.1235,
+        "platforms": ["tiktok"],
+        "state_actors": ["china"],
+        "controversies": ["ban_or_restriction"],
+        "rules": ["rule_one"],
+        "tags": [
+            {
+                "facet": "platform",
+                "value": "tiktok",
+                "evidence": [
+                    {"field": "title", "start": 0, "end": 5, "snippet": "Title", "term": "title"}
+                ],
+            }
+        ],
+    }
+    # without a canonical URL, the story is published under the page it was fetched from
+    bare = dataclasses.replace(article, canonical_url="")
+    plain = dataclasses.replace(published, story=dataclasses.replace(story, article=bare))
+    assert plain.to_json()["url"] == "https://a.example/news/1?page=1"
+
+
+def test_a_published_link_takes_each_field_from_its_own_source() -> None:
+    outlet = Outlet("b.example", "B", "DE", "de")
+    link = DuplicateLink("sid", "copied", "cluster", "https://b.example/1", "b.example", outlet)
+    assert link.to_json() == {
+        "record_type": "duplicate_link",
+        "schema_version": 3,
+        "story_id": "sid",
+        "duplicate_of": "copied",
+        "cluster_id": "cluster",
+        "url": "https://b.example/1",
+        "outlet": outlet.to_json(),
+    }

@@ -18,7 +18,17 @@ from transforms.analysis import (
     tag_outcome,
 )
 from transforms.outlets import OutletCatalogue
-from transforms.records import Article, Discard, Failure, FeedEntry, FetchedPage, story_id_for
+from transforms.records import (
+    Article,
+    Discard,
+    Failure,
+    FeedEntry,
+    FetchedPage,
+    Outlet,
+    error_message,
+    excerpt,
+    story_id_for,
+)
 
 BODY = " ".join(
     f"Paragraph {i}: the regulator said the platform had failed to protect user data "
@@ -248,3 +258,47 @@ def test_a_crash_in_a_stage_core_is_a_dead_letter(monkeypatch: pytest.MonkeyPatc
     )
     failure = tag_outcome(story, BrokenTagger(), keep_irrelevant=True)  # type: ignore[arg-type]
     assert failure == Failure("tag", ENTRY.link, "tag_error", "KeyError: 'rule'", False, "Title")
+
+
+def test_an_outlet_is_state_media_by_its_code_and_unknown_without_a_record() -> None:
+    # State-controlled (SC) and captured (CaPu, CaPr) are state media; an independent code
+    # or none is not, once anything is known of the outlet; nothing known (or only the feed
+    # list's word for it) is unknown.
+    codes = ("SC", "CaPu", "CaPr")
+    assert [Outlet("x.example", state_affiliation=c).state_media for c in codes] == [True] * 3
+    assert Outlet("x.example", "X", state_affiliation="ISM").state_media is False
+    assert Outlet("x.example", name="X").state_media is False
+    assert Outlet("x.example", country="FR").state_media is False
+    assert Outlet("x.example", language="fr").state_media is None
+    assert Outlet("x.example", "X", "FR", catalogued=False).state_media is None
+    assert Outlet("x.example", "X", "FR", "fr", "CaPr").to_json() == {
+        "domain": "x.example",
+        "name": "X",
+        "country": "FR",
+        "language": "fr",
+        "state_affiliation": "CaPr",
+        "state_media": True,
+    }
+
+
+def test_a_story_id_is_the_start_of_the_urls_sha256() -> None:
+    # Stable across runs and releases: --state-dir and subscribers match stories by it.
+    assert story_id_for("https://a.example/news/1") == "0255a70a6060ad42"
+
+
+def test_a_dead_letter_keeps_the_start_of_its_input_and_message() -> None:
+    assert excerpt("x" * 500) == "x" * 500  # up to 500 characters whole
+    assert excerpt("x" * 501) == "x" * 500 + "..."
+    assert excerpt(("a", 1)) == "('a', 1)"
+    assert error_message(ValueError("y" * 400)) == ("ValueError: " + "y" * 400)[:300]
+    failure = Failure("fetch", "https://a.example/1", "http_503", "busy", True, "<html>", False)
+    assert failure.outcome == "fetch/http_503"
+    assert failure.to_json() == {
+        "stage": "fetch",
+        "url": "https://a.example/1",
+        "error_type": "http_503",
+        "message": "busy",
+        "retryable": True,
+        "input": "<html>",
+        "counts_entry": False,
+    }
