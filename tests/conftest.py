@@ -86,6 +86,15 @@ def read_jsonl(directory: Path, prefix: str) -> list[dict[str, Any]]:
     return rows
 
 
+@pytest.fixture
+def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No emulator and no Google Cloud credentials (a key file and gcloud config that do not
+    exist), whatever the machine running the tests has."""
+    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
+
+
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     """``newsbeam ARGV`` in this process: its exit code, stdout and stderr."""
     from pipelines.cli import main  # imported when used: most test files need no CLI

@@ -232,33 +232,24 @@ def test_unwritable_state_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert err.startswith(f"newsbeam: error: --state-dir: cannot write to {tmp_path}/out/state")
 
 
+@pytest.mark.usefixtures("no_credentials")
+@pytest.mark.parametrize(
+    ("flag", "topic"),
+    [
+        ("--topic", "projects/p1/topics/tagged-stories"),
+        # publishing only the dead letters publishes too; the message names the flag given
+        ("--dead-letter-topic", "projects/p1/topics/dead"),
+    ],
+)
 def test_publishing_without_credentials_is_one_line_before_the_run(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flag: str, topic: str
 ) -> None:
-    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
     feeds = tmp_path / "feeds.txt"
     feeds.write_text("https://news.example/rss\n")
     argv = ["run", "--feeds", str(feeds), "--output", str(tmp_path / "out")]
-    code, _, err = run_cli(capsys, *argv, "--topic", "projects/p1/topics/tagged-stories")
+    code, _, err = run_cli(capsys, *argv, flag, topic)
     assert code == 2
-    assert err.strip() == f"newsbeam: error: --topic: {NO_CREDENTIALS}"
-
-
-def test_a_dead_letter_topic_alone_also_needs_credentials(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Publishing only the dead letters publishes too; the message names the flag given.
-    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
-    feeds = tmp_path / "feeds.txt"
-    feeds.write_text("https://news.example/rss\n")
-    argv = ["run", "--feeds", str(feeds), "--output", str(tmp_path / "out")]
-    code, _, err = run_cli(capsys, *argv, "--dead-letter-topic", "projects/p1/topics/dead")
-    assert code == 2
-    assert err.strip() == f"newsbeam: error: --dead-letter-topic: {NO_CREDENTIALS}"
+    assert err.strip() == f"newsbeam: error: {flag}: {NO_CREDENTIALS}"
 
 
 def test_a_runner_module_that_fails_to_import_is_one_line(

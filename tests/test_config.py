@@ -143,13 +143,11 @@ def test_an_unreadable_state_file_is_a_usage_error_naming_it(tmp_path: Path) -> 
         make_config(tmp_path)
 
 
+@pytest.mark.usefixtures("no_credentials")
 def test_a_remote_runner_publishes_with_the_workers_credentials(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     # No credentials here is no reason to refuse a Dataflow job: its workers have their own.
-    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
     flags = ["--runner", "DataflowRunner", "--topic", "projects/p1/topics/stories"]
     config = make_config(tmp_path, *flags, output="gs://bucket/out")
     assert not config.local_runner and config.topic == "projects/p1/topics/stories"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import pytest
 
@@ -56,16 +55,12 @@ def test_a_filter_without_its_own_subscription_is_a_usage_error(
         "my-project/topics",
     ],
 )
+@pytest.mark.usefixtures("no_credentials")
 def test_malformed_project_ids_are_refused_before_credentials_are_looked_for(
     capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     project: str,
 ) -> None:
     # No emulator and no credentials: a check that came later would say that instead.
-    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
     code, out, err = run_cli(capsys, "topics", "setup", "--project", project)
     assert code == 2 and out == ""
     assert err.strip() == (
@@ -89,19 +84,15 @@ def test_malformed_project_ids_are_refused_before_credentials_are_looked_for(
         (["--subscription", "projects/other/subscriptions/s/x"], "not a subscription path"),
     ],
 )
+@pytest.mark.usefixtures("no_credentials")
 def test_names_pubsub_refuses_are_refused_before_anything_is_created(
     capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     argv: list[str],
     message: str,
 ) -> None:
     # The service refused a bad subscription name only after the topics had been created, and
     # its message did not give the rule. No emulator and no credentials here: the names are
     # checked before any client is made.
-    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
     code, out, err = run_cli(capsys, "topics", "setup", "--project", "my-project", *argv)
     assert (code, out) == (2, "")
     assert err.startswith(f"newsbeam topics setup: error: {message}")
@@ -163,16 +154,12 @@ def subscribe_args(*argv: str) -> argparse.Namespace:
         (["--subscription", "projects/p/subscriptions/abc/x"], "not a subscription path"),
     ],
 )
+@pytest.mark.usefixtures("no_credentials")
 def test_subscribe_refuses_bad_arguments_before_looking_for_credentials(
     capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     argv: list[str],
     message: str,
 ) -> None:
-    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
     args = subscribe_args("--subscription", "projects/my-project/subscriptions/tc", *argv)
     assert subscribe_command.run(args) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -116,12 +116,10 @@ def test_well_formed_project_ids_pass_the_check(project: str) -> None:
     assert topics_command.check_project(project) == project
 
 
+@pytest.mark.usefixtures("no_credentials")
 def test_setup_without_credentials_or_emulator_is_a_one_line_error(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: object, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.delenv("PUBSUB_EMULATOR_HOST", raising=False)
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", f"{tmp_path}/missing.json")
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
     assert topics_command.run(_topics_args("--project", PROJECT)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no Google Cloud credentials" in err[0]
