@@ -16,7 +16,7 @@ import pytest
 
 from benchmarks.newsite import NewsSite, SitePage
 from benchmarks.sitetemplate import OUTLETS
-from benchmarks.throughput import TRAFILATURA_SETTINGS
+from benchmarks.throughput_bench import TRAFILATURA_SETTINGS
 from benchmarks.throughput_report import trafilatura_config
 from benchmarks.trafilatura_cli import parse_names, resolving
 from tests.conftest import article_html
