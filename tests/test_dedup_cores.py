@@ -19,7 +19,7 @@ import pytest
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from tests.test_dedup_pipeline import DAY, WIRE, _story, _wire_text
+from tests.test_dedup_pipeline import DAY, WIRE, tagged_story, wire_text
 from transforms.common import DISCARDED
 from transforms.dedup import ClusterStories, _ClaimFn, _ProbeFn, _VerdictFn
 from transforms.dedup_entries import _DedupEntriesFn
@@ -155,6 +155,28 @@ def test_an_earlier_story_takes_a_key_from_a_later_one_and_corrects_it() -> None
     assert held.read() == ("earlier", earlier)
 
 
+@pytest.mark.parametrize("gap", [DAY, DAY + 0.5])
+def test_an_earlier_story_corrects_a_later_one_only_within_the_ttl(gap: float) -> None:
+    # Out of order by more than the TTL: had the earlier story come first, its claim would
+    # have expired before the later one probed (the grouped path, taking probes in claim
+    # order, tells the later one nothing), so the stateful step sends it no correction either
+    # and the later story is not called a copy of one older than the TTL. The earlier story
+    # still takes the key: a third story within the TTL of it finds it, in both paths.
+    later, earlier = _claim("b" * 16, 100.0 + gap), _claim("a" * 16, 100.0)
+    held = FakeValueState()
+    probes = [("later", later, 100.0 + gap), ("earlier", earlier, 100.0)]
+    sent, _ = _claims(_ClaimFn(DAY, False), held, probes)
+    corrections = [m for uid, messages in sent for m in messages if m[0] == "earlier"]
+    grouped = dict(key_answers(b"k", [(uid, claim, None) for uid, claim, _ in probes], DAY))
+    if gap <= DAY:
+        assert corrections == [("earlier", b"k", earlier)]
+        assert grouped["later"] == ("found", b"k", earlier)
+    else:
+        assert corrections == []
+        assert grouped["later"] == ("found", b"k", None)
+    assert held.read() == ("earlier", earlier)
+
+
 def test_a_claim_of_the_same_time_and_id_does_not_take_the_key() -> None:
     # Only an earlier claim takes a key: the second of two equal claims (the same story, met
     # twice at one time) is told the first's, and the first is not "corrected" by itself.
@@ -215,7 +237,7 @@ def test_key_answers_order_claims_of_one_time_by_story_id() -> None:
 
 
 def test_the_first_probe_carries_the_story_and_how_many_keys_will_answer() -> None:
-    story = _story("https://a.example/wire-story", "Regulator fines platform", WIRE)
+    story = tagged_story("https://a.example/wire-story", "Regulator fines platform", WIRE)
     probes = list(_ProbeFn(PARAMS, clock=None).process(story, Timestamp(0)))
     payloads = [payload for _key, (_uid, _claim, payload) in probes]
     assert pickle.loads(payloads[0][0]) == story
@@ -224,7 +246,7 @@ def test_the_first_probe_carries_the_story_and_how_many_keys_will_answer() -> No
 
 
 def test_the_verdict_waits_for_every_key_then_later_corrections_change_nothing() -> None:
-    story = _story("https://a.example/s", "A story", WIRE)
+    story = tagged_story("https://a.example/s", "A story", WIRE)
     claim = _story_claim(story, 10.0)
     fn = _VerdictFn(PARAMS, "drop", DAY)
     inbox, decide, flush = FakeBagState(), FakeTimer(), FakeTimer()
@@ -250,7 +272,7 @@ def test_a_story_seen_at_two_times_is_decided_twice_whatever_the_order_of_its_an
     # The grouped path in plain Python. The same story (one URL, one text) seen at two times
     # is two elements, a head and its copy, however GroupByKey orders a story's answers;
     # only a re-delivery at the same time would be one element.
-    story = _story("https://a.example/s", "A story", WIRE)
+    story = tagged_story("https://a.example/s", "A story", WIRE)
     by_key: dict[bytes, list[Any]] = {}
     for at in (10.0, 20.0):
         for key, probe in _ProbeFn(PARAMS, clock=FakeClock(at)).process(story, Timestamp(0)):
@@ -269,10 +291,12 @@ def test_a_story_seen_at_two_times_is_decided_twice_whatever_the_order_of_its_an
 
 # --- Verdicts -------------------------------------------------------------------------------
 
-HEAD = _story("https://a.example/wire-story", "Regulator fines platform over data", WIRE)
+HEAD = tagged_story("https://a.example/wire-story", "Regulator fines platform over data", WIRE)
 # A copy whose feed links to a redirect, which led to the page with a tracking parameter;
 # the page names its canonical URL.
-_COPY = _story("https://b.example/news/1?utm_source=rss", "Regulator fines platform", WIRE + " AP")
+_COPY = tagged_story(
+    "https://b.example/news/1?utm_source=rss", "Regulator fines platform", WIRE + " AP"
+)
 COPY = dataclasses.replace(
     _COPY,
     story=dataclasses.replace(
@@ -285,7 +309,7 @@ COPY = dataclasses.replace(
         ),
     ),
 )
-UNRELATED = _story("https://c.example/other", "Unrelated", _wire_text(7))
+UNRELATED = tagged_story("https://c.example/other", "Unrelated", wire_text(7))
 
 
 def _decide(mode: str, messages: list[tuple[Any, ...]]) -> list[Any]:

@@ -46,14 +46,14 @@ def _options(streaming: bool = False) -> PipelineOptions:
     return PipelineOptions([*flags, "--streaming"] if streaming else flags)
 
 
-def _wire_text(seed: int, words: int = 320) -> str:
+def wire_text(seed: int, words: int = 320) -> str:
     rng = random.Random(seed)
     vocab = [f"w{i}" for i in range(3000)]
     sentences = [" ".join(rng.choice(vocab) for _ in range(16)) + "." for _ in range(words // 16)]
     return "\n\n".join(" ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3))
 
 
-def _story(url: str, title: str, text: str) -> TaggedStory:
+def tagged_story(url: str, title: str, text: str) -> TaggedStory:
     domain = url.split("/")[2]
     entry = FeedEntry(feed_url=f"https://{domain}/feed", link=url, key=url)
     article = Article(
@@ -63,13 +63,13 @@ def _story(url: str, title: str, text: str) -> TaggedStory:
     return TaggedStory(story=story, tagging=TagResult(relevant=True, score=1.0))
 
 
-WIRE = _wire_text(1)
+WIRE = wire_text(1)
 OUTLETS = [
-    _story("https://a.example/wire-story", "Regulator fines platform over data", WIRE),
-    _story("https://b.example/news/1", "Regulator fines platform over data", WIRE + "\n\nAP"),
-    _story("https://c.example/x?id=9", "Platform hit with fine", "By staff.\n\n" + WIRE),
+    tagged_story("https://a.example/wire-story", "Regulator fines platform over data", WIRE),
+    tagged_story("https://b.example/news/1", "Regulator fines platform over data", WIRE + "\n\nAP"),
+    tagged_story("https://c.example/x?id=9", "Platform hit with fine", "By staff.\n\n" + WIRE),
 ]
-OTHER = _story("https://a.example/other", "Unrelated story", _wire_text(2))
+OTHER = tagged_story("https://a.example/other", "Unrelated story", wire_text(2))
 
 
 def _ids(pcoll: beam.PCollection, label: str) -> beam.PCollection:
@@ -279,7 +279,7 @@ def test_articles_told_apart_by_a_value_less_query_are_both_kept(grouped: bool) 
     # rule canonicalises the article's URL itself
     assert len({story_id_for(canonicalize_url(link)) for link in ARTICLE_PHP}) == 2
     stories = [
-        _story(link, title, _wire_text(seed, words=400))
+        tagged_story(link, title, wire_text(seed, words=400))
         for link, title, seed in zip(ARTICLE_PHP, titles, (3, 4), strict=True)
     ]
     with TestPipeline(options=_options()) as p:
@@ -365,7 +365,7 @@ def test_a_story_that_cannot_be_fingerprinted_becomes_a_dead_letter() -> None:
     from transforms.dedup import _ProbeFn
     from transforms.minhash import DedupParams
 
-    good = _story("https://a.example/odd", "Odd story", WIRE)
+    good = tagged_story("https://a.example/odd", "Odd story", WIRE)
     article = dataclasses.replace(good.story.article, canonical_url="https://a.example/\ud800")
     odd = dataclasses.replace(good, story=dataclasses.replace(good.story, article=article))
     out = list(_ProbeFn(DedupParams(), clock=None).process(odd, Timestamp(0)))
@@ -381,7 +381,7 @@ def test_a_story_that_cannot_be_fingerprinted_becomes_a_dead_letter() -> None:
 @GROUPED
 def test_a_story_without_a_url_is_still_decided(grouped: bool) -> None:
     """Nothing to look it up by (no URL, text too short to fingerprint): published alone."""
-    stub = _story("https://a.example/stub", "A stub", "Too short to fingerprint.")
+    stub = tagged_story("https://a.example/stub", "A stub", "Too short to fingerprint.")
     article = dataclasses.replace(stub.story.article, url="", final_url="", canonical_url="")
     urlless = dataclasses.replace(stub, story=dataclasses.replace(stub.story, article=article))
     with TestPipeline(options=_options()) as p:

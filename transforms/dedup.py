@@ -15,7 +15,8 @@ also later copies, with ``duplicate_of``), a :class:`DuplicateLink` on the main 
    earliest claim seen under the key (story id, time, 2-bit MinHash sketch, title bits: ~46
    bytes). Each probe gets back what the key held before it (or nothing), and claims the key
    if it was empty, expired, or held by a later story. When an earlier story reaches a key
-   that a later one had claimed, the later one also gets a correction (``earlier``). Claims
+   that a later one had claimed, the later one also gets a correction (``earlier``), unless
+   the two are more than ``ttl_seconds`` apart (the earlier claim would have expired). Claims
    expire ``ttl_seconds`` after they were made; an event-time timer clears them. The answers
    a bundle produces for one story travel as one element (a bundle often holds all of a
    story's probes: one message instead of nineteen).
@@ -191,9 +192,15 @@ class _ClaimFn(TtlStateFn):
             held_state.write((uid, claim_bytes))
             if self._gc_timers:
                 expiry.set(gc_time(timestamp, self._ttl))
-            if held is not None and held_uid not in (uid, PRIOR_RUN):
+            if (
+                held is not None
+                and held_uid not in (uid, PRIOR_RUN)
+                and held.seen_at - new.seen_at <= self._ttl
+            ):
                 # An earlier story reached this key after a later one had claimed it: tell
-                # the later one, whose verdict waits for the watermark (see _VerdictFn).
+                # the later one, whose verdict waits for the watermark (see _VerdictFn). Not
+                # when it is older than the later one by more than the TTL: the later one
+                # would not have found it held, had it come first (as key_answers says).
                 self._send(held_uid, timestamp, window, ("earlier", key, claim_bytes))
         if not prior:
             self._send(uid, timestamp, window, ("found", key, raw if held is not None else None))
