@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import types
+from collections.abc import Iterator
 
 import pytest
 from apache_beam.runners.worker import statecache
@@ -51,8 +53,6 @@ def test_install_replaces_the_cache_sizing_once(monkeypatch: pytest.MonkeyPatch)
 def test_module_globals_are_recomputed_when_modules_change() -> None:
     before = statesize._module_globals_ids()
     module = types.ModuleType("newsbeam_probe_module")
-    import sys
-
     sys.modules[module.__name__] = module
     try:
         after = statesize._module_globals_ids()
@@ -76,3 +76,31 @@ def test_an_object_shared_between_arguments_is_counted_once() -> None:
     inner = ("m", shared)
     twice = ((inner, inner), [inner])
     assert statesize.deep_size(*twice) == statesize.beam_deep_size(*twice)
+
+
+class FreshVars:
+    """A sys.modules entry whose vars() is a new object on every call, as typing.io's and a
+    cffi library's (_openssl.lib) are."""
+
+    @property
+    def __dict__(self) -> dict[str, str]:  # type: ignore[override]
+        return {"made": "now"}
+
+
+@pytest.fixture
+def fresh_vars_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setitem(sys.modules, "newsbeam_fresh_vars", FreshVars())
+    monkeypatch.setattr(statesize, "_cached", None)  # computed again, with it
+    yield
+
+
+def test_values_made_after_the_module_walk_are_sized_in_full(fresh_vars_module: None) -> None:
+    """The cached set names only dicts that still exist: a dict that vars() made for the walk
+    and then dropped must not leave its id behind, or a dict of a later state value that
+    Python puts at the same address would be left out of its size (objsize, walking anew
+    on each call, never sees such a stale id)."""
+    drained = [{} for _ in range(200)]  # Python's free list of dicts is empty now
+    ids = statesize._module_globals_ids()
+    made_after = [FeedState(f"http://a.example/{i}", '"etag"') for i in range(20)]
+    assert drained and not [s for s in made_after if id(vars(s)) in ids]
+    assert statesize.deep_size(made_after) == statesize.beam_deep_size(made_after)

@@ -42,7 +42,7 @@ warnings.filterwarnings(
 )
 
 _lock = threading.Lock()
-_cached: tuple[int, frozenset[int]] | None = None
+_cached: tuple[int, frozenset[int], list[Any]] | None = None
 _installed = False
 
 
@@ -53,8 +53,11 @@ def _module_globals_ids() -> frozenset[int]:
     cached = _cached
     if cached is not None and cached[0] == count:
         return cached[1]
-    ids = frozenset(id(vars(module)) for module in list(sys.modules.values()) if _has_dict(module))
-    _cached = (count, ids)
+    # Held with their ids: vars() of some entries (typing.io, a cffi library) is a new object
+    # on every call, whose id a later state value could take once it is dropped.
+    dicts = [vars(module) for module in list(sys.modules.values()) if _has_dict(module)]
+    ids = frozenset(map(id, dicts))
+    _cached = (count, ids, dicts)
     return ids
 
 
