@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import objsize
 import pytest
 from apache_beam.runners.worker import statecache
 
@@ -48,6 +50,44 @@ def test_install_replaces_the_cache_sizing_once(monkeypatch: pytest.MonkeyPatch)
     assert statecache.get_deep_size is statesize.deep_size
     assert statesize.install()  # idempotent
     assert statecache.get_deep_size is statesize.deep_size
+
+
+def objsize_without_exclude_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """objsize as its 1.0 will be: no exclude_set parameter (0.7 deprecates it)."""
+    real = objsize.get_deep_size
+
+    def get_deep_size(*objs: Any, **settings: Any) -> int:
+        if "exclude_set" in settings:
+            raise TypeError("get_deep_size() got an unexpected keyword argument 'exclude_set'")
+        return int(real(*objs, **settings))
+
+    monkeypatch.setattr(objsize, "get_deep_size", get_deep_size)
+
+
+def beam_with_other_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in for Beam's statecache as an upgrade might change it: its own sizing
+    function, without the helpers (_size_func, ...) deep_size passes to objsize."""
+    import apache_beam.runners.worker
+
+    module = types.ModuleType("statecache")
+    module.get_deep_size = statesize.beam_deep_size  # type: ignore[attr-defined]
+    monkeypatch.setattr(apache_beam.runners.worker, "statecache", module)
+
+
+@pytest.mark.parametrize("change", [objsize_without_exclude_set, beam_with_other_helpers])
+def test_install_keeps_beams_sizing_when_objsize_or_beam_changed(
+    change: Callable[[pytest.MonkeyPatch], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """deep_size hands every value but plain containers to objsize with an exclude set and
+    Beam's helpers: install()'s probe takes that path too, and finding it failing keeps
+    Beam's own function rather than one that fails on every record put in the state cache."""
+    monkeypatch.setattr(statecache, "get_deep_size", statesize.beam_deep_size)
+    monkeypatch.setattr(statesize, "_installed", False)
+    change(monkeypatch)
+    assert statesize.install() is False
+    from apache_beam.runners.worker import statecache as in_use
+
+    assert in_use.get_deep_size is statesize.beam_deep_size
 
 
 def test_module_globals_are_recomputed_when_modules_change() -> None:

@@ -133,10 +133,11 @@ def install() -> bool:
         try:
             from apache_beam.runners.worker import statecache
 
-            probe = ("probe", b"\x00" * 8, 1.5)
-            if beam_deep_size is None or deep_size(probe) != beam_deep_size(probe):
-                log.warning("state sizing differs from Beam's; keeping Beam's")
-                return False
+            # a plain container, and a dict: objsize's path, with the exclude set and Beam's helpers
+            for probe in (("probe", b"\x00" * 8, 1.5), {"probe": [1.5, None]}):
+                if beam_deep_size is None or deep_size(probe) != beam_deep_size(probe):
+                    log.warning("state sizing differs from Beam's; keeping Beam's")
+                    return False
             statecache.get_deep_size = deep_size
         except (ImportError, AttributeError, TypeError) as exc:
             log.warning("keeping Beam's state sizing: %s", exc)
