@@ -44,6 +44,9 @@ from transforms.syndication import SYNDICATION_PREFIX, SyndicationUpdate
 
 STORIES_PREFIX = "stories"
 DEAD_LETTERS_PREFIX = "dead_letters"
+# Dead letters the topic refused: files of their own (both sinks' one-shot shards would have
+# the same names, the later replacing the earlier), still read as ``dead_letters*.jsonl``.
+UNDELIVERED_PREFIX = f"{DEAD_LETTERS_PREFIX}-undelivered"
 DISCARDS_PREFIX = "discarded"
 JSONL = ".jsonl"
 
@@ -134,10 +137,12 @@ class _WriteJsonl(beam.PTransform):
     prefix: str
     count: Callable[[Any], Any]
 
-    def __init__(self, output_dir: str, streaming: bool = False) -> None:
+    def __init__(self, output_dir: str, streaming: bool = False, prefix: str | None = None) -> None:
         super().__init__()
         self._output_dir = output_dir
         self._streaming = streaming
+        if prefix is not None:
+            self.prefix = prefix
 
     def expand(self, records: beam.PCollection) -> Any:
         lines = (
@@ -194,5 +199,5 @@ class DeliverDeadLetters(beam.PTransform):
         if self._topic:
             undelivered = failures | "Publish" >> PublishDeadLetters(self._topic)
             undelivered[FAILURES] | "WriteUndelivered" >> WriteDeadLetters(
-                self._output_dir, self._streaming
+                self._output_dir, self._streaming, UNDELIVERED_PREFIX
             )
