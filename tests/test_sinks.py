@@ -1,14 +1,16 @@
 """The sinks: each record counted once under its names, written as one JSON line.
 
 Plain-Python tests for the counting functions (their effect on the progress line; Beam's
-counters only exist inside a run), the JSON line and the streaming writer; two small
-pipeline tests for the counters and files. ``tests/test_summary.py`` checks that the
-summary of a stopped run agrees with these counters.
+counters only exist inside a run), the JSON line and the streaming writer; small pipelines
+for the counters and files, one with a loopback stand-in for Pub/Sub's Publish.
+``tests/test_summary.py`` checks that a stopped run's summary agrees with these counters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import re
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -22,10 +24,133 @@ from google.pubsub_v1.types import PublishRequest, PublishResponse
 
 from pipelines.summary import read_counters
 from tests.conftest import RUNNER_ARGS, read_jsonl
-from transforms.records import Failure
-from transforms.sinks import DeliverDeadLetters
+from transforms.common import DISCARDED, FAILED, PROGRESS, PUBLISHED
+from transforms.records import (
+    Article,
+    Discard,
+    DuplicateLink,
+    Failure,
+    FeedEntry,
+    Outlet,
+    Story,
+    Tag,
+    TaggedStory,
+    TagResult,
+    story_id_for,
+)
+from transforms.sinks import (
+    DeliverDeadLetters,
+    WriteDiscards,
+    WriteStories,
+    WriteSyndicationUpdates,
+    _AppendJsonlFn,
+    count_discard,
+    count_failure,
+    count_published,
+    to_json_line,
+)
+from transforms.syndication import SyndicationUpdate
 
 DEAD_TOPIC = "projects/newsbeam-test/topics/dead"
+STATE_MEDIA = Outlet("globaltimes.cn", "Global Times", "CN", "en", "SC")
+COPY_OUTLET = Outlet("x.example", "X News", "GB", "en", None)
+
+
+def tagged_story(url: str, outlet: Outlet, tags: tuple[Tag, ...]) -> TaggedStory:
+    entry = FeedEntry(feed_url="https://feeds.example/rss", link=url, key=url)
+    article = Article(entry, url, url, url, "A title", "Body text.")
+    story = Story(story_id_for(url), article, outlet, "en", None)
+    return TaggedStory(story, TagResult(relevant=True, score=0.9, tags=tags))
+
+
+STORY = tagged_story(
+    "https://www.globaltimes.cn/1",
+    STATE_MEDIA,
+    (Tag("platform", "tiktok"), Tag("state_actor", "china"), Tag("rule", "ban")),
+)
+LINK = DuplicateLink(
+    "c0ffee", STORY.story_id, STORY.story_id, "https://x.example/3", "x.example", COPY_OUTLET
+)
+ENTRY_FAILURE = Failure("fetch", "https://a.example/1", "http_404", "404")
+FEED_FAILURE = Failure("poll", "https://a.example/feed", "malformed_feed", "x", counts_entry=False)
+DISCARD = Discard("tag", "https://a.example/2", "not_relevant")
+
+
+def run(build: Any) -> dict[str, int]:
+    """Run the pipeline ``build(pipeline)`` makes; its newsbeam counters by name."""
+    pipeline = TestPipeline(options=PipelineOptions(RUNNER_ARGS))
+    build(pipeline)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return read_counters(result.metrics())
+
+
+def rows(directory: Path, prefix: str) -> list[str]:
+    """The JSON lines of ``prefix*.jsonl``, parsed and dumped again, in sorted order."""
+    return sorted(json.dumps(row) for row in read_jsonl(directory, prefix))
+
+
+def rows_of(*records: Any) -> list[str]:
+    return sorted(json.dumps(record.to_json()) for record in records)
+
+
+def test_a_json_line_is_compact_and_keeps_utf8_readable() -> None:
+    """One line, no spaces after separators, non-ASCII text as itself (not \\u escapes)."""
+    line = to_json_line({"title": "Ünïcode — 新闻", "n": [1, 2]})
+    assert line == '{"title":"Ünïcode — 新闻","n":[1,2]}'
+
+
+def progress_after(call: Callable[[], object]) -> dict[str, int]:
+    """How far ``call`` moved the progress line's published, discarded and failed counts."""
+    before = {what: PROGRESS.count(what) for what in (PUBLISHED, DISCARDED, FAILED)}
+    call()
+    return {what: PROGRESS.count(what) - n for what, n in before.items()}
+
+
+@pytest.mark.parametrize(
+    ("count", "record", "moved"),
+    [
+        (count_published, STORY, PUBLISHED),
+        (count_published, LINK, PUBLISHED),
+        (count_discard, DISCARD, DISCARDED),
+        (count_failure, ENTRY_FAILURE, FAILED),
+        (count_failure, FEED_FAILURE, None),  # a whole feed is no entry done
+    ],
+    ids=["story", "link", "discard", "entry failure", "feed failure"],
+)
+def test_each_outcome_moves_the_progress_line_once(
+    count: Callable[[Any], object], record: object, moved: str | None
+) -> None:
+    """The counting functions return their record (the sink writes it next) and count it
+    once on the progress line, as what it is; counters are checked in a pipeline below."""
+    returned: list[object] = []
+    deltas = progress_after(lambda: returned.append(count(record)))
+    assert returned == [record]
+    assert deltas == {what: int(what == moved) for what in (PUBLISHED, DISCARDED, FAILED)}
+
+
+def test_the_streaming_writer_has_a_file_per_instance_on_disk_at_each_bundles_end(
+    tmp_path: Path,
+) -> None:
+    """Each instance appends to its own <prefix>-<12 hex>.jsonl; a bundle's lines are in the
+    file when the bundle ends (a monitor reads them while the run goes on), one per line,
+    in UTF-8; teardown closes the file."""
+    writers = [_AppendJsonlFn(str(tmp_path), "stories") for _ in range(2)]
+    for writer in writers:
+        writer.setup()
+    first, second = writers
+    first.process('{"title":"新闻"}')
+    first.process("{}")
+    first.finish_bundle()
+    second.finish_bundle()
+    files = sorted(tmp_path.iterdir(), key=lambda p: p.stat().st_size)
+    assert len(files) == 2
+    assert all(re.fullmatch(r"stories-[0-9a-f]{12}\.jsonl", f.name) for f in files)
+    assert files[0].read_bytes() == b""
+    assert files[1].read_bytes() == '{"title":"新闻"}\n{}\n'.encode()
+    for writer in writers:
+        writer.teardown()
+        assert writer._file.closed
 
 
 class PublisherStandIn:
@@ -68,15 +193,6 @@ def dead_letter_topic(
         yield service
 
 
-def run(build: Any) -> dict[str, int]:
-    """Run the pipeline ``build(pipeline)`` makes; its newsbeam counters by name."""
-    pipeline = TestPipeline(options=PipelineOptions(RUNNER_ARGS))
-    build(pipeline)
-    result = pipeline.run()
-    result.wait_until_finish()
-    return read_counters(result.metrics())
-
-
 @pytest.mark.pipeline
 def test_a_one_shot_runs_dead_letters_stay_in_the_file_with_a_dead_letter_topic(
     dead_letter_topic: PublisherStandIn, tmp_path: Path
@@ -98,10 +214,10 @@ def test_a_one_shot_runs_dead_letters_stay_in_the_file_with_a_dead_letter_topic(
 
     counters = run(build)
     assert dead_letter_topic.received >= 2
-    rows = read_jsonl(tmp_path, "dead_letters")
-    originals = [f.to_json() for f in failures]
-    assert [r for r in rows if r["stage"] != "publish"] == originals
-    undelivered = [r for r in rows if r["stage"] == "publish"]
+    written = read_jsonl(tmp_path, "dead_letters")
+    originals = [json.dumps(r) for r in written if r["stage"] != "publish"]
+    assert sorted(originals) == rows_of(*failures)
+    undelivered = [r for r in written if r["stage"] == "publish"]
     expected = {"failed:fetch/timeout": 1, "feed_failed:poll/not_a_feed": 1}
     if dead_letter_topic.accept:
         assert undelivered == []
@@ -112,3 +228,57 @@ def test_a_one_shot_runs_dead_letters_stay_in_the_file_with_a_dead_letter_topic(
         }
         expected |= {"feed_failed:publish/topic_not_found": 2, "pubsub_failed:topic_not_found": 2}
     assert counters == expected
+
+
+@pytest.mark.pipeline
+def test_each_sink_counts_its_records_under_their_names_and_writes_its_files(
+    tmp_path: Path,
+) -> None:
+    """Published: ``published`` (and ``published_links`` for a link), one counter per tag of
+    the summary's facets (not rules), the outlet split (a link's by its copy's outlet);
+    dead letters by stage and error type, entry or whole feed; discards by reason;
+    syndication updates (news about a story, not an entry). An empty dead-letter topic
+    (a flag given empty, which the options let through) publishes nothing. The syndication
+    updates go through the streaming writer here."""
+    out = str(tmp_path)
+    update = SyndicationUpdate(STORY.story_id, ("globaltimes.cn", "x.example"))
+
+    def build(pipeline: beam.Pipeline) -> None:
+        _ = pipeline | "Stories" >> beam.Create([STORY, LINK]) | WriteStories(out)
+        _ = (
+            pipeline
+            | "Failures" >> beam.Create([ENTRY_FAILURE, FEED_FAILURE])
+            | DeliverDeadLetters(out, streaming=False, topic="")
+        )
+        _ = pipeline | "Discards" >> beam.Create([DISCARD]) | WriteDiscards(out)
+        _ = (
+            pipeline
+            | "Updates" >> beam.Create([update])
+            | WriteSyndicationUpdates(out, streaming=True)
+        )
+
+    assert run(build) == {
+        "published": 2,
+        "published_links": 1,
+        "tag:platform:tiktok": 1,
+        "tag:state_actor:china": 1,
+        "outlet_country:CN": 1,
+        "outlet_country:GB": 1,
+        "outlet_state:SC": 1,
+        "outlet_state:none": 1,
+        "failed:fetch/http_404": 1,
+        "feed_failed:poll/malformed_feed": 1,
+        "discarded:not_relevant": 1,
+        "syndication_updates": 1,
+    }
+    names = sorted(path.name for path in tmp_path.iterdir())
+    assert names[:3] == [
+        "dead_letters-00000-of-00001.jsonl",
+        "discarded-00000-of-00001.jsonl",
+        "stories-00000-of-00001.jsonl",
+    ]
+    assert len(names) == 4 and re.fullmatch(r"syndication-[0-9a-f]{12}\.jsonl", names[3])
+    assert rows(tmp_path, "stories") == rows_of(STORY, LINK)
+    assert rows(tmp_path, "dead_letters") == rows_of(ENTRY_FAILURE, FEED_FAILURE)
+    assert rows(tmp_path, "discarded") == rows_of(DISCARD)
+    assert rows(tmp_path, "syndication") == rows_of(update)

@@ -15,6 +15,7 @@ from types import ModuleType
 import pytest
 import trafilatura.metadata
 import trafilatura.utils
+from lxml import etree
 from lxml import html as lxml_html
 from trafilatura.settings import Document
 
@@ -134,6 +135,44 @@ def test_a_changed_trafilatura_is_left_alone_with_one_warning(
     assert len(warnings) == 1 and why in warnings[0], warnings
 
 
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("", "no extract_metadata function"),
+        (
+            "def extract_metadata(tree):\n    return extract_catstags('tag', tree), "
+            "extract_license(tree)\n"
+            "del extract_license\n",
+            "no extract_license",
+        ),
+        (
+            "def extract_metadata(tree):\n    return extract_catstags('tag', tree), "
+            "extract_license(tree, 'en')\n"
+            "def extract_license(tree, language):\n    return 'L'\n",
+            "extract_license takes ('tree', 'language'), expected ('tree',)",
+        ),
+    ],
+    ids=["no extract_metadata", "no extract_license", "extract_license changed"],
+)
+def test_mismatch_names_what_changed(source: str, why: str) -> None:
+    """Each trimmed function is checked, the second as the first."""
+    assert trafilatura_trim.mismatch(_fake_metadata(source)) == why
+
+
+def test_a_function_already_trimmed_does_not_end_the_check() -> None:
+    """extract_catstags already newsbeam's stand-in (a second look at a trimmed module):
+    extract_license is still checked."""
+    module = _fake_metadata(
+        "def extract_metadata(tree):\n    return extract_catstags('tag', tree), "
+        "extract_license(tree, 'en')\n"
+        "def extract_license(tree, language):\n    return 'L'\n"
+    )
+    module.extract_catstags = trafilatura_trim._no_categories_or_tags
+    assert trafilatura_trim.mismatch(module) == (
+        "extract_license takes ('tree', 'language'), expected ('tree',)"
+    )
+
+
 def test_an_unchanged_stand_in_is_trimmed() -> None:
     module = _fake_metadata(
         "def extract_metadata(tree):\n    return extract_catstags('tag', tree), "
@@ -144,13 +183,50 @@ def test_an_unchanged_stand_in_is_trimmed() -> None:
     assert module.extract_metadata(None) == ([], None)
 
 
-def test_another_parser_is_left_alone_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
-    from lxml import etree
-
-    parser = etree.XMLParser()
+@pytest.mark.parametrize(
+    ("parser", "why"),
+    [
+        (etree.XMLParser(), "a XMLParser, not lxml.html's"),
+        # lxml.html's parser is one of these, with lxml.html's classes: this one has none
+        (etree.HTMLParser(), "a HTMLParser, not lxml.html's"),
+    ],
+    ids=["xml", "etree html"],
+)
+def test_another_parser_is_left_alone_with_one_warning(
+    parser: etree._FeedParser, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="transforms.trafilatura_trim"):
         assert trafilatura_trim.plain_element_proxies(parser) is False
         assert trafilatura_trim.plain_element_proxies(parser) is False
     assert type(etree.fromstring("<a/>", parser)) is etree._Element
     warnings = [r.getMessage() for r in caplog.records]
-    assert len(warnings) == 1 and "XMLParser" in warnings[0], warnings
+    assert len(warnings) == 1 and why in warnings[0], warnings
+
+
+def test_the_plain_lookup_gives_lxml_htmls_classes_but_for_form_fields() -> None:
+    """Comments too come out as lxml.html's class, as trafilatura and htmldate get them from
+    lxml.html's own lookup. (This libxml2 parses <?...?> in HTML as a comment, as HTML5 does:
+    no processing instruction or entity reaches Python.)"""
+    page = "<html><body><!-- note --><p>Text <b>bold</b></p></body></html>"
+    own = lxml_html.HTMLParser()
+    plain = lxml_html.HTMLParser()
+    assert trafilatura_trim.plain_element_proxies(plain) is True
+    kinds = [type(node) for node in etree.fromstring(page, plain).iter()]
+    assert kinds == [type(node) for node in etree.fromstring(page, own).iter()]
+    assert lxml_html.HtmlComment in kinds
+
+
+def test_both_changes_are_made_even_when_one_cannot_be(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A trafilatura whose metadata pass changed still gets the C-level lookup, and install()
+    says not everything is in place (False)."""
+    monkeypatch.setattr(trafilatura_trim, "_outcome", {})  # as in a process not yet trimmed
+    monkeypatch.delattr(trafilatura.metadata, "extract_license")
+    parser = lxml_html.HTMLParser()
+    monkeypatch.setattr(trafilatura.utils, "HTML_PARSER", parser)
+    with caplog.at_level(logging.WARNING, logger="transforms.trafilatura_trim"):
+        assert trafilatura_trim.install() is False
+    assert "(no extract_license)" in caplog.records[0].getMessage()
+    form = etree.fromstring("<html><body><form></form></body></html>", parser).find(".//form")
+    assert type(form) is lxml_html.HtmlElement  # lxml.html's lookup: a FormElement
