@@ -2,7 +2,7 @@
 
 Plain-Python tests for the counting functions (their effect on the progress line; Beam's
 counters only exist inside a run), the JSON line and the streaming writer; small pipelines
-for the counters and files, one with a loopback stand-in for Pub/Sub's Publish.
+for the counters and files, one publishing dead letters to the Pub/Sub emulator.
 ``tests/test_summary.py`` checks that a stopped run's summary agrees with these counters.
 """
 
@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from concurrent import futures
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-import grpc
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
-from google.pubsub_v1.types import PublishRequest, PublishResponse
 
 from pipelines.summary import read_counters
+from pipelines.topics_command import SubscriptionSpec, setup_pubsub
 from tests.conftest import RUNNER_ARGS, read_jsonl
+from tests.emulator import PROJECT, pull_all, unique
 from transforms.common import DISCARDED, FAILED, PROGRESS, PUBLISHED
 from transforms.records import (
     Article,
@@ -51,7 +50,6 @@ from transforms.sinks import (
 )
 from transforms.syndication import SyndicationUpdate
 
-DEAD_TOPIC = "projects/newsbeam-test/topics/dead"
 STATE_MEDIA = Outlet("globaltimes.cn", "Global Times", "CN", "en", "SC")
 COPY_OUTLET = Outlet("x.example", "X News", "GB", "en", None)
 
@@ -153,53 +151,21 @@ def test_the_streaming_writer_has_a_file_per_instance_on_disk_at_each_bundles_en
         assert writer._file.closed
 
 
-class PublisherStandIn:
-    """Pub/Sub's Publish method on a loopback port, as the emulator serves it: it accepts
-    every message, or refuses every one as the service does a topic that does not exist."""
-
-    def __init__(self, accept: bool) -> None:
-        self.accept = accept
-        self.received = 0
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        publish = grpc.unary_unary_rpc_method_handler(self._publish)
-        service = grpc.method_handlers_generic_handler(
-            "google.pubsub.v1.Publisher", {"Publish": publish}
-        )
-        self._server.add_generic_rpc_handlers([service])
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
-
-    def _publish(self, request: bytes, context: grpc.ServicerContext) -> bytes:
-        messages = PublishRequest.deserialize(request).messages
-        self.received += len(messages)
-        if not self.accept:
-            context.abort(grpc.StatusCode.NOT_FOUND, "Resource not found (resource=dead).")
-        ids = [str(i) for i in range(len(messages))]
-        return bytes(PublishResponse.serialize(PublishResponse(message_ids=ids)))
-
-    def __enter__(self) -> PublisherStandIn:
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.stop(grace=None)
-
-
-@pytest.fixture(params=[True, False], ids=["topic accepts", "topic refuses"])
-def dead_letter_topic(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[PublisherStandIn]:
-    with PublisherStandIn(accept=request.param) as service:
-        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{service.port}")
-        yield service
-
-
+@pytest.mark.emulator
 @pytest.mark.pipeline
+@pytest.mark.parametrize("topic_exists", [True, False], ids=["topic accepts", "topic refuses"])
 def test_a_one_shot_runs_dead_letters_stay_in_the_file_with_a_dead_letter_topic(
-    dead_letter_topic: PublisherStandIn, tmp_path: Path
+    pubsub_emulator: str, topic_exists: bool, tmp_path: Path
 ) -> None:
     """Every dead letter is written to the local file, whatever the topic does with it, and
-    those the topic refuses are written as well, as publish failures that count no entry.
-    (The retryable ones are what the next one-shot run retries, read from these files.)"""
+    those the topic refuses (here: the emulator's answer for a topic that does not exist) are
+    written as well, as publish failures that count no entry. (The retryable ones are what
+    the next one-shot run retries, read from these files.)"""
+    topic = f"projects/{PROJECT}/topics/{unique('dead')}"
+    subscription = unique("dead-all")
+    if topic_exists:
+        name = topic.rsplit("/", 1)[1]
+        setup_pubsub(PROJECT, name, None, [SubscriptionSpec(subscription)], timeout=20)
     failures = [
         Failure("fetch", "https://a.example/1", "timeout", "timed out", retryable=True),
         Failure("poll", "https://a.example/feed", "not_a_feed", "HTML", counts_entry=False),
@@ -209,18 +175,19 @@ def test_a_one_shot_runs_dead_letters_stay_in_the_file_with_a_dead_letter_topic(
         _ = (
             pipeline
             | beam.Create(failures)
-            | DeliverDeadLetters(str(tmp_path), streaming=False, topic=DEAD_TOPIC)
+            | DeliverDeadLetters(str(tmp_path), streaming=False, topic=topic)
         )
 
     counters = run(build)
-    assert dead_letter_topic.received >= 2
     written = read_jsonl(tmp_path, "dead_letters")
     originals = [json.dumps(r) for r in written if r["stage"] != "publish"]
     assert sorted(originals) == rows_of(*failures)
     undelivered = [r for r in written if r["stage"] == "publish"]
     expected = {"failed:fetch/timeout": 1, "feed_failed:poll/not_a_feed": 1}
-    if dead_letter_topic.accept:
+    if topic_exists:
         assert undelivered == []
+        delivered = pull_all(f"projects/{PROJECT}/subscriptions/{subscription}", expected=2)
+        assert sorted(json.dumps(json.loads(m.data)) for m in delivered) == rows_of(*failures)
     else:
         assert sorted(r["url"] for r in undelivered) == sorted(f.key for f in failures)
         assert {(r["error_type"], r["counts_entry"]) for r in undelivered} == {
