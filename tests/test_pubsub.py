@@ -127,11 +127,11 @@ UNKNOWN_COPY = DuplicateLink(
 STATE_MEDIA = "attributes:outlet_state_affiliation AND attributes:outlet_country"
 
 
-def _size(data: bytes, attrs: dict[str, str]) -> int:
+def message_size(data: bytes, attrs: dict[str, str]) -> int:
     return len(data) + sum(len(k.encode()) + len(v.encode()) for k, v in attrs.items())
 
 
-def _options() -> PipelineOptions:
+def pipeline_options() -> PipelineOptions:
     return PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=in_memory"])
 
 
@@ -196,12 +196,12 @@ def test_long_text_is_cut_to_fit_and_flagged(max_bytes: int, unit: str) -> None:
     story = make_story("https://news.example/long", text=text, platforms=("x",), states=("iran",))
     data, attrs = story_message(story, max_bytes)
     record = json.loads(data.decode("utf-8"))
-    assert _size(data, attrs) <= max_bytes
-    assert _size(data, attrs) > max_bytes - 16  # cut no more than needed
+    assert message_size(data, attrs) <= max_bytes
+    assert message_size(data, attrs) > max_bytes - 16  # cut no more than needed
     assert record["text_truncated"] is True and attrs["text_truncated"] == "true"
     assert text.startswith(record["text"]) and len(record["text"]) < len(text)
     if unit == "word ":  # no escapes, one byte a character: the cut is exact
-        assert _size(data, attrs) == max_bytes
+        assert message_size(data, attrs) == max_bytes
     assert {k: v for k, v in record.items() if k not in ("text", "text_truncated")} == {
         k: v for k, v in story.to_json().items() if k != "text"
     }
@@ -218,7 +218,7 @@ def test_text_filling_the_budget_exactly_is_kept_whole() -> None:
     """The budget is max_bytes less the attributes, text_truncated included (in case)."""
     url = "https://news.example/exact"
     data, attrs = story_message(make_story(url, text=""), MIN_MAX_BYTES)
-    room = MIN_MAX_BYTES - _size(data, attrs) - len("text_truncatedtrue")
+    room = MIN_MAX_BYTES - message_size(data, attrs) - len("text_truncatedtrue")
     whole = story_message(make_story(url, text="x" * room), MIN_MAX_BYTES)
     assert json.loads(whole[0])["text_truncated"] is False and "text_truncated" not in whole[1]
     cut = story_message(make_story(url, text="x" * (room + 10)), MIN_MAX_BYTES)
@@ -233,7 +233,7 @@ def test_oversized_fields_besides_the_text_are_shrunk_keeping_the_id() -> None:
     story = make_story("https://news.example/authors", authors=("A" * 200,) * 2000)
     data, attrs = story_message(story, MIN_MAX_BYTES)
     record = json.loads(data)
-    assert _size(data, attrs) <= MIN_MAX_BYTES
+    assert message_size(data, attrs) <= MIN_MAX_BYTES
     assert record["truncated"] is True and record["story_id"] == story.story_id
     assert attrs["story_id"] == story.story_id
     # the list loses items before its strings lose characters: whole names, fewer of them
@@ -282,14 +282,14 @@ def test_failure_message_cuts_a_huge_error_message() -> None:
     failure = Failure("extract", "https://x.example/b", "parse_error", "e" * 500_000)
     data, attrs = failure_message(failure, MIN_MAX_BYTES)
     record = json.loads(data)
-    assert _size(data, attrs) <= MIN_MAX_BYTES
+    assert message_size(data, attrs) <= MIN_MAX_BYTES
     assert record["message_truncated"] is True and record["url"] == "https://x.example/b"
 
 
 def test_attribute_values_are_cut_to_1024_bytes_and_counted_in_bytes() -> None:
     failure = Failure("é" * 2000, "https://x.example/c", "ü" * 2000, "m" * 500_000)
     data, attrs = failure_message(failure, MIN_MAX_BYTES)
-    assert _size(data, attrs) <= MIN_MAX_BYTES
+    assert message_size(data, attrs) <= MIN_MAX_BYTES
     assert attrs["stage"] == "é" * 512 and attrs["error_type"] == "ü" * 512
 
 
@@ -365,7 +365,7 @@ def test_publish_errors_are_named_and_only_malformed_messages_are_final() -> Non
 # --- publishing to the emulator ------------------------------------------------------
 
 
-def _topic_with_subscriptions(*specs: SubscriptionSpec) -> tuple[str, list[str]]:
+def topic_with_subscriptions(*specs: SubscriptionSpec) -> tuple[str, list[str]]:
     topic = unique("stories")
     setup_pubsub(PROJECT, topic, None, list(specs), timeout=20)
     subs = [f"projects/{PROJECT}/subscriptions/{s.name}" for s in specs]
@@ -383,8 +383,8 @@ def test_published_stories_reach_a_filtered_subscription_with_their_attributes(
 ) -> None:
     filtered = SubscriptionSpec(unique("tiktok-china"), TIKTOK_CHINA)
     everything = SubscriptionSpec(unique("all"))
-    topic, (filtered_sub, all_sub) = _topic_with_subscriptions(filtered, everything)
-    with TestPipeline(options=_options()) as p:
+    topic, (filtered_sub, all_sub) = topic_with_subscriptions(filtered, everything)
+    with TestPipeline(options=pipeline_options()) as p:
         out = p | beam.Create(STORIES) | PublishStories(topic)
         assert_that(out[OK], equal_to(STORIES), label="AllPublished")
         assert_that(out[FAILURES], equal_to([]), label="NoFailures")
@@ -405,9 +405,9 @@ def test_published_stories_reach_a_filtered_subscription_with_their_attributes(
 def test_a_state_media_outlets_duplicate_link_reaches_a_subscription_on_its_outlet(
     pubsub_emulator: str,
 ) -> None:
-    topic, (sub,) = _topic_with_subscriptions(SubscriptionSpec(unique("state"), STATE_MEDIA))
+    topic, (sub,) = topic_with_subscriptions(SubscriptionSpec(unique("state"), STATE_MEDIA))
     links = [STATE_MEDIA_COPY, UNKNOWN_COPY]
-    with TestPipeline(options=_options()) as p:
+    with TestPipeline(options=pipeline_options()) as p:
         out = p | beam.Create(links) | PublishStories(topic)
         assert_that(out[OK], equal_to(links), label="AllPublished")
         assert_that(out[FAILURES], equal_to([]), label="NoFailures")
@@ -428,13 +428,13 @@ def _is_tiktok_china(story: TaggedStory) -> bool:
 def test_dead_letters_reach_the_dead_letter_topic_with_stage_and_error_type(
     pubsub_emulator: str,
 ) -> None:
-    topic, (sub,) = _topic_with_subscriptions(SubscriptionSpec(unique("dead")))
+    topic, (sub,) = topic_with_subscriptions(SubscriptionSpec(unique("dead")))
     failures = [
         Failure("fetch", "https://x.example/1", "http_404", "Not Found"),
         Failure("extract", "https://x.example/2", "no_text", "empty body", input_excerpt="<p>"),
         Failure("poll", "https://x.example/feed", "not_a_feed", "HTML", counts_entry=False),
     ]
-    with TestPipeline(options=_options()) as p:
+    with TestPipeline(options=pipeline_options()) as p:
         out = p | beam.Create(failures) | PublishDeadLetters(topic)
         assert_that(out[OK], equal_to(failures), label="AllPublished")
         assert_that(out[FAILURES], equal_to([]), label="NoFailures")
@@ -462,7 +462,7 @@ def test_a_missing_topic_dead_letters_every_story_as_retryable(pubsub_emulator: 
     )
     link = DuplicateLink("c0ffee", "f00d", "f00d", "https://y.example/b", "y.example", None, "L")
     stories = [tracked, *STORIES[1:], link]
-    with TestPipeline(options=_options()) as p:
+    with TestPipeline(options=pipeline_options()) as p:
         out = p | beam.Create(stories) | PublishStories(topic, timeout=10)
         assert_that(out[OK], equal_to([]), label="NonePublished")
         failed = out[FAILURES] | beam.Map(lambda f: (f.stage, f.key, f.error_type, f.retryable))
@@ -484,7 +484,7 @@ def test_a_hung_emulator_mid_run_dead_letters_later_stories_and_the_run_ends(
 ) -> None:
     """Streaming: the first bundle is published, the emulator hangs during the second."""
     emulator = private_pubsub_emulator
-    topic, (sub,) = _topic_with_subscriptions(SubscriptionSpec(unique("all")))
+    topic, (sub,) = topic_with_subscriptions(SubscriptionSpec(unique("all")))
     assert emulator.process is not None
     first, later = STORIES[:2], STORIES[2:]
     events = (

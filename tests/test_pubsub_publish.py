@@ -28,10 +28,10 @@ from tests.test_pubsub import (
     PLAIN,
     STATE_MEDIA_COPY,
     TIKTOK_CN,
-    _options,
-    _size,
-    _topic_with_subscriptions,
     make_story,
+    message_size,
+    pipeline_options,
+    topic_with_subscriptions,
 )
 from transforms.common import FAILURES, METRICS_NAMESPACE, OK
 from transforms.pubsub import (
@@ -350,9 +350,9 @@ def _where(element: Any, ts: Any = beam.DoFn.TimestampParam, w: Any = beam.DoFn.
 def test_published_and_failed_stories_keep_their_time_and_window_and_are_counted(
     pubsub_emulator: str,
 ) -> None:
-    topic, _ = _topic_with_subscriptions(SubscriptionSpec(unique("all")))
+    topic, _ = topic_with_subscriptions(SubscriptionSpec(unique("all")))
     missing = f"projects/{PROJECT}/topics/{unique('never-created')}"
-    p = TestPipeline(options=_options())
+    p = TestPipeline(options=pipeline_options())
     stories = (
         p
         | beam.Create([(TIKTOK_CN, 15), (PLAIN, 27)])
@@ -384,9 +384,9 @@ def test_max_bytes_bounds_each_message_and_defaults_to_a_million(pubsub_emulator
     a dead letter's 300 kB message."""
     long = make_story("https://news.example/long", text="word " * 60_000)
     letter = Failure("extract", "https://news.example/long", "parse_error", "e" * 300_000)
-    small, (small_sub,) = _topic_with_subscriptions(SubscriptionSpec(unique("small")))
-    default, (default_sub,) = _topic_with_subscriptions(SubscriptionSpec(unique("default")))
-    with TestPipeline(options=_options()) as p:
+    small, (small_sub,) = topic_with_subscriptions(SubscriptionSpec(unique("small")))
+    default, (default_sub,) = topic_with_subscriptions(SubscriptionSpec(unique("default")))
+    with TestPipeline(options=pipeline_options()) as p:
         stories = p | "Stories" >> beam.Create([long])
         letters = p | "Letters" >> beam.Create([letter])
         outputs = [
@@ -399,7 +399,7 @@ def test_max_bytes_bounds_each_message_and_defaults_to_a_million(pubsub_emulator
             assert_that(out[FAILURES], equal_to([]), label=f"NoFailures{i}")
 
     cut = {m.attributes.get("stage", "story"): m for m in pull_all(small_sub, 2)}
-    assert all(_size(m.data, dict(m.attributes)) <= MIN_MAX_BYTES for m in cut.values())
+    assert all(message_size(m.data, dict(m.attributes)) <= MIN_MAX_BYTES for m in cut.values())
     assert cut["story"].attributes["text_truncated"] == "true"
     assert json.loads(cut["extract"].data)["message_truncated"] is True
     whole = {m.attributes.get("stage", "story"): m for m in pull_all(default_sub, 2)}
@@ -418,7 +418,7 @@ def test_dead_letters_that_cannot_be_published_are_publish_failures_counting_no_
         Failure("fetch", "https://x.example/1", "http_404", "Not Found"),
         Failure("poll", "https://x.example/feed", "timeout", "slow", retryable=True),
     ]
-    with TestPipeline(options=_options()) as p:
+    with TestPipeline(options=pipeline_options()) as p:
         out = p | beam.Create(letters) | PublishDeadLetters(missing, timeout=10)
         assert_that(out[OK], equal_to([]), label="NonePublished")
         # the message up to the service's own words: the lost letter's stage/error and topic
