@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import pickle
+import threading
 import time
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 
+import apache_beam as beam
 import pytest
-from apache_beam.transforms.window import GlobalWindow
+from apache_beam.pvalue import TaggedOutput
+from apache_beam.transforms.window import GlobalWindow, IntervalWindow
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
 from tests.conftest import fresh_python_prints
+from transforms import analyse
 from transforms.analyse import _PAGES_PER_TASK, AnalysePages, _AnalysePagesFn, results_of
 from transforms.analysis import Analyser, AnalysisSettings, enrich_article, extract_article
+from transforms.common import DISCARDED, FAILURES, OK
 from transforms.outlets import OutletCatalogue
 from transforms.records import Article, Discard, Failure, FeedEntry, FetchedPage, TaggedStory
 from transforms.tagger import Tagger
@@ -106,15 +114,25 @@ def test_analysing_pages_together_gives_what_each_gives_alone(analyser: Analyser
     ]
 
 
-def test_a_dead_worker_makes_each_of_its_pages_a_retryable_dead_letter() -> None:
+@pytest.mark.parametrize(
+    "error",
+    [
+        BrokenProcessPool("a child process terminated abruptly"),
+        # not only a dead worker: a task that failed otherwise (here, an outcome the worker
+        # could not send back) must not raise out of the bundle either
+        pickle.PicklingError("cannot pickle '_thread.lock' object"),
+    ],
+    ids=["dead-worker", "failed-task"],
+)
+def test_a_dead_worker_makes_each_of_its_pages_a_retryable_dead_letter(error: Exception) -> None:
     future: Future[object] = Future()
-    future.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+    future.set_exception(error)
     failures = results_of(["http://a.example/1", "http://a.example/2"], future)
     assert [(f.stage, f.key, f.error_type) for f in failures if isinstance(f, Failure)] == [
         ("extract", "http://a.example/1", "extract_worker_error"),
         ("extract", "http://a.example/2", "extract_worker_error"),
     ]
-    assert all(f.retryable and "BrokenProcessPool" in f.message for f in failures)
+    assert all(f.retryable and type(error).__name__ in f.message for f in failures)
 
 
 def test_pages_share_a_task_only_while_every_worker_has_work(analyser: Analyser) -> None:
@@ -190,3 +208,204 @@ def test_the_fork_server_loads_the_workers_code_without_beam_and_freezes_it() ->
         "gc.get_freeze_count() > 10000)"
     )
     assert fresh_python_prints(code) == "[] True"
+
+
+def _pages_in_tasks(fn: _AnalysePagesFn) -> int:
+    return sum(len(meta) for meta in fn._pending.values())
+
+
+def _wait_for_tasks(fn: _AnalysePagesFn) -> None:
+    """Wait until every task the DoFn has submitted is done and has told the DoFn so: a
+    future runs its callbacks in the order they were added, so ours runs after the DoFn's."""
+    events = []
+    for future in list(fn._pending):
+        event = threading.Event()
+        future.add_done_callback(lambda _, event=event: event.set())
+        events.append(event)
+    assert all(event.wait(60) for event in events)
+
+
+def test_outcomes_come_out_as_their_tasks_complete_not_only_at_the_end() -> None:
+    # The first two pages go at once, a task each (a worker is free). Once both tasks are
+    # done, the next page's process emits both outcomes, before finish_bundle; the count of
+    # waiting pages then follows what the tasks still hold.
+    pages = [page(ON_TOPIC, f"https://news.example/as-done-{i}") for i in range(3)]
+    fn = _AnalysePagesFn(AnalysisSettings(min_text_chars=250), processes=2)
+    fn.setup()
+    try:
+        fn.start_bundle()
+        early = [*fn.process(pages[0], Timestamp(0), GlobalWindow())]
+        early += fn.process(pages[1], Timestamp(1), GlobalWindow())
+        _wait_for_tasks(fn)
+        early += fn.process(pages[2], Timestamp(2), GlobalWindow())
+        assert fn._waiting == _pages_in_tasks(fn)
+        late = list(fn.finish_bundle())
+    finally:
+        fn.teardown()
+    assert sorted(int(o.timestamp) for o in early)[:2] == [0, 1]
+    assert sorted(int(o.timestamp) for o in early + late) == [0, 1, 2]
+
+
+def test_process_returns_with_fewer_pages_waiting_than_the_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A bound of 6 pages (3 a worker) keeps the test small. Two long pages keep both workers
+    # busy, so the short ones pile up: process returns with at most 5 waiting (in tasks or
+    # for one), waiting for a task to complete when the next page would make 6; its count of
+    # waiting pages is what its tasks hold at every step. The pool's workers use the
+    # settings given (here, keeping the off-topic stories).
+    monkeypatch.setattr(analyse, "_WAITING_PER_PROCESS", 3)
+    settings = AnalysisSettings(min_text_chars=250, keep_irrelevant=True)
+    long_pages = [page(ON_TOPIC * 200, f"https://news.example/bound-long-{i}") for i in range(2)]
+    short = [
+        page(ON_TOPIC if i % 2 else OFF_TOPIC, f"https://news.example/bound-{i}") for i in range(8)
+    ]
+    fn = _AnalysePagesFn(settings, processes=2)
+    fn.setup()
+    held = []
+    try:
+        fn.start_bundle()
+        outputs = []
+        for i, p in enumerate(long_pages + short):
+            outputs += fn.process(p, Timestamp(i), GlobalWindow())
+            assert fn._waiting == _pages_in_tasks(fn)
+            held.append(fn._waiting + len(fn._batch))
+        outputs += fn.finish_bundle()
+    finally:
+        fn.teardown()
+    assert max(held) == 5
+    assert all(isinstance(o, WindowedValue) for o in outputs)
+    by_time = {int(o.timestamp): o.value for o in outputs}
+    assert sorted(by_time) == list(range(len(long_pages) + len(short)))
+    keeping = Analyser(settings)
+    for i, p in enumerate(long_pages + short):
+        assert by_time[i] == keeping.analyse(p), p.url
+
+
+def test_a_failed_bundles_tasks_not_yet_started_are_cancelled_and_its_pages_forgotten(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Small tasks (2 pages) and a bound of 16 pages give 8 tasks behind two long pages; the
+    # pool hands at most 5 of them to its workers (one each, and 3 queued). When the bundle
+    # fails half-way, the next start_bundle cancels the others, so they do not hold the
+    # workers from the next bundle's pages.
+    monkeypatch.setattr(analyse, "_PAGES_PER_TASK", 2)
+    monkeypatch.setattr(analyse, "_WAITING_PER_PROCESS", 8)
+    long_pages = [page(ON_TOPIC * 200, f"https://news.example/cancel-long-{i}") for i in range(2)]
+    short = [page(ON_TOPIC, f"https://news.example/cancel-{i}") for i in range(12)]
+    fn = _AnalysePagesFn(AnalysisSettings(min_text_chars=250), processes=2)
+    fn.setup()
+    try:
+        fn.start_bundle()
+        for i, p in enumerate(long_pages + short):
+            list(fn.process(p, Timestamp(i), GlobalWindow()))
+        abandoned = list(fn._pending)
+        assert len(abandoned) == 8
+        fn.start_bundle()  # the bundle failed; the runner reuses the instance
+        cancelled = [future for future in abandoned if future.cancelled()]
+        later = page(ON_TOPIC, "https://news.example/after-cancel")
+        outputs = list(fn.process(later, Timestamp(20), GlobalWindow()))
+        # the failed bundle's pages no longer count as waiting (else process would soon wait
+        # for tasks that will never report)
+        counted, in_tasks = fn._waiting, _pages_in_tasks(fn)
+        outputs += fn.finish_bundle()
+    finally:
+        fn.teardown()
+    assert cancelled
+    assert counted == in_tasks
+    assert [int(o.timestamp) for o in outputs] == [20]
+
+
+class _EndsItsWorker(str):
+    """A page's HTML that ends the worker process that unpickles it, with no exception and no
+    result, as a crash in a C parser would."""
+
+    def __reduce__(self) -> tuple[object, tuple[int]]:
+        return (os._exit, (70,))
+
+
+def test_a_worker_that_dies_on_a_page_makes_it_a_dead_letter_under_its_entrys_link(
+    analyser: Analyser,
+) -> None:
+    # The dead letter is retryable, keyed by the entry's link (not the URL requested, the URL
+    # after redirects or the entry's key), on the failures output with its page's timestamp
+    # and window; the next bundle's page goes to a new pool (the broken one refuses work),
+    # and its discard is on the discarded output. First a bundle of two long pages, a task
+    # each, so that the pool has started both its workers: concurrent.futures does not guard
+    # a worker started while the pool breaks (never stopped, it holds the process at exit).
+    link = "https://news.example/crash"
+    entry = FeedEntry(ENTRY.feed_url, link, key="news.example/crash")
+    crashing = FetchedPage(
+        entry,
+        f"{link}?output=amp",
+        "https://amp.news.example/crash",
+        200,
+        "text/html",
+        _EndsItsWorker("<html></html>"),
+        "2026-03-04",
+    )
+    short = page("Subscribe to read the rest.", "https://news.example/after-the-crash")
+    window = IntervalWindow(0, 3600)
+    fn = _AnalysePagesFn(AnalysisSettings(min_text_chars=250), processes=2)
+    long_pages = [
+        page(ON_TOPIC * 200, f"https://news.example/before-the-crash-{i}") for i in range(2)
+    ]
+    fn.setup()
+    try:
+        fn.start_bundle()
+        for i, p in enumerate(long_pages):
+            list(fn.process(p, Timestamp(i), window))
+        before = list(fn.finish_bundle())
+        fn.start_bundle()
+        crashed = [*fn.process(crashing, Timestamp(5), window), *fn.finish_bundle()]
+        fn.start_bundle()
+        after = [*fn.process(short, Timestamp(6), window), *fn.finish_bundle()]
+    finally:
+        fn.teardown()
+    assert [type(o.value).__name__ for o in before] == ["TaggedStory", "TaggedStory"]
+    (dead,) = crashed
+    assert isinstance(dead, TaggedOutput) and dead.tag == FAILURES
+    assert (dead.value.timestamp, dead.value.windows) == (Timestamp(5), (window,))
+    failure = dead.value.value
+    assert isinstance(failure, Failure)
+    assert (failure.stage, failure.key, failure.error_type, failure.retryable) == (
+        "extract",
+        link,
+        "extract_worker_error",
+        True,
+    )
+    assert failure.message.startswith("BrokenProcessPool")
+    (discarded,) = after
+    assert isinstance(discarded, TaggedOutput) and discarded.tag == DISCARDED
+    assert (discarded.value.timestamp, discarded.value.windows) == (Timestamp(6), (window,))
+    assert discarded.value.value == analyser.analyse(short)
+
+
+def test_the_step_keeps_its_name_and_passes_on_the_settings_and_processes_given() -> None:
+    # Dataflow matches steps by name when a job is updated; the DoFn builds its pool from
+    # the settings and the number of processes given (--extract-processes).
+    settings = AnalysisSettings(min_text_chars=100, keep_irrelevant=True)
+    pipeline = beam.Pipeline()
+    outputs = pipeline | beam.Create([page(ON_TOPIC)]) | "AnalysePages" >> AnalysePages(settings, 3)
+    step = outputs[OK].producer
+    assert step.full_label.startswith("AnalysePages/Analyse/")
+    assert (step.transform.fn._settings, step.transform.fn._processes) == (settings, 3)
+
+
+def test_the_pool_has_the_workers_asked_for_forked_from_the_fork_server() -> None:
+    # Forked from the fork server, which has loaded the workers' code and frozen it
+    # (transforms.pool_preload), not from this process, which has imported Beam. teardown
+    # closes the pool, and does nothing before setup (Beam calls it when setup failed).
+    fn = _AnalysePagesFn(AnalysisSettings(min_text_chars=250), processes=3)
+    fn.teardown()
+    fn.setup()
+    try:
+        pool = fn._pool
+        assert pool is not None
+        assert pool._max_workers == 3  # type: ignore[attr-defined]
+        assert pool.submit(os.getppid).result() != os.getpid()
+        assert pool.submit(gc.get_freeze_count).result() > 10000
+    finally:
+        fn.teardown()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        pool.submit(int)

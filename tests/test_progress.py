@@ -1,10 +1,18 @@
-"""The progress line: what it counts and how often it is written."""
+"""Counting outcomes: the progress line (what it counts, how often it is written) and the
+counters of a published entry."""
 
 from __future__ import annotations
 
 import io
 
-from transforms.common import DISCARDED, FAILED, FETCHED, PUBLISHED, Progress
+from transforms.common import (
+    DISCARDED,
+    FAILED,
+    FETCHED,
+    PUBLISHED,
+    Progress,
+    published_counters,
+)
 
 
 class Clock:
@@ -35,6 +43,20 @@ def test_no_line_before_the_interval_then_one_per_interval() -> None:
     ]
 
 
+def test_the_default_interval_is_ten_seconds() -> None:
+    # The process's line (PROGRESS) uses the default; the README says every 10 seconds.
+    clock, out = Clock(), io.StringIO()
+    progress = Progress(clock=clock, stream=out)
+    clock.now += 9.9
+    progress.record(FETCHED)
+    assert out.getvalue() == ""
+    clock.now += 0.1
+    progress.record(FETCHED)
+    assert out.getvalue().splitlines() == [
+        "newsbeam: 2 pages fetched; 0 entries done: 0 published, 0 discarded, 0 failed"
+    ]
+
+
 def test_entries_done_adds_up_the_three_outcomes() -> None:
     progress = Progress(stream=io.StringIO())
     for what in (PUBLISHED, PUBLISHED, DISCARDED, FAILED, FETCHED):
@@ -42,3 +64,40 @@ def test_entries_done_adds_up_the_three_outcomes() -> None:
     assert progress.line() == (
         "newsbeam: 1 pages fetched; 4 entries done: 2 published, 1 discarded, 1 failed"
     )
+
+
+def test_count_is_of_what_is_asked_for() -> None:
+    # fetch reads its count of FETCHED; each outcome has a count of its own.
+    progress = Progress(stream=io.StringIO())
+    for what in (PUBLISHED, PUBLISHED, FAILED, FETCHED):
+        progress.record(what)
+    assert [progress.count(w) for w in (FETCHED, PUBLISHED, DISCARDED, FAILED)] == [1, 2, 0, 1]
+
+
+def test_a_published_story_counts_itself_its_facets_tags_and_its_outlet_once_each() -> None:
+    # Rule tags are not counted (they are in each story's rules); a story is not a link.
+    tags = [
+        ("platform", "tiktok"),
+        ("state_actor", "china"),
+        ("controversy", "election_interference"),
+        ("rule", "tiktok_ban"),
+    ]
+    names = published_counters(False, tags, "GB", None)
+    assert sorted(names) == [
+        "outlet_country:GB",
+        "outlet_state:none",
+        "published",
+        "tag:controversy:election_interference",
+        "tag:platform:tiktok",
+        "tag:state_actor:china",
+    ]
+
+
+def test_a_duplicate_link_counts_published_and_published_links_and_its_outlet() -> None:
+    names = published_counters(True, [], "CN", "CaPr")
+    assert sorted(names) == [
+        "outlet_country:CN",
+        "outlet_state:CaPr",
+        "published",
+        "published_links",
+    ]

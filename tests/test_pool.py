@@ -1,0 +1,48 @@
+"""Where the --extract-processes pool runs, and its fork server started ahead of time."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import fresh_python_prints
+from transforms.pool_start import pool_flags_given, pool_runs_here
+
+
+@pytest.mark.parametrize("runner", [None, "FnApiRunner", "DirectRunner", "BundleBasedDirectRunner"])
+def test_the_pool_runs_here_on_every_local_runner_unless_in_child_processes(
+    runner: str | None,
+) -> None:
+    # Every local runner runs the job in this process (in_memory, the default, or threads);
+    # with multi_processing the job, and so the pool, is in child processes.
+    assert pool_runs_here(runner, None, 2)
+    assert pool_runs_here(runner, "in_memory", 2)
+    assert pool_runs_here(runner, "multi_threading", 4)
+    assert not pool_runs_here(runner, "multi_processing", 2)
+    assert not pool_runs_here(runner, None, 1)  # one process: the three stages, no pool
+
+
+def test_a_remote_runner_runs_no_pool_here() -> None:
+    assert not pool_runs_here("DataflowRunner", None, 2)
+
+
+@pytest.mark.parametrize("flag", ["--extract-processes", "--runner", "--direct_running_mode"])
+def test_a_flag_without_its_value_is_no_pool_not_an_exit(flag: str) -> None:
+    # argparse exits on a flag missing its value; the early guess says "no pool" and leaves
+    # the message to the full option parsing.
+    assert not pool_flags_given(["--extract-processes", "2", flag])
+
+
+def test_starting_the_fork_server_early_starts_it_with_the_workers_code() -> None:
+    # In a new Python, so that no earlier test has started the server: once
+    # start_fork_server returns it is running, and a pool's worker forks from it with the
+    # workers' code already loaded and frozen (transforms.pool_preload).
+    code = (
+        "import concurrent.futures, gc, os, multiprocessing.forkserver as forkserver; "
+        "from transforms.pool_start import fork_server_context, start_fork_server; "
+        "start_fork_server(); "
+        "server = forkserver._forkserver._forkserver_pid; "
+        "pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=fork_server_context()); "
+        "print(server is not None and pool.submit(os.getppid).result() == server, "
+        "pool.submit(gc.get_freeze_count).result() > 10000)"
+    )
+    assert fresh_python_prints(code) == "True True"
