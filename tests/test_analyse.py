@@ -246,6 +246,29 @@ def test_outcomes_come_out_as_their_tasks_complete_not_only_at_the_end() -> None
     assert sorted(int(o.timestamp) for o in early + late) == [0, 1, 2]
 
 
+def test_a_page_goes_at_once_when_the_tasks_before_it_are_done() -> None:
+    # Two pages go at once, a task each. Once both tasks are done the workers are idle, so
+    # the third page goes at once too (it must not wait for company as while every worker
+    # has work): its outcome comes out of the fourth page's process, before finish_bundle.
+    pages = [page(ON_TOPIC, f"https://news.example/idle-{i}") for i in range(4)]
+    fn = _AnalysePagesFn(AnalysisSettings(min_text_chars=250), processes=2)
+    fn.setup()
+    try:
+        fn.start_bundle()
+        outputs = [*fn.process(pages[0], Timestamp(0), GlobalWindow())]
+        outputs += fn.process(pages[1], Timestamp(1), GlobalWindow())
+        _wait_for_tasks(fn)
+        outputs += fn.process(pages[2], Timestamp(2), GlobalWindow())
+        _wait_for_tasks(fn)
+        outputs += fn.process(pages[3], Timestamp(3), GlobalWindow())
+        before_the_end = sorted(int(o.timestamp) for o in outputs)
+        outputs += fn.finish_bundle()
+    finally:
+        fn.teardown()
+    assert before_the_end[:3] == [0, 1, 2]
+    assert sorted(int(o.timestamp) for o in outputs) == [0, 1, 2, 3]
+
+
 def test_process_returns_with_fewer_pages_waiting_than_the_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -125,13 +125,14 @@ class _AnalysePagesFn(beam.DoFn):
     ) -> Iterator[Any]:
         self._batch.append(page)
         self._batch_meta.append((page.entry.link, timestamp, window))
+        # Tasks done first: their workers are free, so they must not count as busy below.
+        yield from self._emit(self._finished_now())
         # Fewer tasks than workers: one may be idle, so this page goes now, with any others
         # waiting for a task.
         if len(self._batch) >= _PAGES_PER_TASK or len(self._pending) < self._processes:
             self._submit_batch()
         while self._waiting + len(self._batch) >= _WAITING_PER_PROCESS * self._processes:
             yield from self._emit([self._finished.get()])  # the pool is full: wait for a task
-        yield from self._emit(self._finished_now())
 
     def _finished_now(self) -> list[concurrent.futures.Future[Any]]:
         done = []
