@@ -10,11 +10,13 @@ unwritable directory, an unknown runner, publishing without credentials) raises
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import difflib
 import io
 import logging
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -257,11 +259,20 @@ def _flags_given(options: PipelineOptions) -> dict[str, str]:
 
 
 def unknown_flags(options: PipelineOptions) -> list[str]:
-    """The options no options class declares, by name (Beam only logs that it drops them, so
-    a misspelled ``--topik`` would run the job without publishing)."""
-    known = options.get_all_options()
-    everything = options.get_all_options(retain_unknown_options=True)
-    return [name for name in everything if name not in known]
+    """The flags no options class declares, by name (Beam only logs that it drops them, so
+    a misspelled ``--topik`` would run the job without publishing), in command-line order.
+    A Beam option written with hyphens (``--direct-running-mode``) is one of them: Beam
+    declares only the underscore spelling and drops the other, although its name is known.
+    """
+    parsers: list[argparse.ArgumentParser] = []
+    options.get_all_options(add_extra_args_fn=parsers.append)  # the parser Beam builds
+    _, left = parsers[0].parse_known_args(getattr(options, "_flags", []))
+    names = (
+        arg.split("=", 1)[0].lstrip("-").replace("-", "_")
+        for arg in left
+        if (arg.startswith("--") and len(arg) > 2) or re.match(r"-[A-Za-z]", arg)
+    )
+    return list(dict.fromkeys(names))
 
 
 def _refuse_unknown_flags(options: PipelineOptions, local_runner: bool) -> None:

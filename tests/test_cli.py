@@ -154,6 +154,12 @@ def test_the_program_exits_with_the_commands_code_and_a_frozen_heap(
             ["--direct_num_worker", "2"],
             "unknown option: --direct_num_worker (did you mean --direct_num_workers?",
         ),
+        # Beam declares its own flags with underscores only and drops the hyphenated spelling
+        # (the run went on in_memory), although the option's name is known
+        (
+            ["--direct-running-mode", "multi_processing"],
+            "unknown option: --direct-running-mode (did you mean --direct_running_mode?)",
+        ),
         (["--runner", "NoSuchRunner"], "--runner: Unexpected pipeline runner: NoSuchRunner."),
         # each bound itself, not only a value far past it
         (["--per-host-in-flight", "5"], "--per-host-in-flight must be between 1 and 4"),

@@ -40,7 +40,7 @@ def pool_flags_given(argv: Sequence[str]) -> bool:
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--extract-processes", "--extract_processes", dest="processes")
     parser.add_argument("--runner")
-    parser.add_argument("--direct_running_mode", "--direct-running-mode", dest="mode")
+    parser.add_argument("--direct_running_mode", dest="mode")  # Beam reads no other spelling
     try:
         known, _ = parser.parse_known_args(list(argv))
         processes = int(known.processes or 1)
