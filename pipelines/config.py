@@ -282,14 +282,15 @@ def _refuse_unknown_flags(options: PipelineOptions, local_runner: bool) -> None:
     unknown = unknown_flags(options)
     if not unknown:
         return
+    given = _flags_given(options)
     if not local_runner:
-        log.warning("options no one declares, passed on to the runner: %s", ", ".join(unknown))
+        spelled = ", ".join(given.get(name, f"--{name}") for name in unknown)
+        log.warning("options no one declares, passed on to the runner: %s", spelled)
         return
     from pipelines.options import help_parser
 
     ours = {a.dest for a in help_parser("newsbeam run")._actions if a.option_strings}
     beams = [name for name in options.get_all_options() if name not in ours]
-    given = _flags_given(options)
     hints = []
     for name in unknown:
         close = difflib.get_close_matches(name, [*ours, *beams], n=1)

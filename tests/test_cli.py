@@ -301,9 +301,11 @@ def test_a_remote_runner_passes_unknown_flags_on_with_a_warning(
     feeds = tmp_path / "feeds.txt"
     feeds.write_text("https://news.example/rss\n")
     argv = ["--feeds", str(feeds), "--output", "gs://bucket/out", "--runner", "DataflowRunner"]
-    config = config_from_options(PipelineOptions([*argv, "--launcher_only_flag=1"]))
+    flags = ["--launcher_only_flag=1", "--temp-location", "gs://bucket/tmp"]
+    config = config_from_options(PipelineOptions([*argv, *flags]))
     assert not config.local_runner
-    assert "launcher_only_flag" in caplog.text
+    # named as written: Beam drops a hyphenated spelling of its own --temp_location too
+    assert "passed on to the runner: --launcher_only_flag, --temp-location" in caplog.text
 
 
 @pytest.mark.parametrize("text", ["0", "-5m", "inf", "nan", "5x", ""])
