@@ -165,9 +165,9 @@ def _check_names(
         for name in (topic, dead_letter_topic):
             if name:
                 check_topic(full(name, "topics"))
-        for spec in [*(subscriptions or []), SubscriptionSpec(dead_letter_subscription or "")]:
-            if spec.name:
-                check_subscription(full(spec.name, "subscriptions"))
+        for name in [*(spec.name for spec in subscriptions or []), dead_letter_subscription]:
+            if name:
+                check_subscription(full(name, "subscriptions"))
     except PubSubError as exc:
         raise SetupError(str(exc)) from None
 

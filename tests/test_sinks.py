@@ -23,19 +23,14 @@ from pipelines.summary import read_counters
 from pipelines.topics_command import SubscriptionSpec, setup_pubsub
 from tests.conftest import RUNNER_ARGS, read_jsonl
 from tests.emulator import PROJECT, pull_all, unique
+from tests.test_summary import STATE_MEDIA, tagged_story
 from transforms.common import DISCARDED, FAILED, PROGRESS, PUBLISHED
 from transforms.records import (
-    Article,
     Discard,
     DuplicateLink,
     Failure,
-    FeedEntry,
     Outlet,
-    Story,
     Tag,
-    TaggedStory,
-    TagResult,
-    story_id_for,
 )
 from transforms.sinks import (
     DeliverDeadLetters,
@@ -50,16 +45,7 @@ from transforms.sinks import (
 )
 from transforms.syndication import SyndicationUpdate
 
-STATE_MEDIA = Outlet("globaltimes.cn", "Global Times", "CN", "en", "SC")
 COPY_OUTLET = Outlet("x.example", "X News", "GB", "en", None)
-
-
-def tagged_story(url: str, outlet: Outlet, tags: tuple[Tag, ...]) -> TaggedStory:
-    entry = FeedEntry(feed_url="https://feeds.example/rss", link=url, key=url)
-    article = Article(entry, url, url, url, "A title", "Body text.")
-    story = Story(story_id_for(url), article, outlet, "en", None)
-    return TaggedStory(story, TagResult(relevant=True, score=0.9, tags=tags))
-
 
 STORY = tagged_story(
     "https://www.globaltimes.cn/1",

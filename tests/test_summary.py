@@ -163,7 +163,7 @@ def test_unbalanced_summary_says_so() -> None:
     assert "UNBALANCED" in summary.render()
 
 
-def _story(url: str, outlet: Outlet, tags: tuple[Tag, ...] = ()) -> TaggedStory:
+def tagged_story(url: str, outlet: Outlet, tags: tuple[Tag, ...] = ()) -> TaggedStory:
     entry = FeedEntry(feed_url="https://feeds.example/rss", link=url, key=url)
     article = Article(entry, url, url, url, "A title", "Body text.")
     story = Story(story_id_for(url), article, outlet, "en", None)
@@ -178,8 +178,8 @@ TIKTOK = Tag("platform", "tiktok")
 def test_a_stopped_runs_summary_counts_what_the_sinks_count(tmp_path: Path) -> None:
     """summary_from_files (a stopped run) and the metrics (a finished run) agree on the
     same output: published, discards, failures, tags and the outlet split."""
-    first = _story("https://www.globaltimes.cn/1", STATE_MEDIA, (TIKTOK,))
-    unknown = _story("https://blog.example/2", Outlet("blog.example"), (TIKTOK,))
+    first = tagged_story("https://www.globaltimes.cn/1", STATE_MEDIA, (TIKTOK,))
+    unknown = tagged_story("https://blog.example/2", Outlet("blog.example"), (TIKTOK,))
     copy_outlet = Outlet("x.example", "X News", "GB", "en", None)
     link = DuplicateLink(
         "c0ffee", first.story_id, first.story_id, "https://x.example/3", "x.example", copy_outlet
@@ -234,7 +234,7 @@ def test_a_stopped_runs_feed_polls_are_not_counted_rather_than_zero(tmp_path: Pa
 def test_a_stopped_runs_entries_are_every_line_of_every_shard(tmp_path: Path) -> None:
     """Each published, discarded or failed line is one entry (a link too, once); a feed's
     failure is none; an unfinished last line is not counted yet."""
-    story = _story("https://www.globaltimes.cn/1", STATE_MEDIA, (TIKTOK,))
+    story = tagged_story("https://www.globaltimes.cn/1", STATE_MEDIA, (TIKTOK,))
     link = DuplicateLink(
         "c0ffee", story.story_id, story.story_id, "https://x.example/3", "x.example"
     )

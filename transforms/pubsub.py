@@ -47,10 +47,10 @@ from transforms.syndication import SyndicationUpdate
 DEFAULT_PUBLISH_TIMEOUT = 30.0
 PUBLISH_STAGE = "publish"
 
-_TOPIC = re.compile(r"projects/[^/\s]+/topics/(?!goog)[A-Za-z][-A-Za-z0-9._~%+]{2,254}")
-_SUBSCRIPTION = re.compile(
-    r"projects/[^/\s]+/subscriptions/(?!goog)[A-Za-z][-A-Za-z0-9._~%+]{2,254}"
-)
+_NAME = r"(?!goog)[A-Za-z][-A-Za-z0-9._~%+]{2,254}"
+_PATHS = {
+    kind: re.compile(rf"projects/[^/\s]+/{kind}/{_NAME}") for kind in ("topics", "subscriptions")
+}
 # What Pub/Sub allows as the NAME of a topic or subscription.
 NAME_RULE = "NAME 3-255 letters, digits or -._~%+, starting with a letter, not with goog"
 
@@ -67,12 +67,7 @@ def check_topic(topic: str) -> str:
     Raises:
         PubSubError: The path is malformed; the message shows the expected form.
     """
-    if not _TOPIC.fullmatch(topic):
-        raise PubSubError(
-            f"not a Pub/Sub topic path: {topic!r} (expected projects/PROJECT/topics/NAME, "
-            f"{NAME_RULE})"
-        )
-    return topic
+    return _checked(topic, "Pub/Sub topic", "topics")
 
 
 def check_subscription(subscription: str) -> str:
@@ -81,12 +76,16 @@ def check_subscription(subscription: str) -> str:
     Raises:
         PubSubError: The path is malformed; the message shows the expected form.
     """
-    if not _SUBSCRIPTION.fullmatch(subscription):
+    return _checked(subscription, "subscription", "subscriptions")
+
+
+def _checked(path: str, what: str, collection: str) -> str:
+    if not _PATHS[collection].fullmatch(path):
         raise PubSubError(
-            f"not a subscription path: {subscription!r} (expected "
-            f"projects/PROJECT/subscriptions/NAME, {NAME_RULE})"
+            f"not a {what} path: {path!r} (expected projects/PROJECT/{collection}/NAME, "
+            f"{NAME_RULE})"
         )
-    return subscription
+    return path
 
 
 NO_CREDENTIALS = (
