@@ -143,12 +143,12 @@ class RunSummary:
 
 
 def _listed(paths: list[str]) -> str:
-    """The files that hold something; empty ones are counted, not listed (an always-on run
-    leaves one file per sink and window, most of them empty)."""
+    """The files that hold something; empty ones are counted, not listed (a one-shot run
+    writes each sink's file even when it has nothing to hold); "none" when there are none."""
     written = [p for p in paths if not _is_empty(p)]
     empty = len(paths) - len(written)
     if not empty:
-        return ", ".join(paths)
+        return ", ".join(paths) or "none"
     files = "file" if empty == 1 else "files"
     return ", ".join(written) + (" " if written else "none ") + f"({empty} empty {files})"
 

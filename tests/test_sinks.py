@@ -33,6 +33,7 @@ from transforms.records import (
     Tag,
 )
 from transforms.sinks import (
+    UNDELIVERED_PREFIX,
     DeliverDeadLetters,
     WriteDiscards,
     WriteStories,
@@ -116,25 +117,32 @@ def test_each_outcome_moves_the_progress_line_once(
 def test_the_streaming_writer_has_a_file_per_instance_on_disk_at_each_bundles_end(
     tmp_path: Path,
 ) -> None:
-    """Each instance appends to its own <prefix>-<12 hex>.jsonl; a bundle's lines are in the
-    file when the bundle ends (a monitor reads them while the run goes on), one per line,
-    in UTF-8; teardown closes the file."""
-    writers = [_AppendJsonlFn(str(tmp_path), "stories") for _ in range(2)]
+    """Each instance that writes appends to its own <prefix>-<12 hex>.jsonl; a bundle's lines
+    are in the file when the bundle ends (a monitor reads them while the run goes on), one per
+    line, in UTF-8, and later bundles append to the same file; an instance with nothing to
+    write makes no file (an always-on run starts many); teardown closes the file."""
+    writers = [_AppendJsonlFn(str(tmp_path), "stories") for _ in range(3)]
     for writer in writers:
         writer.setup()
-    first, second = writers
+    first, second, idle = writers
     first.process('{"title":"新闻"}')
     first.process("{}")
     first.finish_bundle()
+    second.process('{"n":1}')
     second.finish_bundle()
-    files = sorted(tmp_path.iterdir(), key=lambda p: p.stat().st_size)
-    assert len(files) == 2
-    assert all(re.fullmatch(r"stories-[0-9a-f]{12}\.jsonl", f.name) for f in files)
-    assert files[0].read_bytes() == b""
-    assert files[1].read_bytes() == '{"title":"新闻"}\n{}\n'.encode()
+    idle.finish_bundle()
+    by_size = sorted(tmp_path.iterdir(), key=lambda p: p.stat().st_size)
+    assert len(by_size) == 2
+    assert all(re.fullmatch(r"stories-[0-9a-f]{12}\.jsonl", f.name) for f in by_size)
+    assert by_size[0].read_bytes() == b'{"n":1}\n'
+    assert by_size[1].read_bytes() == '{"title":"新闻"}\n{}\n'.encode()
+    second.process('{"n":2}')
+    second.finish_bundle()
+    assert by_size[0].read_bytes() == b'{"n":1}\n{"n":2}\n'
+    assert len(list(tmp_path.iterdir())) == 2
     for writer in writers:
         writer.teardown()
-        assert writer._file.closed
+    assert first._file.closed and second._file.closed and idle._file is None
 
 
 @pytest.mark.emulator
@@ -170,12 +178,15 @@ def test_a_one_shot_runs_dead_letters_stay_in_the_file_with_a_dead_letter_topic(
     assert sorted(originals) == rows_of(*failures)
     undelivered = [r for r in written if r["stage"] == "publish"]
     expected = {"failed:fetch/timeout": 1, "feed_failed:poll/not_a_feed": 1}
+    undelivered_files = list(tmp_path.glob(f"{UNDELIVERED_PREFIX}*"))
     if topic_exists:
         assert undelivered == []
+        assert undelivered_files == []  # no empty file when the topic refused nothing
         delivered = pull_all(f"projects/{PROJECT}/subscriptions/{subscription}", expected=2)
         assert sorted(json.dumps(json.loads(m.data)) for m in delivered) == rows_of(*failures)
     else:
         assert sorted(r["url"] for r in undelivered) == sorted(f.key for f in failures)
+        assert [p.name for p in undelivered_files] == [f"{UNDELIVERED_PREFIX}-00000-of-00001.jsonl"]
         assert {(r["error_type"], r["counts_entry"]) for r in undelivered} == {
             ("topic_not_found", False)
         }

@@ -143,6 +143,13 @@ def test_the_text_lists_files_that_hold_something_and_counts_the_empty_ones(
     assert len(summary_from_counters({}, str(tmp_path)).outputs["stories"]) == 2
 
 
+def test_the_text_says_none_for_a_sink_that_wrote_no_file(tmp_path: Path) -> None:
+    """An always-on run's writers make a file only when they have a line: a sink with
+    nothing to show has no file at all."""
+    lines = summary_from_counters({}, str(tmp_path)).render().splitlines()
+    assert lines[-3:] == ["stories: none", "dead_letters: none", "discarded: none"]
+
+
 @pytest.mark.pipeline
 def test_a_counter_is_summed_over_the_steps_that_increment_it() -> None:
     def bump(x: int) -> int:

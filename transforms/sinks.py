@@ -95,33 +95,37 @@ class _AppendJsonlFn(beam.DoFn):
 
     The streaming file sink: Beam's WriteToText needs windows and triggers in streaming,
     and a local monitor wants its lines on disk as soon as they exist. Each worker
-    instance writes its own ``<prefix>-<uuid>.jsonl``, so no two writers share a file.
+    instance writes its own ``<prefix>-<uuid>.jsonl``, so no two writers share a file;
+    it is created with the instance's first line (an always-on run starts many writers
+    that never write: they leave no empty files).
     """
 
     def __init__(self, output_dir: str, prefix: str) -> None:
         self._path_prefix = os.path.join(output_dir, prefix)
         self._file: Any = None
 
-    def setup(self) -> None:
-        path = f"{self._path_prefix}-{uuid.uuid4().hex[:12]}{JSONL}"
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in teardown
-
     def process(self, line: str) -> None:
+        if self._file is None:
+            path = f"{self._path_prefix}-{uuid.uuid4().hex[:12]}{JSONL}"
+            self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in teardown
         self._file.write(line + "\n")
 
     def finish_bundle(self) -> None:
-        self._file.flush()
+        if self._file is not None:
+            self._file.flush()
 
     def teardown(self) -> None:
         if self._file is not None:
             self._file.close()
 
 
-def _write_jsonl(pcoll: beam.PCollection, output_dir: str, prefix: str, streaming: bool) -> Any:
+def _write_jsonl(
+    pcoll: beam.PCollection, output_dir: str, prefix: str, streaming: bool, skip_if_empty: bool
+) -> Any:
     if streaming:
         return pcoll | "Append" >> beam.ParDo(_AppendJsonlFn(output_dir, prefix))
     return pcoll | "Write" >> beam.io.WriteToText(
-        os.path.join(output_dir, prefix), file_name_suffix=JSONL
+        os.path.join(output_dir, prefix), file_name_suffix=JSONL, skip_if_empty=skip_if_empty
     )
 
 
@@ -132,15 +136,27 @@ def count_update(update: SyndicationUpdate) -> SyndicationUpdate:
 
 
 class _WriteJsonl(beam.PTransform):
-    """Count each record once, then write it as a JSON line to ``<prefix>*.jsonl``."""
+    """Count each record once, then write it as a JSON line to ``<prefix>*.jsonl``.
+
+    A one-shot run writes one file even when there is nothing to write (so each sink's file
+    is there to read), unless ``skip_if_empty``; a streaming writer makes a file only when
+    it has a line.
+    """
 
     prefix: str
     count: Callable[[Any], Any]
 
-    def __init__(self, output_dir: str, streaming: bool = False, prefix: str | None = None) -> None:
+    def __init__(
+        self,
+        output_dir: str,
+        streaming: bool = False,
+        prefix: str | None = None,
+        skip_if_empty: bool = False,
+    ) -> None:
         super().__init__()
         self._output_dir = output_dir
         self._streaming = streaming
+        self._skip_if_empty = skip_if_empty
         if prefix is not None:
             self.prefix = prefix
 
@@ -150,7 +166,9 @@ class _WriteJsonl(beam.PTransform):
             | "Count" >> beam.Map(type(self).count)
             | "ToJson" >> beam.Map(lambda r: to_json_line(r.to_json()))
         )
-        return _write_jsonl(lines, self._output_dir, self.prefix, self._streaming)
+        return _write_jsonl(
+            lines, self._output_dir, self.prefix, self._streaming, self._skip_if_empty
+        )
 
 
 class WriteStories(_WriteJsonl):
@@ -185,7 +203,8 @@ class DeliverDeadLetters(beam.PTransform):
     """PCollection[Failure] -> the dead-letter file and, if given, the dead-letter topic.
 
     Every dead letter is written to the file and counted there; those the topic refuses
-    come back as extra records that count no entry, and are written too.
+    come back as extra records that count no entry, and are written too (to
+    ``dead_letters-undelivered*.jsonl``, made only when there are some).
     """
 
     def __init__(self, output_dir: str, streaming: bool, topic: str | None) -> None:
@@ -199,5 +218,5 @@ class DeliverDeadLetters(beam.PTransform):
         if self._topic:
             undelivered = failures | "Publish" >> PublishDeadLetters(self._topic)
             undelivered[FAILURES] | "WriteUndelivered" >> WriteDeadLetters(
-                self._output_dir, self._streaming, UNDELIVERED_PREFIX
+                self._output_dir, self._streaming, UNDELIVERED_PREFIX, skip_if_empty=True
             )
