@@ -492,11 +492,13 @@ def test_waiting_to_retry_counts_against_the_deadline(site: LoopbackSite) -> Non
 
 
 def test_the_deadline_covers_every_try_together(site: LoopbackSite) -> None:
-    # Each 503 comes after 0.4 s and the deadline is 0.6 s: the second try has 0.2 s left and
-    # is cut off there (a deadline per try would let all four tries end in a 503).
+    # Each 503 comes after 0.5 s and the deadline is 0.95 s: the second try has under 0.45 s
+    # left and is cut off there (a deadline per try would let all four tries end in a 503).
+    # A slow machine only delays the first answer, so it has 0.45 s of slack; the second try
+    # cannot end before 1.0 s, however fast the machine.
     base = site.add_host("news")
-    site.route("news", "/a", Response(503, delay_s=0.4))
-    c = HttpClient(config(deadline=0.6, respect_robots=False))
+    site.route("news", "/a", Response(503, delay_s=0.5))
+    c = HttpClient(config(deadline=0.95, respect_robots=False))
     err = fetch_error(c, base + "/a")
     assert (err.error_type, err.retryable) == ("deadline_exceeded", True)
     assert len(site.requests_for("news", "/a")) == 2
