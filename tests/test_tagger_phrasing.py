@@ -36,6 +36,9 @@ def test_x_in_enforcement_contexts_is_the_company(tagger: Tagger, title: str, te
     [
         ("Tesla recalls the Model X", "Owners of the Model X will get a software update."),
         ("Generation X saves less", "Members of Generation X put less into pensions."),
+        # hyphened to a word, X is part of another name, enforcement words around it or not
+        ("FTC bans X-Mode from selling location data", "The FTC banned X-Mode Social."),
+        ("Hospital fined over X-ray doses", "The regulator fined the pre-X clinic for X-rays."),
     ],
 )
 def test_x_elsewhere_is_not_the_company(tagger: Tagger, title: str, text: str) -> None:
@@ -136,3 +139,25 @@ def test_throttling_a_service_needs_a_platform_or_state(tagger: Tagger) -> None:
     )
     assert result.controversies == ()
     assert not result.relevant
+
+
+def test_a_passing_country_mention_does_not_make_a_private_lawsuit_relevant(
+    tagger: Tagger,
+) -> None:
+    """A platform and a controversy word in the title, and one mention of a country in the
+    lede: the country is too slight to report, and a story with no state actor is out of
+    the guideline's scope. The same story about a regulator is relevant."""
+    lede = (
+        "Samsung has been sued by owners whose Chromebook displays cracked at the hinge. The "
+        "class action, filed in a U.S. court, says the company knew of the defect for years "
+        "and refused to repair the laptops under warranty, leaving owners to pay for repairs."
+    )
+    private = tagger.tag("Samsung sued over cracking Chromebook hinges", lede)
+    assert private.platforms and private.controversies and private.state_actors == ()
+    assert not private.relevant
+    regulator = tagger.tag(
+        "FTC sues Samsung over cracking Chromebook hinges",
+        lede.replace("Samsung has been sued by owners", "The FTC sued Samsung for owners"),
+    )
+    assert regulator.state_actors == ("united_states",)
+    assert regulator.relevant

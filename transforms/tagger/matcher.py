@@ -7,7 +7,8 @@ at which character offsets and at which word position (for ``NEAR/n``).
 Matching is case-insensitive unless a pattern is marked case-sensitive, and respects word
 boundaries for letters and digits on either side of a match, except for a pattern ending in
 ``*`` (a prefix: ``sanction*`` matches "sanctions") and for CJK characters, which have no
-spaces between words (``禁止`` matches inside ``美国禁止抖音``).
+spaces between words (``禁止`` matches inside ``美国禁止抖音``). A one-character match
+hyphened to a word is part of another name ("X-Mode", "X-ray"), not a match.
 """
 
 from __future__ import annotations
@@ -216,7 +217,17 @@ def _boundaries_ok(text: str, start: int, end: int, n: int, pat: Pattern) -> boo
     first, last = text[start], text[end - 1]
     if start > 0 and _is_word_char(first) and _is_word_char(text[start - 1]):
         return False
+    if end - start == 1 and _hyphenated(text, start, end, n):
+        return False
     return pat.prefix or end >= n or not _is_word_char(last) or not _is_word_char(text[end])
+
+
+def _hyphenated(text: str, start: int, end: int, n: int) -> bool:
+    """Whether a one-character match is hyphened to a word: "X-Mode", "X-ray", "Pre-X" are
+    other names, not the letter's (a letter alone is too short to be a name there)."""
+    after = end + 1 < n and text[end] == "-" and _is_word_char(text[end + 1])
+    before = start >= 2 and text[start - 1] == "-" and _is_word_char(text[start - 2])
+    return after or before
 
 
 def words(text: str) -> list[str]:
