@@ -161,3 +161,69 @@ def test_a_passing_country_mention_does_not_make_a_private_lawsuit_relevant(
     )
     assert regulator.state_actors == ("united_states",)
     assert regulator.relevant
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "platform", "state", "controversy"),
+    [
+        (
+            "Twitter removes 3,000 state-backed accounts linked to China",
+            "The accounts pushed the Chinese government's line on Xinjiang, Twitter said.",
+            "x_twitter",
+            "china",
+            "influence_operation",
+        ),
+        (
+            "EU probes Microsoft's stake in AI startup",
+            "The European Commission said it was probing the deal under its merger rules.",
+            "microsoft",
+            "european_union",
+            "regulatory_enforcement",
+        ),
+        (
+            "Huawei's offices in France raided",
+            "French financial prosecutors raided Huawei's offices near Paris on Tuesday.",
+            "huawei",
+            "france",
+            "regulatory_enforcement",
+        ),
+        (
+            "US House panel subpoenas Google and Reddit",
+            "The US House committee subpoenaed Google and Reddit for records on the riot.",
+            "google",
+            "united_states",
+            "regulatory_enforcement",
+        ),
+        (
+            "FBI demanded data from Google on YouTube viewers",
+            "The FBI demanded data on everyone who watched the videos, court papers show.",
+            "google",
+            "united_states",
+            "data_access_surveillance",
+        ),
+        # "Apple" and "Amazon" alone are the companies beside enforcement words, as "Meta" is
+        (
+            "EU regulator fines Apple in music case",
+            "The European Commission fined Apple 1.8 billion euros on Monday.",
+            "apple",
+            "european_union",
+            "regulatory_enforcement",
+        ),
+        (
+            "Ireland fines Amazon under GDPR",
+            "Ireland's data regulator fined Amazon 746 million euros under the GDPR.",
+            "amazon",
+            "ireland",
+            "regulatory_enforcement",
+        ),
+    ],
+)
+def test_enforcement_takedown_and_data_demand_phrasing(
+    tagger: Tagger, title: str, text: str, platform: str, state: str, controversy: str
+) -> None:
+    result = tagger.tag(title, text)
+    assert platform in result.platforms, result
+    assert state in result.state_actors, result
+    assert controversy in result.controversies, result
+    assert result.relevant, result
+    assert evidence_problems(title, text, [tag.to_json() for tag in result.tags]) == []
