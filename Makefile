@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test lint typecheck bench-quality bench-tagging bench-dedup bench-fetch bench-large-pages clean
+.PHONY: venv demo test lint typecheck bench-quality bench-tagging bench-tagging-streams bench-dedup bench-fetch bench-large-pages clean
 
 # Every package the Dataflow image installs is installed here at the version the image has:
 # deploy/requirements.lock, with its hashes dropped, is the constraints file (pip cannot
@@ -37,6 +37,9 @@ bench-quality: venv
 
 bench-tagging: venv
 	$(BIN)/python -m benchmarks.tagging_eval
+
+bench-tagging-streams: venv
+	$(BIN)/python -m benchmarks.tagging_streams
 
 bench-dedup: venv
 	$(BIN)/python -m benchmarks.dedup_eval

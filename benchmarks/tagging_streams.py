@@ -1,0 +1,166 @@
+"""Tag the corpus streams at volume and score what the tagger marks relevant against a review.
+
+The labelled dev set (``topic-dev``) has 149 articles and was used for tuning. The two
+streams of ``../shared/corpus/streams`` (``articlemd``: 2021-22 security and tech news;
+``hn2024``: articles linked from Hacker News in 2024) hold ~9,400 more, unlabelled. This
+script tags all of them (the dev set's articles and repeated titles left out), counts how
+many are relevant, and scores the relevant ones against ``benchmarks/data/stream_review.csv``:
+one line per story tagged relevant, ``stream,id,verdict,note``, where ``verdict`` is a
+reviewer's reading of the story's title and lede by the dev set's GUIDELINE.md:
+
+* ``in``: its main subject is a controversy between a platform and a state actor;
+* ``borderline``: the guideline can be read either way (most often a security company's
+  report of state hackers, where the platform is the reporter rather than the target or
+  the channel);
+* ``out``: out of scope (no state actor in the story's subject, a platform named in
+  passing, an index or live page on many subjects).
+
+Precision is printed twice, borderline counted in and counted out. Stories tagged relevant
+that the review does not list are named (a taxonomy change makes new ones: review them and
+add lines), and so are reviewed stories no longer relevant. The review file holds ids (a
+Markdown file's path, a JSON Lines line number) and the reviewer's words, no corpus text.
+
+Recall cannot be scored this way (nobody labelled the ~9,200 stories not tagged); the dev
+set's recall is in ``tagging_eval.py``.
+
+Usage::
+
+    .venv/bin/python -m benchmarks.tagging_streams [--corpus ../shared/corpus] [--list]
+        [--taxonomy FILE] [--review FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.newsite import SourceArticle, articlemd_articles, hn2024_articles
+from transforms.records import TagResult
+from transforms.tagger import Tagger
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
+DEFAULT_REVIEW = ROOT / "benchmarks" / "data" / "stream_review.csv"
+VERDICTS = ("in", "borderline", "out")
+
+
+class ReviewError(ValueError):
+    """The review file cannot be read: the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """A stream article the tagger marks relevant."""
+
+    key: tuple[str, str]  # (stream, id)
+    title: str
+    result: TagResult
+
+
+def stream_articles(corpus: Path) -> Iterator[SourceArticle]:
+    """Both streams' articles, less the dev set's (matched by title) and repeated titles."""
+    labels = corpus / "topic-dev" / "labels.jsonl"
+    with labels.open(encoding="utf-8") as lines:
+        dev = {json.loads(line)["title"].strip() for line in lines if line.strip()}
+    seen: set[str] = set()
+    for source in (articlemd_articles(corpus), hn2024_articles(corpus)):
+        for article in source:
+            title = article.title.strip()
+            if title in dev or title.lower() in seen:
+                continue
+            seen.add(title.lower())
+            yield article
+
+
+def read_review(path: Path) -> dict[tuple[str, str], str]:
+    """``{(stream, id): verdict}`` from a review CSV (header ``stream,id,verdict,note``)."""
+    review: dict[tuple[str, str], str] = {}
+    with path.open(encoding="utf-8", newline="") as f:
+        for number, row in enumerate(csv.DictReader(f), 2):
+            key = (row.get("stream") or "", row.get("id") or "")
+            verdict = row.get("verdict") or ""
+            if verdict not in VERDICTS:
+                raise ReviewError(f"{path}:{number}: verdict {verdict!r} is not one of {VERDICTS}")
+            if key in review:
+                raise ReviewError(f"{path}:{number}: {key[0]} {key[1]} is reviewed twice")
+            review[key] = verdict
+    return review
+
+
+def score(tagged: list[Tagged], review: dict[tuple[str, str], str]) -> list[str]:
+    """Report lines: verdict counts, both precisions, and what the review does not cover."""
+    keys = {t.key for t in tagged}
+    verdicts = Counter(review[t.key] for t in tagged if t.key in review)
+    reviewed = sum(verdicts.values())
+    lines = [
+        f"reviewed: {reviewed} of {len(tagged)} relevant stories: "
+        + ", ".join(f"{verdicts[v]} {v}" for v in VERDICTS)
+    ]
+    if reviewed:
+        strict = verdicts["in"] / reviewed
+        lenient = (verdicts["in"] + verdicts["borderline"]) / reviewed
+        lines.append(
+            f"precision {lenient:.3f} with borderline stories counted in, {strict:.3f} counted out"
+        )
+    unreviewed = [t for t in tagged if t.key not in review]
+    if unreviewed:
+        lines.append(f"not in the review ({len(unreviewed)}): review them and add lines")
+        lines += [f"  {t.key[0]},{t.key[1]}: {t.title}" for t in unreviewed]
+    dropped = sorted(key for key in review if key not in keys)
+    if dropped:
+        lines.append(f"reviewed but no longer relevant ({len(dropped)}):")
+        lines += [f"  {stream},{ident} (was {review[stream, ident]})" for stream, ident in dropped]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--taxonomy", help="a user taxonomy file, merged as newsbeam does")
+    parser.add_argument("--review", type=Path, default=DEFAULT_REVIEW)
+    parser.add_argument(
+        "--list", action="store_true", help="print each relevant story's id, title and tags"
+    )
+    args = parser.parse_args(argv)
+    if not (args.corpus / "streams").is_dir():
+        print(f"no corpus streams under {args.corpus}: nothing to measure", file=sys.stderr)
+        return 2
+    tagger = Tagger.load(args.taxonomy)
+    tagged: list[Tagged] = []
+    total = 0
+    for article in stream_articles(args.corpus):
+        total += 1
+        result = tagger.tag(article.title, article.markdown or "")
+        if result.relevant:
+            tagged.append(Tagged((article.source, article.ident), article.title, result))
+    controversies = Counter(c for t in tagged for c in t.result.controversies)
+    print(f"streams: {total} articles (the dev set's left out), {len(tagged)} relevant")
+    print(
+        "controversy types of the relevant: "
+        + ", ".join(f"{name} {n}" for name, n in controversies.most_common())
+    )
+    if args.list:
+        for t in tagged:
+            r = t.result
+            print(
+                f"{t.key[0]},{t.key[1]} | {t.title} | {','.join(r.platforms)} | "
+                f"{','.join(r.state_actors)} | {','.join(r.controversies)}"
+            )
+    try:
+        review = read_review(args.review) if args.review.exists() else {}
+    except ReviewError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    for line in score(tagged, review):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
