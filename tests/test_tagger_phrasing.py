@@ -209,6 +209,13 @@ def test_a_passing_country_mention_does_not_make_a_private_lawsuit_relevant(
             "european_union",
             "regulatory_enforcement",
         ),
+        (  # a paywall page: the title alone
+            "EU to hit Apple with a first fine, a penalty in a music streaming case",
+            "",
+            "apple",
+            "european_union",
+            "regulatory_enforcement",
+        ),
         (
             "Ireland fines Amazon under GDPR",
             "Ireland's data regulator fined Amazon 746 million euros under the GDPR.",
