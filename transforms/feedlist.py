@@ -30,7 +30,7 @@ import yaml
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from transforms.outlets import check_country, check_language
+from transforms.codes import check_country, check_language
 from transforms.records import FeedSpec
 from transforms.userfiles import read_bytes
 

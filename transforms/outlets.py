@@ -47,9 +47,9 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-from publicsuffixlist import PublicSuffixList
-
+from transforms.codes import check_country, check_language
 from transforms.records import FeedEntry, Outlet
+from transforms.urls import public_suffixes
 from transforms.userfiles import read_bytes
 
 BUNDLED_PATH = Path(__file__).resolve().parent / "data" / "outlets.csv"
@@ -59,35 +59,10 @@ TYPOLOGY_CODES: tuple[str, ...] = ("SC", "CaPu", "CaPr", "ISFM", "ISF", "ISM", "
 
 COLUMNS: tuple[str, ...] = ("domain", "name", "country", "language", "state_affiliation", "source")
 
-# ISO 3166-1 alpha-2: the officially assigned codes, plus EU (exceptionally reserved, used for
-# pan-European outlets) and XK (Kosovo, user-assigned but in general use).
-_ISO_ALPHA2 = """
-    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
-    BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO
-    DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU
-    GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW
-    KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU
-    MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW
-    PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF
-    TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA
-    ZM ZW EU XK"""
-_ISO_COUNTRIES = frozenset(_ISO_ALPHA2.split())
-
-_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _WWW_RE = re.compile(r"^www\d*\.")
 _SCHEME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _OPAQUE_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:(?!\d)")
-
-_PSL: PublicSuffixList | None = None
-
-
-def _psl() -> PublicSuffixList:
-    """The public-suffix list, parsed once per process from the package's bundled snapshot."""
-    global _PSL
-    if _PSL is None:
-        _PSL = PublicSuffixList()
-    return _PSL
 
 
 class OutletFileError(ValueError):
@@ -160,28 +135,6 @@ def _logical_rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
     text = read_bytes(path).decode("utf-8-sig")
     for row in csv.reader(physical_lines(io.StringIO(text, newline="")), strict=True):
         yield current, row
-
-
-def check_country(code: str) -> str:
-    """``code`` if it is an ISO 3166-1 alpha-2 code (upper case), as catalogue rows need.
-
-    Raises:
-        ValueError: naming the code, when it is not one.
-    """
-    if code not in _ISO_COUNTRIES:
-        raise ValueError(f"country {code!r} is not an ISO 3166-1 alpha-2 code (e.g. US, CN)")
-    return code
-
-
-def check_language(code: str) -> str:
-    """``code`` if it is a lower-case ISO 639 code (``en``, ``zh``; ``pt-br`` too).
-
-    Raises:
-        ValueError: naming the code, when it is not one.
-    """
-    if not _LANGUAGE_RE.match(code):
-        raise ValueError(f"language {code!r} is not a lower-case ISO 639 code (e.g. en, zh)")
-    return code
 
 
 def _parse_row(cells: dict[str, str]) -> Outlet:
@@ -272,7 +225,7 @@ class OutletCatalogue:
             outlets: outlets keyed by normalised domain (see ``normalise_domain``).
         """
         self._outlets = dict(outlets)
-        self._psl = _psl()
+        self._psl = public_suffixes()
 
     @classmethod
     def load(cls, extra_path: str | Path | None = None) -> OutletCatalogue:

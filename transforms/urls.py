@@ -110,7 +110,9 @@ def host_of(url: str) -> str:
         return ""
 
 
-def _psl() -> PublicSuffixList:
+def public_suffixes() -> PublicSuffixList:
+    """The public-suffix list, parsed once per process from the package's bundled snapshot
+    (nothing is downloaded)."""
     global _PSL
     if _PSL is None:
         _PSL = PublicSuffixList()
@@ -211,7 +213,7 @@ def is_amp_or_mobile_variant(url: str) -> bool:
 
 
 def _site(host: str) -> str:
-    return _psl().privatesuffix(host) or host
+    return public_suffixes().privatesuffix(host) or host
 
 
 def amp_mobile_variant_of(url: str, canonical: str | None) -> str | None:
