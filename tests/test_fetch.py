@@ -419,13 +419,36 @@ def run_fetch_fn(fn: Any, links: list[str]) -> list[list[str]]:
 def test_process_waits_only_while_more_than_max_buffered_entries_are_held(
     site: LoopbackSite,
 ) -> None:
-    # One thread, max_buffered 1, pages that answer after 0.3 s. The first entry is held
-    # alone: process() returns at once. With the second, two are held: process() waits for
-    # the first page and emits it.
+    # One thread, max_buffered 1. The first page answers only once released: held alone, its
+    # entry leaves process() at once with nothing to emit. With the second entry two are
+    # held: process() waits for the first page (released shortly after the call begins; had
+    # process() not waited, it would return with nothing) and emits it.
     base = site.add_host("news")
-    site.set_fallback("news", Response(body=PAGE.encode("utf-8"), delay_s=0.3))
+    release = threading.Event()
+
+    def held(request: Request) -> Response:
+        release.wait(timeout=10)
+        return Response(body=PAGE.encode("utf-8"))
+
+    site.route("news", "/1", held)
+    site.route("news", "/2", Response(body=PAGE.encode("utf-8")))
     fn = _FetchArticlesFn(config(respect_robots=False), max_in_flight=1, max_buffered=1)
-    assert run_fetch_fn(fn, [base + "/1", base + "/2"]) == [[], [base + "/1"], [base + "/2"]]
+    fn.setup()
+    try:
+        fn.start_bundle()
+        first = list(fn.process(entry(base + "/1"), Timestamp(0), GlobalWindow()))
+        timer = threading.Timer(0.2, release.set)
+        timer.start()
+        second = list(fn.process(entry(base + "/2"), Timestamp(0), GlobalWindow()))
+        rest = list(fn.finish_bundle())
+    finally:
+        release.set()
+        fn.teardown()
+    assert [[o.value.url for o in outputs] for outputs in (first, second, rest)] == [
+        [],
+        [base + "/1"],
+        [base + "/2"],
+    ]
 
 
 def test_a_host_at_its_limit_leaves_the_threads_to_other_hosts(site: LoopbackSite) -> None:
