@@ -21,12 +21,13 @@ add lines), and so are reviewed stories no longer relevant. The review file hold
 Markdown file's path, a JSON Lines line number) and the reviewer's words, no corpus text.
 
 Recall cannot be scored this way (nobody labelled the ~9,200 stories not tagged); the dev
-set's recall is in ``tagging_eval.py``.
+set's recall is in ``tagging_eval.py``. ``--near-misses`` lists the stories a rule fired on
+that still fell short of relevant (score above 0), the place to look for missed phrasing.
 
 Usage::
 
     .venv/bin/python -m benchmarks.tagging_streams [--corpus ../shared/corpus] [--list]
-        [--taxonomy FILE] [--review FILE]
+        [--near-misses] [--taxonomy FILE] [--review FILE]
 """
 
 from __future__ import annotations
@@ -119,13 +120,38 @@ def score(tagged: list[Tagged], review: dict[tuple[str, str], str]) -> list[str]
     return lines
 
 
+def print_stories(stories: list[Tagged]) -> None:
+    """One line a story: id, title, platforms, state actors, controversies, score."""
+    for t in stories:
+        r = t.result
+        print(
+            f"{t.key[0]},{t.key[1]} | {t.title} | {','.join(r.platforms)} | "
+            f"{','.join(r.state_actors)} | {','.join(r.controversies)} | {r.score:.2f}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=DEFAULT_CORPUS,
+        help="the shared corpus (default: %(default)s)",
+    )
     parser.add_argument("--taxonomy", help="a user taxonomy file, merged as newsbeam does")
-    parser.add_argument("--review", type=Path, default=DEFAULT_REVIEW)
+    parser.add_argument(
+        "--review",
+        type=Path,
+        default=DEFAULT_REVIEW,
+        help="the review CSV: stream,id,verdict,note (default: %(default)s)",
+    )
     parser.add_argument(
         "--list", action="store_true", help="print each relevant story's id, title and tags"
+    )
+    parser.add_argument(
+        "--near-misses",
+        action="store_true",
+        help="print the stories not relevant whose score is above 0, with their tags",
     )
     args = parser.parse_args(argv)
     if not (args.corpus / "streams").is_dir():
@@ -133,12 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     tagger = Tagger.load(args.taxonomy)
     tagged: list[Tagged] = []
+    near: list[Tagged] = []
     total = 0
     for article in stream_articles(args.corpus):
         total += 1
         result = tagger.tag(article.title, article.markdown or "")
-        if result.relevant:
-            tagged.append(Tagged((article.source, article.ident), article.title, result))
+        if result.relevant or result.score > 0:
+            story = Tagged((article.source, article.ident), article.title, result)
+            (tagged if result.relevant else near).append(story)
     controversies = Counter(c for t in tagged for c in t.result.controversies)
     print(f"streams: {total} articles (the dev set's left out), {len(tagged)} relevant")
     print(
@@ -146,12 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{name} {n}" for name, n in controversies.most_common())
     )
     if args.list:
-        for t in tagged:
-            r = t.result
-            print(
-                f"{t.key[0]},{t.key[1]} | {t.title} | {','.join(r.platforms)} | "
-                f"{','.join(r.state_actors)} | {','.join(r.controversies)}"
-            )
+        print_stories(tagged)
+    if args.near_misses:
+        print(f"near misses: {len(near)} stories with a score above 0, not relevant")
+        print_stories(near)
     try:
         review = read_review(args.review) if args.review.exists() else {}
     except ReviewError as exc:
