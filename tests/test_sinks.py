@@ -8,6 +8,7 @@ for the counters and files, one publishing dead letters to the Pub/Sub emulator.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 
 import apache_beam as beam
 import pytest
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
@@ -143,6 +145,42 @@ def test_the_streaming_writer_has_a_file_per_instance_on_disk_at_each_bundles_en
     for writer in writers:
         writer.teardown()
     assert first._file.closed and second._file.closed and idle._file is None
+
+
+class _Upload(io.BytesIO):
+    """A Cloud Storage upload as the writer sees it: the object exists once it is closed."""
+
+    def __init__(self, bucket: dict[str, bytes], path: str) -> None:
+        super().__init__()
+        self._bucket, self._path = bucket, path
+
+    def close(self) -> None:
+        if not self.closed:
+            self._bucket[self._path] = self.getvalue()
+        super().close()
+
+
+def test_the_streaming_writer_writes_a_remote_folder_one_object_a_bundle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Dataflow job's --output is gs://...: no append there, and an object is readable only
+    once closed. (No Cloud Storage here: Beam's FileSystems.create is patched to a stand-in
+    with those two properties, as tests/test_userfiles.py does for reads.) Each bundle's
+    lines are one object, there when the bundle ends; a bundle with no line makes none."""
+    bucket: dict[str, bytes] = {}
+    monkeypatch.setattr(FileSystems, "create", lambda path, **_: _Upload(bucket, path))
+    writer = _AppendJsonlFn("gs://b/out", "stories")
+    writer.setup()
+    writer.process('{"title":"新闻"}')
+    writer.process("{}")
+    assert bucket == {}  # not closed yet: nothing to read
+    writer.finish_bundle()
+    writer.finish_bundle()  # an empty bundle
+    writer.process('{"n":2}')
+    writer.finish_bundle()
+    writer.teardown()
+    assert all(re.fullmatch(r"gs://b/out/stories-[0-9a-f]{12}\.jsonl", name) for name in bucket)
+    assert sorted(bucket.values()) == sorted(['{"title":"新闻"}\n{}\n'.encode(), b'{"n":2}\n'])
 
 
 @pytest.mark.emulator

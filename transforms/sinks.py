@@ -41,6 +41,7 @@ from transforms.common import (
 from transforms.pubsub import PublishDeadLetters
 from transforms.records import Discard, DuplicateLink, Failure, TaggedStory
 from transforms.syndication import SYNDICATION_PREFIX, SyndicationUpdate
+from transforms.userfiles import is_remote
 
 STORIES_PREFIX = "stories"
 DEAD_LETTERS_PREFIX = "dead_letters"
@@ -98,20 +99,36 @@ class _AppendJsonlFn(beam.DoFn):
     instance writes its own ``<prefix>-<uuid>.jsonl``, so no two writers share a file;
     it is created with the instance's first line (an always-on run starts many writers
     that never write: they leave no empty files).
+
+    A remote ``output_dir`` (``gs://...``, a Dataflow job's) is written through Beam's
+    ``FileSystems``, one file a bundle, closed at the bundle's end: an object store has no
+    append, and makes an object readable only once it is closed.
     """
 
     def __init__(self, output_dir: str, prefix: str) -> None:
         self._path_prefix = os.path.join(output_dir, prefix)
+        self._remote = is_remote(output_dir)
         self._file: Any = None
 
     def process(self, line: str) -> None:
         if self._file is None:
-            path = f"{self._path_prefix}-{uuid.uuid4().hex[:12]}{JSONL}"
-            self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in teardown
-        self._file.write(line + "\n")
+            self._file = self._create(f"{self._path_prefix}-{uuid.uuid4().hex[:12]}{JSONL}")
+        self._file.write((line + "\n").encode("utf-8") if self._remote else line + "\n")
+
+    def _create(self, path: str) -> Any:
+        if self._remote:
+            from apache_beam.io.filesystems import FileSystems
+
+            return FileSystems.create(path, mime_type="application/x-ndjson")
+        return open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in teardown
 
     def finish_bundle(self) -> None:
-        if self._file is not None:
+        if self._file is None:
+            return
+        if self._remote:
+            self._file.close()
+            self._file = None
+        else:
             self._file.flush()
 
     def teardown(self) -> None:
