@@ -1,0 +1,375 @@
+"""pipelines/monitor.py around the graph: the options ``prepare`` settles, an earlier run's
+files, the entries the next run retries, what a stop signal does; and of ``run()``: that it
+waits for the job, keeps what earlier runs remembered, and summarises from the files when the
+runner's metrics cannot be read.
+
+The graph itself (which steps, what each reads) is in ``tests/test_graph_shape.py``; whole
+runs are in ``tests/test_pipeline_e2e.py``, ``tests/test_state_runs.py`` and
+``tests/test_streaming.py``. Signals are sent in a new Python process (the handlers end the
+process they run in); the handlers' installing and restoring is checked here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.runner import PipelineResult, PipelineState
+
+from deploy.dataflow_graph import OFFLINE_ARGS
+from pipelines import monitor
+from pipelines.config import RunConfig
+from pipelines.loopback import LoopbackSite, Response
+from pipelines.loopback_feeds import rss_feed
+from pipelines.monitor import (
+    EXIT_FORCED,
+    _stop_on_signal,
+    clear_previous_outputs,
+    prepare,
+    retryable_links,
+)
+from tests.conftest import REPO, add_pages, assert_accounting, run_newsbeam
+from tests.test_pipeline_e2e import OFF_TOPIC, WIRE_STORY
+from tests.test_summary import STATE_MEDIA, tagged_story
+from transforms.http import HttpConfig
+from transforms.records import Discard, Failure
+from transforms.sinks import to_json_line
+
+
+def flags(tmp_path: Path, *more: str) -> list[str]:
+    """``newsbeam run`` flags for one feed (not polled: nothing here runs the pipeline)."""
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("http://127.0.0.1:9/rss\n")
+    return ["--feeds", str(feeds), "--output", str(tmp_path / "out"), *more]
+
+
+def test_without_a_runner_the_run_is_on_the_offline_local_runner(tmp_path: Path) -> None:
+    """FnApiRunner, not Beam's default DirectRunner (which would first try Prism and
+    download it); a runner that is named is kept."""
+    options, _ = prepare(flags(tmp_path))
+    assert options.view_as(StandardOptions).runner == "FnApiRunner"
+    options, _ = prepare(flags(tmp_path, "--runner", "DirectRunner"))
+    assert options.view_as(StandardOptions).runner == "DirectRunner"
+
+
+@pytest.mark.parametrize("runner", [(), ("--runner", "DirectRunner")], ids=["default", "direct"])
+def test_a_streaming_run_on_the_local_runner_gets_one_worker_and_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, runner: tuple[str, ...]
+) -> None:
+    """PeriodicImpulse loses ticks with several local workers: two asked for become one,
+    with a warning saying why."""
+    with caplog.at_level(logging.WARNING, logger=monitor.__name__):
+        options, _ = prepare(flags(tmp_path, "--streaming", "--direct_num_workers", "2", *runner))
+    assert options.view_as(DirectOptions).direct_num_workers == 1
+    assert "uses one worker (PeriodicImpulse)" in caplog.text
+
+
+def test_a_streaming_run_that_asked_for_no_workers_is_not_warned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger=monitor.__name__):
+        options, _ = prepare(flags(tmp_path, "--streaming"))
+    assert options.view_as(DirectOptions).direct_num_workers == 1
+    assert "one worker" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "more",
+    [("--direct_num_workers", "2"), ("--streaming", "--direct_num_workers", "2", *OFFLINE_ARGS)],
+    ids=["one-shot", "streaming-remote"],
+)
+def test_other_runs_keep_the_workers_asked_for(tmp_path: Path, more: tuple[str, ...]) -> None:
+    """One-shot runs use every local worker; a remote runner's workers are its own."""
+    options, _ = prepare(flags(tmp_path, *more))
+    assert options.view_as(DirectOptions).direct_num_workers == 2
+
+
+def test_an_earlier_runs_output_files_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    """Before a run, the JSONL files of every sink (sharded, streaming, undelivered dead
+    letters) go, so the summary reads only this run's; other files stay, even ones whose
+    names start like a sink's."""
+    written = [
+        "stories-00000-of-00001.jsonl",
+        "stories-0123456789ab.jsonl",
+        "dead_letters-00001-of-00002.jsonl",
+        "dead_letters-undelivered-00000-of-00001.jsonl",
+        "discarded-00000-of-00001.jsonl",
+        "syndication-0123456789ab.jsonl",
+    ]
+    kept = ["summary.json", "stories-notes.txt", "my-stories.jsonl", "state/seen.jsonl"]
+    for name in written + kept:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("{}\n")
+    clear_previous_outputs(str(tmp_path))
+    left = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
+    assert left == set(kept)
+
+
+def test_the_links_to_retry_are_those_of_retryable_entry_dead_letters(tmp_path: Path) -> None:
+    """In every shard of the dead-letter file: an entry that failed retryably is retried by
+    the next run; one that failed for good is not, nor a whole feed's failure (its URL is
+    no entry's link), nor a discard."""
+    shards = {
+        "dead_letters-00000-of-00002.jsonl": [
+            Failure("fetch", "https://a.example/1", "http_503", "503", retryable=True),
+            Failure("fetch", "https://a.example/2", "http_404", "404"),
+            Failure("poll", "https://a.example/rss", "timeout", "t", True, counts_entry=False),
+        ],
+        "dead_letters-00001-of-00002.jsonl": [
+            Failure("fetch", "https://b.example/3", "timeout", "t", retryable=True),
+        ],
+    }
+    for name, failures in shards.items():
+        (tmp_path / name).write_text("".join(to_json_line(f.to_json()) + "\n" for f in failures))
+    discard = Discard("tag", "https://c.example/4", "not_relevant")
+    (tmp_path / "discarded-00000-of-00001.jsonl").write_text(to_json_line(discard.to_json()))
+    assert retryable_links(str(tmp_path)) == {"https://a.example/1", "https://b.example/3"}
+
+
+def stop_config(output_dir: Path, streaming: bool) -> RunConfig:
+    return RunConfig(
+        feeds=(),
+        output_dir=str(output_dir),
+        http=HttpConfig(),
+        max_in_flight=1,
+        all_stories=False,
+        taxonomy_path=None,
+        outlets_path=None,
+        min_text_chars=250,
+        streaming=streaming,
+    )
+
+
+def test_the_signal_handlers_are_put_back_after_the_run(tmp_path: Path) -> None:
+    """In the main thread the run's handlers replace the ones before it and give them back;
+    in another thread (where Python allows no handler) nothing changes."""
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with _stop_on_signal(stop_config(tmp_path, streaming=True)):
+        during = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+    assert during[0] is during[1] and during[0] not in before
+
+    seen: list[object] = []
+
+    def in_a_thread() -> None:
+        with _stop_on_signal(stop_config(tmp_path, streaming=True)):
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert seen == [before[0]]
+
+
+# A new Python process: enters _stop_on_signal with the config its arguments describe
+# (output directory, streaming or not), then sends itself the signals named, one after the
+# other. A one-shot run's first signal is a KeyboardInterrupt, which it reports; nothing
+# here ends the process by itself within a minute.
+SIGNALLED = """
+import os, signal, sys, threading
+from pipelines.config import RunConfig
+from pipelines.monitor import _stop_on_signal
+from transforms.http import HttpConfig
+output, streaming, *names = sys.argv[1:]
+config = RunConfig((), output, HttpConfig(), 1, False, None, None, 250, streaming=streaming == "1")
+with _stop_on_signal(config):
+    for name in names:
+        try:
+            os.kill(os.getpid(), getattr(signal, name))
+            threading.Event().wait(60)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+print("not stopped", flush=True)
+"""
+
+
+def signalled(output: Path, streaming: bool, *names: str) -> subprocess.CompletedProcess[str]:
+    """Run SIGNALLED; its output to pipes is buffered, as it is for a user's pipes."""
+    argv = [str(output), str(int(streaming)), *names]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    return subprocess.run(
+        [sys.executable, "-c", SIGNALLED, *argv],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
+def test_a_stopped_streaming_run_is_summarised_from_its_files_and_ends_cleanly(
+    tmp_path: Path, name: str
+) -> None:
+    """SIGTERM (a service stopping it) and Ctrl-C alike: summary.json and the printed
+    summary count what reached the output files, marked as stopped early; exit code 0."""
+    story = tagged_story("https://www.globaltimes.cn/1", STATE_MEDIA)
+    discard = Discard("tag", "https://a.example/2", "not_relevant")
+    (tmp_path / "stories-0123456789ab.jsonl").write_text(to_json_line(story.to_json()) + "\n")
+    (tmp_path / "discarded-0123456789ab.jsonl").write_text(to_json_line(discard.to_json()) + "\n")
+
+    done = signalled(tmp_path, True, name)
+
+    assert done.returncode == 0, done.stderr
+    assert "stopped by signal" in done.stdout
+    assert "entries: 2  published: 1  discarded: 1  failed: 0" in done.stdout
+    assert "not stopped" not in done.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["stopped_early"] is True
+    assert (summary["published"], summary["discarded"]) == (1, {"not_relevant": 1})
+
+
+def test_a_stopped_streaming_run_whose_files_cannot_be_read_ends_with_the_forced_code(
+    tmp_path: Path,
+) -> None:
+    """The process ends whatever happens while it summarises: here a line that is not JSON
+    (a file not written by newsbeam) is one error line and exit code 3, no summary.json."""
+    (tmp_path / "stories-0123456789ab.jsonl").write_text("not json\n")
+    done = signalled(tmp_path, True, "SIGTERM")
+    assert done.returncode == EXIT_FORCED == 3
+    assert "newsbeam: could not summarise the stopped run:" in done.stderr
+    assert not (tmp_path / "summary.json").exists()
+
+
+@pytest.mark.parametrize("second", ["SIGTERM", "SIGINT"])
+def test_a_one_shot_run_is_interrupted_and_a_second_signal_ends_it_at_once(
+    tmp_path: Path, second: str
+) -> None:
+    """The first signal interrupts a one-shot run (KeyboardInterrupt, which the runner lets
+    through); should the run not end, the second one ends the process with code 3."""
+    done = signalled(tmp_path, False, "SIGTERM", second)
+    assert done.stdout.split() == ["interrupted"]
+    assert done.returncode == EXIT_FORCED
+    assert not (tmp_path / "summary.json").exists()
+
+
+RSS = "application/rss+xml"
+PAGES = [
+    ("/sale", "TikTok ordered to find a buyer", WIRE_STORY),
+    ("/cup", "Late goal seals cup win", OFF_TOPIC),
+    ("/final", "Cup final preview", OFF_TOPIC.replace("home side", "visitors")),
+]
+
+
+def one_feed(site: LoopbackSite, tmp_path: Path) -> Path:
+    """A feed list of one feed with a relevant story and an off-topic one."""
+    base = site.add_host("news")
+    items = add_pages(site, "news", PAGES[:2])
+    site.route("news", "/rss", Response(body=rss_feed("news", base, items), content_type=RSS))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/rss\n")
+    return feeds
+
+
+@pytest.mark.pipeline
+def test_a_run_replaces_the_output_files_an_earlier_run_left(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    """Files of the same names are overwritten anyway; these are not (a streaming run's
+    story file, a dead-letter shard of a run with more shards), and would be counted as this
+    run's by whoever reads the output directory."""
+    output = tmp_path / "out"
+    output.mkdir()
+    earlier = tagged_story("https://www.globaltimes.cn/1", STATE_MEDIA)
+    (output / "stories-0123456789ab.jsonl").write_text(to_json_line(earlier.to_json()) + "\n")
+    failure = Failure("fetch", "https://a.example/1", "http_503", "503", retryable=True)
+    (output / "dead_letters-00001-of-00002.jsonl").write_text(to_json_line(failure.to_json()))
+
+    out = run_newsbeam(one_feed(site, tmp_path), output, "--no-robots")
+
+    assert_accounting(out)
+    assert [s["url"] for s in out.stories] == [f"{site.base_url('news')}/sale"]
+    assert out.dead_letters == []
+
+
+@pytest.mark.pipeline
+def test_each_run_keeps_what_every_earlier_run_remembered(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    """A feed that grows by one entry a run: each run fetches only its new entry, the ones
+    the two runs before it saw are skipped as seen (not only the last run's)."""
+    base = site.add_host("news")
+    items = add_pages(site, "news", PAGES)
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/rss\n")
+    runs = []
+    for count in (1, 2, 3):
+        feed = rss_feed("news", base, items[:count])
+        site.route("news", "/rss", Response(body=feed, content_type=RSS))
+        runs.append(run_newsbeam(feeds, tmp_path / "out", "--no-robots"))
+
+    third = runs[-1]
+    assert_accounting(third)
+    assert third.summary["entries"] == 3
+    assert third.summary["discarded"]["seen_in_earlier_run"] == 2
+    assert [len(site.requests_for("news", path)) for path, _, _ in PAGES] == [1, 1, 1]
+
+
+@pytest.mark.pipeline
+def test_when_the_runners_metrics_cannot_be_read_the_summary_comes_from_the_files(
+    site: LoopbackSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beam's local runner can overflow the stack reading its metrics after a long streaming
+    run (reading them here raises as it does then). The files hold every outcome of a run
+    that ended by itself: the summary counts them and is not marked as stopped early."""
+
+    def overflowing(*_args: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(monitor, "summary_from_metrics", overflowing)
+    out = run_newsbeam(one_feed(site, tmp_path), tmp_path / "out", "--no-robots")
+
+    assert_accounting(out)
+    assert out.summary["stopped_early"] is False
+    assert (out.summary["published"], out.summary["discarded"]) == (1, {"not_relevant": 1})
+
+
+class SubmittingRunner(FnApiRunner):
+    """A runner that returns as soon as the job is submitted, as a remote one does: the job
+    runs (on the local runner) when it is waited for, and has no counters before that."""
+
+    def run_pipeline(self, pipeline: Any, options: Any) -> PipelineResult:
+        return SubmittedJob(lambda: super(SubmittingRunner, self).run_pipeline(pipeline, options))
+
+
+class SubmittedJob(PipelineResult):
+    def __init__(self, job: Callable[[], PipelineResult]) -> None:
+        super().__init__(PipelineState.RUNNING)
+        self._job: Callable[[], PipelineResult] | None = job
+        self._done: PipelineResult | None = None
+
+    def wait_until_finish(self, duration: int | None = None) -> str:
+        if self._job is not None:
+            self._done, self._job = self._job(), None
+            self._state = self._done.wait_until_finish()
+        return str(self._state)
+
+    def metrics(self) -> Any:
+        if self._done is None:
+            raise RuntimeError("the job is still running: its counters are not final")
+        return self._done.metrics()
+
+
+@pytest.mark.pipeline
+def test_a_runner_that_returns_at_once_is_waited_for_before_the_counters_are_read(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    """``newsbeam run`` on a runner whose run() only submits the job (Dataflow's) waits for
+    the job to end, then counts: the summary is the finished job's."""
+    feeds = one_feed(site, tmp_path)
+    runner = f"{__name__}.{SubmittingRunner.__name__}"
+    out = run_newsbeam(feeds, tmp_path / "out", "--no-robots", "--runner", runner)
+    assert_accounting(out)
+    assert (out.summary["published"], out.summary["discarded"]) == (1, {"not_relevant": 1})
