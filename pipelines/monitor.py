@@ -224,14 +224,33 @@ def clear_previous_outputs(output_dir: str) -> None:
 
 
 def retryable_links(output_dir: str) -> set[str]:
-    """Links of entries dead-lettered as retryable in this run (the next run retries them)."""
+    """Links of entries dead-lettered as retryable in this run (the next run retries them).
+
+    A remote ``output_dir`` (``gs://...``) with a local ``--state-dir`` is read through
+    Beam's FileSystems: globbing it on the local disk found nothing, and every entry that
+    failed retryably was remembered as seen, never to be tried again.
+    """
     links = set()
-    for path in Path(output_dir).glob(f"{DEAD_LETTERS_PREFIX}*.jsonl"):
-        for line in path.read_text(encoding="utf-8").splitlines():
+    for text in _dead_letter_texts(output_dir):
+        for line in text.splitlines():
             row = json.loads(line)
             if row.get("retryable") and row.get("counts_entry", True):
                 links.add(row["url"])
     return links
+
+
+def _dead_letter_texts(output_dir: str) -> Iterator[str]:
+    pattern = f"{DEAD_LETTERS_PREFIX}*{JSONL}"
+    if not is_remote(output_dir):
+        for path in Path(output_dir).glob(pattern):
+            yield path.read_text(encoding="utf-8")
+        return
+    from apache_beam.io.filesystems import FileSystems
+
+    for result in FileSystems.match([f"{output_dir.rstrip('/')}/{pattern}"]):
+        for metadata in result.metadata_list:
+            with FileSystems.open(metadata.path) as handle:
+                yield handle.read().decode("utf-8")
 
 
 def _one_local_worker(options: PipelineOptions) -> None:

@@ -11,6 +11,8 @@ process they run in); the handlers' installing and restoring is checked here.
 
 from __future__ import annotations
 
+import fnmatch
+import io
 import json
 import logging
 import os
@@ -23,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apache_beam.io.filesystem import FileMetadata, MatchResult
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.runners.runner import PipelineResult, PipelineState
@@ -135,6 +139,38 @@ def test_the_links_to_retry_are_those_of_retryable_entry_dead_letters(tmp_path: 
     discard = Discard("tag", "https://c.example/4", "not_relevant")
     (tmp_path / "discarded-00000-of-00001.jsonl").write_text(to_json_line(discard.to_json()))
     assert retryable_links(str(tmp_path)) == {"https://a.example/1", "https://b.example/3"}
+
+
+def test_the_links_to_retry_are_read_from_a_remote_output_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A one-shot run with --output gs://... and a local --state-dir: the dead letters are
+    read through Beam's FileSystems (here patched to serve a dict, as no Cloud Storage runs
+    here; tests/test_userfiles.py does the same for reads), not looked for on the local disk,
+    where none are and every retryable entry would be remembered as seen."""
+    bucket = {
+        "gs://b/out/dead_letters-00000-of-00001.jsonl": to_json_line(
+            Failure("fetch", "https://a.example/1", "timeout", "t", retryable=True).to_json()
+        ),
+        "gs://b/out/dead_letters-undelivered-00000-of-00001.jsonl": to_json_line(
+            Failure("fetch", "https://a.example/2", "http_503", "503", retryable=True).to_json()
+        ),
+        "gs://b/out/discarded-00000-of-00001.jsonl": to_json_line(
+            Discard("tag", "https://a.example/3", "not_relevant").to_json()
+        ),
+    }
+    patterns: list[list[str]] = []
+
+    def match(found: list[str]) -> list[MatchResult]:
+        patterns.append(found)
+        (pattern,) = found
+        paths = [p for p in bucket if fnmatch.fnmatch(p, pattern)]
+        return [MatchResult(pattern, [FileMetadata(p, len(bucket[p])) for p in paths])]
+
+    monkeypatch.setattr(FileSystems, "match", match)
+    monkeypatch.setattr(FileSystems, "open", lambda path: io.BytesIO(bucket[path].encode()))
+    assert retryable_links("gs://b/out") == {"https://a.example/1", "https://a.example/2"}
+    assert patterns == [["gs://b/out/dead_letters*.jsonl"]]
 
 
 def stop_config(output_dir: Path, streaming: bool) -> RunConfig:
