@@ -57,7 +57,7 @@ class ReviewError(ValueError):
 
 @dataclass(frozen=True)
 class Tagged:
-    """A stream article the tagger marks relevant."""
+    """A stream article and what the tagger says of it."""
 
     key: tuple[str, str]  # (stream, id)
     title: str

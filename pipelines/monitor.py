@@ -70,7 +70,7 @@ from transforms.state import (
 )
 from transforms.syndication import SYNDICATION_PREFIX
 from transforms.tag import TagStories
-from transforms.userfiles import is_remote
+from transforms.userfiles import is_remote, read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -241,16 +241,15 @@ def retryable_links(output_dir: str) -> set[str]:
 
 def _dead_letter_texts(output_dir: str) -> Iterator[str]:
     pattern = f"{DEAD_LETTERS_PREFIX}*{JSONL}"
-    if not is_remote(output_dir):
-        for path in Path(output_dir).glob(pattern):
-            yield path.read_text(encoding="utf-8")
-        return
-    from apache_beam.io.filesystems import FileSystems
+    if is_remote(output_dir):
+        from apache_beam.io.filesystems import FileSystems
 
-    for result in FileSystems.match([f"{output_dir.rstrip('/')}/{pattern}"]):
-        for metadata in result.metadata_list:
-            with FileSystems.open(metadata.path) as handle:
-                yield handle.read().decode("utf-8")
+        results = FileSystems.match([f"{output_dir.rstrip('/')}/{pattern}"])
+        paths = [metadata.path for result in results for metadata in result.metadata_list]
+    else:
+        paths = [str(path) for path in Path(output_dir).glob(pattern)]
+    for path in paths:
+        yield read_bytes(path).decode("utf-8")
 
 
 def _one_local_worker(options: PipelineOptions) -> None:

@@ -168,6 +168,7 @@ def test_the_links_to_retry_are_read_from_a_remote_output_folder(
         return [MatchResult(pattern, [FileMetadata(p, len(bucket[p])) for p in paths])]
 
     monkeypatch.setattr(FileSystems, "match", match)
+    monkeypatch.setattr(FileSystems, "exists", lambda path: path in bucket)
     monkeypatch.setattr(FileSystems, "open", lambda path: io.BytesIO(bucket[path].encode()))
     assert retryable_links("gs://b/out") == {"https://a.example/1", "https://a.example/2"}
     assert patterns == [["gs://b/out/dead_letters*.jsonl"]]
