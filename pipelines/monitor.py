@@ -36,7 +36,7 @@ from apache_beam.runners.runner import PipelineResult
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
-from pipelines.config import LOCAL_RUNNER, RunConfig, config_from_options
+from pipelines.config import LOCAL_RUNNER, RunConfig, UsageError, config_from_options
 from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
 from transforms.analyse import AnalysePages
 from transforms.analysis import AnalysisSettings
@@ -217,10 +217,31 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
 
 
 def clear_previous_outputs(output_dir: str) -> None:
-    """Remove the JSONL files of an earlier run, so the summary reads only this run's."""
-    for prefix in (STORIES_PREFIX, DEAD_LETTERS_PREFIX, DISCARDS_PREFIX, SYNDICATION_PREFIX):
-        for path in Path(output_dir).glob(f"{prefix}*{JSONL}"):
-            path.unlink()
+    """Remove the JSONL files of an earlier run, so the summary reads only this run's.
+
+    A remote folder (``gs://...``) is cleared through Beam's FileSystems: a one-shot job
+    writes its files in shards whose count the runner picks, so an earlier job's shards
+    stayed beside the new ones (and its retryable dead letters were read as this run's).
+
+    Raises:
+        UsageError: a file could not be removed (permissions, the store's error).
+    """
+    prefixes = (STORIES_PREFIX, DEAD_LETTERS_PREFIX, DISCARDS_PREFIX, SYNDICATION_PREFIX)
+    paths = [path for prefix in prefixes for path in _output_files(output_dir, prefix)]
+    try:
+        if not is_remote(output_dir):
+            for path in paths:
+                Path(path).unlink()
+        elif paths:
+            from apache_beam.io.filesystems import FileSystems
+
+            FileSystems.delete(paths)
+    except Exception as exc:  # OSError, or the store's own errors (BeamIOError ...)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise UsageError(
+            f"cannot remove the earlier run's files in {output_dir} ({type(exc).__name__}: "
+            f"{first}); remove them, or give --output a folder of its own"
+        ) from None
 
 
 def retryable_links(output_dir: str) -> set[str]:
@@ -239,17 +260,31 @@ def retryable_links(output_dir: str) -> set[str]:
     return links
 
 
-def _dead_letter_texts(output_dir: str) -> Iterator[str]:
-    pattern = f"{DEAD_LETTERS_PREFIX}*{JSONL}"
-    if is_remote(output_dir):
-        from apache_beam.io.filesystems import FileSystems
+def clear_before_run(config: RunConfig) -> None:
+    """Remove an earlier run's files, except an always-on job's on Cloud Storage.
 
-        results = FileSystems.match([f"{output_dir.rstrip('/')}/{pattern}"])
-        paths = [metadata.path for result in results for metadata in result.metadata_list]
-    else:
-        paths = [str(path) for path in Path(output_dir).glob(pattern)]
-    for path in paths:
+    Those are the job's archive: a job started again in the same remote folder (an update,
+    a new template launch) adds to them. A local always-on run, like a one-shot run,
+    replaces the files of the run before it.
+    """
+    if not (config.streaming and is_remote(config.output_dir)):
+        clear_previous_outputs(config.output_dir)
+
+
+def _dead_letter_texts(output_dir: str) -> Iterator[str]:
+    for path in _output_files(output_dir, DEAD_LETTERS_PREFIX):
         yield read_bytes(path).decode("utf-8")
+
+
+def _output_files(output_dir: str, prefix: str) -> list[str]:
+    """The paths of one sink's JSONL files in a local or remote (``gs://``) folder."""
+    pattern = f"{prefix}*{JSONL}"
+    if not is_remote(output_dir):
+        return [str(path) for path in Path(output_dir).glob(pattern)]
+    from apache_beam.io.filesystems import FileSystems
+
+    results = FileSystems.match([f"{output_dir.rstrip('/')}/{pattern}"])
+    return [metadata.path for result in results for metadata in result.metadata_list]
 
 
 def _one_local_worker(options: PipelineOptions) -> None:
@@ -328,10 +363,12 @@ def launch(options: PipelineOptions, config: RunConfig) -> PipelineResult:
     """Build the graph and start it; returns at once on runners that run remotely.
 
     The Flex Template launcher (deploy/main.py) calls this and exits, leaving the job running.
+
+    Raises:
+        UsageError: an earlier run's files could not be removed from the output folder.
     """
     log.info("polling %d feeds, writing to %s", len(config.feeds), config.output_dir)
-    if not is_remote(config.output_dir):
-        clear_previous_outputs(config.output_dir)
+    clear_before_run(config)
     runner = options.view_as(StandardOptions).runner
     mode = options.view_as(DirectOptions).direct_running_mode
     if pool_runs_here(runner, mode, config.extract_processes):
