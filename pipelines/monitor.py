@@ -60,7 +60,9 @@ from transforms.sinks import (
     WriteSyndicationUpdates,
 )
 from transforms.state import (
+    PENDING_SEEN_AGAIN,
     PENDING_SIGNATURES,
+    SEEN_AGAIN,
     SkipSeenEntries,
     commit_run_state,
     feed_state_line,
@@ -145,7 +147,8 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     )
     gc = not config.local_runner  # see DedupEntries: local event-time timers fire at once
     deduped = polled[OK] | "DedupEntries" >> DedupEntries(config.dedup_ttl, gc_timers=gc)
-    unseen = deduped[OK] | "SkipSeenEntries" >> SkipSeenEntries(frozenset(config.seen_before))
+    skip = SkipSeenEntries(frozenset(config.seen_before), report_seen_again=bool(config.state_dir))
+    unseen = deduped[OK] | "SkipSeenEntries" >> skip
     fetched = spread(unseen[OK], "SpreadEntries", config) | "FetchArticles" >> FetchArticles(
         config.http,
         config.max_in_flight,
@@ -207,6 +210,12 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
             unseen[OK]
             | "SeenToJson" >> beam.Map(seen_line)
             | "WriteSeenEntries" >> beam.io.WriteToText(pending_prefix(config.state_dir, "seen"))
+        )
+        (
+            unseen[SEEN_AGAIN]
+            | "SeenAgainToJson" >> beam.Map(seen_line)
+            | "WriteSeenAgain"
+            >> beam.io.WriteToText(pending_prefix(config.state_dir, PENDING_SEEN_AGAIN))
         )
         (
             clustered[SIGNATURES]

@@ -16,6 +16,8 @@ from transforms.minhash import Claim
 from transforms.records import FeedEntry, FeedState
 from transforms.state import (
     PENDING_DIR,
+    PENDING_SEEN_AGAIN,
+    SEEN_AGAIN,
     SkipSeenEntries,
     StateDirError,
     commit_run_state,
@@ -96,6 +98,18 @@ def test_first_sighting_time_is_kept(tmp_path: Path) -> None:
     pending(state, "seen-0", [seen_line(entry)])
     commit_run_state(str(state), {"k": 5 * DAY}, set(), 7 * DAY, now=6 * DAY)
     assert json.loads((state / "seen.jsonl").read_text()) == {"key": "k", "seen_at": 5 * DAY}
+
+
+def test_an_entry_seen_again_is_remembered_from_this_run(tmp_path: Path) -> None:
+    """A key a run skipped as seen is remembered from the run's time; one it skipped that
+    has since expired (a run longer than what is left of its TTL) is not brought back."""
+    state = tmp_path / "state"
+    again = FeedEntry(feed_url="f", link="http://a.example/1", key="k")
+    expired = FeedEntry(feed_url="f", link="http://a.example/2", key="gone")
+    pending(state, f"{PENDING_SEEN_AGAIN}-0", [seen_line(again), seen_line(expired)])
+    before = {"k": 1 * DAY, "gone": 0.5 * DAY, "other": 2 * DAY}
+    commit_run_state(str(state), before, set(), 7 * DAY, now=7.8 * DAY)
+    assert load_seen(str(state), 7 * DAY, now=7.8 * DAY) == {"k": 7.8 * DAY, "other": 2 * DAY}
 
 
 @pytest.mark.parametrize(
@@ -207,3 +221,18 @@ def test_skip_seen_entries_matches_entry_keys_not_links() -> None:
             equal_to([("state", "http://a.example/1", "seen_in_earlier_run")]),
             label="discarded",
         )
+
+
+@pytest.mark.pipeline
+def test_skip_seen_entries_reports_the_entries_it_skipped_when_asked() -> None:
+    """For the state directory (one-shot runs): each skipped entry also leaves on SEEN_AGAIN."""
+    seen = FeedEntry("f", "http://a.example/1", key="k-seen")
+    new = FeedEntry("f", "http://a.example/2", key="k-new")
+    options = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=in_memory"])
+    with TestPipeline(options=options) as p:
+        skip = SkipSeenEntries(frozenset({"k-seen"}), report_seen_again=True)
+        out = p | beam.Create([seen, new]) | skip
+        assert_that(out[OK] | beam.Map(lambda e: e.key), equal_to(["k-new"]), label="ok")
+        again = out[SEEN_AGAIN] | beam.Map(lambda e: e.key)
+        assert_that(again, equal_to(["k-seen"]), label="again")
+        assert_that(out[DISCARDED] | beam.combiners.Count.Globally(), equal_to([1]), label="d")

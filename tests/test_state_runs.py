@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,45 @@ def test_an_entry_that_failed_for_good_is_not_retried_on_an_unchanged_feed(
     assert second.summary["entries"] == 0
     assert second.summary["feeds"]["not_modified"] == 1
     assert len(site.requests_for("news", "/story")) == 1
+
+
+def age_state(state: Path, seconds: float) -> None:
+    """Move every remembered time ``seconds`` into the past, as if the runs were that far apart."""
+    for name, field in (("seen.jsonl", "seen_at"), ("signatures.jsonl", None)):
+        rows = [json.loads(line) for line in (state / name).read_text().splitlines()]
+        if field is None:  # a signature's time is inside its claim: drop them all instead
+            rows = []
+        for row in rows:
+            row[field] -= seconds
+        (state / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def test_an_entry_a_feed_keeps_listing_is_remembered_from_its_last_sighting(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    """A feed lists a story for 8 days, past the 7-day --dedup-ttl, gaining an entry now and
+    then: each run that skips the story as seen remembers it from then on (as an always-on
+    run does), so it is fetched once, not again once 7 days have passed since its first run.
+    (The signatures are dropped when the state is aged, so only the seen entry can tell.)"""
+    base = site.add_host("news")
+    title, text = seed_story()
+    rows = [("/seed", title, text), ("/cup", "Late goal seals cup win", OFF_TOPIC)]
+    rows += [("/derby", "Derby ends level", OFF_TOPIC)]
+    items = add_pages(site, "news", rows)
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/rss\n")
+    output = tmp_path / "out"
+    runs = []
+    for listed in (1, 2, 3):  # day 0, day 6, day 8
+        site.route(
+            "news", "/rss", Response(body=rss_feed("news", base, items[:listed]), content_type=RSS)
+        )
+        runs.append(run_newsbeam(feeds, output, "--no-robots"))
+        age_state(output / "state", (6 if listed == 1 else 2) * 86400)
+
+    for out in runs:
+        assert_accounting(out)
+    assert [s["url"] for s in runs[0].stories] == [items[0].link]
+    assert runs[1].summary["discarded"] == {"seen_in_earlier_run": 1, "not_relevant": 1}
+    assert runs[2].summary["discarded"] == {"seen_in_earlier_run": 2, "not_relevant": 1}
+    assert len(site.requests_for("news", "/seed")) == 1

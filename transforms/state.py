@@ -7,7 +7,10 @@ nothing twice:
 
 * ``feeds.json``: per feed, the ETag, Last-Modified and body hash of its last poll;
 * ``seen.jsonl``: the key of every entry that went past SkipSeenEntries, with the time it
-  was first seen; entries older than the TTL are forgotten on load, and entries that failed
+  was last seen: an entry a later run finds again in its feed (and skips) is remembered
+  from that run on, so a feed that keeps listing an entry for longer than the TTL keeps it
+  suppressed, as an always-on run's ``DedupEntries`` does. Entries older than the TTL are
+  forgotten on load, and entries that failed
   with a retryable error are not recorded (the next run retries): their feeds are not
   recorded in ``feeds.json`` either, so that the next run fetches and parses those feeds in
   full even if they are unchanged (the entries handled already are then skipped as seen);
@@ -34,7 +37,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from transforms.common import DISCARDED, with_stage_outputs
+from transforms.common import DISCARDED, FAILURES, OK, with_stage_outputs
 from transforms.minhash import Claim
 from transforms.records import Discard, FeedEntry, FeedState
 
@@ -43,6 +46,8 @@ SEEN_FILE = "seen.jsonl"
 PENDING_DIR = "pending"
 PENDING_FEEDS = "feeds"
 PENDING_SEEN = "seen"
+PENDING_SEEN_AGAIN = "resighted"
+SEEN_AGAIN = "seen_again"  # SkipSeenEntries' output of the entries it skipped
 SIGNATURES_FILE = "signatures.jsonl"
 PENDING_SIGNATURES = "signatures"
 
@@ -52,7 +57,7 @@ class StateDirError(ValueError):
 
 
 def pending_prefix(state_dir: str, kind: str) -> str:
-    """The WriteToText prefix for what a run learned (``kind``: feeds or seen)."""
+    """The WriteToText prefix for what a run learned (``kind``: ``PENDING_*``)."""
     return str(Path(state_dir) / PENDING_DIR / kind)
 
 
@@ -164,6 +169,9 @@ def commit_run_state(
             seen.setdefault(row["key"], now)
         else:  # an unchanged feed would be "not modified" next time: forget it
             feeds.pop(row.get("feed_url", ""), None)
+    for row in _read_pending(state_dir, PENDING_SEEN_AGAIN):
+        if row["key"] in seen:  # still in its feed: remembered for a TTL from now
+            seen[row["key"]] = now
     signatures = dict(load_signatures(state_dir, ttl_seconds, now))
     for row in _read_pending(state_dir, PENDING_SIGNATURES):
         key, claim = signature_from_json(row)
@@ -202,24 +210,40 @@ def seen_line(entry: FeedEntry) -> str:
 
 
 class _SkipSeenEntriesFn(beam.DoFn):
-    def __init__(self, seen: frozenset[str]) -> None:
+    def __init__(self, seen: frozenset[str], report_seen_again: bool) -> None:
         self._seen = seen
+        self._report = report_seen_again
 
     def process(self, entry: FeedEntry) -> Iterator[Any]:
         if entry.key in self._seen:
             yield beam.pvalue.TaggedOutput(
                 DISCARDED, Discard("state", entry.link, "seen_in_earlier_run")
             )
+            if self._report:
+                yield beam.pvalue.TaggedOutput(SEEN_AGAIN, entry)
         else:
             yield entry
 
 
 class SkipSeenEntries(beam.PTransform):
-    """PCollection[FeedEntry] -> ok: entries not seen by earlier runs; discarded: the rest."""
+    """PCollection[FeedEntry] -> ok: entries not seen by earlier runs; discarded: the rest.
 
-    def __init__(self, seen: frozenset[str]) -> None:
+    Args:
+        seen: the keys earlier runs saw (``load_seen``).
+        report_seen_again: also put each skipped entry on the ``SEEN_AGAIN`` output, for the
+            state directory to remember it from this run on (a run that keeps no state
+            leaves the step with its usual three outputs).
+    """
+
+    def __init__(self, seen: frozenset[str], report_seen_again: bool = False) -> None:
         super().__init__()
         self._seen = seen
+        self._report = report_seen_again
 
     def expand(self, entries: beam.PCollection) -> Any:
-        return with_stage_outputs(entries, _SkipSeenEntriesFn(self._seen), "Skip")
+        fn = _SkipSeenEntriesFn(self._seen, self._report)
+        if not self._report:
+            return with_stage_outputs(entries, fn, "Skip")
+        return entries | "Skip" >> beam.ParDo(fn).with_outputs(
+            FAILURES, DISCARDED, SEEN_AGAIN, main=OK
+        )
