@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import signal
@@ -36,7 +35,8 @@ from apache_beam.runners.runner import PipelineResult
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
-from pipelines.config import LOCAL_RUNNER, RunConfig, UsageError, config_from_options
+from pipelines.config import LOCAL_RUNNER, RunConfig, config_from_options
+from pipelines.output_files import clear_before_run, retryable_links
 from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
 from transforms.analyse import AnalysePages
 from transforms.analysis import AnalysisSettings
@@ -50,10 +50,6 @@ from transforms.fetch import FetchArticles
 from transforms.pool_start import pool_runs_here, start_fork_server
 from transforms.pubsub import PublishStories
 from transforms.sinks import (
-    DEAD_LETTERS_PREFIX,
-    DISCARDS_PREFIX,
-    JSONL,
-    STORIES_PREFIX,
     DeliverDeadLetters,
     WriteDiscards,
     WriteStories,
@@ -70,9 +66,8 @@ from transforms.state import (
     seen_line,
     signature_lines,
 )
-from transforms.syndication import SYNDICATION_PREFIX
 from transforms.tag import TagStories
-from transforms.userfiles import is_remote, read_bytes
+from transforms.userfiles import is_remote
 
 log = logging.getLogger(__name__)
 
@@ -223,77 +218,6 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
             | "WriteSignatures"
             >> beam.io.WriteToText(pending_prefix(config.state_dir, PENDING_SIGNATURES))
         )
-
-
-def clear_previous_outputs(output_dir: str) -> None:
-    """Remove the JSONL files of an earlier run, so the summary reads only this run's.
-
-    A remote folder (``gs://...``) is cleared through Beam's FileSystems: a one-shot job
-    writes its files in shards whose count the runner picks, so an earlier job's shards
-    stayed beside the new ones (and its retryable dead letters were read as this run's).
-
-    Raises:
-        UsageError: a file could not be removed (permissions, the store's error).
-    """
-    prefixes = (STORIES_PREFIX, DEAD_LETTERS_PREFIX, DISCARDS_PREFIX, SYNDICATION_PREFIX)
-    paths = [path for prefix in prefixes for path in _output_files(output_dir, prefix)]
-    try:
-        if not is_remote(output_dir):
-            for path in paths:
-                Path(path).unlink()
-        elif paths:
-            from apache_beam.io.filesystems import FileSystems
-
-            FileSystems.delete(paths)
-    except Exception as exc:  # OSError, or the store's own errors (BeamIOError ...)
-        first = (str(exc).strip().splitlines() or [""])[0][:300]
-        raise UsageError(
-            f"cannot remove the earlier run's files in {output_dir} ({type(exc).__name__}: "
-            f"{first}); remove them, or give --output a folder of its own"
-        ) from None
-
-
-def retryable_links(output_dir: str) -> set[str]:
-    """Links of entries dead-lettered as retryable in this run (the next run retries them).
-
-    A remote ``output_dir`` (``gs://...``) with a local ``--state-dir`` is read through
-    Beam's FileSystems: globbing it on the local disk found nothing, and every entry that
-    failed retryably was remembered as seen, never to be tried again.
-    """
-    links = set()
-    for text in _dead_letter_texts(output_dir):
-        for line in text.splitlines():
-            row = json.loads(line)
-            if row.get("retryable") and row.get("counts_entry", True):
-                links.add(row["url"])
-    return links
-
-
-def clear_before_run(config: RunConfig) -> None:
-    """Remove an earlier run's files, except an always-on job's on Cloud Storage.
-
-    Those are the job's archive: a job started again in the same remote folder (an update,
-    a new template launch) adds to them. A local always-on run, like a one-shot run,
-    replaces the files of the run before it.
-    """
-    if not (config.streaming and is_remote(config.output_dir)):
-        clear_previous_outputs(config.output_dir)
-
-
-def _dead_letter_texts(output_dir: str) -> Iterator[str]:
-    for path in _output_files(output_dir, DEAD_LETTERS_PREFIX):
-        yield read_bytes(path).decode("utf-8")
-
-
-def _output_files(output_dir: str, prefix: str) -> list[str]:
-    """The paths of one sink's JSONL files in a local or remote (``gs://``) folder."""
-    pattern = f"{prefix}*{JSONL}"
-    if not is_remote(output_dir):
-        return [str(path) for path in Path(output_dir).glob(pattern)]
-    from apache_beam.io.filesystems import FileSystems
-
-    results = FileSystems.match([f"{output_dir.rstrip('/')}/{pattern}"])
-    return [metadata.path for result in results for metadata in result.metadata_list]
 
 
 def _one_local_worker(options: PipelineOptions) -> None:

@@ -1,0 +1,89 @@
+"""The output folder between runs: an earlier run's files, and the entries to retry.
+
+Before a run, ``clear_before_run`` removes the JSONL files an earlier run left in
+``--output`` (local, or remote through Beam's FileSystems), so that the summary and whoever
+reads the folder see only this run's. After a one-shot run, ``retryable_links`` reads its
+dead letters for the entries the next run tries again (``transforms.state``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from pipelines.config import RunConfig, UsageError
+from transforms.sinks import DEAD_LETTERS_PREFIX, DISCARDS_PREFIX, JSONL, STORIES_PREFIX
+from transforms.syndication import SYNDICATION_PREFIX
+from transforms.userfiles import is_remote, read_bytes
+
+
+def clear_before_run(config: RunConfig) -> None:
+    """Remove an earlier run's files, except an always-on job's on Cloud Storage.
+
+    Those are the job's archive: a job started again in the same remote folder (an update,
+    a new template launch) adds to them. A local always-on run, like a one-shot run,
+    replaces the files of the run before it.
+    """
+    if not (config.streaming and is_remote(config.output_dir)):
+        clear_previous_outputs(config.output_dir)
+
+
+def clear_previous_outputs(output_dir: str) -> None:
+    """Remove the JSONL files of an earlier run, so the summary reads only this run's.
+
+    A remote folder (``gs://...``) is cleared through Beam's FileSystems: a one-shot job
+    writes its files in shards whose count the runner picks, so an earlier job's shards
+    stayed beside the new ones (and its retryable dead letters were read as this run's).
+
+    Raises:
+        UsageError: a file could not be removed (permissions, the store's error).
+    """
+    prefixes = (STORIES_PREFIX, DEAD_LETTERS_PREFIX, DISCARDS_PREFIX, SYNDICATION_PREFIX)
+    paths = [path for prefix in prefixes for path in _output_files(output_dir, prefix)]
+    try:
+        if not is_remote(output_dir):
+            for path in paths:
+                Path(path).unlink()
+        elif paths:
+            from apache_beam.io.filesystems import FileSystems
+
+            FileSystems.delete(paths)
+    except Exception as exc:  # OSError, or the store's own errors (BeamIOError ...)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise UsageError(
+            f"cannot remove the earlier run's files in {output_dir} ({type(exc).__name__}: "
+            f"{first}); remove them, or give --output a folder of its own"
+        ) from None
+
+
+def retryable_links(output_dir: str) -> set[str]:
+    """Links of entries dead-lettered as retryable in this run (the next run retries them).
+
+    A remote ``output_dir`` (``gs://...``) with a local ``--state-dir`` is read through
+    Beam's FileSystems: globbing it on the local disk found nothing, and every entry that
+    failed retryably was remembered as seen, never to be tried again.
+    """
+    links = set()
+    for text in _dead_letter_texts(output_dir):
+        for line in text.splitlines():
+            row = json.loads(line)
+            if row.get("retryable") and row.get("counts_entry", True):
+                links.add(row["url"])
+    return links
+
+
+def _dead_letter_texts(output_dir: str) -> Iterator[str]:
+    for path in _output_files(output_dir, DEAD_LETTERS_PREFIX):
+        yield read_bytes(path).decode("utf-8")
+
+
+def _output_files(output_dir: str, prefix: str) -> list[str]:
+    """The paths of one sink's JSONL files in a local or remote (``gs://``) folder."""
+    pattern = f"{prefix}*{JSONL}"
+    if not is_remote(output_dir):
+        return [str(path) for path in Path(output_dir).glob(pattern)]
+    from apache_beam.io.filesystems import FileSystems
+
+    results = FileSystems.match([f"{output_dir.rstrip('/')}/{pattern}"])
+    return [metadata.path for result in results for metadata in result.metadata_list]

@@ -1,0 +1,154 @@
+"""pipelines/output_files.py: which files of an earlier run go before a run, local or on
+Cloud Storage, and which entries the next one-shot run retries.
+
+No Cloud Storage runs here: ``_Bucket`` patches Beam's FileSystems to serve a dict, as
+tests/test_userfiles.py does for reads and tests/test_sinks.py for writes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+from pathlib import Path
+
+import pytest
+from apache_beam.io.filesystem import FileMetadata, MatchResult
+from apache_beam.io.filesystems import FileSystems
+
+from pipelines.config import UsageError
+from pipelines.output_files import clear_before_run, clear_previous_outputs, retryable_links
+from tests.test_monitor import stop_config
+from transforms.records import Discard, Failure
+from transforms.sinks import to_json_line
+
+
+class _Bucket:
+    """A stand-in for a Cloud Storage folder behind Beam's FileSystems (none runs here):
+    match by glob, exists, open and delete on a dict of paths to text."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, objects: dict[str, str]) -> None:
+        self.objects = dict(objects)
+        self.patterns: list[list[str]] = []
+        monkeypatch.setattr(FileSystems, "match", self.match)
+        monkeypatch.setattr(FileSystems, "exists", lambda path: path in self.objects)
+        monkeypatch.setattr(FileSystems, "open", lambda path: io.BytesIO(self.read(path)))
+        monkeypatch.setattr(FileSystems, "delete", self.delete)
+
+    def match(self, found: list[str]) -> list[MatchResult]:
+        self.patterns.append(found)
+        (pattern,) = found
+        paths = [p for p in self.objects if fnmatch.fnmatch(p, pattern)]
+        return [MatchResult(pattern, [FileMetadata(p, len(self.objects[p])) for p in paths])]
+
+    def read(self, path: str) -> bytes:
+        return self.objects[path].encode()
+
+    def delete(self, paths: list[str]) -> None:
+        for path in paths:
+            del self.objects[path]
+
+
+REMOTE_RUN_FILES = [
+    "gs://b/out/stories-00000-of-00003.jsonl",
+    "gs://b/out/stories-0123456789ab.jsonl",
+    "gs://b/out/dead_letters-00002-of-00003.jsonl",
+    "gs://b/out/dead_letters-undelivered-00000-of-00001.jsonl",
+    "gs://b/out/discarded-00001-of-00003.jsonl",
+    "gs://b/out/syndication-00000-of-00001.jsonl",
+]
+REMOTE_OTHER_FILES = [
+    "gs://b/out/my-stories.jsonl",
+    "gs://b/out/stories-notes.txt",
+    "gs://b/other/stories-00000-of-00001.jsonl",
+    "gs://b/feeds.yaml",
+]
+
+
+def test_an_earlier_runs_files_are_removed_from_a_remote_output_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A one-shot job on Dataflow picks its own shard count, so an earlier job's
+    stories-00000-of-00003 would stay beside this one's -of-00002 and be read as this run's
+    (its retryable dead letters too). Through Beam's FileSystems, only the sinks' files go."""
+    bucket = _Bucket(monkeypatch, dict.fromkeys(REMOTE_RUN_FILES + REMOTE_OTHER_FILES, "{}"))
+    clear_previous_outputs("gs://b/out/")
+    assert sorted(bucket.objects) == sorted(REMOTE_OTHER_FILES)
+
+
+def test_a_remote_always_on_jobs_files_are_kept_and_a_one_shot_jobs_removed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An always-on job's folder on Cloud Storage is its archive: starting it again (an
+    update, a new template launch) must not delete the stories it wrote. A local always-on
+    run replaces its files as a one-shot run does."""
+    bucket = _Bucket(monkeypatch, dict.fromkeys(REMOTE_RUN_FILES, "{}"))
+    clear_before_run(stop_config("gs://b/out", streaming=True))
+    assert sorted(bucket.objects) == sorted(REMOTE_RUN_FILES)
+    clear_before_run(stop_config("gs://b/out", streaming=False))
+    assert bucket.objects == {}
+    (tmp_path / "stories-0123456789ab.jsonl").write_text("{}\n")
+    clear_before_run(stop_config(tmp_path, streaming=True))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_files_that_cannot_be_removed_stop_the_run_with_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The store's own error (here a permission refusal) names the folder and what to do,
+    instead of a traceback from inside Beam."""
+    bucket = _Bucket(monkeypatch, dict.fromkeys(REMOTE_RUN_FILES, "{}"))
+
+    def refuse(paths: list[str]) -> None:
+        raise PermissionError("403 caller does not have storage.objects.delete access\nmore")
+
+    monkeypatch.setattr(FileSystems, "delete", refuse)
+    with pytest.raises(UsageError) as caught:
+        clear_previous_outputs("gs://b/out")
+    message = str(caught.value)
+    assert "gs://b/out" in message and "storage.objects.delete" in message
+    assert "more" not in message and "--output" in message
+    assert sorted(bucket.objects) == sorted(REMOTE_RUN_FILES)
+
+
+def test_the_links_to_retry_are_those_of_retryable_entry_dead_letters(tmp_path: Path) -> None:
+    """In every shard of the dead-letter file: an entry that failed retryably is retried by
+    the next run; one that failed for good is not, nor a whole feed's failure (its URL is
+    no entry's link), nor a discard."""
+    shards = {
+        "dead_letters-00000-of-00002.jsonl": [
+            Failure("fetch", "https://a.example/1", "http_503", "503", retryable=True),
+            Failure("fetch", "https://a.example/2", "http_404", "404"),
+            Failure("poll", "https://a.example/rss", "timeout", "t", True, counts_entry=False),
+        ],
+        "dead_letters-00001-of-00002.jsonl": [
+            Failure("fetch", "https://b.example/3", "timeout", "t", retryable=True),
+        ],
+    }
+    for name, failures in shards.items():
+        (tmp_path / name).write_text("".join(to_json_line(f.to_json()) + "\n" for f in failures))
+    discard = Discard("tag", "https://c.example/4", "not_relevant")
+    (tmp_path / "discarded-00000-of-00001.jsonl").write_text(to_json_line(discard.to_json()))
+    assert retryable_links(str(tmp_path)) == {"https://a.example/1", "https://b.example/3"}
+
+
+def test_the_links_to_retry_are_read_from_a_remote_output_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A one-shot run with --output gs://... and a local --state-dir: the dead letters are
+    read through Beam's FileSystems (here patched to serve a dict, as no Cloud Storage runs
+    here; tests/test_userfiles.py does the same for reads), not looked for on the local disk,
+    where none are and every retryable entry would be remembered as seen."""
+    objects = {
+        "gs://b/out/dead_letters-00000-of-00001.jsonl": to_json_line(
+            Failure("fetch", "https://a.example/1", "timeout", "t", retryable=True).to_json()
+        ),
+        "gs://b/out/dead_letters-undelivered-00000-of-00001.jsonl": to_json_line(
+            Failure("fetch", "https://a.example/2", "http_503", "503", retryable=True).to_json()
+        ),
+        "gs://b/out/discarded-00000-of-00001.jsonl": to_json_line(
+            Discard("tag", "https://a.example/3", "not_relevant").to_json()
+        ),
+    }
+    bucket = _Bucket(monkeypatch, objects)
+    assert retryable_links("gs://b/out") == {"https://a.example/1", "https://a.example/2"}
+    assert bucket.patterns == [["gs://b/out/dead_letters*.jsonl"]]
