@@ -504,6 +504,18 @@ def test_the_state_kept_is_the_answers_validators_and_body_hash() -> None:
     assert state == FeedState(SPEC.url, '"v2"', "Tue, 03 Mar 2026 10:00:00 GMT", body_sha256(RSS))
 
 
+def test_an_unchanged_feed_gives_its_state_again_and_no_entries() -> None:
+    """Not modified, or the same body again: the state as it was, so that the state
+    directory can tell the feed still lists what it listed (and keep those entries)."""
+    before = FeedState(SPEC.url, '"v1"', None, body_sha256(RSS))
+    not_modified = feed_answer(b"", status=304, etag='"v1"')
+    same_body = feed_answer(RSS, etag='"v2"')
+    assert polled(not_modified, before) == {OK: [], FAILURES: [], STATE: [before]}
+    again = polled(same_body, before)
+    assert again[OK] == [] and again[FAILURES] == []
+    assert again[STATE] == [FeedState(SPEC.url, '"v2"', None, body_sha256(RSS))]
+
+
 def test_relative_links_resolve_against_where_the_feed_was_answered_from() -> None:
     # The feed list names SPEC.url, which redirected to the mirror: "/a/2" is the mirror's.
     outputs = polled(feed_answer(RSS, final_url="http://mirror.example/feeds/rss"))

@@ -92,12 +92,14 @@ def test_seen_entries_expire_after_the_ttl(tmp_path: Path) -> None:
     assert load_seen(str(state), 7 * DAY, now=20 * DAY) == {}
 
 
-def test_first_sighting_time_is_kept(tmp_path: Path) -> None:
+def test_a_new_entry_line_does_not_move_a_remembered_time(tmp_path: Path) -> None:
+    """Only a skipped entry (seen_again) or an unchanged feed moves a remembered time."""
     state = tmp_path / "state"
     entry = FeedEntry(feed_url="f", link="http://a.example/1", key="k")
     pending(state, "seen-0", [seen_line(entry)])
     commit_run_state(str(state), {"k": 5 * DAY}, set(), 7 * DAY, now=6 * DAY)
-    assert json.loads((state / "seen.jsonl").read_text()) == {"key": "k", "seen_at": 5 * DAY}
+    row = json.loads((state / "seen.jsonl").read_text())
+    assert row == {"key": "k", "seen_at": 5 * DAY, "feed_url": "f"}
 
 
 def test_an_entry_seen_again_is_remembered_from_this_run(tmp_path: Path) -> None:
@@ -110,6 +112,33 @@ def test_an_entry_seen_again_is_remembered_from_this_run(tmp_path: Path) -> None
     before = {"k": 1 * DAY, "gone": 0.5 * DAY, "other": 2 * DAY}
     commit_run_state(str(state), before, set(), 7 * DAY, now=7.8 * DAY)
     assert load_seen(str(state), 7 * DAY, now=7.8 * DAY) == {"k": 7.8 * DAY, "other": 2 * DAY}
+
+
+def test_an_unchanged_feeds_entries_are_remembered_from_this_run(tmp_path: Path) -> None:
+    """A feed whose state comes back with the same body hash (not modified, or the same
+    body) still lists what it listed: its entries are remembered from now. A changed feed's
+    entries keep their time, and so do entries remembered without their feed (an older
+    seen.jsonl)."""
+    state = tmp_path / "state"
+    quiet = FeedState("http://a.example/rss", etag='"v1"', body_sha256="aaa")
+    busy = FeedState("http://b.example/rss", body_sha256="bbb")
+    state.mkdir()
+    (state / "feeds.json").write_text(json.dumps([vars(quiet), vars(busy)]))
+    rows = [("a1", quiet.feed_url), ("b1", busy.feed_url), ("old", None)]
+    lines = [{"key": k, "seen_at": 1 * DAY, **({"feed_url": f} if f else {})} for k, f in rows]
+    (state / "seen.jsonl").write_text("".join(json.dumps(row) + "\n" for row in lines))
+    changed = FeedState(busy.feed_url, body_sha256="ccc")
+    pending(state, "feeds-0", [feed_state_line(quiet), feed_state_line(changed)])
+
+    before = load_seen(str(state), 7 * DAY, now=7.5 * DAY)
+    commit_run_state(str(state), before, set(), 7 * DAY, now=7.5 * DAY)
+
+    assert load_seen(str(state), 7 * DAY, now=7.5 * DAY) == {
+        "a1": 7.5 * DAY,
+        "b1": 1 * DAY,
+        "old": 1 * DAY,
+    }
+    assert load_feed_states(str(state)) == {quiet.feed_url: quiet, busy.feed_url: changed}
 
 
 @pytest.mark.parametrize(

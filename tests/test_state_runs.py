@@ -205,3 +205,30 @@ def test_an_entry_a_feed_keeps_listing_is_remembered_from_its_last_sighting(
     assert runs[1].summary["discarded"] == {"seen_in_earlier_run": 1, "not_relevant": 1}
     assert runs[2].summary["discarded"] == {"seen_in_earlier_run": 2, "not_relevant": 1}
     assert len(site.requests_for("news", "/seed")) == 1
+
+
+def test_an_unchanged_feeds_entries_stay_remembered_past_the_ttl(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    """A feed answers "not modified" for 8 days, past the 7-day --dedup-ttl, then gains an
+    entry: the run that found it unchanged remembered its entries from then, so only the
+    new entry is fetched (before, the story was fetched again once its time expired)."""
+    base = site.add_host("news")
+    title, text = seed_story()
+    rows = [("/seed", title, text), ("/cup", "Late goal seals cup win", OFF_TOPIC)]
+    items = add_pages(site, "news", rows)
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/rss\n")
+    output = tmp_path / "out"
+    runs = []
+    for listed, etag in ((1, '"v1"'), (1, '"v1"'), (2, '"v2"')):  # day 0, day 6, day 8
+        feed = rss_feed("news", base, items[:listed])
+        site.route("news", "/rss", Response(body=feed, content_type=RSS, etag=etag))
+        runs.append(run_newsbeam(feeds, output, "--no-robots"))
+        age_state(output / "state", (6 if len(runs) == 1 else 2) * 86400)
+
+    for out in runs:
+        assert_accounting(out)
+    assert runs[1].summary["feeds"]["not_modified"] == 1
+    assert runs[2].summary["discarded"] == {"seen_in_earlier_run": 1, "not_relevant": 1}
+    assert len(site.requests_for("news", "/seed")) == 1

@@ -63,9 +63,11 @@ def _request(client: HttpClient, spec: FeedSpec, before: FeedState) -> Any:
 def _poll_outputs(
     spec: FeedSpec, before: FeedState, response: Any, full_text_min_chars: int
 ) -> Iterator[Any]:
-    """What one poll gives, from ``_request``'s answer: a feed-level dead letter; nothing
-    (not modified, or the same body again); or the new ``FeedState`` on ``STATE`` followed by
-    the entries (and a dead letter for each entry without a link)."""
+    """What one poll gives, from ``_request``'s answer: a feed-level dead letter; only the
+    ``FeedState`` on ``STATE`` (not modified, or the same body again: the one-shot runs' state
+    directory tells an unchanged feed by its unchanged body hash, and keeps its entries
+    remembered); or the new ``FeedState`` on ``STATE`` followed by the entries (and a dead
+    letter for each entry without a link)."""
     if isinstance(response, FetchError):
         yield beam.pvalue.TaggedOutput(
             FAILURES,
@@ -82,6 +84,7 @@ def _poll_outputs(
         return
     if response.not_modified:
         counter(FEEDS_NOT_MODIFIED).inc()
+        yield beam.pvalue.TaggedOutput(STATE, before)
         return
     after = FeedState(spec.url, response.etag, response.last_modified, body_sha256(response.body))
     yield beam.pvalue.TaggedOutput(STATE, after)
@@ -158,7 +161,8 @@ class _PollFeedsFn(beam.DoFn):
         before = feed_state.read() or self._known.get(spec.url) or FeedState(spec.url)
         response = _request(self._client, spec, before)
         for output in _poll_outputs(spec, before, response, self._full_text_min_chars):
-            if isinstance(output, beam.pvalue.TaggedOutput) and output.tag == STATE:
+            is_state = isinstance(output, beam.pvalue.TaggedOutput) and output.tag == STATE
+            if is_state and output.value != before:
                 feed_state.write(output.value)
             yield output
 

@@ -6,11 +6,12 @@ A one-shot (batch) run ends, so it keeps them in files instead, so that running
 nothing twice:
 
 * ``feeds.json``: per feed, the ETag, Last-Modified and body hash of its last poll;
-* ``seen.jsonl``: the key of every entry that went past SkipSeenEntries, with the time it
-  was last seen: an entry a later run finds again in its feed (and skips) is remembered
-  from that run on, so a feed that keeps listing an entry for longer than the TTL keeps it
-  suppressed, as an always-on run's ``DedupEntries`` does. Entries older than the TTL are
-  forgotten on load, and entries that failed
+* ``seen.jsonl``: the key of every entry that went past SkipSeenEntries, with its feed and
+  the time it was last seen: an entry a later run finds again in its feed (and skips) is
+  remembered from that run on, and so are all of a feed's entries when the feed is
+  unchanged (not modified, or the same body: it still lists them), so a feed that keeps
+  listing an entry for longer than the TTL keeps it suppressed. Entries older than the TTL
+  are forgotten on load, and entries that failed
   with a retryable error are not recorded (the next run retries): their feeds are not
   recorded in ``feeds.json`` either, so that the next run fetches and parses those feeds in
   full even if they are unchanged (the entries handled already are then skipped as seen);
@@ -74,7 +75,7 @@ def load_feed_states(state_dir: str) -> dict[str, FeedState]:
 
 
 def load_seen(state_dir: str, ttl_seconds: float, now: float | None = None) -> dict[str, float]:
-    """Entry keys seen by earlier runs within the TTL, with when they were first seen."""
+    """Entry keys seen by earlier runs within the TTL, with when they were last seen."""
     path = Path(state_dir) / SEEN_FILE
     if not path.exists():
         return {}
@@ -89,6 +90,16 @@ def load_seen(state_dir: str, ttl_seconds: float, now: float | None = None) -> d
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise StateDirError(f"cannot read {path}: {exc} (delete it to start afresh)") from None
     return seen
+
+
+def _seen_feeds(state_dir: str) -> dict[str, str]:
+    """The feed each remembered entry came from (``load_seen`` has checked the file; lines
+    written before feeds were recorded have none)."""
+    path = Path(state_dir) / SEEN_FILE
+    if not path.exists():
+        return {}
+    rows = [json.loads(line) for line in _lines(path)]
+    return {row["key"]: row["feed_url"] for row in rows if row.get("feed_url")}
 
 
 def load_signatures(
@@ -161,12 +172,22 @@ def commit_run_state(
     root = Path(state_dir)
     now = time.time() if now is None else now
     feeds = load_feed_states(state_dir)
+    unchanged = set()  # feeds that still list what they listed: their entries are still there
     for row in _read_pending(state_dir, PENDING_FEEDS):
-        feeds[row["feed_url"]] = FeedState(**row)
+        state = FeedState(**row)
+        last = feeds.get(state.feed_url)
+        if last is not None and last.body_sha256 and last.body_sha256 == state.body_sha256:
+            unchanged.add(state.feed_url)
+        feeds[state.feed_url] = state
+    feed_of = _seen_feeds(state_dir)
     seen = {k: t for k, t in seen_before.items() if t >= now - ttl_seconds}
+    for entry_key in seen:
+        if feed_of.get(entry_key) in unchanged:
+            seen[entry_key] = now
     for row in _read_pending(state_dir, PENDING_SEEN):
         if row["link"] not in retry_links:
             seen.setdefault(row["key"], now)
+            feed_of.setdefault(row["key"], row["feed_url"])
         else:  # an unchanged feed would be "not modified" next time: forget it
             feeds.pop(row.get("feed_url", ""), None)
     for row in _read_pending(state_dir, PENDING_SEEN_AGAIN):
@@ -188,7 +209,10 @@ def commit_run_state(
     _atomic_write(root / FEEDS_FILE, json.dumps([asdict(s) for s in feeds.values()], indent=1))
     _atomic_write(
         root / SEEN_FILE,
-        "".join(json.dumps({"key": k, "seen_at": t}) + "\n" for k, t in seen.items()),
+        "".join(
+            json.dumps({"key": k, "seen_at": t, "feed_url": feed_of.get(k, "")}) + "\n"
+            for k, t in seen.items()
+        ),
     )
     shutil.rmtree(root / PENDING_DIR, ignore_errors=True)
 
