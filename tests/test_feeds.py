@@ -516,6 +516,18 @@ def test_an_unchanged_feed_gives_its_state_again_and_no_entries() -> None:
     assert again[STATE] == [FeedState(SPEC.url, '"v2"', None, body_sha256(RSS))]
 
 
+def test_a_body_that_does_not_parse_keeps_no_state_so_it_fails_again() -> None:
+    """A broken feed's body hash is not remembered: polled again with the same body, it is a
+    dead letter again, not "not modified" (a feed that stays broken stays in the summary)."""
+    broken = b"<html><body><p>Gone fishing</p></body></html>"
+    first = polled(feed_answer(broken, etag='"b1"'))
+    assert first[STATE] == [] and first[OK] == []
+    (failure,) = first[FAILURES]
+    assert failure.stage == "poll" and not failure.counts_entry
+    again = polled(feed_answer(broken, etag='"b1"'))
+    assert [f.error_type for f in again[FAILURES]] == [failure.error_type]
+
+
 def test_relative_links_resolve_against_where_the_feed_was_answered_from() -> None:
     # The feed list names SPEC.url, which redirected to the mirror: "/a/2" is the mirror's.
     outputs = polled(feed_answer(RSS, final_url="http://mirror.example/feeds/rss"))

@@ -232,3 +232,22 @@ def test_an_unchanged_feeds_entries_stay_remembered_past_the_ttl(
     assert runs[1].summary["feeds"]["not_modified"] == 1
     assert runs[2].summary["discarded"] == {"seen_in_earlier_run": 1, "not_relevant": 1}
     assert len(site.requests_for("news", "/seed")) == 1
+
+
+def test_a_feed_that_stays_broken_is_a_failure_in_every_run(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    """The same unparsable body twice: the second run reports it again (its body hash was
+    remembered, and it passed as "not modified", the summary showing no failure)."""
+    base = site.add_host("news")
+    broken = Response(body=b"<html><body>Maintenance</body></html>", content_type=RSS)
+    site.route("news", "/rss", broken)
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/rss\n")
+    output = tmp_path / "out"
+
+    runs = [run_newsbeam(feeds, output, "--no-robots") for _ in range(2)]
+
+    for out in runs:
+        assert out.summary["feeds"]["not_modified"] == 0
+        assert [d["error_type"] for d in out.dead_letters] == ["not_a_feed"]

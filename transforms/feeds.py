@@ -66,8 +66,9 @@ def _poll_outputs(
     """What one poll gives, from ``_request``'s answer: a feed-level dead letter; only the
     ``FeedState`` on ``STATE`` (not modified, or the same body again: the one-shot runs' state
     directory tells an unchanged feed by its unchanged body hash, and keeps its entries
-    remembered); or the new ``FeedState`` on ``STATE`` followed by the entries (and a dead
-    letter for each entry without a link)."""
+    remembered); a feed-level dead letter and no state for a body that does not parse; or
+    the new ``FeedState`` on ``STATE`` followed by the entries (and a dead letter for each
+    entry without a link)."""
     if isinstance(response, FetchError):
         yield beam.pvalue.TaggedOutput(
             FAILURES,
@@ -87,9 +88,9 @@ def _poll_outputs(
         yield beam.pvalue.TaggedOutput(STATE, before)
         return
     after = FeedState(spec.url, response.etag, response.last_modified, body_sha256(response.body))
-    yield beam.pvalue.TaggedOutput(STATE, after)
     if before.body_sha256 == after.body_sha256:
         counter(FEEDS_NOT_MODIFIED).inc()
+        yield beam.pvalue.TaggedOutput(STATE, after)
         return
     try:
         parsed = parse_feed(
@@ -104,8 +105,11 @@ def _poll_outputs(
         crashed = Failure.crashed("poll", spec.url, "internal_error", exc, response.body)
         parsed = ParsedFeed((), dataclasses.replace(crashed, counts_entry=False))
     if parsed.failure is not None:
+        # No state kept: the same broken body next time is polled and fails again, rather
+        # than passing as "not modified" (a feed that stays broken stays in the summary).
         yield beam.pvalue.TaggedOutput(FAILURES, parsed.failure)
         return
+    yield beam.pvalue.TaggedOutput(STATE, after)
     entries = counter(ENTRIES)
     for entry in parsed.entries:
         entries.inc()
