@@ -13,7 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipelines.config import RunConfig, UsageError
-from transforms.sinks import DEAD_LETTERS_PREFIX, DISCARDS_PREFIX, JSONL, STORIES_PREFIX
+from transforms.sinks import (
+    DEAD_LETTERS_PREFIX,
+    DISCARDS_PREFIX,
+    JSONL,
+    STORIES_PREFIX,
+    is_sink_file,
+)
 from transforms.syndication import SYNDICATION_PREFIX
 from transforms.userfiles import is_remote, read_bytes
 
@@ -82,8 +88,10 @@ def _output_files(output_dir: str, prefix: str) -> list[str]:
     """The paths of one sink's JSONL files in a local or remote (``gs://``) folder."""
     pattern = f"{prefix}*{JSONL}"
     if not is_remote(output_dir):
-        return [str(path) for path in Path(output_dir).glob(pattern)]
-    from apache_beam.io.filesystems import FileSystems
+        paths = [str(path) for path in Path(output_dir).glob(pattern)]
+    else:
+        from apache_beam.io.filesystems import FileSystems
 
-    results = FileSystems.match([f"{output_dir.rstrip('/')}/{pattern}"])
-    return [metadata.path for result in results for metadata in result.metadata_list]
+        results = FileSystems.match([f"{output_dir.rstrip('/')}/{pattern}"])
+        paths = [metadata.path for result in results for metadata in result.metadata_list]
+    return [path for path in paths if is_sink_file(path, prefix)]

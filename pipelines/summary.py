@@ -40,6 +40,7 @@ from transforms.common import (
     PUBLISHED,
     published_counters,
 )
+from transforms.sinks import is_sink_file
 
 _TOP_TAGS = 10
 
@@ -190,16 +191,18 @@ def summary_from_counters(counters: dict[str, int], output_dir: str | None = Non
             if name.startswith(prefix) and value:
                 target[name[len(prefix) :]] = value
     if output_dir:
-        for key, pattern in (
-            ("stories", "stories*.jsonl"),
-            ("dead_letters", "dead_letters*.jsonl"),
-            ("discarded", "discarded*.jsonl"),
-            ("syndication", "syndication*.jsonl"),
-        ):
-            found = sorted(glob.glob(os.path.join(output_dir, pattern)))
+        for key in ("stories", "dead_letters", "discarded", "syndication"):
+            found = sink_files(output_dir, key)
             if found or key != "syndication":
                 summary.outputs[key] = found
     return summary
+
+
+def sink_files(output_dir: str, prefix: str) -> list[str]:
+    """The files a sink wrote in a local ``output_dir``, sorted (``is_sink_file``: not a user's
+    own ``stories.jsonl`` beside them)."""
+    found = glob.glob(os.path.join(glob.escape(output_dir), f"{prefix}*.jsonl"))
+    return sorted(path for path in found if is_sink_file(path, prefix))
 
 
 def read_counters(metrics: Any) -> dict[str, int]:
@@ -238,9 +241,9 @@ def summary_from_files(output_dir: str) -> RunSummary:
     def bump(name: str) -> None:
         counters[name] = counters.get(name, 0) + 1
 
-    def rows(pattern: str) -> list[dict[str, Any]]:
+    def rows(prefix: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
-        for path in sorted(glob.glob(os.path.join(output_dir, pattern))):
+        for path in sink_files(output_dir, prefix):
             with open(path, encoding="utf-8") as handle:
                 for line in handle:
                     # a stopped run may leave a partial last line: it is not counted
@@ -248,12 +251,12 @@ def summary_from_files(output_dir: str) -> RunSummary:
                         found.append(json.loads(line))
         return found
 
-    for story in rows("stories*.jsonl"):
+    for story in rows("stories"):
         for name in _published_counters(story):
             bump(name)
-    for discard in rows("discarded*.jsonl"):
+    for discard in rows("discarded"):
         bump(f"{DISCARDED_PREFIX}{discard['reason']}")
-    for failure in rows("dead_letters*.jsonl"):
+    for failure in rows("dead_letters"):
         prefix = FAILED_PREFIX if failure.get("counts_entry", True) else FEED_FAILED_PREFIX
         bump(f"{prefix}{failure['stage']}/{failure['error_type']}")
     counters[ENTRIES] = sum(

@@ -22,6 +22,29 @@ from transforms.records import Discard, Failure
 from transforms.sinks import to_json_line
 
 
+def test_an_earlier_runs_output_files_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    """Before a run, the JSONL files of every sink (sharded, streaming, undelivered dead
+    letters) go, so the summary reads only this run's; other files stay, even ones whose
+    names start like a sink's."""
+    written = [
+        "stories-00000-of-00001.jsonl",
+        "stories-0123456789ab.jsonl",
+        "dead_letters-00001-of-00002.jsonl",
+        "dead_letters-undelivered-00000-of-00001.jsonl",
+        "discarded-00000-of-00001.jsonl",
+        "syndication-0123456789ab.jsonl",
+    ]
+    kept = ["summary.json", "stories-notes.txt", "my-stories.jsonl", "state/seen.jsonl"]
+    # a user's own files named like a sink's (README: `subscribe --json > stories.jsonl`)
+    kept += ["stories.jsonl", "stories-notes.jsonl", "discarded-by-hand.jsonl"]
+    for name in written + kept:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("{}\n")
+    clear_previous_outputs(str(tmp_path))
+    left = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
+    assert left == set(kept)
+
+
 class _Bucket:
     """A stand-in for a Cloud Storage folder behind Beam's FileSystems (none runs here):
     match by glob, exists, open and delete on a dict of paths to text."""
@@ -58,6 +81,8 @@ REMOTE_RUN_FILES = [
 ]
 REMOTE_OTHER_FILES = [
     "gs://b/out/my-stories.jsonl",
+    "gs://b/out/stories.jsonl",  # a user's own, e.g. saved from newsbeam subscribe --json
+    "gs://b/out/dead_letters-reviewed.jsonl",
     "gs://b/out/stories-notes.txt",
     "gs://b/other/stories-00000-of-00001.jsonl",
     "gs://b/feeds.yaml",

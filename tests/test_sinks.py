@@ -44,6 +44,7 @@ from transforms.sinks import (
     count_discard,
     count_failure,
     count_published,
+    is_sink_file,
     to_json_line,
 )
 from transforms.syndication import SyndicationUpdate
@@ -284,3 +285,26 @@ def test_each_sink_counts_its_records_under_their_names_and_writes_its_files(
     assert rows(tmp_path, "dead_letters") == rows_of(ENTRY_FAILURE, FEED_FAILURE)
     assert rows(tmp_path, "discarded") == rows_of(DISCARD)
     assert rows(tmp_path, "syndication") == rows_of(update)
+
+
+@pytest.mark.parametrize(
+    ("path", "prefix", "own"),
+    [
+        ("out/stories-00000-of-00001.jsonl", "stories", True),
+        ("gs://b/out/stories-00012-of-00100.jsonl", "stories", True),
+        ("out/stories-0123456789ab.jsonl", "stories", True),
+        ("out/dead_letters-undelivered-00000-of-00001.jsonl", "dead_letters", True),
+        ("out/dead_letters-0123456789ab.jsonl", "dead_letters", True),
+        ("out/syndication-00000-of-00001.jsonl", "syndication", True),
+        ("out/stories.jsonl", "stories", False),
+        ("out/stories-notes.jsonl", "stories", False),
+        ("out/stories-0123456789AB.jsonl", "stories", False),
+        ("out/stories-00000-of-00001.jsonl.tmp", "stories", False),
+        ("out/discarded-00000-of-00001.jsonl", "stories", False),
+        ("out/stories-undelivered-00000-of-00001.jsonl", "stories", False),
+    ],
+)
+def test_a_sinks_own_files_are_told_from_a_users(path: str, prefix: str, own: bool) -> None:
+    """A run reads and removes only the names its sinks write (one-shot shards, always-on
+    writers' hex ids), never a user's own ``stories.jsonl`` in the same folder."""
+    assert is_sink_file(path, prefix) is own

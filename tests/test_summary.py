@@ -112,6 +112,7 @@ def test_the_text_leaves_out_what_did_not_happen() -> None:
 
 def test_outputs_list_each_sinks_files_and_syndication_only_when_written(tmp_path: Path) -> None:
     (tmp_path / "stories-00000-of-00001.jsonl").write_text("")
+    (tmp_path / "stories.jsonl").write_text("{}\n")  # a user's own file: not the run's
     assert summary_from_counters({}, str(tmp_path)).outputs == {
         "stories": [str(tmp_path / "stories-00000-of-00001.jsonl")],
         "dead_letters": [],
@@ -219,7 +220,7 @@ def test_a_stopped_runs_summary_counts_what_the_sinks_count(tmp_path: Path) -> N
 
 
 def test_a_stopped_runs_feed_polls_are_not_counted_rather_than_zero(tmp_path: Path) -> None:
-    (tmp_path / "dead_letters-1.jsonl").write_text(
+    (tmp_path / "dead_letters-0123456789ab.jsonl").write_text(
         json.dumps(Failure("poll", "f", "malformed_feed", "x", counts_entry=False).to_json()) + "\n"
     )
     summary = summary_from_files(str(tmp_path))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -50,6 +51,22 @@ DEAD_LETTERS_PREFIX = "dead_letters"
 UNDELIVERED_PREFIX = f"{DEAD_LETTERS_PREFIX}-undelivered"
 DISCARDS_PREFIX = "discarded"
 JSONL = ".jsonl"
+# What follows a sink's prefix in the names it writes: a one-shot run's shard number
+# (WriteToText's "-SSSSS-of-NNNNN") or an always-on writer's own 12 hex digits.
+_OWN_SUFFIX = r"-(?:\d+-of-\d+|[0-9a-f]{12})" + re.escape(JSONL)
+
+
+def is_sink_file(path: str, prefix: str) -> bool:
+    """Whether ``path`` (local or ``gs://``) names a file the sink with ``prefix`` writes.
+
+    A one-shot run's shard (``stories-00000-of-00002.jsonl``) or an always-on writer's file
+    (``stories-0123456789ab.jsonl``); the dead letters' include the undelivered ones. A
+    user's own ``stories.jsonl`` or ``stories-notes.jsonl`` in the same folder is not one:
+    a run neither reads nor removes it.
+    """
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    stems = (prefix, UNDELIVERED_PREFIX) if prefix == DEAD_LETTERS_PREFIX else (prefix,)
+    return any(re.fullmatch(re.escape(stem) + _OWN_SUFFIX, name) for stem in stems)
 
 
 def to_json_line(record: dict[str, Any]) -> str:
