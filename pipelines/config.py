@@ -95,6 +95,11 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     nb = options.view_as(NewsbeamOptions)
     if not nb.feeds:
         raise UsageError("--feeds FILE is required (OPML, text or YAML feed list)")
+    if nb.feeds.lower().startswith(("http://", "https://")):
+        raise UsageError(
+            f"--feeds takes a feed list file, not a feed's URL: put {nb.feeds} on a line of "
+            "a text file (feeds.txt) and pass --feeds feeds.txt"
+        )
     try:
         feeds = read_feed_list(nb.feeds)
     except ValueError as exc:
@@ -136,6 +141,13 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         raise UsageError("--duration needs --streaming (a one-shot run ends by itself)")
     if not streaming and "poll_interval" in _flags_given(options):
         raise UsageError("--poll-interval needs --streaming (a one-shot run polls each feed once)")
+    if nb.state_dir and (nb.no_state or streaming):
+        raise UsageError(
+            "--state-dir is for one-shot runs that remember: not with --no-state"
+            if nb.no_state
+            else "--state-dir is for one-shot runs: an always-on run keeps what it remembers "
+            "in Beam's state"
+        )
     # Streaming jobs keep their state in Beam's keyed state, not in files.
     use_state_dir = not (nb.no_state or streaming)
     if use_state_dir and is_remote(nb.state_dir or output_dir):

@@ -63,7 +63,8 @@ def add_newsbeam_arguments(parser: Any) -> None:
         "output",
         default="out",
         help="Directory for stories*.jsonl, "
-        "dead_letters*.jsonl, discarded*.jsonl and summary.json (default: out).",
+        "dead_letters*.jsonl, discarded*.jsonl, syndication*.jsonl (--duplicates link or "
+        "publish) and summary.json (default: out).",
     )
     _flag(
         parser,

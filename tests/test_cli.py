@@ -90,6 +90,31 @@ def test_demo_help_says_other_flags_go_to_the_run(capsys: pytest.CaptureFixture[
     assert "--streaming --poll-interval" in " ".join(capsys.readouterr().out.split())
 
 
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--feeds", "mine.txt"], "--feeds is"),
+        (["--state_dir=st"], "--state-dir is"),
+        (["--no-state", "--state-dir", "st"], "--no-state, --state-dir are"),
+    ],
+)
+def test_demo_refuses_the_flags_that_would_not_do_what_they_say(
+    capsys: pytest.CaptureFixture[str], flags: list[str], named: str
+) -> None:
+    """The demo polls its own site with no state: a --feeds of the user's used to be polled
+    under the sample site's banner, a --state-dir ignored without a word."""
+    code, out, err = run_cli(capsys, "demo", *flags)
+    assert code == 2 and out == ""
+    assert named in err and "'newsbeam run'" in err
+
+
+def test_run_refuses_a_feed_url_in_place_of_a_feed_list(capsys: pytest.CaptureFixture[str]) -> None:
+    """It used to say Beam has no filesystem for http and to pip install apache-beam[gcp]."""
+    code, _, err = run_cli(capsys, "run", "--feeds", "https://news.example/rss.xml")
+    assert code == 2
+    assert "feed list file" in err and "feeds.txt" in err and "apache-beam" not in err
+
+
 @pytest.mark.parametrize("argv", [[], ["--version"], ["run", "--help"]])
 def test_a_reader_that_went_away_ends_the_program_quietly(argv: list[str]) -> None:
     """``newsbeam ... | head``: no traceback, and the shell's code for SIGPIPE.

@@ -197,3 +197,14 @@ def test_local_workers_are_what_the_local_runner_starts(
     extra = ["--direct_num_workers", flag] if flag is not None else []
     expected = 6 if workers == "cpus" else workers
     assert make_config(tmp_path, *extra).local_workers == expected
+
+
+@pytest.mark.parametrize(
+    ("more", "why"), [(["--no-state"], "--no-state"), (["--streaming"], "always-on")]
+)
+def test_a_state_dir_that_would_be_ignored_is_refused(
+    tmp_path: Path, more: list[str], why: str
+) -> None:
+    with pytest.raises(UsageError, match=why):
+        make_config(tmp_path, "--state-dir", str(tmp_path / "state"), *more)
+    assert not (tmp_path / "state").exists()
