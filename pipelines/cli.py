@@ -26,11 +26,17 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from transforms.pool_start import pool_flags_given, start_fork_server
 
+if TYPE_CHECKING:  # imported when a run needs it: it loads Beam
+    from pipelines.summary import RunSummary
+
 PROG = "newsbeam"
 EXIT_USAGE = 2
+EXIT_UNBALANCED = 1  # entries != published + discarded + failed
+EXIT_NO_FEED_READ = 4  # every feed poll failed
 EXIT_INTERRUPTED = 130
 # What a shell reports for a command ended by SIGPIPE (128 + 13): the reader went away.
 EXIT_BROKEN_PIPE = 141
@@ -40,6 +46,22 @@ VERBOSE_FLAGS = ("-v", "--verbose")
 def _fail(message: str) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def _report(summary: RunSummary) -> int:
+    """Print a run's summary; its exit code: 0, or why the run cannot be trusted."""
+    print(summary.render())
+    if not summary.balanced:
+        return EXIT_UNBALANCED
+    if summary.no_feed_read:
+        sys.stdout.flush()
+        print(
+            f"{PROG}: error: no feed could be read (every poll failed: see the dead letters); "
+            "check the feed list, the network, and for sites on this machine --allow-loopback",
+            file=sys.stderr,
+        )
+        return EXIT_NO_FEED_READ
+    return 0
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -76,8 +98,7 @@ def cmd_run(beam_argv: list[str]) -> int:
         summary = run(beam_argv)
     except UsageError as exc:
         return _fail(str(exc))
-    print(summary.render())
-    return 0 if summary.balanced else 1
+    return _report(summary)
 
 
 def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
@@ -112,8 +133,7 @@ def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
             summary = run(argv + beam_argv)
         except UsageError as exc:
             return _fail(str(exc))
-    print(summary.render())
-    return 0 if summary.balanced else 1
+    return _report(summary)
 
 
 def build_parser() -> argparse.ArgumentParser:

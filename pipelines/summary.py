@@ -71,6 +71,13 @@ class RunSummary:
             self.published + sum(self.discarded.values()) + sum(self.failed.values())
         )
 
+    @property
+    def no_feed_read(self) -> bool:
+        """Every feed poll failed: the run read nothing (a wrong feed list, no network, or
+        addresses it refuses), which a summary of zeros would otherwise pass off as quiet."""
+        polls = sum(n for name, n in self.feed_failures.items() if name.startswith("poll/"))
+        return bool(self.feeds_polled) and polls >= (self.feeds_polled or 0)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "entries": self.entries,

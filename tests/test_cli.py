@@ -115,6 +115,23 @@ def test_run_refuses_a_feed_url_in_place_of_a_feed_list(capsys: pytest.CaptureFi
     assert "feed list file" in err and "feeds.txt" in err and "apache-beam" not in err
 
 
+@pytest.mark.pipeline
+def test_a_run_that_could_read_no_feed_says_so_and_fails(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Every poll failed (here a refused loopback address and a closed port): the summary
+    balances at zero entries, which used to exit 0 as if the feeds were merely quiet."""
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("http://127.0.0.1:9/closed.rss\nhttp://127.0.0.2:9/other.rss\n")
+    code, out, err = run_cli(capsys, "run", "--feeds", str(feeds), "--output", str(tmp_path))
+    assert code == 4
+    assert "feeds: 2 polled, 0 not modified, 2 failed" in out
+    assert "no feed could be read" in err and "--allow-loopback" in err
+    dead = [json.loads(line) for p in tmp_path.glob("dead_letters-*.jsonl") for line in p.open()]
+    assert sorted(d["error_type"] for d in dead) == ["blocked_address", "blocked_address"]
+    assert all(d["message"].endswith("(--allow-loopback opens it)") for d in dead)
+
+
 @pytest.mark.parametrize("argv", [[], ["--version"], ["run", "--help"]])
 def test_a_reader_that_went_away_ends_the_program_quietly(argv: list[str]) -> None:
     """``newsbeam ... | head``: no traceback, and the shell's code for SIGPIPE.

@@ -121,7 +121,9 @@ def test_connects_to_the_checked_ip_and_sends_the_host_name(site: LoopbackSite) 
 def test_loopback_refused_by_default(site: LoopbackSite) -> None:
     base = site.add_host("news")
     c = HttpClient(HttpConfig())
-    assert fetch_error(c, base + "/").error_type == "blocked_address"
+    err = fetch_error(c, base + "/")
+    assert err.error_type == "blocked_address"
+    assert err.message.endswith("a loopback address (--allow-loopback opens it)")
     assert site.requests == []
 
 
@@ -131,6 +133,7 @@ def test_redirect_to_a_private_address_is_refused(site: LoopbackSite) -> None:
     c = HttpClient(config(respect_robots=False))
     err = fetch_error(c, base + "/a")
     assert err.error_type == "blocked_address" and "link-local" in err.message
+    assert "--allow-loopback" not in err.message  # no flag opens the metadata address
 
 
 @pytest.mark.parametrize(

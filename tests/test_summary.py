@@ -171,6 +171,22 @@ def test_unbalanced_summary_says_so() -> None:
     assert "UNBALANCED" in summary.render()
 
 
+@pytest.mark.parametrize(
+    ("counters", "nothing_read"),
+    [
+        ({"feeds_polled": 2, "feed_failed:poll/connection_error": 2}, True),
+        ({"feeds_polled": 2, "feed_failed:poll/blocked_address": 1}, False),
+        ({"feeds_polled": 2, "feeds_not_modified": 2}, False),  # quiet, not broken
+        ({"feeds_polled": 1, "feed_failed:publish/permission_denied": 1}, False),
+        ({}, False),  # nothing polled: a stopped run's summary does not count polls
+    ],
+)
+def test_a_run_whose_every_feed_poll_failed_read_nothing(
+    counters: dict[str, int], nothing_read: bool
+) -> None:
+    assert summary_from_counters(counters).no_feed_read is nothing_read
+
+
 def tagged_story(url: str, outlet: Outlet, tags: tuple[Tag, ...] = ()) -> TaggedStory:
     entry = FeedEntry(feed_url="https://feeds.example/rss", link=url, key=url)
     article = Article(entry, url, url, url, "A title", "Body text.")

@@ -116,7 +116,9 @@ class AddressGuard:
         """Raise ``GuardError("blocked_address")`` when ``ip`` (of ``host``) is refused."""
         problem = address_problem(ip, self.allow_loopback)
         if problem is not None:
-            raise GuardError("blocked_address", f"{host} is at {ip}, a {problem} address")
+            # Only loopback has a flag that opens it (tests and sites on this machine).
+            hint = " (--allow-loopback opens it)" if problem == "loopback" else ""
+            raise GuardError("blocked_address", f"{host} is at {ip}, a {problem} address{hint}")
 
     def resolve(self, host: str, port: int) -> list[tuple[int, str]]:
         """Resolve ``host`` and check every address; refuse it if any one is refused.
