@@ -1,12 +1,14 @@
 """What ``newsbeam tag`` and ``newsbeam cluster`` share: JSON Lines stories in, JSON Lines out.
 
 Each reads stories from ``--input`` (or stdin), one JSON object a line, checks each line
-(``parse_story``), and writes one JSON object a line to ``--output`` (or stdout). Bad input
-(a missing file, a line that is not a story, text that is not UTF-8) is a one-line error on
-stderr and exit code 2 (``run_jsonl``). An ``--output`` file appears only when the whole
-input was read: it is written beside its final path and renamed into place, so a bad line
-leaves no half-written file (and an existing one untouched), and ``--output`` may name the
-``--input`` file itself.
+(``parse_story``), and writes one JSON object a line to ``--output`` (or stdout). The stories
+the pipeline writes (``DIR/stories-*.jsonl``, ``newsbeam subscribe --json``) are such input:
+their id is ``story_id``, and its records that are not stories (``duplicate_link``,
+``syndication_update``: no title or text) are skipped. Bad input (a missing file, a line that
+is not a story, text that is not UTF-8) is a one-line error on stderr and exit code 2
+(``run_jsonl``). An ``--output`` file appears only when the whole input was read: it is
+written beside its final path and renamed into place, so a bad line leaves no half-written
+file (and an existing one untouched), and ``--output`` may name the ``--input`` file itself.
 """
 
 from __future__ import annotations
@@ -29,13 +31,25 @@ class InputError(ValueError):
     """A line of the input is not a valid story; the message names the line number."""
 
 
-def parse_story(line: str, number: int, optional: Iterable[str] = ()) -> dict[str, Any]:
+# Records the pipeline writes beside its stories (``record_type``; stories have none) that
+# are pointers to a story, not stories: no title or text to tag or compare.
+SKIPPED_RECORD_TYPES = frozenset({"duplicate_link", "syndication_update"})
+
+
+def parse_story(line: str, number: int, optional: Iterable[str] = ()) -> dict[str, Any] | None:
     """One input line as a story: a JSON object with string ``id``, ``title`` and ``text``.
+
+    A story as the pipeline writes it (``DIR/stories-*.jsonl``, ``subscribe --json``) names
+    its id ``story_id``: that is the id when there is no ``id``. The pipeline's records that
+    are not stories (``record_type`` ``duplicate_link`` or ``syndication_update``) give None.
 
     Args:
         line: the line.
         number: its line number, for the error message.
         optional: keys that may be missing or null, else must be strings.
+
+    Returns:
+        The story, with its id under ``id``; None for a record that is not a story.
 
     Raises:
         InputError: the line is not such an object.
@@ -53,9 +67,18 @@ def parse_story(line: str, number: int, optional: Iterable[str] = ()) -> dict[st
             f"line {number}: a string holds a lone surrogate escape (\\ud800-\\udfff "
             "without its pair), which is no character"
         )
-    for key in ("id", "title", "text"):
-        if not isinstance(story.get(key), str):
-            raise InputError(f"line {number}: {key!r} must be a string")
+    if story.get("record_type") in SKIPPED_RECORD_TYPES:
+        return None
+    names = {"id": "id", "title": "title", "text": "text"}  # as the line names them
+    if "id" not in story and "story_id" in story:
+        story = {**story, "id": story["story_id"]}
+        names["id"] = "story_id"
+    for key, name in names.items():
+        if key not in story:
+            also = " (or 'story_id')" if key == "id" else ""
+            raise InputError(f"line {number}: no {key!r}{also}")
+        if not isinstance(story[key], str):
+            raise InputError(f"line {number}: {name!r} must be a string")
     for key in optional:
         if story.get(key) is not None and not isinstance(story[key], str):
             raise InputError(f"line {number}: {key!r} must be a string or null")

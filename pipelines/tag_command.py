@@ -1,10 +1,12 @@
 """``newsbeam tag``: tag JSON Lines stories with the taxonomy, outside the pipeline.
 
-Consumes JSON Lines ``{"id", "title", "text", "url"?, "language"?}`` (stdin or ``--input``)
-and produces JSON Lines ``{"id", "relevant", "score", "platforms", "state_actors",
-"controversies", "rules", "tags"}`` (stdout or ``--output``), one line per input line, in
-order. Bad input (a missing file, a line that is not a JSON object with string ``id``,
-``title`` and ``text``, an invalid taxonomy) is a one-line error on stderr and exit code 2.
+Consumes JSON Lines ``{"id", "title", "text", "url"?, "language"?}`` (stdin or ``--input``),
+or the stories the pipeline writes (whose id is ``story_id``), and produces JSON Lines
+``{"id", "relevant", "score", "platforms", "state_actors", "controversies", "rules", "tags"}``
+(stdout or ``--output``), one line per story, in order (the pipeline's ``duplicate_link``
+records are skipped). Bad input (a missing file, a line that is not a JSON object with string
+``id`` or ``story_id``, ``title`` and ``text``, an invalid taxonomy) is a one-line error on
+stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def tag_lines(tagger: Tagger, lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    """Tag stories given as JSON lines; blank lines are skipped.
+    """Tag stories given as JSON lines; blank lines and records that are not stories are skipped.
 
     Args:
         tagger: The tagger.
@@ -66,6 +68,8 @@ def tag_lines(tagger: Tagger, lines: Iterable[str]) -> Iterator[dict[str, Any]]:
         if not line.strip():
             continue
         story = parse_story(line, number, optional=("language",))
+        if story is None:  # a record that is not a story
+            continue
         result = tagger.tag(story["title"], story["text"], story.get("language"))
         yield {"id": story["id"], **result.to_json()}
 

@@ -16,6 +16,16 @@ import pytest
 from pipelines import tag_command
 from pipelines.jsonl_command import replaced_on_success
 from tests.conftest import evidence_problems
+from transforms.records import (
+    Article,
+    DuplicateLink,
+    FeedEntry,
+    Outlet,
+    Story,
+    TaggedStory,
+    TagResult,
+)
+from transforms.sinks import to_json_line
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +37,34 @@ STORY = {
     "language": "en",
 }
 OTHER = {"id": "s2", "title": "Gardening in spring", "text": "Plant the tomatoes early."}
+
+
+def pipeline_story_line(
+    story_id: str, title: str, text: str, url: str, language: str | None = "en"
+) -> str:
+    """A line of ``DIR/stories-*.jsonl``, made as the pipeline makes it (``WriteStories``)."""
+    entry = FeedEntry(feed_url="https://example.test/feed.xml", link=url, key=url)
+    article = Article(
+        entry=entry,
+        url=url,
+        final_url=url,
+        canonical_url=url,
+        title=title,
+        text=text,
+        authors=("Staff Reporter",),
+        published_at="2026-02-10T09:00:00Z",
+        language=language,
+    )
+    outlet = Outlet(domain="example.test", name="Example", country="US", language="en")
+    story = Story(story_id, article, outlet, language, article.published_at)
+    tagging = TagResult(relevant=True, score=0.5, platforms=("tiktok",))  # the pipeline's own
+    return to_json_line(TaggedStory(story, tagging, cluster_id=story_id).to_json())
+
+
+def pipeline_link_line(story_id: str, duplicate_of: str, url: str) -> str:
+    """A ``--duplicates link`` record, as the pipeline writes it beside its stories."""
+    link = DuplicateLink(story_id, duplicate_of, duplicate_of, url, "example.test")
+    return to_json_line(link.to_json())
 
 
 def run(tmp_path: Path, lines: list[str], *extra: str) -> tuple[int, list[dict]]:
@@ -67,7 +105,10 @@ def test_tags_each_line_in_order(tmp_path: Path) -> None:
     [
         ("{not json", "line 2: bad JSON"),
         ("[1, 2]", "line 2: expected a JSON object"),
-        ('{"id": "x", "title": "t"}', "line 2: 'text' must be a string"),
+        ('{"id": "x", "title": "t"}', "line 2: no 'text'"),
+        ('{"id": "x", "title": "t", "text": 5}', "line 2: 'text' must be a string"),
+        ('{"title": "t", "text": "x"}', "line 2: no 'id' (or 'story_id')"),
+        ('{"story_id": 7, "title": "t", "text": "x"}', "line 2: 'story_id' must be a string"),
     ],
 )
 def test_bad_input_is_one_line_error_and_exit_2(
@@ -194,7 +235,7 @@ def test_module_reads_stdin_and_writes_stdout() -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"id": None}, "line 2: 'id' must be a string"),
+        ({"id": None}, "line 2: no 'id' (or 'story_id')"),
         ({"language": 5}, "line 2: 'language' must be a string or null"),
     ],
 )
@@ -331,3 +372,29 @@ def test_json_that_python_cannot_read_is_a_bad_line_too(
     assert code == 2
     assert err.startswith(f"newsbeam tag: {tmp_path / 'in.jsonl'}: {message}")
     assert len(err.strip().splitlines()) == 1
+
+
+# --- the pipeline's own stories as input -------------------------------------------------
+
+
+def test_tags_the_stories_the_pipeline_wrote(tmp_path: Path) -> None:
+    # They name their id story_id: every line was "line 1: 'id' must be a string" (exit 2).
+    # A --duplicates link record beside them has no title or text: it is skipped.
+    url = STORY["url"]
+    lines = [
+        pipeline_story_line("a4014ce1826fac98", STORY["title"], STORY["text"], url),
+        pipeline_link_line("0ba768d1347215a9", "a4014ce1826fac98", url + "?copy"),
+        pipeline_story_line("e9b2c985976b12b8", OTHER["title"], OTHER["text"], url + "/2"),
+    ]
+    code, out = run(tmp_path, lines)
+    assert code == 0
+    assert [o["id"] for o in out] == ["a4014ce1826fac98", "e9b2c985976b12b8"]
+    # tagged as the same story given as {id, title, text, language}: language is read too
+    _, expected = run(tmp_path, [json.dumps(STORY), json.dumps(OTHER)])
+    assert [{**o, "id": None} for o in out] == [{**o, "id": None} for o in expected]
+
+
+def test_an_id_beside_story_id_is_the_id(tmp_path: Path) -> None:
+    line = json.loads(pipeline_story_line("f3808df7a1fa8f85", "T", "x", "https://e.test/a"))
+    code, out = run(tmp_path, [json.dumps({**line, "id": "mine"})])
+    assert (code, [o["id"] for o in out]) == (0, ["mine"])
