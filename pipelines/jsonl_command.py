@@ -4,11 +4,12 @@ Each reads stories from ``--input`` (or stdin), one JSON object a line, checks e
 (``parse_story``), and writes one JSON object a line to ``--output`` (or stdout). The stories
 the pipeline writes (``DIR/stories-*.jsonl``, ``newsbeam subscribe --json``) are such input:
 their id is ``story_id``, and its records that are not stories (``duplicate_link``,
-``syndication_update``: no title or text) are skipped. Bad input (a missing file, a line that
-is not a story, text that is not UTF-8) is a one-line error on stderr and exit code 2
-(``run_jsonl``). An ``--output`` file appears only when the whole input was read: it is
-written beside its final path and renamed into place, so a bad line leaves no half-written
-file (and an existing one untouched), and ``--output`` may name the ``--input`` file itself.
+``syndication_update``: no title or text) are skipped. A UTF-8 byte-order mark at the start
+of the input is dropped. Bad input (a missing file, a line that is not a story, text that is
+not UTF-8) is a one-line error on stderr and exit code 2 (``run_jsonl``). An ``--output`` file
+appears only when the whole input was read: it is written beside its final path and renamed
+into place, so a bad line leaves no half-written file (and an existing one untouched), and
+``--output`` may name the ``--input`` file itself.
 """
 
 from __future__ import annotations
@@ -95,9 +96,13 @@ def _encodes(story: dict[str, Any]) -> bool:
 
 
 def open_text(path: str | None, mode: str) -> Any:
-    """``path`` as UTF-8 text; None or ``-`` is stdin (``r``) or stdout (``w``), left open."""
+    """``path`` as UTF-8 text; None or ``-`` is stdin (``r``) or stdout (``w``), left open.
+
+    Read, a byte-order mark at the start (a Windows editor's UTF-8) is dropped.
+    """
+    encoding = "utf-8-sig" if mode == "r" else "utf-8"
     if path is not None and path != "-":
-        return open(path, mode, encoding="utf-8")
+        return open(path, mode, encoding=encoding)
     stream = sys.stdin if mode == "r" else sys.stdout
     try:
         fd = stream.fileno()
@@ -105,7 +110,7 @@ def open_text(path: str | None, mode: str) -> Any:
         return contextlib.nullcontext(stream)
     if mode == "w":
         stream.flush()  # what was printed before comes first
-    return open(fd, mode, encoding="utf-8", closefd=False)
+    return open(fd, mode, encoding=encoding, closefd=False)
 
 
 def _umask() -> int:

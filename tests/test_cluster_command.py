@@ -80,3 +80,10 @@ def test_a_missing_field_is_called_missing(
     code, out = cluster_file(tmp_path, (json.dumps(story) + "\n").encode())
     assert (code, out) == (2, [])
     assert capsys.readouterr().err == f"newsbeam cluster: {tmp_path / 'stories.jsonl'}: {message}"
+
+
+def test_a_byte_order_mark_before_the_first_story_is_not_text(tmp_path: Path) -> None:
+    # "line 1: bad JSON: Unexpected UTF-8 BOM" (exit 2) before.
+    story = {"id": "a", "title": "Budget passes", "text": TEXT}
+    code, out = cluster_file(tmp_path, (json.dumps(story) + "\n").encode("utf-8-sig"))
+    assert (code, [o["id"] for o in out]) == (0, ["a"])

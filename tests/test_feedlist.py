@@ -270,3 +270,33 @@ def test_any_failure_to_read_a_remote_list_is_one_line_naming_it(
     message = str(raised.value)
     assert message.startswith(f"cannot read feed list gs://b/feeds.txt: {cause}")
     assert "\n" not in message and len(message) < 400
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("feeds.txt", "https://a.example/rss\nhttp://b.example/atom.xml\n"),
+        ("feeds.yaml", "feeds:\n  - https://a.example/rss\n  - http://b.example/atom.xml\n"),
+        (
+            "feeds.opml",
+            '<opml><body><outline xmlUrl="https://a.example/rss"/>'
+            '<outline xmlUrl="http://b.example/atom.xml"/></body></opml>',
+        ),
+        (  # OPML by its first character, not its name
+            "feeds.txt",
+            '<?xml version="1.0" encoding="UTF-8"?>\n<opml><body>'
+            '<outline xmlUrl="https://a.example/rss"/>'
+            '<outline xmlUrl="http://b.example/atom.xml"/></body></opml>',
+        ),
+    ],
+    ids=["text", "yaml", "opml", "opml named .txt"],
+)
+def test_a_byte_order_mark_is_not_part_of_the_list(tmp_path: Path, name: str, text: str) -> None:
+    # Notepad's UTF-8: the text list's first URL was "not an http(s) feed URL:
+    # '\ufeffhttps://...'", and OPML not named .opml was read as a text list.
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8-sig")
+    assert read_feed_list(path) == [
+        FeedSpec("https://a.example/rss"),
+        FeedSpec("http://b.example/atom.xml"),
+    ]

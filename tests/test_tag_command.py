@@ -398,3 +398,25 @@ def test_an_id_beside_story_id_is_the_id(tmp_path: Path) -> None:
     line = json.loads(pipeline_story_line("f3808df7a1fa8f85", "T", "x", "https://e.test/a"))
     code, out = run(tmp_path, [json.dumps({**line, "id": "mine"})])
     assert (code, [o["id"] for o in out]) == (0, ["mine"])
+
+
+def test_a_byte_order_mark_before_the_first_story_is_not_text(tmp_path: Path) -> None:
+    # A file saved by a Windows editor: "line 1: bad JSON: Unexpected UTF-8 BOM" before.
+    src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text(json.dumps(STORY) + "\n" + json.dumps(OTHER) + "\n", encoding="utf-8-sig")
+    args = argparse.Namespace(input=str(src), output=str(dst), taxonomy=None)
+    assert tag_command.run(args) == 0
+    out = [json.loads(line) for line in dst.read_text(encoding="utf-8").splitlines()]
+    assert [o["id"] for o in out] == ["s1", "s2"]
+
+
+def test_a_byte_order_mark_on_stdin_is_not_text_either() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.tag_command"],
+        input=(json.dumps(STORY) + "\n").encode("utf-8-sig"),
+        capture_output=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["id"] == "s1"

@@ -15,7 +15,8 @@ language where its text is too short to guess from. It must be an ISO 639 code (
 ``en``, ``pt-BR``), as the outlet catalogue's are, and is kept as its primary subtag (``pt``),
 as a feed's own declaration is.
 
-Errors raise ``FeedListError`` with a one-line message naming the file (and line
+A UTF-8 byte-order mark at the start of the file (as Windows editors save UTF-8) is not
+part of the list. Errors raise ``FeedListError`` with a one-line message naming the file (and line
 where there is one), never a traceback for the user.
 """
 
@@ -64,7 +65,7 @@ def read_feed_list(path: str | Path) -> list[FeedSpec]:
         raise FeedListError(f"feed list is a directory, not a file: {name}") from None
     except OSError as exc:  # a remote store's own errors arrive as OSError too (userfiles)
         raise FeedListError(f"cannot read feed list {name}: {_cause(exc)}") from None
-    text = raw.decode("utf-8", errors="replace")
+    text = raw.decode("utf-8-sig", errors="replace")  # a BOM (Windows editors) is not text
     suffix = Path(name).suffix.lower()
     if suffix in (".opml", ".xml") or text.lstrip().startswith("<"):
         specs = _parse_opml(raw, name)
