@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import corpus_path
 from transforms.feedlist import FeedListError, read_feed_list
+from transforms.outlets import OutletCatalogue, OutletFileError
 from transforms.records import FeedSpec
 
 
@@ -82,7 +83,7 @@ def test_yaml_text_is_utf8_and_blank_country_is_none(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("country", "message"),
     [
-        ("Britain", r"feed #2: country 'BRITAIN' is not an ISO 3166-1 alpha-2 code"),
+        ("Britain", r"feed #2: country 'Britain' is not an ISO 3166-1 alpha-2 code"),
         ("UK", r"feed #2: country 'UK' is not an ISO 3166-1 alpha-2 code"),
         ("NO", r"feed #2: country False is a YAML boolean: quote it \('NO'\)"),
     ],
@@ -126,7 +127,7 @@ def test_feed_language_is_an_iso_code_kept_as_its_primary_subtag(tmp_path: Path)
         (
             "feeds.yaml",
             "- url: https://a.example/rss\n  language: english\n",
-            r"feeds\.yaml: feed #1: language 'english' is not a lower-case ISO 639 code",
+            r"feeds\.yaml: feed #1: language 'english' is not an ISO 639 code \(e\.g\. en",
         ),
         (
             "feeds.yaml",
@@ -136,7 +137,7 @@ def test_feed_language_is_an_iso_code_kept_as_its_primary_subtag(tmp_path: Path)
         (
             "subs.opml",
             '<opml><body><outline xmlUrl="https://a.example/rss" language="French"/></body></opml>',
-            r"subs\.opml: outline https://a\.example/rss: language 'french' is not a lower-case",
+            r"subs\.opml: outline https://a\.example/rss: language 'French' is not an ISO 639",
         ),
     ],
 )
@@ -300,3 +301,49 @@ def test_a_byte_order_mark_is_not_part_of_the_list(tmp_path: Path, name: str, te
         FeedSpec("https://a.example/rss"),
         FeedSpec("http://b.example/atom.xml"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("country", "language", "valid"),
+    [
+        ("gb", "EN", True),
+        ("Nz", "Zh-Hant", True),
+        (" de ", "pt-BR", True),
+        ("uk", "en", False),  # no such country code (GB is)
+        ("usa", "en", False),
+        ("\u0131e", "en", False),  # a dotless i: upper-cased it is I, but this is no IE
+        ("ie", "english", False),
+        ("ie", "\u212aa", False),  # the Kelvin sign: lower-cased it is k
+    ],
+)
+def test_the_outlet_catalogue_takes_the_codes_the_feed_list_takes(
+    tmp_path: Path, country: str, language: str, valid: bool
+) -> None:
+    # In any case (README), the same canonical codes, and the same message for a bad one;
+    # the catalogue refused "gb" and "EN", and named 'USA' where the user wrote usa.
+    feeds = write(
+        tmp_path,
+        "feeds.yaml",
+        f"- url: https://a.example/rss\n  country: '{country}'\n  language: '{language}'\n",
+    )
+    outlets = write(
+        tmp_path,
+        "outlets.csv",
+        f"domain,name,country,language\na.example,A,{country},{language}\n",
+    )
+    try:  # the message after "FILE: feed #1: " and after "FILE, line 2: "
+        spec, feed_error = read_feed_list(feeds)[0], None
+    except FeedListError as exc:
+        spec, feed_error = None, str(exc).split(": ", 2)[2]
+    try:
+        outlet, outlet_error = OutletCatalogue.load(outlets).lookup("a.example"), None
+    except OutletFileError as exc:
+        outlet, outlet_error = None, str(exc).split(": ", 1)[1]
+    assert outlet_error == feed_error
+    if not valid:
+        assert outlet_error is not None and "lower-case" not in outlet_error
+        return
+    assert spec is not None and outlet is not None
+    assert outlet.country == spec.country == country.strip().upper()
+    assert outlet.language == language.lower()
+    assert spec.language == language.lower().split("-")[0]

@@ -300,7 +300,7 @@ def test_user_file_may_name_only_some_columns(tmp_path: Path) -> None:
     ("body", "line", "message"),
     [
         ("ok.example,Ok,US,en,\nbad.example,Bad,USA,en,\n", 3, "country 'USA'"),
-        ("bad.example,Bad,us,en,\n", 2, "country 'us'"),
+        ("bad.example,Bad,usa,en,\n", 2, "country 'usa' is not an ISO 3166-1 alpha-2 code"),
         ("bad.example,Bad,US,en,STATE\n", 2, "state_affiliation 'STATE'"),
         ("bad.example,Bad,US,en,sc\n", 2, "state_affiliation 'sc'"),
         (",No domain,US,en,\n", 2, "missing domain"),
@@ -311,8 +311,7 @@ def test_user_file_may_name_only_some_columns(tmp_path: Path) -> None:
         ("bad..example,Bad,US,en,\n", 2, "not a valid host name"),
         (f"{'a' * 64}.example,Bad,US,en,\n", 2, "not a valid host name"),
         ("bad.example:8080,Bad,US,en,\n", 2, "bare host name"),
-        ("bad.example,Bad,US,English,\n", 2, "language 'English'"),
-        ("bad.example,Bad,US,EN,\n", 2, "language 'EN'"),
+        ("bad.example,Bad,US,English,\n", 2, "language 'English' is not an ISO 639 code"),
         ("bad.example,Bad,US\n", 2, "expected 5 fields"),
         ("a.example,A,US,en,\n# comment\nwww.a.example,A again,US,en,\n", 4, "already defined"),
     ],
@@ -327,6 +326,22 @@ def test_malformed_rows_name_file_line_and_problem(
     assert str(path) in text
     assert f"line {line}:" in text
     assert message in text
+
+
+def test_codes_in_any_case_are_kept_in_their_canonical_case(tmp_path: Path) -> None:
+    # As the feed list takes them (README): "language 'EN' is not a lower-case ISO 639 code"
+    # and "country 'gb' is not an ISO 3166-1 alpha-2 code" before.
+    path = _write(
+        tmp_path,
+        HEADER + "gb.example,GB Daily,gb,EN,\nbr.example,BR Diario, Br ,pt-BR,\n",
+    )
+    catalogue = OutletCatalogue.load(path)
+    assert catalogue.lookup("gb.example") == Outlet(
+        domain="gb.example", name="GB Daily", country="GB", language="en"
+    )
+    assert catalogue.lookup("br.example") == Outlet(
+        domain="br.example", name="BR Diario", country="BR", language="pt-br"
+    )
 
 
 @pytest.mark.parametrize(

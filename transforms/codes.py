@@ -1,7 +1,10 @@
 """Country and language codes as catalogue rows and feed lists give them, checked.
 
-Consumes the codes a user writes (``--outlets`` CSV rows, ``--feeds`` YAML) and returns them
-unchanged when they are valid, or raises ``ValueError`` naming the code and what was expected.
+Consumes the codes a user writes (``--outlets`` CSV rows, ``--feeds`` YAML and OPML), in any
+case and with blanks around them, and returns them in their canonical form (a country upper
+case, a language lower case), or raises ``ValueError`` naming the code as written and what was
+expected. The outlet catalogue and the feed list share these, so the two files take the same
+codes.
 """
 
 from __future__ import annotations
@@ -26,22 +29,28 @@ _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 
 
 def check_country(code: str) -> str:
-    """``code`` if it is an ISO 3166-1 alpha-2 code (upper case), as catalogue rows need.
+    """The ISO 3166-1 alpha-2 code ``code`` is, upper case: ``gb``, `` Gb `` -> ``GB``.
 
     Raises:
         ValueError: naming the code, when it is not one.
     """
-    if code not in _ISO_COUNTRIES:
-        raise ValueError(f"country {code!r} is not an ISO 3166-1 alpha-2 code (e.g. US, CN)")
-    return code
+    canonical = code.strip().upper()
+    # ASCII only: str.upper() makes codes of other letters too (a dotless i gives I)
+    if not code.isascii() or canonical not in _ISO_COUNTRIES:
+        raise ValueError(
+            f"country {code.strip()!r} is not an ISO 3166-1 alpha-2 code (e.g. US, CN)"
+        )
+    return canonical
 
 
 def check_language(code: str) -> str:
-    """``code`` if it is a lower-case ISO 639 code (``en``, ``zh``; ``pt-br`` too).
+    """The ISO 639 code ``code`` is, lower case: ``EN`` -> ``en``, ``pt-BR`` -> ``pt-br``.
 
     Raises:
         ValueError: naming the code, when it is not one.
     """
-    if not _LANGUAGE_RE.match(code):
-        raise ValueError(f"language {code!r} is not a lower-case ISO 639 code (e.g. en, zh)")
-    return code
+    canonical = code.strip().lower()
+    # ASCII only: str.lower() makes codes of other letters too (the Kelvin sign gives k)
+    if not code.isascii() or not _LANGUAGE_RE.fullmatch(canonical):
+        raise ValueError(f"language {code.strip()!r} is not an ISO 639 code (e.g. en, zh, pt-BR)")
+    return canonical

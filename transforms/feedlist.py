@@ -164,25 +164,25 @@ def _parse_yaml(text: str, path: str) -> list[FeedSpec]:
 
 
 def _country(value: Any, where: str) -> str | None:
-    """A YAML feed's ``country``, upper-cased and checked as the outlet catalogue checks it."""
+    """A YAML feed's ``country``, checked and upper-cased as the outlet catalogue's is."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):  # YAML 1.1 reads NO (Norway), no, off ... as false
         raise FeedListError(f"{where}: country {value!r} is a YAML boolean: quote it ('NO')")
     try:
-        return check_country(str(value).strip().upper())
+        return check_country(str(value))
     except ValueError as exc:
         raise FeedListError(f"{where}: {exc}") from None
 
 
 def _language(value: Any, where: str) -> str | None:
-    """A feed's ``language``, lower-cased, checked as the outlet catalogue checks it, and
-    kept as its primary subtag (``pt-BR`` -> ``pt``)."""
+    """A feed's ``language``, checked and lower-cased as the outlet catalogue's is, and kept
+    as its primary subtag (``pt-BR`` -> ``pt``)."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):  # YAML 1.1 reads no (Norwegian), on ... as booleans
         raise FeedListError(f"{where}: language {value!r} is a YAML boolean: quote it ('no')")
     try:
-        return check_language(str(value).strip().lower()).split("-")[0]
+        return check_language(str(value)).split("-")[0]
     except ValueError as exc:
         raise FeedListError(f"{where}: {exc}") from None

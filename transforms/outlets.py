@@ -13,8 +13,9 @@ File format (CSV, UTF-8)::
 
 ``domain`` is required on every row: a host name (``example.com``, ``arabic.people.com.cn``) or
 an IP address, without scheme, port or path; a leading ``www.`` is dropped. ``country`` is an
-ISO 3166-1 alpha-2 code (upper case), ``language`` a lower-case ISO 639 code (``en``, ``zh``,
-``pt-br`` is accepted too), ``state_affiliation`` a State Media Monitor typology code (SC, CaPu,
+ISO 3166-1 alpha-2 code and ``language`` an ISO 639 code (``en``, ``zh``, ``pt-BR`` too), in
+any case as in the feed list (``transforms.codes``), kept upper case (``GB``) and lower case
+(``en``, ``pt-br``). ``state_affiliation`` is a State Media Monitor typology code (SC, CaPu,
 CaPr, ISFM, ISF, ISM, IP) or empty for none. Only the ``domain`` column is required in a user
 file's header; unknown columns are an error (they are usually typos). A user row replaces the
 bundled row for the same domain entirely (an empty field there means "none", not "keep").
@@ -142,10 +143,10 @@ def _parse_row(cells: dict[str, str]) -> Outlet:
     domain = normalise_domain(cells.get("domain", ""))
     country = cells.get("country", "").strip() or None
     if country is not None:
-        check_country(country)
+        country = check_country(country)  # upper case, as the feed list's
     language = cells.get("language", "").strip() or None
     if language is not None:
-        check_language(language)
+        language = check_language(language)  # lower case
     affiliation = cells.get("state_affiliation", "").strip() or None
     if affiliation is not None and affiliation not in TYPOLOGY_CODES:
         raise ValueError(
