@@ -297,4 +297,5 @@ def _published_counters(record: dict[str, Any]) -> list[str]:
         [(tag["facet"], tag["value"]) for tag in record.get("tags", [])],
         outlet.get("country"),
         outlet.get("state_affiliation"),
+        outlet.get("state_media") is not None,
     )

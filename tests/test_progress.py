@@ -101,3 +101,10 @@ def test_a_duplicate_link_counts_published_and_published_links_and_its_outlet() 
         "published",
         "published_links",
     ]
+
+
+def test_an_outlet_no_one_knows_is_of_unknown_affiliation_not_none() -> None:
+    """Only a catalogued outlet without an affiliation is "none" (not state media)."""
+    assert "outlet_state:unknown" in published_counters(False, [], None, None, False)
+    assert "outlet_state:none" in published_counters(False, [], "GB", None, True)
+    assert "outlet_state:SC" in published_counters(False, [], "CN", "SC", True)

@@ -64,6 +64,7 @@ def published_counters(
     tags: Iterable[tuple[str, str]],
     country: str | None,
     state_affiliation: str | None,
+    state_known: bool = True,
 ) -> list[str]:
     """The counter names one published entry increments, once each: the running pipeline
     (``sinks.count_published``) and a stopped run's summary read from its files
@@ -73,11 +74,15 @@ def published_counters(
         is_link: a ``--duplicates link`` record (``published_links``; it has no tags).
         tags: the story's ``(facet, value)`` pairs; those of ``TAG_FACETS`` are counted.
         country, state_affiliation: its outlet's, for the outlet split.
+        state_known: whether anyone knows if its outlet is state media
+            (``Outlet.state_media`` is not None): an outlet without an affiliation counts
+            as ``none`` if so, as ``unknown`` if not.
     """
     names = [PUBLISHED, PUBLISHED_LINKS] if is_link else [PUBLISHED]
     names += [f"tag:{facet}:{value}" for facet, value in tags if facet in TAG_FACETS]
     names.append(f"{OUTLET_COUNTRY_PREFIX}{country or 'unknown'}")
-    names.append(f"{OUTLET_STATE_PREFIX}{state_affiliation or 'none'}")
+    affiliation = state_affiliation or ("none" if state_known else "unknown")
+    names.append(f"{OUTLET_STATE_PREFIX}{affiliation}")
     return names
 
 

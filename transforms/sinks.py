@@ -87,7 +87,8 @@ def count_published(story: TaggedStory | DuplicateLink) -> TaggedStory | Duplica
     else:
         is_link, outlet = False, story.story.outlet
         tags = [(tag.facet, tag.value) for tag in story.tagging.tags]
-    for name in published_counters(is_link, tags, outlet.country, outlet.state_affiliation):
+    known = outlet.state_media is not None
+    for name in published_counters(is_link, tags, outlet.country, outlet.state_affiliation, known):
         counter(name).inc()
     return story
 
