@@ -196,6 +196,10 @@ def _writable_dir(path: str, flag: str = "--output") -> str:
     if is_remote(path):
         return path.rstrip("/")  # checked by the runner when it writes
     target = Path(path)
+    taken = next((p for p in (target, *target.parents) if p.exists() and not p.is_dir()), None)
+    if taken is not None:
+        within = "" if taken == target else f" (on the way to {path})"
+        raise UsageError(f"{flag}: {taken} is a file, not a folder{within}")
     try:
         target.mkdir(parents=True, exist_ok=True)
         probe = target / ".newsbeam-write-test"

@@ -208,3 +208,13 @@ def test_a_state_dir_that_would_be_ignored_is_refused(
     with pytest.raises(UsageError, match=why):
         make_config(tmp_path, "--state-dir", str(tmp_path / "state"), *more)
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("under", ["", "sub"])
+def test_an_output_that_is_a_file_says_so(tmp_path: Path, under: str) -> None:
+    """It said "cannot write to out: File exists" (or "Not a directory")."""
+    (tmp_path / "afile").write_text("mine\n")
+    output = tmp_path / "afile" / under if under else tmp_path / "afile"
+    with pytest.raises(UsageError, match=r"afile is a file, not a folder"):
+        make_config(tmp_path, output=str(output))
+    assert (tmp_path / "afile").read_text() == "mine\n"
