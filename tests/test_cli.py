@@ -55,7 +55,7 @@ def test_unwritable_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     blocker.write_text("not a directory")
     code, _, err = run_cli(capsys, "run", "--feeds", str(feeds), "--output", str(blocker / "out"))
     assert code == 2
-    assert err.startswith("newsbeam: error: --output: cannot write to")
+    assert err.startswith(f"newsbeam: error: --output: {blocker} is a file, not a folder")
 
 
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
