@@ -277,7 +277,8 @@ def test_unwritable_state_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path
     (tmp_path / "out" / "state").write_text("a file where the state directory goes")
     code, _, err = run_cli(capsys, "run", "--feeds", str(feeds), "--output", str(tmp_path / "out"))
     assert code == 2
-    assert err.startswith(f"newsbeam: error: --state-dir: cannot write to {tmp_path}/out/state")
+    state = tmp_path / "out" / "state"
+    assert err.startswith(f"newsbeam: error: --state-dir: {state} is a file, not a folder")
 
 
 @pytest.mark.usefixtures("no_credentials")
