@@ -260,7 +260,11 @@ def test_the_verdict_waits_for_every_key_then_later_corrections_change_nothing()
     fn.process(("u", (("found", b"k3", None),)), Timestamp(10.0), inbox, decide, flush)
     (head, signatures) = list(fn._on_settled(inbox))
     assert head == dataclasses.replace(story, cluster_id=story.story_id)
-    assert signatures.tag == SIGNATURES and signatures.value == ((b"k1", b"k2", b"k3"), claim)
+    assert signatures.tag == SIGNATURES and signatures.value == (
+        (b"k1", b"k2", b"k3"),
+        claim,
+        story.story.article.entry.link,
+    )
     assert inbox.read() == []
     # a correction arriving after the verdict is dropped when its flush timer fires
     late = ("earlier", b"k1", _claim("e" * 16, 5.0))
@@ -372,7 +376,11 @@ def test_a_first_story_remembers_each_of_its_keys_once() -> None:
     ]
     head, signatures, sighting = _decide("publish", messages)
     assert head == dataclasses.replace(HEAD, cluster_id=HEAD.story_id)
-    assert signatures.tag == SIGNATURES and signatures.value == (tuple(keys), claim)
+    assert signatures.tag == SIGNATURES and signatures.value == (
+        tuple(keys),
+        claim,
+        HEAD.story.article.entry.link,
+    )
     assert sighting.value == (HEAD.story_id, ("head", "a.example"))
 
 

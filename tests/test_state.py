@@ -72,7 +72,7 @@ def test_a_storys_signature_lines_commit_as_one_pair_per_key(tmp_path: Path) -> 
 
     state = tmp_path / "state"
     claim = Claim("a" * 16, "a" * 16, 1000 * DAY).encode()
-    record = signature_lines(((b"\xfekey-url", b"\x00band", b"\x01band"), claim))
+    record = signature_lines(((b"\xfekey-url", b"\x00band", b"\x01band"), claim, "http://a/1"))
     assert len(record.splitlines()) == 3  # WriteToText adds the last newline
     pending(state, "signatures-00000-of-00001", [record])
 
@@ -83,6 +83,21 @@ def test_a_storys_signature_lines_commit_as_one_pair_per_key(tmp_path: Path) -> 
         (b"\x01band", claim),
         (b"\xfekey-url", claim),
     ]
+
+
+def test_a_story_whose_entry_is_retried_leaves_no_signature(tmp_path: Path) -> None:
+    """Its publishing failed retryably: the next run fetches it again and must not find it
+    remembered (as its own duplicate); the other story's signature is kept."""
+    state = tmp_path / "state"
+    sent = Claim("a" * 16, "a" * 16, 1000 * DAY).encode()
+    failed = Claim("b" * 16, "b" * 16, 1000 * DAY).encode()
+    lines = [signature_lines(((b"ka",), sent, "http://a/1"))]
+    lines.append(signature_lines(((b"kb", b"band"), failed, "http://b/2")))
+    pending(state, "signatures-00000-of-00001", lines)
+
+    commit_run_state(str(state), {}, {"http://b/2"}, 7 * DAY, now=1000 * DAY)
+
+    assert load_signatures(str(state), 7 * DAY, now=1000 * DAY) == [(b"ka", sent)]
 
 
 def test_seen_entries_expire_after_the_ttl(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
-"""Always-on end to end: a streaming run publishing to the real Pub/Sub emulator.
+"""End to end with the real Pub/Sub emulator.
 
-Between polls the loopback site adds stories to one feed and leaves another unchanged. A
-subscription filtered on TikTok + China must receive exactly the matching relevant stories,
-each once, with their attributes; the dead-letter topic receives the broken item.
+Always-on: between polls the loopback site adds stories to one feed and leaves another
+unchanged. A subscription filtered on TikTok + China must receive exactly the matching
+relevant stories, each once, with their attributes; the dead-letter topic receives the
+broken item. One-shot: stories whose publishing failed are published by the next run.
 """
 
 from __future__ import annotations
@@ -120,3 +121,36 @@ def test_streaming_run_delivers_each_story_once_to_a_filtered_subscription(
     assert dead_letter.attributes["error_type"] == "http_404"
     assert json.loads(dead_letter.data)["url"] == f"{growing}/gone"
     assert [r.status for r in site.requests_for("steady", "/rss")] == [200, 304, 304]
+
+
+def test_stories_a_one_shot_run_could_not_publish_are_published_by_the_next(
+    site: LoopbackSite, tmp_path: Path, pubsub_emulator: str
+) -> None:
+    """The topic is missing in the first run (every story a retryable publish failure) and
+    exists in the second. The second run fetched the story again but used to drop it as a
+    duplicate of itself: the first run had remembered its signature as if published."""
+    topic, everything = unique("later"), unique("later-all")
+    base = site.add_host("news")
+    title, text = seed_story()
+    (item,) = add_pages(site, "news", [("/seed", title, text)])
+    site.route("news", "/rss", Response(body=rss_feed("news", base, [item]), content_type=RSS))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/rss\n")
+    flags = ("--no-robots", "--topic", f"projects/{PROJECT}/topics/{topic}")
+
+    first = run_newsbeam(feeds, tmp_path / "first", *flags, "--state-dir", str(tmp_path / "st"))
+    assert (
+        main(
+            ["topics", "setup", "--project", PROJECT, "--topic", topic]
+            + ["--subscription", everything]
+        )
+        == 0
+    )
+    second = run_newsbeam(feeds, tmp_path / "second", *flags, "--state-dir", str(tmp_path / "st"))
+
+    assert_accounting(first)
+    assert first.summary["failed"] == {"publish/topic_not_found": 1}
+    assert_accounting(second)
+    assert second.summary["published"] == 1 and second.summary["discarded"] == {}
+    (message,) = pull_all(f"projects/{PROJECT}/subscriptions/{everything}", expected=1)
+    assert json.loads(message.data)["url"] == second.stories[0]["url"]

@@ -76,8 +76,9 @@ class Verdicts:
         yield from self._emit(first, verdict.cluster_id, verdict.duplicate_of)
         if verdict.duplicate_of is None:  # what a later run must remember of a first story
             keys = tuple(m[1] for m in messages if m[0] == "found")
-            if keys:
-                yield beam.pvalue.TaggedOutput(SIGNATURES, (keys, claim_bytes))
+            if keys:  # with its entry's link: a story the next run retries is not remembered
+                link = first.story.article.entry.link
+                yield beam.pvalue.TaggedOutput(SIGNATURES, (keys, claim_bytes, link))
         if self._mode != "drop":
             head = verdict.duplicate_of or first.story_id
             role = "copy" if verdict.duplicate_of else "head"

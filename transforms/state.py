@@ -121,22 +121,24 @@ def _lines(path: Path) -> list[str]:
     return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def signature_line(pair: tuple[bytes, bytes]) -> str:
-    """One ``signatures.jsonl`` line: the lookup key and the claim, base64."""
+def signature_line(pair: tuple[bytes, bytes], **more: str) -> str:
+    """One ``signatures.jsonl`` line: the lookup key and the claim, base64 (and ``more``)."""
     key, claim = pair
     return json.dumps(
-        {"key": base64.b64encode(key).decode(), "claim": base64.b64encode(claim).decode()}
+        {"key": base64.b64encode(key).decode(), "claim": base64.b64encode(claim).decode(), **more}
     )
 
 
-def signature_lines(story: tuple[tuple[bytes, ...], bytes]) -> str:
-    """A first story's ``signatures.jsonl`` lines, one per lookup key, as one string.
+def signature_lines(story: tuple[tuple[bytes, ...], bytes, str]) -> str:
+    """A first story's pending ``signatures`` lines, one per lookup key, as one string.
 
-    ClusterStories emits a story's keys and claim as one element (one per key cost ~19
-    elements a story through the sink); written as one record, they are still one line each.
+    ClusterStories emits a story's keys, claim and entry link as one element (one per key
+    cost ~19 elements a story through the sink); written as one record, they are still one
+    line each. The link lets ``commit_run_state`` leave out a story whose entry the next run
+    retries (its publishing failed): remembered, the retried story was its own duplicate.
     """
-    keys, claim = story
-    return "\n".join(signature_line((key, claim)) for key in keys)
+    keys, claim, link = story
+    return "\n".join(signature_line((key, claim), link=link) for key in keys)
 
 
 def signature_from_json(row: dict[str, str]) -> tuple[bytes, bytes]:
@@ -165,7 +167,8 @@ def commit_run_state(
         seen_before: what ``load_seen`` returned at the start of the run.
         retry_links: links of entries that failed with a retryable error: neither they nor
             their feeds' validators and body hashes are remembered, so the next run
-            fetches those feeds unconditionally and retries them.
+            fetches those feeds unconditionally and retries them; nor, for one whose
+            publishing failed, its story's signatures.
         ttl_seconds: how long a seen entry is remembered.
         now: the current time (seconds since the epoch), for tests.
     """
@@ -195,6 +198,8 @@ def commit_run_state(
             seen[row["key"]] = now
     signatures = dict(load_signatures(state_dir, ttl_seconds, now))
     for row in _read_pending(state_dir, PENDING_SIGNATURES):
+        if row.get("link") in retry_links:
+            continue  # not delivered: the next run tries the entry again
         key, claim = signature_from_json(row)
         held = signatures.get(key)
         # Two first stories under one key (a band hit that did not verify): the earliest
