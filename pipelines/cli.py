@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # imported when a run needs it: it loads Beam
 PROG = "newsbeam"
 EXIT_USAGE = 2
 EXIT_UNBALANCED = 1  # entries != published + discarded + failed
-EXIT_NO_FEED_READ = 4  # every feed poll failed
+EXIT_NOTHING_DONE = 4  # every feed poll failed, or the topic took no story
 EXIT_INTERRUPTED = 130
 # What a shell reports for a command ended by SIGPIPE (128 + 13): the reader went away.
 EXIT_BROKEN_PIPE = 141
@@ -53,15 +53,23 @@ def _report(summary: RunSummary) -> int:
     print(summary.render())
     if not summary.balanced:
         return EXIT_UNBALANCED
+    problem = None
     if summary.no_feed_read:
-        sys.stdout.flush()
-        print(
-            f"{PROG}: error: no feed could be read (every poll failed: see the dead letters); "
-            "check the feed list, the network, and for sites on this machine --allow-loopback",
-            file=sys.stderr,
+        problem = (
+            "no feed could be read (every poll failed: see the dead letters); check the feed "
+            "list, the network, and for sites on this machine --allow-loopback"
         )
-        return EXIT_NO_FEED_READ
-    return 0
+    elif summary.none_published:
+        problem = (
+            "no story could be published (see the publish dead letters); check --topic "
+            "('newsbeam topics setup' creates it) and that Pub/Sub is reachable; a one-shot "
+            "run with a state directory tries these stories again next time"
+        )
+    if problem is None:
+        return 0
+    sys.stdout.flush()
+    print(f"{PROG}: error: {problem}", file=sys.stderr)
+    return EXIT_NOTHING_DONE
 
 
 def _configure_logging(verbose: bool) -> None:

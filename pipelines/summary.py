@@ -75,8 +75,19 @@ class RunSummary:
     def no_feed_read(self) -> bool:
         """Every feed poll failed: the run read nothing (a wrong feed list, no network, or
         addresses it refuses), which a summary of zeros would otherwise pass off as quiet."""
-        polls = sum(n for name, n in self.feed_failures.items() if name.startswith("poll/"))
+        polls = sum(self.poll_failures.values())
         return bool(self.feeds_polled) and polls >= (self.feeds_polled or 0)
+
+    @property
+    def none_published(self) -> bool:
+        """Stories were ready but the topic took none (a missing topic, Pub/Sub down)."""
+        return self.published == 0 and any(k.startswith("publish/") for k in self.failed)
+
+    @property
+    def poll_failures(self) -> dict[str, int]:
+        """The feed-level failures of polls (``feed_failures`` also holds dead letters the
+        dead-letter topic refused)."""
+        return {k: n for k, n in self.feed_failures.items() if k.startswith("poll/")}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,7 +100,10 @@ class RunSummary:
                 "polled": self.feeds_polled,
                 "not_modified": self.feeds_not_modified,
                 "pages_from_feed": self.pages_from_feed,
-                "failed": dict(sorted(self.feed_failures.items())),
+                "failed": dict(sorted(self.poll_failures.items())),
+            },
+            "dead_letters_undelivered": {
+                k: n for k, n in sorted(self.feed_failures.items()) if k not in self.poll_failures
             },
             "tags": _by_count(self.tags),
             "outlets": {
@@ -139,7 +153,7 @@ class RunSummary:
         return "\n".join(lines)
 
     def _feeds_line(self) -> str:
-        failed = f"{sum(self.feed_failures.values())} failed"
+        failed = f"{sum(self.poll_failures.values())} failed"
         if self.feeds_polled is None or self.feeds_not_modified is None:
             return f"feeds: polls not counted (summary read from the output files), {failed}"
         line = (

@@ -187,6 +187,28 @@ def test_a_run_whose_every_feed_poll_failed_read_nothing(
     assert summary_from_counters(counters).no_feed_read is nothing_read
 
 
+def test_the_topic_took_nothing_only_when_stories_failed_to_publish() -> None:
+    assert summary_from_counters({"failed:publish/topic_not_found": 2}).none_published
+    sent = {"published": 1, "failed:publish/topic_not_found": 1}
+    assert not summary_from_counters(sent).none_published
+    assert not summary_from_counters({"failed:fetch/http_404": 1}).none_published
+
+
+def test_dead_letters_the_topic_refused_are_not_counted_as_failed_feeds() -> None:
+    """The feeds line and summary.json's feeds count polls; a dead letter the dead-letter
+    topic refused (also a failure counting no entry) is listed apart."""
+    counters = {
+        "feeds_polled": 3,
+        "feed_failed:poll/malformed_feed": 1,
+        "feed_failed:publish/unavailable": 2,
+    }
+    summary = summary_from_counters(counters)
+    assert summary.render().splitlines()[0] == "feeds: 3 polled, 0 not modified, 1 failed"
+    as_json = summary.to_json()
+    assert as_json["feeds"]["failed"] == {"poll/malformed_feed": 1}
+    assert as_json["dead_letters_undelivered"] == {"publish/unavailable": 2}
+
+
 def tagged_story(url: str, outlet: Outlet, tags: tuple[Tag, ...] = ()) -> TaggedStory:
     entry = FeedEntry(feed_url="https://feeds.example/rss", link=url, key=url)
     article = Article(entry, url, url, url, "A title", "Body text.")
