@@ -200,11 +200,13 @@ def receive(
     Raises:
         SubscribeError: The subscription is malformed, unknown or unreachable.
     """
+    from pipelines.topics_command import SetupError, check_emulator, service_name
     from transforms.pubsub import NO_CREDENTIALS, PubSubError, check_subscription
 
     try:
         check_subscription(subscription)
-    except PubSubError as exc:
+        check_emulator()
+    except (PubSubError, SetupError) as exc:
         raise SubscribeError(str(exc)) from None
     import google.auth.exceptions
     from google.api_core import exceptions as api
@@ -231,7 +233,7 @@ def receive(
             except api.DeadlineExceeded:
                 continue  # nothing arrived in time: pull again
             except api.ServiceUnavailable as exc:
-                raise SubscribeError(f"cannot reach Pub/Sub: {exc.message}") from None
+                raise SubscribeError(f"cannot reach {service_name()}: {exc.message}") from None
             except api.NotFound:
                 raise SubscribeError(f"no such subscription: {subscription}") from None
             except api.GoogleAPICallError as exc:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ EXIT_ERROR = 2
 DEFAULT_TOPIC = "tagged-stories"
 DEFAULT_DEAD_LETTER_TOPIC = "newsbeam-dead-letters"
 DEFAULT_TIMEOUT = 30.0
+EMULATOR_CONNECT_TIMEOUT = 2.0  # seconds to find something listening at PUBSUB_EMULATOR_HOST
 
 # A Google Cloud project id: 6-30 lowercase letters, digits or hyphens, starting with a
 # letter and not ending with a hyphen; legacy ids carry a domain prefix (example.com:my-id).
@@ -189,11 +191,41 @@ def _clients() -> tuple[Any, Any]:
         raise SetupError(NO_CREDENTIALS) from None
 
 
+def service_name() -> str:
+    """What the Pub/Sub clients here talk to, for messages: the emulator or Pub/Sub."""
+    emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
+    return f"the emulator at {emulator} (PUBSUB_EMULATOR_HOST)" if emulator else "Pub/Sub"
+
+
+def check_emulator(timeout: float = EMULATOR_CONNECT_TIMEOUT) -> None:
+    """With ``PUBSUB_EMULATOR_HOST`` set, check that something listens there (one TCP
+    connect), so that a stopped emulator is reported at once, not after the clients' retries.
+
+    Raises:
+        SetupError: nothing listens there, or the value is not HOST:PORT.
+    """
+    emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
+    if not emulator:
+        return
+    start = "start one with 'export PUBSUB_EMULATOR_HOST=\"$(scripts/pubsub-emulator start)\"'"
+    host, _, port = emulator.rpartition(":")
+    if not host or not port.isdigit():
+        raise SetupError(f"PUBSUB_EMULATOR_HOST={emulator!r} is not HOST:PORT; {start}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout):
+            return
+    except (OSError, OverflowError):  # OverflowError: a port above 65535
+        pass
+    raise SetupError(
+        f"cannot reach {service_name()}: nothing accepts connections there; {start}, "
+        "or unset PUBSUB_EMULATOR_HOST to use Google Cloud"
+    )
+
+
 def _api_error(exc: Exception, what: str) -> SetupError:
     from google.api_core import exceptions as api
 
-    emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
-    where = f"the emulator at {emulator} (PUBSUB_EMULATOR_HOST)" if emulator else "Pub/Sub"
+    where = service_name()
     if isinstance(exc, api.RetryError | api.ServiceUnavailable | api.DeadlineExceeded):
         return SetupError(f"cannot reach {where} to create {what}")
     if isinstance(exc, api.PermissionDenied | api.Unauthenticated):
@@ -234,6 +266,7 @@ def setup_pubsub(
     """
     check_project(project)
     _check_names(project, topic, dead_letter_topic, subscriptions, dead_letter_subscription)
+    check_emulator()
     from google.api_core import exceptions as api
     from google.api_core.retry import Retry, if_transient_error
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 
 import pytest
 
@@ -130,6 +131,25 @@ def test_pubsub_errors_become_one_line_saying_what_to_fix(
         monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator)
     exc = getattr(api, error)("boom")
     assert str(topics_command._api_error(exc, "topic T")) == message
+
+
+@pytest.mark.parametrize("value", ["localhost", "127.0.0.1:", ":8085", "127.0.0.1:port"])
+def test_an_emulator_address_that_is_not_host_port_is_named_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", value)
+    with pytest.raises(topics_command.SetupError) as raised:
+        topics_command.check_emulator()
+    assert str(raised.value).startswith(f"PUBSUB_EMULATOR_HOST={value!r} is not HOST:PORT; ")
+    assert "scripts/pubsub-emulator start" in str(raised.value)
+
+
+def test_the_emulator_check_passes_when_something_listens(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{listening.getsockname()[1]}")
+        topics_command.check_emulator()  # no error
+        monkeypatch.delenv("PUBSUB_EMULATOR_HOST")
+        topics_command.check_emulator()  # nothing to check without the variable
 
 
 # --- newsbeam subscribe: argument checks and what a message prints as -----------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from typing import Any
 
 import pytest
@@ -125,14 +126,34 @@ def test_setup_without_credentials_or_emulator_is_a_one_line_error(
     assert len(err) == 1 and "no Google Cloud credentials" in err[0]
 
 
-def test_setup_with_an_unreachable_emulator_is_a_one_line_error(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("command", ["topics", "subscribe"])
+def test_an_unreachable_emulator_is_one_line_at_once_naming_the_variable_and_the_fix(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
+    # A closed loopback port: topics setup retried for its whole --timeout (30 s, silent),
+    # subscribe said "cannot reach Pub/Sub: failed to connect to all addresses ...".
     host = f"127.0.0.1:{free_port()}"
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", host)
-    assert topics_command.run(_topics_args("--project", PROJECT, "--timeout", "2")) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"cannot reach the emulator at {host}" in err[0]
+    if command == "topics":
+        args, run = _topics_args("--project", PROJECT), topics_command.run
+    else:
+        sub = f"projects/{PROJECT}/subscriptions/stories"
+        args, run = _subscribe_args("--subscription", sub), subscribe_command.run
+    started = time.monotonic()
+    code = run(args)
+    elapsed = time.monotonic() - started
+    captured = capsys.readouterr()
+    assert (code, captured.out) == (2, "")
+    assert elapsed < 10, f"took {elapsed:.1f} s to report an unreachable emulator"
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1
+    name = "topics setup" if command == "topics" else "subscribe"
+    assert err[0] == (
+        f"newsbeam {name}: error: cannot reach the emulator at {host} (PUBSUB_EMULATOR_HOST): "
+        "nothing accepts connections there; start one with "
+        "'export PUBSUB_EMULATOR_HOST=\"$(scripts/pubsub-emulator start)\"', "
+        "or unset PUBSUB_EMULATOR_HOST to use Google Cloud"
+    )
 
 
 def _publish_to_new_subscription(messages: list[tuple[bytes, dict[str, str]]]) -> str:
