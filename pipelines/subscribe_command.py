@@ -4,15 +4,15 @@ Consumes messages of a subscription to newsbeam's story topic (or its dead-lette
 produces on stdout one readable block per story (title, outlet with country and state
 affiliation, time, tags, URL) or per dead letter, or with ``--json`` the raw message data,
 one JSON line each, for piping. Each message is acknowledged once printed. Runs until
-Ctrl-C, ``--max-messages`` or ``--timeout``. Errors (a malformed or unknown subscription,
-no credentials, an unreachable emulator) are one line on stderr and exit code 2.
+Ctrl-C, ``--max-messages`` or ``--timeout`` (a duration: ``90``, ``30s``, ``5m``, ``2h``).
+Errors (a malformed or unknown subscription, no credentials, an unreachable emulator) are
+one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from typing import Any
@@ -51,10 +51,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subscription", required=True, help="projects/PROJECT/subscriptions/NAME")
     parser.add_argument("--json", action="store_true", help="print each message's JSON, one a line")
     parser.add_argument(
-        "--max-messages", type=int, default=None, metavar="N", help="stop after N messages"
+        "--max-messages",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N messages (it waits for them: add --timeout to stop when fewer come)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=None, metavar="SECONDS", help="stop after SECONDS"
+        "--timeout",
+        default=None,
+        metavar="DURATION",
+        help="stop after DURATION, as 'newsbeam run' takes them: seconds (90) or 30s, 5m, 2h",
     )
 
 
@@ -268,11 +275,17 @@ def run(args: argparse.Namespace) -> int:
     if args.max_messages is not None and args.max_messages < 1:
         print("newsbeam subscribe: error: --max-messages must be at least 1", file=sys.stderr)
         return EXIT_ERROR
-    if args.timeout is not None and not 0 < args.timeout < math.inf:
-        print("newsbeam subscribe: error: --timeout must be positive (seconds)", file=sys.stderr)
-        return EXIT_ERROR
+    timeout = None
+    if args.timeout is not None:
+        from pipelines.options import parse_duration
+
+        try:
+            timeout = parse_duration(args.timeout)
+        except argparse.ArgumentTypeError as exc:
+            print(f"newsbeam subscribe: error: --timeout: {exc}", file=sys.stderr)
+            return EXIT_ERROR
     try:
-        receive(args.subscription, args.json, args.max_messages, args.timeout)
+        receive(args.subscription, args.json, args.max_messages, timeout)
     except SubscribeError as exc:
         print(f"newsbeam subscribe: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -165,9 +165,11 @@ def subscribe_args(*argv: str) -> argparse.Namespace:
     ("argv", "message"),
     [
         (["--max-messages", "0"], "--max-messages must be at least 1"),
-        (["--timeout", "-1"], "--timeout must be positive (seconds)"),
-        (["--timeout", "0"], "--timeout must be positive (seconds)"),
-        (["--timeout", "inf"], "--timeout must be positive (seconds)"),
+        (["--timeout", "-1"], "--timeout: duration must be positive: '-1'"),
+        (["--timeout", "0"], "--timeout: duration must be positive: '0'"),
+        (["--timeout", "0s"], "--timeout: duration must be positive: '0s'"),
+        (["--timeout", "inf"], "--timeout: duration must be positive: 'inf'"),
+        (["--timeout", "5x"], "--timeout: not a duration: '5x'"),
         (["--subscription", "projects/p/subscriptions/goog-sub"], "not a subscription path"),
         (["--subscription", "projects/p/subscriptions/ab"], "not a subscription path"),
         (["--subscription", "projects/p/subscriptions/1abc"], "not a subscription path"),
@@ -185,6 +187,18 @@ def test_subscribe_refuses_bad_arguments_before_looking_for_credentials(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("newsbeam subscribe: error: ")
     assert message in err[0]
+
+
+@pytest.mark.usefixtures("no_credentials")
+def test_subscribe_takes_durations_as_newsbeam_run_does_and_plain_seconds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # '--timeout 5m' was refused ("invalid float value: '5m'") though 'newsbeam run' takes
+    # it. Accepted, the command goes on to look for credentials (there are none here).
+    for timeout in ["5m", "30s", "2h", "90", "0.5"]:
+        sub = "projects/my-project/subscriptions/tiktok-china"
+        assert subscribe_command.run(subscribe_args("--subscription", sub, "--timeout", timeout))
+        assert "no Google Cloud credentials" in capsys.readouterr().err, timeout
 
 
 def message_block(record: dict, **attributes: str) -> list[str]:

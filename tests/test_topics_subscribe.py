@@ -280,6 +280,23 @@ def test_subscribe_stops_at_its_timeout_when_nothing_arrives(
     assert capsys.readouterr().out == ""
 
 
+def test_subscribe_as_the_readme_pipes_it_stops_at_its_timeout_with_fewer_messages(
+    pubsub_emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # README's '--json --max-messages 100 > stories.jsonl' waited forever for 100 messages;
+    # '--timeout 30s' (a duration, as 'newsbeam run' takes) was refused. Here: 2 messages.
+    sub = _publish_to_new_subscription([story_message(TIKTOK_CN), story_message(META_CN)])
+    argv = ["--subscription", sub, "--json", "--max-messages", "100", "--timeout", "3s"]
+    started = time.monotonic()
+    assert subscribe_command.run(_subscribe_args(*argv)) == 0
+    elapsed = time.monotonic() - started
+    lines = capsys.readouterr().out.splitlines()
+    assert sorted(json.loads(line)["story_id"] for line in lines) == sorted(
+        [TIKTOK_CN.story_id, META_CN.story_id]
+    )
+    assert 3 <= elapsed < 10, f"stopped after {elapsed:.1f} s, not at its 3 s timeout"
+
+
 @pytest.mark.parametrize(
     ("subscription", "message"),
     [
