@@ -5,7 +5,8 @@ Pub/Sub resources on the emulator (when ``PUBSUB_EMULATOR_HOST`` is set) or in a
 project (with application default credentials), and one line per resource on stdout:
 ``created ...`` or ``exists ... (left alone)``. Existing resources are never changed.
 Errors (a malformed project id, no credentials, an unreachable emulator, a bad name or
-filter, a missing permission) are one line on stderr and exit code 2.
+filter, a subscription named twice, one topic for stories and dead letters, a missing
+permission) are one line on stderr and exit code 2.
 
 Example::
 
@@ -157,7 +158,8 @@ def _check_names(
     dead_letter_subscription: str | None,
 ) -> None:
     """Check every name before anything is created: a bad subscription name used to be
-    refused by the service after the topics had been made, without the rule."""
+    refused by the service after the topics had been made, without the rule; a name given
+    twice made one subscription, reported as existing with another filter."""
     from transforms.pubsub import PubSubError, check_subscription, check_topic
 
     def full(name: str, kind: str) -> str:
@@ -167,11 +169,23 @@ def _check_names(
         for name in (topic, dead_letter_topic):
             if name:
                 check_topic(full(name, "topics"))
+        seen: set[str] = set()
         for name in [*(spec.name for spec in subscriptions or []), dead_letter_subscription]:
             if name:
-                check_subscription(full(name, "subscriptions"))
+                path = check_subscription(full(name, "subscriptions"))
+                if path in seen:
+                    raise SetupError(
+                        f"subscription {name!r} is named twice: a subscription reads one topic "
+                        "with one filter, give each its own name"
+                    )
+                seen.add(path)
     except PubSubError as exc:
         raise SetupError(str(exc)) from None
+    if dead_letter_topic and full(dead_letter_topic, "topics") == full(topic, "topics"):
+        raise SetupError(
+            f"--dead-letter-topic is the story topic ({dead_letter_topic!r}): dead letters "
+            "need a topic of their own"
+        )
 
 
 def _short(path: str) -> str:
@@ -311,7 +325,16 @@ def setup_pubsub(
         except Exception as exc:
             raise _api_error(exc, f"subscription {path}") from None
         note = "left alone"
-        if current.topic != topic_path or current.filter != spec.filter:
+        if current.topic != topic_path:
+            now, asked = _short(current.topic), _short(topic_path)
+            if now == asked:  # the same name in another project
+                now, asked = current.topic, topic_path
+            note = (
+                f"left alone: it reads topic {now}, not {asked};"
+                " a subscription cannot change topic, delete it to replace it or choose "
+                "another name"
+            )
+        elif current.filter != spec.filter:
             note = (
                 f"left alone: it reads {_short(current.topic)} with filter {current.filter!r};"
                 " a filter cannot change, delete the subscription to replace it"

@@ -100,6 +100,46 @@ def test_names_pubsub_refuses_are_refused_before_anything_is_created(
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--subscription", "same", "--dead-letter-subscription", "same"],
+            "subscription 'same' is named twice: a subscription reads one topic with one "
+            "filter, give each its own name",
+        ),
+        (
+            ["--subscription", "same", "--subscription", "same"],
+            "subscription 'same' is named twice",
+        ),
+        (
+            ["--subscription", "same", "--filter", "attributes:a"]
+            + ["--subscription", "projects/my-project/subscriptions/same"],
+            "subscription 'projects/my-project/subscriptions/same' is named twice",
+        ),
+        (
+            ["--dead-letter-topic", "tagged-stories"],
+            "--dead-letter-topic is the story topic ('tagged-stories'): dead letters need a "
+            "topic of their own",
+        ),
+        (
+            ["--topic", "stories", "--dead-letter-topic", "projects/my-project/topics/stories"],
+            "--dead-letter-topic is the story topic",
+        ),
+    ],
+)
+@pytest.mark.usefixtures("no_credentials")
+def test_a_subscription_named_twice_or_one_topic_for_both_uses_is_refused_first(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    # '--subscription same --dead-letter-subscription same' made one subscription and then
+    # reported it "left alone" with a filter, exit 0: no dead-letter subscription.
+    code, out, err = run_cli(capsys, "topics", "setup", "--project", "my-project", *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"newsbeam topics setup: error: {message}")
+    assert len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("project", ["abcdef", "a" + "b" * 28 + "c", "example.com:my-project"])
 def test_project_ids_of_each_allowed_length_and_legacy_ids_pass(project: str) -> None:
     assert topics_command.check_project(project) == project

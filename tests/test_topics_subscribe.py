@@ -89,6 +89,26 @@ def test_setup_reports_an_existing_subscription_with_another_filter(
     assert kept.filter == "attributes:platform_x"  # type: ignore[attr-defined]
 
 
+def test_setup_says_when_an_existing_subscription_reads_another_topic(
+    pubsub_emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It blamed the filter ("it reads T with filter ''; a filter cannot change") though
+    # the topic was what differed.
+    topic, dead, sub = unique("stories"), unique("dead"), unique("sub")
+    base = ["--project", PROJECT, "--topic", topic, "--dead-letter-topic", dead]
+    assert topics_command.run(_topics_args(*base, "--subscription", sub)) == 0
+    capsys.readouterr()
+    assert topics_command.run(_topics_args(*base, "--dead-letter-subscription", sub)) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line == (
+        f"exists  subscription projects/{PROJECT}/subscriptions/{sub} (left alone: it reads "
+        f"topic {topic}, not {dead}; a subscription cannot change topic, delete it to "
+        "replace it or choose another name)"
+    )
+    kept = _get_subscription(f"projects/{PROJECT}/subscriptions/{sub}")
+    assert kept.topic == f"projects/{PROJECT}/topics/{topic}"  # type: ignore[attr-defined]
+
+
 def test_filter_without_a_subscription_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as exit_info:
         _topics_args("--project", PROJECT, "--filter", "attributes:a")
