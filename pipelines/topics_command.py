@@ -111,7 +111,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="EXPR",
         action=_AddSubscription,
         help="the filter of the preceding --subscription, e.g. "
-        "'attributes:platform_tiktok AND attributes:state_china'",
+        "'attributes:platform_tiktok AND attributes:state_china' (at most 256 bytes; AND, OR, "
+        'NOT in capitals; AND and OR mixed only with parentheses; values quoted: "CN")',
     )
     parser.add_argument(
         "--dead-letter-subscription",
@@ -150,6 +151,53 @@ def check_project(project: str) -> str:
     return project
 
 
+MAX_FILTER_BYTES = 256
+# A filter's tokens: a quoted string, a quote never closed, an operator, a word (attributes,
+# attributes.KEY, hasPrefix, AND, -attributes ...), anything else.
+_FILTER_TOKEN = re.compile(
+    r"""\s*(?:(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<quote>["'])"""
+    r"""|(?P<op>!=|[():=,])|(?P<word>[^\s()"':=,!]+)|(?P<other>\S))"""
+)
+
+
+def filter_problem(expression: str) -> str | None:
+    """What makes a subscription filter certainly invalid, or None. The emulator stores any
+    filter unchecked; this catches only what Pub/Sub's syntax surely forbids (over 256 bytes,
+    and/or/not not in capitals, AND and OR mixed without parentheses, an unquoted value after
+    = or !=, unbalanced parentheses or quotes) and leaves the rest to the service."""
+    size = len(expression.encode())
+    if size > MAX_FILTER_BYTES:
+        return f"a filter is at most {MAX_FILTER_BYTES} bytes, this one is {size}"
+    levels: list[set[str]] = [set()]  # AND/OR seen at each level of parentheses
+    previous = ""
+    for match in _FILTER_TOKEN.finditer(expression):
+        kind, token = str(match.lastgroup), match.group(str(match.lastgroup))
+        if kind == "quote":
+            return f"unbalanced quotes: a {token} is never closed"
+        if previous in ("=", "!=") and kind != "string":
+            return f'the value after {previous} must be a quoted string ("value"), not {token}'
+        if token == "(":
+            levels.append(set())
+        elif token == ")":
+            if len(levels) == 1:
+                return "unbalanced parentheses: a ')' has no '(' before it"
+            levels.pop()
+        elif token in ("AND", "OR"):
+            levels[-1].add(token)
+            if len(levels[-1]) == 2:
+                return (
+                    "AND and OR mixed without parentheses: write (A AND B) OR C, or A AND (B OR C)"
+                )
+        elif token.lower() in ("and", "or", "not") and token != "NOT" and previous != ":":
+            return f"operators are written in capitals: {token.upper()}, not {token}"
+        previous = token if kind in ("op", "word") else kind
+    if previous in ("=", "!="):
+        return f'the value after {previous} must be a quoted string ("value"), not nothing'
+    if len(levels) > 1:
+        return "unbalanced parentheses: a '(' is never closed"
+    return None
+
+
 def _check_names(
     project: str,
     topic: str,
@@ -181,6 +229,10 @@ def _check_names(
                 seen.add(path)
     except PubSubError as exc:
         raise SetupError(str(exc)) from None
+    for spec in subscriptions or []:
+        problem = filter_problem(spec.filter)
+        if problem:
+            raise SetupError(f"bad --filter of subscription {spec.name!r}: {problem}")
     if dead_letter_topic and full(dead_letter_topic, "topics") == full(topic, "topics"):
         raise SetupError(
             f"--dead-letter-topic is the story topic ({dead_letter_topic!r}): dead letters "
@@ -212,8 +264,8 @@ def service_name() -> str:
 
 
 def check_emulator(timeout: float = EMULATOR_CONNECT_TIMEOUT) -> None:
-    """With ``PUBSUB_EMULATOR_HOST`` set, check that something listens there (one TCP
-    connect), so that a stopped emulator is reported at once, not after the clients' retries.
+    """With ``PUBSUB_EMULATOR_HOST`` set, check with one TCP connect that something listens
+    there: a stopped emulator is reported at once, not after the clients' retries.
 
     Raises:
         SetupError: nothing listens there, or the value is not HOST:PORT.

@@ -140,6 +140,20 @@ def test_a_subscription_named_twice_or_one_topic_for_both_uses_is_refused_first(
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.usefixtures("no_credentials")
+def test_a_bad_filter_is_one_line_and_exit_2_before_anything_else(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["--subscription", "all", "--subscription", "tiktok-china"]
+    argv += ["--filter", "attributes:platform_tiktok and attributes:state_china"]
+    code, out, err = run_cli(capsys, "topics", "setup", "--project", "my-project", *argv)
+    assert (code, out) == (2, "")
+    assert err == (
+        "newsbeam topics setup: error: bad --filter of subscription 'tiktok-china': "
+        "operators are written in capitals: AND, not and\n"
+    )
+
+
 @pytest.mark.parametrize("project", ["abcdef", "a" + "b" * 28 + "c", "example.com:my-project"])
 def test_project_ids_of_each_allowed_length_and_legacy_ids_pass(project: str) -> None:
     assert topics_command.check_project(project) == project

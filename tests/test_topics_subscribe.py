@@ -109,6 +109,43 @@ def test_setup_says_when_an_existing_subscription_reads_another_topic(
     assert kept.topic == f"projects/{PROJECT}/topics/{topic}"  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        ("attributes:a and attributes:b", "operators are written in capitals: AND, not and"),
+        ("attributes.x = 1", "the value after = must be a quoted string"),
+        ("attributes:a AND attributes:b OR attributes:c", "AND and OR mixed without parentheses"),
+        ('attributes.k = "' + "x" * 883 + '"', "a filter is at most 256 bytes, this one is 900"),
+    ],
+)
+def test_setup_refuses_a_bad_filter_the_emulator_would_store_and_creates_nothing(
+    pubsub_emulator: str, capsys: pytest.CaptureFixture[str], expression: str, problem: str
+) -> None:
+    # The emulator stores any filter unchecked: these were printed as created, exit 0.
+    from google.api_core import exceptions as api
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    topic, sub = unique("stories"), unique("sub")
+    argv = ["--project", PROJECT, "--topic", topic, "--subscription", sub, "--filter"]
+    assert topics_command.run(_topics_args(*argv, expression)) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and f"bad --filter of subscription {sub!r}: {problem}" in err[0]
+    with pubsub_v1.PublisherClient() as publisher, pytest.raises(api.NotFound):
+        publisher.get_topic(request={"topic": f"projects/{PROJECT}/topics/{topic}"}, timeout=20)
+
+    # Corrected, with every part of the syntax the check must let through, it is created.
+    fixed = (
+        '(attributes:platform_tiktok OR hasPrefix(attributes.outlet_domain, "global")) AND '
+        'NOT attributes:record_type AND attributes.outlet_country != "CN" AND -attributes:x'
+    )
+    assert topics_command.run(_topics_args(*argv, fixed)) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("created subscription")
+    created = _get_subscription(f"projects/{PROJECT}/subscriptions/{sub}")
+    assert created.filter == fixed  # type: ignore[attr-defined]
+
+
 def test_filter_without_a_subscription_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as exit_info:
         _topics_args("--project", PROJECT, "--filter", "attributes:a")
