@@ -207,7 +207,7 @@ def receive(
     Raises:
         SubscribeError: The subscription is malformed, unknown or unreachable.
     """
-    from pipelines.topics_command import SetupError, check_emulator, service_name
+    from pipelines.pubsub_checks import SetupError, check_emulator, service_name
     from transforms.pubsub import NO_CREDENTIALS, PubSubError, check_subscription
 
     try:

@@ -17,28 +17,28 @@ Example::
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from pipelines.pubsub_checks import (
+    SetupError,
+    check_emulator,
+    filter_problem,
+    service_name,
+)
 
 EXIT_OK = 0
 EXIT_ERROR = 2
 DEFAULT_TOPIC = "tagged-stories"
 DEFAULT_DEAD_LETTER_TOPIC = "newsbeam-dead-letters"
 DEFAULT_TIMEOUT = 30.0
-EMULATOR_CONNECT_TIMEOUT = 2.0  # seconds to find something listening at PUBSUB_EMULATOR_HOST
 
 # A Google Cloud project id: 6-30 lowercase letters, digits or hyphens, starting with a
 # letter and not ending with a hyphen; legacy ids carry a domain prefix (example.com:my-id).
 _PROJECT_ID = re.compile(r"(?:[a-z0-9][-a-z0-9.]*[a-z0-9]:)?[a-z][-a-z0-9]{4,28}[a-z0-9]")
-
-
-class SetupError(RuntimeError):
-    """Pub/Sub could not be set up; the message says what to fix."""
 
 
 @dataclass(frozen=True)
@@ -151,53 +151,6 @@ def check_project(project: str) -> str:
     return project
 
 
-MAX_FILTER_BYTES = 256
-# A filter's tokens: a quoted string, a quote never closed, an operator, a word (attributes,
-# attributes.KEY, hasPrefix, AND, -attributes ...), anything else.
-_FILTER_TOKEN = re.compile(
-    r"""\s*(?:(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<quote>["'])"""
-    r"""|(?P<op>!=|[():=,])|(?P<word>[^\s()"':=,!]+)|(?P<other>\S))"""
-)
-
-
-def filter_problem(expression: str) -> str | None:
-    """What makes a subscription filter certainly invalid, or None. The emulator stores any
-    filter unchecked; this catches only what Pub/Sub's syntax surely forbids (over 256 bytes,
-    and/or/not not in capitals, AND and OR mixed without parentheses, an unquoted value after
-    = or !=, unbalanced parentheses or quotes) and leaves the rest to the service."""
-    size = len(expression.encode())
-    if size > MAX_FILTER_BYTES:
-        return f"a filter is at most {MAX_FILTER_BYTES} bytes, this one is {size}"
-    levels: list[set[str]] = [set()]  # AND/OR seen at each level of parentheses
-    previous = ""
-    for match in _FILTER_TOKEN.finditer(expression):
-        kind, token = str(match.lastgroup), match.group(str(match.lastgroup))
-        if kind == "quote":
-            return f"unbalanced quotes: a {token} is never closed"
-        if previous in ("=", "!=") and kind != "string":
-            return f'the value after {previous} must be a quoted string ("value"), not {token}'
-        if token == "(":
-            levels.append(set())
-        elif token == ")":
-            if len(levels) == 1:
-                return "unbalanced parentheses: a ')' has no '(' before it"
-            levels.pop()
-        elif token in ("AND", "OR"):
-            levels[-1].add(token)
-            if len(levels[-1]) == 2:
-                return (
-                    "AND and OR mixed without parentheses: write (A AND B) OR C, or A AND (B OR C)"
-                )
-        elif token.lower() in ("and", "or", "not") and token != "NOT" and previous != ":":
-            return f"operators are written in capitals: {token.upper()}, not {token}"
-        previous = token if kind in ("op", "word") else kind
-    if previous in ("=", "!="):
-        return f'the value after {previous} must be a quoted string ("value"), not nothing'
-    if len(levels) > 1:
-        return "unbalanced parentheses: a '(' is never closed"
-    return None
-
-
 def _check_names(
     project: str,
     topic: str,
@@ -255,37 +208,6 @@ def _clients() -> tuple[Any, Any]:
         from transforms.pubsub import NO_CREDENTIALS
 
         raise SetupError(NO_CREDENTIALS) from None
-
-
-def service_name() -> str:
-    """What the Pub/Sub clients here talk to, for messages: the emulator or Pub/Sub."""
-    emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
-    return f"the emulator at {emulator} (PUBSUB_EMULATOR_HOST)" if emulator else "Pub/Sub"
-
-
-def check_emulator(timeout: float = EMULATOR_CONNECT_TIMEOUT) -> None:
-    """With ``PUBSUB_EMULATOR_HOST`` set, check with one TCP connect that something listens
-    there: a stopped emulator is reported at once, not after the clients' retries.
-
-    Raises:
-        SetupError: nothing listens there, or the value is not HOST:PORT.
-    """
-    emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
-    if not emulator:
-        return
-    start = "start one with 'export PUBSUB_EMULATOR_HOST=\"$(scripts/pubsub-emulator start)\"'"
-    host, _, port = emulator.rpartition(":")
-    if not host or not port.isdigit():
-        raise SetupError(f"PUBSUB_EMULATOR_HOST={emulator!r} is not HOST:PORT; {start}")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout):
-            return
-    except (OSError, OverflowError):  # OverflowError: a port above 65535
-        pass
-    raise SetupError(
-        f"cannot reach {service_name()}: nothing accepts connections there; {start}, "
-        "or unset PUBSUB_EMULATOR_HOST to use Google Cloud"
-    )
 
 
 def _api_error(exc: Exception, what: str) -> SetupError:

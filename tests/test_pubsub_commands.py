@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from pipelines import subscribe_command, topics_command
+from pipelines import pubsub_checks, subscribe_command, topics_command
 from pipelines.topics_command import SubscriptionSpec
 from tests.conftest import run_cli
 
@@ -192,8 +192,8 @@ def test_an_emulator_address_that_is_not_host_port_is_named_with_the_fix(
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", value)
-    with pytest.raises(topics_command.SetupError) as raised:
-        topics_command.check_emulator()
+    with pytest.raises(pubsub_checks.SetupError) as raised:
+        pubsub_checks.check_emulator()
     assert str(raised.value).startswith(f"PUBSUB_EMULATOR_HOST={value!r} is not HOST:PORT; ")
     assert "scripts/pubsub-emulator start" in str(raised.value)
 
@@ -201,9 +201,9 @@ def test_an_emulator_address_that_is_not_host_port_is_named_with_the_fix(
 def test_the_emulator_check_passes_when_something_listens(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.create_server(("127.0.0.1", 0)) as listening:
         monkeypatch.setenv("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{listening.getsockname()[1]}")
-        topics_command.check_emulator()  # no error
+        pubsub_checks.check_emulator()  # no error
         monkeypatch.delenv("PUBSUB_EMULATOR_HOST")
-        topics_command.check_emulator()  # nothing to check without the variable
+        pubsub_checks.check_emulator()  # nothing to check without the variable
 
 
 # --- newsbeam subscribe: argument checks and what a message prints as -----------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.topics_command import filter_problem
+from pipelines.pubsub_checks import filter_problem
 
 
 def _sized_filter(size: int, char: str = "x") -> str:
