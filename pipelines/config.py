@@ -25,6 +25,7 @@ from pathlib import Path
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from pipelines.options import NewsbeamOptions
+from pipelines.pubsub_checks import SetupError, check_emulator
 from transforms.feedlist import read_feed_list
 from transforms.http import HttpConfig
 from transforms.pool_start import LOCAL_RUNNERS
@@ -240,13 +241,14 @@ def _check_runner(runner: str | None) -> None:
 
 
 def _check_credentials(options: NewsbeamOptions, local_runner: bool) -> None:
-    """A local run that publishes needs the emulator or credentials: say so before it starts
-    (else each publishing step fails deep in the run). Remote workers use their own."""
+    """A local run that publishes needs the emulator (listening) or credentials: say so before
+    it starts (else each publishing step fails deep in the run). Remote workers use their own."""
     if local_runner and (options.topic or options.dead_letter_topic):
+        flag = "--topic" if options.topic else "--dead-letter-topic"
         try:
             check_credentials()
-        except PubSubError as exc:
-            flag = "--topic" if options.topic else "--dead-letter-topic"
+            check_emulator()  # a stopped emulator: at once, not 30 s a bundle in the run
+        except (PubSubError, SetupError) as exc:
             raise UsageError(f"{flag}: {exc}") from None
 
 

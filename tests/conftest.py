@@ -87,6 +87,17 @@ def read_jsonl(directory: Path, prefix: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
+def emulator_listening(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """PUBSUB_EMULATOR_HOST names a loopback port something listens on (and answers nothing):
+    enough for a run's checks before it starts (credentials not needed, the emulator there),
+    for tests that build a graph or a config with publishing flags and run nothing."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        host = f"127.0.0.1:{server.getsockname()[1]}"
+        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", host)
+        yield host
+
+
+@pytest.fixture
 def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No emulator and no Google Cloud credentials (a key file and gcloud config that do not
     exist), whatever the machine running the tests has."""

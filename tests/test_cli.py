@@ -301,6 +301,23 @@ def test_publishing_without_credentials_is_one_line_before_the_run(
     assert err.strip() == f"newsbeam: error: {flag}: {NO_CREDENTIALS}"
 
 
+def test_publishing_to_an_emulator_that_is_not_there_is_one_line_before_the_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PUBSUB_EMULATOR_HOST names a port nothing listens on: the run used to start, fetch
+    everything and wait 30 s a bundle to dead-letter each story."""
+    from tests.emulator import free_port
+
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://news.example/rss\n")
+    argv = ["run", "--feeds", str(feeds), "--output", str(tmp_path / "out")]
+    code, _, err = run_cli(capsys, *argv, "--topic", "projects/p1/topics/tagged-stories")
+    assert code == 2
+    assert err.startswith("newsbeam: error: --topic: cannot reach the emulator at 127.0.0.1:")
+    assert "scripts/pubsub-emulator start" in err
+
+
 def test_a_runner_module_that_fails_to_import_is_one_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -33,10 +33,10 @@ def make_config(tmp_path: Path, *flags: str, output: str | None = None) -> RunCo
     return config_from_options(PipelineOptions(["--feeds", str(feeds), "--output", out, *flags]))
 
 
-def test_each_flag_reaches_the_run_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("emulator_listening")  # credentials: not needed
+def test_each_flag_reaches_the_run_config(tmp_path: Path) -> None:
     # A flag read into the wrong field, or not at all, runs the job with the default: no
     # error anywhere, only a crawler that behaves otherwise than it was told.
-    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:8085")  # credentials: not needed
     config = make_config(
         tmp_path,
         *("--per-host-in-flight", "3", "--per-host-interval", "0.5", "--fetch-timeout", "12"),

@@ -154,14 +154,7 @@ def test_the_local_reshuffles_come_before_fetching_and_before_clustering(tmp_pat
     assert steps["ClusterStories"] == {"SpreadStories"}
 
 
-@pytest.fixture
-def pubsub_emulator_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Publishing flags pass the credentials check (an emulator is named; building the
-    graph connects to nothing, and the graph is not run)."""
-    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:9")
-
-
-@pytest.mark.usefixtures("pubsub_emulator_named")
+@pytest.mark.usefixtures("emulator_listening")
 @pytest.mark.parametrize("streaming", [(), ("--streaming",)], ids=["one-shot", "streaming"])
 def test_what_is_written_is_what_was_published_and_publish_failures_are_dead_letters(
     tmp_path: Path, streaming: tuple[str, ...]
@@ -196,7 +189,7 @@ def sinks_publishing(proto: beam_runner_api_pb2.Pipeline) -> set[str]:
     return {m[1] for n in names if (m := re.fullmatch(r"(DeadLetters/[^/]+)/Publish", n))}
 
 
-@pytest.mark.usefixtures("pubsub_emulator_named")
+@pytest.mark.usefixtures("emulator_listening")
 def test_a_dead_letter_topic_gets_every_stages_dead_letters(tmp_path: Path) -> None:
     """Without the flag nothing publishes; with it, the flattened dead letters of a one-shot
     run do, and each stage's of a streaming run."""
