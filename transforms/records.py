@@ -6,9 +6,9 @@ Nothing else crosses a stage boundary: no dicts, lxml trees or feedparser object
 
 The flow is::
 
-    FeedSpec -> FeedEntry -> FetchedPage -> Article -> TaggedStory (or DuplicateLink)
-                     \\            \\           \\          \\
-                      +-----------+-----------+----------+--> Failure | Discard
+    FeedSpec -> FeedEntry -> FetchedPage -> Article -> Story -> TaggedStory (or DuplicateLink)
+                     \\            \\           \\         \\        \\
+                      +-----------+-----------+---------+--------+--> Failure | Discard
 
 All records are frozen dataclasses of plain values (str, int, float, bool, None,
 tuples of those), so Beam can pickle them cheaply and tests can compare them.
