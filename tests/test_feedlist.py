@@ -164,6 +164,26 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
         read_feed_list(path)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # the second feeds: list replaced the first, whose feeds were never polled
+            "feeds:\n  - https://a.example/rss\nname: mine\nfeeds:\n  - https://b.example/rss\n",
+            "feeds.yaml:4: not valid YAML: duplicate key 'feeds' (first on line 1)",
+        ),
+        (
+            "- url: https://a.example/rss\n  name: A\n  name: B\n",
+            "feeds.yaml:3: not valid YAML: duplicate key 'name' (first on line 2)",
+        ),
+        ("- {url: https://a.example/rss, url: https://b.example/rss}\n", "duplicate key 'url'"),
+        ("[" * 5000 + "]" * 5000, "feeds.yaml: not valid YAML: nested too deeply"),
+    ],
+)
+def test_yaml_key_written_twice_is_an_error(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(FeedListError, match=re.escape(expected)):
+        read_feed_list(write(tmp_path, "feeds.yaml", text))
+
+
 def test_opml_outlines(tmp_path: Path) -> None:
     path = write(
         tmp_path,
