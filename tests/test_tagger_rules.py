@@ -86,6 +86,35 @@ def test_syntax_errors_carry_the_position(rule: str, position: int, message: str
     assert message in info.value.message
 
 
+def _chains(levels: int) -> str:
+    """A NEAR chain of 99 whose first operand is such a chain, ``levels`` deep."""
+    rule = "a"
+    for _ in range(levels):
+        rule = "(" + " NEAR/1 ".join([rule] + ["b"] * 98) + ")"
+    return rule
+
+
+@pytest.mark.parametrize(
+    ("rule", "position", "message"),
+    [
+        ("(" * 400 + "a" + ")" * 400, 50, "nested more than 50 levels deep"),
+        ("NOT " * 51 + "a AND b", 200, "nested more than 50 levels deep"),
+        ("title:" * 51 + "a", 300, "nested more than 50 levels deep"),
+        (" NEAR/3 ".join(["a"] * 700), 2 + 99 * 9, "more than 100 operands chained by NEAR"),
+        (_chains(3), 0, "rule nested more than 200 levels deep"),
+    ],
+)
+def test_rules_too_deep_to_evaluate_are_refused(rule: str, position: int, message: str) -> None:
+    with pytest.raises(RuleSyntaxError) as info:
+        parse(rule)  # a RecursionError before, here or when every story was tagged
+    assert (info.value.position, info.value.message) == (position, message)
+
+
+def test_rules_at_the_limits_parse_and_evaluate() -> None:
+    for rule in ("(" * 50 + "a" + ")" * 50, " NEAR/3 ".join(["a"] * 100), _chains(2)):
+        assert fire(rule, "a b " * 60, "")
+
+
 @pytest.mark.parametrize(
     ("rule", "node"),
     [

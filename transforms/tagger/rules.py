@@ -23,7 +23,9 @@ likewise ``{state_actor}`` and ``{controversy}``. ``a NEAR/3f b`` (forward) is `
 with ``a`` before ``b``: ``blocks NEAR/2f {platform:*}`` finds "blocks Telegram" but not
 "Telegram blocks". Words and phrases match
 case-insensitively on word boundaries. ``NEAR/n`` needs positions on both sides, so its
-operands cannot be ``NOT`` expressions.
+operands cannot be ``NOT`` expressions. Rules are evaluated by recursion, so a rule nests
+at most 50 parentheses, NOTs and scopes, chains at most 100 operands by NEAR, and is at most
+200 nodes deep.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ SCOPES: dict[str, frozenset[str]] = {
     "head": frozenset({"title", "lede"}),
 }
 ALL_FIELDS = frozenset(FIELDS)
+MAX_NESTING, MAX_CHAIN, MAX_DEPTH = 50, 100, 200  # see the module's docstring
 
 
 class RuleSyntaxError(ValueError):
@@ -165,7 +168,23 @@ def parse(rule: str) -> Node:
         if tok.kind == "rparen":
             raise RuleSyntaxError("unmatched ')'", tok.pos)
         raise RuleSyntaxError(f"unexpected {tok.text!r} (missing AND/OR?)", tok.pos)
+    if _depth(node) > MAX_DEPTH:
+        raise RuleSyntaxError(f"rule nested more than {MAX_DEPTH} levels deep", 0)
     return node
+
+
+def _depth(node: Node) -> int:  # without recursion: a tree too deep is what is checked
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, Scope | Not):
+            stack.append((node.child, depth + 1))
+        elif isinstance(node, And | Or):
+            stack.extend((child, depth + 1) for child in node.children)
+        elif isinstance(node, Near):
+            stack += [(node.left, depth + 1), (node.right, depth + 1)]
+    return deepest
 
 
 class _Parser:
@@ -174,6 +193,7 @@ class _Parser:
         self.i = 0
         self.length = length
         self.scope = ALL_FIELDS  # the fields the scopes around the current token allow
+        self.nesting = 0  # parentheses, NOT and scopes around the current token
 
     def _peek(self) -> _Tok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -198,8 +218,12 @@ class _Parser:
 
     def parse_near(self) -> Node:
         left = self.parse_unary()
+        operands = 1
         while (tok := self._peek()) is not None and tok.kind == "near":
             self.i += 1
+            operands += 1
+            if operands > MAX_CHAIN:
+                raise RuleSyntaxError(f"more than {MAX_CHAIN} operands chained by NEAR", tok.pos)
             right = self.parse_unary()
             if isinstance(left, Not) or isinstance(right, Not):
                 raise RuleSyntaxError("NEAR cannot take a NOT operand", tok.pos)
@@ -212,6 +236,26 @@ class _Parser:
         if tok is None:
             raise RuleSyntaxError("unexpected end of rule", self.length)
         self.i += 1
+        if tok.kind in ("op", "scope", "lparen"):
+            self.nesting += 1
+            if self.nesting > MAX_NESTING:
+                raise RuleSyntaxError(f"nested more than {MAX_NESTING} levels deep", tok.pos)
+            try:
+                return self._nested(tok)
+            finally:
+                self.nesting -= 1
+        if tok.kind == "phrase":
+            return _term(tok.text[1:-1], tok.pos)
+        if tok.kind == "word":
+            return _term(tok.text, tok.pos)
+        if tok.kind == "ref":
+            m = _REF_BODY.fullmatch(tok.text[1:-1])
+            if m is None:
+                raise RuleSyntaxError(f"bad reference {tok.text!r}", tok.pos)
+            return Ref(m.group(1), m.group(2), tok.pos)
+        raise RuleSyntaxError(f"unexpected {tok.text!r}", tok.pos)
+
+    def _nested(self, tok: _Tok) -> Node:  # what follows NOT, a scope or "("
         if tok.kind == "op" and tok.text == "NOT":
             return Not(self.parse_unary())
         if tok.kind == "scope":
@@ -231,15 +275,6 @@ class _Parser:
                 raise RuleSyntaxError(f"missing ')' (to close the '(' at {tok.pos})", where)
             self.i += 1
             return node
-        if tok.kind == "phrase":
-            return _term(tok.text[1:-1], tok.pos)
-        if tok.kind == "word":
-            return _term(tok.text, tok.pos)
-        if tok.kind == "ref":
-            m = _REF_BODY.fullmatch(tok.text[1:-1])
-            if m is None:
-                raise RuleSyntaxError(f"bad reference {tok.text!r}", tok.pos)
-            return Ref(m.group(1), m.group(2), tok.pos)
         raise RuleSyntaxError(f"unexpected {tok.text!r}", tok.pos)
 
 
