@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import evidence_problems
 from transforms.records import TagResult
@@ -260,8 +262,7 @@ rules:
 def test_user_file_disables_rules_and_entities(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "rules:\n  - name: headline\n    enabled: false\n"
-        "platforms:\n  zte:\n    enabled: false\n  brand_new:\n    enabled: false\n",
+        "rules:\n  - name: headline\n    enabled: false\nplatforms:\n  zte:\n    enabled: false\n",
     )
     user = Tagger.load(path)
     assert "headline" not in user.tag(TIKTOK_TITLE, TIKTOK_TEXT).rules
@@ -542,7 +543,8 @@ def test_body_evidence_points_into_the_text(tagger: Tagger) -> None:
 
 
 # --- the tagger's mechanics, on a small taxonomy of its own ---------------------------------
-# Defaults: every title or lede mention weighs 2 and a value needs 2; a short text is all lede.
+# Its settings: every title or lede mention weighs 2 and a value needs 2; a short text is all
+# lede. (include_bundled: false keeps the bundled settings where a file does not set its own.)
 
 MINI = """
 include_bundled: false
@@ -557,8 +559,15 @@ controversies:
 """
 
 
+MINI_SETTINGS = {
+    **{"salience": 2, "title_weight": 2, "lede_weight": 2, "controversy_salience": 2},
+    **{"controversy_window": 0},
+}
+
+
 def mini(tmp_path: Path, settings: str = "{}", rules: str = "[]") -> Tagger:
-    return Tagger.load(write(tmp_path, f"{MINI}settings: {settings}\nrules: {rules}\n"))
+    mine = json.dumps({**MINI_SETTINGS, **yaml.safe_load(settings)})
+    return Tagger.load(write(tmp_path, f"{MINI}settings: {mine}\nrules: {rules}\n"))
 
 
 def snippets(result: TagResult, value: str) -> list[str]:

@@ -8,13 +8,22 @@ parse, the rule and the character position).
 A user file is merged over the bundled one, section by section:
 
 * an entity with a new id is added; an entity with an existing id gets the user's
-  ``aliases``/``exact``/``ambiguous``/``context`` appended and its other keys replaced, unless
-  it says ``replace: true`` (then it replaces the bundled entity) or ``enabled: false`` (then
-  the bundled entity is removed);
-* a rule with a new name is added; one with an existing name replaces the bundled rule
-  (``enabled: false`` switches it off);
+  ``aliases``/``names``/``exact``/``ambiguous``/``context`` appended and its other keys
+  replaced, unless it says ``replace: true`` (then it replaces the bundled entity) or
+  ``enabled: false`` (then the bundled entity is removed); either naming an id that does not
+  exist is an error;
+* a rule with an existing name replaces the bundled rule in its place (``enabled: false``
+  switches it off; naming a rule that does not exist is an error); a new rule with ``adds``
+  runs before the first bundled rule without ``adds`` (so the scoring rules see the values
+  it adds), a new rule without ``adds`` after every bundled rule, each in the file's order;
 * ``settings`` keys replace the bundled ones;
-* ``include_bundled: false`` at the top of the user file ignores the bundled taxonomy.
+* ``include_bundled: false`` at the top of the user file ignores the bundled entities and
+  rules (the user's rules run in the file's order); the bundled ``settings`` still apply
+  where the user file does not set them.
+
+Both files are read with :func:`transforms.feedlist.load_yaml`, which refuses a key written
+twice in a mapping. ``replace``, ``enabled`` and ``include_bundled`` take ``true`` or
+``false`` only.
 """
 
 from __future__ import annotations
@@ -24,19 +33,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from transforms.tagger.rules import Node, Ref, RuleSyntaxError, needs_evidence, parse, walk
-from transforms.userfiles import read_bytes
+from transforms.tagger.taxonomy_file import (
+    BUNDLED,
+    INDEX,
+    LIST_KEYS,
+    SECTIONS,
+    SOURCE,
+    TaxonomyError,
+    closest,
+    flag,
+    mapping,
+    merge,
+    read_file,
+)
 
-BUNDLED = Path(__file__).resolve().parent.parent / "data" / "taxonomy.yaml"
-
-# YAML section name -> facet name used in tags and rules.
-SECTIONS = {"platforms": "platform", "state_actors": "state_actor", "controversies": "controversy"}
-_LIST_KEYS = ("aliases", "names", "exact", "ambiguous", "context")
-_ENTITY_KEYS = frozenset({*_LIST_KEYS, "name", "value", "window", "replace", "enabled"})
+_ENTITY_KEYS = frozenset({*LIST_KEYS, "name", "value", "window", "replace", "enabled"})
 _RULE_KEYS = frozenset({"name", "match", "weight", "enabled", "description", "adds"})
-_SETTINGS = {
+_SETTINGS = {  # for keys the bundled file does not set
     "threshold": 0.5,  # score at and above which a story is relevant
     "salience": 2.0,  # a value is salient (reported) when its mention weight reaches this
     "title_weight": 2.0,  # mention weights by field
@@ -54,13 +68,11 @@ _SETTINGS = {
     # 1: the catch-all controversy value "other" is reported only when no listed type is
     "controversy_other_alone": 1.0,
 }
-_TOP_KEYS = frozenset({*SECTIONS, "rules", "settings", "include_bundled", "version"})
+_WHOLE_SETTINGS = frozenset({"window", "max_evidence"})  # whole numbers >= 1
 _ID = re.compile(r"[a-z][a-z0-9_]*\Z")
-_SOURCE = "__source__"  # key added to each entity and rule: the file it came from
-
-
-class TaxonomyError(ValueError):
-    """The taxonomy file is missing, not YAML, or has an invalid entry."""
+# Aliases are plain text: these make a name written as a pattern (never matched as one).
+_PATTERN_CHARS = re.compile(r"[|\\\[\]?()]")
+_BAD_STAR = re.compile(r"(?<![^\W_])\*|\*(?!\s|\Z)")  # not after a letter/digit, or mid-word
 
 
 @dataclass(frozen=True)
@@ -129,104 +141,19 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     Raises:
         TaxonomyError: A file is missing or invalid; the message names the file and entry.
     """
-    sources = [str(BUNDLED)]
-    doc = _read(BUNDLED)
-    if path is not None:
-        user = _read(path)
-        if user.get("include_bundled", True) is False:
-            doc, sources = {}, []
-        doc = _merge(doc, user, str(path))
-        sources.append(str(path))
-    return _validate(doc, " + ".join(sources), tuple(sources))
-
-
-def _read(path: str | Path) -> dict[str, Any]:
-    try:
-        text = read_bytes(path).decode("utf-8")
-    except OSError as exc:
-        raise TaxonomyError(f"{path}: cannot read taxonomy: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise TaxonomyError(f"{path}: not UTF-8 text: {exc.reason}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise TaxonomyError(f"{path}:{where}: not valid YAML: {problem}") from None
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict):
-        raise TaxonomyError(f"{path}: the taxonomy must be a mapping at the top level")
-    unknown = set(doc) - _TOP_KEYS
-    if unknown:
-        raise TaxonomyError(f"{path}: unknown top-level key(s) {sorted(unknown)}")
-    # Remember which file each entity and rule came from, for error messages.
-    for section in SECTIONS:
-        if isinstance(doc.get(section), dict):
-            doc[section] = {
-                k: {**v, _SOURCE: str(path)} if isinstance(v, dict) else v
-                for k, v in doc[section].items()
-            }
-    if isinstance(doc.get("rules"), list):
-        doc["rules"] = [
-            {**r, _SOURCE: str(path)} if isinstance(r, dict) else r for r in doc["rules"]
-        ]
-    return doc
-
-
-def _merge(base: dict[str, Any], user: dict[str, Any], where: str) -> dict[str, Any]:
-    out: dict[str, Any] = {k: v for k, v in base.items()}
-    for section in SECTIONS:
-        if section not in user:
-            continue
-        merged = dict(_mapping(base.get(section), f"{where}: {section}"))
-        for ent_id, spec in _mapping(user[section], f"{where}: {section}").items():
-            old = merged.get(ent_id)
-            if not isinstance(spec, dict) or old is None or spec.get("replace"):
-                merged[ent_id] = spec
-                continue
-            if spec.get("enabled", True) is False:
-                del merged[ent_id]
-                continue
-            new = dict(old)
-            for key, val in spec.items():  # including _SOURCE: errors then name the user file
-                if key in _LIST_KEYS and isinstance(val, list):
-                    new[key] = list(old.get(key) or []) + val
-                else:
-                    new[key] = val
-            merged[ent_id] = new
-        out[section] = merged
-    if "rules" in user:
-        # A user rule replaces the bundled rule of the same name (names compared stripped, as
-        # _rule reads them); two rules of one name in the user file are an error, not the last.
-        rules = {_rule_name(r): r for r in base.get("rules") or [] if isinstance(r, dict)}
-        if not isinstance(user["rules"], list):
-            raise TaxonomyError(f"{where}: rules must be a list")
-        own: set[Any] = set()
-        for rule in user["rules"]:
-            if not isinstance(rule, dict):
-                raise TaxonomyError(f"{where}: rules: each rule must be a mapping")
-            name = _rule_name(rule)
-            if name in own and isinstance(name, str) and name:
-                raise TaxonomyError(f"{where}: rules: duplicate rule name {name!r}")
-            own.add(name)
-            rules[name] = rule
-        out["rules"] = list(rules.values())
-    if "settings" in user:
-        out["settings"] = {
-            **_mapping(base.get("settings"), where),
-            **_mapping(user["settings"], f"{where}: settings"),
-        }
-    return out
-
-
-def _mapping(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise TaxonomyError(f"{where}: must be a mapping")
-    return value
+    bundled = read_file(BUNDLED)
+    settings = {**_SETTINGS, **_settings(bundled, str(BUNDLED))}
+    if path is None:
+        return _validate(bundled, settings, (str(BUNDLED),), None)
+    user = read_file(path)
+    where = str(path)
+    settings.update(_settings(user, where))
+    sources: tuple[str, ...]
+    if flag(user, "include_bundled", where, True):
+        doc, sources = merge(bundled, user, where), (str(BUNDLED), where)
+    else:  # the bundled settings stay: they are how scores are weighed, not what is found
+        doc, sources = merge({}, user, where), (where,)
+    return _validate(doc, settings, sources, where)
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
@@ -237,22 +164,35 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
-def _validate(doc: dict[str, Any], where: str, sources: tuple[str, ...]) -> Taxonomy:
-    settings = dict(_SETTINGS)
-    for key, val in _mapping(doc.get("settings"), f"{where}: settings").items():
+def _settings(doc: dict[str, Any], where: str) -> dict[str, float]:
+    """The ``settings`` one file sets, checked (errors name that file)."""
+    out = {}
+    for key, val in mapping(doc.get("settings"), f"{where}: settings").items():
         if key not in _SETTINGS:
-            raise TaxonomyError(f"{where}: settings.{key}: unknown setting")
-        if not isinstance(val, int | float) or isinstance(val, bool) or val < 0:
+            raise TaxonomyError(
+                f"{where}: settings.{key}: unknown setting{closest(key, _SETTINGS)}"
+            )
+        if key in _WHOLE_SETTINGS:
+            if not isinstance(val, int) or isinstance(val, bool) or val < 1:
+                raise TaxonomyError(f"{where}: settings.{key}: must be a whole number >= 1")
+        elif not isinstance(val, int | float) or isinstance(val, bool) or val < 0:
             raise TaxonomyError(f"{where}: settings.{key}: must be a number >= 0")
-        settings[key] = float(val)
-    if settings["threshold"] > 1:
-        raise TaxonomyError(f"{where}: settings.threshold: must be in [0, 1]")
+        if key == "threshold" and val > 1:
+            raise TaxonomyError(f"{where}: settings.threshold: must be in [0, 1]")
+        out[key] = float(val)
+    return out
+
+
+def _validate(
+    doc: dict[str, Any], settings: dict[str, float], sources: tuple[str, ...], user: str | None
+) -> Taxonomy:
+    where = " + ".join(sources)
     entities = []
     for section, facet in SECTIONS.items():
-        for ent_id, spec in _mapping(doc.get(section), f"{where}: {section}").items():
-            if isinstance(spec, dict) and spec.get("enabled", True) is False:
-                continue  # switched off by a user file
-            entities.append(_entity(section, facet, ent_id, spec, where, int(settings["window"])))
+        for ent_id, spec in mapping(doc.get(section), f"{where}: {section}").items():
+            entity = _entity(section, facet, ent_id, spec, where, int(settings["window"]))
+            if entity is not None:
+                entities.append(entity)
     known = {facet: {e.value for e in entities if e.facet == facet} for facet in SECTIONS.values()}
     rules = []
     seen: set[str] = set()
@@ -260,7 +200,7 @@ def _validate(doc: dict[str, Any], where: str, sources: tuple[str, ...]) -> Taxo
     if not isinstance(raw_rules, list):
         raise TaxonomyError(f"{where}: rules must be a list")
     for i, spec in enumerate(raw_rules):
-        rule = _rule(spec, i, where, known)
+        rule = _rule(spec, i, where, known, user)
         if rule is not None:
             if rule.name in seen:
                 raise TaxonomyError(f"{where}: rules: duplicate rule name {rule.name!r}")
@@ -269,28 +209,31 @@ def _validate(doc: dict[str, Any], where: str, sources: tuple[str, ...]) -> Taxo
     return Taxonomy(tuple(entities), tuple(rules), settings, sources)
 
 
-def _rule_name(rule: dict[str, Any]) -> Any:
-    """A rule's name as merging compares it: stripped when it is text (else as written, for
-    ``_rule`` to refuse)."""
-    name = rule.get("name")
-    return name.strip() if isinstance(name, str) else name
-
-
-def _entity(section: str, facet: str, ent_id: Any, spec: Any, where: str, window: int) -> Entity:
+def _entity(
+    section: str, facet: str, ent_id: Any, spec: Any, where: str, window: int
+) -> Entity | None:
     if isinstance(spec, dict):
         spec = dict(spec)
-        where = spec.pop(_SOURCE, where)
+        where = spec.pop(SOURCE, where)
     here = f"{where}: {section}.{ent_id}"
     if not isinstance(ent_id, str) or not _ID.match(ent_id):
         raise TaxonomyError(f"{here}: ids are lowercase letters, digits and '_'")
-    spec = _mapping(spec, here)
+    spec = mapping(spec, here)
     unknown = set(spec) - _ENTITY_KEYS
     if unknown:
-        raise TaxonomyError(f"{here}: unknown key(s) {sorted(unknown)}")
+        raise TaxonomyError(f"{here}: unknown key(s) {sorted(unknown, key=str)}")
+    flag(spec, "replace", here, False)
+    if not flag(spec, "enabled", here, True):
+        return None  # switched off by a user file
     value = spec.get("value", ent_id)
     if not isinstance(value, str) or not _ID.match(value):
         raise TaxonomyError(f"{here}.value: must be a lowercase id")
-    lists = {key: _strings(spec.get(key), f"{here}.{key}") for key in _LIST_KEYS}
+    lists = {key: _strings(spec.get(key), f"{here}.{key}") for key in LIST_KEYS}
+    for key, names in lists.items():
+        for name in names:
+            problem = _alias_problem(name)
+            if problem:
+                raise TaxonomyError(f"{here}.{key}: {name!r}: {problem}")
     if not (lists["aliases"] or lists["names"] or lists["exact"] or lists["ambiguous"]):
         raise TaxonomyError(f"{here}: needs at least one of aliases, names, exact, ambiguous")
     if lists["ambiguous"] and not lists["context"]:
@@ -308,20 +251,43 @@ def _entity(section: str, facet: str, ent_id: Any, spec: Any, where: str, window
     )
 
 
-def _rule(spec: Any, i: int, where: str, known: dict[str, set[str]]) -> Rule | None:
+def _alias_problem(name: str) -> str | None:
+    """Why an alias (or a context word) cannot match as written, or None.
+
+    Aliases are plain text matched on word boundaries, with one pattern: a ``*`` ending a
+    word (``sanction*``). What looks like a regex or a wildcard elsewhere is never matched.
+    """
+    bad = _PATTERN_CHARS.search(name)
+    if bad:
+        return (
+            f"{bad.group()!r} is not allowed: aliases are plain text, not patterns"
+            " (list each name on its own)"
+        )
+    if _BAD_STAR.search(name):
+        return "'*' only at the end of a word ('sanction*')"
+    if not any(c.isalnum() for c in name):
+        return "needs a letter or digit"
+    return None
+
+
+def _rule(
+    spec: Any, i: int, where: str, known: dict[str, set[str]], user: str | None
+) -> Rule | None:
+    source = where
     if isinstance(spec, dict):
         spec = dict(spec)
-        where = spec.pop(_SOURCE, where)
-    here = f"{where}: rules[{i}]"
-    spec = _mapping(spec, here)
+        source = spec.pop(SOURCE, where)
+        i = spec.pop(INDEX, i)
+    here = f"{source}: rules[{i}]"
+    spec = mapping(spec, here)
     name = spec.get("name")
     if not isinstance(name, str) or not name.strip():
         raise TaxonomyError(f"{here}: every rule needs a 'name'")
-    here = f"{where}: rule {name!r}"
+    here = f"{source}: rule {name!r}"
     unknown = set(spec) - _RULE_KEYS
     if unknown:
-        raise TaxonomyError(f"{here}: unknown key(s) {sorted(unknown)}")
-    if spec.get("enabled", True) is False:
+        raise TaxonomyError(f"{here}: unknown key(s) {sorted(unknown, key=str)}")
+    if not flag(spec, "enabled", here, True):
         return None
     text = spec.get("match")
     if not isinstance(text, str) or not text.strip():
@@ -338,6 +304,15 @@ def _rule(spec: Any, i: int, where: str, known: dict[str, set[str]]) -> Rule | N
             f"{here}: can fire on words that are absent alone (NOT ...), which leaves its tag"
             " without evidence: give it something it must find, e.g. 'x AND NOT y'"
         )
+    # A bundled rule naming a value the user's file took away: the user's file is to blame.
+    gone = user is not None and source == str(BUNDLED) and user != source
+
+    def taken_away(verb: str, item: str) -> TaxonomyError:
+        return TaxonomyError(
+            f"{user}: the bundled rule {name!r} {verb} {item!r}, which this file switches off"
+            f" or renames: switch that rule off too (rules: - {{name: {name}, enabled: false}})"
+        )
+
     for sub in walk(node):
         if isinstance(sub, Ref):
             if sub.facet not in known:
@@ -346,6 +321,8 @@ def _rule(spec: Any, i: int, where: str, known: dict[str, set[str]]) -> Rule | N
                     f" (use {', '.join(sorted(known))})"
                 )
             if sub.value not in (None, "*") and sub.value not in known[sub.facet]:
+                if gone:
+                    raise taken_away("uses", f"{{{sub.facet}:{sub.value}}}")
                 raise TaxonomyError(
                     f"{here}: unknown {sub.facet} {sub.value!r} at position {sub.position}"
                 )
@@ -353,6 +330,8 @@ def _rule(spec: Any, i: int, where: str, known: dict[str, set[str]]) -> Rule | N
     for item in _strings(spec.get("adds"), f"{here}: adds"):
         facet, _, value = item.partition(":")
         if facet not in known or value not in known[facet]:
+            if gone and facet in known:
+                raise taken_away("adds", item)
             raise TaxonomyError(f"{here}: adds: {item!r} is not a known facet:value")
         adds.append((facet, value))
     return Rule(name.strip(), text, node, float(weight), tuple(adds))

@@ -1,0 +1,330 @@
+"""A user's taxonomy file (README "Your own taxonomy and outlets"): how it merges with the
+bundled one, and the mistakes it is refused for, each with a one-line TaxonomyError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from transforms.tagger import Tagger, TaxonomyError
+from transforms.tagger.taxonomy import BUNDLED
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "mine.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def refused(tmp_path: Path, text: str) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(TaxonomyError) as info:
+        Tagger.load(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(path), message  # the user's file, not the bundled one
+    return message
+
+
+def rule_names(tagger: Tagger) -> list[str]:
+    return [rule.name for rule in tagger.taxonomy.rules]
+
+
+# --- where a user's rules run -------------------------------------------------------------
+
+COUNCIL = """
+platforms:
+  uber: {aliases: [Uber]}
+state_actors:
+  city_council: {aliases: [city council]}
+controversies:
+  licensing: {aliases: [licence revoked]}
+rules:
+  - name: council_vote_on_app
+    match: 'title:(council NEAR/3 vote*) AND {platform:*}'
+    weight: 0
+    adds: ['controversy:licensing']
+"""
+
+
+def test_a_value_a_user_rule_adds_reaches_the_bundled_scoring_rules(tmp_path: Path) -> None:
+    result = Tagger.load(write(tmp_path, COUNCIL)).tag("City council votes on Uber", "")
+    assert result.controversies == ("licensing",)
+    assert result.rules == ("council_vote_on_app", "headline", "headline_head")
+    assert result.relevant and result.score == pytest.approx(0.72)  # 0.3 when it ran last
+
+
+def test_new_rules_that_add_run_after_the_bundled_ones_that_add_and_replacements_stay(
+    tmp_path: Path,
+) -> None:
+    bundled = rule_names(Tagger.load())
+    first_plain = bundled.index("headline")
+    user = Tagger.load(
+        write(
+            tmp_path,
+            "rules:\n"
+            "  - {name: plain_one, match: alpha, weight: 0.1}\n"
+            "  - {name: adds_one, match: beta, weight: 0, adds: ['controversy:other']}\n"
+            "  - {name: headline, match: '{platform} AND {state_actor}', weight: 0.5}\n"
+            "  - {name: adds_two, match: gamma, weight: 0, adds: ['controversy:other']}\n"
+            "  - {name: plain_two, match: delta, weight: 0.1}\n"
+            "  - {name: forced_sale, enabled: false}\n",
+        )
+    )
+    without_forced_sale = [name for name in bundled if name != "forced_sale"]
+    assert rule_names(user) == [
+        *without_forced_sale[: first_plain - 1],
+        "adds_one",
+        "adds_two",
+        *without_forced_sale[first_plain - 1 :],
+        "plain_one",
+        "plain_two",
+    ]
+    assert user.taxonomy.rules[rule_names(user).index("headline")].weight == 0.5
+
+
+def test_without_the_bundled_taxonomy_rules_run_in_the_files_order(tmp_path: Path) -> None:
+    user = Tagger.load(
+        write(
+            tmp_path,
+            "include_bundled: false\nplatforms:\n  beta: {aliases: [Beta]}\n"
+            "controversies:\n  ban: {aliases: [banned]}\nrules:\n"
+            "  - {name: plain, match: '{controversy}', weight: 0.5}\n"
+            "  - {name: adds, match: fined, weight: 0, adds: ['controversy:ban']}\n",
+        )
+    )
+    assert rule_names(user) == ["plain", "adds"]
+
+
+# --- keys written twice -------------------------------------------------------------------
+
+
+def test_a_section_written_twice_is_refused_naming_both_lines(tmp_path: Path) -> None:
+    message = refused(
+        tmp_path,
+        "platforms:\n  mastodon: {aliases: [Mastodon]}\n"
+        "rules:\n  - {name: r, match: '{platform}', weight: 0.5}\n"
+        "platforms:\n  bluesky: {aliases: [Bluesky]}\n",
+    )
+    assert "line 5, column 1: not valid YAML: duplicate key 'platforms' (first on line 1)" in (
+        message
+    )
+
+
+def test_an_entity_id_written_twice_is_refused(tmp_path: Path) -> None:
+    message = refused(
+        tmp_path,
+        "platforms:\n  mastodon:\n    aliases: [Mastodon]\n  mastodon:\n    aliases: [M]\n",
+    )
+    assert "line 4, column 3: not valid YAML: duplicate key 'mastodon' (first on line 2)" in (
+        message
+    )
+
+
+def test_yaml_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
+    user = Tagger.load(
+        write(
+            tmp_path,
+            "platforms:\n  a: &base {aliases: [Alphaco], name: A}\n"
+            "  b:\n    <<: *base\n    name: B\n",
+        )
+    )
+    assert {e.name for e in user.taxonomy.entities if e.id in ("a", "b")} == {"A", "B"}
+
+
+# --- true or false, and names that exist --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("platforms:\n  tiktok: {replace: 'no', aliases: [TT]}\n", "replace must be true or false"),
+        ("platforms:\n  tiktok: {enabled: 'false'}\n", "tiktok: enabled must be true or false"),
+        ("platforms:\n  tiktok: {enabled: 0}\n", "enabled must be true or false, not 0"),
+        ("platforms:\n  new: {aliases: [N], enabled: 'yes'}\n", "enabled must be true or false"),
+        ("include_bundled: 'false'\n", "include_bundled must be true or false, not 'false'"),
+        ("rules:\n  - {name: headline, enabled: 'false'}\n", "rule 'headline': enabled must be"),
+        ("rules:\n  - {name: new, match: x, enabled: 'no'}\n", "rule 'new': enabled must be"),
+    ],
+)
+def test_switches_take_true_or_false_only(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in refused(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "platforms:\n  tik_tok: {enabled: false}\n",
+            "platforms.tik_tok: enabled: false, but there is no platforms.tik_tok to switch off"
+            " (did you mean 'tiktok'?)",
+        ),
+        (
+            "platforms:\n  tik_tok: {replace: true, aliases: [TT]}\n",
+            "replace: true, but there is no platforms.tik_tok to replace (did you mean 'tiktok'?)",
+        ),
+        (
+            "rules:\n  - {name: headlines, enabled: false}\n",
+            "rule 'headlines': enabled: false, but there is no rule 'headlines' to switch off"
+            " (did you mean 'headline'?)",
+        ),
+        ("rules:\n  - {name: zzz, enabled: false}\n", "no rule 'zzz' to switch off"),
+    ],
+)
+def test_switching_off_what_does_not_exist_is_refused(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    assert expected in refused(tmp_path, text)
+
+
+def test_true_and_false_still_work(tmp_path: Path) -> None:
+    user = Tagger.load(
+        write(
+            tmp_path,
+            "platforms:\n  tiktok: {replace: false, enabled: true, aliases: [Tiktokkers]}\n"
+            "  zte: {enabled: false}\nrules:\n  - {name: mine, match: x, enabled: true}\n",
+        )
+    )
+    assert user.tag("TikTok and Tiktokkers", "").platforms == ("tiktok",)
+    assert "zte" not in user.taxonomy.values("platform")
+
+
+# --- aliases are plain text ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("alias", "problem"),
+    [
+        ("Uber|Lyft", "'|' is not allowed"),
+        ("\\bGrab\\b", "'\\\\' is not allowed"),
+        ("[Uu]ber", "'[' is not allowed"),
+        ("Uber?", "'?' is not allowed"),
+        ("(Uber)", "'(' is not allowed"),
+        ("taxi*app", "'*' only at the end of a word"),
+        ("Uber *", "'*' only at the end of a word"),
+        ("*", "'*' only at the end of a word"),
+        ("-", "needs a letter or digit"),
+        ("...", "needs a letter or digit"),
+    ],
+)
+def test_aliases_written_as_patterns_are_refused(tmp_path: Path, alias: str, problem: str) -> None:
+    quoted = alias.replace("'", "''")
+    message = refused(tmp_path, f"platforms:\n  ride:\n    aliases: [Ride, '{quoted}']\n")
+    assert f"platforms.ride.aliases: {alias!r}: {problem}" in message
+
+
+@pytest.mark.parametrize("key", ["exact", "names", "context"])
+def test_other_name_lists_are_plain_text_too(tmp_path: Path, key: str) -> None:
+    extra = "ambiguous: [Ride], " if key == "context" else ""
+    message = refused(tmp_path, f"platforms:\n  ride: {{aliases: [R1], {extra}{key}: ['a|b']}}\n")
+    assert f"platforms.ride.{key}: 'a|b'" in message
+
+
+def test_plain_aliases_and_trailing_stars_load(tmp_path: Path) -> None:
+    user = Tagger.load(
+        write(tmp_path, "platforms:\n  ride: {aliases: ['Ride*', U.S.Ride, Ride+, Ри-Де, 叫车]}\n")
+    )
+    assert user.tag("Rideshare news", "").platforms == ("ride",)
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def test_without_the_bundled_taxonomy_the_bundled_settings_still_apply(tmp_path: Path) -> None:
+    bundled = Tagger.load().taxonomy.settings
+    user = Tagger.load(
+        write(
+            tmp_path,
+            "include_bundled: false\nplatforms:\n  ride: {aliases: [Ride]}\n"
+            "settings: {threshold: 0.4}\n",
+        )
+    )
+    assert user.taxonomy.settings == {**bundled, "threshold": 0.4}
+    assert bundled["salience"] == 5 and bundled["controversy_window"] == 30
+    # a body mention weighs 1 (the bundled body_weight), short of the bundled salience of 5
+    assert user.tag("", "News. " * 100 + "Ride.").platforms == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("settings: {window: 0}\n", "settings.window: must be a whole number >= 1"),
+        ("settings: {window: 2.5}\n", "settings.window: must be a whole number >= 1"),
+        ("settings: {max_evidence: 0}\n", "settings.max_evidence: must be a whole number >= 1"),
+        ("settings: {max_evidence: 0.5}\n", "settings.max_evidence: must be a whole"),
+        ("settings: {max_evidence: true}\n", "settings.max_evidence: must be a whole"),
+        ("settings: {treshold: 0.3}\n", "unknown setting (did you mean 'threshold'?)"),
+        ("version: 7\n", "version 7 is not one this newsbeam reads (1)"),
+        ("version: '1'\n", "version '1' is not one"),
+        ("version: true\n", "version True is not one"),
+    ],
+)
+def test_settings_and_version_are_checked_in_the_users_file(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    assert expected in refused(tmp_path, text)
+
+
+def test_one_evidence_item_when_max_evidence_is_one(tmp_path: Path) -> None:
+    user = Tagger.load(write(tmp_path, "version: 1\nsettings: {max_evidence: 1}\n"))
+    result = user.tag("TikTok, TikTok and TikTok banned", "")
+    assert [len(tag.evidence) for tag in result.tags if tag.value == "tiktok"] == [1]
+
+
+# --- errors name the user's file and the user's entry -------------------------------------
+
+
+def test_taking_away_a_value_a_bundled_rule_adds_blames_the_users_file(tmp_path: Path) -> None:
+    message = refused(tmp_path, "controversies:\n  ban_or_restriction: {enabled: false}\n")
+    assert str(BUNDLED) not in message
+    assert "the bundled rule 'app_store_removal' adds 'controversy:ban_or_restriction'" in message
+    assert "switch that rule off too" in message
+    # doing so loads
+    Tagger.load(
+        write(
+            tmp_path,
+            "controversies:\n  ban_or_restriction: {enabled: false}\nrules:\n"
+            "  - {name: app_store_removal, enabled: false}\n"
+            "  - {name: service_restricted, enabled: false}\n",
+        )
+    )
+
+
+def test_a_users_unnamed_rule_is_numbered_in_the_users_file(tmp_path: Path) -> None:
+    message = refused(tmp_path, "rules:\n  - {match: x, weight: 0.2}\n")
+    assert message.endswith(": rules[0]: every rule needs a 'name'")
+
+
+# --- rules too deep to evaluate -----------------------------------------------------------
+
+DEEP_CHAINS = "ban"
+for _ in range(3):  # a chain of 99 whose first operand is such a chain: 3 x 98 levels
+    DEEP_CHAINS = "(" + " NEAR/1 ".join([DEEP_CHAINS] + ["ban"] * 98) + ")"
+
+
+@pytest.mark.parametrize(
+    ("match", "expected"),
+    [
+        ("(" * 400 + "tiktok" + ")" * 400, "nested more than 50 levels deep at position 50"),
+        ("NOT " * 60 + "tiktok", "nested more than 50 levels deep"),
+        (" NEAR/3 ".join(["tiktok"] * 700), "more than 100 operands chained by NEAR"),
+        (DEEP_CHAINS, "rule nested more than 200 levels deep at position 0"),
+    ],
+)
+def test_rules_too_deep_are_refused_when_loaded(tmp_path: Path, match: str, expected: str) -> None:
+    message = refused(tmp_path, f"rules:\n  - name: deep\n    match: '{match}'\n")
+    assert f"rule 'deep': {expected}" in message
+
+
+def test_rules_at_the_limits_load_and_tag(tmp_path: Path) -> None:
+    chain = " NEAR/3 ".join(["tiktok"] * 100)
+    nested = "(" * 50 + "tiktok" + ")" * 50
+    user = Tagger.load(
+        write(
+            tmp_path,
+            f"rules:\n  - {{name: chain, match: '{chain}', weight: 0.1}}\n"
+            f"  - {{name: nested, match: '{nested}', weight: 0.1}}\n",
+        )
+    )
+    assert user.tag("TikTok " * 200, "").rules[-2:] == ("chain", "nested")

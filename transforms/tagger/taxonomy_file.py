@@ -1,0 +1,185 @@
+"""Read a taxonomy YAML file and merge a user's over the bundled one (no validation yet).
+
+:mod:`transforms.tagger.taxonomy` validates what this module reads and merges; see its
+docstring for the merge and ``transforms/data/taxonomy.yaml`` for the format.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from transforms.feedlist import load_yaml
+from transforms.userfiles import read_bytes
+
+BUNDLED = Path(__file__).resolve().parent.parent / "data" / "taxonomy.yaml"
+
+# YAML section name -> facet name used in tags and rules.
+SECTIONS = {"platforms": "platform", "state_actors": "state_actor", "controversies": "controversy"}
+LIST_KEYS = ("aliases", "names", "exact", "ambiguous", "context")
+_TOP_KEYS = frozenset({*SECTIONS, "rules", "settings", "include_bundled", "version"})
+VERSIONS = (1,)  # the taxonomy file versions this loader reads
+SOURCE = "__source__"  # key added to each entity and rule: the file it came from
+INDEX = "__index__"  # key added to each rule: its position in the list of its file
+
+
+class TaxonomyError(ValueError):
+    """The taxonomy file is missing, not YAML, or has an invalid entry."""
+
+
+def read_file(path: str | Path) -> dict[str, Any]:
+    """One taxonomy file as a mapping, each entity and rule marked with its file (and each
+    rule with its place in the file's list), for error messages."""
+    try:
+        text = read_bytes(path).decode("utf-8")
+    except OSError as exc:
+        raise TaxonomyError(f"{path}: cannot read taxonomy: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise TaxonomyError(f"{path}: not UTF-8 text: {exc.reason}") from None
+    try:
+        doc = load_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise TaxonomyError(f"{path}:{where}: not valid YAML: {problem}") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise TaxonomyError(f"{path}: the taxonomy must be a mapping at the top level")
+    unknown = set(doc) - _TOP_KEYS
+    if unknown:
+        raise TaxonomyError(f"{path}: unknown top-level key(s) {sorted(unknown, key=str)}")
+    version = doc.get("version", VERSIONS[-1])
+    if type(version) is not int or version not in VERSIONS:
+        known = ", ".join(map(str, VERSIONS))
+        raise TaxonomyError(f"{path}: version {version!r} is not one this newsbeam reads ({known})")
+    # Remember which file each entity and rule came from (and a rule's place), for errors.
+    for section in SECTIONS:
+        if isinstance(doc.get(section), dict):
+            doc[section] = {
+                k: {**v, SOURCE: str(path)} if isinstance(v, dict) else v
+                for k, v in doc[section].items()
+            }
+    if isinstance(doc.get("rules"), list):
+        doc["rules"] = [
+            {**r, SOURCE: str(path), INDEX: i} if isinstance(r, dict) else r
+            for i, r in enumerate(doc["rules"])
+        ]
+    return doc
+
+
+def flag(spec: dict[str, Any], key: str, where: str, default: bool) -> bool:
+    """``spec[key]``, which must be ``true`` or ``false`` (``"no"`` or 0 are not)."""
+    value = spec.get(key, default)
+    if not isinstance(value, bool):
+        raise TaxonomyError(f"{where}: {key} must be true or false, not {value!r}")
+    return value
+
+
+def closest(name: Any, names: Any) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``names``, or nothing."""
+    close = difflib.get_close_matches(str(name), [str(n) for n in names], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def merge(base: dict[str, Any], user: dict[str, Any], where: str) -> dict[str, Any]:
+    """``user`` (read from ``where``) merged over ``base``; settings are merged by the caller."""
+    out: dict[str, Any] = {k: v for k, v in base.items()}
+    for section in SECTIONS:
+        if section not in user:
+            continue
+        merged = dict(mapping(base.get(section), f"{where}: {section}"))
+        for ent_id, spec in mapping(user[section], f"{where}: {section}").items():
+            old = merged.get(ent_id)
+            here = f"{where}: {section}.{ent_id}"
+            replace = isinstance(spec, dict) and flag(spec, "replace", here, False)
+            enabled = not isinstance(spec, dict) or flag(spec, "enabled", here, True)
+            if old is None and (replace or not enabled):
+                what = "replace: true" if replace else "enabled: false"
+                verb = "replace" if replace else "switch off"
+                raise TaxonomyError(
+                    f"{here}: {what}, but there is no {section}.{ent_id} to {verb}"
+                    f"{closest(ent_id, merged)}"
+                )
+            if not isinstance(spec, dict) or old is None or replace:
+                merged[ent_id] = spec
+                continue
+            if not enabled:
+                del merged[ent_id]
+                continue
+            new = dict(old)
+            for key, val in spec.items():  # including SOURCE: errors then name the user file
+                if key in LIST_KEYS and isinstance(val, list):
+                    new[key] = list(old.get(key) or []) + val
+                else:
+                    new[key] = val
+            merged[ent_id] = new
+        out[section] = merged
+    if "rules" in user:
+        out["rules"] = merge_rules(base.get("rules") or [], user["rules"], where)
+    return out
+
+
+def merge_rules(base: list[Any], user: Any, where: str) -> list[Any]:
+    """The bundled rules with the user's merged in (see the module's docstring for the order).
+
+    A user rule replaces the bundled rule of the same name (names compared stripped, as
+    ``_rule`` reads them); two rules of one name in the user file are an error, not the last.
+    """
+    if not isinstance(user, list):
+        raise TaxonomyError(f"{where}: rules must be a list")
+    rules = {rule_name(r): r for r in base if isinstance(r, dict)}
+    new: list[dict[str, Any]] = []
+    own: set[str] = set()
+    for i, rule in enumerate(user):
+        if not isinstance(rule, dict):
+            raise TaxonomyError(f"{where}: rules[{i}]: each rule must be a mapping")
+        name = rule_name(rule)
+        if not isinstance(name, str) or not name:
+            raise TaxonomyError(f"{where}: rules[{i}]: every rule needs a 'name'")
+        if name in own:
+            raise TaxonomyError(f"{where}: rules: duplicate rule name {name!r}")
+        own.add(name)
+        enabled = flag(rule, "enabled", f"{where}: rule {name!r}", True)
+        if name in rules:
+            rules[name] = rule  # in the bundled rule's place
+        elif not enabled:
+            raise TaxonomyError(
+                f"{where}: rule {name!r}: enabled: false, but there is no rule {name!r} to"
+                f" switch off{closest(name, rules)}"
+            )
+        else:
+            new.append(rule)
+    merged = list(rules.values())
+    if not merged:  # nothing bundled (include_bundled: false): the file's own order
+        return new
+    # New rules that add values run before the first rule that does not, which may need them.
+    at = next(
+        (
+            i
+            for i, r in enumerate(merged)
+            if r.get("enabled", True) is not False and not r.get("adds")
+        ),
+        len(merged),
+    )
+    adding = [r for r in new if r.get("adds")]
+    return merged[:at] + adding + merged[at:] + [r for r in new if not r.get("adds")]
+
+
+def mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TaxonomyError(f"{where}: must be a mapping")
+    return value
+
+
+def rule_name(rule: dict[str, Any]) -> Any:
+    """A rule's name as merging compares it: stripped when it is text (else as written, for
+    ``_rule`` to refuse)."""
+    name = rule.get("name")
+    return name.strip() if isinstance(name, str) else name
