@@ -374,10 +374,29 @@ def test_missing_user_file_is_an_error(tmp_path: Path) -> None:
         OutletCatalogue.load(missing)
 
 
-def test_entry_for_a_public_suffix_never_matches_registered_domains(tmp_path: Path) -> None:
-    path = _write(tmp_path, HEADER + "co.uk,Not an outlet,GB,en,\n")
-    merged = OutletCatalogue.load(path)
-    assert merged.lookup("https://www.somepaper.co.uk/x") == Outlet(domain="somepaper.co.uk")
+@pytest.mark.parametrize("suffix", ["co.uk", "CO.UK", "www.co.uk", "com", "github.io", "рф"])
+def test_a_row_for_a_public_suffix_is_refused(tmp_path: Path, suffix: str) -> None:
+    # lookups stop at the registered domain (somepaper.co.uk): such a row was never used
+    path = _write(tmp_path, HEADER + f"ok.example,Ok,GB,en,\n{suffix},Not an outlet,GB,en,\n")
+    with pytest.raises(OutletFileError, match=r"line 3: domain '.*' is a public suffix"):
+        OutletCatalogue.load(path)
+    assert (
+        OutletCatalogue.load().lookup("https://www.somepaper.co.uk/x").domain == "somepaper.co.uk"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        ('a.example,A,US,en,\nb.example,"B Daily,US,en,\nc.example,C,US,en,\n', 3),
+        ('a.example,"A\nAgain",US,en,\n# note\nb.example,"B,US,en,\n', 5),
+        ('a.example,"A"x,US,en,\n', 2),
+    ],
+)
+def test_a_quote_error_names_its_line(tmp_path: Path, body: str, line: int) -> None:
+    path = _write(tmp_path, HEADER + body)
+    with pytest.raises(OutletFileError, match=rf"csv, line {line}: not a valid UTF-8 CSV file"):
+        OutletCatalogue.load(path)
 
 
 # --- the compiler --------------------------------------------------------------------------

@@ -12,7 +12,9 @@ File format (CSV, UTF-8)::
     nytimes.com,The New York Times,US,en,,newsbeam
 
 ``domain`` is required on every row: a host name (``example.com``, ``arabic.people.com.cn``) or
-an IP address, without scheme, port or path; a leading ``www.`` is dropped. ``country`` is an
+an IP address, without scheme, port or path; a leading ``www.`` is dropped. A public suffix
+(``co.uk``, ``com``, ``github.io``) is refused: lookups stop at the registered domain below it
+(see Matching), so its row would never be used. ``country`` is an
 ISO 3166-1 alpha-2 code and ``language`` an ISO 639 code (``en``, ``zh``, ``pt-BR`` too), in
 any case as in the feed list (``transforms.codes``), kept upper case (``GB``) and lower case
 (``en``, ``pt-br``). ``state_affiliation`` is a State Media Monitor typology code (SC, CaPu,
@@ -123,24 +125,49 @@ def normalise_domain(raw: str) -> str:
 
 
 def _logical_rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
-    """CSV rows of ``path`` with their line numbers, skipping blank and '#' comment lines."""
-    current = 0
+    """CSV rows of ``path`` with their line numbers, skipping blank and '#' comment lines.
+
+    Raises:
+        OutletFileError: the CSV is malformed; the message names the line (for a quote
+            never closed, the line where its row starts).
+    """
+    current = 0  # the last line read
+    start = 0  # the first line of the row being read
 
     def physical_lines(handle: Iterator[str]) -> Iterator[str]:
-        nonlocal current
+        nonlocal current, start
         for number, line in enumerate(handle, start=1):
             current = number
             if line.strip() and not line.lstrip().startswith("#"):
+                start = start or number
                 yield line
 
     text = read_bytes(path).decode("utf-8-sig")
-    for row in csv.reader(physical_lines(io.StringIO(text, newline="")), strict=True):
+    rows = csv.reader(physical_lines(io.StringIO(text, newline="")), strict=True)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line, why = current, str(exc)
+            if why == "unexpected end of data":  # end of file inside a quoted field
+                line, why = start, f"{why}: a quote opened in the row on this line never closes"
+            raise OutletFileError(
+                f"{path}, line {line}: not a valid UTF-8 CSV file: {why}"
+            ) from None
         yield current, row
+        start = 0
 
 
 def _parse_row(cells: dict[str, str]) -> Outlet:
     """One validated ``Outlet`` from a row's cells (raises ValueError naming the bad field)."""
     domain = normalise_domain(cells.get("domain", ""))
+    if _ip_literal(domain) is None and public_suffixes().publicsuffix(domain, False) == domain:
+        raise ValueError(
+            f"domain {domain!r} is a public suffix (as co.uk and com are): lookups stop at the"
+            " registered domain below it (example.co.uk), so no story would get this row"
+        )
     country = cells.get("country", "").strip() or None
     if country is not None:
         country = check_country(country)  # upper case, as the feed list's
