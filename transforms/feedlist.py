@@ -17,9 +17,9 @@ as a feed's own declaration is.
 
 A UTF-8 byte-order mark at the start of the file (as Windows editors save UTF-8) is not
 part of the list. A YAML mapping that names a key twice is an error, not the last one
-(:func:`load_yaml`, which the taxonomy loader uses too). Errors raise ``FeedListError``
-with a one-line message naming the file (and line where there is one), never a traceback
-for the user.
+(``transforms.userfiles.load_yaml``, which the taxonomy loader uses too). Errors raise
+``FeedListError`` with a one-line message naming the file (and line where there is one),
+never a traceback for the user.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from defusedxml.ElementTree import fromstring
 
 from transforms.codes import check_country, check_language
 from transforms.records import FeedSpec
-from transforms.userfiles import read_bytes
+from transforms.userfiles import load_yaml, read_bytes
 
 _SCHEMES = ("http://", "https://")
 _INLINE_COMMENT = re.compile(r"\s+#")
@@ -43,45 +43,6 @@ _INLINE_COMMENT = re.compile(r"\s+#")
 
 class FeedListError(ValueError):
     """The feed list cannot be read or holds no usable feed."""
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a mapping naming a key twice (PyYAML keeps the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        first_line: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # '<<: *base' may be overridden by the keys beside it
-            key = self.construct_object(key_node, deep=True)
-            try:
-                seen = key in first_line
-            except TypeError:
-                continue  # an unhashable key: SafeLoader's own error says so below
-            if seen:
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"duplicate key {key!r} (first on line {first_line[key] + 1}):"
-                    " a key may appear once in a mapping",
-                    key_node.start_mark,
-                )
-            first_line[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep=deep)
-
-
-def load_yaml(text: str) -> Any:
-    """``yaml.safe_load(text)``, except that a mapping naming a key twice is an error.
-
-    Raises:
-        yaml.YAMLError: the text is not YAML, or a mapping repeats a key (the error's
-            ``problem`` names the key and the line of its first use, ``problem_mark`` the
-            second); a document nested too deeply for the parser is one too.
-    """
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except RecursionError:
-        raise yaml.YAMLError("nested too deeply") from None
 
 
 def read_feed_list(path: str | Path) -> list[FeedSpec]:

@@ -1,4 +1,5 @@
-"""A user's file, read by path: local, or remote (``gs://``, ``s3://`` ...) through Beam.
+"""A user's file, read by path: local, or remote (``gs://``, ``s3://`` ...) through Beam;
+and YAML read as users write it (``load_yaml``: a key written twice is an error).
 
 The feed list, ``--taxonomy`` and ``--outlets`` may live on Cloud Storage, as a Dataflow job's
 do (its launcher and workers read them there). Local paths are read directly, so the pool's
@@ -10,6 +11,9 @@ from __future__ import annotations
 
 import errno
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 
 def is_remote(path: str | Path) -> bool:
@@ -44,3 +48,42 @@ def read_bytes(path: str | Path) -> bytes:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise OSError(f"{type(exc).__name__}: {first}"[:300]) from exc
     return data
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping naming a key twice (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # '<<: *base' may be overridden by the keys beside it
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = key in first_line
+            except TypeError:
+                continue  # an unhashable key: SafeLoader's own error says so below
+            if seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first on line {first_line[key] + 1}):"
+                    " a key may appear once in a mapping",
+                    key_node.start_mark,
+                )
+            first_line[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load(text)``, except that a mapping naming a key twice is an error.
+
+    Raises:
+        yaml.YAMLError: the text is not YAML, or a mapping repeats a key (the error's
+            ``problem`` names the key and the line of its first use, ``problem_mark`` the
+            second); a document nested too deeply for the parser is one too.
+    """
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise yaml.YAMLError("nested too deeply") from None

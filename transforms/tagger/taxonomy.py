@@ -21,7 +21,7 @@ A user file is merged over the bundled one, section by section:
   rules (the user's rules run in the file's order); the bundled ``settings`` still apply
   where the user file does not set them.
 
-Both files are read with :func:`transforms.feedlist.load_yaml`, which refuses a key written
+Both files are read with :func:`transforms.userfiles.load_yaml`, which refuses a key written
 twice in a mapping. ``replace``, ``enabled`` and ``include_bundled`` take ``true`` or
 ``false`` only.
 """

@@ -12,8 +12,7 @@ from typing import Any
 
 import yaml
 
-from transforms.feedlist import load_yaml
-from transforms.userfiles import read_bytes
+from transforms.userfiles import load_yaml, read_bytes
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "taxonomy.yaml"
 
