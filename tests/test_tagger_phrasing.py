@@ -234,3 +234,12 @@ def test_enforcement_takedown_and_data_demand_phrasing(
     assert controversy in result.controversies, result
     assert result.relevant, result
     assert evidence_problems(title, text, [tag.to_json() for tag in result.tags]) == []
+
+
+def test_russian_aliases_whose_first_word_is_inflected_match(tagger: Tagger) -> None:
+    """'Саудовск* Арави*' and 'хакерск* группировк*' had a '*' inside the alias, which the
+    matcher reads as a literal star: they never matched. Each form is listed now."""
+    story = "TikTok: хакерская группировка атаковала Саудовскую Аравию"
+    result = tagger.tag(story, story)
+    assert "saudi_arabia" in result.state_actors
+    assert "state_hacking" in result.controversies

@@ -72,7 +72,9 @@ _WHOLE_SETTINGS = frozenset({"window", "max_evidence"})  # whole numbers >= 1
 _ID = re.compile(r"[a-z][a-z0-9_]*\Z")
 # Aliases are plain text: these make a name written as a pattern (never matched as one).
 _PATTERN_CHARS = re.compile(r"[|\\\[\]?()]")
-_BAD_STAR = re.compile(r"(?<![^\W_])\*|\*(?!\s|\Z)")  # not after a letter/digit, or mid-word
+# A '*' not after a letter or digit, or not at the very end: the matcher reads a trailing '*'
+# as "any ending" and any other as a literal star, which no text has ('Саудовск* Арави*').
+_BAD_STAR = re.compile(r"(?<![^\W_])\*|\*(?!\Z)")
 
 
 @dataclass(frozen=True)
@@ -254,8 +256,9 @@ def _entity(
 def _alias_problem(name: str) -> str | None:
     """Why an alias (or a context word) cannot match as written, or None.
 
-    Aliases are plain text matched on word boundaries, with one pattern: a ``*`` ending a
-    word (``sanction*``). What looks like a regex or a wildcard elsewhere is never matched.
+    Aliases are plain text matched on word boundaries, with one pattern: a ``*`` ending the
+    alias (``sanction*``, ``national security risk*``). What looks like a regex or a wildcard
+    elsewhere is never matched.
     """
     bad = _PATTERN_CHARS.search(name)
     if bad:
@@ -264,7 +267,7 @@ def _alias_problem(name: str) -> str | None:
             " (list each name on its own)"
         )
     if _BAD_STAR.search(name):
-        return "'*' only at the end of a word ('sanction*')"
+        return "'*' only at the end of the alias ('sanction*', 'security risk*')"
     if not any(c.isalnum() for c in name):
         return "needs a letter or digit"
     return None
