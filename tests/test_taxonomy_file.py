@@ -344,3 +344,16 @@ def test_the_bundled_header_explains_every_key() -> None:
     assert sorted(keys - words) == []
     for phrase in ("{platform:*}", "head:", "title or the lede", "ignore case"):
         assert phrase in header
+
+
+def test_a_value_a_rule_adds_shows_its_own_words_before_the_rules(tmp_path: Path) -> None:
+    """With one evidence item, licensing shows 'licence revoked' from the lede, not the
+    title's 'council' that made the rule fire (evidence used to be the first hits in story
+    order, the rule's crowding out the value's own)."""
+    path = write(tmp_path, COUNCIL + "settings: {max_evidence: 1}\n")
+    lede = "Uber had its licence revoked, the city council said."
+    result = Tagger.load(path).tag("City council votes on Uber", lede)
+    (licensing,) = [t for t in result.tags if (t.facet, t.value) == ("controversy", "licensing")]
+    assert [(e.field, e.snippet) for e in licensing.evidence] == [("lede", "licence revoked")]
+    (rule,) = [t for t in result.tags if t.value == "council_vote_on_app"]
+    assert [(e.field, e.snippet) for e in rule.evidence] == [("title", "council")]

@@ -106,7 +106,7 @@ class Tagger:
                 else:
                     terms[hit.pattern.key].append(hit)
         by_value = self._near_actors(self._resolve(entity_hits, context_hits))
-        salient = self._salient(by_value)
+        salient = {key: _in_story_order(hits) for key, hits in self._salient(by_value).items()}
 
         def refs(facet: str, value: str | None) -> Sequence[Hit]:
             if value == "*":
@@ -122,8 +122,8 @@ class Tagger:
             ok, hits = evaluate(rule.node, index)
             if ok:
                 fired.append((rule.name, hits))
-                for key in rule.adds:
-                    salient[key] = salient.get(key, []) + hits
+                for key in rule.adds:  # the value's own matches first, as evidence
+                    salient[key] = salient.get(key, []) + _in_story_order(hits)
                 if rule.weight >= 0:
                     positive *= 1.0 - rule.weight
                 else:
@@ -248,7 +248,10 @@ class Tagger:
             Tag(facet, value, _evidence(hits, parts, limit))
             for (facet, value), hits in sorted(salient.items())
         ]
-        tags += [Tag("rule", name, _evidence(hits, parts, limit)) for name, hits in fired]
+        tags += [
+            Tag("rule", name, _evidence(_in_story_order(hits), parts, limit))
+            for name, hits in fired
+        ]
 
         def values(facet: str) -> tuple[str, ...]:
             return tuple(sorted(v for f, v in salient if f == facet))
@@ -328,24 +331,28 @@ class _Covering:
         return upto > before and reach[upto - 1] > hit.end
 
 
+def _in_story_order(hits: list[Hit]) -> list[Hit]:
+    return sorted(hits, key=lambda h: (_FIELD_ORDER[h.field], h.start))
+
+
 def _evidence(hits: list[Hit], parts: dict[str, str], limit: int) -> tuple[Evidence, ...]:
-    """Up to ``limit`` distinct hits as Evidence, in story order, with offsets into what the
-    story's reader has: the title for title hits, the whole text for lede and body hits (a
-    hit's offsets count from the start of its field; the body starts where the lede ends)."""
+    """The first ``limit`` distinct hits, as given, as Evidence in story order, with offsets
+    into what the story's reader has: the title for title hits, the whole text for lede and
+    body hits (a hit's offsets count from the start of its field; the body starts where the
+    lede ends). A value's own matches come before those of a rule that added it, so that a
+    rule's hits do not crowd out the words that name the value."""
+    chosen: dict[tuple[str, int, int], Hit] = {}
+    for h in hits:
+        chosen.setdefault((h.field, h.start, h.end), h)
+        if len(chosen) >= limit:
+            break
     shift = {"title": 0, "lede": 0, "body": len(parts["lede"])}
-    seen: set[tuple[str, int, int]] = set()
     out: list[Evidence] = []
-    for h in sorted(hits, key=lambda h: (_FIELD_ORDER[h.field], h.start)):
-        key = (h.field, h.start, h.end)
-        if key in seen:
-            continue
-        seen.add(key)
+    for h in _in_story_order(list(chosen.values())):
         term = h.pattern.text + ("*" if h.pattern.prefix else "")
         snippet = parts[h.field][h.start : h.end]
         start = h.start + shift[h.field]
         out.append(Evidence(h.field, start, start + len(snippet), snippet, term))
-        if len(out) >= limit:
-            break
     return tuple(out)
 
 
