@@ -9,16 +9,14 @@ dead letters for the entries the next run tries again (``transforms.state``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 from pipelines.config import RunConfig, UsageError
 from transforms.sinks import (
     DEAD_LETTERS_PREFIX,
     DISCARDS_PREFIX,
-    JSONL,
     STORIES_PREFIX,
-    is_sink_file,
+    sink_files,
 )
 from transforms.syndication import SYNDICATION_PREFIX
 from transforms.userfiles import is_remote, read_bytes
@@ -46,7 +44,7 @@ def clear_previous_outputs(output_dir: str) -> None:
         UsageError: a file could not be removed (permissions, the store's error).
     """
     prefixes = (STORIES_PREFIX, DEAD_LETTERS_PREFIX, DISCARDS_PREFIX, SYNDICATION_PREFIX)
-    paths = [path for prefix in prefixes for path in _output_files(output_dir, prefix)]
+    paths = [path for prefix in prefixes for path in sink_files(output_dir, prefix)]
     try:
         if not is_remote(output_dir):
             for path in paths:
@@ -71,27 +69,9 @@ def retryable_links(output_dir: str) -> set[str]:
     failed retryably was remembered as seen, never to be tried again.
     """
     links = set()
-    for text in _dead_letter_texts(output_dir):
-        for line in text.splitlines():
+    for path in sink_files(output_dir, DEAD_LETTERS_PREFIX):
+        for line in read_bytes(path).decode("utf-8").splitlines():
             row = json.loads(line)
             if row.get("retryable") and row.get("counts_entry", True):
                 links.add(row["url"])
     return links
-
-
-def _dead_letter_texts(output_dir: str) -> Iterator[str]:
-    for path in _output_files(output_dir, DEAD_LETTERS_PREFIX):
-        yield read_bytes(path).decode("utf-8")
-
-
-def _output_files(output_dir: str, prefix: str) -> list[str]:
-    """The paths of one sink's JSONL files in a local or remote (``gs://``) folder."""
-    pattern = f"{prefix}*{JSONL}"
-    if not is_remote(output_dir):
-        paths = [str(path) for path in Path(output_dir).glob(pattern)]
-    else:
-        from apache_beam.io.filesystems import FileSystems
-
-        results = FileSystems.match([f"{output_dir.rstrip('/')}/{pattern}"])
-        paths = [metadata.path for result in results for metadata in result.metadata_list]
-    return [path for path in paths if is_sink_file(path, prefix)]

@@ -17,7 +17,6 @@ a signal) counts what the files hold; feed polls are in no file, so ``feeds.poll
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from dataclasses import dataclass, field
@@ -40,7 +39,8 @@ from transforms.common import (
     PUBLISHED,
     published_counters,
 )
-from transforms.sinks import is_sink_file
+from transforms.sinks import sink_files
+from transforms.userfiles import is_remote
 
 _TOP_TAGS = 10
 
@@ -213,17 +213,15 @@ def summary_from_counters(counters: dict[str, int], output_dir: str | None = Non
                 target[name[len(prefix) :]] = value
     if output_dir:
         for key in ("stories", "dead_letters", "discarded", "syndication"):
-            found = sink_files(output_dir, key)
+            found = _local_sink_files(output_dir, key)
             if found or key != "syndication":
                 summary.outputs[key] = found
     return summary
 
 
-def sink_files(output_dir: str, prefix: str) -> list[str]:
-    """The files a sink wrote in a local ``output_dir``, sorted (``is_sink_file``: not a user's
-    own ``stories.jsonl`` beside them)."""
-    found = glob.glob(os.path.join(glob.escape(output_dir), f"{prefix}*.jsonl"))
-    return sorted(path for path in found if is_sink_file(path, prefix))
+def _local_sink_files(output_dir: str, prefix: str) -> list[str]:
+    """A sink's files in a local ``output_dir``; the summary lists and reads no remote ones."""
+    return [] if is_remote(output_dir) else sink_files(output_dir, prefix)
 
 
 def read_counters(metrics: Any) -> dict[str, int]:
@@ -264,7 +262,7 @@ def summary_from_files(output_dir: str) -> RunSummary:
 
     def rows(prefix: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
-        for path in sink_files(output_dir, prefix):
+        for path in _local_sink_files(output_dir, prefix):
             with open(path, encoding="utf-8") as handle:
                 for line in handle:
                     # a stopped run may leave a partial last line: it is not counted

@@ -22,6 +22,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -67,6 +68,21 @@ def is_sink_file(path: str, prefix: str) -> bool:
     name = path.replace("\\", "/").rsplit("/", 1)[-1]
     stems = (prefix, UNDELIVERED_PREFIX) if prefix == DEAD_LETTERS_PREFIX else (prefix,)
     return any(re.fullmatch(re.escape(stem) + _OWN_SUFFIX, name) for stem in stems)
+
+
+def sink_files(output_dir: str, prefix: str) -> list[str]:
+    """The files the sink with ``prefix`` wrote in ``output_dir``, sorted: a local folder, or
+    a remote one (``gs://...``) through Beam's FileSystems (``is_sink_file``: not a user's
+    own ``stories.jsonl`` beside them)."""
+    pattern = f"{prefix}*{JSONL}"
+    if not is_remote(output_dir):
+        paths = [str(path) for path in Path(output_dir).glob(pattern)]
+    else:
+        from apache_beam.io.filesystems import FileSystems
+
+        results = FileSystems.match([f"{output_dir.rstrip('/')}/{pattern}"])
+        paths = [metadata.path for result in results for metadata in result.metadata_list]
+    return sorted(path for path in paths if is_sink_file(path, prefix))
 
 
 def to_json_line(record: dict[str, Any]) -> str:
