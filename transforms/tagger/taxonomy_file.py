@@ -87,7 +87,7 @@ def closest(name: Any, names: Any) -> str:
 
 def merge(base: dict[str, Any], user: dict[str, Any], where: str) -> dict[str, Any]:
     """``user`` (read from ``where``) merged over ``base``; settings are merged by the caller."""
-    out: dict[str, Any] = {k: v for k, v in base.items()}
+    out = dict(base)
     for section in SECTIONS:
         if section not in user:
             continue
