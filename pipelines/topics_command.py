@@ -3,7 +3,9 @@
 Consumes a project id, topic and subscription names and subscription filters; produces
 Pub/Sub resources on the emulator (when ``PUBSUB_EMULATOR_HOST`` is set) or in a real
 project (with application default credentials), and one line per resource on stdout:
-``created ...`` or ``exists ... (left alone)``. Existing resources are never changed.
+``created ...`` or ``exists ... (left alone)``. Existing resources are never changed; an
+existing subscription that reads another topic or filters otherwise than asked is reported
+and makes the exit code 1, as the setup asked for is then not what exists.
 Errors (a malformed project id, no credentials, an unreachable emulator, a bad name or
 filter, a subscription named twice, one topic for stories and dead letters, a missing
 permission) are one line on stderr and exit code 2.
@@ -31,6 +33,7 @@ from pipelines.pubsub_checks import (
 )
 
 EXIT_OK = 0
+EXIT_CONFLICT = 1  # an existing subscription differs from the one asked for
 EXIT_ERROR = 2
 DEFAULT_TOPIC = "tagged-stories"
 DEFAULT_DEAD_LETTER_TOPIC = "newsbeam-dead-letters"
@@ -39,6 +42,14 @@ DEFAULT_TIMEOUT = 30.0
 # A Google Cloud project id: 6-30 lowercase letters, digits or hyphens, starting with a
 # letter and not ending with a hyphen; legacy ids carry a domain prefix (example.com:my-id).
 _PROJECT_ID = re.compile(r"(?:[a-z0-9][-a-z0-9.]*[a-z0-9]:)?[a-z][-a-z0-9]{4,28}[a-z0-9]")
+
+
+@dataclass(frozen=True)
+class SetupReport:
+    """What ``setup_pubsub`` did: one line per resource, and the subscriptions that differ."""
+
+    lines: list[str]
+    conflicts: list[str]  # paths of existing subscriptions unlike the ones asked for
 
 
 @dataclass(frozen=True)
@@ -233,7 +244,7 @@ def setup_pubsub(
     dead_letter_subscription: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     echo: Callable[[str], None] | None = None,
-) -> list[str]:
+) -> SetupReport:
     """Create what is missing among the topics and subscriptions; leave the rest alone.
 
     Args:
@@ -246,7 +257,8 @@ def setup_pubsub(
         echo: Called with each line as soon as it is known (e.g. ``print``).
 
     Returns:
-        One line per resource: ``created ...`` or ``exists ... (left alone)``.
+        One line per resource (``created ...`` or ``exists ... (left alone)``), and the
+        existing subscriptions whose topic or filter differs from the one asked for.
 
     Raises:
         SetupError: A malformed project id, no credentials, the service is unreachable, or
@@ -262,6 +274,7 @@ def setup_pubsub(
     retry = Retry(predicate=if_transient_error, initial=0.2, maximum=2.0, timeout=timeout)
     call: dict[str, Any] = {"retry": retry, "timeout": timeout}
     lines: list[str] = []
+    conflicts: list[str] = []
 
     def report(line: str) -> None:
         lines.append(line)
@@ -308,11 +321,13 @@ def setup_pubsub(
                 " a subscription cannot change topic, delete it to replace it or choose "
                 "another name"
             )
+            conflicts.append(path)
         elif current.filter != spec.filter:
             note = (
                 f"left alone: it reads {_short(current.topic)} with filter {current.filter!r};"
                 " a filter cannot change, delete the subscription to replace it"
             )
+            conflicts.append(path)
         report(f"exists  subscription {path} ({note})")
 
     try:
@@ -327,7 +342,7 @@ def setup_pubsub(
     finally:
         publisher.transport.close()
         subscriber.close()
-    return lines
+    return SetupReport(lines, conflicts)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -338,10 +353,11 @@ def run(args: argparse.Namespace) -> int:
             ``subscriptions``, ``dead_letter_subscription``, ``timeout``).
 
     Returns:
-        The exit code: 0, or 2 after a one-line message on stderr.
+        The exit code: 0; 1 when an existing subscription differs from the one asked for
+        (its line says how); 2 after a one-line message on stderr.
     """
     try:
-        setup_pubsub(
+        report = setup_pubsub(
             args.project,
             args.topic,
             args.dead_letter_topic or None,
@@ -353,4 +369,12 @@ def run(args: argparse.Namespace) -> int:
     except SetupError as exc:
         print(f"newsbeam topics setup: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    if report.conflicts:
+        names = ", ".join(report.conflicts)
+        print(
+            f"newsbeam topics setup: {len(report.conflicts)} existing subscription(s) differ "
+            f"from what was asked and were left alone: {names}",
+            file=sys.stderr,
+        )
+        return EXIT_CONFLICT
     return EXIT_OK

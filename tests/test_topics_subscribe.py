@@ -82,9 +82,16 @@ def test_setup_reports_an_existing_subscription_with_another_filter(
     base = ["--project", PROJECT, "--topic", topic, "--subscription", sub]
     assert topics_command.run(_topics_args(*base, "--filter", "attributes:platform_x")) == 0
     capsys.readouterr()
-    assert topics_command.run(_topics_args(*base, "--filter", "attributes:platform_y")) == 0
-    line = capsys.readouterr().out.splitlines()[-1]
+    # Exit 1: it exited 0, so `topics setup && newsbeam subscribe ...` went on reading
+    # messages the subscription's old filter chose, not the ones asked for.
+    assert topics_command.run(_topics_args(*base, "--filter", "attributes:platform_y")) == 1
+    out, err = capsys.readouterr()
+    line = out.splitlines()[-1]
     assert "'attributes:platform_x'" in line and "delete the subscription" in line
+    assert err == (
+        "newsbeam topics setup: 1 existing subscription(s) differ from what was asked and "
+        f"were left alone: projects/{PROJECT}/subscriptions/{sub}\n"
+    )
     kept = _get_subscription(f"projects/{PROJECT}/subscriptions/{sub}")
     assert kept.filter == "attributes:platform_x"  # type: ignore[attr-defined]
 
@@ -98,7 +105,7 @@ def test_setup_says_when_an_existing_subscription_reads_another_topic(
     base = ["--project", PROJECT, "--topic", topic, "--dead-letter-topic", dead]
     assert topics_command.run(_topics_args(*base, "--subscription", sub)) == 0
     capsys.readouterr()
-    assert topics_command.run(_topics_args(*base, "--dead-letter-subscription", sub)) == 0
+    assert topics_command.run(_topics_args(*base, "--dead-letter-subscription", sub)) == 1
     line = capsys.readouterr().out.splitlines()[-1]
     assert line == (
         f"exists  subscription projects/{PROJECT}/subscriptions/{sub} (left alone: it reads "
