@@ -302,7 +302,7 @@ def test_user_file_may_name_only_some_columns(tmp_path: Path) -> None:
         ("ok.example,Ok,US,en,\nbad.example,Bad,USA,en,\n", 3, "country 'USA'"),
         ("bad.example,Bad,usa,en,\n", 2, "country 'usa' is not an ISO 3166-1 alpha-2 code"),
         ("bad.example,Bad,US,en,STATE\n", 2, "state_affiliation 'STATE'"),
-        ("bad.example,Bad,US,en,sc\n", 2, "state_affiliation 'sc'"),
+        ("bad.example,Bad,US,en,S C\n", 2, "state_affiliation 'S C'"),
         (",No domain,US,en,\n", 2, "missing domain"),
         ("https://bad.example/,Bad,US,en,\n", 2, "bare host name"),
         ("bad_host!.example,Bad,US,en,\n", 2, "not a valid host name"),
@@ -333,14 +333,20 @@ def test_codes_in_any_case_are_kept_in_their_canonical_case(tmp_path: Path) -> N
     # and "country 'gb' is not an ISO 3166-1 alpha-2 code" before.
     path = _write(
         tmp_path,
-        HEADER + "gb.example,GB Daily,gb,EN,\nbr.example,BR Diario, Br ,pt-BR,\n",
+        HEADER + "gb.example,GB Daily,gb,EN,sc\nbr.example,BR Diario, Br ,pt-BR, capu \n",
     )
+    # The typology codes too: "state_affiliation 'sc' is not a typology code" before, and a
+    # State Media Monitor code written "CAPU" would not match a filter on "CaPu".
     catalogue = OutletCatalogue.load(path)
     assert catalogue.lookup("gb.example") == Outlet(
-        domain="gb.example", name="GB Daily", country="GB", language="en"
+        domain="gb.example", name="GB Daily", country="GB", language="en", state_affiliation="SC"
     )
     assert catalogue.lookup("br.example") == Outlet(
-        domain="br.example", name="BR Diario", country="BR", language="pt-br"
+        domain="br.example",
+        name="BR Diario",
+        country="BR",
+        language="pt-br",
+        state_affiliation="CaPu",
     )
 
 

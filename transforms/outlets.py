@@ -18,9 +18,10 @@ an IP address, without scheme, port or path; a leading ``www.`` is dropped. A pu
 ISO 3166-1 alpha-2 code and ``language`` an ISO 639 code (``en``, ``zh``, ``pt-BR`` too), in
 any case as in the feed list (``transforms.codes``), kept upper case (``GB``) and lower case
 (``en``, ``pt-br``). ``state_affiliation`` is a State Media Monitor typology code (SC, CaPu,
-CaPr, ISFM, ISF, ISM, IP) or empty for none. Only the ``domain`` column is required in a user
-file's header; unknown columns are an error (they are usually typos). A user row replaces the
-bundled row for the same domain entirely (an empty field there means "none", not "keep").
+CaPr, ISFM, ISF, ISM, IP), in any case (``capu`` is kept as ``CaPu``), or empty for none.
+Only the ``domain`` column is required in a user file's header; unknown columns are an error
+(they are usually typos). A user row replaces the bundled row for the same domain entirely (an
+empty field there means "none", not "keep").
 
 Matching (``OutletCatalogue.lookup``): the host is lower-cased and IDNA-encoded, then looked up
 exactly, then each parent in turn (``m.arabic.people.com.cn`` -> ``arabic.people.com.cn`` ->
@@ -59,6 +60,7 @@ BUNDLED_PATH = Path(__file__).resolve().parent / "data" / "outlets.csv"
 
 # State Media Monitor typology, from most to least state control (the order of its table).
 TYPOLOGY_CODES: tuple[str, ...] = ("SC", "CaPu", "CaPr", "ISFM", "ISF", "ISM", "IP")
+_TYPOLOGY_BY_FOLDED = {code.casefold(): code for code in TYPOLOGY_CODES}
 
 COLUMNS: tuple[str, ...] = ("domain", "name", "country", "language", "state_affiliation", "source")
 
@@ -175,11 +177,14 @@ def _parse_row(cells: dict[str, str]) -> Outlet:
     if language is not None:
         language = check_language(language)  # lower case
     affiliation = cells.get("state_affiliation", "").strip() or None
-    if affiliation is not None and affiliation not in TYPOLOGY_CODES:
-        raise ValueError(
-            f"state_affiliation {affiliation!r} is not a typology code "
-            f"({', '.join(TYPOLOGY_CODES)}) or empty"
-        )
+    if affiliation is not None:
+        canonical = _TYPOLOGY_BY_FOLDED.get(affiliation.casefold())
+        if canonical is None:
+            raise ValueError(
+                f"state_affiliation {affiliation!r} is not a typology code "
+                f"({', '.join(TYPOLOGY_CODES)}, in any case) or empty"
+            )
+        affiliation = canonical
     name = cells.get("name", "").strip() or None
     return Outlet(
         domain=domain, name=name, country=country, language=language, state_affiliation=affiliation
