@@ -139,6 +139,8 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
         # for the one before it); always-on runs and Dataflow keep per-feed keyed state.
         concurrent=config.local_runner and not config.streaming,
         max_in_flight=config.max_in_flight,
+        # An unchanged feed's entries are sighted again in DedupEntries well within its TTL.
+        resight_seconds=config.dedup_ttl / 2,
     )
     gc = not config.local_runner  # see DedupEntries: local event-time timers fire at once
     deduped = polled[OK] | "DedupEntries" >> DedupEntries(config.dedup_ttl, gc_timers=gc)

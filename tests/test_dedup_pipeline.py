@@ -26,6 +26,7 @@ from transforms.minhash import DedupParams
 from transforms.records import (
     Article,
     DuplicateLink,
+    EntryResighted,
     FeedEntry,
     Outlet,
     Story,
@@ -313,6 +314,28 @@ def test_dedup_entries_forgets_a_key_after_the_ttl() -> None:
             out[DISCARDED] | beam.Map(lambda d: d.key),
             equal_to(["https://x.example/1"]),
             label="the repeat half a day after that",
+        )
+
+
+def test_a_resighting_keeps_an_entry_remembered_past_the_ttl_and_is_never_emitted() -> None:
+    # An unchanged feed emits no entries, only EntryResighted for the keys it still lists:
+    # without them the entry's key was forgotten a TTL after its first sighting, and the same
+    # entry listed again when the feed next changed was fetched and published again.
+    first, _, _ = list(_entries())
+    resighted = EntryResighted(first.feed_url, first.key)
+    at = [1000.0, 1000.0 + 0.6 * DAY, 1000.0 + 1.2 * DAY, 1000.0 + 1.5 * DAY]
+    stream = _timed([(first, at[0]), (resighted, at[1]), (resighted, at[2]), (first, at[3])])
+    with TestPipeline(options=_options(streaming=True)) as p:
+        out = p | stream | DedupEntries(DAY)
+        assert_that(
+            out[OK] | beam.Map(lambda e: (type(e).__name__, e.key)),
+            equal_to([("FeedEntry", first.key)]),
+            label="the entry once, no resighting",
+        )
+        assert_that(
+            out[DISCARDED] | beam.Map(lambda d: (d.key, d.reason)),
+            equal_to([(first.key, "duplicate_url")]),
+            label="listed again 1.5 TTLs after its first sighting, 0.3 after its last",
         )
 
 

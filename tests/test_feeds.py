@@ -14,14 +14,17 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.loopback import LoopbackSite, Request, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
 from tests.conftest import RUNNER_ARGS, WHEN, corpus_path, fresh_python_prints
-from transforms.common import FAILURES, OK
+from transforms.common import DISCARDED, FAILURES, OK
+from transforms.dedup_entries import DedupEntries
 from transforms.feed_parsing import ParsedFeed, body_sha256, parse_feed
-from transforms.feeds import STATE, PollFeeds, _poll_outputs, _request
+from transforms.feeds import STATE, PollFeeds, _poll_outputs, _request, relisted
 from transforms.fetch import FetchArticles
 from transforms.http import FetchError, HttpClient, HttpConfig, HttpResult
 from transforms.records import Failure, FeedEntry, FeedSpec, FeedState
@@ -595,3 +598,83 @@ _EMITTED: list[FeedEntry] = []  # what the test above saw leave PollFeeds, in or
 
 def _emitted(entry: FeedEntry) -> None:
     _EMITTED.append(entry)  # the local runner runs this in the test's process
+
+
+def _entry(key: str) -> FeedEntry:
+    return FeedEntry(SPEC.url, key, key)
+
+
+def test_a_new_body_lists_its_own_keys_once_each() -> None:
+    before = FeedState(SPEC.url, '"v1"', None, "old-hash")
+    after = FeedState(SPEC.url, '"v2"', None, "new-hash")
+    entries = [_entry("a"), _entry("b"), _entry("a")]
+    assert relisted(before, after, entries, (5.0, ("x",)), 100.0, 50.0) == (
+        (),
+        (100.0, ("a", "b")),
+    )
+    assert relisted(before, after, [], (5.0, ("x",)), 100.0, 50.0) == ((), (100.0, ()))
+
+
+def test_an_unchanged_feed_announces_its_keys_again_once_the_interval_has_passed() -> None:
+    before = FeedState(SPEC.url, '"v1"', None, "hash")
+    same_body = FeedState(SPEC.url, '"v2"', None, "hash")  # a new ETag, the same bytes
+    listing = (100.0, ("a", "b"))
+    for after in (before, same_body):
+        assert relisted(before, after, [], listing, 149.0, 50.0) == ((), None)
+        again = relisted(before, after, [], listing, 150.0, 50.0)
+        assert again == (("a", "b"), (150.0, ("a", "b")))
+    assert relisted(before, before, [], None, 1e9, 50.0) == ((), None)  # nothing listed yet
+
+
+def test_a_failed_poll_says_nothing_of_the_entries() -> None:
+    before = FeedState(SPEC.url, '"v1"', None, "hash")
+    assert relisted(before, None, [], (100.0, ("a",)), 1e9, 50.0) == ((), None)
+
+
+DAY = 24 * 3600.0
+
+
+def test_an_always_on_feed_unchanged_past_the_ttl_does_not_bring_its_old_entries_back(
+    site: LoopbackSite,
+) -> None:
+    # The feed lists two stories, answers 304 for 1.2 TTLs, then adds a third. Only the third
+    # may pass DedupEntries: before, the first two were forgotten a TTL after their only
+    # sighting and passed again as new (fetched and published a second time).
+    base = site.add_host("weekly")
+    old = [FeedItem(f"Old {i}", f"{base}/story/{i}", f"g{i}", "s", WHEN) for i in range(2)]
+    new = FeedItem("New", f"{base}/story/new", "g-new", "s", WHEN)
+    answers = [
+        Response(body=rss_feed("weekly", base, old), etag='"v1"'),
+        Response(body=rss_feed("weekly", base, [new, *old]), etag='"v2"'),
+    ]
+    polls: list[Request] = []
+
+    def feed(request: Request) -> Response:
+        polls.append(request)
+        return answers[0] if len(polls) < 4 else answers[1]
+
+    site.route("weekly", "/rss", feed)
+    spec = FeedSpec(f"{base}/rss")
+    stream = TestStream()
+    for at in (0.0, 0.6 * DAY, 1.2 * DAY, 1.5 * DAY):
+        stamped = TimestampedValue(spec, 1_700_000_000.0 + at)
+        stream = stream.add_elements([stamped]).advance_watermark_to(stamped.timestamp + 1)
+    options = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=in_memory"])
+    options.view_as(beam.options.pipeline_options.StandardOptions).streaming = True
+    config = HttpConfig(allow_loopback=True, deadline=20.0)
+    with TestPipeline(options=options) as p:
+        polled_feeds = (
+            p | stream.advance_watermark_to_infinity() | PollFeeds(config, resight_seconds=DAY / 2)
+        )
+        deduped = polled_feeds[OK] | DedupEntries(DAY, gc_timers=False)
+        assert_that(
+            deduped[OK] | beam.Map(lambda e: e.title),
+            equal_to(["Old 0", "Old 1", "New"]),
+            label="each story once",
+        )
+        assert_that(
+            deduped[DISCARDED] | beam.Map(lambda d: d.reason),
+            equal_to(["duplicate_url", "duplicate_url"]),
+            label="the old stories listed again",
+        )
+    assert [r.headers.get("If-None-Match") for r in polls] == [None, '"v1"', '"v1"', '"v1"']

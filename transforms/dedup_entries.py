@@ -5,6 +5,8 @@ Consumes ``FeedEntry`` records right after polling and produces the first entry 
 for later ones. It is a stateful DoFn keyed by the entry key: the state is the time the key was
 last seen, kept for ``ttl_seconds`` after the last sighting (a feed that keeps listing an entry
 for weeks keeps it suppressed), cleared by an event-time timer (see ``transforms.ttl``).
+``EntryResighted`` records among the entries (an unchanged feed still lists the key, see
+``transforms.feeds.relisted``) are sightings too: they refresh that time and produce nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 
 from transforms.common import DISCARDED, FAILURES, OK
-from transforms.records import Discard, FeedEntry
+from transforms.records import Discard, EntryResighted, FeedEntry
 from transforms.ttl import DEFAULT_TTL_SECONDS, Clock, TtlStateFn, gc_time, now_from
 
 # State and timer parameters as module-level singletons (Beam reads them from the defaults).
@@ -35,7 +37,7 @@ class _DedupEntriesFn(TtlStateFn):
 
     def process(
         self,
-        element: tuple[str, FeedEntry],
+        element: tuple[str, FeedEntry | EntryResighted],
         timestamp: Any = beam.DoFn.TimestampParam,
         last_seen: Any = _LAST_SEEN_PARAM,
         expiry: Any = _ENTRY_EXPIRY_PARAM,
@@ -46,6 +48,8 @@ class _DedupEntriesFn(TtlStateFn):
         last_seen.write(now)
         if self._gc_timers:
             expiry.set(gc_time(timestamp, self._ttl))
+        if isinstance(entry, EntryResighted):
+            return
         if previous is not None and now - previous <= self._ttl:
             yield beam.pvalue.TaggedOutput(
                 DISCARDED, Discard("dedup_entries", key, "duplicate_url", entry.feed_url)
@@ -59,7 +63,8 @@ class _DedupEntriesFn(TtlStateFn):
 
 
 class DedupEntries(beam.PTransform):
-    """PCollection[FeedEntry] -> ok: FeedEntry (first per key), discarded: Discard, failures.
+    """PCollection[FeedEntry | EntryResighted] -> ok: FeedEntry (first per key), discarded:
+    Discard, failures. An ``EntryResighted`` only refreshes its key's last sighting.
 
     Args:
         ttl_seconds: how long a key is remembered after it was last seen.
@@ -85,7 +90,9 @@ class DedupEntries(beam.PTransform):
         return (
             entries
             | "KeyByEntryKey"
-            >> beam.Map(lambda e: (e.key, e)).with_output_types(tuple[str, FeedEntry])
+            >> beam.Map(lambda e: (e.key, e)).with_output_types(
+                tuple[str, FeedEntry | EntryResighted]
+            )
             | "FirstPerKey"
             >> beam.ParDo(_DedupEntriesFn(self._ttl, self._clock, self._gc_timers)).with_outputs(
                 FAILURES, DISCARDED, main=OK

@@ -4,7 +4,10 @@ Consumes ``FeedSpec`` records; produces ``FeedEntry`` records (main output),
 ``Failure`` dead letters for feeds that cannot be fetched or parsed (these are
 feed-level failures: ``counts_entry=False``, since no entry was lost), and, on the
 ``STATE`` output, the ``FeedState`` (validators and body hash) to remember for the
-next poll.
+next poll. Always-on polls also put ``EntryResighted`` records on the main output: when a
+feed has stayed unchanged for ``resight_seconds`` since its entries were last announced, the
+keys its last body listed, so that ``DedupEntries`` keeps remembering them (see
+``relisted``).
 
 The plain-Python core is ``parse_feed()`` in ``transforms.feed_parsing``: bytes in, entries
 (or a failure) out.
@@ -34,7 +37,8 @@ from transforms.common import (
 from transforms.feed_parsing import ParsedFeed, body_sha256, parse_feed
 from transforms.fetch import HostScheduler, ThreadedHttpFn
 from transforms.http import FetchError, HttpClient, HttpConfig
-from transforms.records import Failure, FeedSpec, FeedState, excerpt
+from transforms.records import EntryResighted, Failure, FeedEntry, FeedSpec, FeedState, excerpt
+from transforms.ttl import DEFAULT_TTL_SECONDS
 from transforms.urls import host_of
 
 STATE = "state"
@@ -44,6 +48,49 @@ _log = logging.getLogger(__name__)
 # The last validators and body hash of each feed, in keyed state (key: the feed URL).
 _FEED_STATE = ReadModifyWriteStateSpec("feed_state", beam.coders.PickleCoder())
 _FEED_STATE_PARAM = beam.DoFn.StateParam(_FEED_STATE)
+# The entry keys the feed's last parsed body listed, and when they were last announced:
+# ``(seconds since the epoch, keys)`` (a ``Listing``).
+_LISTING = ReadModifyWriteStateSpec("listing", beam.coders.PickleCoder())
+_LISTING_PARAM = beam.DoFn.StateParam(_LISTING)
+
+Listing = tuple[float, tuple[str, ...]]
+
+
+def relisted(
+    before: FeedState,
+    after: FeedState | None,
+    entries: list[FeedEntry],
+    listing: Listing | None,
+    now: float,
+    every: float,
+) -> tuple[tuple[str, ...], Listing | None]:
+    """What one poll of a feed says about the entries it lists, for an always-on run.
+
+    An unchanged feed (not modified, or the same body) emits no entries, so ``DedupEntries``
+    would not see them again and, a TTL after their last sighting, would forget them; when
+    the feed next changed, every entry it had kept listing would pass as new and be fetched
+    and published again. So the keys of the last body are announced again as resighted
+    once ``every`` seconds (less than the TTL) of unchanged polls have passed.
+
+    Args:
+        before: the feed's state before this poll.
+        after: the state this poll gives (``STATE`` output), or None after a failed poll.
+        entries: the entries this poll emitted.
+        listing: the feed's ``Listing`` so far, or None.
+        now: this poll's time, seconds since the epoch.
+        every: seconds between two announcements of an unchanged feed's keys.
+
+    Returns:
+        The keys to announce as resighted now, and the ``Listing`` to keep (None: keep the
+        one there is). A failed poll says nothing of the entries; a new body lists its own.
+    """
+    if after is None:
+        return (), None
+    if after.body_sha256 != before.body_sha256:
+        return (), (now, tuple(dict.fromkeys(entry.key for entry in entries)))
+    if listing is None or now - listing[0] < every:
+        return (), None
+    return listing[1], (now, listing[1])
 
 
 def _request(client: HttpClient, spec: FeedSpec, before: FeedState) -> Any:
@@ -134,15 +181,22 @@ class _PollFeedsFn(beam.DoFn):
 
     Keyed by feed URL: the feed's validators live in keyed state, so a streaming job
     sends each feed a conditional request every poll. ``known`` seeds that state from
-    the one-shot runs' state directory. One feed at a time.
+    the one-shot runs' state directory. One feed at a time. The keys the feed's last body
+    listed live in keyed state too: an unchanged feed's are announced again as
+    ``EntryResighted`` every ``resight_seconds`` (``relisted``).
     """
 
     def __init__(
-        self, http_config: HttpConfig, known: Mapping[str, FeedState], full_text_min_chars: int
+        self,
+        http_config: HttpConfig,
+        known: Mapping[str, FeedState],
+        full_text_min_chars: int,
+        resight_seconds: float,
     ) -> None:
         self._http_config = http_config
         self._known = dict(known)
         self._full_text_min_chars = full_text_min_chars
+        self._resight_seconds = resight_seconds
         self._client: HttpClient | None = None
 
     def setup(self) -> None:
@@ -157,18 +211,32 @@ class _PollFeedsFn(beam.DoFn):
     def process(
         self,
         element: tuple[str, FeedSpec],
+        timestamp: Any = beam.DoFn.TimestampParam,
         feed_state: Any = _FEED_STATE_PARAM,
+        listing_state: Any = _LISTING_PARAM,
     ) -> Iterator[Any]:
         assert self._client is not None
         _, spec = element
         counter(FEEDS_POLLED).inc()
         before = feed_state.read() or self._known.get(spec.url) or FeedState(spec.url)
         response = _request(self._client, spec, before)
+        after: FeedState | None = None
+        entries: list[FeedEntry] = []
         for output in _poll_outputs(spec, before, response, self._full_text_min_chars):
-            is_state = isinstance(output, beam.pvalue.TaggedOutput) and output.tag == STATE
-            if is_state and output.value != before:
-                feed_state.write(output.value)
+            if isinstance(output, FeedEntry):
+                entries.append(output)
+            elif isinstance(output, beam.pvalue.TaggedOutput) and output.tag == STATE:
+                after = output.value
+                if after != before:
+                    feed_state.write(after)
             yield output
+        keys, listing = relisted(
+            before, after, entries, listing_state.read(), float(timestamp), self._resight_seconds
+        )
+        if listing is not None:
+            listing_state.write(listing)
+        for key in keys:
+            yield EntryResighted(spec.url, key)
 
 
 class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
@@ -240,7 +308,8 @@ class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
 
 
 class PollFeeds(beam.PTransform):
-    """PCollection[FeedSpec] -> outputs ok: FeedEntry, failures: Failure, state: FeedState.
+    """PCollection[FeedSpec] -> outputs ok: FeedEntry (and, polled with keyed state,
+    EntryResighted), failures: Failure, state: FeedState.
 
     Args:
         http_config: the HTTP client's settings.
@@ -251,6 +320,9 @@ class PollFeeds(beam.PTransform):
             state (one-shot runs: each feed is polled once); else one feed at a time with
             its validators in keyed state (always-on runs).
         max_in_flight: with ``concurrent``, most feed requests at once.
+        resight_seconds: without ``concurrent``, how often the keys an unchanged feed still
+            lists are announced again (``EntryResighted``): less than ``DedupEntries``'
+            TTL, so that it does not forget them (``relisted``).
     """
 
     def __init__(
@@ -261,6 +333,7 @@ class PollFeeds(beam.PTransform):
         *,
         concurrent: bool = False,
         max_in_flight: int = 16,
+        resight_seconds: float = DEFAULT_TTL_SECONDS / 2,
     ):
         super().__init__()
         self._http_config = http_config
@@ -268,6 +341,7 @@ class PollFeeds(beam.PTransform):
         self._full_text_min_chars = full_text_min_chars
         self._concurrent = concurrent
         self._max_in_flight = max_in_flight
+        self._resight_seconds = resight_seconds
 
     def expand(self, specs: beam.PCollection) -> Any:
         outputs = (FAILURES, DISCARDED, STATE)
@@ -282,6 +356,11 @@ class PollFeeds(beam.PTransform):
             >> beam.Map(lambda spec: (spec.url, spec)).with_output_types(tuple[str, FeedSpec])
             | "Poll"
             >> beam.ParDo(
-                _PollFeedsFn(self._http_config, self._known, self._full_text_min_chars)
+                _PollFeedsFn(
+                    self._http_config,
+                    self._known,
+                    self._full_text_min_chars,
+                    self._resight_seconds,
+                )
             ).with_outputs(*outputs, main=OK)
         )

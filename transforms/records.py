@@ -50,6 +50,20 @@ class FeedState:
 
 
 @dataclass(frozen=True)
+class EntryResighted:
+    """An always-on poll found a feed unchanged that still lists the entry keyed ``key``.
+
+    Not an entry (nothing is fetched, nothing is counted): it travels with the entries from
+    ``PollFeeds`` into ``DedupEntries`` only to refresh the time the key was last seen, so
+    that an entry a feed keeps listing while unchanged for longer than the TTL is not taken
+    for a new one when the feed changes.
+    """
+
+    feed_url: str
+    key: str
+
+
+@dataclass(frozen=True)
 class FeedEntry:
     """One item of a parsed feed: what the feed says about an article.
 
