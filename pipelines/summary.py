@@ -138,7 +138,10 @@ class RunSummary:
         for title, counts in (
             ("discarded", self.discarded),
             ("failed", self.failed),
-            ("other failures (whole feeds, dead-letter delivery)", self.feed_failures),
+            (
+                "other failures (whole feeds, dead-letter delivery, syndication updates)",
+                self.feed_failures,
+            ),
         ):
             if counts:
                 lines.append(f"  {title}: " + _inline(counts))

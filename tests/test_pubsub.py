@@ -261,14 +261,28 @@ def test_tag_attributes_within_the_key_and_count_limits(
     assert ("tags_truncated" in attrs) is flagged
 
 
-def test_too_many_tag_values_are_capped_within_the_attribute_limit() -> None:
+def test_too_many_tag_values_are_capped_within_the_attribute_limit_each_facet_keeping_some() -> (
+    None
+):
+    # The 64 were the first platforms, then state actors, then controversies: a story naming
+    # 80 platforms lost state_china and controversy_ban_or_restriction, and escaped the
+    # README's "TikTok and China" and "any ban" filters.
     platforms = tuple(f"p{i}" for i in range(80))
-    story = make_story("https://news.example/many", platforms=platforms, states=("china",))
+    states = tuple(f"s{i}" for i in range(40))
+    story = make_story(
+        "https://news.example/many",
+        platforms=platforms,
+        states=states,
+        controversies=("ban_or_restriction",),
+    )
     _, attrs = story_message(story)
     tag_keys = [k for k in attrs if k.startswith(("platform_", "state_", "controversy_"))]
     assert len(tag_keys) == MAX_TAG_ATTRIBUTES and len(attrs) <= MAX_ATTRIBUTES
     assert attrs["tags_truncated"] == "true"
-    assert tag_keys[0] == "platform_p0"
+    assert "controversy_ban_or_restriction" in attrs
+    assert sum(k.startswith("state_") for k in tag_keys) == 32  # in turn: s0, p0, s1, p1, ...
+    assert sum(k.startswith("platform_") for k in tag_keys) == 31
+    assert "state_s0" in attrs and "platform_p0" in attrs and "platform_p31" not in attrs
 
 
 def test_failure_message_is_the_dead_letter_record_with_stage_and_error_attributes() -> None:

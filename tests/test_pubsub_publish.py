@@ -308,8 +308,13 @@ def test_a_syndication_updates_dead_letter_counts_no_entry() -> None:
             stage="publish",
             key="f00d",
             error_type=error.error_type,
-            message=f"syndication update of f00d not published to {TOPIC}: {error.message}",
+            message=f"syndication update of f00d (2 outlets) not published to {TOPIC}: "
+            f"{error.message}",
             retryable=error.retryable,
+            # the update, so that the dead letters of a story's updates differ and can be
+            # sent again (input was empty)
+            input_excerpt='{"schema_version": 3, "record_type": "syndication_update", '
+            '"story_id": "f00d", "syndication": ["a.example", "b.example"]}',
             counts_entry=False,  # news about a story already counted
         )
 

@@ -92,7 +92,8 @@ def test_every_count_reaches_summary_json_and_the_text(tmp_path: Path) -> None:
         "entries: 9  published: 3  discarded: 3  failed: 3",
         "  discarded: not_relevant 2, zzz 1",
         "  failed: fetch/http_404 3",
-        "  other failures (whole feeds, dead-letter delivery): poll/malformed_feed 1",
+        "  other failures (whole feeds, dead-letter delivery, syndication updates): "
+        "poll/malformed_feed 1",
         "top tags: platform:p00 20, platform:p01 19, platform:p02 18, platform:p03 17, "
         "platform:p04 16, platform:p05 15, platform:p06 14, platform:p07 13, platform:p08 12, "
         "platform:p09 11",

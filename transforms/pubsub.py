@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import json
 import os
 import re
 from collections.abc import Callable
@@ -259,9 +260,12 @@ def _story_failure(
             stage=PUBLISH_STAGE,
             key=story.story_id,
             error_type=error.error_type,
-            message=f"syndication update of {story.story_id} not published to {topic}: "
-            f"{error.message}",
+            message=f"syndication update of {story.story_id} ({len(story.syndication)} "
+            f"outlets) not published to {topic}: {error.message}",
             retryable=error.retryable,
+            # the update itself, as the topic would have had it: without it the dead letters
+            # of one story's updates were alike, and none could be told apart or sent again
+            input_excerpt=excerpt(json.dumps(story.to_json(), ensure_ascii=False)),
             counts_entry=False,
         )
     # Keyed, as every stage's dead letter of an entry, by the entry's link as its feed gave it:

@@ -9,6 +9,7 @@ always fits: a long text is cut and flagged ``text_truncated``, never a failed p
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -29,10 +30,11 @@ DEFAULT_MAX_BYTES = 1_000_000
 MIN_MAX_BYTES = 65_536
 MAX_MAX_BYTES = PUBSUB_MAX_REQUEST_BYTES - 100_000  # room for the request's own framing
 
-# At most this many tag attributes (platform_*, state_*, controversy_*) per message.
+# At most this many tag attributes (platform_*, state_*, controversy_*) per message; past it
+# they are taken from each facet in turn, in this order, so that every facet keeps a share.
 MAX_TAG_ATTRIBUTES = 64
-TAG_PREFIXES = (("platforms", "platform_"), ("state_actors", "state_"),
-                ("controversies", "controversy_"))  # fmt: skip
+TAG_PREFIXES = (("controversies", "controversy_"), ("state_actors", "state_"),
+                ("platforms", "platform_"))  # fmt: skip
 
 
 class PubSubError(ValueError):
@@ -132,7 +134,9 @@ def story_attributes(story: TaggedStory) -> dict[str, str]:
         ``story_id``, ``schema_version``, ``relevant`` ("true"/"false"), ``outlet_domain``;
         ``language``, ``outlet_country``, ``outlet_state_affiliation`` when known; one
         ``platform_<id>``/``state_<id>``/``controversy_<id>`` = ``"1"`` per tag value
-        (at most ``MAX_TAG_ATTRIBUTES``, then ``tags_truncated`` = ``"true"``).
+        (at most ``MAX_TAG_ATTRIBUTES``, then ``tags_truncated`` = ``"true"``, taken from
+        the facets in turn: a controversy, a state actor, a platform, a controversy, ...; a
+        story with 80 platforms keeps its state actors and controversies).
     """
     attrs = {
         "story_id": _value(story.story_id),
@@ -142,9 +146,11 @@ def story_attributes(story: TaggedStory) -> dict[str, str]:
     }
     if story.story.language:
         attrs["language"] = _value(story.story.language)
-    tags = [
-        prefix + value for field, prefix in TAG_PREFIXES for value in getattr(story.tagging, field)
+    facets = [
+        [prefix + value for value in getattr(story.tagging, field)]
+        for field, prefix in TAG_PREFIXES
     ]
+    tags = [key for turn in itertools.zip_longest(*facets) for key in turn if key is not None]
     keep = [k for k in dict.fromkeys(tags) if len(k.encode()) <= MAX_KEY_BYTES]
     if len(keep) < len(set(tags)) or len(keep) > MAX_TAG_ATTRIBUTES:
         attrs["tags_truncated"] = "true"
