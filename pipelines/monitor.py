@@ -35,8 +35,9 @@ from apache_beam.runners.runner import PipelineResult
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
+from pipelines.cli import EXIT_INTERRUPTED
 from pipelines.config import LOCAL_RUNNER, RunConfig, config_from_options
-from pipelines.output_files import clear_before_run, retryable_links
+from pipelines.output_files import clear_before_run, remove_beam_temporaries, retryable_links
 from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
 from transforms.analyse import AnalysePages
 from transforms.analysis import AnalysisSettings
@@ -47,7 +48,7 @@ from transforms.enrich import EnrichArticles
 from transforms.extract import ExtractArticles
 from transforms.feeds import STATE, PollFeeds
 from transforms.fetch import FetchArticles
-from transforms.pool_start import pool_runs_here, start_fork_server
+from transforms.pool_start import pool_runs_here, start_fork_server, stop_pool_processes
 from transforms.pubsub import PublishStories
 from transforms.sinks import (
     DeliverDeadLetters,
@@ -235,10 +236,15 @@ def _one_local_worker(options: PipelineOptions) -> None:
 def _stop_on_signal(config: RunConfig) -> Iterator[None]:
     """Ctrl-C or SIGTERM while the pipeline runs (main thread only).
 
-    A one-shot run is interrupted (KeyboardInterrupt). A streaming run is stopped without
-    relying on the interrupt finding its way through the runner's threads: a thread reads
-    what has reached the output files, writes ``summary.json``, prints the summary and ends
-    the process. A second signal ends it at once.
+    A one-shot run ends at once: it says ``newsbeam: interrupted``, removes the
+    ``beam-temp-*`` folders its file sinks had begun, stops the pool's processes and ends
+    the process with code 130, committing nothing to its state directory (the next run
+    starts from the last complete one). Raising KeyboardInterrupt instead reached a DoFn,
+    which Beam wrapped in a RuntimeError (a long traceback, exit code 1), and the run still
+    waited for every request in flight, up to ``--fetch-timeout``. A streaming run is
+    stopped without relying on an interrupt finding its way through the runner's threads: a
+    thread reads what has reached the output files, writes ``summary.json``, prints the
+    summary and ends the process; a second signal ends it at once.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -247,11 +253,13 @@ def _stop_on_signal(config: RunConfig) -> Iterator[None]:
 
     def on_signal(_signum: int, _frame: object) -> None:
         if stopping.is_set():
+            stop_pool_processes()
             os._exit(EXIT_FORCED)
         stopping.set()
-        if not config.streaming:
-            raise KeyboardInterrupt
-        threading.Thread(target=_finish_stopped_run, args=(config,), daemon=True).start()
+        if config.streaming:
+            threading.Thread(target=_finish_stopped_run, args=(config,), daemon=True).start()
+            return
+        _end_interrupted_run(config.output_dir)
 
     previous = signal.signal(signal.SIGTERM, on_signal)
     previous_int = signal.signal(signal.SIGINT, on_signal)
@@ -260,6 +268,15 @@ def _stop_on_signal(config: RunConfig) -> Iterator[None]:
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
+
+
+def _end_interrupted_run(output_dir: str) -> None:
+    """End an interrupted one-shot run's process now (see ``_stop_on_signal``)."""
+    remove_beam_temporaries(output_dir)
+    print("newsbeam: interrupted", file=sys.stderr, flush=True)
+    stop_pool_processes()
+    sys.stdout.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 def _finish_stopped_run(config: RunConfig) -> None:
@@ -274,6 +291,7 @@ def _finish_stopped_run(config: RunConfig) -> None:
     except Exception as exc:  # noqa: BLE001 - the process must end whatever happens here
         print(f"newsbeam: could not summarise the stopped run: {exc}", file=sys.stderr)
         code = EXIT_FORCED
+    stop_pool_processes()
     sys.stderr.flush()
     os._exit(code)
 

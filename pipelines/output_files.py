@@ -9,6 +9,7 @@ dead letters for the entries the next run tries again (``transforms.state``).
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from pipelines.config import RunConfig, UsageError
@@ -20,6 +21,8 @@ from transforms.sinks import (
 )
 from transforms.syndication import SYNDICATION_PREFIX
 from transforms.userfiles import is_remote, read_bytes
+
+_PREFIXES = (STORIES_PREFIX, DEAD_LETTERS_PREFIX, DISCARDS_PREFIX, SYNDICATION_PREFIX)
 
 
 def clear_before_run(config: RunConfig) -> None:
@@ -43,8 +46,8 @@ def clear_previous_outputs(output_dir: str) -> None:
     Raises:
         UsageError: a file could not be removed (permissions, the store's error).
     """
-    prefixes = (STORIES_PREFIX, DEAD_LETTERS_PREFIX, DISCARDS_PREFIX, SYNDICATION_PREFIX)
-    paths = [path for prefix in prefixes for path in sink_files(output_dir, prefix)]
+    remove_beam_temporaries(output_dir)  # an interrupted or killed run's
+    paths = [path for prefix in _PREFIXES for path in sink_files(output_dir, prefix)]
     try:
         if not is_remote(output_dir):
             for path in paths:
@@ -59,6 +62,19 @@ def clear_previous_outputs(output_dir: str) -> None:
             f"cannot remove the earlier run's files in {output_dir} ({type(exc).__name__}: "
             f"{first}); remove them, or give --output a folder of its own"
         ) from None
+
+
+def remove_beam_temporaries(output_dir: str) -> None:
+    """Remove the ``beam-temp-<sink>-*`` folders Beam's file sinks left in a local
+    ``output_dir``: a one-shot run writes its shards there and renames them into place when
+    it ends, so an interrupted (or killed) run leaves them behind. Others' files are left,
+    and so is a folder that cannot be removed (nothing here may fail the run's ending)."""
+    if is_remote(output_dir) or not Path(output_dir).is_dir():
+        return
+    for prefix in _PREFIXES:
+        for folder in Path(output_dir).glob(f"beam-temp-{prefix}-*"):
+            if folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def retryable_links(output_dir: str) -> set[str]:

@@ -33,8 +33,12 @@ def test_an_earlier_runs_output_files_are_removed_and_nothing_else(tmp_path: Pat
         "dead_letters-undelivered-00000-of-00001.jsonl",
         "discarded-00000-of-00001.jsonl",
         "syndication-0123456789ab.jsonl",
+        # a killed run's unfinished shards (Beam's file sinks write them here first)
+        "beam-temp-stories-0123abcd/shard-1",
+        "beam-temp-dead_letters-0123abcd/shard-1",
     ]
     kept = ["summary.json", "stories-notes.txt", "my-stories.jsonl", "state/seen.jsonl"]
+    kept += ["beam-temp-mine/x"]
     # a user's own files named like a sink's (README: `subscribe --json > stories.jsonl`)
     kept += ["stories.jsonl", "stories-notes.jsonl", "discarded-by-hand.jsonl"]
     for name in written + kept:
@@ -43,6 +47,7 @@ def test_an_earlier_runs_output_files_are_removed_and_nothing_else(tmp_path: Pat
     clear_previous_outputs(str(tmp_path))
     left = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()}
     assert left == set(kept)
+    assert not list(tmp_path.glob("beam-temp-stories-*"))  # the folders too
 
 
 class _Bucket:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import signal
 from dataclasses import dataclass
 
 import py3langid
@@ -296,8 +297,14 @@ _worker_analyser: Analyser | None = None
 
 
 def start_worker(settings: AnalysisSettings) -> None:
-    """The pool's initializer: build this worker process's analyser."""
+    """The pool's initializer: build this worker process's analyser.
+
+    Ctrl-C in a terminal signals every process of the run; stopping is the main process's
+    to decide (``pipelines.monitor``), so a worker ignores it: it printed a traceback of
+    its own for each worker, mid-task or waiting, and the run still had to end them.
+    """
     global _worker_analyser
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_analyser = Analyser(settings)
 
 

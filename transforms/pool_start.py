@@ -9,9 +9,15 @@ instead of holding up the first page.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import multiprocessing.forkserver
+import multiprocessing.util
+import os
+import signal
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 # Runners that run the job in this process (``pipelines.config.LOCAL_RUNNER`` is the default).
@@ -62,6 +68,51 @@ def fork_server_context() -> Any:
 
 
 def start_fork_server() -> None:
-    """Start the pool's fork server now; the pool created later uses it (no-op if running)."""
+    """Start the pool's fork server now; the pool created later uses it (no-op if running).
+
+    The server starts with Ctrl-C ignored, and so does every worker it forks (it gives them
+    the signal handlers it started with): Ctrl-C in a terminal signals every process of the
+    run, and a worker still starting printed a traceback of its own; stopping is the main
+    process's to decide (``pipelines.monitor``).
+    """
     fork_server_context()
-    multiprocessing.forkserver.ensure_running()
+    if threading.current_thread() is not threading.main_thread():
+        multiprocessing.forkserver.ensure_running()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def stop_pool_processes() -> None:
+    """Kill the pool's workers and its fork server at once, and unlink the pool's semaphores.
+
+    For a process about to end without its usual exit (``os._exit``: an interrupted run that
+    does not wait for the requests in flight). Its workers and fork server would otherwise
+    outlive it, holding its standard output and error open (a pipe's reader then waits for
+    them), and multiprocessing's resource tracker would warn about "leaked semaphore objects"
+    after the run had ended.
+    """
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    if isinstance(pid, int):
+        # Its children first (on Linux), a worker still being started among them: orphaned
+        # half-way, it printed a traceback when its parent's end of the pipe closed.
+        with contextlib.suppress(OSError, ValueError):
+            listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            for child_pid in map(int, listed):
+                with contextlib.suppress(OSError):
+                    os.kill(child_pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    for child in multiprocessing.active_children():  # the workers: started by this process
+        with contextlib.suppress(Exception):
+            child.kill()
+    # The finalizers the interpreter's exit would run, those of exit priority 0 and above:
+    # the semaphores' unlinking among them.
+    run_finalizers = getattr(multiprocessing.util, "_run_finalizers", None)
+    if run_finalizers is not None:
+        with contextlib.suppress(Exception):
+            run_finalizers(0)
