@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import gzip
 import socket
+import zlib
 
 import pytest
 from urllib3 import exceptions as u3e
 
-from pipelines.loopback import LoopbackSite, Response
+from pipelines.loopback import LoopbackHandler, LoopbackSite, RawResponse, Response
 from pipelines.loopback_hostile import redirect
 from tests.http_support import PAGE, config, fetch_error
 from transforms.hostlimits import GuardError
 from transforms.http import FetchError, HttpClient
 from transforms.http_answers import (
+    Inflater,
     as_fetch_error,
     check_status,
     checked_url,
@@ -119,6 +121,109 @@ def test_corrupt_gzip_is_a_final_bad_content_encoding(
     err = fetch_error(client, base + "/rss", kind="feed")
     assert (err.error_type, err.retryable) == ("bad_content_encoding", False)
     assert len(site.requests_for("news", "/rss")) == 1  # not retried
+
+
+ARTICLE = (
+    b"<!DOCTYPE html><html><body>"
+    + b"".join(
+        b"<p>Paragraph %d of the story, which must not be cut off.</p>" % i for i in range(300)
+    )
+    + b"</body></html>"
+)
+
+
+def _compressed(encoding: str, body: bytes) -> bytes:
+    if encoding == "gzip":
+        return gzip.compress(body, mtime=0)
+    return zlib.compress(body) if encoding == "deflate" else zlib.compress(body, wbits=-15)
+
+
+def _without_length(encoding: str, body: bytes) -> RawResponse:
+    """A 200 with no Content-Length whose body ends when the server closes the connection."""
+
+    def handler(h: LoopbackHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html; charset=utf-8")
+        h.send_header("Content-Encoding", encoding)
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.write(body)
+
+    return RawResponse(handler)
+
+
+@pytest.mark.parametrize("framing", ["content-length", "connection-close"])
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
+def test_a_compressed_body_cut_short_is_refused_not_published_cut_off(
+    site: LoopbackSite, client: HttpClient, encoding: str, framing: str
+) -> None:
+    # The transfer is complete (the Content-Length matches, or the server closes), but the
+    # compressed stream is not: urllib3 decoded the first half and said nothing.
+    whole = _compressed(encoding, ARTICLE)
+    half = whole[: len(whole) // 2]
+    name = "deflate" if encoding == "raw-deflate" else encoding
+    base = site.add_host("news")
+    site.route("news", "/robots.txt", Response(404))
+    site.route("news", "/whole", Response(body=whole, headers={"Content-Encoding": name}))
+    if framing == "content-length":
+        site.route("news", "/cut", Response(body=half, headers={"Content-Encoding": name}))
+    else:
+        site.route("news", "/cut", _without_length(name, half))
+    assert client.get(base + "/whole").body == ARTICLE
+    err = fetch_error(client, base + "/cut")
+    assert (err.error_type, err.retryable) == ("bad_content_encoding", False)
+    assert f"the {name} body ended early" in err.message
+    assert len(site.requests_for("news", "/cut")) == 1  # not retried
+
+
+def test_gzip_members_in_a_row_are_one_body_and_bytes_after_the_last_are_ignored(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    first, second = gzip.compress(b"<rss>", mtime=0), gzip.compress(b"</rss>", mtime=0)
+    base = site.add_host("news")
+    for path, body in [
+        ("/two", first + second),
+        ("/padded", first + second + b"\n"),  # not a member: ignored, as urllib3 did
+        ("/junk", first + b"this is not gzip"),
+        ("/cut", first + second[:-4]),  # the second member ends early
+    ]:
+        site.route("news", path, Response(body=body, content_type="text/xml",
+                                          headers={"Content-Encoding": "gzip"}))  # fmt: skip
+    assert client.get(base + "/two", kind="feed").body == b"<rss></rss>"
+    assert client.get(base + "/padded", kind="feed").body == b"<rss></rss>"
+    assert client.get(base + "/junk", kind="feed").body == b"<rss>"
+    assert fetch_error(client, base + "/cut", kind="feed").error_type == "bad_content_encoding"
+
+
+def test_an_empty_body_marked_gzip_is_an_empty_body(site: LoopbackSite, client: HttpClient) -> None:
+    base = site.add_host("news")
+    site.route("news", "/rss", Response(body=b"", content_type="text/xml",
+                                        headers={"Content-Encoding": "gzip"}))  # fmt: skip
+    assert client.get(base + "/rss", kind="feed").body == b""
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
+def test_inflater_needs_the_whole_stream_however_it_arrives(encoding: str) -> None:
+    whole = _compressed(encoding, ARTICLE)
+    trailer = 8 if encoding == "gzip" else 4 if encoding == "deflate" else 0
+    name = "deflate" if encoding == "raw-deflate" else encoding
+    for step in (1, 7, len(whole)):  # one byte at a time too: deflate tells its format by two
+        inflater = Inflater(name)
+        out = b"".join(
+            inflater.decompress(whole[i : i + step], 1 << 20) for i in range(0, len(whole), step)
+        )
+        inflater.finish()
+        assert out == ARTICLE, step
+    for cut in {1, 2, 10, len(whole) // 2, len(whole) - trailer - 1, len(whole) - 1}:
+        inflater = Inflater(name)
+        inflater.decompress(whole[:cut], 1 << 20)
+        with pytest.raises(FetchError, match="ended early"):
+            inflater.finish()
+
+
+def test_inflater_returns_no_more_than_asked_for() -> None:
+    inflater = Inflater("gzip")
+    assert len(inflater.decompress(gzip.compress(b"\0" * 100_000), 4097)) == 4097
 
 
 def test_body_of_exactly_the_cap_is_accepted(site: LoopbackSite) -> None:

@@ -2,8 +2,9 @@
 
 Consumes URLs chosen by strangers (feed authors) and produces ``HttpResult`` (status 200,
 or 304 for a conditional GET; body decompressed; ``text()`` decodes it), or raises
-``FetchError``. Built on urllib3 (connection pooling, chunked and gzip/deflate decoding,
-bounded decompression); this module adds what urllib3 leaves to its callers:
+``FetchError``. Built on urllib3 (connection pooling, chunked decoding); gzip and deflate
+bodies are decoded by ``http_answers.read_capped``, which bounds the decompressed size and
+refuses a compressed stream cut short. This module adds what urllib3 leaves to its callers:
 
 * Address guard (``transforms.hostlimits``): each connection resolves the host itself,
   refuses it if ANY address is loopback, private, link-local (incl. 169.254.169.254),
@@ -286,7 +287,7 @@ class HttpClient:
         try:
             response = self._pool.urlopen(
                 "GET", url, headers=headers, redirect=False, retries=False,
-                preload_content=False, decode_content=True, timeout=timeout,
+                preload_content=False, decode_content=False, timeout=timeout,
             )  # fmt: skip
             answer_headers = {k.lower(): v for k, v in response.headers.items()}
             if response.status != 200:

@@ -16,7 +16,8 @@ error types. ``transforms.http`` (the client) calls them for every answer.
 * ``deadline_exceeded`` (yes): the total deadline passed; not retried.
 * ``tls_error`` (no): handshake or certificate failure.
 * ``too_large`` (no): the decompressed body exceeds the cap for its kind.
-* ``bad_content_encoding`` (no): a Content-Encoding we did not ask for, or corrupt data.
+* ``bad_content_encoding`` (no): a Content-Encoding we did not ask for, corrupt data, or a
+  gzip or deflate body that ends before its compressed stream does (a page cut short).
 * ``too_many_redirects``, ``redirect_loop`` (no).
 * ``http_<status>`` (yes for 429 and 5xx, which are retried first; else no): any final
   status but 200 (and 304 when validators were sent), e.g. ``http_404``, ``http_503``.
@@ -32,6 +33,7 @@ error types. ``transforms.http`` (the client) calls them for every answer.
 from __future__ import annotations
 
 import email.utils
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -120,7 +122,12 @@ def check_status(status: int, headers: dict[str, str], conditional: bool) -> Ans
 
 
 def read_capped(response: Any, headers: dict[str, str], cap: int, *, truncate: bool) -> bytes:
-    """Read the decompressed body, failing as soon as it passes ``cap``.
+    """Read the body and decompress it, failing as soon as it passes ``cap``.
+
+    ``response`` is read as it came (urllib3 asked not to decode): urllib3's decoders do not
+    say whether a gzip or deflate stream reached its end, so a body cut short decoded as a
+    shorter page. ``Inflater`` decodes it here, never more than the cap at a time (a gzip
+    bomb stops there), and a stream that stops before its end is ``bad_content_encoding``.
 
     With ``truncate`` (robots.txt), a body over the cap is cut instead, after its last complete
     line: a rule cut off mid-line (``Disallow: /archive-2001/`` read as ``Disallow: /``) is not
@@ -128,7 +135,7 @@ def read_capped(response: Any, headers: dict[str, str], cap: int, *, truncate: b
     """
     raw_encoding = headers.get("content-encoding", "identity")
     encoding = raw_encoding.lower()
-    if encoding.strip() != encoding:  # urllib3 decodes by the value as sent: it would not
+    if encoding.strip() != encoding:  # not a name we asked for, whatever it means
         raise FetchError(
             "bad_content_encoding", f"Content-Encoding {raw_encoding!r}: spaces around the name"
         )
@@ -137,12 +144,20 @@ def read_capped(response: Any, headers: dict[str, str], cap: int, *, truncate: b
     declared = headers.get("content-length", "")
     if not truncate and declared.isdigit() and int(declared) > cap:
         raise FetchError("too_large", f"Content-Length {declared} over the cap of {cap} bytes")
+    inflater = Inflater(encoding) if encoding in ("gzip", "x-gzip", "deflate") else None
     parts: list[bytes] = []
     size = 0
     while True:
-        chunk = response.read(min(CHUNK, cap + 1 - size))
-        if not chunk:
-            return b"".join(parts)
+        if inflater is None:
+            chunk = response.read(min(CHUNK, cap + 1 - size), decode_content=False)
+            if not chunk:
+                return b"".join(parts)
+        else:
+            data = response.read(CHUNK, decode_content=False)
+            if not data:
+                inflater.finish()
+                return b"".join(parts)
+            chunk = inflater.decompress(data, cap + 1 - size)
         parts.append(chunk)
         size += len(chunk)
         if size > cap:
@@ -150,6 +165,97 @@ def read_capped(response: Any, headers: dict[str, str], cap: int, *, truncate: b
                 kept = b"".join(parts)[:cap]
                 return kept[: kept.rfind(b"\n") + 1]
             raise FetchError("too_large", f"body over the cap of {cap} bytes (decompressed)")
+
+
+class Inflater:
+    """Decodes a gzip or deflate body as it arrives, and knows whether the stream ended.
+
+    What urllib3's decoders accepted still is: gzip may be several members in a row, bytes
+    after a complete stream that do not make another member (a stray newline, junk) are
+    ignored, and deflate is zlib-wrapped (RFC 1950) or, as some servers send it, raw
+    (RFC 1951), told apart by its first two bytes. But a stream (or a gzip member that has
+    given text) that the body ends inside makes ``finish`` raise.
+    """
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = "deflate" if encoding == "deflate" else "gzip"
+        self._obj: zlib._Decompress | None = (
+            None if encoding == "deflate" else zlib.decompressobj(16 + zlib.MAX_WBITS)
+        )
+        self._head = b""  # deflate: the first byte, until a second tells the format
+        self._got_input = False
+        self._ended = False  # a complete stream (or gzip member) was read
+        self._ignoring = False  # after a complete stream: what follows is not decoded
+        self._member_output = False  # the gzip member being read has produced output
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        """At most ``max_length`` (> 0) decoded bytes of ``data`` and what came before it;
+        the caller stops reading when it gets ``max_length`` bytes (its cap is passed).
+
+        Raises:
+            FetchError: ``bad_content_encoding`` for data that is not gzip (deflate).
+        """
+        self._got_input = True
+        if self._ignoring:
+            return b""
+        if self._obj is None:
+            data = self._head + data
+            if len(data) < 2:
+                self._head = data
+                return b""
+            self._head = b""
+            self._obj = _deflate_decompressor(data[:2])
+        out: list[bytes] = []
+        left = max_length
+        while True:
+            try:
+                part = self._obj.decompress(data, left)
+            except zlib.error as err:
+                if self._ended:  # not another gzip member: trailing bytes, ignored
+                    self._ignoring = True
+                    return b"".join(out)
+                raise FetchError(
+                    "bad_content_encoding", f"{self.encoding} body is corrupt: {err}"
+                ) from None
+            out.append(part)
+            left -= len(part)
+            self._member_output = self._member_output or bool(part)
+            if not self._obj.eof or left <= 0:
+                return b"".join(out)  # all of data taken in, or max_length reached
+            self._ended = True
+            data = self._obj.unused_data
+            if self.encoding == "deflate" or not data:
+                self._ignoring = self.encoding == "deflate"
+                return b"".join(out)
+            self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)  # the next gzip member
+            self._member_output = False
+
+    def finish(self) -> None:
+        """The body ended: raise unless the stream was complete (or the body empty).
+
+        Raises:
+            FetchError: ``bad_content_encoding``, the compressed body ended early.
+        """
+        if not self._got_input or self._ignoring:
+            return
+        if self._obj is not None and self._obj.eof:
+            return
+        if self._ended and not self._member_output:
+            return  # a complete stream, then a few bytes that did not make a member
+        raise FetchError(
+            "bad_content_encoding",
+            f"the {self.encoding} body ended early: the compressed stream is incomplete",
+        )
+
+
+def _deflate_decompressor(head: bytes) -> zlib._Decompress:
+    """A decompressor for a deflate body starting with ``head`` (two bytes): zlib-wrapped
+    when they are a zlib header (zlib itself checks them), else raw deflate."""
+    try:
+        zlib.decompressobj().decompress(head)
+    except zlib.error:
+        return zlib.decompressobj(-zlib.MAX_WBITS)
+    return zlib.decompressobj()
 
 
 def looks_like_html(body: bytes) -> bool:
