@@ -5,6 +5,7 @@ servers, and the helpers on their own."""
 from __future__ import annotations
 
 import gzip
+import http.client
 import socket
 import zlib
 
@@ -12,7 +13,7 @@ import pytest
 from urllib3 import exceptions as u3e
 
 from pipelines.loopback import LoopbackHandler, LoopbackSite, RawResponse, Response
-from pipelines.loopback_hostile import redirect
+from pipelines.loopback_hostile import connection_reset, redirect
 from tests.http_support import PAGE, config, fetch_error
 from transforms.hostlimits import GuardError
 from transforms.http import FetchError, HttpClient
@@ -226,6 +227,87 @@ def test_inflater_returns_no_more_than_asked_for() -> None:
     assert len(inflater.decompress(gzip.compress(b"\0" * 100_000), 4097)) == 4097
 
 
+def _raw(answer: bytes) -> RawResponse:
+    """Write ``answer`` to the socket as it is; the server closes the connection after it."""
+
+    def handler(h: LoopbackHandler) -> None:
+        h.wfile.write(answer)
+
+    return RawResponse(handler)
+
+
+_OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
+
+
+@pytest.mark.parametrize(
+    ("answer", "what"),
+    [
+        (b"HTTP/1.1 abc WHAT\r\n\r\n", "bad status line 'HTTP/1.1 abc WHAT\\r\\n'"),
+        (b"<rss><channel>HTTP/0.9: no status line</channel></rss>\r\n", "bad status line '<rss>"),
+        (b"HTTP/2.0 200 OK\r\nContent-Length: 6\r\n\r\n<rss/>", "protocol version 'HTTP/2.0'"),
+        (_OK + b"X-Many: 1\r\n" * 101 + b"Content-Length: 6\r\n\r\n<rss/>", "100 headers"),
+        (
+            _OK + b"X-Long: " + b"a" * 65_536 + b"\r\nContent-Length: 6\r\n\r\n<rss/>",
+            "more than 65536 bytes when reading header line",
+        ),
+        (
+            _OK + b"Content-Length: 6\r\nContent-Length: 9\r\n\r\n<rss/>!!!",
+            "Content-Length contained multiple unmatching values (6, 9)",
+        ),
+        (_OK + b"Content-Length: 6, 9\r\n\r\n<rss/>!!!", "unmatching values (6, 9)"),
+        (
+            _OK
+            + b"Transfer-Encoding: chunked\r\n\r\n"
+            + b"0" * 65_536
+            + b"6\r\n<rss/>\r\n0\r\n\r\n",
+            "more than 65536 bytes when reading chunk size",
+        ),  # mid-body
+    ],
+    ids=[
+        "bad-status-line",
+        "http-0.9",
+        "http-2.0",
+        "101-headers",
+        "long-header",
+        "two-lengths",
+        "length-list",
+        "long-chunk-size",
+    ],  # fmt: skip
+)
+def test_an_answer_that_breaks_http_is_a_final_protocol_error(
+    site: LoopbackSite, client: HttpClient, answer: bytes, what: str
+) -> None:
+    # The server answered, and would answer so again: retrying (4 tries, and again on every
+    # run with --state-dir, as connection_error was) cannot help.
+    base = site.add_host("news")
+    site.route("news", "/rss", _raw(answer))
+    err = fetch_error(client, base + "/rss", kind="feed")
+    assert (err.error_type, err.retryable) == ("protocol_error", False)
+    assert what in err.message
+    assert len(site.requests_for("news", "/rss")) == 1  # not retried
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        connection_reset(),  # a TCP RST instead of an answer
+        _raw(b""),  # closed without an answer (http.client's RemoteDisconnected: a BadStatusLine)
+        _raw(b"HTTP/1.1 20"),  # closed inside the status line
+        _raw(_OK + b"Content-Length: 100\r\n\r\n<rss><channel>"),  # closed inside the body
+        _raw(_OK + b"Transfer-Encoding: chunked\r\n\r\n20\r\n<rss><channel>"),  # inside a chunk
+    ],
+    ids=["reset", "no-answer", "cut-status-line", "cut-body", "cut-chunk"],
+)
+def test_a_connection_reset_or_closed_early_stays_a_retried_connection_error(
+    site: LoopbackSite, client: HttpClient, answer: RawResponse
+) -> None:
+    base = site.add_host("news")
+    site.route("news", "/rss", answer)
+    err = fetch_error(client, base + "/rss", kind="feed")
+    assert (err.error_type, err.retryable) == ("connection_error", True)
+    assert len(site.requests_for("news", "/rss")) == 1 + client.config.retries
+
+
 def test_body_of_exactly_the_cap_is_accepted(site: LoopbackSite) -> None:
     cap = 4096
     base = site.add_host("news")
@@ -378,6 +460,41 @@ def test_checked_url() -> None:
         (u3e.LocationValueError("No host specified."), "bad_url", False),
         (u3e.ProtocolError("Connection aborted."), "connection_error", True),
         (ConnectionResetError(), "connection_error", True),
+        (
+            u3e.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset by peer")),
+            "connection_error",
+            True,
+        ),
+        (
+            u3e.ProtocolError("Connection aborted.", http.client.RemoteDisconnected("closed")),
+            "connection_error",
+            True,
+        ),
+        (
+            u3e.ProtocolError("Connection aborted.", http.client.BadStatusLine("HTTP/1.1 2")),
+            "connection_error",
+            True,
+        ),  # a status line cut off
+        (
+            u3e.ProtocolError("Connection broken: IncompleteRead", http.client.IncompleteRead(b"")),
+            "connection_error",
+            True,
+        ),
+        (
+            u3e.ProtocolError("Connection aborted.", http.client.BadStatusLine("HTTP/1.1 x\r\n")),
+            "protocol_error",
+            False,
+        ),
+        (
+            u3e.ProtocolError("Connection aborted.", http.client.LineTooLong("header line")),
+            "protocol_error",
+            False,
+        ),
+        (
+            u3e.InvalidHeader("Content-Length contained multiple unmatching values (5, 7)"),
+            "protocol_error",
+            False,
+        ),
     ],
 )
 def test_as_fetch_error(err: Exception, error_type: str, retryable: bool) -> None:

@@ -11,7 +11,12 @@ error types. ``transforms.http`` (the client) calls them for every answer.
   cannot encode (an empty label or one over 63 characters).
 * ``blocked_address`` (no): the host resolves to, or connected to, a refused address.
 * ``dns_error`` (yes if the resolver said "try again"): the host does not resolve.
-* ``connection_error`` (yes): refused, reset or closed mid-response; retried.
+* ``connection_error`` (yes): refused, reset or closed mid-response (a status line cut off
+  included); retried.
+* ``protocol_error`` (no): the answer breaks HTTP/1.1: a status line that is not one (an
+  HTTP/0.9 answer too) or names another protocol version, more than 100 header lines, a
+  header or chunk-size line over 64 KiB, Content-Length values that disagree. Not retried:
+  the server answered, and answers so again.
 * ``timeout`` (yes): connect or read timeout; retried.
 * ``deadline_exceeded`` (yes): the total deadline passed; not retried.
 * ``tls_error`` (no): handshake or certificate failure.
@@ -33,6 +38,7 @@ error types. ``transforms.http`` (the client) calls them for every answer.
 from __future__ import annotations
 
 import email.utils
+import http.client
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -328,7 +334,37 @@ def as_fetch_error(err: Exception) -> FetchError:
         return FetchError("bad_content_encoding", str(err))
     if isinstance(err, u3e.LocationValueError):
         return FetchError("bad_url", str(err))
+    violation = _protocol_violation(err)
+    if violation is not None:
+        return FetchError("protocol_error", f"the answer is not valid HTTP/1.1: {violation}")
     return FetchError("connection_error", str(err) or type(err).__name__, True)
+
+
+def _protocol_violation(err: Exception) -> str | None:
+    """What the answer did wrong, if ``err`` says it broke HTTP/1.1; None for anything else.
+
+    urllib3 wraps what ``http.client`` raised in a ``ProtocolError``, for a reset or a
+    connection closed early (retried) as for an answer that breaks the protocol (not
+    retried), so the wrapped exception decides: its type, and for a bad status line whether
+    the line was whole.
+    """
+    if isinstance(err, u3e.InvalidHeader):  # Content-Length: 5 and Content-Length: 7
+        return str(err)
+    if not isinstance(err, u3e.ProtocolError):
+        return None
+    inner = err.args[1] if len(err.args) > 1 else err.__cause__
+    if isinstance(inner, OSError):  # RemoteDisconnected, an empty reply, is a BadStatusLine too
+        return None
+    if isinstance(inner, http.client.UnknownProtocol):
+        return f"protocol version {str(inner.args[0])[:100]!r}"
+    if isinstance(inner, http.client.BadStatusLine):  # HTTP/0.9: the body where it should be
+        line = str(inner.args[0])
+        if not line.endswith("\n"):  # cut off by the connection closing: closed early
+            return None
+        return f"bad status line {line[:100]!r}"
+    if isinstance(inner, http.client.LineTooLong) or type(inner) is http.client.HTTPException:
+        return str(inner)  # "got more than 65536 bytes when reading ...", "... 100 headers"
+    return None
 
 
 def result_of(url: str, final_url: str, answer: Answer, sent: dict[str, str]) -> HttpResult:
