@@ -89,6 +89,89 @@ def test_upper_case_url_guid_stands_in_for_a_missing_link() -> None:
     assert entry.key == "https://news.example/a/9"
 
 
+def _one_item(item: str) -> bytes:
+    return f'<rss version="2.0"><channel><title>T</title>{item}</channel></rss>'.encode()
+
+
+NEWS_FEED = FeedSpec("http://news.example/news/feed")
+
+
+@pytest.mark.parametrize(
+    "guid",
+    [
+        "abc-123",  # feedparser made it http://news.example/news/abc-123
+        "12345",
+        "/a/5",
+        "tag:example.com,2024:1",
+        "urn:uuid:1225c695-cfb8-4ebb-8f10-80da344efa6a",
+        "http:///a/5",  # no host (feedparser makes it http://a/5)
+    ],
+)
+def test_a_guid_the_feed_did_not_write_as_a_web_url_is_no_link(guid: str) -> None:
+    # RSS 2.0 GUIDs are permalinks unless they say otherwise, and feedparser copies one into
+    # the link and resolves it against the feed's URL: the entry's page was a URL the feed
+    # never held. As Atom ids, the same.
+    (entry,) = parse_feed(
+        _one_item(f"<item><title>x</title><guid>{guid}</guid></item>"), NEWS_FEED
+    ).entries
+    assert entry.link == ""
+    atom = f"""<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title>
+    <entry><title>x</title><id>{guid}</id></entry></feed>""".encode()
+    (entry,) = parse_feed(atom, NEWS_FEED).entries
+    assert entry.link == ""
+
+
+@pytest.mark.parametrize(
+    "guid", ["http://other.example/a/5", "https://news.example/a/5", "HTTP://news.example/a/5"]
+)
+def test_a_guid_written_as_a_web_url_still_stands_in_for_a_missing_link(guid: str) -> None:
+    # On the feed's own host, too (told apart from a resolved relative GUID as written).
+    for item in (
+        f"<item><title>x</title><guid>{guid}</guid></item>",
+        f'<item><title>x</title><guid isPermaLink="false">{guid}</guid></item>',
+        f"<item><title>x</title><link>#</link><guid>{guid}</guid></item>",
+    ):
+        (entry,) = parse_feed(_one_item(item), NEWS_FEED).entries
+        assert entry.link.lower() == guid.lower(), item
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "http://",  # resolved to the feed's own URL
+        "#",
+        "#latest",
+        "?",
+        "",
+        "http://news.example/news/feed",
+        "HTTP://NEWS.EXAMPLE/news/feed#x",
+        "https://",
+        "http:///a/5",  # feedparser made it http://a/5
+        "http:/a/5",  # and this http://news.example/a/5
+        "https:a/5",
+    ],
+)
+def test_a_link_without_a_host_or_back_to_the_feed_itself_is_no_link(link: str) -> None:
+    rss = _one_item(f"<item><title>x</title><link>{link}</link></item>")
+    (entry,) = parse_feed(rss, NEWS_FEED, final_url=NEWS_FEED.url).entries
+    assert entry.link == ""
+
+
+def test_real_relative_links_still_resolve_against_the_feed() -> None:
+    links = ["/a/2", "a/3", ".", "//other.example/a/4", "http://news.example/news/feed/5"]
+    rss = _one_item(
+        "".join(f"<item><title>{i}</title><link>{x}</link></item>" for i, x in enumerate(links))
+    )
+    got = [e.link for e in parse_feed(rss, NEWS_FEED).entries]
+    assert got == [
+        "http://news.example/a/2",
+        "http://news.example/news/a/3",
+        "http://news.example/news/",
+        "http://other.example/a/4",
+        "http://news.example/news/feed/5",
+    ]
+
+
 def test_published_date_wins_over_updated() -> None:
     atom = b"""<feed xmlns="http://www.w3.org/2005/Atom"><title>A</title>
     <entry><title>Hello</title><id>urn:1</id><link href="https://news.example/hello"/>
@@ -558,6 +641,25 @@ def test_an_entry_without_a_link_is_its_own_dead_letter() -> None:
     )
     assert not failure.retryable and failure.counts_entry
     assert failure.input_excerpt == "Linkless"
+
+
+def test_an_entry_whose_link_and_guid_name_no_page_is_a_dead_letter_not_a_made_up_url() -> None:
+    # The tester's feed: no <link>, a GUID that is no URL, and links that lead back to the
+    # feed or to no host. Each was fetched as a URL the feed never held (the feed's own URL,
+    # http://news.example/abc-123, http://x); now each is an entry without a link.
+    rss = b"""<rss version="2.0"><channel><title>T</title>
+    <item><title>A</title><guid>abc-123</guid></item>
+    <item><title>B</title><guid>urn:uuid:1225c695-cfb8-4ebb-8f10-80da344efa6a</guid></item>
+    <item><title>C</title><link>http://</link></item>
+    <item><title>D</title><link>#</link></item>
+    <item><title>E</title><link>http:///x</link></item>
+    <item><title>F</title><link>/a/6</link><guid>abc-6</guid></item>
+    </channel></rss>"""
+    outputs = polled(feed_answer(rss, final_url="http://news.example/feeds/rss"))
+    assert [e.link for e in outputs[OK]] == ["http://news.example/a/6"]
+    assert [(f.error_type, f.input_excerpt) for f in outputs[FAILURES]] == [
+        ("entry_without_link", title) for title in "ABCDE"
+    ]
 
 
 def test_a_poll_sends_the_validators_it_remembers(site: LoopbackSite, client: HttpClient) -> None:

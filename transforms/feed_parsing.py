@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 import feedparser.encodings
@@ -134,7 +135,7 @@ def parse_feed(
             return ParsedFeed((), _feed_failure(spec, "not_a_feed", "no RSS/Atom found", body))
         return ParsedFeed(())
     language = spec.language or _feed_language(parsed)
-    links = _links_of(raw_entries, body, headers)
+    links = _links_of(raw_entries, body, headers, spec.url)
     keys = entry_keys(
         [
             (link, _guid_of(raw), raw.get("title"))
@@ -267,22 +268,59 @@ def _guid_of(raw: Any) -> str | None:
     return str(raw.get("id") or "").strip() or None
 
 
-def _links_of(raw_entries: list[Any], body: bytes, headers: dict[str, str]) -> list[str]:
-    """Each entry's link (see :func:`_link_of`), or else the link as the feed wrote it.
+def _links_of(
+    raw_entries: list[Any], body: bytes, headers: dict[str, str], feed_url: str
+) -> list[str]:
+    """Each entry's link: the one its link element gives, or its GUID standing in.
+
+    A link is no link when it names no host (``https://``; ``http:///x``, which feedparser
+    makes ``http://x``) or points back at the feed itself (``#``, ``http://``, empty or
+    fragment-only references that resolve to the feed's own URL): such an entry has nothing
+    to fetch. Links in other schemes (``mailto:``) are kept, for the fetch stage to refuse
+    naming them.
+
+    A GUID stands in for a missing (or no) link only when the feed wrote it as an absolute
+    http(s) URL. feedparser copies every permalink GUID (RSS 2.0's default, and every Atom
+    id) into ``link`` and resolves it against the feed's URL, so ``<guid>abc-123</guid>``
+    comes out as ``http://host/f/abc-123``, a URL the feed never held. A resolved GUID on
+    another host than the feed's was written with its host (absolute, or ``//host/...``); one
+    on the feed's own host, or any GUID of a feed with an ``xml:base``, is checked as written.
 
     feedparser blanks a link it cannot resolve against the feed's URL (``http://[::1/x``:
-    ``urljoin`` raises) and keeps no trace of it; parsed again without that base URL, it
-    leaves the link as written. That second parse runs only for a feed with an entry whose
-    link element came out empty; the fetch stage then refuses the link as ``bad_url``, naming
-    it, where the entry was an ``entry_without_link`` dead letter that had lost it.
+    ``urljoin`` raises) and keeps no trace of it; that link is then taken as written (the
+    fetch stage refuses it as ``bad_url``, naming it, where the entry was an
+    ``entry_without_link`` dead letter that had lost it).
+
+    The links and GUIDs as written come from a second parse of the same bytes without a base
+    URL (no join; same decoding), run only for a feed with an entry that needs one; entries
+    are matched by index, and the second parse is ignored if the counts differ (then no GUID
+    awaiting the check stands in).
     """
-    links = [_link_of(raw) for raw in raw_entries]
-    emptied = [
-        i
-        for i, (link, raw) in enumerate(zip(links, raw_entries, strict=True))
-        if not link and _had_link(raw)
-    ]
-    if not emptied:
+    base = headers.get("content-location") or feed_url
+    unusable = _hostless_links(body, base)
+    own = {_document(url) for url in (base, feed_url) if url}
+
+    def usable(url: str) -> bool:
+        return bool(url) and url not in unusable and _document(url) not in own
+
+    links: list[str] = []
+    guids_to_check: dict[int, str] = {}
+    emptied: list[int] = []
+    for i, raw in enumerate(raw_entries):
+        link = _element_link(raw)
+        if link and usable(link) and not _hostless_web_url(link):
+            links.append(link)
+            continue
+        links.append("")
+        guid = _guid_of(raw)
+        if guid and _WEB_URL.match(guid) and usable(guid):
+            if _origin(guid) != _origin(base) and b"xml:base" not in body:
+                links[i] = guid
+                continue
+            guids_to_check[i] = guid
+        if not link and _had_link(raw):
+            emptied.append(i)
+    if not guids_to_check and not emptied:
         return links
     unresolved = feedparser.parse(
         body,
@@ -290,10 +328,76 @@ def _links_of(raw_entries: list[Any], body: bytes, headers: dict[str, str]) -> l
         sanitize_html=False,
         resolve_relative_uris=False,
     ).get("entries", [])
-    if len(unresolved) == len(raw_entries):
-        for i in emptied:
+    if len(unresolved) != len(raw_entries):
+        return links
+    for i, guid in guids_to_check.items():
+        if _WEB_URL.match(_guid_of(unresolved[i]) or ""):
+            links[i] = guid
+    for i in emptied:
+        if not links[i]:
             links[i] = str(unresolved[i].get("link") or "").strip()
     return links
+
+
+# An absolute http(s) URL with a host (``//host``, not ``///``); the start of any http(s) URL.
+_WEB_URL = re.compile(r"(?i)https?://[^/?#\s]")
+_WEB_SCHEME = re.compile(r"(?i)https?:")
+# What a feed may write as an http(s) URL without a host: ``http:///x``, ``http:/x``, ``http:x``
+# (feedparser turns them into ``http://x`` or a path on the feed's own host).
+_HOSTLESS_WRITTEN = re.compile(rb"[hH][tT][tT][pP][sS]?:(?!//[^/])[^\s<>\"'\]]*")
+_COLLAPSED_SLASHES = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)/*")  # as feedparser's _urifixer
+
+
+def _hostless_links(body: bytes, base: str) -> frozenset[str]:
+    """What feedparser resolves the body's http(s) URLs without a host to (``http:///x`` to
+    ``http://x``): links no entry can be fetched from. A resolved URL the body also holds as
+    written is not among them (another entry's real link)."""
+    found = set()
+    for match in _HOSTLESS_WRITTEN.finditer(body):
+        written = html.unescape(match.group().decode("utf-8", errors="replace")).strip()
+        try:
+            resolved = urljoin(base, _COLLAPSED_SLASHES.sub(r"\1", written))
+        except ValueError:
+            continue
+        if resolved.encode("utf-8") not in body:
+            found.add(resolved)
+    return frozenset(found)
+
+
+def _hostless_web_url(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL with an empty host (``https://``)."""
+    return bool(_WEB_SCHEME.match(url)) and not _WEB_URL.match(url)
+
+
+def _document(url: str) -> str:
+    """``url`` without its fragment, scheme and host in lower case: the document it names."""
+    url = url.split("#", 1)[0]
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    host, slash, path = rest.partition("/")
+    return f"{scheme.lower()}://{host.lower()}{slash}{path}"
+
+
+def _origin(url: str) -> str:
+    """An absolute URL's ``scheme://host``, in lower case."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{re.split(r'[/?#]', rest, maxsplit=1)[0]}".lower()
+
+
+def _element_link(raw: Any) -> str:
+    """The link feedparser read from the entry's own link element, not one it copied from a
+    permalink GUID (it does so for an entry with no link element, and says ``guidislink``)."""
+    link = str(raw.get("link") or "").strip()
+    copied = (
+        raw.get("guidislink")
+        and link == _guid_of(raw)
+        and not any(
+            isinstance(item, dict) and item.get("rel") == "alternate"
+            for item in raw.get("links") or ()
+        )
+    )
+    return "" if copied else link
 
 
 def _had_link(raw: Any) -> bool:
@@ -302,15 +406,6 @@ def _had_link(raw: Any) -> bool:
         isinstance(link, dict) and link.get("rel") == "alternate" and not link.get("href")
         for link in raw.get("links") or ()
     )
-
-
-def _link_of(raw: Any) -> str:
-    """The entry's link; a URL-shaped GUID stands in when the link is missing."""
-    link = str(raw.get("link") or "").strip()
-    guid = _guid_of(raw)
-    if not link and guid and guid.lower().startswith(("http://", "https://")):
-        return guid
-    return link
 
 
 def _iso(struct: Any) -> str | None:
