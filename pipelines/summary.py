@@ -39,10 +39,13 @@ from transforms.common import (
     PUBLISHED,
     published_counters,
 )
+from transforms.feed_parsing import MALFORMED_FEED_RECOVERED
 from transforms.sinks import sink_files
 from transforms.userfiles import is_remote
 
 _TOP_TAGS = 10
+# A poll that read a malformed feed in part: its recovered entries went on (not a failed poll).
+_READ_IN_PART = f"poll/{MALFORMED_FEED_RECOVERED}"
 
 
 @dataclass
@@ -86,8 +89,18 @@ class RunSummary:
     @property
     def poll_failures(self) -> dict[str, int]:
         """The feed-level failures of polls (``feed_failures`` also holds dead letters the
-        dead-letter topic refused)."""
-        return {k: n for k, n in self.feed_failures.items() if k.startswith("poll/")}
+        dead-letter topic refused, and those of feeds read in part, ``polls_read_in_part``)."""
+        return {
+            k: n
+            for k, n in self.feed_failures.items()
+            if k.startswith("poll/") and k != _READ_IN_PART
+        }
+
+    @property
+    def polls_read_in_part(self) -> int:
+        """Polls of a malformed feed whose entries up to the fault were recovered and went on
+        (each a ``malformed_feed_recovered`` dead letter): not failed polls."""
+        return self.feed_failures.get(_READ_IN_PART, 0)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -101,9 +114,10 @@ class RunSummary:
                 "not_modified": self.feeds_not_modified,
                 "pages_from_feed": self.pages_from_feed,
                 "failed": dict(sorted(self.poll_failures.items())),
+                "read_in_part": self.polls_read_in_part,
             },
             "dead_letters_undelivered": {
-                k: n for k, n in sorted(self.feed_failures.items()) if k not in self.poll_failures
+                k: n for k, n in sorted(self.feed_failures.items()) if not k.startswith("poll/")
             },
             "tags": _by_count(self.tags),
             "outlets": {
@@ -157,6 +171,8 @@ class RunSummary:
 
     def _feeds_line(self) -> str:
         failed = f"{sum(self.poll_failures.values())} failed"
+        if self.polls_read_in_part:
+            failed += f", {self.polls_read_in_part} malformed but read in part"
         if self.feeds_polled is None or self.feeds_not_modified is None:
             return f"feeds: polls not counted (summary read from the output files), {failed}"
         line = (

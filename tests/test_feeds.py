@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -20,7 +21,14 @@ from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.loopback import LoopbackSite, Request, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
-from tests.conftest import RUNNER_ARGS, WHEN, corpus_path, fresh_python_prints
+from tests.conftest import (
+    RUNNER_ARGS,
+    WHEN,
+    corpus_path,
+    fresh_python_prints,
+    read_jsonl,
+    run_cli,
+)
 from transforms.common import DISCARDED, FAILURES, OK
 from transforms.dedup_entries import DedupEntries
 from transforms.feed_parsing import ParsedFeed, body_sha256, parse_feed
@@ -232,6 +240,33 @@ def test_malformed_feed_recovers_entries() -> None:
     assert parsed.failure is None
     assert parsed.recovered
     assert [e.title for e in parsed.entries][:2] == ["First", "Second"]
+
+
+def twenty_stories(base: str) -> bytes:
+    items = [FeedItem(f"Story {i}", f"{base}/story/{i}", f"g{i}", "s", WHEN) for i in range(20)]
+    return rss_feed("n", base, items)
+
+
+def test_a_feed_read_in_part_says_so_in_a_retryable_feed_level_dead_letter() -> None:
+    # A 20-item feed cut at 60%: the entries before the cut go on, and the feed is a dead
+    # letter saying how many were recovered and what the parser said (it was a success).
+    full = twenty_stories("http://news.example")
+    parsed = parse_feed(full[: len(full) * 6 // 10], SPEC)
+    assert parsed.failure is None
+    assert [e.title for e in parsed.entries] == [f"Story {i}" for i in range(len(parsed.entries))]
+    assert 10 <= len(parsed.entries) < 20
+    partial = parsed.partial
+    assert partial is not None
+    assert (partial.stage, partial.key, partial.error_type) == (
+        "poll",
+        SPEC.url,
+        "malformed_feed_recovered",
+    )
+    assert partial.retryable and not partial.counts_entry
+    assert f"{len(parsed.entries)} entries recovered" in partial.message
+    assert "the parser said: <unknown>:" in partial.message
+    assert partial.input_excerpt.startswith('<?xml version="1.0" encoding="utf-8"?>')
+    assert parse_feed(full, SPEC).partial is None
 
 
 def test_html_page_is_not_a_feed() -> None:
@@ -612,6 +647,70 @@ def test_a_body_that_does_not_parse_keeps_no_state_so_it_fails_again() -> None:
     assert failure.stage == "poll" and not failure.counts_entry
     again = polled(feed_answer(broken, etag='"b1"'))
     assert [f.error_type for f in again[FAILURES]] == [failure.error_type]
+
+
+def test_a_feed_read_in_part_keeps_no_state_so_the_next_poll_reads_it_again() -> None:
+    """Its entries go on after its dead letter; its body hash is not remembered, so the same
+    cut body polled again is parsed (and reported) again, not passed as "not modified"."""
+    full = twenty_stories("http://news.example")
+    cut = full[: len(full) * 6 // 10]
+    for _ in range(2):
+        outputs = polled(feed_answer(cut, etag='"c1"'))
+        assert outputs[STATE] == []
+        (failure,) = outputs[FAILURES]
+        assert failure.error_type == "malformed_feed_recovered"
+        assert [e.title for e in outputs[OK]] == [e.title for e in parse_feed(cut, SPEC).entries]
+    whole = polled(feed_answer(full, etag='"f1"'))
+    assert whole[FAILURES] == [] and len(whole[OK]) == 20
+    assert whole[STATE] == [FeedState(SPEC.url, '"f1"', None, body_sha256(full))]
+
+
+@pytest.mark.pipeline
+def test_a_run_on_a_feed_cut_short_reads_it_in_part_then_in_full(
+    site: LoopbackSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One-shot runs with a state directory: the cut feed's entries go on and the run does not
+    exit 4 (the feed was read, in part); the same cut body next run is read and reported
+    again; once whole, the entries the cut lost are handled and the others are seen ones."""
+    base = site.add_host("news")
+    full = twenty_stories(base)
+    cut = full[: len(full) * 6 // 10]
+    recovered = len(parse_feed(cut, SPEC).entries)
+    feed = Response(body=cut, content_type="application/rss+xml")
+    site.route("news", "/rss", feed)
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/rss\n")
+    args = ["run", "--feeds", str(feeds), "--allow-loopback", "--no-robots"]
+    state = ["--state-dir", str(tmp_path / "state")]
+
+    def run(name: str) -> tuple[int, str, dict[str, Any], list[dict[str, Any]]]:
+        code, out, _ = run_cli(capsys, *args, "--output", str(tmp_path / name), *state)
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        return code, out, summary, read_jsonl(tmp_path / name, "dead_letters")
+
+    for name in ("first", "again"):
+        code, out, summary, dead = run(name)
+        assert code == 0
+        assert "feeds: 1 polled, 0 not modified, 0 failed, 1 malformed but read in part" in out
+        assert summary["feeds"]["failed"] == {} and summary["feeds"]["read_in_part"] == 1
+        (letter,) = [d for d in dead if not d["counts_entry"]]
+        assert (letter["url"], letter["error_type"], letter["retryable"]) == (
+            f"{base}/rss",
+            "malformed_feed_recovered",
+            True,
+        )
+        assert f"{recovered} entries recovered" in letter["message"]
+        assert f"{base}/rss" not in (tmp_path / "state" / "feeds.json").read_text()
+    assert summary["entries"] == recovered
+    assert summary["discarded"] == {"seen_in_earlier_run": recovered}
+
+    site.route("news", "/rss", Response(body=full, content_type="application/rss+xml"))
+    code, out, summary, dead = run("whole")
+    assert code == 0 and summary["feeds"]["read_in_part"] == 0
+    assert [d for d in dead if not d["counts_entry"]] == []
+    assert summary["entries"] == 20
+    assert summary["discarded"].get("seen_in_earlier_run") == recovered
+    assert f"{base}/rss" in (tmp_path / "state" / "feeds.json").read_text()
 
 
 def test_relative_links_resolve_against_where_the_feed_was_answered_from() -> None:

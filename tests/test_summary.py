@@ -84,6 +84,7 @@ def test_every_count_reaches_summary_json_and_the_text(tmp_path: Path) -> None:
         "not_modified": 2,
         "pages_from_feed": 4,
         "failed": {"poll/malformed_feed": 1},
+        "read_in_part": 0,
     }
     assert data["outputs"] == {"summary": [str(tmp_path / "summary.json")]}
     assert data["stopped_early"] is False
@@ -180,6 +181,16 @@ def test_unbalanced_summary_says_so() -> None:
         ({"feeds_polled": 2, "feeds_not_modified": 2}, False),  # quiet, not broken
         ({"feeds_polled": 1, "feed_failed:publish/permission_denied": 1}, False),
         ({}, False),  # nothing polled: a stopped run's summary does not count polls
+        # a malformed feed whose entries up to the fault were recovered was read, in part
+        ({"feeds_polled": 1, "feed_failed:poll/malformed_feed_recovered": 1}, False),
+        (
+            {
+                "feeds_polled": 2,
+                "feed_failed:poll/malformed_feed_recovered": 1,
+                "feed_failed:poll/timeout": 1,
+            },
+            False,
+        ),
     ],
 )
 def test_a_run_whose_every_feed_poll_failed_read_nothing(
@@ -208,6 +219,36 @@ def test_dead_letters_the_topic_refused_are_not_counted_as_failed_feeds() -> Non
     as_json = summary.to_json()
     assert as_json["feeds"]["failed"] == {"poll/malformed_feed": 1}
     assert as_json["dead_letters_undelivered"] == {"publish/unavailable": 2}
+
+
+def test_a_feed_read_in_part_is_counted_apart_from_failed_polls(tmp_path: Path) -> None:
+    """A malformed feed whose entries up to the fault went on delivered entries: its dead
+    letter (poll/malformed_feed_recovered) is listed with the other failures, but the feeds
+    line, summary.json's feeds.failed and exit code 4 count it as read in part, not failed."""
+    counters = {
+        "entries": 12,
+        "published": 12,
+        "feeds_polled": 2,
+        "feed_failed:poll/malformed_feed_recovered": 1,
+    }
+    summary = summary_from_counters(counters)
+    lines = summary.render().splitlines()
+    assert lines[0] == "feeds: 2 polled, 0 not modified, 0 failed, 1 malformed but read in part"
+    assert "poll/malformed_feed_recovered 1" in lines[2]
+    as_json = summary.to_json()
+    assert as_json["feeds"]["failed"] == {} and as_json["feeds"]["read_in_part"] == 1
+    assert as_json["dead_letters_undelivered"] == {}
+    assert not summary.no_feed_read
+    recovered = Failure("poll", "f", "malformed_feed_recovered", "x", True, counts_entry=False)
+    (tmp_path / "dead_letters-0123456789ab.jsonl").write_text(
+        json.dumps(recovered.to_json()) + "\n"
+    )
+    stopped = summary_from_files(str(tmp_path))
+    assert stopped.render().splitlines()[1] == (
+        "feeds: polls not counted (summary read from the output files), 0 failed, "
+        "1 malformed but read in part"
+    )
+    assert stopped.to_json()["feeds"]["read_in_part"] == 1
 
 
 def tagged_story(url: str, outlet: Outlet, tags: tuple[Tag, ...] = ()) -> TaggedStory:
@@ -271,6 +312,7 @@ def test_a_stopped_runs_feed_polls_are_not_counted_rather_than_zero(tmp_path: Pa
         "not_modified": None,
         "pages_from_feed": None,
         "failed": {"poll/malformed_feed": 1},
+        "read_in_part": 0,
     }
     text = summary.render()
     assert text.startswith("stopped by signal: counts are read from the output files")

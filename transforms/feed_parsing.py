@@ -5,7 +5,9 @@ document that names no encoding itself); produces a ``ParsedFeed``: the entries,
 feed-level ``Failure`` saying why there are none. Refuses documents that declare XML entities
 before feedparser sees them, in whatever encoding they are written (entity-expansion bombs and
 external entities never expand or fetch), and recovers what entries it can from malformed
-feeds. No Beam: the benchmarks and tests parse feeds without it.
+feeds (a feed cut short): those entries, with a retryable feed-level ``Failure``
+(``malformed_feed_recovered``) saying how many. No Beam: the benchmarks and tests parse feeds
+without it.
 """
 
 from __future__ import annotations
@@ -55,13 +57,26 @@ _UNICODE_WIDE = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 _FEEDPARSER_GUESSES = getattr(feedparser.encodings, "lazy_chardet_encoding", True) is not None
 
 
+# The error type of the feed-level dead letter of a malformed document from which entries were
+# recovered (they go on; the entries after the fault are lost): a poll that read the feed in
+# part, not a failed one (the run summary tells them apart).
+MALFORMED_FEED_RECOVERED = "malformed_feed_recovered"
+
+
 @dataclass(frozen=True)
 class ParsedFeed:
     """The result of parsing one feed document."""
 
     entries: tuple[FeedEntry, ...]
     failure: Failure | None = None  # set when nothing usable could be read
-    recovered: bool = False  # the document was malformed but entries were recovered
+    # Set when the document was malformed but entries were recovered: the feed-level dead
+    # letter (``MALFORMED_FEED_RECOVERED``, retryable) that goes out with those entries.
+    partial: Failure | None = None
+
+    @property
+    def recovered(self) -> bool:
+        """Whether the document was malformed and the entries are those recovered from it."""
+        return self.partial is not None
 
 
 # What feedparser flags ("bozo") about a well-formed document: no Content-Type given (it is
@@ -146,7 +161,15 @@ def parse_feed(
         _to_entry(raw, spec, language, link, key, full_text_min_chars)
         for raw, link, key in zip(raw_entries, links, keys, strict=True)
     )
-    return ParsedFeed(entries, recovered=malformed)
+    if not malformed:
+        return ParsedFeed(entries)
+    reason = str(parsed.get("bozo_exception") or "malformed feed")
+    message = (
+        f"malformed feed read in part: {len(entries)} entries recovered and passed on, any "
+        f"after the fault lost; the parser said: {reason}"
+    )
+    partial = _feed_failure(spec, MALFORMED_FEED_RECOVERED, message, body, retryable=True)
+    return ParsedFeed(entries, partial=partial)
 
 
 def _declares_entities(body: bytes, headers: dict[str, str]) -> bool:
@@ -247,13 +270,15 @@ def _decodes(body: bytes, encoding: str) -> bool:
     return True
 
 
-def _feed_failure(spec: FeedSpec, error_type: str, message: str, body: bytes) -> Failure:
+def _feed_failure(
+    spec: FeedSpec, error_type: str, message: str, body: bytes, *, retryable: bool = False
+) -> Failure:
     return Failure(
         stage="poll",
         key=spec.url,
         error_type=error_type,
         message=message[:300],
-        retryable=False,
+        retryable=retryable,
         input_excerpt=excerpt(body[:600].decode("utf-8", errors="replace")),
         counts_entry=False,
     )

@@ -1,10 +1,10 @@
 """PollFeeds: fetch each feed (conditionally) and parse it into FeedEntry records.
 
 Consumes ``FeedSpec`` records; produces ``FeedEntry`` records (main output),
-``Failure`` dead letters for feeds that cannot be fetched or parsed (these are
-feed-level failures: ``counts_entry=False``, since no entry was lost), and, on the
-``STATE`` output, the ``FeedState`` (validators and body hash) to remember for the
-next poll. Always-on polls also put ``EntryResighted`` records on the main output: when a
+``Failure`` dead letters for feeds that cannot be fetched or parsed, or were read only in
+part (these are feed-level failures: ``counts_entry=False``, since no entry counted was
+lost), and, on the ``STATE`` output, the ``FeedState`` (validators and body hash) to remember
+for the next poll. Always-on polls also put ``EntryResighted`` records on the main output: when a
 feed has stayed unchanged for ``resight_seconds`` since its entries were last announced, the
 keys its last body listed, so that ``DedupEntries`` keeps remembering them (see
 ``relisted``).
@@ -113,9 +113,11 @@ def _poll_outputs(
     """What one poll gives, from ``_request``'s answer: a feed-level dead letter; only the
     ``FeedState`` on ``STATE`` (not modified, or the same body again: the one-shot runs' state
     directory tells an unchanged feed by its unchanged body hash, and keeps its entries
-    remembered); a feed-level dead letter and no state for a body that does not parse; or
-    the new ``FeedState`` on ``STATE`` followed by the entries (and a dead letter for each
-    entry without a link)."""
+    remembered); a feed-level dead letter and no state for a body that does not parse; a
+    malformed body from which entries were recovered: its feed-level dead letter
+    (``malformed_feed_recovered``, retryable) and the entries, but no state, so that the
+    next poll reads the feed in full again; or the new ``FeedState`` on ``STATE`` followed
+    by the entries (and a dead letter for each entry without a link)."""
     if isinstance(response, FetchError):
         yield beam.pvalue.TaggedOutput(
             FAILURES,
@@ -156,7 +158,12 @@ def _poll_outputs(
         # than passing as "not modified" (a feed that stays broken stays in the summary).
         yield beam.pvalue.TaggedOutput(FAILURES, parsed.failure)
         return
-    yield beam.pvalue.TaggedOutput(STATE, after)
+    if parsed.partial is not None:
+        # Entries after the fault are lost: no state kept, so that the next poll, even of the
+        # same body, parses the feed again (the entries handled now are then seen ones).
+        yield beam.pvalue.TaggedOutput(FAILURES, parsed.partial)
+    else:
+        yield beam.pvalue.TaggedOutput(STATE, after)
     entries = counter(ENTRIES)
     for entry in parsed.entries:
         entries.inc()
