@@ -273,7 +273,63 @@ def test_html_page_is_not_a_feed() -> None:
     parsed = parse_feed(b"<html><body><p>Hello</p></body></html>", SPEC)
     assert parsed.entries == ()
     assert parsed.failure is not None
-    assert parsed.failure.error_type in {"not_a_feed", "malformed_feed"}
+    assert parsed.failure.error_type == "not_a_feed"
+    assert parsed.failure.message == "not an RSS or Atom feed: an HTML page"
+
+
+JSON_FEED = b"""{"version": "https://jsonfeed.org/version/1.1", "title": "News",
+ "items": [{"id": "1", "url": "https://news.example/a/1", "title": "One"}]}"""
+
+
+@pytest.mark.parametrize(
+    ("body", "looks_like"),
+    [
+        # Real HTML is not XML: feedparser said "mismatched tag", "not well-formed", ...
+        (
+            b"<!DOCTYPE html>\n<html><head><meta charset=utf-8><title>News &amp; more</title>"
+            b"</head><body><p>Hello<br></p></body></html>",
+            "an HTML page titled 'News & more'",
+        ),
+        (b"<br />\n<b>Fatal error</b>: Allowed memory size exhausted", "an HTML page"),
+        (JSON_FEED, "a JSON Feed (newsbeam reads RSS and Atom only)"),
+        (b'{"error": "rate limited"}', "a JSON document"),
+        (b"Service temporarily unavailable\n", "text starting 'Service temporarily unavailable'"),
+        (b"", "an empty document (0 bytes)"),
+        (b"  \r\n", "an empty document (4 bytes)"),
+        (
+            b'<?xml version="1.0"?><opml version="2.0"><body><outline xmlUrl="http://a/f"/>'
+            b"</body></opml>",
+            "an XML document whose root element is <opml>",
+        ),
+    ],
+    ids=["html", "html error", "json feed", "json", "text", "empty", "blank", "opml"],
+)
+def test_a_body_with_no_feed_in_it_is_not_a_feed_and_says_what_it_is(
+    body: bytes, looks_like: str
+) -> None:
+    parsed = parse_feed(body, SPEC)
+    assert parsed.entries == ()
+    assert parsed.failure is not None
+    assert parsed.failure.error_type == "not_a_feed"
+    assert parsed.failure.message == f"not an RSS or Atom feed: {looks_like}"
+    assert parsed.failure.key == SPEC.url and not parsed.failure.counts_entry
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>News</tit',
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>x</title></fed>',
+        b'<?xml version="1.0"?>\n<rss version="2.0"',  # cut inside the root's start tag
+        b'<?xml version="1.0"?>\n',  # cut after the declaration
+    ],
+    ids=["rss cut", "atom mismatched", "cut in the root tag", "declaration only"],
+)
+def test_a_broken_rss_or_atom_feed_with_no_entries_is_still_a_malformed_feed(body: bytes) -> None:
+    parsed = parse_feed(body, SPEC)
+    assert parsed.failure is not None
+    assert parsed.failure.error_type == "malformed_feed"
+    assert parsed.failure.message.startswith("<unknown>:")
 
 
 def _corpus_feed_files() -> list[Path]:

@@ -17,6 +17,7 @@ import codecs
 import contextlib
 import hashlib
 import html
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ import feedparser.encodings
 import feedparser.exceptions
 from feedparser.encodings import convert_to_utf8
 
+from transforms.charset import decode_html
 from transforms.records import Failure, FeedEntry, FeedSpec, excerpt
 from transforms.urls import entry_keys
 
@@ -143,11 +145,19 @@ def parse_feed(
         parsed.get("bozo_exception"), _NOT_MALFORMED
     )
     if not raw_entries:
+        # No RSS/Atom found (feedparser names no version): an HTML page, JSON, plain text or
+        # nothing at all is not a feed, whatever the parser said of it; a document that
+        # starts as RSS or Atom and breaks before the parser knew it is a malformed feed.
+        looks_like = None if parsed.get("version") else _what_it_looks_like(body, content_type)
+        if looks_like is not None:
+            message = f"not an RSS or Atom feed: {looks_like}"
+            return ParsedFeed((), _feed_failure(spec, "not_a_feed", message, body))
         if malformed:
             reason = str(parsed.get("bozo_exception") or "malformed feed")
             return ParsedFeed((), _feed_failure(spec, "malformed_feed", reason, body))
-        if not parsed.get("version"):  # e.g. an HTML page: feedparser finds a "feed" in it
-            return ParsedFeed((), _feed_failure(spec, "not_a_feed", "no RSS/Atom found", body))
+        if not parsed.get("version"):
+            message = "not an RSS or Atom feed: no RSS or Atom root element"
+            return ParsedFeed((), _feed_failure(spec, "not_a_feed", message, body))
         return ParsedFeed(())
     language = spec.language or _feed_language(parsed)
     links = _links_of(raw_entries, body, headers, spec.url)
@@ -282,6 +292,48 @@ def _feed_failure(
         input_excerpt=excerpt(body[:600].decode("utf-8", errors="replace")),
         counts_entry=False,
     )
+
+
+_SNIFFED = 4096  # bytes of a document that is no feed read to say what it is instead
+_FIRST_ELEMENT = re.compile(r"<(?![?!/])([A-Za-z_][\w:.-]*)")
+_HTML_DOCTYPE = re.compile(r"<!doctype\s+html", re.IGNORECASE)
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_FEED_ROOTS = frozenset({"rss", "feed", "rdf:rdf", "rdf"})
+# Elements an HTML page or an error fragment (PHP's "<br />\n<b>Fatal error</b>") starts with.
+_HTML_ELEMENT = re.compile(
+    r"(?:html|head|body|title|meta|link|script|style|div|span|p|br|b|i|a|h[1-6]|center|pre"
+    r"|table|form|img|iframe|noscript)",
+    re.IGNORECASE,
+)
+
+
+def _what_it_looks_like(body: bytes, content_type: str | None) -> str | None:
+    """What a document in which feedparser found no RSS/Atom is instead: an empty document,
+    JSON (a JSON Feed), an HTML page (its title), an XML document of another kind (its root
+    element), or other text (how it starts). None when it starts as RSS or Atom, or as XML
+    that breaks before its first element: a feed broken or cut short, as likely as not."""
+    if not body.strip():
+        return f"an empty document ({len(body)} bytes)"
+    text = decode_html(body[:_SNIFFED], content_type).lstrip("\ufeff \t\r\n")
+    if text.startswith(("{", "[")):
+        try:
+            value = json.loads(decode_html(body, content_type))
+        except ValueError:
+            value = None
+        if isinstance(value, dict) and "jsonfeed.org" in str(value.get("version", "")):
+            return "a JSON Feed (newsbeam reads RSS and Atom only)"
+        if value is not None:
+            return "a JSON document"
+    first = _FIRST_ELEMENT.search(text) if text.startswith("<") else None
+    root = first.group(1) if first else ""
+    if _HTML_DOCTYPE.search(text) or _HTML_ELEMENT.fullmatch(root):
+        title = _HTML_TITLE.search(text)
+        return "an HTML page" + (f" titled {feed_text(title.group(1))[:80]!r}" if title else "")
+    if text.startswith("<") and (not root or root.lower() in _FEED_ROOTS):
+        return None
+    if root:
+        return f"an XML document whose root element is <{root}>"
+    return f"text starting {feed_text(text)[:60]!r}"
 
 
 def _feed_language(parsed: Any) -> str | None:
