@@ -645,6 +645,98 @@ def test_a_polled_feed_is_decoded_by_the_charset_its_server_names(site: Loopback
         assert_that(polled[OK] | "Titles" >> beam.Map(lambda e: e.title), equal_to([title]))
 
 
+RUSSIAN_TITLES = [  # "TikTok ban in Russia takes effect on Monday, Roskomnadzor said", ...
+    "\u0417\u0430\u043f\u0440\u0435\u0442 TikTok \u0432 \u0420\u043e\u0441\u0441\u0438\u0438 "
+    "\u0432\u0441\u0442\u0443\u043f\u0438\u0442 \u0432 \u0441\u0438\u043b\u0443 "
+    "\u0441 \u043f\u043e\u043d\u0435\u0434\u0435\u043b\u044c\u043d\u0438\u043a\u0430",
+    "\u041c\u0438\u043d\u0446\u0438\u0444\u0440\u044b \u043e\u043f\u0443\u0431\u043b"
+    "\u0438\u043a\u043e\u0432\u0430\u043b\u043e \u043d\u043e\u0432\u044b\u0435 "
+    "\u043f\u0440\u0430\u0432\u0438\u043b\u0430 \u0434\u043b\u044f \u0441\u043e\u0446"
+    "\u0441\u0435\u0442\u0435\u0439",
+]
+JAPANESE_TITLES = [  # "The government submitted a bill tightening social media rules", ...
+    "\u653f\u5e9c\u306f\u30bd\u30fc\u30b7\u30e3\u30eb\u30e1\u30c7\u30a3\u30a2\u306e"
+    "\u898f\u5236\u3092\u5f37\u5316\u3059\u308b\u6cd5\u6848\u3092\u63d0\u51fa\u3057"
+    "\u305f",
+    "\u7dcf\u52d9\u7701\u306f\u52d5\u753b\u30a2\u30d7\u30ea\u306e\u5229\u7528\u8005"
+    "\u30c7\u30fc\u30bf\u306b\u3064\u3044\u3066\u8abf\u67fb\u3092\u958b\u59cb\u3057"
+    "\u305f",
+]
+
+
+def undeclared_feed(base: str, titles: list[str], encoding: str) -> bytes:
+    """A feed in ``encoding`` that names no encoding: no XML declaration (nor, served, a
+    charset in its Content-Type)."""
+    items = [FeedItem(t, f"{base}/story/{i}", f"g{i}", "s", WHEN) for i, t in enumerate(titles)]
+    declaration, undeclared = rss_feed("n", base, items).split(b"\n", 1)
+    assert b'encoding="utf-8"' in declaration
+    return undeclared.decode("utf-8").encode(encoding)
+
+
+@pytest.mark.parametrize(
+    ("titles", "encoding"),
+    [(RUSSIAN_TITLES, "windows-1251"), (JAPANESE_TITLES, "shift_jis")],
+    ids=["windows-1251", "shift_jis"],
+)
+def test_a_feed_that_names_no_encoding_and_is_not_utf8_is_decoded_by_detection(
+    titles: list[str], encoding: str
+) -> None:
+    # feedparser took such bytes as windows-1252: mojibake titles, published silently.
+    body = undeclared_feed("http://news.example", titles, encoding)
+    for content_type in (None, "application/rss+xml"):
+        parsed = parse_feed(body, SPEC, content_type=content_type)
+        assert parsed.failure is None and parsed.partial is None
+        assert [e.title for e in parsed.entries] == titles
+
+
+def test_a_short_western_feed_that_names_no_encoding_is_still_read_as_windows_1252() -> None:
+    # Three umlauts are too few to detect from (charset_normalizer says cp775, Baltic):
+    # feedparser's windows-1252 stands.
+    title = "Bundesregierung pr\u00fcft ein Verbot, Datensch\u00fctzer \u00e4u\u00dfern Bedenken"
+    body = undeclared_feed("http://news.example", [title], "cp1252")
+    assert [e.title for e in parse_feed(body, SPEC).entries] == [title]
+
+
+@pytest.mark.realworld
+def test_corpus_feeds_that_name_no_encoding_are_decoded_by_detection_western_ones_stay() -> None:
+    # feedparser's own chardet cases (it used chardet, which is not installed here), and a
+    # Brazilian ISO-8859-1 feed that detection alone, on coherence, took for cp1257 (Baltic).
+    root = corpus_path("feeds")
+    chardet = root / "feedparser-tests" / "illformed" / "chardet"
+    expected = {
+        "koi8r.xml": "\u041a\u0430\u043a \u043f\u0435\u0440\u0435\u0436\u0438\u0442\u044c",
+        "shiftjis.xml": "DrecomRSS\u306b\u8a18\u4e8b\u6295\u7a3f",
+        "eucjp.xml": "\u30b2\u30fc\u30e0\u4e09\u6627",
+        "euckr.xml": "EUC-KR \uc5d0\uc11c TypeKey",
+    }
+    for name, start in expected.items():
+        (entry,) = parse_feed((chardet / name).read_bytes(), SPEC).entries
+        assert (entry.title or "").startswith(start), name
+    uol = (root / "rss-parser" / "input" / "uolNoticias.rss").read_bytes()
+    titles = [e.title for e in parse_feed(uol, SPEC).entries]
+    assert "Rival de Putin \u00e9 condenado a mais 20 dias de pris\u00e3o" in titles
+
+
+def test_a_polled_feed_that_names_no_encoding_is_decoded_by_detection(site: LoopbackSite) -> None:
+    base = site.add_host("news")
+    for path, titles, encoding in (
+        ("/ru.xml", RUSSIAN_TITLES, "windows-1251"),
+        ("/ja.xml", JAPANESE_TITLES, "shift_jis"),
+    ):
+        body = undeclared_feed(base, titles, encoding)
+        site.route("news", path, Response(body=body, content_type="application/rss+xml"))
+    config = HttpConfig(allow_loopback=True, deadline=20.0)
+    specs = [FeedSpec(f"{base}/ru.xml"), FeedSpec(f"{base}/ja.xml")]
+    with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
+        polled = p | beam.Create(specs) | PollFeeds(config)
+        assert_that(
+            polled[OK] | "Titles" >> beam.Map(lambda e: e.title),
+            equal_to(RUSSIAN_TITLES + JAPANESE_TITLES),
+            label="CheckTitles",
+        )
+        assert_that(polled[FAILURES], equal_to([]), label="CheckNoFailures")
+
+
 # --- one poll's outputs (the core of PollFeeds, without Beam's runner) -----------------
 
 

@@ -1,7 +1,8 @@
 """Feed documents into ``FeedEntry`` records: the plain-Python core of ``PollFeeds``.
 
 Consumes a feed's bytes, its ``FeedSpec`` and its Content-Type header (whose charset decodes a
-document that names no encoding itself); produces a ``ParsedFeed``: the entries, or a
+document that names no encoding itself; with no charset there either, a document that is not
+UTF-8 is decoded by the encoding its bytes look like); produces a ``ParsedFeed``: the entries, or a
 feed-level ``Failure`` saying why there are none. Refuses documents that declare XML entities
 before feedparser sees them, in whatever encoding they are written (entity-expansion bombs and
 external entities never expand or fetch), and recovers what entries it can from malformed
@@ -29,7 +30,7 @@ import feedparser.encodings
 import feedparser.exceptions
 from feedparser.encodings import convert_to_utf8
 
-from transforms.charset import decode_html
+from transforms.charset import decode_html, detect_encoding
 from transforms.records import Failure, FeedEntry, FeedSpec, excerpt
 from transforms.urls import entry_keys
 
@@ -55,6 +56,11 @@ _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # UTF-32's 
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\"';\s]+)", re.IGNORECASE)
 _EBCDIC_XML_DECLARATION = b"\x4c\x6f\xa7\x94"  # "<?xm" in EBCDIC (XML 1.0, appendix F)
 _UNICODE_WIDE = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+_ASCII = bytes(range(128))
+# Detecting the encoding of a feed that names none: the fewest non-ASCII bytes it is tried on
+# (below, windows-1252 as feedparser reads it), and the bytes it reads (as decode_html does).
+_MIN_DETECTED_BYTES = 32
+_DETECTION_SAMPLE = 256 * 1024
 # When a declared encoding fails, feedparser asks chardet (if installed), which may guess any.
 _FEEDPARSER_GUESSES = getattr(feedparser.encodings, "lazy_chardet_encoding", True) is not None
 
@@ -109,7 +115,8 @@ def parse_feed(
             document that names no encoding itself (no byte order mark, no ``encoding=`` in
             its XML declaration): a feed in windows-1251 that says so only there. A document
             that does name one is read by its own word, whatever the header says (servers
-            send a default charset for every file they serve).
+            send a default charset for every file they serve). When neither names one and
+            the bytes are not UTF-8, their encoding is detected (``_detected_encoding``).
         full_text_min_chars: keep an entry's own content (``FeedEntry.content``) when it
             holds at least this many characters of text (0: never; see :func:`full_text`).
 
@@ -117,9 +124,11 @@ def parse_feed(
         The entries, or a failure saying why there are none.
     """
     headers = {"content-location": final_url or spec.url}
-    charset = _CHARSET.search(content_type or "")
-    if charset is not None and not _names_its_encoding(body):
-        headers["content-type"] = f"application/xml; charset={charset.group(1)}"
+    if not _names_its_encoding(body):
+        charset = _CHARSET.search(content_type or "")
+        encoding = charset.group(1) if charset is not None else _detected_encoding(body)
+        if encoding is not None:
+            headers["content-type"] = f"application/xml; charset={encoding}"
     if _declares_entities(body, headers):
         return ParsedFeed(
             (),
@@ -270,6 +279,24 @@ def _names_its_encoding(body: bytes) -> bool:
     if head.startswith(_BOMS) or b"\0" in head or head == _EBCDIC_XML_DECLARATION:
         return True
     return bool(_declared_encodings(body))
+
+
+def _detected_encoding(body: bytes) -> str | None:
+    """The encoding of a document that names none, anywhere (no BOM, no ``encoding=``, no
+    charset in its Content-Type), told from its bytes as pages' are (charset_normalizer).
+
+    None when it is UTF-8 (feedparser reads it so, and ASCII is UTF-8), or holds fewer than
+    ``_MIN_DETECTED_BYTES`` non-ASCII bytes: on so few, detection guesses wildly (a German
+    title's three umlauts in windows-1252 came out as cp775, a KOI8-R headline as
+    mac_iceland), and feedparser's own fallback, windows-1252, is the likelier right answer.
+    None too when windows-1252 reads the bytes as well as any (``mostly_markup``). Else
+    feedparser took the bytes as windows-1252: a windows-1251 or Shift_JIS feed came out as
+    mojibake.
+    """
+    if _decodes(body, "utf-8") or len(body.translate(None, _ASCII)) < _MIN_DETECTED_BYTES:
+        return None
+    detected = detect_encoding(body[:_DETECTION_SAMPLE], mostly_markup=True)
+    return None if detected == "cp1252" else detected
 
 
 def _decodes(body: bytes, encoding: str) -> bool:
