@@ -16,6 +16,7 @@ import pickle
 from typing import Any
 
 import pytest
+from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Duration, Timestamp
 
@@ -141,14 +142,16 @@ def _claims(
 
 def test_an_earlier_story_takes_a_key_from_a_later_one_and_corrects_it() -> None:
     # The later story's probe came first: it claimed the key; the earlier one takes it over,
-    # is told what the key held, and the later one is told which earlier story is there now
-    # (its verdict needs that claim, not its own; it leaves with the earlier story's time).
+    # is told that no claim came before its own (as key_answers tells it; it was told the
+    # later claim, which no verdict reads), and the later one is told which earlier story is
+    # there now (its verdict needs that claim, not its own; it leaves with the earlier story's
+    # time).
     later, earlier = _claim("b" * 16, 20.0), _claim("a" * 16, 10.0)
     held = FakeValueState()
     probes = [("later", later, 20.0), ("earlier", earlier, 10.0)]
     sent, _ = _claims(_ClaimFn(DAY, False), held, probes)
     assert sorted(sent) == [
-        ("earlier", (("found", b"k", later),)),
+        ("earlier", (("found", b"k", None),)),
         ("later", (("earlier", b"k", earlier),)),
         ("later", (("found", b"k", None),)),
     ]
@@ -208,7 +211,7 @@ def test_a_claim_from_an_earlier_run_is_sent_nothing() -> None:
     probes = [(PRIOR_RUN, prior, 10.0), ("story", story, 20.0), ("earlier", earlier, 5.0)]
     sent, _ = _claims(_ClaimFn(DAY, False), FakeValueState(), probes)
     assert sorted(sent) == [
-        ("earlier", (("found", b"k", prior),)),
+        ("earlier", (("found", b"k", None),)),  # it comes before the prior claim
         ("story", (("found", b"k", prior),)),
     ]
 
@@ -274,7 +277,8 @@ def test_the_verdict_waits_for_every_key_then_later_corrections_change_nothing()
 
 def test_a_story_seen_at_two_times_is_decided_twice_whatever_the_order_of_its_answers() -> None:
     # The grouped path in plain Python. The same story (one URL, one text) seen at two times
-    # is two elements, a head and its copy, however GroupByKey orders a story's answers;
+    # is two elements, the story and the same article listed again (a duplicate_url discard:
+    # it was published as a copy of itself), however GroupByKey orders a story's answers;
     # only a re-delivery at the same time would be one element.
     story = tagged_story("https://a.example/s", "A story", WIRE)
     by_key: dict[bytes, list[Any]] = {}
@@ -290,7 +294,9 @@ def test_a_story_seen_at_two_times_is_decided_twice_whatever_the_order_of_its_an
         o for group in by_story.items() for o in verdicts.decide_group((group[0], group[1][::-1]))
     ]
     stories = [o for o in out if isinstance(o, TaggedStory)]
-    assert sorted((s.duplicate_of or "") for s in stories) == ["", story.story_id]
+    assert [(s.duplicate_of, s.cluster_id) for s in stories] == [(None, story.story_id)]
+    discards = [o.value for o in out if isinstance(o, TaggedOutput) and o.tag == DISCARDED]
+    assert [(d.key, d.reason) for d in discards] == [("https://a.example/s", "duplicate_url")]
 
 
 # --- Verdicts -------------------------------------------------------------------------------
@@ -393,15 +399,32 @@ def test_a_copy_leaves_no_signatures() -> None:
     assert [getattr(o, "tag", None) for o in out] == [DISCARDED]
 
 
-def test_the_same_story_delivered_twice_gives_a_head_and_a_copy() -> None:
+@pytest.mark.parametrize("mode", ["drop", "link", "publish"])
+def test_the_same_story_delivered_twice_is_published_once(mode: str) -> None:
+    # It was published twice, the second time as a copy of itself (duplicate_of its own id).
     claim = _story_claim(HEAD, 10.0)
     story = ("story", pickle.dumps(HEAD), claim, 1)
-    out = _decide("publish", [story, story, ("found", _band(HEAD), None)])
+    out = _decide(mode, [story, story, ("found", _band(HEAD), None)])
     stories = [o for o in out if isinstance(o, TaggedStory)]
-    assert [(s.cluster_id, s.duplicate_of) for s in stories] == [
-        (HEAD.story_id, None),
-        (HEAD.story_id, HEAD.story_id),
-    ]
+    assert [(s.cluster_id, s.duplicate_of) for s in stories] == [(HEAD.story_id, None)]
+    discards = [o.value for o in out if isinstance(o, TaggedOutput) and o.tag == DISCARDED]
+    assert [(d.stage, d.reason) for d in discards] == [("dedup", "duplicate_url")]
+
+
+def test_a_story_whose_article_was_claimed_before_it_is_the_same_article_listed_again() -> None:
+    # The same story id claimed before it (a feed listing one link under two titles, two
+    # feeds listing one URL under different GUIDs): a duplicate_url discard in every mode,
+    # never a copy of itself; a claim of it that comes later is no reason.
+    earlier = ("found", _band(HEAD), _story_claim(HEAD, 5.0))
+    later = ("found", _band(HEAD), _story_claim(HEAD, 20.0))
+    story = ("story", pickle.dumps(HEAD), _story_claim(HEAD, 10.0), 1)
+    for mode in ("drop", "link", "publish"):
+        out = _decide(mode, [story, earlier])
+        assert [o.value.reason for o in out if isinstance(o, TaggedOutput)] == ["duplicate_url"]
+        kept = _decide(mode, [story, later])
+        assert [type(o).__name__ for o in kept if not isinstance(o, TaggedOutput)] == [
+            "TaggedStory"
+        ]
 
 
 def test_story_url_is_the_canonical_url_else_the_final_else_the_requested() -> None:

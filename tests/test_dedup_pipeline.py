@@ -475,3 +475,38 @@ def test_a_storys_outlets_are_forgotten_a_ttl_after_its_last_sighting() -> None:
                 ]
             ),
         )
+
+
+@pytest.mark.parametrize("mode", ["drop", "link", "publish"])
+@GROUPED
+def test_the_same_article_listed_twice_is_published_once_and_never_as_its_own_copy(
+    grouped: bool, mode: str
+) -> None:
+    # A feed listing one link under two titles (a live blog's updates) keys its entries by
+    # link and title, so both were fetched and reached the clustering as two stories with one
+    # story id: the second was published as a copy of itself (duplicate_of its own id; a
+    # duplicate_link to itself), or dropped as a "duplicate" of itself.
+    first = OUTLETS[0]
+    again = dataclasses.replace(
+        first,
+        story=dataclasses.replace(
+            first.story,
+            article=dataclasses.replace(
+                first.story.article,
+                entry=dataclasses.replace(first.story.article.entry, key="wire#title:2"),
+                title="Regulator fines platform over data (updated)",
+            ),
+        ),
+    )
+    with TestPipeline(options=_options()) as p:
+        out = p | beam.Create([first, again]) | ClusterStories(DAY, mode=mode, grouped=grouped)
+        assert_that(
+            out[OK] | beam.Map(lambda s: (type(s).__name__, s.story_id, s.duplicate_of)),
+            equal_to([("TaggedStory", first.story_id, None)]),
+            label="published once",
+        )
+        assert_that(
+            out[DISCARDED] | beam.Map(lambda d: (d.stage, d.key, d.reason)),
+            equal_to([("dedup", "https://a.example/wire-story", "duplicate_url")]),
+            label="the second listing",
+        )

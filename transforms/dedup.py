@@ -188,7 +188,10 @@ class _ClaimFn(TtlStateFn):
         held = Claim.decode(raw) if raw is not None else None
         if held is not None and new.seen_at - held.seen_at > self._ttl:
             held = None
-        if held is None or new.order() < held.order():
+        # Ties in claim order (one article listed twice, fetched at one time: the same story
+        # id and time) go to the element id, as in key_answers: one of them is the first.
+        replaced = held is None or (new.order(), uid) < (held.order(), held_uid)
+        if replaced:
             held_state.write((uid, claim_bytes))
             if self._gc_timers:
                 expiry.set(gc_time(timestamp, self._ttl))
@@ -202,8 +205,8 @@ class _ClaimFn(TtlStateFn):
                 # when it is older than the later one by more than the TTL: the later one
                 # would not have found it held, had it come first (as key_answers says).
                 self._send(held_uid, timestamp, window, ("earlier", key, claim_bytes))
-        if not prior:
-            self._send(uid, timestamp, window, ("found", key, raw if held is not None else None))
+        if not prior:  # what was held before it: nothing, when this claim comes first
+            self._send(uid, timestamp, window, ("found", key, None if replaced else raw))
 
     @on_timer(_CLAIM_EXPIRY)
     def _expire(self, held_state: Any = _HELD_PARAM) -> None:

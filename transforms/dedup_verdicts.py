@@ -72,7 +72,13 @@ class Verdicts:
             for kind, key, raw in (m for m in messages if m[0] in ("found", "earlier"))
             if raw is not None
         ]
-        verdict = pick_verdict(Claim.decode(claim_bytes), held, self._params)
+        own = Claim.decode(claim_bytes)
+        if any(c.story_id == own.story_id and c.order() <= own.order() for _, c in held):
+            # The same article (the same canonical URL) claimed before it: listed again, in
+            # the same feed under another title or in another feed; not a copy of itself.
+            yield from self._listed_again(stories)
+            return
+        verdict = pick_verdict(own, held, self._params)
         yield from self._emit(first, verdict.cluster_id, verdict.duplicate_of)
         if verdict.duplicate_of is None:  # what a later run must remember of a first story
             keys = tuple(m[1] for m in messages if m[0] == "found")
@@ -84,8 +90,19 @@ class Verdicts:
             role = "copy" if verdict.duplicate_of else "head"
             sighting = (head, (role, first.story.outlet.domain))
             yield beam.pvalue.TaggedOutput(SIGHTINGS, sighting)
-        for _, again, _, _ in stories[1:]:  # the same story delivered twice at the same time
-            yield from self._emit(pickle.loads(again), verdict.cluster_id, first.story_id)
+        yield from self._listed_again(stories[1:])  # the same element delivered twice
+
+    @staticmethod
+    def _listed_again(stories: list[tuple[Any, ...]]) -> Iterator[Any]:
+        """A ``duplicate_url`` discard for each ``story`` message: an article already claimed
+        (its story id) that reached the clustering again. It was published as a copy of
+        itself (``duplicate_of`` its own id), or both were published when fetched at once."""
+        for _, again, _, _ in stories:
+            story = pickle.loads(again)
+            detail = f"the same article as story {story.story_id}, listed again"
+            yield beam.pvalue.TaggedOutput(
+                DISCARDED, Discard("dedup", story_url(story), "duplicate_url", detail)
+            )
 
     def _emit(self, story: TaggedStory, cluster_id: str, duplicate_of: str | None) -> Any:
         if duplicate_of is None:
@@ -129,9 +146,9 @@ def key_answers(
     Yields:
         ``(element id, message)`` pairs for the verdict step.
     """
-    ordered = sorted(
+    ordered = sorted(  # ties (one article listed twice at one time) by element id
         ((Claim.decode(raw), uid, raw, payload) for uid, raw, payload in probes),
-        key=lambda row: row[0].order(),
+        key=lambda row: (row[0].order(), row[1]),
     )
     held: tuple[Claim, bytes] | None = None
     for claim, uid, raw, payload in ordered:

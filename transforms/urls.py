@@ -347,19 +347,30 @@ def entry_keys(entries: Sequence[tuple[str, str | None, str | None]]) -> list[st
         entries: ``(link, guid, title)`` of every entry of one fetch of one feed.
 
     Returns:
-        One key per entry, in order.
+        One key per entry, in order. With link + title, an entry whose link is written exactly
+        as an earlier entry's (a live blog listed once per update) gets that entry's key: it
+        is the same page, to be fetched once (``DedupEntries`` drops the repeat), where links
+        that differ only in what canonicalising drops (``?12345`` and ``?67890``) may not be.
     """
     basis = choose_key_basis(entries)
-    return [
-        entry_key(
+    keys: list[str] = []
+    first_of_link: dict[str, str] = {}
+    for link, guid, title in entries:
+        written = (link or "").strip()
+        if basis is KeyBasis.LINK_TITLE and written in first_of_link:
+            keys.append(first_of_link[written])
+            continue
+        key = entry_key(
             link,
             guid,
             title,
             guid_usable=basis is KeyBasis.GUID,
             link_usable=basis is not KeyBasis.LINK_TITLE,
         )
-        for link, guid, title in entries
-    ]
+        if written:  # entries without a link stay told apart by their titles
+            first_of_link.setdefault(written, key)
+        keys.append(key)
+    return keys
 
 
 __all__ = [
