@@ -99,14 +99,15 @@ def cmd_run(beam_argv: list[str]) -> int:
         help_parser(f"{PROG} run").print_help()
         return 0
     _start_pool_early(beam_argv)
-    from pipelines.config import UsageError
+    from pipelines.config import UsageError, check_dataflow_launch
     from pipelines.monitor import run
 
     try:
+        check_dataflow_launch(beam_argv)
         summary = run(beam_argv)
     except UsageError as exc:
         return _fail(str(exc))
-    return _report(summary)
+    return 0 if summary is None else _report(summary)
 
 
 def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
@@ -141,7 +142,7 @@ def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
             summary = run(argv + beam_argv)
         except UsageError as exc:
             return _fail(str(exc))
-    return _report(summary)
+    return 0 if summary is None else _report(summary)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -230,6 +230,42 @@ def _check_user_files(taxonomy: str | None, outlets: str | None) -> None:
             raise UsageError(f"--outlets: {exc}") from None
 
 
+def check_dataflow_launch(argv: Sequence[str]) -> None:
+    """What ``newsbeam run --runner DataflowRunner`` needs before anything is read or built:
+    ``--project``, ``--region``, a ``gs://`` ``--temp_location`` and Google Cloud
+    credentials. Without them it printed nothing for minutes (the client library retrying
+    Cloud Storage, or creating a default bucket), then, stopped, a summary of nothing.
+
+    Raises:
+        UsageError: naming every missing flag, or how to get credentials.
+    """
+    from apache_beam.options.pipeline_options import GoogleCloudOptions
+
+    options = PipelineOptions(list(argv))
+    if options.view_as(StandardOptions).runner != "DataflowRunner":
+        return
+    cloud = options.view_as(GoogleCloudOptions)
+    missing = [
+        flag
+        for flag, value in (("--project", cloud.project), ("--region", cloud.region))
+        if not value
+    ]
+    if not (cloud.temp_location or "").startswith("gs://"):
+        missing.append("--temp_location gs://BUCKET/temp")
+    if missing:
+        raise UsageError(f"--runner DataflowRunner needs {', '.join(missing)}")
+    import google.auth
+    import google.auth.exceptions
+
+    try:
+        google.auth.default()
+    except google.auth.exceptions.DefaultCredentialsError:
+        raise UsageError(
+            "--runner DataflowRunner: no Google Cloud credentials; run "
+            "'gcloud auth application-default login'"
+        ) from None
+
+
 def _check_runner(runner: str | None) -> None:
     if runner:
         from apache_beam.runners.runner import create_runner

@@ -259,7 +259,7 @@ def _stop_on_signal(config: RunConfig) -> Iterator[None]:
         if config.streaming:
             threading.Thread(target=_finish_stopped_run, args=(config,), daemon=True).start()
             return
-        _end_interrupted_run(config.output_dir)
+        _end_interrupted_run(config)
 
     previous = signal.signal(signal.SIGTERM, on_signal)
     previous_int = signal.signal(signal.SIGINT, on_signal)
@@ -270,10 +270,11 @@ def _stop_on_signal(config: RunConfig) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous_int)
 
 
-def _end_interrupted_run(output_dir: str) -> None:
+def _end_interrupted_run(config: RunConfig) -> None:
     """End an interrupted one-shot run's process now (see ``_stop_on_signal``)."""
-    remove_beam_temporaries(output_dir)
-    print("newsbeam: interrupted", file=sys.stderr, flush=True)
+    remove_beam_temporaries(config.output_dir)
+    note = "" if config.local_runner else " (the job itself goes on running on its runner)"
+    print(f"newsbeam: interrupted{note}", file=sys.stderr, flush=True)
     stop_pool_processes()
     sys.stdout.flush()
     os._exit(EXIT_INTERRUPTED)
@@ -331,13 +332,25 @@ def launch(options: PipelineOptions, config: RunConfig) -> PipelineResult:
     return pipeline.run()
 
 
-def run(argv: Sequence[str] | None = None) -> RunSummary:
-    """Run the pipeline once (batch) and return its summary (also written to summary.json).
+def run(argv: Sequence[str] | None = None) -> RunSummary | None:
+    """Run the pipeline and return its summary (also written to summary.json); or, for an
+    always-on job on a remote runner (Dataflow), start it, say how to follow and stop it,
+    and return None: such a job never ends, and stopping this process would not stop it.
 
     Raises:
         UsageError: the flags or the feed list need fixing.
     """
     options, config = prepare(argv)
+    if config.streaming and not config.local_runner:
+        result = launch(options, config)
+        job = getattr(result, "job_id", lambda: None)() or "(see the runner's console)"
+        print(
+            f"newsbeam: the always-on job {job} is running; it goes on until it is drained "
+            "or cancelled (deploy/README.md: 'gcloud dataflow jobs drain JOB_ID --region "
+            "REGION'); its outputs: "
+            f"{config.output_dir}" + (f" and {config.topic}" if config.topic else "")
+        )
+        return None
     with _stop_on_signal(config):
         result = launch(options, config)
         result.wait_until_finish()

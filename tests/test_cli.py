@@ -457,3 +457,26 @@ def test_cluster_published_at_must_be_a_string_or_null(
     code, _, err = run_cluster(capsys, tmp_path, [json.dumps(good), json.dumps(bad)])
     assert code == 2
     assert "line 2: 'published_at' must be a string or null" in err
+
+
+@pytest.mark.usefixtures("no_credentials")
+def test_a_dataflow_run_names_what_it_lacks_before_anything_is_read(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # It printed nothing for minutes (the storage client retrying a gs:// feed list, or
+    # Beam creating a default bucket), then, stopped, a summary of nothing and exit 0. The
+    # feed list here does not exist: these checks come before it is read.
+    argv = ["run", "--runner", "DataflowRunner", "--feeds", "gs://b/feeds.yaml"]
+    code, _, err = run_cli(capsys, *argv, "--output", "gs://b/out", "--region", "europe-west1")
+    assert code == 2
+    assert err == (
+        "newsbeam: error: --runner DataflowRunner needs --project, "
+        "--temp_location gs://BUCKET/temp\n"
+    )
+    complete = [*argv, "--project", "my-project", "--region", "europe-west1"]
+    code, _, err = run_cli(capsys, *complete, "--temp_location", "gs://b/temp")
+    assert code == 2
+    assert err == (
+        "newsbeam: error: --runner DataflowRunner: no Google Cloud credentials; run "
+        "'gcloud auth application-default login'\n"
+    )

@@ -388,3 +388,34 @@ def test_an_interrupted_one_shot_run_says_so_exits_130_and_leaves_no_temporary_f
     assert "Traceback" not in stderr, stderr
     assert not list(output.glob("beam-temp-*"))
     assert not (output / "summary.json").exists()
+
+
+class _FakeDataflowJob:
+    """A fake of what DataflowRunner's run() returns for a submitted job (Dataflow cannot run
+    here): only the job id, and no wait, which would last as long as the job."""
+
+    def job_id(self) -> str:
+        return "2026-11-29_10_00_00-1234"
+
+    def wait_until_finish(self) -> None:
+        raise AssertionError("an always-on Dataflow job never finishes: nothing may wait for it")
+
+
+def test_an_always_on_dataflow_run_returns_once_submitted_and_says_how_to_stop_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It waited for the job to finish, which a streaming job never does; Ctrl-C then
+    # summarised the job's gs:// folder, exit 0, and left the job running unsaid.
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://news.example/rss\n")
+    submitted: list[RunConfig] = []
+    monkeypatch.setattr(
+        monitor, "launch", lambda _options, config: submitted.append(config) or _FakeDataflowJob()
+    )
+    argv = ["--runner", "DataflowRunner", "--streaming", "--feeds", str(feeds)]
+    argv += ["--output", "gs://b/out", "--project", "my-project", "--region", "europe-west1"]
+    assert monitor.run([*argv, "--temp_location", "gs://b/temp"]) is None
+    assert [c.streaming for c in submitted] == [True]
+    out = capsys.readouterr().out
+    assert "the always-on job 2026-11-29_10_00_00-1234 is running" in out
+    assert "gcloud dataflow jobs drain JOB_ID --region REGION" in out and "gs://b/out" in out
