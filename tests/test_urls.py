@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from tests.test_dedup_pipeline import tagged_story
 from transforms.urls import (
     KeyBasis,
     amp_mobile_variant_of,
@@ -14,6 +17,7 @@ from transforms.urls import (
     host_of,
     is_amp_or_mobile_variant,
     resolve_canonical,
+    without_userinfo,
 )
 
 
@@ -344,3 +348,31 @@ def test_an_entry_without_a_link_is_keyed_by_its_title() -> None:
     key = entry_key("", None, "Breaking", guid_usable=False)
     assert key.startswith("#title:")
     assert key != entry_key("", None, "Other", guid_usable=False)
+
+
+def test_a_user_name_and_password_are_never_part_of_a_published_url() -> None:
+    # A private feed's credentials in its URL were published with every story it listed.
+    assert canonicalize_url("http://user:pw@127.0.0.1:8080/a/1?utm_source=x") == (
+        "http://127.0.0.1:8080/a/1"
+    )
+    assert without_userinfo("https://reader:s3cret@feeds.example/private.xml?x=1#f") == (
+        "https://feeds.example/private.xml?x=1#f"
+    )
+    assert without_userinfo("https://news.example/a/b@c") == "https://news.example/a/b@c"
+    assert without_userinfo("http://[::1/x") == "http://[::1/x"  # unparseable: as it was
+    story = tagged_story("https://news.example/a/1", "Title", "Text")
+    article = story.story.article
+    secret = dataclasses.replace(
+        article,
+        final_url="https://u:p@news.example/a/1",
+        canonical_url="",
+        entry=dataclasses.replace(article.entry, feed_url="https://u:p@news.example/feed"),
+    )
+    record = dataclasses.replace(
+        story, story=dataclasses.replace(story.story, article=secret)
+    ).to_json()
+    assert (record["url"], record["fetched_url"], record["feed_url"]) == (
+        "https://news.example/a/1",
+        "https://news.example/a/1",
+        "https://news.example/feed",
+    )

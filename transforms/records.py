@@ -21,6 +21,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from transforms.urls import without_userinfo
+
 # Version of the published story JSON (README documents the schema). Bump it
 # whenever a field is added, removed or changes meaning.
 SCHEMA_VERSION = 3
@@ -249,9 +251,9 @@ class TaggedStory:
         return {
             "schema_version": SCHEMA_VERSION,
             "story_id": self.story.story_id,
-            "url": article.canonical_url or article.final_url,
-            "fetched_url": article.final_url,
-            "feed_url": article.entry.feed_url,
+            "url": article.canonical_url or without_userinfo(article.final_url),
+            "fetched_url": without_userinfo(article.final_url),
+            "feed_url": without_userinfo(article.entry.feed_url),
             "title": article.title,
             "text": article.text,
             "authors": list(article.authors),

@@ -11,7 +11,8 @@ Canonical form (:func:`canonicalize_url`), built on courlan's ``normalize_url``:
 - percent-escapes of unreserved characters decoded (``%7E`` -> ``~``), the others' hex digits
   upper-cased (``%c3%a9`` -> ``%C3%A9``), duplicate slashes folded, ``.`` and ``..`` path
   segments resolved (``/a/./b/../c`` -> ``/a/c``), as RFC 3986 section 6.2.2 normalises them;
-- the fragment dropped;
+- the fragment dropped, and so are a user name and password (``https://user:pw@host/``):
+  they would be published with the story;
 - query parameters sorted; tracking parameters removed case-insensitively (courlan's list:
   ``utm_*``, ``fbclid``, ``gclid``, ``mc_cid``, ``mc_eid``, ``igshid``, ``ref``, ... plus
   :data:`EXTRA_TRACKING_PARAMS`); parameters with an empty value (``?a=``) dropped;
@@ -185,9 +186,26 @@ def canonicalize_url(url: str) -> str:
         ]
         query = "&".join([*_valueless_parts(parts.query), *params])
         path = _ESCAPE.sub(lambda m: m[0].upper(), _without_dot_segments(out.path or "/"))
-        return urlunsplit((out.scheme, out.netloc, path, query, ""))
+        return urlunsplit((out.scheme, _host_and_port(out.netloc), path, query, ""))
     except (ValueError, TypeError, AttributeError, UnicodeError):
         return raw
+
+
+def _host_and_port(netloc: str) -> str:
+    return netloc.rpartition("@")[2]
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` without the user name and password its authority may carry
+    (``https://user:pw@host/x`` -> ``https://host/x``), otherwise exactly as given: for URLs
+    that are published as fetched. Never raises."""
+    try:
+        parts = urlsplit(url)
+    except (ValueError, TypeError, AttributeError):
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=_host_and_port(parts.netloc)))
 
 
 def is_amp_or_mobile_variant(url: str) -> bool:
@@ -385,4 +403,5 @@ __all__ = [
     "host_of",
     "is_amp_or_mobile_variant",
     "resolve_canonical",
+    "without_userinfo",
 ]
