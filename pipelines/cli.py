@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transforms.pool_start import pool_flags_given, start_fork_server
+from transforms.pool_start import pool_flags_given, quiet_chatty_libraries, start_fork_server
 
 if TYPE_CHECKING:  # imported when a run needs it: it loads Beam
     from pipelines.summary import RunSummary
@@ -80,6 +80,7 @@ def _configure_logging(verbose: bool) -> None:
     if not verbose:
         # Beam warns about things a user cannot act on (e.g. runner fallbacks).
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        quiet_chatty_libraries()
 
 
 def _start_pool_early(beam_argv: list[str]) -> None:

@@ -14,8 +14,12 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import entry, main
-from tests.conftest import run_cli
+from pipelines.loopback import LoopbackSite, Response
+from pipelines.loopback_feeds import FeedItem, rss_feed
+from tests.conftest import REPO, WHEN, run_cli
 from transforms.pubsub import NO_CREDENTIALS
+
+RSS = "application/rss+xml"
 
 
 def test_run_help_lists_newsbeam_flags(capsys: pytest.CaptureFixture[str]) -> None:
@@ -480,3 +484,27 @@ def test_a_dataflow_run_names_what_it_lacks_before_anything_is_read(
         "newsbeam: error: --runner DataflowRunner: no Google Cloud credentials; run "
         "'gcloud auth application-default login'\n"
     )
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_page_given_up_on_is_its_discard_not_library_logging_on_stderr(
+    site: LoopbackSite, tmp_path: Path, processes: str
+) -> None:
+    # trafilatura logged four ERROR and WARNING lines ("empty HTML tree: URL", ...) for a page
+    # the run rightly discarded as no_text; in the pool's workers, bare, with no format.
+    base = site.add_host("news")
+    site.route("news", "/empty", Response(body=b"  "))
+    items = [FeedItem("Empty", f"{base}/empty", f"{base}/empty", "", WHEN)]
+    site.route("news", "/rss", Response(body=rss_feed("news", base, items), content_type=RSS))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/rss\n")
+    command = [
+        sys.executable, "-m", "pipelines.cli", "run", "--feeds", str(feeds),
+        "--output", str(tmp_path / "out"), "--allow-loopback", "--no-robots",
+        "--extract-processes", processes,
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["discarded"] == {"no_text": 1}
+    assert "trafilatura" not in done.stderr and "empty HTML tree" not in done.stderr

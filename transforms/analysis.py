@@ -31,6 +31,7 @@ from trafilatura import bare_extraction
 from trafilatura.settings import Document
 
 from transforms.outlets import OutletCatalogue
+from transforms.pool_start import quiet_chatty_libraries
 from transforms.records import (
     Article,
     Discard,
@@ -305,6 +306,7 @@ def start_worker(settings: AnalysisSettings) -> None:
     """
     global _worker_analyser
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    quiet_chatty_libraries()  # a worker has no logging set up: these went to stderr bare
     _worker_analyser = Analyser(settings)
 
 

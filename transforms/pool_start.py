@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import multiprocessing
 import multiprocessing.forkserver
 import multiprocessing.util
@@ -84,6 +85,18 @@ def start_fork_server() -> None:
         multiprocessing.forkserver.ensure_running()
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+# Libraries that log each page they give up on (trafilatura's "empty HTML tree", htmldate's
+# and courlan's complaints): the page's outcome (a named discard or dead letter) says it
+# already, so they stay quiet unless asked (``-v``).
+CHATTY_LIBRARIES = ("trafilatura", "htmldate", "courlan")
+
+
+def quiet_chatty_libraries() -> None:
+    """Show only the critical log records of ``CHATTY_LIBRARIES``, in this process."""
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def stop_pool_processes() -> None:
