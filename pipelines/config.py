@@ -32,7 +32,13 @@ from transforms.pool_start import LOCAL_RUNNERS
 from transforms.pubsub import check_credentials, check_topic
 from transforms.pubsub_messages import PubSubError
 from transforms.records import FeedSpec, FeedState
-from transforms.state import StateDirError, load_feed_states, load_seen, load_signatures
+from transforms.state import (
+    StateDirError,
+    load_feed_states,
+    load_seen,
+    load_signatures,
+    load_story_outlets,
+)
 from transforms.ttl import DEFAULT_TTL_SECONDS
 from transforms.userfiles import is_remote
 
@@ -74,6 +80,8 @@ class RunConfig:
     feed_states: Mapping[str, FeedState] = field(default_factory=dict)
     seen_before: Mapping[str, float] = field(default_factory=dict)
     prior_signatures: Sequence[tuple[bytes, bytes]] = ()
+    # The outlets that carried each story earlier runs published, by story id (--state-dir).
+    prior_outlets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     streaming: bool = False
     local_runner: bool = True  # the job runs in this process (FnApiRunner / DirectRunner)
     local_workers: int = 1  # --direct_num_workers of a local run
@@ -161,6 +169,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         feed_states = load_feed_states(state_dir) if state_dir else {}
         seen_before = load_seen(state_dir, nb.dedup_ttl) if state_dir else {}
         signatures = load_signatures(state_dir, nb.dedup_ttl) if state_dir else []
+        outlets = load_story_outlets(state_dir, nb.dedup_ttl) if state_dir else {}
     except StateDirError as exc:
         raise UsageError(str(exc)) from None
     _check_credentials(nb, local_runner)
@@ -177,6 +186,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         feed_states=feed_states,
         seen_before=seen_before,
         prior_signatures=signatures,
+        prior_outlets=outlets,
         feeds=tuple(feeds),
         output_dir=output_dir,
         http=http,

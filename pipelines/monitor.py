@@ -42,7 +42,7 @@ from pipelines.summary import RunSummary, summary_from_files, summary_from_metri
 from transforms.analyse import AnalysePages
 from transforms.analysis import AnalysisSettings
 from transforms.common import DISCARDED, FAILURES, OK, EachInput
-from transforms.dedup import SIGNATURES, UPDATES, ClusterStories
+from transforms.dedup import SIGHTINGS, SIGNATURES, UPDATES, ClusterStories
 from transforms.dedup_entries import DedupEntries
 from transforms.enrich import EnrichArticles
 from transforms.extract import ExtractArticles
@@ -57,6 +57,7 @@ from transforms.sinks import (
     WriteSyndicationUpdates,
 )
 from transforms.state import (
+    PENDING_OUTLETS,
     PENDING_SEEN_AGAIN,
     PENDING_SIGNATURES,
     SEEN_AGAIN,
@@ -65,6 +66,7 @@ from transforms.state import (
     feed_state_line,
     pending_prefix,
     seen_line,
+    sighting_line,
     signature_lines,
 )
 from transforms.tag import TagStories
@@ -163,6 +165,7 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
         clock=None if config.streaming else time.time,
         gc_timers=gc,
         prior_claims=config.prior_signatures,
+        prior_outlets=config.prior_outlets,
         # Local one-shot runs: two keyed GroupByKeys instead of a state read per probe
         # (measured there; Dataflow's batch graph keeps its stateful steps and their names).
         grouped=config.local_runner and not config.streaming,
@@ -221,6 +224,13 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
             | "WriteSignatures"
             >> beam.io.WriteToText(pending_prefix(config.state_dir, PENDING_SIGNATURES))
         )
+        if config.duplicates != "drop":  # the outlets that carried each first story
+            (
+                clustered[SIGHTINGS]
+                | "SightingsToJson" >> beam.Map(sighting_line)
+                | "WriteOutlets"
+                >> beam.io.WriteToText(pending_prefix(config.state_dir, PENDING_OUTLETS))
+            )
 
 
 def _one_local_worker(options: PipelineOptions) -> None:

@@ -25,7 +25,9 @@ from transforms.state import (
     load_feed_states,
     load_seen,
     load_signatures,
+    load_story_outlets,
     seen_line,
+    sighting_line,
     signature_line,
     signature_lines,
 )
@@ -164,6 +166,7 @@ def test_an_unchanged_feeds_entries_are_remembered_from_this_run(tmp_path: Path)
         ("feeds.json", '[{"feed_url": "u", "etga": "x"}]'),  # a field FeedState lacks
         ("seen.jsonl", '{"key": "k"}\n'),  # no seen_at
         ("signatures.jsonl", '{"key": "AA=="}\n'),  # no claim
+        ("outlets.jsonl", '{"story_id": "s", "domains": ["a.example"]}\n'),  # no time
     ],
 )
 def test_corrupt_state_is_a_clear_error(tmp_path: Path, name: str, text: str) -> None:
@@ -172,6 +175,7 @@ def test_corrupt_state_is_a_clear_error(tmp_path: Path, name: str, text: str) ->
         "feeds.json": lambda: load_feed_states(str(tmp_path)),
         "seen.jsonl": lambda: load_seen(str(tmp_path), DAY),
         "signatures.jsonl": lambda: load_signatures(str(tmp_path), DAY),
+        "outlets.jsonl": lambda: load_story_outlets(str(tmp_path), DAY),
     }[name]
     with pytest.raises(StateDirError, match=f"{name}: .*delete it to start afresh"):
         load()
@@ -280,3 +284,27 @@ def test_skip_seen_entries_reports_the_entries_it_skipped_when_asked() -> None:
         again = out[SEEN_AGAIN] | beam.Map(lambda e: e.key)
         assert_that(again, equal_to(["k-seen"]), label="again")
         assert_that(out[DISCARDED] | beam.combiners.Count.Globally(), equal_to([1]), label="d")
+
+
+def test_the_outlets_of_each_first_story_add_up_across_runs_and_expire(tmp_path: Path) -> None:
+    # What a later run's syndication update starts from: every outlet earlier runs saw carry
+    # the story, kept a TTL from the last one added.
+    state = tmp_path / "state"
+    assert load_story_outlets(str(state), DAY) == {}
+    sightings = [("s1", ("head", "wire.example")), ("s1", ("copy", "daily.example"))]
+    sightings += [("s2", ("head", "other.example"))]
+    pending(state, "outlets-00000-of-00001", [sighting_line(s) for s in sightings])
+    commit_run_state(str(state), {}, set(), DAY, now=1000.0)
+    assert load_story_outlets(str(state), DAY, now=1000.0) == {
+        "s1": ("daily.example", "wire.example"),
+        "s2": ("other.example",),
+    }
+    # Half a day later s1 gains an outlet (remembered a TTL from then); s2 gains none.
+    pending(state, "outlets-00000-of-00001", [sighting_line(("s1", ("copy", "weekly.example")))])
+    commit_run_state(str(state), {}, set(), DAY, now=1000.0 + 0.5 * DAY)
+    later = 1000.0 + 1.2 * DAY  # past s2's TTL, within s1's
+    assert load_story_outlets(str(state), DAY, now=later) == {
+        "s1": ("daily.example", "weekly.example", "wire.example")
+    }
+    commit_run_state(str(state), {}, set(), DAY, now=later)
+    assert len((state / "outlets.jsonl").read_text().splitlines()) == 1  # s2 left the file

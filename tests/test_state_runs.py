@@ -108,6 +108,44 @@ def test_a_copy_published_tomorrow_is_recognised_from_the_state_dir(
     assert discard["detail"] == f"duplicate_of={first.stories[0]['story_id']}"
 
 
+def test_a_copy_found_by_a_later_run_lists_the_outlets_earlier_runs_saw(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    # Run 1: the wire's story and a daily's copy (an update listing both). Run 2: a third
+    # outlet's copy. It was recognised (a duplicate link) but sent no syndication update:
+    # the state directory kept the signatures, not the outlets.
+    hosts = {name: site.add_host(name) for name in ("wire", "daily", "weekly")}
+    headline = "TikTok ordered to find a buyer within 120 days"
+    for name, text in (("wire", WIRE_STORY), ("daily", WIRE_STORY + "\n\n(AP)")):
+        items = add_pages(site, name, [("/sale", headline, text)])
+        feed = rss_feed(name, hosts[name], items)
+        site.route(name, "/rss", Response(body=feed, content_type=RSS))
+    copy = add_pages(site, "weekly", [("/sale", headline, "By staff.\n\n" + WIRE_STORY)])
+    feed = rss_feed("weekly", hosts["weekly"], copy)
+    site.route("weekly", "/rss", Response(body=feed, content_type=RSS))
+    first_feeds, second_feeds = tmp_path / "first.txt", tmp_path / "second.txt"
+    first_feeds.write_text(f"{hosts['wire']}/rss\n{hosts['daily']}/rss\n")
+    second_feeds.write_text(f"{hosts['weekly']}/rss\n")
+    output = tmp_path / "out"
+    flags = ("--no-robots", "--duplicates", "link")
+
+    first = run_newsbeam(first_feeds, output, *flags)
+    first_updates = [json.loads(line) for p in output.glob("syndication-*") for line in p.open()]
+    second = run_newsbeam(second_feeds, output, *flags)
+    second_updates = [json.loads(line) for p in output.glob("syndication-*") for line in p.open()]
+
+    domains = {name: base.split("//")[1].split(":")[0] for name, base in hosts.items()}
+    (story,) = [s for s in first.stories if "record_type" not in s]
+    assert [u["syndication"] for u in first_updates] == [
+        sorted([domains["wire"], domains["daily"]])
+    ]
+    (link,) = second.stories
+    assert (link["record_type"], link["duplicate_of"]) == ("duplicate_link", story["story_id"])
+    assert [(u["story_id"], u["syndication"]) for u in second_updates] == [
+        (story["story_id"], sorted(domains.values()))
+    ]
+
+
 def one_story_feed(site: LoopbackSite, tmp_path: Path, page: Response) -> tuple[Path, str]:
     """A feed (no validators: its body hash tells) of one story whose page answers ``page``."""
     base = site.add_host("news")

@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -304,6 +304,13 @@ class ClusterStories(beam.PTransform):
             probe of a key is there at once, so each story's answers come from sorting them
             (``key_answers``), with no state read per probe (same verdicts). Not for
             streaming input.
+        prior_claims: ``(lookup key, claim)`` of the stories earlier one-shot runs published
+            (``--state-dir``), so that a copy of one is found.
+        prior_outlets: the outlets that carried those stories, by story id, so that such a
+            copy's syndication update lists them too.
+
+    Outputs also ``SIGNATURES`` (a first story's lookup keys, claim and entry link) and
+    ``SIGHTINGS`` (``(first story's id, (role, outlet domain))``), for the state directory.
     """
 
     def __init__(
@@ -315,6 +322,7 @@ class ClusterStories(beam.PTransform):
         gc_timers: bool = True,
         prior_claims: Sequence[tuple[bytes, bytes]] = (),
         grouped: bool = False,
+        prior_outlets: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         super().__init__()
         if mode not in DUPLICATE_MODES:
@@ -326,6 +334,7 @@ class ClusterStories(beam.PTransform):
         self._gc_timers = gc_timers
         self._prior_claims = list(prior_claims)
         self._grouped = grouped
+        self._prior_outlets = dict(prior_outlets or {})
 
     def expand(self, stories: beam.PCollection) -> Any:
         probed = stories | "Fingerprint" >> beam.ParDo(
@@ -366,12 +375,13 @@ class ClusterStories(beam.PTransform):
                 )
             )
         updates = verdicts[SIGHTINGS] | "Syndication" >> SyndicationUpdates(
-            self._ttl, self._gc_timers
+            self._ttl, self._gc_timers, self._prior_outlets
         )
         return {
             OK: verdicts[OK],
             DISCARDED: verdicts[DISCARDED],
             FAILURES: probed[FAILURES],
             SIGNATURES: verdicts[SIGNATURES],
+            SIGHTINGS: verdicts[SIGHTINGS],
             UPDATES: updates,
         }

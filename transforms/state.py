@@ -17,12 +17,15 @@ nothing twice:
   full even if they are unchanged (the entries handled already are then skipped as seen);
 * ``signatures.jsonl``: the near-duplicate claims (lookup key, claim) of every story a run
   published first, so that a later run recognises a copy of yesterday's story; claims
-  older than the TTL are forgotten.
+  older than the TTL are forgotten;
+* ``outlets.jsonl`` (``--duplicates link`` or ``publish``): per first story, the outlets that
+  carried it so far and when the last was added, so that a copy found by a later run
+  sends a ``syndication_update`` listing them all; forgotten a TTL after the last outlet.
 
 During a run, the pipeline writes what it learned to ``<state-dir>/pending/``
 (``SkipSeenEntries`` drops entries seen by earlier runs, counted as
 ``seen_in_earlier_run``); after the run, ``commit_run_state()`` merges those files
-into the three files above and removes them. Only the launcher process touches the files.
+into the files above and removes them. Only the launcher process touches the files.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ PENDING_SEEN_AGAIN = "resighted"
 SEEN_AGAIN = "seen_again"  # SkipSeenEntries' output of the entries it skipped
 SIGNATURES_FILE = "signatures.jsonl"
 PENDING_SIGNATURES = "signatures"
+OUTLETS_FILE = "outlets.jsonl"
+PENDING_OUTLETS = "outlets"
 
 
 class StateDirError(ValueError):
@@ -115,6 +120,42 @@ def load_signatures(
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise StateDirError(f"cannot read {path}: {exc} (delete it to start afresh)") from None
     return [(key, claim) for key, claim in pairs if Claim.decode(claim).seen_at >= horizon]
+
+
+def load_story_outlets(
+    state_dir: str, ttl_seconds: float, now: float | None = None
+) -> dict[str, tuple[str, ...]]:
+    """The outlets that carried each first story of earlier runs, by story id, for those
+    whose last outlet was added within the TTL (``SyndicationUpdates``' ``known``)."""
+    return {
+        story_id: tuple(sorted(domains))
+        for story_id, (domains, _) in _story_outlets(state_dir, ttl_seconds, now).items()
+    }
+
+
+def _story_outlets(
+    state_dir: str, ttl_seconds: float, now: float | None
+) -> dict[str, tuple[set[str], float]]:
+    path = Path(state_dir) / OUTLETS_FILE
+    if not path.exists():
+        return {}
+    horizon = (time.time() if now is None else now) - ttl_seconds
+    try:
+        rows = [json.loads(line) for line in _lines(path)]
+        return {
+            str(row["story_id"]): ({str(d) for d in row["domains"]}, float(row["at"]))
+            for row in rows
+            if float(row["at"]) >= horizon
+        }
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise StateDirError(f"cannot read {path}: {exc} (delete it to start afresh)") from None
+
+
+def sighting_line(sighting: tuple[str, tuple[str, str]]) -> str:
+    """A pending ``outlets`` line from one of ClusterStories' sightings: the first story's id
+    and an outlet that carried it (itself, or a copy)."""
+    story_id, (_role, domain) = sighting
+    return json.dumps({"story_id": story_id, "domain": domain})
 
 
 def _lines(path: Path) -> list[str]:
@@ -206,7 +247,21 @@ def commit_run_state(
         # claim holds it, as in the stateful clustering.
         if held is None or Claim.decode(claim).order() < Claim.decode(held).order():
             signatures[key] = claim
+    outlets = _story_outlets(state_dir, ttl_seconds, now)
+    for row in _read_pending(state_dir, PENDING_OUTLETS):
+        domains, _ = outlets.setdefault(row["story_id"], (set(), now))
+        if row["domain"] not in domains:
+            domains.add(row["domain"])
+            outlets[row["story_id"]] = (domains, now)  # remembered a TTL from this outlet
     root.mkdir(parents=True, exist_ok=True)
+    if outlets or (root / OUTLETS_FILE).exists():
+        _atomic_write(
+            root / OUTLETS_FILE,
+            "".join(
+                json.dumps({"story_id": k, "domains": sorted(d), "at": at}) + "\n"
+                for k, (d, at) in outlets.items()
+            ),
+        )
     _atomic_write(
         root / SIGNATURES_FILE,
         "".join(signature_line(pair) + "\n" for pair in signatures.items()),

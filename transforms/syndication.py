@@ -6,12 +6,14 @@ for the first story of a cluster, ``copy`` for each later copy, in the ``link`` 
 time an outlet is added to a story already known from another outlet: its ``syndication``
 lists every outlet domain that carried the story so far, sorted. A copy from an outlet
 already listed adds nothing and sends nothing. Keyed by the first story's id; the state (the
-domains) is small and kept ``ttl_seconds``.
+domains) is small and kept ``ttl_seconds``. ``known`` gives the outlets of stories earlier
+one-shot runs published (``--state-dir``): a story's state starts from them, so a copy found
+today of yesterday's story lists yesterday's outlets too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +51,12 @@ _EXPIRY_PARAM = beam.DoFn.TimerParam(_EXPIRY)
 
 
 class _SyndicationFn(TtlStateFn):
+    def __init__(
+        self, ttl_seconds: float, gc_timers: bool, known: Mapping[str, tuple[str, ...]]
+    ) -> None:
+        super().__init__(ttl_seconds, gc_timers)
+        self._known = dict(known)
+
     def process(
         self,
         element: tuple[str, tuple[str, str]],
@@ -58,6 +66,10 @@ class _SyndicationFn(TtlStateFn):
     ) -> Iterator[SyndicationUpdate]:
         story_id, (_role, domain) = element
         known = set(domains.read())
+        if not known and story_id in self._known:  # a story an earlier run published
+            for earlier in self._known[story_id]:
+                domains.add(earlier)
+            known = set(self._known[story_id])
         if self._gc_timers:
             expiry.set(gc_time(timestamp, self._ttl))
         if domain in known:
@@ -79,15 +91,22 @@ class SyndicationUpdates(beam.PTransform):
     ``role`` is ``"head"`` for the first story of a cluster and ``"copy"`` for a later one.
     """
 
-    def __init__(self, ttl_seconds: float, gc_timers: bool = True) -> None:
+    def __init__(
+        self,
+        ttl_seconds: float,
+        gc_timers: bool = True,
+        known: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
         super().__init__()
         self._ttl = ttl_seconds
         self._gc_timers = gc_timers
+        self._known = dict(known or {})
 
     def expand(self, sightings: beam.PCollection) -> beam.PCollection:
         return (
             sightings
             | "TypeSightings"
             >> beam.Map(lambda kv: kv).with_output_types(tuple[str, tuple[str, str]])
-            | "OutletsPerStory" >> beam.ParDo(_SyndicationFn(self._ttl, self._gc_timers))
+            | "OutletsPerStory"
+            >> beam.ParDo(_SyndicationFn(self._ttl, self._gc_timers, self._known))
         )
