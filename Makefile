@@ -55,10 +55,14 @@ clean:
 
 # --- Dataflow (deploy/README.md): build the image + Flex Template, then run or update the job.
 # Both refuse, naming the variable, unless PROJECT, REGION, BUCKET and REPOSITORY are set
-# (and FEEDS for deploy). UPDATE=1 updates the running job JOB in place.
+# (and FEEDS for deploy). UPDATE is 1, true or yes (update the running job JOB in place)
+# or 0, false, no or empty (launch a new job); any other value is refused.
 .PHONY: template deploy
 require = $(foreach v,$(1),$(if $(strip $($(v))),,$(error $(v) is not set: export $(v)=... (see deploy/README.md))))
 BEAM_VERSION = $(shell sed -n 's/.*"apache-beam\[gcp\]==\([^"]*\)".*/\1/p' pyproject.toml)
+UPDATE_YES := 1 true yes
+UPDATE_NO := 0 false no
+update = $(if $(word 2,$(UPDATE)),$(error UPDATE=$(UPDATE): expected one word),$(if $(filter $(UPDATE_YES),$(UPDATE)),yes,$(if $(filter-out $(UPDATE_NO),$(UPDATE)),$(error UPDATE=$(UPDATE): expected 1, true or yes (update the running job in place) or 0, false, no or empty (launch a new job)))))
 TAG ?= $(shell git rev-parse --short HEAD)
 LAUNCHER_TAG ?= latest
 IMAGE ?= $(REGION)-docker.pkg.dev/$(PROJECT)/$(REPOSITORY)/newsbeam:$(TAG)
@@ -79,11 +83,11 @@ template:
 	@echo "template: $(TEMPLATE)  image: $(IMAGE)"
 
 deploy:
-	$(call require,PROJECT REGION BUCKET REPOSITORY FEEDS)
+	$(call require,PROJECT REGION BUCKET REPOSITORY FEEDS)$(if $(update),)
 	gcloud dataflow flex-template run $(JOB) --project $(PROJECT) --region $(REGION) \
 	  --template-file-gcs-location $(TEMPLATE) \
 	  --service-account-email $(SERVICE_ACCOUNT) \
 	  --staging-location gs://$(BUCKET)/staging --temp-location gs://$(BUCKET)/temp \
 	  --parameters sdk_container_image=$(IMAGE) \
 	  --parameters feeds=$(FEEDS),output=$(OUTPUT),topic=$(TOPIC),dead_letter_topic=$(DEAD_LETTER_TOPIC) \
-	  $(if $(UPDATE),--update $(if $(NAME_MAPPING),--transform-name-mappings=$(NAME_MAPPING)))
+	  $(if $(update),--update $(if $(NAME_MAPPING),--transform-name-mappings=$(NAME_MAPPING)))

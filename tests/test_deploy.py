@@ -100,38 +100,6 @@ def test_dockerfile_beam_version_is_the_pyproject_pin() -> None:
     assert PYPROJECT["project"]["requires-python"].startswith(">=3.11,<3.12")
 
 
-def test_make_template_passes_the_pyproject_beam_version() -> None:
-    if not shutil.which("make"):
-        pytest.skip("make is not installed")
-    env = {**os.environ, "PROJECT": "p", "REGION": "r", "BUCKET": "b", "REPOSITORY": "repo"}
-    out = subprocess.run(
-        ["make", "-n", "template"], cwd=REPO, env=env, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    assert f"_BEAM_VERSION={_beam_version()}," in out.stdout
-    assert "--metadata-file deploy/metadata.json" in out.stdout
-
-
-@pytest.mark.parametrize(
-    ("target", "missing"),
-    [
-        ("template", "PROJECT"),
-        ("template", "BUCKET"),
-        ("deploy", "REPOSITORY"),
-        ("deploy", "FEEDS"),
-    ],
-)
-def test_make_targets_refuse_naming_the_missing_variable(target: str, missing: str) -> None:
-    if not shutil.which("make"):
-        pytest.skip("make is not installed")
-    full = {"PROJECT": "p", "REGION": "r", "BUCKET": "b", "REPOSITORY": "repo", "FEEDS": "f"}
-    env = {k: v for k, v in {**os.environ, **full}.items() if k != missing}
-    out = subprocess.run(["make", "-n", target], cwd=REPO, env=env, capture_output=True, text=True)
-    assert out.returncode != 0
-    assert f"{missing} is not set" in out.stderr
-    assert "gcloud" not in out.stdout, "nothing may run before the check"
-
-
 def test_dockerfile_is_worker_and_launcher_ending_with_pip_check() -> None:
     steps = _dockerfile()
     froms = [a for i, a in steps if i == "FROM"]
@@ -254,26 +222,157 @@ def test_readme_reads_the_beam_version_from_pyproject() -> None:
     assert out.stdout == _beam_version()
 
 
-def test_make_deploy_update_passes_the_parameters_of_make_deploy() -> None:
-    if not shutil.which("make"):
-        pytest.skip("make is not installed")
-    env = {**os.environ, "PROJECT": "p", "REGION": "r", "BUCKET": "b", "REPOSITORY": "repo"}
-    env["FEEDS"] = "gs://b/feeds.yaml"
-    commands = {}
+# --- make template / make deploy ------------------------------------------------------------
+#
+# Each test runs the Makefile in a throwaway git repository (a copy of what its Dataflow
+# targets read), so a developer's uncommitted work does not change the outcome, and with
+# an environment holding only what the test sets: an exported TAG, IMAGE or UPDATE (or an
+# outer make's MAKEFLAGS) would otherwise leak in. `make -n` prints the commands without
+# running them; the stub gcloud records the argument vector make really passes.
+
+MAKE_VARIABLES = {"PROJECT": "p", "REGION": "r", "BUCKET": "b", "REPOSITORY": "repo"}
+STUB_GCLOUD = """#!/bin/sh
+# Stands in for gcloud: records its arguments (one per line, then ---) and succeeds.
+for arg in "$@"; do printf '%s\\n' "$arg" >> "$GCLOUD_LOG"; done
+printf -- '---\\n' >> "$GCLOUD_LOG"
+"""
+_LEAKY = re.compile(
+    r"(MAKE.*|MFLAGS|TAG|IMAGE|TEMPLATE|UPDATE|PARAMETERS|GCLOUD_FLAGS|JOB|TOPIC|"
+    r"DEAD_LETTER_TOPIC|OUTPUT|SERVICE_ACCOUNT|SA|FEEDS|LAUNCHER_TAG|PROJECT|REGION|"
+    r"BUCKET|REPOSITORY|BEAM_VERSION|GIT_.*)"
+)
+
+
+def _git(repo: Path, *args: str) -> str:
+    out = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Path:
+    """A committed copy of what the Makefile's Dataflow targets read, as a git checkout."""
+    if not shutil.which("make") or not shutil.which("git"):
+        pytest.skip("make and git are needed")
+    repo = tmp_path / "repo"
+    for name in ("Makefile", "pyproject.toml", "deploy/transform_name_mapping.json"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, repo / name)
+    (repo / "pipelines").mkdir()
+    (repo / "pipelines" / "monitor.py").write_text("# the code\n", encoding="utf-8")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "start")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gcloud").write_text(STUB_GCLOUD, encoding="utf-8")
+    (bin_dir / "gcloud").chmod(0o755)
+    return repo
+
+
+def _make(
+    repo: Path, *args: str, dry_run: bool = True, **variables: str
+) -> subprocess.CompletedProcess[str]:
+    """Run make in ``repo`` with MAKE_VARIABLES plus ``variables`` as the environment."""
+    env = {k: v for k, v in os.environ.items() if not _LEAKY.fullmatch(k)}
+    env.update(MAKE_VARIABLES, GCLOUD_LOG=str(repo.parent / "gcloud.log"), **variables)
+    env["PATH"] = f"{repo.parent / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    argv = ["make", "-n", *args] if dry_run else ["make", *args]
+    out = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True)
+    out.stdout = re.sub(r"\\\n", " ", out.stdout)
+    return out
+
+
+def _gcloud_calls(repo: Path) -> list[list[str]]:
+    """The stub gcloud's argument vectors, one list per call."""
+    log = (repo.parent / "gcloud.log").read_text(encoding="utf-8")
+    return [call.strip("\n").split("\n") for call in log.split("---\n") if call.strip()]
+
+
+def _refused(out: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert out.returncode != 0, out.stdout
+    assert "gcloud" not in out.stdout, "nothing may run before the checks"
+    for word in words:
+        assert word in out.stderr, (word, out.stderr)
+
+
+def test_make_template_builds_the_image_and_template_of_head(make_repo: Path) -> None:
+    head = _git(make_repo, "rev-parse", "--short", "HEAD")
+    out = _make(make_repo, "template", dry_run=False)
+    assert out.returncode == 0, out.stderr
+    image = f"r-docker.pkg.dev/p/repo/newsbeam:{head}"
+    build, template = _gcloud_calls(make_repo)
+    assert build[:2] == ["builds", "submit"]
+    assert (
+        f"--substitutions=_IMAGE={image},_BEAM_VERSION={_beam_version()},_LAUNCHER_TAG=latest"
+        in build
+    )
+    assert template[:4] == [
+        "dataflow",
+        "flex-template",
+        "build",
+        f"gs://b/templates/newsbeam-{head}.json",
+    ]
+    assert template[template.index("--image") + 1] == image
+    assert template[template.index("--metadata-file") + 1] == "deploy/metadata.json"
+
+
+@pytest.mark.parametrize(
+    ("target", "missing"),
+    [
+        ("template", "PROJECT"),
+        ("template", "BUCKET"),
+        ("deploy", "REPOSITORY"),
+        ("deploy", "FEEDS"),
+    ],
+)
+def test_make_targets_refuse_naming_the_missing_variable(
+    make_repo: Path, target: str, missing: str
+) -> None:
+    variables = {"FEEDS": "gs://b/feeds.yaml", missing: ""}
+    _refused(_make(make_repo, target, **variables), f"{missing} is not set")
+
+
+@pytest.mark.parametrize(
+    ("update", "updates"),
+    [
+        ("", False),
+        ("0", False),
+        ("false", False),
+        ("no", False),
+        ("1", True),
+        ("true", True),
+        ("yes", True),
+    ],
+)
+def test_make_deploy_update_words(make_repo: Path, update: str, updates: bool) -> None:
+    out = _make(make_repo, "deploy", FEEDS="gs://b/feeds.yaml", UPDATE=update)
+    assert out.returncode == 0, out.stderr
+    assert ("--update" in out.stdout) is updates
+
+
+@pytest.mark.parametrize("update", ["maybe", "2", "on", "1 0"])
+def test_make_deploy_refuses_another_update_value(make_repo: Path, update: str) -> None:
+    _refused(_make(make_repo, "deploy", FEEDS="f", UPDATE=update), f"UPDATE={update}:")
+
+
+def test_make_deploy_update_passes_the_parameters_of_make_deploy(make_repo: Path) -> None:
+    calls = {}
     for update in ("", "1"):
-        out = subprocess.run(
-            ["make", "-n", "deploy"],
-            cwd=REPO,
-            env={**env, "UPDATE": update},
-            capture_output=True,
-            text=True,
-        )
+        (make_repo.parent / "gcloud.log").unlink(missing_ok=True)
+        out = _make(make_repo, "deploy", dry_run=False, UPDATE=update, FEEDS="gs://b/feeds.yaml")
         assert out.returncode == 0, out.stderr
-        commands[update] = re.sub(r"\\\n", " ", out.stdout)
-    assert "--update" in commands["1"] and "--update" not in commands[""]
-    launched = _template_parameters(commands[""])
-    assert {"topic", "dead_letter_topic"} <= set(launched)
-    assert _template_parameters(commands["1"]) == launched
+        (calls[update],) = _gcloud_calls(make_repo)
+    launch, update = calls[""], calls["1"]
+    assert "--update" in update and "--update" not in launch
+    assert [a for a in update if a != "--update" and not a.startswith("--transform-name")] == launch
+    launched = _template_parameters(" ".join(launch))
+    assert {"feeds", "output", "topic", "dead_letter_topic", "sdk_container_image"} <= set(launched)
 
 
 # --- metadata.json ------------------------------------------------------------------------
