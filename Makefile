@@ -54,19 +54,37 @@ clean:
 	rm -rf out build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
 # --- Dataflow (deploy/README.md): build the image + Flex Template, then run or update the job.
-# Both refuse, naming the variable, unless PROJECT, REGION, BUCKET and REPOSITORY are set
-# (and FEEDS for deploy). UPDATE is 1, true or yes (update the running job JOB in place)
-# or 0, false, no or empty (launch a new job); any other value is refused.
+# Nothing runs until every check passes; each refusal names the variable:
+# * PROJECT, REGION, BUCKET, REPOSITORY (and FEEDS for deploy) must be set;
+# * TAG is HEAD's short commit hash. Given on make's command line (make template TAG=v2) it
+#   is used as given; exported, it must be HEAD's hash: a TAG exported before a new commit
+#   would build the new code under the running job's tag;
+# * IMAGE and TEMPLATE are derived from TAG; one set to anything else is refused;
+# * make template refuses uncommitted changes (untracked files included) in IMAGE_INPUTS,
+#   what the image and the template are built from, so a tag always names one commit;
+# * UPDATE is 1, true or yes (update the running job JOB in place) or 0, false, no or
+#   empty (launch a new job).
 .PHONY: template deploy
 require = $(foreach v,$(1),$(if $(strip $($(v))),,$(error $(v) is not set: export $(v)=... (see deploy/README.md))))
+differ = $(filter-out $(1),$(2))$(filter-out $(2),$(1))
 BEAM_VERSION = $(shell sed -n 's/.*"apache-beam\[gcp\]==\([^"]*\)".*/\1/p' pyproject.toml)
+HEAD_TAG = $(shell git rev-parse --short HEAD 2>/dev/null)
+IMAGE_INPUTS = pyproject.toml README.md pipelines transforms deploy/main.py \
+  deploy/requirements.lock deploy/Dockerfile deploy/Dockerfile.dockerignore \
+  deploy/cloudbuild.yaml deploy/metadata.json
+check_tag = $(if $(filter environment%,$(origin TAG)),$(if $(call differ,$(HEAD_TAG),$(TAG)),$(error TAG=$(TAG) is exported but HEAD is $(HEAD_TAG): unset TAG (make uses HEAD's hash), or give a tag of your own on the command line: make $@ TAG=<tag>)))
+check_derived = $(foreach v,IMAGE TEMPLATE,$(if $(call differ,$($(v)_FOR_TAG),$($(v))),$(error $(v)=$($(v)) does not match TAG=$(TAG) (expected $($(v)_FOR_TAG)): unset $(v); make derives it from TAG)))
+refuse_dirty = $(if $(1),$(error uncommitted changes in what the image is built from: $(1) (git status --porcelain). Commit or stash them first, so that the tag names exactly the code it holds))
+check_clean = $(call refuse_dirty,$(shell git status --porcelain -- $(IMAGE_INPUTS) 2>&1))
 UPDATE_YES := 1 true yes
 UPDATE_NO := 0 false no
 update = $(if $(word 2,$(UPDATE)),$(error UPDATE=$(UPDATE): expected one word),$(if $(filter $(UPDATE_YES),$(UPDATE)),yes,$(if $(filter-out $(UPDATE_NO),$(UPDATE)),$(error UPDATE=$(UPDATE): expected 1, true or yes (update the running job in place) or 0, false, no or empty (launch a new job)))))
-TAG ?= $(shell git rev-parse --short HEAD)
+TAG ?= $(HEAD_TAG)
 LAUNCHER_TAG ?= latest
-IMAGE ?= $(REGION)-docker.pkg.dev/$(PROJECT)/$(REPOSITORY)/newsbeam:$(TAG)
-TEMPLATE ?= gs://$(BUCKET)/templates/newsbeam-$(TAG).json
+IMAGE_FOR_TAG = $(REGION)-docker.pkg.dev/$(PROJECT)/$(REPOSITORY)/newsbeam:$(TAG)
+TEMPLATE_FOR_TAG = gs://$(BUCKET)/templates/newsbeam-$(TAG).json
+IMAGE ?= $(IMAGE_FOR_TAG)
+TEMPLATE ?= $(TEMPLATE_FOR_TAG)
 JOB ?= newsbeam
 TOPIC ?= projects/$(PROJECT)/topics/tagged-stories
 DEAD_LETTER_TOPIC ?= projects/$(PROJECT)/topics/newsbeam-dead-letters
@@ -75,7 +93,7 @@ SERVICE_ACCOUNT ?= newsbeam-worker@$(PROJECT).iam.gserviceaccount.com
 NAME_MAPPING = $(shell $(PYTHON) -c 'import json; print(",".join(f"{k}={v}" for k, v in json.load(open("deploy/transform_name_mapping.json")).items()))')
 
 template:
-	$(call require,PROJECT REGION BUCKET REPOSITORY BEAM_VERSION)
+	$(call require,PROJECT REGION BUCKET REPOSITORY BEAM_VERSION TAG)$(check_tag)$(check_derived)$(check_clean)
 	gcloud builds submit . --project $(PROJECT) --config deploy/cloudbuild.yaml \
 	  --substitutions=_IMAGE=$(IMAGE),_BEAM_VERSION=$(BEAM_VERSION),_LAUNCHER_TAG=$(LAUNCHER_TAG)
 	gcloud dataflow flex-template build $(TEMPLATE) --project $(PROJECT) \
@@ -83,7 +101,7 @@ template:
 	@echo "template: $(TEMPLATE)  image: $(IMAGE)"
 
 deploy:
-	$(call require,PROJECT REGION BUCKET REPOSITORY FEEDS)$(if $(update),)
+	$(call require,PROJECT REGION BUCKET REPOSITORY FEEDS TAG)$(check_tag)$(check_derived)$(if $(update),)
 	gcloud dataflow flex-template run $(JOB) --project $(PROJECT) --region $(REGION) \
 	  --template-file-gcs-location $(TEMPLATE) \
 	  --service-account-email $(SERVICE_ACCOUNT) \

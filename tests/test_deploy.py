@@ -207,6 +207,21 @@ def test_readme_update_passes_every_parameter_of_the_first_launch() -> None:
     assert _template_parameters(updates[0]) == launched
 
 
+def test_readme_sets_image_and_template_from_tag_where_it_builds() -> None:
+    """A new build (step 6) re-runs the block that derives IMAGE and TEMPLATE from TAG."""
+    text = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+    defining = [b for b in blocks if re.search(r"^export (TAG|IMAGE|TEMPLATE)=", b, re.M)]
+    assert len(defining) == 1, "TAG, IMAGE and TEMPLATE: set in one block (step 2) only"
+    exports = re.findall(r"^export (TAG|IMAGE|TEMPLATE)=(.*)$", defining[0], re.M)
+    assert [name for name, _ in exports] == ["TAG", "IMAGE", "TEMPLATE"]
+    assert exports[0][1] == "$(git rev-parse --short HEAD)"
+    assert all("$TAG" in value for _, value in exports[1:])
+    assert "gcloud builds submit" in defining[0], "the block that sets them builds the image"
+    step6 = text[text.index("## 6.") : text.index("## 7.")]
+    assert "steps 2 and 3 again" in step6
+
+
 def test_readme_reads_the_beam_version_from_pyproject() -> None:
     text = (DEPLOY / "README.md").read_text(encoding="utf-8")
     literal = re.findall(r"BEAM_VERSION=[0-9][^\s,]*", text)
@@ -336,6 +351,71 @@ def test_make_targets_refuse_naming_the_missing_variable(
 ) -> None:
     variables = {"FEEDS": "gs://b/feeds.yaml", missing: ""}
     _refused(_make(make_repo, target, **variables), f"{missing} is not set")
+
+
+def test_make_derives_image_and_template_from_an_exported_tag_or_refuses(
+    make_repo: Path,
+) -> None:
+    """A stale export must not send new code to the running job's image tag."""
+    head = _git(make_repo, "rev-parse", "--short", "HEAD")
+    old_image = f"r-docker.pkg.dev/p/repo/newsbeam:{head}"
+    old_template = f"gs://b/templates/newsbeam-{head}.json"
+    (make_repo / "pipelines" / "monitor.py").write_text("# new code\n", encoding="utf-8")
+    _git(make_repo, "commit", "-q", "-am", "new code")
+    new = _git(make_repo, "rev-parse", "--short", "HEAD")
+    # As the old README had it: IMAGE and TEMPLATE exported with the old TAG expanded.
+    stale = {"TAG": head, "IMAGE": old_image, "TEMPLATE": old_template}
+    for target in ("template", "deploy"):
+        _refused(_make(make_repo, target, FEEDS="f", **stale), f"TAG={head} is exported")
+        _refused(_make(make_repo, target, FEEDS="f", IMAGE=old_image), "IMAGE=", "unset IMAGE")
+        _refused(
+            _make(make_repo, target, FEEDS="f", TEMPLATE=old_template),
+            "TEMPLATE=",
+            "unset TEMPLATE",
+        )
+    # Exported as they must be (from the current TAG), or not at all: the new commit's.
+    current = {
+        "TAG": new,
+        "IMAGE": f"r-docker.pkg.dev/p/repo/newsbeam:{new}",
+        "TEMPLATE": f"gs://b/templates/newsbeam-{new}.json",
+    }
+    for variables in (current, {}):
+        out = _make(make_repo, "template", **variables)
+        assert out.returncode == 0, out.stderr
+        assert f"newsbeam:{new}," in out.stdout and head not in out.stdout
+    # A tag of one's own, on the command line, names both.
+    out = _make(make_repo, "deploy", "TAG=v2", FEEDS="f")
+    assert out.returncode == 0, out.stderr
+    assert "newsbeam:v2 " in out.stdout and "gs://b/templates/newsbeam-v2.json" in out.stdout
+
+
+def test_make_template_refuses_uncommitted_changes(make_repo: Path) -> None:
+    (make_repo / "pipelines" / "monitor.py").write_text("# edited\n", encoding="utf-8")
+    _refused(_make(make_repo, "template"), "uncommitted changes", "pipelines/monitor.py")
+    _git(make_repo, "checkout", "-q", "--", "pipelines")
+    (make_repo / "pipelines" / "new.py").write_text("# untracked\n", encoding="utf-8")
+    _refused(_make(make_repo, "template"), "uncommitted changes", "pipelines/new.py")
+    (make_repo / "pipelines" / "new.py").unlink()
+    # Files the image is not built from do not count (Terraform's state, notes).
+    (make_repo / "notes.txt").write_text("x\n", encoding="utf-8")
+    assert _make(make_repo, "template").returncode == 0
+    # make deploy builds nothing: it runs HEAD's template whatever the tree holds.
+    (make_repo / "pipelines" / "monitor.py").write_text("# edited\n", encoding="utf-8")
+    assert _make(make_repo, "deploy", FEEDS="f").returncode == 0
+
+
+def test_make_image_inputs_cover_what_the_dockerfile_copies() -> None:
+    text = (REPO / "Makefile").read_text(encoding="utf-8")
+    (inputs,) = re.findall(r"^IMAGE_INPUTS = ((?:.*\\\n)*.*)$", text, re.M)
+    listed = set(re.sub(r"\\\n", " ", inputs).split())
+    copied = {
+        source
+        for instruction, args in _dockerfile()
+        if instruction == "COPY" and not args.startswith("--from")
+        for source in args.split()[:-1]
+    }
+    built_from = {"deploy/Dockerfile", "deploy/cloudbuild.yaml", "deploy/metadata.json"}
+    assert copied | built_from <= listed, sorted(copied | built_from - listed)
 
 
 @pytest.mark.parametrize(
