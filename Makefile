@@ -54,8 +54,10 @@ clean:
 	rm -rf out build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
 # --- Dataflow (deploy/README.md): build the image + Flex Template, then run or update the job.
-# Nothing runs until every check passes; each refusal names the variable:
-# * PROJECT, REGION, BUCKET, REPOSITORY (and FEEDS for deploy) must be set;
+# Every variable is listed in deploy/README.md ("The Makefile's variables"). Nothing runs
+# until every check passes; each refusal names the variable:
+# * PROJECT, REGION, BUCKET, REPOSITORY (and FEEDS for deploy) must be set: all the missing
+#   ones are named at once;
 # * TAG is HEAD's short commit hash. Given on make's command line (make template TAG=v2) it
 #   is used as given; exported, it must be HEAD's hash: a TAG exported before a new commit
 #   would build the new code under the running job's tag;
@@ -63,9 +65,14 @@ clean:
 # * make template refuses uncommitted changes (untracked files included) in IMAGE_INPUTS,
 #   what the image and the template are built from, so a tag always names one commit;
 # * UPDATE is 1, true or yes (update the running job JOB in place) or 0, false, no or
-#   empty (launch a new job).
+#   empty (launch a new job);
+# * PARAMETERS (name=value,name=value: more template parameters) and GCLOUD_FLAGS (more
+#   gcloud flags, e.g. --max-workers=4) are passed through as written, with or without
+#   UPDATE; PARAMETERS may not set what the Makefile already passes.
 .PHONY: template deploy
-require = $(foreach v,$(1),$(if $(strip $($(v))),,$(error $(v) is not set: export $(v)=... (see deploy/README.md))))
+comma := ,
+missing = $(strip $(foreach v,$(1),$(if $(strip $($(v))),,$(v))))
+require = $(if $(call missing,$(1)),$(error not set: $(call missing,$(1)) (export each; see deploy/README.md, "The Makefile's variables")))
 differ = $(filter-out $(1),$(2))$(filter-out $(2),$(1))
 BEAM_VERSION = $(shell sed -n 's/.*"apache-beam\[gcp\]==\([^"]*\)".*/\1/p' pyproject.toml)
 HEAD_TAG = $(shell git rev-parse --short HEAD 2>/dev/null)
@@ -79,6 +86,9 @@ check_clean = $(call refuse_dirty,$(shell git status --porcelain -- $(IMAGE_INPU
 UPDATE_YES := 1 true yes
 UPDATE_NO := 0 false no
 update = $(if $(word 2,$(UPDATE)),$(error UPDATE=$(UPDATE): expected one word),$(if $(filter $(UPDATE_YES),$(UPDATE)),yes,$(if $(filter-out $(UPDATE_NO),$(UPDATE)),$(error UPDATE=$(UPDATE): expected 1, true or yes (update the running job in place) or 0, false, no or empty (launch a new job)))))
+MAKE_PARAMETERS := sdk_container_image feeds output topic dead_letter_topic
+parameter_names = $(foreach p,$(subst $(comma), ,$(PARAMETERS)),$(firstword $(subst =, ,$(p))))
+check_parameters = $(if $(filter $(MAKE_PARAMETERS),$(parameter_names)),$(error PARAMETERS sets $(filter $(MAKE_PARAMETERS),$(parameter_names)), which make deploy already passes: use FEEDS, OUTPUT, TOPIC, DEAD_LETTER_TOPIC or TAG instead))
 TAG ?= $(HEAD_TAG)
 LAUNCHER_TAG ?= latest
 IMAGE_FOR_TAG = $(REGION)-docker.pkg.dev/$(PROJECT)/$(REPOSITORY)/newsbeam:$(TAG)
@@ -90,6 +100,8 @@ TOPIC ?= projects/$(PROJECT)/topics/tagged-stories
 DEAD_LETTER_TOPIC ?= projects/$(PROJECT)/topics/newsbeam-dead-letters
 OUTPUT ?= gs://$(BUCKET)/out
 SERVICE_ACCOUNT ?= newsbeam-worker@$(PROJECT).iam.gserviceaccount.com
+PARAMETERS ?=
+GCLOUD_FLAGS ?=
 NAME_MAPPING = $(shell $(PYTHON) -c 'import json; print(",".join(f"{k}={v}" for k, v in json.load(open("deploy/transform_name_mapping.json")).items()))')
 
 template:
@@ -101,11 +113,12 @@ template:
 	@echo "template: $(TEMPLATE)  image: $(IMAGE)"
 
 deploy:
-	$(call require,PROJECT REGION BUCKET REPOSITORY FEEDS TAG)$(check_tag)$(check_derived)$(if $(update),)
+	$(call require,PROJECT REGION BUCKET REPOSITORY FEEDS TAG)$(check_tag)$(check_derived)$(check_parameters)$(if $(update),)
 	gcloud dataflow flex-template run $(JOB) --project $(PROJECT) --region $(REGION) \
 	  --template-file-gcs-location $(TEMPLATE) \
 	  --service-account-email $(SERVICE_ACCOUNT) \
 	  --staging-location gs://$(BUCKET)/staging --temp-location gs://$(BUCKET)/temp \
 	  --parameters sdk_container_image=$(IMAGE) \
 	  --parameters feeds=$(FEEDS),output=$(OUTPUT),topic=$(TOPIC),dead_letter_topic=$(DEAD_LETTER_TOPIC) \
+	  $(if $(strip $(PARAMETERS)),--parameters $(strip $(PARAMETERS))) $(GCLOUD_FLAGS) \
 	  $(if $(update),--update $(if $(NAME_MAPPING),--transform-name-mappings=$(NAME_MAPPING)))

@@ -340,17 +340,20 @@ def test_make_template_builds_the_image_and_template_of_head(make_repo: Path) ->
 @pytest.mark.parametrize(
     ("target", "missing"),
     [
-        ("template", "PROJECT"),
-        ("template", "BUCKET"),
-        ("deploy", "REPOSITORY"),
-        ("deploy", "FEEDS"),
+        ("template", ["PROJECT"]),
+        ("template", ["BUCKET", "REGION"]),
+        ("deploy", ["REPOSITORY"]),
+        ("deploy", ["PROJECT", "FEEDS"]),
     ],
 )
-def test_make_targets_refuse_naming_the_missing_variable(
-    make_repo: Path, target: str, missing: str
+def test_make_targets_refuse_naming_every_missing_variable(
+    make_repo: Path, target: str, missing: list[str]
 ) -> None:
-    variables = {"FEEDS": "gs://b/feeds.yaml", missing: ""}
-    _refused(_make(make_repo, target, **variables), f"{missing} is not set")
+    variables = {"FEEDS": "gs://b/feeds.yaml", **{name: "" for name in missing}}
+    out = _make(make_repo, target, **variables)
+    _refused(out, "not set:")
+    (line,) = [ln for ln in out.stderr.splitlines() if "not set:" in ln]
+    assert all(name in line.split("not set:")[1] for name in missing), line
 
 
 def test_make_derives_image_and_template_from_an_exported_tag_or_refuses(
@@ -441,18 +444,59 @@ def test_make_deploy_refuses_another_update_value(make_repo: Path, update: str) 
     _refused(_make(make_repo, "deploy", FEEDS="f", UPDATE=update), f"UPDATE={update}:")
 
 
-def test_make_deploy_update_passes_the_parameters_of_make_deploy(make_repo: Path) -> None:
+def test_make_deploy_update_passes_the_parameters_and_flags_of_make_deploy(
+    make_repo: Path,
+) -> None:
+    extra = {
+        "FEEDS": "gs://b/feeds.yaml",
+        "PARAMETERS": "poll_interval=5m,duplicates=link",
+        "GCLOUD_FLAGS": "--max-workers=8 --num-workers=2",
+        "SERVICE_ACCOUNT": "runner@p.iam.gserviceaccount.com",
+    }
     calls = {}
     for update in ("", "1"):
         (make_repo.parent / "gcloud.log").unlink(missing_ok=True)
-        out = _make(make_repo, "deploy", dry_run=False, UPDATE=update, FEEDS="gs://b/feeds.yaml")
+        out = _make(make_repo, "deploy", dry_run=False, UPDATE=update, **extra)
         assert out.returncode == 0, out.stderr
         (calls[update],) = _gcloud_calls(make_repo)
     launch, update = calls[""], calls["1"]
     assert "--update" in update and "--update" not in launch
     assert [a for a in update if a != "--update" and not a.startswith("--transform-name")] == launch
     launched = _template_parameters(" ".join(launch))
+    assert launched["poll_interval"] == "5m" and launched["duplicates"] == "link"
     assert {"feeds", "output", "topic", "dead_letter_topic", "sdk_container_image"} <= set(launched)
+    assert "--max-workers=8" in launch and "--num-workers=2" in launch
+    assert launch[launch.index("--service-account-email") + 1] == extra["SERVICE_ACCOUNT"]
+
+
+def test_readme_documents_every_variable_the_makefile_reads() -> None:
+    make = (REPO / "Makefile").read_text(encoding="utf-8")
+    dataflow = make[make.index("# --- Dataflow") :]
+    settable = set(re.findall(r"^([A-Z_]+) \?=", dataflow, re.M)) | {"PYTHON"}
+    required = {
+        name
+        for names in re.findall(r"call require,([A-Z_ ]+)\)", dataflow)
+        for name in names.split()
+        if name != "BEAM_VERSION"  # read from pyproject.toml, not set by hand
+    }
+    text = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("### The Makefile's variables") : text.index("## 1.")]
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", table, re.M))
+    assert settable | required | {"UPDATE"} <= documented, sorted(
+        (settable | required | {"UPDATE"}) - documented
+    )
+    assert not documented - settable - required - {"UPDATE"}, "table names no variable"
+    # What step 0 exports, make reads under the same name (an exported SA was ignored).
+    step0 = text[text.index("## 0.") : text.index("### The Makefile's variables")]
+    exported = set(re.findall(r"^export ([A-Z_]+)=", step0, re.M))
+    assert exported and exported <= documented, sorted(exported - documented)
+
+
+def test_make_deploy_refuses_parameters_it_already_passes(make_repo: Path) -> None:
+    out = _make(
+        make_repo, "deploy", FEEDS="f", PARAMETERS="poll_interval=5m,topic=projects/p/topics/x"
+    )
+    _refused(out, "PARAMETERS sets topic")
 
 
 # --- metadata.json ------------------------------------------------------------------------
