@@ -677,6 +677,20 @@ def test_terraform_grants_least_privilege() -> None:
     assert "roles/owner" not in text and "roles/editor" not in text
 
 
+def test_terraform_never_ages_out_what_a_running_job_reads() -> None:
+    """staging/ holds the package every new worker of a running job downloads."""
+    text = (TERRAFORM / "main.tf").read_text(encoding="utf-8")
+    prefixes = re.findall(r"matches_prefix\s*=\s*\[([^\]]*)\]", text)
+    aged = {p for found in prefixes for p in re.findall(r'"([^"]*)"', found)}
+    assert "temp/" in aged
+    assert not aged & {"staging/", "templates/", ""}, sorted(aged)
+    rules = re.findall(r"lifecycle_rule \{(.*?)\n  \}", text, re.S)
+    unscoped = [r for r in rules if "matches_prefix" not in r]
+    assert all("days_since_noncurrent_time" in r and "age " not in r for r in unscoped), (
+        "an age rule without a prefix would delete staging/ too"
+    )
+
+
 def test_checkov_passes_offline() -> None:
     checkov = shutil.which("checkov")
     if not checkov:

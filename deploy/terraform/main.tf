@@ -55,10 +55,18 @@ resource "google_storage_bucket" "staging" {
     enabled = true
   }
 
+  # Only temp/ ages out. staging/ has no age rule on purpose: each launch stages, under
+  # staging/<job name>.<time>/, the worker package Beam builds from pyproject.toml
+  # (FLEX_TEMPLATE_PYTHON_SETUP_FILE: workflow.tar.gz), submission_environment_dependencies.txt
+  # and pipeline.pb. The job lists the staged files' gs:// URLs, and every SDK harness that
+  # starts for as long as the job runs (a worker added by autoscaling, a VM replaced, a
+  # harness restarted) downloads them and pip-installs workflow.tar.gz, although the image
+  # already holds the package: deleted, they stop a long-running streaming job's new workers
+  # from starting. Remove a folder by hand once no job launched from it runs (README, step 7).
   lifecycle_rule {
     condition {
       age            = var.temp_retention_days
-      matches_prefix = ["temp/", "staging/"]
+      matches_prefix = ["temp/"]
     }
     action {
       type = "Delete"

@@ -38,7 +38,7 @@ variable "launchers" {
 }
 
 variable "temp_retention_days" {
-  description = "Objects under temp/ and staging/ in the bucket are deleted after this many days."
+  description = "Objects under temp/ in the bucket (and noncurrent versions of any object) are deleted after this many days. staging/ is never aged out: a running job's new workers read it."
   type        = number
   default     = 14
 }
