@@ -677,6 +677,50 @@ def test_terraform_grants_least_privilege() -> None:
     assert "roles/owner" not in text and "roles/editor" not in text
 
 
+def _tf_block(text: str, kind: str, name: str) -> str:
+    """The body of ``resource "kind" "name" { ... }`` (up to its closing brace at column 0)."""
+    match = re.search(rf'^resource "{kind}" "{name}" \{{\n(.*?)^\}}', text, re.S | re.M)
+    assert match, f"{kind}.{name} is missing"
+    return match.group(1)
+
+
+def test_terraform_enables_the_apis_its_resources_need_first() -> None:
+    text = (TERRAFORM / "main.tf").read_text(encoding="utf-8")
+    services = set(re.findall(r'"([a-z]+\.googleapis\.com)"', text))
+    # The service account needs IAM; project-level bindings need Resource Manager.
+    assert {"iam.googleapis.com", "cloudresourcemanager.googleapis.com"} <= services
+    for kind, name in (
+        ("google_service_account", "worker"),
+        ("google_project_iam_member", "worker_dataflow"),
+    ):
+        assert re.search(
+            r"depends_on\s*=\s*\[google_project_service\.apis\]", _tf_block(text, kind, name)
+        ), f"{kind}.{name} may be created before the APIs are enabled"
+
+
+def test_terraform_lets_cloud_build_push_to_the_repository_only() -> None:
+    text = (TERRAFORM / "main.tf").read_text(encoding="utf-8")
+    writers = re.findall(
+        r'resource "(google_\w+_iam_member)" "\w+" \{[^}]*?'
+        r'role\s*=\s*"roles/artifactregistry\.writer"',
+        text,
+        re.S,
+    )
+    assert writers == ["google_artifact_registry_repository_iam_member"]
+    block = _tf_block(text, "google_artifact_registry_repository_iam_member", "builders_push")
+    assert "for_each   = toset(var.builders)" in block
+    assert 'variable "builders"' in (TERRAFORM / "variables.tf").read_text(encoding="utf-8")
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    assert '-var "builders=' in readme and "### Who needs which role" in readme
+
+
+def test_file_parameters_say_the_worker_account_must_reach_them() -> None:
+    """deploy/terraform's worker account can read and write its own bucket only."""
+    for param in _metadata()["parameters"]:
+        if param.get("paramType", "").startswith("GCS_"):
+            assert "worker service account must be able to" in param["helpText"], param["name"]
+
+
 def test_terraform_never_ages_out_what_a_running_job_reads() -> None:
     """staging/ holds the package every new worker of a running job downloads."""
     text = (TERRAFORM / "main.tf").read_text(encoding="utf-8")

@@ -2,7 +2,9 @@ locals {
   services = toset([
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
+    "cloudresourcemanager.googleapis.com", # project IAM bindings below
     "dataflow.googleapis.com",
+    "iam.googleapis.com", # the worker service account
     "pubsub.googleapis.com",
     "storage.googleapis.com",
   ])
@@ -101,17 +103,21 @@ resource "google_service_account" "worker" {
   account_id   = "newsbeam-worker"
   display_name = "newsbeam Dataflow worker"
   description  = "Runs the newsbeam Flex Template launcher and Dataflow workers."
+  depends_on   = [google_project_service.apis]
 }
 
 locals {
   worker = "serviceAccount:${google_service_account.worker.email}"
 }
 
-# Project level only what Dataflow itself requires of a worker.
+# Project level only what Dataflow itself requires of a worker. Google's Flex Template guide
+# also lists roles/viewer (project-wide read) for the launcher and worker account; it is left
+# out on purpose (deploy/README.md, "Who needs which role": unverified offline).
 resource "google_project_iam_member" "worker_dataflow" {
-  project = var.project
-  role    = "roles/dataflow.worker"
-  member  = local.worker
+  project    = var.project
+  role       = "roles/dataflow.worker"
+  member     = local.worker
+  depends_on = [google_project_service.apis]
 }
 
 # Publish to the two topics, and nothing else in Pub/Sub.
@@ -140,6 +146,16 @@ resource "google_artifact_registry_repository_iam_member" "worker_pulls" {
   repository = google_artifact_registry_repository.images.name
   role       = "roles/artifactregistry.reader"
   member     = local.worker
+}
+
+# Who builds the image: Cloud Build's service account pushes it to this repository only
+# (`gcloud builds get-default-service-account` names it; deploy/README.md, step 1).
+resource "google_artifact_registry_repository_iam_member" "builders_push" {
+  for_each   = toset(var.builders)
+  location   = google_artifact_registry_repository.images.location
+  repository = google_artifact_registry_repository.images.name
+  role       = "roles/artifactregistry.writer"
+  member     = each.value
 }
 
 # Who may start jobs that run as the worker account (needed by `gcloud dataflow ... run`).

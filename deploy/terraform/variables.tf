@@ -37,6 +37,12 @@ variable "launchers" {
   default     = []
 }
 
+variable "builders" {
+  description = "Principals that push the image to the repository (roles/artifactregistry.writer on it only): the service account Cloud Build runs as, e.g. [\"serviceAccount:123-compute@developer.gserviceaccount.com\"]."
+  type        = list(string)
+  default     = []
+}
+
 variable "temp_retention_days" {
   description = "Objects under temp/ in the bucket (and noncurrent versions of any object) are deleted after this many days. staging/ is never aged out: a running job's new workers read it."
   type        = number
