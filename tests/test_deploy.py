@@ -714,6 +714,37 @@ def test_terraform_lets_cloud_build_push_to_the_repository_only() -> None:
     assert '-var "builders=' in readme and "### Who needs which role" in readme
 
 
+def test_terraform_subscribes_to_everything_each_topic_carries() -> None:
+    text = (TERRAFORM / "main.tf").read_text(encoding="utf-8")
+    unfiltered = {
+        re.search(r"topic\s*=\s*(\S+)", body).group(1)  # type: ignore[union-attr]
+        for body in re.findall(
+            r'^resource "google_pubsub_subscription" "\w+" \{\n(.*?)^\}', text, re.S | re.M
+        )
+        if "filter" not in body
+    }
+    assert unfiltered == {
+        "google_pubsub_topic.stories.id",
+        "google_pubsub_topic.dead_letters.id",
+    }
+
+
+def test_readme_shows_how_to_find_the_job_and_read_what_it_sends() -> None:
+    text = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    blocks = [re.sub(r"\\\n\s*", "", b) for b in re.findall(r"```sh\n(.*?)```", text, re.S)]
+    commands = "\n".join(blocks)
+    assert (
+        "export JOB_ID=$(gcloud dataflow jobs list --region $REGION --status active "
+        "--filter=\"name=$JOB\" --format='value(JOB_ID)')" in commands
+    )
+    assert "JOB_ID " not in commands.replace("$JOB_ID ", ""), "a literal JOB_ID placeholder"
+    for subscription in ("tagged-stories-all", "newsbeam-dead-letters-all"):
+        assert f"gcloud pubsub subscriptions pull {subscription}" in commands
+    assert "gs://$BUCKET/out/dead_letters-*.jsonl" in commands
+    assert "gcloud dataflow jobs cancel $JOB_ID" in text
+    assert "`feed_failed:<stage>/<error>`" in text
+
+
 def test_file_parameters_say_the_worker_account_must_reach_them() -> None:
     """deploy/terraform's worker account can read and write its own bucket only."""
     for param in _metadata()["parameters"]:

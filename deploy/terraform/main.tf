@@ -44,6 +44,31 @@ resource "google_pubsub_subscription" "tiktok_china" {
   }
 }
 
+# Everything each topic carries, unfiltered: every story, and every dead letter (read with
+# `gcloud pubsub subscriptions pull`, deploy/README.md step 5). A subscription nobody reads
+# keeps each message for 7 days, then drops it.
+resource "google_pubsub_subscription" "all_stories" {
+  name                       = "${var.stories_topic}-all"
+  topic                      = google_pubsub_topic.stories.id
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+
+  expiration_policy {
+    ttl = "" # never expires
+  }
+}
+
+resource "google_pubsub_subscription" "all_dead_letters" {
+  name                       = "${var.dead_letter_topic}-all"
+  topic                      = google_pubsub_topic.dead_letters.id
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+
+  expiration_policy {
+    ttl = "" # never expires
+  }
+}
+
 # --- Cloud Storage: templates, staging and temp files ----------------------------------
 
 resource "google_storage_bucket" "staging" {

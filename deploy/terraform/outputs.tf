@@ -13,6 +13,16 @@ output "example_subscription" {
   value       = google_pubsub_subscription.tiktok_china.id
 }
 
+output "all_stories_subscription" {
+  description = "Every story published, unfiltered."
+  value       = google_pubsub_subscription.all_stories.id
+}
+
+output "all_dead_letters_subscription" {
+  description = "Every dead letter published, unfiltered."
+  value       = google_pubsub_subscription.all_dead_letters.id
+}
+
 output "bucket" {
   description = "Staging bucket, as gs://NAME."
   value       = google_storage_bucket.staging.url
