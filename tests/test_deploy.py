@@ -610,6 +610,15 @@ def test_numeric_parameter_regexes_refuse_what_the_cli_refuses(
     assert not disagree, "metadata.json and the CLI disagree: " + "; ".join(disagree)
 
 
+def test_extract_processes_help_warns_of_one_pool_per_thread_on_dataflow() -> None:
+    (param,) = [p for p in _metadata()["parameters"] if p["name"] == "extract_processes"]
+    assert "per Beam worker" not in param["helpText"]
+    assert "keep 1 on Dataflow" in param["helpText"]
+    assert param["regexes"] == ["^[1-9][0-9]*$"]
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    assert "Keep `extract_processes` at 1 (its default) on Dataflow" in readme
+
+
 def test_only_the_feed_list_and_output_are_required() -> None:
     required = {p["name"] for p in _metadata()["parameters"] if not p["isOptional"]}
     assert required == {"feeds", "output"}
