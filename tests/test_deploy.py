@@ -619,6 +619,21 @@ def test_extract_processes_help_warns_of_one_pool_per_thread_on_dataflow() -> No
     assert "Keep `extract_processes` at 1 (its default) on Dataflow" in readme
 
 
+def test_docs_say_what_an_update_cannot_change_and_a_relaunch_forgets() -> None:
+    by_name = {p["name"]: p for p in _metadata()["parameters"]}
+    for name in ("poll_interval", "duration"):
+        assert "Fixed when the job is first launched" in by_name[name]["helpText"], name
+    assert "60s or more" in by_name["poll_interval"]["helpText"]
+    assert "after the launch" in by_name["duration"]["helpText"]
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    step6 = readme[readme.index("## 6.") : readme.index("## 7.")]
+    assert "`poll_interval` and `duration` are fixed" in step6 and "not verified" in step6
+    assert "### The caveat on relaunching" in step6 and "`story_id`" in step6
+    assert "### Changing the feed list" in step6
+    (feeds,) = [p for p in _metadata()["parameters"] if p["name"] == "feeds"]
+    assert "Read once, when the job is launched or updated" in feeds["helpText"]
+
+
 def test_only_the_feed_list_and_output_are_required() -> None:
     required = {p["name"] for p in _metadata()["parameters"] if not p["isOptional"]}
     assert required == {"feeds", "output"}
