@@ -222,6 +222,30 @@ def test_readme_sets_image_and_template_from_tag_where_it_builds() -> None:
     assert "steps 2 and 3 again" in step6
 
 
+def test_one_off_launches_run_as_the_worker_account_with_step_4s_topics() -> None:
+    """A newsbeam run without the template: as the worker account, with both topics."""
+    step4 = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    (launch,) = [
+        re.sub(r"\\\n", " ", b)
+        for b in re.findall(r"```sh\n(.*?)```", step4, re.S)
+        if "flex-template run" in b and "--update" not in b
+    ]
+    wanted = {f"--{name}" for name in _template_parameters(launch)} - {"--sdk_container_image"}
+    wanted |= {"--service_account_email", "--sdk_container_image", "--staging_location"}
+    for path in (DEPLOY / "README.md", REPO / "README.md"):
+        text = path.read_text(encoding="utf-8")
+        runs = [
+            re.sub(r"\\\n", " ", b)
+            for b in re.findall(r"```sh\n(.*?)```", text, re.S)
+            if "--runner DataflowRunner" in b
+        ]
+        assert runs, path
+        for run in runs:
+            flags = set(re.findall(r"(--[a-z_]+)", run))
+            missing = wanted - {"--poll_interval"} - flags
+            assert not missing, f"{path.relative_to(REPO)}: {sorted(missing)}"
+
+
 def test_readme_reads_the_beam_version_from_pyproject() -> None:
     text = (DEPLOY / "README.md").read_text(encoding="utf-8")
     literal = re.findall(r"BEAM_VERSION=[0-9][^\s,]*", text)
