@@ -246,6 +246,17 @@ def test_one_off_launches_run_as_the_worker_account_with_step_4s_topics() -> Non
             assert not missing, f"{path.relative_to(REPO)}: {sorted(missing)}"
 
 
+def test_readme_says_what_the_offline_checks_leave_out() -> None:
+    text = " ".join((DEPLOY / "README.md").read_text(encoding="utf-8").split())
+    assert "each parameter that changes its steps" not in text
+    assert "without `topic`" in text and "without `dead_letter_topic`" in text
+    assert "anything but names" in text
+    # The image has packages the lock does not pin; lock.sh's image-freeze mode is shown.
+    assert "use the image's versions of every package" not in text
+    assert "bash deploy/lock.sh image-freeze.txt" in text
+    assert "## Cost and quotas" in text and "no lifecycle rule on `out/`" in text
+
+
 def test_readme_reads_the_beam_version_from_pyproject() -> None:
     text = (DEPLOY / "README.md").read_text(encoding="utf-8")
     literal = re.findall(r"BEAM_VERSION=[0-9][^\s,]*", text)
