@@ -511,7 +511,7 @@ def test_a_published_story_takes_each_field_from_its_own_source() -> None:
     story = Story("sid", article, outlet, "fr", "2026-03-04T08:00:00+00:00")
     published = TaggedStory(story, tagging, "hid", "cid", ("a.example", "b.example"))
     assert published.to_json() == {
-        "schema_version": 3,
+        "schema_version": 4,
         "story_id": "sid",
         "url": "https://a.example/news/1",
         "fetched_url": "https://a.example/news/1?page=1",
@@ -552,7 +552,7 @@ def test_a_published_link_takes_each_field_from_its_own_source() -> None:
     link = DuplicateLink("sid", "copied", "cluster", "https://b.example/1", "b.example", outlet)
     assert link.to_json() == {
         "record_type": "duplicate_link",
-        "schema_version": 3,
+        "schema_version": 4,
         "story_id": "sid",
         "duplicate_of": "copied",
         "cluster_id": "cluster",

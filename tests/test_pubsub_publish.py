@@ -313,7 +313,7 @@ def test_a_syndication_updates_dead_letter_counts_no_entry() -> None:
             retryable=error.retryable,
             # the update, so that the dead letters of a story's updates differ and can be
             # sent again (input was empty)
-            input_excerpt='{"schema_version": 3, "record_type": "syndication_update", '
+            input_excerpt='{"schema_version": 4, "record_type": "syndication_update", '
             '"story_id": "f00d", "syndication": ["a.example", "b.example"]}',
             counts_entry=False,  # news about a story already counted
         )

@@ -659,3 +659,11 @@ def test_rule_evidence_and_threshold_zero(tmp_path: Path) -> None:
     ]
     assert result.relevant
     assert not tagger.tag("", "Gamma news.").relevant  # a score of 0 is never relevant
+    # Which of a value's evidence items a rule added: they name it ("fined" is f's hit on
+    # ban, "banned" ban's own); a consumer could not tell them apart (schema 4).
+    (ban,) = [t for t in result.tags if t.value == "ban"]
+    assert [(e.snippet, e.rule) for e in ban.evidence] == [("banned", None), ("fined", "f")]
+    assert ban.to_json()["evidence"][1]["rule"] == "f"
+    assert "rule" not in ban.to_json()["evidence"][0]
+    (rule_f,) = [t for t in result.tags if t.value == "f"]
+    assert [e.rule for e in rule_f.evidence] == [None]  # a rule's own tag: its hits

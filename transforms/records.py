@@ -25,7 +25,7 @@ from transforms.urls import without_userinfo
 
 # Version of the published story JSON (README documents the schema). Bump it
 # whenever a field is added, removed or changes meaning.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # State Media Monitor typology codes that mean the state controls the outlet.
 STATE_MEDIA_CODES = frozenset({"SC", "CaPu", "CaPr"})
@@ -178,6 +178,9 @@ class Evidence:
     end: int
     snippet: str
     term: str | None = None  # the alias or rule term that matched
+    # On a value a rule adds (the national_security_review of a forced sale): the rule whose
+    # hit this is, where the item is not one of the value's own matches.
+    rule: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -188,6 +191,8 @@ class Evidence:
         }
         if self.term is not None:
             out["term"] = self.term
+        if self.rule is not None:
+            out["rule"] = self.rule
         return out
 
 

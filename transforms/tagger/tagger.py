@@ -118,11 +118,16 @@ class Tagger:
         index = Index(dict(terms), refs)
         positive, negative = 1.0, 1.0
         fired: list[tuple[str, list[Hit]]] = []
+        added_by: dict[tuple[str, str], dict[tuple[str, int, int], str]] = {}
         for rule in self.taxonomy.rules:
             ok, hits = evaluate(rule.node, index)
             if ok:
                 fired.append((rule.name, hits))
                 for key in rule.adds:  # the value's own matches first, as evidence
+                    own = {_span(h) for h in salient.get(key, [])}
+                    for hit in hits:
+                        if _span(hit) not in own:
+                            added_by.setdefault(key, {}).setdefault(_span(hit), rule.name)
                     salient[key] = salient.get(key, []) + _in_story_order(hits)
                 if rule.weight >= 0:
                     positive *= 1.0 - rule.weight
@@ -133,7 +138,7 @@ class Tagger:
             kinds = [key for key in salient if key[0] == "controversy"]
             if len(kinds) > 1:
                 salient.pop(("controversy", OTHER), None)
-        return self._result(score, parts, salient, fired)
+        return self._result(score, parts, salient, fired, added_by)
 
     def _near_actors(
         self, by_value: dict[tuple[str, str], list[Hit]]
@@ -242,10 +247,11 @@ class Tagger:
         parts: dict[str, str],
         salient: dict[tuple[str, str], list[Hit]],
         fired: list[tuple[str, list[Hit]]],
+        added_by: dict[tuple[str, str], dict[tuple[str, int, int], str]],
     ) -> TagResult:
         limit = int(self.taxonomy.settings["max_evidence"])
         tags = [
-            Tag(facet, value, _evidence(hits, parts, limit))
+            Tag(facet, value, _evidence(hits, parts, limit, added_by.get((facet, value), {})))
             for (facet, value), hits in sorted(salient.items())
         ]
         tags += [
@@ -335,12 +341,22 @@ def _in_story_order(hits: list[Hit]) -> list[Hit]:
     return sorted(hits, key=lambda h: (_FIELD_ORDER[h.field], h.start))
 
 
-def _evidence(hits: list[Hit], parts: dict[str, str], limit: int) -> tuple[Evidence, ...]:
+def _span(hit: Hit) -> tuple[str, int, int]:
+    return (hit.field, hit.start, hit.end)
+
+
+def _evidence(
+    hits: list[Hit],
+    parts: dict[str, str],
+    limit: int,
+    added_by: dict[tuple[str, int, int], str] | None = None,
+) -> tuple[Evidence, ...]:
     """The first ``limit`` distinct hits, as given, as Evidence in story order, with offsets
     into what the story's reader has: the title for title hits, the whole text for lede and
     body hits (a hit's offsets count from the start of its field; the body starts where the
     lede ends). A value's own matches come before those of a rule that added it, so that a
-    rule's hits do not crowd out the words that name the value."""
+    rule's hits do not crowd out the words that name the value; ``added_by`` names the rule
+    of each of those (by the hit's field and offsets), which its evidence item carries."""
     chosen: dict[tuple[str, int, int], Hit] = {}
     for h in hits:
         chosen.setdefault((h.field, h.start, h.end), h)
@@ -352,7 +368,8 @@ def _evidence(hits: list[Hit], parts: dict[str, str], limit: int) -> tuple[Evide
         term = h.pattern.text + ("*" if h.pattern.prefix else "")
         snippet = parts[h.field][h.start : h.end]
         start = h.start + shift[h.field]
-        out.append(Evidence(h.field, start, start + len(snippet), snippet, term))
+        rule = (added_by or {}).get(_span(h))
+        out.append(Evidence(h.field, start, start + len(snippet), snippet, term, rule))
     return tuple(out)
 
 
