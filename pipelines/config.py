@@ -252,6 +252,7 @@ def check_dataflow_launch(argv: Sequence[str]) -> None:
     from apache_beam.options.pipeline_options import GoogleCloudOptions
 
     options = PipelineOptions(list(argv))
+    _parse_all(options)  # a bad value (--streaming=false) is its own one-line error
     if options.view_as(StandardOptions).runner != "DataflowRunner":
         return
     cloud = options.view_as(GoogleCloudOptions)

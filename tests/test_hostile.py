@@ -236,7 +236,9 @@ def test_bad_ipv6_feed_urls_and_links_end_counted_not_in_a_crash(
 
     feedparser blanks a ``<link>`` it cannot resolve; parse_feed takes it as the feed wrote it,
     so it reaches the fetch stage, as does a URL-shaped GUID standing in for a missing link,
-    and each ends as a ``bad_url`` dead letter naming it (not ``entry_without_link``).
+    and each ends as a ``bad_url`` dead letter naming it (not ``entry_without_link``). The
+    GUID written as the first entry's link is that entry again: a ``duplicate_url`` (one URL
+    written twice in a feed is one entry, fetched once).
     """
     bad = [FeedItem("Bad link", BAD_IPV6[0], BAD_IPV6[0], "", WHEN)]
     bad += [FeedItem(f"Bad GUID {url}", "", url, "", WHEN) for url in BAD_IPV6]
@@ -248,14 +250,16 @@ def test_bad_ipv6_feed_urls_and_links_end_counted_not_in_a_crash(
 
     assert_accounting(out)
     s = out.summary
-    assert (s["entries"], s["published"], s["discarded"]) == (5, 2, {})
+    assert (s["entries"], s["published"], s["discarded"]) == (5, 2, {"duplicate_url": 1})
     assert sorted(story["url"] for story in out.stories) == good
-    assert s["failed"] == {"fetch/bad_url": 3}
+    assert s["failed"] == {"fetch/bad_url": 2}
     assert s["feeds"]["failed"] == {"poll/bad_url": 2}
     bad = {d["url"]: d for d in out.dead_letters if d["error_type"] == "bad_url"}
     assert set(bad) == {*BAD_IPV6, "http://[1:2:3]/feed", "http://[::1/feed"}
     bad_link = [d for d in out.dead_letters if d["url"] == BAD_IPV6[0]]
-    assert len(bad_link) == 2  # the bad <link> and the bad GUID
+    assert len(bad_link) == 1  # the bad <link>; the GUID written the same is its repeat
+    (repeat,) = out.discards
+    assert (repeat["stage"], repeat["reason"]) == ("dedup_entries", "duplicate_url")
     assert all(repr(BAD_IPV6[0]) in d["message"] for d in bad_link)
     assert all(d["message"].startswith("cannot parse") and not d["retryable"] for d in bad.values())
 
