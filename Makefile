@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test lint typecheck bench-quality bench-tagging bench-tagging-streams bench-dedup bench-fetch bench-large-pages clean
+.PHONY: venv demo test lint typecheck bench-quality bench-tagging bench-tagging-streams bench-dedup bench-fetch bench-large-pages bench-latency clean
 
 # Every package the Dataflow image installs is installed here at the version the image has:
 # deploy/requirements.lock, with its hashes dropped, is the constraints file (pip cannot
@@ -49,6 +49,9 @@ bench-fetch: venv
 
 bench-large-pages: venv
 	$(BIN)/python -m benchmarks.large_pages
+
+bench-latency: venv
+	$(BIN)/python -m benchmarks.latency
 
 clean:
 	rm -rf out build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

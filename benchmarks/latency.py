@@ -7,9 +7,10 @@ Pub/Sub emulator; this script pulls from a subscription and records when each st
 Latency = arrival time - the time the story appeared in the feed (both on this machine's
 clock). It prints p50, p95 and the maximum over at least 50 stories, and the target: p95 under
 the poll interval + 5 s. Exit code 1 when the verdict is FAIL (as the other benchmarks with a
-verdict), 0 on PASS or when skipped (no corpus or no emulator).
+verdict), 0 on PASS or when skipped (no corpus or no emulator: it prints ``skipped: ...``).
 
-Usage: python benchmarks/latency.py [--stories 60] [--every 0.4] [--poll-interval 2]
+Usage: .venv/bin/python -m benchmarks.latency [--corpus ../shared/corpus] [--stories 60]
+    [--every 0.4] [--poll-interval 2]
 """
 
 from __future__ import annotations
@@ -35,15 +36,15 @@ from pipelines.loopback_feeds import FeedItem, rss_feed  # noqa: E402
 from tests.conftest import article_html  # noqa: E402
 from tests.emulator import PubSubEmulator, find_emulator, pull_all  # noqa: E402
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "streams" / "articlemd"
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 PROJECT = "newsbeam-latency"
 STARTUP_S = 8.0  # the first story appears this long after the pipeline starts
 
 
-def load_articles(count: int) -> list[tuple[str, str]]:
-    """(title, body) of ``count`` real articles from the articlemd stream."""
+def load_articles(stream: Path, count: int) -> list[tuple[str, str]]:
+    """(title, body) of ``count`` real articles from the articlemd stream's folder."""
     articles = []
-    for path in sorted(CORPUS.rglob("*.md")):
+    for path in sorted(stream.rglob("*.md")):
         raw = path.read_text(encoding="utf-8", errors="replace")
         title = raw.splitlines()[0].lstrip("# ").strip()
         body = raw.split("## Article:", 1)[-1].strip()
@@ -65,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=CORPUS,
+        help="the shared corpus folder; reads the articles of streams/articlemd in it"
+        " (default: %(default)s)",
+    )
+    parser.add_argument(
         "--stories",
         type=int,
         default=60,
@@ -84,14 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         " p95 under this + 5 s (default: %(default)s)",
     )
     args = parser.parse_args(argv)
-    if not CORPUS.exists():
-        print(f"skipped: corpus not found at {CORPUS}")
+    stream = args.corpus / "streams" / "articlemd"
+    if not stream.is_dir():
+        print(f"skipped: corpus not found: no {stream}")
         return 0
     script = find_emulator()
     if script is None:
         print("skipped: the Pub/Sub emulator is not installed")
         return 0
-    articles = load_articles(args.stories)
+    articles = load_articles(stream, args.stories)
     emulator = PubSubEmulator(script)
     emulator.start()
     os.environ["PUBSUB_EMULATOR_HOST"] = emulator.host
