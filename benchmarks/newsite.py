@@ -36,7 +36,9 @@ from pipelines.loopback import LoopbackSite, Request, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
 
 FEED_ITEMS = 50
-MIN_STREAM_CHARS = 1500  # shorter stream records are paywall or error pages
+# Shorter stream records are mostly not articles: GitHub pages kept as HTML fragments, cookie,
+# JavaScript and newsletter walls, product pages; some are teasers or short news items.
+MIN_STREAM_CHARS = 1500
 _T0 = datetime(2024, 6, 1, 6, 0, tzinfo=UTC)
 
 

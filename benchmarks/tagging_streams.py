@@ -2,11 +2,15 @@
 
 The labelled dev set (``topic-dev``) has 149 articles and was used for tuning. The two
 streams of ``../shared/corpus/streams`` (``articlemd``: 2021-22 security and tech news;
-``hn2024``: articles linked from Hacker News in 2024) hold ~9,400 more, unlabelled. This
-script tags all of them (the dev set's articles and repeated titles left out), counts how
-many are relevant, and scores the relevant ones against ``benchmarks/data/stream_review.csv``:
-one line per story tagged relevant, ``stream,id,verdict,note``, where ``verdict`` is a
-reviewer's reading of the story's title and lede by the dev set's GUIDELINE.md:
+``hn2024``: articles linked from Hacker News in 2024) hold ~11,600 more records, unlabelled,
+~9,400 of them with a body of at least ``MIN_STREAM_CHARS`` (1,500) characters: the shorter
+ones are mostly not articles (GitHub repository pages kept as HTML fragments, cookie,
+JavaScript and newsletter walls, product pages, code-only pages), with some teasers and short
+news items. This script tags the long ones (the dev set's articles, matched by title, and
+repeated titles left out), prints both counts, counts how many are relevant, and scores the
+relevant ones against ``benchmarks/data/stream_review.csv``: one line per story tagged
+relevant, ``stream,id,verdict,note``, where ``verdict`` is a reviewer's reading of the
+story's title and lede by the dev set's GUIDELINE.md:
 
 * ``in``: its main subject is a controversy between a platform and a state actor;
 * ``borderline``: the guideline can be read either way (most often a security company's
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import json
 import sys
 from collections import Counter
@@ -41,7 +46,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.newsite import SourceArticle, articlemd_articles, hn2024_articles
+from benchmarks.newsite import (
+    MIN_STREAM_CHARS,
+    SourceArticle,
+    articlemd_articles,
+    hn2024_articles,
+)
 from transforms.records import TagResult
 from transforms.tagger import Tagger
 
@@ -64,19 +74,61 @@ class Tagged:
     result: TagResult
 
 
-def stream_articles(corpus: Path) -> Iterator[SourceArticle]:
-    """Both streams' articles, less the dev set's (matched by title) and repeated titles."""
+def dev_titles(corpus: Path) -> set[str]:
+    """The titles of the dev set's articles (``topic-dev/labels.jsonl``)."""
     labels = corpus / "topic-dev" / "labels.jsonl"
     with labels.open(encoding="utf-8") as lines:
-        dev = {json.loads(line)["title"].strip() for line in lines if line.strip()}
+        return {json.loads(line)["title"].strip() for line in lines if line.strip()}
+
+
+def stream_articles(corpus: Path, skipped: Counter[str] | None = None) -> Iterator[SourceArticle]:
+    """Both streams' articles, less the dev set's (matched by title) and repeated titles.
+
+    The loaders (``benchmarks.newsite``) yield only records with a body of at least
+    ``MIN_STREAM_CHARS`` characters. ``skipped["repeated title"]`` counts the repeats left out.
+    """
+    dev = dev_titles(corpus)
     seen: set[str] = set()
     for source in (articlemd_articles(corpus), hn2024_articles(corpus)):
         for article in source:
             title = article.title.strip()
-            if title in dev or title.lower() in seen:
+            if title in dev:
+                continue
+            if title.lower() in seen:
+                if skipped is not None:
+                    skipped["repeated title"] += 1
                 continue
             seen.add(title.lower())
             yield article
+
+
+def record_counts(corpus: Path) -> tuple[int, int]:
+    """(records, records shorter than ``MIN_STREAM_CHARS``) of both streams, the dev set's out.
+
+    A record is what the loaders read as an article before their length filter: an articlemd
+    file with a title and an ``## Article:`` section, an hn2024 line with a title; its length
+    is measured as the loader measures it (the Markdown body; the hn2024 text).
+    """
+    dev = dev_titles(corpus)
+    records = short = 0
+    for path in sorted((corpus / "streams" / "articlemd").rglob("*.md")):
+        head, sep, body = path.read_text(encoding="utf-8", errors="replace").partition(
+            "## Article:"
+        )
+        first = head.strip().splitlines()[0] if head.strip() else ""
+        title = first.removeprefix("# ").strip()
+        if sep and title and title not in dev:
+            records += 1
+            short += len(body.strip()) < MIN_STREAM_CHARS
+    hn = corpus / "streams" / "hn2024" / "hn2024_en_all.jsonl.gz"
+    with gzip.open(hn, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            title = (row.get("title") or "").strip()
+            if title and title not in dev:
+                records += 1
+                short += len((row.get("text") or "").strip()) < MIN_STREAM_CHARS
+    return records, short
 
 
 def read_review(path: Path) -> dict[tuple[str, str], str]:
@@ -154,21 +206,34 @@ def main(argv: list[str] | None = None) -> int:
         help="print the stories not relevant whose score is above 0, with their tags",
     )
     args = parser.parse_args(argv)
-    if not (args.corpus / "streams").is_dir():
-        print(f"no corpus streams under {args.corpus}: nothing to measure", file=sys.stderr)
-        return 2
+    needed = [
+        args.corpus / "streams" / "articlemd",
+        args.corpus / "streams" / "hn2024" / "hn2024_en_all.jsonl.gz",
+        args.corpus / "topic-dev" / "labels.jsonl",
+    ]
+    missing = [str(path) for path in needed if not path.exists()]
+    if missing:
+        print(f"skipped: corpus not found: no {', '.join(missing)}")
+        return 0
     tagger = Tagger.load(args.taxonomy)
     tagged: list[Tagged] = []
     near: list[Tagged] = []
     total = 0
-    for article in stream_articles(args.corpus):
+    skipped: Counter[str] = Counter()
+    for article in stream_articles(args.corpus, skipped):
         total += 1
         result = tagger.tag(article.title, article.markdown or "")
         if result.relevant or result.score > 0:
             story = Tagged((article.source, article.ident), article.title, result)
             (tagged if result.relevant else near).append(story)
     controversies = Counter(c for t in tagged for c in t.result.controversies)
-    print(f"streams: {total} articles (the dev set's left out), {len(tagged)} relevant")
+    records, short = record_counts(args.corpus)
+    print(
+        f"streams: {records:,} records besides the dev set's; {short:,} with a body under"
+        f" {MIN_STREAM_CHARS:,} characters and {skipped['repeated title']:,} repeated titles left"
+        f" out; {total:,} articles tagged, {len(tagged)} relevant"
+        f" ({len(tagged) / max(1, total):.1%})"
+    )
     print(
         "controversy types of the relevant: "
         + ", ".join(f"{name} {n}" for name, n in controversies.most_common())
