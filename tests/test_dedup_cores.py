@@ -20,7 +20,7 @@ from apache_beam.pvalue import TaggedOutput
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Duration, Timestamp
 
-from tests.test_dedup_pipeline import DAY, WIRE, tagged_story, wire_text
+from tests.test_dedup_pipeline import DAY, WIRE, tagged_story, wire_text, with_article
 from transforms.common import DISCARDED
 from transforms.dedup import ClusterStories, _ClaimFn, _ProbeFn, _VerdictFn
 from transforms.dedup_entries import _DedupEntriesFn
@@ -307,17 +307,11 @@ HEAD = tagged_story("https://a.example/wire-story", "Regulator fines platform ov
 _COPY = tagged_story(
     "https://b.example/news/1?utm_source=rss", "Regulator fines platform", WIRE + " AP"
 )
-COPY = dataclasses.replace(
+COPY = with_article(
     _COPY,
-    story=dataclasses.replace(
-        _COPY.story,
-        article=dataclasses.replace(
-            _COPY.story.article,
-            entry=FeedEntry("https://b.example/feed", "https://b.example/r/1", "k"),
-            url="https://b.example/r/1?utm_source=rss",
-            canonical_url="https://b.example/news/1",
-        ),
-    ),
+    entry=FeedEntry("https://b.example/feed", "https://b.example/r/1", "k"),
+    url="https://b.example/r/1?utm_source=rss",
+    canonical_url="https://b.example/news/1",
 )
 UNRELATED = tagged_story("https://c.example/other", "Unrelated", wire_text(7))
 
@@ -428,16 +422,13 @@ def test_a_story_whose_article_was_claimed_before_it_is_the_same_article_listed_
 
 
 def test_story_url_is_the_canonical_url_else_the_final_else_the_requested() -> None:
-    article = COPY.story.article
     assert story_url(COPY) == "https://b.example/news/1"
     for fields, expected in (
         ({"canonical_url": ""}, "https://b.example/news/1"),  # the final URL, cleaned
         ({"canonical_url": "", "final_url": ""}, "https://b.example/r/1"),
         ({"canonical_url": "https://B.example/x?utm_source=rss"}, "https://b.example/x"),
     ):
-        moved = dataclasses.replace(article, **fields)
-        story = dataclasses.replace(COPY, story=dataclasses.replace(COPY.story, article=moved))
-        assert story_url(story) == expected, fields
+        assert story_url(with_article(COPY, **fields)) == expected, fields
 
 
 def test_an_unknown_duplicates_mode_is_refused() -> None:

@@ -10,6 +10,7 @@ import dataclasses
 import pickle
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import apache_beam as beam
 import pytest
@@ -62,6 +63,12 @@ def tagged_story(url: str, title: str, text: str) -> TaggedStory:
     )
     story = Story(story_id_for(url), article, Outlet(domain), "en", None)
     return TaggedStory(story=story, tagging=TagResult(relevant=True, score=1.0))
+
+
+def with_article(story: TaggedStory, **changes: Any) -> TaggedStory:
+    """``story`` with its article's fields ``changes`` replaced (story id and tags kept)."""
+    article = dataclasses.replace(story.story.article, **changes)
+    return dataclasses.replace(story, story=dataclasses.replace(story.story, article=article))
 
 
 WIRE = wire_text(1)
@@ -389,8 +396,7 @@ def test_a_story_that_cannot_be_fingerprinted_becomes_a_dead_letter() -> None:
     from transforms.minhash import DedupParams
 
     good = tagged_story("https://a.example/odd", "Odd story", WIRE)
-    article = dataclasses.replace(good.story.article, canonical_url="https://a.example/\ud800")
-    odd = dataclasses.replace(good, story=dataclasses.replace(good.story, article=article))
+    odd = with_article(good, canonical_url="https://a.example/\ud800")
     out = list(_ProbeFn(DedupParams(), clock=None).process(odd, Timestamp(0)))
     assert len(out) == 1 and out[0].tag == FAILURES
     failure = out[0].value
@@ -405,8 +411,7 @@ def test_a_story_that_cannot_be_fingerprinted_becomes_a_dead_letter() -> None:
 def test_a_story_without_a_url_is_still_decided(grouped: bool) -> None:
     """Nothing to look it up by (no URL, text too short to fingerprint): published alone."""
     stub = tagged_story("https://a.example/stub", "A stub", "Too short to fingerprint.")
-    article = dataclasses.replace(stub.story.article, url="", final_url="", canonical_url="")
-    urlless = dataclasses.replace(stub, story=dataclasses.replace(stub.story, article=article))
+    urlless = with_article(stub, url="", final_url="", canonical_url="")
     with TestPipeline(options=_options()) as p:
         out = p | beam.Create([urlless, OTHER]) | ClusterStories(DAY, grouped=grouped)
         assert_that(
@@ -487,16 +492,10 @@ def test_the_same_article_listed_twice_is_published_once_and_never_as_its_own_co
     # story id: the second was published as a copy of itself (duplicate_of its own id; a
     # duplicate_link to itself), or dropped as a "duplicate" of itself.
     first = OUTLETS[0]
-    again = dataclasses.replace(
+    again = with_article(
         first,
-        story=dataclasses.replace(
-            first.story,
-            article=dataclasses.replace(
-                first.story.article,
-                entry=dataclasses.replace(first.story.article.entry, key="wire#title:2"),
-                title="Regulator fines platform over data (updated)",
-            ),
-        ),
+        entry=dataclasses.replace(first.story.article.entry, key="wire#title:2"),
+        title="Regulator fines platform over data (updated)",
     )
     with TestPipeline(options=_options()) as p:
         out = p | beam.Create([first, again]) | ClusterStories(DAY, mode=mode, grouped=grouped)

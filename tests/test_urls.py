@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from tests.test_dedup_pipeline import tagged_story
+from tests.test_dedup_pipeline import tagged_story, with_article
 from transforms.urls import (
     KeyBasis,
     amp_mobile_variant_of,
@@ -361,16 +361,11 @@ def test_a_user_name_and_password_are_never_part_of_a_published_url() -> None:
     assert without_userinfo("https://news.example/a/b@c") == "https://news.example/a/b@c"
     assert without_userinfo("http://[::1/x") == "http://[::1/x"  # unparseable: as it was
     story = tagged_story("https://news.example/a/1", "Title", "Text")
-    article = story.story.article
-    secret = dataclasses.replace(
-        article,
-        final_url="https://u:p@news.example/a/1",
-        canonical_url="",
-        entry=dataclasses.replace(article.entry, feed_url="https://u:p@news.example/feed"),
+    entry = dataclasses.replace(story.story.article.entry, feed_url="https://u:p@news.example/feed")
+    secret = with_article(
+        story, final_url="https://u:p@news.example/a/1", canonical_url="", entry=entry
     )
-    record = dataclasses.replace(
-        story, story=dataclasses.replace(story.story, article=secret)
-    ).to_json()
+    record = secret.to_json()
     assert (record["url"], record["fetched_url"], record["feed_url"]) == (
         "https://news.example/a/1",
         "https://news.example/a/1",

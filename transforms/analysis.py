@@ -307,7 +307,9 @@ def start_worker(settings: AnalysisSettings) -> None:
     """
     global _worker_analyser
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    quiet_chatty_libraries()  # a worker has no logging set up: these went to stderr bare
+    # A worker sets up no logging: trafilatura's and htmldate's records end at their own
+    # NullHandler, but courlan's (none) would reach stderr bare, through Python's last resort.
+    quiet_chatty_libraries()
     _worker_analyser = Analyser(settings)
 
 

@@ -3,7 +3,9 @@
 Beam-free on purpose: ``newsbeam run`` calls :func:`start_fork_server` before it imports Beam,
 so that the fork server's own imports and warm-up (``transforms.pool_preload``: a few seconds
 of one core) overlap the command's imports, the graph's construction and the feed polling
-instead of holding up the first page.
+instead of holding up the first page. Also what the pool's processes share with the command
+at both ends of their lives: quieting the libraries that log every page they give up on
+(:func:`quiet_chatty_libraries`), and stopping them at once (:func:`stop_pool_processes`).
 """
 
 from __future__ import annotations
