@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from tests.test_dedup_pipeline import tagged_story, with_article
+from transforms.records import Discard, Failure
 from transforms.urls import (
     KeyBasis,
     amp_mobile_variant_of,
@@ -16,6 +17,7 @@ from transforms.urls import (
     entry_keys,
     host_of,
     is_amp_or_mobile_variant,
+    redact_userinfo,
     resolve_canonical,
     without_userinfo,
 )
@@ -348,6 +350,38 @@ def test_an_entry_without_a_link_is_keyed_by_its_title() -> None:
     key = entry_key("", None, "Breaking", guid_usable=False)
     assert key.startswith("#title:")
     assert key != entry_key("", None, "Other", guid_usable=False)
+
+
+def test_dead_letters_and_discards_leave_out_the_credentials_of_every_url_they_quote() -> None:
+    # A private feed's (or an entry link's) user name and password were written to
+    # dead_letters-*.jsonl and the dead-letter topic: in the url, the message and the input.
+    failure = Failure(
+        "fetch",
+        "https://reader:s3cret@news.example/a/1",
+        "http_500",
+        "HTTPError: 500 for https://reader:s3cret@news.example/a/1",
+        True,
+        "FeedEntry(link='HTTP://reader:s3cret@news.example/a/1', feed_url='https://x@feeds.example/f')",
+    )
+    record = failure.to_json()
+    assert record["url"] == "https://news.example/a/1"
+    assert record["message"] == "HTTPError: 500 for https://news.example/a/1"
+    assert record["input"] == (
+        "FeedEntry(link='HTTP://news.example/a/1', feed_url='https://feeds.example/f')"
+    )
+    assert "s3cret" not in str(record) and record["retryable"] is True
+    discard = Discard(
+        "tag", "https://u:p@news.example/a/2", "not_relevant", "see https://u@h.example/"
+    )
+    assert discard.to_json() == {
+        "stage": "tag",
+        "key": "https://news.example/a/2",
+        "reason": "not_relevant",
+        "detail": "see https://h.example/",
+    }
+    # An @ that is not in a URL's authority, and text without URLs, are left as written.
+    for text in ("https://news.example/a/b@c?by=x@y", "mail me: ann@news.example", "#title:Hi"):
+        assert redact_userinfo(text) == text
 
 
 def test_a_user_name_and_password_are_never_part_of_a_published_url() -> None:

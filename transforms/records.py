@@ -16,12 +16,11 @@ tuples of those), so Beam can pickle them cheaply and tests can compare them.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from transforms.urls import without_userinfo
+from transforms.urls import redact_userinfo, without_userinfo
 
 # Version of the published story JSON (README documents the schema). Bump it
 # whenever a field is added, removed or changes meaning.
@@ -338,13 +337,15 @@ class Failure:
         return f"{self.stage}/{self.error_type}"
 
     def to_json(self) -> dict[str, Any]:
+        """The dead letter as written and published; a user name and password in any URL
+        it quotes are left out, as they are from a story's URLs."""
         return {
             "stage": self.stage,
-            "url": self.key,
+            "url": redact_userinfo(self.key),
             "error_type": self.error_type,
-            "message": self.message,
+            "message": redact_userinfo(self.message),
             "retryable": self.retryable,
-            "input": self.input_excerpt,
+            "input": redact_userinfo(self.input_excerpt),
             "counts_entry": self.counts_entry,
         }
 
@@ -359,7 +360,13 @@ class Discard:
     detail: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The discard as written; a user name and password in a URL are left out."""
+        return {
+            "stage": self.stage,
+            "key": redact_userinfo(self.key),
+            "reason": self.reason,
+            "detail": redact_userinfo(self.detail),
+        }
 
 
 def excerpt(value: object, limit: int = 500) -> str:

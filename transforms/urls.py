@@ -208,6 +208,16 @@ def without_userinfo(url: str) -> str:
     return urlunsplit(parts._replace(netloc=_host_and_port(parts.netloc)))
 
 
+_USERINFO_IN_TEXT = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]*@")
+
+
+def redact_userinfo(text: str) -> str:
+    """``text`` with the user name and password taken out of every URL it contains
+    (``... https://user:pw@host/x ...`` -> ``... https://host/x ...``): for dead letters and
+    discards, whose URL, message and input excerpt may quote a link with credentials."""
+    return _USERINFO_IN_TEXT.sub(r"\1", text) if "@" in text else text
+
+
 def is_amp_or_mobile_variant(url: str) -> bool:
     """True when the URL looks like an AMP or mobile edition (host, path or query marker).
 
@@ -402,6 +412,7 @@ __all__ = [
     "entry_keys",
     "host_of",
     "is_amp_or_mobile_variant",
+    "redact_userinfo",
     "resolve_canonical",
     "without_userinfo",
 ]
