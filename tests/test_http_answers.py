@@ -262,6 +262,10 @@ _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
             + b"6\r\n<rss/>\r\n0\r\n\r\n",
             "more than 65536 bytes when reading chunk size",
         ),  # mid-body
+        (
+            _OK + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n<rss/>\r\n0\r\n\r\n",
+            "chunk size line b'zz\\r\\n'",
+        ),
     ],
     ids=[
         "bad-status-line",
@@ -272,6 +276,7 @@ _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
         "two-lengths",
         "length-list",
         "long-chunk-size",
+        "chunk-size-not-hex",
     ],  # fmt: skip
 )
 def test_an_answer_that_breaks_http_is_a_final_protocol_error(

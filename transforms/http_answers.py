@@ -15,7 +15,8 @@ error types. ``transforms.http`` (the client) calls them for every answer.
   included); retried.
 * ``protocol_error`` (no): the answer breaks HTTP/1.1: a status line that is not one (an
   HTTP/0.9 answer too) or names another protocol version, more than 100 header lines, a
-  header or chunk-size line over 64 KiB, Content-Length values that disagree. Not retried:
+  header or chunk-size line over 64 KiB, a chunk-size line that is no hex number,
+  Content-Length values that disagree. Not retried:
   the server answered, and answers so again.
 * ``timeout`` (yes): connect or read timeout; retried.
 * ``deadline_exceeded`` (yes): the total deadline passed; not retried.
@@ -37,8 +38,10 @@ error types. ``transforms.http`` (the client) calls them for every answer.
 
 from __future__ import annotations
 
+import ast
 import email.utils
 import http.client
+import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -355,6 +358,8 @@ def _protocol_violation(err: Exception) -> str | None:
     inner = err.args[1] if len(err.args) > 1 else err.__cause__
     if isinstance(inner, OSError):  # RemoteDisconnected, an empty reply, is a BadStatusLine too
         return None
+    if isinstance(inner, http.client.IncompleteRead):  # a cut chunk, or a chunk size line
+        return _bad_chunk_size_line(inner)  # that is no number
     if isinstance(inner, http.client.UnknownProtocol):
         return f"protocol version {str(inner.args[0])[:100]!r}"
     if isinstance(inner, http.client.BadStatusLine):  # HTTP/0.9: the body where it should be
@@ -364,6 +369,30 @@ def _protocol_violation(err: Exception) -> str | None:
         return f"bad status line {line[:100]!r}"
     if isinstance(inner, http.client.LineTooLong) or type(inner) is http.client.HTTPException:
         return str(inner)  # "got more than 65536 bytes when reading ...", "... 100 headers"
+    return None
+
+
+_CHUNK_SIZE_REFUSED = re.compile(
+    r"invalid literal for int\(\) with base 16: (b'.*'|b\".*\")$", re.S
+)
+
+
+def _bad_chunk_size_line(err: BaseException) -> str | None:
+    """The chunk size line ``http.client`` could not read as a number, when it was a whole
+    line (the server wrote it); None for a chunk or line cut off by the connection closing.
+
+    ``http.client`` raises ``IncompleteRead`` for both; the ``ValueError`` of ``int(line,
+    16)`` it chains, whose message quotes the line, tells them apart.
+    """
+    seen: BaseException | None = err
+    for _ in range(5):  # IncompleteRead <- IncompleteRead <- ValueError
+        if seen is None:
+            return None
+        if isinstance(seen, ValueError):
+            match = _CHUNK_SIZE_REFUSED.match(str(seen))
+            line = ast.literal_eval(match.group(1)) if match else b""
+            return f"chunk size line {line[:100]!r}" if line.endswith(b"\n") else None
+        seen = seen.__cause__ or seen.__context__
     return None
 
 
