@@ -82,6 +82,27 @@ def test_short_and_empty_pages_are_discarded_with_reasons() -> None:
     assert isinstance(empty, Discard) and empty.reason == "no_text"
 
 
+def _nested(depth: int) -> str:
+    """PAGE with its article ``depth`` divs deep."""
+    start, _, rest = PAGE.partition("<article>")
+    article, _, end = rest.partition("</article>")
+    return f"{start}{'<div>' * depth}<article>{article}</article>{'</div>' * depth}{end}"
+
+
+def test_a_page_the_parser_reads_only_in_part_is_a_dead_letter_not_a_cut_story() -> None:
+    # libxml2 stops at 256 nested elements and hands back what it read: the article's
+    # paragraphs deeper than that were dropped, and the page was a no_text discard (or, with
+    # its opening above the limit, a story with its text cut off), nothing saying why.
+    assert isinstance(extract_article(page(_nested(240))), Article)
+    deep = extract_article(page(_nested(300)))
+    assert isinstance(deep, Failure)
+    assert (deep.stage, deep.error_type, deep.retryable) == ("extract", "too_deeply_nested", False)
+    assert "256" in deep.message and deep.key == ENTRY.link
+    assert deep.input_excerpt == excerpt(_nested(300))
+    # The parser's log is its last page's: the next page is read whole again.
+    assert isinstance(extract_article(page()), Article)
+
+
 def test_split_authors() -> None:
     assert split_authors("A. One; B. Two and C. Three") == ("A. One", "B. Two", "C. Three")
     assert split_authors(None) == ()

@@ -27,6 +27,7 @@ import signal
 from dataclasses import dataclass
 
 import py3langid
+import trafilatura.utils
 from trafilatura import bare_extraction
 from trafilatura.settings import Document
 
@@ -40,6 +41,7 @@ from transforms.records import (
     Outlet,
     Story,
     TaggedStory,
+    excerpt,
     story_id_for,
 )
 from transforms.tagger import Tagger
@@ -57,7 +59,7 @@ _AUTHOR_SEPARATORS = (";", " and ", "|")
 
 def extract_article(
     page: FetchedPage, min_text_chars: int = DEFAULT_MIN_TEXT_CHARS
-) -> Article | Discard:
+) -> Article | Discard | Failure:
     """Extract the article body and metadata from a fetched page.
 
     Args:
@@ -65,13 +67,26 @@ def extract_article(
         min_text_chars: bodies shorter than this are discarded as ``too_short``.
 
     Returns:
-        The article, or a discard saying why there is none.
+        The article; a discard saying why there is none; or a ``too_deeply_nested`` dead
+        letter for a page the HTML parser read only in part (it stops at libxml2's limit of
+        256 nested elements, dropping what lies deeper, so the text would be cut;
+        ``html_parser_limit`` for libxml2's other limits).
 
     Raises:
         Exception: whatever trafilatura raises on a page it cannot handle; the
             DoFn turns it into a dead letter.
     """
     doc = trafilatura_document(page.html, page.final_url)
+    limit = _parser_limit_reached()
+    if limit is not None:
+        return Failure(
+            "extract",
+            page.entry.link,
+            "too_deeply_nested" if "depth" in limit.lower() else "html_parser_limit",
+            f"the HTML parser read the page only in part (libxml2: {limit}): what lies"
+            " beyond is not read, so its text would be cut",
+            input_excerpt=excerpt(page.html),
+        )
     text = (doc.text or "").strip() if doc is not None else ""
     if doc is None or not text:
         return Discard("extract", page.entry.link, "no_text", "no article body found")
@@ -111,6 +126,17 @@ def trafilatura_document(html: str, url: str | None) -> Document | None:
         fast=True,
     )
     return doc if isinstance(doc, Document) else None
+
+
+def _parser_limit_reached() -> str | None:
+    """libxml2's message when trafilatura's HTML parser, on its last page, stopped at one of
+    its limits (256 nested elements, in practice); else None. The parser says so only in
+    its error log: the tree it returns is what it had read."""
+    parser = getattr(trafilatura.utils, "HTML_PARSER", None)
+    for error in getattr(parser, "error_log", ()):
+        if error.type_name == "ERR_RESOURCE_LIMIT":
+            return str(error.message).strip()
+    return None
 
 
 def split_authors(author: str | None) -> tuple[str, ...]:
