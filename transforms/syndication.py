@@ -72,13 +72,12 @@ class _SyndicationFn(TtlStateFn):
             known = set(self._known[story_id])
         if self._gc_timers:
             expiry.set(gc_time(timestamp, self._ttl))
-        if domain in known:
-            return  # nothing new to say (a second copy from the same outlet)
-        domains.add(domain)
-        known.add(domain)
-        # the role does not matter: a head that arrives after its copies completes the list
-        if len(known) > 1:
-            yield SyndicationUpdate(story_id, tuple(sorted(known)))
+        if domain not in known:  # else nothing new to say (a second copy from that outlet)
+            domains.add(domain)
+            known.add(domain)
+            # the role does not matter: a head that arrives after its copies completes the list
+            if len(known) > 1:
+                yield SyndicationUpdate(story_id, tuple(sorted(known)))
 
     @on_timer(_EXPIRY)
     def _expire(self, domains: Any = _DOMAINS_PARAM) -> None:
