@@ -68,13 +68,18 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield attempts
 
 
+_TRANSLATED: dict[str, beam_runner_api_pb2.Pipeline] = {}
+
+
 @pytest.fixture(params=sorted(dg.VARIANTS))
 def translated(request: pytest.FixtureRequest, no_network: list[str]) -> Any:
-    """(variant name, Dataflow proto), translated with the network refused."""
-    variant = dg.VARIANTS[request.param]
-    proto = dg.dataflow_proto(variant.config(), variant.args)
-    assert no_network == [], f"the dry run reached for the network: {no_network}"
-    return request.param, proto
+    """(variant name, Dataflow proto), translated with the network refused: once per
+    variant in a test session (each translation takes seconds); tests only read it."""
+    if request.param not in _TRANSLATED:
+        variant = dg.VARIANTS[request.param]
+        _TRANSLATED[request.param] = dg.dataflow_proto(variant.config(), variant.args)
+        assert no_network == [], f"the dry run reached for the network: {no_network}"
+    return request.param, _TRANSLATED[request.param]
 
 
 def test_translation_targets_the_image_and_only_dataflow_primitives(translated: Any) -> None:
@@ -170,3 +175,47 @@ def test_a_deliberately_removed_step_maps_to_nothing() -> None:
     new = {"v": dg.StepNames(("Tag",), ())}
     problems = dg.check_steps(OLD, new, {"ReadFeeds": ""})
     assert all("is gone" not in p for p in problems)
+
+
+def test_the_template_without_topics_has_no_publishing_steps_and_the_same_state() -> None:
+    golden = dg.load_golden()
+    bare, full = golden["streaming_no_topics"], golden["streaming"]
+    assert "PublishStories" in full.steps and "PublishStories" not in bare.steps
+    assert set(bare.steps) < set(full.steps)
+    assert (bare.stateful, bare.state) == (full.stateful, full.state)
+
+
+# --- the state a stateful step keeps ------------------------------------------------------
+
+POLL = "PollFeeds/Poll/ParDo(_PollFn)"
+KEPT = (f"{POLL}: key string_utf8", f"{POLL}: state feed_state read_modify_write pickled_python")
+STATEFUL = {"v": dg.StepNames(("PollFeeds",), (POLL,), KEPT)}
+
+
+def test_a_changed_state_cell_timer_or_key_of_a_kept_step_is_reported() -> None:
+    for changed in (
+        (*KEPT, f"{POLL}: state listing read_modify_write pickled_python"),  # a new cell
+        (KEPT[0], f"{POLL}: state feeds read_modify_write pickled_python"),  # renamed
+        (KEPT[0], f"{POLL}: state feed_state bag pickled_python"),  # another kind
+        (f"{POLL}: key bytes", KEPT[1]),  # another key coder
+        (*KEPT, f"{POLL}: timer ts-expiry EVENT_TIME"),  # a timer
+    ):
+        new = {"v": dg.StepNames(("PollFeeds",), (POLL,), changed)}
+        problems = dg.check_steps(STATEFUL, new, {})
+        assert len(problems) == 1 and f"the state of {POLL!r} changed" in problems[0]
+        assert dg.REGENERATE in problems[0]
+    assert dg.check_steps(STATEFUL, STATEFUL, {}) == []
+
+
+def test_a_renamed_stateful_step_is_compared_under_its_new_name() -> None:
+    moved = "ReadFeeds/Poll/ParDo(_PollFn)"
+    renamed = tuple(line.replace(POLL, moved) for line in KEPT)
+    new = {"v": dg.StepNames(("ReadFeeds",), (moved,), renamed)}
+    mapping = {"PollFeeds": "ReadFeeds"}
+    assert not any("state of" in p for p in dg.check_steps(STATEFUL, new, mapping))
+    other = {
+        "v": dg.StepNames(("ReadFeeds",), (moved,), (*renamed, f"{moved}: timer t EVENT_TIME"))
+    }
+    assert any(
+        f"the state of {moved!r} changed" in p for p in dg.check_steps(STATEFUL, other, mapping)
+    )

@@ -27,6 +27,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from packaging.requirements import Requirement
 
+from deploy.dataflow_graph import VARIANTS
 from deploy.main import TemplateArgumentError, template_argv
 from pipelines.config import UsageError, config_from_options
 from pipelines.options import add_newsbeam_arguments, parse_duration
@@ -249,8 +250,12 @@ def test_one_off_launches_run_as_the_worker_account_with_step_4s_topics() -> Non
 def test_readme_says_what_the_offline_checks_leave_out() -> None:
     text = " ".join((DEPLOY / "README.md").read_text(encoding="utf-8").split())
     assert "each parameter that changes its steps" not in text
-    assert "without `topic`" in text and "without `dead_letter_topic`" in text
-    assert "anything but names" in text
+    assert "with only one of the two topics" in text
+    assert "what lies inside a `pickled_python` state value" in text
+    assert "anything but names" not in text  # state cells, timers and keys are checked now
+    assert set(VARIANTS) == {
+        "batch", "streaming", "streaming_links", "streaming_pool", "streaming_no_topics"
+    } and "for five graphs" in text  # fmt: skip
     # The image has packages the lock does not pin; lock.sh's image-freeze mode is shown.
     assert "use the image's versions of every package" not in text
     assert "bash deploy/lock.sh image-freeze.txt" in text
