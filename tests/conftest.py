@@ -29,6 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 # Pipeline tests' runner: FnApiRunner, what the DirectRunner runs batch pipelines on once its
 # first choice, Prism, fails (naming it skips Prism, which would download a binary).
 RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
+# Streaming pipeline tests' runner (TestStream, timers): the one the DirectRunner falls back
+# to for a streaming pipeline once Prism fails; named, Prism is not tried.
+STREAMING_RUNNER_ARGS = ["--runner=BundleBasedDirectRunner", "--streaming"]
 WHEN = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)  # when the test sites' stories were published
 CORPUS = REPO.parent / "shared" / "corpus"
 GUARD = REPO / "tests" / "guard"
@@ -54,12 +57,19 @@ def loopback_only_in_processes_the_tests_start() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail any connection attempt to an address outside 127.0.0.0/8 or ::1 (every test)."""
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail any connection attempt to an address outside 127.0.0.0/8 or ::1, and any name
+    lookup but of a loopback name (every test); and fail the test afterwards if it tried,
+    even where the code under test caught the guard's error."""
     monkeypatch.setattr(socket.socket, "connect", loopback_guard.guarded(socket.socket.connect))
     monkeypatch.setattr(
         socket.socket, "connect_ex", loopback_guard.guarded(socket.socket.connect_ex)
     )
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_guard.guarded_lookup(socket.getaddrinfo))
+    before = len(loopback_guard.VIOLATIONS)
+    yield
+    tried = loopback_guard.VIOLATIONS[before:]
+    assert not tried, f"the test reached beyond loopback (an error may have been caught): {tried}"
 
 
 @pytest.fixture

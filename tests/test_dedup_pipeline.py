@@ -1,7 +1,8 @@
 """ClusterStories and DedupEntries on the DirectRunner: one alert per story, TTL expiry.
 
-Beam 2.77's DirectRunner first tries Prism (which downloads a binary); these tests run the
-in-memory DirectRunner explicitly, which works offline.
+Beam 2.77's DirectRunner first tries Prism (which downloads a binary from GitHub); these tests
+name the runners it would fall back to (``tests/conftest.py``: FnApiRunner in batch, the
+BundleBasedDirectRunner streaming), which work offline.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
+from tests.conftest import RUNNER_ARGS, STREAMING_RUNNER_ARGS
 from transforms.common import DISCARDED, OK
 from transforms.dedup import ClusterStories
 from transforms.dedup_entries import DedupEntries
@@ -44,8 +46,7 @@ DAY = 86400.0
 
 
 def _options(streaming: bool = False) -> PipelineOptions:
-    flags = ["--runner=DirectRunner", "--direct_running_mode=in_memory"]
-    return PipelineOptions([*flags, "--streaming"] if streaming else flags)
+    return PipelineOptions(STREAMING_RUNNER_ARGS if streaming else RUNNER_ARGS)
 
 
 def wire_text(seed: int, words: int = 320) -> str:

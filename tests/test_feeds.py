@@ -23,6 +23,7 @@ from pipelines.loopback import LoopbackSite, Request, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
 from tests.conftest import (
     RUNNER_ARGS,
+    STREAMING_RUNNER_ARGS,
     WHEN,
     corpus_path,
     fresh_python_prints,
@@ -1008,8 +1009,7 @@ def test_an_always_on_feed_unchanged_past_the_ttl_does_not_bring_its_old_entries
     for at in (0.0, 0.6 * DAY, 1.2 * DAY, 1.5 * DAY):
         stamped = TimestampedValue(spec, 1_700_000_000.0 + at)
         stream = stream.add_elements([stamped]).advance_watermark_to(stamped.timestamp + 1)
-    options = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=in_memory"])
-    options.view_as(beam.options.pipeline_options.StandardOptions).streaming = True
+    options = PipelineOptions(STREAMING_RUNNER_ARGS)
     config = HttpConfig(allow_loopback=True, deadline=20.0)
     with TestPipeline(options=options) as p:
         polled_feeds = (

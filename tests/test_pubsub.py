@@ -1,7 +1,8 @@
 """Pub/Sub messages (plain unit tests) and publishing against the real emulator.
 
 The emulator tests use the ``pubsub_emulator`` and ``private_pubsub_emulator`` fixtures of
-``tests/emulator.py``; pipelines run on the in-memory DirectRunner (offline).
+``tests/emulator.py``; pipelines run on the runners the DirectRunner would fall back to,
+named (offline: see ``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.topics_command import SubscriptionSpec, setup_pubsub
+from tests.conftest import RUNNER_ARGS, STREAMING_RUNNER_ARGS
 from tests.emulator import (
     PROJECT,
     PubSubEmulator,
@@ -132,7 +134,7 @@ def message_size(data: bytes, attrs: dict[str, str]) -> int:
 
 
 def pipeline_options() -> PipelineOptions:
-    return PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=in_memory"])
+    return PipelineOptions(RUNNER_ARGS)
 
 
 # --- messages ------------------------------------------------------------------------
@@ -508,9 +510,7 @@ def test_a_hung_emulator_mid_run_dead_letters_later_stories_and_the_run_ends(
         .add_elements([TimestampedValue(s, 30) for s in later])
         .advance_watermark_to_infinity()
     )
-    options = PipelineOptions(
-        ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--streaming"]
-    )
+    options = PipelineOptions(STREAMING_RUNNER_ARGS)
     with TestPipeline(options=options) as p:
         stories = p | events | beam.Map(_pause_at, emulator.process.pid, later[0].story_id)
         out = stories | PublishStories(topic, timeout=3)

@@ -11,6 +11,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
+from tests.conftest import RUNNER_ARGS
 from transforms.common import DISCARDED, OK
 from transforms.minhash import Claim
 from transforms.records import FeedEntry, FeedState
@@ -260,7 +261,7 @@ def test_a_run_with_nothing_to_remember_creates_a_nested_state_dir(tmp_path: Pat
 def test_skip_seen_entries_matches_entry_keys_not_links() -> None:
     seen = FeedEntry("f", "http://a.example/1", key="k-seen")
     new = FeedEntry("f", "k-seen-link", key="k-new")  # its link happens to equal a seen key
-    options = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=in_memory"])
+    options = PipelineOptions(RUNNER_ARGS)
     with TestPipeline(options=options) as p:
         out = p | beam.Create([seen, new]) | SkipSeenEntries(frozenset({"k-seen", "k-seen-link"}))
         assert_that(out[OK] | beam.Map(lambda e: e.key), equal_to(["k-new"]), label="ok")
@@ -276,7 +277,7 @@ def test_skip_seen_entries_reports_the_entries_it_skipped_when_asked() -> None:
     """For the state directory (one-shot runs): each skipped entry also leaves on SEEN_AGAIN."""
     seen = FeedEntry("f", "http://a.example/1", key="k-seen")
     new = FeedEntry("f", "http://a.example/2", key="k-new")
-    options = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=in_memory"])
+    options = PipelineOptions(RUNNER_ARGS)
     with TestPipeline(options=options) as p:
         skip = SkipSeenEntries(frozenset({"k-seen"}), report_seen_again=True)
         out = p | beam.Create([seen, new]) | skip
