@@ -196,6 +196,24 @@ def test_a_stopped_streaming_run_whose_files_cannot_be_read_ends_with_the_forced
     assert not (tmp_path / "summary.json").exists()
 
 
+def test_a_second_signal_ends_a_stopping_streaming_run_at_once_with_the_forced_code(
+    tmp_path: Path,
+) -> None:
+    """While the first signal's summary is under way (here it waits on a named pipe that
+    nobody writes to), a second one ends the process at once: exit code 3, no summary."""
+    pipe = tmp_path / "stories-0123456789ab.jsonl"
+    os.mkfifo(pipe)
+    argv = [sys.executable, "-c", SIGNALLED, str(tmp_path), "1", "SIGTERM"]
+    with subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as child:  # fmt: skip
+        with open(pipe, "w"):  # returns once the summary has opened the pipe to read it
+            child.send_signal(signal.SIGTERM)
+            out, err = child.communicate(timeout=120)
+    assert child.returncode == EXIT_FORCED == 3, err
+    assert "stopped by signal" in err and "not stopped" not in out
+    assert not (tmp_path / "summary.json").exists()
+
+
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
 def test_a_one_shot_runs_first_signal_ends_it_at_once_with_130(tmp_path: Path, name: str) -> None:
     """A one-shot run is not summarised: the first signal says so and ends the process with
@@ -204,7 +222,7 @@ def test_a_one_shot_runs_first_signal_ends_it_at_once_with_130(tmp_path: Path, n
     (tmp_path / "beam-temp-stories-0123abcd").mkdir()
     (tmp_path / "beam-temp-stories-0123abcd" / "shard").write_text("half\n")
     (tmp_path / "beam-temp-mine").mkdir()  # not a sink's: left alone
-    done = signalled(tmp_path, False, name, name)
+    done = signalled(tmp_path, False, name)
     assert done.returncode == EXIT_INTERRUPTED
     assert done.stderr == "newsbeam: interrupted\n"
     assert "not stopped" not in done.stdout
