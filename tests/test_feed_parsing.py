@@ -1,4 +1,5 @@
-"""parse_feed's refusal of entity declarations in any encoding the XML parser would accept.
+"""parse_feed's refusal of entity declarations in any encoding the XML parser would accept,
+and how it tells a malformed feed read in part from one the loose parser reads in full.
 
 The refusal used to be a byte search for ``<!ENTITY``, which a UTF-16 or UTF-32 feed (or one
 declared as UTF-7 or EBCDIC) passes: feedparser decodes it and expat expands the entities.
@@ -269,3 +270,73 @@ def test_a_declared_encoding_that_raises_is_a_malformed_feed_not_an_exception(
     assert parsed.failure is not None
     assert parsed.failure.error_type == "malformed_feed"
     assert parsed.failure.message.startswith("cannot decode the document: ")
+
+
+# --- Malformed feeds: read past in full, or read in part ---------------------------------
+
+_ITEM = "<item><title>{title}</title><link>http://x.example/{n}</link></item>"
+
+
+def _rss(*middles: str, end: str = "</channel></rss>\n") -> bytes:
+    head = '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>T</title>'
+    return (head + "".join(middles) + end).encode()
+
+
+# Named HTML entities, undefined in XML without a DTD: the strict parser stops at the first
+# ("undefined entity"); feedparser's loose parser reads the whole feed, decoding them.
+HTML_ENTITIES = _rss(
+    *(
+        _ITEM.format(title=title, n=n)
+        for n, title in enumerate(
+            ["It&rsquo;s here", "Price&nbsp;10", "&laquo;Quote&raquo;", "Plain"], 1
+        )
+    )
+)
+
+
+def test_a_feed_the_loose_parser_reads_past_in_full_is_no_feed_read_in_part() -> None:
+    # It was a retryable malformed_feed_recovered dead letter on every poll, and the feed's
+    # state was never kept (the next run read it again as if new).
+    parsed = parse_feed(HTML_ENTITIES, SPEC)
+    assert parsed.failure is None and parsed.partial is None and not parsed.recovered
+    assert [e.title for e in parsed.entries] == [
+        "It\u2019s here",
+        "Price\u00a010",
+        "\u00abQuote\u00bb",
+        "Plain",
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # The same feed cut short: the strict parser's first fault is still the entity.
+        HTML_ENTITIES[: len(HTML_ENTITIES) * 6 // 10],
+        # A CDATA section never closed swallows the rest, the root's end tag with it.
+        _rss(
+            _ITEM.format(title="One", n=1),
+            "<item><title><![CDATA[Two</title></item>",
+            _ITEM.format(title="Three", n=3),
+        ),
+        # The root's end tag is there, but the loose parser lost an item on the way (an
+        # unclosed processing instruction hides the third item's start tag from it).
+        _rss(
+            _ITEM.format(title="One", n=1),
+            "<item><title><?php echo </title></item>",
+            _ITEM.format(title="Three", n=3),
+        ),
+    ],
+    ids=["entity, then cut", "unclosed cdata", "entry lost before the end"],
+)
+def test_a_feed_not_read_to_its_end_or_with_entries_lost_is_still_read_in_part(
+    body: bytes,
+) -> None:
+    parsed = parse_feed(body, SPEC)
+    assert parsed.failure is None and parsed.entries
+    assert parsed.partial is not None
+    assert parsed.partial.error_type == "malformed_feed_recovered"
+
+
+def test_a_feed_cut_inside_its_last_end_tag_has_lost_nothing() -> None:
+    parsed = parse_feed(HTML_ENTITIES.rstrip()[:-1], SPEC)  # "...</channel></rss"
+    assert parsed.partial is None and len(parsed.entries) == 4

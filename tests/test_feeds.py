@@ -862,6 +862,48 @@ def test_a_run_on_a_feed_cut_short_reads_it_in_part_then_in_full(
     assert f"{base}/rss" in (tmp_path / "state" / "feeds.json").read_text()
 
 
+def _with_html_entities(feed: bytes) -> bytes:
+    """``feed`` with named HTML entities in its titles (undefined in XML without a DTD)."""
+    return feed.replace(b"<title>Story ", b"<title>&lsquo;Story&rsquo;&nbsp;")
+
+
+def test_a_feed_the_loose_parser_reads_in_full_keeps_its_state() -> None:
+    """An undefined entity stops the strict parser, but the loose one reads every entry: no
+    dead letter, and the state is kept, so the same body next time is "not modified"."""
+    body = _with_html_entities(twenty_stories("http://news.example"))
+    outputs = polled(feed_answer(body, etag='"h1"'))
+    assert outputs[FAILURES] == []
+    assert outputs[STATE] == [FeedState(SPEC.url, '"h1"', None, body_sha256(body))]
+    assert [e.title for e in outputs[OK]] == [f"\u2018Story\u2019\u00a0{i}" for i in range(20)]
+    again = polled(feed_answer(body, etag='"h1"'), before=outputs[STATE][0])
+    assert again[OK] == [] and again[FAILURES] == [] and again[STATE] == outputs[STATE]
+
+
+@pytest.mark.pipeline
+def test_a_run_on_a_feed_with_html_entities_remembers_it(
+    site: LoopbackSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = site.add_host("news")
+    body = _with_html_entities(twenty_stories(base))
+    site.route("news", "/rss", Response(body=body, content_type="application/rss+xml"))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/rss\n")
+    args = ["run", "--feeds", str(feeds), "--allow-loopback", "--no-robots"]
+    args += ["--state-dir", str(tmp_path / "state")]
+    summaries = []
+    for name in ("first", "again"):
+        code, _, _ = run_cli(capsys, *args, "--output", str(tmp_path / name))
+        assert code == 0
+        assert [
+            d for d in read_jsonl(tmp_path / name, "dead_letters") if not d["counts_entry"]
+        ] == []
+        summaries.append(json.loads((tmp_path / name / "summary.json").read_text()))
+    first, again = summaries
+    assert first["feeds"]["read_in_part"] == 0 and first["entries"] == 20
+    assert f"{base}/rss" in (tmp_path / "state" / "feeds.json").read_text()
+    assert again["feeds"]["not_modified"] == 1 and again["entries"] == 0
+
+
 def test_relative_links_resolve_against_where_the_feed_was_answered_from() -> None:
     # The feed list names SPEC.url, which redirected to the mirror: "/a/2" is the mirror's.
     outputs = polled(feed_answer(RSS, final_url="http://mirror.example/feeds/rss"))

@@ -6,9 +6,11 @@ UTF-8 is decoded by the encoding its bytes look like); produces a ``ParsedFeed``
 feed-level ``Failure`` saying why there are none. Refuses documents that declare XML entities
 before feedparser sees them, in whatever encoding they are written (entity-expansion bombs and
 external entities never expand or fetch), and recovers what entries it can from malformed
-feeds (a feed cut short): those entries, with a retryable feed-level ``Failure``
-(``malformed_feed_recovered``) saying how many. No Beam: the benchmarks and tests parse feeds
-without it.
+feeds. A feed read in part (cut short, or entries lost on the way) gives those entries with a
+retryable feed-level ``Failure`` (``malformed_feed_recovered``) saying how many; one that
+feedparser's loose parser reads to its end (HTML entities such as ``&rsquo;``, undefined in
+XML) is a feed like any other (``_read_in_full``). No Beam: the benchmarks and tests parse
+feeds without it.
 """
 
 from __future__ import annotations
@@ -65,9 +67,10 @@ _DETECTION_SAMPLE = 256 * 1024
 _FEEDPARSER_GUESSES = getattr(feedparser.encodings, "lazy_chardet_encoding", True) is not None
 
 
-# The error type of the feed-level dead letter of a malformed document from which entries were
-# recovered (they go on; the entries after the fault are lost): a poll that read the feed in
-# part, not a failed one (the run summary tells them apart).
+# The error type of the feed-level dead letter of a malformed document read in part (they go
+# on; the entries after the fault are lost): a poll that read the feed in part, not a failed
+# one (the run summary tells them apart). Not for a fault the loose parser read past to the
+# document's end, every entry recovered (``_read_in_full``).
 MALFORMED_FEED_RECOVERED = "malformed_feed_recovered"
 
 
@@ -77,13 +80,14 @@ class ParsedFeed:
 
     entries: tuple[FeedEntry, ...]
     failure: Failure | None = None  # set when nothing usable could be read
-    # Set when the document was malformed but entries were recovered: the feed-level dead
-    # letter (``MALFORMED_FEED_RECOVERED``, retryable) that goes out with those entries.
+    # Set when the document was malformed and read in part (``_read_in_full`` false), entries
+    # recovered: the feed-level dead letter (``MALFORMED_FEED_RECOVERED``, retryable) that goes
+    # out with those entries.
     partial: Failure | None = None
 
     @property
     def recovered(self) -> bool:
-        """Whether the document was malformed and the entries are those recovered from it."""
+        """Whether the document was read in part and the entries are those recovered from it."""
         return self.partial is not None
 
 
@@ -180,7 +184,7 @@ def parse_feed(
         _to_entry(raw, spec, language, link, key, full_text_min_chars)
         for raw, link, key in zip(raw_entries, links, keys, strict=True)
     )
-    if not malformed:
+    if not malformed or _read_in_full(body, headers, len(entries)):
         return ParsedFeed(entries)
     reason = str(parsed.get("bozo_exception") or "malformed feed")
     message = (
@@ -189,6 +193,39 @@ def parse_feed(
     )
     partial = _feed_failure(spec, MALFORMED_FEED_RECOVERED, message, body, retryable=True)
     return ParsedFeed(entries, partial=partial)
+
+
+# Comments and CDATA sections (an unclosed one runs to the end), whose text is no markup.
+_NOT_MARKUP = re.compile(rb"<!--.*?(?:-->|\Z)|<!\[CDATA\[.*?(?:\]\]>|\Z)", re.DOTALL)
+_ENTRY_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)(?=[\s/>])")
+# The root element's end tag, begun: a document cut inside it has lost nothing.
+_ROOT_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:rss|feed|rdf)(?=[\s>]|\Z)", re.IGNORECASE)
+
+
+def _read_in_full(body: bytes, headers: dict[str, str], entries: int) -> bool:
+    """Whether feedparser, after its strict (XML) parser stopped at a fault, read the whole
+    malformed document with its loose parser, which starts again from the first byte and reads
+    past what the strict one cannot (an HTML entity such as ``&rsquo;`` or ``&nbsp;``,
+    undefined in XML without a DTD; a bare ``&``; a declaration after a comment): the root
+    element's end tag is there (a document cut short has none), and an entry was recovered
+    for each ``<item>`` or ``<entry>`` start tag in it (outside comments and CDATA sections:
+    the loose parser lost none on the way). Either missing: the feed was read in part.
+
+    The strict parser's error does not tell them apart: it reports the first fault only
+    (an undefined entity early in a feed that is also cut short), and its messages overlap
+    ("unclosed token" for a cut and for a stray ``<``).
+
+    Args:
+        body: the raw feed bytes.
+        headers: the response headers feedparser was given (they chose its decoding).
+        entries: how many entries feedparser recovered.
+    """
+    try:  # the text as feedparser decoded it (a UTF-16 feed's tags are not ASCII bytes)
+        text = convert_to_utf8(dict(headers), body, {})
+    except (ValueError, LookupError):
+        return False
+    markup = _NOT_MARKUP.sub(b"", text)
+    return bool(_ROOT_END.search(markup)) and entries >= len(_ENTRY_START.findall(markup))
 
 
 def _declares_entities(body: bytes, headers: dict[str, str]) -> bool:

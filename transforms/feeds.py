@@ -114,7 +114,7 @@ def _poll_outputs(
     ``FeedState`` on ``STATE`` (not modified, or the same body again: the one-shot runs' state
     directory tells an unchanged feed by its unchanged body hash, and keeps its entries
     remembered); a feed-level dead letter and no state for a body that does not parse; a
-    malformed body from which entries were recovered: its feed-level dead letter
+    malformed body read in part (``ParsedFeed.partial``): its feed-level dead letter
     (``malformed_feed_recovered``, retryable) and the entries, but no state, so that the
     next poll reads the feed in full again; or the new ``FeedState`` on ``STATE`` followed
     by the entries (and a dead letter for each entry without a link)."""
