@@ -12,6 +12,7 @@ import codecs
 import pytest
 
 from transforms import feed_parsing
+from transforms.charset import decode_html
 from transforms.feed_parsing import parse_feed
 from transforms.records import FeedSpec
 
@@ -248,6 +249,49 @@ def test_feeds_whose_links_resolve_are_parsed_once(monkeypatch: pytest.MonkeyPat
     links = [e.link for e in parse_feed(rss, SPEC).entries]
     assert links == ["http://news.example/a/1", "http://n.example/b"]
     assert len(calls) == 1
+
+
+# --- Labels read as the web reads them (as pages are: transforms.charset.web_codec) ------
+
+# Titles with the Windows and HKSCS extension characters real sites write under these labels.
+EXTENDED = [
+    ("Shift_JIS", "cp932", "\u2460\u9ad9\u5cf6\u5c4b\u3231\u304c\u65b0\u5e97"),  # ①髙島屋㈱...
+    ("EUC-KR", "cp949", "\ub620\ud58f \ub274\uc2a4"),  # 똠햏 뉴스
+    ("Big5", "big5hkscs", "\u4f62\u54cb\u8a71\u5572\u5622"),  # 佢哋話啲嘢
+]
+
+
+@pytest.mark.parametrize(("label", "codec", "title"), EXTENDED, ids=[e[0] for e in EXTENDED])
+def test_a_cjk_label_is_read_as_its_web_superset_as_pages_are(
+    label: str, codec: str, title: str
+) -> None:
+    # feedparser took the label's narrower codec, failed on these characters and fell back
+    # to windows-1252: the whole title (and feed) came out as mojibake.
+    with pytest.raises(UnicodeDecodeError):
+        title.encode(codec).decode(label)
+    declared = _feed(label, title=title).encode(codec)
+    header_only = (_feed(None, title=title).encode(codec), f"text/xml; charset={label}")
+    for body, content_type in ((declared, None), header_only):
+        parsed = parse_feed(body, SPEC, content_type=content_type)
+        assert parsed.failure is None and parsed.partial is None
+        assert [e.title for e in parsed.entries] == [title]
+        assert title in decode_html(body, content_type or f"text/html; charset={label}")
+
+
+def test_a_feed_labelled_latin1_still_reads_windows_1252_bytes_as_such() -> None:
+    # Read as windows-1252 now (web_codec), as feedparser already read them.
+    title = "Minister\u2019s \u201cplan\u201d \u2013 caf\u00e9"  # curly quotes, dash
+    body = _feed("ISO-8859-1", title=title).encode("cp1252")
+    assert parse_feed(body, SPEC).entries[0].title == title
+
+
+def test_a_feed_labelled_ascii_that_is_utf8_is_still_read_as_utf8() -> None:
+    # The web reads an ASCII label as windows-1252; feedparser tries UTF-8 first (kept).
+    body = _feed("us-ascii", title=RUSSIAN).encode("utf-8")
+    assert parse_feed(body, SPEC).entries[0].title == RUSSIAN
+    undeclared = _feed(None, title=RUSSIAN).encode("utf-8")
+    header = "application/rss+xml; charset=us-ascii"
+    assert parse_feed(undeclared, SPEC, content_type=header).entries[0].title == RUSSIAN
 
 
 # --- Declared encodings feedparser cannot decode with -----------------------------------

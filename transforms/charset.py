@@ -3,7 +3,8 @@
 Consumes the raw, already decompressed bytes of a response and its Content-Type header
 value; produces ``str``. ``decode_html`` tries, in order: a byte-order mark, the header's
 charset, a ``<meta>`` charset in the first 4 KiB, UTF-8, then detection by
-charset_normalizer with two web priors (no BOM-less UTF-16/32; windows-1252 wins a tie).
+charset_normalizer with two web priors (no BOM-less UTF-16/32; windows-1252 wins a tie). A
+declared label means what it means on the web (``web_codec``: Shift_JIS is cp932, ...).
 It never raises on bad bytes: undecodable ones are replaced. ``HttpResult.text()`` in
 ``transforms.http`` calls it; ``detect_encoding`` (the detection alone) also serves feeds
 that name no encoding.
@@ -17,8 +18,51 @@ from charset_normalizer import from_bytes
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.I)
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
-# WHATWG: these labels mean windows-1252 on the web.
-_WEB_ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "ascii": "cp1252", "us-ascii": "cp1252"}
+# What a charset label means on the web (the WHATWG Encoding Standard, which browsers follow),
+# where Python's codec of that name reads less: these Latin-1 and ASCII labels mean
+# windows-1252; Shift_JIS, EUC-KR, Big5 and GB2312 labels mean the Windows (and, for Big5,
+# HKSCS) supersets their documents are written in (①, 髙, ㈱ in Shift_JIS; 똠, 햏 in EUC-KR;
+# 哋, 啲 in Big5), which Python's shift_jis, euc_kr, big5 and gb2312 refuse. cp932 reads six
+# JIS symbols as their fullwidth forms (U+FF5E for the wave dash U+301C, as Windows does).
+_WEB_CODECS = {
+    **dict.fromkeys(("iso-8859-1", "latin1", "ascii", "us-ascii"), "cp1252"),
+    **dict.fromkeys(
+        (
+            *("shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "csshiftjis"),
+            *("windows-31j", "ms932"),
+        ),
+        "cp932",
+    ),
+    **dict.fromkeys(
+        (
+            *("euc-kr", "euc_kr", "cseuckr", "csksc56011987", "iso-ir-149", "korean"),
+            *("ks_c_5601-1987", "ks_c_5601-1989", "ksc5601", "ksc_5601", "windows-949"),
+        ),
+        "cp949",
+    ),
+    **dict.fromkeys(("big5", "big5-hkscs", "cn-big5", "csbig5", "x-x-big5"), "big5hkscs"),
+    **dict.fromkeys(
+        (
+            *("gb2312", "gb_2312", "gb_2312-80", "csgb2312", "csiso58gb231280", "iso-ir-58"),
+            *("chinese", "gbk", "x-gbk"),
+        ),
+        "gb18030",
+    ),
+}
+
+
+def web_codec(label: str) -> str:
+    """The Python codec that reads a charset label's documents as browsers do: ``label``
+    itself (stripped) unless the web means more by it (``_WEB_CODECS``: ``Shift_JIS`` is
+    ``cp932``, ``EUC-KR`` ``cp949``, ``Big5`` ``big5hkscs``, ``GB2312`` ``gb18030``,
+    ``ISO-8859-1`` ``cp1252``). Pages (``decode_html``) and feeds
+    (``transforms.feed_parsing``) are decoded by it.
+
+    Args:
+        label: a charset label as a document or header gives it, in any case.
+    """
+    label = label.strip()
+    return _WEB_CODECS.get(label.lower(), label)
 
 
 def decode_html(body: bytes, content_type: str | None) -> str:
@@ -46,7 +90,7 @@ def decode_html(body: bytes, content_type: str | None) -> str:
     if meta_match:
         declared.append(meta_match.group(1).decode("ascii", errors="replace"))
     for label in declared:
-        codec = _WEB_ALIASES.get(label.strip().lower(), label.strip())
+        codec = web_codec(label)
         try:
             return body.decode(codec)
         except (LookupError, UnicodeDecodeError):

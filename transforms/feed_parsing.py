@@ -32,7 +32,7 @@ import feedparser.encodings
 import feedparser.exceptions
 from feedparser.encodings import convert_to_utf8
 
-from transforms.charset import decode_html, detect_encoding
+from transforms.charset import decode_html, detect_encoding, web_codec
 from transforms.records import Failure, FeedEntry, FeedSpec, excerpt
 from transforms.urls import entry_keys
 
@@ -54,6 +54,8 @@ _ASCII_TRANSPARENT = frozenset(
     )
 )
 _QUOTED = re.compile(rb"[\"']([^\"']*)[\"']")  # as feedparser reads encoding="..."
+_XML_ENCODING = feedparser.encodings.RE_XML_PI_ENCODING
+_ASCII_LABELS = frozenset({"ascii", "us-ascii"})
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # UTF-32's begin so too
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\"';\s]+)", re.IGNORECASE)
 _EBCDIC_XML_DECLARATION = b"\x4c\x6f\xa7\x94"  # "<?xm" in EBCDIC (XML 1.0, appendix F)
@@ -128,11 +130,9 @@ def parse_feed(
         The entries, or a failure saying why there are none.
     """
     headers = {"content-location": final_url or spec.url}
-    if not _names_its_encoding(body):
-        charset = _CHARSET.search(content_type or "")
-        encoding = charset.group(1) if charset is not None else _detected_encoding(body)
-        if encoding is not None:
-            headers["content-type"] = f"application/xml; charset={encoding}"
+    encoding = _encoding_to_read(body, content_type)
+    if encoding is not None:
+        headers["content-type"] = f"application/xml; charset={encoding}"
     if _declares_entities(body, headers):
         return ParsedFeed(
             (),
@@ -226,6 +226,34 @@ def _read_in_full(body: bytes, headers: dict[str, str], entries: int) -> bool:
         return False
     markup = _NOT_MARKUP.sub(b"", text)
     return bool(_ROOT_END.search(markup)) and entries >= len(_ENTRY_START.findall(markup))
+
+
+def _encoding_to_read(body: bytes, content_type: str | None) -> str | None:
+    """The charset feedparser is told to read the document in (as a Content-Type header's,
+    which it puts before the document's own ``encoding=``), or None to let it go by the
+    document. A label means what it means to browsers and to ``decode_html`` for pages
+    (``web_codec``): a feed declared ``Shift_JIS``, ``EUC-KR`` or ``Big5`` is read as
+    ``cp932``, ``cp949`` or ``big5hkscs`` (feedparser, taking the label's narrower codec,
+    failed on the Windows and HKSCS characters, ①, 똠, 哋, and fell back to windows-1252:
+    whole titles came out as mojibake). A document that names its encoding is read by its own
+    word, whatever the header says; one that names none by the header's charset, else by the
+    encoding its bytes look like (``_detected_encoding``). An ASCII label is left to feedparser,
+    which reads a document that is not ASCII as UTF-8 first, then as windows-1252 (the web's
+    reading of the label, ``web_codec``, would read UTF-8 as mojibake).
+    """
+    if not _names_its_encoding(body):
+        charset = _CHARSET.search(content_type or "")
+        if charset is None:
+            return _detected_encoding(body)
+        label = charset.group(1)
+        return label if label.lower() in _ASCII_LABELS else web_codec(label)
+    start = len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0
+    declared = _XML_ENCODING.match(body, start)  # feedparser's own reading of it
+    if declared is None or body.startswith(_BOMS[1:]):
+        return None
+    label = declared.group(1).decode("latin-1").strip()
+    codec = web_codec(label)
+    return None if codec == label or label.lower() in _ASCII_LABELS else codec
 
 
 def _declares_entities(body: bytes, headers: dict[str, str]) -> bool:
