@@ -222,6 +222,26 @@ def test_choose_published_without_a_feed_date_or_with_a_page_time() -> None:
     )
 
 
+def _published(page_html: str, feed_time: str | None) -> str | None:
+    """``published_at`` of the story made of ``page_html`` and a feed entry at ``feed_time``."""
+    entry = dataclasses.replace(ENTRY, published_at=feed_time)
+    fetched = FetchedPage(entry, entry.link, entry.link, 200, "text/html", page_html, "")
+    article = extract_article(fetched)
+    assert isinstance(article, Article)
+    return enrich_article(article, OutletCatalogue.load()).published_at
+
+
+def test_the_feeds_time_stands_when_the_page_dates_the_story_in_its_own_time_zone() -> None:
+    # 07:30 in Beijing on the 28th is 23:30 UTC on the 27th: the page's date (its local day,
+    # from article:published_time) and the feed's UTC day differ, and the time was dropped.
+    beijing = PAGE.replace("2026-03-04T08:00:00Z", "2026-11-28T07:30:00+08:00")
+    assert _published(beijing, "2026-11-27T23:30:00+00:00") == "2026-11-27T23:30:00+00:00"
+    # 21:00 in New York on the 27th is 02:00 UTC on the 28th: a day the other way.
+    assert choose_published("2026-11-27", "2026-11-28T02:00:00+00:00") == (
+        "2026-11-28T02:00:00+00:00"
+    )
+
+
 def _article(title: str, text: str, final_url: str, feed_language: str | None) -> Article:
     entry = dataclasses.replace(ENTRY, feed_language=feed_language)
     return Article(entry, ENTRY.link, final_url, "https://www.lemonde.fr/canonical", title, text)

@@ -25,6 +25,7 @@ import functools
 import gc
 import signal
 from dataclasses import dataclass
+from datetime import date
 
 import py3langid
 import trafilatura.utils
@@ -182,16 +183,36 @@ def detect_language(text: str, fallback: str | None = None) -> str | None:
 def choose_published(page_date: str | None, feed_date: str | None) -> str | None:
     """The publication time: the page's date, refined by the feed's timestamp.
 
+    The two agree when the page's date is the feed's UTC date or a day either side of it:
+    a page states its date in its own time zone (UTC-12 to UTC+14), so a story published
+    at 07:30 in Beijing is dated the 28th on its page and the 27th, 23:30, in UTC. Then
+    the feed's exact timestamp is returned.
+
     Args:
-        page_date: the date the page states (``YYYY-MM-DD`` from trafilatura), if any.
-        feed_date: the feed entry's ISO timestamp, if any.
+        page_date: the date the page states (``YYYY-MM-DD`` from trafilatura), if any; a
+            time after the date is not read.
+        feed_date: the feed entry's ISO timestamp (in UTC, from ``parse_feed``), if any.
 
     Returns:
         An ISO date or timestamp, or None when neither source gives one.
     """
-    if page_date and feed_date and feed_date.startswith(page_date[:10]):
+    if page_date and feed_date and _days_apart(page_date, feed_date) <= 1:
         return feed_date
     return page_date or feed_date
+
+
+def _days_apart(page_date: str, feed_date: str) -> int:
+    """How many days apart the dates that begin two ISO values are (a large number when
+    either does not begin with a date)."""
+    try:
+        page_day = date.fromisoformat(page_date[:10])
+        feed_day = date.fromisoformat(feed_date[:10])
+    except ValueError:
+        return _NOT_A_DATE
+    return abs((page_day - feed_day).days)
+
+
+_NOT_A_DATE = 1 << 30
 
 
 def enrich_article(article: Article, outlets: OutletCatalogue) -> Story:
