@@ -114,11 +114,15 @@ def test_detect_language() -> None:
     assert detect_language("ok", fallback="pt") == "pt"
 
 
-def test_choose_published_prefers_the_page_refined_by_the_feed() -> None:
+def test_choose_published_prefers_the_feeds_timestamp_else_the_pages_date() -> None:
     assert choose_published("2026-03-04", "2026-03-04T08:00:00+00:00") == (
         "2026-03-04T08:00:00+00:00"
     )
-    assert choose_published("2026-03-04", "2026-03-01T08:00:00+00:00") == "2026-03-04"
+    # contradicted by more than a day, the page's date gives way too (the page cannot be
+    # dated after its feed listed it; see below for a page date before it)
+    assert choose_published("2026-03-04", "2026-03-01T08:00:00+00:00") == (
+        "2026-03-01T08:00:00+00:00"
+    )
     assert choose_published(None, "2026-03-01T08:00:00+00:00") == "2026-03-01T08:00:00+00:00"
     assert choose_published(None, None) is None
 
@@ -240,6 +244,37 @@ def test_the_feeds_time_stands_when_the_page_dates_the_story_in_its_own_time_zon
     assert choose_published("2026-11-27", "2026-11-28T02:00:00+00:00") == (
         "2026-11-28T02:00:00+00:00"
     )
+
+
+# The page's own date, in forms htmldate does not understand (Russian, the Persian calendar,
+# the Japanese era, "3 hours ago"), or none at all.
+UNDERSTOOD_BY_NO_ONE = [
+    "28 \u041d\u041e\u042f, 11:20",
+    "\u06f8 \u0622\u0630\u0631 \u06f1\u06f4\u06f0\u06f5",
+    "\u4ee4\u548c8\u5e7411\u670828\u65e5",
+    "3\u5c0f\u65f6\u524d",
+    "",
+]
+
+
+@pytest.mark.parametrize(
+    "page_date",
+    UNDERSTOOD_BY_NO_ONE,
+    ids=["russian", "persian", "japanese era", "relative", "none"],
+)
+def test_the_feeds_time_wins_over_the_copyright_year_the_page_date_was_guessed_from(
+    page_date: str,
+) -> None:
+    # htmldate fell back on the "Copyright 2026" footer: 1 January 2026, which won.
+    html = PAGE.replace(
+        '<meta property="article:published_time" content="2026-03-04T08:00:00Z">', ""
+    )
+    html = html.replace("Copyright Daily Example.", "Copyright 2026 Daily Example.")
+    html = html.replace("</h1>", f'</h1><div class="date">{page_date}</div>')
+    article = extract_article(page(html))
+    assert isinstance(article, Article) and article.published_at == "2026-01-01"
+    assert _published(html, "2026-11-28T08:20:00+00:00") == "2026-11-28T08:20:00+00:00"
+    assert _published(html, None) == "2026-01-01"  # no feed time: the page's guess is all
 
 
 def _article(title: str, text: str, final_url: str, feed_language: str | None) -> Article:

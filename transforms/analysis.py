@@ -25,7 +25,6 @@ import functools
 import gc
 import signal
 from dataclasses import dataclass
-from datetime import date
 
 import py3langid
 import trafilatura.utils
@@ -181,38 +180,35 @@ def detect_language(text: str, fallback: str | None = None) -> str | None:
 
 
 def choose_published(page_date: str | None, feed_date: str | None) -> str | None:
-    """The publication time: the page's date, refined by the feed's timestamp.
+    """The publication time: the feed entry's timestamp, else the page's date.
 
-    The two agree when the page's date is the feed's UTC date or a day either side of it:
-    a page states its date in its own time zone (UTC-12 to UTC+14), so a story published
-    at 07:30 in Beijing is dated the 28th on its page and the 27th, 23:30, in UTC. Then
-    the feed's exact timestamp is returned.
+    The feed's timestamp wins whenever there is one. It is exact (day, time and UTC offset)
+    and written by the publisher's system for that one entry. The page's date is a day that
+    trafilatura's date finder (htmldate) picked among the dates the page shows, preferring
+    the earliest, without saying where it came from: the page's own metadata, or, when it
+    understood none of the page's own dates ("28 НОЯ, 11:20", "۸ آذر ۱۴۰۵", "令和8年11月28日",
+    "3小时前", or none at all), a date in the URL or the text, another story's, or 1 January
+    of the year in a "Copyright 2026" footer. So:
+
+    * where the two agree (the page's date is the feed's UTC date or a day either side of
+      it: a page dates a story in its own time zone, UTC-12 to UTC+14, so 07:30 in Beijing
+      on the 28th is 23:30 UTC on the 27th), the feed's is the same day, made exact;
+    * where they contradict (more than a day apart), the page's date is the likelier
+      mistake: a page is not published after its feed listed it, and an earlier date is
+      where htmldate's guesses land (1 January of the copyright year).
+
+    The cost: a feed whose timestamps are not publication times (every entry stamped with
+    the feed's build time; an Atom entry with an update time only) gives those, where the
+    page's date may have been right.
 
     Args:
-        page_date: the date the page states (``YYYY-MM-DD`` from trafilatura), if any; a
-            time after the date is not read.
+        page_date: the date the page states (``YYYY-MM-DD`` from trafilatura), if any.
         feed_date: the feed entry's ISO timestamp (in UTC, from ``parse_feed``), if any.
 
     Returns:
-        An ISO date or timestamp, or None when neither source gives one.
+        An ISO timestamp or date, or None when neither source gives one.
     """
-    if page_date and feed_date and _days_apart(page_date, feed_date) <= 1:
-        return feed_date
-    return page_date or feed_date
-
-
-def _days_apart(page_date: str, feed_date: str) -> int:
-    """How many days apart the dates that begin two ISO values are (a large number when
-    either does not begin with a date)."""
-    try:
-        page_day = date.fromisoformat(page_date[:10])
-        feed_day = date.fromisoformat(feed_date[:10])
-    except ValueError:
-        return _NOT_A_DATE
-    return abs((page_day - feed_day).days)
-
-
-_NOT_A_DATE = 1 << 30
+    return feed_date or page_date or None
 
 
 def enrich_article(article: Article, outlets: OutletCatalogue) -> Story:
