@@ -11,6 +11,7 @@ import codecs
 
 import pytest
 
+from tests.conftest import fresh_python_prints
 from transforms import feed_parsing
 from transforms.charset import decode_html
 from transforms.feed_parsing import parse_feed
@@ -384,3 +385,62 @@ def test_a_feed_not_read_to_its_end_or_with_entries_lost_is_still_read_in_part(
 def test_a_feed_cut_inside_its_last_end_tag_has_lost_nothing() -> None:
     parsed = parse_feed(HTML_ENTITIES.rstrip()[:-1], SPEC)  # "...</channel></rss"
     assert parsed.partial is None and len(parsed.entries) == 4
+
+
+# --- Dates feedparser does not read (written in the feed's language) --------------------
+
+
+def _dated(pub_date: str, language: str | None = None) -> bytes:
+    lang = f"<language>{language}</language>" if language else ""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>T</title>'
+        f"{lang}<item><title>One</title><link>http://x.example/1</link>"
+        f"<pubDate>{pub_date}</pubDate></item></channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("pub_date", "feed_language", "listed_language", "expected"),
+    [
+        (
+            "\u0421\u0431, 28 \u043d\u043e\u044f 2026 14:05:00 +0300",
+            "ru",
+            None,
+            "2026-11-28T11:05:00+00:00",
+        ),
+        ("Sa, 28 Nov 2026 14:05:00 +0100", None, "de", "2026-11-28T13:05:00+00:00"),
+        ("sam., 28 nov. 2026 14:05:00 +0100", "fr-FR", None, "2026-11-28T13:05:00+00:00"),
+        ("Mi, 02 Dez 2026 08:00:00 GMT", "de", None, "2026-12-02T08:00:00+00:00"),
+    ],
+    ids=["russian", "german, language from the feed list", "french", "german, GMT"],
+)
+def test_a_date_written_in_the_feeds_language_is_read(
+    pub_date: str, feed_language: str | None, listed_language: str | None, expected: str
+) -> None:
+    # feedparser reads RFC 822 in English only: these gave published_at None.
+    spec = FeedSpec(SPEC.url, language=listed_language)
+    (entry,) = parse_feed(_dated(pub_date, feed_language), spec).entries
+    assert entry.published_at == expected
+
+
+@pytest.mark.parametrize(
+    "pub_date",
+    ["3 \u0447\u0430\u0441\u0430 \u043d\u0430\u0437\u0430\u0434", "28 \u043d\u043e\u044f", "soon"],
+    ids=["relative", "no year", "no date"],
+)
+def test_a_date_that_is_not_a_full_absolute_date_stays_unread(pub_date: str) -> None:
+    (entry,) = parse_feed(_dated(pub_date, "ru"), SPEC).entries
+    assert entry.published_at is None
+
+
+def test_dates_feedparser_reads_do_not_load_dateparser() -> None:
+    # dateparser is slow to load: only a date feedparser cannot read loads it.
+    code = (
+        "import sys; from transforms.feed_parsing import parse_feed; "
+        "from transforms.records import FeedSpec; "
+        'body = b\'<rss version="2.0"><channel><item><title>a</title><link>http://x/1</link>'
+        "<pubDate>Sat, 28 Nov 2026 14:05:00 +0100</pubDate></item></channel></rss>'; "
+        "entry, = parse_feed(body, FeedSpec('http://x/f')).entries; "
+        "print(entry.published_at, 'dateparser' in sys.modules)"
+    )
+    assert fresh_python_prints(code) == "2026-11-28T13:05:00+00:00 False"

@@ -9,8 +9,9 @@ external entities never expand or fetch), and recovers what entries it can from 
 feeds. A feed read in part (cut short, or entries lost on the way) gives those entries with a
 retryable feed-level ``Failure`` (``malformed_feed_recovered``) saying how many; one that
 feedparser's loose parser reads to its end (HTML entities such as ``&rsquo;``, undefined in
-XML) is a feed like any other (``_read_in_full``). No Beam: the benchmarks and tests parse
-feeds without it.
+XML) is a feed like any other (``_read_in_full``). An entry's date that feedparser does not
+read (RFC 822 written in the feed's language) is read by dateparser (``_localized_date``). No
+Beam: the benchmarks and tests parse feeds without it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import calendar
 import codecs
 import contextlib
+import functools
 import hashlib
 import html
 import json
@@ -586,6 +588,65 @@ def _iso(struct: Any) -> str | None:
         return None
 
 
+def _published_at(raw: Any, language: str | None) -> str | None:
+    """The entry's publication time, in UTC: its published date, else its updated one, as
+    feedparser reads them, or, for a date it cannot read, ``_localized_date``."""
+    return (
+        _iso(raw.get("published_parsed"))
+        or _localized_date(raw.get("published"), language)
+        or _iso(raw.get("updated_parsed"))
+        or _localized_date(raw.get("updated"), language)
+    )
+
+
+_MAX_DATE_CHARS = 100
+_YEAR = re.compile(r"(?<!\d)(?:1[89]|2\d)\d\d(?!\d)")
+_DATEPARSER_SETTINGS = {
+    "PARSERS": ["absolute-time"],  # no "3 hours ago": a feed's date does not move with now
+    "REQUIRE_PARTS": ["day", "month", "year"],
+    "TIMEZONE": "UTC",  # a date without a zone is UTC's, as feedparser reads RFC 822
+    "TO_TIMEZONE": "UTC",
+    "RETURN_AS_TIMEZONE_AWARE": True,
+}
+
+
+def _localized_date(text: str | None, language: str | None) -> str | None:
+    """A date feedparser does not read, read by dateparser: RFC 822 written in the feed's
+    language (``Сб, 28 ноя 2026 14:05:00 +0300``, ``Sa, 28 Nov 2026 14:05:00 +0100``,
+    ``sam., 28 nov. 2026 14:05:00 +0100``), or another full date with a day, a month and a
+    year; as a UTC ISO timestamp, else None.
+
+    Bounded: dateparser (a dependency of htmldate; 0.2 s to import, a language's tables more
+    on its first date) is loaded only for such a date: one of at most ``_MAX_DATE_CHARS``
+    characters with a four-digit year in it. It tries the feed's language and English only,
+    never all of its 200 (seconds and tens of MB on the first date no language reads), and
+    absolute dates only; offline. Results are cached.
+
+    Args:
+        text: the date as the feed wrote it.
+        language: the feed's ISO 639 language (the feed list's, else the feed's own), if any.
+    """
+    if not text or len(text) > _MAX_DATE_CHARS or not _YEAR.search(text):
+        return None
+    return _dateparser_date(text.strip(), language)
+
+
+@functools.lru_cache(maxsize=1024)
+def _dateparser_date(text: str, language: str | None) -> str | None:
+    import dateparser  # slow to load: only once feedparser has failed on a date
+    from dateparser.data.languages_info import language_order
+
+    known = language is not None and language in language_order
+    languages = list(dict.fromkeys([language, "en"])) if known else ["en"]
+    try:
+        parsed = dateparser.parse(text, languages=languages, settings=_DATEPARSER_SETTINGS)
+    except Exception:  # a date it cannot read is no date, as before; the feed goes on
+        return None
+    if parsed is None or parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
 _CONTENT_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
 _MARKUP = re.compile(r"<[^>]*>")
 _SPACES = re.compile(r"\s+")
@@ -636,7 +697,7 @@ def _to_entry(
         guid=_guid_of(raw),
         title=raw.get("title"),
         summary=raw.get("summary"),
-        published_at=_iso(raw.get("published_parsed") or raw.get("updated_parsed")),
+        published_at=_published_at(raw, language),
         feed_name=spec.name,
         feed_country=spec.country,
         feed_language=language,
