@@ -10,7 +10,7 @@ dead letter; a crash becomes a dead letter too):
 * ``enrich_outcome`` / ``enrich_article``: the outlet (catalogue lookup by host; the feed list's
   name and country fill what the catalogue lacks, on the feed's own site), the language
   (py3langid, bundled model, offline; else the feed's declared language) and the publication
-  time (the page's date, made precise by the feed's timestamp when the two agree on the day);
+  time (the feed entry's timestamp, else the page's date: ``choose_published``);
 * ``tag_outcome``: the taxonomy tagger (``transforms.tagger``).
 
 The Beam stages ``ExtractArticles``, ``EnrichArticles`` and ``TagStories`` are thin adapters
