@@ -157,6 +157,11 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
             else "--state-dir is for one-shot runs: an always-on run keeps what it remembers "
             "in Beam's state"
         )
+    if nb.state_dir and is_remote(nb.state_dir):
+        raise UsageError(
+            f"--state-dir {nb.state_dir}: the state directory must be a local folder "
+            "(what one-shot runs remember is kept in local files)"
+        )
     # Streaming jobs keep their state in Beam's keyed state, not in files.
     use_state_dir = not (nb.no_state or streaming)
     if use_state_dir and is_remote(nb.state_dir or output_dir):

@@ -116,6 +116,15 @@ def test_a_remote_output_keeps_no_state_unless_a_local_state_dir_is_given(
     assert config.state_dir == str(local) and local.is_dir()
 
 
+@pytest.mark.parametrize("output", ["local", "gs://bucket/out"])
+def test_a_remote_state_dir_is_refused_whatever_the_output(tmp_path: Path, output: str) -> None:
+    # It was dropped with a warning about a remote output (wrong when the output is local):
+    # the user asked to remember, and the run would not have.
+    where = str(tmp_path / "out") if output == "local" else output
+    with pytest.raises(UsageError, match=r"--state-dir gs://b/state: .* must be a local folder"):
+        make_config(tmp_path, "--state-dir", "gs://b/state", output=where)
+
+
 def test_the_state_dir_is_read_within_the_dedup_ttl(tmp_path: Path) -> None:
     # What earlier runs remembered reaches the run; what is older than --dedup-ttl does not.
     state = tmp_path / "out" / "state"
