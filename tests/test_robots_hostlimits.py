@@ -148,6 +148,26 @@ def test_robots_cache_expiry_boundaries() -> None:
     assert len(fetched) == 2
 
 
+def test_robots_cache_forgets_expired_origins() -> None:
+    # An always-on job's client met new origins for as long as it ran, and kept an entry,
+    # a parsed robots.txt and a lock for every origin it had ever seen.
+    now = [0.0]
+    fetched: list[str] = []
+
+    def fetch(url: str) -> bytes | None:
+        fetched.append(url)
+        return b"User-agent: *\nDisallow: /x\n"
+
+    cache = RobotsCache(fetch, user_agent="newsbeam", ttl=10, clock=lambda: now[0])
+    for i in range(100):
+        now[0] = 20.0 * i  # each origin's answer expired before the next origin is met
+        assert not cache.allowed(f"http://h{i}.example/x")
+        assert len(cache) == 1
+    now[0] = 1985.0  # h98's answer expired (fetched again), h99's not: both are kept
+    assert cache.allowed("http://h98.example/y") and len(cache) == 2
+    assert cache.allowed("http://h99.example/y") and len(fetched) == 101
+
+
 def test_robots_txt_per_origin() -> None:
     fetched: list[str] = []
 

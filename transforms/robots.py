@@ -11,7 +11,9 @@ by the HTTP client, which also decides what a failed fetch means:
   caller in that time (RFC 9309: an unreachable robots.txt means "disallow all", so the
   client raises a retryable error rather than fetching the page).
 
-Concurrent callers for the same origin wait for one fetch instead of each fetching.
+Concurrent callers for the same origin wait for one fetch instead of each fetching. An
+origin's entry (and its lock) is dropped once expired, when another origin's is stored: an
+always-on job meets new origins for as long as it runs.
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ class RobotsCache:
         self._entries: dict[str, _Entry] = {}
         self._origin_locks: dict[str, threading.Lock] = {}
 
+    def __len__(self) -> int:
+        """How many origins' answers are remembered (expired ones included until dropped)."""
+        with self._lock:
+            return len(self._entries)
+
     def allowed(self, url: str) -> bool:
         """Whether robots.txt lets our user agent fetch ``url``.
 
@@ -94,7 +101,17 @@ class RobotsCache:
                 entry = self._load(origin)
                 with self._lock:
                     self._entries[origin] = entry
+                    self._drop_expired(keep=origin)
             return entry
+
+    def _drop_expired(self, keep: str) -> None:
+        """Forget every expired origin but ``keep`` (called holding ``self._lock``). A thread
+        still holding a dropped origin's lock finishes as before; at worst a new caller
+        fetches that robots.txt again meanwhile."""
+        now = self._clock()
+        for origin in [o for o, e in self._entries.items() if e.expires_at <= now and o != keep]:
+            del self._entries[origin]
+            self._origin_locks.pop(origin, None)
 
     def _fresh(self, origin: str) -> _Entry | None:
         with self._lock:
