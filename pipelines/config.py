@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 LOCAL_RUNNER = "FnApiRunner"
 
 # Entries seen once are remembered this long by DedupEntries (one-shot runs end sooner).
-DEFAULT_DEDUP_TTL_SECONDS = DEFAULT_TTL_SECONDS
 
 
 class UsageError(ValueError):
@@ -75,7 +74,7 @@ class RunConfig:
     duplicates: str = "drop"
     topic: str | None = None
     dead_letter_topic: str | None = None
-    dedup_ttl: float = DEFAULT_DEDUP_TTL_SECONDS
+    dedup_ttl: float = DEFAULT_TTL_SECONDS
     state_dir: str | None = None  # None: nothing remembered between runs
     feed_states: Mapping[str, FeedState] = field(default_factory=dict)
     seen_before: Mapping[str, float] = field(default_factory=dict)

@@ -132,7 +132,10 @@ def add_newsbeam_arguments(parser: Any) -> None:
         "max_in_flight",
         type=int,
         default=32,
-        help="Article requests in flight per worker (default: 32; per host at most 4).",
+        help=(
+            "Requests in flight at once per instance of the fetching stage, and per feed "
+            "poll step of a one-shot run (default: 32); --per-host-in-flight bounds each host."
+        ),
     )
     _flag(
         parser,

@@ -7,8 +7,9 @@ Fixtures:
   free 127.0.0.1 port and stopped by its pid at the end of the session. The variable is
   set for the whole session and restored afterwards.
 * ``private_pubsub_emulator`` (function): an emulator of the test's own, which the test may
-  ``stop()``, ``start()`` (same port, empty state), ``pause()`` and ``resume()`` (SIGSTOP and
-  SIGCONT: requests hang, state is kept), for publisher-fault tests.
+  ``stop()``, ``start()`` (same port, empty state) and ``resume()`` after freezing it with
+  SIGSTOP (requests hang, state is kept: a pipeline step sends the signal by its pid, at
+  the element it chooses), for publisher-fault tests.
 
 Where the emulator binary is absent the tests that need it skip with a reason, except on
 CI (``CI=true``), where that is a failure.
@@ -126,11 +127,6 @@ class PubSubEmulator:
                 self.process.kill()
                 self.process.wait(timeout=20)
         self.process = None
-
-    def pause(self) -> None:
-        """Freeze the emulator (SIGSTOP): connections open, requests hang, state is kept."""
-        if self.process is not None:
-            os.kill(self.process.pid, signal.SIGSTOP)
 
     def resume(self) -> None:
         """Unfreeze a paused emulator (SIGCONT)."""

@@ -860,6 +860,10 @@ def test_checkov_passes_offline() -> None:
 
 # --- the worker package, built as Dataflow builds it --------------------------------------
 
+# What .gitignore leaves out of the repository (the venv, caches, output, build products).
+UNTRACKED = (".venv", "__pycache__", "*.egg-info", ".*_cache", "out", "build", "dist",
+             ".emulator", ".ci-tools")  # fmt: skip
+
 
 def test_worker_package_builds_with_both_packages_and_the_data(tmp_path: Path) -> None:
     try:
@@ -872,8 +876,11 @@ def test_worker_package_builds_with_both_packages_and_the_data(tmp_path: Path) -
         pytest.skip(f"setuptools {setuptools.__version__} < 77 (pyproject's build-system)")
     from apache_beam.runners.portability.stager import Stager
 
-    # Exactly what the launcher does with FLEX_TEMPLATE_PYTHON_SETUP_FILE.
-    sdist = Stager._build_setup_package(str(REPO / "pyproject.toml"), str(tmp_path))
+    # Exactly what the launcher does with FLEX_TEMPLATE_PYTHON_SETUP_FILE, on a copy of the
+    # tree: the build writes newsbeam.egg-info beside pyproject.toml.
+    tree = tmp_path / "tree"
+    shutil.copytree(REPO, tree, ignore=shutil.ignore_patterns(*UNTRACKED, ".git"))
+    sdist = Stager._build_setup_package(str(tree / "pyproject.toml"), str(tmp_path))
     with tarfile.open(sdist) as tar:
         tar.extractall(tmp_path / "src", filter="data")
     (unpacked,) = (tmp_path / "src").iterdir()

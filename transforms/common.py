@@ -1,7 +1,8 @@
 """Conventions shared by every pipeline stage: output tags and outcome counters.
 
-Every stage is a composite ``PTransform`` whose ``expand()`` returns a Beam
-``DoOutputsTuple`` with at least these three outputs (a stage may add its own, e.g.
+Every stage is a composite ``PTransform`` whose ``expand()`` returns its outputs by tag (a
+Beam ``DoOutputsTuple``, or a dict for a stage that joins several steps' outputs, as
+``ClusterStories`` does) with at least these three (a stage may add its own, e.g.
 PollFeeds' feed state or ClusterStories' signatures and syndication sightings, and may leave
 one of them always empty):
 

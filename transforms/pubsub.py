@@ -1,7 +1,8 @@
 """Pub/Sub delivery: stories and dead letters as messages, published by a DoFn.
 
-Consumes ``TaggedStory`` and ``Failure`` records; produces Pub/Sub messages, and for the
-pipeline the published records (main output) and ``publish`` dead letters (``FAILURES``).
+Consumes ``TaggedStory``, ``DuplicateLink`` and ``SyndicationUpdate`` records (stories) and
+``Failure`` records (dead letters); produces Pub/Sub messages, and for the pipeline the
+published records (main output) and ``publish`` dead letters (``FAILURES``).
 
 * Plain-Python core: messages come from ``transforms.pubsub_messages`` (always within
   Pub/Sub's limits, with attributes for server-side filters); ``TopicPublisher`` publishes
@@ -384,10 +385,12 @@ class _Publish(beam.PTransform):
 
 
 class PublishStories(_Publish):
-    """PCollection[TaggedStory | DuplicateLink] -> ok: published, failures: Failure (publish).
+    """PCollection[TaggedStory | DuplicateLink | SyndicationUpdate] -> ok: published,
+    failures: Failure (publish).
 
-    Messages are ``story_message``'s. A story that cannot be published is a failure that
-    counts its entry: each story ends in ``ok`` or in ``failures``, exactly once.
+    Messages are ``published_message``'s. A story or link that cannot be published is a
+    failure that counts its entry: each ends in ``ok`` or in ``failures``, exactly once; a
+    syndication update's failure counts none (``counts_entry=False``: its story is counted).
     """
 
     to_message = staticmethod(published_message)

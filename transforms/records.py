@@ -316,7 +316,7 @@ class Failure:
     429) or not (404, a feed that does not parse).
     """
 
-    stage: str  # "poll", "fetch", "extract", "enrich", "tag", "dedup", "write"
+    stage: str  # "poll", "fetch", "extract", "enrich", "tag", "dedup", "publish"
     key: str  # usually the URL
     error_type: str  # short snake_case name, e.g. "http_404", "timeout", "not_a_feed"
     message: str

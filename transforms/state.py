@@ -201,7 +201,10 @@ def commit_run_state(
     ttl_seconds: float,
     now: float | None = None,
 ) -> None:
-    """Merge what a run learned into ``feeds.json`` and ``seen.jsonl``.
+    """Merge what a run learned into the state directory's four files: ``feeds.json`` (feed
+    validators and body hashes), ``seen.jsonl`` (entries handled), ``signatures.jsonl`` (the
+    published stories' lookup keys; those of retried links dropped) and ``outlets.jsonl``
+    (the outlets that carried each story).
 
     Args:
         state_dir: the state directory.

@@ -1,7 +1,10 @@
 """Time for keyed state with a time-to-live: where "now" comes from, and when state may go.
 
-Every stateful dedup step reads "now" from an injected ``clock()`` when there is one (tests,
-one-shot runs that remember across runs), else from the element's event timestamp. Expiry is
+A stateful step with a TTL reads "now" from an injected ``clock()`` when it has one, else
+from the element's event timestamp: ``ClusterStories`` gets the wall clock in every one-shot
+run (``pipelines.monitor.build``: claims remembered from earlier runs are ordered with this
+run's); ``DedupEntries`` takes a clock only in tests (a one-shot run's entries are stamped
+when polled); ``SyndicationUpdates`` takes none (event time only). Expiry is
 decided by comparing that "now" with the stored time; event-time timers only garbage-collect
 state that nobody asks about any more (and are left off on the local runner, where they fire
 as soon as they are set).
