@@ -35,9 +35,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from benchmarks import CORPUS
 from transforms.minhash_index import Index
-
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 
 def load_streams(corpus: Path) -> dict[str, tuple[str, str]]:

@@ -30,12 +30,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import CORPUS
 from benchmarks.scoring import Score, mean_scores, score  # noqa: E402
 from transforms.analysis import extract_article, trafilatura_document  # noqa: E402
 from transforms.http import HttpResult  # noqa: E402
-from transforms.records import Discard, FeedEntry, FetchedPage  # noqa: E402
-
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+from transforms.records import Article, FeedEntry, FetchedPage  # noqa: E402
 
 
 def stored_page(raw: bytes, url: str) -> FetchedPage:
@@ -79,7 +78,7 @@ def our_bodies(zyte: Path, truth: dict[str, dict[str, str]]) -> tuple[dict[str, 
         start = time.perf_counter()
         article = extract_article(page, min_text_chars=0)
         spent += time.perf_counter() - start
-        bodies[page_id] = "" if isinstance(article, Discard) else article.text
+        bodies[page_id] = article.text if isinstance(article, Article) else ""
     return bodies, spent
 
 
@@ -137,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--corpus",
         type=Path,
-        default=DEFAULT_CORPUS,
+        default=CORPUS,
         help="the shared corpus folder; reads the Zyte pages in articles/zyte/ in it"
         " (default: %(default)s)",
     )

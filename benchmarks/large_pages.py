@@ -45,7 +45,7 @@ from benchmarks.throughput_report import environment  # noqa: E402
 from transforms.analysis import Analyser, AnalysisSettings, preload  # noqa: E402
 from transforms.feed_parsing import parse_feed  # noqa: E402
 from transforms.minhash import fingerprint  # noqa: E402
-from transforms.records import FeedEntry, FeedSpec, FetchedPage, TaggedStory  # noqa: E402
+from transforms.records import Failure, FeedEntry, FeedSpec, FetchedPage, TaggedStory  # noqa: E402
 
 TARGET_RATIO = 2.0
 MIN_KEPT = 0.9  # a story holding less of its page's text is a truncated page, not a scaling test
@@ -160,13 +160,15 @@ class Cost:
     """CPU seconds of each stage on one document, and the peak heap of each when measured.
 
     ``kept`` is the share of the page's text (characters outside tags) in the story, None for
-    a feed or a page that gave no story.
+    a feed or a page that gave no story; ``refused`` the dead letter's error type of a page
+    newsbeam refused (``too_deeply_nested``: a page the parser read only in part).
     """
 
     megabytes: float
     seconds: dict[str, float]
     peak_mb: dict[str, float]
     kept: float | None = None
+    refused: str | None = None
 
 
 def page_text_chars(html: str) -> int:
@@ -194,10 +196,11 @@ def page_cost(analyser: Analyser, html: str, times: int, heap: bool) -> Cost:
         article = outcome.story.article
         stages["fingerprint"] = lambda: fingerprint(article.title, article.text)
         kept = len(article.text) / max(1, page_text_chars(html))
-    else:
+    elif not isinstance(outcome, Failure):
         print(f"(no story from this page, only its analysis is measured: {outcome})")
     seconds, peaks = _measure(stages, times, heap)
-    return Cost(times * len(html.encode()) / _MB, seconds, peaks, kept)
+    refused = outcome.error_type if isinstance(outcome, Failure) else None
+    return Cost(times * len(html.encode()) / _MB, seconds, peaks, kept, refused)
 
 
 def feed_cost(xml: str, times: int, heap: bool) -> Cost:
@@ -261,10 +264,12 @@ def main(argv: list[str] | None = None) -> int:
                 unit, wrap = SHAPES[name]
                 costs.append(page_cost(analyser, build(unit, wrap, size), times, heap))
         small, large = costs
-        truncated = large.kept is not None and large.kept < MIN_KEPT
-        if truncated:
+        truncated = large.refused is not None or (large.kept is not None and large.kept < MIN_KEPT)
+        if large.refused is not None:
+            cut.append(f"{name} (refused: {large.refused})")
+        elif truncated:
             cut.append(f"{name} ({large.kept:.1%} of its text kept)")
-        kept = "" if large.kept is None else f"{large.kept:.1%}"
+        kept = large.refused or ("" if large.kept is None else f"{large.kept:.1%}")
         for stage in (s for s in small.seconds if s in large.seconds):
             per_small = small.seconds[stage] / small.megabytes
             per_large = large.seconds[stage] / large.megabytes
@@ -281,8 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{environment()}")
     if cut:
         print(
-            f"story cut short at {args.large_mb} MB (under {MIN_KEPT:.0%} of the page's text),"
-            f" left out of the worst ratio: {', '.join(cut)}"
+            f"story cut short at {args.large_mb} MB (under {MIN_KEPT:.0%} of the page's text)"
+            f" or page refused, left out of the worst ratio: {', '.join(cut)}"
         )
     print(f"worst ratio {worst:.2f} (target: under {TARGET_RATIO}): {verdict}")
     return 0 if verdict == "PASS" else 1

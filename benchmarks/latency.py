@@ -31,12 +31,12 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import CORPUS
 from pipelines.loopback import LoopbackSite, Request, Response  # noqa: E402
 from pipelines.loopback_feeds import FeedItem, rss_feed  # noqa: E402
 from tests.conftest import article_html  # noqa: E402
 from tests.emulator import PubSubEmulator, find_emulator, pull_all  # noqa: E402
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 PROJECT = "newsbeam-latency"
 STARTUP_S = 8.0  # the first story appears this long after the pipeline starts
 

@@ -39,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import CORPUS  # noqa: E402
 from benchmarks.extraction_quality import stored_page  # noqa: E402
 from pipelines import tag_command  # noqa: E402
 from transforms.analysis import trafilatura_document  # noqa: E402
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--corpus",
         type=Path,
-        default=ROOT.parent / "shared" / "corpus",
+        default=CORPUS,
         help="the shared corpus folder; reads topic-dev/labels.jsonl and articles/zyte/html/ in"
         " it (default: %(default)s)",
     )

@@ -46,6 +46,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks import CORPUS
 from benchmarks.newsite import (
     MIN_STREAM_CHARS,
     SourceArticle,
@@ -56,7 +57,6 @@ from transforms.records import TagResult
 from transforms.tagger import Tagger
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 DEFAULT_REVIEW = ROOT / "benchmarks" / "data" / "stream_review.csv"
 VERDICTS = ("in", "borderline", "out")
 
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--corpus",
         type=Path,
-        default=DEFAULT_CORPUS,
+        default=CORPUS,
         help="the shared corpus (default: %(default)s)",
     )
     parser.add_argument("--taxonomy", help="a user taxonomy file, merged as newsbeam does")

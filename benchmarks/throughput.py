@@ -31,12 +31,12 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from benchmarks import CORPUS
 from benchmarks import throughput_report as report
 from benchmarks.newsite import NewsSite, SitePage, SourceArticle, build_pages, source_articles
 from benchmarks.throughput_bench import REPO, Bench
 from benchmarks.throughput_report import Row
 
-DEFAULT_CORPUS = REPO.parent / "shared" / "corpus"
 TOOLS = ("ceiling", "profile", "newsbeam", "serial", "trafilatura", "newspaper4k")
 DELAY = (0.1, 0.3)
 # The best local settings found with --tune on a 2-core machine (README): one in-process Beam
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--corpus",
         type=Path,
-        default=DEFAULT_CORPUS,
+        default=CORPUS,
         help="the shared corpus (default: ../shared/corpus beside the repository)",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
