@@ -135,6 +135,20 @@ def test_yaml_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
     assert {e.name for e in user.taxonomy.entities if e.id in ("a", "b")} == {"A", "B"}
 
 
+def test_an_id_in_two_sections_names_two_entities(tmp_path: Path) -> None:
+    # ids are unique per section: the state actor 'tiktok' took every TikTok mention over,
+    # as state actor china, when the tagger filed entities by id alone
+    user = Tagger.load(
+        write(tmp_path, "state_actors:\n  tiktok: {value: china, aliases: [Zhongnanhai]}\n")
+    )
+    result = user.tag("TikTok banned in Nepal", "")
+    assert (result.platforms, result.state_actors) == (("tiktok",), ("nepal",))
+    result = user.tag("Zhongnanhai orders TikTok ban", "")
+    assert (result.platforms, result.state_actors) == (("tiktok",), ("china",))
+    tiktok = [e.facet for e in user.taxonomy.entities if e.id == "tiktok"]
+    assert sorted(tiktok) == ["platform", "state_actor"]
+
+
 # --- true or false, and names that exist --------------------------------------------------
 
 

@@ -98,8 +98,8 @@ class Pattern:
         text: The pattern as written (without a trailing ``*``).
         kind: ``"entity"`` (a taxonomy alias), ``"term"`` (a word or phrase of a rule) or
             ``"context"`` (a word that makes an ambiguous alias mean the company).
-        key: What a hit of this pattern is filed under: the entity id for entities, the
-            normalised term for rule terms and context words.
+        key: What a hit of this pattern is filed under: ``facet:id`` for entities (an id is
+            unique in its section only), the normalised term for rule terms and context words.
         case_sensitive: Whether the case must match exactly.
         prefix: Whether the pattern may be followed by more letters (written ``word*``).
         ambiguous: Whether an entity alias needs context to count (see the tagger).

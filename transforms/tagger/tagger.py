@@ -48,9 +48,12 @@ class Tagger:
             taxonomy: A validated taxonomy, e.g. from :func:`load_taxonomy`.
         """
         self.taxonomy = taxonomy
-        self._entities = {e.id: e for e in taxonomy.entities}
+        # Ids are unique per section only (platforms.x and state_actors.x are two entities),
+        # so entities are filed by facet and id: by id alone, the last one took the other's
+        # hits over.
+        self._entities = {_entity_key(e): e for e in taxonomy.entities}
         self._context_keys = {
-            e.id: frozenset(c.lower() for c in e.context) for e in taxonomy.entities
+            _entity_key(e): frozenset(c.lower() for c in e.context) for e in taxonomy.entities
         }
         self._facet_of_value = {(e.facet, e.value) for e in taxonomy.entities}
         self.matcher = Matcher(tuple(_patterns(taxonomy)))
@@ -192,8 +195,8 @@ class Tagger:
         """Drop unsupported ambiguous hits and nested hits; group the rest by facet value."""
         by_facet: dict[str, list[tuple[Hit, Entity]]] = defaultdict(list)
         context = _Context(context_hits)
-        for ent_id, hits in entity_hits.items():
-            entity = self._entities[ent_id]
+        for key, hits in entity_hits.items():
+            entity = self._entities[key]
             by_facet[entity.facet].extend((h, entity) for h in self._counted(hits, entity, context))
         names = _Covering(
             h for facet, pairs in by_facet.items() if facet != "controversy" for h, _ in pairs
@@ -226,7 +229,7 @@ class Tagger:
         near = [self._in_context(h, entity, context) for h in hits]
         in_text = any(ok and h.field != "title" for h, ok in zip(hits, near, strict=True))
         again = any(h.field != "title" for h in hits) and any(
-            context.anywhere(key, "lede") for key in self._context_keys[entity.id]
+            context.anywhere(key, "lede") for key in self._context_keys[_entity_key(entity)]
         )
         title_counts = in_text or again
         return [
@@ -238,7 +241,7 @@ class Tagger:
     def _in_context(self, hit: Hit, entity: Entity, context: _Context) -> bool:
         return any(
             context.near(key, hit.field, hit.word, entity.window)
-            for key in self._context_keys[entity.id]
+            for key in self._context_keys[_entity_key(entity)]
         )
 
     def _result(
@@ -373,14 +376,20 @@ def _evidence(
     return tuple(out)
 
 
+def _entity_key(entity: Entity) -> str:
+    """What an entity's hits are filed under: ``facet:id`` (an id is unique in its section)."""
+    return f"{entity.facet}:{entity.id}"
+
+
 def _patterns(taxonomy: Taxonomy) -> list[Pattern]:
     out: list[Pattern] = []
     for e in taxonomy.entities:
-        out += [_pattern(a, "entity", e.id) for a in e.aliases]
-        out += [_pattern(a, "entity", e.id, weak=True) for a in e.names]
-        out += [_pattern(a, "entity", e.id, case_sensitive=True) for a in e.exact]
+        key = _entity_key(e)
+        out += [_pattern(a, "entity", key) for a in e.aliases]
+        out += [_pattern(a, "entity", key, weak=True) for a in e.names]
+        out += [_pattern(a, "entity", key, case_sensitive=True) for a in e.exact]
         out += [
-            _pattern(a, "entity", e.id, case_sensitive=True, ambiguous=True) for a in e.ambiguous
+            _pattern(a, "entity", key, case_sensitive=True, ambiguous=True) for a in e.ambiguous
         ]
         out += [_pattern(c, "context", c.lower()) for c in e.context]
     for rule in taxonomy.rules:
