@@ -12,6 +12,7 @@ import yaml
 from tests.conftest import evidence_problems
 from transforms.records import TagResult
 from transforms.tagger import Tagger, TaxonomyError
+from transforms.tagger.matcher import normalise
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
@@ -22,7 +23,14 @@ def tagger() -> Tagger:
 
 
 def assert_evidence_exact(result: TagResult, title: str, text: str) -> None:
-    assert evidence_problems(title, text, [tag.to_json() for tag in result.tags]) == []
+    """conftest's evidence_problems, where a snippet is its term as the matcher compares them
+    (``normalise``: "İNSTAGRAM" is "Instagram"), not only up to ``str.lower``."""
+    tags = [tag.to_json() for tag in result.tags]
+    for ev in (ev for tag in tags for ev in tag["evidence"]):
+        snippet, term = normalise(ev["snippet"]), normalise(ev["term"])
+        if snippet == term or (term.endswith("*") and snippet.startswith(term[:-1])):
+            ev["term"] = ev["snippet"] + ("*" if term.endswith("*") else "")
+    assert evidence_problems(title, text, tags) == []
 
 
 TIKTOK_TITLE = "US lawmakers vote to force ByteDance to sell TikTok or face a ban"
@@ -216,6 +224,16 @@ def test_evidence_offsets_hold_with_case_changing_characters(tagger: Tagger) -> 
     text = "ǅ İİ The Turkish government banned TikTok, citing national security. " * 3
     result = tagger.tag(title, text)
     assert "tiktok" in result.platforms
+    assert_evidence_exact(result, title, text)
+
+
+def test_turkish_dotted_capital_i_matches_i(tagger: Tagger) -> None:
+    # 'İ'.lower() is two characters, so 'İ' stayed unlowered and "İNSTAGRAM" was no Instagram
+    title = "İNSTAGRAM'A ERİŞİM YASAĞI"
+    text = "Türkiye'de İNSTAGRAM'a erişim engellendi. " * 3
+    result = tagger.tag(title, text)
+    assert result.platforms == ("instagram",)
+    assert [e.snippet for t in result.tags for e in t.evidence][:2] == ["İNSTAGRAM", "İNSTAGRAM"]
     assert_evidence_exact(result, title, text)
 
 

@@ -348,6 +348,15 @@ def test_boundaries_only_where_the_pattern_has_a_letter_or_digit() -> None:
     assert _find(Pattern("us", "entity", "us"), "the USSenate voted") == []
 
 
+def test_turkish_dotted_capital_i_is_i_in_patterns_and_text() -> None:
+    assert _find(Pattern("instagram", "entity", "instagram"), "İNSTAGRAM'A ERİŞİM") == ["İNSTAGRAM"]
+    assert _find(Pattern("İstanbul", "entity", "x"), "İSTANBUL, istanbul, Istanbul") == [
+        "İSTANBUL",
+        "istanbul",
+        "Istanbul",
+    ]
+
+
 def test_hit_word_positions_and_duplicate_patterns() -> None:
     pattern = Pattern("ban", "term", "ban")
     hits = Matcher((pattern, pattern)).find("body", "ban the ban now")

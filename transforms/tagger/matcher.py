@@ -4,7 +4,8 @@ Consumes a story's title and text, splits the text into ``lede`` and ``body`` (s
 :func:`fields`), and produces :class:`Hit` records: which pattern matched, in which field,
 at which character offsets and at which word position (for ``NEAR/n``).
 
-Matching is case-insensitive unless a pattern is marked case-sensitive, and respects word
+Matching is case-insensitive (one character for one: the Turkish 'İ' is 'i', see
+:func:`normalise`) unless a pattern is marked case-sensitive, and respects word
 boundaries for letters and digits on either side of a match, except for a pattern ending in
 ``*`` (a prefix: ``sanction*`` matches "sanctions") and for CJK characters, which have no
 spaces between words (``禁止`` matches inside ``美国禁止抖音``). A one-character match
@@ -201,8 +202,27 @@ def _build(patterns: Iterable[Pattern]) -> ahocorasick.Automaton:
     return automaton
 
 
+def normalise(text: str) -> str:
+    """``text`` as the matcher compares it with patterns: lower case, one character for one.
+
+    Two strings match (apart from word boundaries) when their ``normalise`` is the same, so
+    a snippet need not equal its term up to ``str.lower`` ("İNSTAGRAM" is "Instagram").
+
+    Args:
+        text: A pattern or a story's text.
+
+    Returns:
+        The compared form, as long as ``text``.
+    """
+    return _lower_same_length(text)
+
+
 def _lower_same_length(text: str) -> str:
-    """``text.lower()``, except characters whose lower case is longer stay as they are."""
+    """``text.lower()``, one character for one: the Turkish dotted capital 'İ', whose lower
+    case is two characters ("i" and a combining dot), becomes 'i' ("İNSTAGRAM" is
+    "instagram"), and any other character whose lower case is longer stays as it is."""
+    if "İ" in text:
+        text = text.replace("İ", "i")
     lowered = text.lower()
     if len(lowered) == len(text):
         return lowered
