@@ -237,6 +237,19 @@ def test_turkish_dotted_capital_i_matches_i(tagger: Tagger) -> None:
     assert_evidence_exact(result, title, text)
 
 
+@pytest.mark.parametrize("apostrophe", ["'", "\u2019", "\u2018", "\u02bc", "\uff07"])
+def test_aliases_with_an_apostrophe_match_every_apostrophe(tagger: Tagger, apostrophe: str) -> None:
+    # the aliases are written "People's Daily", "users' data"; news mostly writes ’
+    title = f"People{apostrophe}s Daily says TikTok harvests users{apostrophe} data"
+    result = tagger.tag(title, "")
+    assert "china" in result.state_actors
+    assert "data_access_surveillance" in result.controversies
+    snippets = {e.snippet: e.term for t in result.tags for e in t.evidence}
+    assert snippets[f"People{apostrophe}s Daily"] == "People's Daily"
+    assert snippets[f"users{apostrophe} data"] == "users' data"
+    assert_evidence_exact(result, title, "")
+
+
 def test_links_are_not_mentions(tagger: Tagger) -> None:
     text = "Read more [here](https://twitter.com/someone) and https://www.facebook.com/page."
     assert tagger.tag("Gardening news", text).platforms == ()

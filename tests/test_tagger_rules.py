@@ -357,6 +357,19 @@ def test_turkish_dotted_capital_i_is_i_in_patterns_and_text() -> None:
     ]
 
 
+def test_every_apostrophe_is_a_straight_one_in_patterns_and_text() -> None:
+    text = "People’s Daily, People‘s Daily, Peopleʼs Daily, People＇s Daily, People's Daily."
+    for written in ("people's daily", "People’s Daily"):
+        found = _find(Pattern(written, "entity", "x"), text)
+        assert found == [name.strip(",. ") for name in text.split(", ")]
+    exact = Pattern("O'Reilly", "entity", "x", case_sensitive=True)
+    assert _find(exact, "O’Reilly, o’reilly, O'REILLY") == ["O’Reilly"]
+    # "ʼ" is a letter to Python: "Kyivʼs" was one word, so "Kyiv" did not end on a boundary
+    assert _find(Pattern("kyiv", "entity", "x"), "Kyivʼs decision") == ["Kyiv"]
+    (hit,) = Matcher((Pattern("ban", "term", "ban"),)).find("body", "Kyivʼs ban")
+    assert hit.word == 2
+
+
 def test_hit_word_positions_and_duplicate_patterns() -> None:
     pattern = Pattern("ban", "term", "ban")
     hits = Matcher((pattern, pattern)).find("body", "ban the ban now")

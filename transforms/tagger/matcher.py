@@ -5,7 +5,8 @@ Consumes a story's title and text, splits the text into ``lede`` and ``body`` (s
 at which character offsets and at which word position (for ``NEAR/n``).
 
 Matching is case-insensitive (one character for one: the Turkish 'İ' is 'i', see
-:func:`normalise`) unless a pattern is marked case-sensitive, and respects word
+:func:`normalise`) unless a pattern is marked case-sensitive, reads every apostrophe
+(’ ‘ ʼ ＇ ...) as "'" (case-sensitive patterns too), and respects word
 boundaries for letters and digits on either side of a match, except for a pattern ending in
 ``*`` (a prefix: ``sanction*`` matches "sanctions") and for CJK characters, which have no
 spaces between words (``禁止`` matches inside ``美国禁止抖音``). A one-character match
@@ -41,6 +42,11 @@ _CJK_CHAR = re.compile(f"[{_CJK}]")
 _WORD = re.compile(f"[{_CJK}]|[^\\W{_CJK}]+")
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|[。！？]")
 _LINE = re.compile(r"[^\n]*\n*")
+# Apostrophes written otherwise (typographic, modifier letter, full-width, prime, accents) are
+# read as "'" in patterns and text alike, one character for one: curly "People’s Daily" is
+# the alias "People's Daily", and the other way round.
+_APOSTROPHES = "\u2019\u2018\u201b\u02bc\uff07\u2032\u00b4\u0060"
+_FOLD = str.maketrans(dict.fromkeys(_APOSTROPHES, "'"))
 # Link targets and bare URLs are blanked out before matching: "twitter.com/..." in a link
 # is not a mention of Twitter.
 _URL = re.compile(r"\]\([^)\s]*\)|\b(?:https?://|www\.)\S+")
@@ -161,24 +167,26 @@ class Matcher:
         """
         if not text or not self.patterns:
             return []
-        lowered = _URL.sub(_blank, _lower_same_length(text))
+        # the text as patterns are compared with it, as long as it: offsets hold for both
+        folded = text.translate(_FOLD)
+        lowered = _URL.sub(_blank, _lower_same_length(folded))
         word_starts: list[int] | None = None
         hits: list[Hit] = []
         n = len(text)
         for end_index, candidates in self._automaton.iter(lowered):
             end = end_index + 1
-            for pat, length, extra_words in candidates:
+            for pat, length, extra_words, exact in candidates:
                 start = end - length
-                if not _boundaries_ok(text, start, end, n, pat):
+                if not _boundaries_ok(folded, start, end, n, pat):
                     continue
-                if pat.case_sensitive and text[start:end] != pat.text:
+                if exact is not None and folded[start:end] != exact:
                     continue
                 stop = end
                 if pat.prefix:  # report the whole word: "sanction*" -> "sanctions"
-                    while stop < n and _is_word_char(text[stop]):
+                    while stop < n and _is_word_char(folded[stop]):
                         stop += 1
                 if word_starts is None:
-                    word_starts = [m.start() for m in _WORD.finditer(text)]
+                    word_starts = [m.start() for m in _WORD.finditer(folded)]
                 word = max(0, bisect_right(word_starts, start) - 1)
                 # one-word patterns (most) share the word's int: a page can hold 10^6 hits
                 last = word + extra_words if extra_words else word
@@ -190,11 +198,15 @@ class Matcher:
 
 def _build(patterns: Iterable[Pattern]) -> ahocorasick.Automaton:
     automaton = ahocorasick.Automaton()
-    table: dict[str, list[tuple[Pattern, int, int]]] = {}
+    # compared form -> (pattern, its length, its words after the first, the case-sensitive
+    # pattern's text with apostrophes folded or None)
+    table: dict[str, list[tuple[Pattern, int, int, str | None]]] = {}
     for pat in dict.fromkeys(patterns):  # the same pattern twice would give the same hit twice
-        lowered = _lower_same_length(pat.text)
-        extra_words = max(0, len(_WORD.findall(pat.text)) - 1)
-        table.setdefault(lowered, []).append((pat, len(lowered), extra_words))
+        folded = pat.text.translate(_FOLD)
+        lowered = _lower_same_length(folded)
+        extra_words = max(0, len(_WORD.findall(folded)) - 1)
+        exact = folded if pat.case_sensitive else None
+        table.setdefault(lowered, []).append((pat, len(lowered), extra_words, exact))
     for key, value in table.items():
         automaton.add_word(key, value)
     if table:
@@ -203,10 +215,12 @@ def _build(patterns: Iterable[Pattern]) -> ahocorasick.Automaton:
 
 
 def normalise(text: str) -> str:
-    """``text`` as the matcher compares it with patterns: lower case, one character for one.
+    """``text`` as the matcher compares it with patterns: lower case, one character for one,
+    and every apostrophe (’ ‘ ʼ ＇ ...) written "'".
 
     Two strings match (apart from word boundaries) when their ``normalise`` is the same, so
-    a snippet need not equal its term up to ``str.lower`` ("İNSTAGRAM" is "Instagram").
+    a snippet need not equal its term up to ``str.lower`` ("İNSTAGRAM" is "Instagram",
+    "People’s Daily" is "People's Daily").
 
     Args:
         text: A pattern or a story's text.
@@ -214,7 +228,7 @@ def normalise(text: str) -> str:
     Returns:
         The compared form, as long as ``text``.
     """
-    return _lower_same_length(text)
+    return _lower_same_length(text.translate(_FOLD))
 
 
 def _lower_same_length(text: str) -> str:
