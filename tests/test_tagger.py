@@ -250,6 +250,20 @@ def test_aliases_with_an_apostrophe_match_every_apostrophe(tagger: Tagger, apost
     assert_evidence_exact(result, title, "")
 
 
+def test_aliases_match_across_line_breaks_and_runs_of_spaces(tagger: Tagger) -> None:
+    title = "Chinese\u00a0government   condemns US ban on TikTok"
+    text = "The Chinese\ngovernment said the ban on TikTok was unfair.\n\nChinese\n\ngovernment"
+    result = tagger.tag(title, text)
+    assert "china" in result.state_actors
+    snippets = [(e.snippet, e.term) for t in result.tags if t.value == "china" for e in t.evidence]
+    assert snippets == [
+        ("Chinese\u00a0government", "Chinese government"),
+        ("Chinese\ngovernment", "Chinese government"),
+        ("Chinese", "Chinese"),  # not across the blank line
+    ]
+    assert_evidence_exact(result, title, text)
+
+
 def test_links_are_not_mentions(tagger: Tagger) -> None:
     text = "Read more [here](https://twitter.com/someone) and https://www.facebook.com/page."
     assert tagger.tag("Gardening news", text).platforms == ()

@@ -370,6 +370,45 @@ def test_every_apostrophe_is_a_straight_one_in_patterns_and_text() -> None:
     assert hit.word == 2
 
 
+@pytest.mark.parametrize(
+    "gap", ["\n", "  ", "\u00a0", "\t", " \n  ", "\r\n", "\u2009", "\u3000", " \u00a0\n"]
+)
+def test_whitespace_between_words_is_one_space(gap: str) -> None:
+    text = f"The  Chinese{gap}government\n\nsaid"
+    assert _find(Pattern("Chinese government", "entity", "x"), text) == [f"Chinese{gap}government"]
+    assert fire('"forced sale" AND said', f"Forced{gap}sale", "it said")
+
+
+@pytest.mark.parametrize("gap", ["\n\n", " \n\n ", "\n \n", "\r\n\r\n"])
+def test_a_phrase_does_not_run_across_a_blank_line(gap: str) -> None:
+    assert _find(Pattern("Chinese government", "entity", "x"), f"Chinese{gap}government") == []
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_phrases_across_any_whitespace_keep_exact_offsets_and_word_positions(seed: int) -> None:
+    import random
+
+    rnd = random.Random(seed)
+    gaps = [" ", " ", "  ", "\n", " \n ", "\t", "\u00a0", "\n\n", " \n \n"]
+    words = [rnd.choice(["chinese", "Government", "ban", "x"]) for _ in range(40)]
+    seps = [rnd.choice(gaps) for _ in words]
+    text, starts = "", []  # each word after its whitespace, and where it starts
+    for sep, word in zip(seps, words, strict=True):
+        starts.append(len(text) + len(sep))
+        text += sep + word
+    want = [
+        (starts[i], starts[i + 1] + len("government"), i, i + 1)
+        for i in range(len(words) - 1)
+        if (words[i], words[i + 1]) == ("chinese", "Government") and seps[i + 1].count("\n") < 2
+    ]
+    patterns = (Pattern("Chinese government", "entity", "x"), Pattern("ban", "term", "ban"))
+    hits = Matcher(patterns).find("body", text)
+    got = [(h.start, h.end, h.word, h.last_word) for h in hits if h.pattern.key == "x"]
+    assert got == want
+    bans = [(h.start, h.word) for h in hits if h.pattern.key == "ban"]
+    assert bans == [(starts[i], i) for i, word in enumerate(words) if word == "ban"]
+
+
 def test_hit_word_positions_and_duplicate_patterns() -> None:
     pattern = Pattern("ban", "term", "ban")
     hits = Matcher((pattern, pattern)).find("body", "ban the ban now")

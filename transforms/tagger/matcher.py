@@ -4,13 +4,15 @@ Consumes a story's title and text, splits the text into ``lede`` and ``body`` (s
 :func:`fields`), and produces :class:`Hit` records: which pattern matched, in which field,
 at which character offsets and at which word position (for ``NEAR/n``).
 
-Matching is case-insensitive (one character for one: the Turkish 'İ' is 'i', see
-:func:`normalise`) unless a pattern is marked case-sensitive, reads every apostrophe
-(’ ‘ ʼ ＇ ...) as "'" (case-sensitive patterns too), and respects word
-boundaries for letters and digits on either side of a match, except for a pattern ending in
-``*`` (a prefix: ``sanction*`` matches "sanctions") and for CJK characters, which have no
-spaces between words (``禁止`` matches inside ``美国禁止抖音``). A one-character match
-hyphened to a word is part of another name ("X-Mode", "X-ray"), not a match.
+Matching is case-insensitive (one character for one: the Turkish 'İ' is 'i') unless a
+pattern is marked case-sensitive, reads every apostrophe (’ ‘ ʼ ＇ ...) as "'" (case-sensitive
+patterns too) and the whitespace between two words as one space (a line break, a no-break
+space, several spaces; not a blank line, which ends a paragraph): see :func:`normalise`.
+It respects word boundaries for letters and digits on either side of a match, except for a
+pattern ending in ``*`` (a prefix: ``sanction*`` matches "sanctions") and for CJK
+characters, which have no spaces between words (``禁止`` matches inside ``美国禁止抖音``). A
+one-character match hyphened to a word is part of another name ("X-Mode", "X-ray"), not a
+match. Hits' offsets are the text's own, whatever was read otherwise.
 """
 
 from __future__ import annotations
@@ -46,7 +48,19 @@ _LINE = re.compile(r"[^\n]*\n*")
 # read as "'" in patterns and text alike, one character for one: curly "People’s Daily" is
 # the alias "People's Daily", and the other way round.
 _APOSTROPHES = "\u2019\u2018\u201b\u02bc\uff07\u2032\u00b4\u0060"
-_FOLD = str.maketrans(dict.fromkeys(_APOSTROPHES, "'"))
+# Every whitespace character but the line break is a space (tab, no-break space, thin space,
+# ideographic space, carriage return, ...), one for one as well.
+_SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and c not in " \n")
+_FOLDED = {**dict.fromkeys(_APOSTROPHES, "'"), **dict.fromkeys(_SPACES, " ")}
+# (a regex: str.translate with a table beyond ASCII took 5 times as long)
+_TO_FOLD = re.compile(f"[{re.escape(''.join(_FOLDED))}]")
+# A run of whitespace holding at most one line break is one space in the text patterns are
+# found in ("Chinese\n  government" is "Chinese government"); one holding a blank line (two
+# line breaks) stays as long, in spaces, which no pattern has: a phrase does not run from one
+# paragraph into the next. Patterns are written with single spaces (any whitespace in an
+# alias is read as one space).
+_RUN = re.compile(r"[ \n]{2,}")
+_PATTERN_SPACE = re.compile(r"\s+")
 # Link targets and bare URLs are blanked out before matching: "twitter.com/..." in a link
 # is not a mention of Twitter.
 _URL = re.compile(r"\]\([^)\s]*\)|\b(?:https?://|www\.)\S+")
@@ -167,29 +181,34 @@ class Matcher:
         """
         if not text or not self.patterns:
             return []
-        # the text as patterns are compared with it, as long as it: offsets hold for both
-        folded = text.translate(_FOLD)
-        lowered = _URL.sub(_blank, _lower_same_length(folded))
+        # the text as patterns are compared with it; its offsets map back to the text's
+        squeezed, marks, removed = _squeeze(_fold(text))
+        lowered = _URL.sub(_blank, _lower_same_length(squeezed))
         word_starts: list[int] | None = None
         hits: list[Hit] = []
-        n = len(text)
+        n = len(squeezed)
         for end_index, candidates in self._automaton.iter(lowered):
             end = end_index + 1
             for pat, length, extra_words, exact in candidates:
                 start = end - length
-                if not _boundaries_ok(folded, start, end, n, pat):
+                if not _boundaries_ok(squeezed, start, end, n, pat):
                     continue
-                if exact is not None and folded[start:end] != exact:
+                if exact is not None and squeezed[start:end] != exact:
                     continue
                 stop = end
                 if pat.prefix:  # report the whole word: "sanction*" -> "sanctions"
-                    while stop < n and _is_word_char(folded[stop]):
+                    while stop < n and _is_word_char(squeezed[stop]):
                         stop += 1
                 if word_starts is None:
-                    word_starts = [m.start() for m in _WORD.finditer(folded)]
+                    word_starts = [m.start() for m in _WORD.finditer(squeezed)]
                 word = max(0, bisect_right(word_starts, start) - 1)
                 # one-word patterns (most) share the word's int: a page can hold 10^6 hits
                 last = word + extra_words if extra_words else word
+                if marks:
+                    start, stop = (
+                        _unsqueeze(start, marks, removed),
+                        _unsqueeze(stop, marks, removed),
+                    )
                 hits.append(Hit(field_name, start, stop, word, last, pat))
         hits.sort(key=_END, reverse=True)  # two stable sorts: by start, longest first
         hits.sort(key=_START)
@@ -199,10 +218,10 @@ class Matcher:
 def _build(patterns: Iterable[Pattern]) -> ahocorasick.Automaton:
     automaton = ahocorasick.Automaton()
     # compared form -> (pattern, its length, its words after the first, the case-sensitive
-    # pattern's text with apostrophes folded or None)
+    # pattern's text with apostrophes and spaces folded or None)
     table: dict[str, list[tuple[Pattern, int, int, str | None]]] = {}
     for pat in dict.fromkeys(patterns):  # the same pattern twice would give the same hit twice
-        folded = pat.text.translate(_FOLD)
+        folded = _PATTERN_SPACE.sub(" ", _fold(pat.text))
         lowered = _lower_same_length(folded)
         extra_words = max(0, len(_WORD.findall(folded)) - 1)
         exact = folded if pat.case_sensitive else None
@@ -216,19 +235,61 @@ def _build(patterns: Iterable[Pattern]) -> ahocorasick.Automaton:
 
 def normalise(text: str) -> str:
     """``text`` as the matcher compares it with patterns: lower case, one character for one,
-    and every apostrophe (’ ‘ ʼ ＇ ...) written "'".
+    every apostrophe (’ ‘ ʼ ＇ ...) written "'", and each run of whitespace without a blank
+    line in it written as one space.
 
     Two strings match (apart from word boundaries) when their ``normalise`` is the same, so
     a snippet need not equal its term up to ``str.lower`` ("İNSTAGRAM" is "Instagram",
-    "People’s Daily" is "People's Daily").
+    "People’s Daily" is "People's Daily", "Chinese\ngovernment" is "Chinese government").
 
     Args:
         text: A pattern or a story's text.
 
     Returns:
-        The compared form, as long as ``text``.
+        The compared form: as long as ``text`` where it has no run of whitespace.
     """
-    return _lower_same_length(text.translate(_FOLD))
+    return _lower_same_length(_squeeze(_fold(text))[0])
+
+
+def _fold(text: str) -> str:
+    """``text`` with every apostrophe "'" and every whitespace character but "\\n" a space."""
+    return _TO_FOLD.sub(_folded, text)
+
+
+def _folded(m: re.Match[str]) -> str:
+    return _FOLDED[m.group()]
+
+
+def _squeeze(folded: str) -> tuple[str, list[int], list[int]]:
+    """``folded`` (whitespace already spaces and line breaks) with each run of whitespace
+    holding at most one line break as one space and each other line break as a space; and
+    where the shortened runs are: ``marks[k]`` is the offset in the result just after the k-th
+    one's space, ``removed[k]`` how many characters it and those before it lost (see
+    :func:`_unsqueeze`)."""
+    if "  " not in folded and " \n" not in folded and "\n " not in folded:
+        return folded.replace("\n", " "), [], []  # most fields: only "\n" and "\n\n"
+    pieces: list[str] = []
+    marks: list[int] = []
+    removed: list[int] = []
+    last = total = 0
+    for m in _RUN.finditer(folded):
+        start, end = m.span()
+        if folded.count("\n", start, end) > 1:
+            continue  # a blank line: as long as it is
+        pieces += (folded[last:start], " ")
+        last = end
+        total += end - start - 1
+        marks.append(end - total)
+        removed.append(total)
+    pieces.append(folded[last:])
+    return "".join(pieces).replace("\n", " "), marks, removed
+
+
+def _unsqueeze(offset: int, marks: list[int], removed: list[int]) -> int:
+    """The text's offset of an offset into its squeezed form (a match starts and ends on a
+    character that is not a space, or at a run's space, which stands for the run's start)."""
+    k = bisect_right(marks, offset)
+    return offset + removed[k - 1] if k else offset
 
 
 def _lower_same_length(text: str) -> str:

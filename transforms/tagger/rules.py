@@ -21,11 +21,12 @@ platform the story is about (a salient one: see the tagger), ``{platform:tiktok}
 mention of TikTok, ``{platform:*}`` for every mention of any platform, salient or not;
 likewise ``{state_actor}`` and ``{controversy}``. ``a NEAR/3f b`` (forward) is ``a NEAR/3 b``
 with ``a`` before ``b``: ``blocks NEAR/2f {platform:*}`` finds "blocks Telegram" but not
-"Telegram blocks". Words and phrases match
-case-insensitively on word boundaries. ``NEAR/n`` needs positions on both sides, so its
-operands cannot be ``NOT`` expressions. Rules are evaluated by recursion, so a rule nests
-at most 50 parentheses, NOTs and scopes, chains at most 100 operands by NEAR, and is at most
-200 nodes deep.
+"Telegram blocks". Words and phrases match case-insensitively on word boundaries, a
+phrase's space any whitespace between its words (not a blank line) and an apostrophe any
+apostrophe (see :func:`transforms.tagger.matcher.normalise`). ``NEAR/n`` needs positions on
+both sides, so its operands cannot be ``NOT`` expressions. Rules are evaluated by recursion,
+so a rule nests at most 50 parentheses, NOTs and scopes, chains at most 100 operands by NEAR,
+and is at most 200 nodes deep.
 """
 
 from __future__ import annotations
