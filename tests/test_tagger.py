@@ -685,6 +685,15 @@ def test_references_to_values_that_are_not_salient(tmp_path: Path) -> None:
     assert result.relevant  # a score of 0.5 reaches the threshold of 0.5
 
 
+def test_near_needs_two_mentions_not_one_mention_twice(tmp_path: Path) -> None:
+    rules = "[{name: two, match: '{platform:*} NEAR/5 {platform:*}', weight: 0.5}]"
+    tagger = mini(tmp_path, "{}", rules)
+    assert tagger.tag("Beta banned", "").rules == ()  # fired on the one mention before
+    result = tagger.tag("Beta and Gamma banned", "")
+    assert result.rules == ("two",)
+    assert snippets(result, "two") == ["Beta", "Gamma"]
+
+
 def test_rule_evidence_and_threshold_zero(tmp_path: Path) -> None:
     rules = (
         "[{name: r, match: 'banned AND (beta OR b*)', weight: 0.2},"

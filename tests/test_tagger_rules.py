@@ -176,6 +176,16 @@ def test_near_counts_words_between_matches_either_way() -> None:
     assert fire('"the app" NEAR/3 banned', "", text)
 
 
+def test_a_near_operand_is_never_near_itself() -> None:
+    assert not fire("tiktok NEAR/1 tiktok", "TikTok once", "")
+    assert fire("tiktok NEAR/1 tiktok", "TikTok, TikTok", "")
+    # the same place matched by another pattern is the same hit too
+    assert not fire("tiktok NEAR/3f (tiktok OR tik*)", "TikTok once", "")
+    assert fire("tiktok NEAR/3 tik*", "TikTok and Tiktokers", "")
+    # an overlapping hit at another place is another hit
+    assert fire('"chinese government" NEAR/0 government', "", "The Chinese government said")
+
+
 def test_near_needs_both_in_the_same_field() -> None:
     assert not fire("tiktok NEAR/50 ban", "TikTok news", "A ban was announced.")
     assert fire("tiktok AND ban", "TikTok news", "A ban was announced.")
@@ -253,6 +263,8 @@ def _pairs_near(node: Near, left: list, right: list) -> list:
         for b in right:
             if a.field != b.field or (node.ordered and a.word > b.word):
                 continue
+            if (a.start, a.end) == (b.start, b.end):
+                continue  # a hit is not near itself
             gap = b.word - a.last_word if a.word <= b.word else a.word - b.last_word
             if gap <= node.distance:
                 used[id(a)] = a
@@ -278,6 +290,8 @@ def test_near_gives_what_pairing_every_hit_gives_in_the_same_order(seed: int) ->
         return out + rnd.sample(out, k=min(2, len(out)))  # the same hit twice, as Or can give
 
     left, right = hits(rnd.randrange(1, 25)), hits(rnd.randrange(1, 25))
+    if rnd.random() < 0.3:  # an operand NEAR itself, as in '{platform:*} NEAR/5 {platform:*}'
+        right = left
     node = Near(Term("a"), Term("b"), rnd.randrange(0, 8), ordered=rnd.random() < 0.4)
     fired, got = evaluate(node, Index({"a": left, "b": right}, lambda facet, value: []))
     want = _pairs_near(node, left, right)

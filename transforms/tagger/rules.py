@@ -10,8 +10,9 @@ than ``AND``, and ``NOT`` and field scopes tighter still)::
     rule    := or
     or      := and ("OR" and)*
     and     := near ("AND" near)*
-    near    := unary ("NEAR/" n ["f"] unary)*  # within n words of each other, same field;
-                                              # NEAR/nf: and the left one comes first
+    near    := unary ("NEAR/" n ["f"] unary)*  # within n words of each other, same field,
+                                              # not the same place; NEAR/nf: and the left
+                                              # one comes first
     unary   := "NOT" unary | scope ":" unary | "(" or ")" | operand
     scope   := "title" | "lede" | "body" | "head"   # head = title or lede
     operand := '"a quoted phrase"' | word | word* | "{" facet [":" value] "}"
@@ -378,7 +379,10 @@ def evaluate(
 
 def _near(node: Near, index: Index, scope: frozenset[str]) -> tuple[bool, list[Hit]]:
     """Every left hit with a right hit within ``distance`` words (same field), and those right
-    hits, in the order a pass over every pair would find them (left first, then right).
+    hits, in the order a pass over every pair would find them (left first, then right). A hit
+    is never near itself: a pair is two hits at different places (field, start and end), so
+    ``tiktok NEAR/1 tiktok`` needs two mentions of TikTok, as ``{platform:*} NEAR/5
+    {platform:*}`` needs two platform mentions.
 
     The right hits are looked up by word position (bisection), not paired with every left hit:
     a long page can hold thousands of each, and the pairs grew with the square of its length.
@@ -406,7 +410,8 @@ def _near(node: Near, index: Index, scope: frozenset[str]) -> tuple[bool, list[H
         near = sorted(
             i
             for i in field_positions[first:last]
-            if right[i].word >= a.word or right[i].last_word >= a.word - node.distance
+            if (right[i].word >= a.word or right[i].last_word >= a.word - node.distance)
+            and (right[i].start, right[i].end) != (a.start, a.end)  # the same field already
         )
         if near:
             used.setdefault(id(a), a)
