@@ -73,7 +73,17 @@ def test_parentheses_phrases_scopes_refs_and_prefixes() -> None:
         ("title:head:lede:x", 11, "'lede:' inside a scope without that field"),
         ("NOT a NEAR/3 b", 6, "NEAR cannot take a NOT"),
         ("(a b", 3, "missing ')'"),
-        ("{Platform}", 0, "bad reference"),
+        ("{Platform}", 0, "bad reference '{Platform}': write a facet, and ':' with a value or"),
+        ("{platform:TikTok}", 0, "in lower case: {platform}, {state_actor:china}, {controversy:*}"),
+        # operators not in capitals are words; the error says so, not "missing AND/OR?"
+        ("a near/3 b", 2, "unexpected 'near/3': operators are written in capitals (AND, OR,"),
+        ("a near/3 b", 2, "NOT, NEAR/n): write 'NEAR/3'"),
+        ("a Near/2F b", 2, "write 'NEAR/2f'"),
+        ("a near b", 2, "write NEAR with a distance, e.g. 'NEAR/10'"),
+        ("war and peace", 4, "unexpected 'and': operators are written in capitals"),
+        ("(a or b)", 3, "write 'OR'"),
+        ("not a", 0, "write 'NOT'"),  # "not" is a word, then "a" does not fit
+        ("a AND b c", 8, "unexpected 'c' (missing AND/OR?)"),
         ('a OR ""', 5, "bad term"),
         ('" "', 0, "bad term"),
         ("*", 0, "bad term"),

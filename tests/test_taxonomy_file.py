@@ -206,6 +206,34 @@ def test_true_and_false_still_work(tmp_path: Path) -> None:
     assert "zte" not in user.taxonomy.values("platform")
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "rules:\n  - {name: r, match: '{platform:tiktk} AND ban'}\n",
+            "rule 'r': unknown platform 'tiktk' at position 0 (did you mean 'tiktok'?)",
+        ),
+        (
+            "rules:\n  - {name: r, match: 'ban AND {state_actor:chian}'}\n",
+            "unknown state_actor 'chian' at position 8 (did you mean 'china'?)",
+        ),
+        (
+            "rules:\n  - {name: r, match: ban, adds: ['controversy:censorship']}\n",
+            "is not a known facet:value (did you mean 'controversy:censorship_takedown'?)",
+        ),
+        (
+            "rules:\n  - {name: r, match: 'tiktok and ban'}\n",
+            "rule 'r': unexpected 'and': operators are written in capitals (AND, OR, NOT, NEAR/n):"
+            " write 'AND' at position 7",
+        ),
+    ],
+)
+def test_a_misspelt_value_or_operator_in_a_rule_says_what_was_meant(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    assert expected in refused(tmp_path, text)
+
+
 # --- aliases are plain text ---------------------------------------------------------------
 
 

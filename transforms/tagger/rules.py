@@ -121,6 +121,8 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _REF_BODY = re.compile(r"\s*([a-z_]+)\s*(?::\s*([a-z0-9_]+|\*)\s*)?")
+# An operator not written in capitals is a word: "a and b", "a near/3 b" are words in a row.
+_OPERATOR_WORD = re.compile(r"(and|or|not)|near(?:/(\d+)(f?))?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,9 @@ def parse(rule: str) -> Node:
         tok = parser.toks[parser.i]
         if tok.kind == "rparen":
             raise RuleSyntaxError("unmatched ')'", tok.pos)
-        raise RuleSyntaxError(f"unexpected {tok.text!r} (missing AND/OR?)", tok.pos)
+        raise _not_in_capitals(parser.toks, parser.i) or RuleSyntaxError(
+            f"unexpected {tok.text!r} (missing AND/OR?)", tok.pos
+        )
     if _depth(node) > MAX_DEPTH:
         raise RuleSyntaxError(f"rule nested more than {MAX_DEPTH} levels deep", 0)
     return node
@@ -253,7 +257,11 @@ class _Parser:
         if tok.kind == "ref":
             m = _REF_BODY.fullmatch(tok.text[1:-1])
             if m is None:
-                raise RuleSyntaxError(f"bad reference {tok.text!r}", tok.pos)
+                raise RuleSyntaxError(
+                    f"bad reference {tok.text!r}: write a facet, and ':' with a value or '*' if"
+                    " you like, in lower case: {platform}, {state_actor:china}, {controversy:*}",
+                    tok.pos,
+                )
             return Ref(m.group(1), m.group(2), tok.pos)
         raise RuleSyntaxError(f"unexpected {tok.text!r}", tok.pos)
 
@@ -274,10 +282,33 @@ class _Parser:
             close = self._peek()
             if close is None or close.kind != "rparen":
                 where = close.pos if close else self.length
-                raise RuleSyntaxError(f"missing ')' (to close the '(' at {tok.pos})", where)
+                lower_case = _not_in_capitals(self.toks, self.i) if close else None
+                raise lower_case or RuleSyntaxError(
+                    f"missing ')' (to close the '(' at {tok.pos})", where
+                )
             self.i += 1
             return node
         raise RuleSyntaxError(f"unexpected {tok.text!r}", tok.pos)
+
+
+def _not_in_capitals(toks: list[_Tok], i: int) -> RuleSyntaxError | None:
+    """The error for an operator not in capitals at ``toks[i]``, the token that does not fit,
+    or just before it ("not a": the word "not", then "a"), or None."""
+    for tok in (toks[i], toks[i - 1]) if i else (toks[i],):
+        m = _OPERATOR_WORD.fullmatch(tok.text) if tok.kind == "word" else None
+        if m is not None:
+            if m.group(1):
+                meant = f"write {m.group(1).upper()!r}"
+            elif m.group(2):
+                meant = f"write 'NEAR/{m.group(2)}{m.group(3).lower()}'"
+            else:
+                meant = "write NEAR with a distance, e.g. 'NEAR/10'"
+            return RuleSyntaxError(
+                f"unexpected {tok.text!r}: operators are written in capitals (AND, OR, NOT,"
+                f" NEAR/n): {meant}",
+                tok.pos,
+            )
+    return None
 
 
 def _term(text: str, pos: int) -> Term:

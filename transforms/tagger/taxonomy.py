@@ -328,6 +328,7 @@ def _rule(
                     raise taken_away("uses", f"{{{sub.facet}:{sub.value}}}")
                 raise TaxonomyError(
                     f"{here}: unknown {sub.facet} {sub.value!r} at position {sub.position}"
+                    f"{closest(sub.value, sorted(known[sub.facet]))}"
                 )
     adds = []
     for item in _strings(spec.get("adds"), f"{here}: adds"):
@@ -335,6 +336,9 @@ def _rule(
         if facet not in known or value not in known[facet]:
             if gone and facet in known:
                 raise taken_away("adds", item)
-            raise TaxonomyError(f"{here}: adds: {item!r} is not a known facet:value")
+            values = [f"{f}:{v}" for f in sorted(known) for v in sorted(known[f])]
+            raise TaxonomyError(
+                f"{here}: adds: {item!r} is not a known facet:value{closest(item, values)}"
+            )
         adds.append((facet, value))
     return Rule(name.strip(), text, node, float(weight), tuple(adds))
