@@ -22,6 +22,7 @@ from tests.guard import loopback_guard
 from tests.http_support import config as http_config
 from transforms.http import HttpClient
 from transforms.tagger import fields
+from transforms.tagger.matcher import normalise
 
 pytest_plugins = ["tests.emulator"]
 
@@ -153,7 +154,8 @@ def evidence_problems(title: str, text: str, tags: Iterable[Mapping[str, Any]]) 
 
     Read as a consumer would, from the story alone: a title snippet is ``title[start:end]``,
     a lede or body snippet ``text[start:end]`` (lede first, body after it), and the snippet is
-    the term that matched, up to case (a ``term*`` prefix: the snippet starts with it).
+    the term that matched as the matcher compares them (``transforms.tagger.matcher.normalise``:
+    case, apostrophes, whitespace; a ``term*`` prefix: the snippet starts with it).
     """
     lede_end = len(fields(title, text)["lede"])
     problems = []
@@ -162,17 +164,15 @@ def evidence_problems(title: str, text: str, tags: Iterable[Mapping[str, Any]]) 
             problems.append(f"{tag['facet']}:{tag['value']} has no evidence")
         for ev in tag["evidence"]:
             source = title if ev["field"] == "title" else text
-            snippet, term = ev["snippet"], ev["term"].lower()
+            snippet, term = ev["snippet"], normalise(ev["term"])
             where = f"{tag['value']} {ev}"
             if source[ev["start"] : ev["end"]] != snippet:
                 problems.append(f"{where}: the story has {source[ev['start'] : ev['end']]!r}")
             in_body = ev["start"] >= lede_end
             if ev["field"] != "title" and (ev["field"] == "body") != in_body:
                 problems.append(f"{where}: not in its field (the lede ends at {lede_end})")
-            if not (
-                snippet.lower() == term
-                or (term.endswith("*") and snippet.lower().startswith(term[:-1]))
-            ):
+            said = normalise(snippet)
+            if not (said == term or (term.endswith("*") and said.startswith(term[:-1]))):
                 problems.append(f"{where}: the snippet is not the term")
     return problems
 
