@@ -694,6 +694,16 @@ def test_near_needs_two_mentions_not_one_mention_twice(tmp_path: Path) -> None:
     assert snippets(result, "two") == ["Beta", "Gamma"]
 
 
+def test_a_rules_evidence_shows_each_thing_it_matched_before_repeats(tmp_path: Path) -> None:
+    # In story order alone, the first three mentions were all of Beta: nothing showed the
+    # ban and the fine that made the rule fire.
+    rules = "[{name: r, match: '{platform:beta} NEAR/30 banned NEAR/30 fined', weight: 0.6}]"
+    result = mini(tmp_path, rules=rules).tag("", "Beta and Beta Chat, Beta again: banned, fined.")
+    assert snippets(result, "r") == ["Beta", "banned", "fined"]  # in story order
+    limit = mini(tmp_path, "{max_evidence: 4}", rules).tag("", "Beta Beta Beta banned fined.")
+    assert snippets(limit, "r") == ["Beta", "Beta", "banned", "fined"]  # then the repeats
+
+
 def test_rule_evidence_and_threshold_zero(tmp_path: Path) -> None:
     rules = (
         "[{name: r, match: 'banned AND (beta OR b*)', weight: 0.2},"
