@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import json
 import random
 import zlib
@@ -423,3 +424,166 @@ def test_index_keeps_a_claim_for_exactly_the_ttl_and_counts_its_bytes() -> None:
     assert len(index) == n_keys
     assert index.state_bytes() == n_keys * (9 + 9 + 9 + 18 + 16)
     assert index.add("b", "T", text, None, seen_at=100.0).duplicate_of == "0123456789abcdef"
+
+
+# --- scripts written without spaces (Chinese, Japanese) ------------------------------------
+
+# A wire story (invented, in the style of a Xinhua dispatch), another story, and a Japanese one.
+ZH_STORY = "\n".join(
+    [
+        (
+            "新华社北京11月28日电 美国国会众议院27日再次推动针对短视频平台TikTok（抖音国际版）"
+            "的所谓“不卖就禁”法案，要求中国企业字节跳动在180天内出售TikTok美国业务，否则将在美"
+            "国应用商店下架。"
+        ),
+        (
+            "外交部发言人在28日举行的例行记者会上表示，美方长期以来泛化国家安全概念，滥用国家力"
+            "量无理打压别国企业，这种霸凌行径违背公平竞争原则，中方对此坚决反对。"
+        ),
+        (
+            "发言人指出，美国至今没有找到任何证据证明TikTok威胁美国国家安全，却不断对其进行封禁"
+            "和打压，这种做法严重破坏了国际经贸秩序，最终只会反噬美国自身。"
+        ),
+        (
+            "分析人士认为，美国政府对TikTok的封禁威胁与此前针对微信和华为的制裁如出一辙。此前，"
+            "美国商务部曾试图禁止微信在美国的下载和使用，后被联邦法院叫停。"
+        ),
+        (
+            "据报道，TikTok在美国拥有超过1.7亿用户，其中许多是中小企业主和内容创作者。多名创作"
+            "者在微博和抖音上发文称，一旦禁令生效，他们的生计将受到严重影响。"
+        ),
+        (
+            "字节跳动方面表示，公司已投入巨资实施数据安全项目，美国用户数据存储在美国本土服务器"
+            "上，并接受第三方监督。公司将通过一切法律手段维护自身合法权益。"
+        ),
+    ]
+)
+ZH_TITLE = "美国国会再推TikTok“不卖就禁”法案 中方：坚决反对"
+ZH_OTHER_STORY = "\n".join(
+    [
+        (
+            "中央气象台11月28日发布寒潮蓝色预警，受强冷空气影响，预计28日至30日，我国中东部大部"
+            "地区气温将先后下降6至10摄氏度，部分地区降温幅度可达12摄氏度以上。"
+        ),
+        (
+            "内蒙古中东部、东北地区、华北北部等地将出现4至6级偏北风，阵风可达7至9级。新疆北部、"
+            "东北地区东部等地将有中到大雪，局地暴雪。"
+        ),
+        (
+            "气象专家提醒，此次寒潮过程影响范围广、降温幅度大，公众应及时添加衣物，注意防寒保暖"
+            "。交通运输部门应防范道路结冰对交通的不利影响。"
+        ),
+        (
+            "据了解，今年入冬以来，我国已经历了三次较强冷空气过程。国家气候中心预计，今年冬季我"
+            "国大部地区气温接近常年同期到偏高，但阶段性寒潮天气仍较频繁。"
+        ),
+    ]
+)
+JA_STORY = "\n".join(
+    [
+        (
+            "米下院は27日、中国の字節跳動（バイトダンス）に対し、動画共有アプリ「TikTok（ティッ"
+            "クトック）」の米国事業を売却するよう求める法案を再び可決した。売却に応じない場合、"
+            "米国内のアプリストアでの配信が禁止される。"
+        ),
+        (
+            "法案を支持する議員らは、中国政府がTikTokを通じて米国の利用者データにアクセスし、世"
+            "論工作に利用する恐れがあると主張しており、国家安全保障上の脅威だとしている。"
+        ),
+        (
+            "これに対し中国外務省の報道官は、米国は国家安全の概念を拡大解釈し、外国企業を不当に"
+            "抑圧していると反発した。"
+        ),
+        (
+            "日本でも政府職員の業務用端末でのTikTok利用を制限する動きが広がっている。専門家は、"
+            "データ保護をめぐる米中対立が今後さらに激しくなると指摘している。"
+        ),
+    ]
+)
+
+
+def test_each_chinese_or_japanese_character_is_a_word_counting_half() -> None:
+    assert informative_words("美国国会再推TikTok法案，中方坚决反对。") == [
+        *"美国国会再推",
+        "tiktok",
+        *"法案中方坚决反对",  # fmt: skip
+    ]
+    assert informative_words("ドナルド・トランプ大統領が来日") == [*"ドナルドトランプ大統領が来日"]
+    # ten characters are five words, a line's minimum; nine are not (a byline, a menu)
+    assert informative_words("责任编辑：王小明") == []
+    assert informative_words("国家气候中心预计今冬") == [*"国家气候中心预计今冬"]
+    assert informative_words("国家气候中心预计今") == []
+    # 100 characters are the 50 words a text needs to be judged by its text
+    line = "我国中东部大部地区气温将先后下降"[:10]
+    assert fingerprint("T", "\n".join([line] * 10)) is not None
+    assert fingerprint("T", "\n".join([line] * 9 + [line[:9]])) is None
+
+
+def test_chinese_and_japanese_copies_cluster_and_other_stories_do_not() -> None:
+    index = Index()
+    assert index.add("zh", ZH_TITLE, ZH_STORY, "https://a.example/1", 1.0).duplicate_of is None
+    same = index.add("copy", ZH_TITLE, ZH_STORY.replace("28日", "28日下午"), None, 2.0)
+    assert same.duplicate_of == "zh"
+    # a re-titled copy of a full article (over 200 words: 443 characters) merges too
+    retitled = index.add(
+        "retitled", "外交部回应美国会TikTok法案：泛化国家安全概念", ZH_STORY, None, 3.0
+    )
+    assert retitled.duplicate_of == "zh"
+    # another story, though it shares dates, places and phrases such as 国家 and 11月28日
+    assert index.add("weather", ZH_TITLE, ZH_OTHER_STORY, None, 4.0).duplicate_of is None
+    assert (
+        index.add("ja", "米下院、TikTok売却法案を再可決", JA_STORY, None, 5.0).duplicate_of is None
+    )
+    ja_copy = index.add(
+        "ja_copy", "米下院、TikTok売却法案を再可決", JA_STORY + "\n（共同）", None, 6.0
+    )
+    assert ja_copy.duplicate_of == "ja"
+
+
+def test_a_short_unspaced_text_under_another_title_stays_apart() -> None:
+    # 150 words' worth (about 300 characters): under a different title, shared text this short
+    # is what a paywall or a site's footer is, as for English (test above)
+    text = "\n".join(ZH_OTHER_STORY.splitlines()[:2] + ZH_STORY.splitlines()[:1])
+    fp = fingerprint("T", text)
+    assert fp is not None and 100 < fp.n_words < DedupParams().retitle_min_words
+    index = Index()
+    index.add("a", "寒潮来袭", text, None, 1.0)
+    assert index.add("b", "另一条新闻", text, None, 2.0).duplicate_of is None
+    assert index.add("c", "寒潮来袭", text, None, 3.0).duplicate_of == "a"
+
+
+def test_fingerprints_of_text_without_unspaced_characters_are_unchanged() -> None:
+    # State directories keep fingerprints: these values are those of 3b01ee7's ``\w+`` words,
+    # on Latin, Cyrillic, Arabic, Hangul (written with spaces) and odd word characters.
+    text = "\n".join(
+        [
+            _article(7, 200),
+            (
+                "Роскомнадзор заблокировал доступ к мессенджеру Телеграм в ряде регионов России"
+                ", сообщили в ведомстве."
+            ),
+            (
+                "أعلنت السلطات الأمريكية يوم الجمعة أنها ستفرض حظرا على تطبيق تيك توك إذا لم تق"
+                "م الشركة ببيع عملياتها."
+            ),
+            (
+                "미국 하원이 27일 중국 바이트댄스에 동영상 플랫폼 틱톡의 미국 사업 매각을 요구"
+                "하는 법안을 다시 통과시켰다."
+            ),
+            (
+                "Das Bundesamt für Justiz hat gegen den Messengerdienst ein Bußgeld in Höhe von"
+                " fünf Millionen Euro verhängt."
+            ),
+            "snake_case naïve Œuvre ½ 1.7 x² ﬁnance l'œil ǅemal ŉ",
+        ]
+    )
+    fp = fingerprint("Ｔｉｔｌｅ: Storm hits the coast — 폭풍 Ⅻ", text)
+    assert fp is not None
+    assert (fp.n_words, fp.title_bits, fp.text_hash.hex()) == (
+        275,
+        0x80084000440020,
+        "e8a8ec3b653d9f43",
+    )
+    assert hashlib.sha256(fp.hashvalues.tobytes()).hexdigest()[:32] == (
+        "3d79788194ef952b649783594d759a4e"
+    )
