@@ -17,7 +17,12 @@ from typing import Any
 import pytest
 
 from transforms.analysis import enrich_article
-from transforms.outlets import TYPOLOGY_CODES, OutletCatalogue, OutletFileError
+from transforms.outlets import (
+    SUBDOMAIN_LANGUAGES,
+    TYPOLOGY_CODES,
+    OutletCatalogue,
+    OutletFileError,
+)
 from transforms.records import Article, FeedEntry, Outlet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -159,6 +164,51 @@ def test_subdomain_entry_differs_from_its_parent(catalogue: OutletCatalogue) -> 
     parent = catalogue.lookup("people.com.cn")
     assert (arabic.language, parent.language) == ("ar", "zh")
     assert arabic.name != parent.name
+
+
+@pytest.mark.parametrize(
+    ("host", "domain", "language"),
+    [
+        ("chinese.cgtn.com", "cgtn.com", "zh"),  # the parent's language is en
+        ("english.xinhuanet.com", "xinhuanet.com", "en"),  # ... zh
+        ("english.cctv.com", "cctv.com", "en"),
+        ("m.english.news.cn", "news.cn", "en"),  # a mobile host of the English edition
+        ("french.presstv.ir", "presstv.ir", "fr"),
+        ("cn.chinadaily.com.cn", "chinadaily.com.cn", "zh"),
+        ("chinese.aljazeera.net", "aljazeera.net", "zh"),
+        ("jp.reuters.com", "reuters.com", "ja"),
+        ("kr.reuters.com", "reuters.com", "ko"),
+        ("news.cgtn.com", "cgtn.com", "en"),  # no language in the label: the parent's
+        ("www.news.cn", "news.cn", "zh"),
+        ("uk.reuters.com", "reuters.com", "en"),  # the British edition, not Ukrainian
+        ("it.nikkei.com", "nikkei.com", "ja"),  # "it" is no language label on every site
+        ("english.alarabiya.net", "english.alarabiya.net", "en"),  # its own row wins
+        ("russian.news.cn", "russian.news.cn", "ru"),
+    ],
+)
+def test_a_subdomain_named_for_a_language_is_that_language_s_edition(
+    catalogue: OutletCatalogue, host: str, domain: str, language: str
+) -> None:
+    outlet = catalogue.lookup(f"https://{host}/2026/x.html")
+    parent = catalogue.lookup(domain)
+    assert (outlet.domain, outlet.language) == (domain, language)
+    assert (outlet.name, outlet.country, outlet.state_affiliation) == (
+        parent.name,
+        parent.country,
+        parent.state_affiliation,
+    )
+
+
+def test_a_language_label_under_an_unknown_outlet_says_nothing(
+    catalogue: OutletCatalogue,
+) -> None:
+    assert catalogue.lookup("english.unknown-outlet.example") == Outlet(
+        domain="unknown-outlet.example"
+    )
+
+
+def test_the_build_reads_subdomain_languages_from_the_catalogue_module() -> None:
+    assert build.SUBDOMAIN_LANGUAGES is SUBDOMAIN_LANGUAGES
 
 
 @pytest.mark.parametrize(

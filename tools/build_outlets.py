@@ -14,8 +14,10 @@ Rules (also stated in the data file's header):
   order of the State Media Monitor's table (SC, CaPu, CaPr, ISFM, ISF, ISM, IP); ``ISFM?`` is ISFM.
 * name: the asset ("Main assets", without prefixes such as "News agency: "); for a host shared by
   several assets, the media company; ``NAME_OVERRIDES`` fixes the few where that reads badly.
-* language: ``LANGUAGE_OVERRIDES``, else a language-named first label (``arabic.``, ``en.``),
-  else the country's only official language per CLDR (Babel); else empty, never a guess.
+* language: ``LANGUAGE_OVERRIDES``, else a language in the asset's name ("RT Deutsch"), else a
+  language-named first label (``arabic.``, ``en.``: ``transforms.outlets.SUBDOMAIN_LANGUAGES``,
+  which lookups read too), else the country's only official language per CLDR (Babel); else
+  empty, never a guess.
 
 Run: ``.venv/bin/python tools/build_outlets.py [--matrix PATH] [--out PATH]``.
 """
@@ -37,7 +39,12 @@ from babel.languages import get_official_languages
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from transforms.outlets import COLUMNS, TYPOLOGY_CODES, normalise_domain  # noqa: E402
+from transforms.outlets import (  # noqa: E402
+    COLUMNS,
+    SUBDOMAIN_LANGUAGES,
+    TYPOLOGY_CODES,
+    normalise_domain,
+)
 
 SOURCE = "State Media Matrix"
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -212,6 +219,9 @@ LANGUAGE_OVERRIDES = {
     "esrt.press": "es",
     "esrt.tech": "es",
     "presstv.com": "es",
+    # Sputnik Azerbaijan: "az." is no language label on every site (Arizona), so it is not in
+    # transforms.outlets.SUBDOMAIN_LANGUAGES, which this host's language came from until then.
+    "az.sputniknews.ru": "az",
     "vovworld.vn": "",
     "sputniknews.in": "",
     "lt.sputniknews.ru": "",
@@ -225,23 +235,6 @@ NAME_LANGUAGES = {
     "russian": "ru", "русский": "ru", "turkish": "tr", "kurdi": "ku", "persian": "fa",
     "farsi": "fa", "urdu": "ur", "chinese": "zh", "japanese": "ja", "korean": "ko",
     "portuguese": "pt", "italian": "it", "greek": "el", "polish": "pl", "georgian": "ka",
-}  # fmt: skip
-
-# First labels that name the language of a subdomain edition.
-SUBDOMAIN_LANGUAGES = {
-    "en": "en", "eng": "en", "english": "en", "learningenglish": "en",
-    "ar": "ar", "arabic": "ar",
-    "fr": "fr", "french": "fr", "francais": "fr",
-    "es": "es", "espanol": "es", "spanish": "es", "mundo": "es", "actualidad": "es",
-    "de": "de", "german": "de",
-    "ru": "ru", "russian": "ru",
-    "ja": "ja", "jp": "ja", "japanese": "ja",
-    "ko": "ko", "korean": "ko",
-    "pt": "pt", "portuguese": "pt", "br": "pt",
-    "fa": "fa", "persian": "fa",
-    "ur": "ur", "urdu": "ur",
-    "tr": "tr", "turkish": "tr",
-    "it": "it", "pl": "pl", "gr": "el", "cn": "zh", "ch": "zh", "lt": "lt", "rs": "sr", "az": "az",
 }  # fmt: skip
 
 

@@ -28,7 +28,10 @@ exactly, then each parent in turn (``m.arabic.people.com.cn`` -> ``arabic.people
 ``people.com.cn``), stopping at the registered domain given by the public-suffix list (the
 snapshot bundled with ``publicsuffixlist``; nothing is downloaded). So subdomain entries win
 over their parent, and mobile, AMP and ``www`` hosts (``m.``, ``amp.``, ``mobile.``, ``www3.``)
-fall back to the parent entry. Entries are keyed by host only, never by path: every host that the
+fall back to the parent entry. A host that falls back through a label naming a language
+(``english.``, ``chinese.``, ``en.``, ``cn.``: ``SUBDOMAIN_LANGUAGES``) is that language's
+edition: it takes the parent's entry with that language (``chinese.cgtn.com`` -> CGTN, ``zh``).
+Entries are keyed by host only, never by path: every host that the
 State Media Matrix lists for several outlets (``sb.by/respublika/``, ``tdm.com.mo/radio/``) has
 one country for all of them, so a path would change only the outlet's name.
 
@@ -63,6 +66,30 @@ TYPOLOGY_CODES: tuple[str, ...] = ("SC", "CaPu", "CaPr", "ISFM", "ISF", "ISM", "
 _TYPOLOGY_BY_FOLDED = {code.casefold(): code for code in TYPOLOGY_CODES}
 
 COLUMNS: tuple[str, ...] = ("domain", "name", "country", "language", "state_affiliation", "source")
+
+# First labels of a host that name its edition's language (``english.news.cn``), read by
+# ``OutletCatalogue.lookup`` for a host without an entry of its own and by
+# ``tools/build_outlets.py`` for the State Media Matrix's hosts. Only labels that name a language
+# on any site: a language's name or code, or a country whose edition has that one language
+# (``br``, ``gr``, ``jp``, ``kr``, ``cn``); ``ar`` is Arabic (``ar.irna.ir``), not Argentina. Not
+# ``it`` (a site's IT section), ``ch`` (Switzerland), ``uk`` (the British edition, in English),
+# ``az`` (Arizona), ``ca`` (Canada or Catalan), ``in`` (India), ``mundo`` (Spanish and Portuguese).
+SUBDOMAIN_LANGUAGES: dict[str, str] = {
+    "en": "en", "eng": "en", "english": "en", "learningenglish": "en",
+    "ar": "ar", "arabic": "ar",
+    "zh": "zh", "cn": "zh", "chinese": "zh",
+    "fr": "fr", "french": "fr", "francais": "fr",
+    "es": "es", "espanol": "es", "spanish": "es",
+    "de": "de", "german": "de", "deutsch": "de",
+    "ru": "ru", "russian": "ru",
+    "ja": "ja", "jp": "ja", "japanese": "ja",
+    "ko": "ko", "kr": "ko", "korean": "ko",
+    "pt": "pt", "portuguese": "pt", "br": "pt",
+    "fa": "fa", "persian": "fa", "farsi": "fa",
+    "ur": "ur", "urdu": "ur",
+    "tr": "tr", "turkish": "tr",
+    "italian": "it", "pl": "pl", "gr": "el", "lt": "lt", "rs": "sr",
+}  # fmt: skip
 
 _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _WWW_RE = re.compile(r"^www\d*\.")
@@ -242,6 +269,23 @@ def read_catalogue_file(path: str | Path) -> dict[str, Outlet]:
     return {domain: entry.outlet for domain, entry in entries.items()}
 
 
+def edition_language(host: str, parent: str) -> str | None:
+    """The language named by a label of ``host`` left of ``parent``, its catalogued parent.
+
+    Args:
+        host: a lower-case host name (``m.english.news.cn``).
+        parent: a parent domain of ``host`` (``news.cn``), or ``host`` itself.
+
+    Returns:
+        The ISO 639-1 code of the leftmost label that names a language (``SUBDOMAIN_LANGUAGES``),
+        or ``None`` when there is none (``m.``, ``www.``, ``news.``).
+    """
+    for label in host[: len(host) - len(parent)].split("."):
+        if label in SUBDOMAIN_LANGUAGES:
+            return SUBDOMAIN_LANGUAGES[label]
+    return None
+
+
 class OutletCatalogue:
     """Outlets keyed by host; looks up the outlet that published a URL.
 
@@ -308,7 +352,8 @@ class OutletCatalogue:
 
         Returns:
             The catalogue's outlet for the most specific matching host: the exact host, else the
-            nearest parent down to the registered domain. For an unknown host, an ``Outlet``
+            nearest parent down to the registered domain, with the language of a label that
+            names one between the two (``SUBDOMAIN_LANGUAGES``). For an unknown host, an ``Outlet``
             whose ``domain`` is the registered domain and whose other fields are ``None``.
 
         Raises:
@@ -323,7 +368,10 @@ class OutletCatalogue:
         while True:
             found = self._outlets.get(candidate)
             if found is not None:
-                return found
+                language = edition_language(host, candidate)
+                if language is None or language == found.language:
+                    return found
+                return replace(found, language=language)
             if candidate == registered or "." not in candidate:
                 return Outlet(domain=registered)
             candidate = candidate.split(".", 1)[1]
@@ -395,7 +443,9 @@ __all__ = [
     "TYPOLOGY_CODES",
     "OutletCatalogue",
     "OutletFileError",
+    "SUBDOMAIN_LANGUAGES",
     "check_country",
+    "edition_language",
     "normalise_domain",
     "read_catalogue_file",
 ]
