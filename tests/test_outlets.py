@@ -212,6 +212,43 @@ def test_the_build_reads_subdomain_languages_from_the_catalogue_module() -> None
 
 
 @pytest.mark.parametrize(
+    ("url", "name", "language"),
+    [
+        # the dataset names the host after CNC World, Xinhua's television channel
+        ("https://www.news.cn/world/x.htm", "Xinhua", "zh"),
+        ("https://english.news.cn/x.htm", "Xinhua", "en"),
+        # ... and China Daily after China Youth Daily (Zhōngguó Qīngnián Bào)
+        ("https://www.chinadaily.com.cn/a/x.html", "China Daily", "en"),
+        ("https://tass.com/politics/1", "TASS", "en"),  # TASS's English site
+        ("https://tass.ru/politika/1", "TASS", "ru"),
+    ],
+)
+def test_catalogue_corrections_of_the_dataset(
+    catalogue: OutletCatalogue, url: str, name: str, language: str
+) -> None:
+    outlet = catalogue.lookup(url)
+    assert (outlet.name, outlet.language, outlet.state_affiliation) == (name, language, "SC")
+
+
+@pytest.mark.parametrize(
+    ("alias", "host"),
+    [
+        ("yna.co.kr", "yonhapnews.co.kr"),
+        ("huanqiu.com", "world.huanqiu.com"),
+        ("voachinese.com", "voanews.com"),
+    ],
+)
+def test_an_outlet_the_dataset_lists_under_another_host_has_its_classification(
+    catalogue: OutletCatalogue, alias: str, host: str
+) -> None:
+    assert build.HOST_ALIASES[alias] == host
+    outlet, listed = catalogue.lookup(f"https://www.{alias}/x"), catalogue.lookup(host)
+    assert outlet.domain == alias
+    assert (outlet.country, outlet.state_affiliation) == (listed.country, listed.state_affiliation)
+    assert catalogue.lookup(f"https://en.{alias}/x").language == "en"
+
+
+@pytest.mark.parametrize(
     ("url", "country"),
     [
         ("https://www.nytimes.com/2024/05/01/technology/tiktok-ban.html", "US"),

@@ -13,7 +13,10 @@ Rules (also stated in the data file's header):
 * rows sharing a host: one entry; its typology is the one with the most state control, in the
   order of the State Media Monitor's table (SC, CaPu, CaPr, ISFM, ISF, ISM, IP); ``ISFM?`` is ISFM.
 * name: the asset ("Main assets", without prefixes such as "News agency: "); for a host shared by
-  several assets, the media company; ``NAME_OVERRIDES`` fixes the few where that reads badly.
+  several assets, the media company; ``NAME_OVERRIDES`` fixes the few where that reads badly
+  or is wrong.
+* ``HOST_ALIASES``: a host the dataset lacks, of an outlet it lists under another host, compiled
+  from that host's rows.
 * language: ``LANGUAGE_OVERRIDES``, else a language in the asset's name ("RT Deutsch"), else a
   language-named first label (``arabic.``, ``en.``: ``transforms.outlets.SUBDOMAIN_LANGUAGES``,
   which lookups read too), else the country's only official language per CLDR (Babel); else
@@ -67,7 +70,8 @@ HEADER = """\
 # wins (order SC > CaPu > CaPr > ISFM > ISF > ISM > IP); "ISFM?" is read as ISFM. Language
 # (not in the dataset) comes from a table of known outlets in the build script, a language named
 # in the asset ("RT Deutsch") or subdomain ("arabic."), or the country's only official language
-# (CLDR); otherwise it is left empty.
+# (CLDR); otherwise it is left empty. A few hosts the dataset does not list take the row of the
+# same outlet's host that it does (yna.co.kr: yonhapnews.co.kr; table in the build script).
 #
 # Rows with source "newsbeam" are independent outlets added by hand (facts: name, country, main
 # language); they carry no state affiliation. Edit them here; re-running the build keeps them.
@@ -119,11 +123,37 @@ NAME_OVERRIDES = {
     "dendenmedia.com": "Dimtsi Hafash Eritrea / Eri TV",
     "bbc.co.uk": "BBC",
     "bbc.com": "BBC",
+    # The dataset lists www.news.cn under "Television: CNC World", Xinhua's television channel;
+    # news.cn is Xinhua's main site (the agency's news in Chinese; english.news.cn in English).
+    "news.cn": "Xinhua",
+    # The dataset's "China Daily (Zhōngguó Qīngnián Bào)" gives China Youth Daily's Chinese name;
+    # China Daily is Zhōngguó Rìbào.
+    "chinadaily.com.cn": "China Daily",
+    # Added under HOST_ALIASES (below): their rows' assets name another site of the outlet.
+    "huanqiu.com": "Huanqiu Shibao",
+    "voachinese.com": "Voice of America (Chinese)",
+}
+
+# Hosts the dataset does not list, of outlets it lists under another host: each gets a row
+# compiled from that host's dataset rows (country, typology), with its own name and language
+# where NAME_OVERRIDES and LANGUAGE_OVERRIDES give them.
+HOST_ALIASES = {
+    # Yonhap's current domain; the dataset has its former one, which now redirects to it.
+    "yna.co.kr": "yonhapnews.co.kr",
+    # Huanqiu Shibao (the Chinese Global Times): the dataset lists its world.huanqiu.com section,
+    # under the company "Global Times or Huanqiu Shibao".
+    "huanqiu.com": "world.huanqiu.com",
+    # Voice of America's Mandarin service, on its own domain (the dataset has voanews.com).
+    "voachinese.com": "voanews.com",
 }
 
 # Main language where neither a subdomain nor the country's single official language says it.
 LANGUAGE_OVERRIDES = {
     "rt.com": "en",
+    # TASS's English-language site (the dataset gives no language; Russia's alone was used):
+    # tass.ru is the Russian one.
+    "tass.com": "en",
+    "voachinese.com": "zh",
     "cgtn.com": "en",
     "globaltimes.cn": "en",
     "chinadaily.com.cn": "en",
@@ -325,6 +355,11 @@ def compile_matrix(matrix: Path) -> list[list[str]]:
         for row in csv.DictReader(handle):
             if row["URL"].strip():
                 by_host[host_of_url(row["URL"])].append(row)
+    for alias, host in HOST_ALIASES.items():
+        if alias in by_host:
+            raise ValueError(f"HOST_ALIASES: {alias} is in the dataset: remove it there")
+        if host in by_host:  # (a test's small matrix has none of them)
+            by_host[alias] = by_host[host]
     out = []
     for host in sorted(by_host):
         rows = by_host[host]
