@@ -170,7 +170,8 @@ def detect_language(text: str, fallback: str | None = None) -> str | None:
         fallback: what to answer when the text is too short to judge.
 
     Returns:
-        A two-letter language code, or ``fallback``.
+        py3langid's code (ISO 639-1, two letters, for most languages; three letters for
+        those its model names so: ``yue``, ``wuu``, ...), or ``fallback``.
     """
     sample = text[:_LANGUAGE_SAMPLE_CHARS]
     if len(sample.strip()) < _MIN_LANGUAGE_CHARS:
