@@ -38,6 +38,7 @@ EXIT_USAGE = 2
 EXIT_UNBALANCED = 1  # entries != published + discarded + failed
 EXIT_NOTHING_DONE = 4  # every feed poll failed, or the topic took no story
 EXIT_INTERRUPTED = 130
+EXIT_FAILED = 1  # the run could not write its files (config.RunFailed)
 # What a shell reports for a command ended by SIGPIPE (128 + 13): the reader went away.
 EXIT_BROKEN_PIPE = 141
 VERBOSE_FLAGS = ("-v", "--verbose")
@@ -80,6 +81,10 @@ def _configure_logging(verbose: bool) -> None:
     if not verbose:
         # Beam warns about things a user cannot act on (e.g. runner fallbacks).
         logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        # A step's exception is logged there with its traceback before the run raises it:
+        # newsbeam then says in one line what it was (a file it could not write), or the
+        # traceback reaches the user anyway.
+        logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
         quiet_chatty_libraries()
 
 
@@ -100,7 +105,7 @@ def cmd_run(beam_argv: list[str]) -> int:
         help_parser(f"{PROG} run").print_help()
         return 0
     _start_pool_early(beam_argv)
-    from pipelines.config import UsageError, check_dataflow_launch
+    from pipelines.config import RunFailed, UsageError, check_dataflow_launch
     from pipelines.monitor import run
 
     try:
@@ -108,6 +113,9 @@ def cmd_run(beam_argv: list[str]) -> int:
         summary = run(beam_argv)
     except UsageError as exc:
         return _fail(str(exc))
+    except RunFailed as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return 0 if summary is None else _report(summary)
 
 
@@ -121,7 +129,7 @@ def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
             f"{', '.join(refused)} {'is' if len(refused) == 1 else 'are'} for 'newsbeam run'"
         )
     _start_pool_early(beam_argv)
-    from pipelines.config import UsageError
+    from pipelines.config import RunFailed, UsageError
     from pipelines.loopback import LoopbackSite
     from pipelines.monitor import run
     from pipelines.sample_site import serve_sample_site, write_feed_list, write_outlets_file
@@ -143,6 +151,9 @@ def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
             summary = run(argv + beam_argv)
         except UsageError as exc:
             return _fail(str(exc))
+        except RunFailed as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     return 0 if summary is None else _report(summary)
 
 

@@ -34,10 +34,12 @@ from transforms.pubsub_messages import PubSubError
 from transforms.records import FeedSpec, FeedState
 from transforms.state import (
     StateDirError,
+    StateDirInUse,
     load_feed_states,
     load_seen,
     load_signatures,
     load_story_outlets,
+    lock_state_dir,
 )
 from transforms.ttl import DEFAULT_TTL_SECONDS
 from transforms.userfiles import is_remote
@@ -55,6 +57,11 @@ LOCAL_RUNNER = "FnApiRunner"
 
 class UsageError(ValueError):
     """A flag or input the user must fix; printed as one line, exit code 2."""
+
+
+class RunFailed(RuntimeError):
+    """The run could not write its files (a full disk, a folder gone read-only); printed as
+    one line, exit code 1: the message says what was and was not kept."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,10 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     state_dir = nb.state_dir or str(Path(output_dir) / "state") if use_state_dir else None
     if state_dir:
         state_dir = _writable_dir(state_dir, "--state-dir")
+        try:
+            lock_state_dir(state_dir)
+        except StateDirInUse as exc:
+            raise UsageError(f"--state-dir {exc}") from None
     try:
         feed_states = load_feed_states(state_dir) if state_dir else {}
         seen_before = load_seen(state_dir, nb.dedup_ttl) if state_dir else {}

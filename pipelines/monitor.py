@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -36,7 +38,7 @@ from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
 from pipelines.cli import EXIT_INTERRUPTED
-from pipelines.config import LOCAL_RUNNER, RunConfig, config_from_options
+from pipelines.config import LOCAL_RUNNER, RunConfig, RunFailed, config_from_options
 from pipelines.output_files import clear_before_run, remove_beam_temporaries, retryable_links
 from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
 from transforms.analyse import AnalysePages
@@ -249,9 +251,12 @@ def _stop_on_signal(config: RunConfig) -> Iterator[None]:
     A one-shot run ends at once: it says ``newsbeam: interrupted``, removes the
     ``beam-temp-*`` folders its file sinks had begun, stops the pool's processes and ends
     the process with code 130, committing nothing to its state directory (the next run
-    starts from the last complete one). Raising KeyboardInterrupt instead reached a DoFn,
-    which Beam wrapped in a RuntimeError (a long traceback, exit code 1), and the run still
-    waited for every request in flight, up to ``--fetch-timeout``. A streaming run is
+    starts from the last complete one, and publishes again to a topic what this one had
+    published: Pub/Sub delivery is at least once). A signal while it commits its state
+    waits until the state is saved, then ends the process saying so. Raising
+    KeyboardInterrupt instead reached a DoFn, which Beam wrapped in a RuntimeError (a long
+    traceback, exit code 1), and the run still waited for every request in flight, up to
+    ``--fetch-timeout``. A streaming run is
     stopped without relying on an interrupt finding its way through the runner's threads: a
     thread reads what has reached the output files, writes ``summary.json``, prints the
     summary and ends the process; a second signal ends it at once.
@@ -280,10 +285,77 @@ def _stop_on_signal(config: RunConfig) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous_int)
 
 
+def _summary(result: PipelineResult, config: RunConfig) -> RunSummary:
+    try:
+        return summary_from_metrics(result.metrics(), config.output_dir)
+    except RecursionError:
+        # Beam's local runner nests its metrics once per processing round; after a long
+        # streaming run, reading them overflows the stack. The files hold every outcome.
+        log.warning("the runner's metrics could not be read; summarising the output files")
+        # the run ended by itself: the files hold every outcome, nothing was cut short
+        return dataclasses.replace(summary_from_files(config.output_dir), stopped_early=False)
+
+
+def _commit(config: RunConfig) -> None:
+    """Merge the run's pending state into its state directory (``commit_run_state``)."""
+    assert config.state_dir is not None
+    # A signal meanwhile waits until the state is saved (then the process ends saying so).
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        commit_run_state(
+            config.state_dir,
+            dict(config.seen_before),
+            retryable_links(config.output_dir),
+            config.dedup_ttl,
+        )
+        _COMMITTED.set()
+    except OSError as exc:
+        raise RunFailed(
+            f"the state directory {config.state_dir} could not be saved "
+            f"({exc.strerror or exc}): this run's stories are in {config.output_dir}, but "
+            "the next run handles its entries again; free the space, then run again"
+        ) from None
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+# Set once a one-shot run's state is committed: a signal after that ends the process saying so.
+_COMMITTED = threading.Event()
+
+# What a file write that fails says: Beam wraps the OSError in its own exception, whose
+# message keeps "[Errno N] ..." and the step's name.
+_ERRNO = re.compile(r"\[Errno (\d+)\]([^\[]*)")
+_STEP = re.compile(r"\[while running '([^']*)'\]")
+_FILE_ERRORS = {
+    errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.ENOTDIR, errno.EIO
+}  # fmt: skip
+
+
+def _files_failed(exc: BaseException) -> str | None:
+    """What went wrong when ``exc`` is a failure to write a file (a full disk, a read-only or
+    vanished folder), from the exception or the one Beam wrapped it in; else None."""
+    step = _STEP.search(str(exc))
+    where = f" (step {step.group(1)})" if step else ""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            break
+        if isinstance(seen, OSError) and seen.errno in _FILE_ERRORS:
+            name = f": {seen.filename}" if seen.filename else ""
+            return f"{seen.strerror}{name}{where}"
+        seen = seen.__cause__ or seen.__context__
+    match = _ERRNO.search(str(exc))
+    if match and int(match.group(1)) in _FILE_ERRORS:
+        return f"{match.group(2).strip()}{where}"
+    return None
+
+
 def _end_interrupted_run(config: RunConfig) -> None:
     """End an interrupted one-shot run's process now (see ``_stop_on_signal``)."""
     remove_beam_temporaries(config.output_dir)
     note = "" if config.local_runner else " (the job itself goes on running on its runner)"
+    if _COMMITTED.is_set():
+        note = " (after the run ended and its state was saved; no summary.json)"
     print(f"newsbeam: interrupted{note}", file=sys.stderr, flush=True)
     stop_pool_processes()
     sys.stdout.flush()
@@ -361,24 +433,27 @@ def run(argv: Sequence[str] | None = None) -> RunSummary | None:
             f"{config.output_dir}" + (f" and {config.topic}" if config.topic else "")
         )
         return None
-    with _stop_on_signal(config):
-        result = launch(options, config)
-        result.wait_until_finish()
-    try:
-        summary = summary_from_metrics(result.metrics(), config.output_dir)
-    except RecursionError:
-        # Beam's local runner nests its metrics once per processing round; after a long
-        # streaming run, reading them overflows the stack. The files hold every outcome.
-        log.warning("the runner's metrics could not be read; summarising the output files")
-        # the run ended by itself: the files hold every outcome, nothing was cut short
-        summary = dataclasses.replace(summary_from_files(config.output_dir), stopped_early=False)
-    if config.state_dir:
-        commit_run_state(
-            config.state_dir,
-            dict(config.seen_before),
-            retryable_links(config.output_dir),
-            config.dedup_ttl,
-        )
+    with _stop_on_signal(config):  # a one-shot run's commit included (it holds signals back)
+        try:
+            result = launch(options, config)
+            result.wait_until_finish()
+        except Exception as exc:
+            failed = _files_failed(exc)
+            if failed is None:
+                raise
+            kept = (
+                "; nothing was committed to the state directory: the next run handles this "
+                "run's entries again"
+                if config.state_dir
+                else ""
+            )
+            raise RunFailed(f"the run could not write its files: {failed}{kept}") from None
+        if not config.streaming:
+            summary = _summary(result, config)
+            if config.state_dir:
+                _commit(config)
+    if config.streaming:
+        summary = _summary(result, config)
     if is_remote(config.output_dir):
         log.warning("summary.json is written only for local outputs: %s", config.output_dir)
     else:

@@ -92,14 +92,14 @@ def test_output_and_state_dir_are_made_absolute_with_their_parents_and_left_clea
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Relative to where the command was started, whatever directory the workers run in;
-    # the write probe is removed again.
+    # the write probe is removed again; the run holds the state directory's lock file.
     monkeypatch.chdir(tmp_path)
     config = make_config(tmp_path, output="runs/today/out")
     out = tmp_path / "runs" / "today" / "out"
     assert config.output_dir == str(out)
     assert config.state_dir == str(out / "state")
     assert sorted(p.name for p in out.iterdir()) == ["state"]
-    assert sorted(p.name for p in (out / "state").iterdir()) == []
+    assert sorted(p.name for p in (out / "state").iterdir()) == [".lock"]
 
 
 def test_a_remote_output_keeps_no_state_unless_a_local_state_dir_is_given(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import apache_beam as beam
@@ -11,7 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from tests.conftest import RUNNER_ARGS
+from tests.conftest import REPO, RUNNER_ARGS
 from transforms.common import DISCARDED, OK
 from transforms.minhash import Claim
 from transforms.records import FeedEntry, FeedState
@@ -21,12 +23,14 @@ from transforms.state import (
     SEEN_AGAIN,
     SkipSeenEntries,
     StateDirError,
+    StateDirInUse,
     commit_run_state,
     feed_state_line,
     load_feed_states,
     load_seen,
     load_signatures,
     load_story_outlets,
+    lock_state_dir,
     seen_line,
     sighting_line,
     signature_line,
@@ -34,6 +38,14 @@ from transforms.state import (
 )
 
 DAY = 86400.0
+
+
+def fresh_python_prints_argv(code: str, *argv: str) -> str:
+    """What ``python -c code argv...`` prints, run from the repository."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *argv], cwd=REPO, capture_output=True, text=True,
+        timeout=120, check=True,
+    ).stdout  # fmt: skip
 
 
 def pending(state: Path, name: str, lines: list[str]) -> None:
@@ -309,3 +321,77 @@ def test_the_outlets_of_each_first_story_add_up_across_runs_and_expire(tmp_path:
     }
     commit_run_state(str(state), {}, set(), DAY, now=later)
     assert len((state / "outlets.jsonl").read_text().splitlines()) == 1  # s2 left the file
+
+
+COMMIT_UNDER_A_FILE_SIZE_LIMIT = """
+import json, resource, signal, sys
+from transforms.state import commit_run_state
+state, limit = sys.argv[1], int(sys.argv[2])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+try:
+    commit_run_state(state, {}, set(), 7 * 86400.0, now=1000 * 86400.0)
+except OSError as exc:
+    print(exc.strerror)
+"""
+
+
+def test_a_commit_that_cannot_write_every_file_replaces_none(tmp_path: Path) -> None:
+    # Each file was written and put in place in turn: a full disk (or a kill) between two
+    # of them left feeds.json new and seen.jsonl old, and the next run, told "not modified",
+    # never remembered the new entries. Every file is now written beside its target first.
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "seen.jsonl").write_text('{"key": "old", "seen_at": 86400000.0, "feed_url": ""}\n')
+    (state / "feeds.json").write_text("[]")
+    feed = FeedState("http://a.example/rss", etag='"v1"', body_sha256="abc")
+    entries = [FeedEntry(feed.feed_url, f"http://a.example/{i}", f"k{i}") for i in range(400)]
+    pending(state, "seen-00000-of-00001", [seen_line(e) for e in entries])
+    pending(state, "feeds-00000-of-00001", [feed_state_line(feed)])
+    claim = Claim("a" * 16, "a" * 16, 1000 * DAY).encode()
+    pending(state, "signatures-00000-of-00001", [signature_line((b"key", claim))])
+    before = {p.name: p.read_text() for p in state.iterdir() if p.is_file()}
+    # Room for the small files (signatures.jsonl, feeds.json), not for the new seen.jsonl.
+    limit = 2_000
+    done = fresh_python_prints_argv(COMMIT_UNDER_A_FILE_SIZE_LIMIT, str(state), str(limit))
+    assert done.strip() == "File too large"
+    assert {p.name: p.read_text() for p in state.iterdir() if p.is_file()} == before
+    assert (state / PENDING_DIR).is_dir()  # kept: nothing was merged
+    commit_run_state(str(state), {}, set(), 7 * DAY, now=1000 * DAY)  # room again: all of it
+    assert len(load_seen(str(state), 7 * DAY, now=1000 * DAY)) == 400
+    assert load_feed_states(str(state)) == {feed.feed_url: feed}
+    assert len(load_signatures(str(state), 7 * DAY, now=1000 * DAY)) == 1
+
+
+HOLD_THE_LOCK = """
+import sys
+from transforms.state import lock_state_dir
+lock_state_dir(sys.argv[1])
+print("held", flush=True)
+sys.stdin.read()  # until the test closes our stdin
+"""
+
+
+def test_one_run_at_a_time_holds_a_state_dir_and_clears_what_a_killed_run_left(
+    tmp_path: Path,
+) -> None:
+    # Two runs on one state directory each merged their pending files into the other's:
+    # one crashed on a folder the other had removed, the other lost its seen entries.
+    state = tmp_path / "state"
+    (state / PENDING_DIR / "beam-temp-seen-1234").mkdir(parents=True)
+    (state / PENDING_DIR / "beam-temp-seen-1234" / "shard").write_text("half")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, str(state)],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        assert not (state / PENDING_DIR).exists()  # what a killed run left: cleared
+        with pytest.raises(
+            StateDirInUse, match=rf"in use by another newsbeam run \(pid {holder.pid}\)"
+        ):
+            lock_state_dir(str(state))
+    finally:
+        holder.communicate("", timeout=60)
+    lock_state_dir(str(state))  # the first run has ended: free
+    lock_state_dir(str(state))  # this process holds it already: no-op

@@ -26,13 +26,25 @@ During a run, the pipeline writes what it learned to ``<state-dir>/pending/``
 (``SkipSeenEntries`` drops entries seen by earlier runs, counted as
 ``seen_in_earlier_run``); after the run, ``commit_run_state()`` merges those files
 into the files above and removes them. Only the launcher process touches the files.
+
+One run at a time: ``lock_state_dir`` takes an exclusive lock on ``<state-dir>/.lock`` for
+the life of the process (a second run on the same folder is refused, naming the first's
+pid) and removes what a killed run left in ``pending/``. The commit writes every file
+beside its target first, then puts them in place with SIGINT and SIGTERM held back until
+the last is in place, ``seen.jsonl`` first and ``feeds.json`` last: a run killed between
+two of those renames (SIGKILL) leaves entries remembered as seen under feeds that will be
+fetched and parsed again, never the reverse (feeds "not modified" whose new entries
+nobody remembers).
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
+import os
 import shutil
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -56,6 +68,39 @@ SIGNATURES_FILE = "signatures.jsonl"
 PENDING_SIGNATURES = "signatures"
 OUTLETS_FILE = "outlets.jsonl"
 PENDING_OUTLETS = "outlets"
+LOCK_FILE = ".lock"
+
+_held_locks: dict[str, int] = {}  # state dir (resolved) -> the open lock file's descriptor
+
+
+class StateDirInUse(Exception):
+    """Another process holds the state directory's lock."""
+
+
+def lock_state_dir(state_dir: str) -> None:
+    """Hold ``<state_dir>/.lock`` for the rest of this process, and clear ``pending/``.
+
+    Raises:
+        StateDirInUse: another newsbeam process holds it (the message names its pid).
+    """
+    root = Path(state_dir).resolve()
+    if str(root) in _held_locks:
+        return
+    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise StateDirInUse(
+            f"{root} is in use by another newsbeam run (pid {holder}): give this run "
+            "another --state-dir, or wait for that one to end"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _held_locks[str(root)] = fd
+    # What a killed run left half-written (Beam's temporary folders among it) is no one's now.
+    shutil.rmtree(root / PENDING_DIR, ignore_errors=True)
 
 
 class StateDirError(ValueError):
@@ -257,33 +302,44 @@ def commit_run_state(
             domains.add(row["domain"])
             outlets[row["story_id"]] = (domains, now)  # remembered a TTL from this outlet
     root.mkdir(parents=True, exist_ok=True)
-    if outlets or (root / OUTLETS_FILE).exists():
-        _atomic_write(
-            root / OUTLETS_FILE,
-            "".join(
-                json.dumps({"story_id": k, "domains": sorted(d), "at": at}) + "\n"
-                for k, (d, at) in outlets.items()
-            ),
-        )
-    _atomic_write(
-        root / SIGNATURES_FILE,
-        "".join(signature_line(pair) + "\n" for pair in signatures.items()),
-    )
-    _atomic_write(root / FEEDS_FILE, json.dumps([asdict(s) for s in feeds.values()], indent=1))
-    _atomic_write(
-        root / SEEN_FILE,
-        "".join(
+    # In the order they are put in place (see the module docstring): feeds.json last.
+    files = {
+        SEEN_FILE: "".join(
             json.dumps({"key": k, "seen_at": t, "feed_url": feed_of.get(k, "")}) + "\n"
             for k, t in seen.items()
         ),
-    )
+        SIGNATURES_FILE: "".join(signature_line(pair) + "\n" for pair in signatures.items()),
+    }
+    if outlets or (root / OUTLETS_FILE).exists():
+        files[OUTLETS_FILE] = "".join(
+            json.dumps({"story_id": k, "domains": sorted(d), "at": at}) + "\n"
+            for k, (d, at) in outlets.items()
+        )
+    files[FEEDS_FILE] = json.dumps([asdict(s) for s in feeds.values()], indent=1)
+    _write_all(root, files)
     shutil.rmtree(root / PENDING_DIR, ignore_errors=True)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+def _write_all(root: Path, files: dict[str, str]) -> None:
+    """Write each file beside its target (a full disk fails here, before any is replaced),
+    then put them in place in order, SIGINT and SIGTERM held back until the last is in."""
+    staged = [(root / (name + ".tmp"), root / name, text) for name, text in files.items()]
+    try:
+        for tmp, _, text in staged:
+            with open(tmp, "w", encoding="utf-8") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+    except OSError:
+        for tmp, _, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        for tmp, path, _ in staged:
+            tmp.replace(path)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def feed_state_line(state: FeedState) -> str:
