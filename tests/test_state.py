@@ -395,3 +395,12 @@ def test_one_run_at_a_time_holds_a_state_dir_and_clears_what_a_killed_run_left(
         holder.communicate("", timeout=60)
     lock_state_dir(str(state))  # the first run has ended: free
     lock_state_dir(str(state))  # this process holds it already: no-op
+
+
+def test_a_file_where_the_pending_folder_goes_is_removed_when_the_lock_is_taken(
+    tmp_path: Path,
+) -> None:
+    # The run then failed with a Beam traceback ("Not a directory") in its first sink.
+    (tmp_path / PENDING_DIR).write_text("not a folder")
+    lock_state_dir(str(tmp_path))
+    assert not (tmp_path / PENDING_DIR).exists()

@@ -100,7 +100,11 @@ def lock_state_dir(state_dir: str) -> None:
     os.write(fd, f"{os.getpid()}\n".encode())
     _held_locks[str(root)] = fd
     # What a killed run left half-written (Beam's temporary folders among it) is no one's now.
-    shutil.rmtree(root / PENDING_DIR, ignore_errors=True)
+    pending = root / PENDING_DIR
+    if pending.is_dir() and not pending.is_symlink():
+        shutil.rmtree(pending, ignore_errors=True)
+    else:  # a file (or a link) where the run's folder goes
+        pending.unlink(missing_ok=True)
 
 
 class StateDirError(ValueError):
