@@ -115,3 +115,39 @@ def test_chinese_bans_and_national_security_grounds_are_still_read(tagger: Tagge
     # and the fixed case: 北京国安 (a football club) is not the government
     club = tagger.tag("北京国安2比1战胜上海海港", "北京国安球迷在微博上庆祝胜利。" * 3)
     assert club.state_actors == ()
+
+
+# --- Russian: names in every case -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "platform"),
+    [
+        ("Роскомнадзор потребовал от Телеграма удалить каналы", "telegram"),
+        ("Роскомнадзор предъявил претензии к Телеграму", "telegram"),
+        ("Роскомнадзор пригрозил Тиктоку блокировкой", "tiktok"),
+        ("Роскомнадзор потребовал от ТикТока удалить ролики", "tiktok"),
+        ("Роскомнадзор замедлил работу Ютуба", "youtube"),
+        ("Роскомнадзор заблокировал доступ к Фейсбуку", "facebook"),
+        ("Россия запретила доступ к Инстаграму", "instagram"),
+        ("Роскомнадзор ограничил работу Ватсапа", "whatsapp"),
+    ],
+)
+def test_russian_names_in_an_inflected_case_are_the_platforms(
+    tagger: Tagger, title: str, platform: str
+) -> None:
+    result = tagger.tag(title, "")
+    assert platform in result.platforms, result
+    assert "russia" in result.state_actors, result
+
+
+def test_russian_user_data_in_the_genitive_and_words_derived_from_names(tagger: Tagger) -> None:
+    """ "данных пользователей" is the genitive of "данные пользователей"; a YouTuber
+    ("ютубер") and a telegram ("телеграмма") are not the platforms."""
+    result = tagger.tag(
+        "Роскомнадзор требует от Ютуба передачи данных пользователей",
+        "Ютубер получил телеграмму от ведомства.",
+    )
+    assert result.platforms == ("youtube",)
+    assert "data_access_surveillance" in result.controversies
+    assert result.state_actors == ("russia",)
