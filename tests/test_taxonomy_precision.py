@@ -151,3 +151,59 @@ def test_russian_user_data_in_the_genitive_and_words_derived_from_names(tagger: 
     assert result.platforms == ("youtube",)
     assert "data_access_surveillance" in result.controversies
     assert result.state_actors == ("russia",)
+
+
+# --- Names that are something else ------------------------------------------------------
+
+
+@pytest.mark.realworld
+@pytest.mark.parametrize(
+    ("stream", "ident", "facet", "absent"),
+    [
+        # "Washington": a university, a newspaper, a state
+        ("hn2024", "731", "state_actors", "united_states"),  # University of Washington
+        ("hn2024", "6759", "state_actors", "united_states"),  # The Washington Post
+        ("hn2024", "5442", "state_actors", "united_states"),  # Washington State
+        # GRU: the São Paulo airport code, a neural-network unit; RT-X: a robotics model
+        ("hn2024", "4012", "state_actors", "russia"),
+        ("hn2024", "4142", "state_actors", "russia"),
+        ("hn2024", "5728", "state_actors", "russia"),
+        # "X": a product name, a letter in a list (with "follow me on Twitter" at the end)
+        ("hn2024", "5262", "platforms", "x_twitter"),
+        ("hn2024", "2980", "platforms", "x_twitter"),
+        # "Google Scholar" after every reference of a paper
+        ("hn2024", "398", "platforms", "google"),
+        # "ABOUT US" in capitals
+        ("hn2024", "5172", "state_actors", "united_states"),
+        # any software's "security risks/threats/concerns"
+        ("hn2024", "559", "controversies", "national_security_review"),
+        (
+            "articlemd",
+            "zdnet/Log4j-Google-and-IBM-call-for-list-of-critical-open-source-projects--ZDNet.md",
+            "controversies",
+            "national_security_review",
+        ),
+    ],
+)
+def test_names_that_are_something_else_are_not_the_value(
+    tagger: Tagger, stream: str, ident: str, facet: str, absent: str
+) -> None:
+    assert absent not in getattr(tag_story(tagger, stream, ident), facet)
+
+
+@pytest.mark.realworld
+def test_a_phone_maker_slowing_its_own_phones_is_not_a_restriction(tagger: Tagger) -> None:
+    result = tag_story(tagger, "hn2024", "573")  # Apple ... deliberately slowed down iPhones
+    assert result.platforms == ("apple",)
+    assert result.controversies == ()
+    assert not result.relevant
+
+
+def test_a_football_club_named_after_beijing_is_not_the_chinese_state(tagger: Tagger) -> None:
+    result = tagger.tag(
+        "Beijing Guoan fans flood Weibo after derby win",
+        "Beijing Guoan beat Shanghai Port 2-1 on Saturday, and fans of Beijing Guoan posted "
+        "thousands of videos of the goal on Weibo.",
+    )
+    assert result.platforms == ("weibo",)
+    assert result.state_actors == ()
