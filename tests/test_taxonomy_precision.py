@@ -207,3 +207,86 @@ def test_a_football_club_named_after_beijing_is_not_the_chinese_state(tagger: Ta
     )
     assert result.platforms == ("weibo",)
     assert result.state_actors == ()
+
+
+# --- Missed wording: demands, vetoes, pressure, exits, a hack ---------------------------
+
+
+@pytest.mark.realworld
+@pytest.mark.parametrize(
+    ("stream", "ident", "platform", "state", "controversy"),
+    [
+        ("hn2024", "1431", "meta", "european_union", "regulatory_enforcement"),  # EU tells Meta
+        ("hn2024", "1528", "tiktok", "european_union", "regulatory_enforcement"),  # 24 hours
+        ("hn2024", "459", "amazon", "european_union", "regulatory_enforcement"),  # EU veto
+        ("hn2024", "1430", "apple", "european_union", "regulatory_enforcement"),  # investigate
+        (
+            "articlemd",
+            "therecord/China-agency-tells-Tencent-apps-have-to-be-approved-before-they-go-live.md",
+            "tencent",
+            "china",
+            "regulatory_enforcement",
+        ),
+        (
+            "articlemd",
+            "zdnet/Chinese-regulators-suspend-Alibaba-Cloud-over-failure-to-report-Log4j-"
+            "vulnerability--ZDNet.md",
+            "other",
+            "china",
+            "regulatory_enforcement",
+        ),
+        (
+            "articlemd",
+            "therecord/Tencent-bows-to-Beijings-pressure-opens-WeChat-groups-to-social-media-"
+            "rivals.md",
+            "wechat",
+            "china",
+            "other",
+        ),
+        (
+            "articlemd",
+            "therecord/LinkedIn-to-shutter-service-in-China-citing-challenging-environment.md",
+            "linkedin",
+            "china",
+            "other",
+        ),
+        (  # Yahoo is a platform (the story's own censorship words give its controversy)
+            "articlemd",
+            "bleepingcomputer/Yahoo-becomes-the-next-US-firm-to-pull-services-out-of-China.md",
+            "other",
+            "china",
+            "censorship_takedown",
+        ),
+        (  # "Hack" as a noun, after "blames"
+            "articlemd",
+            "therecord/White-House-formally-blames-Chinas-Ministry-of-State-Security-for-"
+            "Microsoft-Exchange-Hack.md",
+            "microsoft",
+            "china",
+            "state_hacking",
+        ),
+    ],
+)
+def test_state_demands_pressure_exits_and_hacks_are_read(
+    tagger: Tagger, stream: str, ident: str, platform: str, state: str, controversy: str
+) -> None:
+    result = tag_story(tagger, stream, ident)
+    assert platform in result.platforms, result
+    assert state in result.state_actors, result
+    assert controversy in result.controversies, result
+    assert result.relevant, result
+
+
+def test_a_us_state_governor_is_a_state_actor(tagger: Tagger) -> None:
+    """The guideline's state actors include regional governments."""
+    title = "Montana bans TikTok on personal devices"
+    text = (
+        "Montana Governor Greg Gianforte signed a law on Wednesday banning TikTok in the state "
+        "from January, over fears that the Chinese government could get users' data.\n\n"
+        "The Montana Legislature passed the bill last month; TikTok said it would fight it."
+    )
+    result = tagger.tag(title, text)
+    assert "united_states" in result.state_actors
+    assert "ban_or_restriction" in result.controversies
+    assert result.relevant
+    assert evidence_problems(title, text, [tag.to_json() for tag in result.tags]) == []
