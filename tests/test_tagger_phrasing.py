@@ -144,22 +144,24 @@ def test_throttling_a_service_needs_a_platform_or_state(tagger: Tagger) -> None:
 def test_a_passing_country_mention_does_not_make_a_private_lawsuit_relevant(
     tagger: Tagger,
 ) -> None:
-    """A platform and a controversy word in the title, and one mention of a country in the
-    lede: the country is too slight to report, and a story with no state actor is out of
-    the guideline's scope. The same story about a regulator is relevant."""
+    """A platform sued in the title, and one mention of a country in the lede: the country
+    is too slight to report, owners suing a company is no enforcement (suing is, when a
+    state actor sues), and a story with no state actor is out of the guideline's scope. The
+    same story about a regulator is relevant."""
     lede = (
         "Samsung has been sued by owners whose Chromebook displays cracked at the hinge. The "
         "class action, filed in a U.S. court, says the company knew of the defect for years "
         "and refused to repair the laptops under warranty, leaving owners to pay for repairs."
     )
     private = tagger.tag("Samsung sued over cracking Chromebook hinges", lede)
-    assert private.platforms and private.controversies and private.state_actors == ()
+    assert private.platforms and private.controversies == () and private.state_actors == ()
     assert not private.relevant
     regulator = tagger.tag(
         "FTC sues Samsung over cracking Chromebook hinges",
         lede.replace("Samsung has been sued by owners", "The FTC sued Samsung for owners"),
     )
     assert regulator.state_actors == ("united_states",)
+    assert regulator.controversies == ("regulatory_enforcement",)
     assert regulator.relevant
 
 

@@ -290,3 +290,46 @@ def test_a_us_state_governor_is_a_state_actor(tagger: Tagger) -> None:
     assert "ban_or_restriction" in result.controversies
     assert result.relevant
     assert evidence_problems(title, text, [tag.to_json() for tag in result.tags]) == []
+
+
+# --- Private lawsuits -------------------------------------------------------------------
+
+
+@pytest.mark.realworld
+@pytest.mark.parametrize(
+    ("ident", "nationality"),
+    [
+        (
+            "therecord/Facebook-sues-Ukrainian-who-scraped-the-data-of-178-million-users.md",
+            "ukraine",
+        ),
+        (
+            "bleepingcomputer/Google-disrupts-massive-Glupteba-botnet-sues-Russian-operators.md",
+            "russia",
+        ),
+    ],
+)
+def test_a_platform_suing_a_person_is_not_enforcement_nor_his_country_a_state_actor(
+    tagger: Tagger, ident: str, nationality: str
+) -> None:
+    result = tag_story(tagger, "articlemd", ident)
+    assert "regulatory_enforcement" not in result.controversies
+    assert nationality not in result.state_actors
+    assert not result.relevant
+
+
+def test_a_state_suing_a_platform_is_enforcement(tagger: Tagger) -> None:
+    """The suing words moved from the aliases to a rule that needs a state actor as the
+    plaintiff: a platform suing a person is not enforcement, a state suing one still is."""
+    private = tagger.tag(
+        "Facebook sues Ukrainian who scraped the data of 178 million users",
+        "Facebook sued a Ukrainian man for scraping profiles and selling them on a forum.",
+    )
+    assert private.controversies == ()
+    state = tagger.tag(
+        "Justice Department sues Apple over iPhone monopoly",
+        "The Justice Department sued Apple on Thursday, and Apple was also sued by 16 states.",
+    )
+    assert state.state_actors == ("united_states",)
+    assert "regulatory_enforcement" in state.controversies
+    assert state.relevant
