@@ -43,7 +43,7 @@ from pipelines.output_files import clear_before_run, remove_beam_temporaries, re
 from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
 from transforms.analyse import AnalysePages
 from transforms.analysis import AnalysisSettings
-from transforms.common import DISCARDED, FAILURES, OK, EachInput
+from transforms.common import DISCARDED, FAILURES, OK, PROGRESS, EachInput
 from transforms.dedup import SIGHTINGS, SIGNATURES, UPDATES, ClusterStories
 from transforms.dedup_entries import DedupEntries
 from transforms.enrich import EnrichArticles
@@ -285,6 +285,25 @@ def _stop_on_signal(config: RunConfig) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous_int)
 
 
+def _run_to_the_end(options: PipelineOptions, config: RunConfig) -> PipelineResult:
+    """Launch the pipeline and wait for it; a failure to write its files is ``RunFailed``."""
+    try:
+        result = launch(options, config)
+        result.wait_until_finish()
+    except Exception as exc:
+        failed = _files_failed(exc)
+        if failed is None:
+            raise
+        kept = (
+            "; nothing was committed to the state directory: the next run handles this run's "
+            "entries again"
+            if config.state_dir
+            else ""
+        )
+        raise RunFailed(f"the run could not write its files: {failed}{kept}") from None
+    return result
+
+
 def _summary(result: PipelineResult, config: RunConfig) -> RunSummary:
     try:
         return summary_from_metrics(result.metrics(), config.output_dir)
@@ -433,25 +452,17 @@ def run(argv: Sequence[str] | None = None) -> RunSummary | None:
             f"{config.output_dir}" + (f" and {config.topic}" if config.topic else "")
         )
         return None
-    with _stop_on_signal(config):  # a one-shot run's commit included (it holds signals back)
-        try:
-            result = launch(options, config)
-            result.wait_until_finish()
-        except Exception as exc:
-            failed = _files_failed(exc)
-            if failed is None:
-                raise
-            kept = (
-                "; nothing was committed to the state directory: the next run handles this "
-                "run's entries again"
-                if config.state_dir
-                else ""
-            )
-            raise RunFailed(f"the run could not write its files: {failed}{kept}") from None
-        if not config.streaming:
-            summary = _summary(result, config)
-            if config.state_dir:
-                _commit(config)
+    if config.streaming:
+        PROGRESS.catch_up()  # an always-on run's line shows each poll's last burst too
+    try:
+        with _stop_on_signal(config):  # a one-shot run's commit included (it holds signals back)
+            result = _run_to_the_end(options, config)
+            if not config.streaming:
+                summary = _summary(result, config)
+                if config.state_dir:
+                    _commit(config)
+    finally:
+        PROGRESS.stop_catching_up()  # no line after the run
     if config.streaming:
         summary = _summary(result, config)
     if is_remote(config.output_dir):

@@ -43,6 +43,34 @@ def test_no_line_before_the_interval_then_one_per_interval() -> None:
     ]
 
 
+def test_an_always_on_runs_line_catches_up_with_what_came_too_soon_after_the_last() -> None:
+    # The last burst of a poll was never written: an always-on run's line stayed at
+    # "66 pages fetched; 0 entries done" while 75 stories were published after it.
+    clock, out = Clock(), io.StringIO()
+    scheduled: list[tuple[float, object]] = []
+    progress = Progress(interval=10.0, clock=clock, stream=out)
+    progress.record(FETCHED)  # before catch_up: nothing is scheduled
+    assert scheduled == []
+    progress.catch_up(lambda delay, fn: scheduled.append((delay, fn)))
+    clock.now += 4.0
+    progress.record(PUBLISHED)
+    progress.record(PUBLISHED)  # one catch-up at a time
+    assert [delay for delay, _ in scheduled] == [6.0] and out.getvalue() == ""
+    clock.now += 6.0
+    scheduled.pop()[1]()  # the timer fires: the line with both stories
+    assert out.getvalue().splitlines() == [
+        "newsbeam: 1 pages fetched; 2 entries done: 2 published, 0 discarded, 0 failed"
+    ]
+    clock.now += 1.0
+    progress.record(DISCARDED)
+    ((delay, fire),) = scheduled
+    assert delay == 9.0
+    progress.stop_catching_up()  # the run ended: a line already scheduled is not written
+    clock.now += 9.0
+    fire()
+    assert len(out.getvalue().splitlines()) == 1
+
+
 def test_the_default_interval_is_ten_seconds() -> None:
     # The process's line (PROGRESS) uses the default; the README says every 10 seconds.
     clock, out = Clock(), io.StringIO()

@@ -22,6 +22,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, TextIO
 
 import apache_beam as beam
@@ -151,7 +152,10 @@ class Progress:
     fetched (``FETCHED``: fetched, or made from a feed's full text) and entries done by
     outcome (``PUBLISHED``, ``DISCARDED``, ``FAILED``). A one-shot run settles its
     outcomes only at the end, after the whole batch is clustered, so while it runs its line
-    shows the pages fetched; an always-on run's line shows both.
+    shows the pages fetched; an always-on run's line shows both. Between ``catch_up()`` and
+    ``stop_catching_up()`` (an always-on run), what is counted too soon after a line is
+    written by a timer once the interval is up: the last burst of a poll was never shown,
+    and the line stayed at the first poll's counts while the run went on.
 
     Args:
         interval: seconds between two lines (the first comes ``interval`` after creation).
@@ -168,20 +172,62 @@ class Progress:
         self._interval = interval
         self._clock = clock
         self._stream = stream
+        self._schedule: Callable[[float, Callable[[], None]], None] | None = None
+        self._generation = 0  # a catch-up scheduled under another generation is void
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._last = clock()
+        self._catching_up = False  # a line is scheduled for what came since the last
+        self._shown: tuple[int, ...] = ()
 
     def record(self, what: str) -> None:
-        """Count one ``what``; write the line if ``interval`` has passed since the last."""
+        """Count one ``what``; write the line if ``interval`` has passed since the last,
+        else make sure a line with it comes when the interval is up."""
         with self._lock:
             self._counts[what] += 1
-            now = self._clock()
-            if now - self._last < self._interval:
+            wait = self._interval - (self._clock() - self._last)
+            if wait > 0:
+                if self._schedule is not None and not self._catching_up:
+                    self._catching_up = True
+                    self._schedule(wait, partial(self._catch_up, self._generation))
                 return
-            self._last = now
-            line = self.line()
+            line = self._take_line()
         print(line, file=self._stream or sys.stderr, flush=True)
+
+    def catch_up(self, schedule: Callable[[float, Callable[[], None]], None] | None = None) -> None:
+        """From now on, write what was counted too soon after a line once the interval is up.
+
+        Args:
+            schedule: ``schedule(delay, fn)`` calls ``fn`` after ``delay`` seconds (default:
+                a daemon ``threading.Timer``; tests call ``fn`` themselves).
+        """
+        with self._lock:
+            self._schedule = schedule or _call_later
+
+    def stop_catching_up(self) -> None:
+        """No more catching up; a line already scheduled is not written."""
+        with self._lock:
+            self._schedule = None
+            self._generation += 1
+            self._catching_up = False
+
+    def _catch_up(self, generation: int) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return
+            self._catching_up = False
+            line = self._take_line()
+        if line:
+            print(line, file=self._stream or sys.stderr, flush=True)
+
+    def _take_line(self) -> str:
+        """The line to write now (called holding the lock), or "" if it was written already."""
+        self._last = self._clock()
+        shown = tuple(self._counts[w] for w in (FETCHED, PUBLISHED, DISCARDED, FAILED))
+        if shown == self._shown:
+            return ""
+        self._shown = shown
+        return self.line()
 
     def count(self, what: str) -> int:
         """How many ``what`` were recorded so far."""
@@ -197,6 +243,12 @@ class Progress:
             f"{counts[PUBLISHED]} published, {counts[DISCARDED]} discarded, "
             f"{counts[FAILED]} failed"
         )
+
+
+def _call_later(delay: float, fn: Callable[[], None]) -> None:
+    timer = threading.Timer(delay, fn)
+    timer.daemon = True  # never holds the process up at its end
+    timer.start()
 
 
 # The process's progress line, shared by the stages that count into it (fetch, the sinks).
