@@ -11,6 +11,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipelines.summary import summary_from_counters, summary_from_files, summary_from_metrics
+from tests.conftest import RUNNER_ARGS
 from transforms.common import counter
 from transforms.records import (
     Article,
@@ -159,7 +160,7 @@ def test_a_counter_is_summed_over_the_steps_that_increment_it() -> None:
         counter("published").inc()
         return x
 
-    options = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=in_memory"])
+    options = PipelineOptions(RUNNER_ARGS)
     pipeline = TestPipeline(options=options)
     _ = pipeline | beam.Create([1, 2]) | "A" >> beam.Map(bump) | "B" >> beam.Map(bump)
     result = pipeline.run()
@@ -272,7 +273,7 @@ def test_a_stopped_runs_summary_counts_what_the_sinks_count(tmp_path: Path) -> N
     link = DuplicateLink(
         "c0ffee", first.story_id, first.story_id, "https://x.example/3", "x.example", copy_outlet
     )
-    options = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=in_memory"])
+    options = PipelineOptions(RUNNER_ARGS)
     pipeline = TestPipeline(options=options)
     out = str(tmp_path)
     _ = pipeline | "Stories" >> beam.Create([first, unknown, link]) | WriteStories(out)
