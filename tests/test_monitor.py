@@ -204,11 +204,15 @@ def test_a_second_signal_ends_a_stopping_streaming_run_at_once_with_the_forced_c
     pipe = tmp_path / "stories-0123456789ab.jsonl"
     os.mkfifo(pipe)
     argv = [sys.executable, "-c", SIGNALLED, str(tmp_path), "1", "SIGTERM"]
-    with subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True) as child:  # fmt: skip
-        with open(pipe, "w"):  # returns once the summary has opened the pipe to read it
-            child.send_signal(signal.SIGTERM)
-            out, err = child.communicate(timeout=120)
+    # The child first; then opening the pipe to write returns once its summary has opened
+    # the pipe to read it.
+    with (
+        subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True) as child,
+        open(pipe, "w"),
+    ):  # fmt: skip
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=120)
     assert child.returncode == EXIT_FORCED == 3, err
     assert "stopped by signal" in err and "not stopped" not in out
     assert not (tmp_path / "summary.json").exists()
