@@ -33,8 +33,8 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.runners.runner import PipelineResult
-from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
 from pipelines.cli import EXIT_INTERRUPTED
@@ -72,6 +72,7 @@ from transforms.state import (
     signature_lines,
 )
 from transforms.tag import TagStories
+from transforms.ticks import poll_ticks
 from transforms.userfiles import is_remote
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,12 @@ def feed_specs(pipeline: beam.Pipeline, config: RunConfig) -> beam.PCollection:
     return (
         pipeline
         | "PollTicks"
-        >> PeriodicImpulse(
-            start_timestamp=config.start_time,
-            stop_timestamp=stop,
-            fire_interval=config.poll_interval,
+        >> poll_ticks(
+            config.start_time,
+            stop,
+            config.poll_interval,
+            # FnApiRunner runs PeriodicImpulse's deferred rest again at once: a busy loop
+            wait=isinstance(pipeline.runner, FnApiRunner),
         )
         | "FeedsPerTick" >> beam.FlatMap(lambda _tick: specs)
     )

@@ -10,12 +10,19 @@ import sys
 import time
 from pathlib import Path
 
+import apache_beam as beam
 import pytest
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines.config import RunConfig
 from pipelines.loopback import LoopbackSite, Request, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
+from pipelines.monitor import feed_specs
 from tests.conftest import add_pages, assert_accounting, run_newsbeam
 from tests.test_pipeline_e2e import OFF_TOPIC, WIRE_STORY, seed_story
+from transforms.http import HttpConfig
+from transforms.records import FeedSpec
 
 pytestmark = pytest.mark.pipeline
 
@@ -85,7 +92,12 @@ def test_streaming_polls_publish_new_stories_once(site: LoopbackSite, tmp_path: 
         assert len(site.requests_for(host, path)) == 1, path
 
 
-def test_sigterm_stops_a_streaming_run_with_a_summary(site: LoopbackSite, tmp_path: Path) -> None:
+@pytest.mark.parametrize("interval", ["1s", "1h"])
+def test_sigterm_stops_a_streaming_run_with_a_summary(
+    site: LoopbackSite, tmp_path: Path, interval: str
+) -> None:
+    """With "1h", the run waits for its second poll all along: what the first one found must
+    reach the files during that poll (not an hour later), and the signal must stop the wait."""
     base = site.add_host("news")
     title, text = seed_story()
     items = add_pages(
@@ -98,7 +110,7 @@ def test_sigterm_stops_a_streaming_run_with_a_summary(site: LoopbackSite, tmp_pa
     command = [
         sys.executable, "-m", "pipelines.cli", "run", "--feeds", str(feeds),
         "--output", str(output), "--allow-loopback", "--no-robots",
-        "--streaming", "--poll-interval", "1s",
+        "--streaming", "--poll-interval", interval,
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -125,3 +137,37 @@ def test_sigterm_stops_a_streaming_run_with_a_summary(site: LoopbackSite, tmp_pa
     assert sum(summary["outlets"]["country"].values()) == summary["published"]
     assert summary["feeds"]["polled"] is None and summary["feeds"]["not_modified"] is None
     assert "by outlet country: " in stdout and "polls not counted" in stdout
+
+
+class _CountBundlesFn(beam.DoFn):
+    """Counts the bundles and the feeds it sees (fused with the ticks' source)."""
+
+    def start_bundle(self) -> None:
+        beam.metrics.Metrics.counter("test", "bundles").inc()
+
+    def process(self, _spec: FeedSpec) -> None:
+        beam.metrics.Metrics.counter("test", "feeds").inc()
+
+
+def test_the_local_runner_runs_a_bundle_per_poll_not_a_busy_loop() -> None:
+    """Beam's FnApiRunner runs PeriodicImpulse's deferred rest again at once: an always-on
+    run looped over bundles while idle (a bundle every 40 ms), growing by 0.35 MB a bundle.
+    The ticks' source waits for each tick: at most two bundles per poll (the poll's, and one
+    for the timers it set), however long the wait."""
+    feeds = (FeedSpec("http://127.0.0.1:9/a.xml"), FeedSpec("http://127.0.0.1:9/b.xml"))
+    config = RunConfig(
+        feeds=feeds, output_dir="unused", http=HttpConfig(), max_in_flight=1,
+        all_stories=False, taxonomy_path=None, outlets_path=None, min_text_chars=0,
+        streaming=True, poll_interval=0.4, duration=1.0, start_time=time.time(),
+    )  # fmt: skip
+    pipeline = beam.Pipeline(options=PipelineOptions(["--runner", "FnApiRunner", "--streaming"]))
+    feed_specs(pipeline, config) | "CountBundles" >> beam.ParDo(_CountBundlesFn())
+    result = pipeline.run()
+    result.wait_until_finish()
+
+    counters = result.metrics().query(MetricsFilter().with_namespace("test"))["counters"]
+    counts = {c.key.metric.name: c.committed for c in counters}
+    assert counts["feeds"] == 3 * len(
+        feeds
+    )  # three polls in 1 s (at 0, 0.4 and 0.8 s), each of both feeds
+    assert 1 <= counts["bundles"] <= 2 * 3
