@@ -44,9 +44,9 @@ EXIT_BROKEN_PIPE = 141
 VERBOSE_FLAGS = ("-v", "--verbose")
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    return code
 
 
 def _report(summary: RunSummary) -> int:
@@ -114,8 +114,7 @@ def cmd_run(beam_argv: list[str]) -> int:
     except UsageError as exc:
         return _fail(str(exc))
     except RunFailed as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return _fail(str(exc), EXIT_FAILED)
     return 0 if summary is None else _report(summary)
 
 
@@ -152,8 +151,7 @@ def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
         except UsageError as exc:
             return _fail(str(exc))
         except RunFailed as exc:
-            print(f"{PROG}: error: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+            return _fail(str(exc), EXIT_FAILED)
     return 0 if summary is None else _report(summary)
 
 
