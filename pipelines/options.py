@@ -18,6 +18,7 @@ from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.records import DEFAULT_MIN_TEXT_CHARS
 from transforms.ttl import DEFAULT_TTL_SECONDS
 
 
@@ -97,8 +98,11 @@ def add_newsbeam_arguments(parser: Any) -> None:
         parser,
         "min_text_chars",
         type=int,
-        default=250,
-        help="Articles with a shorter body are discarded as too_short (default: 250).",
+        default=DEFAULT_MIN_TEXT_CHARS,
+        help=(
+            "Articles with a shorter body are discarded as too_short "
+            f"(default: {DEFAULT_MIN_TEXT_CHARS})."
+        ),
     )
     _flag(
         parser,

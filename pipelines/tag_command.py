@@ -1,7 +1,7 @@
 """``newsbeam tag``: tag JSON Lines stories with the taxonomy, outside the pipeline.
 
-Consumes JSON Lines ``{"id", "title", "text", "url"?, "language"?}`` (stdin or ``--input``),
-or the stories the pipeline writes (whose id is ``story_id``), and produces JSON Lines
+Consumes JSON Lines ``{"id", "title", "text"}`` (stdin or ``--input``; other fields are
+ignored), or the stories the pipeline writes (whose id is ``story_id``), and produces JSON Lines
 ``{"id", "relevant", "score", "platforms", "state_actors", "controversies", "rules", "tags"}``
 (stdout or ``--output``), one line per story, in order (the pipeline's ``duplicate_link``
 records are skipped). Bad input (a missing file, a line that is not a JSON object with string
@@ -67,10 +67,10 @@ def tag_lines(tagger: Tagger, lines: Iterable[str]) -> Iterator[dict[str, Any]]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        story = parse_story(line, number, optional=("language",))
+        story = parse_story(line, number)
         if story is None:  # a record that is not a story
             continue
-        result = tagger.tag(story["title"], story["text"], story.get("language"))
+        result = tagger.tag(story["title"], story["text"])
         yield {"id": story["id"], **result.to_json()}
 
 

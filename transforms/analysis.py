@@ -34,6 +34,7 @@ from trafilatura.settings import Document
 from transforms.outlets import OutletCatalogue
 from transforms.pool_start import quiet_chatty_libraries
 from transforms.records import (
+    DEFAULT_MIN_TEXT_CHARS,
     Article,
     Discard,
     Failure,
@@ -49,10 +50,6 @@ from transforms.trafilatura_trim import install as trim_trafilatura
 from transforms.urls import resolve_canonical
 
 Outcome = TaggedStory | Discard | Failure
-
-# Articles whose body is shorter than this (in characters) are discarded as too_short:
-# paywall stubs, video pages with a caption, cookie walls.
-DEFAULT_MIN_TEXT_CHARS = 250
 
 _AUTHOR_SEPARATORS = (";", " and ", "|")
 
@@ -251,7 +248,7 @@ def tag_outcome(
     """
     article = story.article
     try:
-        result = tagger.tag(article.title, article.text, story.language)
+        result = tagger.tag(article.title, article.text)
     except Exception as exc:  # noqa: BLE001 - a tagger bug must not stop the stream
         return Failure.crashed("tag", article.entry.link, "tag_error", exc, article.title)
     if not result.relevant and not keep_irrelevant:

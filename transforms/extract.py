@@ -16,9 +16,9 @@ from typing import Any
 
 import apache_beam as beam
 
-from transforms.analysis import DEFAULT_MIN_TEXT_CHARS, extract_outcome
+from transforms.analysis import extract_outcome
 from transforms.common import tagged_output, with_stage_outputs
-from transforms.records import FetchedPage
+from transforms.records import DEFAULT_MIN_TEXT_CHARS, FetchedPage
 
 
 class _ExtractArticlesFn(beam.DoFn):

@@ -350,6 +350,11 @@ class Failure:
         }
 
 
+# Articles whose body is shorter than this (in characters) are discarded as too_short:
+# paywall stubs, video pages with a caption, cookie walls (``--min-text-chars``).
+DEFAULT_MIN_TEXT_CHARS = 250
+
+
 @dataclass(frozen=True)
 class Discard:
     """An entry dropped on purpose, for a named reason (duplicate, not_relevant, ...)."""

@@ -82,19 +82,19 @@ class Tagger:
     def __reduce__(self) -> tuple[type[Tagger], tuple[Taxonomy]]:
         return (Tagger, (self.taxonomy,))
 
-    def tag(self, title: str, text: str, language: str | None = None) -> TagResult:
+    def tag(self, title: str, text: str) -> TagResult:
         """Tag one story.
+
+        The story's language is not asked for: aliases of every language apply to every
+        story, as stories quote other languages (a French article names 抖音).
 
         Args:
             title: The story's title.
             text: The story's body text.
-            language: The story's language, if known. Aliases of every language always
-                apply (stories quote other languages), so it does not change the result today.
 
         Returns:
             The tagging: relevance, score, facet values, tags with evidence, fired rules.
         """
-        del language
         parts = fields(title or "", text or "")
         entity_hits: dict[str, list[Hit]] = defaultdict(list)
         context_hits: list[Hit] = []
