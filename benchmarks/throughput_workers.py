@@ -222,7 +222,7 @@ def profile(feeds_file: Path, every: int) -> dict[str, Any]:
                 continue
             articles += 1
             story = _timed(t, "enrich", lambda: enrich_article(article, outlets))  # noqa: B023
-            tag = lambda: tagger.tag(article.title, article.text, story.language)  # noqa: B023, E731
+            tag = lambda: tagger.tag(article.title, article.text)  # noqa: B023, E731
             _timed(t, "tag", tag)
             add = lambda: index.add(story.story_id, article.title, article.text)  # noqa: B023, E731
             _timed(t, "dedup", add)

@@ -69,7 +69,7 @@ def test_gives_what_the_three_stages_give_in_a_row(analyser: Analyser) -> None:
     article = extract_article(page(ON_TOPIC))
     assert isinstance(article, Article)
     story = enrich_article(article, OutletCatalogue.load())
-    expected = Tagger.load().tag(article.title, article.text, story.language)
+    expected = Tagger.load().tag(article.title, article.text)
     assert outcome.story == story
     assert outcome.tagging == expected
     assert "tiktok" in outcome.tagging.platforms and "china" in outcome.tagging.state_actors

@@ -326,7 +326,7 @@ def test_a_crash_in_a_stage_core_is_a_dead_letter(monkeypatch: pytest.MonkeyPatc
     assert failure.input_excerpt == "Title" and failure.message.startswith("ValueError: ")
 
     class BrokenTagger:
-        def tag(self, title: str, text: str, language: str | None) -> None:
+        def tag(self, title: str, text: str) -> None:
             raise KeyError("rule")
 
     story = enrich_article(

@@ -212,7 +212,7 @@ def test_country_name_alone_is_not_a_state_actor(tagger: Tagger) -> None:
 def test_aliases_per_language(
     tagger: Tagger, language: str, title: str, platform: str, state: str, controversy: str
 ) -> None:
-    result = tagger.tag(title, "", language)
+    result = tagger.tag(title, "")
     assert platform in result.platforms
     assert state in result.state_actors
     assert controversy in result.controversies
