@@ -33,11 +33,12 @@ from transforms.records import (
     FeedEntry,
     Outlet,
     Story,
+    SyndicationUpdate,
     TaggedStory,
     TagResult,
     story_id_for,
 )
-from transforms.syndication import SyndicationUpdate, SyndicationUpdates
+from transforms.syndication import SyndicationUpdates
 from transforms.urls import canonicalize_url, entry_keys
 
 pytestmark = pytest.mark.pipeline

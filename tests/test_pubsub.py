@@ -58,11 +58,11 @@ from transforms.records import (
     FeedEntry,
     Outlet,
     Story,
+    SyndicationUpdate,
     TaggedStory,
     TagResult,
     story_id_for,
 )
-from transforms.syndication import SyndicationUpdate
 
 TIKTOK_CHINA = "attributes:platform_tiktok AND attributes:state_china"
 

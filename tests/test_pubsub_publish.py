@@ -50,8 +50,7 @@ from transforms.pubsub import (
     make_publisher_client,
 )
 from transforms.pubsub_messages import MIN_MAX_BYTES, PubSubError, failure_message
-from transforms.records import DuplicateLink, Failure
-from transforms.syndication import SyndicationUpdate
+from transforms.records import DuplicateLink, Failure, SyndicationUpdate
 
 CHECKS = [(check_topic, "topics"), (check_subscription, "subscriptions")]
 

@@ -32,6 +32,7 @@ from transforms.records import (
     DuplicateLink,
     Failure,
     Outlet,
+    SyndicationUpdate,
     Tag,
 )
 from transforms.sinks import (
@@ -47,7 +48,6 @@ from transforms.sinks import (
     is_sink_file,
     to_json_line,
 )
-from transforms.syndication import SyndicationUpdate
 
 COPY_OUTLET = Outlet("x.example", "X News", "GB", "en", None)
 

@@ -23,8 +23,7 @@ from transforms.pubsub_messages import (
     story_message,
     update_message,
 )
-from transforms.records import DuplicateLink, Failure, Outlet
-from transforms.syndication import SyndicationUpdate
+from transforms.records import DuplicateLink, Failure, Outlet, SyndicationUpdate
 
 pytestmark = pytest.mark.emulator
 

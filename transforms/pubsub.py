@@ -43,8 +43,7 @@ from transforms.pubsub_messages import (
     failure_message,
     published_message,
 )
-from transforms.records import DuplicateLink, Failure, TaggedStory, excerpt
-from transforms.syndication import SyndicationUpdate
+from transforms.records import DuplicateLink, Failure, SyndicationUpdate, TaggedStory, excerpt
 
 DEFAULT_PUBLISH_TIMEOUT = 30.0
 PUBLISH_STAGE = "publish"

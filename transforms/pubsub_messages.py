@@ -14,8 +14,14 @@ import json
 from typing import Any
 
 from transforms.common import counter
-from transforms.records import SCHEMA_VERSION, DuplicateLink, Failure, Outlet, TaggedStory
-from transforms.syndication import SyndicationUpdate
+from transforms.records import (
+    SCHEMA_VERSION,
+    DuplicateLink,
+    Failure,
+    Outlet,
+    SyndicationUpdate,
+    TaggedStory,
+)
 
 # Pub/Sub limits (https://cloud.google.com/pubsub/quotas#resource_limits).
 PUBSUB_MAX_REQUEST_BYTES = 10_000_000

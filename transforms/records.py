@@ -10,6 +10,9 @@ The flow is::
                      \\            \\           \\         \\        \\
                       +-----------+-----------+---------+--------+--> Failure | Discard
 
+Deduplication adds a ``SyndicationUpdate`` (the outlets that carried a story so far) each time
+a copy from a new outlet arrives, in the ``link`` and ``publish`` duplicate modes.
+
 All records are frozen dataclasses of plain values (str, int, float, bool, None,
 tuples of those), so Beam can pickle them cheaply and tests can compare them.
 """
@@ -305,6 +308,27 @@ class DuplicateLink:
             "cluster_id": self.cluster_id,
             "url": self.url,
             "outlet": self.full_outlet.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class SyndicationUpdate:
+    """The outlets that carried a story, published again as copies of it arrive.
+
+    ``transforms.syndication.SyndicationUpdates`` makes these; ``syndication`` lists every
+    outlet domain that carried the story so far, sorted.
+    """
+
+    story_id: str
+    syndication: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The published update record (README documents it)."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "record_type": "syndication_update",
+            "story_id": self.story_id,
+            "syndication": list(self.syndication),
         }
 
 

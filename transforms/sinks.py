@@ -41,8 +41,8 @@ from transforms.common import (
     published_counters,
 )
 from transforms.pubsub import PublishDeadLetters
-from transforms.records import Discard, DuplicateLink, Failure, TaggedStory
-from transforms.syndication import SYNDICATION_PREFIX, SyndicationUpdate
+from transforms.records import Discard, DuplicateLink, Failure, SyndicationUpdate, TaggedStory
+from transforms.syndication import SYNDICATION_PREFIX
 from transforms.userfiles import is_remote
 
 STORIES_PREFIX = "stories"

@@ -14,7 +14,6 @@ today of yesterday's story lists yesterday's outlets too.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
@@ -22,27 +21,12 @@ from apache_beam.coders import StrUtf8Coder
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, TimerSpec, on_timer
 
-from transforms.records import SCHEMA_VERSION
+# SyndicationUpdate is defined with the other records; imported here also so that updates
+# pickled under this module's name (elements of a running job) still load.
+from transforms.records import SyndicationUpdate
 from transforms.ttl import TtlStateFn, gc_time
 
 SYNDICATION_PREFIX = "syndication"
-
-
-@dataclass(frozen=True)
-class SyndicationUpdate:
-    """The outlets that carried a story, published again as copies of it arrive."""
-
-    story_id: str
-    syndication: tuple[str, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "record_type": "syndication_update",
-            "story_id": self.story_id,
-            "syndication": list(self.syndication),
-        }
-
 
 _DOMAINS = BagStateSpec("domains", StrUtf8Coder())
 _DOMAINS_PARAM = beam.DoFn.StateParam(_DOMAINS)
