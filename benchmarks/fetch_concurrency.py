@@ -36,9 +36,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.loopback import LoopbackHandler, LoopbackSite, Response
 from transforms.common import OK
-from transforms.fetch import FetchArticles, HostScheduler, fetch_outcome
+from transforms.fetch import FetchArticles, fetch_outcome
 from transforms.http import HttpClient, HttpConfig
 from transforms.records import FeedEntry, FetchedPage
+from transforms.threaded_http import HostScheduler
 
 PAGES = beam.metrics.Metrics.counter("fetch_benchmark", "pages")
 PAGE = b"<!DOCTYPE html><html><body><article><p>News of the day.</p></article></body></html>"

@@ -24,7 +24,6 @@ from transforms.common import DISCARDED, FAILURES, FETCHED, OK, PROGRESS
 from transforms.fetch import (
     FEED_CONTENT_TYPE,
     FetchArticles,
-    HostScheduler,
     _FetchArticlesFn,
     _keyed_by_host,
     fetch_outcome,
@@ -32,6 +31,7 @@ from transforms.fetch import (
 )
 from transforms.http import HttpClient
 from transforms.records import Discard, Failure, FeedEntry, FetchedPage
+from transforms.threaded_http import HostScheduler
 from transforms.urls import host_of
 
 PAGE = "<!DOCTYPE html><html><body><p>Grüße aus der Redaktion</p></body></html>"

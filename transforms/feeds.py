@@ -35,9 +35,9 @@ from transforms.common import (
     windowed,
 )
 from transforms.feed_parsing import ParsedFeed, body_sha256, parse_feed
-from transforms.fetch import HostScheduler, ThreadedHttpFn
 from transforms.http import FetchError, HttpClient, HttpConfig
 from transforms.records import EntryResighted, Failure, FeedEntry, FeedSpec, FeedState, excerpt
+from transforms.threaded_http import HostScheduler, ThreadedHttpFn
 from transforms.ttl import DEFAULT_TTL_SECONDS
 from transforms.urls import host_of
 

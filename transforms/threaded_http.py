@@ -1,0 +1,149 @@
+"""Requests on a thread pool inside a Beam stage: ``HostScheduler`` and ``ThreadedHttpFn``.
+
+``FetchArticles`` (``transforms.fetch``) and, in one-shot runs, ``PollFeeds``
+(``transforms.feeds``) queue their requests on a ``HostScheduler``, which starts them on the
+DoFn's thread pool fairly across hosts, never more than a total and a per-host limit at a
+time, and hands back the results in completion order. ``ThreadedHttpFn`` is the base of those
+DoFns: it owns the pool and the process's shared ``HttpClient``.
+"""
+
+from __future__ import annotations
+
+import functools
+import queue
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+import apache_beam as beam
+
+from transforms import http_clients
+from transforms.http import HttpClient, HttpConfig
+
+Tag = TypeVar("Tag")
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class HostScheduler(Generic[Tag, Item, Result]):
+    """Runs ``fn(item)`` on an executor, bounded in total and per host, fair across hosts.
+
+    Single-threaded by design: only the owner calls its methods; worker threads only put
+    finished futures on a queue. Results come back in completion order with their tag.
+
+    Args:
+        executor: where ``fn`` runs (its thread count should be at least ``max_in_flight``).
+        fn: the work; it should not raise (an exception is re-raised by ``completed``).
+        max_in_flight: most items running at once.
+        per_host: most items of one host running at once.
+    """
+
+    def __init__(
+        self,
+        executor: ThreadPoolExecutor,
+        fn: Callable[[Item], Result],
+        *,
+        max_in_flight: int,
+        per_host: int,
+    ) -> None:
+        self._executor = executor
+        self._fn = fn
+        self._max = max_in_flight
+        self._per_host = per_host
+        self._pending: OrderedDict[str, deque[tuple[Tag, Item]]] = OrderedDict()
+        self._queued = 0
+        self._running: dict[str, int] = {}
+        self._running_total = 0
+        self._done: queue.SimpleQueue[tuple[str, Tag, Future[Result]]] = queue.SimpleQueue()
+
+    @property
+    def outstanding(self) -> int:
+        """Items queued or running, whose results have not been returned yet."""
+        return self._queued + self._running_total
+
+    def submit(self, host: str, tag: Tag, item: Item) -> None:
+        """Queue ``item`` (of ``host``), starting it at once if limits allow."""
+        self._pending.setdefault(host, deque()).append((tag, item))
+        self._queued += 1
+        self._dispatch()
+
+    def completed(self, *, block: bool) -> list[tuple[Tag, Result]]:
+        """Results finished so far; with ``block``, wait for at least one if any is due.
+
+        Args:
+            block: wait until at least one result is available (unless none is outstanding).
+
+        Returns:
+            ``(tag, result)`` pairs in completion order.
+        """
+        finished = []
+        if block and self.outstanding:
+            finished.append(self._done.get())
+        while True:
+            try:
+                finished.append(self._done.get_nowait())
+            except queue.Empty:
+                break
+        results = []
+        for host, tag, future in finished:
+            self._running_total -= 1
+            self._running[host] -= 1
+            if not self._running[host]:
+                del self._running[host]
+            results.append((tag, future.result()))
+        self._dispatch()
+        return results
+
+    def drain(self) -> Iterator[tuple[Tag, Result]]:
+        """Every outstanding result, waiting for each as needed."""
+        while self.outstanding:
+            yield from self.completed(block=True)
+
+    def _dispatch(self) -> None:
+        while self._running_total < self._max and self._pending:
+            open_hosts = [h for h in self._pending if self._running.get(h, 0) < self._per_host]
+            if not open_hosts:
+                return  # every queued host is at its limit
+            # the host with the fewest running goes first; ties go round-robin
+            host = min(open_hosts, key=lambda h: self._running.get(h, 0))
+            items = self._pending[host]
+            tag, item = items.popleft()
+            if items:
+                self._pending.move_to_end(host)  # round-robin: this host goes last
+            else:
+                del self._pending[host]
+            self._queued -= 1
+            self._running[host] = self._running.get(host, 0) + 1
+            self._running_total += 1
+            future = self._executor.submit(self._fn, item)
+            future.add_done_callback(functools.partial(self._finished, host, tag))
+
+    def _finished(self, host: str, tag: Tag, future: Future[Result]) -> None:
+        self._done.put((host, tag, future))  # runs on a worker thread: only the queue is shared
+
+
+class ThreadedHttpFn(beam.DoFn):
+    """Base of the DoFns whose requests run on a thread pool (FetchArticles, and PollFeeds in
+    one-shot runs): per instance, ``max_in_flight`` threads, made in ``setup`` and closed in
+    ``teardown``, and the process's shared ``HttpClient`` (``transforms.http_clients``)."""
+
+    thread_name_prefix = "newsbeam-http"
+
+    def __init__(self, config: HttpConfig, max_in_flight: int) -> None:
+        self._config = config
+        self._max_in_flight = max_in_flight
+        self._client: HttpClient | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    def setup(self) -> None:
+        self._client = http_clients.acquire(self._config)
+        self._executor = ThreadPoolExecutor(self._max_in_flight, self.thread_name_prefix)
+
+    def teardown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        if self._client is not None:
+            http_clients.release(self._client)
+            self._client = None
