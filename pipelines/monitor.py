@@ -207,35 +207,44 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     write = partial(WriteDiscards, config.output_dir, streaming)
     discarding | "Discards" >> EachInput(write, streaming)
     if config.state_dir:
+        write_pending_state(config.state_dir, polled, unseen, clustered, config.duplicates)
+
+
+def write_pending_state(
+    state_dir: str, polled: Any, unseen: Any, clustered: Any, duplicates: str
+) -> None:
+    """Write what the next one-shot run must know into ``state_dir``'s pending files.
+
+    Feed states (ETag, Last-Modified), the entries seen, and each first story's signatures
+    (and, unless later copies are dropped, the outlets that carried it); the run commits
+    them once the pipeline has finished (``transforms.state.commit_run_state``).
+    """
+    (
+        polled[STATE]
+        | "FeedStateToJson" >> beam.Map(feed_state_line)
+        | "WriteFeedStates" >> beam.io.WriteToText(pending_prefix(state_dir, "feeds"))
+    )
+    (
+        unseen[OK]
+        | "SeenToJson" >> beam.Map(seen_line)
+        | "WriteSeenEntries" >> beam.io.WriteToText(pending_prefix(state_dir, "seen"))
+    )
+    (
+        unseen[SEEN_AGAIN]
+        | "SeenAgainToJson" >> beam.Map(seen_line)
+        | "WriteSeenAgain" >> beam.io.WriteToText(pending_prefix(state_dir, PENDING_SEEN_AGAIN))
+    )
+    (
+        clustered[SIGNATURES]
+        | "SignaturesToJson" >> beam.Map(signature_lines)
+        | "WriteSignatures" >> beam.io.WriteToText(pending_prefix(state_dir, PENDING_SIGNATURES))
+    )
+    if duplicates != "drop":  # the outlets that carried each first story
         (
-            polled[STATE]
-            | "FeedStateToJson" >> beam.Map(feed_state_line)
-            | "WriteFeedStates" >> beam.io.WriteToText(pending_prefix(config.state_dir, "feeds"))
+            clustered[SIGHTINGS]
+            | "SightingsToJson" >> beam.Map(sighting_line)
+            | "WriteOutlets" >> beam.io.WriteToText(pending_prefix(state_dir, PENDING_OUTLETS))
         )
-        (
-            unseen[OK]
-            | "SeenToJson" >> beam.Map(seen_line)
-            | "WriteSeenEntries" >> beam.io.WriteToText(pending_prefix(config.state_dir, "seen"))
-        )
-        (
-            unseen[SEEN_AGAIN]
-            | "SeenAgainToJson" >> beam.Map(seen_line)
-            | "WriteSeenAgain"
-            >> beam.io.WriteToText(pending_prefix(config.state_dir, PENDING_SEEN_AGAIN))
-        )
-        (
-            clustered[SIGNATURES]
-            | "SignaturesToJson" >> beam.Map(signature_lines)
-            | "WriteSignatures"
-            >> beam.io.WriteToText(pending_prefix(config.state_dir, PENDING_SIGNATURES))
-        )
-        if config.duplicates != "drop":  # the outlets that carried each first story
-            (
-                clustered[SIGHTINGS]
-                | "SightingsToJson" >> beam.Map(sighting_line)
-                | "WriteOutlets"
-                >> beam.io.WriteToText(pending_prefix(config.state_dir, PENDING_OUTLETS))
-            )
 
 
 def _one_local_worker(options: PipelineOptions) -> None:
