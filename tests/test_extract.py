@@ -25,10 +25,12 @@ from transforms.records import (
     FeedEntry,
     FetchedPage,
     Outlet,
+    TagResult,
     error_message,
     excerpt,
     story_id_for,
 )
+from transforms.tagger import Tagger
 
 BODY = " ".join(
     f"Paragraph {i}: the regulator said the platform had failed to protect user data "
@@ -316,24 +318,24 @@ def test_a_crash_in_a_stage_core_is_a_dead_letter(monkeypatch: pytest.MonkeyPatc
     )
     # a page URL the outlet lookup cannot read (its port is out of range)
     odd = _article("Title", BODY, "https://www.daily.example:99999/x", "en")
-    failure = enrich_outcome(odd, OutletCatalogue.load())
-    assert isinstance(failure, Failure)
-    assert (failure.stage, failure.key, failure.error_type) == (
+    enriched = enrich_outcome(odd, OutletCatalogue.load())
+    assert isinstance(enriched, Failure)
+    assert (enriched.stage, enriched.key, enriched.error_type) == (
         "enrich",
         ENTRY.link,
         "enrich_error",
     )
-    assert failure.input_excerpt == "Title" and failure.message.startswith("ValueError: ")
+    assert enriched.input_excerpt == "Title" and enriched.message.startswith("ValueError: ")
 
-    class BrokenTagger:
-        def tag(self, title: str, text: str) -> None:
+    class BrokenTagger(Tagger):
+        def tag(self, title: str, text: str) -> TagResult:
             raise KeyError("rule")
 
     story = enrich_article(
         _article("Title", BODY, "https://www.daily.example/x", "en"), OutletCatalogue.load()
     )
-    failure = tag_outcome(story, BrokenTagger(), keep_irrelevant=True)  # type: ignore[arg-type]
-    assert failure == Failure("tag", ENTRY.link, "tag_error", "KeyError: 'rule'", False, "Title")
+    tagged = tag_outcome(story, BrokenTagger.load(), keep_irrelevant=True)
+    assert tagged == Failure("tag", ENTRY.link, "tag_error", "KeyError: 'rule'", False, "Title")
 
 
 def test_an_outlet_is_state_media_by_its_code_and_unknown_without_a_record() -> None:

@@ -322,14 +322,14 @@ def test_a_declared_encoding_that_raises_is_a_malformed_feed_not_an_exception(
 _ITEM = "<item><title>{title}</title><link>http://x.example/{n}</link></item>"
 
 
-def _rss(*middles: str, end: str = "</channel></rss>\n") -> bytes:
+def _rss_document(*middles: str, end: str = "</channel></rss>\n") -> bytes:
     head = '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>T</title>'
     return (head + "".join(middles) + end).encode()
 
 
 # Named HTML entities, undefined in XML without a DTD: the strict parser stops at the first
 # ("undefined entity"); feedparser's loose parser reads the whole feed, decoding them.
-HTML_ENTITIES = _rss(
+HTML_ENTITIES = _rss_document(
     *(
         _ITEM.format(title=title, n=n)
         for n, title in enumerate(
@@ -358,14 +358,14 @@ def test_a_feed_the_loose_parser_reads_past_in_full_is_no_feed_read_in_part() ->
         # The same feed cut short: the strict parser's first fault is still the entity.
         HTML_ENTITIES[: len(HTML_ENTITIES) * 6 // 10],
         # A CDATA section never closed swallows the rest, the root's end tag with it.
-        _rss(
+        _rss_document(
             _ITEM.format(title="One", n=1),
             "<item><title><![CDATA[Two</title></item>",
             _ITEM.format(title="Three", n=3),
         ),
         # The root's end tag is there, but the loose parser lost an item on the way (an
         # unclosed processing instruction hides the third item's start tag from it).
-        _rss(
+        _rss_document(
             _ITEM.format(title="One", n=1),
             "<item><title><?php echo </title></item>",
             _ITEM.format(title="Three", n=3),

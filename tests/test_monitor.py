@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+from apache_beam import Pipeline
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-from apache_beam.runners.runner import PipelineResult, PipelineState
+from apache_beam.runners.runner import PipelineResult, PipelineRunner, PipelineState
 
 from deploy.dataflow_graph import OFFLINE_ARGS
 from pipelines import monitor
@@ -314,12 +315,12 @@ def test_when_the_runners_metrics_cannot_be_read_the_summary_comes_from_the_file
     assert (out.summary["published"], out.summary["discarded"]) == (1, {"not_relevant": 1})
 
 
-class SubmittingRunner(FnApiRunner):
+class SubmittingRunner(PipelineRunner):
     """A runner that returns as soon as the job is submitted, as a remote one does: the job
     runs (on the local runner) when it is waited for, and has no counters before that."""
 
-    def run_pipeline(self, pipeline: Any, options: Any) -> PipelineResult:
-        return SubmittedJob(lambda: super(SubmittingRunner, self).run_pipeline(pipeline, options))
+    def run_pipeline(self, pipeline: Pipeline, options: PipelineOptions) -> PipelineResult:
+        return SubmittedJob(lambda: FnApiRunner().run_pipeline(pipeline, options))
 
 
 class SubmittedJob(PipelineResult):
@@ -431,9 +432,12 @@ def test_an_always_on_dataflow_run_returns_once_submitted_and_says_how_to_stop_i
     feeds = tmp_path / "feeds.txt"
     feeds.write_text("https://news.example/rss\n")
     submitted: list[RunConfig] = []
-    monkeypatch.setattr(
-        monitor, "launch", lambda _options, config: submitted.append(config) or _FakeDataflowJob()
-    )
+
+    def launch(options: PipelineOptions, config: RunConfig) -> _FakeDataflowJob:
+        submitted.append(config)
+        return _FakeDataflowJob()
+
+    monkeypatch.setattr(monitor, "launch", launch)
     argv = ["--runner", "DataflowRunner", "--streaming", "--feeds", str(feeds)]
     argv += ["--output", "gs://b/out", "--project", "my-project", "--region", "europe-west1"]
     assert monitor.run([*argv, "--temp_location", "gs://b/temp"]) is None
