@@ -7,7 +7,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -202,7 +202,7 @@ def article_html(title: str, text: str, url: str, *, author: str = "Staff Report
 
 
 def add_pages(
-    site: LoopbackSite, host: str, rows: list[tuple[str, str, str | None]]
+    site: LoopbackSite, host: str, rows: Sequence[tuple[str, str, str | None]]
 ) -> list[FeedItem]:
     """Serve an article page for each ``(path, headline, body)`` on ``host``.
 

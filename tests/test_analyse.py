@@ -9,6 +9,7 @@ import threading
 import time
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 import apache_beam as beam
 import pytest
@@ -132,7 +133,10 @@ def test_a_dead_worker_makes_each_of_its_pages_a_retryable_dead_letter(error: Ex
         ("extract", "http://a.example/1", "extract_worker_error"),
         ("extract", "http://a.example/2", "extract_worker_error"),
     ]
-    assert all(f.retryable and type(error).__name__ in f.message for f in failures)
+    assert all(
+        isinstance(f, Failure) and f.retryable and type(error).__name__ in f.message
+        for f in failures
+    )
 
 
 def test_pages_share_a_task_only_while_every_worker_has_work(analyser: Analyser) -> None:
@@ -144,7 +148,7 @@ def test_pages_share_a_task_only_while_every_worker_has_work(analyser: Analyser)
     fn = _AnalysePagesFn(AnalysisSettings(min_text_chars=250), processes=2)
     fn.setup()
     try:
-        outputs = []
+        outputs: list[WindowedValue] = []
         for i, p in enumerate(long_pages + short):
             outputs += fn.process(p, Timestamp(i), GlobalWindow())
         tasks = sorted(len(meta) for meta in fn._pending.values())
@@ -171,7 +175,7 @@ def test_a_pool_broken_by_a_dead_worker_is_replaced_and_the_page_analysed() -> N
     try:
         assert fn._pool is not None
         running = fn._pool.submit(time.sleep, 60)
-        for worker in list(fn._pool._processes.values()):  # type: ignore[attr-defined]
+        for worker in list(fn._pool._processes.values()):
             worker.kill()
         assert isinstance(running.exception(timeout=60), BrokenProcessPool)
         outputs = [*fn.process(page(ON_TOPIC), Timestamp(0), GlobalWindow()), *fn.finish_bundle()]
@@ -214,14 +218,17 @@ def _pages_in_tasks(fn: _AnalysePagesFn) -> int:
     return sum(len(meta) for meta in fn._pending.values())
 
 
+def _set_when_done(future: Future[Any]) -> threading.Event:
+    """An event that a callback added to ``future`` now, after those it has, sets."""
+    event = threading.Event()
+    future.add_done_callback(lambda _: event.set())
+    return event
+
+
 def _wait_for_tasks(fn: _AnalysePagesFn) -> None:
     """Wait until every task the DoFn has submitted is done and has told the DoFn so: a
     future runs its callbacks in the order they were added, so ours runs after the DoFn's."""
-    events = []
-    for future in list(fn._pending):
-        event = threading.Event()
-        future.add_done_callback(lambda _, event=event: event.set())
-        events.append(event)
+    events = [_set_when_done(future) for future in list(fn._pending)]
     assert all(event.wait(60) for event in events)
 
 
@@ -288,7 +295,7 @@ def test_process_returns_with_fewer_pages_waiting_than_the_bound(
     held = []
     try:
         fn.start_bundle()
-        outputs = []
+        outputs: list[WindowedValue] = []
         for i, p in enumerate(long_pages + short):
             outputs += fn.process(p, Timestamp(i), GlobalWindow())
             assert fn._waiting == _pages_in_tasks(fn)

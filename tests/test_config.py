@@ -182,8 +182,11 @@ def test_each_default_is_the_one_its_help_text_names() -> None:
     assert expected <= set(named), named
     for dest, text in named.items():
         action = actions[dest]
-        value = action.type(text) if action.type is not None else text
-        assert action.default == value, f"--{dest}: help says {text}, default {action.default}"
+        convert = action.type if action.type is not None else str
+        assert callable(convert), f"--{dest}: type {convert!r} is not a conversion function"
+        assert action.default == convert(text), (
+            f"--{dest}: help says {text}, default {action.default}"
+        )
 
 
 @pytest.mark.parametrize(

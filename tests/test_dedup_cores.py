@@ -255,7 +255,8 @@ def test_the_verdict_waits_for_every_key_then_later_corrections_change_nothing()
     inbox, decide, flush = FakeBagState(), FakeTimer(), FakeTimer()
     first = (("story", pickle.dumps(story), claim, 3), ("found", b"k1", None))
     fn.process(("u", first), Timestamp(10.0), inbox, decide, flush)
-    assert decide.at > Timestamp(10.0)  # once every story of the same time has probed
+    # decided once every story of the same time has probed
+    assert decide.at is not None and decide.at > Timestamp(10.0)
     assert flush.at == Timestamp(10.0) + Duration(seconds=DAY)
     fn.process(("u", (("found", b"k2", None),)), Timestamp(10.0), inbox, decide, flush)
     assert list(fn._on_settled(inbox)) == []  # one key of three has not answered

@@ -333,7 +333,10 @@ def make_repo(tmp_path: Path) -> Path:
 def _make(
     repo: Path, *args: str, dry_run: bool = True, **variables: str
 ) -> subprocess.CompletedProcess[str]:
-    """Run make in ``repo`` with MAKE_VARIABLES plus ``variables`` as the environment."""
+    """Run make in ``repo`` with MAKE_VARIABLES plus ``variables`` as the environment.
+
+    A caller passing ``**a_dict`` names ``dry_run`` too: mypy cannot tell the dict has no
+    ``dry_run`` key."""
     env = {k: v for k, v in os.environ.items() if not _LEAKY.fullmatch(k)}
     env.update(MAKE_VARIABLES, GCLOUD_LOG=str(repo.parent / "gcloud.log"), **variables)
     env["PATH"] = f"{repo.parent / 'bin'}{os.pathsep}{env.get('PATH', '')}"
@@ -390,7 +393,7 @@ def test_make_targets_refuse_naming_every_missing_variable(
     make_repo: Path, target: str, missing: list[str]
 ) -> None:
     variables = {"FEEDS": "gs://b/feeds.yaml", **{name: "" for name in missing}}
-    out = _make(make_repo, target, **variables)
+    out = _make(make_repo, target, dry_run=True, **variables)
     _refused(out, "not set:")
     (line,) = [ln for ln in out.stderr.splitlines() if "not set:" in ln]
     assert all(name in line.split("not set:")[1] for name in missing), line
@@ -409,7 +412,9 @@ def test_make_derives_image_and_template_from_an_exported_tag_or_refuses(
     # As the old README had it: IMAGE and TEMPLATE exported with the old TAG expanded.
     stale = {"TAG": head, "IMAGE": old_image, "TEMPLATE": old_template}
     for target in ("template", "deploy"):
-        _refused(_make(make_repo, target, FEEDS="f", **stale), f"TAG={head} is exported")
+        _refused(
+            _make(make_repo, target, dry_run=True, FEEDS="f", **stale), f"TAG={head} is exported"
+        )
         _refused(_make(make_repo, target, FEEDS="f", IMAGE=old_image), "IMAGE=", "unset IMAGE")
         _refused(
             _make(make_repo, target, FEEDS="f", TEMPLATE=old_template),
@@ -423,7 +428,7 @@ def test_make_derives_image_and_template_from_an_exported_tag_or_refuses(
         "TEMPLATE": f"gs://b/templates/newsbeam-{new}.json",
     }
     for variables in (current, {}):
-        out = _make(make_repo, "template", **variables)
+        out = _make(make_repo, "template", dry_run=True, **variables)
         assert out.returncode == 0, out.stderr
         assert f"newsbeam:{new}," in out.stdout and head not in out.stdout
     # A tag of one's own, on the command line, names both.
@@ -499,9 +504,11 @@ def test_make_deploy_update_passes_the_parameters_and_flags_of_make_deploy(
         out = _make(make_repo, "deploy", dry_run=False, UPDATE=update, **extra)
         assert out.returncode == 0, out.stderr
         (calls[update],) = _gcloud_calls(make_repo)
-    launch, update = calls[""], calls["1"]
-    assert "--update" in update and "--update" not in launch
-    assert [a for a in update if a != "--update" and not a.startswith("--transform-name")] == launch
+    launch, updated = calls[""], calls["1"]
+    assert "--update" in updated and "--update" not in launch
+    assert [
+        a for a in updated if a != "--update" and not a.startswith("--transform-name")
+    ] == launch
     launched = _template_parameters(" ".join(launch))
     assert launched["poll_interval"] == "5m" and launched["duplicates"] == "link"
     assert {"feeds", "output", "topic", "dead_letter_topic", "sdk_container_image"} <= set(launched)

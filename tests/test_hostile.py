@@ -240,9 +240,9 @@ def test_bad_ipv6_feed_urls_and_links_end_counted_not_in_a_crash(
     GUID written as the first entry's link is that entry again: a ``duplicate_url`` (one URL
     written twice in a feed is one entry, fetched once).
     """
-    bad = [FeedItem("Bad link", BAD_IPV6[0], BAD_IPV6[0], "", WHEN)]
-    bad += [FeedItem(f"Bad GUID {url}", "", url, "", WHEN) for url in BAD_IPV6]
-    wire, good = _wire_feed(site, bad)
+    bad_items = [FeedItem("Bad link", BAD_IPV6[0], BAD_IPV6[0], "", WHEN)]
+    bad_items += [FeedItem(f"Bad GUID {url}", "", url, "", WHEN) for url in BAD_IPV6]
+    wire, good = _wire_feed(site, bad_items)
     feeds = tmp_path / "feeds.txt"
     feeds.write_text(f"http://[1:2:3]/feed\n{wire}/rss\nhttp://[::1/feed\n")
 

@@ -13,12 +13,20 @@ import pickle
 import socket
 import threading
 import tracemalloc
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from pipelines.loopback import LoopbackHandler, LoopbackSite, RawResponse, Request, Response
+from pipelines.loopback import (
+    Answer,
+    LoopbackHandler,
+    LoopbackSite,
+    RawResponse,
+    Request,
+    Response,
+)
 from pipelines.loopback_hostile import connection_reset, drip, endless_body, redirect
 from tests.http_support import PAGE, config, fetch_error
 from transforms.charset import decode_html
@@ -219,8 +227,9 @@ def test_config_is_picklable_and_validated() -> None:
 def test_timeouts_and_the_deadline_must_be_positive(name: str, value: float) -> None:
     # A zero deadline would fail every fetch at once; a zero timeout means "no timeout" to
     # some socket APIs. All three are refused when the config is made, naming the setting.
+    kwargs: dict[str, Any] = {name: value}
     with pytest.raises(ValueError, match=name):
-        HttpConfig(**{name: value})
+        HttpConfig(**kwargs)
 
 
 def test_request_headers(site: LoopbackSite) -> None:
@@ -429,12 +438,12 @@ def test_a_rate_limited_robots_txt_is_unavailable_not_absent(
 # --- statuses and retries ---------------------------------------------------------------
 
 
-def sequence(*answers: Response) -> Any:
+def sequence(*answers: Answer) -> Callable[[Request], Answer]:
     """A route that gives each answer once, in order, then repeats the last one."""
     lock = threading.Lock()
     left = list(answers)
 
-    def route(request: Request) -> Response:
+    def route(request: Request) -> Answer:
         with lock:
             return left.pop(0) if len(left) > 1 else left[0]
 

@@ -10,6 +10,7 @@ import socket
 import zlib
 
 import pytest
+from urllib3 import HTTPConnectionPool
 from urllib3 import exceptions as u3e
 
 from pipelines.loopback import LoopbackHandler, LoopbackSite, RawResponse, Response
@@ -459,7 +460,13 @@ def test_checked_url() -> None:
     [
         (GuardError("dns_error", "try again", True), "dns_error", True),
         (GuardError("blocked_address", "private", False), "blocked_address", False),
-        (u3e.ReadTimeoutError(None, "http://a.example/", "read timed out"), "timeout", True),
+        (
+            u3e.ReadTimeoutError(
+                HTTPConnectionPool("a.example"), "http://a.example/", "read timed out"
+            ),
+            "timeout",
+            True,
+        ),
         (u3e.SSLError("bad certificate"), "tls_error", False),
         (u3e.DecodeError("incorrect header check"), "bad_content_encoding", False),
         (u3e.LocationValueError("No host specified."), "bad_url", False),

@@ -4,6 +4,7 @@ counters of a published entry."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 from transforms.common import (
     DISCARDED,
@@ -47,7 +48,7 @@ def test_an_always_on_runs_line_catches_up_with_what_came_too_soon_after_the_las
     # The last burst of a poll was never written: an always-on run's line stayed at
     # "66 pages fetched; 0 entries done" while 75 stories were published after it.
     clock, out = Clock(), io.StringIO()
-    scheduled: list[tuple[float, object]] = []
+    scheduled: list[tuple[float, Callable[[], None]]] = []
     progress = Progress(interval=10.0, clock=clock, stream=out)
     progress.record(FETCHED)  # before catch_up: nothing is scheduled
     assert scheduled == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+from typing import Any
 
 import pytest
 
@@ -255,7 +256,7 @@ def test_subscribe_takes_durations_as_newsbeam_run_does_and_plain_seconds(
         assert "no Google Cloud credentials" in capsys.readouterr().err, timeout
 
 
-def message_block(record: dict, **attributes: str) -> list[str]:
+def message_block(record: dict[str, Any], **attributes: str) -> list[str]:
     return subscribe_command.format_message(json.dumps(record).encode(), attributes).splitlines()
 
 
@@ -316,8 +317,15 @@ def test_a_story_prints_its_outlet_tags_and_notes() -> None:
         ),
     ],
 )
-def test_a_story_without_tags_prints_none_and_a_zero_score(outlet: dict, line: str) -> None:
-    story = {"story_id": "ab", "title": None, "url": "https://x.example/1", "outlet": outlet}
+def test_a_story_without_tags_prints_none_and_a_zero_score(
+    outlet: dict[str, Any], line: str
+) -> None:
+    story: dict[str, Any] = {
+        "story_id": "ab",
+        "title": None,
+        "url": "https://x.example/1",
+        "outlet": outlet,
+    }
     story |= {"relevant": False, "score": 0.0, "platforms": [], "state_actors": []}
     block = message_block(story)
     assert block[0] == "== (no title)"
@@ -338,13 +346,17 @@ def test_a_schema_2_link_names_its_outlet_by_domain() -> None:
 
 
 def test_a_syndication_update_counts_its_outlets() -> None:
-    update = {"record_type": "syndication_update", "story_id": "f00d"}
+    update: dict[str, Any] = {"record_type": "syndication_update", "story_id": "f00d"}
     update["syndication"] = ["apnews.com", "rt.com", "bbc.co.uk"]
     assert message_block(update) == ["== story f00d carried by 3: apnews.com, rt.com, bbc.co.uk"]
 
 
 def test_a_dead_letter_prints_stage_error_and_whether_it_is_retried() -> None:
-    letter = {"stage": "fetch", "url": "https://x.example/1", "error_type": "http_404"}
+    letter: dict[str, Any] = {
+        "stage": "fetch",
+        "url": "https://x.example/1",
+        "error_type": "http_404",
+    }
     letter |= {"message": "not found", "retryable": False, "input": None, "counts_entry": True}
     attributes = {"stage": "fetch", "error_type": "http_404"}
     assert message_block(letter, **attributes) == [

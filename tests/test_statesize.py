@@ -188,10 +188,12 @@ def test_values_made_after_the_module_walk_are_sized_in_full(fresh_vars_module: 
     and then dropped must not leave its id behind, or a dict of a later state value that
     Python puts at the same address would be left out of its size (objsize, walking anew
     on each call, never sees such a stale id)."""
-    drained = [{} for _ in range(200)]  # Python's free list of dicts is empty now
+    # Python's free list of dicts is empty after these
+    drained: list[dict[str, str]] = [{} for _ in range(200)]
     ids = statesize._module_globals_ids()
     made_after = [FeedState(f"http://a.example/{i}", '"etag"') for i in range(20)]
     assert drained and not [s for s in made_after if id(vars(s)) in ids]
+    assert statesize.beam_deep_size is not None
     assert statesize.deep_size(made_after) == statesize.beam_deep_size(made_after)
 
 
@@ -206,6 +208,7 @@ def test_the_module_walk_is_made_once_while_the_module_count_holds(
     assert walked > 0
     assert [statesize.deep_size(value) for _ in range(3)] == [first] * 3
     assert FreshVars.calls == walked
+    assert statesize.beam_deep_size is not None
     assert first == statesize.beam_deep_size(value)
 
 
@@ -216,4 +219,5 @@ def test_a_module_without_globals_in_sys_modules_is_passed_over(
     monkeypatch.setitem(sys.modules, "newsbeam_blocked", None)
     monkeypatch.setattr(statesize, "_cached", None)
     value = [FeedState("http://a.example/rss")]
+    assert statesize.beam_deep_size is not None
     assert statesize.deep_size(value) == statesize.beam_deep_size(value)

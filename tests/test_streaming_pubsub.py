@@ -60,7 +60,7 @@ def test_streaming_run_delivers_each_story_once_to_a_filtered_subscription(
 
     growing, steady = site.add_host("growing"), site.add_host("steady")
     title, text = seed_story()
-    rows = {
+    rows: dict[str, list[tuple[str, str, str | None]]] = {
         "growing": [
             ("/seed", title, text),
             ("/sale", "TikTok ordered to find a buyer within 120 days", WIRE_STORY),

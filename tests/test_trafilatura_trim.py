@@ -167,7 +167,7 @@ def test_a_function_already_trimmed_does_not_end_the_check() -> None:
         "extract_license(tree, 'en')\n"
         "def extract_license(tree, language):\n    return 'L'\n"
     )
-    module.extract_catstags = trafilatura_trim._no_categories_or_tags
+    vars(module)["extract_catstags"] = trafilatura_trim._no_categories_or_tags
     assert trafilatura_trim.mismatch(module) == (
         "extract_license takes ('tree', 'language'), expected ('tree',)"
     )
