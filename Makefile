@@ -30,7 +30,7 @@ lint: venv
 	$(BIN)/ruff format --check pipelines transforms tests benchmarks deploy tools
 
 typecheck: venv
-	$(BIN)/mypy pipelines transforms benchmarks deploy
+	$(BIN)/mypy pipelines transforms benchmarks deploy tests
 
 bench-quality: venv
 	$(BIN)/python -m benchmarks.extraction_quality
