@@ -41,10 +41,10 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import CORPUS  # noqa: E402
 from benchmarks.extraction_quality import stored_page  # noqa: E402
+from benchmarks.tagging_scoring import PRF, format_table, read_labels, score  # noqa: E402
 from pipelines import tag_command  # noqa: E402
 from transforms.analysis import trafilatura_document  # noqa: E402
 from transforms.tagger import Tagger  # noqa: E402
-from transforms.tagger.scoring import PRF, format_table, read_labels, score  # noqa: E402
 
 # (measure, "precision" or "f1", the least value): the README's targets for the dev set.
 ACCURACY_TARGETS = (

@@ -3,7 +3,8 @@
 Consumes routes (``host``, ``path`` -> ``Response`` | ``RawResponse`` | a callable building one)
 and produces real HTTP/1.1 answers on 127.0.0.N addresses, one ``ThreadingHTTPServer`` per
 host, plus a thread-safe log of every request. RSS and Atom bodies to serve are built by
-``pipelines.loopback_feeds``; ready-made hostile answers are in ``pipelines.loopback_hostile``.
+``pipelines.loopback_feeds``; ready-made hostile answers, for tests, are in
+``tests.loopback_hostile``.
 
 Example::
 

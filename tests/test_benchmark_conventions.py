@@ -26,7 +26,7 @@ from benchmarks import (
     tagging_streams,
 )
 from benchmarks.newsite import MIN_STREAM_CHARS
-from transforms.tagger.scoring import PRF
+from benchmarks.tagging_scoring import PRF
 
 CORPUS_BENCHMARKS: dict[str, Callable[[list[str] | None], int]] = {
     "extraction_quality": extraction_quality.main,

@@ -17,9 +17,9 @@ from apache_beam.transforms.window import FixedWindows, GlobalWindow, Timestampe
 from apache_beam.utils.timestamp import Timestamp
 
 from pipelines.loopback import LoopbackSite, Request, Response
-from pipelines.loopback_hostile import redirect
 from tests.conftest import RUNNER_ARGS
 from tests.http_support import config
+from tests.loopback_hostile import redirect
 from transforms.common import DISCARDED, FAILURES, FETCHED, OK, PROGRESS
 from transforms.fetch import (
     FEED_CONTENT_TYPE,

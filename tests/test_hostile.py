@@ -26,8 +26,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.loopback import LoopbackSite, Request, Response, Route
 from pipelines.loopback_feeds import FeedItem, rss_feed
-from pipelines.loopback_hostile import connection_reset, drip, endless_body, redirect
 from tests.conftest import RUNNER_ARGS, WHEN, article_html, assert_accounting, run_newsbeam
+from tests.loopback_hostile import connection_reset, drip, endless_body, redirect
 from transforms.common import DISCARDED, FAILURES, OK
 from transforms.fetch import FetchArticles
 from transforms.http import FetchError, HttpClient, HttpConfig

@@ -27,8 +27,8 @@ from pipelines.loopback import (
     Request,
     Response,
 )
-from pipelines.loopback_hostile import connection_reset, drip, endless_body, redirect
 from tests.http_support import PAGE, config, fetch_error
+from tests.loopback_hostile import connection_reset, drip, endless_body, redirect
 from transforms.charset import decode_html
 from transforms.hostlimits import address_problem
 from transforms.http import HttpClient, HttpConfig, HttpResult

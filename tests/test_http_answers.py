@@ -14,8 +14,8 @@ from urllib3 import HTTPConnectionPool
 from urllib3 import exceptions as u3e
 
 from pipelines.loopback import LoopbackHandler, LoopbackSite, RawResponse, Response
-from pipelines.loopback_hostile import connection_reset, redirect
 from tests.http_support import PAGE, config, fetch_error
+from tests.loopback_hostile import connection_reset, redirect
 from transforms.hostlimits import GuardError
 from transforms.http import FetchError, HttpClient
 from transforms.http_answers import (

@@ -21,7 +21,7 @@ import pytest
 
 from pipelines.loopback import LoopbackHandler, LoopbackSite, RawResponse, Request, Response
 from pipelines.loopback_feeds import FeedItem, atom_feed, rss_feed
-from pipelines.loopback_hostile import connection_reset, drip, endless_body, redirect
+from tests.loopback_hostile import connection_reset, drip, endless_body, redirect
 
 
 @pytest.fixture

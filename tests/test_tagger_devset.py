@@ -1,7 +1,7 @@
 """Regression test: the tagger's accuracy on the labelled development set must not drop.
 
 Reads ../shared/corpus/topic-dev/labels.jsonl (skips when the corpus is absent) and scores the
-bundled taxonomy as GUIDELINE.md prescribes (see transforms.tagger.scoring).
+bundled taxonomy as GUIDELINE.md prescribes (see benchmarks.tagging_scoring).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.tagging_scoring import PRF, format_table, read_labels, score
 from transforms.tagger import Tagger
-from transforms.tagger.scoring import PRF, format_table, read_labels, score
 
 LABELS = (
     Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "topic-dev" / "labels.jsonl"

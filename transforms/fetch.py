@@ -17,9 +17,10 @@ How the concurrency works, and what it costs:
   ``finish_bundle()`` waits for the rest.
   So one bundle has up to ``max_in_flight`` requests in flight, where a plain DoFn would
   have one.
-* ``HostScheduler`` (``transforms.threaded_http``) starts queued entries from the host with the fewest running (ties
-  round-robin), never more than ``per_host_in_flight`` per host, so a feed's 100
-  consecutive entries of one outlet do not occupy every thread while other outlets wait.
+* ``HostScheduler`` (``transforms.threaded_http``) starts queued entries from the host with
+  the fewest running (ties round-robin), never more than ``per_host_in_flight`` per host, so
+  a feed's 100 consecutive entries of one outlet do not occupy every thread while other
+  outlets wait.
 * With ``by_host`` (runners with many worker processes, such as Dataflow) the entries are
   keyed by host and fetched in a stateful step: Beam processes one key's elements in one
   place at a time, so all of a host's fetches go through one scheduler and one client, and
