@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +55,21 @@ def loopback_only_in_processes_the_tests_start() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(GUARD), _PYTHONPATH])))
         patch.setenv(loopback_guard.ENV, "1")
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def temporary_files_under_pytests_basetemp(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """Temporary files of the tests, and of the processes they start, go under pytest's base
+    temporary directory (which keeps only the last runs'), not /tmp: Beam makes a directory
+    for every Pipeline object and removes it only when that pipeline runs, and graph tests
+    build pipelines they never run."""
+    directory = str(tmp_path_factory.mktemp("tempfile"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", directory)
+        patch.setattr(tempfile, "tempdir", directory)
         yield
 
 
