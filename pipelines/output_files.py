@@ -86,7 +86,9 @@ def retryable_links(output_dir: str) -> set[str]:
     """
     links = set()
     for path in sink_files(output_dir, DEAD_LETTERS_PREFIX):
-        for line in read_bytes(path).decode("utf-8").splitlines():
+        # split at "\n" only: str.splitlines() also splits at U+2028, U+2029 and U+0085,
+        # which lines written before to_json_line escaped them may hold inside a string
+        for line in filter(None, read_bytes(path).decode("utf-8").split("\n")):
             row = json.loads(line)
             if row.get("retryable") and row.get("counts_entry", True):
                 links.add(row["url"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,27 @@ def test_the_links_to_retry_are_those_of_retryable_entry_dead_letters(tmp_path: 
     discard = Discard("tag", "https://c.example/4", "not_relevant")
     (tmp_path / "discarded-00000-of-00001.jsonl").write_text(to_json_line(discard.to_json()))
     assert retryable_links(str(tmp_path)) == {"https://a.example/1", "https://b.example/3"}
+
+
+def test_a_line_separator_inside_a_dead_letter_does_not_split_its_line(tmp_path: Path) -> None:
+    """U+2028, U+2029 and U+0085 are line breaks to ``str.splitlines`` but not to JSON Lines:
+    a hostile feed's body quoted raw in a dead letter's ``input`` broke the line in two, and
+    every later one-shot run stopped at its commit with a JSON error, remembering nothing."""
+    failure = Failure(
+        "poll", "https://a.example/feed", "not_a_feed", "no feed", retryable=True,
+        input_excerpt="nothing\u2028to\u2029see\x85here",
+    )  # fmt: skip
+    raw = json.dumps(failure.to_json(), ensure_ascii=False)  # as any writer may leave it
+    assert len(raw.splitlines()) == 4
+    (tmp_path / "dead_letters-00000-of-00001.jsonl").write_text(raw + "\n", encoding="utf-8")
+    assert retryable_links(str(tmp_path)) == {"https://a.example/feed"}
+
+
+def test_json_lines_escape_the_characters_other_tools_split_lines_at() -> None:
+    record = {"input": "a\u2028b\u2029c\x85d\ne", "title": "caf\u00e9"}
+    line = to_json_line(record)
+    assert line.splitlines() == [line] and "caf\u00e9" in line  # kept readable
+    assert json.loads(line) == record
 
 
 def test_the_links_to_retry_are_read_from_a_remote_output_folder(

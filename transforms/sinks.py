@@ -85,9 +85,14 @@ def sink_files(output_dir: str, prefix: str) -> list[str]:
     return sorted(path for path in paths if is_sink_file(path, prefix))
 
 
+# Characters that JSON leaves raw in a string but that line-splitting tools treat as line
+# breaks (Python's str.splitlines, JavaScript): written as escapes, one record stays one line.
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
 def to_json_line(record: dict[str, Any]) -> str:
-    """One compact JSON line, UTF-8 kept readable."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    """One compact JSON line, UTF-8 kept readable, and a line to any tool that splits lines."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).translate(_LINE_BREAKS)
 
 
 def count_published(story: TaggedStory | DuplicateLink) -> TaggedStory | DuplicateLink:
