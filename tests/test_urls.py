@@ -304,6 +304,30 @@ def test_amp_or_mobile_markers(url: str, expected: bool) -> None:
     assert is_amp_or_mobile_variant(url) is expected
 
 
+CACHE = "https://example-com.cdn.ampproject.org"
+
+
+@pytest.mark.parametrize(
+    ("cache_path", "canonical", "expected"),
+    [
+        # the site the cache URL names, in its several forms
+        ("/c/s/example.com/n/1", "https://example.com/n/1", True),
+        ("/c/s/amp.example.com/n/1", "https://www.example.com/n/1", True),
+        ("/v/s/example.com/n/1?amp_js_v=0.1", "https://example.com/n/1", True),
+        ("/c/example.com/n/1", "http://example.com/n/1", True),
+        # any other site: the cache serves any page, which could claim another outlet's story
+        ("/c/s/evil.example/n/1", "https://example.com/n/1", False),
+        # a path that names no site
+        ("/wp/s/example.com/n/1", "https://example.com/n/1", False),
+        ("/c/s/", "https://example.com/n/1", False),
+    ],
+)
+def test_an_amp_cache_page_confirms_a_canonical_only_on_the_site_it_names(
+    cache_path: str, canonical: str, expected: bool
+) -> None:
+    assert (amp_mobile_variant_of(CACHE + cache_path, canonical) is not None) is expected
+
+
 def test_amp_cache_declaring_a_relative_or_hostless_canonical_is_refused() -> None:
     cache = "https://example-com.cdn.ampproject.org/c/s/example.com/n/1"
     assert amp_mobile_variant_of(cache, "/n/1") is None

@@ -253,8 +253,8 @@ def amp_mobile_variant_of(url: str, canonical: str | None) -> str | None:
 
     Returns:
         The canonicalised declared URL when ``url`` is an AMP or mobile variant, the declared URL
-        is an absolute http(s) URL on the same site (same registrable domain; any site for the
-        Google AMP cache) and is not itself a variant; otherwise ``None``.
+        is an absolute http(s) URL on the same site (same registrable domain; for the Google
+        AMP cache, the site its path names) and is not itself a variant; otherwise ``None``.
     """
     if not canonical or not is_amp_or_mobile_variant(url):
         return None
@@ -262,13 +262,29 @@ def amp_mobile_variant_of(url: str, canonical: str | None) -> str | None:
     if not _is_web_url(target) or is_amp_or_mobile_variant(target):
         return None
     try:
-        host = (urlsplit(url.strip()).hostname or "").lower()
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
         target_host = urlsplit(target).hostname or ""
     except ValueError:
         return None
-    if host.endswith(_AMP_CACHE_SUFFIX) or _site(host) == _site(target_host):
+    if host.endswith(_AMP_CACHE_SUFFIX):
+        # The cache serves any site's AMP page: trust a canonical only on the site whose
+        # page the cache URL names, or a page there could take another outlet's story id.
+        host = _amp_cache_origin(parts.path)
+    if host and _site(host) == _site(target_host):
         return target
     return None
+
+
+def _amp_cache_origin(path: str) -> str:
+    """The origin host a Google AMP cache path names: ``/c/s/example.com/...`` (``c``
+    content, ``v`` viewer, ``i`` image; ``s`` for https), lower case; "" when it names none."""
+    segments = path.split("/")[1:]
+    if segments[:1] not in (["c"], ["v"], ["i"]):
+        return ""
+    rest = segments[2:] if segments[1:2] == ["s"] else segments[1:]
+    origin = rest[0].lower() if rest else ""
+    return origin if "." in origin else ""
 
 
 def resolve_canonical(url: str, rel_canonical: str | None, og_url: str | None) -> str:
