@@ -153,6 +153,16 @@ def format_dead_letter(record: dict[str, Any]) -> str:
     )
 
 
+# Control characters other than the newline (C0, DEL, C1) shown as escapes: a feed's title
+# or a page's text goes to the terminal here, and an escape sequence in it could rewrite the
+# screen or the window title, or print lines that look like newsbeam's own.
+_TERMINAL_SAFE = {
+    code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if code != 0x0A
+}
+# The same characters in JSON (which escapes C0 itself, but not DEL or C1).
+_JSON_SAFE = {code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0))}
+
+
 def format_message(data: bytes, attributes: dict[str, str]) -> str:
     """A readable block for any message: a story, a dead letter, or something else.
 
@@ -161,8 +171,12 @@ def format_message(data: bytes, attributes: dict[str, str]) -> str:
         attributes: The message attributes.
 
     Returns:
-        The block, no trailing newline.
+        The block, no trailing newline; control characters but newlines shown as ``\\xNN``.
     """
+    return _readable_block(data, attributes).translate(_TERMINAL_SAFE)
+
+
+def _readable_block(data: bytes, attributes: dict[str, str]) -> str:
     try:
         record = json.loads(data)
     except (ValueError, RecursionError):  # not UTF-8, not JSON, or JSON json.loads refuses
@@ -182,9 +196,10 @@ def format_message(data: bytes, attributes: dict[str, str]) -> str:
 def _json_line(data: bytes) -> str:
     text = data.decode("utf-8", "replace")
     try:
-        return json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
+        line = json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
     except (ValueError, RecursionError):
-        return json.dumps({"data": text}, ensure_ascii=False)
+        line = json.dumps({"data": text}, ensure_ascii=False)
+    return line.translate(_JSON_SAFE)
 
 
 def receive(

@@ -385,6 +385,18 @@ def test_json_lines_are_compact_and_wrap_what_is_not_json() -> None:
     assert subscribe_command._json_line(b"plain text") == '{"data": "plain text"}'
 
 
+def test_control_characters_reach_the_terminal_as_escapes() -> None:
+    # a feed's title that would clear the screen, retitle the window and print a fake line
+    title = "\x1b]0;pwned\x07\x1b[2J\rnewsbeam: error\x9b31m"
+    story = {"story_id": "c0ffee", "title": title, "url": "https://a.example/1", "tags": []}
+    data = json.dumps(story).encode()
+    block = subscribe_command.format_message(data, {})
+    assert "\\x1b]0;pwned\\x07\\x1b[2J\\x0dnewsbeam: error\\x9b31m" in block
+    assert not any(ord(c) < 0x20 and c != "\n" or 0x7F <= ord(c) < 0xA0 for c in block)
+    line = subscribe_command._json_line(data)
+    assert "\x9b" not in line and json.loads(line)["title"] == title
+
+
 @pytest.mark.parametrize("data", [b'{"n": ' + b"1" * 5000 + b"}", b"[" * 100_000])
 def test_json_python_cannot_read_prints_as_a_foreign_message(data: bytes) -> None:
     # An integer of over 4,300 digits or nesting past the recursion limit: json.loads
