@@ -63,6 +63,8 @@ FRENCH = "Le café de la gare est fermé. Les élèves sont allés à l'école, 
         ("::ffff:10.0.0.1", "private"),
         ("64:ff9b::a9fe:a9fe", "link-local"),  # NAT64 form of 169.254.169.254
         ("2002:c0a8:0101::1", "private"),  # 6to4 form of 192.168.1.1
+        ("fec0::1", "site-local"),  # deprecated, but Python 3.11 calls it global
+        ("3fff::1", "reserved"),  # documentation (RFC 9637), not in Python 3.11's tables
     ],
 )
 def test_refused_addresses(ip: str, reason: str) -> None:

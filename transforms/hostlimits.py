@@ -38,6 +38,13 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 Resolver = Callable[[str, int], list[tuple[int, str]]]
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 ranges that Python 3.11's ipaddress counts as global but that are not public: the
+# deprecated site-local addresses (RFC 3879, still routed inside some networks) and the
+# documentation prefix added by RFC 9637 (2024).
+_NOT_PUBLIC_V6 = (
+    ("site-local", ipaddress.ip_network("fec0::/10")),
+    ("reserved", ipaddress.ip_network("3fff::/20")),
+)
 
 
 class GuardError(Exception):
@@ -89,6 +96,10 @@ def address_problem(ip: str, allow_loopback: bool = False) -> str | None:
             addr = addr.sixtofour
     if addr.is_loopback:
         return None if allow_loopback else "loopback"
+    if isinstance(addr, ipaddress.IPv6Address):
+        for reason, network in _NOT_PUBLIC_V6:
+            if addr in network:
+                return reason
     checks = (
         ("unspecified", addr.is_unspecified),
         ("link-local", addr.is_link_local),
