@@ -168,6 +168,30 @@ def test_robots_cache_forgets_expired_origins() -> None:
     assert cache.allowed("http://h99.example/y") and len(fetched) == 101
 
 
+def test_robots_cache_keeps_at_most_max_bytes_of_robots_txt_least_recently_used_first() -> None:
+    # Feeds listing pages on many origins, each with a robots.txt at the size cap, grew a
+    # process by ~30 MB an origin (a parsed robots.txt is some 60 times its size) for an hour.
+    fetched: list[str] = []
+    body = b"User-agent: *\nDisallow: /x\n" + b"# padding\n" * 99  # 1,020 bytes
+
+    def fetch(url: str) -> bytes | None:
+        fetched.append(url)
+        return body
+
+    cache = RobotsCache(fetch, user_agent="newsbeam", max_bytes=3 * len(body))
+    for host in ("a", "b", "c"):
+        assert not cache.allowed(f"http://{host}.example/x")
+    assert cache.allowed("http://a.example/y") and len(fetched) == 3  # a: the latest used
+    assert not cache.allowed("http://d.example/x")  # 4 bodies > max_bytes: b goes
+    assert len(cache) == 3
+    assert cache.allowed("http://a.example/z") and cache.allowed("http://c.example/z")
+    assert len(fetched) == 4  # a and c were kept
+    assert cache.allowed("http://b.example/y") and fetched[-1] == "http://b.example/robots.txt"
+    # one robots.txt larger than max_bytes is still kept while it is the latest
+    big = RobotsCache(fetch, user_agent="newsbeam", max_bytes=10)
+    assert not big.allowed("http://e.example/x") and len(big) == 1
+
+
 def test_robots_txt_per_origin() -> None:
     fetched: list[str] = []
 
