@@ -60,7 +60,7 @@ from transforms.common import (
 from transforms.http import FetchError, HttpClient, HttpConfig
 from transforms.records import Discard, Failure, FeedEntry, FetchedPage, excerpt
 from transforms.threaded_http import HostScheduler, ThreadedHttpFn
-from transforms.urls import host_of
+from transforms.urls import host_of, redact_userinfo
 
 STAGE = "fetch"
 # The content type of a page made from the feed's own full text (page_from_feed).
@@ -101,7 +101,7 @@ def fetch_outcome(client: HttpClient, entry: FeedEntry) -> Outcome:
             STAGE, entry.link, err.error_type, err.message[:300], err.retryable, excerpt(entry)
         )
     except Exception as err:  # a bug must not stall the stage: dead-letter it, loudly
-        _log.exception("unexpected error fetching %s", entry.link)
+        _log.exception("unexpected error fetching %s", redact_userinfo(entry.link))
         return Failure.crashed(STAGE, entry.link, "internal_error", err, entry)
 
 
