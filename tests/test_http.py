@@ -425,6 +425,21 @@ def test_a_robots_txt_that_redirects_without_end_means_no_rules(
     assert client.get(base + "/a").body == PAGE
 
 
+def test_the_time_robots_txt_takes_counts_against_the_pages_deadline(site: LoopbackSite) -> None:
+    # A page redirected across hosts whose robots.txt each answer late: every robots.txt
+    # fetch had a deadline of its own, so one page took several deadlines (6 hosts answering
+    # at 2.7 s held a page with a 3 s deadline for 16 s).
+    client = HttpClient(config(deadline=1.0))
+    bases = [site.add_host(f"h{i}") for i in range(4)]
+    for i in range(4):
+        site.route(f"h{i}", "/robots.txt", Response(body=b"User-agent: *\n", delay_s=0.4))
+        site.route(f"h{i}", "/a", redirect(bases[i + 1] + "/a") if i < 3 else Response(body=PAGE))
+    err = fetch_error(client, bases[0] + "/a")
+    assert (err.error_type, err.retryable) == ("deadline_exceeded", True)
+    assert site.requests_for("h3", "/a") == []  # the robots.txt of h0-h2 took the 1 s
+    client.close()
+
+
 def test_a_rate_limited_robots_txt_is_unavailable_not_absent(
     site: LoopbackSite, client: HttpClient
 ) -> None:

@@ -186,7 +186,12 @@ class HttpClient:
         seen = {current.split("#")[0]}
         for hop in range(self.config.max_redirects + 1):
             if kind == "page" and self.config.respect_robots:
+                # The time robots.txt takes counts against the page's deadline: each hop's
+                # robots.txt has a deadline of its own, and a chain of slow ones across
+                # hosts held one page for several deadlines. (One still may: ~2 at most.)
+                started = time.monotonic()
                 self._check_robots(current)
+                budget[0] -= time.monotonic() - started
             answer = self._with_retries(current, kind, extra, cap, budget)
             if answer.location is None:
                 return result_of(url, current, answer, extra)
