@@ -49,7 +49,7 @@ def _fail(message: str, code: int = EXIT_USAGE) -> int:
     return code
 
 
-def _report(summary: RunSummary) -> int:
+def report(summary: RunSummary) -> int:
     """Print a run's summary; its exit code: 0, or why the run cannot be trusted."""
     print(summary.render())
     if not summary.balanced:
@@ -115,7 +115,7 @@ def cmd_run(beam_argv: list[str]) -> int:
         return _fail(str(exc))
     except RunFailed as exc:
         return _fail(str(exc), EXIT_FAILED)
-    return 0 if summary is None else _report(summary)
+    return 0 if summary is None else report(summary)
 
 
 def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
@@ -152,7 +152,7 @@ def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
             return _fail(str(exc))
         except RunFailed as exc:
             return _fail(str(exc), EXIT_FAILED)
-    return 0 if summary is None else _report(summary)
+    return 0 if summary is None else report(summary)
 
 
 def build_parser() -> argparse.ArgumentParser:

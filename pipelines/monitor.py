@@ -37,7 +37,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.runners.runner import PipelineResult
 from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
-from pipelines.cli import EXIT_INTERRUPTED
+from pipelines.cli import EXIT_INTERRUPTED, report
 from pipelines.config import LOCAL_RUNNER, RunConfig, RunFailed, config_from_options
 from pipelines.output_files import clear_before_run, remove_beam_temporaries, retryable_links
 from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
@@ -394,14 +394,15 @@ def _end_interrupted_run(config: RunConfig) -> None:
 
 
 def _finish_stopped_run(config: RunConfig) -> None:
-    """Summarise a stopped streaming run from its output files, print it, end the process."""
-    code = 0
+    """Summarise a stopped streaming run from its output files, print it, end the process
+    with the exit code a finished run's summary gives (``pipelines.cli.report``)."""
     try:
         log.warning("stopped by signal; summarising what reached the output files")
         summary = summary_from_files(config.output_dir)
         if not is_remote(config.output_dir):
             summary.write(Path(config.output_dir) / "summary.json")
-        print(summary.render(), flush=True)
+        code = report(summary)
+        sys.stdout.flush()
     except Exception as exc:  # noqa: BLE001 - the process must end whatever happens here
         print(f"newsbeam: could not summarise the stopped run: {exc}", file=sys.stderr)
         code = EXIT_FORCED

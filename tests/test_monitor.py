@@ -30,7 +30,7 @@ from apache_beam.runners.runner import PipelineResult, PipelineRunner, PipelineS
 
 from deploy.dataflow_graph import OFFLINE_ARGS
 from pipelines import monitor
-from pipelines.cli import EXIT_INTERRUPTED
+from pipelines.cli import EXIT_INTERRUPTED, EXIT_NOTHING_DONE
 from pipelines.config import RunConfig
 from pipelines.loopback import LoopbackSite, Request, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
@@ -183,6 +183,21 @@ def test_a_stopped_streaming_run_is_summarised_from_its_files_and_ends_cleanly(
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["stopped_early"] is True
     assert (summary["published"], summary["discarded"]) == (1, {"not_relevant": 1})
+
+
+def test_a_stopped_streaming_run_that_published_nothing_to_its_topic_exits_as_a_finished_one(
+    tmp_path: Path,
+) -> None:
+    """The exit code of a finished run's summary (4: the topic took none of the stories),
+    not 0: a service restarting an always-on run on failure saw a clean stop."""
+    failure = Failure("publish", "https://a.example/1", "topic_not_found", "no topic", True)
+    (tmp_path / "dead_letters-0123456789ab.jsonl").write_text(
+        to_json_line(failure.to_json()) + "\n"
+    )
+    done = signalled(tmp_path, True, "SIGTERM")
+    assert done.returncode == EXIT_NOTHING_DONE == 4, done.stderr
+    assert "entries: 1  published: 0  discarded: 0  failed: 1" in done.stdout
+    assert "newsbeam: error: no story could be published" in done.stderr
 
 
 def test_a_stopped_streaming_run_whose_files_cannot_be_read_ends_with_the_forced_code(
