@@ -22,6 +22,7 @@ import errno
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
 import threading
@@ -29,7 +30,7 @@ import time
 from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
@@ -280,8 +281,7 @@ def _stop_on_signal(config: RunConfig) -> Iterator[None]:
 
     def on_signal(_signum: int, _frame: object) -> None:
         if stopping.is_set():
-            stop_pool_processes()
-            os._exit(EXIT_FORCED)
+            _exit_now(EXIT_FORCED)
         stopping.set()
         if config.streaming:
             threading.Thread(target=_finish_stopped_run, args=(config,), daemon=True).start()
@@ -352,6 +352,8 @@ def _commit(config: RunConfig) -> None:
 
 # Set once a one-shot run's state is committed: a signal after that ends the process saying so.
 _COMMITTED = threading.Event()
+# The local folder of each pipeline launched here (a run ended by _exit_now removes them).
+_BEAM_LOCAL_FOLDERS: list[str] = []
 
 # What a file write that fails says: Beam wraps the OSError in its own exception, whose
 # message keeps "[Errno N] ..." and the step's name.
@@ -388,9 +390,7 @@ def _end_interrupted_run(config: RunConfig) -> None:
     if _COMMITTED.is_set():
         note = " (after the run ended and its state was saved; no summary.json)"
     print(f"newsbeam: interrupted{note}", file=sys.stderr, flush=True)
-    stop_pool_processes()
-    sys.stdout.flush()
-    os._exit(EXIT_INTERRUPTED)
+    _exit_now(EXIT_INTERRUPTED)
 
 
 def _finish_stopped_run(config: RunConfig) -> None:
@@ -406,7 +406,17 @@ def _finish_stopped_run(config: RunConfig) -> None:
     except Exception as exc:  # noqa: BLE001 - the process must end whatever happens here
         print(f"newsbeam: could not summarise the stopped run: {exc}", file=sys.stderr)
         code = EXIT_FORCED
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process at once (no interpreter shutdown, which would wait for the runner's
+    threads): the pool's processes stopped, Beam's local folders removed (``Pipeline.run``
+    removes its own only when it returns), what was printed flushed."""
     stop_pool_processes()
+    for folder in _BEAM_LOCAL_FOLDERS:
+        shutil.rmtree(folder, ignore_errors=True)
+    sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
 
@@ -442,6 +452,7 @@ def launch(options: PipelineOptions, config: RunConfig) -> PipelineResult:
     if pool_runs_here(runner, mode, config.extract_processes):
         start_fork_server()  # if newsbeam run has not already started it
     pipeline = beam.Pipeline(options=options)
+    _BEAM_LOCAL_FOLDERS.append(pipeline.local_tempdir)
     build(pipeline, config)
     return pipeline.run()
 

@@ -379,7 +379,8 @@ def test_an_interrupted_one_shot_run_says_so_exits_130_and_leaves_no_temporary_f
     """Ctrl-C (or SIGTERM) while a page is still being fetched: the interrupt reached a DoFn,
     Beam wrapped it in a RuntimeError, and the run printed a 200-line traceback, exited 1
     (the code for an unbalanced count), waited for the page's deadline, and left Beam's
-    ``beam-temp-*`` folders in ``--output``. Here the page never answers (until the test
+    ``beam-temp-*`` folders in ``--output`` (and its ``beam-pipeline-temp*`` in the temporary
+    folder). Here the page never answers (until the test
     ends): the run can only end by giving it up. Ctrl-C in a terminal signals the whole
     process group, the pool's workers too: they leave it to the run (no traceback of
     theirs)."""
@@ -406,9 +407,12 @@ def test_an_interrupted_one_shot_run_says_so_exits_130_and_leaves_no_temporary_f
         "--output", str(output), "--allow-loopback", "--no-robots", "--all-stories",
         "--fetch-timeout", "120", "--extract-processes", processes,
     ]  # fmt: skip
+    temporary = tmp_path / "tmp"  # the run's own, to see what it leaves there
+    temporary.mkdir()
     process = subprocess.Popen(
         command,
         cwd=REPO,
+        env={**os.environ, "TMPDIR": str(temporary)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -425,6 +429,8 @@ def test_an_interrupted_one_shot_run_says_so_exits_130_and_leaves_no_temporary_f
     assert stderr.strip().splitlines()[-1] == "newsbeam: interrupted"
     assert "Traceback" not in stderr, stderr
     assert not list(output.glob("beam-temp-*"))
+    # nor Beam's local folder, which Pipeline.run removes only when it returns
+    assert not list(temporary.glob("beam-pipeline-temp*"))
     assert not (output / "summary.json").exists()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -112,7 +113,15 @@ def test_sigterm_stops_a_streaming_run_with_a_summary(
         "--output", str(output), "--allow-loopback", "--no-robots",
         "--streaming", "--poll-interval", interval,
     ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    temporary = tmp_path / "tmp"  # the run's own, to see what it leaves there
+    temporary.mkdir()
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, "TMPDIR": str(temporary)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # Wait (bounded) until both entries have reached their sinks: the story and the discard.
         deadline = time.monotonic() + 60
@@ -128,6 +137,7 @@ def test_sigterm_stops_a_streaming_run_with_a_summary(
         process.kill()
     assert process.returncode == 0
     assert "stopped by signal" in stdout
+    assert not list(temporary.glob("beam-pipeline-temp*"))  # Beam's local folder: removed
     summary = json.loads((output / "summary.json").read_text())
     assert summary["stopped_early"] is True
     assert summary["published"] == 1
