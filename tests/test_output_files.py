@@ -19,8 +19,9 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.config import UsageError
 from pipelines.output_files import clear_before_run, clear_previous_outputs, retryable_links
 from tests.test_monitor import stop_config
-from transforms.records import Discard, Failure
+from transforms.records import Discard, Failure, FeedEntry
 from transforms.sinks import to_json_line
+from transforms.state import PENDING_DIR, commit_run_state, load_seen, seen_line
 
 
 def test_an_earlier_runs_output_files_are_removed_and_nothing_else(tmp_path: Path) -> None:
@@ -174,6 +175,30 @@ def test_a_line_separator_inside_a_dead_letter_does_not_split_its_line(tmp_path:
     assert len(raw.splitlines()) == 4
     (tmp_path / "dead_letters-00000-of-00001.jsonl").write_text(raw + "\n", encoding="utf-8")
     assert retryable_links(str(tmp_path)) == {"https://a.example/feed"}
+
+
+def test_an_entry_whose_link_carries_credentials_is_retried_though_its_dead_letter_hides_them(
+    tmp_path: Path,
+) -> None:
+    """The dead letter names the link without its user name and password; the state
+    directory's pending files name it as the feed gave it. The commit matched the two as
+    written, so such an entry was remembered as seen and never tried again."""
+    link = "https://reader:s3cret@news.example/a/1"
+    failure = Failure("fetch", link, "timeout", "t", retryable=True)
+    (tmp_path / "dead_letters-00000-of-00001.jsonl").write_text(
+        to_json_line(failure.to_json()) + "\n"
+    )
+    retry = retryable_links(str(tmp_path))
+    assert retry == {"https://news.example/a/1"}  # no secret in the file
+    state = tmp_path / "state"
+    (state / PENDING_DIR).mkdir(parents=True)
+    entry = FeedEntry(feed_url="https://news.example/rss", link=link, key="k1")
+    kept = FeedEntry(feed_url="https://news.example/rss", link=link.replace("/1", "/2"), key="k2")
+    (state / PENDING_DIR / "seen-00000-of-00001").write_text(
+        seen_line(entry) + "\n" + seen_line(kept) + "\n"
+    )
+    commit_run_state(str(state), {}, retry, 7 * 86400.0, now=1000.0)
+    assert set(load_seen(str(state), 7 * 86400.0, now=1000.0)) == {"k2"}
 
 
 def test_json_lines_escape_the_characters_other_tools_split_lines_at() -> None:

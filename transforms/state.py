@@ -56,6 +56,7 @@ import apache_beam as beam
 from transforms.common import DISCARDED, FAILURES, OK, with_stage_outputs
 from transforms.minhash import Claim
 from transforms.records import Discard, FeedEntry, FeedState
+from transforms.urls import redact_userinfo
 
 FEEDS_FILE = "feeds.json"
 SEEN_FILE = "seen.jsonl"
@@ -267,6 +268,12 @@ def commit_run_state(
     """
     root = Path(state_dir)
     now = time.time() if now is None else now
+
+    def retried(link: str | None) -> bool:
+        # dead letters name a link without its credentials (redact_userinfo), the pending
+        # files as the feed gave it
+        return link is not None and (link in retry_links or redact_userinfo(link) in retry_links)
+
     feeds = load_feed_states(state_dir)
     unchanged = set()  # feeds that still list what they listed: their entries are still there
     for row in _read_pending(state_dir, PENDING_FEEDS):
@@ -281,7 +288,7 @@ def commit_run_state(
         if feed_of.get(entry_key) in unchanged:
             seen[entry_key] = now
     for row in _read_pending(state_dir, PENDING_SEEN):
-        if row["link"] not in retry_links:
+        if not retried(row["link"]):
             seen.setdefault(row["key"], now)
             feed_of.setdefault(row["key"], row["feed_url"])
         else:  # an unchanged feed would be "not modified" next time: forget it
@@ -291,7 +298,7 @@ def commit_run_state(
             seen[row["key"]] = now
     signatures = dict(load_signatures(state_dir, ttl_seconds, now))
     for row in _read_pending(state_dir, PENDING_SIGNATURES):
-        if row.get("link") in retry_links:
+        if retried(row.get("link")):
             continue  # not delivered: the next run tries the entry again
         key, claim = signature_from_json(row)
         held = signatures.get(key)
