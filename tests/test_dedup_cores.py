@@ -406,20 +406,53 @@ def test_the_same_story_delivered_twice_is_published_once(mode: str) -> None:
     assert [(d.stage, d.reason) for d in discards] == [("dedup", "duplicate_url")]
 
 
+def _outcomes(out: list[Any]) -> list[tuple[str, str | None]]:
+    """Each output as (tag, a discard's reason) or (type, what it duplicates)."""
+    return [
+        (o.tag, getattr(o.value, "reason", None))
+        if isinstance(o, TaggedOutput)
+        else (type(o).__name__, getattr(o, "duplicate_of", None))
+        for o in out
+    ]
+
+
 def test_a_story_whose_article_was_claimed_before_it_is_the_same_article_listed_again() -> None:
     # The same story id claimed before it (a feed listing one link under two titles, two
     # feeds listing one URL under different GUIDs): a duplicate_url discard in every mode,
     # never a copy of itself; a claim of it that comes later is no reason.
     earlier = ("found", _band(HEAD), _story_claim(HEAD, 5.0))
+    # Its own claim, as key_answers tells the second of two deliveries of one article at one
+    # time (ties go by element id): claimed no later than it, so listed again too.
+    same = ("found", _band(HEAD), _story_claim(HEAD, 10.0))
     later = ("found", _band(HEAD), _story_claim(HEAD, 20.0))
     story = ("story", pickle.dumps(HEAD), _story_claim(HEAD, 10.0), 1)
     for mode in ("drop", "link", "publish"):
-        out = _decide(mode, [story, earlier])
-        assert [o.value.reason for o in out if isinstance(o, TaggedOutput)] == ["duplicate_url"]
+        for before in (earlier, same):
+            out = _decide(mode, [story, before])
+            assert _outcomes(out) == [(DISCARDED, "duplicate_url")], mode
         kept = _decide(mode, [story, later])
         assert [type(o).__name__ for o in kept if not isinstance(o, TaggedOutput)] == [
             "TaggedStory"
         ]
+
+
+@pytest.mark.parametrize("mode", ["drop", "link", "publish"])
+def test_one_article_listed_twice_at_one_time_is_published_once(mode: str) -> None:
+    # Two feeds list one URL (two element ids, one story id) and both are seen at one time:
+    # key_answers orders the tie by element id and tells the second the first's claim, which
+    # is the second's own. The first is published; the second is the same article listed
+    # again, not a copy of itself (duplicate_of its own id).
+    claim = _story_claim(HEAD, 10.0)
+    probes = [("e2", claim, (pickle.dumps(HEAD), 1)), ("e1", claim, (pickle.dumps(HEAD), 1))]
+    messages: dict[str, list[tuple[Any, ...]]] = {"e1": [], "e2": []}
+    for uid, message in key_answers(_band(HEAD), probes, DAY):
+        messages[uid].append(message)
+    assert messages["e2"][-1] == ("found", _band(HEAD), claim)
+    first = _decide(mode, messages["e1"])
+    assert [(s.cluster_id, s.duplicate_of) for s in first if isinstance(s, TaggedStory)] == [
+        (HEAD.story_id, None)
+    ]
+    assert _outcomes(_decide(mode, messages["e2"])) == [(DISCARDED, "duplicate_url")]
 
 
 def test_story_url_is_the_canonical_url_else_the_final_else_the_requested() -> None:

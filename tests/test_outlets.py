@@ -22,6 +22,8 @@ from transforms.outlets import (
     TYPOLOGY_CODES,
     OutletCatalogue,
     OutletFileError,
+    edition_language,
+    normalise_domain,
 )
 from transforms.records import Article, FeedEntry, Outlet
 
@@ -184,6 +186,7 @@ def test_subdomain_entry_differs_from_its_parent(catalogue: OutletCatalogue) -> 
         ("it.nikkei.com", "nikkei.com", "ja"),  # "it" is no language label on every site
         ("english.alarabiya.net", "english.alarabiya.net", "en"),  # its own row wins
         ("russian.news.cn", "russian.news.cn", "ru"),
+        ("en.chinese.cgtn.com", "cgtn.com", "en"),  # two language labels: the leftmost's
     ],
 )
 def test_a_subdomain_named_for_a_language_is_that_language_s_edition(
@@ -197,6 +200,35 @@ def test_a_subdomain_named_for_a_language_is_that_language_s_edition(
         parent.country,
         parent.state_affiliation,
     )
+
+
+@pytest.mark.parametrize(
+    ("host", "parent", "language"),
+    [
+        ("en.chinese.x.cn", "x.cn", "en"),  # the leftmost label that names a language
+        ("m.ru.english.x.cn", "x.cn", "ru"),
+        ("chinese.en.x.cn", "x.cn", "zh"),
+        ("m.news.x.cn", "x.cn", None),
+        ("english.x.cn", "english.x.cn", None),  # the parent's own labels are not read
+    ],
+)
+def test_edition_language_is_the_leftmost_language_label_left_of_the_parent(
+    host: str, parent: str, language: str | None
+) -> None:
+    assert edition_language(host, parent) == language
+
+
+@pytest.mark.parametrize(
+    ("raw", "domain"),
+    [
+        ("www.example.com", "example.com"),
+        ("www2.example.com", "example.com"),
+        ("WWW3.Example.COM.", "example.com"),
+        ("wwwx.example.com", "wwwx.example.com"),  # not a www host: a name of its own
+    ],
+)
+def test_normalise_domain_drops_a_www_label_with_or_without_a_number(raw: str, domain: str) -> None:
+    assert normalise_domain(raw) == domain
 
 
 def test_a_language_label_under_an_unknown_outlet_says_nothing(

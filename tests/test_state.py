@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -361,6 +362,45 @@ def test_a_commit_that_cannot_write_every_file_replaces_none(tmp_path: Path) -> 
     assert len(load_seen(str(state), 7 * DAY, now=1000 * DAY)) == 400
     assert load_feed_states(str(state)) == {feed.feed_url: feed}
     assert len(load_signatures(str(state), 7 * DAY, now=1000 * DAY)) == 1
+
+
+def _pending_for_every_file(state: Path) -> None:
+    """Pending lines for all four state files: a feed, its entry, a signature, an outlet."""
+    feed = FeedState("http://a.example/rss", etag='"v1"', body_sha256="abc")
+    pending(state, "feeds-00000-of-00001", [feed_state_line(feed)])
+    pending(
+        state,
+        "seen-00000-of-00001",
+        [seen_line(FeedEntry(feed.feed_url, "http://a.example/1", "k1"))],
+    )
+    claim = Claim("a" * 16, "a" * 16, 1000 * DAY).encode()
+    pending(state, "signatures-00000-of-00001", [signature_line((b"key", claim))])
+    pending(state, "outlets-00000-of-00001", [sighting_line(("a" * 16, ("head", "a.example")))])
+
+
+IN_PLACE_ORDER = ["seen.jsonl", "signatures.jsonl", "outlets.jsonl", "feeds.json"]
+
+
+def test_the_commit_puts_seen_first_and_feeds_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run killed (SIGKILL) between two renames must leave entries remembered under feeds
+    # that are fetched again, never feeds "not modified" whose new entries nobody remembers:
+    # feeds.json is put in place last. Path.replace is wrapped to note each rename's target
+    # (and then rename as before).
+    state = tmp_path / "state"
+    _pending_for_every_file(state)
+    renamed: list[tuple[str, str]] = []
+    replace = Path.replace
+
+    def noting_replace(self: Path, target: str | os.PathLike[str]) -> Path:
+        renamed.append((self.name, Path(target).name))
+        return replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", noting_replace)
+    commit_run_state(str(state), {}, set(), DAY, now=1000 * DAY)
+    assert renamed == [(f"{name}.tmp", name) for name in IN_PLACE_ORDER]
+    assert sorted(p.name for p in state.iterdir()) == sorted(IN_PLACE_ORDER)
 
 
 HOLD_THE_LOCK = """

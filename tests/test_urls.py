@@ -36,6 +36,8 @@ from transforms.urls import (
         ("https://example.com/a?FBCLID=1&gclid=2&mc_cid=3&mc_eid=4", "https://example.com/a"),
         ("https://example.com/a?igshid=1&ocid=2&_ga=3&p=4", "https://example.com/a?p=4"),
         ("https://example.com/%7Euser//x", "https://example.com/~user/x"),
+        ("https://example.com/story%31", "https://example.com/story1"),  # %31 is "1"
+        ("https://example.com/story1", "https://example.com/story1"),
         ("https://example.com/caf%c3%a9", "https://example.com/caf%C3%A9"),
         ("https://example.com/a/./b/../c", "https://example.com/a/c"),
         ("https://example.com/a/../../b?x=1", "https://example.com/b?x=1"),
@@ -200,6 +202,15 @@ def test_a_link_written_again_in_one_feed_is_the_same_entry() -> None:
     assert update_1 == update_2 == entry_keys(rows[:1] + rows[2:])[0]
     assert update_2.startswith("https://a.example/live#title:")
     assert no_link != no_link_either  # no link to share: told apart by their titles
+
+
+def test_a_link_written_again_under_other_guids_keeps_the_guids_keys() -> None:
+    # A section page as every entry's link, each with a GUID of its own: the GUIDs tell the
+    # entries apart, and a link written again makes them one entry only when keys are made of
+    # link and title.
+    rows = [("https://a.example/news", "g1", "A"), ("https://a.example/news", "g2", "B")]
+    assert choose_key_basis(rows) is KeyBasis.GUID
+    assert entry_keys(rows) == ["guid:a.example:g1", "guid:a.example:g2"]
 
 
 # URLs urlsplit refuses with ValueError: an unclosed bracket, a bracketed host that is not IPv6.
