@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -40,11 +40,21 @@ GUARD = REPO / "tests" / "guard"
 _PYTHONPATH = os.environ.get("PYTHONPATH", "")
 
 
+def corpus_missing(reason: str) -> NoReturn:
+    """Skip the calling test because (a part of) the third-party corpus is absent; on CI
+    (``CI=true``), which always has ../shared/corpus, fail it instead, as ``tests.emulator``
+    does for a missing emulator."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}: CI must have it")
+    pytest.skip(reason)
+
+
 def corpus_path(*parts: str) -> Path:
-    """A path in ../shared/corpus; skips the calling test with a reason when it is absent."""
+    """A path in ../shared/corpus; skips the calling test with a reason when it is absent
+    (fails it on CI: ``corpus_missing``)."""
     path = CORPUS.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"third-party corpus not found at {path} (CI always has it)")
+        corpus_missing(f"third-party corpus not found at {path}")
     return path
 
 

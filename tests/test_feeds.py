@@ -367,7 +367,7 @@ def test_hostile_xml_inside_a_feed_never_expands(name: str) -> None:
     path = corpus_path("feeds", "hostile-xml")
     candidates = list(path.glob(name))
     if not candidates:
-        pytest.skip(f"{name} not in {path}")
+        corpus_path("feeds", "hostile-xml", name)  # absent: skips the test (fails it on CI)
     doc = candidates[0].read_bytes()
     prolog, _, rest = doc.partition(b"]>")
     wrapped = prolog + b"]><rss version='2.0'><channel><item><title>" + rest + b"</title>"

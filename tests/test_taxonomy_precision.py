@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import evidence_problems
+from tests.conftest import corpus_missing, evidence_problems
 from transforms.records import TagResult
 from transforms.tagger import Tagger
 
@@ -47,7 +47,7 @@ def _hn2024() -> dict[str, tuple[str, str]]:
 def corpus_story(stream: str, ident: str) -> tuple[str, str]:
     """A stream story's title and text, as ``benchmarks.tagging_streams`` tags it."""
     if not STREAMS.is_dir():
-        pytest.skip(f"corpus streams absent: {STREAMS} (../shared/corpus not mounted)")
+        corpus_missing(f"corpus streams absent: {STREAMS} (../shared/corpus not mounted)")
     if stream == "hn2024":
         return _hn2024()[ident]
     head, _, body = (
