@@ -252,6 +252,13 @@ def test_closing_twice_is_harmless() -> None:
     publisher = TopicPublisher("projects/p/topics/stories", timeout=2)
     publisher.close()
     publisher.close()  # the client is already stopped: nothing to raise about
+    # Closed means stopped: a message submitted now is refused before any request (the
+    # client's own RuntimeError), a retryable failure in its place, handed back at once.
+    publisher.submit("late", b"{}", {"story_id": "1"})
+    (outcome,) = publisher.drain()
+    assert outcome.item == "late" and outcome.error is not None
+    assert (outcome.error.error_type, outcome.error.retryable) == ("publish_error", True)
+    assert outcome.error.message == "RuntimeError: Cannot publish on a stopped publisher."
 
 
 # --- dead letters of what was not published --------------------------------------------------

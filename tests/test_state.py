@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import apache_beam as beam
@@ -15,6 +16,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import REPO, RUNNER_ARGS
+from transforms import state as state_module
 from transforms.common import DISCARDED, OK
 from transforms.minhash import Claim
 from transforms.records import FeedEntry, FeedState
@@ -403,6 +405,22 @@ def test_the_commit_puts_seen_first_and_feeds_last(
     assert sorted(p.name for p in state.iterdir()) == sorted(IN_PLACE_ORDER)
 
 
+def _release_locks_taken_since(before: set[str]) -> None:
+    """Give back the state-directory locks this process took since ``before``: closing the
+    descriptor releases the flock. ``lock_state_dir`` holds its lock for the life of the
+    process (a run's) and has no release of its own, hence its private ``_held_locks``."""
+    for root in set(state_module._held_locks) - before:
+        os.close(state_module._held_locks.pop(root))
+
+
+@pytest.fixture
+def release_state_locks() -> Iterator[None]:
+    """Locks the test takes in the pytest process are released when it ends."""
+    before = set(state_module._held_locks)
+    yield
+    _release_locks_taken_since(before)
+
+
 HOLD_THE_LOCK = """
 import sys
 from transforms.state import lock_state_dir
@@ -412,6 +430,7 @@ sys.stdin.read()  # until the test closes our stdin
 """
 
 
+@pytest.mark.usefixtures("release_state_locks")
 def test_one_run_at_a_time_holds_a_state_dir_and_clears_what_a_killed_run_left(
     tmp_path: Path,
 ) -> None:
@@ -433,10 +452,21 @@ def test_one_run_at_a_time_holds_a_state_dir_and_clears_what_a_killed_run_left(
             lock_state_dir(str(state))
     finally:
         holder.communicate("", timeout=60)
+    before = set(state_module._held_locks)
     lock_state_dir(str(state))  # the first run has ended: free
     lock_state_dir(str(state))  # this process holds it already: no-op
+    _release_locks_taken_since(before)  # as the process's end would
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, str(state)],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    finally:
+        holder.communicate("", timeout=60)
 
 
+@pytest.mark.usefixtures("release_state_locks")
 def test_a_file_where_the_pending_folder_goes_is_removed_when_the_lock_is_taken(
     tmp_path: Path,
 ) -> None:
