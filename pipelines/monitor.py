@@ -71,6 +71,7 @@ from transforms.state import (
     seen_line,
     sighting_line,
     signature_lines,
+    stop_signals_held,
 )
 from transforms.tag import TagStories
 from transforms.ticks import poll_ticks
@@ -331,23 +332,21 @@ def _commit(config: RunConfig) -> None:
     """Merge the run's pending state into its state directory (``commit_run_state``)."""
     assert config.state_dir is not None
     # A signal meanwhile waits until the state is saved (then the process ends saying so).
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        commit_run_state(
-            config.state_dir,
-            dict(config.seen_before),
-            retryable_links(config.output_dir),
-            config.dedup_ttl,
-        )
-        _COMMITTED.set()
-    except OSError as exc:
-        raise RunFailed(
-            f"the state directory {config.state_dir} could not be saved "
-            f"({exc.strerror or exc}): this run's stories are in {config.output_dir}, but "
-            "the next run handles its entries again; free the space, then run again"
-        ) from None
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    with stop_signals_held():
+        try:
+            commit_run_state(
+                config.state_dir,
+                dict(config.seen_before),
+                retryable_links(config.output_dir),
+                config.dedup_ttl,
+            )
+            _COMMITTED.set()
+        except OSError as exc:
+            raise RunFailed(
+                f"the state directory {config.state_dir} could not be saved "
+                f"({exc.strerror or exc}): this run's stories are in {config.output_dir}, but "
+                "the next run handles its entries again; free the space, then run again"
+            ) from None
 
 
 # Set once a one-shot run's state is committed: a signal after that ends the process saying so.

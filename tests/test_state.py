@@ -474,3 +474,47 @@ def test_a_file_where_the_pending_folder_goes_is_removed_when_the_lock_is_taken(
     (tmp_path / PENDING_DIR).write_text("not a folder")
     lock_state_dir(str(tmp_path))
     assert not (tmp_path / PENDING_DIR).exists()
+
+
+SIGTERM_DURING_THE_RENAMES = """
+import json, os, signal, sys
+from pathlib import Path
+from transforms.state import commit_run_state
+state = Path(sys.argv[1])
+targets = sys.argv[2:]
+renames = []
+handled = []
+def note(signum, frame):
+    in_place = [t for t in targets if (state / t).exists()]
+    handled.append({"renames": len(renames), "in_place": in_place})
+signal.signal(signal.SIGTERM, note)
+replace = Path.replace
+def replace_then_terminate(self, target):
+    done = replace(self, target)
+    renames.append(Path(target).name)
+    if len(renames) == 1:
+        os.kill(os.getpid(), signal.SIGTERM)  # as a stop request would, after the first rename
+        for _ in range(1_000_000):  # a handler that can run, runs within this loop
+            if handled:
+                break
+    return done
+Path.replace = replace_then_terminate
+commit_run_state(str(state), {}, set(), 86400.0, now=1000 * 86400.0)
+print(json.dumps({"renames": renames, "handled": handled}))
+"""
+
+
+def test_a_sigterm_during_the_commit_is_handled_once_every_file_is_in_place(
+    tmp_path: Path,
+) -> None:
+    # A stop request's handler (which ends the process at once, as newsbeam's does) never
+    # runs between two renames. The signal is sent by the process to itself right after the
+    # first rename; the handler notes which files are in place when it runs. Blocking the
+    # signals in the main thread's mask, as the commit did, did not hold them back: Python
+    # runs handlers in the main thread whichever thread the system delivers a signal to.
+    state = tmp_path / "state"
+    _pending_for_every_file(state)
+    out = fresh_python_prints_argv(SIGTERM_DURING_THE_RENAMES, str(state), *IN_PLACE_ORDER)
+    report = json.loads(out)
+    assert report["renames"] == IN_PLACE_ORDER
+    assert report["handled"] == [{"renames": 4, "in_place": IN_PLACE_ORDER}]

@@ -40,11 +40,13 @@ nobody remembers).
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -333,7 +335,8 @@ def commit_run_state(
 
 def _write_all(root: Path, files: dict[str, str]) -> None:
     """Write each file beside its target (a full disk fails here, before any is replaced),
-    then put them in place in order, SIGINT and SIGTERM held back until the last is in."""
+    then put them in place in order, SIGINT and SIGTERM held back until the last is in
+    (``stop_signals_held``)."""
     staged = [(root / (name + ".tmp"), root / name, text) for name, text in files.items()]
     try:
         for tmp, _, text in staged:
@@ -345,12 +348,41 @@ def _write_all(root: Path, files: dict[str, str]) -> None:
         for tmp, _, _ in staged:
             tmp.unlink(missing_ok=True)
         raise
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
+    with stop_signals_held():
         for tmp, path, _ in staged:
             tmp.replace(path)
+
+
+@contextlib.contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back until the block ends, then act on them as they would
+    have been: the handler in place before the block runs, or the default action.
+
+    Python runs signal handlers in the main thread whichever thread the system delivered the
+    signal to, so blocking it in the main thread's signal mask does not hold it back (a run
+    has many threads, and a handler that ended the process ran between two renames of the
+    commit). While the block runs, the handlers only note the signal. From another thread,
+    where handlers cannot be changed, the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[tuple[int, Any]] = []
+    before = {
+        signum: signal.signal(signum, lambda number, frame: noted.append((number, frame)))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        for held, handler in before.items():  # None: one set outside Python, not restorable
+            signal.signal(held, signal.SIG_DFL if handler is None else handler)
+        for number, frame in noted:
+            handler = before[signal.Signals(number)]
+            if callable(handler):
+                handler(number, frame)
+            elif handler != signal.SIG_IGN:  # the default action (or one set outside Python)
+                signal.raise_signal(number)
 
 
 def feed_state_line(state: FeedState) -> str:
