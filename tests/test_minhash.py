@@ -17,6 +17,7 @@ from datasketch import MinHash
 from pipelines.cluster_command import cluster_lines
 from pipelines.jsonl_command import InputError
 from tests.conftest import corpus_path
+from tests.cpu_limited import run_cpu_limited
 from transforms import minhash
 from transforms.minhash import (
     Claim,
@@ -276,6 +277,41 @@ def test_link_targets_urls_escaped_markup_and_entities_are_not_words() -> None:
         *["the", "minister", "said", "the", "new", "rules", "apply", "from", "monday"],
         *["details", "at", "explain", "the", "rules", "in", "full"],
         *["owners", "of", "the", "café", "said", "nothing", "about", "it"],
+    ]
+
+
+# Markup never closed, in a text of 1 MB: each child gets 20 s of CPU time (tests.cpu_limited)
+# where searching for the closing character again from each "<" or "](" took minutes to hours;
+# linear work takes a fraction of a second.
+
+
+def test_tags_are_found_in_linear_time_after_one_never_closed() -> None:
+    # a "<" with no ">" after it (a comparison, not a tag) stays; r"<[^>]*>" searched for a ">"
+    # from each "<" again, to the end of the text
+    text = "<p>Closed tags</p> go, " + "x < y, " * 150_000
+    assert run_cpu_limited(minhash._strip_tags, text) == " Closed tags  go, " + "x < y, " * 150_000
+
+
+def test_link_targets_are_found_in_linear_time_after_ones_never_closed() -> None:
+    # a "](" not closed by ")" before a space stays; r"\]\([^)\s]*\)" searched for a ")" from
+    # each "](" again, to the space
+    text = ("](" * 50_000 + " [a](https://a.example/x) ") * 10
+    assert run_cpu_limited(minhash._strip_link_targets, text) == ("](" * 50_000 + " [a]  ") * 10
+
+
+def test_the_words_of_a_text_of_markup_never_closed_come_in_linear_time() -> None:
+    text = (
+        "The minister said the <b>new rules</b> [apply](/rules) from Monday.\n"
+        + "](" * 200_000
+        + "\n"
+        + "&lt;" * 100_000  # a "<" once entities are read
+        + "\n"
+        + "<" * 300_000
+        + "\nThese five words stay here\n"
+    )
+    assert run_cpu_limited(informative_words, text) == [
+        *["the", "minister", "said", "the", "new", "rules", "apply", "from", "monday"],
+        *["these", "five", "words", "stay", "here"],
     ]
 
 
