@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import evidence_problems
+from tests.cpu_limited import run_cpu_limited
 from transforms.records import TagResult
 from transforms.tagger import Tagger, TaxonomyError
-from transforms.tagger.matcher import normalise
+from transforms.tagger.matcher import Matcher, Pattern, _blank_urls, normalise
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
@@ -267,6 +269,28 @@ def test_aliases_match_across_line_breaks_and_runs_of_spaces(tagger: Tagger) -> 
 def test_links_are_not_mentions(tagger: Tagger) -> None:
     text = "Read more [here](https://twitter.com/someone) and https://www.facebook.com/page."
     assert tagger.tag("Gardening news", text).platforms == ()
+
+
+# A link target never closed, in a text of 1 MB: the child gets 20 s of CPU time
+# (tests.cpu_limited) where r"\]\([^)\s]*\)" searched for a ")" from each "](" again, to the
+# next space, for minutes; linear work takes a fraction of a second.
+LINK = "](https://tiktok.com/b)"
+NEVER_CLOSED = ("](" * 50_000 + " ](https://tiktok.com/a [TikTok" + LINK + " ") * 10
+
+
+def test_link_targets_and_urls_are_blanked_in_linear_time_after_ones_never_closed() -> None:
+    # the "](" stay, a URL after one is blanked, a closed link target is blanked ("]" too)
+    url = " " * len("https://tiktok.com/a")
+    assert run_cpu_limited(_blank_urls, NEVER_CLOSED) == (
+        ("](" * 50_000 + " ](" + url + " [TikTok" + " " * len(LINK) + " ") * 10
+    )
+
+
+def test_a_text_of_link_targets_never_closed_is_matched_in_linear_time() -> None:
+    matcher = Matcher((Pattern("TikTok", "entity", "platforms:tiktok"),))
+    hits = run_cpu_limited(lambda: [(h.start, h.end) for h in matcher.find("body", NEVER_CLOSED)])
+    names = [m.start() + 1 for m in re.finditer(r"\[TikTok", NEVER_CLOSED)]
+    assert len(names) == 10 and hits == [(i, i + len("TikTok")) for i in names]  # not the URLs
 
 
 def test_tagger_pickles_and_tags_the_same(tagger: Tagger) -> None:

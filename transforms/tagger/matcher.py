@@ -62,8 +62,24 @@ _TO_FOLD = re.compile(f"[{re.escape(''.join(_FOLDED))}]")
 _RUN = re.compile(r"[ \n]{2,}")
 _PATTERN_SPACE = re.compile(r"\s+")
 # Link targets and bare URLs are blanked out before matching: "twitter.com/..." in a link
-# is not a mention of Twitter.
-_URL = re.compile(r"\]\([^)\s]*\)|\b(?:https?://|www\.)\S+")
+# is not a mention of Twitter. The link target (r"\]\([^)\s]*\)") is matched with its ")"
+# optional: one never closed is matched as far as the search for its ")" went (to a space or
+# the end), and only the bare URLs in it are blanked (_blank_urls), rather than searched
+# again from the next "](", which stops at the same place, unclosed as well. Searching from
+# each took quadratic time: "](" repeated, 64,000 characters took 9-11 s, 1 MB hours.
+_BARE_URL = re.compile(r"\b(?:https?://|www\.)\S+")
+_URL = re.compile(rf"\]\([^)\s]*(\))?|{_BARE_URL.pattern}")
+
+
+def _blank_urls(text: str) -> str:
+    """``text`` with each link target and bare URL blanked out (as long, in spaces)."""
+    return _URL.sub(_blank_url, text)
+
+
+def _blank_url(m: re.Match[str]) -> str:
+    if m.group(1) is None and m.group().startswith("]("):  # never closed: no link target
+        return _BARE_URL.sub(_blank, m.group())  # (a URL in it ends where the match does)
+    return " " * len(m.group())
 
 
 def _blank(m: re.Match[str]) -> str:
@@ -183,7 +199,7 @@ class Matcher:
             return []
         # the text as patterns are compared with it; its offsets map back to the text's
         squeezed, marks, removed = _squeeze(_fold(text))
-        lowered = _URL.sub(_blank, _lower_same_length(squeezed))
+        lowered = _blank_urls(_lower_same_length(squeezed))
         word_starts: list[int] | None = None
         hits: list[Hit] = []
         n = len(squeezed)
