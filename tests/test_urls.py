@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from tests.cpu_limited import run_cpu_limited
 from tests.test_dedup_pipeline import tagged_story, with_article
 from transforms.records import Discard, Failure
 from transforms.urls import (
@@ -417,6 +418,17 @@ def test_dead_letters_and_discards_leave_out_the_credentials_of_every_url_they_q
     # An @ that is not in a URL's authority, and text without URLs, are left as written.
     for text in ("https://news.example/a/b@c?by=x@y", "mail me: ann@news.example", "#title:Hi"):
         assert redact_userinfo(text) == text
+
+
+def test_user_info_is_taken_out_in_linear_time_after_runs_of_scheme_characters() -> None:
+    # r"\b([a-z][a-z0-9+.-]*://)[^/?#@\s]*@" looked for "://" and user info at the end of a run
+    # of scheme characters from each word in it ("a.a.a...") again: this text took minutes,
+    # the child is allowed 20 s of CPU time (tests.cpu_limited)
+    run = "a." * 50_000 + "x"
+    text = (run + " https://u:pw@h.example/a " + run + "://b.example/@ ") * 5
+    assert run_cpu_limited(redact_userinfo, text) == (
+        (run + " https://h.example/a " + run + "://b.example/@ ") * 5
+    )
 
 
 def test_a_user_name_and_password_are_never_part_of_a_published_url() -> None:
