@@ -27,9 +27,10 @@ from pipelines.loopback import (
     Request,
     Response,
 )
+from tests.cpu_limited import run_cpu_limited
 from tests.http_support import PAGE, config, fetch_error
 from tests.loopback_hostile import connection_reset, drip, endless_body, redirect
-from transforms.charset import decode_html
+from transforms.charset import _META_CHARSET, decode_html
 from transforms.hostlimits import address_problem
 from transforms.http import HttpClient, HttpConfig, HttpResult
 
@@ -292,6 +293,16 @@ KOI8 = "Привет, мир! Новости дня.".encode("koi8-r")  # detect
 )
 def test_decode_html_exactly(body: bytes, content_type: str | None, expected: str) -> None:
     assert decode_html(body, content_type) == expected
+
+
+def test_a_meta_charset_is_looked_for_in_linear_time() -> None:
+    # Spaces after "charset=" and no label: r"""charset\s*=\s*["']?\s*(...)""" gave them back
+    # one at a time to its last \s*, n^2 steps for each "<meta" before them, in a child allowed
+    # 20 s of CPU time (tests.cpu_limited): hours for 1 MB, 17 s for the page's first 4 KiB.
+    spaces = b"<meta charset=" + b" " * 1_000_000 + b"!"
+    assert run_cpu_limited(lambda: _META_CHARSET.search(spaces) is None)
+    page = b"<meta" * 250 + b" charset=" + b" " * 2300 + b"!>" + b'<meta charset="koi8-r">' + KOI8
+    assert run_cpu_limited(decode_html, page, None) == page.decode("koi8-r")
 
 
 def test_decode_never_raises_on_garbage() -> None:
