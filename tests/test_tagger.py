@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import evidence_problems
+from tests.conftest import corpus_missing, evidence_problems
 from tests.cpu_limited import run_cpu_limited
 from transforms.records import TagResult
 from transforms.tagger import Tagger, TaxonomyError
@@ -293,6 +293,24 @@ def test_a_text_of_link_targets_never_closed_is_matched_in_linear_time() -> None
     assert len(names) == 10 and hits == [(i, i + len("TikTok")) for i in names]  # not the URLs
 
 
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("X banned the account", [0]),
+        ("the app X, fined", [8]),
+        ("X-Mode sold location data", []),  # hyphened to the word after it
+        ("Gen-X voters", []),  # and to the word before it
+        ("pre-X clinics", []),
+        ("- X - fined", [2]),  # a dash alone is no word
+    ],
+)
+def test_a_one_letter_alias_hyphened_to_a_word_is_part_of_another_name(
+    text: str, found: list[int]
+) -> None:
+    matcher = Matcher((Pattern("X", "entity", "platforms:x_twitter", case_sensitive=True),))
+    assert [hit.start for hit in matcher.find("title", text)] == found
+
+
 def test_tagger_pickles_and_tags_the_same(tagger: Tagger) -> None:
     clone = pickle.loads(pickle.dumps(tagger))
     assert clone.tag(TIKTOK_TITLE, TIKTOK_TEXT) == tagger.tag(TIKTOK_TITLE, TIKTOK_TEXT)
@@ -495,7 +513,7 @@ def test_bundled_taxonomy_has_the_required_breadth(tagger: Tagger) -> None:
 def test_seed_story(tagger: Tagger) -> None:
     seeds = sorted((CORPUS / "seed").glob("*.txt"))
     if not seeds:
-        pytest.skip(f"seed story absent: {CORPUS / 'seed'} (../shared/corpus not mounted)")
+        corpus_missing(f"seed story absent: {CORPUS / 'seed'} (../shared/corpus not mounted)")
     title, _, text = seeds[0].read_text(encoding="utf-8").partition("\n")
     result = tagger.tag(title, text)
     assert result.relevant

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.tagging_scoring import PRF, format_table, read_labels, score
+from tests.conftest import corpus_missing
 from transforms.tagger import Tagger
 
 LABELS = (
@@ -29,7 +30,7 @@ TARGETS = {
 @pytest.fixture(scope="module")
 def scores() -> dict[str, PRF]:
     if not LABELS.is_file():
-        pytest.skip(f"labelled dev set absent: {LABELS} (../shared/corpus not mounted)")
+        corpus_missing(f"labelled dev set absent: {LABELS} (../shared/corpus not mounted)")
     rows = read_labels(LABELS)
     tagger = Tagger.load()
     predictions = {r["id"]: tagger.tag(r["title"], r["text"]).to_json() for r in rows}
