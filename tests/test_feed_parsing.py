@@ -8,6 +8,8 @@ declared as UTF-7 or EBCDIC) passes: feedparser decodes it and expat expands the
 from __future__ import annotations
 
 import codecs
+import io
+from pathlib import Path
 
 import pytest
 
@@ -198,6 +200,41 @@ def test_a_bomb_whose_encoding_only_the_header_names_is_refused() -> None:
     refused = parse_feed(body, SPEC, content_type="application/xml; charset=utf-7")
     assert refused.failure is not None and refused.failure.error_type == "xml_entities"
     assert refused.entries == ()
+
+
+# --- A body is a document, never a file name ------------------------------------------
+
+
+def test_a_body_that_names_a_local_file_is_that_text_not_the_file(tmp_path: Path) -> None:
+    # feedparser.parse(bytes) tries open(body) first: a hostile feed whose whole body was a
+    # local path had its file read and parsed (/dev/zero until memory ran out, /dev/stdin
+    # until it closed, a feed file on the worker's disk: its links were fetched).
+    local = tmp_path / "local.xml"
+    local.write_bytes(_rss("<item><title>Local</title><link>http://x.example/local</link></item>"))
+    parsed = parse_feed(str(local).encode(), SPEC, content_type="application/rss+xml")
+    assert parsed.entries == ()
+    assert parsed.failure is not None
+    assert parsed.failure.error_type == "not_a_feed"
+    assert parsed.failure.input_excerpt == str(local)  # read as the text it is
+
+
+def test_feedparser_is_given_a_stream_in_both_of_its_parses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    given: list[object] = []
+    real_parse = feed_parsing.feedparser.parse
+
+    def recording(document: object, *args: object, **kwargs: object) -> object:
+        given.append(document)
+        return real_parse(document, *args, **kwargs)
+
+    monkeypatch.setattr(feed_parsing.feedparser, "parse", recording)
+    # A URL GUID on the feed's own host is checked as written by the second parse.
+    rss = _rss("<item><title>B</title><guid>http://news.example/b</guid></item>")
+    (entry,) = parse_feed(rss, SPEC).entries
+    assert entry.link == "http://news.example/b"
+    assert len(given) == 2
+    assert all(isinstance(document, io.BytesIO) for document in given), given
 
 
 # --- Links feedparser cannot resolve ---------------------------------------------------

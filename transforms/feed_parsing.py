@@ -22,6 +22,7 @@ import contextlib
 import functools
 import hashlib
 import html
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -105,6 +106,18 @@ _NOT_MALFORMED = (
 )
 
 
+def _as_document(body: bytes) -> io.BytesIO:
+    """The feed's bytes as feedparser must be given them: as a stream, never as bytes.
+
+    Given bytes (or a string), ``feedparser.parse`` first tries them as a file name
+    (``open(body)``), and a string as a URL: a body that is a local path (``/dev/zero``,
+    ``/dev/stdin``, a feed file on the worker's disk) had feedparser read that file instead,
+    past every cap and deadline of the HTTP client. A stream is read as it is; everything
+    else (the response headers given, the decoding, the base URL) is the same.
+    """
+    return io.BytesIO(body)
+
+
 def parse_feed(
     body: bytes,
     spec: FeedSpec,
@@ -147,7 +160,7 @@ def parse_feed(
         )
     try:
         parsed = feedparser.parse(
-            body,
+            _as_document(body),
             response_headers=headers,
             sanitize_html=False,
             resolve_relative_uris=True,
@@ -494,7 +507,7 @@ def _links_of(
     if not guids_to_check and not emptied:
         return links
     unresolved = feedparser.parse(
-        body,
+        _as_document(body),
         response_headers={**headers, "content-location": ""},
         sanitize_html=False,
         resolve_relative_uris=False,
