@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import random
 from pathlib import Path
 
 import pytest
@@ -287,6 +288,48 @@ def test_feeds_whose_links_resolve_are_parsed_once(monkeypatch: pytest.MonkeyPat
     links = [e.link for e in parse_feed(rss, SPEC).entries]
     assert links == ["http://news.example/a/1", "http://n.example/b"]
     assert len(calls) == 1
+
+
+# --- URLs without a host: one pass over the body --------------------------------------
+
+
+class _CountedSearches(bytes):
+    """A body that counts the searches made in it (``needle in body``)."""
+
+    searches = 0
+
+    def __contains__(self, needle: object) -> bool:
+        type(self).searches += 1
+        return super().__contains__(needle)  # type: ignore[operator]
+
+
+def test_urls_without_a_host_are_looked_for_in_the_body_in_one_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The body was searched again for each URL without a host (quadratic: one item whose
+    # description repeated "http:q " took 80 s at 1 MiB); the same answer, in one pass.
+    monkeypatch.setattr(_CountedSearches, "searches", 0)
+    written = "".join(f"http:q{i}.html http:///w{i}/ " for i in range(300))
+    real = "".join(f"<link>http://news.example/q{i}.html</link>" for i in range(0, 300, 3))
+    body = _CountedSearches(_rss(f"<item><description>{written}</description>{real}</item>"))
+    hostless = feed_parsing._hostless_links(body, SPEC.url)
+    assert _CountedSearches.searches <= 16  # a few at most, not one per URL (600 here)
+    expected = {f"http://w{i}/" for i in range(300)}
+    expected |= {f"http://news.example/q{i}.html" for i in range(300) if i % 3}
+    assert hostless == expected
+
+
+def test_the_one_pass_search_finds_what_searching_for_each_finds() -> None:
+    rng = random.Random(2026)
+    for _ in range(400):
+        alphabet = rng.choice([b"ab", b"http:/ab", bytes(range(256))])
+        haystack = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 200)))
+        needles = {bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 6))) for _ in range(40)}
+        for _ in range(20):  # and pieces of the haystack, prefixes of one another among them
+            start = rng.randrange(len(haystack) + 1)
+            needles.add(haystack[start : start + rng.randint(1, 12)] or b"a")
+        found = feed_parsing._occurring(needles, haystack)
+        assert found == {needle for needle in needles if needle in haystack}
 
 
 # --- Labels read as the web reads them (as pages are: transforms.charset.web_codec) ------
