@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import random
+import re
 from html import escape
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from pipelines.loopback import LoopbackSite, Response
 from pipelines.loopback_feeds import FeedItem, atom_feed, rss_feed
 from tests.conftest import WHEN, add_pages, assert_accounting, run_newsbeam
 from tests.test_pipeline_e2e import WIRE_STORY
+from transforms import feed_parsing
 from transforms.analysis import extract_article
 from transforms.feed_parsing import feed_text, full_text, parse_feed
 from transforms.fetch import FEED_CONTENT_TYPE, page_from_feed
@@ -34,6 +37,38 @@ def test_feed_text_is_the_text_not_the_markup() -> None:
 def test_feed_text_separates_the_text_of_adjacent_elements() -> None:
     assert feed_text("<p>first</p><p>second</p>") == "first second"
     assert feed_text("one<br>two") == "one two"
+
+
+class _RecordingPattern:
+    """A compiled pattern that records the texts it is run on."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+        self.texts: list[str] = []
+
+    def sub(self, replacement: str, text: str) -> str:
+        self.texts.append(text)
+        return self.pattern.sub(replacement, text)
+
+
+def test_tags_are_not_looked_for_after_the_last_closing_bracket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Past the last ">" no tag can close, and the search from each "<" there ran to the end
+    # of the text: quadratic (64,000 "<" took 3.4 s). The pattern does not see that part now.
+    recording = _RecordingPattern(feed_parsing._MARKUP)
+    monkeypatch.setattr(feed_parsing, "_MARKUP", recording)
+    opened = "<" * 20_000
+    assert feed_text("<p>a</p>" + opened) == "a " + opened
+    assert feed_text(opened) == opened
+    assert sum(len(text) for text in recording.texts) <= len("<p>a</p>")
+
+
+def test_tags_are_removed_as_the_pattern_removes_them_on_the_whole_text() -> None:
+    rng = random.Random(2026)
+    for _ in range(2000):
+        markup = "".join(rng.choice('<>a /"') for _ in range(rng.randint(0, 40)))
+        assert feed_parsing._without_tags(markup) == feed_parsing._MARKUP.sub(" ", markup)
 
 
 def _raw(*items: tuple[str | None, str]) -> dict[str, object]:
