@@ -8,13 +8,15 @@ declared as UTF-7 or EBCDIC) passes: feedparser decodes it and expat expands the
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
 import random
+import xml.parsers.expat
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import fresh_python_prints
+from tests.conftest import corpus_path, fresh_python_prints
 from transforms import feed_parsing
 from transforms.charset import decode_html
 from transforms.feed_parsing import parse_feed
@@ -524,3 +526,182 @@ def test_dates_feedparser_reads_do_not_load_dateparser() -> None:
         "print(entry.published_at, 'dateparser' in sys.modules)"
     )
     assert fresh_python_prints(code) == "2026-11-28T13:05:00+00:00 False"
+
+
+# --- Nesting and attributes: refused before the XML parser reads them -----------------
+
+
+def _nested(levels: int, inner: str = "text") -> bytes:
+    """An RSS feed whose one item's description holds elements ``levels`` deep in all."""
+    # rss, channel, item and description are 4 levels; the <a> elements the rest.
+    opened = levels - 4
+    return _rss(
+        "<item><title>A</title><link>http://x.example/1</link><description>"
+        + "<a>" * opened
+        + inner
+        + "</a>" * opened
+        + "</description></item>"
+    )
+
+
+def _with_attributes(count: int, value: str = "1") -> bytes:
+    attributes = " ".join(f'a{i}="{value}"' for i in range(count))
+    return _rss(f"<item><title>A</title><link>http://x.example/1</link><x {attributes}/></item>")
+
+
+def _refused_as(body: bytes) -> str | None:
+    parsed = parse_feed(body, SPEC)
+    if parsed.failure is None:
+        return None
+    assert parsed.entries == ()
+    assert (parsed.failure.stage, parsed.failure.key) == ("poll", SPEC.url)
+    assert not parsed.failure.retryable and not parsed.failure.counts_entry
+    return parsed.failure.error_type
+
+
+def test_a_feed_nested_deeper_than_the_limit_is_refused_before_parsing() -> None:
+    # 1,000,000 nested elements in 4 MiB took feedparser 79 s and 820 MB.
+    assert _refused_as(_nested(100_000)) == "too_deeply_nested"
+    limit = feed_parsing.MAX_FEED_DEPTH
+    assert _refused_as(_nested(limit + 1)) == "too_deeply_nested"
+    assert _refused_as(_nested(limit + 1, inner="<empty/>")[: -len("</rss>")]) == (
+        "too_deeply_nested"
+    )
+    (entry,) = parse_feed(_nested(limit), SPEC).entries
+    assert entry.link == "http://x.example/1"
+    unclosed = _nested(limit + 1).split(b"</a>")[0]  # cut short: still refused
+    assert _refused_as(unclosed) == "too_deeply_nested"
+    message = parse_feed(_nested(limit + 1), SPEC).failure
+    assert message is not None and f"more than {limit} deep" in message.message
+
+
+def test_an_element_with_more_attributes_than_the_limit_is_refused_before_parsing() -> None:
+    # Python's SAX attributes made feedparser quadratic in them: 25,000 on one element, 11 s.
+    assert _refused_as(_with_attributes(5_000)) == "too_many_attributes"
+    limit = feed_parsing.MAX_FEED_ATTRIBUTES
+    assert _refused_as(_with_attributes(limit + 1)) == "too_many_attributes"
+    assert _refused_as(_with_attributes(limit)) is None
+    # "=" in values (query strings) and ">" in values are no attributes and end no tag.
+    assert _refused_as(_with_attributes(5, value="?a=1&amp;b=2" * limit + ">")) is None
+
+
+def test_nesting_is_counted_in_the_text_the_xml_parser_reads() -> None:
+    deep = _nested(feed_parsing.MAX_FEED_DEPTH + 1).decode()
+    utf16 = codecs.BOM_UTF16_LE + deep.replace(
+        "<rss", '<?xml version="1.0" encoding="utf-16"?><rss', 1
+    ).encode("utf-16-le")
+    assert _refused_as(utf16) == "too_deeply_nested"
+    # Markup in comments, CDATA sections and processing instructions is no element.
+    levels = 10 * feed_parsing.MAX_FEED_DEPTH
+    for hidden in ("<!--{}-->", "<![CDATA[{}]]>", "<?pi {}?>"):
+        inner = hidden.format("<a>" * levels)
+        assert _refused_as(_nested(10, inner=inner)) is None, hidden
+
+
+def test_what_the_xml_parser_does_not_read_is_not_counted() -> None:
+    # It stops at a fault (an end tag that is not the open element's, text before the
+    # root, a second root); feedparser's lenient parser then reads it again, whose cost
+    # grows with neither nesting nor attributes. Raw HTML in a description (</p> closing
+    # an unclosed <br>) is such a fault, and a JSON Feed is no XML at all.
+    levels = feed_parsing.MAX_FEED_DEPTH + 1
+    html_in_description = _rss(
+        "<item><title>A</title><link>http://x.example/1</link><description>"
+        + "<p>line<br>line</p>" * levels  # one more <br> open each time, were it counted
+        + "</description></item>"
+    )
+    (entry,) = parse_feed(html_in_description, SPEC).entries
+    assert entry.link == "http://x.example/1"
+    json_feed = (
+        '{"version": "https://jsonfeed.org/version/1.1", "items": [{"content_html": "'
+        + "<div>" * levels
+        + '"}]}'
+    ).encode()
+    assert _refused_as(json_feed) == "not_a_feed"
+    after_the_root = _rss("<item><title>A</title><link>http://x.example/1</link></item>")
+    assert _refused_as(after_the_root + b"<a>" * levels) is None
+
+
+def _expat_reads(document: bytes) -> tuple[int, int]:
+    """The deepest nesting and most attributes on an element expat reads, to its end or its
+    first error."""
+    parser = xml.parsers.expat.ParserCreate()
+    depth, deepest, most = 0, 0, 0
+
+    def start(name: str, attributes: dict[str, str]) -> None:
+        nonlocal depth, deepest, most
+        depth += 1
+        deepest, most = max(deepest, depth), max(most, len(attributes))
+
+    def end(name: str) -> None:
+        nonlocal depth
+        depth -= 1
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    with contextlib.suppress(xml.parsers.expat.ExpatError):
+        parser.Parse(document, True)
+    return deepest, most
+
+
+def _random_element(rng: random.Random, depth: int) -> str:
+    """A random element with attributes (values with "=", ">" and quotes of the other kind),
+    text, comments, CDATA sections and processing instructions with markup in them, and
+    children; some empty (``<x/>``)."""
+    name = rng.choice(["a", "b", "dc:c", "_d"])
+    attributes = "".join(
+        f" k{i}=" + rng.choice(['"v=1"', "'a>b'", '"it\'s"', "'say \"x\"'"])
+        for i in range(rng.choice([0, 0, 1, 2, 3, 4, 5]))
+    )
+    if depth > 12 or rng.random() < 0.2:
+        return f"<{name}{attributes}{rng.choice(['/', ' /'])}>"
+    parts = []
+    for _ in range(rng.randint(0, 3)):
+        parts.append(
+            rng.choice(
+                [
+                    "text &amp; more",
+                    "<!-- <a><b> -->",
+                    "<![CDATA[ <a> </b> ]]>",
+                    "<?pi <a> ?>",
+                    _random_element(rng, depth + 1),
+                ]
+            )
+        )
+    return f"<{name}{attributes}>{''.join(parts)}</{name} >"
+
+
+def test_the_check_reads_nesting_and_attributes_as_the_xml_parser_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = random.Random(2026)
+    monkeypatch.setattr(feed_parsing, "MAX_FEED_DEPTH", 6)
+    monkeypatch.setattr(feed_parsing, "MAX_FEED_ATTRIBUTES", 3)
+    for _ in range(500):
+        document = '<?xml version="1.0"?>\n<!-- x -->' + _random_element(rng, 1)
+        if rng.random() < 0.3:  # cut short: the parser reads up to the cut
+            document = document[: rng.randrange(len(document))]
+        deepest, most = _expat_reads(document.encode())
+        refused = feed_parsing._markup_shape(document.encode())
+        too_deep, too_many = deepest > 6, most > 3
+        assert (refused is not None) == (too_deep or too_many), document
+        if refused is not None and too_deep != too_many:
+            assert refused[0] == ("too_deeply_nested" if too_deep else "too_many_attributes")
+
+
+@pytest.mark.realworld
+def test_no_corpus_document_comes_near_the_nesting_or_attribute_limits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The limits are for absurd documents only: none of the corpus's 2,249 (feeds, and the
+    # HTML pages and JSON among them) is refused even at a tenth of either.
+    root = corpus_path("feeds")
+    monkeypatch.setattr(feed_parsing, "MAX_FEED_DEPTH", feed_parsing.MAX_FEED_DEPTH // 10)
+    monkeypatch.setattr(feed_parsing, "MAX_FEED_ATTRIBUTES", feed_parsing.MAX_FEED_ATTRIBUTES // 10)
+    documents = sorted(path for path in root.rglob("*") if path.is_file())
+    assert len(documents) > 2000
+    for path in documents:
+        body = path.read_bytes()
+        for content_type in (None, "application/xml; charset=utf-8"):
+            headers = {"content-type": content_type} if content_type else {}
+            text = feed_parsing._markup_text(body, headers)
+            assert feed_parsing._markup_shape(text) is None, path
