@@ -20,7 +20,7 @@ from tests.conftest import corpus_path, fresh_python_prints
 from transforms import feed_parsing
 from transforms.charset import decode_html
 from transforms.feed_parsing import parse_feed
-from transforms.records import FeedSpec
+from transforms.records import FeedEntry, FeedSpec
 
 SPEC = FeedSpec("http://news.example/rss", name="Example News")
 
@@ -705,3 +705,55 @@ def test_no_corpus_document_comes_near_the_nesting_or_attribute_limits(
             headers = {"content-type": content_type} if content_type else {}
             text = feed_parsing._markup_text(body, headers)
             assert feed_parsing._markup_shape(text) is None, path
+
+
+# --- Entries per poll: the newest, up to the limit -------------------------------------
+
+
+def _items(days: list[int | None]) -> bytes:
+    """An RSS feed of one item per day of March 2026 given (None: an item without a date),
+    in that order; item i links to http://x.example/<i>."""
+    items = []
+    for i, day in enumerate(days):
+        date = f"<pubDate>{day:02d} Mar 2026 10:00:00 GMT</pubDate>" if day else ""
+        items.append(f"<item><title>{i}</title><link>http://x.example/{i}</link>{date}</item>")
+    return _rss(*items)
+
+
+def _titles(entries: tuple[FeedEntry, ...]) -> list[str | None]:
+    return [entry.title for entry in entries]
+
+
+def test_a_feed_passes_on_at_most_1000_entries_the_rest_over_the_limit() -> None:
+    # A 2 MiB feed of tiny items listed 39,568 entries on as many hosts, each a page request.
+    many = _rss(*(f"<item><link>http://h{i}.example/</link></item>" for i in range(1007)))
+    parsed = parse_feed(many, SPEC)
+    assert parsed.failure is None
+    assert len(parsed.entries) == 1000
+    assert [e.link for e in parsed.over_limit] == [
+        f"http://h{i}.example/" for i in range(1000, 1007)
+    ]
+    assert feed_parsing.MAX_FEED_ENTRIES == 1000  # as README says
+    one = parse_feed(_items([1]), SPEC)  # under the limit: nothing over it
+    assert _titles(one.entries) == ["0"] and one.over_limit == ()
+
+
+def test_the_newest_entries_are_passed_on_in_whatever_order_the_feed_lists_them() -> None:
+    oldest_first = parse_feed(_items([1, 2, 3, 4, 5]), SPEC, max_entries=3)
+    assert _titles(oldest_first.entries) == ["2", "3", "4"]
+    assert _titles(oldest_first.over_limit) == ["0", "1"]
+    newest_first = parse_feed(_items([5, 4, 3, 2, 1]), SPEC, max_entries=3)
+    assert _titles(newest_first.entries) == ["0", "1", "2"]
+    mixed = parse_feed(_items([3, None, 5, 1, 4]), SPEC, max_entries=3)
+    assert _titles(mixed.entries) == ["0", "2", "4"]  # dated ones first, in the feed's order
+    undated = parse_feed(_items([None] * 5), SPEC, max_entries=3)
+    assert _titles(undated.entries) == ["0", "1", "2"]  # no dates: the feed's first
+    assert _titles(undated.over_limit) == ["3", "4"]
+
+
+def test_a_feed_read_in_part_has_its_entries_over_the_limit_too() -> None:
+    cut = _items([1, 2, 3, 4, 5]).split(b"</item>")
+    parsed = parse_feed(b"</item>".join(cut[:5]) + b"</item>", SPEC, max_entries=3)
+    assert parsed.partial is not None and parsed.failure is None
+    assert _titles(parsed.entries) == ["2", "3", "4"] and _titles(parsed.over_limit) == ["0", "1"]
+    assert "5 entries recovered" in parsed.partial.message

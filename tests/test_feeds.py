@@ -25,11 +25,14 @@ from tests.conftest import (
     RUNNER_ARGS,
     STREAMING_RUNNER_ARGS,
     WHEN,
+    assert_accounting,
     corpus_path,
     fresh_python_prints,
     read_jsonl,
     run_cli,
+    run_newsbeam,
 )
+from transforms import feed_parsing
 from transforms.common import DISCARDED, FAILURES, OK
 from transforms.dedup_entries import DedupEntries
 from transforms.feed_parsing import ParsedFeed, body_sha256, parse_feed
@@ -746,7 +749,7 @@ def polled(response: Any, before: FeedState | None = None) -> dict[str, list[Any
     outputs: dict[str, list[Any]] = {OK: [], FAILURES: [], STATE: []}
     for output in _poll_outputs(SPEC, before or FeedState(SPEC.url), response, 0):
         if isinstance(output, TaggedOutput):
-            outputs[output.tag].append(output.value)
+            outputs.setdefault(output.tag, []).append(output.value)
         else:
             outputs[OK].append(output)
     return outputs
@@ -902,6 +905,55 @@ def test_a_run_on_a_feed_with_html_entities_remembers_it(
     assert first["feeds"]["read_in_part"] == 0 and first["entries"] == 20
     assert f"{base}/rss" in (tmp_path / "state" / "feeds.json").read_text()
     assert again["feeds"]["not_modified"] == 1 and again["entries"] == 0
+
+
+def _dated_items(base: str, days: list[int]) -> list[FeedItem]:
+    """Feed items linking to <base>/story/<i>, published on the given days of March 2026."""
+    return [
+        FeedItem(f"Story {i}", f"{base}/story/{i}", f"g{i}", "s", WHEN.replace(day=day))
+        for i, day in enumerate(days)
+    ]
+
+
+def test_entries_past_the_limit_of_a_poll_are_discarded_by_name_not_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The oldest go; each is a discard under its link, counted as an entry, saying why.
+    monkeypatch.setattr(feed_parsing, "MAX_FEED_ENTRIES", 3)
+    body = rss_feed(
+        "Example", "http://news.example/", _dated_items("http://n.example", [1, 5, 2, 4, 3])
+    )
+    outputs = polled(feed_answer(body))
+    assert [e.title for e in outputs[OK]] == ["Story 1", "Story 3", "Story 4"]
+    assert outputs[FAILURES] == [] and len(outputs[STATE]) == 1
+    discards = outputs[DISCARDED]
+    assert [(d.stage, d.key, d.reason) for d in discards] == [
+        ("poll", "http://n.example/story/0", "too_many_entries"),
+        ("poll", "http://n.example/story/2", "too_many_entries"),
+    ]
+    assert all(f"{SPEC.url} lists 5 entries" in d.detail for d in discards)
+
+
+@pytest.mark.pipeline
+def test_a_run_fetches_only_the_newest_entries_of_a_feed_over_the_limit(
+    site: LoopbackSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(feed_parsing, "MAX_FEED_ENTRIES", 3)
+    base = site.add_host("news")
+    items = _dated_items(base, [2, 1, 5, 4, 3])
+    site.route("news", "/rss", Response(body=rss_feed("News", base, items)))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/rss\n")
+    out = run_newsbeam(feeds, tmp_path / "out", "--no-robots", "--all-stories")
+    assert_accounting(out)
+    assert out.summary["entries"] == 5
+    assert out.summary["discarded"]["too_many_entries"] == 2
+    assert sorted(d["key"] for d in out.discards if d["reason"] == "too_many_entries") == [
+        f"{base}/story/0",
+        f"{base}/story/1",
+    ]
+    assert not site.requests_for("news", "/story/0") and not site.requests_for("news", "/story/1")
+    assert all(site.requests_for("news", f"/story/{i}") for i in (2, 3, 4))
 
 
 def test_relative_links_resolve_against_where_the_feed_was_answered_from() -> None:

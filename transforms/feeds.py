@@ -3,11 +3,12 @@
 Consumes ``FeedSpec`` records; produces ``FeedEntry`` records (main output),
 ``Failure`` dead letters for feeds that cannot be fetched or parsed, or were read only in
 part (these are feed-level failures: ``counts_entry=False``, since no entry counted was
-lost), and, on the ``STATE`` output, the ``FeedState`` (validators and body hash) to remember
-for the next poll. Always-on polls also put ``EntryResighted`` records on the main output: when a
-feed has stayed unchanged for ``resight_seconds`` since its entries were last announced, the
-keys its last body listed, so that ``DedupEntries`` keeps remembering them (see
-``relisted``).
+lost), ``Discard`` records (``too_many_entries``) for the entries of one poll past
+``MAX_FEED_ENTRIES``, and, on the ``STATE`` output, the ``FeedState`` (validators and body
+hash) to remember for the next poll. Always-on polls also put ``EntryResighted`` records
+on the main output: when a feed has stayed unchanged for ``resight_seconds`` since its
+entries were last announced, the keys its last body listed, so that ``DedupEntries`` keeps
+remembering them (see ``relisted``).
 
 The plain-Python core is ``parse_feed()`` in ``transforms.feed_parsing``: bytes in, entries
 (or a failure) out.
@@ -34,9 +35,17 @@ from transforms.common import (
     counter,
     windowed,
 )
-from transforms.feed_parsing import ParsedFeed, body_sha256, parse_feed
+from transforms.feed_parsing import TOO_MANY_ENTRIES, ParsedFeed, body_sha256, parse_feed
 from transforms.http import FetchError, HttpClient, HttpConfig
-from transforms.records import EntryResighted, Failure, FeedEntry, FeedSpec, FeedState, excerpt
+from transforms.records import (
+    Discard,
+    EntryResighted,
+    Failure,
+    FeedEntry,
+    FeedSpec,
+    FeedState,
+    excerpt,
+)
 from transforms.threaded_http import HostScheduler, ThreadedHttpFn
 from transforms.ttl import DEFAULT_TTL_SECONDS
 from transforms.urls import host_of
@@ -117,7 +126,9 @@ def _poll_outputs(
     malformed body read in part (``ParsedFeed.partial``): its feed-level dead letter
     (``malformed_feed_recovered``, retryable) and the entries, but no state, so that the
     next poll reads the feed in full again; or the new ``FeedState`` on ``STATE`` followed
-    by the entries (and a dead letter for each entry without a link)."""
+    by the entries (and a dead letter for each entry without a link). Entries past the limit
+    of one poll (``MAX_FEED_ENTRIES``, the oldest) are discarded as ``too_many_entries``,
+    not fetched; each counts as an entry."""
     if isinstance(response, FetchError):
         yield beam.pvalue.TaggedOutput(
             FAILURES,
@@ -180,6 +191,17 @@ def _poll_outputs(
                     False,
                     excerpt(entry.title or ""),
                 ),
+            )
+    if parsed.over_limit:
+        listed = len(parsed.entries) + len(parsed.over_limit)
+        detail = (
+            f"{spec.url} lists {listed} entries; only its {len(parsed.entries)} newest are "
+            "taken (the entry limit of one poll of one feed)"
+        )
+        for entry in parsed.over_limit:
+            entries.inc()
+            yield beam.pvalue.TaggedOutput(
+                DISCARDED, Discard("poll", entry.link or entry.key, TOO_MANY_ENTRIES, detail)
             )
 
 
