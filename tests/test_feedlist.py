@@ -154,6 +154,60 @@ def test_yaml_unknown_key_is_an_error(tmp_path: Path) -> None:
         read_feed_list(path)
 
 
+# Nine aliases of nine aliases, ten deep: 3.5 billion items in a few hundred bytes of YAML.
+ALIAS_BOMB = (
+    "[&a0 [x, x, x, x, x, x, x, x, x], "
+    + ", ".join(f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10))
+    + "]"
+)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("name", ALIAS_BOMB, "name is a YAML list, not text"),
+        ("name", "{a: b}", "name is a YAML mapping, not text"),
+        ("name", "1843", "name 1843 is a YAML number, not text: quote it"),
+        ("name", "yes", "name True is a YAML boolean, not text: quote it"),
+        ("name", "2026-03-04", r"name datetime\.date\(2026, 3, 4\) is a YAML date, not text"),
+        ("country", ALIAS_BOMB, "country is a YAML list, not text"),
+        ("country", "826", "country 826 is a YAML number, not text: quote it"),
+        ("language", ALIAS_BOMB, "language is a YAML list, not text"),
+    ],
+    ids=[
+        "name bomb",
+        "name mapping",
+        "name number",
+        "name yes",
+        "name date",
+        "country bomb",
+        "country number",
+        "language bomb",
+    ],
+)
+def test_yaml_fields_that_must_be_text_refuse_anything_else_on_one_line(
+    tmp_path: Path, field: str, value: str, message: str
+) -> None:
+    # A list was taken as a feed's name (an alias bomb too, whose text never ends), and a
+    # country or language was made text with str() before its code was checked.
+    text = f"feeds:\n  - url: http://a.example/\n    {field}: {value}\n"
+    with pytest.raises(FeedListError, match=rf"feeds\.yaml: feed #1: {message}") as caught:
+        read_feed_list(write(tmp_path, "feeds.yaml", text))
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_yaml_text_fields_quoted_are_read_as_written(tmp_path: Path) -> None:
+    text = "- url: http://a.example/\n  name: '1843'\n  country: 'NO'\n  language: 'no'\n"
+    (spec,) = read_feed_list(write(tmp_path, "feeds.yaml", text))
+    assert (spec.name, spec.country, spec.language) == ("1843", "NO", "no")
+
+
+def test_yaml_unknown_keys_that_are_not_text_are_a_clear_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "feeds.yaml", "- {url: https://a.example/rss, 1: y, b: z}\n")
+    with pytest.raises(FeedListError, match=r"feed #1: unknown keys \['1', 'b'\]"):
+        read_feed_list(path)
+
+
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     path = write(
         tmp_path,

@@ -7,8 +7,10 @@ Consumes a file path; produces ``FeedSpec`` records. Formats:
   present) the language.
 * Plain text: one URL per line; blank lines and ``#`` comments are ignored.
 * YAML (``.yaml``/``.yml``): either a list, or a mapping with a ``feeds`` list, whose
-  items are URLs or mappings ``{url, name, country, language}``; ``country`` must be an
-  ISO 3166-1 alpha-2 code (any case), checked as the outlet catalogue checks it.
+  items are URLs or mappings ``{url, name, country, language}``, each value text (quoted
+  where YAML would read a number, a boolean or a date; a list or a mapping is an error);
+  ``country`` must be an ISO 3166-1 alpha-2 code (any case), checked as the outlet
+  catalogue checks it.
 
 A feed's ``language`` (YAML or OPML) stands in for the feed's own ``<language>``: the story's
 language where its text is too short to guess from. It must be an ISO 639 code (any case,
@@ -25,6 +27,7 @@ never a traceback for the user.
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -150,12 +153,12 @@ def _parse_yaml(text: str, path: str) -> list[FeedSpec]:
             specs.append(FeedSpec(url=_check_url(item, where)))
         elif isinstance(item, dict) and isinstance(item.get("url"), str):
             unknown = set(item) - {"url", "name", "country", "language"}
-            if unknown:
-                raise FeedListError(f"{where}: unknown keys {sorted(unknown)}")
+            if unknown:  # keys are YAML scalars (a list is none): str() is short
+                raise FeedListError(f"{where}: unknown keys {sorted(map(str, unknown))}")
             specs.append(
                 FeedSpec(
                     url=_check_url(item["url"], where),
-                    name=item.get("name"),
+                    name=_text(item.get("name"), "name", where),
                     country=_country(item.get("country"), where),
                     language=_language(item.get("language"), where),
                 )
@@ -165,12 +168,42 @@ def _parse_yaml(text: str, path: str) -> list[FeedSpec]:
     return specs
 
 
+def _text(value: Any, field: str, where: str) -> str | None:
+    """A YAML feed's ``field`` that must be text (``name``, and ``country`` and ``language``
+    before their codes are checked): the string, or None when absent. Anything else is an
+    error naming what YAML read instead, not a value made into text: a list or a mapping
+    may be an alias bomb (nine aliases nested ten deep: 3.5 billion items, a few bytes of
+    YAML), whose text would never end; ``1843``, ``yes`` or ``2026-03-04`` written for a
+    name must be quoted to be read as written."""
+    if value is None or isinstance(value, str):
+        return value
+    kind = _YAML_KINDS.get(type(value), type(value).__name__)
+    if isinstance(value, list | dict):
+        raise FeedListError(f"{where}: {field} is a YAML {kind}, not text")
+    raise FeedListError(f"{where}: {field} {value!r} is a YAML {kind}, not text: quote it")
+
+
+# What YAML reads an unquoted value as, by the Python type it gives (the safe loader's).
+_YAML_KINDS = {
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    date: "date",
+    datetime: "date and time",
+    list: "list",
+    dict: "mapping",
+    bytes: "binary value",
+    set: "set",
+}
+
+
 def _country(value: Any, where: str) -> str | None:
     """A YAML feed's ``country``, checked and upper-cased as the outlet catalogue's is."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):  # YAML 1.1 reads NO (Norway), no, off ... as false
         raise FeedListError(f"{where}: country {value!r} is a YAML boolean: quote it ('NO')")
+    value = _text(value, "country", where)
     try:
         return check_country(str(value))
     except ValueError as exc:
@@ -184,6 +217,7 @@ def _language(value: Any, where: str) -> str | None:
         return None
     if isinstance(value, bool):  # YAML 1.1 reads no (Norwegian), on ... as booleans
         raise FeedListError(f"{where}: language {value!r} is a YAML boolean: quote it ('no')")
+    value = _text(value, "language", where)
     try:
         return check_language(str(value)).split("-")[0]
     except ValueError as exc:
