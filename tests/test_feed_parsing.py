@@ -466,6 +466,19 @@ def test_a_feed_not_read_to_its_end_or_with_entries_lost_is_still_read_in_part(
     assert parsed.partial.error_type == "malformed_feed_recovered"
 
 
+def test_a_feed_cut_short_before_its_first_entry_says_so_not_only_the_parsers_first_fault() -> None:
+    # The demo's broken feed (a PHP error cut the document) read "<unknown>:2:29: undefined
+    # entity": the &raquo; in its title, which the loose parser reads past, not the cut.
+    head = b'<?xml version="1.0"?>\n<rss version="2.0"><channel><title>A &raquo; B</title>'
+    cut = parse_feed(head + b"\n<br />\n<b>Fatal error</b>: out of memory", SPEC).failure
+    assert cut is not None and cut.error_type == "malformed_feed"
+    assert cut.message.startswith("the document ends before its root element does; parser: ")
+    assert cut.message.endswith(": undefined entity")
+    whole = parse_feed(head + b"</channel></rss>", SPEC).failure  # the entity alone
+    assert whole is not None and whole.error_type == "malformed_feed"
+    assert whole.message.startswith("<unknown>:") and whole.message.endswith("undefined entity")
+
+
 def test_a_feed_cut_inside_its_last_end_tag_has_lost_nothing() -> None:
     parsed = parse_feed(HTML_ENTITIES.rstrip()[:-1], SPEC)  # "...</channel></rss"
     assert parsed.partial is None and len(parsed.entries) == 4

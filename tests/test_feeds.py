@@ -333,7 +333,10 @@ def test_a_broken_rss_or_atom_feed_with_no_entries_is_still_a_malformed_feed(bod
     parsed = parse_feed(body, SPEC)
     assert parsed.failure is not None
     assert parsed.failure.error_type == "malformed_feed"
-    assert parsed.failure.message.startswith("<unknown>:")
+    # none reaches its root's end tag: said first, as the parser names only its first fault
+    # (an undefined entity early in a feed cut short, say)
+    ends = "the document ends before its root element does; parser: <unknown>:"
+    assert parsed.failure.message.startswith(ends)
 
 
 def _corpus_feed_files() -> list[Path]:

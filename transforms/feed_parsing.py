@@ -208,6 +208,8 @@ def parse_feed(
             return ParsedFeed((), _feed_failure(spec, "not_a_feed", message, body))
         if malformed:
             reason = str(parsed.get("bozo_exception") or "malformed feed")
+            if _cut_short(body, headers):  # the parser names its first fault, not this one
+                reason = f"the document ends before its root element does; parser: {reason}"
             return ParsedFeed((), _feed_failure(spec, "malformed_feed", reason, body))
         if not parsed.get("version"):
             message = "not an RSS or Atom feed: no RSS or Atom root element"
@@ -285,12 +287,26 @@ def _read_in_full(body: bytes, headers: dict[str, str], entries: int) -> bool:
         headers: the response headers feedparser was given (they chose its decoding).
         entries: how many entries feedparser recovered.
     """
-    try:  # the text as feedparser decoded it (a UTF-16 feed's tags are not ASCII bytes)
+    markup = _markup(body, headers)
+    if markup is None:
+        return False
+    return bool(_ROOT_END.search(markup)) and entries >= len(_ENTRY_START.findall(markup))
+
+
+def _cut_short(body: bytes, headers: dict[str, str]) -> bool:
+    """Whether the document lacks its root element's end tag (``_read_in_full``)."""
+    markup = _markup(body, headers)
+    return markup is not None and not _ROOT_END.search(markup)
+
+
+def _markup(body: bytes, headers: dict[str, str]) -> bytes | None:
+    """The document as feedparser decoded it (a UTF-16 feed's tags are not ASCII bytes),
+    without its comments and CDATA sections; None when it cannot be decoded."""
+    try:
         text = convert_to_utf8(dict(headers), body, {})
     except (ValueError, LookupError):
-        return False
-    markup = _NOT_MARKUP.sub(b"", text)
-    return bool(_ROOT_END.search(markup)) and entries >= len(_ENTRY_START.findall(markup))
+        return None
+    return _NOT_MARKUP.sub(b"", text)
 
 
 def _encoding_to_read(body: bytes, content_type: str | None) -> str | None:
