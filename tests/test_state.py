@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -430,6 +431,20 @@ sys.stdin.read()  # until the test closes our stdin
 """
 
 
+@contextlib.contextmanager
+def lock_held_by_another_process(state: Path) -> Iterator[subprocess.Popen[str]]:
+    """A process that has taken ``state``'s lock (HOLD_THE_LOCK), until the block ends."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, str(state)],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        yield holder
+    finally:
+        holder.communicate("", timeout=60)
+
+
 @pytest.mark.usefixtures("release_state_locks")
 def test_one_run_at_a_time_holds_a_state_dir_and_clears_what_a_killed_run_left(
     tmp_path: Path,
@@ -439,31 +454,18 @@ def test_one_run_at_a_time_holds_a_state_dir_and_clears_what_a_killed_run_left(
     state = tmp_path / "state"
     (state / PENDING_DIR / "beam-temp-seen-1234").mkdir(parents=True)
     (state / PENDING_DIR / "beam-temp-seen-1234" / "shard").write_text("half")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_THE_LOCK, str(state)],
-        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    with lock_held_by_another_process(state) as holder:
         assert not (state / PENDING_DIR).exists()  # what a killed run left: cleared
         with pytest.raises(
             StateDirInUse, match=rf"in use by another newsbeam run \(pid {holder.pid}\)"
         ):
             lock_state_dir(str(state))
-    finally:
-        holder.communicate("", timeout=60)
     before = set(state_module._held_locks)
     lock_state_dir(str(state))  # the first run has ended: free
     lock_state_dir(str(state))  # this process holds it already: no-op
     _release_locks_taken_since(before)  # as the process's end would
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_THE_LOCK, str(state)],
-        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-    finally:
-        holder.communicate("", timeout=60)
+    with lock_held_by_another_process(state):  # released: another process takes it
+        pass
 
 
 @pytest.mark.usefixtures("release_state_locks")
