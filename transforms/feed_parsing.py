@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import calendar
 import codecs
-import contextlib
 import functools
 import hashlib
 import html
@@ -302,11 +301,16 @@ def _cut_short(body: bytes, headers: dict[str, str]) -> bool:
 def _markup(body: bytes, headers: dict[str, str]) -> bytes | None:
     """The document as feedparser decoded it (a UTF-16 feed's tags are not ASCII bytes),
     without its comments and CDATA sections; None when it cannot be decoded."""
+    text = _decoded(body, headers)
+    return None if text is None else _NOT_MARKUP.sub(b"", text)
+
+
+def _decoded(body: bytes, headers: dict[str, str]) -> bytes | None:
+    """The document as feedparser decodes it (UTF-8), or None when it cannot."""
     try:
-        text = convert_to_utf8(dict(headers), body, {})
+        return convert_to_utf8(dict(headers), body, {})
     except (ValueError, LookupError):
         return None
-    return _NOT_MARKUP.sub(b"", text)
 
 
 def _encoding_to_read(body: bytes, content_type: str | None) -> str | None:
@@ -361,8 +365,9 @@ def _declares_entities(body: bytes, headers: dict[str, str]) -> bool:
     texts = [body.decode(encoding, errors="replace") for encoding in _UNICODE_WIDE if wide]
     if head == _EBCDIC_XML_DECLARATION:
         texts.append(body.decode("cp037", errors="replace"))
-    with contextlib.suppress(ValueError, LookupError):  # then feedparser cannot decode it either
-        texts.append(convert_to_utf8(dict(headers), body, {}).decode("utf-8", errors="replace"))
+    decoded = _decoded(body, headers)  # None: feedparser cannot decode it either
+    if decoded is not None:
+        texts.append(decoded.decode("utf-8", errors="replace"))
     return any(_ENTITY_DECLARATION_TEXT.search(text) for text in texts)
 
 
@@ -449,10 +454,8 @@ def _markup_text(body: bytes, headers: dict[str, str]) -> bytes:
     when they are its text (``_read_as_its_bytes``), else as feedparser decodes it (UTF-8)."""
     if _read_as_its_bytes(body, headers):
         return body
-    try:
-        return convert_to_utf8(dict(headers), body, {})
-    except (ValueError, LookupError):  # feedparser cannot decode it either: a malformed feed
-        return body
+    decoded = _decoded(body, headers)  # None: feedparser cannot either, a malformed feed
+    return body if decoded is None else decoded
 
 
 def _looks_wide(head: bytes) -> bool:
