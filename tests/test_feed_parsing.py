@@ -466,6 +466,55 @@ def test_a_feed_not_read_to_its_end_or_with_entries_lost_is_still_read_in_part(
     assert parsed.partial.error_type == "malformed_feed_recovered"
 
 
+@pytest.mark.parametrize(
+    "reference",
+    ["&#xD800;", "&#xdfff;", "&#55296;", "&#x0000D800;", "&#x110000;", "&#1114112;", "&#9999;"],
+    ids=["surrogate", "low surrogate", "decimal", "zeros", "past", "past decimal", "huge"],
+)
+@pytest.mark.parametrize("encoding", ["utf-8", "windows-1252", "utf-16"])
+def test_a_reference_to_no_character_is_read_as_u_fffd_not_a_failed_feed(
+    reference: str, encoding: str
+) -> None:
+    # XML forbids them; feedparser's lenient parser raised on each (a surrogate: "cannot
+    # decode the document"; past U+10FFFF: ValueError, OverflowError), failing the whole feed.
+    if reference == "&#9999;":  # 5,000 digits: more than int() reads from a string
+        reference = "&#" + "9" * 5_000 + ";"
+    document = _rss_document(
+        _ITEM.format(title=f"Caf\u00e9 {reference} one", n=1),
+        f"<item><title>Two</title><link>http://x.example/2?q={reference}</link></item>",
+    ).decode()
+    document = document.replace('encoding="utf-8"', f'encoding="{encoding}"')
+    parsed = parse_feed(document.encode(encoding), SPEC)
+    assert parsed.failure is None and parsed.partial is None
+    assert [(e.title, e.link) for e in parsed.entries] == [
+        ("Caf\u00e9 \ufffd one", "http://x.example/1"),
+        ("Two", "http://x.example/2?q=\ufffd"),
+    ]
+
+
+def test_references_to_characters_are_read_as_before() -> None:
+    # The replacement is for references to no character only: the highest code point, the
+    # noncharacters and the control characters feedparser reads are read as they were.
+    titles = ["&#x10FFFF;", "&#1114111;", "&#xFFFE;", "&#x0001F600;", "&#x2019;", "&#0;"]
+    document = _rss_document(*(_ITEM.format(title=t, n=n) for n, t in enumerate(titles)))
+    parsed = parse_feed(document, SPEC)
+    assert [e.title for e in parsed.entries] == [
+        "\U0010ffff",
+        "\U0010ffff",
+        "\ufffe",
+        "\U0001f600",
+        "\u2019",
+        "\x00",
+    ]
+
+
+def test_the_search_for_references_to_no_character_stays_linear() -> None:
+    # A run of zeros or digits with no ";" after it: the pattern is possessive, one pass.
+    for digits in ("x" + "0" * 2_000_000, "9" * 2_000_000):
+        body = _rss_document(_ITEM.format(title="&#" + digits, n=1))
+        assert run_cpu_limited(feed_parsing._without_references_to_no_character, body) == body
+
+
 def test_a_feed_cut_short_before_its_first_entry_says_so_not_only_the_parsers_first_fault() -> None:
     # The demo's broken feed (a PHP error cut the document) read "<unknown>:2:29: undefined
     # entity": the &raquo; in its title, which the loose parser reads past, not the cut.

@@ -180,9 +180,15 @@ def parse_feed(
                 body,
             ),
         )
-    shape = _markup_shape(_markup_text(body, headers))
+    text = _markup_text(body, headers)
+    shape = _markup_shape(text)
     if shape is not None:
         return ParsedFeed((), _feed_failure(spec, *shape, body))
+    readable = _without_references_to_no_character(text)
+    if readable is not text:  # from here on, the document as if it had said U+FFFD
+        if text is not body:  # decoded to UTF-8 (``_markup_text``): read as such
+            headers["content-type"] = "application/xml; charset=utf-8"
+        body = readable
     try:
         parsed = feedparser.parse(
             _as_document(body),
@@ -303,6 +309,41 @@ def _markup(body: bytes, headers: dict[str, str]) -> bytes | None:
     without its comments and CDATA sections; None when it cannot be decoded."""
     text = _decoded(body, headers)
     return None if text is None else _NOT_MARKUP.sub(b"", text)
+
+
+# A character reference long enough to name no character: four or more hexadecimal digits,
+# or five or more decimal ones, after its leading zeros (of those, the surrogates U+D800-DFFF
+# and what is past U+10FFFF name none; ``_character_or_replacement`` decides). XML forbids
+# them, so the XML parser refuses the document, and feedparser's lenient parser, which then
+# reads it, raised on each (``chr(c).encode("utf-8")``): one bad character failed the whole
+# feed. Such a reference is read as one to U+FFFD, as HTML reads it (the same text in a CDATA
+# section too, where it is no reference). Possessive quantifiers: one pass, whatever the run
+# of zeros or digits.
+_LONG_CHARACTER_REFERENCE = re.compile(
+    rb"&#(?:[xX]0*+([0-9a-fA-F]{4}[0-9a-fA-F]*+)|0*+([0-9]{5}[0-9]*+));"
+)
+_REPLACEMENT_REFERENCE = b"&#xFFFD;"
+
+
+def _without_references_to_no_character(text: bytes) -> bytes:
+    """``text`` with each character reference to no character (a surrogate, a code point past
+    U+10FFFF) replaced by one to U+FFFD, as an HTML parser reads it; ``text`` itself (the same
+    object) when it has none."""
+    replaced = _LONG_CHARACTER_REFERENCE.sub(_character_or_replacement, text)
+    return text if replaced == text else replaced
+
+
+def _character_or_replacement(reference: re.Match[bytes]) -> bytes:
+    """A reference found by ``_LONG_CHARACTER_REFERENCE`` as it was when it names a character,
+    else a reference to U+FFFD."""
+    hexadecimal, decimal = reference.groups()
+    digits = hexadecimal or decimal
+    if len(digits) > 7:  # past U+10FFFF in either base (and no 4,300-digit int() to refuse)
+        return _REPLACEMENT_REFERENCE
+    code_point = int(digits, 16 if hexadecimal else 10)
+    if code_point > 0x10FFFF or 0xD800 <= code_point <= 0xDFFF:
+        return _REPLACEMENT_REFERENCE
+    return reference.group(0)
 
 
 def _decoded(body: bytes, headers: dict[str, str]) -> bytes | None:
