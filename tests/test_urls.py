@@ -262,6 +262,17 @@ def test_unparseable_urls_never_raise(url: str) -> None:
         ("https://x.example/p?100%25", "https://x.example/p?100%25"),
         # EXTRA_TRACKING_PARAMS are removed whatever their case
         ("https://x.example/p?OCID=1&_GA=2&Smid=3&p=4", "https://x.example/p?p=4"),
+        # newsrooms' own (the Guardian, CNN, the Washington Post, the New York Times, the FT,
+        # Yahoo, MSN); generic names that a site may also need to find the article stay
+        (
+            "https://x.example/p?CMP=share_btn_tw&hpt=hp_t1&itid=lk_3&wpisrc=nl&emc=rss"
+            "&ftcamp=c&ncid=rss&srcref=rss&yptr=yahoo&id=7",
+            "https://x.example/p?id=7",
+        ),
+        (
+            "https://x.example/p?mod=article&sh=1&module=a&pgtype=b",
+            "https://x.example/p?mod=article&module=a&pgtype=b&sh=1",
+        ),
     ],
 )
 def test_query_parts_edge_cases(raw: str, expected: str) -> None:

@@ -42,6 +42,9 @@ from courlan import normalize_url
 from publicsuffixlist import PublicSuffixList
 
 # Tracking parameters that courlan's pattern does not already catch (compared lower-cased).
+# Only names no site uses to say which article a URL is: generic ones that news sites also
+# use for tracking (WSJ's ``mod``, Forbes's ``sh``, the New York Times's ``action``,
+# ``module``, ``pgtype``) stay, as a CMS's ``?mod=article&id=5`` may need them.
 EXTRA_TRACKING_PARAMS = frozenset(
     {
         "_ga",
@@ -50,22 +53,31 @@ EXTRA_TRACKING_PARAMS = frozenset(
         "_hsmi",
         "at_campaign",
         "at_medium",
+        "cmp",  # the Guardian's CMP=share_btn_tw
         "cmpid",
+        "emc",  # the New York Times's emc=rss
+        "ftcamp",  # the Financial Times
         "guccounter",
         "guce_referrer",
         "guce_referrer_sig",
+        "hpt",  # CNN's hpt=hp_t1
         "hsctatracking",
+        "itid",  # the Washington Post's itid=lk_inline_manual_3
         "mkt_tok",
         "ns_campaign",
         "ns_linkname",
         "ns_mchannel",
+        "ncid",  # Yahoo's and Engadget's ncid=rss
         "ns_source",
         "ocid",
         "s_kwcid",
         "smid",
         "smtyp",
         "sr_share",
+        "srcref",  # MSN's srcref=rss
+        "wpisrc",  # the Washington Post's wpisrc=nl_tech
         "wt_mc",
+        "yptr",  # Yahoo's yptr=yahoo
         "__twitter_impression",
     }
 )
