@@ -264,6 +264,9 @@ def test_the_build_reads_subdomain_languages_from_the_catalogue_module() -> None
         ("https://www.chinadaily.com.cn/a/x.html", "China Daily", "en"),
         ("https://tass.com/politics/1", "TASS", "en"),  # TASS's English site
         ("https://tass.ru/politika/1", "TASS", "ru"),
+        # China Daily's Chinese site took its parent's row, English included
+        ("http://china.chinadaily.com.cn/a/1.html", "China Daily (Chinese)", "zh"),
+        ("https://www.chinadaily.com.cn/a/1.html", "China Daily", "en"),
     ],
 )
 def test_catalogue_corrections_of_the_dataset(
@@ -279,6 +282,7 @@ def test_catalogue_corrections_of_the_dataset(
         ("yna.co.kr", "yonhapnews.co.kr"),
         ("huanqiu.com", "world.huanqiu.com"),
         ("voachinese.com", "voanews.com"),
+        ("china.chinadaily.com.cn", "chinadaily.com.cn"),
     ],
 )
 def test_an_outlet_the_dataset_lists_under_another_host_has_its_classification(

@@ -132,6 +132,7 @@ NAME_OVERRIDES = {
     # Added under HOST_ALIASES (below): their rows' assets name another site of the outlet.
     "huanqiu.com": "Huanqiu Shibao",
     "voachinese.com": "Voice of America (Chinese)",
+    "china.chinadaily.com.cn": "China Daily (Chinese)",
 }
 
 # Hosts the dataset does not list, of outlets it lists under another host: each gets a row
@@ -145,6 +146,9 @@ HOST_ALIASES = {
     "huanqiu.com": "world.huanqiu.com",
     # Voice of America's Mandarin service, on its own domain (the dataset has voanews.com).
     "voachinese.com": "voanews.com",
+    # China Daily's Chinese-language site: as a subdomain of chinadaily.com.cn it took that
+    # host's row, language English included ("china." names no language on every site).
+    "china.chinadaily.com.cn": "chinadaily.com.cn",
 }
 
 # Main language where neither a subdomain nor the country's single official language says it.
@@ -154,6 +158,7 @@ LANGUAGE_OVERRIDES = {
     # tass.ru is the Russian one.
     "tass.com": "en",
     "voachinese.com": "zh",
+    "china.chinadaily.com.cn": "zh",
     "cgtn.com": "en",
     "globaltimes.cn": "en",
     "chinadaily.com.cn": "en",
