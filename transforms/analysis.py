@@ -6,7 +6,8 @@ dead letter; a crash becomes a dead letter too):
 * ``extract_outcome`` / ``extract_article``: trafilatura on the HTML we fetched ourselves
   (trafilatura never fetches), comments excluded; the body and the page's metadata (title,
   authors, date, canonical URL, description; trafilatura's pass is trimmed of what newsbeam
-  does not read, see ``transforms.trafilatura_trim``);
+  does not read, see ``transforms.trafilatura_trim``), the title, body and authors cleaned
+  of the site's name, a repeated headline and what is not a name (``transforms.page_metadata``);
 * ``enrich_outcome`` / ``enrich_article``: the outlet (catalogue lookup by host; the feed list's
   name and country fill what the catalogue lacks, on the feed's own site), the language
   (py3langid, bundled model, offline; else the feed's declared language) and the publication
@@ -32,6 +33,7 @@ from trafilatura import bare_extraction
 from trafilatura.settings import Document
 
 from transforms.outlets import OutletCatalogue
+from transforms.page_metadata import clean_author_names, clean_title, drop_title_line
 from transforms.pool_start import quiet_chatty_libraries
 from transforms.records import (
     DEFAULT_MIN_TEXT_CHARS,
@@ -59,6 +61,9 @@ def extract_article(
 ) -> Article | Discard | Failure:
     """Extract the article body and metadata from a fetched page.
 
+    The title is the page's without the site's name, else the feed's; the body loses a
+    first line that repeats the title; authors are cleaned (``split_authors``).
+
     Args:
         page: the fetched, decoded page.
         min_text_chars: bodies shorter than this are discarded as ``too_short``.
@@ -84,12 +89,14 @@ def extract_article(
             " beyond is not read, so its text would be cut",
             input_excerpt=excerpt(page.html),
         )
-    text = (doc.text or "").strip() if doc is not None else ""
-    if doc is None or not text:
+    if doc is None:
+        return Discard("extract", page.entry.link, "no_text", "no article body found")
+    title = article_title(doc, page.entry.title)
+    text = drop_title_line((doc.text or "").strip(), (title, doc.title, page.entry.title))
+    if not text:
         return Discard("extract", page.entry.link, "no_text", "no article body found")
     if len(text) < min_text_chars:
         return Discard("extract", page.entry.link, "too_short", f"{len(text)} characters")
-    title = (doc.title or page.entry.title or "").strip()
     return Article(
         entry=page.entry,
         url=page.url,
@@ -97,7 +104,7 @@ def extract_article(
         canonical_url=resolve_canonical(page.final_url, doc.url, None),
         title=title,
         text=text,
-        authors=split_authors(doc.author),
+        authors=split_authors(doc.author, doc.sitename),
         published_at=doc.date or None,
         description=doc.description or None,
         page_site_name=doc.sitename or None,
@@ -136,14 +143,22 @@ def _parser_limit_reached() -> str | None:
     return None
 
 
-def split_authors(author: str | None) -> tuple[str, ...]:
-    """Split trafilatura's author string ("A; B") into names."""
+def article_title(doc: Document, feed_title: str | None) -> str:
+    """The page's title without the site's name (``clean_title``), else the feed's title."""
+    if doc.title and doc.title.strip():
+        return clean_title(doc.title, doc.sitename, feed_title)
+    return (feed_title or "").strip()
+
+
+def split_authors(author: str | None, site_name: str | None = None) -> tuple[str, ...]:
+    """Split trafilatura's author string ("A; B") into names, cleaned of what is not a
+    person's name (``clean_author_names``: the site ``site_name``, job titles, "By")."""
     if not author:
         return ()
     names = [author]
     for sep in _AUTHOR_SEPARATORS:
         names = [part for name in names for part in name.split(sep)]
-    return tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
+    return clean_author_names(names, site_name)
 
 
 def extract_outcome(page: FetchedPage, min_text_chars: int) -> Article | Discard | Failure:
