@@ -19,6 +19,7 @@ import errno
 import io
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -113,6 +114,16 @@ def open_text(path: str | None, mode: str) -> Any:
     return open(fd, mode, encoding=encoding, closefd=False)
 
 
+def _is_special_file(path: str) -> bool:
+    """Whether ``path`` (followed if a link) exists and is neither a regular file nor a
+    directory: a device, a named pipe, a socket."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # nothing there (yet), or not reachable: written as a new file
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -125,15 +136,18 @@ def replaced_on_success(path: str | None) -> Iterator[Any]:
 
     The stream is a temporary file in ``path``'s directory, renamed over ``path`` at the end
     (an atomic replace), or removed if the block raises. None or ``-`` is stdout, written as
-    it goes (``open_text``).
+    it goes (``open_text``), and so is anything that is not a regular file (``/dev/null``, a
+    named pipe, ``/dev/stdout``): a rename would have put a file in its place. A symbolic
+    link is followed: the file it names is replaced, the link stays.
     """
-    if path is None or path == "-":
+    if path is None or path == "-" or _is_special_file(path):
         with open_text(path, "w") as stream:
             yield stream
         return
     if os.path.isdir(path):  # refused before any input is read
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-    directory, name = os.path.split(os.path.abspath(path))
+    target = os.path.realpath(path)  # a link's file, replaced; the link stays
+    directory, name = os.path.split(target)
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=directory)
     except OSError as exc:  # name the file asked for, not the temporary one
@@ -143,7 +157,7 @@ def replaced_on_success(path: str | None) -> Iterator[Any]:
             os.chmod(fd, 0o666 & ~_umask())  # what open(path, "w") would have given
             yield stream
         try:
-            os.replace(temporary, path)
+            os.replace(temporary, target)
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, path) from None
     except BaseException:

@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -301,6 +302,39 @@ def test_output_file_gets_the_usual_permissions(
         os.umask(old)
     assert code == 0
     assert stat.S_IMODE((tmp_path / "out.jsonl").stat().st_mode) == 0o644
+
+
+def test_an_output_that_is_no_regular_file_is_written_in_place_not_replaced(
+    tmp_path: Path,
+) -> None:
+    # A file renamed over it turned /dev/null (and a named pipe) into a regular file.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(
+        target=lambda: received.append(fifo.read_text(encoding="utf-8")), daemon=True
+    )
+    reader.start()
+    try:
+        code, _ = run(tmp_path, [json.dumps(OTHER)], "--output", str(fifo))
+    finally:
+        reader.join(timeout=30)  # only if the command never opened the pipe
+    assert code == 0 and stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert [json.loads(line)["id"] for line in received[0].splitlines()] == ["s2"]
+
+
+def test_an_output_that_is_a_link_replaces_the_file_it_names_and_keeps_the_link(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "kept" / "tags.jsonl"
+    target.parent.mkdir()
+    target.write_text("yesterday's tags\n", encoding="utf-8")
+    link = tmp_path / "latest.jsonl"
+    link.symlink_to(target)
+    code, _ = run(tmp_path, [json.dumps(OTHER)], "--output", str(link))
+    assert code == 0 and link.is_symlink() and link.resolve() == target
+    assert [json.loads(line)["id"] for line in target.read_text().splitlines()] == ["s2"]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["tags.jsonl"]
 
 
 def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
