@@ -51,6 +51,11 @@ log = logging.getLogger(__name__)
 # the internet on first use; ``FnApiRunner`` runs the same graph with the same
 # ``--direct_num_workers`` and ``--direct_running_mode`` flags, offline.
 LOCAL_RUNNER = "FnApiRunner"
+# Bounds of the flags given in seconds. An hour for a request's deadline or the wait between
+# two requests to a host (not a number, or infinite, turned the deadline off or crashed the
+# watchdog's clock); a second between polls, each of which requests every feed once.
+_MAX_FLAG_SECONDS = 3600.0
+_MIN_POLL_INTERVAL_SECONDS = 1.0
 
 # Entries seen once are remembered this long by DedupEntries (one-shot runs end sooner).
 
@@ -119,11 +124,13 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         feeds = read_feed_list(nb.feeds)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if not (nb.output or "").strip():  # --output "$UNSET": not the working directory
+        raise UsageError("--output must name a folder (it was empty)")
     output_dir = _writable_dir(nb.output)
     if not 1 <= nb.per_host_in_flight <= 4:
         raise UsageError("--per-host-in-flight must be between 1 and 4")
-    if nb.per_host_interval < 0:
-        raise UsageError("--per-host-interval must not be negative")
+    if not 0 <= nb.per_host_interval <= _MAX_FLAG_SECONDS:  # NaN too
+        raise UsageError("--per-host-interval must be between 0 and 3600 (seconds)")
     if nb.extract_processes < 1:
         raise UsageError("--extract-processes must be at least 1")
     if nb.max_in_flight < 1:
@@ -136,8 +143,13 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
                 check_topic(topic)
             except PubSubError as exc:
                 raise UsageError(f"{flag}: {exc}") from None
-    if nb.fetch_timeout <= 0:
-        raise UsageError("--fetch-timeout must be positive (seconds)")
+    if nb.topic and nb.topic == nb.dead_letter_topic:  # as 'newsbeam topics setup' refuses it
+        raise UsageError(
+            "--dead-letter-topic must differ from --topic: subscribers to the stories would "
+            "receive the dead letters among them"
+        )
+    if not 0 < nb.fetch_timeout <= _MAX_FLAG_SECONDS:  # NaN (no deadline at all) too
+        raise UsageError("--fetch-timeout must be positive and at most 3600 (seconds)")
     if nb.min_text_chars < 0:
         raise UsageError("--min-text-chars must not be negative")
     if nb.contact_url and (not nb.contact_url.isprintable() or " " in nb.contact_url):
@@ -154,6 +166,8 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     streaming = bool(options.view_as(StandardOptions).streaming)
     if not streaming and nb.duration is not None:
         raise UsageError("--duration needs --streaming (a one-shot run ends by itself)")
+    if nb.poll_interval < _MIN_POLL_INTERVAL_SECONDS:
+        raise UsageError("--poll-interval must be at least 1s (each poll requests every feed)")
     if not streaming and "poll_interval" in _flags_given(options):
         raise UsageError("--poll-interval needs --streaming (a one-shot run polls each feed once)")
     if nb.state_dir and (nb.no_state or streaming):
@@ -344,21 +358,47 @@ def unknown_flags(options: PipelineOptions) -> list[str]:
     A Beam option written with hyphens (``--direct-running-mode``) is one of them: Beam
     declares only the underscore spelling and drops the other, although its name is known.
     """
-    parsers: list[argparse.ArgumentParser] = []
-    options.get_all_options(add_extra_args_fn=parsers.append)  # the parser Beam builds
-    _, left = parsers[0].parse_known_args(getattr(options, "_flags", []))
     names = (
         arg.split("=", 1)[0].lstrip("-").replace("-", "_")
-        for arg in left
+        for arg in _left_over(options)
         if (arg.startswith("--") and len(arg) > 2) or re.match(r"-[A-Za-z]", arg)
     )
     return list(dict.fromkeys(names))
+
+
+def stray_arguments(options: PipelineOptions) -> list[str]:
+    """The arguments that are neither a flag nor a flag's value, in command-line order: a
+    second file after ``--feeds feeds.txt`` (Beam drops them without a word, so the run read
+    one list of two). A word after an unknown ``--flag`` is taken as its value."""
+    stray, after_flag = [], False
+    for arg in _left_over(options):
+        if arg.startswith("-") and len(arg) > 1:
+            after_flag = "=" not in arg
+        elif after_flag:
+            after_flag = False
+        else:
+            stray.append(arg)
+    return stray
+
+
+def _left_over(options: PipelineOptions) -> list[str]:
+    """What of the command line no options class reads, as Beam's own parser leaves it."""
+    parsers: list[argparse.ArgumentParser] = []
+    options.get_all_options(add_extra_args_fn=parsers.append)  # the parser Beam builds
+    _, left = parsers[0].parse_known_args(getattr(options, "_flags", []))
+    return list(left)
 
 
 def _refuse_unknown_flags(options: PipelineOptions, local_runner: bool) -> None:
     """Refuse flags no one declares on a local run; on another runner, warn only: a service
     (the Flex Template launcher) may add flags of its own, and template parameters are
     checked against ``deploy/metadata.json`` before they get here."""
+    stray = stray_arguments(options)
+    if stray:
+        raise UsageError(
+            f"unexpected argument{'s' if len(stray) > 1 else ''}: {', '.join(stray)} (every "
+            "value follows its flag, and a run reads one --feeds file: list every feed in it)"
+        )
     unknown = unknown_flags(options)
     if not unknown:
         return

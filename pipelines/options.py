@@ -29,6 +29,7 @@ def _flag(parser: Any, name: str, **kwargs: Any) -> None:
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION_SECONDS = 3650 * 86400  # ten years: any duration flag
 
 
 def parse_duration(text: str) -> float:
@@ -48,6 +49,8 @@ def parse_duration(text: str) -> float:
         ) from None
     if not math.isfinite(seconds) or seconds <= 0:
         raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
+    if seconds > MAX_DURATION_SECONDS:  # a clock past year 9999 overflowed time.sleep
+        raise argparse.ArgumentTypeError(f"duration must be at most 3650d: {text!r}")
     return seconds
 
 

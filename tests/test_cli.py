@@ -191,7 +191,7 @@ def test_the_program_exits_with_the_commands_code_and_a_frozen_heap(
         (["--feed-text-min-chars", "-1"], "--feed-text-min-chars must not be negative"),
         (["--extract-processes", "0"], "--extract-processes must be at least 1"),
         (["--per-host-in-flight", "9"], "--per-host-in-flight must be between 1 and 4"),
-        (["--fetch-timeout", "0"], "--fetch-timeout must be positive (seconds)"),
+        (["--fetch-timeout", "0"], "--fetch-timeout must be positive and at most 3600 (seconds)"),
         (["--min-text-chars", "-5"], "--min-text-chars must not be negative"),
         (["--contact-url", "https://me.example/\nX: 1"], "--contact-url must be one word"),
         (["--all-storis"], "unknown option: --all-storis (did you mean --all-stories?)"),
@@ -210,7 +210,10 @@ def test_the_program_exits_with_the_commands_code_and_a_frozen_heap(
         # each bound itself, not only a value far past it
         (["--per-host-in-flight", "5"], "--per-host-in-flight must be between 1 and 4"),
         (["--per-host-in-flight", "0"], "--per-host-in-flight must be between 1 and 4"),
-        (["--per-host-interval", "-0.5"], "--per-host-interval must not be negative"),
+        (
+            ["--per-host-interval", "-0.5"],
+            "--per-host-interval must be between 0 and 3600 (seconds)",
+        ),
         (["--min-text-chars", "-1"], "--min-text-chars must not be negative"),
         (["--contact-url", "Jane Doe <jane@example.org>"], "--contact-url must be one word"),
         # a template launcher passes every parameter, an empty one as --feeds=

@@ -7,6 +7,7 @@ and what is read from it, and the defaults the help texts promise.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import re
@@ -230,3 +231,60 @@ def test_an_output_that_is_a_file_says_so(tmp_path: Path, under: str) -> None:
     with pytest.raises(UsageError, match=r"afile is a file, not a folder"):
         make_config(tmp_path, output=str(output))
     assert (tmp_path / "afile").read_text() == "mine\n"
+
+
+def test_an_argument_that_is_no_flag_nor_its_value_is_refused(tmp_path: Path) -> None:
+    # "--feeds three.txt other3.txt" ran on three.txt alone: Beam drops what it cannot place.
+    with pytest.raises(UsageError, match=r"unexpected arguments: other\.txt, more\.txt"):
+        make_config(tmp_path, "other.txt", "--all-stories", "more.txt")
+    # a word after an unknown flag is its value: the flag is what is wrong
+    with pytest.raises(UsageError, match=r"unknown option: --topik \(did you mean --topic\?\)"):
+        make_config(tmp_path, "--topik", "projects/p/topics/t")
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--fetch-timeout", "nan"],  # turned the deadline off
+        ["--fetch-timeout", "inf"],  # crashed the deadline watchdog's clock
+        ["--fetch-timeout", "1e10"],
+        ["--per-host-interval", "nan"],
+        ["--per-host-interval", "inf"],
+        ["--streaming", "--poll-interval", "0.01"],  # 800 polls of each feed in 8 s
+    ],
+)
+def test_seconds_that_are_no_number_or_out_of_bounds_are_refused(
+    tmp_path: Path, flags: list[str]
+) -> None:
+    with pytest.raises(UsageError, match=re.escape(flags[-2])):
+        make_config(tmp_path, *flags)
+
+
+def test_seconds_at_their_bounds_are_taken(tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path,
+        *["--fetch-timeout", "3600", "--per-host-interval", "3600"],
+        *["--streaming", "--poll-interval", "1s"],
+    )
+    assert (config.http.deadline, config.http.per_host_min_interval) == (3600, 3600)
+    assert config.poll_interval == 1
+
+
+def test_a_duration_past_ten_years_is_refused() -> None:
+    # --poll-interval 1e12 overflowed time.sleep's clock, a traceback
+    assert parse_duration("3650d") == 3650 * DAY
+    for text in ("3651d", "1e12"):
+        with pytest.raises(argparse.ArgumentTypeError, match="at most 3650d"):
+            parse_duration(text)
+
+
+@pytest.mark.usefixtures("emulator_listening")  # credentials: not needed
+def test_the_dead_letter_topic_must_not_be_the_stories_topic(tmp_path: Path) -> None:
+    topic = "projects/p/topics/stories"
+    with pytest.raises(UsageError, match="--dead-letter-topic must differ from --topic"):
+        make_config(tmp_path, "--topic", topic, "--dead-letter-topic", topic)
+
+
+def test_an_empty_output_is_refused_not_the_working_directory(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="--output must name a folder"):
+        make_config(tmp_path, output="")
