@@ -23,6 +23,22 @@ def test_the_header_charset_beats_the_meta_charset() -> None:
     assert "<p>café</p>" in text
 
 
+@pytest.mark.parametrize(
+    "label",
+    ["undefined", "punycode", "unicode_escape", "raw-unicode-escape", "charmap", "palmos"]
+    + ["idna", "utf-7", "rot13", "base64", "no-such-charset"],
+)
+@pytest.mark.parametrize("where", ["header", "meta"])
+def test_a_label_that_names_no_web_charset_is_as_if_none_were_given(label: str, where: str) -> None:
+    # "undefined" and "punycode" raised UnicodeError past the LookupError and
+    # UnicodeDecodeError caught: the page was an internal_error dead letter with a traceback;
+    # the escapes, charmap and palmos decoded it as mojibake ("rÃ©gulateur").
+    meta = f'<meta charset="{label}">' if where == "meta" else ""
+    body = f"<html><head>{meta}</head><body><p>r\u00e9gulateur</p></body></html>".encode()
+    header = f"text/html; charset={label}" if where == "header" else None
+    assert "<p>r\u00e9gulateur</p>" in decode_html(body, header)
+
+
 def _page_with_meta_at(offset: int, label: str, text: str) -> bytes:
     """A windows-1252 page whose ``<meta charset>`` starts at about ``offset`` (a long head of
     preloads before it, as on many news sites)."""

@@ -12,6 +12,7 @@ that name no encoding.
 
 from __future__ import annotations
 
+import codecs
 import re
 
 from charset_normalizer import from_bytes
@@ -69,6 +70,25 @@ def web_codec(label: str) -> str:
     return _WEB_CODECS.get(label.lower(), label)
 
 
+# Python codecs that name no charset a web page is written in: a page declaring one is read
+# as if it declared none (``decode_html``). "undefined" and "punycode" raised on any page;
+# the escapes, "charmap" and "palmos" read it as mojibake; "idna" and UTF-7 are no web
+# encodings (browsers ignore both labels).
+_NOT_WEB_CODECS = frozenset(
+    {"undefined", "punycode", "unicode-escape", "raw-unicode-escape", "charmap", "palmos"}
+    | {"idna", "utf-7"}
+)
+
+
+def _is_web_text_codec(codec: str) -> bool:
+    """Whether Python knows ``codec`` as a text encoding a web page may be written in."""
+    try:
+        info = codecs.lookup(codec)
+    except LookupError:
+        return False
+    return info._is_text_encoding and info.name not in _NOT_WEB_CODECS
+
+
 def decode_html(body: bytes, content_type: str | None) -> str:
     """Decode an HTML (or any text) body; invalid bytes never raise.
 
@@ -95,9 +115,11 @@ def decode_html(body: bytes, content_type: str | None) -> str:
         declared.append(meta_match.group(1).decode("ascii", errors="replace"))
     for label in declared:
         codec = web_codec(label)
+        if not _is_web_text_codec(codec):
+            continue
         try:
             return body.decode(codec)
-        except (LookupError, UnicodeDecodeError):
+        except UnicodeError:  # UnicodeDecodeError, or a codec's own ("punycode")
             continue
     try:
         return body.decode("utf-8")
