@@ -14,8 +14,11 @@ Pages are submitted as they arrive, a few to a task while every worker has work 
 then runs each stage over them in turn, ``Analyser.analyse_all``), and results are emitted as
 their task completes (each as a ``WindowedValue`` with its page's timestamp and window);
 ``finish_bundle`` submits and waits for the rest, so every page ends in exactly one output. A
-worker that dies (a crash in a C parser) turns its pages into retryable dead letters
-(``extract_worker_error``) instead of failing the bundle.
+worker that dies (a crash in a C parser, the kernel's out-of-memory killer) breaks the whole
+pool, as ``concurrent.futures`` does: every page waiting in it then, up to
+``_WAITING_PER_PROCESS`` a worker and not only the dead worker's, becomes a retryable dead
+letter (``extract_worker_error``) instead of failing the bundle, and a new pool takes the
+pages after them. Which page killed the worker is not known.
 """
 
 from __future__ import annotations
@@ -57,8 +60,8 @@ def _start_quietly(pool: concurrent.futures.ProcessPoolExecutor) -> None:
 
 
 def results_of(links: list[str], future: concurrent.futures.Future[Any]) -> list[Outcome]:
-    """The worker's outcomes, one per page; a worker that died (a crash in a parser) makes
-    each of its pages a dead letter, not lost."""
+    """The worker's outcomes, one per page; a pool broken by a worker that died (a crash in a
+    parser) makes each page of each task it held a dead letter, not lost."""
     try:
         outcomes: list[Outcome] = future.result()
     except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool
