@@ -237,6 +237,12 @@ def entry() -> None:
     interpreter's shutdown would otherwise walk every object Beam, numpy and trafilatura
     loaded in its final garbage collections (measured: ~0.4 s at the end of every command).
     """
+    # Started with stdout or stderr closed (``newsbeam run ... >&-``), Python has None there:
+    # what would have been printed is dropped, as a shell's 2>/dev/null would.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the process's whole life
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     try:
         try:
             code: int | str | None = main()
@@ -248,6 +254,9 @@ def entry() -> None:
         # /dev/null so that the interpreter's own flush at exit does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_BROKEN_PIPE
+    except OSError as exc:  # what main() leaves is a print's: stdout is a full disk, /dev/full
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = _fail(f"cannot write to standard output: {exc.strerror or exc}", EXIT_FAILED)
     gc.freeze()
     sys.exit(code)
 

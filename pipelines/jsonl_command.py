@@ -194,7 +194,9 @@ def run_jsonl(
     except BrokenPipeError:
         raise  # the reader of stdout went away (| head): the program ends quietly (cli.entry)
     except OSError as exc:
-        print(f"newsbeam {command}: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        # an error with no file name is the standard output's (a full disk, /dev/full)
+        name = exc.filename or output_path or "standard output"
+        print(f"newsbeam {command}: {name}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except UnicodeDecodeError as exc:
         print(f"newsbeam {command}: {where}: input is not UTF-8: {exc.reason}", file=sys.stderr)

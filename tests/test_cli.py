@@ -162,6 +162,46 @@ def test_a_reader_that_went_away_ends_the_program_quietly(argv: list[str]) -> No
     assert (result.returncode, result.stderr) == (141, "")
 
 
+@pytest.mark.parametrize("argv", [["--version"], ["topics", "--help"]])
+def test_a_closed_stdout_is_no_traceback(argv: list[str]) -> None:
+    # As a shell's >&-: Python has sys.stdout None then, and "AttributeError: 'NoneType'
+    # object has no attribute 'flush'" ended the program (exit 1, after a run's files).
+    command = [sys.executable, "-m", "pipelines.cli", *argv]
+    result = subprocess.run(
+        ["sh", "-c", 'exec "$@" >&-', "sh", *command],
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_a_full_stdout_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    # A command whose printing fails (argparse's own help and version swallow the error):
+    # "OSError: [Errno 28] No space left on device" with a traceback.
+    printing = tmp_path / "printing.py"
+    printing.write_text(
+        "import pipelines.cli as cli\n"
+        "cli.main = lambda: print('x' * 100_000) or 0\n"  # more than stdout's buffer
+        "cli.entry()\n"
+    )
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, str(printing)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            cwd=Path(__file__).resolve().parents[1],
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        )
+    assert (result.returncode, result.stderr) == (
+        1,
+        "newsbeam: error: cannot write to standard output: No space left on device\n",
+    )
+
+
 def test_console_script_is_installed() -> None:
     script = Path(sys.executable).with_name("newsbeam")
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)

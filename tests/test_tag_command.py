@@ -199,6 +199,25 @@ def test_a_reader_that_went_away_ends_the_command_quietly(tmp_path: Path) -> Non
     assert (proc.returncode, proc.stderr) == (141, "")
 
 
+def test_a_full_stdout_is_named(tmp_path: Path) -> None:
+    # It said "newsbeam tag: : No space left on device" (an error with no file name).
+    src = tmp_path / "in.jsonl"
+    src.write_text((json.dumps(STORY) + "\n") * 200, encoding="utf-8")
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "tag", "--input", str(src)],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            cwd=ROOT,
+        )
+    assert (proc.returncode, proc.stderr) == (
+        2,
+        "newsbeam tag: standard output: No space left on device\n",
+    )
+
+
 def test_output_in_a_missing_directory_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
