@@ -151,7 +151,7 @@ def test_pages_share_a_task_only_while_every_worker_has_work(analyser: Analyser)
         outputs: list[WindowedValue] = []
         for i, p in enumerate(long_pages + short):
             outputs += fn.process(p, Timestamp(i), GlobalWindow())
-        tasks = sorted(len(meta) for meta in fn._pending.values())
+        tasks = sorted(len(task.pages) for task in fn._pending.values())
         left = len(fn._batch)
         outputs += fn.finish_bundle()
     finally:
@@ -215,7 +215,7 @@ def test_the_fork_server_loads_the_workers_code_without_beam_and_freezes_it() ->
 
 
 def _pages_in_tasks(fn: _AnalysePagesFn) -> int:
-    return sum(len(meta) for meta in fn._pending.values())
+    return sum(len(task.pages) for task in fn._pending.values())
 
 
 def _set_when_done(future: Future[Any]) -> threading.Event:
@@ -409,6 +409,53 @@ def test_a_worker_that_dies_on_a_page_makes_it_a_dead_letter_under_its_entrys_li
     assert isinstance(discarded, TaggedOutput) and discarded.tag == DISCARDED
     assert (discarded.value.timestamp, discarded.value.windows) == (Timestamp(6), (window,))
     assert discarded.value.value == analyser.analyse(short)
+
+
+def _unwrapped(output: Any) -> tuple[int, Any]:
+    """An output's timestamp and record, whatever output it is on."""
+    windowed_value = output.value if isinstance(output, TaggedOutput) else output
+    return int(windowed_value.timestamp), windowed_value.value
+
+
+def test_a_page_that_ends_its_worker_takes_no_other_page_with_it(analyser: Analyser) -> None:
+    # A dead worker breaks the whole pool (concurrent.futures): every task it held failed,
+    # up to 128 pages dead-lettered for one, none saying which it was. Their pages are sent
+    # again one at a time: only the page that ends its worker is a dead letter, and says so.
+    crashing = FetchedPage(
+        FeedEntry(ENTRY.feed_url, "https://news.example/crash", "news.example/crash"),
+        "https://news.example/crash",
+        "https://news.example/crash",
+        200,
+        "text/html",
+        _EndsItsWorker("<html></html>"),
+        "2026-03-04",
+    )
+    warm_up = [page(ON_TOPIC * 200, f"https://news.example/warm-{i}") for i in range(2)]
+    others = [page(ON_TOPIC * 20, f"https://news.example/{i}") for i in range(40)]
+    pages = [*others[:20], crashing, *others[20:]]
+    fn = _AnalysePagesFn(AnalysisSettings(min_text_chars=250), processes=2)
+    fn.setup()
+    try:  # first both workers started (see the test above), then one bundle of every page
+        fn.start_bundle()
+        for i, p in enumerate(warm_up):
+            list(fn.process(p, Timestamp(100 + i), GlobalWindow()))
+        list(fn.finish_bundle())
+        fn.start_bundle()
+        outputs = [
+            o for i, p in enumerate(pages) for o in fn.process(p, Timestamp(i), GlobalWindow())
+        ]
+        outputs += fn.finish_bundle()
+        waiting = fn._waiting
+    finally:
+        fn.teardown()
+    by_time = dict(_unwrapped(o) for o in outputs)
+    assert sorted(by_time) == list(range(len(pages))) and waiting == 0
+    dead = by_time.pop(20)
+    assert isinstance(dead, Failure) and dead.key == "https://news.example/crash"
+    assert dead.error_type == "extract_worker_error" and dead.message.endswith(analyse.ALONE_AGAIN)
+    for i, p in enumerate(pages):
+        if i != 20:
+            assert by_time[i] == analyser.analyse(p), p.url
 
 
 def test_the_step_keeps_its_name_and_passes_on_the_settings_and_processes_given() -> None:

@@ -15,20 +15,23 @@ then runs each stage over them in turn, ``Analyser.analyse_all``), and results a
 their task completes (each as a ``WindowedValue`` with its page's timestamp and window);
 ``finish_bundle`` submits and waits for the rest, so every page ends in exactly one output. A
 worker that dies (a crash in a C parser, the kernel's out-of-memory killer) breaks the whole
-pool, as ``concurrent.futures`` does: every page waiting in it then, up to
-``_WAITING_PER_PROCESS`` a worker and not only the dead worker's, becomes a retryable dead
-letter (``extract_worker_error``) instead of failing the bundle, and a new pool takes the
-pages after them. Which page killed the worker is not known.
+pool, as ``concurrent.futures`` does, failing every task it held: a new pool takes their
+pages again, one page a task and one such task at a time, so that the page that ends its
+worker is found and becomes a retryable dead letter (``extract_worker_error``) alone, while
+the others are analysed. (A page sent again on its own while another page breaks the pool
+is a dead letter too.)
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import queue
 import threading
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
@@ -59,15 +62,40 @@ def _start_quietly(pool: concurrent.futures.ProcessPoolExecutor) -> None:
         pool.submit(int)
 
 
-def results_of(links: list[str], future: concurrent.futures.Future[Any]) -> list[Outcome]:
-    """The worker's outcomes, one per page; a pool broken by a worker that died (a crash in a
-    parser) makes each page of each task it held a dead letter, not lost."""
+# What a dead letter of a page sent on its own after its pool broke adds to the error.
+ALONE_AGAIN = "; sent again on its own, its pool broke again: this page ends its worker"
+
+
+def results_of(
+    links: list[str], future: concurrent.futures.Future[Any], *, alone: bool = False
+) -> list[Outcome]:
+    """The worker's outcomes, one per page; a task that failed (a pool broken by a worker
+    that died: a crash in a parser) makes each of its pages a dead letter, not lost.
+
+    Args:
+        links: the entries' links of the task's pages, in order.
+        future: the task, done.
+        alone: the task is one page sent again after its pool broke (``ALONE_AGAIN``).
+    """
     try:
         outcomes: list[Outcome] = future.result()
     except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool
-        message = error_message(exc)
+        message = error_message(exc) + (ALONE_AGAIN if alone else "")
         return [Failure("extract", link, "extract_worker_error", message, True) for link in links]
     return outcomes
+
+
+@dataclass
+class _Task:
+    """The pages of one task in the pool, with each page's link, timestamp and window."""
+
+    pages: list[FetchedPage]
+    meta: list[_Meta]
+    alone: bool = False  # one page sent again on its own after its pool broke
+
+
+def _broke_its_pool(future: concurrent.futures.Future[Any]) -> bool:
+    return not future.cancelled() and isinstance(future.exception(), BrokenProcessPool)
 
 
 class _AnalysePagesFn(beam.DoFn):
@@ -82,10 +110,12 @@ class _AnalysePagesFn(beam.DoFn):
         self._settings = settings
         self._processes = processes
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self._pending: dict[concurrent.futures.Future[Any], list[_Meta]] = {}
+        self._pending: dict[concurrent.futures.Future[Any], _Task] = {}
         self._batch: list[FetchedPage] = []
         self._batch_meta: list[_Meta] = []
-        self._waiting = 0  # pages in pending tasks
+        # Pages of tasks a broken pool failed, to send again one at a time (``_emit``).
+        self._again: collections.deque[tuple[FetchedPage, _Meta]] = collections.deque()
+        self._waiting = 0  # pages in pending tasks, and waiting to be sent again
 
     def setup(self) -> None:
         # Each pending future puts itself here when done, so finding the finished ones costs
@@ -117,6 +147,7 @@ class _AnalysePagesFn(beam.DoFn):
             future.cancel()
         self._pending = {}
         self._batch, self._batch_meta = [], []
+        self._again.clear()
         self._waiting = 0
         self._finished = queue.SimpleQueue()
 
@@ -147,20 +178,23 @@ class _AnalysePagesFn(beam.DoFn):
     def _submit_batch(self) -> None:
         """Submit the waiting pages as one task; a pool broken by a dead worker is replaced.
 
-        The pages the broken pool held fail with ``BrokenProcessPool`` and become dead
-        letters (``results_of``); without a new pool every later page would fail too.
+        The tasks the broken pool held fail with ``BrokenProcessPool``, and their pages are
+        sent again (``_emit``); without a new pool every later page would fail too.
         """
-        assert self._pool is not None
-        pages, meta = self._batch, self._batch_meta
+        task = _Task(self._batch, self._batch_meta)
         self._batch, self._batch_meta = [], []
+        self._submit(task)
+
+    def _submit(self, task: _Task) -> None:
+        assert self._pool is not None
         try:
-            future = self._pool.submit(analyse_in_worker, pages)
+            future = self._pool.submit(analyse_in_worker, task.pages)
         except BrokenProcessPool:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
-            future = self._pool.submit(analyse_in_worker, pages)
-        self._pending[future] = meta
-        self._waiting += len(pages)
+            future = self._pool.submit(analyse_in_worker, task.pages)
+        self._pending[future] = task
+        self._waiting += len(task.pages)
         future.add_done_callback(self._finished.put)
 
     def finish_bundle(self) -> Iterator[Any]:
@@ -170,12 +204,24 @@ class _AnalysePagesFn(beam.DoFn):
             yield from self._emit([self._finished.get()])
 
     def _emit(self, futures: list[concurrent.futures.Future[Any]]) -> Iterator[Any]:
+        """Emit the outcomes of finished tasks. The pages of a task that a broken pool failed
+        are sent again, one a task and one task at a time, so that a page that ends its
+        worker takes no other page with it: the rest of its task, and the tasks the pool held
+        when it broke, are analysed; it alone is a dead letter (``results_of``)."""
         for future in futures:
-            meta = self._pending.pop(future)
-            self._waiting -= len(meta)
-            outcomes = results_of([link for link, _, _ in meta], future)
-            for (_, timestamp, window), outcome in zip(meta, outcomes, strict=True):
+            task = self._pending.pop(future)
+            self._waiting -= len(task.pages)
+            if not task.alone and _broke_its_pool(future):
+                self._again.extend(zip(task.pages, task.meta, strict=True))
+                self._waiting += len(task.pages)
+                continue
+            outcomes = results_of([link for link, _, _ in task.meta], future, alone=task.alone)
+            for (_, timestamp, window), outcome in zip(task.meta, outcomes, strict=True):
                 yield windowed(tagged_output(outcome), timestamp, window)
+        if self._again and not any(task.alone for task in self._pending.values()):
+            page, meta = self._again.popleft()
+            self._waiting -= 1
+            self._submit(_Task([page], [meta], alone=True))
 
 
 class AnalysePages(beam.PTransform):
