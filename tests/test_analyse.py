@@ -458,6 +458,42 @@ def test_a_page_that_ends_its_worker_takes_no_other_page_with_it(analyser: Analy
             assert by_time[i] == analyser.analyse(p), p.url
 
 
+def test_a_page_whose_analysis_does_not_end_ends_its_worker_alone(analyser: Analyser) -> None:
+    # 25,000 links in one paragraph: trafilatura's work grows with their square (12.5 s of
+    # CPU on the machine this was written on, minutes past 1 MB); the worker's watchdog ends
+    # it past its limit, 1 s here, and the page is found and dead-lettered on its own.
+    links = "".join(f"<a href='/x{i}'>link</a> words " for i in range(12_500))
+    slow = FetchedPage(
+        FeedEntry(ENTRY.feed_url, "https://news.example/slow", "news.example/slow"),
+        "https://news.example/slow",
+        "https://news.example/slow",
+        200,
+        "text/html",
+        f"<html><body><article><p>{links}</p></article></body></html>",
+        "2026-03-04",
+    )
+    others = [page(ON_TOPIC * 20, f"https://news.example/{i}") for i in range(6)]
+    pages = [*others[:3], slow, *others[3:]]
+    fn = _AnalysePagesFn(AnalysisSettings(min_text_chars=250, page_cpu_seconds=1.0), processes=2)
+    fn.setup()
+    try:
+        fn.start_bundle()
+        outputs = [
+            o for i, p in enumerate(pages) for o in fn.process(p, Timestamp(i), GlobalWindow())
+        ]
+        outputs += fn.finish_bundle()
+    finally:
+        fn.teardown()
+    by_time = dict(_unwrapped(o) for o in outputs)
+    assert sorted(by_time) == list(range(len(pages)))
+    dead = by_time.pop(3)
+    assert isinstance(dead, Failure) and dead.key == "https://news.example/slow"
+    assert dead.error_type == "extract_worker_error" and dead.message.endswith(analyse.ALONE_AGAIN)
+    for i, p in enumerate(pages):
+        if i != 3:
+            assert by_time[i] == analyser.analyse(p), p.url
+
+
 def test_the_step_keeps_its_name_and_passes_on_the_settings_and_processes_given() -> None:
     # Dataflow matches steps by name when a job is updated; the DoFn builds its pool from
     # the settings and the number of processes given (--extract-processes).

@@ -22,10 +22,13 @@ server, whose start-up the first page waits for).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import py3langid
 import trafilatura.utils
@@ -34,6 +37,7 @@ from trafilatura.settings import Document
 
 from transforms.outlets import OutletCatalogue
 from transforms.page_metadata import clean_author_names, clean_title, drop_title_line
+from transforms.page_watchdog import PAGE_CPU_SECONDS, PageWatchdog
 from transforms.pool_start import quiet_chatty_libraries
 from transforms.records import (
     DEFAULT_MIN_TEXT_CHARS,
@@ -52,6 +56,7 @@ from transforms.trafilatura_trim import install as trim_trafilatura
 from transforms.urls import resolve_canonical
 
 Outcome = TaggedStory | Discard | Failure
+_T = TypeVar("_T")
 
 _AUTHOR_SEPARATORS = (";", " and ", "|")
 
@@ -279,6 +284,8 @@ class AnalysisSettings:
     outlets_path: str | None = None
     taxonomy_path: str | None = None
     keep_irrelevant: bool = False
+    # a pool worker's limit on one stage's CPU on one page (``transforms.page_watchdog``)
+    page_cpu_seconds: float = PAGE_CPU_SECONDS
 
 
 @functools.lru_cache(maxsize=4)
@@ -323,9 +330,16 @@ def preload() -> None:
 class Analyser:
     """The three per-page cores with their loaded data (outlet catalogue, tagger)."""
 
-    def __init__(self, settings: AnalysisSettings) -> None:
+    def __init__(self, settings: AnalysisSettings, watchdog: PageWatchdog | None = None) -> None:
         self.settings = settings
         self.outlets, self.tagger = _loaded(settings.outlets_path, settings.taxonomy_path)
+        self.watchdog = watchdog  # a pool worker's: ends the process on a page that never ends
+
+    def _on(self, page: FetchedPage) -> contextlib.AbstractContextManager[None]:
+        """The time of one stage on ``page``, watched if this analyser has a watchdog."""
+        if self.watchdog is None:
+            return contextlib.nullcontext()
+        return self.watchdog.page(page.entry.link)
 
     def analyse(self, page: FetchedPage) -> Outcome:
         """Extract, enrich and tag ``page``; the first stage that stops it gives the outcome."""
@@ -338,16 +352,30 @@ class Analyser:
         instead of losing them to trafilatura's work on each page in between (measured alone
         on 600 of the benchmark's pages: 10.6-11.0 ms a page one at a time, 10.0-10.2 eight at
         a time, 9.8 thirty-two at a time)."""
-        articles = [extract_outcome(page, self.settings.min_text_chars) for page in pages]
-        stories = [
-            enrich_outcome(a, self.outlets) if isinstance(a, Article) else a for a in articles
-        ]
-        return [
-            tag_outcome(s, self.tagger, self.settings.keep_irrelevant)
-            if isinstance(s, Story)
-            else s
-            for s in stories
-        ]
+        settings = self.settings
+        articles = self._each(pages, pages, lambda p: extract_outcome(p, settings.min_text_chars))
+        stories = self._each(
+            pages,
+            articles,
+            lambda a: enrich_outcome(a, self.outlets) if isinstance(a, Article) else a,
+        )
+        return self._each(
+            pages,
+            stories,
+            lambda s: (
+                tag_outcome(s, self.tagger, settings.keep_irrelevant) if isinstance(s, Story) else s
+            ),
+        )
+
+    def _each(
+        self, pages: list[FetchedPage], values: list[Any], stage: Callable[[Any], _T]
+    ) -> list[_T]:
+        """``stage`` of each value, the time of each counted against its page (``_on``)."""
+        outcomes = []
+        for page, value in zip(pages, values, strict=True):
+            with self._on(page):
+                outcomes.append(stage(value))
+        return outcomes
 
 
 # The worker process's analyser, built once by the pool's initializer.
@@ -366,7 +394,7 @@ def start_worker(settings: AnalysisSettings) -> None:
     # A worker sets up no logging: trafilatura's and htmldate's records end at their own
     # NullHandler, but courlan's (none) would reach stderr bare, through Python's last resort.
     quiet_chatty_libraries()
-    _worker_analyser = Analyser(settings)
+    _worker_analyser = Analyser(settings, PageWatchdog(settings.page_cpu_seconds))
 
 
 def analyse_in_worker(pages: list[FetchedPage]) -> list[Outcome]:
