@@ -33,12 +33,13 @@ from transforms.pubsub import check_credentials, check_topic
 from transforms.pubsub_messages import PubSubError
 from transforms.records import FeedSpec, FeedState
 from transforms.state import (
+    FolderInUse,
     StateDirError,
-    StateDirInUse,
     load_feed_states,
     load_seen,
     load_signatures,
     load_story_outlets,
+    lock_folder,
     lock_state_dir,
 )
 from transforms.ttl import DEFAULT_TTL_SECONDS
@@ -190,10 +191,13 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     state_dir = nb.state_dir or str(Path(output_dir) / "state") if use_state_dir else None
     if state_dir:
         state_dir = _writable_dir(state_dir, "--state-dir")
-        try:
+    try:  # one run at a time in each (a remote output is not locked)
+        if not is_remote(output_dir):
+            lock_folder(output_dir, "--output")
+        if state_dir:
             lock_state_dir(state_dir)
-        except StateDirInUse as exc:
-            raise UsageError(f"--state-dir {exc}") from None
+    except FolderInUse as exc:
+        raise UsageError(str(exc)) from None
     try:
         feed_states = load_feed_states(state_dir) if state_dir else {}
         seen_before = load_seen(state_dir, nb.dedup_ttl) if state_dir else {}

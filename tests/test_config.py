@@ -86,21 +86,29 @@ def test_a_streaming_run_polls_from_now_and_keeps_no_state_dir(tmp_path: Path) -
 def test_no_state_reads_and_makes_no_state_dir(tmp_path: Path) -> None:
     config = make_config(tmp_path, "--no-state")
     assert config.state_dir is None
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".output.lock"]
 
 
 def test_output_and_state_dir_are_made_absolute_with_their_parents_and_left_clean(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Relative to where the command was started, whatever directory the workers run in;
-    # the write probe is removed again; the run holds the state directory's lock file.
+    # the write probe is removed again; the run holds the output's and the state
+    # directory's lock files.
     monkeypatch.chdir(tmp_path)
     config = make_config(tmp_path, output="runs/today/out")
     out = tmp_path / "runs" / "today" / "out"
     assert config.output_dir == str(out)
     assert config.state_dir == str(out / "state")
-    assert sorted(p.name for p in out.iterdir()) == ["state"]
+    assert sorted(p.name for p in out.iterdir()) == [".output.lock", "state"]
     assert sorted(p.name for p in (out / "state").iterdir()) == [".lock"]
+
+
+def test_a_state_dir_that_is_the_output_folder_holds_a_lock_for_each(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    config = make_config(tmp_path, "--state-dir", str(out), output=str(out))
+    assert config.state_dir == config.output_dir == str(out)
+    assert sorted(p.name for p in out.iterdir()) == [".lock", ".output.lock"]
 
 
 def test_a_remote_output_keeps_no_state_unless_a_local_state_dir_is_given(

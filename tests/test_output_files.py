@@ -16,9 +16,12 @@ import pytest
 from apache_beam.io.filesystem import FileMetadata, MatchResult
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines.cli import EXIT_USAGE
 from pipelines.config import UsageError
 from pipelines.output_files import clear_before_run, clear_previous_outputs, retryable_links
+from tests.conftest import run_cli
 from tests.test_monitor import stop_config
+from tests.test_state import lock_held_by_another_process
 from transforms.records import Discard, Failure, FeedEntry
 from transforms.sinks import to_json_line
 from transforms.state import PENDING_DIR, commit_run_state, load_seen, seen_line
@@ -40,6 +43,7 @@ def test_an_earlier_runs_output_files_are_removed_and_nothing_else(tmp_path: Pat
         "beam-temp-dead_letters-0123abcd/shard-1",
     ]
     kept = ["summary.json", "stories-notes.txt", "my-stories.jsonl", "state/seen.jsonl"]
+    kept += [".output.lock", "state/.lock"]  # the runs' locks
     kept += ["beam-temp-mine/x"]
     # a user's own files named like a sink's (README: `subscribe --json > stories.jsonl`)
     kept += ["stories.jsonl", "stories-notes.jsonl", "discarded-by-hand.jsonl"]
@@ -140,6 +144,30 @@ def test_files_that_cannot_be_removed_stop_the_run_with_a_one_line_error(
     assert "gs://b/out" in message and "storage.objects.delete" in message
     assert "more" not in message and "--output" in message
     assert sorted(bucket.objects) == sorted(REMOTE_RUN_FILES)
+
+
+def test_a_second_run_on_an_output_folder_in_use_is_refused_before_it_clears_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Two runs on one --output each replaced the other's files: the first reported stories
+    the folder no longer held. The second is refused (one line naming the first's pid, the
+    usage error's code), and the first's files stay; its own --state-dir changes nothing.
+    The feed is on loopback without --allow-loopback: a run let through fails fast, offline."""
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("http://127.0.0.1:9/rss\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stories-00000-of-00001.jsonl").write_text('{"title": "the first run\'s"}\n')
+    argv = ["run", "--feeds", str(feeds), "--output", str(out), "--state-dir", str(tmp_path)]
+    with lock_held_by_another_process(out, "--output") as holder:
+        code, stdout, err = run_cli(capsys, *argv)
+    assert code == EXIT_USAGE and stdout == ""
+    assert err == (
+        f"newsbeam: error: --output {out} is in use by another newsbeam run (pid {holder.pid}): "
+        "give this run another --output, or wait for that one to end\n"
+    )
+    assert sorted(p.name for p in out.iterdir()) == [".output.lock", "stories-00000-of-00001.jsonl"]
+    assert "the first run's" in (out / "stories-00000-of-00001.jsonl").read_text()
 
 
 def test_the_links_to_retry_are_those_of_retryable_entry_dead_letters(tmp_path: Path) -> None:

@@ -25,15 +25,16 @@ from transforms.state import (
     PENDING_DIR,
     PENDING_SEEN_AGAIN,
     SEEN_AGAIN,
+    FolderInUse,
     SkipSeenEntries,
     StateDirError,
-    StateDirInUse,
     commit_run_state,
     feed_state_line,
     load_feed_states,
     load_seen,
     load_signatures,
     load_story_outlets,
+    lock_folder,
     lock_state_dir,
     seen_line,
     sighting_line,
@@ -424,18 +425,22 @@ def release_state_locks() -> Iterator[None]:
 
 HOLD_THE_LOCK = """
 import sys
-from transforms.state import lock_state_dir
-lock_state_dir(sys.argv[1])
+from transforms.state import lock_folder, lock_state_dir
+folder, flag = sys.argv[1:]
+lock_state_dir(folder) if flag == "--state-dir" else lock_folder(folder, flag)
 print("held", flush=True)
 sys.stdin.read()  # until the test closes our stdin
 """
 
 
 @contextlib.contextmanager
-def lock_held_by_another_process(state: Path) -> Iterator[subprocess.Popen[str]]:
-    """A process that has taken ``state``'s lock (HOLD_THE_LOCK), until the block ends."""
+def lock_held_by_another_process(
+    folder: Path, flag: str = "--state-dir"
+) -> Iterator[subprocess.Popen[str]]:
+    """A process that has taken ``folder``'s lock as ``flag`` (HOLD_THE_LOCK: a state
+    directory's with ``lock_state_dir``), until the block ends."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_THE_LOCK, str(state)],
+        [sys.executable, "-c", HOLD_THE_LOCK, str(folder), flag],
         cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -457,7 +462,7 @@ def test_one_run_at_a_time_holds_a_state_dir_and_clears_what_a_killed_run_left(
     with lock_held_by_another_process(state) as holder:
         assert not (state / PENDING_DIR).exists()  # what a killed run left: cleared
         with pytest.raises(
-            StateDirInUse, match=rf"in use by another newsbeam run \(pid {holder.pid}\)"
+            FolderInUse, match=rf"in use by another newsbeam run \(pid {holder.pid}\)"
         ):
             lock_state_dir(str(state))
     before = set(state_module._held_locks)
@@ -466,6 +471,27 @@ def test_one_run_at_a_time_holds_a_state_dir_and_clears_what_a_killed_run_left(
     _release_locks_taken_since(before)  # as the process's end would
     with lock_held_by_another_process(state):  # released: another process takes it
         pass
+
+
+@pytest.mark.usefixtures("release_state_locks")
+def test_an_output_folder_is_held_by_one_run_apart_from_its_state_dir_lock(
+    tmp_path: Path,
+) -> None:
+    # Two runs on one --output each cleared and rewrote the other's files: the first
+    # reported stories the file no longer held, and its state recorded them as done.
+    with lock_held_by_another_process(tmp_path, "--output") as holder:
+        assert (tmp_path / ".output.lock").read_text() == f"{holder.pid}\n"
+        with pytest.raises(
+            FolderInUse,
+            match=rf"^--output {tmp_path} is in use by another newsbeam run "
+            rf"\(pid {holder.pid}\): give this run another --output, or wait",
+        ):
+            lock_folder(str(tmp_path), "--output")
+        # The same folder as another run's state directory is no conflict: its own lock.
+        assert lock_folder(str(tmp_path), "--state-dir")
+    assert lock_folder(str(tmp_path), "--output")  # the first run has ended: free
+    assert not lock_folder(str(tmp_path), "--output")  # held by this process: no-op
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", ".output.lock"]
 
 
 @pytest.mark.usefixtures("release_state_locks")

@@ -29,12 +29,13 @@ into the files above and removes them. Only the launcher process touches the fil
 
 One run at a time: ``lock_state_dir`` takes an exclusive lock on ``<state-dir>/.lock`` for
 the life of the process (a second run on the same folder is refused, naming the first's
-pid) and removes what a killed run left in ``pending/``. The commit writes every file
-beside its target first, then puts them in place with SIGINT and SIGTERM held back until
-the last is in place, ``seen.jsonl`` first and ``feeds.json`` last: a run killed between
-two of those renames (SIGKILL) leaves entries remembered as seen under feeds that will be
-fetched and parsed again, never the reverse (feeds "not modified" whose new entries
-nobody remembers).
+pid) and removes what a killed run left in ``pending/``; ``lock_folder`` does the same for
+a local ``--output`` folder (``.output.lock``), before the run clears or writes anything.
+The commit writes every file beside its target first, then puts them in place with SIGINT
+and SIGTERM held back until the last is in place, ``seen.jsonl`` first and ``feeds.json``
+last: a run killed between two of those renames (SIGKILL) leaves entries remembered as seen
+under feeds that will be fetched and parsed again, never the reverse (feeds "not modified"
+whose new entries nobody remembers).
 """
 
 from __future__ import annotations
@@ -71,39 +72,63 @@ SIGNATURES_FILE = "signatures.jsonl"
 PENDING_SIGNATURES = "signatures"
 OUTLETS_FILE = "outlets.jsonl"
 PENDING_OUTLETS = "outlets"
-LOCK_FILE = ".lock"
+LOCK_FILE = ".lock"  # the state directory's
+OUTPUT_LOCK_FILE = ".output.lock"  # a local --output folder's (the two may be one folder)
+_LOCK_FILES = {"--state-dir": LOCK_FILE, "--output": OUTPUT_LOCK_FILE}
 
-_held_locks: dict[str, int] = {}  # state dir (resolved) -> the open lock file's descriptor
-
-
-class StateDirInUse(Exception):
-    """Another process holds the state directory's lock."""
+_held_locks: dict[str, int] = {}  # lock file (resolved) -> its open descriptor
 
 
-def lock_state_dir(state_dir: str) -> None:
-    """Hold ``<state_dir>/.lock`` for the rest of this process, and clear ``pending/``.
+class FolderInUse(Exception):
+    """Another process holds the folder's lock (the message names its pid)."""
+
+
+def lock_folder(folder: str, flag: str) -> bool:
+    """Hold the lock of ``folder``, given as ``flag`` (``--state-dir`` or ``--output``), for
+    the rest of this process: an exclusive flock on its lock file, which holds this pid.
+
+    Args:
+        folder: an existing local folder.
+        flag: what the folder is for; each use has its own lock file (``_LOCK_FILES``), so
+            one folder can be both a run's state directory and its output.
+
+    Returns:
+        True if this call took the lock, False if this process held it already.
 
     Raises:
-        StateDirInUse: another newsbeam process holds it (the message names its pid).
+        FolderInUse: another process holds it (the message names the flag and its pid).
     """
-    root = Path(state_dir).resolve()
-    if str(root) in _held_locks:
-        return
-    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    root = Path(folder).resolve()
+    path = root / _LOCK_FILES[flag]
+    if str(path) in _held_locks:
+        return False
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
         os.close(fd)
-        raise StateDirInUse(
-            f"{root} is in use by another newsbeam run (pid {holder}): give this run "
-            "another --state-dir, or wait for that one to end"
+        raise FolderInUse(
+            f"{flag} {root} is in use by another newsbeam run (pid {holder}): give this run "
+            f"another {flag}, or wait for that one to end"
         ) from None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
-    _held_locks[str(root)] = fd
+    _held_locks[str(path)] = fd
+    return True
+
+
+def lock_state_dir(state_dir: str) -> None:
+    """Hold the state directory's lock for the rest of this process (``lock_folder``), and
+    clear ``pending/`` when this call took it.
+
+    Raises:
+        FolderInUse: another newsbeam process holds it (the message names its pid).
+    """
+    if not lock_folder(state_dir, "--state-dir"):
+        return
     # What a killed run left half-written (Beam's temporary folders among it) is no one's now.
-    pending = root / PENDING_DIR
+    pending = Path(state_dir).resolve() / PENDING_DIR
     if pending.is_dir() and not pending.is_symlink():
         shutil.rmtree(pending, ignore_errors=True)
     else:  # a file (or a link) where the run's folder goes
