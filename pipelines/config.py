@@ -33,7 +33,7 @@ from transforms.pubsub import check_credentials, check_topic
 from transforms.pubsub_messages import PubSubError
 from transforms.records import FeedSpec, FeedState
 from transforms.state import (
-    FolderInUse,
+    FolderLockError,
     StateDirError,
     load_feed_states,
     load_seen,
@@ -196,7 +196,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
             lock_folder(output_dir, "--output")
         if state_dir:
             lock_state_dir(state_dir)
-    except FolderInUse as exc:
+    except FolderLockError as exc:
         raise UsageError(str(exc)) from None
     try:
         feed_states = load_feed_states(state_dir) if state_dir else {}

@@ -26,6 +26,7 @@ from transforms.state import (
     PENDING_SEEN_AGAIN,
     SEEN_AGAIN,
     FolderInUse,
+    FolderLockError,
     SkipSeenEntries,
     StateDirError,
     commit_run_state,
@@ -177,26 +178,59 @@ def test_an_unchanged_feeds_entries_are_remembered_from_this_run(tmp_path: Path)
 
 
 @pytest.mark.parametrize(
-    ("name", "text"),
+    ("name", "text", "fault"),
     [
-        ("feeds.json", "{not json"),
-        ("feeds.json", '[{"etag": "x"}]'),  # no feed_url
-        ("feeds.json", '[{"feed_url": "u", "etga": "x"}]'),  # a field FeedState lacks
-        ("seen.jsonl", '{"key": "k"}\n'),  # no seen_at
-        ("signatures.jsonl", '{"key": "AA=="}\n'),  # no claim
-        ("outlets.jsonl", '{"story_id": "s", "domains": ["a.example"]}\n'),  # no time
+        ("feeds.json", "{not json", "Expecting property name"),
+        ("feeds.json", '{"feed_url": "u"}', 'a JSON list expected, not {"feed_url": "u"}'),
+        ("feeds.json", "[5]", "item 1: a JSON object expected, not 5"),
+        ("feeds.json", '[{"etag": "x"}]', "item 1: no 'feed_url'"),
+        ("feeds.json", '[{"feed_url": "u", "etga": "x"}]', "item 1: unknown field 'etga'"),
+        # valid JSON of the wrong types: every poll then failed with a TypeError
+        ("feeds.json", '[{"feed_url": "u", "last_modified": ["x"]}]', "'last_modified' is"),
+        ("feeds.json", '[{"feed_url": "u", "body_sha256": 5}]', "'body_sha256' is 5, not a"),
+        ("feeds.json", '[{"feed_url": null}]', "'feed_url' is null, not a string"),
+        ("seen.jsonl", '{"key": "k"}\n', "line 1: no 'seen_at'"),
+        ("seen.jsonl", '\n{"key": "k", "seen_at": "soon"}\n', "line 2: 'seen_at' is \"soon\""),
+        ("seen.jsonl", '{"key": 7, "seen_at": 1.0}\n', "'key' is 7, not a string"),
+        ("seen.jsonl", '{"key": "k", "seen_at": 1, "feed_url": [1]}\n', "'feed_url' is"),
+        ("seen.jsonl", '{"key": "k", "seen_at": Infinity}\n', "not a time in seconds"),
+        ("seen.jsonl", '["k", 1.0]\n', "line 1: a JSON object expected"),
+        ("signatures.jsonl", '{"key": "AA=="}\n', "no 'claim'"),
+        # a claim too short to decode: an IndexError traceback
+        ("signatures.jsonl", '{"key": "AA==", "claim": "AA=="}\n', "not a story's claim"),
+        ("signatures.jsonl", '{"key": "AA==", "claim": "!!!"}\n', "'claim' is \"!!!\", not"),
+        ("signatures.jsonl", '{"key": "", "claim": "AA=="}\n', "'key' is \"\", not base64"),
+        ("outlets.jsonl", '{"story_id": "s", "domains": ["a.example"]}\n', "no 'at'"),
+        ("outlets.jsonl", '{"story_id": "s", "domains": "a.b", "at": 1}\n', "'domains' is"),
+        ("outlets.jsonl", '{"story_id": 1, "domains": [], "at": 1}\n', "'story_id' is 1"),
+        ("outlets.jsonl", "\xff\n", "can't decode byte 0xff"),
     ],
 )
-def test_corrupt_state_is_a_clear_error(tmp_path: Path, name: str, text: str) -> None:
-    (tmp_path / name).write_text(text)
+def test_corrupt_state_is_a_clear_error(tmp_path: Path, name: str, text: str, fault: str) -> None:
+    (tmp_path / name).write_bytes(text.encode("latin-1"))
     load = {
         "feeds.json": lambda: load_feed_states(str(tmp_path)),
         "seen.jsonl": lambda: load_seen(str(tmp_path), DAY),
         "signatures.jsonl": lambda: load_signatures(str(tmp_path), DAY),
         "outlets.jsonl": lambda: load_story_outlets(str(tmp_path), DAY),
     }[name]
-    with pytest.raises(StateDirError, match=f"{name}: .*delete it to start afresh"):
+    with pytest.raises(StateDirError) as caught:
         load()
+    message = str(caught.value)
+    assert message.startswith(f"cannot read {tmp_path / name}: ")
+    assert fault in message and message.endswith(" (delete it to start afresh)")
+    assert "\n" not in message
+
+
+def test_a_claim_decoded_from_the_signatures_file_is_checked_with_its_key(
+    tmp_path: Path,
+) -> None:
+    # A good row, then one whose claim is not one: the error names the second line.
+    good = signature_line((b"k1", _claim(9 * DAY)))
+    bad = signature_line((b"k2", b"\x01\x05ab"))  # an id longer than the claim
+    (tmp_path / "signatures.jsonl").write_text(f"{good}\n{bad}\n")
+    with pytest.raises(StateDirError, match=r"signatures\.jsonl: line 2: 'claim' is not a"):
+        load_signatures(str(tmp_path), DAY, now=9 * DAY)
 
 
 def _claim(seen_at: float, story: str = "a") -> bytes:
@@ -492,6 +526,30 @@ def test_an_output_folder_is_held_by_one_run_apart_from_its_state_dir_lock(
     assert lock_folder(str(tmp_path), "--output")  # the first run has ended: free
     assert not lock_folder(str(tmp_path), "--output")  # held by this process: no-op
     assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", ".output.lock"]
+
+
+@pytest.mark.usefixtures("release_state_locks")
+@pytest.mark.parametrize("flag", ["--state-dir", "--output"])
+@pytest.mark.parametrize("kind", ["folder", "link"])
+def test_a_lock_file_that_is_not_a_file_is_a_one_line_error(
+    tmp_path: Path, flag: str, kind: str
+) -> None:
+    # A folder at <state>/.lock gave an IsADirectoryError traceback; a link was followed
+    # (and the file it named emptied for the pid).
+    lock = tmp_path / (".lock" if flag == "--state-dir" else ".output.lock")
+    if kind == "folder":
+        lock.mkdir()
+    else:
+        (tmp_path / "elsewhere").write_text("someone's file\n")
+        lock.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(
+        FolderLockError,
+        match=rf"^{flag} {tmp_path}: cannot take its lock {lock.name} "
+        rf"\(it is a {kind}, not a file: delete it\)$",
+    ):
+        lock_folder(str(tmp_path), flag)
+    if kind == "link":
+        assert (tmp_path / "elsewhere").read_text() == "someone's file\n"
 
 
 @pytest.mark.usefixtures("release_state_locks")

@@ -22,6 +22,10 @@ nothing twice:
   carried it so far and when the last was added, so that a copy found by a later run
   sends a ``syndication_update`` listing them all; forgotten a TTL after the last outlet.
 
+Each file is checked row by row when it is loaded: a row that is not what newsbeam writes
+there (not JSON, a field missing or of the wrong type, a claim that does not decode) is a
+``StateDirError`` naming the file, the row and the fault, before the run starts.
+
 During a run, the pipeline writes what it learned to ``<state-dir>/pending/``
 (``SkipSeenEntries`` drops entries seen by earlier runs, counted as
 ``seen_in_earlier_run``); after the run, ``commit_run_state()`` merges those files
@@ -41,18 +45,22 @@ whose new entries nobody remembers).
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import fcntl
 import json
+import math
 import os
 import shutil
 import signal
+import stat
+import struct
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import asdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import apache_beam as beam
 
@@ -76,10 +84,16 @@ LOCK_FILE = ".lock"  # the state directory's
 OUTPUT_LOCK_FILE = ".output.lock"  # a local --output folder's (the two may be one folder)
 _LOCK_FILES = {"--state-dir": LOCK_FILE, "--output": OUTPUT_LOCK_FILE}
 
+_Row = TypeVar("_Row")
+
 _held_locks: dict[str, int] = {}  # lock file (resolved) -> its open descriptor
 
 
-class FolderInUse(Exception):
+class FolderLockError(Exception):
+    """A folder's lock cannot be taken: its lock file is not a file, or cannot be opened."""
+
+
+class FolderInUse(FolderLockError):
     """Another process holds the folder's lock (the message names its pid)."""
 
 
@@ -97,12 +111,20 @@ def lock_folder(folder: str, flag: str) -> bool:
 
     Raises:
         FolderInUse: another process holds it (the message names the flag and its pid).
+        FolderLockError: the lock file is not a regular file (a folder, a link), or cannot
+            be opened.
     """
     root = Path(folder).resolve()
     path = root / _LOCK_FILES[flag]
     if str(path) in _held_locks:
         return False
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:  # not through a link; a FIFO would block an open without O_NONBLOCK
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        raise _lock_file_fault(flag, path, exc.strerror or str(exc)) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _lock_file_fault(flag, path, "not a file")
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -118,12 +140,22 @@ def lock_folder(folder: str, flag: str) -> bool:
     return True
 
 
+def _lock_file_fault(flag: str, path: Path, error: str) -> FolderLockError:
+    with contextlib.suppress(OSError):
+        mode = path.lstat().st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a link" if stat.S_ISLNK(mode) else None
+            error = f"it is {kind or 'a special file'}, not a file: delete it"
+    return FolderLockError(f"{flag} {path.parent}: cannot take its lock {path.name} ({error})")
+
+
 def lock_state_dir(state_dir: str) -> None:
     """Hold the state directory's lock for the rest of this process (``lock_folder``), and
     clear ``pending/`` when this call took it.
 
     Raises:
         FolderInUse: another newsbeam process holds it (the message names its pid).
+        FolderLockError: its ``.lock`` is not a regular file, or cannot be opened.
     """
     if not lock_folder(state_dir, "--state-dir"):
         return
@@ -145,65 +177,56 @@ def pending_prefix(state_dir: str, kind: str) -> str:
 
 
 def load_feed_states(state_dir: str) -> dict[str, FeedState]:
-    """The validators remembered for each feed URL (empty on a first run)."""
-    path = Path(state_dir) / FEEDS_FILE
-    if not path.exists():
-        return {}
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-        return {row["feed_url"]: FeedState(**row) for row in rows}
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise StateDirError(f"cannot read {path}: {exc} (delete it to start afresh)") from None
+    """The validators remembered for each feed URL (empty on a first run).
+
+    Raises:
+        StateDirError: ``feeds.json`` cannot be read, or holds what newsbeam does not write.
+    """
+    states = _load(Path(state_dir) / FEEDS_FILE, _feed_row, one_list=True)
+    return {state.feed_url: state for state in states}
 
 
 def load_seen(state_dir: str, ttl_seconds: float, now: float | None = None) -> dict[str, float]:
-    """Entry keys seen by earlier runs within the TTL, with when they were last seen."""
-    path = Path(state_dir) / SEEN_FILE
-    if not path.exists():
-        return {}
+    """Entry keys seen by earlier runs within the TTL, with when they were last seen.
+
+    Raises:
+        StateDirError: ``seen.jsonl`` cannot be read, or holds what newsbeam does not write.
+    """
     horizon = (time.time() if now is None else now) - ttl_seconds
-    seen: dict[str, float] = {}
-    try:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                if float(row["seen_at"]) >= horizon:
-                    seen[row["key"]] = float(row["seen_at"])
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise StateDirError(f"cannot read {path}: {exc} (delete it to start afresh)") from None
-    return seen
+    rows = _load(Path(state_dir) / SEEN_FILE, _seen_row)
+    return {key: seen_at for key, seen_at, _ in rows if seen_at >= horizon}
 
 
 def _seen_feeds(state_dir: str) -> dict[str, str]:
-    """The feed each remembered entry came from (``load_seen`` has checked the file; lines
-    written before feeds were recorded have none)."""
-    path = Path(state_dir) / SEEN_FILE
-    if not path.exists():
-        return {}
-    rows = [json.loads(line) for line in _lines(path)]
-    return {row["key"]: row["feed_url"] for row in rows if row.get("feed_url")}
+    """The feed each remembered entry came from (lines written before feeds were recorded
+    have none)."""
+    rows = _load(Path(state_dir) / SEEN_FILE, _seen_row)
+    return {key: feed_url for key, _, feed_url in rows if feed_url}
 
 
 def load_signatures(
     state_dir: str, ttl_seconds: float, now: float | None = None
 ) -> list[tuple[bytes, bytes]]:
-    """The (lookup key, claim) pairs of stories earlier runs published, within the TTL."""
-    path = Path(state_dir) / SIGNATURES_FILE
-    if not path.exists():
-        return []
+    """The (lookup key, claim) pairs of stories earlier runs published, within the TTL.
+
+    Raises:
+        StateDirError: ``signatures.jsonl`` cannot be read, or holds a row that is not a
+            lookup key and a claim.
+    """
     horizon = (time.time() if now is None else now) - ttl_seconds
-    try:
-        pairs = [signature_from_json(json.loads(line)) for line in _lines(path)]
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise StateDirError(f"cannot read {path}: {exc} (delete it to start afresh)") from None
-    return [(key, claim) for key, claim in pairs if Claim.decode(claim).seen_at >= horizon]
+    rows = _load(Path(state_dir) / SIGNATURES_FILE, _signature_row)
+    return [(key, claim) for key, claim, seen_at in rows if seen_at >= horizon]
 
 
 def load_story_outlets(
     state_dir: str, ttl_seconds: float, now: float | None = None
 ) -> dict[str, tuple[str, ...]]:
     """The outlets that carried each first story of earlier runs, by story id, for those
-    whose last outlet was added within the TTL (``SyndicationUpdates``' ``known``)."""
+    whose last outlet was added within the TTL (``SyndicationUpdates``' ``known``).
+
+    Raises:
+        StateDirError: ``outlets.jsonl`` cannot be read, or holds what newsbeam does not write.
+    """
     return {
         story_id: tuple(sorted(domains))
         for story_id, (domains, _) in _story_outlets(state_dir, ttl_seconds, now).items()
@@ -213,19 +236,127 @@ def load_story_outlets(
 def _story_outlets(
     state_dir: str, ttl_seconds: float, now: float | None
 ) -> dict[str, tuple[set[str], float]]:
-    path = Path(state_dir) / OUTLETS_FILE
-    if not path.exists():
-        return {}
     horizon = (time.time() if now is None else now) - ttl_seconds
+    rows = _load(Path(state_dir) / OUTLETS_FILE, _outlets_row)
+    return {story_id: (domains, at) for story_id, domains, at in rows if at >= horizon}
+
+
+# What a state file's row can be found to be instead of what newsbeam writes there.
+_FAULTS = (OSError, ValueError, TypeError, KeyError, IndexError, struct.error, RecursionError)
+
+
+def _load(path: Path, row_of: Callable[[Any], _Row], one_list: bool = False) -> list[_Row]:
+    """Each row of a state file, decoded and checked by ``row_of`` (none if there is no file):
+    the items of one JSON list (``one_list``: ``feeds.json``), or one JSON object a line.
+
+    Raises:
+        StateDirError: the file cannot be read, or a row is not what newsbeam writes there:
+            the message names the file, the row and the fault.
+    """
+    if not path.exists():
+        return []
     try:
-        rows = [json.loads(line) for line in _lines(path)]
-        return {
-            str(row["story_id"]): ({str(d) for d in row["domains"]}, float(row["at"]))
-            for row in rows
-            if float(row["at"]) >= horizon
-        }
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise StateDirError(f"cannot read {path}: {exc} (delete it to start afresh)") from None
+        text = path.read_text(encoding="utf-8")
+        if one_list:
+            items = json.loads(text)
+            if not isinstance(items, list):
+                raise ValueError(f"a JSON list expected, not {_shown(items)}")
+            rows = [(f"item {n}", item) for n, item in enumerate(items, 1)]
+        else:  # at "\n" only, as written (str.splitlines also splits at U+2028 and others)
+            lines = enumerate(text.split("\n"), 1)
+            rows = [(f"line {n}", line) for n, line in lines if line.strip()]
+    except _FAULTS as exc:
+        raise _unreadable(path, "", exc) from None
+    checked = []
+    for where, row in rows:
+        try:
+            checked.append(row_of(row if one_list else json.loads(row)))
+        except _FAULTS as exc:
+            raise _unreadable(path, f"{where}: ", exc) from None
+    return checked
+
+
+def _unreadable(path: Path, where: str, exc: Exception) -> StateDirError:
+    fault = f"no {exc}" if isinstance(exc, KeyError) else str(exc) or type(exc).__name__
+    return StateDirError(f"cannot read {path}: {where}{fault} (delete it to start afresh)")
+
+
+def _feed_row(row: Any) -> FeedState:
+    unknown = sorted(set(_object(row)) - {f.name for f in fields(FeedState)})
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}")
+    return FeedState(
+        _text(row, "feed_url"),
+        etag=_text(row, "etag", optional=True),
+        last_modified=_text(row, "last_modified", optional=True),
+        body_sha256=_text(row, "body_sha256", optional=True),
+    )
+
+
+def _seen_row(row: Any) -> tuple[str, float, str | None]:
+    return _text(row, "key"), _time(row, "seen_at"), _text(row, "feed_url", optional=True)
+
+
+def _signature_row(row: Any) -> tuple[bytes, bytes, float]:
+    """A ``signatures.jsonl`` row: its lookup key, claim (both non-empty base64) and the
+    claim's time (the claim decoded, as ClusterStories will)."""
+    key, claim = (_base64(row, name) for name in ("key", "claim"))
+    try:
+        seen_at = Claim.decode(claim).seen_at
+    except (ValueError, IndexError, struct.error):
+        raise ValueError(f"'claim' is not a story's claim: {_shown(row['claim'])}") from None
+    if not math.isfinite(seen_at):
+        raise ValueError(f"'claim' holds no time: {_shown(row['claim'])}")
+    return key, claim, seen_at
+
+
+def _outlets_row(row: Any) -> tuple[str, set[str], float]:
+    domains = _object(row).get("domains")
+    if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
+        raise ValueError(f"'domains' is {_shown(domains)}, not a list of domain names")
+    return _text(row, "story_id"), set(domains), _time(row, "at")
+
+
+def _object(row: Any) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise ValueError(f"a JSON object expected, not {_shown(row)}")
+    return row
+
+
+@overload
+def _text(row: Any, name: str) -> str: ...
+@overload
+def _text(row: Any, name: str, optional: bool) -> str | None: ...
+def _text(row: Any, name: str, optional: bool = False) -> str | None:
+    """``row[name]``, a string (or, ``optional``, null or absent: None)."""
+    value = _object(row).get(name) if optional else _object(row)[name]
+    if not (isinstance(value, str) or (optional and value is None)):
+        raise ValueError(f"{name!r} is {_shown(value)}, not a string")
+    return value
+
+
+def _time(row: Any, name: str) -> float:
+    """``row[name]``, a time in seconds since the epoch (a finite number)."""
+    value = _object(row)[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name!r} is {_shown(value)}, not a time in seconds")
+    return float(value)
+
+
+def _base64(row: Any, name: str) -> bytes:
+    try:
+        decoded = base64.b64decode(_text(row, name), validate=True)
+    except binascii.Error:
+        decoded = b""
+    if not decoded:
+        raise ValueError(f"{name!r} is {_shown(row[name])}, not base64 bytes")
+    return decoded
+
+
+def _shown(value: Any) -> str:
+    """``value`` as JSON, cut short (for an error message)."""
+    shown = json.dumps(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def sighting_line(sighting: tuple[str, tuple[str, str]]) -> str:
@@ -233,10 +364,6 @@ def sighting_line(sighting: tuple[str, tuple[str, str]]) -> str:
     and an outlet that carried it (itself, or a copy)."""
     story_id, (_role, domain) = sighting
     return json.dumps({"story_id": story_id, "domain": domain})
-
-
-def _lines(path: Path) -> list[str]:
-    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def signature_line(pair: tuple[bytes, bytes], **more: str) -> str:
