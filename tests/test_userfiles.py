@@ -6,7 +6,9 @@ store would, so these tests check what newsbeam does with a remote path, not the
 
 from __future__ import annotations
 
+import errno
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.config import UsageError, config_from_options
 from pipelines.options import NewsbeamOptions
+from transforms import userfiles
 from transforms.outlets import OutletCatalogue, OutletFileError
 from transforms.tagger import Tagger, TaxonomyError
 from transforms.userfiles import read_bytes
@@ -98,3 +101,27 @@ def test_the_template_reads_its_files_from_cloud_storage(
     assert config.taxonomy_path == "gs://b/taxonomy.yaml"
     with pytest.raises(UsageError, match=r"^--outlets: gs://b/outlets.csv, line 2: country"):
         config_from_options(NewsbeamOptions([*argv, "--outlets", "gs://b/outlets.csv"]))
+
+
+@pytest.mark.parametrize("remote", [False, True])
+def test_a_file_past_the_size_limit_is_refused_not_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bucket: dict[str, bytes], remote: bool
+) -> None:
+    # --feeds /dev/zero read until the machine's memory was gone.
+    monkeypatch.setattr(userfiles, "MAX_USER_FILE_BYTES", 10)
+    for data, path in ((b"x" * 10, "ten"), (b"x" * 11, "eleven")):
+        if remote:
+            bucket[f"gs://b/{path}"] = data
+        else:
+            (tmp_path / path).write_bytes(data)
+    where = "gs://b/" if remote else f"{tmp_path}/"
+    assert read_bytes(f"{where}ten") == b"x" * 10
+    with pytest.raises(OSError, match="not a file newsbeam reads") as refused:
+        read_bytes(f"{where}eleven")
+    assert refused.value.errno == errno.EFBIG and refused.value.filename == f"{where}eleven"
+
+
+def test_an_endless_file_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(userfiles, "MAX_USER_FILE_BYTES", 1024)
+    with pytest.raises(OSError, match="not a file newsbeam reads"):
+        read_bytes("/dev/zero")

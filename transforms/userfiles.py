@@ -21,6 +21,12 @@ def is_remote(path: str | Path) -> bool:
     return "://" in str(path)
 
 
+# The most read of a user's file: a feed list of 100,000 feeds is some 10 MB, the bundled
+# outlet catalogue 70 KB. Past it the file is refused, not read into memory whole
+# (``--feeds /dev/zero`` exhausted the machine's).
+MAX_USER_FILE_BYTES = 64 * 1024 * 1024
+
+
 def read_bytes(path: str | Path) -> bytes:
     """The file's bytes.
 
@@ -28,12 +34,14 @@ def read_bytes(path: str | Path) -> bytes:
         path: a local path, or a remote one Beam's FileSystems can open (``gs://...``).
 
     Raises:
-        OSError: the file is missing or cannot be read; for a remote file, whatever the store
-            raised (an API error, a timeout) becomes an OSError whose message is its type
-            and the first line of its message.
+        OSError: the file is missing or cannot be read, or holds more than
+            ``MAX_USER_FILE_BYTES``; for a remote file, whatever the store raised (an API
+            error, a timeout) becomes an OSError whose message is its type and the first
+            line of its message.
     """
     if not is_remote(path):
-        return Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            return _at_most(handle.read(MAX_USER_FILE_BYTES + 1), path)
     from apache_beam.io.filesystems import FileSystems
 
     name = str(path)
@@ -41,12 +49,19 @@ def read_bytes(path: str | Path) -> bytes:
         if not FileSystems.exists(name):
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", name)
         with FileSystems.open(name) as handle:
-            data: bytes = handle.read()
+            data: bytes = _at_most(handle.read(MAX_USER_FILE_BYTES + 1), name)
     except OSError:
         raise
     except Exception as exc:  # the store's own errors (google.api_core ...), one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise OSError(f"{type(exc).__name__}: {first}"[:300]) from exc
+    return data
+
+
+def _at_most(data: bytes, path: str | Path) -> bytes:
+    if len(data) > MAX_USER_FILE_BYTES:
+        limit = MAX_USER_FILE_BYTES // (1024 * 1024)
+        raise OSError(errno.EFBIG, f"more than {limit} MB: not a file newsbeam reads", str(path))
     return data
 
 
