@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -133,10 +134,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=DEFAULT_TIMEOUT,
         help=f"seconds each request may take, retries included (default: {DEFAULT_TIMEOUT:g})",
     )
+
+
+def _seconds(text: str) -> float:
+    """``--timeout``'s seconds: a positive number (0, negative or NaN timed every request out
+    at once, which read as an emulator that could not be reached)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < seconds < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return seconds
 
 
 def check_project(project: str) -> str:

@@ -158,6 +158,17 @@ def test_filter_without_a_subscription_is_a_usage_error() -> None:
     assert exit_info.value.code == 2
 
 
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf", "soon"])
+def test_a_timeout_that_is_no_positive_number_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], timeout: str
+) -> None:
+    # 0, -1 and nan timed every request out at once: "cannot reach the emulator".
+    with pytest.raises(SystemExit) as exit_info:
+        _topics_args("--project", PROJECT, "--topic", "t", "--timeout", timeout)
+    assert exit_info.value.code == 2
+    assert "argument --timeout: " in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "project",
     ["", "My-Project", "1project", "proj", "my_project", "my-project-", "projects/my-project"],
