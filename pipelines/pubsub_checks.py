@@ -83,12 +83,14 @@ def check_emulator(timeout: float = EMULATOR_CONNECT_TIMEOUT) -> None:
         return
     start = "start one with 'export PUBSUB_EMULATOR_HOST=\"$(scripts/pubsub-emulator start)\"'"
     host, _, port = emulator.rpartition(":")
-    if not host or not port.isdigit():
+    # a URL's scheme ("http://127.0.0.1:8085") or a port past 65535 is no HOST:PORT either:
+    # both were reported as "nothing accepts connections there"
+    if not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:
         raise SetupError(f"PUBSUB_EMULATOR_HOST={emulator!r} is not HOST:PORT; {start}")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout):
             return
-    except (OSError, OverflowError):  # OverflowError: a port above 65535
+    except OSError:
         pass
     raise SetupError(
         f"cannot reach {service_name()}: nothing accepts connections there; {start}, "

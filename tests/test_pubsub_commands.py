@@ -188,7 +188,12 @@ def test_pubsub_errors_become_one_line_saying_what_to_fix(
     assert str(topics_command._api_error(exc, "topic T")) == message
 
 
-@pytest.mark.parametrize("value", ["localhost", "127.0.0.1:", ":8085", "127.0.0.1:port"])
+@pytest.mark.parametrize(
+    "value",
+    ["localhost", "127.0.0.1:", ":8085", "127.0.0.1:port"]
+    # were "nothing accepts connections there", even with the emulator listening
+    + ["http://127.0.0.1:8085", "127.0.0.1:99999", "127.0.0.1:0"],
+)
 def test_an_emulator_address_that_is_not_host_port_is_named_with_the_fix(
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
