@@ -154,6 +154,19 @@ def test_yaml_unknown_key_is_an_error(tmp_path: Path) -> None:
         read_feed_list(path)
 
 
+@pytest.mark.parametrize(
+    ("text", "unknown"),
+    [
+        ("feedz:\n  - https://a.example/rss\n", "['feedz']"),  # was "no feeds in ..."
+        ("feeds:\n  - https://a.example/rss\nextra: 1\n", "['extra']"),  # was dropped
+    ],
+)
+def test_yaml_unknown_top_level_key_is_an_error(tmp_path: Path, text: str, unknown: str) -> None:
+    path = write(tmp_path, "feeds.yml", text)
+    with pytest.raises(FeedListError, match=re.escape(f"unknown keys {unknown}")):
+        read_feed_list(path)
+
+
 # Nine aliases of nine aliases, ten deep: 3.5 billion items in a few hundred bytes of YAML.
 ALIAS_BOMB = (
     "[&a0 [x, x, x, x, x, x, x, x, x], "

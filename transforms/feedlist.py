@@ -141,6 +141,12 @@ def _parse_yaml(text: str, path: str) -> list[FeedSpec]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path
         raise FeedListError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if isinstance(doc, dict):
+        unknown = set(doc) - {"feeds"}
+        if unknown:  # "feedz:" read as a list of no feeds; keys are YAML scalars: str() is short
+            raise FeedListError(
+                f"{path}: unknown keys {sorted(map(str, unknown))} (the list goes under 'feeds:')"
+            )
     items: Any = doc.get("feeds") if isinstance(doc, dict) else doc
     if items is None:
         return []
