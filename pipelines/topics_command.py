@@ -210,6 +210,8 @@ def _check_names(
         problem = filter_problem(spec.filter)
         if problem:
             raise SetupError(f"bad --filter of subscription {spec.name!r}: {problem}")
+    if dead_letter_subscription and not dead_letter_topic:  # refused after the topics were made
+        raise SetupError("--dead-letter-subscription needs a dead-letter topic")
     if dead_letter_topic and full(dead_letter_topic, "topics") == full(topic, "topics"):
         raise SetupError(
             f"--dead-letter-topic is the story topic ({dead_letter_topic!r}): dead letters "
@@ -348,9 +350,7 @@ def setup_pubsub(
         dead_topic = ensure_topic(dead_letter_topic) if dead_letter_topic else None
         for spec in subscriptions or []:
             ensure_subscription(spec, story_topic)
-        if dead_letter_subscription:
-            if dead_topic is None:
-                raise SetupError("--dead-letter-subscription needs a dead-letter topic")
+        if dead_letter_subscription and dead_topic is not None:  # else refused at first
             ensure_subscription(SubscriptionSpec(dead_letter_subscription), dead_topic)
     finally:
         publisher.transport.close()

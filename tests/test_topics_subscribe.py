@@ -186,6 +186,20 @@ def test_setup_with_a_malformed_project_id_is_a_one_line_error_before_any_reques
     assert captured.out == ""
 
 
+def test_a_dead_letter_subscription_without_its_topic_is_refused_before_any_request(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --dead-letter-topic '' (no dead-letter topic): it was refused after the story topic
+    # had been created. Nothing answers here, so a request would fail with another message.
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
+    args = ["--project", PROJECT, "--topic", unique("stories"), "--dead-letter-topic", ""]
+    args += ["--dead-letter-subscription", "dead-letters-sub", "--timeout", "2"]
+    assert topics_command.run(_topics_args(*args)) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().endswith("--dead-letter-subscription needs a dead-letter topic")
+    assert captured.out == ""
+
+
 @pytest.mark.parametrize("project", [PROJECT, "my-project", "example.com:my-project"])
 def test_well_formed_project_ids_pass_the_check(project: str) -> None:
     assert topics_command.check_project(project) == project
