@@ -134,6 +134,8 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         raise UsageError("--per-host-interval must be between 0 and 3600 (seconds)")
     if nb.extract_processes < 1:
         raise UsageError("--extract-processes must be at least 1")
+    if (options.view_as(DirectOptions).direct_num_workers or 0) < 0:  # Beam's IndexError
+        raise UsageError("--direct_num_workers must be 0 (one per CPU) or more")
     if nb.max_in_flight < 1:
         raise UsageError("--max-in-flight must be at least 1")
     if nb.feed_text_min_chars < 0:

@@ -259,9 +259,10 @@ def test_an_argument_that_is_no_flag_nor_its_value_is_refused(tmp_path: Path) ->
         ["--per-host-interval", "nan"],
         ["--per-host-interval", "inf"],
         ["--streaming", "--poll-interval", "0.01"],  # 800 polls of each feed in 8 s
+        ["--direct_num_workers", "-1"],  # Beam's IndexError traceback
     ],
 )
-def test_seconds_that_are_no_number_or_out_of_bounds_are_refused(
+def test_values_that_are_no_number_or_out_of_bounds_are_refused(
     tmp_path: Path, flags: list[str]
 ) -> None:
     with pytest.raises(UsageError, match=re.escape(flags[-2])):
