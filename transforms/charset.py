@@ -80,13 +80,13 @@ _NOT_WEB_CODECS = frozenset(
 )
 
 
-def _is_web_text_codec(codec: str) -> bool:
-    """Whether Python knows ``codec`` as a text encoding a web page may be written in."""
+def _is_web_codec(codec: str) -> bool:
+    """Whether ``codec`` is one Python knows and not one of ``_NOT_WEB_CODECS``. (A codec
+    that is no text encoding, ``rot13`` or ``base64``, is refused by ``bytes.decode``.)"""
     try:
-        info = codecs.lookup(codec)
+        return codecs.lookup(codec).name not in _NOT_WEB_CODECS
     except LookupError:
         return False
-    return info._is_text_encoding and info.name not in _NOT_WEB_CODECS
 
 
 def decode_html(body: bytes, content_type: str | None) -> str:
@@ -115,11 +115,11 @@ def decode_html(body: bytes, content_type: str | None) -> str:
         declared.append(meta_match.group(1).decode("ascii", errors="replace"))
     for label in declared:
         codec = web_codec(label)
-        if not _is_web_text_codec(codec):
+        if not _is_web_codec(codec):
             continue
         try:
             return body.decode(codec)
-        except UnicodeError:  # UnicodeDecodeError, or a codec's own ("punycode")
+        except (LookupError, UnicodeError):  # not a text encoding; bytes it cannot read
             continue
     try:
         return body.decode("utf-8")
