@@ -417,6 +417,28 @@ def _unwrapped(output: Any) -> tuple[int, Any]:
     return int(windowed_value.timestamp), windowed_value.value
 
 
+def _one_bundle(fn: _AnalysePagesFn, pages: list[FetchedPage]) -> dict[int, Any]:
+    """Each page's record, by its timestamp (its index), after one bundle of all of them."""
+    fn.start_bundle()
+    outputs = [o for i, p in enumerate(pages) for o in fn.process(p, Timestamp(i), GlobalWindow())]
+    outputs += fn.finish_bundle()
+    return dict(_unwrapped(o) for o in outputs)
+
+
+def _assert_a_dead_letter_alone(
+    by_time: dict[int, Any], pages: list[FetchedPage], dead_at: int, analyser: Analyser
+) -> None:
+    """Every page has its record: ``pages[dead_at]`` a dead letter that names it as the
+    page that ends its worker, every other one what the analyser gives it."""
+    assert sorted(by_time) == list(range(len(pages)))
+    dead = by_time.pop(dead_at)
+    assert isinstance(dead, Failure) and dead.key == pages[dead_at].entry.link
+    assert dead.error_type == "extract_worker_error" and dead.message.endswith(analyse.ALONE_AGAIN)
+    for i, p in enumerate(pages):
+        if i != dead_at:
+            assert by_time[i] == analyser.analyse(p), p.url
+
+
 def test_a_page_that_ends_its_worker_takes_no_other_page_with_it(analyser: Analyser) -> None:
     # A dead worker breaks the whole pool (concurrent.futures): every task it held failed,
     # up to 128 pages dead-lettered for one, none saying which it was. Their pages are sent
@@ -440,26 +462,16 @@ def test_a_page_that_ends_its_worker_takes_no_other_page_with_it(analyser: Analy
         for i, p in enumerate(warm_up):
             list(fn.process(p, Timestamp(100 + i), GlobalWindow()))
         list(fn.finish_bundle())
-        fn.start_bundle()
-        outputs = [
-            o for i, p in enumerate(pages) for o in fn.process(p, Timestamp(i), GlobalWindow())
-        ]
-        outputs += fn.finish_bundle()
+        by_time = _one_bundle(fn, pages)
         waiting = fn._waiting
     finally:
         fn.teardown()
-    by_time = dict(_unwrapped(o) for o in outputs)
-    assert sorted(by_time) == list(range(len(pages))) and waiting == 0
-    dead = by_time.pop(20)
-    assert isinstance(dead, Failure) and dead.key == "https://news.example/crash"
-    assert dead.error_type == "extract_worker_error" and dead.message.endswith(analyse.ALONE_AGAIN)
-    for i, p in enumerate(pages):
-        if i != 20:
-            assert by_time[i] == analyser.analyse(p), p.url
+    assert waiting == 0
+    _assert_a_dead_letter_alone(by_time, pages, 20, analyser)
 
 
 def test_a_page_whose_analysis_does_not_end_ends_its_worker_alone(analyser: Analyser) -> None:
-    # 25,000 links in one paragraph: trafilatura's work grows with their square (12.5 s of
+    # 12,500 links (25,000 tags) in one paragraph: trafilatura's work grows with their square (12.5 s of
     # CPU on the machine this was written on, minutes past 1 MB); the worker's watchdog ends
     # it past its limit, 1 s here, and the page is found and dead-lettered on its own.
     links = "".join(f"<a href='/x{i}'>link</a> words " for i in range(12_500))
@@ -477,21 +489,10 @@ def test_a_page_whose_analysis_does_not_end_ends_its_worker_alone(analyser: Anal
     fn = _AnalysePagesFn(AnalysisSettings(min_text_chars=250, page_cpu_seconds=1.0), processes=2)
     fn.setup()
     try:
-        fn.start_bundle()
-        outputs = [
-            o for i, p in enumerate(pages) for o in fn.process(p, Timestamp(i), GlobalWindow())
-        ]
-        outputs += fn.finish_bundle()
+        by_time = _one_bundle(fn, pages)
     finally:
         fn.teardown()
-    by_time = dict(_unwrapped(o) for o in outputs)
-    assert sorted(by_time) == list(range(len(pages)))
-    dead = by_time.pop(3)
-    assert isinstance(dead, Failure) and dead.key == "https://news.example/slow"
-    assert dead.error_type == "extract_worker_error" and dead.message.endswith(analyse.ALONE_AGAIN)
-    for i, p in enumerate(pages):
-        if i != 3:
-            assert by_time[i] == analyser.analyse(p), p.url
+    _assert_a_dead_letter_alone(by_time, pages, 3, analyser)
 
 
 def test_the_step_keeps_its_name_and_passes_on_the_settings_and_processes_given() -> None:
