@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -181,37 +182,33 @@ def test_a_lone_surrogate_escape_is_a_bad_line(
 
 def test_a_reader_that_went_away_ends_the_command_quietly(tmp_path: Path) -> None:
     # `newsbeam tag ... | head -1`: it printed "newsbeam tag: : Broken pipe" and exit code 2.
-    src = tmp_path / "in.jsonl"
-    src.write_text((json.dumps(STORY) + "\n") * 200, encoding="utf-8")
     read_end, write_end = os.pipe()
     os.close(read_end)  # every write now fails with EPIPE, as after `head` exits
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pipelines.cli", "tag", "--input", str(src)],
-            stdout=write_end,
-            stderr=subprocess.PIPE,
-            text=True,
-            check=False,
-            cwd=ROOT,
-        )
+        proc = _tag_200_stories_to(write_end, tmp_path)
     finally:
         os.close(write_end)
     assert (proc.returncode, proc.stderr) == (141, "")
 
 
-def test_a_full_stdout_is_named(tmp_path: Path) -> None:
-    # It said "newsbeam tag: : No space left on device" (an error with no file name).
+def _tag_200_stories_to(stdout: Any, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``newsbeam tag`` of 200 stories, in a process of its own writing to ``stdout``."""
     src = tmp_path / "in.jsonl"
     src.write_text((json.dumps(STORY) + "\n") * 200, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "tag", "--input", str(src)],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+
+
+def test_a_full_stdout_is_named(tmp_path: Path) -> None:
+    # It said "newsbeam tag: : No space left on device" (an error with no file name).
     with open("/dev/full", "w") as full:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pipelines.cli", "tag", "--input", str(src)],
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            check=False,
-            cwd=ROOT,
-        )
+        proc = _tag_200_stories_to(full, tmp_path)
     assert (proc.returncode, proc.stderr) == (
         2,
         "newsbeam tag: standard output: No space left on device\n",
