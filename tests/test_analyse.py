@@ -471,9 +471,10 @@ def test_a_page_that_ends_its_worker_takes_no_other_page_with_it(analyser: Analy
 
 
 def test_a_page_whose_analysis_does_not_end_ends_its_worker_alone(analyser: Analyser) -> None:
-    # 12,500 links (25,000 tags) in one paragraph: trafilatura's work grows with their square (12.5 s of
-    # CPU on the machine this was written on, minutes past 1 MB); the worker's watchdog ends
-    # it past its limit, 1 s here, and the page is found and dead-lettered on its own.
+    # 12,500 links (25,000 tags) in one paragraph: trafilatura's work grows with their
+    # square (12.5 s of CPU on the machine this was written on, minutes past 1 MB); the
+    # worker's watchdog ends it past its limit, 1 s here, and the page is found and
+    # dead-lettered on its own.
     links = "".join(f"<a href='/x{i}'>link</a> words " for i in range(12_500))
     slow = FetchedPage(
         FeedEntry(ENTRY.feed_url, "https://news.example/slow", "news.example/slow"),

@@ -3,9 +3,9 @@
 trafilatura's work on some pages grows with the square of their elements: libxml2 merges
 node sets in time quadratic in their size, and trafilatura asks it for every text node under
 a paragraph (``//p//text()``) once per candidate body. A page of 12,500 links in one
-paragraph (25,000 tags, 340 KB) took 12.5 s of CPU, 25,000 links (680 KB) 54 s; a 1 MB page of them had not
-ended after minutes, and at the 10 MB cap it would take hours. Real pages stay far below:
-the largest of the test corpus (2.9 MB, 4,100 tags) takes 0.1 s.
+paragraph (25,000 tags, 340 KB) took 12.5 s of CPU, 25,000 links (680 KB) 54 s; a 1 MB page
+of them had not ended after minutes, and at the 10 MB cap it would take hours. Real pages
+stay far below: the largest of the test corpus (2.9 MB, 4,100 tags) takes 0.1 s.
 
 Such a call runs inside C and cannot be interrupted from Python, so the guard ends the
 worker process: a thread of the worker checks, every quarter of a second, how much CPU the
