@@ -38,7 +38,7 @@ EXIT_USAGE = 2
 EXIT_UNBALANCED = 1  # entries != published + discarded + failed
 EXIT_NOTHING_DONE = 4  # every feed poll failed, or the topic took no story
 EXIT_INTERRUPTED = 130
-EXIT_FAILED = 1  # the run could not write its files (config.RunFailed)
+EXIT_FAILED = 1  # the run could not write its files or start its runner (config.RunFailed)
 # What a shell reports for a command ended by SIGPIPE (128 + 13): the reader went away.
 EXIT_BROKEN_PIPE = 141
 VERBOSE_FLAGS = ("-v", "--verbose")

@@ -66,8 +66,9 @@ class UsageError(ValueError):
 
 
 class RunFailed(RuntimeError):
-    """The run could not write its files (a full disk, a folder gone read-only); printed as
-    one line, exit code 1: the message says what was and was not kept."""
+    """The run could not write its files (a full disk, a folder gone read-only), or its
+    runner could not start (Prism without its program); printed as one line, exit code 1:
+    the message says what was and was not kept."""
 
 
 @dataclass(frozen=True)

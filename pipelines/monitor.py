@@ -27,6 +27,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -304,6 +305,9 @@ def _run_to_the_end(options: PipelineOptions, config: RunConfig) -> PipelineResu
         result = launch(options, config)
         result.wait_until_finish()
     except Exception as exc:
+        prism = _prism_unavailable(exc)
+        if prism is not None:
+            raise RunFailed(prism) from None
         failed = _files_failed(exc)
         if failed is None:
             raise
@@ -380,6 +384,19 @@ def _files_failed(exc: BaseException) -> str | None:
     if match and int(match.group(1)) in _FILE_ERRORS:
         return f"{match.group(2).strip()}{where}"
     return None
+
+
+def _prism_unavailable(exc: BaseException) -> str | None:
+    """What to tell the user when Beam's Prism runner could not get its program (it downloads
+    it from GitHub on first use unless ``--prism_location`` names a copy); else None."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not any(f.name == "_get_executable_path" and "prism" in f.filename for f in frames):
+        return None
+    return (
+        f"Beam's Prism runner could not get its program ({exc}); run without --runner (the "
+        "local default, FnApiRunner, needs nothing more) or give --prism_location a copy "
+        "of Prism's binary or zip file on this machine"
+    )
 
 
 def _end_interrupted_run(config: RunConfig) -> None:

@@ -397,6 +397,37 @@ def test_a_runner_class_missing_from_its_module_is_one_line(
     )
 
 
+@pytest.mark.parametrize("where", ["download", "missing copy"])
+def test_prism_without_its_program_is_one_line(
+    where: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Beam's Prism runner downloads its program from GitHub on first use; offline, or with
+    # --prism_location naming no file, that was a 40-line traceback. The download goes to a
+    # proxy on loopback that refuses it, so nothing leaves the machine.
+    from apache_beam.runners.portability.prism_runner import PrismJobServer
+
+    monkeypatch.setattr(PrismJobServer, "BIN_CACHE", str(tmp_path / "prism-cache"))
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:1")
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://news.example/rss\n")
+    argv = ["run", "--feeds", str(feeds), "--output", str(tmp_path / "out")]
+    # Beam keeps one Prism job server per process, with the first run's options: each case
+    # gets its own here
+    argv += ["--runner", "PrismRunner", "--experiments", "disable_prism_server_singleton"]
+    if where == "missing copy":
+        argv += ["--prism_location", str(tmp_path / "no-such-prism.zip")]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 1
+    assert err.startswith("newsbeam: error: Beam's Prism runner could not get its program (")
+    assert err.count("\n") == 1
+    assert "give --prism_location a copy" in err
+    assert ("no-such-prism.zip" in err) == (where == "missing copy")
+    assert ("github.com" in err) == (where == "download")
+
+
 def test_a_remote_runner_passes_unknown_flags_on_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
