@@ -5,11 +5,11 @@ Each reads stories from ``--input`` (or stdin), one JSON object a line, checks e
 the pipeline writes (``DIR/stories-*.jsonl``, ``newsbeam subscribe --json``) are such input:
 their id is ``story_id``, and its records that are not stories (``duplicate_link``,
 ``syndication_update``: no title or text) are skipped. A UTF-8 byte-order mark at the start
-of the input is dropped. Bad input (a missing file, a line that is not a story, text that is
-not UTF-8) is a one-line error on stderr and exit code 2 (``run_jsonl``). An ``--output`` file
-appears only when the whole input was read: it is written beside its final path and renamed
-into place, so a bad line leaves no half-written file (and an existing one untouched), and
-``--output`` may name the ``--input`` file itself.
+of the input is dropped. Bad input (a missing file, a line that is not a story or is not
+UTF-8) is a one-line error on stderr naming the line, and exit code 2 (``run_jsonl``). An
+``--output`` file appears only when the whole input was read: it is written beside its final
+path and renamed into place, so a bad line leaves no half-written file (and an existing one
+untouched), and ``--output`` may name the ``--input`` file itself.
 """
 
 from __future__ import annotations
@@ -99,11 +99,14 @@ def _encodes(story: dict[str, Any]) -> bool:
 def open_text(path: str | None, mode: str) -> Any:
     """``path`` as UTF-8 text; None or ``-`` is stdin (``r``) or stdout (``w``), left open.
 
-    Read, a byte-order mark at the start (a Windows editor's UTF-8) is dropped.
+    Read, a byte-order mark at the start (a Windows editor's UTF-8) is dropped, and a byte
+    that is not UTF-8 is read as a lone surrogate (``surrogateescape``), so that the line
+    holding it can be named (``utf8_lines``): decoding fails a block of lines ahead of them.
     """
     encoding = "utf-8-sig" if mode == "r" else "utf-8"
+    errors = "surrogateescape" if mode == "r" else "strict"
     if path is not None and path != "-":
-        return open(path, mode, encoding=encoding)
+        return open(path, mode, encoding=encoding, errors=errors)
     stream = sys.stdin if mode == "r" else sys.stdout
     try:
         fd = stream.fileno()
@@ -111,7 +114,28 @@ def open_text(path: str | None, mode: str) -> Any:
         return contextlib.nullcontext(stream)
     if mode == "w":
         stream.flush()  # what was printed before comes first
-    return open(fd, mode, encoding=encoding, closefd=False)
+    return open(fd, mode, encoding=encoding, errors=errors, closefd=False)
+
+
+def utf8_lines(lines: Iterable[str]) -> Iterator[str]:
+    """The lines of an ``open_text`` input, each checked for bytes that were not UTF-8.
+
+    Raises:
+        InputError: naming the first line that held such a byte, and the byte.
+    """
+    for number, line in enumerate(lines, start=1):
+        if line.isascii():
+            yield line
+            continue
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate: a byte that was not UTF-8
+            code = ord(line[exc.start])
+            byte = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else "a byte"
+            raise InputError(
+                f"line {number}: not UTF-8 ({byte} at character {exc.start + 1})"
+            ) from None
+        yield line
 
 
 def _is_special_file(path: str) -> bool:
@@ -186,7 +210,7 @@ def run_jsonl(
     where = input_path or "stdin"
     try:
         with open_text(input_path, "r") as src, replaced_on_success(output_path) as dst:
-            for obj in convert(src):
+            for obj in convert(utf8_lines(src)):
                 dst.write(json.dumps(obj, ensure_ascii=False) + "\n")
     except InputError as exc:
         print(f"newsbeam {command}: {where}: {exc}", file=sys.stderr)

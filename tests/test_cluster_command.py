@@ -87,3 +87,20 @@ def test_a_byte_order_mark_before_the_first_story_is_not_text(tmp_path: Path) ->
     story = {"id": "a", "title": "Budget passes", "text": TEXT}
     code, out = cluster_file(tmp_path, (json.dumps(story) + "\n").encode("utf-8-sig"))
     assert (code, [o["id"] for o in out]) == (0, ["a"])
+
+
+def test_a_byte_that_is_not_utf8_is_named_by_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Text is decoded in blocks of several kilobytes, ahead of the lines read: the error was
+    # "input is not UTF-8", naming no line. 400 good lines (~170 KB), then a Latin-1 one.
+    good = [json.dumps({"id": f"s{i}", "title": "Budget", "text": TEXT}) for i in range(400)]
+    bad = json.dumps({"id": "x", "title": "Caf\u00e9", "text": TEXT}, ensure_ascii=False)
+    data = "".join(line + "\n" for line in good).encode() + bad.encode("latin-1") + b"\n"
+    code, out = cluster_file(tmp_path, data)
+    assert (code, out) == (2, [])
+    at = bad.index("\u00e9") + 1
+    assert capsys.readouterr().err == (
+        f"newsbeam cluster: {tmp_path / 'stories.jsonl'}: line 401: not UTF-8 "
+        f"(byte 0xe9 at character {at})\n"
+    )

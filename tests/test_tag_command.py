@@ -275,12 +275,14 @@ def test_input_that_is_not_utf8_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     src = tmp_path / "latin1.jsonl"
-    src.write_bytes(
-        json.dumps(OTHER | {"title": "Caf\u00e9"}, ensure_ascii=False).encode("latin-1")
-    )
+    line = json.dumps(OTHER | {"title": "Caf\u00e9"}, ensure_ascii=False)
+    src.write_bytes(line.encode("latin-1"))
     args = argparse.Namespace(input=str(src), output=str(tmp_path / "out.jsonl"), taxonomy=None)
     assert tag_command.run(args) == 2
-    assert capsys.readouterr().err.startswith(f"newsbeam tag: {src}: input is not UTF-8: ")
+    at = line.index("\u00e9") + 1  # the line and the byte
+    assert capsys.readouterr().err == (
+        f"newsbeam tag: {src}: line 1: not UTF-8 (byte 0xe9 at character {at})\n"
+    )
     assert not (tmp_path / "out.jsonl").exists()
 
 
