@@ -105,11 +105,17 @@ def cmd_run(beam_argv: list[str]) -> int:
         help_parser(f"{PROG} run").print_help()
         return 0
     _start_pool_early(beam_argv)
-    from pipelines.config import RunFailed, UsageError, check_dataflow_launch
+    from pipelines.config import (
+        RunFailed,
+        UsageError,
+        check_dataflow_launch,
+        check_storage_credentials,
+    )
     from pipelines.monitor import run
 
     try:
         check_dataflow_launch(beam_argv)
+        check_storage_credentials(beam_argv)
         summary = run(beam_argv)
     except UsageError as exc:
         return _fail(str(exc))

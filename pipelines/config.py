@@ -301,6 +301,35 @@ def check_dataflow_launch(argv: Sequence[str]) -> None:
         missing.append("--temp_location gs://BUCKET/temp")
     if missing:
         raise UsageError(f"--runner DataflowRunner needs {', '.join(missing)}")
+    _need_google_credentials("--runner DataflowRunner")
+
+
+def check_storage_credentials(argv: Sequence[str]) -> None:
+    """A ``gs://`` feed list, output folder, taxonomy or outlet file is read or written by
+    this process (on any runner: a Dataflow launch reads the feed list and clears the output
+    folder), so it needs Google Cloud credentials. Without them Beam's Cloud Storage client
+    retried for two minutes, printing nothing, then failed with a message about standard
+    output.
+
+    Raises:
+        UsageError: naming the first such flag and how to get credentials.
+    """
+    nb = PipelineOptions(list(argv)).view_as(NewsbeamOptions)
+    flags = (
+        ("--feeds", nb.feeds),
+        ("--output", nb.output),
+        ("--taxonomy", nb.taxonomy),
+        ("--outlets", nb.outlets),
+    )
+    for flag, path in flags:
+        if (path or "").startswith("gs://"):
+            _need_google_credentials(f"{flag} {path}")
+            return
+
+
+def _need_google_credentials(needed_by: str) -> None:
+    """Raise ``UsageError`` (``needed_by``: no credentials, how to get them) unless Google
+    Cloud's application default credentials are found here."""
     import google.auth
     import google.auth.exceptions
 
@@ -308,8 +337,7 @@ def check_dataflow_launch(argv: Sequence[str]) -> None:
         google.auth.default()
     except google.auth.exceptions.DefaultCredentialsError:
         raise UsageError(
-            "--runner DataflowRunner: no Google Cloud credentials; run "
-            "'gcloud auth application-default login'"
+            f"{needed_by}: no Google Cloud credentials; run 'gcloud auth application-default login'"
         ) from None
 
 

@@ -46,11 +46,13 @@ def clear_previous_outputs(output_dir: str) -> None:
     stayed beside the new ones (and its retryable dead letters were read as this run's).
 
     Raises:
-        UsageError: a file could not be removed (permissions, the store's error).
+        UsageError: the files could not be listed or removed (permissions, the store's error;
+            listing a Cloud Storage folder it could not reach was an ``OSError`` that
+            ``newsbeam`` reported as a failure to write its standard output).
     """
     remove_beam_temporaries(output_dir)  # an interrupted or killed run's
-    paths = [path for prefix in _PREFIXES for path in sink_files(output_dir, prefix)]
     try:
+        paths = [path for prefix in _PREFIXES for path in sink_files(output_dir, prefix)]
         if not is_remote(output_dir):
             for path in paths:
                 Path(path).unlink()
@@ -61,8 +63,8 @@ def clear_previous_outputs(output_dir: str) -> None:
     except Exception as exc:  # OSError, or the store's own errors (BeamIOError ...)
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         raise UsageError(
-            f"cannot remove the earlier run's files in {output_dir} ({type(exc).__name__}: "
-            f"{first}); remove them, or give --output a folder of its own"
+            f"cannot list or remove the earlier run's files in {output_dir} "
+            f"({type(exc).__name__}: {first}); remove them, or give --output a folder of its own"
         ) from None
 
 

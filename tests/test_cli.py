@@ -348,6 +348,26 @@ def test_publishing_without_credentials_is_one_line_before_the_run(
     assert err.strip() == f"newsbeam: error: {flag}: {NO_CREDENTIALS}"
 
 
+@pytest.mark.usefixtures("no_credentials")
+@pytest.mark.parametrize("flag", ["--output", "--feeds", "--taxonomy", "--outlets"])
+def test_cloud_storage_without_credentials_is_one_line_before_anything_is_read(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flag: str
+) -> None:
+    # Beam's Cloud Storage client retried for two minutes in silence, then the run ended
+    # with "cannot write to standard output: Match operation failed ...".
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://news.example/rss\n")
+    given = {"--feeds": str(feeds), "--output": str(tmp_path / "out"), flag: "gs://b/f"}
+    argv = ["run", *(part for pair in given.items() for part in pair)]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert err == (
+        f"newsbeam: error: {flag} gs://b/f: no Google Cloud credentials; run "
+        "'gcloud auth application-default login'\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_publishing_to_an_emulator_that_is_not_there_is_one_line_before_the_run(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

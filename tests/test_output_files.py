@@ -146,6 +146,27 @@ def test_files_that_cannot_be_removed_stop_the_run_with_a_one_line_error(
     assert sorted(bucket.objects) == sorted(REMOTE_RUN_FILES)
 
 
+def test_a_folder_that_cannot_be_listed_stops_the_run_with_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Listing a Cloud Storage folder that cannot be reached raises the store's BeamIOError,
+    an OSError, which left the run as "cannot write to standard output"."""
+    from apache_beam.io.filesystem import BeamIOError
+
+    bucket = _Bucket(monkeypatch, dict.fromkeys(REMOTE_RUN_FILES, "{}"))
+
+    def unreachable(patterns: list[str]) -> None:
+        raise BeamIOError("List operation failed", {patterns[0]: TimeoutError("120 s")})
+
+    monkeypatch.setattr(FileSystems, "match", unreachable)
+    with pytest.raises(UsageError) as caught:
+        clear_previous_outputs("gs://b/out")
+    message = str(caught.value)
+    assert message.startswith("cannot list or remove the earlier run's files in gs://b/out")
+    assert "BeamIOError: List operation failed" in message and "--output" in message
+    assert sorted(bucket.objects) == sorted(REMOTE_RUN_FILES)
+
+
 def test_a_second_run_on_an_output_folder_in_use_is_refused_before_it_clears_it(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
