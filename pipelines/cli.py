@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import gc
 import importlib.metadata
 import logging
@@ -42,6 +43,9 @@ EXIT_FAILED = 1  # the run could not write its files or start its runner (config
 # What a shell reports for a command ended by SIGPIPE (128 + 13): the reader went away.
 EXIT_BROKEN_PIPE = 141
 VERBOSE_FLAGS = ("-v", "--verbose")
+# How writing to the standard output fails (full disk, quota, file size limit, a device's
+# error, a closed descriptor); a broken pipe is quiet (EXIT_BROKEN_PIPE).
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF}
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> int:
@@ -260,7 +264,10 @@ def entry() -> None:
         # /dev/null so that the interpreter's own flush at exit does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = EXIT_BROKEN_PIPE
-    except OSError as exc:  # what main() leaves is a print's: stdout is a full disk, /dev/full
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRNOS or exc.filename is not None:
+            raise  # not a print's: a bug, whose traceback is what to report
+        # a print's: stdout is a full disk, /dev/full
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = _fail(f"cannot write to standard output: {exc.strerror or exc}", EXIT_FAILED)
     gc.freeze()

@@ -202,6 +202,29 @@ def test_a_full_stdout_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     )
 
 
+def test_an_error_that_is_not_the_standard_outputs_is_not_called_so() -> None:
+    # Any OSError that main() let through was reported as "cannot write to standard
+    # output": Beam's Cloud Storage errors (OSErrors with no errno) among them.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import pipelines.cli as cli\n"
+            "def fail(): raise OSError('Match operation failed: gs://b/out')\n"
+            "cli.main = fail\n"
+            "cli.entry()\n",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert result.returncode == 1
+    assert "standard output" not in result.stderr
+    assert result.stderr.rstrip().endswith("OSError: Match operation failed: gs://b/out")
+
+
 def test_console_script_is_installed() -> None:
     script = Path(sys.executable).with_name("newsbeam")
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
