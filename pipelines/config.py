@@ -56,6 +56,8 @@ LOCAL_RUNNER = "FnApiRunner"
 # two requests to a host (not a number, or infinite, turned the deadline off or crashed the
 # watchdog's clock); a second between polls, each of which requests every feed once.
 _MAX_FLAG_SECONDS = 3600.0
+# --extract-processes 1000 forked 1,000 processes of ~300 MB each before failing.
+_MAX_EXTRACT_PROCESSES = 64
 _MIN_POLL_INTERVAL_SECONDS = 1.0
 
 # Entries seen once are remembered this long by DedupEntries (one-shot runs end sooner).
@@ -133,8 +135,11 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         raise UsageError("--per-host-in-flight must be between 1 and 4")
     if not 0 <= nb.per_host_interval <= _MAX_FLAG_SECONDS:  # NaN too
         raise UsageError("--per-host-interval must be between 0 and 3600 (seconds)")
-    if nb.extract_processes < 1:
-        raise UsageError("--extract-processes must be at least 1")
+    if not 1 <= nb.extract_processes <= _MAX_EXTRACT_PROCESSES:
+        raise UsageError(
+            f"--extract-processes must be between 1 and {_MAX_EXTRACT_PROCESSES} (each process "
+            "holds its own parsers and models, some 300 MB)"
+        )
     if (options.view_as(DirectOptions).direct_num_workers or 0) < 0:  # Beam's IndexError
         raise UsageError("--direct_num_workers must be 0 (one per CPU) or more")
     if nb.max_in_flight < 1:

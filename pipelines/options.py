@@ -123,8 +123,9 @@ def add_newsbeam_arguments(parser: Any) -> None:
         "extract_processes",
         type=int,
         default=1,
-        help="Extract, enrich and tag articles in a pool of this many worker processes, one "
-        "pool per instance of the analysing step (default: 1, in the step itself). On a local "
+        help="Extract, enrich and tag articles in a pool of this many worker processes (at "
+        "most 64), one pool per instance of the analysing step (default: 1, in the step "
+        "itself). On a local "
         "run, the number of CPU cores is usually fastest; on Dataflow keep 1 (each harness "
         "thread would have its own pool).",
     )

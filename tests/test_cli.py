@@ -252,7 +252,8 @@ def test_the_program_exits_with_the_commands_code_and_a_frozen_heap(
     ("flags", "message"),
     [
         (["--feed-text-min-chars", "-1"], "--feed-text-min-chars must not be negative"),
-        (["--extract-processes", "0"], "--extract-processes must be at least 1"),
+        (["--extract-processes", "0"], "--extract-processes must be between 1 and 64"),
+        (["--extract-processes", "65"], "--extract-processes must be between 1 and 64"),
         (["--per-host-in-flight", "9"], "--per-host-in-flight must be between 1 and 4"),
         (["--fetch-timeout", "0"], "--fetch-timeout must be positive and at most 3600 (seconds)"),
         (["--min-text-chars", "-5"], "--min-text-chars must not be negative"),

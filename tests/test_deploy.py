@@ -621,7 +621,7 @@ def test_topic_and_path_regexes_accept_and_refuse_the_right_values() -> None:
 # refuses; a template stricter about spelling than the CLI is harmless. Durations over the
 # CLI's 3650d are left to the launcher to refuse: a regex for them runs to 600 characters.)
 NUMBER_SAMPLES = {
-    int: ["0", "00", "1", "32"],
+    int: ["0", "00", "1", "32", "64", "65", "100"],
     float: ["0", "0.0", "0.5", "1", "30", "3600", "3600.5", "3601", "0004000"],
     parse_duration: ["0", "0.0", "0s", "0.0m", "0.5", "1", "90s", "1.5h", "7d"],
 }
@@ -662,7 +662,7 @@ def test_extract_processes_help_warns_of_one_pool_per_thread_on_dataflow() -> No
     (param,) = [p for p in _metadata()["parameters"] if p["name"] == "extract_processes"]
     assert "per Beam worker" not in param["helpText"]
     assert "keep 1 on Dataflow" in param["helpText"]
-    assert param["regexes"] == ["^[1-9][0-9]*$"]
+    assert param["regexes"] == ["^([1-9]|[1-5][0-9]|6[0-4])$"]
     readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
     assert "Keep `extract_processes` at 1 (its default) on Dataflow" in readme
 
