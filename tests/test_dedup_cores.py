@@ -22,7 +22,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 
 from tests.test_dedup_pipeline import DAY, WIRE, tagged_story, wire_text, with_article
 from transforms.common import DISCARDED
-from transforms.dedup import ClusterStories, _ClaimFn, _ProbeFn, _VerdictFn
+from transforms.dedup import ClusterStories, _ClaimFn, _ProbeFn, _uid, _VerdictFn
 from transforms.dedup_entries import _DedupEntriesFn
 from transforms.dedup_verdicts import (
     PRIOR_RUN,
@@ -188,6 +188,31 @@ def test_a_claim_of_the_same_time_and_id_does_not_take_the_key() -> None:
     sent, _ = _claims(_ClaimFn(DAY, False), held, [("one", first, 10.0), ("two", again, 10.0)])
     assert sent == [("one", (("found", b"k", None),)), ("two", (("found", b"k", first),))]
     assert held.read() == ("one", first)
+
+
+def test_an_element_met_twice_is_not_told_its_own_claim_in_either_path() -> None:
+    # One element id probing a key twice (one element delivered twice) is not told its own
+    # claim, which its verdict would read as the same article claimed before it: both
+    # deliveries were discarded as listed again, and the article was never published.
+    claim = _claim("a" * 16, 10.0)
+    held = FakeValueState()
+    sent, _ = _claims(_ClaimFn(DAY, False), held, [("one", claim, 10.0), ("one", claim, 10.0)])
+    assert sent == [("one", (("found", b"k", None), ("found", b"k", None)))]
+    assert held.read() == ("one", claim)
+    grouped = list(key_answers(b"k", [("one", claim, None), ("one", claim, None)], DAY))
+    assert grouped == [("one", ("found", b"k", None))] * 2
+
+
+def test_two_entries_of_one_article_at_one_time_are_two_elements() -> None:
+    # Two feeds listing one article in one streaming poll: the same story id, time and text,
+    # from two entries. They were one element id, so each copy's probes met the other's claim
+    # as their own. A re-delivery of one entry is still the same element.
+    entry = HEAD.story.article.entry
+    other = with_article(HEAD, entry=dataclasses.replace(entry, key="urn:guid:1"))
+    elsewhere = with_article(HEAD, entry=dataclasses.replace(entry, feed_url="https://b.example/"))
+    assert len({_uid(HEAD, 10.0), _uid(other, 10.0), _uid(elsewhere, 10.0)}) == 3
+    assert _uid(HEAD, 10.0) == _uid(dataclasses.replace(HEAD), 10.0)
+    assert _uid(HEAD, 10.0).startswith(f"{HEAD.story_id}/")
 
 
 def test_a_claim_holds_for_exactly_its_ttl_in_both_paths() -> None:

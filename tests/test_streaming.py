@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -91,6 +92,39 @@ def test_streaming_polls_publish_new_stories_once(site: LoopbackSite, tmp_path: 
     for path in ("/a", "/b", "/c", "/d", "/e"):
         host = "steady" if path == "/d" else "growing"
         assert len(site.requests_for(host, path)) == 1, path
+
+
+def test_one_article_in_two_feeds_of_one_poll_is_published_once(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    # One feed keys its entries by GUID, the other by link: two entries, one article, seen at
+    # the poll's one time. Both copies were one element to the clustering (the same story,
+    # time and text), which took its own claim for an earlier one: two duplicate_url
+    # discards and no story at all (one-shot runs, whose copies' times differ, published it).
+    base = site.add_host("news")
+    title, text = seed_story()
+    (item,) = add_pages(site, "news", [("/a", title, text)])
+    by_guid = dataclasses.replace(item, guid="urn:news:a")
+    for path, feed_item in (("/by-guid", by_guid), ("/by-link", item)):
+        body = rss_feed("news", base, [feed_item])
+        site.route("news", path, Response(body=body, content_type=RSS, etag='"same"'))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/by-guid\n{base}/by-link\n")
+
+    out = run_newsbeam(
+        feeds,
+        tmp_path / "out",
+        "--no-robots",
+        "--streaming",
+        "--poll-interval",
+        "1s",
+        "--duration",
+        "0.5s",
+    )
+
+    assert_accounting(out)
+    assert [s["fetched_url"] for s in out.stories] == [f"{base}/a"]
+    assert out.summary["discarded"] == {"duplicate_url": 1}
 
 
 @pytest.mark.parametrize("interval", ["1s", "1h"])

@@ -99,9 +99,13 @@ UPDATES = "syndication_updates"
 
 
 def _uid(story: TaggedStory, seen_at: float) -> str:
-    """A per-element id: the story id plus a hash of when and what (re-deliveries collide)."""
+    """A per-element id: the story id plus a hash of when, which feed entry and what
+    (re-deliveries collide). The entry matters: in a streaming run two feeds listing one
+    article in one poll give two copies with one time and one text, which were one element
+    whose second probe found its own claim (so neither copy was published)."""
     article = story.story.article
-    raw = f"{seen_at!r}|{article.title}|{article.text}".encode()
+    entry = f"{article.entry.feed_url}|{article.entry.key}"
+    raw = f"{seen_at!r}|{entry}|{article.title}|{article.text}".encode()
     return f"{story.story_id}/{hashlib.sha256(raw).hexdigest()[:12]}"
 
 
@@ -206,7 +210,8 @@ class _ClaimFn(TtlStateFn):
                 # would not have found it held, had it come first (as key_answers says).
                 self._send(held_uid, timestamp, window, ("earlier", key, claim_bytes))
         if not prior:  # what was held before it: nothing, when this claim comes first
-            self._send(uid, timestamp, window, ("found", key, None if replaced else raw))
+            own = held_uid == uid  # its own claim, from a delivery before: nothing either
+            self._send(uid, timestamp, window, ("found", key, None if replaced or own else raw))
 
     @on_timer(_CLAIM_EXPIRY)
     def _expire(self, held_state: Any = _HELD_PARAM) -> None:

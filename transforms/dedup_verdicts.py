@@ -150,14 +150,15 @@ def key_answers(
         ((Claim.decode(raw), uid, raw, payload) for uid, raw, payload in probes),
         key=lambda row: (row[0].order(), row[1]),
     )
-    held: tuple[Claim, bytes] | None = None
+    held: tuple[Claim, bytes, str] | None = None
     for claim, uid, raw, payload in ordered:
         if payload is not None:
             story, n_keys = payload
             yield uid, ("story", story, raw, n_keys)
         if held is not None and claim.seen_at - held[0].seen_at > ttl_seconds:
             held = None
-        if uid != PRIOR_RUN:
-            yield uid, ("found", key, held[1] if held is not None else None)
+        if uid != PRIOR_RUN:  # an element delivered twice is not told its own claim
+            earlier = held[1] if held is not None and held[2] != uid else None
+            yield uid, ("found", key, earlier)
         if held is None:
-            held = (claim, raw)
+            held = (claim, raw, uid)
