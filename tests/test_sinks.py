@@ -117,6 +117,22 @@ def test_each_outcome_moves_the_progress_line_once(
     assert deltas == {what: int(what == moved) for what in (PUBLISHED, DISCARDED, FAILED)}
 
 
+def test_the_streaming_writers_local_lines_are_on_disk_before_the_bundle_ends(
+    tmp_path: Path,
+) -> None:
+    """A stopped always-on run summarises its files while a bundle may go on (a poll's
+    bundle lasts as long as its slowest page): a line held in a buffer until the bundle's
+    end was an outcome missing from the summary."""
+    writer = _AppendJsonlFn(str(tmp_path), "discarded")
+    writer.setup()
+    writer.process('{"reason":"duplicate_url"}')
+    (written,) = tmp_path.iterdir()
+    assert written.read_bytes() == b'{"reason":"duplicate_url"}\n'
+    writer.process("{}")
+    assert written.read_bytes() == b'{"reason":"duplicate_url"}\n{}\n'
+    writer.teardown()
+
+
 def test_the_streaming_writer_has_a_file_per_instance_on_disk_at_each_bundles_end(
     tmp_path: Path,
 ) -> None:

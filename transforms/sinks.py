@@ -131,10 +131,13 @@ def count_discard(discard: Discard) -> Discard:
 
 
 class _AppendJsonlFn(beam.DoFn):
-    """Appends lines to one file per DoFn instance, flushed at the end of every bundle.
+    """Appends lines to one file per DoFn instance, each local line on disk once written.
 
     The streaming file sink: Beam's WriteToText needs windows and triggers in streaming,
-    and a local monitor wants its lines on disk as soon as they exist. Each worker
+    and a local monitor wants its lines on disk as soon as they exist. A local file is
+    written a line at a time (line-buffered): a run stopped by a signal summarises its files
+    while a bundle may still be going on (a poll's bundle lasts as long as its slowest page),
+    and a settled outcome held in a buffer until the bundle's end was left out. Each worker
     instance writes its own ``<prefix>-<uuid>.jsonl``, so no two writers share a file;
     it is created with the instance's first line (an always-on run starts many writers
     that never write: they leave no empty files).
@@ -159,7 +162,7 @@ class _AppendJsonlFn(beam.DoFn):
             from apache_beam.io.filesystems import FileSystems
 
             return FileSystems.create(path, mime_type="application/x-ndjson")
-        return open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in teardown
+        return open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - see teardown
 
     def finish_bundle(self) -> None:
         if self._file is None:
