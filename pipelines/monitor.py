@@ -41,7 +41,12 @@ from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
 from pipelines.cli import EXIT_INTERRUPTED, report
 from pipelines.config import LOCAL_RUNNER, RunConfig, RunFailed, config_from_options
-from pipelines.output_files import clear_before_run, remove_beam_temporaries, retryable_links
+from pipelines.output_files import (
+    SUMMARY_FILE,
+    clear_before_run,
+    remove_beam_temporaries,
+    retryable_links,
+)
 from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
 from transforms.analyse import AnalysePages
 from transforms.analysis import AnalysisSettings
@@ -416,7 +421,7 @@ def _finish_stopped_run(config: RunConfig) -> None:
         log.warning("stopped by signal; summarising what reached the output files")
         summary = summary_from_files(config.output_dir)
         if not is_remote(config.output_dir):
-            summary.write(Path(config.output_dir) / "summary.json")
+            summary.write(Path(config.output_dir) / SUMMARY_FILE)
         code = report(summary)
         sys.stdout.flush()
     except Exception as exc:  # noqa: BLE001 - the process must end whatever happens here
@@ -508,5 +513,5 @@ def run(argv: Sequence[str] | None = None) -> RunSummary | None:
     if is_remote(config.output_dir):
         log.warning("summary.json is written only for local outputs: %s", config.output_dir)
     else:
-        summary.write(Path(config.output_dir) / "summary.json")
+        summary.write(Path(config.output_dir) / SUMMARY_FILE)
     return summary

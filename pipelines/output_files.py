@@ -25,6 +25,7 @@ from transforms.syndication import SYNDICATION_PREFIX
 from transforms.userfiles import is_remote, read_bytes
 
 _PREFIXES = (STORIES_PREFIX, DEAD_LETTERS_PREFIX, DISCARDS_PREFIX, SYNDICATION_PREFIX)
+SUMMARY_FILE = "summary.json"  # a local run's summary, written in its output folder
 
 
 def clear_before_run(config: RunConfig) -> None:
@@ -39,7 +40,9 @@ def clear_before_run(config: RunConfig) -> None:
 
 
 def clear_previous_outputs(output_dir: str) -> None:
-    """Remove the JSONL files of an earlier run, so the summary reads only this run's.
+    """Remove the JSONL files of an earlier run, so the summary reads only this run's, and
+    its ``summary.json`` (else it stayed while this run went on, and for good when this run
+    was stopped or failed: the summary of files no longer there).
 
     A remote folder (``gs://...``) is cleared through Beam's FileSystems: a one-shot job
     writes its files in shards whose count the runner picks, so an earlier job's shards
@@ -53,9 +56,10 @@ def clear_previous_outputs(output_dir: str) -> None:
     remove_beam_temporaries(output_dir)  # an interrupted or killed run's
     try:
         paths = [path for prefix in _PREFIXES for path in sink_files(output_dir, prefix)]
-        if not is_remote(output_dir):
+        if not is_remote(output_dir):  # a remote output has no summary.json
             for path in paths:
                 Path(path).unlink()
+            Path(output_dir, SUMMARY_FILE).unlink(missing_ok=True)
         elif paths:
             from apache_beam.io.filesystems import FileSystems
 

@@ -29,9 +29,12 @@ from transforms.state import PENDING_DIR, commit_run_state, load_seen, seen_line
 
 def test_an_earlier_runs_output_files_are_removed_and_nothing_else(tmp_path: Path) -> None:
     """Before a run, the JSONL files of every sink (sharded, streaming, undelivered dead
-    letters) go, so the summary reads only this run's; other files stay, even ones whose
-    names start like a sink's."""
+    letters) go, so the summary reads only this run's, and the earlier run's summary.json
+    (it stayed while the run went on, and for good if the run was stopped or failed, a
+    summary of files no longer there); other files stay, even ones whose names start like a
+    sink's."""
     written = [
+        "summary.json",
         "stories-00000-of-00001.jsonl",
         "stories-0123456789ab.jsonl",
         "dead_letters-00001-of-00002.jsonl",
@@ -42,7 +45,7 @@ def test_an_earlier_runs_output_files_are_removed_and_nothing_else(tmp_path: Pat
         "beam-temp-stories-0123abcd/shard-1",
         "beam-temp-dead_letters-0123abcd/shard-1",
     ]
-    kept = ["summary.json", "stories-notes.txt", "my-stories.jsonl", "state/seen.jsonl"]
+    kept = ["summary.jsonl", "stories-notes.txt", "my-stories.jsonl", "state/seen.jsonl"]
     kept += [".output.lock", "state/.lock"]  # the runs' locks
     kept += ["beam-temp-mine/x"]
     # a user's own files named like a sink's (README: `subscribe --json > stories.jsonl`)
