@@ -138,7 +138,12 @@ def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
             f"{', '.join(refused)} {'is' if len(refused) == 1 else 'are'} for 'newsbeam run'"
         )
     _start_pool_early(beam_argv)
-    from pipelines.config import RunFailed, UsageError
+    from pipelines.config import RunFailed, UsageError, check_flag_names
+
+    try:
+        check_flag_names(beam_argv)  # before the site's feeds are printed
+    except UsageError as exc:
+        return _fail(str(exc))
     from pipelines.loopback import LoopbackSite
     from pipelines.monitor import run
     from pipelines.sample_site import serve_sample_site, write_feed_list, write_outlets_file

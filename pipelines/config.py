@@ -309,6 +309,19 @@ def check_dataflow_launch(argv: Sequence[str]) -> None:
     _need_google_credentials("--runner DataflowRunner")
 
 
+def check_flag_names(argv: Sequence[str]) -> None:
+    """Only the flag checks of ``config_from_options``: a value argparse refuses, a stray
+    argument, a flag no one declares on a local run. ``newsbeam demo`` makes them before
+    it serves its site (it printed the site's feeds, then the typo).
+
+    Raises:
+        UsageError: the first such flag.
+    """
+    options = PipelineOptions(list(argv))
+    _parse_all(options)
+    _refuse_unknown_flags(options, options.view_as(StandardOptions).runner in LOCAL_RUNNERS)
+
+
 def check_storage_credentials(argv: Sequence[str]) -> None:
     """A ``gs://`` feed list, output folder, taxonomy or outlet file is read or written by
     this process (on any runner: a Dataflow launch reads the feed list and clears the output

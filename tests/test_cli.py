@@ -112,6 +112,23 @@ def test_demo_refuses_the_flags_that_would_not_do_what_they_say(
     assert named in err and "'newsbeam run'" in err
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--all-storis"], "unknown option: --all-storis (did you mean --all-stories?)"),
+        (["--fetch-timeout=abc"], "invalid float value: 'abc'"),
+        (["stray"], "unexpected argument: stray"),
+    ],
+)
+def test_demo_refuses_a_mistyped_flag_before_it_serves_its_site(
+    capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    # It printed "Serving the sample news site ..." and its six feeds, then the error.
+    code, out, err = run_cli(capsys, "demo", *flags)
+    assert (code, out) == (2, "")
+    assert err.startswith("newsbeam: error: ") and message in err and err.count("\n") == 1
+
+
 def test_run_refuses_a_feed_url_in_place_of_a_feed_list(capsys: pytest.CaptureFixture[str]) -> None:
     """It used to say Beam has no filesystem for http and to pip install apache-beam[gcp]."""
     code, _, err = run_cli(capsys, "run", "--feeds", "https://news.example/rss.xml")
