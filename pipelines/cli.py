@@ -131,11 +131,13 @@ def cmd_run(beam_argv: list[str]) -> int:
 def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
     """``newsbeam demo``: serve the sample site on loopback and run the pipeline on it."""
     given = {flag.split("=", 1)[0].replace("_", "-") for flag in beam_argv}
-    refused = sorted(given & {"--feeds", "--state-dir", "--no-state"})
+    # --outlets replaced the demo's own file (the sample site's outlets on loopback)
+    refused = sorted(given & {"--feeds", "--state-dir", "--no-state", "--outlets"})
     if refused:
         return _fail(
-            f"newsbeam demo reads its own sample site and remembers nothing between runs: "
-            f"{', '.join(refused)} {'is' if len(refused) == 1 else 'are'} for 'newsbeam run'"
+            f"newsbeam demo reads its own sample site and outlets and remembers nothing "
+            f"between runs: {', '.join(refused)} {'is' if len(refused) == 1 else 'are'} for "
+            "'newsbeam run'"
         )
     _start_pool_early(beam_argv)
     from pipelines.config import RunFailed, UsageError, check_flag_names
@@ -197,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the bundled sample news site on loopback and run the pipeline on "
         "it. Any other flag goes to the run, as in 'newsbeam run' (see 'newsbeam run --help'), "
         "e.g. 'newsbeam demo --streaming --poll-interval 2s --duration 10s', except --feeds, "
-        "--state-dir and --no-state: the demo reads its own site and remembers nothing.",
+        "--outlets, --state-dir and --no-state: the demo reads its own site and outlets and "
+        "remembers nothing.",
     )
     demo.add_argument("--output", default="out/demo", help="output directory (default: out/demo)")
     demo.add_argument(

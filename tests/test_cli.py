@@ -100,6 +100,7 @@ def test_demo_help_says_other_flags_go_to_the_run(capsys: pytest.CaptureFixture[
         (["--feeds", "mine.txt"], "--feeds is"),
         (["--state_dir=st"], "--state-dir is"),
         (["--no-state", "--state-dir", "st"], "--no-state, --state-dir are"),
+        (["--outlets=mine.csv"], "--outlets is"),
     ],
 )
 def test_demo_refuses_the_flags_that_would_not_do_what_they_say(
