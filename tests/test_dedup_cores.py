@@ -52,6 +52,7 @@ from transforms.records import (
     TaggedStory,
     TagResult,
 )
+from transforms.syndication import _SyndicationFn
 
 PARAMS = DedupParams()
 WINDOW = GlobalWindow()
@@ -609,3 +610,25 @@ def test_a_published_link_takes_each_field_from_its_own_source() -> None:
         "url": "https://b.example/1",
         "outlet": outlet.to_json(),
     }
+
+
+# --- SyndicationUpdates ------------------------------------------------------------------------
+
+
+def test_a_storys_outlets_are_forgotten_a_ttl_after_its_last_sighting_without_timers() -> None:
+    # Beam's local runner runs no expiry timers: the list of an always-on run's story kept
+    # every outlet for the whole run, where one-shot runs (and Dataflow's timers) forget it.
+    fn = _SyndicationFn(ttl_seconds=20.0, gc_timers=False, known={})
+    domains, last, timer = FakeBagState(), FakeValueState(), FakeTimer()
+
+    def sighted(role: str, outlet: str, at: float) -> list[tuple[str, ...]]:
+        element = ("s1", (role, outlet))
+        return [u.syndication for u in fn.process(element, Timestamp(at), domains, last, timer)]
+
+    assert sighted("head", "a.example", 0.0) == []
+    assert sighted("copy", "b.example", 7.0) == [("a.example", "b.example")]
+    assert sighted("copy", "b.example", 5.0) == []  # late and known: nothing new, no reset
+    assert sighted("head", "a.example", 27.0) == []  # 20 s after the last sighting: kept
+    assert sighted("head", "a.example", 48.0) == []  # 21 s after it: a new list
+    assert sighted("copy", "c.example", 49.0) == [("a.example", "c.example")]
+    assert timer.at is None  # no timers asked for

@@ -6,9 +6,11 @@ for the first story of a cluster, ``copy`` for each later copy, in the ``link`` 
 time an outlet is added to a story already known from another outlet: its ``syndication``
 lists every outlet domain that carried the story so far, sorted. A copy from an outlet
 already listed adds nothing and sends nothing. Keyed by the first story's id; the state (the
-domains) is small and kept ``ttl_seconds``. ``known`` gives the outlets of stories earlier
-one-shot runs published (``--state-dir``): a story's state starts from them, so a copy found
-today of yesterday's story lists yesterday's outlets too.
+domains) is small and kept ``ttl_seconds`` after the story's last sighting: an event-time
+timer clears it where timers run (Dataflow), and a sighting later than that starts a new
+list on any runner (Beam's local runner runs no such timers). ``known`` gives the outlets
+of stories earlier one-shot runs published (``--state-dir``): a story's state starts from
+them, so a copy found today of yesterday's story lists yesterday's outlets too.
 """
 
 from __future__ import annotations
@@ -17,9 +19,14 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.coders import StrUtf8Coder
+from apache_beam.coders import FloatCoder, StrUtf8Coder
 from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.userstate import BagStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.userstate import (
+    BagStateSpec,
+    ReadModifyWriteStateSpec,
+    TimerSpec,
+    on_timer,
+)
 
 # SyndicationUpdate is defined with the other records; imported here also so that updates
 # pickled under this module's name (elements of a running job) still load.
@@ -30,6 +37,10 @@ SYNDICATION_PREFIX = "syndication"
 
 _DOMAINS = BagStateSpec("domains", StrUtf8Coder())
 _DOMAINS_PARAM = beam.DoFn.StateParam(_DOMAINS)
+# When the story was last sighted (event time, seconds): jobs started before it was kept
+# have none, and keep their lists until their timers clear them.
+_LAST_SIGHTING = ReadModifyWriteStateSpec("last_sighting", FloatCoder())
+_LAST_SIGHTING_PARAM = beam.DoFn.StateParam(_LAST_SIGHTING)
 _EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
 _EXPIRY_PARAM = beam.DoFn.TimerParam(_EXPIRY)
 
@@ -46,9 +57,14 @@ class _SyndicationFn(TtlStateFn):
         element: tuple[str, tuple[str, str]],
         timestamp: Any = beam.DoFn.TimestampParam,
         domains: Any = _DOMAINS_PARAM,
+        last_sighting: Any = _LAST_SIGHTING_PARAM,
         expiry: Any = _EXPIRY_PARAM,
     ) -> Iterator[SyndicationUpdate]:
         story_id, (_role, domain) = element
+        now, last = float(timestamp), last_sighting.read()
+        if last is not None and now - last > self._ttl:  # as the timer would have cleared it
+            domains.clear()
+        last_sighting.write(max(now, last or now))
         known = set(domains.read())
         if not known and story_id in self._known:  # a story an earlier run published
             for earlier in self._known[story_id]:
@@ -64,8 +80,11 @@ class _SyndicationFn(TtlStateFn):
                 yield SyndicationUpdate(story_id, tuple(sorted(known)))
 
     @on_timer(_EXPIRY)
-    def _expire(self, domains: Any = _DOMAINS_PARAM) -> None:
+    def _expire(
+        self, domains: Any = _DOMAINS_PARAM, last_sighting: Any = _LAST_SIGHTING_PARAM
+    ) -> None:
         domains.clear()
+        last_sighting.clear()
 
 
 class SyndicationUpdates(beam.PTransform):
