@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -473,6 +474,8 @@ def test_prism_without_its_program_is_one_line(
 
     monkeypatch.setattr(PrismJobServer, "BIN_CACHE", str(tmp_path / "prism-cache"))
     monkeypatch.setenv("https_proxy", "http://127.0.0.1:1")
+    # urlopen reads the proxy settings once, into the opener it keeps: a fresh one reads these
+    monkeypatch.setattr(urllib.request, "_opener", None)
     feeds = tmp_path / "feeds.txt"
     feeds.write_text("https://news.example/rss\n")
     argv = ["run", "--feeds", str(feeds), "--output", str(tmp_path / "out")]
