@@ -399,9 +399,9 @@ def _flags_given(options: PipelineOptions) -> dict[str, str]:
     """Each flag on the command line by option name (``poll_interval``), as the user wrote it
     (``--poll-interval``); Beam keeps the command line in ``_flags``."""
     return {
-        flag.split("=", 1)[0][2:].replace("-", "_"): flag.split("=", 1)[0]
+        flag.split("=", 1)[0].lstrip("-").replace("-", "_"): flag.split("=", 1)[0]
         for flag in getattr(options, "_flags", [])
-        if flag.startswith("--")
+        if flag.startswith("--") or re.match(r"-[A-Za-z]", flag)  # -x too, as unknown_flags
     }
 
 

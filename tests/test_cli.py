@@ -279,6 +279,7 @@ def test_the_program_exits_with_the_commands_code_and_a_frozen_heap(
         (["--contact-url", "https://me.example/\nX: 1"], "--contact-url must be one word"),
         (["--all-storis"], "unknown option: --all-storis (did you mean --all-stories?)"),
         (["--topik=projects/p/topics/t"], "unknown option: --topik (did you mean --topic?)"),
+        (["-x"], "unknown option: -x (see 'newsbeam run --help'"),  # as written, not --x
         (
             ["--direct_num_worker", "2"],
             "unknown option: --direct_num_worker (did you mean --direct_num_workers?",
