@@ -31,7 +31,7 @@ from tests.cpu_limited import run_cpu_limited
 from tests.http_support import PAGE, config, fetch_error
 from tests.loopback_hostile import connection_reset, drip, endless_body, redirect
 from transforms.charset import _META_CHARSET, decode_html
-from transforms.hostlimits import address_problem
+from transforms.hostlimits import Watch, address_problem
 from transforms.http import HttpClient, HttpConfig, HttpResult
 
 FRENCH = "Le café de la gare est fermé. Les élèves sont allés à l'école, où ils ont étudié."
@@ -542,6 +542,25 @@ def test_the_deadline_covers_every_try_together(site: LoopbackSite) -> None:
     err = fetch_error(c, base + "/a")
     assert (err.error_type, err.retryable) == ("deadline_exceeded", True)
     assert len(site.requests_for("news", "/a")) == 2
+
+
+def test_a_read_that_times_out_at_the_deadline_is_the_deadline(
+    site: LoopbackSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The last try's read timeout is capped at the time left, so it ends at the deadline; on
+    # a busy machine it could fire before the watchdog's thread shut the socket down, and the
+    # page was a "timeout" dead letter, not "deadline_exceeded". Here the watchdog never runs.
+    base = site.add_host("news")
+    site.route("news", "/a", Response(200, body=b"late", delay_s=5))
+    c = HttpClient(config(deadline=0.5, read_timeout=10, respect_robots=False))
+
+    def never_fires(deadline_at: float) -> tuple[int, Watch]:
+        return -1, Watch(deadline_at)
+
+    monkeypatch.setattr(c._watchdog, "watch", never_fires)
+    err = fetch_error(c, base + "/a")
+    assert (err.error_type, err.retryable) == ("deadline_exceeded", True)
+    c.close()
 
 
 def test_persistent_5xx_gives_a_retryable_error(site: LoopbackSite, client: HttpClient) -> None:

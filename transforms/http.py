@@ -313,11 +313,16 @@ class HttpClient:
                 raise FetchError("not_html", "no Content-Type and the body is not HTML")
             return Answer(200, answer_headers, body)
         except (FetchError, GuardError, u3e.HTTPError, OSError) as err:
-            if watch.expired:  # whatever broke, the watchdog's shutdown broke it
+            error = as_fetch_error(err)
+            # Whatever broke, the watchdog's shutdown broke it; or a read timed out at the
+            # deadline (its timeout is capped at the time left) before the watchdog's thread
+            # ran, as on a busy machine: the deadline, not a timeout of its own.
+            at_deadline = error.error_type == "timeout" and time.monotonic() >= watch.deadline_at
+            if watch.expired or at_deadline:
                 raise FetchError(
                     "deadline_exceeded", f"total deadline of {self.config.deadline}s passed", True
                 ) from None
-            raise as_fetch_error(err) from None
+            raise error from None
         finally:
             if response is not None:
                 if not complete:
