@@ -17,6 +17,7 @@ CI (``CI=true``), where that is a failure.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -45,15 +46,21 @@ READY_DEADLINE = 60.0  # seconds for Java to start on a busy machine (about 3 s 
 PROJECT = "newsbeam-test"
 
 
+@functools.cache
 def find_emulator() -> Path | None:
-    """The emulator's start script under the Google Cloud SDK root, or None when absent."""
+    """The emulator's start script under the Google Cloud SDK root, or None when absent.
+
+    Asked once a session; ``gcloud`` runs with a configuration folder of its own, which it
+    would otherwise create or write its log in (``~/.config/gcloud``)."""
     roots: list[str] = []
     if shutil.which("gcloud"):
         try:
-            out = subprocess.run(
-                ["gcloud", "info", "--format=value(installation.sdk_root)"],
-                capture_output=True, text=True, timeout=60, check=False,
-            )  # fmt: skip
+            with tempfile.TemporaryDirectory(prefix="newsbeam-gcloud-") as config:
+                out = subprocess.run(
+                    ["gcloud", "info", "--format=value(installation.sdk_root)"],
+                    capture_output=True, text=True, timeout=60, check=False,
+                    env={**os.environ, "CLOUDSDK_CONFIG": config},
+                )  # fmt: skip
             roots.append(out.stdout.strip())
         except (OSError, subprocess.TimeoutExpired):
             pass

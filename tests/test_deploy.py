@@ -171,10 +171,12 @@ def test_lock_has_what_beam_needs_to_build_the_worker_package() -> None:
 def test_this_environment_has_the_locked_versions_dataflow_runs() -> None:
     """`make venv` installs with the lock as constraints, so the tests run what the image runs."""
     pins = _lock()
-    installed = {
-        Requirement(dist.metadata["Name"]).name.lower().replace("_", "-"): dist.version
-        for dist in importlib.metadata.distributions()
-    }
+    installed: dict[str, str] = {}
+    # The first of each name, as imports find it: a later path entry may hold another copy
+    # (setuptools puts its vendored packages on sys.path when imported)
+    for dist in importlib.metadata.distributions():
+        name = Requirement(dist.metadata["Name"]).name.lower().replace("_", "-")
+        installed.setdefault(name, dist.version)
     differ = {
         name: f"{installed[name]} here, {pins[name]} in the lock"
         for name in sorted(pins.keys() & installed.keys())
@@ -718,7 +720,7 @@ def test_template_boolean_with_another_value_names_the_parameter() -> None:
 TERRAFORM = DEPLOY / "terraform"
 
 
-def test_terraform_fmt_check() -> None:
+def test_terraform_fmt_check(tmp_path: Path) -> None:
     if not shutil.which("terraform"):
         pytest.skip("terraform is not installed")
     out = subprocess.run(
@@ -726,6 +728,8 @@ def test_terraform_fmt_check() -> None:
         cwd=TERRAFORM,
         capture_output=True,
         text=True,
+        # no call to HashiCorp's version check, and no ~/.terraform.d written
+        env={**os.environ, "CHECKPOINT_DISABLE": "1", "HOME": str(tmp_path)},
     )
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -873,7 +877,11 @@ UNTRACKED = (".venv", "__pycache__", "*.egg-info", ".*_cache", "out", "build", "
              ".emulator", ".ci-tools")  # fmt: skip
 
 
-def test_worker_package_builds_with_both_packages_and_the_data(tmp_path: Path) -> None:
+def test_worker_package_builds_with_both_packages_and_the_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # importing setuptools adds its vendored packages to sys.path for good: not for later tests
+    monkeypatch.setattr(sys, "path", list(sys.path))
     try:
         import build  # noqa: F401
         import setuptools
