@@ -125,9 +125,8 @@ def add_newsbeam_arguments(parser: Any) -> None:
         default=1,
         help="Extract, enrich and tag articles in a pool of this many worker processes (at "
         "most 64), one pool per instance of the analysing step (default: 1, in the step "
-        "itself). On a local "
-        "run, the number of CPU cores is usually fastest; on Dataflow keep 1 (each harness "
-        "thread would have its own pool).",
+        "itself). On a local run, the number of CPU cores is usually fastest; on Dataflow "
+        "keep 1 (each harness thread would have its own pool).",
     )
     _flag(
         parser,
