@@ -21,7 +21,7 @@ from pipelines.config import RunConfig
 from pipelines.loopback import LoopbackSite, Request, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
 from pipelines.monitor import feed_specs
-from tests.conftest import add_pages, assert_accounting, run_newsbeam
+from tests.conftest import RunOutput, add_pages, assert_accounting, run_newsbeam
 from tests.test_pipeline_e2e import OFF_TOPIC, WIRE_STORY, seed_story
 from transforms.http import HttpConfig
 from transforms.records import FeedSpec
@@ -45,6 +45,12 @@ def changing_feed(site: LoopbackSite, host: str, versions: list[list[FeedItem]])
         return Response(body=body, content_type=RSS, etag=f'"v{version}"')
 
     site.route(host, "/rss", answer)
+
+
+def run_polling(feeds: Path, output: Path, duration: str, *extra: str) -> RunOutput:
+    """An always-on run in this process polling every second for ``duration``, no robots."""
+    polling = ("--no-robots", "--streaming", "--poll-interval", "1s", "--duration", duration)
+    return run_newsbeam(feeds, output, *polling, *extra)
 
 
 def test_streaming_polls_publish_new_stories_once(site: LoopbackSite, tmp_path: Path) -> None:
@@ -71,16 +77,7 @@ def test_streaming_polls_publish_new_stories_once(site: LoopbackSite, tmp_path: 
     feeds = tmp_path / "feeds.txt"
     feeds.write_text(f"{growing}/rss\n{steady}/rss\n")
 
-    out = run_newsbeam(
-        feeds,
-        tmp_path / "out",
-        "--no-robots",
-        "--streaming",
-        "--poll-interval",
-        "1s",
-        "--duration",
-        "3.5s",
-    )
+    out = run_polling(feeds, tmp_path / "out", "3.5s")
 
     assert_accounting(out)
     assert out.summary["feeds"]["polled"] == 8  # two feeds, four ticks in 3.5 s
@@ -111,16 +108,7 @@ def test_one_article_in_two_feeds_of_one_poll_is_published_once(
     feeds = tmp_path / "feeds.txt"
     feeds.write_text(f"{base}/by-guid\n{base}/by-link\n")
 
-    out = run_newsbeam(
-        feeds,
-        tmp_path / "out",
-        "--no-robots",
-        "--streaming",
-        "--poll-interval",
-        "1s",
-        "--duration",
-        "0.5s",
-    )
+    out = run_polling(feeds, tmp_path / "out", "0.5s")
 
     assert_accounting(out)
     assert [s["fetched_url"] for s in out.stories] == [f"{base}/a"]

@@ -25,7 +25,7 @@ from tests.emulator import (
     unique,
 )
 from tests.test_pipeline_e2e import OFF_TOPIC, WIRE_STORY, seed_story
-from tests.test_streaming import RSS, changing_feed
+from tests.test_streaming import RSS, changing_feed, run_polling
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.emulator]
 
@@ -80,14 +80,9 @@ def test_streaming_run_delivers_each_story_once_to_a_filtered_subscription(
     feeds.write_text(f"{growing}/rss\n{steady}/rss\n")
     project_path = f"projects/{PROJECT}"
 
-    out = run_newsbeam(
+    out = run_polling(
         feeds,
         tmp_path / "out",
-        "--no-robots",
-        "--streaming",
-        "--poll-interval",
-        "1s",
-        "--duration",
         "2.5s",
         "--topic",
         f"{project_path}/topics/{topic}",
