@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -21,7 +21,7 @@ from pipelines.loopback import LoopbackSite, Response
 from pipelines.loopback_feeds import FeedItem
 from tests.guard import loopback_guard
 from tests.http_support import config as http_config
-from transforms.http import HttpClient
+from transforms.http import HttpClient, HttpConfig
 from transforms.tagger import fields
 from transforms.tagger.matcher import normalise
 
@@ -250,3 +250,17 @@ def client() -> Iterator[HttpClient]:
     c = HttpClient(http_config())
     yield c
     c.close()
+
+
+@pytest.fixture
+def new_client() -> Iterator[Callable[..., HttpClient]]:
+    """Makes ``HttpClient``s with the arguments given, and closes each when the test ends."""
+    made: list[HttpClient] = []
+
+    def make(config: HttpConfig, **kwargs: Any) -> HttpClient:
+        made.append(HttpClient(config, **kwargs))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()

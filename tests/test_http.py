@@ -84,35 +84,41 @@ def test_allow_loopback_opens_loopback_only() -> None:
         assert address_problem(ip, allow_loopback=True) is not None
 
 
-def test_host_resolving_to_a_private_address_is_refused_before_connecting() -> None:
+def test_host_resolving_to_a_private_address_is_refused_before_connecting(
+    new_client: Callable[..., HttpClient],
+) -> None:
     asked: list[str] = []
 
     def resolver(host: str, port: int) -> list[tuple[int, str]]:
         asked.append(host)
         return [(socket.AF_INET, "10.0.0.7")]
 
-    c = HttpClient(config(respect_robots=False), resolver=resolver)
+    c = new_client(config(respect_robots=False), resolver=resolver)
     err = fetch_error(c, "http://intranet.example/admin")
     assert err.error_type == "blocked_address"
     assert "10.0.0.7" in err.message and not err.retryable
     assert asked == ["intranet.example"]
 
 
-def test_one_refused_address_among_several_refuses_the_host(site: LoopbackSite) -> None:
+def test_one_refused_address_among_several_refuses_the_host(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
     base = site.add_host("news")
     ip = urlsplit(base).hostname or ""
 
     def resolver(host: str, port: int) -> list[tuple[int, str]]:
         return [(socket.AF_INET, ip), (socket.AF_INET, "169.254.169.254")]
 
-    c = HttpClient(config(respect_robots=False), resolver=resolver)
+    c = new_client(config(respect_robots=False), resolver=resolver)
     assert fetch_error(c, f"http://mixed.example:{urlsplit(base).port}/").error_type == (
         "blocked_address"
     )
     assert site.requests == []
 
 
-def test_connects_to_the_checked_ip_and_sends_the_host_name(site: LoopbackSite) -> None:
+def test_connects_to_the_checked_ip_and_sends_the_host_name(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
     base = site.add_host("news")
     site.route("news", "/a", Response(body=PAGE))
     ip, port = urlsplit(base).hostname or "", urlsplit(base).port
@@ -122,26 +128,30 @@ def test_connects_to_the_checked_ip_and_sends_the_host_name(site: LoopbackSite) 
         calls.append(host)
         return [(socket.AF_INET, ip)]
 
-    c = HttpClient(config(respect_robots=False), resolver=resolver)
+    c = new_client(config(respect_robots=False), resolver=resolver)
     result = c.get(f"http://news.example:{port}/a")
     assert result.body == PAGE
     assert calls == ["news.example"]  # resolved once, by us
     assert site.requests[0].headers["Host"] == f"news.example:{port}"
 
 
-def test_loopback_refused_by_default(site: LoopbackSite) -> None:
+def test_loopback_refused_by_default(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
     base = site.add_host("news")
-    c = HttpClient(HttpConfig())
+    c = new_client(HttpConfig())
     err = fetch_error(c, base + "/")
     assert err.error_type == "blocked_address"
     assert err.message.endswith("a loopback address (--allow-loopback opens it)")
     assert site.requests == []
 
 
-def test_redirect_to_a_private_address_is_refused(site: LoopbackSite) -> None:
+def test_redirect_to_a_private_address_is_refused(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
     base = site.add_host("news")
     site.route("news", "/a", redirect("http://169.254.169.254/latest/meta-data/"))
-    c = HttpClient(config(respect_robots=False))
+    c = new_client(config(respect_robots=False))
     err = fetch_error(c, base + "/a")
     assert err.error_type == "blocked_address" and "link-local" in err.message
     assert "--allow-loopback" not in err.message  # no flag opens the metadata address
@@ -171,9 +181,11 @@ UNRESOLVABLE = ("http://[bad/", "http://[::1/x", "http://" + "a" * 64 + ".exampl
 
 
 @pytest.mark.parametrize("url", UNRESOLVABLE)
-def test_unparsable_or_unresolvable_first_url_is_bad_url(site: LoopbackSite, url: str) -> None:
+def test_unparsable_or_unresolvable_first_url_is_bad_url(
+    site: LoopbackSite, url: str, new_client: Callable[..., HttpClient]
+) -> None:
     site.add_host("news")
-    c = HttpClient(config())
+    c = new_client(config())
     for kind in ("feed", "page"):
         err = fetch_error(c, url, kind=kind)
         assert (err.error_type, err.retryable) == ("bad_url", False)
@@ -182,11 +194,13 @@ def test_unparsable_or_unresolvable_first_url_is_bad_url(site: LoopbackSite, url
 
 @pytest.mark.parametrize("location", UNRESOLVABLE)
 def test_redirect_to_an_unparsable_or_unresolvable_url_is_bad_url(
-    site: LoopbackSite, location: str
+    site: LoopbackSite,
+    location: str,
+    new_client: Callable[..., HttpClient],
 ) -> None:
     base = site.add_host("news")
     site.route("news", "/a", redirect(location))
-    c = HttpClient(config(respect_robots=False))
+    c = new_client(config(respect_robots=False))
     for kind in ("feed", "page"):
         err = fetch_error(c, base + "/a", kind=kind)
         assert (err.error_type, err.retryable) == ("bad_url", False)
@@ -196,10 +210,12 @@ def test_redirect_to_an_unparsable_or_unresolvable_url_is_bad_url(
 # --- results, decoding ------------------------------------------------------------------
 
 
-def test_page_result_and_user_agent(site: LoopbackSite) -> None:
+def test_page_result_and_user_agent(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
     base = site.add_host("news")
     site.route("news", "/a", Response(body=PAGE, etag='"v1"', gzip=True))
-    c = HttpClient(config(contact_url="https://example.org/newsbeam"))
+    c = new_client(config(contact_url="https://example.org/newsbeam"))
     result = c.get(base + "/a")
     assert (result.status, result.body, result.content_type) == (200, PAGE, "text/html")
     assert result.etag == '"v1"' and not result.not_modified
@@ -235,12 +251,12 @@ def test_timeouts_and_the_deadline_must_be_positive(name: str, value: float) -> 
         HttpConfig(**kwargs)
 
 
-def test_request_headers(site: LoopbackSite) -> None:
+def test_request_headers(site: LoopbackSite, new_client: Callable[..., HttpClient]) -> None:
     # A configured User-Agent is sent as it is; the client asks for the compressions it
     # decodes, and each kind of request names the types it wants.
     base = site.add_host("news")
     site.set_fallback("news", Response(body=PAGE))
-    c = HttpClient(config(user_agent="MonitorBot/2.0 (ops@example.org)", respect_robots=False))
+    c = new_client(config(user_agent="MonitorBot/2.0 (ops@example.org)", respect_robots=False))
     c.get(base + "/page")
     c.get(base + "/feed", kind="feed")
     page, feed = (site.requests_for("news", path)[0].headers for path in ("/page", "/feed"))
@@ -316,28 +332,34 @@ def test_decode_never_raises_on_garbage() -> None:
 # --- size caps --------------------------------------------------------------------------
 
 
-def test_declared_length_over_the_cap(site: LoopbackSite) -> None:
+def test_declared_length_over_the_cap(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
     base = site.add_host("news")
     site.route("news", "/big", Response(body=b"<html>" + b"x" * 5000))
-    c = HttpClient(config(max_page_bytes=4096))
+    c = new_client(config(max_page_bytes=4096))
     assert fetch_error(c, base + "/big").error_type == "too_large"
     assert c.get(base + "/big", kind="feed").status == 200  # the feed cap is separate
 
 
-def test_endless_body_stops_at_the_cap(site: LoopbackSite) -> None:
+def test_endless_body_stops_at_the_cap(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
     base = site.add_host("news")
     site.route("news", "/endless", endless_body())
-    c = HttpClient(config(max_page_bytes=256 * 1024))
+    c = new_client(config(max_page_bytes=256 * 1024))
     err = fetch_error(c, base + "/endless")
     assert err.error_type == "too_large" and not err.retryable
 
 
-def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(site: LoopbackSite) -> None:
+def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
     cap = 1024 * 1024
     bomb = gzip.compress(b"\0" * (64 * cap), compresslevel=9)  # 64 MiB inflated
     base = site.add_host("news")
     site.route("news", "/bomb", Response(body=bomb, body_is_gzip=True))
-    c = HttpClient(config(max_page_bytes=cap))
+    c = new_client(config(max_page_bytes=cap))
     tracemalloc.start()
     try:
         err = fetch_error(c, base + "/bomb")
@@ -383,6 +405,7 @@ def test_a_relative_location_resolves_against_the_url_that_answered(
 
 def test_a_page_refused_before_its_body_came_leaves_no_connection_behind(
     site: LoopbackSite,
+    new_client: Callable[..., HttpClient],
 ) -> None:
     # The PDF's headers come at once and its body later: the client refuses it unread. Its
     # connection must not serve the next request, which would read the PDF's late bytes as
@@ -399,7 +422,7 @@ def test_a_page_refused_before_its_body_came_leaves_no_connection_behind(
     base = site.add_host("news")
     site.route("news", "/doc.pdf", RawResponse(late_pdf))
     site.route("news", "/a", Response(body=PAGE))
-    c = HttpClient(config(respect_robots=False, retries=0))
+    c = new_client(config(respect_robots=False, retries=0))
     assert fetch_error(c, base + "/doc.pdf").error_type == "not_html"
     assert c.get(base + "/a").body == PAGE
 
@@ -500,45 +523,53 @@ def test_429_with_retry_after_then_success(site: LoopbackSite, client: HttpClien
     assert len(site.requests_for("news", "/a")) == 2
 
 
-def test_retry_after_under_the_cap_is_waited_for(site: LoopbackSite) -> None:
+def test_retry_after_under_the_cap_is_waited_for(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
     base = site.add_host("news")
     site.route("news", "/a", sequence(Response(503, headers={"Retry-After": "1"}),
                                       Response(body=PAGE)))  # fmt: skip
-    c = HttpClient(config(retry_after_cap=2.0))
+    c = new_client(config(retry_after_cap=2.0))
     assert c.get(base + "/a").body == PAGE
     first, second = site.requests_for("news", "/a")
     assert (first.status, second.status) == (503, 200)
     assert second.at - first.at >= 1.0  # the server's own clock: a lower bound, no sleeps
 
 
-def test_retry_after_equal_to_the_cap_is_waited_for(site: LoopbackSite) -> None:
+def test_retry_after_equal_to_the_cap_is_waited_for(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
     # Only a Retry-After longer than the cap is refused (here both are zero).
     base = site.add_host("news")
     site.route("news", "/a", sequence(Response(503, headers={"Retry-After": "0"}),
                                       Response(body=PAGE)))  # fmt: skip
-    c = HttpClient(config(retry_after_cap=0.0, respect_robots=False))
+    c = new_client(config(retry_after_cap=0.0, respect_robots=False))
     assert c.get(base + "/a").body == PAGE
 
 
-def test_waiting_to_retry_counts_against_the_deadline(site: LoopbackSite) -> None:
+def test_waiting_to_retry_counts_against_the_deadline(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
     # Deadline 1.5 s, Retry-After 1 s: the first wait fits, the second would pass the
     # deadline, so the client gives up at once with the server's error (two requests).
     base = site.add_host("news")
     site.route("news", "/a", Response(503, headers={"Retry-After": "1"}))
-    c = HttpClient(config(deadline=1.5, retry_after_cap=2.0, respect_robots=False))
+    c = new_client(config(deadline=1.5, retry_after_cap=2.0, respect_robots=False))
     err = fetch_error(c, base + "/a")
     assert (err.error_type, err.retryable) == ("http_503", True) and "gave up" in err.message
     assert len(site.requests_for("news", "/a")) == 2
 
 
-def test_the_deadline_covers_every_try_together(site: LoopbackSite) -> None:
+def test_the_deadline_covers_every_try_together(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
     # Each 503 comes after 0.5 s and the deadline is 0.95 s: the second try has under 0.45 s
     # left and is cut off there (a deadline per try would let all four tries end in a 503).
     # A slow machine only delays the first answer, so it has 0.45 s of slack; the second try
     # cannot end before 1.0 s, however fast the machine.
     base = site.add_host("news")
     site.route("news", "/a", Response(503, delay_s=0.5))
-    c = HttpClient(config(deadline=0.95, respect_robots=False))
+    c = new_client(config(deadline=0.95, respect_robots=False))
     err = fetch_error(c, base + "/a")
     assert (err.error_type, err.retryable) == ("deadline_exceeded", True)
     assert len(site.requests_for("news", "/a")) == 2
@@ -588,16 +619,19 @@ def test_client_errors_are_not_retried(site: LoopbackSite, client: HttpClient, s
     assert len(site.requests_for("news", "/a")) == 1
 
 
-def test_slow_drip_hits_the_deadline(site: LoopbackSite) -> None:
+def test_slow_drip_hits_the_deadline(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
     base = site.add_host("news")
     site.route("news", "/slow", drip(PAGE, bytes_per_s=20))
-    c = HttpClient(config(deadline=0.5, read_timeout=2.0))
+    c = new_client(config(deadline=0.5, read_timeout=2.0))
     err = fetch_error(c, base + "/slow")
     assert (err.error_type, err.retryable) == ("deadline_exceeded", True)
 
 
 def test_a_body_without_length_cut_by_the_deadline_is_not_a_short_page(
     site: LoopbackSite,
+    new_client: Callable[..., HttpClient],
 ) -> None:
     # Without a Content-Length the body ends when the connection closes, and the watchdog's
     # shutdown at the deadline reads as that end: the client must not take what came so far
@@ -615,13 +649,14 @@ def test_a_body_without_length_cut_by_the_deadline_is_not_a_short_page(
 
     base = site.add_host("news")
     site.route("news", "/slow", RawResponse(endless_drip))
-    c = HttpClient(config(deadline=0.5, respect_robots=False))
+    c = new_client(config(deadline=0.5, respect_robots=False))
     err = fetch_error(c, base + "/slow")
     assert (err.error_type, err.retryable) == ("deadline_exceeded", True)
 
 
 def test_a_redirect_whose_body_outlasts_the_deadline_is_a_retryable_deadline(
     site: LoopbackSite,
+    new_client: Callable[..., HttpClient],
 ) -> None:
     # The 302's headers come at once, its short body one byte every 0.1 s: reading that body
     # (so the connection could be reused) runs into the 0.5 s deadline. The redirect is not
@@ -640,7 +675,7 @@ def test_a_redirect_whose_body_outlasts_the_deadline_is_a_retryable_deadline(
     base = site.add_host("news")
     site.route("news", "/a", RawResponse(slow_redirect))
     site.route("news", "/b", Response(body=PAGE))
-    c = HttpClient(config(deadline=0.5, respect_robots=False))
+    c = new_client(config(deadline=0.5, respect_robots=False))
     err = fetch_error(c, base + "/a")
     assert (err.error_type, err.retryable) == ("deadline_exceeded", True)
     assert site.requests_for("news", "/b") == []

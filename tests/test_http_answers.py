@@ -8,6 +8,7 @@ import gzip
 import http.client
 import socket
 import zlib
+from collections.abc import Callable
 
 import pytest
 from urllib3 import HTTPConnectionPool
@@ -314,7 +315,9 @@ def test_a_connection_reset_or_closed_early_stays_a_retried_connection_error(
     assert len(site.requests_for("news", "/rss")) == 1 + client.config.retries
 
 
-def test_body_of_exactly_the_cap_is_accepted(site: LoopbackSite) -> None:
+def test_body_of_exactly_the_cap_is_accepted(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
     cap = 4096
     base = site.add_host("news")
     site.route("news", "/exact", Response(body=b"x" * cap, content_type="text/xml"))
@@ -323,7 +326,7 @@ def test_body_of_exactly_the_cap_is_accepted(site: LoopbackSite) -> None:
     site.route("news", "/exact.gz", Response(body=b"x" * cap, content_type="text/xml", gzip=True))
     site.route("news", "/over.gz", Response(body=b"x" * (cap + 1), content_type="text/xml",
                                             gzip=True))  # fmt: skip
-    c = HttpClient(config(max_feed_bytes=cap))
+    c = new_client(config(max_feed_bytes=cap))
     assert c.get(base + "/exact", kind="feed").body == b"x" * cap
     assert c.get(base + "/exact.gz", kind="feed").body == b"x" * cap
     over = fetch_error(c, base + "/over", kind="feed")
@@ -376,12 +379,14 @@ def test_a_content_encoding_with_spaces_around_it_is_refused_not_passed_on_compr
     ("errno", "retryable"), [(socket.EAI_AGAIN, True), (socket.EAI_NONAME, False)]
 )
 def test_dns_error_is_retryable_only_when_the_resolver_says_try_again(
-    errno: int, retryable: bool
+    errno: int,
+    retryable: bool,
+    new_client: Callable[..., HttpClient],
 ) -> None:
     def resolver(host: str, port: int) -> list[tuple[int, str]]:
         raise socket.gaierror(errno, "resolver says no")
 
-    c = HttpClient(config(respect_robots=False), resolver=resolver)
+    c = new_client(config(respect_robots=False), resolver=resolver)
     err = fetch_error(c, "http://news.example/a")
     assert (err.error_type, err.retryable) == ("dns_error", retryable)
 
@@ -515,10 +520,10 @@ def test_as_fetch_error(err: Exception, error_type: str, retryable: bool) -> Non
     assert fetch.message  # never empty, even for an exception without a message
 
 
-def test_host_resolving_to_no_address_is_a_dns_error() -> None:
+def test_host_resolving_to_no_address_is_a_dns_error(new_client: Callable[..., HttpClient]) -> None:
     def resolver(host: str, port: int) -> list[tuple[int, str]]:
         return []
 
-    c = HttpClient(config(respect_robots=False), resolver=resolver)
+    c = new_client(config(respect_robots=False), resolver=resolver)
     err = fetch_error(c, "http://nowhere.example/a")
     assert (err.error_type, err.retryable) == ("dns_error", False)

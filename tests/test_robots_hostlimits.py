@@ -4,6 +4,7 @@ client against loopback servers and on their own."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,7 +48,9 @@ def test_unreachable_robots_txt_is_retryable(site: LoopbackSite, client: HttpCli
     assert site.requests_for("news", "/a") == []
 
 
-def test_in_flight_requests_per_host_are_bounded(site: LoopbackSite) -> None:
+def test_in_flight_requests_per_host_are_bounded(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
     base = site.add_host("news")
     lock = threading.Lock()
     current = [0]
@@ -68,7 +71,7 @@ def test_in_flight_requests_per_host_are_bounded(site: LoopbackSite) -> None:
         h.wfile.write(PAGE)
 
     site.set_fallback("news", RawResponse(slow_page))
-    c = HttpClient(config(per_host_in_flight=2, respect_robots=False))
+    c = new_client(config(per_host_in_flight=2, respect_robots=False))
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda i: c.get(f"{base}/a{i}"), range(16)))
     assert all(r.body == PAGE for r in results)
