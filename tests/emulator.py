@@ -97,11 +97,16 @@ def wait_ready(host: str, deadline: float, process: subprocess.Popen[bytes] | No
         time.sleep(0.1)  # readiness polling interval, not synchronisation
 
 
+class PortTaken(RuntimeError):
+    """The emulator's port was held by another process (Java logs it and goes on running)."""
+
+
 class PubSubEmulator:
     """One emulator process on a fixed 127.0.0.1 port; its log goes to a temporary file."""
 
     def __init__(self, script: Path, port: int | None = None) -> None:
         self.script = script
+        self._chosen_port = port is None  # a port chosen here may be given up for another
         self.port = port or free_port()
         self.host = f"127.0.0.1:{self.port}"
         # Closed (and removed) by close().
@@ -109,17 +114,55 @@ class PubSubEmulator:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        """Start the emulator and wait until it answers (empty state)."""
+        """Start the emulator and wait until it answers (empty state).
+
+        Between ``free_port`` and Java's bind another process may take the port; Java then
+        logs a BindException and goes on running while that process may answer in its
+        place. So the emulator is ready when its own log says it listens and the port
+        answers, and a port chosen here that was taken meanwhile is given up for another
+        (three tries).
+        """
+        for attempt in range(3):
+            try:
+                self._start_once()
+                return
+            except PortTaken:
+                self.stop()
+                if not self._chosen_port or attempt == 2:
+                    raise
+                self.port = free_port()
+                self.host = f"127.0.0.1:{self.port}"
+
+    def _start_once(self) -> None:
+        self._log.seek(0)
+        self._log.truncate()
         self.process = subprocess.Popen(
             [str(self.script), "--host=127.0.0.1", f"--port={self.port}"],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
+        deadline = time.monotonic() + READY_DEADLINE
+        log = Path(self._log.name)
+        while True:
+            text = log.read_text(errors="replace")
+            if "BindException" in text:
+                raise PortTaken(f"port {self.port} is taken by another process")
+            if f"listening on {self.port}\n" in text:
+                break
+            code = self.process.poll()
+            if code is not None or time.monotonic() > deadline:
+                self.stop()
+                how = "not started in time" if code is None else f"exited with code {code}"
+                raise RuntimeError(
+                    f"the Pub/Sub emulator on port {self.port}: {how}; its log ends:\n"
+                    f"{text[-2000:]}"
+                )
+            time.sleep(0.1)  # polling interval for the log, not synchronisation
         try:
-            wait_ready(self.host, time.monotonic() + READY_DEADLINE, self.process)
+            wait_ready(self.host, deadline, self.process)
         except RuntimeError as exc:
             self.stop()
-            log = Path(self._log.name).read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{exc}; its log ends:\n{log}") from None
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{exc}; its log ends:\n{tail}") from None
 
     def stop(self) -> None:
         """Stop the emulator by its pid (its state is lost)."""
