@@ -318,6 +318,7 @@ def test_a_crash_in_a_stage_core_is_a_dead_letter(monkeypatch: pytest.MonkeyPatc
     )
     # a page URL the outlet lookup cannot read (its port is out of range)
     odd = _article("Title", BODY, "https://www.daily.example:99999/x", "en")
+    odd = dataclasses.replace(odd, canonical_url=odd.final_url)
     enriched = enrich_outcome(odd, OutletCatalogue.load())
     assert isinstance(enriched, Failure)
     assert (enriched.stage, enriched.key, enriched.error_type) == (
@@ -380,3 +381,50 @@ def test_a_dead_letter_keeps_the_start_of_its_input_and_message() -> None:
         "input": "<html>",
         "counts_entry": False,
     }
+
+
+def amp_page(path: str, head: str) -> FetchedPage:
+    html = PAGE.replace(
+        '<link rel="canonical" href="https://www.daily.example/news/regulator-review">', head
+    )
+    url = "https://www.daily.example" + path
+    entry = dataclasses.replace(ENTRY, link=url, key=url)
+    return FetchedPage(entry, url, url, 200, "text/html", html, "2026-03-04")
+
+
+def test_an_amp_pages_canonical_is_its_own_link_not_a_site_wide_og_url_or_base() -> None:
+    # A site-wide og:url naming the home page, and <base href>, which trafilatura's url
+    # prefers or falls back on: every AMP article of the site became the home page's story.
+    pages = {
+        "/amp/story-a": '<link rel="canonical" href="/story-a"><meta property="og:url" content=/>',
+        "/amp/story-b": '<meta property="og:url" content=/><link rel="CANONICAL" href="/story-b">',
+        "/amp/story-c": '<base href="/">',
+        "/amp/story-d": '<meta property="og:url" content="https://www.daily.example/story-d">',
+    }
+    canonical = {}
+    for path, head in pages.items():
+        article = extract_article(amp_page(path, head))
+        assert isinstance(article, Article)
+        canonical[path] = article.canonical_url
+    assert canonical == {
+        "/amp/story-a": "https://www.daily.example/story-a",
+        "/amp/story-b": "https://www.daily.example/story-b",
+        "/amp/story-c": "https://www.daily.example/amp/story-c",  # nothing confirms a desktop page
+        "/amp/story-d": "https://www.daily.example/story-d",
+    }
+
+
+def test_a_page_from_the_amp_cache_is_its_sites_outlet() -> None:
+    cache = "https://www-rt-com.cdn.ampproject.org/c/s/www.rt.com/news/123-story/amp/"
+    html = PAGE.replace(
+        '<link rel="canonical" href="https://www.daily.example/news/regulator-review">',
+        '<link rel="canonical" href="https://www.rt.com/news/123-story/">',
+    )
+    entry = dataclasses.replace(ENTRY, link=cache, key=cache)
+    article = extract_article(FetchedPage(entry, cache, cache, 200, "text/html", html, "2026"))
+    assert isinstance(article, Article)
+    story = enrich_article(article, OutletCatalogue.load())
+    assert story.story_id == story_id_for("https://www.rt.com/news/123-story/")
+    assert (story.outlet.domain, story.outlet.name, story.outlet.state_media) == (
+        "rt.com", "RT International", True,
+    )  # fmt: skip

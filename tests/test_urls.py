@@ -18,6 +18,7 @@ from transforms.urls import (
     entry_keys,
     host_of,
     is_amp_or_mobile_variant,
+    page_canonical,
     redact_userinfo,
     resolve_canonical,
     without_userinfo,
@@ -463,3 +464,100 @@ def test_a_user_name_and_password_are_never_part_of_a_published_url() -> None:
         "https://news.example/a/1",
         "https://news.example/feed",
     )
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["gallery", "galleryId", "game", "gameid", "glossary", "cid", "news_cid", "eid", "uid",
+     "item_uid", "sourceid", "source_id", "reference", "refid", "article_ref", "keyword",
+     "affair", "gazette", "medium_id", "sessions"],
+)  # fmt: skip
+def test_a_parameter_is_tracking_only_by_its_whole_name(name: str) -> None:
+    # courlan's tracker pattern matched names by their first letters: ?gallery=1 and
+    # ?gallery=2, two articles, were one URL (the second a duplicate_url discard).
+    first = canonicalize_url(f"https://e.example/view.php?{name}=1")
+    assert first == f"https://e.example/view.php?{name}=1"
+    assert canonicalize_url(f"https://e.example/view.php?{name}=2") != first
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["utm_source", "UTM_Campaign", "fbclid", "gclid", "ref", "ref_src", "source", "xtor",
+     "srsltid", "mc_cid", "mtm_kwd", "pk_campaign", "sessionid", "session_id", "msclkid",
+     "CMP", "ncid"],
+)  # fmt: skip
+def test_tracking_parameters_are_dropped_by_whole_name_or_prefix(name: str) -> None:
+    assert canonicalize_url(f"https://e.example/a?id=7&{name}=x") == "https://e.example/a?id=7"
+
+
+def test_query_values_keep_their_bytes_and_are_escaped_as_forms_escape_them() -> None:
+    # Latin-1 values were decoded as UTF-8 with replacement: caf%E9 and caf%E8 were one URL.
+    assert canonicalize_url("https://e.example/s?t=caf%e9") == "https://e.example/s?t=caf%E9"
+    assert canonicalize_url("https://e.example/s?t=caf%e8") == "https://e.example/s?t=caf%E8"
+    # UTF-8 values, spaces, reserved characters: escaped as before, one form for each
+    assert canonicalize_url("https://e.example/s?q=café+au%20lait&u=/a:b") == (
+        "https://e.example/s?q=caf%C3%A9+au+lait&u=%2Fa%3Ab"
+    )
+    # a name's values keep their order; names are sorted
+    assert canonicalize_url("https://e.example/s?b=2&a=9&b=1") == "https://e.example/s?a=9&b=2&b=1"
+    # a link escaped twice by its feed: "&amp;" separates parameters
+    assert canonicalize_url("https://e.example/s?class=17&amp;aid=5") == (
+        "https://e.example/s?aid=5&class=17"
+    )
+    # an entity-like run inside a name is not an entity (courlan read "&sect" as "§")
+    assert canonicalize_url("https://e.example/s?law=CIV&sectionNum=2") == (
+        "https://e.example/s?law=CIV&sectionNum=2"
+    )
+
+
+@pytest.mark.parametrize(
+    "path", ["/s/a;jsessionid=XYZ", "/@user/post", "/wiki/Foo_(bar)", "/1*x.png", "/a+b", "/$'"]
+)
+def test_a_path_keeps_the_characters_a_path_may_hold(path: str) -> None:
+    # courlan escaped them: /s/a;jsessionid=XYZ was published as /s/a%3Bjsessionid=XYZ,
+    # another resource on servers that read path parameters.
+    assert canonicalize_url("https://e.example" + path) == "https://e.example" + path
+
+
+def test_a_hosts_trailing_dot_is_dropped_with_its_default_port() -> None:
+    assert canonicalize_url("https://example.com./a") == "https://example.com/a"
+    assert canonicalize_url("https://EXAMPLE.com.:443/a") == "https://example.com/a"
+    assert canonicalize_url("http://[::1]:80/a") == "http://[::1]/a"
+
+
+def test_guids_of_feeds_on_two_ip_addresses_or_ports_do_not_collide() -> None:
+    # The public-suffix list made 127.0.0.2 and 10.0.0.2 one site, "0.2".
+    one = entry_key("http://127.0.0.2/a", "1", "One", guid_usable=True)
+    assert one == "guid:127.0.0.2:1"
+    assert entry_key("http://10.0.0.2/a", "1", "One", guid_usable=True) != one
+    assert entry_key("http://127.0.0.2:8080/a", "1", "One", guid_usable=True) == (
+        "guid:127.0.0.2:8080:1"
+    )
+    assert amp_mobile_variant_of("http://10.0.0.2/amp/x", "http://192.168.0.2/x") is None
+
+
+def test_an_amp_page_confirms_only_an_article_of_its_own_host() -> None:
+    # the home page (a site-wide og:url), or another blog on a shared domain: refused
+    assert amp_mobile_variant_of("https://amp.example.com/n/1", "https://www.example.com/") is None
+    alice, bob = "https://alice.substack.com/amp/p/x", "https://bob.substack.com/p/y"
+    assert amp_mobile_variant_of(alice, bob) is None
+    # editions of one host: accepted
+    assert amp_mobile_variant_of("https://m.example.com/n/1", "https://www.example.com/n/1") == (
+        "https://www.example.com/n/1"
+    )
+    assert amp_mobile_variant_of("https://example.com/n/1/amp", "https://example.com/?p=1") == (
+        "https://example.com/?p=1"
+    )
+
+
+def test_page_canonical_reads_the_canonical_link_before_og_url_and_only_for_variants() -> None:
+    html = '<html><head><meta property="og:url" content="/"><base href="/">' \
+           '<link rel="alternate canonical" href="../2"></head><body></body></html>'  # fmt: skip
+    assert page_canonical("https://example.com/n/amp/1", html) == "https://example.com/n/2"
+    assert page_canonical("https://www.example.com/n/1?utm_source=x", html) == (
+        "https://www.example.com/n/1"
+    )
+    assert page_canonical("https://m.example.com/n/1", "<html><head></head></html>") == (
+        "https://m.example.com/n/1"
+    )
+    assert page_canonical("https://m.example.com/n/1", "\0not html") == "https://m.example.com/n/1"

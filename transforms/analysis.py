@@ -53,7 +53,7 @@ from transforms.records import (
 )
 from transforms.tagger import Tagger
 from transforms.trafilatura_trim import install as trim_trafilatura
-from transforms.urls import resolve_canonical
+from transforms.urls import page_canonical
 
 Outcome = TaggedStory | Discard | Failure
 _T = TypeVar("_T")
@@ -106,7 +106,7 @@ def extract_article(
         entry=page.entry,
         url=page.url,
         final_url=page.final_url,
-        canonical_url=resolve_canonical(page.final_url, doc.url, None),
+        canonical_url=page_canonical(page.final_url, page.html),
         title=title,
         text=text,
         authors=split_authors(doc.author, doc.sitename),
@@ -232,10 +232,14 @@ def choose_published(page_date: str | None, feed_date: str | None) -> str | None
 def enrich_article(article: Article, outlets: OutletCatalogue) -> Story:
     """Turn an article into a story with its outlet, language and publication time.
 
-    The outlet is the catalogue's for the page's host; where the catalogue has no name or
-    country for it, the feed list's (``OutletCatalogue.lookup_for_entry``).
+    The outlet is the catalogue's for the host of the page's canonical URL (the page's own,
+    or the desktop page an AMP or mobile page confirmed: a page served by the Google AMP
+    cache is its site's, not ampproject.org's); where the catalogue has no name or country
+    for it, the feed list's (``OutletCatalogue.lookup_for_entry``).
     """
-    outlet: Outlet = outlets.lookup_for_entry(article.final_url, article.entry)
+    outlet: Outlet = outlets.lookup_for_entry(
+        article.canonical_url or article.final_url, article.entry
+    )
     language = detect_language(
         f"{article.title}\n{article.text}", article.entry.feed_language or outlet.language
     )

@@ -5,23 +5,34 @@ and produces canonical URL strings and entry keys. Plain Python, no Beam: ``Poll
 ``FeedEntry.key`` with :func:`entry_keys`, ``DedupEntries`` groups by that key, and the story
 stage joins the page's confirmed canonical URL (:func:`resolve_canonical`) to the key.
 
-Canonical form (:func:`canonicalize_url`), built on courlan's ``normalize_url``:
+Canonical form (:func:`canonicalize_url`), as RFC 3986 section 6.2.2 normalises a URL, plus
+what news links add:
 
-- scheme and host lower-cased, punycode decoded, default ports (80/443) dropped;
+- scheme and host lower-cased, punycode decoded (courlan's ``decode_punycode``), a trailing
+  dot of the host dropped, default ports (80/443) dropped;
 - percent-escapes of unreserved characters decoded (``%7E`` -> ``~``), the others' hex digits
   upper-cased (``%c3%a9`` -> ``%C3%A9``), duplicate slashes folded, ``.`` and ``..`` path
-  segments resolved (``/a/./b/../c`` -> ``/a/c``), as RFC 3986 section 6.2.2 normalises them;
+  segments resolved (``/a/./b/../c`` -> ``/a/c``); the path keeps the characters RFC 3986
+  allows in it as they are (``;jsessionid=``, ``/@user``, ``(``, ``+``), so that the URL
+  published is the page's own;
 - the fragment dropped, and so are a user name and password (``https://user:pw@host/``):
   they would be published with the story;
-- query parameters sorted; tracking parameters removed case-insensitively (courlan's list:
-  ``utm_*``, ``fbclid``, ``gclid``, ``mc_cid``, ``mc_eid``, ``igshid``, ``ref``, ... plus
-  :data:`EXTRA_TRACKING_PARAMS`); parameters with an empty value (``?a=``) dropped;
+- query parameters sorted by name; tracking parameters removed, compared case-insensitively
+  and by whole name (:func:`is_tracking_param`: ``utm_*``, ``fbclid``, ``gclid``, ``ref``,
+  ``source``, ... and :data:`EXTRA_TRACKING_PARAMS`), never by a name's first letters
+  (``gallery``, ``cid`` and ``source_id`` may say which article it is); parameters with an
+  empty value (``?a=``) dropped; names and values escaped as forms escape them (``+`` for a
+  space), byte for byte, so a value that is not UTF-8 (``?t=caf%E9``) keeps its bytes;
 - value-less query parts kept, sorted, ahead of the parameters, because many sites identify the
-  article by them (``story.php?12345``, ``index.php?/archives/123``, ``?article123``): courlan
-  drops them, which gave two articles one canonical URL. Only those named in
-  :data:`VALUELESS_JUNK` (``?amp``, ``?rss``, ...), a tracking name or ``utm_*`` are removed.
+  article by them (``story.php?12345``, ``index.php?/archives/123``, ``?article123``). Only
+  those named in :data:`VALUELESS_JUNK` (``?amp``, ``?rss``, ...) or tracking names are removed.
 - anything that is not an absolute http(s) URL is returned stripped, unchanged: the function
   never raises.
+
+Until this module did the query and the path itself, courlan's ``normalize_url`` did: its
+tracker pattern matched names by their first letters (``gallery=1`` and ``gallery=2`` were
+one URL), it decoded values as UTF-8 with replacement (``caf%E9`` and ``caf%E8`` were one),
+and it escaped ``;`` and ``@`` in paths. A URL with such parts has another story id since.
 
 AMP and mobile variants (``m.``/``amp.`` hosts, ``/amp`` paths, ``?amp=1``, the Google AMP cache)
 are mapped to the page's canonical URL only when the page itself confirms it with
@@ -36,15 +47,76 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
+from ipaddress import ip_address
+from urllib.parse import (
+    SplitResult,
+    quote,
+    quote_plus,
+    unquote_plus,
+    unquote_to_bytes,
+    urljoin,
+    urlsplit,
+    urlunsplit,
+)
 
-from courlan import normalize_url
+import lxml.etree
+import lxml.html
+from courlan.clean import decode_punycode
 from publicsuffixlist import PublicSuffixList
 
-# Tracking parameters that courlan's pattern does not already catch (compared lower-cased).
-# Only names no site uses to say which article a URL is: generic ones that news sites also
-# use for tracking (WSJ's ``mod``, Forbes's ``sh``, the New York Times's ``action``,
-# ``module``, ``pgtype``) stay, as a CMS's ``?mod=article&id=5`` may need them.
+# Query parameters that track a click, a campaign or a visitor, never say which article a URL
+# is (compared lower-cased, by whole name): the ad networks' click ids, the analytics tools'
+# campaign names, and the referral and session names courlan's tracker list names.
+TRACKING_PARAMS = frozenset(
+    {
+        "aff",
+        "aff_id",
+        "affi",
+        "affid",
+        "affiliate",
+        "campaign",
+        "campaign_id",
+        "campaignid",
+        "clickid",
+        "clid",
+        "dclid",
+        "fbclid",
+        "ga",
+        "gbraid",
+        "gclid",
+        "gclsrc",
+        "gl",
+        "igsh",
+        "igshid",
+        "kwd",
+        "medium",
+        "msclkid",
+        "partnerid",
+        "ref",
+        "ref_src",
+        "ref_url",
+        "referer",
+        "referrer",
+        "session",
+        "session_id",
+        "sessionid",
+        "source",
+        "srsltid",
+        "twclid",
+        "wbraid",
+        "xtor",
+        "yclid",
+        "ysclid",
+    }
+)
+# Name prefixes of the same (``utm_source``, ``mc_cid``, Matomo's ``mtm_``, Piwik's ``pk_``).
+TRACKING_PREFIXES = ("ad_", "ads_", "ga_", "gs_", "itm_", "mc_", "mkt_", "ml_", "mtm_", "oly_",
+                     "pk_", "utm_", "vero_")  # fmt: skip
+
+# More tracking parameters, one site's each (compared lower-cased, by whole name). Only names
+# no site uses to say which article a URL is: generic ones that news sites also use for
+# tracking (WSJ's ``mod``, Forbes's ``sh``, the New York Times's ``action``, ``module``,
+# ``pgtype``) stay, as a CMS's ``?mod=article&id=5`` may need them.
 EXTRA_TRACKING_PARAMS = frozenset(
     {
         "_ga",
@@ -90,19 +162,22 @@ VALUELESS_JUNK = frozenset(
         "amp",  # the AMP rendering: page?amp (valued forms, ?amp=1, are kept: see module docs)
         "rss",  # feed-click marker: transfermarkt.de feeds link every item as .../news/326649?rss
         "share",  # share-button marker: page?share
-        "ref",  # referral marker without a referrer; ?ref=... is courlan's tracker already
-        "fbclid",  # tracking names, in case one arrives without its value
-        "gclid",
+        "ref",  # referral marker without a referrer (and a tracking name, as below)
     }
 )
 # Characters a value-less query part keeps as they are ("%" so escapes are not escaped twice).
 _QUERY_SAFE = "!$'()*+,;:@/?~-._%"
+# Characters a path keeps as they are: RFC 3986's pchar and "/", and "%" as above.
+_PATH_SAFE = "!$&'()*+,;=:@/~-._%"
 _ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
+_SLASHES = re.compile(r"/{2,}")
 _UNRESERVED_ESCAPE = re.compile(r"%(2[dDeE]|5[fF]|7[eE]|[46][1-9a-fA-F]|[57][0-9aA]|3[0-9])")
 _MOBILE_HOST_LABELS = frozenset({"m", "mobile", "amp", "mobi"})
 _AMP_PATH = re.compile(r"(?:^|/)amp(?:/|$|\.html?$)|\.amp(?:\.html?)?$", re.IGNORECASE)
 _AMP_QUERY = re.compile(r"(?:^|&)(?:amp|outputtype=amp|amp=1|_amp=true)(?:&|$)", re.IGNORECASE)
 _AMP_CACHE_SUFFIX = ".cdn.ampproject.org"
+_EDITION_LABELS = _MOBILE_HOST_LABELS | {"www"}
+_HEAD_LIMIT = 1_000_000  # characters of a page read for its canonical link when no </head>
 _PSL: PublicSuffixList | None = None
 
 
@@ -141,21 +216,55 @@ def _is_web_url(url: str) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
-def _valueless_parts(query: str) -> list[str]:
-    """The value-less parts of a raw query that may identify the page, escaped and sorted.
+def is_tracking_param(name: str) -> bool:
+    """Whether a query parameter's name (decoded) is a tracking one: a whole name of
+    :data:`TRACKING_PARAMS` or :data:`EXTRA_TRACKING_PARAMS`, or one of
+    :data:`TRACKING_PREFIXES`, in any case."""
+    lowered = name.lower()
+    return (
+        lowered in TRACKING_PARAMS
+        or lowered in EXTRA_TRACKING_PARAMS
+        or lowered.startswith(TRACKING_PREFIXES)
+    )
 
-    courlan's ``normalize_url`` drops every part without ``=`` (``parse_qs`` without
-    ``keep_blank_values``, and no option to change that), so they are taken from the raw query.
-    """
-    kept: set[str] = set()
-    for piece in query.split("&"):
-        if not piece or "=" in piece:
+
+def _query(query: str) -> str:
+    """A raw query in canonical form: value-less parts that may identify the page, escaped
+    and sorted, then the parameters with a value that are not tracking ones, sorted by name
+    (a name's values in their order), each escaped as a form escapes it, byte for byte."""
+    valueless: set[str] = set()
+    params: list[tuple[str, int, str]] = []
+    # A feed that escapes its links twice gives "a=1&amp;b=2": the parameter is b, not "amp;b".
+    for position, piece in enumerate(query.replace("&amp;", "&").split("&")):
+        if not piece:
             continue
-        name = unquote_plus(piece).lower()
-        if name in VALUELESS_JUNK or name in EXTRA_TRACKING_PARAMS or name.startswith("utm_"):
+        if "=" not in piece:
+            name = unquote_plus(piece)
+            if name.lower() not in VALUELESS_JUNK and not is_tracking_param(name):
+                valueless.add(quote(piece, safe=_QUERY_SAFE))
             continue
-        kept.add(quote(piece, safe=_QUERY_SAFE))
-    return sorted(kept)
+        raw_name, raw_value = piece.split("=", 1)
+        name = unquote_plus(raw_name)
+        if raw_value and not is_tracking_param(name):
+            params.append((name, position, f"{_form_escaped(raw_name)}={_form_escaped(raw_value)}"))
+    return "&".join([*sorted(valueless), *(escaped for _, _, escaped in sorted(params))])
+
+
+def _form_escaped(part: str) -> str:
+    """A query name or value escaped as an HTML form escapes it (``+`` for a space, every
+    byte but letters, digits and ``_.-~`` as ``%XX``), from the bytes its escapes stand for."""
+    return quote_plus(unquote_to_bytes(part.replace("+", " ")), safe="")
+
+
+def _host_and_port_of(parts: SplitResult) -> str:
+    """The canonical authority of a parsed URL: its host lower-cased without a trailing dot,
+    punycode decoded, in brackets if it is IPv6, and its port unless it is the scheme's
+    default. Raises ValueError for a port that is not a number."""
+    host = (parts.hostname or "").lower().rstrip(".")
+    host = f"[{host}]" if ":" in host else decode_punycode(host)
+    port = parts.port
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return host if port is None or port == default else f"{host}:{port}"
 
 
 def _without_dot_segments(path: str) -> str:
@@ -189,16 +298,10 @@ def canonicalize_url(url: str) -> str:
         if not _is_web_url(raw):
             return raw
         parts = urlsplit(_UNRESERVED_ESCAPE.sub(lambda m: chr(int(m[1], 16)), raw))
-        cleaned = normalize_url(urlunsplit(parts._replace(fragment="")), strict=False)
-        out = urlsplit(cleaned)
-        params = [
-            piece
-            for piece in out.query.split("&")
-            if piece and unquote_plus(piece.split("=", 1)[0]).lower() not in EXTRA_TRACKING_PARAMS
-        ]
-        query = "&".join([*_valueless_parts(parts.query), *params])
-        path = _ESCAPE.sub(lambda m: m[0].upper(), _without_dot_segments(out.path or "/"))
-        return urlunsplit((out.scheme, _host_and_port(out.netloc), path, query, ""))
+        path = _without_dot_segments(_SLASHES.sub("/", parts.path) or "/")
+        path = _ESCAPE.sub(lambda m: m[0].upper(), quote(path, safe=_PATH_SAFE))
+        query = _ESCAPE.sub(lambda m: m[0].upper(), _query(parts.query))
+        return urlunsplit((parts.scheme.lower(), _host_and_port_of(parts), path, query, ""))
     except (ValueError, TypeError, AttributeError, UnicodeError):
         return raw
 
@@ -262,7 +365,14 @@ def is_amp_or_mobile_variant(url: str) -> bool:
 
 
 def _site(host: str) -> str:
-    return public_suffixes().privatesuffix(host) or host
+    """The registrable domain of a host name (``news.bbc.co.uk`` -> ``bbc.co.uk``); an IP
+    address is a site of its own, whole (the public-suffix list would make ``10.0.0.2`` and
+    ``127.0.0.2`` one site, ``0.2``)."""
+    try:
+        ip_address(host.strip("[]"))
+    except ValueError:
+        return public_suffixes().privatesuffix(host) or host
+    return host
 
 
 def amp_mobile_variant_of(url: str, canonical: str | None) -> str | None:
@@ -292,9 +402,66 @@ def amp_mobile_variant_of(url: str, canonical: str | None) -> str | None:
         # The cache serves any site's AMP page: trust a canonical only on the site whose
         # page the cache URL names, or a page there could take another outlet's story id.
         host = _amp_cache_origin(parts.path)
-    if host and _site(host) == _site(target_host):
-        return target
-    return None
+    if not host or _edition_host(host) != _edition_host(target_host):
+        return None
+    if urlsplit(target).path == "/" and not urlsplit(target).query:
+        return None  # the site's home page: a site-wide og:url, not this article's desktop page
+    return target
+
+
+def _edition_host(host: str) -> str:
+    """A host without the leading labels that name an edition of the same site
+    (``www.``, ``m.``, ``amp.``, ...): ``m.example.com`` and ``www.example.com`` are one
+    site's, ``alice.substack.com`` and ``bob.substack.com`` are not."""
+    labels = host.lower().rstrip(".").split(".")
+    while len(labels) > 2 and labels[0] in _EDITION_LABELS:
+        labels = labels[1:]
+    return ".".join(labels)
+
+
+def page_canonical(url: str, html: str) -> str:
+    """The key URL of a fetched page, with what its HTML declares (:func:`resolve_canonical`).
+
+    Args:
+        url: the URL that was fetched (after redirects).
+        html: the page.
+
+    Returns:
+        A canonical URL. Only an AMP or mobile URL's page is read: its first
+        ``<link rel=canonical href>`` and ``<meta property=og:url content>``, in that order,
+        made absolute against ``url``. Not trafilatura's ``url``, which prefers og:url and
+        falls back on ``<base href>`` and hreflang: on some sites those name the home page
+        on every article, which made every AMP article of the site one story.
+    """
+    if not is_amp_or_mobile_variant(url):
+        return canonicalize_url(url)
+    rel_canonical, og_url = _declared_canonicals(html)
+    return resolve_canonical(
+        url,
+        *(urljoin(url, d.strip()) if d and d.strip() else None for d in (rel_canonical, og_url)),
+    )
+
+
+def _declared_canonicals(html: str) -> tuple[str | None, str | None]:
+    """The first ``<link rel=canonical>`` href and ``og:url`` content of a page's head (its
+    first 1 MB when it has no ``</head>``)."""
+    end = html.lower().find("</head>", 0, _HEAD_LIMIT)
+    head = html[: end + len("</head>") if end >= 0 else _HEAD_LIMIT]
+    try:
+        tree = lxml.html.document_fromstring(head)
+    except (ValueError, lxml.etree.ParserError):
+        return None, None
+    rel_canonical = next(
+        (el.get("href") for el in tree.iter("link")
+         if "canonical" in (el.get("rel") or "").lower().split() and el.get("href")),
+        None,
+    )  # fmt: skip
+    og_url = next(
+        (el.get("content") for el in tree.iter("meta")
+         if (el.get("property") or "").strip().lower() == "og:url" and el.get("content")),
+        None,
+    )  # fmt: skip
+    return rel_canonical, og_url
 
 
 def _amp_cache_origin(path: str) -> str:
@@ -395,10 +562,12 @@ def entry_key(
         if _is_web_url(gid):
             return canonicalize_url(gid)
         try:
-            host = (urlsplit(canon).hostname or "").lower()
+            parts = urlsplit(canon)
+            host, port = (parts.hostname or "").lower(), parts.port
         except ValueError:
-            host = ""
-        return f"guid:{_site(host) if host else ''}:{gid}"
+            host, port = "", None
+        scope = _site(host) if host else ""
+        return f"guid:{scope}{f':{port}' if port else ''}:{gid}"
     if link_usable and canon:
         return canon
     digest = hashlib.sha256(_norm_title(title).encode("utf-8")).hexdigest()[:12]
