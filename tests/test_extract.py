@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from trafilatura.settings import set_date_params
 
 from transforms import analysis
 from transforms.analysis import (
@@ -14,6 +19,7 @@ from transforms.analysis import (
     enrich_outcome,
     extract_article,
     extract_outcome,
+    page_date_params,
     split_authors,
     tag_outcome,
 )
@@ -277,6 +283,58 @@ def test_the_feeds_time_wins_over_the_copyright_year_the_page_date_was_guessed_f
     assert isinstance(article, Article) and article.published_at == "2026-01-01"
     assert _published(html, "2026-11-28T08:20:00+00:00") == "2026-11-28T08:20:00+00:00"
     assert _published(html, None) == "2026-01-01"  # no feed time: the page's guess is all
+
+
+@pytest.fixture
+def machine_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Sets the process's local time zone (TZ and tzset), as a machine's zone would be;
+    restored after the test."""
+
+    def set_zone(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+def _page_date(published_time: str) -> str | None:
+    """The date trafilatura reads off PAGE with ``article:published_time`` set to this."""
+    html = PAGE.replace("2026-03-04T08:00:00Z", published_time)
+    article = extract_article(page(html))
+    assert isinstance(article, Article)
+    return article.published_at
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/GMT+12", "America/Los_Angeles", "Asia/Tokyo"])
+def test_the_pages_date_is_the_same_whatever_the_machines_time_zone(
+    zone: str, machine_zone: Callable[[str], None]
+) -> None:
+    # trafilatura's default refused a date after the machine's local day: on a UTC machine,
+    # a page dated tomorrow (today already, in Tokyo or Kiritimati); at UTC-12, before noon
+    # UTC, a page dated today. Either way htmldate fell back on a guess.
+    machine_zone(zone)
+    today = datetime.now(UTC).date()
+    for day in (today - timedelta(days=1), today, today + timedelta(days=1)):
+        assert _page_date(f"{day.isoformat()}T00:30:00+14:00") == day.isoformat(), zone
+    # two days ahead is later than any time zone's day: still refused
+    later = today + timedelta(days=2)
+    assert _page_date(f"{later.isoformat()}T00:30:00+14:00") != later.isoformat()
+
+
+def test_a_tokyo_page_published_just_now_keeps_its_tokyo_date_on_a_utc_machine(
+    machine_zone: Callable[[str], None],
+) -> None:
+    machine_zone("UTC")
+    in_tokyo = datetime.now(ZoneInfo("Asia/Tokyo")) - timedelta(minutes=30)
+    assert _page_date(in_tokyo.isoformat(timespec="seconds")) == in_tokyo.date().isoformat()
+
+
+def test_the_date_search_keeps_trafilaturas_settings_but_bounds_by_the_next_utc_day() -> None:
+    # 16:00 UTC on the 30th is already the 1st in Tokyo
+    now = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+    assert page_date_params(now) == {**set_date_params(True), "max_date": "2026-12-01"}
 
 
 def _article(title: str, text: str, final_url: str, feed_language: str | None) -> Article:

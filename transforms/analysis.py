@@ -28,12 +28,13 @@ import gc
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import py3langid
 import trafilatura.utils
 from trafilatura import bare_extraction
-from trafilatura.settings import Document
+from trafilatura.settings import DEFAULT_CONFIG, Document, set_date_params
 
 from transforms.outlets import OutletCatalogue
 from transforms.page_metadata import clean_author_names, clean_title, drop_title_line
@@ -133,8 +134,31 @@ def trafilatura_document(html: str, url: str | None) -> Document | None:
         # pages, 20-25% less CPU and a slightly higher F1 (benchmarks.extraction_quality
         # --compare-default, 2026-11-29; about 30% when first measured).
         fast=True,
+        date_extraction_params=page_date_params(),
     )
     return doc if isinstance(doc, Document) else None
+
+
+def page_date_params(now: datetime | None = None) -> dict[str, Any]:
+    """The settings of trafilatura's date search: its own defaults, but a latest date that
+    does not depend on the machine's time zone.
+
+    trafilatura's default refuses a page date later than the machine's local calendar day
+    (``trafilatura.settings.set_date_params``). A page dates a story in its own time zone
+    (up to UTC+14), so on a UTC machine a Tokyo page published at 00:30 on the 1st (15:30 UTC
+    on the 30th) was refused and htmldate fell back on a guess (1 January of a copyright
+    footer's year); near midnight the result also changed with the machine's zone. The
+    latest date accepted here is the UTC day after ``now``: the same on every machine, and
+    no earlier than any zone's local day. The other keys (``original_date``,
+    ``extensive_search``) are trafilatura's own, as it sets them by default.
+
+    Args:
+        now: the time to bound by (default: the current time).
+    """
+    params = set_date_params(DEFAULT_CONFIG.getboolean("DEFAULT", "EXTENSIVE_DATE_SEARCH"))
+    now = now or datetime.now(UTC)
+    params["max_date"] = (now.astimezone(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
+    return params
 
 
 def _parser_limit_reached() -> str | None:
