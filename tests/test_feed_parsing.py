@@ -570,6 +570,27 @@ def test_a_date_written_in_the_feeds_language_is_read(
 
 
 @pytest.mark.parametrize(
+    ("pub_date", "feed_language", "expected"),
+    [
+        ("12.03.2026 14:05", "de", "2026-03-12T14:05:00+00:00"),
+        ("12/03/2026", "fr", "2026-03-12T00:00:00+00:00"),
+        ("12.03.2026", "ru", "2026-03-12T00:00:00+00:00"),
+        ("12.03.2026 09:00 +0100", "es", "2026-03-12T08:00:00+00:00"),
+        ("11/12/2026 10:00", "en", "2026-11-12T10:00:00+00:00"),
+        ("11/12/2026 10:00", None, "2026-11-12T10:00:00+00:00"),
+    ],
+    ids=["german", "french", "russian", "spanish", "english", "none"],
+)
+def test_a_numeric_date_is_read_in_the_feeds_languages_order(
+    pub_date: str, feed_language: str | None, expected: str
+) -> None:
+    # With English among its languages, dateparser read every numeric date month first:
+    # 12.03.2026 in a German feed was 3 December. English's own (and no language's) stays so.
+    (entry,) = parse_feed(_dated(pub_date, feed_language), SPEC).entries
+    assert entry.published_at == expected
+
+
+@pytest.mark.parametrize(
     "pub_date",
     ["3 \u0447\u0430\u0441\u0430 \u043d\u0430\u0437\u0430\u0434", "28 \u043d\u043e\u044f", "soon"],
     ids=["relative", "no year", "no date"],

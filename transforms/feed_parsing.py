@@ -940,9 +940,10 @@ def _localized_date(text: str | None, language: str | None) -> str | None:
 
     Bounded: dateparser (a dependency of htmldate; 0.2 s to import, a language's tables more
     on its first date) is loaded only for such a date: one of at most ``_MAX_DATE_CHARS``
-    characters with a four-digit year in it. It tries the feed's language and English only,
-    never all of its 200 (seconds and tens of MB on the first date no language reads), and
-    absolute dates only; offline. Results are cached.
+    characters with a four-digit year in it. It tries the feed's language, alone and then
+    with English (a numeric date in the language's own order: ``12.03.2026`` is 12 March in
+    a German feed), never all of its 200 (seconds and tens of MB on the first date no
+    language reads), and absolute dates only; offline. Results are cached.
 
     Args:
         text: the date as the feed wrote it.
@@ -959,14 +960,19 @@ def _dateparser_date(text: str, language: str | None) -> str | None:
     from dateparser.data.languages_info import language_order
 
     known = language is not None and language in language_order
-    languages = list(dict.fromkeys([language, "en"])) if known else ["en"]
-    try:
-        parsed = dateparser.parse(text, languages=languages, settings=_DATEPARSER_SETTINGS)
-    except Exception:  # a date it cannot read is no date, as before; the feed goes on
-        return None
-    if parsed is None or parsed.tzinfo is None:
-        return None
-    return parsed.astimezone(UTC).replace(microsecond=0).isoformat()
+    # The feed's language alone first: given English too, dateparser reads a numeric date
+    # month first, as English does ("12.03.2026" in a German feed was 3 December, not 12
+    # March); alone, it reads it in the language's own order. Then both together, as before,
+    # for a date in English or mixing the two.
+    attempts = [[language], [language, "en"]] if known and language != "en" else [["en"]]
+    for languages in attempts:
+        try:
+            parsed = dateparser.parse(text, languages=languages, settings=_DATEPARSER_SETTINGS)
+        except Exception:  # a date it cannot read is no date, as before; the feed goes on
+            continue
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.astimezone(UTC).replace(microsecond=0).isoformat()
+    return None
 
 
 _CONTENT_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
