@@ -23,12 +23,14 @@ from transforms.analysis import (
     split_authors,
     tag_outcome,
 )
+from transforms.feed_parsing import parse_feed
 from transforms.outlets import OutletCatalogue
 from transforms.records import (
     Article,
     Discard,
     Failure,
     FeedEntry,
+    FeedSpec,
     FetchedPage,
     Outlet,
     TagResult,
@@ -335,6 +337,21 @@ def test_the_date_search_keeps_trafilaturas_settings_but_bounds_by_the_next_utc_
     # 16:00 UTC on the 30th is already the 1st in Tokyo
     now = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
     assert page_date_params(now) == {**set_date_params(True), "max_date": "2026-12-01"}
+
+
+def test_a_feed_date_far_after_the_poll_gives_way_to_the_pages_date() -> None:
+    # A feed entry dated 2099 (a CMS placeholder) was the story's date, over the page's.
+    rss = (
+        '<rss version="2.0"><channel><title>T</title><item><title>Regulator opens review'
+        f"</title><link>{ENTRY.link}</link><pubDate>Thu, 01 Jan 2099 00:00:00 GMT</pubDate>"
+        "</item></channel></rss>"
+    ).encode()
+    polled = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
+    (entry,) = parse_feed(rss, FeedSpec(ENTRY.feed_url), polled_at=polled).entries
+    fetched = FetchedPage(entry, entry.link, entry.link, 200, "text/html", PAGE, "")
+    article = extract_article(fetched)
+    assert isinstance(article, Article)
+    assert enrich_article(article, OutletCatalogue.load()).published_at == "2026-03-04"
 
 
 def _article(title: str, text: str, final_url: str, feed_language: str | None) -> Article:

@@ -12,6 +12,7 @@ import contextlib
 import io
 import random
 import xml.parsers.expat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import feedparser.encodings
@@ -565,7 +566,8 @@ def test_a_date_written_in_the_feeds_language_is_read(
 ) -> None:
     # feedparser reads RFC 822 in English only: these gave published_at None.
     spec = FeedSpec(SPEC.url, language=listed_language)
-    (entry,) = parse_feed(_dated(pub_date, feed_language), spec).entries
+    polled = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)  # after them all: none is too far ahead
+    (entry,) = parse_feed(_dated(pub_date, feed_language), spec, polled_at=polled).entries
     assert entry.published_at == expected
 
 
@@ -834,6 +836,72 @@ def test_the_newest_entries_are_passed_on_in_whatever_order_the_feed_lists_them(
     undated = parse_feed(_items([None] * 5), SPEC, max_entries=3)
     assert _titles(undated.entries) == ["0", "1", "2"]  # no dates: the feed's first
     assert _titles(undated.over_limit) == ["3", "4"]
+
+
+# --- Dates after the poll --------------------------------------------------------------
+
+POLLED = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+
+def _dated_items(*dates: str) -> bytes:
+    """An RSS feed of one item per date given (item i: title i, link http://x.example/<i>)."""
+    return _rss(
+        *(
+            f"<item><title>{i}</title><link>http://x.example/{i}</link><pubDate>{date}</pubDate>"
+            "</item>"
+            for i, date in enumerate(dates)
+        )
+    )
+
+
+def test_an_entry_dated_more_than_a_day_after_the_poll_counts_as_undated() -> None:
+    body = _dated_items(
+        "Mon, 30 Nov 2026 07:00:00 +0000",
+        "Tue, 01 Dec 2026 07:59:00 +0000",  # within a day of the poll: kept
+        "Tue, 01 Dec 2026 08:01:00 +0000",
+        "Thu, 01 Jan 2099 00:00:00 GMT",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+    )
+    parsed = parse_feed(body, SPEC, polled_at=POLLED)
+    assert [entry.published_at for entry in parsed.entries] == [
+        "2026-11-30T07:00:00+00:00",
+        "2026-12-01T07:59:00+00:00",
+        None,
+        None,
+        None,
+    ]
+    # without a poll time given, the time of parsing: 2099 is after it whenever this runs
+    (entry,) = parse_feed(_dated_items("Thu, 01 Jan 2099 00:00:00 GMT"), SPEC).entries
+    assert entry.published_at is None
+
+
+def test_a_date_read_in_the_feeds_language_is_bounded_by_the_poll_too() -> None:
+    russian = "\u0421\u0431, 28 \u043d\u043e\u044f 2099 14:05:00 +0300"
+    (entry,) = parse_feed(_dated(russian, "ru"), SPEC, polled_at=POLLED).entries
+    assert entry.published_at is None
+
+
+def test_a_published_date_after_the_poll_gives_way_to_the_updated_one() -> None:
+    atom = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><entry><title>A</title>'
+        b'<link href="http://x.example/a"/><id>a</id><published>2099-01-01T00:00:00Z</published>'
+        b"<updated>2026-11-29T10:00:00Z</updated></entry></feed>"
+    )
+    (entry,) = parse_feed(atom, SPEC, polled_at=POLLED).entries
+    assert entry.published_at == "2026-11-29T10:00:00+00:00"
+
+
+def test_an_entry_dated_after_the_poll_is_not_among_the_newest() -> None:
+    # A CMS's placeholder date (9999) always ranked first, and a genuine entry went.
+    body = _dated_items(
+        "Sat, 28 Nov 2026 10:00:00 GMT",
+        "Fri, 31 Dec 9999 00:00:00 GMT",
+        "Mon, 30 Nov 2026 07:00:00 GMT",
+        "Sun, 29 Nov 2026 10:00:00 GMT",
+    )
+    parsed = parse_feed(body, SPEC, max_entries=3, polled_at=POLLED)
+    assert _titles(parsed.entries) == ["0", "2", "3"]
+    assert _titles(parsed.over_limit) == ["1"]
 
 
 def test_a_feed_read_in_part_has_its_entries_over_the_limit_too() -> None:

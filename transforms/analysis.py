@@ -224,13 +224,14 @@ def detect_language(text: str, fallback: str | None = None) -> str | None:
 def choose_published(page_date: str | None, feed_date: str | None) -> str | None:
     """The publication time: the feed entry's timestamp, else the page's date.
 
-    The feed's timestamp wins whenever there is one. It is exact (day, time and UTC offset)
-    and written by the publisher's system for that one entry. The page's date is a day that
-    trafilatura's date finder (htmldate) picked among the dates the page shows, preferring
-    the earliest, without saying where it came from: the page's own metadata, or, when it
-    understood none of the page's own dates ("28 НОЯ, 11:20", "۸ آذر ۱۴۰۵", "令和8年11月28日",
-    "3小时前", or none at all), a date in the URL or the text, another story's, or 1 January
-    of the year in a "Copyright 2026" footer. So:
+    The feed's timestamp wins whenever there is one (a feed date more than a day after the
+    poll is none: ``parse_feed`` drops it, ``FUTURE_DATE_SLACK``). It is exact (day, time and
+    UTC offset) and written by the publisher's system for that one entry. The page's date is a
+    day that trafilatura's date finder (htmldate) picked among the dates the page shows,
+    preferring the earliest, without saying where it came from: the page's own metadata, or,
+    when it understood none of the page's own dates ("28 НОЯ, 11:20", "۸ آذر ۱۴۰۵",
+    "令和8年11月28日", "3小时前", or none at all), a date in the URL or the text, another
+    story's, or 1 January of the year in a "Copyright 2026" footer. So:
 
     * where the two agree (the page's date is the feed's UTC date or a day either side of
       it: a page dates a story in its own time zone, UTC-12 to UTC+14, so 07:30 in Beijing

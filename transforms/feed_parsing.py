@@ -12,8 +12,9 @@ feeds. A feed read in part (cut short, or entries lost on the way) gives those e
 retryable feed-level ``Failure`` (``malformed_feed_recovered``) saying how many; one that
 feedparser's loose parser reads to its end (HTML entities such as ``&rsquo;``, undefined in
 XML) is a feed like any other (``_read_in_full``). An entry's date that feedparser does not
-read (RFC 822 written in the feed's language) is read by dateparser (``_localized_date``). No
-Beam: the benchmarks and tests parse feeds without it.
+read (RFC 822 written in the feed's language) is read by dateparser (``_localized_date``); one
+more than a day after the poll is no date (``FUTURE_DATE_SLACK``). No Beam: the benchmarks and
+tests parse feeds without it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import re
 from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin
 
@@ -93,6 +94,12 @@ MALFORMED_FEED_RECOVERED = "malformed_feed_recovered"
 MAX_FEED_ENTRIES = 1000
 # The reason of the discard of each entry past ``MAX_FEED_ENTRIES``.
 TOO_MANY_ENTRIES = "too_many_entries"
+# How far past the poll an entry's date may be. A date later than that is no publication
+# time (a CMS's placeholder, 31 December 9999; a wrong clock; an event's date): the entry
+# counts as undated, so that the page's date is taken for the story and the entry does not
+# rank as the newest of its feed (``_newest``). A day: a date written in the publisher's
+# own zone without its offset (read as UTC) is at most 14 hours ahead.
+FUTURE_DATE_SLACK = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,7 @@ def parse_feed(
     content_type: str | None = None,
     full_text_min_chars: int = 0,
     max_entries: int | None = None,
+    polled_at: datetime | None = None,
 ) -> ParsedFeed:
     """Parse a feed document into entries.
 
@@ -162,6 +170,8 @@ def parse_feed(
             holds at least this many characters of text (0: never; see :func:`full_text`).
         max_entries: the most entries passed on (None: ``MAX_FEED_ENTRIES``); the rest, the
             oldest, are ``over_limit``.
+        polled_at: when the feed was fetched (None: now); an entry dated more than
+            ``FUTURE_DATE_SLACK`` after it counts as undated.
 
     Returns:
         The entries, or a failure saying why there are none.
@@ -221,6 +231,7 @@ def parse_feed(
             return ParsedFeed((), _feed_failure(spec, "not_a_feed", message, body))
         return ParsedFeed(())
     language = spec.language or _feed_language(parsed)
+    latest = (polled_at or datetime.now(UTC)) + FUTURE_DATE_SLACK
     links = _links_of(raw_entries, body, headers, spec.url)
     keys = entry_keys(
         [
@@ -229,7 +240,7 @@ def parse_feed(
         ]
     )
     every_entry = tuple(
-        _to_entry(raw, spec, language, link, key, full_text_min_chars)
+        _to_entry(raw, spec, language, latest, link, key, full_text_min_chars)
         for raw, link, key in zip(raw_entries, links, keys, strict=True)
     )
     limit = MAX_FEED_ENTRIES if max_entries is None else max_entries
@@ -252,8 +263,9 @@ def _newest(
 
     The newest by ``published_at`` are passed on, whatever order the feed lists them in (one
     listing its oldest first loses those, not its latest); an entry without a date comes
-    after every dated one, and among equals the one the feed lists first wins, so a feed
-    without dates passes on its first ``limit``.
+    after every dated one (as does one dated too far ahead: ``FUTURE_DATE_SLACK``), and among
+    equals the one the feed lists first wins, so a feed without dates passes on its first
+    ``limit``.
     """
     if len(entries) <= limit:
         return entries, ()
@@ -910,15 +922,15 @@ def _iso(struct: Any) -> str | None:
         return None
 
 
-def _published_at(raw: Any, language: str | None) -> str | None:
+def _published_at(raw: Any, language: str | None, latest: datetime) -> str | None:
     """The entry's publication time, in UTC: its published date, else its updated one, as
-    feedparser reads them, or, for a date it cannot read, ``_localized_date``."""
-    return (
-        _iso(raw.get("published_parsed"))
-        or _localized_date(raw.get("published"), language)
-        or _iso(raw.get("updated_parsed"))
-        or _localized_date(raw.get("updated"), language)
-    )
+    feedparser reads them, or, for a date it cannot read, ``_localized_date``. A date after
+    ``latest`` (the poll's time and ``FUTURE_DATE_SLACK``) is no date: the next is tried."""
+    for field in ("published", "updated"):
+        when = _iso(raw.get(f"{field}_parsed")) or _localized_date(raw.get(field), language)
+        if when is not None and datetime.fromisoformat(when) <= latest:
+            return when
+    return None
 
 
 _MAX_DATE_CHARS = 100
@@ -1028,7 +1040,13 @@ def full_text(raw: Any, min_chars: int) -> str | None:
 
 
 def _to_entry(
-    raw: Any, spec: FeedSpec, language: str | None, link: str, key: str, full_text_min_chars: int
+    raw: Any,
+    spec: FeedSpec,
+    language: str | None,
+    latest: datetime,
+    link: str,
+    key: str,
+    full_text_min_chars: int,
 ) -> FeedEntry:
     return FeedEntry(
         feed_url=spec.url,
@@ -1037,7 +1055,7 @@ def _to_entry(
         guid=_guid_of(raw),
         title=raw.get("title"),
         summary=raw.get("summary"),
-        published_at=_published_at(raw, language),
+        published_at=_published_at(raw, language, latest),
         feed_name=spec.name,
         feed_country=spec.country,
         feed_language=language,
