@@ -415,10 +415,25 @@ def test_check_status_error_types(status: int, retryable: bool) -> None:
         (None, None),
         ("soon", None),
         ("-5", None),
+        ("\u00b2", None),  # digits, for str.isdigit, but not to float: no delay given
+        ("\u0661\u0662", None),
     ],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value) == expected
+
+
+def test_a_retry_after_in_digits_other_than_ascii_is_ignored_and_the_503_retried(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    # "\u00b2" (superscript two, sent as its Latin-1 byte) passed str.isdigit, float() raised,
+    # and the retryable 503 became an internal_error; now it is retried with the backoff.
+    base = site.add_host("news")
+    answers = [Response(503, headers={"Retry-After": "\u00b2"}), Response(body=PAGE)]
+    site.route("news", "/a", lambda request: answers.pop(0) if len(answers) > 1 else answers[0])
+    site.route("news", "/robots.txt", Response(404))
+    assert client.get(base + "/a").body == PAGE
+    assert [r.status for r in site.requests_for("news", "/a")] == [503, 200]
 
 
 def test_parse_retry_after_date_in_the_future() -> None:

@@ -308,11 +308,16 @@ def checked_url(url: str, base: str | None = None) -> str:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delay or HTTP date), or ``None``."""
+    """Seconds to wait from a ``Retry-After`` header (delay or HTTP date), or ``None``.
+
+    A delay is ASCII digits only, as HTTP writes it: ``str.isdigit`` also accepts other
+    digits, such as "²", which ``float`` refuses (the ValueError made a retryable 503 an
+    ``internal_error``), or "١٢", which it reads as 12.
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
