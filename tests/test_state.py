@@ -19,6 +19,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.conftest import REPO, RUNNER_ARGS
 from transforms import state as state_module
 from transforms.common import DISCARDED, OK
+from transforms.dedup_verdicts import PRIOR_RUN, key_answers
 from transforms.minhash import Claim
 from transforms.records import FeedEntry, FeedState
 from transforms.state import (
@@ -295,6 +296,52 @@ def test_expired_seen_entries_and_signatures_leave_the_files(tmp_path: Path) -> 
     assert [key for key, _ in load_signatures(str(state), 7 * DAY, now=10 * DAY)] == [b"edge"]
     assert load_seen(str(state), 7 * DAY, now=10 * DAY) == {"edge": 3 * DAY}
     assert load_signatures(str(state), 7 * DAY, now=10 * DAY + 1) == []
+
+
+YEAR_2100 = 4102444800.0  # 2100-01-01, as a clock set far ahead stamps it
+
+
+def test_a_time_after_the_clock_is_read_as_the_clocks(tmp_path: Path) -> None:
+    # A run under a clock set to 2100 wrote its stamps; they kept an entry suppressed, a claim
+    # holding its keys and a story's outlets remembered until 2100 (any later TTL).
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "seen.jsonl").write_text(
+        json.dumps({"key": "ahead", "seen_at": YEAR_2100, "feed_url": "f"})
+        + "\n"
+        + json.dumps({"key": "past", "seen_at": 9 * DAY, "feed_url": "f"})
+        + "\n"
+    )
+    (state / "signatures.jsonl").write_text(signature_line((b"k", _claim(YEAR_2100))) + "\n")
+    (state / "outlets.jsonl").write_text(
+        json.dumps({"story_id": "s", "domains": ["wire.example"], "at": YEAR_2100}) + "\n"
+    )
+    now = 10 * DAY
+    assert load_seen(str(state), 7 * DAY, now=now) == {"ahead": now, "past": 9 * DAY}
+    assert load_signatures(str(state), 7 * DAY, now=now) == [(b"k", _claim(now))]
+    assert load_story_outlets(str(state), 7 * DAY, now=now) == {"s": ("wire.example",)}
+    # the run commits them as its own time: a TTL later they are forgotten
+    seen = load_seen(str(state), 7 * DAY, now=now)
+    commit_run_state(str(state), seen, set(), 7 * DAY, now=now)
+    later = now + 7 * DAY + 1
+    assert load_seen(str(state), 7 * DAY, now=later) == {}
+    assert load_signatures(str(state), 7 * DAY, now=later) == []
+    assert load_story_outlets(str(state), 7 * DAY, now=later) == {}
+
+
+def test_a_remembered_claim_stamped_after_the_clock_still_holds_its_key(tmp_path: Path) -> None:
+    # Stamped in 2100, the earlier run's claim sorted after this run's copy of its story, so
+    # the copy was told of no earlier story and passed as new.
+    state = tmp_path / "state"
+    state.mkdir()
+    prior = _claim(YEAR_2100, "p")
+    (state / "signatures.jsonl").write_text(signature_line((b"k", prior)) + "\n")
+    now = 10 * DAY
+    ((key, remembered),) = load_signatures(str(state), 7 * DAY, now=now)
+    copy = _claim(now + 60, "c")
+    answers = list(key_answers(key, [(PRIOR_RUN, remembered, None), ("copy", copy, None)], DAY))
+    assert answers == [("copy", ("found", b"k", remembered))]
+    assert Claim.decode(remembered).story_id == "p" * 16
 
 
 def test_a_run_with_nothing_to_remember_creates_a_nested_state_dir(tmp_path: Path) -> None:

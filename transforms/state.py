@@ -22,6 +22,11 @@ nothing twice:
   carried it so far and when the last was added, so that a copy found by a later run
   sends a ``syndication_update`` listing them all; forgotten a TTL after the last outlet.
 
+A time in these files later than the loading run's clock (written under a clock that was
+wrong, set years ahead) is read as that run's time: kept as it was, an entry would stay
+suppressed, and a claim would hold its keys (and sort after this run's stories, so that a copy
+passed as new), until that date; read so, it is forgotten a TTL after the run that read it.
+
 Each file is checked row by row when it is loaded: a row that is not what newsbeam writes
 there (not JSON, a field missing or of the wrong type, a claim that does not decode) is a
 ``StateDirError`` naming the file, the row and the fault, before the run starts.
@@ -58,7 +63,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -187,14 +192,15 @@ def load_feed_states(state_dir: str) -> dict[str, FeedState]:
 
 
 def load_seen(state_dir: str, ttl_seconds: float, now: float | None = None) -> dict[str, float]:
-    """Entry keys seen by earlier runs within the TTL, with when they were last seen.
+    """Entry keys seen by earlier runs within the TTL, with when they were last seen (no
+    later than ``now``: see the module docstring).
 
     Raises:
         StateDirError: ``seen.jsonl`` cannot be read, or holds what newsbeam does not write.
     """
-    horizon = (time.time() if now is None else now) - ttl_seconds
+    now = time.time() if now is None else now
     rows = _load(Path(state_dir) / SEEN_FILE, _seen_row)
-    return {key: seen_at for key, seen_at, _ in rows if seen_at >= horizon}
+    return {key: min(seen_at, now) for key, seen_at, _ in rows if seen_at >= now - ttl_seconds}
 
 
 def _seen_feeds(state_dir: str) -> dict[str, str]:
@@ -207,15 +213,25 @@ def _seen_feeds(state_dir: str) -> dict[str, str]:
 def load_signatures(
     state_dir: str, ttl_seconds: float, now: float | None = None
 ) -> list[tuple[bytes, bytes]]:
-    """The (lookup key, claim) pairs of stories earlier runs published, within the TTL.
+    """The (lookup key, claim) pairs of stories earlier runs published, within the TTL; a
+    claim stamped after ``now`` is given ``now`` as its time (see the module docstring).
 
     Raises:
         StateDirError: ``signatures.jsonl`` cannot be read, or holds a row that is not a
             lookup key and a claim.
     """
-    horizon = (time.time() if now is None else now) - ttl_seconds
+    now = time.time() if now is None else now
     rows = _load(Path(state_dir) / SIGNATURES_FILE, _signature_row)
-    return [(key, claim) for key, claim, seen_at in rows if seen_at >= horizon]
+    return [
+        (key, claim if seen_at <= now else _restamped(claim, now))
+        for key, claim, seen_at in rows
+        if seen_at >= now - ttl_seconds
+    ]
+
+
+def _restamped(claim: bytes, seen_at: float) -> bytes:
+    """``claim`` (encoded) with its time replaced by ``seen_at``."""
+    return replace(Claim.decode(claim), seen_at=seen_at).encode()
 
 
 def load_story_outlets(
@@ -236,9 +252,13 @@ def load_story_outlets(
 def _story_outlets(
     state_dir: str, ttl_seconds: float, now: float | None
 ) -> dict[str, tuple[set[str], float]]:
-    horizon = (time.time() if now is None else now) - ttl_seconds
+    now = time.time() if now is None else now
     rows = _load(Path(state_dir) / OUTLETS_FILE, _outlets_row)
-    return {story_id: (domains, at) for story_id, domains, at in rows if at >= horizon}
+    return {
+        story_id: (domains, min(at, now))
+        for story_id, domains, at in rows
+        if at >= now - ttl_seconds
+    }
 
 
 # What a state file's row can be found to be instead of what newsbeam writes there.
