@@ -838,6 +838,17 @@ def test_the_newest_entries_are_passed_on_in_whatever_order_the_feed_lists_them(
     assert _titles(undated.over_limit) == ["3", "4"]
 
 
+@pytest.mark.parametrize("declared", ["ru_RU", "ru-RU", "RU", "ru"])
+def test_a_feeds_language_is_its_primary_subtag_written_with_a_hyphen_or_underscore(
+    declared: str,
+) -> None:
+    # "ru_RU" (a locale name) was the language "ru_ru", which no date reader knows.
+    russian = "\u0421\u0431, 28 \u043d\u043e\u044f 2026 14:05:00 +0300"
+    (entry,) = parse_feed(_dated(russian, declared), SPEC, polled_at=POLLED).entries
+    assert entry.feed_language == "ru"
+    assert entry.published_at == "2026-11-28T11:05:00+00:00"
+
+
 # --- Dates after the poll --------------------------------------------------------------
 
 POLLED = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)

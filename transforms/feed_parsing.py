@@ -670,8 +670,13 @@ def _what_it_looks_like(body: bytes, content_type: str | None) -> str | None:
 
 
 def _feed_language(parsed: Any) -> str | None:
+    """The primary subtag of the feed's ``<language>``, lower case: ``pt-BR`` -> ``pt``, and
+    ``ru_RU`` -> ``ru`` (a locale name, as feeds also write it)."""
     lang = (parsed.get("feed") or {}).get("language")
-    return lang.split("-")[0].lower() if isinstance(lang, str) and lang else None
+    return _SUBTAG_SEPARATOR.split(lang)[0].lower() if isinstance(lang, str) and lang else None
+
+
+_SUBTAG_SEPARATOR = re.compile(r"[-_]")
 
 
 def _guid_of(raw: Any) -> str | None:
