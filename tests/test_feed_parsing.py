@@ -838,6 +838,20 @@ def test_the_newest_entries_are_passed_on_in_whatever_order_the_feed_lists_them(
     assert _titles(undated.over_limit) == ["3", "4"]
 
 
+@pytest.mark.parametrize(
+    ("pub_date", "expected"),
+    [
+        ("Sat, 31 Dec 2016 23:59:60 GMT", "2016-12-31T23:59:59+00:00"),
+        ("Sun, 01 Jan 2017 00:59:60 +0100", "2016-12-31T23:59:59+00:00"),
+        ("Tue, 30 Jun 2015 23:59:60 Z", "2015-06-30T23:59:59+00:00"),
+    ],
+)
+def test_a_leap_second_is_read_as_the_second_before_it(pub_date: str, expected: str) -> None:
+    # feedparser refused second 60 and the whole date was lost (published_at None).
+    (entry,) = parse_feed(_dated(pub_date), SPEC).entries
+    assert entry.published_at == expected
+
+
 @pytest.mark.parametrize("declared", ["ru_RU", "ru-RU", "RU", "ru"])
 def test_a_feeds_language_is_its_primary_subtag_written_with_a_hyphen_or_underscore(
     declared: str,

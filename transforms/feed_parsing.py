@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
+import feedparser.datetimes
 import feedparser.encodings
 import feedparser.exceptions
 from feedparser.encodings import convert_to_utf8
@@ -932,10 +933,27 @@ def _published_at(raw: Any, language: str | None, latest: datetime) -> str | Non
     feedparser reads them, or, for a date it cannot read, ``_localized_date``. A date after
     ``latest`` (the poll's time and ``FUTURE_DATE_SLACK``) is no date: the next is tried."""
     for field in ("published", "updated"):
-        when = _iso(raw.get(f"{field}_parsed")) or _localized_date(raw.get(field), language)
+        when = _iso(raw.get(f"{field}_parsed")) or _unread_date(raw.get(field), language)
         if when is not None and datetime.fromisoformat(when) <= latest:
             return when
     return None
+
+
+# A leap second, 23:59:60 (the last second of a day it was added to, as RFC 822 and ISO 8601
+# write it): feedparser's RFC 822 reading makes a datetime of it, which refuses second 60,
+# and the whole date was lost.
+_LEAP_SECOND = re.compile(r"(?<=\d\d:\d\d):60(?!\d)")
+
+
+def _unread_date(text: Any, language: str | None) -> str | None:
+    """A date feedparser did not read, as a UTC ISO timestamp: with a leap second read as the
+    second before it (feedparser's reading), else ``_localized_date``."""
+    if isinstance(text, str) and _LEAP_SECOND.search(text):
+        text = _LEAP_SECOND.sub(":59", text)
+        when = _iso(feedparser.datetimes._parse_date(text))
+        if when is not None:
+            return when
+    return _localized_date(text, language)
 
 
 _MAX_DATE_CHARS = 100
