@@ -615,6 +615,94 @@ def test_dates_feedparser_reads_do_not_load_dateparser() -> None:
     assert fresh_python_prints(code) == "2026-11-28T13:05:00+00:00 False"
 
 
+# --- Dates feedparser reads only in part: read by dateparser first ---------------------
+
+
+@pytest.mark.parametrize(
+    ("pub_date", "feed_language", "expected"),
+    [
+        ("2026/11/30 07:30", None, "2026-11-30T07:30:00+00:00"),
+        ("2026\u5e7411\u670828\u65e5 14:05", None, "2026-11-28T14:05:00+00:00"),
+        ("2026\u5e7411\u670828\u65e5 14:05", "zh-CN", "2026-11-28T14:05:00+00:00"),
+        ("2026-11-28 14:05 +08", None, "2026-11-28T06:05:00+00:00"),
+        ("2026-11-28 14:05 CST", None, "2026-11-28T20:05:00+00:00"),  # RFC 822's CST, -0600
+        ("Sat, 28 Nov 2026 14:05:00 CET", None, "2026-11-28T13:05:00+00:00"),
+        ("Sat, 28 Nov 2026 14:05:00 JST", None, "2026-11-28T05:05:00+00:00"),
+        ("Sat, 28 Nov 2026 2:05 PM +0800", None, "2026-11-28T06:05:00+00:00"),
+    ],
+    ids=[
+        "slashes (was 1 November)",
+        "chinese, no language (was 1 November)",
+        "chinese (was 1 November)",
+        "two-digit offset (time dropped)",
+        "zone name after an ISO date (time dropped)",
+        "CET (read as UTC)",
+        "JST (read as UTC)",
+        "12-hour clock (02:05 UTC)",
+    ],
+)
+def test_a_date_feedparser_reads_only_in_part_is_read_in_full(
+    pub_date: str, feed_language: str | None, expected: str
+) -> None:
+    (entry,) = parse_feed(_dated(pub_date, feed_language), SPEC, polled_at=POLLED).entries
+    assert entry.published_at == expected
+
+
+def test_dates_in_the_forms_feedparser_reads_exactly_are_its_reading_without_dateparser() -> None:
+    dates = [
+        "Sat, 28 Nov 2026 14:05:00 EST",
+        "Sat, 28 Nov 26 14:05:00 GMT",
+        "28 Nov 2026 14:05 +0530",
+        "Sat, 28 Nov 2026 14:05:00 +0000 (UTC)",
+        "2026-11-28T14:05:00.123456Z",
+        "2026-11-28T14:05:00+05:30",
+        "2026-11-28",
+    ]
+    code = (
+        "import sys; from transforms.feed_parsing import parse_feed; "
+        "from transforms.records import FeedSpec; "
+        f"dates = {dates!r}; "
+        "items = ''.join(f'<item><title>{n}</title><link>http://x/{n}</link>"
+        "<pubDate>{d}</pubDate></item>' for n, d in enumerate(dates)); "
+        "body = f'<rss version=\"2.0\"><channel>{items}</channel></rss>'.encode(); "
+        "print(*(e.published_at for e in parse_feed(body, FeedSpec('http://x/f')).entries), "
+        "'dateparser' in sys.modules)"
+    )
+    assert fresh_python_prints(code).split() == [
+        "2026-11-28T19:05:00+00:00",
+        "2026-11-28T14:05:00+00:00",
+        "2026-11-28T08:35:00+00:00",
+        "2026-11-28T14:05:00+00:00",
+        "2026-11-28T14:05:00+00:00",
+        "2026-11-28T08:35:00+00:00",
+        "2026-11-28T00:00:00+00:00",
+        "False",
+    ]
+
+
+def _atom_dated(published: str, updated: str | None) -> bytes:
+    updated_element = f"<updated>{updated}</updated>" if updated else ""
+    return (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><entry><title>A</title>'
+        f'<link href="http://x.example/a"/><id>a</id><published>{published}</published>'
+        f"{updated_element}</entry></feed>"
+    ).encode()
+
+
+def test_a_published_date_without_a_time_gives_way_to_an_updated_time() -> None:
+    # <published>2026</published> was 1 January 2026, beside an exact <updated>.
+    for published in ("2026", "2026-11", "2026-11-28"):
+        body = _atom_dated(published, "2026-11-28T10:00:00Z")
+        (entry,) = parse_feed(body, SPEC, polled_at=POLLED).entries
+        assert entry.published_at == "2026-11-28T10:00:00+00:00", published
+    # without an updated time, the published day stands; a published time stands too
+    (alone,) = parse_feed(_atom_dated("2026-11-28", None), SPEC, polled_at=POLLED).entries
+    assert alone.published_at == "2026-11-28T00:00:00+00:00"
+    body = _atom_dated("2026-11-27T09:00:00Z", "2026-11-28T10:00:00Z")
+    (exact,) = parse_feed(body, SPEC, polled_at=POLLED).entries
+    assert exact.published_at == "2026-11-27T09:00:00+00:00"
+
+
 # --- Nesting and attributes: refused before the XML parser reads them -----------------
 
 

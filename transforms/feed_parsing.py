@@ -11,10 +11,10 @@ feedparser's time and memory grow with them), and recovers what entries it can f
 feeds. A feed read in part (cut short, or entries lost on the way) gives those entries with a
 retryable feed-level ``Failure`` (``malformed_feed_recovered``) saying how many; one that
 feedparser's loose parser reads to its end (HTML entities such as ``&rsquo;``, undefined in
-XML) is a feed like any other (``_read_in_full``). An entry's date that feedparser does not
-read (RFC 822 written in the feed's language) is read by dateparser (``_localized_date``); one
-more than a day after the poll is no date (``FUTURE_DATE_SLACK``). No Beam: the benchmarks and
-tests parse feeds without it.
+XML) is a feed like any other (``_read_in_full``). An entry's date in a form feedparser does
+not read exactly (RFC 822 written in the feed's language, ``2026/11/30 07:30``) is read by
+dateparser first (``_entry_date``); one more than a day after the poll is no date
+(``FUTURE_DATE_SLACK``). No Beam: the benchmarks and tests parse feeds without it.
 """
 
 from __future__ import annotations
@@ -929,31 +929,64 @@ def _iso(struct: Any) -> str | None:
 
 
 def _published_at(raw: Any, language: str | None, latest: datetime) -> str | None:
-    """The entry's publication time, in UTC: its published date, else its updated one, as
-    feedparser reads them, or, for a date it cannot read, ``_localized_date``. A date after
-    ``latest`` (the poll's time and ``FUTURE_DATE_SLACK``) is no date: the next is tried."""
+    """The entry's publication time, in UTC: its published date, else its updated one
+    (``_entry_date``). A date after ``latest`` (the poll's time and ``FUTURE_DATE_SLACK``) is
+    no date: the next is tried. A published date without a time of day (``2026-11-28``, an
+    Atom ``<published>2026</published>``) gives way to an updated one with a time."""
+    without_time = None
     for field in ("published", "updated"):
-        when = _iso(raw.get(f"{field}_parsed")) or _unread_date(raw.get(field), language)
-        if when is not None and datetime.fromisoformat(when) <= latest:
+        text = raw.get(field)
+        when = _entry_date(text, raw.get(f"{field}_parsed"), language)
+        if when is None or datetime.fromisoformat(when) > latest:
+            continue
+        if isinstance(text, str) and _TIME_OF_DAY.search(text):
             return when
-    return None
+        without_time = without_time or when
+    return without_time
 
 
+_TIME_OF_DAY = re.compile(r"\d:\d\d")
 # A leap second, 23:59:60 (the last second of a day it was added to, as RFC 822 and ISO 8601
 # write it): feedparser's RFC 822 reading makes a datetime of it, which refuses second 60,
 # and the whole date was lost.
 _LEAP_SECOND = re.compile(r"(?<=\d\d:\d\d):60(?!\d)")
+# The two forms feedparser reads exactly. RFC 822 (RSS): a day, an English month, a year, a
+# time, and a numeric zone or one of RFC 822's names (none: UTC, as feedparser reads it); the
+# weekday is not checked. ISO 8601 as W3DTF writes it (Atom): a year, a month, a day, a time
+# and a zone, each part after the year optional.
+_RFC822 = re.compile(
+    r"\s*(?:[a-z]{3,9}\.?,?\s*)?\d{1,2}\s+"
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]{0,6}\.?\s+(?:\d{4}|\d{2})\s+"
+    r"\d{1,2}:\d{2}(?::\d{2})?(?:\s*(?:[+-]\d{4}|ut|utc|gmt|z|[ecmp][sd]t))?"
+    r"(?:\s*\([^()]*\))?\s*",
+    re.IGNORECASE,
+)
+_W3DTF = re.compile(
+    r"\s*\d{4}(?:-\d{2}(?:-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+    r"(?:z|[+-]\d{2}(?::?\d{2})?)?)?)?)?\s*",
+    re.IGNORECASE,
+)
 
 
-def _unread_date(text: Any, language: str | None) -> str | None:
-    """A date feedparser did not read, as a UTC ISO timestamp: with a leap second read as the
-    second before it (feedparser's reading), else ``_localized_date``."""
+def _entry_date(text: Any, parsed: Any, language: str | None) -> str | None:
+    """One of an entry's dates (``text``, as the feed wrote it; ``parsed``, feedparser's
+    reading of it) as a UTC ISO timestamp, or None.
+
+    feedparser's reading is exact for the two forms it was written for (``_RFC822``,
+    ``_W3DTF``). For anything else it reads what it can and says nothing of the rest:
+    ``2026/11/30 07:30`` and ``2026年11月28日 14:05`` were 1 November, ``14:05:00 +08`` no
+    date, a zone it does not know (``CET``, ``JST``) UTC, ``2:05 PM +0800`` 02:05 UTC. So
+    those are read by dateparser (``_localized_date``) first, and feedparser's reading is
+    taken only where dateparser reads nothing. A leap second is read as the second before it.
+    """
     if isinstance(text, str) and _LEAP_SECOND.search(text):
         text = _LEAP_SECOND.sub(":59", text)
-        when = _iso(feedparser.datetimes._parse_date(text))
-        if when is not None:
-            return when
-    return _localized_date(text, language)
+        parsed = feedparser.datetimes._parse_date(text)
+    read_by_feedparser = _iso(parsed)
+    exact = isinstance(text, str) and (_RFC822.fullmatch(text) or _W3DTF.fullmatch(text))
+    if exact and read_by_feedparser is not None:
+        return read_by_feedparser
+    return _localized_date(text, language) or read_by_feedparser
 
 
 _MAX_DATE_CHARS = 100
@@ -968,10 +1001,10 @@ _DATEPARSER_SETTINGS = {
 
 
 def _localized_date(text: str | None, language: str | None) -> str | None:
-    """A date feedparser does not read, read by dateparser: RFC 822 written in the feed's
-    language (``Сб, 28 ноя 2026 14:05:00 +0300``, ``Sa, 28 Nov 2026 14:05:00 +0100``,
-    ``sam., 28 nov. 2026 14:05:00 +0100``), or another full date with a day, a month and a
-    year; as a UTC ISO timestamp, else None.
+    """A date feedparser does not read exactly (``_entry_date``), read by dateparser: RFC 822
+    written in the feed's language (``Сб, 28 ноя 2026 14:05:00 +0300``,
+    ``Sa, 28 Nov 2026 14:05:00 +0100``, ``sam., 28 nov. 2026 14:05:00 +0100``), or another
+    full date with a day, a month and a year; as a UTC ISO timestamp, else None.
 
     Bounded: dateparser (a dependency of htmldate; 0.2 s to import, a language's tables more
     on its first date) is loaded only for such a date: one of at most ``_MAX_DATE_CHARS``
@@ -986,7 +1019,12 @@ def _localized_date(text: str | None, language: str | None) -> str | None:
     """
     if not text or len(text) > _MAX_DATE_CHARS or not _YEAR.search(text):
         return None
+    if _CJK_DATE.search(text) and language not in ("zh", "ja"):
+        language = "zh"  # 2026年11月28日 is written so in Chinese and Japanese alike
     return _dateparser_date(text.strip(), language)
+
+
+_CJK_DATE = re.compile(r"\d\s*\u5e74\s*\d{1,2}\s*\u6708\s*\d{1,2}\s*\u65e5")
 
 
 @functools.lru_cache(maxsize=1024)
