@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
-from tests.conftest import fresh_python_prints
+from tests.conftest import REPO, fresh_python_prints
 from transforms.pool_start import pool_flags_given, pool_runs_here
 
 
@@ -46,3 +51,42 @@ def test_starting_the_fork_server_early_starts_it_with_the_workers_code() -> Non
         "pool.submit(gc.get_freeze_count).result() > 10000)"
     )
     assert fresh_python_prints(code) == "True True"
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, ended but not yet reaped, is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def test_the_fork_server_and_workers_end_when_the_newsbeam_process_is_killed() -> None:
+    # SIGKILL (or the out-of-memory killer) gives the process no chance to stop its pool:
+    # the fork server and the workers lived on, holding its pipes open.
+    code = (
+        "import concurrent.futures, os, time, multiprocessing.forkserver as forkserver; "
+        "from transforms.analysis import AnalysisSettings, start_worker; "
+        "from transforms.pool_start import fork_server_context, start_fork_server; "
+        "start_fork_server(); "
+        "pool = concurrent.futures.ProcessPoolExecutor(2, mp_context=fork_server_context(), "
+        "initializer=start_worker, initargs=(AnalysisSettings(min_text_chars=1),)); "
+        "workers = {pool.submit(os.getpid).result() for _ in range(8)}; "
+        "print(forkserver._forkserver._forkserver_pid, *workers, flush=True); "
+        "time.sleep(600)"
+    )
+    main = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert main.stdout is not None
+        pool_pids = [int(pid) for pid in main.stdout.readline().split()]
+        assert len(pool_pids) >= 2 and all(_running(pid) for pid in pool_pids)
+    finally:
+        main.kill()
+        main.wait()
+    deadline = time.monotonic() + 30
+    while any(_running(pid) for pid in pool_pids) and time.monotonic() < deadline:
+        time.sleep(0.1)  # polling for the processes to end, not synchronisation
+    assert [pid for pid in pool_pids if _running(pid)] == []

@@ -39,7 +39,7 @@ from trafilatura.settings import DEFAULT_CONFIG, Document, set_date_params
 from transforms.outlets import OutletCatalogue
 from transforms.page_metadata import clean_author_names, clean_title, drop_title_line
 from transforms.page_watchdog import PAGE_CPU_SECONDS, PageWatchdog
-from transforms.pool_start import quiet_chatty_libraries
+from transforms.pool_start import end_with_parent, quiet_chatty_libraries
 from transforms.records import (
     DEFAULT_MIN_TEXT_CHARS,
     Article,
@@ -420,6 +420,7 @@ def start_worker(settings: AnalysisSettings) -> None:
     """
     global _worker_analyser
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    end_with_parent()  # the fork server: it ends when the newsbeam process does
     # A worker sets up no logging: trafilatura's and htmldate's records end at their own
     # NullHandler, but courlan's (none) would reach stderr bare, through Python's last resort.
     quiet_chatty_libraries()

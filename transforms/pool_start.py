@@ -17,8 +17,10 @@ import multiprocessing
 import multiprocessing.forkserver
 import multiprocessing.util
 import os
+import select
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,33 @@ def start_fork_server() -> None:
         multiprocessing.forkserver.ensure_running()
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def end_with_parent() -> None:
+    """End this process as soon as the process that started it ends, whatever ends it.
+
+    For the pool's fork server (its parent: the newsbeam process) and each worker (its
+    parent: the fork server). Killed outright (SIGKILL, the out-of-memory killer), the
+    newsbeam process cannot stop them (``stop_pool_processes``), and nothing else did: the
+    fork server and the workers held their copies of its pipes open, so they never saw it
+    go, and lived on (~500 MB) holding its standard output, a pipe's reader waiting on them.
+    A daemon thread waits on the parent (a pidfd, Linux 5.3; else it looks every second)
+    and ends the process with code 1 when it is gone; the worker's own work is lost, as the
+    run that wanted it is.
+    """
+    parent = os.getppid()
+
+    def wait_for_parent() -> None:
+        try:
+            pidfd = os.pidfd_open(parent)
+        except (AttributeError, OSError):  # no pidfd here, or the parent has gone already
+            while os.getppid() == parent:
+                time.sleep(1.0)  # how often to look, not synchronisation
+        else:
+            select.select([pidfd], [], [])  # readable once the parent has ended
+        os._exit(1)
+
+    threading.Thread(target=wait_for_parent, name="newsbeam-parent-watch", daemon=True).start()
 
 
 # Libraries that log each page they give up on (trafilatura's "empty HTML tree", htmldate's
