@@ -463,15 +463,17 @@ def _pending_for_every_file(state: Path) -> None:
     pending(state, "outlets-00000-of-00001", [sighting_line(("a" * 16, ("head", "a.example")))])
 
 
-IN_PLACE_ORDER = ["seen.jsonl", "signatures.jsonl", "outlets.jsonl", "feeds.json"]
+IN_PLACE_ORDER = ["signatures.jsonl", "outlets.jsonl", "seen.jsonl", "feeds.json"]
 
 
-def test_the_commit_puts_seen_first_and_feeds_last(
+def test_the_commit_puts_the_stories_first_then_seen_and_feeds_last(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A run killed (SIGKILL) between two renames must leave entries remembered under feeds
-    # that are fetched again, never feeds "not modified" whose new entries nobody remembers:
-    # feeds.json is put in place last. Path.replace is wrapped to note each rename's target
+    # A run killed (SIGKILL) between two renames must leave stories remembered whose entries
+    # are fetched again, never entries skipped as seen whose stories nobody remembers (seen
+    # was first: a copy of them on another site was published as new); and entries
+    # remembered under feeds that are fetched again, never feeds "not modified" whose new
+    # entries nobody remembers: feeds.json is put in place last. Path.replace is wrapped to note each rename's target
     # (and then rename as before).
     state = tmp_path / "state"
     _pending_for_every_file(state)

@@ -41,10 +41,13 @@ the life of the process (a second run on the same folder is refused, naming the 
 pid) and removes what a killed run left in ``pending/``; ``lock_folder`` does the same for
 a local ``--output`` folder (``.output.lock``), before the run clears or writes anything.
 The commit writes every file beside its target first, then puts them in place with SIGINT
-and SIGTERM held back until the last is in place, ``seen.jsonl`` first and ``feeds.json``
-last: a run killed between two of those renames (SIGKILL) leaves entries remembered as seen
-under feeds that will be fetched and parsed again, never the reverse (feeds "not modified"
-whose new entries nobody remembers).
+and SIGTERM held back until the last is in place: ``signatures.jsonl`` and ``outlets.jsonl``
+first, then ``seen.jsonl``, ``feeds.json`` last. A run killed between two of those renames
+(SIGKILL) leaves stories remembered whose entries are not (fetched again, each is then the
+duplicate of itself), never entries remembered as seen whose stories are not (skipped, and
+a copy of them elsewhere published as new); and entries remembered as seen under feeds that
+will be fetched and parsed again, never feeds "not modified" whose new entries nobody
+remembers.
 """
 
 from __future__ import annotations
@@ -487,19 +490,20 @@ def commit_run_state(
             domains.add(row["domain"])
             outlets[row["story_id"]] = (domains, now)  # remembered a TTL from this outlet
     root.mkdir(parents=True, exist_ok=True)
-    # In the order they are put in place (see the module docstring): feeds.json last.
+    # In the order they are put in place (see the module docstring): the stories' claims and
+    # outlets, then the entries seen, feeds.json last.
     files = {
-        SEEN_FILE: "".join(
-            json.dumps({"key": k, "seen_at": t, "feed_url": feed_of.get(k, "")}) + "\n"
-            for k, t in seen.items()
-        ),
-        SIGNATURES_FILE: "".join(signature_line(pair) + "\n" for pair in signatures.items()),
+        SIGNATURES_FILE: "".join(signature_line(pair) + "\n" for pair in signatures.items())
     }
     if outlets or (root / OUTLETS_FILE).exists():
         files[OUTLETS_FILE] = "".join(
             json.dumps({"story_id": k, "domains": sorted(d), "at": at}) + "\n"
             for k, (d, at) in outlets.items()
         )
+    files[SEEN_FILE] = "".join(
+        json.dumps({"key": k, "seen_at": t, "feed_url": feed_of.get(k, "")}) + "\n"
+        for k, t in seen.items()
+    )
     files[FEEDS_FILE] = json.dumps([asdict(s) for s in feeds.values()], indent=1)
     _write_all(root, files)
     shutil.rmtree(root / PENDING_DIR, ignore_errors=True)
