@@ -473,8 +473,8 @@ def test_the_commit_puts_the_stories_first_then_seen_and_feeds_last(
     # are fetched again, never entries skipped as seen whose stories nobody remembers (seen
     # was first: a copy of them on another site was published as new); and entries
     # remembered under feeds that are fetched again, never feeds "not modified" whose new
-    # entries nobody remembers: feeds.json is put in place last. Path.replace is wrapped to note each rename's target
-    # (and then rename as before).
+    # entries nobody remembers: feeds.json is put in place last. Path.replace is wrapped to
+    # note each rename's target (and then rename as before).
     state = tmp_path / "state"
     _pending_for_every_file(state)
     renamed: list[tuple[str, str]] = []
