@@ -47,7 +47,12 @@ from pipelines.output_files import (
     remove_beam_temporaries,
     retryable_links,
 )
-from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
+from pipelines.summary import (
+    PARTIAL_SUFFIX,
+    RunSummary,
+    summary_from_files,
+    summary_from_metrics,
+)
 from transforms.analyse import AnalysePages
 from transforms.analysis import AnalysisSettings
 from transforms.common import DISCARDED, FAILURES, OK, PROGRESS, EachInput
@@ -408,8 +413,14 @@ def _end_interrupted_run(config: RunConfig) -> None:
     """End an interrupted one-shot run's process now (see ``_stop_on_signal``)."""
     remove_beam_temporaries(config.output_dir)
     note = "" if config.local_runner else " (the job itself goes on running on its runner)"
+    summary_written = False
+    if not is_remote(config.output_dir):
+        summary_path = Path(config.output_dir) / SUMMARY_FILE
+        summary_path.with_name(summary_path.name + PARTIAL_SUFFIX).unlink(missing_ok=True)
+        summary_written = summary_path.exists()  # the earlier run's was removed at the start
     if _COMMITTED.is_set():
-        note = " (after the run ended and its state was saved; no summary.json)"
+        written = "" if summary_written else "; no summary.json"
+        note = f" (after the run ended and its state was saved{written})"
     print(f"newsbeam: interrupted{note}", file=sys.stderr, flush=True)
     _exit_now(EXIT_INTERRUPTED)
 
@@ -500,18 +511,26 @@ def run(argv: Sequence[str] | None = None) -> RunSummary | None:
     if config.streaming:
         PROGRESS.catch_up()  # an always-on run's line shows each poll's last burst too
     try:
-        with _stop_on_signal(config):  # a one-shot run's commit included (it holds signals back)
+        # A one-shot run's commit (it holds signals back) and summary.json included: a
+        # signal after them ends the process saying so (``_end_interrupted_run``); after the
+        # block, Python's default handlers would end it without a word, or with a traceback.
+        with _stop_on_signal(config):
             result = _run_to_the_end(options, config)
             if not config.streaming:
                 summary = _summary(result, config)
                 if config.state_dir:
                     _commit(config)
+                _write_summary(summary, config)
     finally:
         PROGRESS.stop_catching_up()  # no line after the run
     if config.streaming:
         summary = _summary(result, config)
+        _write_summary(summary, config)
+    return summary
+
+
+def _write_summary(summary: RunSummary, config: RunConfig) -> None:
     if is_remote(config.output_dir):
         log.warning("summary.json is written only for local outputs: %s", config.output_dir)
     else:
         summary.write(Path(config.output_dir) / SUMMARY_FILE)
-    return summary

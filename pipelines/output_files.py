@@ -57,9 +57,11 @@ def clear_previous_outputs(output_dir: str) -> None:
     try:
         paths = [path for prefix in _PREFIXES for path in sink_files(output_dir, prefix)]
         if not is_remote(output_dir):  # a remote output has no summary.json
+            # The summary first: stopped half-way, the folder holds no summary of files that
+            # are gone.
+            Path(output_dir, SUMMARY_FILE).unlink(missing_ok=True)
             for path in paths:
                 Path(path).unlink()
-            Path(output_dir, SUMMARY_FILE).unlink(missing_ok=True)
         elif paths:
             from apache_beam.io.filesystems import FileSystems
 

@@ -43,6 +43,9 @@ from transforms.feed_parsing import MALFORMED_FEED_RECOVERED
 from transforms.sinks import sink_files
 from transforms.userfiles import is_remote
 
+# summary.json is written under its name and this suffix first, then renamed (RunSummary.write).
+PARTIAL_SUFFIX = ".partial"
+
 _TOP_TAGS = 10
 # A poll that read a malformed feed in part: its recovered entries went on (not a failed poll).
 _READ_IN_PART = f"poll/{MALFORMED_FEED_RECOVERED}"
@@ -129,9 +132,17 @@ class RunSummary:
         }
 
     def write(self, path: Path) -> None:
-        """Write ``summary.json``."""
+        """Write ``summary.json``: whole or not at all. It is written beside its place first
+        (``PARTIAL_SUFFIX``) and then renamed, so that a process ended mid-write (a signal, a
+        full disk) leaves no summary.json cut short, which no reader could parse."""
         self.outputs.setdefault("summary", [str(path)])
-        path.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
+        partial = path.with_name(path.name + PARTIAL_SUFFIX)
+        try:
+            partial.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
+            partial.replace(path)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
 
     def render(self) -> str:
         """The human summary printed at the end of a run."""

@@ -249,6 +249,30 @@ def test_a_one_shot_runs_first_signal_ends_it_at_once_with_130(tmp_path: Path, n
     assert sorted(p.name for p in tmp_path.iterdir()) == ["beam-temp-mine"]
 
 
+# SIGNALLED for a one-shot run that has committed its state and was writing its summary
+# (a partial file beside summary.json) when the signal came.
+SIGNALLED_WHILE_SUMMARISING = SIGNALLED.replace(
+    "with _stop_on_signal(config):",
+    "from pathlib import Path\n"
+    "from pipelines.monitor import _COMMITTED\n"
+    "_COMMITTED.set()\n"
+    "Path(output, 'summary.json.partial').write_text('{\"entr')\n"
+    "with _stop_on_signal(config):",
+)
+
+
+def test_a_signal_after_the_commit_says_so_and_leaves_no_partial_summary(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNALLED_WHILE_SUMMARISING, str(tmp_path), "0", "SIGTERM"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == EXIT_INTERRUPTED, done.stderr
+    assert done.stderr == (
+        "newsbeam: interrupted (after the run ended and its state was saved; no summary.json)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 RSS = "application/rss+xml"
 PAGES = [
     ("/sale", "TikTok ordered to find a buyer", WIRE_STORY),

@@ -59,6 +59,22 @@ def test_an_earlier_runs_output_files_are_removed_and_nothing_else(tmp_path: Pat
     assert not list(tmp_path.glob("beam-temp-stories-*"))  # the folders too
 
 
+def test_the_summary_goes_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stopped half-way (Ctrl-C), the folder held a summary.json of story files now gone.
+    for name in ["summary.json", "stories-00000-of-00001.jsonl", "discarded-00000-of-00001.jsonl"]:
+        (tmp_path / name).write_text("{}\n")
+    removed: list[str] = []
+    unlink = Path.unlink
+
+    def noting_unlink(self: Path, missing_ok: bool = False) -> None:
+        removed.append(self.name)
+        unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", noting_unlink)
+    clear_previous_outputs(str(tmp_path))
+    assert removed[0] == "summary.json" and len(removed) == 3
+
+
 class _Bucket:
     """A stand-in for a Cloud Storage folder behind Beam's FileSystems (none runs here):
     match by glob, exists, open and delete on a dict of paths to text."""

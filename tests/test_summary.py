@@ -56,6 +56,30 @@ def test_summary_shape_and_invariant(tmp_path: Path) -> None:
     assert "platform:tiktok 2" in text
 
 
+def test_summary_json_is_written_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A signal or a full disk mid-write left a summary.json cut short (0 bytes), which no
+    # reader could parse; the earlier summary, or none, is what a failed write leaves now.
+    path = tmp_path / "summary.json"
+    path.write_text('{"published": 1}\n')
+    summary = summary_from_counters({"entries": 2, "published": 2}, str(tmp_path))
+    write_text = Path.write_text
+
+    def cut_short(self: Path, data: str, *args: object, **kwargs: object) -> int:
+        write_text(self, data[:10])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", cut_short)
+    with pytest.raises(OSError):
+        summary.write(path)
+    monkeypatch.undo()
+    assert json.loads(path.read_text()) == {"published": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]  # no partial file
+    summary.write(path)
+    assert json.loads(path.read_text())["published"] == 2
+
+
 def test_every_count_reaches_summary_json_and_the_text(tmp_path: Path) -> None:
     # counters arrive in no particular order: the text shows the ten highest counts
     tags = {"tag:state:a": 9} | {f"tag:platform:p{i:02d}": 20 - i for i in reversed(range(12))}
