@@ -23,6 +23,7 @@ import gc
 import importlib.metadata
 import logging
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -147,10 +148,11 @@ def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
     except UsageError as exc:
         return _fail(str(exc))
     from pipelines.loopback import LoopbackSite
-    from pipelines.monitor import run
+    from pipelines.monitor import remove_at_forced_exit, run
     from pipelines.sample_site import serve_sample_site, write_feed_list, write_outlets_file
 
     with LoopbackSite() as site, tempfile.TemporaryDirectory(prefix="newsbeam-demo-") as tmp:
+        remove_at_forced_exit(tmp)  # Ctrl-C ends the run, and the process, at once
         specs = serve_sample_site(site)
         feed_list = Path(tmp) / "feeds.yaml"
         write_feed_list(specs, feed_list)
@@ -248,6 +250,10 @@ def _dispatch(args_list: list[str]) -> int:
     return int(args.func(args))
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def entry() -> None:
     """The ``newsbeam`` console script and ``python -m pipelines.cli``: ``main()``, then exit.
 
@@ -261,6 +267,12 @@ def entry() -> None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the process's whole life
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    # SIGTERM (a service stopping the command, ``kill``) is Ctrl-C's KeyboardInterrupt, so
+    # that every command ends on it as on Ctrl-C: saying so, exit code 130, its temporary
+    # files removed. Python's default killed the process where it stood, silently: a
+    # ``newsbeam tag`` left its .partial output file. (``newsbeam run`` sets handlers of its
+    # own while its pipeline runs, ``pipelines.monitor``.)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         try:
             code: int | str | None = main()

@@ -365,8 +365,15 @@ def _commit(config: RunConfig) -> None:
 
 # Set once a one-shot run's state is committed: a signal after that ends the process saying so.
 _COMMITTED = threading.Event()
-# The local folder of each pipeline launched here (a run ended by _exit_now removes them).
-_BEAM_LOCAL_FOLDERS: list[str] = []
+# Folders a run ended by _exit_now removes (its os._exit skips the code that would): the local
+# folder of each pipeline launched here, the demo's files (``remove_at_forced_exit``).
+_FOLDERS_TO_REMOVE: list[str] = []
+
+
+def remove_at_forced_exit(folder: str) -> None:
+    """Have ``folder`` removed if a signal ends the run (``_exit_now``), which skips the
+    ``with`` blocks and ``finally`` clauses that would remove it."""
+    _FOLDERS_TO_REMOVE.append(folder)
 
 # What a file write that fails says: Beam wraps the OSError in its own exception, whose
 # message keeps "[Errno N] ..." and the step's name.
@@ -446,7 +453,7 @@ def _exit_now(code: int) -> NoReturn:
     threads): the pool's processes stopped, Beam's local folders removed (``Pipeline.run``
     removes its own only when it returns), what was printed flushed."""
     stop_pool_processes()
-    for folder in _BEAM_LOCAL_FOLDERS:
+    for folder in _FOLDERS_TO_REMOVE:
         shutil.rmtree(folder, ignore_errors=True)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -484,7 +491,7 @@ def launch(options: PipelineOptions, config: RunConfig) -> PipelineResult:
     if pool_runs_here(runner, mode, config.extract_processes):
         start_fork_server()  # if newsbeam run has not already started it
     pipeline = beam.Pipeline(options=options)
-    _BEAM_LOCAL_FOLDERS.append(pipeline.local_tempdir)
+    remove_at_forced_exit(pipeline.local_tempdir)
     build(pipeline, config)
     return pipeline.run()
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,50 @@ def test_a_run_that_cannot_write_its_files_says_so_in_one_line(tmp_path: Path) -
     (line,) = done.stderr.splitlines()
     assert line.startswith("newsbeam: error: the run could not write its files: File too large")
     assert "(step " in line and "Write" in line
+
+
+def test_an_interrupted_demo_leaves_no_temporary_folder(tmp_path: Path) -> None:
+    # Ctrl-C ends a run at once (os._exit), which skipped the removal of the demo's folder
+    # of feed list and outlets: one /tmp/newsbeam-demo-* left a run.
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    argv = [sys.executable, "-m", "pipelines.cli", "demo", "--output", str(tmp_path / "out")]
+    with subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as demo:  # fmt: skip
+        # Beam's own folder appears beside the demo's once the pipeline is launched, inside
+        # the window where a signal ends the run at once.
+        deadline = time.monotonic() + 120
+        while len(list(temp.iterdir())) < 2 and demo.poll() is None:
+            assert time.monotonic() < deadline, "the demo's pipeline never started"
+            time.sleep(0.05)  # polling for the folder, not synchronisation
+        assert any(p.name.startswith("newsbeam-demo-") for p in temp.iterdir())
+        demo.send_signal(signal.SIGINT)
+        _, err = demo.communicate(timeout=120)
+    assert demo.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "newsbeam: interrupted"
+    assert list(temp.iterdir()) == []
+
+
+def test_sigterm_ends_a_command_as_ctrl_c_does(tmp_path: Path) -> None:
+    # `newsbeam tag` died where it stood on SIGTERM (Python's default), leaving its
+    # .partial output file; now SIGTERM is Ctrl-C's KeyboardInterrupt for every command.
+    stories = tmp_path / "stories.jsonl"
+    os.mkfifo(stories)
+    output = tmp_path / "tags.jsonl"
+    argv = [sys.executable, "-m", "pipelines.cli", "tag", "--input", str(stories),
+            "--output", str(output)]  # fmt: skip
+    # The command first; then opening its input to write returns once it has opened it.
+    with (
+        subprocess.Popen(argv, cwd=REPO, stderr=subprocess.PIPE, text=True) as tag,
+        open(stories, "w"),
+    ):
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".tags.jsonl.*.partial")):
+            assert time.monotonic() < deadline and tag.poll() is None, "no partial output"
+            time.sleep(0.05)  # polling for the file, not synchronisation
+        tag.send_signal(signal.SIGTERM)
+        _, err = tag.communicate(timeout=60)
+    assert tag.returncode == 130, err
+    assert err == "newsbeam: interrupted\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stories.jsonl"]
