@@ -698,6 +698,10 @@ def test_a_published_date_without_a_time_gives_way_to_an_updated_time() -> None:
     # without an updated time, the published day stands; a published time stands too
     (alone,) = parse_feed(_atom_dated("2026-11-28", None), SPEC, polled_at=POLLED).entries
     assert alone.published_at == "2026-11-28T00:00:00+00:00"
+    # a year or a month alone is no date (it was 1 January, which beat the page's own date)
+    for published in ("2026", " 2026-11 "):
+        (vague,) = parse_feed(_atom_dated(published, None), SPEC, polled_at=POLLED).entries
+        assert vague.published_at is None, published
     body = _atom_dated("2026-11-27T09:00:00Z", "2026-11-28T10:00:00Z")
     (exact,) = parse_feed(body, SPEC, polled_at=POLLED).entries
     assert exact.published_at == "2026-11-27T09:00:00+00:00"

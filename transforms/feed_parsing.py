@@ -931,11 +931,14 @@ def _iso(struct: Any) -> str | None:
 def _published_at(raw: Any, language: str | None, latest: datetime) -> str | None:
     """The entry's publication time, in UTC: its published date, else its updated one
     (``_entry_date``). A date after ``latest`` (the poll's time and ``FUTURE_DATE_SLACK``) is
-    no date: the next is tried. A published date without a time of day (``2026-11-28``, an
-    Atom ``<published>2026</published>``) gives way to an updated one with a time."""
+    no date: the next is tried. A published date without a time of day (``2026-11-28``)
+    gives way to an updated one with a time; one without a day (``2026``, ``2026-11``: read
+    as its first day) is no date, so that the page's date is taken instead."""
     without_time = None
     for field in ("published", "updated"):
         text = raw.get(field)
+        if isinstance(text, str) and _NO_DAY.fullmatch(text):
+            continue
         when = _entry_date(text, raw.get(f"{field}_parsed"), language)
         if when is None or datetime.fromisoformat(when) > latest:
             continue
@@ -946,6 +949,7 @@ def _published_at(raw: Any, language: str | None, latest: datetime) -> str | Non
 
 
 _TIME_OF_DAY = re.compile(r"\d:\d\d")
+_NO_DAY = re.compile(r"\s*\d{4}(?:-\d{1,2})?\s*")  # a year, or a year and a month
 # A leap second, 23:59:60 (the last second of a day it was added to, as RFC 822 and ISO 8601
 # write it): feedparser's RFC 822 reading makes a datetime of it, which refuses second 60,
 # and the whole date was lost.
