@@ -69,6 +69,7 @@ from transforms.sinks import (
     WriteDiscards,
     WriteStories,
     WriteSyndicationUpdates,
+    stop_local_writes,
 )
 from transforms.state import (
     PENDING_OUTLETS,
@@ -375,6 +376,7 @@ def remove_at_forced_exit(folder: str) -> None:
     ``with`` blocks and ``finally`` clauses that would remove it."""
     _FOLDERS_TO_REMOVE.append(folder)
 
+
 # What a file write that fails says: Beam wraps the OSError in its own exception, whose
 # message keeps "[Errno N] ..." and the step's name.
 _ERRNO = re.compile(r"\[Errno (\d+)\]([^\[]*)")
@@ -437,6 +439,7 @@ def _finish_stopped_run(config: RunConfig) -> None:
     with the exit code a finished run's summary gives (``pipelines.cli.report``)."""
     try:
         log.warning("stopped by signal; summarising what reached the output files")
+        stop_local_writes()  # what is counted is what the files hold when the process ends
         summary = summary_from_files(config.output_dir)
         if not is_remote(config.output_dir):
             summary.write(Path(config.output_dir) / SUMMARY_FILE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from pipelines.topics_command import SubscriptionSpec, setup_pubsub
 from tests.conftest import RUNNER_ARGS, read_jsonl
 from tests.emulator import PROJECT, pull_all, unique
 from tests.test_summary import STATE_MEDIA, tagged_story
+from transforms import sinks as sinks_module
 from transforms.common import DISCARDED, FAILED, PROGRESS, PUBLISHED
 from transforms.records import (
     Discard,
@@ -46,6 +48,7 @@ from transforms.sinks import (
     count_failure,
     count_published,
     is_sink_file,
+    stop_local_writes,
     to_json_line,
 )
 
@@ -131,6 +134,28 @@ def test_the_streaming_writers_local_lines_are_on_disk_before_the_bundle_ends(
     writer.process("{}")
     assert written.read_bytes() == b'{"reason":"duplicate_url"}\n{}\n'
     writer.teardown()
+
+
+def test_a_stopping_run_counts_lines_no_sink_adds_to(tmp_path: Path) -> None:
+    """A stopped always-on run counted its files while its sinks went on appending: its
+    summary.json said 2,115 where the file held 2,127 lines. Once it stops the writes, a
+    sink's next line waits (here, in a thread of its own, until the test lets it go)."""
+    writer = _AppendJsonlFn(str(tmp_path), "discarded")
+    writer.setup()
+    writer.process("{}")
+    (written,) = tmp_path.iterdir()
+    stop_local_writes()
+    late = threading.Thread(target=writer.process, args=('{"late":1}',))
+    try:
+        late.start()
+        late.join(timeout=1.0)
+        assert late.is_alive()  # waiting on the stop, not writing
+        assert written.read_text() == "{}\n"
+    finally:
+        sinks_module._LOCAL_WRITES.release()  # the process would have ended here
+        late.join()
+        writer.teardown()
+    assert written.read_text() == '{}\n{"late":1}\n'
 
 
 def test_the_streaming_writer_has_a_file_per_instance_on_disk_at_each_bundles_end(
