@@ -74,11 +74,13 @@ def test_enrich_looks_outlets_up_in_the_file_given(tmp_path: Path) -> None:
 
 
 def test_an_article_enrichment_cannot_place_is_a_dead_letter_on_the_failures_output() -> None:
-    """A final URL without a host has no outlet to look up: the core's error is the stage's
+    """A page URL without a host has no outlet to look up: the core's error is the stage's
     dead letter (keyed by the entry's link), not an exception out of the stage."""
     fn = _EnrichArticlesFn(None)
     fn.setup()
-    hostless = dataclasses.replace(article(ON_TOPIC, ON_TOPIC_URL), final_url="/tech/tiktok")
+    hostless = dataclasses.replace(
+        article(ON_TOPIC, ON_TOPIC_URL), final_url="/tech/tiktok", canonical_url="/tech/tiktok"
+    )
     (out,) = fn.process(hostless)
     assert isinstance(out, TaggedOutput) and out.tag == FAILURES
     assert isinstance(out.value, Failure)
