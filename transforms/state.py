@@ -492,9 +492,7 @@ def commit_run_state(
     root.mkdir(parents=True, exist_ok=True)
     # In the order they are put in place (see the module docstring): the stories' claims and
     # outlets, then the entries seen, feeds.json last.
-    files = {
-        SIGNATURES_FILE: "".join(signature_line(pair) + "\n" for pair in signatures.items())
-    }
+    files = {SIGNATURES_FILE: "".join(signature_line(pair) + "\n" for pair in signatures.items())}
     if outlets or (root / OUTLETS_FILE).exists():
         files[OUTLETS_FILE] = "".join(
             json.dumps({"story_id": k, "domains": sorted(d), "at": at}) + "\n"
