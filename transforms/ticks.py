@@ -26,6 +26,7 @@ The plain-Python core is ``seconds_to_tick``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -44,6 +45,10 @@ from apache_beam.utils.timestamp import Timestamp
 _TICKS_PARAM = beam.DoFn.RestrictionParam(ImpulseSeqGenRestrictionProvider())
 _WATERMARK_PARAM = beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider())
 
+log = logging.getLogger(__name__)
+WARNING_INTERVAL = 60.0  # seconds between two warnings of skipped polls
+CATCH_UP = 4  # the most overdue ticks emitted at once; beyond, only the latest (see process)
+
 
 def seconds_to_tick(start: float, interval: float, index: int, now: float) -> float:
     """Seconds from ``now`` until tick ``index`` of a sequence from ``start`` every
@@ -57,12 +62,18 @@ class _WaitForTickFn(ImpulseSeqGenDoFn):
 
     Except right after a bundle that emitted ticks: the event-time timers that bundle's
     elements set (ClusterStories' verdicts) fire in the stage's next bundle, which must come
-    at once, not a poll later. (Its parent reads ``time.time()`` itself, so the wait does too.)
+    at once, not a poll later. Of the ticks due when it runs it emits all in its first
+    bundle and up to ``CATCH_UP`` later, else the latest only (its parent emitted them all):
+    polls that overran the interval by more skip the polls they overran, with a warning (at
+    most one a minute). It reads ``time.time()``, as its parent does.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._just_ticked = False
+        self._started = False  # whether a bundle has run
+        self._skipped = 0  # polls skipped since the run began
+        self._next_warning = 0.0  # time.monotonic() before which no warning is repeated
 
     @beam.DoFn.unbounded_per_element()
     def process(
@@ -73,16 +84,57 @@ class _WaitForTickFn(ImpulseSeqGenDoFn):
     ) -> Iterator[Any]:
         start, _stop, interval = element
         restriction = restriction_tracker.current_restriction()
+        start_seconds = Timestamp.of(start).micros / 1e6
         # A tick is left, and the last bundle's timers have fired: wait until it is due.
         if restriction.start < restriction.stop and not self._just_ticked:
-            start_seconds = Timestamp.of(start).micros / 1e6
             wait = seconds_to_tick(start_seconds, interval, restriction.start, time.time())
             if wait > 0:
                 time.sleep(wait)
         self._just_ticked = False
-        for tick in super().process(element, restriction_tracker, watermark_estimator):
+        # Every tick due is claimed. All are emitted, each a poll, at the run's start (the
+        # ticks due while Beam started) and when no more than CATCH_UP are due (a slow poll
+        # now and then); more, and only the latest is: polls that overran the interval skip
+        # the ticks they overran. Emitted, each overdue tick had kept the event-time clock
+        # behind the wall clock by its whole backlog, so the timers that decide the stories'
+        # verdicts waited for polls that never caught up (nothing was published while
+        # behind).
+        due: list[int] = []
+        index: int | None = restriction.start
+        while index is not None and start_seconds + interval * index <= time.time():
+            if restriction_tracker.try_claim(index):
+                due.append(index)
+                index += 1
+            else:
+                index = None  # the sequence has ended
+        skipped = len(due) - 1 if len(due) > CATCH_UP and self._started else 0
+        self._started = True
+        for claimed in due[skipped:]:
+            tick = self._get_output(claimed, start_seconds + interval * claimed)
+            self._advance_watermark(watermark_estimator, Timestamp.of(tick.timestamp))
             self._just_ticked = True
             yield tick
+        self._warn_of(skipped, interval)
+        if index is not None:  # wait for the next tick (the runner resumes at once)
+            next_tick = Timestamp.of(start_seconds + interval * index)
+            self._advance_watermark(watermark_estimator, next_tick)
+            restriction_tracker.defer_remainder(next_tick)
+
+    def _warn_of(self, skipped: int, interval: float) -> None:
+        """Say that polls were skipped: at the first, then at most once a minute."""
+        self._skipped += skipped
+        if not self._skipped or time.monotonic() < self._next_warning:
+            return
+        log.warning(
+            "polls take longer than the poll interval (%gs): %d poll(s) skipped so far; a "
+            "longer --poll-interval polls as often as the feeds allow", interval, self._skipped
+        )  # fmt: skip
+        self._next_warning = time.monotonic() + WARNING_INTERVAL
+
+    @staticmethod
+    def _advance_watermark(estimator: Any, to: Timestamp) -> None:
+        current = estimator.current_watermark()
+        if current is None or to > current:  # a watermark never goes back
+            estimator.set_watermark(to)
 
 
 class _LocalPeriodicImpulse(PeriodicImpulse):
