@@ -4,8 +4,10 @@ servers, and the helpers on their own."""
 
 from __future__ import annotations
 
+import copy
 import gzip
 import http.client
+import pickle
 import socket
 import zlib
 from collections.abc import Callable
@@ -542,3 +544,12 @@ def test_host_resolving_to_no_address_is_a_dns_error(new_client: Callable[..., H
     c = new_client(config(respect_robots=False), resolver=resolver)
     err = fetch_error(c, "http://nowhere.example/a")
     assert (err.error_type, err.retryable) == ("dns_error", False)
+
+
+def test_a_fetch_error_copies_and_pickles_whole() -> None:
+    # Exception's default reduction passed the message alone to __init__, which takes the
+    # type and the message: copying or unpickling one raised TypeError.
+    error = FetchError("http_503", "busy", True, status=503, retry_after=2.0)
+    for again in (copy.copy(error), pickle.loads(pickle.dumps(error))):
+        assert (again.error_type, again.message, again.retryable) == ("http_503", "busy", True)
+        assert (again.status, again.retry_after, str(again)) == (503, 2.0, "http_503: busy")

@@ -4,6 +4,7 @@ client against loopback servers and on their own."""
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -127,6 +128,25 @@ def test_robots_cache_ttl_and_error_ttl() -> None:
     now[0] = 112.0  # ...for error_ttl only; then there is no robots.txt (None): all allowed
     assert cache.allowed("http://a.example/x/1")
     assert fetched == ["http://a.example/robots.txt"] * 3
+
+
+def test_a_remembered_robots_error_is_raised_afresh_each_time() -> None:
+    # Raised again and again, one exception object gathered every raise's frames in its
+    # traceback (2,002 entries after 1,000 calls, held until the error expired).
+    def fetch(url: str) -> bytes:
+        raise FetchError("timeout", "slow", True)
+
+    cache = RobotsCache(fetch, user_agent="newsbeam", ttl=100, error_ttl=10, clock=lambda: 0.0)
+    raised = []
+    for _ in range(50):
+        with pytest.raises(FetchError, match="slow") as caught:
+            cache.allowed("http://a.example/x")
+        raised.append(caught.value)
+    assert len({id(error) for error in raised}) == len(raised)
+    assert len(traceback.extract_tb(raised[-1].__traceback__)) == len(
+        traceback.extract_tb(raised[1].__traceback__)
+    )
+    assert (raised[-1].error_type, raised[-1].retryable) == ("timeout", True)
 
 
 def test_robots_cache_expiry_boundaries() -> None:

@@ -80,6 +80,11 @@ class FetchError(Exception):
         self.status = status
         self.retry_after = retry_after
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Copied and pickled with its own arguments (Exception's default passes its message
+        # alone to __init__, which takes the type and the message).
+        return (type(self), (self.error_type, self.message, self.retryable), dict(vars(self)))
+
 
 @dataclass(frozen=True)
 class HttpResult:

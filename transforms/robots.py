@@ -21,6 +21,7 @@ at the size cap, grew a process by ~30 MB an origin for an hour.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import OrderedDict
@@ -93,7 +94,10 @@ class RobotsCache:
         """
         entry = self._entry(_origin(url))
         if entry.error is not None:
-            raise entry.error
+            # A copy, without the traceback: raised again, one exception object gathers each
+            # raise's frames in its traceback (2,000 after 1,000 calls), held with their
+            # locals for as long as the error is remembered; and threads would share it.
+            raise _fresh(entry.error)
         if entry.rules is None:
             return True
         return bool(entry.rules.can_fetch(url, self._user_agent))
@@ -164,3 +168,12 @@ def _origin(url: str) -> str:
         host = f"[{host}]"
     port = f":{parts.port}" if parts.port is not None else ""
     return f"{parts.scheme.lower()}://{host}{port}"
+
+
+def _fresh(error: Exception) -> Exception:
+    """A copy of ``error`` without a traceback; ``error`` itself (its traceback cut) if it
+    cannot be copied."""
+    try:
+        return copy.copy(error).with_traceback(None)
+    except Exception:  # an exception whose __init__ takes other arguments than its args
+        return error.with_traceback(None)
