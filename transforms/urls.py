@@ -435,18 +435,19 @@ def page_canonical(url: str, html: str) -> str:
     """
     if not is_amp_or_mobile_variant(url):
         return canonicalize_url(url)
-    rel_canonical, og_url = _declared_canonicals(html)
-    return resolve_canonical(
-        url,
-        *(urljoin(url, d.strip()) if d and d.strip() else None for d in (rel_canonical, og_url)),
+    rel_canonical, og_url = (
+        urljoin(url, declared.strip()) if declared and declared.strip() else None
+        for declared in _declared_canonicals(html)
     )
+    return resolve_canonical(url, rel_canonical, og_url)
 
 
 def _declared_canonicals(html: str) -> tuple[str | None, str | None]:
     """The first ``<link rel=canonical>`` href and ``og:url`` content of a page's head (its
     first 1 MB when it has no ``</head>``)."""
-    end = html.lower().find("</head>", 0, _HEAD_LIMIT)
-    head = html[: end + len("</head>") if end >= 0 else _HEAD_LIMIT]
+    start = html[:_HEAD_LIMIT]
+    end = start.lower().find("</head>")
+    head = start[: end + len("</head>")] if end >= 0 else start
     try:
         tree = lxml.html.document_fromstring(head)
     except (ValueError, lxml.etree.ParserError):
