@@ -625,6 +625,7 @@ def test_dates_feedparser_reads_do_not_load_dateparser() -> None:
         ("2026\u5e7411\u670828\u65e5 14:05", None, "2026-11-28T14:05:00+00:00"),
         ("2026\u5e7411\u670828\u65e5 14:05", "zh-CN", "2026-11-28T14:05:00+00:00"),
         ("2026-11-28 14:05 +08", None, "2026-11-28T06:05:00+00:00"),
+        ("2026-11-28 14:05:00+08", None, "2026-11-28T06:05:00+00:00"),
         ("2026-11-28 14:05 CST", None, "2026-11-28T20:05:00+00:00"),  # RFC 822's CST, -0600
         ("Sat, 28 Nov 2026 14:05:00 CET", None, "2026-11-28T13:05:00+00:00"),
         ("Sat, 28 Nov 2026 14:05:00 JST", None, "2026-11-28T05:05:00+00:00"),
@@ -635,6 +636,7 @@ def test_dates_feedparser_reads_do_not_load_dateparser() -> None:
         "chinese, no language (was 1 November)",
         "chinese (was 1 November)",
         "two-digit offset (time dropped)",
+        "two-digit offset right after the time (read as midnight)",
         "zone name after an ISO date (time dropped)",
         "CET (read as UTC)",
         "JST (read as UTC)",

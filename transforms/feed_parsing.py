@@ -954,6 +954,9 @@ _NO_DAY = re.compile(r"\s*\d{4}(?:-\d{1,2})?\s*")  # a year, or a year and a mon
 # write it): feedparser's RFC 822 reading makes a datetime of it, which refuses second 60,
 # and the whole date was lost.
 _LEAP_SECOND = re.compile(r"(?<=\d\d:\d\d):60(?!\d)")
+# A zone of hours alone after the time (``2026-11-28 14:05:00+08``), which feedparser reads
+# as no time at all (midnight) and dateparser not at all: read as ``+08:00``.
+_HOURS_ZONE = re.compile(r"(?<=\d:\d\d)([+-]\d{2})\s*$")
 # The two forms feedparser reads exactly. RFC 822 (RSS): a day, an English month, a year, a
 # time, and a numeric zone or one of RFC 822's names (none: UTC, as feedparser reads it); the
 # weekday is not checked. ISO 8601 as W3DTF writes it (Atom): a year, a month, a day, a time
@@ -966,8 +969,9 @@ _RFC822 = re.compile(
     re.IGNORECASE,
 )
 _W3DTF = re.compile(
-    r"\s*\d{4}(?:-\d{2}(?:-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
-    r"(?:z|[+-]\d{2}(?::?\d{2})?)?)?)?)?\s*",
+    r"\s*\d{4}(?:-\d{2}(?:-\d{2}(?:"
+    r"[t ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:z|[+-]\d{2}(?::?\d{2})?)?"
+    r")?)?)?\s*",
     re.IGNORECASE,
 )
 
@@ -983,8 +987,8 @@ def _entry_date(text: Any, parsed: Any, language: str | None) -> str | None:
     those are read by dateparser (``_localized_date``) first, and feedparser's reading is
     taken only where dateparser reads nothing. A leap second is read as the second before it.
     """
-    if isinstance(text, str) and _LEAP_SECOND.search(text):
-        text = _LEAP_SECOND.sub(":59", text)
+    if isinstance(text, str) and (_LEAP_SECOND.search(text) or _HOURS_ZONE.search(text)):
+        text = _HOURS_ZONE.sub(r"\1:00", _LEAP_SECOND.sub(":59", text))
         parsed = feedparser.datetimes._parse_date(text)
     read_by_feedparser = _iso(parsed)
     exact = isinstance(text, str) and (_RFC822.fullmatch(text) or _W3DTF.fullmatch(text))
