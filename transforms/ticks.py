@@ -73,6 +73,7 @@ class _WaitForTickFn(ImpulseSeqGenDoFn):
         self._just_ticked = False
         self._started = False  # whether a bundle has run
         self._skipped = 0  # polls skipped since the run began
+        self._reported = 0  # of them, those a warning has counted
         self._next_warning = 0.0  # time.monotonic() before which no warning is repeated
 
     @beam.DoFn.unbounded_per_element()
@@ -120,10 +121,12 @@ class _WaitForTickFn(ImpulseSeqGenDoFn):
             restriction_tracker.defer_remainder(next_tick)
 
     def _warn_of(self, skipped: int, interval: float) -> None:
-        """Say that polls were skipped: at the first, then at most once a minute."""
+        """Say that polls were skipped: at the first, then at most once a minute while more
+        are (never again once they no longer are)."""
         self._skipped += skipped
-        if not self._skipped or time.monotonic() < self._next_warning:
+        if self._skipped == self._reported or time.monotonic() < self._next_warning:
             return
+        self._reported = self._skipped
         log.warning(
             "polls take longer than the poll interval (%gs): %d poll(s) skipped so far; a "
             "longer --poll-interval polls as often as the feeds allow", interval, self._skipped
