@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import io
 import json
 import os
@@ -154,6 +155,15 @@ def _umask() -> int:
     return mask
 
 
+_PARTIAL = ".partial"  # the suffix of replaced_on_success's temporary files
+
+
+def partial_name_pattern(name: str) -> str:
+    """A glob for the temporary files ``replaced_on_success`` writes beside the file ``name``
+    (for a process that ends at once, skipping the clean-up)."""
+    return f".{glob.escape(name)}.*{_PARTIAL}"
+
+
 @contextlib.contextmanager
 def replaced_on_success(path: str | None) -> Iterator[Any]:
     """A text stream for ``path`` that becomes ``path`` only if the block ends without error.
@@ -173,7 +183,7 @@ def replaced_on_success(path: str | None) -> Iterator[Any]:
     target = os.path.realpath(path)  # a link's file, replaced; the link stays
     directory, name = os.path.split(target)
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=directory)
+        fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=_PARTIAL, dir=directory)
     except OSError as exc:  # name the file asked for, not the temporary one
         raise OSError(exc.errno, exc.strerror, path) from None
     try:

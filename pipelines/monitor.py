@@ -41,18 +41,14 @@ from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
 from pipelines.cli import EXIT_INTERRUPTED, report
 from pipelines.config import LOCAL_RUNNER, RunConfig, RunFailed, config_from_options
+from pipelines.jsonl_command import partial_name_pattern
 from pipelines.output_files import (
     SUMMARY_FILE,
     clear_before_run,
     remove_beam_temporaries,
     retryable_links,
 )
-from pipelines.summary import (
-    PARTIAL_SUFFIX,
-    RunSummary,
-    summary_from_files,
-    summary_from_metrics,
-)
+from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
 from transforms.analyse import AnalysePages
 from transforms.analysis import AnalysisSettings
 from transforms.common import DISCARDED, FAILURES, OK, PROGRESS, EachInput
@@ -425,7 +421,8 @@ def _end_interrupted_run(config: RunConfig) -> None:
     summary_written = False
     if not is_remote(config.output_dir):
         summary_path = Path(config.output_dir) / SUMMARY_FILE
-        summary_path.with_name(summary_path.name + PARTIAL_SUFFIX).unlink(missing_ok=True)
+        for partial in summary_path.parent.glob(partial_name_pattern(SUMMARY_FILE)):
+            partial.unlink(missing_ok=True)  # being written when the signal came
         summary_written = summary_path.exists()  # the earlier run's was removed at the start
     if _COMMITTED.is_set():
         written = "" if summary_written else "; no summary.json"

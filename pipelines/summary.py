@@ -25,6 +25,7 @@ from typing import Any
 
 from apache_beam.metrics.metric import MetricsFilter
 
+from pipelines.jsonl_command import replaced_on_success
 from transforms.common import (
     DISCARDED_PREFIX,
     ENTRIES,
@@ -42,9 +43,6 @@ from transforms.common import (
 from transforms.feed_parsing import MALFORMED_FEED_RECOVERED
 from transforms.sinks import sink_files
 from transforms.userfiles import is_remote
-
-# summary.json is written under its name and this suffix first, then renamed (RunSummary.write).
-PARTIAL_SUFFIX = ".partial"
 
 _TOP_TAGS = 10
 # A poll that read a malformed feed in part: its recovered entries went on (not a failed poll).
@@ -132,17 +130,12 @@ class RunSummary:
         }
 
     def write(self, path: Path) -> None:
-        """Write ``summary.json``: whole or not at all. It is written beside its place first
-        (``PARTIAL_SUFFIX``) and then renamed, so that a process ended mid-write (a signal, a
-        full disk) leaves no summary.json cut short, which no reader could parse."""
+        """Write ``summary.json``: whole or not at all (``replaced_on_success``: a temporary
+        file beside it, renamed), so that a process ended mid-write (a signal, a full disk)
+        leaves no summary.json cut short, which no reader could parse."""
         self.outputs.setdefault("summary", [str(path)])
-        partial = path.with_name(path.name + PARTIAL_SUFFIX)
-        try:
-            partial.write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
-            partial.replace(path)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+        with replaced_on_success(str(path)) as out:
+            out.write(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
 
     def render(self) -> str:
         """The human summary printed at the end of a run."""

@@ -256,7 +256,7 @@ SIGNALLED_WHILE_SUMMARISING = SIGNALLED.replace(
     "from pathlib import Path\n"
     "from pipelines.monitor import _COMMITTED\n"
     "_COMMITTED.set()\n"
-    "Path(output, 'summary.json.partial').write_text('{\"entr')\n"
+    "Path(output, '.summary.json.x1y2z3.partial').write_text('{\"entr')\n"
     "with _stop_on_signal(config):",
 )
 

@@ -10,7 +10,12 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from pipelines.summary import summary_from_counters, summary_from_files, summary_from_metrics
+from pipelines.summary import (
+    RunSummary,
+    summary_from_counters,
+    summary_from_files,
+    summary_from_metrics,
+)
 from tests.conftest import RUNNER_ARGS
 from transforms.common import counter
 from transforms.records import (
@@ -64,14 +69,14 @@ def test_summary_json_is_written_whole_or_not_at_all(
     path = tmp_path / "summary.json"
     path.write_text('{"published": 1}\n')
     summary = summary_from_counters({"entries": 2, "published": 2}, str(tmp_path))
-    write_text = Path.write_text
+    to_json = RunSummary.to_json
 
-    def cut_short(self: Path, data: str, *args: object, **kwargs: object) -> int:
-        write_text(self, data[:10])
-        raise OSError(28, "No space left on device")
+    def unwritable(self: RunSummary) -> dict[str, object]:
+        # a text that cannot be written out whole: its file fails half-way through
+        return {**to_json(self), "zz": "\udc80" * 100_000}
 
-    monkeypatch.setattr(Path, "write_text", cut_short)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(RunSummary, "to_json", unwritable)
+    with pytest.raises(UnicodeEncodeError):
         summary.write(path)
     monkeypatch.undo()
     assert json.loads(path.read_text()) == {"published": 1}
