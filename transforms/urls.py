@@ -155,14 +155,14 @@ EXTRA_TRACKING_PARAMS = frozenset(
 )
 
 # Value-less query parts (``page?amp``) that mark a rendering or a referral of the same article,
-# never which article it is (compared lower-cased, after percent-decoding). Any other value-less
-# part is kept: it may be the article's id.
+# never which article it is (compared lower-cased, after percent-decoding), besides tracking
+# names (``?ref``, ``?fbclid``: ``is_tracking_param``). Any other value-less part is kept: it may
+# be the article's id.
 VALUELESS_JUNK = frozenset(
     {
         "amp",  # the AMP rendering: page?amp (valued forms, ?amp=1, are kept: see module docs)
         "rss",  # feed-click marker: transfermarkt.de feeds link every item as .../news/326649?rss
         "share",  # share-button marker: page?share
-        "ref",  # referral marker without a referrer (and a tracking name, as below)
     }
 )
 # Characters a value-less query part keeps as they are ("%" so escapes are not escaped twice).
