@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import corpus_path, fresh_python_prints
 from tests.cpu_limited import run_cpu_limited
-from transforms import feed_parsing, feedparser_patch
+from transforms import feed_documents, feed_links, feed_parsing, feedparser_patch
 from transforms.charset import decode_html
 from transforms.feed_parsing import parse_feed
 from transforms.records import FeedEntry, FeedSpec
@@ -159,7 +159,7 @@ def test_ascii_compatible_feeds_are_checked_on_their_bytes_alone(
     def no_decoding(*_: object) -> bytes:
         raise AssertionError("decoded for the entity check")
 
-    monkeypatch.setattr(feed_parsing, "convert_to_utf8", no_decoding)
+    monkeypatch.setattr(feed_documents, "convert_to_utf8", no_decoding)
     parsed = parse_feed(body, SPEC)
     assert parsed.failure is None and len(parsed.entries) == 1
 
@@ -317,7 +317,7 @@ def test_urls_without_a_host_are_looked_for_in_the_body_in_one_pass(
     written = "".join(f"http:q{i}.html http:///w{i}/ " for i in range(300))
     real = "".join(f"<link>http://news.example/q{i}.html</link>" for i in range(0, 300, 3))
     body = _CountedSearches(_rss(f"<item><description>{written}</description>{real}</item>"))
-    hostless = feed_parsing._hostless_links(body, SPEC.url)
+    hostless = feed_links._hostless_links(body, SPEC.url)
     assert _CountedSearches.searches <= 16  # a few at most, not one per URL (600 here)
     expected = {f"http://w{i}/" for i in range(300)}
     expected |= {f"http://news.example/q{i}.html" for i in range(300) if i % 3}
@@ -333,7 +333,7 @@ def test_the_one_pass_search_finds_what_searching_for_each_finds() -> None:
         for _ in range(20):  # and pieces of the haystack, prefixes of one another among them
             start = rng.randrange(len(haystack) + 1)
             needles.add(haystack[start : start + rng.randint(1, 12)] or b"a")
-        found = feed_parsing._occurring(needles, haystack)
+        found = feed_links._occurring(needles, haystack)
         assert found == {needle for needle in needles if needle in haystack}
 
 
@@ -513,7 +513,7 @@ def test_the_search_for_references_to_no_character_stays_linear() -> None:
     # A run of zeros or digits with no ";" after it: the pattern is possessive, one pass.
     for digits in ("x" + "0" * 2_000_000, "9" * 2_000_000):
         body = _rss_document(_ITEM.format(title="&#" + digits, n=1))
-        assert run_cpu_limited(feed_parsing._without_references_to_no_character, body) == body
+        assert run_cpu_limited(feed_documents.without_references_to_no_character, body) == body
 
 
 def test_a_feed_cut_short_before_its_first_entry_says_so_not_only_the_parsers_first_fault() -> None:
@@ -743,7 +743,7 @@ def _refused_as(body: bytes) -> str | None:
 def test_a_feed_nested_deeper_than_the_limit_is_refused_before_parsing() -> None:
     # 1,000,000 nested elements in 4 MiB took feedparser 79 s and 820 MB.
     assert _refused_as(_nested(100_000)) == "too_deeply_nested"
-    limit = feed_parsing.MAX_FEED_DEPTH
+    limit = feed_documents.MAX_FEED_DEPTH
     assert _refused_as(_nested(limit + 1)) == "too_deeply_nested"
     assert _refused_as(_nested(limit + 1, inner="<empty/>")[: -len("</rss>")]) == (
         "too_deeply_nested"
@@ -759,7 +759,7 @@ def test_a_feed_nested_deeper_than_the_limit_is_refused_before_parsing() -> None
 def test_an_element_with_more_attributes_than_the_limit_is_refused_before_parsing() -> None:
     # Python's SAX attributes made feedparser quadratic in them: 25,000 on one element, 11 s.
     assert _refused_as(_with_attributes(5_000)) == "too_many_attributes"
-    limit = feed_parsing.MAX_FEED_ATTRIBUTES
+    limit = feed_documents.MAX_FEED_ATTRIBUTES
     assert _refused_as(_with_attributes(limit + 1)) == "too_many_attributes"
     assert _refused_as(_with_attributes(limit)) is None
     # "=" in values (query strings) and ">" in values are no attributes and end no tag.
@@ -767,13 +767,13 @@ def test_an_element_with_more_attributes_than_the_limit_is_refused_before_parsin
 
 
 def test_nesting_is_counted_in_the_text_the_xml_parser_reads() -> None:
-    deep = _nested(feed_parsing.MAX_FEED_DEPTH + 1).decode()
+    deep = _nested(feed_documents.MAX_FEED_DEPTH + 1).decode()
     utf16 = codecs.BOM_UTF16_LE + deep.replace(
         "<rss", '<?xml version="1.0" encoding="utf-16"?><rss', 1
     ).encode("utf-16-le")
     assert _refused_as(utf16) == "too_deeply_nested"
     # Markup in comments, CDATA sections and processing instructions is no element.
-    levels = 10 * feed_parsing.MAX_FEED_DEPTH
+    levels = 10 * feed_documents.MAX_FEED_DEPTH
     for hidden in ("<!--{}-->", "<![CDATA[{}]]>", "<?pi {}?>"):
         inner = hidden.format("<a>" * levels)
         assert _refused_as(_nested(10, inner=inner)) is None, hidden
@@ -784,7 +784,7 @@ def test_what_the_xml_parser_does_not_read_is_not_counted() -> None:
     # root, a second root); feedparser's lenient parser then reads it again, whose cost
     # grows with neither nesting nor attributes. Raw HTML in a description (</p> closing
     # an unclosed <br>) is such a fault, and a JSON Feed is no XML at all.
-    levels = feed_parsing.MAX_FEED_DEPTH + 1
+    levels = feed_documents.MAX_FEED_DEPTH + 1
     html_in_description = _rss(
         "<item><title>A</title><link>http://x.example/1</link><description>"
         + "<p>line<br>line</p>" * levels  # one more <br> open each time, were it counted
@@ -855,14 +855,14 @@ def test_the_check_reads_nesting_and_attributes_as_the_xml_parser_does(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rng = random.Random(2026)
-    monkeypatch.setattr(feed_parsing, "MAX_FEED_DEPTH", 6)
-    monkeypatch.setattr(feed_parsing, "MAX_FEED_ATTRIBUTES", 3)
+    monkeypatch.setattr(feed_documents, "MAX_FEED_DEPTH", 6)
+    monkeypatch.setattr(feed_documents, "MAX_FEED_ATTRIBUTES", 3)
     for _ in range(500):
         document = '<?xml version="1.0"?>\n<!-- x -->' + _random_element(rng, 1)
         if rng.random() < 0.3:  # cut short: the parser reads up to the cut
             document = document[: rng.randrange(len(document))]
         deepest, most = _expat_reads(document.encode())
-        refused = feed_parsing._markup_shape(document.encode())
+        refused = feed_documents.markup_shape(document.encode())
         too_deep, too_many = deepest > 6, most > 3
         assert (refused is not None) == (too_deep or too_many), document
         if refused is not None and too_deep != too_many:
@@ -876,16 +876,18 @@ def test_no_corpus_document_comes_near_the_nesting_or_attribute_limits(
     # The limits are for absurd documents only: none of the corpus's 2,249 (feeds, and the
     # HTML pages and JSON among them) is refused even at a tenth of either.
     root = corpus_path("feeds")
-    monkeypatch.setattr(feed_parsing, "MAX_FEED_DEPTH", feed_parsing.MAX_FEED_DEPTH // 10)
-    monkeypatch.setattr(feed_parsing, "MAX_FEED_ATTRIBUTES", feed_parsing.MAX_FEED_ATTRIBUTES // 10)
+    monkeypatch.setattr(feed_documents, "MAX_FEED_DEPTH", feed_documents.MAX_FEED_DEPTH // 10)
+    monkeypatch.setattr(
+        feed_documents, "MAX_FEED_ATTRIBUTES", feed_documents.MAX_FEED_ATTRIBUTES // 10
+    )
     documents = sorted(path for path in root.rglob("*") if path.is_file())
     assert len(documents) > 2000
     for path in documents:
         body = path.read_bytes()
         for content_type in (None, "application/xml; charset=utf-8"):
             headers = {"content-type": content_type} if content_type else {}
-            text = feed_parsing._markup_text(body, headers)
-            assert feed_parsing._markup_shape(text) is None, path
+            text = feed_documents.markup_text(body, headers)
+            assert feed_documents.markup_shape(text) is None, path
 
 
 # --- Entries per poll: the newest, up to the limit -------------------------------------
