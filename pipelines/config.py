@@ -27,20 +27,19 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from pipelines.options import NewsbeamOptions
 from pipelines.pubsub_checks import SetupError, check_emulator
 from transforms.feedlist import read_feed_list
+from transforms.folder_locks import FolderLockError, lock_folder
 from transforms.http import HttpConfig
 from transforms.pool_start import LOCAL_RUNNERS
 from transforms.pubsub import check_credentials, check_topic
 from transforms.pubsub_messages import PubSubError
 from transforms.records import FeedSpec, FeedState
-from transforms.state import (
-    FolderLockError,
+from transforms.state import lock_state_dir
+from transforms.state_files import (
     StateDirError,
     load_feed_states,
     load_seen,
     load_signatures,
     load_story_outlets,
-    lock_folder,
-    lock_state_dir,
 )
 from transforms.ttl import DEFAULT_TTL_SECONDS
 from transforms.userfiles import is_remote

@@ -3,7 +3,7 @@
 Before a run, ``clear_before_run`` removes the JSONL files an earlier run left in
 ``--output`` (local, or remote through Beam's FileSystems), so that the summary and whoever
 reads the folder see only this run's; a local folder is held by one run at a time
-(``config_from_options`` takes its lock, ``transforms.state.lock_folder``, before this
+(``config_from_options`` takes its lock, ``transforms.folder_locks.lock_folder``, before this
 runs). After a one-shot run, ``retryable_links`` reads its dead letters for the entries the
 next run tries again (``transforms.state``).
 """

@@ -24,7 +24,8 @@ from tests.test_monitor import stop_config
 from tests.test_state import lock_held_by_another_process
 from transforms.records import Discard, Failure, FeedEntry
 from transforms.sinks import to_json_line
-from transforms.state import PENDING_DIR, commit_run_state, load_seen, seen_line
+from transforms.state import PENDING_DIR, commit_run_state, seen_line
+from transforms.state_files import load_seen
 
 
 def test_an_earlier_runs_output_files_are_removed_and_nothing_else(tmp_path: Path) -> None:

@@ -17,31 +17,31 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.conftest import REPO, RUNNER_ARGS
-from transforms import state as state_module
+from transforms import folder_locks
 from transforms.common import DISCARDED, OK
 from transforms.dedup_verdicts import PRIOR_RUN, key_answers
+from transforms.folder_locks import FolderInUse, FolderLockError, lock_folder
 from transforms.minhash import Claim
 from transforms.records import FeedEntry, FeedState
 from transforms.state import (
     PENDING_DIR,
     PENDING_SEEN_AGAIN,
     SEEN_AGAIN,
-    FolderInUse,
-    FolderLockError,
     SkipSeenEntries,
-    StateDirError,
     commit_run_state,
     feed_state_line,
-    load_feed_states,
-    load_seen,
-    load_signatures,
-    load_story_outlets,
-    lock_folder,
     lock_state_dir,
     seen_line,
     sighting_line,
     signature_line,
     signature_lines,
+)
+from transforms.state_files import (
+    StateDirError,
+    load_feed_states,
+    load_seen,
+    load_signatures,
+    load_story_outlets,
 )
 
 DAY = 86400.0
@@ -494,21 +494,22 @@ def _release_locks_taken_since(before: set[str]) -> None:
     """Give back the state-directory locks this process took since ``before``: closing the
     descriptor releases the flock. ``lock_state_dir`` holds its lock for the life of the
     process (a run's) and has no release of its own, hence its private ``_held_locks``."""
-    for root in set(state_module._held_locks) - before:
-        os.close(state_module._held_locks.pop(root))
+    for root in set(folder_locks._held_locks) - before:
+        os.close(folder_locks._held_locks.pop(root))
 
 
 @pytest.fixture
 def release_state_locks() -> Iterator[None]:
     """Locks the test takes in the pytest process are released when it ends."""
-    before = set(state_module._held_locks)
+    before = set(folder_locks._held_locks)
     yield
     _release_locks_taken_since(before)
 
 
 HOLD_THE_LOCK = """
 import sys
-from transforms.state import lock_folder, lock_state_dir
+from transforms.folder_locks import lock_folder
+from transforms.state import lock_state_dir
 folder, flag = sys.argv[1:]
 lock_state_dir(folder) if flag == "--state-dir" else lock_folder(folder, flag)
 print("held", flush=True)
@@ -548,7 +549,7 @@ def test_one_run_at_a_time_holds_a_state_dir_and_clears_what_a_killed_run_left(
             FolderInUse, match=rf"in use by another newsbeam run \(pid {holder.pid}\)"
         ):
             lock_state_dir(str(state))
-    before = set(state_module._held_locks)
+    before = set(folder_locks._held_locks)
     lock_state_dir(str(state))  # the first run has ended: free
     lock_state_dir(str(state))  # this process holds it already: no-op
     _release_locks_taken_since(before)  # as the process's end would

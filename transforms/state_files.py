@@ -1,0 +1,234 @@
+"""The state directory's files, read back (``transforms.state`` says what each holds).
+
+Consumes ``feeds.json``, ``seen.jsonl``, ``signatures.jsonl`` and ``outlets.jsonl`` of a
+``--state-dir``; produces what a run starts from: each feed's validators, the entries seen
+and the stories' claims and outlets within the TTL. Each row is checked as it is read: a row
+that is not what newsbeam writes there (not JSON, a field missing or of the wrong type, a
+claim that does not decode) is a ``StateDirError`` naming the file, the row and the fault. A
+time later than the loading run's clock is read as that run's time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+from transforms.minhash import Claim
+from transforms.records import FeedState
+
+FEEDS_FILE = "feeds.json"
+SEEN_FILE = "seen.jsonl"
+SIGNATURES_FILE = "signatures.jsonl"
+OUTLETS_FILE = "outlets.jsonl"
+
+_Row = TypeVar("_Row")
+
+
+class StateDirError(ValueError):
+    """The state directory cannot be read or written."""
+
+
+def load_feed_states(state_dir: str) -> dict[str, FeedState]:
+    """The validators remembered for each feed URL (empty on a first run).
+
+    Raises:
+        StateDirError: ``feeds.json`` cannot be read, or holds what newsbeam does not write.
+    """
+    states = _load(Path(state_dir) / FEEDS_FILE, _feed_row, one_list=True)
+    return {state.feed_url: state for state in states}
+
+
+def load_seen(state_dir: str, ttl_seconds: float, now: float | None = None) -> dict[str, float]:
+    """Entry keys seen by earlier runs within the TTL, with when they were last seen (no
+    later than ``now``: see the module docstring).
+
+    Raises:
+        StateDirError: ``seen.jsonl`` cannot be read, or holds what newsbeam does not write.
+    """
+    now = time.time() if now is None else now
+    rows = _load(Path(state_dir) / SEEN_FILE, _seen_row)
+    return {key: min(seen_at, now) for key, seen_at, _ in rows if seen_at >= now - ttl_seconds}
+
+
+def seen_feeds(state_dir: str) -> dict[str, str]:
+    """The feed each remembered entry came from (lines written before feeds were recorded
+    have none)."""
+    rows = _load(Path(state_dir) / SEEN_FILE, _seen_row)
+    return {key: feed_url for key, _, feed_url in rows if feed_url}
+
+
+def load_signatures(
+    state_dir: str, ttl_seconds: float, now: float | None = None
+) -> list[tuple[bytes, bytes]]:
+    """The (lookup key, claim) pairs of stories earlier runs published, within the TTL; a
+    claim stamped after ``now`` is given ``now`` as its time (see the module docstring).
+
+    Raises:
+        StateDirError: ``signatures.jsonl`` cannot be read, or holds a row that is not a
+            lookup key and a claim.
+    """
+    now = time.time() if now is None else now
+    rows = _load(Path(state_dir) / SIGNATURES_FILE, _signature_row)
+    return [
+        (key, claim if seen_at <= now else _restamped(claim, now))
+        for key, claim, seen_at in rows
+        if seen_at >= now - ttl_seconds
+    ]
+
+
+def _restamped(claim: bytes, seen_at: float) -> bytes:
+    """``claim`` (encoded) with its time replaced by ``seen_at``."""
+    return replace(Claim.decode(claim), seen_at=seen_at).encode()
+
+
+def load_story_outlets(
+    state_dir: str, ttl_seconds: float, now: float | None = None
+) -> dict[str, tuple[str, ...]]:
+    """The outlets that carried each first story of earlier runs, by story id, for those
+    whose last outlet was added within the TTL (``SyndicationUpdates``' ``known``).
+
+    Raises:
+        StateDirError: ``outlets.jsonl`` cannot be read, or holds what newsbeam does not write.
+    """
+    return {
+        story_id: tuple(sorted(domains))
+        for story_id, (domains, _) in story_outlets(state_dir, ttl_seconds, now).items()
+    }
+
+
+def story_outlets(
+    state_dir: str, ttl_seconds: float, now: float | None
+) -> dict[str, tuple[set[str], float]]:
+    now = time.time() if now is None else now
+    rows = _load(Path(state_dir) / OUTLETS_FILE, _outlets_row)
+    return {
+        story_id: (domains, min(at, now))
+        for story_id, domains, at in rows
+        if at >= now - ttl_seconds
+    }
+
+
+# What a state file's row can be found to be instead of what newsbeam writes there.
+_FAULTS = (OSError, ValueError, TypeError, KeyError, IndexError, struct.error, RecursionError)
+
+
+def _load(path: Path, row_of: Callable[[Any], _Row], one_list: bool = False) -> list[_Row]:
+    """Each row of a state file, decoded and checked by ``row_of`` (none if there is no file):
+    the items of one JSON list (``one_list``: ``feeds.json``), or one JSON object a line.
+
+    Raises:
+        StateDirError: the file cannot be read, or a row is not what newsbeam writes there:
+            the message names the file, the row and the fault.
+    """
+    if not path.exists():
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+        if one_list:
+            items = json.loads(text)
+            if not isinstance(items, list):
+                raise ValueError(f"a JSON list expected, not {_shown(items)}")
+            rows = [(f"item {n}", item) for n, item in enumerate(items, 1)]
+        else:  # at "\n" only, as written (str.splitlines also splits at U+2028 and others)
+            lines = enumerate(text.split("\n"), 1)
+            rows = [(f"line {n}", line) for n, line in lines if line.strip()]
+    except _FAULTS as exc:
+        raise _unreadable(path, "", exc) from None
+    checked = []
+    for where, row in rows:
+        try:
+            checked.append(row_of(row if one_list else json.loads(row)))
+        except _FAULTS as exc:
+            raise _unreadable(path, f"{where}: ", exc) from None
+    return checked
+
+
+def _unreadable(path: Path, where: str, exc: Exception) -> StateDirError:
+    fault = f"no {exc}" if isinstance(exc, KeyError) else str(exc) or type(exc).__name__
+    return StateDirError(f"cannot read {path}: {where}{fault} (delete it to start afresh)")
+
+
+def _feed_row(row: Any) -> FeedState:
+    unknown = sorted(set(_object(row)) - {f.name for f in fields(FeedState)})
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}")
+    return FeedState(
+        _text(row, "feed_url"),
+        etag=_text(row, "etag", optional=True),
+        last_modified=_text(row, "last_modified", optional=True),
+        body_sha256=_text(row, "body_sha256", optional=True),
+    )
+
+
+def _seen_row(row: Any) -> tuple[str, float, str | None]:
+    return _text(row, "key"), _time(row, "seen_at"), _text(row, "feed_url", optional=True)
+
+
+def _signature_row(row: Any) -> tuple[bytes, bytes, float]:
+    """A ``signatures.jsonl`` row: its lookup key, claim (both non-empty base64) and the
+    claim's time (the claim decoded, as ClusterStories will)."""
+    key, claim = (_base64(row, name) for name in ("key", "claim"))
+    try:
+        seen_at = Claim.decode(claim).seen_at
+    except (ValueError, IndexError, struct.error):
+        raise ValueError(f"'claim' is not a story's claim: {_shown(row['claim'])}") from None
+    if not math.isfinite(seen_at):
+        raise ValueError(f"'claim' holds no time: {_shown(row['claim'])}")
+    return key, claim, seen_at
+
+
+def _outlets_row(row: Any) -> tuple[str, set[str], float]:
+    domains = _object(row).get("domains")
+    if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
+        raise ValueError(f"'domains' is {_shown(domains)}, not a list of domain names")
+    return _text(row, "story_id"), set(domains), _time(row, "at")
+
+
+def _object(row: Any) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise ValueError(f"a JSON object expected, not {_shown(row)}")
+    return row
+
+
+@overload
+def _text(row: Any, name: str) -> str: ...
+@overload
+def _text(row: Any, name: str, optional: bool) -> str | None: ...
+def _text(row: Any, name: str, optional: bool = False) -> str | None:
+    """``row[name]``, a string (or, ``optional``, null or absent: None)."""
+    value = _object(row).get(name) if optional else _object(row)[name]
+    if not (isinstance(value, str) or (optional and value is None)):
+        raise ValueError(f"{name!r} is {_shown(value)}, not a string")
+    return value
+
+
+def _time(row: Any, name: str) -> float:
+    """``row[name]``, a time in seconds since the epoch (a finite number)."""
+    value = _object(row)[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name!r} is {_shown(value)}, not a time in seconds")
+    return float(value)
+
+
+def _base64(row: Any, name: str) -> bytes:
+    try:
+        decoded = base64.b64decode(_text(row, name), validate=True)
+    except binascii.Error:
+        decoded = b""
+    if not decoded:
+        raise ValueError(f"{name!r} is {_shown(row[name])}, not base64 bytes")
+    return decoded
+
+
+def _shown(value: Any) -> str:
+    """``value`` as JSON, cut short (for an error message)."""
+    shown = json.dumps(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
