@@ -25,6 +25,7 @@ from tests.conftest import RUNNER_ARGS, STREAMING_RUNNER_ARGS
 from transforms.common import DISCARDED, OK
 from transforms.dedup import ClusterStories
 from transforms.dedup_entries import DedupEntries
+from transforms.entry_keys import entry_keys
 from transforms.minhash import DedupParams
 from transforms.records import (
     Article,
@@ -39,7 +40,7 @@ from transforms.records import (
     story_id_for,
 )
 from transforms.syndication import SyndicationUpdates
-from transforms.urls import canonicalize_url, entry_keys
+from transforms.urls import canonicalize_url
 
 pytestmark = pytest.mark.pipeline
 

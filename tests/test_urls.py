@@ -8,21 +8,15 @@ import pytest
 
 from tests.cpu_limited import run_cpu_limited
 from tests.test_dedup_pipeline import tagged_story, with_article
-from transforms.records import Discard, Failure
-from transforms.urls import (
-    KeyBasis,
+from transforms.entry_keys import KeyBasis, choose_key_basis, entry_key, entry_keys
+from transforms.page_urls import (
     amp_mobile_variant_of,
-    canonicalize_url,
-    choose_key_basis,
-    entry_key,
-    entry_keys,
-    host_of,
     is_amp_or_mobile_variant,
     page_canonical,
-    redact_userinfo,
     resolve_canonical,
-    without_userinfo,
 )
+from transforms.records import Discard, Failure
+from transforms.urls import canonicalize_url, host_of, redact_userinfo, without_userinfo
 
 
 @pytest.mark.parametrize(

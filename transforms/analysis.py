@@ -38,6 +38,7 @@ from trafilatura.settings import DEFAULT_CONFIG, Document, set_date_params
 
 from transforms.outlets import OutletCatalogue
 from transforms.page_metadata import clean_author_names, clean_title, drop_title_line
+from transforms.page_urls import page_canonical
 from transforms.page_watchdog import PAGE_CPU_SECONDS, PageWatchdog
 from transforms.pool_start import end_with_parent, quiet_chatty_libraries
 from transforms.records import (
@@ -54,7 +55,6 @@ from transforms.records import (
 )
 from transforms.tagger import Tagger
 from transforms.trafilatura_trim import install as trim_trafilatura
-from transforms.urls import page_canonical
 
 Outcome = TaggedStory | Discard | Failure
 _T = TypeVar("_T")

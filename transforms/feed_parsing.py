@@ -29,6 +29,7 @@ import feedparser
 import feedparser.exceptions
 
 from transforms.charset import decode_html
+from transforms.entry_keys import entry_keys
 from transforms.feed_dates import FUTURE_DATE_SLACK, published_at
 from transforms.feed_documents import (
     as_document,
@@ -41,7 +42,6 @@ from transforms.feed_documents import (
 )
 from transforms.feed_links import guid_of, links_of
 from transforms.records import Failure, FeedEntry, FeedSpec, excerpt
-from transforms.urls import entry_keys
 
 # The error type of the feed-level dead letter of a malformed document read in part (they go
 # on; the entries after the fault are lost): a poll that read the feed in part, not a failed

@@ -1,9 +1,9 @@
-"""URL canonicalisation and feed-entry keys: the exact-duplicate half of deduplication.
+"""URL canonicalisation: the exact-duplicate half of deduplication.
 
-Consumes raw strings (links, GUIDs and titles from feeds, canonical / og:url values from pages)
-and produces canonical URL strings and entry keys. Plain Python, no Beam: ``PollFeeds`` fills
-``FeedEntry.key`` with :func:`entry_keys`, ``DedupEntries`` groups by that key, and the story
-stage joins the page's confirmed canonical URL (:func:`resolve_canonical`) to the key.
+Consumes raw strings (links, GUIDs and page URLs) and produces canonical URL strings and hosts.
+Plain Python, no Beam. Feed entries' keys are built from these in ``transforms.entry_keys``,
+and a page's own canonical URL (its ``rel=canonical`` or ``og:url``; AMP and mobile editions)
+is found in ``transforms.page_urls``.
 
 Canonical form (:func:`canonicalize_url`), as RFC 3986 section 6.2.2 normalises a URL, plus
 what news links add:
@@ -33,20 +33,11 @@ Until this module did the query and the path itself, courlan's ``normalize_url``
 tracker pattern matched names by their first letters (``gallery=1`` and ``gallery=2`` were
 one URL), it decoded values as UTF-8 with replacement (``caf%E9`` and ``caf%E8`` were one),
 and it escaped ``;`` and ``@`` in paths. A URL with such parts has another story id since.
-
-AMP and mobile variants (``m.``/``amp.`` hosts, ``/amp`` paths, ``?amp=1``, the Google AMP cache)
-are mapped to the page's canonical URL only when the page itself confirms it with
-``<link rel=canonical>`` or ``og:url`` on the same site; the URL alone is never rewritten on a
-guess, because ``m.`` and ``/amp`` sites do not always mirror their desktop paths.
 """
 
 from __future__ import annotations
 
-import enum
-import hashlib
 import re
-from collections import Counter
-from collections.abc import Iterable, Sequence
 from ipaddress import ip_address
 from urllib.parse import (
     SplitResult,
@@ -54,13 +45,10 @@ from urllib.parse import (
     quote_plus,
     unquote_plus,
     unquote_to_bytes,
-    urljoin,
     urlsplit,
     urlunsplit,
 )
 
-import lxml.etree
-import lxml.html
 from courlan.clean import decode_punycode
 from publicsuffixlist import PublicSuffixList
 
@@ -172,12 +160,6 @@ _PATH_SAFE = "!$&'()*+,;=:@/~-._%"
 _ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
 _SLASHES = re.compile(r"/{2,}")
 _UNRESERVED_ESCAPE = re.compile(r"%(2[dDeE]|5[fF]|7[eE]|[46][1-9a-fA-F]|[57][0-9aA]|3[0-9])")
-_MOBILE_HOST_LABELS = frozenset({"m", "mobile", "amp", "mobi"})
-_AMP_PATH = re.compile(r"(?:^|/)amp(?:/|$|\.html?$)|\.amp(?:\.html?)?$", re.IGNORECASE)
-_AMP_QUERY = re.compile(r"(?:^|&)(?:amp|outputtype=amp|amp=1|_amp=true)(?:&|$)", re.IGNORECASE)
-_AMP_CACHE_SUFFIX = ".cdn.ampproject.org"
-_EDITION_LABELS = _MOBILE_HOST_LABELS | {"www"}
-_HEAD_LIMIT = 1_000_000  # characters of a page read for its canonical link when no </head>
 _PSL: PublicSuffixList | None = None
 
 
@@ -207,7 +189,7 @@ def public_suffixes() -> PublicSuffixList:
     return _PSL
 
 
-def _is_web_url(url: str) -> bool:
+def is_web_url(url: str) -> bool:
     """Whether ``url`` is an absolute http(s) URL with a host (False when it does not parse)."""
     try:
         parts = urlsplit(url)
@@ -295,7 +277,7 @@ def canonicalize_url(url: str) -> str:
     """
     raw = url.strip() if isinstance(url, str) else ""
     try:
-        if not _is_web_url(raw):
+        if not is_web_url(raw):
             return raw
         parts = urlsplit(_UNRESERVED_ESCAPE.sub(lambda m: chr(int(m[1], 16)), raw))
         path = _without_dot_segments(_SLASHES.sub("/", parts.path) or "/")
@@ -342,29 +324,7 @@ def _without_userinfo(m: re.Match[str]) -> str:
     return m.group(1) + "://" if m.group(2) else m.group()
 
 
-def is_amp_or_mobile_variant(url: str) -> bool:
-    """True when the URL looks like an AMP or mobile edition (host, path or query marker).
-
-    Args:
-        url: a URL, canonical or not.
-
-    Returns:
-        Whether the URL carries an AMP or mobile marker. A guess: only
-        :func:`amp_mobile_variant_of` acts on it, and only with the page's confirmation.
-    """
-    try:
-        parts = urlsplit(url.strip())
-        host = (parts.hostname or "").lower()
-    except (ValueError, AttributeError):
-        return False
-    if not host:
-        return False
-    if host.endswith(_AMP_CACHE_SUFFIX) or host.split(".")[0] in _MOBILE_HOST_LABELS:
-        return True
-    return bool(_AMP_PATH.search(parts.path) or _AMP_QUERY.search(parts.query))
-
-
-def _site(host: str) -> str:
+def site_of(host: str) -> str:
     """The registrable domain of a host name (``news.bbc.co.uk`` -> ``bbc.co.uk``); an IP
     address is a site of its own, whole (the public-suffix list would make ``10.0.0.2`` and
     ``127.0.0.2`` one site, ``0.2``)."""
@@ -373,253 +333,3 @@ def _site(host: str) -> str:
     except ValueError:
         return public_suffixes().privatesuffix(host) or host
     return host
-
-
-def amp_mobile_variant_of(url: str, canonical: str | None) -> str | None:
-    """The canonical page an AMP/mobile URL stands for, when the page confirms it.
-
-    Args:
-        url: the URL that was fetched (after redirects).
-        canonical: what the page declares, from ``<link rel=canonical>`` or ``og:url``.
-
-    Returns:
-        The canonicalised declared URL when ``url`` is an AMP or mobile variant, the declared URL
-        is an absolute http(s) URL on the same site (same registrable domain; for the Google
-        AMP cache, the site its path names) and is not itself a variant; otherwise ``None``.
-    """
-    if not canonical or not is_amp_or_mobile_variant(url):
-        return None
-    target = canonicalize_url(canonical)
-    if not _is_web_url(target) or is_amp_or_mobile_variant(target):
-        return None
-    try:
-        parts = urlsplit(url.strip())
-        host = (parts.hostname or "").lower()
-        target_host = urlsplit(target).hostname or ""
-    except ValueError:
-        return None
-    if host.endswith(_AMP_CACHE_SUFFIX):
-        # The cache serves any site's AMP page: trust a canonical only on the site whose
-        # page the cache URL names, or a page there could take another outlet's story id.
-        host = _amp_cache_origin(parts.path)
-    if not host or _edition_host(host) != _edition_host(target_host):
-        return None
-    if urlsplit(target).path == "/" and not urlsplit(target).query:
-        return None  # the site's home page: a site-wide og:url, not this article's desktop page
-    return target
-
-
-def _edition_host(host: str) -> str:
-    """A host without the leading labels that name an edition of the same site
-    (``www.``, ``m.``, ``amp.``, ...): ``m.example.com`` and ``www.example.com`` are one
-    site's, ``alice.substack.com`` and ``bob.substack.com`` are not."""
-    labels = host.lower().rstrip(".").split(".")
-    while len(labels) > 2 and labels[0] in _EDITION_LABELS:
-        labels = labels[1:]
-    return ".".join(labels)
-
-
-def page_canonical(url: str, html: str) -> str:
-    """The key URL of a fetched page, with what its HTML declares (:func:`resolve_canonical`).
-
-    Args:
-        url: the URL that was fetched (after redirects).
-        html: the page.
-
-    Returns:
-        A canonical URL. Only an AMP or mobile URL's page is read: its first
-        ``<link rel=canonical href>`` and ``<meta property=og:url content>``, in that order,
-        made absolute against ``url``. Not trafilatura's ``url``, which prefers og:url and
-        falls back on ``<base href>`` and hreflang: on some sites those name the home page
-        on every article, which made every AMP article of the site one story.
-    """
-    if not is_amp_or_mobile_variant(url):
-        return canonicalize_url(url)
-    rel_canonical, og_url = (
-        urljoin(url, declared.strip()) if declared and declared.strip() else None
-        for declared in _declared_canonicals(html)
-    )
-    return resolve_canonical(url, rel_canonical, og_url)
-
-
-def _declared_canonicals(html: str) -> tuple[str | None, str | None]:
-    """The first ``<link rel=canonical>`` href and ``og:url`` content of a page's head (its
-    first 1 MB when it has no ``</head>``)."""
-    start = html[:_HEAD_LIMIT]
-    end = start.lower().find("</head>")
-    head = start[: end + len("</head>")] if end >= 0 else start
-    try:
-        tree = lxml.html.document_fromstring(head)
-    except (ValueError, lxml.etree.ParserError):
-        return None, None
-    rel_canonical = next(
-        (el.get("href") for el in tree.iter("link")
-         if "canonical" in (el.get("rel") or "").lower().split() and el.get("href")),
-        None,
-    )  # fmt: skip
-    og_url = next(
-        (el.get("content") for el in tree.iter("meta")
-         if (el.get("property") or "").strip().lower() == "og:url" and el.get("content")),
-        None,
-    )  # fmt: skip
-    return rel_canonical, og_url
-
-
-def _amp_cache_origin(path: str) -> str:
-    """The origin host a Google AMP cache path names: ``/c/s/example.com/...`` (``c``
-    content, ``v`` viewer, ``i`` image; ``s`` for https), lower case; "" when it names none."""
-    segments = path.split("/")[1:]
-    if segments[:1] not in (["c"], ["v"], ["i"]):
-        return ""
-    rest = segments[2:] if segments[1:2] == ["s"] else segments[1:]
-    origin = rest[0].lower() if rest else ""
-    return origin if "." in origin else ""
-
-
-def resolve_canonical(url: str, rel_canonical: str | None, og_url: str | None) -> str:
-    """The key URL of a fetched page: its confirmed desktop canonical, else its own canonical form.
-
-    Args:
-        url: the URL that was fetched (after redirects).
-        rel_canonical: the page's ``<link rel=canonical href>``, if any.
-        og_url: the page's ``<meta property=og:url content>``, if any.
-
-    Returns:
-        A canonical URL; never raises.
-    """
-    for declared in (rel_canonical, og_url):
-        target = amp_mobile_variant_of(url, declared)
-        if target is not None:
-            return target
-    return canonicalize_url(url)
-
-
-class KeyBasis(enum.Enum):
-    """What a feed's entry keys are built from."""
-
-    GUID = "guid"
-    LINK = "link"
-    LINK_TITLE = "link_title"
-
-
-def _blank(value: str | None) -> bool:
-    return value is None or not value.strip()
-
-
-def choose_key_basis(entries: Iterable[tuple[str, str | None, str | None]]) -> KeyBasis:
-    """Decide, for one feed, whether its GUIDs are usable, else its links, else link + title.
-
-    Args:
-        entries: ``(link, guid, title)`` of every entry of one fetch of one feed.
-
-    Returns:
-        ``GUID`` when every GUID is non-blank and no two entries share one; else ``LINK`` when
-        every canonical link is non-blank and unique; else ``LINK_TITLE``.
-    """
-    rows = list(entries)
-    guids = [g.strip() for _, g, _ in rows if g and g.strip()]
-    if len(guids) == len(rows) and not _has_repeats(guids):
-        return KeyBasis.GUID
-    links = [canonicalize_url(link) for link, _, _ in rows if not _blank(link)]
-    if len(links) == len(rows) and not _has_repeats(links):
-        return KeyBasis.LINK
-    return KeyBasis.LINK_TITLE
-
-
-def _has_repeats(values: Sequence[str]) -> bool:
-    return any(n > 1 for n in Counter(values).values())
-
-
-def _norm_title(title: str | None) -> str:
-    return " ".join((title or "").casefold().split())
-
-
-def entry_key(
-    link: str,
-    guid: str | None,
-    title: str | None,
-    guid_usable: bool,
-    link_usable: bool = True,
-) -> str:
-    """The deduplication key of one feed entry.
-
-    Args:
-        link: the entry's link (any form; canonicalised here).
-        guid: the entry's GUID / Atom id, if any.
-        title: the entry's title, if any.
-        guid_usable: whether the feed's GUIDs are stable (see :func:`choose_key_basis`).
-        link_usable: whether the feed's links are unique; when not (and GUIDs are unusable),
-            the title joins the link.
-
-    Returns:
-        The canonical link (the common case, so a discard's key reads as a URL); a URL-shaped
-        GUID canonicalised; ``guid:<site>:<guid>`` for other GUIDs (scoped to the link's site so
-        that two feeds numbering their items 1, 2, 3 do not collide); or
-        ``<canonical link>#title:<12 hex digits>`` for link + title. Never raises.
-    """
-    canon = canonicalize_url(link or "")
-    if guid_usable and not _blank(guid):
-        gid = (guid or "").strip()
-        if _is_web_url(gid):
-            return canonicalize_url(gid)
-        try:
-            parts = urlsplit(canon)
-            host, port = (parts.hostname or "").lower(), parts.port
-        except ValueError:
-            host, port = "", None
-        scope = _site(host) if host else ""
-        return f"guid:{scope}{f':{port}' if port else ''}:{gid}"
-    if link_usable and canon:
-        return canon
-    digest = hashlib.sha256(_norm_title(title).encode("utf-8")).hexdigest()[:12]
-    return f"{canon}#title:{digest}"
-
-
-def entry_keys(entries: Sequence[tuple[str, str | None, str | None]]) -> list[str]:
-    """Keys for all entries of one feed fetch, choosing the key basis for the feed as a whole.
-
-    Args:
-        entries: ``(link, guid, title)`` of every entry of one fetch of one feed.
-
-    Returns:
-        One key per entry, in order. With link + title, an entry whose link is written exactly
-        as an earlier entry's (a live blog listed once per update) gets that entry's key: it
-        is the same page, to be fetched once (``DedupEntries`` drops the repeat), where links
-        that differ only in what canonicalising drops (``?12345`` and ``?67890``) may not be.
-    """
-    basis = choose_key_basis(entries)
-    keys: list[str] = []
-    first_of_link: dict[str, str] = {}
-    for link, guid, title in entries:
-        written = (link or "").strip()
-        if basis is KeyBasis.LINK_TITLE and written in first_of_link:
-            keys.append(first_of_link[written])
-            continue
-        key = entry_key(
-            link,
-            guid,
-            title,
-            guid_usable=basis is KeyBasis.GUID,
-            link_usable=basis is not KeyBasis.LINK_TITLE,
-        )
-        if written:  # entries without a link stay told apart by their titles
-            first_of_link.setdefault(written, key)
-        keys.append(key)
-    return keys
-
-
-__all__ = [
-    "EXTRA_TRACKING_PARAMS",
-    "VALUELESS_JUNK",
-    "KeyBasis",
-    "amp_mobile_variant_of",
-    "canonicalize_url",
-    "choose_key_basis",
-    "entry_key",
-    "entry_keys",
-    "host_of",
-    "is_amp_or_mobile_variant",
-    "redact_userinfo",
-    "resolve_canonical",
-    "without_userinfo",
-]
