@@ -303,6 +303,7 @@ class Watch:
         self._lock = threading.Lock()
         self._socks: list[socket.socket] = []
         self._expired = False
+        self._finished = False
 
     @property
     def expired(self) -> bool:
@@ -324,11 +325,24 @@ class Watch:
                 _shutdown(sock)
 
     def fire(self) -> None:
-        """Mark the deadline passed and shut down every attached socket."""
+        """Mark the deadline passed and shut down every attached socket (none once the
+        request has ``finish``-ed)."""
         with self._lock:
+            if self._finished:
+                return
             self._expired = True
             for sock in self._socks:
                 _shutdown(sock)
+
+    def finish(self) -> bool:
+        """End the watch before the request's connection goes back to the pool: a firing
+        after this touches no socket (the connection may already serve another request,
+        whose own watch it is then). Returns whether the watch had fired (its sockets are
+        shut down: the connection must not be reused)."""
+        with self._lock:
+            self._finished = True
+            self._socks.clear()
+            return self._expired
 
 
 def _shutdown(sock: socket.socket) -> None:

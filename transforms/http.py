@@ -324,7 +324,10 @@ class HttpClient:
                 ) from None
             raise error from None
         finally:
+            # Ended before the connection is released: another request may take it at once,
+            # and this watch's deadline, still registered, must not shut it down under that one.
+            fired = watch.finish()
             if response is not None:
-                if not complete:
-                    response.close()  # unread body: never reuse this connection
+                if fired or not complete:
+                    response.close()  # unread body, or shut down: never reuse this connection
                 response.release_conn()
