@@ -191,6 +191,38 @@ def test_robots_cache_forgets_expired_origins() -> None:
     assert cache.allowed("http://h99.example/y") and len(fetched) == 101
 
 
+def test_an_expired_robots_txt_being_fetched_again_is_not_fetched_twice_at_once() -> None:
+    # Storing another origin's robots.txt forgets every expired origin, and forgot the lock
+    # of one whose refresh was under way: the next caller for that origin made a new lock
+    # and fetched its robots.txt again, while the first fetch was still waiting for its
+    # answer (a duplicate request to the site, each hour of an always-on run).
+    now = [0.0]
+    fetched: list[str] = []
+    refreshing, answer = threading.Event(), threading.Event()
+
+    def fetch(url: str) -> bytes | None:
+        fetched.append(url)
+        if url == "http://x.example/robots.txt" and fetched.count(url) == 2:
+            refreshing.set()
+            answer.wait(10)  # the refresh's answer is slow
+        return b"User-agent: *\nAllow: /\n"
+
+    cache = RobotsCache(fetch, user_agent="newsbeam", ttl=3600, clock=lambda: now[0])
+    assert cache.allowed("http://x.example/1")
+    now[0] = 3601.0  # x's answer has expired
+    first = threading.Thread(target=cache.allowed, args=("http://x.example/2",))
+    first.start()
+    assert refreshing.wait(10)  # the refresh is under way, holding x's lock
+    assert cache.allowed("http://y.example/1")  # stored: x's expired entry is forgotten
+    assert cache._origin_locks["http://x.example"].locked()  # ... but not the lock in use
+    second = threading.Thread(target=cache.allowed, args=("http://x.example/3",))
+    second.start()
+    answer.set()
+    first.join(10)
+    second.join(10)
+    assert fetched.count("http://x.example/robots.txt") == 2  # the first fill, one refresh
+
+
 def test_robots_cache_keeps_at_most_max_bytes_of_robots_txt_least_recently_used_first() -> None:
     # Feeds listing pages on many origins, each with a robots.txt at the size cap, grew a
     # process by ~30 MB an origin (a parsed robots.txt is some 60 times its size) for an hour.

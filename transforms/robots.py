@@ -103,31 +103,37 @@ class RobotsCache:
         return bool(entry.rules.can_fetch(url, self._user_agent))
 
     def _entry(self, origin: str) -> _Entry:
-        entry = self._fresh(origin)
-        if entry is not None:
-            return entry
-        with self._lock:
-            origin_lock = self._origin_locks.setdefault(origin, threading.Lock())
-        with origin_lock:
-            entry = self._fresh(origin)  # another thread may have fetched it meanwhile
-            if entry is None:
-                entry = self._load(origin)
+        while True:
+            entry = self._fresh(origin)
+            if entry is not None:
+                return entry
+            with self._lock:
+                origin_lock = self._origin_locks.setdefault(origin, threading.Lock())
+            with origin_lock:
                 with self._lock:
-                    expired = self._entries.pop(origin, None)
-                    self._bytes += entry.size - (expired.size if expired else 0)
-                    self._entries[origin] = entry  # the most recently used: last
-                    self._drop_expired(keep=origin)
-                    self._drop_least_used()
-            return entry
+                    if self._origin_locks.get(origin) is not origin_lock:
+                        continue  # forgotten while this thread waited for it: start again
+                entry = self._fresh(origin)  # another thread may have fetched it meanwhile
+                if entry is None:
+                    entry = self._load(origin)
+                    with self._lock:
+                        expired = self._entries.pop(origin, None)
+                        self._bytes += entry.size - (expired.size if expired else 0)
+                        self._entries[origin] = entry  # the most recently used: last
+                        self._drop_expired(keep=origin)
+                        self._drop_least_used()
+                return entry
 
     def _forget(self, origin: str) -> None:
-        """Drop ``origin``'s entry and lock (called holding ``self._lock``). A thread still
-        holding a dropped origin's lock finishes as before; at worst a new caller fetches that
-        robots.txt again meanwhile."""
+        """Drop ``origin``'s entry, and its lock unless a thread is fetching its robots.txt
+        under it (called holding ``self._lock``): dropped then, a caller meanwhile would make
+        a new lock and fetch the same robots.txt again, at the same time."""
         entry = self._entries.pop(origin, None)
         if entry is not None:
             self._bytes -= entry.size
-        self._origin_locks.pop(origin, None)
+        origin_lock = self._origin_locks.get(origin)
+        if origin_lock is not None and not origin_lock.locked():
+            del self._origin_locks[origin]
 
     def _drop_expired(self, keep: str) -> None:
         """Forget every expired origin but ``keep`` (called holding ``self._lock``)."""
