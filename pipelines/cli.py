@@ -148,8 +148,9 @@ def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
     except UsageError as exc:
         return _fail(str(exc))
     from pipelines.loopback import LoopbackSite
-    from pipelines.monitor import remove_at_forced_exit, run
+    from pipelines.monitor import run
     from pipelines.sample_site import serve_sample_site, write_feed_list, write_outlets_file
+    from pipelines.stopping import remove_at_forced_exit
 
     with LoopbackSite() as site, tempfile.TemporaryDirectory(prefix="newsbeam-demo-") as tmp:
         remove_at_forced_exit(tmp)  # Ctrl-C ends the run, and the process, at once

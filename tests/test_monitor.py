@@ -34,11 +34,8 @@ from pipelines.cli import EXIT_INTERRUPTED, EXIT_NOTHING_DONE
 from pipelines.config import RunConfig
 from pipelines.loopback import LoopbackSite, Request, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
-from pipelines.monitor import (
-    EXIT_FORCED,
-    _stop_on_signal,
-    prepare,
-)
+from pipelines.monitor import prepare
+from pipelines.stopping import EXIT_FORCED, stop_on_signal
 from tests.conftest import REPO, WHEN, add_pages, assert_accounting, run_newsbeam
 from tests.test_pipeline_e2e import OFF_TOPIC, WIRE_STORY
 from tests.test_summary import STATE_MEDIA, tagged_story
@@ -113,7 +110,7 @@ def test_the_signal_handlers_are_put_back_after_the_run(tmp_path: Path) -> None:
     """In the main thread the run's handlers replace the ones before it and give them back;
     in another thread (where Python allows no handler) nothing changes."""
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
-    with _stop_on_signal(stop_config(tmp_path, streaming=True)):
+    with stop_on_signal(stop_config(tmp_path, streaming=True)):
         during = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
     assert during[0] is during[1] and during[0] not in before
@@ -121,7 +118,7 @@ def test_the_signal_handlers_are_put_back_after_the_run(tmp_path: Path) -> None:
     seen: list[object] = []
 
     def in_a_thread() -> None:
-        with _stop_on_signal(stop_config(tmp_path, streaming=True)):
+        with stop_on_signal(stop_config(tmp_path, streaming=True)):
             seen.append(signal.getsignal(signal.SIGTERM))
 
     thread = threading.Thread(target=in_a_thread)
@@ -130,17 +127,17 @@ def test_the_signal_handlers_are_put_back_after_the_run(tmp_path: Path) -> None:
     assert seen == [before[0]]
 
 
-# A new Python process: enters _stop_on_signal with the config its arguments describe
+# A new Python process: enters stop_on_signal with the config its arguments describe
 # (output directory, streaming or not), then sends itself the signals named, one after the
 # other. Nothing here ends the process by itself within a minute.
 SIGNALLED = """
 import os, signal, sys, threading
 from pipelines.config import RunConfig, UsageError
-from pipelines.monitor import _stop_on_signal
+from pipelines.stopping import stop_on_signal
 from transforms.http import HttpConfig
 output, streaming, *names = sys.argv[1:]
 config = RunConfig((), output, HttpConfig(), 1, False, None, None, 250, streaming=streaming == "1")
-with _stop_on_signal(config):
+with stop_on_signal(config):
     for name in names:
         os.kill(os.getpid(), getattr(signal, name))
         threading.Event().wait(60)
@@ -252,12 +249,12 @@ def test_a_one_shot_runs_first_signal_ends_it_at_once_with_130(tmp_path: Path, n
 # SIGNALLED for a one-shot run that has committed its state and was writing its summary
 # (a partial file beside summary.json) when the signal came.
 SIGNALLED_WHILE_SUMMARISING = SIGNALLED.replace(
-    "with _stop_on_signal(config):",
+    "with stop_on_signal(config):",
     "from pathlib import Path\n"
-    "from pipelines.monitor import _COMMITTED\n"
-    "_COMMITTED.set()\n"
+    "from pipelines.stopping import STATE_COMMITTED\n"
+    "STATE_COMMITTED.set()\n"
     "Path(output, '.summary.json.x1y2z3.partial').write_text('{\"entr')\n"
-    "with _stop_on_signal(config):",
+    "with stop_on_signal(config):",
 )
 
 
