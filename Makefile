@@ -11,13 +11,15 @@ PYTEST_ARGS ?=
 # Every package the Dataflow image installs is installed here at the version the image has:
 # deploy/requirements.lock, with its hashes dropped, is the constraints file (pip cannot
 # hash-check an editable install). tests/test_deploy.py fails where the two differ.
-CONSTRAINTS := $(VENV)/constraints.txt
+# scripts/ensure-venv installs; it runs again only when what it installs from has changed
+# since (the stamp), so that a run needs no package index once installed.
+STAMP := $(VENV)/.installed
 
-venv:
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@sed -n 's/^\([A-Za-z0-9_.-]*==[^ \\]*\).*/\1/p' deploy/requirements.lock > $(CONSTRAINTS)
-	@$(BIN)/python -m pip install --quiet --constraint $(CONSTRAINTS) -e '.[dev]'
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml deploy/requirements.lock scripts/ensure-venv
+	@scripts/ensure-venv $(VENV) $(PYTHON)
+	@touch $@
 
 demo: venv
 	$(BIN)/newsbeam demo
@@ -79,7 +81,7 @@ require = $(if $(call missing,$(1)),$(error not set: $(call missing,$(1)) (expor
 differ = $(filter-out $(1),$(2))$(filter-out $(2),$(1))
 BEAM_VERSION = $(shell sed -n 's/.*"apache-beam\[gcp\]==\([^"]*\)".*/\1/p' pyproject.toml)
 HEAD_TAG = $(shell git rev-parse --short HEAD 2>/dev/null)
-IMAGE_INPUTS = pyproject.toml README.md pipelines transforms deploy/main.py \
+IMAGE_INPUTS = pyproject.toml README.md LICENSE LICENSES pipelines transforms deploy/main.py \
   deploy/requirements.lock deploy/Dockerfile deploy/Dockerfile.dockerignore \
   deploy/cloudbuild.yaml deploy/metadata.json
 check_tag = $(if $(filter environment%,$(origin TAG)),$(if $(call differ,$(HEAD_TAG),$(TAG)),$(error TAG=$(TAG) is exported but HEAD is $(HEAD_TAG): unset TAG (make uses HEAD's hash), or give a tag of your own on the command line: make $@ TAG=<tag>)))

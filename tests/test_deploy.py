@@ -160,6 +160,17 @@ def test_lock_pins_every_dependency_within_pyproject_ranges() -> None:
     assert pins["apache-beam"] == _beam_version()
 
 
+def test_the_dev_tools_are_pinned_exactly() -> None:
+    # ruff>=0.6 let CI's fresh .venv take whatever ruff was newest: 0.6.9, inside the range,
+    # finds 18 errors in the code the pinned one passes.
+    pins = _lock()
+    for line in PYPROJECT["project"]["optional-dependencies"]["dev"]:
+        req = Requirement(line)
+        pinned = [s for s in req.specifier if s.operator == "=="]
+        name = req.name.lower().replace("_", "-")
+        assert pinned or name in pins, f"{line}: pin it (==) in pyproject.toml or in the lock"
+
+
 def test_lock_has_what_beam_needs_to_build_the_worker_package() -> None:
     pins = _lock()
     build_requires = [Requirement(r) for r in PYPROJECT["build-system"]["requires"]]
@@ -928,3 +939,98 @@ def test_worker_package_builds_with_both_packages_and_the_data(
     assert {"transforms/data/taxonomy.yaml", "transforms/data/outlets.csv"} <= wanted
     assert any(w.startswith("transforms/data/sample_site/") for w in wanted)
     assert not wanted - shipped, f"missing from the worker package: {sorted(wanted - shipped)}"
+    # the licences: newsbeam's, and the MIT notice its outlet data must travel with
+    licences = {name.split("/licenses/", 1)[1] for name in shipped if "/licenses/" in name}
+    assert licences == {"LICENSE", "LICENSES/state-media-profiles-MIT.txt"}, licences
+
+
+# --- make venv ------------------------------------------------------------------------------
+
+# Stands in for a Python interpreter of version VERSION: records its arguments (one call a
+# line) in $PYTHON_LOG, answers the version check (-c) and --version, makes a venv of its own
+# version (-m venv DIR: DIR/bin/python, a copy of itself), and succeeds at anything else (pip).
+FAKE_PYTHON = """#!/bin/sh
+echo "$0 $*" >> "$PYTHON_LOG"
+case "$1" in
+  -c) [ "VERSION" = 3.11 ] && exit 0 || exit 1 ;;
+  --version) echo "Python VERSION"; exit 0 ;;
+  -m) if [ "$2" = venv ]; then mkdir -p "$3/bin" && cp "$0" "$3/bin/python"; fi; exit 0 ;;
+esac
+"""
+
+
+@pytest.fixture
+def venv_repo(tmp_path: Path) -> Path:
+    """What ``make venv`` reads, with fake Pythons 3.11 and 3.12 in ``tmp_path``."""
+    if not shutil.which("make"):
+        pytest.skip("make is needed")
+    repo = tmp_path / "repo"
+    for name in ("Makefile", "pyproject.toml", "deploy/requirements.lock", "scripts/ensure-venv"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, repo / name)
+    for version in ("3.11", "3.12"):
+        fake = tmp_path / f"python{version}"
+        fake.write_text(FAKE_PYTHON.replace("VERSION", version), encoding="utf-8")
+        fake.chmod(0o755)
+    return repo
+
+
+def _make_venv(repo: Path, python: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """``make venv PYTHON=<fake python>``, and the calls of fake Pythons it made."""
+    log = repo.parent / "python.log"
+    log.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if not _LEAKY.fullmatch(k)}
+    env["PYTHON_LOG"] = str(log)
+    out = subprocess.run(
+        ["make", "venv", f"PYTHON={repo.parent / python}"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    calls = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+    return out, calls
+
+
+def _pip_installs(calls: list[str]) -> list[str]:
+    return [call for call in calls if " -m pip install " in call and " -e " in call]
+
+
+def test_make_venv_installs_again_only_when_what_it_installs_from_changed(
+    venv_repo: Path,
+) -> None:
+    # Every `make demo` ran pip, which asks the package index for its build tools: with the
+    # environment installed and no network, make demo failed before running anything.
+    out, calls = _make_venv(venv_repo, "python3.11")
+    assert out.returncode == 0, out.stderr
+    (install,) = _pip_installs(calls)
+    assert "--no-build-isolation" in install and "--constraint" in install
+    out, calls = _make_venv(venv_repo, "python3.11")
+    assert out.returncode == 0 and calls == []  # nothing to do: no pip, no index
+    stamp = venv_repo / ".venv" / ".installed"
+    later = stamp.stat().st_mtime + 10
+    os.utime(venv_repo / "pyproject.toml", (later, later))
+    out, calls = _make_venv(venv_repo, "python3.11")
+    assert out.returncode == 0 and len(_pip_installs(calls)) == 1
+
+
+def test_make_venv_replaces_a_venv_of_another_python_or_says_how_to(venv_repo: Path) -> None:
+    # A first `make demo` where python3 is 3.12 left a 3.12 .venv (its install refused by
+    # requires-python); README's remedy, make demo PYTHON=python3.11, then reused that .venv
+    # and failed the same way.
+    out, calls = _make_venv(venv_repo, "python3.12")
+    assert out.returncode != 0 and "PYTHON=python3.11" in out.stderr
+    assert not (venv_repo / ".venv").exists() and _pip_installs(calls) == []
+    (venv_repo / ".venv" / "bin").mkdir(parents=True)
+    shutil.copy(venv_repo.parent / "python3.12", venv_repo / ".venv" / "bin" / "python")
+    out, calls = _make_venv(venv_repo, "python3.12")
+    assert out.returncode != 0 and "is Python 3.12" in out.stderr
+    out, calls = _make_venv(venv_repo, "python3.11")
+    assert out.returncode == 0, out.stderr
+    assert "not Python 3.11: making it again" in out.stdout
+    (install,) = _pip_installs(calls)
+    assert install.startswith(".venv/bin/python ")  # the new .venv's, a 3.11:
+    venv_python = str(venv_repo / ".venv" / "bin" / "python")
+    assert subprocess.run([venv_python, "--version"], capture_output=True, text=True).stdout == (
+        "Python 3.11\n"
+    )
