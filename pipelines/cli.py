@@ -274,6 +274,11 @@ def entry() -> None:
     # ``newsbeam tag`` left its .partial output file. (``newsbeam run`` sets handlers of its
     # own while its pipeline runs, ``pipelines.monitor``.)
     signal.signal(signal.SIGTERM, _interrupt)
+    # The Python processes this command starts import newsbeam's packages, not a folder of the
+    # same name where it runs (``transforms/`` and ``pipelines/`` are common in data projects):
+    # Beam's worker processes (``--direct_running_mode multi_processing``) run ``python -m``,
+    # which puts the working directory first on sys.path.
+    os.environ.setdefault("PYTHONSAFEPATH", "1")
     try:
         try:
             code: int | str | None = main()

@@ -113,3 +113,25 @@ def test_sigterm_ends_a_command_as_ctrl_c_does(tmp_path: Path) -> None:
     assert tag.returncode == 130, err
     assert err == "newsbeam: interrupted\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stories.jsonl"]
+
+
+def test_worker_processes_import_newsbeam_not_a_folder_of_the_same_name_where_it_runs(
+    tmp_path: Path,
+) -> None:
+    # Beam's worker processes (multi_processing) run `python -m ...`, which puts the working
+    # directory first on sys.path: run in a project with a transforms/ folder of its own, the
+    # workers imported that one (a 345-line traceback, exit 1; or another newsbeam's code).
+    (tmp_path / "transforms").mkdir()
+    (tmp_path / "transforms" / "__init__.py").write_text(
+        'raise ImportError("the working directory\'s transforms/ was imported")\n'
+    )
+    newsbeam = Path(sys.executable).parent / "newsbeam"  # the console script, as users run it
+    done = subprocess.run(
+        [str(newsbeam), "demo", "--output", str(tmp_path / "out"),
+         "--direct_running_mode", "multi_processing", "--direct_num_workers", "2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert "working directory's transforms/" not in done.stderr
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["published"] > 0
