@@ -309,6 +309,30 @@ def test_attribute_values_are_cut_to_1024_bytes_and_counted_in_bytes() -> None:
     assert attrs["stage"] == "é" * 512 and attrs["error_type"] == "ü" * 512
 
 
+@pytest.mark.parametrize("max_bytes", [MIN_MAX_BYTES, DEFAULT_MAX_BYTES])
+def test_a_links_overlong_url_is_cut_to_fit_and_flagged(max_bytes: int) -> None:
+    # A feed's link is as long as its feed (10 MB) allows, and an entry whose text the feed
+    # carries is never fetched: a duplicate_link message of 4.5 MB went out, which a
+    # subscriber reading 4 MiB at most could not read (its stories are cut to fit).
+    link = dataclasses.replace(STATE_MEDIA_COPY, url="https://x.example/?q=" + "y" * 3 * max_bytes)
+    data, attrs = link_message(link, max_bytes)
+    assert message_size(data, attrs) <= max_bytes
+    record = json.loads(data)
+    assert record["url_truncated"] is True and link.url.startswith(record["url"])
+    assert {k: record[k] for k in ("story_id", "duplicate_of")} == {
+        "story_id": link.story_id,
+        "duplicate_of": link.duplicate_of,
+    }
+    assert json.loads(link_message(STATE_MEDIA_COPY, max_bytes)[0]) == STATE_MEDIA_COPY.to_json()
+
+
+def test_a_syndication_update_of_many_outlets_fits_too() -> None:
+    update = SyndicationUpdate("s", tuple(f"outlet{i}.example" for i in range(20_000)))
+    data, attrs = published_message(update, MIN_MAX_BYTES)
+    assert message_size(data, attrs) <= MIN_MAX_BYTES
+    assert json.loads(data)["story_id"] == "s"
+
+
 def test_a_links_message_points_at_the_story_it_duplicates_not_the_cluster() -> None:
     link = dataclasses.replace(STATE_MEDIA_COPY, cluster_id=TIKTOK_CN.story_id)
     _, attrs = link_message(link)

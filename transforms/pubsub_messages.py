@@ -226,7 +226,10 @@ def link_message(
         "schema_version": str(SCHEMA_VERSION),
         **outlet_attributes(link.full_outlet),
     }
-    return _encode(link.to_json()), attrs
+    # A feed's link is as long as the feed makes it (up to its 10 MB): a longer URL is cut,
+    # with ``url_truncated``, as a story's text is, so that every message fits ``max_bytes``.
+    keep = ("record_type", "schema_version", "story_id", "duplicate_of")
+    return _fitted(link.to_json(), ("url",), keep, max_bytes - _attributes_size(attrs)), attrs
 
 
 def update_message(
@@ -242,7 +245,18 @@ def update_message(
         "story_id": _value(update.story_id),
         "schema_version": str(SCHEMA_VERSION),
     }
-    return _encode(update.to_json()), attrs
+    keep = ("record_type", "schema_version", "story_id")
+    return _fitted(update.to_json(), (), keep, max_bytes - _attributes_size(attrs)), attrs
+
+
+def _fitted(
+    record: dict[str, Any], cut_fields: tuple[str, ...], keep: tuple[str, ...], budget: int
+) -> bytes:
+    """``_fit``'s data, counted as ``pubsub_truncated`` when anything was cut."""
+    data, truncated = _fit(record, cut_fields, keep, budget)
+    if truncated:
+        counter("pubsub_truncated").inc()
+    return data
 
 
 def published_message(
