@@ -21,6 +21,7 @@ EXIT_OK = 0
 EXIT_ERROR = 2
 PULL_BATCH = 100
 PULL_WAIT = 10.0  # seconds one pull may wait for messages
+ACK_WAIT = 30.0  # seconds an acknowledgement may take (then: one line, exit code 2)
 
 
 class SubscribeError(RuntimeError):
@@ -166,14 +167,35 @@ _JSON_SAFE = {code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0))}
 def format_message(data: bytes, attributes: dict[str, str]) -> str:
     """A readable block for any message: a story, a dead letter, or something else.
 
+    A message that looks like newsbeam's but whose fields are not what newsbeam writes (an
+    outlet that is a string, platforms that are numbers: another publisher's, or a hand-made
+    one) is shown as a foreign message, not a traceback: unacknowledged, it would come first
+    again, and stop every later run at the same place.
+
     Args:
         data: The message data.
         attributes: The message attributes.
 
     Returns:
-        The block, no trailing newline; control characters but newlines shown as ``\\xNN``.
+        The block, no trailing newline; control characters but newlines shown as ``\\xNN``,
+        and what cannot be written as UTF-8 (a lone surrogate) as ``\\uNNNN``.
     """
-    return _readable_block(data, attributes).translate(_TERMINAL_SAFE)
+    try:
+        block = _readable_block(data, attributes)
+    except (AttributeError, TypeError, ValueError, KeyError):
+        block = _foreign(data, attributes)
+    return _encodable(block.translate(_TERMINAL_SAFE))
+
+
+def _encodable(text: str) -> str:
+    """``text`` with each lone surrogate (JSON's ``"\\ud800"`` decodes to one) as ``\\ud800``:
+    printed as it was, it failed the whole write."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _foreign(data: bytes, attributes: dict[str, str]) -> str:
+    shown = data.decode("utf-8", "replace")[:500]
+    return f"?? not a newsbeam message (attributes {dict(attributes)}): {shown}"
 
 
 def _readable_block(data: bytes, attributes: dict[str, str]) -> str:
@@ -189,8 +211,7 @@ def _readable_block(data: bytes, attributes: dict[str, str]) -> str:
         return format_story(record)
     if isinstance(record, dict) and "stage" in attributes and "error_type" in record:
         return format_dead_letter(record)
-    shown = data.decode("utf-8", "replace")[:500]
-    return f"?? not a newsbeam message (attributes {dict(attributes)}): {shown}"
+    return _foreign(data, attributes)
 
 
 def _json_line(data: bytes) -> str:
@@ -199,7 +220,7 @@ def _json_line(data: bytes) -> str:
         line = json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
     except (ValueError, RecursionError):
         line = json.dumps({"data": text}, ensure_ascii=False)
-    return line.translate(_JSON_SAFE)
+    return _encodable(line.translate(_JSON_SAFE))  # a lone surrogate: JSON's own escape again
 
 
 def receive(
@@ -235,7 +256,7 @@ def receive(
     from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
     try:
-        subscriber = pubsub_v1.SubscriberClient()
+        subscriber = _subscriber_client(pubsub_v1)
     except google.auth.exceptions.DefaultCredentialsError:
         raise SubscribeError(NO_CREDENTIALS) from None
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -269,13 +290,40 @@ def receive(
                     print(format_message(message.data, dict(message.attributes)) + "\n")
             sys.stdout.flush()
             if received:
-                subscriber.acknowledge(
-                    request={"subscription": subscription, "ack_ids": [m.ack_id for m in received]}
-                )
+                ack_ids = [m.ack_id for m in received]
+                try:
+                    subscriber.acknowledge(
+                        request={"subscription": subscription, "ack_ids": ack_ids},
+                        timeout=ACK_WAIT,
+                        retry=None,
+                    )
+                except api.GoogleAPICallError as exc:
+                    raise SubscribeError(
+                        f"the {len(received)} messages printed last could not be acknowledged "
+                        f"({exc.message or type(exc).__name__}): the subscription delivers "
+                        "them again"
+                    ) from None
                 printed += len(received)
     finally:
         subscriber.close()
     return printed
+
+
+def _subscriber_client(pubsub_v1: Any) -> Any:
+    """A SubscriberClient. On the emulator, its channel takes answers of any size, as the
+    client's channel to Google's service does: the library opens the emulator's with gRPC's
+    default of 4 MiB, and a pull of messages near newsbeam's 1,000,000-byte cap (five are
+    enough) failed, every run again, since nothing was acknowledged."""
+    import os
+
+    emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
+    if not emulator:
+        return pubsub_v1.SubscriberClient()
+    import grpc
+    from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
+
+    channel = grpc.insecure_channel(emulator, options=[("grpc.max_receive_message_length", -1)])
+    return pubsub_v1.SubscriberClient(transport=SubscriberGrpcTransport(channel=channel))
 
 
 def run(args: argparse.Namespace) -> int:

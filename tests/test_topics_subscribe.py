@@ -412,3 +412,81 @@ def test_links_and_syndication_updates_print_as_what_they_are() -> None:
         subscribe_command.format_message(*update_message(update))
         == "== story f00d carried by 2: apnews.com, rt.com"
     )
+
+
+def test_subscribe_reads_a_backlog_of_messages_near_the_size_cap(
+    pubsub_emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One pull asks for up to 100 messages; the library's channel to the emulator took 4 MiB
+    # at most, so five long stories (each under newsbeam's 1,000,000-byte cap) failed every
+    # run: "Received message larger than max", nothing acknowledged, the same again next time.
+    stories = [
+        make_story(f"https://x.example/long-{i}", text="word " * 400_000, outlet=GLOBAL_TIMES)
+        for i in range(6)
+    ]
+    sub = _publish_to_new_subscription([story_message(s) for s in stories])
+    assert subscribe_command.receive(sub, as_json=True, max_messages=6, timeout=60) == 6
+    lines = capsys.readouterr().out.splitlines()
+    assert sorted(json.loads(line)["story_id"] for line in lines) == sorted(
+        s.story_id for s in stories
+    )
+
+
+# Messages shaped like newsbeam's whose fields are not what newsbeam writes.
+MALFORMED = [
+    {"title": None, "story_id": "x", "outlet": "a string"},
+    {"story_id": "x", "platforms": [1, 2]},
+    {"story_id": "s", "outlet": [1]},
+    {"record_type": "syndication_update", "syndication": 5},
+    {"record_type": "syndication_update", "syndication": [1, 2]},
+    {"record_type": "duplicate_link", "outlet": ["a"]},
+]
+
+
+@pytest.mark.parametrize("record", MALFORMED, ids=lambda r: json.dumps(r)[:40])
+def test_a_malformed_message_is_shown_as_foreign_not_a_traceback(record: dict[str, Any]) -> None:
+    block = subscribe_command.format_message(json.dumps(record).encode(), {})
+    assert block.startswith("?? not a newsbeam message (attributes {}): {")
+
+
+def test_a_message_holding_a_lone_surrogate_prints_in_both_modes() -> None:
+    # JSON may escape a lone surrogate (JavaScript's JSON.stringify writes them); printed as
+    # it decodes, it failed the write: UnicodeEncodeError, exit code 1, in both modes.
+    data = b'{"story_id": "x", "title": "bad \\ud800 title"}'
+    block = subscribe_command.format_message(data, {})
+    assert "== bad \\ud800 title" in block and block.encode("utf-8")
+    line = subscribe_command._json_line(data)
+    assert line.encode("utf-8") and json.loads(line)["title"] == "bad \ud800 title"
+
+
+def test_subscribe_goes_past_a_malformed_message(
+    pubsub_emulator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    malformed = (json.dumps(MALFORMED[0]).encode(), {})
+    sub = _publish_to_new_subscription([malformed, story_message(TIKTOK_CN)])
+    assert subscribe_command.run(_subscribe_args("--subscription", sub, "--max-messages", "2")) == 0
+    out = capsys.readouterr().out
+    assert "?? not a newsbeam message" in out and TIKTOK_CN.story.article.title in out
+
+
+def test_an_acknowledgement_that_fails_is_one_line_and_exit_code_2(
+    pubsub_emulator: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It was a traceback (exit 1) after the library's own minute of retries.
+    from google.api_core import exceptions as api
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    sub = _publish_to_new_subscription([story_message(TIKTOK_CN)])
+    calls: list[dict[str, Any]] = []
+
+    def unavailable(self: Any, *args: Any, **kwargs: Any) -> None:
+        calls.append(kwargs)
+        raise api.ServiceUnavailable("the emulator went away")
+
+    monkeypatch.setattr(pubsub_v1.SubscriberClient, "acknowledge", unavailable)
+    assert subscribe_command.run(_subscribe_args("--subscription", sub, "--timeout", "30")) == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.strip().splitlines()
+    assert "could not be acknowledged" in line and "delivers them again" in line
+    assert TIKTOK_CN.story.article.title in captured.out  # printed before the failure
+    assert calls and calls[0]["retry"] is None and calls[0]["timeout"] > 0
