@@ -462,7 +462,7 @@ def test_a_message_holding_a_lone_surrogate_prints_in_both_modes() -> None:
 def test_subscribe_goes_past_a_malformed_message(
     pubsub_emulator: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    malformed = (json.dumps(MALFORMED[0]).encode(), {})
+    malformed: tuple[bytes, dict[str, str]] = (json.dumps(MALFORMED[0]).encode(), {})
     sub = _publish_to_new_subscription([malformed, story_message(TIKTOK_CN)])
     assert subscribe_command.run(_subscribe_args("--subscription", sub, "--max-messages", "2")) == 0
     out = capsys.readouterr().out
