@@ -296,6 +296,80 @@ def test_an_outlet_the_dataset_lists_under_another_host_has_its_classification(
 
 
 @pytest.mark.parametrize(
+    ("url", "name", "country", "language", "code"),
+    [
+        ("https://sputniknews.cn/20240101/x.html", "Sputnik Chinese", "RU", "zh", "SC"),
+        ("https://sputnikarabic.ae/x", "Sputnik Arabic", "RU", "ar", "SC"),
+        ("https://sputniknews.lat/x", "Sputnik Spanish", "RU", "es", "SC"),
+        ("https://sputniknewsbr.com.br/x", "Sputnik Portuguese", "RU", "pt", "SC"),
+        ("https://snanews.de/x", "SNA (Sputnik Germany)", "RU", "de", "SC"),
+        ("https://fr.sputniknews.africa/x", "Sputnik Afrique", "RU", "fr", "SC"),
+        ("https://anlatilaninotesi.com.tr/x", "Sputnik Türkiye", "RU", "tr", "SC"),
+        ("https://sputniknews.jp/x", "Sputnik Japanese", "RU", "ja", "SC"),
+        ("https://sputnik.by/x", "Sputnik Belarus", "RU", "ru", "SC"),
+        ("https://sputnik.kz/x", "Sputnik Kazakhstan", "RU", "ru", "SC"),
+        ("https://sputnikportal.rs/x", "Sputnik Serbia", "RU", "sr", "SC"),
+        ("https://www.telesurtv.net/news/x.html", "teleSUR", "VE", "es", "SC"),
+        ("https://www.mehrnews.com/news/1/x", "Mehr News Agency (MNA)", "IR", "fa", "SC"),
+        ("https://www.ukrinform.net/rubric-polytics/x.html", "Ukrinform", "UA", "en", "SC"),
+        ("https://rtde.life/x", "RT Deutsch", "RU", "de", "SC"),
+        ("https://news.cctv.cn/2024/x.shtml", "China Central Television (CCTV)", "CN", "zh", "SC"),
+        ("https://tv.cctv.cn/2024/x.shtml", "China Central Television (CCTV)", "CN", "zh", "SC"),
+        ("https://tv.cntv.cn/x", "China Network Television (CNTV)", "CN", "zh", "SC"),
+        ("https://english.cntv.cn/2024/x.shtml", "CNTV English", "CN", "en", "SC"),
+        ("https://www.thenationalnews.com/news/x", "The National", "AE", "en", "CaPu"),
+        ("https://www.hispantv.com/noticias/x", "HispanTV", "IR", "es", "SC"),
+        # names the dataset gets wrong
+        ("https://www.spa.gov.sa/x", "Saudi Press Agency", "SA", "ar", "SC"),
+        ("https://lt.sputniknews.ru/x", "Sputnik Lithuania", "RU", "", "SC"),
+        ("https://www.presstv.com/Detail/x", "Press TV", "IR", "en", "SC"),
+        ("https://kayhan.ir/fa/news/1", "Kayhan", "IR", "fa", "SC"),
+    ],
+)
+def test_current_domains_and_names_of_state_outlets(
+    catalogue: OutletCatalogue, url: str, name: str, country: str, language: str, code: str
+) -> None:
+    outlet = catalogue.lookup(url)
+    assert (outlet.name, outlet.country, outlet.language or "", outlet.state_affiliation) == (
+        name,
+        country,
+        language,
+        code,
+    )
+    assert outlet.state_media is True
+
+
+@pytest.mark.realworld
+@pytest.mark.usefixtures("matrix_present")
+def test_every_override_and_alias_key_names_a_compiled_host() -> None:
+    assert build.unmatched_overrides(build.compile_matrix(MATRIX)) == []
+
+
+@pytest.mark.realworld
+@pytest.mark.usefixtures("matrix_present")
+def test_the_build_fails_on_an_override_for_no_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(build.LANGUAGE_OVERRIDES, "no-such-host.example", "en")
+    monkeypatch.setitem(build.NAME_OVERRIDES, "typo.sputniknews.com", "Sputnik")
+    out = tmp_path / "outlets.csv"
+    assert build.main(["--out", str(out)]) == 1
+    assert not out.exists()
+    error = capsys.readouterr().err
+    assert "LANGUAGE_OVERRIDES: no-such-host.example" in error
+    assert "NAME_OVERRIDES: typo.sputniknews.com" in error
+
+
+@pytest.mark.realworld
+@pytest.mark.usefixtures("matrix_present")
+def test_a_build_to_another_file_keeps_the_bundled_curated_rows(tmp_path: Path) -> None:
+    out = tmp_path / "elsewhere.csv"
+    assert build.main(["--out", str(out)]) == 0
+    assert out.read_text("utf-8") == build.DEFAULT_OUT.read_text("utf-8")
+    assert len(build.curated_rows(out)) == len(build.curated_rows(build.DEFAULT_OUT)) >= 150
+
+
+@pytest.mark.parametrize(
     ("url", "country"),
     [
         ("https://www.nytimes.com/2024/05/01/technology/tiktok-ban.html", "US"),

@@ -2,9 +2,10 @@
 
 Consumes ``State_Media_Matrix.csv`` (https://github.com/pbenzoni/state-media-profiles, MIT
 licence; by default read from ``../shared/corpus/outlets/state-media/`` next to the repository)
-and the current ``transforms/data/outlets.csv``; rewrites the latter with the header comment
-block, the compiled state-media rows (``source`` = ``State Media Matrix``) and, unchanged, every
-hand-curated row (any other ``source``). Build time only: the pipeline never reads the matrix.
+and the current ``transforms/data/outlets.csv``; rewrites it (or writes ``--out``) with the
+header comment block, the compiled state-media rows (``source`` = ``State Media Matrix``) and,
+unchanged, every hand-curated row (any other ``source``). Build time only: the pipeline never
+reads the matrix.
 
 Rules (also stated in the data file's header):
 
@@ -22,7 +23,12 @@ Rules (also stated in the data file's header):
   which lookups read too), else the country's only official language per CLDR (Babel); else
   empty, never a guess.
 
-Run: ``.venv/bin/python tools/build_outlets.py [--matrix PATH] [--out PATH]``.
+The build fails if a key of ``HOST_ALIASES``, ``NAME_OVERRIDES`` or ``LANGUAGE_OVERRIDES`` names
+no compiled host (a typo, or a host the dataset dropped).
+
+Run: ``.venv/bin/python tools/build_outlets.py [--matrix PATH] [--out PATH] [--current PATH]``;
+the hand-curated rows are read from ``--current`` (default: the bundled catalogue), whatever
+``--out`` is.
 """
 
 from __future__ import annotations
@@ -133,6 +139,32 @@ NAME_OVERRIDES = {
     "huanqiu.com": "Huanqiu Shibao",
     "voachinese.com": "Voice of America (Chinese)",
     "china.chinadaily.com.cn": "China Daily (Chinese)",
+    "telesurtv.net": "teleSUR",
+    "cntv.cn": "China Network Television (CNTV)",
+    "english.cntv.cn": "CNTV English",
+    "hispantv.com": "HispanTV",
+    "snanews.de": "SNA (Sputnik Germany)",
+    "fr.sputniknews.africa": "Sputnik Afrique",
+    "anlatilaninotesi.com.tr": "Sputnik Türkiye",
+    "sputnik.by": "Sputnik Belarus",
+    "sputnik.kz": "Sputnik Kazakhstan",
+    "sputnik.kg": "Sputnik Kyrgyzstan",
+    "sputnik-tj.com": "Sputnik Tajikistan",
+    "sputnik.md": "Sputnik Moldova",
+    "sputnik.az": "Sputnik Azerbaijan",
+    "armeniasputnik.am": "Sputnik Armenia",
+    "sputnikportal.rs": "Sputnik Serbia",
+    # Corrections of names the dataset gets wrong:
+    # "SPAce TV" is one asset of the Saudi Press Agency; spa.gov.sa is the agency's own site.
+    "spa.gov.sa": "Saudi Press Agency",
+    # The dataset calls it the Latvian edition; "lt" is Lithuania's (Latvia's was lv.).
+    "lt.sputniknews.ru": "Sputnik Lithuania",
+    # The dataset's "PressTV Spanish": presstv.com is Press TV's English site, as presstv.ir
+    # is; IRIB's Spanish channel is HispanTV (hispantv.com, below).
+    "presstv.com": "Press TV",
+    # The dataset names it for its Arabic edition (Kayhan Al Arabi, a section of the site);
+    # kayhan.ir is the Persian daily Kayhan's site.
+    "kayhan.ir": "Kayhan",
 }
 
 # Hosts the dataset does not list, of outlets it lists under another host: each gets a row
@@ -149,6 +181,40 @@ HOST_ALIASES = {
     # China Daily's Chinese-language site: as a subdomain of chinadaily.com.cn it took that
     # host's row, language English included ("china." names no language on every site).
     "china.chinadaily.com.cn": "chinadaily.com.cn",
+    # teleSUR's Spanish-language main site (the dataset has its English one only).
+    "telesurtv.net": "telesurenglish.net",
+    # Mehr News Agency's main (Persian) site; the dataset has its English one only.
+    "mehrnews.com": "en.mehrnews.com",
+    # Ukrinform's English site; the dataset's URL is mistyped "ww.ukrinform.net".
+    "ukrinform.net": "ww.ukrinform.net",
+    # RT DE's mirror domain; the dataset lists only its "test." host.
+    "rtde.life": "test.rtde.life",
+    # CCTV and its online platform CNTV: the dataset lists news.cctv.cn and news.cntv.cn only.
+    "cctv.cn": "news.cctv.cn",
+    "cntv.cn": "news.cntv.cn",
+    "english.cntv.cn": "news.cntv.cn",
+    # The National (Abu Dhabi) moved from thenational.ae to thenationalnews.com.
+    "thenationalnews.com": "thenational.ae",
+    # IRIB's Spanish channel, which the dataset lists as "PressTV Spanish" under presstv.com.
+    "hispantv.com": "presstv.com",
+    # Sputnik's current domains; the dataset lists the former *.sputniknews.com editions (or,
+    # for country services it lacks, Sputnik International: Rossiya Segodnya, SC, Russia).
+    "sputniknews.cn": "cn.sputniknews.com",
+    "sputnikarabic.ae": "arabic.sputniknews.com",
+    "sputniknews.lat": "mundo.sputniknews.com",
+    "sputniknewsbr.com.br": "br.sputniknews.com",
+    "snanews.de": "de.sputniknews.com",
+    "fr.sputniknews.africa": "fr.sputniknews.com",
+    "anlatilaninotesi.com.tr": "tr.sputniknews.com",
+    "sputniknews.jp": "jp.sputniknews.com",
+    "sputnikportal.rs": "rs.sputniknews.com",
+    "sputnik.by": "sputniknews.com",
+    "sputnik.kz": "sputniknews.com",
+    "sputnik.kg": "sputniknews.com",
+    "sputnik-tj.com": "sputniknews.com",
+    "sputnik.md": "sputniknews.com",
+    "sputnik.az": "sputniknews.com",
+    "armeniasputnik.am": "sputniknews.com",
 }
 
 # Main language where neither a subdomain nor the country's single official language says it.
@@ -253,7 +319,8 @@ LANGUAGE_OVERRIDES = {
     "esrt.online": "es",
     "esrt.press": "es",
     "esrt.tech": "es",
-    "presstv.com": "es",
+    # Press TV's English site (the dataset's "PressTV Spanish" is HispanTV: NAME_OVERRIDES).
+    "presstv.com": "en",
     # Sputnik Azerbaijan: "az." is no language label on every site (Arizona), so it is not in
     # transforms.outlets.SUBDOMAIN_LANGUAGES, which this host's language came from until then.
     "az.sputniknews.ru": "az",
@@ -261,6 +328,20 @@ LANGUAGE_OVERRIDES = {
     "sputniknews.in": "",
     "lt.sputniknews.ru": "",
     "infomigrants.net": "",
+    "telesurtv.net": "es",
+    "sputnikportal.rs": "sr",
+    "mehrnews.com": "fa",
+    "ukrinform.net": "en",
+    "english.cntv.cn": "en",
+    # Sputnik's country services whose main language is Russian (each has a section in the
+    # country's language too); Moldova's, Azerbaijan's and Armenia's are left empty, not guessed.
+    "sputnik.by": "ru",
+    "sputnik.kz": "ru",
+    "sputnik.kg": "ru",
+    "sputnik-tj.com": "ru",
+    "sputnik.md": "",
+    "sputnik.az": "",
+    "armeniasputnik.am": "",
 }
 
 # Words in an asset's name that say its language ("RT Deutsch", "Sputnik Persian").
@@ -400,6 +481,22 @@ def curated_rows(current: Path) -> list[list[str]]:
     return [row for row in reader if row[-1] != SOURCE]
 
 
+def unmatched_overrides(matrix_rows: list[list[str]]) -> list[str]:
+    """The override and alias keys that name no compiled row (a typo, or a host gone from the
+    dataset), each as ``TABLE: host``; empty when every key is used.
+
+    Args:
+        matrix_rows: the rows ``compile_matrix`` returned.
+    """
+    hosts = {row[0] for row in matrix_rows}
+    tables = {
+        "HOST_ALIASES": HOST_ALIASES,
+        "NAME_OVERRIDES": NAME_OVERRIDES,
+        "LANGUAGE_OVERRIDES": LANGUAGE_OVERRIDES,
+    }
+    return [f"{table}: {key}" for table, keys in tables.items() for key in keys if key not in hosts]
+
+
 def render(matrix_rows: list[list[str]], curated: list[list[str]]) -> str:
     """The catalogue file's text: header, column line, matrix rows, curated rows."""
     clash = {r[0] for r in matrix_rows} & {r[0] for r in curated}
@@ -421,9 +518,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--matrix", type=Path, default=DEFAULT_MATRIX)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--current",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="catalogue whose hand-curated rows are kept (default: the bundled one)",
+    )
     args = parser.parse_args(argv)
     matrix_rows = compile_matrix(args.matrix)
-    text = render(matrix_rows, curated_rows(args.out))
+    unmatched = unmatched_overrides(matrix_rows)
+    if unmatched:
+        print(
+            f"error: keys that match no host of {args.matrix}: {', '.join(unmatched)}",
+            file=sys.stderr,
+        )
+        return 1
+    text = render(matrix_rows, curated_rows(args.current))
     args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out}: {len(matrix_rows)} State Media Matrix hosts")
     return 0
