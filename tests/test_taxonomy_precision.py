@@ -333,3 +333,112 @@ def test_a_state_suing_a_platform_is_enforcement(tagger: Tagger) -> None:
     assert state.state_actors == ("united_states",)
     assert "regulatory_enforcement" in state.controversies
     assert state.relevant
+
+
+# --- Russian and Chinese names that are everyday words ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "absent"),
+    [
+        (  # грузится "it is loading", not Georgia (Грузия)
+            "Почему YouTube не грузится: замедление продолжается",
+            "У многих пользователей YouTube не грузится уже неделю. Видео грузится по "
+            "несколько минут, а замедление затронуло и мобильные сети.",
+            "georgia",
+        ),
+        (  # Siri (Сири), not Syria (Сирия)
+            "Apple обновила Сири: ограничения для детей",
+            "Apple обновила Сири и ввела ограничения доступа к приложениям для детей. Сири "
+            "теперь работает быстрее на iPhone.",
+            "syria",
+        ),
+        (  # Pope Francis (Франциск), not France (Франция)
+            "Папа Франциск завёл канал в Telegram",
+            "Папа Франциск открыл канал в Телеграме. Запрет на комментарии действует в канале, "
+            "сообщил Ватикан. Папа Франциск будет публиковать проповеди.",
+            "france",
+        ),
+        (  # Muscovites (москвичи), not Moscow
+            "Москвичи массово скачивают VPN",
+            "Москвичи массово скачивают VPN-сервисы, чтобы смотреть YouTube. Москвичи "
+            "жалуются на ограничения скорости.",
+            "russia",
+        ),
+        (  # Peking duck (Пекинская утка), not Beijing
+            "Пекинская утка: рецепт и доставка через WeChat",
+            "Пекинская утка стала хитом доставки в WeChat. Рестораны жалуются на ограничения "
+            "платформы для продавцов. Пекинская утка подается с блинчиками.",
+            "china",
+        ),
+        (  # Peking University, not the government
+            "Peking University opens AI lab with Baidu",
+            "Peking University and Baidu opened a joint laboratory on Monday. Peking "
+            "University staff will work with Baidu engineers on speech models.",
+            "china",
+        ),
+        (  # 华盛顿邮报 is the Washington Post
+            "华盛顿邮报报道抖音新功能",
+            "据华盛顿邮报报道，抖音推出了新的视频剪辑功能。华盛顿邮报称，该功能受到用户欢迎。",
+            "united_states",
+        ),
+        (  # "Вашингтон пост" is the Washington Post
+            "Вашингтон пост: TikTok запустил новый редактор",
+            "Как пишет Вашингтон пост, TikTok запустил новый видеоредактор. По словам "
+            "Вашингтон пост, пользователям он понравился.",
+            "united_states",
+        ),
+    ],
+)
+def test_everyday_words_and_other_names_are_not_the_state(
+    tagger: Tagger, title: str, text: str, absent: str
+) -> None:
+    result = tagger.tag(title, text)
+    assert absent not in result.state_actors, result
+    assert not result.relevant, result
+
+
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        (
+            "高速公路限速调整",
+            "交通部门宣布，高速公路限速将调整为每小时120公里。司机可以在微信上查询最新限速信息。",
+        ),
+        (
+            "如何在微信中禁用自动下载",
+            "在微信设置中，你可以禁用自动下载图片和视频的功能。禁用后，流量消耗会减少。",
+        ),
+        ("微信屏蔽群消息的方法", "在微信中屏蔽群消息后，不再收到提醒。屏蔽不影响查看聊天记录。"),
+        ("小米新款手机下架旧型号", "小米在微信小程序商城下架了旧型号手机，新款将于下月上市。"),
+    ],
+)
+def test_chinese_settings_speed_limits_and_shelves_are_not_bans(
+    tagger: Tagger, title: str, text: str
+) -> None:
+    """禁用 "disable", 限速 "speed limit", 屏蔽 "mute" and 下架 "take off the shelf" are
+    everyday words; only their forms done to a service are a ban."""
+    assert "ban_or_restriction" not in tagger.tag(title, text).controversies
+
+
+@pytest.mark.parametrize(
+    ("title", "state"),
+    [
+        ("Вашингтон ввёл запрет на TikTok", "united_states"),
+        ("Вашингтону не понравился запрет TikTok", "united_states"),
+        ("В Пекине осудили запрет TikTok", "china"),
+        ("Москва пригрозила TikTok блокировкой", "russia"),
+        ("Грузия запретила TikTok", "georgia"),
+        ("Сирия заблокировала TikTok", "syria"),
+        ("Во Франции запретили TikTok", "france"),
+        ("华府以国家安全为由禁止TikTok", "united_states"),
+        ("华盛顿方面要求TikTok被下架", "united_states"),
+    ],
+)
+def test_the_states_in_russian_and_chinese_are_still_read(
+    tagger: Tagger, title: str, state: str
+) -> None:
+    """Case forms and the government's own forms of the names still count."""
+    result = tagger.tag(title, "")
+    assert state in result.state_actors, result
+    assert "ban_or_restriction" in result.controversies, result
