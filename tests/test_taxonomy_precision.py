@@ -442,3 +442,99 @@ def test_the_states_in_russian_and_chinese_are_still_read(
     result = tagger.tag(title, "")
     assert state in result.state_actors, result
     assert "ban_or_restriction" in result.controversies, result
+
+
+# --- Capitals in datelines and place names; the UK's names other states share -----------
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "absent"),
+    [
+        (
+            "Bangkok street food vendors flock to TikTok Shop",
+            "Vendors in Bangkok are selling through TikTok Shop. TikTok said sales in Bangkok "
+            "doubled.",
+            "thailand",
+        ),
+        (
+            "Seoul startup launches app on Google Play",
+            "A Seoul startup launched its app on Google Play. Google said the app was popular "
+            "in Seoul.",
+            "south_korea",
+        ),
+        (
+            "Canadian police arrest Ottawa resident over Instagram scam",
+            "An Ottawa resident was arrested over an Instagram scam, police said.",
+            "canada",
+        ),
+        (  # The Hague is also the world court's seat
+            "World court in The Hague hears case over WhatsApp messages",
+            "Judges in The Hague heard evidence drawn from WhatsApp messages.",
+            "netherlands",
+        ),
+    ],
+)
+def test_a_capital_alone_names_the_country_not_its_government(
+    tagger: Tagger, title: str, text: str, absent: str
+) -> None:
+    """Capitals count as a country's name does: in a story with a controversy."""
+    assert absent not in tagger.tag(title, text).state_actors
+
+
+def test_a_capital_still_counts_with_a_controversy(tagger: Tagger) -> None:
+    result = tagger.tag(
+        "Seoul fines Google over app store",
+        "South Korea's regulator in Seoul fined Google over its app store payments.",
+    )
+    assert result.state_actors == ("south_korea",)
+    assert result.relevant
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "state"),
+    [
+        (
+            "eSafety cites Online Safety Act in X case",
+            "Australia's eSafety Commissioner said X breached the Online Safety Act. The "
+            "Australian regulator fined X.",
+            "australia",
+        ),
+        (
+            "Senate passes Kids Online Safety Act aimed at TikTok and Meta",
+            "The US Senate passed the Kids Online Safety Act, which would make TikTok and Meta "
+            "protect children.",
+            "united_states",
+        ),
+        (
+            "Information Commissioner fines TikTok over children's data",
+            "The Office of the Australian Information Commissioner fined TikTok over children's "
+            "data.",
+            None,
+        ),
+    ],
+)
+def test_other_states_online_safety_acts_and_information_commissioners_are_not_the_uk(
+    tagger: Tagger, title: str, text: str, state: str | None
+) -> None:
+    result = tagger.tag(title, text)
+    assert "united_kingdom" not in result.state_actors, result
+    assert result.state_actors == ((state,) if state else ()), result
+
+
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        (
+            "Ofcom enforces the Online Safety Act against TikTok",
+            "Ofcom said TikTok breached the Online Safety Act in Britain.",
+        ),
+        (
+            "UK Information Commissioner fines TikTok over children's data",
+            "Britain's Information Commissioner fined TikTok £12.7m over children's data.",
+        ),
+    ],
+)
+def test_the_uk_s_online_safety_act_and_information_commissioner_are_the_uk(
+    tagger: Tagger, title: str, text: str
+) -> None:
+    assert tagger.tag(title, text).state_actors == ("united_kingdom",)
