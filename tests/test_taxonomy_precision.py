@@ -538,3 +538,87 @@ def test_the_uk_s_online_safety_act_and_information_commissioner_are_the_uk(
     tagger: Tagger, title: str, text: str
 ) -> None:
     assert tagger.tag(title, text).state_actors == ("united_kingdom",)
+
+
+# --- Officials in office since the taxonomy was first written ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "state"),
+    [
+        (
+            "Merz threatens X with ban over election posts",
+            "Merz said on Tuesday that X could face a ban if it keeps failing to remove illegal "
+            "posts before the election. Merz told reporters the platform had been warned.",
+            "germany",
+        ),
+        (
+            "Carney orders TikTok to wind up its business over national security",
+            "Carney's cabinet ordered TikTok to close its offices after a national security "
+            "review, Carney said.",
+            "canada",
+        ),
+        (
+            "Pezeshkian's government blocks Instagram",
+            "Pezeshkian's government blocked Instagram and WhatsApp on Wednesday, Pezeshkian's "
+            "office said.",
+            "iran",
+        ),
+        (
+            "Lutnick threatens TikTok with ban over data",
+            "Commerce Secretary Howard Lutnick said TikTok would be banned unless the data of "
+            "its users stays in the country.",
+            "united_states",
+        ),
+        (
+            "Rubio presses allies to ban Huawei",
+            "Secretary of State Marco Rubio urged allies to ban Huawei from their networks.",
+            "united_states",
+        ),
+        (
+            "Andrew Ferguson sues Meta over Instagram deal",
+            "Andrew Ferguson said the agency would sue Meta and fine it over the deal.",
+            "united_states",
+        ),
+        (
+            "Virkkunen fines X over blue checks",
+            "Virkkunen said X would be fined for breaching the rules.",
+            "european_union",
+        ),
+        (
+            "Teresa Ribera fines Apple over App Store rules",
+            "Teresa Ribera said Apple would be fined for its App Store rules.",
+            "european_union",
+        ),
+        (
+            "Takaichi orders ban on TikTok on government phones",
+            "Prime Minister Sanae Takaichi ordered a ban on TikTok on government phones.",
+            "japan",
+        ),
+        (
+            "Lee Jae-myung orders ban on TikTok in ministries",
+            "President Lee Jae-myung ordered a ban on TikTok on ministry computers.",
+            "south_korea",
+        ),
+    ],
+)
+def test_current_leaders_and_officials_name_their_state(
+    tagger: Tagger, title: str, text: str, state: str
+) -> None:
+    result = tagger.tag(title, text)
+    assert state in result.state_actors, result
+    assert result.relevant, result
+
+
+def test_another_carney_is_not_canada(tagger: Tagger) -> None:
+    result = tagger.tag(
+        "Airbnb's Carney criticises New York rules for hosts",
+        "Jay Carney, Airbnb's policy chief, said the New York rules amount to a ban on hosts. "
+        "Carney said hosts would suffer.",
+    )
+    assert "canada" not in result.state_actors
+
+
+def test_the_taxonomy_says_when_its_officials_were_checked() -> None:
+    header = Path(__file__).resolve().parents[1] / "transforms" / "data" / "taxonomy.yaml"
+    assert "Officials (leaders, ministers, heads of regulators) as of " in header.read_text("utf-8")
