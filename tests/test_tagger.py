@@ -408,8 +408,8 @@ rules:
         ("platforms:\n  new: {context: [app]}\n", "new: needs at least one of aliases"),
         ("platforms:\n  new: {aliases: [x], window: 0}\n", "new.window: must be a positive"),
         ("settings:\n  treshold: 0.3\n", "settings.treshold: unknown setting"),
-        ("settings:\n  salience: -1\n", "settings.salience: must be a number >= 0"),
-        ("settings:\n  salience: yes\n", "settings.salience: must be a number >= 0"),
+        ("settings:\n  salience: -1\n", "settings.salience: must be a finite number >= 0"),
+        ("settings:\n  salience: yes\n", "settings.salience: must be a finite number >= 0"),
     ],
 )
 def test_invalid_taxonomy_names_file_and_entry(tmp_path: Path, content: str, expected: str) -> None:

@@ -301,6 +301,13 @@ def test_without_the_bundled_taxonomy_the_bundled_settings_still_apply(tmp_path:
         ("settings: {max_evidence: 0.5}\n", "settings.max_evidence: must be a whole"),
         ("settings: {max_evidence: true}\n", "settings.max_evidence: must be a whole"),
         ("settings: {treshold: 0.3}\n", "unknown setting (did you mean 'threshold'?)"),
+        # .nan compares false with everything: a threshold of .nan published nothing
+        ("settings: {threshold: .nan}\n", "settings.threshold: must be a finite number >= 0"),
+        ("settings: {salience: .NaN}\n", "settings.salience: must be a finite number >= 0"),
+        ("settings: {title_weight: .inf}\n", "settings.title_weight: must be a finite number"),
+        ("settings: {strong: .inf}\n", "settings.strong: must be a finite number >= 0"),
+        ("settings: {relative: -.inf}\n", "settings.relative: must be a finite number >= 0"),
+        ("settings: {title_weight: -1}\n", "settings.title_weight: must be a finite number >= 0"),
         ("version: 7\n", "version 7 is not one this newsbeam reads (1)"),
         ("version: '1'\n", "version '1' is not one"),
         ("version: true\n", "version True is not one"),

@@ -28,6 +28,7 @@ twice in a mapping. ``replace``, ``enabled`` and ``include_bundled`` take ``true
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,8 +178,13 @@ def _settings(doc: dict[str, Any], where: str) -> dict[str, float]:
         if key in _WHOLE_SETTINGS:
             if not isinstance(val, int) or isinstance(val, bool) or val < 1:
                 raise TaxonomyError(f"{where}: settings.{key}: must be a whole number >= 1")
-        elif not isinstance(val, int | float) or isinstance(val, bool) or val < 0:
-            raise TaxonomyError(f"{where}: settings.{key}: must be a number >= 0")
+        elif (
+            not isinstance(val, int | float)
+            or isinstance(val, bool)
+            or not math.isfinite(val)  # .nan and .inf compare false or win every comparison
+            or val < 0
+        ):
+            raise TaxonomyError(f"{where}: settings.{key}: must be a finite number >= 0")
         if key == "threshold" and val > 1:
             raise TaxonomyError(f"{where}: settings.threshold: must be in [0, 1]")
         out[key] = float(val)
