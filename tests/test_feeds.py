@@ -986,6 +986,24 @@ def test_an_entry_without_a_link_is_its_own_dead_letter() -> None:
     )
     assert not failure.retryable and failure.counts_entry
     assert failure.input_excerpt == "Linkless"
+    # The message names the feed to fix, and the entry by its title.
+    assert failure.message == f"feed entry has no link to fetch (feed {SPEC.url}, title 'Linkless')"
+
+
+def test_a_linkless_entrys_message_shortens_its_title_and_names_the_feed_without_one() -> None:
+    rss = (
+        b"""<rss version="2.0"><channel><title>T</title>
+    <item><title>"""
+        + b"x" * 200
+        + b"""</title><guid isPermaLink="false">tag-1</guid></item>
+    <item><guid isPermaLink="false">tag-2</guid></item>
+    </channel></rss>"""
+    )
+    long_title, untitled = polled(feed_answer(rss))[FAILURES]
+    assert long_title.message == (
+        f"feed entry has no link to fetch (feed {SPEC.url}, title '{'x' * 80}...')"
+    )
+    assert untitled.message == f"feed entry has no link to fetch (feed {SPEC.url})"
 
 
 def test_an_entry_whose_link_and_guid_name_no_page_is_a_dead_letter_not_a_made_up_url() -> None:

@@ -181,13 +181,15 @@ def _poll_outputs(
         if entry.link:
             yield entry
         else:
+            # The message names the feed (the one to fix) and the entry's title, if any.
+            title = f", title {excerpt(entry.title, 80)!r}" if entry.title else ""
             yield beam.pvalue.TaggedOutput(
                 FAILURES,
                 Failure(
                     "poll",
                     entry.key,
                     "entry_without_link",
-                    "feed entry has no link to fetch",
+                    f"feed entry has no link to fetch (feed {spec.url}{title})",
                     False,
                     excerpt(entry.title or ""),
                 ),
