@@ -55,8 +55,13 @@ def _fail(message: str, code: int = EXIT_USAGE) -> int:
 
 
 def report(summary: RunSummary) -> int:
-    """Print a run's summary; its exit code: 0, or why the run cannot be trusted."""
+    """Print a run's summary, and on stderr a warning when dead letters or syndication
+    updates could not be delivered (the exit code stays 0 for that); its exit code: 0, or
+    why the run cannot be trusted."""
     print(summary.render())
+    sys.stdout.flush()  # the summary before the lines on stderr
+    if summary.undelivered:
+        print(f"{PROG}: warning: {_undelivered(summary)}", file=sys.stderr)
     if not summary.balanced:
         return EXIT_UNBALANCED
     problem = None
@@ -66,16 +71,55 @@ def report(summary: RunSummary) -> int:
             "list, the network, and for sites on this machine --allow-loopback"
         )
     elif summary.none_published:
-        problem = (
-            "no story could be published (see the publish dead letters); check --topic "
-            "('newsbeam topics setup' creates it) and that Pub/Sub is reachable; a one-shot "
-            "run with a state directory tries these stories again next time"
-        )
+        problem = _none_published(summary)
     if problem is None:
         return 0
-    sys.stdout.flush()
     print(f"{PROG}: error: {problem}", file=sys.stderr)
     return EXIT_NOTHING_DONE
+
+
+def _none_published(summary: RunSummary) -> str:
+    """Why no story reached the topic: the topic, the reasons and what to check."""
+    delivery = summary.delivery
+    reasons = {k: n for k, n in summary.failed.items() if k.startswith("publish/")}
+    again = (
+        f"; the next run with the state directory {delivery.state_dir} tries the retryable "
+        "ones again"
+        if delivery.state_dir
+        else ""
+    )
+    return (
+        f"no story could be published to {delivery.topic or 'the topic'} ({_counts(reasons)}: "
+        "see the publish dead letters); check --topic ('newsbeam topics setup' creates it) "
+        f"and that Pub/Sub is reachable{again}"
+    )
+
+
+def _undelivered(summary: RunSummary) -> str:
+    """What could not be delivered, where to, and why (``RunSummary.undelivered``)."""
+    delivery = summary.delivery
+    counts = summary.undelivered
+    # Both kinds are publish/<error_type>: which topic refused what is told only where one
+    # topic could have refused them all.
+    kinds = []
+    if delivery.dead_letter_topic:
+        kinds.append(("dead letter", f"the dead-letter topic {delivery.dead_letter_topic}"))
+    if delivery.topic and delivery.syndication_updates:
+        kinds.append(("syndication update", f"the topic {delivery.topic}"))
+    total = sum(counts.values())
+    if len(kinds) == 1:
+        (kind, topic), plural = kinds[0], "" if total == 1 else "s"
+        what = f"{total} {kind}{plural} could not be delivered to {topic}"
+    else:
+        topics = " or ".join(topic for _, topic in kinds) or "Pub/Sub"
+        what = f"{total} dead letters or syndication updates could not be delivered to {topics}"
+    missing = any(k.endswith("/topic_not_found") for k in counts)
+    hint = "; 'newsbeam topics setup' creates a missing topic" if missing else ""
+    return f"{what} ({_counts(counts)}: see the publish dead letters){hint}"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {n}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _configure_logging(verbose: bool) -> None:

@@ -43,7 +43,7 @@ from pipelines.stopping import (
     remove_at_forced_exit,
     stop_on_signal,
 )
-from pipelines.summary import RunSummary, summary_from_files, summary_from_metrics
+from pipelines.summary import Delivery, RunSummary, summary_from_files, summary_from_metrics
 from transforms.analyse import AnalysePages
 from transforms.analysis import AnalysisSettings
 from transforms.common import DISCARDED, FAILURES, OK, PROGRESS, EachInput
@@ -281,13 +281,15 @@ def _run_to_the_end(options: PipelineOptions, config: RunConfig) -> PipelineResu
 
 def _summary(result: PipelineResult, config: RunConfig) -> RunSummary:
     try:
-        return summary_from_metrics(result.metrics(), config.output_dir)
+        summary = summary_from_metrics(result.metrics(), config.output_dir)
     except RecursionError:
         # Beam's local runner nests its metrics once per processing round; after a long
         # streaming run, reading them overflows the stack. The files hold every outcome.
         log.warning("the runner's metrics could not be read; summarising the output files")
         # the run ended by itself: the files hold every outcome, nothing was cut short
-        return dataclasses.replace(summary_from_files(config.output_dir), stopped_early=False)
+        summary = dataclasses.replace(summary_from_files(config.output_dir), stopped_early=False)
+    summary.delivery = Delivery.of(config)
+    return summary
 
 
 def _commit(config: RunConfig) -> None:

@@ -27,7 +27,7 @@ from pipelines.cli import EXIT_INTERRUPTED, report
 from pipelines.config import RunConfig
 from pipelines.jsonl_command import partial_name_pattern
 from pipelines.output_files import SUMMARY_FILE, remove_beam_temporaries
-from pipelines.summary import summary_from_files
+from pipelines.summary import Delivery, summary_from_files
 from transforms.pool_start import stop_pool_processes
 from transforms.sinks import stop_local_writes
 from transforms.userfiles import is_remote
@@ -156,6 +156,7 @@ def _finish_stopped_run(config: RunConfig) -> None:
         log.warning("stopped by signal; summarising what reached the output files")
         stop_local_writes()  # what is counted is what the files hold when the process ends
         summary = summary_from_files(config.output_dir)
+        summary.delivery = Delivery.of(config)
         if not is_remote(config.output_dir):
             summary.write(Path(config.output_dir) / SUMMARY_FILE)
         code = report(summary)

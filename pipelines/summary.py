@@ -21,7 +21,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apache_beam.metrics.metric import MetricsFilter
 
@@ -44,9 +44,29 @@ from transforms.feed_parsing import MALFORMED_FEED_RECOVERED
 from transforms.sinks import sink_files
 from transforms.userfiles import is_remote
 
+if TYPE_CHECKING:
+    from pipelines.config import RunConfig
+
 _TOP_TAGS = 10
 # A poll that read a malformed feed in part: its recovered entries went on (not a failed poll).
 _READ_IN_PART = f"poll/{MALFORMED_FEED_RECOVERED}"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a run sent what it made, for the lines ``pipelines.cli.report`` prints about
+    it (not in summary.json)."""
+
+    topic: str | None = None
+    dead_letter_topic: str | None = None
+    syndication_updates: bool = False  # --topic takes syndication_update records too
+    state_dir: str | None = None  # a one-shot run's: the next run retries retryable failures
+
+    @classmethod
+    def of(cls, config: RunConfig) -> Delivery:
+        return cls(
+            config.topic, config.dead_letter_topic, config.duplicates != "drop", config.state_dir
+        )
 
 
 @dataclass
@@ -67,6 +87,7 @@ class RunSummary:
     outlet_state_affiliations: dict[str, int] = field(default_factory=dict)
     outputs: dict[str, list[str]] = field(default_factory=dict)
     stopped_early: bool = False  # a streaming run stopped by a signal: counted from its files
+    delivery: Delivery = field(default_factory=Delivery)
 
     @property
     def balanced(self) -> bool:
@@ -98,6 +119,12 @@ class RunSummary:
         }
 
     @property
+    def undelivered(self) -> dict[str, int]:
+        """The other failures that lose no entry: dead letters the dead-letter topic refused
+        and syndication updates the topic refused (both ``publish/<error_type>``)."""
+        return {k: n for k, n in sorted(self.feed_failures.items()) if not k.startswith("poll/")}
+
+    @property
     def polls_read_in_part(self) -> int:
         """Polls of a malformed feed whose entries up to the fault were recovered and went on
         (each a ``malformed_feed_recovered`` dead letter): not failed polls."""
@@ -117,9 +144,7 @@ class RunSummary:
                 "failed": dict(sorted(self.poll_failures.items())),
                 "read_in_part": self.polls_read_in_part,
             },
-            "dead_letters_undelivered": {
-                k: n for k, n in sorted(self.feed_failures.items()) if not k.startswith("poll/")
-            },
+            "dead_letters_undelivered": self.undelivered,
             "tags": _by_count(self.tags),
             "outlets": {
                 "country": _by_count(self.outlet_countries),

@@ -136,7 +136,10 @@ from pipelines.config import RunConfig, UsageError
 from pipelines.stopping import stop_on_signal
 from transforms.http import HttpConfig
 output, streaming, *names = sys.argv[1:]
-config = RunConfig((), output, HttpConfig(), 1, False, None, None, 250, streaming=streaming == "1")
+config = RunConfig(
+    (), output, HttpConfig(), 1, False, None, None, 250, topic="projects/p/topics/stories",
+    streaming=streaming == "1",
+)
 with stop_on_signal(config):
     for name in names:
         os.kill(os.getpid(), getattr(signal, name))
@@ -194,7 +197,11 @@ def test_a_stopped_streaming_run_that_published_nothing_to_its_topic_exits_as_a_
     done = signalled(tmp_path, True, "SIGTERM")
     assert done.returncode == EXIT_NOTHING_DONE == 4, done.stderr
     assert "entries: 1  published: 0  discarded: 0  failed: 1" in done.stdout
-    assert "newsbeam: error: no story could be published" in done.stderr
+    # naming the run's topic (its config) and the reason
+    assert (
+        "newsbeam: error: no story could be published to projects/p/topics/stories "
+        "(publish/topic_not_found 1: " in done.stderr
+    )
 
 
 def test_a_stopped_streaming_run_whose_files_cannot_be_read_ends_with_the_forced_code(

@@ -119,7 +119,7 @@ def test_streaming_run_delivers_each_story_once_to_a_filtered_subscription(
 
 
 def test_stories_a_one_shot_run_could_not_publish_are_published_by_the_next(
-    site: LoopbackSite, tmp_path: Path, pubsub_emulator: str
+    site: LoopbackSite, tmp_path: Path, pubsub_emulator: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The topic is missing in the first run (every story a retryable publish failure) and
     exists in the second. The second run fetched the story again but used to drop it as a
@@ -136,6 +136,7 @@ def test_stories_a_one_shot_run_could_not_publish_are_published_by_the_next(
     state = ("--state-dir", str(tmp_path / "st"))
     argv = ["run", "--feeds", str(feeds), "--output", str(tmp_path / "first"), "--allow-loopback"]
     code = main([*argv, *flags, *state])  # the newsbeam command, for its exit code
+    err = capsys.readouterr().err
     summary = json.loads((tmp_path / "first" / "summary.json").read_text())
     assert (
         main(
@@ -147,6 +148,12 @@ def test_stories_a_one_shot_run_could_not_publish_are_published_by_the_next(
     second = run_newsbeam(feeds, tmp_path / "second", *flags, *state)
 
     assert code == 4  # nothing could be published: not the success a quiet run is
+    # the error names the topic, the reason and the state directory that retries them
+    assert (
+        f"no story could be published to projects/{PROJECT}/topics/{topic} "
+        "(publish/topic_not_found 1: " in err
+    )
+    assert f"the next run with the state directory {tmp_path / 'st'} tries" in err
     assert summary["failed"] == {"publish/topic_not_found": 1} and summary["balanced"]
     assert_accounting(second)
     assert second.summary["published"] == 1 and second.summary["discarded"] == {}
