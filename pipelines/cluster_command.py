@@ -1,14 +1,14 @@
 """``newsbeam cluster``: near-duplicate clusters over JSON Lines stories, outside the pipeline.
 
-Consumes JSON Lines ``{"id", "title", "text", "url"?, "published_at"?}`` (stdin or ``--input``),
-or the stories the pipeline writes (whose id is ``story_id``; its ``duplicate_link`` records
-are skipped), and produces JSON Lines ``{"id", "cluster_id", "duplicate_of"}`` (stdout or
-``--output``), one line per story, in input order. ``duplicate_of`` is null for the first
-story of a cluster (input order decides which is first) and ``cluster_id`` is that first
-story's id. The decisions are those of the pipeline's ``ClusterStories``: the same
-``transforms.minhash`` code, run in one process (``minhash_index.Index``). Bad input (a
-missing file, a line that is not a JSON object with string ``id`` or ``story_id``, ``title``
-and ``text``, an id over 65,535 bytes) is a one-line error on stderr and exit code 2.
+Consumes JSON Lines {"id", "title", "text", "url"?, "published_at"?} (stdin or --input), or
+the stories the pipeline writes (whose id is story_id; its duplicate_link and
+syndication_update records, which are no stories, are skipped), and produces JSON Lines {"id",
+"cluster_id", "duplicate_of"} (stdout or --output), one line per story, in input order.
+duplicate_of is null for the first story of a cluster (input order decides which is first) and
+cluster_id is that first story's id. The decisions are those of the pipeline's clustering step:
+the same MinHash code, run in one process. Bad input (a missing file, a line that is not a
+JSON object with string id or story_id, title and text, an id over 65,535 bytes) is a one-line
+error on stderr and exit code 2.
 """
 
 from __future__ import annotations

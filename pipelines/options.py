@@ -3,8 +3,11 @@
 Flags are written with dashes (``--allow-loopback``); the underscore spelling
 (``--allow_loopback``) is accepted too, as Beam's own options use it. A flag not
 declared here but by Beam (``--runner``, ``--direct_num_workers``, the Google Cloud
-options ...) passes through to Beam unchanged; one declared nowhere is refused
-(``pipelines.config``: Beam itself would only log that it dropped it).
+options ...) passes through to Beam unchanged; one declared nowhere is refused on a local run
+and only warned about on another runner (``pipelines.config._refuse_unknown_flags``: Beam
+itself would only log that it dropped it).
+
+Help texts are plain text (no reStructuredText markup): ``--help`` prints them as written.
 
 Transforms never read this object: ``pipelines.monitor.build()`` turns it into plain
 constructor arguments.
@@ -160,15 +163,17 @@ def add_newsbeam_arguments(parser: Any) -> None:
         "per_host_interval",
         type=float,
         default=0.0,
-        help="Minimum seconds between the starts of two requests to one host (default: 0).",
+        help="Minimum seconds between the starts of two requests to one host, 0 to 3600 "
+        "(default: 0).",
     )
     _flag(
         parser,
         "fetch_timeout",
         type=float,
         default=30.0,
-        help="Total deadline in seconds for fetching one URL: every redirect hop, retry and "
-        "backoff wait counts against it; waiting for a per-host slot does not (default: 30).",
+        help="Total deadline in seconds for fetching one URL, above 0 and at most 3600: every "
+        "redirect hop, retry and backoff wait counts against it; waiting for a per-host slot "
+        "does not (default: 30).",
     )
     _flag(
         parser,
@@ -197,7 +202,7 @@ def add_newsbeam_arguments(parser: Any) -> None:
         type=parse_duration,
         default=DEFAULT_TTL_SECONDS,
         help="How long seen entries and story signatures are remembered: seconds, or a "
-        "number with s, m, h or d (default: 7d).",
+        "number with s, m, h or d, at most 3650d (default: 7d).",
     )
     _flag(
         parser,
@@ -213,14 +218,16 @@ def add_newsbeam_arguments(parser: Any) -> None:
         "poll_interval",
         type=parse_duration,
         default=300.0,
-        help="With --streaming: poll every feed this often (default: 300s).",
+        help="With --streaming: poll every feed this often, at least 1s and at most 3650d: "
+        "seconds (90), or a number with s, m, h or d (30s, 5m, 2h, 1d) (default: 300s).",
     )
     _flag(
         parser,
         "duration",
         type=parse_duration,
         default=None,
-        help="With --streaming: stop after this long (default: run until Ctrl-C or SIGTERM).",
+        help="With --streaming: stop after this long, at most 3650d: seconds (90), or a number "
+        "with s, m, h or d (30s, 5m, 2h, 1d) (default: run until Ctrl-C or SIGTERM).",
     )
     _flag(
         parser,
@@ -252,7 +259,9 @@ def help_parser(prog: str) -> argparse.ArgumentParser:
         "with --streaming, polling every --poll-interval until Ctrl-C, SIGTERM or --duration.",
         epilog="Any other flag Apache Beam declares passes through to Apache Beam, e.g. "
         "--runner DataflowRunner, --direct_num_workers 2, --direct_running_mode "
-        "multi_processing; a flag no one declares (a typo) is refused.",
+        "multi_processing. A flag no one declares (a typo) is refused on a local run, naming the "
+        "closest real one, and only warned about on any other runner (Beam passes it on to "
+        "Dataflow): check the warning there.",
     )
     parser.add_argument(
         "--streaming",

@@ -2,9 +2,9 @@
 
 Consumes messages of a subscription to newsbeam's story topic (or its dead-letter topic);
 produces on stdout one readable block per story (title, outlet with country and state
-affiliation, time, tags, URL) or per dead letter, or with ``--json`` the raw message data,
+affiliation, time, tags, URL) or per dead letter, or with --json the raw message data,
 one JSON line each, for piping. Each message is acknowledged once printed. Runs until
-Ctrl-C, ``--max-messages`` or ``--timeout`` (a duration: ``90``, ``30s``, ``5m``, ``2h``).
+Ctrl-C, --max-messages or --timeout (a duration: 90, 30s, 5m, 2h).
 Errors (a malformed or unknown subscription, no credentials, an unreachable emulator) are
 one line on stderr and exit code 2.
 """

@@ -1,12 +1,12 @@
 """``newsbeam tag``: tag JSON Lines stories with the taxonomy, outside the pipeline.
 
-Consumes JSON Lines ``{"id", "title", "text"}`` (stdin or ``--input``; other fields are
-ignored), or the stories the pipeline writes (whose id is ``story_id``), and produces JSON Lines
-``{"id", "relevant", "score", "platforms", "state_actors", "controversies", "rules", "tags"}``
-(stdout or ``--output``), one line per story, in order (the pipeline's ``duplicate_link``
-records are skipped). Bad input (a missing file, a line that is not a JSON object with string
-``id`` or ``story_id``, ``title`` and ``text``, an invalid taxonomy) is a one-line error on
-stderr and exit code 2.
+Consumes JSON Lines {"id", "title", "text"} (stdin or --input; other fields are ignored), or
+the stories the pipeline writes (whose id is story_id), and produces JSON Lines {"id",
+"relevant", "score", "platforms", "state_actors", "controversies", "rules", "tags"} (stdout or
+--output), one line per story, in order (the pipeline's duplicate_link and syndication_update
+records, which are no stories, are skipped). Bad input (a missing file, a line that is not a
+JSON object with string id or story_id, title and text, an invalid taxonomy) is a one-line
+error on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The exit code.
     """
-    parser = argparse.ArgumentParser(prog="newsbeam tag", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="newsbeam tag", description=__doc__.split("\n\n")[1] if __doc__ else None
+    )
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

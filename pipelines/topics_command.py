@@ -1,9 +1,9 @@
 """``newsbeam topics setup``: create the story topic, the dead-letter topic and subscriptions.
 
 Consumes a project id, topic and subscription names and subscription filters; produces
-Pub/Sub resources on the emulator (when ``PUBSUB_EMULATOR_HOST`` is set) or in a real
+Pub/Sub resources on the emulator (when PUBSUB_EMULATOR_HOST is set) or in a real
 project (with application default credentials), and one line per resource on stdout:
-``created ...`` or ``exists ... (left alone)``. Existing resources are never changed; an
+"created ..." or "exists ... (left alone)". Existing resources are never changed; an
 existing subscription that reads another topic or filters otherwise than asked is reported
 and makes the exit code 1, as the setup asked for is then not what exists.
 Errors (a malformed project id, no credentials, an unreachable emulator, a bad name or
