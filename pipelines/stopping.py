@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import re
 import shutil
@@ -32,8 +31,6 @@ from transforms.pool_start import stop_pool_processes
 from transforms.sinks import stop_local_writes
 from transforms.userfiles import is_remote
 
-log = logging.getLogger(__name__)
-
 # Exit code when a stop signal could not end the run cleanly (or a second signal came).
 EXIT_FORCED = 3
 
@@ -53,7 +50,7 @@ def stop_on_signal(config: RunConfig) -> Iterator[None]:
     ``--fetch-timeout``. A streaming run is
     stopped without relying on an interrupt finding its way through the runner's threads: a
     thread reads what has reached the output files, writes ``summary.json``, prints the
-    summary and ends the process; a second signal ends it at once.
+    summary and ends the process; a second signal ends it at once, saying so.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -62,6 +59,13 @@ def stop_on_signal(config: RunConfig) -> Iterator[None]:
 
     def on_signal(_signum: int, _frame: object) -> None:
         if stopping.is_set():
+            if config.streaming:  # the summary under way is given up
+                print(
+                    "newsbeam: stopped by a second signal while summarising the stopped run "
+                    "(no summary)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             _exit_now(EXIT_FORCED)
         stopping.set()
         if config.streaming:
@@ -153,7 +157,7 @@ def _finish_stopped_run(config: RunConfig) -> None:
     """Summarise a stopped streaming run from its output files, print it, end the process
     with the exit code a finished run's summary gives (``pipelines.cli.report``)."""
     try:
-        log.warning("stopped by signal; summarising what reached the output files")
+        # No log line: the summary's own first line says it was stopped and counted from files.
         stop_local_writes()  # what is counted is what the files hold when the process ends
         summary = summary_from_files(config.output_dir)
         summary.delivery = Delivery.of(config)
