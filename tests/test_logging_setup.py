@@ -13,9 +13,12 @@ from pipelines.cli import TYPE_HINT_LOGGER, _configure_logging
 
 @pytest.fixture
 def levels_put_back() -> Iterator[None]:
-    """The levels ``_configure_logging`` sets are put back after the test."""
-    names = ["", "apache_beam", TYPE_HINT_LOGGER]
+    """Beam's loggers as a new process has them (an earlier test's ``main`` may have quieted
+    them), and the levels ``_configure_logging`` sets put back after the test."""
+    names = ["", "apache_beam", "apache_beam.runners", TYPE_HINT_LOGGER]
     levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.WARNING if name == "" else logging.NOTSET)
     yield
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
