@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -314,8 +315,6 @@ def _subscriber_client(pubsub_v1: Any) -> Any:
     client's channel to Google's service does: the library opens the emulator's with gRPC's
     default of 4 MiB, and a pull of messages near newsbeam's 1,000,000-byte cap (five are
     enough) failed, every run again, since nothing was acknowledged."""
-    import os
-
     emulator = os.environ.get("PUBSUB_EMULATOR_HOST")
     if not emulator:
         return pubsub_v1.SubscriberClient()

@@ -979,15 +979,7 @@ def _make_venv(repo: Path, python: str) -> tuple[subprocess.CompletedProcess[str
     """``make venv PYTHON=<fake python>``, and the calls of fake Pythons it made."""
     log = repo.parent / "python.log"
     log.unlink(missing_ok=True)
-    env = {k: v for k, v in os.environ.items() if not _LEAKY.fullmatch(k)}
-    env["PYTHON_LOG"] = str(log)
-    out = subprocess.run(
-        ["make", "venv", f"PYTHON={repo.parent / python}"],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    out = _make(repo, "venv", f"PYTHON={repo.parent / python}", dry_run=False, PYTHON_LOG=str(log))
     calls = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
     return out, calls
 
