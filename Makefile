@@ -6,7 +6,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test lint typecheck bench-quality bench-tagging bench-tagging-streams bench-dedup bench-fetch bench-large-pages bench-latency clean
+.PHONY: help venv demo test lint typecheck bench-quality bench-tagging bench-tagging-streams bench-dedup bench-fetch bench-large-pages bench-latency clean
+.DEFAULT_GOAL := help
+
+# `make` alone, or `make help`: every target with the text after its `##`.
+help:
+	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "  make %-22s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 # Every package the Dataflow image installs is installed here at the version the image has:
 # deploy/requirements.lock, with its hashes dropped, is the constraints file (pip cannot
@@ -15,47 +20,47 @@ PYTEST_ARGS ?=
 # since (the stamp), so that a run needs no package index once installed.
 STAMP := $(VENV)/.installed
 
-venv: $(STAMP)
+venv: $(STAMP)  ## create or update .venv with the project and its pinned dependencies
 
 $(STAMP): pyproject.toml deploy/requirements.lock scripts/ensure-venv
 	@scripts/ensure-venv $(VENV) $(PYTHON)
 	@touch $@
 
-demo: venv
+demo: venv  ## run the pipeline offline on the bundled sample news site (out/demo)
 	$(BIN)/newsbeam demo
 
-test: venv
+test: venv  ## run the tests (PYTEST_ARGS=... passes arguments to pytest)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: venv
+lint: venv  ## ruff check and ruff format --check
 	$(BIN)/ruff check pipelines transforms tests benchmarks deploy tools
 	$(BIN)/ruff format --check pipelines transforms tests benchmarks deploy tools
 
-typecheck: venv
+typecheck: venv  ## mypy over the code, benchmarks and tests
 	$(BIN)/mypy pipelines transforms benchmarks deploy tests
 
-bench-quality: venv
+bench-quality: venv  ## extraction quality on the Zyte pages (needs ../shared/corpus)
 	$(BIN)/python -m benchmarks.extraction_quality
 
-bench-tagging: venv
+bench-tagging: venv  ## tagging accuracy on the labelled dev set (needs ../shared/corpus)
 	$(BIN)/python -m benchmarks.tagging_eval
 
-bench-tagging-streams: venv
+bench-tagging-streams: venv  ## tagging at volume on unlabelled streams (needs ../shared/corpus)
 	$(BIN)/python -m benchmarks.tagging_streams
 
-bench-dedup: venv
+bench-dedup: venv  ## duplicate detection scores (needs ../shared/corpus)
 	$(BIN)/python -m benchmarks.dedup_eval
 
-bench-fetch: venv
+bench-fetch: venv  ## fetching concurrency against a slow loopback site
 	$(BIN)/python -m benchmarks.fetch_concurrency
 
-bench-large-pages: venv
+bench-large-pages: venv  ## cost and limits on very large pages
 	$(BIN)/python -m benchmarks.large_pages
 
-bench-latency: venv
+bench-latency: venv  ## time from a feed entry to its published story
 	$(BIN)/python -m benchmarks.latency
 
-clean:
+clean:  ## remove out/, build files and tool caches (not .venv)
 	rm -rf out build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
 # --- Dataflow (deploy/README.md): build the image + Flex Template, then run or update the job.
@@ -109,7 +114,7 @@ PARAMETERS ?=
 GCLOUD_FLAGS ?=
 NAME_MAPPING = $(shell $(PYTHON) -c 'import json; print(",".join(f"{k}={v}" for k, v in json.load(open("deploy/transform_name_mapping.json")).items()))')
 
-template:
+template:  ## build the Dataflow image and Flex Template (deploy/README.md)
 	$(call require,PROJECT REGION BUCKET REPOSITORY BEAM_VERSION TAG)$(check_tag)$(check_derived)$(check_clean)
 	gcloud builds submit . --project $(PROJECT) --config deploy/cloudbuild.yaml \
 	  --substitutions=_IMAGE=$(IMAGE),_BEAM_VERSION=$(BEAM_VERSION),_LAUNCHER_TAG=$(LAUNCHER_TAG)
@@ -117,7 +122,7 @@ template:
 	  --image $(IMAGE) --sdk-language PYTHON --metadata-file deploy/metadata.json
 	@echo "template: $(TEMPLATE)  image: $(IMAGE)"
 
-deploy:
+deploy:  ## launch or update the Dataflow job from the template (deploy/README.md)
 	$(call require,PROJECT REGION BUCKET REPOSITORY FEEDS TAG)$(check_tag)$(check_derived)$(check_parameters)$(if $(update),)
 	gcloud dataflow flex-template run $(JOB) --project $(PROJECT) --region $(REGION) \
 	  --template-file-gcs-location $(TEMPLATE) \

@@ -1026,3 +1026,17 @@ def test_make_venv_replaces_a_venv_of_another_python_or_says_how_to(venv_repo: P
     assert subprocess.run([venv_python, "--version"], capture_output=True, text=True).stdout == (
         "Python 3.11\n"
     )
+
+
+def test_make_alone_lists_every_target_with_what_it_does(venv_repo: Path) -> None:
+    # `make` alone built the environment: nothing said which targets exist or what they do.
+    makefile = (venv_repo / "Makefile").read_text(encoding="utf-8")
+    phony = re.findall(r"^\.PHONY: (.+)$", makefile, re.M)
+    targets = {name for line in phony for name in line.split()} - {"help"}
+    for argv in ((), ("help",)):
+        out = _make(venv_repo, *argv, dry_run=False)
+        assert out.returncode == 0, out.stderr
+        listed = dict(re.findall(r"^  make (\S+) +(\S.*)$", out.stdout, re.M))
+        assert set(listed) == targets, out.stdout
+        assert all(len(text) > 10 for text in listed.values()), listed
+    assert not (venv_repo / ".venv").exists(), "make alone must not install anything"
