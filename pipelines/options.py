@@ -226,8 +226,10 @@ def add_newsbeam_arguments(parser: Any) -> None:
         "duration",
         type=parse_duration,
         default=None,
-        help="With --streaming: stop after this long, at most 3650d: seconds (90), or a number "
-        "with s, m, h or d (30s, 5m, 2h, 1d) (default: run until Ctrl-C or SIGTERM).",
+        help="With --streaming: poll for this long, at most 3650d: seconds (90), or a number "
+        "with s, m, h or d (30s, 5m, 2h, 1d). The last poll is the last one due before it "
+        "ends, and the run stops once that poll's pages are done: with --poll-interval 5m "
+        "--duration 1h, 12 polls, the last at 55 min (default: run until Ctrl-C or SIGTERM).",
     )
     _flag(
         parser,

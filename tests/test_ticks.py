@@ -10,6 +10,7 @@ import pytest
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.runners.sdf_utils import RestrictionTrackerView, ThreadsafeRestrictionTracker
+from apache_beam.transforms.periodicsequence import ImpulseSeqGenRestrictionProvider
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms.ticks import _WaitForTickFn, seconds_to_tick
@@ -92,3 +93,18 @@ def test_the_last_tick_ends_the_sequence() -> None:
 def test_seconds_to_tick() -> None:
     assert seconds_to_tick(100.0, 10.0, 3, 120.0) == 10.0
     assert seconds_to_tick(100.0, 10.0, 1, 120.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("duration", "interval", "polls"), [(3600.0, 300.0, 12), (15.0, 5.0, 3), (20.0, 8.0, 3)]
+)
+def test_a_duration_polls_at_every_tick_due_before_it_ends(
+    duration: float, interval: float, polls: int
+) -> None:
+    # --help and README say: with --poll-interval 5m --duration 1h, 12 polls, the last at
+    # 55 min (the run ended ~5 s early with 5s / 15s, where "stop after this long" was said).
+    start = round(time.time()) + 3600.0  # not due yet: the restriction alone is read
+    element = (Timestamp.of(start), Timestamp.of(start + duration), interval)
+    restriction = ImpulseSeqGenRestrictionProvider().initial_restriction(element)
+    assert (restriction.start, restriction.stop) == (0, polls)
+    assert start + interval * (polls - 1) < start + duration <= start + interval * polls
