@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -113,6 +114,38 @@ def test_one_article_in_two_feeds_of_one_poll_is_published_once(
     assert_accounting(out)
     assert [s["fetched_url"] for s in out.stories] == [f"{base}/a"]
     assert out.summary["discarded"] == {"duplicate_url": 1}
+
+
+def test_a_feed_that_starts_or_stops_failing_is_logged_once_as_it_happens(
+    site: LoopbackSite, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An always-on run said nothing of a broken feed until it stopped (its summary).
+    base = site.add_host("news")
+    (item,) = add_pages(site, "news", [("/cup", "Late goal seals cup win", OFF_TOPIC)])
+    requests = itertools.count()
+
+    def refused_twice(_request: Request) -> Response:
+        if next(requests) < 2:
+            return Response(status=403, body=b"not now")  # not retried within a poll
+        return Response(body=rss_feed("news", base, [item]), content_type=RSS, etag='"v"')
+
+    site.route("news", "/flaky", refused_twice)
+    site.route("news", "/gone", Response(status=404, body=b"no such feed"))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/flaky\n{base}/gone\n")
+
+    with caplog.at_level(logging.WARNING, logger="transforms.feeds"):
+        out = run_polling(feeds, tmp_path / "out", "3.5s")
+
+    assert out.summary["feeds"]["polled"] == 8  # two feeds, four ticks
+    lines = [r.getMessage() for r in caplog.records if r.name == "transforms.feeds"]
+    again = "polled again at every interval, this is said again only when it changes"
+    # the two feeds of the first poll in either order, then the flaky one's recovery
+    assert sorted(lines[:2]) == [
+        f"feed {base}/flaky failed: http_403: HTTP 403; {again}",
+        f"feed {base}/gone failed: http_404: HTTP 404; {again}",
+    ], lines
+    assert lines[2:] == [f"feed {base}/flaky answers again, after 2 failed poll(s)"]
 
 
 @pytest.mark.parametrize("interval", ["1s", "1h"])

@@ -35,6 +35,7 @@ from transforms.common import (
     counter,
     windowed,
 )
+from transforms.feed_health import FeedHealth
 from transforms.feed_parsing import TOO_MANY_ENTRIES, ParsedFeed, body_sha256, parse_feed
 from transforms.http import FetchError, HttpClient, HttpConfig
 from transforms.records import (
@@ -214,7 +215,8 @@ class _PollFeedsFn(beam.DoFn):
     sends each feed a conditional request every poll. ``known`` seeds that state from
     the one-shot runs' state directory. One feed at a time. The keys the feed's last body
     listed live in keyed state too: an unchanged feed's are announced again as
-    ``EntryResighted`` every ``resight_seconds`` (``relisted``).
+    ``EntryResighted`` every ``resight_seconds`` (``relisted``). A feed that starts or stops
+    failing is logged as it happens, once (``FeedHealth``).
     """
 
     def __init__(
@@ -229,10 +231,12 @@ class _PollFeedsFn(beam.DoFn):
         self._full_text_min_chars = full_text_min_chars
         self._resight_seconds = resight_seconds
         self._client: HttpClient | None = None
+        self._health = FeedHealth()
 
     def setup(self) -> None:
         statesize.install()
         self._client = http_clients.acquire(self._http_config)
+        self._health = FeedHealth()
 
     def teardown(self) -> None:
         if self._client is not None:
@@ -253,6 +257,7 @@ class _PollFeedsFn(beam.DoFn):
         response = _request(self._client, spec, before)
         after: FeedState | None = None
         entries: list[FeedEntry] = []
+        failed: Failure | None = None  # the poll's feed-level dead letter
         for output in _poll_outputs(spec, before, response, self._full_text_min_chars):
             if isinstance(output, FeedEntry):
                 entries.append(output)
@@ -260,7 +265,12 @@ class _PollFeedsFn(beam.DoFn):
                 after = output.value
                 if after != before:
                     feed_state.write(after)
+            elif isinstance(output, beam.pvalue.TaggedOutput) and output.tag == FAILURES:
+                failed = failed or (None if output.value.counts_entry else output.value)
             yield output
+        change = self._health.observe(spec.url, failed)
+        if change:
+            _log.warning("%s", change)
         keys, listing = relisted(
             before, after, entries, listing_state.read(), float(timestamp), self._resight_seconds
         )

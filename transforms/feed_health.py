@@ -1,0 +1,58 @@
+"""Feeds that start or stop failing, told as it happens in always-on runs.
+
+An always-on run polls every feed every interval for hours; its summary, counted when it
+stops, is the first place a broken feed showed. ``FeedHealth`` remembers each feed's last
+outcome and gives one line when it changes: a feed's first failed poll, a failure of
+another kind, and the first good poll after failures. A feed that stays broken is not
+repeated at every poll.
+
+It lives in the polling worker's memory (not in keyed state): it is a log of changes, not a
+record, so a worker that restarts, or a feed moved to another worker, at worst says a
+failure once more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from transforms.records import Failure, excerpt
+from transforms.urls import redact_userinfo
+
+
+@dataclass
+class _Outcome:
+    error_type: str | None  # None: the last poll was good
+    failed_polls: int  # failed polls in a row
+
+
+class FeedHealth:
+    """Each feed's last poll outcome, and the line to log when it changes."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, _Outcome] = {}
+
+    def observe(self, url: str, failure: Failure | None) -> str | None:
+        """Record one poll of ``url`` (``failure``: its feed-level dead letter, or None for a
+        good poll; a feed read in part is a failure) and return the line to log, if any."""
+        last = self._last.get(url)
+        if failure is None:
+            if last is None or last.error_type is None:
+                self._last[url] = _Outcome(None, 0)
+                return None
+            self._last[url] = _Outcome(None, 0)
+            return f"feed {_shown(url)} answers again, after {last.failed_polls} failed poll(s)"
+        if last is not None and last.error_type == failure.error_type:
+            last.failed_polls += 1
+            return None
+        self._last[url] = _Outcome(failure.error_type, 1)
+        was = f" (it failed with {last.error_type} before)" if last and last.error_type else ""
+        message = _shown(excerpt(failure.message, 200))
+        return (
+            f"feed {_shown(url)} failed: {failure.error_type}: {message}{was}; polled again at "
+            "every interval, this is said again only when it changes"
+        )
+
+
+def _shown(text: str) -> str:
+    """``text`` on one line, without a user name and password in any URL (as dead letters)."""
+    return " ".join(redact_userinfo(text).split())
