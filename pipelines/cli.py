@@ -190,7 +190,8 @@ def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
             "'newsbeam run'"
         )
     _start_pool_early(beam_argv)
-    from pipelines.config import RunFailed, UsageError, check_flag_names
+    from pipelines.config import RunFailed, UsageError
+    from pipelines.flag_checks import check_flag_names
 
     try:
         check_flag_names(beam_argv)  # before the site's feeds are printed

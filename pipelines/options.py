@@ -4,7 +4,7 @@ Flags are written with dashes (``--allow-loopback``); the underscore spelling
 (``--allow_loopback``) is accepted too, as Beam's own options use it. A flag not
 declared here but by Beam (``--runner``, ``--direct_num_workers``, the Google Cloud
 options ...) passes through to Beam unchanged; one declared nowhere is refused on a local run
-and only warned about on another runner (``pipelines.config._refuse_unknown_flags``: Beam
+and only warned about on another runner (``pipelines.flag_checks.refuse_unknown_flags``: Beam
 itself would only log that it dropped it).
 
 Help texts are plain text (no reStructuredText markup): ``--help`` prints them as written.

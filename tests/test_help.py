@@ -33,7 +33,7 @@ def test_each_flags_help_gives_its_limits_and_forms(dest: str, phrases: list[str
 
 
 def test_run_help_says_a_mistyped_flag_is_refused_only_on_a_local_run() -> None:
-    # pipelines.config._refuse_unknown_flags: refused locally, only a warning elsewhere
+    # pipelines.flag_checks.refuse_unknown_flags: refused locally, only a warning elsewhere
     epilog = " ".join((help_parser("newsbeam run").epilog or "").split())
     assert "is refused on a local run" in epilog
     assert "only warned about on any other runner" in epilog
