@@ -1077,3 +1077,41 @@ def test_feedparser_reads_the_declared_encoding_in_linear_time() -> None:
     body = b'<?xml version="1.0" encoding="x" ' + b'encoding="a" ' * 200_000 + b"\n<rss/>"
     failure = run_cpu_limited(lambda: parse_feed(body, SPEC).failure)
     assert failure is not None  # an <rss/> without a channel: the point is that it returns
+
+
+# --- feedparser's element handlers that raise (transforms.feedparser_patch) -----------------
+
+_NAMESPACES = (
+    'xmlns:psc="http://podlove.org/simple-chapters" xmlns:georss="http://www.georss.org/georss"'
+    ' xmlns:gml="http://www.opengis.net/gml"'
+)
+
+
+@pytest.mark.parametrize(
+    "element",
+    [
+        # well-formed: a podcast chapter without its start; a position outside georss:where
+        '<psc:chapters><psc:chapter title="Intro"/></psc:chapters>',
+        "<gml:pos>45.2 4.8</gml:pos>",
+        "<gml:posList>45.2 4.8 45.3 4.9</gml:posList>",
+        # malformed (the loose parser reads it): an end tag whose start is missing
+        "<image><url>http://news.example/logo.png</url><width>88</width></height></image>",
+    ],
+)
+def test_an_element_whose_feedparser_handler_raises_loses_no_entry(element: str) -> None:
+    # Found by fuzzing: feedparser's handlers of these raised (TypeError, KeyError), which
+    # ended the parse: every entry of the feed was lost, an internal_error at each poll.
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0" {_NAMESPACES}><channel><title>T</title>'
+        "<item><title>First</title><link>http://news.example/1</link></item>"
+        f"<item><title>Second</title><link>http://news.example/2</link>{element}</item>"
+        "<item><title>Third</title><link>http://news.example/3</link></item>"
+        "</channel></rss>"
+    ).encode()
+    parsed = parse_feed(body, SPEC)
+    assert parsed.failure is None
+    assert [(e.title, e.link) for e in parsed.entries] == [
+        ("First", "http://news.example/1"),
+        ("Second", "http://news.example/2"),
+        ("Third", "http://news.example/3"),
+    ]

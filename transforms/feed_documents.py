@@ -10,7 +10,8 @@ sees it: XML entity declarations, in whatever encoding the document is written
 elements nested deeper, or carrying more attributes, than any feed needs (``markup_shape``,
 ``MAX_FEED_DEPTH``, ``MAX_FEED_ATTRIBUTES``: feedparser's time and memory grow with them);
 and character references to no character, read as U+FFFD
-(``without_references_to_no_character``). Importing it installs ``transforms.feedparser_patch``.
+(``without_references_to_no_character``). Importing it installs ``transforms.feedparser_patch``
+(both of its patches).
 No Beam.
 """
 
@@ -48,6 +49,7 @@ _QUOTED = re.compile(rb"[\"']([^\"']*)[\"']")  # as feedparser reads encoding=".
 # hostile first line), installed in feedparser too: transforms.feedparser_patch
 _XML_ENCODING = feedparser_patch.PI_ENCODING
 feedparser_patch.install()
+feedparser_patch.guard_handlers()  # an element handler that raises no longer ends the parse
 
 _ASCII_LABELS = frozenset({"ascii", "us-ascii"})
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # UTF-32's begin so too

@@ -1,4 +1,5 @@
-"""feedparser's reading of an XML declaration's encoding, in linear time.
+"""feedparser's reading of an XML declaration's encoding, in linear time; and its element
+handlers, made to fail as an unknown element does rather than end the parse.
 
 feedparser looks for the encoding a document's XML declaration names with a regular
 expression, ``encodings.RE_XML_PI_ENCODING``: ``^<\\?.*encoding=['"](.*?)['"].*\\?>``, run on
@@ -18,15 +19,29 @@ compares the two on the corpus's feeds and on generated lines) by reading the fi
 If feedparser changed (an upgrade: the pattern is not this one, or ``convert_to_utf8`` no longer
 reads it by that name), ``install()`` leaves feedparser as it is and logs why, once;
 ``tests/test_feed_parsing.py`` then fails, so the upgrade gets looked at.
+
+feedparser handles each element it knows with a method (``_start_width``, ``_end_gml_pos``,
+...), and some of them raise on input they did not expect: a podcast chapter without a
+``start`` (``<psc:chapter title="Intro"/>``), a ``<gml:pos>`` outside ``<georss:where>``, a stray
+``</width>`` or ``</height>`` in an ``<image>``. The exception ended the whole parse, so every
+entry of the feed was lost (an ``internal_error`` dead letter at each poll) for an element
+newsbeam does not read. ``guard_handlers()`` wraps each handler so that such an exception
+becomes the ``AttributeError`` feedparser takes for "no handler": the element is then read as
+one it does not know (its text or attributes kept under its name, as for any unknown
+element), and the parse goes on.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import re
+from collections.abc import Callable
+from typing import Any
 
 import feedparser.encodings
+import feedparser.mixin
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +125,41 @@ def _problem() -> str | None:
     if "RE_XML_PI_ENCODING.match(" not in source:
         return "convert_to_utf8 no longer reads RE_XML_PI_ENCODING"
     return None
+
+
+_HANDLER_PREFIXES = ("_start_", "_end_")
+_guarded = False
+
+
+def guard_handlers() -> int:
+    """Wrap each of feedparser's element handlers (``_start_*``, ``_end_*``) once per process,
+    so that one raising reads its element as an unknown one instead of ending the parse.
+
+    Returns:
+        How many handlers are guarded (0: feedparser has no ``_FeedParserMixin`` to guard).
+    """
+    global _guarded
+    mixin = getattr(feedparser.mixin, "_FeedParserMixin", None)
+    if mixin is None:
+        return 0
+    names = [name for name in dir(mixin) if name.startswith(_HANDLER_PREFIXES)]
+    if not _guarded:
+        for name in names:
+            setattr(mixin, name, _guarded_handler(getattr(mixin, name)))
+        _guarded = True
+    return len(names)
+
+
+def _guarded_handler(handler: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(handler)
+    def guarded(self: Any, *args: Any) -> Any:
+        try:
+            return handler(self, *args)
+        except AttributeError:
+            raise  # feedparser's own "no handler": it reads the element as an unknown one
+        except Exception as exc:
+            # feedparser's dispatch (``unknown_starttag``, ``unknown_endtag``) reads the
+            # element as an unknown one; its ``pop`` of an element already popped is a no-op
+            raise AttributeError(f"feedparser's {handler.__name__} failed: {exc!r}") from exc
+
+    return guarded
