@@ -555,3 +555,26 @@ def test_page_canonical_reads_the_canonical_link_before_og_url_and_only_for_vari
         "https://m.example.com/n/1"
     )
     assert page_canonical("https://m.example.com/n/1", "\0not html") == "https://m.example.com/n/1"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        # found by fuzzing: urljoin raised ValueError, and the page's article was lost as an
+        # extraction_error dead letter; now the declaration is none, and og:url is read
+        '<link rel="canonical" href="http://[www.example.com/n/1">',
+        '<meta property="og:url" content="https://[::1/n/1">',
+        # a port that is no port: not a URL to publish the story under
+        '<link rel="canonical" href="https://www.example.com:99999/n/1">',
+        '<link rel="canonical" href="https://www.example.com:x/n/1">',
+    ],
+)
+def test_a_declared_canonical_that_does_not_parse_is_none(head: str) -> None:
+    html = f"<html><head>{head}</head><body></body></html>"
+    assert page_canonical("https://m.example.com/n/1", html) == "https://m.example.com/n/1"
+    if "canonical" in head:  # the page's og:url is read after it, as when there is none
+        og_url = '<meta property="og:url" content="https://www.example.com/n/1">'
+        confirmed = f"<html><head>{head}{og_url}</head></html>"
+        assert page_canonical("https://m.example.com/n/1", confirmed) == (
+            "https://www.example.com/n/1"
+        )

@@ -69,7 +69,9 @@ def amp_mobile_variant_of(url: str, canonical: str | None) -> str | None:
     try:
         parts = urlsplit(url.strip())
         host = (parts.hostname or "").lower()
-        target_host = urlsplit(target).hostname or ""
+        target_parts = urlsplit(target)
+        target_host = target_parts.hostname or ""
+        target_parts.port  # noqa: B018 - raises for a port that is no port (":99999", ":x")
     except ValueError:
         return None
     if host.endswith(_AMP_CACHE_SUFFIX):
@@ -109,11 +111,19 @@ def page_canonical(url: str, html: str) -> str:
     """
     if not is_amp_or_mobile_variant(url):
         return canonicalize_url(url)
-    rel_canonical, og_url = (
-        urljoin(url, declared.strip()) if declared and declared.strip() else None
-        for declared in _declared_canonicals(html)
-    )
+    rel_canonical, og_url = (_absolute(url, declared) for declared in _declared_canonicals(html))
     return resolve_canonical(url, rel_canonical, og_url)
+
+
+def _absolute(url: str, declared: str | None) -> str | None:
+    """``declared`` made absolute against ``url``; None when there is none, or it does not
+    parse (``http://[x/``: ``urljoin`` raises, and the page's article was lost with it)."""
+    if not declared or not declared.strip():
+        return None
+    try:
+        return urljoin(url, declared.strip())
+    except ValueError:
+        return None
 
 
 def _declared_canonicals(html: str) -> tuple[str | None, str | None]:
