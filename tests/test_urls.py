@@ -374,6 +374,27 @@ def test_key_basis_judges_stripped_guids_and_canonical_links(
     assert choose_key_basis(rows) is basis
 
 
+def test_url_guids_that_are_one_url_once_canonicalised_are_not_used_as_keys() -> None:
+    # The GUIDs differ only in what canonicalising drops (a fragment, a tracking parameter),
+    # so both entries were keyed by one URL and the second was dropped as a duplicate of the
+    # first, whose page is another.
+    fragments = [
+        ("https://news.example/a", "https://news.example/feed#item-1", "A"),
+        ("https://news.example/b", "https://news.example/feed#item-2", "B"),
+    ]
+    assert choose_key_basis(fragments) is KeyBasis.LINK
+    assert entry_keys(fragments) == ["https://news.example/a", "https://news.example/b"]
+    tracking = [
+        ("https://news.example/s?id=1", "https://news.example/s?id=1&utm_source=rss", "A"),
+        ("https://news.example/s?id=2", "https://news.example/s?ref=2", "B"),
+        ("https://news.example/s?id=3", "https://news.example/s?ref=3", "C"),
+    ]
+    assert len(set(entry_keys(tracking))) == 3
+    # distinct once canonicalised: still the GUIDs
+    rows = [(link, guid.replace("#", "?p="), t) for link, guid, t in fragments]
+    assert choose_key_basis(rows) is KeyBasis.GUID
+
+
 def test_guid_keys_strip_the_guid_and_use_the_registrable_domain() -> None:
     www = entry_key("https://www.a.example/1", " 101 ", None, guid_usable=True)
     bare = entry_key("https://a.example/1", "101", None, guid_usable=True)

@@ -38,17 +38,26 @@ def choose_key_basis(entries: Iterable[tuple[str, str | None, str | None]]) -> K
         entries: ``(link, guid, title)`` of every entry of one fetch of one feed.
 
     Returns:
-        ``GUID`` when every GUID is non-blank and no two entries share one; else ``LINK`` when
-        every canonical link is non-blank and unique; else ``LINK_TITLE``.
+        ``GUID`` when every GUID is non-blank and no two entries share one (a URL-shaped GUID
+        as its key has it, canonicalised: ``https://site/feed#item-1`` and ``#item-2`` are one,
+        and gave two entries one key); else ``LINK`` when every canonical link is non-blank
+        and unique; else ``LINK_TITLE``.
     """
     rows = list(entries)
-    guids = [g.strip() for _, g, _ in rows if g and g.strip()]
+    guids = [_guid_as_keyed(g) for _, g, _ in rows if g and g.strip()]
     if len(guids) == len(rows) and not _has_repeats(guids):
         return KeyBasis.GUID
     links = [canonicalize_url(link) for link, _, _ in rows if not _blank(link)]
     if len(links) == len(rows) and not _has_repeats(links):
         return KeyBasis.LINK
     return KeyBasis.LINK_TITLE
+
+
+def _guid_as_keyed(guid: str) -> str:
+    """A non-blank GUID as :func:`entry_key` reads it: stripped, and canonicalised when it is
+    an http(s) URL."""
+    gid = guid.strip()
+    return canonicalize_url(gid) if is_web_url(gid) else gid
 
 
 def _has_repeats(values: Sequence[str]) -> bool:
