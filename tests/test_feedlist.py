@@ -251,6 +251,25 @@ def test_yaml_key_written_twice_is_an_error(tmp_path: Path, text: str, expected:
         read_feed_list(write(tmp_path, "feeds.yaml", text))
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-13-45", "feeds.yaml:3: not valid YAML: cannot read '2026-13-45': month must be"),
+        ("2026-02-30 10:00:00+99:00", "feeds.yaml:3: not valid YAML: cannot read '2026-02-30"),
+        ("1" + "0" * 5000, "feeds.yaml:3: not valid YAML: cannot read '1000"),
+    ],
+)
+def test_a_yaml_value_yaml_cannot_make_is_an_error_naming_the_line(
+    tmp_path: Path, value: str, expected: str
+) -> None:
+    # Found by fuzzing the loaders: PyYAML's ValueError for a date that is no date or an
+    # integer past Python's 4,300 digits reached the user without the file's name.
+    text = f"feeds:\n  - url: https://a.example/rss\n    name: {value}\n"
+    with pytest.raises(FeedListError, match=re.escape(expected)) as info:
+        read_feed_list(write(tmp_path, "feeds.yaml", text))
+    assert len(str(info.value)) < 400
+
+
 def test_opml_outlines(tmp_path: Path) -> None:
     path = write(
         tmp_path,

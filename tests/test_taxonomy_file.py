@@ -124,6 +124,15 @@ def test_an_entity_id_written_twice_is_refused(tmp_path: Path) -> None:
     )
 
 
+def test_a_yaml_value_yaml_cannot_make_is_refused_naming_the_line(tmp_path: Path) -> None:
+    # Found by fuzzing the loaders: PyYAML's ValueError for a date that is no date ended
+    # the run with a traceback.
+    message = refused(tmp_path, "settings:\n  threshold: 2026-02-30\n")
+    assert "line 2, column 14: not valid YAML: cannot read '2026-02-30': day is out of range" in (
+        message
+    )
+
+
 def test_yaml_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
     user = Tagger.load(
         write(

@@ -89,6 +89,19 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             first_line[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """SafeLoader's, with a value it cannot make (a date that is none, ``2026-13-45``; an
+        integer of more than 4,300 digits) a YAML error at its line: its ``ValueError``
+        reached the user without the file's name, or as a traceback."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            value = str(node.value) if isinstance(node, yaml.ScalarNode) else node.tag
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {shown!r}: {str(exc)[:200]}", node.start_mark
+            ) from None
+
 
 def load_yaml(text: str) -> Any:
     """``yaml.safe_load(text)``, except that a mapping naming a key twice is an error.
