@@ -195,6 +195,9 @@ def test_an_unchanged_feeds_entries_are_remembered_from_this_run(tmp_path: Path)
         ("seen.jsonl", '{"key": 7, "seen_at": 1.0}\n', "'key' is 7, not a string"),
         ("seen.jsonl", '{"key": "k", "seen_at": 1, "feed_url": [1]}\n', "'feed_url' is"),
         ("seen.jsonl", '{"key": "k", "seen_at": Infinity}\n', "not a time in seconds"),
+        # found by fuzzing: an integer past a float's range, an OverflowError traceback
+        ("seen.jsonl", '{"key": "k", "seen_at": 1' + "0" * 400 + "}\n", "not a time in"),
+        ("outlets.jsonl", '{"story_id": "s", "domains": [], "at": -1' + "0" * 400 + "}", "'at' is"),
         ("seen.jsonl", '["k", 1.0]\n', "line 1: a JSON object expected"),
         ("signatures.jsonl", '{"key": "AA=="}\n', "no 'claim'"),
         # a claim too short to decode: an IndexError traceback

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import math
 import struct
@@ -213,9 +214,13 @@ def _text(row: Any, name: str, optional: bool = False) -> str | None:
 def _time(row: Any, name: str) -> float:
     """``row[name]``, a time in seconds since the epoch (a finite number)."""
     value = _object(row)[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    seconds = math.nan
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):  # an integer past a float's range
+            seconds = float(value)
+    if not math.isfinite(seconds):
         raise ValueError(f"{name!r} is {_shown(value)}, not a time in seconds")
-    return float(value)
+    return seconds
 
 
 def _base64(row: Any, name: str) -> bytes:
