@@ -401,7 +401,8 @@ def test_a_feed_labelled_ascii_that_is_utf8_is_still_read_as_utf8() -> None:
 # --- Declared encodings feedparser cannot decode with -----------------------------------
 
 
-@pytest.mark.parametrize("encoding", [b"punycode", b"undefined", b"\xff"])
+# b"utf\x008", found by fuzzing: a NUL in the label, a ValueError out of feedparser
+@pytest.mark.parametrize("encoding", [b"punycode", b"undefined", b"\xff", b"utf\x008"])
 def test_a_declared_encoding_that_raises_is_a_malformed_feed_not_an_exception(
     encoding: bytes,
 ) -> None:
@@ -418,6 +419,14 @@ def test_a_declared_encoding_that_raises_is_a_malformed_feed_not_an_exception(
     assert parsed.failure is not None
     assert parsed.failure.error_type == "malformed_feed"
     assert parsed.failure.message.startswith("cannot decode the document: ")
+
+
+def test_a_header_charset_with_a_nul_is_as_if_the_header_named_none() -> None:
+    # Found by fuzzing (HTTP clients pass a NUL in a header on): feedparser raised
+    # ValueError, and the whole feed was an internal_error dead letter.
+    body = _feed(None, title=RUSSIAN).encode("utf-8")
+    for header in ("application/rss+xml; charset=utf\x008", "text/xml; charset=\x00"):
+        assert parse_feed(body, SPEC, content_type=header).entries[0].title == RUSSIAN
 
 
 # --- Malformed feeds: read past in full, or read in part ---------------------------------

@@ -85,7 +85,7 @@ def _is_web_codec(codec: str) -> bool:
     that is no text encoding, ``rot13`` or ``base64``, is refused by ``bytes.decode``.)"""
     try:
         return codecs.lookup(codec).name not in _NOT_WEB_CODECS
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the label ("charset=utf\x008")
         return False
 
 

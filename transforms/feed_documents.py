@@ -135,7 +135,7 @@ def encoding_to_read(body: bytes, content_type: str | None) -> str | None:
     """
     if not _names_its_encoding(body):
         charset = _CHARSET.search(content_type or "")
-        if charset is None:
+        if charset is None or "\0" in charset.group(1):  # a NUL: no label (feedparser raised)
             return _detected_encoding(body)
         label = charset.group(1)
         return label if label.lower() in _ASCII_LABELS else web_codec(label)
@@ -320,7 +320,7 @@ def _reads_as_its_bytes(body: bytes, name: bytes) -> bool:
         return True
     try:
         encoding = codecs.lookup(name.decode("ascii")).name
-    except (LookupError, UnicodeDecodeError):
+    except (LookupError, ValueError):  # not a codec; not ASCII; a NUL in it ("utf\x008")
         return False
     if encoding not in _ASCII_TRANSPARENT:
         return False

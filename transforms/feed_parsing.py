@@ -152,7 +152,11 @@ def parse_feed(
             sanitize_html=False,
             resolve_relative_uris=True,
         )
-    except UnicodeError as exc:  # encoding="punycode", "undefined", "\xff": feedparser raises
+    except ValueError as exc:  # encoding="punycode", "undefined", "\xff": feedparser raises
+        # a NUL in the label (encoding="utf\x008") is a ValueError, not a UnicodeError; any
+        # other ValueError is no decoding's: a parser bug, the caller's dead letter
+        if not isinstance(exc, UnicodeError) and as_feedparser_decodes(body, headers) is not None:
+            raise
         message = f"cannot decode the document: {type(exc).__name__}: {exc}"
         return ParsedFeed((), _feed_failure(spec, "malformed_feed", message, body))
     raw_entries = list(parsed.get("entries", []))
