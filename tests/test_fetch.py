@@ -26,6 +26,7 @@ from transforms.fetch import (
     FetchArticles,
     _FetchArticlesFn,
     _keyed_by_host,
+    feed_page_outcome,
     fetch_outcome,
     page_from_feed,
 )
@@ -131,6 +132,36 @@ def test_page_from_feed_of_an_entry_without_a_title_has_an_empty_one() -> None:
     )
     page = page_from_feed(item)
     assert "<title></title>" in page.html and "None" not in page.html
+
+
+@pytest.mark.parametrize(
+    ("link", "error_type"),
+    [
+        # found by fuzzing the analysis of feed-text pages: published as the story's URL
+        ("javascript://news.example/%0Aalert(1)", "bad_scheme"),
+        ("ftp://news.example/a", "bad_scheme"),
+        # each an enrich_error dead letter (a ValueError from the outlet lookup)
+        ("mailto:desk@news.example", "bad_scheme"),
+        ("http://news.example:99999/a", "bad_url"),
+        ("http://[::1/a", "bad_url"),
+    ],
+)
+def test_a_feed_text_entry_whose_link_is_no_web_url_is_refused_as_a_fetch_is(
+    link: str, error_type: str
+) -> None:
+    item = FeedEntry("http://feeds.example/rss", link, "k", title="T", content="<p>x</p>")
+    outcome = feed_page_outcome(item)
+    assert isinstance(outcome, Failure)
+    assert (outcome.stage, outcome.key, outcome.error_type, outcome.retryable) == (
+        "fetch",
+        link,
+        error_type,
+        False,
+    )
+    good = dataclasses.replace(item, link="https://news.example/a")
+    page = feed_page_outcome(good)
+    assert isinstance(page, FetchedPage)
+    assert (page.url, page.html) == (good.link, page_from_feed(good).html)
 
 
 def test_unexpected_exception_becomes_a_failure(client: HttpClient, monkeypatch: Any) -> None:
@@ -244,12 +275,14 @@ def test_fetch_articles_pipeline(site: LoopbackSite, by_host: bool) -> None:
     # An entry that carries its full text becomes a page with no request (its link answers
     # 404), and counts as fetched like the others.
     in_feed = dataclasses.replace(entry(hosts[0] + "/in-feed"), content="<p>All of it.</p>")
+    # One whose link is no web URL is refused as a fetch of it is, nothing requested.
+    in_feed_mailto = dataclasses.replace(in_feed, link="mailto:desk@news.example")
     fetched_before = PROGRESS.count(FETCHED)
 
     with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
         outputs = (
             p
-            | beam.Create([*(entry(link) for link in links), in_feed])
+            | beam.Create([*(entry(link) for link in links), in_feed, in_feed_mailto])
             | FetchArticles(config(per_host_in_flight=2), max_in_flight=4, by_host=by_host)
         )
         assert_that(
@@ -262,7 +295,13 @@ def test_fetch_articles_pipeline(site: LoopbackSite, by_host: bool) -> None:
         assert_that(
             outputs[FAILURES]
             | "Failures" >> beam.Map(lambda f: (f.key, f.error_type, f.retryable)),
-            equal_to([(oops, "http_500", True), (missing, "http_404", False)]),
+            equal_to(
+                [
+                    (oops, "http_500", True),
+                    (missing, "http_404", False),
+                    (in_feed_mailto.link, "bad_scheme", False),
+                ]
+            ),
             label="CheckFailures",
         )
         assert_that(

@@ -57,7 +57,7 @@ from transforms.common import (
     windowed,
     with_stage_outputs,
 )
-from transforms.http import FetchError, HttpClient, HttpConfig
+from transforms.http import FetchError, HttpClient, HttpConfig, checked_url
 from transforms.records import Discard, Failure, FeedEntry, FetchedPage, excerpt
 from transforms.threaded_http import HostScheduler, ThreadedHttpFn
 from transforms.urls import host_of, redact_userinfo
@@ -103,6 +103,26 @@ def fetch_outcome(client: HttpClient, entry: FeedEntry) -> Outcome:
     except Exception as err:  # a bug must not stall the stage: dead-letter it, loudly
         _log.exception("unexpected error fetching %s", redact_userinfo(entry.link))
         return Failure.crashed(STAGE, entry.link, "internal_error", err, entry)
+
+
+def feed_page_outcome(entry: FeedEntry) -> FetchedPage | Failure:
+    """The page of an entry whose feed carries its full text (``page_from_feed``), or the
+    dead letter its link would have been fetched into: a link that is no http(s) URL with a
+    host is refused as the HTTP client refuses it (``bad_scheme``, ``bad_url``; see
+    ``transforms.http_answers.checked_url``), nothing being requested either way. Unchecked,
+    a ``javascript://host/...`` or ``ftp://`` link became the published story's URL, and a
+    ``mailto:`` one an ``enrich_error``.
+
+    Args:
+        entry: an entry with ``content``.
+    """
+    try:
+        checked_url(entry.link)
+    except FetchError as err:
+        return Failure(
+            STAGE, entry.link, err.error_type, err.message[:300], err.retryable, excerpt(entry)
+        )
+    return page_from_feed(entry)
 
 
 def page_from_feed(entry: FeedEntry) -> FetchedPage:
@@ -155,9 +175,11 @@ class _FetchFn(ThreadedHttpFn):
         """Queue ``entry``; yield what has completed meanwhile (waiting while too many are held)."""
         assert self._scheduler is not None
         if entry.content is not None:  # the feed carries the full text: nothing to fetch
-            counter(PAGES_FROM_FEED).inc()
-            PROGRESS.record(FETCHED)
-            yield page_from_feed(entry)
+            outcome = feed_page_outcome(entry)
+            if isinstance(outcome, FetchedPage):
+                counter(PAGES_FROM_FEED).inc()
+                PROGRESS.record(FETCHED)
+            yield tagged_output(outcome)
             return
         self._scheduler.submit(host_of(entry.link), (timestamp, window), entry)
         yield from _outputs(self._scheduler.completed(block=False))
