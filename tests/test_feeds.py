@@ -305,8 +305,10 @@ JSON_FEED = b"""{"version": "https://jsonfeed.org/version/1.1", "title": "News",
             b"</body></opml>",
             "an XML document whose root element is <opml>",
         ),
+        # found by fuzzing: json.loads raised RecursionError, an internal_error dead letter
+        (b"[" * 5000 + b"]" * 5000, "text starting '" + "[" * 60 + "'"),
     ],
-    ids=["html", "html error", "json feed", "json", "text", "empty", "blank", "opml"],
+    ids=["html", "html error", "json feed", "json", "text", "empty", "blank", "opml", "deep json"],
 )
 def test_a_body_with_no_feed_in_it_is_not_a_feed_and_says_what_it_is(
     body: bytes, looks_like: str

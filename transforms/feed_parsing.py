@@ -311,7 +311,7 @@ def _what_it_looks_like(body: bytes, content_type: str | None) -> str | None:
     if text.startswith(("{", "[")):
         try:
             value = json.loads(decode_html(body, content_type))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than json reads
             value = None
         if isinstance(value, dict) and "jsonfeed.org" in str(value.get("version", "")):
             return "a JSON Feed (newsbeam reads RSS and Atom only)"
