@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import py3langid.langid
 import pytest
 from trafilatura.settings import set_date_params
 
@@ -412,6 +415,30 @@ def test_a_crash_in_a_stage_core_is_a_dead_letter(monkeypatch: pytest.MonkeyPatc
     )
     tagged = tag_outcome(story, BrokenTagger.load(), keep_irrelevant=True)
     assert tagged == Failure("tag", ENTRY.link, "tag_error", "KeyError: 'rule'", False, "Title")
+
+
+def test_a_machine_error_in_a_stage_core_is_a_retryable_dead_letter(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # py3langid unpacks its model (68 MB) into the temporary folder on first use: where it
+    # cannot (full, or not a folder), every story was a dead letter no run tried again
+    not_a_folder = tmp_path / "tmp"
+    not_a_folder.write_text("a file")
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_folder))
+    monkeypatch.setattr(py3langid.langid, "IDENTIFIER", None)  # not loaded yet
+    enriched = enrich_outcome(
+        _article("Title", BODY, "https://www.daily.example/x", "en"), OutletCatalogue.load()
+    )
+    assert isinstance(enriched, Failure)
+    assert (enriched.stage, enriched.error_type) == ("enrich", "enrich_error")
+    assert enriched.message.startswith("NotADirectoryError: ")
+    assert enriched.retryable
+    # once the folder is usable, the same article goes through
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    story = enrich_outcome(
+        _article("Title", BODY, "https://www.daily.example/x", "en"), OutletCatalogue.load()
+    )
+    assert not isinstance(story, Failure) and story.language == "en"
 
 
 def test_an_outlet_is_state_media_by_its_code_and_unknown_without_a_record() -> None:

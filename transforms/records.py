@@ -352,9 +352,14 @@ class Failure:
     def crashed(
         cls, stage: str, key: str, error_type: str, exc: BaseException, input: object
     ) -> Failure:
-        """The dead letter of a stage core that raised: not retryable, the exception as its
-        message, the start of ``input`` as its excerpt."""
-        return cls(stage, key, error_type, error_message(exc), False, excerpt(input))
+        """The dead letter of a stage core that raised: the exception as its message, the
+        start of ``input`` as its excerpt. Not retryable (a bug meets the same input the same
+        way), except an ``OSError``: the cores compute on strings, so one is the machine's
+        (a full temporary folder, too many open files), and the next run may do better. A
+        full temporary folder made every story an ``enrich_error`` (the language model is
+        unpacked there on first use), which a one-shot run remembered and never tried again."""
+        retryable = isinstance(exc, OSError)
+        return cls(stage, key, error_type, error_message(exc), retryable, excerpt(input))
 
     @property
     def outcome(self) -> str:
