@@ -215,13 +215,39 @@ def _readable_block(data: bytes, attributes: dict[str, str]) -> str:
     return _foreign(data, attributes)
 
 
-def _json_line(data: bytes) -> str:
+def _json_line(data: bytes, ascii_only: bool = False) -> str:
+    """The message's data as one compact JSON line; with ``ascii_only``, every character
+    beyond ASCII written as JSON's ``\\uNNNN`` escape (the same JSON, for a standard output
+    that cannot write UTF-8)."""
     text = data.decode("utf-8", "replace")
     try:
-        line = json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
+        line = json.dumps(json.loads(text), ensure_ascii=ascii_only, separators=(",", ":"))
     except (ValueError, RecursionError):
-        line = json.dumps({"data": text}, ensure_ascii=False)
+        line = json.dumps({"data": text}, ensure_ascii=ascii_only)
     return _encodable(line.translate(_JSON_SAFE))  # a lone surrogate: JSON's own escape again
+
+
+def _narrow_stdout() -> str | None:
+    """The encoding of the standard output where it cannot write every character, else
+    None. It is the locale's: ASCII under ``LANG=C`` with ``PYTHONUTF8=0``, Latin-1 under
+    ``en_US.ISO-8859-1``, where a title's em dash or a Chinese outlet name failed the whole
+    write with a traceback."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        "\u2014\u6e2f\U0001f4f0".encode(encoding)
+    except UnicodeEncodeError:
+        return encoding
+    except LookupError:  # an encoding Python does not know: written as Python would
+        return None
+    return None
+
+
+def _writable(block: str, encoding: str | None) -> str:
+    """``block`` with each character ``encoding`` cannot write as ``\\xNN``, ``\\uNNNN``
+    (as Python writes its own error messages on such a terminal)."""
+    return (
+        block if encoding is None else block.encode(encoding, "backslashreplace").decode(encoding)
+    )
 
 
 def receive(
@@ -261,6 +287,7 @@ def receive(
     except google.auth.exceptions.DefaultCredentialsError:
         raise SubscribeError(NO_CREDENTIALS) from None
     deadline = None if timeout is None else time.monotonic() + timeout
+    narrow = _narrow_stdout()
     printed = 0
     try:
         while max_messages is None or printed < max_messages:
@@ -286,9 +313,10 @@ def receive(
             for item in received:
                 message = item.message
                 if as_json:
-                    print(_json_line(message.data))
+                    print(_json_line(message.data, ascii_only=narrow is not None))
                 else:
-                    print(format_message(message.data, dict(message.attributes)) + "\n")
+                    block = format_message(message.data, dict(message.attributes))
+                    print(_writable(block, narrow) + "\n")
             sys.stdout.flush()
             if received:
                 ack_ids = [m.ack_id for m in received]

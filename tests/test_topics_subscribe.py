@@ -7,7 +7,9 @@ parsers (``add_arguments``), stdout and stderr captured.
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import sys
 import time
 from typing import Any
 
@@ -344,6 +346,30 @@ def test_subscribe_json_prints_one_story_json_per_line(
     assert [r["story_id"] for r in records] == [TIKTOK_CN.story_id, long_story.story_id]
     assert records[0] == {**TIKTOK_CN.to_json(), "text_truncated": False}
     assert records[1]["text_truncated"] is True
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_subscribe_writes_to_a_standard_output_that_is_not_utf_8(
+    pubsub_emulator: str, monkeypatch: pytest.MonkeyPatch, encoding: str
+) -> None:
+    # LANG=C with PYTHONUTF8=0, or an ISO-8859-1 terminal: the first title with an em dash
+    # or a Chinese outlet name was a UnicodeEncodeError traceback, nothing printed
+    outlet = Outlet("hk.example", name="Zürcher 港 Post", country="HK")
+    story = make_story("https://hk.example/a", "Ban — 禁止 of an app", outlet=outlet)
+    sub = _publish_to_new_subscription([story_message(story)] * 2)  # one for each mode
+    for argv in ([], ["--json"]):
+        stdout = io.TextIOWrapper(io.BytesIO(), encoding=encoding)
+        monkeypatch.setattr(sys, "stdout", stdout)
+        args = _subscribe_args("--subscription", sub, *argv, "--max-messages", "1")
+        assert subscribe_command.run(args) == 0
+        stdout.flush()
+        out = stdout.buffer.getvalue().decode(encoding)
+        if argv:  # the same JSON, beyond ASCII in escapes
+            assert json.loads(out)["title"] == "Ban — 禁止 of an app"
+            assert json.loads(out)["outlet"]["name"] == "Zürcher 港 Post"
+        else:  # what the terminal cannot show as Python shows it on stderr
+            assert "== Ban \\u2014 \\u7981\\u6b62 of an app" in out
+            assert ("Zürcher" if encoding == "latin-1" else "Z\\xfcrcher") + " \\u6e2f Post" in out
 
 
 def test_subscribe_prints_dead_letters_and_foreign_messages(
