@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -239,6 +240,18 @@ def _writable_dir(path: str, flag: str = "--output") -> str:
     if is_remote(path):
         return path.rstrip("/")  # checked by the runner when it writes
     target = Path(path)
+    try:
+        full = os.path.abspath(path)
+    except OSError:  # the working directory is gone: mkdir below says so
+        full = path
+    try:  # Beam writes a file's name into its pipeline as UTF-8
+        full.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(
+            f"{flag}: {full}: the runner needs file names in UTF-8, and this "
+            f"one is not (the file system encoding here: {sys.getfilesystemencoding()}): name "
+            "a folder in UTF-8 and run under a UTF-8 locale (LC_ALL=C.UTF-8)"
+        ) from None
     taken = next((p for p in (target, *target.parents) if p.exists() and not p.is_dir()), None)
     if taken is not None:
         within = "" if taken == target else f" (on the way to {path})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import time
 from pathlib import Path
@@ -239,6 +240,33 @@ def test_an_output_that_is_a_file_says_so(tmp_path: Path, under: str) -> None:
     with pytest.raises(UsageError, match=r"afile is a file, not a folder"):
         make_config(tmp_path, output=str(output))
     assert (tmp_path / "afile").read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("flag", ["--output", "--state-dir"])
+def test_a_folder_whose_name_is_not_utf_8_here_is_refused_before_anything_is_written(
+    tmp_path: Path, flag: str
+) -> None:
+    # A name in Latin-1 bytes (caf\xe9), or any non-ASCII name under LANG=C with
+    # PYTHONUTF8=0, reaches Python as lone surrogates, which Beam cannot encode: the run
+    # was a UnicodeEncodeError traceback after the folders were made and locked.
+    folder = tmp_path / "caf\udce9"
+    flags = [] if flag == "--output" else ["--state-dir", str(folder)]
+    output = str(folder) if flag == "--output" else str(tmp_path / "out")
+    with pytest.raises(UsageError, match=rf"{flag}: .*caf\udce9: the runner needs file names"):
+        make_config(tmp_path, *flags, output=output)
+    assert not os.path.lexists(os.fsencode(folder))
+
+
+def test_a_relative_output_in_a_working_directory_that_is_gone_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The UTF-8 check above makes the path absolute, which fails there: a traceback.
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    with pytest.raises(UsageError, match=r"--output: cannot write to out: No such file"):
+        make_config(tmp_path, output="out")
 
 
 def test_an_argument_that_is_no_flag_nor_its_value_is_refused(tmp_path: Path) -> None:
