@@ -190,11 +190,12 @@ def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
             "'newsbeam run'"
         )
     _start_pool_early(beam_argv)
-    from pipelines.config import RunFailed, UsageError
+    from pipelines.config import RunFailed, UsageError, check_temp_folder
     from pipelines.flag_checks import check_flag_names
 
     try:
         check_flag_names(beam_argv)  # before the site's feeds are printed
+        check_temp_folder()  # before the feed list is written to one
     except UsageError as exc:
         return _fail(str(exc))
     from pipelines.loopback import LoopbackSite

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,8 +62,9 @@ _MIN_POLL_INTERVAL_SECONDS = 1.0
 
 class RunFailed(RuntimeError):
     """The run could not write its files (a full disk, a folder gone read-only), or its
-    runner could not start (Prism without its program); printed as one line, exit code 1:
-    the message says what was and was not kept."""
+    runner could not start (Prism without its program), or its pool (``--extract-processes``
+    without a socket in TMPDIR); printed as one line, exit code 1: the message says what was
+    and was not kept."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         UsageError: a missing or bad flag, an unreadable feed list, an unwritable output.
     """
     parse_all(options)  # a bad value is one line here, not Beam's usage of every flag
+    check_temp_folder()
     runner = options.view_as(StandardOptions).runner
     local_runner = runner in LOCAL_RUNNERS
     refuse_unknown_flags(options, local_runner)
@@ -311,6 +314,24 @@ def check_dataflow_launch(argv: Sequence[str]) -> None:
     if missing:
         raise UsageError(f"--runner DataflowRunner needs {', '.join(missing)}")
     _need_google_credentials("--runner DataflowRunner")
+
+
+def check_temp_folder() -> None:
+    """That a temporary folder can be made: Beam makes one for every run, and the demo one
+    for its feed list. Where none can be (``TMPDIR``, ``/tmp``, ``/var/tmp`` and the working
+    directory all missing or read-only), each was a ``FileNotFoundError`` traceback.
+
+    Raises:
+        UsageError: none can be made; the message says why and what to set.
+    """
+    try:
+        with tempfile.TemporaryDirectory(prefix="newsbeam-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"cannot make a temporary folder ({exc.strerror or exc}): set TMPDIR to a folder "
+            "this user can write"
+        ) from None
 
 
 def check_storage_credentials(argv: Sequence[str]) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 import time
 from collections.abc import Sequence
 from functools import partial
@@ -342,7 +343,19 @@ def launch(options: PipelineOptions, config: RunConfig) -> PipelineResult:
     runner = options.view_as(StandardOptions).runner
     mode = options.view_as(DirectOptions).direct_running_mode
     if pool_runs_here(runner, mode, config.extract_processes):
-        start_fork_server()  # if newsbeam run has not already started it
+        try:
+            start_fork_server()  # if newsbeam run has not already started it
+        except OSError as exc:
+            hint = (  # its socket is made in the temporary folder
+                f" (it makes its socket in the temporary folder {tempfile.gettempdir()}, and "
+                "a socket's path has at most 107 bytes): set TMPDIR to a short folder this "
+                "user can write"
+                if "AF_UNIX" in str(exc)
+                else ""
+            )
+            raise RunFailed(
+                f"the pool of --extract-processes could not start: {exc.strerror or exc}{hint}"
+            ) from None
     pipeline = beam.Pipeline(options=options)
     remove_at_forced_exit(pipeline.local_tempdir)
     build(pipeline, config)

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -129,6 +130,54 @@ def test_demo_refuses_a_mistyped_flag_before_it_serves_its_site(
     code, out, err = run_cli(capsys, "demo", *flags)
     assert (code, out) == (2, "")
     assert err.startswith("newsbeam: error: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["run", "demo"])
+def test_no_temporary_folder_is_one_line_before_anything_is_written(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    command: str,
+) -> None:
+    # TMPDIR, /tmp, /var/tmp and the working directory missing or read-only: Beam's (and the
+    # demo's) temporary folder was a FileNotFoundError traceback
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://news.example/rss\n")
+    output = tmp_path / "out"
+    argv = ["--output", str(output)] + (["--feeds", str(feeds)] if command == "run" else [])
+    code, out, err = run_cli(capsys, command, *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith("newsbeam: error: cannot make a temporary folder (No such file")
+    assert err.endswith("set TMPDIR to a folder this user can write\n") and err.count("\n") == 1
+    assert not output.exists()
+
+
+@pytest.mark.pipeline
+def test_a_pool_that_cannot_make_its_socket_is_one_line(tmp_path: Path) -> None:
+    # A TMPDIR over ~75 characters: the fork server's socket path is longer than a Unix
+    # socket's 107 bytes, and --extract-processes ended in an "AF_UNIX path too long"
+    # traceback. Its own process: a fork server started by an earlier test would be used.
+    long_tmp = tmp_path / ("t" * max(1, 110 - len(str(tmp_path))))
+    long_tmp.mkdir()
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("http://127.0.0.1:9/closed.rss\n")
+    argv = ["run", "--feeds", str(feeds), "--output", str(tmp_path / "out"), "--no-state"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *argv, "--extract-processes", "2"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(long_tmp)},
+        timeout=300,
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "newsbeam: error: the pool of --extract-processes could not start: AF_UNIX path too "
+        f"long (it makes its socket in the temporary folder {long_tmp}, and a socket's path "
+        "has at most 107 bytes): set TMPDIR to a short folder this user can write\n"
+    )
 
 
 def test_run_refuses_a_feed_url_in_place_of_a_feed_list(capsys: pytest.CaptureFixture[str]) -> None:
