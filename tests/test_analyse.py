@@ -214,6 +214,17 @@ def test_the_fork_server_loads_the_workers_code_without_beam_and_freezes_it() ->
     assert fresh_python_prints(code) == "[] True"
 
 
+def test_the_fork_server_starts_where_the_language_model_cannot_be_unpacked() -> None:
+    # py3langid unpacks its model (68 MB) into the temporary folder; where it could not (a
+    # full TMPDIR; here a file in its place), the preload raised, the fork server ended and
+    # the run with an EOFError traceback. The workers load the model on their first page.
+    code = (
+        "import tempfile, py3langid.langid; tempfile.tempdir = 'pyproject.toml'; "
+        "import transforms.pool_preload; print(py3langid.langid.IDENTIFIER)"
+    )
+    assert fresh_python_prints(code) == "None"
+
+
 def _pages_in_tasks(fn: _AnalysePagesFn) -> int:
     return sum(len(task.pages) for task in fn._pending.values())
 

@@ -342,7 +342,11 @@ def preload() -> None:
     on its first hard date (measured: ~1.4 s of CPU per process, more than 100 extractions).
     """
     _loaded(None, None)
-    detect_language("A sentence long enough for the language model to be loaded now.")
+    # py3langid unpacks its model (68 MB) into the temporary folder: where it cannot (full),
+    # the fork server ended here and the run with an EOFError traceback. Each worker tries
+    # again on its first page, a page it fails on being a retryable dead letter.
+    with contextlib.suppress(OSError):
+        detect_language("A sentence long enough for the language model to be loaded now.")
     trafilatura_document(_WARM_UP_PAGE, "http://warm-up.invalid/story")
     try:
         from htmldate.extractors import get_external_parser
