@@ -109,6 +109,10 @@ def open_text(path: str | None, mode: str) -> Any:
     if path is not None and path != "-":
         return open(path, mode, encoding=encoding, errors=errors)
     stream = sys.stdin if mode == "r" else sys.stdout
+    if stream is None:  # started with it closed (<&-): Python has None there
+        if mode == "r":
+            raise OSError(errno.EBADF, "closed (give --input FILE)", "standard input")
+        raise OSError(errno.EBADF, "closed (give --output FILE)", "standard output")
     try:
         fd = stream.fileno()
     except (AttributeError, OSError, io.UnsupportedOperation):  # e.g. a captured stream

@@ -245,6 +245,21 @@ def test_a_closed_stdout_is_no_traceback(argv: list[str]) -> None:
     assert (result.returncode, result.stderr) == (0, "")
 
 
+@pytest.mark.parametrize("command", ["tag", "cluster"])
+def test_a_closed_stdin_is_one_line_not_a_traceback(command: str) -> None:
+    # As a shell's <&-: Python has sys.stdin None, and "TypeError: 'NoneType' object is not
+    # iterable" ended the command (exit 1).
+    result = subprocess.run(
+        ["sh", "-c", 'exec "$@" <&-', "sh", sys.executable, "-m", "pipelines.cli", command],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"newsbeam {command}: standard input: closed (give --input FILE)\n"
+
+
 def test_a_full_stdout_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     # A command whose printing fails (argparse's own help and version swallow the error):
     # "OSError: [Errno 28] No space left on device" with a traceback.
