@@ -374,6 +374,17 @@ def run(args: argparse.Namespace) -> int:
         except argparse.ArgumentTypeError as exc:
             print(f"newsbeam subscribe: error: --timeout: {exc}", file=sys.stderr)
             return EXIT_ERROR
+    # Started with its standard output closed (>&-), the command prints to the /dev/null
+    # ``cli.entry`` opened in its place (a shell's >/dev/null keeps the name <stdout>); each
+    # message is acknowledged once printed: here, printed to no one.
+    if getattr(sys.stdout, "name", None) == os.devnull:
+        print(
+            "newsbeam subscribe: error: the standard output is closed: the messages would be "
+            "acknowledged and printed nowhere (redirect it to a file, or to /dev/null to "
+            "drop them)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     try:
         receive(args.subscription, args.json, args.max_messages, timeout)
     except SubscribeError as exc:

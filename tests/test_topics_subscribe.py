@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import subprocess
 import sys
 import time
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 
 from pipelines import subscribe_command, topics_command
+from tests.conftest import REPO
 from tests.emulator import PROJECT, free_port, pull_all, unique
 from tests.test_pubsub import GLOBAL_TIMES, META_CN, TIKTOK_CN, make_story
 from transforms.pubsub import TopicPublisher
@@ -370,6 +373,27 @@ def test_subscribe_writes_to_a_standard_output_that_is_not_utf_8(
         else:  # what the terminal cannot show as Python shows it on stderr
             assert "== Ban \\u2014 \\u7981\\u6b62 of an app" in out
             assert ("Zürcher" if encoding == "latin-1" else "Z\\xfcrcher") + " \\u6e2f Post" in out
+
+
+def test_subscribe_with_its_standard_output_closed_acknowledges_nothing(
+    pubsub_emulator: str,
+) -> None:
+    # As a shell's >&-: what it printed went to /dev/null, and it acknowledged every message
+    # (exit 0): gone from the subscription, delivered nowhere.
+    sub = _publish_to_new_subscription([story_message(TIKTOK_CN)])
+    command = [sys.executable, "-m", "pipelines.cli", "subscribe", "--subscription", sub]
+    result = subprocess.run(
+        ["sh", "-c", 'exec "$@" >&-', "sh", *command, "--max-messages", "1", "--timeout", "20"],
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        cwd=REPO,
+        env={**os.environ, "PUBSUB_EMULATOR_HOST": pubsub_emulator},
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("newsbeam subscribe: error: the standard output is closed")
+    assert len(pull_all(sub, expected=1)) == 1  # still there
 
 
 def test_subscribe_prints_dead_letters_and_foreign_messages(
