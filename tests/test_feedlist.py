@@ -410,6 +410,38 @@ def test_a_byte_order_mark_is_not_part_of_the_list(tmp_path: Path, name: str, te
 
 
 @pytest.mark.parametrize(
+    ("name", "text", "line", "specs"),
+    [
+        (
+            "feeds.yaml",
+            "feeds:\n  - url: https://a.example/rss\n    name: Montr\u00e9al Tribune\n",
+            3,
+            [FeedSpec("https://a.example/rss", name="Montr\u00e9al Tribune")],
+        ),
+        (
+            "feeds.txt",
+            "https://a.example/rss\nhttps://b.example/caf\u00e9/rss\n",
+            2,
+            [FeedSpec("https://a.example/rss"), FeedSpec("https://b.example/caf\u00e9/rss")],
+        ),
+    ],
+    ids=["yaml", "text"],
+)
+def test_a_list_saved_in_latin_1_is_refused_naming_the_line(
+    tmp_path: Path, name: str, text: str, line: int, specs: list[FeedSpec]
+) -> None:
+    # A Windows "ANSI" or Latin-1 file: read with replacement characters, the feed's name
+    # became the outlet name "Montr\ufffdal Tribune" of every story, without a word.
+    path = tmp_path / name
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(FeedListError) as raised:
+        read_feed_list(path)
+    assert str(raised.value) == f"{path}:{line}: not UTF-8 (byte 0xe9): save the file as UTF-8"
+    path.write_text(text, encoding="utf-8")  # saved as UTF-8, it reads
+    assert read_feed_list(path) == specs
+
+
+@pytest.mark.parametrize(
     ("country", "language", "valid"),
     [
         ("gb", "EN", True),

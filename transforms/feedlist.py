@@ -18,7 +18,8 @@ language where its text is too short to guess from. It must be an ISO 639 code (
 as a feed's own declaration is.
 
 A UTF-8 byte-order mark at the start of the file (as Windows editors save UTF-8) is not
-part of the list. A YAML mapping that names a key twice is an error, not the last one
+part of the list; a text or YAML list in another encoding is refused (``_utf8``). A YAML
+mapping that names a key twice is an error, not the last one
 (``transforms.userfiles.load_yaml``, which the taxonomy loader uses too). Errors raise
 ``FeedListError`` with a one-line message naming the file (and line where there is one),
 never a traceback for the user.
@@ -73,11 +74,11 @@ def read_feed_list(path: str | Path) -> list[FeedSpec]:
     text = raw.decode("utf-8-sig", errors="replace")  # a BOM (Windows editors) is not text
     suffix = Path(name).suffix.lower()
     if suffix in (".opml", ".xml") or text.lstrip().startswith("<"):
-        specs = _parse_opml(raw, name)
+        specs = _parse_opml(raw, name)  # XML declares its own encoding
     elif suffix in (".yaml", ".yml"):
-        specs = _parse_yaml(text, name)
+        specs = _parse_yaml(_utf8(raw, name), name)
     else:
-        specs = _parse_text(text, name)
+        specs = _parse_text(_utf8(raw, name), name)
     unique: list[FeedSpec] = []
     seen: set[str] = set()
     for spec in specs:
@@ -103,6 +104,20 @@ def _check_url(url: str, where: str) -> str:
     if not url.lower().startswith(_SCHEMES):
         raise FeedListError(f"{where}: not an http(s) feed URL: {url!r}")
     return url
+
+
+def _utf8(raw: bytes, path: str) -> str:
+    """A text or YAML feed list's text. One saved in another encoding (Latin-1, Windows'
+    "ANSI") is refused, naming the line, as ``--outlets`` and ``--taxonomy`` files are: read
+    with replacement characters, ``name: Montr\\xe9al Tribune`` (in Latin-1) was the outlet
+    name ``Montr\\ufffdal Tribune`` of every story, and such a byte in a URL another URL."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise FeedListError(
+            f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x}): save the file as UTF-8"
+        ) from None
 
 
 def _parse_text(text: str, path: str) -> list[FeedSpec]:
