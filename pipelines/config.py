@@ -241,12 +241,14 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
 
 def _writable_dir(path: str, flag: str = "--output") -> str:
     if is_remote(path):
+        _refuse_glob_characters(path, flag)
         return path.rstrip("/")  # checked by the runner when it writes
     target = Path(path)
     try:
         full = os.path.abspath(path)
     except OSError:  # the working directory is gone: mkdir below says so
         full = path
+    _refuse_glob_characters(full, flag)
     try:  # Beam writes a file's name into its pipeline as UTF-8
         full.encode("utf-8")
     except UnicodeEncodeError:
@@ -267,6 +269,20 @@ def _writable_dir(path: str, flag: str = "--output") -> str:
     except OSError as exc:
         raise UsageError(f"{flag}: cannot write to {target}: {exc.strerror or exc}") from None
     return str(target.resolve())
+
+
+def _refuse_glob_characters(path: str, flag: str) -> None:
+    """Beam's file sinks read the folder's path as a glob pattern: before they rename their
+    shards into place, they delete every file the pattern matches. ``--output out[1]``
+    matched ``out1``, whose stories and dead letters went (and the run ended in a
+    traceback); ``out*x`` matched every ``out...x``."""
+    magic = sorted({"*", "?", "["} & set(path))
+    if magic:
+        raise UsageError(
+            f"{flag}: {path}: the runner reads a folder's path as a pattern, in which "
+            f"{' and '.join(magic)} would match other folders (and delete files there): "
+            "name a folder without them"
+        )
 
 
 def _check_user_files(taxonomy: str | None, outlets: str | None) -> None:

@@ -257,6 +257,26 @@ def test_a_folder_whose_name_is_not_utf_8_here_is_refused_before_anything_is_wri
     assert not os.path.lexists(os.fsencode(folder))
 
 
+@pytest.mark.parametrize(
+    ("flag", "name", "other"), [("--output", "out[1]", "out1"), ("--state-dir", "st*", "st-2")]
+)
+def test_a_folder_whose_path_is_a_glob_pattern_is_refused(
+    tmp_path: Path, flag: str, name: str, other: str
+) -> None:
+    # Beam's sinks delete what their path matches as a pattern before renaming their shards
+    # into place: --output out[1] deleted out1/stories-00000-of-00001.jsonl, then ended in a
+    # BeamIOError traceback.
+    (tmp_path / other).mkdir()
+    (tmp_path / other / "stories-00000-of-00001.jsonl").write_text("mine\n")
+    folder = str(tmp_path / name)
+    flags = ["--state-dir", folder] if flag == "--state-dir" else []
+    output = folder if flag == "--output" else str(tmp_path / "out")
+    with pytest.raises(UsageError, match=rf"^{flag}: .*: the runner reads a folder's path as"):
+        make_config(tmp_path, *flags, output=output)
+    assert not os.path.lexists(folder)
+    assert (tmp_path / other / "stories-00000-of-00001.jsonl").read_text() == "mine\n"
+
+
 def test_a_relative_output_in_a_working_directory_that_is_gone_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
