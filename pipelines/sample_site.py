@@ -174,8 +174,21 @@ def write_outlets_file(
         root: the sample site folder; defaults to the bundled one.
     """
     manifest = load_manifest(root or sample_site_root())
+    addresses = {host: urlsplit(site.base_url(host)).hostname or "" for host in manifest.outlets}
+    Path(path).write_text(outlets_csv(manifest, addresses), encoding="utf-8")
+
+
+def outlets_csv(manifest: SampleManifest, addresses: dict[str, str]) -> str:
+    """The ``--outlets`` CSV of the sample outlets, given each one's address (by host).
+
+    Outlets that share an address get no row: macOS's loopback has 127.0.0.1 alone, where
+    ``LoopbackSite`` gives each outlet its own port, and the catalogue, keyed by host, cannot
+    tell them apart (a row for each was refused, "domain already defined", and the demo did
+    not run). The feed list's name and country then stand in for each outlet.
+    """
     rows = ["domain,name,country,language,state_affiliation"]
+    taken = list(addresses.values())
     for host, outlet in manifest.outlets.items():
-        address = urlsplit(site.base_url(host)).hostname
-        rows.append(f'{address},"{outlet.name}",{outlet.country},{outlet.language},')
-    Path(path).write_text("\n".join(rows) + "\n", encoding="utf-8")
+        if taken.count(addresses[host]) == 1:
+            rows.append(f'{addresses[host]},"{outlet.name}",{outlet.country},{outlet.language},')
+    return "\n".join(rows) + "\n"

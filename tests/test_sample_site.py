@@ -22,7 +22,8 @@ from pipelines.sample_manifest import (
     load_manifest,
     sample_site_root,
 )
-from pipelines.sample_site import serve_sample_site, write_feed_list
+from pipelines.sample_site import outlets_csv, serve_sample_site, write_feed_list
+from transforms.outlets import OutletCatalogue
 from transforms.records import FeedSpec
 
 ROOT = Path(str(sample_site_root()))
@@ -208,6 +209,20 @@ def test_write_feed_list_round_trips(
     loaded = yaml.safe_load(out.read_text("utf-8"))["feeds"]
     assert [FeedSpec(**f) for f in loaded] == specs
     assert {s.country for s in specs} >= {"US", "GB"}
+
+
+def test_outlets_sharing_one_address_get_no_row(manifest: SampleManifest, tmp_path: Path) -> None:
+    # macOS's loopback has 127.0.0.1 alone: LoopbackSite puts every outlet there on a port
+    # of its own, and a row for each made the catalogue refuse the file ("domain
+    # '127.0.0.1' already defined"), so newsbeam demo did not run there.
+    path = tmp_path / "outlets.csv"
+    path.write_text(outlets_csv(manifest, dict.fromkeys(manifest.outlets, "127.0.0.1")))
+    assert OutletCatalogue.load(path).lookup("127.0.0.1").name is None  # the feeds' names
+    own = {host: f"127.0.0.{n}" for n, host in enumerate(manifest.outlets, start=2)}
+    path.write_text(outlets_csv(manifest, own))
+    catalogue = OutletCatalogue.load(path)
+    names = [catalogue.lookup(own[host]).name for host in manifest.outlets]
+    assert names == [outlet.name for outlet in manifest.outlets.values()]
 
 
 def test_a_bad_manifest_names_the_problem(tmp_path: Path) -> None:
