@@ -319,6 +319,12 @@ def entry() -> None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the process's whole life
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    # A standard output that cannot write every character (PYTHONIOENCODING=ascii, a C or
+    # Latin-1 locale) shows the others as escapes, as Python's stderr does: the summary of a
+    # finished run, naming an output folder "sortie-é", ended in a UnicodeEncodeError
+    # traceback, exit 1. (JSON Lines written to stdout are UTF-8 whatever the locale.)
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
     # SIGTERM (a service stopping the command, ``kill``) is Ctrl-C's KeyboardInterrupt, so
     # that every command ends on it as on Ctrl-C: saying so, exit code 130, its temporary
     # files removed. Python's default killed the process where it stood, silently: a

@@ -204,6 +204,27 @@ def test_a_run_that_could_read_no_feed_says_so_and_fails(
     assert all(d["message"].endswith("(--allow-loopback opens it)") for d in dead)
 
 
+@pytest.mark.pipeline
+def test_a_standard_output_that_cannot_write_a_path_shows_it_escaped(tmp_path: Path) -> None:
+    # PYTHONIOENCODING=ascii (or a C locale): the run was done and its state saved, then the
+    # summary's "dead_letters: .../sortie-é/..." ended in a traceback, exit 1.
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("http://127.0.0.1:9/closed.rss\n")
+    output = tmp_path / "sortie-\u00e9"
+    argv = ["run", "--feeds", str(feeds), "--output", str(output), "--no-state"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *argv],
+        capture_output=True,
+        check=False,
+        cwd=REPO,
+        env={**os.environ, "PYTHONIOENCODING": "ascii", "PYTHONUTF8": "0"},
+        timeout=300,
+    )
+    assert result.returncode == 4, result.stderr  # no feed read: the summary's own code
+    assert b"Traceback" not in result.stderr
+    assert f"dead_letters: {tmp_path}/sortie-\\xe9/dead_letters-".encode() in result.stdout
+
+
 @pytest.mark.parametrize("argv", [[], ["--version"], ["run", "--help"]])
 def test_a_reader_that_went_away_ends_the_program_quietly(argv: list[str]) -> None:
     """``newsbeam ... | head``: no traceback, and the shell's code for SIGPIPE.
