@@ -257,6 +257,13 @@ def _writable_dir(path: str, flag: str = "--output") -> str:
             f"one is not (the file system encoding here: {sys.getfilesystemencoding()}): name "
             "a folder in UTF-8 and run under a UTF-8 locale (LC_ALL=C.UTF-8)"
         ) from None
+    dangling = next(
+        (p for p in (target, *target.parents) if p.is_symlink() and not p.exists()), None
+    )
+    if dangling is not None:  # mkdir said "File exists"
+        raise UsageError(
+            f"{flag}: {dangling} is a link to {os.readlink(dangling)}, which is not there"
+        )
     taken = next((p for p in (target, *target.parents) if p.exists() and not p.is_dir()), None)
     if taken is not None:
         within = "" if taken == target else f" (on the way to {path})"

@@ -242,6 +242,19 @@ def test_an_output_that_is_a_file_says_so(tmp_path: Path, under: str) -> None:
     assert (tmp_path / "afile").read_text() == "mine\n"
 
 
+@pytest.mark.parametrize("under", ["", "sub"])
+def test_an_output_that_is_a_link_to_nothing_says_so(tmp_path: Path, under: str) -> None:
+    # It said "cannot write to ...: File exists".
+    (tmp_path / "out").symlink_to(tmp_path / "gone")
+    output = tmp_path / "out" / under if under else tmp_path / "out"
+    with pytest.raises(UsageError) as caught:
+        make_config(tmp_path, output=str(output))
+    assert str(caught.value) == (
+        f"--output: {tmp_path / 'out'} is a link to {tmp_path / 'gone'}, which is not there"
+    )
+    assert not (tmp_path / "gone").exists()
+
+
 @pytest.mark.parametrize("flag", ["--output", "--state-dir"])
 def test_a_folder_whose_name_is_not_utf_8_here_is_refused_before_anything_is_written(
     tmp_path: Path, flag: str

@@ -657,3 +657,13 @@ def test_a_sigterm_during_the_commit_is_handled_once_every_file_is_in_place(
     report = json.loads(out)
     assert report["renames"] == IN_PLACE_ORDER
     assert report["handled"] == [{"renames": 4, "in_place": IN_PLACE_ORDER}]
+
+
+def test_a_state_file_that_cannot_be_read_is_not_called_damaged(tmp_path: Path) -> None:
+    # An unreadable file (its permissions, the disk; here a folder in its place) was
+    # "cannot read ...: [Errno 13] ... (delete it to start afresh)": deleting a sound file
+    # forgets what it holds.
+    (tmp_path / "seen.jsonl").mkdir()
+    with pytest.raises(StateDirError) as caught:
+        load_seen(str(tmp_path), DAY)
+    assert str(caught.value) == f"cannot read {tmp_path / 'seen.jsonl'}: Is a directory"

@@ -153,6 +153,9 @@ def _load(path: Path, row_of: Callable[[Any], _Row], one_list: bool = False) -> 
 
 
 def _unreadable(path: Path, where: str, exc: Exception) -> StateDirError:
+    if isinstance(exc, OSError):  # the file may be sound: its permissions, the disk
+        # (deleting it, as advised for a damaged file, would forget what it holds)
+        return StateDirError(f"cannot read {path}: {exc.strerror or exc}")
     fault = f"no {exc}" if isinstance(exc, KeyError) else str(exc) or type(exc).__name__
     return StateDirError(f"cannot read {path}: {where}{fault} (delete it to start afresh)")
 
