@@ -464,6 +464,8 @@ def test_an_interrupted_one_shot_run_says_so_exits_130_and_leaves_no_temporary_f
     assert not list(output.glob("beam-temp-*"))
     # nor Beam's local folder, which Pipeline.run removes only when it returns
     assert not list(temporary.glob("beam-pipeline-temp*"))
+    # nor multiprocessing's folder of the pool's fork server (its socket in it)
+    assert not list(temporary.glob("pymp-*"))
     assert not (output / "summary.json").exists()
 
 

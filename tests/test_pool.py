@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -90,3 +91,26 @@ def test_the_fork_server_and_workers_end_when_the_newsbeam_process_is_killed() -
     while any(_running(pid) for pid in pool_pids) and time.monotonic() < deadline:
         time.sleep(0.1)  # polling for the processes to end, not synchronisation
     assert [pid for pid in pool_pids if _running(pid)] == []
+
+
+def test_stopping_the_pool_at_a_forced_exit_leaves_nothing_in_the_temporary_folder(
+    tmp_path: Path,
+) -> None:
+    # An interrupted run, or a stopped always-on one, ends with os._exit, which runs none of
+    # multiprocessing's finalizers: the folder it made for the fork server's socket
+    # (pymp-*/listener-*) stayed in the temporary folder after every such run with a pool.
+    code = (
+        "import os; from transforms.pool_start import start_fork_server, stop_pool_processes; "
+        "start_fork_server(); print(len(os.listdir(os.environ['TMPDIR'])), flush=True); "
+        "stop_pool_processes(); os._exit(130)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (done.returncode, done.stdout.strip()) == (130, "1"), done.stderr  # its folder
+    assert list(tmp_path.iterdir()) == []

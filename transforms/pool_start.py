@@ -18,6 +18,7 @@ import multiprocessing.forkserver
 import multiprocessing.util
 import os
 import select
+import shutil
 import signal
 import threading
 import time
@@ -131,7 +132,8 @@ def quiet_chatty_libraries() -> None:
 
 
 def stop_pool_processes() -> None:
-    """Kill the pool's workers and its fork server at once, and unlink the pool's semaphores.
+    """Kill the pool's workers and its fork server at once, unlink the pool's semaphores and
+    remove multiprocessing's temporary folder.
 
     For a process about to end without its usual exit (``os._exit``: an interrupted run that
     does not wait for the requests in flight). Its workers and fork server would otherwise
@@ -160,3 +162,9 @@ def stop_pool_processes() -> None:
     if run_finalizers is not None:
         with contextlib.suppress(Exception):
             run_finalizers(0)
+    # And multiprocessing's temporary folder (``pymp-*``, the fork server's socket in it),
+    # whose finalizer comes after those of negative priority (joining queue threads, which
+    # may wait on the killed workers): every stopped run with a pool left one in /tmp.
+    folder = getattr(multiprocessing.current_process(), "_config", {}).get("tempdir")
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
