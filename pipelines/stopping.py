@@ -173,11 +173,43 @@ def _finish_stopped_run(config: RunConfig) -> None:
 
 def _exit_now(code: int) -> NoReturn:
     """End the process at once (no interpreter shutdown, which would wait for the runner's
-    threads): the pool's processes stopped, Beam's local folders removed (``Pipeline.run``
-    removes its own only when it returns), what was printed flushed."""
+    threads): the pool's processes stopped, and every other process it started (Beam's
+    worker processes of ``--direct_running_mode multi_processing``), Beam's local folders
+    removed (``Pipeline.run`` removes its own only when it returns), what was printed
+    flushed."""
     stop_pool_processes()
     for folder in _FOLDERS_TO_REMOVE:
         shutil.rmtree(folder, ignore_errors=True)
     sys.stdout.flush()
     sys.stderr.flush()
+    # Nothing more is said: the runner's threads report the processes killed next as failed.
+    with contextlib.suppress(OSError):
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(quiet, 1)
+        os.dup2(quiet, 2)
+    _kill_descendants()
     os._exit(code)
+
+
+def _kill_descendants() -> None:
+    """Kill every process under this one (Linux: /proc's lists of children), all found first.
+
+    Beam's worker processes (started through a shell, so its children's children) outlived
+    an interrupted ``multi_processing`` run by seconds, writing tracebacks of their lost
+    connections to its stderr after ``newsbeam: interrupted``; nothing else stops them when
+    this process ends with ``os._exit``.
+    """
+    found: list[int] = []
+    parents = [os.getpid()]
+    while parents:
+        parent = parents.pop()
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{parent}/task"):
+                with contextlib.suppress(OSError, ValueError):
+                    listed = Path(f"/proc/{parent}/task/{task}/children").read_text()
+                    children = [int(pid) for pid in listed.split()]
+                    found.extend(children)
+                    parents.extend(children)
+    for pid in found:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
