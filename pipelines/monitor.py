@@ -54,6 +54,7 @@ from transforms.enrich import EnrichArticles
 from transforms.extract import ExtractArticles
 from transforms.feeds import STATE, PollFeeds
 from transforms.fetch import FetchArticles
+from transforms.folder_locks import release_folder
 from transforms.pool_start import pool_runs_here, start_fork_server
 from transforms.pubsub import PublishStories
 from transforms.sinks import (
@@ -371,6 +372,16 @@ def run(argv: Sequence[str] | None = None) -> RunSummary | None:
         UsageError: the flags or the feed list need fixing.
     """
     options, config = prepare(argv)
+    try:
+        return _run(options, config)
+    finally:  # a program that goes on (tests, a scheduler) may use the folders again
+        if not is_remote(config.output_dir):
+            release_folder(config.output_dir, "--output")
+        if config.state_dir:
+            release_folder(config.state_dir, "--state-dir")
+
+
+def _run(options: PipelineOptions, config: RunConfig) -> RunSummary | None:
     if config.streaming and not config.local_runner:
         result = launch(options, config)
         job = getattr(result, "job_id", lambda: None)() or "(see the runner's console)"

@@ -38,6 +38,7 @@ from pipelines.monitor import prepare
 from pipelines.stopping import EXIT_FORCED, stop_on_signal
 from tests.conftest import REPO, WHEN, add_pages, assert_accounting, run_newsbeam
 from tests.test_pipeline_e2e import OFF_TOPIC, WIRE_STORY
+from tests.test_state import lock_held_by_another_process
 from tests.test_summary import STATE_MEDIA, tagged_story
 from transforms.http import HttpConfig
 from transforms.records import Discard, Failure
@@ -342,6 +343,20 @@ def test_each_run_keeps_what_every_earlier_run_remembered(
     assert third.summary["entries"] == 3
     assert third.summary["discarded"]["seen_in_earlier_run"] == 2
     assert [len(site.requests_for("news", path)) for path, _, _ in PAGES] == [1, 1, 1]
+
+
+@pytest.mark.pipeline
+def test_a_run_gives_back_its_folders_when_it_returns(site: LoopbackSite, tmp_path: Path) -> None:
+    """A program that calls run() and goes on (a test, a scheduler) kept each run's --output
+    and state directory locked, a descriptor open for each, until it ended: meanwhile every
+    other run on those folders was refused as 'in use by another newsbeam run'."""
+    output = tmp_path / "out"
+    run_newsbeam(one_feed(site, tmp_path), output, "--no-robots")
+    with (
+        lock_held_by_another_process(output, "--output"),
+        lock_held_by_another_process(output / "state"),
+    ):
+        pass
 
 
 @pytest.mark.pipeline

@@ -495,8 +495,8 @@ def test_the_commit_puts_the_stories_first_then_seen_and_feeds_last(
 
 def _release_locks_taken_since(before: set[str]) -> None:
     """Give back the state-directory locks this process took since ``before``: closing the
-    descriptor releases the flock. ``lock_state_dir`` holds its lock for the life of the
-    process (a run's) and has no release of its own, hence its private ``_held_locks``."""
+    descriptor releases the flock. ``lock_state_dir`` holds its lock until
+    ``pipelines.monitor.run`` gives it back (``release_folder``), or the process ends."""
     for root in set(folder_locks._held_locks) - before:
         os.close(folder_locks._held_locks.pop(root))
 

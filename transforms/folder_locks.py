@@ -1,8 +1,9 @@
 """One newsbeam run per folder: the locks of a ``--state-dir`` and of a local ``--output``.
 
 Consumes a folder and what it is for; holds an exclusive ``flock`` on the folder's lock file
-(``.lock``, ``.output.lock``: one folder can be both) for the rest of the process, the file
-holding this pid, so that a second run on the same folder is refused naming the first's.
+(``.lock``, ``.output.lock``: one folder can be both) until ``release_folder`` (a run's end)
+or the end of the process, the file holding this pid, so that a second run on the same
+folder is refused naming the first's.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ class FolderInUse(FolderLockError):
 
 
 def lock_folder(folder: str, flag: str) -> bool:
-    """Hold the lock of ``folder``, given as ``flag`` (``--state-dir`` or ``--output``), for
-    the rest of this process: an exclusive flock on its lock file, which holds this pid.
+    """Hold the lock of ``folder``, given as ``flag`` (``--state-dir`` or ``--output``), until
+    ``release_folder`` or the end of this process: an exclusive flock on its lock file, which
+    holds this pid.
 
     Args:
         folder: an existing local folder.
@@ -70,6 +72,18 @@ def lock_folder(folder: str, flag: str) -> bool:
     os.write(fd, f"{os.getpid()}\n".encode())
     _held_locks[str(path)] = fd
     return True
+
+
+def release_folder(folder: str, flag: str) -> None:
+    """Give back the lock ``lock_folder`` took on ``folder`` as ``flag`` (nothing if not held).
+
+    For a process that goes on after its run (a program or a test calling
+    ``pipelines.monitor.run``): else each run kept its folders locked, and a descriptor
+    open, until the process ended.
+    """
+    fd = _held_locks.pop(str(Path(folder).resolve() / _LOCK_FILES[flag]), None)
+    if fd is not None:
+        os.close(fd)
 
 
 def _lock_file_fault(flag: str, path: Path, error: str) -> FolderLockError:

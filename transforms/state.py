@@ -37,11 +37,11 @@ During a run, the pipeline writes what it learned to ``<state-dir>/pending/``
 ``seen_in_earlier_run``); after the run, ``commit_run_state()`` merges those files
 into the files above and removes them. Only the launcher process touches the files.
 
-One run at a time: ``lock_state_dir`` takes an exclusive lock on ``<state-dir>/.lock`` for
-the life of the process (a second run on the same folder is refused, naming the first's
-pid) and removes what a killed run left in ``pending/``; ``lock_folder``
-(``transforms.folder_locks``) does the same for a local ``--output`` folder
-(``.output.lock``), before the run clears or writes anything.
+One run at a time: ``lock_state_dir`` takes an exclusive lock on ``<state-dir>/.lock`` until
+the run ends (a second run on the same folder is refused, naming the first's pid) and
+removes what a killed run left in ``pending/``; ``lock_folder`` (``transforms.folder_locks``)
+does the same for a local ``--output`` folder (``.output.lock``), before the run clears or
+writes anything.
 The commit writes every file beside its target first, then puts them in place with SIGINT
 and SIGTERM held back until the last is in place: ``signatures.jsonl`` and ``outlets.jsonl``
 first, then ``seen.jsonl``, ``feeds.json`` last. A run killed between two of those renames
@@ -95,7 +95,7 @@ PENDING_OUTLETS = "outlets"
 
 
 def lock_state_dir(state_dir: str) -> None:
-    """Hold the state directory's lock for the rest of this process (``lock_folder``), and
+    """Hold the state directory's lock until the run ends (``lock_folder``), and
     clear ``pending/`` when this call took it.
 
     Raises:
