@@ -382,6 +382,7 @@ def run(argv: Sequence[str] | None = None) -> RunSummary | None:
 
 
 def _run(options: PipelineOptions, config: RunConfig) -> RunSummary | None:
+    PROGRESS.start()  # this run's line counts this run's pages and entries
     if config.streaming and not config.local_runner:
         result = launch(options, config)
         job = getattr(result, "job_id", lambda: None)() or "(see the runner's console)"

@@ -40,6 +40,7 @@ from tests.conftest import REPO, WHEN, add_pages, assert_accounting, run_newsbea
 from tests.test_pipeline_e2e import OFF_TOPIC, WIRE_STORY
 from tests.test_state import lock_held_by_another_process
 from tests.test_summary import STATE_MEDIA, tagged_story
+from transforms.common import FETCHED, PROGRESS
 from transforms.http import HttpConfig
 from transforms.records import Discard, Failure
 from transforms.sinks import to_json_line
@@ -135,6 +136,7 @@ SIGNALLED = """
 import os, signal, sys, threading
 from pipelines.config import RunConfig, UsageError
 from pipelines.stopping import stop_on_signal
+from transforms.common import FETCHED, PROGRESS
 from transforms.http import HttpConfig
 output, streaming, *names = sys.argv[1:]
 config = RunConfig(
@@ -357,6 +359,15 @@ def test_a_run_gives_back_its_folders_when_it_returns(site: LoopbackSite, tmp_pa
         lock_held_by_another_process(output / "state"),
     ):
         pass
+
+
+@pytest.mark.pipeline
+def test_each_runs_progress_line_counts_that_run_alone(site: LoopbackSite, tmp_path: Path) -> None:
+    feeds = one_feed(site, tmp_path)
+    run_newsbeam(feeds, tmp_path / "first", "--no-robots")
+    fetched = PROGRESS.count(FETCHED)
+    run_newsbeam(feeds, tmp_path / "second", "--no-robots")
+    assert fetched == PROGRESS.count(FETCHED) == 2  # the feed's two pages, once
 
 
 @pytest.mark.pipeline

@@ -86,6 +86,25 @@ def test_the_default_interval_is_ten_seconds() -> None:
     ]
 
 
+def test_a_new_run_counts_from_nothing_and_its_first_line_comes_an_interval_in() -> None:
+    # A program that ran twice printed the second run's line with the first run's counts
+    # added, at once.
+    clock, out = Clock(), io.StringIO()
+    progress = Progress(interval=10.0, clock=clock, stream=out)
+    for what in (FETCHED, FETCHED, PUBLISHED):
+        progress.record(what)
+    clock.now += 60.0
+    progress.start()
+    clock.now += 9.9
+    progress.record(FETCHED)
+    assert out.getvalue() == ""
+    clock.now += 0.1
+    progress.record(DISCARDED)
+    assert out.getvalue().splitlines() == [
+        "newsbeam: 1 pages fetched; 1 entries done: 0 published, 1 discarded, 0 failed"
+    ]
+
+
 def test_entries_done_adds_up_the_three_outcomes() -> None:
     progress = Progress(stream=io.StringIO())
     for what in (PUBLISHED, PUBLISHED, DISCARDED, FAILED, FETCHED):

@@ -158,7 +158,8 @@ class Progress:
     and the line stayed at the first poll's counts while the run went on.
 
     Args:
-        interval: seconds between two lines (the first comes ``interval`` after creation).
+        interval: seconds between two lines (the first comes ``interval`` after creation, or
+            after ``start``).
         clock: monotonic seconds (for tests).
         stream: where lines go (default: stderr at the time of writing).
     """
@@ -179,6 +180,15 @@ class Progress:
         self._last = clock()
         self._catching_up = False  # a line is scheduled for what came since the last
         self._shown: tuple[int, ...] = ()
+
+    def start(self) -> None:
+        """Count a new run from nothing: in a program that runs more than once (the tests, a
+        scheduler calling ``pipelines.monitor.run``), each run's line added up every run
+        before it, and its first came at once, not ``interval`` into the run."""
+        with self._lock:
+            self._counts.clear()
+            self._shown = ()
+            self._last = self._clock()
 
     def record(self, what: str) -> None:
         """Count one ``what``; write the line if ``interval`` has passed since the last,
