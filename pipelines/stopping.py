@@ -55,6 +55,7 @@ def stop_on_signal(config: RunConfig) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    STATE_COMMITTED.clear()  # an earlier run's in this process (tests, a scheduler)
     stopping = threading.Event()
 
     def on_signal(_signum: int, _frame: object) -> None:

@@ -264,11 +264,18 @@ def test_a_one_shot_runs_first_signal_ends_it_at_once_with_130(tmp_path: Path, n
 # SIGNALLED for a one-shot run that has committed its state and was writing its summary
 # (a partial file beside summary.json) when the signal came.
 SIGNALLED_WHILE_SUMMARISING = SIGNALLED.replace(
-    "with stop_on_signal(config):",
+    "with stop_on_signal(config):\n",
     "from pathlib import Path\n"
     "from pipelines.stopping import STATE_COMMITTED\n"
-    "STATE_COMMITTED.set()\n"
     "Path(output, '.summary.json.x1y2z3.partial').write_text('{\"entr')\n"
+    "with stop_on_signal(config):\n"
+    "    STATE_COMMITTED.set()\n",
+)
+# SIGNALLED for a one-shot run in a process whose earlier run committed its state.
+SIGNALLED_AFTER_AN_EARLIER_RUN = SIGNALLED.replace(
+    "with stop_on_signal(config):",
+    "from pipelines.stopping import STATE_COMMITTED\n"
+    "STATE_COMMITTED.set()\n"
     "with stop_on_signal(config):",
 )
 
@@ -283,6 +290,18 @@ def test_a_signal_after_the_commit_says_so_and_leaves_no_partial_summary(tmp_pat
         "newsbeam: interrupted (after the run ended and its state was saved; no summary.json)\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_signal_before_this_runs_commit_does_not_take_an_earlier_runs_for_it(
+    tmp_path: Path,
+) -> None:
+    # A program's second run, interrupted, said its state was saved: the first run's was.
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNALLED_AFTER_AN_EARLIER_RUN, str(tmp_path), "0", "SIGTERM"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == EXIT_INTERRUPTED, done.stderr
+    assert done.stderr == "newsbeam: interrupted\n"
 
 
 RSS = "application/rss+xml"
