@@ -25,7 +25,7 @@ from pipelines.flag_checks import UsageError, flags_given, parse_all, refuse_unk
 from pipelines.options import NewsbeamOptions
 from pipelines.pubsub_checks import SetupError, check_emulator
 from transforms.feedlist import read_feed_list
-from transforms.folder_locks import FolderLockError, lock_folder
+from transforms.folder_locks import FolderLockError, lock_folder, release_folder
 from transforms.http import HttpConfig
 from transforms.pool_start import LOCAL_RUNNERS
 from transforms.pubsub import check_credentials, check_topic
@@ -194,21 +194,21 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
     state_dir = nb.state_dir or str(Path(output_dir) / "state") if use_state_dir else None
     if state_dir:
         state_dir = _writable_dir(state_dir, "--state-dir")
+    _check_credentials(nb, local_runner)  # before a folder is locked
     try:  # one run at a time in each (a remote output is not locked)
         if not is_remote(output_dir):
             lock_folder(output_dir, "--output")
         if state_dir:
             lock_state_dir(state_dir)
-    except FolderLockError as exc:
-        raise UsageError(str(exc)) from None
-    try:
         feed_states = load_feed_states(state_dir) if state_dir else {}
         seen_before = load_seen(state_dir, nb.dedup_ttl) if state_dir else {}
         signatures = load_signatures(state_dir, nb.dedup_ttl) if state_dir else []
         outlets = load_story_outlets(state_dir, nb.dedup_ttl) if state_dir else {}
-    except StateDirError as exc:
+    except (FolderLockError, StateDirError) as exc:
+        # Given back, as pipelines.monitor.run gives them back when a run ends: a program
+        # that goes on after a refused run (a scheduler, the tests) kept the folders locked.
+        release_folders(output_dir, state_dir)
         raise UsageError(str(exc)) from None
-    _check_credentials(nb, local_runner)
     return RunConfig(
         local_runner=local_runner,
         # 0 is what Beam's local runner reads as one worker per CPU
@@ -237,6 +237,14 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         topic=nb.topic,
         dead_letter_topic=nb.dead_letter_topic,
     )
+
+
+def release_folders(output_dir: str, state_dir: str | None) -> None:
+    """Give back the locks a run took on its local ``--output`` and its ``--state-dir``."""
+    if not is_remote(output_dir):
+        release_folder(output_dir, "--output")
+    if state_dir:
+        release_folder(state_dir, "--state-dir")
 
 
 def _writable_dir(path: str, flag: str = "--output") -> str:

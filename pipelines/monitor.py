@@ -31,7 +31,13 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.runners.runner import PipelineResult
 from apache_beam.utils.timestamp import MAX_TIMESTAMP as MAX_TS
 
-from pipelines.config import LOCAL_RUNNER, RunConfig, RunFailed, config_from_options
+from pipelines.config import (
+    LOCAL_RUNNER,
+    RunConfig,
+    RunFailed,
+    config_from_options,
+    release_folders,
+)
 from pipelines.output_files import (
     SUMMARY_FILE,
     clear_before_run,
@@ -54,7 +60,6 @@ from transforms.enrich import EnrichArticles
 from transforms.extract import ExtractArticles
 from transforms.feeds import STATE, PollFeeds
 from transforms.fetch import FetchArticles
-from transforms.folder_locks import release_folder
 from transforms.pool_start import pool_runs_here, start_fork_server
 from transforms.pubsub import PublishStories
 from transforms.sinks import (
@@ -375,10 +380,7 @@ def run(argv: Sequence[str] | None = None) -> RunSummary | None:
     try:
         return _run(options, config)
     finally:  # a program that goes on (tests, a scheduler) may use the folders again
-        if not is_remote(config.output_dir):
-            release_folder(config.output_dir, "--output")
-        if config.state_dir:
-            release_folder(config.state_dir, "--state-dir")
+        release_folders(config.output_dir, config.state_dir)
 
 
 def _run(options: PipelineOptions, config: RunConfig) -> RunSummary | None:

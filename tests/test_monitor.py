@@ -31,7 +31,7 @@ from apache_beam.runners.runner import PipelineResult, PipelineRunner, PipelineS
 from deploy.dataflow_graph import OFFLINE_ARGS
 from pipelines import monitor
 from pipelines.cli import EXIT_INTERRUPTED, EXIT_NOTHING_DONE
-from pipelines.config import RunConfig
+from pipelines.config import RunConfig, UsageError
 from pipelines.loopback import LoopbackSite, Request, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
 from pipelines.monitor import prepare
@@ -373,6 +373,23 @@ def test_a_run_gives_back_its_folders_when_it_returns(site: LoopbackSite, tmp_pa
     other run on those folders was refused as 'in use by another newsbeam run'."""
     output = tmp_path / "out"
     run_newsbeam(one_feed(site, tmp_path), output, "--no-robots")
+    with (
+        lock_held_by_another_process(output, "--output"),
+        lock_held_by_another_process(output / "state"),
+    ):
+        pass
+
+
+def test_a_run_refused_as_it_starts_gives_back_its_folders(tmp_path: Path) -> None:
+    # The locks are taken before the state files are read: a damaged seen.jsonl refused the
+    # run and left both folders locked for as long as the program went on.
+    output = tmp_path / "out"
+    (output / "state").mkdir(parents=True)
+    (output / "state" / "seen.jsonl").write_text("{bad\n")
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("http://127.0.0.1:9/feed.xml\n")
+    with pytest.raises(UsageError, match=r"seen\.jsonl: line 1"):
+        monitor.run(["--feeds", str(feeds), "--output", str(output), "--allow-loopback"])
     with (
         lock_held_by_another_process(output, "--output"),
         lock_held_by_another_process(output / "state"),
