@@ -6,9 +6,12 @@ outcome and gives one line when it changes: a feed's first failed poll, a failur
 another kind, and the first good poll after failures. A feed that stays broken is not
 repeated at every poll.
 
-It lives in the polling worker's memory (not in keyed state): it is a log of changes, not a
-record, so a worker that restarts, or a feed moved to another worker, at worst says a
-failure once more.
+It lives in the memory of the polling step's instance (not in keyed state): it is a log of
+changes, not a record. On Beam's local runner an always-on run has one instance, which sees
+every poll. On Dataflow a worker runs several instances, and a feed's polls may go to any of
+them (or to another worker after a restart or a rebalance): each instance tells the changes
+it sees, so a change may be told once by each, and "after N failed poll(s)" counts the
+failed polls that instance saw.
 """
 
 from __future__ import annotations
