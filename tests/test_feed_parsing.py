@@ -1142,3 +1142,22 @@ def test_an_element_whose_feedparser_handler_raises_loses_no_entry(element: str)
         ("Second", "http://news.example/2"),
         ("Third", "http://news.example/3"),
     ]
+
+
+@pytest.mark.parametrize("limit", [MemoryError, RecursionError])
+def test_a_handler_that_meets_the_process_limits_still_ends_the_parse(
+    limit: type[Exception],
+) -> None:
+    # The guard reads an element whose handler raised as an unknown one; running out of
+    # memory or stack is the process's limit, not the element's, and must not be read past.
+    def handler(_self: object, *_args: object) -> None:
+        raise limit("limit reached")
+
+    guarded = feedparser_patch._guarded_handler(handler)
+    with pytest.raises(limit):
+        guarded(object())
+    def broken(_self: object, *_args: object) -> None:
+        raise KeyError("where")
+
+    with pytest.raises(AttributeError):  # any other exception: "no handler", read past
+        feedparser_patch._guarded_handler(broken)(object())

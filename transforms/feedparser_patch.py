@@ -155,8 +155,11 @@ def _guarded_handler(handler: Callable[..., Any]) -> Callable[..., Any]:
     def guarded(self: Any, *args: Any) -> Any:
         try:
             return handler(self, *args)
-        except AttributeError:
-            raise  # feedparser's own "no handler": it reads the element as an unknown one
+        except (AttributeError, MemoryError, RecursionError):
+            # AttributeError: feedparser's own "no handler", the element read as an unknown
+            # one. The other two are the process's limits, not the element's: they end the
+            # parse (the feed's dead letter) as before.
+            raise
         except Exception as exc:
             # feedparser's dispatch (``unknown_starttag``, ``unknown_endtag``) reads the
             # element as an unknown one; its ``pop`` of an element already popped is a no-op
