@@ -1156,6 +1156,7 @@ def test_a_handler_that_meets_the_process_limits_still_ends_the_parse(
     guarded = feedparser_patch._guarded_handler(handler)
     with pytest.raises(limit):
         guarded(object())
+
     def broken(_self: object, *_args: object) -> None:
         raise KeyError("where")
 
