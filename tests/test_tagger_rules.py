@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from transforms.tagger.evaluation import Index, evaluate
 from transforms.tagger.matcher import FIELDS, Matcher, Pattern, fields
 from transforms.tagger.rules import (
     And,
-    Index,
     Near,
     Not,
     Or,
@@ -15,7 +15,6 @@ from transforms.tagger.rules import (
     RuleSyntaxError,
     Scope,
     Term,
-    evaluate,
     needs_evidence,
     parse,
     walk,

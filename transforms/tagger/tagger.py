@@ -30,8 +30,9 @@ from itertools import accumulate
 from pathlib import Path
 
 from transforms.records import Evidence, Tag, TagResult
+from transforms.tagger.evaluation import Index, evaluate
 from transforms.tagger.matcher import FIELDS, Hit, Matcher, Pattern, fields
-from transforms.tagger.rules import Index, Term, evaluate, walk
+from transforms.tagger.rules import Term, walk
 from transforms.tagger.taxonomy import Entity, Taxonomy, load_taxonomy
 
 _FIELD_ORDER = {name: i for i, name in enumerate(FIELDS)}
