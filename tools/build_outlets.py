@@ -62,7 +62,7 @@ DEFAULT_OUT = REPO / "transforms" / "data" / "outlets.csv"
 
 HEADER = """\
 # newsbeam outlet catalogue: host -> outlet name, country, main language, state affiliation.
-# Format and matching rules: transforms/outlets.py. Columns: domain (host, no scheme or path),
+# Format: transforms/outlet_files.py; matching: transforms/outlets.py. Columns: domain (host),
 # name, country (ISO 3166-1 alpha-2), language (ISO 639), state_affiliation (State Media Monitor
 # typology code: SC, CaPu, CaPr, ISFM, ISF, ISM, IP; empty = not state-affiliated), source.
 #
