@@ -38,6 +38,7 @@ from transforms.state_files import (
     load_seen,
     load_signatures,
     load_story_outlets,
+    seen_without_feeds,
 )
 from transforms.ttl import DEFAULT_TTL_SECONDS
 from transforms.userfiles import is_remote
@@ -201,6 +202,12 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         if state_dir:
             lock_state_dir(state_dir)
         feed_states = load_feed_states(state_dir) if state_dir else {}
+        if state_dir and seen_without_feeds(state_dir):
+            # An older newsbeam's state: which feed listed each seen entry is not known, so
+            # an unchanged feed could not keep its entries remembered, and a broken feed's
+            # body hash may have been kept. Each feed is polled in full once, without its
+            # validators: the entries still listed are remembered with their feed.
+            feed_states = {}
         seen_before = load_seen(state_dir, nb.dedup_ttl) if state_dir else {}
         signatures = load_signatures(state_dir, nb.dedup_ttl) if state_dir else []
         outlets = load_story_outlets(state_dir, nb.dedup_ttl) if state_dir else {}

@@ -142,7 +142,10 @@ def test_the_state_dir_is_read_within_the_dedup_ttl(tmp_path: Path) -> None:
     now = time.time()
     feed = FeedState("https://news.example/rss", etag='"v1"', body_sha256="ab")
     (state / "feeds.json").write_text(json.dumps([feed.__dict__]), encoding="utf-8")
-    seen = [{"key": "old", "seen_at": now - 3 * DAY}, {"key": "new", "seen_at": now - 3600}]
+    seen = [
+        {"key": "old", "seen_at": now - 3 * DAY, "feed_url": feed.feed_url},
+        {"key": "new", "seen_at": now - 3600, "feed_url": feed.feed_url},
+    ]
     (state / "seen.jsonl").write_text("".join(json.dumps(r) + "\n" for r in seen))
     claims = [make_claim("old", "old", now - 3 * DAY, None), make_claim("new", "new", now, None)]
     lines = [signature_line((bytes([i]) * 9, c.encode())) for i, c in enumerate(claims)]

@@ -42,6 +42,7 @@ from transforms.state_files import (
     load_seen,
     load_signatures,
     load_story_outlets,
+    seen_without_feeds,
 )
 
 DAY = 86400.0
@@ -176,6 +177,34 @@ def test_an_unchanged_feeds_entries_are_remembered_from_this_run(tmp_path: Path)
         "old": 1 * DAY,
     }
     assert load_feed_states(str(state)) == {quiet.feed_url: quiet, busy.feed_url: changed}
+
+
+def test_an_older_state_is_committed_with_the_feeds_this_run_polled(tmp_path: Path) -> None:
+    """seen.jsonl without feed_url (an older newsbeam's): an entry a feed listed again gets
+    that feed, so an unchanged feed keeps it from then on; feeds.json keeps only the feeds
+    this run polled (the older one kept a broken feed's body hash: "not modified" for good)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    kept = FeedState("http://a.example/rss", etag='"v1"', body_sha256="aaa")
+    broken = FeedState("http://b.example/rss", body_sha256="bbb")
+    (state / "feeds.json").write_text(json.dumps([vars(kept), vars(broken)]))
+    lines = [{"key": k, "seen_at": 1 * DAY} for k in ("listed", "gone")]
+    (state / "seen.jsonl").write_text("".join(json.dumps(row) + "\n" for row in lines))
+    assert seen_without_feeds(str(state))
+    pending(state, "feeds-0", [feed_state_line(kept)])
+    again = FeedEntry(feed_url=kept.feed_url, link="http://a.example/1", key="listed")
+    pending(state, f"{PENDING_SEEN_AGAIN}-0", [seen_line(again)])
+
+    before = load_seen(str(state), 7 * DAY, now=2 * DAY)
+    commit_run_state(str(state), before, set(), 7 * DAY, now=2 * DAY)
+
+    assert not seen_without_feeds(str(state))
+    assert load_feed_states(str(state)) == {kept.feed_url: kept}
+    # a later run finds the feed unchanged: its entry is remembered from then, the other not
+    pending(state, "feeds-0", [feed_state_line(kept)])
+    before = load_seen(str(state), 7 * DAY, now=8.5 * DAY)
+    commit_run_state(str(state), before, set(), 7 * DAY, now=8.5 * DAY)
+    assert load_seen(str(state), 7 * DAY, now=8.5 * DAY) == {"listed": 8.5 * DAY}
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -289,3 +290,60 @@ def test_a_feed_that_stays_broken_is_a_failure_in_every_run(
     for out in runs:
         assert out.summary["feeds"]["not_modified"] == 0
         assert [d["error_type"] for d in out.dead_letters] == ["not_a_feed"]
+
+
+def test_an_older_newsbeams_state_is_polled_in_full_once(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    """A state directory from a newsbeam that did not record each seen entry's feed (its
+    seen.jsonl lines have no feed_url) and that kept a broken feed's body hash. The first
+    run polls every feed in full: the broken one is a failure again (it passed as "not
+    modified"), and the entries still listed are remembered with their feed, so a feed
+    unchanged past the TTL keeps them (before, its story was fetched again on day 8)."""
+    base = site.add_host("news")
+    title, text = seed_story()
+    rows = [("/seed", title, text), ("/cup", "Late goal seals cup win", OFF_TOPIC)]
+    items = add_pages(site, "news", rows)
+    broken = b"<html><body>Maintenance</body></html>"
+    site.route("news", "/down", Response(body=broken, content_type=RSS))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/rss\n{base}/down\n")
+    output = tmp_path / "out"
+    state = output / "state"
+    runs = []
+    for listed, etag in ((1, '"v1"'), (1, '"v1"'), (2, '"v2"')):  # day 0, day 6, day 8
+        feed = rss_feed("news", base, items[:listed])
+        site.route("news", "/rss", Response(body=feed, content_type=RSS, etag=etag))
+        runs.append(run_newsbeam(feeds, output, "--no-robots"))
+        if len(runs) == 1:  # as the older newsbeam wrote them
+            old_rows = [
+                json.loads(line) for line in (state / "seen.jsonl").read_text().splitlines()
+            ]
+            (state / "seen.jsonl").write_text(
+                "".join(
+                    json.dumps({"key": r["key"], "seen_at": r["seen_at"]}) + "\n" for r in old_rows
+                )
+            )
+            old_feeds = json.loads((state / "feeds.json").read_text())
+            digest = hashlib.sha256(broken).hexdigest()
+            old_feeds.append(
+                {
+                    "feed_url": f"{base}/down",
+                    "etag": None,
+                    "last_modified": None,
+                    "body_sha256": digest,
+                }
+            )
+            (state / "feeds.json").write_text(json.dumps(old_feeds))
+        age_state(state, (6 if len(runs) == 1 else 2) * 86400)
+
+    for out in runs:
+        assert_accounting(out)
+    assert runs[1].summary["feeds"]["not_modified"] == 0
+    assert [d["error_type"] for d in runs[1].dead_letters] == ["not_a_feed"]
+    assert runs[1].summary["discarded"] == {"seen_in_earlier_run": 1}
+    seen = [json.loads(line) for line in (state / "seen.jsonl").read_text().splitlines()]
+    assert {r["feed_url"] for r in seen} == {f"{base}/rss"}
+    assert runs[2].summary["feeds"]["not_modified"] == 0
+    assert runs[2].summary["discarded"] == {"seen_in_earlier_run": 1, "not_relevant": 1}
+    assert len(site.requests_for("news", "/seed")) == 1

@@ -22,6 +22,10 @@ nothing twice:
   carried it so far and when the last was added, so that a copy found by a later run
   sends a ``syndication_update`` listing them all; forgotten a TTL after the last outlet.
 
+A ``seen.jsonl`` an older newsbeam wrote has no feed on its lines: the first run on it polls
+every feed in full (``pipelines.config`` gives it no validators), its entries still listed
+get their feed, and ``feeds.json`` keeps only the feeds that run polled.
+
 A time in these files later than the loading run's clock (written under a clock that was
 wrong, set years ahead) is read as that run's time: kept as it was, an entry would stay
 suppressed, and a claim would hold its keys (and sort after this run's stories, so that a copy
@@ -81,6 +85,7 @@ from transforms.state_files import (
     load_feed_states,
     load_signatures,
     seen_feeds,
+    seen_without_feeds,
     story_outlets,
 )
 from transforms.urls import redact_userinfo
@@ -186,11 +191,15 @@ def commit_run_state(
         # files as the feed gave it
         return link is not None and (link in retry_links or redact_userinfo(link) in retry_links)
 
-    feeds = load_feed_states(state_dir)
+    # An older newsbeam's state was polled in full (see ``seen_without_feeds``): a feed
+    # this run did not poll successfully keeps no validators or body hash from it (that
+    # newsbeam kept a broken feed's, which then passed as "not modified").
+    last_states = load_feed_states(state_dir)
+    feeds = {} if seen_without_feeds(state_dir) else dict(last_states)
     unchanged = set()  # feeds that still list what they listed: their entries are still there
     for row in _read_pending(state_dir, PENDING_FEEDS):
         state = FeedState(**row)
-        last = feeds.get(state.feed_url)
+        last = last_states.get(state.feed_url)
         if last is not None and last.body_sha256 and last.body_sha256 == state.body_sha256:
             unchanged.add(state.feed_url)
         feeds[state.feed_url] = state
@@ -208,6 +217,7 @@ def commit_run_state(
     for row in _read_pending(state_dir, PENDING_SEEN_AGAIN):
         if row["key"] in seen:  # still in its feed: remembered for a TTL from now
             seen[row["key"]] = now
+            feed_of.setdefault(row["key"], row["feed_url"])  # unknown in an older state
     signatures = dict(load_signatures(state_dir, ttl_seconds, now))
     for row in _read_pending(state_dir, PENDING_SIGNATURES):
         if retried(row.get("link")):

@@ -66,6 +66,18 @@ def seen_feeds(state_dir: str) -> dict[str, str]:
     return {key: feed_url for key, _, feed_url in rows if feed_url}
 
 
+def seen_without_feeds(state_dir: str) -> bool:
+    """Whether ``seen.jsonl`` has lines with no ``feed_url`` field: an older newsbeam wrote
+    them, and did not record which feed listed each entry. (Lines written since always have
+    the field, empty for an entry whose feed is not known.)
+
+    Raises:
+        StateDirError: ``seen.jsonl`` cannot be read, or holds what newsbeam does not write.
+    """
+    rows = _load(Path(state_dir) / SEEN_FILE, lambda row: "feed_url" not in _object(row))
+    return any(rows)
+
+
 def load_signatures(
     state_dir: str, ttl_seconds: float, now: float | None = None
 ) -> list[tuple[bytes, bytes]]:
