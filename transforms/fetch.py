@@ -97,9 +97,7 @@ def fetch_outcome(client: HttpClient, entry: FeedEntry) -> Outcome:
     except FetchError as err:
         if err.error_type in DISCARD_TYPES:
             return Discard(STAGE, entry.link, err.error_type, err.message[:300])
-        return Failure(
-            STAGE, entry.link, err.error_type, err.message[:300], err.retryable, excerpt(entry)
-        )
+        return _failure(entry, err)
     except Exception as err:  # a bug must not stall the stage: dead-letter it, loudly
         _log.exception("unexpected error fetching %s", redact_userinfo(entry.link))
         return Failure.crashed(STAGE, entry.link, "internal_error", err, entry)
@@ -119,10 +117,15 @@ def feed_page_outcome(entry: FeedEntry) -> FetchedPage | Failure:
     try:
         checked_url(entry.link)
     except FetchError as err:
-        return Failure(
-            STAGE, entry.link, err.error_type, err.message[:300], err.retryable, excerpt(entry)
-        )
+        return _failure(entry, err)
     return page_from_feed(entry)
+
+
+def _failure(entry: FeedEntry, err: FetchError) -> Failure:
+    """The dead letter of ``entry`` whose link could not be fetched (or would not be)."""
+    return Failure(
+        STAGE, entry.link, err.error_type, err.message[:300], err.retryable, excerpt(entry)
+    )
 
 
 def page_from_feed(entry: FeedEntry) -> FetchedPage:
