@@ -42,7 +42,7 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.throughput_report import environment  # noqa: E402
-from transforms.analysis import Analyser, AnalysisSettings, preload  # noqa: E402
+from transforms.analyser import Analyser, AnalysisSettings, preload  # noqa: E402
 from transforms.feed_parsing import parse_feed  # noqa: E402
 from transforms.minhash import fingerprint  # noqa: E402
 from transforms.records import Failure, FeedEntry, FeedSpec, FetchedPage, TaggedStory  # noqa: E402

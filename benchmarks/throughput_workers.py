@@ -92,7 +92,7 @@ def ceiling(pages_file: Path, processes: int, call: str = "newsbeam") -> dict[st
     # Before the clock, as newsbeam's pool does before its first page (and forked workers
     # inherit it): imports, trafilatura's lazily built parts, dateparser's tables; then one
     # extraction with the chosen call (trafilatura's defaults load their fallback extractors).
-    from transforms.analysis import preload
+    from transforms.analyser import preload
 
     preload()
     _extractor(_PAGES[0])
@@ -194,7 +194,8 @@ def profile(feeds_file: Path, every: int) -> dict[str, Any]:
     trafilatura's lazily built parts) is loaded first, outside the timings, as newsbeam's
     pool does before its first page: it is start-up, not a per-article cost.
     """
-    from transforms.analysis import enrich_article, extract_article, preload
+    from transforms.analyser import preload
+    from transforms.analysis import enrich_article, extract_article
     from transforms.feed_parsing import parse_feed
     from transforms.fetch import fetch_outcome
     from transforms.http import HttpClient, HttpConfig

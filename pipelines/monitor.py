@@ -52,7 +52,7 @@ from pipelines.stopping import (
 )
 from pipelines.summary import Delivery, RunSummary, summary_from_files, summary_from_metrics
 from transforms.analyse import AnalysePages
-from transforms.analysis import AnalysisSettings
+from transforms.analyser import AnalysisSettings
 from transforms.common import DISCARDED, FAILURES, OK, PROGRESS, EachInput
 from transforms.dedup import SIGHTINGS, SIGNATURES, UPDATES, ClusterStories
 from transforms.dedup_entries import DedupEntries

@@ -21,7 +21,8 @@ from apache_beam.utils.windowed_value import WindowedValue
 from tests.conftest import fresh_python_prints
 from transforms import analyse
 from transforms.analyse import _PAGES_PER_TASK, AnalysePages, _AnalysePagesFn, results_of
-from transforms.analysis import Analyser, AnalysisSettings, enrich_article, extract_article
+from transforms.analyser import Analyser, AnalysisSettings
+from transforms.analysis import enrich_article, extract_article
 from transforms.common import DISCARDED, FAILURES, OK
 from transforms.outlets import OutletCatalogue
 from transforms.records import Article, Discard, Failure, FeedEntry, FetchedPage, TaggedStory
@@ -207,7 +208,7 @@ def test_the_fork_server_loads_the_workers_code_without_beam_and_freezes_it() ->
     # first page waits for it: importing Beam there would add ~0.6 s to every run with a pool.
     # What it loaded is frozen, out of the workers' garbage collections.
     code = (
-        "import gc, sys, transforms.analysis, transforms.pool_preload, transforms.pool_start; "
+        "import gc, sys, transforms.analyser, transforms.pool_preload, transforms.pool_start; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'apache_beam'), "
         "gc.get_freeze_count() > 10000)"
     )

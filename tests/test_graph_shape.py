@@ -20,7 +20,7 @@ from apache_beam.portability.api import beam_runner_api_pb2
 
 from deploy.dataflow_graph import OFFLINE_ARGS
 from pipelines.monitor import build, prepare
-from transforms.analysis import AnalysisSettings
+from transforms.analyser import AnalysisSettings
 from transforms.pool_start import pool_flags_given
 
 TOPIC = "projects/newsbeam-test/topics/stories"

@@ -68,7 +68,7 @@ def test_the_fork_server_and_workers_end_when_the_newsbeam_process_is_killed() -
     # the fork server and the workers lived on, holding its pipes open.
     code = (
         "import concurrent.futures, os, time, multiprocessing.forkserver as forkserver; "
-        "from transforms.analysis import AnalysisSettings, start_worker; "
+        "from transforms.analyser import AnalysisSettings, start_worker; "
         "from transforms.pool_start import fork_server_context, start_fork_server; "
         "start_fork_server(); "
         "pool = concurrent.futures.ProcessPoolExecutor(2, mp_context=fork_server_context(), "

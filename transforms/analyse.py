@@ -5,7 +5,7 @@ On a local run the Beam worker is one Python process, so the CPU-heavy per-page 
 and Beam itself. ``--extract-processes N`` (N > 1) replaces the three stages
 ``ExtractArticles -> EnrichArticles -> TagStories`` with this one, which sends each page to a
 pool of N worker processes that run the same three cores in a row
-(``transforms.analysis.Analyser``: ``extract_outcome``, ``enrich_outcome``, ``tag_outcome``;
+(``transforms.analyser.Analyser``: ``extract_outcome``, ``enrich_outcome``, ``tag_outcome``;
 that module does not import Beam, so neither do the workers) and return one outcome: the
 tagged story, a ``Discard`` or a ``Failure`` naming the stage that produced it. What the sinks
 count and write is therefore the same as with the three stages.
@@ -36,7 +36,8 @@ from typing import Any
 
 import apache_beam as beam
 
-from transforms.analysis import AnalysisSettings, Outcome, analyse_in_worker, start_worker
+from transforms.analyser import AnalysisSettings, analyse_in_worker, start_worker
+from transforms.analysis import Outcome
 from transforms.common import tagged_output, windowed, with_stage_outputs
 from transforms.pool_start import fork_server_context
 from transforms.records import Failure, FetchedPage, error_message

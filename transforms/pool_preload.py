@@ -2,12 +2,12 @@
 
 Importing this module loads what every worker of ``transforms.analyse`` needs (trafilatura,
 the default outlet catalogue and taxonomy, the language model, all through
-``transforms.analysis``, which does not import Beam), so that each worker starts with it
+``transforms.analyser``, which does not import Beam), so that each worker starts with it
 already in memory (copy-on-write) instead of loading it again. The fork server ends when the
 newsbeam process does, however it ends (``end_with_parent``).
 """
 
-from transforms.analysis import preload
+from transforms.analyser import preload
 from transforms.pool_start import end_with_parent
 
 preload()
