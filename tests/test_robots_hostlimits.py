@@ -106,6 +106,65 @@ def test_host_limiter_spaces_request_starts() -> None:
     assert fake.waits == [0.5, 0.5]
 
 
+def test_a_host_that_asks_for_a_pause_gets_no_request_until_it_ends(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
+    # One page's 429 with Retry-After: 3600 pauses its host: its next page, and a feed poll,
+    # are not requested (each fails at once as the first did, retryable); another host is.
+    # Each page used to be requested, and answered 429, in turn.
+    base, other = site.add_host("news"), site.add_host("other")
+    site.route("news", "/a", Response(429, headers={"Retry-After": "3600"}))
+    site.set_fallback("news", Response(body=PAGE))
+    site.set_fallback("other", Response(body=PAGE))
+    c = new_client(config(respect_robots=False))
+    assert fetch_error(c, base + "/a").error_type == "http_429"
+    for kind in ("page", "feed"):
+        err = fetch_error(c, base + "/b", kind=kind)
+        assert (err.error_type, err.retryable, err.status) == ("http_429", True, 429)
+        assert "not sent" in err.message
+    assert c.get(other + "/b").status == 200
+    assert [r.path for r in site.requests_for("news")] == ["/a"]
+
+
+def test_a_request_due_during_a_short_pause_waits_for_its_end(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
+    # /a's 503 asks for a second's pause (Retry-After: 1, under the cap): /b, asked for at
+    # once, goes out only when the pause is over.
+    base = site.add_host("news")
+    site.route("news", "/a", Response(503, headers={"Retry-After": "1"}))
+    site.set_fallback("news", Response(body=PAGE))
+    c = new_client(config(retries=1, retry_after_cap=2.0, respect_robots=False))
+    assert fetch_error(c, base + "/a").error_type == "http_503"
+    assert c.get(base + "/b").body == PAGE
+    last_a = site.requests_for("news", "/a")[-1]
+    (b,) = site.requests_for("news", "/b")
+    assert b.at - last_a.at >= 1.0  # the server's own clock: a lower bound, no sleeps
+
+
+def test_a_5xx_without_retry_after_does_not_pause_its_host(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    base = site.add_host("news")
+    site.route("news", "/broken", Response(500))
+    site.set_fallback("news", Response(body=PAGE))
+    assert fetch_error(client, base + "/broken").error_type == "http_500"
+    assert client.get(base + "/b").body == PAGE  # one broken page, not a busy host
+
+
+def test_host_limiter_keeps_the_longest_pause_each_host_asked_for() -> None:
+    fake = FakeTime(100.0)
+    limiter = HostLimiter(2, clock=fake.clock, sleep=fake.sleep)
+    limiter.pause("a.example", 30.0, 503)
+    limiter.pause("a.example", 5.0, 429)  # shorter: the longer pause stays
+    assert limiter.paused("a.example") == (30.0, 503)
+    assert limiter.paused("b.example") is None
+    fake.now = 120.0
+    assert limiter.paused("a.example") == (10.0, 503)
+    fake.now = 130.0
+    assert limiter.paused("a.example") is None
+
+
 def test_robots_cache_ttl_and_error_ttl() -> None:
     now = [0.0]
     fetched: list[str] = []

@@ -10,6 +10,8 @@
   DNS-rebinding gap; each redirect hop opens its connection through the same check.
 * ``HostLimiter`` bounds the requests in flight to one host and spaces their starts
   (``per_host_in_flight``, ``per_host_min_interval``). Waiting for a slot blocks the caller.
+  It also remembers a pause a host asked for (a 429, a ``Retry-After``), which callers read
+  before asking for a slot.
 * ``DeadlineWatchdog`` enforces a request's total deadline even while a socket read is
   blocked (a server dripping one byte per second never trips a read timeout): one
   background thread shuts down the sockets of every ``Watch`` whose deadline has passed,
@@ -229,7 +231,8 @@ def guarded_pool_manager(
 
 
 class HostLimiter:
-    """At most ``max_in_flight`` requests to one host at a time, starts ``min_interval`` apart.
+    """At most ``max_in_flight`` requests to one host at a time, starts ``min_interval`` apart;
+    and the pause each host asked for (``pause``, ``paused``).
 
     Thread-safe. Hosts are compared as given (callers pass lower-case host names).
     """
@@ -253,6 +256,32 @@ class HostLimiter:
         self._cond = threading.Condition()
         self._in_flight: dict[str, int] = {}
         self._last_start: dict[str, float] = {}
+        self._paused: dict[str, tuple[float, int]] = {}  # host: (until, the status that asked)
+
+    def pause(self, host: str, seconds: float, status: int) -> None:
+        """Remember that ``host`` asked for no request for ``seconds`` from now (``status``:
+        the answer that asked); a shorter pause does not shorten a longer one. Expired pauses
+        of other hosts are forgotten here, so the record stays as small as the hosts paused.
+
+        Args:
+            host: the host name.
+            seconds: how long to leave it alone.
+            status: the HTTP status of the answer that asked (429, 503, ...).
+        """
+        now = self._clock()
+        with self._cond:
+            for other in [h for h, (until, _) in self._paused.items() if until <= now]:
+                del self._paused[other]
+            until = now + seconds
+            if until > self._paused.get(host, (0.0, 0))[0]:
+                self._paused[host] = (until, status)
+
+    def paused(self, host: str) -> tuple[float, int] | None:
+        """``(seconds left, status)`` of the pause ``host`` asked for, or None if none is on."""
+        now = self._clock()
+        with self._cond:
+            until, status = self._paused.get(host, (0.0, 0))
+        return (until - now, status) if until > now else None
 
     @contextmanager
     def slot(self, host: str) -> Iterator[None]:

@@ -17,7 +17,10 @@ refuses a compressed stream cut short. This module adds what urllib3 leaves to i
   caps on the decompressed size while streaming; at most ``max_redirects`` hops.
 * Retries of timeouts, connection errors, 429 and 5xx with exponential backoff and
   jitter; a ``Retry-After`` longer than ``retry_after_cap`` is not waited for (the error
-  is raised at once, retryable), a shorter one is honoured.
+  is raised at once, retryable), a shorter one is honoured. A ``Retry-After`` (with any
+  status), and a 429 without one, pause the whole host (at most ``_MAX_HOST_PAUSE``): no
+  request goes to it until the pause ends; one due before then waits for it if it may
+  (the cap, its deadline), else fails at once as the answer that asked did, retryable.
 * Politeness: robots.txt for pages (``transforms.robots``), an honest User-Agent, per-host
   in-flight and start-interval limits (``transforms.hostlimits``).
 
@@ -71,6 +74,7 @@ ROBOTS_TOKEN = "newsbeam"
 _MB = 1024 * 1024
 _ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: parse at least 500 KiB, ignore the rest
 _RETRIED_TYPES = frozenset({"timeout", "connection_error"})
+_MAX_HOST_PAUSE = 3600.0  # the longest pause a host's Retry-After stops all requests to it
 _ACCEPT = {
     "page": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
     "feed": "application/rss+xml,application/atom+xml,application/xml;q=0.9,"
@@ -237,6 +241,7 @@ class HttpClient:
                 if not retried:
                     raise
                 delay = self._backoff(attempt, err.retry_after)
+                self._pause_host(url, err, delay)
                 if attempt >= self.config.retries or delay is None or delay >= budget[0]:
                     why = "Retry-After over the cap" if delay is None else f"{attempt + 1} tries"
                     raise FetchError(
@@ -245,6 +250,20 @@ class HttpClient:
             time.sleep(delay)
             budget[0] -= delay
             attempt += 1
+
+    def _pause_host(self, url: str, err: FetchError, delay: float | None) -> None:
+        """Pause ``url``'s host after a retried answer that asked for it: one with a
+        Retry-After (as long as it says), or a 429 (the backoff ``delay``). A 5xx without
+        one may be one broken page, and leaves the host's other requests alone."""
+        if err.status is None:
+            return
+        if err.retry_after is not None:
+            seconds = err.retry_after
+        elif err.status == 429 and delay is not None:
+            seconds = delay
+        else:
+            return
+        self._limiter.pause(host_of(url), min(seconds, _MAX_HOST_PAUSE), err.status)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float | None:
         with self._random_lock:
@@ -261,6 +280,19 @@ class HttpClient:
     ) -> Answer:
         host = host_of(url)
         with self._limiter.slot(host):
+            # Read with the slot held: a request that waited for it behind the one whose
+            # answer asked for the pause must not go out.
+            paused = self._limiter.paused(host)
+            if paused is not None:  # not sent: the retry loop waits for the pause, or gives up
+                left, status = paused
+                raise FetchError(
+                    f"http_{status}",
+                    f"not sent: the host answered HTTP {status} asking for a pause, "
+                    f"{left:.0f}s left",
+                    True,
+                    status=status,
+                    retry_after=left,
+                )
             started = time.monotonic()
             left = budget[0]
             if left <= 0:
