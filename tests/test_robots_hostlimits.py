@@ -3,6 +3,7 @@ client against loopback servers and on their own."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import traceback
 from collections.abc import Callable
@@ -163,6 +164,64 @@ def test_host_limiter_keeps_the_longest_pause_each_host_asked_for() -> None:
     assert limiter.paused("a.example") == (10.0, 503)
     fake.now = 130.0
     assert limiter.paused("a.example") is None
+
+
+def test_crawl_delay_spaces_every_request_to_its_host(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
+    # robots.txt asks for a second between requests: the pages, and a feed poll after them,
+    # start at least a second apart (they went out back to back); another host is not held.
+    base, other = site.add_host("news"), site.add_host("other")
+    robots = b"User-agent: *\nCrawl-delay: 1\n"
+    site.route("news", "/robots.txt", Response(body=robots, content_type="text/plain"))
+    site.set_fallback("news", Response(body=PAGE))
+    site.set_fallback("other", Response(body=PAGE))
+    c = new_client(config(deadline=10.0))
+    for path in ("/a", "/b"):
+        assert c.get(base + path).body == PAGE
+    assert c.get(base + "/feed", kind="feed").status == 200
+    assert c.get(other + "/a").body == PAGE
+    starts = [r.at for r in site.requests_for("news") if r.path != "/robots.txt"]
+    assert len(starts) == 3
+    # Spaced on the client's clock; the server logs each request once read, a few ms later
+    # (more for one that opened a connection), hence 0.9: without the delay, gaps are ~1 ms.
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert all(gap >= 0.9 for gap in gaps), gaps
+
+
+@pytest.mark.parametrize(
+    ("robots", "delay"),
+    [
+        ("User-agent: *\nCrawl-delay: 2.5\n", 2.5),
+        ("User-agent: *\nRequest-rate: 1/4s\n", 4.0),
+        ("User-agent: *\nRequest-rate: 6/1m\nCrawl-delay: 3\n", 10.0),  # the longer
+        ("User-agent: newsbeam\nCrawl-delay: 5\n\nUser-agent: *\nCrawl-delay: 1\n", 5.0),
+        ("User-agent: otherbot\nCrawl-delay: 5\n", 0.0),
+        ("User-agent: *\nCrawl-delay: 86400\n", 60.0),  # at most max_delay
+        ("User-agent: *\nCrawl-delay: -1\nRequest-rate: 0/1s\n", 0.0),
+        ("User-agent: *\nDisallow: /x\n", 0.0),
+    ],
+)
+def test_robots_cache_delay_from_crawl_delay_and_request_rate(robots: str, delay: float) -> None:
+    cache = RobotsCache(lambda url: robots.encode(), user_agent="newsbeam", max_delay=60.0)
+    assert cache.delay("http://a.example/x") == 0.0  # not fetched yet: nothing known
+    cache.allowed("http://a.example/x")
+    assert cache.delay("http://a.example/y") == delay
+    assert cache.delay("http://b.example/y") == 0.0
+
+
+def test_host_limiter_spaces_starts_by_the_longer_of_its_interval_and_the_hosts() -> None:
+    fake = FakeTime(100.0)
+    limiter = HostLimiter(2, min_interval=0.5, clock=fake.clock, sleep=fake.sleep)
+    with limiter.slot("a.example", 2.0):
+        pass
+    with limiter.slot("a.example"):  # any request after it waits the host's 2 s
+        pass
+    with limiter.slot("a.example", 0.1):  # then the limiter's own 0.5 s
+        pass
+    with limiter.slot("b.example", 2.0):
+        pass
+    assert fake.waits == [2.0, 0.5]
 
 
 def test_robots_cache_ttl_and_error_ttl() -> None:

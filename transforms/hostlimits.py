@@ -255,7 +255,7 @@ class HostLimiter:
         self._sleep = sleep
         self._cond = threading.Condition()
         self._in_flight: dict[str, int] = {}
-        self._last_start: dict[str, float] = {}
+        self._next_start: dict[str, float] = {}  # the earliest start of a host's next request
         self._paused: dict[str, tuple[float, int]] = {}  # host: (until, the status that asked)
 
     def pause(self, host: str, seconds: float, status: int) -> None:
@@ -284,29 +284,29 @@ class HostLimiter:
         return (until - now, status) if until > now else None
 
     @contextmanager
-    def slot(self, host: str) -> Iterator[None]:
+    def slot(self, host: str, interval: float = 0.0) -> Iterator[None]:
         """Hold one of ``host``'s request slots for the duration of the ``with`` block.
 
         Args:
             host: the host name the request goes to.
+            interval: seconds the host itself asks between two starts (its robots.txt's
+                Crawl-delay), when longer than ``min_interval``: the next request to the
+                host, of whatever kind, starts no sooner.
         """
-        self._acquire(host)
+        self._acquire(host, max(self._interval, interval))
         try:
             yield
         finally:
             self._release(host)
 
-    def _acquire(self, host: str) -> None:
+    def _acquire(self, host: str, interval: float) -> None:
         with self._cond:
             while self._in_flight.get(host, 0) >= self._max:
                 self._cond.wait()
             self._in_flight[host] = self._in_flight.get(host, 0) + 1
-            start = self._clock()
-            if self._interval > 0:
-                last = self._last_start.get(host)
-                if last is not None:
-                    start = max(start, last + self._interval)
-                self._last_start[host] = start
+            start = max(self._clock(), self._next_start.get(host, 0.0))
+            if interval > 0:
+                self._next_start[host] = start + interval
         wait = start - self._clock()
         if wait > 0:
             self._sleep(wait)
@@ -318,9 +318,9 @@ class HostLimiter:
                 self._in_flight[host] = left
             else:
                 del self._in_flight[host]
-                last = self._last_start.get(host)
-                if last is not None and last + self._interval <= self._clock():
-                    del self._last_start[host]
+                next_start = self._next_start.get(host)
+                if next_start is not None and next_start <= self._clock():
+                    del self._next_start[host]
             self._cond.notify_all()
 
 

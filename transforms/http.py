@@ -21,8 +21,9 @@ refuses a compressed stream cut short. This module adds what urllib3 leaves to i
   status), and a 429 without one, pause the whole host (at most ``_MAX_HOST_PAUSE``): no
   request goes to it until the pause ends; one due before then waits for it if it may
   (the cap, its deadline), else fails at once as the answer that asked did, retryable.
-* Politeness: robots.txt for pages (``transforms.robots``), an honest User-Agent, per-host
-  in-flight and start-interval limits (``transforms.hostlimits``).
+* Politeness: robots.txt for pages (``transforms.robots``), whose Crawl-delay or
+  Request-rate, once fetched, spaces every request to the host; an honest User-Agent;
+  per-host in-flight and start-interval limits (``transforms.hostlimits``).
 
 What an answer becomes, and every ``FetchError.error_type``, is in ``transforms.http_answers``.
 """
@@ -279,7 +280,9 @@ class HttpClient:
         self, url: str, kind: str, extra: dict[str, str], cap: int, budget: list[float]
     ) -> Answer:
         host = host_of(url)
-        with self._limiter.slot(host):
+        # The Crawl-delay of the host's robots.txt, once fetched, spaces every request to it.
+        interval = self._robots.delay(url) if self.config.respect_robots else 0.0
+        with self._limiter.slot(host, interval):
             # Read with the slot held: a request that waited for it behind the one whose
             # answer asked for the pause must not go out.
             paused = self._limiter.paused(host)

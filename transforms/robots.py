@@ -17,11 +17,16 @@ always-on job meets new origins for as long as it runs. The bodies of the origin
 to at most ``max_bytes``, the least recently used going first: a parsed robots.txt takes some
 60 times its size in memory, and feeds that list pages on many origins, each with a robots.txt
 at the size cap, grew a process by ~30 MB an origin for an hour.
+
+It also answers how far apart the origin asks our requests to start (``delay``): its
+``Crawl-delay``, or ``Request-rate``'s seconds per request, whichever is longer (at most
+``max_delay``), read from the robots.txt already fetched.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -40,6 +45,7 @@ class _Entry:
     rules: Protego | None = None  # None: everything allowed
     error: Exception | None = None
     size: int = 0  # the robots.txt's length in bytes
+    delay: float = 0.0  # seconds between two request starts it asks for (Crawl-delay, ...)
 
 
 class RobotsCache:
@@ -51,6 +57,7 @@ class RobotsCache:
         ttl: seconds a fetched robots.txt is trusted.
         error_ttl: seconds a failed fetch is remembered before trying again.
         max_bytes: most robots.txt bytes kept in all (the origin just fetched is always kept).
+        max_delay: the longest ``delay`` honoured (a longer one gives this).
         clock: monotonic clock, injectable for tests.
     """
 
@@ -62,9 +69,11 @@ class RobotsCache:
         ttl: float = 3600.0,
         error_ttl: float = 60.0,
         max_bytes: int = 8 * 1024 * 1024,
+        max_delay: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fetch = fetch
+        self._max_delay = max_delay
         self._user_agent = user_agent
         self._ttl = ttl
         self._error_ttl = min(error_ttl, ttl)
@@ -101,6 +110,18 @@ class RobotsCache:
         if entry.rules is None:
             return True
         return bool(entry.rules.can_fetch(url, self._user_agent))
+
+    def delay(self, url: str) -> float:
+        """Seconds ``url``'s origin asks between the starts of two of our requests: the
+        longer of its ``Crawl-delay`` and ``Request-rate`` (seconds over requests) for our
+        user agent, at most ``max_delay``; 0 when it gives none, has no rules, failed, or was
+        not fetched yet (this never fetches it).
+
+        Args:
+            url: an absolute http(s) URL.
+        """
+        entry = self._fresh(_origin(url))
+        return entry.delay if entry is not None else 0.0
 
     def _entry(self, origin: str) -> _Entry:
         while True:
@@ -164,7 +185,12 @@ class RobotsCache:
         if body is None:
             return _Entry(self._clock() + self._ttl)
         rules = Protego.parse(body.decode("utf-8", errors="replace"))
-        return _Entry(self._clock() + self._ttl, rules=rules, size=len(body))
+        delay = rules.crawl_delay(self._user_agent) or 0.0
+        rate = rules.request_rate(self._user_agent)
+        if rate is not None and rate.requests > 0:
+            delay = max(delay, rate.seconds / rate.requests)
+        delay = min(max(delay, 0.0), self._max_delay) if math.isfinite(delay) else 0.0
+        return _Entry(self._clock() + self._ttl, rules=rules, size=len(body), delay=delay)
 
 
 def _origin(url: str) -> str:
