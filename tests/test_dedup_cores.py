@@ -156,7 +156,60 @@ def test_an_earlier_story_takes_a_key_from_a_later_one_and_corrects_it() -> None
         ("later", (("earlier", b"k", earlier),)),
         ("later", (("found", b"k", None),)),
     ]
-    assert held.read() == ("earlier", earlier)
+    # the later story is kept as one told of the claim, to be corrected again
+    assert held.read() == ("earlier", earlier, (("later", 20.0),))
+
+
+@pytest.mark.parametrize("order", ["bca", "cba", "cab", "bac"])
+def test_an_earlier_story_corrects_every_later_story_told_of_the_claim_it_takes(
+    order: str,
+) -> None:
+    # Three copies of one poll (one time): b claims the key, c is told b's claim, then a takes
+    # the key. c must hear of a too, as the grouped path tells it (key_answers: the earliest
+    # claim before it), or c's verdict names b, a copy, as what it duplicates and as its
+    # cluster (and the syndication update is sent for b, not for the story a consumer has).
+    claims = {name: _claim(name * 16, 10.0) for name in "abc"}
+    probes = [(name, claims[name], 10.0) for name in order]
+    sent, _ = _claims(_ClaimFn(DAY, False), FakeValueState(), probes)
+    told: dict[str, set[bytes]] = {}
+    for uid, messages in sent:
+        for _kind, _key, raw in messages:
+            if raw is not None:
+                told.setdefault(uid, set()).add(raw)
+    grouped = dict(key_answers(b"k", [(uid, claim, None) for uid, claim, _ in probes], DAY))
+    assert grouped == {"a": ("found", b"k", None)} | {
+        uid: ("found", b"k", claims["a"]) for uid in "bc"
+    }
+    assert "a" not in told
+    assert claims["a"] in told["b"] and claims["a"] in told["c"]  # what the verdicts pick
+    # a later story that comes after all of them is told the earliest claim at once
+    then = [*probes, ("d", _claim("d" * 16, 10.0), 10.0)]
+    late, _ = _claims(_ClaimFn(DAY, False), FakeValueState(), then)
+    assert ("d", (("found", b"k", claims["a"]),)) in late
+
+
+def test_a_key_keeps_the_last_stories_told_of_its_claim_up_to_a_bound() -> None:
+    # Forty later stories told of b's claim; a takes the key: b and the last 32 of them are
+    # corrected.
+    probes = [("b", _claim("b" * 16, 10.0), 10.0)]
+    probes += [(f"c{n:02}", _claim(f"c{n:015}", 10.0), 10.0) for n in range(40)]
+    earlier = _claim("a" * 16, 10.0)
+    sent, _ = _claims(_ClaimFn(DAY, False), FakeValueState(), [*probes, ("a", earlier, 10.0)])
+    corrected = [uid for uid, messages in sent if ("earlier", b"k", earlier) in messages]
+    assert corrected == ["b"] + [f"c{n:02}" for n in range(8, 40)]
+
+
+def test_a_key_held_before_it_kept_the_stories_told_of_its_claim_still_corrects() -> None:
+    # A running job's state, written before a key kept the stories told of its claim: the
+    # pair (element id, claim) still reads, and the one it names is still corrected.
+    later, earlier = _claim("b" * 16, 20.0), _claim("a" * 16, 10.0)
+    held = FakeValueState(("later", later))
+    sent, _ = _claims(_ClaimFn(DAY, False), held, [("earlier", earlier, 10.0)])
+    assert sorted(sent) == [
+        ("earlier", (("found", b"k", None),)),
+        ("later", (("earlier", b"k", earlier),)),
+    ]
+    assert held.read()[:2] == ("earlier", earlier)
 
 
 @pytest.mark.parametrize("gap", [DAY, DAY + 0.5])
@@ -178,7 +231,7 @@ def test_an_earlier_story_corrects_a_later_one_only_within_the_ttl(gap: float) -
     else:
         assert corrections == []
         assert grouped["later"] == ("found", b"k", None)
-    assert held.read() == ("earlier", earlier)
+    assert held.read()[:2] == ("earlier", earlier)
 
 
 def test_a_claim_of_the_same_time_and_id_does_not_take_the_key() -> None:
@@ -188,7 +241,7 @@ def test_a_claim_of_the_same_time_and_id_does_not_take_the_key() -> None:
     held = FakeValueState()
     sent, _ = _claims(_ClaimFn(DAY, False), held, [("one", first, 10.0), ("two", again, 10.0)])
     assert sent == [("one", (("found", b"k", None),)), ("two", (("found", b"k", first),))]
-    assert held.read() == ("one", first)
+    assert held.read() == ("one", first, (("two", 10.0),))
 
 
 def test_an_element_met_twice_is_not_told_its_own_claim_in_either_path() -> None:
@@ -199,7 +252,7 @@ def test_an_element_met_twice_is_not_told_its_own_claim_in_either_path() -> None
     held = FakeValueState()
     sent, _ = _claims(_ClaimFn(DAY, False), held, [("one", claim, 10.0), ("one", claim, 10.0)])
     assert sent == [("one", (("found", b"k", None), ("found", b"k", None)))]
-    assert held.read() == ("one", claim)
+    assert held.read() == ("one", claim, ())
     grouped = list(key_answers(b"k", [("one", claim, None), ("one", claim, None)], DAY))
     assert grouped == [("one", ("found", b"k", None))] * 2
 
@@ -238,8 +291,13 @@ def test_a_claim_from_an_earlier_run_is_sent_nothing() -> None:
     sent, _ = _claims(_ClaimFn(DAY, False), FakeValueState(), probes)
     assert sorted(sent) == [
         ("earlier", (("found", b"k", None),)),  # it comes before the prior claim
+        # told of the prior claim, then of the earlier story that took the key from it, as
+        # key_answers tells it the earliest
+        ("story", (("earlier", b"k", earlier),)),
         ("story", (("found", b"k", prior),)),
     ]
+    grouped = dict(key_answers(b"k", [(uid, claim, None) for uid, claim, _ in probes], DAY))
+    assert grouped == {"earlier": ("found", b"k", None), "story": ("found", b"k", earlier)}
 
 
 def test_a_claim_is_cleared_by_its_timer_a_ttl_after_it_was_made() -> None:

@@ -215,6 +215,30 @@ def test_copies_racing_at_one_time_give_one_head_whichever_arrives_last() -> Non
         )
 
 
+def test_three_copies_at_one_time_all_name_the_first_whatever_their_order() -> None:
+    # The second copy claims the keys, the third is told of it, then the first takes them:
+    # the third must hear of the first too, or it names the second (a copy) as what it
+    # duplicates and as its cluster, as the grouped path never does.
+    first, second, third = sorted(OUTLETS, key=lambda s: s.story_id)
+    t0 = 1_700_000_000.0
+    stream = TestStream().advance_watermark_to(t0)
+    for story in (second, third, first):
+        stream = stream.add_elements([TimestampedValue(story, t0)])
+    stream = stream.advance_watermark_to(t0 + 1).advance_watermark_to_infinity()
+    with TestPipeline(options=_options(streaming=True)) as p:
+        out = p | stream | ClusterStories(DAY, mode="publish")
+        assert_that(
+            out[OK] | beam.Map(lambda s: (s.story_id, s.duplicate_of, s.cluster_id)),
+            equal_to(
+                [
+                    (first.story_id, None, first.story_id),
+                    (second.story_id, first.story_id, first.story_id),
+                    (third.story_id, first.story_id, first.story_id),
+                ]
+            ),
+        )
+
+
 def test_the_near_duplicate_settings_are_the_ones_given() -> None:
     # With a minimum length no story reaches, every story is looked up by its URL alone:
     # the three outlets' copies are three stories.

@@ -13,10 +13,12 @@ also later copies, with ``duplicate_of``), a :class:`DuplicateLink` on the main 
    story, which step 2 forwards to step 3, so step 3 has a single input.
 2. ``ClaimPerKey`` (keyed by lookup key, so it scales out by band bucket): the state is the
    earliest claim seen under the key (story id, time, 2-bit MinHash sketch, title bits: ~46
-   bytes). Each probe gets back what the key held before it (or nothing), and claims the key
-   if it was empty, expired, or held by a later story. When an earlier story reaches a key
-   that a later one had claimed, the later one also gets a correction (``earlier``), unless
-   the two are more than ``ttl_seconds`` apart (the earlier claim would have expired). Claims
+   bytes), and the later stories told of it (the last 32). Each probe gets back what the key
+   held before it (or nothing), and claims the key if it was empty, expired, or held by a
+   later story. When an earlier story reaches a key that a later one had claimed, the later
+   one, and every later story told of its claim, also gets a correction (``earlier``), unless
+   the two are more than ``ttl_seconds`` apart (the earlier claim would have expired): three
+   copies of one poll met in the order second, third, first all name the first. Claims
    expire ``ttl_seconds`` after they were made; an event-time timer clears them. The answers
    a bundle produces for one story travel as one element (a bundle often holds all of a
    story's probes: one message instead of nineteen).
@@ -146,7 +148,11 @@ class _ProbeFn(beam.DoFn):
 
 
 _PROBES = "probes"
-# (element id, claim bytes) of the earliest story seen under a key.
+# (element id, claim bytes, later stories told of that claim) of the earliest story seen
+# under a key: the later stories, ``(element id, time)``, are told of an earlier story that
+# takes the key after them; the last _MAX_FOLLOWERS of them are kept (a wire story carried
+# by more outlets in one poll, or a key that text boilerplate fills, keeps no more).
+_MAX_FOLLOWERS = 32
 _HELD = ReadModifyWriteStateSpec("held", PickleCoder())
 _HELD_PARAM = beam.DoFn.StateParam(_HELD)
 _CLAIM_EXPIRY = TimerSpec("claim_expiry", TimeDomain.WATERMARK)
@@ -188,27 +194,37 @@ class _ClaimFn(TtlStateFn):
             story, n_keys = payload
             self._send(uid, timestamp, window, ("story", story, claim_bytes, n_keys))
         new = Claim.decode(claim_bytes)
-        held_uid, raw = held_state.read() or (None, None)
+        # (element id, claim[, later stories told of it]); jobs before the third kept two.
+        held_uid, raw, *rest = held_state.read() or (None, None)
+        followers: tuple[tuple[str, float], ...] = rest[0] if rest else ()
         held = Claim.decode(raw) if raw is not None else None
         if held is not None and new.seen_at - held.seen_at > self._ttl:
-            held = None
+            held, followers = None, ()
         # Ties in claim order (one article listed twice, fetched at one time: the same story
         # id and time) go to the element id, as in key_answers: one of them is the first.
         replaced = held is None or (new.order(), uid) < (held.order(), held_uid)
         if replaced:
-            held_state.write((uid, claim_bytes))
+            # An earlier story reached this key after later ones were told of the claim it
+            # takes: tell each of them (the one that held it, and those it was answered
+            # to), whose verdicts wait for the watermark (see _VerdictFn). Not one older
+            # than the earlier story by more than the TTL: it would not have found it held,
+            # had it come first (as key_answers says).
+            later = [(held_uid, held.seen_at)] if held is not None and held_uid is not None else []
+            later = [
+                (u, at)
+                for u, at in [*later, *followers]
+                if u not in (uid, PRIOR_RUN) and at - new.seen_at <= self._ttl
+            ]
+            for later_uid, _at in later:
+                self._send(later_uid, timestamp, window, ("earlier", key, claim_bytes))
+            followers = tuple(later[-_MAX_FOLLOWERS:])
+            held_state.write((uid, claim_bytes, followers))
             if self._gc_timers:
                 expiry.set(gc_time(timestamp, self._ttl))
-            if (
-                held is not None
-                and held_uid not in (uid, PRIOR_RUN)
-                and held.seen_at - new.seen_at <= self._ttl
-            ):
-                # An earlier story reached this key after a later one had claimed it: tell
-                # the later one, whose verdict waits for the watermark (see _VerdictFn). Not
-                # when it is older than the later one by more than the TTL: the later one
-                # would not have found it held, had it come first (as key_answers says).
-                self._send(held_uid, timestamp, window, ("earlier", key, claim_bytes))
+        elif not prior and held_uid != uid:
+            # Told of the held claim: corrected too if an earlier story takes the key.
+            followers = (*followers, (uid, new.seen_at))[-_MAX_FOLLOWERS:]
+            held_state.write((held_uid, raw, followers))
         if not prior:  # what was held before it: nothing, when this claim comes first
             own = held_uid == uid  # its own claim, from a delivery before: nothing either
             self._send(uid, timestamp, window, ("found", key, None if replaced or own else raw))
