@@ -258,6 +258,92 @@ def test_scheduler_drain_returns_every_result() -> None:
     assert s.outstanding == 0
 
 
+class InlineExecutor(ManualExecutor):
+    """Runs each item at once, at the scheduler's (fake) time, recorded with it."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__()
+        self.clock = clock
+        self.at: list[tuple[str, float]] = []
+
+    def submit(self, fn: Callable[[Any], Any], item: Any) -> Future[Any]:
+        future = super().submit(fn, item)
+        self.at.append((item, self.clock()))
+        future.set_result(f"done {item}")
+        return future
+
+
+class Spacing:
+    """Hosts' spacing as a ``HostLimiter`` reports it: ``interval`` seconds apart, and a
+    wait the test sets (a request of another stage went first)."""
+
+    def __init__(self, intervals: dict[str, float]) -> None:
+        self.intervals = intervals
+        self.waits: dict[str, float] = {}
+
+    def __call__(self, host: str) -> tuple[float, float]:
+        return self.intervals.get(host, 0.0), self.waits.get(host, 0.0)
+
+
+def spaced_scheduler(executor: ManualExecutor, spacing: Spacing, now: list[float]) -> Any:
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    return HostScheduler(
+        executor,  # type: ignore[arg-type]
+        str,
+        max_in_flight=2,
+        per_host=2,
+        spacing=spacing,
+        clock=lambda: now[0],
+        sleep=sleep,
+    )
+
+
+def test_scheduler_gives_a_spaced_host_a_thread_only_when_its_turn_comes() -> None:
+    # A host with a Crawl-delay of 10 s: its second page waits in the queue, not in a thread
+    # asleep in HostLimiter.slot; the thread goes to the other host's pages meanwhile.
+    now = [100.0]
+    executor = ManualExecutor()
+    s = spaced_scheduler(executor, Spacing({"slow": 10.0}), now)
+    for i in range(3):
+        s.submit("slow", f"s{i}", f"s{i}")
+    for i in range(2):
+        s.submit("fast", f"f{i}", f"f{i}")
+
+    def started() -> list[str]:
+        return [item for _, item in executor.started]
+
+    assert started() == ["s0", "f0"]  # s1 not yet: both threads were slow's before
+    executor.finish("f0")
+    assert s.completed(block=False) == [("f0", "done f0")]
+    assert started() == ["s0", "f0", "f1"]
+    now[0] = 109.9
+    executor.finish("s0")
+    s.completed(block=False)
+    assert started() == ["s0", "f0", "f1"]  # a thread is free, slow's turn is not yet
+    now[0] = 110.0
+    s.completed(block=False)
+    assert started() == ["s0", "f0", "f1", "s1"]
+
+
+def test_scheduler_waits_for_a_spaced_hosts_turn_when_nothing_else_runs() -> None:
+    # Only a spaced host's pages queued: the scheduler sleeps until each is due (a wait the
+    # limiter reports, from a request outside the scheduler, counts too), then starts it.
+    now = [0.0]
+    spacing = Spacing({"slow": 10.0})
+    spacing.waits["slow"] = 4.0
+    executor = InlineExecutor(lambda: now[0])
+    s = spaced_scheduler(executor, spacing, now)
+    for i in range(3):
+        s.submit("slow", i, f"s{i}")
+    assert executor.at == []
+    spacing.waits.clear()
+    assert sorted(s.drain()) == [(0, "done s0"), (1, "done s1"), (2, "done s2")]
+    assert executor.at == [("s0", 4.0), ("s1", 14.0), ("s2", 24.0)]
+    assert s.outstanding == 0
+
+
 # --- the Beam stage ---------------------------------------------------------------------
 
 

@@ -224,6 +224,21 @@ def test_host_limiter_spaces_starts_by_the_longer_of_its_interval_and_the_hosts(
     assert fake.waits == [2.0, 0.5]
 
 
+def test_host_limiter_spacing_says_the_interval_and_the_wait_until_the_next_start() -> None:
+    # What HostScheduler reads so as not to give a thread a request that would only sleep.
+    fake = FakeTime(100.0)
+    limiter = HostLimiter(2, min_interval=0.5, clock=fake.clock, sleep=fake.sleep)
+    assert limiter.spacing("a.example") == (0.5, 0.0)  # no request yet
+    with limiter.slot("a.example", 3.0):
+        assert limiter.spacing("a.example") == (3.0, 3.0)
+    fake.now += 1.0
+    assert limiter.spacing("a.example") == (3.0, 2.0)
+    assert limiter.spacing("b.example") == (0.5, 0.0)
+    with limiter.slot("a.example", 0.0):  # its robots.txt no longer asks: the limiter's own
+        pass
+    assert limiter.spacing("a.example") == (0.5, 0.5)
+
+
 def test_robots_cache_ttl_and_error_ttl() -> None:
     now = [0.0]
     fetched: list[str] = []

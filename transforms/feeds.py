@@ -306,9 +306,13 @@ class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
         self._scheduler: HostScheduler[Any, FeedSpec, Any] | None = None
 
     def start_bundle(self) -> None:
-        assert self._executor is not None
+        assert self._executor is not None and self._client is not None
         self._scheduler = HostScheduler(
-            self._executor, self._poll, max_in_flight=self._max_in_flight, per_host=1
+            self._executor,
+            self._poll,
+            max_in_flight=self._max_in_flight,
+            per_host=1,
+            spacing=self._client.host_spacing,
         )
         self._submitted = 0  # feeds submitted in this bundle
         self._emitted = 0  # feeds emitted, in submission order

@@ -172,6 +172,7 @@ class _FetchFn(ThreadedHttpFn):
             functools.partial(fetch_outcome, self._client),
             max_in_flight=self._max_in_flight,
             per_host=self._config.per_host_in_flight,
+            spacing=self._client.host_spacing,
         )
 
     def _take(self, entry: FeedEntry, timestamp: Any, window: Any) -> Iterator[Any]:

@@ -256,6 +256,8 @@ class HostLimiter:
         self._cond = threading.Condition()
         self._in_flight: dict[str, int] = {}
         self._next_start: dict[str, float] = {}  # the earliest start of a host's next request
+        # A host's own interval (its robots.txt's Crawl-delay), where longer than min_interval.
+        self._host_interval: dict[str, float] = {}
         self._paused: dict[str, tuple[float, int]] = {}  # host: (until, the status that asked)
 
     def pause(self, host: str, seconds: float, status: int) -> None:
@@ -283,6 +285,21 @@ class HostLimiter:
             until, status = self._paused.get(host, (0.0, 0))
         return (until - now, status) if until > now else None
 
+    def spacing(self, host: str) -> tuple[float, float]:
+        """``(interval, wait)``: the seconds ``host``'s request starts are kept apart (0: not
+        spaced), and how long from now until its next request may start by that spacing
+        (pauses aside: ``paused``). ``transforms.threaded_http.HostScheduler`` reads it so as
+        not to give a thread a request that would only sleep in ``slot``.
+
+        Args:
+            host: the host name.
+        """
+        now = self._clock()
+        with self._cond:
+            interval = max(self._interval, self._host_interval.get(host, 0.0))
+            next_start = self._next_start.get(host, 0.0)
+        return interval, max(0.0, next_start - now)
+
     @contextmanager
     def slot(self, host: str, interval: float = 0.0) -> Iterator[None]:
         """Hold one of ``host``'s request slots for the duration of the ``with`` block.
@@ -293,6 +310,11 @@ class HostLimiter:
                 Crawl-delay), when longer than ``min_interval``: the next request to the
                 host, of whatever kind, starts no sooner.
         """
+        with self._cond:
+            if interval > self._interval:
+                self._host_interval[host] = interval
+            else:
+                self._host_interval.pop(host, None)
         self._acquire(host, max(self._interval, interval))
         try:
             yield

@@ -252,6 +252,12 @@ class HttpClient:
             budget[0] -= delay
             attempt += 1
 
+    def host_spacing(self, host: str) -> tuple[float, float]:
+        """``(interval, wait)`` of ``host``'s request starts (``HostLimiter.spacing``): the
+        seconds kept between them (``--per-host-interval``, or the Crawl-delay of its
+        robots.txt once fetched), and how long from now until the next may start."""
+        return self._limiter.spacing(host)
+
     def _pause_host(self, url: str, err: FetchError, delay: float | None) -> None:
         """Pause ``url``'s host after a retried answer that asked for it: one with a
         Retry-After (as long as it says), or a 429 (the backoff ``delay``). A 5xx without

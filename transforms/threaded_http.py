@@ -9,8 +9,10 @@ DoFns: it owns the pool and the process's shared ``HttpClient``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import queue
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,11 +34,22 @@ class HostScheduler(Generic[Tag, Item, Result]):
     Single-threaded by design: only the owner calls its methods; worker threads only put
     finished futures on a queue. Results come back in completion order with their tag.
 
+    A host whose request starts are kept apart (``spacing``: ``--per-host-interval``, its
+    robots.txt's Crawl-delay) gets a thread only when its next request is due, so that its
+    waits are spent here, not by threads sleeping in ``HostLimiter.slot``: a few hosts with a
+    long Crawl-delay held every thread of the pool, each asleep, while other hosts' requests
+    queued behind them.
+
     Args:
         executor: where ``fn`` runs (its thread count should be at least ``max_in_flight``).
         fn: the work; it should not raise (an exception is re-raised by ``completed``).
         max_in_flight: most items running at once.
         per_host: most items of one host running at once.
+        spacing: ``host -> (interval, wait)``: the seconds kept between the starts of the
+            host's requests (0: none) and the wait until its next may start, as the
+            ``HostLimiter`` that ``fn``'s requests go through says (``HttpClient.host_spacing``);
+            None: no host is spaced.
+        clock: monotonic clock; ``sleep``: how to wait (both injectable for tests).
     """
 
     def __init__(
@@ -46,11 +59,20 @@ class HostScheduler(Generic[Tag, Item, Result]):
         *,
         max_in_flight: int,
         per_host: int,
+        spacing: Callable[[str], tuple[float, float]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._executor = executor
         self._fn = fn
         self._max = max_in_flight
         self._per_host = per_host
+        self._spacing = spacing
+        self._clock = clock
+        self._sleep = sleep
+        # The earliest time each spaced host's next item may start, as this scheduler gave
+        # them out (the limiter learns of a start only when the thread reaches it).
+        self._due: dict[str, float] = {}
         self._pending: OrderedDict[str, deque[tuple[Tag, Item]]] = OrderedDict()
         self._queued = 0
         self._running: dict[str, int] = {}
@@ -77,9 +99,22 @@ class HostScheduler(Generic[Tag, Item, Result]):
         Returns:
             ``(tag, result)`` pairs in completion order.
         """
+        results = self._collect(None)
+        while block and not results and self.outstanding:
+            wait = self._dispatch()  # None, or the seconds until a queued spaced host is due
+            if self._running_total:
+                results = self._collect(wait if wait is not None else -1.0)
+            elif wait is not None:  # nothing runs: the queued items wait for their hosts' turn
+                self._sleep(wait)
+        return results
+
+    def _collect(self, wait: float | None) -> list[tuple[Tag, Result]]:
+        """What has finished, having waited up to ``wait`` seconds for one (None: not at all;
+        negative: as long as it takes); then the queued items that may start, started."""
         finished = []
-        if block and self.outstanding:
-            finished.append(self._done.get())
+        if wait is not None:
+            with contextlib.suppress(queue.Empty):
+                finished.append(self._done.get(timeout=wait if wait >= 0 else None))
         while True:
             try:
                 finished.append(self._done.get_nowait())
@@ -100,13 +135,34 @@ class HostScheduler(Generic[Tag, Item, Result]):
         while self.outstanding:
             yield from self.completed(block=True)
 
-    def _dispatch(self) -> None:
+    def _dispatch(self) -> float | None:
+        """Start what the limits allow; return how long until a queued host that waits for
+        its spacing alone is due (None if none does)."""
         while self._running_total < self._max and self._pending:
-            open_hosts = [h for h in self._pending if self._running.get(h, 0) < self._per_host]
-            if not open_hosts:
-                return  # every queued host is at its limit
+            now = self._clock()
+            open_hosts = [
+                h
+                for h in self._pending
+                if self._running.get(h, 0) < self._per_host and self._due.get(h, now) <= now
+            ]
+            if not open_hosts:  # every queued host is at its limit or waits for its turn
+                waits = [
+                    self._due[h] - now
+                    for h in self._pending
+                    if h in self._due and self._running.get(h, 0) < self._per_host
+                ]
+                return min(waits) if waits else None
             # the host with the fewest running goes first; ties go round-robin
             host = min(open_hosts, key=lambda h: self._running.get(h, 0))
+            if self._spacing is not None:
+                interval, wait = self._spacing(host)
+                if wait > 0:  # a request outside this scheduler (another stage's) went first
+                    self._due[host] = now + wait
+                    continue
+                if interval > 0:
+                    self._due[host] = now + interval
+                else:
+                    self._due.pop(host, None)
             items = self._pending[host]
             tag, item = items.popleft()
             if items:
@@ -118,6 +174,7 @@ class HostScheduler(Generic[Tag, Item, Result]):
             self._running_total += 1
             future = self._executor.submit(self._fn, item)
             future.add_done_callback(functools.partial(self._finished, host, tag))
+        return None  # at the total limit, or nothing queued: a completion comes first
 
     def _finished(self, host: str, tag: Tag, future: Future[Result]) -> None:
         self._done.put((host, tag, future))  # runs on a worker thread: only the queue is shared
