@@ -485,3 +485,54 @@ def test_the_outlet_catalogue_takes_the_codes_the_feed_list_takes(
     assert outlet.country == spec.country == country.strip().upper()
     assert outlet.language == language.lower()
     assert spec.language == language.lower().split("-")[0]
+
+
+def test_opml_with_a_bare_ampersand_or_an_html_name_reads_as_feed_readers_read_it(
+    tmp_path: Path,
+) -> None:
+    """XML forbids both, and hand-made lists have them: 'Science & Environment' was 'not valid
+    OPML' (54 of the corpus's 68 awesome-rss-feeds lists were refused, 34 for this alone).
+    References XML knows stay."""
+    path = write(
+        tmp_path,
+        "subs.opml",
+        "<opml><body>"
+        '<outline text="Science & Environment" xmlUrl="https://a.example/rss?a=1&b=2"/>'
+        '<outline title="Caf&eacute;&nbsp;News &amp; more" xmlUrl="https://b.example/rss"/>'
+        '<outline title="C &#38; D &#x26; E &lt;F&gt;" xmlUrl="https://c.example/rss&amp;x=1"/>'
+        "</body></opml>",
+    )
+    assert read_feed_list(path) == [
+        FeedSpec("https://a.example/rss?a=1&b=2", name="Science & Environment"),
+        FeedSpec("https://b.example/rss", name="Caf\u00e9\u00a0News & more"),
+        FeedSpec("https://c.example/rss&x=1", name="C & D & E <F>"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [  # mistakes of another kind keep the parser's own line and column
+        (
+            '<opml><body>\n<outline title="a & b" description="<p>x</p>"'
+            ' xmlUrl="https://a.example/rss"/></body></opml>',
+            r"subs\.opml: not valid OPML: not well-formed \(invalid token\): line 2, column 36",
+        ),
+        (
+            '<opml><body>\n<outline title="a &bogus; b" xmlUrl="https://a.example/rss"/>'
+            "</body></opml>",
+            r"subs\.opml: not valid OPML: undefined entity: line 2",
+        ),
+    ],
+)
+def test_opml_other_mistakes_are_named_at_their_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(FeedListError, match=message):
+        read_feed_list(write(tmp_path, "subs.opml", text))
+
+
+def test_real_hand_made_opml_lists_with_ampersands_read() -> None:
+    news = corpus_path("opml", "awesome-rss-feeds", "recommended", "with_category", "News.opml")
+    specs = read_feed_list(news)
+    assert len(specs) == news.read_text(encoding="utf-8").count("xmlUrl=")
+    assert "Yahoo News - Latest News & Headlines" in {s.name for s in specs}
