@@ -83,8 +83,10 @@ def test_parentheses_phrases_scopes_refs_and_prefixes() -> None:
         ("(a or b)", 3, "write 'OR'"),
         ("not a", 0, "write 'NOT'"),  # "not" is a word, then "a" does not fit
         ("a AND b c", 8, "unexpected 'c' (missing AND/OR?)"),
-        ('a OR ""', 5, "bad term"),
-        ('" "', 0, "bad term"),
+        ('a OR ""', 5, "bad term '': a phrase needs a word"),
+        ('" "', 0, "bad term ' ': a phrase needs a word"),
+        ("a OR b|c", 5, "bad term 'b|c': '|' is not part of the rule language"),
+        ('a AND "b [c]"', 6, "'[' is not part of the rule language"),
         ("*", 0, "bad term"),
     ],
 )

@@ -276,6 +276,26 @@ def test_other_name_lists_are_plain_text_too(tmp_path: Path, key: str) -> None:
     assert f"platforms.ride.{key}: 'a|b'" in message
 
 
+@pytest.mark.parametrize(
+    ("term", "problem"),
+    [
+        ("fined|fines", "'|' is not part of the rule language"),
+        ("fine[sd]", "'[' is not part of the rule language"),
+        ("fine?", "'?' is not part of the rule language"),
+        ("\\bfine\\b", "'\\\\' is not part of the rule language"),
+        ('"fine (EU)"', "'(' is not part of the rule language"),
+    ],
+)
+def test_rule_terms_written_as_patterns_are_refused(
+    tmp_path: Path, term: str, problem: str
+) -> None:
+    """They loaded and were looked for as written: a rule that never fired, and no error."""
+    message = refused(tmp_path, f"rules:\n  - {{name: r, match: '{{platform:*}} NEAR/5 {term}'}}\n")
+    assert "rule 'r': bad term" in message
+    assert problem in message
+    assert "write 'fine OR fined'" in message
+
+
 def test_plain_aliases_and_trailing_stars_load(tmp_path: Path) -> None:
     user = Tagger.load(
         write(tmp_path, "platforms:\n  ride: {aliases: ['Ride*', U.S.Ride, Ride+, Ри-Де, 叫车]}\n")

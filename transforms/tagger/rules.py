@@ -26,9 +26,11 @@ with ``a`` before ``b``: ``blocks NEAR/2f {platform:*}`` finds "blocks Telegram"
 "Telegram blocks". Words and phrases match case-insensitively on word boundaries, a
 phrase's space any whitespace between its words (not a blank line) and an apostrophe any
 apostrophe (see :func:`transforms.tagger.matcher.normalise`). ``NEAR/n`` needs positions on
-both sides, so its operands cannot be ``NOT`` expressions. Rules are evaluated by recursion,
-so a rule nests at most 50 parentheses, NOTs and scopes, chains at most 100 operands by NEAR,
-and is at most 200 nodes deep.
+both sides, so its operands cannot be ``NOT`` expressions. Terms are plain text: a word or
+phrase with ``|``, ``\\``, ``[``, ``]``, ``?``, ``(`` or ``)`` (a regex) is refused, as the
+taxonomy's aliases are. Rules are evaluated by recursion, so a rule nests at most 50
+parentheses, NOTs and scopes, chains at most 100 operands by NEAR, and is at most 200 nodes
+deep.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ SCOPES: dict[str, frozenset[str]] = {
 }
 ALL_FIELDS = frozenset(FIELDS)
 MAX_NESTING, MAX_CHAIN, MAX_DEPTH = 50, 100, 200  # see the module's docstring
+# Terms, like the taxonomy's aliases, are plain text: these make one written as a pattern
+# (a regex's '|', '[...]', '?', '\'), which the matcher would look for as written.
+PATTERN_CHARS = re.compile(r"[|\\\[\]?()]")
 
 
 class RuleSyntaxError(ValueError):
@@ -313,8 +318,17 @@ def _not_in_capitals(toks: list[_Tok], i: int) -> RuleSyntaxError | None:
 def _term(text: str, pos: int) -> Term:
     prefix = text.endswith("*")
     core = text.rstrip("*").strip()
+    if not core and "*" not in text:
+        raise RuleSyntaxError(f"bad term {text!r}: a phrase needs a word", pos)
     if not core or "*" in core:
         raise RuleSyntaxError(f"bad term {text!r} ('*' only at the end of a word)", pos)
+    bad = PATTERN_CHARS.search(core)
+    if bad:  # matched as written, never as a pattern: such a rule would never fire
+        raise RuleSyntaxError(
+            f"bad term {text!r}: {bad.group()!r} is not part of the rule language, whose terms"
+            " are plain words and phrases (write 'fine OR fined', not 'fine|fined')",
+            pos,
+        )
     return Term(" ".join(core.lower().split()), prefix)
 
 

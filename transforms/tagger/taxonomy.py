@@ -34,7 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transforms.tagger.rules import Node, Ref, RuleSyntaxError, needs_evidence, parse, walk
+from transforms.tagger.rules import (
+    PATTERN_CHARS,
+    Node,
+    Ref,
+    RuleSyntaxError,
+    needs_evidence,
+    parse,
+    walk,
+)
 from transforms.tagger.taxonomy_file import (
     BUNDLED,
     INDEX,
@@ -71,8 +79,6 @@ _SETTINGS = {  # for keys the bundled file does not set
 }
 _WHOLE_SETTINGS = frozenset({"window", "max_evidence"})  # whole numbers >= 1
 _ID = re.compile(r"[a-z][a-z0-9_]*\Z")
-# Aliases are plain text: these make a name written as a pattern (never matched as one).
-_PATTERN_CHARS = re.compile(r"[|\\\[\]?()]")
 # A '*' not after a letter or digit, or not at the very end: the matcher reads a trailing '*'
 # as "any ending" and any other as a literal star, which no text has ('Саудовск* Арави*').
 _BAD_STAR = re.compile(r"(?<![^\W_])\*|\*(?!\Z)")
@@ -266,7 +272,7 @@ def _alias_problem(name: str) -> str | None:
     alias (``sanction*``, ``national security risk*``). What looks like a regex or a wildcard
     elsewhere is never matched.
     """
-    bad = _PATTERN_CHARS.search(name)
+    bad = PATTERN_CHARS.search(name)
     if bad:
         return (
             f"{bad.group()!r} is not allowed: aliases are plain text, not patterns"
