@@ -137,11 +137,13 @@ def test_yaml_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
     user = Tagger.load(
         write(
             tmp_path,
-            "platforms:\n  a: &base {aliases: [Alphaco], name: A}\n"
-            "  b:\n    <<: *base\n    name: B\n",
+            "platforms:\n  a: &base {aliases: [Alphaco], name: A, window: 5}\n"
+            "  b:\n    <<: *base\n    name: B\n    aliases: [Betaco]\n",
         )
     )
-    assert {e.name for e in user.taxonomy.entities if e.id in ("a", "b")} == {"A", "B"}
+    ours = {e.id: e for e in user.taxonomy.entities if e.id in ("a", "b")}
+    assert {e.name for e in ours.values()} == {"A", "B"}
+    assert (ours["b"].aliases, ours["b"].window) == (("Betaco",), 5)  # the rest is a's
 
 
 def test_an_id_in_two_sections_names_two_entities(tmp_path: Path) -> None:
@@ -156,6 +158,42 @@ def test_an_id_in_two_sections_names_two_entities(tmp_path: Path) -> None:
     assert (result.platforms, result.state_actors) == (("tiktok",), ("china",))
     tiktok = [e.facet for e in user.taxonomy.entities if e.id == "tiktok"]
     assert sorted(tiktok) == ["platform", "state_actor"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # a new controversy with a bundled one's alias: it was never reported, silently
+            "controversies:\n  dsa_fine: {aliases: [DSA fine, digital services act]}\n",
+            "controversies.dsa_fine.aliases: 'digital services act' is also listed by"
+            " controversies.regulatory_enforcement: a mention counts for one controversy only",
+        ),
+        (
+            "controversies:\n  one: {aliases: [content fine]}\n  two: {exact: [Content  Fine]}\n",
+            "controversies.two.exact: 'Content  Fine' is also listed by controversies.one",
+        ),
+        (  # an alias appended to a bundled entity that a later bundled one lists
+            "platforms:\n  tiktok: {aliases: [Douyin]}\n",
+            "platforms.douyin.aliases: 'Douyin' is also listed by platforms.tiktok",
+        ),
+    ],
+)
+def test_a_name_two_values_of_a_facet_list_is_refused(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    assert expected in refused(tmp_path, text)
+
+
+def test_a_name_may_repeat_within_one_value_or_across_facets(tmp_path: Path) -> None:
+    user = Tagger.load(
+        write(
+            tmp_path,
+            "platforms:\n  threads: {aliases: [Instagram Threads, Meta Platforms]}\n"
+            "state_actors:\n  ride: {aliases: [Instagram Threads]}\n",
+        )
+    )
+    result = user.tag("Instagram Threads fined by China", "")
+    assert (result.platforms, "ride" in result.state_actors) == (("meta",), True)
 
 
 # --- true or false, and names that exist --------------------------------------------------

@@ -202,10 +202,13 @@ def _validate(
 ) -> Taxonomy:
     where = " + ".join(sources)
     entities = []
+    listed: dict[tuple[str, str], tuple[Entity, str]] = {}  # (facet, folded name) -> first
     for section, facet in SECTIONS.items():
         for ent_id, spec in mapping(doc.get(section), f"{where}: {section}").items():
             entity = _entity(section, facet, ent_id, spec, where, int(settings["window"]))
             if entity is not None:
+                source = spec.get(SOURCE, where) if isinstance(spec, dict) else where
+                _list_once(entity, section, source, listed)
                 entities.append(entity)
     known = {facet: {e.value for e in entities if e.facet == facet} for facet in SECTIONS.values()}
     rules = []
@@ -221,6 +224,25 @@ def _validate(
             seen.add(rule.name)
             rules.append(rule)
     return Taxonomy(tuple(entities), tuple(rules), settings, sources)
+
+
+def _list_once(
+    entity: Entity, section: str, source: str, listed: dict[tuple[str, str], tuple[Entity, str]]
+) -> None:
+    """Refuse a name another value of the facet lists too: a mention counts for one value of
+    a facet only (the first entity that lists it), so the later one would never count it."""
+    for key in ("aliases", "names", "exact", "ambiguous"):
+        for name in getattr(entity, key):
+            first, first_source = listed.setdefault(
+                (entity.facet, " ".join(name.casefold().split())), (entity, source)
+            )
+            if first.value != entity.value:
+                blame = source if first_source == str(BUNDLED) else first_source
+                raise TaxonomyError(
+                    f"{blame}: {section}.{entity.id}.{key}: {name!r} is also listed by"
+                    f" {section}.{first.id}: a mention counts for one {entity.facet} only (the"
+                    " first that lists it), so here it would never count: list it once"
+                )
 
 
 def _entity(
