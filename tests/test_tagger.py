@@ -386,6 +386,12 @@ rules:
         ("settings:\n  threshold: 3\n", "settings.threshold"),
         ("platforms: [1, 2\n", "not valid YAML"),
         ("colours: {}\n", "unknown top-level key"),
+        ("controversy:\n  x: {aliases: [x]}\n", "(did you mean 'controversies'?)"),
+        (  # an entity whose section lost its indent: the known keys, and where it goes
+            "controversies:\ndsa_fine:\n  aliases: [x]\n",
+            "key(s) ['dsa_fine'] (known: controversies, include_bundled, platforms, rules,"
+            " settings, state_actors, version); an entity goes under its section, indented",
+        ),
         ("rules:\n  - name: r\n    match: 'NOT football'\n", "rule 'r': can fire on words"),
         ("rules:\n  - name: r\n    match: 'x OR NOT y'\n", "leaves its tag without evidence"),
         ("rules:\n  - name: r\n    match: 'title:body:x'\n", "without that field at position 6"),
@@ -394,7 +400,10 @@ rules:
         ("rules: [tiktok]\n", "each rule must be a mapping"),
         ("rules:\n  - name: ' '\n    match: x\n", "every rule needs a 'name'"),
         ("rules:\n  - name: r\n    match: ' '\n", "rule 'r': needs a non-empty 'match'"),
-        ("rules:\n  - name: r\n    match: x\n    wieght: 1\n", "unknown key(s) ['wieght']"),
+        (
+            "rules:\n  - name: r\n    match: x\n    wieght: 1\n",
+            "key(s) ['wieght'] (did you mean 'weight'?)",
+        ),
         ("rules:\n  - name: r\n    match: x\n    weight: 1.5\n", "weight must be a number in"),
         ("rules:\n  - name: r\n    match: x\n    adds: ['platform:nope']\n", "'platform:nope' is"),
         (  # a rule names a facet value, not an entity id
@@ -403,7 +412,11 @@ rules:
             "unknown platform 'newapp'",
         ),
         ("platforms:\n  new:\n    aliases: ['  ']\n", "new.aliases: must be a list of non-empty"),
-        ("platforms:\n  new: {aliases: [x], alias: [y]}\n", "new: unknown key(s) ['alias']"),
+        ("platforms:\n  new: {aliases: [x], alias: [y]}\n", "['alias'] (did you mean 'aliases'?)"),
+        (
+            "platforms:\n  new: {aliases: [x], foo: 1, bar: 2}\n",
+            "new: unknown key(s) ['bar', 'foo'] (known: aliases, ambiguous, context, enabled,",
+        ),
         ("platforms:\n  new: {aliases: [x], value: New}\n", "new.value: must be a lowercase id"),
         ("platforms:\n  new: {context: [app]}\n", "new: needs at least one of aliases"),
         ("platforms:\n  new: {aliases: [x], window: 0}\n", "new.window: must be a positive"),

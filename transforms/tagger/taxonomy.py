@@ -55,6 +55,7 @@ from transforms.tagger.taxonomy_file import (
     mapping,
     merge,
     read_file,
+    unknown_keys,
 )
 
 _ENTITY_KEYS = frozenset({*LIST_KEYS, "name", "value", "window", "replace", "enabled"})
@@ -257,7 +258,7 @@ def _entity(
     spec = mapping(spec, here)
     unknown = set(spec) - _ENTITY_KEYS
     if unknown:
-        raise TaxonomyError(f"{here}: unknown key(s) {sorted(unknown, key=str)}")
+        raise TaxonomyError(f"{here}: unknown {unknown_keys(unknown, _ENTITY_KEYS)}")
     flag(spec, "replace", here, False)
     if not flag(spec, "enabled", here, True):
         return None  # switched off by a user file
@@ -323,7 +324,7 @@ def _rule(
     here = f"{source}: rule {name!r}"
     unknown = set(spec) - _RULE_KEYS
     if unknown:
-        raise TaxonomyError(f"{here}: unknown key(s) {sorted(unknown, key=str)}")
+        raise TaxonomyError(f"{here}: unknown {unknown_keys(unknown, _RULE_KEYS)}")
     if not flag(spec, "enabled", here, True):
         return None
     text = spec.get("match")

@@ -51,7 +51,10 @@ def read_file(path: str | Path) -> dict[str, Any]:
         raise TaxonomyError(f"{path}: the taxonomy must be a mapping at the top level")
     unknown = set(doc) - _TOP_KEYS
     if unknown:
-        raise TaxonomyError(f"{path}: unknown top-level key(s) {sorted(unknown, key=str)}")
+        hint = unknown_keys(unknown, _TOP_KEYS)
+        if "did you mean" not in hint:  # an id written at the top: its section lost its indent
+            hint += "; an entity goes under its section, indented ('platforms:', '  bluesky:')"
+        raise TaxonomyError(f"{path}: unknown top-level {hint}")
     version = doc.get("version", VERSIONS[-1])
     if type(version) is not int or version not in VERSIONS:
         known = ", ".join(map(str, VERSIONS))
@@ -83,6 +86,13 @@ def closest(name: Any, names: Any) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``names``, or nothing."""
     close = difflib.get_close_matches(str(name), [str(n) for n in names], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_keys(unknown: set[Any], known: Any) -> str:
+    """``key(s) ['x']`` and the key meant (``(did you mean 'y'?)``), else the keys known."""
+    names = sorted(unknown, key=str)
+    hint = closest(names[0], sorted(known)) if len(names) == 1 else ""
+    return f"key(s) {names}{hint or ' (known: ' + ', '.join(sorted(known)) + ')'}"
 
 
 def merge(base: dict[str, Any], user: dict[str, Any], where: str) -> dict[str, Any]:
