@@ -84,7 +84,11 @@ def test_yaml_text_is_utf8_and_blank_country_is_none(tmp_path: Path) -> None:
     ("country", "message"),
     [
         ("Britain", r"feed #2: country 'Britain' is not an ISO 3166-1 alpha-2 code"),
-        ("UK", r"feed #2: country 'UK' is not an ISO 3166-1 alpha-2 code"),
+        (
+            "UK",
+            r"feed #2: country 'UK' is not an ISO 3166-1 alpha-2 code: ISO's code for that"
+            r" country is GB$",
+        ),
         ("NO", r"feed #2: country False is a YAML boolean: quote it \('NO'\)"),
     ],
 )

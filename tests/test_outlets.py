@@ -509,6 +509,8 @@ def test_user_file_may_name_only_some_columns(tmp_path: Path) -> None:
     [
         ("ok.example,Ok,US,en,\nbad.example,Bad,USA,en,\n", 3, "country 'USA'"),
         ("bad.example,Bad,usa,en,\n", 2, "country 'usa' is not an ISO 3166-1 alpha-2 code"),
+        ("bad.example,Bad,el,el,\n", 2, "country 'el' is not an ISO 3166-1 alpha-2 code: ISO's"),
+        ("bad.example,Bad,uk,en,\n", 2, "alpha-2 code: ISO's code for that country is GB"),
         ("bad.example,Bad,US,en,STATE\n", 2, "state_affiliation 'STATE'"),
         ("bad.example,Bad,US,en,S C\n", 2, "state_affiliation 'S C'"),
         (",No domain,US,en,\n", 2, "missing domain"),

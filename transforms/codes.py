@@ -24,6 +24,8 @@ _ISO_ALPHA2 = """
     TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA
     ZM ZW EU XK"""
 _ISO_COUNTRIES = frozenset(_ISO_ALPHA2.split())
+# Codes in use that ISO reserves for another one's country: the EU's for the UK and Greece.
+_ISO_CODE_FOR = {"UK": "GB", "EL": "GR"}
 
 _LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 
@@ -37,9 +39,9 @@ def check_country(code: str) -> str:
     canonical = code.strip().upper()
     # ASCII only: str.upper() makes codes of other letters too (a dotless i gives I)
     if not code.isascii() or canonical not in _ISO_COUNTRIES:
-        raise ValueError(
-            f"country {code.strip()!r} is not an ISO 3166-1 alpha-2 code (e.g. US, CN)"
-        )
+        meant = _ISO_CODE_FOR.get(canonical) if code.isascii() else None
+        hint = f": ISO's code for that country is {meant}" if meant else " (e.g. US, CN)"
+        raise ValueError(f"country {code.strip()!r} is not an ISO 3166-1 alpha-2 code{hint}")
     return canonical
 
 
