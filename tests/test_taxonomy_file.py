@@ -268,6 +268,16 @@ def test_true_and_false_still_work(tmp_path: Path) -> None:
             "rules:\n  - {name: r, match: ban, adds: ['controversy:censorship']}\n",
             "is not a known facet:value (did you mean 'controversy:censorship_takedown'?)",
         ),
+        (  # a new value named before it is defined: no other value's name is offered
+            "rules:\n  - {name: r, match: ban, adds: ['controversy:dsa_fine']}\n",
+            "adds: 'controversy:dsa_fine' is not a known facet:value (a new value is an entity:"
+            " add it under controversies: {dsa_fine: {aliases: [...]}})",
+        ),
+        (
+            "rules:\n  - {name: r, match: 'ban AND {controversy:dsa_fine}'}\n",
+            "unknown controversy 'dsa_fine' at position 8 (a new value is an entity: add it"
+            " under controversies:",
+        ),
         (
             "rules:\n  - {name: r, match: 'tiktok and ban'}\n",
             "rule 'r': unexpected 'and': operators are written in capitals (AND, OR, NOT, NEAR/n):"

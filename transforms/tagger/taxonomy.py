@@ -28,6 +28,7 @@ twice in a mapping. ``replace``, ``enabled`` and ``include_bundled`` take ``true
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass
@@ -288,6 +289,15 @@ def _entity(
     )
 
 
+def _meant(facet: str, value: str, known: dict[str, set[str]], prefix: str = "") -> str:
+    """The value of ``facet`` meant by ``value``, or how a new value is made: an entity."""
+    close = difflib.get_close_matches(value, sorted(known[facet]), n=1)
+    if close:
+        return f" (did you mean {prefix + close[0]!r}?)"
+    section = next(name for name, f in SECTIONS.items() if f == facet)
+    return f" (a new value is an entity: add it under {section}: {{{value}: {{aliases: [...]}}}})"
+
+
 def _alias_problem(name: str) -> str | None:
     """Why an alias (or a context word) cannot match as written, or None.
 
@@ -363,7 +373,7 @@ def _rule(
                     raise taken_away("uses", f"{{{sub.facet}:{sub.value}}}")
                 raise TaxonomyError(
                     f"{here}: unknown {sub.facet} {sub.value!r} at position {sub.position}"
-                    f"{closest(sub.value, sorted(known[sub.facet]))}"
+                    f"{_meant(sub.facet, sub.value, known)}"
                 )
     adds = []
     for item in _strings(spec.get("adds"), f"{here}: adds"):
@@ -371,9 +381,11 @@ def _rule(
         if facet not in known or value not in known[facet]:
             if gone and facet in known:
                 raise taken_away("adds", item)
-            values = [f"{f}:{v}" for f in sorted(known) for v in sorted(known[f])]
-            raise TaxonomyError(
-                f"{here}: adds: {item!r} is not a known facet:value{closest(item, values)}"
-            )
+            if facet in known:  # the value: compared with the whole pair, the facet's name won
+                hint = _meant(facet, value, known, f"{facet}:")
+            else:
+                values = [f"{f}:{v}" for f in sorted(known) for v in sorted(known[f])]
+                hint = closest(item, values)
+            raise TaxonomyError(f"{here}: adds: {item!r} is not a known facet:value{hint}")
         adds.append((facet, value))
     return Rule(name.strip(), text, node, float(weight), tuple(adds))
