@@ -270,13 +270,14 @@ def test_true_and_false_still_work(tmp_path: Path) -> None:
         ),
         (  # a new value named before it is defined: no other value's name is offered
             "rules:\n  - {name: r, match: ban, adds: ['controversy:dsa_fine']}\n",
-            "adds: 'controversy:dsa_fine' is not a known facet:value (a new value is an entity:"
-            " add it under controversies: {dsa_fine: {aliases: [...]}})",
+            "adds: 'controversy:dsa_fine' is not a known facet:value (rules name values: an"
+            " entity's value, else its id; a new value is an entity: add it under controversies:"
+            " {dsa_fine: {aliases: [...]}})",
         ),
         (
             "rules:\n  - {name: r, match: 'ban AND {controversy:dsa_fine}'}\n",
-            "unknown controversy 'dsa_fine' at position 8 (a new value is an entity: add it"
-            " under controversies:",
+            "unknown controversy 'dsa_fine' at position 8 (rules name values: an entity's"
+            " value, else its id; a new value is an entity: add it under controversies:",
         ),
         (
             "rules:\n  - {name: r, match: 'tiktok and ban'}\n",

@@ -295,7 +295,10 @@ def _meant(facet: str, value: str, known: dict[str, set[str]], prefix: str = "")
     if close:
         return f" (did you mean {prefix + close[0]!r}?)"
     section = next(name for name, f in SECTIONS.items() if f == facet)
-    return f" (a new value is an entity: add it under {section}: {{{value}: {{aliases: [...]}}}})"
+    return (
+        " (rules name values: an entity's value, else its id; a new value is an entity:"
+        f" add it under {section}: {{{value}: {{aliases: [...]}}}})"
+    )
 
 
 def _alias_problem(name: str) -> str | None:
