@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pipelines.jsonl_command import InputError, parse_story, run_jsonl
-from transforms.minhash import MAX_ID_BYTES
+from transforms.dedup_claims import MAX_ID_BYTES
 from transforms.minhash_index import Index
 from transforms.urls import canonicalize_url
 

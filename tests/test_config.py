@@ -20,7 +20,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.config import RunConfig, UsageError, config_from_options
 from pipelines.options import help_parser, parse_duration
-from transforms.minhash import make_claim
+from transforms.dedup_claims import make_claim
 from transforms.records import FeedState
 from transforms.state import signature_line
 

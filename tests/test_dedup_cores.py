@@ -23,6 +23,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from tests.test_dedup_pipeline import DAY, WIRE, tagged_story, wire_text, with_article
 from transforms.common import DISCARDED
 from transforms.dedup import ClusterStories, _ClaimFn, _ProbeFn, _uid, _VerdictFn
+from transforms.dedup_claims import Claim, make_claim
 from transforms.dedup_entries import _DedupEntriesFn
 from transforms.dedup_verdicts import (
     PRIOR_RUN,
@@ -32,14 +33,7 @@ from transforms.dedup_verdicts import (
     key_answers,
     story_url,
 )
-from transforms.minhash import (
-    Claim,
-    DedupParams,
-    fingerprint,
-    lookup_keys,
-    make_claim,
-    url_key,
-)
+from transforms.minhash import DedupParams, fingerprint, lookup_keys, url_key
 from transforms.records import (
     Article,
     Discard,

@@ -384,8 +384,8 @@ def test_verdict_inputs_from_before_batching_are_still_read() -> None:
 
 
 def test_key_answers_follow_claim_order_not_arrival_order() -> None:
+    from transforms.dedup_claims import Claim
     from transforms.dedup_verdicts import PRIOR_RUN, key_answers
-    from transforms.minhash import Claim
 
     def claim(story: str, at: float) -> bytes:
         return Claim(story, story, at).encode()

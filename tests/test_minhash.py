@@ -18,16 +18,14 @@ from pipelines.cluster_command import cluster_lines
 from pipelines.jsonl_command import InputError
 from tests.conftest import corpus_path
 from tests.cpu_limited import run_cpu_limited
-from transforms import minhash
+from transforms import dedup_claims, minhash
+from transforms.dedup_claims import Claim, make_claim, verify
 from transforms.minhash import (
-    Claim,
     DedupParams,
     fingerprint,
     informative_words,
     lookup_keys,
-    make_claim,
     sketch_similarity,
-    verify,
 )
 from transforms.minhash_index import Index
 
@@ -157,11 +155,11 @@ def test_pick_verdict_takes_the_earliest_verified_story_and_its_first_key() -> N
     text_key = bytes([minhash.TEXT_KEY]) + fp.text_hash
     bands = lookup_keys(fp, None, params)[1:]
     found = [(bands[0], second), (bands[1], first), (text_key, first), (bands[2], first)]
-    verdict = minhash.pick_verdict(new, found, params)
+    verdict = dedup_claims.pick_verdict(new, found, params)
     assert (verdict.duplicate_of, verdict.cluster_id) == ("a", "a")
     assert verdict.similarity == sketch_similarity(new.sketch, near) < 1.0  # bands[1], not TEXT
     later = make_claim("d", "d", 4.0, fp)
-    assert minhash.pick_verdict(new, [(text_key, later)], params).duplicate_of is None
+    assert dedup_claims.pick_verdict(new, [(text_key, later)], params).duplicate_of is None
 
 
 @pytest.mark.parametrize("batch", [1, 7, 10_000])
@@ -412,19 +410,19 @@ def test_pick_verdict_ignores_the_story_itself_and_later_candidates() -> None:
     params = DedupParams()
     band = bytes([0]) + b"12345678"
     new = _claim("b", 2.0, SKETCH)
-    assert minhash.pick_verdict(new, [(band, new)], params).duplicate_of is None
+    assert dedup_claims.pick_verdict(new, [(band, new)], params).duplicate_of is None
     earliest, later = _claim("a", 1.0, SKETCH), _claim("c", 1.5, SKETCH)
-    verdict = minhash.pick_verdict(new, [(band, earliest), (band, later)], params)
+    verdict = dedup_claims.pick_verdict(new, [(band, earliest), (band, later)], params)
     assert verdict.duplicate_of == "a"
     # the same story found again under another key keeps the similarity of the first key
     near = bytes([SKETCH[0] ^ 0b11]) + SKETCH[1:]
     text_key = bytes([minhash.TEXT_KEY]) + b"12345678"
     twice = _claim("a", 1.0, near)
-    verdict = minhash.pick_verdict(new, [(band, twice), (text_key, twice)], params)
+    verdict = dedup_claims.pick_verdict(new, [(band, twice), (text_key, twice)], params)
     assert verdict.similarity == sketch_similarity(SKETCH, near) < 1.0
     # a tie on time is broken by story id (not by cluster id)
     tied = Claim("z", "a", 2.0, 1000, 1, SKETCH)
-    assert minhash.pick_verdict(new, [(band, tied)], params).duplicate_of is None
+    assert dedup_claims.pick_verdict(new, [(band, tied)], params).duplicate_of is None
 
 
 def test_a_chain_of_copies_joins_the_first_story_cluster() -> None:
@@ -440,7 +438,7 @@ def test_a_chain_found_through_a_copy_takes_the_copy_cluster() -> None:
     params = DedupParams()
     band = bytes([0]) + b"12345678"
     copy = Claim("b", "a", 2.0, 1000, 1, SKETCH)  # b, a copy of a
-    verdict = minhash.pick_verdict(_claim("c", 3.0, SKETCH), [(band, copy)], params)
+    verdict = dedup_claims.pick_verdict(_claim("c", 3.0, SKETCH), [(band, copy)], params)
     assert (verdict.duplicate_of, verdict.cluster_id) == ("b", "a")
 
 

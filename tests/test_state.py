@@ -19,9 +19,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.conftest import REPO, RUNNER_ARGS
 from transforms import folder_locks
 from transforms.common import DISCARDED, OK
+from transforms.dedup_claims import Claim
 from transforms.dedup_verdicts import PRIOR_RUN, key_answers
 from transforms.folder_locks import FolderInUse, FolderLockError, lock_folder
-from transforms.minhash import Claim
 from transforms.records import FeedEntry, FeedState
 from transforms.state import (
     PENDING_DIR,
@@ -91,7 +91,7 @@ def test_commit_merges_feeds_and_seen_and_skips_retryable(tmp_path: Path) -> Non
 
 
 def test_a_storys_signature_lines_commit_as_one_pair_per_key(tmp_path: Path) -> None:
-    from transforms.minhash import Claim
+    from transforms.dedup_claims import Claim
 
     state = tmp_path / "state"
     claim = Claim("a" * 16, "a" * 16, 1000 * DAY).encode()

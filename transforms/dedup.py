@@ -24,10 +24,11 @@ also later copies, with ``duplicate_of``), a :class:`DuplicateLink` on the main 
    story's probes: one message instead of nineteen).
 3. ``VerdictPerStory`` (keyed by element id): buffers the story and its answers until the
    watermark passes the story's time (every story of the same poll has probed by then) and
-   every key has answered, then takes one verdict (``minhash.pick_verdict``): the earliest earlier
-   story that passes verification (similarity and boilerplate guards) is what the story
-   duplicates. Because a candidate must be earlier by ``(time, story id)``, two copies that
-   race through different buckets cannot both be called duplicates, nor both be first.
+   every key has answered, then takes one verdict (``dedup_claims.pick_verdict``): the
+   earliest earlier story that passes verification (similarity and boilerplate guards) is
+   what the story duplicates. Because a candidate must be earlier by ``(time, story id)``,
+   two copies that race through different buckets cannot both be called duplicates, nor both
+   be first.
 
 Local one-shot runs (bounded input, ``grouped=True``) replace steps 2 and 3 by two
 GroupByKeys, still keyed: ``GroupProbes`` by lookup key (all of a key's probes are there at
@@ -75,6 +76,7 @@ from apache_beam.utils.timestamp import Duration
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.common import DISCARDED, FAILURES, OK
+from transforms.dedup_claims import Claim, make_claim
 from transforms.dedup_verdicts import (
     PRIOR_RUN,
     SIGHTINGS,
@@ -83,7 +85,7 @@ from transforms.dedup_verdicts import (
     key_answers,
     story_url,
 )
-from transforms.minhash import Claim, DedupParams, fingerprint, lookup_keys, make_claim, url_key
+from transforms.minhash import DedupParams, fingerprint, lookup_keys, url_key
 from transforms.records import (
     # Elements of a running streaming job, pickled before DuplicateLink moved to records.py,
     # name it here: an in-place update must still find it.

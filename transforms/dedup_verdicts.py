@@ -20,7 +20,8 @@ from typing import Any
 import apache_beam as beam
 
 from transforms.common import DISCARDED
-from transforms.minhash import Claim, DedupParams, pick_verdict
+from transforms.dedup_claims import Claim, pick_verdict
+from transforms.minhash import DedupParams
 from transforms.records import Discard, DuplicateLink, TaggedStory
 from transforms.urls import canonicalize_url
 

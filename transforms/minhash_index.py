@@ -1,21 +1,14 @@
 """In-process near-duplicate clustering: ``Index``, for ``newsbeam cluster`` and the benchmarks.
 
 Consumes stories one by one (id, title, text, canonical URL, time) and produces each one's
-``transforms.minhash.Verdict``, keeping the same per-key claims as ``ClusterStories`` keeps in
-Beam state, in a dict. No Beam.
+``transforms.dedup_claims.Verdict``, keeping the same per-key claims as ``ClusterStories``
+keeps in Beam state, in a dict. No Beam.
 """
 
 from __future__ import annotations
 
-from transforms.minhash import (
-    Claim,
-    DedupParams,
-    Verdict,
-    fingerprint,
-    lookup_keys,
-    make_claim,
-    pick_verdict,
-)
+from transforms.dedup_claims import Claim, Verdict, make_claim, pick_verdict
+from transforms.minhash import DedupParams, fingerprint, lookup_keys
 
 
 class Index:

@@ -74,8 +74,8 @@ from typing import Any
 import apache_beam as beam
 
 from transforms.common import DISCARDED, FAILURES, OK, with_stage_outputs
+from transforms.dedup_claims import Claim
 from transforms.folder_locks import lock_folder
-from transforms.minhash import Claim
 from transforms.records import Discard, FeedEntry, FeedState
 from transforms.state_files import (
     FEEDS_FILE,

@@ -22,7 +22,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from transforms.minhash import Claim
+from transforms.dedup_claims import Claim
 from transforms.records import FeedState
 
 FEEDS_FILE = "feeds.json"
