@@ -31,7 +31,8 @@ from tests.cpu_limited import run_cpu_limited
 from tests.http_support import PAGE, config, fetch_error
 from tests.loopback_hostile import connection_reset, drip, endless_body, redirect
 from transforms.charset import _META_CHARSET, decode_html
-from transforms.hostlimits import Watch, address_problem
+from transforms.deadlines import Watch
+from transforms.hostlimits import address_problem
 from transforms.http import FetchError, HttpClient, HttpConfig, HttpResult
 
 FRENCH = "Le café de la gare est fermé. Les élèves sont allés à l'école, où ils ont étudié."

@@ -13,8 +13,9 @@ refuses a compressed stream cut short. This module adds what urllib3 leaves to i
   their own connections, so they are checked the same way; nothing resolves twice.
 * Limits: connect/read timeouts; a total ``deadline`` per ``get`` (all hops, retries and
   backoff; time spent queued for a per-host slot is not counted) enforced by a watchdog
-  that shuts the socket, so a server dripping one byte a second is cut off on time; body
-  caps on the decompressed size while streaming; at most ``max_redirects`` hops.
+  (``transforms.deadlines``) that shuts the socket, so a server dripping one byte a second
+  is cut off on time; body caps on the decompressed size while streaming; at most
+  ``max_redirects`` hops.
 * Retries of timeouts, connection errors, 429 and 5xx with exponential backoff and
   jitter; a ``Retry-After`` longer than ``retry_after_cap`` is not waited for (the error
   is raised at once, retryable), a shorter one is honoured. A ``Retry-After`` (with any
@@ -40,13 +41,12 @@ from importlib import metadata
 import urllib3
 from urllib3 import exceptions as u3e
 
+from transforms.deadlines import DeadlineWatchdog, Watch
 from transforms.hostlimits import (
     AddressGuard,
-    DeadlineWatchdog,
     GuardError,
     HostLimiter,
     Resolver,
-    Watch,
     guarded_pool_manager,
 )
 from transforms.http_answers import (
