@@ -12,6 +12,7 @@ import gzip
 import pickle
 import socket
 import threading
+import time
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -743,7 +744,26 @@ def test_a_deadline_passing_after_its_request_ended_leaves_the_reused_connection
         return Response(body=PAGE)
 
     site.route("news", "/b", answered_once_the_first_deadline_passed)
-    c = HttpClient(config(per_host_in_flight=2, respect_robots=False, deadline=0.5, retries=0))
+    # The first request's deadline is short, and passes while it is held; the second's is
+    # long, so that waiting for the first's to pass never spends the second's own (with one
+    # deadline for both, the second's passed too on a loaded machine, 2 runs in 20).
+    c = HttpClient(
+        config(
+            per_host_in_flight=2,
+            respect_robots=False,
+            deadline=10.0,
+            read_timeout=10.0,
+            retries=0,
+        )
+    )
+    real_watch = c._watchdog.watch
+
+    def watch(deadline_at: float) -> tuple[int, Watch]:
+        if threading.current_thread().name == "first":
+            deadline_at = time.monotonic() + 0.5
+        return real_watch(deadline_at)
+
+    monkeypatch.setattr(c._watchdog, "watch", watch)
     real_cancel = c._watchdog.cancel
 
     def cancel(token: int) -> None:
