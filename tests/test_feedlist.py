@@ -152,9 +152,18 @@ def test_feed_language_that_is_no_language_code_is_an_error(
         read_feed_list(write(tmp_path, name, text))
 
 
-def test_yaml_unknown_key_is_an_error(tmp_path: Path) -> None:
+def test_yaml_unknown_key_is_an_error_naming_the_key_meant(tmp_path: Path) -> None:
     path = write(tmp_path, "feeds.yml", "- url: https://a.example/rss\n  nmae: typo\n")
-    with pytest.raises(FeedListError, match=r"feed #1: unknown keys \['nmae'\]"):
+    with pytest.raises(
+        FeedListError, match=r"feed #1: unknown keys \['nmae'\] \(did you mean 'name'\?\)$"
+    ):
+        read_feed_list(path)
+    # Nothing close, or more than one: the keys a feed may have.
+    path = write(tmp_path, "feeds.yml", "- url: https://a.example/rss\n  tags: [a]\n  x: 1\n")
+    with pytest.raises(
+        FeedListError,
+        match=r"unknown keys \['tags', 'x'\] \(known: url, name, country, language\)$",
+    ):
         read_feed_list(path)
 
 

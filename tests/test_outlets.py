@@ -566,7 +566,10 @@ def test_codes_in_any_case_are_kept_in_their_canonical_case(tmp_path: Path) -> N
         ("", "empty outlet file"),
         ("# only a comment\n", "empty outlet file"),
         ("name,country\nX,US\n", "header must name the column 'domain'"),
-        ("domain,name,contry\na.example,A,US\n", "header must name"),
+        (
+            "domain,name,contry\na.example,A,US\n",
+            "no column 'contry' \\(did you mean 'country'\\?\\)$",
+        ),
         ("domain,name,name\na.example,A,B\n", "once each"),
         ('domain,name\na.example,"A"x\n', "not a valid UTF-8 CSV file"),
     ],

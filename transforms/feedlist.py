@@ -43,7 +43,7 @@ from defusedxml.ElementTree import fromstring
 
 from transforms.codes import check_country, check_language
 from transforms.records import FeedSpec
-from transforms.userfiles import load_yaml, read_bytes
+from transforms.userfiles import closest, load_yaml, read_bytes
 
 _SCHEMES = ("http://", "https://")
 # An '&' that starts no XML reference: a name and ';' (group 1: the name), or a character
@@ -217,9 +217,13 @@ def _parse_yaml(text: str, path: str) -> list[FeedSpec]:
         if isinstance(item, str):
             specs.append(FeedSpec(url=_check_url(item, where)))
         elif isinstance(item, dict) and isinstance(item.get("url"), str):
-            unknown = set(item) - {"url", "name", "country", "language"}
-            if unknown:  # keys are YAML scalars (a list is none): str() is short
-                raise FeedListError(f"{where}: unknown keys {sorted(map(str, unknown))}")
+            known = ("url", "name", "country", "language")
+            extra = sorted(map(str, set(item) - set(known)))
+            if extra:  # keys are YAML scalars (a list is none): str() is short
+                hint = closest(extra[0], known) if len(extra) == 1 else ""
+                raise FeedListError(
+                    f"{where}: unknown keys {extra}{hint or ' (known: ' + ', '.join(known) + ')'}"
+                )
             specs.append(
                 FeedSpec(
                     url=_check_url(item["url"], where),

@@ -35,7 +35,7 @@ from pathlib import Path
 from transforms.codes import check_country, check_language
 from transforms.records import Outlet
 from transforms.urls import public_suffixes
-from transforms.userfiles import read_bytes
+from transforms.userfiles import closest, read_bytes
 
 # State Media Monitor typology, from most to least state control (the order of its table).
 TYPOLOGY_CODES: tuple[str, ...] = ("SC", "CaPu", "CaPr", "ISFM", "ISF", "ISM", "IP")
@@ -191,9 +191,14 @@ def read_catalogue_file(path: str | Path) -> dict[str, Outlet]:
                 header = [cell.strip() for cell in row]
                 unknown = [name for name in header if name not in COLUMNS]
                 if unknown or "domain" not in header or len(set(header)) != len(header):
+                    named = (
+                        f"; no column {unknown[0]!r}{closest(unknown[0], COLUMNS)}"
+                        if unknown
+                        else ""
+                    )
                     raise OutletFileError(
                         f"{where}: header must name the column 'domain' and any of "
-                        f"{', '.join(COLUMNS[1:])} once each; got {','.join(header)!r}"
+                        f"{', '.join(COLUMNS[1:])} once each; got {','.join(header)!r}{named}"
                     )
                 continue
             if len(row) != len(header):

@@ -1,5 +1,6 @@
 """A user's file, read by path: local, or remote (``gs://``, ``s3://`` ...) through Beam;
-and YAML read as users write it (``load_yaml``: a key written twice is an error).
+and YAML read as users write it (``load_yaml``: a key written twice is an error); and the
+name a misspelt one in it meant (``closest``).
 
 The feed list, ``--taxonomy`` and ``--outlets`` may live on Cloud Storage, as a Dataflow job's
 do (its launcher and workers read them there). Local paths are read directly, so the pool's
@@ -9,6 +10,7 @@ worker processes (``transforms.analysis``) load their files without importing Be
 
 from __future__ import annotations
 
+import difflib
 import errno
 from pathlib import Path
 from typing import Any
@@ -115,3 +117,10 @@ def load_yaml(text: str) -> Any:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except RecursionError:
         raise yaml.YAMLError("nested too deeply") from None
+
+
+def closest(name: Any, names: Any) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``names``, or nothing: the hint a file's
+    misspelt key or column gets (the feed list, ``--outlets``, ``--taxonomy``)."""
+    close = difflib.get_close_matches(str(name), [str(n) for n in names], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -51,13 +51,13 @@ from transforms.tagger.taxonomy_file import (
     SECTIONS,
     SOURCE,
     TaxonomyError,
-    closest,
     flag,
     mapping,
     merge,
     read_file,
     unknown_keys,
 )
+from transforms.userfiles import closest
 
 _ENTITY_KEYS = frozenset({*LIST_KEYS, "name", "value", "window", "replace", "enabled"})
 _RULE_KEYS = frozenset({"name", "match", "weight", "enabled", "description", "adds"})

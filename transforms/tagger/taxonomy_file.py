@@ -6,13 +6,12 @@ docstring for the merge and ``transforms/data/taxonomy.yaml`` for the format.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from transforms.userfiles import load_yaml, read_bytes
+from transforms.userfiles import closest, load_yaml, read_bytes
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "taxonomy.yaml"
 
@@ -80,12 +79,6 @@ def flag(spec: dict[str, Any], key: str, where: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise TaxonomyError(f"{where}: {key} must be true or false, not {value!r}")
     return value
-
-
-def closest(name: Any, names: Any) -> str:
-    """`` (did you mean 'x'?)`` for the closest of ``names``, or nothing."""
-    close = difflib.get_close_matches(str(name), [str(n) for n in names], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def unknown_keys(unknown: set[Any], known: Any) -> str:
