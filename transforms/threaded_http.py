@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import heapq
+import itertools
 import queue
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
@@ -67,13 +69,24 @@ class HostScheduler(Generic[Tag, Item, Result]):
         self._fn = fn
         self._max = max_in_flight
         self._per_host = per_host
+        self._pending: dict[str, deque[tuple[Tag, Item]]] = {}
+        # Each queued host's place in the round (smaller goes first): given when it is queued
+        # and again, at the end, each time one of its items starts while more wait.
+        self._place: dict[str, int] = {}
+        self._places = itertools.count()
+        # The hosts that may start one more item, a heap of (place, host) for each number of
+        # items they have running; a pair whose host has since moved on is dropped when it
+        # comes up. Picking a host costs a logarithm of the hosts queued, not a pass over
+        # them: with 10,000 feeds on as many hosts that pass took 8.8 s of CPU.
+        self._ready: list[list[tuple[int, str]]] = [[] for _ in range(per_host)]
         self._spacing = spacing
         self._clock = clock
         self._sleep = sleep
         # The earliest time each spaced host's next item may start, as this scheduler gave
-        # them out (the limiter learns of a start only when the thread reaches it).
+        # them out (the limiter learns of a start only when the thread reaches it), and the
+        # hosts put aside until then, a heap of (due, host): they are offered again when due.
         self._due: dict[str, float] = {}
-        self._pending: OrderedDict[str, deque[tuple[Tag, Item]]] = OrderedDict()
+        self._waiting: list[tuple[float, str]] = []
         self._queued = 0
         self._running: dict[str, int] = {}
         self._running_total = 0
@@ -86,7 +99,11 @@ class HostScheduler(Generic[Tag, Item, Result]):
 
     def submit(self, host: str, tag: Tag, item: Item) -> None:
         """Queue ``item`` (of ``host``), starting it at once if limits allow."""
-        self._pending.setdefault(host, deque()).append((tag, item))
+        if host not in self._pending:  # queued last in the round
+            self._pending[host] = deque()
+            self._place[host] = next(self._places)
+            self._offer(host)
+        self._pending[host].append((tag, item))
         self._queued += 1
         self._dispatch()
 
@@ -106,6 +123,8 @@ class HostScheduler(Generic[Tag, Item, Result]):
                 results = self._collect(wait if wait is not None else -1.0)
             elif wait is not None:  # nothing runs: the queued items wait for their hosts' turn
                 self._sleep(wait)
+            else:  # every queued host is offered or put aside: a hang, were it not
+                raise RuntimeError(f"{self._queued} item(s) queued that no host may start")
         return results
 
     def _collect(self, wait: float | None) -> list[tuple[Tag, Result]]:
@@ -126,6 +145,7 @@ class HostScheduler(Generic[Tag, Item, Result]):
             self._running[host] -= 1
             if not self._running[host]:
                 del self._running[host]
+            self._offer(host)
             results.append((tag, future.result()))
         self._dispatch()
         return results
@@ -138,26 +158,20 @@ class HostScheduler(Generic[Tag, Item, Result]):
     def _dispatch(self) -> float | None:
         """Start what the limits allow; return how long until a queued host that waits for
         its spacing alone is due (None if none does)."""
-        while self._running_total < self._max and self._pending:
-            now = self._clock()
-            open_hosts = [
-                h
-                for h in self._pending
-                if self._running.get(h, 0) < self._per_host and self._due.get(h, now) <= now
-            ]
-            if not open_hosts:  # every queued host is at its limit or waits for its turn
-                waits = [
-                    self._due[h] - now
-                    for h in self._pending
-                    if h in self._due and self._running.get(h, 0) < self._per_host
-                ]
-                return min(waits) if waits else None
-            # the host with the fewest running goes first; ties go round-robin
-            host = min(open_hosts, key=lambda h: self._running.get(h, 0))
+        self._wake()
+        while self._running_total < self._max:
+            host = self._next_host()
+            if host is None:  # nothing queued, or every queued host is at its limit or waits
+                return self._next_wake()
             if self._spacing is not None:
+                now = self._clock()
                 interval, wait = self._spacing(host)
-                if wait > 0:  # a request outside this scheduler (another stage's) went first
+                # Its own turn (this scheduler's last start), or the limiter's: a request
+                # outside this scheduler (another stage's) may have gone first.
+                wait = max(wait, self._due.get(host, now) - now)
+                if wait > 0:
                     self._due[host] = now + wait
+                    heapq.heappush(self._waiting, (now + wait, host))
                     continue
                 if interval > 0:
                     self._due[host] = now + interval
@@ -166,15 +180,50 @@ class HostScheduler(Generic[Tag, Item, Result]):
             items = self._pending[host]
             tag, item = items.popleft()
             if items:
-                self._pending.move_to_end(host)  # round-robin: this host goes last
+                self._place[host] = next(self._places)  # round-robin: this host goes last
             else:
                 del self._pending[host]
+                del self._place[host]
             self._queued -= 1
             self._running[host] = self._running.get(host, 0) + 1
             self._running_total += 1
+            self._offer(host)
             future = self._executor.submit(self._fn, item)
             future.add_done_callback(functools.partial(self._finished, host, tag))
+        return None  # at the total limit: a completion comes first
+
+    def _wake(self) -> None:
+        """Offer again the hosts put aside whose turn has come."""
+        now = self._clock()
+        while self._waiting and self._waiting[0][0] <= now:
+            _due, host = heapq.heappop(self._waiting)
+            self._offer(host)
+
+    def _next_wake(self) -> float | None:
+        """Seconds until the first host put aside is due, or None if none is."""
+        while self._waiting and self._waiting[0][1] not in self._pending:
+            heapq.heappop(self._waiting)  # nothing of it left queued
+        if not self._waiting:
+            return None
+        return max(0.0, self._waiting[0][0] - self._clock())
         return None  # at the total limit, or nothing queued: a completion comes first
+
+    def _offer(self, host: str) -> None:
+        """Make ``host`` a candidate at its number of running items, if it has items queued
+        and may start one more."""
+        running = self._running.get(host, 0)
+        if host in self._pending and running < self._per_host:
+            heapq.heappush(self._ready[running], (self._place[host], host))
+
+    def _next_host(self) -> str | None:
+        """The host with the fewest running that may start one more, the first in the round
+        among equals; None if there is none."""
+        for running, heap in enumerate(self._ready):
+            while heap:
+                place, host = heapq.heappop(heap)
+                if self._place.get(host) == place and self._running.get(host, 0) == running:
+                    return host
+        return None
 
     def _finished(self, host: str, tag: Tag, future: Future[Result]) -> None:
         self._done.put((host, tag, future))  # runs on a worker thread: only the queue is shared
