@@ -33,7 +33,7 @@ from tests.conftest import (
     run_newsbeam,
 )
 from transforms import feed_parsing
-from transforms.common import DISCARDED, FAILURES, OK
+from transforms.common import DISCARDED, FAILURES, FEEDS_POLLED, OK, PROGRESS
 from transforms.dedup_entries import DedupEntries
 from transforms.feed_parsing import ParsedFeed, body_sha256, parse_feed
 from transforms.feeds import STATE, PollFeeds, _poll_outputs, _request, relisted
@@ -1037,6 +1037,19 @@ def test_a_poll_sends_the_validators_it_remembers(site: LoopbackSite, client: Ht
     again = _request(client, spec, FeedState(spec.url, None, first.last_modified))
     assert again.not_modified
     assert site.requests_for("news", "/rss")[1].headers["If-Modified-Since"] == first.last_modified
+
+
+def test_each_poll_answered_or_failed_counts_on_the_progress_line(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    base = site.add_host("news")
+    site.route("news", "/rss", Response(body=RSS))
+    before = PROGRESS.count(FEEDS_POLLED)
+    answered = _request(client, FeedSpec(f"{base}/rss"), FeedState(f"{base}/rss"))
+    assert PROGRESS.count(FEEDS_POLLED) == before + 1
+    failed = _request(client, FeedSpec(f"{base}/gone"), FeedState(f"{base}/gone"))
+    assert answered.status == 200 and isinstance(failed, FetchError)
+    assert PROGRESS.count(FEEDS_POLLED) == before + 2
 
 
 def test_one_shot_polling_emits_the_feeds_in_list_order_whatever_answers_first(

@@ -148,11 +148,13 @@ class EachInput(beam.PTransform):
 class Progress:
     """A progress line on stderr during long runs, at most every ``interval`` seconds.
 
-    Counts what this process has seen (one process on the default local runner): pages
+    Counts what this process has seen (one process on the default local runner): feed polls
+    answered (``FEEDS_POLLED``: an answer or a failure, each poll of an always-on run), pages
     fetched (``FETCHED``: fetched, or made from a feed's full text) and entries done by
     outcome (``PUBLISHED``, ``DISCARDED``, ``FAILED``). A one-shot run settles its
     outcomes only at the end, after the whole batch is clustered, so while it runs its line
-    shows the pages fetched; an always-on run's line shows both. Between ``catch_up()`` and
+    shows the feeds polled and the pages fetched; an always-on run's line shows all three.
+    Between ``catch_up()`` and
     ``stop_catching_up()`` (an always-on run), what is counted too soon after a line is
     written by a timer once the interval is up: the last burst of a poll was never shown,
     and the line stayed at the first poll's counts while the run went on.
@@ -233,7 +235,9 @@ class Progress:
     def _take_line(self) -> str:
         """The line to write now (called holding the lock), or "" if it was written already."""
         self._last = self._clock()
-        shown = tuple(self._counts[w] for w in (FETCHED, PUBLISHED, DISCARDED, FAILED))
+        shown = tuple(
+            self._counts[w] for w in (FEEDS_POLLED, FETCHED, PUBLISHED, DISCARDED, FAILED)
+        )
         if shown == self._shown:
             return ""
         self._shown = shown
@@ -249,7 +253,8 @@ class Progress:
         counts = self._counts
         done = counts[PUBLISHED] + counts[DISCARDED] + counts[FAILED]
         return (
-            f"newsbeam: {counts[FETCHED]} pages fetched; {done} entries done: "
+            f"newsbeam: {counts[FEEDS_POLLED]} feeds polled, {counts[FETCHED]} pages fetched; "
+            f"{done} entries done: "
             f"{counts[PUBLISHED]} published, {counts[DISCARDED]} discarded, "
             f"{counts[FAILED]} failed"
         )

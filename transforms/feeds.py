@@ -32,6 +32,7 @@ from transforms.common import (
     FEEDS_NOT_MODIFIED,
     FEEDS_POLLED,
     OK,
+    PROGRESS,
     counter,
     windowed,
 )
@@ -115,6 +116,10 @@ def _request(client: HttpClient, spec: FeedSpec, before: FeedState) -> Any:
     except Exception as exc:  # dead-letter the feed, loudly; the other feeds go on
         _log.exception("unexpected error polling %s", spec.url)
         return FetchError("internal_error", f"{type(exc).__name__}: {exc}")
+    finally:
+        # On the progress line as it is answered: polling thousands of feeds, or a host
+        # whose feeds wait their turn, took minutes with no line at all.
+        PROGRESS.record(FEEDS_POLLED)
 
 
 def _poll_outputs(
