@@ -1114,8 +1114,69 @@ def test_a_failed_poll_says_nothing_of_the_entries() -> None:
 DAY = 24 * 3600.0
 
 
-def test_an_always_on_feed_unchanged_past_the_ttl_does_not_bring_its_old_entries_back(
+def test_a_local_always_on_poll_asks_every_feed_at_once(site: LoopbackSite) -> None:
+    # Each feed's server answers only once all three feeds have asked (else 404): polled one
+    # at a time, a poll took the sum of every feed's time, and a host that never answers
+    # cost its whole deadline in every poll, the other feeds waiting behind it.
+    everyone = threading.Barrier(3, timeout=30)
+    specs = []
+    for name in ("north", "south", "east"):
+        base = site.add_host(name)
+        body = rss_feed(name, base, [FeedItem(name, f"{base}/story", "g", "s", WHEN)])
+
+        def feed(request: Request, body: bytes = body) -> Response:
+            try:
+                everyone.wait()
+            except threading.BrokenBarrierError:
+                return Response(404)
+            return Response(body=body)
+
+        site.route(name, "/rss", feed)
+        specs.append(FeedSpec(f"{base}/rss"))
+    stream = TestStream().add_elements([TimestampedValue(s, 1_700_000_000.0) for s in specs])
+    config = HttpConfig(allow_loopback=True, deadline=60.0)
+    with TestPipeline(options=PipelineOptions(STREAMING_RUNNER_ARGS)) as p:
+        polled = (
+            p
+            | stream.advance_watermark_to_infinity()
+            | PollFeeds(config, concurrent=True, streaming=True)
+        )
+        assert_that(
+            polled[OK] | beam.Map(lambda e: e.title),
+            equal_to(["north", "south", "east"]),
+            label="CheckEntries",
+        )
+        assert_that(polled[FAILURES], equal_to([]), label="CheckNoFailures")
+
+
+def test_a_feed_polled_twice_in_one_bundle_asks_the_second_time_with_what_the_first_kept(
     site: LoopbackSite,
+) -> None:
+    # Ticks due together (as Beam starts, or overdue) come in one bundle: both polls were
+    # asked at once, without validators, and the second's entries came again.
+    base = site.add_host("news")
+    items = [FeedItem("Story", f"{base}/story", "g", "s", WHEN)]
+    site.route("news", "/rss", Response(body=rss_feed("news", base, items), etag='"v1"'))
+    spec = FeedSpec(f"{base}/rss")
+    ticks = [TimestampedValue(spec, 1_700_000_000.0 + at) for at in (0.0, 1.0)]
+    stream = TestStream().add_elements(ticks)
+    config = HttpConfig(allow_loopback=True, deadline=20.0)
+    with TestPipeline(options=PipelineOptions(STREAMING_RUNNER_ARGS)) as p:
+        polled = (
+            p
+            | stream.advance_watermark_to_infinity()
+            | PollFeeds(config, concurrent=True, streaming=True)
+        )
+        assert_that(polled[OK] | beam.Map(lambda e: e.link), equal_to([f"{base}/story"]))
+    assert [(r.headers.get("If-None-Match"), r.status) for r in site.requests] == [
+        (None, 200),
+        ('"v1"', 304),
+    ]
+
+
+@pytest.mark.parametrize("concurrent", [False, True], ids=["keyed-state", "local-memory"])
+def test_an_always_on_feed_unchanged_past_the_ttl_does_not_bring_its_old_entries_back(
+    site: LoopbackSite, concurrent: bool
 ) -> None:
     # The feed lists two stories, answers 304 for 1.2 TTLs, then adds a third. Only the third
     # may pass DedupEntries: before, the first two were forgotten a TTL after their only
@@ -1143,7 +1204,11 @@ def test_an_always_on_feed_unchanged_past_the_ttl_does_not_bring_its_old_entries
     config = HttpConfig(allow_loopback=True, deadline=20.0)
     with TestPipeline(options=options) as p:
         polled_feeds = (
-            p | stream.advance_watermark_to_infinity() | PollFeeds(config, resight_seconds=DAY / 2)
+            p
+            | stream.advance_watermark_to_infinity()
+            | PollFeeds(
+                config, resight_seconds=DAY / 2, concurrent=concurrent, streaming=concurrent
+            )
         )
         deduped = polled_feeds[OK] | DedupEntries(DAY, gc_timers=False)
         assert_that(

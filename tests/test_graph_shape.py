@@ -277,6 +277,23 @@ def test_the_request_limit_reaches_polling_and_fetching(tmp_path: Path) -> None:
     }
 
 
+def test_a_local_always_on_run_polls_its_feeds_at_once_dataflow_in_keyed_state(
+    tmp_path: Path,
+) -> None:
+    """Polled one at a time, an always-on poll took the sum of every feed's time (30 of 100
+    feeds on hosts that never answer, a 5 s deadline: 150 s a poll, polled every 20 s)."""
+    streaming = ("--streaming", "--poll-interval", "20s", "--dedup-ttl", "2d")
+    assert fns_with(built(tmp_path, *streaming), "_resight_seconds") == {
+        "PollFeeds/Poll/ParDo(_PollFeedsConcurrentlyFn)": 24 * 3600.0
+    }
+    assert fns_with(built(tmp_path, *streaming, *OFFLINE_ARGS), "_resight_seconds") == {
+        "PollFeeds/Poll/ParDo(_PollFeedsFn)": 24 * 3600.0
+    }
+    assert fns_with(built(tmp_path), "_resight_seconds") == {  # one-shot: each feed once
+        "PollFeeds/Poll/ParDo(_PollFeedsConcurrentlyFn)": None
+    }
+
+
 def test_only_a_remote_runner_fetches_each_host_in_a_stateful_step(tmp_path: Path) -> None:
     """A local run is one process, which holds the per-host limits by itself; on Dataflow's
     many workers, keying by host makes them hold for the job."""

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator, Mapping
+import uuid
+from collections import deque
+from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 
 import apache_beam as beam
@@ -65,6 +67,12 @@ _LISTING = ReadModifyWriteStateSpec("listing", beam.coders.PickleCoder())
 _LISTING_PARAM = beam.DoFn.StateParam(_LISTING)
 
 Listing = tuple[float, tuple[str, ...]]
+
+# Always-on polls on the local runner (``_PollFeedsConcurrentlyFn``): each run's feed states,
+# listings and feed health, by the token its DoFn was made with, in this process's memory,
+# which lasts the run as the local runner's state does. Not on the DoFn itself: a runner may
+# make its DoFns anew from their pickled form (the DirectRunner, at each bundle).
+_MEMORY: dict[str, tuple[dict[str, FeedState], dict[str, Listing], FeedHealth]] = {}
 
 
 def relisted(
@@ -213,6 +221,39 @@ def _poll_outputs(
             )
 
 
+def _observed_poll(
+    spec: FeedSpec,
+    before: FeedState,
+    response: Any,
+    full_text_min_chars: int,
+    health: FeedHealth,
+    listing: Listing | None,
+    now: float,
+    resight_seconds: float,
+) -> Generator[Any, None, tuple[FeedState | None, Listing | None]]:
+    """An always-on poll's outputs (``_poll_outputs``, then the keys to announce again,
+    ``relisted``), its feed's change of health logged; returns the ``FeedState`` to keep (None:
+    keep the one there is) and the ``Listing`` to keep (None: likewise)."""
+    after: FeedState | None = None
+    entries: list[FeedEntry] = []
+    failed: Failure | None = None  # the poll's feed-level dead letter
+    for output in _poll_outputs(spec, before, response, full_text_min_chars):
+        if isinstance(output, FeedEntry):
+            entries.append(output)
+        elif isinstance(output, beam.pvalue.TaggedOutput) and output.tag == STATE:
+            after = output.value
+        elif isinstance(output, beam.pvalue.TaggedOutput) and output.tag == FAILURES:
+            failed = failed or (None if output.value.counts_entry else output.value)
+        yield output
+    change = health.observe(spec.url, failed)
+    if change:
+        _log.warning("%s", change)
+    keys, listing = relisted(before, after, entries, listing, now, resight_seconds)
+    for key in keys:
+        yield EntryResighted(spec.url, key)
+    return (after if after != before else None), listing
+
+
 class _PollFeedsFn(beam.DoFn):
     """Fetch one feed conditionally and emit its entries (thin adapter over parse_feed).
 
@@ -260,36 +301,33 @@ class _PollFeedsFn(beam.DoFn):
         counter(FEEDS_POLLED).inc()
         before = feed_state.read() or self._known.get(spec.url) or FeedState(spec.url)
         response = _request(self._client, spec, before)
-        after: FeedState | None = None
-        entries: list[FeedEntry] = []
-        failed: Failure | None = None  # the poll's feed-level dead letter
-        for output in _poll_outputs(spec, before, response, self._full_text_min_chars):
-            if isinstance(output, FeedEntry):
-                entries.append(output)
-            elif isinstance(output, beam.pvalue.TaggedOutput) and output.tag == STATE:
-                after = output.value
-                if after != before:
-                    feed_state.write(after)
-            elif isinstance(output, beam.pvalue.TaggedOutput) and output.tag == FAILURES:
-                failed = failed or (None if output.value.counts_entry else output.value)
-            yield output
-        change = self._health.observe(spec.url, failed)
-        if change:
-            _log.warning("%s", change)
-        keys, listing = relisted(
-            before, after, entries, listing_state.read(), float(timestamp), self._resight_seconds
+        after, listing = yield from _observed_poll(
+            spec,
+            before,
+            response,
+            self._full_text_min_chars,
+            self._health,
+            listing_state.read(),
+            float(timestamp),
+            self._resight_seconds,
         )
+        if after is not None:
+            feed_state.write(after)
         if listing is not None:
             listing_state.write(listing)
-        for key in keys:
-            yield EntryResighted(spec.url, key)
 
 
 class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
-    """One-shot runs: poll many feeds at once, at most one request per host at a time.
+    """Local runs: poll many feeds at once, at most one request per host at a time.
 
     No keyed state: a one-shot run polls each feed once, with the validators ``known`` from
-    the state directory. Requests run on a thread pool (``HostScheduler``); answers are parsed
+    the state directory. An always-on run on the local runner (``resight_seconds`` given)
+    keeps what ``_PollFeedsFn`` keeps in keyed state (validators, body hash, ``Listing``,
+    ``FeedHealth``) in the process's memory instead (``_MEMORY``), which lasts the run as the
+    runner's state does (one process, one worker): polled one at a time, a poll took the sum
+    of every feed's time, and a feed whose host never answers its whole deadline (30 of 100
+    feeds with a 5 s deadline: 150 s a poll, polled every 20 s). Requests run on a thread pool
+    (``HostScheduler``); answers are parsed
     and emitted on the DoFn's thread in the order the feeds came (so when two feeds list the
     same story, the one listed first wins, as with the one-at-a-time poll), each with its
     spec's timestamp and window. One feed request per host at a time; the feed requests share
@@ -304,11 +342,23 @@ class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
         known: Mapping[str, FeedState],
         full_text_min_chars: int,
         max_in_flight: int,
+        resight_seconds: float | None = None,
     ) -> None:
         super().__init__(http_config, max_in_flight)
         self._known = dict(known)
         self._full_text_min_chars = full_text_min_chars
+        self._resight_seconds = resight_seconds
+        self._memory = uuid.uuid4().hex  # this run's key in _MEMORY
+        self._listings: dict[str, Listing] = {}
+        self._health = FeedHealth()
         self._scheduler: HostScheduler[Any, FeedSpec, Any] | None = None
+
+    def setup(self) -> None:
+        super().setup()
+        if self._resight_seconds is not None:
+            memory: tuple[dict[str, FeedState], dict[str, Listing], FeedHealth]
+            memory = (dict(self._known), {}, FeedHealth())
+            self._known, self._listings, self._health = _MEMORY.setdefault(self._memory, memory)
 
     def start_bundle(self) -> None:
         assert self._executor is not None and self._client is not None
@@ -322,6 +372,11 @@ class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
         self._submitted = 0  # feeds submitted in this bundle
         self._emitted = 0  # feeds emitted, in submission order
         self._answered: dict[int, tuple[Any, Any, Any]] = {}  # answers waiting for their turn
+        # A feed polled again in the bundle (ticks due together, always-on) waits until its
+        # poll before is used, so that it asks with what that one kept: both asked at once,
+        # without validators, and the second's entries came again as duplicate_url.
+        self._in_turn: set[str] = set()  # feeds with a poll submitted and not yet used
+        self._later: dict[str, deque[tuple[Any, FeedSpec]]] = {}
 
     def _poll(self, spec: FeedSpec) -> tuple[FeedSpec, FeedState, Any]:
         assert self._client is not None
@@ -336,8 +391,13 @@ class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
     ) -> Iterator[Any]:
         assert self._scheduler is not None
         counter(FEEDS_POLLED).inc()
-        self._scheduler.submit(host_of(spec.url), (self._submitted, timestamp, window), spec)
+        tag = (self._submitted, timestamp, window)
         self._submitted += 1
+        if spec.url in self._in_turn:
+            self._later.setdefault(spec.url, deque()).append((tag, spec))
+        else:
+            self._in_turn.add(spec.url)
+            self._scheduler.submit(host_of(spec.url), tag, spec)
         yield from self._outputs(self._scheduler.completed(block=False))
 
     def finish_bundle(self) -> Iterator[Any]:
@@ -353,8 +413,39 @@ class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
         while self._emitted in self._answered:
             timestamp, window, (spec, before, response) = self._answered.pop(self._emitted)
             self._emitted += 1
-            for output in _poll_outputs(spec, before, response, self._full_text_min_chars):
+            for output in self._answer(spec, before, response, float(timestamp)):
                 yield windowed(output, timestamp, window)
+            waiting = self._later.get(spec.url)
+            if waiting:  # the feed's next poll in the bundle, now that this one is used
+                tag, again = waiting.popleft()
+                if not waiting:
+                    del self._later[spec.url]
+                assert self._scheduler is not None
+                self._scheduler.submit(host_of(again.url), tag, again)
+            else:
+                self._in_turn.discard(spec.url)
+
+    def _answer(
+        self, spec: FeedSpec, before: FeedState, response: Any, now: float
+    ) -> Iterator[Any]:
+        """One answered poll's outputs; an always-on run's also kept in memory."""
+        if self._resight_seconds is None:
+            yield from _poll_outputs(spec, before, response, self._full_text_min_chars)
+            return
+        after, listing = yield from _observed_poll(
+            spec,
+            before,
+            response,
+            self._full_text_min_chars,
+            self._health,
+            self._listings.get(spec.url),
+            now,
+            self._resight_seconds,
+        )
+        if after is not None:
+            self._known[spec.url] = after  # read by the next poll's request
+        if listing is not None:
+            self._listings[spec.url] = listing
 
 
 class PollFeeds(beam.PTransform):
@@ -367,12 +458,14 @@ class PollFeeds(beam.PTransform):
         full_text_min_chars: entries whose feed content holds at least this much text carry
             it (``FeedEntry.content``), and FetchArticles does not fetch their page (0: off).
         concurrent: poll many feeds at once, one request per host at a time, without keyed
-            state (one-shot runs: each feed is polled once); else one feed at a time with
-            its validators in keyed state (always-on runs).
+            state (the local runner: a one-shot run polls each feed once; an always-on run,
+            ``streaming``, keeps its feeds' validators in the process's memory); else one
+            feed at a time with its validators in keyed state (always-on runs on Dataflow).
         max_in_flight: with ``concurrent``, most feed requests at once.
-        resight_seconds: without ``concurrent``, how often the keys an unchanged feed still
+        resight_seconds: for always-on polls, how often the keys an unchanged feed still
             lists are announced again (``EntryResighted``): less than ``DedupEntries``'
             TTL, so that it does not forget them (``relisted``).
+        streaming: with ``concurrent``, each feed is polled again and again (always-on).
     """
 
     def __init__(
@@ -384,8 +477,10 @@ class PollFeeds(beam.PTransform):
         concurrent: bool = False,
         max_in_flight: int = 16,
         resight_seconds: float = DEFAULT_TTL_SECONDS / 2,
+        streaming: bool = False,
     ):
         super().__init__()
+        self._streaming = streaming
         self._http_config = http_config
         self._known = known or {}
         self._full_text_min_chars = full_text_min_chars
@@ -397,7 +492,11 @@ class PollFeeds(beam.PTransform):
         outputs = (FAILURES, DISCARDED, STATE)
         if self._concurrent:
             fn = _PollFeedsConcurrentlyFn(
-                self._http_config, self._known, self._full_text_min_chars, self._max_in_flight
+                self._http_config,
+                self._known,
+                self._full_text_min_chars,
+                self._max_in_flight,
+                self._resight_seconds if self._streaming else None,
             )
             return specs | "Poll" >> beam.ParDo(fn).with_outputs(*outputs, main=OK)
         return (
