@@ -150,7 +150,8 @@ class Progress:
 
     Counts what this process has seen (one process on the default local runner): feed polls
     answered (``FEEDS_POLLED``: an answer or a failure, each poll of an always-on run), pages
-    fetched (``FETCHED``: fetched, or made from a feed's full text) and entries done by
+    fetched (``FETCHED``: each page asked for, whatever came of it, and each made from a
+    feed's full text) and entries done by
     outcome (``PUBLISHED``, ``DISCARDED``, ``FAILED``). A one-shot run settles its
     outcomes only at the end, after the whole batch is clustered, so while it runs its line
     shows the feeds polled and the pages fetched; an always-on run's line shows all three.

@@ -234,8 +234,9 @@ def _keyed_by_host(entry: FeedEntry) -> tuple[str, FeedEntry]:
 def _outputs(done: Any) -> Iterator[Any]:
     """Each outcome as a WindowedValue with its entry's timestamp and window, on its tag."""
     for (timestamp, window), outcome in done:
-        if isinstance(outcome, FetchedPage):
-            PROGRESS.record(FETCHED)
+        # Every page asked for, whatever came of it: a run whose pages were mostly not HTML
+        # (69,065 of 71,465) said "0 pages fetched" for the 7 minutes it fetched them.
+        PROGRESS.record(FETCHED)
         yield windowed(tagged_output(outcome), timestamp, window)
 
 
