@@ -58,7 +58,7 @@ from transforms.dedup import SIGHTINGS, SIGNATURES, UPDATES, ClusterStories
 from transforms.dedup_entries import DedupEntries
 from transforms.enrich import EnrichArticles
 from transforms.extract import ExtractArticles
-from transforms.feeds import STATE, PollFeeds
+from transforms.feeds import STATE, PollFeeds, forget_polls
 from transforms.fetch import FetchArticles
 from transforms.pool_start import pool_runs_here, start_fork_server
 from transforms.pubsub import PublishStories
@@ -412,6 +412,7 @@ def _run(options: PipelineOptions, config: RunConfig) -> RunSummary | None:
                 _write_summary(summary, config)
     finally:
         PROGRESS.stop_catching_up()  # no line after the run
+        forget_polls()  # what the run's polls remembered of its feeds
     if config.streaming:
         summary = _summary(result, config)
         _write_summary(summary, config)

@@ -75,6 +75,13 @@ Listing = tuple[float, tuple[str, ...]]
 _MEMORY: dict[str, tuple[dict[str, FeedState], dict[str, Listing], FeedHealth]] = {}
 
 
+def forget_polls() -> None:
+    """Drop what the always-on runs of this process remembered of their feeds (``_MEMORY``),
+    once they have ended: a program running one after another (a scheduler, the tests) kept
+    every run's feeds until it ended."""
+    _MEMORY.clear()
+
+
 def relisted(
     before: FeedState,
     after: FeedState | None,
