@@ -52,7 +52,9 @@ def test_text_list_names_the_bad_line(tmp_path: Path) -> None:
         read_feed_list(path)
 
 
-def test_yaml_with_metadata_and_duplicates(tmp_path: Path) -> None:
+def test_yaml_with_metadata_and_duplicates(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = write(
         tmp_path,
         "feeds.yaml",
@@ -65,6 +67,20 @@ def test_yaml_with_metadata_and_duplicates(tmp_path: Path) -> None:
         FeedSpec("https://a.example/rss", name="A News", country="DE", language="de"),
         FeedSpec("https://b.example/rss"),
     ]
+    # The repeat is said, once: a list of 3,500 lines with 500 repeats polled 3,000 feeds
+    # without a word.
+    assert [r.getMessage() for r in caplog.records if r.name == "transforms.feedlist"] == [
+        f"{path}: 1 feed URL(s) listed more than once, each polled once, as first listed "
+        "(https://a.example/rss)"
+    ]
+
+
+def test_a_list_without_repeats_says_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(tmp_path, "feeds.txt", "https://a.example/rss\nhttps://b.example/rss\n")
+    assert len(read_feed_list(path)) == 2
+    assert [r for r in caplog.records if r.name == "transforms.feedlist"] == []
 
 
 def test_yaml_text_is_utf8_and_blank_country_is_none(tmp_path: Path) -> None:
