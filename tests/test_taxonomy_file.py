@@ -196,6 +196,32 @@ def test_a_name_may_repeat_within_one_value_or_across_facets(tmp_path: Path) -> 
     assert (result.platforms, "ride" in result.state_actors) == (("meta",), True)
 
 
+def test_values_of_a_facet_may_share_a_name_that_context_or_capitals_tell_apart(
+    tmp_path: Path,
+) -> None:
+    # India's "Congress" (the bundled file: "the US one comes with its own words"), ambiguous
+    # with context words of its own as the United States' is: each counts it near its words.
+    # And two case-sensitive names in other capitals, which no text matches for both.
+    user = Tagger.load(
+        write(
+            tmp_path,
+            "state_actors:\n  india: {ambiguous: [Congress], context: [Gandhi, Lok Sabha]}\n"
+            "platforms:\n  armco: {exact: [ARM]}\n  armsite: {exact: [Arm]}\n",
+        )
+    )
+    india = user.tag(
+        "Congress demands X restore accounts",
+        "Congress leader Rahul Gandhi said the order to X to block accounts was a ban.",
+    )
+    assert india.state_actors == ("india",)
+    us = user.tag(
+        "Congress passes TikTok bill",
+        "Congress voted to force ByteDance to sell TikTok, and the Senate followed.",
+    )
+    assert us.state_actors == ("united_states",)
+    assert user.tag("ARM and Arm", "").platforms == ("armco", "armsite")
+
+
 # --- true or false, and names that exist --------------------------------------------------
 
 

@@ -204,7 +204,7 @@ def _validate(
 ) -> Taxonomy:
     where = " + ".join(sources)
     entities = []
-    listed: dict[tuple[str, str], tuple[Entity, str]] = {}  # (facet, folded name) -> first
+    listed: dict[tuple[str, str], list[_Listed]] = {}  # (facet, folded name) -> listings
     for section, facet in SECTIONS.items():
         for ent_id, spec in mapping(doc.get(section), f"{where}: {section}").items():
             entity = _entity(section, facet, ent_id, spec, where, int(settings["window"]))
@@ -228,23 +228,36 @@ def _validate(
     return Taxonomy(tuple(entities), tuple(rules), settings, sources)
 
 
+# A name as an entity lists it: the entity, its list ("aliases", ...), the name with its
+# spaces made one, and the file.
+_Listed = tuple[Entity, str, str, str]
+_CASED = ("exact", "ambiguous")  # matched as written
+
+
 def _list_once(
-    entity: Entity, section: str, source: str, listed: dict[tuple[str, str], tuple[Entity, str]]
+    entity: Entity, section: str, source: str, listed: dict[tuple[str, str], list[_Listed]]
 ) -> None:
     """Refuse a name another value of the facet lists too: a mention counts for one value of
-    a facet only (the first entity that lists it), so the later one would never count it."""
+    a facet only (the first entity that lists it), so the later one would never count it.
+    Two values may share a name they both list as ``ambiguous`` (each counts it near its own
+    context words: India's "Congress" beside the United States'), or list it in ``exact`` or
+    ``ambiguous`` written in other capitals ("ARM", "Arm"), which no text matches for both."""
     for key in ("aliases", "names", "exact", "ambiguous"):
         for name in getattr(entity, key):
-            first, first_source = listed.setdefault(
-                (entity.facet, " ".join(name.casefold().split())), (entity, source)
-            )
-            if first.value != entity.value:
-                blame = source if first_source == str(BUNDLED) else first_source
-                raise TaxonomyError(
-                    f"{blame}: {section}.{entity.id}.{key}: {name!r} is also listed by"
-                    f" {section}.{first.id}: a mention counts for one {entity.facet} only (the"
-                    " first that lists it), so here it would never count: list it once"
+            spaced = " ".join(name.split())
+            others = listed.setdefault((entity.facet, spaced.casefold()), [])
+            for first, first_key, first_name, first_source in others:
+                apart = (key == first_key == "ambiguous") or (
+                    key in _CASED and first_key in _CASED and spaced != first_name
                 )
+                if first.value != entity.value and not apart:
+                    blame = source if first_source == str(BUNDLED) else first_source
+                    raise TaxonomyError(
+                        f"{blame}: {section}.{entity.id}.{key}: {name!r} is also listed by"
+                        f" {section}.{first.id}: a mention counts for one {entity.facet} only"
+                        " (the first that lists it), so here it would never count: list it once"
+                    )
+            others.append((entity, key, spaced, source))
 
 
 def _entity(
