@@ -27,8 +27,9 @@ with ``a`` before ``b``: ``blocks NEAR/2f {platform:*}`` finds "blocks Telegram"
 phrase's space any whitespace between its words (not a blank line) and an apostrophe any
 apostrophe (see :func:`transforms.tagger.matcher.normalise`). ``NEAR/n`` needs positions on
 both sides, so its operands cannot be ``NOT`` expressions. Terms are plain text: a word or
-phrase with ``|``, ``\\``, ``[``, ``]``, ``?``, ``(`` or ``)`` (a regex) is refused, as the
-taxonomy's aliases are. Rules are evaluated by recursion, so a rule nests at most 50
+phrase with ``|``, ``\\``, ``[``, ``]`` or ``?`` (a regex) is refused, as the taxonomy's
+aliases are; a quoted phrase may hold parentheses (``"Section 230(c)"``), which the matcher
+skips as it does other punctuation. Rules are evaluated by recursion, so a rule nests at most 50
 parentheses, NOTs and scopes, chains at most 100 operands by NEAR, and is at most 200 nodes
 deep.
 """
@@ -52,6 +53,9 @@ MAX_NESTING, MAX_CHAIN, MAX_DEPTH = 50, 100, 200  # see the module's docstring
 # Terms, like the taxonomy's aliases, are plain text: these make one written as a pattern
 # (a regex's '|', '[...]', '?', '\'), which the matcher would look for as written.
 PATTERN_CHARS = re.compile(r"[|\\\[\]?()]")
+# In a rule, a quoted phrase may hold parentheses ("Digital Markets Act (DMA)", "Section
+# 230(c)"): the matcher reads words and skips them, so such a phrase matches as it reads.
+_TERM_PATTERN_CHARS = re.compile(r"[|\\\[\]?]")
 
 
 class RuleSyntaxError(ValueError):
@@ -322,7 +326,7 @@ def _term(text: str, pos: int) -> Term:
         raise RuleSyntaxError(f"bad term {text!r}: a phrase needs a word", pos)
     if not core or "*" in core:
         raise RuleSyntaxError(f"bad term {text!r} ('*' only at the end of a word)", pos)
-    bad = PATTERN_CHARS.search(core)
+    bad = _TERM_PATTERN_CHARS.search(core)
     if bad:  # matched as written, never as a pattern: such a rule would never fire
         raise RuleSyntaxError(
             f"bad term {text!r}: {bad.group()!r} is not part of the rule language, whose terms"
