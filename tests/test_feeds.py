@@ -36,7 +36,8 @@ from transforms import feed_parsing
 from transforms.common import DISCARDED, FAILURES, FEEDS_POLLED, OK, PROGRESS
 from transforms.dedup_entries import DedupEntries
 from transforms.feed_parsing import ParsedFeed, body_sha256, parse_feed
-from transforms.feeds import STATE, PollFeeds, _poll_outputs, _request, relisted
+from transforms.feed_polls import STATE, poll_outputs, relisted, request_feed
+from transforms.feeds import PollFeeds
 from transforms.fetch import FetchArticles
 from transforms.http import FetchError, HttpClient, HttpConfig, HttpResult
 from transforms.records import Failure, FeedEntry, FeedSpec, FeedState
@@ -608,20 +609,20 @@ def test_a_valid_feed_without_entries_is_empty_not_malformed() -> None:
 def test_a_parser_bug_on_one_feed_is_that_feeds_dead_letter_not_a_failed_bundle(
     site: LoopbackSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import transforms.feeds
+    import transforms.feed_polls
 
     base = site.add_host("news")
     items = [FeedItem("Story", f"{base}/story/1", "g1", "s", WHEN)]
     site.route("news", "/good.xml", Response(body=rss_feed("n", base, items)))
     site.route("news", "/odd.xml", Response(body=rss_feed("odd", base, [])))
-    real_parse = transforms.feeds.parse_feed
+    real_parse = transforms.feed_polls.parse_feed
 
     def buggy_parse(body: bytes, spec: FeedSpec, **kwargs: Any) -> ParsedFeed:
         if spec.url.endswith("/odd.xml"):
             raise RecursionError("a bug in the parser")
         return real_parse(body, spec, **kwargs)
 
-    monkeypatch.setattr(transforms.feeds, "parse_feed", buggy_parse)
+    monkeypatch.setattr(transforms.feed_polls, "parse_feed", buggy_parse)
     specs = [FeedSpec(f"{base}/odd.xml"), FeedSpec(f"{base}/good.xml")]
     config = HttpConfig(allow_loopback=True, deadline=20.0)
     with TestPipeline(options=PipelineOptions(RUNNER_ARGS)) as p:
@@ -750,9 +751,9 @@ def test_a_polled_feed_that_names_no_encoding_is_decoded_by_detection(site: Loop
 
 
 def polled(response: Any, before: FeedState | None = None) -> dict[str, list[Any]]:
-    """What ``_poll_outputs`` gives for ``response`` to a poll of SPEC, by output."""
+    """What ``poll_outputs`` gives for ``response`` to a poll of SPEC, by output."""
     outputs: dict[str, list[Any]] = {OK: [], FAILURES: [], STATE: []}
-    for output in _poll_outputs(SPEC, before or FeedState(SPEC.url), response, 0):
+    for output in poll_outputs(SPEC, before or FeedState(SPEC.url), response, 0):
         if isinstance(output, TaggedOutput):
             outputs.setdefault(output.tag, []).append(output.value)
         else:
@@ -1032,9 +1033,9 @@ def test_a_poll_sends_the_validators_it_remembers(site: LoopbackSite, client: Ht
     base = site.add_host("news")
     site.route("news", "/rss", Response(body=RSS, last_modified=WHEN))
     spec = FeedSpec(f"{base}/rss")
-    first = _request(client, spec, FeedState(spec.url))
+    first = request_feed(client, spec, FeedState(spec.url))
     assert first.status == 200 and first.last_modified
-    again = _request(client, spec, FeedState(spec.url, None, first.last_modified))
+    again = request_feed(client, spec, FeedState(spec.url, None, first.last_modified))
     assert again.not_modified
     assert site.requests_for("news", "/rss")[1].headers["If-Modified-Since"] == first.last_modified
 
@@ -1045,9 +1046,9 @@ def test_each_poll_answered_or_failed_counts_on_the_progress_line(
     base = site.add_host("news")
     site.route("news", "/rss", Response(body=RSS))
     before = PROGRESS.count(FEEDS_POLLED)
-    answered = _request(client, FeedSpec(f"{base}/rss"), FeedState(f"{base}/rss"))
+    answered = request_feed(client, FeedSpec(f"{base}/rss"), FeedState(f"{base}/rss"))
     assert PROGRESS.count(FEEDS_POLLED) == before + 1
-    failed = _request(client, FeedSpec(f"{base}/gone"), FeedState(f"{base}/gone"))
+    failed = request_feed(client, FeedSpec(f"{base}/gone"), FeedState(f"{base}/gone"))
     assert answered.status == 200 and isinstance(failed, FetchError)
     assert PROGRESS.count(FEEDS_POLLED) == before + 2
 

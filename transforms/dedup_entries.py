@@ -6,7 +6,8 @@ for later ones. It is a stateful DoFn keyed by the entry key: the state is the t
 last seen, kept for ``ttl_seconds`` after the last sighting (a feed that keeps listing an entry
 for weeks keeps it suppressed), cleared by an event-time timer (see ``transforms.ttl``).
 ``EntryResighted`` records among the entries (an unchanged feed still lists the key, see
-``transforms.feeds.relisted``) are sightings too: they refresh that time and produce nothing.
+``transforms.feed_polls.relisted``) are sightings too: they refresh that time and produce
+nothing.
 """
 
 from __future__ import annotations

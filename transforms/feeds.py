@@ -10,13 +10,13 @@ on the main output: when a feed has stayed unchanged for ``resight_seconds`` sin
 entries were last announced, the keys its last body listed, so that ``DedupEntries`` keeps
 remembering them (see ``relisted``).
 
-The plain-Python core is ``parse_feed()`` in ``transforms.feed_parsing``: bytes in, entries
-(or a failure) out.
+The plain-Python cores are ``parse_feed()`` in ``transforms.feed_parsing`` (bytes in, entries
+or a failure out) and one poll of one feed in ``transforms.feed_polls`` (the request, its
+outputs, the keys to announce again).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import uuid
 from collections import deque
@@ -29,32 +29,25 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 from transforms import http_clients, statesize
 from transforms.common import (
     DISCARDED,
-    ENTRIES,
     FAILURES,
-    FEEDS_NOT_MODIFIED,
     FEEDS_POLLED,
     OK,
-    PROGRESS,
     counter,
     windowed,
 )
 from transforms.feed_health import FeedHealth
-from transforms.feed_parsing import TOO_MANY_ENTRIES, ParsedFeed, body_sha256, parse_feed
-from transforms.http import FetchError, HttpClient, HttpConfig
+from transforms.feed_polls import STATE, Listing, poll_outputs, relisted, request_feed
+from transforms.http import HttpClient, HttpConfig
 from transforms.records import (
-    Discard,
     EntryResighted,
     Failure,
     FeedEntry,
     FeedSpec,
     FeedState,
-    excerpt,
 )
 from transforms.threaded_http import HostScheduler, ThreadedHttpFn
 from transforms.ttl import DEFAULT_TTL_SECONDS
 from transforms.urls import host_of
-
-STATE = "state"
 
 _log = logging.getLogger(__name__)
 
@@ -62,11 +55,9 @@ _log = logging.getLogger(__name__)
 _FEED_STATE = ReadModifyWriteStateSpec("feed_state", beam.coders.PickleCoder())
 _FEED_STATE_PARAM = beam.DoFn.StateParam(_FEED_STATE)
 # The entry keys the feed's last parsed body listed, and when they were last announced:
-# ``(seconds since the epoch, keys)`` (a ``Listing``).
+# ``(seconds since the epoch, keys)`` (a ``feed_polls.Listing``).
 _LISTING = ReadModifyWriteStateSpec("listing", beam.coders.PickleCoder())
 _LISTING_PARAM = beam.DoFn.StateParam(_LISTING)
-
-Listing = tuple[float, tuple[str, ...]]
 
 # Always-on polls on the local runner (``_PollFeedsConcurrentlyFn``): each run's feed states,
 # listings and feed health, by the token its DoFn was made with, in this process's memory,
@@ -82,152 +73,6 @@ def forget_polls() -> None:
     _MEMORY.clear()
 
 
-def relisted(
-    before: FeedState,
-    after: FeedState | None,
-    entries: list[FeedEntry],
-    listing: Listing | None,
-    now: float,
-    every: float,
-) -> tuple[tuple[str, ...], Listing | None]:
-    """What one poll of a feed says about the entries it lists, for an always-on run.
-
-    An unchanged feed (not modified, or the same body) emits no entries, so ``DedupEntries``
-    would not see them again and, a TTL after their last sighting, would forget them; when
-    the feed next changed, every entry it had kept listing would pass as new and be fetched
-    and published again. So the keys of the last body are announced again as resighted
-    once ``every`` seconds (less than the TTL) of unchanged polls have passed.
-
-    Args:
-        before: the feed's state before this poll.
-        after: the state this poll gives (``STATE`` output), or None after a failed poll.
-        entries: the entries this poll emitted.
-        listing: the feed's ``Listing`` so far, or None.
-        now: this poll's time, seconds since the epoch.
-        every: seconds between two announcements of an unchanged feed's keys.
-
-    Returns:
-        The keys to announce as resighted now, and the ``Listing`` to keep (None: keep the
-        one there is). A failed poll says nothing of the entries; a new body lists its own.
-    """
-    if after is None:
-        return (), None
-    if after.body_sha256 != before.body_sha256:
-        return (), (now, tuple(dict.fromkeys(entry.key for entry in entries)))
-    if listing is None or now - listing[0] < every:
-        return (), None
-    return listing[1], (now, listing[1])
-
-
-def _request(client: HttpClient, spec: FeedSpec, before: FeedState) -> Any:
-    """One conditional request for ``spec``: the response, or the ``FetchError`` it raised
-    (any other exception, a bug, becomes an ``internal_error`` one: it must not end the run)."""
-    try:
-        return client.get(
-            spec.url, kind="feed", etag=before.etag, last_modified=before.last_modified
-        )
-    except FetchError as exc:
-        return exc
-    except Exception as exc:  # dead-letter the feed, loudly; the other feeds go on
-        _log.exception("unexpected error polling %s", spec.url)
-        return FetchError("internal_error", f"{type(exc).__name__}: {exc}")
-    finally:
-        # On the progress line as it is answered: polling thousands of feeds, or a host
-        # whose feeds wait their turn, took minutes with no line at all.
-        PROGRESS.record(FEEDS_POLLED)
-
-
-def _poll_outputs(
-    spec: FeedSpec, before: FeedState, response: Any, full_text_min_chars: int
-) -> Iterator[Any]:
-    """What one poll gives, from ``_request``'s answer: a feed-level dead letter; only the
-    ``FeedState`` on ``STATE`` (not modified, or the same body again: the one-shot runs' state
-    directory tells an unchanged feed by its unchanged body hash, and keeps its entries
-    remembered); a feed-level dead letter and no state for a body that does not parse; a
-    malformed body read in part (``ParsedFeed.partial``): its feed-level dead letter
-    (``malformed_feed_recovered``, retryable) and the entries, but no state, so that the
-    next poll reads the feed in full again; or the new ``FeedState`` on ``STATE`` followed
-    by the entries (and a dead letter for each entry without a link). Entries past the limit
-    of one poll (``MAX_FEED_ENTRIES``, the oldest) are discarded as ``too_many_entries``,
-    not fetched; each counts as an entry."""
-    if isinstance(response, FetchError):
-        yield beam.pvalue.TaggedOutput(
-            FAILURES,
-            Failure(
-                "poll",
-                spec.url,
-                response.error_type,
-                str(response.message)[:300],
-                response.retryable,
-                "",
-                counts_entry=False,
-            ),
-        )
-        return
-    if response.not_modified:
-        counter(FEEDS_NOT_MODIFIED).inc()
-        yield beam.pvalue.TaggedOutput(STATE, before)
-        return
-    after = FeedState(spec.url, response.etag, response.last_modified, body_sha256(response.body))
-    if before.body_sha256 == after.body_sha256:
-        counter(FEEDS_NOT_MODIFIED).inc()
-        yield beam.pvalue.TaggedOutput(STATE, after)
-        return
-    try:
-        parsed = parse_feed(
-            response.body,
-            spec,
-            final_url=response.final_url,
-            content_type=response.headers.get("content-type"),
-            full_text_min_chars=full_text_min_chars,
-        )
-    except Exception as exc:  # a parser bug: this feed's dead letter, not a failed bundle
-        _log.exception("unexpected error parsing %s", spec.url)
-        crashed = Failure.crashed("poll", spec.url, "internal_error", exc, response.body)
-        parsed = ParsedFeed((), dataclasses.replace(crashed, counts_entry=False))
-    if parsed.failure is not None:
-        # No state kept: the same broken body next time is polled and fails again, rather
-        # than passing as "not modified" (a feed that stays broken stays in the summary).
-        yield beam.pvalue.TaggedOutput(FAILURES, parsed.failure)
-        return
-    if parsed.partial is not None:
-        # Entries after the fault are lost: no state kept, so that the next poll, even of the
-        # same body, parses the feed again (the entries handled now are then seen ones).
-        yield beam.pvalue.TaggedOutput(FAILURES, parsed.partial)
-    else:
-        yield beam.pvalue.TaggedOutput(STATE, after)
-    entries = counter(ENTRIES)
-    for entry in parsed.entries:
-        entries.inc()
-        if entry.link:
-            yield entry
-        else:
-            # The message names the feed (the one to fix) and the entry's title, if any.
-            title = f", title {excerpt(entry.title, 80)!r}" if entry.title else ""
-            yield beam.pvalue.TaggedOutput(
-                FAILURES,
-                Failure(
-                    "poll",
-                    entry.key,
-                    "entry_without_link",
-                    f"feed entry has no link to fetch (feed {spec.url}{title})",
-                    False,
-                    excerpt(entry.title or ""),
-                ),
-            )
-    if parsed.over_limit:
-        listed = len(parsed.entries) + len(parsed.over_limit)
-        detail = (
-            f"{spec.url} lists {listed} entries; only its {len(parsed.entries)} newest are "
-            "taken (the entry limit of one poll of one feed)"
-        )
-        for entry in parsed.over_limit:
-            entries.inc()
-            yield beam.pvalue.TaggedOutput(
-                DISCARDED, Discard("poll", entry.link or entry.key, TOO_MANY_ENTRIES, detail)
-            )
-
-
 def _observed_poll(
     spec: FeedSpec,
     before: FeedState,
@@ -238,13 +83,13 @@ def _observed_poll(
     now: float,
     resight_seconds: float,
 ) -> Generator[Any, None, tuple[FeedState | None, Listing | None]]:
-    """An always-on poll's outputs (``_poll_outputs``, then the keys to announce again,
+    """An always-on poll's outputs (``poll_outputs``, then the keys to announce again,
     ``relisted``), its feed's change of health logged; returns the ``FeedState`` to keep (None:
     keep the one there is) and the ``Listing`` to keep (None: likewise)."""
     after: FeedState | None = None
     entries: list[FeedEntry] = []
     failed: Failure | None = None  # the poll's feed-level dead letter
-    for output in _poll_outputs(spec, before, response, full_text_min_chars):
+    for output in poll_outputs(spec, before, response, full_text_min_chars):
         if isinstance(output, FeedEntry):
             entries.append(output)
         elif isinstance(output, beam.pvalue.TaggedOutput) and output.tag == STATE:
@@ -307,7 +152,7 @@ class _PollFeedsFn(beam.DoFn):
         _, spec = element
         counter(FEEDS_POLLED).inc()
         before = feed_state.read() or self._known.get(spec.url) or FeedState(spec.url)
-        response = _request(self._client, spec, before)
+        response = request_feed(self._client, spec, before)
         after, listing = yield from _observed_poll(
             spec,
             before,
@@ -388,7 +233,7 @@ class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
     def _poll(self, spec: FeedSpec) -> tuple[FeedSpec, FeedState, Any]:
         assert self._client is not None
         before = self._known.get(spec.url) or FeedState(spec.url)
-        return spec, before, _request(self._client, spec, before)
+        return spec, before, request_feed(self._client, spec, before)
 
     def process(
         self,
@@ -437,7 +282,7 @@ class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
     ) -> Iterator[Any]:
         """One answered poll's outputs; an always-on run's also kept in memory."""
         if self._resight_seconds is None:
-            yield from _poll_outputs(spec, before, response, self._full_text_min_chars)
+            yield from poll_outputs(spec, before, response, self._full_text_min_chars)
             return
         after, listing = yield from _observed_poll(
             spec,
