@@ -151,14 +151,13 @@ class Progress:
     Counts what this process has seen (one process on the default local runner): feed polls
     answered (``FEEDS_POLLED``: an answer or a failure, each poll of an always-on run), pages
     fetched (``FETCHED``: each page asked for, whatever came of it, and each made from a
-    feed's full text) and entries done by
-    outcome (``PUBLISHED``, ``DISCARDED``, ``FAILED``). A one-shot run settles its
-    outcomes only at the end, after the whole batch is clustered, so while it runs its line
-    shows the feeds polled and the pages fetched; an always-on run's line shows all three.
-    Between ``catch_up()`` and
-    ``stop_catching_up()`` (an always-on run), what is counted too soon after a line is
-    written by a timer once the interval is up: the last burst of a poll was never shown,
-    and the line stayed at the first poll's counts while the run went on.
+    feed's full text) and entries done by outcome (``PUBLISHED``, ``DISCARDED``, ``FAILED``).
+    A one-shot run settles its outcomes only at the end, after the whole batch is clustered,
+    so while it runs its line shows the feeds polled and the pages fetched; an always-on
+    run's line shows all three. Between ``catch_up()`` and ``stop_catching_up()`` (an
+    always-on run), what is counted too soon after a line is written by a timer once the
+    interval is up: the last burst of a poll was never shown, and the line stayed at the
+    first poll's counts while the run went on.
 
     Args:
         interval: seconds between two lines (the first comes ``interval`` after creation, or

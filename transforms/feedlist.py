@@ -44,7 +44,7 @@ from defusedxml.ElementTree import fromstring
 
 from transforms.codes import check_country, check_language
 from transforms.records import FeedSpec
-from transforms.userfiles import closest, load_yaml, read_bytes
+from transforms.userfiles import key_hint, load_yaml, read_bytes
 
 _log = logging.getLogger(__name__)
 
@@ -233,10 +233,7 @@ def _parse_yaml(text: str, path: str) -> list[FeedSpec]:
             known = ("url", "name", "country", "language")
             extra = sorted(map(str, set(item) - set(known)))
             if extra:  # keys are YAML scalars (a list is none): str() is short
-                hint = closest(extra[0], known) if len(extra) == 1 else ""
-                raise FeedListError(
-                    f"{where}: unknown keys {extra}{hint or ' (known: ' + ', '.join(known) + ')'}"
-                )
+                raise FeedListError(f"{where}: unknown keys {extra}{key_hint(extra, known)}")
             specs.append(
                 FeedSpec(
                     url=_check_url(item["url"], where),

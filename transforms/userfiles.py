@@ -124,3 +124,10 @@ def closest(name: Any, names: Any) -> str:
     misspelt key or column gets (the feed list, ``--outlets``, ``--taxonomy``)."""
     close = difflib.get_close_matches(str(name), [str(n) for n in names], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def key_hint(unknown: list[Any], known: Any) -> str:
+    """What unknown keys of a user's file meant: ``closest`` for a single one, else (or with
+    none close) `` (known: a, b)``, ``known`` in the order given."""
+    hint = closest(unknown[0], known) if len(unknown) == 1 else ""
+    return hint or f" (known: {', '.join(map(str, known))})"

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from transforms.userfiles import closest, load_yaml, read_bytes
+from transforms.userfiles import closest, key_hint, load_yaml, read_bytes
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "taxonomy.yaml"
 
@@ -84,8 +84,7 @@ def flag(spec: dict[str, Any], key: str, where: str, default: bool) -> bool:
 def unknown_keys(unknown: set[Any], known: Any) -> str:
     """``key(s) ['x']`` and the key meant (``(did you mean 'y'?)``), else the keys known."""
     names = sorted(unknown, key=str)
-    hint = closest(names[0], sorted(known)) if len(names) == 1 else ""
-    return f"key(s) {names}{hint or ' (known: ' + ', '.join(sorted(known)) + ')'}"
+    return f"key(s) {names}{key_hint(names, sorted(known))}"
 
 
 def merge(base: dict[str, Any], user: dict[str, Any], where: str) -> dict[str, Any]:
