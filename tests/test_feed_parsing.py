@@ -677,6 +677,46 @@ def test_a_date_feedparser_reads_only_in_part_is_read_in_full(
     assert entry.published_at == expected
 
 
+# A poll late enough that any day feedparser made up from the machine's clock in 2026 or 2027
+# is before it (and so would be taken): these must be no date, or the day written, whenever run.
+LATE_POLL = datetime(2027, 12, 31, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("pub_date", "expected"),
+    [
+        ("2026-W48-6", "2026-11-28T00:00:00+00:00"),
+        ("2026W486", "2026-11-28T00:00:00+00:00"),
+        ("2026-W48-6T14:05:00+01:00", "2026-11-28T13:05:00+00:00"),
+        ("2026-W53-1T09:30:00Z", "2026-12-28T09:30:00+00:00"),
+        ("2026-W48", None),
+        ("2026-W54-1", None),
+        ("2026-Q4", None),
+        ("2026-11 (updated)", None),
+        ("2026-11-28 (updated)", "2026-11-28T00:00:00+00:00"),
+    ],
+    ids=[
+        "week date",
+        "week date, basic form",
+        "week date and time",
+        "week 53",
+        "a week without a day",
+        "no week 54",
+        "a quarter",
+        "a month and words",
+        "a day and words: the day stands",
+    ],
+)
+def test_an_iso_week_date_is_read_and_a_year_without_a_day_is_no_date(
+    pub_date: str, expected: str | None
+) -> None:
+    # feedparser's ISO 8601 reader reads the year at the start of any text it cannot read in
+    # full and takes the month from the machine's clock: each of these (but the last) was
+    # the first day of the current month of 2026 (2026-11-01 in November).
+    (entry,) = parse_feed(_dated(pub_date), SPEC, polled_at=LATE_POLL).entries
+    assert entry.published_at == expected
+
+
 def test_dates_in_the_forms_feedparser_reads_exactly_are_its_reading_without_dateparser() -> None:
     dates = [
         "Sat, 28 Nov 2026 14:05:00 EST",

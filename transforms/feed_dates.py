@@ -39,7 +39,7 @@ def published_at(raw: Any, language: str | None, latest: datetime) -> str | None
     (``_entry_date``). A date after ``latest`` (the poll's time and ``FUTURE_DATE_SLACK``) is
     no date: the next is tried. A published date without a time of day (``2026-11-28``)
     gives way to an updated one with a time; one without a day (``2026``, ``2026-11``: read
-    as its first day) is no date, so that the page's date is taken instead."""
+    as its first day; ``2026-W48``) is no date, so that the page's date is taken instead."""
     without_time = None
     for field in ("published", "updated"):
         text = raw.get(field)
@@ -74,6 +74,18 @@ _RFC822 = re.compile(
     r"(?:\s*\([^()]*\))?\s*",
     re.IGNORECASE,
 )
+# An ISO 8601 week date with its day (``2026-W48-6``, ``2026W486``: Saturday 28 November
+# 2026), and a time and zone as W3DTF writes them; read by ``datetime.fromisoformat``.
+_ISO_WEEK_DAY = re.compile(
+    r"\s*\d{4}-?W\d{2}-?[1-7](?:"
+    r"[T ]\d{2}:?\d{2}(?::?\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
+    r")?\s*"
+)
+# A text that starts with a year not followed by a month and a day or a day of the year, in
+# the forms feedparser's ISO 8601 reader knows (``2026-W48``, ``2026-Q4``, ``2026-11 (x)``):
+# that reader reads the year at the start of any text it cannot read in full, and takes the
+# month from the machine's clock and the day as the 1st, so its reading is no date.
+_YEAR_WITHOUT_DAY = re.compile(r"\s*\d{4}(?!\d|-?[01]\d-?[0-3]\d|-?[0-3]\d\d)")
 _W3DTF = re.compile(
     r"\s*\d{4}(?:-\d{2}(?:-\d{2}(?:"
     r"[t ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:z|[+-]\d{2}(?::?\d{2})?)?"
@@ -91,16 +103,35 @@ def _entry_date(text: Any, parsed: Any, language: str | None) -> str | None:
     ``2026/11/30 07:30`` and ``2026年11月28日 14:05`` were 1 November, ``14:05:00 +08`` no
     date, a zone it does not know (``CET``, ``JST``) UTC, ``2:05 PM +0800`` 02:05 UTC. So
     those are read by dateparser (``_localized_date``) first, and feedparser's reading is
-    taken only where dateparser reads nothing. A leap second is read as the second before it.
+    taken only where dateparser reads nothing, and not where it read only a year at the start
+    (``_YEAR_WITHOUT_DAY``: ``2026-W48`` was the 1st of the current month). An ISO 8601 week
+    date with a day is read exactly (``_week_date``). A leap second is read as the second
+    before it.
     """
     if isinstance(text, str) and (_LEAP_SECOND.search(text) or _HOURS_ZONE.search(text)):
         text = _HOURS_ZONE.sub(r"\1:00", _LEAP_SECOND.sub(":59", text))
         parsed = feedparser.datetimes._parse_date(text)
+    if isinstance(text, str) and _ISO_WEEK_DAY.fullmatch(text):
+        return _week_date(text)
     read_by_feedparser = _iso(parsed)
     exact = isinstance(text, str) and (_RFC822.fullmatch(text) or _W3DTF.fullmatch(text))
     if exact and read_by_feedparser is not None:
         return read_by_feedparser
+    if isinstance(text, str) and _YEAR_WITHOUT_DAY.match(text):
+        read_by_feedparser = None  # a day feedparser made up (``_YEAR_WITHOUT_DAY``)
     return _localized_date(text, language) or read_by_feedparser
+
+
+def _week_date(text: str) -> str | None:
+    """An ISO 8601 week date (``_ISO_WEEK_DAY``) as a UTC ISO timestamp; without a zone, UTC's;
+    None for a week the year does not have (``2026-W54-1``)."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
 _MAX_DATE_CHARS = 100
