@@ -83,6 +83,15 @@ def test_parentheses_phrases_scopes_refs_and_prefixes() -> None:
         ("(a or b)", 3, "write 'OR'"),
         ("not a", 0, "write 'NOT'"),  # "not" is a word, then "a" does not fit
         ("a AND b c", 8, "unexpected 'c' (missing AND/OR?)"),
+        # a misspelt operator: what was meant, not "missing AND/OR?"
+        ("a NEER/20 b", 2, "unexpected 'NEER/20' (did you mean 'NEAR/20'?)"),
+        ("a OR NEER/20 b", 5, "unexpected 'NEER/20' (did you mean 'NEAR/20'?)"),
+        ("(a NAER/3f b)", 3, "unexpected 'NAER/3f' (did you mean 'NEAR/3f'?)"),
+        ("a neer/2 b", 2, "(did you mean 'NEAR/2'?)"),
+        ("a ANDD b", 2, "unexpected 'ANDD' (did you mean 'AND'?)"),
+        ("a NOTT b", 2, "(did you mean 'NOT'?)"),
+        ("EU AI", 3, "unexpected 'AI' (missing AND/OR?)"),  # a word like no operator
+        ("a 24/7 b", 2, "unexpected '24/7' (missing AND/OR?)"),
         ('a OR ""', 5, "bad term '': a phrase needs a word"),
         ('" "', 0, "bad term ' ': a phrase needs a word"),
         ("a OR b|c", 5, "bad term 'b|c': '|' is not part of the rule language"),

@@ -310,6 +310,10 @@ def test_true_and_false_still_work(tmp_path: Path) -> None:
             "rule 'r': unexpected 'and': operators are written in capitals (AND, OR, NOT, NEAR/n):"
             " write 'AND' at position 7",
         ),
+        (
+            "rules:\n  - {name: r, match: 'tiktok NEER/20 ban'}\n",
+            "rule 'r': unexpected 'NEER/20' (did you mean 'NEAR/20'?) at position 7",
+        ),
     ],
 )
 def test_a_misspelt_value_or_operator_in_a_rule_says_what_was_meant(

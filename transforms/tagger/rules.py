@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from transforms.tagger.matcher import FIELDS
+from transforms.userfiles import closest
 
 SCOPES: dict[str, frozenset[str]] = {
     "title": frozenset({"title"}),
@@ -300,10 +301,13 @@ class _Parser:
 
 
 def _not_in_capitals(toks: list[_Tok], i: int) -> RuleSyntaxError | None:
-    """The error for an operator not in capitals at ``toks[i]``, the token that does not fit,
-    or just before it ("not a": the word "not", then "a"), or None."""
+    """The error for an operator not in capitals, or misspelt (``_misspelt``), at ``toks[i]``,
+    the token that does not fit, or just before it ("not a": the word "not", then "a"), or
+    None."""
     for tok in (toks[i], toks[i - 1]) if i else (toks[i],):
         m = _OPERATOR_WORD.fullmatch(tok.text) if tok.kind == "word" else None
+        if m is None and tok.kind == "word" and (hint := _misspelt(tok.text)):
+            return RuleSyntaxError(f"unexpected {tok.text!r}{hint}", tok.pos)
         if m is not None:
             if m.group(1):
                 meant = f"write {m.group(1).upper()!r}"
@@ -317,6 +321,21 @@ def _not_in_capitals(toks: list[_Tok], i: int) -> RuleSyntaxError | None:
                 tok.pos,
             )
     return None
+
+
+# A word written like NEAR/n with another word before the '/' ("NEER/20").
+_NEAR_LIKE = re.compile(r"([a-z]+)/(\d+)(f?)", re.IGNORECASE)
+
+
+def _misspelt(word: str) -> str:
+    """`` (did you mean 'NEAR/20'?)`` for a word close to an operator: ``NEER/20`` (any
+    capitals), or a word in capitals close to AND, OR or NOT (``ANDD``); else nothing. A word
+    in a rule that does not fit is an error anyway: the hint only says what it meant."""
+    near = _NEAR_LIKE.fullmatch(word)
+    if near is not None:
+        meant = f"NEAR/{near.group(2)}{near.group(3).lower()}"
+        return f" (did you mean {meant!r}?)" if closest(near.group(1).upper(), ["NEAR"]) else ""
+    return closest(word, ("AND", "OR", "NOT")) if word.isalpha() and word.isupper() else ""
 
 
 def _term(text: str, pos: int) -> Term:
