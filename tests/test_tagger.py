@@ -446,7 +446,7 @@ def test_errors_in_a_user_entry_name_the_user_file_alone(
     path = write(tmp_path, content)
     with pytest.raises(TaxonomyError) as info:
         Tagger.load(path)
-    assert str(info.value).startswith(f"{path}: {entry}")
+    assert str(info.value).startswith(f"{path}:2: {entry}")  # and the entry's line
 
 
 def test_user_file_appends_to_lists_and_replaces_settings_one_by_one(tmp_path: Path) -> None:
@@ -479,7 +479,7 @@ def test_two_user_rules_of_one_name_are_an_error_not_the_last_one(
         "rules:\n  - {name: watch, match: tiktok, weight: 0.9}\n"
         f"  - {{name: {second}, match: gamma, weight: 0.1}}\n",
     )
-    with pytest.raises(TaxonomyError, match=f"{path}: rules: duplicate rule name 'watch'"):
+    with pytest.raises(TaxonomyError, match=f"{path}:3: rules: duplicate rule name 'watch'"):
         Tagger.load(path)
 
 

@@ -473,6 +473,55 @@ def test_a_users_unnamed_rule_is_numbered_in_the_users_file(tmp_path: Path) -> N
     assert message.endswith(": rules[0]: every rule needs a 'name'")
 
 
+# The line of the entry in the user's file, as the feed list's errors give theirs ("file:3: ...").
+ENTRY_ERRORS = [
+    (  # an entity's own mistake: the line of its id
+        "platforms:\n  mastodon: {aliases: [Mastodon]}\n  bluesky:\n    name: Bluesky\n"
+        "    alias: [Bsky]\n",
+        3,
+        "platforms.bluesky: unknown key(s) ['alias'] (did you mean 'aliases'?)",
+    ),
+    (
+        "controversies:\n\n  dsa_fine:\n    aliases: ['DSA|fine']\n",
+        3,
+        "controversies.dsa_fine.aliases: 'DSA|fine': '|' is not allowed",
+    ),
+    (  # added to a bundled entity: the user's line, not the bundled file's
+        "platforms:\n  tiktok: {aliases: [TikTok Shop], window: 0}\n",
+        2,
+        "platforms.tiktok.window: must be a positive integer",
+    ),
+    (  # refused while merged over the bundled file
+        "state_actors:\n  china: {aliases: [PRC]}\n  atlantis: {replace: true, aliases: [x]}\n",
+        3,
+        "state_actors.atlantis: replace: true, but there is no state_actors.atlantis to replace",
+    ),
+    (  # a name another value lists
+        "controversies:\n  a: {aliases: [x1]}\n  dsa_fine: {aliases: [digital services act]}\n",
+        3,
+        "controversies.dsa_fine.aliases: 'digital services act' is also listed by",
+    ),
+    (  # a rule: the line of its item in the list
+        "rules:\n  - name: a\n    match: x\n  - {name: r, match: 'tiktok NEER/20 ban'}\n",
+        4,
+        "rule 'r': unexpected 'NEER/20' (did you mean 'NEAR/20'?) at position 7",
+    ),
+    ("rules:\n  - {name: a, match: x}\n  - {match: x, weight: 0.2}\n", 3, "rules[1]: every"),
+    ("rules:\n  - {name: a, match: x}\n  - {name: a, match: y}\n", 3, "rules: duplicate rule"),
+    ("rules:\n  - name: gone\n    enabled: false\n", 2, "rule 'gone': enabled: false, but"),
+    ("rules:\n  - {name: r, match: x, weight: 2}\n", 2, "rule 'r': weight must be a number"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "expected"), ENTRY_ERRORS)
+def test_an_entrys_error_names_its_line(
+    tmp_path: Path, text: str, line: int, expected: str
+) -> None:
+    # They named the file and the entry only: in a file of hundreds of entries, no line.
+    message = refused(tmp_path, text)
+    assert message.startswith(f"{tmp_path / 'mine.yaml'}:{line}: {expected}"), message
+
+
 # --- rules too deep to evaluate -----------------------------------------------------------
 
 DEEP_CHAINS = "ban"

@@ -113,10 +113,21 @@ def load_yaml(text: str) -> Any:
             ``problem`` names the key and the line of its first use, ``problem_mark`` the
             second); a document nested too deeply for the parser is one too.
     """
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    return load_yaml_node(text)[0]
+
+
+def load_yaml_node(text: str) -> tuple[Any, yaml.Node | None]:
+    """``load_yaml``'s document, and the YAML node it was made from, whose marks give the
+    line of each of its parts (the taxonomy's errors name an entry's line). Raises as
+    ``load_yaml``."""
+    loader = _UniqueKeyLoader(text)
+    try:  # what yaml.load does, keeping the node
+        node = loader.get_single_node()
+        return (None if node is None else loader.construct_document(node)), node
     except RecursionError:
         raise yaml.YAMLError("nested too deeply") from None
+    finally:
+        loader.dispose()
 
 
 def closest(name: Any, names: Any) -> str:

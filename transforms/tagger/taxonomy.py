@@ -47,11 +47,13 @@ from transforms.tagger.rules import (
 from transforms.tagger.taxonomy_file import (
     BUNDLED,
     INDEX,
+    LINE,
     LIST_KEYS,
     SECTIONS,
     SOURCE,
     TaxonomyError,
     flag,
+    located,
     mapping,
     merge,
     read_file,
@@ -210,7 +212,7 @@ def _validate(
             entity = _entity(section, facet, ent_id, spec, where, int(settings["window"]))
             if entity is not None:
                 source = spec.get(SOURCE, where) if isinstance(spec, dict) else where
-                _list_once(entity, section, source, listed)
+                _list_once(entity, section, (source, located(spec, where)), listed)
                 entities.append(entity)
     known = {facet: {e.value for e in entities if e.facet == facet} for facet in SECTIONS.values()}
     rules = []
@@ -222,20 +224,23 @@ def _validate(
         rule = _rule(spec, i, where, known, user)
         if rule is not None:
             if rule.name in seen:
-                raise TaxonomyError(f"{where}: rules: duplicate rule name {rule.name!r}")
+                raise TaxonomyError(
+                    f"{located(spec, where)}: rules: duplicate rule name {rule.name!r}"
+                )
             seen.add(rule.name)
             rules.append(rule)
     return Taxonomy(tuple(entities), tuple(rules), settings, sources)
 
 
 # A name as an entity lists it: the entity, its list ("aliases", ...), the name with its
-# spaces made one, and the file.
-_Listed = tuple[Entity, str, str, str]
+# spaces made one, and where (its file, and ``located``'s file and line).
+_Where = tuple[str, str]
+_Listed = tuple[Entity, str, str, _Where]
 _CASED = ("exact", "ambiguous")  # matched as written
 
 
 def _list_once(
-    entity: Entity, section: str, source: str, listed: dict[tuple[str, str], list[_Listed]]
+    entity: Entity, section: str, source: _Where, listed: dict[tuple[str, str], list[_Listed]]
 ) -> None:
     """Refuse a name another value of the facet lists too: a mention counts for one value of
     a facet only (the first entity that lists it), so the later one would never count it.
@@ -251,9 +256,9 @@ def _list_once(
                     key in _CASED and first_key in _CASED and spaced != first_name
                 )
                 if first.value != entity.value and not apart:
-                    blame = source if first_source == str(BUNDLED) else first_source
+                    blame = source if first_source[0] == str(BUNDLED) else first_source
                     raise TaxonomyError(
-                        f"{blame}: {section}.{entity.id}.{key}: {name!r} is also listed by"
+                        f"{blame[1]}: {section}.{entity.id}.{key}: {name!r} is also listed by"
                         f" {section}.{first.id}: a mention counts for one {entity.facet} only"
                         " (the first that lists it), so here it would never count: list it once"
                     )
@@ -263,10 +268,9 @@ def _list_once(
 def _entity(
     section: str, facet: str, ent_id: Any, spec: Any, where: str, window: int
 ) -> Entity | None:
+    here = f"{located(spec, where)}: {section}.{ent_id}"
     if isinstance(spec, dict):
-        spec = dict(spec)
-        where = spec.pop(SOURCE, where)
-    here = f"{where}: {section}.{ent_id}"
+        spec = {k: v for k, v in spec.items() if k not in (SOURCE, LINE)}
     if not isinstance(ent_id, str) or not _ID.match(ent_id):
         raise TaxonomyError(f"{here}: ids are lowercase letters, digits and '_'")
     spec = mapping(spec, here)
@@ -337,17 +341,16 @@ def _alias_problem(name: str) -> str | None:
 def _rule(
     spec: Any, i: int, where: str, known: dict[str, set[str]], user: str | None
 ) -> Rule | None:
-    source = where
+    source, written = where, located(spec, where)
     if isinstance(spec, dict):
-        spec = dict(spec)
-        source = spec.pop(SOURCE, where)
-        i = spec.pop(INDEX, i)
-    here = f"{source}: rules[{i}]"
+        source, i = spec.get(SOURCE, where), spec.get(INDEX, i)
+        spec = {k: v for k, v in spec.items() if k not in (SOURCE, LINE, INDEX)}
+    here = f"{written}: rules[{i}]"
     spec = mapping(spec, here)
     name = spec.get("name")
     if not isinstance(name, str) or not name.strip():
         raise TaxonomyError(f"{here}: every rule needs a 'name'")
-    here = f"{source}: rule {name!r}"
+    here = f"{written}: rule {name!r}"
     unknown = set(spec) - _RULE_KEYS
     if unknown:
         raise TaxonomyError(f"{here}: unknown {unknown_keys(unknown, _RULE_KEYS)}")

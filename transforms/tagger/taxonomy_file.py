@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from transforms.userfiles import closest, key_hint, load_yaml, read_bytes
+from transforms.userfiles import closest, key_hint, load_yaml_node, read_bytes
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "taxonomy.yaml"
 
@@ -22,6 +22,7 @@ _TOP_KEYS = frozenset({*SECTIONS, "rules", "settings", "include_bundled", "versi
 VERSIONS = (1,)  # the taxonomy file versions this loader reads
 SOURCE = "__source__"  # key added to each entity and rule: the file it came from
 INDEX = "__index__"  # key added to each rule: its position in the list of its file
+LINE = "__line__"  # key added to each entity and rule: its line in its file (0: not known)
 
 
 class TaxonomyError(ValueError):
@@ -29,8 +30,8 @@ class TaxonomyError(ValueError):
 
 
 def read_file(path: str | Path) -> dict[str, Any]:
-    """One taxonomy file as a mapping, each entity and rule marked with its file (and each
-    rule with its place in the file's list), for error messages."""
+    """One taxonomy file as a mapping, each entity and rule marked with its file and line
+    (and each rule with its place in the file's list), for error messages (``located``)."""
     try:
         text = read_bytes(path).decode("utf-8")
     except OSError as exc:
@@ -38,7 +39,7 @@ def read_file(path: str | Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise TaxonomyError(f"{path}: not UTF-8 text: {exc.reason}") from None
     try:
-        doc = load_yaml(text)
+        doc, root = load_yaml_node(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -58,19 +59,47 @@ def read_file(path: str | Path) -> dict[str, Any]:
     if type(version) is not int or version not in VERSIONS:
         known = ", ".join(map(str, VERSIONS))
         raise TaxonomyError(f"{path}: version {version!r} is not one this newsbeam reads ({known})")
-    # Remember which file each entity and rule came from (and a rule's place), for errors.
+    # Remember where each entity and rule was written (and a rule's place), for errors.
+    entity_lines, rule_lines = _entry_lines(root)
     for section in SECTIONS:
         if isinstance(doc.get(section), dict):
+            lines = entity_lines.get(section, {})
             doc[section] = {
-                k: {**v, SOURCE: str(path)} if isinstance(v, dict) else v
+                k: {**v, SOURCE: str(path), LINE: lines.get(k, 0)} if isinstance(v, dict) else v
                 for k, v in doc[section].items()
             }
     if isinstance(doc.get("rules"), list):
+        rule_lines += [0] * (len(doc["rules"]) - len(rule_lines))
         doc["rules"] = [
-            {**r, SOURCE: str(path), INDEX: i} if isinstance(r, dict) else r
+            {**r, SOURCE: str(path), INDEX: i, LINE: rule_lines[i]} if isinstance(r, dict) else r
             for i, r in enumerate(doc["rules"])
         ]
     return doc
+
+
+def _entry_lines(root: yaml.Node | None) -> tuple[dict[str, dict[str, int]], list[int]]:
+    """The line (from 1) of each entity's id, by section, and of each rule, in a file's node."""
+    entities: dict[str, dict[str, int]] = {}
+    rules: list[int] = []
+    for key, value in root.value if isinstance(root, yaml.MappingNode) else ():
+        if key.value in SECTIONS and isinstance(value, yaml.MappingNode):
+            entities[key.value] = {
+                k.value: k.start_mark.line + 1
+                for k, _ in value.value
+                if isinstance(k, yaml.ScalarNode)
+            }
+        elif key.value == "rules" and isinstance(value, yaml.SequenceNode):
+            rules = [item.start_mark.line + 1 for item in value.value]
+    return entities, rules
+
+
+def located(spec: Any, where: str) -> str:
+    """Where an entity or rule is written, for its errors: ``file:line`` (as the feed list's
+    errors say it), else its file, else ``where``."""
+    if not isinstance(spec, dict):
+        return where
+    source, line = spec.get(SOURCE, where), spec.get(LINE)
+    return f"{source}:{line}" if line else str(source)
 
 
 def flag(spec: dict[str, Any], key: str, where: str, default: bool) -> bool:
@@ -96,7 +125,7 @@ def merge(base: dict[str, Any], user: dict[str, Any], where: str) -> dict[str, A
         merged = dict(mapping(base.get(section), f"{where}: {section}"))
         for ent_id, spec in mapping(user[section], f"{where}: {section}").items():
             old = merged.get(ent_id)
-            here = f"{where}: {section}.{ent_id}"
+            here = f"{located(spec, where)}: {section}.{ent_id}"
             replace = isinstance(spec, dict) and flag(spec, "replace", here, False)
             enabled = not isinstance(spec, dict) or flag(spec, "enabled", here, True)
             if old is None and (replace or not enabled):
@@ -139,18 +168,18 @@ def merge_rules(base: list[Any], user: Any, where: str) -> list[Any]:
     for i, rule in enumerate(user):
         if not isinstance(rule, dict):
             raise TaxonomyError(f"{where}: rules[{i}]: each rule must be a mapping")
-        name = rule_name(rule)
+        name, here = rule_name(rule), located(rule, where)
         if not isinstance(name, str) or not name:
-            raise TaxonomyError(f"{where}: rules[{i}]: every rule needs a 'name'")
+            raise TaxonomyError(f"{here}: rules[{i}]: every rule needs a 'name'")
         if name in own:
-            raise TaxonomyError(f"{where}: rules: duplicate rule name {name!r}")
+            raise TaxonomyError(f"{here}: rules: duplicate rule name {name!r}")
         own.add(name)
-        enabled = flag(rule, "enabled", f"{where}: rule {name!r}", True)
+        enabled = flag(rule, "enabled", f"{here}: rule {name!r}", True)
         if name in rules:
             rules[name] = rule  # in the bundled rule's place
         elif not enabled:
             raise TaxonomyError(
-                f"{where}: rule {name!r}: enabled: false, but there is no rule {name!r} to"
+                f"{here}: rule {name!r}: enabled: false, but there is no rule {name!r} to"
                 f" switch off{closest(name, rules)}"
             )
         else:
