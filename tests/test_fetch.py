@@ -649,6 +649,63 @@ def test_process_waits_only_while_more_than_max_buffered_entries_are_held(
     ]
 
 
+def _listed_by(feed: str, link: str) -> FeedEntry:
+    """``link`` as the feed ``feed`` lists it, under a GUID of its own."""
+    return FeedEntry(feed_url=f"http://{feed}.example/rss", link=link, key=f"{feed}-1", title="t")
+
+
+def _drive(fn: Any, entries: list[FeedEntry]) -> list[Any]:
+    """Every output of one bundle of ``entries`` through ``fn``, as a runner drives it."""
+    fn.setup()
+    try:
+        fn.start_bundle()
+        outputs = [o for e in entries for o in fn.process(e, Timestamp(0), GlobalWindow())]
+        outputs += list(fn.finish_bundle())
+    finally:
+        fn.teardown()
+    tagged = [o.value if isinstance(o, beam.pvalue.TaggedOutput) else o for o in outputs]
+    return [windowed_value.value for windowed_value in tagged]
+
+
+def test_an_article_listed_under_several_entries_is_fetched_once_per_bundle(
+    site: LoopbackSite,
+) -> None:
+    # One article listed by three feeds under their own GUIDs (one link with a tracking
+    # parameter: the same canonical URL) was fetched three times; the clustering then
+    # discarded two as duplicate_url. Each entry still gets the page, with its own entry.
+    base = site.add_host("news")
+    site.route("news", "/a", Response(body=PAGE.encode("utf-8")))
+    site.route("news", "/b", Response(body=PAGE.encode("utf-8")))
+    listed = [
+        _listed_by("one", base + "/a"),
+        _listed_by("two", base + "/a"),
+        _listed_by("other", base + "/b"),
+        _listed_by("three", base + "/a?utm_source=rss"),
+    ]
+    fn = _FetchArticlesFn(config(respect_robots=False), max_in_flight=1, max_buffered=8)
+    pages = _drive(fn, listed)
+    assert len(site.requests_for("news", "/a")) == 1
+    assert sorted((page.entry.feed_url, page.url, page.html) for page in pages) == sorted(
+        (e.feed_url, base + ("/b" if e.feed_url.startswith("http://other") else "/a"), PAGE)
+        for e in listed
+    )
+
+
+def test_entries_waiting_for_a_fetch_that_failed_are_fetched_on_their_own(
+    site: LoopbackSite,
+) -> None:
+    # Only a page is shared: had the first fetch's 503 been given to all three, an article
+    # the next request would have got was lost for both other entries.
+    base = site.add_host("news")
+    answers = iter([Response(503)])
+    site.set_fallback("news", lambda request: next(answers, Response(body=PAGE.encode("utf-8"))))
+    listed = [_listed_by(feed, base + "/a") for feed in ("one", "two", "three")]
+    fn = _FetchArticlesFn(config(respect_robots=False, retries=0), max_in_flight=1, max_buffered=8)
+    outcomes = _drive(fn, listed)
+    assert len(site.requests_for("news", "/a")) == 3
+    assert sorted(type(o).__name__ for o in outcomes) == ["Failure", "FetchedPage", "FetchedPage"]
+
+
 def test_a_host_at_its_limit_leaves_the_threads_to_other_hosts(site: LoopbackSite) -> None:
     # One request per host, two threads; three entries of a slow host, then one of another.
     # The slow host's first page answers only once the other host has been asked: had its

@@ -206,6 +206,33 @@ def test_one_alert_when_three_outlets_carry_the_same_wire_story(
     assert {d["detail"] for d in duplicates} == {f"duplicate_of={story['story_id']}"}
 
 
+def test_one_article_listed_by_three_feeds_under_their_own_guids_is_fetched_once(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    # Each feed's GUID is its own, so each entry passed the entry step and the page was
+    # fetched three times, two of them only to be discarded as listed again.
+    base = site.add_host("outlet")
+    url = f"{base}/news/tiktok-sale"
+    site.route(
+        "outlet", "/news/tiktok-sale", Response(body=article_html(HEADLINES[0], WIRE_STORY, url))
+    )
+    feeds = []
+    for n, section in enumerate(("world", "tech", "business")):
+        link = url if n < 2 else f"{url}?utm_source={section}"  # the same canonical URL
+        item = FeedItem(HEADLINES[0], link, f"{section}-{n}", "", WHEN)
+        site.route("outlet", f"/{section}.rss", Response(body=rss_feed(section, base, [item])))
+        feeds.append(f"{base}/{section}.rss")
+
+    out = run_newsbeam(feed_list(tmp_path, feeds), tmp_path / "out", "--no-robots")
+
+    assert_accounting(out)
+    asked = [r for r in site.requests_for("outlet") if r.path.startswith("/news/")]
+    assert len(asked) == 1
+    assert (out.summary["entries"], out.summary["published"]) == (3, 1)
+    assert out.summary["discarded"] == {"duplicate_url": 2}  # as before: listed again
+    assert {(d["stage"], d["key"]) for d in out.discards} == {("dedup", url)}
+
+
 def test_link_mode_publishes_one_story_two_links_and_where_it_ran(
     site: LoopbackSite, tmp_path: Path
 ) -> None:

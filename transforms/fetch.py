@@ -28,6 +28,14 @@ How the concurrency works, and what it costs:
   entries then wait for each other; other hosts' run alongside.
 * Results are emitted as ``WindowedValue``s carrying the entry's own timestamp and
   window, so windowing downstream is unaffected by when a fetch completed.
+* An entry whose link has the canonical URL (``transforms.urls``) of a fetch queued or running
+  in the same bundle (one article listed by several feeds under different GUIDs, or with
+  their own tracking parameters) is not fetched again: it waits for that fetch and gets a
+  copy of its page, with its own entry, so that the clustering discards it as today (a
+  ``duplicate_url`` of stage ``dedup``) or lets it lead, by the same rule. Only a page is
+  shared: after a failure or a discard each waiting entry is fetched on its own, as if
+  none had gone first. Per bundle, no state beyond it: a copy whose first fetch has ended,
+  or that reaches another bundle or worker, is fetched again.
 * Costs: results leave in completion order, not input order; memory holds up to
   ``max_in_flight`` bodies (each at most ``max_page_bytes``) plus the queued entries
   (at most ``max_buffered``; beyond that ``process()`` waits for fetches to finish);
@@ -37,6 +45,7 @@ How the concurrency works, and what it costs:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 import logging
@@ -60,7 +69,7 @@ from transforms.common import (
 from transforms.http import FetchError, HttpClient, HttpConfig, checked_url
 from transforms.records import Discard, Failure, FeedEntry, FetchedPage, excerpt
 from transforms.threaded_http import HostScheduler, ThreadedHttpFn
-from transforms.urls import host_of, redact_userinfo
+from transforms.urls import canonicalize_url, host_of, redact_userinfo
 
 STAGE = "fetch"
 # The content type of a page made from the feed's own full text (page_from_feed).
@@ -163,6 +172,8 @@ class _FetchFn(ThreadedHttpFn):
         super().__init__(config, max_in_flight)
         self._max_buffered = max_buffered
         self._scheduler: HostScheduler[Any, FeedEntry, Outcome] | None = None
+        # By the canonical URL of each fetch queued or running: the entries waiting for it.
+        self._waiting: dict[str, list[tuple[Any, FeedEntry]]] = {}
 
     def start_bundle(self) -> None:
         # A fresh scheduler per bundle: a bundle that failed half-way leaves nothing behind.
@@ -174,6 +185,7 @@ class _FetchFn(ThreadedHttpFn):
             per_host=self._config.per_host_in_flight,
             spacing=self._client.host_spacing,
         )
+        self._waiting = {}
 
     def _take(self, entry: FeedEntry, timestamp: Any, window: Any) -> Iterator[Any]:
         """Queue ``entry``; yield what has completed meanwhile (waiting while too many are held)."""
@@ -185,14 +197,36 @@ class _FetchFn(ThreadedHttpFn):
                 PROGRESS.record(FETCHED)
             yield tagged_output(outcome)
             return
-        self._scheduler.submit(host_of(entry.link), (timestamp, window), entry)
-        yield from _outputs(self._scheduler.completed(block=False))
+        url = canonicalize_url(entry.link)
+        if url in self._waiting:  # the same page is queued or being fetched: wait for it
+            self._waiting[url].append(((timestamp, window), entry))
+            return
+        self._waiting[url] = []
+        self._scheduler.submit(host_of(entry.link), (timestamp, window, url), entry)
+        yield from self._outputs(self._scheduler.completed(block=False))
         while self._scheduler.outstanding > self._max_buffered:
-            yield from _outputs(self._scheduler.completed(block=True))
+            yield from self._outputs(self._scheduler.completed(block=True))
 
     def finish_bundle(self) -> Iterator[Any]:
         assert self._scheduler is not None
-        yield from _outputs(self._scheduler.drain())
+        yield from self._outputs(self._scheduler.drain())
+
+    def _outputs(self, done: Any) -> Iterator[Any]:
+        """Each outcome as a WindowedValue with its entry's timestamp and window, on its tag;
+        and the entries that waited for the same page: a copy of it each, or (the fetch
+        failed or was discarded) their own fetches, queued."""
+        assert self._scheduler is not None
+        for (timestamp, window, url), outcome in done:
+            # Every page asked for, whatever came of it: a run whose pages were mostly not
+            # HTML (69,065 of 71,465) said "0 pages fetched" for the 7 minutes it fetched them.
+            PROGRESS.record(FETCHED)
+            yield windowed(tagged_output(outcome), timestamp, window)
+            waited = self._waiting.pop(url, []) if url is not None else []
+            for (when, where), other in waited:
+                if isinstance(outcome, FetchedPage):
+                    yield windowed(dataclasses.replace(outcome, entry=other), when, where)
+                else:  # fetched on its own (None: its outcome is shared with no one)
+                    self._scheduler.submit(host_of(other.link), (when, where, None), other)
 
 
 class _FetchArticlesFn(_FetchFn):
@@ -229,15 +263,6 @@ class _FetchPerHostFn(_FetchFn):
 
 def _keyed_by_host(entry: FeedEntry) -> tuple[str, FeedEntry]:
     return host_of(entry.link), entry
-
-
-def _outputs(done: Any) -> Iterator[Any]:
-    """Each outcome as a WindowedValue with its entry's timestamp and window, on its tag."""
-    for (timestamp, window), outcome in done:
-        # Every page asked for, whatever came of it: a run whose pages were mostly not HTML
-        # (69,065 of 71,465) said "0 pages fetched" for the 7 minutes it fetched them.
-        PROGRESS.record(FETCHED)
-        yield windowed(tagged_output(outcome), timestamp, window)
 
 
 class FetchArticles(beam.PTransform):
