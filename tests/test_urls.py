@@ -499,10 +499,35 @@ def test_a_parameter_is_tracking_only_by_its_whole_name(name: str) -> None:
     "name",
     ["utm_source", "UTM_Campaign", "fbclid", "gclid", "ref", "ref_src", "source", "xtor",
      "srsltid", "mc_cid", "mtm_kwd", "pk_campaign", "sessionid", "session_id", "msclkid",
-     "CMP", "ncid"],
+     "CMP", "ncid", "traffic_source", "MWRSM"],
 )  # fmt: skip
 def test_tracking_parameters_are_dropped_by_whole_name_or_prefix(name: str) -> None:
     assert canonicalize_url(f"https://e.example/a?id=7&{name}=x") == "https://e.example/a?id=7"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Al Jazeera's feeds add ?traffic_source=rss to every item link; its articles are
+        # told apart by their path (its URLs in the corpus have no query at all)
+        (
+            "https://www.aljazeera.com/news/2026/11/28/a-story?traffic_source=rss",
+            "https://www.aljazeera.com/news/2026/11/28/a-story",
+        ),
+        # the New York Times's mwrsm=Email, as links in the corpus's feeds carry it; the
+        # page selected (pagewanted=all) and its generic _r stay
+        (
+            "https://www.nytimes.com/2015/09/05/us/x.html?mwrsm=Email&_r=1&pagewanted=all",
+            "https://www.nytimes.com/2015/09/05/us/x.html?_r=1&pagewanted=all",
+        ),
+    ],
+)
+def test_feed_and_share_tracking_parameters_of_news_sites_are_dropped(
+    raw: str, expected: str
+) -> None:
+    # Both were kept: a link with one and the same link without were two URLs (two entry
+    # keys, and two story ids where the page names no canonical URL of its own).
+    assert canonicalize_url(raw) == expected
 
 
 def test_query_values_keep_their_bytes_and_are_escaped_as_forms_escape_them() -> None:

@@ -124,6 +124,7 @@ EXTRA_TRACKING_PARAMS = frozenset(
         "hsctatracking",
         "itid",  # the Washington Post's itid=lk_inline_manual_3
         "mkt_tok",
+        "mwrsm",  # the New York Times's mwrsm=Email (links in the corpus's feeds)
         "ns_campaign",
         "ns_linkname",
         "ns_mchannel",
@@ -135,6 +136,7 @@ EXTRA_TRACKING_PARAMS = frozenset(
         "smtyp",
         "sr_share",
         "srcref",  # MSN's srcref=rss
+        "traffic_source",  # Al Jazeera's feeds' traffic_source=rss, on every item link
         "wpisrc",  # the Washington Post's wpisrc=nl_tech
         "wt_mc",
         "yptr",  # Yahoo's yptr=yahoo
