@@ -55,6 +55,18 @@ def test_redirect_without_location_is_a_final_http_error(
     assert "without Location" in err.message
 
 
+def test_a_location_in_raw_utf8_is_read_as_utf8(site: LoopbackSite, client: HttpClient) -> None:
+    # http.client reads header bytes as Latin-1: the redirect went to /caf%C3%83%C2%A9, a 404.
+    base = site.add_host("news")
+    site.route("news", "/old", _raw(b"HTTP/1.1 301 Moved\r\nLocation: /caf\xc3\xa9\r\n\r\n"))
+    site.route("news", "/caf%C3%A9", Response(body=PAGE))
+    site.route("news", "/robots.txt", Response(404))
+    result = client.get(base + "/old")
+    assert (result.status, result.final_url, result.body) == (200, base + "/café", PAGE)
+    # bytes that are not UTF-8 keep their Latin-1 reading
+    assert check_status(302, {"location": "/caf\xe9"}, False).location == "/caf\xe9"
+
+
 def test_unasked_for_304_is_an_error(site: LoopbackSite, client: HttpClient) -> None:
     base = site.add_host("news")
     site.route("news", "/feed", Response(304, content_type=None))

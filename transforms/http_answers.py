@@ -125,7 +125,7 @@ def check_status(status: int, headers: dict[str, str], conditional: bool) -> Ans
     if status in REDIRECTS:
         if not headers.get("location"):
             raise FetchError(f"http_{status}", f"HTTP {status} without Location", status=status)
-        return Answer(status, headers, location=headers["location"])
+        return Answer(status, headers, location=redirect_target(headers["location"]))
     if status == 304 and conditional:
         return Answer(304, headers)
     retry_after = parse_retry_after(headers.get("retry-after"))
@@ -133,6 +133,15 @@ def check_status(status: int, headers: dict[str, str], conditional: bool) -> Ans
     raise FetchError(
         f"http_{status}", f"HTTP {status}", retryable, status=status, retry_after=retry_after
     )
+
+
+def redirect_target(location: str) -> str:
+    """A ``Location`` as browsers read it: UTF-8 when its bytes are (``http.client`` reads
+    header bytes as Latin-1: ``/café`` in raw UTF-8 was requested as ``/caf%C3%83%C2%A9``)."""
+    try:
+        return location.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # not UTF-8: as http.client read it
+        return location
 
 
 def read_capped(response: Any, headers: dict[str, str], cap: int, *, truncate: bool) -> bytes:
