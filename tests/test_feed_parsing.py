@@ -110,8 +110,15 @@ def test_the_same_bomb_in_another_encoding_is_refused_for_the_same_reason(case: 
         BOM_UTF16_BE + _feed("UTF-16").encode("utf-16-be"),
         _feed("UTF-16").encode("utf-16-le"),
         BOM_UTF32_LE + _feed("UTF-32").encode("utf-32-le"),
+        # a mark and no declaration (XML needs none after one): read as Latin-1, malformed
+        BOM_UTF16_LE + _feed(None).encode("utf-16-le"),
+        BOM_UTF16_BE + _feed(None).encode("utf-16-be"),
+        BOM_UTF32_BE + _feed(None).encode("utf-32-be"),
     ],
-    ids=["utf-16-le BOM", "utf-16-be BOM", "utf-16-le no BOM", "utf-32-le BOM"],
+    ids=[
+        *("utf-16-le BOM", "utf-16-be BOM", "utf-16-le no BOM", "utf-32-le BOM"),
+        *("utf-16-le BOM only", "utf-16-be BOM only", "utf-32-be BOM only"),
+    ],
 )
 def test_a_utf16_or_utf32_feed_without_entities_still_parses(body: bytes) -> None:
     parsed = parse_feed(body, SPEC)

@@ -53,6 +53,14 @@ feedparser_patch.guard_handlers()  # an element handler that raises no longer en
 
 _ASCII_LABELS = frozenset({"ascii", "us-ascii"})
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # UTF-32's begin so too
+# The UTF-16 and UTF-32 byte order marks and the encodings they name; UTF-32's first (UTF-16
+# LE's begins theirs). feedparser reads a UTF-8 one itself (and the declaration after it).
+_WIDE_MARKS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\"';\s]+)", re.IGNORECASE)
 _EBCDIC_XML_DECLARATION = b"\x4c\x6f\xa7\x94"  # "<?xm" in EBCDIC (XML 1.0, appendix F)
 _UNICODE_WIDE = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
@@ -131,16 +139,22 @@ def encoding_to_read(body: bytes, content_type: str | None) -> str | None:
     word, whatever the header says; one that names none by the header's charset, else by the
     encoding its bytes look like (``_detected_encoding``). An ASCII label is left to feedparser,
     which reads a document that is not ASCII as UTF-8 first, then as windows-1252 (the web's
-    reading of the label, ``web_codec``, would read UTF-8 as mojibake).
+    reading of the label, ``web_codec``, would read UTF-8 as mojibake). A UTF-16 or UTF-32
+    byte order mark names the encoding, before any header or declaration (XML 1.0, appendix
+    F; RFC 7303): left to feedparser, such a feed with no ``encoding=`` was read as Latin-1
+    (response headers without a charset) and failed as ``malformed_feed``.
     """
+    for mark, encoding in _WIDE_MARKS:
+        if body.startswith(mark):
+            return encoding
     if not _names_its_encoding(body):
         charset = _CHARSET.search(content_type or "")
         if charset is None or "\0" in charset.group(1):  # a NUL: no label (feedparser raised)
             return _detected_encoding(body)
         label = charset.group(1)
         return label if label.lower() in _ASCII_LABELS else web_codec(label)
-    # feedparser's own reading of it; after a byte order mark, none (its pattern is anchored
-    # at the document's start): the mark names the encoding, as XML says
+    # feedparser's own reading of it; after a UTF-8 byte order mark, none (its pattern is
+    # anchored at the document's start)
     declared = _XML_ENCODING.match(body)
     if declared is None or body.startswith(_BOMS):
         return None
