@@ -795,6 +795,14 @@ def test_an_unchanged_feed_gives_its_state_again_and_no_entries() -> None:
     assert again[STATE] == [FeedState(SPEC.url, '"v2"', None, body_sha256(RSS))]
 
 
+def test_a_not_modified_answer_that_names_new_validators_keeps_them() -> None:
+    # RFC 9111 4.3.4: a 304's validators replace those stored; they were dropped.
+    before = FeedState(SPEC.url, None, "Mon, 02 Mar 2026 10:00:00 GMT", body_sha256(RSS))
+    not_modified = feed_answer(b"", status=304, etag='"v3"', last_modified=before.last_modified)
+    (state,) = polled(not_modified, before)[STATE]
+    assert state == FeedState(SPEC.url, '"v3"', before.last_modified, body_sha256(RSS))
+
+
 def test_a_body_that_does_not_parse_keeps_no_state_so_it_fails_again() -> None:
     """A broken feed's body hash is not remembered: polled again with the same body, it is a
     dead letter again, not "not modified" (a feed that stays broken stays in the summary)."""

@@ -85,6 +85,20 @@ def test_304_keeps_the_validators_sent_when_the_server_repeats_none(
     assert (result.etag, result.last_modified) == ('"v7"', sent)
 
 
+def test_a_200_without_an_etag_keeps_none_of_the_one_sent(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    # The feed's server dropped its ETag: the one sent, kept, went out at every later poll,
+    # where it decides alone (RFC 9110 13.2.2: If-Modified-Since is then ignored): a 200 each.
+    base = site.add_host("news")
+    modified = "Tue, 03 Mar 2026 10:00:00 GMT"
+    site.route("news", "/feed", Response(body=b"<rss/>", last_modified=modified))
+    result = client.get(base + "/feed", kind="feed", etag='"v7"', last_modified="x")
+    assert (result.status, result.etag, result.last_modified) == (200, None, modified)
+    again = client.get(base + "/feed", kind="feed", etag=result.etag, last_modified=modified)
+    assert again.not_modified
+
+
 def test_content_type_is_the_media_type_in_lower_case(
     site: LoopbackSite, client: HttpClient
 ) -> None:

@@ -123,7 +123,9 @@ def poll_outputs(
         return
     if response.not_modified:
         counter(FEEDS_NOT_MODIFIED).inc()
-        yield beam.pvalue.TaggedOutput(STATE, before)
+        # the validators a 304 names replace those kept (RFC 9111 section 4.3.4)
+        kept = dataclasses.replace(before, etag=response.etag, last_modified=response.last_modified)
+        yield beam.pvalue.TaggedOutput(STATE, kept)
         return
     after = FeedState(spec.url, response.etag, response.last_modified, body_sha256(response.body))
     if before.body_sha256 == after.body_sha256:

@@ -416,8 +416,11 @@ def _bad_chunk_size_line(err: BaseException) -> str | None:
 
 
 def result_of(url: str, final_url: str, answer: Answer, sent: dict[str, str]) -> HttpResult:
-    """The ``HttpResult`` of the last hop's answer (validators fall back to those sent)."""
+    """The ``HttpResult`` of the last hop's answer. A 304's validators fall back to those sent;
+    a 200's are its own or none (kept, a stale If-None-Match made servers, which then ignore
+    If-Modified-Since, answer every later poll in full: RFC 9110 section 13.2.2)."""
     headers = answer.headers
+    sent = sent if answer.status == 304 else {}
     return HttpResult(
         url=url,
         final_url=final_url,
