@@ -67,6 +67,23 @@ def test_a_location_in_raw_utf8_is_read_as_utf8(site: LoopbackSite, client: Http
     assert check_status(302, {"location": "/caf\xe9"}, False).location == "/caf\xe9"
 
 
+@pytest.mark.parametrize("interim", [b"103 Early Hints\r\nLink: </a.css>; rel=preload", b"102 x"])
+def test_interim_answers_before_the_final_one_are_read_past(
+    site: LoopbackSite, client: HttpClient, interim: bytes
+) -> None:
+    # RFC 9110 15.2: a client must read any 1xx before the final answer; http.client skips
+    # 100 alone, and the 103 was the answer: http_103, the page never read.
+    base = site.add_host("news")
+    final = _OK + b"Content-Length: 6\r\n\r\n<rss/>"
+    site.route("news", "/rss", _raw((b"HTTP/1.1 " + interim + b"\r\n\r\n") * 2 + final))
+    result = client.get(base + "/rss", kind="feed")
+    assert (result.status, result.body) == (200, b"<rss/>")
+    site.route("news", "/endless", _raw(b"HTTP/1.1 100 Continue\r\n\r\n" * 17 + final))
+    err = fetch_error(client, base + "/endless", kind="feed")
+    assert (err.error_type, err.retryable) == ("protocol_error", False)
+    assert "more than 16 interim (1xx) answers" in err.message
+
+
 def test_unasked_for_304_is_an_error(site: LoopbackSite, client: HttpClient) -> None:
     base = site.add_host("news")
     site.route("news", "/feed", Response(304, content_type=None))

@@ -7,7 +7,8 @@
   link-local (incl. the 169.254.169.254 metadata address), multicast, reserved, unspecified
   or otherwise not globally routable, then connect to the checked IP (TLS still verifies
   the host name) and re-check the connected peer. There is no second resolution, so no
-  DNS-rebinding gap; each redirect hop opens its connection through the same check.
+  DNS-rebinding gap; each redirect hop opens its connection through the same check. Their
+  answers are read past interim (1xx) ones to the final answer (``FinalResponse``).
 * ``HostLimiter`` bounds the requests in flight to one host and spaces their starts
   (``per_host_in_flight``, ``per_host_min_interval``). Waiting for a slot blocks the caller.
   It also remembers a pause a host asked for (a 429, a ``Retry-After``), which callers read
@@ -20,6 +21,7 @@ A request's total deadline, which the guarded connections register their sockets
 from __future__ import annotations
 
 import contextvars
+import http.client
 import ipaddress
 import socket
 import threading
@@ -149,9 +151,29 @@ class AddressGuard:
         return addresses
 
 
+_MAX_INTERIM = 16  # interim answers read before a final one; more is a protocol error
+
+
+class FinalResponse(http.client.HTTPResponse):
+    """The final answer, read past the interim (1xx) ones before it, as RFC 9110 section 15.2
+    has every client do, at most ``_MAX_INTERIM``. ``http.client`` skips 100 Continue alone:
+    a 103 Early Hints (sent by Node, Puma, h2o) or a 102 was taken for the answer
+    (``http_103``), the real one unread. A 101 stays final (never asked for: a protocol
+    error)."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        for _ in range(_MAX_INTERIM):
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if status == 101 or not 100 <= status < 200:
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # the interim answer's fields: not kept
+        raise http.client.HTTPException(f"more than {_MAX_INTERIM} interim (1xx) answers")
+
+
 class _GuardedConnectionMixin:
     """Replaces urllib3's connect step: resolve, check, connect to the checked IP."""
 
+    response_class = FinalResponse
     guard: AddressGuard
     current_watch: contextvars.ContextVar[Watch | None]
     _dns_host: str
