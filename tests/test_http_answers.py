@@ -160,6 +160,26 @@ def test_content_encodings_not_asked_for_are_refused(
     assert (err.error_type, err.retryable) == ("bad_content_encoding", False)
 
 
+def test_content_encoding_on_several_lines_is_one_list(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    # Read by its last line alone, a page compressed twice passed as HTML still gzipped.
+    base = site.add_host("news")
+    twice = gzip.compress(gzip.compress(PAGE))
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+    site.route("news", "/twice", _raw(head + b"Content-Encoding: gzip\r\n" * 2 + b"\r\n" + twice))
+    site.route("news", "/robots.txt", Response(404))
+    err = fetch_error(client, base + "/twice")
+    assert (err.error_type, err.message) == (
+        "bad_content_encoding",
+        "Content-Encoding 'gzip, gzip' not requested",
+    )
+    # an identity line names no coding: the other line is the list
+    once = b"Content-Encoding: gzip\r\nContent-Encoding: identity\r\n\r\n" + gzip.compress(PAGE)
+    site.route("news", "/once", _raw(head + once))
+    assert client.get(base + "/once").body == PAGE
+
+
 def test_corrupt_gzip_is_a_final_bad_content_encoding(
     site: LoopbackSite, client: HttpClient
 ) -> None:

@@ -336,6 +336,12 @@ class HttpClient:
                 preload_content=False, decode_content=False, timeout=timeout,
             )  # fmt: skip
             answer_headers = {k.lower(): v for k, v in response.headers.items()}
+            # Content-Encoding's field lines are one list (RFC 9110 section 5.3): "gzip" twice
+            # is "gzip, gzip" (refused), where the last line alone gave the page still gzipped
+            lines = response.headers.getlist("content-encoding")
+            codings = [c for c in lines if c.strip().lower() not in ("", "identity")]
+            if codings:
+                answer_headers["content-encoding"] = ", ".join(codings)
             if response.status != 200:
                 # A short error or redirect body is read, so the connection can be reused.
                 length = answer_headers.get("content-length", "")
