@@ -41,6 +41,15 @@ def test_a_label_that_names_no_web_charset_is_as_if_none_were_given(label: str, 
     assert "<p>r\u00e9gulateur</p>" in decode_html(body, header)
 
 
+@pytest.mark.parametrize("label", ["utf-16", "UTF-16LE", "utf-16be", "utf16"])
+def test_a_meta_charset_that_says_utf16_means_utf8(label: str) -> None:
+    # The HTML standard's prescan: a <meta> read in ASCII bytes cannot be UTF-16 (Word's
+    # "Save as Web Page" writes one). Read as UTF-16, the page came out as CJK mojibake.
+    page = f'<html><head><meta charset="{label}"><title>Élection</title></head><body>'
+    body = (page + "<p>à Paris</p></body></html>").encode()
+    assert "<p>à Paris</p>" in decode_html(body + b" " * (len(body) % 2), "text/html")
+
+
 def _page_with_meta_at(offset: int, label: str, text: str) -> bytes:
     """A windows-1252 page whose ``<meta charset>`` starts at about ``offset`` (a long head of
     preloads before it, as on many news sites)."""

@@ -89,11 +89,21 @@ def _is_web_codec(codec: str) -> bool:
         return False
 
 
+def _names_utf16(label: str) -> bool:
+    """Whether a charset label names UTF-16 (LE, BE or either) to Python. (The web's other
+    labels of it, "unicode", "ucs-2", ..., name no Python codec: skipped, UTF-8 is tried.)"""
+    try:
+        return codecs.lookup(label.strip()).name.startswith("utf-16")
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
+        return False
+
+
 def decode_html(body: bytes, content_type: str | None) -> str:
     """Decode an HTML (or any text) body; invalid bytes never raise.
 
     Order: a byte-order mark; the Content-Type charset; a ``<meta>`` charset in the first
-    4 KiB; UTF-8; detection by charset_normalizer (replacing undecodable bytes). A declared
+    4 KiB (UTF-8 where it says UTF-16); UTF-8; detection by charset_normalizer (replacing
+    undecodable bytes). A declared
     charset is used only if the bytes decode under it, so a wrong declaration falls through.
 
     Args:
@@ -112,7 +122,10 @@ def decode_html(body: bytes, content_type: str | None) -> str:
         declared.append(header_match.group(1))
     meta_match = _META_CHARSET.search(body[:4096])
     if meta_match:
-        declared.append(meta_match.group(1).decode("ascii", errors="replace"))
+        label = meta_match.group(1).decode("ascii", errors="replace")
+        # A <meta> read in ASCII bytes cannot be UTF-16: such a label means UTF-8 (the HTML
+        # standard's prescan). Taken at its word, it read the whole page as CJK mojibake.
+        declared.append("utf-8" if _names_utf16(label) else label)
     for label in declared:
         codec = web_codec(label)
         if not _is_web_codec(codec):
