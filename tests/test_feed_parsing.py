@@ -128,6 +128,21 @@ def test_a_utf16_or_utf32_feed_without_entities_still_parses(body: bytes) -> Non
     assert entry.link == "http://x.example/1"
 
 
+@pytest.mark.parametrize("declared", ["utf-16", "UTF-16LE"])
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_a_wide_encoding_declared_over_ascii_bytes_is_as_if_none_were(
+    declared: str, encoding: str
+) -> None:
+    # .NET's XmlWriter on a StringWriter declares utf-16 for the UTF-8 it serves: read as
+    # UTF-16, a feed of an even number of bytes was mojibake, a malformed_feed.
+    title = "\u00c9lection \u00e0 Paris"
+    body = _feed(declared, title=title).encode(encoding)
+    for even_or_odd in (body, body + b" "):
+        parsed = parse_feed(even_or_odd, SPEC, content_type="application/rss+xml")
+        assert parsed.failure is None and parsed.partial is None
+        assert [e.title for e in parsed.entries] == [title]
+
+
 def test_the_word_entity_in_text_is_not_a_declaration() -> None:
     body = _feed("UTF-16", title="ENTITY &lt;!-- not one --&gt;").encode("utf-16")
     (entry,) = parse_feed(body, SPEC).entries

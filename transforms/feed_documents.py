@@ -148,19 +148,41 @@ def encoding_to_read(body: bytes, content_type: str | None) -> str | None:
         if body.startswith(mark):
             return encoding
     if not _names_its_encoding(body):
-        charset = _CHARSET.search(content_type or "")
-        if charset is None or "\0" in charset.group(1):  # a NUL: no label (feedparser raised)
-            return _detected_encoding(body)
-        label = charset.group(1)
-        return label if label.lower() in _ASCII_LABELS else web_codec(label)
+        return _undeclared_encoding(body, content_type)
     # feedparser's own reading of it; after a UTF-8 byte order mark, none (its pattern is
     # anchored at the document's start)
     declared = _XML_ENCODING.match(body)
     if declared is None or body.startswith(_BOMS):
         return None
     label = declared.group(1).decode("latin-1").strip()
+    if _names_utf16(label) and b"\0" not in body:
+        # UTF-16 declared in ASCII bytes, and no NUL, which UTF-16 markup holds: the document
+        # is not in it (.NET's XmlWriter on a StringWriter declares utf-16 for the UTF-8
+        # served). Read as UTF-16, an even number of bytes was mojibake, a malformed_feed; an
+        # odd one, which does not decode, was read as UTF-8. (ASCII never decodes as UTF-32.)
+        return _undeclared_encoding(body, content_type) or (
+            "utf-8" if _decodes(body, "utf-8") else "cp1252"
+        )
     codec = web_codec(label)
     return None if codec == label or label.lower() in _ASCII_LABELS else codec
+
+
+def _undeclared_encoding(body: bytes, content_type: str | None) -> str | None:
+    """``encoding_to_read`` for a document that names no encoding: its header's charset, else
+    the encoding its bytes look like (None: feedparser's own reading, UTF-8 or windows-1252)."""
+    charset = _CHARSET.search(content_type or "")
+    if charset is None or "\0" in charset.group(1):  # a NUL: no label (feedparser raised)
+        return _detected_encoding(body)
+    label = charset.group(1)
+    return label if label.lower() in _ASCII_LABELS else web_codec(label)
+
+
+def _names_utf16(label: str) -> bool:
+    """Whether an encoding label names UTF-16 (either byte order, or one)."""
+    try:
+        return codecs.lookup(label).name.startswith("utf-16")
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
+        return False
 
 
 def declares_entities(body: bytes, headers: dict[str, str]) -> bool:
