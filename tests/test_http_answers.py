@@ -333,6 +333,14 @@ _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
             _OK + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n<rss/>\r\n0\r\n\r\n",
             "chunk size line b'zz\\r\\n'",
         ),
+        # http.client frames "chunked" alone: the chunk sizes and gzip bytes were the body
+        (
+            _OK
+            + b"Transfer-Encoding: gzip, chunked\r\n\r\n1a\r\n"
+            + gzip.compress(b"<rss/>")
+            + b"\r\n0\r\n\r\n",
+            "Transfer-Encoding 'gzip, chunked'",
+        ),
     ],
     ids=[
         "bad-status-line",
@@ -344,6 +352,7 @@ _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
         "length-list",
         "long-chunk-size",
         "chunk-size-not-hex",
+        "gzip-transfer-coding",
     ],  # fmt: skip
 )
 def test_an_answer_that_breaks_http_is_a_final_protocol_error(

@@ -161,6 +161,15 @@ class FinalResponse(http.client.HTTPResponse):
     (``http_103``), the real one unread. A 101 stays final (never asked for: a protocol
     error)."""
 
+    def begin(self) -> None:
+        """Read the status and header fields; refuse a transfer coding ``http.client`` cannot
+        undo: it frames "chunked" alone, so "gzip, chunked" (never asked for: no TE is
+        sent) came through with its chunk sizes and gzip bytes as the page's text."""
+        super().begin()
+        codings = (self.headers.get("transfer-encoding") or "").strip().lower()
+        if codings not in ("", "chunked", "identity"):
+            raise http.client.HTTPException(f"Transfer-Encoding {codings[:100]!r}")
+
     def _read_status(self) -> tuple[str, int, str]:
         for _ in range(_MAX_INTERIM):
             version, status, reason = super()._read_status()  # type: ignore[misc]

@@ -16,7 +16,8 @@ error types. ``transforms.http`` (the client) calls them for every answer.
 * ``protocol_error`` (no): the answer breaks HTTP/1.1: a status line that is not one (an
   HTTP/0.9 answer too) or names another protocol version, more than 100 header lines, a
   header or chunk-size line over 64 KiB, a chunk-size line that is no hex number,
-  Content-Length values that disagree, more than 16 interim (1xx) answers. Not retried:
+  Content-Length values that disagree, more than 16 interim (1xx) answers, a
+  Transfer-Encoding other than chunked. Not retried:
   the server answered, and answers so again.
 * ``timeout`` (yes): connect or read timeout; retried.
 * ``deadline_exceeded`` (yes): the total deadline passed; not retried.
