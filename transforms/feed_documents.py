@@ -53,8 +53,7 @@ feedparser_patch.guard_handlers()  # an element handler that raises no longer en
 
 _ASCII_LABELS = frozenset({"ascii", "us-ascii"})
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # UTF-32's begin so too
-# The UTF-16 and UTF-32 byte order marks and the encodings they name; UTF-32's first (UTF-16
-# LE's begins theirs). feedparser reads a UTF-8 one itself (and the declaration after it).
+# The UTF-32 and UTF-16 byte order marks (UTF-32 LE's begins with UTF-16 LE's), their encodings
 _WIDE_MARKS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
     (codecs.BOM_UTF32_BE, "utf-32-be"),
@@ -140,9 +139,8 @@ def encoding_to_read(body: bytes, content_type: str | None) -> str | None:
     encoding its bytes look like (``_detected_encoding``). An ASCII label is left to feedparser,
     which reads a document that is not ASCII as UTF-8 first, then as windows-1252 (the web's
     reading of the label, ``web_codec``, would read UTF-8 as mojibake). A UTF-16 or UTF-32
-    byte order mark names the encoding, before any header or declaration (XML 1.0, appendix
-    F; RFC 7303): left to feedparser, such a feed with no ``encoding=`` was read as Latin-1
-    (response headers without a charset) and failed as ``malformed_feed``.
+    byte order mark comes first (XML 1.0, appendix F): feedparser read one without ``encoding=``
+    as Latin-1 (the headers it is given name no charset), a ``malformed_feed``.
     """
     for mark, encoding in _WIDE_MARKS:
         if body.startswith(mark):
@@ -156,10 +154,9 @@ def encoding_to_read(body: bytes, content_type: str | None) -> str | None:
         return None
     label = declared.group(1).decode("latin-1").strip()
     if _names_utf16(label) and b"\0" not in body:
-        # UTF-16 declared in ASCII bytes, and no NUL, which UTF-16 markup holds: the document
-        # is not in it (.NET's XmlWriter on a StringWriter declares utf-16 for the UTF-8
-        # served). Read as UTF-16, an even number of bytes was mojibake, a malformed_feed; an
-        # odd one, which does not decode, was read as UTF-8. (ASCII never decodes as UTF-32.)
+        # UTF-16 declared in ASCII bytes without the NULs of UTF-16 markup (.NET's XmlWriter
+        # on a StringWriter declares it for the UTF-8 served): read as UTF-16, an even number
+        # of bytes was mojibake, a malformed_feed. (ASCII never decodes as UTF-32.)
         return _undeclared_encoding(body, content_type) or (
             "utf-8" if _decodes(body, "utf-8") else "cp1252"
         )
@@ -168,8 +165,7 @@ def encoding_to_read(body: bytes, content_type: str | None) -> str | None:
 
 
 def _undeclared_encoding(body: bytes, content_type: str | None) -> str | None:
-    """``encoding_to_read`` for a document that names no encoding: its header's charset, else
-    the encoding its bytes look like (None: feedparser's own reading, UTF-8 or windows-1252)."""
+    """A document naming no encoding is read by its header's charset, else its bytes' look."""
     charset = _CHARSET.search(content_type or "")
     if charset is None or "\0" in charset.group(1):  # a NUL: no label (feedparser raised)
         return _detected_encoding(body)
