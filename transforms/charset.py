@@ -89,7 +89,7 @@ def _is_web_codec(codec: str) -> bool:
         return False
 
 
-def _names_utf16(label: str) -> bool:
+def names_utf16(label: str) -> bool:
     """Whether a charset label names UTF-16 (LE, BE or either) to Python. (The web's other
     labels of it, "unicode", "ucs-2", ..., name no Python codec: skipped, UTF-8 is tried.)"""
     try:
@@ -125,7 +125,7 @@ def decode_html(body: bytes, content_type: str | None) -> str:
         label = meta_match.group(1).decode("ascii", errors="replace")
         # A <meta> read in ASCII bytes cannot be UTF-16: such a label means UTF-8 (the HTML
         # standard's prescan). Taken at its word, it read the whole page as CJK mojibake.
-        declared.append("utf-8" if _names_utf16(label) else label)
+        declared.append("utf-8" if names_utf16(label) else label)
     for label in declared:
         codec = web_codec(label)
         if not _is_web_codec(codec):

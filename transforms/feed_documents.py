@@ -25,7 +25,7 @@ import feedparser.encodings
 from feedparser.encodings import convert_to_utf8
 
 from transforms import feedparser_patch
-from transforms.charset import detect_encoding, web_codec
+from transforms.charset import detect_encoding, names_utf16, web_codec
 
 _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _ENTITY_DECLARATION_TEXT = re.compile(r"<!ENTITY", re.IGNORECASE)
@@ -153,7 +153,7 @@ def encoding_to_read(body: bytes, content_type: str | None) -> str | None:
     if declared is None or body.startswith(_BOMS):
         return None
     label = declared.group(1).decode("latin-1").strip()
-    if _names_utf16(label) and b"\0" not in body:
+    if names_utf16(label) and b"\0" not in body:
         # UTF-16 declared in ASCII bytes without the NULs of UTF-16 markup (.NET's XmlWriter
         # on a StringWriter declares it for the UTF-8 served): read as UTF-16, an even number
         # of bytes was mojibake, a malformed_feed. (ASCII never decodes as UTF-32.)
@@ -171,14 +171,6 @@ def _undeclared_encoding(body: bytes, content_type: str | None) -> str | None:
         return _detected_encoding(body)
     label = charset.group(1)
     return label if label.lower() in _ASCII_LABELS else web_codec(label)
-
-
-def _names_utf16(label: str) -> bool:
-    """Whether an encoding label names UTF-16 (either byte order, or one)."""
-    try:
-        return codecs.lookup(label).name.startswith("utf-16")
-    except (LookupError, ValueError):  # ValueError: a NUL in the label
-        return False
 
 
 def declares_entities(body: bytes, headers: dict[str, str]) -> bool:
