@@ -33,12 +33,12 @@ from transforms.pubsub_messages import PubSubError
 from transforms.records import FeedSpec, FeedState
 from transforms.state import lock_state_dir
 from transforms.state_files import (
+    SeenFile,
     StateDirError,
     load_feed_states,
-    load_seen,
     load_signatures,
     load_story_outlets,
-    seen_without_feeds,
+    read_seen,
 )
 from transforms.ttl import DEFAULT_TTL_SECONDS
 from transforms.userfiles import is_remote
@@ -202,13 +202,13 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         if state_dir:
             lock_state_dir(state_dir)
         feed_states = load_feed_states(state_dir) if state_dir else {}
-        if state_dir and seen_without_feeds(state_dir):
+        seen = read_seen(state_dir, nb.dedup_ttl) if state_dir else SeenFile({}, {}, False)
+        if seen.without_feeds:
             # An older newsbeam's state: which feed listed each seen entry is not known, so
             # an unchanged feed could not keep its entries remembered, and a broken feed's
             # body hash may have been kept. Each feed is polled in full once, without its
             # validators: the entries still listed are remembered with their feed.
             feed_states = {}
-        seen_before = load_seen(state_dir, nb.dedup_ttl) if state_dir else {}
         signatures = load_signatures(state_dir, nb.dedup_ttl) if state_dir else []
         outlets = load_story_outlets(state_dir, nb.dedup_ttl) if state_dir else {}
     except (FolderLockError, StateDirError) as exc:
@@ -227,7 +227,7 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
         dedup_ttl=nb.dedup_ttl,
         state_dir=state_dir,
         feed_states=feed_states,
-        seen_before=seen_before,
+        seen_before=seen.seen,
         prior_signatures=signatures,
         prior_outlets=outlets,
         feeds=tuple(feeds),

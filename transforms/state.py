@@ -84,8 +84,7 @@ from transforms.state_files import (
     SIGNATURES_FILE,
     load_feed_states,
     load_signatures,
-    seen_feeds,
-    seen_without_feeds,
+    read_seen,
     story_outlets,
 )
 from transforms.urls import redact_userinfo
@@ -191,11 +190,12 @@ def commit_run_state(
         # files as the feed gave it
         return link is not None and (link in retry_links or redact_userinfo(link) in retry_links)
 
-    # An older newsbeam's state was polled in full (see ``seen_without_feeds``): a feed
+    # An older newsbeam's state was polled in full (see ``SeenFile.without_feeds``): a feed
     # this run did not poll successfully keeps no validators or body hash from it (that
     # newsbeam kept a broken feed's, which then passed as "not modified").
     last_states = load_feed_states(state_dir)
-    feeds = {} if seen_without_feeds(state_dir) else dict(last_states)
+    seen_file = read_seen(state_dir, ttl_seconds, now)
+    feeds = {} if seen_file.without_feeds else dict(last_states)
     unchanged = set()  # feeds that still list what they listed: their entries are still there
     for row in _read_pending(state_dir, PENDING_FEEDS):
         state = FeedState(**row)
@@ -203,7 +203,7 @@ def commit_run_state(
         if last is not None and last.body_sha256 and last.body_sha256 == state.body_sha256:
             unchanged.add(state.feed_url)
         feeds[state.feed_url] = state
-    feed_of = seen_feeds(state_dir)
+    feed_of = seen_file.feed_of
     seen = {k: t for k, t in seen_before.items() if t >= now - ttl_seconds}
     for entry_key in seen:
         if feed_of.get(entry_key) in unchanged:

@@ -18,7 +18,7 @@ import math
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -47,35 +47,43 @@ def load_feed_states(state_dir: str) -> dict[str, FeedState]:
     return {state.feed_url: state for state in states}
 
 
-def load_seen(state_dir: str, ttl_seconds: float, now: float | None = None) -> dict[str, float]:
-    """Entry keys seen by earlier runs within the TTL, with when they were last seen (no
-    later than ``now``: see the module docstring).
+@dataclass(frozen=True)
+class SeenFile:
+    """``seen.jsonl``, read once: the entries within the TTL with when each was last seen
+    (no later than the run's clock), the feed that listed each (every line that names one),
+    and whether an older newsbeam wrote lines with no ``feed_url`` field (``without_feeds``:
+    it did not record which feed listed each entry; lines written since always have the
+    field, empty for an entry whose feed is not known)."""
+
+    seen: dict[str, float]
+    feed_of: dict[str, str]
+    without_feeds: bool
+
+
+def read_seen(state_dir: str, ttl_seconds: float, now: float | None = None) -> SeenFile:
+    """``seen.jsonl`` (``SeenFile``; empty on a first run).
 
     Raises:
         StateDirError: ``seen.jsonl`` cannot be read, or holds what newsbeam does not write.
     """
     now = time.time() if now is None else now
     rows = _load(Path(state_dir) / SEEN_FILE, _seen_row)
-    return {key: min(seen_at, now) for key, seen_at, _ in rows if seen_at >= now - ttl_seconds}
+    return SeenFile(
+        seen={key: min(at, now) for key, at, _, _ in rows if at >= now - ttl_seconds},
+        feed_of={key: feed_url for key, _, feed_url, _ in rows if feed_url},
+        without_feeds=any(not has_feed for _, _, _, has_feed in rows),
+    )
 
 
-def seen_feeds(state_dir: str) -> dict[str, str]:
-    """The feed each remembered entry came from (lines written before feeds were recorded
-    have none)."""
-    rows = _load(Path(state_dir) / SEEN_FILE, _seen_row)
-    return {key: feed_url for key, _, feed_url in rows if feed_url}
+def load_seen(state_dir: str, ttl_seconds: float, now: float | None = None) -> dict[str, float]:
+    """Entry keys seen by earlier runs within the TTL, with when they were last seen
+    (``read_seen``'s ``seen``)."""
+    return read_seen(state_dir, ttl_seconds, now).seen
 
 
 def seen_without_feeds(state_dir: str) -> bool:
-    """Whether ``seen.jsonl`` has lines with no ``feed_url`` field: an older newsbeam wrote
-    them, and did not record which feed listed each entry. (Lines written since always have
-    the field, empty for an entry whose feed is not known.)
-
-    Raises:
-        StateDirError: ``seen.jsonl`` cannot be read, or holds what newsbeam does not write.
-    """
-    rows = _load(Path(state_dir) / SEEN_FILE, lambda row: "feed_url" not in _object(row))
-    return any(rows)
+    """Whether an older newsbeam wrote ``seen.jsonl`` (``read_seen``'s ``without_feeds``)."""
+    return read_seen(state_dir, 0.0).without_feeds
 
 
 def load_signatures(
@@ -184,8 +192,10 @@ def _feed_row(row: Any) -> FeedState:
     )
 
 
-def _seen_row(row: Any) -> tuple[str, float, str | None]:
-    return _text(row, "key"), _time(row, "seen_at"), _text(row, "feed_url", optional=True)
+def _seen_row(row: Any) -> tuple[str, float, str | None, bool]:
+    """A ``seen.jsonl`` row: its key, time, feed (or None), and whether it has the field."""
+    feed_url = _text(row, "feed_url", optional=True)
+    return _text(row, "key"), _time(row, "seen_at"), feed_url, "feed_url" in row
 
 
 def _signature_row(row: Any) -> tuple[bytes, bytes, float]:
