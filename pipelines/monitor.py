@@ -312,6 +312,7 @@ def _commit(config: RunConfig) -> None:
                 dict(config.seen_before),
                 retryable_links(config.output_dir),
                 config.dedup_ttl,
+                listed=[spec.url for spec in config.feeds],
             )
             STATE_COMMITTED.set()
         except OSError as exc:

@@ -219,6 +219,7 @@ def test_an_older_state_is_committed_with_the_feeds_this_run_polled(tmp_path: Pa
         ("feeds.json", '[{"feed_url": "u", "last_modified": ["x"]}]', "'last_modified' is"),
         ("feeds.json", '[{"feed_url": "u", "body_sha256": 5}]', "'body_sha256' is 5, not a"),
         ("feeds.json", '[{"feed_url": null}]', "'feed_url' is null, not a string"),
+        ("feeds.json", '[{"feed_url": "u", "listed_at": "x"}]', "'listed_at' is \"x\", not a"),
         ("seen.jsonl", '{"key": "k"}\n', "line 1: no 'seen_at'"),
         ("seen.jsonl", '\n{"key": "k", "seen_at": "soon"}\n', "line 2: 'seen_at' is \"soon\""),
         ("seen.jsonl", '{"key": 7, "seen_at": 1.0}\n', "'key' is 7, not a string"),

@@ -213,6 +213,11 @@ def age_state(state: Path, seconds: float) -> None:
         for row in rows:
             row[field] -= seconds
         (state / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    feeds = json.loads((state / "feeds.json").read_text())
+    for feed in feeds:  # the last run whose feed list named it
+        if "listed_at" in feed:
+            feed["listed_at"] -= seconds
+    (state / "feeds.json").write_text(json.dumps(feeds))
 
 
 def test_an_entry_a_feed_keeps_listing_is_remembered_from_its_last_sighting(

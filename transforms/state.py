@@ -5,7 +5,9 @@ A one-shot (batch) run ends, so it keeps them in files instead, so that running
 ``newsbeam run`` twice on unchanged feeds fetches no article twice and publishes
 nothing twice:
 
-* ``feeds.json``: per feed, the ETag, Last-Modified and body hash of its last poll;
+* ``feeds.json``: per feed, the ETag, Last-Modified and body hash of its last poll, and the
+  time of the last run whose feed list named it: a feed that left the list is forgotten a
+  TTL after that (added again by then, it resumes with its validators);
 * ``seen.jsonl``: the key of every entry that went past SkipSeenEntries, with its feed and
   the time it was last seen: an entry a later run finds again in its feed (and skips) is
   remembered from that run on, and so are all of a feed's entries when the feed is
@@ -66,7 +68,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -82,7 +84,7 @@ from transforms.state_files import (
     OUTLETS_FILE,
     SEEN_FILE,
     SIGNATURES_FILE,
-    load_feed_states,
+    load_feed_rows,
     load_signatures,
     read_seen,
     story_outlets,
@@ -166,6 +168,7 @@ def commit_run_state(
     retry_links: set[str],
     ttl_seconds: float,
     now: float | None = None,
+    listed: Collection[str] = (),
 ) -> None:
     """Merge what a run learned into the state directory's four files: ``feeds.json`` (feed
     validators and body hashes), ``seen.jsonl`` (entries handled), ``signatures.jsonl`` (the
@@ -179,8 +182,11 @@ def commit_run_state(
             their feeds' validators and body hashes are remembered, so the next run
             fetches those feeds unconditionally and retries them; nor, for one whose
             publishing failed, its story's signatures.
-        ttl_seconds: how long a seen entry is remembered.
+        ttl_seconds: how long a seen entry is remembered, and a feed's validators once the
+            feed has left the feed list.
         now: the current time (seconds since the epoch), for tests.
+        listed: the URLs of the run's feed list (a feed polled this run counts as listed
+            whether named here or not).
     """
     root = Path(state_dir)
     now = time.time() if now is None else now
@@ -193,16 +199,23 @@ def commit_run_state(
     # An older newsbeam's state was polled in full (see ``SeenFile.without_feeds``): a feed
     # this run did not poll successfully keeps no validators or body hash from it (that
     # newsbeam kept a broken feed's, which then passed as "not modified").
-    last_states = load_feed_states(state_dir)
+    last_rows = load_feed_rows(state_dir)
     seen_file = read_seen(state_dir, ttl_seconds, now)
-    feeds = {} if seen_file.without_feeds else dict(last_states)
+    # A feed's validators are kept while its feed list names it and a TTL after the last run
+    # whose list did (re-added by then, it resumes where it left off); one from before that
+    # time was kept counts from this run.
+    listed_at = {url: now if at is None else min(at, now) for url, (_, at) in last_rows.items()}
+    listed_at.update(dict.fromkeys(listed, now))
+    feeds = {} if seen_file.without_feeds else {url: s for url, (s, _) in last_rows.items()}
     unchanged = set()  # feeds that still list what they listed: their entries are still there
     for row in _read_pending(state_dir, PENDING_FEEDS):
         state = FeedState(**row)
-        last = last_states.get(state.feed_url)
+        last = last_rows.get(state.feed_url, (None, None))[0]
         if last is not None and last.body_sha256 and last.body_sha256 == state.body_sha256:
             unchanged.add(state.feed_url)
         feeds[state.feed_url] = state
+        listed_at[state.feed_url] = now
+    feeds = {url: s for url, s in feeds.items() if listed_at[url] >= now - ttl_seconds}
     feed_of = seen_file.feed_of
     seen = {k: t for k, t in seen_before.items() if t >= now - ttl_seconds}
     for entry_key in seen:
@@ -247,7 +260,9 @@ def commit_run_state(
         json.dumps({"key": k, "seen_at": t, "feed_url": feed_of.get(k, "")}) + "\n"
         for k, t in seen.items()
     )
-    files[FEEDS_FILE] = json.dumps([asdict(s) for s in feeds.values()], indent=1)
+    files[FEEDS_FILE] = json.dumps(
+        [{**asdict(s), "listed_at": listed_at[url]} for url, s in feeds.items()], indent=1
+    )
     _write_all(root, files)
     shutil.rmtree(root / PENDING_DIR, ignore_errors=True)
 

@@ -43,8 +43,18 @@ def load_feed_states(state_dir: str) -> dict[str, FeedState]:
     Raises:
         StateDirError: ``feeds.json`` cannot be read, or holds what newsbeam does not write.
     """
-    states = _load(Path(state_dir) / FEEDS_FILE, _feed_row, one_list=True)
-    return {state.feed_url: state for state in states}
+    return {url: state for url, (state, _) in load_feed_rows(state_dir).items()}
+
+
+def load_feed_rows(state_dir: str) -> dict[str, tuple[FeedState, float | None]]:
+    """Each feed's validators, with the time of the last run whose feed list named it
+    (None: a ``feeds.json`` written before that time was recorded).
+
+    Raises:
+        StateDirError: ``feeds.json`` cannot be read, or holds what newsbeam does not write.
+    """
+    rows = _load(Path(state_dir) / FEEDS_FILE, _feed_row, one_list=True)
+    return {state.feed_url: (state, listed_at) for state, listed_at in rows}
 
 
 @dataclass(frozen=True)
@@ -180,16 +190,17 @@ def _unreadable(path: Path, where: str, exc: Exception) -> StateDirError:
     return StateDirError(f"cannot read {path}: {where}{fault} (delete it to start afresh)")
 
 
-def _feed_row(row: Any) -> FeedState:
-    unknown = sorted(set(_object(row)) - {f.name for f in fields(FeedState)})
+def _feed_row(row: Any) -> tuple[FeedState, float | None]:
+    unknown = sorted(set(_object(row)) - {f.name for f in fields(FeedState)} - {"listed_at"})
     if unknown:
         raise ValueError(f"unknown field {unknown[0]!r}")
-    return FeedState(
+    state = FeedState(
         _text(row, "feed_url"),
         etag=_text(row, "etag", optional=True),
         last_modified=_text(row, "last_modified", optional=True),
         body_sha256=_text(row, "body_sha256", optional=True),
     )
+    return state, _time(row, "listed_at") if "listed_at" in row else None
 
 
 def _seen_row(row: Any) -> tuple[str, float, str | None, bool]:

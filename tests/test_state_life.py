@@ -1,0 +1,100 @@
+"""A state directory over weeks of one-shot runs: feeds removed and added again."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines.loopback import LoopbackSite, Response
+from pipelines.loopback_feeds import rss_feed
+from tests.conftest import RunOutput, add_pages, assert_accounting, run_newsbeam
+from tests.test_pipeline_e2e import OFF_TOPIC
+from tests.test_state import pending
+from tests.test_state_runs import RSS, age_state
+from transforms.records import FeedState
+from transforms.state import commit_run_state, feed_state_line
+from transforms.state_files import load_feed_states
+
+DAY = 86400.0
+TTL = 7 * DAY
+
+
+def _commit(state: Path, day: float, listed: list[str], polled: list[FeedState]) -> set[str]:
+    """One run's commit on ``day``: its feed list, the feeds it polled; the feeds kept."""
+    pending(state, "feeds-0", [feed_state_line(feed) for feed in polled])
+    commit_run_state(str(state), {}, set(), TTL, now=day * DAY, listed=listed)
+    return set(load_feed_states(str(state)))
+
+
+def test_a_feed_that_left_the_list_is_forgotten_a_ttl_after_the_last_run_that_listed_it(
+    tmp_path: Path,
+) -> None:
+    """feeds.json kept every feed ever listed. A feed the list no longer names is kept a TTL
+    after the last run whose list named it (added again by then, it resumes); one still
+    named is kept however long its polls fail; a row from before the time was recorded
+    counts from the first run that reads it."""
+    state = tmp_path / "state"
+    kept, dropped, readded, failing, older = (
+        FeedState(f"http://{name}.example/rss", etag='"1"')
+        for name in ("kept", "dropped", "readded", "failing", "older")
+    )
+    state.mkdir()
+    (state / "feeds.json").write_text(json.dumps([vars(older)]))
+    every = [kept, dropped, readded, failing]
+    urls = [feed.feed_url for feed in every]
+    assert _commit(state, 0, urls, every) == set(urls) | {older.feed_url}
+    # day 3: "dropped" and "readded" leave the list; "failing" is listed, but fails
+    listed = [kept.feed_url, failing.feed_url]
+    assert _commit(state, 3, listed, [kept]) == set(urls) | {older.feed_url}
+    # day 6: "readded" is back
+    assert _commit(state, 6, [*listed, readded.feed_url], [kept, readded]) == set(urls) | {
+        older.feed_url
+    }
+    # day 7.5: a TTL has passed since "dropped" and "older" were last listed
+    after = {kept.feed_url, readded.feed_url, failing.feed_url}
+    assert _commit(state, 7.5, listed, [kept]) == after
+    # day 13.5: and since "readded" was
+    assert _commit(state, 13.5, listed, [kept]) == {kept.feed_url, failing.feed_url}
+
+
+def test_a_listing_time_ahead_of_the_clock_is_read_as_the_clocks(tmp_path: Path) -> None:
+    """A feeds.json written under a clock set years ahead: the feed is forgotten a TTL after
+    the run that read it, not a TTL after that date."""
+    state = tmp_path / "state"
+    state.mkdir()
+    row = {**vars(FeedState("http://a.example/rss")), "listed_at": 1000 * DAY}
+    (state / "feeds.json").write_text(json.dumps([row]))
+    assert _commit(state, 10, [], []) == {row["feed_url"]}
+    assert _commit(state, 17.5, [], []) == set()
+
+
+@pytest.mark.pipeline
+def test_a_removed_feed_resumes_within_the_ttl_and_is_forgotten_after_it(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    """The run passes its feed list to the commit: a feed removed on day 5 and added again on
+    day 6 is asked with its ETag ("not modified"); removed again, it is gone from feeds.json
+    on day 14, while a listed feed that fails (404) on day 14 keeps its row."""
+    a, b = site.add_host("a"), site.add_host("b")
+    for host, base in (("a", a), ("b", b)):
+        feed = rss_feed(host, base, add_pages(site, host, [("/cup", "Cup win", OFF_TOPIC)]))
+        site.route(host, "/rss", Response(body=feed, content_type=RSS, etag='"v1"'))
+    feeds = tmp_path / "feeds.txt"
+    output = tmp_path / "out"
+    state = output / "state"
+    runs: list[RunOutput] = []
+    for listed, days_to_next in (((a, b), 5), ((a,), 1), ((a, b), 8), ((a,), 0)):
+        if len(runs) == 3:
+            site.route("a", "/rss", Response(status=404, body=b"gone"))
+        feeds.write_text("".join(f"{base}/rss\n" for base in listed))
+        runs.append(run_newsbeam(feeds, output, "--no-robots"))
+        age_state(state, days_to_next * DAY)
+
+    for out in runs:
+        assert_accounting(out)
+    assert runs[2].summary["feeds"]["not_modified"] == 2
+    assert [r.status for r in site.requests_for("b", "/rss")] == [200, 304]
+    assert runs[3].summary["feeds"]["not_modified"] == 0
+    assert set(load_feed_states(str(state))) == {f"{a}/rss"}
