@@ -1,4 +1,4 @@
-"""A state directory over weeks of one-shot runs: feeds removed and added again."""
+"""A state directory over weeks of one-shot runs: feeds renamed, removed and added again."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import pytest
 from pipelines.loopback import LoopbackSite, Response
 from pipelines.loopback_feeds import rss_feed
 from tests.conftest import RunOutput, add_pages, assert_accounting, run_newsbeam
-from tests.test_pipeline_e2e import OFF_TOPIC
+from tests.test_pipeline_e2e import OFF_TOPIC, seed_story
 from tests.test_state import pending
 from tests.test_state_runs import RSS, age_state
-from transforms.records import FeedState
-from transforms.state import commit_run_state, feed_state_line
-from transforms.state_files import load_feed_states
+from transforms.records import FeedEntry, FeedState
+from transforms.state import PENDING_SEEN_AGAIN, commit_run_state, feed_state_line, seen_line
+from transforms.state_files import load_feed_states, load_seen
 
 DAY = 86400.0
 TTL = 7 * DAY
@@ -70,6 +70,30 @@ def test_a_listing_time_ahead_of_the_clock_is_read_as_the_clocks(tmp_path: Path)
     assert _commit(state, 17.5, [], []) == set()
 
 
+def test_an_entry_is_remembered_with_the_feed_that_listed_it_last(tmp_path: Path) -> None:
+    """An entry skipped as seen in another feed than the one recorded (the feed renamed in the
+    list), and one the recorded feed listed, forgotten since, that another feed lists as new:
+    both are recorded with the feed that listed them now (the first feed was kept)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    old, new = "http://a.example/rss", "http://a.example/feed"
+    rows = [{"key": "moved", "seen_at": 1 * DAY}, {"key": "back", "seen_at": 0.5 * DAY}]
+    lines = [json.dumps({**row, "feed_url": old}) + "\n" for row in rows]
+    (state / "seen.jsonl").write_text("".join(lines))
+    pending(state, f"{PENDING_SEEN_AGAIN}-0", [seen_line(FeedEntry(new, "http://a/1", "moved"))])
+    pending(state, "seen-0", [seen_line(FeedEntry(new, "http://a/2", "back"))])
+
+    before = load_seen(str(state), TTL, now=7.6 * DAY)
+    assert before == {"moved": 1 * DAY}
+    commit_run_state(str(state), before, set(), TTL, now=7.6 * DAY, listed=[new])
+
+    lines = (state / "seen.jsonl").read_text().splitlines()
+    assert {row["key"]: row["feed_url"] for row in map(json.loads, lines)} == {
+        "moved": new,
+        "back": new,
+    }
+
+
 @pytest.mark.pipeline
 def test_a_removed_feed_resumes_within_the_ttl_and_is_forgotten_after_it(
     site: LoopbackSite, tmp_path: Path
@@ -98,3 +122,39 @@ def test_a_removed_feed_resumes_within_the_ttl_and_is_forgotten_after_it(
     assert [r.status for r in site.requests_for("b", "/rss")] == [200, 304]
     assert runs[3].summary["feeds"]["not_modified"] == 0
     assert set(load_feed_states(str(state))) == {f"{a}/rss"}
+
+
+@pytest.mark.pipeline
+def test_a_renamed_feed_keeps_its_entries_remembered_while_unchanged(
+    site: LoopbackSite, tmp_path: Path
+) -> None:
+    """The feed list names a feed by a new URL (the site moved it): the first run under the
+    new URL skips its entries as seen, and from then on they are the new URL's, so that its
+    "not modified" answers keep them remembered past the TTL, as the old URL's did. (They
+    stayed the old URL's: on day 14 the story, last seen on day 6, was fetched again.)"""
+    base = site.add_host("news")
+    title, text = seed_story()
+    rows = [("/seed", title, text), ("/cup", "Late goal seals cup win", OFF_TOPIC)]
+    items = add_pages(site, "news", rows)
+    feeds = tmp_path / "feeds.txt"
+    output = tmp_path / "out"
+    runs = []
+    # day 0 under /rss; day 6 renamed /feed; day 8 not modified; day 14 a new entry
+    for path, listed, etag, days_to_next in (
+        ("/rss", 1, '"v1"', 6),
+        ("/feed", 1, '"v1"', 2),
+        ("/feed", 1, '"v1"', 6),
+        ("/feed", 2, '"v2"', 0),
+    ):
+        feed = rss_feed("news", base, items[:listed])
+        site.route("news", path, Response(body=feed, content_type=RSS, etag=etag))
+        feeds.write_text(f"{base}{path}\n")
+        runs.append(run_newsbeam(feeds, output, "--no-robots"))
+        age_state(output / "state", days_to_next * DAY)
+
+    for out in runs:
+        assert_accounting(out)
+    assert runs[1].summary["discarded"] == {"seen_in_earlier_run": 1}
+    assert runs[2].summary["feeds"]["not_modified"] == 1
+    assert runs[3].summary["discarded"] == {"seen_in_earlier_run": 1, "not_relevant": 1}
+    assert len(site.requests_for("news", "/seed")) == 1

@@ -8,9 +8,9 @@ nothing twice:
 * ``feeds.json``: per feed, the ETag, Last-Modified and body hash of its last poll, and the
   time of the last run whose feed list named it: a feed that left the list is forgotten a
   TTL after that (added again by then, it resumes with its validators);
-* ``seen.jsonl``: the key of every entry that went past SkipSeenEntries, with its feed and
-  the time it was last seen: an entry a later run finds again in its feed (and skips) is
-  remembered from that run on, and so are all of a feed's entries when the feed is
+* ``seen.jsonl``: the key of every entry that went past SkipSeenEntries, with the feed that
+  listed it last and the time it was last seen: an entry a later run finds again in a feed
+  (and skips) is remembered from that run on, and so are all of a feed's entries when it is
   unchanged (not modified, or the same body: it still lists them), so a feed that keeps
   listing an entry for longer than the TTL keeps it suppressed. Entries older than the TTL
   are forgotten on load, and entries that failed
@@ -216,6 +216,8 @@ def commit_run_state(
         feeds[state.feed_url] = state
         listed_at[state.feed_url] = now
     feeds = {url: s for url, s in feeds.items() if listed_at[url] >= now - ttl_seconds}
+    # Each entry is remembered with the feed that listed it last (a feed renamed in the list
+    # takes its entries over), so that while that feed is unchanged they stay remembered.
     feed_of = seen_file.feed_of
     seen = {k: t for k, t in seen_before.items() if t >= now - ttl_seconds}
     for entry_key in seen:
@@ -224,13 +226,13 @@ def commit_run_state(
     for row in _read_pending(state_dir, PENDING_SEEN):
         if not retried(row["link"]):
             seen.setdefault(row["key"], now)
-            feed_of.setdefault(row["key"], row["feed_url"])
+            feed_of[row["key"]] = row["feed_url"]
         else:  # an unchanged feed would be "not modified" next time: forget it
             feeds.pop(row.get("feed_url", ""), None)
     for row in _read_pending(state_dir, PENDING_SEEN_AGAIN):
         if row["key"] in seen:  # still in its feed: remembered for a TTL from now
             seen[row["key"]] = now
-            feed_of.setdefault(row["key"], row["feed_url"])  # unknown in an older state
+            feed_of[row["key"]] = row["feed_url"]
     signatures = dict(load_signatures(state_dir, ttl_seconds, now))
     for row in _read_pending(state_dir, PENDING_SIGNATURES):
         if retried(row.get("link")):
