@@ -42,7 +42,7 @@ from transforms.state_files import (
     load_seen,
     load_signatures,
     load_story_outlets,
-    seen_without_feeds,
+    read_seen,
 )
 
 DAY = 86400.0
@@ -190,7 +190,7 @@ def test_an_older_state_is_committed_with_the_feeds_this_run_polled(tmp_path: Pa
     (state / "feeds.json").write_text(json.dumps([vars(kept), vars(broken)]))
     lines = [{"key": k, "seen_at": 1 * DAY} for k in ("listed", "gone")]
     (state / "seen.jsonl").write_text("".join(json.dumps(row) + "\n" for row in lines))
-    assert seen_without_feeds(str(state))
+    assert read_seen(str(state), DAY).without_feeds
     pending(state, "feeds-0", [feed_state_line(kept)])
     again = FeedEntry(feed_url=kept.feed_url, link="http://a.example/1", key="listed")
     pending(state, f"{PENDING_SEEN_AGAIN}-0", [seen_line(again)])
@@ -198,7 +198,7 @@ def test_an_older_state_is_committed_with_the_feeds_this_run_polled(tmp_path: Pa
     before = load_seen(str(state), 7 * DAY, now=2 * DAY)
     commit_run_state(str(state), before, set(), 7 * DAY, now=2 * DAY)
 
-    assert not seen_without_feeds(str(state))
+    assert not read_seen(str(state), DAY).without_feeds
     assert load_feed_states(str(state)) == {kept.feed_url: kept}
     # a later run finds the feed unchanged: its entry is remembered from then, the other not
     pending(state, "feeds-0", [feed_state_line(kept)])

@@ -91,11 +91,6 @@ def load_seen(state_dir: str, ttl_seconds: float, now: float | None = None) -> d
     return read_seen(state_dir, ttl_seconds, now).seen
 
 
-def seen_without_feeds(state_dir: str) -> bool:
-    """Whether an older newsbeam wrote ``seen.jsonl`` (``read_seen``'s ``without_feeds``)."""
-    return read_seen(state_dir, 0.0).without_feeds
-
-
 def load_signatures(
     state_dir: str, ttl_seconds: float, now: float | None = None
 ) -> list[tuple[bytes, bytes]]:
