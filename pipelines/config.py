@@ -35,6 +35,7 @@ from transforms.state import lock_state_dir
 from transforms.state_files import (
     SeenFile,
     StateDirError,
+    all_forgotten,
     load_feed_states,
     load_signatures,
     load_story_outlets,
@@ -203,6 +204,9 @@ def config_from_options(options: PipelineOptions) -> RunConfig:
             lock_state_dir(state_dir)
         feed_states = load_feed_states(state_dir) if state_dir else {}
         seen = read_seen(state_dir, nb.dedup_ttl) if state_dir else SeenFile({}, {}, False)
+        forgotten = all_forgotten(state_dir, seen, nb.dedup_ttl) if state_dir else None
+        if forgotten:
+            log.warning(forgotten)
         if seen.without_feeds:
             # An older newsbeam's state: which feed listed each seen entry is not known, so
             # an unchanged feed could not keep its entries remembered, and a broken feed's

@@ -410,6 +410,8 @@ def _run(options: PipelineOptions, config: RunConfig) -> RunSummary | None:
                 summary = _summary(result, config)
                 if config.state_dir:
                     _commit(config)
+                    # where the next run's memory is (a new --output starts a new one)
+                    summary.outputs["state"] = [config.state_dir]
                 _write_summary(summary, config)
     finally:
         PROGRESS.stop_catching_up()  # no line after the run

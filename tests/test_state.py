@@ -38,6 +38,7 @@ from transforms.state import (
 )
 from transforms.state_files import (
     StateDirError,
+    all_forgotten,
     load_feed_states,
     load_seen,
     load_signatures,
@@ -697,3 +698,32 @@ def test_a_state_file_that_cannot_be_read_is_not_called_damaged(tmp_path: Path) 
     with pytest.raises(StateDirError) as caught:
         load_seen(str(tmp_path), DAY)
     assert str(caught.value) == f"cannot read {tmp_path / 'seen.jsonl'}: Is a directory"
+
+
+def test_all_forgotten_speaks_only_when_every_remembered_entry_is_past_the_ttl(
+    tmp_path: Path,
+) -> None:
+    """None for a first run and for a state with one entry still within the TTL; a message
+    naming how long ago the newest entry was seen, and the TTL, when none is."""
+    state = tmp_path / "state"
+    state.mkdir()
+    assert all_forgotten(str(state), read_seen(str(state), 7 * DAY), 7 * DAY) is None
+    rows = [{"key": "old", "seen_at": 1 * DAY, "feed_url": "f"}]
+    rows.append({"key": "new", "seen_at": 3 * DAY + 7200, "feed_url": "f"})
+    (state / "seen.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+    def note(now: float, ttl: float) -> str | None:
+        return all_forgotten(str(state), read_seen(str(state), ttl, now), ttl, now)
+
+    assert note(now=10 * DAY + 7200, ttl=7 * DAY) is None  # "new" is just within it
+    assert note(now=10 * DAY + 7201, ttl=7 * DAY) == (
+        f"the newest entry remembered in {state} was seen 7 days ago, longer ago than "
+        "--dedup-ttl (7 days): all are forgotten, so the stories a changed feed still lists "
+        "are published again (a longer --dedup-ttl keeps them)"
+    )
+    assert "seen 8.5 days ago, longer ago than --dedup-ttl (1 hour)" in str(
+        note(now=11.5 * DAY + 7200, ttl=3600)
+    )
+    assert "seen 1.5 hours ago, longer ago than --dedup-ttl (59 minutes)" in str(
+        note(now=3 * DAY + 7200 + 5400, ttl=3540)
+    )

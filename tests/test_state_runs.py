@@ -55,6 +55,8 @@ def test_second_run_on_unchanged_feeds_fetches_and_publishes_nothing(
         ("tagged", "/rss", 304),
     ]
     assert (output / "state" / "feeds.json").exists()
+    # the summary names the folder the next run reads (a new --output starts a new one)
+    assert second.summary["outputs"]["state"] == [str(output / "state")]
 
 
 def test_a_new_entry_in_a_known_feed_is_the_only_one_fetched(
@@ -276,6 +278,35 @@ def test_an_unchanged_feeds_entries_stay_remembered_past_the_ttl(
     assert runs[1].summary["feeds"]["not_modified"] == 1
     assert runs[2].summary["discarded"] == {"seen_in_earlier_run": 1, "not_relevant": 1}
     assert len(site.requests_for("news", "/seed")) == 1
+
+
+def test_a_run_after_the_ttl_says_its_state_is_forgotten(
+    site: LoopbackSite, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Runs paused for longer than --dedup-ttl: the entries remembered are all forgotten, so
+    the story a changed feed still lists is published again; the run says so as it starts (it
+    said nothing: a cron job resumed after a holiday republished its feeds without a word)."""
+    base = site.add_host("news")
+    title, text = seed_story()
+    items = add_pages(site, "news", [("/seed", title, text), ("/cup", "Cup win", OFF_TOPIC)])
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/rss\n")
+    output = tmp_path / "out"
+    runs = []
+    for listed in (1, 2):  # day 0; day 8, the feed with a new entry
+        feed = rss_feed("news", base, items[:listed])
+        site.route("news", "/rss", Response(body=feed, content_type=RSS))
+        with caplog.at_level("WARNING", logger="pipelines.config"):
+            runs.append(run_newsbeam(feeds, output, "--no-robots", "--dedup-ttl", "7d"))
+        age_state(output / "state", 8 * 86400)
+
+    assert [[s["url"] for s in out.stories] for out in runs] == [[items[0].link]] * 2
+    warned = [r.getMessage() for r in caplog.records if "forgotten" in r.getMessage()]
+    assert warned == [
+        f"the newest entry remembered in {output / 'state'} was seen 8 days ago, longer ago "
+        "than --dedup-ttl (7 days): all are forgotten, so the stories a changed feed still "
+        "lists are published again (a longer --dedup-ttl keeps them)"
+    ]
 
 
 def test_a_feed_that_stays_broken_is_a_failure_in_every_run(

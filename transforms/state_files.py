@@ -63,11 +63,13 @@ class SeenFile:
     (no later than the run's clock), the feed that listed each (every line that names one),
     and whether an older newsbeam wrote lines with no ``feed_url`` field (``without_feeds``:
     it did not record which feed listed each entry; lines written since always have the
-    field, empty for an entry whose feed is not known)."""
+    field, empty for an entry whose feed is not known); and when the newest line was last
+    seen, within the TTL or not (None: no line)."""
 
     seen: dict[str, float]
     feed_of: dict[str, str]
     without_feeds: bool
+    newest: float | None = None
 
 
 def read_seen(state_dir: str, ttl_seconds: float, now: float | None = None) -> SeenFile:
@@ -82,7 +84,34 @@ def read_seen(state_dir: str, ttl_seconds: float, now: float | None = None) -> S
         seen={key: min(at, now) for key, at, _, _ in rows if at >= now - ttl_seconds},
         feed_of={key: feed_url for key, _, feed_url, _ in rows if feed_url},
         without_feeds=any(not has_feed for _, _, _, has_feed in rows),
+        newest=max((at for _, at, _, _ in rows), default=None),
     )
+
+
+def all_forgotten(
+    state_dir: str, seen: SeenFile, ttl_seconds: float, now: float | None = None
+) -> str | None:
+    """What to tell a user whose state directory remembers entries, none of them within the
+    TTL (runs paused for longer than ``--dedup-ttl``, or run less often than it): every entry
+    a changed feed still lists is new to this run, published again. None otherwise."""
+    now = time.time() if now is None else now
+    if seen.newest is None or seen.newest >= now - ttl_seconds:
+        return None
+    return (
+        f"the newest entry remembered in {state_dir} was seen {_span(now - seen.newest)} ago, "
+        f"longer ago than --dedup-ttl ({_span(ttl_seconds)}): all are forgotten, so the "
+        "stories a changed feed still lists are published again (a longer --dedup-ttl keeps "
+        "them)"
+    )
+
+
+def _span(seconds: float) -> str:
+    """A duration in the largest unit that fits, to a tenth: "8 days", "6.9 days", "1 hour"."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds >= size or unit == "second":
+            count = f"{seconds / size:.1f}".removesuffix(".0")
+            return f"{count} {unit}{'' if count == '1' else 's'}"
+    raise AssertionError("unreachable")
 
 
 def load_seen(state_dir: str, ttl_seconds: float, now: float | None = None) -> dict[str, float]:
