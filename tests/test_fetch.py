@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import queue
 import random
 import threading
 from collections.abc import Callable
@@ -343,6 +344,105 @@ def test_scheduler_waits_for_a_spaced_hosts_turn_when_nothing_else_runs() -> Non
     assert sorted(s.drain()) == [(0, "done s0"), (1, "done s1"), (2, "done s2")]
     assert executor.at == [("s0", 4.0), ("s1", 14.0), ("s2", 24.0)]
     assert s.outstanding == 0
+
+
+class StepClock:
+    """A clock on which time passes while the scheduler works: each reading is ``step``
+    seconds after the one before."""
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class SlowInline(ManualExecutor):
+    """Finishes the items of host "slow" at once; the others run until the test ends."""
+
+    def submit(self, fn: Callable[[Any], Any], item: Any) -> Future[Any]:
+        future = super().submit(fn, item)
+        if item.startswith("s"):
+            future.set_result(f"done {item}")
+        return future
+
+
+def test_scheduler_starts_a_spaced_host_when_due_while_another_hosts_request_runs() -> None:
+    # The time until a spaced host's turn, read a moment after the check for hosts due, may
+    # be 0 or less by then: waiting "0" or "-x" seconds for a completion must not mean "until
+    # one comes" (here: never; a page of a slow site: its whole deadline). Turns of 10 to
+    # 17.5 ticks of 1/1024 s (exact in binary): each reading of the clock lands on one.
+    for ticks in [n / 2 for n in range(20, 36)]:
+        clock = StepClock(1 / 1024)
+        executor = SlowInline()
+        s: HostScheduler[str, str, str] = HostScheduler(
+            executor,  # type: ignore[arg-type]
+            str,
+            max_in_flight=2,
+            per_host=1,
+            spacing=Spacing({"slow": ticks / 1024}),
+            clock=clock,
+            sleep=clock.sleep,
+        )
+        s.submit("busy", "b0", "b0")  # runs until the test ends
+        s.submit("slow", "s0", "s0")
+        s.submit("slow", "s1", "s1")
+        got: list[Any] = []
+
+        def wait_for_slow(s: Any = s, got: list[Any] = got) -> None:
+            while len(got) < 2:
+                got.extend(s.completed(block=True))
+
+        waiter = threading.Thread(target=wait_for_slow, daemon=True)
+        waiter.start()
+        waiter.join(timeout=30)  # against a hang: it returns within some 10 ms
+        assert got == [("s0", "done s0"), ("s1", "done s1")], ticks
+
+
+def test_scheduler_waits_on_its_queue_for_a_completion_rather_than_polling_it() -> None:
+    # With nothing spaced, completed(block=True) blocks on the results' queue until one
+    # comes (a wait of 0 would have the owner's thread spin on a CPU while pages download).
+    timeouts: list[float | None] = []
+    executor = ManualExecutor()
+
+    class Recording(queue.SimpleQueue[tuple[str, str, Future[str]]]):
+        def get(self, block: bool = True, timeout: float | None = None) -> Any:
+            timeouts.append(timeout)
+            if not executor.started[0][0].done():
+                executor.finish("a0")  # the page comes in while the owner waits
+            return super().get(block, timeout)
+
+    s = scheduler(executor, max_in_flight=2, per_host=1)
+    s._done = Recording()
+    s.submit("a", "a0", "a0")
+    assert s.completed(block=True) == [("a0", "done a0")]
+    assert timeouts and all(t is None or t > 0 for t in timeouts), timeouts
+
+
+def test_scheduler_keeps_nothing_of_the_hosts_it_has_finished_with() -> None:
+    # Hosts spaced, unspaced, and one whose spacing ends (its robots.txt no longer asks):
+    # once every result is back, no record of a host is left but a spaced host's next turn
+    # (a bundle may meet thousands of hosts).
+    now = [0.0]
+    spacing = Spacing({"slow": 10.0, "ends": 5.0})
+    executor = InlineExecutor(lambda: now[0])
+    s = spaced_scheduler(executor, spacing, now)
+    s.submit("ends", "e0", "e0")  # its turn given: the next in 5 s
+    spacing.intervals["ends"] = 0.0
+    for i in range(2):
+        s.submit("ends", f"e{i + 1}", f"e{i + 1}")
+        s.submit("slow", f"s{i}", f"s{i}")
+        s.submit("fast", f"f{i}", f"f{i}")
+    assert len(list(s.drain())) == 7 and s.outstanding == 0
+    assert executor.at[-1] == ("s1", 10.0)
+    assert s._due == {"slow": 20.0}
+    left = (s._pending, s._place, s._waiting, s._running, *s._ready)
+    assert not any(left), left
 
 
 class CountedHost(str):

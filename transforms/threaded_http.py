@@ -206,7 +206,6 @@ class HostScheduler(Generic[Tag, Item, Result]):
         if not self._waiting:
             return None
         return max(0.0, self._waiting[0][0] - self._clock())
-        return None  # at the total limit, or nothing queued: a completion comes first
 
     def _offer(self, host: str) -> None:
         """Make ``host`` a candidate at its number of running items, if it has items queued
