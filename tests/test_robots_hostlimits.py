@@ -417,3 +417,65 @@ def test_host_limiter_spacing_counts_from_now_after_a_pause() -> None:
 def test_host_limiter_refuses_bad_limits(slots: int, interval: float) -> None:
     with pytest.raises(ValueError):
         HostLimiter(slots, min_interval=interval)
+
+
+def test_a_retry_after_of_a_day_pauses_its_host_for_an_hour_at_most(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
+    base = site.add_host("news")
+    site.route("news", "/a", Response(429, headers={"Retry-After": "86400"}))
+    c = new_client(config(respect_robots=False))
+    c._limiter._clock = lambda: 1000.0
+    assert fetch_error(c, base + "/a").error_type == "http_429"
+    assert c._limiter.paused(host_of(base)) == (3600.0, 429)
+
+
+def test_a_429_without_retry_after_holds_its_host_back_for_the_backoff(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
+    # A 429 says the host is busy, whatever page it was: its next request waits out the
+    # backoff too (here it does not wait: over the cap, it fails at once, not sent).
+    base = site.add_host("news")
+    site.route("news", "/a", Response(429))
+    site.set_fallback("news", Response(body=PAGE))
+    c = new_client(config(retries=0, backoff_base=2.0, respect_robots=False))
+    c._limiter._clock = lambda: 1000.0  # the pause does not pass meanwhile
+    assert fetch_error(c, base + "/a").error_type == "http_429"
+    paused = c._limiter.paused(host_of(base))
+    assert paused is not None and 1.0 <= paused[0] <= 3.0 and paused[1] == 429
+    assert "not sent" in fetch_error(c, base + "/b").message
+    assert site.requests_for("news", "/b") == []
+
+
+def test_host_limiter_keeps_nothing_of_the_hosts_done_with() -> None:
+    # Unspaced hosts, a spaced one whose turn has passed and pauses that have ended leave no
+    # record: an always-on run meets new hosts for as long as it runs.
+    fake = FakeTime(100.0)
+    limiter = HostLimiter(2, clock=fake.clock, sleep=fake.sleep)
+    for i in range(3):
+        with limiter.slot(f"h{i}.example"):
+            pass
+    with limiter.slot("spaced.example", 5.0):
+        pass
+    limiter.pause("busy.example", 10.0, 429)
+    fake.now = 200.0
+    with limiter.slot("spaced.example"):  # its robots.txt no longer asks for a delay
+        pass
+    limiter.pause("other.example", 10.0, 503)  # the ended pause is forgotten meanwhile
+    assert list(limiter._paused) == ["other.example"]
+    assert (limiter._in_flight, limiter._next_start, limiter._host_interval) == ({}, {}, {})
+
+
+def test_a_robots_txt_that_is_not_there_is_trusted_for_the_ttl() -> None:
+    # A 404 (fetch gives None) is an answer, kept as long as a robots.txt, not as an error.
+    now = [0.0]
+    fetched: list[str] = []
+
+    def fetch(url: str) -> bytes | None:
+        fetched.append(url)
+        return None
+
+    cache = RobotsCache(fetch, user_agent="newsbeam", ttl=100, error_ttl=10, clock=lambda: now[0])
+    assert cache.allowed("http://a.example/x")
+    now[0] = 99.0
+    assert cache.allowed("http://a.example/y") and len(fetched) == 1
