@@ -479,3 +479,26 @@ def test_a_robots_txt_that_is_not_there_is_trusted_for_the_ttl() -> None:
     assert cache.allowed("http://a.example/x")
     now[0] = 99.0
     assert cache.allowed("http://a.example/y") and len(fetched) == 1
+
+
+def test_a_robots_txt_not_sent_during_a_pause_is_asked_for_once_the_pause_ends(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
+    # The host asked for 40 s (over the cap: not waited for). A page's robots.txt in that
+    # time is not sent and the page fails, retryable; once the pause is over, the next page's
+    # robots.txt is asked for. That failure was remembered as the robots.txt's for a minute
+    # (error_ttl): the host's pages failed 'robots_unavailable' for 20 s after its pause.
+    base = site.add_host("news")
+    site.route("news", "/feed", Response(503, headers={"Retry-After": "40"}))
+    site.route("news", "/robots.txt", Response(body=b"User-agent: *\n", content_type="text/plain"))
+    site.set_fallback("news", Response(body=PAGE))
+    c = new_client(config(retry_after_cap=30.0))
+    now = [1000.0]
+    c._limiter._clock = c._robots._clock = lambda: now[0]
+    assert fetch_error(c, base + "/feed", kind="feed").status == 503
+    err = fetch_error(c, base + "/a")
+    assert (err.error_type, err.retryable) == ("robots_unavailable", True)
+    assert site.requests_for("news", "/robots.txt") == []
+    now[0] += 40.0  # the pause is over
+    assert c.get(base + "/a").body == PAGE
+    assert len(site.requests_for("news", "/robots.txt")) == 1

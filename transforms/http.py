@@ -226,7 +226,9 @@ class HttpClient:
                 raise FetchError(
                     err.error_type, f"robots.txt: {err.message}", err.retryable
                 ) from None
-            raise FetchError("robots_unavailable", f"{robots_url}: {err}", True) from None
+            raise FetchError(
+                "robots_unavailable", f"{robots_url}: {err}", True, retry_after=err.retry_after
+            ) from None
 
     def _with_retries(
         self, url: str, kind: str, extra: dict[str, str], cap: int, budget: list[float]
@@ -246,7 +248,11 @@ class HttpClient:
                 if attempt >= self.config.retries or delay is None or delay >= budget[0]:
                     why = "Retry-After over the cap" if delay is None else f"{attempt + 1} tries"
                     raise FetchError(
-                        err.error_type, f"{err.message} (gave up: {why})", True, status=err.status
+                        err.error_type,
+                        f"{err.message} (gave up: {why})",
+                        True,
+                        status=err.status,
+                        retry_after=err.retry_after,  # a robots.txt's failure is kept no longer
                     ) from err
             time.sleep(delay)
             budget[0] -= delay

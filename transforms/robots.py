@@ -7,9 +7,10 @@ by the HTTP client, which also decides what a failed fetch means:
 * it returns the body: the rules in it apply (for ``ttl`` seconds);
 * it returns ``None``: there are no rules, everything is allowed (RFC 9309: a robots.txt
   that answers 4xx is "unavailable");
-* it raises: the exception is cached for ``error_ttl`` seconds and re-raised to every
-  caller in that time (RFC 9309: an unreachable robots.txt means "disallow all", so the
-  client raises a retryable error rather than fetching the page).
+* it raises: the exception is cached for ``error_ttl`` seconds (or the ``retry_after``
+  seconds it carries, if fewer) and re-raised to every caller in that time (RFC 9309: an
+  unreachable robots.txt means "disallow all", so the client raises a retryable error rather
+  than fetching the page).
 
 Concurrent callers for the same origin wait for one fetch instead of each fetching. An
 origin's entry (and its lock) is dropped once expired, when another origin's is stored: an
@@ -181,7 +182,13 @@ class RobotsCache:
         try:
             body = self._fetch(origin + "/robots.txt")
         except Exception as err:  # cached and re-raised to callers: nothing is swallowed
-            return _Entry(self._clock() + self._error_ttl, error=err)
+            # Not past the time it says to come back (a robots.txt not sent while its host's
+            # pause lasts): kept for error_ttl, its pages failed for up to a minute after.
+            ttl = self._error_ttl
+            retry_after = getattr(err, "retry_after", None)
+            if isinstance(retry_after, int | float) and math.isfinite(retry_after):
+                ttl = min(ttl, max(retry_after, 0.0))
+            return _Entry(self._clock() + ttl, error=err)
         if body is None:
             return _Entry(self._clock() + self._ttl)
         rules = Protego.parse(body.decode("utf-8", errors="replace"))
