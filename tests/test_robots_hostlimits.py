@@ -213,10 +213,24 @@ def test_crawl_delay_spaces_every_request_to_its_host(
 )
 def test_robots_cache_delay_from_crawl_delay_and_request_rate(robots: str, delay: float) -> None:
     cache = RobotsCache(lambda url: robots.encode(), user_agent="newsbeam", max_delay=60.0)
-    assert cache.delay("http://a.example/x") == 0.0  # not fetched yet: nothing known
+    assert cache.delay("http://a.example/x") is None  # not fetched yet: not known
     cache.allowed("http://a.example/x")
     assert cache.delay("http://a.example/y") == delay
-    assert cache.delay("http://b.example/y") == 0.0
+    assert cache.delay("http://b.example/y") is None
+
+
+def test_robots_cache_delay_of_no_robots_txt_and_of_a_failed_one() -> None:
+    def fetch(url: str) -> bytes | None:
+        if "failed" in url:
+            raise FetchError("timeout", "slow", True)
+        return None  # a 404: no rules
+
+    cache = RobotsCache(fetch, user_agent="newsbeam")
+    assert cache.allowed("http://none.example/x")
+    assert cache.delay("http://none.example/y") == 0.0  # known: none asked for
+    with pytest.raises(FetchError):
+        cache.allowed("http://failed.example/x")
+    assert cache.delay("http://failed.example/y") is None  # not known
 
 
 def test_host_limiter_spaces_starts_by_the_longer_of_its_interval_and_the_hosts() -> None:
@@ -502,3 +516,45 @@ def test_a_robots_txt_not_sent_during_a_pause_is_asked_for_once_the_pause_ends(
     now[0] += 40.0  # the pause is over
     assert c.get(base + "/a").body == PAGE
     assert len(site.requests_for("news", "/robots.txt")) == 1
+
+
+def test_a_request_whose_origins_delay_is_not_known_keeps_the_hosts_spacing(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
+    # The host's robots.txt asks for 5 s. When it has expired, the page after asks for it
+    # again: that request (whose origin's delay is not known then) is spaced from the page
+    # before, and the page from it. It set no next start, and the page went right after it.
+    base = site.add_host("news")
+    robots = b"User-agent: *\nCrawl-delay: 5\n"
+    site.route("news", "/robots.txt", Response(body=robots, content_type="text/plain"))
+    site.set_fallback("news", Response(body=PAGE))
+    c = new_client(config())
+    fake = FakeTime(1000.0)
+    c._limiter._clock = c._robots._clock = fake.clock
+    c._limiter._sleep = fake.sleep
+    assert c.get(base + "/a").body == PAGE  # its robots.txt, then the page: 5 s from here
+    assert c.get(base + "/b").body == PAGE
+    assert fake.waits == [5.0]
+    fake.now += 3600.0  # the robots.txt has expired
+    assert c.get(base + "/c").body == PAGE
+    assert [r.path for r in site.requests_for("news")][-2:] == ["/robots.txt", "/c"]
+    assert fake.waits == [5.0, 5.0]  # /c waited for its turn after the robots.txt
+
+
+def test_host_limiter_request_of_unknown_interval_keeps_the_hosts() -> None:
+    # ``interval=None``: nothing known of the host's own interval (another origin's request,
+    # or its robots.txt not fetched yet); the one known holds, for this request and the next.
+    fake = FakeTime(100.0)
+    limiter = HostLimiter(2, min_interval=0.5, clock=fake.clock, sleep=fake.sleep)
+    with limiter.slot("a.example", 3.0):
+        pass
+    with limiter.slot("a.example", None):
+        pass
+    assert limiter.spacing("a.example") == (3.0, 3.0)
+    with limiter.slot("a.example", 0.0):  # known: no longer asked for
+        pass
+    with limiter.slot("b.example", None):
+        pass
+    assert fake.waits == [3.0, 3.0]
+    assert limiter.spacing("a.example") == (0.5, 0.5)
+    assert limiter.spacing("b.example") == (0.5, 0.5)

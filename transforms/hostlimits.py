@@ -330,17 +330,21 @@ class HostLimiter:
         return interval, max(0.0, next_start - now)
 
     @contextmanager
-    def slot(self, host: str, interval: float = 0.0) -> Iterator[None]:
+    def slot(self, host: str, interval: float | None = 0.0) -> Iterator[None]:
         """Hold one of ``host``'s request slots for the duration of the ``with`` block.
 
         Args:
             host: the host name the request goes to.
             interval: seconds the host itself asks between two starts (its robots.txt's
                 Crawl-delay), when longer than ``min_interval``: the next request to the
-                host, of whatever kind, starts no sooner.
+                host, of whatever kind, starts no sooner. None: not known for this request
+                (its origin's robots.txt not fetched, expired, or another port's): the
+                host's interval known from its requests before holds, for this one too.
         """
         with self._cond:
-            if interval > self._interval:
+            if interval is None:
+                interval = self._host_interval.get(host, 0.0)
+            elif interval > self._interval:
                 self._host_interval[host] = interval
             else:
                 self._host_interval.pop(host, None)

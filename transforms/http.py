@@ -292,7 +292,8 @@ class HttpClient:
         self, url: str, kind: str, extra: dict[str, str], cap: int, budget: list[float]
     ) -> Answer:
         host = host_of(url)
-        # The Crawl-delay of the host's robots.txt, once fetched, spaces every request to it.
+        # The Crawl-delay of the host's robots.txt, once fetched, spaces every request to it,
+        # one whose origin's is not known (None) too: another port's, the robots.txt's own.
         interval = self._robots.delay(url) if self.config.respect_robots else 0.0
         with self._limiter.slot(host, interval):
             # Read with the slot held: a request that waited for it behind the one whose

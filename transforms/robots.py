@@ -21,7 +21,7 @@ at the size cap, grew a process by ~30 MB an origin for an hour.
 
 It also answers how far apart the origin asks our requests to start (``delay``): its
 ``Crawl-delay``, or ``Request-rate``'s seconds per request, whichever is longer (at most
-``max_delay``), read from the robots.txt already fetched.
+``max_delay``), read from the robots.txt already fetched; None while that is not known.
 """
 
 from __future__ import annotations
@@ -112,17 +112,17 @@ class RobotsCache:
             return True
         return bool(entry.rules.can_fetch(url, self._user_agent))
 
-    def delay(self, url: str) -> float:
+    def delay(self, url: str) -> float | None:
         """Seconds ``url``'s origin asks between the starts of two of our requests: the
         longer of its ``Crawl-delay`` and ``Request-rate`` (seconds over requests) for our
-        user agent, at most ``max_delay``; 0 when it gives none, has no rules, failed, or was
-        not fetched yet (this never fetches it).
+        user agent, at most ``max_delay``; 0 when it gives none or has no rules; None when
+        that is not known: not fetched yet, expired, or failed (this never fetches it).
 
         Args:
             url: an absolute http(s) URL.
         """
         entry = self._fresh(_origin(url))
-        return entry.delay if entry is not None else 0.0
+        return entry.delay if entry is not None and entry.error is None else None
 
     def _entry(self, origin: str) -> _Entry:
         while True:
