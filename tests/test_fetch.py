@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import queue
 import random
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import apache_beam as beam
@@ -443,6 +444,47 @@ def test_scheduler_keeps_nothing_of_the_hosts_it_has_finished_with() -> None:
     assert s._due == {"slow": 20.0}
     left = (s._pending, s._place, s._waiting, s._running, *s._ready)
     assert not any(left), left
+
+
+def test_a_hosts_second_page_waits_in_the_queue_until_its_crawl_delay_is_known(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
+    # Two pages of a host whose robots.txt (not fetched yet) asks for 5 s, two threads: the
+    # second page starts when the first's robots.txt has told the delay, at its turn. Both
+    # started at once, and the second page's thread slept 5 s in HostLimiter.slot (up to
+    # 60 s, once per host of a run), holding a thread other hosts' pages waited for.
+    base = site.add_host("news")
+    robots = b"User-agent: *\nCrawl-delay: 5\n"
+    site.route("news", "/robots.txt", Response(body=robots, content_type="text/plain"))
+    site.set_fallback("news", Response(body=PAGE.encode()))
+    c = new_client(config(per_host_in_flight=2))
+    now = [1000.0]
+    slept: dict[str, list[float]] = {"limiter": [], "scheduler": []}
+
+    def sleeper(who: str) -> Callable[[float], None]:
+        def sleep(seconds: float) -> None:
+            slept[who].append(round(seconds, 6))
+            now[0] += seconds
+
+        return sleep
+
+    c._limiter._clock = c._robots._clock = lambda: now[0]
+    c._limiter._sleep = sleeper("limiter")
+    with ThreadPoolExecutor(2) as pool:
+        s: HostScheduler[int, FeedEntry, Any] = HostScheduler(
+            pool,
+            functools.partial(fetch_outcome, c),
+            max_in_flight=2,
+            per_host=2,
+            spacing=c.host_spacing,
+            clock=lambda: now[0],
+            sleep=sleeper("scheduler"),
+        )
+        for i in range(2):
+            s.submit(host_of(base), i, entry(f"{base}/p{i}"))
+        outcomes = [outcome for _, outcome in sorted(s.drain(), key=lambda done: done[0])]
+    assert all(isinstance(outcome, FetchedPage) for outcome in outcomes), outcomes
+    assert slept == {"limiter": [], "scheduler": [5.0]}
 
 
 class CountedHost(str):

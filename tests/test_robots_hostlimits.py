@@ -558,3 +558,18 @@ def test_host_limiter_request_of_unknown_interval_keeps_the_hosts() -> None:
     assert fake.waits == [3.0, 3.0]
     assert limiter.spacing("a.example") == (0.5, 0.5)
     assert limiter.spacing("b.example") == (0.5, 0.5)
+
+
+def test_robots_cache_knows_a_host_while_a_robots_txt_of_it_is_kept() -> None:
+    # What HostScheduler reads (through HttpClient.host_spacing) to run a host one page at a
+    # time until its Crawl-delay is known.
+    body = b"User-agent: *\n" + b"# padding\n" * 100
+    cache = RobotsCache(lambda url: body, user_agent="newsbeam", max_bytes=2 * len(body))
+    assert not cache.knows("a.example")
+    cache.allowed("http://a.example/x")
+    cache.allowed("https://a.example:8443/x")  # a second origin of the same host
+    assert cache.knows("a.example") and not cache.knows("b.example")
+    cache.allowed("http://b.example/x")  # over max_bytes: a's first origin goes, not its second
+    assert cache.knows("a.example") and cache.knows("b.example")
+    cache.allowed("http://c.example/x")  # and then its second
+    assert not cache.knows("a.example") and cache._hosts == {"b.example": 1, "c.example": 1}

@@ -258,11 +258,15 @@ class HttpClient:
             budget[0] -= delay
             attempt += 1
 
-    def host_spacing(self, host: str) -> tuple[float, float]:
+    def host_spacing(self, host: str) -> tuple[float | None, float]:
         """``(interval, wait)`` of ``host``'s request starts (``HostLimiter.spacing``): the
         seconds kept between them (``--per-host-interval``, or the Crawl-delay of its
-        robots.txt once fetched), and how long from now until the next may start."""
-        return self._limiter.spacing(host)
+        robots.txt once fetched), None while no robots.txt of the host has been fetched (its
+        first page will tell), and how long from now until the next may start."""
+        interval, wait = self._limiter.spacing(host)
+        if self.config.respect_robots and not self._robots.knows(host):
+            return None, wait
+        return interval, wait
 
     def _pause_host(self, url: str, err: FetchError, delay: float | None) -> None:
         """Pause ``url``'s host after a retried answer that asked for it: one with a

@@ -84,11 +84,23 @@ class RobotsCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()  # least recently used first
         self._bytes = 0
         self._origin_locks: dict[str, threading.Lock] = {}
+        self._hosts: dict[str, int] = {}  # host name: how many of its origins have an entry
 
     def __len__(self) -> int:
         """How many origins' answers are remembered (expired ones included until dropped)."""
         with self._lock:
             return len(self._entries)
+
+    def knows(self, host: str) -> bool:
+        """Whether a robots.txt of ``host`` (any origin, fresh or not) was fetched and is
+        kept: what ``delay`` says of its pages is then known, or was, and is kept by the
+        ``HostLimiter`` from the requests it spaced.
+
+        Args:
+            host: a lower-case host name, as ``transforms.urls.host_of`` gives it.
+        """
+        with self._lock:
+            return host in self._hosts
 
     def allowed(self, url: str) -> bool:
         """Whether robots.txt lets our user agent fetch ``url``.
@@ -141,6 +153,9 @@ class RobotsCache:
                     with self._lock:
                         expired = self._entries.pop(origin, None)
                         self._bytes += entry.size - (expired.size if expired else 0)
+                        if expired is None:
+                            host = _host(origin)
+                            self._hosts[host] = self._hosts.get(host, 0) + 1
                         self._entries[origin] = entry  # the most recently used: last
                         self._drop_expired(keep=origin)
                         self._drop_least_used()
@@ -153,6 +168,11 @@ class RobotsCache:
         entry = self._entries.pop(origin, None)
         if entry is not None:
             self._bytes -= entry.size
+            host = _host(origin)
+            if self._hosts[host] > 1:
+                self._hosts[host] -= 1
+            else:
+                del self._hosts[host]
         origin_lock = self._origin_locks.get(origin)
         if origin_lock is not None and not origin_lock.locked():
             del self._origin_locks[origin]
@@ -207,6 +227,10 @@ def _origin(url: str) -> str:
         host = f"[{host}]"
     port = f":{parts.port}" if parts.port is not None else ""
     return f"{parts.scheme.lower()}://{host}{port}"
+
+
+def _host(origin: str) -> str:
+    return (urlsplit(origin).hostname or "").lower()
 
 
 def _fresh(error: Exception) -> Exception:

@@ -40,7 +40,9 @@ class HostScheduler(Generic[Tag, Item, Result]):
     robots.txt's Crawl-delay) gets a thread only when its next request is due, so that its
     waits are spent here, not by threads sleeping in ``HostLimiter.slot``: a few hosts with a
     long Crawl-delay held every thread of the pool, each asleep, while other hosts' requests
-    queued behind them.
+    queued behind them. A host whose spacing is not known yet (its robots.txt not fetched)
+    runs one item at a time until it is: its second page's thread slept out the Crawl-delay
+    its first page's robots.txt told.
 
     Args:
         executor: where ``fn`` runs (its thread count should be at least ``max_in_flight``).
@@ -48,9 +50,9 @@ class HostScheduler(Generic[Tag, Item, Result]):
         max_in_flight: most items running at once.
         per_host: most items of one host running at once.
         spacing: ``host -> (interval, wait)``: the seconds kept between the starts of the
-            host's requests (0: none) and the wait until its next may start, as the
-            ``HostLimiter`` that ``fn``'s requests go through says (``HttpClient.host_spacing``);
-            None: no host is spaced.
+            host's requests (0: none; None: not known yet, one item at a time) and the wait
+            until its next may start, as the ``HostLimiter`` that ``fn``'s requests go through
+            says (``HttpClient.host_spacing``); None: no host is spaced.
         clock: monotonic clock; ``sleep``: how to wait (both injectable for tests).
     """
 
@@ -61,7 +63,7 @@ class HostScheduler(Generic[Tag, Item, Result]):
         *,
         max_in_flight: int,
         per_host: int,
-        spacing: Callable[[str], tuple[float, float]] | None = None,
+        spacing: Callable[[str], tuple[float | None, float]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -166,6 +168,8 @@ class HostScheduler(Generic[Tag, Item, Result]):
             if self._spacing is not None:
                 now = self._clock()
                 interval, wait = self._spacing(host)
+                if interval is None and host in self._running:
+                    continue  # the item running learns its spacing; offered again as it ends
                 # Its own turn (this scheduler's last start), or the limiter's: a request
                 # outside this scheduler (another stage's) may have gone first.
                 wait = max(wait, self._due.get(host, now) - now)
@@ -173,7 +177,7 @@ class HostScheduler(Generic[Tag, Item, Result]):
                     self._due[host] = now + wait
                     heapq.heappush(self._waiting, (now + wait, host))
                     continue
-                if interval > 0:
+                if interval:
                     self._due[host] = now + interval
                 else:
                     self._due.pop(host, None)
