@@ -125,3 +125,17 @@ def test_an_endless_file_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(userfiles, "MAX_USER_FILE_BYTES", 1024)
     with pytest.raises(OSError, match="not a file newsbeam reads"):
         read_bytes("/dev/zero")
+
+
+@pytest.mark.parametrize(
+    ("unknown", "hint"),
+    [
+        (["nmae"], " (did you mean 'name'?)"),
+        (["title"], " (known: name, url, country, language)"),  # none close enough to guess
+        (["nmae", "urll"], " (known: name, url, country, language)"),  # several: no guess
+    ],
+)
+def test_key_hint_guesses_the_key_meant_only_for_one_close_key(
+    unknown: list[str], hint: str
+) -> None:
+    assert userfiles.key_hint(unknown, ["name", "url", "country", "language"]) == hint
