@@ -3,6 +3,7 @@ client against loopback servers and on their own."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
@@ -573,3 +574,36 @@ def test_robots_cache_knows_a_host_while_a_robots_txt_of_it_is_kept() -> None:
     assert cache.knows("a.example") and cache.knows("b.example")
     cache.allowed("http://c.example/x")  # and then its second
     assert not cache.knows("a.example") and cache._hosts == {"b.example": 1, "c.example": 1}
+
+
+def test_host_limiter_a_slot_freed_wakes_the_request_waiting_for_its_host() -> None:
+    # Requests wait for two hosts at their limit, the first-come for a: b's slot freed must
+    # wake b's request (waking one waiter, a's, which waits on, left b's asleep for good).
+    limiter = HostLimiter(1)
+    got: list[str] = []
+
+    def request(host: str) -> None:
+        with limiter.slot(host):
+            got.append(host)
+
+    def waiting(n: int) -> bool:  # how many requests wait for a slot (polled, not slept on)
+        deadline = time.monotonic() + 10
+        while len(limiter._cond._waiters) < n and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.001)
+        return len(limiter._cond._waiters) == n  # type: ignore[attr-defined]
+
+    with contextlib.ExitStack() as held_a:
+        held_a.enter_context(limiter.slot("a.example"))
+        with limiter.slot("b.example"):
+            waiters = [
+                threading.Thread(target=request, args=(host,), daemon=True)
+                for host in ("a.example", "b.example")
+            ]
+            waiters[0].start()
+            assert waiting(1)
+            waiters[1].start()
+            assert waiting(2)
+        waiters[1].join(timeout=10)
+        assert got == ["b.example"]
+    waiters[0].join(timeout=10)
+    assert got == ["b.example", "a.example"]
