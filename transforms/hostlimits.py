@@ -287,9 +287,10 @@ class HostLimiter:
         self._next_start: dict[str, float] = {}  # the earliest start of a host's next request
         # A host's own interval (its robots.txt's Crawl-delay), where longer than min_interval.
         self._host_interval: dict[str, float] = {}
-        self._paused: dict[str, tuple[float, int]] = {}  # host: (until, the status that asked)
+        # host: (until, the status of the answer that asked; None: no answer, silent_hosts)
+        self._paused: dict[str, tuple[float, int | None]] = {}
 
-    def pause(self, host: str, seconds: float, status: int) -> None:
+    def pause(self, host: str, seconds: float, status: int | None) -> None:
         """Remember that ``host`` asked for no request for ``seconds`` from now (``status``:
         the answer that asked); a shorter pause does not shorten a longer one. Expired pauses
         of other hosts are forgotten here, so the record stays as small as the hosts paused.
@@ -297,7 +298,8 @@ class HostLimiter:
         Args:
             host: the host name.
             seconds: how long to leave it alone.
-            status: the HTTP status of the answer that asked (429, 503, ...).
+            status: the HTTP status of the answer that asked (429, 503, ...); None: the
+                host answered nothing (``transforms.silent_hosts``).
         """
         now = self._clock()
         with self._cond:
@@ -307,7 +309,7 @@ class HostLimiter:
             if until > self._paused.get(host, (0.0, 0))[0]:
                 self._paused[host] = (until, status)
 
-    def paused(self, host: str) -> tuple[float, int] | None:
+    def paused(self, host: str) -> tuple[float, int | None] | None:
         """``(seconds left, status)`` of the pause ``host`` asked for, or None if none is on."""
         now = self._clock()
         with self._cond:

@@ -22,6 +22,8 @@ refuses a compressed stream cut short. This module adds what urllib3 leaves to i
   status), and a 429 without one, pause the whole host (at most ``_MAX_HOST_PAUSE``): no
   request goes to it until the pause ends; one due before then waits for it if it may
   (the cap, its deadline), else fails at once as the answer that asked did, retryable.
+  A host whose last attempts got no answer at all (``transforms.silent_hosts``) is paused
+  the same way; requests due meanwhile fail at once as ``host_unresponsive``.
 * Politeness: robots.txt for pages (``transforms.robots``), whose Crawl-delay or
   Request-rate, once fetched, spaces every request to the host; an honest User-Agent;
   per-host in-flight and start-interval limits (``transforms.hostlimits``).
@@ -64,6 +66,7 @@ from transforms.http_answers import (
     result_of,
 )
 from transforms.robots import RobotsCache
+from transforms.silent_hosts import PAUSE_IN_DEADLINES, SILENT_ATTEMPTS, SilentHosts
 from transforms.urls import host_of
 
 try:
@@ -142,6 +145,7 @@ class HttpClient:
         self._pool = guarded_pool_manager(self._guard, config.per_host_in_flight, _CURRENT_WATCH)
         self._limiter = HostLimiter(config.per_host_in_flight, config.per_host_min_interval)
         self._watchdog = DeadlineWatchdog()
+        self._silent = SilentHosts()
         self._robots = RobotsCache(
             self._fetch_robots, user_agent=ROBOTS_TOKEN, ttl=config.robots_ttl
         )
@@ -282,6 +286,13 @@ class HttpClient:
             return
         self._limiter.pause(host_of(url), min(seconds, _MAX_HOST_PAUSE), err.status)
 
+    def _unanswered(self, host: str) -> None:
+        """An attempt to ``host`` timed out before any answer; the last of several in a row
+        pauses the host (``transforms.silent_hosts``)."""
+        if self._silent.unanswered(host):
+            seconds = min(PAUSE_IN_DEADLINES * self.config.deadline, _MAX_HOST_PAUSE)
+            self._limiter.pause(host, seconds, None)
+
     def _backoff(self, attempt: int, retry_after: float | None) -> float | None:
         with self._random_lock:
             jitter = self._random.uniform(0.5, 1.5)
@@ -305,6 +316,15 @@ class HttpClient:
             paused = self._limiter.paused(host)
             if paused is not None:  # not sent: the retry loop waits for the pause, or gives up
                 left, status = paused
+                if status is None:  # the host answered nothing (``transforms.silent_hosts``)
+                    raise FetchError(
+                        "host_unresponsive",
+                        f"the host answered none of its last {SILENT_ATTEMPTS} requests in "
+                        f"time (a timeout, or the {self.config.deadline:g}s deadline): none is "
+                        f"sent to it for {left:.0f}s",
+                        True,
+                        retry_after=left,
+                    )
                 raise FetchError(
                     f"http_{status}",
                     f"not sent: the host answered HTTP {status} asking for a pause, "
@@ -346,6 +366,7 @@ class HttpClient:
                 "GET", url, headers=headers, redirect=False, retries=False,
                 preload_content=False, decode_content=False, timeout=timeout,
             )  # fmt: skip
+            self._silent.answered(host_of(url))
             answer_headers = {k.lower(): v for k, v in response.headers.items()}
             # Content-Encoding's field lines are one list (RFC 9110 section 5.3): "gzip" twice
             # is "gzip, gzip" (refused), where the last line alone gave the page still gzipped
@@ -376,6 +397,8 @@ class HttpClient:
             # deadline (its timeout is capped at the time left) before the watchdog's thread
             # ran, as on a busy machine: the deadline, not a timeout of its own.
             at_deadline = error.error_type == "timeout" and time.monotonic() >= watch.deadline_at
+            if response is None and (watch.expired or error.error_type == "timeout"):
+                self._unanswered(host_of(url))
             if watch.expired or at_deadline:
                 raise FetchError(
                     "deadline_exceeded", f"total deadline of {self.config.deadline}s passed", True

@@ -21,6 +21,8 @@ error types. ``transforms.http`` (the client) calls them for every answer.
   the server answered, and answers so again.
 * ``timeout`` (yes): connect or read timeout; retried.
 * ``deadline_exceeded`` (yes): the total deadline passed; not retried.
+* ``host_unresponsive`` (yes): not sent, or not sent again: the host's last attempts got no
+  answer in time (``transforms.silent_hosts``), so it is left alone for a while.
 * ``tls_error`` (no): handshake or certificate failure.
 * ``too_large`` (no): the decompressed body exceeds the cap for its kind.
 * ``bad_content_encoding`` (no): a Content-Encoding we did not ask for, corrupt data, or a

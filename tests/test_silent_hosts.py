@@ -1,0 +1,78 @@
+"""A host that answers nothing is left alone for a while (transforms.silent_hosts)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pipelines.loopback import LoopbackSite, Response
+from tests.http_support import PAGE, config, fetch_error
+from transforms.http import HttpClient
+from transforms.silent_hosts import SILENT_ATTEMPTS, SilentHosts
+
+# Tight timeouts: a request's first try times out at 0.5 s, its one retry at 1 s (the server
+# has logged each request by then: the counts below read its log).
+SILENT = {"read_timeout": 0.5, "connect_timeout": 0.5, "deadline": 1.2, "retries": 1}
+
+
+def test_the_third_unanswered_attempt_in_a_row_pauses_and_an_answer_ends_the_count() -> None:
+    hosts = SilentHosts()
+    assert [hosts.unanswered("a") for _ in range(SILENT_ATTEMPTS)] == [False, False, True]
+    assert hosts.unanswered("a")  # a probe after the pause that got no answer either
+    assert not hosts.unanswered("b")  # each host its own count
+    hosts.answered("a")
+    assert [hosts.unanswered("a") for _ in range(SILENT_ATTEMPTS)] == [False, False, True]
+
+
+def hung_host(site: LoopbackSite, paths: list[str]) -> str:
+    """A host that takes each request and answers after 30 s (the site's end cuts it short)."""
+    base = site.add_host("hung")
+    for path in paths:
+        site.route("hung", path, Response(body=PAGE, delay_s=30))
+    return base
+
+
+def test_a_host_that_answers_nothing_is_paused_and_its_other_requests_are_not_sent(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
+    """Each request to a hung host waited out its deadline (1,000 feeds on 30 such hosts:
+    5 min 20 s). After three attempts without an answer, none is sent for ten deadlines:
+    the host's other requests fail at once, retryable; other hosts are untouched."""
+    paths = [f"/f{i}" for i in range(6)]
+    base = hung_host(site, paths)
+    live = site.add_host("live")
+    site.route("live", "/p", Response(body=PAGE))
+    client = new_client(config(**SILENT, per_host_in_flight=1))
+
+    errors = [fetch_error(client, base + path) for path in paths]
+
+    assert errors[0].error_type in ("timeout", "deadline_exceeded")  # tried twice
+    # the second request's first try is the third silence: its retry is not sent
+    assert {e.error_type for e in errors[1:]} == {"host_unresponsive"}
+    assert all(e.retryable for e in errors)
+    assert errors[-1].message.startswith(
+        "the host answered none of its last 3 requests in time (a timeout, or the 1.2s "
+        "deadline): none is sent to it for 1"  # 11 or 12 s left of ten deadlines
+    )
+    assert 10.0 < (errors[-1].retry_after or 0) <= 12.0
+    assert [len(site.requests_for("hung", path)) for path in paths] == [2, 1, 0, 0, 0, 0]
+    assert client.get(f"{live}/p").status == 200
+
+
+def test_an_answer_from_the_host_ends_its_count(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
+    """Two silences, an answer, two silences: no pause (the count started again), so the
+    next request is sent; it is the third silence in a row, and pauses the host."""
+    base = hung_host(site, ["/a", "/b", "/c", "/d"])
+    site.route("hung", "/ok", Response(body=PAGE))
+    client = new_client(config(**SILENT, per_host_in_flight=1))
+
+    first = fetch_error(client, f"{base}/a")  # two silent tries
+    assert client.get(f"{base}/ok").status == 200
+    second = fetch_error(client, f"{base}/b")  # two more: four in all, not in a row
+    third = fetch_error(client, f"{base}/c")  # sent: its first try is the third in a row
+    fourth = fetch_error(client, f"{base}/d")
+
+    assert {first.error_type, second.error_type} <= {"timeout", "deadline_exceeded"}
+    assert [len(site.requests_for("hung", p)) for p in ("/a", "/b", "/c", "/d")] == [2, 2, 1, 0]
+    assert (third.error_type, fourth.error_type) == ("host_unresponsive", "host_unresponsive")
