@@ -49,7 +49,7 @@ class FeedHealth:
             return None
         self._last[url] = _Outcome(failure.error_type, 1)
         was = f" (it failed with {last.error_type} before)" if last and last.error_type else ""
-        message = _shown(excerpt(failure.message, 200))
+        message = _shown(excerpt(failure.message, 1200))  # a not_a_feed's names 3 feeds
         return (
             f"feed {_shown(url)} failed: {failure.error_type}: {message}{was}; polled again at "
             "every interval, this is said again only when it changes"

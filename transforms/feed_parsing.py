@@ -31,6 +31,7 @@ import feedparser.exceptions
 from transforms.charset import decode_html
 from transforms.entry_keys import entry_keys
 from transforms.feed_dates import FUTURE_DATE_SLACK, published_at
+from transforms.feed_discovery import linked_feeds, named
 from transforms.feed_documents import (
     as_document,
     as_feedparser_decodes,
@@ -169,8 +170,12 @@ def parse_feed(
         # starts as RSS or Atom and breaks before the parser knew it is a malformed feed.
         looks_like = None if parsed.get("version") else _what_it_looks_like(body, content_type)
         if looks_like is not None:
-            message = f"not an RSS or Atom feed: {looks_like}"
-            return ParsedFeed((), _feed_failure(spec, "not_a_feed", message, body))
+            message = f"not an RSS or Atom feed: {looks_like}"[:300]
+            if looks_like.startswith("an HTML page"):  # a site's home page, say
+                feeds = linked_feeds(body, content_type, final_url or spec.url)
+                message += f"; {named(feeds)}" if feeds else ""
+            failure = _feed_failure(spec, "not_a_feed", message, body, limit=len(message))
+            return ParsedFeed((), failure)
         if malformed:
             reason = str(parsed.get("bozo_exception") or "malformed feed")
             if _cut_short(body, headers):  # the parser names its first fault, not this one
@@ -274,13 +279,19 @@ def _markup(body: bytes, headers: dict[str, str]) -> bytes | None:
 
 
 def _feed_failure(
-    spec: FeedSpec, error_type: str, message: str, body: bytes, *, retryable: bool = False
+    spec: FeedSpec,
+    error_type: str,
+    message: str,
+    body: bytes,
+    *,
+    retryable: bool = False,
+    limit: int = 300,
 ) -> Failure:
     return Failure(
         stage="poll",
         key=spec.url,
         error_type=error_type,
-        message=message[:300],
+        message=message[:limit],
         retryable=retryable,
         input_excerpt=excerpt(body[:600].decode("utf-8", errors="replace")),
         counts_entry=False,
