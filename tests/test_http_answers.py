@@ -22,13 +22,13 @@ from tests.loopback_hostile import connection_reset, redirect
 from transforms.hostlimits import GuardError
 from transforms.http import FetchError, HttpClient
 from transforms.http_answers import (
-    Inflater,
     as_fetch_error,
     check_status,
     checked_url,
     looks_like_html,
     parse_retry_after,
 )
+from transforms.http_bodies import Inflater
 
 # --- what an answer becomes (transforms.http_answers) -----------------------------------
 
@@ -240,8 +240,67 @@ def test_a_compressed_body_cut_short_is_refused_not_published_cut_off(
     assert client.get(base + "/whole").body == ARTICLE
     err = fetch_error(client, base + "/cut")
     assert (err.error_type, err.retryable) == ("bad_content_encoding", False)
-    assert f"the {name} body ended early" in err.message
-    assert len(site.requests_for("news", "/cut")) == 1  # not retried
+    if framing == "content-length":  # the whole body came: the server sent it so
+        assert f"the {name} body ended early" in err.message
+        assert len(site.requests_for("news", "/cut")) == 1  # not retried
+    else:  # as a dropped connection looks: tried again, and cut at the same byte again
+        assert f"before the {name} body's end (no Content-Length)" in err.message
+        assert "cut at the same byte again: the server sends it so" in err.message
+        assert len(site.requests_for("news", "/cut")) == 2
+
+
+def _cut_then(whole: bytes, cuts: list[int]) -> RawResponse:
+    """A gzipped page without Content-Length: the n-th request's body is the first
+    ``cuts[n]`` bytes of ``whole`` (the connection closed there), then ``whole``."""
+    answered: list[int] = []
+
+    def handler(h: LoopbackHandler) -> None:
+        n = len(answered)
+        answered.append(n)
+        _without_length("gzip", whole[: cuts[n]] if n < len(cuts) else whole).handler(h)
+
+    return RawResponse(handler)
+
+
+def test_a_compressed_body_the_closing_connection_cut_is_tried_again(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    # RFC 9112 section 6.3: a body without Content-Length or chunked framing ends when the
+    # connection closes, so a connection that dropped mid-body looks like a body sent cut
+    # short: it was a final bad_content_encoding, the page lost for good after one try.
+    whole = _compressed("gzip", ARTICLE)
+    base = site.add_host("news")
+    site.route("news", "/robots.txt", Response(404))
+    site.route("news", "/once", _cut_then(whole, [len(whole) // 2]))
+    assert client.get(base + "/once").body == ARTICLE
+    assert len(site.requests_for("news", "/once")) == 2
+    # cut anew at another byte each time: a retryable connection_error once tries run out
+    site.route("news", "/always", _cut_then(whole, [100, 200, 300, 400, 500]))
+    err = fetch_error(client, base + "/always")
+    assert (err.error_type, err.retryable) == ("connection_error", True)
+    assert "the connection closed after 400 bytes, before the gzip body's end" in err.message
+    assert len(site.requests_for("news", "/always")) == 1 + client.config.retries
+
+
+def test_a_chunked_compressed_body_is_cut_in_transit_or_sent_so_by_its_last_chunk(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    whole = _compressed("gzip", ARTICLE)
+    half = whole[: len(whole) // 2]
+    chunked = _OK + b"Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+    base = site.add_host("news")
+    site.route("news", "/robots.txt", Response(404))
+    # the connection closed before the last chunk: retried
+    site.route("news", "/dropped", _raw(chunked + b"%x\r\n" % len(half) + half + b"\r\n"))
+    err = fetch_error(client, base + "/dropped", kind="feed")
+    assert (err.error_type, err.retryable) == ("connection_error", True)
+    assert len(site.requests_for("news", "/dropped")) == 1 + client.config.retries
+    # the last chunk came: the server sent the stream cut short, not retried
+    sent = chunked + b"%x\r\n" % len(half) + half + b"\r\n0\r\n\r\n"
+    site.route("news", "/sent", _raw(sent))
+    err = fetch_error(client, base + "/sent", kind="feed")
+    assert (err.error_type, err.retryable) == ("bad_content_encoding", False)
+    assert len(site.requests_for("news", "/sent")) == 1
 
 
 def test_gzip_members_in_a_row_are_one_body_and_bytes_after_the_last_are_ignored(

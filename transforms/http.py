@@ -3,7 +3,7 @@
 Consumes URLs chosen by strangers (feed authors) and produces ``HttpResult`` (status 200,
 or 304 for a conditional GET; body decompressed; ``text()`` decodes it), or raises
 ``FetchError``. Built on urllib3 (connection pooling, chunked decoding); gzip and deflate
-bodies are decoded by ``http_answers.read_capped``, which bounds the decompressed size and
+bodies are decoded by ``http_bodies.read_capped``, which bounds the decompressed size and
 refuses a compressed stream cut short. This module adds what urllib3 leaves to its callers:
 
 * Address guard (``transforms.hostlimits``): each connection resolves the host itself,
@@ -62,9 +62,9 @@ from transforms.http_answers import (
     check_status,
     checked_url,
     looks_like_html,
-    read_capped,
     result_of,
 )
+from transforms.http_bodies import read_capped
 from transforms.robots import RobotsCache
 from transforms.silent_hosts import PAUSE_IN_DEADLINES, SILENT_ATTEMPTS, SilentHosts
 from transforms.urls import host_of
@@ -238,10 +238,17 @@ class HttpClient:
         self, url: str, kind: str, extra: dict[str, str], cap: int, budget: list[float]
     ) -> Answer:
         attempt = 0
+        cut_at: int | None = None  # where the last try's unframed compressed body was cut
         while True:
             try:
                 return self._exchange(url, kind, extra, cap, budget)
             except FetchError as err:
+                if err.cut_at is not None and err.cut_at == cut_at:  # the server sends it so
+                    raise FetchError(
+                        "bad_content_encoding",
+                        f"{err.message}; cut at the same byte again: the server sends it so",
+                    ) from err
+                cut_at = err.cut_at
                 retried = err.error_type in _RETRIED_TYPES or (
                     err.status is not None and (err.status in RETRIED_STATUSES or err.status >= 500)
                 )

@@ -2,7 +2,8 @@
 
 Functions of one answer, holding no client state: the status check, the capped read of the
 body, the HTML sniff, URL and ``Retry-After`` parsing, and the mapping of transport errors to
-error types. ``transforms.http`` (the client) calls them for every answer.
+error types. ``transforms.http`` (the client) calls them for every answer; the capped read
+of a 200's body is ``transforms.http_bodies``.
 
 ``FetchError.error_type`` values (``retryable`` in brackets):
 
@@ -12,7 +13,8 @@ error types. ``transforms.http`` (the client) calls them for every answer.
 * ``blocked_address`` (no): the host resolves to, or connected to, a refused address.
 * ``dns_error`` (yes if the resolver said "try again"): the host does not resolve.
 * ``connection_error`` (yes): refused, reset or closed mid-response (a status line cut off
-  included); retried.
+  included, and a gzip or deflate body without Content-Length or chunked framing whose
+  stream the closing connection cut); retried.
 * ``protocol_error`` (no): the answer breaks HTTP/1.1: a status line that is not one (an
   HTTP/0.9 answer too) or names another protocol version, more than 100 header lines, a
   header or chunk-size line over 64 KiB, a chunk-size line that is no hex number,
@@ -26,7 +28,9 @@ error types. ``transforms.http`` (the client) calls them for every answer.
 * ``tls_error`` (no): handshake or certificate failure.
 * ``too_large`` (no): the decompressed body exceeds the cap for its kind.
 * ``bad_content_encoding`` (no): a Content-Encoding we did not ask for, corrupt data, or a
-  gzip or deflate body that ends before its compressed stream does (a page cut short).
+  gzip or deflate body whose framing was whole (its Content-Length received, or its last
+  chunk) but that ends before its compressed stream does (a page cut short), or one without
+  framing cut twice at the same byte.
 * ``too_many_redirects``, ``redirect_loop`` (no).
 * ``http_<status>`` (yes for 429 and 5xx, which are retried first; else no): any final
   status but 200 (and 304 when validators were sent), e.g. ``http_404``, ``http_503``.
@@ -45,7 +49,6 @@ import ast
 import email.utils
 import http.client
 import re
-import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -75,6 +78,7 @@ class FetchError(Exception):
         *,
         status: int | None = None,
         retry_after: float | None = None,
+        cut_at: int | None = None,
     ) -> None:
         super().__init__(f"{error_type}: {message}")
         self.error_type = error_type
@@ -82,6 +86,8 @@ class FetchError(Exception):
         self.retryable = retryable
         self.status = status
         self.retry_after = retry_after
+        # compressed bytes read when a body without framing ended inside its stream
+        self.cut_at = cut_at
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Copied and pickled with its own arguments (Exception's default passes its message
@@ -145,143 +151,6 @@ def redirect_target(location: str) -> str:
         return location.encode("latin-1").decode("utf-8")
     except UnicodeError:  # not UTF-8: as http.client read it
         return location
-
-
-def read_capped(response: Any, headers: dict[str, str], cap: int, *, truncate: bool) -> bytes:
-    """Read the body and decompress it, failing as soon as it passes ``cap``.
-
-    ``response`` is read as it came (urllib3 asked not to decode): urllib3's decoders do not
-    say whether a gzip or deflate stream reached its end, so a body cut short decoded as a
-    shorter page. ``Inflater`` decodes it here, never more than the cap at a time (a gzip
-    bomb stops there), and a stream that stops before its end is ``bad_content_encoding``.
-
-    With ``truncate`` (robots.txt), a body over the cap is cut instead, after its last complete
-    line: a rule cut off mid-line (``Disallow: /archive-2001/`` read as ``Disallow: /``) is not
-    read as another rule.
-    """
-    raw_encoding = headers.get("content-encoding", "identity")
-    encoding = raw_encoding.lower()
-    if encoding.strip() != encoding:  # not a name we asked for, whatever it means
-        raise FetchError(
-            "bad_content_encoding", f"Content-Encoding {raw_encoding!r}: spaces around the name"
-        )
-    if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
-        raise FetchError("bad_content_encoding", f"Content-Encoding {encoding!r} not requested")
-    declared = headers.get("content-length", "")
-    if not truncate and declared.isdigit() and int(declared) > cap:
-        raise FetchError("too_large", f"Content-Length {declared} over the cap of {cap} bytes")
-    inflater = Inflater(encoding) if encoding in ("gzip", "x-gzip", "deflate") else None
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        if inflater is None:
-            chunk = response.read(min(CHUNK, cap + 1 - size), decode_content=False)
-            if not chunk:
-                return b"".join(parts)
-        else:
-            data = response.read(CHUNK, decode_content=False)
-            if not data:
-                inflater.finish()
-                return b"".join(parts)
-            chunk = inflater.decompress(data, cap + 1 - size)
-        parts.append(chunk)
-        size += len(chunk)
-        if size > cap:
-            if truncate:
-                kept = b"".join(parts)[:cap]
-                return kept[: kept.rfind(b"\n") + 1]
-            raise FetchError("too_large", f"body over the cap of {cap} bytes (decompressed)")
-
-
-class Inflater:
-    """Decodes a gzip or deflate body as it arrives, and knows whether the stream ended.
-
-    What urllib3's decoders accepted still is: gzip may be several members in a row, bytes
-    after a complete stream that do not make another member (a stray newline, junk) are
-    ignored, and deflate is zlib-wrapped (RFC 1950) or, as some servers send it, raw
-    (RFC 1951), told apart by its first two bytes. But a stream (or a gzip member that has
-    given text) that the body ends inside makes ``finish`` raise.
-    """
-
-    def __init__(self, encoding: str) -> None:
-        self.encoding = "deflate" if encoding == "deflate" else "gzip"
-        self._obj: zlib._Decompress | None = (
-            None if encoding == "deflate" else zlib.decompressobj(16 + zlib.MAX_WBITS)
-        )
-        self._head = b""  # deflate: the first byte, until a second tells the format
-        self._got_input = False
-        self._ended = False  # a complete stream (or gzip member) was read
-        self._ignoring = False  # after a complete stream: what follows is not decoded
-        self._member_output = False  # the gzip member being read has produced output
-
-    def decompress(self, data: bytes, max_length: int) -> bytes:
-        """At most ``max_length`` (> 0) decoded bytes of ``data`` and what came before it;
-        the caller stops reading when it gets ``max_length`` bytes (its cap is passed).
-
-        Raises:
-            FetchError: ``bad_content_encoding`` for data that is not gzip (deflate).
-        """
-        self._got_input = True
-        if self._ignoring:
-            return b""
-        if self._obj is None:
-            data = self._head + data
-            if len(data) < 2:
-                self._head = data
-                return b""
-            self._head = b""
-            self._obj = _deflate_decompressor(data[:2])
-        out: list[bytes] = []
-        left = max_length
-        while True:
-            try:
-                part = self._obj.decompress(data, left)
-            except zlib.error as err:
-                if self._ended:  # not another gzip member: trailing bytes, ignored
-                    self._ignoring = True
-                    return b"".join(out)
-                raise FetchError(
-                    "bad_content_encoding", f"{self.encoding} body is corrupt: {err}"
-                ) from None
-            out.append(part)
-            left -= len(part)
-            self._member_output = self._member_output or bool(part)
-            if not self._obj.eof or left <= 0:
-                return b"".join(out)  # all of data taken in, or max_length reached
-            self._ended = True
-            data = self._obj.unused_data
-            if self.encoding == "deflate" or not data:
-                self._ignoring = self.encoding == "deflate"
-                return b"".join(out)
-            self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)  # the next gzip member
-            self._member_output = False
-
-    def finish(self) -> None:
-        """The body ended: raise unless the stream was complete (or the body empty).
-
-        Raises:
-            FetchError: ``bad_content_encoding``, the compressed body ended early.
-        """
-        if not self._got_input or self._ignoring:
-            return
-        if self._obj is not None and self._obj.eof:
-            return
-        if self._ended and not self._member_output:
-            return  # a complete stream, then a few bytes that did not make a member
-        raise FetchError(
-            "bad_content_encoding",
-            f"the {self.encoding} body ended early: the compressed stream is incomplete",
-        )
-
-
-def _deflate_decompressor(head: bytes) -> zlib._Decompress:
-    """A decompressor for a deflate body starting with ``head`` (two bytes): zlib-wrapped
-    when they are a zlib header (zlib itself checks them), else raw deflate."""
-    try:
-        zlib.decompressobj().decompress(head)
-    except zlib.error:
-        return zlib.decompressobj(-zlib.MAX_WBITS)
-    return zlib.decompressobj()
 
 
 def looks_like_html(body: bytes) -> bool:
