@@ -31,6 +31,7 @@ from transforms.common import (
     ENTRIES,
     FAILED_PREFIX,
     FEED_FAILED_PREFIX,
+    FEEDS_MOVED,
     FEEDS_NOT_MODIFIED,
     FEEDS_POLLED,
     METRICS_NAMESPACE,
@@ -40,7 +41,9 @@ from transforms.common import (
     PUBLISHED,
     published_counters,
 )
+from transforms.feed_health import moved_message
 from transforms.feed_parsing import MALFORMED_FEED_RECOVERED
+from transforms.feed_polls import read_moved_note
 from transforms.sinks import sink_files
 from transforms.userfiles import is_remote
 
@@ -82,6 +85,9 @@ class RunSummary:
     feeds_polled: int | None = 0
     feeds_not_modified: int | None = 0
     pages_from_feed: int | None = 0  # entries not fetched: the feed carried the full text
+    # Feeds whose answers began with a permanent redirect: feed -> (where to, HTTP status);
+    # None: not known (a summary read from the output files)
+    feeds_moved: dict[str, tuple[str, int]] | None = field(default_factory=dict)
     tags: dict[str, int] = field(default_factory=dict)
     outlet_countries: dict[str, int] = field(default_factory=dict)
     outlet_state_affiliations: dict[str, int] = field(default_factory=dict)
@@ -143,6 +149,12 @@ class RunSummary:
                 "pages_from_feed": self.pages_from_feed,
                 "failed": dict(sorted(self.poll_failures.items())),
                 "read_in_part": self.polls_read_in_part,
+                "moved_permanently": None
+                if self.feeds_moved is None
+                else [
+                    {"feed": feed, "to": to, "status": status}
+                    for feed, (to, status) in sorted(self.feeds_moved.items())
+                ],
             },
             "dead_letters_undelivered": self.undelivered,
             "tags": _by_count(self.tags),
@@ -177,6 +189,10 @@ class RunSummary:
             f"entries: {self.entries}  published: {self.published}  "
             f"discarded: {sum(self.discarded.values())}  failed: {sum(self.failed.values())}"
             + ("" if self.balanced else "  (UNBALANCED: some entries are unaccounted for)"),
+        ]
+        lines[-1:-1] = [
+            "  " + moved_message(feed, to, status)
+            for feed, (to, status) in sorted((self.feeds_moved or {}).items())
         ]
         for title, counts in (
             ("discarded", self.discarded),
@@ -238,8 +254,14 @@ def _inline(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in _by_count(counts).items())
 
 
-def summary_from_counters(counters: dict[str, int], output_dir: str | None = None) -> RunSummary:
-    """Build the summary from newsbeam's counters (name -> value)."""
+def summary_from_counters(
+    counters: dict[str, int],
+    output_dir: str | None = None,
+    notes: dict[str, set[str]] | None = None,
+) -> RunSummary:
+    """Build the summary from newsbeam's counters (name -> value) and string sets (``notes``:
+    name -> strings)."""
+    notes = notes or {}
     summary = RunSummary(
         entries=counters.get(ENTRIES, 0),
         published=counters.get(PUBLISHED, 0),
@@ -255,6 +277,10 @@ def summary_from_counters(counters: dict[str, int], output_dir: str | None = Non
         (OUTLET_COUNTRY_PREFIX, summary.outlet_countries),
         (OUTLET_STATE_PREFIX, summary.outlet_state_affiliations),
     )
+    summary.feeds_moved = {
+        feed: (to, status)
+        for feed, to, status in map(read_moved_note, sorted(notes.get(FEEDS_MOVED, ())))
+    }
     for name, value in counters.items():
         for prefix, target in prefixed:
             if name.startswith(prefix) and value:
@@ -282,9 +308,20 @@ def read_counters(metrics: Any) -> dict[str, int]:
     return totals
 
 
+def read_notes(metrics: Any) -> dict[str, set[str]]:
+    """newsbeam's string sets (``transforms.common.note``) from a PipelineResult's
+    ``metrics()``, joined over steps."""
+    notes: dict[str, set[str]] = {}
+    query = metrics.query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    for result in query.get("string_sets", []):
+        value = result.committed if result.committed is not None else result.attempted
+        notes.setdefault(result.key.metric.name, set()).update(value or ())
+    return notes
+
+
 def summary_from_metrics(metrics: Any, output_dir: str | None = None) -> RunSummary:
     """The summary of a finished run, from its metrics."""
-    return summary_from_counters(read_counters(metrics), output_dir)
+    return summary_from_counters(read_counters(metrics), output_dir, read_notes(metrics))
 
 
 def summary_from_files(output_dir: str) -> RunSummary:
@@ -333,6 +370,7 @@ def summary_from_files(output_dir: str) -> RunSummary:
     )
     summary = summary_from_counters(counters, output_dir)
     summary.feeds_polled = summary.feeds_not_modified = summary.pages_from_feed = None
+    summary.feeds_moved = None  # each was told in the log as the run went
     summary.stopped_early = True
     return summary
 

@@ -115,6 +115,7 @@ def test_every_count_reaches_summary_json_and_the_text(tmp_path: Path) -> None:
         "pages_from_feed": 4,
         "failed": {"poll/malformed_feed": 1},
         "read_in_part": 0,
+        "moved_permanently": [],
     }
     assert data["outputs"] == {"summary": [str(tmp_path / "summary.json")]}
     assert data["stopped_early"] is False
@@ -343,6 +344,7 @@ def test_a_stopped_runs_feed_polls_are_not_counted_rather_than_zero(tmp_path: Pa
         "pages_from_feed": None,
         "failed": {"poll/malformed_feed": 1},
         "read_in_part": 0,
+        "moved_permanently": None,  # told in the run's log
     }
     text = summary.render()
     assert text.startswith("stopped by signal: counts are read from the output files")

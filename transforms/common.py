@@ -48,6 +48,9 @@ FEEDS_POLLED = "feeds_polled"
 FEEDS_NOT_MODIFIED = "feeds_not_modified"
 # Entries whose page was made from the feed's own full text, not fetched (--feed-text-min-chars).
 PAGES_FROM_FEED = "pages_from_feed"
+# A string set (``note``): the feeds that moved for good, each a JSON ``[feed, to, status]``
+# (``transforms.feed_polls.moved_note``).
+FEEDS_MOVED = "feeds_moved"
 
 # What the progress line counts besides PUBLISHED and DISCARDED.
 FAILED = "failed"
@@ -91,6 +94,12 @@ def published_counters(
 def counter(name: str) -> Any:
     """A Beam counter in newsbeam's namespace."""
     return beam.metrics.Metrics.counter(METRICS_NAMESPACE, name)
+
+
+def note(name: str) -> Any:
+    """A Beam string set in newsbeam's namespace: what the summary names, not counts (each
+    string once; Beam keeps up to 1 MB of them and logs a warning past that)."""
+    return beam.metrics.Metrics.string_set(METRICS_NAMESPACE, name)
 
 
 def tagged_output(outcome: Any) -> Any:

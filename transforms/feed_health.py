@@ -4,7 +4,8 @@ An always-on run polls every feed every interval for hours; its summary, counted
 stops, is the first place a broken feed showed. ``FeedHealth`` remembers each feed's last
 outcome and gives one line when it changes: a feed's first failed poll, a failure of
 another kind, and the first good poll after failures. A feed that stays broken is not
-repeated at every poll.
+repeated at every poll. A feed whose answers begin with a permanent redirect (301, 308) is
+told once too: "moved permanently to URL (HTTP 301): update your feed list".
 
 It lives in the memory of the polling step's instance (not in keyed state): it is a log of
 changes, not a record. On Beam's local runner an always-on run has one instance, which sees
@@ -28,11 +29,31 @@ class _Outcome:
     failed_polls: int  # failed polls in a row
 
 
+def moved_message(feed: str, to: str, status: int) -> str:
+    """What a feed that moved for good says, in the health log and a run's summary."""
+    return (
+        f"feed {_shown(feed)} moved permanently to {_shown(to)} (HTTP {status}): update your "
+        "feed list"
+    )
+
+
 class FeedHealth:
-    """Each feed's last poll outcome, and the line to log when it changes."""
+    """Each feed's last poll outcome, and the line to log when it changes; and the feeds
+    that moved for good, told once each."""
 
     def __init__(self) -> None:
         self._last: dict[str, _Outcome] = {}
+        self._moved: dict[str, str] = {}  # feed -> where it was told it moved
+
+    def moved(self, url: str, to: str, status: int) -> str | None:
+        """Record that a poll of ``url`` was redirected for good to ``to`` (HTTP ``status``)
+        and return the line to log: the first time, and if it moves elsewhere again. The
+        feed is polled at its listed URL all the same: the feed list is the user's."""
+        if self._moved.get(url) == to:
+            return None
+        self._moved[url] = to
+        told = moved_message(url, to, status)
+        return f"{told}; said once, its polls follow the redirect meanwhile"
 
     def observe(self, url: str, failure: Failure | None) -> str | None:
         """Record one poll of ``url`` (``failure``: its feed-level dead letter, or None for a

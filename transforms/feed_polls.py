@@ -11,6 +11,7 @@ always-on run announces again for a feed that stays unchanged.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -21,13 +22,15 @@ from transforms.common import (
     DISCARDED,
     ENTRIES,
     FAILURES,
+    FEEDS_MOVED,
     FEEDS_NOT_MODIFIED,
     FEEDS_POLLED,
     PROGRESS,
     counter,
+    note,
 )
 from transforms.feed_parsing import TOO_MANY_ENTRIES, ParsedFeed, body_sha256, parse_feed
-from transforms.http import FetchError, HttpClient
+from transforms.http import FetchError, HttpClient, HttpResult
 from transforms.records import Discard, Failure, FeedEntry, FeedSpec, FeedState, excerpt
 
 STATE = "state"  # the output tag of the FeedState to keep
@@ -76,6 +79,25 @@ def relisted(
     return listing[1], (now, listing[1])
 
 
+def moved(response: Any) -> tuple[str, int] | None:
+    """Where a poll's answer (``request_feed``'s) says the feed moved for good, and the HTTP
+    status that said so (the permanent redirects the answer began with); None if it did not."""
+    if isinstance(response, HttpResult) and response.moved_to and response.moved_status:
+        return response.moved_to, response.moved_status
+    return None
+
+
+def moved_note(feed: str, to: str, status: int) -> str:
+    """A moved feed as the ``FEEDS_MOVED`` string set holds it; ``read_moved_note`` reads it."""
+    return json.dumps([feed, to, status])
+
+
+def read_moved_note(text: str) -> tuple[str, str, int]:
+    """``(feed, to, status)`` from a ``moved_note``."""
+    feed, to, status = json.loads(text)
+    return str(feed), str(to), int(status)
+
+
 def request_feed(client: HttpClient, spec: FeedSpec, before: FeedState) -> Any:
     """One conditional request for ``spec``: the response, or the ``FetchError`` it raised
     (any other exception, a bug, becomes an ``internal_error`` one: it must not end the run)."""
@@ -106,7 +128,8 @@ def poll_outputs(
     next poll reads the feed in full again; or the new ``FeedState`` on ``STATE`` followed
     by the entries (and a dead letter for each entry without a link). Entries past the limit
     of one poll (``MAX_FEED_ENTRIES``, the oldest) are discarded as ``too_many_entries``,
-    not fetched; each counts as an entry."""
+    not fetched; each counts as an entry. A feed whose answer began with permanent redirects
+    (``moved``) is noted for the summary (``FEEDS_MOVED``), its poll going on as any other."""
     if isinstance(response, FetchError):
         yield beam.pvalue.TaggedOutput(
             FAILURES,
@@ -121,6 +144,9 @@ def poll_outputs(
             ),
         )
         return
+    moved_to = moved(response)
+    if moved_to is not None:  # named in the run's summary (a string set: once per feed)
+        note(FEEDS_MOVED).add(moved_note(spec.url, *moved_to))
     if response.not_modified:
         counter(FEEDS_NOT_MODIFIED).inc()
         # the validators a 304 names replace those kept (RFC 9111 section 4.3.4)

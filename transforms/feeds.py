@@ -36,7 +36,7 @@ from transforms.common import (
     windowed,
 )
 from transforms.feed_health import FeedHealth
-from transforms.feed_polls import STATE, Listing, poll_outputs, relisted, request_feed
+from transforms.feed_polls import STATE, Listing, moved, poll_outputs, relisted, request_feed
 from transforms.http import HttpClient, HttpConfig
 from transforms.records import (
     EntryResighted,
@@ -84,8 +84,9 @@ def _observed_poll(
     resight_seconds: float,
 ) -> Generator[Any, None, tuple[FeedState | None, Listing | None]]:
     """An always-on poll's outputs (``poll_outputs``, then the keys to announce again,
-    ``relisted``), its feed's change of health logged; returns the ``FeedState`` to keep (None:
-    keep the one there is) and the ``Listing`` to keep (None: likewise)."""
+    ``relisted``), its feed's change of health (and a move for good) logged; returns the
+    ``FeedState`` to keep (None: keep the one there is) and the ``Listing`` to keep (None:
+    likewise)."""
     after: FeedState | None = None
     entries: list[FeedEntry] = []
     failed: Failure | None = None  # the poll's feed-level dead letter
@@ -100,6 +101,10 @@ def _observed_poll(
     change = health.observe(spec.url, failed)
     if change:
         _log.warning("%s", change)
+    moved_to = moved(response)
+    told = moved_to and health.moved(spec.url, *moved_to)
+    if told:
+        _log.warning("%s", told)
     keys, listing = relisted(before, after, entries, listing, now, resight_seconds)
     for key in keys:
         yield EntryResighted(spec.url, key)

@@ -54,6 +54,7 @@ from transforms.hostlimits import (
 from transforms.http_answers import (
     CHUNK,
     HTML_TYPES,
+    PERMANENT_REDIRECTS,
     RETRIED_STATUSES,
     Answer,
     FetchError,
@@ -193,6 +194,10 @@ class HttpClient:
         budget = [float(self.config.deadline)]  # seconds left, shared by hops and retries
         current = checked_url(url)
         seen = {current.split("#")[0]}
+        # The permanent redirects the answer began with: the first's status and the last's
+        # target, the URL to ask from now on (a feed reader updates its subscription to it).
+        moved: tuple[int, str] | None = None
+        only_permanent = True  # every redirect so far was permanent
         for hop in range(self.config.max_redirects + 1):
             if kind == "page" and self.config.respect_robots:
                 # The time robots.txt takes counts against the page's deadline: each hop's
@@ -203,12 +208,15 @@ class HttpClient:
                 budget[0] -= time.monotonic() - started
             answer = self._with_retries(current, kind, extra, cap, budget)
             if answer.location is None:
-                return result_of(url, current, answer, extra)
+                return result_of(url, current, answer, extra, moved)
             if hop == self.config.max_redirects:
                 raise FetchError(
                     "too_many_redirects", f"more than {self.config.max_redirects} redirects"
                 )
             current = checked_url(answer.location, base=current)
+            only_permanent = only_permanent and answer.status in PERMANENT_REDIRECTS
+            if only_permanent:
+                moved = (moved[0] if moved else answer.status, current)
             if current.split("#")[0] in seen:
                 raise FetchError("redirect_loop", f"redirect back to {current}")
             seen.add(current.split("#")[0])

@@ -63,6 +63,7 @@ from transforms.hostlimits import GuardError
 
 CHUNK = 64 * 1024  # bytes read at a time; a non-200 body up to this size is drained
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+PERMANENT_REDIRECTS = frozenset({301, 308})  # the others say the URL stays the one to ask
 RETRIED_STATUSES = frozenset({429})  # and every 5xx; other 4xx (408 too) are final
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
@@ -107,6 +108,10 @@ class HttpResult:
     content_type: str = ""  # media type only, lower case, e.g. "text/html"
     etag: str | None = None
     last_modified: str | None = None
+    # Where the URL moved for good: the target of the last of the permanent redirects (301,
+    # 308) the answer began with, and the first one's status; None when it began otherwise.
+    moved_to: str | None = None
+    moved_status: int | None = None
 
     @property
     def not_modified(self) -> bool:
@@ -287,10 +292,17 @@ def _bad_chunk_size_line(err: BaseException) -> str | None:
     return None
 
 
-def result_of(url: str, final_url: str, answer: Answer, sent: dict[str, str]) -> HttpResult:
+def result_of(
+    url: str,
+    final_url: str,
+    answer: Answer,
+    sent: dict[str, str],
+    moved: tuple[int, str] | None = None,
+) -> HttpResult:
     """The ``HttpResult`` of the last hop's answer. A 304's validators fall back to those sent;
     a 200's are its own or none (kept, a stale If-None-Match made servers, which then ignore
-    If-Modified-Since, answer every later poll in full: RFC 9110 section 13.2.2)."""
+    If-Modified-Since, answer every later poll in full: RFC 9110 section 13.2.2). ``moved``:
+    the status and target of the permanent redirects the answer began with, if any."""
     headers = answer.headers
     sent = sent if answer.status == 304 else {}
     return HttpResult(
@@ -302,4 +314,6 @@ def result_of(url: str, final_url: str, answer: Answer, sent: dict[str, str]) ->
         content_type=headers.get("content-type", "").split(";")[0].strip().lower(),
         etag=headers.get("etag") or sent.get("If-None-Match"),
         last_modified=headers.get("last-modified") or sent.get("If-Modified-Since"),
+        moved_to=moved[1] if moved else None,
+        moved_status=moved[0] if moved else None,
     )
