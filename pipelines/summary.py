@@ -31,8 +31,10 @@ from transforms.common import (
     ENTRIES,
     FAILED_PREFIX,
     FEED_FAILED_PREFIX,
+    FEEDS_GONE,
     FEEDS_MOVED,
     FEEDS_NOT_MODIFIED,
+    FEEDS_NOT_POLLED_GONE,
     FEEDS_POLLED,
     METRICS_NAMESPACE,
     OUTLET_COUNTRY_PREFIX,
@@ -43,7 +45,7 @@ from transforms.common import (
 )
 from transforms.feed_health import moved_message
 from transforms.feed_parsing import MALFORMED_FEED_RECOVERED
-from transforms.feed_polls import read_moved_note
+from transforms.feed_polls import GONE_MESSAGE, read_moved_note
 from transforms.sinks import sink_files
 from transforms.userfiles import is_remote
 
@@ -88,6 +90,8 @@ class RunSummary:
     # Feeds whose answers began with a permanent redirect: feed -> (where to, HTTP status);
     # None: not known (a summary read from the output files)
     feeds_moved: dict[str, tuple[str, int]] | None = field(default_factory=dict)
+    feeds_gone: list[str] | None = field(default_factory=list)  # answered 410 Gone; None: likewise
+    not_polled_gone: int | None = 0  # always-on polls not made: the feed answered 410 Gone
     tags: dict[str, int] = field(default_factory=dict)
     outlet_countries: dict[str, int] = field(default_factory=dict)
     outlet_state_affiliations: dict[str, int] = field(default_factory=dict)
@@ -155,6 +159,8 @@ class RunSummary:
                     {"feed": feed, "to": to, "status": status}
                     for feed, (to, status) in sorted(self.feeds_moved.items())
                 ],
+                "gone": self.feeds_gone,
+                "not_polled_gone": self.not_polled_gone,
             },
             "dead_letters_undelivered": self.undelivered,
             "tags": _by_count(self.tags),
@@ -193,7 +199,7 @@ class RunSummary:
         lines[-1:-1] = [
             "  " + moved_message(feed, to, status)
             for feed, (to, status) in sorted((self.feeds_moved or {}).items())
-        ]
+        ] + [f"  feed {feed} is {GONE_MESSAGE}" for feed in self.feeds_gone or ()]
         for title, counts in (
             ("discarded", self.discarded),
             ("failed", self.failed),
@@ -225,6 +231,8 @@ class RunSummary:
         )
         if self.pages_from_feed:
             line += f", {self.pages_from_feed} entries taken from the feed's own full text"
+        if self.not_polled_gone:
+            line += f", {self.not_polled_gone} polls of feeds gone (HTTP 410) not made"
         return line
 
 
@@ -268,6 +276,8 @@ def summary_from_counters(
         feeds_polled=counters.get(FEEDS_POLLED, 0),
         feeds_not_modified=counters.get(FEEDS_NOT_MODIFIED, 0),
         pages_from_feed=counters.get(PAGES_FROM_FEED, 0),
+        not_polled_gone=counters.get(FEEDS_NOT_POLLED_GONE, 0),
+        feeds_gone=sorted(notes.get(FEEDS_GONE, ())),
     )
     prefixed = (
         (DISCARDED_PREFIX, summary.discarded),
@@ -370,7 +380,7 @@ def summary_from_files(output_dir: str) -> RunSummary:
     )
     summary = summary_from_counters(counters, output_dir)
     summary.feeds_polled = summary.feeds_not_modified = summary.pages_from_feed = None
-    summary.feeds_moved = None  # each was told in the log as the run went
+    summary.feeds_moved = summary.feeds_gone = summary.not_polled_gone = None  # told in the log
     summary.stopped_early = True
     return summary
 

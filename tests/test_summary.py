@@ -116,6 +116,8 @@ def test_every_count_reaches_summary_json_and_the_text(tmp_path: Path) -> None:
         "failed": {"poll/malformed_feed": 1},
         "read_in_part": 0,
         "moved_permanently": [],
+        "gone": [],
+        "not_polled_gone": 0,
     }
     assert data["outputs"] == {"summary": [str(tmp_path / "summary.json")]}
     assert data["stopped_early"] is False
@@ -345,6 +347,8 @@ def test_a_stopped_runs_feed_polls_are_not_counted_rather_than_zero(tmp_path: Pa
         "failed": {"poll/malformed_feed": 1},
         "read_in_part": 0,
         "moved_permanently": None,  # told in the run's log
+        "gone": None,
+        "not_polled_gone": None,
     }
     text = summary.render()
     assert text.startswith("stopped by signal: counts are read from the output files")

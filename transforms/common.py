@@ -48,9 +48,13 @@ FEEDS_POLLED = "feeds_polled"
 FEEDS_NOT_MODIFIED = "feeds_not_modified"
 # Entries whose page was made from the feed's own full text, not fetched (--feed-text-min-chars).
 PAGES_FROM_FEED = "pages_from_feed"
-# A string set (``note``): the feeds that moved for good, each a JSON ``[feed, to, status]``
-# (``transforms.feed_polls.moved_note``).
+# String sets (``note``): the feeds that moved for good, each a JSON ``[feed, to, status]``
+# (``transforms.feed_polls.moved_note``), and the feeds that answered 410 Gone, each a URL.
 FEEDS_MOVED = "feeds_moved"
+FEEDS_GONE = "feeds_gone"
+# Polls of an always-on run not made: the feed answered 410 Gone less than a day before
+# (``transforms.feed_polls.GONE_PAUSE``).
+FEEDS_NOT_POLLED_GONE = "feeds_not_polled_gone"
 
 # What the progress line counts besides PUBLISHED and DISCARDED.
 FAILED = "failed"

@@ -4,8 +4,9 @@ An always-on run polls every feed every interval for hours; its summary, counted
 stops, is the first place a broken feed showed. ``FeedHealth`` remembers each feed's last
 outcome and gives one line when it changes: a feed's first failed poll, a failure of
 another kind, and the first good poll after failures. A feed that stays broken is not
-repeated at every poll. A feed whose answers begin with a permanent redirect (301, 308) is
-told once too: "moved permanently to URL (HTTP 301): update your feed list".
+repeated at every poll (one that answered 410 Gone is polled again only once a day:
+``transforms.feed_polls.GONE_PAUSE``). A feed whose answers begin with a permanent redirect
+(301, 308) is told once too: "moved permanently to URL (HTTP 301): update your feed list".
 
 It lives in the memory of the polling step's instance (not in keyed state): it is a log of
 changes, not a record. On Beam's local runner an always-on run has one instance, which sees
@@ -71,9 +72,14 @@ class FeedHealth:
         self._last[url] = _Outcome(failure.error_type, 1)
         was = f" (it failed with {last.error_type} before)" if last and last.error_type else ""
         message = _shown(excerpt(failure.message, 1200))  # a not_a_feed's names 3 feeds
+        again = (
+            "only once a day in this run"
+            if failure.error_type == "http_410"
+            else ("at every interval")
+        )
         return (
-            f"feed {_shown(url)} failed: {failure.error_type}: {message}{was}; polled again at "
-            "every interval, this is said again only when it changes"
+            f"feed {_shown(url)} failed: {failure.error_type}: {message}{was}; polled again "
+            f"{again}, this is said again only when it changes"
         )
 
 

@@ -22,6 +22,7 @@ from transforms.common import (
     DISCARDED,
     ENTRIES,
     FAILURES,
+    FEEDS_GONE,
     FEEDS_MOVED,
     FEEDS_NOT_MODIFIED,
     FEEDS_POLLED,
@@ -79,6 +80,24 @@ def relisted(
     return listing[1], (now, listing[1])
 
 
+# How long an always-on run leaves a feed that answered 410 Gone before asking it again:
+# the server says the feed is gone for good (feed readers stop polling it), but one asked
+# again once a day that answers again is polled at every interval again.
+GONE_PAUSE = 24 * 3600.0
+GONE_MESSAGE = "gone (HTTP 410): remove it from your feed list"
+
+
+def gone(response: Any) -> bool:
+    """Whether a poll's answer (``request_feed``'s) is 410 Gone."""
+    return isinstance(response, FetchError) and response.status == 410
+
+
+def not_polled(gone_at: float | None, now: float) -> bool:
+    """Whether an always-on poll due at ``now`` of a feed that last answered 410 Gone at
+    ``gone_at`` (None: it did not) is not made: within ``GONE_PAUSE`` of that answer."""
+    return gone_at is not None and now - gone_at < GONE_PAUSE
+
+
 def moved(response: Any) -> tuple[str, int] | None:
     """Where a poll's answer (``request_feed``'s) says the feed moved for good, and the HTTP
     status that said so (the permanent redirects the answer began with); None if it did not."""
@@ -129,15 +148,18 @@ def poll_outputs(
     by the entries (and a dead letter for each entry without a link). Entries past the limit
     of one poll (``MAX_FEED_ENTRIES``, the oldest) are discarded as ``too_many_entries``,
     not fetched; each counts as an entry. A feed whose answer began with permanent redirects
-    (``moved``) is noted for the summary (``FEEDS_MOVED``), its poll going on as any other."""
+    (``moved``) is noted for the summary (``FEEDS_MOVED``), its poll going on as any other; one
+    that answered 410 Gone too (``FEEDS_GONE``), its dead letter saying to remove it."""
     if isinstance(response, FetchError):
+        if gone(response):
+            note(FEEDS_GONE).add(spec.url)
         yield beam.pvalue.TaggedOutput(
             FAILURES,
             Failure(
                 "poll",
                 spec.url,
                 response.error_type,
-                str(response.message)[:300],
+                GONE_MESSAGE if gone(response) else str(response.message)[:300],
                 response.retryable,
                 "",
                 counts_entry=False,

@@ -30,13 +30,23 @@ from transforms import http_clients, statesize
 from transforms.common import (
     DISCARDED,
     FAILURES,
+    FEEDS_NOT_POLLED_GONE,
     FEEDS_POLLED,
     OK,
     counter,
     windowed,
 )
 from transforms.feed_health import FeedHealth
-from transforms.feed_polls import STATE, Listing, moved, poll_outputs, relisted, request_feed
+from transforms.feed_polls import (
+    STATE,
+    Listing,
+    gone,
+    moved,
+    not_polled,
+    poll_outputs,
+    relisted,
+    request_feed,
+)
 from transforms.http import HttpClient, HttpConfig
 from transforms.records import (
     EntryResighted,
@@ -58,12 +68,20 @@ _FEED_STATE_PARAM = beam.DoFn.StateParam(_FEED_STATE)
 # ``(seconds since the epoch, keys)`` (a ``feed_polls.Listing``).
 _LISTING = ReadModifyWriteStateSpec("listing", beam.coders.PickleCoder())
 _LISTING_PARAM = beam.DoFn.StateParam(_LISTING)
+# When the feed last answered 410 Gone (seconds since the epoch; unset: it did not): it is not
+# polled again for ``feed_polls.GONE_PAUSE`` (``not_polled``).
+_GONE_AT = ReadModifyWriteStateSpec("gone_at", beam.coders.FloatCoder())
+_GONE_AT_PARAM = beam.DoFn.StateParam(_GONE_AT)
 
 # Always-on polls on the local runner (``_PollFeedsConcurrentlyFn``): each run's feed states,
-# listings and feed health, by the token its DoFn was made with, in this process's memory,
-# which lasts the run as the local runner's state does. Not on the DoFn itself: a runner may
-# make its DoFns anew from their pickled form (the DirectRunner, at each bundle).
-_MEMORY: dict[str, tuple[dict[str, FeedState], dict[str, Listing], FeedHealth]] = {}
+# listings, feed health and when feeds answered 410 Gone, by the token its DoFn was made
+# with, in this process's memory, which lasts the run as the local runner's state does. Not
+# on the DoFn itself: a runner may make its DoFns anew from their pickled form (the
+# DirectRunner, at each bundle).
+_Memory = tuple[dict[str, FeedState], dict[str, Listing], FeedHealth, dict[str, float]]
+_MEMORY: dict[str, _Memory] = {}
+# What ``_PollFeedsConcurrentlyFn._poll`` gives instead of an answer for a poll not made.
+_NOT_POLLED = "not polled: the feed answered 410 Gone less than a day ago"
 
 
 def forget_polls() -> None:
@@ -119,7 +137,8 @@ class _PollFeedsFn(beam.DoFn):
     the one-shot runs' state directory. One feed at a time. The keys the feed's last body
     listed live in keyed state too: an unchanged feed's are announced again as
     ``EntryResighted`` every ``resight_seconds`` (``relisted``). A feed that starts or stops
-    failing is logged as it happens, once (``FeedHealth``).
+    failing is logged as it happens, once (``FeedHealth``). One that answered 410 Gone is not
+    polled again for a day (``not_polled``), each poll not made counted.
     """
 
     def __init__(
@@ -152,9 +171,13 @@ class _PollFeedsFn(beam.DoFn):
         timestamp: Any = beam.DoFn.TimestampParam,
         feed_state: Any = _FEED_STATE_PARAM,
         listing_state: Any = _LISTING_PARAM,
+        gone_state: Any = _GONE_AT_PARAM,
     ) -> Iterator[Any]:
         assert self._client is not None
         _, spec = element
+        if not_polled(gone_state.read(), float(timestamp)):
+            counter(FEEDS_NOT_POLLED_GONE).inc()
+            return
         counter(FEEDS_POLLED).inc()
         before = feed_state.read() or self._known.get(spec.url) or FeedState(spec.url)
         response = request_feed(self._client, spec, before)
@@ -172,6 +195,10 @@ class _PollFeedsFn(beam.DoFn):
             feed_state.write(after)
         if listing is not None:
             listing_state.write(listing)
+        if gone(response):
+            gone_state.write(float(timestamp))
+        else:
+            gone_state.clear()
 
 
 class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
@@ -180,11 +207,11 @@ class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
     No keyed state: a one-shot run polls each feed once, with the validators ``known`` from
     the state directory. An always-on run on the local runner (``resight_seconds`` given)
     keeps what ``_PollFeedsFn`` keeps in keyed state (validators, body hash, ``Listing``,
-    ``FeedHealth``) in the process's memory instead (``_MEMORY``), which lasts the run as the
-    runner's state does (one process, one worker): polled one at a time, a poll took the sum
-    of every feed's time, and a feed whose host never answers its whole deadline (30 of 100
-    feeds with a 5 s deadline: 150 s a poll, polled every 20 s). Requests run on a thread pool
-    (``HostScheduler``); answers are parsed
+    ``FeedHealth``, when a feed answered 410 Gone) in the process's memory instead
+    (``_MEMORY``), which lasts the run as the runner's state does (one process, one worker):
+    polled one at a time, a poll took the sum of every feed's time, and a feed whose host
+    never answers its whole deadline (30 of 100 feeds with a 5 s deadline: 150 s a poll,
+    polled every 20 s). Requests run on a thread pool (``HostScheduler``); answers are parsed
     and emitted on the DoFn's thread in the order the feeds came (so when two feeds list the
     same story, the one listed first wins, as with the one-at-a-time poll), each with its
     spec's timestamp and window. One feed request per host at a time; the feed requests share
@@ -208,14 +235,16 @@ class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
         self._memory = uuid.uuid4().hex  # this run's key in _MEMORY
         self._listings: dict[str, Listing] = {}
         self._health = FeedHealth()
-        self._scheduler: HostScheduler[Any, FeedSpec, Any] | None = None
+        self._gone: dict[str, float] = {}  # feed -> when it answered 410 Gone
+        self._scheduler: HostScheduler[Any, tuple[FeedSpec, float], Any] | None = None
 
     def setup(self) -> None:
         super().setup()
         if self._resight_seconds is not None:
-            memory: tuple[dict[str, FeedState], dict[str, Listing], FeedHealth]
-            memory = (dict(self._known), {}, FeedHealth())
-            self._known, self._listings, self._health = _MEMORY.setdefault(self._memory, memory)
+            memory: _Memory = (dict(self._known), {}, FeedHealth(), {})
+            self._known, self._listings, self._health, self._gone = _MEMORY.setdefault(
+                self._memory, memory
+            )
 
     def start_bundle(self) -> None:
         assert self._executor is not None and self._client is not None
@@ -233,11 +262,16 @@ class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
         # poll before is used, so that it asks with what that one kept: both asked at once,
         # without validators, and the second's entries came again as duplicate_url.
         self._in_turn: set[str] = set()  # feeds with a poll submitted and not yet used
-        self._later: dict[str, deque[tuple[Any, FeedSpec]]] = {}
+        self._later: dict[str, deque[tuple[Any, tuple[FeedSpec, float]]]] = {}
 
-    def _poll(self, spec: FeedSpec) -> tuple[FeedSpec, FeedState, Any]:
+    def _poll(self, due: tuple[FeedSpec, float]) -> tuple[FeedSpec, FeedState, Any]:
+        """One poll on a pool thread (``_NOT_POLLED`` when not made: ``not_polled``). The
+        feed's poll before was used (``_answer``) before this one was submitted."""
         assert self._client is not None
+        spec, now = due
         before = self._known.get(spec.url) or FeedState(spec.url)
+        if not_polled(self._gone.get(spec.url), now):
+            return spec, before, _NOT_POLLED
         return spec, before, request_feed(self._client, spec, before)
 
     def process(
@@ -247,14 +281,14 @@ class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
         window: Any = beam.DoFn.WindowParam,
     ) -> Iterator[Any]:
         assert self._scheduler is not None
-        counter(FEEDS_POLLED).inc()
         tag = (self._submitted, timestamp, window)
         self._submitted += 1
+        due = (spec, float(timestamp))
         if spec.url in self._in_turn:
-            self._later.setdefault(spec.url, deque()).append((tag, spec))
+            self._later.setdefault(spec.url, deque()).append((tag, due))
         else:
             self._in_turn.add(spec.url)
-            self._scheduler.submit(host_of(spec.url), tag, spec)
+            self._scheduler.submit(host_of(spec.url), tag, due)
         yield from self._outputs(self._scheduler.completed(block=False))
 
     def finish_bundle(self) -> Iterator[Any]:
@@ -278,7 +312,7 @@ class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
                 if not waiting:
                     del self._later[spec.url]
                 assert self._scheduler is not None
-                self._scheduler.submit(host_of(again.url), tag, again)
+                self._scheduler.submit(host_of(spec.url), tag, again)
             else:
                 self._in_turn.discard(spec.url)
 
@@ -286,6 +320,10 @@ class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
         self, spec: FeedSpec, before: FeedState, response: Any, now: float
     ) -> Iterator[Any]:
         """One answered poll's outputs; an always-on run's also kept in memory."""
+        if response is _NOT_POLLED:
+            counter(FEEDS_NOT_POLLED_GONE).inc()
+            return
+        counter(FEEDS_POLLED).inc()
         if self._resight_seconds is None:
             yield from poll_outputs(spec, before, response, self._full_text_min_chars)
             return
@@ -303,6 +341,10 @@ class _PollFeedsConcurrentlyFn(ThreadedHttpFn):
             self._known[spec.url] = after  # read by the next poll's request
         if listing is not None:
             self._listings[spec.url] = listing
+        if gone(response):
+            self._gone[spec.url] = now
+        else:
+            self._gone.pop(spec.url, None)
 
 
 class PollFeeds(beam.PTransform):
