@@ -272,7 +272,7 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
             "feeds.yaml:3: not valid YAML: duplicate key 'name' (first on line 2)",
         ),
         ("- {url: https://a.example/rss, url: https://b.example/rss}\n", "duplicate key 'url'"),
-        ("[" * 5000 + "]" * 5000, "feeds.yaml: not valid YAML: nested too deeply"),
+        ("[" * 5000 + "]" * 5000, "feeds.yaml:1: not valid YAML: nested too deeply"),
     ],
 )
 def test_yaml_key_written_twice_is_an_error(tmp_path: Path, text: str, expected: str) -> None:
