@@ -315,17 +315,19 @@ def _check_user_files(taxonomy: str | None, outlets: str | None) -> None:
     """Load ``--taxonomy`` and ``--outlets`` once here, so that a bad file is one line now
     instead of a traceback from inside the pipeline's first step that reads it."""
     if taxonomy:
-        from transforms.tagger import Tagger, TaxonomyError
+        from transforms import loaded
+        from transforms.tagger import TaxonomyError
 
-        try:
-            Tagger.load(taxonomy)
+        try:  # kept for steps that run in this process (transforms.loaded)
+            loaded.tagger(taxonomy)
         except TaxonomyError as exc:
             raise UsageError(f"--taxonomy: {exc}") from None
     if outlets:
-        from transforms.outlets import OutletCatalogue, OutletFileError
+        from transforms import loaded
+        from transforms.outlets import OutletFileError
 
         try:
-            OutletCatalogue.load(outlets)
+            loaded.outlets(outlets)
         except OutletFileError as exc:
             raise UsageError(f"--outlets: {exc}") from None
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -120,3 +121,49 @@ def test_user_yaml_files_are_read_by_libyaml(
     taxonomy = load_taxonomy(many_entities(tmp_path / "mine.yaml", 300))
     assert len(taxonomy.entities) > 300
     assert scanned == []
+
+
+def test_each_step_instance_shares_its_process_load_of_a_users_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Beam sets up a DoFn instance per bundle run at a time (each thread of a Dataflow SDK
+    # process, each local worker): each loaded the user's taxonomy and catalogue again, and
+    # held a copy (34 MB for 5,000 entities, 31 MB for 50,000 outlets).
+    from transforms.enrich import _EnrichArticlesFn
+    from transforms.outlets import OutletCatalogue
+    from transforms.tag import _TagStoriesFn
+
+    loads: list[str] = []
+    load_tagger, load_outlets = Tagger.load.__func__, OutletCatalogue.load.__func__  # type: ignore[attr-defined]
+
+    def counted_tagger(cls: type[Tagger], path: str | Path | None = None) -> Tagger:
+        loads.append("tagger")
+        return load_tagger(cls, path)
+
+    def counted_outlets(cls: type[OutletCatalogue], path: str | Path | None = None) -> Any:
+        loads.append("outlets")
+        return load_outlets(cls, path)
+
+    monkeypatch.setattr(Tagger, "load", classmethod(counted_tagger))
+    monkeypatch.setattr(OutletCatalogue, "load", classmethod(counted_outlets))
+    taxonomy = many_entities(tmp_path / "mine.yaml", 50)
+    catalogue = tmp_path / "outlets.csv"
+    catalogue.write_text("domain,name\nzorvex.example,Zorvex Daily\n", encoding="utf-8")
+    taggers = [_TagStoriesFn(str(taxonomy), False) for _ in range(3)]
+    enrichers = [_EnrichArticlesFn(str(catalogue)) for _ in range(3)]
+    for fn in (*taggers, *enrichers):
+        fn.setup()
+    assert sorted(loads) == ["outlets", "tagger"]
+    assert all(fn._tagger is taggers[0]._tagger for fn in taggers)
+    assert all(fn._outlets is enrichers[0]._outlets for fn in enrichers)
+    # a file whose bytes changed is loaded again (one process running several pipelines)
+    many_entities(taxonomy, 60)
+    catalogue.write_text("domain,name\nzorvex.example,Zorvex Weekly\n", encoding="utf-8")
+    again, enricher = _TagStoriesFn(str(taxonomy), False), _EnrichArticlesFn(str(catalogue))
+    again.setup()
+    enricher.setup()
+    assert sorted(loads) == ["outlets", "outlets", "tagger", "tagger"]
+    assert again._tagger is not None
+    assert again._tagger.tag("Zorvex55 Holdings fined", "").state_actors == ("zorvex_55",)
+    assert enricher._outlets is not None
+    assert enricher._outlets.lookup("zorvex.example").name == "Zorvex Weekly"

@@ -10,13 +10,13 @@ server (``transforms.pool_preload``). Like ``transforms.analysis``, it does not 
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from transforms import loaded
 from transforms.analysis import (
     Outcome,
     detect_language,
@@ -46,9 +46,8 @@ class AnalysisSettings:
     page_cpu_seconds: float = PAGE_CPU_SECONDS
 
 
-@functools.lru_cache(maxsize=4)
 def _loaded(outlets_path: str | None, taxonomy_path: str | None) -> tuple[OutletCatalogue, Tagger]:
-    return OutletCatalogue.load(outlets_path), Tagger.load(taxonomy_path)
+    return loaded.outlets(outlets_path), loaded.tagger(taxonomy_path)
 
 
 _WARM_UP_PAGE = (

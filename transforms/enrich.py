@@ -20,6 +20,7 @@ from typing import Any
 
 import apache_beam as beam
 
+from transforms import loaded
 from transforms.analysis import enrich_outcome
 from transforms.common import tagged_output, with_stage_outputs
 from transforms.outlets import OutletCatalogue
@@ -32,7 +33,7 @@ class _EnrichArticlesFn(beam.DoFn):
         self._outlets: OutletCatalogue | None = None
 
     def setup(self) -> None:
-        self._outlets = OutletCatalogue.load(self._outlets_path)
+        self._outlets = loaded.outlets(self._outlets_path)  # one per process (transforms.loaded)
 
     def process(self, article: Article) -> Iterator[Any]:
         assert self._outlets is not None

@@ -15,6 +15,7 @@ from typing import Any
 
 import apache_beam as beam
 
+from transforms import loaded
 from transforms.analysis import tag_outcome
 from transforms.common import tagged_output, with_stage_outputs
 from transforms.records import Story
@@ -28,7 +29,7 @@ class _TagStoriesFn(beam.DoFn):
         self._tagger: Tagger | None = None
 
     def setup(self) -> None:
-        self._tagger = Tagger.load(self._taxonomy_path)
+        self._tagger = loaded.tagger(self._taxonomy_path)  # one per process (transforms.loaded)
 
     def process(self, story: Story) -> Iterator[Any]:
         assert self._tagger is not None
