@@ -84,6 +84,39 @@ def test_interim_answers_before_the_final_one_are_read_past(
     assert "more than 16 interim (1xx) answers" in err.message
 
 
+def test_sixteen_interim_answers_are_read_past_and_a_101_is_no_interim_answer(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    # At most 16 are read past (the 17th is a protocol error, above): 16 then the answer is
+    # the answer. A 101 (Switching Protocols, never asked for) ends the reading: had it been
+    # read past as the other 1xx are, the 200 after it would have been taken (it is http_101).
+    base = site.add_host("news")
+    final = _OK + b"Content-Length: 6\r\n\r\n<rss/>"
+    site.route("news", "/rss", _raw(b"HTTP/1.1 103 Early Hints\r\n\r\n" * 16 + final))
+    assert client.get(base + "/rss", kind="feed").body == b"<rss/>"
+    site.route("news", "/ws", _raw(b"HTTP/1.1 101 Switching Protocols\r\n\r\n" + final))
+    err = fetch_error(client, base + "/ws", kind="feed")
+    assert (err.error_type, err.status, err.retryable) == ("http_101", 101, False)
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Transfer-Encoding: Chunked\r\n\r\n6\r\n<rss/>\r\n0\r\n\r\n",
+        b"Transfer-Encoding: identity\r\nContent-Length: 6\r\n\r\n<rss/>",
+    ],
+    ids=["chunked-in-capitals", "identity"],
+)
+def test_the_transfer_codings_http_client_frames_are_read(
+    site: LoopbackSite, client: HttpClient, framing: bytes
+) -> None:
+    # Only a coding http.client cannot undo is refused (below): it reads "chunked" in any
+    # case, and "identity" is no coding at all.
+    base = site.add_host("news")
+    site.route("news", "/rss", _raw(_OK + framing))
+    assert client.get(base + "/rss", kind="feed").body == b"<rss/>"
+
+
 def test_unasked_for_304_is_an_error(site: LoopbackSite, client: HttpClient) -> None:
     base = site.add_host("news")
     site.route("news", "/feed", Response(304, content_type=None))

@@ -171,7 +171,7 @@ class FinalResponse(http.client.HTTPResponse):
             raise http.client.HTTPException(f"Transfer-Encoding {codings[:100]!r}")
 
     def _read_status(self) -> tuple[str, int, str]:
-        for _ in range(_MAX_INTERIM):
+        for _ in range(_MAX_INTERIM + 1):  # the interim answers, then the final one
             version, status, reason = super()._read_status()  # type: ignore[misc]
             if status == 101 or not 100 <= status < 200:
                 return version, status, reason
