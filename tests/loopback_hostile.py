@@ -36,6 +36,19 @@ def drip(body: bytes, bytes_per_s: float = 1.0, content_type: str = "text/html")
     return RawResponse(_ignore_disconnect(handler))
 
 
+def drip_status_line(bytes_per_s: float = 20.0) -> RawResponse:
+    """A status line that never ends: its reason phrase a byte at a time (a tarpit), so no
+    read of it times out, until the client hangs up."""
+
+    def handler(h: LoopbackHandler) -> None:
+        h.wfile.write(b"HTTP/1.1 200 ")
+        while not h.stopping.wait(1.0 / bytes_per_s):
+            h.wfile.write(b"O")
+            h.wfile.flush()
+
+    return RawResponse(_ignore_disconnect(handler))
+
+
 def endless_body(chunk: bytes = b"<p>more</p>\n" * 512) -> RawResponse:
     """A 200 with no Content-Length whose body never ends (until the client hangs up)."""
 
@@ -77,4 +90,4 @@ def _ignore_disconnect(
     return wrapped
 
 
-__all__ = ["connection_reset", "drip", "endless_body", "redirect"]
+__all__ = ["connection_reset", "drip", "drip_status_line", "endless_body", "redirect"]

@@ -375,13 +375,15 @@ class HttpClient:
             read=min(self.config.read_timeout, left),
         )
         response = None
-        complete = False
+        answered = complete = False
         try:
             response = self._pool.urlopen(
                 "GET", url, headers=headers, redirect=False, retries=False,
                 preload_content=False, decode_content=False, timeout=timeout,
             )  # fmt: skip
-            self._silent.answered(host_of(url))
+            answered = not watch.expired  # a status line the deadline cut short is none
+            if answered:
+                self._silent.answered(host_of(url))
             answer_headers = {k.lower(): v for k, v in response.headers.items()}
             # Content-Encoding's field lines are one list (RFC 9110 section 5.3): "gzip" twice
             # is "gzip, gzip" (refused), where the last line alone gave the page still gzipped
@@ -412,7 +414,7 @@ class HttpClient:
             # deadline (its timeout is capped at the time left) before the watchdog's thread
             # ran, as on a busy machine: the deadline, not a timeout of its own.
             at_deadline = error.error_type == "timeout" and time.monotonic() >= watch.deadline_at
-            if response is None and (watch.expired or error.error_type == "timeout"):
+            if not answered and (watch.expired or error.error_type == "timeout"):
                 self._unanswered(host_of(url))
             if watch.expired or at_deadline:
                 raise FetchError(
