@@ -848,6 +848,66 @@ def test_entries_waiting_for_a_fetch_that_failed_are_fetched_on_their_own(
     assert sorted(type(o).__name__ for o in outcomes) == ["Failure", "FetchedPage", "FetchedPage"]
 
 
+def test_entries_waiting_for_a_fetch_that_was_discarded_are_fetched_on_their_own(
+    site: LoopbackSite,
+) -> None:
+    # Only a page is shared, not a discard either: a link that answered a PDF once may
+    # answer the article to the next request, as after a failure.
+    base = site.add_host("news")
+    answers = iter([Response(body=b"%PDF-1.7", content_type="application/pdf")])
+    site.set_fallback("news", lambda request: next(answers, Response(body=PAGE.encode("utf-8"))))
+    listed = [_listed_by(feed, base + "/a") for feed in ("one", "two")]
+    fn = _FetchArticlesFn(config(respect_robots=False), max_in_flight=1, max_buffered=8)
+    outcomes = _drive(fn, listed)
+    assert len(site.requests_for("news", "/a")) == 2
+    assert sorted(type(o).__name__ for o in outcomes) == ["Discard", "FetchedPage"]
+
+
+def test_an_entry_given_a_shared_page_keeps_its_own_timestamp(site: LoopbackSite) -> None:
+    # A copy of the page is emitted with its own entry's timestamp, as its own fetch would
+    # have been: with the first entry's, a copy fell in another window of the stages after.
+    base = site.add_host("news")
+    site.route("news", "/a", Response(body=PAGE.encode("utf-8")))
+    listed = [_listed_by(feed, base + "/a") for feed in ("one", "two", "three")]
+    fn = _FetchArticlesFn(config(respect_robots=False), max_in_flight=1, max_buffered=8)
+    fn.setup()
+    try:
+        fn.start_bundle()
+        outputs = [
+            o
+            for at, e in enumerate(listed)
+            for o in fn.process(e, Timestamp(100 * at), GlobalWindow())
+        ]
+        outputs += list(fn.finish_bundle())
+    finally:
+        fn.teardown()
+    emitted = [o.value if isinstance(o, beam.pvalue.TaggedOutput) else o for o in outputs]
+    assert len(site.requests_for("news", "/a")) == 1
+    assert sorted((w.value.entry.feed_url, w.timestamp) for w in emitted) == sorted(
+        (e.feed_url, Timestamp(100 * at)) for at, e in enumerate(listed)
+    )
+
+
+def test_a_bundle_that_failed_half_way_leaves_no_fetch_to_wait_for(site: LoopbackSite) -> None:
+    # A bundle the runner gave up on (an exception after process() queued a fetch) never
+    # drained it: the next bundle's entry of the same page must be fetched, not left to
+    # wait for that fetch (its page then never came: the entry was lost).
+    base = site.add_host("news")
+    site.route("news", "/a", Response(body=PAGE.encode("utf-8")))
+    fn = _FetchArticlesFn(config(respect_robots=False), max_in_flight=1, max_buffered=8)
+    fn.setup()
+    try:
+        fn.start_bundle()
+        list(fn.process(_listed_by("one", base + "/a"), Timestamp(0), GlobalWindow()))
+        fn.start_bundle()  # the failed bundle's finish_bundle() is never called
+        outputs = list(fn.process(_listed_by("two", base + "/a"), Timestamp(0), GlobalWindow()))
+        outputs += list(fn.finish_bundle())
+    finally:
+        fn.teardown()
+    emitted = [o.value if isinstance(o, beam.pvalue.TaggedOutput) else o for o in outputs]
+    assert [w.value.entry.feed_url for w in emitted] == ["http://two.example/rss"]
+
+
 def test_a_host_at_its_limit_leaves_the_threads_to_other_hosts(site: LoopbackSite) -> None:
     # One request per host, two threads; three entries of a slow host, then one of another.
     # The slow host's first page answers only once the other host has been asked: had its
