@@ -11,6 +11,7 @@ import codecs
 import contextlib
 import io
 import random
+import time
 import xml.parsers.expat
 from datetime import UTC, datetime
 from pathlib import Path
@@ -716,6 +717,8 @@ LATE_POLL = datetime(2027, 12, 31, tzinfo=UTC)
         ("2026-Q4", None),
         ("2026-11 (updated)", None),
         ("2026-11-28 (updated)", "2026-11-28T00:00:00+00:00"),
+        ("2026-332", "2026-11-28T00:00:00+00:00"),
+        ("2026-W48-6T14:05:00.75+0100", "2026-11-28T13:05:00+00:00"),
     ],
     ids=[
         "week date",
@@ -727,6 +730,8 @@ LATE_POLL = datetime(2027, 12, 31, tzinfo=UTC)
         "a quarter",
         "a month and words",
         "a day and words: the day stands",
+        "a day of the year: a day",
+        "a fraction of a second and a zone without a colon",
     ],
 )
 def test_an_iso_week_date_is_read_and_a_year_without_a_day_is_no_date(
@@ -737,6 +742,20 @@ def test_an_iso_week_date_is_read_and_a_year_without_a_day_is_no_date(
     # the first day of the current month of 2026 (2026-11-01 in November).
     (entry,) = parse_feed(_dated(pub_date), SPEC, polled_at=LATE_POLL).entries
     assert entry.published_at == expected
+
+
+def test_a_week_date_without_a_zone_is_utc_whatever_the_machines_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A date without a zone is UTC's (as feedparser reads RFC 822), not the machine's.
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        (entry,) = parse_feed(_dated("2026-W48-6T09:00"), SPEC, polled_at=LATE_POLL).entries
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert entry.published_at == "2026-11-28T09:00:00+00:00"
 
 
 def test_dates_in_the_forms_feedparser_reads_exactly_are_its_reading_without_dateparser() -> None:
