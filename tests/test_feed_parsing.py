@@ -144,6 +144,19 @@ def test_a_wide_encoding_declared_over_ascii_bytes_is_as_if_none_were(
         assert [e.title for e in parsed.entries] == [title]
 
 
+@pytest.mark.parametrize("declared", ["utf-16", "UTF-16LE"])
+def test_a_wide_encoding_declared_over_ascii_bytes_yields_to_the_headers_charset(
+    declared: str,
+) -> None:
+    # As if no encoding were declared: the header's charset first (KOI8-R here, which the
+    # UTF-8-else-windows-1252 fallback read as mojibake), even and odd lengths alike.
+    title = "\u041d\u043e\u0432\u043e\u0441\u0442\u0438 \u0434\u043d\u044f"
+    body = _feed(declared, title=title).encode("koi8-r")
+    for even_or_odd in (body, body + b" "):
+        parsed = parse_feed(even_or_odd, SPEC, content_type="application/rss+xml; charset=KOI8-R")
+        assert [e.title for e in parsed.entries] == [title]
+
+
 def test_the_word_entity_in_text_is_not_a_declaration() -> None:
     body = _feed("UTF-16", title="ENTITY &lt;!-- not one --&gt;").encode("utf-16")
     (entry,) = parse_feed(body, SPEC).entries

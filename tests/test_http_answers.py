@@ -135,6 +135,19 @@ def test_304_keeps_the_validators_sent_when_the_server_repeats_none(
     assert (result.etag, result.last_modified) == ('"v7"', sent)
 
 
+def test_a_304_that_names_validators_gives_them_in_place_of_those_sent(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    # RFC 9111 4.3.4: the validators a 304 names are the ones to keep (the feed's state
+    # takes them, feed_polls); those sent only stand in for ones it does not name.
+    base = site.add_host("news")
+    modified = "Tue, 03 Mar 2026 10:00:00 GMT"
+    headers = {"ETag": '"v8"', "Last-Modified": modified}
+    site.route("news", "/feed", Response(304, content_type=None, headers=headers))
+    result = client.get(base + "/feed", kind="feed", etag='"v7"', last_modified="x")
+    assert (result.status, result.etag, result.last_modified) == (304, '"v8"', modified)
+
+
 def test_a_200_without_an_etag_keeps_none_of_the_one_sent(
     site: LoopbackSite, client: HttpClient
 ) -> None:
