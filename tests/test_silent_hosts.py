@@ -25,6 +25,8 @@ def test_the_third_unanswered_attempt_in_a_row_pauses_and_an_answer_ends_the_cou
     assert not hosts.unanswered("b")  # each host its own count
     hosts.answered("a")
     assert [hosts.unanswered("a") for _ in range(SILENT_ATTEMPTS)] == [False, False, True]
+    with pytest.raises(ValueError, match="threshold must be at least 1, got 0"):
+        SilentHosts(0)  # every host paused at its first timeout
 
 
 def hung_host(site: LoopbackSite, paths: list[str]) -> str:

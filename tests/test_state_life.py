@@ -59,6 +59,18 @@ def test_a_feed_that_left_the_list_is_forgotten_a_ttl_after_the_last_run_that_li
     assert _commit(state, 13.5, listed, [kept]) == {kept.feed_url, failing.feed_url}
 
 
+def test_a_feed_listed_exactly_a_ttl_ago_is_still_kept(tmp_path: Path) -> None:
+    """The TTL counts as for entries seen (kept while seen at or after now - TTL): a feed last
+    listed on day 1 (its poll failed: listed, not polled) is kept by the commit of day 8,
+    gone by the next."""
+    state = tmp_path / "state"
+    feed = FeedState("http://a.example/rss", etag='"1"')
+    assert _commit(state, 0, [feed.feed_url], [feed]) == {feed.feed_url}
+    assert _commit(state, 1, [feed.feed_url], []) == {feed.feed_url}
+    assert _commit(state, 8, [], []) == {feed.feed_url}
+    assert _commit(state, 8.01, [], []) == set()
+
+
 def test_a_listing_time_ahead_of_the_clock_is_read_as_the_clocks(tmp_path: Path) -> None:
     """A feeds.json written under a clock set years ahead: the feed is forgotten a TTL after
     the run that read it, not a TTL after that date."""
