@@ -50,6 +50,15 @@ def test_a_meta_charset_that_says_utf16_means_utf8(label: str) -> None:
     assert "<p>à Paris</p>" in decode_html(body + b" " * (len(body) % 2), "text/html")
 
 
+@pytest.mark.parametrize("label", ["utf-16le", "UTF-16LE"])
+def test_a_header_charset_that_says_utf16_is_honoured(label: str) -> None:
+    # Unlike a <meta> one (above): the header is not read in the page's bytes, so it may
+    # say UTF-16 and be right. Read as UTF-8, the page's NULs went on to extraction.
+    body = "<html><head><title>\u00c9lection</title></head><body><p>\u00e0 Paris</p>"
+    text = decode_html(body.encode("utf-16-le"), f"text/html; charset={label}")
+    assert text == body
+
+
 def _page_with_meta_at(offset: int, label: str, text: str) -> bytes:
     """A windows-1252 page whose ``<meta charset>`` starts at about ``offset`` (a long head of
     preloads before it, as on many news sites)."""

@@ -863,6 +863,26 @@ def test_entries_waiting_for_a_fetch_that_was_discarded_are_fetched_on_their_own
     assert sorted(type(o).__name__ for o in outcomes) == ["Discard", "FetchedPage"]
 
 
+def test_an_entry_whose_page_was_fetched_earlier_in_the_bundle_is_fetched_again(
+    site: LoopbackSite,
+) -> None:
+    # Only a fetch queued or running is shared: once its outcome has left, a later entry of
+    # the same page is fetched on its own (kept waiting for the fetch that had ended, it was
+    # never emitted). One thread and max_buffered 1: the second entry's process() waits for
+    # the first page, which has left before the third entry comes.
+    base = site.add_host("news")
+    site.set_fallback("news", Response(body=PAGE.encode("utf-8")))
+    listed = [
+        _listed_by("one", base + "/a"),
+        _listed_by("other", base + "/b"),
+        _listed_by("two", base + "/a"),
+    ]
+    fn = _FetchArticlesFn(config(respect_robots=False), max_in_flight=1, max_buffered=1)
+    pages = _drive(fn, listed)
+    assert sorted(page.entry.feed_url for page in pages) == sorted(e.feed_url for e in listed)
+    assert len(site.requests_for("news", "/a")) == 2
+
+
 def test_an_entry_given_a_shared_page_keeps_its_own_timestamp(site: LoopbackSite) -> None:
     # A copy of the page is emitted with its own entry's timestamp, as its own fetch would
     # have been: with the first entry's, a copy fell in another window of the stages after.
