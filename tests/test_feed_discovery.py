@@ -101,3 +101,14 @@ def test_the_always_on_health_line_keeps_the_names() -> None:
     line = FeedHealth().observe(SPEC.url, failure)
     assert line is not None
     assert f"http://news.example{hrefs[2]}; list one of them instead" in line, line
+
+
+def test_markup_the_html_parser_refuses_names_the_feeds_read_before_it() -> None:
+    """A ``<base href>`` that is no URL (an unclosed IPv6 bracket: the page's own URL is the
+    base then, as in a browser), or a marked section of junk (``<![ ...``: Python's
+    HTMLParser raises AssertionError), made parse_feed raise: the poll failed as an
+    internal_error with a traceback in the log, not as not_a_feed."""
+    feed = '<link rel="alternate" type="application/rss+xml" href="/rss">'
+    named = "the page links a feed: http://news.example/rss; list that instead"
+    assert _message(_page(f'<base href="http://[::1">{feed}')).endswith(named)
+    assert _message(_page(f"{feed}<![ junk ]>")).endswith(named)

@@ -10,6 +10,7 @@ named in the failure's message, for the user to list instead; none is polled.
 
 from __future__ import annotations
 
+import contextlib
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
@@ -38,7 +39,12 @@ def linked_feeds(body: bytes, content_type: str | None, page_url: str) -> list[s
         finder.close()
     except _EndOfHead:
         pass
-    base = urljoin(page_url, finder.base) if finder.base else page_url
+    except AssertionError:  # HTMLParser's refusal of a marked section of junk ("<![ x"): the
+        pass  # links before it are named (raised, it failed the poll as an internal_error)
+    base = page_url
+    # a <base href> that is no URL ("http://[::1"): the page's own is the base, as in browsers
+    with contextlib.suppress(ValueError):
+        base = urljoin(page_url, finder.base) if finder.base else page_url
     found: list[str] = []
     for href in finder.hrefs:
         try:
