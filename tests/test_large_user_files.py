@@ -167,3 +167,43 @@ def test_each_step_instance_shares_its_process_load_of_a_users_files(
     assert again._tagger.tag("Zorvex55 Holdings fined", "").state_actors == ("zorvex_55",)
     assert enricher._outlets is not None
     assert enricher._outlets.lookup("zorvex.example").name == "Zorvex Weekly"
+
+
+def test_step_instances_set_up_at_once_on_several_threads_share_one_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dataflow's SDK threads set up their instances at once as a job starts: each thread
+    # found nothing kept yet (functools.lru_cache does not hold the others back while one
+    # loads), so each loaded the file and held its own copy (six threads: six loads).
+    import threading
+
+    from transforms import loaded
+    from transforms.tag import _TagStoriesFn
+
+    threads = 6
+    arrived = threading.Semaphore(0)  # released by each thread as it asks for the tagger
+    loads: list[str | Path | None] = []
+    load_tagger, digest = Tagger.load.__func__, loaded._digest  # type: ignore[attr-defined]
+
+    def arriving(path: str | Path | None) -> str | None:
+        arrived.release()
+        return digest(path)
+
+    def slow_load(cls: type[Tagger], path: str | Path | None = None) -> Tagger:
+        loads.append(path)
+        if len(loads) == 1:  # the first load lasts until every thread has asked
+            for _ in range(threads):
+                assert arrived.acquire(timeout=60)
+        return load_tagger(cls, path)
+
+    monkeypatch.setattr(loaded, "_digest", arriving)
+    monkeypatch.setattr(Tagger, "load", classmethod(slow_load))
+    taxonomy = many_entities(tmp_path / "mine.yaml", 50)
+    fns = [_TagStoriesFn(str(taxonomy), False) for _ in range(threads)]
+    workers = [threading.Thread(target=fn.setup) for fn in fns]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(loads) == 1
+    assert all(fn._tagger is fns[0]._tagger for fn in fns)

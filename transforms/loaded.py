@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 from pathlib import Path
 
 from transforms.outlets import OutletCatalogue
@@ -24,6 +25,10 @@ from transforms.tagger import Tagger
 from transforms.userfiles import read_bytes
 
 _KEPT = 4  # files' contents kept per kind (a run has one; tests run several in a process)
+# Held while a file is loaded: instances set up at once (Dataflow's SDK threads, as a job
+# starts) wait for the first load and share it. functools.lru_cache holds no one back while
+# it calls: each thread found nothing kept yet, loaded its own copy and held it.
+_LOADING = threading.Lock()
 
 
 def tagger(taxonomy_path: str | Path | None) -> Tagger:
@@ -32,7 +37,9 @@ def tagger(taxonomy_path: str | Path | None) -> Tagger:
     Raises:
         TaxonomyError: as ``Tagger.load``.
     """
-    return _tagger(None if taxonomy_path is None else str(taxonomy_path), _digest(taxonomy_path))
+    digest = _digest(taxonomy_path)
+    with _LOADING:
+        return _tagger(None if taxonomy_path is None else str(taxonomy_path), digest)
 
 
 def outlets(outlets_path: str | Path | None) -> OutletCatalogue:
@@ -41,7 +48,9 @@ def outlets(outlets_path: str | Path | None) -> OutletCatalogue:
     Raises:
         OutletFileError: as ``OutletCatalogue.load``.
     """
-    return _outlets(None if outlets_path is None else str(outlets_path), _digest(outlets_path))
+    digest = _digest(outlets_path)
+    with _LOADING:
+        return _outlets(None if outlets_path is None else str(outlets_path), digest)
 
 
 def _digest(path: str | Path | None) -> str | None:
