@@ -133,3 +133,34 @@ def test_a_status_line_that_never_ends_by_the_deadline_is_no_answer(
 
     assert [e.error_type for e in errors] == [*["deadline_exceeded"] * 3, "host_unresponsive"]
     assert [len(site.requests_for("drip", path)) for path in paths] == [1, 1, 1, 0]
+
+
+def test_a_robots_txt_not_sent_during_the_pause_is_asked_for_once_it_ends(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
+    """A page's robots.txt due while its host is paused is not sent, and that failure was
+    kept for the robots cache's error TTL (a minute), not until the pause's end (12 s here,
+    ten deadlines of 1.2 s): the host's pages failed host_unresponsive for 48 s after the
+    pause without asking the host, where a Retry-After's pause is kept no longer (968a4dc)."""
+    answering = [False]
+
+    def robots(_: object) -> Response:
+        return Response(body=b"User-agent: *\n", content_type="text/plain")
+
+    base = hung_host(site, ["/f0", "/f1"])
+    site.route("hung", "/robots.txt", robots)
+    site.route("hung", "/a", lambda _: Response(body=PAGE, delay_s=0 if answering[0] else 30))
+    client = new_client(config(**SILENT, per_host_in_flight=1))
+    now = [1000.0]
+    client._limiter._clock = client._robots._clock = lambda: now[0]
+
+    fetch_error(client, f"{base}/f0", kind="feed")  # two silent tries
+    fetch_error(client, f"{base}/f1", kind="feed")  # the third: the host is paused for 12 s
+    err = fetch_error(client, f"{base}/a")
+    assert (err.error_type, err.retryable) == ("host_unresponsive", True)
+    assert site.requests_for("hung", "/robots.txt") == []
+
+    answering[0] = True
+    now[0] += 12.5  # the pause is over
+    assert client.get(f"{base}/a").body == PAGE
+    assert len(site.requests_for("hung", "/robots.txt")) == 1

@@ -235,8 +235,11 @@ class HttpClient:
             ):
                 return None  # RFC 9309 "unavailable": no rules
             if err.status is None:  # transport error: the page would fail the same way
-                raise FetchError(
-                    err.error_type, f"robots.txt: {err.message}", err.retryable
+                raise FetchError(  # kept no longer than a silent host's pause (retry_after)
+                    err.error_type,
+                    f"robots.txt: {err.message}",
+                    err.retryable,
+                    retry_after=err.retry_after,
                 ) from None
             raise FetchError(
                 "robots_unavailable", f"{robots_url}: {err}", True, retry_after=err.retry_after
