@@ -237,6 +237,19 @@ def test_corrupt_gzip_is_a_final_bad_content_encoding(
     assert len(site.requests_for("news", "/rss")) == 1  # not retried
 
 
+@pytest.mark.parametrize("value", [b"chunked ", b"chunked\t", b"Chunked "])
+def test_chunked_with_blanks_after_it_is_read_as_chunked(
+    site: LoopbackSite, client: HttpClient, value: bytes
+) -> None:
+    # RFC 9112 drops the blanks around a field's value; http.client compares the value as
+    # sent, so it framed nothing, and the chunk-size lines came through as the feed's text
+    # (b'6\r\n<rss/>\r\n0\r\n\r\n'), past the check that refuses other transfer codings.
+    base = site.add_host("news")
+    answer = _OK + b"Transfer-Encoding: " + value + b"\r\nContent-Length: 3\r\n\r\n"
+    site.route("news", "/rss", _raw(answer + b"6\r\n<rss/>\r\n0\r\n\r\n"))
+    assert client.get(base + "/rss", kind="feed").body == b"<rss/>"
+
+
 ARTICLE = (
     b"<!DOCTYPE html><html><body>"
     + b"".join(
@@ -446,6 +459,14 @@ _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
             + b"\r\n0\r\n\r\n",
             "Transfer-Encoding 'gzip, chunked'",
         ),
+        # the same on two field lines, one list: http.client read the first line alone
+        (
+            _OK
+            + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n1a\r\n"
+            + gzip.compress(b"<rss/>")
+            + b"\r\n0\r\n\r\n",
+            "Transfer-Encoding 'chunked, gzip'",
+        ),
     ],
     ids=[
         "bad-status-line",
@@ -458,6 +479,7 @@ _OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
         "long-chunk-size",
         "chunk-size-not-hex",
         "gzip-transfer-coding",
+        "transfer-codings-on-two-lines",
     ],  # fmt: skip
 )
 def test_an_answer_that_breaks_http_is_a_final_protocol_error(

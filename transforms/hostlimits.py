@@ -164,11 +164,18 @@ class FinalResponse(http.client.HTTPResponse):
     def begin(self) -> None:
         """Read the status and header fields; refuse a transfer coding ``http.client`` cannot
         undo: it frames "chunked" alone, so "gzip, chunked" (never asked for: no TE is
-        sent) came through with its chunk sizes and gzip bytes as the page's text."""
+        sent) came through with its chunk sizes and gzip bytes as the page's text; and frame
+        "chunked" written with a blank after it, which it did not."""
         super().begin()
-        codings = (self.headers.get("transfer-encoding") or "").strip().lower()
+        # its field lines are one list (RFC 9110 5.3): http.client reads the first alone
+        lines = self.headers.get_all("transfer-encoding") or ()
+        codings = ", ".join(line.strip() for line in lines if line.strip()).lower()
         if codings not in ("", "chunked", "identity"):
             raise http.client.HTTPException(f"Transfer-Encoding {codings[:100]!r}")
+        if codings == "chunked" and not self.chunked:  # "chunked " (RFC 9112 drops the blank):
+            self.chunked, self.chunk_left = True, None  # http.client framed nothing, as sent
+            if self.length:  # a Content-Length, which chunked framing overrides (0: no body)
+                self.length = None
 
     def _read_status(self) -> tuple[str, int, str]:
         for _ in range(_MAX_INTERIM + 1):  # the interim answers, then the final one
