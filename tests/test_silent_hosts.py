@@ -11,7 +11,7 @@ from pipelines.loopback import LoopbackHandler, LoopbackSite, RawResponse, Respo
 from tests.http_support import PAGE, config, fetch_error
 from tests.loopback_hostile import drip_status_line
 from transforms.http import HttpClient
-from transforms.silent_hosts import SILENT_ATTEMPTS, SilentHosts
+from transforms.silent_hosts import FORGET_AFTER, SILENT_ATTEMPTS, SilentHosts
 
 # Tight timeouts: a request's first try times out at 0.5 s, its one retry at 1 s (the server
 # has logged each request by then: the counts below read its log).
@@ -27,6 +27,22 @@ def test_the_third_unanswered_attempt_in_a_row_pauses_and_an_answer_ends_the_cou
     assert [hosts.unanswered("a") for _ in range(SILENT_ATTEMPTS)] == [False, False, True]
     with pytest.raises(ValueError, match="threshold must be at least 1, got 0"):
         SilentHosts(0)  # every host paused at its first timeout
+
+
+def test_a_count_is_forgotten_an_hour_after_the_hosts_last_silence() -> None:
+    # An always-on run meets new hosts for as long as it runs: each whose request timed out
+    # once and that was not asked again was kept for good (100,000 such hosts: 100,000 kept).
+    now = [0.0]
+    hosts = SilentHosts(clock=lambda: now[0])
+    for i in range(1000):
+        hosts.unanswered(f"h{i}.example")
+    hosts.unanswered("a")
+    now[0] += FORGET_AFTER + 1
+    assert not hosts.unanswered("b")
+    assert list(hosts._count) == ["b"]  # the others' silences are over an hour old
+    hosts.unanswered("a")
+    now[0] += FORGET_AFTER + 1
+    assert [hosts.unanswered("a") for _ in range(SILENT_ATTEMPTS)] == [False, False, True]
 
 
 def hung_host(site: LoopbackSite, paths: list[str]) -> str:
