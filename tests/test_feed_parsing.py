@@ -732,6 +732,9 @@ LATE_POLL = datetime(2027, 12, 31, tzinfo=UTC)
         ("2026-11-28 (updated)", "2026-11-28T00:00:00+00:00"),
         ("2026-332", "2026-11-28T00:00:00+00:00"),
         ("2026-W48-6T14:05:00.75+0100", "2026-11-28T13:05:00+00:00"),
+        # in UTC, before year 1 or after 9999: the whole feed failed as an internal_error
+        ("0001-W01-1T00:30:00+01:00", None),
+        ("9999-W52-5T23:00:00-05:00", None),
     ],
     ids=[
         "week date",
@@ -745,6 +748,8 @@ LATE_POLL = datetime(2027, 12, 31, tzinfo=UTC)
         "a day and words: the day stands",
         "a day of the year: a day",
         "a fraction of a second and a zone without a colon",
+        "a week date before year 1 in UTC",
+        "a week date after 9999 in UTC",
     ],
 )
 def test_an_iso_week_date_is_read_and_a_year_without_a_day_is_no_date(

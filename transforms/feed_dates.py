@@ -124,14 +124,15 @@ def _entry_date(text: Any, parsed: Any, language: str | None) -> str | None:
 
 def _week_date(text: str) -> str | None:
     """An ISO 8601 week date (``_ISO_WEEK_DAY``) as a UTC ISO timestamp; without a zone, UTC's;
-    None for a week the year does not have (``2026-W54-1``)."""
+    None for a week the year does not have (``2026-W54-1``), or a time outside years 1-9999
+    in UTC."""
     try:
         when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).replace(microsecond=0).isoformat()
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.astimezone(UTC).replace(microsecond=0).isoformat()
+    except (ValueError, OverflowError):  # in UTC before year 1 or after 9999: raised, and
+        return None  # failed the whole feed as an internal_error
 
 
 _MAX_DATE_CHARS = 100
