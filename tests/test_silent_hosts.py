@@ -180,3 +180,25 @@ def test_a_robots_txt_not_sent_during_the_pause_is_asked_for_once_it_ends(
     now[0] += 12.5  # the pause is over
     assert client.get(f"{base}/a").body == PAGE
     assert len(site.requests_for("hung", "/robots.txt")) == 1
+
+
+def test_a_host_reached_with_what_a_slow_hop_left_of_the_deadline_is_not_counted(
+    site: LoopbackSite, new_client: Callable[..., HttpClient]
+) -> None:
+    """A slow redirect (a tracker or feed proxy) that takes most of a request's deadline
+    leaves the host it leads to a fraction of a second: that host's 'silence' was counted,
+    so three such pages paused a host that answers in a second, and its own pages failed
+    host_unresponsive for ten deadlines without being asked."""
+    slow = site.add_host("slowhop")
+    healthy = site.add_host("healthy")
+    site.set_fallback("healthy", Response(body=PAGE, delay_s=1.0))
+    for i in range(SILENT_ATTEMPTS):
+        moved = Response(301, headers={"Location": f"{healthy}/p{i}"}, delay_s=1.6)
+        site.route("slowhop", f"/r{i}", moved)
+    client = new_client(
+        config(connect_timeout=4.0, read_timeout=4.0, deadline=2.0, retries=0, respect_robots=False)
+    )
+    for i in range(SILENT_ATTEMPTS):  # each reaches the healthy host with 0.4 s or less left
+        assert fetch_error(client, f"{slow}/r{i}").error_type == "deadline_exceeded"
+    assert [r.path for r in site.requests_for("healthy")] == ["/p0", "/p1", "/p2"]
+    assert client.get(f"{healthy}/direct").body == PAGE  # answered in a second: not paused

@@ -304,10 +304,13 @@ class HttpClient:
             return
         self._limiter.pause(host_of(url), min(seconds, _MAX_HOST_PAUSE), err.status)
 
-    def _unanswered(self, host: str) -> None:
-        """An attempt to ``host`` timed out before any answer; the last of several in a row
-        pauses the host (``transforms.silent_hosts``)."""
-        if self._silent.unanswered(host):
+    def _unanswered(self, host: str, given: float) -> None:
+        """An attempt to ``host`` given ``given`` seconds timed out before any answer; the last
+        of several in a row pauses the host (``transforms.silent_hosts``). One given less than
+        half its shortest timeout (what a slow earlier hop left of the deadline) says nothing
+        of the host: counted, three such pages paused a host that answers in a second."""
+        shortest = min(self.config.connect_timeout, self.config.read_timeout, self.config.deadline)
+        if given >= shortest / 2 and self._silent.unanswered(host):
             seconds = min(PAUSE_IN_DEADLINES * self.config.deadline, _MAX_HOST_PAUSE)
             self._limiter.pause(host, seconds, None)
 
@@ -418,7 +421,7 @@ class HttpClient:
             # ran, as on a busy machine: the deadline, not a timeout of its own.
             at_deadline = error.error_type == "timeout" and time.monotonic() >= watch.deadline_at
             if not answered and (watch.expired or error.error_type == "timeout"):
-                self._unanswered(host_of(url))
+                self._unanswered(host_of(url), left)
             if watch.expired or at_deadline:
                 raise FetchError(
                     "deadline_exceeded", f"total deadline of {self.config.deadline}s passed", True

@@ -11,9 +11,11 @@ are not sent and fail at once as ``host_unresponsive``, retryable. The next atte
 the pause is a probe: an answer ends the count, another silence pauses the host again.
 
 A host that answers slowly but within the timeouts is never counted; one that refuses
-connections fails fast by itself and is not counted either. A count is forgotten an hour
-after the host's last silence (``FORGET_AFTER``): an always-on run meets new hosts for as
-long as it runs, and each that timed out once and was not asked again was kept for good.
+connections fails fast by itself and is not counted either; nor is an attempt given less than
+half its shortest timeout (what a slow redirect before it left of the deadline). A count is
+forgotten an hour after the host's last silence (``FORGET_AFTER``): an always-on run meets
+new hosts for as long as it runs, and each that timed out once and was not asked again was
+kept for good.
 """
 
 from __future__ import annotations
