@@ -192,14 +192,15 @@ class RunSummary:
         )
         lines += [
             self._feeds_line(),
+            *(
+                "  " + moved_message(feed, to, status)
+                for feed, (to, status) in sorted((self.feeds_moved or {}).items())
+            ),
+            *(f"  feed {feed} is {GONE_MESSAGE}" for feed in self.feeds_gone or ()),
             f"entries: {self.entries}  published: {self.published}  "
             f"discarded: {sum(self.discarded.values())}  failed: {sum(self.failed.values())}"
             + ("" if self.balanced else "  (UNBALANCED: some entries are unaccounted for)"),
         ]
-        lines[-1:-1] = [
-            "  " + moved_message(feed, to, status)
-            for feed, (to, status) in sorted((self.feeds_moved or {}).items())
-        ] + [f"  feed {feed} is {GONE_MESSAGE}" for feed in self.feeds_gone or ()]
         for title, counts in (
             ("discarded", self.discarded),
             ("failed", self.failed),

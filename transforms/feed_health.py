@@ -72,11 +72,8 @@ class FeedHealth:
         self._last[url] = _Outcome(failure.error_type, 1)
         was = f" (it failed with {last.error_type} before)" if last and last.error_type else ""
         message = _shown(excerpt(failure.message, 1200))  # a not_a_feed's names 3 feeds
-        again = (
-            "only once a day in this run"
-            if failure.error_type == "http_410"
-            else ("at every interval")
-        )
+        daily = failure.error_type == "http_410"
+        again = "only once a day in this run" if daily else "at every interval"
         return (
             f"feed {_shown(url)} failed: {failure.error_type}: {message}{was}; polled again "
             f"{again}, this is said again only when it changes"
