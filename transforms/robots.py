@@ -37,6 +37,8 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
+from transforms.urls import host_of
+
 RobotsFetch = Callable[[str], bytes | None]
 
 
@@ -154,7 +156,7 @@ class RobotsCache:
                         expired = self._entries.pop(origin, None)
                         self._bytes += entry.size - (expired.size if expired else 0)
                         if expired is None:
-                            host = _host(origin)
+                            host = host_of(origin)
                             self._hosts[host] = self._hosts.get(host, 0) + 1
                         self._entries[origin] = entry  # the most recently used: last
                         self._drop_expired(keep=origin)
@@ -168,7 +170,7 @@ class RobotsCache:
         entry = self._entries.pop(origin, None)
         if entry is not None:
             self._bytes -= entry.size
-            host = _host(origin)
+            host = host_of(origin)
             if self._hosts[host] > 1:
                 self._hosts[host] -= 1
             else:
@@ -227,10 +229,6 @@ def _origin(url: str) -> str:
         host = f"[{host}]"
     port = f":{parts.port}" if parts.port is not None else ""
     return f"{parts.scheme.lower()}://{host}{port}"
-
-
-def _host(origin: str) -> str:
-    return (urlsplit(origin).hostname or "").lower()
 
 
 def _fresh(error: Exception) -> Exception:
