@@ -86,6 +86,22 @@ def test_allow_loopback_opens_loopback_only() -> None:
         assert address_problem(ip, allow_loopback=True) is not None
 
 
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "64:ff9b::7f00:1",  # NAT64 form of 127.0.0.1: a gateway's, on another machine
+        "2002:7f00:1::1",  # 6to4 form of 127.0.0.1: a relay's, across the internet
+    ],
+)
+def test_allow_loopback_does_not_open_a_loopback_address_wrapped_for_another_network(
+    ip: str,
+) -> None:
+    # Judged as the IPv4 address they embed, they passed as loopback: a connection to one
+    # leaves the machine, which --allow-loopback (127.0.0.0/8 and ::1 only) must not open.
+    assert address_problem(ip, allow_loopback=True) == "loopback"
+    assert address_problem("::ffff:127.0.0.1", allow_loopback=True) is None  # this machine's
+
+
 def test_host_resolving_to_a_private_address_is_refused_before_connecting(
     new_client: Callable[..., HttpClient],
 ) -> None:

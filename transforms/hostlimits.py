@@ -79,7 +79,9 @@ def resolve_host(host: str, port: int) -> list[tuple[int, str]]:
 def address_problem(ip: str, allow_loopback: bool = False) -> str | None:
     """Why connecting to ``ip`` is refused, or None when it is a public address.
 
-    IPv4 addresses embedded in IPv6 (mapped, NAT64, 6to4) are judged as IPv4.
+    IPv4 addresses embedded in IPv6 (mapped, NAT64, 6to4) are judged as IPv4. A NAT64 or
+    6to4 form of a loopback address is refused even with ``allow_loopback``: it is reached
+    through a gateway or relay on another machine, not this one's loopback.
 
     Args:
         ip: an IPv4 or IPv6 address (an IPv6 zone suffix is ignored).
@@ -89,15 +91,16 @@ def address_problem(ip: str, allow_loopback: bool = False) -> str | None:
         A short reason ("loopback", "private", "link-local", ...) or None.
     """
     addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(ip.split("%")[0])
+    elsewhere = False  # an IPv4 address wrapped for a gateway or relay (NAT64, 6to4)
     if isinstance(addr, ipaddress.IPv6Address):
         if addr.ipv4_mapped is not None:
             addr = addr.ipv4_mapped
         elif addr in _NAT64:
-            addr = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+            addr, elsewhere = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF), True
         elif addr.sixtofour is not None:
-            addr = addr.sixtofour
+            addr, elsewhere = addr.sixtofour, True
     if addr.is_loopback:
-        return None if allow_loopback else "loopback"
+        return None if allow_loopback and not elsewhere else "loopback"
     if isinstance(addr, ipaddress.IPv6Address):
         for reason, network in _NOT_PUBLIC_V6:
             if addr in network:
