@@ -9,8 +9,8 @@ The core is ``transforms.analysis.enrich_article`` (plain Python):
   name and country fill what the catalogue lacks when the page is on the feed's own site;
 * language: detected from the text (py3langid, bundled model, offline), else the
   feed's declared language;
-* published_at: the page's own date, made precise by the feed's timestamp when the
-  two agree on the day; else the feed's timestamp.
+* published_at: the feed entry's timestamp, else the page's own date
+  (``transforms.analysis.choose_published`` says why the feed's wins).
 """
 
 from __future__ import annotations
