@@ -628,7 +628,7 @@ def test_retry_after_over_the_cap_is_not_waited_for(site: LoopbackSite, client: 
     assert len(site.requests_for("news", "/a")) == 1
 
 
-@pytest.mark.parametrize("status", [400, 403, 404, 408, 410])
+@pytest.mark.parametrize("status", [400, 403, 404, 408, 410, 999])
 def test_client_errors_are_not_retried(site: LoopbackSite, client: HttpClient, status: int) -> None:
     base = site.add_host("news")
     site.route("news", "/a", Response(status))

@@ -594,7 +594,16 @@ def test_dns_error_is_retryable_only_when_the_resolver_says_try_again(
 
 @pytest.mark.parametrize(
     ("status", "retryable"),
-    [(500, True), (503, True), (599, True), (429, True), (499, False), (404, False)],
+    [
+        (500, True),
+        (503, True),
+        (599, True),
+        (429, True),
+        (499, False),
+        (404, False),
+        (600, False),
+        (999, False),
+    ],
 )
 def test_check_status_error_types(status: int, retryable: bool) -> None:
     with pytest.raises(FetchError) as info:

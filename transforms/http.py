@@ -55,7 +55,6 @@ from transforms.http_answers import (
     CHUNK,
     HTML_TYPES,
     PERMANENT_REDIRECTS,
-    RETRIED_STATUSES,
     Answer,
     FetchError,
     HttpResult,
@@ -64,6 +63,7 @@ from transforms.http_answers import (
     checked_url,
     looks_like_html,
     result_of,
+    retried_status,
 )
 from transforms.http_bodies import read_capped
 from transforms.robots import RobotsCache
@@ -261,7 +261,7 @@ class HttpClient:
                     ) from err
                 cut_at = err.cut_at
                 retried = err.error_type in _RETRIED_TYPES or (
-                    err.status is not None and (err.status in RETRIED_STATUSES or err.status >= 500)
+                    err.status is not None and retried_status(err.status)
                 )
                 if not retried:
                     raise

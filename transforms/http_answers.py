@@ -33,7 +33,8 @@ of a 200's body is ``transforms.http_bodies``.
   framing cut twice at the same byte.
 * ``too_many_redirects``, ``redirect_loop`` (no).
 * ``http_<status>`` (yes for 429 and 5xx, which are retried first; else no): any final
-  status but 200 (and 304 when validators were sent), e.g. ``http_404``, ``http_503``.
+  status but 200 (and 304 when validators were sent), e.g. ``http_404``, ``http_503``; one
+  over 599 (``http_999``) is final.
 * ``robots_disallowed`` (no): robots.txt forbids the page.
 * ``robots_unavailable`` (yes): robots.txt answered 429 or 5xx (after retries); RFC 9309
   says to assume "disallow all" then, so the page is not fetched. A 4xx robots.txt allows
@@ -64,7 +65,7 @@ from transforms.hostlimits import GuardError
 CHUNK = 64 * 1024  # bytes read at a time; a non-200 body up to this size is drained
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})  # the others say the URL stays the one to ask
-RETRIED_STATUSES = frozenset({429})  # and every 5xx; other 4xx (408 too) are final
+RETRIED_STATUSES = frozenset({429})  # and every 5xx (retried_status); other 4xx (408 too) are final
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 
@@ -143,10 +144,17 @@ def check_status(status: int, headers: dict[str, str], conditional: bool) -> Ans
     if status == 304 and conditional:
         return Answer(304, headers)
     retry_after = parse_retry_after(headers.get("retry-after"))
-    retryable = status in RETRIED_STATUSES or status >= 500
+    retryable = retried_status(status)
     raise FetchError(
         f"http_{status}", f"HTTP {status}", retryable, status=status, retry_after=retry_after
     )
+
+
+def retried_status(status: int) -> bool:
+    """Whether an answer of ``status`` is tried again: 429 and 5xx. A status over 599, which
+    HTTP does not define (``http.client`` reads up to 999; LinkedIn answers robots 999), is
+    final, as a 4xx is: it says nothing of a server's trouble passing."""
+    return status in RETRIED_STATUSES or 500 <= status <= 599
 
 
 def redirect_target(location: str) -> str:
