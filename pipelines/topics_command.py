@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,10 +38,6 @@ EXIT_ERROR = 2
 DEFAULT_TOPIC = "tagged-stories"
 DEFAULT_DEAD_LETTER_TOPIC = "newsbeam-dead-letters"
 DEFAULT_TIMEOUT = 30.0
-
-# A Google Cloud project id: 6-30 lowercase letters, digits or hyphens, starting with a
-# letter and not ending with a hyphen; legacy ids carry a domain prefix (example.com:my-id).
-_PROJECT_ID = re.compile(r"(?:[a-z0-9][-a-z0-9.]*[a-z0-9]:)?[a-z][-a-z0-9]{4,28}[a-z0-9]")
 
 
 @dataclass(frozen=True)
@@ -167,11 +162,10 @@ def check_project(project: str) -> str:
     Raises:
         SetupError: The id is empty or malformed; the message shows the expected form.
     """
-    if not _PROJECT_ID.fullmatch(project):
-        raise SetupError(
-            f"not a Google Cloud project id: {project!r} (6-30 lowercase letters, digits or "
-            "hyphens, starting with a letter, e.g. my-project)"
-        )
+    from transforms.pubsub import PROJECT_ID, PROJECT_RULE
+
+    if not PROJECT_ID.fullmatch(project):
+        raise SetupError(f"not a Google Cloud project id: {project!r} ({PROJECT_RULE})")
     return project
 
 

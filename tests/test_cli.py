@@ -363,7 +363,10 @@ def test_the_program_exits_with_the_commands_code_and_a_frozen_heap(
         (["--min-text-chars", "-5"], "--min-text-chars must not be negative"),
         (["--contact-url", "https://me.example/\nX: 1"], "--contact-url must be one word"),
         (["--all-storis"], "unknown option: --all-storis (did you mean --all-stories?)"),
-        (["--topik=projects/p/topics/t"], "unknown option: --topik (did you mean --topic?)"),
+        (
+            ["--topik=projects/my-project/topics/t"],
+            "unknown option: --topik (did you mean --topic?)",
+        ),
         (["-x"], "unknown option: -x (see 'newsbeam run --help'"),  # as written, not --x
         (
             ["--direct_num_worker", "2"],
@@ -389,8 +392,14 @@ def test_the_program_exits_with_the_commands_code_and_a_frozen_heap(
         (["--feeds="], "--feeds FILE is required"),
         (["--topic", "tagged-stories"], "--topic: not a Pub/Sub topic path: 'tagged-stories'"),
         (["--dead-letter-topic", "dead"], "--dead-letter-topic: not a Pub/Sub topic path: 'dead'"),
+        # a project Pub/Sub refuses: every story failed at publishing, the run went on
         (
-            ["--all-storis", "--topik=projects/p/topics/t"],
+            ["--topic", "projects/audit/topics/stories"],
+            "--topic: not a Pub/Sub topic path: 'projects/audit/topics/stories' (its project "
+            "'audit' is not a Google Cloud project id",
+        ),
+        (
+            ["--all-storis", "--topik=projects/my-project/topics/t"],
             "unknown options: --all-storis (did you mean --all-stories?), "
             "--topik (did you mean --topic?)",
         ),
@@ -461,9 +470,9 @@ def test_unwritable_state_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path
 @pytest.mark.parametrize(
     ("flag", "topic"),
     [
-        ("--topic", "projects/p1/topics/tagged-stories"),
+        ("--topic", "projects/project-1/topics/tagged-stories"),
         # publishing only the dead letters publishes too; the message names the flag given
-        ("--dead-letter-topic", "projects/p1/topics/dead"),
+        ("--dead-letter-topic", "projects/project-1/topics/dead"),
     ],
 )
 def test_publishing_without_credentials_is_one_line_before_the_run(
@@ -508,7 +517,7 @@ def test_publishing_to_an_emulator_that_is_not_there_is_one_line_before_the_run(
     feeds = tmp_path / "feeds.txt"
     feeds.write_text("https://news.example/rss\n")
     argv = ["run", "--feeds", str(feeds), "--output", str(tmp_path / "out")]
-    code, _, err = run_cli(capsys, *argv, "--topic", "projects/p1/topics/tagged-stories")
+    code, _, err = run_cli(capsys, *argv, "--topic", "projects/project-1/topics/tagged-stories")
     assert code == 2
     assert err.startswith("newsbeam: error: --topic: cannot reach the emulator at 127.0.0.1:")
     assert "scripts/pubsub-emulator start" in err

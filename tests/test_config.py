@@ -45,8 +45,8 @@ def test_each_flag_reaches_the_run_config(tmp_path: Path) -> None:
         *("--contact-url", "https://me.example/crawler", "--no-robots", "--allow-loopback"),
         *("--extract-processes", "2", "--max-in-flight", "8", "--min-text-chars", "100"),
         *("--feed-text-min-chars", "500", "--duplicates", "publish", "--dedup-ttl", "2d"),
-        *("--all-stories", "--topic", "projects/p1/topics/stories"),
-        *("--dead-letter-topic", "projects/p1/topics/dead"),
+        *("--all-stories", "--topic", "projects/project-1/topics/stories"),
+        *("--dead-letter-topic", "projects/project-1/topics/dead"),
         *("--taxonomy", "transforms/data/taxonomy.yaml"),
     )
     http = config.http
@@ -58,8 +58,8 @@ def test_each_flag_reaches_the_run_config(tmp_path: Path) -> None:
     assert config.duplicates == "publish" and config.dedup_ttl == 2 * DAY
     assert config.all_stories is True
     assert config.taxonomy_path == "transforms/data/taxonomy.yaml" and config.outlets_path is None
-    assert config.topic == "projects/p1/topics/stories"
-    assert config.dead_letter_topic == "projects/p1/topics/dead"
+    assert config.topic == "projects/project-1/topics/stories"
+    assert config.dead_letter_topic == "projects/project-1/topics/dead"
     assert config.streaming is False and config.local_runner is True
 
 
@@ -170,9 +170,9 @@ def test_a_remote_runner_publishes_with_the_workers_credentials(
     tmp_path: Path,
 ) -> None:
     # No credentials here is no reason to refuse a Dataflow job: its workers have their own.
-    flags = ["--runner", "DataflowRunner", "--topic", "projects/p1/topics/stories"]
+    flags = ["--runner", "DataflowRunner", "--topic", "projects/project-1/topics/stories"]
     config = make_config(tmp_path, *flags, output="gs://bucket/out")
-    assert not config.local_runner and config.topic == "projects/p1/topics/stories"
+    assert not config.local_runner and config.topic == "projects/project-1/topics/stories"
 
 
 def _help_defaults() -> dict[str, str]:
@@ -311,7 +311,7 @@ def test_an_argument_that_is_no_flag_nor_its_value_is_refused(tmp_path: Path) ->
         make_config(tmp_path, "other.txt", "--all-stories", "more.txt")
     # a word after an unknown flag is its value: the flag is what is wrong
     with pytest.raises(UsageError, match=r"unknown option: --topik \(did you mean --topic\?\)"):
-        make_config(tmp_path, "--topik", "projects/p/topics/t")
+        make_config(tmp_path, "--topik", "projects/my-project/topics/t")
 
 
 @pytest.mark.parametrize(
@@ -353,7 +353,7 @@ def test_a_duration_past_ten_years_is_refused() -> None:
 
 @pytest.mark.usefixtures("emulator_listening")  # credentials: not needed
 def test_the_dead_letter_topic_must_not_be_the_stories_topic(tmp_path: Path) -> None:
-    topic = "projects/p/topics/stories"
+    topic = "projects/my-project/topics/stories"
     with pytest.raises(UsageError, match="--dead-letter-topic must differ from --topic"):
         make_config(tmp_path, "--topic", topic, "--dead-letter-topic", topic)
 

@@ -31,6 +31,8 @@ from deploy.dataflow_graph import VARIANTS
 from deploy.main import TemplateArgumentError, template_argv
 from pipelines.config import UsageError, config_from_options
 from pipelines.options import add_newsbeam_arguments, parse_duration
+from transforms.pubsub import check_topic
+from transforms.pubsub_messages import PubSubError
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -554,7 +556,10 @@ def test_readme_documents_every_variable_the_makefile_reads() -> None:
 
 def test_make_deploy_refuses_parameters_it_already_passes(make_repo: Path) -> None:
     out = _make(
-        make_repo, "deploy", FEEDS="f", PARAMETERS="poll_interval=5m,topic=projects/p/topics/x"
+        make_repo,
+        "deploy",
+        FEEDS="f",
+        PARAMETERS="poll_interval=5m,topic=projects/my-project/topics/x",
     )
     _refused(out, "PARAMETERS sets topic")
 
@@ -610,7 +615,11 @@ def test_topic_and_path_regexes_accept_and_refuse_the_right_values() -> None:
     cases = {
         "topic": (
             ["projects/my-project/topics/tagged-stories"],
-            ["tagged-stories", "projects/my-project/subscriptions/s", "projects/p/topics/goog-x"],
+            [
+                "tagged-stories",
+                "projects/my-project/subscriptions/s",
+                "projects/my-project/topics/goog-x",
+            ],
         ),
         "subscription": (
             ["projects/my-project/subscriptions/tiktok-china"],
@@ -627,6 +636,38 @@ def test_topic_and_path_regexes_accept_and_refuse_the_right_values() -> None:
             (regex,) = by_name[name]["regexes"]
             assert all(re.fullmatch(regex, v) for v in good), f"{name} refuses {good}"
             assert not any(re.fullmatch(regex, v) for v in bad), f"{name} accepts one of {bad}"
+
+
+TOPIC_SAMPLES = [
+    "projects/my-project/topics/tagged-stories",
+    "projects/example.com:my-project/topics/tagged-stories",  # a legacy, domain-scoped id
+    "projects/" + "a" * 30 + "/topics/t-1",  # the longest project id
+    "projects/" + "a" * 31 + "/topics/t-1",
+    "projects/audit/topics/stories",  # too short a project id
+    "projects/My-Project/topics/stories",
+    "projects/my_project/topics/stories",
+    "projects/my-project-/topics/stories",
+    "projects/1project/topics/stories",
+    "projects/my-project/topics/goog-stories",
+]
+
+
+def test_topic_regexes_accept_exactly_the_topics_newsbeam_run_accepts() -> None:
+    # The template refused a project the CLI let through (`newsbeam run --topic
+    # projects/audit/topics/stories` ran, and failed every story at publishing).
+    def cli_accepts(topic: str) -> bool:
+        try:
+            check_topic(topic)
+        except PubSubError:
+            return False
+        return True
+
+    topics = [p for p in _metadata()["parameters"] if p["name"] in ("topic", "dead_letter_topic")]
+    assert len(topics) == 2
+    for param in topics:
+        (regex,) = param["regexes"]
+        disagree = [t for t in TOPIC_SAMPLES if bool(re.fullmatch(regex, t)) != cli_accepts(t)]
+        assert not disagree, f"{param['name']}: metadata.json and the CLI disagree on {disagree}"
 
 
 # Numbers every numeric parameter is tried with, by flag type: the regex must accept exactly

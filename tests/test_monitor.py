@@ -140,7 +140,7 @@ from transforms.common import FETCHED, PROGRESS
 from transforms.http import HttpConfig
 output, streaming, *names = sys.argv[1:]
 config = RunConfig(
-    (), output, HttpConfig(), 1, False, None, None, 250, topic="projects/p/topics/stories",
+    (), output, HttpConfig(), 1, False, None, None, 250, topic="projects/my-project/topics/stories",
     streaming=streaming == "1",
 )
 with stop_on_signal(config):
@@ -203,7 +203,7 @@ def test_a_stopped_streaming_run_that_published_nothing_to_its_topic_exits_as_a_
     assert "entries: 1  published: 0  discarded: 0  failed: 1" in done.stdout
     # naming the run's topic (its config) and the reason
     assert (
-        "newsbeam: error: no story could be published to projects/p/topics/stories "
+        "newsbeam: error: no story could be published to projects/my-project/topics/stories "
         "(publish/topic_not_found 1: " in done.stderr
     )
 

@@ -230,10 +230,14 @@ def subscribe_args(*argv: str) -> argparse.Namespace:
         (["--timeout", "0s"], "--timeout: duration must be positive: '0s'"),
         (["--timeout", "inf"], "--timeout: duration must be positive: 'inf'"),
         (["--timeout", "5x"], "--timeout: not a duration: '5x'"),
-        (["--subscription", "projects/p/subscriptions/goog-sub"], "not a subscription path"),
-        (["--subscription", "projects/p/subscriptions/ab"], "not a subscription path"),
-        (["--subscription", "projects/p/subscriptions/1abc"], "not a subscription path"),
-        (["--subscription", "projects/p/subscriptions/abc/x"], "not a subscription path"),
+        (
+            ["--subscription", "projects/my-project/subscriptions/goog-sub"],
+            "not a subscription path",
+        ),
+        (["--subscription", "projects/my-project/subscriptions/ab"], "not a subscription path"),
+        (["--subscription", "projects/my-project/subscriptions/1abc"], "not a subscription path"),
+        (["--subscription", "projects/my-project/subscriptions/abc/x"], "not a subscription path"),
+        (["--subscription", "projects/my_project/subscriptions/abc"], "its project 'my_project'"),
     ],
 )
 @pytest.mark.usefixtures("no_credentials")

@@ -102,6 +102,36 @@ def test_names_outside_the_rule_are_refused_with_the_rule(check: Any, kind: str,
     assert f"projects/PROJECT/{kind}/NAME, {NAME_RULE})" in str(refused.value)
 
 
+@pytest.mark.parametrize(("check", "kind"), CHECKS)
+@pytest.mark.parametrize(
+    "project",
+    ["audit", "p", "My-Project", "my_project", "my-project-", "1project", "a" + "b" * 29 + "c"],
+)
+def test_a_path_whose_project_is_no_project_id_is_refused_naming_it(
+    check: Any, kind: str, project: str
+) -> None:
+    # Such a path passed, so that `newsbeam run --topic projects/audit/topics/stories` ran
+    # and failed every story at publishing, while `topics setup --project audit` and the
+    # template's regex refused the project.
+    path = f"projects/{project}/{kind}/stories"
+    with pytest.raises(PubSubError) as refused:
+        check(path)
+    assert str(refused.value) == (
+        f"not a {'Pub/Sub topic' if kind == 'topics' else 'subscription'} path: {path!r} (its "
+        f"project {project!r} is not a Google Cloud project id: 6-30 lowercase letters, digits "
+        "or hyphens, starting with a letter, e.g. my-project)"
+    )
+
+
+@pytest.mark.parametrize(("check", "kind"), CHECKS)
+@pytest.mark.parametrize("project", ["abcdef", "a" + "b" * 28 + "c", "example.com:my-project"])
+def test_project_ids_of_each_allowed_length_and_legacy_ids_pass_in_a_path(
+    check: Any, kind: str, project: str
+) -> None:
+    path = f"projects/{project}/{kind}/stories"
+    assert check(path) == path
+
+
 # --- credentials -----------------------------------------------------------------------------
 
 
@@ -228,7 +258,7 @@ def test_the_default_timeout_and_the_shortest_retry_window(
 def test_a_message_the_client_refuses_comes_back_in_order_and_the_round_ends() -> None:
     """The client raises MessageTooLargeError for a request over 10 MB, before any request:
     that message is a final failure in its place, the others still come back, once."""
-    publisher = TopicPublisher("projects/p/topics/stories", timeout=2)
+    publisher = TopicPublisher("projects/my-project/topics/stories", timeout=2)
     try:
         publisher.submit("first", b"{}", {"story_id": "1"})
         publisher.submit("huge", b"x" * 10_500_000, {"story_id": "2"})
@@ -249,7 +279,7 @@ def test_a_message_the_client_refuses_comes_back_in_order_and_the_round_ends() -
 
 @pytest.mark.usefixtures("nothing_listening")
 def test_closing_twice_is_harmless() -> None:
-    publisher = TopicPublisher("projects/p/topics/stories", timeout=2)
+    publisher = TopicPublisher("projects/my-project/topics/stories", timeout=2)
     publisher.close()
     publisher.close()  # the client is already stopped: nothing to raise about
     # Closed means stopped: a message submitted now is refused before any request (the
@@ -263,7 +293,7 @@ def test_closing_twice_is_harmless() -> None:
 
 # --- dead letters of what was not published --------------------------------------------------
 
-TOPIC = "projects/p/topics/stories"
+TOPIC = "projects/my-project/topics/stories"
 FINAL = PublishError("message_too_large", False, "MessageTooLargeError: big")
 DOWN = PublishError("unavailable", True, "ServiceUnavailable: 503 down")
 

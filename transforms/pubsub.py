@@ -50,10 +50,14 @@ PUBLISH_STAGE = "publish"
 
 _NAME = r"(?!goog)[A-Za-z][-A-Za-z0-9._~%+]{2,254}"
 _PATHS = {
-    kind: re.compile(rf"projects/[^/\s]+/{kind}/{_NAME}") for kind in ("topics", "subscriptions")
+    kind: re.compile(rf"projects/([^/\s]+)/{kind}/{_NAME}") for kind in ("topics", "subscriptions")
 }
 # What Pub/Sub allows as the NAME of a topic or subscription.
 NAME_RULE = "NAME 3-255 letters, digits or -._~%+, starting with a letter, not with goog"
+# A Google Cloud project id: 6-30 lowercase letters, digits or hyphens, starting with a
+# letter and not ending with a hyphen; legacy ids carry a domain prefix (example.com:my-id).
+PROJECT_ID = re.compile(r"(?:[a-z0-9][-a-z0-9.]*[a-z0-9]:)?[a-z][-a-z0-9]{4,28}[a-z0-9]")
+PROJECT_RULE = "6-30 lowercase letters, digits or hyphens, starting with a letter, e.g. my-project"
 
 
 def check_topic(topic: str) -> str:
@@ -81,10 +85,16 @@ def check_subscription(subscription: str) -> str:
 
 
 def _checked(path: str, what: str, collection: str) -> str:
-    if not _PATHS[collection].fullmatch(path):
+    match = _PATHS[collection].fullmatch(path)
+    if not match:
         raise PubSubError(
             f"not a {what} path: {path!r} (expected projects/PROJECT/{collection}/NAME, "
             f"{NAME_RULE})"
+        )
+    if not PROJECT_ID.fullmatch(match[1]):  # Pub/Sub refuses it at every publish or pull
+        raise PubSubError(
+            f"not a {what} path: {path!r} (its project {match[1]!r} is not a Google Cloud "
+            f"project id: {PROJECT_RULE})"
         )
     return path
 
