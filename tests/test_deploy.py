@@ -929,6 +929,25 @@ UNTRACKED = (".venv", "__pycache__", "*.egg-info", ".*_cache", "out", "build", "
              ".emulator", ".ci-tools")  # fmt: skip
 
 
+def _image_tree(workdir: Path) -> Path:
+    """``workdir`` filled as the Dockerfile's COPY lines (not ``--from``) fill its WORKDIR,
+    without what ``Dockerfile.dockerignore`` leaves out."""
+    ignored = shutil.ignore_patterns(*UNTRACKED)
+    for instruction, args in _dockerfile():
+        if instruction != "COPY" or args.startswith("--from"):
+            continue
+        *sources, dest = args.split()
+        for source in sources:
+            target = workdir / dest / Path(source).name if dest.endswith("/") else workdir / dest
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if (REPO / source).is_dir():
+                shutil.copytree(REPO / source, target, ignore=ignored)
+            else:
+                shutil.copy2(REPO / source, target)
+    assert (workdir / "pyproject.toml").is_file(), "the Dockerfile copies no pyproject.toml"
+    return workdir
+
+
 def test_worker_package_builds_with_both_packages_and_the_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -944,10 +963,11 @@ def test_worker_package_builds_with_both_packages_and_the_data(
         pytest.skip(f"setuptools {setuptools.__version__} < 77 (pyproject's build-system)")
     from apache_beam.runners.portability.stager import Stager
 
-    # Exactly what the launcher does with FLEX_TEMPLATE_PYTHON_SETUP_FILE, on a copy of the
-    # tree: the build writes newsbeam.egg-info beside pyproject.toml.
-    tree = tmp_path / "tree"
-    shutil.copytree(REPO, tree, ignore=shutil.ignore_patterns(*UNTRACKED, ".git"))
+    # Exactly what the launcher does with FLEX_TEMPLATE_PYTHON_SETUP_FILE, in the image's
+    # folder as the Dockerfile's COPY lines fill it (the build writes newsbeam.egg-info
+    # beside pyproject.toml). Built from the whole checkout, a file the build needs and the
+    # image lacks (a LICENSES file, a README) passed here and failed in the image.
+    tree = _image_tree(tmp_path / "tree")
     sdist = Stager._build_setup_package(str(tree / "pyproject.toml"), str(tmp_path))
     with tarfile.open(sdist) as tar:
         tar.extractall(tmp_path / "src", filter="data")
