@@ -52,8 +52,9 @@ CHECKOV_SKIPPED = {
     "CKV_GCP_83": "topics carry public news; Google-managed encryption suffices, CMEK is "
     "an organisation policy choice (add kms_key_name where required)",
     "CKV_GCP_84": "the repository holds a public-code image; same reasoning as CKV_GCP_83",
-    "CKV_GCP_62": "the bucket holds only templates, staging and temp files; access logging "
-    "would need a second bucket, and Cloud Audit Logs already record admin access",
+    "CKV_GCP_62": "the bucket holds the feed list, templates, staging and temp files and the "
+    "job's output (public news stories and their dead letters); access logging would need a "
+    "second bucket, and Cloud Audit Logs already record admin access",
 }
 
 

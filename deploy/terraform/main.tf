@@ -69,7 +69,7 @@ resource "google_pubsub_subscription" "all_dead_letters" {
   }
 }
 
-# --- Cloud Storage: templates, staging and temp files ----------------------------------
+# --- Cloud Storage: the feed list, templates, staging and temp files, the job's out/ ---
 
 resource "google_storage_bucket" "staging" {
   name                        = var.bucket
