@@ -245,3 +245,33 @@ def test_russian_aliases_whose_first_word_is_inflected_match(tagger: Tagger) -> 
     result = tagger.tag(story, story)
     assert "saudi_arabia" in result.state_actors
     assert "state_hacking" in result.controversies
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Russian hackers attacked TikTok",
+        "Russische Hacker greifen TikTok an",
+        "Hackers rusos atacan TikTok",
+        "Hackers russos atacam TikTok",
+        # the languages whose word for hackers is not "hacker(s)"
+        "Des pirates informatiques russes visent TikTok",
+        "Un pirate informatique chinois a piraté Microsoft",
+        "Российские хакеры атаковали TikTok",
+        "Китайские хакеры взломали серверы Microsoft",
+        "俄罗斯黑客攻击TikTok",
+    ],
+)
+def test_hackers_named_after_a_state_in_every_language(tagger: Tagger, title: str) -> None:
+    result = tagger.tag(title, "")
+    assert "state_hacking" in result.controversies
+    tags = [tag.to_json() for tag in result.tags]
+    assert evidence_problems(title, "", tags) == []
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["Hackers on a Russian forum sell TikTok data", "黑客在俄罗斯论坛出售TikTok数据"],
+)
+def test_hackers_merely_near_a_state_name_are_not_state_hackers(tagger: Tagger, title: str) -> None:
+    assert "state_hacking" not in tagger.tag(title, "").controversies
