@@ -275,3 +275,21 @@ def test_hackers_named_after_a_state_in_every_language(tagger: Tagger, title: st
 )
 def test_hackers_merely_near_a_state_name_are_not_state_hackers(tagger: Tagger, title: str) -> None:
     assert "state_hacking" not in tagger.tag(title, "").controversies
+
+
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        (  # German writes disinformation campaigns as one word
+            "Russische Desinformationskampagne auf TikTok aufgedeckt",
+            "Die Bundesregierung wirft Russland eine Desinformationskampagne auf TikTok vor.",
+        ),
+        ("Desinformationen über Facebook: EU-Kommission ermittelt", ""),
+    ],
+)
+def test_german_compounds_of_desinformation_are_influence_operations(
+    tagger: Tagger, title: str, text: str
+) -> None:
+    result = tagger.tag(title, text)
+    assert "influence_operation" in result.controversies
+    assert result.relevant
