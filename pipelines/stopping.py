@@ -28,6 +28,7 @@ from pipelines.jsonl_command import partial_name_pattern
 from pipelines.output_files import SUMMARY_FILE, remove_beam_temporaries
 from pipelines.summary import Delivery, summary_from_files
 from transforms.pool_start import stop_pool_processes
+from transforms.process_tree import descendants
 from transforms.sinks import stop_local_writes
 from transforms.userfiles import is_remote
 
@@ -193,24 +194,14 @@ def _exit_now(code: int) -> NoReturn:
 
 
 def _kill_descendants() -> None:
-    """Kill every process under this one (Linux: /proc's lists of children), all found first.
+    """Kill every process under this one, all found first (``transforms.process_tree``:
+    /proc's lists of children on Linux, ``ps`` where there is no /proc, as on macOS).
 
     Beam's worker processes (started through a shell, so its children's children) outlived
     an interrupted ``multi_processing`` run by seconds, writing tracebacks of their lost
     connections to its stderr after ``newsbeam: interrupted``; nothing else stops them when
     this process ends with ``os._exit``.
     """
-    found: list[int] = []
-    parents = [os.getpid()]
-    while parents:
-        parent = parents.pop()
-        with contextlib.suppress(OSError):
-            for task in os.listdir(f"/proc/{parent}/task"):
-                with contextlib.suppress(OSError, ValueError):
-                    listed = Path(f"/proc/{parent}/task/{task}/children").read_text()
-                    children = [int(pid) for pid in listed.split()]
-                    found.extend(children)
-                    parents.extend(children)
-    for pid in found:
+    for pid in descendants(os.getpid()):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)

@@ -23,8 +23,9 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
+
+from transforms.process_tree import descendants
 
 # Runners that run the job in this process (``pipelines.config.LOCAL_RUNNER`` is the default).
 LOCAL_RUNNERS = frozenset({None, "FnApiRunner", "DirectRunner", "BundleBasedDirectRunner"})
@@ -144,13 +145,11 @@ def stop_pool_processes() -> None:
     server = getattr(multiprocessing.forkserver, "_forkserver", None)
     pid = getattr(server, "_forkserver_pid", None)
     if isinstance(pid, int):
-        # Its children first (on Linux), a worker still being started among them: orphaned
-        # half-way, it printed a traceback when its parent's end of the pipe closed.
-        with contextlib.suppress(OSError, ValueError):
-            listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            for child_pid in map(int, listed):
-                with contextlib.suppress(OSError):
-                    os.kill(child_pid, signal.SIGKILL)
+        # Its children first, a worker still being started among them: orphaned half-way,
+        # it printed a traceback when its parent's end of the pipe closed.
+        for child_pid in descendants(pid):
+            with contextlib.suppress(OSError):
+                os.kill(child_pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     for child in multiprocessing.active_children():  # the workers: started by this process
