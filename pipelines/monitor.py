@@ -22,7 +22,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -39,9 +38,9 @@ from pipelines.config import (
     release_folders,
 )
 from pipelines.output_files import (
-    SUMMARY_FILE,
     clear_before_run,
     retryable_links,
+    write_summary,
 )
 from pipelines.stopping import (
     STATE_COMMITTED,
@@ -84,7 +83,6 @@ from transforms.state import (
 )
 from transforms.tag import TagStories
 from transforms.ticks import poll_ticks
-from transforms.userfiles import is_remote
 
 log = logging.getLogger(__name__)
 
@@ -412,18 +410,11 @@ def _run(options: PipelineOptions, config: RunConfig) -> RunSummary | None:
                     _commit(config)
                     # where the next run's memory is (a new --output starts a new one)
                     summary.outputs["state"] = [config.state_dir]
-                _write_summary(summary, config)
+                write_summary(summary, config)
     finally:
         PROGRESS.stop_catching_up()  # no line after the run
         forget_polls()  # what the run's polls remembered of its feeds
     if config.streaming:
         summary = _summary(result, config)
-        _write_summary(summary, config)
+        write_summary(summary, config)
     return summary
-
-
-def _write_summary(summary: RunSummary, config: RunConfig) -> None:
-    if is_remote(config.output_dir):
-        log.warning("summary.json is written only for local outputs: %s", config.output_dir)
-    else:
-        summary.write(Path(config.output_dir) / SUMMARY_FILE)

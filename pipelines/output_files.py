@@ -5,16 +5,18 @@ Before a run, ``clear_before_run`` removes the JSONL files an earlier run left i
 reads the folder see only this run's; a local folder is held by one run at a time
 (``config_from_options`` takes its lock, ``transforms.folder_locks.lock_folder``, before this
 runs). After a one-shot run, ``retryable_links`` reads its dead letters for the entries the
-next run tries again (``transforms.state``).
+next run tries again (``transforms.state``), and ``write_summary`` writes its ``summary.json``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
-from pipelines.config import RunConfig, UsageError
+from pipelines.config import RunConfig, RunFailed, UsageError
+from pipelines.summary import RunSummary
 from transforms.sinks import (
     DEAD_LETTERS_PREFIX,
     DISCARDS_PREFIX,
@@ -26,6 +28,8 @@ from transforms.userfiles import is_remote, read_bytes
 
 _PREFIXES = (STORIES_PREFIX, DEAD_LETTERS_PREFIX, DISCARDS_PREFIX, SYNDICATION_PREFIX)
 SUMMARY_FILE = "summary.json"  # a local run's summary, written in its output folder
+
+log = logging.getLogger(__name__)
 
 
 def clear_before_run(config: RunConfig) -> None:
@@ -103,3 +107,24 @@ def retryable_links(output_dir: str) -> set[str]:
             if row.get("retryable") and row.get("counts_entry", True):
                 links.add(row["url"])
     return links
+
+
+def write_summary(summary: RunSummary, config: RunConfig) -> None:
+    """Write ``summary.json`` in a local output folder.
+
+    Raises:
+        RunFailed: it could not be written (a full disk): the message names it. Its write
+            error, which names no file, was reported as a failure to write standard output.
+    """
+    if is_remote(config.output_dir):
+        log.warning("summary.json is written only for local outputs: %s", config.output_dir)
+        return
+    path = Path(config.output_dir) / SUMMARY_FILE
+    try:
+        summary.write(path)
+    except OSError as exc:
+        saved = " and its state was saved" if config.state_dir else ""
+        raise RunFailed(
+            f"the run ended{saved}, but its summary could not be written to {path} "
+            f"({exc.strerror or exc}); its other files are in {config.output_dir}"
+        ) from None

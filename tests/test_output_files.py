@@ -7,6 +7,7 @@ tests/test_userfiles.py does for reads and tests/test_sinks.py for writes.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import io
 import json
@@ -17,8 +18,14 @@ from apache_beam.io.filesystem import FileMetadata, MatchResult
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.cli import EXIT_USAGE
-from pipelines.config import UsageError
-from pipelines.output_files import clear_before_run, clear_previous_outputs, retryable_links
+from pipelines.config import RunFailed, UsageError
+from pipelines.output_files import (
+    clear_before_run,
+    clear_previous_outputs,
+    retryable_links,
+    write_summary,
+)
+from pipelines.summary import summary_from_files
 from tests.conftest import run_cli
 from tests.test_monitor import stop_config
 from tests.test_state import lock_held_by_another_process
@@ -298,3 +305,18 @@ def test_the_links_to_retry_are_read_from_a_remote_output_folder(
     bucket = _Bucket(monkeypatch, objects)
     assert retryable_links("gs://b/out") == {"https://a.example/1", "https://a.example/2"}
     assert bucket.patterns == [["gs://b/out/dead_letters*.jsonl"]]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full (a full disk) here")
+def test_a_summary_json_that_cannot_be_written_ends_the_run_naming_it(tmp_path: Path) -> None:
+    # A full disk when the summary was written (the run's files and state already were):
+    # its write error names no file, and newsbeam said "cannot write to standard output".
+    (tmp_path / "summary.json").symlink_to("/dev/full")  # every write: ENOSPC
+    config = dataclasses.replace(stop_config(tmp_path, streaming=False), state_dir="st")
+    with pytest.raises(RunFailed) as raised:
+        write_summary(summary_from_files(str(tmp_path)), config)
+    assert str(raised.value) == (
+        f"the run ended and its state was saved, but its summary could not be written to "
+        f"{tmp_path / 'summary.json'} (No space left on device); its other files are in "
+        f"{tmp_path}"
+    )
