@@ -4,8 +4,11 @@ Consumes ``feeds.json``, ``seen.jsonl``, ``signatures.jsonl`` and ``outlets.json
 ``--state-dir``; produces what a run starts from: each feed's validators, the entries seen
 and the stories' claims and outlets within the TTL. Each row is checked as it is read: a row
 that is not what newsbeam writes there (not JSON, a field missing or of the wrong type, a
-claim that does not decode) is a ``StateDirError`` naming the file, the row and the fault. A
-time later than the loading run's clock is read as that run's time.
+claim that does not decode) is a ``StateDirError`` naming the file, the row and the fault,
+except the last line of a JSON Lines file when it is cut short (no end of line, and not JSON:
+a crash, or a full disk, while the file was written or copied): that line is left out with a
+warning, and the next commit writes the file whole. A time later than the loading run's clock
+is read as that run's time.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import base64
 import binascii
 import contextlib
 import json
+import logging
 import math
 import struct
 import time
@@ -31,6 +35,11 @@ SIGNATURES_FILE = "signatures.jsonl"
 OUTLETS_FILE = "outlets.jsonl"
 
 _Row = TypeVar("_Row")
+
+log = logging.getLogger(__name__)
+# The cut-short last lines already warned about (file, size): a run reads its state files when
+# it starts and again when it commits.
+_CUT_SHORT_WARNED: set[tuple[str, int]] = set()
 
 
 class StateDirError(ValueError):
@@ -193,8 +202,11 @@ def _load(path: Path, row_of: Callable[[Any], _Row], one_list: bool = False) -> 
                 raise ValueError(f"a JSON list expected, not {_shown(items)}")
             rows = [(f"item {n}", item) for n, item in enumerate(items, 1)]
         else:  # at "\n" only, as written (str.splitlines also splits at U+2028 and others)
-            lines = enumerate(text.split("\n"), 1)
-            rows = [(f"line {n}", line) for n, line in lines if line.strip()]
+            lines = text.split("\n")
+            rows = [(f"line {n}", line) for n, line in enumerate(lines, 1) if line.strip()]
+            if _cut_short(lines[-1]):  # newsbeam ends every line it writes
+                rows.pop()
+                _warn_cut_short(path, len(lines), len(text))
     except _FAULTS as exc:
         raise _unreadable(path, "", exc) from None
     checked = []
@@ -206,12 +218,52 @@ def _load(path: Path, row_of: Callable[[Any], _Row], one_list: bool = False) -> 
     return checked
 
 
+def _cut_short(last: str) -> bool:
+    """Whether the text after a JSON Lines file's last end of line is a line cut short: some
+    text that is not JSON (one that is, its end of line alone lost, is read as it is)."""
+    if not last.strip():
+        return False
+    try:
+        json.loads(last)
+    except ValueError:
+        return True
+    except RecursionError:
+        return False  # whole or not, it is refused as a row (_FAULTS)
+    return False
+
+
+def _warn_cut_short(path: Path, line: int, size: int) -> None:
+    if (str(path), size) in _CUT_SHORT_WARNED:
+        return
+    _CUT_SHORT_WARNED.add((str(path), size))
+    log.warning(
+        "the last line of %s (line %d) was cut short, as by a crash or a full disk while the "
+        "file was written or copied: the file is read up to that line, and what it held from "
+        "there on is forgotten (an entry a feed still lists is handled again when the feed "
+        "changes; a copy of a story may pass as new); this run's state rewrites it whole",
+        path,
+        line,
+    )
+
+
+# What to do about a damaged state file: deleting feeds.json costs the next run only its
+# validators; deleting another forgets all it holds, where one line may be all that is wrong.
+_ADVICE = {
+    FEEDS_FILE: "delete it: the next run polls every feed in full, without its ETags, and "
+    "still skips the entries seen.jsonl remembers"
+}
+
+
 def _unreadable(path: Path, where: str, exc: Exception) -> StateDirError:
     if isinstance(exc, OSError):  # the file may be sound: its permissions, the disk
         # (deleting it, as advised for a damaged file, would forget what it holds)
         return StateDirError(f"cannot read {path}: {exc.strerror or exc}")
     fault = f"no {exc}" if isinstance(exc, KeyError) else str(exc) or type(exc).__name__
-    return StateDirError(f"cannot read {path}: {where}{fault} (delete it to start afresh)")
+    line = "delete that line, or the file to start afresh"
+    advice = _ADVICE.get(
+        path.name, line if where.startswith("line") else "delete it to start afresh"
+    )
+    return StateDirError(f"cannot read {path}: {where}{fault} ({advice})")
 
 
 def _feed_row(row: Any) -> tuple[FeedState, float | None]:
