@@ -17,6 +17,7 @@ reads the outcome counters and writes ``summary.json`` (see ``pipelines.summary`
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import tempfile
 import time
@@ -313,11 +314,13 @@ def _commit(config: RunConfig) -> None:
                 listed=[spec.url for spec in config.feeds],
             )
             STATE_COMMITTED.set()
-        except OSError as exc:
+        except OSError as exc:  # its file named: a folder in a file's place was "free the space"
+            fault = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror or exc
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
             raise RunFailed(
-                f"the state directory {config.state_dir} could not be saved "
-                f"({exc.strerror or exc}): this run's stories are in {config.output_dir}, but "
-                "the next run handles its entries again; free the space, then run again"
+                f"the state directory {config.state_dir} could not be saved ({fault}): this "
+                f"run's stories are in {config.output_dir}, but the next run handles its "
+                f"entries again; {'free the space' if full else 'fix that'}, then run again"
             ) from None
 
 

@@ -4,12 +4,16 @@ naming the file and what to delete, and what deleting it costs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
 
 import pytest
 
+from pipelines import monitor
+from pipelines.config import RunFailed
+from tests.test_monitor import stop_config
 from tests.test_state import DAY, _claim, pending
 from transforms.records import FeedState
 from transforms.state import commit_run_state, feed_state_line, signature_line
@@ -89,3 +93,21 @@ def test_a_feeds_file_cut_short_names_what_deleting_it_costs(tmp_path: Path) -> 
         "(delete it: the next run polls every feed in full, without its ETags, and still "
         "skips the entries seen.jsonl remembers)"
     )
+
+
+def test_a_folder_in_the_place_of_a_state_file_is_named_when_the_commit_fails(
+    tmp_path: Path,
+) -> None:
+    # The commit writes feeds.json.tmp beside feeds.json; a folder of that name made it
+    # "could not be saved (Is a directory): ... free the space, then run again".
+    state = tmp_path / "state"
+    (state / "feeds.json.tmp").mkdir(parents=True)
+    config = dataclasses.replace(stop_config(tmp_path / "out", False), state_dir=str(state))
+    with pytest.raises(RunFailed) as raised:
+        monitor._commit(config)
+    assert str(raised.value) == (
+        f"the state directory {state} could not be saved (Is a directory: "
+        f"{state / 'feeds.json.tmp'}): this run's stories are in {tmp_path / 'out'}, but the "
+        "next run handles its entries again; fix that, then run again"
+    )
+    assert [p.name for p in state.iterdir()] == ["feeds.json.tmp"]  # nothing else written
