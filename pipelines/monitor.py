@@ -358,8 +358,8 @@ def launch(options: PipelineOptions, config: RunConfig) -> PipelineResult:
         except OSError as exc:
             hint = (  # its socket is made in the temporary folder
                 f" (it makes its socket in the temporary folder {tempfile.gettempdir()}, and "
-                "a socket's path has at most 107 bytes): set TMPDIR to a short folder this "
-                "user can write"
+                "a socket's path has at most 107 bytes, 103 on macOS): set TMPDIR to a short "
+                "folder this user can write"
                 if "AF_UNIX" in str(exc)
                 else ""
             )

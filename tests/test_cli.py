@@ -176,7 +176,8 @@ def test_a_pool_that_cannot_make_its_socket_is_one_line(tmp_path: Path) -> None:
     assert result.stderr == (
         "newsbeam: error: the pool of --extract-processes could not start: AF_UNIX path too "
         f"long (it makes its socket in the temporary folder {long_tmp}, and a socket's path "
-        "has at most 107 bytes): set TMPDIR to a short folder this user can write\n"
+        "has at most 107 bytes, 103 on macOS): set TMPDIR to a short folder this user can "
+        "write\n"
     )
 
 
