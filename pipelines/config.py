@@ -10,6 +10,7 @@ unwritable directory, an unknown runner, publishing without credentials) raises
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -287,13 +288,15 @@ def _writable_dir(path: str, flag: str = "--output") -> str:
     if taken is not None:
         within = "" if taken == target else f" (on the way to {path})"
         raise UsageError(f"{flag}: {taken} is a file, not a folder{within}")
+    probe = target / ".newsbeam-write-test"
     try:
         target.mkdir(parents=True, exist_ok=True)
-        probe = target / ".newsbeam-write-test"
         probe.write_text("ok")
-        probe.unlink()
     except OSError as exc:
         raise UsageError(f"{flag}: cannot write to {target}: {exc.strerror or exc}") from None
+    finally:  # made but not written (a full disk): it stayed in the folder
+        with contextlib.suppress(OSError):
+            probe.unlink()
     return str(target.resolve())
 
 

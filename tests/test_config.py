@@ -12,6 +12,10 @@ import json
 import logging
 import os
 import re
+import resource
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.config import RunConfig, UsageError, config_from_options
 from pipelines.options import help_parser, parse_duration
+from tests.conftest import REPO
 from transforms.dedup_claims import make_claim
 from transforms.records import FeedState
 from transforms.state import signature_line
@@ -361,3 +366,26 @@ def test_the_dead_letter_topic_must_not_be_the_stories_topic(tmp_path: Path) -> 
 def test_an_empty_output_is_refused_not_the_working_directory(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--output must name a folder"):
         make_config(tmp_path, output="")
+
+
+def _one_byte_files() -> None:
+    """In the child: no file may grow past one byte (EFBIG, as a full disk fails a write)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1, 1))
+
+
+def test_an_output_folder_that_cannot_be_written_keeps_no_probe_file(tmp_path: Path) -> None:
+    # The check that --output can be written made .newsbeam-write-test, whose write then
+    # failed on a full disk: the run was refused, and the empty file stayed in the folder.
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text("https://news.example/rss\n", encoding="utf-8")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "--feeds", str(feeds), "--output", str(out)],
+        cwd=REPO, preexec_fn=_one_byte_files, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"newsbeam: error: --output: cannot write to {out}: File too large\n",
+    )
+    assert list(out.iterdir()) == []
