@@ -41,6 +41,7 @@ from pipelines.config import (
 from pipelines.output_files import (
     clear_before_run,
     retryable_links,
+    sync_outputs,
     write_summary,
 )
 from pipelines.stopping import (
@@ -306,6 +307,7 @@ def _commit(config: RunConfig) -> None:
     # A signal meanwhile waits until the state is saved (then the process ends saying so).
     with stop_signals_held():
         try:
+            sync_outputs(config.output_dir)  # the stories on the disk before the state
             commit_run_state(
                 config.state_dir,
                 dict(config.seen_before),

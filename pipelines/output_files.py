@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipelines.config import RunConfig, RunFailed, UsageError
 from pipelines.summary import RunSummary
+from transforms import durable
 from transforms.sinks import (
     DEAD_LETTERS_PREFIX,
     DISCARDS_PREFIX,
@@ -89,6 +90,22 @@ def remove_beam_temporaries(output_dir: str) -> None:
         for folder in Path(output_dir).glob(f"beam-temp-{prefix}-*"):
             if folder.is_dir():
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+def sync_outputs(output_dir: str) -> None:
+    """Put a local run's output files, and the renames that put them in its folder, on the
+    disk (``transforms.durable``): its state must not remember as published the stories of
+    files a power cut may still lose (Beam's file sinks write without syncing).
+
+    Raises:
+        OSError: a file could not be synced (an I/O error), or is gone.
+    """
+    if is_remote(output_dir):  # an object store has a finished object or none
+        return
+    for prefix in _PREFIXES:
+        for path in sink_files(output_dir, prefix):
+            durable.sync_file(path)
+    durable.sync_folder(output_dir)
 
 
 def retryable_links(output_dir: str) -> set[str]:

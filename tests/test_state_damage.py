@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from pipelines import monitor
 from pipelines.config import RunFailed
 from tests.test_monitor import stop_config
 from tests.test_state import DAY, _claim, pending
+from transforms import durable
 from transforms.records import FeedState
 from transforms.state import commit_run_state, feed_state_line, signature_line
 from transforms.state_files import (
@@ -111,3 +113,32 @@ def test_a_folder_in_the_place_of_a_state_file_is_named_when_the_commit_fails(
         "next run handles its entries again; fix that, then run again"
     )
     assert [p.name for p in state.iterdir()] == ["feeds.json.tmp"]  # nothing else written
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="no /proc to name a file by")
+def test_the_runs_stories_are_on_the_disk_before_its_state_remembers_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Beam's file sinks do not sync what they write, and the state commit did not wait for
+    # them: after a power cut the state could remember as published the entries of stories
+    # the disk had lost, never to be fetched again. Every sync is let through, and noted.
+    out, state = tmp_path / "out", tmp_path / "out" / "state"
+    state.mkdir(parents=True)
+    (out / "stories-00000-of-00001.jsonl").write_text('{"story_id": "s"}\n')
+    (out / "dead_letters-00000-of-00001.jsonl").write_text("")
+    pending(state, "seen-00000-of-00001", [json.dumps({"key": "k", "link": "l", "feed_url": "f"})])
+    synced: list[str] = []
+    sync_to_disk = durable.sync_to_disk
+
+    def noting(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        sync_to_disk(fd)
+
+    monkeypatch.setattr(durable, "sync_to_disk", noting)
+    config = dataclasses.replace(stop_config(out, False), state_dir=str(state))
+    monitor._commit(config)
+
+    stories = synced.index(str(out / "stories-00000-of-00001.jsonl"))
+    assert synced.index(str(out / "dead_letters-00000-of-00001.jsonl")) < synced.index(str(out))
+    assert stories < synced.index(str(out)) < synced.index(str(state / "seen.jsonl.tmp"))
+    assert synced[-1] == str(state)  # and the renames of the commit

@@ -62,9 +62,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import json
-import os
 import shutil
 import signal
 import threading
@@ -76,6 +74,7 @@ from typing import Any
 
 import apache_beam as beam
 
+from transforms import durable
 from transforms.common import DISCARDED, FAILURES, OK, with_stage_outputs
 from transforms.dedup_claims import Claim
 from transforms.folder_locks import lock_folder
@@ -280,7 +279,7 @@ def _write_all(root: Path, files: dict[str, str]) -> None:
             with open(tmp, "w", encoding="utf-8") as out:
                 out.write(text)
                 out.flush()
-                _sync(out.fileno())
+                durable.sync_to_disk(out.fileno())  # F_FULLFSYNC on macOS
     except OSError:
         for tmp, _, _ in staged:
             tmp.unlink(missing_ok=True)
@@ -288,30 +287,7 @@ def _write_all(root: Path, files: dict[str, str]) -> None:
     with stop_signals_held():
         for tmp, path, _ in staged:
             tmp.replace(path)
-    with contextlib.suppress(OSError):  # the renames too (not every file system syncs a folder)
-        folder = os.open(root, os.O_RDONLY)
-        try:
-            _sync(folder)
-        finally:
-            os.close(folder)
-
-
-def _sync(fd: int) -> None:
-    """Put what was written to ``fd`` on the disk before a rename makes it the state.
-
-    macOS's fsync leaves it in the drive's cache, whose writes a power cut (a laptop's
-    battery) may lose while the rename after them is kept: a state file cut short, or of
-    zeros. Where the system has ``F_FULLFSYNC`` (macOS) it is asked for; a file system that
-    does not support it (some network ones) gets fsync.
-    """
-    full_sync = getattr(fcntl, "F_FULLFSYNC", None)
-    if full_sync is not None:
-        try:
-            fcntl.fcntl(fd, full_sync)
-            return
-        except OSError:
-            pass
-    os.fsync(fd)
+    durable.sync_folder(root)  # the renames too
 
 
 @contextlib.contextmanager
