@@ -55,7 +55,12 @@ def test_starting_the_fork_server_early_starts_it_with_the_workers_code() -> Non
 
 
 def _running(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie, ended but not yet reaped, is not)."""
+    """Whether ``pid`` is a live process (a zombie, ended but not yet reaped, is not): from
+    /proc, or where there is none (macOS) from ps."""
+    if not Path("/proc").is_dir():
+        ps = ["ps", "-o", "stat=", "-p", str(pid)]
+        state = subprocess.run(ps, capture_output=True, text=True, check=False).stdout.strip()
+        return bool(state) and not state.startswith("Z")
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
