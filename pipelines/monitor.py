@@ -38,6 +38,7 @@ from pipelines.config import (
     config_from_options,
     release_folders,
 )
+from pipelines.open_files import raise_limit
 from pipelines.output_files import (
     clear_before_run,
     retryable_links,
@@ -383,6 +384,7 @@ def run(argv: Sequence[str] | None = None) -> RunSummary | None:
         UsageError: the flags or the feed list need fixing.
     """
     options, config = prepare(argv)
+    raise_limit()  # of open files: macOS gives 256, fewer than a run over 400 hosts keeps
     try:
         return _run(options, config)
     finally:  # a program that goes on (tests, a scheduler) may use the folders again

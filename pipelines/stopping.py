@@ -25,6 +25,7 @@ from typing import NoReturn
 from pipelines.cli import EXIT_INTERRUPTED, report
 from pipelines.config import RunConfig
 from pipelines.jsonl_command import partial_name_pattern
+from pipelines.open_files import limit_note
 from pipelines.output_files import SUMMARY_FILE, remove_beam_temporaries
 from pipelines.summary import Delivery, summary_from_files
 from transforms.pool_start import stop_pool_processes
@@ -102,7 +103,8 @@ def remove_at_forced_exit(folder: str) -> None:
 _ERRNO = re.compile(r"\[Errno (\d+)\]([^\[]*)")
 _STEP = re.compile(r"\[while running '([^']*)'\]")
 _FILE_ERRORS = {
-    errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.ENOTDIR, errno.EIO
+    errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.ENOTDIR, errno.EIO,
+    errno.EMFILE, errno.ENFILE,
 }  # fmt: skip
 
 
@@ -117,12 +119,17 @@ def files_failed(exc: BaseException) -> str | None:
             break
         if isinstance(seen, OSError) and seen.errno in _FILE_ERRORS:
             name = f": {seen.filename}" if seen.filename else ""
-            return f"{seen.strerror}{name}{where}"
+            return f"{seen.strerror}{name}{where}{_note(seen.errno)}"
         seen = seen.__cause__ or seen.__context__
     match = _ERRNO.search(str(exc))
     if match and int(match.group(1)) in _FILE_ERRORS:
-        return f"{match.group(2).strip()}{where}"
+        return f"{match.group(2).strip()}{where}{_note(int(match.group(1)))}"
     return None
+
+
+def _note(number: int) -> str:
+    """What to do about a limit on open files (``EMFILE``: the process's, ``ulimit -n``)."""
+    return f" ({limit_note()})" if number == errno.EMFILE else ""
 
 
 def prism_unavailable(exc: BaseException) -> str | None:
