@@ -28,6 +28,8 @@ from transforms.tagger.matcher import normalise
 pytest_plugins = ["tests.emulator"]
 
 REPO = Path(__file__).resolve().parents[1]
+# A device every write to fails with ENOSPC (a full disk): Linux has one, macOS has none.
+NEEDS_DEV_FULL = pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
 # Pipeline tests' runner: FnApiRunner, what the DirectRunner runs batch pipelines on once its
 # first choice, Prism, fails (naming it skips Prism, which would download a binary).
 RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]

@@ -18,7 +18,7 @@ import pytest
 from pipelines.cli import entry, main
 from pipelines.loopback import LoopbackSite, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
-from tests.conftest import REPO, WHEN, run_cli
+from tests.conftest import NEEDS_DEV_FULL, REPO, WHEN, run_cli
 from transforms.pubsub import NO_CREDENTIALS
 
 RSS = "application/rss+xml"
@@ -282,6 +282,7 @@ def test_a_closed_stdin_is_one_line_not_a_traceback(command: str) -> None:
     assert result.stderr == f"newsbeam {command}: standard input: closed (give --input FILE)\n"
 
 
+@NEEDS_DEV_FULL
 def test_a_full_stdout_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     # A command whose printing fails (argparse's own help and version swallow the error):
     # "OSError: [Errno 28] No space left on device" with a traceback.

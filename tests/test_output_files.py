@@ -26,7 +26,7 @@ from pipelines.output_files import (
     write_summary,
 )
 from pipelines.summary import summary_from_files
-from tests.conftest import run_cli
+from tests.conftest import NEEDS_DEV_FULL, run_cli
 from tests.test_monitor import stop_config
 from tests.test_state import lock_held_by_another_process
 from transforms.records import Discard, Failure, FeedEntry
@@ -307,7 +307,7 @@ def test_the_links_to_retry_are_read_from_a_remote_output_folder(
     assert bucket.patterns == [["gs://b/out/dead_letters*.jsonl"]]
 
 
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full (a full disk) here")
+@NEEDS_DEV_FULL
 def test_a_summary_json_that_cannot_be_written_ends_the_run_naming_it(tmp_path: Path) -> None:
     # A full disk when the summary was written (the run's files and state already were):
     # its write error names no file, and newsbeam said "cannot write to standard output".

@@ -17,7 +17,7 @@ import pytest
 
 from pipelines import tag_command
 from pipelines.jsonl_command import replaced_on_success
-from tests.conftest import evidence_problems
+from tests.conftest import NEEDS_DEV_FULL, evidence_problems
 from transforms.records import (
     Article,
     DuplicateLink,
@@ -205,6 +205,7 @@ def _tag_200_stories_to(stdout: Any, tmp_path: Path) -> subprocess.CompletedProc
     )
 
 
+@NEEDS_DEV_FULL
 def test_a_full_stdout_is_named(tmp_path: Path) -> None:
     # It said "newsbeam tag: : No space left on device" (an error with no file name).
     with open("/dev/full", "w") as full:
