@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextvars
 import http.client
 import ipaddress
+import resource
 import socket
 import threading
 import time
@@ -241,6 +242,17 @@ class _GuardedConnectionMixin:
                 raise GuardError("deadline_exceeded", "deadline passed while connecting", True)
 
 
+def kept_hosts(maxsize: int) -> int:
+    """How many hosts' connections are kept for their next request: 256, or as many as a
+    quarter of the files this process may open holds (``maxsize`` each), at least 8. Under a
+    limit of 256 files (``ulimit -n``, which a shell sets hard too) 256 hosts' 512 connections
+    ran out of files: the polls and fetches after them failed with "Too many open files"."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 256
+    return max(8, min(256, soft // 4 // maxsize))
+
+
 def guarded_pool_manager(
     guard: AddressGuard,
     maxsize: int,
@@ -261,7 +273,7 @@ def guarded_pool_manager(
     attrs = {"guard": guard, "current_watch": current_watch}
     http_conn = type("GuardedHTTPConnection", (_GuardedConnectionMixin, HTTPConnection), attrs)
     https_conn = type("GuardedHTTPSConnection", (_GuardedConnectionMixin, HTTPSConnection), attrs)
-    manager = urllib3.PoolManager(num_pools=256, maxsize=maxsize, block=False)
+    manager = urllib3.PoolManager(num_pools=kept_hosts(maxsize), maxsize=maxsize, block=False)
     manager.pool_classes_by_scheme = {
         "http": type("GuardedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn}),
         "https": type("GuardedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn}),
