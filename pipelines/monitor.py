@@ -369,8 +369,11 @@ def launch(options: PipelineOptions, config: RunConfig) -> PipelineResult:
             raise RunFailed(
                 f"the pool of --extract-processes could not start: {exc.strerror or exc}{hint}"
             ) from None
-    pipeline = beam.Pipeline(options=options)
-    remove_at_forced_exit(pipeline.local_tempdir)
+    # Beam makes its local folder in Pipeline(): a signal before the folder is noted for
+    # removal ended the run at once and left it behind, so the signal waits for the note.
+    with stop_signals_held():
+        pipeline = beam.Pipeline(options=options)
+        remove_at_forced_exit(pipeline.local_tempdir)
     build(pipeline, config)
     return pipeline.run()
 
