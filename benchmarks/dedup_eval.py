@@ -10,10 +10,12 @@ Consumes ../shared/corpus/dedup/near_duplicate_pairs.csv and the two streams it 
   a new title) up to each size, clustered in one ``Index``; documents per second and the ratio
   of times (target time(100k)/time(10k) <= 12). Then the state kept per story (target < 1 KB):
   the same stories, each with a URL of its own as a fetched page has, go through the
-  pipeline's own Fingerprint and ClaimPerKey code (``transforms.dedup``, called in order
-  without a runner), and each lookup key's state is encoded by that state's coder: the element
-  id, the claim and the later stories told of it, as a streaming job keeps them (before the
-  runner's own per-key overhead). The ``Index``'s keys and claims alone are printed beside it.
+  pipeline's own Fingerprint, ClaimPerKey and ClaimPerStory code (``transforms.dedup``,
+  ``transforms.dedup_store``, called in order without a runner), and each key's state is
+  encoded by that state's coder, with the key: per lookup key the stories it names (the one
+  that holds it, the later ones told of it), per story element its claim, as a streaming job
+  keeps them (before the runner's own per-key overhead). The ``Index``'s keys and claims
+  alone are printed beside it.
 
 Times are the process's CPU time (``time.process_time``), with wall-clock time beside them.
 On the shared 2-core machine other engineers' test runs take a core away now and then: the one
@@ -43,6 +45,7 @@ from typing import Any
 
 from benchmarks import CORPUS
 from transforms.dedup import _HELD, _ClaimFn, _ProbeFn
+from transforms.dedup_store import _CLAIM, _WAITING, ClaimStoreFn
 from transforms.minhash import DedupParams
 from transforms.minhash_index import Index
 from transforms.records import (
@@ -116,7 +119,7 @@ def scale_run(items: list[tuple[str, str]]) -> tuple[float, float, int, int]:
 
 
 class _KeyState:
-    """One lookup key's ReadModifyWriteState, as ClaimPerKey reads and writes it."""
+    """One key's ReadModifyWriteState, as the replayed steps read and write it."""
 
     def __init__(self) -> None:
         self.value: Any = None
@@ -126,6 +129,25 @@ class _KeyState:
 
     def write(self, value: Any) -> None:
         self.value = value
+
+    def clear(self) -> None:
+        self.value = None
+
+
+class _KeyBag:
+    """One key's BagState."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    def read(self) -> list[Any]:
+        return list(self.items)
+
+    def add(self, value: Any) -> None:
+        self.items.append(value)
+
+    def clear(self) -> None:
+        self.items = []
 
 
 def _tagged(n: int, title: str, text: str) -> TaggedStory:
@@ -137,24 +159,36 @@ def _tagged(n: int, title: str, text: str) -> TaggedStory:
 
 
 def pipeline_state_bytes(items: list[tuple[str, str]], params: DedupParams | None = None) -> int:
-    """What ClaimPerKey's keyed state holds after ``items`` (story n seen at second n), in bytes.
+    """What the clustering's keyed state holds after ``items`` (story n seen at second n), in
+    bytes: ClaimPerKey's and ClaimPerStory's.
 
-    Each story goes through the pipeline's ``_ProbeFn`` (its lookup keys, URL key included,
-    its element id and claim) and each probe through ``_ClaimFn.process`` in order, with one
-    in-memory state per key; each key then counts its own bytes and its state encoded by the
-    state's coder (element id, claim, later stories told of it).
+    Each story goes through the pipeline's ``_ProbeFn`` (its lookup keys, URL key included, its
+    element id and claim), each probe through ``_ClaimFn.process`` in order, with one
+    in-memory state per key, and what that sends through ``ClaimStoreFn.process``, with one
+    claim and one bag of waiting lookups per story element; each key then counts its own bytes
+    and its state encoded by the state's coder.
     """
     params = params or DedupParams()
     probe, claim = _ProbeFn(params, None), _ClaimFn(DEFAULT_TTL_SECONDS, gc_timers=False)
-    states: dict[bytes, _KeyState] = defaultdict(_KeyState)
+    store = ClaimStoreFn(DEFAULT_TTL_SECONDS, gc_timers=False)
+    keys: dict[bytes, _KeyState] = defaultdict(_KeyState)
+    claims: dict[str, tuple[_KeyState, _KeyBag]] = defaultdict(lambda: (_KeyState(), _KeyBag()))
     claim.start_bundle()
+    store.start_bundle()
     for n, (title, text) in enumerate(items):
         for key, (uid, claim_bytes, _story) in probe.process(_tagged(n, title, text), n):
-            claim.process((key, (uid, claim_bytes, None)), n, None, states[key], None)
-        for _ in claim.finish_bundle():  # the answers, which leave; not state
+            claim.process((key, (uid, claim_bytes, None)), n, None, keys[key], None)
+        for sent in claim.finish_bundle():
+            uid, messages = sent.value
+            store.process((uid, messages), n, None, *claims[uid], None)
+        for _ in store.finish_bundle():  # the answers, which leave; not state
             pass
-    coder = _HELD.coder
-    return sum(len(key) + len(coder.encode(s.value)) for key, s in states.items() if s.value)
+    total = sum(len(key) + len(_HELD.coder.encode(s.value)) for key, s in keys.items() if s.value)
+    for uid, (kept, waiting) in claims.items():
+        if kept.value is not None:
+            total += len(uid.encode()) + len(_CLAIM.coder.encode(kept.value))
+        total += sum(len(_WAITING.coder.encode(item)) for item in waiting.items)
+    return total
 
 
 def _verdict(target: str, value: str, passed: bool) -> str:
@@ -220,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {size} | {cpu:.1f} | {wall:.1f} | {size / cpu:.0f} | {dups} | {state / size:.0f} "
             f"| {claims / size:.0f} | {cpu / base[0]:.2f} | {wall / base[1]:.2f} |"
         )
-        target = f"ClaimPerKey state per story < 1024 bytes at {size}"
+        target = f"clustering state per story < 1024 bytes at {size}"
         verdicts.append((target, f"{state / size:.0f}", state / size < 1024))
         if size == 10 * args.sizes[0]:
             ratio = cpu / base[0]

@@ -23,8 +23,9 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from tests.test_dedup_pipeline import DAY, WIRE, tagged_story, wire_text, with_article
 from transforms.common import DISCARDED
 from transforms.dedup import ClusterStories, _ClaimFn, _ProbeFn, _uid, _VerdictFn
-from transforms.dedup_claims import Claim, make_claim
+from transforms.dedup_claims import Claim, decode_refs, encode_refs, make_claim
 from transforms.dedup_entries import _DedupEntriesFn
+from transforms.dedup_store import ClaimStoreFn
 from transforms.dedup_verdicts import (
     PRIOR_RUN,
     SIGHTINGS,
@@ -123,16 +124,69 @@ def _keys(story: TaggedStory) -> list[bytes]:
 # --- ClaimPerKey ---------------------------------------------------------------------------
 
 
+_NAMES: dict[str, str] = {}
+
+
+def _element(name: str, claim: bytes) -> str:
+    """The element id the pipeline would give story ``name``: its claim's story id, "/", and
+    12 hex digits (here ``name``'s bytes, so that ties between elements fall as names sort)."""
+    if name == PRIOR_RUN:
+        return PRIOR_RUN
+    uid = f"{Claim.decode(claim).story_id}/{name.encode().hex()[:12]:0<12}"
+    _NAMES[uid] = name
+    return uid
+
+
+def _named(held: FakeValueState) -> Any:
+    """A key's state, with element ids as their names: ``[(name, time), ...]`` for references
+    (the holder first), ``(name, claim, ((name, time), ...))`` for a claim held itself."""
+    value = held.read()
+    if isinstance(value, bytes):
+        return [(_NAMES.get(uid, uid), at) for uid, at in decode_refs(value)]
+    uid, raw, later = value
+    return (_NAMES.get(uid, uid), raw, tuple((_NAMES.get(u, u), at) for u, at in later))
+
+
 def _claims(
-    fn: _ClaimFn, held: FakeValueState, probes: list[tuple[str, bytes, float]], key: bytes = b"k"
+    fn: _ClaimFn,
+    held: FakeValueState,
+    probes: list[tuple[str, bytes, float]],
+    key: bytes = b"k",
+    stored: list[tuple[str, bytes]] = [],  # noqa: B006 - read only
 ) -> tuple[list[tuple[str, tuple[Any, ...]]], FakeTimer]:
-    """Run ``probes`` ``(element id, claim, event time)`` through one key in one bundle; the
-    messages sent, as ``(element id, messages)``, and the expiry timer."""
+    """Run ``probes`` ``(name, claim, event time)`` through one key (ClaimPerKey) and then
+    ClaimPerStory, in one bundle each, ClaimPerStory holding the ``stored`` claims before: the
+    messages the verdict step gets, as ``(name, messages)``, and the key's expiry timer."""
     timer = FakeTimer()
     fn.start_bundle()
-    for uid, claim, at in probes:
-        fn.process((key, (uid, claim, None)), Timestamp(at), WINDOW, held, timer)
-    return [wv.value for wv in fn.finish_bundle()], timer
+    for name, claim, at in probes:
+        fn.process((key, (_element(name, claim), claim, None)), Timestamp(at), WINDOW, held, timer)
+    states = {
+        _element(name, claim): (FakeValueState(claim), FakeBagState(), FakeTimer())
+        for name, claim in stored
+    }
+    return _stored(list(fn.finish_bundle()), states=states), timer
+
+
+def _stored(
+    outputs: list[Any], store: ClaimStoreFn | None = None, states: dict[str, Any] | None = None
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """ClaimPerKey's ``outputs`` through ClaimPerStory (one bundle; ``states``: each element's
+    claim, waiting lookups and timer), as ``(name, messages)`` for the verdict step."""
+    store = store or ClaimStoreFn(DAY, False)
+    states = {} if states is None else states
+    store.start_bundle()
+    for wv in outputs:
+        uid, messages = wv.value
+        claim, waiting, timer = states.setdefault(
+            uid, (FakeValueState(), FakeBagState(), FakeTimer())
+        )
+        store.process((uid, messages), wv.timestamp, WINDOW, claim, waiting, timer)
+    return [(_NAMES.get(uid, uid), messages) for uid, messages in _values(store.finish_bundle())]
+
+
+def _values(outputs: Any) -> list[Any]:
+    return [wv.value for wv in outputs]
 
 
 def test_an_earlier_story_takes_a_key_from_a_later_one_and_corrects_it() -> None:
@@ -151,7 +205,7 @@ def test_an_earlier_story_takes_a_key_from_a_later_one_and_corrects_it() -> None
         ("later", (("found", b"k", None),)),
     ]
     # the later story is kept as one told of the claim, to be corrected again
-    assert held.read() == ("earlier", earlier, (("later", 20.0),))
+    assert _named(held) == [("earlier", 10.0), ("later", 20.0)]
 
 
 @pytest.mark.parametrize("order", ["bca", "cba", "cab", "bac"])
@@ -197,13 +251,13 @@ def test_a_key_held_before_it_kept_the_stories_told_of_its_claim_still_corrects(
     # A running job's state, written before a key kept the stories told of its claim: the
     # pair (element id, claim) still reads, and the one it names is still corrected.
     later, earlier = _claim("b" * 16, 20.0), _claim("a" * 16, 10.0)
-    held = FakeValueState(("later", later))
+    held = FakeValueState((_element("later", later), later))
     sent, _ = _claims(_ClaimFn(DAY, False), held, [("earlier", earlier, 10.0)])
     assert sorted(sent) == [
         ("earlier", (("found", b"k", None),)),
         ("later", (("earlier", b"k", earlier),)),
     ]
-    assert held.read()[:2] == ("earlier", earlier)
+    assert _named(held)[0] == ("earlier", 10.0)
 
 
 @pytest.mark.parametrize("gap", [DAY, DAY + 0.5])
@@ -225,7 +279,7 @@ def test_an_earlier_story_corrects_a_later_one_only_within_the_ttl(gap: float) -
     else:
         assert corrections == []
         assert grouped["later"] == ("found", b"k", None)
-    assert held.read()[:2] == ("earlier", earlier)
+    assert _named(held)[0] == ("earlier", 100.0)
 
 
 def test_a_claim_of_the_same_time_and_id_does_not_take_the_key() -> None:
@@ -235,7 +289,7 @@ def test_a_claim_of_the_same_time_and_id_does_not_take_the_key() -> None:
     held = FakeValueState()
     sent, _ = _claims(_ClaimFn(DAY, False), held, [("one", first, 10.0), ("two", again, 10.0)])
     assert sent == [("one", (("found", b"k", None),)), ("two", (("found", b"k", first),))]
-    assert held.read() == ("one", first, (("two", 10.0),))
+    assert _named(held) == [("one", 10.0), ("two", 10.0)]
 
 
 def test_an_element_met_twice_is_not_told_its_own_claim_in_either_path() -> None:
@@ -246,7 +300,7 @@ def test_an_element_met_twice_is_not_told_its_own_claim_in_either_path() -> None
     held = FakeValueState()
     sent, _ = _claims(_ClaimFn(DAY, False), held, [("one", claim, 10.0), ("one", claim, 10.0)])
     assert sent == [("one", (("found", b"k", None), ("found", b"k", None)))]
-    assert held.read() == ("one", claim, ())
+    assert _named(held) == [("one", 10.0)]
     grouped = list(key_answers(b"k", [("one", claim, None), ("one", claim, None)], DAY))
     assert grouped == [("one", ("found", b"k", None))] * 2
 
@@ -270,7 +324,8 @@ def test_a_claim_holds_for_exactly_its_ttl_in_both_paths() -> None:
     for gap, expected in ((DAY, held_claim), (DAY + 0.5, None)):
         later = _claim("b" * 16, 100.0 + gap)
         probe = [("x", later, 100.0 + gap)]
-        sent, _ = _claims(_ClaimFn(DAY, False), FakeValueState(("first", held_claim)), probe)
+        held = FakeValueState(encode_refs([(_element("first", held_claim), 100.0)]))
+        sent, _ = _claims(_ClaimFn(DAY, False), held, probe, stored=[("first", held_claim)])
         assert sent == [("x", (("found", b"k", expected),))], gap
         grouped = list(key_answers(b"k", [("x", later, None), ("first", held_claim, None)], DAY))
         assert ("x", ("found", b"k", expected)) in grouped, gap
@@ -304,6 +359,94 @@ def test_a_claim_is_cleared_by_its_timer_a_ttl_after_it_was_made() -> None:
         _ClaimFn(DAY, False), FakeValueState(), [("one", _claim("a" * 16, 10.0), 10.0)]
     )
     assert off.at is None  # no timers on the local runner
+
+
+def test_a_key_names_its_holder_and_each_story_claim_is_kept_once() -> None:
+    # A story's 18 keys each name it (element id and time, 23 bytes); its claim is kept once,
+    # by ClaimPerStory. A copy probing them is answered the story's claim under every key.
+    keys, head = _keys(HEAD), _story_claim(HEAD, 10.0)
+    held = {key: FakeValueState() for key in keys}
+    fn = _ClaimFn(DAY, False)
+    states: dict[str, Any] = {}
+    for name, claim, at in (("head", head, 10.0), ("copy", _story_claim(COPY, 20.0), 20.0)):
+        fn.start_bundle()
+        for key in keys:
+            fn.process((key, (_element(name, claim), claim, None)), Timestamp(at), WINDOW,
+                       held[key], FakeTimer())  # fmt: skip
+        sent = _stored(list(fn.finish_bundle()), states=states)
+    assert all(len(state.read()) == 2 * 23 for state in held.values())  # the story and its copy
+    assert all(_named(state) == [("head", 10.0), ("copy", 20.0)] for state in held.values())
+    assert [claim.read() for claim, _, _ in states.values()] == [head]
+    assert sent == [("copy", tuple(("found", key, head) for key in keys))]
+
+
+def test_a_lookup_that_comes_before_the_claim_waits_for_it() -> None:
+    # The claim and a lookup of it travel from different keys: the lookup may come first.
+    head, copy = _element("head", _claim("a" * 16, 10.0)), _element("copy", _claim("b" * 16, 20.0))
+    claim, waiting, timer = FakeValueState(), FakeBagState(), FakeTimer()
+    fn = ClaimStoreFn(DAY, True)
+    fn.start_bundle()
+    fn.process((head, (("lookup", b"k", copy),)), Timestamp(20.0), WINDOW, claim, waiting, timer)
+    assert _values(fn.finish_bundle()) == []
+    assert waiting.read() == [(copy, b"k")]
+    assert timer.at == Timestamp(20.0) + Duration(seconds=DAY + 1)  # "nothing held" then
+    fn.start_bundle()
+    registered = ("claim", _claim("a" * 16, 10.0))
+    fn.process((head, (registered,)), Timestamp(10.0), WINDOW, claim, waiting, timer)
+    assert _values(fn.finish_bundle()) == [(copy, (("found", b"k", _claim("a" * 16, 10.0)),))]
+    assert waiting.read() == [] and claim.read() == _claim("a" * 16, 10.0)
+    assert timer.at == Timestamp(10.0) + Duration(seconds=DAY + 1)  # the claim's TTL
+
+
+def test_a_lookup_whose_claim_never_came_is_told_nothing_held_when_the_timer_fires() -> None:
+    head, copy = _element("head", _claim("a" * 16, 10.0)), _element("copy", _claim("b" * 16, 20.0))
+    claim, waiting = FakeValueState(), FakeBagState()
+    fn = ClaimStoreFn(DAY, True)
+    fn.start_bundle()
+    fn.process((head, (("lookup", b"k", copy),)), Timestamp(20.0), WINDOW, claim, waiting,
+               FakeTimer())  # fmt: skip
+    assert list(fn._expire(claim, waiting)) == [(copy, (("found", b"k", None),))]
+    assert waiting.read() == [] and claim.read() is None
+
+
+class _Unread(FakeValueState):
+    def read(self) -> Any:
+        raise AssertionError("state read for a message that only passes through")
+
+
+def test_claim_per_story_passes_other_messages_on_without_reading_state() -> None:
+    # A story, a key's answer, a correction, and a key's answer with the claim itself (from a
+    # job before ClaimPerStory, or a claim from an earlier run): unchanged, no state read.
+    head = _claim("a" * 16, 10.0)
+    messages = (
+        ("story", b"pickled story", head, 18),
+        ("found", b"k1", None),
+        ("found", b"k2", _claim("e" * 16, 5.0)),
+        ("earlier", b"k3", _claim("e" * 16, 5.0)),
+    )
+    fn = ClaimStoreFn(DAY, True)
+    fn.start_bundle()
+    fn.process(("u", messages), Timestamp(10.0), WINDOW, _Unread(), FakeBagState(), FakeTimer())
+    assert _values(fn.finish_bundle()) == [("u", messages)]
+
+
+def test_a_key_holding_a_claim_itself_answers_with_it_and_keeps_that_form() -> None:
+    # A running job's state from before ClaimPerStory: (element id, claim, later stories).
+    # Its claim was never kept by ClaimPerStory: the key answers with the claim it holds.
+    first, later = _claim("a" * 16, 10.0), _claim("b" * 16, 20.0)
+    held = FakeValueState((_element("first", first), first, ()))
+    sent, _ = _claims(_ClaimFn(DAY, False), held, [("later", later, 20.0)])
+    assert sent == [("later", (("found", b"k", first),))]
+    assert _named(held) == ("first", first, (("later", 20.0),))
+
+
+def test_a_claim_from_an_earlier_run_is_held_whole() -> None:
+    # All of them have one element id (PRIOR_RUN): nothing ClaimPerStory could look up.
+    prior, story = _claim("p" * 16, 10.0), _claim("s" * 16, 20.0)
+    held = FakeValueState()
+    sent, _ = _claims(_ClaimFn(DAY, False), held, [(PRIOR_RUN, prior, 10.0), ("s", story, 20.0)])
+    assert held.read() == (PRIOR_RUN, prior, ((_element("s", story), 20.0),))
+    assert sent == [("s", (("found", b"k", prior),))]
 
 
 def test_key_answers_order_claims_of_one_time_by_story_id() -> None:

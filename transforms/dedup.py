@@ -5,24 +5,29 @@ story on the main output (the first of its cluster, with ``cluster_id``; in ``pu
 also later copies, with ``duplicate_of``), a :class:`DuplicateLink` on the main output
 (``link`` mode), or ``Discard(stage="dedup", reason="duplicate")`` (``drop`` mode). Failures
 (a text that cannot be fingerprinted) go to ``failures``. The logic is
-``transforms.minhash``; the graph is three steps, none with a global key:
+``transforms.minhash``; the graph is four steps, none with a global key:
 
 1. ``Fingerprint`` (stateless): MinHash the story; emit one probe ``(lookup key, (element
    id, claim))`` per key: the canonical URL, the exact text hash and 16 LSH bands (a
    too-short or boilerplate-only text has the URL key only). The first probe also carries the
-   story, which step 2 forwards to step 3, so step 3 has a single input.
-2. ``ClaimPerKey`` (keyed by lookup key, so it scales out by band bucket): the state is the
-   earliest claim seen under the key (story id, time, 2-bit MinHash sketch, title bits: ~46
-   bytes), and the later stories told of it (the last 32). Each probe gets back what the key
-   held before it (or nothing), and claims the key if it was empty, expired, or held by a
-   later story. When an earlier story reaches a key that a later one had claimed, the later
-   one, and every later story told of its claim, also gets a correction (``earlier``), unless
-   the two are more than ``ttl_seconds`` apart (the earlier claim would have expired): three
-   copies of one poll met in the order second, third, first all name the first. Claims
-   expire ``ttl_seconds`` after they were made; an event-time timer clears them. The answers
-   a bundle produces for one story travel as one element (a bundle often holds all of a
-   story's probes: one message instead of nineteen).
-3. ``VerdictPerStory`` (keyed by element id): buffers the story and its answers until the
+   story, which steps 2 and 3 forward to step 4, so each step has a single input.
+2. ``ClaimPerKey`` (keyed by lookup key, so it scales out by band bucket): the state names the
+   earliest story seen under the key (its element id and time: 23 bytes) and the later stories
+   told of it (the last 32). Each probe gets back what the key held before it (or nothing),
+   and claims the key if it was empty, expired, or held by a later story. When an earlier story
+   reaches a key that a later one had claimed, the later one, and every later story told of
+   its claim, also gets a correction (``earlier``, with the earlier story's claim, which its
+   probe carries), unless the two are more than ``ttl_seconds`` apart (the earlier claim would
+   have expired): three copies of one poll met in the order second, third, first all name the
+   first. Claims expire ``ttl_seconds`` after they were made; an event-time timer clears them.
+   The messages a bundle produces for one story travel as one element (a bundle often holds
+   all of a story's probes: one message instead of nineteen).
+3. ``ClaimPerStory`` (keyed by element id, ``transforms.dedup_store``): keeps the claim (story
+   id, time, 2-bit MinHash sketch, title bits: ~52 bytes) of a story that took a key, once,
+   where ClaimPerKey kept it under each of ~17 keys (~1.75 KB a story then, ~0.9 KB now);
+   a probe that found a key held is answered from here with the holder's claim (one more hop
+   for those; the rest pass through).
+4. ``VerdictPerStory`` (keyed by element id): buffers the story and its answers until the
    watermark passes the story's time (every story of the same poll has probed by then) and
    every key has answered, then takes one verdict (``dedup_claims.pick_verdict``): the
    earliest earlier story that passes verification (similarity and boilerplate guards) is
@@ -30,7 +35,7 @@ also later copies, with ``duplicate_of``), a :class:`DuplicateLink` on the main 
    two copies that race through different buckets cannot both be called duplicates, nor both
    be first.
 
-Local one-shot runs (bounded input, ``grouped=True``) replace steps 2 and 3 by two
+Local one-shot runs (bounded input, ``grouped=True``) replace steps 2 to 4 by two
 GroupByKeys, still keyed: ``GroupProbes`` by lookup key (all of a key's probes are there at
 once, so ``key_answers`` sorts them by claim order and tells each story the earliest live claim
 before it: what the stateful step reaches once its corrections arrive), then ``GroupAnswers``
@@ -73,10 +78,10 @@ from apache_beam.transforms.userstate import (
     on_timer,
 )
 from apache_beam.utils.timestamp import Duration
-from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.common import DISCARDED, FAILURES, OK
-from transforms.dedup_claims import Claim, make_claim
+from transforms.dedup_claims import Claim, decode_refs, encode_refs, make_claim
+from transforms.dedup_store import BundleOutbox, ClaimStoreFn
 from transforms.dedup_verdicts import (
     PRIOR_RUN,
     SIGHTINGS,
@@ -150,10 +155,15 @@ class _ProbeFn(beam.DoFn):
 
 
 _PROBES = "probes"
-# (element id, claim bytes, later stories told of that claim) of the earliest story seen
-# under a key: the later stories, ``(element id, time)``, are told of an earlier story that
-# takes the key after them; the last _MAX_FOLLOWERS of them are kept (a wire story carried
-# by more outlets in one poll, or a key that text boilerplate fills, keeps no more).
+# What a key holds for the earliest story seen under it, and for the later stories told of it
+# (``(element id, time)`` each: told of an earlier story that takes the key after them; the
+# last _MAX_FOLLOWERS of them are kept: a wire story carried by more outlets in one poll, or a
+# key that text boilerplate fills, keeps no more). The value is one of:
+# - ``encode_refs([(element id, time), *later])``: bytes, 23 a story; its claim is kept once,
+#   by ClaimPerStory, and looked up there;
+# - ``(element id, claim bytes, later)``: the claim itself, for a claim remembered from an
+#   earlier one-shot run (one element id, PRIOR_RUN, for all of them: nothing to look up),
+#   and what every key held in jobs before ClaimPerStory (jobs before those kept two).
 _MAX_FOLLOWERS = 32
 _HELD = ReadModifyWriteStateSpec("held", PickleCoder())
 _HELD_PARAM = beam.DoFn.StateParam(_HELD)
@@ -161,26 +171,24 @@ _CLAIM_EXPIRY = TimerSpec("claim_expiry", TimeDomain.WATERMARK)
 _CLAIM_EXPIRY_PARAM = beam.DoFn.TimerParam(_CLAIM_EXPIRY)
 
 
-class _ClaimFn(TtlStateFn):
-    """Step 2 (ClaimPerKey), keyed by lookup key: keep the earliest claim; tell each prober
-    what was held.
+def _read_held(value: Any) -> tuple[str | None, tuple[float, str] | None, bytes | None, Any]:
+    """A key's state as (element id, claim order, claim bytes or None, later stories). A
+    reference's claim order is its time and the story id that begins its element id (``_uid``)."""
+    if value is None:
+        return None, None, None, ()
+    if isinstance(value, bytes):
+        (uid, at), *later = decode_refs(value)
+        return uid, (at, uid.partition("/")[0]), None, tuple(later)
+    uid, raw, *rest = value
+    return uid, Claim.decode(raw).order(), raw, rest[0] if rest else ()
 
-    Messages for one story element are gathered over the bundle and leave in
-    ``finish_bundle`` as one ``(element id, messages)`` output per timestamp and window: every
-    message is what it was before, only the number of elements (and of the verdict step's
-    state writes) shrinks. Nothing waits longer than the bundle it came in.
+
+class _ClaimFn(TtlStateFn, BundleOutbox):
+    """Step 2 (ClaimPerKey), keyed by lookup key: keep the earliest story's reference; tell
+    each prober what was held (by way of ClaimPerStory, which has the claim).
+
+    Messages are gathered per story element over the bundle (``BundleOutbox``).
     """
-
-    def start_bundle(self) -> None:
-        self._outbox: dict[tuple[str, Any, Any], list[tuple[Any, ...]]] = {}
-
-    def _send(self, uid: Any, timestamp: Any, window: Any, message: tuple[Any, ...]) -> None:
-        self._outbox.setdefault((uid, timestamp, window), []).append(message)
-
-    def finish_bundle(self) -> Iterator[WindowedValue]:
-        outbox, self._outbox = self._outbox, {}
-        for (uid, timestamp, window), messages in outbox.items():
-            yield WindowedValue((uid, tuple(messages)), timestamp, (window,))
 
     def process(
         self,
@@ -196,22 +204,19 @@ class _ClaimFn(TtlStateFn):
             story, n_keys = payload
             self._send(uid, timestamp, window, ("story", story, claim_bytes, n_keys))
         new = Claim.decode(claim_bytes)
-        # (element id, claim[, later stories told of it]); jobs before the third kept two.
-        held_uid, raw, *rest = held_state.read() or (None, None)
-        followers: tuple[tuple[str, float], ...] = rest[0] if rest else ()
-        held = Claim.decode(raw) if raw is not None else None
-        if held is not None and new.seen_at - held.seen_at > self._ttl:
-            held, followers = None, ()
+        held_uid, held_order, raw, followers = _read_held(held_state.read())
+        if held_order is not None and new.seen_at - held_order[0] > self._ttl:
+            held_uid, held_order, raw, followers = None, None, None, ()
         # Ties in claim order (one article listed twice, fetched at one time: the same story
         # id and time) go to the element id, as in key_answers: one of them is the first.
-        replaced = held is None or (new.order(), uid) < (held.order(), held_uid)
+        replaced = held_order is None or (new.order(), uid) < (held_order, held_uid)
         if replaced:
             # An earlier story reached this key after later ones were told of the claim it
             # takes: tell each of them (the one that held it, and those it was answered
             # to), whose verdicts wait for the watermark (see _VerdictFn). Not one older
             # than the earlier story by more than the TTL: it would not have found it held,
             # had it come first (as key_answers says).
-            later = [(held_uid, held.seen_at)] if held is not None and held_uid is not None else []
+            later = [(held_uid, held_order[0])] if held_order and held_uid is not None else []
             later = [
                 (u, at)
                 for u, at in [*later, *followers]
@@ -220,16 +225,30 @@ class _ClaimFn(TtlStateFn):
             for later_uid, _at in later:
                 self._send(later_uid, timestamp, window, ("earlier", key, claim_bytes))
             followers = tuple(later[-_MAX_FOLLOWERS:])
-            held_state.write((uid, claim_bytes, followers))
+            if prior:
+                held_state.write((uid, claim_bytes, followers))
+            else:
+                held_state.write(encode_refs([(uid, new.seen_at), *followers]))
+                self._send(uid, timestamp, window, ("claim", claim_bytes))
             if self._gc_timers:
                 expiry.set(gc_time(timestamp, self._ttl))
         elif not prior and held_uid != uid:
             # Told of the held claim: corrected too if an earlier story takes the key.
             followers = (*followers, (uid, new.seen_at))[-_MAX_FOLLOWERS:]
-            held_state.write((held_uid, raw, followers))
-        if not prior:  # what was held before it: nothing, when this claim comes first
-            own = held_uid == uid  # its own claim, from a delivery before: nothing either
-            self._send(uid, timestamp, window, ("found", key, None if replaced or own else raw))
+            if raw is None and held_uid is not None and held_order is not None:
+                held_state.write(encode_refs([(held_uid, held_order[0]), *followers]))
+            else:  # the claim itself, as it was held
+                held_state.write((held_uid, raw, followers))
+        if prior:
+            return
+        if replaced or held_uid == uid:
+            # Nothing was held before it: this claim comes first, or is its own from a
+            # delivery before.
+            self._send(uid, timestamp, window, ("found", key, None))
+        elif raw is not None:
+            self._send(uid, timestamp, window, ("found", key, raw))
+        else:  # ClaimPerStory answers with the held story's claim
+            self._send(held_uid, timestamp, window, ("lookup", key, uid))
 
     @on_timer(_CLAIM_EXPIRY)
     def _expire(self, held_state: Any = _HELD_PARAM) -> None:
@@ -392,6 +411,8 @@ class ClusterStories(beam.PTransform):
                 typed
                 | "ClaimPerKey" >> beam.ParDo(_ClaimFn(self._ttl, self._gc_timers))
                 | "TypeAnswers" >> beam.Map(lambda kv: kv).with_output_types(tuple[str, Any])
+                | "ClaimPerStory" >> beam.ParDo(ClaimStoreFn(self._ttl, self._gc_timers))
+                | "TypeMessages" >> beam.Map(lambda kv: kv).with_output_types(tuple[str, Any])
                 | "VerdictPerStory"
                 >> beam.ParDo(_VerdictFn(self._params, self._mode, self._ttl)).with_outputs(
                     *outputs, main=OK

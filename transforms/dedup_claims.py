@@ -6,7 +6,9 @@ Plain Python, no Beam, shared by ``transforms.dedup`` (keyed Beam state) and
 :class:`~transforms.minhash.Fingerprint` and keys); produces the compact :class:`Claim` a key's
 state keeps (about 46 bytes: story and cluster ids, time, word count, title bits, 2-bit sketch),
 the check that a candidate found under a key is a duplicate (:func:`verify`), and the
-:class:`Verdict` (:func:`pick_verdict`): the earliest verified earlier story, if any.
+:class:`Verdict` (:func:`pick_verdict`): the earliest verified earlier story, if any. Also the
+references a key holds instead of a claim (:func:`encode_refs`): a story's claim is kept once,
+under its element id, and each of its keys names that element and its time (23 bytes).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from transforms.minhash import (
 
 _ID_HEX = re.compile(r"[0-9a-f]{16}")
 _CLAIM = struct.Struct("<dHQ")  # seen_at, n_words, title bits
+# An element id as transforms.dedup makes it: the story id, "/", 12 hex digits of a hash.
+_UID_HEX = re.compile(r"([0-9a-f]{16})/([0-9a-f]{12})")
+_REF_TIME = struct.Struct("<d")
 
 
 # The longest story id a claim holds (``newsbeam cluster`` takes ids from its input).
@@ -54,6 +59,39 @@ def _unpack_id(buf: bytes, pos: int) -> tuple[str, int]:
     else:
         n, start = int.from_bytes(buf[pos + 1 : pos + 3], "little"), pos + 3
     return buf[start : start + n].decode("utf-8"), start + n
+
+
+def encode_refs(refs: Iterable[tuple[str, float]]) -> bytes:
+    """``(element id, time)`` pairs as bytes: 23 each for the pipeline's element ids (the
+    time, then the story id's 8 bytes and the hash's 6), any other id whole after its length."""
+    out = bytearray()
+    for uid, at in refs:
+        out += _REF_TIME.pack(at)
+        match = _UID_HEX.fullmatch(uid)
+        if match:
+            out += b"\x00" + bytes.fromhex(match[1] + match[2])
+        else:
+            raw = uid.encode("utf-8")
+            if len(raw) > MAX_ID_BYTES:
+                raise ValueError(f"an element id of {len(raw):,} bytes: at most {MAX_ID_BYTES:,}")
+            out += b"\x01" + len(raw).to_bytes(2, "little") + raw
+    return bytes(out)
+
+
+def decode_refs(buf: bytes) -> list[tuple[str, float]]:
+    """The inverse of :func:`encode_refs`."""
+    refs, pos = [], 0
+    while pos < len(buf):
+        (at,) = _REF_TIME.unpack_from(buf, pos)
+        pos += _REF_TIME.size
+        if buf[pos] == 0:
+            raw = buf[pos + 1 : pos + 15].hex()
+            uid, pos = f"{raw[:16]}/{raw[16:]}", pos + 15
+        else:
+            n = int.from_bytes(buf[pos + 1 : pos + 3], "little")
+            uid, pos = buf[pos + 3 : pos + 3 + n].decode("utf-8"), pos + 3 + n
+        refs.append((uid, at))
+    return refs
 
 
 @dataclass(frozen=True)
