@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import stat
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 LOCK_FILE = ".lock"  # the state directory's
 OUTPUT_LOCK_FILE = ".output.lock"  # a local --output folder's (the two may be one folder)
 _LOCK_FILES = {"--state-dir": LOCK_FILE, "--output": OUTPUT_LOCK_FILE}
+log = logging.getLogger(__name__)
 
 
 _held_locks: dict[str, int] = {}  # lock file (resolved) -> its open descriptor
@@ -45,8 +47,8 @@ def lock_folder(folder: str, flag: str) -> bool:
 
     Raises:
         FolderInUse: another process holds it (the message names the flag and its pid).
-        FolderLockError: the lock file is not a regular file (a folder, a link), or cannot
-            be opened.
+        FolderLockError: the lock file is not a regular file (a folder, a link), cannot
+            be opened, or cannot be locked (a file system without file locks).
     """
     root = Path(folder).resolve()
     path = root / _LOCK_FILES[flag]
@@ -68,8 +70,19 @@ def lock_folder(folder: str, flag: str) -> bool:
             f"{flag} {root} is in use by another newsbeam run (pid {holder}): give this run "
             f"another {flag}, or wait for that one to end"
         ) from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError as exc:  # e.g. ENOLCK: a network file system without file locks
+        os.close(fd)
+        error = exc.strerror or str(exc)
+        raise FolderLockError(
+            f"{flag} {root}: cannot lock {path.name} ({error}): this file system may not "
+            f"support file locks; give a folder on a local disk"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError as exc:  # a full disk: the lock is held all the same, without its pid
+        error = exc.strerror or str(exc)
+        log.warning("%s %s: cannot write this run's pid into %s (%s)", flag, root, path.name, error)
     _held_locks[str(path)] = fd
     return True
 
