@@ -27,6 +27,7 @@ from transforms.analysis import (
     tag_outcome,
 )
 from transforms.feed_parsing import parse_feed
+from transforms.outcomes import error_message, excerpt
 from transforms.outlets import OutletCatalogue
 from transforms.records import (
     Article,
@@ -37,8 +38,6 @@ from transforms.records import (
     FetchedPage,
     Outlet,
     TagResult,
-    error_message,
-    excerpt,
     story_id_for,
 )
 from transforms.tagger import Tagger

@@ -39,8 +39,9 @@ import apache_beam as beam
 from transforms.analyser import AnalysisSettings, analyse_in_worker, start_worker
 from transforms.analysis import Outcome
 from transforms.common import tagged_output, windowed, with_stage_outputs
+from transforms.outcomes import error_message
 from transforms.pool_start import fork_server_context
-from transforms.records import Failure, FetchedPage, error_message
+from transforms.records import Failure, FetchedPage
 
 # Pages that may wait for a worker, per worker. While ``process`` blocks on a full pool, the
 # fetcher upstream (same thread) starts no new requests, so a small bound would idle the

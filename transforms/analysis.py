@@ -31,6 +31,7 @@ import trafilatura.utils
 from trafilatura import bare_extraction
 from trafilatura.settings import DEFAULT_CONFIG, Document, set_date_params
 
+from transforms.outcomes import excerpt
 from transforms.outlets import OutletCatalogue
 from transforms.page_metadata import clean_author_names, clean_title, drop_title_line
 from transforms.page_urls import page_canonical
@@ -43,7 +44,6 @@ from transforms.records import (
     Outlet,
     Story,
     TaggedStory,
-    excerpt,
     story_id_for,
 )
 from transforms.tagger import Tagger

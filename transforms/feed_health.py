@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transforms.records import Failure, excerpt
+from transforms.outcomes import excerpt
+from transforms.records import Failure
 from transforms.urls import redact_userinfo
 
 

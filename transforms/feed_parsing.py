@@ -42,7 +42,8 @@ from transforms.feed_documents import (
     without_references_to_no_character,
 )
 from transforms.feed_links import guid_of, links_of
-from transforms.records import Failure, FeedEntry, FeedSpec, excerpt
+from transforms.outcomes import excerpt
+from transforms.records import Failure, FeedEntry, FeedSpec
 
 # The error type of the feed-level dead letter of a malformed document read in part (they go
 # on; the entries after the fault are lost): a poll that read the feed in part, not a failed

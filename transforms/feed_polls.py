@@ -32,7 +32,8 @@ from transforms.common import (
 )
 from transforms.feed_parsing import TOO_MANY_ENTRIES, ParsedFeed, body_sha256, parse_feed
 from transforms.http import FetchError, HttpClient, HttpResult
-from transforms.records import Discard, Failure, FeedEntry, FeedSpec, FeedState, excerpt
+from transforms.outcomes import excerpt
+from transforms.records import Discard, Failure, FeedEntry, FeedSpec, FeedState
 
 STATE = "state"  # the output tag of the FeedState to keep
 

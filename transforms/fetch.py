@@ -67,7 +67,8 @@ from transforms.common import (
     with_stage_outputs,
 )
 from transforms.http import FetchError, HttpClient, HttpConfig, checked_url
-from transforms.records import Discard, Failure, FeedEntry, FetchedPage, excerpt
+from transforms.outcomes import excerpt
+from transforms.records import Discard, Failure, FeedEntry, FetchedPage
 from transforms.threaded_http import HostScheduler, ThreadedHttpFn
 from transforms.urls import canonicalize_url, host_of, redact_userinfo
 

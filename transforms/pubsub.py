@@ -36,6 +36,7 @@ from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 from google.cloud.pubsub_v1.publisher.exceptions import MessageTooLargeError
 
 from transforms.common import FAILURES, OK, counter
+from transforms.outcomes import excerpt
 from transforms.pubsub_messages import (
     DEFAULT_MAX_BYTES,
     PubSubError,
@@ -43,7 +44,7 @@ from transforms.pubsub_messages import (
     failure_message,
     published_message,
 )
-from transforms.records import DuplicateLink, Failure, SyndicationUpdate, TaggedStory, excerpt
+from transforms.records import DuplicateLink, Failure, SyndicationUpdate, TaggedStory
 
 DEFAULT_PUBLISH_TIMEOUT = 30.0
 PUBLISH_STAGE = "publish"

@@ -1,7 +1,8 @@
 """Typed, immutable records that travel between newsbeam's pipeline stages.
 
 Every stage consumes one of these records and produces the next one, or a
-``Failure`` (a dead letter) or a ``Discard`` (an entry dropped for a named reason).
+``Failure`` (a dead letter) or a ``Discard`` (an entry dropped for a named reason); those two
+are defined in ``transforms.outcomes`` and importable from here too.
 Nothing else crosses a stage boundary: no dicts, lxml trees or feedparser objects.
 
 The flow is::
@@ -23,7 +24,12 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from transforms.urls import redact_userinfo, without_userinfo
+# Failure and Discard live in transforms.outcomes. They are imported here, and named by
+# this module's __all__, because running streaming jobs hold pickled ones (dead letters and
+# discards in flight) that name their class as transforms.records.Failure or .Discard: a
+# job updated in place loads those through this path.
+from transforms.outcomes import Discard, Failure
+from transforms.urls import without_userinfo
 
 # Version of the published story JSON (README documents the schema). Bump it
 # whenever a field is added, removed or changes meaning.
@@ -332,86 +338,9 @@ class SyndicationUpdate:
         }
 
 
-@dataclass(frozen=True)
-class Failure:
-    """A dead letter: an element that a stage could not process.
-
-    ``retryable`` says whether trying again later could help (timeouts, 5xx,
-    429) or not (404, a feed that does not parse).
-    """
-
-    stage: str  # "poll", "fetch", "extract", "enrich", "tag", "dedup", "publish"
-    key: str  # usually the URL
-    error_type: str  # short snake_case name, e.g. "http_404", "timeout", "not_a_feed"
-    message: str
-    retryable: bool = False
-    input_excerpt: str = ""  # the start of the input, truncated
-    counts_entry: bool = True  # False for failures that are not a feed entry (a whole feed)
-
-    @classmethod
-    def crashed(
-        cls, stage: str, key: str, error_type: str, exc: BaseException, input: object
-    ) -> Failure:
-        """The dead letter of a stage core that raised: the exception as its message, the
-        start of ``input`` as its excerpt. Not retryable (a bug meets the same input the same
-        way), except an ``OSError``: the cores compute on strings, so one is the machine's
-        (a full temporary folder, too many open files), and the next run may do better. A
-        full temporary folder made every story an ``enrich_error`` (the language model is
-        unpacked there on first use), which a one-shot run remembered and never tried again."""
-        retryable = isinstance(exc, OSError)
-        return cls(stage, key, error_type, error_message(exc), retryable, excerpt(input))
-
-    @property
-    def outcome(self) -> str:
-        return f"{self.stage}/{self.error_type}"
-
-    def to_json(self) -> dict[str, Any]:
-        """The dead letter as written and published; a user name and password in any URL
-        it quotes are left out, as they are from a story's URLs."""
-        return {
-            "stage": self.stage,
-            "url": redact_userinfo(self.key),
-            "error_type": self.error_type,
-            "message": redact_userinfo(self.message),
-            "retryable": self.retryable,
-            "input": redact_userinfo(self.input_excerpt),
-            "counts_entry": self.counts_entry,
-        }
-
-
 # Articles whose body is shorter than this (in characters) are discarded as too_short:
 # paywall stubs, video pages with a caption, cookie walls (``--min-text-chars``).
 DEFAULT_MIN_TEXT_CHARS = 250
-
-
-@dataclass(frozen=True)
-class Discard:
-    """An entry dropped on purpose, for a named reason (duplicate, not_relevant, ...)."""
-
-    stage: str
-    key: str
-    reason: str
-    detail: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        """The discard as written; a user name and password in a URL are left out."""
-        return {
-            "stage": self.stage,
-            "key": redact_userinfo(self.key),
-            "reason": self.reason,
-            "detail": redact_userinfo(self.detail),
-        }
-
-
-def excerpt(value: object, limit: int = 500) -> str:
-    """The start of ``value``'s text form, for a dead letter's ``input`` field."""
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def error_message(exc: BaseException) -> str:
-    """``"Type: message"`` of an exception, cut to 300 characters: a dead letter's message."""
-    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 def story_id_for(url: str) -> str:
@@ -434,7 +363,5 @@ __all__ = [
     "Tag",
     "TagResult",
     "TaggedStory",
-    "error_message",
-    "excerpt",
     "story_id_for",
 ]
