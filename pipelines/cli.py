@@ -159,12 +159,8 @@ def cmd_run(beam_argv: list[str]) -> int:
         help_parser(f"{PROG} run").print_help()
         return 0
     _start_pool_early(beam_argv)
-    from pipelines.config import (
-        RunFailed,
-        UsageError,
-        check_dataflow_launch,
-        check_storage_credentials,
-    )
+    from pipelines.config import RunFailed, UsageError
+    from pipelines.launch_checks import check_dataflow_launch, check_storage_credentials
     from pipelines.monitor import run
 
     try:
@@ -190,8 +186,9 @@ def cmd_demo(args: argparse.Namespace, beam_argv: list[str]) -> int:
             "'newsbeam run'"
         )
     _start_pool_early(beam_argv)
-    from pipelines.config import RunFailed, UsageError, check_temp_folder
+    from pipelines.config import RunFailed, UsageError
     from pipelines.flag_checks import check_flag_names
+    from pipelines.launch_checks import check_temp_folder
 
     try:
         check_flag_names(beam_argv)  # before the site's feeds are printed
