@@ -28,7 +28,9 @@ refuses a compressed stream cut short. This module adds what urllib3 leaves to i
   Request-rate, once fetched, spaces every request to the host; an honest User-Agent;
   per-host in-flight and start-interval limits (``transforms.hostlimits``).
 
-What an answer becomes, and every ``FetchError.error_type``, is in ``transforms.http_answers``.
+What an answer becomes, and every ``FetchError.error_type``, is in ``transforms.http_answers``;
+one attempt on the wire (headers, the read of the answer, the connection given back or not)
+is ``transforms.http_exchange``.
 """
 
 from __future__ import annotations
@@ -41,31 +43,24 @@ from dataclasses import dataclass
 from importlib import metadata
 
 import urllib3
-from urllib3 import exceptions as u3e
 
 from transforms.deadlines import DeadlineWatchdog, Watch
 from transforms.hostlimits import (
     AddressGuard,
-    GuardError,
     HostLimiter,
     Resolver,
     guarded_pool_manager,
 )
 from transforms.http_answers import (
-    CHUNK,
-    HTML_TYPES,
     PERMANENT_REDIRECTS,
     Answer,
     FetchError,
     HttpResult,
-    as_fetch_error,
-    check_status,
     checked_url,
-    looks_like_html,
     result_of,
     retried_status,
 )
-from transforms.http_bodies import read_capped
+from transforms.http_exchange import exchange, request_headers
 from transforms.robots import RobotsCache
 from transforms.silent_hosts import PAUSE_IN_DEADLINES, SILENT_ATTEMPTS, SilentHosts
 from transforms.urls import host_of
@@ -80,12 +75,6 @@ _MB = 1024 * 1024
 _ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: parse at least 500 KiB, ignore the rest
 _RETRIED_TYPES = frozenset({"timeout", "connection_error"})
 _MAX_HOST_PAUSE = 3600.0  # the longest pause a host's Retry-After stops all requests to it
-_ACCEPT = {
-    "page": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
-    "feed": "application/rss+xml,application/atom+xml,application/xml;q=0.9,"
-    "text/xml;q=0.9,*/*;q=0.5",
-    "robots": "text/plain,*/*;q=0.5",
-}
 
 
 @dataclass(frozen=True)
@@ -370,68 +359,20 @@ class HttpClient:
     def _send(
         self, url: str, kind: str, extra: dict[str, str], cap: int, left: float, watch: Watch
     ) -> Answer:
-        headers = {
-            "User-Agent": self.config.effective_user_agent,
-            "Accept": _ACCEPT[kind],
-            "Accept-Encoding": "gzip, deflate",
-            **extra,
-        }
-        timeout = urllib3.Timeout(
-            connect=min(self.config.connect_timeout, left),
-            read=min(self.config.read_timeout, left),
+        host = host_of(url)
+        return exchange(
+            self._pool,
+            url,
+            kind,
+            request_headers(self.config.effective_user_agent, kind, extra),
+            conditional=bool(extra),
+            cap=cap,
+            timeout=urllib3.Timeout(
+                connect=min(self.config.connect_timeout, left),
+                read=min(self.config.read_timeout, left),
+            ),
+            watch=watch,
+            deadline=self.config.deadline,
+            on_answer=lambda: self._silent.answered(host),
+            on_silence=lambda: self._unanswered(host, left),
         )
-        response = None
-        answered = complete = False
-        try:
-            response = self._pool.urlopen(
-                "GET", url, headers=headers, redirect=False, retries=False,
-                preload_content=False, decode_content=False, timeout=timeout,
-            )  # fmt: skip
-            answered = not watch.expired  # a status line the deadline cut short is none
-            if answered:
-                self._silent.answered(host_of(url))
-            answer_headers = {k.lower(): v for k, v in response.headers.items()}
-            # Content-Encoding's field lines are one list (RFC 9110 section 5.3): "gzip" twice
-            # is "gzip, gzip" (refused), where the last line alone gave the page still gzipped
-            lines = response.headers.getlist("content-encoding")
-            codings = [c for c in lines if c.strip().lower() not in ("", "identity")]
-            if codings:
-                answer_headers["content-encoding"] = ", ".join(codings)
-            if response.status != 200:
-                # A short error or redirect body is read, so the connection can be reused.
-                length = answer_headers.get("content-length", "")
-                if length.isdigit() and int(length) <= CHUNK:
-                    response.drain_conn()
-                    complete = True
-                return check_status(response.status, answer_headers, bool(extra))
-            media_type = answer_headers.get("content-type", "").split(";")[0].strip().lower()
-            if kind == "page" and media_type and media_type not in HTML_TYPES:
-                raise FetchError("not_html", f"Content-Type {media_type} is not HTML")
-            body = read_capped(response, answer_headers, cap, truncate=kind == "robots")
-            if watch.expired:  # the watchdog's shutdown reads as a clean end of the body
-                raise FetchError("deadline_exceeded", "handled below")
-            complete = True
-            if kind == "page" and not media_type and not looks_like_html(body):
-                raise FetchError("not_html", "no Content-Type and the body is not HTML")
-            return Answer(200, answer_headers, body)
-        except (FetchError, GuardError, u3e.HTTPError, OSError) as err:
-            error = as_fetch_error(err)
-            # Whatever broke, the watchdog's shutdown broke it; or a read timed out at the
-            # deadline (its timeout is capped at the time left) before the watchdog's thread
-            # ran, as on a busy machine: the deadline, not a timeout of its own.
-            at_deadline = error.error_type == "timeout" and time.monotonic() >= watch.deadline_at
-            if not answered and (watch.expired or error.error_type == "timeout"):
-                self._unanswered(host_of(url), left)
-            if watch.expired or at_deadline:
-                raise FetchError(
-                    "deadline_exceeded", f"total deadline of {self.config.deadline}s passed", True
-                ) from None
-            raise error from None
-        finally:
-            # Ended before the connection is released: another request may take it at once,
-            # and this watch's deadline, still registered, must not shut it down under that one.
-            fired = watch.finish()
-            if response is not None:
-                if fired or not complete:
-                    response.close()  # unread body, or shut down: never reuse this connection
-                response.release_conn()
