@@ -14,9 +14,10 @@ from pipelines.loopback import LoopbackSite, Response
 from pipelines.loopback_feeds import FeedItem, atom_feed, rss_feed
 from tests.conftest import WHEN, add_pages, assert_accounting, run_newsbeam
 from tests.test_pipeline_e2e import WIRE_STORY
-from transforms import feed_parsing
+from transforms import entry_text
 from transforms.analysis import extract_article
-from transforms.feed_parsing import feed_text, full_text, parse_feed
+from transforms.entry_text import feed_text, full_text
+from transforms.feed_parsing import parse_feed
 from transforms.fetch import FEED_CONTENT_TYPE, page_from_feed
 from transforms.records import Article, FeedSpec
 
@@ -56,8 +57,8 @@ def test_tags_are_not_looked_for_after_the_last_closing_bracket(
 ) -> None:
     # Past the last ">" no tag can close, and the search from each "<" there ran to the end
     # of the text: quadratic (64,000 "<" took 3.4 s). The pattern does not see that part now.
-    recording = _RecordingPattern(feed_parsing._MARKUP)
-    monkeypatch.setattr(feed_parsing, "_MARKUP", recording)
+    recording = _RecordingPattern(entry_text._MARKUP)
+    monkeypatch.setattr(entry_text, "_MARKUP", recording)
     opened = "<" * 20_000
     assert feed_text("<p>a</p>" + opened) == "a " + opened
     assert feed_text(opened) == opened
@@ -68,7 +69,7 @@ def test_tags_are_removed_as_the_pattern_removes_them_on_the_whole_text() -> Non
     rng = random.Random(2026)
     for _ in range(2000):
         markup = "".join(rng.choice('<>a /"') for _ in range(rng.randint(0, 40)))
-        assert feed_parsing._without_tags(markup) == feed_parsing._MARKUP.sub(" ", markup)
+        assert entry_text._without_tags(markup) == entry_text._MARKUP.sub(" ", markup)
 
 
 def _raw(*items: tuple[str | None, str]) -> dict[str, object]:

@@ -5,20 +5,20 @@ Consumes a feed's bytes, its ``FeedSpec`` and its Content-Type header; produces 
 ``transforms.feed_documents`` decides how feedparser decodes the document (its own word, the
 header's charset, else the encoding its bytes look like) and refuses, before feedparser sees
 it, a document that declares XML entities or whose elements nest deeper, or carry more
-attributes, than any feed needs; ``transforms.feed_links`` finds each entry's link, and
-``transforms.feed_dates`` its publication time. Here: what feedparser made of the document,
-what a document without entries is instead (an HTML page, JSON, ...), and the entries,
-recovered as far as they can be from a malformed feed. A feed read in part (cut short, or
-entries lost on the way) gives those entries with a retryable feed-level ``Failure``
-(``malformed_feed_recovered``) saying how many; one that feedparser's loose parser reads to
-its end (HTML entities such as ``&rsquo;``, undefined in XML) is a feed like any other
-(``_read_in_full``). No Beam: the benchmarks and tests parse feeds without it.
+attributes, than any feed needs; ``transforms.feed_links`` finds each entry's link,
+``transforms.feed_dates`` its publication time and ``transforms.entry_text`` its text. Here:
+what feedparser made of the document, what a document without entries is instead (an HTML
+page, JSON, ...), and the entries, recovered as far as they can be from a malformed feed. A
+feed read in part (cut short, or entries lost on the way) gives those entries with a
+retryable feed-level ``Failure`` (``malformed_feed_recovered``) saying how many; one that
+feedparser's loose parser reads to its end (HTML entities such as ``&rsquo;``, undefined in
+XML) is a feed like any other (``_read_in_full``). No Beam: the benchmarks and tests parse
+feeds without it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import re
 from dataclasses import dataclass
@@ -30,6 +30,7 @@ import feedparser.exceptions
 
 from transforms.charset import decode_html
 from transforms.entry_keys import entry_keys
+from transforms.entry_text import feed_text, full_text
 from transforms.feed_dates import FUTURE_DATE_SLACK, published_at
 from transforms.feed_discovery import linked_feeds, named
 from transforms.feed_documents import (
@@ -349,58 +350,6 @@ def _feed_language(parsed: Any) -> str | None:
 
 
 _SUBTAG_SEPARATOR = re.compile(r"[-_]")
-
-
-_CONTENT_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
-_MARKUP = re.compile(r"<[^>]*>")
-_SPACES = re.compile(r"\s+")
-# How a cut-off excerpt ends: an ellipsis, or a link to the rest ("Continue reading", "Read
-# more", "The post ... appeared first on ...", WordPress's excerpt trailer).
-_CUT_OFF = re.compile(
-    r"(?:\.\.\.|\u2026|\[\s*(?:\.\.\.|\u2026)\s*\])\W*$"
-    r"|(?:continue reading|read more|read the full (?:story|article)|appeared first on)\b.{0,120}$",
-    re.IGNORECASE,
-)
-
-
-def feed_text(markup: str) -> str:
-    """The text of an HTML fragment: tags removed, entities decoded, spaces folded."""
-    return _SPACES.sub(" ", html.unescape(_without_tags(markup))).strip()
-
-
-def _without_tags(markup: str) -> str:
-    """``markup`` with each tag (``_MARKUP``: from a "<" to the next ">") made a space.
-
-    Only up to the last ">": no tag closes after it, and the search from each "<" there ran
-    to the end of the text before it failed (quadratic: 64,000 "<" took 3.4 s). Before it,
-    every "<" is followed by a ">", so each search stops at the next one: one pass, the same
-    result as the pattern on the whole text.
-    """
-    end = markup.rfind(">") + 1
-    return _MARKUP.sub(" ", markup[:end]) + markup[end:]
-
-
-def full_text(raw: Any, min_chars: int) -> str | None:
-    """The entry's own content (the longest of its ``content`` items), when it holds at least
-    ``min_chars`` characters of text and does not end like a cut-off excerpt ("...",
-    "Continue reading"); else None (a summary or teaser: the page is fetched).
-
-    Args:
-        raw: a feedparser entry.
-        min_chars: the least text that counts as the full article (0 or less: never).
-    """
-    if min_chars <= 0:
-        return None
-    values = [
-        str(item.get("value") or "")
-        for item in raw.get("content") or ()
-        if (item.get("type") or "text/html") in _CONTENT_TYPES
-    ]
-    best = max(values, key=len, default="")
-    text = feed_text(best)
-    if len(text) < min_chars or _CUT_OFF.search(text[-200:]):
-        return None
-    return best
 
 
 def _to_entry(

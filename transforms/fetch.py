@@ -146,7 +146,7 @@ def page_from_feed(entry: FeedEntry) -> FetchedPage:
     stands for the page's URL (there is no redirect to follow or canonical link to read).
 
     Args:
-        entry: an entry with ``content`` (see ``transforms.feed_parsing.full_text``).
+        entry: an entry with ``content`` (see ``transforms.entry_text.full_text``).
     """
     title = html.escape(entry.title or "")
     body = (
