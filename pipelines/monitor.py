@@ -8,6 +8,7 @@ stable labels (Dataflow's in-place update matches steps by them)::
       -> EnrichArticles -> TagStories -> ClusterStories -> [PublishStories] -> WriteStories
     (with --extract-processes N > 1, AnalysePages does Extract, Enrich and Tag in N processes)
     every stage's failures -> DeadLetters (file, [topic]);  every discard -> Discards
+    (with a state directory, what the next one-shot run must know: ``pipelines.pending_state``)
 
 ``run(argv)`` checks the flags, runs the pipeline to the end (or until a stop signal),
 reads the outcome counters and writes ``summary.json`` (see ``pipelines.summary``);
@@ -45,6 +46,7 @@ from pipelines.output_files import (
     sync_outputs,
     write_summary,
 )
+from pipelines.pending_state import write_pending_state
 from pipelines.stopping import (
     STATE_COMMITTED,
     files_failed,
@@ -56,11 +58,11 @@ from pipelines.summary import Delivery, RunSummary, summary_from_files, summary_
 from transforms.analyse import AnalysePages
 from transforms.analyser import AnalysisSettings
 from transforms.common import DISCARDED, FAILURES, OK, PROGRESS, EachInput
-from transforms.dedup import SIGHTINGS, SIGNATURES, UPDATES, ClusterStories
+from transforms.dedup import UPDATES, ClusterStories
 from transforms.dedup_entries import DedupEntries
 from transforms.enrich import EnrichArticles
 from transforms.extract import ExtractArticles
-from transforms.feeds import STATE, PollFeeds, forget_polls
+from transforms.feeds import PollFeeds, forget_polls
 from transforms.fetch import FetchArticles
 from transforms.pool_start import pool_runs_here, start_fork_server
 from transforms.pubsub import PublishStories
@@ -70,20 +72,7 @@ from transforms.sinks import (
     WriteStories,
     WriteSyndicationUpdates,
 )
-from transforms.state import (
-    PENDING_OUTLETS,
-    PENDING_SEEN_AGAIN,
-    PENDING_SIGNATURES,
-    SEEN_AGAIN,
-    SkipSeenEntries,
-    commit_run_state,
-    feed_state_line,
-    pending_prefix,
-    seen_line,
-    sighting_line,
-    signature_lines,
-    stop_signals_held,
-)
+from transforms.state import SkipSeenEntries, commit_run_state, stop_signals_held
 from transforms.tag import TagStories
 from transforms.ticks import poll_ticks
 
@@ -219,43 +208,6 @@ def build(pipeline: beam.Pipeline, config: RunConfig) -> None:
     discarding | "Discards" >> EachInput(write, streaming)
     if config.state_dir:
         write_pending_state(config.state_dir, polled, unseen, clustered, config.duplicates)
-
-
-def write_pending_state(
-    state_dir: str, polled: Any, unseen: Any, clustered: Any, duplicates: str
-) -> None:
-    """Write what the next one-shot run must know into ``state_dir``'s pending files.
-
-    Feed states (ETag, Last-Modified), the entries seen, and each first story's signatures
-    (and, unless later copies are dropped, the outlets that carried it); the run commits
-    them once the pipeline has finished (``transforms.state.commit_run_state``).
-    """
-    (
-        polled[STATE]
-        | "FeedStateToJson" >> beam.Map(feed_state_line)
-        | "WriteFeedStates" >> beam.io.WriteToText(pending_prefix(state_dir, "feeds"))
-    )
-    (
-        unseen[OK]
-        | "SeenToJson" >> beam.Map(seen_line)
-        | "WriteSeenEntries" >> beam.io.WriteToText(pending_prefix(state_dir, "seen"))
-    )
-    (
-        unseen[SEEN_AGAIN]
-        | "SeenAgainToJson" >> beam.Map(seen_line)
-        | "WriteSeenAgain" >> beam.io.WriteToText(pending_prefix(state_dir, PENDING_SEEN_AGAIN))
-    )
-    (
-        clustered[SIGNATURES]
-        | "SignaturesToJson" >> beam.Map(signature_lines)
-        | "WriteSignatures" >> beam.io.WriteToText(pending_prefix(state_dir, PENDING_SIGNATURES))
-    )
-    if duplicates != "drop":  # the outlets that carried each first story
-        (
-            clustered[SIGHTINGS]
-            | "SightingsToJson" >> beam.Map(sighting_line)
-            | "WriteOutlets" >> beam.io.WriteToText(pending_prefix(state_dir, PENDING_OUTLETS))
-        )
 
 
 def _one_local_worker(options: PipelineOptions) -> None:
