@@ -29,8 +29,8 @@ from transforms.feedlist import read_feed_list
 from transforms.folder_locks import FolderLockError, lock_folder, release_folder
 from transforms.http import HttpConfig
 from transforms.pool_start import LOCAL_RUNNERS
-from transforms.pubsub import check_credentials, check_topic
 from transforms.pubsub_messages import PubSubError
+from transforms.pubsub_names import check_credentials, check_topic
 from transforms.records import FeedSpec, FeedState
 from transforms.state import lock_state_dir
 from transforms.state_files import (

@@ -271,7 +271,8 @@ def receive(
         SubscribeError: The subscription is malformed, unknown or unreachable.
     """
     from pipelines.pubsub_checks import SetupError, check_emulator, service_name
-    from transforms.pubsub import NO_CREDENTIALS, PubSubError, check_subscription
+    from transforms.pubsub_messages import PubSubError
+    from transforms.pubsub_names import NO_CREDENTIALS, check_subscription
 
     try:
         check_subscription(subscription)

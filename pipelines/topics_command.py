@@ -162,7 +162,7 @@ def check_project(project: str) -> str:
     Raises:
         SetupError: The id is empty or malformed; the message shows the expected form.
     """
-    from transforms.pubsub import PROJECT_ID, PROJECT_RULE
+    from transforms.pubsub_names import PROJECT_ID, PROJECT_RULE
 
     if not PROJECT_ID.fullmatch(project):
         raise SetupError(f"not a Google Cloud project id: {project!r} ({PROJECT_RULE})")
@@ -179,7 +179,8 @@ def _check_names(
     """Check every name before anything is created: a bad subscription name used to be
     refused by the service after the topics had been made, without the rule; a name given
     twice made one subscription, reported as existing with another filter."""
-    from transforms.pubsub import PubSubError, check_subscription, check_topic
+    from transforms.pubsub_messages import PubSubError
+    from transforms.pubsub_names import check_subscription, check_topic
 
     def full(name: str, kind: str) -> str:
         return name if name.startswith("projects/") else f"projects/{project}/{kind}/{name}"
@@ -225,7 +226,7 @@ def _clients() -> tuple[Any, Any]:
     try:
         return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
     except google.auth.exceptions.DefaultCredentialsError:
-        from transforms.pubsub import NO_CREDENTIALS
+        from transforms.pubsub_names import NO_CREDENTIALS
 
         raise SetupError(NO_CREDENTIALS) from None
 

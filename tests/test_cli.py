@@ -19,7 +19,7 @@ from pipelines.cli import entry, main
 from pipelines.loopback import LoopbackSite, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
 from tests.conftest import NEEDS_DEV_FULL, REPO, WHEN, run_cli
-from transforms.pubsub import NO_CREDENTIALS
+from transforms.pubsub_names import NO_CREDENTIALS
 
 RSS = "application/rss+xml"
 

@@ -31,8 +31,8 @@ from deploy.dataflow_graph import VARIANTS
 from deploy.main import TemplateArgumentError, template_argv
 from pipelines.config import UsageError, config_from_options
 from pipelines.options import add_newsbeam_arguments, parse_duration
-from transforms.pubsub import check_topic
 from transforms.pubsub_messages import PubSubError
+from transforms.pubsub_names import check_topic
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"

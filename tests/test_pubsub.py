@@ -35,7 +35,6 @@ from transforms.pubsub import (
     PublishDeadLetters,
     PublishStories,
     TopicPublisher,
-    check_topic,
     classify_publish_error,
 )
 from transforms.pubsub_messages import (
@@ -50,6 +49,7 @@ from transforms.pubsub_messages import (
     published_message,
     story_message,
 )
+from transforms.pubsub_names import check_topic
 from transforms.records import (
     SCHEMA_VERSION,
     Article,

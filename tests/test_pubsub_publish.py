@@ -35,21 +35,23 @@ from tests.test_pubsub import (
 )
 from transforms.common import FAILURES, METRICS_NAMESPACE, OK
 from transforms.pubsub import (
-    NAME_RULE,
-    NO_CREDENTIALS,
     PublishDeadLetters,
     PublishError,
     PublishStories,
     TopicPublisher,
     _dead_letter_failure,
     _story_failure,
-    check_credentials,
-    check_subscription,
-    check_topic,
     classify_publish_error,
     make_publisher_client,
 )
 from transforms.pubsub_messages import MIN_MAX_BYTES, PubSubError, failure_message
+from transforms.pubsub_names import (
+    NAME_RULE,
+    NO_CREDENTIALS,
+    check_credentials,
+    check_subscription,
+    check_topic,
+)
 from transforms.records import DuplicateLink, Failure, SyndicationUpdate
 
 CHECKS = [(check_topic, "topics"), (check_subscription, "subscriptions")]
