@@ -8,7 +8,8 @@
   or otherwise not globally routable, then connect to the checked IP (TLS still verifies
   the host name) and re-check the connected peer. There is no second resolution, so no
   DNS-rebinding gap; each redirect hop opens its connection through the same check. Their
-  answers are read past interim (1xx) ones to the final answer (``FinalResponse``).
+  answers are read past interim (1xx) ones to the final answer (``FinalResponse``, in
+  ``transforms.http_framing``).
 * ``HostLimiter`` bounds the requests in flight to one host and spaces their starts
   (``per_host_in_flight``, ``per_host_min_interval``). Waiting for a slot blocks the caller.
   It also remembers a pause a host asked for (a 429, a ``Retry-After``), which callers read
@@ -21,7 +22,6 @@ A request's total deadline, which the guarded connections register their sockets
 from __future__ import annotations
 
 import contextvars
-import http.client
 import ipaddress
 import resource
 import socket
@@ -36,6 +36,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from transforms.deadlines import Watch
+from transforms.http_framing import FinalResponse
 
 # (host, port) -> [(address family, ip), ...]
 Resolver = Callable[[str, int], list[tuple[int, str]]]
@@ -153,41 +154,6 @@ class AddressGuard:
         for _, ip in addresses:
             self.check(host, ip)
         return addresses
-
-
-_MAX_INTERIM = 16  # interim answers read before a final one; more is a protocol error
-
-
-class FinalResponse(http.client.HTTPResponse):
-    """The final answer, read past the interim (1xx) ones before it, as RFC 9110 section 15.2
-    has every client do, at most ``_MAX_INTERIM``. ``http.client`` skips 100 Continue alone:
-    a 103 Early Hints (sent by Node, Puma, h2o) or a 102 was taken for the answer
-    (``http_103``), the real one unread. A 101 stays final (never asked for: a protocol
-    error)."""
-
-    def begin(self) -> None:
-        """Read the status and header fields; refuse a transfer coding ``http.client`` cannot
-        undo: it frames "chunked" alone, so "gzip, chunked" (never asked for: no TE is
-        sent) came through with its chunk sizes and gzip bytes as the page's text; and frame
-        "chunked" written with a blank after it, which it did not."""
-        super().begin()
-        # its field lines are one list (RFC 9110 5.3): http.client reads the first alone
-        lines = self.headers.get_all("transfer-encoding") or ()
-        codings = ", ".join(line.strip() for line in lines if line.strip()).lower()
-        if codings not in ("", "chunked", "identity"):
-            raise http.client.HTTPException(f"Transfer-Encoding {codings[:100]!r}")
-        if codings == "chunked" and not self.chunked:  # "chunked " (RFC 9112 drops the blank):
-            self.chunked, self.chunk_left = True, None  # http.client framed nothing, as sent
-            if self.length:  # a Content-Length, which chunked framing overrides (0: no body)
-                self.length = None
-
-    def _read_status(self) -> tuple[str, int, str]:
-        for _ in range(_MAX_INTERIM + 1):  # the interim answers, then the final one
-            version, status, reason = super()._read_status()  # type: ignore[misc]
-            if status == 101 or not 100 <= status < 200:
-                return version, status, reason
-            http.client.parse_headers(self.fp)  # the interim answer's fields: not kept
-        raise http.client.HTTPException(f"more than {_MAX_INTERIM} interim (1xx) answers")
 
 
 class _GuardedConnectionMixin:
