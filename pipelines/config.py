@@ -60,8 +60,6 @@ _MAX_FLAG_SECONDS = 3600.0
 _MAX_EXTRACT_PROCESSES = 64
 _MIN_POLL_INTERVAL_SECONDS = 1.0
 
-# Entries seen once are remembered this long by DedupEntries (one-shot runs end sooner).
-
 
 class RunFailed(RuntimeError):
     """The run could not write its files (a full disk, a folder gone read-only), or its
