@@ -54,7 +54,8 @@ from pipelines.stopping import (
     remove_at_forced_exit,
     stop_on_signal,
 )
-from pipelines.summary import Delivery, RunSummary, summary_from_files, summary_from_metrics
+from pipelines.summary import Delivery, RunSummary, summary_from_metrics
+from pipelines.summary_files import summary_from_files
 from transforms.analyse import AnalysePages
 from transforms.analyser import AnalysisSettings
 from transforms.common import DISCARDED, FAILURES, OK, PROGRESS, EachInput

@@ -27,7 +27,8 @@ from pipelines.config import RunConfig
 from pipelines.jsonl_command import partial_name_pattern
 from pipelines.open_files import limit_note
 from pipelines.output_files import SUMMARY_FILE, remove_beam_temporaries
-from pipelines.summary import Delivery, summary_from_files
+from pipelines.summary import Delivery
+from pipelines.summary_files import summary_from_files
 from transforms.pool_start import stop_pool_processes
 from transforms.process_tree import descendants
 from transforms.sinks import stop_local_writes

@@ -10,9 +10,10 @@ Consumes a pipeline result's metrics (counters in the ``newsbeam`` namespace, se
 and printed for people by ``render()``. ``balanced`` is the accounting invariant:
 every entry was published, discarded with a reason, or failed.
 
-A summary rebuilt from the output files (``summary_from_files``: a streaming run stopped by
-a signal) counts what the files hold; feed polls are in no file, so ``feeds.polled``,
-``feeds.not_modified`` and ``feeds.pages_from_feed`` are ``null`` there (not counted).
+A summary rebuilt from the output files (``pipelines.summary_files.summary_from_files``: a
+streaming run stopped by a signal) counts what the files hold; feed polls are in no file, so
+``feeds.polled``, ``feeds.not_modified`` and ``feeds.pages_from_feed`` are ``null`` there (not
+counted).
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from transforms.common import (
     OUTLET_STATE_PREFIX,
     PAGES_FROM_FEED,
     PUBLISHED,
-    published_counters,
 )
 from transforms.feed_health import moved_message
 from transforms.feed_parsing import MALFORMED_FEED_RECOVERED
@@ -298,13 +298,13 @@ def summary_from_counters(
                 target[name[len(prefix) :]] = value
     if output_dir:
         for key in ("stories", "dead_letters", "discarded", "syndication"):
-            found = _local_sink_files(output_dir, key)
+            found = local_sink_files(output_dir, key)
             if found or key != "syndication":
                 summary.outputs[key] = found
     return summary
 
 
-def _local_sink_files(output_dir: str, prefix: str) -> list[str]:
+def local_sink_files(output_dir: str, prefix: str) -> list[str]:
     """A sink's files in a local ``output_dir``; the summary lists and reads no remote ones."""
     return [] if is_remote(output_dir) else sink_files(output_dir, prefix)
 
@@ -333,78 +333,3 @@ def read_notes(metrics: Any) -> dict[str, set[str]]:
 def summary_from_metrics(metrics: Any, output_dir: str | None = None) -> RunSummary:
     """The summary of a finished run, from its metrics."""
     return summary_from_counters(read_counters(metrics), output_dir, read_notes(metrics))
-
-
-def summary_from_files(output_dir: str) -> RunSummary:
-    """The summary of a run that was stopped, from the files its sinks wrote so far.
-
-    Every published, discarded or failed entry is a line in one of the output files,
-    so these counts are exact for what reached a sink; ``entries`` is their sum. Each
-    published line is counted as ``count_published`` counts it in a running pipeline
-    (``_published_counters``), so the tags and the outlet split match a finished run's.
-    Feed polls are in no file: ``feeds_polled``, ``feeds_not_modified`` and
-    ``pages_from_feed`` are ``None`` (not counted).
-
-    Args:
-        output_dir: The run's output directory.
-
-    Returns:
-        The summary, with ``stopped_early`` set.
-    """
-    counters: dict[str, int] = {}
-
-    def bump(name: str) -> None:
-        counters[name] = counters.get(name, 0) + 1
-
-    def rows(prefix: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        for path in _local_sink_files(output_dir, prefix):
-            with open(path, encoding="utf-8") as handle:
-                for line in handle:
-                    # a stopped run may leave a partial last line: it is not counted
-                    if line.strip() and line.endswith("\n"):
-                        found.append(json.loads(line))
-        return found
-
-    for story in rows("stories"):
-        for name in _published_counters(story):
-            bump(name)
-    for discard in rows("discarded"):
-        bump(f"{DISCARDED_PREFIX}{discard['reason']}")
-    for failure in rows("dead_letters"):
-        prefix = FAILED_PREFIX if failure.get("counts_entry", True) else FEED_FAILED_PREFIX
-        bump(f"{prefix}{failure['stage']}/{failure['error_type']}")
-    counters[ENTRIES] = sum(
-        v
-        for k, v in counters.items()
-        if k == PUBLISHED or k.startswith((DISCARDED_PREFIX, FAILED_PREFIX))
-    )
-    summary = summary_from_counters(counters, output_dir)
-    summary.feeds_polled = summary.feeds_not_modified = summary.pages_from_feed = None
-    summary.feeds_moved = summary.feeds_gone = summary.not_polled_gone = None  # told in the log
-    summary.stopped_early = True
-    return summary
-
-
-def _published_counters(record: dict[str, Any]) -> list[str]:
-    """The counters a published line of ``stories*.jsonl`` stands for.
-
-    The same names ``count_published`` (``transforms.sinks``) increments for the record
-    while the pipeline runs: ``published``; ``tag:<facet>:<value>`` per summary facet for a
-    story, ``published_links`` for a ``duplicate_link``; its outlet's country and affiliation.
-
-    Args:
-        record: One JSON line of ``stories*.jsonl``.
-
-    Returns:
-        Counter names, each to be incremented once.
-    """
-    outlet = record.get("outlet")
-    outlet = outlet if isinstance(outlet, dict) else {}  # links before schema 3: a domain
-    return published_counters(
-        record.get("record_type") == "duplicate_link",
-        [(tag["facet"], tag["value"]) for tag in record.get("tags", [])],
-        outlet.get("country"),
-        outlet.get("state_affiliation"),
-        outlet.get("state_media") is not None,
-    )

@@ -25,7 +25,7 @@ from pipelines.output_files import (
     retryable_links,
     write_summary,
 )
-from pipelines.summary import summary_from_files
+from pipelines.summary_files import summary_from_files
 from tests.conftest import NEEDS_DEV_FULL, run_cli
 from tests.test_monitor import stop_config
 from tests.test_state import lock_held_by_another_process

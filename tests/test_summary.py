@@ -13,9 +13,9 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from pipelines.summary import (
     RunSummary,
     summary_from_counters,
-    summary_from_files,
     summary_from_metrics,
 )
+from pipelines.summary_files import summary_from_files
 from tests.conftest import RUNNER_ARGS
 from transforms.common import counter
 from transforms.records import (
