@@ -25,7 +25,7 @@ from transforms.common import DISCARDED
 from transforms.dedup import ClusterStories, _ClaimFn, _ProbeFn, _uid, _VerdictFn
 from transforms.dedup_claims import Claim, decode_refs, encode_refs, make_claim
 from transforms.dedup_entries import _DedupEntriesFn
-from transforms.dedup_store import ClaimStoreFn
+from transforms.dedup_store import ClaimStoreFn, as_messages
 from transforms.dedup_verdicts import (
     PRIOR_RUN,
     SIGHTINGS,
@@ -428,6 +428,26 @@ def test_claim_per_story_passes_other_messages_on_without_reading_state() -> Non
     fn.start_bundle()
     fn.process(("u", messages), Timestamp(10.0), WINDOW, _Unread(), FakeBagState(), FakeTimer())
     assert _values(fn.finish_bundle()) == [("u", messages)]
+
+
+@pytest.mark.parametrize(
+    "bare",
+    [("found", b"k1", None), ("story", b"pickled story", _claim("a" * 16, 10.0), 18)],
+    ids=["found-nothing", "story"],
+)
+def test_claim_per_story_passes_on_a_bare_message_from_a_job_before_batching(
+    bare: tuple[Any, ...],
+) -> None:
+    # An in-place update from a job whose ClaimPerKey sent one bare message an element
+    # (before batching; VerdictPerStory reads both forms): such a message in flight now
+    # reaches ClaimPerStory first, which took it apart field by field: a None or an int
+    # field raised TypeError (a streaming job retries a failing element for ever).
+    fn = ClaimStoreFn(DAY, True)
+    fn.start_bundle()
+    fn.process(("u", bare), Timestamp(10.0), WINDOW, _Unread(), FakeBagState(), FakeTimer())
+    assert [(uid, as_messages(sent)) for uid, sent in _values(fn.finish_bundle())] == [
+        ("u", (bare,))
+    ]
 
 
 def test_a_key_holding_a_claim_itself_answers_with_it_and_keeps_that_form() -> None:

@@ -375,12 +375,12 @@ def test_a_resighting_keeps_an_entry_remembered_past_the_ttl_and_is_never_emitte
 
 def test_verdict_inputs_from_before_batching_are_still_read() -> None:
     """A streaming job updated in place holds single messages in state and in flight."""
-    from transforms.dedup import _as_messages
+    from transforms.dedup_store import as_messages
 
     found, story = ("found", b"key", None), ("story", b"bytes", b"claim", 18)
-    assert _as_messages(found) == (found,)
-    assert _as_messages((story, found)) == (story, found)
-    assert _as_messages(()) == ()
+    assert as_messages(found) == (found,)
+    assert as_messages((story, found)) == (story, found)
+    assert as_messages(()) == ()
 
 
 def test_key_answers_follow_claim_order_not_arrival_order() -> None:

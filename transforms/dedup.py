@@ -81,7 +81,7 @@ from apache_beam.utils.timestamp import Duration
 
 from transforms.common import DISCARDED, FAILURES, OK
 from transforms.dedup_claims import Claim, decode_refs, encode_refs, make_claim
-from transforms.dedup_store import BundleOutbox, ClaimStoreFn
+from transforms.dedup_store import BundleOutbox, ClaimStoreFn, as_messages
 from transforms.dedup_verdicts import (
     PRIOR_RUN,
     SIGHTINGS,
@@ -267,13 +267,6 @@ _FLUSH_PARAM = beam.DoFn.TimerParam(_FLUSH)
 _SETTLE = Duration(micros=1)
 
 
-def _as_messages(value: tuple[Any, ...]) -> tuple[tuple[Any, ...], ...]:
-    """ClaimPerKey's messages for one story: a tuple of messages, or one bare message as
-    jobs before batching sent and kept in state (a streaming job updated in place still holds
-    some: a message starts with its kind, a string)."""
-    return (value,) if value and isinstance(value[0], str) else value
-
-
 class _VerdictFn(TtlStateFn):
     """Step 3 (VerdictPerStory), keyed by story element: once settled, one verdict, one output.
 
@@ -296,7 +289,7 @@ class _VerdictFn(TtlStateFn):
         decide: Any = _DECIDE_PARAM,
         flush: Any = _FLUSH_PARAM,
     ) -> None:
-        messages = _as_messages(element[1])
+        messages = as_messages(element[1])
         inbox.add(messages)
         kinds = {m[0] for m in messages}
         if "story" in kinds:
@@ -308,7 +301,7 @@ class _VerdictFn(TtlStateFn):
 
     @staticmethod
     def _read(inbox: Any) -> list[tuple[Any, ...]]:
-        return [message for held in inbox.read() for message in _as_messages(held)]
+        return [message for held in inbox.read() for message in as_messages(held)]
 
     @on_timer(_DECIDE)
     def _on_settled(self, inbox: Any = _INBOX_PARAM) -> Iterator[Any]:

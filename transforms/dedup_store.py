@@ -5,8 +5,9 @@ element id, between ``ClaimPerKey`` (keyed by lookup key) and ``VerdictPerStory`
 holds a reference to the story that claimed it (its element id and time, 23 bytes) rather than
 the claim itself (~52 bytes, under each of ~17 keys); the claim is kept here, once a story.
 
-Consumes ``(element id, messages)`` from ClaimPerKey and produces ``(element id, messages)``
-for VerdictPerStory. Messages addressed to this element:
+Consumes ``(element id, messages)`` from ClaimPerKey (a tuple of messages, or one bare message
+as ClaimPerKey sent before batching: in flight when a job is updated in place, ``as_messages``)
+and produces ``(element id, messages)`` for VerdictPerStory. Messages addressed to this element:
 
 - ``("claim", claim bytes)``: the element took a key; its claim is kept (for the TTL);
 - ``("lookup", key, prober's element id)``: a later story probed a key this element holds;
@@ -44,6 +45,14 @@ from transforms.ttl import TtlStateFn, gc_time
 # ClaimPerKey and key_answers draw the TTL's edge) finds it whatever order the runner takes
 # the timer and the probe's lookup in.
 _MARGIN = Duration(seconds=1)
+
+
+def as_messages(value: tuple[Any, ...]) -> tuple[tuple[Any, ...], ...]:
+    """ClaimPerKey's messages for one story: a tuple of messages, or one bare message as
+    jobs before batching sent and kept in state (a streaming job updated in place still holds
+    some, in VerdictPerStory's state and in flight: a message starts with its kind, a
+    string)."""
+    return (value,) if value and isinstance(value[0], str) else value
 
 
 class BundleOutbox(beam.DoFn):
@@ -87,7 +96,7 @@ class ClaimStoreFn(TtlStateFn, BundleOutbox):
         waiting: Any = _WAITING_PARAM,
         expiry: Any = _EXPIRY_PARAM,
     ) -> None:
-        uid, messages = element
+        uid, messages = element[0], as_messages(element[1])
         claims = [m[1] for m in messages if m[0] == "claim"]
         lookups = [(m[2], m[1]) for m in messages if m[0] == "lookup"]
         passed = [m for m in messages if m[0] not in ("claim", "lookup")]
