@@ -380,6 +380,26 @@ def test_a_key_names_its_holder_and_each_story_claim_is_kept_once() -> None:
     assert sent == [("copy", tuple(("found", key, head) for key in keys))]
 
 
+def test_a_reference_orders_a_story_id_with_a_slash_as_its_claim_does() -> None:
+    # An element id is the story id, "/" and 12 hex digits (_uid); a key's reference gives
+    # its claim order from it. Ids that are not the pipeline's 16 hex digits (the transform
+    # takes any) may hold a "/": "a/2" was read as story "a", ordered before "a/1", so "a/1"
+    # of one time neither took the key nor corrected "a/2": both were published as first.
+    first, second = _claim("a/1", 10.0), _claim("a/2", 10.0)
+    for uid in (_element("second", second), "ü/x", "a" * 16 + "/" + "0" * 11):
+        assert decode_refs(encode_refs([(uid, 10.0)])) == [(uid, 10.0)]
+    held = FakeValueState()
+    probes = [("second", second, 10.0), ("first", first, 10.0)]
+    sent, _ = _claims(_ClaimFn(DAY, False), held, probes)
+    assert sorted(sent) == [
+        ("first", (("found", b"k", None),)),
+        ("second", (("found", b"k", None), ("earlier", b"k", first))),
+    ]
+    assert _named(held) == [("first", 10.0), ("second", 10.0)]
+    grouped = dict(key_answers(b"k", [(uid, claim, None) for uid, claim, _ in probes], DAY))
+    assert grouped == {"first": ("found", b"k", None), "second": ("found", b"k", first)}
+
+
 def test_a_lookup_that_comes_before_the_claim_waits_for_it() -> None:
     # The claim and a lookup of it travel from different keys: the lookup may come first.
     head, copy = _element("head", _claim("a" * 16, 10.0)), _element("copy", _claim("b" * 16, 20.0))

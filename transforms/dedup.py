@@ -173,12 +173,14 @@ _CLAIM_EXPIRY_PARAM = beam.DoFn.TimerParam(_CLAIM_EXPIRY)
 
 def _read_held(value: Any) -> tuple[str | None, tuple[float, str] | None, bytes | None, Any]:
     """A key's state as (element id, claim order, claim bytes or None, later stories). A
-    reference's claim order is its time and the story id that begins its element id (``_uid``)."""
+    reference's claim order is its time and the story id that begins its element id (``_uid``:
+    all but the last "/" and the hash after it; a story id may hold a "/")."""
     if value is None:
         return None, None, None, ()
     if isinstance(value, bytes):
         (uid, at), *later = decode_refs(value)
-        return uid, (at, uid.partition("/")[0]), None, tuple(later)
+        story_id, slash, _hash = uid.rpartition("/")
+        return uid, (at, story_id if slash else uid), None, tuple(later)
     uid, raw, *rest = value
     return uid, Claim.decode(raw).order(), raw, rest[0] if rest else ()
 
