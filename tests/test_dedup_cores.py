@@ -401,7 +401,8 @@ def test_a_reference_orders_a_story_id_with_a_slash_as_its_claim_does() -> None:
 
 
 def test_a_lookup_that_comes_before_the_claim_waits_for_it() -> None:
-    # The claim and a lookup of it travel from different keys: the lookup may come first.
+    # The key sent the claim before the lookup, but nothing keeps the two in order on their
+    # way to ClaimPerStory: the lookup may come first.
     head, copy = _element("head", _claim("a" * 16, 10.0)), _element("copy", _claim("b" * 16, 20.0))
     claim, waiting, timer = FakeValueState(), FakeBagState(), FakeTimer()
     fn = ClaimStoreFn(DAY, True)

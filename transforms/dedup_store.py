@@ -12,9 +12,12 @@ and produces ``(element id, messages)`` for VerdictPerStory. Messages addressed 
 - ``("claim", claim bytes)``: the element took a key; its claim is kept (for the TTL);
 - ``("lookup", key, prober's element id)``: a later story probed a key this element holds;
   the prober is answered ``("found", key, claim)``, at once when the claim is here, else when
-  it arrives (the two travel from different keys, so either may come first; neither is held up
-  by the watermark: the claim's message, stamped with the earlier story's time, holds it back
-  until it is read), else nothing held (``None``) when the claim never came within the TTL;
+  it arrives: the key sent the claim when its story took it, in that bundle or an earlier one,
+  but nothing keeps two elements in order between steps keyed differently, so the lookup may
+  come first. Its verdict is not held up: the claim's message, stamped with the earlier
+  story's time, holds the watermark back until it is read, so the prober's decide timer
+  cannot fire before the answer. Nothing held (``None``) is the answer only if no claim has
+  come by the TTL and a second after the lookup (not expected: it was sent before);
 - anything else (``story``, ``found``, ``earlier``) goes on to the verdict step unchanged,
   with no state read.
 
