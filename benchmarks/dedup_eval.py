@@ -44,8 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import CORPUS
-from transforms.dedup import _HELD, _ClaimFn, _ProbeFn
-from transforms.dedup_store import _CLAIM, _WAITING, ClaimStoreFn
+from transforms.dedup import _ProbeFn
+from transforms.dedup_keys import HELD_STATE, ClaimPerKeyFn
+from transforms.dedup_store import CLAIM_STATE, WAITING_STATE, ClaimPerStoryFn
 from transforms.minhash import DedupParams
 from transforms.minhash_index import Index
 from transforms.records import (
@@ -163,14 +164,14 @@ def pipeline_state_bytes(items: list[tuple[str, str]], params: DedupParams | Non
     bytes: ClaimPerKey's and ClaimPerStory's.
 
     Each story goes through the pipeline's ``_ProbeFn`` (its lookup keys, URL key included, its
-    element id and claim), each probe through ``_ClaimFn.process`` in order, with one
-    in-memory state per key, and what that sends through ``ClaimStoreFn.process``, with one
+    element id and claim), each probe through ``ClaimPerKeyFn.process`` in order, with one
+    in-memory state per key, and what that sends through ``ClaimPerStoryFn.process``, with one
     claim and one bag of waiting lookups per story element; each key then counts its own bytes
     and its state encoded by the state's coder.
     """
     params = params or DedupParams()
-    probe, claim = _ProbeFn(params, None), _ClaimFn(DEFAULT_TTL_SECONDS, gc_timers=False)
-    store = ClaimStoreFn(DEFAULT_TTL_SECONDS, gc_timers=False)
+    probe, claim = _ProbeFn(params, None), ClaimPerKeyFn(DEFAULT_TTL_SECONDS, gc_timers=False)
+    store = ClaimPerStoryFn(DEFAULT_TTL_SECONDS, gc_timers=False)
     keys: dict[bytes, _KeyState] = defaultdict(_KeyState)
     claims: dict[str, tuple[_KeyState, _KeyBag]] = defaultdict(lambda: (_KeyState(), _KeyBag()))
     claim.start_bundle()
@@ -183,11 +184,13 @@ def pipeline_state_bytes(items: list[tuple[str, str]], params: DedupParams | Non
             store.process((uid, messages), n, None, *claims[uid], None)
         for _ in store.finish_bundle():  # the answers, which leave; not state
             pass
-    total = sum(len(key) + len(_HELD.coder.encode(s.value)) for key, s in keys.items() if s.value)
+    total = sum(
+        len(key) + len(HELD_STATE.coder.encode(s.value)) for key, s in keys.items() if s.value
+    )
     for uid, (kept, waiting) in claims.items():
         if kept.value is not None:
-            total += len(uid.encode()) + len(_CLAIM.coder.encode(kept.value))
-        total += sum(len(_WAITING.coder.encode(item)) for item in waiting.items)
+            total += len(uid.encode()) + len(CLAIM_STATE.coder.encode(kept.value))
+        total += sum(len(WAITING_STATE.coder.encode(item)) for item in waiting.items)
     return total
 
 

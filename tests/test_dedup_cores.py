@@ -1,9 +1,10 @@
 """The dedup steps' cores in plain Python: what each DoFn reads, writes and sends, no runner.
 
-ClaimPerKey (``_ClaimFn``), VerdictPerStory (``_VerdictFn``), ``Verdicts``, ``key_answers``
-and DedupEntries' ``_DedupEntriesFn`` are driven here with fakes of Beam's state and timers
-(``FakeValueState``, ``FakeBagState``, ``FakeTimer``): the local runner fires event-time
-timers as soon as they are set and cannot hold a story back until a chosen time, so the rules
+ClaimPerKey (``ClaimPerKeyFn``), ClaimPerStory (``ClaimPerStoryFn``), VerdictPerStory
+(``_VerdictFn``), ``Verdicts``, ``key_answers`` and DedupEntries' ``_DedupEntriesFn`` are driven
+here with fakes of Beam's state and timers (``FakeValueState``, ``FakeBagState``,
+``FakeTimer``): the local runner fires event-time timers as soon as they are set and cannot
+hold a story back until a chosen time, so the rules
 the pipeline tests cannot reach there (ties, the TTL's edge, corrections, prior-run claims,
 what a timer clears) are checked one by one; the pipeline tests cover the real wiring. Also
 the JSON of the records the clustering publishes (a story, a duplicate link), field by field.
@@ -22,10 +23,11 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 
 from tests.test_dedup_pipeline import DAY, WIRE, tagged_story, wire_text, with_article
 from transforms.common import DISCARDED
-from transforms.dedup import ClusterStories, _ClaimFn, _ProbeFn, _uid, _VerdictFn
+from transforms.dedup import ClusterStories, _ProbeFn, _uid, _VerdictFn
 from transforms.dedup_claims import Claim, decode_refs, encode_refs, make_claim
 from transforms.dedup_entries import _DedupEntriesFn
-from transforms.dedup_store import ClaimStoreFn, as_messages
+from transforms.dedup_keys import ClaimPerKeyFn
+from transforms.dedup_store import ClaimPerStoryFn, as_messages
 from transforms.dedup_verdicts import (
     PRIOR_RUN,
     SIGHTINGS,
@@ -148,7 +150,7 @@ def _named(held: FakeValueState) -> Any:
 
 
 def _claims(
-    fn: _ClaimFn,
+    fn: ClaimPerKeyFn,
     held: FakeValueState,
     probes: list[tuple[str, bytes, float]],
     key: bytes = b"k",
@@ -169,11 +171,11 @@ def _claims(
 
 
 def _stored(
-    outputs: list[Any], store: ClaimStoreFn | None = None, states: dict[str, Any] | None = None
+    outputs: list[Any], store: ClaimPerStoryFn | None = None, states: dict[str, Any] | None = None
 ) -> list[tuple[str, tuple[Any, ...]]]:
     """ClaimPerKey's ``outputs`` through ClaimPerStory (one bundle; ``states``: each element's
     claim, waiting lookups and timer), as ``(name, messages)`` for the verdict step."""
-    store = store or ClaimStoreFn(DAY, False)
+    store = store or ClaimPerStoryFn(DAY, False)
     states = {} if states is None else states
     store.start_bundle()
     for wv in outputs:
@@ -198,7 +200,7 @@ def test_an_earlier_story_takes_a_key_from_a_later_one_and_corrects_it() -> None
     later, earlier = _claim("b" * 16, 20.0), _claim("a" * 16, 10.0)
     held = FakeValueState()
     probes = [("later", later, 20.0), ("earlier", earlier, 10.0)]
-    sent, _ = _claims(_ClaimFn(DAY, False), held, probes)
+    sent, _ = _claims(ClaimPerKeyFn(DAY, False), held, probes)
     assert sorted(sent) == [
         ("earlier", (("found", b"k", None),)),
         ("later", (("earlier", b"k", earlier),)),
@@ -218,7 +220,7 @@ def test_an_earlier_story_corrects_every_later_story_told_of_the_claim_it_takes(
     # cluster (and the syndication update is sent for b, not for the story a consumer has).
     claims = {name: _claim(name * 16, 10.0) for name in "abc"}
     probes = [(name, claims[name], 10.0) for name in order]
-    sent, _ = _claims(_ClaimFn(DAY, False), FakeValueState(), probes)
+    sent, _ = _claims(ClaimPerKeyFn(DAY, False), FakeValueState(), probes)
     told: dict[str, set[bytes]] = {}
     for uid, messages in sent:
         for _kind, _key, raw in messages:
@@ -232,7 +234,7 @@ def test_an_earlier_story_corrects_every_later_story_told_of_the_claim_it_takes(
     assert claims["a"] in told["b"] and claims["a"] in told["c"]  # what the verdicts pick
     # a later story that comes after all of them is told the earliest claim at once
     then = [*probes, ("d", _claim("d" * 16, 10.0), 10.0)]
-    late, _ = _claims(_ClaimFn(DAY, False), FakeValueState(), then)
+    late, _ = _claims(ClaimPerKeyFn(DAY, False), FakeValueState(), then)
     assert ("d", (("found", b"k", claims["a"]),)) in late
 
 
@@ -242,7 +244,7 @@ def test_a_key_keeps_the_last_stories_told_of_its_claim_up_to_a_bound() -> None:
     probes = [("b", _claim("b" * 16, 10.0), 10.0)]
     probes += [(f"c{n:02}", _claim(f"c{n:015}", 10.0), 10.0) for n in range(40)]
     earlier = _claim("a" * 16, 10.0)
-    sent, _ = _claims(_ClaimFn(DAY, False), FakeValueState(), [*probes, ("a", earlier, 10.0)])
+    sent, _ = _claims(ClaimPerKeyFn(DAY, False), FakeValueState(), [*probes, ("a", earlier, 10.0)])
     corrected = [uid for uid, messages in sent if ("earlier", b"k", earlier) in messages]
     assert corrected == ["b"] + [f"c{n:02}" for n in range(8, 40)]
 
@@ -252,7 +254,7 @@ def test_a_key_held_before_it_kept_the_stories_told_of_its_claim_still_corrects(
     # pair (element id, claim) still reads, and the one it names is still corrected.
     later, earlier = _claim("b" * 16, 20.0), _claim("a" * 16, 10.0)
     held = FakeValueState((_element("later", later), later))
-    sent, _ = _claims(_ClaimFn(DAY, False), held, [("earlier", earlier, 10.0)])
+    sent, _ = _claims(ClaimPerKeyFn(DAY, False), held, [("earlier", earlier, 10.0)])
     assert sorted(sent) == [
         ("earlier", (("found", b"k", None),)),
         ("later", (("earlier", b"k", earlier),)),
@@ -270,7 +272,7 @@ def test_an_earlier_story_corrects_a_later_one_only_within_the_ttl(gap: float) -
     later, earlier = _claim("b" * 16, 100.0 + gap), _claim("a" * 16, 100.0)
     held = FakeValueState()
     probes = [("later", later, 100.0 + gap), ("earlier", earlier, 100.0)]
-    sent, _ = _claims(_ClaimFn(DAY, False), held, probes)
+    sent, _ = _claims(ClaimPerKeyFn(DAY, False), held, probes)
     corrections = [m for uid, messages in sent for m in messages if m[0] == "earlier"]
     grouped = dict(key_answers(b"k", [(uid, claim, None) for uid, claim, _ in probes], DAY))
     if gap <= DAY:
@@ -287,7 +289,7 @@ def test_a_claim_of_the_same_time_and_id_does_not_take_the_key() -> None:
     # twice at one time) is told the first's, and the first is not "corrected" by itself.
     first, again = _claim("a" * 16, 10.0), _claim("a" * 16, 10.0)
     held = FakeValueState()
-    sent, _ = _claims(_ClaimFn(DAY, False), held, [("one", first, 10.0), ("two", again, 10.0)])
+    sent, _ = _claims(ClaimPerKeyFn(DAY, False), held, [("one", first, 10.0), ("two", again, 10.0)])
     assert sent == [("one", (("found", b"k", None),)), ("two", (("found", b"k", first),))]
     assert _named(held) == [("one", 10.0), ("two", 10.0)]
 
@@ -298,7 +300,7 @@ def test_an_element_met_twice_is_not_told_its_own_claim_in_either_path() -> None
     # deliveries were discarded as listed again, and the article was never published.
     claim = _claim("a" * 16, 10.0)
     held = FakeValueState()
-    sent, _ = _claims(_ClaimFn(DAY, False), held, [("one", claim, 10.0), ("one", claim, 10.0)])
+    sent, _ = _claims(ClaimPerKeyFn(DAY, False), held, [("one", claim, 10.0), ("one", claim, 10.0)])
     assert sent == [("one", (("found", b"k", None), ("found", b"k", None)))]
     assert _named(held) == [("one", 10.0)]
     grouped = list(key_answers(b"k", [("one", claim, None), ("one", claim, None)], DAY))
@@ -325,7 +327,7 @@ def test_a_claim_holds_for_exactly_its_ttl_in_both_paths() -> None:
         later = _claim("b" * 16, 100.0 + gap)
         probe = [("x", later, 100.0 + gap)]
         held = FakeValueState(encode_refs([(_element("first", held_claim), 100.0)]))
-        sent, _ = _claims(_ClaimFn(DAY, False), held, probe, stored=[("first", held_claim)])
+        sent, _ = _claims(ClaimPerKeyFn(DAY, False), held, probe, stored=[("first", held_claim)])
         assert sent == [("x", (("found", b"k", expected),))], gap
         grouped = list(key_answers(b"k", [("x", later, None), ("first", held_claim, None)], DAY))
         assert ("x", ("found", b"k", expected)) in grouped, gap
@@ -337,7 +339,7 @@ def test_a_claim_from_an_earlier_run_is_sent_nothing() -> None:
     # would pile up under the one element id "").
     prior, story, earlier = _claim("p" * 16, 10.0), _claim("s" * 16, 20.0), _claim("e" * 16, 5.0)
     probes = [(PRIOR_RUN, prior, 10.0), ("story", story, 20.0), ("earlier", earlier, 5.0)]
-    sent, _ = _claims(_ClaimFn(DAY, False), FakeValueState(), probes)
+    sent, _ = _claims(ClaimPerKeyFn(DAY, False), FakeValueState(), probes)
     assert sorted(sent) == [
         ("earlier", (("found", b"k", None),)),  # it comes before the prior claim
         # told of the prior claim, then of the earlier story that took the key from it, as
@@ -351,12 +353,12 @@ def test_a_claim_from_an_earlier_run_is_sent_nothing() -> None:
 
 def test_a_claim_is_cleared_by_its_timer_a_ttl_after_it_was_made() -> None:
     held = FakeValueState()
-    _, timer = _claims(_ClaimFn(DAY, True), held, [("one", _claim("a" * 16, 10.0), 10.0)])
+    _, timer = _claims(ClaimPerKeyFn(DAY, True), held, [("one", _claim("a" * 16, 10.0), 10.0)])
     assert timer.at == Timestamp(10.0) + Duration(seconds=DAY)
-    _ClaimFn(DAY, True)._expire(held)
+    ClaimPerKeyFn(DAY, True)._expire(held)
     assert held.read() is None
     _, off = _claims(
-        _ClaimFn(DAY, False), FakeValueState(), [("one", _claim("a" * 16, 10.0), 10.0)]
+        ClaimPerKeyFn(DAY, False), FakeValueState(), [("one", _claim("a" * 16, 10.0), 10.0)]
     )
     assert off.at is None  # no timers on the local runner
 
@@ -366,7 +368,7 @@ def test_a_key_names_its_holder_and_each_story_claim_is_kept_once() -> None:
     # by ClaimPerStory. A copy probing them is answered the story's claim under every key.
     keys, head = _keys(HEAD), _story_claim(HEAD, 10.0)
     held = {key: FakeValueState() for key in keys}
-    fn = _ClaimFn(DAY, False)
+    fn = ClaimPerKeyFn(DAY, False)
     states: dict[str, Any] = {}
     for name, claim, at in (("head", head, 10.0), ("copy", _story_claim(COPY, 20.0), 20.0)):
         fn.start_bundle()
@@ -390,7 +392,7 @@ def test_a_reference_orders_a_story_id_with_a_slash_as_its_claim_does() -> None:
         assert decode_refs(encode_refs([(uid, 10.0)])) == [(uid, 10.0)]
     held = FakeValueState()
     probes = [("second", second, 10.0), ("first", first, 10.0)]
-    sent, _ = _claims(_ClaimFn(DAY, False), held, probes)
+    sent, _ = _claims(ClaimPerKeyFn(DAY, False), held, probes)
     assert sorted(sent) == [
         ("first", (("found", b"k", None),)),
         ("second", (("found", b"k", None), ("earlier", b"k", first))),
@@ -405,7 +407,7 @@ def test_a_lookup_that_comes_before_the_claim_waits_for_it() -> None:
     # way to ClaimPerStory: the lookup may come first.
     head, copy = _element("head", _claim("a" * 16, 10.0)), _element("copy", _claim("b" * 16, 20.0))
     claim, waiting, timer = FakeValueState(), FakeBagState(), FakeTimer()
-    fn = ClaimStoreFn(DAY, True)
+    fn = ClaimPerStoryFn(DAY, True)
     fn.start_bundle()
     fn.process((head, (("lookup", b"k", copy),)), Timestamp(20.0), WINDOW, claim, waiting, timer)
     assert _values(fn.finish_bundle()) == []
@@ -422,7 +424,7 @@ def test_a_lookup_that_comes_before_the_claim_waits_for_it() -> None:
 def test_a_lookup_whose_claim_never_came_is_told_nothing_held_when_the_timer_fires() -> None:
     head, copy = _element("head", _claim("a" * 16, 10.0)), _element("copy", _claim("b" * 16, 20.0))
     claim, waiting = FakeValueState(), FakeBagState()
-    fn = ClaimStoreFn(DAY, True)
+    fn = ClaimPerStoryFn(DAY, True)
     fn.start_bundle()
     fn.process((head, (("lookup", b"k", copy),)), Timestamp(20.0), WINDOW, claim, waiting,
                FakeTimer())  # fmt: skip
@@ -445,7 +447,7 @@ def test_claim_per_story_passes_other_messages_on_without_reading_state() -> Non
         ("found", b"k2", _claim("e" * 16, 5.0)),
         ("earlier", b"k3", _claim("e" * 16, 5.0)),
     )
-    fn = ClaimStoreFn(DAY, True)
+    fn = ClaimPerStoryFn(DAY, True)
     fn.start_bundle()
     fn.process(("u", messages), Timestamp(10.0), WINDOW, _Unread(), FakeBagState(), FakeTimer())
     assert _values(fn.finish_bundle()) == [("u", messages)]
@@ -463,7 +465,7 @@ def test_claim_per_story_passes_on_a_bare_message_from_a_job_before_batching(
     # (before batching; VerdictPerStory reads both forms): such a message in flight now
     # reaches ClaimPerStory first, which took it apart field by field: a None or an int
     # field raised TypeError (a streaming job retries a failing element for ever).
-    fn = ClaimStoreFn(DAY, True)
+    fn = ClaimPerStoryFn(DAY, True)
     fn.start_bundle()
     fn.process(("u", bare), Timestamp(10.0), WINDOW, _Unread(), FakeBagState(), FakeTimer())
     assert [(uid, as_messages(sent)) for uid, sent in _values(fn.finish_bundle())] == [
@@ -476,7 +478,7 @@ def test_a_key_holding_a_claim_itself_answers_with_it_and_keeps_that_form() -> N
     # Its claim was never kept by ClaimPerStory: the key answers with the claim it holds.
     first, later = _claim("a" * 16, 10.0), _claim("b" * 16, 20.0)
     held = FakeValueState((_element("first", first), first, ()))
-    sent, _ = _claims(_ClaimFn(DAY, False), held, [("later", later, 20.0)])
+    sent, _ = _claims(ClaimPerKeyFn(DAY, False), held, [("later", later, 20.0)])
     assert sent == [("later", (("found", b"k", first),))]
     assert _named(held) == ("first", first, (("later", 20.0),))
 
@@ -485,7 +487,9 @@ def test_a_claim_from_an_earlier_run_is_held_whole() -> None:
     # All of them have one element id (PRIOR_RUN): nothing ClaimPerStory could look up.
     prior, story = _claim("p" * 16, 10.0), _claim("s" * 16, 20.0)
     held = FakeValueState()
-    sent, _ = _claims(_ClaimFn(DAY, False), held, [(PRIOR_RUN, prior, 10.0), ("s", story, 20.0)])
+    sent, _ = _claims(
+        ClaimPerKeyFn(DAY, False), held, [(PRIOR_RUN, prior, 10.0), ("s", story, 20.0)]
+    )
     assert held.read() == (PRIOR_RUN, prior, ((_element("s", story), 20.0),))
     assert sent == [("s", (("found", b"k", prior),))]
 

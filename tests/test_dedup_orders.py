@@ -29,9 +29,9 @@ from apache_beam.utils.timestamp import Timestamp
 
 from tests.test_dedup_cores import WINDOW, FakeBagState, FakeTimer, FakeValueState, _element
 from tests.test_dedup_pipeline import tagged_story, wire_text
-from transforms.dedup import _ClaimFn
 from transforms.dedup_claims import Claim
-from transforms.dedup_store import ClaimStoreFn
+from transforms.dedup_keys import ClaimPerKeyFn
+from transforms.dedup_store import ClaimPerStoryFn
 from transforms.dedup_verdicts import PRIOR_RUN, SIGNATURES, Verdicts, key_answers
 from transforms.minhash import DedupParams, url_key
 
@@ -101,7 +101,7 @@ class _Waiting(FakeBagState):
 
 
 def _stateful(rng: random.Random, probes: list[Any], old: dict[bytes, Any]) -> dict[str, list]:
-    claim_fn, store_fn = _ClaimFn(TTL, True), ClaimStoreFn(TTL, True)
+    claim_fn, store_fn = ClaimPerKeyFn(TTL, True), ClaimPerStoryFn(TTL, True)
     held: dict[bytes, FakeValueState] = {}
     sent: list[Any] = []
     for bundle in _bundles(rng, probes):

@@ -76,18 +76,18 @@ class BundleOutbox(beam.DoFn):
             yield WindowedValue((uid, tuple(messages)), timestamp, (window,))
 
 
-_CLAIM = ReadModifyWriteStateSpec("claim", BytesCoder())
-_CLAIM_PARAM = beam.DoFn.StateParam(_CLAIM)
+CLAIM_STATE = ReadModifyWriteStateSpec("claim", BytesCoder())
+_CLAIM_PARAM = beam.DoFn.StateParam(CLAIM_STATE)
 # (prober's element id, key) of lookups that came before the claim
-_WAITING = BagStateSpec("waiting", TupleCoder([StrUtf8Coder(), BytesCoder()]))
-_WAITING_PARAM = beam.DoFn.StateParam(_WAITING)
+WAITING_STATE = BagStateSpec("waiting", TupleCoder([StrUtf8Coder(), BytesCoder()]))
+_WAITING_PARAM = beam.DoFn.StateParam(WAITING_STATE)
 # Not "claim_expiry", ClaimPerKey's: the local runner mixed the two steps' timers up when fused
 # (it decoded one's with the other's key coder).
 _EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
 _EXPIRY_PARAM = beam.DoFn.TimerParam(_EXPIRY)
 
 
-class ClaimStoreFn(TtlStateFn, BundleOutbox):
+class ClaimPerStoryFn(TtlStateFn, BundleOutbox):
     """ClaimPerStory, keyed by story element id: keep the element's claim; answer lookups."""
 
     def process(
