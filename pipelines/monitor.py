@@ -63,7 +63,8 @@ from transforms.dedup import UPDATES, ClusterStories
 from transforms.dedup_entries import DedupEntries
 from transforms.enrich import EnrichArticles
 from transforms.extract import ExtractArticles
-from transforms.feeds import PollFeeds, forget_polls
+from transforms.feeds import PollFeeds
+from transforms.feeds_local import forget_polls
 from transforms.fetch import FetchArticles
 from transforms.pool_start import pool_runs_here, start_fork_server
 from transforms.pubsub import PublishStories

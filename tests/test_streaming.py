@@ -18,7 +18,7 @@ import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-import transforms.feeds
+import transforms.feeds_local
 from pipelines.config import RunConfig
 from pipelines.loopback import LoopbackSite, Request, Response
 from pipelines.loopback_feeds import FeedItem, rss_feed
@@ -83,7 +83,7 @@ def test_streaming_polls_publish_new_stories_once(site: LoopbackSite, tmp_path: 
 
     assert_accounting(out)
     assert out.summary["feeds"]["polled"] == 8  # two feeds, four ticks in 3.5 s
-    assert transforms.feeds._MEMORY == {}  # what the polls remembered went with the run
+    assert transforms.feeds_local._MEMORY == {}  # what the polls remembered went with the run
     assert sorted(s["fetched_url"] for s in out.stories) == [f"{growing}/a", f"{growing}/b"]
     assert out.summary["entries"] == 9  # 1 + 3 + 4 from the growing feed, 1 from the steady one
     assert out.summary["discarded"] == {"duplicate": 1, "duplicate_url": 4, "not_relevant": 2}

@@ -5,7 +5,8 @@ feeds at once on the local runner). ``request_feed`` makes the conditional reque
 or the ``FetchError`` it raised); ``poll_outputs`` turns that answer into the poll's outputs
 (entries, the ``FeedState`` to keep on ``STATE``, feed-level dead letters, discards), parsing
 the body with ``transforms.feed_parsing.parse_feed``; ``relisted`` says which keys an
-always-on run announces again for a feed that stays unchanged.
+always-on run announces again for a feed that stays unchanged, and ``observed_poll`` gives an
+always-on poll's outputs with those keys, its feed's change of health logged.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -30,10 +31,11 @@ from transforms.common import (
     counter,
     note,
 )
+from transforms.feed_health import FeedHealth
 from transforms.feed_parsing import TOO_MANY_ENTRIES, ParsedFeed, body_sha256, parse_feed
 from transforms.http import FetchError, HttpClient, HttpResult
 from transforms.outcomes import excerpt
-from transforms.records import Discard, Failure, FeedEntry, FeedSpec, FeedState
+from transforms.records import Discard, EntryResighted, Failure, FeedEntry, FeedSpec, FeedState
 
 STATE = "state"  # the output tag of the FeedState to keep
 
@@ -234,3 +236,41 @@ def poll_outputs(
             yield beam.pvalue.TaggedOutput(
                 DISCARDED, Discard("poll", entry.link or entry.key, TOO_MANY_ENTRIES, detail)
             )
+
+
+def observed_poll(
+    spec: FeedSpec,
+    before: FeedState,
+    response: Any,
+    full_text_min_chars: int,
+    health: FeedHealth,
+    listing: Listing | None,
+    now: float,
+    resight_seconds: float,
+) -> Generator[Any, None, tuple[FeedState | None, Listing | None]]:
+    """An always-on poll's outputs (``poll_outputs``, then the keys to announce again,
+    ``relisted``), its feed's change of health (and a move for good) logged; returns the
+    ``FeedState`` to keep (None: keep the one there is) and the ``Listing`` to keep (None:
+    likewise)."""
+    after: FeedState | None = None
+    entries: list[FeedEntry] = []
+    failed: Failure | None = None  # the poll's feed-level dead letter
+    for output in poll_outputs(spec, before, response, full_text_min_chars):
+        if isinstance(output, FeedEntry):
+            entries.append(output)
+        elif isinstance(output, beam.pvalue.TaggedOutput) and output.tag == STATE:
+            after = output.value
+        elif isinstance(output, beam.pvalue.TaggedOutput) and output.tag == FAILURES:
+            failed = failed or (None if output.value.counts_entry else output.value)
+        yield output
+    change = health.observe(spec.url, failed)
+    if change:
+        _log.warning("%s", change)
+    moved_to = moved(response)
+    told = moved_to and health.moved(spec.url, *moved_to)
+    if told:
+        _log.warning("%s", told)
+    keys, listing = relisted(before, after, entries, listing, now, resight_seconds)
+    for key in keys:
+        yield EntryResighted(spec.url, key)
+    return (after if after != before else None), listing
