@@ -97,14 +97,14 @@ def test_an_always_on_run_does_not_poll_a_gone_feed_at_every_interval(
     site: LoopbackSite, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     base, feeds = _feeds(site, tmp_path)
-    with caplog.at_level(logging.WARNING, logger="transforms.feeds"):
+    with caplog.at_level(logging.WARNING, logger="transforms.feed_polls"):
         out = run_polling(feeds, tmp_path / "out", "2.5s")
     assert len(site.requests_for("news", "/rss")) == 3  # three ticks
     assert len(site.requests_for("news", "/gone")) == 1  # not at the next two
     feeds_out = out.summary["feeds"]
     assert (feeds_out["polled"], feeds_out["not_polled_gone"]) == (4, 2)
     assert feeds_out["gone"] == [f"{base}/gone"]
-    lines = [r.getMessage() for r in caplog.records if r.name == "transforms.feeds"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "transforms.feed_polls"]
     assert lines == [
         f"feed {base}/gone failed: http_410: {GONE}; polled again only once a day in this "
         "run, this is said again only when it changes"

@@ -122,11 +122,11 @@ def test_an_always_on_run_tells_a_moved_feed_once(
     site: LoopbackSite, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     base, feeds = _feeds(site, tmp_path)
-    with caplog.at_level(logging.WARNING, logger="transforms.feeds"):
+    with caplog.at_level(logging.WARNING, logger="transforms.feed_polls"):
         out = run_polling(feeds, tmp_path / "out", "2.5s", "--all-stories")
     assert out.summary["feeds"]["polled"] == 9  # three feeds, three ticks
     assert len(site.requests_for("news", "/moved")) == 3  # polled at its listed URL
-    lines = [r.getMessage() for r in caplog.records if r.name == "transforms.feeds"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "transforms.feed_polls"]
     assert lines == [
         f"feed {base}/moved moved permanently to {base}/rss (HTTP 301): update your feed "
         "list; said once, its polls follow the redirect meanwhile"

@@ -136,11 +136,11 @@ def test_a_feed_that_starts_or_stops_failing_is_logged_once_as_it_happens(
     feeds = tmp_path / "feeds.txt"
     feeds.write_text(f"{base}/flaky\n{base}/gone\n")
 
-    with caplog.at_level(logging.WARNING, logger="transforms.feeds"):
+    with caplog.at_level(logging.WARNING, logger="transforms.feed_polls"):
         out = run_polling(feeds, tmp_path / "out", "3.5s")
 
     assert out.summary["feeds"]["polled"] == 8  # two feeds, four ticks
-    lines = [r.getMessage() for r in caplog.records if r.name == "transforms.feeds"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "transforms.feed_polls"]
     again = "polled again at every interval, this is said again only when it changes"
     # the two feeds of the first poll in either order, then the flaky one's recovery
     assert sorted(lines[:2]) == [
