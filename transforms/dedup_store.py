@@ -109,8 +109,10 @@ class ClaimPerStoryFn(TtlStateFn, BundleOutbox):
         if claims:
             claim = claims[0]
             claim_state.write(claim)
-            lookups = [*waiting.read(), *lookups]
-            waiting.clear()
+            waited = list(waiting.read())
+            if waited:  # seldom: a state write saved for every other claim
+                lookups = [*waited, *lookups]
+                waiting.clear()
             if self._gc_timers:
                 expiry.set(gc_time(timestamp, self._ttl) + _MARGIN)
         elif lookups:
