@@ -223,6 +223,8 @@ class HttpClient:
                 err.status is not None and 400 <= err.status < 500 and err.status != 429
             ):
                 return None  # RFC 9309 "unavailable": no rules
+            if err.error_type == "blocked_address":  # so would the page: said as for it
+                raise
             if err.status is None:  # transport error: the page would fail the same way
                 raise FetchError(  # kept no longer than a silent host's pause (retry_after)
                     err.error_type,

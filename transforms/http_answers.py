@@ -38,8 +38,9 @@ of a 200's body is ``transforms.http_bodies``.
 * ``robots_disallowed`` (no): robots.txt forbids the page.
 * ``robots_unavailable`` (yes): robots.txt answered 429 or 5xx (after retries); RFC 9309
   says to assume "disallow all" then, so the page is not fetched. A 4xx robots.txt allows
-  all. When robots.txt cannot be fetched at all (timeout, refused, blocked, ...), the
-  page fails with that error type, its message starting "robots.txt:".
+  all. When robots.txt cannot be fetched at all (timeout, refused, ...), the page fails
+  with that error type, its message starting "robots.txt:"; a host at a blocked address
+  fails with ``blocked_address`` and the message the page itself would get.
 * ``not_html`` (no, pages only): the Content-Type (or, without one, the body) is not
   HTML or XHTML, e.g. a PDF, an image, a video.
 """
