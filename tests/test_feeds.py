@@ -385,6 +385,21 @@ def test_hostile_xml_inside_a_feed_never_expands(name: str) -> None:
     assert parsed.failure is not None and parsed.failure.error_type == "xml_entities"
 
 
+@pytest.mark.realworld
+def test_a_feed_whose_dtd_declares_only_elements_parses() -> None:
+    # The corpus's third hostile-xml file declares elements and no entity: nothing to expand,
+    # so the refusal of entity-declaring feeds must not catch it; its item is read.
+    doc = corpus_path("feeds", "hostile-xml", "dtd_element.xml").read_bytes()
+    assert b"<!ELEMENT" in doc and b"<!ENTITY" not in doc
+    prolog, _, rest = doc.partition(b"]>")
+    wrapped = prolog + b"]><rss version='2.0'><channel><item><title>" + rest + b"</title>"
+    wrapped += b"<link>http://x.example/1</link></item></channel></rss>"
+    parsed = parse_feed(wrapped, SPEC)
+    assert parsed.failure is None
+    assert [e.link for e in parsed.entries] == ["http://x.example/1"]
+    assert "A test" in (parsed.entries[0].title or "")
+
+
 # --- PollFeeds in one-shot runs: many feeds at once ------------------------------------
 
 
