@@ -174,7 +174,7 @@ _SETTLE = Duration(micros=1)
 
 
 class _VerdictFn(TtlStateFn):
-    """Step 3 (VerdictPerStory), keyed by story element: once settled, one verdict, one output.
+    """Step 4 (VerdictPerStory), keyed by story element: once settled, one verdict, one output.
 
     Answers are the keys' replies (``found``) and corrections from keys that an earlier
     story reached after this one had claimed them (``earlier``). The verdict is taken when

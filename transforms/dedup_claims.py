@@ -3,7 +3,7 @@
 Plain Python, no Beam, shared by ``transforms.dedup`` (keyed Beam state) and
 ``transforms.minhash_index`` (one process), and read back from a state directory
 (``transforms.state_files``). Consumes what ``transforms.minhash`` makes of a story (its
-:class:`~transforms.minhash.Fingerprint` and keys); produces the compact :class:`Claim` a key's
+:class:`~transforms.minhash.Fingerprint` and keys); produces the compact :class:`Claim` that
 state keeps (about 46 bytes: story and cluster ids, time, word count, title bits, 2-bit sketch),
 the check that a candidate found under a key is a duplicate (:func:`verify`), and the
 :class:`Verdict` (:func:`pick_verdict`): the earliest verified earlier story, if any. Also the
