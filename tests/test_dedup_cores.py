@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -154,7 +155,7 @@ def _claims(
     held: FakeValueState,
     probes: list[tuple[str, bytes, float]],
     key: bytes = b"k",
-    stored: list[tuple[str, bytes]] = [],  # noqa: B006 - read only
+    stored: Sequence[tuple[str, bytes]] = (),
 ) -> tuple[list[tuple[str, tuple[Any, ...]]], FakeTimer]:
     """Run ``probes`` ``(name, claim, event time)`` through one key (ClaimPerKey) and then
     ClaimPerStory, in one bundle each, ClaimPerStory holding the ``stored`` claims before: the
