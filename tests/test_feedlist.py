@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from defusedxml.ElementTree import fromstring
 
 from tests.conftest import corpus_path
 from transforms.feedlist import FeedListError, read_feed_list
+from transforms.opml_mend import mend_attribute_quotes
 from transforms.outlets import OutletCatalogue, OutletFileError
 from transforms.records import FeedSpec
 
@@ -541,10 +543,29 @@ def test_opml_with_a_bare_ampersand_or_an_html_name_reads_as_feed_readers_read_i
 @pytest.mark.parametrize(
     ("text", "message"),
     [  # mistakes of another kind keep the parser's own line and column
-        (
-            '<opml><body>\n<outline title="a & b" description="<p>x</p>"'
+        (  # the column in the file as written, not in the file with '&' read as '&amp;'
+            '<opml><body>\n<outline title="a & b" xmlUrl="https://a.example/rss"></body></opml>',
+            r"subs\.opml: not valid OPML: mismatched tag: line 2, column 56",
+        ),
+        (  # a '<' in a single-quoted value: the quotes are not mended
+            "<opml><body>\n<outline title='a & <b' xmlUrl='https://a.example/rss'/></body></opml>",
+            r"subs\.opml: not valid OPML: not well-formed \(invalid token\): line 2, column 20",
+        ),
+        (  # read to the quotes before the next attribute, the link's title would be the
+            # outline's second: the error as written, not a guess
+            '<opml><body>\n<outline title="T" description="see <a href="x" title="y">z</a>"'
             ' xmlUrl="https://a.example/rss"/></body></opml>',
             r"subs\.opml: not valid OPML: not well-formed \(invalid token\): line 2, column 36",
+        ),
+        (  # a value is never read over the outline's feed URL, nor into the next outline
+            '<opml><body>\n<outline title="a "b xmlUrl="https://a.example/rss"/>\n'
+            '<outline title="c" xmlUrl="https://c.example/rss"/></body></opml>',
+            r"subs\.opml: not valid OPML: not well-formed \(invalid token\): line 2, column 19",
+        ),
+        (
+            '<opml><body>\n<outline title="a "b" description="c/>\n'
+            '<outline title="c" xmlUrl="https://c.example/rss"/></body></opml>',
+            r"subs\.opml: not valid OPML: not well-formed \(invalid token\): line 2, column 19",
         ),
         (
             '<opml><body>\n<outline title="a &bogus; b" xmlUrl="https://a.example/rss"/>'
@@ -565,3 +586,70 @@ def test_real_hand_made_opml_lists_with_ampersands_read() -> None:
     specs = read_feed_list(news)
     assert len(specs) == news.read_text(encoding="utf-8").count("xmlUrl=")
     assert "Yahoo News - Latest News & Headlines" in {s.name for s in specs}
+
+
+def test_opml_quotes_and_tags_inside_attribute_values_read_as_feed_readers_read_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Descriptions written with quotes and HTML in them (20 of the corpus's 68
+    awesome-rss-feeds lists were refused as 'not valid OPML'): each value is read up to the
+    quote before the next attribute or the tag's end, and a warning says so."""
+    path = write(
+        tmp_path,
+        "subs.opml",
+        "<opml><body>\n"
+        '<outline title="Sound" xmlUrl="https://a.example/rss"/>\n'
+        '<outline title="Saket" description="He works at <a href="https://square.com/">'
+        'Square</a>." xmlUrl="https://b.example/feed/" type="rss" />\n'
+        '<outline text="Jen" title="From Head To Toe" description="a blog by Jen "From Head'
+        ' To Toe" that shows" xmlUrl="https://c.example/rss" type="rss"/>\n'
+        '<outline title="Reply All" description=""\'A podcast\'" - The Guardian."'
+        ' xmlUrl="https://d.example/rss"/>\n'
+        '<outline title="Gastropod" description="food. <br>\r\n<br>\r\nFind us online"'
+        ' xmlUrl="https://e.example/rss"/>'
+        "<outline title='Single' xmlUrl='https://f.example/rss'/>"
+        "</body></opml>",
+    )
+    with caplog.at_level("WARNING", logger="transforms.feedlist"):
+        specs = read_feed_list(path)
+    assert specs == [
+        FeedSpec("https://a.example/rss", name="Sound"),
+        FeedSpec("https://b.example/feed/", name="Saket"),
+        FeedSpec("https://c.example/rss", name="From Head To Toe"),
+        FeedSpec("https://d.example/rss", name="Reply All"),
+        FeedSpec("https://e.example/rss", name="Gastropod"),
+        FeedSpec("https://f.example/rss", name="Single"),
+    ]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: 4 outline attribute value(s) hold a '\"' or '<', which XML forbids there"
+        " (the first on line 3): each read up to the quote before the next attribute"
+    ]
+
+
+def test_opml_attribute_values_as_written_are_what_the_mended_document_holds() -> None:
+    """The mended values are the values as written (each '"' and '<' a reference), and a
+    document with nothing to mend gives None, so that sound lists are never rewritten."""
+    root = fromstring(
+        mend_attribute_quotes(
+            b'<opml><body><outline description="x "y" <z> & w" xmlUrl="u"/></body></opml>'.replace(
+                b"& ", b"&amp; "
+            )
+        ).document  # type: ignore[union-attr]
+    )
+    assert [o.get("description") for o in root.iter("outline")] == ['x "y" <z> & w']
+    assert mend_attribute_quotes(b'<opml><body><outline title="a &lt; b"/></body></opml>') is None
+
+
+def test_every_awesome_rss_feeds_opml_list_reads_every_feed() -> None:
+    """Each of the collection's lists gives as many feeds as it has outlines with a feed URL
+    (none listed twice), their names free of the quotes and tags the descriptions hold."""
+    lists = sorted(corpus_path("opml", "awesome-rss-feeds").rglob("*.opml"))
+    assert len(lists) >= 60
+    for path in lists:
+        specs = read_feed_list(path)
+        assert len(specs) == path.read_bytes().count(b"xmlUrl="), path
+        assert all('"' not in (s.name or "") and "<" not in (s.name or "") for s in specs), path
+    android = corpus_path(
+        "opml", "awesome-rss-feeds", "recommended", "with_category", "Android Development.opml"
+    )
+    assert FeedSpec("https://saket.me/feed/", name="Saket Narayan") in read_feed_list(android)

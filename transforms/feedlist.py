@@ -6,8 +6,9 @@ Consumes a file path; produces ``FeedSpec`` records. Formats:
   ``title`` gives the name (else ``text``, which OPML readers display), ``language`` (if
   present) the language. An ``&`` that starts no XML reference (``Science & Environment``,
   ``?a=1&b=2``) is read as ``&amp;`` and an HTML name (``&nbsp;``) as its character, as feed
-  readers read them (hand-made lists have both; XML forbids them); any other XML mistake is
-  an error naming its line and column.
+  readers read them, and so is a ``"`` or a ``<`` inside an outline's attribute value (with
+  a warning: ``transforms.opml_mend``; hand-made lists have all three, XML forbids them); any
+  other XML mistake is an error naming its line and column.
 * Plain text: one URL per line; blank lines and ``#`` comments are ignored.
 * YAML (``.yaml``/``.yml``): either a list, or a mapping with a ``feeds`` list, whose
   items are URLs or mappings ``{url, name, country, language}``, each value text (quoted
@@ -33,27 +34,22 @@ from __future__ import annotations
 import logging
 import re
 from datetime import date, datetime
-from html.entities import name2codepoint
 from pathlib import Path
 from typing import Any
-from xml.etree.ElementTree import ParseError
+from xml.etree.ElementTree import Element, ParseError
 
 import yaml
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from transforms.codes import check_country, check_language
+from transforms.opml_mend import in_raw, mend_ampersands, mend_attribute_quotes
 from transforms.records import FeedSpec
 from transforms.userfiles import key_hint, load_yaml, read_bytes
 
 _log = logging.getLogger(__name__)
 
 _SCHEMES = ("http://", "https://")
-# An '&' that starts no XML reference: a name and ';' (group 1: the name), or a character
-# reference. Hand-made OPML lists write a bare '&' ("Science & Environment") or an HTML name
-# (&nbsp;) in titles and URLs, which XML forbids and feed readers read past.
-_LOOSE_AMPERSAND = re.compile(rb"&(?:([A-Za-z][A-Za-z0-9]*);|(?!#[0-9]+;|#[xX][0-9A-Fa-f]+;))")
-_XML_NAMES = frozenset({"amp", "lt", "gt", "quot", "apos"})
 _INLINE_COMMENT = re.compile(r"\s+#")
 
 
@@ -152,22 +148,8 @@ def _parse_text(text: str, path: str) -> list[FeedSpec]:
 
 
 def _parse_opml(raw: bytes, path: str) -> list[FeedSpec]:
-    try:
-        root = fromstring(raw)
-    except ParseError as exc:
-        mended = _LOOSE_AMPERSAND.sub(_reference, raw)
-        if mended == raw:
-            raise FeedListError(f"{path}: not valid OPML: {exc}") from None
-        try:
-            root = fromstring(mended)
-        except ParseError as other:  # the mistake left, at its place in the file as written
-            raise FeedListError(f"{path}: not valid OPML: {_in_raw(other, raw)}") from None
-        except DefusedXmlException as other:
-            raise FeedListError(f"{path}: not valid OPML: {other}") from None
-    except DefusedXmlException as exc:
-        raise FeedListError(f"{path}: not valid OPML: {exc}") from None
     specs = []
-    for outline in root.iter("outline"):
+    for outline in _opml_root(raw, path).iter("outline"):
         url = outline.get("xmlUrl") or outline.get("xmlurl")
         if not url:
             continue
@@ -181,29 +163,39 @@ def _parse_opml(raw: bytes, path: str) -> list[FeedSpec]:
     return specs
 
 
-def _reference(m: re.Match[bytes]) -> bytes:
-    """What a loose ``&`` in OPML stands for: ``&amp;`` for a bare one, a character reference
-    for an HTML name (``&nbsp;``); an XML reference, or a name HTML does not know, as it was."""
-    name = m.group(1)
-    if name is None:
-        return b"&amp;"
-    text = name.decode("ascii")
-    if text in _XML_NAMES or text not in name2codepoint:
-        return m.group()
-    return b"&#%d;" % name2codepoint[text]
-
-
-def _in_raw(exc: ParseError, raw: bytes) -> str:
-    """The parser's message for the mended OPML, its column counted in the file as written
-    (each loose ``&`` mended before it on its line moved it)."""
-    line, column = exc.position
-    shift = 0
-    lines = raw.split(b"\n")
-    for m in _LOOSE_AMPERSAND.finditer(lines[line - 1] if 0 < line <= len(lines) else b""):
-        if m.start() + shift >= column:
-            break
-        shift += len(_reference(m)) - len(m.group())
-    return re.sub(r"column \d+$", f"column {column - shift}", str(exc))
+def _opml_root(raw: bytes, path: str) -> Element:
+    """The OPML document's root: as written, else with the mistakes feed readers read past
+    mended (``transforms.opml_mend``); if it still is no XML, the error as the file has it."""
+    try:
+        return fromstring(raw)
+    except ParseError as exc:
+        error = str(exc)
+    except DefusedXmlException as exc:
+        raise FeedListError(f"{path}: not valid OPML: {exc}") from None
+    mended = mend_ampersands(raw)
+    try:
+        if mended != raw:
+            return fromstring(mended)
+    except ParseError as exc:  # the mistake left, at its place in the file as written
+        error = in_raw(exc, raw)
+    except DefusedXmlException as exc:
+        raise FeedListError(f"{path}: not valid OPML: {exc}") from None
+    quoted = mend_attribute_quotes(mended)
+    if quoted is not None:
+        try:
+            root = fromstring(quoted.document)
+        except (ParseError, DefusedXmlException):
+            pass  # the error as the file has it is the clearer one
+        else:
+            _log.warning(
+                "%s: %d outline attribute value(s) hold a '\"' or '<', which XML forbids there "
+                "(the first on line %d): each read up to the quote before the next attribute",
+                path,
+                quoted.values,
+                quoted.first_line,
+            )
+            return root
+    raise FeedListError(f"{path}: not valid OPML: {error}")
 
 
 def _parse_yaml(text: str, path: str) -> list[FeedSpec]:
