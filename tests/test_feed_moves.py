@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,9 @@ from tests.conftest import add_pages, run_cli
 from tests.loopback_hostile import redirect
 from tests.test_pipeline_e2e import OFF_TOPIC
 from tests.test_streaming import run_polling
+from transforms import feed_polls
 from transforms.feed_health import FeedHealth
-from transforms.http import HttpClient
+from transforms.http import FetchError, HttpClient
 
 RSS = "application/rss+xml"
 
@@ -56,6 +58,45 @@ def test_the_result_says_where_permanent_redirects_at_its_start_moved_the_url(
     # a conditional poll answered 304 at the new URL says so too
     again = client.get(base + "/0", kind="feed", etag='"v"')
     assert again.not_modified and again.moved_to == result.moved_to
+
+
+@pytest.mark.parametrize(
+    ("statuses", "moved"),
+    [
+        ([301], (301, "/end")),
+        ([308, 301], (308, "/end")),
+        ([301, 302], (301, "/1")),
+        ([302], None),
+        ([302, 301], None),
+    ],
+)
+def test_a_request_that_fails_where_permanent_redirects_led_says_where_they_led(
+    site: LoopbackSite, client: HttpClient, statuses: list[int], moved: tuple[int, str] | None
+) -> None:
+    """/end answers 404: the feed moved all the same, and its poll's failure says where."""
+    base = site.add_host("news")
+    hops = [(f"/{n}", s) for n, s in enumerate(statuses)]
+    for n, (path, status) in enumerate(hops):
+        site.route("news", path, redirect(hops[n + 1][0] if n + 1 < len(hops) else "/end", status))
+    with pytest.raises(FetchError) as failed:
+        client.get(base + "/0", kind="feed")
+    assert failed.value.error_type == "http_404"
+    assert failed.value.moved == (None if moved is None else (moved[0], base + moved[1]))
+    told = None if moved is None else (base + moved[1], moved[0])
+    assert feed_polls.moved(failed.value) == told
+    assert feed_polls.moved(pickle.loads(pickle.dumps(failed.value))) == told  # pool to stage
+
+
+def test_a_redirect_loop_after_a_permanent_redirect_names_the_first_target(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    """/0 -> /1 -> /0, both 301: moved to /1 (not 'moved to /0', the URL asked)."""
+    base = site.add_host("news")
+    site.route("news", "/0", redirect("/1", status=301))
+    site.route("news", "/1", redirect("/0", status=301))
+    with pytest.raises(FetchError) as failed:
+        client.get(base + "/0", kind="feed")
+    assert (failed.value.error_type, failed.value.moved) == ("redirect_loop", (301, base + "/1"))
 
 
 def test_a_moved_feed_is_told_once_and_again_only_if_it_moves_elsewhere() -> None:
@@ -115,6 +156,30 @@ def test_a_one_shot_run_tells_each_moved_feed_in_its_summary(
     # every feed was polled, through its redirects
     assert (summary["entries"], summary["feeds"]["failed"]) == (3, {})
     assert feeds.read_text() == f"{base}/moved\n{base}/for-now\n{base}/rss-3\n"  # untouched
+
+
+def test_a_one_shot_run_tells_a_moved_feed_that_failed_where_it_moved(
+    site: LoopbackSite, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """/old answers 301 to /new, which answers 404: the poll fails, and the summary says both,
+    so that the user can mend the feed list (it only said http_404 for /old)."""
+    base = site.add_host("news")
+    site.route("news", "/old", redirect(f"{base}/new", status=301))
+    feeds = tmp_path / "feeds.txt"
+    feeds.write_text(f"{base}/old\n")
+    out = tmp_path / "out"
+    argv = ["run", "--feeds", str(feeds), "--output", str(out), "--allow-loopback"]
+    code, stdout, _ = run_cli(capsys, *argv, "--no-robots", "--no-state")
+    assert code == 4  # every feed poll failed
+    assert (
+        f"  feed {base}/old moved permanently to {base}/new (HTTP 301): update your feed list"
+        in stdout.splitlines()
+    ), stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["feeds"]["moved_permanently"] == [
+        {"feed": f"{base}/old", "to": f"{base}/new", "status": 301}
+    ]
+    assert summary["feeds"]["failed"] == {"poll/http_404": 1}
 
 
 @pytest.mark.pipeline

@@ -103,9 +103,12 @@ def not_polled(gone_at: float | None, now: float) -> bool:
 
 def moved(response: Any) -> tuple[str, int] | None:
     """Where a poll's answer (``request_feed``'s) says the feed moved for good, and the HTTP
-    status that said so (the permanent redirects the answer began with); None if it did not."""
+    status that said so (the permanent redirects the answer began with, also when the poll
+    then failed where they led); None if it did not."""
     if isinstance(response, HttpResult) and response.moved_to and response.moved_status:
         return response.moved_to, response.moved_status
+    if isinstance(response, FetchError) and response.moved is not None:
+        return response.moved[1], response.moved[0]
     return None
 
 
@@ -151,8 +154,12 @@ def poll_outputs(
     by the entries (and a dead letter for each entry without a link). Entries past the limit
     of one poll (``MAX_FEED_ENTRIES``, the oldest) are discarded as ``too_many_entries``,
     not fetched; each counts as an entry. A feed whose answer began with permanent redirects
-    (``moved``) is noted for the summary (``FEEDS_MOVED``), its poll going on as any other; one
-    that answered 410 Gone too (``FEEDS_GONE``), its dead letter saying to remove it."""
+    (``moved``) is noted for the summary (``FEEDS_MOVED``), its poll going on as any other
+    (a failure where they led included); one that answered 410 Gone too (``FEEDS_GONE``),
+    its dead letter saying to remove it."""
+    moved_to = moved(response)
+    if moved_to is not None:  # named in the run's summary (a string set: once per feed)
+        note(FEEDS_MOVED).add(moved_note(spec.url, *moved_to))
     if isinstance(response, FetchError):
         if gone(response):
             note(FEEDS_GONE).add(spec.url)
@@ -169,9 +176,6 @@ def poll_outputs(
             ),
         )
         return
-    moved_to = moved(response)
-    if moved_to is not None:  # named in the run's summary (a string set: once per feed)
-        note(FEEDS_MOVED).add(moved_note(spec.url, *moved_to))
     if response.not_modified:
         counter(FEEDS_NOT_MODIFIED).inc()
         # the validators a 304 names replace those kept (RFC 9111 section 4.3.4)

@@ -187,28 +187,33 @@ class HttpClient:
         # target, the URL to ask from now on (a feed reader updates its subscription to it).
         moved: tuple[int, str] | None = None
         only_permanent = True  # every redirect so far was permanent
-        for hop in range(self.config.max_redirects + 1):
-            if kind == "page" and self.config.respect_robots:
-                # The time robots.txt takes counts against the page's deadline: each hop's
-                # robots.txt has a deadline of its own, and a chain of slow ones across
-                # hosts held one page for several deadlines. (One still may: ~2 at most.)
-                started = time.monotonic()
-                self._check_robots(current)
-                budget[0] -= time.monotonic() - started
-            answer = self._with_retries(current, kind, extra, cap, budget)
-            if answer.location is None:
-                return result_of(url, current, answer, extra, moved)
-            if hop == self.config.max_redirects:
-                raise FetchError(
-                    "too_many_redirects", f"more than {self.config.max_redirects} redirects"
-                )
-            current = checked_url(answer.location, base=current)
-            only_permanent = only_permanent and answer.status in PERMANENT_REDIRECTS
-            if only_permanent:
-                moved = (moved[0] if moved else answer.status, current)
-            if current.split("#")[0] in seen:
-                raise FetchError("redirect_loop", f"redirect back to {current}")
-            seen.add(current.split("#")[0])
+        try:
+            for hop in range(self.config.max_redirects + 1):
+                if kind == "page" and self.config.respect_robots:
+                    # The time robots.txt takes counts against the page's deadline: each hop's
+                    # robots.txt has a deadline of its own, and a chain of slow ones across
+                    # hosts held one page for several deadlines. (One still may: ~2 at most.)
+                    started = time.monotonic()
+                    self._check_robots(current)
+                    budget[0] -= time.monotonic() - started
+                answer = self._with_retries(current, kind, extra, cap, budget)
+                if answer.location is None:
+                    return result_of(url, current, answer, extra, moved)
+                if hop == self.config.max_redirects:
+                    raise FetchError(
+                        "too_many_redirects", f"more than {self.config.max_redirects} redirects"
+                    )
+                current = checked_url(answer.location, base=current)
+                if current.split("#")[0] in seen:
+                    raise FetchError("redirect_loop", f"redirect back to {current}")
+                seen.add(current.split("#")[0])
+                only_permanent = only_permanent and answer.status in PERMANENT_REDIRECTS
+                if only_permanent:
+                    moved = (moved[0] if moved else answer.status, current)
+        except FetchError as err:  # a URL moved for good and then failed: it moved all the same
+            if moved is not None and err.moved is None:
+                err.moved = moved
+            raise
         raise AssertionError("unreachable")
 
     def _check_robots(self, url: str) -> None:

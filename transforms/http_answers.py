@@ -91,6 +91,9 @@ class FetchError(Exception):
         self.retry_after = retry_after
         # compressed bytes read when a body without framing ended inside its stream
         self.cut_at = cut_at
+        # (status, target) of the permanent redirects the request began with before it
+        # failed, as ``HttpResult.moved_*`` say them for an answer: set by ``HttpClient``
+        self.moved: tuple[int, str] | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Copied and pickled with its own arguments (Exception's default passes its message
