@@ -152,7 +152,7 @@ class Bench:
         try:
             import newspaper  # noqa: F401
         except ImportError:
-            print("  newspaper4k: not installed (pip install newspaper4k into .venv to measure)")
+            print("  newspaper4k: not installed (`make bench-throughput` installs it)")
             return None
         threads = str(self.args.newspaper_threads)
         res, m = self.worker(
