@@ -10,12 +10,12 @@ first):
   ``&amp;``, an HTML name (``&nbsp;``) as its character (``mend_ampersands``);
 * an ``<outline>`` attribute value that holds a ``"`` or a ``<`` (a description written
   ``by Jen "From Head To Toe" that ...`` or ``works at <a href="https://...">Square</a>``:
-  20 of the 68 lists in the corpus's awesome-rss-feeds collection) is read up to the last
-  ``"`` before the next attribute, or before the tag's end at the end of its line
-  (``mend_attribute_quotes``; a value may run over lines, as a description with ``<br>`` and
-  a line break in it does). A value is never read into the next ``<outline``, nor over the
-  tag's feed URL (``xmlUrl=``): where no such quote ends it before, its tag is left as
-  written, and the parser's error stands.
+  20 of the 68 lists in the corpus's awesome-rss-feeds collection) is read up to the first
+  ``"`` followed by another attribute (`` name="``), or by the tag's end and then the end of
+  the line, the next outline or an end tag (``mend_attribute_quotes``; a value may run over
+  lines, as a description with ``<br>`` and a line break in it does). A value is never read
+  into the next ``<outline``, nor over the tag's feed URL (``xmlUrl=``): where no such quote
+  ends it before, its tag is left as written, and the parser's error stands.
 """
 
 from __future__ import annotations
