@@ -204,13 +204,16 @@ def _readable_block(data: bytes, attributes: dict[str, str]) -> str:
         record = json.loads(data)
     except (ValueError, RecursionError):  # not UTF-8, not JSON, or JSON json.loads refuses
         record = None
-    if isinstance(record, dict) and record.get("record_type") == "duplicate_link":
+    # newsbeam's story ids are strings: {"story_id": 5} printed as a story "(no title)"
+    if not isinstance(record, dict) or not isinstance(record.get("story_id", ""), str):
+        return _foreign(data, attributes)
+    if record.get("record_type") == "duplicate_link":
         return format_duplicate_link(record)
-    if isinstance(record, dict) and record.get("record_type") == "syndication_update":
+    if record.get("record_type") == "syndication_update":
         return format_syndication_update(record)
-    if isinstance(record, dict) and "story_id" in record:
+    if "story_id" in record:
         return format_story(record)
-    if isinstance(record, dict) and "stage" in attributes and "error_type" in record:
+    if "stage" in attributes and "error_type" in record:
         return format_dead_letter(record)
     return _foreign(data, attributes)
 

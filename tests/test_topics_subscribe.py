@@ -490,6 +490,9 @@ MALFORMED = [
     {"record_type": "syndication_update", "syndication": 5},
     {"record_type": "syndication_update", "syndication": [1, 2]},
     {"record_type": "duplicate_link", "outlet": ["a"]},
+    {"story_id": 5},
+    {"record_type": "syndication_update", "story_id": ["x"], "syndication": ["a.example"]},
+    {"record_type": "duplicate_link", "story_id": 7, "duplicate_of": "x"},
 ]
 
 
