@@ -564,7 +564,7 @@ def test_covering_gives_what_comparing_with_every_hit_gives(seed: int) -> None:
     import random
 
     from transforms.tagger.matcher import Hit, Pattern
-    from transforms.tagger.tagger import _Covering
+    from transforms.tagger.proximity import Covering
 
     rnd = random.Random(seed)
     pattern = Pattern("x", "term", "x")
@@ -574,7 +574,7 @@ def test_covering_gives_what_comparing_with_every_hit_gives(seed: int) -> None:
         return Hit(rnd.choice(("title", "body")), start, start + rnd.randrange(1, 8), 0, 0, pattern)
 
     others = [hit() for _ in range(rnd.randrange(0, 20))]
-    covering = _Covering(others)
+    covering = Covering(others)
     for h in [hit() for _ in range(40)] + others:
         inside_a_longer = any(
             o.field == h.field
@@ -591,7 +591,7 @@ def test_context_lookup_gives_what_scanning_every_context_hit_gives(seed: int) -
     import random
 
     from transforms.tagger.matcher import Hit, Pattern
-    from transforms.tagger.tagger import _Context
+    from transforms.tagger.proximity import Context
 
     rnd = random.Random(seed)
     patterns = {k: Pattern(k, "context", k) for k in ("company", "app", "users")}
@@ -600,7 +600,7 @@ def test_context_lookup_gives_what_scanning_every_context_hit_gives(seed: int) -
         Hit(rnd.choice(fields_), 0, 1, w, w, patterns[rnd.choice(list(patterns))])
         for w in (rnd.randrange(80) for _ in range(rnd.randrange(0, 15)))
     ]
-    context = _Context(context_hits)
+    context = Context(context_hits)
     keys = frozenset(rnd.sample(sorted(patterns), k=rnd.randint(1, 2)))
     window = rnd.randrange(0, 12)
     for _ in range(30):

@@ -23,15 +23,14 @@ shipped to Beam workers, or built in ``DoFn.setup()`` with :meth:`Tagger.load`.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from itertools import accumulate
+from collections.abc import Sequence
 from pathlib import Path
 
 from transforms.records import Evidence, Tag, TagResult
 from transforms.tagger.evaluation import Index, evaluate
 from transforms.tagger.matcher import FIELDS, Hit, Matcher, Pattern, fields
+from transforms.tagger.proximity import Context, Covering, any_within
 from transforms.tagger.rules import Term, walk
 from transforms.tagger.taxonomy import Entity, Taxonomy, load_taxonomy
 
@@ -161,7 +160,7 @@ class Tagger:
         out: dict[tuple[str, str], list[Hit]] = {}
         for key, hits in by_value.items():
             if key[0] == "controversy":
-                hits = [h for h in hits if _any_within(actors.get(h.field, []), h.word, window)]
+                hits = [h for h in hits if any_within(actors.get(h.field, []), h.word, window)]
             if hits:
                 out[key] = hits
         return out
@@ -195,11 +194,11 @@ class Tagger:
     ) -> dict[tuple[str, str], list[Hit]]:
         """Drop unsupported ambiguous hits and nested hits; group the rest by facet value."""
         by_facet: dict[str, list[tuple[Hit, Entity]]] = defaultdict(list)
-        context = _Context(context_hits)
+        context = Context(context_hits)
         for key, hits in entity_hits.items():
             entity = self._entities[key]
             by_facet[entity.facet].extend((h, entity) for h in self._counted(hits, entity, context))
-        names = _Covering(
+        names = Covering(
             h for facet, pairs in by_facet.items() if facet != "controversy" for h, _ in pairs
         )
         by_facet["controversy"] = [
@@ -217,7 +216,7 @@ class Tagger:
                 out[(facet, entity.value)].append(hit)
         return out
 
-    def _counted(self, hits: list[Hit], entity: Entity, context: _Context) -> list[Hit]:
+    def _counted(self, hits: list[Hit], entity: Entity, context: Context) -> list[Hit]:
         """The mentions of ``entity`` that count, in order.
 
         All of them when one is unambiguous. Else those with a context word near, and a
@@ -239,7 +238,7 @@ class Tagger:
             if ok or (title_counts and h.field == "title")
         ]
 
-    def _in_context(self, hit: Hit, entity: Entity, context: _Context) -> bool:
+    def _in_context(self, hit: Hit, entity: Entity, context: Context) -> bool:
         return any(
             context.near(key, hit.field, hit.word, entity.window)
             for key in self._context_keys[_entity_key(entity)]
@@ -292,66 +291,6 @@ def _each_key_first(hits: list[Hit]) -> list[Hit]:
 
 def _is_ambiguous(hit: Hit) -> bool:
     return hit.pattern.ambiguous
-
-
-class _Context:
-    """The context words' hits by key and field, for "is one within n words of this hit?".
-
-    Each question costs a bisection per context key, not a pass over every context hit: a
-    page can hold thousands of ambiguous names and context words, and asking for each name
-    was quadratic.
-    """
-
-    def __init__(self, hits: Iterable[Hit]) -> None:
-        self._words: dict[tuple[str, str], list[int]] = defaultdict(list)
-        for h in hits:
-            self._words[(h.pattern.key, h.field)].append(h.word)
-        for words in self._words.values():
-            words.sort()
-
-    def near(self, key: str, field: str, word: int, window: int) -> bool:
-        """Whether a hit of ``key`` in ``field`` lies within ``window`` words of ``word``."""
-        return _any_within(self._words.get((key, field), []), word, window)
-
-    def anywhere(self, key: str, field: str) -> bool:
-        """Whether ``field`` holds a hit of ``key`` at all."""
-        return bool(self._words.get((key, field)))
-
-
-def _any_within(words: list[int], word: int, window: float) -> bool:
-    """Whether the sorted ``words`` hold one within ``window`` of ``word`` (by bisection)."""
-    i = bisect_left(words, word - window)
-    return i < len(words) and words[i] <= word + window
-
-
-class _Covering:
-    """Whether a hit lies inside a strictly longer one of ``others`` in the same field.
-
-    Each question costs a bisection, not a pass over ``others``: a page can hold tens of
-    thousands of hits, and asking for each of them was quadratic.
-    """
-
-    def __init__(self, others: Iterable[Hit]) -> None:
-        spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for o in others:
-            spans[o.field].append((o.start, o.end))
-        # per field: the starts in order, and the furthest end reached by a span starting there
-        # or before
-        self._fields: dict[str, tuple[list[int], list[int]]] = {}
-        for name, pairs in spans.items():
-            pairs.sort()
-            reach = list(accumulate((e for _, e in pairs), max))
-            self._fields[name] = ([s for s, _ in pairs], reach)
-
-    def covers(self, hit: Hit) -> bool:
-        starts, reach = self._fields.get(hit.field, ([], []))
-        before = bisect_left(starts, hit.start)  # spans starting before the hit
-        if before and reach[before - 1] >= hit.end:
-            return True  # starts earlier, ends at or after: strictly longer
-        # spans starting where the hit starts cover it only by ending after it (those starting
-        # earlier reach less far, or the answer was already yes)
-        upto = bisect_right(starts, hit.start)
-        return upto > before and reach[upto - 1] > hit.end
 
 
 def _in_story_order(hits: list[Hit]) -> list[Hit]:
