@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from transforms.tagger import Tagger, TaxonomyError
-from transforms.tagger.taxonomy import _ENTITY_KEYS, _RULE_KEYS, _SETTINGS, BUNDLED
+from transforms.tagger.taxonomy import _ENTITY_KEYS, _RULE_KEYS, BUNDLED
 from transforms.tagger.taxonomy_file import _TOP_KEYS
+from transforms.tagger.taxonomy_settings import SETTINGS
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -562,7 +563,7 @@ def test_rules_at_the_limits_load_and_tag(tmp_path: Path) -> None:
 def test_the_bundled_header_explains_every_key() -> None:
     header = BUNDLED.read_text(encoding="utf-8").split("\nversion:", 1)[0]
     words = set(re.findall(r"[a-z_]+", header))
-    keys = _ENTITY_KEYS | _RULE_KEYS | _TOP_KEYS | set(_SETTINGS)
+    keys = _ENTITY_KEYS | _RULE_KEYS | _TOP_KEYS | set(SETTINGS)
     assert sorted(keys - words) == []
     for phrase in ("{platform:*}", "head:", "title or the lede", "ignore case"):
         assert phrase in header

@@ -16,7 +16,8 @@ A user file is merged over the bundled one, section by section:
   switches it off; naming a rule that does not exist is an error); a new rule with ``adds``
   runs before the first bundled rule without ``adds`` (so the scoring rules see the values
   it adds), a new rule without ``adds`` after every bundled rule, each in the file's order;
-* ``settings`` keys replace the bundled ones;
+* ``settings`` keys replace the bundled ones (their defaults and checks are in
+  :mod:`transforms.tagger.taxonomy_settings`);
 * ``include_bundled: false`` at the top of the user file ignores the bundled entities and
   rules (the user's rules run in the file's order); the bundled ``settings`` still apply
   where the user file does not set them.
@@ -29,7 +30,6 @@ twice in a mapping. ``replace``, ``enabled`` and ``include_bundled`` take ``true
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,29 +59,11 @@ from transforms.tagger.taxonomy_file import (
     read_file,
     unknown_keys,
 )
+from transforms.tagger.taxonomy_settings import SETTINGS, file_settings
 from transforms.userfiles import closest
 
 _ENTITY_KEYS = frozenset({*LIST_KEYS, "name", "value", "window", "replace", "enabled"})
 _RULE_KEYS = frozenset({"name", "match", "weight", "enabled", "description", "adds"})
-_SETTINGS = {  # for keys the bundled file does not set
-    "threshold": 0.5,  # score at and above which a story is relevant
-    "salience": 2.0,  # a value is salient (reported) when its mention weight reaches this
-    "title_weight": 2.0,  # mention weights by field
-    "lede_weight": 2.0,
-    "body_weight": 1.0,
-    "max_evidence": 3,  # evidence items kept per tag
-    "window": 12,  # default context window of ambiguous aliases, in words
-    "relative": 0.0,  # and at least this fraction of the facet's most salient value's weight
-    "controversy_salience": 2.0,  # the salience floor for controversy types
-    "controversy_relative": 0.0,  # the relative rule for controversy types
-    "strong": 1000.0,  # a value whose mentions weigh this much is salient whatever the top
-    # a controversy term counts only within this many words of a platform or state actor
-    # mention in the same field (0: anywhere)
-    "controversy_window": 0.0,
-    # 1: the catch-all controversy value "other" is reported only when no listed type is
-    "controversy_other_alone": 1.0,
-}
-_WHOLE_SETTINGS = frozenset({"window", "max_evidence"})  # whole numbers >= 1
 _ID = re.compile(r"[a-z][a-z0-9_]*\Z")
 # A '*' not after a letter or digit, or not at the very end: the matcher reads a trailing '*'
 # as "any ending" and any other as a literal star, which no text has ('Саудовск* Арави*').
@@ -155,12 +137,12 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
         TaxonomyError: A file is missing or invalid; the message names the file and entry.
     """
     bundled = read_file(BUNDLED)
-    settings = {**_SETTINGS, **_settings(bundled, str(BUNDLED))}
+    settings = {**SETTINGS, **file_settings(bundled, str(BUNDLED))}
     if path is None:
         return _validate(bundled, settings, (str(BUNDLED),), None)
     user = read_file(path)
     where = str(path)
-    settings.update(_settings(user, where))
+    settings.update(file_settings(user, where))
     sources: tuple[str, ...]
     if flag(user, "include_bundled", where, True):
         doc, sources = merge(bundled, user, where), (str(BUNDLED), where)
@@ -175,30 +157,6 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise TaxonomyError(f"{where}: must be a list of non-empty strings")
     return tuple(v.strip() for v in value)
-
-
-def _settings(doc: dict[str, Any], where: str) -> dict[str, float]:
-    """The ``settings`` one file sets, checked (errors name that file)."""
-    out = {}
-    for key, val in mapping(doc.get("settings"), f"{where}: settings").items():
-        if key not in _SETTINGS:
-            raise TaxonomyError(
-                f"{where}: settings.{key}: unknown setting{closest(key, _SETTINGS)}"
-            )
-        if key in _WHOLE_SETTINGS:
-            if not isinstance(val, int) or isinstance(val, bool) or val < 1:
-                raise TaxonomyError(f"{where}: settings.{key}: must be a whole number >= 1")
-        elif (
-            not isinstance(val, int | float)
-            or isinstance(val, bool)
-            or not math.isfinite(val)  # .nan and .inf compare false or win every comparison
-            or val < 0
-        ):
-            raise TaxonomyError(f"{where}: settings.{key}: must be a finite number >= 0")
-        if key == "threshold" and val > 1:
-            raise TaxonomyError(f"{where}: settings.threshold: must be in [0, 1]")
-        out[key] = float(val)
-    return out
 
 
 def _validate(
