@@ -2,9 +2,10 @@
 
 Consumes routes (``host``, ``path`` -> ``Response`` | ``RawResponse`` | a callable building one)
 and produces real HTTP/1.1 answers on 127.0.0.N addresses, one ``ThreadingHTTPServer`` per
-host, plus a thread-safe log of every request. RSS and Atom bodies to serve are built by
-``pipelines.loopback_feeds``; ready-made hostile answers, for tests, are in
-``tests.loopback_hostile``.
+host, plus a thread-safe log of every request. Those records (``Request``, ``Response``,
+``RawResponse``, ``LoggedRequest``) are defined in ``pipelines.loopback_records`` and imported
+from here. RSS and Atom bodies to serve are built by ``pipelines.loopback_feeds``; ready-made
+hostile answers, for tests, are in ``tests.loopback_hostile``.
 
 Example::
 
@@ -29,48 +30,13 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import NamedTuple
 
 from pipelines.loopback_feeds import as_utc, http_date
+from pipelines.loopback_records import Answer, LoggedRequest, RawResponse, Request, Response, Route
 
 _MAX_REQUEST_BODY = 1 << 20
-
-
-@dataclass(frozen=True)
-class Request:
-    """What a route callable receives: one request as the server saw it."""
-
-    host: str
-    method: str
-    path: str  # with the query string, exactly as requested
-    headers: Mapping[str, str]
-    body: bytes = b""
-
-
-@dataclass(frozen=True)
-class Response:
-    """A complete answer, sent with a Content-Length (keep-alive friendly).
-
-    ``gzip=True`` compresses ``body`` and sends ``Content-Encoding: gzip``; with
-    ``body_is_gzip=True`` the body is already gzip bytes and is sent as they are (a gzip bomb,
-    a corpus file). ``etag`` / ``last_modified`` make the server answer 304 to a matching
-    ``If-None-Match`` / ``If-Modified-Since``. The server sends the encoding it is told to,
-    whatever the client's ``Accept-Encoding`` (hostile servers do too).
-    """
-
-    status: int = 200
-    body: bytes = b""
-    content_type: str | None = "text/html; charset=utf-8"
-    headers: Mapping[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
-    gzip: bool = False
-    body_is_gzip: bool = False
-    etag: str | None = None
-    last_modified: datetime | str | None = None
 
 
 class LoopbackHandler(BaseHTTPRequestHandler):
@@ -170,34 +136,6 @@ class LoopbackHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if request.method != "HEAD":
             self.wfile.write(body)
-
-
-@dataclass(frozen=True)
-class RawResponse:
-    """An answer written by ``handler`` straight to the socket (slow drips, resets, ...).
-
-    The connection is closed afterwards. The status logged is the one the handler passes
-    to ``send_response`` (None if it sends none).
-    """
-
-    handler: Callable[[LoopbackHandler], None]
-    delay_s: float = 0.0
-
-
-Answer = Response | RawResponse
-Route = Answer | Callable[[Request], Answer]
-
-
-class LoggedRequest(NamedTuple):
-    """One entry of ``LoopbackSite.requests``; ``status`` is None if nothing was answered,
-    ``at`` is ``time.monotonic()`` when the server had read the request."""
-
-    host: str
-    method: str
-    path: str
-    headers: dict[str, str]
-    status: int | None
-    at: float
 
 
 class _HostServer(ThreadingHTTPServer):
