@@ -26,6 +26,7 @@ from tests.loopback_hostile import redirect
 from transforms.common import DISCARDED, FAILURES, FETCHED, OK, PROGRESS
 from transforms.fetch import (
     FEED_CONTENT_TYPE,
+    RECENT_PAGE_CHARS,
     FetchArticles,
     _FetchArticlesFn,
     _keyed_by_host,
@@ -863,24 +864,52 @@ def test_entries_waiting_for_a_fetch_that_was_discarded_are_fetched_on_their_own
     assert sorted(type(o).__name__ for o in outcomes) == ["Discard", "FetchedPage"]
 
 
-def test_an_entry_whose_page_was_fetched_earlier_in_the_bundle_is_fetched_again(
+def test_an_entry_whose_page_was_fetched_earlier_in_the_bundle_gets_a_copy(
     site: LoopbackSite,
 ) -> None:
-    # Only a fetch queued or running is shared: once its outcome has left, a later entry of
-    # the same page is fetched on its own (kept waiting for the fetch that had ended, it was
-    # never emitted). One thread and max_buffered 1: the second entry's process() waits for
-    # the first page, which has left before the third entry comes.
+    # A fetch that has ended is shared too, from the pages the bundle fetched last: two
+    # feeds of one outlet listing the same article, the second's entry arriving after the
+    # first's fetch had ended, asked the outlet for the page twice. One thread and
+    # max_buffered 1: the second entry's process() waits for the first page, which has left
+    # before the third entry comes.
     base = site.add_host("news")
     site.set_fallback("news", Response(body=PAGE.encode("utf-8")))
     listed = [
         _listed_by("one", base + "/a"),
         _listed_by("other", base + "/b"),
-        _listed_by("two", base + "/a"),
+        _listed_by("two", base + "/a?utm_source=rss"),
     ]
     fn = _FetchArticlesFn(config(respect_robots=False), max_in_flight=1, max_buffered=1)
     pages = _drive(fn, listed)
-    assert sorted(page.entry.feed_url for page in pages) == sorted(e.feed_url for e in listed)
-    assert len(site.requests_for("news", "/a")) == 2
+    assert sorted((page.entry.feed_url, page.url, page.html) for page in pages) == sorted(
+        (e.feed_url, base + ("/b" if e.feed_url.startswith("http://other") else "/a"), PAGE)
+        for e in listed
+    )
+    assert len(site.requests_for("news", "/a")) == 1
+
+
+def test_a_page_forgotten_by_the_bundles_bound_on_recent_pages_is_fetched_again(
+    site: LoopbackSite,
+) -> None:
+    # The recent pages are bounded by their text (RECENT_PAGE_CHARS); here to one page's:
+    # /b's page, in by the time /c's entry has been queued, pushes /a's out, so /a's second
+    # entry is fetched on its own (with the bound as it is, it gets a copy of the first's).
+    base = site.add_host("news")
+    site.set_fallback("news", Response(body=PAGE.encode("utf-8")))
+    listed = [
+        _listed_by("one", base + "/a"),
+        _listed_by("other", base + "/b"),
+        _listed_by("third", base + "/c"),
+        _listed_by("two", base + "/a"),
+    ]
+    requests = []
+    for bound in (len(PAGE), RECENT_PAGE_CHARS):
+        fn = _FetchArticlesFn(config(respect_robots=False), max_in_flight=1, max_buffered=1)
+        fn.recent_page_chars = bound
+        pages = _drive(fn, listed)
+        assert sorted(p.entry.feed_url for p in pages) == sorted(e.feed_url for e in listed)
+        requests.append(len(site.requests_for("news", "/a")))
+    assert requests == [2, 3]
 
 
 def test_an_entry_given_a_shared_page_keeps_its_own_timestamp(site: LoopbackSite) -> None:

@@ -32,10 +32,14 @@ How the concurrency works, and what it costs:
   in the same bundle (one article listed by several feeds under different GUIDs, or with
   their own tracking parameters) is not fetched again: it waits for that fetch and gets a
   copy of its page, with its own entry, so that the clustering discards it as today (a
-  ``duplicate_url`` of stage ``dedup``) or lets it lead, by the same rule. Only a page is
-  shared: after a failure or a discard each waiting entry is fetched on its own, as if
-  none had gone first. Per bundle, no state beyond it: a copy whose first fetch has ended,
-  or that reaches another bundle or worker, is fetched again.
+  ``duplicate_url`` of stage ``dedup``) or lets it lead, by the same rule. So does one whose
+  page was fetched earlier in the bundle, from the pages the bundle fetched last (at most
+  ``RECENT_PAGE_CHARS`` of their text, ~16 MB: two feeds of one outlet listing the same
+  article, the second's entries arriving after the first's fetches ended, asked the outlet
+  for each such page twice). Only a page is shared: after a failure or a discard each
+  waiting entry is fetched on its own, as if none had gone first. Per bundle, no state
+  beyond it: a copy whose page has left those recent pages, or that reaches another bundle
+  or worker, is fetched again.
 * Costs: results leave in completion order, not input order; memory holds up to
   ``max_in_flight`` bodies (each at most ``max_page_bytes``) plus the queued entries
   (at most ``max_buffered``; beyond that ``process()`` waits for fetches to finish);
@@ -49,6 +53,7 @@ import dataclasses
 import functools
 import html
 import logging
+from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +82,9 @@ STAGE = "fetch"
 FEED_CONTENT_TYPE = "text/html; source=feed"
 # Error types that are expected outcomes for a feed entry, not failures.
 DISCARD_TYPES = frozenset({"not_html", "robots_disallowed"})
+# How much page text a bundle keeps of the pages it fetched last, for later entries of the
+# same page (characters: 16 MB of ASCII text, ~160 pages of 100 KB; 64 MB at most).
+RECENT_PAGE_CHARS = 16_000_000
 
 Outcome = FetchedPage | Failure | Discard
 
@@ -175,6 +183,10 @@ class _FetchFn(ThreadedHttpFn):
         self._scheduler: HostScheduler[Any, FeedEntry, Outcome] | None = None
         # By the canonical URL of each fetch queued or running: the entries waiting for it.
         self._waiting: dict[str, list[tuple[Any, FeedEntry]]] = {}
+        # By canonical URL, the pages the bundle fetched last, oldest first (RECENT_PAGE_CHARS).
+        self._recent: OrderedDict[str, FetchedPage] = OrderedDict()
+        self._recent_chars = 0
+        self.recent_page_chars = RECENT_PAGE_CHARS
 
     def start_bundle(self) -> None:
         # A fresh scheduler per bundle: a bundle that failed half-way leaves nothing behind.
@@ -187,6 +199,8 @@ class _FetchFn(ThreadedHttpFn):
             spacing=self._client.host_spacing,
         )
         self._waiting = {}
+        self._recent = OrderedDict()
+        self._recent_chars = 0
 
     def _take(self, entry: FeedEntry, timestamp: Any, window: Any) -> Iterator[Any]:
         """Queue ``entry``; yield what has completed meanwhile (waiting while too many are held)."""
@@ -199,6 +213,11 @@ class _FetchFn(ThreadedHttpFn):
             yield tagged_output(outcome)
             return
         url = canonicalize_url(entry.link)
+        page = self._recent.get(url)
+        if page is not None:  # fetched earlier in the bundle: a copy with this entry
+            self._recent.move_to_end(url)
+            yield windowed(dataclasses.replace(page, entry=entry), timestamp, window)
+            return
         if url in self._waiting:  # the same page is queued or being fetched: wait for it
             self._waiting[url].append(((timestamp, window), entry))
             return
@@ -222,12 +241,23 @@ class _FetchFn(ThreadedHttpFn):
             # HTML (69,065 of 71,465) said "0 pages fetched" for the 7 minutes it fetched them.
             PROGRESS.record(FETCHED)
             yield windowed(tagged_output(outcome), timestamp, window)
+            if url is not None and isinstance(outcome, FetchedPage):
+                self._remember(url, outcome)
             waited = self._waiting.pop(url, []) if url is not None else []
             for (when, where), other in waited:
                 if isinstance(outcome, FetchedPage):
                     yield windowed(dataclasses.replace(outcome, entry=other), when, where)
                 else:  # fetched on its own (None: its outcome is shared with no one)
                     self._scheduler.submit(host_of(other.link), (when, where, None), other)
+
+    def _remember(self, url: str, page: FetchedPage) -> None:
+        """Keep ``page`` among the recent pages, forgetting the oldest beyond their bound."""
+        old = self._recent.pop(url, None)
+        self._recent_chars += len(page.html) - (len(old.html) if old is not None else 0)
+        self._recent[url] = page
+        while self._recent_chars > self.recent_page_chars and self._recent:
+            _, old = self._recent.popitem(last=False)
+            self._recent_chars -= len(old.html)
 
 
 class _FetchArticlesFn(_FetchFn):
