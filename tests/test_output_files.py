@@ -32,7 +32,7 @@ from tests.test_state import lock_held_by_another_process
 from transforms.records import Discard, Failure, FeedEntry
 from transforms.sinks import to_json_line
 from transforms.state import PENDING_DIR, commit_run_state, seen_line
-from transforms.state_files import load_seen
+from transforms.state_files import read_seen
 
 
 def test_an_earlier_runs_output_files_are_removed_and_nothing_else(tmp_path: Path) -> None:
@@ -274,7 +274,7 @@ def test_an_entry_whose_link_carries_credentials_is_retried_though_its_dead_lett
         seen_line(entry) + "\n" + seen_line(kept) + "\n"
     )
     commit_run_state(str(state), {}, retry, 7 * 86400.0, now=1000.0)
-    assert set(load_seen(str(state), 7 * 86400.0, now=1000.0)) == {"k2"}
+    assert set(read_seen(str(state), 7 * 86400.0, now=1000.0).seen) == {"k2"}
 
 
 def test_json_lines_escape_the_characters_other_tools_split_lines_at() -> None:

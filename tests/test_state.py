@@ -41,7 +41,6 @@ from transforms.state_files import (
     StateDirError,
     all_forgotten,
     load_feed_states,
-    load_seen,
     load_signatures,
     load_story_outlets,
     read_seen,
@@ -65,7 +64,7 @@ def pending(state: Path, name: str, lines: list[str]) -> None:
 
 def test_first_run_has_no_state(tmp_path: Path) -> None:
     assert load_feed_states(str(tmp_path)) == {}
-    assert load_seen(str(tmp_path), DAY) == {}
+    assert read_seen(str(tmp_path), DAY).seen == {}
 
 
 def test_commit_merges_feeds_and_seen_and_skips_retryable(tmp_path: Path) -> None:
@@ -85,7 +84,7 @@ def test_commit_merges_feeds_and_seen_and_skips_retryable(tmp_path: Path) -> Non
     commit_run_state(str(state), {}, {"http://b.example/2"}, 7 * DAY, now=1000 * DAY)
 
     assert load_feed_states(str(state)) == {feed.feed_url: feed}
-    assert load_seen(str(state), 7 * DAY, now=1000 * DAY) == {
+    assert read_seen(str(state), 7 * DAY, now=1000 * DAY).seen == {
         "http://a.example/1": 1000 * DAY,
         "k1": 1000 * DAY,
     }
@@ -128,8 +127,8 @@ def test_a_story_whose_entry_is_retried_leaves_no_signature(tmp_path: Path) -> N
 def test_seen_entries_expire_after_the_ttl(tmp_path: Path) -> None:
     state = tmp_path / "state"
     commit_run_state(str(state), {"old": 1 * DAY, "new": 9 * DAY}, set(), 7 * DAY, now=10 * DAY)
-    assert load_seen(str(state), 7 * DAY, now=10 * DAY) == {"new": 9 * DAY}
-    assert load_seen(str(state), 7 * DAY, now=20 * DAY) == {}
+    assert read_seen(str(state), 7 * DAY, now=10 * DAY).seen == {"new": 9 * DAY}
+    assert read_seen(str(state), 7 * DAY, now=20 * DAY).seen == {}
 
 
 def test_a_new_entry_line_does_not_move_a_remembered_time(tmp_path: Path) -> None:
@@ -151,7 +150,7 @@ def test_an_entry_seen_again_is_remembered_from_this_run(tmp_path: Path) -> None
     pending(state, f"{PENDING_SEEN_AGAIN}-0", [seen_line(again), seen_line(expired)])
     before = {"k": 1 * DAY, "gone": 0.5 * DAY, "other": 2 * DAY}
     commit_run_state(str(state), before, set(), 7 * DAY, now=7.8 * DAY)
-    assert load_seen(str(state), 7 * DAY, now=7.8 * DAY) == {"k": 7.8 * DAY, "other": 2 * DAY}
+    assert read_seen(str(state), 7 * DAY, now=7.8 * DAY).seen == {"k": 7.8 * DAY, "other": 2 * DAY}
 
 
 def test_an_unchanged_feeds_entries_are_remembered_from_this_run(tmp_path: Path) -> None:
@@ -170,10 +169,10 @@ def test_an_unchanged_feeds_entries_are_remembered_from_this_run(tmp_path: Path)
     changed = FeedState(busy.feed_url, body_sha256="ccc")
     pending(state, "feeds-0", [feed_state_line(quiet), feed_state_line(changed)])
 
-    before = load_seen(str(state), 7 * DAY, now=7.5 * DAY)
+    before = read_seen(str(state), 7 * DAY, now=7.5 * DAY).seen
     commit_run_state(str(state), before, set(), 7 * DAY, now=7.5 * DAY)
 
-    assert load_seen(str(state), 7 * DAY, now=7.5 * DAY) == {
+    assert read_seen(str(state), 7 * DAY, now=7.5 * DAY).seen == {
         "a1": 7.5 * DAY,
         "b1": 1 * DAY,
         "old": 1 * DAY,
@@ -197,16 +196,16 @@ def test_an_older_state_is_committed_with_the_feeds_this_run_polled(tmp_path: Pa
     again = FeedEntry(feed_url=kept.feed_url, link="http://a.example/1", key="listed")
     pending(state, f"{PENDING_SEEN_AGAIN}-0", [seen_line(again)])
 
-    before = load_seen(str(state), 7 * DAY, now=2 * DAY)
+    before = read_seen(str(state), 7 * DAY, now=2 * DAY).seen
     commit_run_state(str(state), before, set(), 7 * DAY, now=2 * DAY)
 
     assert not read_seen(str(state), DAY).without_feeds
     assert load_feed_states(str(state)) == {kept.feed_url: kept}
     # a later run finds the feed unchanged: its entry is remembered from then, the other not
     pending(state, "feeds-0", [feed_state_line(kept)])
-    before = load_seen(str(state), 7 * DAY, now=8.5 * DAY)
+    before = read_seen(str(state), 7 * DAY, now=8.5 * DAY).seen
     commit_run_state(str(state), before, set(), 7 * DAY, now=8.5 * DAY)
-    assert load_seen(str(state), 7 * DAY, now=8.5 * DAY) == {"listed": 8.5 * DAY}
+    assert read_seen(str(state), 7 * DAY, now=8.5 * DAY).seen == {"listed": 8.5 * DAY}
 
 
 @pytest.mark.parametrize(
@@ -246,7 +245,7 @@ def test_corrupt_state_is_a_clear_error(tmp_path: Path, name: str, text: str, fa
     (tmp_path / name).write_bytes(text.encode("latin-1"))
     load = {
         "feeds.json": lambda: load_feed_states(str(tmp_path)),
-        "seen.jsonl": lambda: load_seen(str(tmp_path), DAY),
+        "seen.jsonl": lambda: read_seen(str(tmp_path), DAY).seen,
         "signatures.jsonl": lambda: load_signatures(str(tmp_path), DAY),
         "outlets.jsonl": lambda: load_story_outlets(str(tmp_path), DAY),
     }[name]
@@ -297,7 +296,7 @@ def test_a_later_run_keeps_what_earlier_runs_remembered(tmp_path: Path) -> None:
     commit_run_state(str(state), {}, set(), 7 * DAY, now=10 * DAY)
 
     assert load_feed_states(str(state)) == {old.feed_url: new, other.feed_url: other}
-    assert load_seen(str(state), 7 * DAY, now=10 * DAY) == {"k0": 10 * DAY, "k1": 10 * DAY}
+    assert read_seen(str(state), 7 * DAY, now=10 * DAY).seen == {"k0": 10 * DAY, "k1": 10 * DAY}
     assert sorted(load_signatures(str(state), 7 * DAY, now=10 * DAY)) == [
         (b"k1", _claim(9 * DAY)),
         (b"k2", _claim(10 * DAY, "b")),
@@ -334,7 +333,7 @@ def test_expired_seen_entries_and_signatures_leave_the_files(tmp_path: Path) -> 
         json.loads(line)["key"] for line in (state / "seen.jsonl").read_text().splitlines()
     ] == ["edge"]
     assert [key for key, _ in load_signatures(str(state), 7 * DAY, now=10 * DAY)] == [b"edge"]
-    assert load_seen(str(state), 7 * DAY, now=10 * DAY) == {"edge": 3 * DAY}
+    assert read_seen(str(state), 7 * DAY, now=10 * DAY).seen == {"edge": 3 * DAY}
     assert load_signatures(str(state), 7 * DAY, now=10 * DAY + 1) == []
 
 
@@ -357,14 +356,14 @@ def test_a_time_after_the_clock_is_read_as_the_clocks(tmp_path: Path) -> None:
         json.dumps({"story_id": "s", "domains": ["wire.example"], "at": YEAR_2100}) + "\n"
     )
     now = 10 * DAY
-    assert load_seen(str(state), 7 * DAY, now=now) == {"ahead": now, "past": 9 * DAY}
+    assert read_seen(str(state), 7 * DAY, now=now).seen == {"ahead": now, "past": 9 * DAY}
     assert load_signatures(str(state), 7 * DAY, now=now) == [(b"k", _claim(now))]
     assert load_story_outlets(str(state), 7 * DAY, now=now) == {"s": ("wire.example",)}
     # the run commits them as its own time: a TTL later they are forgotten
-    seen = load_seen(str(state), 7 * DAY, now=now)
+    seen = read_seen(str(state), 7 * DAY, now=now).seen
     commit_run_state(str(state), seen, set(), 7 * DAY, now=now)
     later = now + 7 * DAY + 1
-    assert load_seen(str(state), 7 * DAY, now=later) == {}
+    assert read_seen(str(state), 7 * DAY, now=later).seen == {}
     assert load_signatures(str(state), 7 * DAY, now=later) == []
     assert load_story_outlets(str(state), 7 * DAY, now=later) == {}
 
@@ -484,7 +483,7 @@ def test_a_commit_that_cannot_write_every_file_replaces_none(tmp_path: Path) -> 
     assert {p.name: p.read_text() for p in state.iterdir() if p.is_file()} == before
     assert (state / PENDING_DIR).is_dir()  # kept: nothing was merged
     commit_run_state(str(state), {}, set(), 7 * DAY, now=1000 * DAY)  # room again: all of it
-    assert len(load_seen(str(state), 7 * DAY, now=1000 * DAY)) == 400
+    assert len(read_seen(str(state), 7 * DAY, now=1000 * DAY).seen) == 400
     assert load_feed_states(str(state)) == {feed.feed_url: feed}
     assert len(load_signatures(str(state), 7 * DAY, now=1000 * DAY)) == 1
 
@@ -759,7 +758,7 @@ def test_a_state_file_that_cannot_be_read_is_not_called_damaged(tmp_path: Path) 
     # forgets what it holds.
     (tmp_path / "seen.jsonl").mkdir()
     with pytest.raises(StateDirError) as caught:
-        load_seen(str(tmp_path), DAY)
+        read_seen(str(tmp_path), DAY)
     assert str(caught.value) == f"cannot read {tmp_path / 'seen.jsonl'}: Is a directory"
 
 

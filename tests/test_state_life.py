@@ -15,7 +15,7 @@ from tests.test_state import pending
 from tests.test_state_runs import RSS, age_state
 from transforms.records import FeedEntry, FeedState
 from transforms.state import PENDING_SEEN_AGAIN, commit_run_state, feed_state_line, seen_line
-from transforms.state_files import load_feed_states, load_seen
+from transforms.state_files import load_feed_states, read_seen
 
 DAY = 86400.0
 TTL = 7 * DAY
@@ -95,7 +95,7 @@ def test_an_entry_is_remembered_with_the_feed_that_listed_it_last(tmp_path: Path
     pending(state, f"{PENDING_SEEN_AGAIN}-0", [seen_line(FeedEntry(new, "http://a/1", "moved"))])
     pending(state, "seen-0", [seen_line(FeedEntry(new, "http://a/2", "back"))])
 
-    before = load_seen(str(state), TTL, now=7.6 * DAY)
+    before = read_seen(str(state), TTL, now=7.6 * DAY).seen
     assert before == {"moved": 1 * DAY}
     commit_run_state(str(state), before, set(), TTL, now=7.6 * DAY, listed=[new])
 

@@ -177,7 +177,7 @@ def commit_run_state(
 
     Args:
         state_dir: the state directory.
-        seen_before: what ``load_seen`` returned at the start of the run.
+        seen_before: what ``read_seen`` gave at the start of the run (its ``seen``).
         retry_links: links of entries that failed with a retryable error: neither they nor
             their feeds' validators and body hashes are remembered, so the next run
             fetches those feeds unconditionally and retries them; nor, for one whose
@@ -352,7 +352,7 @@ class SkipSeenEntries(beam.PTransform):
     """PCollection[FeedEntry] -> ok: entries not seen by earlier runs; discarded: the rest.
 
     Args:
-        seen: the keys earlier runs saw (``load_seen``).
+        seen: the keys earlier runs saw (``read_seen``'s ``seen``).
         report_seen_again: also put each skipped entry on the ``SEEN_AGAIN`` output, for the
             state directory to remember it from this run on (a run that keeps no state
             leaves the step with its usual three outputs).

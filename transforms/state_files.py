@@ -123,12 +123,6 @@ def _span(seconds: float) -> str:
     raise AssertionError("unreachable")
 
 
-def load_seen(state_dir: str, ttl_seconds: float, now: float | None = None) -> dict[str, float]:
-    """Entry keys seen by earlier runs within the TTL, with when they were last seen
-    (``read_seen``'s ``seen``)."""
-    return read_seen(state_dir, ttl_seconds, now).seen
-
-
 def load_signatures(
     state_dir: str, ttl_seconds: float, now: float | None = None
 ) -> list[tuple[bytes, bytes]]:
