@@ -547,6 +547,15 @@ def test_opml_with_a_bare_ampersand_or_an_html_name_reads_as_feed_readers_read_i
             '<opml><body>\n<outline title="a & b" xmlUrl="https://a.example/rss"></body></opml>',
             r"subs\.opml: not valid OPML: mismatched tag: line 2, column 56",
         ),
+        (  # HTML names mended to references of another length before the mistake
+            '<opml><body>\n<outline title="Caf&eacute;&nbsp;&amp; b" xmlUrl="https://a.example/rss">'
+            "</body></opml>",
+            r"subs\.opml: not valid OPML: mismatched tag: line 2, column 75",
+        ),
+        (  # the mistake is the loose '&' itself: its column as written
+            '<opml><body>\n<outline & title="a" xmlUrl="https://a.example/rss"/></body></opml>',
+            r"subs\.opml: not valid OPML: not well-formed \(invalid token\): line 2, column 9$",
+        ),
         (  # a '<' in a single-quoted value: the quotes are not mended
             "<opml><body>\n<outline title='a & <b' xmlUrl='https://a.example/rss'/></body></opml>",
             r"subs\.opml: not valid OPML: not well-formed \(invalid token\): line 2, column 20",
@@ -559,6 +568,11 @@ def test_opml_with_a_bare_ampersand_or_an_html_name_reads_as_feed_readers_read_i
         ),
         (  # a value is never read over the outline's feed URL, nor into the next outline
             '<opml><body>\n<outline title="a "b xmlUrl="https://a.example/rss"/>\n'
+            '<outline title="c" xmlUrl="https://c.example/rss"/></body></opml>',
+            r"subs\.opml: not valid OPML: not well-formed \(invalid token\): line 2, column 19",
+        ),
+        (  # nor over a feed URL written in lower case, which the list reads too
+            '<opml><body>\n<outline title="a "b xmlurl="https://a.example/rss"/>\n'
             '<outline title="c" xmlUrl="https://c.example/rss"/></body></opml>',
             r"subs\.opml: not valid OPML: not well-formed \(invalid token\): line 2, column 19",
         ),
@@ -623,6 +637,27 @@ def test_opml_quotes_and_tags_inside_attribute_values_read_as_feed_readers_read_
     assert [r.getMessage() for r in caplog.records] == [
         f"{path}: 4 outline attribute value(s) hold a '\"' or '<', which XML forbids there"
         " (the first on line 3): each read up to the quote before the next attribute"
+    ]
+
+
+def test_opml_quoted_last_values_read_in_windows_files_and_before_an_end_tag(
+    tmp_path: Path,
+) -> None:
+    """A value holding quotes that is a tag's last is read up to the tag's end where a line
+    ends as Windows writes it ('\\r\\n'), and where an outline written open is closed at once
+    (``></outline>``), as a feed reader reads both."""
+    path = write(
+        tmp_path,
+        "subs.opml",
+        "<opml><body>\r\n"
+        '<outline xmlUrl="https://a.example/rss" title="The "Daily" Show"/>\r\n'
+        '<outline text="Tech"><outline xmlUrl="https://b.example/rss" title="a <b>bold</b> "c"">'
+        "</outline></outline>\r\n"
+        "</body></opml>",
+    )
+    assert read_feed_list(path) == [
+        FeedSpec("https://a.example/rss", name='The "Daily" Show'),
+        FeedSpec("https://b.example/rss", name='a <b>bold</b> "c"'),
     ]
 
 
