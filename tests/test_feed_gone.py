@@ -21,7 +21,7 @@ from tests.conftest import STREAMING_RUNNER_ARGS, WHEN, add_pages, read_jsonl, r
 from tests.test_pipeline_e2e import OFF_TOPIC
 from tests.test_streaming import run_polling
 from transforms.feed_health import FeedHealth
-from transforms.feed_polls import GONE_PAUSE, not_polled, poll_outputs
+from transforms.feed_polls import GONE_PAUSE, gone, not_polled, poll_outputs
 from transforms.feeds import PollFeeds
 from transforms.http import FetchError, HttpConfig
 from transforms.records import FeedSpec, FeedState
@@ -36,6 +36,22 @@ def test_a_gone_feeds_dead_letter_says_to_remove_it() -> None:
     (output,) = poll_outputs(SPEC, FeedState(SPEC.url), answer, 0)
     failure = output.value
     assert (failure.error_type, failure.message, failure.retryable) == ("http_410", GONE, False)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        FetchError("http_404", "HTTP 404 Not Found", status=404),
+        FetchError("http_403", "HTTP 403 Forbidden", status=403),
+        FetchError("timeout", "read timed out", True),
+    ],
+)
+def test_a_feed_that_fails_otherwise_is_not_told_as_gone(answer: FetchError) -> None:
+    """Only 410 says 'gone for good': a 404 may be a server's mistake of a day, and a feed
+    told 'remove it from your feed list' for one would be lost."""
+    (output,) = poll_outputs(SPEC, FeedState(SPEC.url), answer, 0)
+    assert (output.value.error_type, output.value.message) == (answer.error_type, answer.message)
+    assert not gone(answer)
 
 
 def test_a_gone_feed_is_not_polled_again_for_a_day() -> None:

@@ -20,7 +20,8 @@ from tests.test_pipeline_e2e import OFF_TOPIC
 from tests.test_streaming import run_polling
 from transforms import feed_polls
 from transforms.feed_health import FeedHealth
-from transforms.http import FetchError, HttpClient
+from transforms.http import FetchError, HttpClient, HttpResult
+from transforms.records import FeedSpec, FeedState
 
 RSS = "application/rss+xml"
 
@@ -109,6 +110,32 @@ def test_a_moved_feed_is_told_once_and_again_only_if_it_moves_elsewhere() -> Non
     assert health.moved(old, new, 301) is None
     assert health.moved("http://other.example/rss", new, 308) is not None
     assert health.moved(old, "https://newer.example/feed", 301) is not None
+
+
+@pytest.mark.parametrize("failed", [False, True], ids=["answered", "failed-where-it-led"])
+def test_an_always_on_poll_logs_the_status_that_moved_the_feed(
+    caplog: pytest.LogCaptureFixture, failed: bool
+) -> None:
+    """A 308 is told as a 308 (what the server said), whether the poll then answered or
+    failed where the redirect led."""
+    spec, to = FeedSpec("http://old.example/rss"), "https://new.example/feed"
+    answer: HttpResult | FetchError
+    if failed:
+        answer = FetchError("http_404", "HTTP 404", status=404)
+        answer.moved = (308, to)
+    else:
+        answer = HttpResult(spec.url, to, 304, moved_to=to, moved_status=308)
+    with caplog.at_level(logging.WARNING, logger="transforms.feed_polls"):
+        list(
+            feed_polls.observed_poll(
+                spec, FeedState(spec.url), answer, 0, FeedHealth(), None, 100.0, 50.0
+            )
+        )
+    told = [r.getMessage() for r in caplog.records if "moved" in r.getMessage()]
+    assert told == [
+        f"feed {spec.url} moved permanently to {to} (HTTP 308): update your feed list; said "
+        "once, its polls follow the redirect meanwhile"
+    ]
 
 
 def test_the_summary_names_each_moved_feed() -> None:

@@ -35,8 +35,9 @@ from tests.conftest import (
 from transforms import feed_parsing
 from transforms.common import DISCARDED, FAILURES, FEEDS_POLLED, OK, PROGRESS
 from transforms.dedup_entries import DedupEntries
+from transforms.feed_health import FeedHealth
 from transforms.feed_parsing import ParsedFeed, body_sha256, parse_feed
-from transforms.feed_polls import STATE, poll_outputs, relisted, request_feed
+from transforms.feed_polls import STATE, observed_poll, poll_outputs, relisted, request_feed
 from transforms.feeds import PollFeeds
 from transforms.fetch import FetchArticles
 from transforms.http import FetchError, HttpClient, HttpConfig, HttpResult
@@ -1014,6 +1015,24 @@ def test_an_entry_without_a_link_is_its_own_dead_letter() -> None:
     assert failure.input_excerpt == "Linkless"
     # The message names the feed to fix, and the entry by its title.
     assert failure.message == f"feed entry has no link to fetch (feed {SPEC.url}, title 'Linkless')"
+
+
+def test_an_always_on_poll_with_a_linkless_entry_is_a_feed_that_answers_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The entry's dead letter is the entry's, not the feed's: the log says the feed answers
+    # again after its timeout, not that it now fails with entry_without_link.
+    rss = b"""<rss version="2.0"><channel><title>T</title>
+    <item><title>Linkless</title><guid isPermaLink="false">tag-7</guid></item>
+    </channel></rss>"""
+    health, before = FeedHealth(), FeedState(SPEC.url)
+    with caplog.at_level("WARNING", logger="transforms.feed_polls"):
+        for answer in (FetchError("timeout", "read timed out", True), feed_answer(rss)):
+            list(observed_poll(SPEC, before, answer, 0, health, None, 100.0, 50.0))
+    assert [r.getMessage().split(";")[0] for r in caplog.records] == [
+        f"feed {SPEC.url} failed: timeout: read timed out",
+        f"feed {SPEC.url} answers again, after 1 failed poll(s)",
+    ]
 
 
 def test_a_linkless_entrys_message_shortens_its_title_and_names_the_feed_without_one() -> None:

@@ -416,6 +416,23 @@ def test_redirect_loop(site: LoopbackSite, client: HttpClient) -> None:
     assert [r.path for r in site.requests_for("news") if r.path != "/robots.txt"] == ["/a", "/b"]
 
 
+def test_a_redirect_loop_that_skips_the_first_url_or_adds_a_fragment_is_a_loop(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    """Each URL a redirect led to counts as seen, not the first only, and a fragment does not
+    make a URL another: each loop ends at its first repeat, not after the hop limit."""
+    base = site.add_host("news")
+    site.route("news", "/a", redirect("/b"))
+    site.route("news", "/b", redirect("/c"))
+    site.route("news", "/c", redirect("/b"))
+    site.route("news", "/x", redirect("/y#top"))
+    site.route("news", "/y", redirect("/x#top"))
+    assert fetch_error(client, base + "/a").error_type == "redirect_loop"
+    assert fetch_error(client, base + "/x").error_type == "redirect_loop"
+    asked = [r.path for r in site.requests_for("news") if r.path != "/robots.txt"]
+    assert asked == ["/a", "/b", "/c", "/x", "/y"]
+
+
 def test_a_relative_location_resolves_against_the_url_that_answered(
     site: LoopbackSite, client: HttpClient
 ) -> None:
