@@ -25,7 +25,13 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from tests.test_dedup_pipeline import DAY, WIRE, tagged_story, wire_text, with_article
 from transforms.common import DISCARDED
 from transforms.dedup import ClusterStories, _ProbeFn, _uid, _VerdictFn
-from transforms.dedup_claims import Claim, decode_refs, encode_refs, make_claim
+from transforms.dedup_claims import (
+    MAX_ID_BYTES,
+    Claim,
+    decode_refs,
+    encode_refs,
+    make_claim,
+)
 from transforms.dedup_entries import _DedupEntriesFn
 from transforms.dedup_keys import ClaimPerKeyFn
 from transforms.dedup_store import ClaimPerStoryFn, as_messages
@@ -248,6 +254,14 @@ def test_a_key_keeps_the_last_stories_told_of_its_claim_up_to_a_bound() -> None:
     sent, _ = _claims(ClaimPerKeyFn(DAY, False), FakeValueState(), [*probes, ("a", earlier, 10.0)])
     corrected = [uid for uid, messages in sent if ("earlier", b"k", earlier) in messages]
     assert corrected == ["b"] + [f"c{n:02}" for n in range(8, 40)]
+    # An earlier story still takes it from a: a and the last 32 told (b, told first, left
+    # out; not the last told, c39) are corrected.
+    held = FakeValueState()
+    _claims(ClaimPerKeyFn(DAY, False), held, [*probes, ("a", earlier, 10.0)])
+    earliest = _claim("0" * 16, 10.0)
+    sent, _ = _claims(ClaimPerKeyFn(DAY, False), held, [("z", earliest, 10.0)])
+    corrected = [uid for uid, messages in sent if ("earlier", b"k", earliest) in messages]
+    assert corrected == ["a"] + [f"c{n:02}" for n in range(8, 40)]
 
 
 def test_a_key_held_before_it_kept_the_stories_told_of_its_claim_still_corrects() -> None:
@@ -389,7 +403,9 @@ def test_a_reference_orders_a_story_id_with_a_slash_as_its_claim_does() -> None:
     # takes any) may hold a "/": "a/2" was read as story "a", ordered before "a/1", so "a/1"
     # of one time neither took the key nor corrected "a/2": both were published as first.
     first, second = _claim("a/1", 10.0), _claim("a/2", 10.0)
-    for uid in (_element("second", second), "ü/x", "a" * 16 + "/" + "0" * 11):
+    # (one that begins as the pipeline's does, 16 hex digits, "/" and 12, is kept whole)
+    pipeline_like = "a" * 16 + "/" + "0" * 16 + "/" + "1" * 12
+    for uid in (_element("second", second), "ü/x", "a" * 16 + "/" + "0" * 11, pipeline_like):
         assert decode_refs(encode_refs([(uid, 10.0)])) == [(uid, 10.0)]
     held = FakeValueState()
     probes = [("second", second, 10.0), ("first", first, 10.0)]
@@ -401,6 +417,13 @@ def test_a_reference_orders_a_story_id_with_a_slash_as_its_claim_does() -> None:
     assert _named(held) == [("first", 10.0), ("second", 10.0)]
     grouped = dict(key_answers(b"k", [(uid, claim, None) for uid, claim, _ in probes], DAY))
     assert grouped == {"first": ("found", b"k", None), "second": ("found", b"k", first)}
+
+
+def test_a_reference_holds_an_element_id_up_to_the_longest_and_refuses_a_longer_one() -> None:
+    longest = "x" * MAX_ID_BYTES
+    assert decode_refs(encode_refs([(longest, 10.0)])) == [(longest, 10.0)]
+    with pytest.raises(ValueError, match="at most 65,535"):
+        encode_refs([(longest + "x", 10.0)])
 
 
 def test_a_lookup_that_comes_before_the_claim_waits_for_it() -> None:
@@ -436,6 +459,25 @@ def test_a_lookup_whose_claim_never_came_is_told_nothing_held_when_the_timer_fir
 class _Unread(FakeValueState):
     def read(self) -> Any:
         raise AssertionError("state read for a message that only passes through")
+
+
+def test_a_stored_claim_is_kept_a_ttl_after_its_story_then_cleared() -> None:
+    # Its expiry is set by the claim's time: a correction or an answer passing through
+    # later, stamped with an earlier story's time, must not bring it forward (the claim
+    # would be gone before a story a TTL after it looked it up). When it fires, the claim
+    # is forgotten and no one waited for it.
+    head = _element("head", _claim("a" * 16, 10.0))
+    claim, waiting, timer = FakeValueState(), FakeBagState(), FakeTimer()
+    fn = ClaimPerStoryFn(DAY, True)
+    fn.start_bundle()
+    fn.process((head, (("claim", _claim("a" * 16, 10.0)),)), Timestamp(10.0), WINDOW, claim,
+               waiting, timer)  # fmt: skip
+    passing = (("earlier", b"k", _claim("e" * 16, 5.0)), ("found", b"k2", None))
+    fn.process((head, passing), Timestamp(5.0), WINDOW, claim, waiting, timer)
+    assert _values(fn.finish_bundle()) == [(head, passing)]
+    assert timer.at == Timestamp(10.0) + Duration(seconds=DAY + 1)
+    assert list(fn._expire(claim, waiting)) == []
+    assert claim.read() is None
 
 
 def test_claim_per_story_passes_other_messages_on_without_reading_state() -> None:
