@@ -106,8 +106,6 @@ def mend_attribute_quotes(raw: bytes) -> Mended | None:
     values = 0
     first_at = -1
     for start in _OUTLINE.finditer(raw):
-        if start.start() < done:
-            continue  # '<outline' written inside a value this loop already read
         tag = _mend_tag(raw, start.end())
         if tag is None:
             continue
