@@ -252,9 +252,8 @@ class _FetchFn(ThreadedHttpFn):
 
     def _remember(self, url: str, page: FetchedPage) -> None:
         """Keep ``page`` among the recent pages, forgetting the oldest beyond their bound."""
-        old = self._recent.pop(url, None)
-        self._recent_chars += len(page.html) - (len(old.html) if old is not None else 0)
-        self._recent[url] = page
+        self._recent[url] = page  # never there already: a URL in it is not fetched again
+        self._recent_chars += len(page.html)
         while self._recent_chars > self.recent_page_chars and self._recent:
             _, old = self._recent.popitem(last=False)
             self._recent_chars -= len(old.html)

@@ -211,8 +211,7 @@ class HttpClient:
                 if only_permanent:
                     moved = (moved[0] if moved else answer.status, current)
         except FetchError as err:  # a URL moved for good and then failed: it moved all the same
-            if moved is not None and err.moved is None:
-                err.moved = moved
+            err.moved = moved  # this request's, not a robots.txt request's re-raised within it
             raise
         raise AssertionError("unreachable")
 
