@@ -284,6 +284,16 @@ def test_json_lines_escape_the_characters_other_tools_split_lines_at() -> None:
     assert json.loads(line) == record
 
 
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+def test_json_lines_escape_each_of_those_characters_on_its_own(separator: str) -> None:
+    """Each is looked for on its own before the line is translated (a line with only one
+    must not be left as it is)."""
+    record = {"text": f"\u201cquoted\u201d{separator}after"}
+    line = to_json_line(record)
+    assert separator not in line and line.splitlines() == [line]
+    assert json.loads(line) == record
+
+
 def test_the_links_to_retry_are_read_from_a_remote_output_folder(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
