@@ -815,7 +815,9 @@ def test_an_article_listed_under_several_entries_is_fetched_once_per_bundle(
 ) -> None:
     # One article listed by three feeds under their own GUIDs (one link with a tracking
     # parameter: the same canonical URL) was fetched three times; the clustering then
-    # discarded two as duplicate_url. Each entry still gets the page, with its own entry.
+    # discarded two as duplicate_url. Each entry still gets the page, with its own entry
+    # and its own link as the URL requested (a copy named the first entry's link as what
+    # the one with the tracking parameter asked for); where the page came from is shared.
     base = site.add_host("news")
     site.route("news", "/a", Response(body=PAGE.encode("utf-8")))
     site.route("news", "/b", Response(body=PAGE.encode("utf-8")))
@@ -828,10 +830,44 @@ def test_an_article_listed_under_several_entries_is_fetched_once_per_bundle(
     fn = _FetchArticlesFn(config(respect_robots=False), max_in_flight=1, max_buffered=8)
     pages = _drive(fn, listed)
     assert len(site.requests_for("news", "/a")) == 1
-    assert sorted((page.entry.feed_url, page.url, page.html) for page in pages) == sorted(
-        (e.feed_url, base + ("/b" if e.feed_url.startswith("http://other") else "/a"), PAGE)
+    assert sorted((p.entry.feed_url, p.url, p.final_url, p.html) for p in pages) == sorted(
+        (e.feed_url, e.link, base + ("/b" if e.feed_url.startswith("http://other") else "/a"), PAGE)
         for e in listed
     )
+
+
+def test_an_entry_waiting_for_a_shared_fetch_gets_a_copy_requested_by_its_own_link(
+    site: LoopbackSite,
+) -> None:
+    # The page answers only once both entries are queued, so the second (its feed's own
+    # tracking parameters) surely waits for the first's fetch. Its copy named the first
+    # entry's link as what it requested; the page's final URL is shared, so the clustering
+    # still compares the same URL and discards one as duplicate_url.
+    base = site.add_host("news")
+    release = threading.Event()
+
+    def held(request: Request) -> Response:
+        release.wait(timeout=10)
+        return Response(body=PAGE.encode("utf-8"))
+
+    site.set_fallback("news", held)
+    listed = [_listed_by("one", base + "/a?ref=one"), _listed_by("two", base + "/a?utm_source=rss")]
+    fn = _FetchArticlesFn(config(respect_robots=False), max_in_flight=1, max_buffered=8)
+    fn.setup()
+    try:
+        fn.start_bundle()
+        outputs = [o for e in listed for o in fn.process(e, Timestamp(0), GlobalWindow())]
+        release.set()
+        outputs += list(fn.finish_bundle())
+    finally:
+        release.set()
+        fn.teardown()
+    emitted = [o.value if isinstance(o, beam.pvalue.TaggedOutput) else o for o in outputs]
+    assert [r.path for r in site.requests_for("news")] == ["/a?ref=one"]
+    assert sorted((w.value.entry.feed_url, w.value.url, w.value.final_url) for w in emitted) == [
+        ("http://one.example/rss", base + "/a?ref=one", base + "/a?ref=one"),
+        ("http://two.example/rss", base + "/a?utm_source=rss", base + "/a?ref=one"),
+    ]
 
 
 def test_entries_waiting_for_a_fetch_that_failed_are_fetched_on_their_own(
@@ -871,7 +907,7 @@ def test_an_entry_whose_page_was_fetched_earlier_in_the_bundle_gets_a_copy(
     # feeds of one outlet listing the same article, the second's entry arriving after the
     # first's fetch had ended, asked the outlet for the page twice. One thread and
     # max_buffered 1: the second entry's process() waits for the first page, which has left
-    # before the third entry comes.
+    # before the third entry comes. The copy names the third entry's own link as requested.
     base = site.add_host("news")
     site.set_fallback("news", Response(body=PAGE.encode("utf-8")))
     listed = [
@@ -881,8 +917,8 @@ def test_an_entry_whose_page_was_fetched_earlier_in_the_bundle_gets_a_copy(
     ]
     fn = _FetchArticlesFn(config(respect_robots=False), max_in_flight=1, max_buffered=1)
     pages = _drive(fn, listed)
-    assert sorted((page.entry.feed_url, page.url, page.html) for page in pages) == sorted(
-        (e.feed_url, base + ("/b" if e.feed_url.startswith("http://other") else "/a"), PAGE)
+    assert sorted((p.entry.feed_url, p.url, p.final_url, p.html) for p in pages) == sorted(
+        (e.feed_url, e.link, base + ("/b" if e.feed_url.startswith("http://other") else "/a"), PAGE)
         for e in listed
     )
     assert len(site.requests_for("news", "/a")) == 1

@@ -31,7 +31,8 @@ How the concurrency works, and what it costs:
 * An entry whose link has the canonical URL (``transforms.urls``) of a fetch queued or running
   in the same bundle (one article listed by several feeds under different GUIDs, or with
   their own tracking parameters) is not fetched again: it waits for that fetch and gets a
-  copy of its page, with its own entry, so that the clustering discards it as today (a
+  copy of its page (``shared_page``), with its own entry and its own link as the URL
+  requested, so that the clustering discards it as today (a
   ``duplicate_url`` of stage ``dedup``) or lets it lead, by the same rule. So does one whose
   page was fetched earlier in the bundle, from the pages the bundle fetched last (at most
   ``RECENT_PAGE_CHARS`` of their text, ~16 MB: two feeds of one outlet listing the same
@@ -146,6 +147,20 @@ def _failure(entry: FeedEntry, err: FetchError) -> Failure:
     )
 
 
+def shared_page(page: FetchedPage, entry: FeedEntry) -> FetchedPage:
+    """The copy of ``page`` given to ``entry``, whose link has the same canonical URL as the
+    link fetched: with the entry's own, and its link as the URL requested (``url``; the
+    first entry's named another feed's link, with its tracking parameters, as what this
+    entry asked for, and so did the ``Article`` extracted from it). The rest is the page's,
+    ``final_url`` included: the URL the clustering compares is the same as before.
+
+    Args:
+        page: the page fetched for another entry.
+        entry: the entry that waited for it, or came after it.
+    """
+    return dataclasses.replace(page, entry=entry, url=entry.link)
+
+
 def page_from_feed(entry: FeedEntry) -> FetchedPage:
     """The page of an entry whose feed carries the article's full text: no request is made.
 
@@ -216,7 +231,7 @@ class _FetchFn(ThreadedHttpFn):
         page = self._recent.get(url)
         if page is not None:  # fetched earlier in the bundle: a copy with this entry
             self._recent.move_to_end(url)
-            yield windowed(dataclasses.replace(page, entry=entry), timestamp, window)
+            yield windowed(shared_page(page, entry), timestamp, window)
             return
         if url in self._waiting:  # the same page is queued or being fetched: wait for it
             self._waiting[url].append(((timestamp, window), entry))
@@ -246,7 +261,7 @@ class _FetchFn(ThreadedHttpFn):
             waited = self._waiting.pop(url, []) if url is not None else []
             for (when, where), other in waited:
                 if isinstance(outcome, FetchedPage):
-                    yield windowed(dataclasses.replace(outcome, entry=other), when, where)
+                    yield windowed(shared_page(outcome, other), when, where)
                 else:  # fetched on its own (None: its outcome is shared with no one)
                     self._scheduler.submit(host_of(other.link), (when, where, None), other)
 
