@@ -313,6 +313,25 @@ def test_an_empty_link_is_still_no_link() -> None:
     assert [e.link for e in parse_feed(rss, SPEC).entries] == ["", ""]
 
 
+def test_an_entry_left_without_a_link_carries_its_guid_as_the_feed_wrote_it() -> None:
+    # For its entry_without_link dead letter to name: feedparser's GUID (``guid``) is resolved
+    # against the feed's URL, a URL the feed never held. An entry with a link carries none.
+    rss = _rss(
+        '<item><title>A</title><guid isPermaLink="true">abc-123</guid></item>',
+        '<item><title>B</title><guid isPermaLink="false">urn:uuid:b</guid></item>',
+        "<item><title>C</title><guid>http://n.example/c</guid></item>",
+        '<item><title>D</title><link>/d</link><guid isPermaLink="false">d-4</guid></item>',
+        "<item><title>E</title></item>",
+    )
+    assert [(e.link, e.guid, e.unused_guid) for e in parse_feed(rss, SPEC).entries] == [
+        ("", "http://news.example/abc-123", "abc-123"),
+        ("", "urn:uuid:b", "urn:uuid:b"),
+        ("http://n.example/c", "http://n.example/c", None),
+        ("http://news.example/d", "d-4", None),
+        ("", None, None),
+    ]
+
+
 def test_feeds_whose_links_resolve_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[object] = []
     real_parse = feed_parsing.feedparser.parse
@@ -325,9 +344,11 @@ def test_feeds_whose_links_resolve_are_parsed_once(monkeypatch: pytest.MonkeyPat
     rss = _rss(
         "<item><title>A</title><link>/a/1</link></item>",
         "<item><title>B</title><guid>http://n.example/b</guid></item>",
+        # no link, and a GUID feedparser left as written (no http(s) URL: not resolved)
+        '<item><title>C</title><guid isPermaLink="false">tag:n.example,2026:c</guid></item>',
     )
     links = [e.link for e in parse_feed(rss, SPEC).entries]
-    assert links == ["http://news.example/a/1", "http://n.example/b"]
+    assert links == ["http://news.example/a/1", "http://n.example/b", ""]
     assert len(calls) == 1
 
 
@@ -373,7 +394,7 @@ def test_the_body_is_searched_for_an_xml_base_once_not_once_per_entry(
     raw = feedparser.parse(io.BytesIO(_rss(*items))).entries
     monkeypatch.setattr(_CountedSearches, "searches", 0)
     body = _CountedSearches(_rss(*items))
-    links = feed_links.links_of(raw, body, {"content-location": SPEC.url}, SPEC.url)
+    links = feed_links.links_of(raw, body, {"content-location": SPEC.url}, SPEC.url).links
     assert links == [f"http://n.example/{i}" for i in range(300)]
     assert _CountedSearches.searches <= 4  # a few at most, not one per entry (300 here)
 

@@ -1013,8 +1013,11 @@ def test_an_entry_without_a_link_is_its_own_dead_letter() -> None:
     )
     assert not failure.retryable and failure.counts_entry
     assert failure.input_excerpt == "Linkless"
-    # The message names the feed to fix, and the entry by its title.
-    assert failure.message == f"feed entry has no link to fetch (feed {SPEC.url}, title 'Linkless')"
+    # The message names the feed to fix, and the entry by its title and GUID.
+    assert failure.message == (
+        f"feed entry has no link to fetch (feed {SPEC.url}, title 'Linkless',"
+        " GUID 'tag-7' not used: not an absolute http(s) URL)"
+    )
 
 
 def test_an_always_on_poll_with_a_linkless_entry_is_a_feed_that_answers_again(
@@ -1035,20 +1038,45 @@ def test_an_always_on_poll_with_a_linkless_entry_is_a_feed_that_answers_again(
     ]
 
 
-def test_a_linkless_entrys_message_shortens_its_title_and_names_the_feed_without_one() -> None:
+def test_a_linkless_entrys_message_shortens_its_title_and_guid_or_names_only_the_feed() -> None:
     rss = (
         b"""<rss version="2.0"><channel><title>T</title>
     <item><title>"""
         + b"x" * 200
-        + b"""</title><guid isPermaLink="false">tag-1</guid></item>
-    <item><guid isPermaLink="false">tag-2</guid></item>
+        + b"""</title><guid isPermaLink="false">"""
+        + b"g" * 200
+        + b"""</guid></item>
+    <item><description>neither title nor GUID</description></item>
     </channel></rss>"""
     )
     long_title, untitled = polled(feed_answer(rss))[FAILURES]
     assert long_title.message == (
-        f"feed entry has no link to fetch (feed {SPEC.url}, title '{'x' * 80}...')"
+        f"feed entry has no link to fetch (feed {SPEC.url}, title '{'x' * 80}...',"
+        f" GUID '{'g' * 80}...' not used: not an absolute http(s) URL)"
     )
     assert untitled.message == f"feed entry has no link to fetch (feed {SPEC.url})"
+
+
+def test_a_linkless_entrys_message_names_its_guid_as_the_feed_wrote_it() -> None:
+    # A GUID stands in for a missing link only as an absolute http(s) URL as written. One
+    # that did not was not named, so a user fixing the feed could not tell what it held:
+    # feedparser resolves a permalink GUID ``abc-123`` to http://news.example/abc-123, which
+    # is not in the feed; the message names it as written, and why it was not used.
+    rss = b"""<rss version="2.0"><channel><title>T</title>
+    <item><title>A</title><guid isPermaLink="true">abc-123</guid></item>
+    <item><title>B</title><guid>mailto:desk@news.example</guid></item>
+    <item><title>C</title><guid>http://news.example/rss#c</guid></item>
+    <item><title>D</title></item>
+    </channel></rss>"""
+    failures = polled(feed_answer(rss))[FAILURES]
+    assert [f.error_type for f in failures] == ["entry_without_link"] * 4
+    start = f"feed entry has no link to fetch (feed {SPEC.url}, title"
+    assert [f.message for f in failures] == [
+        f"{start} 'A', GUID 'abc-123' not used: not an absolute http(s) URL)",
+        f"{start} 'B', GUID 'mailto:desk@news.example' not used: not an absolute http(s) URL)",
+        f"{start} 'C', GUID 'http://news.example/rss#c' not used: no host, or the feed's own URL)",
+        f"{start} 'D')",
+    ]
 
 
 def test_an_entry_whose_link_and_guid_name_no_page_is_a_dead_letter_not_a_made_up_url() -> None:

@@ -2,7 +2,9 @@
 
 Consumes feedparser's entries and the feed's bytes; produces each entry's link (its link
 element's, or its GUID standing in when the feed wrote that as an absolute http(s) URL), or
-"" when it has none to fetch: no host, or the feed's own URL (``links_of``). No Beam.
+"" when it has none to fetch: no host, or the feed's own URL; and for an entry left without
+one, its GUID as the feed wrote it, for its dead letter to name (``links_of``,
+``why_not_a_link``). No Beam.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import html
 import re
 from collections import deque
 from collections.abc import Collection
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urljoin
 
 import feedparser
@@ -23,9 +25,17 @@ def guid_of(raw: Any) -> str | None:
     return str(raw.get("id") or "").strip() or None
 
 
+class EntryLinks(NamedTuple):
+    """What ``links_of`` finds: each entry's link ("" for none), and by the index of an entry
+    left without one, its GUID as the feed wrote it (the GUID could not stand in)."""
+
+    links: list[str]
+    unused_guids: dict[int, str]
+
+
 def links_of(
     raw_entries: list[Any], body: bytes, headers: dict[str, str], feed_url: str
-) -> list[str]:
+) -> EntryLinks:
     """Each entry's link: the one its link element gives, or its GUID standing in.
 
     A link is no link when it names no host (``https://``; ``http:///x``, which feedparser
@@ -46,10 +56,15 @@ def links_of(
     fetch stage refuses it as ``bad_url``, naming it, where the entry was an
     ``entry_without_link`` dead letter that had lost it).
 
+    An entry left without a link has its GUID, if any, as written among ``unused_guids``: its
+    ``entry_without_link`` dead letter names it, since the resolved ``http://host/f/abc-123``
+    is not what a user fixing the feed finds in it (``why_not_a_link`` says why it was not
+    used).
+
     The links and GUIDs as written come from a second parse of the same bytes without a base
     URL (no join; same decoding), run only for a feed with an entry that needs one; entries
     are matched by index, and the second parse is ignored if the counts differ (then no GUID
-    awaiting the check stands in).
+    awaiting the check stands in, and no GUID that feedparser may have resolved is named).
     """
     base = headers.get("content-location") or feed_url
     unusable = _hostless_links(body, base)
@@ -78,8 +93,12 @@ def links_of(
             guids_to_check[i] = guid
         if not link and _had_link(raw):
             emptied.append(i)
-    if not guids_to_check and not emptied:
-        return links
+    # The GUIDs of entries without a link: one that is no http(s) URL once feedparser has
+    # resolved it was none as written either (``mailto:``, ``tag:``; no second parse for it).
+    linkless = _linkless_guids(raw_entries, links)
+    unused = {i: guid for i, guid in linkless if not _WEB_URL.match(guid)}
+    if not guids_to_check and not emptied and len(unused) == len(linkless):
+        return EntryLinks(links, unused)
     unresolved = feedparser.parse(
         as_document(body),
         response_headers={**headers, "content-location": ""},
@@ -87,14 +106,33 @@ def links_of(
         resolve_relative_uris=False,
     ).get("entries", [])
     if len(unresolved) != len(raw_entries):
-        return links
+        return EntryLinks(links, unused)
     for i, guid in guids_to_check.items():
         if _WEB_URL.match(guid_of(unresolved[i]) or ""):
             links[i] = guid
     for i in emptied:
         if not links[i]:
             links[i] = str(unresolved[i].get("link") or "").strip()
-    return links
+    written = {i: guid_of(unresolved[i]) for i, _ in _linkless_guids(raw_entries, links)}
+    return EntryLinks(links, {i: guid for i, guid in written.items() if guid})
+
+
+def why_not_a_link(guid: str) -> str:
+    """Why the GUID ``guid``, as the feed wrote it, did not stand in for its entry's missing
+    link (``links_of``): it is no absolute http(s) URL (``abc-123``, ``tag:...``), or it
+    names no host or the feed's own URL."""
+    return (
+        "not an absolute http(s) URL"
+        if not _WEB_URL.match(guid)
+        else "no host, or the feed's own URL"
+    )
+
+
+def _linkless_guids(raw_entries: list[Any], links: list[str]) -> list[tuple[int, str]]:
+    """The index and GUID (as feedparser gives it) of each entry without a link that has one."""
+    return [
+        (i, guid) for i, link in enumerate(links) if not link and (guid := guid_of(raw_entries[i]))
+    ]
 
 
 # An absolute http(s) URL with a host (``//host``, not ``///``); the start of any http(s) URL.

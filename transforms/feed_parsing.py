@@ -189,7 +189,7 @@ def parse_feed(
         return ParsedFeed(())
     language = spec.language or _feed_language(parsed)
     latest = (polled_at or datetime.now(UTC)) + FUTURE_DATE_SLACK
-    links = links_of(raw_entries, body, headers, spec.url)
+    links, unused_guids = links_of(raw_entries, body, headers, spec.url)
     keys = entry_keys(
         [
             (link, guid_of(raw), raw.get("title"))
@@ -197,8 +197,8 @@ def parse_feed(
         ]
     )
     every_entry = tuple(
-        _to_entry(raw, spec, language, latest, link, key, full_text_min_chars)
-        for raw, link, key in zip(raw_entries, links, keys, strict=True)
+        _to_entry(raw, spec, language, latest, link, key, full_text_min_chars, unused_guids.get(i))
+        for i, (raw, link, key) in enumerate(zip(raw_entries, links, keys, strict=True))
     )
     limit = MAX_FEED_ENTRIES if max_entries is None else max_entries
     entries, over_limit = _newest(every_entry, limit)
@@ -360,6 +360,7 @@ def _to_entry(
     link: str,
     key: str,
     full_text_min_chars: int,
+    unused_guid: str | None,
 ) -> FeedEntry:
     return FeedEntry(
         feed_url=spec.url,
@@ -373,6 +374,7 @@ def _to_entry(
         feed_country=spec.country,
         feed_language=language,
         content=full_text(raw, full_text_min_chars),
+        unused_guid=unused_guid,
     )
 
 

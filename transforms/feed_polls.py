@@ -32,6 +32,7 @@ from transforms.common import (
     note,
 )
 from transforms.feed_health import FeedHealth
+from transforms.feed_links import why_not_a_link
 from transforms.feed_parsing import TOO_MANY_ENTRIES, ParsedFeed, body_sha256, parse_feed
 from transforms.http import FetchError, HttpClient, HttpResult
 from transforms.outcomes import excerpt
@@ -216,19 +217,7 @@ def poll_outputs(
         if entry.link:
             yield entry
         else:
-            # The message names the feed (the one to fix) and the entry's title, if any.
-            title = f", title {excerpt(entry.title, 80)!r}" if entry.title else ""
-            yield beam.pvalue.TaggedOutput(
-                FAILURES,
-                Failure(
-                    "poll",
-                    entry.key,
-                    "entry_without_link",
-                    f"feed entry has no link to fetch (feed {spec.url}{title})",
-                    False,
-                    excerpt(entry.title or ""),
-                ),
-            )
+            yield beam.pvalue.TaggedOutput(FAILURES, _without_link(spec.url, entry))
     if parsed.over_limit:
         listed = len(parsed.entries) + len(parsed.over_limit)
         detail = (
@@ -240,6 +229,23 @@ def poll_outputs(
             yield beam.pvalue.TaggedOutput(
                 DISCARDED, Discard("poll", entry.link or entry.key, TOO_MANY_ENTRIES, detail)
             )
+
+
+def _without_link(feed_url: str, entry: FeedEntry) -> Failure:
+    """The ``entry_without_link`` dead letter of ``entry``. Its message names the feed (the
+    one to fix), the entry's title, if any, and the GUID the feed wrote, if any, with why it
+    did not stand in for the link: what a user looks for in the feed."""
+    title = f", title {excerpt(entry.title, 80)!r}" if entry.title else ""
+    guid = entry.unused_guid
+    unused = f", GUID {excerpt(guid, 80)!r} not used: {why_not_a_link(guid)}" if guid else ""
+    return Failure(
+        "poll",
+        entry.key,
+        "entry_without_link",
+        f"feed entry has no link to fetch (feed {feed_url}{title}{unused})",
+        False,
+        excerpt(entry.title or ""),
+    )
 
 
 def observed_poll(

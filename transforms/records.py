@@ -94,6 +94,10 @@ class FeedEntry:
     # The article's full text as the feed carries it (HTML of content:encoded or Atom
     # content), kept only with --feed-text-min-chars; FetchArticles then skips the page.
     content: str | None = None
+    # Of an entry without a link only: its GUID as the feed wrote it, which could not stand in
+    # for one (``transforms.feed_links``; ``guid`` is feedparser's, resolved against the
+    # feed's URL). Its entry_without_link dead letter names it; such an entry goes no further.
+    unused_guid: str | None = None
 
 
 @dataclass(frozen=True)
