@@ -16,6 +16,9 @@ refuses a compressed stream cut short. This module adds what urllib3 leaves to i
   (``transforms.deadlines``) that shuts the socket, so a server dripping one byte a second
   is cut off on time; body caps on the decompressed size while streaming; at most
   ``max_redirects`` hops.
+* Cookies (``transforms.http_cookies``) a hop's answer sets go on the later hops of the same
+  ``get`` as RFC 6265 says, and no further: no jar outlives a fetch, no tracking state is kept
+  from one article to the next. A URL asked again with other cookies is no loop.
 * Retries of timeouts, connection errors, 429 and 5xx with exponential backoff and
   jitter; a ``Retry-After`` longer than ``retry_after_cap`` is not waited for (the error
   is raised at once, retryable), a shorter one is honoured. A ``Retry-After`` (with any
@@ -60,6 +63,7 @@ from transforms.http_answers import (
     result_of,
     retried_status,
 )
+from transforms.http_cookies import ChainCookies
 from transforms.http_exchange import exchange, request_headers
 from transforms.robots import RobotsCache
 from transforms.silent_hosts import PAUSE_IN_DEADLINES, SILENT_ATTEMPTS, SilentHosts
@@ -150,7 +154,8 @@ class HttpClient:
         etag: str | None = None,
         last_modified: str | None = None,
     ) -> HttpResult:
-        """GET ``url`` safely; see the module docstring for every limit applied.
+        """GET ``url`` safely; see the module docstring for every limit applied. Cookies its
+        redirects set go on its later hops only, and are forgotten when it returns.
 
         Args:
             url: absolute http(s) URL.
@@ -182,7 +187,10 @@ class HttpClient:
     def _get(self, url: str, kind: str, extra: dict[str, str], cap: int) -> HttpResult:
         budget = [float(self.config.deadline)]  # seconds left, shared by hops and retries
         current = checked_url(url)
-        seen = {current.split("#")[0]}
+        cookies = ChainCookies()  # this get's only: none to its first URL, none kept after it
+        sent = extra  # a hop's extra headers: the validators, and its Cookie when one applies
+        # (URL, Cookie) of each request: A -> B, which sets a cookie, -> A again is no loop
+        seen: set[tuple[str, str | None]] = {(current.split("#")[0], None)}
         # The permanent redirects the answer began with: the first's status and the last's
         # target, the URL to ask from now on (a feed reader updates its subscription to it).
         moved: tuple[int, str] | None = None
@@ -196,17 +204,20 @@ class HttpClient:
                     started = time.monotonic()
                     self._check_robots(current)
                     budget[0] -= time.monotonic() - started
-                answer = self._with_retries(current, kind, extra, cap, budget)
+                answer = self._with_retries(current, kind, sent, cap, budget)
                 if answer.location is None:
                     return result_of(url, current, answer, extra, moved)
                 if hop == self.config.max_redirects:
                     raise FetchError(
                         "too_many_redirects", f"more than {self.config.max_redirects} redirects"
                     )
+                cookies.take(current, answer.set_cookies)
                 current = checked_url(answer.location, base=current)
-                if current.split("#")[0] in seen:
+                cookie = cookies.header_for(current)
+                if (current.split("#")[0], cookie) in seen:
                     raise FetchError("redirect_loop", f"redirect back to {current}")
-                seen.add(current.split("#")[0])
+                seen.add((current.split("#")[0], cookie))
+                sent = extra if cookie is None else {**extra, "Cookie": cookie}
                 only_permanent = only_permanent and answer.status in PERMANENT_REDIRECTS
                 if only_permanent:
                     moved = (moved[0] if moved else answer.status, current)
@@ -371,7 +382,7 @@ class HttpClient:
             url,
             kind,
             request_headers(self.config.effective_user_agent, kind, extra),
-            conditional=bool(extra),
+            conditional="If-None-Match" in extra or "If-Modified-Since" in extra,
             cap=cap,
             timeout=urllib3.Timeout(
                 connect=min(self.config.connect_timeout, left),

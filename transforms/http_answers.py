@@ -131,12 +131,14 @@ class HttpResult:
 @dataclass(frozen=True)
 class Answer:
     """One exchange's answer before it becomes an ``HttpResult``: 200 with its body, a 304, or
-    a redirect to ``location``."""
+    a redirect to ``location``. ``set_cookies``: its Set-Cookie lines, each one (``headers``
+    joins repeated fields, or keeps the last), for the later hops of its redirect chain."""
 
     status: int
     headers: dict[str, str]
     body: bytes = b""
     location: str | None = None
+    set_cookies: tuple[str, ...] = ()
 
 
 def check_status(status: int, headers: dict[str, str], conditional: bool) -> Answer:

@@ -3,17 +3,19 @@
 Consumes a checked URL, the request's headers (``request_headers``), the body cap of its kind,
 its timeouts and the deadline's watch (``transforms.deadlines``); produces an
 ``http_answers.Answer`` (a 200 with its body read capped and decompressed, or a redirect or
-304 as ``check_status`` makes it) or raises ``FetchError``. It tells its caller whether the
-host answered at all (``on_answer``, ``on_silence``: ``transforms.silent_hosts``' count), and
-gives the connection back to the pool only when the answer was read whole and the deadline's
-watchdog did not shut it. ``transforms.http.HttpClient`` calls it once an attempt, with the
-host's slot held; it follows redirects, retries and keeps the deadline.
+304 as ``check_status`` makes it; each with its Set-Cookie lines) or raises ``FetchError``.
+It tells its caller whether the host answered at all (``on_answer``, ``on_silence``:
+``transforms.silent_hosts``' count), and gives the connection back to the pool only when the
+answer was read whole and the deadline's watchdog did not shut it.
+``transforms.http.HttpClient`` calls it once an attempt, with the host's slot held; it
+follows redirects, retries and keeps the deadline.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import urllib3
 from urllib3 import exceptions as u3e
@@ -41,7 +43,8 @@ _ACCEPT = {
 
 def request_headers(user_agent: str, kind: str, extra: dict[str, str]) -> dict[str, str]:
     """The headers of a GET for ``kind`` ("page", "feed" or "robots"): the User-Agent, what
-    it accepts, gzip and deflate, and ``extra`` (a conditional request's validators)."""
+    it accepts, gzip and deflate, and ``extra`` (a conditional request's validators, a
+    redirect hop's Cookie)."""
     return {
         "User-Agent": user_agent,
         "Accept": _ACCEPT[kind],
@@ -104,13 +107,15 @@ def exchange(
         codings = [c for c in lines if c.strip().lower() not in ("", "identity")]
         if codings:
             answer_headers["content-encoding"] = ", ".join(codings)
+        cookies = tuple(response.headers.getlist("set-cookie"))  # each line: "," is in Expires
         if response.status != 200:
             # A short error or redirect body is read, so the connection can be reused.
             length = answer_headers.get("content-length", "")
             if length.isdigit() and int(length) <= CHUNK:
                 response.drain_conn()
                 complete = True
-            return check_status(response.status, answer_headers, conditional)
+            answer = check_status(response.status, answer_headers, conditional)
+            return replace(answer, set_cookies=cookies)
         media_type = answer_headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "page" and media_type and media_type not in HTML_TYPES:
             raise FetchError("not_html", f"Content-Type {media_type} is not HTML")
@@ -120,7 +125,7 @@ def exchange(
         complete = True
         if kind == "page" and not media_type and not looks_like_html(body):
             raise FetchError("not_html", "no Content-Type and the body is not HTML")
-        return Answer(200, answer_headers, body)
+        return Answer(200, answer_headers, body, set_cookies=cookies)
     except (FetchError, GuardError, u3e.HTTPError, OSError) as err:
         error = as_fetch_error(err)
         # Whatever broke, the watchdog's shutdown broke it; or a read timed out at the
