@@ -4,8 +4,9 @@ Consumes the ``Set-Cookie`` field lines of each answer of one ``HttpClient.get``
 (``http_answers.Answer.set_cookies``, every line: urllib3's ``getlist``) and the URL of each
 later hop; produces the ``Cookie`` header to send there, or None. Some news sites answer a
 request without a cookie with a redirect that sets one and leads back (itself, or through
-a consent or metering page) to the article: the New York Times' article URLs 303 through
-``?_r=0``-style URLs, setting cookies, back to themselves. A client that sends the cookie
+a consent or metering page) to the article (the New York Times' article URLs have done so,
+303 through ``?_r=0``-style URLs setting cookies; not checked here, as nothing here reaches
+the internet: the tests serve the pattern on loopback). A client that sends the cookie
 back gets the page on the next hop; one that does not loops (``redirect_loop``), where
 ``requests``, which keeps cookies along a redirect chain, reads the page.
 
