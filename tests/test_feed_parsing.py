@@ -322,6 +322,8 @@ def test_an_entry_left_without_a_link_carries_its_guid_as_the_feed_wrote_it() ->
         "<item><title>C</title><guid>http://n.example/c</guid></item>",
         '<item><title>D</title><link>/d</link><guid isPermaLink="false">d-4</guid></item>',
         "<item><title>E</title></item>",
+        # on the feed's own host: checked as written, it stands in, so it is not unused
+        "<item><title>F</title><guid>http://news.example/f</guid></item>",
     )
     assert [(e.link, e.guid, e.unused_guid) for e in parse_feed(rss, SPEC).entries] == [
         ("", "http://news.example/abc-123", "abc-123"),
@@ -329,6 +331,16 @@ def test_an_entry_left_without_a_link_carries_its_guid_as_the_feed_wrote_it() ->
         ("http://n.example/c", "http://n.example/c", None),
         ("http://news.example/d", "d-4", None),
         ("", None, None),
+        ("http://news.example/f", "http://news.example/f", None),
+    ]
+
+
+def test_a_guid_resolved_to_the_feeds_own_url_is_named_as_written_in_any_feed() -> None:
+    # The only entry of its feed: no other GUID or link calls for the second parse, and
+    # feedparser's GUID (http://news.example/rss#c, the feed's own URL) was never written.
+    rss = _rss('<item><title>A</title><guid isPermaLink="true">#c</guid></item>')
+    assert [(e.link, e.guid, e.unused_guid) for e in parse_feed(rss, SPEC).entries] == [
+        ("", "http://news.example/rss#c", "#c")
     ]
 
 

@@ -1079,6 +1079,18 @@ def test_a_linkless_entrys_message_names_its_guid_as_the_feed_wrote_it() -> None
     ]
 
 
+def test_an_untitled_linkless_entrys_message_names_its_guid() -> None:
+    # With no title, the GUID is all that tells the user which entry of the feed to fix.
+    rss = b"""<rss version="2.0"><channel><title>T</title>
+    <item><guid isPermaLink="false">tag-9</guid></item>
+    </channel></rss>"""
+    (failure,) = polled(feed_answer(rss))[FAILURES]
+    assert failure.message == (
+        f"feed entry has no link to fetch (feed {SPEC.url},"
+        " GUID 'tag-9' not used: not an absolute http(s) URL)"
+    )
+
+
 def test_an_entry_whose_link_and_guid_name_no_page_is_a_dead_letter_not_a_made_up_url() -> None:
     # The tester's feed: no <link>, a GUID that is no URL, and links that lead back to the
     # feed or to no host. Each was fetched as a URL the feed never held (the feed's own URL,

@@ -257,6 +257,20 @@ def test_conditional_get_answers_not_modified(site: LoopbackSite, client: HttpCl
     assert site.requests_for("news", "/feed")[1].headers["If-None-Match"] == '"abc"'
 
 
+def test_a_conditional_get_sends_its_validators_on_every_hop(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    # A feed that moved (http to https, a new path) is asked through its redirect: the
+    # validators kept from its last poll must reach the hop that answers, or it never says 304.
+    base = site.add_host("news")
+    site.route("news", "/old", redirect("/feed"))
+    site.route("news", "/feed", Response(body=b"<rss/>", content_type="application/rss+xml",
+                                         etag='"abc"'))  # fmt: skip
+    result = client.get(base + "/old", kind="feed", etag='"abc"')
+    assert result.not_modified and result.final_url == base + "/feed"
+    assert [r.headers.get("If-None-Match") for r in site.requests_for("news")] == ['"abc"'] * 2
+
+
 def test_config_is_picklable_and_validated() -> None:
     cfg = config(per_host_in_flight=4)
     assert pickle.loads(pickle.dumps(cfg)) == cfg

@@ -22,7 +22,7 @@ from pipelines.loopback import (
 from tests.http_support import PAGE, config, fetch_error
 from tests.loopback_hostile import redirect
 from transforms.http import HttpClient
-from transforms.http_cookies import MAX_LINE_BYTES, ChainCookies
+from transforms.http_cookies import MAX_LINE_BYTES, MAX_LINES, ChainCookies
 
 
 def redirect_setting(location: str, *cookies: str, status: int = 302) -> RawResponse:
@@ -173,6 +173,34 @@ def test_a_secure_cookie_is_not_sent_over_http(site: LoopbackSite, client: HttpC
     assert asked(site, "news") == [("/start", None), ("/end", "p=2")]
 
 
+def test_a_cookie_alone_does_not_make_a_request_conditional(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    """A redirect sets a cookie and the next hop answers 304 to a request that sent it but no
+    validator: an error (a 304 nobody asked for), not "not modified" with no body. A hop's
+    Cookie travels with its validators; only the validators make a request conditional."""
+    base = site.add_host("news")
+    site.route("news", "/feed", redirect_setting("/feed2", "k=1; Path=/"))
+    site.route("news", "/feed2", Response(304, content_type=None))
+    err = fetch_error(client, base + "/feed", kind="feed")
+    assert (err.error_type, err.retryable) == ("http_304", False)
+    assert asked(site, "news") == [("/feed", None), ("/feed2", "k=1")]
+
+
+def test_a_cookie_goes_with_the_validators_and_a_304_is_not_modified(
+    site: LoopbackSite, client: HttpClient
+) -> None:
+    """A conditional request whose redirect sets a cookie: the next hop gets the cookie and the
+    validators, and its 304 is "not modified", with the validators sent."""
+    base = site.add_host("news")
+    site.route("news", "/feed", redirect_setting("/feed2", "k=1; Path=/"))
+    site.route("news", "/feed2", Response(304, content_type=None))
+    result = client.get(base + "/feed", kind="feed", etag='"v7"')
+    assert result.not_modified and result.etag == '"v7"'
+    (second,) = site.requests_for("news", "/feed2")
+    assert (second.headers.get("Cookie"), second.headers.get("If-None-Match")) == ("k=1", '"v7"')
+
+
 # --- loops -------------------------------------------------------------------------------
 
 
@@ -227,3 +255,52 @@ def test_a_cookie_goes_to_paths_under_its_path_only() -> None:
     cookies.take("http://news.example/x", ("p=1; Path=/world", "q=2"))  # q: default path "/"
     assert cookies.header_for("http://news.example/world/2026/story") == "p=1; q=2"
     assert cookies.header_for("http://news.example/worldwide") == "q=2"
+
+
+def test_a_version_attribute_changes_nothing_sent() -> None:
+    """RFC 6265 ignores a Version attribute (RFC 2109's, which some servers still write): the
+    cookie goes back as name=value, without RFC 2965's ``$Version`` and ``$Path``."""
+    cookies = ChainCookies()
+    cookies.take("http://news.example/", ("v=1; Version=1; Path=/",))
+    assert cookies.header_for("http://news.example/a") == "v=1"
+
+
+def test_a_domain_of_a_country_code_second_level_domain_is_refused() -> None:
+    """www.news.co.uk cannot set a cookie for every .co.uk site (``strict_domain``)."""
+    cookies = ChainCookies()
+    cookies.take("http://www.news.co.uk/", ("wide=1; Domain=co.uk; Path=/", "own=2; Path=/"))
+    assert cookies.header_for("http://other.co.uk/") is None
+    assert cookies.header_for("http://www.news.co.uk/") == "own=2"
+
+
+def test_a_host_only_cookie_of_an_ipv6_address_goes_back_to_it() -> None:
+    """The IP address check is for a Domain attribute only: a cookie without one, set by an
+    IPv6 literal (which http.cookiejar names ``[::1].local``), goes back to that host."""
+    cookies = ChainCookies()
+    cookies.take("http://[::1]:8080/", ("a=1; Path=/",))
+    assert cookies.header_for("http://[::1]:8080/x") == "a=1"
+
+
+@pytest.mark.parametrize("control", ["\x00", "\n", "\r", "\x1f", "\x7f"])
+def test_a_line_with_any_control_character_but_htab_is_skipped(control: str) -> None:
+    cookies = ChainCookies()
+    cookies.take("http://news.example/", (f"a=1{control}; Path=/", "b=2;\tPath=/"))
+    assert cookies.header_for("http://news.example/") == "b=2"
+
+
+def test_a_line_of_max_line_bytes_is_read_and_a_longer_one_skipped() -> None:
+    assert MAX_LINE_BYTES == 4096  # RFC 6265 section 6.1: at least 4096 bytes a cookie
+    cookies = ChainCookies()
+    fits = "fits=" + "x" * (MAX_LINE_BYTES - len("fits="))
+    over = "over=" + "x" * (MAX_LINE_BYTES + 1 - len("over="))
+    assert (len(fits), len(over)) == (MAX_LINE_BYTES, MAX_LINE_BYTES + 1)
+    cookies.take("http://news.example/", (fits, over))
+    assert cookies.header_for("http://news.example/") == fits
+
+
+def test_an_answers_first_max_lines_lines_are_read_and_no_more() -> None:
+    assert MAX_LINES == 50  # RFC 6265 section 6.1: at least 50 cookies a domain
+    cookies = ChainCookies()
+    cookies.take("http://news.example/", tuple(f"c{i}={i}" for i in range(MAX_LINES + 1)))
+    sent = (cookies.header_for("http://news.example/") or "").split("; ")
+    assert sorted(sent) == sorted(f"c{i}={i}" for i in range(MAX_LINES))
