@@ -344,6 +344,27 @@ def test_a_guid_resolved_to_the_feeds_own_url_is_named_as_written_in_any_feed() 
     ]
 
 
+@pytest.mark.parametrize(
+    ("guid", "reason"),
+    [
+        ("abc-123", "not an absolute http(s) URL"),
+        ("tag:n.example,2026:c", "not an absolute http(s) URL"),
+        ("mailto:desk@news.example", "not an absolute http(s) URL"),
+        ("https://", "no host, or the feed's own URL"),
+        ("http:///x", "no host, or the feed's own URL"),
+        ("http:x", "no host, or the feed's own URL"),
+        ("HTTP://?q", "no host, or the feed's own URL"),
+        ("http://news.example/rss#c", "no host, or the feed's own URL"),
+    ],
+)
+def test_why_a_guid_did_not_stand_in_names_a_hostless_http_url_as_one(
+    guid: str, reason: str
+) -> None:
+    # An http(s) URL without a host was "not an absolute http(s) URL", which ``https://`` is
+    # as written: the user fixing the feed was told the wrong thing to look for.
+    assert feed_links.why_not_a_link(guid) == reason
+
+
 def test_feeds_whose_links_resolve_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[object] = []
     real_parse = feed_parsing.feedparser.parse

@@ -119,11 +119,11 @@ def links_of(
 
 def why_not_a_link(guid: str) -> str:
     """Why the GUID ``guid``, as the feed wrote it, did not stand in for its entry's missing
-    link (``links_of``): it is no absolute http(s) URL (``abc-123``, ``tag:...``), or it
-    names no host or the feed's own URL."""
+    link (``links_of``): it is no http(s) URL (``abc-123``, ``tag:...``), or it is one that
+    names no host (``https://``, ``http:///x``, ``http:x``) or the feed's own URL."""
     return (
         "not an absolute http(s) URL"
-        if not _WEB_URL.match(guid)
+        if not _WEB_SCHEME.match(guid)
         else "no host, or the feed's own URL"
     )
 
