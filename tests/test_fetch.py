@@ -757,6 +757,17 @@ def run_fetch_fn(fn: Any, links: list[str]) -> list[list[str]]:
     return [[output.value.url for output in outputs] for outputs in emitted]
 
 
+def _held_page() -> tuple[threading.Event, Callable[[Request], Response]]:
+    """A route that answers the page only once the event is set (at most 10 s later)."""
+    release = threading.Event()
+
+    def held(request: Request) -> Response:
+        release.wait(timeout=10)
+        return Response(body=PAGE.encode("utf-8"))
+
+    return release, held
+
+
 def test_process_waits_only_while_more_than_max_buffered_entries_are_held(
     site: LoopbackSite,
 ) -> None:
@@ -765,11 +776,7 @@ def test_process_waits_only_while_more_than_max_buffered_entries_are_held(
     # held: process() waits for the first page (released shortly after the call begins; had
     # process() not waited, it would return with nothing) and emits it.
     base = site.add_host("news")
-    release = threading.Event()
-
-    def held(request: Request) -> Response:
-        release.wait(timeout=10)
-        return Response(body=PAGE.encode("utf-8"))
+    release, held = _held_page()
 
     site.route("news", "/1", held)
     site.route("news", "/2", Response(body=PAGE.encode("utf-8")))
@@ -844,11 +851,7 @@ def test_an_entry_waiting_for_a_shared_fetch_gets_a_copy_requested_by_its_own_li
     # entry's link as what it requested; the page's final URL is shared, so the clustering
     # still compares the same URL and discards one as duplicate_url.
     base = site.add_host("news")
-    release = threading.Event()
-
-    def held(request: Request) -> Response:
-        release.wait(timeout=10)
-        return Response(body=PAGE.encode("utf-8"))
+    release, held = _held_page()
 
     site.set_fallback("news", held)
     listed = [_listed_by("one", base + "/a?ref=one"), _listed_by("two", base + "/a?utm_source=rss")]
