@@ -216,9 +216,10 @@ class HttpClient:
                 cookies.take(current, answer.set_cookies)
                 current = checked_url(answer.location, base=current)
                 cookie = cookies.header_for(current)
-                if (current.split("#")[0], cookie) in seen:
+                request = (current.split("#")[0], cookie)  # the fragment is never sent
+                if request in seen:
                     raise FetchError("redirect_loop", f"redirect back to {current}")
-                seen.add((current.split("#")[0], cookie))
+                seen.add(request)
                 sent = extra if cookie is None else {**extra, "Cookie": cookie}
                 only_permanent = only_permanent and answer.status in PERMANENT_REDIRECTS
                 if only_permanent:
