@@ -91,6 +91,12 @@ class Bench:
         row = worker_row(tool, False, res, m, note)
         return self.add(row, keep)
 
+    def floor(self, keep: bool = True) -> Row:
+        """Extraction alone in a Beam pipeline as newsbeam runs it (``throughput_floor``)."""
+        res, m = self.worker("floor", "--pages", str(self.pages_file), "--processes", "2")
+        note = "DirectRunner in memory, newsbeam's pool of 2; Beam's start-up included"
+        return self.add(worker_row(report.FLOOR, False, res, m, note), keep)
+
     def run_profile(self) -> None:
         res, m = self.worker(
             "profile", "--feeds", str(self.feeds_file), "--every", str(self.args.profile_every)

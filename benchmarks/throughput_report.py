@@ -48,11 +48,13 @@ class Row:
 
 @dataclass(frozen=True)
 class Round:
-    """One ``--repeat`` round: the 2-process ceiling, then newsbeam at once and on the slow site."""
+    """One ``--repeat`` round: the 2-process ceiling, then newsbeam at once and on the slow site
+    (and, when measured, the floor: extraction alone inside Beam, ``throughput_floor``)."""
 
     ceiling: Row
     at_once: Row | None
     slow: Row | None
+    floor: Row | None = None
 
 
 @dataclass(frozen=True)
@@ -68,12 +70,17 @@ class Spread:
         return f"{self.median:.2f} (median of {self.rounds} rounds, {self.low:.2f}-{self.high:.2f})"
 
 
-def spread(rounds: Sequence[Round], delay: bool) -> Spread | None:
-    """The ratio newsbeam / ceiling of each round on one site: median, lowest and highest."""
+def spread(rounds: Sequence[Round], delay: bool, floor: bool = False) -> Spread | None:
+    """The ratio newsbeam / ceiling of each round on one site: median, lowest and highest.
+
+    Args:
+        floor: the floor's ratio instead of newsbeam's (the site at once; ``delay`` unused).
+    """
     ratios = sorted(
         nb.rate / r.ceiling.rate
         for r in rounds
-        if (nb := r.slow if delay else r.at_once) is not None and r.ceiling.rate > 0
+        if (nb := r.floor if floor else r.slow if delay else r.at_once) is not None
+        and r.ceiling.rate > 0
     )
     if not ratios:
         return None
@@ -82,11 +89,15 @@ def spread(rounds: Sequence[Round], delay: bool) -> Spread | None:
 
 def rounds_table(rounds: Sequence[Round]) -> str:
     """Each round's three runs and newsbeam's two ratios to that round's ceiling."""
+    floors = any(r.floor is not None for r in rounds)
     lines = [
-        f"Repeated rounds ({len(rounds)}): the 2-process ceiling, then newsbeam at once, then "
-        "newsbeam on the slow site, alternated (articles/s)",
-        "| round | ceiling, 2 processes | newsbeam at once | ratio | newsbeam, slow site | ratio |",
-        "|---:|---:|---:|---:|---:|---:|",
+        f"Repeated rounds ({len(rounds)}): the 2-process ceiling, "
+        + ("then the floor, " if floors else "")
+        + "then newsbeam at once, then newsbeam on the slow site, alternated (articles/s)",
+        "| round | ceiling, 2 processes | "
+        + ("floor | ratio | " if floors else "")
+        + "newsbeam at once | ratio | newsbeam, slow site | ratio |",
+        "|---:|---:|" + ("---:|---:|" if floors else "") + "---:|---:|---:|---:|",
     ]
 
     def cells(nb: Row | None, ceiling: Row) -> str:
@@ -95,8 +106,9 @@ def rounds_table(rounds: Sequence[Round]) -> str:
         return f"{nb.rate:.1f} | {nb.rate / ceiling.rate:.2f}"
 
     for i, r in enumerate(rounds, 1):
+        floor = f"{cells(r.floor, r.ceiling)} | " if floors else ""
         lines.append(
-            f"| {i} | {r.ceiling.rate:.1f} | {cells(r.at_once, r.ceiling)} | "
+            f"| {i} | {r.ceiling.rate:.1f} | {floor}{cells(r.at_once, r.ceiling)} | "
             f"{cells(r.slow, r.ceiling)} |"
         )
     return "\n".join(lines)
@@ -173,6 +185,7 @@ def trafilatura_config(overrides: dict[str, str]) -> str:
 
 CEILING_NEWSBEAM = "ceiling: bare_extraction as newsbeam calls it"
 CEILING_DEFAULTS = "ceiling: bare_extraction, trafilatura's defaults"
+FLOOR = "floor: that extraction alone in a Beam pipeline as newsbeam runs it"
 
 
 def _best(rows: Sequence[Row], prefix: str, delay: bool) -> Row | None:
@@ -334,6 +347,16 @@ def render(
             lines.append(f"- {name}: {shown} -> {_verdict(ok)}")
         else:
             lines.append(f"- {name}: n/a (not measured)")
+    floor_rounds, floor_row = spread(rounds, False, floor=True), _best(rows, FLOOR, False)
+    floor_ratio = str(floor_rounds) if floor_rounds else None
+    if floor_ratio is None and floor_row and ceiling and ceiling.rate:
+        floor_ratio = f"{floor_row.rate / ceiling.rate:.2f}"
+    if floor_ratio:
+        lines.append(
+            "- (for information) the floor, extraction alone inside Beam as newsbeam runs it, "
+            f"start-up included (the most newsbeam could reach): {floor_ratio} of the "
+            "2-process ceiling"
+        )
     if nb0 and nb1 and defaults_ceiling:
         lines.append(
             "- (for information) the same two ratios against the 2-process ceiling of "

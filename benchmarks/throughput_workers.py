@@ -10,6 +10,8 @@ that each program's time and memory are its own. Each mode prints one JSON line 
   newsbeam's extract stage does (``transforms.analysis.trafilatura_document``: fast mode,
   with ``transforms.trafilatura_trim``), ``--call defaults`` with trafilatura's defaults, as
   the serial script does;
+* ``floor``: extraction alone inside a Beam pipeline run as newsbeam runs it, start-up
+  included (``benchmarks.throughput_floor``): the most newsbeam could reach with its design;
 * ``serial``: what a user would write by hand: feedparser + a requests session +
   trafilatura, one article after the other, stopping after ``--budget`` seconds;
 * ``newspaper4k``: feedparser for the links, then ``newspaper.article`` in a thread pool
@@ -105,6 +107,24 @@ def ceiling(pages_file: Path, processes: int, call: str = "newsbeam") -> dict[st
     seconds = time.perf_counter() - start
     articles = sum(n >= MIN_CHARS for n in lengths)
     return {"articles": articles, "attempted": len(_PAGES), "seconds": seconds}
+
+
+def decode_and_extract(pages: list[tuple[str, bytes]]) -> list[int]:
+    """A task of the floor's pool (``benchmarks.throughput_floor``): each page decoded as
+    newsbeam's fetcher decodes it and extracted as its extract stage does; the texts' lengths."""
+    return [len(_newsbeam_text(decode(url, body), url)) for url, body in pages]
+
+
+def floor(pages_file: Path, processes: int) -> dict[str, Any]:
+    """``benchmarks.throughput_floor``, with the pool's fork server started before Beam is
+    imported, as ``newsbeam run`` starts it."""
+    started = time.perf_counter()
+    from transforms.pool_start import start_fork_server
+
+    start_fork_server()
+    from benchmarks.throughput_floor import floor as run_floor
+
+    return run_floor(pages_file, processes, started)
 
 
 def _feed_urls(feeds_file: Path) -> list[str]:
@@ -236,15 +256,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "mode",
-        choices=("ceiling", "serial", "newspaper4k", "profile"),
-        help="ceiling: trafilatura on the --pages already in memory; serial: feedparser +"
+        choices=("ceiling", "floor", "serial", "newspaper4k", "profile"),
+        help="ceiling: trafilatura on the --pages already in memory; floor: extraction alone"
+        " in a Beam pipeline run as newsbeam runs it, start-up included; serial: feedparser +"
         " requests + trafilatura, one article after another; newspaper4k: newspaper4k in"
         " --threads threads; profile: time each of newsbeam's stages on the --feeds",
     )
     parser.add_argument(
         "--pages",
         type=Path,
-        help="file of pickled (URL, gzip body) pairs, as throughput.py writes it (ceiling only)",
+        help="file of pickled (URL, gzip body) pairs, as throughput.py writes it (ceiling and"
+        " floor)",
     )
     parser.add_argument(
         "--feeds",
@@ -255,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         "--processes",
         type=int,
         default=1,
-        help="ceiling: processes extracting; 1 extracts in this process, more in a forked pool"
-        " (default: %(default)s)",
+        help="ceiling: processes extracting; 1 extracts in this process, more in a forked pool;"
+        " floor: the pool's worker processes (default: %(default)s)",
     )
     parser.add_argument(
         "--call",
@@ -286,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.mode == "ceiling":
         result = ceiling(args.pages, args.processes, args.call)
+    elif args.mode == "floor":
+        result = floor(args.pages, args.processes)
     elif args.mode == "serial":
         result = serial(args.feeds, args.budget)
     elif args.mode == "newspaper4k":

@@ -64,3 +64,33 @@ def test_the_serial_script_must_not_extract_more_articles() -> None:
     newsbeam = Row("newsbeam", True, articles=1990, attempted=1990, seconds=1.0, peak_mb=1)
     text = render([newsbeam, serial], None, [], 2000)
     assert "at least as many articles and as large a share extracted: 99.50 -> FAIL" in text
+
+
+def test_the_floor_is_shown_against_each_rounds_own_ceiling() -> None:
+    floor = "floor: that extraction alone in a Beam pipeline as newsbeam runs it"
+    rounds = [
+        Round(
+            _row("ceiling: bare_extraction as newsbeam calls it, 2 processes", False, c),
+            _row("newsbeam", False, 100),
+            None,
+            _row(floor, False, f),
+        )
+        for c, f in ((200, 150), (250, 200), (100, 90))
+    ]
+    assert spread(rounds, False, floor=True) == spread(
+        [Round(r.ceiling, r.floor, None) for r in rounds], False
+    )
+    text = render([], None, [], 2000, rounds)
+    assert "| round | ceiling, 2 processes | floor | ratio | newsbeam at once |" in text
+    assert "| 2 | 250.0 | 200.0 | 0.80 | 100.0 | 0.40 | - | - |" in text
+    assert "(the most newsbeam could reach): 0.80 (median of 3 rounds, 0.75-0.90) of the" in text
+    # Without rounds, the table's floor against the table's ceiling; without a floor, no line.
+    rows = [
+        _row("ceiling: bare_extraction as newsbeam calls it, 2 processes", False, 200),
+        _row(floor, False, 150),
+    ]
+    assert "(the most newsbeam could reach): 0.75 of the 2-process ceiling" in render(
+        rows, None, [], 2000
+    )
+    assert "the floor" not in render(rows[:1], None, [], 2000)
+    assert "| floor |" not in render([], None, [], 2000, [_round(200, 120, 100)])
