@@ -215,6 +215,15 @@ def comparison_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+def not_extraction(profile: dict[str, Any] | None, run: Row | None) -> float:
+    """The share of ``run``'s CPU (all its processes) that is not extraction as the profile
+    measured it alone, per article (NaN if either is unknown)."""
+    if not profile or not profile.get("articles") or not run or not run.articles or not run.cpu_s:
+        return float("nan")
+    extract_cpu = profile["stages"].get("extract", [0.0, 0.0])[1] / profile["articles"]
+    return 1 - extract_cpu / (run.cpu_s / run.articles)
+
+
 def profile_table(profile: dict[str, Any] | None, newsbeam: Row | None) -> tuple[str, float]:
     """Where newsbeam's CPU goes, and the share that is not extraction (NaN if unknown)."""
     if not profile or not profile.get("articles"):
@@ -239,7 +248,7 @@ def profile_table(profile: dict[str, Any] | None, newsbeam: Row | None) -> tuple
             f"| Beam overhead, start-up, records between stages, sinks (the rest) | "
             f"{rest:.2f} | {rest / total:.1%} |"
         )
-        return "\n".join(lines), 1 - per.get("extract", 0.0) / total
+        return "\n".join(lines), not_extraction(profile, newsbeam)
     return "\n".join(lines), float("nan")
 
 
@@ -377,6 +386,12 @@ def render(
         lines.append(
             f"- non-extraction share of newsbeam's CPU < 20%: {non_extraction:.1%} -> "
             f"{_verdict(non_extraction < 0.2)}"
+        )
+    floor_share = not_extraction(profile, floor_row)
+    if floor_share == floor_share:
+        lines.append(
+            "- (for information) the floor's CPU that is not extraction (Beam, the pool, "
+            f"start-up, decoding): {floor_share:.1%}"
         )
     if raw_ratio == raw_ratio:
         lines.append(

@@ -94,3 +94,26 @@ def test_the_floor_is_shown_against_each_rounds_own_ceiling() -> None:
     )
     assert "the floor" not in render(rows[:1], None, [], 2000)
     assert "| floor |" not in render([], None, [], 2000, [_round(200, 120, 100)])
+
+
+def test_the_floors_cpu_beyond_extraction_is_reported_beside_newsbeams() -> None:
+    # The profile: 8 ms of CPU an extracted article; newsbeam 16 ms, the floor 10 ms.
+    profile = {"articles": 100, "stages": {"extract": [0.9, 0.8], "tag": [0.1, 0.1]}}
+    rows = [
+        Row("newsbeam", False, articles=1000, attempted=1000, seconds=8.0, peak_mb=1, cpu_s=16.0),
+        Row(
+            "floor: that extraction alone in a Beam pipeline as newsbeam runs it",
+            False,
+            articles=1000,
+            attempted=1000,
+            seconds=6.0,
+            peak_mb=1,
+            cpu_s=10.0,
+        ),
+    ]
+    text = render(rows, profile, [], 2000)
+    assert "non-extraction share of newsbeam's CPU < 20%: 50.0% -> FAIL" in text
+    assert "the floor's CPU that is not extraction (Beam, the pool, start-up, decoding): 20.0%" in (
+        text
+    )
+    assert "the floor's CPU" not in render(rows[:1], profile, [], 2000)
