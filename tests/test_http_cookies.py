@@ -304,3 +304,14 @@ def test_an_answers_first_max_lines_lines_are_read_and_no_more() -> None:
     cookies.take("http://news.example/", tuple(f"c{i}={i}" for i in range(MAX_LINES + 1)))
     sent = (cookies.header_for("http://news.example/") or "").split("; ")
     assert sorted(sent) == sorted(f"c{i}={i}" for i in range(MAX_LINES))
+
+
+@pytest.mark.parametrize("path", ['"/"', "world", "", " "])
+def test_a_path_not_starting_with_a_slash_gives_the_default_path(path: str) -> None:
+    """RFC 6265 section 5.2.4: such a Path is ignored and the default path applies, the
+    request's path up to its last "/" (here /a/b); cookiejar alone kept ``"/"`` as a path."""
+    cookies = ChainCookies()
+    cookies.take("http://news.example/a/b/page", (f"q=1; Path={path}; HttpOnly", "r=2; Path=/a"))
+    assert cookies.header_for("http://news.example/a/b/other") == "q=1; r=2"
+    assert cookies.header_for("http://news.example/a/other") == "r=2"
+    assert cookies.header_for("http://news.example/") is None

@@ -13,7 +13,9 @@ back gets the page on the next hop; one that does not loops (``redirect_loop``),
 Matching is the standard library's ``http.cookiejar`` (a ``CookieJar`` with a
 ``DefaultCookiePolicy``), not a parser of our own: Domain and host-only cookies, Path,
 Secure (sent over https only), Expires, and Max-Age (which wins over Expires; 0 or less, or
-an Expires in the past, deletes the cookie). Its policy is set as RFC 6265 reads: Netscape
+an Expires in the past, deletes the cookie). A Path that does not start with "/" is dropped
+before cookiejar reads the line, so the default path applies, as RFC 6265 says (cookiejar kept
+it as written, and the cookie was never sent). Its policy is set as RFC 6265 reads: Netscape
 cookies only (RFC 2965's ``Set-Cookie2`` is ignored), a cookie without a Domain attribute
 goes to the host that set it only (``DomainStrictNonDomain``; the default sends it to
 subdomains too), and a Domain attribute is refused on a host that is an IP address unless
@@ -89,7 +91,7 @@ class ChainCookies:
         """Keep the cookies of ``url``'s answer (its Set-Cookie lines, in order); one with an
         expiry passed or a Max-Age of 0 or less deletes the cookie of its name, domain and path."""
         lines = [
-            line
+            _without_ignored_paths(line)
             for line in set_cookies[:MAX_LINES]
             if len(line) <= MAX_LINE_BYTES and not _CONTROL.search(line)  # latin-1: a char a byte
         ]
@@ -101,6 +103,22 @@ class ChainCookies:
         request = Request(url)
         self._jar.add_cookie_header(request)
         return request.get_header("Cookie")
+
+
+def _without_ignored_paths(line: str) -> str:
+    """``line`` without the Path attributes RFC 6265 section 5.2.4 ignores for the default
+    path: a value that does not start with "/" (``Path="/"``, ``Path=world``).
+    ``http.cookiejar`` keeps such a value as written, a path no request path starts with, so
+    the cookie was never sent. (Of two Path attributes, cookiejar keeps the first, RFC 6265
+    the last; servers that write two are left to that.)"""
+    pair, *attributes = line.split(";")
+    kept = [a for a in attributes if not _ignored_path(a)]
+    return ";".join([pair, *kept]) if len(kept) < len(attributes) else line
+
+
+def _ignored_path(attribute: str) -> bool:
+    name, _, value = attribute.partition("=")
+    return name.strip().lower() == "path" and not value.strip().startswith("/")
 
 
 def _is_ip(host: str) -> bool:
