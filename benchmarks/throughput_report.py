@@ -88,7 +88,8 @@ def spread(rounds: Sequence[Round], delay: bool, floor: bool = False) -> Spread 
 
 
 def rounds_table(rounds: Sequence[Round]) -> str:
-    """Each round's three runs and newsbeam's two ratios to that round's ceiling."""
+    """Each round's runs and their ratios to that round's ceiling: newsbeam's two, and the
+    floor's when the rounds measured it."""
     floors = any(r.floor is not None for r in rounds)
     lines = [
         f"Repeated rounds ({len(rounds)}): the 2-process ceiling, "
