@@ -7,6 +7,7 @@ import gc
 import importlib.metadata
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -343,6 +344,11 @@ def test_the_program_exits_with_the_commands_code_and_a_frozen_heap(
 ) -> None:
     # entry() freezes the heap so that interpreter shutdown skips its garbage collections.
     monkeypatch.setattr(sys, "argv", ["newsbeam"])  # no command: help, exit code 2
+    # What entry() sets for the process, undone for the tests after this one: PYTHONSAFEPATH
+    # (empty: unset, to Python; left at "1", every later `python -m benchmarks...` a test
+    # starts from the repository failed to find the package) and its SIGTERM handler.
+    monkeypatch.setenv("PYTHONSAFEPATH", "")
+    sigterm = signal.getsignal(signal.SIGTERM)
     frozen_before = gc.get_freeze_count()
     try:
         with pytest.raises(SystemExit) as exited:
@@ -351,6 +357,7 @@ def test_the_program_exits_with_the_commands_code_and_a_frozen_heap(
         assert gc.get_freeze_count() > frozen_before
     finally:
         gc.unfreeze()
+        signal.signal(signal.SIGTERM, sigterm)
     assert "usage: newsbeam" in capsys.readouterr().out
 
 
