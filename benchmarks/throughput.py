@@ -6,7 +6,8 @@ RSS feeds of 50 items over several hosts) and measures, on the same site and in 
 articles per second and peak memory of: newsbeam one-shot on the DirectRunner (a
 subprocess, like a user runs it), the extraction ceiling (trafilatura on the HTML in
 memory, 1 and 2 processes, called as newsbeam calls it, and with its defaults), the floor
-(that extraction alone inside a Beam pipeline run as newsbeam runs it, start-up included), a
+(that extraction alone inside a Beam pipeline run as newsbeam runs it, start-up included;
+``floor-analyse``: the same with newsbeam's AnalysePages, which also enriches and tags), a
 hand-written serial script, trafilatura's own CLI and newspaper4k, once with the site
 answering at once and once with a 100-300 ms delay per request; plus a profile of
 newsbeam's stages and, with ``--scaling``, how its cost grows.
@@ -18,6 +19,7 @@ Usage:
     python -m benchmarks.throughput --tune --only newsbeam   # try DirectRunner settings
     python -m benchmarks.throughput --only ceiling,newsbeam --repeat 5   # the ratio's spread
     python -m benchmarks.throughput --only ceiling,floor,newsbeam --skip-delay --repeat 3
+    python -m benchmarks.throughput --only ceiling,floor,floor-analyse,newsbeam --skip-delay
 Every tool reads the site at its 127.0.0.N addresses except trafilatura's CLI, which rejects
 bare-IP URLs: it reads the same feeds under the outlets' names, resolved to the same addresses
 inside its own process (``benchmarks.trafilatura_cli``; no root, /etc/hosts untouched).
@@ -39,7 +41,16 @@ from benchmarks.newsite import NewsSite, SitePage, SourceArticle, build_pages, s
 from benchmarks.throughput_bench import REPO, Bench
 from benchmarks.throughput_report import Row
 
-TOOLS = ("ceiling", "floor", "profile", "newsbeam", "serial", "trafilatura", "newspaper4k")
+TOOLS = (
+    "ceiling",
+    "floor",
+    "floor-analyse",
+    "profile",
+    "newsbeam",
+    "serial",
+    "trafilatura",
+    "newspaper4k",
+)
 DELAY = (0.1, 0.3)
 # The best local settings found with --tune on a 2-core machine (README): one in-process Beam
 # worker (two worker processes pay more in serialisation than the second core gives back),
@@ -70,6 +81,8 @@ def _run_site(bench: Bench, args: argparse.Namespace, delay: bool) -> None:
             bench.ceiling(2, call)
     if not delay and "floor" in only:
         bench.floor()
+    if not delay and "floor-analyse" in only:
+        bench.floor(analyse=True)
     if not delay and "profile" in only:
         bench.run_profile()
     if "newsbeam" in only:
@@ -87,12 +100,13 @@ def _run_site(bench: Bench, args: argparse.Namespace, delay: bool) -> None:
 def _run_rounds(bench: Bench, args: argparse.Namespace) -> None:
     """``--repeat N``: N rounds of the 2-process ceiling, then newsbeam at once and on the slow
     site, so that newsbeam's ratio to the ceiling is measured N times, each against its own
-    ceiling run (one run's ratio moves by several hundredths; README); with ``floor`` among
-    ``--only``, the floor too, after the ceiling."""
+    ceiling run (one run's ratio moves by several hundredths; README); with ``floor`` or
+    ``floor-analyse`` among ``--only``, those floors too, after the ceiling."""
     for i in range(args.repeat):
         print(f"round {i + 1} of {args.repeat}:", flush=True)
         ceiling = bench.ceiling(2, keep=False)
         floor = bench.floor(keep=False) if "floor" in args.only else None
+        analysed = bench.floor(analyse=True, keep=False) if "floor-analyse" in args.only else None
         at_once = slow = None
         if not args.skip_nodelay:
             bench.site.set_delay(0.0, 0.0)
@@ -100,7 +114,7 @@ def _run_rounds(bench: Bench, args: argparse.Namespace) -> None:
         if not args.skip_delay:
             bench.site.set_delay(*DELAY)
             slow = bench.newsbeam(True, args.newsbeam_settings, keep=False)
-        bench.rounds.append(report.Round(ceiling, at_once, slow, floor))
+        bench.rounds.append(report.Round(ceiling, at_once, slow, floor, analysed))
 
 
 def run_comparison(args: argparse.Namespace, work: Path) -> dict[str, Any]:

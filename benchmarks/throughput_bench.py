@@ -91,11 +91,14 @@ class Bench:
         row = worker_row(tool, False, res, m, note)
         return self.add(row, keep)
 
-    def floor(self, keep: bool = True) -> Row:
-        """Extraction alone in a Beam pipeline as newsbeam runs it (``throughput_floor``)."""
-        res, m = self.worker("floor", "--pages", str(self.pages_file), "--processes", "2")
-        note = "DirectRunner in memory, newsbeam's pool of 2; Beam's start-up included"
-        return self.add(worker_row(report.FLOOR, False, res, m, note), keep)
+    def floor(self, analyse: bool = False, keep: bool = True) -> Row:
+        """Extraction alone in a Beam pipeline as newsbeam runs it (``throughput_floor``);
+        ``analyse``: with newsbeam's AnalysePages as the pool, which also enriches and tags."""
+        flags = ["--analyse"] if analyse else []
+        res, m = self.worker("floor", "--pages", str(self.pages_file), "--processes", "2", *flags)
+        note = "DirectRunner in memory, a pool of 2; Beam's start-up included"
+        tool = report.FLOOR_ANALYSE if analyse else report.FLOOR
+        return self.add(worker_row(tool, False, res, m, note), keep)
 
     def run_profile(self) -> None:
         res, m = self.worker(

@@ -10,6 +10,13 @@ trafilatura. No feed, request, enrichment, tagging, clustering or sink. Its rati
 extraction ceiling is the most that newsbeam, which does all of those as well, could reach on
 this machine with its design.
 
+With ``analyse``, the pool is newsbeam's own stage, ``transforms.analyse.AnalysePages``: the
+pages are decoded in the main process into ``FetchedPage`` records (as the fetcher hands them
+on) and each is extracted, enriched and tagged (every story kept, as ``--all-stories``), its
+``TaggedStory`` sent back. The step from the floor to that one is what enrichment, tagging and
+the records to and from the pool cost inside a run; from that one to newsbeam, the feeds,
+fetching, clustering, state and sinks.
+
 Run by ``python -m benchmarks.throughput_workers floor``; a module of its own so that Beam
 pickles its step and its functions by reference (from ``__main__`` they would be pickled by
 value, the pages with them).
@@ -30,9 +37,12 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from benchmarks.throughput_workers import MIN_CHARS, decode_and_extract, load_pages
-from transforms.analyse import _PAGES_PER_TASK, _WAITING_PER_PROCESS
+from benchmarks.throughput_workers import MIN_CHARS, decode, decode_and_extract, load_pages
+from transforms.analyse import _PAGES_PER_TASK, _WAITING_PER_PROCESS, AnalysePages
+from transforms.analyser import AnalysisSettings
+from transforms.common import DISCARDED, FAILURES, OK
 from transforms.pool_start import fork_server_context
+from transforms.records import FeedEntry, FetchedPage, TaggedStory
 
 _PAGES: list[tuple[str, bytes]] = []  # (URL, gzip body), in the main process only
 _LENGTHS: list[int] = []  # the length of each extracted text, gathered by the last step
@@ -93,24 +103,50 @@ class FloorFn(beam.DoFn):
                 yield WindowedValue(length, MIN_TIMESTAMP, (GlobalWindow(),))
 
 
-def floor(pages_file: Path, processes: int, started: float) -> dict[str, Any]:
+def _fetched(index: int) -> FetchedPage:
+    """Page ``index`` as newsbeam's fetcher hands it on: decoded, with its feed entry."""
+    url, body = _PAGES[index]
+    entry = FeedEntry(feed_url="http://127.0.0.1/feed", link=url, key=url)
+    html = decode(url, body)
+    return FetchedPage(entry, url, url, 200, "text/html", html, "2026-12-01T00:00:00+00:00")
+
+
+def _story_length(story: TaggedStory) -> int:
+    return len(story.story.article.text)
+
+
+def _no_text(_outcome: object) -> int:
+    """A page that failed or was set aside (too short): no article."""
+    return 0
+
+
+def floor(
+    pages_file: Path, processes: int, started: float, analyse: bool = False
+) -> dict[str, Any]:
     """Run the floor's pipeline over every page in ``pages_file``.
 
     Args:
         processes: the pool's worker processes.
         started: ``time.perf_counter()`` when the program started (before this module's
             imports, Beam's among them): ``seconds`` runs from then to the pipeline's end.
+        analyse: newsbeam's ``AnalysePages`` (extract, enrich, tag) instead of extraction alone.
     """
     _PAGES[:] = load_pages(pages_file)
     _LENGTHS.clear()
     options = PipelineOptions(flags=[], direct_num_workers=1, direct_running_mode="in_memory")
     with beam.Pipeline(options=options) as pipeline:
-        (
-            pipeline
-            | beam.Create(range(len(_PAGES)))
-            | beam.ParDo(FloorFn(processes))
-            | beam.Map(_gather)
-        )
+        indices = pipeline | beam.Create(range(len(_PAGES)))
+        if analyse:
+            settings = AnalysisSettings(min_text_chars=MIN_CHARS, keep_irrelevant=True)
+            outcomes = indices | beam.Map(_fetched) | AnalysePages(settings, processes)
+            lengths = (
+                outcomes[OK] | "Length" >> beam.Map(_story_length),
+                outcomes[FAILURES] | "Failed" >> beam.Map(_no_text),
+                outcomes[DISCARDED] | "Discarded" >> beam.Map(_no_text),
+            ) | beam.Flatten()
+        else:
+            lengths = indices | beam.ParDo(FloorFn(processes))
+        lengths | beam.Map(_gather)
     seconds = time.perf_counter() - started
     articles = sum(n >= MIN_CHARS for n in _LENGTHS)
     return {

@@ -55,6 +55,7 @@ class Round:
     at_once: Row | None
     slow: Row | None
     floor: Row | None = None
+    floor_analyse: Row | None = None  # the floor with newsbeam's AnalysePages as its pool
 
 
 @dataclass(frozen=True)
@@ -70,16 +71,17 @@ class Spread:
         return f"{self.median:.2f} (median of {self.rounds} rounds, {self.low:.2f}-{self.high:.2f})"
 
 
-def spread(rounds: Sequence[Round], delay: bool, floor: bool = False) -> Spread | None:
+def spread(rounds: Sequence[Round], delay: bool, floor: str = "") -> Spread | None:
     """The ratio newsbeam / ceiling of each round on one site: median, lowest and highest.
 
     Args:
-        floor: the floor's ratio instead of newsbeam's (the site at once; ``delay`` unused).
+        floor: ``"floor"`` or ``"floor_analyse"``: that floor's ratio instead of newsbeam's
+            (measured on the site at once; ``delay`` is not read).
     """
     ratios = sorted(
         nb.rate / r.ceiling.rate
         for r in rounds
-        if (nb := r.floor if floor else r.slow if delay else r.at_once) is not None
+        if (nb := getattr(r, floor) if floor else r.slow if delay else r.at_once) is not None
         and r.ceiling.rate > 0
     )
     if not ratios:
@@ -90,15 +92,19 @@ def spread(rounds: Sequence[Round], delay: bool, floor: bool = False) -> Spread 
 def rounds_table(rounds: Sequence[Round]) -> str:
     """Each round's runs and their ratios to that round's ceiling: newsbeam's two, and the
     floor's when the rounds measured it."""
-    floors = any(r.floor is not None for r in rounds)
+    floors = [
+        (name, label)
+        for name, label in (("floor", "floor"), ("floor_analyse", "floor + AnalysePages"))
+        if any(getattr(r, name) is not None for r in rounds)
+    ]
     lines = [
         f"Repeated rounds ({len(rounds)}): the 2-process ceiling, "
-        + ("then the floor, " if floors else "")
+        + "".join(f"then the {label}, " for _, label in floors)
         + "then newsbeam at once, then newsbeam on the slow site, alternated (articles/s)",
         "| round | ceiling, 2 processes | "
-        + ("floor | ratio | " if floors else "")
+        + "".join(f"{label} | ratio | " for _, label in floors)
         + "newsbeam at once | ratio | newsbeam, slow site | ratio |",
-        "|---:|---:|" + ("---:|---:|" if floors else "") + "---:|---:|---:|---:|",
+        "|---:|---:|" + "---:|---:|" * len(floors) + "---:|---:|---:|---:|",
     ]
 
     def cells(nb: Row | None, ceiling: Row) -> str:
@@ -107,7 +113,7 @@ def rounds_table(rounds: Sequence[Round]) -> str:
         return f"{nb.rate:.1f} | {nb.rate / ceiling.rate:.2f}"
 
     for i, r in enumerate(rounds, 1):
-        floor = f"{cells(r.floor, r.ceiling)} | " if floors else ""
+        floor = "".join(f"{cells(getattr(r, name), r.ceiling)} | " for name, _ in floors)
         lines.append(
             f"| {i} | {r.ceiling.rate:.1f} | {floor}{cells(r.at_once, r.ceiling)} | "
             f"{cells(r.slow, r.ceiling)} |"
@@ -187,6 +193,7 @@ def trafilatura_config(overrides: dict[str, str]) -> str:
 CEILING_NEWSBEAM = "ceiling: bare_extraction as newsbeam calls it"
 CEILING_DEFAULTS = "ceiling: bare_extraction, trafilatura's defaults"
 FLOOR = "floor: that extraction alone in a Beam pipeline as newsbeam runs it"
+FLOOR_ANALYSE = "floor + AnalysePages: the same with newsbeam's pool stage (enrich, tag too)"
 
 
 def _best(rows: Sequence[Row], prefix: str, delay: bool) -> Row | None:
@@ -357,16 +364,23 @@ def render(
             lines.append(f"- {name}: {shown} -> {_verdict(ok)}")
         else:
             lines.append(f"- {name}: n/a (not measured)")
-    floor_rounds, floor_row = spread(rounds, False, floor=True), _best(rows, FLOOR, False)
-    floor_ratio = str(floor_rounds) if floor_rounds else None
-    if floor_ratio is None and floor_row and ceiling and ceiling.rate:
-        floor_ratio = f"{floor_row.rate / ceiling.rate:.2f}"
-    if floor_ratio:
-        lines.append(
-            "- (for information) the floor, extraction alone inside Beam as newsbeam runs it, "
-            f"start-up included (the most newsbeam could reach): {floor_ratio} of the "
-            "2-process ceiling"
-        )
+    floor_row = _best(rows, FLOOR, False)
+    for name, prefix, what in (
+        (
+            "floor",
+            FLOOR,
+            "the floor, extraction alone inside Beam as newsbeam runs it, start-up included "
+            "(the most newsbeam could reach)",
+        ),
+        ("floor_analyse", FLOOR_ANALYSE, "the floor with newsbeam's AnalysePages as its pool"),
+    ):
+        over_rounds = spread(rounds, False, floor=name)
+        row = _best(rows, prefix, False)
+        ratio = str(over_rounds) if over_rounds else None
+        if ratio is None and row and ceiling and ceiling.rate:
+            ratio = f"{row.rate / ceiling.rate:.2f}"
+        if ratio:
+            lines.append(f"- (for information) {what}: {ratio} of the 2-process ceiling")
     if nb0 and nb1 and defaults_ceiling:
         lines.append(
             "- (for information) the same two ratios against the 2-process ceiling of "

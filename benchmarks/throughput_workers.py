@@ -115,7 +115,7 @@ def decode_and_extract(pages: list[tuple[str, bytes]]) -> list[int]:
     return [len(_newsbeam_text(decode(url, body), url)) for url, body in pages]
 
 
-def floor(pages_file: Path, processes: int) -> dict[str, Any]:
+def floor(pages_file: Path, processes: int, analyse: bool = False) -> dict[str, Any]:
     """``benchmarks.throughput_floor``, with the pool's fork server started before Beam is
     imported, as ``newsbeam run`` starts it."""
     started = time.perf_counter()
@@ -124,7 +124,7 @@ def floor(pages_file: Path, processes: int) -> dict[str, Any]:
     start_fork_server()
     from benchmarks.throughput_floor import floor as run_floor
 
-    return run_floor(pages_file, processes, started)
+    return run_floor(pages_file, processes, started, analyse)
 
 
 def _feed_urls(feeds_file: Path) -> list[str]:
@@ -288,6 +288,11 @@ def main(argv: list[str] | None = None) -> int:
         " defaults (defaults) (default: %(default)s)",
     )
     parser.add_argument(
+        "--analyse",
+        action="store_true",
+        help="floor: the pool is newsbeam's AnalysePages, which also enriches and tags",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=10,
@@ -309,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "ceiling":
         result = ceiling(args.pages, args.processes, args.call)
     elif args.mode == "floor":
-        result = floor(args.pages, args.processes)
+        result = floor(args.pages, args.processes, args.analyse)
     elif args.mode == "serial":
         result = serial(args.feeds, args.budget)
     elif args.mode == "newspaper4k":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.throughput_report import Round, Row, render, spread
+from benchmarks.throughput_report import FLOOR, FLOOR_ANALYSE, Round, Row, render, spread
 
 
 def _row(tool: str, delay: bool, rate: float) -> Row:
@@ -77,7 +77,7 @@ def test_the_floor_is_shown_against_each_rounds_own_ceiling() -> None:
         )
         for c, f in ((200, 150), (250, 200), (100, 90))
     ]
-    assert spread(rounds, False, floor=True) == spread(
+    assert spread(rounds, False, floor="floor") == spread(
         [Round(r.ceiling, r.floor, None) for r in rounds], False
     )
     text = render([], None, [], 2000, rounds)
@@ -94,6 +94,22 @@ def test_the_floor_is_shown_against_each_rounds_own_ceiling() -> None:
     )
     assert "the floor" not in render(rows[:1], None, [], 2000)
     assert "| floor |" not in render([], None, [], 2000, [_round(200, 120, 100)])
+
+
+def test_the_floor_with_analysepages_has_a_column_and_a_line_of_its_own() -> None:
+    ceiling = _row("ceiling: bare_extraction as newsbeam calls it, 2 processes", False, 200)
+    floor = _row(FLOOR, False, 170)
+    analysed = _row(FLOOR_ANALYSE, False, 140)
+    rounds = [Round(ceiling, None, None, floor, analysed), Round(ceiling, None, None, None, None)]
+    text = render([], None, [], 2000, rounds)
+    assert "| round | ceiling, 2 processes | floor | ratio | floor + AnalysePages | ratio |" in text
+    assert "| 1 | 200.0 | 170.0 | 0.85 | 140.0 | 0.70 | - | - | - | - |" in text
+    assert "| 2 | 200.0 | - | - | - | - | - | - | - | - |" in text
+    assert "(the most newsbeam could reach): 0.85 (median of 1 rounds" in text
+    assert "the floor with newsbeam's AnalysePages as its pool: 0.70 (median of 1 rounds" in text
+    alone = render([ceiling, analysed], None, [], 2000)  # the table's rows, no rounds
+    assert "the floor with newsbeam's AnalysePages as its pool: 0.70 of the" in alone
+    assert "the most newsbeam could reach" not in alone
 
 
 def test_the_floors_cpu_beyond_extraction_is_reported_beside_newsbeams() -> None:
